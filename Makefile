@@ -1,0 +1,31 @@
+# flux-rtmpd: the two commands a user needs are `make run` and `make test`;
+# both install what they need first (hack/setup.sh is idempotent).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+# npm's local bin first: it carries Node 24 (the `node` devDependency).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+RTMP_BIND ?= 127.0.0.1:1935
+HTTP_BIND ?= 127.0.0.1:8082
+
+.PHONY: setup build run test lint bench crds cluster-up cluster-down e2e clean
+
+setup:
+	@hack/setup.sh
+
+build: setup
+	npx tsc -b
+
+run: build
+	npx rtmpd --rtmp-bind $(RTMP_BIND) --http-bind $(HTTP_BIND) \
+	  --storage-dir ./data/rtmp/storage --keyframe-dir ./data/rtmp/keyframes --log-format pretty
+
+lint: setup
+	npx eslint .
+	npx tsc -p tsconfig.check.json
+
+test: build lint
+	npx vitest run
+
+clean:
+	rm -rf rtmpd/dist operator/dist ./*/tsconfig.tsbuildinfo

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything flux-rtmpd needs on a fresh Debian machine, idempotently:
+# the Debian packages the tests and the server call, then the npm packages
+# (which bring Node 24 itself as the `node` devDependency).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command → Debian package that provides it
+declare -A packages=(
+  [ffmpeg]=ffmpeg
+  [ffprobe]=ffmpeg
+  [rtmpdump]=rtmpdump
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [shellcheck]=shellcheck
+  [openssl]=openssl
+  [nginx]=nginx-light
+)
+missing=()
+for cmd in "${!packages[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+done
+# nginx-rtmp is a module, not a command: the benchmark's peer needs it.
+[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # the Debian prometheus package starts a system service we do not want
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when the lock file changed since the last install.
+stamp=node_modules/.flux-rtmpd-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi

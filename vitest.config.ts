@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+// Each suite is a project so the slow, cluster-backed ones get their own
+// global setup and timeouts. The `source` condition lets one workspace import
+// another's TypeScript directly.
+export default defineConfig({
+  resolve: { conditions: ['source'] },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['rtmpd/src/**/*.test.ts', 'operator/src/**/*.test.ts'], testTimeout: 30_000 },
+      },
+      {
+        extends: true,
+        test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+    ],
+  },
+});
