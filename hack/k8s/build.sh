@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Builds the pinned Kubernetes tool chain from source through the Go module proxy:
+#   kube-apiserver kube-controller-manager kube-scheduler kubectl (k8s.io/kubernetes)
+#   etcd (go.etcd.io/etcd/server/v3), kwok kwokctl (sigs.k8s.io/kwok),
+#   helm (helm.sh/helm/v3), kind (sigs.k8s.io/kind)
+#
+# Each tool lives in its own module under hack/k8s/<module>/ (tools.go + go.mod + go.sum)
+# so the dependency graphs never fight. Binaries land in
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/flux-rtmpd/k8s-<key>/bin
+# where <key> hashes the go.mod/go.sum files and the build recipe below, so every
+# clone on the machine shares one cache and a version bump gets a fresh folder.
+#
+# Usage:
+#   hack/k8s/build.sh            build what is missing; prints the bin dir on stdout
+#   hack/k8s/build.sh --bin-dir  print the bin dir without building
+#   hack/k8s/build.sh --check    exit 0 only if every binary is already built
+# Progress goes to stderr, one line per tool.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# The build recipe. Changing anything here changes the cache key.
+readonly KUBE_VERSION=v1.36.3
+readonly ETCD_VERSION=v3.6.16
+readonly KWOK_VERSION=v0.8.0
+readonly HELM_VERSION=v3.22.0
+readonly KIND_VERSION=v0.33.0
+readonly RECIPE_REVISION=1 # bump when the flags below change
+
+kube_major="${KUBE_VERSION#v}"; kube_major="${kube_major%%.*}"
+kube_minor="${KUBE_VERSION#v*.}"; kube_minor="${kube_minor%%.*}"
+readonly epoch=1970-01-01T00:00:00Z
+
+kube_ldflags=(
+  "-X k8s.io/component-base/version.gitVersion=${KUBE_VERSION}"
+  "-X k8s.io/component-base/version.gitMajor=${kube_major}"
+  "-X k8s.io/component-base/version.gitMinor=${kube_minor}"
+  "-X k8s.io/component-base/version.gitTreeState=clean"
+  "-X k8s.io/component-base/version.buildDate=${epoch}"
+  "-X k8s.io/client-go/pkg/version.gitVersion=${KUBE_VERSION}"
+  "-X k8s.io/client-go/pkg/version.gitMajor=${kube_major}"
+  "-X k8s.io/client-go/pkg/version.gitMinor=${kube_minor}"
+  "-X k8s.io/client-go/pkg/version.gitTreeState=clean"
+  "-X k8s.io/client-go/pkg/version.buildDate=${epoch}"
+)
+# Helm believes in this Kubernetes version when it renders without a cluster
+# (.Capabilities.KubeVersion, lint deprecation rules): make it the cluster's.
+helm_ldflags=(
+  "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+  "-X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${kube_major}"
+  "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${kube_minor}"
+  "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${kube_major}"
+  "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${kube_minor}"
+)
+kwok_ldflags=(
+  "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+  "-X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
+)
+# shellcheck disable=SC2034 # read through the nameref below
+etcd_ldflags=()
+# shellcheck disable=SC2034
+kind_ldflags=()
+
+# name | module folder | package | ldflags array name
+tools=(
+  "kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|kube_ldflags"
+  "kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|kube_ldflags"
+  "kube-scheduler|kubernetes|k8s.io/kubernetes/cmd/kube-scheduler|kube_ldflags"
+  "kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|kube_ldflags"
+  "etcd|etcd|go.etcd.io/etcd/server/v3|etcd_ldflags"
+  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|kwok_ldflags"
+  "kwokctl|kwok|sigs.k8s.io/kwok/cmd/kwokctl|kwok_ldflags"
+  "helm|helm|helm.sh/helm/v3/cmd/helm|helm_ldflags"
+  "kind|kind|sigs.k8s.io/kind|kind_ldflags"
+)
+# kwok's default stages (what kwokctl feeds its controller), copied from the module.
+kwok_stage_files=(
+  kustomize/stage/node/fast/node-initialize.yaml
+  kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
+  kustomize/stage/pod/fast/pod-ready.yaml
+  kustomize/stage/pod/fast/pod-complete.yaml
+  kustomize/stage/pod/fast/pod-delete.yaml
+)
+
+log() { printf 'build.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cache_key() {
+  {
+    printf '%s\n' "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$KIND_VERSION" \
+      "$RECIPE_REVISION" "${tools[@]}" "${kwok_stage_files[@]}" \
+      "${kube_ldflags[@]}" "${helm_ldflags[@]}" "${kwok_ldflags[@]}"
+    local m
+    for m in kubernetes etcd kwok helm kind; do
+      cat "$here/$m/go.mod" "$here/$m/go.sum" "$here/$m/tools.go"
+    done
+  } | sha256sum | cut -c1-12
+}
+
+cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/flux-rtmpd"
+out_dir="$cache_root/k8s-$(cache_key)"
+bin_dir="$out_dir/bin"
+stages_file="$out_dir/share/kwok-stages.yaml"
+
+all_built() {
+  local t
+  for t in "${tools[@]}"; do
+    [[ -x "$bin_dir/${t%%|*}" ]] || return 1
+  done
+  [[ -s "$stages_file" ]]
+}
+
+case "${1:-}" in
+  --bin-dir) echo "$bin_dir"; exit 0 ;;
+  --check) all_built; exit $? ;;
+  "") ;;
+  *) die "unknown argument: $1 (use --bin-dir or --check)" ;;
+esac
+
+if all_built; then
+  echo "$bin_dir"
+  exit 0
+fi
+
+command -v go >/dev/null || die "go is not on PATH (Go >= 1.26 is needed to build the control plane)"
+mkdir -p "$bin_dir" "$(dirname "$stages_file")"
+
+# One builder at a time per cache folder: a second clone waits instead of racing.
+exec 9>"$out_dir/.lock"
+if ! flock -n 9; then
+  log "another build holds $out_dir/.lock, waiting for it"
+  flock 9
+fi
+
+export CGO_ENABLED=0 GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly"
+started=$SECONDS
+log "building into $bin_dir ($(go env GOVERSION), -p 2; a cold build takes tens of minutes)"
+
+for t in "${tools[@]}"; do
+  IFS='|' read -r name module pkg flags_var <<<"$t"
+  dest="$bin_dir/$name"
+  if [[ -x "$dest" ]]; then
+    log "$name: cached"
+    continue
+  fi
+  declare -n flags_ref="$flags_var"
+  t0=$SECONDS
+  tmp="$bin_dir/.$name.tmp.$$"
+  trap 'rm -f "$tmp"' EXIT
+  log "$name: building $pkg"
+  if ! (cd "$here/$module" && go build -p 2 -trimpath -ldflags "-s -w ${flags_ref[*]}" -o "$tmp" "$pkg"); then
+    rm -f "$tmp"
+    die "$name: go build failed (module hack/k8s/$module)"
+  fi
+  mv -f "$tmp" "$dest"
+  trap - EXIT
+  unset -n flags_ref
+  log "$name: built in $((SECONDS - t0))s"
+done
+
+if [[ ! -s "$stages_file" ]]; then
+  kwok_dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+  [[ -n "$kwok_dir" ]] || die "cannot locate the sigs.k8s.io/kwok module source"
+  tmp="$stages_file.tmp.$$"
+  for f in "${kwok_stage_files[@]}"; do
+    echo "---"
+    cat "$kwok_dir/$f"
+  done >"$tmp"
+  mv -f "$tmp" "$stages_file"
+  log "kwok stages: written to $stages_file"
+fi
+
+log "done in $((SECONDS - started))s"
+echo "$bin_dir"
