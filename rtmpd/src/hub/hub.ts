@@ -1,0 +1,121 @@
+import { EventEmitter } from 'node:events';
+import { invalidStreamName, streamId } from './names.ts';
+import { Stream, type PublisherInfo, type StreamOptions } from './stream.ts';
+import type { Subscriber } from './subscriber.ts';
+
+export class PublishRefused extends Error {
+  /** The onStatus code the publisher is sent. */
+  readonly code: 'NetStream.Publish.BadName';
+  constructor(message: string) {
+    super(message);
+    this.code = 'NetStream.Publish.BadName';
+  }
+}
+
+export interface HubEvents {
+  publish: [Stream];
+  unpublish: [Stream];
+}
+
+export interface HubOptions extends StreamOptions {
+  playerStallTimeoutMs: number;
+}
+
+/**
+ * The registry in the middle: one publisher per app/key, any number of
+ * subscribers. Protocol modules come here to publish and play; recording,
+ * snapshots and telemetry listen to its events. Not a singleton: a process
+ * (or a test) makes as many hubs as it likes.
+ */
+export class StreamHub extends EventEmitter<HubEvents> {
+  private readonly streams = new Map<string, Stream>();
+  private readonly waiters = new Map<string, Set<(stream: Stream) => void>>();
+  private readonly options: HubOptions;
+  private readonly sweep: NodeJS.Timeout;
+  stalledClosed = 0;
+
+  constructor(options: HubOptions) {
+    super();
+    this.options = options;
+    this.sweep = setInterval(() => this.closeStalled(), Math.min(1000, options.playerStallTimeoutMs)).unref();
+  }
+
+  /** Claims app/key for a publisher; a live key is never taken over. */
+  publish(app: string, key: string, publisher: PublisherInfo): Stream {
+    const invalid = invalidStreamName(app, key);
+    if (invalid) throw new PublishRefused(invalid);
+    const id = streamId(app, key);
+    if (this.streams.has(id)) throw new PublishRefused(`stream ${id} is already being published`);
+    const stream = new Stream(app, key, publisher, this.options);
+    this.streams.set(id, stream);
+    this.emit('publish', stream);
+    const waiting = this.waiters.get(id);
+    this.waiters.delete(id);
+    for (const resolve of waiting ?? []) resolve(stream);
+    return stream;
+  }
+
+  unpublish(stream: Stream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    stream.end('unpublished');
+    this.emit('unpublish', stream);
+  }
+
+  get(app: string, key: string): Stream | undefined {
+    return this.streams.get(streamId(app, key));
+  }
+
+  /** Looks a stream up by its API id, `rtmp/<app>/<key>`. */
+  byId(id: string): Stream | undefined {
+    return this.streams.get(id);
+  }
+
+  list(): Stream[] {
+    return [...this.streams.values()];
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Subscribes to app/key, waiting up to `waitMs` for a publisher; undefined when none came. */
+  async subscribe(app: string, key: string, subscriber: Subscriber, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
+    const stream = this.get(app, key) ?? (waitMs > 0 ? await this.waitFor(streamId(app, key), waitMs, signal) : undefined);
+    if (!stream || signal?.aborted) return undefined;
+    stream.subscribe(subscriber, performance.now());
+    return stream;
+  }
+
+  /** Ends every stream, e.g. on SIGTERM. */
+  closeAll(): void {
+    clearInterval(this.sweep);
+    for (const stream of this.list()) {
+      stream.publisher.close('shutdown');
+      this.unpublish(stream);
+    }
+  }
+
+  private waitFor(id: string, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
+    return new Promise((resolve) => {
+      const waiting = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, waiting);
+      const done = (stream: Stream | undefined) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        waiting.delete(done);
+        if (waiting.size === 0 && this.waiters.get(id) === waiting) this.waiters.delete(id);
+        resolve(stream);
+      };
+      const onAbort = () => done(undefined);
+      const timer = setTimeout(() => done(undefined), waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      waiting.add(done);
+    });
+  }
+
+  private closeStalled(): void {
+    const now = performance.now();
+    for (const stream of this.streams.values()) this.stalledClosed += stream.closeStalled(now, this.options.playerStallTimeoutMs);
+  }
+}

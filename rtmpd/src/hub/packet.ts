@@ -1,0 +1,33 @@
+// A media message as the publisher sent it. The body is the RTMP message body,
+// which is byte-for-byte the FLV tag body, so it is never copied on the way in;
+// each output serializes a packet at most once and caches the bytes here, so
+// a thousand players of one stream share one buffer.
+export type PacketKind = 'audio' | 'video' | 'data';
+
+export class MediaPacket {
+  readonly kind: PacketKind;
+  /** Milliseconds, as the publisher stamped it (32-bit, may wrap). */
+  readonly timestamp: number;
+  readonly body: Buffer;
+  /** A video frame that starts a GOP, judged from the bitstream. */
+  readonly keyframe: boolean;
+  /** Decoder configuration (AVC/HEVC/AV1 record, AAC AudioSpecificConfig, ...). */
+  readonly sequenceHeader: boolean;
+  /** performance.now() when the last byte arrived: the start of relay latency. */
+  readonly receivedAt: number;
+
+  /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
+  flvTag: Buffer | undefined = undefined;
+  /** RTMP chunks, built once for all RTMP players that share the cache key. */
+  rtmpChunks: Buffer | undefined = undefined;
+  rtmpChunksKey = -1;
+
+  constructor(kind: PacketKind, timestamp: number, body: Buffer, keyframe: boolean, sequenceHeader: boolean, receivedAt: number) {
+    this.kind = kind;
+    this.timestamp = timestamp;
+    this.body = body;
+    this.keyframe = keyframe;
+    this.sequenceHeader = sequenceHeader;
+    this.receivedAt = receivedAt;
+  }
+}

@@ -1,0 +1,209 @@
+import { inspectAudio, inspectVideo } from '../flv/tag.ts';
+import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
+import { GopCache } from './gop-cache.ts';
+import { streamId } from './names.ts';
+import { MediaPacket } from './packet.ts';
+import { DeliveryGate, type CloseReason, type Subscriber } from './subscriber.ts';
+
+export interface StreamOptions {
+  gopCacheMaxBytes: number;
+  playerMaxBufferBytes: number;
+  /** Called once per packet after fan-out, with its ingest-to-send delay. */
+  onRelayed?: (packet: MediaPacket, latencyMs: number) => void;
+}
+
+export interface PublisherInfo {
+  protocol: 'rtmp';
+  remoteAddress: string;
+  /** Ends the publisher's connection, e.g. on shutdown. */
+  close(reason: CloseReason): void;
+}
+
+/** Counters kept as plain numbers on the hot path; telemetry reads them when scraped. */
+export interface StreamStats {
+  bytesIn: number;
+  videoFrames: number;
+  audioFrames: number;
+  keyframes: number;
+  framesDropped: number;
+  bytesOut: number;
+  parseErrors: number;
+}
+
+interface Delivery {
+  subscriber: Subscriber;
+  gate: DeliveryGate;
+}
+
+/** One live stream: its publisher, its players, the state a new player needs. */
+export class Stream {
+  readonly app: string;
+  readonly key: string;
+  readonly id: string;
+  readonly startTime = new Date();
+  readonly publisher: PublisherInfo;
+  readonly stats: StreamStats = { bytesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, framesDropped: 0, bytesOut: 0, parseErrors: 0 };
+
+  metadata: MediaPacket | undefined;
+  /** onMetaData values as the encoder declared them (width, framerate, encoder, ...). */
+  metadataValues: Record<string, unknown> = {};
+  videoHeader: MediaPacket | undefined;
+  audioHeader: MediaPacket | undefined;
+  videoTrack: VideoTrackInfo | undefined;
+  audioTrack: AudioTrackInfo | undefined;
+  lastKeyframe: MediaPacket | undefined;
+  /** Bumped on every keyframe, so snapshot caches know when they are stale. */
+  keyframeSeq = 0;
+
+  private readonly gop: GopCache;
+  private readonly deliveries = new Map<Subscriber, Delivery>();
+  private readonly options: StreamOptions;
+  private nalLengthSize = 4;
+  private ended = false;
+
+  constructor(app: string, key: string, publisher: PublisherInfo, options: StreamOptions) {
+    this.app = app;
+    this.key = key;
+    this.id = streamId(app, key);
+    this.publisher = publisher;
+    this.options = options;
+    this.gop = new GopCache(options.gopCacheMaxBytes);
+  }
+
+  get subscriberCount(): number {
+    return this.deliveries.size;
+  }
+
+  get gopCacheBytes(): number {
+    return this.gop.bytes;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  subscribers(): IterableIterator<Subscriber> {
+    return this.deliveries.keys();
+  }
+
+  pushVideo(timestamp: number, body: Buffer, receivedAt: number): void {
+    this.stats.bytesIn += body.length;
+    let info;
+    try {
+      info = inspectVideo(body, this.nalLengthSize);
+    } catch {
+      // A frame we cannot read is still relayed: players may understand it.
+      this.stats.parseErrors++;
+      this.push(new MediaPacket('video', timestamp, body, false, false, receivedAt));
+      return;
+    }
+    if (info.endOfSequence) return;
+    if (info.sequenceHeader) {
+      try {
+        this.videoTrack = describeVideoTrack(info);
+        this.nalLengthSize = this.videoTrack.nalLengthSize ?? 4;
+      } catch {
+        this.stats.parseErrors++;
+      }
+    } else {
+      this.stats.videoFrames++;
+    }
+    const packet = new MediaPacket('video', timestamp, body, info.keyframe, info.sequenceHeader, receivedAt);
+    if (info.sequenceHeader) this.videoHeader = packet;
+    if (info.keyframe) {
+      this.stats.keyframes++;
+      this.lastKeyframe = packet;
+      this.keyframeSeq++;
+    }
+    this.push(packet);
+  }
+
+  pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
+    this.stats.bytesIn += body.length;
+    let info;
+    try {
+      info = inspectAudio(body);
+    } catch {
+      this.stats.parseErrors++;
+      this.push(new MediaPacket('audio', timestamp, body, false, false, receivedAt));
+      return;
+    }
+    if (info.sequenceHeader) {
+      try {
+        this.audioTrack = describeAudioTrack(info);
+      } catch {
+        this.stats.parseErrors++;
+      }
+    } else {
+      this.stats.audioFrames++;
+      // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
+      if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
+    }
+    const packet = new MediaPacket('audio', timestamp, body, false, info.sequenceHeader, receivedAt);
+    if (info.sequenceHeader) this.audioHeader = packet;
+    this.push(packet);
+  }
+
+  /** `body` is the AMF0 data message ("onMetaData", values) as players expect it. */
+  setMetadata(timestamp: number, body: Buffer, values: Record<string, unknown>, receivedAt: number): void {
+    this.stats.bytesIn += body.length;
+    this.metadataValues = values;
+    this.metadata = new MediaPacket('data', timestamp, body, false, false, receivedAt);
+    this.push(this.metadata);
+  }
+
+  /** Adds a player and sends it what it needs to start decoding at once. */
+  subscribe(subscriber: Subscriber, now: number): void {
+    const delivery = { subscriber, gate: new DeliveryGate(this.options.playerMaxBufferBytes, now) };
+    this.deliveries.set(subscriber, delivery);
+    for (const packet of [this.metadata, this.videoHeader, this.audioHeader]) {
+      if (packet) this.deliver(delivery, packet);
+    }
+    for (const packet of this.gop.snapshot()) this.deliver(delivery, packet);
+  }
+
+  unsubscribe(subscriber: Subscriber): void {
+    this.deliveries.delete(subscriber);
+  }
+
+  /** Closes subscribers whose queue has not moved for `timeoutMs`; returns how many. */
+  closeStalled(now: number, timeoutMs: number): number {
+    let closed = 0;
+    for (const { subscriber, gate } of this.deliveries.values()) {
+      if (subscriber.protocol === 'recorder') continue;
+      if (gate.stuckFor(subscriber.pendingBytes(), now) < timeoutMs) continue;
+      this.deliveries.delete(subscriber);
+      subscriber.close('stalled');
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Ends the stream for every subscriber; the hub calls this on unpublish. */
+  end(reason: CloseReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.gop.clear();
+    const subscribers = [...this.deliveries.keys()];
+    this.deliveries.clear();
+    for (const subscriber of subscribers) subscriber.close(reason);
+  }
+
+  private push(packet: MediaPacket): void {
+    this.gop.add(packet);
+    if (this.deliveries.size === 0) return;
+    for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
+    this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);
+  }
+
+  private deliver(delivery: Delivery, packet: MediaPacket): void {
+    const { subscriber, gate } = delivery;
+    // The recorder must keep every byte already accepted, so it is never gated.
+    if (subscriber.protocol !== 'recorder' && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
+      this.stats.framesDropped++;
+      return;
+    }
+    subscriber.write(packet);
+    this.stats.bytesOut += packet.body.length;
+  }
+}
