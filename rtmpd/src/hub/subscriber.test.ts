@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { MediaPacket } from './packet.ts';
+import { DeliveryGate } from './subscriber.ts';
+
+const video = (keyframe: boolean) => new MediaPacket('video', 0, Buffer.alloc(10), keyframe, false, 0);
+const audio = () => new MediaPacket('audio', 0, Buffer.alloc(10), false, false, 0);
+const header = () => new MediaPacket('video', 0, Buffer.alloc(10), false, true, 0);
+
+describe('DeliveryGate', () => {
+  it('admits everything while the queue is under the bound', () => {
+    const gate = new DeliveryGate(100, 0);
+    expect([video(true), video(false), audio()].map((p) => gate.admit(p, 50, true))).toEqual([true, true, true]);
+    expect(gate.dropped).toBe(0);
+  });
+
+  it('skips to the next keyframe once the queue passes the bound', () => {
+    const gate = new DeliveryGate(100, 0);
+    expect(gate.admit(video(false), 101, true)).toBe(false);
+    expect(gate.admit(audio(), 10, true)).toBe(false); // still skipping: audio must not resume mid-GOP
+    expect(gate.admit(video(false), 10, true)).toBe(false);
+    expect(gate.admit(video(true), 80, true)).toBe(false); // keyframe, but queue not drained below half
+    expect(gate.admit(video(true), 10, true)).toBe(true);
+    expect(gate.admit(video(false), 10, true)).toBe(true);
+    expect(gate.dropped).toBe(4);
+  });
+
+  it('always delivers decoder config and metadata, even when skipping', () => {
+    const gate = new DeliveryGate(100, 0);
+    gate.admit(video(false), 500, true);
+    expect(gate.admit(header(), 500, true)).toBe(true);
+    expect(gate.admit(new MediaPacket('data', 0, Buffer.alloc(1), false, false, 0), 500, true)).toBe(true);
+  });
+
+  it('resumes an audio-only stream once the queue has drained', () => {
+    const gate = new DeliveryGate(100, 0);
+    expect(gate.admit(audio(), 200, false)).toBe(false);
+    expect(gate.admit(audio(), 30, false)).toBe(false);
+    expect(gate.admit(audio(), 0, false)).toBe(true);
+  });
+
+  it('measures how long a queue has not moved', () => {
+    const gate = new DeliveryGate(100, 0);
+    expect(gate.stuckFor(50, 1000)).toBe(1000);
+    expect(gate.stuckFor(40, 2000)).toBe(0); // shrinking counts as progress
+    expect(gate.stuckFor(40, 5000)).toBe(3000);
+    expect(gate.stuckFor(0, 6000)).toBe(0);
+  });
+});
