@@ -1,0 +1,43 @@
+export type FlvTagKind = 'audio' | 'video' | 'data';
+
+const TAG_TYPE = { audio: 8, video: 9, data: 18 } as const;
+
+/** Largest body a tag's 24-bit DataSize can describe. */
+export const FLV_MAX_TAG_BODY = 0xffffff;
+
+/** The 9-byte FLV file header followed by PreviousTagSize0 (13 bytes). */
+export function FLV_FILE_HEADER(hasAudio: boolean, hasVideo: boolean): Buffer {
+  const b = Buffer.alloc(13);
+  b.write('FLV', 0, 'latin1');
+  b[3] = 1;
+  b[4] = (hasAudio ? 4 : 0) | (hasVideo ? 1 : 0);
+  b.writeUInt32BE(9, 5);
+  // PreviousTagSize0 = 0 (bytes 9..12 already zero).
+  return b;
+}
+
+/**
+ * One complete FLV tag in a single contiguous buffer: 11-byte tag header
+ * (timestamp split into 24 bits + TimestampExtended), the body (one copy),
+ * then the 4-byte PreviousTagSize. Timestamps are milliseconds, taken modulo 2^32.
+ */
+export function flvTag(kind: FlvTagKind, timestamp: number, body: Buffer): Buffer {
+  const size = body.length;
+  if (size > FLV_MAX_TAG_BODY) throw new RangeError(`FLV tag body of ${size} bytes exceeds 16 MiB`);
+  const ts = timestamp >>> 0;
+  const out = Buffer.allocUnsafe(11 + size + 4);
+  out[0] = TAG_TYPE[kind];
+  out[1] = size >>> 16;
+  out[2] = (size >>> 8) & 0xff;
+  out[3] = size & 0xff;
+  out[4] = (ts >>> 16) & 0xff;
+  out[5] = (ts >>> 8) & 0xff;
+  out[6] = ts & 0xff;
+  out[7] = ts >>> 24;
+  out[8] = 0;
+  out[9] = 0;
+  out[10] = 0;
+  body.copy(out, 11);
+  out.writeUInt32BE(11 + size, 11 + size);
+  return out;
+}

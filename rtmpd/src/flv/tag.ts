@@ -1,0 +1,359 @@
+import { av1IsKeyframe } from '../codec/av1.ts';
+import { MediaParseError } from '../codec/errors.ts';
+import { h264HasIdr } from '../codec/h264.ts';
+import { hevcHasIrap } from '../codec/hevc.ts';
+
+export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9';
+export type AudioCodec =
+  | 'aac'
+  | 'mp3'
+  | 'opus'
+  | 'pcm'
+  | 'g711a'
+  | 'g711u'
+  | 'speex'
+  | 'nellymoser'
+  | 'ac3'
+  | 'eac3'
+  | 'flac';
+
+/**
+ * What a video message carries. Besides sequence headers, coded frames and
+ * end-of-sequence markers, Enhanced RTMP has metadata (AMF, e.g. colorInfo)
+ * and command frames (legacy and enhanced FrameType 5); neither is a picture.
+ */
+export type VideoPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'metadata' | 'command';
+export type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multichannel-config';
+
+export interface VideoInspection {
+  codec: VideoCodec;
+  packet: VideoPacketKind;
+  sequenceHeader: boolean;
+  endOfSequence: boolean;
+  /** From the bitstream (IDR/IRAP NAL, AV1 key frame, VP9 key frame); false for non-frames. */
+  keyframe: boolean;
+  /** FrameType bits of the header (1 key, 2 inter, 3 disposable, 4 generated key, 5 command). */
+  frameType: number;
+  /** Milliseconds (pts - dts); 0 for CodedFramesX and codecs without it. */
+  compositionTime: number;
+  /** Subarray of the body: config record (sequence header), coded frame, or AMF metadata. */
+  data: Buffer;
+  /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
+  enhanced: boolean;
+}
+
+export interface AudioInspection {
+  codec: AudioCodec;
+  packet: AudioPacketKind;
+  /** AAC packet type 0, or Enhanced audio SequenceStart. */
+  sequenceHeader: boolean;
+  data: Buffer;
+  enhanced: boolean;
+  /** Legacy header fields; absent for Enhanced audio (the codec config carries them). */
+  soundRate?: number;
+  soundSize?: number;
+  channels?: number;
+}
+
+// FourCC values as big-endian uint32 (compared without string work).
+const FOURCC_AVC1 = 0x61766331;
+const FOURCC_HVC1 = 0x68766331;
+const FOURCC_AV01 = 0x61763031;
+const FOURCC_VP09 = 0x76703039;
+const FOURCC_OPUS = 0x4f707573;
+const FOURCC_MP4A = 0x6d703461;
+const FOURCC_MP3 = 0x2e6d7033;
+const FOURCC_AC3 = 0x61632d33;
+const FOURCC_EC3 = 0x65632d33;
+const FOURCC_FLAC = 0x664c6143;
+
+const VIDEO_PACKET_SEQUENCE_START = 0;
+const VIDEO_PACKET_CODED_FRAMES = 1;
+const VIDEO_PACKET_SEQUENCE_END = 2;
+const VIDEO_PACKET_CODED_FRAMES_X = 3;
+const VIDEO_PACKET_METADATA = 4;
+const VIDEO_PACKET_MPEG2TS_SEQUENCE_START = 5;
+const PACKET_MULTITRACK_VIDEO = 6;
+const PACKET_MOD_EX = 7;
+const FRAME_TYPE_COMMAND = 5;
+
+/**
+ * Skips a v2 ModEx prelude chain (size UI8+1 or escaped UI16+1, data, then
+ * modExType(4) | packetType(4)). Returns `position * 16 + realPacketType` so
+ * the hot path does not allocate a tuple.
+ */
+function skipModEx(body: Buffer, pos: number, what: string): number {
+  let packetType = PACKET_MOD_EX;
+  while (packetType === PACKET_MOD_EX) {
+    if (pos >= body.length) throw new MediaParseError(`${what} ModEx truncated`);
+    let size = body[pos++]! + 1;
+    if (size === 256) {
+      if (pos + 2 > body.length) throw new MediaParseError(`${what} ModEx truncated`);
+      size = body.readUInt16BE(pos) + 1;
+      pos += 2;
+    }
+    pos += size;
+    if (pos >= body.length) throw new MediaParseError(`${what} ModEx data exceeds message`);
+    packetType = body[pos++]! & 0x0f;
+  }
+  return pos * 16 + packetType;
+}
+
+function videoKeyframe(codec: VideoCodec, frame: Buffer, nalLengthSize: number): boolean {
+  switch (codec) {
+    case 'h264':
+      return h264HasIdr(frame, nalLengthSize);
+    case 'hevc':
+      return hevcHasIrap(frame, nalLengthSize);
+    case 'av1':
+      return av1IsKeyframe(frame);
+    case 'vp9':
+      if (frame.length === 0) return false;
+      return vp9IsKeyframe(frame[0]!);
+  }
+}
+
+function vp9IsKeyframe(b: number): boolean {
+  // uncompressed_header: frame_marker(2) profile_low(1) profile_high(1) [reserved_zero(1) if profile 3]
+  // show_existing_frame(1) frame_type(1).
+  if (b >> 6 !== 2) return false;
+  const profile = ((b >> 5) & 1) | (((b >> 4) & 1) << 1);
+  const showExistingBit = profile === 3 ? 2 : 3;
+  if ((b >> showExistingBit) & 1) return false;
+  return ((b >> (showExistingBit - 1)) & 1) === 0;
+}
+
+/**
+ * Inspects an RTMP video message body (= FLV video tag body), legacy
+ * (CodecID 7 AVC, 12 HEVC) or Enhanced RTMP (FourCC avc1/hvc1/av01/vp09).
+ * `nalLengthSize` comes from the stream's decoder config (default 4).
+ * Multitrack messages are refused; v2 ModEx preludes are skipped.
+ */
+export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
+  if (body.length < 1) throw new MediaParseError('empty video message');
+  const b0 = body[0]!;
+  if (b0 & 0x80) return inspectEnhancedVideo(body, nalLengthSize);
+  const frameType = b0 >> 4;
+  const codecId = b0 & 0x0f;
+  let codec: VideoCodec;
+  if (codecId === 7) codec = 'h264';
+  else if (codecId === 12) codec = 'hevc';
+  else throw new MediaParseError(`unsupported legacy video codec id ${codecId}`);
+  if (frameType === FRAME_TYPE_COMMAND) {
+    return result(codec, 'command', frameType, 0, body.subarray(1), false, false);
+  }
+  if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
+  const packetType = body[1]!;
+  const cts = ((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8 >> 8;
+  const data = body.subarray(5);
+  switch (packetType) {
+    case 0:
+      return result(codec, 'sequence-header', frameType, 0, data, false, false);
+    case 1:
+      return result(codec, 'frame', frameType, cts, data, videoKeyframe(codec, data, nalLengthSize), false);
+    case 2:
+      return result(codec, 'end-of-sequence', frameType, 0, data, false, false);
+    default:
+      throw new MediaParseError(`unknown AVC packet type ${packetType}`);
+  }
+}
+
+function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspection {
+  const b0 = body[0]!;
+  const frameType = (b0 >> 4) & 7;
+  let packetType = b0 & 0x0f;
+  let pos = 1;
+  if (packetType === PACKET_MOD_EX) {
+    const packed = skipModEx(body, pos, 'video');
+    pos = Math.floor(packed / 16);
+    packetType = packed & 0x0f;
+  }
+  if (packetType === PACKET_MULTITRACK_VIDEO) throw new MediaParseError('Enhanced RTMP multitrack video is not supported');
+  if (frameType === FRAME_TYPE_COMMAND && packetType !== VIDEO_PACKET_METADATA) {
+    // No FourCC: a single UI8 VideoCommand follows, so the codec is unknown; `codec` is a
+    // placeholder for 'command' packets, which carry no picture and should be ignored.
+    if (pos >= body.length) throw new MediaParseError('video command frame truncated');
+    return result('h264', 'command', frameType, 0, body.subarray(pos), false, true);
+  }
+  if (pos + 4 > body.length) throw new MediaParseError('Enhanced video message truncated in FourCC');
+  const fourcc = body.readUInt32BE(pos);
+  pos += 4;
+  let codec: VideoCodec;
+  switch (fourcc) {
+    case FOURCC_AVC1:
+      codec = 'h264';
+      break;
+    case FOURCC_HVC1:
+      codec = 'hevc';
+      break;
+    case FOURCC_AV01:
+      codec = 'av1';
+      break;
+    case FOURCC_VP09:
+      codec = 'vp9';
+      break;
+    default:
+      throw new MediaParseError(`unsupported video FourCC 0x${fourcc.toString(16).padStart(8, '0')}`);
+  }
+  switch (packetType) {
+    case VIDEO_PACKET_SEQUENCE_START:
+    case VIDEO_PACKET_MPEG2TS_SEQUENCE_START:
+      return result(codec, 'sequence-header', frameType, 0, body.subarray(pos), false, true);
+    case VIDEO_PACKET_CODED_FRAMES: {
+      let cts = 0;
+      if (codec === 'h264' || codec === 'hevc') {
+        if (pos + 3 > body.length) throw new MediaParseError('Enhanced video message truncated in composition time');
+        cts = ((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8 >> 8;
+        pos += 3;
+      }
+      const data = body.subarray(pos);
+      return result(codec, 'frame', frameType, cts, data, videoKeyframe(codec, data, nalLengthSize), true);
+    }
+    case VIDEO_PACKET_CODED_FRAMES_X: {
+      const data = body.subarray(pos);
+      return result(codec, 'frame', frameType, 0, data, videoKeyframe(codec, data, nalLengthSize), true);
+    }
+    case VIDEO_PACKET_SEQUENCE_END:
+      return result(codec, 'end-of-sequence', frameType, 0, body.subarray(pos), false, true);
+    case VIDEO_PACKET_METADATA:
+      return result(codec, 'metadata', frameType, 0, body.subarray(pos), false, true);
+    default:
+      throw new MediaParseError(`unknown Enhanced video packet type ${packetType}`);
+  }
+}
+
+function result(
+  codec: VideoCodec,
+  packet: VideoPacketKind,
+  frameType: number,
+  compositionTime: number,
+  data: Buffer,
+  keyframe: boolean,
+  enhanced: boolean,
+): VideoInspection {
+  return {
+    codec,
+    packet,
+    sequenceHeader: packet === 'sequence-header',
+    endOfSequence: packet === 'end-of-sequence',
+    keyframe,
+    frameType,
+    compositionTime,
+    data,
+    enhanced,
+  };
+}
+
+const LEGACY_AUDIO: readonly (AudioCodec | undefined)[] = [
+  'pcm', // 0 linear PCM, platform endian
+  undefined, // 1 ADPCM
+  'mp3', // 2
+  'pcm', // 3 linear PCM, little endian
+  'nellymoser', // 4 16 kHz mono
+  'nellymoser', // 5 8 kHz mono
+  'nellymoser', // 6
+  'g711a', // 7
+  'g711u', // 8
+  undefined, // 9 ExHeader (handled separately)
+  'aac', // 10
+  'speex', // 11
+  undefined, // 12
+  undefined, // 13
+  'mp3', // 14 MP3 8 kHz
+  undefined, // 15 device specific
+];
+const SOUND_RATES = [5512, 11025, 22050, 44100];
+const AUDIO_PACKET_SEQUENCE_START = 0;
+const AUDIO_PACKET_CODED_FRAMES = 1;
+const AUDIO_PACKET_SEQUENCE_END = 2;
+const AUDIO_PACKET_MULTICHANNEL_CONFIG = 4;
+const AUDIO_PACKET_MULTITRACK = 5;
+
+/**
+ * Inspects an RTMP audio message body (= FLV audio tag body): legacy
+ * SoundFormat (AAC, MP3, PCM, G.711, Speex, Nellymoser) or Enhanced RTMP
+ * (SoundFormat 9 + FourCC Opus/mp4a/.mp3/ac-3/ec-3/fLaC). Multitrack is refused.
+ */
+export function inspectAudio(body: Buffer): AudioInspection {
+  if (body.length < 1) throw new MediaParseError('empty audio message');
+  const b0 = body[0]!;
+  const format = b0 >> 4;
+  if (format === 9) return inspectEnhancedAudio(body);
+  const codec = LEGACY_AUDIO[format];
+  if (codec === undefined) throw new MediaParseError(`unsupported legacy sound format ${format}`);
+  const soundRate = format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(b0 >> 2) & 3]!;
+  const soundSize = b0 & 2 ? 16 : 8;
+  const channels = (b0 & 1) + 1;
+  if (codec === 'aac') {
+    if (body.length < 2) throw new MediaParseError('AAC audio message truncated');
+    const packetType = body[1]!;
+    if (packetType > 1) throw new MediaParseError(`unknown AAC packet type ${packetType}`);
+    const sequenceHeader = packetType === 0;
+    return {
+      codec,
+      packet: sequenceHeader ? 'sequence-header' : 'frame',
+      sequenceHeader,
+      data: body.subarray(2),
+      enhanced: false,
+      soundRate,
+      soundSize,
+      channels,
+    };
+  }
+  return { codec, packet: 'frame', sequenceHeader: false, data: body.subarray(1), enhanced: false, soundRate, soundSize, channels };
+}
+
+function inspectEnhancedAudio(body: Buffer): AudioInspection {
+  let packetType = body[0]! & 0x0f;
+  let pos = 1;
+  if (packetType === PACKET_MOD_EX) {
+    const packed = skipModEx(body, pos, 'audio');
+    pos = Math.floor(packed / 16);
+    packetType = packed & 0x0f;
+  }
+  if (packetType === AUDIO_PACKET_MULTITRACK) throw new MediaParseError('Enhanced RTMP multitrack audio is not supported');
+  if (pos + 4 > body.length) throw new MediaParseError('Enhanced audio message truncated in FourCC');
+  const fourcc = body.readUInt32BE(pos);
+  pos += 4;
+  let codec: AudioCodec;
+  switch (fourcc) {
+    case FOURCC_OPUS:
+      codec = 'opus';
+      break;
+    case FOURCC_MP4A:
+      codec = 'aac';
+      break;
+    case FOURCC_MP3:
+      codec = 'mp3';
+      break;
+    case FOURCC_AC3:
+      codec = 'ac3';
+      break;
+    case FOURCC_EC3:
+      codec = 'eac3';
+      break;
+    case FOURCC_FLAC:
+      codec = 'flac';
+      break;
+    default:
+      throw new MediaParseError(`unsupported audio FourCC 0x${fourcc.toString(16).padStart(8, '0')}`);
+  }
+  let packet: AudioPacketKind;
+  switch (packetType) {
+    case AUDIO_PACKET_SEQUENCE_START:
+      packet = 'sequence-header';
+      break;
+    case AUDIO_PACKET_CODED_FRAMES:
+      packet = 'frame';
+      break;
+    case AUDIO_PACKET_SEQUENCE_END:
+      packet = 'end-of-sequence';
+      break;
+    case AUDIO_PACKET_MULTICHANNEL_CONFIG:
+      packet = 'multichannel-config';
+      break;
+    default:
+      throw new MediaParseError(`unknown Enhanced audio packet type ${packetType}`);
+  }
+  return { codec, packet, sequenceHeader: packet === 'sequence-header', data: body.subarray(pos), enhanced: true };
+}

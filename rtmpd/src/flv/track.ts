@@ -1,0 +1,101 @@
+import { parseAudioSpecificConfig } from '../codec/aac.ts';
+import { parseAv1CodecConfig } from '../codec/av1.ts';
+import { MediaParseError } from '../codec/errors.ts';
+import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
+import { parseHevcDecoderConfig } from '../codec/hevc.ts';
+import type { AudioCodec, AudioInspection, VideoCodec, VideoInspection } from './tag.ts';
+
+export interface VideoTrackInfo {
+  codec: VideoCodec;
+  profile?: string;
+  level?: string;
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** NAL length prefix size for h264/hevc coded frames; pass it to inspectVideo. */
+  nalLengthSize?: number;
+}
+
+export interface AudioTrackInfo {
+  codec: AudioCodec;
+  profile?: string;
+  sampleRate?: number;
+  channels?: number;
+}
+
+/**
+ * Describes a video track from its sequence header (throws MediaParseError on
+ * a malformed config record). For anything but a sequence header it returns
+ * just the codec.
+ */
+export function describeVideoTrack(inspection: VideoInspection): VideoTrackInfo {
+  const { codec, data } = inspection;
+  if (!inspection.sequenceHeader) return { codec };
+  switch (codec) {
+    case 'h264': {
+      const avc = parseAvcDecoderConfig(data);
+      const sps = parseH264Sps(avc.sps[0]!);
+      const info: VideoTrackInfo = {
+        codec,
+        profile: sps.profile,
+        level: sps.level,
+        width: sps.width,
+        height: sps.height,
+        nalLengthSize: avc.nalLengthSize,
+      };
+      if (sps.fps !== undefined) info.fps = sps.fps;
+      return info;
+    }
+    case 'hevc': {
+      const hevc = parseHevcDecoderConfig(data);
+      const info: VideoTrackInfo = { codec, profile: hevc.profile, level: hevc.level, nalLengthSize: hevc.nalLengthSize };
+      if (hevc.width !== undefined) info.width = hevc.width;
+      if (hevc.height !== undefined) info.height = hevc.height;
+      if (hevc.fps !== undefined) info.fps = hevc.fps;
+      return info;
+    }
+    case 'av1': {
+      // MPEG2TSSequenceStart carries the AV1 video descriptor: tag 0x80, length, then av1C's layout.
+      const record = data.length >= 3 && data[0] === 0x80 ? data.subarray(2) : data;
+      const av1 = parseAv1CodecConfig(record);
+      const info: VideoTrackInfo = { codec, profile: av1.profile, level: av1.level };
+      if (av1.width !== undefined) info.width = av1.width;
+      if (av1.height !== undefined) info.height = av1.height;
+      if (av1.fps !== undefined) info.fps = av1.fps;
+      return info;
+    }
+    case 'vp9': {
+      // VPCodecConfigurationRecord, possibly behind the vpcC FullBox version/flags.
+      const fullBox = data.length >= 12 && data[0] === 1 && data[1] === 0 && data[2] === 0 && data[3] === 0;
+      const record = fullBox ? data.subarray(4) : data;
+      if (record.length < 2) throw new MediaParseError(`vpcC too short (${record.length} bytes)`);
+      const level = record[1]!;
+      return { codec, profile: `Profile ${record[0]}`, level: `${Math.floor(level / 10)}.${level % 10}` };
+    }
+  }
+}
+
+/** Describes an audio track from its sequence header (AAC ASC, Opus ID header); otherwise the legacy header. */
+export function describeAudioTrack(inspection: AudioInspection): AudioTrackInfo {
+  const { codec, data } = inspection;
+  if (inspection.sequenceHeader) {
+    if (codec === 'aac') {
+      const asc = parseAudioSpecificConfig(data);
+      return { codec, profile: asc.profile, sampleRate: asc.sampleRate, channels: asc.channels };
+    }
+    if (codec === 'opus') return describeOpus(data);
+  }
+  const info: AudioTrackInfo = { codec };
+  if (inspection.soundRate !== undefined) info.sampleRate = inspection.soundRate;
+  if (inspection.channels !== undefined) info.channels = inspection.channels;
+  return info;
+}
+
+/** OpusHead (RFC 7845 5.1): 'OpusHead', version, channel count, pre-skip, input sample rate, ... */
+function describeOpus(data: Buffer): AudioTrackInfo {
+  if (data.length < 19 || data.toString('latin1', 0, 8) !== 'OpusHead') {
+    throw new MediaParseError('Opus sequence header is not an OpusHead');
+  }
+  // Opus always decodes at 48 kHz; the header's input rate is informational.
+  return { codec: 'opus', sampleRate: 48000, channels: data[9]! };
+}
