@@ -1,0 +1,366 @@
+// Prometheus metrics. The hot path (rtmp → hub → writers) only bumps plain
+// numbers; every series here is read from those numbers when /metrics is
+// scraped, so a packet never touches prom-client and a scrape costs one walk
+// over the live streams.
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
+import type { StreamHub } from '../hub/hub.ts';
+import type { MediaPacket } from '../hub/packet.ts';
+import type { Stream, StreamStats } from '../hub/stream.ts';
+
+/** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
+export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
+/** A snapshot is one ffmpeg decode: tens of milliseconds to its timeout. */
+export const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The label value streams past `maxStreams` are summed under. */
+export const OVERFLOW = '_overflow';
+
+type LabelValues = Record<string, string>;
+interface Sample {
+  value: number;
+  labels?: LabelValues;
+  metricName?: string;
+}
+type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+/**
+ * A metric whose samples are computed by a function when scraped. prom-client
+ * formats anything that has name, help, type and get(); this skips its
+ * per-label-set hashing, which is most of the cost of 500 streams' series.
+ */
+class PulledMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricKind;
+  readonly aggregator = 'sum';
+  private readonly read: () => Sample[];
+
+  constructor(name: string, help: string, type: MetricKind, read: () => Sample[]) {
+    this.name = name;
+    this.help = help;
+    this.type = type;
+    this.read = read;
+  }
+
+  get(): { name: string; help: string; type: MetricKind; aggregator: string; values: Sample[] } {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.read() };
+  }
+
+  reset(): void {}
+}
+
+/**
+ * A histogram kept as plain numbers: observe() is a short scan over the
+ * bucket bounds and two additions, cheap enough to run for every packet.
+ */
+export class PlainHistogram {
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative); the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  samples(name: string, labels: LabelValues = {}): Sample[] {
+    const out: Sample[] = [];
+    let cumulative = 0;
+    for (let i = 0; i <= this.bounds.length; i++) {
+      cumulative += this.counts[i]!;
+      const le = i < this.bounds.length ? String(this.bounds[i]) : '+Inf';
+      out.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: cumulative });
+    }
+    out.push({ metricName: `${name}_sum`, labels, value: this.sum });
+    out.push({ metricName: `${name}_count`, labels, value: this.count });
+    return out;
+  }
+}
+
+/** What the recorder counts (storage/recorder.ts RecorderStats). */
+export interface RecordingCounters {
+  filesOpened: number;
+  bytesWritten: number;
+  errors: number;
+}
+
+/** Counters the RTMP server keeps (rtmp/stats.ts); read only when scraped. */
+export interface RtmpCounters {
+  /** Open connections by state (handshake, connected, publishing, playing). */
+  connections: Readonly<Record<string, number>>;
+  connectionsAccepted: number;
+  connectionsRefused: number;
+  handshakeFailures: Readonly<Record<string, number>>;
+  protocolErrors: Readonly<Record<string, number>>;
+  commandErrors: Readonly<Record<string, number>>;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+/** How a snapshot request ended. */
+export type SnapshotOutcome = 'ok' | 'error' | 'busy' | 'no_keyframe';
+const SNAPSHOT_OUTCOMES: readonly SnapshotOutcome[] = ['ok', 'error', 'busy', 'no_keyframe'];
+
+export interface MetricsOptions {
+  /** Streams with their own `app`/`key` series; the rest are summed under `_overflow`. */
+  maxStreams: number;
+  /** Process and Node runtime metrics (CPU, memory, GC, event-loop lag); off in benchmarks. */
+  runtime?: boolean;
+}
+
+type StreamCounter = keyof StreamStats;
+const STREAM_COUNTERS: readonly StreamCounter[] = ['bytesIn', 'bytesOut', 'videoFrames', 'audioFrames', 'keyframes', 'framesDropped', 'parseErrors'];
+const zeroStats = (): StreamStats => ({ bytesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, framesDropped: 0, bytesOut: 0, parseErrors: 0 });
+
+/**
+ * Decides which streams get their own series. A stream keeps its choice for
+ * its whole life, and an overflow stream's counts are kept after it ends, so
+ * the `_overflow` counters only ever grow, as counters must.
+ */
+class StreamSlots {
+  readonly own = new Set<Stream>();
+  readonly overflow = new Set<Stream>();
+  /** Final counts of overflow streams that have ended. */
+  readonly overflowEnded = zeroStats();
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  add(stream: Stream): void {
+    if (this.own.has(stream) || this.overflow.has(stream)) return;
+    if (this.own.size < this.max) this.own.add(stream);
+    else this.overflow.add(stream);
+  }
+
+  remove(stream: Stream): void {
+    this.own.delete(stream);
+    if (!this.overflow.delete(stream)) return;
+    for (const counter of STREAM_COUNTERS) this.overflowEnded[counter] += stream.stats[counter];
+  }
+}
+
+/**
+ * All of rtmpd's metrics in one registry. Wiring: create it, pass
+ * `observeRelay` as the hub's `onRelayed`, then `watchHub`, `watchRecorder`
+ * and `watchRtmp`; serve `registry.metrics()` on /metrics.
+ */
+export class RtmpdMetrics {
+  readonly registry = new Registry();
+  readonly relayLatency = new PlainHistogram(RELAY_LATENCY_BUCKETS);
+  readonly snapshotDuration = new PlainHistogram(SNAPSHOT_DURATION_BUCKETS);
+  readonly snapshots: Record<string, number> = Object.fromEntries(SNAPSHOT_OUTCOMES.map((o) => [o, 0]));
+  private readonly slots: StreamSlots;
+  private hub: StreamHub | undefined;
+  private recording: RecordingCounters | undefined;
+  private rtmp: RtmpCounters | undefined;
+  private readonly onPublish = (stream: Stream): void => this.slots.add(stream);
+  private readonly onUnpublish = (stream: Stream): void => this.slots.remove(stream);
+
+  constructor(options: MetricsOptions) {
+    this.slots = new StreamSlots(options.maxStreams);
+    if (options.runtime !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters fail `promtool check metrics`; the same
+      // numbers stay available by type as nodejs_active_handles etc.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+      this.defineEventLoop();
+    }
+    this.defineStreams();
+    this.defineRelay();
+    this.defineSnapshots();
+    this.defineRecording();
+    this.defineRtmp();
+  }
+
+  /** The hub's `onRelayed` hook: one histogram observation per relayed packet. */
+  readonly observeRelay = (_packet: MediaPacket, latencyMs: number): void => {
+    this.relayLatency.observe(latencyMs / 1000);
+  };
+
+  /** Records one snapshot request's outcome and how long it took. */
+  observeSnapshot(outcome: SnapshotOutcome, seconds: number): void {
+    this.snapshots[outcome] = (this.snapshots[outcome] ?? 0) + 1;
+    if (outcome === 'ok' || outcome === 'error') this.snapshotDuration.observe(seconds);
+  }
+
+  watchHub(hub: StreamHub): void {
+    this.hub = hub;
+    for (const stream of hub.list()) this.slots.add(stream);
+    hub.on('publish', this.onPublish);
+    hub.on('unpublish', this.onUnpublish);
+  }
+
+  watchRecorder(stats: RecordingCounters): void {
+    this.recording = stats;
+  }
+
+  watchRtmp(stats: RtmpCounters): void {
+    this.rtmp = stats;
+  }
+
+  /** Prometheus text exposition of every metric. */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    this.hub?.off('publish', this.onPublish);
+    this.hub?.off('unpublish', this.onUnpublish);
+  }
+
+  private add(name: string, help: string, type: MetricKind, read: () => Sample[]): void {
+    this.registry.registerMetric(new PulledMetric(name, help, type, read) as unknown as Metric);
+  }
+
+  private defineEventLoop(): void {
+    const read = (field: 'active' | 'idle') => () => [{ value: performance.eventLoopUtilization()[field] / 1000 }];
+    this.add('rtmpd_event_loop_active_seconds_total', 'Time the event loop spent running code; its rate is the event-loop utilization (0-1).', 'counter', read('active'));
+    this.add('rtmpd_event_loop_idle_seconds_total', 'Time the event loop spent waiting for I/O.', 'counter', read('idle'));
+  }
+
+  /** Live streams, in slot order, with any stream the hub had before watchHub. */
+  private streams(): Stream[] {
+    if (!this.hub) return [];
+    const live = this.hub.list();
+    for (const stream of live) this.slots.add(stream);
+    return live;
+  }
+
+  private defineStreams(): void {
+    const byProtocol = (select: (protocol: string) => boolean) => () => {
+      const counts = new Map<string, number>([['rtmp', 0], ['http-flv', 0]]);
+      for (const stream of this.streams()) {
+        for (const sub of stream.subscribers()) if (select(sub.protocol)) counts.set(sub.protocol, (counts.get(sub.protocol) ?? 0) + 1);
+      }
+      return [...counts].filter(([p]) => select(p)).map(([protocol, value]) => ({ labels: { protocol }, value }));
+    };
+    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams.', 'gauge', () => {
+      const live = this.streams();
+      return [{ labels: { protocol: 'rtmp' }, value: live.filter((s) => s.publisher.protocol === 'rtmp').length }];
+    });
+    this.add('rtmpd_players', 'Players connected now, by protocol.', 'gauge', byProtocol((p) => p !== 'recorder'));
+    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => {
+      let value = 0;
+      for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'recorder') value++;
+      return [{ value }];
+    });
+    this.add('rtmpd_gop_cache_bytes', 'Bytes held in all streams\' GOP caches (what a joining player is sent first).', 'gauge', () => [
+      { value: this.streams().reduce((sum, s) => sum + s.gopCacheBytes, 0) },
+    ]);
+    this.add('rtmpd_players_stalled_closed_total', 'Players disconnected because their socket accepted nothing for --player-stall-timeout-seconds.', 'counter', () => [
+      { value: this.hub?.stalledClosed ?? 0 },
+    ]);
+
+    // Per-stream series: own slots by name, the rest summed under _overflow.
+    const perStream = (name: string, help: string, type: MetricKind, value: (s: Stream) => number, overflowEnded?: StreamCounter) => {
+      this.add(name, help, type, () => {
+        const out: Sample[] = [];
+        this.streams();
+        for (const stream of this.slots.own) out.push({ labels: { app: stream.app, key: stream.key }, value: value(stream) });
+        if (this.slots.overflow.size > 0 || (overflowEnded !== undefined && this.slots.overflowEnded[overflowEnded] > 0)) {
+          let sum = overflowEnded === undefined ? 0 : this.slots.overflowEnded[overflowEnded];
+          for (const stream of this.slots.overflow) sum += value(stream);
+          out.push({ labels: { app: OVERFLOW, key: OVERFLOW }, value: sum });
+        }
+        return out;
+      });
+    };
+    const counter = (name: string, help: string, field: StreamCounter) => perStream(name, help, 'counter', (s) => s.stats[field], field);
+    counter('rtmpd_stream_received_bytes_total', 'Media bytes received from the stream\'s publisher (audio, video, metadata bodies).', 'bytesIn');
+    counter('rtmpd_stream_sent_bytes_total', 'Media bytes handed to the stream\'s players and recorder.', 'bytesOut');
+    counter('rtmpd_stream_video_frames_total', 'Video frames received (sequence headers excluded).', 'videoFrames');
+    counter('rtmpd_stream_audio_frames_total', 'Audio frames received (sequence headers excluded).', 'audioFrames');
+    counter('rtmpd_stream_keyframes_total', 'Video keyframes received.', 'keyframes');
+    counter('rtmpd_stream_dropped_frames_total', 'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players.', 'framesDropped');
+    counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');
+    perStream('rtmpd_stream_players', 'Players of the stream now (recorder excluded).', 'gauge', (s) => {
+      let n = 0;
+      for (const sub of s.subscribers()) if (sub.protocol !== 'recorder') n++;
+      return n;
+    });
+    perStream('rtmpd_stream_gop_cache_bytes', 'Bytes in the stream\'s GOP cache.', 'gauge', (s) => s.gopCacheBytes);
+    perStream('rtmpd_stream_uptime_seconds', 'Seconds since the stream was published (summed for _overflow).', 'gauge', (s) => (Date.now() - s.startTime.getTime()) / 1000);
+    this.add('rtmpd_stream_info', 'Always 1 per stream with its own series; labels carry its codecs.', 'gauge', () => {
+      this.streams();
+      return [...this.slots.own].map((s) => ({
+        labels: { app: s.app, key: s.key, video_codec: s.videoTrack?.codec ?? 'none', audio_codec: s.audioTrack?.codec ?? 'none' },
+        value: 1,
+      }));
+    });
+    this.add('rtmpd_streams_overflow', 'Live streams beyond --metrics-max-streams, summed under app/key="_overflow".', 'gauge', () => {
+      this.streams();
+      return [{ value: this.slots.overflow.size }];
+    });
+  }
+
+  private defineRelay(): void {
+    this.add('rtmpd_relay_latency_seconds', 'Ingest-to-send delay per packet: from its last byte arriving to being queued for every player.', 'histogram', () =>
+      this.relayLatency.samples('rtmpd_relay_latency_seconds'),
+    );
+  }
+
+  private defineSnapshots(): void {
+    this.add('rtmpd_snapshots_total', 'Snapshot requests by outcome: ok, error (decode failed), busy (pool full), no_keyframe.', 'counter', () =>
+      Object.entries(this.snapshots).map(([outcome, value]) => ({ labels: { outcome }, value })),
+    );
+    this.add('rtmpd_snapshot_duration_seconds', 'Time to produce a JPEG snapshot (decodes that ran, ok or error).', 'histogram', () =>
+      this.snapshotDuration.samples('rtmpd_snapshot_duration_seconds'),
+    );
+  }
+
+  private defineRecording(): void {
+    const read = (field: keyof RecordingCounters) => () => [{ value: this.recording?.[field] ?? 0 }];
+    this.add('rtmpd_recording_files_total', 'Recording files opened (one per published stream while recording is on).', 'counter', read('filesOpened'));
+    this.add('rtmpd_recording_written_bytes_total', 'Bytes handed to recording files.', 'counter', read('bytesWritten'));
+    this.add('rtmpd_recording_errors_total', 'Disk errors that stopped a recording (the stream itself goes on).', 'counter', read('errors'));
+  }
+
+  private defineRtmp(): void {
+    const labelled = (label: string, pick: (s: RtmpCounters) => Readonly<Record<string, number>>, seed: readonly string[] = []) => () => {
+      const values = this.rtmp ? pick(this.rtmp) : {};
+      const keys = new Set([...seed, ...Object.keys(values)]);
+      return [...keys].map((k) => ({ labels: { [label]: k }, value: values[k] ?? 0 }));
+    };
+    const plain = (pick: (s: RtmpCounters) => number) => () => [{ value: this.rtmp ? pick(this.rtmp) : 0 }];
+    this.add('rtmpd_connections', 'Open connections by protocol and state.', 'gauge', () => {
+      const out: Sample[] = [];
+      const states = this.rtmp?.connections ?? {};
+      for (const state of new Set(['handshake', 'connected', 'publishing', 'playing', ...Object.keys(states)])) {
+        out.push({ labels: { protocol: 'rtmp', state }, value: states[state] ?? 0 });
+      }
+      // HTTP-FLV players hold a connection for as long as they play.
+      let httpFlv = 0;
+      for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'http-flv') httpFlv++;
+      out.push({ labels: { protocol: 'http-flv', state: 'playing' }, value: httpFlv });
+      return out;
+    });
+    this.add('rtmpd_connections_accepted_total', 'RTMP connections accepted.', 'counter', plain((s) => s.connectionsAccepted));
+    this.add('rtmpd_connections_refused_total', 'RTMP connections refused because --max-connections were open.', 'counter', plain((s) => s.connectionsRefused));
+    this.add('rtmpd_handshake_failures_total', 'RTMP handshakes that failed, by reason.', 'counter', labelled('reason', (s) => s.handshakeFailures));
+    this.add('rtmpd_protocol_errors_total', 'RTMP connections closed for a protocol violation, by reason.', 'counter', labelled('reason', (s) => s.protocolErrors));
+    this.add('rtmpd_command_errors_total', 'RTMP commands answered with an error (connect, publish, play, ...), by reason.', 'counter', labelled('reason', (s) => s.commandErrors));
+    this.add('rtmpd_rtmp_received_bytes_total', 'Bytes read from RTMP sockets.', 'counter', plain((s) => s.bytesIn));
+    this.add('rtmpd_rtmp_sent_bytes_total', 'Bytes written to RTMP sockets.', 'counter', plain((s) => s.bytesOut));
+    this.add('rtmpd_rtmp_received_messages_total', 'RTMP messages received (all types).', 'counter', plain((s) => s.messagesIn));
+    this.add('rtmpd_rtmp_sent_messages_total', 'RTMP messages sent (all types).', 'counter', plain((s) => s.messagesOut));
+  }
+}
