@@ -1,0 +1,23 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config.ts';
+
+export type { Logger };
+
+/**
+ * The process logger: JSON lines for collectors, or pino-pretty for a
+ * terminal. pino-pretty runs as an in-process stream rather than a transport
+ * worker so log lines written just before exit are not lost. It is a
+ * devDependency; an image installed without it falls back to JSON and says so.
+ */
+export async function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Promise<Logger> {
+  const options = { level: config.logLevel, base: { service: 'rtmpd' } };
+  if (config.logFormat !== 'pretty') return pino(options);
+  try {
+    const { default: pretty } = await import('pino-pretty');
+    return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }));
+  } catch {
+    const logger = pino(options);
+    logger.warn('pino-pretty is not installed; logging JSON');
+    return logger;
+  }
+}
