@@ -1,0 +1,89 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { Readable } from 'node:stream';
+import ffmpeg from 'fluent-ffmpeg';
+
+/** The containers ffmpeg reads one keyframe from: raw Annex-B, or IVF for AV1. */
+export type KeyframeFormat = 'h264' | 'hevc' | 'ivf';
+
+export interface DecodeRequest {
+  ffmpegPath: string;
+  format: KeyframeFormat;
+  /** One self-contained keyframe: parameter sets + the coded picture. */
+  keyframe: Buffer;
+  /** Output width; 0 keeps the source size. Height follows the aspect ratio (kept even). */
+  width: number;
+  /** ffmpeg -q:v, 1 (best) to 31. */
+  quality: number;
+  timeoutMs: number;
+}
+
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+}
+
+/**
+ * Decodes one keyframe to a JPEG with ffmpeg. The child is killed when it
+ * runs past the timeout, so a wedged decoder never holds a pool slot.
+ */
+export function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
+  // fluent-ffmpeg 2.1 throws an uncaught TypeError when spawn itself fails
+  // (ENOENT, EACCES), which would take the whole server down; so a missing
+  // binary is caught here, before it is spawned.
+  if (!isExecutable(request.ffmpegPath)) return Promise.reject(new DecodeError(`ffmpeg not found or not executable: ${request.ffmpegPath} (--ffmpeg-path)`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    // ffmpeg's exit and the end of its piped stdout race; the image is whole once both happened.
+    let exited = false;
+    let drained = false;
+    const settle = (err: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else if (chunks.length === 0) reject(new DecodeError('ffmpeg produced no image'));
+      else resolve(Buffer.concat(chunks));
+    };
+    const command = ffmpeg(Readable.from([request.keyframe]))
+      .setFfmpegPath(request.ffmpegPath)
+      .inputFormat(request.format)
+      .outputOptions(['-frames:v', '1', '-q:v', String(request.quality)])
+      .outputOptions(request.width > 0 ? ['-vf', `scale=${request.width}:-2`] : [])
+      .outputOptions(['-f', 'image2', '-c:v', 'mjpeg'])
+      .on('error', (err: Error, _stdout: string | null, stderr: string | null) => settle(new DecodeError(`${err.message}${stderrTail(stderr)}`)))
+      .on('end', () => {
+        exited = true;
+        if (drained) settle(undefined);
+      });
+    const timer = setTimeout(() => {
+      command.kill('SIGKILL');
+      settle(new DecodeError(`ffmpeg did not finish within ${request.timeoutMs} ms`));
+    }, request.timeoutMs);
+    const output = command.pipe();
+    output.on('data', (chunk: Buffer) => chunks.push(chunk));
+    output.on('end', () => {
+      drained = true;
+      if (exited) settle(undefined);
+    });
+    output.on('error', (err: Error) => settle(new DecodeError(err.message)));
+  });
+}
+
+function stderrTail(stderr: string | null): string {
+  const last = stderr?.trim().split('\n').slice(-2).join(' | ');
+  return last ? `: ${last}` : '';
+}
+
+/** True when `command` is an executable path, or a name found on PATH. */
+function isExecutable(command: string): boolean {
+  const candidates = command.includes('/') ? [command] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, command));
+  return candidates.some((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StreamHub } from '../hub/hub.ts';
+import { enhancedHevcTags, hevcAnnexB, type VideoTag } from '../../test/support/enhanced-hevc.ts';
+import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
+import { SnapshotService, type SnapshotConfig } from './service.ts';
+
+const run = promisify(execFile);
+const logger = pino({ level: 'silent' });
+let h264Clip: string;
+let hevcTags: VideoTag[];
+let hub: StreamHub;
+let service: SnapshotService | undefined;
+
+beforeAll(async () => {
+  [h264Clip, hevcTags] = await Promise.all([
+    lavfiClip({ width: 320, height: 180, seconds: 2 }),
+    hevcAnnexB(320, 180, 1).then(enhancedHevcTags),
+  ]);
+});
+
+afterEach(() => {
+  service?.close();
+  hub?.closeAll();
+});
+
+async function setup(overrides: Partial<SnapshotConfig> = {}) {
+  const keyframeDir = await mkdtemp(join(tmpdir(), 'rtmpd-snap-'));
+  hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
+  const config: SnapshotConfig = {
+    keyframeDir,
+    snapshotEnabled: true,
+    snapshotIntervalSeconds: 0,
+    snapshotKeep: 10,
+    snapshotWidth: 0,
+    snapshotQuality: 3,
+    snapshotConcurrency: 2,
+    ffmpegPath: 'ffmpeg',
+    ...overrides,
+  };
+  service = new SnapshotService({ hub, config, logger });
+  return { keyframeDir, service };
+}
+
+async function probeSize(jpeg: Buffer): Promise<{ codec_name: string; width: number; height: number }> {
+  const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-jpeg-')), 'snapshot.jpg');
+  await writeFile(path, jpeg);
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', path]);
+  return (JSON.parse(stdout) as { streams: [{ codec_name: string; width: number; height: number }] }).streams[0];
+}
+
+describe('SnapshotService', () => {
+  it('decodes the last H.264 keyframe to a JPEG once, shares it, and keeps latest files on disk', async () => {
+    const { keyframeDir, service } = await setup();
+    const { stream } = await publishFlv(hub, 'live', 'cam', h264Clip);
+    const [a, b] = await Promise.all([service.get(stream), service.get(stream)]);
+    expect(a.jpeg.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(b.jpeg).toBe(a.jpeg);
+    expect(await probeSize(a.jpeg)).toMatchObject({ codec_name: 'mjpeg', width: 320, height: 180 });
+    expect((await service.get(stream)).jpeg).toBe(a.jpeg);
+    expect(service.stats).toMatchObject({ decodes: 1, cacheHits: 2 });
+    await expect.poll(() => readdir(join(keyframeDir, 'live', 'cam')).then((f) => f.sort()), { timeout: 3000 }).toEqual(['latest.h264', 'latest.jpg']);
+    // The raw keyframe on disk is a standalone Annex-B stream ffmpeg decodes by itself.
+    const raw = await readFile(join(keyframeDir, 'live', 'cam', 'latest.h264'));
+    expect(raw.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 1]));
+  });
+
+  it('decodes HEVC and scales to --snapshot-width keeping the aspect ratio', async () => {
+    const { service } = await setup({ snapshotWidth: 160 });
+    const stream = hub.publish('live', 'hevc', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    for (const tag of hevcTags) stream.pushVideo(tag.timestamp, tag.body, performance.now());
+    expect(stream.videoTrack?.codec).toBe('hevc');
+    expect(await probeSize((await service.get(stream)).jpeg)).toMatchObject({ width: 160, height: 90 });
+  });
+
+  it('says what is missing before a keyframe, and when snapshots are disabled', async () => {
+    const { service } = await setup();
+    const stream = hub.publish('live', 'empty', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'no_video', message: expect.stringMatching(/no video/) });
+    service.close();
+    const disabled = await setup({ snapshotEnabled: false });
+    await expect(disabled.service.get(stream)).rejects.toMatchObject({ code: 'snapshots_disabled' });
+  });
+
+  it('reports a failing decoder as decode_failed and does not cache the failure', async () => {
+    const { service } = await setup({ ffmpegPath: '/nonexistent/ffmpeg' });
+    const { stream } = await publishFlv(hub, 'live', 'cam', h264Clip);
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
+    expect(service.stats.decodes).toBe(2);
+  });
+
+  it('writes timestamped JPEGs every interval and keeps --snapshot-keep of them', async () => {
+    const { keyframeDir } = await setup({ snapshotIntervalSeconds: 1, snapshotKeep: 1 });
+    await publishFlv(hub, 'live', 'cam', h264Clip);
+    const timestamped = () => readdir(join(keyframeDir, 'live', 'cam')).then((f) => f.filter((n) => /^\d{4}-.*\.jpg$/.test(n)), () => []);
+    await expect.poll(timestamped, { timeout: 4000 }).toHaveLength(1);
+  });
+});
