@@ -1,0 +1,121 @@
+// Server cost from /proc: CPU ticks and resident memory of a process and all
+// its descendants (nginx's master + worker, rtmpd's ffmpeg children).
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+
+let clockTicks: number | undefined;
+/** USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux in practice). */
+export function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+interface StatLine {
+  ppid: number;
+  /** utime + stime + cutime + cstime: own time plus that of reaped children. */
+  ticks: number;
+}
+
+function readStat(pid: number): StatLine | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name may hold spaces and parentheses: fields start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is state (field 3); ppid is field 4, utime..cstime are fields 14-17.
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return { ppid: Number(fields[1]), ticks };
+}
+
+/** The pid and every live descendant. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (!stat) continue;
+    const list = children.get(stat.ppid);
+    if (list) list.push(pid);
+    else children.set(stat.ppid, [pid]);
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** CPU ticks (user + system, reaped children included) of the whole tree. */
+export function treeTicks(root: number): number {
+  let sum = 0;
+  for (const pid of processTree(root)) sum += readStat(pid)?.ticks ?? 0;
+  return sum;
+}
+
+/** Resident set size of the whole tree in bytes. */
+export function treeRss(root: number): number {
+  let sum = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) sum += Number(m[1]) * 1024;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return sum;
+}
+
+/** Samples the tree's RSS every `intervalMs`, keeping the peak. */
+export class RssSampler {
+  peak = 0;
+  last = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly root: number;
+
+  constructor(root: number, intervalMs = 250) {
+    this.root = root;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  sample(): number {
+    this.last = treeRss(this.root);
+    if (this.last > this.peak) this.peak = this.last;
+    return this.last;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** CPU of the tree between start() and stop(), as % of one core. */
+export class CpuWindow {
+  private readonly root: number;
+  private startTicks = 0;
+  private startAt = 0;
+
+  constructor(root: number) {
+    this.root = root;
+  }
+
+  start(): void {
+    this.startTicks = treeTicks(this.root);
+    this.startAt = performance.now();
+  }
+
+  stop(): number {
+    const ticks = treeTicks(this.root) - this.startTicks;
+    const seconds = (performance.now() - this.startAt) / 1000;
+    return (100 * ticks) / ticksPerSecond() / seconds;
+  }
+}

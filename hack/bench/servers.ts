@@ -1,0 +1,152 @@
+// The servers under test, each started as a child process on 127.0.0.1 with
+// fresh ports and a fresh temp directory, and stopped after its scenario.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type ServerName = 'rtmpd' | 'nms' | 'nginx';
+export const SERVER_NAMES: readonly ServerName[] = ['rtmpd', 'nms', 'nginx'];
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = join(here, '..', '..');
+
+export interface ServerOptions {
+  /** Extra rtmpd flags (recording, snapshots). */
+  rtmpdFlags?: string[];
+  /** Serve HTTP-FLV (rtmpd always does; nms only when asked; nginx-rtmp cannot). */
+  httpFlv?: boolean;
+  /** Write a V8 CPU profile of rtmpd into this directory. */
+  cpuProfDir?: string;
+}
+
+export interface RunningServer {
+  name: ServerName;
+  pid: number;
+  /** rtmp://127.0.0.1:P/live */
+  rtmpBase: string;
+  /** http://127.0.0.1:P/live, when the server plays HTTP-FLV. */
+  httpBase: string | undefined;
+  dir: string;
+  logPath: string;
+  /** Resolves with the exit code or signal once the server is gone. */
+  stop(): Promise<string>;
+  /** The exit description if the server died on its own. */
+  exited(): string | undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening; log ${logPath}:\n${tail(logPath)}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms; log ${logPath}:\n${tail(logPath)}`);
+}
+
+export function tail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function launch(name: ServerName, cmd: string, args: string[], dir: string, rtmpPort: number, httpBase: string | undefined, cwd = REPO_ROOT): Promise<RunningServer> {
+  const logPath = join(dir, `${name}.log`);
+  const log = openSync(logPath, 'a');
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', log, log] });
+  let exitInfo: string | undefined;
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = signal ? `signal ${signal}` : `code ${code}`;
+      resolve(exitInfo);
+    });
+  });
+  let stopping = false;
+  const server: RunningServer = {
+    name,
+    pid: child.pid!,
+    rtmpBase: `rtmp://127.0.0.1:${rtmpPort}/live`,
+    httpBase,
+    dir,
+    logPath,
+    exited: () => (stopping ? undefined : exitInfo),
+    async stop() {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      const how = await exited;
+      clearTimeout(timer);
+      return how;
+    },
+  };
+  return waitForPort(rtmpPort, child, 20_000, logPath).then(
+    () => server,
+    async (err: unknown) => {
+      await server.stop();
+      throw err;
+    },
+  );
+}
+
+export async function startServer(name: ServerName, options: ServerOptions = {}): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const rtmpPort = await freePort();
+  const httpPort = await freePort();
+  const node = process.execPath;
+  switch (name) {
+    case 'rtmpd': {
+      const prof = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+      // prettier-ignore
+      const args = [
+        ...prof, join(REPO_ROOT, 'rtmpd/bin/rtmpd.js'),
+        '--rtmp-bind', `127.0.0.1:${rtmpPort}`, '--http-bind', `127.0.0.1:${httpPort}`,
+        '--storage-dir', join(dir, 'storage'), '--keyframe-dir', join(dir, 'keyframes'),
+        '--recording-enabled', 'false', '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
+        ...(options.rtmpdFlags ?? []),
+      ];
+      return launch(name, node, args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`);
+    }
+    case 'nms': {
+      const http = options.httpFlv ? httpPort : 0;
+      const args = [join(here, 'nms-server.ts'), String(rtmpPort), String(http), dir];
+      return launch(name, node, args, dir, rtmpPort, options.httpFlv ? `http://127.0.0.1:${httpPort}/live` : undefined);
+    }
+    case 'nginx': {
+      const template = readFileSync(join(here, 'nginx', 'nginx.conf.template'), 'utf8');
+      const conf = template.replaceAll('{{DIR}}', dir).replaceAll('{{RTMP_PORT}}', String(rtmpPort));
+      writeFileSync(join(dir, 'nginx.conf'), conf);
+      const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
+      return launch(name, 'nginx', args, dir, rtmpPort, undefined, dir);
+    }
+  }
+}
+
+export function removeServerDir(server: RunningServer): void {
+  rmSync(server.dir, { recursive: true, force: true });
+}
