@@ -105,7 +105,7 @@ export class Stream {
       } catch {
         this.stats.parseErrors++;
       }
-    } else {
+    } else if (info.packet === 'frame') {
       this.stats.videoFrames++;
     }
     const packet = new MediaPacket('video', timestamp, body, info.keyframe, info.sequenceHeader, receivedAt);
@@ -134,7 +134,7 @@ export class Stream {
       } catch {
         this.stats.parseErrors++;
       }
-    } else {
+    } else if (info.packet === 'frame') {
       this.stats.audioFrames++;
       // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
       if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
