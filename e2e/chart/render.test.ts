@@ -1,0 +1,258 @@
+// The rtmpd-operator chart rendered offline: helm lint, helm template with the
+// defaults and with every optional feature on, parsed and checked; the values
+// schema refusing bad values; the generated files (README, CRD, RBAC) current.
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { crdFileName, crdYaml } from '../../operator/src/api/crd.ts';
+import { leaderElectionRules, managerRules } from '../../operator/src/rbac.ts';
+import { generatedChartFiles } from '../../hack/gen-chart-docs.ts';
+import { helm } from '../cluster/kube.ts';
+import { allFeatures, chartDir, kubeVersion, one, packageVersion, repo, template, type K8sObject } from '../lib/chart.ts';
+
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env?: { name: string; valueFrom?: unknown }[];
+  ports: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  securityContext: Record<string, unknown>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  imagePullSecrets?: { name: string }[];
+}
+const podSpec = (d: K8sObject) => (d.spec as { template: { spec: PodSpec } }).template.spec;
+const container = (d: K8sObject) => podSpec(d).containers[0] as Container;
+const read = (p: string) => readFileSync(join(repo, p), 'utf8');
+const dashboards = () => {
+  try {
+    return readdirSync(join(chartDir, 'files/dashboards')).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+};
+
+describe('chart metadata', () => {
+  it('carries the package version as version and appVersion', () => {
+    const chart = parse(read('charts/rtmpd-operator/Chart.yaml')) as { version: string; appVersion: string };
+    expect(chart.version).toBe(packageVersion);
+    expect(chart.appVersion).toBe(packageVersion);
+  });
+
+  it('holds the generated CRD byte for byte, the same as crds/', () => {
+    const inChart = read(`charts/rtmpd-operator/crds/${crdFileName}`);
+    expect(inChart).toBe(crdYaml());
+    // The top-level copy is the operator's `make crds`; when it exists it must match.
+    let topLevel: string | undefined;
+    try {
+      topLevel = read(`crds/${crdFileName}`);
+    } catch {
+      topLevel = undefined;
+    }
+    if (topLevel !== undefined) expect(inChart).toBe(topLevel);
+  });
+
+  it('has its generated files current (README from the schema, CRD, RBAC): make chart-docs', () => {
+    for (const [path, content] of Object.entries(generatedChartFiles(read))) {
+      expect(read(path), `${path} is stale: run make chart-docs`).toBe(content);
+    }
+  });
+
+  it('documents every value of values.yaml in values.schema.json', () => {
+    const schema = JSON.parse(read('charts/rtmpd-operator/values.schema.json')) as { properties: Record<string, unknown> };
+    const values = parse(read('charts/rtmpd-operator/values.yaml')) as Record<string, unknown>;
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(values).sort());
+    const readme = read('charts/rtmpd-operator/README.md');
+    for (const key of Object.keys(values)) expect(readme).toContain(`\`${key}`);
+  });
+});
+
+describe('helm lint', () => {
+  it('passes with the defaults and with every feature on (--strict)', async () => {
+    const base = ['lint', chartDir, '--strict', '--kube-version', kubeVersion];
+    const plain = await helm(base);
+    expect(plain.stdout).toContain('0 chart(s) failed');
+    const full = await helm([...base, ...allFeatures.filter((a) => a !== '--api-versions' && a !== 'monitoring.coreos.com/v1')]);
+    expect(full.stdout).toContain('0 chart(s) failed');
+  });
+});
+
+describe('helm template with the defaults', () => {
+  it('renders the operator, its RBAC, the metrics Service and nothing optional', async () => {
+    const objects = await template('rel', ['--namespace', 'rtmpd-system']);
+    const kinds = objects.map((o) => o.kind).sort();
+    const expected = ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'];
+    if (dashboards().length > 0) expected.push('ConfigMap');
+    expect(kinds).toEqual(expected.sort());
+    for (const o of objects) {
+      expect(o.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': 'rtmpd-operator',
+        'app.kubernetes.io/instance': 'rel',
+        'app.kubernetes.io/managed-by': 'Helm',
+        'app.kubernetes.io/part-of': 'flux-rtmpd',
+        'app.kubernetes.io/version': packageVersion,
+        'helm.sh/chart': `rtmpd-operator-${packageVersion}`,
+      });
+      if (!o.kind.startsWith('Cluster')) expect(o.metadata.namespace).toBe('rtmpd-system');
+    }
+  });
+
+  it('runs the operator image tagged with the package version, locked down', async () => {
+    const objects = await template('rel', ['--namespace', 'rtmpd-system']);
+    const deployment = one(objects, 'Deployment');
+    const pod = podSpec(deployment);
+    const c = container(deployment);
+    expect(c.image).toBe(`ghcr.io/fluxiot/rtmpd-operator:${packageVersion}`);
+    expect(pod.serviceAccountName).toBe(one(objects, 'ServiceAccount').metadata.name);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(c.resources?.limits).toMatchObject({ memory: expect.any(String) });
+    const ports = Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort]));
+    expect(ports).toEqual({ metrics: 8080, health: 8081 });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(c.args).toEqual(['--leader-elect=true', '--metrics-bind=0.0.0.0:8080', '--health-bind=0.0.0.0:8081', '--log-level=info']);
+    expect(c.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE']);
+  });
+
+  it('grants exactly the operator’s own RBAC rules (operator/src/rbac.ts), bound to its ServiceAccount', async () => {
+    const objects = await template('rel', ['--namespace', 'rtmpd-system']);
+    const sa = one(objects, 'ServiceAccount').metadata.name;
+    const clusterRole = one(objects, 'ClusterRole');
+    expect(clusterRole.rules).toEqual(managerRules);
+    const leader = one(objects, 'Role');
+    expect(leader.metadata.name).toBe('rel-rtmpd-operator-leader-election');
+    expect(leader.rules).toEqual(leaderElectionRules);
+    for (const binding of [one(objects, 'ClusterRoleBinding'), one(objects, 'RoleBinding')]) {
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'rtmpd-system' }]);
+    }
+    expect((one(objects, 'ClusterRoleBinding').roleRef as { name: string }).name).toBe(clusterRole.metadata.name);
+    // Nothing broader than the operator asked for: no wildcards, no secrets.
+    for (const rule of [...managerRules, ...leaderElectionRules]) {
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.resources).not.toContain('*');
+      expect(rule.resources).not.toContain('secrets');
+    }
+  });
+
+  it('selects the operator pods with the metrics Service', async () => {
+    const objects = await template('rel');
+    const svc = one(objects, 'Service');
+    const deployment = one(objects, 'Deployment');
+    const selector = (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+    expect((svc.spec as { selector: unknown }).selector).toEqual(selector);
+    expect((svc.spec as { ports: unknown[] }).ports).toEqual([{ name: 'metrics', port: 8080, targetPort: 'metrics', protocol: 'TCP' }]);
+  });
+
+  it('renders no ServiceMonitor/PrometheusRule when enabled but the monitoring API is absent', async () => {
+    const objects = await template('rel', ['--set', 'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true']);
+    expect(objects.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com'))).toEqual([]);
+  });
+
+  it('renders no ServiceMonitor/PrometheusRule when the API is present but they are not enabled', async () => {
+    const objects = await template('rel', ['--api-versions', 'monitoring.coreos.com/v1']);
+    expect(objects.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com'))).toEqual([]);
+  });
+
+  it('watching listed namespaces: a Role per namespace, nothing cluster-wide', async () => {
+    const objects = await template('rel', ['--namespace', 'ops', '--set', 'watchNamespaces={media-a,media-b}']);
+    expect(objects.filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
+    const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.name === 'rel-rtmpd-operator');
+    expect(roles.map((r) => r.metadata.namespace)).toEqual(['media-a', 'media-b']);
+    for (const r of roles) expect(r.rules).toEqual(managerRules);
+    const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'rel-rtmpd-operator');
+    expect(bindings.map((b) => b.subjects)).toEqual([0, 1].map(() => [{ kind: 'ServiceAccount', name: 'rel-rtmpd-operator', namespace: 'ops' }]));
+    expect(container(one(objects, 'Deployment')).args).toContain('--namespaces=media-a,media-b');
+  });
+});
+
+describe('helm template with every feature on', () => {
+  it('renders the ServiceMonitor and the RtmpServers from values', async () => {
+    const objects = await template('rel', ['--namespace', 'rtmpd-system', ...allFeatures]);
+
+    const sm = one(objects, 'ServiceMonitor');
+    expect(sm.metadata.labels?.release).toBe('prometheus');
+    const svc = one(objects, 'Service');
+    expect((sm.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
+      Object.fromEntries(Object.entries(svc.metadata.labels ?? {}).filter(([k]) => ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'].includes(k))),
+    );
+    expect((sm.spec as { endpoints: unknown[] }).endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+
+    const server = one(objects, 'RtmpServer');
+    expect(server.apiVersion).toBe('media.fluxiot.io/v1alpha1');
+    expect(server.metadata).toMatchObject({ name: 'live', namespace: 'rtmpd-system' });
+    expect(server.spec).toEqual({ replicas: 1, storage: { reclaimPolicy: 'Delete' } });
+
+    const deployment = one(objects, 'Deployment');
+    expect((deployment.spec as { replicas: number }).replicas).toBe(2);
+    expect(podSpec(deployment).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    expect(container(deployment).args).toContain('--log-level=debug');
+  });
+
+  it('renders the PrometheusRule from files/alerts and the Grafana dashboard ConfigMap from files/dashboards', async () => {
+    const objects = await template('rel', ['--namespace', 'rtmpd-system', ...allFeatures]);
+    const alerts = readdirSync(join(chartDir, 'files')).includes('alerts') ? readdirSync(join(chartDir, 'files/alerts')) : [];
+    expect(alerts.length, 'charts/rtmpd-operator/files/alerts/ holds no alert rules yet').toBeGreaterThan(0);
+    const rule = one(objects, 'PrometheusRule');
+    expect(rule.metadata.labels?.release).toBe('prometheus');
+    const groups = (rule.spec as { groups: { name: string; rules: { alert?: string; expr: string }[] }[] }).groups;
+    expect(groups.length).toBeGreaterThan(0);
+    for (const g of groups) {
+      expect(g.rules.length).toBeGreaterThan(0);
+      for (const r of g.rules) expect(r.expr).toBeTruthy();
+    }
+
+    const files = dashboards();
+    expect(files.length, 'charts/rtmpd-operator/files/dashboards/ holds no dashboard yet').toBeGreaterThan(0);
+    const cm = one(objects, 'ConfigMap');
+    expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
+    const data = cm.data as Record<string, string>;
+    expect(Object.keys(data).sort()).toEqual(files.map((f) => basename(f)).sort());
+    for (const f of files) expect(JSON.parse(data[f] as string)).toEqual(JSON.parse(readFileSync(join(chartDir, 'files/dashboards', f), 'utf8')));
+  });
+
+  it('honours image.tag over the appVersion', async () => {
+    const objects = await template('rel', ['--set', 'image.repository=registry.local/op,image.tag=dev']);
+    expect(container(one(objects, 'Deployment')).image).toBe('registry.local/op:dev');
+  });
+});
+
+describe('values.schema.json', () => {
+  const refused = async (args: string[]) => {
+    const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...args], { allowFailure: true });
+    expect(r.code).not.toBe(0);
+    return r.stderr;
+  };
+
+  it('refuses a wrong type with the value’s path', async () => {
+    expect(await refused(['--set', 'replicaCount=two'])).toMatch(/replicaCount.*want integer|replicaCount.*integer/);
+  });
+
+  it('refuses an unknown key (a typo does not pass silently)', async () => {
+    expect(await refused(['--set', 'leaderElection.enable=true'])).toMatch(/additional propert.*enable/);
+  });
+
+  it('refuses values out of range and bad enums', async () => {
+    expect(await refused(['--set', 'metrics.port=70000'])).toMatch(/metrics\/port/);
+    expect(await refused(['--set', 'image.pullPolicy=Sometimes'])).toMatch(/pullPolicy/);
+    expect(await refused(['--set', 'watchNamespaces={Bad_NS}'])).toMatch(/watchNamespaces/);
+    expect(await refused(['--set-json', 'rtmpServers=[{"name":"Live"}]'])).toMatch(/rtmpServers\/0\/name/);
+  });
+
+  it('refuses several operators without leader election', async () => {
+    expect(await refused(['--set', 'replicaCount=2,leaderElection.enabled=false'])).toMatch(/leaderElection\.enabled/);
+  });
+});
