@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { crd, crdYaml, openAPISchema } from './crd.ts';
+import { generatedFiles, readmePath, withFieldReference } from './generate.ts';
+
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const committed = (p: string) => readFileSync(resolve(root, p), 'utf8');
+
+type Json = Record<string, unknown>;
+
+function* nodes(node: Json, path = ''): Generator<[string, Json]> {
+  yield [path, node];
+  for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Json>)) yield* nodes(v, `${path}.${k}`);
+  if (node.items) yield* nodes(node.items as Json, `${path}[]`);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object') yield* nodes(node.additionalProperties as Json, `${path}{}`);
+}
+
+describe('generated files', () => {
+  it.each(Object.keys(generatedFiles()))('%s is committed as generated (run make crds)', (path) => {
+    expect(committed(path)).toBe(generatedFiles()[path]);
+  });
+
+  it(`${readmePath} carries the current field reference (run make crds)`, () => {
+    const readme = committed(readmePath);
+    expect(readme).toBe(withFieldReference(readme));
+  });
+});
+
+describe('CRD', () => {
+  it('names the resource', () => {
+    const spec = (crd() as { spec: Json }).spec as { group: string; names: Json; scope: string; versions: Json[] };
+    expect(spec.group).toBe('media.fluxiot.io');
+    expect(spec.names).toMatchObject({ kind: 'RtmpServer', plural: 'rtmpservers', shortNames: ['rtmp'] });
+    expect(spec.scope).toBe('Namespaced');
+    const v = spec.versions[0] as Json;
+    expect(v).toMatchObject({
+      name: 'v1alpha1',
+      served: true,
+      storage: true,
+      subresources: { status: {}, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' } },
+    });
+    expect((v.additionalPrinterColumns as Json[]).filter((c) => !c.priority).map((c) => c.name)).toEqual(['Ready', 'Replicas', 'RTMP', 'Age']);
+  });
+
+  it('is a structural schema: typed nodes, no unions but int-or-string, no additionalProperties: false', () => {
+    for (const [path, node] of nodes(openAPISchema())) {
+      if (node['x-kubernetes-int-or-string']) {
+        expect(node.anyOf, path).toEqual([{ type: 'integer' }, { type: 'string' }]);
+        continue;
+      }
+      expect(node.type, `${path} has a type`).toBeDefined();
+      expect(node.anyOf ?? node.oneOf ?? node.allOf, path).toBeUndefined();
+      expect(node.additionalProperties, path).not.toBe(false);
+      if (node.properties && node.additionalProperties) throw new Error(`${path}: properties and additionalProperties`);
+      expect(Object.keys(node).filter((k) => k.startsWith('$')), path).toEqual([]);
+    }
+  });
+
+  it('declares defaults on every object whose fields have defaults, so they show up in kubectl get -o yaml', () => {
+    const spec = (openAPISchema().properties as Record<string, Json>).spec as Json;
+    expect(spec.default).toEqual({});
+    const props = spec.properties as Record<string, Json>;
+    for (const k of ['ports', 'service', 'storage', 'snapshot', 'recording', 'otel', 'metrics', 'rtmpd']) expect(props[k]?.default, k).toEqual({});
+  });
+
+  it('states the cross-field rules in CEL', () => {
+    const rules = [...nodes(openAPISchema())].flatMap(([, n]) => ((n['x-kubernetes-validations'] ?? []) as { rule: string }[]).map((r) => r.rule));
+    expect(rules).toContain('self.rtmp != self.http');
+    expect(rules.some((r) => r.includes("'ReadWriteMany' in self.storage.recordings.accessModes"))).toBe(true);
+    expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");
+  });
+
+  it('has no hls field: rtmpd does not implement HLS', () => {
+    expect(crdYaml()).not.toMatch(/hls/i);
+  });
+
+  it('parses as YAML back to the same object', () => {
+    expect(parse(crdYaml())).toEqual(crd());
+  });
+});

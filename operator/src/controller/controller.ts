@@ -1,0 +1,168 @@
+// The RtmpServer controller: informers on RtmpServers and on the objects they
+// own, a work queue keyed by namespace/name, and workers running the
+// reconcile. Informers start at once (a standby keeps a warm cache); workers
+// start only when this process leads.
+import {
+  CoreV1Api, CustomObjectsApi, KubernetesObjectApi,
+  type KubeConfig, type KubernetesObject,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
+import { instanceLabel, managedBy } from './desired.ts';
+import { Informer, type ResourceType } from './informer.ts';
+import type { Metrics } from './metrics.ts';
+import { Reconciler } from './reconcile.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export const controllerName = 'rtmpserver';
+
+const rtmpServers: ResourceType = { apiVersion, kind, plural };
+const owned: ResourceType[] = [
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+];
+const ownedSelector = Object.entries(managedBy).map(([k, v]) => `${k}=${v}`).join(',');
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  /** Namespaces to watch; all when empty. */
+  namespaces: string[];
+  log: Logger;
+  metrics: Metrics;
+  identity: string;
+  workers?: number;
+  /** Every RtmpServer is reconciled again this often (default 10 min). */
+  resyncMs?: number;
+  backoff?: { baseDelayMs: number; maxDelayMs: number };
+}
+
+/** The RtmpServer that owns an object: its controller reference, or for retained claims the instance label. */
+export function ownerKey(obj: KubernetesObject): string | undefined {
+  const ns = obj.metadata?.namespace ?? '';
+  const ref = obj.metadata?.ownerReferences?.find((r) => r.kind === kind && r.apiVersion.startsWith(`${group}/`));
+  if (ref) return `${ns}/${ref.name}`;
+  const instance = obj.metadata?.labels?.[instanceLabel];
+  return instance ? `${ns}/${instance}` : undefined;
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly #o: ControllerOptions;
+  readonly #servers: Informer<KubernetesObject>[] = [];
+  readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
+  readonly #reconciler: Reconciler;
+  #workers: Promise<void>[] = [];
+  #resync?: NodeJS.Timeout;
+
+  constructor(opts: ControllerOptions) {
+    this.#o = opts;
+    const { kubeConfig, log } = opts;
+    this.queue = new WorkQueue({ ...opts.backoff, metrics: opts.metrics.queue });
+    const namespaces = opts.namespaces.length ? opts.namespaces : [undefined];
+    for (const namespace of namespaces) {
+      this.#servers.push(
+        new Informer({ kubeConfig, type: rtmpServers, namespace, log, onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`) }),
+      );
+      for (const type of owned) {
+        const informer = new Informer<KubernetesObject>({
+          kubeConfig,
+          type,
+          namespace,
+          labelSelector: ownedSelector,
+          log,
+          onEvent: (_e, o) => {
+            const key = ownerKey(o);
+            if (key) this.queue.add(key);
+          },
+        });
+        this.#owned.set(type.kind, [...(this.#owned.get(type.kind) ?? []), informer]);
+      }
+    }
+    const find = (list: Informer<KubernetesObject>[] | undefined, ns: string, name: string) => {
+      for (const i of list ?? []) {
+        const o = i.get(ns, name);
+        if (o) return o;
+      }
+      return undefined;
+    };
+    this.#reconciler = new Reconciler({
+      objects: KubernetesObjectApi.makeApiClient(kubeConfig),
+      customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
+      core: kubeConfig.makeApiClient(CoreV1Api),
+      log,
+      identity: opts.identity,
+      getServer: (ns, name) => find(this.#servers, ns, name),
+      getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
+    });
+  }
+
+  get #informers(): Informer<KubernetesObject>[] {
+    return [...this.#servers, ...[...this.#owned.values()].flat()];
+  }
+
+  /** Starts the informers (caches); safe before leadership. */
+  startInformers(): void {
+    for (const i of this.#informers) i.start();
+  }
+
+  get synced(): boolean {
+    return this.#informers.every((i) => i.synced);
+  }
+
+  async waitForSync(timeoutMs = 60_000): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.waitForSync(timeoutMs)));
+  }
+
+  /** Starts the workers (on leadership), after the caches have synced. */
+  async startWorkers(): Promise<void> {
+    await this.waitForSync();
+    const workers = this.#o.workers ?? 2;
+    this.#o.metrics.maxConcurrentReconciles.set({ controller: controllerName }, workers);
+    for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+    this.#workers = Array.from({ length: workers }, () => this.#work());
+    this.#resync = setInterval(() => {
+      for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+    }, this.#o.resyncMs ?? 10 * 60_000).unref();
+  }
+
+  /** Stops handing out work, waits for running reconciles, stops the informers. */
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    this.queue.shutDown();
+    await Promise.all(this.#workers);
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  async #work(): Promise<void> {
+    const { metrics, log } = this.#o;
+    const labels = { controller: controllerName };
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const [namespace = '', name = ''] = key.split('/');
+      const end = metrics.reconcileTime.startTimer(labels);
+      metrics.activeWorkers.inc(labels);
+      try {
+        const result = await this.#reconciler.reconcile(namespace, name);
+        this.queue.forget(key);
+        if (result.requeueAfterMs) {
+          metrics.reconcileTotal.inc({ ...labels, result: 'requeue_after' });
+          this.queue.addAfter(key, result.requeueAfterMs);
+        } else {
+          metrics.reconcileTotal.inc({ ...labels, result: 'success' });
+        }
+      } catch (err) {
+        metrics.reconcileTotal.inc({ ...labels, result: 'error' });
+        metrics.reconcileErrors.inc(labels);
+        log.debug({ key, err: String(err), retries: this.queue.retries(key) }, 'requeued with backoff');
+        this.queue.addRateLimited(key);
+      } finally {
+        end();
+        metrics.activeWorkers.dec(labels);
+        this.queue.done(key);
+      }
+    }
+  }
+}

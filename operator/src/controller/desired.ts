@@ -1,0 +1,310 @@
+// Pure builders: the objects an RtmpServer should own, computed from the
+// resource alone. No I/O here, so every field is unit-tested without a cluster.
+import { createHash } from 'node:crypto';
+import { configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import { stringify } from 'yaml';
+import {
+  apiVersion, kind, passthroughOptions, rtmpApp, rtmpdDefault,
+  type RtmpServer, type RtmpServerSpec, type RtmpServerStatus,
+} from '../api/rtmpserver.ts';
+
+export const fieldManager = 'rtmpd-operator';
+export const checksumAnnotation = 'media.fluxiot.io/config-checksum';
+export const managedBy = { 'app.kubernetes.io/managed-by': 'rtmpd-operator' } as const;
+export const instanceLabel = 'app.kubernetes.io/instance';
+export const mountPaths = { recordings: '/var/lib/rtmpd/recordings', keyframes: '/var/lib/rtmpd/keyframes' } as const;
+/** Seconds the pod keeps serving after it is marked terminating, so Services and clients stop sending to it first. */
+export const preStopSleepSeconds = 5;
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+/** Minimal object shape the builders return (what server-side apply sends). */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+  };
+  [field: string]: unknown;
+}
+
+export const selectorLabels = (server: RtmpServer): Record<string, string> => ({
+  'app.kubernetes.io/name': 'rtmpd',
+  [instanceLabel]: server.metadata.name,
+});
+
+export const labels = (server: RtmpServer): Record<string, string> => ({
+  ...selectorLabels(server),
+  'app.kubernetes.io/component': 'media-server',
+  'app.kubernetes.io/part-of': 'flux-rtmpd',
+  ...managedBy,
+});
+
+export const ownerReference = (server: RtmpServer): OwnerReference => ({
+  apiVersion,
+  kind,
+  name: server.metadata.name,
+  uid: server.metadata.uid,
+  controller: true,
+  blockOwnerDeletion: true,
+});
+
+export const names = (server: RtmpServer) => ({
+  deployment: server.metadata.name,
+  service: server.metadata.name,
+  configMap: `${server.metadata.name}-rtmpd`,
+  serviceMonitor: server.metadata.name,
+  recordings: server.spec.storage.recordings.existingClaim ?? `${server.metadata.name}-recordings`,
+  keyframes: server.spec.storage.keyframes.existingClaim ?? `${server.metadata.name}-keyframes`,
+});
+
+const meta = (server: RtmpServer, name: string, owned = true): Manifest['metadata'] => ({
+  name,
+  namespace: server.metadata.namespace,
+  labels: labels(server),
+  ...(owned ? { ownerReferences: [ownerReference(server)] } : {}),
+});
+
+// ---- rtmpd configuration --------------------------------------------------------
+
+/** The rtmpd options the pods run with: typed fields, operator-owned binds and dirs, and every set spec.rtmpd option. */
+export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
+  const config: Partial<Config> = {
+    rtmpBind: `0.0.0.0:${spec.ports.rtmp}`,
+    httpBind: `0.0.0.0:${spec.ports.http}`,
+    storageDir: mountPaths.recordings,
+    keyframeDir: mountPaths.keyframes,
+    logLevel: spec.logLevel,
+    recordingEnabled: spec.recording.enabled,
+    snapshotEnabled: spec.snapshot.enabled,
+    snapshotIntervalSeconds: spec.snapshot.intervalSeconds,
+    snapshotWidth: spec.snapshot.width,
+    snapshotQuality: spec.snapshot.quality,
+    snapshotKeep: spec.snapshot.keep,
+  };
+  const extra = spec.rtmpd as Partial<Record<ConfigKey, unknown>>;
+  for (const key of passthroughOptions) {
+    if (extra[key] !== undefined) (config as Record<string, unknown>)[key] = extra[key];
+  }
+  return config;
+}
+
+/** `--flag=value` for each option, named by rtmpd's own flagName(), in schema order. */
+export function rtmpdArgs(config: Partial<Config>): string[] {
+  return (Object.keys(configSchema.shape) as ConfigKey[])
+    .filter((k) => config[k] !== undefined)
+    .map((k) => `--${flagName(k)}=${String(config[k])}`);
+}
+
+/** The ConfigMap's content: the same options in rtmpd's config-file format. */
+export const configFile = (config: Partial<Config>): string => stringify(config, { lineWidth: 0 });
+
+export const checksum = (data: Record<string, string>): string =>
+  createHash('sha256')
+    .update(JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b))))
+    .digest('hex');
+
+// ---- objects --------------------------------------------------------------------
+
+export function configMap(server: RtmpServer, config: Partial<Config>): Manifest {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(server, names(server).configMap),
+    data: { 'rtmpd.yaml': configFile(config) },
+  };
+}
+
+export function persistentVolumeClaims(server: RtmpServer): Manifest[] {
+  const { storage } = server.spec;
+  const out: Manifest[] = [];
+  for (const which of ['recordings', 'keyframes'] as const) {
+    const volume = storage[which];
+    if (volume.existingClaim) continue;
+    out.push({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      // Delete: owned, so garbage collection removes the claim with the RtmpServer.
+      // Retain: not owned, so it outlives the RtmpServer (no finalizer needed).
+      metadata: { ...meta(server, names(server)[which], storage.reclaimPolicy === 'Delete'), labels: { ...labels(server), 'media.fluxiot.io/volume': which } },
+      spec: {
+        accessModes: volume.accessModes,
+        resources: { requests: { storage: volume.size } },
+        ...(volume.storageClassName !== undefined ? { storageClassName: volume.storageClassName } : {}),
+        volumeMode: 'Filesystem',
+      },
+    });
+  }
+  return out;
+}
+
+export function service(server: RtmpServer): Manifest {
+  const { service: svc, ports } = server.spec;
+  const withNodePorts = svc.type !== 'ClusterIP';
+  const port = (name: 'rtmp' | 'http') => ({
+    name,
+    protocol: 'TCP',
+    port: ports[name],
+    targetPort: name,
+    ...(withNodePorts && svc.nodePorts?.[name] !== undefined ? { nodePort: svc.nodePorts[name] } : {}),
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { ...meta(server, names(server).service), ...(svc.annotations ? { annotations: svc.annotations } : {}) },
+    spec: {
+      type: svc.type,
+      selector: selectorLabels(server),
+      ports: [port('rtmp'), port('http')],
+      ...(svc.type === 'LoadBalancer' && svc.loadBalancerSourceRanges ? { loadBalancerSourceRanges: svc.loadBalancerSourceRanges } : {}),
+    },
+  };
+}
+
+const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) => v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
+
+export function deployment(server: RtmpServer, config: Partial<Config>, configChecksum: string): Manifest {
+  const { spec } = server;
+  const shutdownGrace = config.shutdownGraceSeconds ?? rtmpdDefault('shutdownGraceSeconds');
+  const env: object[] = [];
+  if (spec.otel.endpoint) {
+    env.push(
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: spec.otel.endpoint },
+      { name: 'OTEL_SERVICE_NAME', value: spec.otel.serviceName },
+      {
+        name: 'OTEL_RESOURCE_ATTRIBUTES',
+        value: `k8s.namespace.name=${server.metadata.namespace},k8s.deployment.name=${names(server).deployment},k8s.pod.name=$(POD_NAME)`,
+      },
+    );
+  }
+  const probe = (period: number, failures: number) => ({
+    httpGet: { path: '/health', port: 'http' },
+    periodSeconds: period,
+    timeoutSeconds: 2,
+    failureThreshold: failures,
+  });
+  // Two pods may only share the volumes when they are ReadWriteMany; with
+  // ReadWriteOnce the old pod goes before the new one starts.
+  const rolling = sharedVolume(spec.storage.recordings) && sharedVolume(spec.storage.keyframes);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(server, names(server).deployment),
+    spec: {
+      replicas: spec.replicas,
+      selector: { matchLabels: selectorLabels(server) },
+      strategy: rolling ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } : { type: 'Recreate' },
+      template: {
+        metadata: {
+          labels: labels(server),
+          annotations: {
+            ...spec.podAnnotations,
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(spec.ports.http),
+            'prometheus.io/path': '/metrics',
+            [checksumAnnotation]: configChecksum,
+          },
+        },
+        spec: {
+          terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+          ...(spec.affinity ? { affinity: spec.affinity } : {}),
+          containers: [
+            {
+              name: 'rtmpd',
+              image: spec.image,
+              imagePullPolicy: spec.imagePullPolicy,
+              args: rtmpdArgs(config),
+              ports: [
+                { name: 'rtmp', containerPort: spec.ports.rtmp, protocol: 'TCP' },
+                { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
+              ],
+              ...(env.length ? { env } : {}),
+              livenessProbe: probe(10, 3),
+              readinessProbe: probe(5, 2),
+              lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
+              ...(spec.resources ? { resources: spec.resources } : {}),
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [
+                { name: 'recordings', mountPath: mountPaths.recordings },
+                { name: 'keyframes', mountPath: mountPaths.keyframes },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'recordings', persistentVolumeClaim: { claimName: names(server).recordings } },
+            { name: 'keyframes', persistentVolumeClaim: { claimName: names(server).keyframes } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function serviceMonitor(server: RtmpServer): Manifest {
+  const sm = server.spec.metrics.serviceMonitor;
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: { ...meta(server, names(server).serviceMonitor), labels: { ...labels(server), ...sm.labels } },
+    spec: {
+      selector: { matchLabels: selectorLabels(server) },
+      namespaceSelector: { matchNames: [server.metadata.namespace] },
+      endpoints: [{ port: 'http', path: '/metrics', interval: sm.interval }],
+    },
+  };
+}
+
+export interface DesiredState {
+  config: Partial<Config>;
+  checksum: string;
+  configMap: Manifest;
+  persistentVolumeClaims: Manifest[];
+  service: Manifest;
+  deployment: Manifest;
+  serviceMonitor?: Manifest;
+}
+
+/** Everything the RtmpServer should own, in apply order. */
+export function desiredState(server: RtmpServer): DesiredState {
+  const config = rtmpdConfig(server.spec);
+  const cm = configMap(server, config);
+  const sum = checksum(cm.data as Record<string, string>);
+  return {
+    config,
+    checksum: sum,
+    configMap: cm,
+    persistentVolumeClaims: persistentVolumeClaims(server),
+    service: service(server),
+    deployment: deployment(server, config, sum),
+    ...(server.spec.metrics.serviceMonitor.enabled ? { serviceMonitor: serviceMonitor(server) } : {}),
+  };
+}
+
+/** In-cluster URLs for status.endpoints. */
+export function endpoints(server: RtmpServer): NonNullable<RtmpServerStatus['endpoints']> {
+  const host = `${names(server).service}.${server.metadata.namespace}.svc`;
+  const { rtmp, http } = server.spec.ports;
+  return {
+    rtmp: `rtmp://${host}:${rtmp}/${rtmpApp}`,
+    httpFlv: `http://${host}:${http}/${rtmpApp}`,
+    api: `http://${host}:${http}/api/v1`,
+  };
+}
+
+/** The label selector of the pods, as the scale subresource reports it. */
+export const selectorString = (server: RtmpServer): string =>
+  Object.entries(selectorLabels(server)).map(([k, v]) => `${k}=${v}`).join(',');

@@ -1,0 +1,223 @@
+// An informer: list, then watch from the list's resourceVersion with
+// bookmarks, keeping a cache and telling a handler what changed. A watch that
+// ends is resumed from the last seen resourceVersion; 410 Gone (the version
+// was compacted away) triggers a fresh list; errors back off exponentially.
+import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface ResourceType {
+  apiVersion: string;
+  kind: string;
+  plural: string;
+}
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T extends KubernetesObject> {
+  kubeConfig: KubeConfig;
+  type: ResourceType;
+  /** Watch one namespace; all namespaces when unset. */
+  namespace?: string;
+  labelSelector?: string;
+  log: Logger;
+  onEvent: (event: InformerEvent, obj: T, old?: T) => void;
+  /** Longest reconnect backoff (default 30 s). */
+  maxBackoffMs?: number;
+}
+
+export const objectKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+class Gone extends Error {}
+
+export class Informer<T extends KubernetesObject> {
+  readonly #opts: InformerOptions<T>;
+  readonly #cache = new Map<string, T>();
+  readonly #objects: KubernetesObjectApi;
+  readonly #watch: Watch;
+  #resourceVersion = '';
+  #synced = false;
+  #stopped = false;
+  #abort?: AbortController;
+  #wake?: () => void;
+  #failures = 0;
+  #loop?: Promise<void>;
+
+  constructor(opts: InformerOptions<T>) {
+    this.#opts = opts;
+    this.#objects = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
+    this.#watch = new Watch(opts.kubeConfig);
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#cache.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.#cache.values()];
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort?.abort();
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  /** Resolves once the first list has filled the cache. */
+  async waitForSync(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#synced) {
+      if (Date.now() > deadline) throw new Error(`${this.#opts.type.kind} informer did not sync within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  get #path(): string {
+    const { apiVersion, plural } = this.#opts.type;
+    const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    return this.#opts.namespace ? `${base}/namespaces/${this.#opts.namespace}/${plural}` : `${base}/${plural}`;
+  }
+
+  async #run(): Promise<void> {
+    let needList = true;
+    while (!this.#stopped) {
+      try {
+        if (needList) {
+          await this.#list();
+          needList = false;
+        }
+        await this.#watchOnce();
+        this.#failures = 0;
+      } catch (err) {
+        if (this.#stopped) break;
+        if (err instanceof Gone) {
+          this.#opts.log.info({ kind: this.#opts.type.kind }, 'watch: resourceVersion too old (410 Gone), re-listing');
+          needList = true;
+          continue;
+        }
+        const delay = this.#backoff();
+        this.#opts.log.warn({ kind: this.#opts.type.kind, err: String(err), retryInMs: delay }, 'watch failed, reconnecting');
+        // A failed list must be retried as a list; a failed watch resumes from its version.
+        if (!this.#resourceVersion) needList = true;
+        await this.#sleep(delay);
+      }
+    }
+  }
+
+  #backoff(): number {
+    const max = this.#opts.maxBackoffMs ?? 30_000;
+    const delay = Math.min(800 * 2 ** this.#failures, max);
+    this.#failures++;
+    return delay / 2 + Math.random() * (delay / 2);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async #list(): Promise<void> {
+    const { apiVersion, kind } = this.#opts.type;
+    const list = await this.#objects.list<T>(apiVersion, kind, this.#opts.namespace, undefined, undefined, undefined, undefined, this.#opts.labelSelector);
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      item.apiVersion ??= apiVersion;
+      item.kind ??= kind;
+      const key = objectKey(item);
+      seen.add(key);
+      const old = this.#cache.get(key);
+      this.#cache.set(key, item);
+      if (!old) this.#opts.onEvent('add', item);
+      else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.#opts.onEvent('update', item, old);
+    }
+    for (const [key, old] of this.#cache) {
+      if (seen.has(key)) continue;
+      this.#cache.delete(key);
+      this.#opts.onEvent('delete', old);
+    }
+    this.#resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.#synced = true;
+    this.#failures = 0;
+  }
+
+  /** One watch request; resolves when the server ends it normally. */
+  #watchOnce(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve();
+      };
+      const query: Record<string, string | number | boolean> = {
+        resourceVersion: this.#resourceVersion,
+        allowWatchBookmarks: true,
+        // Spread reconnects out like client-go (5–10 min).
+        timeoutSeconds: Math.floor(300 + Math.random() * 300),
+      };
+      if (this.#opts.labelSelector) query.labelSelector = this.#opts.labelSelector;
+      this.#watch
+        .watch(
+          this.#path,
+          query,
+          (phase: string, obj: T & { code?: number; message?: string }) => {
+            if (settled) return;
+            if (phase === 'ERROR') {
+              this.#abort?.abort();
+              finish(obj.code === 410 ? new Gone(obj.message) : new Error(`watch error ${obj.code ?? ''}: ${obj.message ?? ''}`));
+              return;
+            }
+            const rv = obj.metadata?.resourceVersion;
+            if (rv) this.#resourceVersion = rv;
+            if (phase === 'BOOKMARK') return;
+            this.#failures = 0;
+            this.#apply(phase, obj);
+          },
+          (err: unknown) => {
+            const code = (err as { statusCode?: number } | null)?.statusCode;
+            if (code === 410) finish(new Gone('410 Gone'));
+            else if (err && (err as Error).name === 'AbortError' && this.#stopped) finish();
+            // The client ends a watch that was silent for 30 s: resume it, that is no failure.
+            else if (err && (err as Error).name === 'TimeoutError') finish();
+            else finish(err ?? undefined);
+          },
+        )
+        .then((abort) => {
+          this.#abort = abort;
+          if (this.#stopped) abort.abort();
+        }, finish);
+    });
+  }
+
+  #apply(phase: string, obj: T): void {
+    obj.apiVersion ??= this.#opts.type.apiVersion;
+    obj.kind ??= this.#opts.type.kind;
+    const key = objectKey(obj);
+    const old = this.#cache.get(key);
+    if (phase === 'DELETED') {
+      this.#cache.delete(key);
+      this.#opts.onEvent('delete', obj);
+      return;
+    }
+    this.#cache.set(key, obj);
+    this.#opts.onEvent(old ? 'update' : 'add', obj, old);
+  }
+}

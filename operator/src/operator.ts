@@ -1,0 +1,138 @@
+// Wiring: kubeconfig, controller, leader election, the health and metrics
+// endpoints, and an orderly stop.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { Controller, controllerName } from './controller/controller.ts';
+import { LeaderElector } from './controller/leader.ts';
+import { createMetrics } from './controller/metrics.ts';
+import { splitBind, type Flags } from './flags.ts';
+import { version } from './version.ts';
+
+export interface Operator {
+  /** Addresses actually bound (useful with port 0). */
+  metricsAddress: string;
+  healthAddress: string;
+  stop(): Promise<void>;
+}
+
+const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function leaseNamespace(flags: Flags, kc: KubeConfig): string {
+  if (flags.leaderElectionNamespace) return flags.leaderElectionNamespace;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(serviceAccountNamespace, 'utf8').trim();
+  } catch {
+    return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  }
+}
+
+function listen(server: Server, bind: string): Promise<string> {
+  const { host, port } = splitBind(bind);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const a = server.address() as AddressInfo;
+      resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    });
+  });
+}
+
+export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?: (why: string) => void } = {}): Promise<Operator> {
+  const log = opts.log ?? pino({ level: flags.logLevel, base: { component: 'rtmpd-operator' } });
+  const kc = new KubeConfig();
+  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+  else kc.loadFromDefault();
+  const identity = `${hostname()}_${randomBytes(6).toString('hex')}`;
+  const metrics = createMetrics(controllerName);
+  const controller = new Controller({ kubeConfig: kc, namespaces: flags.namespaces, log, metrics, identity, workers: flags.workers });
+
+  const handler = async (path: string): Promise<{ code: number; type: string; body: string }> => {
+    if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
+    if (path === '/readyz') return controller.synced ? { code: 200, type: 'text/plain', body: 'ok' } : { code: 503, type: 'text/plain', body: 'informers not synced' };
+    if (path === '/metrics') return { code: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    return { code: 404, type: 'text/plain', body: 'not found' };
+  };
+  const makeServer = (paths: string[]) =>
+    createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (!paths.includes(path)) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      handler(path).then(
+        (r) => res.writeHead(r.code, { 'content-type': r.type }).end(r.body),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    });
+  const servers: Server[] = [];
+  let metricsAddress: string;
+  let healthAddress: string;
+  if (flags.metricsBind === flags.healthBind) {
+    const s = makeServer(['/metrics', '/healthz', '/readyz']);
+    servers.push(s);
+    metricsAddress = healthAddress = await listen(s, flags.metricsBind);
+  } else {
+    const m = makeServer(['/metrics']);
+    const h = makeServer(['/healthz', '/readyz']);
+    servers.push(m, h);
+    metricsAddress = await listen(m, flags.metricsBind);
+    healthAddress = await listen(h, flags.healthBind);
+  }
+  log.info({ version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, healthAddress }, 'rtmpd-operator starting');
+
+  controller.startInformers();
+  let stopping = false;
+  let elector: LeaderElector | undefined;
+  const fatal = opts.onFatal ?? ((why: string) => {
+    log.fatal(why);
+    process.exit(1);
+  });
+  const startWorkers = () =>
+    controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
+  if (flags.leaderElect) {
+    const namespace = leaseNamespace(flags, kc);
+    const name = flags.leaderElectionId;
+    metrics.leader.set({ name }, 0);
+    elector = new LeaderElector({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace,
+      name,
+      identity,
+      log,
+      onStartedLeading: () => {
+        metrics.leader.set({ name }, 1);
+        void startWorkers();
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set({ name }, 0);
+        // Like controller-runtime: a replica that lost its lease exits and starts over.
+        if (!stopping) fatal('leader election lost');
+      },
+      onNewLeader: (holder) => log.info({ leader: holder }, 'leader observed'),
+    });
+    log.info({ lease: `${namespace}/${name}` }, 'waiting for leadership');
+    elector.start();
+  } else {
+    void startWorkers();
+  }
+
+  return {
+    metricsAddress,
+    healthAddress,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping: finishing running reconciles');
+      await controller.stop();
+      await elector?.stop();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      log.info('stopped');
+    },
+  };
+}

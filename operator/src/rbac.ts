@@ -1,0 +1,52 @@
+// Least-privilege RBAC of the operator, kept next to the code that needs it.
+// `make crds` writes it to operator/rbac/ and the chart uses those files.
+// Server-side apply needs create+patch (it creates missing objects); the
+// informers need list+watch; nothing is ever updated or deleted except
+// ServiceMonitors (removed when metrics.serviceMonitor is switched off) and the
+// leader Lease.
+import { stringify } from 'yaml';
+import { group, plural } from './api/rtmpserver.ts';
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+export const clusterRoleName = 'rtmpd-operator';
+export const leaderElectionRoleName = 'rtmpd-operator-leader-election';
+
+/** What the operator needs in every namespace it watches. */
+export const managerRules: PolicyRule[] = [
+  { apiGroups: [group], resources: [plural], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [group], resources: [`${plural}/status`], verbs: ['get', 'patch', 'update'] },
+  // Owner references with blockOwnerDeletion need update on the owner's finalizers.
+  { apiGroups: [group], resources: [`${plural}/finalizers`], verbs: ['update'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'create', 'patch', 'delete'] },
+];
+
+/** What leader election needs, in the operator's own namespace only. */
+export const leaderElectionRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+const labels = { 'app.kubernetes.io/name': 'rtmpd-operator', 'app.kubernetes.io/part-of': 'flux-rtmpd' };
+
+export function clusterRole(): object {
+  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRoleName, labels }, rules: managerRules };
+}
+
+export function leaderElectionRole(): object {
+  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: leaderElectionRoleName, labels }, rules: leaderElectionRules };
+}
+
+export const rbacHeader = '# Generated from operator/src/rbac.ts by `make crds`; do not edit.\n';
+
+/** operator/rbac/role.yaml: the ClusterRole and the leader-election Role (bindings are the chart's). */
+export function rbacYaml(): string {
+  return rbacHeader + [clusterRole(), leaderElectionRole()].map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+}

@@ -1,0 +1,8 @@
+// The operator's version, read from its package.json in this one place. The
+// default rtmpd image tag follows it: operator and rtmpd are released together.
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const version: string = pkg.version;
+export const defaultImage = `ghcr.io/fluxiot/rtmpd:${version}`;
