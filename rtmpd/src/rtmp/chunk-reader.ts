@@ -1,0 +1,249 @@
+// Incremental RTMP chunk stream parser. Socket reads arrive cut anywhere, so
+// a chunk header is collected into a small fixed buffer, and payload bytes go
+// straight from the socket's buffer into one buffer allocated at the message's
+// full length: no concatenation, one copy. Each finished body is handed over
+// and never touched again, so the hub may keep it (GOP cache) without copying.
+import { RtmpProtocolError } from './errors.ts';
+
+export const MessageType = {
+  setChunkSize: 1,
+  abort: 2,
+  acknowledgement: 3,
+  userControl: 4,
+  windowAckSize: 5,
+  setPeerBandwidth: 6,
+  audio: 8,
+  video: 9,
+  dataAmf3: 15,
+  sharedObjectAmf3: 16,
+  commandAmf3: 17,
+  dataAmf0: 18,
+  sharedObjectAmf0: 19,
+  commandAmf0: 20,
+  aggregate: 22,
+} as const;
+
+export const DEFAULT_CHUNK_SIZE = 128;
+/** No encoder sends a message this large; a bigger claimed length is an attack or garbage. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Chunks larger than a whole message cannot matter, so larger declared sizes are clamped. */
+export const MAX_EFFECTIVE_CHUNK_SIZE = MAX_MESSAGE_BYTES;
+
+export interface ChunkReaderOptions {
+  /** Largest message accepted. */
+  maxMessageBytes?: number;
+  /** Bytes allocated for unfinished messages across all chunk streams of a connection. */
+  maxPartialBytes?: number;
+  /** Distinct chunk stream ids one connection may use. */
+  maxChunkStreams?: number;
+}
+
+/** Called once per complete message; `body` now belongs to the callee. */
+export type MessageHandler = (typeId: number, streamId: number, timestamp: number, body: Buffer) => void;
+
+class ChunkStream {
+  typeId = 0;
+  streamId = 0;
+  length = 0;
+  /** Absolute timestamp of the current message, in ms modulo 2^32. */
+  timestamp = 0;
+  delta = 0;
+  /** The last header carried an extended timestamp, so continuation chunks do too. */
+  extended = false;
+  hasHeader = false;
+  body: Buffer | undefined = undefined;
+  filled = 0;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Message header sizes by fmt. */
+const MESSAGE_HEADER_SIZE = [11, 7, 3, 0] as const;
+
+export class ChunkReader {
+  /** Inbound chunk size, changed by the peer's Set Chunk Size. */
+  chunkSize = DEFAULT_CHUNK_SIZE;
+  private readonly maxMessageBytes: number;
+  private readonly maxPartialBytes: number;
+  private readonly maxChunkStreams: number;
+  private readonly streams = new Map<number, ChunkStream>();
+  private readonly onMessage: MessageHandler;
+  /** Up to 3 (basic) + 11 (message) + 4 (extended timestamp) bytes. */
+  private readonly header = Buffer.allocUnsafe(18);
+  private headerLength = 0;
+  private inPayload = false;
+  private current: ChunkStream | undefined;
+  private chunkRemaining = 0;
+  private partialBytes = 0;
+  private stopped = false;
+
+  constructor(onMessage: MessageHandler, options: ChunkReaderOptions = {}) {
+    this.onMessage = onMessage;
+    this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.maxPartialBytes = options.maxPartialBytes ?? 2 * MAX_MESSAGE_BYTES;
+    this.maxChunkStreams = options.maxChunkStreams ?? 64;
+  }
+
+  /** Bytes held for messages not yet complete. */
+  get bufferedBytes(): number {
+    return this.partialBytes;
+  }
+
+  /** Stops parsing, e.g. when a handler closed the connection mid-buffer. */
+  stop(): void {
+    this.stopped = true;
+    for (const cs of this.streams.values()) cs.body = undefined;
+    this.partialBytes = 0;
+  }
+
+  /** Parses as much of `data` as forms chunks; keeps the rest for the next call. Throws RtmpProtocolError. */
+  push(data: Buffer): void {
+    let pos = 0;
+    const end = data.length;
+    while (pos < end && !this.stopped) {
+      if (!this.inPayload) {
+        // Collect the header; its size is known only as its bytes arrive.
+        while (true) {
+          const need = this.headerSize();
+          if (this.headerLength >= need) break;
+          const n = Math.min(need - this.headerLength, end - pos);
+          if (n === 0) return;
+          data.copy(this.header, this.headerLength, pos, pos + n);
+          this.headerLength += n;
+          pos += n;
+        }
+        this.startChunk();
+        if (this.stopped) return;
+        continue;
+      }
+      const cs = this.current!;
+      const n = Math.min(this.chunkRemaining, end - pos);
+      data.copy(cs.body!, cs.filled, pos, pos + n);
+      cs.filled += n;
+      pos += n;
+      this.chunkRemaining -= n;
+      if (this.chunkRemaining === 0) this.endChunk(cs);
+    }
+  }
+
+  /** Header bytes needed given what has been collected so far. */
+  private headerSize(): number {
+    if (this.headerLength < 1) return 1;
+    const first = this.header[0]!;
+    const fmt = first >> 6;
+    const low = first & 0x3f;
+    const basic = low === 0 ? 2 : low === 1 ? 3 : 1;
+    if (this.headerLength < basic) return basic;
+    const base = basic + MESSAGE_HEADER_SIZE[fmt as 0 | 1 | 2 | 3];
+    if (this.headerLength < base) return base;
+    if (fmt < 3) return this.header.readUIntBE(basic, 3) === 0xffffff ? base + 4 : base;
+    const cs = this.streams.get(this.csid(basic));
+    return cs?.extended ? base + 4 : base;
+  }
+
+  private csid(basic: number): number {
+    if (basic === 1) return this.header[0]! & 0x3f;
+    if (basic === 2) return this.header[1]! + 64;
+    return this.header[1]! + this.header[2]! * 256 + 64;
+  }
+
+  private startChunk(): void {
+    const h = this.header;
+    const fmt = h[0]! >> 6;
+    const low = h[0]! & 0x3f;
+    const basic = low === 0 ? 2 : low === 1 ? 3 : 1;
+    const csid = this.csid(basic);
+    let cs = this.streams.get(csid);
+    if (!cs) {
+      if (this.streams.size >= this.maxChunkStreams) throw new RtmpProtocolError('too_many_chunk_streams');
+      cs = new ChunkStream();
+      this.streams.set(csid, cs);
+    }
+    const extendedAt = basic + MESSAGE_HEADER_SIZE[fmt as 0 | 1 | 2 | 3];
+    const continuation = cs.body !== undefined;
+    if (continuation && fmt !== 3) {
+      // A new header where a message was unfinished: the peer gave up on it
+      // without an Abort. Drop the partial message and take the new one.
+      this.dropPartial(cs);
+    }
+    if (fmt === 3) {
+      if (!cs.hasHeader) throw new RtmpProtocolError('chunk_no_previous_header', `fmt 3 on fresh chunk stream ${csid}`);
+      if (!continuation) {
+        // A new message with every field repeated, timestamp advanced by the last delta.
+        if (cs.extended) cs.delta = h.readUInt32BE(extendedAt);
+        cs.timestamp = (cs.timestamp + cs.delta) >>> 0;
+      }
+    } else {
+      let field = h.readUIntBE(basic, 3);
+      cs.extended = field === 0xffffff;
+      if (cs.extended) field = h.readUInt32BE(extendedAt);
+      if (fmt === 0) {
+        cs.timestamp = field;
+        // FFmpeg and SRS treat a later fmt 3 new message as advancing by this value.
+        cs.delta = field;
+        cs.length = h.readUIntBE(basic + 3, 3);
+        cs.typeId = h[basic + 6]!;
+        cs.streamId = h.readUInt32LE(basic + 7);
+      } else {
+        if (!cs.hasHeader && fmt === 2) throw new RtmpProtocolError('chunk_no_previous_header', `fmt 2 on fresh chunk stream ${csid}`);
+        cs.delta = field;
+        cs.timestamp = (cs.timestamp + field) >>> 0;
+        if (fmt === 1) {
+          cs.length = h.readUIntBE(basic + 3, 3);
+          cs.typeId = h[basic + 6]!;
+        }
+      }
+      cs.hasHeader = true;
+    }
+    this.headerLength = 0;
+    if (cs.body === undefined) {
+      if (cs.length > this.maxMessageBytes) throw new RtmpProtocolError('message_too_large', `message of ${cs.length} bytes`);
+      if (cs.length === 0) {
+        this.deliver(cs, EMPTY);
+        return;
+      }
+      if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');
+      // Small bodies come from Node's shared pool; big ones get their own memory.
+      cs.body = cs.length < 4096 ? Buffer.allocUnsafe(cs.length) : Buffer.allocUnsafeSlow(cs.length);
+      cs.filled = 0;
+      this.partialBytes += cs.length;
+    }
+    this.current = cs;
+    this.chunkRemaining = Math.min(this.chunkSize, cs.length - cs.filled);
+    this.inPayload = true;
+  }
+
+  private endChunk(cs: ChunkStream): void {
+    this.inPayload = false;
+    this.current = undefined;
+    if (cs.filled < cs.length) return;
+    const body = cs.body!;
+    cs.body = undefined;
+    this.partialBytes -= cs.length;
+    this.deliver(cs, body);
+  }
+
+  private deliver(cs: ChunkStream, body: Buffer): void {
+    // These two change how the following bytes parse, so the reader acts on them itself.
+    if (cs.typeId === MessageType.setChunkSize) this.setChunkSize(body);
+    else if (cs.typeId === MessageType.abort && body.length >= 4) {
+      const aborted = this.streams.get(body.readUInt32BE(0));
+      if (aborted) this.dropPartial(aborted);
+    }
+    this.onMessage(cs.typeId, cs.streamId, cs.timestamp, body);
+  }
+
+  private setChunkSize(body: Buffer): void {
+    if (body.length < 4) throw new RtmpProtocolError('bad_set_chunk_size', 'Set Chunk Size body too short');
+    const size = body.readUInt32BE(0);
+    // The top bit must be zero; zero would never make progress.
+    if (size < 1 || size > 0x7fffffff) throw new RtmpProtocolError('bad_set_chunk_size', `Set Chunk Size ${size}`);
+    this.chunkSize = Math.min(size, MAX_EFFECTIVE_CHUNK_SIZE);
+  }
+
+  private dropPartial(cs: ChunkStream): void {
+    if (cs.body === undefined) return;
+    this.partialBytes -= cs.length;
+    cs.body = undefined;
+    cs.filled = 0;
+  }
+}

@@ -1,0 +1,351 @@
+// A small, allocation-lean RTMP client: integration tests, the Enhanced RTMP
+// HEVC test and the load benchmark (hundreds of publishers and players in one
+// process) drive the server with it. A media message that fits one chunk is
+// written as a 12-16 byte header plus the caller's body (no copy), and writes
+// made in one tick are corked into one writev.
+import { EventEmitter } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0 } from './amf0.ts';
+import { ChunkReader, MessageType } from './chunk-reader.ts';
+import { ChunkStreamId, serializeMessage, serializedSize, writeMessageHeader } from './chunk-writer.ts';
+import { command, isObject, parseCommand, type Command } from './commands.ts';
+import { acknowledgement, parseUserControl, pingResponse, readControlValue, setBufferLength, setChunkSize, UserControlEvent } from './control.ts';
+import { ClientHandshake, type HandshakeKind } from './handshake.ts';
+
+export type MediaKind = 'audio' | 'video' | 'data';
+
+export interface RtmpClientOptions {
+  /** 'digest' (FP9, as OBS/FFmpeg) or 'simple'. Default 'digest'. */
+  handshake?: HandshakeKind;
+  /** Outbound chunk size announced after the handshake. Default 65536. */
+  chunkSize?: number;
+  /** Limit for connect, publish and play to be answered. Default 10 s. */
+  timeoutMs?: number;
+  /** tcUrl sent in connect; null leaves it out. Default rtmp://host:port/app. */
+  tcUrl?: string | null;
+  /** Extra connect properties (flashVer, objectEncoding, ...). */
+  connectProperties?: Record<string, AmfEncodable>;
+}
+
+/** An onStatus info object: level, code, description and whatever else came. */
+export type StatusInfo = AmfObject & { level?: AmfValue; code?: AmfValue; description?: AmfValue };
+
+/** An RTMP failure with the onStatus / _error code the server sent. */
+export class RtmpStatusError extends Error {
+  readonly code: string;
+  readonly info: StatusInfo | undefined;
+  constructor(code: string, message: string, info?: StatusInfo) {
+    super(message);
+    this.name = 'RtmpStatusError';
+    this.code = code;
+    this.info = info;
+  }
+}
+
+export interface RtmpClientEvents {
+  media: [kind: MediaKind, timestamp: number, body: Buffer];
+  status: [info: StatusInfo];
+  close: [error: Error | undefined];
+}
+
+interface Pending {
+  resolve: (cmd: Command) => void;
+  reject: (err: Error) => void;
+}
+
+interface ParsedUrl {
+  host: string;
+  port: number;
+  app: string;
+  streamKey: string;
+  tcUrl: string;
+}
+
+/** rtmp://host[:port]/app/key → its parts; the key keeps any query string. */
+export function parseRtmpUrl(url: string): ParsedUrl {
+  const match = /^rtmp:\/\/(\[[^\]]+\]|[^/:]+)(?::(\d+))?\/([^/?]+)(?:\/(.*))?$/i.exec(url);
+  if (!match) throw new Error(`not an rtmp://host[:port]/app/key URL: ${url}`);
+  const host = match[1]!.replace(/^\[|\]$/g, '');
+  const port = match[2] ? Number(match[2]) : 1935;
+  const app = match[3]!;
+  return { host, port, app, streamKey: match[4] ?? '', tcUrl: `rtmp://${match[1]}:${port}/${app}` };
+}
+
+export class RtmpClient extends EventEmitter<RtmpClientEvents> {
+  readonly socket: Socket;
+  readonly app: string;
+  readonly streamKey: string;
+  /** The message stream id from createStream, once publishing or playing. */
+  streamId = 0;
+  private readonly chunkSize: number;
+  private readonly timeoutMs: number;
+  private readonly reader: ChunkReader;
+  private handshake: ClientHandshake | undefined;
+  private nextTransaction = 1;
+  private readonly pending = new Map<number, Pending>();
+  private statusWaiter: ((info: StatusInfo) => void) | undefined;
+  private corked = false;
+  private bytesReceived = 0;
+  private lastAckAt = 0;
+  private ackWindow = 2_500_000;
+  private publishing = false;
+  private closed = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  private constructor(socket: Socket, url: ParsedUrl, options: RtmpClientOptions) {
+    super();
+    this.socket = socket;
+    this.app = url.app;
+    this.streamKey = url.streamKey;
+    this.chunkSize = options.chunkSize ?? 65536;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body));
+  }
+
+  /** Connects, handshakes and sends connect; resolves once the server accepted it. */
+  static async connect(url: string, options: RtmpClientOptions = {}): Promise<RtmpClient> {
+    const parsed = parseRtmpUrl(url);
+    const socket = netConnect({ host: parsed.host, port: parsed.port, noDelay: true });
+    const client = new RtmpClient(socket, parsed, options);
+    try {
+      await client.open(parsed, options);
+    } catch (err) {
+      client.destroy(err as Error);
+      throw err;
+    }
+    return client;
+  }
+
+  private async open(url: ParsedUrl, options: RtmpClientOptions): Promise<void> {
+    const handshaken = new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', () => {
+        this.handshake = new ClientHandshake(options.handshake ?? 'digest', (bytes) => this.socket.write(bytes));
+        this.handshake.start();
+      });
+      this.socket.on('data', (data: Buffer) => {
+        try {
+          this.onData(data, resolve);
+        } catch (err) {
+          reject(err as Error);
+          this.destroy(err as Error);
+        }
+      });
+      this.socket.once('close', () => reject(new Error('connection closed during connect')));
+    });
+    this.socket.on('error', (err) => this.destroy(err));
+    this.socket.on('close', () => this.destroy(undefined));
+    await this.withTimeout(handshaken, 'handshake');
+    this.write(setChunkSize(this.chunkSize));
+    const props: Record<string, AmfEncodable> = {
+      app: this.app,
+      type: 'nonprivate',
+      flashVer: 'FMLE/3.0 (compatible; flux-rtmpd)',
+      ...(options.tcUrl === null ? {} : { tcUrl: options.tcUrl ?? url.tcUrl }),
+      ...options.connectProperties,
+    };
+    await this.withTimeout(this.call('connect', props), 'connect');
+  }
+
+  /** releaseStream, FCPublish, createStream, publish; resolves on NetStream.Publish.Start. */
+  async publish(): Promise<void> {
+    const key = this.streamKey;
+    this.callNoWait('releaseStream', null, key);
+    this.callNoWait('FCPublish', null, key);
+    await this.createStream();
+    const status = this.nextStatus();
+    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('publish', this.transaction(), null, key, 'live'));
+    const info = await this.withTimeout(status, 'publish');
+    if (info.code !== 'NetStream.Publish.Start') throw statusError(info);
+    this.publishing = true;
+  }
+
+  /** createStream, play; resolves on NetStream.Play.Start, rejects with the code otherwise. */
+  async play(): Promise<void> {
+    await this.createStream();
+    const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
+    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('play', this.transaction(), null, this.streamKey, -2));
+    this.write(setBufferLength(this.streamId, 3000));
+    const info = await this.withTimeout(status, 'play');
+    if (info.code !== 'NetStream.Play.Start') throw statusError(info);
+  }
+
+  /** Sends a command and waits for its _result (rejects on _error). */
+  call(name: string, object: AmfEncodable, ...args: AmfEncodable[]): Promise<Command> {
+    const id = this.transaction();
+    const answered = new Promise<Command>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.sendCommand(ChunkStreamId.command, 0, command(name, id, object, ...args));
+    return answered;
+  }
+
+  /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */
+  sendVideo(timestamp: number, body: Buffer): boolean {
+    return this.sendMessage(ChunkStreamId.video, MessageType.video, timestamp, body);
+  }
+
+  sendAudio(timestamp: number, body: Buffer): boolean {
+    return this.sendMessage(ChunkStreamId.audio, MessageType.audio, timestamp, body);
+  }
+
+  /** Sends `@setDataFrame onMetaData {values}`, as encoders do. */
+  sendMetadata(values: Record<string, AmfEncodable>, timestamp = 0): boolean {
+    const body = encodeAmf0('@setDataFrame', 'onMetaData', new EcmaArray(values as AmfObject));
+    return this.sendMessage(ChunkStreamId.data, MessageType.dataAmf0, timestamp, body);
+  }
+
+  /** Sends any message on this client's stream (a raw data message, an aggregate, ...). */
+  sendMessage(csid: number, typeId: number, timestamp: number, body: Buffer): boolean {
+    if (this.closed) return false;
+    if (body.length <= this.chunkSize) {
+      const header = Buffer.allocUnsafe(serializedSize(csid, timestamp, 0, this.chunkSize));
+      writeMessageHeader(header, 0, csid, typeId, this.streamId, timestamp, body.length);
+      this.write(header);
+      return this.write(body);
+    }
+    return this.write(serializeMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize));
+  }
+
+  /** Unpublishes politely when publishing, then ends the connection. */
+  close(): void {
+    if (this.closed) return;
+    if (this.publishing) {
+      this.callNoWait('FCUnpublish', null, this.streamKey);
+      this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
+    }
+    this.socket.end();
+  }
+
+  /** Drops the connection at once. */
+  destroy(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader.stop();
+    this.socket.destroy();
+    const err = error ?? new Error('connection closed');
+    for (const { reject } of this.pending.values()) reject(err);
+    this.pending.clear();
+    // A publish or play waiting for its status hears the connection is gone.
+    this.statusWaiter?.(Object.assign(Object.create(null) as StatusInfo, { level: 'error', code: 'NetConnection.Connect.Closed', description: err.message }));
+    this.statusWaiter = undefined;
+    this.emit('close', error);
+  }
+
+  private async createStream(): Promise<void> {
+    const reply = await this.withTimeout(this.call('createStream', null), 'createStream');
+    const id = reply.args[0];
+    if (typeof id !== 'number') throw new Error('createStream answered without a stream id');
+    this.streamId = id;
+  }
+
+  private callNoWait(name: string, object: AmfEncodable, ...args: AmfEncodable[]): void {
+    this.sendCommand(ChunkStreamId.command, 0, command(name, this.transaction(), object, ...args));
+  }
+
+  private sendCommand(csid: number, streamId: number, body: Buffer): void {
+    this.write(serializeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize));
+  }
+
+  private transaction(): number {
+    return ++this.nextTransaction;
+  }
+
+  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait. */
+  private nextStatus(accept: (info: StatusInfo) => boolean = () => true): Promise<StatusInfo> {
+    return new Promise((resolve) => {
+      this.statusWaiter = (info) => {
+        if (info.level !== 'error' && !accept(info)) return;
+        this.statusWaiter = undefined;
+        resolve(info);
+      };
+    });
+  }
+
+  private write(bytes: Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    return this.socket.write(bytes);
+  }
+
+  private onData(data: Buffer, handshaken: () => void): void {
+    if (this.closed) return;
+    let rest: Buffer | undefined = data;
+    if (this.handshake) {
+      rest = this.handshake.push(data);
+      if (rest === undefined) return;
+      this.handshake = undefined;
+      handshaken();
+    }
+    this.bytesReceived += data.length;
+    if (this.bytesReceived - this.lastAckAt >= this.ackWindow) {
+      this.lastAckAt = this.bytesReceived;
+      this.write(acknowledgement(this.bytesReceived));
+    }
+    if (rest.length > 0) this.reader.push(rest);
+  }
+
+  private onMessage(typeId: number, _streamId: number, timestamp: number, body: Buffer): void {
+    switch (typeId) {
+      case MessageType.video:
+        this.emit('media', 'video', timestamp, body);
+        return;
+      case MessageType.audio:
+        this.emit('media', 'audio', timestamp, body);
+        return;
+      case MessageType.dataAmf0:
+      case MessageType.dataAmf3:
+        this.emit('media', 'data', timestamp, body);
+        return;
+      case MessageType.commandAmf0:
+      case MessageType.commandAmf3:
+        this.onCommand(parseCommand(typeId, body));
+        return;
+      case MessageType.userControl: {
+        const control = parseUserControl(body);
+        if (control.event === UserControlEvent.pingRequest) this.write(pingResponse(control.value));
+        return;
+      }
+      case MessageType.windowAckSize:
+        this.ackWindow = Math.max(readControlValue(body, 'window_ack_size'), 4096);
+        return;
+      default:
+    }
+  }
+
+  private onCommand(cmd: Command): void {
+    if (cmd.name === '_result' || cmd.name === '_error') {
+      const pending = this.pending.get(cmd.transactionId);
+      if (!pending) return;
+      this.pending.delete(cmd.transactionId);
+      if (cmd.name === '_result') pending.resolve(cmd);
+      else {
+        const info = cmd.args.find(isObject) as StatusInfo | undefined;
+        pending.reject(info ? statusError(info) : new RtmpStatusError('_error', '_error without info'));
+      }
+      return;
+    }
+    if (cmd.name === 'onStatus') {
+      const info = (cmd.args.find(isObject) ?? Object.create(null)) as StatusInfo;
+      this.emit('status', info);
+      this.statusWaiter?.(info);
+    }
+  }
+
+  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`rtmp ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+function statusError(info: StatusInfo): RtmpStatusError {
+  const code = typeof info.code === 'string' ? info.code : 'unknown';
+  const description = typeof info.description === 'string' ? info.description : '';
+  return new RtmpStatusError(code, `${code}${description ? `: ${description}` : ''}`, info);
+}

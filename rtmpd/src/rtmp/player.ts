@@ -1,0 +1,114 @@
+// An RTMP player as the hub sees it: a Subscriber whose write() sends each
+// packet's cached chunk bytes, serialized once for every player that shares
+// the same chunk size and message stream id.
+import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
+import type { MediaPacket, PacketKind } from '../hub/packet.ts';
+import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
+import { MessageType } from './chunk-reader.ts';
+import { onStatus, rtmpSampleAccess, type StatusInfo } from './commands.ts';
+import { streamBegin, streamEOF } from './control.ts';
+
+/** The connection side a player needs; the session implements it. */
+export interface PlayerConnection {
+  readonly socket: { readonly writableLength: number };
+  /** Writes one serialized message; counts it. */
+  send(bytes: Buffer): void;
+  /** Ends the connection after what was written (graceful) or at once. */
+  end(graceful: boolean): void;
+}
+
+const CSID: Record<PacketKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
+const TYPE: Record<PacketKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
+
+/** The cache key of a packet's chunk bytes: everything they depend on besides the packet. */
+export const rtmpChunksKey = (chunkSize: number, streamId: number): number => streamId * 0x100000 + chunkSize;
+
+export class RtmpPlayer implements Subscriber {
+  readonly protocol = 'rtmp' as const;
+  readonly streamId: number;
+  readonly streamName: string;
+  private readonly connection: PlayerConnection;
+  private readonly chunkSize: number;
+  private readonly key: number;
+  private started = false;
+  private paused = false;
+  /** After a pause, video resumes at a keyframe so the picture is not smeared. */
+  private awaitKeyframe = false;
+  closed = false;
+
+  constructor(connection: PlayerConnection, streamId: number, chunkSize: number, streamName: string) {
+    this.connection = connection;
+    this.streamId = streamId;
+    this.chunkSize = chunkSize;
+    this.streamName = streamName;
+    this.key = rtmpChunksKey(chunkSize, streamId);
+  }
+
+  pendingBytes(): number {
+    return this.connection.socket.writableLength;
+  }
+
+  /**
+   * Sends the replies FMS sends on play. Runs before the first packet, since
+   * the hub delivers metadata, headers and the GOP while subscribing.
+   */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    const details = this.streamName;
+    this.connection.send(streamBegin(this.streamId));
+    this.sendStatus({ level: 'status', code: 'NetStream.Play.Reset', description: `Playing and resetting ${details}.`, details });
+    this.sendStatus({ level: 'status', code: 'NetStream.Play.Start', description: `Started playing ${details}.`, details });
+    // FMS also sends an onStatus data message NetStream.Data.Start; FFmpeg
+    // turns that into a spurious data stream, so, like nginx-rtmp, we do not.
+    this.sendData(rtmpSampleAccess());
+  }
+
+  write(packet: MediaPacket): void {
+    if (this.closed) return;
+    if (!this.started) this.start();
+    if (this.paused) return;
+    if (this.awaitKeyframe && packet.kind === 'video' && !packet.sequenceHeader) {
+      if (!packet.keyframe) return;
+      this.awaitKeyframe = false;
+    }
+    let chunks = packet.rtmpChunksKey === this.key ? packet.rtmpChunks : undefined;
+    if (chunks === undefined) {
+      chunks = serializeMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body, this.chunkSize);
+      packet.rtmpChunks = chunks;
+      packet.rtmpChunksKey = this.key;
+    }
+    this.connection.send(chunks);
+  }
+
+  pause(paused: boolean, hasVideo: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (!paused) this.awaitKeyframe = hasVideo;
+    const code = paused ? 'NetStream.Pause.Notify' : 'NetStream.Unpause.Notify';
+    this.sendStatus({ level: 'status', code, description: `${paused ? 'Paused' : 'Unpaused'} ${this.streamName}.`, details: this.streamName });
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (reason === 'stalled' || reason === 'error') {
+      this.connection.end(false);
+      return;
+    }
+    if (reason === 'unpublished') {
+      this.connection.send(streamEOF(this.streamId));
+      this.sendStatus({ level: 'status', code: 'NetStream.Play.UnpublishNotify', description: `${this.streamName} is now unpublished.`, details: this.streamName });
+    }
+    this.sendStatus({ level: 'status', code: 'NetStream.Play.Stop', description: `Stopped playing ${this.streamName}.`, details: this.streamName });
+    this.connection.end(true);
+  }
+
+  private sendStatus(info: StatusInfo): void {
+    this.connection.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, this.streamId, 0, onStatus(info), this.chunkSize));
+  }
+
+  private sendData(body: Buffer): void {
+    this.connection.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.dataAmf0, this.streamId, 0, body, this.chunkSize));
+  }
+}

@@ -1,0 +1,94 @@
+// The RTMP listener: accepts connections up to maxConnections, runs one
+// RtmpSession each, and shuts down gracefully (publishers and players are
+// told, sockets ended, stragglers destroyed).
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { splitHostPort, type Config } from '../config.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import { silentLogger, type RtmpLogger } from './logger.ts';
+import { RtmpSession, type SessionConfig } from './session.ts';
+import { createRtmpStats, type RtmpStats } from './stats.ts';
+
+export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxConnections'>;
+
+export interface RtmpServerOptions {
+  hub: StreamHub;
+  config: RtmpServerConfig;
+  logger?: RtmpLogger;
+  stats?: RtmpStats;
+  /** A peer that has not finished the handshake by then is dropped; default min(10 s, idle timeout). */
+  handshakeTimeoutMs?: number;
+  /** How long close() lets sockets flush before destroying them; default 2 s. */
+  closeGraceMs?: number;
+}
+
+export interface RtmpServer {
+  address(): AddressInfo;
+  readonly stats: RtmpStats;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops accepting, tells publishers and players, ends every connection. */
+  close(): Promise<void>;
+}
+
+export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpServer> {
+  const { hub, config } = options;
+  const logger = options.logger ?? silentLogger;
+  const stats = options.stats ?? createRtmpStats();
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? Math.min(10_000, config.idleTimeoutSeconds * 1000);
+  const sessions = new Set<RtmpSession>();
+  let closing: Promise<void> | undefined;
+
+  const server: Server = createServer((socket) => {
+    if (closing || sessions.size >= config.maxConnections) {
+      stats.connectionsRefused++;
+      socket.destroy();
+      return;
+    }
+    stats.connectionsAccepted++;
+    const session = new RtmpSession(socket, {
+      hub,
+      config,
+      logger,
+      stats,
+      handshakeTimeoutMs,
+      onClose: (s) => sessions.delete(s),
+    });
+    sessions.add(session);
+  });
+  server.on('error', (err) => logger.error({ err }, 'rtmp server error'));
+
+  const { host, port } = splitHostPort(config.rtmpBind);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
+
+  async function shutdown(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Players first, so they hear Play.Stop rather than a publisher's end.
+    const ordered = [...sessions].sort((a, b) => Number(b.role === 'player') - Number(a.role === 'player'));
+    for (const session of ordered) session.shutdown();
+    const grace = options.closeGraceMs ?? 2000;
+    const deadline = Date.now() + grace;
+    while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const session of sessions) session.socket.destroy();
+    await stopped;
+  }
+
+  return {
+    address: () => address,
+    stats,
+    get connections() {
+      return sessions.size;
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// Plain-number counters, bumped on the hot path without allocation; the
+// telemetry module reads them when /metrics is scraped.
+export type ConnectionRole = 'handshaking' | 'idle' | 'publisher' | 'player';
+
+export interface RtmpStats {
+  /** Connections open now, by what they are doing. */
+  connections: Record<ConnectionRole, number>;
+  connectionsAccepted: number;
+  /** Refused because maxConnections was reached. */
+  connectionsRefused: number;
+  /** By reason: handshake_bad_version, handshake_rtmpe, handshake_timeout, ... */
+  handshakeFailures: Record<string, number>;
+  /** By RtmpProtocolError reason: message_too_large, amf_truncated, ... */
+  protocolErrors: Record<string, number>;
+  /** By command name: commands answered with _error or an error onStatus. */
+  commandErrors: Record<string, number>;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+export function createRtmpStats(): RtmpStats {
+  return {
+    connections: { handshaking: 0, idle: 0, publisher: 0, player: 0 },
+    connectionsAccepted: 0,
+    connectionsRefused: 0,
+    handshakeFailures: Object.create(null) as Record<string, number>,
+    protocolErrors: Object.create(null) as Record<string, number>,
+    commandErrors: Object.create(null) as Record<string, number>,
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+  };
+}
+
+/** Counts one event under a label; labels are fixed tokens, never peer data. */
+export function countBy(counters: Record<string, number>, label: string): void {
+  counters[label] = (counters[label] ?? 0) + 1;
+}
