@@ -130,12 +130,12 @@ describe('RtmpdMetrics', () => {
   it('reads RTMP, recording and snapshot counters when scraped', async () => {
     const { metrics } = setup(10);
     const rtmp: RtmpCounters = {
-      connections: { handshake: 1, publishing: 2 },
+      connections: { handshaking: 1, idle: 0, publisher: 2, player: 0 },
       connectionsAccepted: 7,
       connectionsRefused: 1,
       handshakeFailures: { bad_version: 3 },
       protocolErrors: {},
-      commandErrors: { stream_not_found: 2 },
+      commandErrors: { play: 2 },
       bytesIn: 1000,
       bytesOut: 2000,
       messagesIn: 10,
@@ -144,19 +144,23 @@ describe('RtmpdMetrics', () => {
     const recording = { filesOpened: 1, bytesWritten: 5, errors: 0 };
     metrics.watchRtmp(rtmp);
     metrics.watchRecorder(recording);
-    metrics.observeSnapshot('ok', 0.2);
-    metrics.observeSnapshot('busy', 0);
+    const snapshots = { cacheHits: 4, busyRefusals: 1, fileErrors: 0 };
+    metrics.watchSnapshots(snapshots);
+    metrics.observeSnapshotDecode(0.2, true);
     recording.bytesWritten = 9;
     const m = parse(await metrics.scrape());
     expect(m.get('rtmpd_connections{protocol="rtmp",state="publishing"}')).toBe(2);
     expect(m.get('rtmpd_connections{protocol="rtmp",state="playing"}')).toBe(0);
+    expect(m.get('rtmpd_connections{protocol="rtmp",state="handshake"}')).toBe(1);
     expect(m.get('rtmpd_handshake_failures_total{reason="bad_version"}')).toBe(3);
-    expect(m.get('rtmpd_command_errors_total{reason="stream_not_found"}')).toBe(2);
+    expect(m.get('rtmpd_command_errors_total{command="play"}')).toBe(2);
     expect(m.get('rtmpd_rtmp_sent_bytes_total')).toBe(2000);
     expect(m.get('rtmpd_recording_written_bytes_total')).toBe(9);
     expect(m.get('rtmpd_snapshots_total{outcome="ok"}')).toBe(1);
     expect(m.get('rtmpd_snapshots_total{outcome="error"}')).toBe(0);
     expect(m.get('rtmpd_snapshots_total{outcome="busy"}')).toBe(1);
+    expect(m.get('rtmpd_snapshots_total{outcome="cached"}')).toBe(4);
+    expect(m.get('rtmpd_snapshot_file_errors_total')).toBe(0);
     expect(m.get('rtmpd_snapshot_duration_seconds_bucket{le="0.25"}')).toBe(1);
     expect(m.get('rtmpd_snapshot_duration_seconds_count')).toBe(1);
   });

@@ -95,14 +95,15 @@ export interface RecordingCounters {
   errors: number;
 }
 
-/** Counters the RTMP server keeps (rtmp/stats.ts); read only when scraped. */
+/** Counters the RTMP server keeps (rtmp/stats.ts RtmpStats); read only when scraped. */
 export interface RtmpCounters {
-  /** Open connections by state (handshake, connected, publishing, playing). */
+  /** Open connections by what they do: handshaking, idle, publisher, player. */
   connections: Readonly<Record<string, number>>;
   connectionsAccepted: number;
   connectionsRefused: number;
   handshakeFailures: Readonly<Record<string, number>>;
   protocolErrors: Readonly<Record<string, number>>;
+  /** By command name. */
   commandErrors: Readonly<Record<string, number>>;
   bytesIn: number;
   bytesOut: number;
@@ -110,9 +111,15 @@ export interface RtmpCounters {
   messagesOut: number;
 }
 
-/** How a snapshot request ended. */
-export type SnapshotOutcome = 'ok' | 'error' | 'busy' | 'no_keyframe';
-const SNAPSHOT_OUTCOMES: readonly SnapshotOutcome[] = ['ok', 'error', 'busy', 'no_keyframe'];
+/** rtmp/stats.ts roles → the `state` label of rtmpd_connections. */
+const CONNECTION_STATES: Readonly<Record<string, string>> = { handshaking: 'handshake', idle: 'connected', publisher: 'publishing', player: 'playing' };
+
+/** What the snapshot service counts (snapshot/service.ts SnapshotStats). */
+export interface SnapshotCounters {
+  cacheHits: number;
+  busyRefusals: number;
+  fileErrors: number;
+}
 
 export interface MetricsOptions {
   /** Streams with their own `app`/`key` series; the rest are summed under `_overflow`. */
@@ -156,14 +163,16 @@ class StreamSlots {
 
 /**
  * All of rtmpd's metrics in one registry. Wiring: create it, pass
- * `observeRelay` as the hub's `onRelayed`, then `watchHub`, `watchRecorder`
- * and `watchRtmp`; serve `registry.metrics()` on /metrics.
+ * `observeRelay` as the hub's `onRelayed` and `observeSnapshotDecode` as the
+ * snapshot service's `onDecode`, then `watchHub`, `watchRtmp`,
+ * `watchRecorder` and `watchSnapshots`; serve `scrape()` on /metrics.
  */
 export class RtmpdMetrics {
   readonly registry = new Registry();
   readonly relayLatency = new PlainHistogram(RELAY_LATENCY_BUCKETS);
   readonly snapshotDuration = new PlainHistogram(SNAPSHOT_DURATION_BUCKETS);
-  readonly snapshots: Record<string, number> = Object.fromEntries(SNAPSHOT_OUTCOMES.map((o) => [o, 0]));
+  private readonly snapshotDecodes = { ok: 0, error: 0 };
+  private snapshotStats: SnapshotCounters | undefined;
   private readonly slots: StreamSlots;
   private hub: StreamHub | undefined;
   private recording: RecordingCounters | undefined;
@@ -192,10 +201,14 @@ export class RtmpdMetrics {
     this.relayLatency.observe(latencyMs / 1000);
   };
 
-  /** Records one snapshot request's outcome and how long it took. */
-  observeSnapshot(outcome: SnapshotOutcome, seconds: number): void {
-    this.snapshots[outcome] = (this.snapshots[outcome] ?? 0) + 1;
-    if (outcome === 'ok' || outcome === 'error') this.snapshotDuration.observe(seconds);
+  /** The snapshot service's `onDecode` hook: one JPEG decode ended after `seconds`. */
+  readonly observeSnapshotDecode = (seconds: number, ok: boolean): void => {
+    this.snapshotDecodes[ok ? 'ok' : 'error']++;
+    this.snapshotDuration.observe(seconds);
+  };
+
+  watchSnapshots(stats: SnapshotCounters): void {
+    this.snapshotStats = stats;
   }
 
   watchHub(hub: StreamHub): void {
@@ -319,12 +332,18 @@ export class RtmpdMetrics {
   }
 
   private defineSnapshots(): void {
-    this.add('rtmpd_snapshots_total', 'Snapshot requests by outcome: ok, error (decode failed), busy (pool full), no_keyframe.', 'counter', () =>
-      Object.entries(this.snapshots).map(([outcome, value]) => ({ labels: { outcome }, value })),
-    );
-    this.add('rtmpd_snapshot_duration_seconds', 'Time to produce a JPEG snapshot (decodes that ran, ok or error).', 'histogram', () =>
+    this.add('rtmpd_snapshots_total', 'Snapshot requests by outcome: ok (decoded), error (decode failed), cached (the last decode was reused), busy (decoder pool full, answered 503).', 'counter', () => [
+      { labels: { outcome: 'ok' }, value: this.snapshotDecodes.ok },
+      { labels: { outcome: 'error' }, value: this.snapshotDecodes.error },
+      { labels: { outcome: 'cached' }, value: this.snapshotStats?.cacheHits ?? 0 },
+      { labels: { outcome: 'busy' }, value: this.snapshotStats?.busyRefusals ?? 0 },
+    ]);
+    this.add('rtmpd_snapshot_duration_seconds', 'Time one keyframe-to-JPEG decode took (ffmpeg), ok or error.', 'histogram', () =>
       this.snapshotDuration.samples('rtmpd_snapshot_duration_seconds'),
     );
+    this.add('rtmpd_snapshot_file_errors_total', 'Snapshot files (latest.jpg, keyframes, timestamped JPEGs) that could not be written.', 'counter', () => [
+      { value: this.snapshotStats?.fileErrors ?? 0 },
+    ]);
   }
 
   private defineRecording(): void {
@@ -343,9 +362,9 @@ export class RtmpdMetrics {
     const plain = (pick: (s: RtmpCounters) => number) => () => [{ value: this.rtmp ? pick(this.rtmp) : 0 }];
     this.add('rtmpd_connections', 'Open connections by protocol and state.', 'gauge', () => {
       const out: Sample[] = [];
-      const states = this.rtmp?.connections ?? {};
-      for (const state of new Set(['handshake', 'connected', 'publishing', 'playing', ...Object.keys(states)])) {
-        out.push({ labels: { protocol: 'rtmp', state }, value: states[state] ?? 0 });
+      const roles = this.rtmp?.connections ?? {};
+      for (const role of new Set([...Object.keys(CONNECTION_STATES), ...Object.keys(roles)])) {
+        out.push({ labels: { protocol: 'rtmp', state: CONNECTION_STATES[role] ?? role }, value: roles[role] ?? 0 });
       }
       // HTTP-FLV players hold a connection for as long as they play.
       let httpFlv = 0;
@@ -357,7 +376,7 @@ export class RtmpdMetrics {
     this.add('rtmpd_connections_refused_total', 'RTMP connections refused because --max-connections were open.', 'counter', plain((s) => s.connectionsRefused));
     this.add('rtmpd_handshake_failures_total', 'RTMP handshakes that failed, by reason.', 'counter', labelled('reason', (s) => s.handshakeFailures));
     this.add('rtmpd_protocol_errors_total', 'RTMP connections closed for a protocol violation, by reason.', 'counter', labelled('reason', (s) => s.protocolErrors));
-    this.add('rtmpd_command_errors_total', 'RTMP commands answered with an error (connect, publish, play, ...), by reason.', 'counter', labelled('reason', (s) => s.commandErrors));
+    this.add('rtmpd_command_errors_total', 'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).', 'counter', labelled('command', (s) => s.commandErrors));
     this.add('rtmpd_rtmp_received_bytes_total', 'Bytes read from RTMP sockets.', 'counter', plain((s) => s.bytesIn));
     this.add('rtmpd_rtmp_sent_bytes_total', 'Bytes written to RTMP sockets.', 'counter', plain((s) => s.bytesOut));
     this.add('rtmpd_rtmp_received_messages_total', 'RTMP messages received (all types).', 'counter', plain((s) => s.messagesIn));
