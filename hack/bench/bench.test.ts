@@ -1,0 +1,69 @@
+// Smoke run of the benchmark (part of make test): the same code on a tiny
+// load, asserting the tool works and frames arrive; no speed assertions.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBench, type BenchReport, type LoadResult } from './bench.ts';
+import { writeReport } from './report.ts';
+import { parseScenario } from './scenarios.ts';
+import { REPO_ROOT, type ServerName } from './servers.ts';
+
+const outDir = join(REPO_ROOT, '.bench'); // fixture cache shared with make bench
+const resultsDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
+
+async function smoke(servers: ServerName[], scenarios: string[], durationSeconds: number): Promise<BenchReport> {
+  return runBench({
+    servers,
+    scenarios: scenarios.map(parseScenario),
+    warmupSeconds: 1,
+    durationSeconds,
+    outDir,
+    profile: false,
+    keep: false,
+    log: () => {},
+  });
+}
+
+function expectHealthy(r: LoadResult): void {
+  expect(r.error).toBeUndefined();
+  expect(r.ok).toBe(true);
+  expect(r.counters.connectFailures + r.counters.droppedConnections + r.counters.playersWithoutMedia).toBe(0);
+  expect(r.counters.publishersUp).toBe(r.streams);
+  expect(r.counters.playersUp).toBe(r.streams * r.playersPerStream);
+  expect(r.counters.videoFramesReceived).toBeGreaterThan(0);
+  expect(r.latency.count).toBeGreaterThan(0);
+  for (const v of [r.latency.p50Ms, r.latency.p95Ms, r.latency.p99Ms, r.latency.maxMs, r.cpuPercent, r.peakRssBytes]) expect(Number.isFinite(v)).toBe(true);
+  expect(r.latency.p50Ms).toBeGreaterThanOrEqual(0);
+}
+
+describe('bench smoke', () => {
+  it('relays probed frames through rtmpd over RTMP and HTTP-FLV, and measures idle connections', async () => {
+    const report = await smoke(['rtmpd'], ['3x2@360p', '3x2@360p/flv', 'idle20'], 4);
+    const [rtmp, flv, idle] = report.results;
+    expectHealthy(rtmp as LoadResult);
+    expectHealthy(flv as LoadResult);
+    expect(idle).toMatchObject({ type: 'idle', server: 'rtmpd', ok: true, connections: 20, failures: 0 });
+    // The JSON file has the shape the README and tooling read.
+    const path = writeReport(report, resultsDir);
+    const json = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+    expect(existsSync(join(resultsDir, 'latest.json'))).toBe(true);
+    expect(json).toMatchObject({ options: { servers: ['rtmpd'] }, host: { nodeMediaServer: '4.4.3' } });
+    expect(json.fixtures[0]).toMatchObject({ name: '360p', width: 640, height: 360 });
+    expect(json.results[0]).toMatchObject({
+      type: 'load',
+      scenario: '3x2@360p',
+      server: 'rtmpd',
+      latency: { p50Ms: expect.any(Number), p95Ms: expect.any(Number), p99Ms: expect.any(Number), maxMs: expect.any(Number) },
+      counters: { framesLost: expect.any(Number), connectFailures: 0 },
+    });
+  });
+
+  it('runs the same load against nginx-rtmp and node-media-server, and computes ratios', async () => {
+    const report = await smoke(['rtmpd', 'nginx', 'nms'], ['2x1@360p'], 2);
+    expect(report.results.map((r) => r.server)).toEqual(['rtmpd', 'nginx', 'nms']);
+    for (const r of report.results) expectHealthy(r as LoadResult);
+    expect(report.ratios.map((r) => r.peer)).toEqual(['nginx', 'nms']);
+  });
+});

@@ -1,0 +1,313 @@
+// One bench invocation: every scenario against every server, one after the
+// other, each on a freshly started server.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
+import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
+import { CpuWindow, RssSampler, treeRss } from './proc.ts';
+import { summarizeProfile, type ProfileSummary } from './profile.ts';
+import { rtmpdFlags, skipReason, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
+import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
+import type { LatencySummary } from './stats.ts';
+
+export interface BenchOptions {
+  servers: ServerName[];
+  scenarios: Scenario[];
+  warmupSeconds: number;
+  durationSeconds: number;
+  /** .bench: fixtures, results, profiles. */
+  outDir: string;
+  profile: boolean;
+  /** Keep the servers' temp directories (logs, recordings). */
+  keep: boolean;
+  log: (line: string) => void;
+}
+
+export interface LoadResult {
+  type: 'load';
+  scenario: string;
+  server: ServerName;
+  streams: number;
+  playersPerStream: number;
+  playProtocol: string;
+  fixture: string;
+  fixtureMbps: number;
+  ok: boolean;
+  error?: string;
+  cpuPercent: number;
+  peakRssBytes: number;
+  idleRssBytes: number;
+  endRssBytes: number;
+  /** (RSS at the end of the window − RSS before load) / streams. */
+  rssPerStreamBytes: number;
+  latency: LatencySummary;
+  counters: LoadCounters;
+  errors: string[];
+  profile?: ProfileSummary;
+}
+
+export interface IdleResult {
+  type: 'idle';
+  scenario: string;
+  server: ServerName;
+  ok: boolean;
+  error?: string;
+  connections: number;
+  failures: number;
+  idleRssBytes: number;
+  loadedRssBytes: number;
+  perConnectionBytes: number;
+  errors: string[];
+}
+
+export type RunResult = LoadResult | IdleResult;
+
+export interface Ratio {
+  scenario: string;
+  peer: ServerName;
+  cpu: number;
+  peakRss: number;
+  p99: number;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  command: string;
+  host: Record<string, string | number>;
+  options: { warmupSeconds: number; durationSeconds: number; servers: ServerName[]; scenarios: string[] };
+  fixtures: { name: string; path: string; mbps: number; width: number; height: number; fps: number; profile: string }[];
+  results: RunResult[];
+  ratios: Ratio[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function version(cmd: string, args: string[], pattern: RegExp): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return pattern.exec(out)?.[1] ?? 'unknown';
+  } catch (err) {
+    const e = err as { stderr?: string };
+    return pattern.exec(e.stderr ?? '')?.[1] ?? 'unknown';
+  }
+}
+
+function hostInfo(): Record<string, string | number> {
+  // nginx -v prints to stderr.
+  const nginx = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr ?? '')?.[1];
+  let nginxRtmp = 'unknown';
+  try {
+    nginxRtmp = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-rtmp'], { encoding: 'utf8' });
+  } catch {
+    // not a Debian host
+  }
+  const nms = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/node-media-server/package.json'), 'utf8')) as { version: string };
+  return {
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    nginx: nginx ?? 'unknown (nginx -v failed)',
+    nginxRtmp,
+    nodeMediaServer: nms.version,
+    ffmpeg: version('ffmpeg', ['-version'], /ffmpeg version (\S+)/),
+  };
+}
+
+export async function runBench(options: BenchOptions, command = ''): Promise<BenchReport> {
+  const { log } = options;
+  if (options.servers.includes('rtmpd') && !existsSync(join(REPO_ROOT, 'rtmpd/dist/main.js'))) {
+    throw new Error('rtmpd is not built: run `npx tsc -b` (or `make build`) first');
+  }
+  const fixtures = new Map<string, Fixture>();
+  for (const s of options.scenarios) {
+    if (s.type !== 'load' || fixtures.has(s.fixture)) continue;
+    log(`fixture ${s.fixture}: encoding with ffmpeg unless cached...`);
+    fixtures.set(s.fixture, await loadFixture(FIXTURES[s.fixture]!, join(options.outDir, 'fixtures')));
+  }
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    command,
+    host: hostInfo(),
+    options: {
+      warmupSeconds: options.warmupSeconds,
+      durationSeconds: options.durationSeconds,
+      servers: options.servers,
+      scenarios: options.scenarios.map((s) => s.id),
+    },
+    fixtures: [...fixtures.values()].map((f) => ({
+      name: f.spec.name,
+      path: f.path,
+      mbps: f.bitrateBps / 1e6,
+      width: f.spec.width,
+      height: f.spec.height,
+      fps: f.spec.fps,
+      profile: f.spec.profile,
+    })),
+    results: [],
+    ratios: [],
+  };
+  for (const scenario of options.scenarios) {
+    for (const server of options.servers) {
+      const skip = skipReason(scenario, server);
+      if (skip) continue;
+      log(`${scenario.id} on ${server}...`);
+      const result =
+        scenario.type === 'load'
+          ? await runLoad(scenario, server, fixtures.get(scenario.fixture)!, options)
+          : await runIdle(scenario, server, options);
+      report.results.push(result);
+      log(`  ${summaryLine(result)}`);
+    }
+  }
+  report.ratios = ratios(report.results);
+  return report;
+}
+
+function summaryLine(r: RunResult): string {
+  if (!r.ok) return `FAILED: ${r.error}`;
+  if (r.type === 'idle') return `${r.connections} idle connections: +${(r.perConnectionBytes / 1024).toFixed(1)} KiB each`;
+  return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}`;
+}
+
+async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, options: BenchOptions): Promise<LoadResult> {
+  const profDir = options.profile && name === 'rtmpd' ? join(options.outDir, 'prof', `${Date.now()}-${s.id.replace(/[^\w.-]/g, '_')}`) : undefined;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const result: LoadResult = {
+    type: 'load',
+    scenario: s.id,
+    server: name,
+    streams: s.streams,
+    playersPerStream: s.playersPerStream,
+    playProtocol: s.playProtocol,
+    fixture: s.fixture,
+    fixtureMbps: fixture.bitrateBps / 1e6,
+    ok: false,
+    cpuPercent: NaN,
+    peakRssBytes: NaN,
+    idleRssBytes: NaN,
+    endRssBytes: NaN,
+    rssPerStreamBytes: NaN,
+    latency: { count: 0, meanMs: NaN, p50Ms: NaN, p95Ms: NaN, p99Ms: NaN, maxMs: NaN },
+    counters: undefined as unknown as LoadCounters,
+    errors: [],
+  };
+  let server: RunningServer | undefined;
+  let sampler: RssSampler | undefined;
+  let gen: LoadGenerator | undefined;
+  try {
+    server = await startServer(name, {
+      rtmpdFlags: rtmpdFlags(s),
+      httpFlv: s.playProtocol === 'http-flv',
+      ...(profDir ? { cpuProfDir: profDir } : {}),
+    });
+    await sleep(1000);
+    result.idleRssBytes = treeRss(server.pid);
+    sampler = new RssSampler(server.pid);
+    gen = new LoadGenerator({
+      rtmpBase: server.rtmpBase,
+      httpBase: server.httpBase,
+      streams: s.streams,
+      playersPerStream: s.playersPerStream,
+      playProtocol: s.playProtocol,
+      fixture,
+    });
+    await gen.start();
+    await sleep(options.warmupSeconds * 1000);
+    const cpu = new CpuWindow(server.pid);
+    cpu.start();
+    gen.beginMeasure();
+    await sleep(options.durationSeconds * 1000);
+    result.cpuPercent = cpu.stop();
+    gen.endMeasure();
+    result.endRssBytes = sampler.sample();
+    await gen.stop();
+    const died = server.exited();
+    if (died) throw new Error(`server exited during the run (${died}):\n${tail(server.logPath)}`);
+    result.ok = true;
+  } catch (err) {
+    result.error = (err as Error).message;
+    await gen?.stop(0).catch(() => {});
+  } finally {
+    sampler?.stop();
+    if (sampler) result.peakRssBytes = sampler.peak;
+    if (gen) {
+      result.latency = gen.latency.summary();
+      result.counters = gen.counters;
+      result.errors = gen.errors;
+    }
+    result.rssPerStreamBytes = (result.endRssBytes - result.idleRssBytes) / s.streams;
+    if (server) {
+      await server.stop();
+      if (!options.keep) removeServerDir(server);
+    }
+  }
+  if (profDir) {
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file) result.profile = summarizeProfile(join(profDir, file), 25, REPO_ROOT);
+    else result.errors.push(`no .cpuprofile written to ${profDir}`);
+  }
+  return result;
+}
+
+async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions): Promise<IdleResult> {
+  const result: IdleResult = {
+    type: 'idle',
+    scenario: s.id,
+    server: name,
+    ok: false,
+    connections: s.connections,
+    failures: 0,
+    idleRssBytes: NaN,
+    loadedRssBytes: NaN,
+    perConnectionBytes: NaN,
+    errors: [],
+  };
+  let server: RunningServer | undefined;
+  let clients: { close(): void }[] = [];
+  try {
+    server = await startServer(name, {});
+    await sleep(1000);
+    result.idleRssBytes = treeRss(server.pid);
+    const opened = await openIdleConnections(server.rtmpBase, s.connections);
+    clients = opened.clients;
+    result.failures = opened.failures;
+    result.errors = opened.errors;
+    await sleep(2000);
+    result.loadedRssBytes = treeRss(server.pid);
+    result.perConnectionBytes = (result.loadedRssBytes - result.idleRssBytes) / Math.max(1, clients.length);
+    const died = server.exited();
+    if (died) throw new Error(`server exited during the run (${died}):\n${tail(server.logPath)}`);
+    result.ok = true;
+  } catch (err) {
+    result.error = (err as Error).message;
+  } finally {
+    for (const c of clients) c.close();
+    if (server) {
+      await server.stop();
+      if (!options.keep) removeServerDir(server);
+    }
+  }
+  return result;
+}
+
+function ratios(results: RunResult[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const r of results) {
+    if (r.type !== 'load' || r.server !== 'rtmpd' || !r.ok) continue;
+    for (const peer of results) {
+      if (peer.type !== 'load' || peer.scenario !== r.scenario || peer.server === 'rtmpd' || !peer.ok) continue;
+      out.push({
+        scenario: r.scenario,
+        peer: peer.server,
+        cpu: r.cpuPercent / peer.cpuPercent,
+        peakRss: r.peakRssBytes / peer.peakRssBytes,
+        p99: r.latency.p99Ms / peer.latency.p99Ms,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,330 @@
+// The load generator: N publishers replaying a fixture in real time and M
+// players per stream, all in this one process. One scheduler tick every
+// ~10 ms sends every frame that is due across all publishers (the client
+// corks each socket until the end of the tick: one writev); the only per-frame allocation is the SEI-prefixed video body.
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
+import { RtmpClient } from '../../rtmpd/src/rtmp/client.ts';
+import type { Fixture } from './fixture.ts';
+import { readProbe, wallClockMicros, withProbe, type Probe } from './sei.ts';
+import { Samples } from './stats.ts';
+
+export type PlayProtocol = 'rtmp' | 'http-flv';
+
+export interface LoadOptions {
+  rtmpBase: string;
+  httpBase: string | undefined;
+  streams: number;
+  playersPerStream: number;
+  playProtocol: PlayProtocol;
+  fixture: Fixture;
+  /** Connections opened at once while ramping up. */
+  connectConcurrency?: number;
+  tickMs?: number;
+}
+
+export interface LoadCounters {
+  publishersUp: number;
+  playersUp: number;
+  /** Connect, publish or play refused or timed out. */
+  connectFailures: number;
+  /** Connections the server closed or reset before the end. */
+  droppedConnections: number;
+  /** Players that received no probed video frame at all. */
+  playersWithoutMedia: number;
+  videoFramesSent: number;
+  videoFramesReceived: number;
+  /** Frames missing in a player's sequence (gaps plus an unreceived tail). */
+  framesLost: number;
+  /** Frames that arrived with a sequence number at or below one already seen. */
+  framesOutOfOrder: number;
+  /** Send calls that found the publisher's socket buffer above its high-water mark. */
+  publisherBackpressure: number;
+  publisherMaxQueuedBytes: number;
+  /** Generator process CPU over the measure window, % of one core. */
+  generatorCpuPercent: number;
+  generatorEventLoopUtilization: number;
+  generatorLoopDelayP99Ms: number;
+}
+
+const noop = (): void => {};
+
+class Publisher {
+  readonly key: string;
+  client: RtmpClient | undefined;
+  /** performance.now() at which loop 0, timestamp 0 is due. */
+  startAt = 0;
+  loop = 0;
+  index = 0;
+  nextDue = Infinity;
+  seq = 0;
+  active = false;
+  constructor(key: string) {
+    this.key = key;
+  }
+}
+
+class Player {
+  readonly publisher: Publisher;
+  lastSeq = -1;
+  received = 0;
+  lost = 0;
+  outOfOrder = 0;
+  close: () => void = noop;
+  constructor(publisher: Publisher) {
+    this.publisher = publisher;
+  }
+}
+
+export class LoadGenerator {
+  readonly options: LoadOptions;
+  readonly latency = new Samples();
+  readonly counters: LoadCounters = {
+    publishersUp: 0,
+    playersUp: 0,
+    connectFailures: 0,
+    droppedConnections: 0,
+    playersWithoutMedia: 0,
+    videoFramesSent: 0,
+    videoFramesReceived: 0,
+    framesLost: 0,
+    framesOutOfOrder: 0,
+    publisherBackpressure: 0,
+    publisherMaxQueuedBytes: 0,
+    generatorCpuPercent: NaN,
+    generatorEventLoopUtilization: NaN,
+    generatorLoopDelayP99Ms: NaN,
+  };
+  /** First few failure messages, for the report. */
+  readonly errors: string[] = [];
+  private readonly publishers: Publisher[] = [];
+  private readonly players: Player[] = [];
+  private ticker: NodeJS.Timeout | undefined;
+  private measuring = false;
+  private stopping = false;
+  private readonly probe: Probe = { seq: 0, micros: 0 };
+  private windowStart: { cpu: NodeJS.CpuUsage; elu: ReturnType<typeof performance.eventLoopUtilization>; at: number } | undefined;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly runId = Math.random().toString(36).slice(2, 8);
+
+  constructor(options: LoadOptions) {
+    this.options = options;
+  }
+
+  private fail(what: string, err: unknown): void {
+    this.counters.connectFailures++;
+    if (this.errors.length < 10) this.errors.push(`${what}: ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  private dropped(what: string): void {
+    if (this.stopping) return;
+    this.counters.droppedConnections++;
+    if (this.errors.length < 10) this.errors.push(`${what}: closed by the server`);
+  }
+
+  /** Connects and starts every publisher, then every player. */
+  async start(): Promise<void> {
+    const { streams, playersPerStream } = this.options;
+    for (let i = 0; i < streams; i++) this.publishers.push(new Publisher(`bench-${this.runId}-${i}`));
+    this.ticker = setInterval(() => this.tick(), this.options.tickMs ?? 10);
+    await this.parallel(this.publishers, (p) => this.startPublisher(p));
+    // Let every stream get its first GOP to the server before anyone plays.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const p of this.publishers) for (let j = 0; j < playersPerStream; j++) this.players.push(new Player(p));
+    await this.parallel(this.players, (pl) => this.startPlayer(pl));
+  }
+
+  private async parallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length) await fn(items[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(items.length, this.options.connectConcurrency ?? 50) }, worker));
+  }
+
+  private async startPublisher(p: Publisher): Promise<void> {
+    try {
+      const client = await RtmpClient.connect(`${this.options.rtmpBase}/${p.key}`, { timeoutMs: 10_000 });
+      p.client = client;
+      client.on('close', () => {
+        p.active = false;
+        this.dropped(`publisher ${p.key}`);
+      });
+      await client.publish();
+      for (const h of this.options.fixture.headers) {
+        if (h.kind === 'video') client.sendVideo(0, h.body);
+        else client.sendAudio(0, h.body);
+      }
+      p.startAt = performance.now();
+      p.nextDue = p.startAt;
+      p.active = true;
+      this.counters.publishersUp++;
+    } catch (err) {
+      p.client?.close();
+      this.fail(`publisher ${p.key}`, err);
+    }
+  }
+
+  private async startPlayer(pl: Player): Promise<void> {
+    if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
+    try {
+      const client = await RtmpClient.connect(`${this.options.rtmpBase}/${pl.publisher.key}`, { timeoutMs: 10_000 });
+      pl.close = () => client.close();
+      client.on('close', () => this.dropped(`player of ${pl.publisher.key}`));
+      client.on('media', (kind: string, _ts: number, body: Buffer) => {
+        if (kind === 'video') this.onVideo(pl, body);
+      });
+      await client.play();
+      this.counters.playersUp++;
+    } catch (err) {
+      pl.close();
+      this.fail(`player of ${pl.publisher.key}`, err);
+    }
+  }
+
+  private startFlvPlayer(pl: Player): Promise<void> {
+    const base = this.options.httpBase;
+    if (!base) {
+      this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP-FLV'));
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const req = httpGet(`${base}/${pl.publisher.key}.flv`, { agent: false, timeout: 10_000 }, (res: IncomingMessage) => {
+        if (res.statusCode !== 200) {
+          this.fail(`player of ${pl.publisher.key}`, new Error(`HTTP ${res.statusCode}`));
+          res.resume();
+          resolve();
+          return;
+        }
+        this.counters.playersUp++;
+        resolve();
+        const demuxer = new FlvDemuxer();
+        res.on('data', (chunk: Buffer) => {
+          for (const tag of demuxer.push(chunk)) if (tag.kind === 'video') this.onVideo(pl, tag.body);
+        });
+        res.on('error', () => {});
+        res.on('close', () => this.dropped(`HTTP-FLV player of ${pl.publisher.key}`));
+      });
+      pl.close = () => req.destroy();
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => {
+        if (this.counters.playersUp > 0 && pl.received > 0) return;
+        this.fail(`player of ${pl.publisher.key}`, err);
+        resolve();
+      });
+    });
+  }
+
+  private onVideo(pl: Player, body: Buffer): void {
+    const probe = this.probe;
+    if (!readProbe(body, probe)) return;
+    if (this.measuring) this.latency.push((wallClockMicros() - probe.micros) / 1000);
+    pl.received++;
+    this.counters.videoFramesReceived++;
+    if (pl.lastSeq >= 0) {
+      if (probe.seq <= pl.lastSeq) {
+        pl.outOfOrder++;
+        this.counters.framesOutOfOrder++;
+        return;
+      }
+      const gap = probe.seq - pl.lastSeq - 1;
+      pl.lost += gap;
+      this.counters.framesLost += gap;
+    }
+    pl.lastSeq = probe.seq;
+  }
+
+  /** Sends every frame that is due, for every publisher. */
+  private tick(): void {
+    const now = performance.now();
+    const { frames, loopMs } = this.options.fixture;
+    for (const p of this.publishers) {
+      if (!p.active || p.nextDue > now) continue;
+      const client = p.client!;
+      // What the socket still holds from earlier ticks: the server is not keeping up.
+      const queued = client.socket.writableLength;
+      if (queued > this.counters.publisherMaxQueuedBytes) this.counters.publisherMaxQueuedBytes = queued;
+      // The client corks its socket until the end of this tick: one writev per publisher.
+      let due = p.nextDue;
+      while (due <= now) {
+        const frame = frames[p.index]!;
+        const ts = (p.loop * loopMs + frame.timestamp) >>> 0;
+        let ok: boolean;
+        if (frame.kind === 'video') {
+          const body = frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros()) : frame.body;
+          ok = client.sendVideo(ts, body);
+          this.counters.videoFramesSent++;
+        } else ok = client.sendAudio(ts, frame.body);
+        if (!ok) this.counters.publisherBackpressure++;
+        if (++p.index === frames.length) {
+          p.index = 0;
+          p.loop++;
+        }
+        due = p.startAt + p.loop * loopMs + frames[p.index]!.timestamp;
+      }
+      p.nextDue = due;
+    }
+  }
+
+  /** Starts the measure window: latency samples, generator CPU. */
+  beginMeasure(): void {
+    this.measuring = true;
+    this.loopDelay.reset();
+    this.loopDelay.enable();
+    this.windowStart = { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), at: performance.now() };
+  }
+
+  endMeasure(): void {
+    this.measuring = false;
+    this.loopDelay.disable();
+    const w = this.windowStart;
+    if (!w) return;
+    const cpu = process.cpuUsage(w.cpu);
+    const ms = performance.now() - w.at;
+    this.counters.generatorCpuPercent = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    this.counters.generatorEventLoopUtilization = performance.eventLoopUtilization(w.elu).utilization;
+    this.counters.generatorLoopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
+  }
+
+  /** Stops publishing, lets in-flight frames arrive, then counts what never came. */
+  async stop(drainMs = 1500): Promise<void> {
+    for (const p of this.publishers) p.active = false;
+    await new Promise((r) => setTimeout(r, drainMs));
+    this.stopping = true;
+    clearInterval(this.ticker);
+    for (const pl of this.players) {
+      if (pl.received === 0) {
+        this.counters.playersWithoutMedia++;
+        continue;
+      }
+      const tail = pl.publisher.seq - 1 - pl.lastSeq;
+      if (tail > 0) {
+        pl.lost += tail;
+        this.counters.framesLost += tail;
+      }
+    }
+    for (const pl of this.players) pl.close();
+    for (const p of this.publishers) p.client?.close();
+  }
+}
+
+/** Opens `count` RTMP connections that only handshake and connect, for memory per idle connection. */
+export async function openIdleConnections(rtmpBase: string, count: number, concurrency = 50): Promise<{ clients: RtmpClient[]; failures: number; errors: string[] }> {
+  const clients: RtmpClient[] = [];
+  const errors: string[] = [];
+  let failures = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next++ < count) {
+      try {
+        clients.push(await RtmpClient.connect(`${rtmpBase}/idle`, { timeoutMs: 10_000 }));
+      } catch (err) {
+        failures++;
+        if (errors.length < 5) errors.push((err as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, worker));
+  return { clients, failures, errors };
+}

@@ -1,0 +1,63 @@
+// make bench: node --conditions=source hack/bench/main.ts [options]
+// Runs the load/latency benchmark against rtmpd, node-media-server and
+// nginx-rtmp and prints the table; see --help.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runBench } from './bench.ts';
+import { formatReport, writeReport } from './report.ts';
+import { DEFAULT_SCENARIOS, parseScenario } from './scenarios.ts';
+import { REPO_ROOT, SERVER_NAMES, type ServerName } from './servers.ts';
+
+const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
+
+  --servers <list>     servers to run, in order (default ${SERVER_NAMES.join(',')})
+  --scenarios <list>   scenario ids (default ${DEFAULT_SCENARIOS.join(',')})
+                       <streams>x<players>[@360p|@720p][/flv][+rec][+snap[<s>]] or idle<connections>
+  --duration <s>       measured seconds per scenario (default 20)
+  --warmup <s>         seconds after everyone connected before measuring (default 5)
+  --profile            run rtmpd with --cpu-prof and print its top self-time functions
+  --keep               keep the servers' temp directories (logs)
+  --out <dir>          fixtures, profiles and results (default .bench)
+  -h, --help
+`;
+
+const { values } = parseArgs({
+  options: {
+    servers: { type: 'string' },
+    scenarios: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    profile: { type: 'boolean' },
+    keep: { type: 'boolean' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  strict: true,
+});
+
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const servers = (values.servers ?? SERVER_NAMES.join(',')).split(',').map((s) => s.trim()) as ServerName[];
+for (const s of servers) if (!SERVER_NAMES.includes(s)) throw new Error(`unknown server ${s} (have ${SERVER_NAMES.join(', ')})`);
+const scenarios = (values.scenarios ?? DEFAULT_SCENARIOS.join(',')).split(',').map((s) => parseScenario(s.trim()));
+const outDir = values.out ?? join(REPO_ROOT, '.bench');
+
+const report = await runBench(
+  {
+    servers,
+    scenarios,
+    warmupSeconds: Number(values.warmup ?? 5),
+    durationSeconds: Number(values.duration ?? 20),
+    outDir,
+    profile: values.profile === true,
+    keep: values.keep === true,
+    log: (line) => process.stderr.write(`${line}\n`),
+  },
+  `node --conditions=source hack/bench/main.ts ${process.argv.slice(2).join(' ')}`.trim(),
+);
+process.stdout.write(`\n${formatReport(report)}\n`);
+process.stdout.write(`\nresults: ${writeReport(report, outDir)}\n`);
+process.exit(0);

@@ -1,0 +1,98 @@
+// The bench's output: a terminal table and a JSON file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchReport } from './bench.ts';
+import { formatProfile } from './profile.ts';
+
+const mib = (b: number): string => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(0) : '-');
+const ms = (v: number): string => (!Number.isFinite(v) ? '-' : v < 10 ? v.toFixed(1) : v.toFixed(0));
+const pct = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
+const ratio = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '-');
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function formatReport(report: BenchReport): string {
+  const out: string[] = [];
+  const h = report.host;
+  out.push(`host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}`);
+  out.push(`fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`);
+  out.push(`window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured; CPU = % of one core (process tree), latency = SEI send → player receipt`);
+  out.push('');
+  const load = report.results.filter((r) => r.type === 'load');
+  if (load.length > 0) {
+    out.push(
+      table(
+        ['scenario', 'server', 'CPU%', 'peakRSS MiB', 'RSS/stream KiB', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'frames rx', 'lost', 'conn fail', 'gen CPU%', 'status'],
+        load.map((r) => {
+          const c = r.counters;
+          const fails = c ? c.connectFailures + c.droppedConnections + c.playersWithoutMedia : NaN;
+          return [
+            r.scenario,
+            r.server,
+            pct(r.cpuPercent),
+            mib(r.peakRssBytes),
+            Number.isFinite(r.rssPerStreamBytes) ? (r.rssPerStreamBytes / 1024).toFixed(0) : '-',
+            ms(r.latency.p50Ms),
+            ms(r.latency.p95Ms),
+            ms(r.latency.p99Ms),
+            ms(r.latency.maxMs),
+            c ? String(c.videoFramesReceived) : '-',
+            c ? String(c.framesLost + c.framesOutOfOrder) : '-',
+            String(fails),
+            c ? pct(c.generatorCpuPercent) : '-',
+            r.ok ? 'ok' : 'FAILED',
+          ];
+        }),
+      ),
+    );
+  }
+  const idle = report.results.filter((r) => r.type === 'idle');
+  if (idle.length > 0) {
+    out.push('');
+    out.push(
+      table(
+        ['scenario', 'server', 'RSS before MiB', 'RSS with conns MiB', 'per conn KiB', 'failures', 'status'],
+        idle.map((r) => [
+          r.scenario,
+          r.server,
+          mib(r.idleRssBytes),
+          mib(r.loadedRssBytes),
+          Number.isFinite(r.perConnectionBytes) ? (r.perConnectionBytes / 1024).toFixed(1) : '-',
+          String(r.failures),
+          r.ok ? 'ok' : 'FAILED',
+        ]),
+      ),
+    );
+  }
+  if (report.ratios.length > 0) {
+    out.push('');
+    out.push('rtmpd / peer (below 1 = rtmpd better):');
+    out.push(table(['scenario', 'peer', 'CPU', 'peak RSS', 'p99'], report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)])));
+  }
+  for (const r of report.results) {
+    if (r.ok && r.errors.length === 0) continue;
+    out.push('');
+    out.push(`${r.scenario} on ${r.server}: ${r.error ?? ''}`);
+    for (const e of r.errors) out.push(`  ${e}`);
+  }
+  for (const r of load) {
+    if (!r.profile) continue;
+    out.push('');
+    out.push(`${r.scenario} on rtmpd, ${formatProfile(r.profile)}`);
+  }
+  return out.join('\n');
+}
+
+/** Writes results-<timestamp>.json and latest.json; returns the first path. */
+export function writeReport(report: BenchReport, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  const path = join(dir, `results-${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(path, json);
+  writeFileSync(join(dir, 'latest.json'), json);
+  return path;
+}
