@@ -124,7 +124,7 @@ describe('helm template with the defaults', () => {
     expect(ports).toEqual({ metrics: 8080, health: 8081 });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.args).toEqual(['--leader-elect=true', '--metrics-bind=0.0.0.0:8080', '--health-bind=0.0.0.0:8081', '--log-level=info']);
+    expect(c.args).toEqual(['--leader-elect', '--metrics-bind=0.0.0.0:8080', '--health-bind=0.0.0.0:8081', '--log-level=info']);
     expect(c.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE']);
   });
 
@@ -254,5 +254,17 @@ describe('values.schema.json', () => {
 
   it('refuses several operators without leader election', async () => {
     expect(await refused(['--set', 'replicaCount=2,leaderElection.enabled=false'])).toMatch(/leaderElection\.enabled/);
+  });
+
+  it('passes the flags the operator parses (operator/src/flags.ts)', async () => {
+    const { parseFlags } = await import('../../operator/src/flags.ts');
+    for (const args of [[], ['--set', 'leaderElection.enabled=false,watchNamespaces={a,b},logLevel=debug']]) {
+      const c = container(one(await template('rel', args), 'Deployment'));
+      const flags = parseFlags(c.args, {});
+      expect(flags.metricsBind).toBe('0.0.0.0:8080');
+      expect(flags.healthBind).toBe('0.0.0.0:8081');
+      expect(flags.leaderElect).toBe(args.length === 0);
+      expect(flags.namespaces).toEqual(args.length === 0 ? [] : ['a', 'b']);
+    }
   });
 });
