@@ -50,6 +50,8 @@ export interface SnapshotServiceOptions {
   hub: StreamHub;
   config: SnapshotConfig;
   logger: Logger;
+  /** Called after every ffmpeg decode with its duration (telemetry). */
+  onDecode?: (seconds: number, ok: boolean) => void;
 }
 
 // One decode of a 1080p IDR takes ~0.1 s of CPU; ten seconds means ffmpeg is
@@ -149,7 +151,15 @@ export class SnapshotService {
   private async decode(format: KeyframeFormat, keyframe: Buffer): Promise<Buffer> {
     this.stats.decodes++;
     const { ffmpegPath, snapshotWidth: width, snapshotQuality: quality } = this.config;
-    return decodeJpeg({ ffmpegPath, format, keyframe, width, quality, timeoutMs: DECODE_TIMEOUT_MS });
+    const started = performance.now();
+    let ok = false;
+    try {
+      const jpeg = await decodeJpeg({ ffmpegPath, format, keyframe, width, quality, timeoutMs: DECODE_TIMEOUT_MS });
+      ok = true;
+      return jpeg;
+    } finally {
+      this.options.onDecode?.((performance.now() - started) / 1000, ok);
+    }
   }
 
   private toSnapshotError(err: unknown): SnapshotError {

@@ -1,0 +1,54 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from '../telemetry/logger.ts';
+
+/** An error the API answers with its own status and a stable, machine-readable code. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export const errorBody = (code: string, message: string) => ({ error: { code, message } });
+
+/**
+ * Every failure leaves as JSON `{"error":{"code","message"}}` with its status;
+ * unexpected errors are logged with their stack and answered with a generic
+ * 500, never the stack itself. Routes nobody matched become a JSON 404.
+ */
+export function jsonErrors(logger: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      if (ctx.headerSent || ctx.respond === false) {
+        logger.warn({ err, path: ctx.path }, 'error after the response started');
+        return;
+      }
+      const api = toApiError(err);
+      if (api.status >= 500 && !(err instanceof ApiError)) logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+      ctx.status = api.status;
+      ctx.set(api.headers);
+      ctx.body = errorBody(api.code, api.message);
+    }
+  };
+}
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  // Koa and @koa/router raise http-errors (405, 501, 400 on a malformed URL) with `expose` set for 4xx.
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
+    return new ApiError(status, status === 405 ? 'method_not_allowed' : 'bad_request', (err as Error).message);
+  }
+  return new ApiError(500, 'internal_error', 'internal server error');
+}

@@ -1,0 +1,107 @@
+import type { ServerResponse } from 'node:http';
+import { Router } from '@koa/router';
+import { z } from 'zod';
+import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
+import type { MediaPacket } from '../hub/packet.ts';
+import type { Stream } from '../hub/stream.ts';
+import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
+import { ApiError } from './errors.ts';
+
+export interface HttpFlvOptions {
+  hub: StreamHub;
+  /** How long a request for a stream that is not live waits for its publisher. */
+  playWaitMs: number;
+}
+
+const params = z.object({ app: z.string(), key: z.string() }).superRefine(({ app, key }, ctx) => {
+  const invalid = invalidStreamName(app, key);
+  if (invalid) ctx.addIssue({ code: 'custom', message: invalid });
+});
+
+/**
+ * HTTP-FLV playback at `GET /<app>/<key>.flv`: the FLV header, then the
+ * stream's metadata, sequence headers and cached GOP, then live tags, for as
+ * long as the stream lives. Mount it last: it matches any /<a>/<b>.flv.
+ */
+export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
+  const router = new Router();
+  router.get('/:app/:key.flv', async (ctx) => {
+    // Reserved apps are the API's own paths: never a stream.
+    if (RESERVED_APPS.has(ctx.params.app ?? '')) throw new ApiError(404, 'not_found', `no route for GET ${ctx.path}`);
+    const parsed = params.safeParse(ctx.params);
+    if (!parsed.success) throw new ApiError(400, 'invalid_stream_name', parsed.error.issues[0]?.message ?? 'invalid stream name');
+    const { app, key } = parsed.data;
+    const player = new FlvResponse(ctx.res, () => hub.get(app, key));
+    // The viewer may leave while waiting for the publisher or at any time after.
+    const left = new AbortController();
+    let stream: Stream | undefined = undefined;
+    ctx.res.once('close', () => {
+      left.abort();
+      stream?.unsubscribe(player);
+    });
+    stream = await hub.subscribe(app, key, player, playWaitMs, left.signal);
+    if (left.signal.aborted) {
+      stream?.unsubscribe(player);
+      ctx.respond = false;
+      return;
+    }
+    if (!stream) {
+      const waited = playWaitMs > 0 ? ` (waited ${playWaitMs / 1000} s)` : '';
+      throw new ApiError(404, 'stream_not_found', `stream ${streamId(app, key)} is not live${waited}; check that the publisher is connected to rtmp://<host>/${app} with key ${key}`);
+    }
+    // From here on the response belongs to the player, not to Koa.
+    ctx.respond = false;
+    player.start();
+  });
+  return router;
+}
+
+/** One HTTP-FLV viewer: a hub subscriber writing shared FLV tag buffers to its response. */
+class FlvResponse implements Subscriber {
+  readonly protocol = 'http-flv';
+  private readonly res: ServerResponse;
+  private readonly tracksOf: () => Stream | undefined;
+  private started = false;
+
+  constructor(res: ServerResponse, tracksOf: () => Stream | undefined) {
+    this.res = res;
+    this.tracksOf = tracksOf;
+  }
+
+  pendingBytes(): number {
+    return this.res.writableLength;
+  }
+
+  write(packet: MediaPacket): void {
+    if (!this.start()) return;
+    this.res.write((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+  }
+
+  close(reason: CloseReason): void {
+    // A stalled viewer's queue would never drain, so it is cut rather than flushed.
+    if (reason === 'stalled' || reason === 'error') this.res.destroy();
+    else this.res.end();
+  }
+
+  /** Writes the HTTP head and FLV header once; false when the response is already gone. */
+  start(): boolean {
+    if (this.res.writableEnded || this.res.destroyed) return false;
+    if (this.started) return true;
+    this.started = true;
+    // Players such as flv.js only set up the tracks the header announces;
+    // before the publisher's first sequence header both are announced.
+    const stream = this.tracksOf();
+    const known = stream && (stream.videoHeader || stream.audioHeader);
+    const hasAudio = known ? stream.audioHeader !== undefined : true;
+    const hasVideo = known ? stream.videoHeader !== undefined : true;
+    this.res.writeHead(200, {
+      'Content-Type': 'video/x-flv',
+      'Cache-Control': 'no-cache, no-store',
+      'Access-Control-Allow-Origin': '*',
+    });
+    this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
+    return true;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Stream } from '../hub/stream.ts';
+import type { SubscriberProtocol } from '../hub/subscriber.ts';
+
+/**
+ * A stream as the API shows it. The first four fields are the original
+ * flux-rtmpd's, byte for byte; the rest were added here. Unknown values are
+ * null rather than missing, so clients see a stable shape.
+ */
+export interface StreamView {
+  stream_id: string;
+  app: string;
+  key: string;
+  /** RFC 3339, UTC, whole seconds: the original's format. */
+  start_time: string;
+  video: { codec: string; profile: string | null; level: string | null; width: number | null; height: number | null; fps: number | null } | null;
+  audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
+  bitrate_kbps: number;
+  bytes_in: number;
+  players: { rtmp: number; http_flv: number; total: number };
+  recording: boolean;
+  publisher: { protocol: string; remote_address: string };
+}
+
+export function streamView(stream: Stream, bitrateKbps: number): StreamView {
+  const video = stream.videoTrack;
+  const audio = stream.audioTrack;
+  const players: Record<SubscriberProtocol, number> = { rtmp: 0, 'http-flv': 0, recorder: 0 };
+  for (const subscriber of stream.subscribers()) players[subscriber.protocol]++;
+  return {
+    stream_id: stream.id,
+    app: stream.app,
+    key: stream.key,
+    start_time: stream.startTime.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    video: video
+      ? {
+          codec: video.codec,
+          profile: video.profile ?? null,
+          level: video.level ?? null,
+          width: video.width ?? declared(stream, 'width'),
+          height: video.height ?? declared(stream, 'height'),
+          fps: roundFps(video.fps ?? declared(stream, 'framerate')),
+        }
+      : null,
+    audio: audio ? { codec: audio.codec, profile: audio.profile ?? null, sample_rate: audio.sampleRate ?? null, channels: audio.channels ?? null } : null,
+    bitrate_kbps: bitrateKbps,
+    bytes_in: stream.stats.bytesIn,
+    players: { rtmp: players.rtmp, http_flv: players['http-flv'], total: players.rtmp + players['http-flv'] },
+    recording: players.recorder > 0,
+    publisher: { protocol: stream.publisher.protocol, remote_address: stream.publisher.remoteAddress },
+  };
+}
+
+/** A number the encoder declared in onMetaData; the bitstream wins when it says. */
+function declared(stream: Stream, name: string): number | null {
+  const value = stream.metadataValues[name];
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null;
+}
+
+const roundFps = (fps: number | null): number | null => (fps === null ? null : Math.round(fps * 100) / 100);

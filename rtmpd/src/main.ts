@@ -1,0 +1,67 @@
+// The rtmpd process: flags in, servers up, one line saying where, and a
+// graceful exit on SIGTERM/SIGINT. Everything else lives in app.ts.
+import { readFileSync } from 'node:fs';
+import { startRtmpd } from './app.ts';
+import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
+import { createLogger } from './telemetry/logger.ts';
+
+const EXIT_CONFIG = 2;
+
+let args: LoadedArgs;
+try {
+  args = loadConfig(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`rtmpd: ${err.message}\n`);
+  process.exit(EXIT_CONFIG);
+}
+if (args.help) {
+  process.stdout.write(helpText());
+  process.exit(0);
+}
+if (args.version) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`rtmpd ${pkg.version}\n`);
+  process.exit(0);
+}
+
+const { config } = args;
+const logger = await createLogger(config);
+process.on('uncaughtException', (err) => {
+  logger.fatal({ err }, 'uncaught exception; exiting');
+  process.exit(1);
+});
+
+let rtmpd;
+try {
+  rtmpd = await startRtmpd(config, logger);
+} catch (err) {
+  logger.fatal({ err }, 'rtmpd failed to start');
+  process.exit(1);
+}
+const address = ({ address, port }: { address: string; port: number }) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+logger.info(
+  { rtmp: address(rtmpd.rtmpAddress), http: address(rtmpd.httpAddress), storageDir: config.storageDir, keyframeDir: config.keyframeDir },
+  'rtmpd ready',
+);
+
+const shutdown = (signal: NodeJS.Signals): void => {
+  logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
+  // A stop that hangs past the grace period (plus RTMP's own flush time) is cut short.
+  setTimeout(() => {
+    logger.error('shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, (config.shutdownGraceSeconds + 5) * 1000).unref();
+  rtmpd.stop().then(
+    () => {
+      logger.info('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'error while stopping');
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
