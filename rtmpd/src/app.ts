@@ -13,6 +13,7 @@ import { SnapshotService } from './snapshot/service.ts';
 import { Recorder } from './storage/recorder.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { RtmpdMetrics } from './telemetry/metrics.ts';
+import { koaTracing } from './telemetry/tracing.ts';
 
 export interface Rtmpd {
   rtmpAddress: AddressInfo;
@@ -61,6 +62,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     routes: [metricsRoute],
+    middleware: [koaTracing()],
   });
   let http;
   try {

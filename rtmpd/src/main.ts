@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
 import { createLogger } from './telemetry/logger.ts';
+import { startTracing } from './telemetry/tracing.ts';
 
 const EXIT_CONFIG = 2;
 
@@ -32,6 +33,10 @@ process.on('uncaughtException', (err) => {
   process.exit(1);
 });
 
+// Traces go out only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+const tracing = await startTracing();
+if (tracing) logger.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'tracing on (OTLP)');
+
 let rtmpd;
 try {
   rtmpd = await startRtmpd(config, logger);
@@ -52,7 +57,7 @@ const shutdown = (signal: NodeJS.Signals): void => {
     logger.error('shutdown did not finish in time; exiting');
     process.exit(1);
   }, (config.shutdownGraceSeconds + 5) * 1000).unref();
-  rtmpd.stop().then(
+  rtmpd.stop().then(() => tracing?.shutdown()).then(
     () => {
       logger.info('stopped');
       process.exit(0);

@@ -17,6 +17,7 @@ import { ServerHandshake } from './handshake.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer, type PlayerConnection } from './player.ts';
 import { countBy, type ConnectionRole, type RtmpStats } from './stats.ts';
+import { ConnectionTrace } from '../telemetry/tracing.ts';
 
 export type SessionConfig = Pick<Config, 'chunkSize' | 'playWaitSeconds' | 'idleTimeoutSeconds'>;
 
@@ -61,6 +62,9 @@ export class RtmpSession implements PlayerConnection {
   private objectEncoding = 0;
   private createdStreams = 0;
   private bytesReceived = 0;
+  private bytesSent = 0;
+  /** The connection's trace span (a no-op object when tracing is off). */
+  private readonly trace: ConnectionTrace;
   private lastAckAt = 0;
   private ackWindow = WINDOW_ACK_SIZE;
   private stream: Stream | undefined;
@@ -76,6 +80,7 @@ export class RtmpSession implements PlayerConnection {
     this.socket = socket;
     this.options = options;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.trace = new ConnectionTrace(socket.remoteAddress, socket.remotePort);
     this.handshake = new ServerHandshake((bytes) => this.send(bytes));
     this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body));
     options.stats.connections.handshaking++;
@@ -93,6 +98,7 @@ export class RtmpSession implements PlayerConnection {
     if (this.closed || !this.socket.writable) return;
     this.options.stats.bytesOut += bytes.length;
     this.options.stats.messagesOut++;
+    this.bytesSent += bytes.length;
     this.socket.write(bytes);
   }
 
@@ -129,10 +135,12 @@ export class RtmpSession implements PlayerConnection {
       if (err instanceof RtmpProtocolError) {
         if (this.role === 'handshaking') countBy(stats.handshakeFailures, err.reason);
         else countBy(stats.protocolErrors, err.reason);
+        this.trace.failed(err.reason);
         this.options.logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
       } else {
         // A bug of ours: this connection goes, the server stays.
         countBy(stats.protocolErrors, 'internal');
+        this.trace.failed('internal');
         this.options.logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
       }
       this.close();
@@ -150,6 +158,7 @@ export class RtmpSession implements PlayerConnection {
     if (this.closed) return;
     const { stats } = this.options;
     countBy(this.role === 'handshaking' ? stats.handshakeFailures : stats.protocolErrors, reason);
+    this.trace.failed(reason);
     this.options.logger.info({ remote: this.remoteAddress, reason }, `rtmp ${message}, closing`);
     this.close();
   }
@@ -169,6 +178,7 @@ export class RtmpSession implements PlayerConnection {
     this.stopPublishing();
     this.stopPlaying();
     this.options.stats.connections[this.role]--;
+    this.trace.close({ bytesIn: this.bytesReceived, bytesOut: this.bytesSent });
     this.options.onClose(this);
   }
 
@@ -297,6 +307,7 @@ export class RtmpSession implements PlayerConnection {
     this.send(setChunkSize(this.options.config.chunkSize));
     this.outChunkSize = this.options.config.chunkSize;
     this.reply(connectResult(cmd.transactionId, this.objectEncoding));
+    this.trace.connected(name);
     this.options.logger.debug({ remote: this.remoteAddress, app: name, tcUrl: this.tcUrl }, 'rtmp connect');
   }
 
@@ -335,7 +346,9 @@ export class RtmpSession implements PlayerConnection {
     this.send(streamBegin(streamId));
     this.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onFCPublish(key), this.outChunkSize));
     this.status(streamId, { level: 'status', code: 'NetStream.Publish.Start', description: `${key} is now published.`, details: key, clientid: 'flux-rtmpd' });
-    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp publish');
+    this.trace.began('publish', this.app, key);
+    this.trace.stream(stream);
+    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp publish');
   }
 
   private async onPlay(cmd: Command, streamId: number): Promise<void> {
@@ -372,7 +385,9 @@ export class RtmpSession implements PlayerConnection {
     this.streamKey = key;
     this.setRole('player');
     player.start(); // a stream with nothing cached yet has not triggered it
-    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp play');
+    this.trace.began('play', this.app, key);
+    this.trace.stream(stream);
+    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp play');
   }
 
   private onPause(cmd: Command): void {
@@ -405,11 +420,13 @@ export class RtmpSession implements PlayerConnection {
     if (!stream) return;
     this.stream = undefined;
     this.options.hub.unpublish(stream);
+    this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
   }
 
   private stopPlaying(): void {
     if (this.player && this.playing) this.playing.unsubscribe(this.player);
+    if (this.player) this.trace.ended({ bytesOut: this.bytesSent });
     if (this.player) this.player.closed = true;
     this.player = undefined;
     this.playing = undefined;

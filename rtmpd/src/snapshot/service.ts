@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { traceSnapshot } from '../telemetry/tracing.ts';
 import { decodeJpeg, DecodeError, type KeyframeFormat } from './decoder.ts';
 import { pruneTimestamped, timestampedName, writeFileAtomic } from './files.ts';
 import { standaloneKeyframe, type KeyframeProblem } from './keyframe.ts';
@@ -119,7 +120,7 @@ export class SnapshotService {
       this.stats.cacheHits++;
       return { jpeg: await state.jpeg, keyframeSeq: keyframe.seq };
     }
-    const jpeg = this.pool.run(() => this.decode(keyframe.format, keyframe.data));
+    const jpeg = traceSnapshot(stream, () => this.pool.run(() => this.decode(keyframe.format, keyframe.data)));
     state.seq = keyframe.seq;
     state.jpeg = jpeg;
     try {

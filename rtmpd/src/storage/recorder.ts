@@ -6,6 +6,7 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { RecordingTrace } from '../telemetry/tracing.ts';
 
 export interface RecorderOptions {
   hub: StreamHub;
@@ -73,12 +74,14 @@ class FlvFileWriter implements Subscriber {
   private readonly stream: Stream;
   private readonly stats: RecorderStats;
   private readonly logger: Logger;
+  private readonly trace: RecordingTrace;
   private failed = false;
 
   constructor(path: string, stream: Stream, stats: RecorderStats, logger: Logger) {
     this.stream = stream;
     this.stats = stats;
     this.logger = logger;
+    this.trace = new RecordingTrace(stream, path);
     // 'wx': never overwrite a recording, even if two publishes share a millisecond.
     this.file = createWriteStream(path, { flags: 'wx' });
     this.finished = new Promise((resolve) => this.file.once('close', resolve));
@@ -97,7 +100,12 @@ class FlvFileWriter implements Subscriber {
   }
 
   close(): void {
-    if (!this.file.writableEnded) this.file.end(() => this.logger.info({ bytes: this.file.bytesWritten }, 'recording finished'));
+    if (!this.file.writableEnded) {
+      this.file.end(() => {
+        this.trace.end(this.stream, this.file.bytesWritten);
+        this.logger.info({ bytes: this.file.bytesWritten }, 'recording finished');
+      });
+    }
   }
 
   finish(): Promise<void> {
@@ -116,6 +124,7 @@ class FlvFileWriter implements Subscriber {
     if (this.failed) return;
     this.failed = true;
     this.stats.errors++;
+    this.trace.end(this.stream, this.file.bytesWritten, err);
     this.logger.error({ err }, 'recording stopped after a disk error; the stream goes on');
     this.stream.unsubscribe(this);
     this.file.destroy();

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { traceLogMixin } from './tracing.ts';
 
 export type { Logger };
 
@@ -10,7 +11,8 @@ export type { Logger };
  * devDependency; an image installed without it falls back to JSON and says so.
  */
 export async function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Promise<Logger> {
-  const options = { level: config.logLevel, base: { service: 'rtmpd' } };
+  // With tracing on, lines logged inside a span (an API request, a snapshot) carry trace_id/span_id.
+  const options = { level: config.logLevel, base: { service: 'rtmpd' }, mixin: traceLogMixin };
   if (config.logFormat !== 'pretty') return pino(options);
   try {
     const { default: pretty } = await import('pino-pretty');

@@ -119,9 +119,10 @@ export interface ByteCounts {
  * async chain, so the session holds this object and logs with `logFields()`.
  */
 export class ConnectionTrace {
-  private readonly span: Span | undefined;
+  private span: Span | undefined;
   private role: Span | undefined;
   private roleStream: StreamLike | undefined;
+  private error: string | undefined;
 
   constructor(remoteAddress: string | undefined, remotePort: number | undefined) {
     if (!enabled) return;
@@ -166,13 +167,20 @@ export class ConnectionTrace {
     role.end();
   }
 
-  /** The connection closed; `err` is why, if it was not a clean close. */
-  close(bytes: ByteCounts, err?: unknown): void {
-    if (!this.span) return;
-    this.ended(bytes, err);
-    setBytes(this.span, bytes);
-    if (err !== undefined) fail(this.span, err);
-    this.span.end();
+  /** Why the server is about to close the connection (a protocol error, a timeout). */
+  failed(reason: string): void {
+    this.error ??= reason;
+  }
+
+  /** The connection closed; later calls do nothing. */
+  close(bytes: ByteCounts): void {
+    const span = this.span;
+    if (!span) return;
+    this.span = undefined;
+    this.ended(bytes, this.error);
+    setBytes(span, bytes);
+    if (this.error !== undefined) fail(span, this.error);
+    span.end();
   }
 }
 
@@ -183,7 +191,7 @@ function setBytes(span: Span, bytes: ByteCounts): void {
 
 /** One recording file, from open to close. */
 export class RecordingTrace {
-  private readonly span: Span | undefined;
+  private span: Span | undefined;
 
   constructor(stream: StreamLike, path: string) {
     if (!enabled) return;
@@ -194,11 +202,14 @@ export class RecordingTrace {
     return spanLogFields(this.span);
   }
 
+  /** The file is closed (or failed); later calls do nothing. */
   end(stream: StreamLike, bytesWritten: number, err?: unknown): void {
-    if (!this.span) return;
-    this.span.setAttributes({ ...streamAttributes(stream), 'recording.bytes_written': bytesWritten });
-    if (err !== undefined) fail(this.span, err);
-    this.span.end();
+    const span = this.span;
+    if (!span) return;
+    this.span = undefined;
+    span.setAttributes({ ...streamAttributes(stream), 'recording.bytes_written': bytesWritten });
+    if (err !== undefined) fail(span, err);
+    span.end();
   }
 }
 
