@@ -1,0 +1,199 @@
+// Child processes for integration tests: the rtmpd server under test, ffmpeg
+// publishers, and the probes that read streams back. Every child is killed
+// by the test that started it (or by stopAll in afterAll), never by name.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
+
+/**
+ * The built server (rtmpd/bin/rtmpd.js → dist) when the build is current, as
+ * `make test` leaves it; otherwise the TypeScript sources through Node's type
+ * stripping, so a test run never exercises stale JavaScript.
+ */
+function serverEntry(): string {
+  const built = join(RTMPD_ROOT, 'dist', 'main.js');
+  if (existsSync(built) && newestSource(join(RTMPD_ROOT, 'src')) <= statSync(built).mtimeMs) return join(RTMPD_ROOT, 'bin', 'rtmpd.js');
+  return join(RTMPD_ROOT, 'src', 'main.ts');
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+export interface RunningServer {
+  child: ChildProcess;
+  rtmpPort: number;
+  httpPort: number;
+  rtmpUrl(app: string, key: string): string;
+  httpUrl(path: string): string;
+  storageDir: string;
+  keyframeDir: string;
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts rtmpd on ephemeral ports (read back from its "rtmpd ready" line). */
+export async function startServer(flags: string[] = []): Promise<RunningServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'rtmpd-it-'));
+  const storageDir = join(dataDir, 'storage');
+  const keyframeDir = join(dataDir, 'keyframes');
+  const child = spawn(
+    process.execPath,
+    [serverEntry(), '--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--storage-dir', storageDir, '--keyframe-dir', keyframeDir, ...flags],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  track(child);
+  const logs: Record<string, unknown>[] = [];
+  const ready = new Promise<{ rtmp: string; http: string }>((resolveReady, reject) => {
+    child.once('exit', (code) => reject(new Error(`rtmpd exited with ${code} before it was ready`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (entry.msg === 'rtmpd ready') resolveReady(entry as unknown as { rtmp: string; http: string });
+    });
+  });
+  const { rtmp, http } = await ready;
+  const port = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+  const rtmpPort = port(rtmp);
+  const httpPort = port(http);
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  return {
+    child,
+    rtmpPort,
+    httpPort,
+    rtmpUrl: (app, key) => `rtmp://127.0.0.1:${rtmpPort}/${app}/${key}`,
+    httpUrl: (path) => `http://127.0.0.1:${httpPort}${path}`,
+    storageDir,
+    keyframeDir,
+    logs,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+const children = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Kills whatever this test file started and is still running. */
+export function stopAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+export interface Publisher {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** ffmpeg publishing the issue's lavfi test pattern (H.264 + AAC) in real time. */
+export function publishTestPattern(url: string, { seconds = 60, size = '640x360' } = {}): Publisher {
+  return runFfmpeg([
+    '-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440',
+    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '25', '-c:a', 'aac',
+    '-f', 'flv', url,
+  ]);
+}
+
+export function runFfmpeg(args: string[]): Publisher {
+  const child = track(spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  return { child, stderr: () => stderr, exited };
+}
+
+/** Runs a command to completion with a time limit; resolves with its output and exit code. */
+export function runCommand(command: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface ProbedStream {
+  codec_name: string;
+  codec_type: string;
+  width?: number;
+  height?: number;
+}
+
+/** ffprobe's view of a file or URL's streams (reads a few seconds of a live URL). */
+export async function probe(input: string): Promise<ProbedStream[]> {
+  const { code, stdout, stderr } = await runCommand('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,codec_type,width,height', '-of', 'json', input]);
+  if (code !== 0) throw new Error(`ffprobe ${input} exited ${code}: ${stderr}`);
+  return (JSON.parse(stdout) as { streams: ProbedStream[] }).streams;
+}
+
+/** A TCP port free right now, for servers that cannot report an ephemeral one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface StreamJson {
+  stream_id: string;
+  app: string;
+  key: string;
+  start_time: string;
+  video: { codec: string; profile: string | null; level: string | null; width: number | null; height: number | null; fps: number | null } | null;
+  audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
+  bitrate_kbps: number;
+  bytes_in: number;
+  players: { rtmp: number; http_flv: number; total: number };
+  recording: boolean;
+  publisher: { protocol: string; remote_address: string };
+}
+
+export async function listStreams(server: RunningServer): Promise<StreamJson[]> {
+  const res = await fetch(server.httpUrl('/api/v1/rtmp/streams'));
+  return ((await res.json()) as { streams: StreamJson[] }).streams;
+}
+
+/** Polls until the stream is listed with a decoded video track and a keyframe's worth of data. */
+export async function waitForStream(server: RunningServer, id: string, timeoutMs = 15_000): Promise<StreamJson> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const stream = (await listStreams(server)).find((s) => s.stream_id === id);
+    if (stream?.video?.width) return stream;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`stream ${id} not live with video within ${timeoutMs} ms`);
+}
+
+export const tempDir = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(), prefix));
