@@ -374,9 +374,10 @@ export class RtmpdMetrics {
     });
     this.add('rtmpd_connections_accepted_total', 'RTMP connections accepted.', 'counter', plain((s) => s.connectionsAccepted));
     this.add('rtmpd_connections_refused_total', 'RTMP connections refused because --max-connections were open.', 'counter', plain((s) => s.connectionsRefused));
-    this.add('rtmpd_handshake_failures_total', 'RTMP handshakes that failed, by reason.', 'counter', labelled('reason', (s) => s.handshakeFailures));
-    this.add('rtmpd_protocol_errors_total', 'RTMP connections closed for a protocol violation, by reason.', 'counter', labelled('reason', (s) => s.protocolErrors));
-    this.add('rtmpd_command_errors_total', 'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).', 'counter', labelled('command', (s) => s.commandErrors));
+    // The common reasons are exported at 0 from the start, so rates and alerts have a series before the first failure.
+    this.add('rtmpd_handshake_failures_total', 'RTMP handshakes that failed, by reason (handshake_bad_version, handshake_bad_digest, handshake_timeout, ...).', 'counter', labelled('reason', (s) => s.handshakeFailures, ['handshake_bad_version', 'handshake_timeout']));
+    this.add('rtmpd_protocol_errors_total', 'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).', 'counter', labelled('reason', (s) => s.protocolErrors, ['internal']));
+    this.add('rtmpd_command_errors_total', 'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).', 'counter', labelled('command', (s) => s.commandErrors, ['connect', 'publish', 'play']));
     this.add('rtmpd_rtmp_received_bytes_total', 'Bytes read from RTMP sockets.', 'counter', plain((s) => s.bytesIn));
     this.add('rtmpd_rtmp_sent_bytes_total', 'Bytes written to RTMP sockets.', 'counter', plain((s) => s.bytesOut));
     this.add('rtmpd_rtmp_received_messages_total', 'RTMP messages received (all types).', 'counter', plain((s) => s.messagesIn));
