@@ -21,6 +21,7 @@ export interface LoadOptions {
   fixture: Fixture;
   /** Connections opened at once while ramping up. */
   connectConcurrency?: number;
+  /** Scheduler period (default 5 ms): each tick flushes the publishers whose video frame is due. */
   tickMs?: number;
 }
 
@@ -127,7 +128,7 @@ export class LoadGenerator {
   async start(): Promise<void> {
     const { streams, playersPerStream } = this.options;
     for (let i = 0; i < streams; i++) this.publishers.push(new Publisher(`bench-${this.runId}-${i}`));
-    this.ticker = setInterval(() => this.tick(), this.options.tickMs ?? 10);
+    this.ticker = setInterval(() => this.tick(), this.options.tickMs ?? 5);
     await this.parallel(this.publishers, (p) => this.startPublisher(p));
     // Let every stream get its first GOP to the server before anyone plays.
     await new Promise((r) => setTimeout(r, 500));
@@ -235,19 +236,23 @@ export class LoadGenerator {
     pl.lastSeq = probe.seq;
   }
 
-  /** Sends every frame that is due, for every publisher. */
+  /**
+   * For every publisher whose next video frame is due: sends it and all audio
+   * due by then, in one writev. Publishers start at different moments, so
+   * their flushes are spread over the frame interval instead of bunching.
+   */
   private tick(): void {
     const now = performance.now();
-    const { frames, loopMs } = this.options.fixture;
+    const { frames, loopMs, nextVideoAt } = this.options.fixture;
     for (const p of this.publishers) {
       if (!p.active || p.nextDue > now) continue;
       const client = p.client!;
-      // What the socket still holds from earlier ticks: the server is not keeping up.
+      // What the socket still holds from earlier flushes: the server is not keeping up.
       const queued = client.socket.writableLength;
       if (queued > this.counters.publisherMaxQueuedBytes) this.counters.publisherMaxQueuedBytes = queued;
-      // The client corks its socket until the end of this tick: one writev per publisher.
-      let due = p.nextDue;
-      while (due <= now) {
+      // The client corks the socket on its first write; uncork() below sends it all.
+      let loopStart = p.startAt + p.loop * loopMs;
+      while (loopStart + frames[p.index]!.timestamp <= now) {
         const frame = frames[p.index]!;
         const ts = (p.loop * loopMs + frame.timestamp) >>> 0;
         let ok: boolean;
@@ -260,10 +265,11 @@ export class LoadGenerator {
         if (++p.index === frames.length) {
           p.index = 0;
           p.loop++;
+          loopStart += loopMs;
         }
-        due = p.startAt + p.loop * loopMs + frames[p.index]!.timestamp;
       }
-      p.nextDue = due;
+      p.nextDue = loopStart + nextVideoAt[p.index]!;
+      client.socket.uncork();
     }
   }
 
