@@ -68,7 +68,7 @@ describe('CRD', () => {
 
   it('states the cross-field rules in CEL', () => {
     const rules = [...nodes(openAPISchema())].flatMap(([, n]) => ((n['x-kubernetes-validations'] ?? []) as { rule: string }[]).map((r) => r.rule));
-    expect(rules).toContain('self.rtmp != self.http');
+    expect(rules).toContain('!has(self.rtmp) || !has(self.http) || self.rtmp != self.http');
     expect(rules.some((r) => r.includes("'ReadWriteMany' in self.storage.recordings.accessModes"))).toBe(true);
     expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");
   });

@@ -115,7 +115,9 @@ const volumeSchema = (what: string, size: string) =>
     .prefault({})
     .describe(`the ${what} volume`);
 
-const shared = (v: string) => `(has(self.${v}.existingClaim) || 'ReadWriteMany' in self.${v}.accessModes)`;
+// Rules also run against the schema's own defaults (e.g. `{}`), before nested
+// defaulting: every field they read is guarded with has().
+const shared = (v: string) => `has(self.storage.${v}) && (has(self.storage.${v}.existingClaim) || (has(self.storage.${v}.accessModes) && 'ReadWriteMany' in self.storage.${v}.accessModes))`;
 
 export const specSchema = z
   .object({
@@ -128,7 +130,7 @@ export const specSchema = z
         http: port.default(8082).describe('HTTP port for the API, HTTP-FLV playback and /metrics (container and Service)'),
       })
       .prefault({})
-      .meta(cel({ rule: 'self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' }))
+      .meta(cel({ rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' }))
       .describe('ports rtmpd listens on'),
     service: z
       .object({
@@ -228,7 +230,7 @@ export const specSchema = z
   .meta(
     cel(
       {
-        rule: `self.replicas <= 1 || (${shared('storage.recordings')} && ${shared('storage.keyframes')})`,
+        rule: `!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && ${shared('recordings')} && ${shared('keyframes')})`,
         message: 'more than one replica needs ReadWriteMany storage (or an existingClaim) for both storage.recordings and storage.keyframes',
         fieldPath: '.replicas',
       },

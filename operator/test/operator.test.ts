@@ -1,0 +1,239 @@
+// The operator against the real API server (e2e/cluster: kube-apiserver,
+// controller-manager, scheduler, kwok nodes), running as a child process under
+// its own ServiceAccount with the generated RBAC. Two replicas run with leader
+// election throughout; the tests run in order and share them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import { checksumAnnotation } from '../src/controller/desired.ts';
+import {
+  apply, boundVolume, condition, get, installCrd, list, operatorAccount, startOperator, storageClass, suffix,
+  type Kube, type OperatorProcess,
+} from './harness.ts';
+
+const id = suffix();
+const ns = `rtmp-e2e-${id}`;
+const system = `rtmp-op-${id}`;
+const lease = `rtmpd-operator-e2e-${id}`;
+const operators: OperatorProcess[] = [];
+let cleanupAccount: (() => Promise<void>) | undefined;
+
+const server = (name: string, spec: object) => ({ apiVersion: 'media.fluxiot.io/v1alpha1', kind: 'RtmpServer', metadata: { name, namespace: ns }, spec });
+const rwx = { storage: { reclaimPolicy: 'Delete', recordings: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] }, keyframes: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] } } };
+const ownedBy = (o: Kube | undefined, owner: Kube) => o?.metadata.ownerReferences?.find((r) => r.kind === 'RtmpServer' && r.uid === owner.metadata.uid && r.controller);
+const leaseHolder = async () => (await get('lease', system, lease))?.spec?.holderIdentity as string | undefined;
+const leader = async () => {
+  const holder = await leaseHolder();
+  return operators.find((o) => o.identity === holder && o.child.exitCode === null);
+};
+
+async function waitReady(name: string, timeoutMs = 90_000): Promise<Kube> {
+  return eventually(`${name} Ready`, async () => {
+    const o = await get('rtmpserver', ns, name);
+    const ready = condition(o, 'Ready');
+    return ready?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+  }, timeoutMs);
+}
+
+beforeAll(async () => {
+  await installCrd();
+  await kubectl(['create', 'namespace', ns]);
+  await kubectl(['create', 'namespace', system]);
+  const account = await operatorAccount(system, [ns], id);
+  cleanupAccount = account.cleanup;
+  const args = ['--kubeconfig', account.kubeconfig, `--namespaces=${ns}`, '--leader-elect', `--leader-election-namespace=${system}`, `--leader-election-id=${lease}`, '--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.1:0', '--log-level=debug'];
+  operators.push(await startOperator(args), await startOperator(args));
+  await apply(['recordings', 'keyframes'].flatMap((v) => ['alpha', 'gamma'].map((s) => boundVolume(ns, `${s}-${v}`, s === 'alpha' ? ['ReadWriteMany'] : ['ReadWriteOnce']))));
+}, 120_000);
+
+afterAll(async () => {
+  for (const o of operators) await o.stop();
+  await kubectl(['delete', 'namespace', ns, system, '--wait=false', '--ignore-not-found'], { allowFailure: true });
+  await kubectl(['delete', 'pv', '-l', `e2e.flux-rtmpd/namespace=${ns}`, '--wait=false'], { allowFailure: true });
+  await cleanupAccount?.();
+}, 60_000);
+
+describe('rtmpd-operator against the API server', () => {
+  it('elects exactly one leader', async () => {
+    const holder = await eventually('a lease holder', leaseHolder, 30_000);
+    expect(operators.map((o) => o.identity)).toContain(holder);
+    const [a, b] = await Promise.all(operators.map((o) => fetch(`${o.metrics}/metrics`).then((r) => r.text())));
+    const status = (text: string) => Number(/^leader_election_master_status\{[^}]*\} (\d)/m.exec(text)?.[1]);
+    expect([status(a!), status(b!)].sort()).toEqual([0, 1]);
+  });
+
+  it('creates the Deployment, Service, PVCs and ConfigMap with owner references and the expected fields', async () => {
+    await apply(server('alpha', { ...rwx, snapshot: { enabled: true }, rtmpd: { chunkSize: 8192 } }));
+    const owner = (await get('rtmpserver', ns, 'alpha'))!;
+    const dep = await eventually('Deployment alpha', () => get('deployment', ns, 'alpha'));
+    const svc = await eventually('Service alpha', () => get('service', ns, 'alpha'));
+    const cm = await eventually('ConfigMap alpha-rtmpd', () => get('configmap', ns, 'alpha-rtmpd'));
+    const pvcs = await eventually('two PVCs', async () => {
+      const items = await list('pvc', ns, 'app.kubernetes.io/instance=alpha');
+      return items.length === 2 ? items : undefined;
+    });
+    for (const o of [dep, svc, cm, ...pvcs]) expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.image).toMatch(/^ghcr\.io\/fluxiot\/rtmpd:/);
+    expect(c.args).toEqual(expect.arrayContaining(['--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082', '--snapshot-enabled=true', '--chunk-size=8192']));
+    expect(c.readinessProbe.httpGet.path).toBe('/health');
+    expect(dep.spec.template.metadata.annotations[checksumAnnotation]).toMatch(/^[0-9a-f]{64}$/);
+    expect(dep.spec.template.metadata.annotations['prometheus.io/scrape']).toBe('true');
+    expect(svc.spec.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`)).toEqual(['rtmp:1935', 'http:8082']);
+    expect(cm.data?.['rtmpd.yaml']).toContain('chunkSize: 8192');
+    expect(pvcs.map((p) => p.spec.accessModes)).toEqual([['ReadWriteMany'], ['ReadWriteMany']]);
+    // defaults from the schema are stored
+    expect(owner.spec).toMatchObject({ replicas: 1, ports: { rtmp: 1935, http: 8082 }, service: { type: 'ClusterIP' }, logLevel: 'info' });
+    const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=alpha,reason=Created', '-o', 'name']);
+    expect(events.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('runs the pods on kwok nodes and reports Ready with observedGeneration == generation', async () => {
+    const o = await waitReady('alpha');
+    expect(o.status.readyReplicas).toBe(1);
+    expect(o.status.endpoints.rtmp).toBe(`rtmp://alpha.${ns}.svc:1935/live`);
+    expect(condition(o, 'Degraded')?.status).toBe('False');
+    expect(condition(o, 'Progressing')?.status).toBe('False');
+    const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
+    expect(pods.length).toBeGreaterThan(0);
+    for (const p of pods) expect(p.spec.nodeName).toMatch(/^kwok-/);
+    const printed = await kubectl(['get', 'rtmp', 'alpha', '-n', ns]);
+    expect(printed.stdout).toMatch(/NAME\s+READY\s+REPLICAS\s+RTMP\s+AGE/);
+    expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+rtmp:\/\//);
+  });
+
+  it('rolls the pods when the rtmpd configuration changes (checksum), via a changed Deployment', async () => {
+    const before = (await get('deployment', ns, 'alpha'))!;
+    const oldSum = before.spec.template.metadata.annotations[checksumAnnotation];
+    const oldPods = (await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name);
+    await kubectl(['patch', 'rtmpserver', 'alpha', '-n', ns, '--type=merge', '-p', '{"spec":{"snapshot":{"intervalSeconds":10}}}']);
+    const dep = await eventually('new checksum', async () => {
+      const d = await get('deployment', ns, 'alpha');
+      return d && d.spec.template.metadata.annotations[checksumAnnotation] !== oldSum ? d : undefined;
+    });
+    expect(dep.spec.template.spec.containers[0].args).toContain('--snapshot-interval-seconds=10');
+    const o = await waitReady('alpha');
+    expect(o.metadata.generation).toBe(2);
+    await eventually('old pods replaced', async () => {
+      const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
+      const names = pods.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+      return names.length > 0 && names.every((n) => !oldPods.includes(n)) ? names : undefined;
+    });
+  });
+
+  it('scales through the scale subresource', async () => {
+    await kubectl(['scale', 'rtmpserver', 'alpha', '-n', ns, '--replicas=2']);
+    await eventually('Deployment at 2', async () => ((await get('deployment', ns, 'alpha'))?.spec.replicas === 2 ? true : undefined));
+    const o = await eventually('2 ready', async () => {
+      const s = await waitReady('alpha');
+      return s.status.readyReplicas === 2 ? s : undefined;
+    });
+    expect(o.status.replicas).toBe(2);
+    const scale = JSON.parse((await kubectl(['get', 'rtmpserver', 'alpha', '-n', ns, '--subresource=scale', '-o', 'json'])).stdout) as { spec: { replicas: number }; status: { replicas: number; selector: string } };
+    expect(scale.spec.replicas).toBe(2);
+    expect(scale.status).toEqual({ replicas: 2, selector: 'app.kubernetes.io/name=rtmpd,app.kubernetes.io/instance=alpha' });
+  });
+
+  it('recreates a deleted Service and reverts an edited Deployment', async () => {
+    const old = (await get('service', ns, 'alpha'))!;
+    await kubectl(['delete', 'service', 'alpha', '-n', ns]);
+    const svc = await eventually('Service recreated', async () => {
+      const s = await get('service', ns, 'alpha');
+      return s && s.metadata.uid !== old.metadata.uid ? s : undefined;
+    });
+    expect(svc.spec.ports).toHaveLength(2);
+    await kubectl(['patch', 'deployment', 'alpha', '-n', ns, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"example.invalid/other:1"}]']);
+    await eventually('image restored', async () => {
+      const d = await get('deployment', ns, 'alpha');
+      return d?.spec.template.spec.containers[0].image.startsWith('ghcr.io/fluxiot/rtmpd:') ? true : undefined;
+    });
+  });
+
+  it.each([
+    ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
+    ['two replicas on ReadWriteOnce storage', { replicas: 2 }, 'more than one replica needs ReadWriteMany storage'],
+    ['node ports on a ClusterIP Service', { service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } }, 'service.nodePorts needs service.type NodePort or LoadBalancer'],
+    ['equal node ports', { service: { type: 'NodePort', nodePorts: { rtmp: 31935, http: 31935 } } }, 'service.nodePorts.rtmp and service.nodePorts.http must differ'],
+    ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
+    ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
+  ])('refuses %s with a message the user understands', async (_what, spec, message) => {
+    const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(server('bad', spec)), allowFailure: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('refuses scaling a ReadWriteOnce server beyond one replica, and an invalid name', async () => {
+    await apply(server('gamma', { storage: { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } } }));
+    const r = await kubectl(['scale', 'rtmpserver', 'gamma', '-n', ns, '--replicas=3'], { allowFailure: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('more than one replica needs ReadWriteMany storage');
+    const bad = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(server('9lives', {})), allowFailure: true });
+    expect(bad.stderr).toContain('metadata.name must be a DNS-1035 label');
+  });
+
+  it('reports a missing ServiceMonitor API as a condition and an Event, without failing', async () => {
+    const hasCrd = (await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com'], { allowFailure: true })).code === 0;
+    await apply(server('monitored', { replicas: 0, metrics: { serviceMonitor: { enabled: true } } }));
+    const o = await eventually('ServiceMonitorReady', async () => {
+      const s = await get('rtmpserver', ns, 'monitored');
+      return condition(s, 'ServiceMonitorReady') ? s : undefined;
+    });
+    expect(condition(o, 'ServiceMonitorReady')?.status).toBe(hasCrd ? 'True' : 'False');
+    expect(condition(o, 'Degraded')?.status).toBe('False');
+    expect(await get('deployment', ns, 'monitored')).toBeDefined();
+    if (!hasCrd) {
+      const ev = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=monitored,reason=ServiceMonitorUnavailable', '-o', 'name']);
+      expect(ev.stdout.trim()).not.toBe('');
+    }
+  });
+
+  it('serves /healthz, /readyz and controller-runtime metrics', async () => {
+    const l = (await leader())!;
+    expect((await fetch(`${l.metrics}/healthz`)).status).toBe(200);
+    expect((await fetch(`${l.metrics}/readyz`)).status).toBe(200);
+    const text = await (await fetch(`${l.metrics}/metrics`)).text();
+    expect(Number(/^controller_runtime_reconcile_total\{controller="rtmpserver",result="success"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
+    for (const name of ['controller_runtime_reconcile_errors_total', 'controller_runtime_reconcile_time_seconds_bucket', 'workqueue_depth', 'workqueue_adds_total', 'workqueue_queue_duration_seconds_bucket', 'workqueue_work_duration_seconds_bucket', 'workqueue_retries_total']) {
+      expect(text, name).toContain(name);
+    }
+  });
+
+  it('needs nothing beyond its own RBAC: no request was forbidden', async () => {
+    for (const o of operators) expect(o.logs()).not.toMatch(/forbidden|403/i);
+    const sa = `system:serviceaccount:${system}:rtmpd-operator`;
+    const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();
+    expect(await can('patch', 'deployments', '-n', ns)).toBe('yes');
+    expect(await can('delete', 'deployments', '-n', ns)).toBe('no');
+    expect(await can('get', 'secrets', '-n', ns)).toBe('no');
+    expect(await can('list', 'deployments', '-n', 'default')).toBe('no');
+  });
+
+  it('hands leadership over when the leader stops, and the new leader reconciles', async () => {
+    const first = (await leader())!;
+    const other = operators.find((o) => o !== first)!;
+    expect(await first.stop()).toBe(0);
+    expect(first.logs()).toContain('released the leader lease');
+    await eventually('the other operator leads', async () => ((await leaseHolder()) === other.identity ? true : undefined), 30_000);
+    await apply(server('delta', { replicas: 0 }));
+    await eventually('delta reconciled by the new leader', () => get('deployment', ns, 'delta'));
+  });
+
+  it('garbage-collects owned objects on delete; Retain keeps the claims', async () => {
+    const gamma = await eventually('gamma claims', async () => {
+      const items = await list('pvc', ns, 'app.kubernetes.io/instance=gamma');
+      return items.length === 2 ? items : undefined;
+    });
+    for (const p of gamma) expect(p.metadata.ownerReferences ?? []).toEqual([]);
+    await kubectl(['delete', 'rtmpserver', 'alpha', 'gamma', '-n', ns, '--wait=true', '--timeout=60s']);
+    await eventually('alpha and gamma children collected', async () => {
+      const left = await Promise.all([
+        get('deployment', ns, 'alpha'), get('service', ns, 'alpha'), get('configmap', ns, 'alpha-rtmpd'),
+        get('deployment', ns, 'gamma'), get('service', ns, 'gamma'), get('configmap', ns, 'gamma-rtmpd'),
+        ...(await list('pvc', ns, 'app.kubernetes.io/instance=alpha')).filter((p) => !p.metadata.deletionTimestamp),
+      ]);
+      return left.every((o) => o === undefined) ? true : undefined;
+    }, 90_000);
+    const kept = await list('pvc', ns, 'app.kubernetes.io/instance=gamma');
+    expect(kept.map((p) => p.metadata.name).sort()).toEqual(['gamma-keyframes', 'gamma-recordings']);
+    expect(kept.every((p) => !p.metadata.deletionTimestamp)).toBe(true);
+  });
+});
