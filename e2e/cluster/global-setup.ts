@@ -1,0 +1,104 @@
+// vitest globalSetup for cluster-backed suites: brings up the local control plane
+// (hack/cluster.sh up: built from source on first use, tens of minutes cold) and
+// provides `fluxCluster` (see kube.ts) to the tests; tears it down afterwards if it
+// started it.
+//
+//   FLUX_RTMPD_USE_EXISTING_CLUSTER=1  use the cluster $KUBECONFIG points at instead
+//                                      (the pinned kubectl/helm are still built/used)
+//   FLUX_RTMPD_KEEP_CLUSTER=1          leave a cluster started here running afterwards
+//   FLUX_RTMPD_CLUSTER_DIR             state dir of hack/cluster.sh (default <repo>/.cluster)
+//
+// It never skips: if the cluster cannot be had, setup fails with the reason.
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import type { ClusterInfo } from './kube.ts';
+
+const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const clusterSh = join(repo, 'hack/cluster.sh');
+const buildSh = join(repo, 'hack/k8s/build.sh');
+
+// Several projects may list this file: one cluster per vitest process, torn down
+// by the last teardown, and only if this process started it.
+interface Shared {
+  users: number;
+  startedHere: boolean;
+  info?: Promise<ClusterInfo>;
+}
+const key = Symbol.for('flux-rtmpd.e2e.cluster');
+const shared: Shared = ((globalThis as Record<symbol, unknown>)[key] as Shared | undefined) ?? { users: 0, startedHere: false };
+(globalThis as Record<symbol, unknown>)[key] = shared;
+
+/** Runs a script, streaming its stderr (build/start progress) to ours; resolves stdout. */
+function script(file: string, args: string[], allowFailure = false): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(file, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const result = { code: code ?? 128, stdout, stderr };
+      if (result.code === 0 || allowFailure) resolvePromise(result);
+      else reject(new Error(`${file} ${args.join(' ')} failed (exit ${result.code}):\n${stderr.split('\n').slice(-40).join('\n')}`));
+    });
+  });
+}
+
+/** Reads the `export NAME='value'` lines hack/cluster.sh prints. */
+function parseEnv(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const m of text.matchAll(/^export (\w+)='([^']*)'/gm)) {
+    if (m[1] !== undefined && m[2] !== undefined) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+async function acquire(): Promise<ClusterInfo> {
+  if (process.env.FLUX_RTMPD_USE_EXISTING_CLUSTER === '1') {
+    const kubeconfig = process.env.KUBECONFIG;
+    if (!kubeconfig) throw new Error('FLUX_RTMPD_USE_EXISTING_CLUSTER=1 needs KUBECONFIG to name the cluster to use');
+    const binDir = process.env.FLUX_RTMPD_K8S_BIN ?? (await script(buildSh, [])).stdout.trim();
+    return { kubeconfig, binDir, scratchDir: await mkdtemp(join(tmpdir(), 'flux-rtmpd-e2e-')) };
+  }
+  const before = await script(clusterSh, ['status'], true);
+  const up = await script(clusterSh, ['up']);
+  shared.startedHere = before.code !== 0;
+  const env = parseEnv(up.stdout);
+  const kubeconfig = env.KUBECONFIG;
+  const binDir = env.FLUX_RTMPD_K8S_BIN;
+  if (!kubeconfig || !binDir) throw new Error(`hack/cluster.sh up printed no KUBECONFIG/FLUX_RTMPD_K8S_BIN:\n${up.stdout}`);
+  return { kubeconfig, binDir, scratchDir: join(resolve(kubeconfig, '..'), 'scratch') };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  shared.users += 1;
+  shared.info ??= acquire();
+  const info = await shared.info;
+  project.provide('fluxCluster', info);
+  // Children of the test processes (helm, kubectl by name) find the pinned tools and the cluster.
+  process.env.KUBECONFIG = info.kubeconfig;
+  process.env.FLUX_RTMPD_K8S_BIN = info.binDir;
+  if (!(process.env.PATH ?? '').startsWith(`${info.binDir}:`)) {
+    process.env.PATH = `${info.binDir}:${process.env.PATH ?? ''}`;
+  }
+
+  return async () => {
+    shared.users -= 1;
+    if (shared.users > 0 || !shared.startedHere) return;
+    if (process.env.FLUX_RTMPD_KEEP_CLUSTER === '1') {
+      process.stderr.write('e2e: FLUX_RTMPD_KEEP_CLUSTER=1, leaving the cluster running (hack/cluster.sh down stops it)\n');
+      return;
+    }
+    await script(clusterSh, ['down']);
+    shared.info = undefined;
+    shared.startedHere = false;
+  };
+}
