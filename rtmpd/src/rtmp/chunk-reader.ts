@@ -24,7 +24,10 @@ export const MessageType = {
 } as const;
 
 export const DEFAULT_CHUNK_SIZE = 128;
-/** No encoder sends a message this large; a bigger claimed length is an attack or garbage. */
+/**
+ * No encoder sends a message this large (the 3-byte length field tops out
+ * just below it, so the default only matters when configured lower).
+ */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Chunks larger than a whole message cannot matter, so larger declared sizes are clamped. */
 export const MAX_EFFECTIVE_CHUNK_SIZE = MAX_MESSAGE_BYTES;
@@ -79,7 +82,8 @@ export class ChunkReader {
   constructor(onMessage: MessageHandler, options: ChunkReaderOptions = {}) {
     this.onMessage = onMessage;
     this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
-    this.maxPartialBytes = options.maxPartialBytes ?? 2 * MAX_MESSAGE_BYTES;
+    // One maximal message in flight: an honest encoder interleaves one video frame with small audio.
+    this.maxPartialBytes = options.maxPartialBytes ?? MAX_MESSAGE_BYTES + 1024 * 1024;
     this.maxChunkStreams = options.maxChunkStreams ?? 64;
   }
 

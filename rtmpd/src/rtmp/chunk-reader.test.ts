@@ -1,0 +1,284 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ChunkReader, MessageType, type ChunkReaderOptions } from './chunk-reader.ts';
+import { serializeMessage } from './chunk-writer.ts';
+import { parseCommand, parseData } from './commands.ts';
+import { abortMessage, setChunkSize } from './control.ts';
+import { RtmpProtocolError } from './errors.ts';
+import { prng, randomPieces } from './test-helpers.ts';
+
+interface Message {
+  typeId: number;
+  streamId: number;
+  timestamp: number;
+  body: Buffer;
+}
+
+function reader(options?: ChunkReaderOptions): { reader: ChunkReader; messages: Message[] } {
+  const messages: Message[] = [];
+  const r = new ChunkReader((typeId, streamId, timestamp, body) => messages.push({ typeId, streamId, timestamp, body }), options);
+  return { reader: r, messages };
+}
+
+function parse(data: Buffer, pieceMax = 0, seed = 1): Message[] {
+  const { reader: r, messages } = reader();
+  if (pieceMax === 0) r.push(data);
+  else for (const piece of randomPieces(data, prng(seed), pieceMax)) r.push(piece);
+  return messages;
+}
+
+/** Builds a chunk header by hand: fmt, csid, then the fields the fmt carries. */
+function header(fmt: number, csid: number, fields: { ts?: number; length?: number; typeId?: number; streamId?: number } = {}): Buffer {
+  const parts: number[] = [];
+  if (csid < 64) parts.push((fmt << 6) | csid);
+  else if (csid < 320) parts.push(fmt << 6, csid - 64);
+  else parts.push((fmt << 6) | 1, (csid - 64) & 0xff, (csid - 64) >> 8);
+  const out = [Buffer.from(parts)];
+  const ts = fields.ts ?? 0;
+  const extended = ts >= 0xffffff;
+  if (fmt <= 2) {
+    const b = Buffer.alloc(3);
+    b.writeUIntBE(extended ? 0xffffff : ts, 0, 3);
+    out.push(b);
+  }
+  if (fmt <= 1) {
+    const b = Buffer.alloc(4);
+    b.writeUIntBE(fields.length ?? 0, 0, 3);
+    b[3] = fields.typeId ?? 0;
+    out.push(b);
+  }
+  if (fmt === 0) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(fields.streamId ?? 0, 0);
+    out.push(b);
+  }
+  if (fmt <= 2 && extended) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(ts, 0);
+    out.push(b);
+  }
+  return Buffer.concat(out);
+}
+
+describe('ChunkReader on a real FFmpeg publish session', () => {
+  const capture = readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url));
+  const messages = parse(capture);
+
+  it('decodes the command sequence FFmpeg sends', () => {
+    const commands = messages.filter((m) => m.typeId === MessageType.commandAmf0).map((m) => parseCommand(m.typeId, m.body).name);
+    expect(commands.slice(0, 5)).toEqual(['connect', 'releaseStream', 'FCPublish', 'createStream', 'publish']);
+    const connect = parseCommand(MessageType.commandAmf0, messages.find((m) => m.typeId === MessageType.commandAmf0)!.body);
+    expect(connect.object).toMatchObject({ app: 'live', type: 'nonprivate' });
+    expect(String((connect.object as Record<string, unknown>).tcUrl)).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
+  });
+
+  it('applies FFmpeg\'s Set Chunk Size and decodes metadata and media', () => {
+    expect(messages.some((m) => m.typeId === MessageType.setChunkSize)).toBe(true);
+    const data = messages.find((m) => m.typeId === MessageType.dataAmf0)!;
+    const values = parseData(data.typeId, data.body);
+    expect(values[0]).toBe('@setDataFrame');
+    expect(values[1]).toBe('onMetaData');
+    expect(values[2]).toMatchObject({ width: 160, height: 120, videocodecid: 7, audiocodecid: 10 });
+    const video = messages.filter((m) => m.typeId === MessageType.video);
+    const audio = messages.filter((m) => m.typeId === MessageType.audio);
+    expect(video.length).toBeGreaterThan(30);
+    expect(audio.length).toBeGreaterThan(30);
+    // AVC sequence header first (0x17 0x00), then NALUs; the keyframe bit on the first frame.
+    expect([...video[0]!.body.subarray(0, 2)]).toEqual([0x17, 0x00]);
+    expect([...video[1]!.body.subarray(0, 2)]).toEqual([0x17, 0x01]);
+    expect([...audio[0]!.body.subarray(0, 2)]).toEqual([0xaf, 0x00]);
+    // Absolute timestamps rise (fmt 1/2 deltas were accumulated) and span the 1.5 s capture.
+    const ts = video.map((m) => m.timestamp);
+    for (let i = 1; i < ts.length; i++) expect(ts[i]!).toBeGreaterThanOrEqual(ts[i - 1]! - 200); // B-frames off, DTS monotone-ish
+    expect(ts.at(-1)!).toBeGreaterThan(1000);
+    expect(video.every((m) => m.streamId === 1)).toBe(true);
+  });
+
+  it('gives the same messages however the bytes are cut', () => {
+    for (const [max, seed] of [[1, 1], [7, 2], [300, 3], [5000, 4]] as const) {
+      const again = parse(capture, max, seed);
+      expect(again.length).toBe(messages.length);
+      again.forEach((m, i) => {
+        expect(m.timestamp).toBe(messages[i]!.timestamp);
+        expect(m.body.equals(messages[i]!.body)).toBe(true);
+      });
+    }
+  });
+
+  it('hands over a fresh buffer per message', () => {
+    const bodies = new Set(messages.map((m) => m.body));
+    expect(bodies.size).toBe(messages.length);
+  });
+
+  it('decodes rtmpdump\'s play request', () => {
+    const play = parse(readFileSync(new URL('./testdata/rtmpdump-play.bin', import.meta.url)));
+    const names = play.filter((m) => m.typeId === MessageType.commandAmf0).map((m) => parseCommand(m.typeId, m.body));
+    expect(names.map((c) => c.name)).toContain('play');
+    expect(names.find((c) => c.name === 'play')!.args[0]).toBe('cap2');
+    // rtmpdump announces its buffer with SetBufferLength.
+    expect(play.some((m) => m.typeId === MessageType.userControl && m.body.readUInt16BE(0) === 3)).toBe(true);
+  });
+});
+
+describe('ChunkReader header formats', () => {
+  it('accumulates fmt 1, 2 and 3 deltas into absolute timestamps', () => {
+    const body = Buffer.from([1, 2, 3]);
+    const data = Buffer.concat([
+      header(0, 4, { ts: 1000, length: 3, typeId: 8, streamId: 1 }), body,
+      header(1, 4, { ts: 20, length: 3, typeId: 8 }), body,
+      header(2, 4, { ts: 30 }), body,
+      header(3, 4), body, // a new message repeating the last delta
+    ]);
+    const messages = parse(data);
+    expect(messages.map((m) => m.timestamp)).toEqual([1000, 1020, 1050, 1080]);
+    expect(messages.every((m) => m.streamId === 1 && m.typeId === 8)).toBe(true);
+  });
+
+  it('decodes 1-, 2- and 3-byte chunk stream ids', () => {
+    for (const csid of [2, 63, 64, 319, 320, 65599]) {
+      const data = Buffer.concat([header(0, csid, { ts: 5, length: 2, typeId: 9, streamId: 1 }), Buffer.from([9, 9])]);
+      expect(parse(data)).toHaveLength(1);
+      // And what the writer produces for that id parses back.
+      const written = serializeMessage(csid, 9, 1, 5, Buffer.alloc(300, 7), 128);
+      const [m] = parse(written);
+      expect(m!.body.equals(Buffer.alloc(300, 7))).toBe(true);
+    }
+  });
+
+  it('reads extended timestamps, including on fmt 3 continuation chunks', () => {
+    const body = Buffer.alloc(300, 1);
+    const written = serializeMessage(6, 9, 1, 0x01234567, body, 128);
+    // 3 chunks: 1+11+4 + 128, (1+4) + 128, (1+4) + 44
+    expect(written.length).toBe(16 + 128 + 5 + 128 + 5 + 44);
+    for (const max of [0, 1, 3]) {
+      const [m] = parse(written, max);
+      expect(m!.timestamp).toBe(0x01234567);
+      expect(m!.body.equals(body)).toBe(true);
+    }
+    // An extended delta on fmt 1.
+    const data = Buffer.concat([
+      header(0, 4, { ts: 1, length: 1, typeId: 8, streamId: 1 }), Buffer.from([0]),
+      header(1, 4, { ts: 0x1000000, length: 1, typeId: 8 }), Buffer.from([0]),
+    ]);
+    expect(parse(data).map((m) => m.timestamp)).toEqual([1, 0x1000001]);
+  });
+
+  it('wraps timestamps at 2^32', () => {
+    const data = Buffer.concat([
+      header(0, 4, { ts: 0xfffffff0, length: 1, typeId: 8, streamId: 1 }), Buffer.from([0]),
+      header(2, 4, { ts: 0x20 }), Buffer.from([0]),
+    ]);
+    expect(parse(data).map((m) => m.timestamp)).toEqual([0xfffffff0, 0x10]);
+  });
+
+  it('reassembles interleaved chunk streams', () => {
+    const video = Buffer.alloc(200, 0xaa);
+    const audio = Buffer.alloc(150, 0xbb);
+    const data = Buffer.concat([
+      header(0, 6, { ts: 10, length: 200, typeId: 9, streamId: 1 }), video.subarray(0, 128),
+      header(0, 7, { ts: 11, length: 150, typeId: 8, streamId: 1 }), audio.subarray(0, 128),
+      header(3, 6), video.subarray(128),
+      header(3, 7), audio.subarray(128),
+    ]);
+    const messages = parse(data);
+    expect(messages.map((m) => m.typeId)).toEqual([9, 8]);
+    expect(messages[0]!.body.equals(video)).toBe(true);
+    expect(messages[1]!.body.equals(audio)).toBe(true);
+  });
+
+  it('follows a chunk size change mid-stream', () => {
+    const body = Buffer.alloc(5000, 3);
+    const data = Buffer.concat([serializeMessage(6, 9, 1, 0, body, 128), setChunkSize(4096), serializeMessage(6, 9, 1, 40, body, 4096)]);
+    const { reader: r, messages } = reader();
+    for (const piece of randomPieces(data, prng(9), 100)) r.push(piece);
+    expect(r.chunkSize).toBe(4096);
+    const media = messages.filter((m) => m.typeId === 9);
+    expect(media).toHaveLength(2);
+    expect(media.every((m) => m.body.equals(body))).toBe(true);
+  });
+
+  it('drops a partial message on Abort and frees its bytes', () => {
+    const { reader: r, messages } = reader();
+    r.push(Buffer.concat([header(0, 6, { ts: 0, length: 300, typeId: 9, streamId: 1 }), Buffer.alloc(128)]));
+    expect(r.bufferedBytes).toBe(300);
+    r.push(abortMessage(6));
+    expect(r.bufferedBytes).toBe(0);
+    r.push(Buffer.concat([header(0, 6, { ts: 5, length: 2, typeId: 9, streamId: 1 }), Buffer.from([1, 2])]));
+    expect(messages.filter((m) => m.typeId === 9).map((m) => [...m.body])).toEqual([[1, 2]]);
+  });
+
+  it('delivers zero-length messages', () => {
+    expect(parse(header(0, 3, { ts: 0, length: 0, typeId: 20 }))).toHaveLength(1);
+  });
+});
+
+describe('ChunkReader refuses hostile input', () => {
+  const expectError = (data: Buffer, reason: string, options?: ChunkReaderOptions) => {
+    const { reader: r } = reader(options);
+    let caught: unknown;
+    try {
+      r.push(data);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(RtmpProtocolError);
+    expect((caught as RtmpProtocolError).reason).toBe(reason);
+  };
+
+  it('validates Set Chunk Size', () => {
+    const zero = Buffer.concat([header(0, 2, { length: 4, typeId: 1 }), Buffer.from([0, 0, 0, 0])]);
+    expectError(zero, 'bad_set_chunk_size');
+    const topBit = Buffer.concat([header(0, 2, { length: 4, typeId: 1 }), Buffer.from([0x80, 0, 0, 1])]);
+    expectError(topBit, 'bad_set_chunk_size');
+    const { reader: r } = reader();
+    r.push(setChunkSize(0x7fffffff));
+    expect(r.chunkSize).toBe(16 * 1024 * 1024);
+  });
+
+  it('caps message length and buffered partial bytes', () => {
+    expectError(header(0, 6, { length: 2_000_000, typeId: 9 }), 'message_too_large', { maxMessageBytes: 1_000_000 });
+    const twoPartials = Buffer.concat([
+      header(0, 6, { length: 900_000, typeId: 9 }), Buffer.alloc(128),
+      header(0, 7, { length: 900_000, typeId: 8 }),
+    ]);
+    expectError(twoPartials, 'partial_bytes_exceeded', { maxPartialBytes: 1_000_000 });
+  });
+
+  it('caps the number of chunk streams', () => {
+    const many = Buffer.concat(Array.from({ length: 70 }, (_, i) => Buffer.concat([header(0, 10 + i, { length: 1, typeId: 8 }), Buffer.from([0])])));
+    expectError(many, 'too_many_chunk_streams');
+  });
+
+  it('refuses fmt 2/3 on a chunk stream never seen', () => {
+    expectError(Buffer.concat([header(3, 9), Buffer.alloc(10)]), 'chunk_no_previous_header');
+    expectError(Buffer.concat([header(2, 9, { ts: 1 }), Buffer.alloc(10)]), 'chunk_no_previous_header');
+  });
+
+  it('waits on truncated input and never throws anything but RtmpProtocolError on corruption', () => {
+    const capture = readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url));
+    // Every prefix either parses or waits for more.
+    for (let cut = 0; cut < 2000; cut += 7) parse(capture.subarray(0, cut));
+    const random = prng(42);
+    for (let round = 0; round < 300; round++) {
+      const corrupted = Buffer.from(capture.subarray(0, 20_000));
+      const flips = 1 + Math.floor(random() * 20);
+      for (let i = 0; i < flips; i++) corrupted[Math.floor(random() * corrupted.length)] = Math.floor(random() * 256);
+      const { reader: r } = reader({ maxPartialBytes: 4 * 1024 * 1024 });
+      try {
+        for (const piece of randomPieces(corrupted, random, 4000)) r.push(piece);
+      } catch (err) {
+        expect(err).toBeInstanceOf(RtmpProtocolError);
+      }
+      expect(r.bufferedBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    }
+    for (let round = 0; round < 200; round++) {
+      const noise = Buffer.from(Array.from({ length: 2000 }, () => Math.floor(random() * 256)));
+      const { reader: r } = reader();
+      try {
+        r.push(noise);
+      } catch (err) {
+        expect(err).toBeInstanceOf(RtmpProtocolError);
+      }
+    }
+  });
+});

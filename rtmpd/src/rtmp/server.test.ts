@@ -1,0 +1,330 @@
+// The server against real clients: FFmpeg publishes, ffprobe and rtmpdump
+// (librtmp, the stack OBS uses) play back; our own client covers the rest.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StreamHub } from '../hub/hub.ts';
+import { encodeAmf0 } from './amf0.ts';
+import { ChunkReader, MessageType } from './chunk-reader.ts';
+import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
+import { RtmpClient, type MediaKind, type StatusInfo } from './client.ts';
+import { parseCommand } from './commands.ts';
+import { ClientHandshake } from './handshake.ts';
+import { startRtmpServer, type RtmpServer, type RtmpServerConfig } from './server.ts';
+import { createRtmpStats } from './stats.ts';
+
+const run = promisify(execFile);
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startServer(overrides: Partial<RtmpServerConfig> = {}, handshakeTimeoutMs?: number) {
+  const hub = new StreamHub({ gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 10_000 });
+  const stats = createRtmpStats();
+  const config: RtmpServerConfig = { rtmpBind: '127.0.0.1:0', maxConnections: 100, chunkSize: 4096, playWaitSeconds: 0, idleTimeoutSeconds: 30, ...overrides };
+  const server: RtmpServer = await startRtmpServer({ hub, config, stats, ...(handshakeTimeoutMs ? { handshakeTimeoutMs } : {}) });
+  cleanups.push(() => server.close(), () => hub.closeAll());
+  const url = (key: string) => `rtmp://127.0.0.1:${server.address().port}/live/${key}`;
+  return { hub, stats, server, url };
+}
+
+function track<T extends RtmpClient>(client: T): T {
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+function spawnTracked(cmd: string, args: string[]): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  cleanups.push(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  return child;
+}
+
+const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+/** Real H.264/AAC messages, from the FFmpeg capture, for our client to publish. */
+function capturedMedia(): { kind: MediaKind; timestamp: number; body: Buffer }[] {
+  const media: { kind: MediaKind; timestamp: number; body: Buffer }[] = [];
+  const reader = new ChunkReader((typeId, _s, timestamp, body) => {
+    if (typeId === MessageType.video) media.push({ kind: 'video', timestamp, body });
+    if (typeId === MessageType.audio) media.push({ kind: 'audio', timestamp, body });
+  });
+  reader.push(readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url)));
+  return media;
+}
+
+function sendMedia(client: RtmpClient, m: { kind: MediaKind; timestamp: number; body: Buffer }): void {
+  if (m.kind === 'video') client.sendVideo(m.timestamp, m.body);
+  else client.sendAudio(m.timestamp, m.body);
+}
+
+function publishCaptured(client: RtmpClient): void {
+  for (const m of capturedMedia()) sendMedia(client, m);
+}
+
+describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
+  it('relays an FFmpeg publish to ffprobe and rtmpdump, refuses a second publisher, ends the stream when FFmpeg leaves', async () => {
+    const { hub, url, stats } = await startServer();
+    const ffmpeg = spawnTracked('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine',
+      '-t', '6', '-c:v', 'libx264', '-g', '25', '-c:a', 'aac', '-f', 'flv', url('test'),
+    ]);
+    await until(() => hub.get('live', 'test')?.videoHeader !== undefined);
+    const stream = hub.get('live', 'test')!;
+    expect(stats.connections.publisher).toBe(1);
+
+    // A second publisher of the live key hears BadName; the first goes on.
+    const intruder = track(await RtmpClient.connect(url('test')));
+    const refused = await intruder.publish().catch((err: unknown) => err);
+    expect((refused as { code?: string }).code).toBe('NetStream.Publish.BadName');
+    expect(hub.get('live', 'test')).toBe(stream);
+
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-rtmp-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'rtmpdump.flv');
+    const rtmpdump = spawnTracked('rtmpdump', ['-q', '-r', url('test'), '-o', out]);
+
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', url('test')], { timeout: 20_000 });
+    const streams = (JSON.parse(stdout) as { streams: { codec_name: string; width?: number; height?: number }[] }).streams;
+    expect(streams).toEqual(expect.arrayContaining([
+      expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
+      expect.objectContaining({ codec_name: 'aac' }),
+    ]));
+    expect(streams).toHaveLength(2);
+    const framesBefore = stream.stats.videoFrames;
+    await sleep(500);
+    expect(stream.stats.videoFrames).toBeGreaterThan(framesBefore);
+
+    expect(await exited(ffmpeg)).toBe(0);
+    await until(() => hub.get('live', 'test') === undefined);
+    // rtmpdump exits on UnpublishNotify/Play.Stop; what it saved decodes.
+    await exited(rtmpdump);
+    const saved = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', out]);
+    const savedStreams = (JSON.parse(saved.stdout) as { streams: { codec_name: string }[] }).streams.map((s) => s.codec_name).sort();
+    expect(savedStreams).toEqual(['aac', 'h264']);
+    await until(() => stats.connections.publisher === 0 && stats.connections.player === 0);
+    expect(stats.protocolErrors).toEqual({});
+  });
+});
+
+describe('rtmp server with the project client', () => {
+  it('relays publisher to player without a tcUrl, simple and digest handshakes', async () => {
+    const { hub, url } = await startServer();
+    const publisher = track(await RtmpClient.connect(url('own'), { tcUrl: null, handshake: 'simple' }));
+    await publisher.publish();
+    publisher.sendMetadata({ width: 160, height: 120, encoder: 'test' });
+    const media = capturedMedia();
+    // Header and the first GOP first, so a player that joins gets them from the cache.
+    for (const m of media.slice(0, 10)) sendMedia(publisher, m);
+    await until(() => (hub.get('live', 'own')?.stats.videoFrames ?? 0) > 0);
+
+    const player = track(await RtmpClient.connect(url('own')));
+    const received: { kind: MediaKind; timestamp: number; body: Buffer }[] = [];
+    player.on('media', (kind, timestamp, body) => received.push({ kind, timestamp, body }));
+    const statuses: StatusInfo[] = [];
+    player.on('status', (info) => statuses.push(info));
+    await player.play();
+    for (const m of media.slice(10)) sendMedia(publisher, m);
+    // The hub keeps AVC end-of-sequence (0x17 0x02) to itself.
+    const expectedVideo = media.filter((m) => m.kind === 'video' && m.body[1] !== 2);
+    await until(() => received.filter((m) => m.kind === 'video').length >= expectedVideo.length);
+    expect(statuses.map((s) => s.code)).toEqual(['NetStream.Play.Reset', 'NetStream.Play.Start']);
+    const data = received.filter((m) => m.kind === 'data').map((m) => m.body.subarray(0, 20).toString('latin1'));
+    expect(data.some((d) => d.includes('|RtmpSampleAccess'))).toBe(true);
+    expect(data.some((d) => d.includes('onMetaData'))).toBe(true);
+    const video = received.filter((m) => m.kind === 'video');
+    video.forEach((m, i) => {
+      expect(m.timestamp).toBe(expectedVideo[i]!.timestamp);
+      expect(m.body.equals(expectedVideo[i]!.body)).toBe(true);
+    });
+
+    const ended = new Promise<void>((resolve) => player.once('close', () => resolve()));
+    publisher.close();
+    await ended;
+    expect(statuses.map((s) => s.code)).toContain('NetStream.Play.UnpublishNotify');
+    await until(() => hub.size === 0);
+  });
+
+  it('answers StreamNotFound for an unknown key and keeps the connection', async () => {
+    const { url } = await startServer();
+    const player = track(await RtmpClient.connect(url('nobody')));
+    const err = await player.play().catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('NetStream.Play.StreamNotFound');
+    const reply = await player.call('getStreamLength', null, 'nobody');
+    expect(reply.name).toBe('_result');
+  });
+
+  it('lets a player wait for a publisher when playWaitSeconds is set', async () => {
+    const { url } = await startServer({ playWaitSeconds: 5 });
+    const player = track(await RtmpClient.connect(url('later')));
+    const frames: number[] = [];
+    player.on('media', (kind, ts) => kind === 'video' && frames.push(ts));
+    const playing = player.play();
+    await sleep(300);
+    const publisher = track(await RtmpClient.connect(url('later')));
+    await publisher.publish();
+    await playing;
+    publishCaptured(publisher);
+    await until(() => frames.length > 10);
+  });
+
+  it('answers an unknown command with _error, pings, pause and unpause', async () => {
+    const { url } = await startServer();
+    const publisher = track(await RtmpClient.connect(url('p')));
+    await publisher.publish();
+    publishCaptured(publisher);
+    const client = track(await RtmpClient.connect(url('p')));
+    const err = await client.call('noSuchCommand', null).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('NetConnection.Call.Failed');
+    const statuses: string[] = [];
+    client.on('status', (info) => statuses.push(String(info.code)));
+    await client.play();
+    // pause(true), then pause(false), on the play stream.
+    const pause = (on: boolean) => client.socket.write(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, client.streamId, 0, encodeAmf0('pause', 0, null, on, 0), 4096));
+    pause(true);
+    await until(() => statuses.includes('NetStream.Pause.Notify'));
+    pause(false);
+    await until(() => statuses.includes('NetStream.Unpause.Notify'));
+  });
+
+  it('refuses a publish to an invalid name with BadName', async () => {
+    const { url } = await startServer();
+    const client = track(await RtmpClient.connect(url('bad%20name')));
+    const err = await client.publish().catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('NetStream.Publish.BadName');
+  });
+});
+
+/** A raw connection past the handshake, for sending what no real client would. */
+async function rawSession(port: number): Promise<{ socket: Socket; closed: Promise<void>; received: () => Buffer }> {
+  const socket = netConnect({ port, host: '127.0.0.1' });
+  const chunks: Buffer[] = [];
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const handshake = new ClientHandshake('digest', (b) => socket.write(b));
+    socket.once('connect', () => handshake.start());
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      try {
+        if (handshake.push(d) !== undefined) resolve();
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+  return { socket, closed, received: () => Buffer.concat(chunks) };
+}
+
+describe('rtmp server under hostile input', () => {
+  it('closes a malformed connect and keeps serving', async () => {
+    const { url, server, stats } = await startServer();
+    const { socket, closed } = await rawSession(server.address().port);
+    socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, 42), 128));
+    await closed;
+    expect(stats.protocolErrors.bad_connect).toBe(1);
+    // A ~60-byte connect with an app but no tcUrl is fine (node-media-server dies on it).
+    const { socket: s2, received } = await rawSession(server.address().port);
+    s2.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
+    await until(() => received().includes('NetConnection.Connect.Success'));
+    s2.destroy();
+    const client = track(await RtmpClient.connect(url('alive')));
+    await client.publish();
+  });
+
+  it('closes garbage, a bad version and a stalled handshake', async () => {
+    const { server, stats } = await startServer({}, 300);
+    const port = server.address().port;
+    const open = () => {
+      const socket = netConnect({ port, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      return { socket, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
+    };
+    const http = open();
+    http.socket.write('GET / HTTP/1.1\r\n\r\n');
+    await http.closed;
+    const stalled = open();
+    stalled.socket.write(Buffer.from([3, 0, 0]));
+    await stalled.closed;
+    expect(stats.handshakeFailures).toEqual({ handshake_bad_version: 1, handshake_timeout: 1 });
+    // Chunk stream garbage after a good handshake.
+    const { socket, closed } = await rawSession(port);
+    socket.write(Buffer.from([0x03, 0, 0, 0, 0xff, 0xff, 0xff, 0x14, 0, 0, 0, 0]));
+    socket.write(Buffer.alloc(4096, 0x41));
+    await closed;
+    expect(Object.keys(stats.protocolErrors).length).toBeGreaterThan(0);
+    await until(() => server.connections === 0);
+    expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
+  });
+
+  it('refuses a command before connect and enforces maxConnections', async () => {
+    const { server, stats } = await startServer({ maxConnections: 1 });
+    const port = server.address().port;
+    const first = await rawSession(port);
+    const second = netConnect({ port, host: '127.0.0.1' });
+    second.on('error', () => {});
+    await new Promise<void>((resolve) => second.once('close', () => resolve()));
+    expect(stats.connectionsRefused).toBe(1);
+    first.socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('createStream', 2, null), 128));
+    await first.closed;
+    expect(stats.protocolErrors.command_before_connect).toBe(1);
+  });
+});
+
+describe('rtmp server shutdown', () => {
+  it('tells publishers and players, then closes', async () => {
+    const { server, url, hub } = await startServer();
+    const publisher = track(await RtmpClient.connect(url('bye')));
+    await publisher.publish();
+    publishCaptured(publisher);
+    const player = track(await RtmpClient.connect(url('bye')));
+    await player.play();
+    const publisherStatus: string[] = [];
+    const playerStatus: string[] = [];
+    publisher.on('status', (i) => publisherStatus.push(String(i.code)));
+    player.on('status', (i) => playerStatus.push(String(i.code)));
+    const closed = Promise.all([once(publisher), once(player)]);
+    await server.close();
+    await closed;
+    expect(playerStatus).toContain('NetStream.Play.Stop');
+    expect(publisherStatus).toContain('NetStream.Unpublish.Success');
+    expect(hub.size).toBe(0);
+    const refused = await RtmpClient.connect(url('bye'), { timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Error);
+  });
+});
+
+const once = (client: RtmpClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
+
+describe('commands seen on the wire', () => {
+  it('sends Window Ack Size, Set Peer Bandwidth and Set Chunk Size before the connect _result', async () => {
+    const { server } = await startServer({ chunkSize: 8192 });
+    const { socket, received } = await rawSession(server.address().port);
+    const before = received().length;
+    socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live', tcUrl: 'rtmp://x/live' }), 128));
+    await until(() => received().includes('NetConnection.Connect.Success'));
+    const types: number[] = [];
+    let result: unknown;
+    new ChunkReader((typeId, _s, _t, body) => {
+      types.push(typeId);
+      if (typeId === MessageType.commandAmf0) result = parseCommand(typeId, body);
+    }).push(received().subarray(before));
+    expect(types.slice(0, 4)).toEqual([MessageType.windowAckSize, MessageType.setPeerBandwidth, MessageType.setChunkSize, MessageType.commandAmf0]);
+    expect(result).toMatchObject({ name: '_result', transactionId: 1, object: { fmsVer: 'FMS/3,5,3,888' }, args: [{ code: 'NetConnection.Connect.Success' }] });
+    socket.destroy();
+  });
+});
