@@ -1,0 +1,89 @@
+// Beyond ffmpeg's own RTMP: HEVC over Enhanced RTMP from the project's client
+// (ffmpeg 5.1 cannot send it), a relay out of node-media-server 4.4.3, and
+// the command line refusing bad options.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RtmpClient } from '../src/rtmp/client.ts';
+import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
+import { freePort, probe, publishTestPattern, runCommand, runFfmpeg, startServer, stopAll, tempDir, waitForPort, waitForStream, type RunningServer } from './support/processes.ts';
+
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  stopAll();
+});
+
+describe('Enhanced RTMP HEVC from the project client', () => {
+  it('is listed as hevc with its resolution and gives a JPEG snapshot', async () => {
+    const tags = await enhancedHevcTags(await hevcAnnexB(640, 360, 2));
+    const client = await RtmpClient.connect(server.rtmpUrl('live', 'hevc'));
+    try {
+      await client.publish();
+      client.sendMetadata({ width: 640, height: 360, framerate: 25, videocodecid: 'hvc1' });
+      for (const tag of tags) client.sendVideo(tag.timestamp, tag.body);
+      const stream = await waitForStream(server, 'rtmp/live/hevc');
+      expect(stream.video).toMatchObject({ codec: 'hevc', width: 640, height: 360 });
+      const res = await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fhevc/snapshot'));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/jpeg');
+      const path = join(await tempDir('rtmpd-hevc-'), 'hevc.jpg');
+      await import('node:fs/promises').then(async (fs) => fs.writeFile(path, Buffer.from(await res.arrayBuffer())));
+      expect(await probe(path)).toEqual([expect.objectContaining({ codec_name: 'mjpeg', width: 640, height: 360 })]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('node-media-server interop', () => {
+  it('relays a stream pulled from node-media-server 4.4.3 into rtmpd, which plays it back', async () => {
+    const nmsPort = await freePort();
+    const dataDir = await tempDir('rtmpd-nms-');
+    const nmsEntry = createRequire(import.meta.url).resolve('node-media-server');
+    const script = `const NMS = require(${JSON.stringify(nmsEntry)}); new NMS({ bind: '127.0.0.1', rtmp: { port: ${nmsPort} }, webadmin: { enable: false }, record: { auto: false, path: ${JSON.stringify(join(dataDir, 'record'))} }, store: { path: ${JSON.stringify(join(dataDir, 'store'))} } }, ${JSON.stringify(join(dataDir, 'config.json'))}).run();`;
+    const nms = spawn(process.execPath, ['-e', script], { stdio: 'ignore', cwd: dataDir });
+    try {
+      await waitForPort(nmsPort);
+      const source = publishTestPattern(`rtmp://127.0.0.1:${nmsPort}/live/origin`, { seconds: 30 });
+      await new Promise((r) => setTimeout(r, 1500));
+      const relay = runFfmpeg(['-i', `rtmp://127.0.0.1:${nmsPort}/live/origin`, '-c', 'copy', '-f', 'flv', server.rtmpUrl('live', 'relayed')]);
+      const stream = await waitForStream(server, 'rtmp/live/relayed', 20_000);
+      expect(stream.video).toMatchObject({ codec: 'h264', width: 640, height: 360 });
+      expect(await probe(server.httpUrl('/live/relayed.flv'))).toEqual(expect.arrayContaining([
+        expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 }),
+        expect.objectContaining({ codec_name: 'aac' }),
+      ]));
+      relay.child.kill('SIGKILL');
+      source.child.kill('SIGKILL');
+    } finally {
+      nms.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the command line', () => {
+  const cli = (args: string[]) => runCommand(process.execPath, [join(import.meta.dirname, '../src/main.ts'), ...args]);
+
+  it('refuses a bad flag value at start, naming the option', async () => {
+    const { code, stderr } = await cli(['--rtmp-bind', 'nonsense']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--rtmp-bind \(RTMPD_RTMP_BIND\): expected HOST:PORT/);
+    const unknown = await cli(['--no-such-flag', '1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no-such-flag/);
+  });
+
+  it('documents every option in --help and prints its version', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--rtmp-bind', '--http-bind', '--storage-dir', '--keyframe-dir', '--play-wait-seconds', '--snapshot-width']) expect(help.stdout).toContain(flag);
+    expect((await cli(['--version'])).stdout).toMatch(/^rtmpd \d+\.\d+\.\d+/);
+  });
+});
