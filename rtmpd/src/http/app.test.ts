@@ -1,0 +1,114 @@
+import { pino } from 'pino';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FlvDemuxer } from '../flv/demux.ts';
+import { StreamHub } from '../hub/hub.ts';
+import { SnapshotService } from '../snapshot/service.ts';
+import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
+import { createHttpApp } from './app.ts';
+import { BitrateMeter } from './bitrate.ts';
+import { listenHttp, type HttpServer } from './server.ts';
+
+const logger = pino({ level: 'silent' });
+let clip: string;
+let cleanup: (() => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  clip = await lavfiClip({ width: 320, height: 180, seconds: 2 });
+});
+
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+async function serve({ snapshotEnabled = true, playWaitMs = 0 } = {}) {
+  const hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
+  const snapshots = new SnapshotService({
+    hub,
+    logger,
+    config: { keyframeDir: '/nonexistent', snapshotEnabled, snapshotIntervalSeconds: 0, snapshotKeep: 1, snapshotWidth: 0, snapshotQuality: 5, snapshotConcurrency: 1, ffmpegPath: 'ffmpeg' },
+  });
+  const bitrate = new BitrateMeter(hub);
+  const server: HttpServer = await listenHttp(createHttpApp({ hub, snapshots, bitrate, logger, playWaitMs }), '127.0.0.1:0');
+  cleanup = async () => {
+    hub.closeAll();
+    await server.close(1000);
+    snapshots.close();
+    bitrate.close();
+  };
+  const url = (path: string) => `http://127.0.0.1:${server.address().port}${path}`;
+  return { hub, url };
+}
+
+describe('HTTP app', () => {
+  it('lists streams in the original shape plus tracks, players and publisher', async () => {
+    const { hub, url } = await serve();
+    await publishFlv(hub, 'live', 'test123', clip);
+    const body = (await (await fetch(url('/api/v1/rtmp/streams'))).json()) as { streams: Record<string, unknown>[] };
+    expect(body.streams).toEqual([
+      {
+        stream_id: 'rtmp/live/test123',
+        app: 'live',
+        key: 'test123',
+        start_time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/),
+        video: { codec: 'h264', profile: 'High', level: expect.any(String), width: 320, height: 180, fps: 25 },
+        audio: { codec: 'aac', profile: 'LC', sample_rate: 44100, channels: 1 },
+        bitrate_kbps: expect.any(Number),
+        bytes_in: expect.any(Number),
+        players: { rtmp: 0, http_flv: 0, total: 0 },
+        recording: false,
+        publisher: { protocol: 'rtmp', remote_address: '127.0.0.1:50000' },
+      },
+    ]);
+  });
+
+  it('starts an HTTP-FLV viewer at the last keyframe and ends it when the stream ends', async () => {
+    const { hub, url } = await serve({ playWaitMs: 5000 });
+    const response = fetch(url('/live/cam.flv'));
+    // The viewer waits for the publisher (playWaitMs) and gets metadata, sequence headers and the GOP.
+    const { stream } = await publishFlv(hub, 'live', 'cam', clip);
+    const res = await response;
+    expect(res.status).toBe(200);
+    setTimeout(() => hub.unpublish(stream), 100);
+    const demuxer = new FlvDemuxer();
+    const tags = demuxer.push(Buffer.from(await res.arrayBuffer()));
+    demuxer.end();
+    expect(demuxer.header).toMatchObject({ hasAudio: true, hasVideo: true });
+    expect(tags[0]?.kind).toBe('data');
+    const firstFrame = tags.find((t) => t.kind === 'video' && t.body[1] === 1);
+    expect(firstFrame?.body[0]! >> 4).toBe(1); // a keyframe first
+    expect(stream.subscriberCount).toBe(0);
+  });
+
+  it('answers 409 when snapshots are disabled and 404 before any video', async () => {
+    const disabled = await serve({ snapshotEnabled: false });
+    await publishFlv(disabled.hub, 'live', 'cam', clip);
+    const res = await fetch(disabled.url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam/snapshot'));
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ error: { code: 'snapshots_disabled' } });
+    await cleanup?.();
+    const enabled = await serve();
+    enabled.hub.publish('live', 'silent', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    const noVideo = await fetch(enabled.url('/api/v1/rtmp/streams/rtmp%2Flive%2Fsilent/snapshot'));
+    expect(noVideo.status).toBe(404);
+    expect(await noVideo.json()).toMatchObject({ error: { code: 'no_video', message: expect.stringMatching(/no video has been received/) } });
+  });
+});
+
+describe('BitrateMeter', () => {
+  it('measures over the recent window, not since the start', () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+    const meter = new BitrateMeter(hub, { windowMs: 2000, sampleEveryMs: 1000 });
+    const stream = hub.publish('live', 'x', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    stream.stats.bytesIn = 1_000_000; // a burst long ago
+    meter.sample(0);
+    meter.sample(1000);
+    meter.sample(2000);
+    stream.stats.bytesIn += 250_000; // then 1000 kbit/s for 2 s
+    meter.sample(3000);
+    meter.sample(4000);
+    expect(meter.kbps(stream, 4000)).toBe(1000);
+    meter.close();
+    hub.closeAll();
+  });
+});
