@@ -76,7 +76,7 @@ describe('HTTP app', () => {
     expect(demuxer.header).toMatchObject({ hasAudio: true, hasVideo: true });
     expect(tags[0]?.kind).toBe('data');
     const firstFrame = tags.find((t) => t.kind === 'video' && t.body[1] === 1);
-    expect(firstFrame?.body[0]! >> 4).toBe(1); // a keyframe first
+    expect(firstFrame && firstFrame.body[0]! >> 4).toBe(1); // a keyframe first
     expect(stream.subscriberCount).toBe(0);
   });
 
