@@ -22,6 +22,10 @@ export interface BenchOptions {
   profile: boolean;
   /** Keep the servers' temp directories (logs, recordings). */
   keep: boolean;
+  /** Pause after the server listens, before its idle RSS is read (default 1000). */
+  settleMs?: number;
+  /** Pause after publishing stops for in-flight frames to arrive (default 1500). */
+  drainMs?: number;
   log: (line: string) => void;
 }
 
@@ -204,7 +208,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
       httpFlv: s.playProtocol === 'http-flv',
       ...(profDir ? { cpuProfDir: profDir } : {}),
     });
-    await sleep(1000);
+    await sleep(options.settleMs ?? 1000);
     result.idleRssBytes = treeRss(server.pid);
     sampler = new RssSampler(server.pid);
     gen = new LoadGenerator({
@@ -224,7 +228,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     result.cpuPercent = cpu.stop();
     gen.endMeasure();
     result.endRssBytes = sampler.sample();
-    await gen.stop();
+    await gen.stop(options.drainMs ?? 1500);
     const died = server.exited();
     if (died) throw new Error(`server exited during the run (${died}):\n${tail(server.logPath)}`);
     result.ok = true;
@@ -270,13 +274,13 @@ async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions)
   let clients: { close(): void }[] = [];
   try {
     server = await startServer(name, {});
-    await sleep(1000);
+    await sleep(options.settleMs ?? 1000);
     result.idleRssBytes = treeRss(server.pid);
     const opened = await openIdleConnections(server.rtmpBase, s.connections);
     clients = opened.clients;
     result.failures = opened.failures;
     result.errors = opened.errors;
-    await sleep(2000);
+    await sleep(2 * (options.settleMs ?? 1000));
     result.loadedRssBytes = treeRss(server.pid);
     result.perConnectionBytes = (result.loadedRssBytes - result.idleRssBytes) / Math.max(1, clients.length);
     const died = server.exited();
