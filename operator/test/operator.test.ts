@@ -3,7 +3,9 @@
 // its own ServiceAccount with the generated RBAC. Two replicas run with leader
 // election throughout; the tests run in order and share them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cluster, eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import { checksumAnnotation } from '../src/controller/desired.ts';
 import {
   apply, boundVolume, condition, get, installCrd, list, operatorAccount, startOperator, storageClass, suffix,
@@ -46,7 +48,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const o of operators) await o.stop();
+  for (const [i, o] of operators.entries()) {
+    await o.stop();
+    // Kept for a look after a failure: <scratch>/rtmpd-operator-<id>-<n>.log
+    await writeFile(join(cluster().scratchDir, `rtmpd-operator-${id}-${i}.log`), o.logs()).catch(() => undefined);
+  }
   await kubectl(['delete', 'namespace', ns, system, '--wait=false', '--ignore-not-found'], { allowFailure: true });
   await kubectl(['delete', 'pv', '-l', `e2e.flux-rtmpd/namespace=${ns}`, '--wait=false'], { allowFailure: true });
   await cleanupAccount?.();
@@ -216,6 +222,19 @@ describe('rtmpd-operator against the API server', () => {
     await apply(server('delta', { replicas: 0 }));
     await eventually('delta reconciled by the new leader', () => get('deployment', ns, 'delta'));
   });
+
+  it('takes over from a leader that died without releasing, once its lease expires', async () => {
+    const dead = (await leader())!;
+    const args = dead.child.spawnargs.slice(3); // after node --conditions=source main.ts
+    const standby = await startOperator(args);
+    operators.push(standby);
+    dead.child.kill('SIGKILL');
+    await dead.stop();
+    // lease 15 s + retry 2 s, measured from when the standby last saw the lease change
+    await eventually('the standby leads', async () => ((await leaseHolder()) === standby.identity ? true : undefined), 40_000);
+    await apply(server('epsilon', { replicas: 0 }));
+    await eventually('epsilon reconciled', () => get('deployment', ns, 'epsilon'));
+  }, 60_000);
 
   it('garbage-collects owned objects on delete; Retain keeps the claims', async () => {
     const gamma = await eventually('gamma claims', async () => {

@@ -58,6 +58,8 @@ export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #applied = new Map<string, string | undefined>();
   readonly #recentEvents = new Map<string, number>();
+  /** Our last status write per object: the resourceVersion it was made against and what it stored. */
+  readonly #written = new Map<string, { before: string | undefined; after: RtmpServerStatus }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -65,8 +67,19 @@ export class Reconciler {
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const raw = this.#d.getServer(namespace, name) as (KubernetesObject & { spec?: unknown; status?: RtmpServerStatus }) | undefined;
-    if (!raw || raw.metadata?.deletionTimestamp) return {}; // garbage collection removes the children
+    if (!raw || raw.metadata?.deletionTimestamp) {
+      // Garbage collection removes the children; forget what we remembered about them.
+      this.#written.delete(`${namespace}/${name}`);
+      for (const key of this.#applied.keys()) {
+        const [, ns, child = ''] = key.split('/');
+        if (ns === namespace && (child === name || child.startsWith(`${name}-`))) this.#applied.delete(key);
+      }
+      return {};
+    }
     const meta = raw.metadata ?? {};
+    // The cache may not have seen our last status write yet: then that write is the newer truth.
+    const written = this.#written.get(`${namespace}/${name}`);
+    const currentStatus = written && written.before === meta.resourceVersion ? written.after : raw.status;
     const log = this.#d.log.child({ rtmpserver: `${namespace}/${name}`, generation: meta.generation });
 
     let server: RtmpServer;
@@ -76,7 +89,7 @@ export class Reconciler {
         kind,
         metadata: { name, namespace, uid: meta.uid ?? '', generation: meta.generation, resourceVersion: meta.resourceVersion },
         spec: parseSpec(raw.spec),
-        ...(raw.status ? { status: raw.status } : {}),
+        ...(currentStatus ? { status: currentStatus } : {}),
       };
     } catch (err) {
       // Only possible for objects stored before a schema change: the API server validates new ones.
@@ -101,10 +114,10 @@ export class Reconciler {
       observed.reconcileError = message;
       observed.deployment ??= this.#d.getOwned('Deployment', namespace, names(server).deployment) as Observed['deployment'];
       await this.#event(raw, 'Warning', 'ReconcileFailed', message);
-      await this.#writeStatus(raw, computeStatus(server, observed, this.#now()), log);
+      await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
       throw err;
     }
-    await this.#writeStatus(raw, computeStatus(server, observed, this.#now()), log);
+    await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
     return {};
   }
 
@@ -156,14 +169,15 @@ export class Reconciler {
     }
   }
 
-  async #writeStatus(raw: KubernetesObject & { status?: RtmpServerStatus }, status: RtmpServerStatus, log: Logger): Promise<void> {
-    if (sameStatus(status, raw.status ?? {})) return;
-    const { name = '', namespace = '' } = raw.metadata ?? {};
+  async #writeStatus(raw: KubernetesObject, current: RtmpServerStatus | undefined, status: RtmpServerStatus, log: Logger): Promise<void> {
+    if (sameStatus(status, current ?? {})) return;
+    const { name = '', namespace = '', resourceVersion } = raw.metadata ?? {};
     try {
       await this.#d.customObjects.patchNamespacedCustomObjectStatus(
         { group, version, namespace, plural, name, body: { apiVersion, kind, metadata: { name, namespace }, status }, fieldManager, force: true },
         applyOptions,
       );
+      this.#written.set(`${namespace}/${name}`, { before: resourceVersion, after: status });
       log.debug({ status }, 'status written');
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return; // deleted meanwhile
