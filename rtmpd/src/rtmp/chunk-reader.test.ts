@@ -155,6 +155,13 @@ describe('ChunkReader header formats', () => {
       expect(m!.timestamp).toBe(0x01234567);
       expect(m!.body.equals(body)).toBe(true);
     }
+    // Continuations without the repeated extended timestamp, as some encoders write them.
+    const bare = Buffer.concat([header(0, 6, { ts: 0x01234567, length: 300, typeId: 9, streamId: 1 }), body.subarray(0, 128), Buffer.from([0xc6]), body.subarray(128, 256), Buffer.from([0xc6]), body.subarray(256)]);
+    for (const max of [0, 1, 5]) {
+      const [m] = parse(bare, max);
+      expect(m!.timestamp).toBe(0x01234567);
+      expect(m!.body.equals(body)).toBe(true);
+    }
     // An extended delta on fmt 1.
     const data = Buffer.concat([
       header(0, 4, { ts: 1, length: 1, typeId: 8, streamId: 1 }), Buffer.from([0]),

@@ -53,6 +53,8 @@ class ChunkStream {
   delta = 0;
   /** The last header carried an extended timestamp, so continuation chunks do too. */
   extended = false;
+  /** The extended timestamp field of the message's first chunk, which continuations repeat. */
+  extendedField = 0;
   hasHeader = false;
   body: Buffer | undefined = undefined;
   filled = 0;
@@ -173,13 +175,13 @@ export class ChunkReader {
       if (!cs.hasHeader) throw new RtmpProtocolError('chunk_no_previous_header', `fmt 3 on fresh chunk stream ${csid}`);
       if (!continuation) {
         // A new message with every field repeated, timestamp advanced by the last delta.
-        if (cs.extended) cs.delta = h.readUInt32BE(extendedAt);
+        if (cs.extended) cs.delta = cs.extendedField = h.readUInt32BE(extendedAt);
         cs.timestamp = (cs.timestamp + cs.delta) >>> 0;
       }
     } else {
       let field = h.readUIntBE(basic, 3);
       cs.extended = field === 0xffffff;
-      if (cs.extended) field = h.readUInt32BE(extendedAt);
+      if (cs.extended) field = cs.extendedField = h.readUInt32BE(extendedAt);
       if (fmt === 0) {
         cs.timestamp = field;
         // FFmpeg and SRS treat a later fmt 3 new message as advancing by this value.
@@ -214,6 +216,15 @@ export class ChunkReader {
     this.current = cs;
     this.chunkRemaining = Math.min(this.chunkSize, cs.length - cs.filled);
     this.inPayload = true;
+    if (continuation && fmt === 3 && cs.extended && this.chunkRemaining >= 4 && h.readUInt32BE(extendedAt) !== cs.extendedField) {
+      // Some encoders leave the extended timestamp off continuation chunks
+      // (the spec was ambiguous); as SRS does, bytes that do not repeat the
+      // header's value are taken as payload.
+      h.copy(cs.body!, cs.filled, extendedAt, extendedAt + 4);
+      cs.filled += 4;
+      this.chunkRemaining -= 4;
+      if (this.chunkRemaining === 0) this.endChunk(cs);
+    }
   }
 
   private endChunk(cs: ChunkStream): void {

@@ -327,4 +327,29 @@ describe('commands seen on the wire', () => {
     expect(result).toMatchObject({ name: '_result', transactionId: 1, object: { fmsVer: 'FMS/3,5,3,888' }, args: [{ code: 'NetConnection.Connect.Success' }] });
     socket.destroy();
   });
+
+  it('acknowledges once the received bytes cross the window, and answers pings', async () => {
+    const { server } = await startServer();
+    const { socket, received } = await rawSession(server.address().port);
+    const start = received().length;
+    socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
+    socket.write(serializeMessage(2, MessageType.userControl, 0, 0, Buffer.from([0, 6, 0, 0, 0x12, 0x34]), 128));
+    // 3 MB of audio messages outside any publish: ignored, but counted toward the window.
+    const filler = serializeMessage(4, MessageType.audio, 1, 0, Buffer.alloc(100), 128);
+    socket.write(Buffer.concat(Array.from({ length: 30_000 }, () => filler)));
+    const acks: number[] = [];
+    const pongs: number[] = [];
+    await until(() => {
+      acks.length = 0;
+      pongs.length = 0;
+      new ChunkReader((typeId, _s, _t, body) => {
+        if (typeId === MessageType.acknowledgement) acks.push(body.readUInt32BE(0));
+        if (typeId === MessageType.userControl && body.readUInt16BE(0) === 7) pongs.push(body.readUInt32BE(2));
+      }).push(received().subarray(start));
+      return acks.length > 0;
+    });
+    expect(acks[0]!).toBeGreaterThanOrEqual(2_500_000);
+    expect(pongs).toEqual([0x1234]);
+    socket.destroy();
+  });
 });

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { PublishRefused, type StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason } from '../hub/subscriber.ts';
+import { splitAggregate } from './aggregate.ts';
 import { EcmaArray, encodeAmf0, type AmfObject } from './amf0.ts';
 import { ChunkReader, MessageType } from './chunk-reader.ts';
 import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
@@ -218,6 +219,9 @@ export class RtmpSession implements PlayerConnection {
         this.ackWindow = Math.max(size, 4096);
         return;
       }
+      case MessageType.aggregate:
+        if (this.stream) splitAggregate(body, timestamp, (subType, subTimestamp, subBody) => this.onMessage(subType === MessageType.aggregate ? 0 : subType, streamId, subTimestamp, subBody));
+        return;
       case MessageType.setChunkSize:
       case MessageType.abort:
       case MessageType.acknowledgement:
