@@ -85,7 +85,9 @@ describe('workloads', () => {
     });
   });
 
-  it('binds a PVC to a matching pre-created PersistentVolume', async () => {
+  // There is no provisioner: a test pre-creates the PersistentVolume, reserved for its
+  // claim (claimRef) so parallel runs never take each other's volumes.
+  it('binds a PVC to a pre-created PersistentVolume reserved for it', async () => {
     const pv = {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
@@ -96,6 +98,7 @@ describe('workloads', () => {
         storageClassName: 'manual',
         hostPath: { path: `/tmp/${ns}` },
         persistentVolumeReclaimPolicy: 'Delete',
+        claimRef: { namespace: ns, name: 'data' },
       },
     };
     const pvc = {

@@ -10,7 +10,7 @@
 //
 // It never skips: if the cluster cannot be had, setup fails with the reason.
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,15 +21,17 @@ const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const clusterSh = join(repo, 'hack/cluster.sh');
 const buildSh = join(repo, 'hack/k8s/build.sh');
 
-// Several projects may list this file: one cluster per vitest process, torn down
-// by the last teardown, and only if this process started it.
+// Several projects may list this file: one cluster per vitest process. Several
+// vitest processes may share the default state dir too: each registers its pid in
+// <state>/users/, and the last one leaves takes the cluster down, if an e2e run
+// started it (<state>/started-by-e2e; a cluster someone started by hand stays up).
 interface Shared {
   users: number;
-  startedHere: boolean;
+  stateDir?: string;
   info?: Promise<ClusterInfo>;
 }
 const key = Symbol.for('flux-rtmpd.e2e.cluster');
-const shared: Shared = ((globalThis as Record<symbol, unknown>)[key] as Shared | undefined) ?? { users: 0, startedHere: false };
+const shared: Shared = ((globalThis as Record<symbol, unknown>)[key] as Shared | undefined) ?? { users: 0 };
 (globalThis as Record<symbol, unknown>)[key] = shared;
 
 /** Runs a script, streaming its stderr (build/start progress) to ours; resolves stdout. */
@@ -70,12 +72,34 @@ async function acquire(): Promise<ClusterInfo> {
   }
   const before = await script(clusterSh, ['status'], true);
   const up = await script(clusterSh, ['up']);
-  shared.startedHere = before.code !== 0;
   const env = parseEnv(up.stdout);
   const kubeconfig = env.KUBECONFIG;
   const binDir = env.FLUX_RTMPD_K8S_BIN;
   if (!kubeconfig || !binDir) throw new Error(`hack/cluster.sh up printed no KUBECONFIG/FLUX_RTMPD_K8S_BIN:\n${up.stdout}`);
-  return { kubeconfig, binDir, scratchDir: join(resolve(kubeconfig, '..'), 'scratch') };
+  const stateDir = resolve(kubeconfig, '..');
+  shared.stateDir = stateDir;
+  if (before.code !== 0) await writeFile(join(stateDir, 'started-by-e2e'), `${process.pid}\n`);
+  await mkdir(join(stateDir, 'users'), { recursive: true });
+  await writeFile(join(stateDir, 'users', String(process.pid)), '');
+  return { kubeconfig, binDir, scratchDir: join(stateDir, 'scratch') };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Unregisters this process; true when the cluster should now be taken down. */
+async function leave(stateDir: string): Promise<boolean> {
+  const users = join(stateDir, 'users');
+  await rm(join(users, String(process.pid)), { force: true });
+  const others = (await readdir(users).catch(() => [] as string[])).map(Number).filter((pid) => pid !== process.pid && alive(pid));
+  if (others.length > 0) return false;
+  return readdir(stateDir).then((names) => names.includes('started-by-e2e'), () => false);
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -92,13 +116,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     shared.users -= 1;
-    if (shared.users > 0 || !shared.startedHere) return;
+    const stateDir = shared.stateDir;
+    if (shared.users > 0 || stateDir === undefined) return;
+    shared.info = undefined;
+    shared.stateDir = undefined;
+    if (!(await leave(stateDir))) return;
     if (process.env.FLUX_RTMPD_KEEP_CLUSTER === '1') {
       process.stderr.write('e2e: FLUX_RTMPD_KEEP_CLUSTER=1, leaving the cluster running (hack/cluster.sh down stops it)\n');
       return;
     }
     await script(clusterSh, ['down']);
-    shared.info = undefined;
-    shared.startedHere = false;
   };
 }
