@@ -192,6 +192,31 @@ describe('rtmpd-operator against the API server', () => {
     }
   });
 
+  it('reports a failing apply as Degraded with a Warning Event, and retries', async () => {
+    const nodePort = 30000 + (parseInt(id, 16) % 2700);
+    const spec = { replicas: 0, service: { type: 'NodePort', nodePorts: { rtmp: nodePort } } };
+    await apply(server('np-one', spec));
+    await eventually('np-one Service', () => get('service', ns, 'np-one'));
+    await apply(server('np-two', spec));
+    const o = await eventually('np-two Degraded', async () => {
+      const s = await get('rtmpserver', ns, 'np-two');
+      return condition(s, 'Degraded')?.status === 'True' ? s : undefined;
+    });
+    expect(condition(o, 'Degraded')).toMatchObject({ reason: 'ReconcileFailed' });
+    expect(condition(o, 'Degraded')?.message).toMatch(/already allocated/);
+    const ev = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=np-two,reason=ReconcileFailed,type=Warning', '-o', 'name']);
+    expect(ev.stdout.trim()).not.toBe('');
+    // fixed by freeing the port: the retry with backoff repairs it
+    await kubectl(['delete', 'rtmpserver', 'np-one', '-n', ns]);
+    await eventually('np-two recovers', async () => {
+      const s = await get('rtmpserver', ns, 'np-two');
+      return condition(s, 'Degraded')?.status === 'False' ? s : undefined;
+    }, 90_000);
+    const l = (await leader())!;
+    const text = await (await fetch(`${l.metrics}/metrics`)).text();
+    expect(Number(/^controller_runtime_reconcile_errors_total\{controller="rtmpserver"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
+  }, 120_000);
+
   it('serves /healthz, /readyz and controller-runtime metrics', async () => {
     const l = (await leader())!;
     expect((await fetch(`${l.metrics}/healthz`)).status).toBe(200);

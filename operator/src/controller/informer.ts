@@ -38,6 +38,7 @@ export class Informer<T extends KubernetesObject> {
   #synced = false;
   #stopped = false;
   #abort?: AbortController;
+  #endWatch?: () => void;
   #wake?: () => void;
   #failures = 0;
   #loop?: Promise<void>;
@@ -71,6 +72,7 @@ export class Informer<T extends KubernetesObject> {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort?.abort();
+    this.#endWatch?.(); // also when the watch request has not been answered yet
     this.#wake?.();
     await this.#loop;
   }
@@ -167,6 +169,7 @@ export class Informer<T extends KubernetesObject> {
         if (err) reject(err instanceof Error ? err : new Error(String(err)));
         else resolve();
       };
+      this.#endWatch = () => finish();
       const query: Record<string, string | number | boolean> = {
         resourceVersion: this.#resourceVersion,
         allowWatchBookmarks: true,
