@@ -18,19 +18,21 @@ const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
  * stripping, so a test run never exercises stale JavaScript.
  */
 function serverEntry(): string {
-  const built = join(RTMPD_ROOT, 'dist', 'main.js');
-  if (existsSync(built) && newestSource(join(RTMPD_ROOT, 'src')) <= statSync(built).mtimeMs) return join(RTMPD_ROOT, 'bin', 'rtmpd.js');
+  // tsc -b rewrites only the outputs that changed, so "current" means no source is newer than the newest output.
+  const built = newest(join(RTMPD_ROOT, 'dist'), '.js');
+  if (built > 0 && newest(join(RTMPD_ROOT, 'src'), '.ts') <= built) return join(RTMPD_ROOT, 'bin', 'rtmpd.js');
   return join(RTMPD_ROOT, 'src', 'main.ts');
 }
 
-function newestSource(dir: string): number {
-  let newest = 0;
+function newest(dir: string, extension: string): number {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    if (entry.isDirectory()) latest = Math.max(latest, newest(path, extension));
+    else if (entry.name.endsWith(extension) && !entry.name.endsWith(`.test${extension}`)) latest = Math.max(latest, statSync(path).mtimeMs);
   }
-  return newest;
+  return latest;
 }
 
 export interface RunningServer {
