@@ -262,9 +262,9 @@ export const statusSchema = z
       .describe('Ready, Progressing, Degraded (and ServiceMonitorReady when a ServiceMonitor is asked for)'),
     endpoints: z
       .object({
-        rtmp: z.string().optional().describe('publish and play: rtmp://<host>:<port>/<app>/<stream>'),
-        httpFlv: z.string().optional().describe('HTTP-FLV playback base URL'),
-        api: z.string().optional().describe('rtmpd HTTP API base URL'),
+        rtmp: z.string().optional().describe('publish to and play from <rtmp>/<stream key>'),
+        httpFlv: z.string().optional().describe('HTTP-FLV playback base URL: append /<stream key>.flv'),
+        api: z.string().optional().describe('rtmpd HTTP API base URL (live streams at <api>/rtmp/streams)'),
       })
       .optional()
       .describe('in-cluster URLs to push to and play from'),
