@@ -67,13 +67,13 @@ export interface LoadedArgs {
 
 /** Reads flags, environment and the optional config file into a validated Config. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedArgs {
-  const options = Object.fromEntries([
-    ...configKeys.map((k) => [flagName(k), { type: 'string' as const }]),
-    ['config', { type: 'string' as const }],
-    ['help', { type: 'boolean' as const, short: 'h' }],
-    ['version', { type: 'boolean' as const }],
-  ]);
-  let values: Record<string, string | boolean | undefined>;
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    ...Object.fromEntries(configKeys.map((k) => [flagName(k), { type: 'string' as const }])),
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (err) {
