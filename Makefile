@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test lint bench crds cluster-up cluster-down e2e clean
+.PHONY: setup build run test lint bench crds cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -26,6 +26,15 @@ lint: setup
 
 test: build lint
 	npx vitest run
+
+cluster-up: setup
+	hack/cluster.sh up
+
+cluster-down:
+	hack/cluster.sh down
+
+images:
+	hack/images.sh
 
 clean:
 	rm -rf rtmpd/dist operator/dist ./*/tsconfig.tsbuildinfo
