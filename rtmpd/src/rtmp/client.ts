@@ -133,6 +133,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
           this.destroy(err as Error);
         }
       });
+      this.socket.once('error', reject); // ECONNREFUSED and the like, with their own message
       this.socket.once('close', () => reject(new Error('connection closed during connect')));
     });
     this.socket.on('error', (err) => this.destroy(err));

@@ -272,13 +272,15 @@ describe('rtmp server under hostile input', () => {
   });
 
   it('refuses a command before connect and enforces maxConnections', async () => {
-    const { server, stats } = await startServer({ maxConnections: 1 });
+    const { server, stats, url } = await startServer({ maxConnections: 1 });
     const port = server.address().port;
     const first = await rawSession(port);
+    const refused = await RtmpClient.connect(url('full'), { timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Error);
     const second = netConnect({ port, host: '127.0.0.1' });
     second.on('error', () => {});
     await new Promise<void>((resolve) => second.once('close', () => resolve()));
-    expect(stats.connectionsRefused).toBe(1);
+    expect(stats.connectionsRefused).toBe(2);
     first.socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('createStream', 2, null), 128));
     await first.closed;
     expect(stats.protocolErrors.command_before_connect).toBe(1);

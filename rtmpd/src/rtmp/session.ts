@@ -76,6 +76,8 @@ export class RtmpSession implements PlayerConnection {
   private playWait: AbortController | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Closed by us for a counted reason. */
+  private failed = false;
   private corked = false;
   private readonly uncork = (): void => {
     this.corked = false;
@@ -179,6 +181,7 @@ export class RtmpSession implements PlayerConnection {
   }
 
   private close(): void {
+    this.failed = true;
     this.reader.stop();
     this.socket.destroy();
     this.cleanup();
@@ -192,6 +195,8 @@ export class RtmpSession implements PlayerConnection {
     this.playWait?.abort();
     this.stopPublishing();
     this.stopPlaying();
+    // A peer that hangs up mid-handshake (a port scanner, a health check) is counted too.
+    if (this.role === 'handshaking' && !this.failed) countBy(this.options.stats.handshakeFailures, 'handshake_aborted');
     this.options.stats.connections[this.role]--;
     this.trace.close({ bytesIn: this.bytesReceived, bytesOut: this.bytesSent });
     this.options.onClose(this);
