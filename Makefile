@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test lint bench crds cluster-up cluster-down images e2e e2e-kind clean
+.PHONY: setup build run test lint bench crds cluster-up cluster-down docs images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -32,6 +32,9 @@ cluster-up: setup
 
 cluster-down:
 	hack/cluster.sh down
+
+docs: setup
+	node hack/gen-docs.ts
 
 images:
 	hack/images.sh
