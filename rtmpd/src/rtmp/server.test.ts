@@ -271,6 +271,29 @@ describe('rtmp server under hostile input', () => {
     expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
   });
 
+  it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
+    const { server, stats, url, hub } = await startServer();
+    const port = server.address().port;
+    const capture = readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url));
+    let seed = 1;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    for (let round = 0; round < 30; round++) {
+      const { socket, closed } = await rawSession(port);
+      const bytes = Buffer.from(capture.subarray(0, 8000 + Math.floor(random() * 20_000)));
+      for (let i = 0; i < 1 + (round % 8); i++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      socket.write(bytes);
+      await Promise.race([closed, sleep(50)]);
+      socket.destroy();
+      await closed;
+    }
+    await until(() => server.connections === 0);
+    expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
+    expect(stats.protocolErrors.internal).toBeUndefined();
+    expect(hub.size).toBe(0);
+    const client = track(await RtmpClient.connect(url('capture')));
+    await client.publish();
+  });
+
   it('refuses a command before connect and enforces maxConnections', async () => {
     const { server, stats, url } = await startServer({ maxConnections: 1 });
     const port = server.address().port;

@@ -419,7 +419,10 @@ export class RtmpSession implements PlayerConnection {
       if (cmd.transactionId > 0) this.reply(errorResult(cmd.transactionId, 'NetStream.Pause.Failed', 'not playing'));
       return;
     }
-    this.player.pause(cmd.args[0] === true, this.playing.videoHeader !== undefined);
+    const paused = cmd.args[0] === true;
+    this.player.pause(paused, this.playing.videoHeader !== undefined);
+    // A paused player neither sends nor receives; that is not idleness.
+    this.socket.setTimeout(paused ? 0 : this.options.config.idleTimeoutSeconds * 1000);
   }
 
   private closePublisher(reason: CloseReason): void {
