@@ -23,6 +23,7 @@ run: build
 lint: setup
 	npx eslint .
 	npx tsc -p tsconfig.check.json
+	node --conditions=source operator/src/api/gen-crds.ts --check
 
 test: build lint
 	npx vitest run
@@ -32,6 +33,10 @@ cluster-up: setup
 
 cluster-down:
 	hack/cluster.sh down
+
+crds: setup
+	node --conditions=source operator/src/api/gen-crds.ts
+	cp crds/media.fluxiot.io_rtmpservers.yaml charts/rtmpd-operator/crds/
 
 docs: setup
 	node hack/gen-docs.ts

@@ -23,6 +23,16 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: {
+          name: 'operator',
+          include: ['operator/test/**/*.test.ts'],
+          globalSetup: ['e2e/cluster/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
         test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],
