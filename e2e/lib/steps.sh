@@ -10,6 +10,7 @@
 #   e2e/lib/steps.sh wait-ready NAMESPACE NAME [TIMEOUT]    condition Ready=True
 #   e2e/lib/steps.sh publish RTMP_URL SECONDS               ffmpeg test pattern + tone, H.264/AAC
 #   e2e/lib/steps.sh check-api HTTP_BASE APP KEY OUTDIR     stream listed, JPEG snapshot, /metrics
+#   e2e/lib/steps.sh check-operator-metrics METRICS_BASE    the operator leads and reconciles
 #   e2e/lib/steps.sh delete-and-check-cleanup NAMESPACE NAME
 #   e2e/lib/steps.sh helm-uninstall RELEASE NAMESPACE
 #
@@ -172,6 +173,18 @@ check_api() {
   e2e_log "metrics: $(grep -c '^rtmpd_' "$out/metrics.txt") rtmpd_ series, the stream counted"
 }
 
+# check-operator-metrics METRICS_BASE: the operator's /metrics shows it leading
+# and reconciling (controller-runtime's metric names).
+check_operator_metrics() {
+  local body
+  body="$(curl -fsS --max-time 5 "$1/metrics")" || e2e_die "cannot scrape $1/metrics" || return 1
+  grep -Eq '^controller_runtime_reconcile_total\{[^}]*result="(success|requeue_after)"[^}]*\} [1-9]' <<<"$body" ||
+    e2e_die "the operator's /metrics counts no successful reconcile" || return 1
+  grep -Eq '^leader_election_master_status(\{[^}]*\})? 1$' <<<"$body" ||
+    e2e_die "the operator's /metrics does not show it leading (leader_election_master_status 1)" || return 1
+  e2e_log "operator metrics: leading, reconciles counted"
+}
+
 gone() { ! exists "$@"; }
 
 # delete-and-check-cleanup NAMESPACE NAME: deletes the RtmpServer; garbage
@@ -206,7 +219,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [[ -n "$step" ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
   shift
   case "$step" in
-    helm-install | helm-uninstall | apply-rtmpserver | wait-children | wait-ready | publish | check-api | delete-and-check-cleanup)
+    helm-install | helm-uninstall | apply-rtmpserver | wait-children | wait-ready | publish | check-api | \
+      check-operator-metrics | delete-and-check-cleanup)
       "${step//-/_}" "$@" ;;
     *) e2e_die "unknown step: $step"; exit 2 ;;
   esac

@@ -32,6 +32,7 @@ let work: string;
 let operator: Started | undefined;
 let rtmpd: Started | undefined;
 let serverName: string;
+let operatorMetricsPort: number;
 const createdPvs: string[] = [];
 
 /** One step of e2e/lib/steps.sh, against the local cluster, progress on our stderr. */
@@ -118,6 +119,7 @@ describe('the user journey on the local control plane', () => {
     // (what hack/cluster.sh kubeconfig-for-sa writes), so the chart's RBAC is what is exercised.
     const kubeconfig = await serviceAccountKubeconfig(operatorNs, saName);
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    operatorMetricsPort = metricsPort;
     const cmd = localize({
       container,
       dockerfile: 'operator/Dockerfile',
@@ -144,6 +146,7 @@ describe('the user journey on the local control plane', () => {
     serverName = (await step('apply-rtmpserver', [appNs, example])).stdout.trim();
     expect(serverName).toBe((parse(await readFile(example, 'utf8')) as { metadata: { name: string } }).metadata.name);
     await step('wait-children', [appNs, serverName]);
+    await step('check-operator-metrics', [`http://127.0.0.1:${operatorMetricsPort}`]);
   });
 
   it('binds the claims to local volumes (the local control plane has no provisioner) and the RtmpServer becomes Ready', async () => {

@@ -1,0 +1,124 @@
+// Static checks of the scripts and files `make e2e-kind` relies on, which cannot
+// run here (no Docker): every shell script in hack/ and e2e/ passes shellcheck;
+// the kind config and the GitHub workflow parse and say what run.sh expects.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { repo } from '../lib/chart.ts';
+
+/** Shell scripts: *.sh, or executable files with a sh/bash shebang. */
+function shellScripts(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(repo, dir), { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) out.push(...shellScripts(path));
+      continue;
+    }
+    if (!entry.isFile()) continue;
+    if (entry.name.endsWith('.sh')) {
+      out.push(path);
+      continue;
+    }
+    const executable = (statSync(join(repo, path)).mode & 0o111) !== 0;
+    if (executable && /^#!.*\b(ba)?sh\b/.test(readFileSync(join(repo, path), 'utf8').slice(0, 100))) out.push(path);
+  }
+  return out;
+}
+
+describe('shell scripts', () => {
+  const scripts = [...shellScripts('hack'), ...shellScripts('e2e')].sort();
+
+  it('are found (hack/ and e2e/)', () => {
+    expect(scripts).toEqual(expect.arrayContaining(['hack/cluster.sh', 'e2e/lib/steps.sh', 'e2e/kind/run.sh']));
+  });
+
+  it('pass shellcheck (with sourced files followed)', () => {
+    const version = spawnSync('shellcheck', ['--version'], { encoding: 'utf8' });
+    if (version.error) throw new Error('shellcheck is not installed (hack/setup.sh installs it: apt-get install shellcheck)');
+    const r = spawnSync('shellcheck', ['--external-sources', '--format=gcc', ...scripts], { cwd: repo, encoding: 'utf8' });
+    expect(r.stdout + r.stderr, `shellcheck findings in ${scripts.join(', ')}`).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('are executable and strict (set -euo pipefail)', () => {
+    for (const s of scripts) {
+      const text = readFileSync(join(repo, s), 'utf8');
+      expect(statSync(join(repo, s)).mode & 0o100, `${s} is not executable`).not.toBe(0);
+      expect(text, `${s} does not set -euo pipefail`).toMatch(/^set -euo pipefail$/m);
+    }
+  });
+
+  it('e2e/lib/steps.sh lists its steps and refuses an unknown one', () => {
+    const r = spawnSync('bash', [join(repo, 'e2e/lib/steps.sh'), 'no-such-step'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('unknown step: no-such-step');
+  });
+});
+
+describe('kind', () => {
+  it('the cluster config is a kind v1alpha4 Cluster with a control plane and a worker', () => {
+    const config = parse(readFileSync(join(repo, 'e2e/kind/kind-config.yaml'), 'utf8')) as { kind: string; apiVersion: string; nodes: { role: string }[] };
+    expect(config.kind).toBe('Cluster');
+    expect(config.apiVersion).toBe('kind.x-k8s.io/v1alpha4');
+    expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker']);
+  });
+
+  it('run.sh does only the cluster and the images itself: the journey is e2e/lib/steps.sh', () => {
+    const run = readFileSync(join(repo, 'e2e/kind/run.sh'), 'utf8');
+    expect(run).toContain('source "$repo/e2e/lib/steps.sh"');
+    for (const step of ['helm_install', 'apply_rtmpserver', 'wait_children', 'wait_ready', 'publish', 'check_api', 'check_operator_metrics', 'delete_and_check_cleanup', 'helm_uninstall']) {
+      expect(run).toMatch(new RegExp(String.raw`(^|\$\()` + step + ' ', 'm'));
+    }
+    // The local suite runs the same steps.
+    const local = readFileSync(join(repo, 'e2e/local/journey.test.ts'), 'utf8');
+    for (const step of ['helm-install', 'apply-rtmpserver', 'wait-children', 'wait-ready', 'publish', 'check-api', 'check-operator-metrics', 'delete-and-check-cleanup', 'helm-uninstall']) {
+      expect(local).toContain(`'${step}'`);
+    }
+  });
+
+  it('refuses to start without Docker, saying so', () => {
+    // A PATH with only what the script needs before its tool check: the first missing tool is named.
+    const bin = mkdtempSync(join(tmpdir(), 'kind-path-'));
+    try {
+      for (const tool of ['dirname']) symlinkSync(spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
+      const r = spawnSync('/bin/bash', [join(repo, 'e2e/kind/run.sh')], { encoding: 'utf8', env: { PATH: bin, HOME: tmpdir() } });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('e2e: docker is not on PATH');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('GitHub workflow', () => {
+  const text = readFileSync(join(repo, '.github/workflows/e2e-kind.yml'), 'utf8');
+  const wf = parse(text) as { on: Record<string, unknown>; jobs: Record<string, { 'runs-on': string; env: Record<string, string>; steps: { run?: string; uses?: string }[] }> };
+
+  it('runs make e2e-kind on pushes and pull requests', () => {
+    expect(Object.keys(wf.on)).toEqual(expect.arrayContaining(['push', 'pull_request']));
+    const job = wf.jobs['e2e-kind'];
+    expect(job?.steps.some((s) => s.run?.trim() === 'make e2e-kind')).toBe(true);
+    expect(job?.steps.some((s) => s.uses?.startsWith('actions/setup-node'))).toBe(true);
+  });
+
+  it('pins kind, kubectl and helm to the versions hack/k8s/build.sh builds', () => {
+    const build = readFileSync(join(repo, 'hack/k8s/build.sh'), 'utf8');
+    const pinned = (name: string) => new RegExp(`readonly ${name}=(v[0-9.]+)`).exec(build)?.[1];
+    const env = wf.jobs['e2e-kind']?.env ?? {};
+    expect(env.KIND_VERSION).toBe(pinned('KIND_VERSION'));
+    expect(env.KUBECTL_VERSION).toBe(pinned('KUBE_VERSION'));
+    expect(env.HELM_VERSION).toBe(pinned('HELM_VERSION'));
+  });
+
+  it('has shell steps that pass shellcheck', () => {
+    const runs = (wf.jobs['e2e-kind']?.steps ?? []).flatMap((s) => (s.run ? [s.run] : []));
+    for (const script of runs) {
+      const r = spawnSync('shellcheck', ['--shell=bash', '-'], { input: script.replace(/\$\{\{[^}]*\}\}/g, 'x'), encoding: 'utf8' });
+      expect(r.stdout, script).toBe('');
+    }
+  });
+});
