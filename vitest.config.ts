@@ -33,6 +33,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'observability', include: ['e2e/observability/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 180_000 },
+      },
+      {
+        extends: true,
         test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],

@@ -263,6 +263,8 @@ export function serviceMonitor(server: RtmpServer): Manifest {
     spec: {
       selector: { matchLabels: selectorLabels(server) },
       namespaceSelector: { matchNames: [server.metadata.namespace] },
+      // The dashboard and alerts filter by RtmpServer through this label.
+      podTargetLabels: ['app.kubernetes.io/instance'],
       endpoints: [{ port: 'http', path: '/metrics', interval: sm.interval }],
     },
   };
