@@ -230,7 +230,7 @@ describe('the user journey on the local control plane', () => {
     try {
       await step('check-api', [base, 'live', streamKey, join(work, 'api')], 180_000);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- publisher ---\n${tail(publishLog)}\n--- rtmpd ---\n${tail(join(work, 'rtmpd.log'))}`);
+      throw new Error(`${(err as Error).message}\n--- publisher ---\n${tail(publishLog)}\n--- rtmpd ---\n${tail(join(work, 'rtmpd.log'))}`, { cause: err });
     } finally {
       await publisher.stop(3000);
     }
