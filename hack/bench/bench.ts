@@ -108,7 +108,16 @@ function hostInfo(): Record<string, string | number> {
     // not a Debian host
   }
   const nms = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/node-media-server/package.json'), 'utf8')) as { version: string };
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'rtmpd/src'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    if (dirty) commit += ' + uncommitted rtmpd/src changes';
+  } catch {
+    // not a git checkout
+  }
   return {
+    rtmpdCommit: commit,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     cpus: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),

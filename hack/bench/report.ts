@@ -18,7 +18,7 @@ function table(header: string[], rows: string[][]): string {
 export function formatReport(report: BenchReport): string {
   const out: string[] = [];
   const h = report.host;
-  out.push(`host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}`);
+  out.push(`host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}; rtmpd at ${h.rtmpdCommit}`);
   out.push(`fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`);
   out.push(`window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured; CPU = % of one core (process tree), latency = SEI send → player receipt`);
   out.push('');
