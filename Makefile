@@ -24,6 +24,7 @@ lint: setup
 	npx eslint .
 	npx tsc -p tsconfig.check.json
 	node --conditions=source operator/src/api/gen-crds.ts --check
+	node --conditions=source hack/gen-chart-docs.ts --check
 
 test: build lint
 	npx vitest run
@@ -36,10 +37,18 @@ cluster-down:
 
 crds: setup
 	node --conditions=source operator/src/api/gen-crds.ts
-	cp crds/media.fluxiot.io_rtmpservers.yaml charts/rtmpd-operator/crds/
+	node --conditions=source hack/gen-chart-docs.ts
 
 docs: setup
 	node hack/gen-docs.ts
+
+# The journey on the local control plane: helm install, operator, RtmpServer, rtmpd, ffmpeg, API.
+e2e: build
+	npx vitest run --project chart --project e2e-local --project e2e-scripts
+
+# The same journey on kind with the real images; needs Docker, kind, kubectl, helm, ffmpeg.
+e2e-kind:
+	e2e/kind/run.sh
 
 images:
 	hack/images.sh

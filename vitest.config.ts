@@ -37,6 +37,30 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: {
+          name: 'chart',
+          include: ['e2e/chart/**/*.test.ts'],
+          globalSetup: ['e2e/cluster/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e-local',
+          include: ['e2e/local/**/*.test.ts'],
+          globalSetup: ['e2e/cluster/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e-scripts', include: ['e2e/kind/**/*.test.ts'], testTimeout: 60_000 },
+      },
+      {
+        extends: true,
         test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],
