@@ -51,7 +51,7 @@ export async function freePort(): Promise<number> {
 async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
       throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening; log ${logPath}:\n${tail(logPath)}`);
     }
     const ok = await new Promise<boolean>((resolve) => {
@@ -86,11 +86,16 @@ function launch(name: ServerName, cmd: string, args: string[], dir: string, rtmp
       exitInfo = signal ? `signal ${signal}` : `code ${code}`;
       resolve(exitInfo);
     });
+    // A spawn failure (missing binary) emits 'error' and no 'exit'.
+    child.once('error', (err) => {
+      exitInfo = `spawn failed: ${err.message}`;
+      resolve(exitInfo);
+    });
   });
   let stopping = false;
   const server: RunningServer = {
     name,
-    pid: child.pid!,
+    pid: child.pid ?? -1,
     rtmpBase: `rtmp://127.0.0.1:${rtmpPort}/live`,
     httpBase,
     dir,
