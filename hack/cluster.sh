@@ -167,9 +167,11 @@ subjectAltName=IP:127.0.0.1,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kube
   chmod 600 "$pki"/*.key
 }
 
-# kubeconfig FILE USER: a kubeconfig for the client cert pki/USER.{crt,key}.
-kubeconfig() {
-  cat >"$1" <<EOF
+# write_kubeconfig FILE USER NAMESPACE CREDENTIALS: a kubeconfig for this
+# cluster; CREDENTIALS are the user's YAML lines (a client cert pair or a token).
+write_kubeconfig() {
+  local file="$1" user="$2" namespace="$3" credentials="$4"
+  cat >"$file.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -178,18 +180,25 @@ clusters:
     server: https://127.0.0.1:$APISERVER_PORT
     certificate-authority: $state/pki/ca.crt
 users:
-- name: $2
+- name: $user
   user:
-    client-certificate: $state/pki/$2.crt
-    client-key: $state/pki/$2.key
+$credentials
 contexts:
 - name: flux-rtmpd
   context:
     cluster: flux-rtmpd
-    user: $2
+    user: $user${namespace:+
+    namespace: $namespace}
 current-context: flux-rtmpd
 EOF
-  chmod 600 "$1"
+  chmod 600 "$file.tmp"
+  mv -f "$file.tmp" "$file"
+}
+
+# kubeconfig FILE USER: a kubeconfig for the client cert pki/USER.{crt,key}.
+kubeconfig() {
+  write_kubeconfig "$1" "$2" "" "    client-certificate: $state/pki/$2.crt
+    client-key: $state/pki/$2.key"
 }
 
 # --- commands --------------------------------------------------------------------
@@ -399,28 +408,7 @@ cmd_kubeconfig_for_sa() {
   token="$("$bin/kubectl" --kubeconfig="$state/kubeconfig" create token "$sa" -n "$ns" --duration=24h)" ||
     die "could not get a token for serviceaccount $ns/$sa (does it exist?)"
   mkdir -p "$state/sa"
-  cat >"$out.tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: flux-rtmpd
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority: $state/pki/ca.crt
-users:
-- name: $ns.$sa
-  user:
-    token: $token
-contexts:
-- name: flux-rtmpd
-  context:
-    cluster: flux-rtmpd
-    user: $ns.$sa
-    namespace: $ns
-current-context: flux-rtmpd
-EOF
-  chmod 600 "$out.tmp"
-  mv -f "$out.tmp" "$out"
+  write_kubeconfig "$out" "$ns.$sa" "$ns" "    token: $token"
   echo "$out"
 }
 

@@ -6,12 +6,13 @@
 //                                                 chart's templates read with .Files.Get
 // With --check it writes nothing and exits 1 when a committed file differs.
 //   node --conditions=source hack/gen-chart-docs.ts [--check]
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { crdFileName, crdYaml } from '../operator/src/api/crd.ts';
 import { rbacYaml } from '../operator/src/rbac.ts';
+import { syncGenerated } from '../operator/src/api/sync-generated.ts';
 
 export const chartDir = 'charts/rtmpd-operator';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -134,28 +135,8 @@ export function generatedChartFiles(read: (path: string) => string): Record<stri
 }
 
 function main(): void {
-  const check = process.argv.includes('--check');
   const read = (p: string) => readFileSync(resolve(root, p), 'utf8');
-  const current = (p: string) => {
-    try {
-      return read(p);
-    } catch {
-      return undefined;
-    }
-  };
-  let stale = 0;
-  for (const [path, content] of Object.entries(generatedChartFiles(read))) {
-    if (current(path) === content) continue;
-    if (check) {
-      console.error(`${path} is out of date: run make chart-docs`);
-      stale++;
-      continue;
-    }
-    mkdirSync(dirname(resolve(root, path)), { recursive: true });
-    writeFileSync(resolve(root, path), content);
-    console.log(`wrote ${path}`);
-  }
-  process.exitCode = stale ? 1 : 0;
+  process.exitCode = syncGenerated(root, generatedChartFiles(read), process.argv.includes('--check'), 'make chart-docs') ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -4,6 +4,7 @@
 // was compacted away) triggers a fresh list; errors back off exponentially.
 import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { InterruptibleSleep } from './interruptible-sleep.ts';
 
 export interface ResourceType {
   apiVersion: string;
@@ -39,7 +40,7 @@ export class Informer<T extends KubernetesObject> {
   #stopped = false;
   #abort?: AbortController;
   #endWatch?: () => void;
-  #wake?: () => void;
+  readonly #sleeper = new InterruptibleSleep();
   #failures = 0;
   #loop?: Promise<void>;
 
@@ -73,7 +74,7 @@ export class Informer<T extends KubernetesObject> {
     this.#stopped = true;
     this.#abort?.abort();
     this.#endWatch?.(); // also when the watch request has not been answered yet
-    this.#wake?.();
+    this.#sleeper.wake();
     await this.#loop;
   }
 
@@ -113,7 +114,7 @@ export class Informer<T extends KubernetesObject> {
         this.#opts.log.warn({ kind: this.#opts.type.kind, err: String(err), retryInMs: delay }, 'watch failed, reconnecting');
         // A failed list must be retried as a list; a failed watch resumes from its version.
         if (!this.#resourceVersion) needList = true;
-        await this.#sleep(delay);
+        await this.#sleeper.sleep(delay);
       }
     }
   }
@@ -125,15 +126,6 @@ export class Informer<T extends KubernetesObject> {
     return delay / 2 + Math.random() * (delay / 2);
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
 
   async #list(): Promise<void> {
     const { apiVersion, kind } = this.#opts.type;

@@ -6,6 +6,7 @@
 // at once. Writes are compare-and-swap on resourceVersion.
 import { ApiException, V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { InterruptibleSleep } from './interruptible-sleep.ts';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
@@ -31,7 +32,7 @@ export class LeaderElector {
   #observed?: { holder: string; renewTime: string; resourceVersion: string };
   #observedAt = 0;
   #lastLeader = '';
-  #wake?: () => void;
+  readonly #sleeper = new InterruptibleSleep();
   #loop?: Promise<void>;
 
   constructor(opts: LeaderElectionOptions) {
@@ -49,7 +50,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader releases the lease first. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#sleeper.wake();
     await this.#loop;
     if (this.#leading) {
       await this.#release();
@@ -68,12 +69,12 @@ export class LeaderElector {
         this.#o.onStartedLeading();
         break;
       }
-      await this.#sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+      await this.#sleeper.sleep(retryPeriodMs * (1 + Math.random() * 0.2));
     }
     // Renew.
     let lastRenew = Date.now();
     while (!this.#stopped && this.#leading) {
-      await this.#sleep(retryPeriodMs);
+      await this.#sleeper.sleep(retryPeriodMs);
       if (this.#stopped) break;
       if (await this.#tryAcquireOrRenew()) {
         lastRenew = Date.now();
@@ -85,15 +86,6 @@ export class LeaderElector {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, leaseDurationSeconds, log } = this.#o;

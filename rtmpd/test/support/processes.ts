@@ -8,6 +8,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { StreamView } from '../../src/http/stream-view.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
@@ -168,19 +169,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export interface StreamJson {
-  stream_id: string;
-  app: string;
-  key: string;
-  start_time: string;
-  video: { codec: string; profile: string | null; level: string | null; width: number | null; height: number | null; fps: number | null } | null;
-  audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
-  bitrate_kbps: number;
-  bytes_in: number;
-  players: { rtmp: number; http_flv: number; total: number };
-  recording: boolean;
-  publisher: { protocol: string; remote_address: string };
-}
+/** The API's stream object, as rtmpd defines it. */
+export type StreamJson = StreamView;
 
 export async function listStreams(server: RunningServer): Promise<StreamJson[]> {
   const res = await fetch(server.httpUrl('/api/v1/rtmp/streams'));
