@@ -53,5 +53,9 @@ e2e-kind:
 images:
 	hack/images.sh
 
+# Load and latency benchmark: rtmpd vs node-media-server vs nginx-rtmp (BENCH_ARGS="--help" for options).
+bench: build
+	node --conditions=source hack/bench/main.ts $(BENCH_ARGS)
+
 clean:
 	rm -rf rtmpd/dist operator/dist ./*/tsconfig.tsbuildinfo

@@ -61,6 +61,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'bench-smoke', include: ['hack/bench/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 },
+      },
+      {
+        extends: true,
         test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],
