@@ -76,10 +76,10 @@ export function tail(path: string, lines = 20): string {
   }
 }
 
-function launch(name: ServerName, cmd: string, args: string[], dir: string, rtmpPort: number, httpBase: string | undefined, cwd = REPO_ROOT): Promise<RunningServer> {
+function launch(name: ServerName, cmd: string, args: string[], dir: string, rtmpPort: number, httpBase: string | undefined, cwd = REPO_ROOT, env = process.env): Promise<RunningServer> {
   const logPath = join(dir, `${name}.log`);
   const log = openSync(logPath, 'a');
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', log, log] });
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', log, log] });
   let exitInfo: string | undefined;
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -126,16 +126,17 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
   const node = process.execPath;
   switch (name) {
     case 'rtmpd': {
-      const prof = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+      // The bin runs itself (its shebang carries rtmpd's V8 flags) on this Node.
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` };
+      if (options.cpuProfDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
       // prettier-ignore
       const args = [
-        ...prof, join(REPO_ROOT, 'rtmpd/bin/rtmpd.js'),
         '--rtmp-bind', `127.0.0.1:${rtmpPort}`, '--http-bind', `127.0.0.1:${httpPort}`,
         '--storage-dir', join(dir, 'storage'), '--keyframe-dir', join(dir, 'keyframes'),
         '--recording-enabled', 'false', '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
         ...(options.rtmpdFlags ?? []),
       ];
-      return launch(name, node, args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`);
+      return launch(name, join(REPO_ROOT, 'rtmpd/bin/rtmpd.js'), args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`, REPO_ROOT, env);
     }
     case 'nms': {
       const http = options.httpFlv ? httpPort : 0;

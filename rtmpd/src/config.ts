@@ -28,7 +28,7 @@ export const configSchema = z.object({
   keyframeDir: z.string().min(1).default('./data/rtmp/keyframes').describe('directory for the latest keyframe and JPEG snapshot of each live stream'),
   logLevel: z.enum(logLevels).default('info').describe(`log level: ${logLevels.join(', ')}`),
   logFormat: z.enum(['json', 'pretty']).default('json').describe('log format: json (one object per line) or pretty (for a terminal)'),
-  chunkSize: int(128, 65536).default(4096).describe('outbound RTMP chunk size in bytes'),
+  chunkSize: int(128, 65536).default(60000).describe('outbound RTMP chunk size in bytes; large chunks (SRS also sends 60000) let most media messages go out as one header plus the body, uncopied'),
   gopCacheMaxBytes: int(0, 256 * 1024 * 1024).default(16 * 1024 * 1024).describe('upper bound of the per-stream GOP cache that lets players start at the last keyframe; 0 disables the cache'),
   playWaitSeconds: int(0, 3600).default(0).describe('how long a player of a stream that is not live waits for its publisher before NetStream.Play.StreamNotFound; 0 answers at once'),
   playerMaxBufferBytes: int(64 * 1024, 256 * 1024 * 1024).default(4 * 1024 * 1024).describe('bytes queued for a slow player before it skips to the next keyframe'),

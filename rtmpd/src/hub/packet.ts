@@ -18,9 +18,20 @@ export class MediaPacket {
 
   /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
   flvTag: Buffer | undefined = undefined;
-  /** RTMP chunks, built once for all RTMP players that share the cache key. */
-  rtmpChunks: Buffer | undefined = undefined;
+  /** RTMP chunk headers and body views, built once for all RTMP players that share the cache key. */
+  rtmpChunks: readonly Buffer[] | undefined = undefined;
   rtmpChunksKey = -1;
+
+  /**
+   * Forgets the serialized forms once every subscriber has them: a packet
+   * then waits in the GOP cache as its body alone, and the rare player that
+   * joins later serializes it again.
+   */
+  releaseSerialized(): void {
+    this.flvTag = undefined;
+    this.rtmpChunks = undefined;
+    this.rtmpChunksKey = -1;
+  }
 
   constructor(kind: PacketKind, timestamp: number, body: Buffer, keyframe: boolean, sequenceHeader: boolean, receivedAt: number) {
     this.kind = kind;

@@ -194,6 +194,8 @@ export class Stream {
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
     this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);
+    // Decoder config and metadata go to every joiner, so they keep their bytes.
+    if (!packet.sequenceHeader && packet.kind !== 'data') packet.releaseSerialized();
   }
 
   private deliver(delivery: Delivery, packet: MediaPacket): void {

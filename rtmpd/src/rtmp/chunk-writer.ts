@@ -1,7 +1,8 @@
-// Serializes one RTMP message into its chunks as ONE contiguous buffer, so a
-// message is one socket write. The first chunk carries a full (fmt 0) header
-// with the absolute timestamp: the bytes depend only on the message, the
-// chunk size and the stream id, so one buffer serves every player of a stream.
+// Splits one RTMP message into its chunks without copying the body: the
+// chunk headers share one small buffer and the body goes out as views of
+// itself. The first chunk carries a full (fmt 0) header with the absolute
+// timestamp, so the parts depend only on the message, the chunk size and the
+// stream id, and one list serves every player of a stream.
 export const ChunkStreamId = {
   protocol: 2,
   command: 3,
@@ -32,14 +33,6 @@ function writeBasicHeader(out: Buffer, pos: number, fmt: number, csid: number): 
   return pos + 3;
 }
 
-/** Size of the serialized message, for callers that preallocate. */
-export function serializedSize(csid: number, timestamp: number, bodyLength: number, chunkSize: number): number {
-  const basic = basicHeaderSize(csid);
-  const ext = timestamp >>> 0 >= 0xffffff ? 4 : 0;
-  const chunks = Math.max(1, Math.ceil(bodyLength / chunkSize));
-  return basic + 11 + ext + (chunks - 1) * (basic + ext) + bodyLength;
-}
-
 /** Writes the fmt 0 header of a message's first chunk; returns the position after it. */
 export function writeMessageHeader(out: Buffer, pos: number, csid: number, typeId: number, streamId: number, timestamp: number, bodyLength: number): number {
   const ts = timestamp >>> 0;
@@ -54,22 +47,31 @@ export function writeMessageHeader(out: Buffer, pos: number, csid: number, typeI
   return pos;
 }
 
-export function serializeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer {
+/** The message as socket-ready parts: header bytes and views of `body`, in order. */
+export function chunkMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer[] {
   const ts = timestamp >>> 0;
   const extended = ts >= 0xffffff;
-  const out = Buffer.allocUnsafe(serializedSize(csid, ts, body.length, chunkSize));
-  let pos = writeMessageHeader(out, 0, csid, typeId, streamId, ts, body.length);
-  let offset = Math.min(chunkSize, body.length);
-  body.copy(out, pos, 0, offset);
-  pos += offset;
-  while (offset < body.length) {
-    pos = writeBasicHeader(out, pos, 3, csid);
-    // Continuation chunks repeat the extended timestamp, as FFmpeg and librtmp expect.
-    if (extended) pos = out.writeUInt32BE(ts, pos);
+  const continuation = basicHeaderSize(csid) + (extended ? 4 : 0);
+  const chunks = Math.max(1, Math.ceil(body.length / chunkSize));
+  const headers = Buffer.allocUnsafe(basicHeaderSize(csid) + 11 + (extended ? 4 : 0) + (chunks - 1) * continuation);
+  let pos = writeMessageHeader(headers, 0, csid, typeId, streamId, ts, body.length);
+  // Most media messages fit one chunk: two parts, no views to allocate.
+  if (chunks === 1) return body.length > 0 ? [headers, body] : [headers];
+  const parts: Buffer[] = [headers.subarray(0, pos)];
+  for (let offset = 0; ; ) {
     const n = Math.min(chunkSize, body.length - offset);
-    body.copy(out, pos, offset, offset + n);
-    pos += n;
+    parts.push(body.subarray(offset, offset + n));
     offset += n;
+    if (offset >= body.length) return parts;
+    const start = pos;
+    pos = writeBasicHeader(headers, pos, 3, csid);
+    // Continuation chunks repeat the extended timestamp, as FFmpeg and librtmp expect.
+    if (extended) pos = headers.writeUInt32BE(ts, pos);
+    parts.push(headers.subarray(start, pos));
   }
-  return out;
+}
+
+/** The message as one contiguous buffer, for the few small control and command messages. */
+export function serializeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer {
+  return Buffer.concat(chunkMessage(csid, typeId, streamId, timestamp, body, chunkSize));
 }

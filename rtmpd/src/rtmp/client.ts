@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0 } from './amf0.ts';
 import { ChunkReader, MessageType } from './chunk-reader.ts';
-import { ChunkStreamId, serializeMessage, serializedSize, writeMessageHeader } from './chunk-writer.ts';
+import { ChunkStreamId, chunkMessage, serializeMessage } from './chunk-writer.ts';
 import { command, isObject, parseCommand, type Command } from './commands.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setBufferLength, setChunkSize, UserControlEvent } from './control.ts';
 import { ClientHandshake, type HandshakeKind } from './handshake.ts';
@@ -199,13 +199,9 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** Sends any message on this client's stream (a raw data message, an aggregate, ...). */
   sendMessage(csid: number, typeId: number, timestamp: number, body: Buffer): boolean {
     if (this.closed) return false;
-    if (body.length <= this.chunkSize) {
-      const header = Buffer.allocUnsafe(serializedSize(csid, timestamp, 0, this.chunkSize));
-      writeMessageHeader(header, 0, csid, typeId, this.streamId, timestamp, body.length);
-      this.write(header);
-      return this.write(body);
-    }
-    return this.write(serializeMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize));
+    let flowing = true;
+    for (const part of chunkMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize)) flowing = this.write(part);
+    return flowing;
   }
 
   /** Unpublishes politely when publishing, then ends the connection. */

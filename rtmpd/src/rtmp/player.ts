@@ -3,7 +3,7 @@
 // the same chunk size and message stream id.
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { MediaPacket, PacketKind } from '../hub/packet.ts';
-import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
+import { ChunkStreamId, chunkMessage, serializeMessage } from './chunk-writer.ts';
 import { MessageType } from './chunk-reader.ts';
 import { onStatus, rtmpSampleAccess, type StatusInfo } from './commands.ts';
 import { streamBegin, streamEOF } from './control.ts';
@@ -11,8 +11,8 @@ import { streamBegin, streamEOF } from './control.ts';
 /** The connection side a player needs; the session implements it. */
 export interface PlayerConnection {
   readonly socket: { readonly writableLength: number };
-  /** Writes one serialized message; counts it. */
-  send(bytes: Buffer): void;
+  /** Writes one message, whole or as its chunk parts; counts it. */
+  send(bytes: Buffer | readonly Buffer[]): void;
   /** Ends the connection after what was written (graceful) or at once. */
   end(graceful: boolean): void;
 }
@@ -74,7 +74,7 @@ export class RtmpPlayer implements Subscriber {
     }
     let chunks = packet.rtmpChunksKey === this.key ? packet.rtmpChunks : undefined;
     if (chunks === undefined) {
-      chunks = serializeMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body, this.chunkSize);
+      chunks = chunkMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body, this.chunkSize);
       packet.rtmpChunks = chunks;
       packet.rtmpChunksKey = this.key;
     }

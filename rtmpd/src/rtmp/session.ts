@@ -106,17 +106,26 @@ export class RtmpSession implements PlayerConnection {
    * of one publisher read, a joining player's GOP) leave in one writev: a
    * syscall per message per player was half the CPU of a fan-out.
    */
-  send(bytes: Buffer): void {
+  send(bytes: Buffer | readonly Buffer[]): void {
     if (this.closed || !this.socket.writable) return;
-    this.options.stats.bytesOut += bytes.length;
-    this.options.stats.messagesOut++;
-    this.bytesSent += bytes.length;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(bytes);
+    let length = 0;
+    if (Buffer.isBuffer(bytes)) {
+      length = bytes.length;
+      this.socket.write(bytes);
+    } else {
+      for (const part of bytes) {
+        length += part.length;
+        this.socket.write(part);
+      }
+    }
+    this.options.stats.bytesOut += length;
+    this.options.stats.messagesOut++;
+    this.bytesSent += length;
   }
 
   end(graceful: boolean): void {
