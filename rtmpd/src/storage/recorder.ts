@@ -66,6 +66,8 @@ export class Recorder {
   }
 }
 
+const FLUSH_MS = 200;
+
 /** One recording: a hub subscriber that appends every packet's FLV tag to a file. */
 class FlvFileWriter implements Subscriber {
   readonly protocol = 'recorder';
@@ -76,6 +78,7 @@ class FlvFileWriter implements Subscriber {
   private readonly logger: Logger;
   private readonly trace: RecordingTrace;
   private failed = false;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(path: string, stream: Stream, stats: RecorderStats, logger: Logger) {
     this.stream = stream;
@@ -100,6 +103,7 @@ class FlvFileWriter implements Subscriber {
   }
 
   close(): void {
+    this.flush();
     if (!this.file.writableEnded) {
       this.file.end(() => {
         this.trace.end(this.stream, this.file.bytesWritten);
@@ -114,10 +118,27 @@ class FlvFileWriter implements Subscriber {
     return this.finished;
   }
 
+  /**
+   * Packets are gathered for up to FLUSH_MS and written with one writev: a
+   * file write per packet went through the thread pool and doubled rtmpd's
+   * CPU with recording on (make bench, +rec). Closing flushes at once, so a
+   * publisher that drops leaves everything it sent on disk.
+   */
   private append(bytes: Buffer): void {
     if (this.failed || this.file.writableEnded) return;
     this.stats.bytesWritten += bytes.length;
+    if (this.flushTimer === undefined) {
+      this.file.cork();
+      this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+    }
     this.file.write(bytes);
+  }
+
+  private flush(): void {
+    if (this.flushTimer === undefined) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.file.uncork();
   }
 
   private fail(err: Error): void {
@@ -127,6 +148,7 @@ class FlvFileWriter implements Subscriber {
     this.trace.end(this.stream, this.file.bytesWritten, err);
     this.logger.error({ err }, 'recording stopped after a disk error; the stream goes on');
     this.stream.unsubscribe(this);
+    clearTimeout(this.flushTimer);
     this.file.destroy();
   }
 }
