@@ -17,7 +17,8 @@ import { parse, stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cluster, eventually, kubectl, kubectlJson, run, serviceAccountKubeconfig, type RunResult } from '../cluster/kube.ts';
 import { repo } from '../lib/chart.ts';
-import { dockerImageConfig, freePort, localize, start, tail, type Container, type Started } from './pod-process.ts';
+import { freePort } from '../lib/free-port.ts';
+import { dockerImageConfig, localize, start, tail, type Container, type Started } from './pod-process.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const operatorNs = `e2e-${suffix}-system`;

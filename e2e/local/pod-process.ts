@@ -11,7 +11,6 @@
 //   - in-cluster credentials → a kubeconfig (for the operator, its ServiceAccount's token).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repo } from '../lib/chart.ts';
 
@@ -133,17 +132,6 @@ export function localize(o: LocalizeOptions): LocalCommand {
   return { file, args: [...entryArgs, ...args], env, rewrites };
 }
 
-/** A free TCP port on 127.0.0.1 (free now; the caller binds it soon after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface Started {
   child: ChildProcess;

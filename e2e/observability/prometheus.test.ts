@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, publishTestPattern, runFfmpeg, startServer, stopAll, type Publisher, type RunningServer } from '../../rtmpd/test/support/processes.ts';
+import { freePort } from '../lib/free-port.ts';
+import { publishTestPattern, runFfmpeg, startServer, stopAll, type Publisher, type RunningServer } from '../../rtmpd/test/support/processes.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 import { labelValuesSelector, substituteVariables, vectorSelectors } from './promql.ts';
 

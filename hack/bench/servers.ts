@@ -2,10 +2,11 @@
 // fresh ports and a fresh temp directory, and stopped after its scenario.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../e2e/lib/free-port.ts';
 
 export type ServerName = 'rtmpd' | 'nms' | 'nginx';
 export const SERVER_NAMES: readonly ServerName[] = ['rtmpd', 'nms', 'nginx'];
@@ -37,16 +38,6 @@ export interface RunningServer {
   exited(): string | undefined;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

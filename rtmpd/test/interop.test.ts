@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtmpClient } from '../src/rtmp/client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
-import { freePort, probe, publishTestPattern, runCommand, runFfmpeg, startServer, stopAll, tempDir, waitForPort, waitForStream, type RunningServer } from './support/processes.ts';
+import { freePort } from '../../e2e/lib/free-port.ts';
+import { probe, publishTestPattern, runCommand, runFfmpeg, startServer, stopAll, tempDir, waitForPort, waitForStream, type RunningServer } from './support/processes.ts';
 
 let server: RunningServer;
 
