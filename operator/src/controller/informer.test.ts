@@ -95,7 +95,9 @@ describe('Informer', () => {
     informer.start();
     await informer.waitForSync(5000);
     const deadline = Date.now() + 5000;
-    while (events.length < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The re-list's events come before its watch is opened: wait for both.
+    const watchCount = () => requests.filter((r) => r.includes('watch=true')).length;
+    while ((events.length < 8 || watchCount() < 3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(events).toEqual([
       'add a@5', 'add b@6', // first list
       'add d@11', 'update a@12', // first watch
