@@ -11,6 +11,7 @@ import { ChunkStreamId, chunkMessage, serializeMessage } from './chunk-writer.ts
 import { command, isObject, parseCommand, type Command } from './commands.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setBufferLength, setChunkSize, UserControlEvent } from './control.ts';
 import { ClientHandshake, type HandshakeKind } from './handshake.ts';
+import { TickWriter } from './tick-writer.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 
@@ -84,20 +85,16 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   private nextTransaction = 1;
   private readonly pending = new Map<number, Pending>();
   private statusWaiter: ((info: StatusInfo) => void) | undefined;
-  private corked = false;
+  private readonly writer: TickWriter;
   private bytesReceived = 0;
   private lastAckAt = 0;
   private ackWindow = 2_500_000;
   private publishing = false;
   private closed = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
-
   private constructor(socket: Socket, url: ParsedUrl, options: RtmpClientOptions) {
     super();
     this.socket = socket;
+    this.writer = new TickWriter(socket);
     this.app = url.app;
     this.streamKey = url.streamKey;
     this.chunkSize = options.chunkSize ?? 65536;
@@ -260,12 +257,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   }
 
   private write(bytes: Buffer): boolean {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    return this.socket.write(bytes);
+    return this.writer.write(bytes);
   }
 
   private onData(data: Buffer, handshaken: () => void): void {
