@@ -1,7 +1,7 @@
 // The load generator: N publishers replaying a fixture in real time and M
 // players per stream, all in this one process. One scheduler tick every
-// ~10 ms sends every frame that is due across all publishers (the client
-// corks each socket until the end of the tick: one writev); the only per-frame allocation is the SEI-prefixed video body.
+// ~10 ms sends every frame that is due across all publishers (one socket
+// write per publisher); the only per-frame allocation is the SEI-prefixed video body.
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
@@ -238,7 +238,7 @@ export class LoadGenerator {
 
   /**
    * For every publisher whose next video frame is due: sends it and all audio
-   * due by then, in one writev. Publishers start at different moments, so
+   * due by then, in one socket write. Publishers start at different moments, so
    * their flushes are spread over the frame interval instead of bunching.
    */
   private tick(): void {
@@ -248,18 +248,18 @@ export class LoadGenerator {
       if (!p.active || p.nextDue > now) continue;
       const client = p.client!;
       // What the socket still holds from earlier flushes: the server is not keeping up.
-      const queued = client.socket.writableLength;
+      const queued = client.pendingBytes;
       if (queued > 0) {
         this.counters.publisherBackpressure++;
         if (queued > this.counters.publisherMaxQueuedBytes) this.counters.publisherMaxQueuedBytes = queued;
       }
-      // The client corks the socket on its first write; uncork() below sends it all.
+      // The client gathers this publisher's writes; flush() below sends them in one write.
       let loopStart = p.startAt + p.loop * loopMs;
       while (loopStart + frames[p.index]!.timestamp <= now) {
         const frame = frames[p.index]!;
         const ts = (p.loop * loopMs + frame.timestamp) >>> 0;
-        // Write results are not backpressure here: a corked socket reports
-        // false for any batch above 16 KiB; leftovers are counted above.
+        // Write results are not backpressure here: a batch above 16 KiB
+        // reports false; leftovers are counted above.
         if (frame.kind === 'video') {
           client.sendVideo(ts, frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros()) : frame.body);
           this.counters.videoFramesSent++;
@@ -271,7 +271,7 @@ export class LoadGenerator {
         }
       }
       p.nextDue = loopStart + nextVideoAt[p.index]!;
-      client.socket.uncork();
+      client.flush();
     }
   }
 

@@ -19,6 +19,9 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
   --keep               keep the servers' temp directories (logs)
   --out <dir>          fixtures, profiles and results (default .bench)
   -h, --help
+
+Environment: BENCH_RTMPD_BIN=<path to rtmpd/bin/rtmpd.js> runs another build of
+rtmpd (e.g. a git worktree of main) to compare two builds under the same load.
 `;
 
 const { values } = parseArgs({

@@ -127,7 +127,8 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
         '--recording-enabled', 'false', '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
         ...(options.rtmpdFlags ?? []),
       ];
-      return launch(name, join(REPO_ROOT, 'rtmpd/bin/rtmpd.js'), args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`, REPO_ROOT, env);
+      const bin = process.env.BENCH_RTMPD_BIN ?? join(REPO_ROOT, 'rtmpd/bin/rtmpd.js');
+      return launch(name, bin, args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`, REPO_ROOT, env);
     }
     case 'nms': {
       const http = options.httpFlv ? httpPort : 0;

@@ -2,7 +2,7 @@
 // HEVC test and the load benchmark (hundreds of publishers and players in one
 // process) drive the server with it. A media message that fits one chunk is
 // written as a 12-16 byte header plus the caller's body (no copy), and writes
-// made in one tick are corked into one writev.
+// made in one tick leave in one socket write (TickWriter).
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0 } from './amf0.ts';
@@ -201,6 +201,16 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     return flowing;
   }
 
+  /** Sends what was written in this tick now instead of at its end. */
+  flush(): void {
+    this.writer.flush();
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get pendingBytes(): number {
+    return this.writer.pendingBytes;
+  }
+
   /** Unpublishes politely when publishing, then ends the connection. */
   close(): void {
     if (this.closed) return;
@@ -208,7 +218,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
       this.callNoWait('FCUnpublish', null, this.streamKey);
       this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
     }
-    this.socket.end();
+    this.writer.end();
   }
 
   /** Drops the connection at once. */

@@ -10,7 +10,8 @@ import { streamBegin, streamEOF } from './control.ts';
 
 /** The connection side a player needs; the session implements it. */
 export interface PlayerConnection {
-  readonly socket: { readonly writableLength: number };
+  /** Bytes written to the connection that the kernel has not yet taken. */
+  readonly pendingBytes: number;
   /** Writes one message, whole or as its chunk parts; counts it. */
   send(bytes: Buffer | readonly Buffer[]): void;
   /** Ends the connection after what was written (graceful) or at once. */
@@ -45,7 +46,7 @@ export class RtmpPlayer implements Subscriber {
   }
 
   pendingBytes(): number {
-    return this.connection.socket.writableLength;
+    return this.connection.pendingBytes;
   }
 
   /**

@@ -271,6 +271,23 @@ describe('rtmp server under hostile input', () => {
     expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
   });
 
+  it('closes a silent connection after the idle timeout but spares a waiting player', async () => {
+    const { server, stats, url } = await startServer({ idleTimeoutSeconds: 1, playWaitSeconds: 10 });
+    const silent = await rawSession(server.address().port);
+    const waiting = track(await RtmpClient.connect(url('later')));
+    const playing = waiting.play();
+    const startedAt = Date.now();
+    await silent.closed;
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(900);
+    expect(stats.protocolErrors.idle_timeout).toBe(1);
+    await sleep(1600);
+    // The player waiting for its publisher is still there and gets the stream.
+    const publisher = track(await RtmpClient.connect(url('later')));
+    await publisher.publish();
+    await playing;
+    expect(stats.protocolErrors.idle_timeout).toBe(1);
+  });
+
   it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
     const { server, stats, url, hub } = await startServer();
     const port = server.address().port;

@@ -8,6 +8,9 @@ import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { createRtmpStats, type RtmpStats } from './stats.ts';
 
+/** How often idle connections are looked for; the idle timeout is honoured to within this. */
+const IDLE_SWEEP_MS = 1000;
+
 export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxConnections'>;
 
 export interface RtmpServerOptions {
@@ -66,9 +69,15 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     });
   });
   const address = server.address() as AddressInfo;
+  const idleSweep = setInterval(() => {
+    const now = performance.now();
+    for (const session of sessions) session.sweepIdle(now);
+  }, Math.min(IDLE_SWEEP_MS, config.idleTimeoutSeconds * 500));
+  idleSweep.unref();
   logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
 
   async function shutdown(): Promise<void> {
+    clearInterval(idleSweep);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     // Players first, so they hear Play.Stop rather than a publisher's end.
     const ordered = [...sessions].sort((a, b) => Number(b.role === 'player') - Number(a.role === 'player'));

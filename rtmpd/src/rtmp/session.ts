@@ -80,6 +80,11 @@ export class RtmpSession implements PlayerConnection {
   /** Closed by us for a counted reason. */
   private failed = false;
   private readonly writer: TickWriter;
+  /** Idleness is not watched while a player waits for its publisher or is paused. */
+  private idleWatched = true;
+  /** Bytes moved either way when the idle sweep last saw a change, and when that was. */
+  private idleBytes = -1;
+  private idleSince = 0;
 
   constructor(socket: Socket, options: SessionOptions) {
     this.socket = socket;
@@ -91,15 +96,17 @@ export class RtmpSession implements PlayerConnection {
     this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body));
     options.stats.connections.handshaking++;
     socket.setNoDelay(true);
-    socket.setTimeout(options.config.idleTimeoutSeconds * 1000);
-    socket.on('timeout', () => this.fail(this.role === 'handshaking' ? 'handshake_timeout' : 'idle_timeout', 'idle timeout'));
     this.handshakeTimer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('error', (err) => options.logger.debug({ remote: this.remoteAddress, err: err.message }, 'rtmp socket error'));
     socket.on('close', () => this.cleanup());
   }
 
-  /** Writes one message, whole or as its chunk parts, in this tick's writev. */
+  get pendingBytes(): number {
+    return this.writer.pendingBytes;
+  }
+
+  /** Writes one message, whole or as its chunk parts, in this tick's write. */
   send(bytes: Buffer | readonly Buffer[]): void {
     if (this.closed || !this.socket.writable) return;
     let length = 0;
@@ -117,8 +124,23 @@ export class RtmpSession implements PlayerConnection {
     this.bytesSent += length;
   }
 
+  /**
+   * The server's periodic idle sweep: a connection that moved no byte for
+   * the idle timeout is closed. One timer for all connections instead of a
+   * socket timeout each, which Node re-arms on every read and write.
+   */
+  sweepIdle(now: number): void {
+    const moved = this.socket.bytesRead + this.socket.bytesWritten;
+    if (!this.idleWatched || moved !== this.idleBytes) {
+      this.idleBytes = moved;
+      this.idleSince = now;
+    } else if (now - this.idleSince >= this.options.config.idleTimeoutSeconds * 1000) {
+      this.fail(this.role === 'handshaking' ? 'handshake_timeout' : 'idle_timeout', 'idle timeout');
+    }
+  }
+
   end(graceful: boolean): void {
-    if (graceful) this.socket.end();
+    if (graceful) this.writer.end();
     else this.socket.destroy();
   }
 
@@ -126,7 +148,7 @@ export class RtmpSession implements PlayerConnection {
   shutdown(): void {
     if (this.player) this.player.close('shutdown');
     else if (this.stream) this.closePublisher('shutdown');
-    else this.socket.end();
+    else this.writer.end();
   }
 
   private onData(data: Buffer): void {
@@ -384,7 +406,7 @@ export class RtmpSession implements PlayerConnection {
     const wait = new AbortController();
     this.playWait = wait;
     // Waiting for a publisher is not idleness.
-    this.socket.setTimeout(0);
+    this.idleWatched = false;
     let stream: Stream | undefined;
     try {
       stream = await hub.subscribe(this.app, key, player, config.playWaitSeconds * 1000, wait.signal);
@@ -395,7 +417,7 @@ export class RtmpSession implements PlayerConnection {
       stream?.unsubscribe(player);
       return;
     }
-    this.socket.setTimeout(config.idleTimeoutSeconds * 1000);
+    this.idleWatched = true;
     if (!stream) {
       countBy(this.options.stats.commandErrors, 'play');
       this.status(streamId, { level: 'error', code: 'NetStream.Play.StreamNotFound', description: `no stream ${this.app}/${key} is live`, details: key });
@@ -420,7 +442,7 @@ export class RtmpSession implements PlayerConnection {
     const paused = cmd.args[0] === true;
     this.player.pause(paused, this.playing.videoHeader !== undefined);
     // A paused player neither sends nor receives; that is not idleness.
-    this.socket.setTimeout(paused ? 0 : this.options.config.idleTimeoutSeconds * 1000);
+    this.idleWatched = !paused;
   }
 
   private closePublisher(reason: CloseReason): void {
@@ -429,7 +451,7 @@ export class RtmpSession implements PlayerConnection {
       this.status(this.publishStreamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'server shutting down' });
     }
     this.stopPublishing();
-    this.socket.end();
+    this.writer.end();
   }
 
   private unpublishWithStatus(): void {

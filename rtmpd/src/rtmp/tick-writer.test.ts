@@ -1,0 +1,97 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TickWriter } from './tick-writer.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+/** A connected pair: `writer` writes on one end, `peer` is the other end, paused until read. */
+async function socketPair(): Promise<{ socket: Socket; peer: Socket }> {
+  const server: Server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  const { port } = server.address() as { port: number };
+  const socket = connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const peer = await accepted;
+  cleanups.push(() => {
+    socket.destroy();
+    peer.destroy();
+    server.close();
+  });
+  return { socket, peer };
+}
+
+function readAll(peer: Socket, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve) => {
+    peer.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= length) resolve(Buffer.concat(chunks));
+    });
+    peer.resume();
+  });
+}
+
+/** Distinct bytes per part, so a reorder or a reused buffer shows. */
+const part = (seed: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i) & 0xff));
+
+describe('TickWriter', () => {
+  it('sends the parts of one tick as one write, in order', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    const parts = [part(1, 12), part(2, 3000), part(3, 7)];
+    const writes: number[] = [];
+    const write = socket.write.bind(socket);
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk.length);
+      return write(chunk);
+    }) as typeof socket.write;
+    for (const p of parts) writer.write(p);
+    expect(writer.pendingBytes).toBe(3019);
+    await new Promise((r) => process.nextTick(r));
+    expect(writes).toEqual([3019]);
+    expect(await readAll(peer, 3019)).toEqual(Buffer.concat(parts));
+  });
+
+  it('keeps bytes intact when the peer does not read and later flushes reuse memory', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    const expected: Buffer[] = [];
+    // Enough to fill the kernel's buffers (loopback takes megabytes), so
+    // writes queue in Node and hold their memory.
+    let queuedInNode = 0;
+    for (let tick = 0; tick < 2000; tick++) {
+      for (let i = 0; i < 4; i++) {
+        const p = part(tick * 4 + i, 1000 + ((tick * 37 + i * 11) % 9000));
+        expected.push(p);
+        writer.write(p);
+      }
+      writer.flush();
+      if (socket.writableLength > 0) queuedInNode++;
+    }
+    expect(queuedInNode).toBeGreaterThan(100);
+    // A batch above the scratch size takes its own buffer.
+    const big = [part(9001, 200_000), part(9002, 100_000)];
+    for (const p of big) writer.write(p);
+    expected.push(...big);
+    writer.flush();
+    expect(socket.writableLength).toBeGreaterThan(0);
+    const all = Buffer.concat(expected);
+    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
+
+  it('end() sends what was queued before ending', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    writer.write(part(5, 100));
+    writer.write(part(6, 50));
+    writer.end();
+    const received = await readAll(peer, 150);
+    expect(received).toEqual(Buffer.concat([part(5, 100), part(6, 50)]));
+  });
+});
