@@ -9,6 +9,9 @@ import { readFlvFile } from '../../rtmpd/src/flv/demux.ts';
 
 const run = promisify(execFile);
 
+/** Every fixture has a keyframe every 2 s, the interval OBS and streaming services recommend. */
+export const KEYFRAME_INTERVAL_SECONDS = 2;
+
 export interface FixtureSpec {
   name: string;
   width: number;
@@ -64,7 +67,7 @@ export async function ensureFixture(spec: FixtureSpec, dir: string): Promise<str
   const path = join(dir, fileName(spec));
   if (existsSync(path)) return path;
   const tmp = `${path}.tmp-${process.pid}`;
-  const gop = spec.fps * 2;
+  const gop = spec.fps * KEYFRAME_INTERVAL_SECONDS;
   // prettier-ignore
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',

@@ -6,7 +6,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
 import { RtmpClient } from '../../rtmpd/src/rtmp/client.ts';
-import type { Fixture } from './fixture.ts';
+import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
 import { readProbe, wallClockMicros, withProbe, type Probe } from './sei.ts';
 import { Samples } from './stats.ts';
 
@@ -56,13 +56,16 @@ class Publisher {
   client: RtmpClient | undefined;
   /** performance.now() at which loop 0, timestamp 0 is due. */
   startAt = 0;
+  /** Delay of this publisher's first frame, so keyframes of different streams do not coincide. */
+  readonly phaseMs: number;
   loop = 0;
   index = 0;
   nextDue = Infinity;
   seq = 0;
   active = false;
-  constructor(key: string) {
+  constructor(key: string, phaseMs: number) {
     this.key = key;
+    this.phaseMs = phaseMs;
   }
 }
 
@@ -127,7 +130,10 @@ export class LoadGenerator {
   /** Connects and starts every publisher, then every player. */
   async start(): Promise<void> {
     const { streams, playersPerStream } = this.options;
-    for (let i = 0; i < streams; i++) this.publishers.push(new Publisher(`bench-${this.runId}-${i}`));
+    // Independent encoders put their keyframes at unrelated moments: spread
+    // the publishers' first frames over one keyframe interval.
+    const phaseStepMs = (KEYFRAME_INTERVAL_SECONDS * 1000) / streams;
+    for (let i = 0; i < streams; i++) this.publishers.push(new Publisher(`bench-${this.runId}-${i}`, i * phaseStepMs));
     this.ticker = setInterval(() => this.tick(), this.options.tickMs ?? 5);
     await this.parallel(this.publishers, (p) => this.startPublisher(p));
     // Let every stream get its first GOP to the server before anyone plays.
@@ -157,7 +163,7 @@ export class LoadGenerator {
         if (h.kind === 'video') client.sendVideo(0, h.body);
         else client.sendAudio(0, h.body);
       }
-      p.startAt = performance.now();
+      p.startAt = performance.now() + p.phaseMs;
       p.nextDue = p.startAt;
       p.active = true;
       this.counters.publishersUp++;

@@ -43,4 +43,36 @@ describe('GopCache', () => {
     cache.add(packet('video', 1, true));
     expect(cache.snapshot()).toHaveLength(0);
   });
+
+  it('keeps exact copies across many GOPs of varying sizes, block boundaries and large bodies', () => {
+    const cache = new GopCache(8 << 20);
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+    const filled = (kind: 'video' | 'audio', size: number, keyframe: boolean) => {
+      const body = Buffer.allocUnsafe(size);
+      for (let i = 0; i < size; i++) body[i] = random(256);
+      return new MediaPacket(kind, random(1 << 30), body, keyframe, false, 0);
+    };
+    for (let gop = 0; gop < 20; gop++) {
+      const sent = [filled('video', 1 + random(40_000), true)];
+      for (let i = 0; i < 5 + random(60); i++) sent.push(filled(random(2) ? 'audio' : 'video', 1 + random(6000), false));
+      for (const p of sent) cache.add(p);
+      const originals = sent.map((p) => Buffer.from(p.body));
+      const snapshot = cache.snapshot();
+      expect(snapshot.map((p) => p.timestamp)).toEqual(sent.map((p) => p.timestamp));
+      expect(snapshot.map((p) => p.kind)).toEqual(sent.map((p) => p.kind));
+      snapshot.forEach((p, i) => expect(p.body.equals(originals[i]!)).toBe(true));
+      expect(cache.bytes).toBe(originals.reduce((n, b) => n + b.length, 0));
+    }
+  });
+
+  it('copies small bodies in, and hands each joiner memory of its own', () => {
+    const cache = new GopCache(1000);
+    const key = packet('video', 10, true);
+    cache.add(key);
+    key.body.fill(2);
+    const first = cache.snapshot();
+    first[0]!.body.fill(1);
+    expect(cache.snapshot()[0]!.body.equals(Buffer.alloc(10))).toBe(true);
+  });
 });

@@ -4,6 +4,17 @@
 // a thousand players of one stream share one buffer.
 export type PacketKind = 'audio' | 'video' | 'data';
 
+/**
+ * Bytes kept for long get memory of their own: a small buffer is a slice of
+ * one of Node's shared 64 KiB pool slabs, and keeping it keeps the slab.
+ */
+export function ownMemory(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  own.set(bytes);
+  return own;
+}
+
 export class MediaPacket {
   readonly kind: PacketKind;
   /** Milliseconds, as the publisher stamped it (32-bit, may wrap). */
@@ -22,11 +33,7 @@ export class MediaPacket {
   rtmpChunks: readonly Buffer[] | undefined = undefined;
   rtmpChunksKey = -1;
 
-  /**
-   * Forgets the serialized forms once every subscriber has them: a packet
-   * then waits in the GOP cache as its body alone, and the rare player that
-   * joins later serializes it again.
-   */
+  /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */
   releaseSerialized(): void {
     this.flvTag = undefined;
     this.rtmpChunks = undefined;

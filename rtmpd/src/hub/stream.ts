@@ -2,7 +2,7 @@ import { inspectAudio, inspectVideo } from '../flv/tag.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
-import { MediaPacket } from './packet.ts';
+import { MediaPacket, ownMemory } from './packet.ts';
 import { DeliveryGate, type CloseReason, type Subscriber } from './subscriber.ts';
 
 export interface StreamOptions {
@@ -108,7 +108,9 @@ export class Stream {
     } else if (info.packet === 'frame') {
       this.stats.videoFrames++;
     }
-    const packet = new MediaPacket('video', timestamp, body, info.keyframe, info.sequenceHeader, receivedAt);
+    // Decoder config and the last keyframe stay for as long as the stream lives.
+    const kept = info.sequenceHeader || info.keyframe;
+    const packet = new MediaPacket('video', timestamp, kept ? ownMemory(body) : body, info.keyframe, info.sequenceHeader, receivedAt);
     if (info.sequenceHeader) this.videoHeader = packet;
     if (info.keyframe) {
       this.stats.keyframes++;
@@ -139,7 +141,7 @@ export class Stream {
       // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
       if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
     }
-    const packet = new MediaPacket('audio', timestamp, body, false, info.sequenceHeader, receivedAt);
+    const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, false, info.sequenceHeader, receivedAt);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
   }
@@ -148,7 +150,7 @@ export class Stream {
   setMetadata(timestamp: number, body: Buffer, values: Record<string, unknown>, receivedAt: number): void {
     this.stats.bytesIn += body.length;
     this.metadataValues = values;
-    this.metadata = new MediaPacket('data', timestamp, body, false, false, receivedAt);
+    this.metadata = new MediaPacket('data', timestamp, ownMemory(body), false, false, receivedAt);
     this.push(this.metadata);
   }
 
@@ -157,7 +159,9 @@ export class Stream {
     const delivery = { subscriber, gate: new DeliveryGate(this.options.playerMaxBufferBytes, now) };
     this.deliveries.set(subscriber, delivery);
     for (const packet of [this.metadata, this.videoHeader, this.audioHeader]) {
-      if (packet) this.deliver(delivery, packet);
+      if (!packet) continue;
+      this.deliver(delivery, packet);
+      packet.releaseSerialized(); // kept, its serialized bytes would pin a pool slab
     }
     for (const packet of this.gop.snapshot()) this.deliver(delivery, packet);
   }
@@ -194,8 +198,8 @@ export class Stream {
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
     this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);
-    // Decoder config and metadata go to every joiner, so they keep their bytes.
-    if (!packet.sequenceHeader && packet.kind !== 'data') packet.releaseSerialized();
+    // Joiners serialize again what they need: kept serialized bytes would pin pool slabs.
+    packet.releaseSerialized();
   }
 
   private deliver(delivery: Delivery, packet: MediaPacket): void {

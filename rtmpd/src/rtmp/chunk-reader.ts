@@ -73,7 +73,7 @@ export class ChunkReader {
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
   /** Up to 3 (basic) + 11 (message) + 4 (extended timestamp) bytes. */
-  private readonly header = Buffer.allocUnsafe(18);
+  private readonly header = Buffer.allocUnsafeSlow(18); // not from the shared pool: it lives as long as the connection
   private headerLength = 0;
   private inPayload = false;
   private current: ChunkStream | undefined;
