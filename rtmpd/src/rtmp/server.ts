@@ -6,6 +6,7 @@ import { splitHostPort, type Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
+import { withSharedReadBuffer } from './shared-read.ts';
 import { createRtmpStats, type RtmpStats } from './stats.ts';
 
 /** How often idle connections are looked for; the idle timeout is honoured to within this. */
@@ -41,13 +42,15 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const sessions = new Set<RtmpSession>();
   let closing: Promise<void> | undefined;
 
-  const server: Server = createServer((socket) => {
+  // Paused, so that no byte is read before the socket is rewrapped.
+  const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
     if (closing || sessions.size >= config.maxConnections) {
       stats.connectionsRefused++;
-      socket.destroy();
+      accepted.destroy();
       return;
     }
     stats.connectionsAccepted++;
+    const { socket, onRead } = withSharedReadBuffer(accepted);
     const session = new RtmpSession(socket, {
       hub,
       config,
@@ -56,6 +59,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       handshakeTimeoutMs,
       onClose: (s) => sessions.delete(s),
     });
+    onRead((bytes) => session.receive(bytes));
     sessions.add(session);
   });
   server.on('error', (err) => logger.error({ err }, 'rtmp server error'));

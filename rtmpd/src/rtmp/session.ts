@@ -97,7 +97,6 @@ export class RtmpSession implements PlayerConnection {
     options.stats.connections.handshaking++;
     socket.setNoDelay(true);
     this.handshakeTimer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
-    socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('error', (err) => options.logger.debug({ remote: this.remoteAddress, err: err.message }, 'rtmp socket error'));
     socket.on('close', () => this.cleanup());
   }
@@ -151,7 +150,8 @@ export class RtmpSession implements PlayerConnection {
     else this.writer.end();
   }
 
-  private onData(data: Buffer): void {
+  /** Takes the bytes of one socket read (valid only during the call: they are parsed or copied). */
+  receive(data: Buffer): void {
     if (this.closed) return;
     const { stats } = this.options;
     stats.bytesIn += data.length;
