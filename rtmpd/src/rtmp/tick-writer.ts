@@ -1,9 +1,6 @@
 import type { Socket } from 'node:net';
 
-/**
- * Bytes one flush gathers into the shared scratch buffer; a larger batch (a
- * joining player's GOP) gets a buffer of its own.
- */
+/** Bytes one flush gathers into the shared scratch buffer; a larger batch (a joining player's GOP) is written as it is. */
 const SCRATCH_BYTES = 256 * 1024;
 /**
  * Shared by every writer: a flush copies its parts here and hands the socket
@@ -18,7 +15,7 @@ let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
  * audio) leaves in a single socket.write. Gathering the parts costs a memcpy
  * of bytes the kernel copies anyway; a write per part, or corking and a
  * writev, spent more in Node's stream machinery than the kernel spent
- * sending.
+ * sending. A socket with a backlog gets its parts queued as they are.
  */
 export class TickWriter {
   private readonly socket: Socket;
@@ -71,16 +68,22 @@ export class TickWriter {
       this.socket.write(only);
       return;
     }
-    // The scratch buffer may be used only when no earlier write still points into it.
-    const useScratch = total <= SCRATCH_BYTES && this.socket.writableLength === 0;
-    const out = useScratch ? scratch : Buffer.allocUnsafe(total);
+    // The scratch buffer may be used only when no earlier write still points
+    // into it; bytes that cannot leave now anyway queue as they are, uncopied.
+    if (total > SCRATCH_BYTES || this.socket.writableLength > 0) {
+      this.socket.cork();
+      for (const part of parts) this.socket.write(part);
+      parts.length = 0;
+      this.socket.uncork();
+      return;
+    }
     let pos = 0;
     for (const part of parts) {
-      out.set(part, pos);
+      scratch.set(part, pos);
       pos += part.length;
     }
     parts.length = 0;
-    this.socket.write(useScratch ? out.subarray(0, total) : out);
-    if (useScratch && this.socket.writableLength > 0) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    this.socket.write(scratch.subarray(0, total));
+    if (this.socket.writableLength > 0) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   }
 }
