@@ -26,16 +26,9 @@ function giveBack(blocks: Buffer[]): void {
   blocks.length = 0;
 }
 
-interface CachedPacket {
-  kind: PacketKind;
-  timestamp: number;
-  keyframe: boolean;
-  receivedAt: number;
-  /** Where the body lives: an arena block, or the original body when it is larger than one. */
-  memory: Buffer;
-  offset: number;
-  length: number;
-}
+const KINDS: readonly PacketKind[] = ['audio', 'video'];
+/** Per cached packet: kind (index into KINDS), keyframe, timestamp, receivedAt, where, offset, length. */
+const FIELDS = 7;
 
 /**
  * The packets since the last keyframe, so a player that joins starts with a
@@ -48,11 +41,17 @@ interface CachedPacket {
  * buffers for a GOP got them promoted, each pinning a 64 KiB slab of Node's
  * shared pool, and RSS ran at 2.5 times the cached bytes. The blocks never
  * leave the cache: a joining player gets a copy (joins are rare; a GOP is a
- * few hundred KiB).
+ * few hundred KiB). The packets' fields live in one typed array for the
+ * same reason: an object per cached packet lived long enough to be promoted
+ * and died in V8's old generation a GOP later.
  */
 export class GopCache {
-  private readonly packets: CachedPacket[] = [];
+  /** FIELDS numbers per packet; `where` is a block index, or -1 - an index into `large`. */
+  private fields = new Float64Array(64 * FIELDS);
+  private count = 0;
   private readonly blocks: Buffer[] = [];
+  /** Bodies larger than a block, kept as they are. */
+  private readonly large: Buffer[] = [];
   private used = 0;
   private size = 0;
   private collecting = false;
@@ -75,18 +74,18 @@ export class GopCache {
       this.clear();
       return;
     }
-    const { kind, timestamp, keyframe, receivedAt, body } = packet;
+    const { body } = packet;
     if (body.length > BLOCK_BYTES) {
-      this.packets.push({ kind, timestamp, keyframe, receivedAt, memory: body, offset: 0, length: body.length });
+      this.large.push(body);
+      this.record(packet, -this.large.length, 0);
       return;
     }
     if (this.blocks.length === 0 || this.used + body.length > BLOCK_BYTES) {
       this.blocks.push(takeBlock());
       this.used = 0;
     }
-    const memory = this.blocks[this.blocks.length - 1]!;
-    memory.set(body, this.used);
-    this.packets.push({ kind, timestamp, keyframe, receivedAt, memory, offset: this.used, length: body.length });
+    this.blocks[this.blocks.length - 1]!.set(body, this.used);
+    this.record(packet, this.blocks.length - 1, this.used);
     this.used += body.length;
   }
 
@@ -97,21 +96,46 @@ export class GopCache {
 
   /** The cached packets, with their bodies copied into memory of their own. */
   snapshot(): MediaPacket[] {
-    if (this.packets.length === 0) return [];
+    const packets: MediaPacket[] = [];
+    if (this.count === 0) return packets;
     const copy = Buffer.allocUnsafe(this.size);
+    const f = this.fields;
     let pos = 0;
-    return this.packets.map((p) => {
-      const body = copy.subarray(pos, pos + p.length);
-      body.set(p.memory.subarray(p.offset, p.offset + p.length));
-      pos += p.length;
-      return new MediaPacket(p.kind, p.timestamp, body, p.keyframe, false, p.receivedAt);
-    });
+    for (let i = 0; i < this.count * FIELDS; i += FIELDS) {
+      const where = f[i + 4]!;
+      const offset = f[i + 5]!;
+      const length = f[i + 6]!;
+      const memory = where >= 0 ? this.blocks[where]! : this.large[-1 - where]!;
+      const body = copy.subarray(pos, pos + length);
+      body.set(memory.subarray(offset, offset + length));
+      pos += length;
+      packets.push(new MediaPacket(KINDS[f[i]!]!, f[i + 2]!, body, f[i + 1] === 1, false, f[i + 3]!));
+    }
+    return packets;
+  }
+
+  private record(packet: MediaPacket, where: number, offset: number): void {
+    if ((this.count + 1) * FIELDS > this.fields.length) {
+      const grown = new Float64Array(this.fields.length * 2);
+      grown.set(this.fields);
+      this.fields = grown;
+    }
+    const f = this.fields;
+    const i = this.count++ * FIELDS;
+    f[i] = packet.kind === 'video' ? 1 : 0;
+    f[i + 1] = packet.keyframe ? 1 : 0;
+    f[i + 2] = packet.timestamp;
+    f[i + 3] = packet.receivedAt;
+    f[i + 4] = where;
+    f[i + 5] = offset;
+    f[i + 6] = packet.body.length;
   }
 
   /** A keyframe starts a new GOP; the last one's blocks go back to the pool. */
   private restart(): void {
     giveBack(this.blocks);
-    this.packets.length = 0;
+    this.large.length = 0;
+    this.count = 0;
     this.used = 0;
     this.size = 0;
     this.collecting = true;
