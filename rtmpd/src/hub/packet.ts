@@ -1,15 +1,16 @@
 // A media message as the publisher sent it. The body is the RTMP message body,
-// which is byte-for-byte the FLV tag body, so it is never copied on the way in;
+// which is byte-for-byte the FLV tag body, so it is not copied on the way in
+// (it may be a view of the read buffer, valid during the fan-out only);
 // each output serializes a packet at most once and caches the bytes here, so
 // a thousand players of one stream share one buffer.
 export type PacketKind = 'audio' | 'video' | 'data';
 
 /**
- * Bytes kept for long get memory of their own: a small buffer is a slice of
- * one of Node's shared 64 KiB pool slabs, and keeping it keeps the slab.
+ * A copy of bytes that are kept beyond the publisher's read: a body may be a
+ * view of the shared read buffer (valid only while the read is handled) or a
+ * small slice of one of Node's 64 KiB pool slabs (keeping it keeps the slab).
  */
 export function ownMemory(bytes: Buffer): Buffer {
-  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return bytes;
   const own = Buffer.allocUnsafeSlow(bytes.length);
   own.set(bytes);
   return own;

@@ -105,6 +105,25 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
     }
   });
 
+  it('with borrowBodies, lends whole single-chunk messages as views of a reused read buffer and copies the rest', () => {
+    // As the server reads: every piece lands in the same buffer, overwritten by the next read.
+    const readBuffer = Buffer.alloc(4096);
+    const seen: { timestamp: number; body: Buffer; borrowed: boolean }[] = [];
+    const r = new ChunkReader((_t, _s, timestamp, body) => seen.push({ timestamp, body: Buffer.from(body), borrowed: body.buffer === readBuffer.buffer }), { borrowBodies: true });
+    for (const piece of randomPieces(capture, prng(5), 4096)) {
+      piece.copy(readBuffer);
+      r.push(readBuffer.subarray(0, piece.length));
+    }
+    expect(seen.length).toBe(messages.length);
+    seen.forEach((m, i) => {
+      expect(m.timestamp).toBe(messages[i]!.timestamp);
+      expect(m.body.equals(messages[i]!.body)).toBe(true);
+    });
+    // Both paths ran: small messages arrive whole, frames above FFmpeg's 4096-byte chunks do not.
+    expect(seen.filter((m) => m.borrowed).length).toBeGreaterThan(10);
+    expect(seen.filter((m) => !m.borrowed).length).toBeGreaterThan(10);
+  });
+
   it('hands over a fresh buffer per message', () => {
     const bodies = new Set(messages.map((m) => m.body));
     expect(bodies.size).toBe(messages.length);

@@ -2,7 +2,8 @@
 // a chunk header is collected into a small fixed buffer, and payload bytes go
 // straight from the socket's buffer into one buffer allocated at the message's
 // full length: no concatenation, one copy. Each finished body is handed over
-// and never touched again, so the hub may keep it (GOP cache) without copying.
+// and never touched again. With borrowBodies, a message that arrived whole is
+// not copied at all: the handler gets a view of the pushed bytes.
 import { RtmpProtocolError } from './errors.ts';
 
 export const MessageType = {
@@ -39,9 +40,16 @@ export interface ChunkReaderOptions {
   maxPartialBytes?: number;
   /** Distinct chunk stream ids one connection may use. */
   maxChunkStreams?: number;
+  /**
+   * A message that arrives whole in one chunk of the pushed bytes is handed
+   * over as a view of them instead of a copy. For a caller that reuses its
+   * read buffer: such a body is valid only during the handler call, and
+   * whoever keeps it longer copies it.
+   */
+  borrowBodies?: boolean;
 }
 
-/** Called once per complete message; `body` now belongs to the callee. */
+/** Called once per complete message; `body` now belongs to the callee (unless borrowed: see borrowBodies). */
 export type MessageHandler = (typeId: number, streamId: number, timestamp: number, body: Buffer) => void;
 
 class ChunkStream {
@@ -80,9 +88,13 @@ export class ChunkReader {
   private chunkRemaining = 0;
   private partialBytes = 0;
   private stopped = false;
+  private readonly borrowBodies: boolean;
+  /** Set by startChunk: the current message lies whole in the pushed bytes and is delivered as a view. */
+  private borrowing = false;
 
   constructor(onMessage: MessageHandler, options: ChunkReaderOptions = {}) {
     this.onMessage = onMessage;
+    this.borrowBodies = options.borrowBodies ?? false;
     this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     // One maximal message in flight: an honest encoder interleaves one video frame with small audio.
     this.maxPartialBytes = options.maxPartialBytes ?? MAX_MESSAGE_BYTES + 1024 * 1024;
@@ -117,8 +129,16 @@ export class ChunkReader {
           this.headerLength += n;
           pos += n;
         }
-        this.startChunk();
+        this.startChunk(end - pos);
         if (this.stopped) return;
+        if (this.borrowing) {
+          const cs = this.current!;
+          this.borrowing = false;
+          this.inPayload = false;
+          this.current = undefined;
+          pos += cs.length;
+          this.deliver(cs, data.subarray(pos - cs.length, pos));
+        }
         continue;
       }
       const cs = this.current!;
@@ -152,7 +172,8 @@ export class ChunkReader {
     return this.header[1]! + this.header[2]! * 256 + 64;
   }
 
-  private startChunk(): void {
+  /** `available`: payload bytes already pushed after this header. */
+  private startChunk(available: number): void {
     const h = this.header;
     const fmt = h[0]! >> 6;
     const low = h[0]! & 0x3f;
@@ -205,6 +226,11 @@ export class ChunkReader {
       if (cs.length > this.maxMessageBytes) throw new RtmpProtocolError('message_too_large', `message of ${cs.length} bytes`);
       if (cs.length === 0) {
         this.deliver(cs, EMPTY);
+        return;
+      }
+      if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) {
+        this.current = cs;
+        this.borrowing = true;
         return;
       }
       if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');

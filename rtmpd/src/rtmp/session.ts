@@ -93,7 +93,11 @@ export class RtmpSession implements PlayerConnection {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.trace = new ConnectionTrace(socket.remoteAddress, socket.remotePort);
     this.handshake = new ServerHandshake((bytes) => this.send(bytes));
-    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body));
+    // Reads land in a buffer shared by every connection (shared-read.ts), so a
+    // borrowed body is valid until this read is handled; whatever keeps a
+    // packet longer (GOP cache, headers, last keyframe, FLV tags, queued
+    // socket writes) copies it.
+    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), { borrowBodies: true });
     options.stats.connections.handshaking++;
     socket.setNoDelay(true);
     this.handshakeTimer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);

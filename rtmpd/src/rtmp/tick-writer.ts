@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 
-/** Bytes one flush gathers into the shared scratch buffer; a larger batch (a joining player's GOP) is written as it is. */
+/** Bytes one flush gathers into the shared scratch buffer; a larger batch (a joining player's GOP) gets a buffer of its own. */
 const SCRATCH_BYTES = 256 * 1024;
 /**
  * Shared by every writer: a flush copies its parts here and hands the socket
@@ -15,7 +15,8 @@ let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
  * audio) leaves in a single socket.write. Gathering the parts costs a memcpy
  * of bytes the kernel copies anyway; a write per part, or corking and a
  * writev, spent more in Node's stream machinery than the kernel spent
- * sending. A socket with a backlog gets its parts queued as they are.
+ * sending. Parts are only read during the flush, at the end of the tick, so
+ * they may be views of a buffer that is reused after it.
  */
 export class TickWriter {
   private readonly socket: Socket;
@@ -36,7 +37,7 @@ export class TickWriter {
     return this.queuedBytes + this.socket.writableLength;
   }
 
-  /** Queues bytes for this tick's write; false once the socket's buffer is full. */
+  /** Queues bytes for this tick's write (they must stay unchanged until the tick ends); false once the socket's buffer is full. */
   write(bytes: Buffer): boolean {
     this.parts.push(bytes);
     this.queuedBytes += bytes.length;
@@ -69,12 +70,12 @@ export class TickWriter {
       return;
     }
     // The scratch buffer may be used only when no earlier write still points
-    // into it; bytes that cannot leave now anyway queue as they are, uncopied.
+    // into it. Bytes that must wait are copied: parts may be views of the
+    // publisher's read buffer, valid only until this tick ends.
     if (total > SCRATCH_BYTES || this.socket.writableLength > 0) {
-      this.socket.cork();
-      for (const part of parts) this.socket.write(part);
+      const own = Buffer.concat(parts, total);
       parts.length = 0;
-      this.socket.uncork();
+      this.socket.write(own);
       return;
     }
     let pos = 0;
