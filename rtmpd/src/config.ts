@@ -33,7 +33,7 @@ export const configSchema = z.object({
   playWaitSeconds: int(0, 3600).default(0).describe('how long a player of a stream that is not live waits for its publisher before NetStream.Play.StreamNotFound; 0 answers at once'),
   playerMaxBufferBytes: int(64 * 1024, 256 * 1024 * 1024).default(4 * 1024 * 1024).describe('bytes queued for a slow player before it skips to the next keyframe'),
   playerStallTimeoutSeconds: int(1, 3600).default(30).describe('a player whose socket accepts nothing for this long is disconnected'),
-  idleTimeoutSeconds: int(1, 3600).default(30).describe('a connection that sends nothing for this long (handshake included) is closed'),
+  idleTimeoutSeconds: int(1, 3600).default(30).describe('a connection that moves no byte either way for this long (handshake included) is closed'),
   maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused'),
   recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir'),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots'),
