@@ -75,4 +75,15 @@ describe('GopCache', () => {
     first[0]!.body.fill(1);
     expect(cache.snapshot()[0]!.body.equals(Buffer.alloc(10))).toBe(true);
   });
+
+  it('copies large bodies too: a publisher body may be a view of a read buffer that is reused', () => {
+    const cache = new GopCache(1 << 20);
+    const readBuffer = Buffer.alloc(65536, 7);
+    cache.add(new MediaPacket('video', 0, readBuffer.subarray(0, 40_000), true, false, 0));
+    cache.add(new MediaPacket('video', 40, readBuffer.subarray(40_000, 60_000), false, false, 0));
+    readBuffer.fill(0);
+    const snapshot = cache.snapshot();
+    expect(snapshot.map((p) => p.body.length)).toEqual([40_000, 20_000]);
+    for (const p of snapshot) expect(p.body.every((b) => b === 7)).toBe(true);
+  });
 });

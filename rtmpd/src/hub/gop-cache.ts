@@ -1,6 +1,6 @@
-import { MediaPacket, type PacketKind } from './packet.ts';
+import { MediaPacket, ownMemory, type PacketKind } from './packet.ts';
 
-/** Bodies are copied into blocks of this size; a larger body is kept as it is. */
+/** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */
 const BLOCK_BYTES = 16 * 1024;
 /** Spare blocks kept for the next GOP of any stream; beyond this they are let go. */
 const MAX_SPARE_BLOCKS = 256;
@@ -50,7 +50,7 @@ export class GopCache {
   private fields = new Float64Array(64 * FIELDS);
   private count = 0;
   private readonly blocks: Buffer[] = [];
-  /** Bodies larger than a block, kept as they are. */
+  /** Copies of bodies larger than a block. */
   private readonly large: Buffer[] = [];
   private used = 0;
   private size = 0;
@@ -76,7 +76,7 @@ export class GopCache {
     }
     const { body } = packet;
     if (body.length > BLOCK_BYTES) {
-      this.large.push(body);
+      this.large.push(ownMemory(body));
       this.record(packet, -this.large.length, 0);
       return;
     }
