@@ -132,7 +132,6 @@ export function localize(o: LocalizeOptions): LocalCommand {
   return { file, args: [...entryArgs, ...args], env, rewrites };
 }
 
-
 export interface Started {
   child: ChildProcess;
   logFile: string;

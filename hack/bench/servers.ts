@@ -38,7 +38,6 @@ export interface RunningServer {
   exited(): string | undefined;
 }
 
-
 async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

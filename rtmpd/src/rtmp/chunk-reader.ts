@@ -89,8 +89,6 @@ export class ChunkReader {
   private partialBytes = 0;
   private stopped = false;
   private readonly borrowBodies: boolean;
-  /** Set by startChunk: the current message lies whole in the pushed bytes and is delivered as a view. */
-  private borrowing = false;
 
   constructor(onMessage: MessageHandler, options: ChunkReaderOptions = {}) {
     this.onMessage = onMessage;
@@ -129,15 +127,11 @@ export class ChunkReader {
           this.headerLength += n;
           pos += n;
         }
-        this.startChunk(end - pos);
+        const whole = this.startChunk(end - pos);
         if (this.stopped) return;
-        if (this.borrowing) {
-          const cs = this.current!;
-          this.borrowing = false;
-          this.inPayload = false;
-          this.current = undefined;
-          pos += cs.length;
-          this.deliver(cs, data.subarray(pos - cs.length, pos));
+        if (whole) {
+          pos += whole.length;
+          this.deliver(whole, data.subarray(pos - whole.length, pos));
         }
         continue;
       }
@@ -172,8 +166,12 @@ export class ChunkReader {
     return this.header[1]! + this.header[2]! * 256 + 64;
   }
 
-  /** `available`: payload bytes already pushed after this header. */
-  private startChunk(available: number): void {
+  /**
+   * `available`: payload bytes already pushed after this header. Returns the
+   * chunk stream when, with borrowBodies, its message lies whole in them: the
+   * caller delivers it as a view.
+   */
+  private startChunk(available: number): ChunkStream | undefined {
     const h = this.header;
     const fmt = h[0]! >> 6;
     const low = h[0]! & 0x3f;
@@ -228,11 +226,7 @@ export class ChunkReader {
         this.deliver(cs, EMPTY);
         return;
       }
-      if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) {
-        this.current = cs;
-        this.borrowing = true;
-        return;
-      }
+      if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) return cs;
       if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');
       // Small bodies come from Node's shared pool; big ones get their own memory.
       cs.body = cs.length < 4096 ? Buffer.allocUnsafe(cs.length) : Buffer.allocUnsafeSlow(cs.length);

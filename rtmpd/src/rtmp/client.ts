@@ -136,7 +136,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     this.socket.on('error', (err) => this.destroy(err));
     this.socket.on('close', () => this.destroy(undefined));
     await this.withTimeout(handshaken, 'handshake');
-    this.write(setChunkSize(this.chunkSize));
+    this.writer.write(setChunkSize(this.chunkSize));
     const props: Record<string, AmfEncodable> = {
       app: this.app,
       type: 'nonprivate',
@@ -165,7 +165,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     await this.createStream();
     const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
     this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('play', this.transaction(), null, this.streamKey, -2));
-    this.write(setBufferLength(this.streamId, 3000));
+    this.writer.write(setBufferLength(this.streamId, 3000));
     const info = await this.withTimeout(status, 'play');
     if (info.code !== 'NetStream.Play.Start') throw statusError(info);
   }
@@ -196,9 +196,8 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** Sends any message on this client's stream (a raw data message, an aggregate, ...). */
   sendMessage(csid: number, typeId: number, timestamp: number, body: Buffer): boolean {
     if (this.closed) return false;
-    let flowing = true;
-    for (const part of chunkMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize)) flowing = this.write(part);
-    return flowing;
+    for (const part of chunkMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize)) this.writer.write(part);
+    return !this.writer.full;
   }
 
   /** Sends what was written in this tick now instead of at its end. */
@@ -248,7 +247,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   }
 
   private sendCommand(csid: number, streamId: number, body: Buffer): void {
-    this.write(serializeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize));
+    this.writer.write(serializeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize));
   }
 
   private transaction(): number {
@@ -266,10 +265,6 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     });
   }
 
-  private write(bytes: Buffer): boolean {
-    return this.writer.write(bytes);
-  }
-
   private onData(data: Buffer, handshaken: () => void): void {
     if (this.closed) return;
     let rest: Buffer | undefined = data;
@@ -282,7 +277,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     this.bytesReceived += data.length;
     if (this.bytesReceived - this.lastAckAt >= this.ackWindow) {
       this.lastAckAt = this.bytesReceived;
-      this.write(acknowledgement(this.bytesReceived));
+      this.writer.write(acknowledgement(this.bytesReceived));
     }
     if (rest.length > 0) this.reader.push(rest);
   }
@@ -305,7 +300,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
         return;
       case MessageType.userControl: {
         const control = parseUserControl(body);
-        if (control.event === UserControlEvent.pingRequest) this.write(pingResponse(control.value));
+        if (control.event === UserControlEvent.pingRequest) this.writer.write(pingResponse(control.value));
         return;
       }
       case MessageType.windowAckSize:

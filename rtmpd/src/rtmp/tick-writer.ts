@@ -37,15 +37,19 @@ export class TickWriter {
     return this.queuedBytes + this.socket.writableLength;
   }
 
-  /** Queues bytes for this tick's write (they must stay unchanged until the tick ends); false once the socket's buffer is full. */
-  write(bytes: Buffer): boolean {
+  /** Queues bytes for this tick's write; they must stay unchanged until the tick ends. */
+  write(bytes: Buffer): void {
     this.parts.push(bytes);
     this.queuedBytes += bytes.length;
     if (!this.scheduled) {
       this.scheduled = true;
       process.nextTick(this.flushScheduled);
     }
-    return this.pendingBytes < this.socket.writableHighWaterMark;
+  }
+
+  /** The socket's buffer is full: the caller should hold back until it drains. */
+  get full(): boolean {
+    return this.pendingBytes >= this.socket.writableHighWaterMark;
   }
 
   /** Ends the connection after what was queued. */
