@@ -65,6 +65,11 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       const why = signal ? `killed by ${signal}` : `exit ${result.code}`;
       reject(new Error(`${file} ${args.join(' ')}: ${why}\n${stderr.trim()}`));
     });
+    // A command that exits without reading its input closes the pipe first;
+    // its exit status says how it went, so that EPIPE is not an error here.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
