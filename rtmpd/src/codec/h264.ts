@@ -213,14 +213,14 @@ function vuiFps(r: BitReader): number | undefined {
 }
 
 /**
- * True when the access unit (length-prefixed NAL units, as in FLV/MP4) holds an
- * IDR slice (NAL type 5). Stops at the first IDR; throws on a length that runs
- * past the end of the frame.
+ * True when the access unit (length-prefixed NAL units, as in FLV/MP4, from
+ * `start` to the end of `frame`) holds an IDR slice (NAL type 5). Stops at the
+ * first IDR; throws on a length that runs past the end of the frame.
  */
-export function h264HasIdr(frame: Buffer, nalLengthSize: number): boolean {
+export function h264HasIdr(frame: Buffer, nalLengthSize: number, start = 0): boolean {
   if (nalLengthSize < 1 || nalLengthSize > 4) throw new MediaParseError(`NAL length size ${nalLengthSize} invalid`);
   const end = frame.length;
-  let pos = 0;
+  let pos = start;
   while (pos < end) {
     if (pos + nalLengthSize > end) throw new MediaParseError('H.264 frame truncated in NAL length');
     const len = frame.readUIntBE(pos, nalLengthSize);

@@ -205,13 +205,14 @@ function parseHevcVpsFps(nal: Buffer): number | undefined {
 }
 
 /**
- * True when the access unit (length-prefixed NAL units) holds an IRAP picture
- * (NAL types 16..23: BLA, IDR, CRA). Throws on a length past the end.
+ * True when the access unit (length-prefixed NAL units, from `start` to the
+ * end of `frame`) holds an IRAP picture (NAL types 16..23: BLA, IDR, CRA).
+ * Throws on a length past the end.
  */
-export function hevcHasIrap(frame: Buffer, nalLengthSize: number): boolean {
+export function hevcHasIrap(frame: Buffer, nalLengthSize: number, start = 0): boolean {
   if (nalLengthSize < 1 || nalLengthSize > 4) throw new MediaParseError(`NAL length size ${nalLengthSize} invalid`);
   const end = frame.length;
-  let pos = 0;
+  let pos = start;
   while (pos < end) {
     if (pos + nalLengthSize > end) throw new MediaParseError('HEVC frame truncated in NAL length');
     const len = frame.readUIntBE(pos, nalLengthSize);

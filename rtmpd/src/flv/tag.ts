@@ -26,33 +26,100 @@ export type VideoPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 
 export type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multichannel-config';
 
 export interface VideoInspection {
-  codec: VideoCodec;
-  packet: VideoPacketKind;
-  sequenceHeader: boolean;
-  endOfSequence: boolean;
+  readonly codec: VideoCodec;
+  readonly packet: VideoPacketKind;
+  readonly sequenceHeader: boolean;
+  readonly endOfSequence: boolean;
   /** From the bitstream (IDR/IRAP NAL, AV1 key frame, VP9 key frame); false for non-frames. */
-  keyframe: boolean;
+  readonly keyframe: boolean;
   /** FrameType bits of the header (1 key, 2 inter, 3 disposable, 4 generated key, 5 command). */
-  frameType: number;
+  readonly frameType: number;
   /** Milliseconds (pts - dts); 0 for CodedFramesX and codecs without it. */
-  compositionTime: number;
+  readonly compositionTime: number;
   /** Subarray of the body: config record (sequence header), coded frame, or AMF metadata. */
-  data: Buffer;
+  readonly data: Buffer;
   /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
-  enhanced: boolean;
+  readonly enhanced: boolean;
 }
 
 export interface AudioInspection {
-  codec: AudioCodec;
-  packet: AudioPacketKind;
+  readonly codec: AudioCodec;
+  readonly packet: AudioPacketKind;
   /** AAC packet type 0, or Enhanced audio SequenceStart. */
-  sequenceHeader: boolean;
-  data: Buffer;
-  enhanced: boolean;
-  /** Legacy header fields; absent for Enhanced audio (the codec config carries them). */
-  soundRate?: number;
-  soundSize?: number;
-  channels?: number;
+  readonly sequenceHeader: boolean;
+  readonly data: Buffer;
+  readonly enhanced: boolean;
+  /** Legacy header fields; undefined for Enhanced audio (the codec config carries them). */
+  readonly soundRate: number | undefined;
+  readonly soundSize: number | undefined;
+  readonly channels: number | undefined;
+}
+
+// The inspections make their `data` view only when asked for: the relay
+// inspects every message and never needs it.
+
+class InspectedVideo implements VideoInspection {
+  readonly codec: VideoCodec;
+  readonly packet: VideoPacketKind;
+  readonly sequenceHeader: boolean;
+  readonly endOfSequence: boolean;
+  readonly keyframe: boolean;
+  readonly frameType: number;
+  readonly compositionTime: number;
+  readonly enhanced: boolean;
+  readonly #body: Buffer;
+  readonly #dataStart: number;
+
+  constructor(body: Buffer, dataStart: number, codec: VideoCodec, packet: VideoPacketKind, frameType: number, compositionTime: number, keyframe: boolean, enhanced: boolean) {
+    this.#body = body;
+    this.#dataStart = dataStart;
+    this.codec = codec;
+    this.packet = packet;
+    this.sequenceHeader = packet === 'sequence-header';
+    this.endOfSequence = packet === 'end-of-sequence';
+    this.keyframe = keyframe;
+    this.frameType = frameType;
+    this.compositionTime = compositionTime;
+    this.enhanced = enhanced;
+  }
+
+  get data(): Buffer {
+    return this.#body.subarray(this.#dataStart);
+  }
+}
+
+class InspectedAudio implements AudioInspection {
+  readonly codec: AudioCodec;
+  readonly packet: AudioPacketKind;
+  readonly sequenceHeader: boolean;
+  readonly enhanced: boolean;
+  readonly soundRate: number | undefined;
+  readonly soundSize: number | undefined;
+  readonly channels: number | undefined;
+  readonly #body: Buffer;
+  readonly #dataStart: number;
+
+  /** `legacyHeader`: the first byte of a legacy tag (SoundFormat, SoundRate, SoundSize, SoundType). */
+  constructor(body: Buffer, dataStart: number, codec: AudioCodec, packet: AudioPacketKind, enhanced: boolean, legacyHeader?: number) {
+    this.#body = body;
+    this.#dataStart = dataStart;
+    this.codec = codec;
+    this.packet = packet;
+    this.sequenceHeader = packet === 'sequence-header';
+    this.enhanced = enhanced;
+    if (legacyHeader === undefined) {
+      this.soundRate = this.soundSize = this.channels = undefined;
+      return;
+    }
+    const format = legacyHeader >> 4;
+    this.soundRate = format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(legacyHeader >> 2) & 3]!;
+    this.soundSize = legacyHeader & 2 ? 16 : 8;
+    this.channels = (legacyHeader & 1) + 1;
+  }
+
+  get data(): Buffer {
+    return this.#body.subarray(this.#dataStart);
+  }
 }
 
 // FourCC values as big-endian uint32 (compared without string work).
@@ -99,17 +166,18 @@ function skipModEx(body: Buffer, pos: number, what: string): number {
   return pos * 16 + packetType;
 }
 
-function videoKeyframe(codec: VideoCodec, frame: Buffer, nalLengthSize: number): boolean {
+/** Whether the coded frame from `start` to the end of `body` starts a GOP. */
+function videoKeyframe(codec: VideoCodec, body: Buffer, start: number, nalLengthSize: number): boolean {
   switch (codec) {
     case 'h264':
-      return h264HasIdr(frame, nalLengthSize);
+      return h264HasIdr(body, nalLengthSize, start);
     case 'hevc':
-      return hevcHasIrap(frame, nalLengthSize);
+      return hevcHasIrap(body, nalLengthSize, start);
     case 'av1':
-      return av1IsKeyframe(frame);
+      return av1IsKeyframe(body.subarray(start));
     case 'vp9':
-      if (frame.length === 0) return false;
-      return vp9IsKeyframe(frame[0]!);
+      if (start >= body.length) return false;
+      return vp9IsKeyframe(body[start]!);
   }
 }
 
@@ -140,19 +208,18 @@ export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
   else if (codecId === 12) codec = 'hevc';
   else throw new MediaParseError(`unsupported legacy video codec id ${codecId}`);
   if (frameType === FRAME_TYPE_COMMAND) {
-    return result(codec, 'command', frameType, 0, body.subarray(1), false, false);
+    return new InspectedVideo(body, 1, codec, 'command', frameType, 0, false, false);
   }
   if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
   const packetType = body[1]!;
   const cts = ((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8 >> 8;
-  const data = body.subarray(5);
   switch (packetType) {
     case 0:
-      return result(codec, 'sequence-header', frameType, 0, data, false, false);
+      return new InspectedVideo(body, 5, codec, 'sequence-header', frameType, 0, false, false);
     case 1:
-      return result(codec, 'frame', frameType, cts, data, videoKeyframe(codec, data, nalLengthSize), false);
+      return new InspectedVideo(body, 5, codec, 'frame', frameType, cts, videoKeyframe(codec, body, 5, nalLengthSize), false);
     case 2:
-      return result(codec, 'end-of-sequence', frameType, 0, data, false, false);
+      return new InspectedVideo(body, 5, codec, 'end-of-sequence', frameType, 0, false, false);
     default:
       throw new MediaParseError(`unknown AVC packet type ${packetType}`);
   }
@@ -173,7 +240,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
     // No FourCC: a single UI8 VideoCommand follows, so the codec is unknown; `codec` is a
     // placeholder for 'command' packets, which carry no picture and should be ignored.
     if (pos >= body.length) throw new MediaParseError('video command frame truncated');
-    return result('h264', 'command', frameType, 0, body.subarray(pos), false, true);
+    return new InspectedVideo(body, pos, 'h264', 'command', frameType, 0, false, true);
   }
   if (pos + 4 > body.length) throw new MediaParseError('Enhanced video message truncated in FourCC');
   const fourcc = body.readUInt32BE(pos);
@@ -198,7 +265,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
   switch (packetType) {
     case VIDEO_PACKET_SEQUENCE_START:
     case VIDEO_PACKET_MPEG2TS_SEQUENCE_START:
-      return result(codec, 'sequence-header', frameType, 0, body.subarray(pos), false, true);
+      return new InspectedVideo(body, pos, codec, 'sequence-header', frameType, 0, false, true);
     case VIDEO_PACKET_CODED_FRAMES: {
       let cts = 0;
       if (codec === 'h264' || codec === 'hevc') {
@@ -206,42 +273,18 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
         cts = ((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8 >> 8;
         pos += 3;
       }
-      const data = body.subarray(pos);
-      return result(codec, 'frame', frameType, cts, data, videoKeyframe(codec, data, nalLengthSize), true);
+      return new InspectedVideo(body, pos, codec, 'frame', frameType, cts, videoKeyframe(codec, body, pos, nalLengthSize), true);
     }
     case VIDEO_PACKET_CODED_FRAMES_X: {
-      const data = body.subarray(pos);
-      return result(codec, 'frame', frameType, 0, data, videoKeyframe(codec, data, nalLengthSize), true);
+      return new InspectedVideo(body, pos, codec, 'frame', frameType, 0, videoKeyframe(codec, body, pos, nalLengthSize), true);
     }
     case VIDEO_PACKET_SEQUENCE_END:
-      return result(codec, 'end-of-sequence', frameType, 0, body.subarray(pos), false, true);
+      return new InspectedVideo(body, pos, codec, 'end-of-sequence', frameType, 0, false, true);
     case VIDEO_PACKET_METADATA:
-      return result(codec, 'metadata', frameType, 0, body.subarray(pos), false, true);
+      return new InspectedVideo(body, pos, codec, 'metadata', frameType, 0, false, true);
     default:
       throw new MediaParseError(`unknown Enhanced video packet type ${packetType}`);
   }
-}
-
-function result(
-  codec: VideoCodec,
-  packet: VideoPacketKind,
-  frameType: number,
-  compositionTime: number,
-  data: Buffer,
-  keyframe: boolean,
-  enhanced: boolean,
-): VideoInspection {
-  return {
-    codec,
-    packet,
-    sequenceHeader: packet === 'sequence-header',
-    endOfSequence: packet === 'end-of-sequence',
-    keyframe,
-    frameType,
-    compositionTime,
-    data,
-    enhanced,
-  };
 }
 
 const LEGACY_AUDIO: readonly (AudioCodec | undefined)[] = [
@@ -281,26 +324,13 @@ export function inspectAudio(body: Buffer): AudioInspection {
   if (format === 9) return inspectEnhancedAudio(body);
   const codec = LEGACY_AUDIO[format];
   if (codec === undefined) throw new MediaParseError(`unsupported legacy sound format ${format}`);
-  const soundRate = format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(b0 >> 2) & 3]!;
-  const soundSize = b0 & 2 ? 16 : 8;
-  const channels = (b0 & 1) + 1;
   if (codec === 'aac') {
     if (body.length < 2) throw new MediaParseError('AAC audio message truncated');
     const packetType = body[1]!;
     if (packetType > 1) throw new MediaParseError(`unknown AAC packet type ${packetType}`);
-    const sequenceHeader = packetType === 0;
-    return {
-      codec,
-      packet: sequenceHeader ? 'sequence-header' : 'frame',
-      sequenceHeader,
-      data: body.subarray(2),
-      enhanced: false,
-      soundRate,
-      soundSize,
-      channels,
-    };
+    return new InspectedAudio(body, 2, codec, packetType === 0 ? 'sequence-header' : 'frame', false, b0);
   }
-  return { codec, packet: 'frame', sequenceHeader: false, data: body.subarray(1), enhanced: false, soundRate, soundSize, channels };
+  return new InspectedAudio(body, 1, codec, 'frame', false, b0);
 }
 
 function inspectEnhancedAudio(body: Buffer): AudioInspection {
@@ -355,5 +385,5 @@ function inspectEnhancedAudio(body: Buffer): AudioInspection {
     default:
       throw new MediaParseError(`unknown Enhanced audio packet type ${packetType}`);
   }
-  return { codec, packet, sequenceHeader: packet === 'sequence-header', data: body.subarray(pos), enhanced: true };
+  return new InspectedAudio(body, pos, codec, packet, true);
 }

@@ -1,8 +1,9 @@
 // A media message as the publisher sent it. The body is the RTMP message body,
 // which is byte-for-byte the FLV tag body, so it is not copied on the way in
-// (it may be a view of the read buffer, valid during the fan-out only);
-// each output serializes a packet at most once and caches the bytes here, so
-// a thousand players of one stream share one buffer.
+// (it may be a view of the read buffer, valid during the fan-out only).
+// RTMP players copy it into their socket's batch behind a chunk header;
+// HTTP-FLV serializes a packet at most once and caches the tag here, so a
+// thousand players of one stream share one buffer.
 export type PacketKind = 'audio' | 'video' | 'data';
 
 /**
@@ -30,15 +31,10 @@ export class MediaPacket {
 
   /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
   flvTag: Buffer | undefined = undefined;
-  /** RTMP chunk headers and body views, built once for all RTMP players that share the cache key. */
-  rtmpChunks: readonly Buffer[] | undefined = undefined;
-  rtmpChunksKey = -1;
 
   /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */
   releaseSerialized(): void {
     this.flvTag = undefined;
-    this.rtmpChunks = undefined;
-    this.rtmpChunksKey = -1;
   }
 
   constructor(kind: PacketKind, timestamp: number, body: Buffer, keyframe: boolean, sequenceHeader: boolean, receivedAt: number) {

@@ -11,8 +11,8 @@ class Recording implements Subscriber {
   readonly packets: MediaPacket[] = [];
   pendingBytes = () => 0;
   write(packet: MediaPacket): void {
-    // What a player does: serialize once, cached on the packet.
-    packet.rtmpChunks ??= [Buffer.from(packet.body)];
+    // What an HTTP-FLV player does: serialize once, cached on the packet.
+    packet.flvTag ??= Buffer.from(packet.body);
     this.packets.push(packet);
   }
   close = () => undefined;
@@ -46,9 +46,9 @@ describe('Stream', () => {
       expect(packet).toBeDefined();
       // A pool slice would keep a whole 64 KiB slab alive for the stream's lifetime.
       expect(ownsItsMemory(packet!.body)).toBe(true);
-      expect(packet!.rtmpChunks).toBeUndefined();
+      expect(packet!.flvTag).toBeUndefined();
     }
-    expect(early.packets.every((p) => p.rtmpChunks === undefined)).toBe(true);
+    expect(early.packets.every((p) => p.flvTag === undefined)).toBe(true);
     // The late player starts with config and the GOP since the last keyframe, byte for byte.
     expect(late.packets[0]!.body.equals(stream.videoHeader!.body)).toBe(true);
     const gop = late.packets.slice(2);

@@ -1,8 +1,8 @@
-// Splits one RTMP message into its chunks without copying the body: the
-// chunk headers share one small buffer and the body goes out as views of
-// itself. The first chunk carries a full (fmt 0) header with the absolute
-// timestamp, so the parts depend only on the message, the chunk size and the
-// stream id, and one list serves every player of a stream.
+// Writes one RTMP message as its chunks straight into an output buffer: the
+// caller sizes the room with chunkedLength and writeChunks fills it, so the
+// hot path builds no header buffers or part lists. The first chunk carries a
+// full (fmt 0) header with the absolute timestamp, so the bytes depend only
+// on the message, the chunk size and the stream id.
 export const ChunkStreamId = {
   protocol: 2,
   command: 3,
@@ -12,6 +12,9 @@ export const ChunkStreamId = {
   video: 6,
   audio: 7,
 } as const;
+
+/** Timestamps from this value on go in the 4-byte extended field. */
+const EXTENDED_TIMESTAMP = 0xffffff;
 
 function basicHeaderSize(csid: number): number {
   return csid < 64 ? 1 : csid < 320 ? 2 : 3;
@@ -33,45 +36,43 @@ function writeBasicHeader(out: Buffer, pos: number, fmt: number, csid: number): 
   return pos + 3;
 }
 
-/** Writes the fmt 0 header of a message's first chunk; returns the position after it. */
-export function writeMessageHeader(out: Buffer, pos: number, csid: number, typeId: number, streamId: number, timestamp: number, bodyLength: number): number {
+/** Bytes the message takes on the wire: its chunk headers and its body. */
+export function chunkedLength(csid: number, timestamp: number, bodyLength: number, chunkSize: number): number {
+  const extension = timestamp >>> 0 >= EXTENDED_TIMESTAMP ? 4 : 0;
+  const chunks = Math.max(1, Math.ceil(bodyLength / chunkSize));
+  // Continuation chunks repeat the extended timestamp, as FFmpeg and librtmp expect.
+  return basicHeaderSize(csid) + 11 + chunks * extension + (chunks - 1) * basicHeaderSize(csid) + bodyLength;
+}
+
+/** Writes the message's chunks at `pos` (chunkedLength bytes of room); returns the position after them. */
+export function writeChunks(out: Buffer, pos: number, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
   const ts = timestamp >>> 0;
-  const extended = ts >= 0xffffff;
+  const extended = ts >= EXTENDED_TIMESTAMP;
   pos = writeBasicHeader(out, pos, 0, csid);
-  out.writeUIntBE(extended ? 0xffffff : ts, pos, 3);
-  out.writeUIntBE(bodyLength, pos + 3, 3);
+  out.writeUIntBE(extended ? EXTENDED_TIMESTAMP : ts, pos, 3);
+  out.writeUIntBE(body.length, pos + 3, 3);
   out[pos + 6] = typeId;
   out.writeUInt32LE(streamId, pos + 7);
   pos += 11;
   if (extended) pos = out.writeUInt32BE(ts, pos);
-  return pos;
-}
-
-/** The message as socket-ready parts: header bytes and views of `body`, in order. */
-export function chunkMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer[] {
-  const ts = timestamp >>> 0;
-  const extended = ts >= 0xffffff;
-  const continuation = basicHeaderSize(csid) + (extended ? 4 : 0);
-  const chunks = Math.max(1, Math.ceil(body.length / chunkSize));
-  const headers = Buffer.allocUnsafe(basicHeaderSize(csid) + 11 + (extended ? 4 : 0) + (chunks - 1) * continuation);
-  let pos = writeMessageHeader(headers, 0, csid, typeId, streamId, ts, body.length);
-  // Most media messages fit one chunk: two parts, no views to allocate.
-  if (chunks === 1) return body.length > 0 ? [headers, body] : [headers];
-  const parts: Buffer[] = [headers.subarray(0, pos)];
+  // Most media messages fit one chunk (rtmpd sends 60000-byte chunks).
+  if (body.length <= chunkSize) {
+    out.set(body, pos);
+    return pos + body.length;
+  }
   for (let offset = 0; ; ) {
-    const n = Math.min(chunkSize, body.length - offset);
-    parts.push(body.subarray(offset, offset + n));
-    offset += n;
-    if (offset >= body.length) return parts;
-    const start = pos;
-    pos = writeBasicHeader(headers, pos, 3, csid);
-    // Continuation chunks repeat the extended timestamp, as FFmpeg and librtmp expect.
-    if (extended) pos = headers.writeUInt32BE(ts, pos);
-    parts.push(headers.subarray(start, pos));
+    const end = Math.min(offset + chunkSize, body.length);
+    pos += body.copy(out, pos, offset, end);
+    offset = end;
+    if (offset >= body.length) return pos;
+    pos = writeBasicHeader(out, pos, 3, csid);
+    if (extended) pos = out.writeUInt32BE(ts, pos);
   }
 }
 
-/** The message as one contiguous buffer, for the few small control and command messages. */
+/** The message in a buffer of its own, for the few control and command messages built ahead of sending. */
 export function serializeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer {
-  return Buffer.concat(chunkMessage(csid, typeId, streamId, timestamp, body, chunkSize));
+  const out = Buffer.allocUnsafe(chunkedLength(csid, timestamp, body.length, chunkSize));
+  writeChunks(out, 0, csid, typeId, streamId, timestamp, body, chunkSize);
+  return out;
 }

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0 } from './amf0.ts';
 import { ChunkReader, MessageType } from './chunk-reader.ts';
-import { ChunkStreamId, chunkMessage, serializeMessage } from './chunk-writer.ts';
+import { ChunkStreamId } from './chunk-writer.ts';
 import { command, isObject, parseCommand, type Command } from './commands.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setBufferLength, setChunkSize, UserControlEvent } from './control.ts';
 import { ClientHandshake, type HandshakeKind } from './handshake.ts';
@@ -196,7 +196,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** Sends any message on this client's stream (a raw data message, an aggregate, ...). */
   sendMessage(csid: number, typeId: number, timestamp: number, body: Buffer): boolean {
     if (this.closed) return false;
-    for (const part of chunkMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize)) this.writer.write(part);
+    this.writer.writeMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize);
     return !this.writer.full;
   }
 
@@ -247,7 +247,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   }
 
   private sendCommand(csid: number, streamId: number, body: Buffer): void {
-    this.writer.write(serializeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize));
+    this.writer.writeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize);
   }
 
   private transaction(): number {

@@ -1,9 +1,8 @@
 // An RTMP player as the hub sees it: a Subscriber whose write() sends each
-// packet's cached chunk bytes, serialized once for every player that shares
-// the same chunk size and message stream id.
+// packet as an RTMP message on the player's stream.
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { MediaPacket, PacketKind } from '../hub/packet.ts';
-import { ChunkStreamId, chunkMessage, serializeMessage } from './chunk-writer.ts';
+import { ChunkStreamId } from './chunk-writer.ts';
 import { MessageType } from './chunk-reader.ts';
 import { onStatus, rtmpSampleAccess, type StatusInfo } from './commands.ts';
 import { streamBegin, streamEOF } from './control.ts';
@@ -12,8 +11,10 @@ import { streamBegin, streamEOF } from './control.ts';
 export interface PlayerConnection {
   /** Bytes written to the connection that the kernel has not yet taken. */
   readonly pendingBytes: number;
-  /** Writes one message, whole or as its chunk parts; counts it. */
-  send(bytes: Buffer | readonly Buffer[]): void;
+  /** Writes bytes already in chunk form (control messages); counts them. */
+  send(bytes: Buffer): void;
+  /** Writes one message as chunks of the connection's chunk size; counts it. */
+  sendMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void;
   /** Ends the connection after what was written (graceful) or at once. */
   end(graceful: boolean): void;
 }
@@ -21,28 +22,21 @@ export interface PlayerConnection {
 const CSID: Record<PacketKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
 const TYPE: Record<PacketKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
 
-/** The cache key of a packet's chunk bytes: everything they depend on besides the packet. */
-export const rtmpChunksKey = (chunkSize: number, streamId: number): number => streamId * 0x100000 + chunkSize;
-
 export class RtmpPlayer implements Subscriber {
   readonly protocol = 'rtmp' as const;
   readonly streamId: number;
   readonly streamName: string;
   private readonly connection: PlayerConnection;
-  private readonly chunkSize: number;
-  private readonly key: number;
   private started = false;
   private paused = false;
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
   private awaitKeyframe = false;
   closed = false;
 
-  constructor(connection: PlayerConnection, streamId: number, chunkSize: number, streamName: string) {
+  constructor(connection: PlayerConnection, streamId: number, streamName: string) {
     this.connection = connection;
     this.streamId = streamId;
-    this.chunkSize = chunkSize;
     this.streamName = streamName;
-    this.key = rtmpChunksKey(chunkSize, streamId);
   }
 
   pendingBytes(): number {
@@ -73,13 +67,7 @@ export class RtmpPlayer implements Subscriber {
       if (!packet.keyframe) return;
       this.awaitKeyframe = false;
     }
-    let chunks = packet.rtmpChunksKey === this.key ? packet.rtmpChunks : undefined;
-    if (chunks === undefined) {
-      chunks = chunkMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body, this.chunkSize);
-      packet.rtmpChunks = chunks;
-      packet.rtmpChunksKey = this.key;
-    }
-    this.connection.send(chunks);
+    this.connection.sendMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body);
   }
 
   pause(paused: boolean, hasVideo: boolean): void {
@@ -106,10 +94,10 @@ export class RtmpPlayer implements Subscriber {
   }
 
   private sendStatus(info: StatusInfo): void {
-    this.connection.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, this.streamId, 0, onStatus(info), this.chunkSize));
+    this.connection.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, this.streamId, 0, onStatus(info));
   }
 
   private sendData(body: Buffer): void {
-    this.connection.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.dataAmf0, this.streamId, 0, body, this.chunkSize));
+    this.connection.sendMessage(ChunkStreamId.streamCommand, MessageType.dataAmf0, this.streamId, 0, body);
   }
 }

@@ -10,7 +10,7 @@ import type { CloseReason } from '../hub/subscriber.ts';
 import { splitAggregate } from './aggregate.ts';
 import { EcmaArray, encodeAmf0, type AmfObject } from './amf0.ts';
 import { ChunkReader, MessageType } from './chunk-reader.ts';
-import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
+import { ChunkStreamId } from './chunk-writer.ts';
 import { connectResult, errorResult, isObject, onFCPublish, onFCUnpublish, onStatus, parseCommand, parseData, result, type Command, type StatusInfo } from './commands.ts';
 import { BandwidthLimit, acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, setPeerBandwidth, streamBegin, UserControlEvent, windowAckSize } from './control.ts';
 import { RtmpProtocolError } from './errors.ts';
@@ -109,22 +109,17 @@ export class RtmpSession implements PlayerConnection {
     return this.writer.pendingBytes;
   }
 
-  /** Writes one message, whole or as its chunk parts, in this tick's write. */
-  send(bytes: Buffer | readonly Buffer[]): void {
-    if (this.closed || !this.socket.writable) return;
-    let length = 0;
-    if (Buffer.isBuffer(bytes)) {
-      length = bytes.length;
-      this.writer.write(bytes);
-    } else {
-      for (const part of bytes) {
-        length += part.length;
-        this.writer.write(part);
-      }
-    }
-    this.options.stats.bytesOut += length;
-    this.options.stats.messagesOut++;
-    this.bytesSent += length;
+  /** Writes bytes already in chunk form (control messages) in this tick's write. */
+  send(bytes: Buffer): void {
+    if (this.closed) return;
+    this.writer.write(bytes);
+    this.countSent(bytes.length);
+  }
+
+  /** Writes one message as chunks of the negotiated size in this tick's write. */
+  sendMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    if (this.closed) return;
+    this.countSent(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.outChunkSize));
   }
 
   /**
@@ -302,7 +297,7 @@ export class RtmpSession implements PlayerConnection {
         return this.onPublish(cmd, streamId);
       case 'FCUnpublish': {
         const name = typeof cmd.args[0] === 'string' ? stripQuery(cmd.args[0]) : '';
-        this.send(serializeMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, onFCUnpublish(name), this.outChunkSize));
+        this.sendMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, onFCUnpublish(name));
         this.reply(result(cmd.transactionId));
         if (this.stream) this.unpublishWithStatus();
         return;
@@ -391,7 +386,7 @@ export class RtmpSession implements PlayerConnection {
     this.publishStreamId = streamId;
     this.setRole('publisher');
     this.send(streamBegin(streamId));
-    this.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onFCPublish(key), this.outChunkSize));
+    this.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onFCPublish(key));
     this.status(streamId, { level: 'status', code: 'NetStream.Publish.Start', description: `${key} is now published.`, details: key, clientid: 'flux-rtmpd' });
     this.trace.began('publish', this.app, key);
     this.trace.stream(stream);
@@ -406,7 +401,7 @@ export class RtmpSession implements PlayerConnection {
       return;
     }
     const { hub, config } = this.options;
-    const player = new RtmpPlayer(this, streamId, this.outChunkSize, key);
+    const player = new RtmpPlayer(this, streamId, key);
     const wait = new AbortController();
     this.playWait = wait;
     // Waiting for a publisher is not idleness.
@@ -474,6 +469,12 @@ export class RtmpSession implements PlayerConnection {
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
   }
 
+  private countSent(length: number): void {
+    this.options.stats.bytesOut += length;
+    this.options.stats.messagesOut++;
+    this.bytesSent += length;
+  }
+
   private stopPlaying(): void {
     if (this.player && this.playing) this.playing.unsubscribe(this.player);
     if (this.player) this.trace.ended({ bytesOut: this.bytesSent });
@@ -484,10 +485,10 @@ export class RtmpSession implements PlayerConnection {
 
   /** Sends a connection-level reply (_result, _error) on the command chunk stream. */
   private reply(body: Buffer): void {
-    this.send(serializeMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, body, this.outChunkSize));
+    this.sendMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, body);
   }
 
   private status(streamId: number, info: StatusInfo): void {
-    this.send(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onStatus(info), this.outChunkSize));
+    this.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onStatus(info));
   }
 }

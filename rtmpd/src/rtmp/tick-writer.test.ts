@@ -1,5 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ChunkReader } from './chunk-reader.ts';
+import { serializeMessage } from './chunk-writer.ts';
 import { TickWriter } from './tick-writer.ts';
 
 const cleanups: (() => void)[] = [];
@@ -83,6 +85,50 @@ describe('TickWriter', () => {
     expect(socket.writableLength).toBeGreaterThan(0);
     const all = Buffer.concat(expected);
     expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
+
+  it('writes RTMP messages as chunks, copying the body at once', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    // One chunk; three chunks with an extended timestamp; an empty body.
+    const messages = [
+      { csid: 6, typeId: 9, streamId: 1, timestamp: 40, body: part(7, 900) },
+      { csid: 7, typeId: 8, streamId: 1, timestamp: 0x1234567, body: part(8, 2500) },
+      { csid: 5, typeId: 18, streamId: 1, timestamp: 80, body: Buffer.alloc(0) },
+    ];
+    const expected = messages.map((m) => serializeMessage(m.csid, m.typeId, m.streamId, m.timestamp, m.body, 1000));
+    for (const m of messages) {
+      const reused = Buffer.from(m.body);
+      expect(writer.writeMessage(m.csid, m.typeId, m.streamId, m.timestamp, reused, 1000)).toBe(expected[messages.indexOf(m)]!.length);
+      reused.fill(0xee); // a borrowed read buffer, overwritten by the next read
+    }
+    const wire = await readAll(peer, Buffer.concat(expected).length);
+    expect(wire.equals(Buffer.concat(expected))).toBe(true);
+    const parsed: { typeId: number; timestamp: number; body: Buffer }[] = [];
+    const reader = new ChunkReader((typeId, _streamId, timestamp, body) => parsed.push({ typeId, timestamp, body }));
+    reader.chunkSize = 1000;
+    reader.push(wire);
+    expect(parsed.map((m) => [m.typeId, m.timestamp, m.body.length])).toEqual(messages.map((m) => [m.typeId, m.timestamp, m.body.length]));
+    parsed.forEach((m, i) => expect(m.body.equals(messages[i]!.body)).toBe(true));
+  });
+
+  it('counts the socket backlog in pendingBytes until it drains', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    let written = 0;
+    const bytes = part(3, 60_000);
+    while (socket.writableLength === 0) {
+      writer.write(bytes);
+      written += 60_000;
+      writer.flush();
+    }
+    expect(writer.pendingBytes).toBe(socket.writableLength);
+    writer.write(part(1, 10));
+    expect(writer.pendingBytes).toBe(socket.writableLength + 10);
+    await readAll(peer, written + 10);
+    // The socket's write completes just after the peer has read its bytes.
+    while (socket.writableLength > 0) await new Promise((r) => setTimeout(r, 5));
+    expect(writer.pendingBytes).toBe(0);
   });
 
   it('end() sends what was queued before ending', async () => {

@@ -1,28 +1,55 @@
 import type { Socket } from 'node:net';
+import { chunkedLength, writeChunks } from './chunk-writer.ts';
 
-/** Bytes one flush gathers into the shared scratch buffer; a larger batch (a joining player's GOP) gets a buffer of its own. */
-const SCRATCH_BYTES = 256 * 1024;
+/** Batch sizes are powers of two from this one: most ticks carry a frame or two of one stream. */
+const MIN_BATCH_BYTES = 16 * 1024;
+/** Larger batches (a big GOP for a joining player) are not kept for reuse. */
+const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
+/** Bytes of spare batches kept for the next ticks: a fan-out tick takes one batch per player. */
+const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /**
- * Shared by every writer: a flush copies its parts here and hands the socket
- * one buffer. Writes that the kernel takes at once leave it free for the next
- * flush; one that has to wait keeps it, and a new one takes its place.
+ * Batches whose bytes the kernel took, by size. A batch that a socket still
+ * holds (its write had to wait) is not reused: it goes with the socket's queue.
  */
-let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+const spareBatches = new Map<number, Buffer[]>();
+let spareBytes = 0;
+
+function takeBatch(atLeast: number): Buffer {
+  let size = MIN_BATCH_BYTES;
+  while (size < atLeast) size *= 2;
+  const batch = spareBatches.get(size)?.pop();
+  if (batch === undefined) return Buffer.allocUnsafeSlow(size);
+  spareBytes -= size;
+  return batch;
+}
+
+function release(batch: Buffer): void {
+  const size = batch.length;
+  if (size > MAX_SPARE_BATCH_BYTES || spareBytes + size > MAX_SPARE_BYTES) return;
+  let spare = spareBatches.get(size);
+  if (spare === undefined) spareBatches.set(size, (spare = []));
+  spare.push(batch);
+  spareBytes += size;
+}
 
 /**
  * Writes to a socket so that everything written in one tick (the packets of
  * one publisher read, a joining player's GOP, a publisher's frame and its
- * audio) leaves in a single socket.write. Gathering the parts costs a memcpy
- * of bytes the kernel copies anyway; a write per part, or corking and a
- * writev, spent more in Node's stream machinery than the kernel spent
- * sending. Parts are only read during the flush, at the end of the tick, so
- * they may be views of a buffer that is reused after it.
+ * audio) leaves in a single socket.write. Each write is copied into the
+ * tick's batch at once, RTMP messages as their chunk headers and body, so
+ * the bytes may be views of a buffer that is reused right after the call.
+ * Copying costs a memcpy of bytes the kernel copies anyway; a write per
+ * part, or corking and a writev, spent more in Node's stream machinery than
+ * the kernel spent sending.
  */
 export class TickWriter {
   private readonly socket: Socket;
-  private readonly parts: Buffer[] = [];
-  private queuedBytes = 0;
+  private batch: Buffer | undefined = undefined;
+  private used = 0;
   private scheduled = false;
+  /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
+  private backlogged = false;
+  private ended = false;
   private readonly flushScheduled = (): void => {
     this.scheduled = false;
     this.flush();
@@ -34,17 +61,10 @@ export class TickWriter {
 
   /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
   get pendingBytes(): number {
-    return this.queuedBytes + this.socket.writableLength;
-  }
-
-  /** Queues bytes for this tick's write; they must stay unchanged until the tick ends. */
-  write(bytes: Buffer): void {
-    this.parts.push(bytes);
-    this.queuedBytes += bytes.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flushScheduled);
-    }
+    if (!this.backlogged) return this.used;
+    const queued = this.socket.writableLength;
+    if (queued === 0) this.backlogged = false;
+    return this.used + queued;
   }
 
   /** The socket's buffer is full: the caller should hold back until it drains. */
@@ -52,43 +72,70 @@ export class TickWriter {
     return this.pendingBytes >= this.socket.writableHighWaterMark;
   }
 
-  /** Ends the connection after what was queued. */
+  /** Queues bytes for this tick's write. */
+  write(bytes: Buffer): void {
+    const pos = this.reserve(bytes.length);
+    if (pos >= 0) this.batch!.set(bytes, pos);
+  }
+
+  /** Queues one RTMP message as its chunks; returns the bytes it takes on the wire. */
+  writeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
+    const length = chunkedLength(csid, timestamp, body.length, chunkSize);
+    const pos = this.reserve(length);
+    if (pos >= 0) writeChunks(this.batch!, pos, csid, typeId, streamId, timestamp, body, chunkSize);
+    return length;
+  }
+
+  /** Ends the connection after what was queued; later writes are dropped. */
   end(): void {
     this.flush();
+    this.ended = true;
     this.socket.end();
   }
 
   /** Sends what this tick queued now rather than at the end of the tick. */
   flush(): void {
-    const { parts, queuedBytes: total } = this;
-    if (parts.length === 0) return;
-    this.queuedBytes = 0;
-    if (this.socket.destroyed) {
-      parts.length = 0;
+    const batch = this.batch;
+    if (batch === undefined) return;
+    const length = this.used;
+    this.batch = undefined;
+    this.used = 0;
+    if (!this.socket.writable) {
+      release(batch);
       return;
     }
-    if (parts.length === 1) {
-      const only = parts[0]!;
-      parts.length = 0;
-      this.socket.write(only);
+    if (this.socket.writableLength > 0) {
+      // Queued behind bytes the kernel has not taken: a copy of its own, so
+      // the socket's queue does not hold the batch's spare room as well.
+      this.socket.write(Buffer.from(batch.subarray(0, length)));
+      release(batch);
       return;
     }
-    // The scratch buffer may be used only when no earlier write still points
-    // into it. Bytes that must wait are copied: parts may be views of the
-    // publisher's read buffer, valid only until this tick ends.
-    if (total > SCRATCH_BYTES || this.socket.writableLength > 0) {
-      const own = Buffer.concat(parts, total);
-      parts.length = 0;
-      this.socket.write(own);
-      return;
+    this.socket.write(batch.subarray(0, length));
+    // Taken whole by the kernel: nothing refers to the batch any more.
+    if (this.socket.writableLength === 0) release(batch);
+    else this.backlogged = true;
+  }
+
+  /** Makes room for `length` more bytes in this tick's batch; returns where they go, or -1 after end(). */
+  private reserve(length: number): number {
+    if (this.ended) return -1;
+    const pos = this.used;
+    const needed = pos + length;
+    const batch = this.batch;
+    if (batch === undefined) {
+      this.batch = takeBatch(needed);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(this.flushScheduled);
+      }
+    } else if (needed > batch.length) {
+      const grown = takeBatch(needed);
+      grown.set(batch.subarray(0, pos));
+      release(batch);
+      this.batch = grown;
     }
-    let pos = 0;
-    for (const part of parts) {
-      scratch.set(part, pos);
-      pos += part.length;
-    }
-    parts.length = 0;
-    this.socket.write(scratch.subarray(0, total));
-    if (this.socket.writableLength > 0) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    this.used = needed;
+    return pos;
   }
 }
