@@ -8,6 +8,7 @@ import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { withSharedReadBuffer } from './shared-read.ts';
 import { createRtmpStats, type RtmpStats } from './stats.ts';
+import { handleRead } from './tick-writer.ts';
 
 /** How often idle connections are looked for; the idle timeout is honoured to within this. */
 const IDLE_SWEEP_MS = 1000;
@@ -59,7 +60,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       handshakeTimeoutMs,
       onClose: (s) => sessions.delete(s),
     });
-    onRead((bytes) => session.receive(bytes));
+    onRead((bytes) => handleRead(session, bytes));
     sessions.add(session);
   });
   server.on('error', (err) => logger.error({ err }, 'rtmp server error'));

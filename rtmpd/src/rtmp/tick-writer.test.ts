@@ -2,7 +2,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChunkReader } from './chunk-reader.ts';
 import { serializeMessage } from './chunk-writer.ts';
-import { TickWriter } from './tick-writer.ts';
+import { handleRead, TickWriter } from './tick-writer.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -129,6 +129,33 @@ describe('TickWriter', () => {
     // The socket's write completes just after the peer has read its bytes.
     while (socket.writableLength > 0) await new Promise((r) => setTimeout(r, 5));
     expect(writer.pendingBytes).toBe(0);
+  });
+
+  it('sends what the handling of a read wrote when it ends, even when it throws', async () => {
+    const { socket, peer } = await socketPair();
+    const writer = new TickWriter(socket);
+    const writes: number[] = [];
+    const write = socket.write.bind(socket);
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk.length);
+      return write(chunk);
+    }) as typeof socket.write;
+    handleRead({ receive: (bytes) => writer.write(bytes) }, part(1, 100));
+    expect(writes).toEqual([100]); // before any tick
+    const failing = {
+      receive: (bytes: Buffer) => {
+        writer.write(bytes);
+        throw new Error('handler bug');
+      },
+    };
+    expect(() => handleRead(failing, part(2, 50))).toThrow('handler bug');
+    expect(writes).toEqual([100, 50]);
+    // Writes outside a read still go out at the end of the tick.
+    writer.write(part(3, 7));
+    expect(writes).toEqual([100, 50]);
+    await new Promise((r) => process.nextTick(r));
+    expect(writes).toEqual([100, 50, 7]);
+    expect(await readAll(peer, 157)).toEqual(Buffer.concat([part(1, 100), part(2, 50), part(3, 7)]));
   });
 
   it('end() sends what was queued before ending', async () => {

@@ -32,6 +32,34 @@ function release(batch: Buffer): void {
   spareBytes += size;
 }
 
+/** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
+const dirty: TickWriter[] = [];
+let flushScheduled = false;
+/** A socket read is being handled: its end flushes, so no flush is scheduled. */
+let inRead = false;
+
+function flushDirty(): void {
+  flushScheduled = false;
+  // Indexed: a flush does not add writers, but a late write would land at the end.
+  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+  dirty.length = 0;
+}
+
+/**
+ * Handles one socket read and then sends what it wrote. Most writes happen
+ * while a publisher's read is handled (the fan-out of its packets), and
+ * flushing at its end saves scheduling a flush for each read.
+ */
+export function handleRead(connection: { receive(bytes: Buffer): void }, bytes: Buffer): void {
+  inRead = true;
+  try {
+    connection.receive(bytes);
+  } finally {
+    inRead = false;
+    flushDirty();
+  }
+}
+
 /**
  * Writes to a socket so that everything written in one tick (the packets of
  * one publisher read, a joining player's GOP, a publisher's frame and its
@@ -46,15 +74,9 @@ export class TickWriter {
   private readonly socket: Socket;
   private batch: Buffer | undefined = undefined;
   private used = 0;
-  private scheduled = false;
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
   private ended = false;
-  private readonly flushScheduled = (): void => {
-    this.scheduled = false;
-    this.flush();
-  };
-
   constructor(socket: Socket) {
     this.socket = socket;
   }
@@ -125,9 +147,10 @@ export class TickWriter {
     const batch = this.batch;
     if (batch === undefined) {
       this.batch = takeBatch(needed);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        process.nextTick(this.flushScheduled);
+      dirty.push(this);
+      if (!inRead && !flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushDirty);
       }
     } else if (needed > batch.length) {
       const grown = takeBatch(needed);
