@@ -17,6 +17,11 @@ export interface BenchOptions {
   scenarios: Scenario[];
   warmupSeconds: number;
   durationSeconds: number;
+  /**
+   * Runs of each load scenario, the servers taking turns, so that a noisy
+   * neighbour's burst does not decide a ratio (default 1).
+   */
+  rounds?: number;
   /** .bench: fixtures, results, profiles. */
   outDir: string;
   profile: boolean;
@@ -50,6 +55,8 @@ export interface LoadResult {
   counters: LoadCounters;
   errors: string[];
   profile?: ProfileSummary;
+  /** With several rounds: CPU% of each, in order; the other fields are from the median-CPU round. */
+  cpuRounds?: number[];
 }
 
 export interface IdleResult {
@@ -80,7 +87,7 @@ export interface BenchReport {
   startedAt: string;
   command: string;
   host: Record<string, string | number>;
-  options: { warmupSeconds: number; durationSeconds: number; servers: ServerName[]; scenarios: string[] };
+  options: { warmupSeconds: number; durationSeconds: number; rounds: number; servers: ServerName[]; scenarios: string[] };
   fixtures: { name: string; path: string; mbps: number; width: number; height: number; fps: number; profile: string }[];
   results: RunResult[];
   ratios: Ratio[];
@@ -148,6 +155,7 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
     options: {
       warmupSeconds: options.warmupSeconds,
       durationSeconds: options.durationSeconds,
+      rounds: options.rounds ?? 1,
       servers: options.servers,
       scenarios: options.scenarios.map((s) => s.id),
     },
@@ -164,17 +172,22 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
     ratios: [],
   };
   for (const scenario of options.scenarios) {
-    for (const server of options.servers) {
-      const skip = skipReason(scenario, server);
-      if (skip) continue;
-      log(`${scenario.id} on ${server}...`);
-      const result =
-        scenario.type === 'load'
-          ? await runLoad(scenario, server, fixtures.get(scenario.fixture)!, options)
-          : await runIdle(scenario, server, options);
-      report.results.push(result);
-      log(`  ${summaryLine(result)}`);
+    const servers = options.servers.filter((server) => skipReason(scenario, server) === undefined);
+    // Idle memory does not depend on the neighbours: one round.
+    const rounds = scenario.type === 'load' ? (options.rounds ?? 1) : 1;
+    const runs = new Map<ServerName, RunResult[]>(servers.map((server) => [server, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const server of servers) {
+        log(`${scenario.id} on ${server}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}...`);
+        const result =
+          scenario.type === 'load'
+            ? await runLoad(scenario, server, fixtures.get(scenario.fixture)!, options)
+            : await runIdle(scenario, server, options);
+        runs.get(server)!.push(result);
+        log(`  ${summaryLine(result)}`);
+      }
     }
+    for (const server of servers) report.results.push(medianRun(runs.get(server)!));
   }
   report.ratios = ratios(report.results);
   return report;
@@ -305,6 +318,16 @@ async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions)
     }
   }
   return result;
+}
+
+/** The run that stands for several: a failed one if any failed, else the one with the median CPU. */
+function medianRun(runs: RunResult[]): RunResult {
+  if (runs.length === 1) return runs[0]!;
+  const failed = runs.find((r) => !r.ok);
+  if (failed) return failed;
+  const load = runs as LoadResult[];
+  const byCpu = [...load].sort((a, b) => a.cpuPercent - b.cpuPercent);
+  return { ...byCpu[Math.floor((byCpu.length - 1) / 2)]!, cpuRounds: load.map((r) => r.cpuPercent) };
 }
 
 function ratios(results: RunResult[]): Ratio[] {

@@ -15,6 +15,8 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
                        <streams>x<players>[@360p|@720p][/flv][+rec][+snap[<s>]] or idle<connections>
   --duration <s>       measured seconds per scenario (default 20)
   --warmup <s>         seconds after everyone connected before measuring (default 5)
+  --rounds <n>         runs of each load scenario, the servers taking turns; the
+                       table shows each server's median-CPU run (default 1)
   --profile            run rtmpd with --cpu-prof and print its top self-time functions
   --keep               keep the servers' temp directories (logs)
   --out <dir>          fixtures, profiles and results (default .bench)
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
+    rounds: { type: 'string' },
     profile: { type: 'boolean' },
     keep: { type: 'boolean' },
     out: { type: 'string' },
@@ -54,6 +57,7 @@ const report = await runBench(
     scenarios,
     warmupSeconds: Number(values.warmup ?? 5),
     durationSeconds: Number(values.duration ?? 20),
+    rounds: Number(values.rounds ?? 1),
     outDir,
     profile: values.profile === true,
     keep: values.keep === true,
