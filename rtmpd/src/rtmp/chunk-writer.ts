@@ -49,10 +49,20 @@ export function writeChunks(out: Buffer, pos: number, csid: number, typeId: numb
   const ts = timestamp >>> 0;
   const extended = ts >= EXTENDED_TIMESTAMP;
   pos = writeBasicHeader(out, pos, 0, csid);
-  out.writeUIntBE(extended ? EXTENDED_TIMESTAMP : ts, pos, 3);
-  out.writeUIntBE(body.length, pos + 3, 3);
+  // Byte stores: Buffer's checked writers cost more than the header they write, once per message and player.
+  const field = extended ? EXTENDED_TIMESTAMP : ts;
+  const length = body.length;
+  out[pos] = field >>> 16;
+  out[pos + 1] = field >>> 8;
+  out[pos + 2] = field;
+  out[pos + 3] = length >>> 16;
+  out[pos + 4] = length >>> 8;
+  out[pos + 5] = length;
   out[pos + 6] = typeId;
-  out.writeUInt32LE(streamId, pos + 7);
+  out[pos + 7] = streamId;
+  out[pos + 8] = streamId >>> 8;
+  out[pos + 9] = streamId >>> 16;
+  out[pos + 10] = streamId >>> 24; // little-endian, the one LE field of the protocol
   pos += 11;
   if (extended) pos = out.writeUInt32BE(ts, pos);
   // Most media messages fit one chunk (rtmpd sends 60000-byte chunks).
