@@ -86,4 +86,16 @@ describe('GopCache', () => {
     expect(snapshot.map((p) => p.body.length)).toEqual([40_000, 20_000]);
     for (const p of snapshot) expect(p.body.every((b) => b === 7)).toBe(true);
   });
+
+  it('shares a body the stream owns instead of copying it, and still copies for joiners', () => {
+    const cache = new GopCache(1 << 20);
+    const keyframe = new MediaPacket('video', 0, Buffer.alloc(30_000, 5), true, false, 0);
+    cache.add(keyframe, true);
+    cache.add(packet('audio', 100));
+    // Kept by reference: a change to the owned body shows (the stream never changes it; the test does).
+    keyframe.body[0] = 9;
+    const snapshot = cache.snapshot();
+    expect(snapshot[0]!.body[0]).toBe(9);
+    expect(snapshot[0]!.body.buffer).not.toBe(keyframe.body.buffer);
+  });
 });

@@ -2,8 +2,13 @@ import { MediaPacket, ownMemory, type PacketKind } from './packet.ts';
 
 /** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */
 const BLOCK_BYTES = 16 * 1024;
-/** Spare blocks kept for the next GOP of any stream; beyond this they are let go. */
-const MAX_SPARE_BLOCKS = 256;
+/**
+ * Spare blocks (16 MiB) kept for the next GOP of any stream; beyond this they
+ * are let go. Restarting GOPs hand back blocks in bursts: a smaller pool let
+ * go of blocks that were allocated again moments later, and that churn of
+ * external memory drove major GCs.
+ */
+const MAX_SPARE_BLOCKS = 1024;
 
 /**
  * Blocks shared by every stream's cache: a stream whose GOP restarts hands
@@ -50,7 +55,7 @@ export class GopCache {
   private fields = new Float64Array(64 * FIELDS);
   private count = 0;
   private readonly blocks: Buffer[] = [];
-  /** Copies of bodies larger than a block. */
+  /** Bodies kept whole: owned ones, and copies of those larger than a block. */
   private readonly large: Buffer[] = [];
   private used = 0;
   private size = 0;
@@ -65,7 +70,11 @@ export class GopCache {
     return this.size;
   }
 
-  add(packet: MediaPacket): void {
+  /**
+   * `owned`: the body is memory of its own that nobody will change (a
+   * keyframe the stream keeps as its last), so the cache keeps it as it is.
+   */
+  add(packet: MediaPacket, owned = false): void {
     if (this.maxBytes === 0 || packet.sequenceHeader || packet.kind === 'data') return;
     if (packet.kind === 'video' && packet.keyframe) this.restart();
     if (!this.collecting) return;
@@ -75,8 +84,8 @@ export class GopCache {
       return;
     }
     const { body } = packet;
-    if (body.length > BLOCK_BYTES) {
-      this.large.push(ownMemory(body));
+    if (owned || body.length > BLOCK_BYTES) {
+      this.large.push(owned ? body : ownMemory(body));
       this.record(packet, -this.large.length, 0);
       return;
     }

@@ -117,7 +117,7 @@ export class Stream {
       this.lastKeyframe = packet;
       this.keyframeSeq++;
     }
-    this.push(packet);
+    this.push(packet, kept);
   }
 
   pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
@@ -193,8 +193,9 @@ export class Stream {
     for (const subscriber of subscribers) subscriber.close(reason);
   }
 
-  private push(packet: MediaPacket): void {
-    this.gop.add(packet);
+  /** `owned`: the body is a copy the stream keeps, which the GOP cache may share. */
+  private push(packet: MediaPacket, owned = false): void {
+    this.gop.add(packet, owned);
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
     this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);
