@@ -112,8 +112,7 @@ export class RtmpSession implements PlayerConnection {
   /** Writes bytes already in chunk form (control messages) in this tick's write. */
   send(bytes: Buffer): void {
     if (this.closed) return;
-    this.writer.write(bytes);
-    this.countSent(bytes.length);
+    this.countSent(this.writer.write(bytes));
   }
 
   /** Writes one message as chunks of the negotiated size in this tick's write. */
@@ -470,6 +469,7 @@ export class RtmpSession implements PlayerConnection {
   }
 
   private countSent(length: number): void {
+    if (length === 0) return; // dropped: the connection is ending
     this.options.stats.bytesOut += length;
     this.options.stats.messagesOut++;
     this.bytesSent += length;

@@ -161,10 +161,18 @@ describe('TickWriter', () => {
   it('end() sends what was queued before ending', async () => {
     const { socket, peer } = await socketPair();
     const writer = new TickWriter(socket);
-    writer.write(part(5, 100));
+    expect(writer.write(part(5, 100))).toBe(100);
     writer.write(part(6, 50));
     writer.end();
-    const received = await readAll(peer, 150);
+    // Dropped, and said so: nothing follows the end.
+    expect(writer.write(part(7, 10))).toBe(0);
+    expect(writer.writeMessage(6, 9, 1, 0, part(8, 10), 128)).toBe(0);
+    const received = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      peer.on('data', (d: Buffer) => chunks.push(d));
+      peer.on('end', () => resolve(Buffer.concat(chunks)));
+      peer.resume();
+    });
     expect(received).toEqual(Buffer.concat([part(5, 100), part(6, 50)]));
   });
 });

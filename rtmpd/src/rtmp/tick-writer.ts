@@ -94,17 +94,20 @@ export class TickWriter {
     return this.pendingBytes >= this.socket.writableHighWaterMark;
   }
 
-  /** Queues bytes for this tick's write. */
-  write(bytes: Buffer): void {
+  /** Queues bytes for this tick's write; returns how many (0 after end()). */
+  write(bytes: Buffer): number {
     const pos = this.reserve(bytes.length);
-    if (pos >= 0) this.batch!.set(bytes, pos);
+    if (pos < 0) return 0;
+    this.batch!.set(bytes, pos);
+    return bytes.length;
   }
 
-  /** Queues one RTMP message as its chunks; returns the bytes it takes on the wire. */
+  /** Queues one RTMP message as its chunks; returns the bytes it takes on the wire (0 after end()). */
   writeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
     const pos = this.reserve(length);
-    if (pos >= 0) writeChunks(this.batch!, pos, csid, typeId, streamId, timestamp, body, chunkSize);
+    if (pos < 0) return 0;
+    writeChunks(this.batch!, pos, csid, typeId, streamId, timestamp, body, chunkSize);
     return length;
   }
 
