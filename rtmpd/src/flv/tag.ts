@@ -55,10 +55,22 @@ export interface AudioInspection {
   readonly channels: number | undefined;
 }
 
-// The inspections make their `data` view only when asked for: the relay
-// inspects every message and never needs it.
+/** The inspections' payload, a view made only when asked for: the relay inspects every message and never needs it. */
+class LazyPayload {
+  readonly #body: Buffer;
+  readonly #start: number;
 
-class InspectedVideo implements VideoInspection {
+  constructor(body: Buffer, start: number) {
+    this.#body = body;
+    this.#start = start;
+  }
+
+  get data(): Buffer {
+    return this.#body.subarray(this.#start);
+  }
+}
+
+class InspectedVideo extends LazyPayload implements VideoInspection {
   readonly codec: VideoCodec;
   readonly packet: VideoPacketKind;
   readonly sequenceHeader: boolean;
@@ -67,12 +79,9 @@ class InspectedVideo implements VideoInspection {
   readonly frameType: number;
   readonly compositionTime: number;
   readonly enhanced: boolean;
-  readonly #body: Buffer;
-  readonly #dataStart: number;
 
   constructor(body: Buffer, dataStart: number, codec: VideoCodec, packet: VideoPacketKind, frameType: number, compositionTime: number, keyframe: boolean, enhanced: boolean) {
-    this.#body = body;
-    this.#dataStart = dataStart;
+    super(body, dataStart);
     this.codec = codec;
     this.packet = packet;
     this.sequenceHeader = packet === 'sequence-header';
@@ -82,13 +91,9 @@ class InspectedVideo implements VideoInspection {
     this.compositionTime = compositionTime;
     this.enhanced = enhanced;
   }
-
-  get data(): Buffer {
-    return this.#body.subarray(this.#dataStart);
-  }
 }
 
-class InspectedAudio implements AudioInspection {
+class InspectedAudio extends LazyPayload implements AudioInspection {
   readonly codec: AudioCodec;
   readonly packet: AudioPacketKind;
   readonly sequenceHeader: boolean;
@@ -96,13 +101,10 @@ class InspectedAudio implements AudioInspection {
   readonly soundRate: number | undefined;
   readonly soundSize: number | undefined;
   readonly channels: number | undefined;
-  readonly #body: Buffer;
-  readonly #dataStart: number;
 
   /** `legacyHeader`: the first byte of a legacy tag (SoundFormat, SoundRate, SoundSize, SoundType). */
   constructor(body: Buffer, dataStart: number, codec: AudioCodec, packet: AudioPacketKind, enhanced: boolean, legacyHeader?: number) {
-    this.#body = body;
-    this.#dataStart = dataStart;
+    super(body, dataStart);
     this.codec = codec;
     this.packet = packet;
     this.sequenceHeader = packet === 'sequence-header';
@@ -115,10 +117,6 @@ class InspectedAudio implements AudioInspection {
     this.soundRate = format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(legacyHeader >> 2) & 3]!;
     this.soundSize = legacyHeader & 2 ? 16 : 8;
     this.channels = (legacyHeader & 1) + 1;
-  }
-
-  get data(): Buffer {
-    return this.#body.subarray(this.#dataStart);
   }
 }
 

@@ -77,6 +77,7 @@ export class TickWriter {
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
   private ended = false;
+
   constructor(socket: Socket) {
     this.socket = socket;
   }
