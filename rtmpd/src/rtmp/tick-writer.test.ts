@@ -77,7 +77,7 @@ describe('TickWriter', () => {
       if (socket.writableLength > 0) queuedInNode++;
     }
     expect(queuedInNode).toBeGreaterThan(100);
-    // A batch above the scratch size takes its own buffer.
+    // A tick larger than any pooled batch gets a buffer of its own.
     const big = [part(9001, 200_000), part(9002, 100_000)];
     for (const p of big) writer.write(p);
     expected.push(...big);
