@@ -25,36 +25,6 @@ export type AudioCodec =
 export type VideoPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'metadata' | 'command';
 export type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multichannel-config';
 
-export interface VideoInspection {
-  readonly codec: VideoCodec;
-  readonly packet: VideoPacketKind;
-  readonly sequenceHeader: boolean;
-  readonly endOfSequence: boolean;
-  /** From the bitstream (IDR/IRAP NAL, AV1 key frame, VP9 key frame); false for non-frames. */
-  readonly keyframe: boolean;
-  /** FrameType bits of the header (1 key, 2 inter, 3 disposable, 4 generated key, 5 command). */
-  readonly frameType: number;
-  /** Milliseconds (pts - dts); 0 for CodedFramesX and codecs without it. */
-  readonly compositionTime: number;
-  /** Subarray of the body: config record (sequence header), coded frame, or AMF metadata. */
-  readonly data: Buffer;
-  /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
-  readonly enhanced: boolean;
-}
-
-export interface AudioInspection {
-  readonly codec: AudioCodec;
-  readonly packet: AudioPacketKind;
-  /** AAC packet type 0, or Enhanced audio SequenceStart. */
-  readonly sequenceHeader: boolean;
-  readonly data: Buffer;
-  readonly enhanced: boolean;
-  /** Legacy header fields; undefined for Enhanced audio (the codec config carries them). */
-  readonly soundRate: number | undefined;
-  readonly soundSize: number | undefined;
-  readonly channels: number | undefined;
-}
-
 /** The inspections' payload, a view made only when asked for: the relay inspects every message and never needs it. */
 class LazyPayload {
   readonly #body: Buffer;
@@ -65,19 +35,24 @@ class LazyPayload {
     this.#start = start;
   }
 
+  /** Subarray of the body: config record (sequence header), coded frame, AMF metadata or audio payload. */
   get data(): Buffer {
     return this.#body.subarray(this.#start);
   }
 }
 
-class InspectedVideo extends LazyPayload implements VideoInspection {
+class InspectedVideo extends LazyPayload {
   readonly codec: VideoCodec;
   readonly packet: VideoPacketKind;
   readonly sequenceHeader: boolean;
   readonly endOfSequence: boolean;
+  /** From the bitstream (IDR/IRAP NAL, AV1 key frame, VP9 key frame); false for non-frames. */
   readonly keyframe: boolean;
+  /** FrameType bits of the header (1 key, 2 inter, 3 disposable, 4 generated key, 5 command). */
   readonly frameType: number;
+  /** Milliseconds (pts - dts); 0 for CodedFramesX and codecs without it. */
   readonly compositionTime: number;
+  /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
   readonly enhanced: boolean;
 
   constructor(body: Buffer, dataStart: number, codec: VideoCodec, packet: VideoPacketKind, frameType: number, compositionTime: number, keyframe: boolean, enhanced: boolean) {
@@ -93,11 +68,13 @@ class InspectedVideo extends LazyPayload implements VideoInspection {
   }
 }
 
-class InspectedAudio extends LazyPayload implements AudioInspection {
+class InspectedAudio extends LazyPayload {
   readonly codec: AudioCodec;
   readonly packet: AudioPacketKind;
+  /** AAC packet type 0, or Enhanced audio SequenceStart. */
   readonly sequenceHeader: boolean;
   readonly enhanced: boolean;
+  /** Legacy header fields; undefined for Enhanced audio (the codec config carries them). */
   readonly soundRate: number | undefined;
   readonly soundSize: number | undefined;
   readonly channels: number | undefined;
@@ -119,6 +96,11 @@ class InspectedAudio extends LazyPayload implements AudioInspection {
     this.channels = (legacyHeader & 1) + 1;
   }
 }
+
+/** What inspectVideo found, as a plain shape (callers and tests may build one). */
+export type VideoInspection = Pick<InspectedVideo, keyof InspectedVideo>;
+/** What inspectAudio found, as a plain shape. */
+export type AudioInspection = Pick<InspectedAudio, keyof InspectedAudio>;
 
 // FourCC values as big-endian uint32 (compared without string work).
 const FOURCC_AVC1 = 0x61766331;

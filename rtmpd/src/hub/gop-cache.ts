@@ -1,35 +1,19 @@
+import { BufferPool } from './buffer-pool.ts';
 import { MediaPacket, ownMemory, type PacketKind } from './packet.ts';
 
 /** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */
 const BLOCK_BYTES = 16 * 1024;
 /**
- * Spare blocks (16 MiB) kept for the next GOP of any stream; beyond this they
- * are let go. Restarting GOPs hand back blocks in bursts: a smaller pool let
- * go of blocks that were allocated again moments later, and that churn of
- * external memory drove major GCs.
- */
-const MAX_SPARE_BLOCKS = 1024;
-
-/**
  * Blocks shared by every stream's cache: a stream whose GOP restarts hands
  * its blocks back, and streams take them as their GOPs grow. Keyframes of
  * different streams fall at different moments, so the blocks in use track
  * the sum of the current GOPs (about half their peak) rather than every
- * stream's peak at once.
+ * stream's peak at once. Up to 1024 spare blocks (16 MiB) are kept:
+ * restarting GOPs hand back blocks in bursts, and a smaller pool let go of
+ * blocks that were allocated again moments later, a churn of external
+ * memory that drove major GCs.
  */
-const spareBlocks: Buffer[] = [];
-
-function takeBlock(): Buffer {
-  return spareBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES);
-}
-
-function giveBack(blocks: Buffer[]): void {
-  for (const block of blocks) {
-    if (spareBlocks.length >= MAX_SPARE_BLOCKS) break;
-    spareBlocks.push(block);
-  }
-  blocks.length = 0;
-}
+const blockPool = new BufferPool(1024 * BLOCK_BYTES);
 
 const KINDS: readonly PacketKind[] = ['audio', 'video'];
 /** Per cached packet: kind (index into KINDS), keyframe, timestamp, receivedAt, where, offset, length. */
@@ -90,7 +74,7 @@ export class GopCache {
       return;
     }
     if (this.blocks.length === 0 || this.used + body.length > BLOCK_BYTES) {
-      this.blocks.push(takeBlock());
+      this.blocks.push(blockPool.take(BLOCK_BYTES));
       this.used = 0;
     }
     this.blocks[this.blocks.length - 1]!.set(body, this.used);
@@ -142,7 +126,8 @@ export class GopCache {
 
   /** A keyframe starts a new GOP; the last one's blocks go back to the pool. */
   private restart(): void {
-    giveBack(this.blocks);
+    for (const block of this.blocks) blockPool.give(block);
+    this.blocks.length = 0;
     this.large.length = 0;
     this.count = 0;
     this.used = 0;

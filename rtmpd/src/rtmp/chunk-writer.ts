@@ -36,6 +36,13 @@ function writeBasicHeader(out: Buffer, pos: number, fmt: number, csid: number): 
   return pos + 3;
 }
 
+/** Stores a 3-byte big-endian field (timestamp, length) at `pos`. */
+function putU24(out: Buffer, pos: number, value: number): void {
+  out[pos] = value >>> 16;
+  out[pos + 1] = value >>> 8;
+  out[pos + 2] = value;
+}
+
 /** Bytes the message takes on the wire: its chunk headers and its body. */
 export function chunkedLength(csid: number, timestamp: number, bodyLength: number, chunkSize: number): number {
   const extension = timestamp >>> 0 >= EXTENDED_TIMESTAMP ? 4 : 0;
@@ -50,14 +57,8 @@ export function writeChunks(out: Buffer, pos: number, csid: number, typeId: numb
   const extended = ts >= EXTENDED_TIMESTAMP;
   pos = writeBasicHeader(out, pos, 0, csid);
   // Byte stores: Buffer's checked writers cost more than the header they write, once per message and player.
-  const field = extended ? EXTENDED_TIMESTAMP : ts;
-  const length = body.length;
-  out[pos] = field >>> 16;
-  out[pos + 1] = field >>> 8;
-  out[pos + 2] = field;
-  out[pos + 3] = length >>> 16;
-  out[pos + 4] = length >>> 8;
-  out[pos + 5] = length;
+  putU24(out, pos, extended ? EXTENDED_TIMESTAMP : ts);
+  putU24(out, pos + 3, body.length);
   out[pos + 6] = typeId;
   out[pos + 7] = streamId;
   out[pos + 8] = streamId >>> 8;

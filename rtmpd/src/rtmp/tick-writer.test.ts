@@ -39,6 +39,17 @@ function readAll(peer: Socket, length: number): Promise<Buffer> {
   });
 }
 
+/** The lengths of the socket's writes, as they are made. */
+function recordWrites(socket: Socket): number[] {
+  const writes: number[] = [];
+  const write = socket.write.bind(socket);
+  socket.write = ((chunk: Buffer) => {
+    writes.push(chunk.length);
+    return write(chunk);
+  }) as typeof socket.write;
+  return writes;
+}
+
 /** Distinct bytes per part, so a reorder or a reused buffer shows. */
 const part = (seed: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i) & 0xff));
 
@@ -47,12 +58,7 @@ describe('TickWriter', () => {
     const { socket, peer } = await socketPair();
     const writer = new TickWriter(socket);
     const parts = [part(1, 12), part(2, 3000), part(3, 7)];
-    const writes: number[] = [];
-    const write = socket.write.bind(socket);
-    socket.write = ((chunk: Buffer) => {
-      writes.push(chunk.length);
-      return write(chunk);
-    }) as typeof socket.write;
+    const writes = recordWrites(socket);
     for (const p of parts) writer.write(p);
     expect(writer.pendingBytes).toBe(3019);
     await new Promise((r) => process.nextTick(r));
@@ -134,12 +140,7 @@ describe('TickWriter', () => {
   it('sends what the handling of a read wrote when it ends, even when it throws', async () => {
     const { socket, peer } = await socketPair();
     const writer = new TickWriter(socket);
-    const writes: number[] = [];
-    const write = socket.write.bind(socket);
-    socket.write = ((chunk: Buffer) => {
-      writes.push(chunk.length);
-      return write(chunk);
-    }) as typeof socket.write;
+    const writes = recordWrites(socket);
     handleRead({ receive: (bytes) => writer.write(bytes) }, part(1, 100));
     expect(writes).toEqual([100]); // before any tick
     const failing = {

@@ -1,35 +1,26 @@
 import type { Socket } from 'node:net';
+import { BufferPool } from '../hub/buffer-pool.ts';
 import { chunkedLength, writeChunks } from './chunk-writer.ts';
 
 /** Batch sizes are powers of two from this one: most ticks carry a frame or two of one stream. */
 const MIN_BATCH_BYTES = 16 * 1024;
 /** Larger batches (a big GOP for a joining player) are not kept for reuse. */
 const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
-/** Bytes of spare batches kept for the next ticks: a fan-out tick takes one batch per player. */
-const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /**
- * Batches whose bytes the kernel took, by size. A batch that a socket still
- * holds (its write had to wait) is not reused: it goes with the socket's queue.
+ * Batches whose bytes the kernel took, up to 8 MiB: a fan-out tick takes one
+ * batch per player. A batch that a socket still holds (its write had to
+ * wait) is not reused: it goes with the socket's queue.
  */
-const spareBatches = new Map<number, Buffer[]>();
-let spareBytes = 0;
+const batchPool = new BufferPool(8 * 1024 * 1024);
 
 function takeBatch(atLeast: number): Buffer {
   let size = MIN_BATCH_BYTES;
   while (size < atLeast) size *= 2;
-  const batch = spareBatches.get(size)?.pop();
-  if (batch === undefined) return Buffer.allocUnsafeSlow(size);
-  spareBytes -= size;
-  return batch;
+  return batchPool.take(size);
 }
 
 function release(batch: Buffer): void {
-  const size = batch.length;
-  if (size > MAX_SPARE_BATCH_BYTES || spareBytes + size > MAX_SPARE_BYTES) return;
-  let spare = spareBatches.get(size);
-  if (spare === undefined) spareBatches.set(size, (spare = []));
-  spare.push(batch);
-  spareBytes += size;
+  if (batch.length <= MAX_SPARE_BATCH_BYTES) batchPool.give(batch);
 }
 
 /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
