@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test lint bench crds cluster-up cluster-down docs images e2e e2e-kind clean
+.PHONY: setup build run test lint format bench crds cluster-up cluster-down docs images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -21,6 +21,7 @@ run: build
 	  --storage-dir ./data/rtmp/storage --keyframe-dir ./data/rtmp/keyframes --log-format pretty
 
 lint: setup
+	npx prettier --check --log-level warn .
 	npx eslint .
 	npx tsc -p tsconfig.check.json
 	node --conditions=source operator/src/api/gen-crds.ts --check
@@ -28,6 +29,10 @@ lint: setup
 
 test: build lint
 	npx vitest run
+
+# Rewrites every file the formatter covers (make lint checks it).
+format: setup
+	npx prettier --write --log-level warn .
 
 cluster-up: setup
 	hack/cluster.sh up

@@ -64,7 +64,9 @@ describe('every rendered manifest is accepted by the API server (kubectl apply -
     // The Prometheus Operator CRDs are not part of the cluster: install minimal
     // copies for this test only (and remove them after, when we created them),
     // so the ServiceMonitor and PrometheusRule reach the API server too.
-    const existing = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'], { allowFailure: true });
+    const existing = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'], {
+      allowFailure: true,
+    });
     const created = existing.code !== 0;
     if (created) {
       await kubectl(['apply', '--server-side', '-f', monitoringCrds]);
@@ -97,7 +99,12 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     const d = await kubectlJson<Deployment>(['get', 'deployment', fullname, '-n', ns]);
     expect(available(d)).toBe(true);
     const pods = await kubectlJson<{ items: { spec: { nodeName?: string; containers: { image: string }[] } }[] }>([
-      'get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`,
+      'get',
+      'pods',
+      '-n',
+      ns,
+      '-l',
+      `app.kubernetes.io/instance=${release}`,
     ]);
     expect(pods.items.length).toBe(1);
     expect(pods.items[0]?.spec.nodeName).toMatch(/^kwok-node-/);
@@ -121,9 +128,20 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
   it('upgrades: narrows RBAC to the watched namespace, rolls the pods, creates an RtmpServer from values', async () => {
     const r = await helm(
       [
-        'upgrade', release, chartDir, '-n', ns, '--wait', '--timeout', '3m',
-        '--set', `watchNamespaces={${watched}}`, '--set', 'logLevel=debug',
-        '--set-json', `rtmpServers=[{"name":"live","namespace":"${watched}","spec":{"storage":{"reclaimPolicy":"Delete"}}}]`,
+        'upgrade',
+        release,
+        chartDir,
+        '-n',
+        ns,
+        '--wait',
+        '--timeout',
+        '3m',
+        '--set',
+        `watchNamespaces={${watched}}`,
+        '--set',
+        'logLevel=debug',
+        '--set-json',
+        `rtmpServers=[{"name":"live","namespace":"${watched}","spec":{"storage":{"reclaimPolicy":"Delete"}}}]`,
       ],
       { timeoutMs: 200_000 },
     );
@@ -142,7 +160,13 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     expect(await can('list', 'rtmpservers.media.fluxiot.io', '-n', watched)).toBe('yes');
     expect(await can('list', 'rtmpservers.media.fluxiot.io', '-n', 'default')).toBe('no');
 
-    const server = await kubectlJson<{ spec: { storage: { reclaimPolicy: string }; replicas: number } }>(['get', 'rtmpserver', 'live', '-n', watched]);
+    const server = await kubectlJson<{ spec: { storage: { reclaimPolicy: string }; replicas: number } }>([
+      'get',
+      'rtmpserver',
+      'live',
+      '-n',
+      watched,
+    ]);
     expect(server.spec.storage.reclaimPolicy).toBe('Delete');
     expect(server.spec.replicas).toBe(1); // the CRD's default filled in by the API server
   });
@@ -152,7 +176,11 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     await helm(['uninstall', release, '-n', ns, '--wait', '--timeout', '2m'], { timeoutMs: 150_000 });
     await eventually('the release objects to be deleted', async () => {
       for (const o of manifest) {
-        const args = ['get', `${o.kind}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''), o.metadata.name];
+        const args = [
+          'get',
+          `${o.kind}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''),
+          o.metadata.name,
+        ];
         if (o.metadata.namespace) args.push('-n', o.metadata.namespace);
         const r = await kubectl(args, { allowFailure: true });
         if (r.code === 0) return undefined;

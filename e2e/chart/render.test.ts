@@ -174,7 +174,9 @@ describe('helm template with the defaults', () => {
     expect(roles.map((r) => r.metadata.namespace)).toEqual(['media-a', 'media-b']);
     for (const r of roles) expect(r.rules).toEqual(managerRules);
     const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'rel-rtmpd-operator');
-    expect(bindings.map((b) => b.subjects)).toEqual([0, 1].map(() => [{ kind: 'ServiceAccount', name: 'rel-rtmpd-operator', namespace: 'ops' }]));
+    expect(bindings.map((b) => b.subjects)).toEqual(
+      [0, 1].map(() => [{ kind: 'ServiceAccount', name: 'rel-rtmpd-operator', namespace: 'ops' }]),
+    );
     expect(container(one(objects, 'Deployment')).args).toContain('--namespaces=media-a,media-b');
   });
 });
@@ -187,7 +189,11 @@ describe('helm template with every feature on', () => {
     expect(sm.metadata.labels?.release).toBe('prometheus');
     const svc = one(objects, 'Service');
     expect((sm.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
-      Object.fromEntries(Object.entries(svc.metadata.labels ?? {}).filter(([k]) => ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'].includes(k))),
+      Object.fromEntries(
+        Object.entries(svc.metadata.labels ?? {}).filter(([k]) =>
+          ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'].includes(k),
+        ),
+      ),
     );
     expect((sm.spec as { endpoints: unknown[] }).endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
 
@@ -221,7 +227,8 @@ describe('helm template with every feature on', () => {
     expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
     const data = cm.data as Record<string, string>;
     expect(Object.keys(data).sort()).toEqual(files.map((f) => basename(f)).sort());
-    for (const f of files) expect(JSON.parse(data[f] as string)).toEqual(JSON.parse(readFileSync(join(chartDir, 'files/dashboards', f), 'utf8')));
+    for (const f of files)
+      expect(JSON.parse(data[f] as string)).toEqual(JSON.parse(readFileSync(join(chartDir, 'files/dashboards', f), 'utf8')));
   });
 
   it('honours image.tag over the appVersion', async () => {

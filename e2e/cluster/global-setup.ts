@@ -99,7 +99,10 @@ async function leave(stateDir: string): Promise<boolean> {
   await rm(join(users, String(process.pid)), { force: true });
   const others = (await readdir(users).catch(() => [] as string[])).map(Number).filter((pid) => pid !== process.pid && alive(pid));
   if (others.length > 0) return false;
-  return readdir(stateDir).then((names) => names.includes('started-by-e2e'), () => false);
+  return readdir(stateDir).then(
+    (names) => names.includes('started-by-e2e'),
+    () => false,
+  );
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -61,7 +61,11 @@ describe('shell scripts', () => {
 
 describe('kind', () => {
   it('the cluster config is a kind v1alpha4 Cluster with a control plane and a worker', () => {
-    const config = parse(readFileSync(join(repo, 'e2e/kind/kind-config.yaml'), 'utf8')) as { kind: string; apiVersion: string; nodes: { role: string }[] };
+    const config = parse(readFileSync(join(repo, 'e2e/kind/kind-config.yaml'), 'utf8')) as {
+      kind: string;
+      apiVersion: string;
+      nodes: { role: string }[];
+    };
     expect(config.kind).toBe('Cluster');
     expect(config.apiVersion).toBe('kind.x-k8s.io/v1alpha4');
     expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker']);
@@ -70,12 +74,32 @@ describe('kind', () => {
   it('run.sh does only the cluster and the images itself: the journey is e2e/lib/steps.sh', () => {
     const run = readFileSync(join(repo, 'e2e/kind/run.sh'), 'utf8');
     expect(run).toContain('source "$repo/e2e/lib/steps.sh"');
-    for (const step of ['helm_install', 'apply_rtmpserver', 'wait_children', 'wait_ready', 'publish', 'check_api', 'check_operator_metrics', 'delete_and_check_cleanup', 'helm_uninstall']) {
+    for (const step of [
+      'helm_install',
+      'apply_rtmpserver',
+      'wait_children',
+      'wait_ready',
+      'publish',
+      'check_api',
+      'check_operator_metrics',
+      'delete_and_check_cleanup',
+      'helm_uninstall',
+    ]) {
       expect(run).toMatch(new RegExp(String.raw`(^|\$\()` + step + ' ', 'm'));
     }
     // The local suite runs the same steps.
     const local = readFileSync(join(repo, 'e2e/local/journey.test.ts'), 'utf8');
-    for (const step of ['helm-install', 'apply-rtmpserver', 'wait-children', 'wait-ready', 'publish', 'check-api', 'check-operator-metrics', 'delete-and-check-cleanup', 'helm-uninstall']) {
+    for (const step of [
+      'helm-install',
+      'apply-rtmpserver',
+      'wait-children',
+      'wait-ready',
+      'publish',
+      'check-api',
+      'check-operator-metrics',
+      'delete-and-check-cleanup',
+      'helm-uninstall',
+    ]) {
       expect(local).toContain(`'${step}'`);
     }
   });
@@ -84,7 +108,8 @@ describe('kind', () => {
     // A PATH with only what the script needs before its tool check: the first missing tool is named.
     const bin = mkdtempSync(join(tmpdir(), 'kind-path-'));
     try {
-      for (const tool of ['dirname']) symlinkSync(spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
+      for (const tool of ['dirname'])
+        symlinkSync(spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
       const r = spawnSync('/bin/bash', [join(repo, 'e2e/kind/run.sh')], { encoding: 'utf8', env: { PATH: bin, HOME: tmpdir() } });
       expect(r.status).not.toBe(0);
       expect(r.stderr).toContain('e2e: docker is not on PATH');
@@ -96,7 +121,10 @@ describe('kind', () => {
 
 describe('GitHub workflow', () => {
   const text = readFileSync(join(repo, '.github/workflows/e2e-kind.yml'), 'utf8');
-  const wf = parse(text) as { on: Record<string, unknown>; jobs: Record<string, { 'runs-on': string; env: Record<string, string>; steps: { run?: string; uses?: string }[] }> };
+  const wf = parse(text) as {
+    on: Record<string, unknown>;
+    jobs: Record<string, { 'runs-on': string; env: Record<string, string>; steps: { run?: string; uses?: string }[] }>;
+  };
 
   it('runs make e2e-kind on pushes and pull requests', () => {
     expect(Object.keys(wf.on)).toEqual(expect.arrayContaining(['push', 'pull_request']));

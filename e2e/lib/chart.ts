@@ -40,18 +40,27 @@ export async function template(release: string, args: readonly string[] = [], op
 export function one(objects: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found.length !== 1) {
-    throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+    throw new Error(
+      `expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    );
   }
   return found[0] as K8sObject;
 }
 
 /** Every value the chart can turn on at once (the monitoring APIs must be offered too). */
 export const allFeatures: string[] = [
-  '--api-versions', 'monitoring.coreos.com/v1',
-  '--set', 'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboards.enabled=true',
-  '--set', 'metrics.serviceMonitor.labels.release=prometheus,prometheusRule.labels.release=prometheus',
-  '--set', 'replicaCount=2,leaderElection.enabled=true,logLevel=debug',
-  '--set', 'podAnnotations.example\\.com/team=media,podLabels.tier=control',
-  '--set-json', 'imagePullSecrets=[{"name":"regcred"}]',
-  '--set-json', 'rtmpServers=[{"name":"live","spec":{"replicas":1,"storage":{"reclaimPolicy":"Delete"}}}]',
+  '--api-versions',
+  'monitoring.coreos.com/v1',
+  '--set',
+  'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboards.enabled=true',
+  '--set',
+  'metrics.serviceMonitor.labels.release=prometheus,prometheusRule.labels.release=prometheus',
+  '--set',
+  'replicaCount=2,leaderElection.enabled=true,logLevel=debug',
+  '--set',
+  'podAnnotations.example\\.com/team=media,podLabels.tier=control',
+  '--set-json',
+  'imagePullSecrets=[{"name":"regcred"}]',
+  '--set-json',
+  'rtmpServers=[{"name":"live","spec":{"replicas":1,"storage":{"reclaimPolicy":"Delete"}}}]',
 ];

@@ -42,7 +42,8 @@ async function step(name: string, args: string[], timeoutMs = 240_000): Promise<
   const env = { ...process.env, KUBECONFIG: kubeconfig, PATH: `${binDir}:${process.env.PATH ?? ''}`, E2E_TIMEOUT: '180' };
   const r = await run('bash', [stepsSh, name, ...args], { env, timeoutMs, allowFailure: true });
   process.stderr.write(r.stderr);
-  if (r.code !== 0) throw new Error(`e2e/lib/steps.sh ${name} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr.split('\n').slice(-30).join('\n')}`);
+  if (r.code !== 0)
+    throw new Error(`e2e/lib/steps.sh ${name} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr.split('\n').slice(-30).join('\n')}`);
   return r;
 }
 
@@ -67,7 +68,10 @@ interface Pvc {
 }
 
 const podOf = async (ns: string, selector: string): Promise<Pod> =>
-  eventually(`a pod for ${selector} in ${ns}`, async () => (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', selector])).items[0]);
+  eventually(
+    `a pod for ${selector} in ${ns}`,
+    async () => (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', selector])).items[0],
+  );
 
 async function httpOk(url: string): Promise<boolean> {
   try {
@@ -88,7 +92,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await rtmpd?.stop(5000);
   await operator?.stop(5000);
-  await run('bash', [stepsSh, 'helm-uninstall', release, operatorNs], { allowFailure: true, timeoutMs: 120_000, env: { ...process.env, KUBECONFIG: cluster().kubeconfig, PATH: `${cluster().binDir}:${process.env.PATH ?? ''}` } });
+  await run('bash', [stepsSh, 'helm-uninstall', release, operatorNs], {
+    allowFailure: true,
+    timeoutMs: 120_000,
+    env: { ...process.env, KUBECONFIG: cluster().kubeconfig, PATH: `${cluster().binDir}:${process.env.PATH ?? ''}` },
+  });
   await kubectl(['delete', 'namespace', appNs, operatorNs, '--wait=false', '--ignore-not-found'], { allowFailure: true });
   if (createdPvs.length) await kubectl(['delete', 'pv', ...createdPvs, '--wait=false', '--ignore-not-found'], { allowFailure: true });
   if (process.env.FLUX_RTMPD_KEEP_E2E !== '1') await rm(work, { recursive: true, force: true });
@@ -115,7 +123,9 @@ describe('the user journey on the local control plane', () => {
     const deployment = await kubectlJson<Deployment>(['get', 'deployment', fullname, '-n', operatorNs]);
     const container = deployment.spec.template.spec.containers[0] as Container;
     const pod = await podOf(operatorNs, `app.kubernetes.io/instance=${release}`);
-    const saName = (await kubectlJson<{ spec: { template: { spec: { serviceAccountName: string } } } }>(['get', 'deployment', fullname, '-n', operatorNs])).spec.template.spec.serviceAccountName;
+    const saName = (
+      await kubectlJson<{ spec: { template: { spec: { serviceAccountName: string } } } }>(['get', 'deployment', fullname, '-n', operatorNs])
+    ).spec.template.spec.serviceAccountName;
     // Authenticate exactly as the pod would: a TokenRequest token of its ServiceAccount
     // (what hack/cluster.sh kubeconfig-for-sa writes), so the chart's RBAC is what is exercised.
     const kubeconfig = await serviceAccountKubeconfig(operatorNs, saName);
@@ -130,12 +140,22 @@ describe('the user journey on the local control plane', () => {
     });
     expect(cmd.args).toEqual(expect.arrayContaining([`--namespaces=${appNs}`, '--leader-elect']));
     operator = start(cmd, join(work, 'operator.log'));
-    await eventually('the local operator’s /readyz', async () => {
-      if (operator?.child.exitCode !== null) throw new Error(`the operator exited:\n${tail(join(work, 'operator.log'))}`);
-      return (await httpOk(`http://127.0.0.1:${healthPort}/readyz`)) ? true : undefined;
-    }, 60_000);
+    await eventually(
+      'the local operator’s /readyz',
+      async () => {
+        if (operator?.child.exitCode !== null) throw new Error(`the operator exited:\n${tail(join(work, 'operator.log'))}`);
+        return (await httpOk(`http://127.0.0.1:${healthPort}/readyz`)) ? true : undefined;
+      },
+      60_000,
+    );
     const lease = await eventually('the leader Lease', async () => {
-      const l = await kubectlJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', 'rtmpd-operator.media.fluxiot.io', '-n', operatorNs]);
+      const l = await kubectlJson<{ spec: { holderIdentity?: string } }>([
+        'get',
+        'lease',
+        'rtmpd-operator.media.fluxiot.io',
+        '-n',
+        operatorNs,
+      ]);
       return l.spec.holderIdentity?.startsWith(`${hostname()}_`) ? l : undefined;
     });
     expect(lease.spec.holderIdentity).toBeTruthy();
@@ -219,27 +239,42 @@ describe('the user journey on the local control plane', () => {
 
     rtmpd = start(cmd, join(work, 'rtmpd.log'));
     const base = `http://127.0.0.1:${httpPort}`;
-    await eventually('rtmpd /health', async () => {
-      if (rtmpd?.child.exitCode !== null) throw new Error(`rtmpd exited:\n${tail(join(work, 'rtmpd.log'))}`);
-      return (await httpOk(`${base}/health`)) ? true : undefined;
-    }, 30_000);
+    await eventually(
+      'rtmpd /health',
+      async () => {
+        if (rtmpd?.child.exitCode !== null) throw new Error(`rtmpd exited:\n${tail(join(work, 'rtmpd.log'))}`);
+        return (await httpOk(`${base}/health`)) ? true : undefined;
+      },
+      30_000,
+    );
 
     const publishLog = join(work, 'publish.log');
     const { kubeconfig, binDir } = cluster();
     const publisher = start(
-      { file: 'bash', args: [stepsSh, 'publish', `rtmp://127.0.0.1:${rtmpPort}/live/${streamKey}`, '60'], env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${binDir}:${process.env.PATH ?? ''}` } as Record<string, string>, rewrites: [] },
+      {
+        file: 'bash',
+        args: [stepsSh, 'publish', `rtmp://127.0.0.1:${rtmpPort}/live/${streamKey}`, '60'],
+        env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${binDir}:${process.env.PATH ?? ''}` } as Record<string, string>,
+        rewrites: [],
+      },
       publishLog,
     );
     try {
       await step('check-api', [base, 'live', streamKey, join(work, 'api')], 180_000);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- publisher ---\n${tail(publishLog)}\n--- rtmpd ---\n${tail(join(work, 'rtmpd.log'))}`, { cause: err });
+      throw new Error(
+        `${(err as Error).message}\n--- publisher ---\n${tail(publishLog)}\n--- rtmpd ---\n${tail(join(work, 'rtmpd.log'))}`,
+        { cause: err },
+      );
     } finally {
       await publisher.stop(3000);
     }
     const jpeg = await readFile(join(work, 'api/snapshot.jpg'));
     expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
-    const listed = JSON.parse(await readFile(join(work, 'api/stream.json'), 'utf8')) as { stream_id: string; video: { codec: string; width: number } };
+    const listed = JSON.parse(await readFile(join(work, 'api/stream.json'), 'utf8')) as {
+      stream_id: string;
+      video: { codec: string; width: number };
+    };
     expect(listed.stream_id).toBe(`rtmp/live/${streamKey}`);
     expect(listed.video).toMatchObject({ codec: expect.stringMatching(/h264|avc/i), width: 640 });
     // The template's storage flags pointed rtmpd at the volume directories: the recording landed there.

@@ -104,7 +104,8 @@ export function localize(o: LocalizeOptions): LocalCommand {
     return arg;
   });
   for (const flag of Object.keys(o.binds)) {
-    if (!seenBinds.has(flag)) throw new Error(`${o.container.name}: the template has no --${flag}=…, so it cannot be moved to a local port`);
+    if (!seenBinds.has(flag))
+      throw new Error(`${o.container.name}: the template has no --${flag}=…, so it cannot be moved to a local port`);
   }
 
   const env: Record<string, string> = {
@@ -119,7 +120,8 @@ export function localize(o: LocalizeOptions): LocalCommand {
     }
     const field = v.valueFrom?.fieldRef?.fieldPath;
     const injected = field === 'metadata.name' ? o.pod.name : field === 'metadata.namespace' ? o.pod.namespace : undefined;
-    if (injected === undefined) throw new Error(`${o.container.name}: env ${v.name} comes from ${JSON.stringify(v.valueFrom)}, which this emulation does not inject`);
+    if (injected === undefined)
+      throw new Error(`${o.container.name}: env ${v.name} comes from ${JSON.stringify(v.valueFrom)}, which this emulation does not inject`);
     rewrites.push({ what: `env ${v.name}`, from: `fieldRef ${field}`, to: injected });
     env[v.name] = injected;
   }

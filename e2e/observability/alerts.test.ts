@@ -53,7 +53,18 @@ describe('Grafana dashboard', () => {
 
   it('has the panels the issue asks for', () => {
     const titles = dashboard.panels.map((p) => p.title);
-    for (const title of ['Live streams', 'Publishers and players', 'Bitrate in per stream', 'Bitrate out per stream', 'Relay latency percentiles', 'Frames dropped for slow players', 'Snapshot outcomes', 'CPU', 'Memory', 'Event-loop lag']) {
+    for (const title of [
+      'Live streams',
+      'Publishers and players',
+      'Bitrate in per stream',
+      'Bitrate out per stream',
+      'Relay latency percentiles',
+      'Frames dropped for slow players',
+      'Snapshot outcomes',
+      'CPU',
+      'Memory',
+      'Event-loop lag',
+    ]) {
       expect(titles).toContain(title);
     }
   });

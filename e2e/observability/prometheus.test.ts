@@ -19,7 +19,14 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../lib/free-port.ts';
-import { publishTestPattern, runFfmpeg, startServer, stopAll, type Publisher, type RunningServer } from '../../rtmpd/test/support/processes.ts';
+import {
+  publishTestPattern,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  type Publisher,
+  type RunningServer,
+} from '../../rtmpd/test/support/processes.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 import { labelValuesSelector, substituteVariables, vectorSelectors } from './promql.ts';
 
@@ -95,7 +102,14 @@ beforeAll(async () => {
   delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL;
   delete process.env.OTEL_SDK_DISABLED;
   // One stream gets its own series, the second is summed under _overflow; small player queues so a stuck player drops frames.
-  server = await startServer(['--metrics-max-streams', '1', '--player-max-buffer-bytes', '65536', '--player-stall-timeout-seconds', '3600']);
+  server = await startServer([
+    '--metrics-max-streams',
+    '1',
+    '--player-max-buffer-bytes',
+    '65536',
+    '--player-stall-timeout-seconds',
+    '3600',
+  ]);
 
   // Prometheus scraping rtmpd every second, with the alert rules loaded.
   const dir = await mkdtemp(join(tmpdir(), 'rtmpd-prometheus-'));
@@ -114,7 +128,12 @@ beforeAll(async () => {
   );
   prometheus = spawn(
     'prometheus',
-    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let promLog = '';
@@ -124,11 +143,16 @@ beforeAll(async () => {
   });
   await waitFor('prometheus ready', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined), 30_000);
   // Target discovery takes a few seconds: traffic starts once rtmpd's zeros are on record.
-  await waitFor('a first scrape of rtmpd', async () => ((await query('up{job="rtmpd"} == 1')).data.result.length ? true : undefined), 30_000);
+  await waitFor(
+    'a first scrape of rtmpd',
+    async () => ((await query('up{job="rtmpd"} == 1')).data.result.length ? true : undefined),
+    30_000,
+  );
 
   // Traffic: two publishers, an RTMP player, an HTTP-FLV player, a player that never reads, a failed play, snapshots.
   // cam1 first, so it is the stream with its own series.
-  const live = (key: string) => async () => (JSON.stringify(await (await fetch(server.httpUrl('/api/v1/rtmp/streams'))).json()).includes(key) ? true : undefined);
+  const live = (key: string) => async () =>
+    JSON.stringify(await (await fetch(server.httpUrl('/api/v1/rtmp/streams'))).json()).includes(key) ? true : undefined;
   publishers.push(publishTestPattern(server.rtmpUrl('live', 'cam1'), { seconds: 600, size: '640x360' }));
   await waitFor('cam1 live', live('cam1'));
   publishers.push(publishTestPattern(server.rtmpUrl('live', 'cam2'), { seconds: 600, size: '320x240' }));
@@ -144,7 +168,10 @@ beforeAll(async () => {
   slowPlayer = connect(server.httpPort, '127.0.0.1', () => slowPlayer.write('GET /live/cam1.flv HTTP/1.1\r\nHost: rtmpd\r\n\r\n'));
   slowPlayer.pause();
   slowPlayer.on('error', () => undefined);
-  const snapshot = () => void fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp/live/cam1/snapshot')).then((r) => r.arrayBuffer()).catch(() => undefined);
+  const snapshot = () =>
+    void fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp/live/cam1/snapshot'))
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
   snapshot();
   snapshotTimer = setInterval(snapshot, 2000);
 
@@ -179,17 +206,23 @@ describe('rtmpd under a real Prometheus', () => {
   });
 
   it('loads the alert rules and evaluates every one without error', async () => {
-    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
+    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+    };
     const loaded = res.data.groups.flatMap((g) => g.rules);
     expect(loaded.map((r) => r.name).sort()).toEqual(rules.map((r) => r.alert ?? r.record).sort());
-    await waitFor('every rule evaluated', async () => {
-      const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof res;
-      const all = again.data.groups.flatMap((g) => g.rules);
-      return all.every((r) => r.health === 'ok') ? true : undefined;
-    }, 15_000);
+    await waitFor(
+      'every rule evaluated',
+      async () => {
+        const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof res;
+        const all = again.data.groups.flatMap((g) => g.rules);
+        return all.every((r) => r.health === 'ok') ? true : undefined;
+      },
+      15_000,
+    );
   });
 
-  it('has the dashboard variables\' label_values() selectors', async () => {
+  it("has the dashboard variables' label_values() selectors", async () => {
     const variables = dashboard.templating.list.filter((v) => v.type === 'query');
     expect(variables.map((v) => v.name)).toEqual(['namespace', 'rtmpserver', 'stream']);
     for (const variable of variables) {
@@ -200,23 +233,29 @@ describe('rtmpd under a real Prometheus', () => {
     }
   });
 
-  it.each(panels.flatMap((p) => p.targets!.map((t) => [`${p.title} / ${t.refId}`, t.expr] as const)))('dashboard query returns series: %s', async (_name, expr) => {
-    const result = await query(substituteVariables(expr, RATE_INTERVAL));
-    expect(result.status, `${expr}: ${result.error}`).toBe('success');
-    expect(result.data.result.length, expr).toBeGreaterThan(0);
-  });
+  it.each(panels.flatMap((p) => p.targets!.map((t) => [`${p.title} / ${t.refId}`, t.expr] as const)))(
+    'dashboard query returns series: %s',
+    async (_name, expr) => {
+      const result = await query(substituteVariables(expr, RATE_INTERVAL));
+      expect(result.status, `${expr}: ${result.error}`).toBe('success');
+      expect(result.data.result.length, expr).toBeGreaterThan(0);
+    },
+  );
 
-  it.each(rules.map((r) => [r.alert ?? r.record!, r.expr] as const))('alert %s evaluates and every selector it reads has series', async (_name, expr) => {
-    const full = await query(expr);
-    expect(full.status, `${expr}: ${full.error}`).toBe('success');
-    const selectors = vectorSelectors(expr);
-    expect(selectors.length).toBeGreaterThan(0);
-    for (const selector of selectors) {
-      if (KSM_ONLY.some((name) => selector.startsWith(name))) continue;
-      const result = await query(selector);
-      expect(result.data.result.length, `${selector} (in ${expr})`).toBeGreaterThan(0);
-    }
-  });
+  it.each(rules.map((r) => [r.alert ?? r.record!, r.expr] as const))(
+    'alert %s evaluates and every selector it reads has series',
+    async (_name, expr) => {
+      const full = await query(expr);
+      expect(full.status, `${expr}: ${full.error}`).toBe('success');
+      const selectors = vectorSelectors(expr);
+      expect(selectors.length).toBeGreaterThan(0);
+      for (const selector of selectors) {
+        if (KSM_ONLY.some((name) => selector.startsWith(name))) continue;
+        const result = await query(selector);
+        expect(result.data.result.length, `${selector} (in ${expr})`).toBeGreaterThan(0);
+      }
+    },
+  );
 
   it('shows live numbers, not just series', async () => {
     const value = async (expr: string) => Number((await query(substituteVariables(expr, RATE_INTERVAL))).data.result[0]?.value[1]);
@@ -237,7 +276,9 @@ describe('rtmpd under a real Prometheus', () => {
 
   it('exports traces over OTLP/HTTP protobuf with app, key, codecs and bytes; the publish log line carries its trace id', async () => {
     // The play of a stream that is not live: a connection span with its app and no role.
-    const failedPlay = await receiver.waitFor((s) => s.name === 'rtmp.connection' && s.attributes['rtmp.app'] === 'live' && s.attributes['rtmp.role'] === undefined);
+    const failedPlay = await receiver.waitFor(
+      (s) => s.name === 'rtmp.connection' && s.attributes['rtmp.app'] === 'live' && s.attributes['rtmp.role'] === undefined,
+    );
     expect(failedPlay.attributes['network.peer.address']).toBe('127.0.0.1');
     const snapshot = await receiver.waitFor((s) => s.name === 'snapshot' && s.attributes['rtmp.stream_key'] === 'cam1');
     expect(snapshot.attributes['rtmp.video.codec']).toBe('h264');
@@ -249,7 +290,13 @@ describe('rtmpd under a real Prometheus', () => {
     // End cam1's publisher: its publish and connection spans and its recording file span are exported.
     publishers[0]!.child.kill('SIGINT');
     const published = await receiver.waitFor((s) => s.name === 'rtmp.publish' && s.attributes['rtmp.stream_key'] === 'cam1');
-    expect(published.attributes).toMatchObject({ 'rtmp.app': 'live', 'rtmp.video.codec': 'h264', 'rtmp.video.width': 640, 'rtmp.video.height': 360, 'rtmp.audio.codec': 'aac' });
+    expect(published.attributes).toMatchObject({
+      'rtmp.app': 'live',
+      'rtmp.video.codec': 'h264',
+      'rtmp.video.width': 640,
+      'rtmp.video.height': 360,
+      'rtmp.audio.codec': 'aac',
+    });
     expect(published.attributes['rtmp.bytes_received']).toBeGreaterThan(100_000);
     const connection = await receiver.waitFor((s) => s.name === 'rtmp.connection' && s.spanId === published.parentSpanId);
     expect(connection.attributes['rtmp.role']).toBe('publish');
@@ -264,12 +311,16 @@ describe('rtmpd under a real Prometheus', () => {
     expect(logged?.span_id).toBe(published.spanId);
   });
 
-  it('RtmpdPublisherDropped\'s expression returns the stream whose publisher went away', async () => {
+  it("RtmpdPublisherDropped's expression returns the stream whose publisher went away", async () => {
     const rule = rules.find((r) => r.alert === 'RtmpdPublisherDropped')!;
-    const dropped = await waitFor('cam1 reported as dropped', async () => {
-      const result = await query(rule.expr);
-      return result.data.result.find((s) => s.metric.key === 'cam1');
-    }, 30_000);
+    const dropped = await waitFor(
+      'cam1 reported as dropped',
+      async () => {
+        const result = await query(rule.expr);
+        return result.data.result.find((s) => s.metric.key === 'cam1');
+      },
+      30_000,
+    );
     expect(dropped.metric.app).toBe('live');
   });
 });
@@ -277,8 +328,12 @@ describe('rtmpd under a real Prometheus', () => {
 describe('promql helpers', () => {
   it('lists the selectors of an expression, skipping functions, label lists, ranges and strings', () => {
     expect(
-      vectorSelectors('histogram_quantile(0.99, sum by (namespace, le) (rate(a_bucket{x=~"a{b}"}[5m]))) > 2 unless on (app) b offset 5m and c'),
+      vectorSelectors(
+        'histogram_quantile(0.99, sum by (namespace, le) (rate(a_bucket{x=~"a{b}"}[5m]))) > 2 unless on (app) b offset 5m and c',
+      ),
     ).toEqual(['a_bucket{x=~"a{b}"}', 'b', 'c']);
-    expect(labelValuesSelector('label_values(rtmpd_stream_info{namespace=~"$namespace"}, key)')).toBe('rtmpd_stream_info{namespace=~"$namespace"}');
+    expect(labelValuesSelector('label_values(rtmpd_stream_info{namespace=~"$namespace"}, key)')).toBe(
+      'rtmpd_stream_info{namespace=~"$namespace"}',
+    );
   });
 });

@@ -5,7 +5,15 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionTrace, koaTracing, RecordingTrace, startTracing, traceLogMixin, traceSnapshot, type Tracing } from '../../rtmpd/src/telemetry/tracing.ts';
+import {
+  ConnectionTrace,
+  koaTracing,
+  RecordingTrace,
+  startTracing,
+  traceLogMixin,
+  traceSnapshot,
+  type Tracing,
+} from '../../rtmpd/src/telemetry/tracing.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 
 let receiver: OtlpReceiver;
@@ -26,7 +34,12 @@ afterAll(async () => {
   process.env = saved;
 });
 
-const stream = { app: 'live', key: 'cam1', videoTrack: { codec: 'h264', width: 1280, height: 720 }, audioTrack: { codec: 'aac', sampleRate: 44100, channels: 2 } };
+const stream = {
+  app: 'live',
+  key: 'cam1',
+  videoTrack: { codec: 'h264', width: 1280, height: 720 },
+  audioTrack: { codec: 'aac', sampleRate: 44100, channels: 2 },
+};
 
 describe('tracing over OTLP/HTTP protobuf', () => {
   it('starts from OTEL_EXPORTER_OTLP_ENDPOINT and exports a connection with its publish span', async () => {
@@ -66,7 +79,9 @@ describe('tracing over OTLP/HTTP protobuf', () => {
     await traceSnapshot(stream, async () => {
       logged = traceLogMixin();
     });
-    await expect(traceSnapshot({ app: 'live', key: 'broken' }, () => Promise.reject(new Error('ffmpeg produced no image')))).rejects.toThrow();
+    await expect(
+      traceSnapshot({ app: 'live', key: 'broken' }, () => Promise.reject(new Error('ffmpeg produced no image'))),
+    ).rejects.toThrow();
     const recording = new RecordingTrace(stream, '/data/live/cam1/x.flv');
     recording.end(stream, 4096);
 
@@ -76,10 +91,14 @@ describe('tracing over OTLP/HTTP protobuf', () => {
     expect(failed.status).toEqual({ code: 2, message: 'ffmpeg produced no image' });
     expect(failed.events).toContain('exception');
     const segment = await receiver.waitFor((s) => s.name === 'recording.segment');
-    expect(segment.attributes).toMatchObject({ 'file.path': '/data/live/cam1/x.flv', 'recording.bytes_written': 4096, 'rtmp.video.codec': 'h264' });
+    expect(segment.attributes).toMatchObject({
+      'file.path': '/data/live/cam1/x.flv',
+      'recording.bytes_written': 4096,
+      'rtmp.video.codec': 'h264',
+    });
   });
 
-  it('traces each API request by route, continuing the caller\'s traceparent', async () => {
+  it("traces each API request by route, continuing the caller's traceparent", async () => {
     const app = new Koa();
     const router = new Router();
     router.get('/api/streams/:id', (ctx) => {
@@ -92,7 +111,9 @@ describe('tracing over OTLP/HTTP protobuf', () => {
     try {
       const port = (server.address() as AddressInfo).port;
       const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
-      const res = await fetch(`http://127.0.0.1:${port}/api/streams/abc`, { headers: { traceparent: `00-${callerTrace}-00f067aa0ba902b7-01` } });
+      const res = await fetch(`http://127.0.0.1:${port}/api/streams/abc`, {
+        headers: { traceparent: `00-${callerTrace}-00f067aa0ba902b7-01` },
+      });
       const body = (await res.json()) as { logged: { trace_id: string } };
       expect(body.logged.trace_id).toBe(callerTrace);
       await fetch(`http://127.0.0.1:${port}/nothing`);
@@ -102,7 +123,11 @@ describe('tracing over OTLP/HTTP protobuf', () => {
     const span = await receiver.waitFor((s) => s.name === 'GET /api/streams/:id');
     expect(span.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(span.parentSpanId).toBe('00f067aa0ba902b7');
-    expect(span.attributes).toMatchObject({ 'http.route': '/api/streams/:id', 'http.response.status_code': 200, 'http.request.method': 'GET' });
+    expect(span.attributes).toMatchObject({
+      'http.route': '/api/streams/:id',
+      'http.response.status_code': 200,
+      'http.request.method': 'GET',
+    });
     const missing = await receiver.waitFor((s) => s.name === 'GET' && s.attributes['url.path'] === '/nothing');
     expect(missing.attributes['http.response.status_code']).toBe(404);
   });

@@ -37,7 +37,8 @@ function expectHealthy(r: LoadResult): void {
   expect(r.counters.playersUp).toBe(r.streams * r.playersPerStream);
   expect(r.counters.videoFramesReceived).toBeGreaterThan(0);
   expect(r.latency.count).toBeGreaterThan(0);
-  for (const v of [r.latency.p50Ms, r.latency.p95Ms, r.latency.p99Ms, r.latency.maxMs, r.cpuPercent, r.peakRssBytes]) expect(Number.isFinite(v)).toBe(true);
+  for (const v of [r.latency.p50Ms, r.latency.p95Ms, r.latency.p99Ms, r.latency.maxMs, r.cpuPercent, r.peakRssBytes])
+    expect(Number.isFinite(v)).toBe(true);
   expect(r.latency.p50Ms).toBeGreaterThanOrEqual(0);
 }
 

@@ -200,7 +200,8 @@ function summaryLine(r: RunResult): string {
 }
 
 async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, options: BenchOptions): Promise<LoadResult> {
-  const profDir = options.profile && name === 'rtmpd' ? join(options.outDir, 'prof', `${Date.now()}-${s.id.replace(/[^\w.-]/g, '_')}`) : undefined;
+  const profDir =
+    options.profile && name === 'rtmpd' ? join(options.outDir, 'prof', `${Date.now()}-${s.id.replace(/[^\w.-]/g, '_')}`) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
   const result: LoadResult = {
     type: 'load',

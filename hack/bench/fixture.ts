@@ -87,7 +87,7 @@ export async function ensureFixture(spec: FixtureSpec, dir: string): Promise<str
 
 function isConfig(kind: FixtureTag['kind'], body: Buffer): boolean {
   if (kind === 'video') return body[1] === 0; // AVC sequence header
-  if (kind === 'audio') return (body[0]! >> 4) === 10 && body[1] === 0; // AAC sequence header
+  if (kind === 'audio') return body[0]! >> 4 === 10 && body[1] === 0; // AAC sequence header
   return false;
 }
 

@@ -324,7 +324,11 @@ export class LoadGenerator {
 }
 
 /** Opens `count` RTMP connections that only handshake and connect, for memory per idle connection. */
-export async function openIdleConnections(rtmpBase: string, count: number, concurrency = 50): Promise<{ clients: RtmpClient[]; failures: number; errors: string[] }> {
+export async function openIdleConnections(
+  rtmpBase: string,
+  count: number,
+  concurrency = 50,
+): Promise<{ clients: RtmpClient[]; failures: number; errors: string[] }> {
   const clients: RtmpClient[] = [];
   const errors: string[] = [];
   let failures = 0;

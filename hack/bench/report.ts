@@ -18,17 +18,39 @@ function table(header: string[], rows: string[][]): string {
 export function formatReport(report: BenchReport): string {
   const out: string[] = [];
   const h = report.host;
-  out.push(`host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}; rtmpd at ${h.rtmpdCommit}`);
-  out.push(`fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`);
+  out.push(
+    `host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}; rtmpd at ${h.rtmpdCommit}`,
+  );
+  out.push(
+    `fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`,
+  );
   const { rounds } = report.options;
   const roundsNote = rounds > 1 ? `; ${rounds} rounds per load scenario, servers taking turns, each row the median-CPU round` : '';
-  out.push(`window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured${roundsNote}; CPU = % of one core (process tree), latency = SEI send → player receipt`);
+  out.push(
+    `window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured${roundsNote}; CPU = % of one core (process tree), latency = SEI send → player receipt`,
+  );
   out.push('');
   const load = report.results.filter((r) => r.type === 'load');
   if (load.length > 0) {
     out.push(
       table(
-        ['scenario', 'server', 'CPU%', 'peakRSS MiB', 'RSS/stream KiB', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'frames rx', 'lost', 'conn fail', 'gen CPU%', 'status', ...(rounds > 1 ? ['CPU% by round'] : [])],
+        [
+          'scenario',
+          'server',
+          'CPU%',
+          'peakRSS MiB',
+          'RSS/stream KiB',
+          'p50 ms',
+          'p95 ms',
+          'p99 ms',
+          'max ms',
+          'frames rx',
+          'lost',
+          'conn fail',
+          'gen CPU%',
+          'status',
+          ...(rounds > 1 ? ['CPU% by round'] : []),
+        ],
         load.map((r) => {
           const c = r.counters;
           const fails = c ? c.connectFailures + c.droppedConnections + c.playersWithoutMedia : NaN;
@@ -74,7 +96,12 @@ export function formatReport(report: BenchReport): string {
   if (report.ratios.length > 0) {
     out.push('');
     out.push('rtmpd / peer (below 1 = rtmpd better):');
-    out.push(table(['scenario', 'peer', 'CPU', 'peak RSS', 'p99'], report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)])));
+    out.push(
+      table(
+        ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
+        report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),
+      ),
+    );
   }
   for (const r of report.results) {
     if (r.ok && r.errors.length === 0) continue;

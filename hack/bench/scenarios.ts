@@ -28,7 +28,16 @@ export interface IdleScenario {
 
 export type Scenario = LoadScenario | IdleScenario;
 
-export const DEFAULT_SCENARIOS = ['200x1@360p', '500x1@360p', '100x3@720p', '10x100@360p', '200x1@360p+rec', '200x1@360p+snap', '200x1@360p+snap10', 'idle1000'];
+export const DEFAULT_SCENARIOS = [
+  '200x1@360p',
+  '500x1@360p',
+  '100x3@720p',
+  '10x100@360p',
+  '200x1@360p+rec',
+  '200x1@360p+snap',
+  '200x1@360p+snap10',
+  'idle1000',
+];
 
 export function parseScenario(id: string): Scenario {
   const idle = /^idle(\d+)$/.exec(id);

@@ -17,7 +17,11 @@ describe('SEI probe', () => {
   });
 
   it('never needs emulation prevention: the SEI NAL holds no zero byte', () => {
-    for (const [seq, micros] of [[0, 0], [1, 2 ** 40], [128, wallClockMicros()]] as const) {
+    for (const [seq, micros] of [
+      [0, 0],
+      [1, 2 ** 40],
+      [128, wallClockMicros()],
+    ] as const) {
       const nal = withProbe(frame, seq, micros).subarray(9, 5 + SEI_PREFIX_SIZE);
       expect(nal.includes(0)).toBe(false);
     }

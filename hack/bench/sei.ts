@@ -24,7 +24,7 @@ export function wallClockMicros(): number {
 
 function writeSeven(buf: Buffer, pos: number, value: number, bytes: number): void {
   for (let i = bytes - 1; i >= 0; i--) {
-    buf[pos + i] = 0x80 | value % 128;
+    buf[pos + i] = 0x80 | (value % 128);
     value = Math.floor(value / 128);
   }
 }

@@ -66,7 +66,16 @@ export function tail(path: string, lines = 20): string {
   }
 }
 
-function launch(name: ServerName, cmd: string, args: string[], dir: string, rtmpPort: number, httpBase: string | undefined, cwd = REPO_ROOT, env = process.env): Promise<RunningServer> {
+function launch(
+  name: ServerName,
+  cmd: string,
+  args: string[],
+  dir: string,
+  rtmpPort: number,
+  httpBase: string | undefined,
+  cwd = REPO_ROOT,
+  env = process.env,
+): Promise<RunningServer> {
   const logPath = join(dir, `${name}.log`);
   const log = openSync(logPath, 'a');
   const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', log, log] });

@@ -19,8 +19,18 @@ const table = [
   ['namespaces', 'string', '', 'comma-separated namespaces to watch; empty watches all (env WATCH_NAMESPACES)'],
   ['metrics-bind', 'string', ':8080', 'HOST:PORT for /metrics (env METRICS_BIND); the same address as --health-bind serves both'],
   ['health-bind', 'string', ':8081', 'HOST:PORT for /healthz and /readyz (env HEALTH_BIND)'],
-  ['leader-elect', 'boolean', 'false', 'elect a leader through a coordination.k8s.io Lease so only one replica acts (env LEADER_ELECT=true)'],
-  ['leader-election-namespace', 'string', '', 'namespace of the Lease; default: the pod\'s namespace (POD_NAMESPACE or the service account\'s), else the kubeconfig\'s'],
+  [
+    'leader-elect',
+    'boolean',
+    'false',
+    'elect a leader through a coordination.k8s.io Lease so only one replica acts (env LEADER_ELECT=true)',
+  ],
+  [
+    'leader-election-namespace',
+    'string',
+    '',
+    "namespace of the Lease; default: the pod's namespace (POD_NAMESPACE or the service account's), else the kubeconfig's",
+  ],
   ['leader-election-id', 'string', 'rtmpd-operator.media.fluxiot.io', 'name of the Lease'],
   ['kubeconfig', 'string', '', 'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'],
   ['log-level', 'string', 'info', 'fatal, error, warn, info, debug or trace (env LOG_LEVEL)'],
@@ -35,7 +45,9 @@ export function helpText(): string {
     'PersistentVolumeClaims and ConfigMaps, against the current KUBECONFIG or the in-cluster config.',
     '',
     'Flags:',
-    ...table.map(([name, type, def, help]) => `  --${name}${type === 'string' ? ' <value>' : ''}\n      ${help}${def ? ` (default ${def})` : ''}`),
+    ...table.map(
+      ([name, type, def, help]) => `  --${name}${type === 'string' ? ' <value>' : ''}\n      ${help}${def ? ` (default ${def})` : ''}`,
+    ),
     '  -h, --help\n      print this help',
     '  --version\n      print the version',
     '',
@@ -62,7 +74,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${str('workers')}`);
   const leaderElectEnv = env.LEADER_ELECT === 'true';
   return {
-    namespaces: (str('namespaces') ?? env.WATCH_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    namespaces: (str('namespaces') ?? env.WATCH_NAMESPACES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     metricsBind: str('metrics-bind') ?? env.METRICS_BIND ?? ':8080',
     healthBind: str('health-bind') ?? env.HEALTH_BIND ?? ':8081',
     leaderElect: values['leader-elect'] === true || leaderElectEnv,

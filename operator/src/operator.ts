@@ -54,7 +54,10 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
 
   const handler = async (path: string): Promise<{ code: number; type: string; body: string }> => {
     if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
-    if (path === '/readyz') return controller.synced ? { code: 200, type: 'text/plain', body: 'ok' } : { code: 503, type: 'text/plain', body: 'informers not synced' };
+    if (path === '/readyz')
+      return controller.synced
+        ? { code: 200, type: 'text/plain', body: 'ok' }
+        : { code: 503, type: 'text/plain', body: 'informers not synced' };
     if (path === '/metrics') return { code: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
     return { code: 404, type: 'text/plain', body: 'not found' };
   };
@@ -84,17 +87,21 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     metricsAddress = await listen(m, flags.metricsBind);
     healthAddress = await listen(h, flags.healthBind);
   }
-  log.info({ version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, healthAddress }, 'rtmpd-operator starting');
+  log.info(
+    { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, healthAddress },
+    'rtmpd-operator starting',
+  );
 
   controller.startInformers();
   let stopping = false;
   let elector: LeaderElector | undefined;
-  const fatal = opts.onFatal ?? ((why: string) => {
-    log.fatal(why);
-    process.exit(1);
-  });
-  const startWorkers = () =>
-    controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
+  const fatal =
+    opts.onFatal ??
+    ((why: string) => {
+      log.fatal(why);
+      process.exit(1);
+    });
+  const startWorkers = () => controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
   if (flags.leaderElect) {
     const namespace = leaseNamespace(flags, kc);
     const name = flags.leaderElectionId;

@@ -37,11 +37,21 @@ export const leaderElectionRules: PolicyRule[] = [
 const labels = { 'app.kubernetes.io/name': 'rtmpd-operator', 'app.kubernetes.io/part-of': 'flux-rtmpd' };
 
 export function clusterRole(): object {
-  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRoleName, labels }, rules: managerRules };
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: clusterRoleName, labels },
+    rules: managerRules,
+  };
 }
 
 export function leaderElectionRole(): object {
-  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: leaderElectionRoleName, labels }, rules: leaderElectionRules };
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: leaderElectionRoleName, labels },
+    rules: leaderElectionRules,
+  };
 }
 
 export const rbacHeader = '# Generated from operator/src/rbac.ts by `make crds`; do not edit.\n';

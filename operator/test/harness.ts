@@ -17,20 +17,45 @@ export const suffix = (): string => randomBytes(3).toString('hex');
 
 export async function apply(obj: object | object[], namespace?: string): Promise<void> {
   const docs = (Array.isArray(obj) ? obj : [obj]).map((o) => stringify(o)).join('---\n');
-  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=rtmpd-operator-e2e', ...(namespace ? ['-n', namespace] : []), '-f', '-'], { input: docs });
+  await kubectl(
+    [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--field-manager=rtmpd-operator-e2e',
+      ...(namespace ? ['-n', namespace] : []),
+      '-f',
+      '-',
+    ],
+    { input: docs },
+  );
 }
 
 export async function installCrd(): Promise<void> {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=rtmpd-operator-e2e', '-f', resolve(repo, 'crds/media.fluxiot.io_rtmpservers.yaml')]);
+  await kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager=rtmpd-operator-e2e',
+    '-f',
+    resolve(repo, 'crds/media.fluxiot.io_rtmpservers.yaml'),
+  ]);
   await kubectl(['wait', '--for=condition=Established', 'crd/rtmpservers.media.fluxiot.io', '--timeout=60s']);
 }
 
 /** A ServiceAccount bound to the generated ClusterRole (renamed per run) and leader-election Role; returns its kubeconfig. */
-export async function operatorAccount(systemNamespace: string, watched: string[], id: string): Promise<{ kubeconfig: string; cleanup: () => Promise<void> }> {
+export async function operatorAccount(
+  systemNamespace: string,
+  watched: string[],
+  id: string,
+): Promise<{ kubeconfig: string; cleanup: () => Promise<void> }> {
   const sa = 'rtmpd-operator';
   const roleName = `rtmpd-operator-e2e-${id}`;
   const cr = { ...(clusterRole() as Record<string, unknown>), metadata: { name: roleName } };
-  const le = { ...(leaderElectionRole() as Record<string, unknown>), metadata: { name: 'rtmpd-operator-leader-election', namespace: systemNamespace } };
+  const le = {
+    ...(leaderElectionRole() as Record<string, unknown>),
+    metadata: { name: 'rtmpd-operator-leader-election', namespace: systemNamespace },
+  };
   const subject = { kind: 'ServiceAccount', name: sa, namespace: systemNamespace };
   await apply([
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: systemNamespace } },
@@ -123,19 +148,33 @@ export async function startOperator(args: string[]): Promise<OperatorProcess> {
 }
 
 export interface Kube {
-  metadata: { name: string; namespace?: string; uid: string; generation?: number; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; annotations?: Record<string, string>; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid: string;
+    generation?: number;
+    ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   status?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   data?: Record<string, string>;
 }
 
 export const get = (kind: string, namespace: string, name: string): Promise<Kube | undefined> =>
-  kubectl(['get', kind, name, '-n', namespace, '-o', 'json', '--ignore-not-found']).then((r) => (r.stdout.trim() ? (JSON.parse(r.stdout) as Kube) : undefined));
+  kubectl(['get', kind, name, '-n', namespace, '-o', 'json', '--ignore-not-found']).then((r) =>
+    r.stdout.trim() ? (JSON.parse(r.stdout) as Kube) : undefined,
+  );
 
 export const list = (kind: string, namespace: string, selector?: string): Promise<Kube[]> =>
   kubectlJson<{ items: Kube[] }>(['get', kind, '-n', namespace, ...(selector ? ['-l', selector] : [])]).then((l) => l.items);
 
-export const condition = (o: Kube | undefined, type: string): { status: string; reason: string; message: string; observedGeneration?: number } | undefined =>
+export const condition = (
+  o: Kube | undefined,
+  type: string,
+): { status: string; reason: string; message: string; observedGeneration?: number } | undefined =>
   (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
 
 export const yamlDocs = (text: string): unknown[] => parseAllDocuments(text).map((d) => d.toJS() as unknown);

@@ -8,8 +8,18 @@ import { join } from 'node:path';
 import { cluster, eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import { checksumAnnotation } from '../src/controller/desired.ts';
 import {
-  apply, boundVolume, condition, get, installCrd, list, operatorAccount, startOperator, storageClass, suffix,
-  type Kube, type OperatorProcess,
+  apply,
+  boundVolume,
+  condition,
+  get,
+  installCrd,
+  list,
+  operatorAccount,
+  startOperator,
+  storageClass,
+  suffix,
+  type Kube,
+  type OperatorProcess,
 } from './harness.ts';
 
 const id = suffix();
@@ -19,9 +29,21 @@ const lease = `rtmpd-operator-e2e-${id}`;
 const operators: OperatorProcess[] = [];
 let cleanupAccount: (() => Promise<void>) | undefined;
 
-const server = (name: string, spec: object) => ({ apiVersion: 'media.fluxiot.io/v1alpha1', kind: 'RtmpServer', metadata: { name, namespace: ns }, spec });
-const rwx = { storage: { reclaimPolicy: 'Delete', recordings: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] }, keyframes: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] } } };
-const ownedBy = (o: Kube | undefined, owner: Kube) => o?.metadata.ownerReferences?.find((r) => r.kind === 'RtmpServer' && r.uid === owner.metadata.uid && r.controller);
+const server = (name: string, spec: object) => ({
+  apiVersion: 'media.fluxiot.io/v1alpha1',
+  kind: 'RtmpServer',
+  metadata: { name, namespace: ns },
+  spec,
+});
+const rwx = {
+  storage: {
+    reclaimPolicy: 'Delete',
+    recordings: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] },
+    keyframes: { storageClassName: storageClass, accessModes: ['ReadWriteMany'] },
+  },
+};
+const ownedBy = (o: Kube | undefined, owner: Kube) =>
+  o?.metadata.ownerReferences?.find((r) => r.kind === 'RtmpServer' && r.uid === owner.metadata.uid && r.controller);
 const leaseHolder = async () => (await get('lease', system, lease))?.spec?.holderIdentity as string | undefined;
 const leader = async () => {
   const holder = await leaseHolder();
@@ -29,11 +51,15 @@ const leader = async () => {
 };
 
 async function waitReady(name: string, timeoutMs = 90_000): Promise<Kube> {
-  return eventually(`${name} Ready`, async () => {
-    const o = await get('rtmpserver', ns, name);
-    const ready = condition(o, 'Ready');
-    return ready?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
-  }, timeoutMs);
+  return eventually(
+    `${name} Ready`,
+    async () => {
+      const o = await get('rtmpserver', ns, name);
+      const ready = condition(o, 'Ready');
+      return ready?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 beforeAll(async () => {
@@ -42,9 +68,23 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', system]);
   const account = await operatorAccount(system, [ns], id);
   cleanupAccount = account.cleanup;
-  const args = ['--kubeconfig', account.kubeconfig, `--namespaces=${ns}`, '--leader-elect', `--leader-election-namespace=${system}`, `--leader-election-id=${lease}`, '--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.1:0', '--log-level=debug'];
+  const args = [
+    '--kubeconfig',
+    account.kubeconfig,
+    `--namespaces=${ns}`,
+    '--leader-elect',
+    `--leader-election-namespace=${system}`,
+    `--leader-election-id=${lease}`,
+    '--metrics-bind=127.0.0.1:0',
+    '--health-bind=127.0.0.1:0',
+    '--log-level=debug',
+  ];
   operators.push(await startOperator(args), await startOperator(args));
-  await apply(['recordings', 'keyframes'].flatMap((v) => ['alpha', 'gamma'].map((s) => boundVolume(ns, `${s}-${v}`, s === 'alpha' ? ['ReadWriteMany'] : ['ReadWriteOnce']))));
+  await apply(
+    ['recordings', 'keyframes'].flatMap((v) =>
+      ['alpha', 'gamma'].map((s) => boundVolume(ns, `${s}-${v}`, s === 'alpha' ? ['ReadWriteMany'] : ['ReadWriteOnce'])),
+    ),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -80,7 +120,9 @@ describe('rtmpd-operator against the API server', () => {
     for (const o of [dep, svc, cm, ...pvcs]) expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toMatch(/^ghcr\.io\/fluxiot\/rtmpd:/);
-    expect(c.args).toEqual(expect.arrayContaining(['--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082', '--snapshot-enabled=true', '--chunk-size=8192']));
+    expect(c.args).toEqual(
+      expect.arrayContaining(['--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082', '--snapshot-enabled=true', '--chunk-size=8192']),
+    );
     expect(c.readinessProbe.httpGet.path).toBe('/health');
     expect(dep.spec.template.metadata.annotations[checksumAnnotation]).toMatch(/^[0-9a-f]{64}$/);
     expect(dep.spec.template.metadata.annotations['prometheus.io/scrape']).toBe('true');
@@ -134,7 +176,10 @@ describe('rtmpd-operator against the API server', () => {
       return s.status.readyReplicas === 2 ? s : undefined;
     });
     expect(o.status.replicas).toBe(2);
-    const scale = JSON.parse((await kubectl(['get', 'rtmpserver', 'alpha', '-n', ns, '--subresource=scale', '-o', 'json'])).stdout) as { spec: { replicas: number }; status: { replicas: number; selector: string } };
+    const scale = JSON.parse((await kubectl(['get', 'rtmpserver', 'alpha', '-n', ns, '--subresource=scale', '-o', 'json'])).stdout) as {
+      spec: { replicas: number };
+      status: { replicas: number; selector: string };
+    };
     expect(scale.spec.replicas).toBe(2);
     expect(scale.status).toEqual({ replicas: 2, selector: 'app.kubernetes.io/name=rtmpd,app.kubernetes.io/instance=alpha' });
   });
@@ -147,7 +192,16 @@ describe('rtmpd-operator against the API server', () => {
       return s && s.metadata.uid !== old.metadata.uid ? s : undefined;
     });
     expect(svc.spec.ports).toHaveLength(2);
-    await kubectl(['patch', 'deployment', 'alpha', '-n', ns, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"example.invalid/other:1"}]']);
+    await kubectl([
+      'patch',
+      'deployment',
+      'alpha',
+      '-n',
+      ns,
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"example.invalid/other:1"}]',
+    ]);
     await eventually('image restored', async () => {
       const d = await get('deployment', ns, 'alpha');
       return d?.spec.template.spec.containers[0].image.startsWith('ghcr.io/fluxiot/rtmpd:') ? true : undefined;
@@ -157,8 +211,16 @@ describe('rtmpd-operator against the API server', () => {
   it.each([
     ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
     ['two replicas on ReadWriteOnce storage', { replicas: 2 }, 'more than one replica needs ReadWriteMany storage'],
-    ['node ports on a ClusterIP Service', { service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } }, 'service.nodePorts needs service.type NodePort or LoadBalancer'],
-    ['equal node ports', { service: { type: 'NodePort', nodePorts: { rtmp: 31935, http: 31935 } } }, 'service.nodePorts.rtmp and service.nodePorts.http must differ'],
+    [
+      'node ports on a ClusterIP Service',
+      { service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } },
+      'service.nodePorts needs service.type NodePort or LoadBalancer',
+    ],
+    [
+      'equal node ports',
+      { service: { type: 'NodePort', nodePorts: { rtmp: 31935, http: 31935 } } },
+      'service.nodePorts.rtmp and service.nodePorts.http must differ',
+    ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
   ])('refuses %s with a message the user understands', async (_what, spec, message) => {
@@ -168,7 +230,9 @@ describe('rtmpd-operator against the API server', () => {
   });
 
   it('refuses scaling a ReadWriteOnce server beyond one replica, and an invalid name', async () => {
-    await apply(server('gamma', { storage: { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } } }));
+    await apply(
+      server('gamma', { storage: { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } } }),
+    );
     const r = await kubectl(['scale', 'rtmpserver', 'gamma', '-n', ns, '--replicas=3'], { allowFailure: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('more than one replica needs ReadWriteMany storage');
@@ -187,7 +251,16 @@ describe('rtmpd-operator against the API server', () => {
     expect(condition(o, 'Degraded')?.status).toBe('False');
     expect(await get('deployment', ns, 'monitored')).toBeDefined();
     if (!hasCrd) {
-      const ev = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=monitored,reason=ServiceMonitorUnavailable', '-o', 'name']);
+      const ev = await kubectl([
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        'involvedObject.name=monitored,reason=ServiceMonitorUnavailable',
+        '-o',
+        'name',
+      ]);
       expect(ev.stdout.trim()).not.toBe('');
     }
   });
@@ -204,14 +277,27 @@ describe('rtmpd-operator against the API server', () => {
     });
     expect(condition(o, 'Degraded')).toMatchObject({ reason: 'ReconcileFailed' });
     expect(condition(o, 'Degraded')?.message).toMatch(/already allocated/);
-    const ev = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=np-two,reason=ReconcileFailed,type=Warning', '-o', 'name']);
+    const ev = await kubectl([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=np-two,reason=ReconcileFailed,type=Warning',
+      '-o',
+      'name',
+    ]);
     expect(ev.stdout.trim()).not.toBe('');
     // fixed by freeing the port: the retry with backoff repairs it
     await kubectl(['delete', 'rtmpserver', 'np-one', '-n', ns]);
-    await eventually('np-two recovers', async () => {
-      const s = await get('rtmpserver', ns, 'np-two');
-      return condition(s, 'Degraded')?.status === 'False' ? s : undefined;
-    }, 90_000);
+    await eventually(
+      'np-two recovers',
+      async () => {
+        const s = await get('rtmpserver', ns, 'np-two');
+        return condition(s, 'Degraded')?.status === 'False' ? s : undefined;
+      },
+      90_000,
+    );
     const l = (await leader())!;
     const text = await (await fetch(`${l.metrics}/metrics`)).text();
     expect(Number(/^controller_runtime_reconcile_errors_total\{controller="rtmpserver"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
@@ -222,8 +308,18 @@ describe('rtmpd-operator against the API server', () => {
     expect((await fetch(`${l.metrics}/healthz`)).status).toBe(200);
     expect((await fetch(`${l.metrics}/readyz`)).status).toBe(200);
     const text = await (await fetch(`${l.metrics}/metrics`)).text();
-    expect(Number(/^controller_runtime_reconcile_total\{controller="rtmpserver",result="success"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
-    for (const name of ['controller_runtime_reconcile_errors_total', 'controller_runtime_reconcile_time_seconds_bucket', 'workqueue_depth', 'workqueue_adds_total', 'workqueue_queue_duration_seconds_bucket', 'workqueue_work_duration_seconds_bucket', 'workqueue_retries_total']) {
+    expect(
+      Number(/^controller_runtime_reconcile_total\{controller="rtmpserver",result="success"\} (\d+)/m.exec(text)?.[1]),
+    ).toBeGreaterThan(0);
+    for (const name of [
+      'controller_runtime_reconcile_errors_total',
+      'controller_runtime_reconcile_time_seconds_bucket',
+      'workqueue_depth',
+      'workqueue_adds_total',
+      'workqueue_queue_duration_seconds_bucket',
+      'workqueue_work_duration_seconds_bucket',
+      'workqueue_retries_total',
+    ]) {
       expect(text, name).toContain(name);
     }
   });
@@ -232,7 +328,8 @@ describe('rtmpd-operator against the API server', () => {
     // A 403 shows as "forbidden" or a "code":403 field; a bare /403/ would match log timestamps.
     for (const o of operators) expect(o.logs()).not.toMatch(/forbidden|"(code|statusCode)":\s*403\b/i);
     const sa = `system:serviceaccount:${system}:rtmpd-operator`;
-    const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();
+    const can = async (...args: string[]) =>
+      (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();
     expect(await can('patch', 'deployments', '-n', ns)).toBe('yes');
     expect(await can('delete', 'deployments', '-n', ns)).toBe('no');
     expect(await can('get', 'secrets', '-n', ns)).toBe('no');
@@ -269,14 +366,22 @@ describe('rtmpd-operator against the API server', () => {
     });
     for (const p of gamma) expect(p.metadata.ownerReferences ?? []).toEqual([]);
     await kubectl(['delete', 'rtmpserver', 'alpha', 'gamma', '-n', ns, '--wait=true', '--timeout=60s']);
-    await eventually('alpha and gamma children collected', async () => {
-      const left = await Promise.all([
-        get('deployment', ns, 'alpha'), get('service', ns, 'alpha'), get('configmap', ns, 'alpha-rtmpd'),
-        get('deployment', ns, 'gamma'), get('service', ns, 'gamma'), get('configmap', ns, 'gamma-rtmpd'),
-        ...(await list('pvc', ns, 'app.kubernetes.io/instance=alpha')).filter((p) => !p.metadata.deletionTimestamp),
-      ]);
-      return left.every((o) => o === undefined) ? true : undefined;
-    }, 90_000);
+    await eventually(
+      'alpha and gamma children collected',
+      async () => {
+        const left = await Promise.all([
+          get('deployment', ns, 'alpha'),
+          get('service', ns, 'alpha'),
+          get('configmap', ns, 'alpha-rtmpd'),
+          get('deployment', ns, 'gamma'),
+          get('service', ns, 'gamma'),
+          get('configmap', ns, 'gamma-rtmpd'),
+          ...(await list('pvc', ns, 'app.kubernetes.io/instance=alpha')).filter((p) => !p.metadata.deletionTimestamp),
+        ]);
+        return left.every((o) => o === undefined) ? true : undefined;
+      },
+      90_000,
+    );
     const kept = await list('pvc', ns, 'app.kubernetes.io/instance=gamma');
     expect(kept.map((p) => p.metadata.name).sort()).toEqual(['gamma-keyframes', 'gamma-recordings']);
     expect(kept.every((p) => !p.metadata.deletionTimestamp)).toBe(true);

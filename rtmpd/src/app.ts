@@ -41,7 +41,9 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     onRelayed: metrics.observeRelay,
   });
   metrics.watchHub(hub);
-  const recorder = config.recordingEnabled ? new Recorder({ hub, storageDir: config.storageDir, logger: logger.child({ component: 'recorder' }) }) : undefined;
+  const recorder = config.recordingEnabled
+    ? new Recorder({ hub, storageDir: config.storageDir, logger: logger.child({ component: 'recorder' }) })
+    : undefined;
   if (recorder) metrics.watchRecorder(recorder.stats);
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);

@@ -14,10 +14,7 @@ const hostPort = z
 
 // Values from flags and env arrive as strings; these accept both forms.
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.union([
-  z.boolean(),
-  z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v)),
-]);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -25,25 +22,50 @@ export const configSchema = z.object({
   rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)'),
   httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)'),
   storageDir: z.string().min(1).default('./data/rtmp/storage').describe('directory for recordings'),
-  keyframeDir: z.string().min(1).default('./data/rtmp/keyframes').describe('directory for the latest keyframe and JPEG snapshot of each live stream'),
-  logLevel: z.enum(logLevels).default('info').describe(`log level: ${logLevels.join(', ')}`),
+  keyframeDir: z
+    .string()
+    .min(1)
+    .default('./data/rtmp/keyframes')
+    .describe('directory for the latest keyframe and JPEG snapshot of each live stream'),
+  logLevel: z
+    .enum(logLevels)
+    .default('info')
+    .describe(`log level: ${logLevels.join(', ')}`),
   logFormat: z.enum(['json', 'pretty']).default('json').describe('log format: json (one object per line) or pretty (for a terminal)'),
-  chunkSize: int(128, 65536).default(60000).describe('outbound RTMP chunk size in bytes; large chunks (SRS also sends 60000) let most media messages go out as one header plus the body, uncopied'),
-  gopCacheMaxBytes: int(0, 256 * 1024 * 1024).default(16 * 1024 * 1024).describe('upper bound of the per-stream GOP cache that lets players start at the last keyframe; 0 disables the cache'),
-  playWaitSeconds: int(0, 3600).default(0).describe('how long a player of a stream that is not live waits for its publisher before NetStream.Play.StreamNotFound; 0 answers at once'),
-  playerMaxBufferBytes: int(64 * 1024, 256 * 1024 * 1024).default(4 * 1024 * 1024).describe('bytes queued for a slow player before it skips to the next keyframe'),
+  chunkSize: int(128, 65536)
+    .default(60000)
+    .describe(
+      'outbound RTMP chunk size in bytes; large chunks (SRS also sends 60000) let most media messages go out as one header plus the body, uncopied',
+    ),
+  gopCacheMaxBytes: int(0, 256 * 1024 * 1024)
+    .default(16 * 1024 * 1024)
+    .describe('upper bound of the per-stream GOP cache that lets players start at the last keyframe; 0 disables the cache'),
+  playWaitSeconds: int(0, 3600)
+    .default(0)
+    .describe(
+      'how long a player of a stream that is not live waits for its publisher before NetStream.Play.StreamNotFound; 0 answers at once',
+    ),
+  playerMaxBufferBytes: int(64 * 1024, 256 * 1024 * 1024)
+    .default(4 * 1024 * 1024)
+    .describe('bytes queued for a slow player before it skips to the next keyframe'),
   playerStallTimeoutSeconds: int(1, 3600).default(30).describe('a player whose socket accepts nothing for this long is disconnected'),
-  idleTimeoutSeconds: int(1, 3600).default(30).describe('a connection that moves no byte either way for this long (handshake included) is closed'),
+  idleTimeoutSeconds: int(1, 3600)
+    .default(30)
+    .describe('a connection that moves no byte either way for this long (handshake included) is closed'),
   maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused'),
   recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir'),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots'),
-  snapshotIntervalSeconds: int(0, 86_400).default(0).describe('also write a timestamped JPEG of every live stream this often; 0 writes snapshots only on request'),
+  snapshotIntervalSeconds: int(0, 86_400)
+    .default(0)
+    .describe('also write a timestamped JPEG of every live stream this often; 0 writes snapshots only on request'),
   snapshotKeep: int(1, 100_000).default(10).describe('timestamped JPEGs kept per stream when --snapshot-interval-seconds is set'),
   snapshotWidth: int(0, 7680).default(0).describe('snapshot width in pixels (height keeps the aspect ratio); 0 keeps the source width'),
   snapshotQuality: int(1, 31).default(3).describe('JPEG quality for ffmpeg -q:v, 1 (best) to 31 (smallest)'),
   snapshotConcurrency: int(1, 64).default(2).describe('snapshot decodes that may run at once'),
   ffmpegPath: z.string().min(1).default('ffmpeg').describe('ffmpeg binary used for snapshots'),
-  metricsMaxStreams: int(0, 100_000).default(200).describe('streams that get their own per-stream metric series; the rest are summed under key="_overflow"'),
+  metricsMaxStreams: int(0, 100_000)
+    .default(200)
+    .describe('streams that get their own per-stream metric series; the rest are summed under key="_overflow"'),
   shutdownGraceSeconds: int(0, 600).default(10).describe('on SIGTERM, how long in-flight responses may finish before rtmpd exits'),
 });
 
@@ -114,7 +136,8 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a mapping of option: value`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`config file ${path} must hold a mapping of option: value`);
   return parsed as Record<string, unknown>;
 }
 

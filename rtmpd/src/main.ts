@@ -35,7 +35,8 @@ process.on('uncaughtException', (err) => {
 
 // Traces go out only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
 const tracing = await startTracing();
-if (tracing) logger.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'tracing on (OTLP)');
+if (tracing)
+  logger.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'tracing on (OTLP)');
 
 let rtmpd;
 try {
@@ -44,7 +45,8 @@ try {
   logger.fatal({ err }, 'rtmpd failed to start');
   process.exit(1);
 }
-const address = ({ address, port }: { address: string; port: number }) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const address = ({ address, port }: { address: string; port: number }) =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 logger.info(
   { rtmp: address(rtmpd.rtmpAddress), http: address(rtmpd.httpAddress), storageDir: config.storageDir, keyframeDir: config.keyframeDir },
   'rtmpd ready',
@@ -53,20 +55,26 @@ logger.info(
 const shutdown = (signal: NodeJS.Signals): void => {
   logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
   // A stop that hangs past the grace period (plus RTMP's own flush time) is cut short.
-  setTimeout(() => {
-    logger.error('shutdown did not finish in time; exiting');
-    process.exit(1);
-  }, (config.shutdownGraceSeconds + 5) * 1000).unref();
-  rtmpd.stop().then(() => tracing?.shutdown()).then(
+  setTimeout(
     () => {
-      logger.info('stopped');
-      process.exit(0);
-    },
-    (err: unknown) => {
-      logger.error({ err }, 'error while stopping');
+      logger.error('shutdown did not finish in time; exiting');
       process.exit(1);
     },
-  );
+    (config.shutdownGraceSeconds + 5) * 1000,
+  ).unref();
+  rtmpd
+    .stop()
+    .then(() => tracing?.shutdown())
+    .then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
 };
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);

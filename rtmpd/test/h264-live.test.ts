@@ -4,7 +4,18 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listStreams, probe, publishTestPattern, runCommand, startServer, stopAll, tempDir, waitForStream, type Publisher, type RunningServer } from './support/processes.ts';
+import {
+  listStreams,
+  probe,
+  publishTestPattern,
+  runCommand,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type Publisher,
+  type RunningServer,
+} from './support/processes.ts';
 
 let server: RunningServer;
 let publisher: Publisher;
@@ -50,10 +61,12 @@ describe('an ffmpeg H.264/AAC publisher', () => {
 
   it('plays back over RTMP (ffprobe) with the right codecs and resolution', async () => {
     const streams = await probe(server.rtmpUrl('live', 'test123'));
-    expect(streams).toEqual(expect.arrayContaining([
-      expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: 640, height: 360 }),
-      expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
-    ]));
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: 640, height: 360 }),
+        expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
+      ]),
+    );
   });
 
   it('plays back over HTTP-FLV (ffprobe) with CORS for browser players', async () => {
@@ -62,10 +75,12 @@ describe('an ffmpeg H.264/AAC publisher', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     await res.body?.cancel();
     const streams = await probe(server.httpUrl('/live/test123.flv'));
-    expect(streams).toEqual(expect.arrayContaining([
-      expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: 640, height: 360 }),
-      expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
-    ]));
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: 640, height: 360 }),
+        expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
+      ]),
+    );
   });
 
   it('plays back with rtmpdump (librtmp, the stack OBS uses)', async () => {
@@ -84,8 +99,22 @@ describe('an ffmpeg H.264/AAC publisher', () => {
     await import('node:fs/promises').then((fs) => res.arrayBuffer().then((b) => fs.writeFile(path, Buffer.from(b))));
     expect(await probe(path)).toEqual([expect.objectContaining({ codec_name: 'mjpeg', width: 640, height: 360 })]);
     // The latest keyframe and JPEG are kept under --keyframe-dir.
-    await expect.poll(() => readFile(join(server.keyframeDir, 'live', 'test123', 'latest.jpg')).then((b) => b.length, () => 0)).toBeGreaterThan(0);
-    await expect.poll(() => readFile(join(server.keyframeDir, 'live', 'test123', 'latest.h264')).then((b) => b.length, () => 0)).toBeGreaterThan(0);
+    await expect
+      .poll(() =>
+        readFile(join(server.keyframeDir, 'live', 'test123', 'latest.jpg')).then(
+          (b) => b.length,
+          () => 0,
+        ),
+      )
+      .toBeGreaterThan(0);
+    await expect
+      .poll(() =>
+        readFile(join(server.keyframeDir, 'live', 'test123', 'latest.h264')).then(
+          (b) => b.length,
+          () => 0,
+        ),
+      )
+      .toBeGreaterThan(0);
   });
 
   it('refuses a second publisher on the same key while the first goes on, its viewers undisturbed', async () => {

@@ -8,7 +8,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtmpClient } from '../src/rtmp/client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
-import { probe, publishTestPattern, runCommand, runFfmpeg, startServer, stopAll, tempDir, waitForPort, waitForStream, type RunningServer } from './support/processes.ts';
+import {
+  probe,
+  publishTestPattern,
+  runCommand,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForPort,
+  waitForStream,
+  type RunningServer,
+} from './support/processes.ts';
 
 let server: RunningServer;
 
@@ -54,13 +65,23 @@ describe('node-media-server interop', () => {
       await waitForPort(nmsPort);
       const source = publishTestPattern(`rtmp://127.0.0.1:${nmsPort}/live/origin`, { seconds: 30 });
       await new Promise((r) => setTimeout(r, 1500));
-      const relay = runFfmpeg(['-i', `rtmp://127.0.0.1:${nmsPort}/live/origin`, '-c', 'copy', '-f', 'flv', server.rtmpUrl('live', 'relayed')]);
+      const relay = runFfmpeg([
+        '-i',
+        `rtmp://127.0.0.1:${nmsPort}/live/origin`,
+        '-c',
+        'copy',
+        '-f',
+        'flv',
+        server.rtmpUrl('live', 'relayed'),
+      ]);
       const stream = await waitForStream(server, 'rtmp/live/relayed', 20_000);
       expect(stream.video).toMatchObject({ codec: 'h264', width: 640, height: 360 });
-      expect(await probe(server.httpUrl('/live/relayed.flv'))).toEqual(expect.arrayContaining([
-        expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 }),
-        expect.objectContaining({ codec_name: 'aac' }),
-      ]));
+      expect(await probe(server.httpUrl('/live/relayed.flv'))).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 }),
+          expect.objectContaining({ codec_name: 'aac' }),
+        ]),
+      );
       relay.child.kill('SIGKILL');
       source.child.kill('SIGKILL');
     } finally {
@@ -84,7 +105,8 @@ describe('the command line', () => {
   it('documents every option in --help and prints its version', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--rtmp-bind', '--http-bind', '--storage-dir', '--keyframe-dir', '--play-wait-seconds', '--snapshot-width']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--rtmp-bind', '--http-bind', '--storage-dir', '--keyframe-dir', '--play-wait-seconds', '--snapshot-width'])
+      expect(help.stdout).toContain(flag);
     expect((await cli(['--version'])).stdout).toMatch(/^rtmpd \d+\.\d+\.\d+/);
   });
 });

@@ -5,7 +5,16 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtmpClient, type StatusInfo } from '../src/rtmp/client.ts';
-import { listStreams, probe, publishTestPattern, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
+import {
+  listStreams,
+  probe,
+  publishTestPattern,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type RunningServer,
+} from './support/processes.ts';
 
 let server: RunningServer;
 
@@ -53,17 +62,21 @@ describe('stream lifecycle', () => {
     await new Promise((r) => setTimeout(r, 2000));
     publisher.child.kill('SIGKILL');
     await publisher.exited;
-    await expect.poll(async () => (await listStreams(server)).some((s) => s.stream_id === 'rtmp/live/dropped'), { timeout: 10_000 }).toBe(false);
+    await expect
+      .poll(async () => (await listStreams(server)).some((s) => s.stream_id === 'rtmp/live/dropped'), { timeout: 10_000 })
+      .toBe(false);
     expect(await (await fetch(server.httpUrl('/health'))).text()).toBe('OK');
     const snapshot = await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fdropped/snapshot'));
     expect(snapshot.status).toBe(404);
     const dir = join(server.storageDir, 'live', 'dropped');
     const [recording] = await readdir(dir);
     const streams = await probe(join(dir, recording!));
-    expect(streams).toEqual(expect.arrayContaining([
-      expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 }),
-      expect.objectContaining({ codec_name: 'aac' }),
-    ]));
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 }),
+        expect.objectContaining({ codec_name: 'aac' }),
+      ]),
+    );
   });
 });
 
@@ -82,7 +95,9 @@ describe('SIGTERM', () => {
       const drained = viewer.arrayBuffer();
       expect(await own.stop()).toBe(0);
       await closed;
-      expect(statuses.map((s) => s.code)).toEqual(expect.arrayContaining([expect.stringMatching(/^NetStream\.Play\.(Stop|UnpublishNotify)$/)]));
+      expect(statuses.map((s) => s.code)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^NetStream\.Play\.(Stop|UnpublishNotify)$/)]),
+      );
       // The HTTP-FLV response ended cleanly (no reset) and carried media.
       expect((await drained).byteLength).toBeGreaterThan(1000);
       expect(own.logs.map((l) => l.msg)).toContain('stopped');

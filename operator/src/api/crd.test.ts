@@ -15,7 +15,8 @@ function* nodes(node: Json, path = ''): Generator<[string, Json]> {
   yield [path, node];
   for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Json>)) yield* nodes(v, `${path}.${k}`);
   if (node.items) yield* nodes(node.items as Json, `${path}[]`);
-  if (node.additionalProperties && typeof node.additionalProperties === 'object') yield* nodes(node.additionalProperties as Json, `${path}{}`);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object')
+    yield* nodes(node.additionalProperties as Json, `${path}{}`);
 }
 
 describe('generated files', () => {
@@ -40,9 +41,17 @@ describe('CRD', () => {
       name: 'v1alpha1',
       served: true,
       storage: true,
-      subresources: { status: {}, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' } },
+      subresources: {
+        status: {},
+        scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+      },
     });
-    expect((v.additionalPrinterColumns as Json[]).filter((c) => !c.priority).map((c) => c.name)).toEqual(['Ready', 'Replicas', 'RTMP', 'Age']);
+    expect((v.additionalPrinterColumns as Json[]).filter((c) => !c.priority).map((c) => c.name)).toEqual([
+      'Ready',
+      'Replicas',
+      'RTMP',
+      'Age',
+    ]);
   });
 
   it('is a structural schema: typed nodes, no unions but int-or-string, no additionalProperties: false', () => {
@@ -55,7 +64,10 @@ describe('CRD', () => {
       expect(node.anyOf ?? node.oneOf ?? node.allOf, path).toBeUndefined();
       expect(node.additionalProperties, path).not.toBe(false);
       if (node.properties && node.additionalProperties) throw new Error(`${path}: properties and additionalProperties`);
-      expect(Object.keys(node).filter((k) => k.startsWith('$')), path).toEqual([]);
+      expect(
+        Object.keys(node).filter((k) => k.startsWith('$')),
+        path,
+      ).toEqual([]);
     }
   });
 
@@ -63,11 +75,14 @@ describe('CRD', () => {
     const spec = (openAPISchema().properties as Record<string, Json>).spec as Json;
     expect(spec.default).toEqual({});
     const props = spec.properties as Record<string, Json>;
-    for (const k of ['ports', 'service', 'storage', 'snapshot', 'recording', 'otel', 'metrics', 'rtmpd']) expect(props[k]?.default, k).toEqual({});
+    for (const k of ['ports', 'service', 'storage', 'snapshot', 'recording', 'otel', 'metrics', 'rtmpd'])
+      expect(props[k]?.default, k).toEqual({});
   });
 
   it('states the cross-field rules in CEL', () => {
-    const rules = [...nodes(openAPISchema())].flatMap(([, n]) => ((n['x-kubernetes-validations'] ?? []) as { rule: string }[]).map((r) => r.rule));
+    const rules = [...nodes(openAPISchema())].flatMap(([, n]) =>
+      ((n['x-kubernetes-validations'] ?? []) as { rule: string }[]).map((r) => r.rule),
+    );
     expect(rules).toContain('!has(self.rtmp) || !has(self.http) || self.rtmp != self.http');
     expect(rules.some((r) => r.includes("'ReadWriteMany' in self.storage.recordings.accessModes"))).toBe(true);
     expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");

@@ -9,12 +9,35 @@ type Json = Record<string, unknown>;
 
 // Keys a structural schema may carry (everything else zod emits is dropped).
 const kept = new Set([
-  'type', 'format', 'description', 'default', 'enum', 'nullable',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf',
-  'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
-  'properties', 'additionalProperties', 'items', 'required',
-  'x-kubernetes-validations', 'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields',
-  'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
+  'type',
+  'format',
+  'description',
+  'default',
+  'enum',
+  'nullable',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minProperties',
+  'maxProperties',
+  'properties',
+  'additionalProperties',
+  'items',
+  'required',
+  'x-kubernetes-validations',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
 ]);
 const safe = Number.MAX_SAFE_INTEGER;
 
@@ -39,7 +62,8 @@ export function structural(node: Json): Json {
     } else if (key === 'items') {
       out.items = structural(value as Json);
     } else if (key === 'additionalProperties') {
-      if (typeof value === 'object' && value !== null && Object.keys(value).length > 0) out.additionalProperties = structural(value as Json);
+      if (typeof value === 'object' && value !== null && Object.keys(value).length > 0)
+        out.additionalProperties = structural(value as Json);
     } else if (key === 'required') {
       if ((value as string[]).length > 0) out.required = value;
     } else {
@@ -56,7 +80,14 @@ export function structural(node: Json): Json {
 
 // A stable, readable key order for the generated YAML.
 const order = ['type', 'format', 'description', 'default', 'enum'];
-const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : k.startsWith('x-kubernetes') ? 90 : k === 'properties' || k === 'items' || k === 'additionalProperties' ? 99 : 50);
+const rank = (k: string) =>
+  order.includes(k)
+    ? order.indexOf(k)
+    : k.startsWith('x-kubernetes')
+      ? 90
+      : k === 'properties' || k === 'items' || k === 'additionalProperties'
+        ? 99
+        : 50;
 function ordered(node: Json): Json {
   return Object.fromEntries(Object.entries(node).sort(([a], [b]) => rank(a) - rank(b)));
 }
@@ -68,7 +99,8 @@ const toStructural = (schema: z.ZodType): Json =>
 export function openAPISchema(): Json {
   return {
     type: 'object',
-    description: 'RtmpServer runs a fleet of rtmpd media servers: a Deployment, its Service, volume claims for recordings and keyframes, and a ConfigMap with the rendered rtmpd configuration.',
+    description:
+      'RtmpServer runs a fleet of rtmpd media servers: a Deployment, its Service, volume claims for recordings and keyframes, and a ConfigMap with the rendered rtmpd configuration.',
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },

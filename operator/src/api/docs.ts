@@ -44,16 +44,5 @@ export function fieldReference(): string {
   rows(root.properties.spec, 'spec', spec);
   const status: string[] = [];
   rows(root.properties.status, 'status', status);
-  return [
-    '### Spec',
-    '',
-    ...header,
-    ...spec,
-    '',
-    '### Status',
-    '',
-    ...header,
-    ...status,
-    '',
-  ].join('\n');
+  return ['### Spec', '', ...header, ...spec, '', '### Status', '', ...header, ...status, ''].join('\n');
 }

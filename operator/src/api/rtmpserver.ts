@@ -23,10 +23,9 @@ export interface CelRule {
 const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
 
 // Kubernetes resource.Quantity: an integer or a string such as 500m, 1Gi, 1.5.
-const quantityPattern = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
-const quantity = z
-  .union([z.int(), z.string().regex(new RegExp(quantityPattern))])
-  .meta({ 'x-kubernetes-int-or-string': true });
+const quantityPattern =
+  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+const quantity = z.union([z.int(), z.string().regex(new RegExp(quantityPattern))]).meta({ 'x-kubernetes-int-or-string': true });
 const sizeQuantity = z.string().regex(new RegExp(quantityPattern), 'expected a quantity such as 10Gi');
 const port = z.int().min(1).max(65535);
 const stringMap = z.record(z.string(), z.string());
@@ -50,8 +49,10 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
   let typed: z.ZodType;
   if (inner instanceof z.ZodNumber) {
     let n = inner.isInt ? z.int() : z.number();
-    if (inner.minValue !== null && Number.isFinite(inner.minValue) && Math.abs(inner.minValue) < Number.MAX_SAFE_INTEGER) n = n.min(inner.minValue);
-    if (inner.maxValue !== null && Number.isFinite(inner.maxValue) && Math.abs(inner.maxValue) < Number.MAX_SAFE_INTEGER) n = n.max(inner.maxValue);
+    if (inner.minValue !== null && Number.isFinite(inner.minValue) && Math.abs(inner.minValue) < Number.MAX_SAFE_INTEGER)
+      n = n.min(inner.minValue);
+    if (inner.maxValue !== null && Number.isFinite(inner.maxValue) && Math.abs(inner.maxValue) < Number.MAX_SAFE_INTEGER)
+      n = n.max(inner.maxValue);
     typed = n;
   } else if (inner instanceof z.ZodEnum) {
     typed = z.enum(inner.options as [string, ...string[]]);
@@ -88,16 +89,19 @@ export const passthroughOptions = configKeys.filter(
   (k) => !(operatorOwnedOptions as readonly string[]).includes(k) && !(k in typedOptions),
 );
 
-const passthroughSchema = z
-  .object(
-    Object.fromEntries(
-      passthroughOptions.map((k) => {
-        const o = rtmpdOption(k);
-        return [k, o.optional().describe(`${o.description} (rtmpd flag --${flagName(k)}; unset: rtmpd's default ${JSON.stringify(rtmpdDefault(k))})`)];
-      }),
-    ),
-  );
-const passthroughDescription = "rtmpd tuning options without a typed field above, by the camelCase names of rtmpd's config file; unset options keep rtmpd's defaults";
+const passthroughSchema = z.object(
+  Object.fromEntries(
+    passthroughOptions.map((k) => {
+      const o = rtmpdOption(k);
+      return [
+        k,
+        o.optional().describe(`${o.description} (rtmpd flag --${flagName(k)}; unset: rtmpd's default ${JSON.stringify(rtmpdDefault(k))})`),
+      ];
+    }),
+  ),
+);
+const passthroughDescription =
+  "rtmpd tuning options without a typed field above, by the camelCase names of rtmpd's config file; unset options keep rtmpd's defaults";
 
 // ---- spec ---------------------------------------------------------------------
 
@@ -108,22 +112,44 @@ const volumeSchema = (what: string, size: string) =>
   z
     .object({
       size: sizeQuantity.default(size).describe(`requested size of the ${what} volume`),
-      storageClassName: z.string().optional().meta(cel(immutable('storageClassName'))).describe('StorageClass of the claim; unset uses the cluster default'),
-      accessModes: z.array(accessMode).min(1).default(['ReadWriteOnce']).meta(cel(immutable('accessModes'))).describe('access modes of the claim; more than one replica needs ReadWriteMany'),
-      existingClaim: z.string().min(1).optional().describe('use this PersistentVolumeClaim instead of creating one (size, storageClassName and accessModes are then ignored)'),
+      storageClassName: z
+        .string()
+        .optional()
+        .meta(cel(immutable('storageClassName')))
+        .describe('StorageClass of the claim; unset uses the cluster default'),
+      accessModes: z
+        .array(accessMode)
+        .min(1)
+        .default(['ReadWriteOnce'])
+        .meta(cel(immutable('accessModes')))
+        .describe('access modes of the claim; more than one replica needs ReadWriteMany'),
+      existingClaim: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('use this PersistentVolumeClaim instead of creating one (size, storageClassName and accessModes are then ignored)'),
     })
     .prefault({})
     .describe(`the ${what} volume`);
 
 // Rules also run against the schema's own defaults (e.g. `{}`), before nested
 // defaulting: every field they read is guarded with has().
-const shared = (v: string) => `has(self.storage.${v}) && (has(self.storage.${v}.existingClaim) || (has(self.storage.${v}.accessModes) && 'ReadWriteMany' in self.storage.${v}.accessModes))`;
+const shared = (v: string) =>
+  `has(self.storage.${v}) && (has(self.storage.${v}.existingClaim) || (has(self.storage.${v}.accessModes) && 'ReadWriteMany' in self.storage.${v}.accessModes))`;
 
 export const specSchema = z
   .object({
     image: z.string().min(1).default(defaultImage).describe('rtmpd container image'),
-    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent').describe('image pull policy of the rtmpd container'),
-    replicas: z.int().min(0).max(1000).default(1).describe('number of rtmpd pods (also set by the scale subresource, e.g. kubectl scale rtmpserver)'),
+    imagePullPolicy: z
+      .enum(['Always', 'IfNotPresent', 'Never'])
+      .default('IfNotPresent')
+      .describe('image pull policy of the rtmpd container'),
+    replicas: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(1)
+      .describe('number of rtmpd pods (also set by the scale subresource, e.g. kubectl scale rtmpserver)'),
     ports: z
       .object({
         rtmp: port.default(1935).describe('RTMP port (container and Service)'),
@@ -141,16 +167,32 @@ export const specSchema = z
             rtmp: z.int().min(30000).max(32767).optional().describe('node port for RTMP'),
             http: z.int().min(30000).max(32767).optional().describe('node port for HTTP'),
           })
-          .meta(cel({ rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'service.nodePorts.rtmp and service.nodePorts.http must differ' }))
+          .meta(
+            cel({
+              rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http',
+              message: 'service.nodePorts.rtmp and service.nodePorts.http must differ',
+            }),
+          )
           .optional()
           .describe('fixed node ports (type NodePort or LoadBalancer only)'),
-        loadBalancerSourceRanges: z.array(z.string()).optional().describe('client CIDRs allowed through the load balancer (type LoadBalancer only)'),
+        loadBalancerSourceRanges: z
+          .array(z.string())
+          .optional()
+          .describe('client CIDRs allowed through the load balancer (type LoadBalancer only)'),
       })
       .prefault({})
       .meta(
         cel(
-          { rule: "!has(self.nodePorts) || self.type != 'ClusterIP'", message: 'service.nodePorts needs service.type NodePort or LoadBalancer', fieldPath: '.nodePorts' },
-          { rule: "!has(self.loadBalancerSourceRanges) || self.type == 'LoadBalancer'", message: 'service.loadBalancerSourceRanges needs service.type LoadBalancer', fieldPath: '.loadBalancerSourceRanges' },
+          {
+            rule: "!has(self.nodePorts) || self.type != 'ClusterIP'",
+            message: 'service.nodePorts needs service.type NodePort or LoadBalancer',
+            fieldPath: '.nodePorts',
+          },
+          {
+            rule: "!has(self.loadBalancerSourceRanges) || self.type == 'LoadBalancer'",
+            message: 'service.loadBalancerSourceRanges needs service.type LoadBalancer',
+            fieldPath: '.loadBalancerSourceRanges',
+          },
         ),
       )
       .describe('the Service in front of the pods'),
@@ -217,8 +259,15 @@ export const specSchema = z
       .object({
         serviceMonitor: z
           .object({
-            enabled: z.boolean().default(false).describe('create a monitoring.coreos.com/v1 ServiceMonitor (needs the Prometheus Operator CRDs)'),
-            interval: z.string().regex(/^([0-9]+(ms|s|m|h))+$/).default('30s').describe('scrape interval'),
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe('create a monitoring.coreos.com/v1 ServiceMonitor (needs the Prometheus Operator CRDs)'),
+            interval: z
+              .string()
+              .regex(/^([0-9]+(ms|s|m|h))+$/)
+              .default('30s')
+              .describe('scrape interval'),
             labels: stringMap.optional().describe('extra labels on the ServiceMonitor (e.g. to match a Prometheus selector)'),
           })
           .prefault({}),
@@ -228,13 +277,11 @@ export const specSchema = z
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
   .meta(
-    cel(
-      {
-        rule: `!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && ${shared('recordings')} && ${shared('keyframes')})`,
-        message: 'more than one replica needs ReadWriteMany storage (or an existingClaim) for both storage.recordings and storage.keyframes',
-        fieldPath: '.replicas',
-      },
-    ),
+    cel({
+      rule: `!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && ${shared('recordings')} && ${shared('keyframes')})`,
+      message: 'more than one replica needs ReadWriteMany storage (or an existingClaim) for both storage.recordings and storage.keyframes',
+      fieldPath: '.replicas',
+    }),
   )
   .describe('desired state of the rtmpd fleet');
 
@@ -302,7 +349,8 @@ export const parseSpec = (spec: unknown): RtmpServerSpec => specSchema.parse(spe
 export const rootRules: CelRule[] = [
   {
     rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 50",
-    message: 'metadata.name must be a DNS-1035 label of at most 50 characters (lower case letters, digits, -; starting with a letter): it names the Service and the volume claims',
+    message:
+      'metadata.name must be a DNS-1035 label of at most 50 characters (lower case letters, digits, -; starting with a letter): it names the Service and the volume claims',
   },
 ];
 

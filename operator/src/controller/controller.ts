@@ -2,10 +2,7 @@
 // own, a work queue keyed by namespace/name, and workers running the
 // reconcile. Informers start at once (a standby keeps a warm cache); workers
 // start only when this process leads.
-import {
-  CoreV1Api, CustomObjectsApi, KubernetesObjectApi,
-  type KubeConfig, type KubernetesObject,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
 import { instanceLabel, managedBy } from './desired.ts';
@@ -23,7 +20,9 @@ const owned: ResourceType[] = [
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
   { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
 ];
-const ownedSelector = Object.entries(managedBy).map(([k, v]) => `${k}=${v}`).join(',');
+const ownedSelector = Object.entries(managedBy)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(',');
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -63,7 +62,13 @@ export class Controller {
     const namespaces = opts.namespaces.length ? opts.namespaces : [undefined];
     for (const namespace of namespaces) {
       this.#servers.push(
-        new Informer({ kubeConfig, type: rtmpServers, namespace, log, onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`) }),
+        new Informer({
+          kubeConfig,
+          type: rtmpServers,
+          namespace,
+          log,
+          onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`),
+        }),
       );
       for (const type of owned) {
         const informer = new Informer<KubernetesObject>({
@@ -122,9 +127,12 @@ export class Controller {
     this.#o.metrics.maxConcurrentReconciles.set({ controller: controllerName }, workers);
     for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
     this.#workers = Array.from({ length: workers }, () => this.#work());
-    this.#resync = setInterval(() => {
-      for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
-    }, this.#o.resyncMs ?? 10 * 60_000).unref();
+    this.#resync = setInterval(
+      () => {
+        for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+      },
+      this.#o.resyncMs ?? 10 * 60_000,
+    ).unref();
   }
 
   /** Stops handing out work, waits for running reconciles, stops the informers. */

@@ -19,7 +19,16 @@ describe('desired state', () => {
     const d = desiredState(server({ storage: { reclaimPolicy: 'Delete' } }));
     for (const o of [d.configMap, d.service, d.deployment, ...d.persistentVolumeClaims]) {
       expect(o.metadata.namespace).toBe('media');
-      expect(o.metadata.ownerReferences).toEqual([{ apiVersion: 'media.fluxiot.io/v1alpha1', kind: 'RtmpServer', name: 'edge', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+      expect(o.metadata.ownerReferences).toEqual([
+        {
+          apiVersion: 'media.fluxiot.io/v1alpha1',
+          kind: 'RtmpServer',
+          name: 'edge',
+          uid: 'uid-1',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
       expect(o.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': 'edge', 'app.kubernetes.io/managed-by': 'rtmpd-operator' });
     }
     expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-recordings', 'edge-keyframes']);
@@ -29,11 +38,17 @@ describe('desired state', () => {
     const d = desiredState(server());
     expect(d.persistentVolumeClaims).toHaveLength(2);
     for (const p of d.persistentVolumeClaims) expect(p.metadata.ownerReferences).toBeUndefined();
-    expect((d.persistentVolumeClaims[0] as Obj).spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } }, volumeMode: 'Filesystem' });
+    expect((d.persistentVolumeClaims[0] as Obj).spec).toEqual({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '10Gi' } },
+      volumeMode: 'Filesystem',
+    });
   });
 
   it('uses an existing claim instead of creating one', () => {
-    const d = desiredState(server({ storage: { recordings: { existingClaim: 'nas' }, keyframes: { storageClassName: 'fast', size: '2Gi' } } }));
+    const d = desiredState(
+      server({ storage: { recordings: { existingClaim: 'nas' }, keyframes: { storageClassName: 'fast', size: '2Gi' } } }),
+    );
     expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-keyframes']);
     expect((d.persistentVolumeClaims[0] as Obj).spec.storageClassName).toBe('fast');
     const volumes = (d.deployment as Obj).spec.template.spec.volumes;
@@ -44,7 +59,15 @@ describe('desired state', () => {
   });
 
   it('renders rtmpd flags by flagName(), each accepted by rtmpd itself', () => {
-    const d = desiredState(server({ ports: { rtmp: 1936, http: 9000 }, snapshot: { intervalSeconds: 10, width: 640 }, recording: { enabled: false }, logLevel: 'debug', rtmpd: { chunkSize: 8192, shutdownGraceSeconds: 20 } }));
+    const d = desiredState(
+      server({
+        ports: { rtmp: 1936, http: 9000 },
+        snapshot: { intervalSeconds: 10, width: 640 },
+        recording: { enabled: false },
+        logLevel: 'debug',
+        rtmpd: { chunkSize: 8192, shutdownGraceSeconds: 20 },
+      }),
+    );
     const args: string[] = container(d).args;
     expect(args).toContain('--rtmp-bind=0.0.0.0:1936');
     expect(args).toContain('--http-bind=0.0.0.0:9000');
@@ -71,7 +94,20 @@ describe('desired state', () => {
   });
 
   it('renders every spec.rtmpd option it is given', () => {
-    const rtmpd = { logFormat: 'pretty', chunkSize: 256, gopCacheMaxBytes: 0, playWaitSeconds: 5, playerMaxBufferBytes: 65536, playerStallTimeoutSeconds: 7, idleTimeoutSeconds: 9, maxConnections: 3, snapshotConcurrency: 4, ffmpegPath: '/usr/bin/ffmpeg', metricsMaxStreams: 11, shutdownGraceSeconds: 1 } as const;
+    const rtmpd = {
+      logFormat: 'pretty',
+      chunkSize: 256,
+      gopCacheMaxBytes: 0,
+      playWaitSeconds: 5,
+      playerMaxBufferBytes: 65536,
+      playerStallTimeoutSeconds: 7,
+      idleTimeoutSeconds: 9,
+      maxConnections: 3,
+      snapshotConcurrency: 4,
+      ffmpegPath: '/usr/bin/ffmpeg',
+      metricsMaxStreams: 11,
+      shutdownGraceSeconds: 1,
+    } as const;
     const d = desiredState(server({ rtmpd }));
     const loaded = loadConfig(rtmpdArgs(d.config), {}).config;
     expect(loaded).toMatchObject(rtmpd);
@@ -80,7 +116,9 @@ describe('desired state', () => {
   it('changes the config checksum when the rtmpd configuration changes, and only then', () => {
     const base = desiredState(server()).checksum;
     expect(desiredState(server()).checksum).toBe(base);
-    expect(desiredState(server({ replicas: 1, podAnnotations: { a: 'b' }, resources: { limits: { cpu: 1 } }, image: 'x:1' })).checksum).toBe(base);
+    expect(
+      desiredState(server({ replicas: 1, podAnnotations: { a: 'b' }, resources: { limits: { cpu: 1 } }, image: 'x:1' })).checksum,
+    ).toBe(base);
     expect(desiredState(server({ snapshot: { intervalSeconds: 10 } })).checksum).not.toBe(base);
     expect(desiredState(server({ logLevel: 'debug' })).checksum).not.toBe(base);
     expect(desiredState(server({ rtmpd: { chunkSize: 8192 } })).checksum).not.toBe(base);
@@ -89,16 +127,23 @@ describe('desired state', () => {
   });
 
   it('builds the pod: probes, drain, scrape annotations, scheduling', () => {
-    const d = desiredState(server({
-      podAnnotations: { team: 'media' },
-      nodeSelector: { pool: 'edge' },
-      tolerations: [{ key: 'media', operator: 'Exists', effect: 'NoSchedule' }],
-      affinity: { nodeAffinity: { x: 1 } },
-      resources: { requests: { cpu: '500m' } },
-      rtmpd: { shutdownGraceSeconds: 30 },
-    }));
+    const d = desiredState(
+      server({
+        podAnnotations: { team: 'media' },
+        nodeSelector: { pool: 'edge' },
+        tolerations: [{ key: 'media', operator: 'Exists', effect: 'NoSchedule' }],
+        affinity: { nodeAffinity: { x: 1 } },
+        resources: { requests: { cpu: '500m' } },
+        rtmpd: { shutdownGraceSeconds: 30 },
+      }),
+    );
     const pod = (d.deployment as Obj).spec.template;
-    expect(pod.metadata.annotations).toMatchObject({ team: 'media', 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8082', 'prometheus.io/path': '/metrics' });
+    expect(pod.metadata.annotations).toMatchObject({
+      team: 'media',
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8082',
+      'prometheus.io/path': '/metrics',
+    });
     expect(pod.spec.nodeSelector).toEqual({ pool: 'edge' });
     expect(pod.spec.tolerations).toHaveLength(1);
     expect(pod.spec.affinity).toEqual({ nodeAffinity: { x: 1 } });
@@ -117,7 +162,9 @@ describe('desired state', () => {
   });
 
   it('rolls pods one by one when the volumes are shared', () => {
-    const d = desiredState(server({ replicas: 3, storage: { recordings: { accessModes: ['ReadWriteMany'] }, keyframes: { existingClaim: 'kf' } } }));
+    const d = desiredState(
+      server({ replicas: 3, storage: { recordings: { accessModes: ['ReadWriteMany'] }, keyframes: { existingClaim: 'kf' } } }),
+    );
     expect((d.deployment as Obj).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     expect((d.deployment as Obj).spec.replicas).toBe(3);
   });
@@ -140,7 +187,11 @@ describe('desired state', () => {
         { name: 'http', protocol: 'TCP', port: 8082, targetPort: 'http' },
       ],
     });
-    const lb = desiredState(server({ service: { type: 'LoadBalancer', annotations: { a: 'b' }, nodePorts: { rtmp: 31935 }, loadBalancerSourceRanges: ['10.0.0.0/8'] } })).service as Obj;
+    const lb = desiredState(
+      server({
+        service: { type: 'LoadBalancer', annotations: { a: 'b' }, nodePorts: { rtmp: 31935 }, loadBalancerSourceRanges: ['10.0.0.0/8'] },
+      }),
+    ).service as Obj;
     expect(lb.metadata.annotations).toEqual({ a: 'b' });
     expect(lb.spec.ports[0].nodePort).toBe(31935);
     expect(lb.spec.ports[1].nodePort).toBeUndefined();
@@ -149,7 +200,8 @@ describe('desired state', () => {
 
   it('adds a ServiceMonitor only when asked', () => {
     expect(desiredState(server()).serviceMonitor).toBeUndefined();
-    const sm = desiredState(server({ metrics: { serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } } })).serviceMonitor as Obj;
+    const sm = desiredState(server({ metrics: { serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } } }))
+      .serviceMonitor as Obj;
     expect(sm.kind).toBe('ServiceMonitor');
     expect(sm.metadata.labels.release).toBe('prom');
     expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);

@@ -4,8 +4,14 @@ import { createHash } from 'node:crypto';
 import { configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { stringify } from 'yaml';
 import {
-  apiVersion, kind, passthroughOptions, rtmpApp, rtmpdDefault,
-  type RtmpServer, type RtmpServerSpec, type RtmpServerStatus,
+  apiVersion,
+  kind,
+  passthroughOptions,
+  rtmpApp,
+  rtmpdDefault,
+  type RtmpServer,
+  type RtmpServerSpec,
+  type RtmpServerStatus,
 } from '../api/rtmpserver.ts';
 
 export const fieldManager = 'rtmpd-operator';
@@ -137,7 +143,10 @@ export function persistentVolumeClaims(server: RtmpServer): Manifest[] {
       kind: 'PersistentVolumeClaim',
       // Delete: owned, so garbage collection removes the claim with the RtmpServer.
       // Retain: not owned, so it outlives the RtmpServer (no finalizer needed).
-      metadata: { ...meta(server, names(server)[which], storage.reclaimPolicy === 'Delete'), labels: { ...labels(server), 'media.fluxiot.io/volume': which } },
+      metadata: {
+        ...meta(server, names(server)[which], storage.reclaimPolicy === 'Delete'),
+        labels: { ...labels(server), 'media.fluxiot.io/volume': which },
+      },
       spec: {
         accessModes: volume.accessModes,
         resources: { requests: { storage: volume.size } },
@@ -172,7 +181,8 @@ export function service(server: RtmpServer): Manifest {
   };
 }
 
-const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) => v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
+const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) =>
+  v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
 
 export function deployment(server: RtmpServer, config: Partial<Config>, configChecksum: string): Manifest {
   const { spec } = server;
@@ -309,4 +319,6 @@ export function endpoints(server: RtmpServer): NonNullable<RtmpServerStatus['end
 
 /** The label selector of the pods, as the scale subresource reports it. */
 export const selectorString = (server: RtmpServer): string =>
-  Object.entries(selectorLabels(server)).map(([k, v]) => `${k}=${v}`).join(',');
+  Object.entries(selectorLabels(server))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');

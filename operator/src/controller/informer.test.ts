@@ -6,11 +6,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Informer, type InformerEvent } from './informer.ts';
 
 const cm = (name: string, rv: string, data = ''): KubernetesObject & { data: Record<string, string> } => ({
-  apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv }, data: { v: data },
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'ns', resourceVersion: rv },
+  data: { v: data },
 });
 
 /** A fake API server: discovery, a scripted list per call and a scripted watch per call. */
-function fakeApi(lists: object[][], watches: ((res: ServerResponse) => void)[], requests: string[]): Promise<{ server: Server; url: string }> {
+function fakeApi(
+  lists: object[][],
+  watches: ((res: ServerResponse) => void)[],
+  requests: string[],
+): Promise<{ server: Server; url: string }> {
   let listCall = 0;
   let watchCall = 0;
   const server = createServer((req, res) => {
@@ -18,7 +25,13 @@ function fakeApi(lists: object[][], watches: ((res: ServerResponse) => void)[], 
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(`${url.pathname}?${url.searchParams.toString()}`);
     if (url.pathname === '/api/v1') {
-      res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['list', 'watch'] }] }));
+      res.end(
+        JSON.stringify({
+          kind: 'APIResourceList',
+          groupVersion: 'v1',
+          resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['list', 'watch'] }],
+        }),
+      );
       return;
     }
     if (url.searchParams.get('watch') === 'true') {
@@ -34,7 +47,9 @@ function fakeApi(lists: object[][], watches: ((res: ServerResponse) => void)[], 
     listCall++;
     res.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: String(10 * listCall) }, items }));
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })),
+  );
 }
 
 const line = (res: ServerResponse, type: string, object: object) => {
@@ -65,7 +80,10 @@ describe('Informer', () => {
   it('lists, watches from the list version, follows bookmarks, resumes, and re-lists on 410 Gone', async () => {
     const requests: string[] = [];
     const api = await fakeApi(
-      [[cm('a', '5'), cm('b', '6')], [cm('a', '15', 'changed'), cm('c', '16')]],
+      [
+        [cm('a', '5'), cm('b', '6')],
+        [cm('a', '15', 'changed'), cm('c', '16')],
+      ],
       [
         (res) => {
           line(res, 'ADDED', cm('d', '11'));
@@ -99,10 +117,14 @@ describe('Informer', () => {
     const watchCount = () => requests.filter((r) => r.includes('watch=true')).length;
     while ((events.length < 8 || watchCount() < 3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(events).toEqual([
-      'add a@5', 'add b@6', // first list
-      'add d@11', 'update a@12', // first watch
+      'add a@5',
+      'add b@6', // first list
+      'add d@11',
+      'update a@12', // first watch
       'delete d@14', // resumed watch, then 410
-      'update a@15', 'add c@16', 'delete b@6', // re-list: changed, new, vanished
+      'update a@15',
+      'add c@16',
+      'delete b@6', // re-list: changed, new, vanished
     ]);
     const watches = requests.filter((r) => r.includes('watch=true'));
     expect(watches[0]).toContain('resourceVersion=10');
@@ -110,7 +132,12 @@ describe('Informer', () => {
     expect(watches[0]).toContain('labelSelector=app%3Dx');
     expect(watches[1]).toContain('resourceVersion=13'); // from the bookmark
     expect(watches[2]).toContain('resourceVersion=20'); // from the re-list
-    expect(informer.list().map((o) => o.metadata?.name).sort()).toEqual(['a', 'c']);
+    expect(
+      informer
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(['a', 'c']);
     expect(informer.get('ns', 'a')?.metadata?.resourceVersion).toBe('15');
   });
 
@@ -118,10 +145,7 @@ describe('Informer', () => {
     const requests: string[] = [];
     const api = await fakeApi(
       [[cm('a', '5')]],
-      [
-        (res) => res.writeHead(500).end('{"kind":"Status","code":500}'),
-        (res) => line(res, 'ADDED', cm('b', '11')),
-      ],
+      [(res) => res.writeHead(500).end('{"kind":"Status","code":500}'), (res) => line(res, 'ADDED', cm('b', '11'))],
       requests,
     );
     server = api.server;

@@ -126,10 +126,18 @@ export class Informer<T extends KubernetesObject> {
     return delay / 2 + Math.random() * (delay / 2);
   }
 
-
   async #list(): Promise<void> {
     const { apiVersion, kind } = this.#opts.type;
-    const list = await this.#objects.list<T>(apiVersion, kind, this.#opts.namespace, undefined, undefined, undefined, undefined, this.#opts.labelSelector);
+    const list = await this.#objects.list<T>(
+      apiVersion,
+      kind,
+      this.#opts.namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      this.#opts.labelSelector,
+    );
     const seen = new Set<string>();
     for (const item of list.items) {
       item.apiVersion ??= apiVersion;

@@ -86,7 +86,6 @@ export class LeaderElector {
     }
   }
 
-
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, leaseDurationSeconds, log } = this.#o;
     const now = new V1MicroTime();
@@ -117,7 +116,12 @@ export class LeaderElector {
     const holder = spec.holderIdentity ?? '';
     const renewTime = spec.renewTime ? new Date(spec.renewTime).toISOString() : '';
     const rv = lease.metadata?.resourceVersion ?? '';
-    if (!this.#observed || this.#observed.holder !== holder || this.#observed.renewTime !== renewTime || this.#observed.resourceVersion !== rv) {
+    if (
+      !this.#observed ||
+      this.#observed.holder !== holder ||
+      this.#observed.renewTime !== renewTime ||
+      this.#observed.resourceVersion !== rv
+    ) {
       this.#observe(holder, renewTime, rv);
     }
     const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;

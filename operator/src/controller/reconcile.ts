@@ -3,8 +3,13 @@
 // manager, compute the status and write it only when it changed, and record
 // Events for what was done or what failed.
 import {
-  ApiException, PatchStrategy, setHeaderOptions,
-  type CoreV1Api, type CustomObjectsApi, type KubernetesObject, type KubernetesObjectApi,
+  ApiException,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Api,
+  type CustomObjectsApi,
+  type KubernetesObject,
+  type KubernetesObjectApi,
 } from '@kubernetes/client-node';
 import { loadConfig } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
@@ -130,7 +135,14 @@ export class Reconciler {
     const key = `${obj.kind}/${namespace}/${name}`;
     const cached = this.#d.getOwned(obj.kind, namespace, name);
     const before = this.#applied.has(key) ? this.#applied.get(key) : appliedAt(cached);
-    const result = await this.#d.objects.patch(obj as KubernetesObject, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    const result = await this.#d.objects.patch(
+      obj as KubernetesObject,
+      undefined,
+      undefined,
+      fieldManager,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
     const after = appliedAt(result);
     this.#applied.set(key, after);
     if (!cached && before === undefined) {
@@ -143,12 +155,21 @@ export class Reconciler {
     return result;
   }
 
-  async #serviceMonitor(owner: KubernetesObject, server: RtmpServer, desired: Manifest | undefined, log: Logger): Promise<Observed['serviceMonitor']> {
+  async #serviceMonitor(
+    owner: KubernetesObject,
+    server: RtmpServer,
+    desired: Manifest | undefined,
+    log: Logger,
+  ): Promise<Observed['serviceMonitor']> {
     if (!desired) {
       // Switched off: remove the one we made, if any (no error when the CRD is absent).
       const name = names(server).serviceMonitor;
       try {
-        const existing = await this.#d.objects.read({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name, namespace: server.metadata.namespace } });
+        const existing = await this.#d.objects.read({
+          apiVersion: 'monitoring.coreos.com/v1',
+          kind: 'ServiceMonitor',
+          metadata: { name, namespace: server.metadata.namespace },
+        });
         if (existing.metadata?.ownerReferences?.some((r) => r.uid === server.metadata.uid)) {
           await this.#d.objects.delete(existing);
           await this.#event(owner, 'Normal', 'Deleted', `deleted ServiceMonitor ${name}`);
@@ -163,7 +184,8 @@ export class Reconciler {
       return { ok: true, reason: 'Applied', message: `ServiceMonitor ${desired.metadata.name} applied` };
     } catch (err) {
       if (!monitoringAbsent(err)) throw err;
-      const message = 'metrics.serviceMonitor.enabled is set but the monitoring.coreos.com/v1 ServiceMonitor API is not installed; pods are still scraped through their prometheus.io annotations';
+      const message =
+        'metrics.serviceMonitor.enabled is set but the monitoring.coreos.com/v1 ServiceMonitor API is not installed; pods are still scraped through their prometheus.io annotations';
       await this.#event(owner, 'Warning', 'ServiceMonitorUnavailable', message);
       return { ok: false, reason: 'CRDNotInstalled', message };
     }
@@ -174,7 +196,16 @@ export class Reconciler {
     const { name = '', namespace = '', resourceVersion } = raw.metadata ?? {};
     try {
       await this.#d.customObjects.patchNamespacedCustomObjectStatus(
-        { group, version, namespace, plural, name, body: { apiVersion, kind, metadata: { name, namespace }, status }, fieldManager, force: true },
+        {
+          group,
+          version,
+          namespace,
+          plural,
+          name,
+          body: { apiVersion, kind, metadata: { name, namespace }, status },
+          fieldManager,
+          force: true,
+        },
         applyOptions,
       );
       this.#written.set(`${namespace}/${name}`, { before: resourceVersion, after: status });

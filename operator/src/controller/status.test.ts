@@ -11,7 +11,14 @@ const server = (spec: RtmpServerSpecInput = {}, status?: RtmpServer['status']): 
 });
 const available = (n: number, gen = 1): Observed['deployment'] => ({
   metadata: { generation: gen },
-  status: { observedGeneration: gen, replicas: n, readyReplicas: n, updatedReplicas: n, availableReplicas: n, conditions: [{ type: 'Available', status: 'True' }] },
+  status: {
+    observedGeneration: gen,
+    replicas: n,
+    readyReplicas: n,
+    updatedReplicas: n,
+    availableReplicas: n,
+    conditions: [{ type: 'Available', status: 'True' }],
+  },
 });
 
 describe('conditions', () => {
@@ -32,7 +39,11 @@ describe('conditions', () => {
     expect(findCondition(s, 'Ready')).toMatchObject({ status: 'True', reason: 'Available', observedGeneration: 2 });
     expect(findCondition(s, 'Progressing')).toMatchObject({ status: 'False', reason: 'RolloutComplete' });
     expect(findCondition(s, 'Degraded')).toMatchObject({ status: 'False' });
-    expect(s.endpoints).toEqual({ rtmp: 'rtmp://edge.media.svc:1935/live', httpFlv: 'http://edge.media.svc:8082/live', api: 'http://edge.media.svc:8082/api/v1' });
+    expect(s.endpoints).toEqual({
+      rtmp: 'rtmp://edge.media.svc:1935/live',
+      httpFlv: 'http://edge.media.svc:8082/live',
+      api: 'http://edge.media.svc:8082/api/v1',
+    });
   });
 
   it('reports a rollout in progress and pods not ready', () => {
@@ -44,18 +55,32 @@ describe('conditions', () => {
   });
 
   it('reports Degraded for a failed apply and for a stalled rollout', () => {
-    expect(findCondition(computeStatus(server(), { reconcileError: 'boom' }, 'now'), 'Degraded')).toMatchObject({ status: 'True', reason: 'ReconcileFailed', message: 'boom' });
+    expect(findCondition(computeStatus(server(), { reconcileError: 'boom' }, 'now'), 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'ReconcileFailed',
+      message: 'boom',
+    });
     const dep = available(0);
     dep!.status!.conditions = [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'stuck' }];
-    expect(findCondition(computeStatus(server(), { deployment: dep }, 'now'), 'Degraded')).toMatchObject({ status: 'True', reason: 'ProgressDeadlineExceeded' });
+    expect(findCondition(computeStatus(server(), { deployment: dep }, 'now'), 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'ProgressDeadlineExceeded',
+    });
   });
 
   it('says ScaledToZero at zero replicas', () => {
-    expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0) }, 'now'), 'Ready')).toMatchObject({ status: 'False', reason: 'ScaledToZero' });
+    expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0) }, 'now'), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ScaledToZero',
+    });
   });
 
   it('adds ServiceMonitorReady only when a ServiceMonitor is asked for', () => {
-    const s = computeStatus(server(), { deployment: available(1), serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } }, 'now');
+    const s = computeStatus(
+      server(),
+      { deployment: available(1), serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } },
+      'now',
+    );
     expect(findCondition(s, 'ServiceMonitorReady')).toMatchObject({ status: 'False', reason: 'CRDNotInstalled' });
     expect(findCondition(computeStatus(server({}, s), { deployment: available(1) }, 'now'), 'ServiceMonitorReady')).toBeUndefined();
   });

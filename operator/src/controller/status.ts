@@ -65,7 +65,12 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   } else if (deadline?.status === 'False' && deadline.reason === 'ProgressDeadlineExceeded') {
     set({ type: 'Degraded', status: 'True', reason: 'ProgressDeadlineExceeded', message: deadline.message ?? 'the rollout stalled' });
   } else if (failure?.status === 'True') {
-    set({ type: 'Degraded', status: 'True', reason: failure.reason ?? 'ReplicaFailure', message: failure.message ?? 'pods cannot be created' });
+    set({
+      type: 'Degraded',
+      status: 'True',
+      reason: failure.reason ?? 'ReplicaFailure',
+      message: failure.message ?? 'pods cannot be created',
+    });
   } else {
     set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problems seen' });
   }
@@ -73,7 +78,12 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   if (!dep) {
     set({ type: 'Progressing', status: 'True', reason: 'Creating', message: 'the Deployment is being created' });
   } else if (!rolledOut) {
-    set({ type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${updated} of ${desired} pods updated, ${available} available` });
+    set({
+      type: 'Progressing',
+      status: 'True',
+      reason: 'RollingOut',
+      message: `${updated} of ${desired} pods updated, ${available} available`,
+    });
   } else {
     set({ type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: `${desired} pods up to date` });
   }

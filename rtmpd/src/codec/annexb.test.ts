@@ -23,9 +23,7 @@ describe('keyframeToAnnexB', () => {
   it('handles hvcC (VPS, SPS, PPS first) and throws MediaParseError on bad frames', () => {
     const out = keyframeToAnnexB('hevc', load('hevc_main_320x240.hvcc'), Buffer.from([0, 0, 0, 2, 0x26, 1]));
     expect((out[4]! >> 1) & 0x3f).toBe(32);
-    expect(() => keyframeToAnnexB('h264', load('h264_high_320x240.avcc'), Buffer.from([0, 0, 0, 9, 1]))).toThrow(
-      MediaParseError,
-    );
+    expect(() => keyframeToAnnexB('h264', load('h264_high_320x240.avcc'), Buffer.from([0, 0, 0, 9, 1]))).toThrow(MediaParseError);
   });
 });
 
@@ -61,7 +59,16 @@ describe.skipIf(!hasFfmpeg)('ffmpeg decodes what we build', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'annexb-'));
     try {
       writeFileSync(join(tmp, 'k.h264'), keyframeToAnnexB('h264', config, key));
-      const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=width,height,nb_read_frames', '-of', 'csv=p=0', join(tmp, 'k.h264')]);
+      const out = execFileSync('ffprobe', [
+        '-v',
+        'error',
+        '-count_frames',
+        '-show_entries',
+        'stream=width,height,nb_read_frames',
+        '-of',
+        'csv=p=0',
+        join(tmp, 'k.h264'),
+      ]);
       expect(out.toString().trim()).toBe('320,240,1');
     } finally {
       rmSync(tmp, { recursive: true, force: true });

@@ -6,8 +6,7 @@ import { checkCorruptions, checkPrefixes } from './testdata/malformed.ts';
 
 const dir = new URL('./testdata/', import.meta.url);
 const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) =>
-  (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
+const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
 const rate = (r: string) => {
   const [n, d] = r.split('/').map(Number);
   return n! / d!;

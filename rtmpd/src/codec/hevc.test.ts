@@ -6,8 +6,7 @@ import { checkCorruptions, checkPrefixes } from './testdata/malformed.ts';
 
 const dir = new URL('./testdata/', import.meta.url);
 const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) =>
-  (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
+const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
 
 const FILES = ['hevc_main_320x240', 'hevc_main10_1920x1080', 'hevc_rext444_426x240'];
 

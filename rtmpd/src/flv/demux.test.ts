@@ -24,7 +24,7 @@ describe('FlvDemuxer', () => {
     for (const size of [...sizes, -1]) {
       const d = new FlvDemuxer();
       const got = [];
-      for (let pos = 0; pos < file.length; ) {
+      for (let pos = 0; pos < file.length;) {
         const n = size > 0 ? size : 1 + (rand() % 3000);
         got.push(...d.push(file.subarray(pos, pos + n)));
         pos += n;

@@ -31,7 +31,10 @@ describe('mux → demux round trip', () => {
     it(`${name} re-muxes byte-exactly`, async () => {
       const original = readFileSync(fixture(name));
       const { header, tags } = await readFlvFile(fixture(name));
-      const remuxed = Buffer.concat([FLV_FILE_HEADER(header.hasAudio, header.hasVideo), ...tags.map((t) => flvTag(t.kind, t.timestamp, t.body))]);
+      const remuxed = Buffer.concat([
+        FLV_FILE_HEADER(header.hasAudio, header.hasVideo),
+        ...tags.map((t) => flvTag(t.kind, t.timestamp, t.body)),
+      ]);
       expect(remuxed.equals(original)).toBe(true);
     });
   }
@@ -55,7 +58,18 @@ describe.skipIf(!hasFfprobe)('ffprobe accepts what we mux', () => {
     try {
       const file = join(tmp, 'out.flv');
       writeFileSync(file, Buffer.concat([FLV_FILE_HEADER(true, true), ...kept.map((t) => flvTag(t.kind, t.timestamp, t.body))]));
-      const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'csv=p=0', file]);
+      const out = execFileSync('ffprobe', [
+        '-v',
+        'error',
+        '-count_frames',
+        '-select_streams',
+        'v',
+        '-show_entries',
+        'stream=codec_name,width,height,nb_read_frames',
+        '-of',
+        'csv=p=0',
+        file,
+      ]);
       expect(out.toString().trim()).toBe('h264,320,240,25');
     } finally {
       rmSync(tmp, { recursive: true, force: true });

@@ -134,7 +134,8 @@ describe('inspectVideo edge cases', () => {
 
 describe('inspectAudio edge cases', () => {
   it('covers Enhanced audio FourCCs and packet types', () => {
-    const ex = (type: number, fourcc: string) => inspectAudio(Buffer.concat([Buffer.from([0x90 | type]), Buffer.from(fourcc), Buffer.from([1])]));
+    const ex = (type: number, fourcc: string) =>
+      inspectAudio(Buffer.concat([Buffer.from([0x90 | type]), Buffer.from(fourcc), Buffer.from([1])]));
     expect(ex(0, 'Opus')).toMatchObject({ codec: 'opus', sequenceHeader: true, enhanced: true });
     expect(ex(1, 'mp4a')).toMatchObject({ codec: 'aac', packet: 'frame' });
     expect(ex(1, '.mp3').codec).toBe('mp3');

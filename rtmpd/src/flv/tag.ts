@@ -4,18 +4,7 @@ import { h264HasIdr } from '../codec/h264.ts';
 import { hevcHasIrap } from '../codec/hevc.ts';
 
 export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9';
-export type AudioCodec =
-  | 'aac'
-  | 'mp3'
-  | 'opus'
-  | 'pcm'
-  | 'g711a'
-  | 'g711u'
-  | 'speex'
-  | 'nellymoser'
-  | 'ac3'
-  | 'eac3'
-  | 'flac';
+export type AudioCodec = 'aac' | 'mp3' | 'opus' | 'pcm' | 'g711a' | 'g711u' | 'speex' | 'nellymoser' | 'ac3' | 'eac3' | 'flac';
 
 /**
  * What a video message carries. Besides sequence headers, coded frames and
@@ -55,7 +44,16 @@ class InspectedVideo extends LazyPayload {
   /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
   readonly enhanced: boolean;
 
-  constructor(body: Buffer, dataStart: number, codec: VideoCodec, packet: VideoPacketKind, frameType: number, compositionTime: number, keyframe: boolean, enhanced: boolean) {
+  constructor(
+    body: Buffer,
+    dataStart: number,
+    codec: VideoCodec,
+    packet: VideoPacketKind,
+    frameType: number,
+    compositionTime: number,
+    keyframe: boolean,
+    enhanced: boolean,
+  ) {
     super(body, dataStart);
     this.codec = codec;
     this.packet = packet;
@@ -192,7 +190,7 @@ export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
   }
   if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
   const packetType = body[1]!;
-  const cts = ((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8 >> 8;
+  const cts = (((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8) >> 8;
   switch (packetType) {
     case 0:
       return new InspectedVideo(body, 5, codec, 'sequence-header', frameType, 0, false, false);
@@ -250,7 +248,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
       let cts = 0;
       if (codec === 'h264' || codec === 'hevc') {
         if (pos + 3 > body.length) throw new MediaParseError('Enhanced video message truncated in composition time');
-        cts = ((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8 >> 8;
+        cts = (((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8) >> 8;
         pos += 3;
       }
       return new InspectedVideo(body, pos, codec, 'frame', frameType, cts, videoKeyframe(codec, body, pos, nalLengthSize), true);

@@ -9,7 +9,10 @@ const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url)
 
 async function tracks(name: string) {
   const { tags } = await readFlvFile(fixture(name));
-  const v = tags.filter((t) => t.kind === 'video').map((t) => inspectVideo(t.body)).find((x) => x.sequenceHeader);
+  const v = tags
+    .filter((t) => t.kind === 'video')
+    .map((t) => inspectVideo(t.body))
+    .find((x) => x.sequenceHeader);
   const a = tags.filter((t) => t.kind === 'audio').map((t) => inspectAudio(t.body))[0]!;
   return { video: v && describeVideoTrack(v), audio: describeAudioTrack(a), v, a };
 }

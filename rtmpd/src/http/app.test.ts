@@ -26,7 +26,16 @@ async function serve({ snapshotEnabled = true, playWaitMs = 0 } = {}) {
   const snapshots = new SnapshotService({
     hub,
     logger,
-    config: { keyframeDir: '/nonexistent', snapshotEnabled, snapshotIntervalSeconds: 0, snapshotKeep: 1, snapshotWidth: 0, snapshotQuality: 5, snapshotConcurrency: 1, ffmpegPath: 'ffmpeg' },
+    config: {
+      keyframeDir: '/nonexistent',
+      snapshotEnabled,
+      snapshotIntervalSeconds: 0,
+      snapshotKeep: 1,
+      snapshotWidth: 0,
+      snapshotQuality: 5,
+      snapshotConcurrency: 1,
+      ffmpegPath: 'ffmpeg',
+    },
   });
   const bitrate = new BitrateMeter(hub);
   const server: HttpServer = await listenHttp(createHttpApp({ hub, snapshots, bitrate, logger, playWaitMs }), '127.0.0.1:0');
@@ -91,7 +100,9 @@ describe('HTTP app', () => {
     enabled.hub.publish('live', 'silent', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
     const noVideo = await fetch(enabled.url('/api/v1/rtmp/streams/rtmp%2Flive%2Fsilent/snapshot'));
     expect(noVideo.status).toBe(404);
-    expect(await noVideo.json()).toMatchObject({ error: { code: 'no_video', message: expect.stringMatching(/no video has been received/) } });
+    expect(await noVideo.json()).toMatchObject({
+      error: { code: 'no_video', message: expect.stringMatching(/no video has been received/) },
+    });
   });
 });
 

@@ -49,7 +49,11 @@ export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
     }
     if (!stream) {
       const waited = playWaitMs > 0 ? ` (waited ${playWaitMs / 1000} s)` : '';
-      throw new ApiError(404, 'stream_not_found', `stream ${streamId(app, key)} is not live${waited}; check that the publisher is connected to rtmp://<host>/${app} with key ${key}`);
+      throw new ApiError(
+        404,
+        'stream_not_found',
+        `stream ${streamId(app, key)} is not live${waited}; check that the publisher is connected to rtmp://<host>/${app} with key ${key}`,
+      );
     }
     // From here on the response belongs to the player, not to Koa.
     ctx.respond = false;

@@ -12,7 +12,14 @@ export interface StreamView {
   key: string;
   /** RFC 3339, UTC, whole seconds: the original's format. */
   start_time: string;
-  video: { codec: string; profile: string | null; level: string | null; width: number | null; height: number | null; fps: number | null } | null;
+  video: {
+    codec: string;
+    profile: string | null;
+    level: string | null;
+    width: number | null;
+    height: number | null;
+    fps: number | null;
+  } | null;
   audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
   bitrate_kbps: number;
   bytes_in: number;
@@ -41,7 +48,9 @@ export function streamView(stream: Stream, bitrateKbps: number): StreamView {
           fps: roundFps(video.fps ?? declared(stream, 'framerate')),
         }
       : null,
-    audio: audio ? { codec: audio.codec, profile: audio.profile ?? null, sample_rate: audio.sampleRate ?? null, channels: audio.channels ?? null } : null,
+    audio: audio
+      ? { codec: audio.codec, profile: audio.profile ?? null, sample_rate: audio.sampleRate ?? null, channels: audio.channels ?? null }
+      : null,
     bitrate_kbps: bitrateKbps,
     bytes_in: stream.stats.bytesIn,
     players: { rtmp: players.rtmp, http_flv: players['http-flv'], total: players.rtmp + players['http-flv'] },

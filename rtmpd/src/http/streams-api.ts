@@ -7,7 +7,6 @@ import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
 import { streamView } from './stream-view.ts';
 
-
 export interface StreamsApiOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
@@ -39,7 +38,12 @@ export function streamsApi({ hub, snapshots, bitrate }: StreamsApiOptions): Rout
   const find = (params: unknown): Stream => {
     const id = streamIdOf(params);
     const stream = hub.byId(id);
-    if (!stream) throw new ApiError(404, 'stream_not_found', `stream ${id} is not live; check that the publisher is connected and that the id is rtmp/<app>/<key>, URL-encoded (rtmp%2Flive%2Ftest123)`);
+    if (!stream)
+      throw new ApiError(
+        404,
+        'stream_not_found',
+        `stream ${id} is not live; check that the publisher is connected and that the id is rtmp/<app>/<key>, URL-encoded (rtmp%2Flive%2Ftest123)`,
+      );
     return stream;
   };
 

@@ -40,7 +40,13 @@ describe('StreamHub', () => {
 
   it('refuses unsafe and reserved names', () => {
     const hub = newHub();
-    for (const [app, key] of [['live', '../etc'], ['api', 'x'], ['live', ''], ['li ve', 'x'], ['live', 'a'.repeat(129)]] as const) {
+    for (const [app, key] of [
+      ['live', '../etc'],
+      ['api', 'x'],
+      ['live', ''],
+      ['li ve', 'x'],
+      ['live', 'a'.repeat(129)],
+    ] as const) {
       expect(() => hub.publish(app, key, publisher()), `${app}/${key}`).toThrow(PublishRefused);
     }
     expect(invalidStreamName('live', 'test_123-a.b')).toBeUndefined();

@@ -141,7 +141,14 @@ export class Stream {
       // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
       if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
     }
-    const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, false, info.sequenceHeader, receivedAt);
+    const packet = new MediaPacket(
+      'audio',
+      timestamp,
+      info.sequenceHeader ? ownMemory(body) : body,
+      false,
+      info.sequenceHeader,
+      receivedAt,
+    );
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
   }

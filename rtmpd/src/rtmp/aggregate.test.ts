@@ -15,7 +15,11 @@ function tag(typeId: number, timestamp: number, body: Buffer): Buffer {
 
 describe('splitAggregate', () => {
   it('splits sub-messages and rebases their timestamps', () => {
-    const body = Buffer.concat([tag(9, 5000, Buffer.from([0x17, 1])), tag(8, 5023, Buffer.from([0xaf, 1, 2])), tag(9, 5040, Buffer.from([0x27, 1]))]);
+    const body = Buffer.concat([
+      tag(9, 5000, Buffer.from([0x17, 1])),
+      tag(8, 5023, Buffer.from([0xaf, 1, 2])),
+      tag(9, 5040, Buffer.from([0x27, 1])),
+    ]);
     const out: [number, number, number[]][] = [];
     splitAggregate(body, 100, (typeId, ts, b) => out.push([typeId, ts, [...b]]));
     expect(out).toEqual([

@@ -52,7 +52,9 @@ describe('AMF0', () => {
 
   it('does not let a "__proto__" key reach the prototype', () => {
     const body = encodeAmf0({ ['__proto__']: { polluted: true } } as never);
-    const [value] = decodeAmf0(Buffer.concat([hex('03 0009'), Buffer.from('__proto__'), hex('03 0008'), Buffer.from('polluted'), hex('0101 000009 000009')]));
+    const [value] = decodeAmf0(
+      Buffer.concat([hex('03 0009'), Buffer.from('__proto__'), hex('03 0008'), Buffer.from('polluted'), hex('0101 000009 000009')]),
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.keys(value as object)).toEqual(['__proto__']);
     expect(body.length).toBeGreaterThan(0);
@@ -85,7 +87,12 @@ describe('AMF0', () => {
 
   it('never throws anything but RtmpProtocolError on corrupted bytes', () => {
     const random = prng(7);
-    const good = encodeAmf0('connect', 1, { app: 'live', flashVer: 'FMLE/3.0', tcUrl: 'rtmp://x/live', caps: [1, 2, { a: 'b' }] }, new EcmaArray({ w: 1 }));
+    const good = encodeAmf0(
+      'connect',
+      1,
+      { app: 'live', flashVer: 'FMLE/3.0', tcUrl: 'rtmp://x/live', caps: [1, 2, { a: 'b' }] },
+      new EcmaArray({ w: 1 }),
+    );
     for (let i = 0; i < 3000; i++) {
       const bad = Buffer.from(good);
       for (let j = 0; j < 1 + (i % 5); j++) bad[Math.floor(random() * bad.length)] = Math.floor(random() * 256);

@@ -72,7 +72,7 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
     expect(String((connect.object as Record<string, unknown>).tcUrl)).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
   });
 
-  it('applies FFmpeg\'s Set Chunk Size and decodes metadata and media', () => {
+  it("applies FFmpeg's Set Chunk Size and decodes metadata and media", () => {
     expect(messages.some((m) => m.typeId === MessageType.setChunkSize)).toBe(true);
     const data = messages.find((m) => m.typeId === MessageType.dataAmf0)!;
     const values = parseData(data.typeId, data.body);
@@ -95,7 +95,12 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
   });
 
   it('gives the same messages however the bytes are cut', () => {
-    for (const [max, seed] of [[1, 1], [7, 2], [300, 3], [5000, 4]] as const) {
+    for (const [max, seed] of [
+      [1, 1],
+      [7, 2],
+      [300, 3],
+      [5000, 4],
+    ] as const) {
       const again = parse(capture, max, seed);
       expect(again.length).toBe(messages.length);
       again.forEach((m, i) => {
@@ -109,7 +114,10 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
     // As the server reads: every piece lands in the same buffer, overwritten by the next read.
     const readBuffer = Buffer.alloc(4096);
     const seen: { timestamp: number; body: Buffer; borrowed: boolean }[] = [];
-    const r = new ChunkReader((_t, _s, timestamp, body) => seen.push({ timestamp, body: Buffer.from(body), borrowed: body.buffer === readBuffer.buffer }), { borrowBodies: true });
+    const r = new ChunkReader(
+      (_t, _s, timestamp, body) => seen.push({ timestamp, body: Buffer.from(body), borrowed: body.buffer === readBuffer.buffer }),
+      { borrowBodies: true },
+    );
     for (const piece of randomPieces(capture, prng(5), 4096)) {
       piece.copy(readBuffer);
       r.push(readBuffer.subarray(0, piece.length));
@@ -129,7 +137,7 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
     expect(bodies.size).toBe(messages.length);
   });
 
-  it('decodes rtmpdump\'s play request', () => {
+  it("decodes rtmpdump's play request", () => {
     const play = parse(readFileSync(new URL('./testdata/rtmpdump-play.bin', import.meta.url)));
     const names = play.filter((m) => m.typeId === MessageType.commandAmf0).map((m) => parseCommand(m.typeId, m.body));
     expect(names.map((c) => c.name)).toContain('play');
@@ -143,10 +151,14 @@ describe('ChunkReader header formats', () => {
   it('accumulates fmt 1, 2 and 3 deltas into absolute timestamps', () => {
     const body = Buffer.from([1, 2, 3]);
     const data = Buffer.concat([
-      header(0, 4, { ts: 1000, length: 3, typeId: 8, streamId: 1 }), body,
-      header(1, 4, { ts: 20, length: 3, typeId: 8 }), body,
-      header(2, 4, { ts: 30 }), body,
-      header(3, 4), body, // a new message repeating the last delta
+      header(0, 4, { ts: 1000, length: 3, typeId: 8, streamId: 1 }),
+      body,
+      header(1, 4, { ts: 20, length: 3, typeId: 8 }),
+      body,
+      header(2, 4, { ts: 30 }),
+      body,
+      header(3, 4),
+      body, // a new message repeating the last delta
     ]);
     const messages = parse(data);
     expect(messages.map((m) => m.timestamp)).toEqual([1000, 1020, 1050, 1080]);
@@ -175,7 +187,14 @@ describe('ChunkReader header formats', () => {
       expect(m!.body.equals(body)).toBe(true);
     }
     // Continuations without the repeated extended timestamp, as some encoders write them.
-    const bare = Buffer.concat([header(0, 6, { ts: 0x01234567, length: 300, typeId: 9, streamId: 1 }), body.subarray(0, 128), Buffer.from([0xc6]), body.subarray(128, 256), Buffer.from([0xc6]), body.subarray(256)]);
+    const bare = Buffer.concat([
+      header(0, 6, { ts: 0x01234567, length: 300, typeId: 9, streamId: 1 }),
+      body.subarray(0, 128),
+      Buffer.from([0xc6]),
+      body.subarray(128, 256),
+      Buffer.from([0xc6]),
+      body.subarray(256),
+    ]);
     for (const max of [0, 1, 5]) {
       const [m] = parse(bare, max);
       expect(m!.timestamp).toBe(0x01234567);
@@ -183,16 +202,20 @@ describe('ChunkReader header formats', () => {
     }
     // An extended delta on fmt 1.
     const data = Buffer.concat([
-      header(0, 4, { ts: 1, length: 1, typeId: 8, streamId: 1 }), Buffer.from([0]),
-      header(1, 4, { ts: 0x1000000, length: 1, typeId: 8 }), Buffer.from([0]),
+      header(0, 4, { ts: 1, length: 1, typeId: 8, streamId: 1 }),
+      Buffer.from([0]),
+      header(1, 4, { ts: 0x1000000, length: 1, typeId: 8 }),
+      Buffer.from([0]),
     ]);
     expect(parse(data).map((m) => m.timestamp)).toEqual([1, 0x1000001]);
   });
 
   it('wraps timestamps at 2^32', () => {
     const data = Buffer.concat([
-      header(0, 4, { ts: 0xfffffff0, length: 1, typeId: 8, streamId: 1 }), Buffer.from([0]),
-      header(2, 4, { ts: 0x20 }), Buffer.from([0]),
+      header(0, 4, { ts: 0xfffffff0, length: 1, typeId: 8, streamId: 1 }),
+      Buffer.from([0]),
+      header(2, 4, { ts: 0x20 }),
+      Buffer.from([0]),
     ]);
     expect(parse(data).map((m) => m.timestamp)).toEqual([0xfffffff0, 0x10]);
   });
@@ -201,10 +224,14 @@ describe('ChunkReader header formats', () => {
     const video = Buffer.alloc(200, 0xaa);
     const audio = Buffer.alloc(150, 0xbb);
     const data = Buffer.concat([
-      header(0, 6, { ts: 10, length: 200, typeId: 9, streamId: 1 }), video.subarray(0, 128),
-      header(0, 7, { ts: 11, length: 150, typeId: 8, streamId: 1 }), audio.subarray(0, 128),
-      header(3, 6), video.subarray(128),
-      header(3, 7), audio.subarray(128),
+      header(0, 6, { ts: 10, length: 200, typeId: 9, streamId: 1 }),
+      video.subarray(0, 128),
+      header(0, 7, { ts: 11, length: 150, typeId: 8, streamId: 1 }),
+      audio.subarray(0, 128),
+      header(3, 6),
+      video.subarray(128),
+      header(3, 7),
+      audio.subarray(128),
     ]);
     const messages = parse(data);
     expect(messages.map((m) => m.typeId)).toEqual([9, 8]);
@@ -264,14 +291,17 @@ describe('ChunkReader refuses hostile input', () => {
   it('caps message length and buffered partial bytes', () => {
     expectError(header(0, 6, { length: 2_000_000, typeId: 9 }), 'message_too_large', { maxMessageBytes: 1_000_000 });
     const twoPartials = Buffer.concat([
-      header(0, 6, { length: 900_000, typeId: 9 }), Buffer.alloc(128),
+      header(0, 6, { length: 900_000, typeId: 9 }),
+      Buffer.alloc(128),
       header(0, 7, { length: 900_000, typeId: 8 }),
     ]);
     expectError(twoPartials, 'partial_bytes_exceeded', { maxPartialBytes: 1_000_000 });
   });
 
   it('caps the number of chunk streams', () => {
-    const many = Buffer.concat(Array.from({ length: 70 }, (_, i) => Buffer.concat([header(0, 10 + i, { length: 1, typeId: 8 }), Buffer.from([0])])));
+    const many = Buffer.concat(
+      Array.from({ length: 70 }, (_, i) => Buffer.concat([header(0, 10 + i, { length: 1, typeId: 8 }), Buffer.from([0])])),
+    );
     expectError(many, 'too_many_chunk_streams');
   });
 

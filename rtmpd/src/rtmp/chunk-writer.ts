@@ -52,7 +52,16 @@ export function chunkedLength(csid: number, timestamp: number, bodyLength: numbe
 }
 
 /** Writes the message's chunks at `pos` (chunkedLength bytes of room); returns the position after them. */
-export function writeChunks(out: Buffer, pos: number, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
+export function writeChunks(
+  out: Buffer,
+  pos: number,
+  csid: number,
+  typeId: number,
+  streamId: number,
+  timestamp: number,
+  body: Buffer,
+  chunkSize: number,
+): number {
   const ts = timestamp >>> 0;
   const extended = ts >= EXTENDED_TIMESTAMP;
   pos = writeBasicHeader(out, pos, 0, csid);
@@ -71,7 +80,7 @@ export function writeChunks(out: Buffer, pos: number, csid: number, typeId: numb
     out.set(body, pos);
     return pos + body.length;
   }
-  for (let offset = 0; ; ) {
+  for (let offset = 0; ;) {
     const end = Math.min(offset + chunkSize, body.length);
     pos += body.copy(out, pos, offset, end);
     offset = end;
@@ -82,7 +91,14 @@ export function writeChunks(out: Buffer, pos: number, csid: number, typeId: numb
 }
 
 /** The message in a buffer of its own, for the few control and command messages built ahead of sending. */
-export function serializeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): Buffer {
+export function serializeMessage(
+  csid: number,
+  typeId: number,
+  streamId: number,
+  timestamp: number,
+  body: Buffer,
+  chunkSize: number,
+): Buffer {
   const out = Buffer.allocUnsafe(chunkedLength(csid, timestamp, body.length, chunkSize));
   writeChunks(out, 0, csid, typeId, streamId, timestamp, body, chunkSize);
   return out;

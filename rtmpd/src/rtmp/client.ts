@@ -9,7 +9,15 @@ import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0
 import { ChunkReader, MessageType } from './chunk-reader.ts';
 import { ChunkStreamId } from './chunk-writer.ts';
 import { command, isObject, parseCommand, type Command } from './commands.ts';
-import { acknowledgement, parseUserControl, pingResponse, readControlValue, setBufferLength, setChunkSize, UserControlEvent } from './control.ts';
+import {
+  acknowledgement,
+  parseUserControl,
+  pingResponse,
+  readControlValue,
+  setBufferLength,
+  setChunkSize,
+  UserControlEvent,
+} from './control.ts';
 import { ClientHandshake, type HandshakeKind } from './handshake.ts';
 import { TickWriter } from './tick-writer.ts';
 
@@ -230,7 +238,9 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     for (const { reject } of this.pending.values()) reject(err);
     this.pending.clear();
     // A publish or play waiting for its status hears the connection is gone.
-    this.statusWaiter?.(Object.assign(Object.create(null) as StatusInfo, { level: 'error', code: 'NetConnection.Connect.Closed', description: err.message }));
+    this.statusWaiter?.(
+      Object.assign(Object.create(null) as StatusInfo, { level: 'error', code: 'NetConnection.Connect.Closed', description: err.message }),
+    );
     this.statusWaiter = undefined;
     this.emit('close', error);
   }

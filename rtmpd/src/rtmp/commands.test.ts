@@ -27,7 +27,13 @@ describe('commands', () => {
       '_result',
       1,
       { fmsVer: 'FMS/3,5,3,888', capabilities: 127, mode: 1 },
-      { level: 'status', code: 'NetConnection.Connect.Success', description: 'Connection succeeded.', objectEncoding: 0, data: { version: '3,5,3,888' } },
+      {
+        level: 'status',
+        code: 'NetConnection.Connect.Success',
+        description: 'Connection succeeded.',
+        objectEncoding: 0,
+        data: { version: '3,5,3,888' },
+      },
     ]);
     expect(decodeAmf0(onStatus({ level: 'error', code: 'NetStream.Publish.BadName', description: 'taken' }))).toEqual([
       'onStatus',

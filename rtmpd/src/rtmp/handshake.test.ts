@@ -1,7 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RtmpProtocolError } from './errors.ts';
-import { ClientHandshake, digestOffset, findDigest, handshakeKeys, HANDSHAKE_SIZE, ServerHandshake, type HandshakeKind } from './handshake.ts';
+import {
+  ClientHandshake,
+  digestOffset,
+  findDigest,
+  handshakeKeys,
+  HANDSHAKE_SIZE,
+  ServerHandshake,
+  type HandshakeKind,
+} from './handshake.ts';
 import { prng, randomPieces } from './test-helpers.ts';
 
 /** Feeds `data` in random pieces; returns what the handshake passed on after completing. */
@@ -58,7 +66,10 @@ describe('handshake', () => {
       const c1 = Buffer.alloc(HANDSHAKE_SIZE, 0x5a);
       c1.writeUInt32BE(0x80000702, 4);
       const offset = digestOffset(c1, schema);
-      const digest = createHmac('sha256', handshakeKeys.FP_KEY_PART).update(c1.subarray(0, offset)).update(c1.subarray(offset + 32)).digest();
+      const digest = createHmac('sha256', handshakeKeys.FP_KEY_PART)
+        .update(c1.subarray(0, offset))
+        .update(c1.subarray(offset + 32))
+        .digest();
       digest.copy(c1, offset);
       expect(findDigest(c1, handshakeKeys.FP_KEY_PART)?.schema).toBe(schema);
       c1[offset] = c1[offset]! ^ 0xff;
@@ -77,7 +88,10 @@ describe('handshake', () => {
   });
 
   it('refuses other versions', () => {
-    for (const [version, reason] of [[6, 'handshake_rtmpe'], [0x47, 'handshake_bad_version']] as const) {
+    for (const [version, reason] of [
+      [6, 'handshake_rtmpe'],
+      [0x47, 'handshake_bad_version'],
+    ] as const) {
       const server = new ServerHandshake(() => {});
       let caught: unknown;
       try {

@@ -172,14 +172,16 @@ export class ClientHandshake {
     const before = this.filled;
     data.copy(this.buf, this.filled, 0, take);
     this.filled += take;
-    if (before < 1 && this.filled >= 1 && this.buf[0] !== RTMP_VERSION) throw new RtmpProtocolError('handshake_bad_version', `S0 version ${this.buf[0]}`);
+    if (before < 1 && this.filled >= 1 && this.buf[0] !== RTMP_VERSION)
+      throw new RtmpProtocolError('handshake_bad_version', `S0 version ${this.buf[0]}`);
     if (this.filled < this.buf.length) return undefined;
     const s1 = this.buf.subarray(1, 1 + HANDSHAKE_SIZE);
     const s2 = this.buf.subarray(1 + HANDSHAKE_SIZE);
     const serverDigest = this.kind === 'digest' && s1.readUInt32BE(4) !== 0 ? findDigest(s1, FMS_KEY_PART) : undefined;
     if (serverDigest && this.c1Digest) {
       this.serverKind = 'digest';
-      if (!validResponse(s2, this.c1Digest, FMS_KEY) && !s2.equals(this.c1!)) throw new RtmpProtocolError('handshake_bad_digest', 'S2 does not answer our C1');
+      if (!validResponse(s2, this.c1Digest, FMS_KEY) && !s2.equals(this.c1!))
+        throw new RtmpProtocolError('handshake_bad_digest', 'S2 does not answer our C1');
       this.send(signedResponse(serverDigest.digest, FP_KEY));
     } else {
       this.serverKind = 'simple';

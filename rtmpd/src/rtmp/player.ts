@@ -75,7 +75,12 @@ export class RtmpPlayer implements Subscriber {
     this.paused = paused;
     if (!paused) this.awaitKeyframe = hasVideo;
     const code = paused ? 'NetStream.Pause.Notify' : 'NetStream.Unpause.Notify';
-    this.sendStatus({ level: 'status', code, description: `${paused ? 'Paused' : 'Unpaused'} ${this.streamName}.`, details: this.streamName });
+    this.sendStatus({
+      level: 'status',
+      code,
+      description: `${paused ? 'Paused' : 'Unpaused'} ${this.streamName}.`,
+      details: this.streamName,
+    });
   }
 
   close(reason: CloseReason): void {
@@ -87,9 +92,19 @@ export class RtmpPlayer implements Subscriber {
     }
     if (reason === 'unpublished') {
       this.connection.send(streamEOF(this.streamId));
-      this.sendStatus({ level: 'status', code: 'NetStream.Play.UnpublishNotify', description: `${this.streamName} is now unpublished.`, details: this.streamName });
+      this.sendStatus({
+        level: 'status',
+        code: 'NetStream.Play.UnpublishNotify',
+        description: `${this.streamName} is now unpublished.`,
+        details: this.streamName,
+      });
     }
-    this.sendStatus({ level: 'status', code: 'NetStream.Play.Stop', description: `Stopped playing ${this.streamName}.`, details: this.streamName });
+    this.sendStatus({
+      level: 'status',
+      code: 'NetStream.Play.Stop',
+      description: `Stopped playing ${this.streamName}.`,
+      details: this.streamName,
+    });
     this.connection.end(true);
   }
 

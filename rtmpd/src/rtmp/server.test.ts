@@ -26,9 +26,19 @@ afterEach(async () => {
 async function startServer(overrides: Partial<RtmpServerConfig> = {}, handshakeTimeoutMs?: number) {
   const hub = new StreamHub({ gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 10_000 });
   const stats = createRtmpStats();
-  const config: RtmpServerConfig = { rtmpBind: '127.0.0.1:0', maxConnections: 100, chunkSize: 4096, playWaitSeconds: 0, idleTimeoutSeconds: 30, ...overrides };
+  const config: RtmpServerConfig = {
+    rtmpBind: '127.0.0.1:0',
+    maxConnections: 100,
+    chunkSize: 4096,
+    playWaitSeconds: 0,
+    idleTimeoutSeconds: 30,
+    ...overrides,
+  };
   const server: RtmpServer = await startRtmpServer({ hub, config, stats, ...(handshakeTimeoutMs ? { handshakeTimeoutMs } : {}) });
-  cleanups.push(() => server.close(), () => hub.closeAll());
+  cleanups.push(
+    () => server.close(),
+    () => hub.closeAll(),
+  );
   const url = (key: string) => `rtmp://127.0.0.1:${server.address().port}/live/${key}`;
   return { hub, stats, server, url };
 }
@@ -44,7 +54,8 @@ function spawnTracked(cmd: string, args: string[]): ChildProcess {
   return child;
 }
 
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -79,9 +90,29 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
   it('relays an FFmpeg publish to ffprobe and rtmpdump, refuses a second publisher, ends the stream when FFmpeg leaves', async () => {
     const { hub, url, stats } = await startServer();
     const ffmpeg = spawnTracked('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-re',
-      '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine',
-      '-t', '6', '-c:v', 'libx264', '-g', '25', '-c:a', 'aac', '-f', 'flv', url('test'),
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x240:rate=25',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine',
+      '-t',
+      '6',
+      '-c:v',
+      'libx264',
+      '-g',
+      '25',
+      '-c:a',
+      'aac',
+      '-f',
+      'flv',
+      url('test'),
     ]);
     await until(() => hub.get('live', 'test')?.videoHeader !== undefined);
     const stream = hub.get('live', 'test')!;
@@ -98,12 +129,18 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     const out = join(dir, 'rtmpdump.flv');
     const rtmpdump = spawnTracked('rtmpdump', ['-q', '-r', url('test'), '-o', out]);
 
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', url('test')], { timeout: 20_000 });
+    const { stdout } = await run(
+      'ffprobe',
+      ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', url('test')],
+      { timeout: 20_000 },
+    );
     const streams = (JSON.parse(stdout) as { streams: { codec_name: string; width?: number; height?: number }[] }).streams;
-    expect(streams).toEqual(expect.arrayContaining([
-      expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
-      expect.objectContaining({ codec_name: 'aac' }),
-    ]));
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
+        expect.objectContaining({ codec_name: 'aac' }),
+      ]),
+    );
     expect(streams).toHaveLength(2);
     const framesBefore = stream.stats.videoFrames;
     await sleep(500);
@@ -194,7 +231,17 @@ describe('rtmp server with the project client', () => {
     client.on('status', (info) => statuses.push(String(info.code)));
     await client.play();
     // pause(true), then pause(false), on the play stream.
-    const pause = (on: boolean) => client.socket.write(serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, client.streamId, 0, encodeAmf0('pause', 0, null, on, 0), 4096));
+    const pause = (on: boolean) =>
+      client.socket.write(
+        serializeMessage(
+          ChunkStreamId.streamCommand,
+          MessageType.commandAmf0,
+          client.streamId,
+          0,
+          encodeAmf0('pause', 0, null, on, 0),
+          4096,
+        ),
+      );
     pause(true);
     await until(() => statuses.includes('NetStream.Pause.Notify'));
     pause(false);
@@ -293,7 +340,7 @@ describe('rtmp server under hostile input', () => {
     const port = server.address().port;
     const capture = readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url));
     let seed = 1;
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
     for (let round = 0; round < 30; round++) {
       const { socket, closed } = await rawSession(port);
       const bytes = Buffer.from(capture.subarray(0, 8000 + Math.floor(random() * 20_000)));
@@ -357,7 +404,9 @@ describe('commands seen on the wire', () => {
     const { server } = await startServer({ chunkSize: 8192 });
     const { socket, received } = await rawSession(server.address().port);
     const before = received().length;
-    socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live', tcUrl: 'rtmp://x/live' }), 128));
+    socket.write(
+      serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live', tcUrl: 'rtmp://x/live' }), 128),
+    );
     await until(() => received().includes('NetConnection.Connect.Success'));
     const types: number[] = [];
     let result: unknown;
@@ -365,8 +414,18 @@ describe('commands seen on the wire', () => {
       types.push(typeId);
       if (typeId === MessageType.commandAmf0) result = parseCommand(typeId, body);
     }).push(received().subarray(before));
-    expect(types.slice(0, 4)).toEqual([MessageType.windowAckSize, MessageType.setPeerBandwidth, MessageType.setChunkSize, MessageType.commandAmf0]);
-    expect(result).toMatchObject({ name: '_result', transactionId: 1, object: { fmsVer: 'FMS/3,5,3,888' }, args: [{ code: 'NetConnection.Connect.Success' }] });
+    expect(types.slice(0, 4)).toEqual([
+      MessageType.windowAckSize,
+      MessageType.setPeerBandwidth,
+      MessageType.setChunkSize,
+      MessageType.commandAmf0,
+    ]);
+    expect(result).toMatchObject({
+      name: '_result',
+      transactionId: 1,
+      object: { fmsVer: 'FMS/3,5,3,888' },
+      args: [{ code: 'NetConnection.Connect.Success' }],
+    });
     socket.destroy();
   });
 

@@ -74,10 +74,13 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     });
   });
   const address = server.address() as AddressInfo;
-  const idleSweep = setInterval(() => {
-    const now = performance.now();
-    for (const session of sessions) session.sweepIdle(now);
-  }, Math.min(IDLE_SWEEP_MS, config.idleTimeoutSeconds * 500));
+  const idleSweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const session of sessions) session.sweepIdle(now);
+    },
+    Math.min(IDLE_SWEEP_MS, config.idleTimeoutSeconds * 500),
+  );
   idleSweep.unref();
   logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
 

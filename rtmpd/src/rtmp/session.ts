@@ -11,8 +11,31 @@ import { splitAggregate } from './aggregate.ts';
 import { EcmaArray, encodeAmf0, type AmfObject } from './amf0.ts';
 import { ChunkReader, MessageType } from './chunk-reader.ts';
 import { ChunkStreamId } from './chunk-writer.ts';
-import { connectResult, errorResult, isObject, onFCPublish, onFCUnpublish, onStatus, parseCommand, parseData, result, type Command, type StatusInfo } from './commands.ts';
-import { BandwidthLimit, acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, setPeerBandwidth, streamBegin, UserControlEvent, windowAckSize } from './control.ts';
+import {
+  connectResult,
+  errorResult,
+  isObject,
+  onFCPublish,
+  onFCUnpublish,
+  onStatus,
+  parseCommand,
+  parseData,
+  result,
+  type Command,
+  type StatusInfo,
+} from './commands.ts';
+import {
+  BandwidthLimit,
+  acknowledgement,
+  parseUserControl,
+  pingResponse,
+  readControlValue,
+  setChunkSize,
+  setPeerBandwidth,
+  streamBegin,
+  UserControlEvent,
+  windowAckSize,
+} from './control.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { ServerHandshake } from './handshake.ts';
 import type { RtmpLogger } from './logger.ts';
@@ -97,7 +120,9 @@ export class RtmpSession implements PlayerConnection {
     // borrowed body is valid until this read is handled; whatever keeps a
     // packet longer (GOP cache, headers, last keyframe, FLV tags, queued
     // socket writes) copies it.
-    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), { borrowBodies: true });
+    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), {
+      borrowBodies: true,
+    });
     options.stats.connections.handshaking++;
     socket.setNoDelay(true);
     this.handshakeTimer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
@@ -257,7 +282,10 @@ export class RtmpSession implements PlayerConnection {
         return;
       }
       case MessageType.aggregate:
-        if (this.stream) splitAggregate(body, timestamp, (subType, subTimestamp, subBody) => this.onMessage(subType === MessageType.aggregate ? 0 : subType, streamId, subTimestamp, subBody));
+        if (this.stream)
+          splitAggregate(body, timestamp, (subType, subTimestamp, subBody) =>
+            this.onMessage(subType === MessageType.aggregate ? 0 : subType, streamId, subTimestamp, subBody),
+          );
         return;
       case MessageType.setChunkSize:
       case MessageType.abort:
@@ -324,7 +352,8 @@ export class RtmpSession implements PlayerConnection {
       default:
         countBy(this.options.stats.commandErrors, 'unknown');
         this.options.logger.debug({ remote: this.remoteAddress, command: cmd.name.slice(0, 64) }, 'rtmp unknown command');
-        if (cmd.transactionId > 0) this.reply(errorResult(cmd.transactionId, 'NetConnection.Call.Failed', `unknown command ${cmd.name.slice(0, 64)}`));
+        if (cmd.transactionId > 0)
+          this.reply(errorResult(cmd.transactionId, 'NetConnection.Call.Failed', `unknown command ${cmd.name.slice(0, 64)}`));
     }
   }
 
@@ -366,13 +395,21 @@ export class RtmpSession implements PlayerConnection {
     const key = typeof cmd.args[0] === 'string' ? stripQuery(cmd.args[0]) : '';
     if (this.stream || this.player || this.playWait) {
       countBy(this.options.stats.commandErrors, 'publish');
-      this.status(streamId, { level: 'error', code: 'NetStream.Publish.BadConnection', description: 'connection is already publishing or playing' });
+      this.status(streamId, {
+        level: 'error',
+        code: 'NetStream.Publish.BadConnection',
+        description: 'connection is already publishing or playing',
+      });
       return;
     }
     let stream: Stream;
     try {
       // The hub decides first: a refused publisher never hears Publish.Start.
-      stream = this.options.hub.publish(this.app, key, { protocol: 'rtmp', remoteAddress: this.remoteAddress, close: (reason) => this.closePublisher(reason) });
+      stream = this.options.hub.publish(this.app, key, {
+        protocol: 'rtmp',
+        remoteAddress: this.remoteAddress,
+        close: (reason) => this.closePublisher(reason),
+      });
     } catch (err) {
       if (!(err instanceof PublishRefused)) throw err;
       countBy(this.options.stats.commandErrors, 'publish');
@@ -386,7 +423,13 @@ export class RtmpSession implements PlayerConnection {
     this.setRole('publisher');
     this.send(streamBegin(streamId));
     this.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onFCPublish(key));
-    this.status(streamId, { level: 'status', code: 'NetStream.Publish.Start', description: `${key} is now published.`, details: key, clientid: 'flux-rtmpd' });
+    this.status(streamId, {
+      level: 'status',
+      code: 'NetStream.Publish.Start',
+      description: `${key} is now published.`,
+      details: key,
+      clientid: 'flux-rtmpd',
+    });
     this.trace.began('publish', this.app, key);
     this.trace.stream(stream);
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp publish');
@@ -418,7 +461,12 @@ export class RtmpSession implements PlayerConnection {
     this.idleWatched = true;
     if (!stream) {
       countBy(this.options.stats.commandErrors, 'play');
-      this.status(streamId, { level: 'error', code: 'NetStream.Play.StreamNotFound', description: `no stream ${this.app}/${key} is live`, details: key });
+      this.status(streamId, {
+        level: 'error',
+        code: 'NetStream.Play.StreamNotFound',
+        description: `no stream ${this.app}/${key} is live`,
+        details: key,
+      });
       return;
     }
     this.player = player;

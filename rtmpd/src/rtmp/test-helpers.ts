@@ -14,7 +14,7 @@ export function prng(seed: number): () => number {
 /** Splits `data` into pieces of random sizes between 1 and `max`. */
 export function randomPieces(data: Buffer, random: () => number, max: number): Buffer[] {
   const pieces: Buffer[] = [];
-  for (let pos = 0; pos < data.length; ) {
+  for (let pos = 0; pos < data.length;) {
     const n = 1 + Math.floor(random() * max);
     pieces.push(data.subarray(pos, pos + n));
     pos += n;

@@ -30,7 +30,8 @@ export function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
   // fluent-ffmpeg 2.1 throws an uncaught TypeError when spawn itself fails
   // (ENOENT, EACCES), which would take the whole server down; so a missing
   // binary is caught here, before it is spawned.
-  if (!isExecutable(request.ffmpegPath)) return Promise.reject(new DecodeError(`ffmpeg not found or not executable: ${request.ffmpegPath} (--ffmpeg-path)`));
+  if (!isExecutable(request.ffmpegPath))
+    return Promise.reject(new DecodeError(`ffmpeg not found or not executable: ${request.ffmpegPath} (--ffmpeg-path)`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;
@@ -51,7 +52,9 @@ export function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
       .outputOptions(['-frames:v', '1', '-q:v', String(request.quality)])
       .outputOptions(request.width > 0 ? ['-vf', `scale=${request.width}:-2`] : [])
       .outputOptions(['-f', 'image2', '-c:v', 'mjpeg'])
-      .on('error', (err: Error, _stdout: string | null, stderr: string | null) => settle(new DecodeError(`${err.message}${stderrTail(stderr)}`)))
+      .on('error', (err: Error, _stdout: string | null, stderr: string | null) =>
+        settle(new DecodeError(`${err.message}${stderrTail(stderr)}`)),
+      )
       .on('end', () => {
         exited = true;
         if (drained) settle(undefined);

@@ -64,7 +64,9 @@ describe('SnapshotService', () => {
     expect(await probeSize(a.jpeg)).toMatchObject({ codec_name: 'mjpeg', width: 320, height: 180 });
     expect((await service.get(stream)).jpeg).toBe(a.jpeg);
     expect(service.stats).toMatchObject({ decodes: 1, cacheHits: 2 });
-    await expect.poll(() => readdir(join(keyframeDir, 'live', 'cam')).then((f) => f.sort()), { timeout: 3000 }).toEqual(['latest.h264', 'latest.jpg']);
+    await expect
+      .poll(() => readdir(join(keyframeDir, 'live', 'cam')).then((f) => f.sort()), { timeout: 3000 })
+      .toEqual(['latest.h264', 'latest.jpg']);
     // The raw keyframe on disk is a standalone Annex-B stream ffmpeg decodes by itself.
     const raw = await readFile(join(keyframeDir, 'live', 'cam', 'latest.h264'));
     expect(raw.subarray(0, 4)).toEqual(Buffer.from([0, 0, 0, 1]));
@@ -98,7 +100,11 @@ describe('SnapshotService', () => {
   it('writes timestamped JPEGs every interval and keeps --snapshot-keep of them', async () => {
     const { keyframeDir } = await setup({ snapshotIntervalSeconds: 1, snapshotKeep: 1 });
     await publishFlv(hub, 'live', 'cam', h264Clip);
-    const timestamped = () => readdir(join(keyframeDir, 'live', 'cam')).then((f) => f.filter((n) => /^\d{4}-.*\.jpg$/.test(n)), () => []);
+    const timestamped = () =>
+      readdir(join(keyframeDir, 'live', 'cam')).then(
+        (f) => f.filter((n) => /^\d{4}-.*\.jpg$/.test(n)),
+        () => [],
+      );
     await expect.poll(timestamped, { timeout: 4000 }).toHaveLength(1);
   });
 });

@@ -112,7 +112,8 @@ export class SnapshotService {
 
   /** The JPEG of the stream's current last keyframe; throws SnapshotError. */
   async get(stream: Stream): Promise<Snapshot> {
-    if (!this.config.snapshotEnabled) throw new SnapshotError('snapshots_disabled', 'snapshots are disabled on this server (--snapshot-enabled false)');
+    if (!this.config.snapshotEnabled)
+      throw new SnapshotError('snapshots_disabled', 'snapshots are disabled on this server (--snapshot-enabled false)');
     const state = this.state(stream);
     const keyframe = standaloneKeyframe(stream);
     if (typeof keyframe === 'string') throw new SnapshotError(keyframe, problemMessage(stream, keyframe));

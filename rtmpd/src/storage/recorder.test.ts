@@ -34,7 +34,15 @@ describe('Recorder', () => {
     const files = await readdir(join(storageDir, 'live', 'cam1'));
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z\.flv$/);
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height:format=duration', '-of', 'json', join(storageDir, 'live', 'cam1', files[0]!)]);
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'stream=codec_name,width,height:format=duration',
+      '-of',
+      'json',
+      join(storageDir, 'live', 'cam1', files[0]!),
+    ]);
     const probe = JSON.parse(stdout) as { streams: { codec_name: string; width?: number }[]; format: { duration: string } };
     expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect(probe.streams.find((s) => s.codec_name === 'h264')?.width).toBe(320);

@@ -12,7 +12,8 @@ import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters } from './metric
 const avcc = readFileSync(new URL('../codec/testdata/h264_high_320x240.avcc', import.meta.url));
 const asc = readFileSync(new URL('../codec/testdata/aac_lc_44100_2.asc', import.meta.url));
 const videoHeader = Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0]), avcc]);
-const nal = (type: number, size: number) => Buffer.concat([Buffer.from([0, 0, (size >> 8) & 0xff, size & 0xff, type]), Buffer.alloc(size - 1, 0xab)]);
+const nal = (type: number, size: number) =>
+  Buffer.concat([Buffer.from([0, 0, (size >> 8) & 0xff, size & 0xff, type]), Buffer.alloc(size - 1, 0xab)]);
 const keyframe = Buffer.concat([Buffer.from([0x17, 1, 0, 0, 0]), nal(0x65, 2000)]);
 const interframe = Buffer.concat([Buffer.from([0x27, 1, 0, 0, 0]), nal(0x41, 500)]);
 const audioHeader = Buffer.concat([Buffer.from([0xaf, 0]), asc]);
@@ -27,7 +28,12 @@ afterEach(() => {
 
 function setup(maxStreams: number, runtime = false): { hub: StreamHub; metrics: RtmpdMetrics } {
   const metrics = new RtmpdMetrics({ maxStreams, runtime });
-  const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 64 * 1024, playerStallTimeoutMs: 60_000, onRelayed: metrics.observeRelay });
+  const hub = new StreamHub({
+    gopCacheMaxBytes: 1 << 20,
+    playerMaxBufferBytes: 64 * 1024,
+    playerStallTimeoutMs: 60_000,
+    onRelayed: metrics.observeRelay,
+  });
   metrics.watchHub(hub);
   hubs.push(hub);
   all.push(metrics);
@@ -173,7 +179,13 @@ describe('RtmpdMetrics', () => {
       feed(s, 2);
     }
     const text = await metrics.scrape();
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'rtmpd_event_loop_active_seconds_total']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_heap_size_used_bytes',
+      'rtmpd_event_loop_active_seconds_total',
+    ]) {
       expect(text, name).toContain(`\n${name}`);
     }
     expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
@@ -202,7 +214,9 @@ describe('RtmpdMetrics', () => {
     }
     times.sort((a, b) => a - b);
     const median = times[10]!;
-    console.log(`scrape of 500 live streams: median ${median.toFixed(2)} ms, max ${times.at(-1)!.toFixed(2)} ms, ${(bytes / 1024).toFixed(0)} KiB`);
+    console.log(
+      `scrape of 500 live streams: median ${median.toFixed(2)} ms, max ${times.at(-1)!.toFixed(2)} ms, ${(bytes / 1024).toFixed(0)} KiB`,
+    );
     expect(parse(await metrics.scrape()).get('rtmpd_stream_info{app="live",key="stream499",video_codec="h264",audio_codec="aac"}')).toBe(1);
     expect(median).toBeLessThan(100);
   });

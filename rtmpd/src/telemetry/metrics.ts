@@ -112,7 +112,12 @@ export interface RtmpCounters {
 }
 
 /** rtmp/stats.ts roles → the `state` label of rtmpd_connections. */
-const CONNECTION_STATES: Readonly<Record<string, string>> = { handshaking: 'handshake', idle: 'connected', publisher: 'publishing', player: 'playing' };
+const CONNECTION_STATES: Readonly<Record<string, string>> = {
+  handshaking: 'handshake',
+  idle: 'connected',
+  publisher: 'publishing',
+  player: 'playing',
+};
 
 /** What the snapshot service counts (snapshot/service.ts SnapshotStats). */
 export interface SnapshotCounters {
@@ -129,8 +134,24 @@ export interface MetricsOptions {
 }
 
 type StreamCounter = keyof StreamStats;
-const STREAM_COUNTERS: readonly StreamCounter[] = ['bytesIn', 'bytesOut', 'videoFrames', 'audioFrames', 'keyframes', 'framesDropped', 'parseErrors'];
-const zeroStats = (): StreamStats => ({ bytesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, framesDropped: 0, bytesOut: 0, parseErrors: 0 });
+const STREAM_COUNTERS: readonly StreamCounter[] = [
+  'bytesIn',
+  'bytesOut',
+  'videoFrames',
+  'audioFrames',
+  'keyframes',
+  'framesDropped',
+  'parseErrors',
+];
+const zeroStats = (): StreamStats => ({
+  bytesIn: 0,
+  videoFrames: 0,
+  audioFrames: 0,
+  keyframes: 0,
+  framesDropped: 0,
+  bytesOut: 0,
+  parseErrors: 0,
+});
 
 /**
  * Decides which streams get their own series. A stream keeps its choice for
@@ -186,7 +207,8 @@ export class RtmpdMetrics {
       collectDefaultMetrics({ register: this.registry });
       // Gauges named like counters fail `promtool check metrics`; the same
       // numbers stay available by type as nodejs_active_handles etc.
-      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+        this.registry.removeSingleMetric(name);
       this.defineEventLoop();
     }
     this.defineStreams();
@@ -246,7 +268,12 @@ export class RtmpdMetrics {
 
   private defineEventLoop(): void {
     const read = (field: 'active' | 'idle') => () => [{ value: performance.eventLoopUtilization()[field] / 1000 }];
-    this.add('rtmpd_event_loop_active_seconds_total', 'Time the event loop spent running code; its rate is the event-loop utilization (0-1).', 'counter', read('active'));
+    this.add(
+      'rtmpd_event_loop_active_seconds_total',
+      'Time the event loop spent running code; its rate is the event-loop utilization (0-1).',
+      'counter',
+      read('active'),
+    );
     this.add('rtmpd_event_loop_idle_seconds_total', 'Time the event loop spent waiting for I/O.', 'counter', read('idle'));
   }
 
@@ -260,7 +287,10 @@ export class RtmpdMetrics {
 
   private defineStreams(): void {
     const byProtocol = (select: (protocol: string) => boolean) => () => {
-      const counts = new Map<string, number>([['rtmp', 0], ['http-flv', 0]]);
+      const counts = new Map<string, number>([
+        ['rtmp', 0],
+        ['http-flv', 0],
+      ]);
       for (const stream of this.streams()) {
         for (const sub of stream.subscribers()) if (select(sub.protocol)) counts.set(sub.protocol, (counts.get(sub.protocol) ?? 0) + 1);
       }
@@ -270,18 +300,26 @@ export class RtmpdMetrics {
       const live = this.streams();
       return [{ labels: { protocol: 'rtmp' }, value: live.filter((s) => s.publisher.protocol === 'rtmp').length }];
     });
-    this.add('rtmpd_players', 'Players connected now, by protocol.', 'gauge', byProtocol((p) => p !== 'recorder'));
+    this.add(
+      'rtmpd_players',
+      'Players connected now, by protocol.',
+      'gauge',
+      byProtocol((p) => p !== 'recorder'),
+    );
     this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => {
       let value = 0;
       for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'recorder') value++;
       return [{ value }];
     });
-    this.add('rtmpd_gop_cache_bytes', 'Bytes held in all streams\' GOP caches (what a joining player is sent first).', 'gauge', () => [
+    this.add('rtmpd_gop_cache_bytes', "Bytes held in all streams' GOP caches (what a joining player is sent first).", 'gauge', () => [
       { value: this.streams().reduce((sum, s) => sum + s.gopCacheBytes, 0) },
     ]);
-    this.add('rtmpd_players_stalled_closed_total', 'Players disconnected because their socket accepted nothing for --player-stall-timeout-seconds.', 'counter', () => [
-      { value: this.hub?.stalledClosed ?? 0 },
-    ]);
+    this.add(
+      'rtmpd_players_stalled_closed_total',
+      'Players disconnected because their socket accepted nothing for --player-stall-timeout-seconds.',
+      'counter',
+      () => [{ value: this.hub?.stalledClosed ?? 0 }],
+    );
 
     // Per-stream series: own slots by name, the rest summed under _overflow.
     const perStream = (name: string, help: string, type: MetricKind, value: (s: Stream) => number, overflowEnded?: StreamCounter) => {
@@ -298,20 +336,33 @@ export class RtmpdMetrics {
       });
     };
     const counter = (name: string, help: string, field: StreamCounter) => perStream(name, help, 'counter', (s) => s.stats[field], field);
-    counter('rtmpd_stream_received_bytes_total', 'Media bytes received from the stream\'s publisher (audio, video, metadata bodies).', 'bytesIn');
-    counter('rtmpd_stream_sent_bytes_total', 'Media bytes handed to the stream\'s players and recorder.', 'bytesOut');
+    counter(
+      'rtmpd_stream_received_bytes_total',
+      "Media bytes received from the stream's publisher (audio, video, metadata bodies).",
+      'bytesIn',
+    );
+    counter('rtmpd_stream_sent_bytes_total', "Media bytes handed to the stream's players and recorder.", 'bytesOut');
     counter('rtmpd_stream_video_frames_total', 'Video frames received (sequence headers excluded).', 'videoFrames');
     counter('rtmpd_stream_audio_frames_total', 'Audio frames received (sequence headers excluded).', 'audioFrames');
     counter('rtmpd_stream_keyframes_total', 'Video keyframes received.', 'keyframes');
-    counter('rtmpd_stream_dropped_frames_total', 'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players.', 'framesDropped');
+    counter(
+      'rtmpd_stream_dropped_frames_total',
+      'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players.',
+      'framesDropped',
+    );
     counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');
     perStream('rtmpd_stream_players', 'Players of the stream now (recorder excluded).', 'gauge', (s) => {
       let n = 0;
       for (const sub of s.subscribers()) if (sub.protocol !== 'recorder') n++;
       return n;
     });
-    perStream('rtmpd_stream_gop_cache_bytes', 'Bytes in the stream\'s GOP cache.', 'gauge', (s) => s.gopCacheBytes);
-    perStream('rtmpd_stream_uptime_seconds', 'Seconds since the stream was published (summed for _overflow).', 'gauge', (s) => (Date.now() - s.startTime.getTime()) / 1000);
+    perStream('rtmpd_stream_gop_cache_bytes', "Bytes in the stream's GOP cache.", 'gauge', (s) => s.gopCacheBytes);
+    perStream(
+      'rtmpd_stream_uptime_seconds',
+      'Seconds since the stream was published (summed for _overflow).',
+      'gauge',
+      (s) => (Date.now() - s.startTime.getTime()) / 1000,
+    );
     this.add('rtmpd_stream_info', 'Always 1 per stream with its own series; labels carry its codecs.', 'gauge', () => {
       this.streams();
       return [...this.slots.own].map((s) => ({
@@ -326,39 +377,62 @@ export class RtmpdMetrics {
   }
 
   private defineRelay(): void {
-    this.add('rtmpd_relay_latency_seconds', 'Ingest-to-send delay per packet: from its last byte arriving to being queued for every player.', 'histogram', () =>
-      this.relayLatency.samples('rtmpd_relay_latency_seconds'),
+    this.add(
+      'rtmpd_relay_latency_seconds',
+      'Ingest-to-send delay per packet: from its last byte arriving to being queued for every player.',
+      'histogram',
+      () => this.relayLatency.samples('rtmpd_relay_latency_seconds'),
     );
   }
 
   private defineSnapshots(): void {
-    this.add('rtmpd_snapshots_total', 'Snapshot requests by outcome: ok (decoded), error (decode failed), cached (the last decode was reused), busy (decoder pool full, answered 503).', 'counter', () => [
-      { labels: { outcome: 'ok' }, value: this.snapshotDecodes.ok },
-      { labels: { outcome: 'error' }, value: this.snapshotDecodes.error },
-      { labels: { outcome: 'cached' }, value: this.snapshotStats?.cacheHits ?? 0 },
-      { labels: { outcome: 'busy' }, value: this.snapshotStats?.busyRefusals ?? 0 },
-    ]);
+    this.add(
+      'rtmpd_snapshots_total',
+      'Snapshot requests by outcome: ok (decoded), error (decode failed), cached (the last decode was reused), busy (decoder pool full, answered 503).',
+      'counter',
+      () => [
+        { labels: { outcome: 'ok' }, value: this.snapshotDecodes.ok },
+        { labels: { outcome: 'error' }, value: this.snapshotDecodes.error },
+        { labels: { outcome: 'cached' }, value: this.snapshotStats?.cacheHits ?? 0 },
+        { labels: { outcome: 'busy' }, value: this.snapshotStats?.busyRefusals ?? 0 },
+      ],
+    );
     this.add('rtmpd_snapshot_duration_seconds', 'Time one keyframe-to-JPEG decode took (ffmpeg), ok or error.', 'histogram', () =>
       this.snapshotDuration.samples('rtmpd_snapshot_duration_seconds'),
     );
-    this.add('rtmpd_snapshot_file_errors_total', 'Snapshot files (latest.jpg, keyframes, timestamped JPEGs) that could not be written.', 'counter', () => [
-      { value: this.snapshotStats?.fileErrors ?? 0 },
-    ]);
+    this.add(
+      'rtmpd_snapshot_file_errors_total',
+      'Snapshot files (latest.jpg, keyframes, timestamped JPEGs) that could not be written.',
+      'counter',
+      () => [{ value: this.snapshotStats?.fileErrors ?? 0 }],
+    );
   }
 
   private defineRecording(): void {
     const read = (field: keyof RecordingCounters) => () => [{ value: this.recording?.[field] ?? 0 }];
-    this.add('rtmpd_recording_files_total', 'Recording files opened (one per published stream while recording is on).', 'counter', read('filesOpened'));
+    this.add(
+      'rtmpd_recording_files_total',
+      'Recording files opened (one per published stream while recording is on).',
+      'counter',
+      read('filesOpened'),
+    );
     this.add('rtmpd_recording_written_bytes_total', 'Bytes handed to recording files.', 'counter', read('bytesWritten'));
-    this.add('rtmpd_recording_errors_total', 'Disk errors that stopped a recording (the stream itself goes on).', 'counter', read('errors'));
+    this.add(
+      'rtmpd_recording_errors_total',
+      'Disk errors that stopped a recording (the stream itself goes on).',
+      'counter',
+      read('errors'),
+    );
   }
 
   private defineRtmp(): void {
-    const labelled = (label: string, pick: (s: RtmpCounters) => Readonly<Record<string, number>>, seed: readonly string[] = []) => () => {
-      const values = this.rtmp ? pick(this.rtmp) : {};
-      const keys = new Set([...seed, ...Object.keys(values)]);
-      return [...keys].map((k) => ({ labels: { [label]: k }, value: values[k] ?? 0 }));
-    };
+    const labelled =
+      (label: string, pick: (s: RtmpCounters) => Readonly<Record<string, number>>, seed: readonly string[] = []) =>
+      () => {
+        const values = this.rtmp ? pick(this.rtmp) : {};
+        const keys = new Set([...seed, ...Object.keys(values)]);
+        return [...keys].map((k) => ({ labels: { [label]: k }, value: values[k] ?? 0 }));
+      };
     const plain = (pick: (s: RtmpCounters) => number) => () => [{ value: this.rtmp ? pick(this.rtmp) : 0 }];
     this.add('rtmpd_connections', 'Open connections by protocol and state.', 'gauge', () => {
       const out: Sample[] = [];
@@ -372,15 +446,60 @@ export class RtmpdMetrics {
       out.push({ labels: { protocol: 'http-flv', state: 'playing' }, value: httpFlv });
       return out;
     });
-    this.add('rtmpd_connections_accepted_total', 'RTMP connections accepted.', 'counter', plain((s) => s.connectionsAccepted));
-    this.add('rtmpd_connections_refused_total', 'RTMP connections refused because --max-connections were open.', 'counter', plain((s) => s.connectionsRefused));
+    this.add(
+      'rtmpd_connections_accepted_total',
+      'RTMP connections accepted.',
+      'counter',
+      plain((s) => s.connectionsAccepted),
+    );
+    this.add(
+      'rtmpd_connections_refused_total',
+      'RTMP connections refused because --max-connections were open.',
+      'counter',
+      plain((s) => s.connectionsRefused),
+    );
     // The common reasons are exported at 0 from the start, so rates and alerts have a series before the first failure.
-    this.add('rtmpd_handshake_failures_total', 'RTMP handshakes that failed, by reason (handshake_bad_version, handshake_bad_digest, handshake_timeout, ...).', 'counter', labelled('reason', (s) => s.handshakeFailures, ['handshake_bad_version', 'handshake_timeout']));
-    this.add('rtmpd_protocol_errors_total', 'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).', 'counter', labelled('reason', (s) => s.protocolErrors, ['internal']));
-    this.add('rtmpd_command_errors_total', 'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).', 'counter', labelled('command', (s) => s.commandErrors, ['connect', 'publish', 'play']));
-    this.add('rtmpd_rtmp_received_bytes_total', 'Bytes read from RTMP sockets.', 'counter', plain((s) => s.bytesIn));
-    this.add('rtmpd_rtmp_sent_bytes_total', 'Bytes written to RTMP sockets.', 'counter', plain((s) => s.bytesOut));
-    this.add('rtmpd_rtmp_received_messages_total', 'RTMP messages received (all types).', 'counter', plain((s) => s.messagesIn));
-    this.add('rtmpd_rtmp_sent_messages_total', 'RTMP messages sent (all types).', 'counter', plain((s) => s.messagesOut));
+    this.add(
+      'rtmpd_handshake_failures_total',
+      'RTMP handshakes that failed, by reason (handshake_bad_version, handshake_bad_digest, handshake_timeout, ...).',
+      'counter',
+      labelled('reason', (s) => s.handshakeFailures, ['handshake_bad_version', 'handshake_timeout']),
+    );
+    this.add(
+      'rtmpd_protocol_errors_total',
+      'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).',
+      'counter',
+      labelled('reason', (s) => s.protocolErrors, ['internal']),
+    );
+    this.add(
+      'rtmpd_command_errors_total',
+      'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).',
+      'counter',
+      labelled('command', (s) => s.commandErrors, ['connect', 'publish', 'play']),
+    );
+    this.add(
+      'rtmpd_rtmp_received_bytes_total',
+      'Bytes read from RTMP sockets.',
+      'counter',
+      plain((s) => s.bytesIn),
+    );
+    this.add(
+      'rtmpd_rtmp_sent_bytes_total',
+      'Bytes written to RTMP sockets.',
+      'counter',
+      plain((s) => s.bytesOut),
+    );
+    this.add(
+      'rtmpd_rtmp_received_messages_total',
+      'RTMP messages received (all types).',
+      'counter',
+      plain((s) => s.messagesIn),
+    );
+    this.add(
+      'rtmpd_rtmp_sent_messages_total',
+      'RTMP messages sent (all types).',
+      'counter',
+      plain((s) => s.messagesOut),
+    );
   }
 }

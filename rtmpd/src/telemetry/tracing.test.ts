@@ -1,6 +1,15 @@
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { ConnectionTrace, koaTracing, RecordingTrace, startTracing, traceLogMixin, tracingConfigured, tracingEnabled, withSpan } from './tracing.ts';
+import {
+  ConnectionTrace,
+  koaTracing,
+  RecordingTrace,
+  startTracing,
+  traceLogMixin,
+  tracingConfigured,
+  tracingEnabled,
+  withSpan,
+} from './tracing.ts';
 
 describe('tracing when no OTLP endpoint is set', () => {
   it('is configured only by an OTLP endpoint, and not when disabled', () => {

@@ -147,7 +147,11 @@ export class ConnectionTrace {
     if (!this.span) return;
     this.ended({});
     this.span.setAttributes({ 'rtmp.role': kind, 'rtmp.app': app, 'rtmp.stream_key': key });
-    this.role = tracer.startSpan(`rtmp.${kind}`, { attributes: { 'rtmp.app': app, 'rtmp.stream_key': key } }, trace.setSpan(context.active(), this.span));
+    this.role = tracer.startSpan(
+      `rtmp.${kind}`,
+      { attributes: { 'rtmp.app': app, 'rtmp.stream_key': key } },
+      trace.setSpan(context.active(), this.span),
+    );
   }
 
   /** The stream being published or played, so its codecs land on the span. */
@@ -222,10 +226,14 @@ export function koaTracing(): Middleware {
   return async (ctx, next) => {
     if (!enabled) return next();
     const parent = propagation.extract(context.active(), ctx.headers);
-    const span = tracer.startSpan(ctx.method, {
-      kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': ctx.method, 'url.path': ctx.path, 'url.scheme': ctx.protocol, 'client.address': ctx.ip },
-    }, parent);
+    const span = tracer.startSpan(
+      ctx.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': ctx.method, 'url.path': ctx.path, 'url.scheme': ctx.protocol, 'client.address': ctx.ip },
+      },
+      parent,
+    );
     let status: number | undefined;
     try {
       await context.with(trace.setSpan(parent, span), next);

@@ -34,10 +34,25 @@ export async function hevcAnnexB(width: number, height: number, seconds: number)
   await mkdir(dir, { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
   await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=25`, '-t', String(seconds),
-    '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error:aud=1:bframes=0:keyint=25',
-    '-f', 'hevc', temp,
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${width}x${height}:rate=25`,
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx265',
+    '-preset',
+    'ultrafast',
+    '-x265-params',
+    'log-level=error:aud=1:bframes=0:keyint=25',
+    '-f',
+    'hevc',
+    temp,
   ]);
   await run('mv', [temp, path]);
   return path;
@@ -105,11 +120,14 @@ function hvcC(vps: Buffer, sps: Buffer, pps: Buffer): Buffer {
   const header = Buffer.from([
     1,
     ...ptl,
-    0xf0, 0x00, // min_spatial_segmentation_idc
+    0xf0,
+    0x00, // min_spatial_segmentation_idc
     0xfc, // parallelismType
     0xfd, // chroma_format_idc 1 (4:2:0)
-    0xf8, 0xf8, // 8-bit luma and chroma
-    0x00, 0x00, // avgFrameRate unknown
+    0xf8,
+    0xf8, // 8-bit luma and chroma
+    0x00,
+    0x00, // avgFrameRate unknown
     0x0f, // one temporal layer, nested, 4-byte NAL lengths
     3,
   ]);

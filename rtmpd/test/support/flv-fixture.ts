@@ -22,17 +22,38 @@ export interface ClipOptions {
 }
 
 /** Encodes (or reuses) a testsrc2 + sine FLV clip; returns its path. */
-export async function lavfiClip({ width, height, seconds, videoCodec = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25'] }: ClipOptions): Promise<string> {
+export async function lavfiClip({
+  width,
+  height,
+  seconds,
+  videoCodec = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25'],
+}: ClipOptions): Promise<string> {
   const dir = join(tmpdir(), 'rtmpd-test-clips');
   const path = join(dir, `testsrc2-${width}x${height}-${seconds}s-${videoCodec.join('_')}.flv`);
   if (existsSync(path)) return path;
   await mkdir(dir, { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
   await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=25`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440',
-    '-t', String(seconds), ...videoCodec, '-c:a', 'aac', '-f', 'flv', temp,
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${width}x${height}:rate=25`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440',
+    '-t',
+    String(seconds),
+    ...videoCodec,
+    '-c:a',
+    'aac',
+    '-f',
+    'flv',
+    temp,
   ]);
   await run('mv', [temp, path]);
   return path;

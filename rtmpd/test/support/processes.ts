@@ -57,7 +57,18 @@ export async function startServer(flags: string[] = []): Promise<RunningServer> 
   const keyframeDir = join(dataDir, 'keyframes');
   const child = spawn(
     process.execPath,
-    [serverEntry(), '--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--storage-dir', storageDir, '--keyframe-dir', keyframeDir, ...flags],
+    [
+      serverEntry(),
+      '--rtmp-bind',
+      '127.0.0.1:0',
+      '--http-bind',
+      '127.0.0.1:0',
+      '--storage-dir',
+      storageDir,
+      '--keyframe-dir',
+      keyframeDir,
+      ...flags,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   track(child);
@@ -113,14 +124,37 @@ export interface Publisher {
 /** ffmpeg publishing the issue's lavfi test pattern (H.264 + AAC) in real time. */
 export function publishTestPattern(url: string, { seconds = 60, size = '640x360' } = {}): Publisher {
   return runFfmpeg([
-    '-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440',
-    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '25', '-c:a', 'aac',
-    '-f', 'flv', url,
+    '-re',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${size}:rate=25`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440',
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-tune',
+    'zerolatency',
+    '-g',
+    '25',
+    '-c:a',
+    'aac',
+    '-f',
+    'flv',
+    url,
   ]);
 }
 
 export function runFfmpeg(args: string[]): Publisher {
-  const child = track(spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const child = track(
+    spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
@@ -128,7 +162,11 @@ export function runFfmpeg(args: string[]): Publisher {
 }
 
 /** Runs a command to completion with a time limit; resolves with its output and exit code. */
-export function runCommand(command: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCommand(
+  command: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun) => {
     const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
@@ -152,11 +190,20 @@ export interface ProbedStream {
 
 /** ffprobe's view of a file or URL's streams (reads a few seconds of a live URL). */
 export async function probe(input: string): Promise<ProbedStream[]> {
-  const { code, stdout, stderr } = await runCommand('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,codec_type,width,height', '-of', 'json', input]);
+  const { code, stdout, stderr } = await runCommand('ffprobe', [
+    '-v',
+    'error',
+    '-rw_timeout',
+    '15000000',
+    '-show_entries',
+    'stream=codec_name,codec_type,width,height',
+    '-of',
+    'json',
+    input,
+  ]);
   if (code !== 0) throw new Error(`ffprobe ${input} exited ${code}: ${stderr}`);
   return (JSON.parse(stdout) as { streams: ProbedStream[] }).streams;
 }
-
 
 /** The API's stream object, as rtmpd defines it. */
 export type StreamJson = StreamView;
