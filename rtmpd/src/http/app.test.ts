@@ -64,6 +64,8 @@ describe('HTTP app', () => {
         audio: { codec: 'aac', profile: 'LC', sample_rate: 44100, channels: 1 },
         bitrate_kbps: expect.any(Number),
         bytes_in: expect.any(Number),
+        video_frames: 50,
+        dropped_frames: 0,
         players: { rtmp: 0, http_flv: 0, total: 0 },
         recording: false,
         publisher: { protocol: 'rtmp', remote_address: '127.0.0.1:50000' },

@@ -23,6 +23,10 @@ export interface StreamView {
   audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
   bitrate_kbps: number;
   bytes_in: number;
+  /** Video frames received since the publish (sequence headers excluded); its rate over time is the fps actually arriving. */
+  video_frames: number;
+  /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
+  dropped_frames: number;
   players: { rtmp: number; http_flv: number; total: number };
   recording: boolean;
   publisher: { protocol: string; remote_address: string };
@@ -53,6 +57,8 @@ export function streamView(stream: Stream, bitrateKbps: number): StreamView {
       : null,
     bitrate_kbps: bitrateKbps,
     bytes_in: stream.stats.bytesIn,
+    video_frames: stream.stats.videoFrames,
+    dropped_frames: stream.stats.framesDropped,
     players: { rtmp: players.rtmp, http_flv: players['http-flv'], total: players.rtmp + players['http-flv'] },
     recording: players.recorder > 0,
     publisher: { protocol: stream.publisher.protocol, remote_address: stream.publisher.remoteAddress },
