@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runBench, type BenchReport, type LoadResult } from './bench.ts';
 import { formatReport, writeReport } from './report.ts';
+import { OBS_STYLE } from './rtmp-peer.ts';
 import { parseScenario } from './scenarios.ts';
 import { REPO_ROOT, type ServerName } from './servers.ts';
 
@@ -20,6 +21,7 @@ async function smoke(servers: ServerName[], scenarios: string[], durationSeconds
     warmupSeconds: 1,
     durationSeconds,
     rounds,
+    publisherStyle: OBS_STYLE,
     outDir,
     profile: false,
     keep: false,
@@ -56,9 +58,19 @@ describe('bench smoke', () => {
     expect(idle).toMatchObject({ type: 'idle', server: 'rtmpd', ok: true, connections: 20, failures: 0 });
     expect(idle).not.toHaveProperty('cpuRounds');
     // The JSON file has the shape the README and tooling read.
-    const path = writeReport(report, resultsDir);
-    const json = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+    const written = writeReport(report, resultsDir);
+    const json = JSON.parse(readFileSync(written.json, 'utf8')) as BenchReport;
     expect(existsSync(join(resultsDir, 'latest.json'))).toBe(true);
+    // The chart sits next to the JSON: a bar per metric for the load row, each round's CPU as a tick.
+    const svg = readFileSync(written.svg, 'utf8');
+    expect(svg).toMatch(/^<svg [^>]*>.*<\/svg>\n$/s);
+    for (const tag of svg.match(/<[a-z]+ [^>]*>/g)!) {
+      const names = [...tag.matchAll(/ ([a-z-]+)=/g)].map((m) => m[1]);
+      expect(new Set(names).size, tag).toBe(names.length); // a repeated attribute makes the SVG unreadable
+    }
+    expect(svg).toContain('>3x2@360p</text>');
+    expect(svg.match(/<rect x="[^"]+" y="[^"]+" width="[^"]+" height="8" fill="#1f6fb4"\/>/g)).toHaveLength(3);
+    expect(svg.match(/stroke="#000"/g)).toHaveLength(2);
     expect(json).toMatchObject({ options: { servers: ['rtmpd'] }, host: { nodeMediaServer: '4.4.3' } });
     expect(json.fixtures[0]).toMatchObject({ name: '360p', width: 640, height: 360 });
     expect(json.results[0]).toMatchObject({

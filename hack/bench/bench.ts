@@ -6,9 +6,10 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
-import { CpuWindow, RssSampler, treeRss } from './proc.ts';
+import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
-import { rtmpdFlags, skipReason, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
+import type { PublisherStyle } from './rtmp-peer.ts';
+import { skipReason, snapshotFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
 import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
 import type { LatencySummary } from './stats.ts';
 
@@ -17,6 +18,8 @@ export interface BenchOptions {
   scenarios: Scenario[];
   warmupSeconds: number;
   durationSeconds: number;
+  /** How publishers send; a scenario's +c overrides the chunk size. */
+  publisherStyle: PublisherStyle;
   /**
    * Runs of each load scenario, the servers taking turns, so that a noisy
    * neighbour's burst does not decide a ratio (default 1).
@@ -43,6 +46,9 @@ export interface LoadResult {
   playProtocol: string;
   fixture: string;
   fixtureMbps: number;
+  /** How this run's publishers sent. */
+  publisherStyle: PublisherStyle;
+  durationSeconds: number;
   ok: boolean;
   error?: string;
   cpuPercent: number;
@@ -51,6 +57,9 @@ export interface LoadResult {
   endRssBytes: number;
   /** (RSS at the end of the window − RSS before load) / streams. */
   rssPerStreamBytes: number;
+  /** RSS every few seconds over the measured window, and its trend. */
+  rssSeries: RssPoint[];
+  rssSlopeMiBPerMinute: number;
   latency: LatencySummary;
   counters: LoadCounters;
   errors: string[];
@@ -87,7 +96,14 @@ export interface BenchReport {
   startedAt: string;
   command: string;
   host: Record<string, string | number>;
-  options: { warmupSeconds: number; durationSeconds: number; rounds: number; servers: ServerName[]; scenarios: string[] };
+  options: {
+    warmupSeconds: number;
+    durationSeconds: number;
+    rounds: number;
+    publisherStyle: PublisherStyle;
+    servers: ServerName[];
+    scenarios: string[];
+  };
   fixtures: { name: string; path: string; mbps: number; width: number; height: number; fps: number; profile: string }[];
   results: RunResult[];
   ratios: Ratio[];
@@ -156,6 +172,7 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
       warmupSeconds: options.warmupSeconds,
       durationSeconds: options.durationSeconds,
       rounds: options.rounds ?? 1,
+      publisherStyle: options.publisherStyle,
       servers: options.servers,
       scenarios: options.scenarios.map((s) => s.id),
     },
@@ -199,7 +216,14 @@ function summaryLine(r: RunResult): string {
   return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}`;
 }
 
+/** A point of the RSS series every this often (at least 10 points per window). */
+function seriesEveryMs(durationSeconds: number): number {
+  return Math.min(5000, (durationSeconds * 1000) / 10);
+}
+
 async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, options: BenchOptions): Promise<LoadResult> {
+  const publisherStyle: PublisherStyle = { ...options.publisherStyle, chunkSize: s.publisherChunkSize ?? options.publisherStyle.chunkSize };
+  const durationSeconds = s.durationSeconds ?? options.durationSeconds;
   const profDir =
     options.profile && name === 'rtmpd' ? join(options.outDir, 'prof', `${Date.now()}-${s.id.replace(/[^\w.-]/g, '_')}`) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
@@ -212,12 +236,16 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     playProtocol: s.playProtocol,
     fixture: s.fixture,
     fixtureMbps: fixture.bitrateBps / 1e6,
+    publisherStyle,
+    durationSeconds,
     ok: false,
     cpuPercent: NaN,
     peakRssBytes: NaN,
     idleRssBytes: NaN,
     endRssBytes: NaN,
     rssPerStreamBytes: NaN,
+    rssSeries: [],
+    rssSlopeMiBPerMinute: NaN,
     latency: { count: 0, meanMs: NaN, p50Ms: NaN, p95Ms: NaN, p99Ms: NaN, maxMs: NaN },
     counters: undefined as unknown as LoadCounters,
     errors: [],
@@ -227,7 +255,8 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
   let gen: LoadGenerator | undefined;
   try {
     server = await startServer(name, {
-      rtmpdFlags: rtmpdFlags(s),
+      recording: s.recording,
+      rtmpdFlags: snapshotFlags(s),
       httpFlv: s.playProtocol === 'http-flv',
       ...(profDir ? { cpuProfDir: profDir } : {}),
     });
@@ -241,14 +270,17 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
       playersPerStream: s.playersPerStream,
       playProtocol: s.playProtocol,
       fixture,
+      publisherStyle,
     });
     await gen.start();
     await sleep(options.warmupSeconds * 1000);
     const cpu = new CpuWindow(server.pid);
     cpu.start();
+    sampler.recordSeries(seriesEveryMs(durationSeconds));
     gen.beginMeasure();
-    await sleep(options.durationSeconds * 1000);
+    await sleep(durationSeconds * 1000);
     result.cpuPercent = cpu.stop();
+    sampler.endSeries();
     gen.endMeasure();
     result.endRssBytes = sampler.sample();
     await gen.stop(options.drainMs ?? 1500);
@@ -260,7 +292,11 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     await gen?.stop(0).catch(() => {});
   } finally {
     sampler?.stop();
-    if (sampler) result.peakRssBytes = sampler.peak;
+    if (sampler) {
+      result.peakRssBytes = sampler.peak;
+      result.rssSeries = sampler.series;
+      result.rssSlopeMiBPerMinute = rssSlopeMiBPerMinute(sampler.series);
+    }
     if (gen) {
       result.latency = gen.latency.summary();
       result.counters = gen.counters;

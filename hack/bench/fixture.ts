@@ -46,12 +46,6 @@ export interface Fixture {
   frames: FixtureTag[];
   /** Loop length in ms: the timestamp of the frame after the last one. */
   loopMs: number;
-  /**
-   * For each index of `frames`, the timestamp of the first video frame at or
-   * after it (+ loopMs when that is in the next loop): publishers flush when
-   * a video frame is due, with the audio due by then.
-   */
-  nextVideoAt: Float64Array;
   videoFramesPerLoop: number;
   /** Measured from the file: audio + video payload bits per second. */
   bitrateBps: number;
@@ -115,11 +109,5 @@ export async function loadFixture(spec: FixtureSpec, dir: string): Promise<Fixtu
   const audioStep = (1024 * 1000) / 48000;
   let loopMs = 0;
   for (const f of frames) loopMs = Math.max(loopMs, Math.ceil(f.timestamp + (f.kind === 'video' ? videoStep : audioStep)));
-  const nextVideoAt = new Float64Array(frames.length);
-  let next = loopMs + frames.find((f) => f.kind === 'video')!.timestamp;
-  for (let i = frames.length - 1; i >= 0; i--) {
-    if (frames[i]!.kind === 'video') next = frames[i]!.timestamp;
-    nextVideoAt[i] = next;
-  }
-  return { spec, path, headers, frames, loopMs, nextVideoAt, videoFramesPerLoop, bitrateBps: (payloadBytes * 8 * 1000) / loopMs };
+  return { spec, path, headers, frames, loopMs, videoFramesPerLoop, bitrateBps: (payloadBytes * 8 * 1000) / loopMs };
 }

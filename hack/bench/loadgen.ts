@@ -1,16 +1,18 @@
 // The load generator: N publishers replaying a fixture in real time and M
-// players per stream, all in this one process. One scheduler tick every
-// ~10 ms sends every frame that is due across all publishers (one socket
-// write per publisher); the only per-frame allocation is the SEI-prefixed video body.
+// players per stream, all in this one process. A scheduler tick every few
+// ms sends every audio and video packet that is due, each with its own
+// socket write, as an encoder produces them (see rtmp-peer.ts for how the
+// publishers and players behave on the wire); the only per-frame allocation
+// besides the wire bytes is the SEI-prefixed video body.
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
-import { RtmpClient } from '../../rtmpd/src/rtmp/client.ts';
+import { MessageType } from '../../rtmpd/src/rtmp/chunk-reader.ts';
 import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
+import { RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
+import type { PlayProtocol } from './scenarios.ts';
 import { readProbe, wallClockMicros, withProbe, type Probe } from './sei.ts';
 import { Samples } from './stats.ts';
-
-export type PlayProtocol = 'rtmp' | 'http-flv';
 
 export interface LoadOptions {
   rtmpBase: string;
@@ -19,9 +21,11 @@ export interface LoadOptions {
   playersPerStream: number;
   playProtocol: PlayProtocol;
   fixture: Fixture;
+  /** How publishers send: chunk size, Nagle, writes. */
+  publisherStyle: PublisherStyle;
   /** Connections opened at once while ramping up. */
   connectConcurrency?: number;
-  /** Scheduler period (default 5 ms): each tick flushes the publishers whose video frame is due. */
+  /** Scheduler period (default 5 ms): each tick sends the packets that came due since the last. */
   tickMs?: number;
 }
 
@@ -40,7 +44,7 @@ export interface LoadCounters {
   framesLost: number;
   /** Frames that arrived with a sequence number at or below one already seen. */
   framesOutOfOrder: number;
-  /** Flushes that found bytes of an earlier flush still unsent: the server is not reading fast enough. */
+  /** Packets written while bytes of earlier ones were still unsent: the server is not reading fast enough. */
   publisherBackpressure: number;
   publisherMaxQueuedBytes: number;
   /** Generator process CPU over the measure window, % of one core. */
@@ -53,7 +57,7 @@ const noop = (): void => {};
 
 class Publisher {
   readonly key: string;
-  client: RtmpClient | undefined;
+  peer: RtmpPeer | undefined;
   /** performance.now() at which loop 0, timestamp 0 is due. */
   startAt = 0;
   /** Delay of this publisher's first frame, so keyframes of different streams do not coincide. */
@@ -152,37 +156,34 @@ export class LoadGenerator {
 
   private async startPublisher(p: Publisher): Promise<void> {
     try {
-      const client = await RtmpClient.connect(`${this.options.rtmpBase}/${p.key}`, { timeoutMs: 10_000 });
-      p.client = client;
-      client.on('close', () => {
+      const peer = await RtmpPeer.connect(`${this.options.rtmpBase}/${p.key}`, this.options.publisherStyle);
+      p.peer = peer;
+      peer.onClose = () => {
         p.active = false;
         this.dropped(`publisher ${p.key}`);
-      });
-      await client.publish();
-      for (const h of this.options.fixture.headers) {
-        if (h.kind === 'video') client.sendVideo(0, h.body);
-        else client.sendAudio(0, h.body);
-      }
+      };
+      await peer.publish();
+      for (const h of this.options.fixture.headers) peer.sendMedia(h.kind === 'video' ? MessageType.video : MessageType.audio, 0, h.body);
       p.startAt = performance.now() + p.phaseMs;
       p.nextDue = p.startAt;
       p.active = true;
       this.counters.publishersUp++;
     } catch (err) {
-      p.client?.close();
+      p.peer?.close();
       this.fail(`publisher ${p.key}`, err);
     }
   }
 
   private async startPlayer(pl: Player): Promise<void> {
     if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
+    if (this.options.playProtocol !== 'rtmp') throw new Error(`no ${this.options.playProtocol} player yet`);
     try {
-      const client = await RtmpClient.connect(`${this.options.rtmpBase}/${pl.publisher.key}`, { timeoutMs: 10_000 });
-      pl.close = () => client.close();
-      client.on('close', () => this.dropped(`player of ${pl.publisher.key}`));
-      client.on('media', (kind: string, _ts: number, body: Buffer) => {
-        if (kind === 'video') this.onVideo(pl, body);
+      const peer = await RtmpPeer.connect(`${this.options.rtmpBase}/${pl.publisher.key}`, undefined);
+      pl.close = () => peer.close();
+      peer.onClose = () => this.dropped(`player of ${pl.publisher.key}`);
+      await peer.play((typeId, _ts, body) => {
+        if (typeId === MessageType.video) this.onVideo(pl, body);
       });
-      await client.play();
       this.counters.playersUp++;
     } catch (err) {
       pl.close();
@@ -243,41 +244,38 @@ export class LoadGenerator {
   }
 
   /**
-   * For every publisher whose next video frame is due: sends it and all audio
-   * due by then, in one socket write. Publishers start at different moments, so
-   * their flushes are spread over the frame interval instead of bunching.
+   * Sends every packet that came due, each with its own write, in timestamp
+   * order per publisher (audio and video interleaved as an encoder muxes
+   * them). Publishers start at different moments, so their packets are
+   * spread over the frame interval instead of bunching.
    */
   private tick(): void {
     const now = performance.now();
-    const { frames, loopMs, nextVideoAt } = this.options.fixture;
+    const { frames, loopMs } = this.options.fixture;
     for (const p of this.publishers) {
       if (!p.active || p.nextDue > now) continue;
-      const client = p.client!;
-      // What the socket still holds from earlier flushes: the server is not keeping up.
-      const queued = client.pendingBytes;
-      if (queued > 0) {
-        this.counters.publisherBackpressure++;
-        if (queued > this.counters.publisherMaxQueuedBytes) this.counters.publisherMaxQueuedBytes = queued;
-      }
-      // The client gathers this publisher's writes; flush() below sends them in one write.
+      const peer = p.peer!;
       let loopStart = p.startAt + p.loop * loopMs;
-      while (loopStart + frames[p.index]!.timestamp <= now) {
+      do {
+        // What the socket still holds from earlier packets: the server is not keeping up.
+        const queued = peer.pendingBytes;
+        if (queued > 0) {
+          this.counters.publisherBackpressure++;
+          if (queued > this.counters.publisherMaxQueuedBytes) this.counters.publisherMaxQueuedBytes = queued;
+        }
         const frame = frames[p.index]!;
         const ts = (p.loop * loopMs + frame.timestamp) >>> 0;
-        // Write results are not backpressure here: a batch above 16 KiB
-        // reports false; leftovers are counted above.
         if (frame.kind === 'video') {
-          client.sendVideo(ts, frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros()) : frame.body);
+          peer.sendMedia(MessageType.video, ts, frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros()) : frame.body);
           this.counters.videoFramesSent++;
-        } else client.sendAudio(ts, frame.body);
+        } else peer.sendMedia(MessageType.audio, ts, frame.body);
         if (++p.index === frames.length) {
           p.index = 0;
           p.loop++;
           loopStart += loopMs;
         }
-      }
-      p.nextDue = loopStart + nextVideoAt[p.index]!;
-      client.flush();
+        p.nextDue = loopStart + frames[p.index]!.timestamp;
+      } while (p.nextDue <= now);
     }
   }
 
@@ -319,7 +317,7 @@ export class LoadGenerator {
       }
     }
     for (const pl of this.players) pl.close();
-    for (const p of this.publishers) p.client?.close();
+    for (const p of this.publishers) p.peer?.close();
   }
 }
 
@@ -328,15 +326,15 @@ export async function openIdleConnections(
   rtmpBase: string,
   count: number,
   concurrency = 50,
-): Promise<{ clients: RtmpClient[]; failures: number; errors: string[] }> {
-  const clients: RtmpClient[] = [];
+): Promise<{ clients: RtmpPeer[]; failures: number; errors: string[] }> {
+  const clients: RtmpPeer[] = [];
   const errors: string[] = [];
   let failures = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next++ < count) {
       try {
-        clients.push(await RtmpClient.connect(`${rtmpBase}/idle`, { timeoutMs: 10_000 }));
+        clients.push(await RtmpPeer.connect(`${rtmpBase}/idle`, undefined));
       } catch (err) {
         failures++;
         if (errors.length < 5) errors.push((err as Error).message);

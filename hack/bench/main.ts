@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBench } from './bench.ts';
 import { formatReport, writeReport } from './report.ts';
+import { OBS_STYLE, type PublisherStyle } from './rtmp-peer.ts';
 import { DEFAULT_SCENARIOS, parseScenario } from './scenarios.ts';
 import { REPO_ROOT, SERVER_NAMES, type ServerName } from './servers.ts';
 
@@ -17,6 +18,16 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
   --warmup <s>         seconds after everyone connected before measuring (default 5)
   --rounds <n>         runs of each load scenario, the servers taking turns; the
                        table shows each server's median-CPU run (default 1)
+  --publisher-chunk-size <bytes>|server
+                       the publishers' outbound chunk size (default 4096, as OBS;
+                       librtmp-based encoders and cameras keep 128; server adopts
+                       the server's, as FFmpeg); a scenario's +c<bytes> overrides it
+  --publisher-nagle on|off
+                       Nagle's algorithm on the publishers' sockets (default on, as
+                       OBS and FFmpeg leave it; librtmp turns it off)
+  --publisher-writes message|chunk
+                       one socket write per message as it is produced (default),
+                       or per chunk as librtmp's RTMP_SendPacket does
   --profile            run rtmpd with --cpu-prof and print its top self-time functions
   --keep               keep the servers' temp directories (logs)
   --out <dir>          fixtures, profiles and results (default .bench)
@@ -33,6 +44,9 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     rounds: { type: 'string' },
+    'publisher-chunk-size': { type: 'string' },
+    'publisher-nagle': { type: 'string' },
+    'publisher-writes': { type: 'string' },
     profile: { type: 'boolean' },
     keep: { type: 'boolean' },
     out: { type: 'string' },
@@ -46,10 +60,29 @@ if (values.help) {
   process.exit(0);
 }
 
+function parsePublisherStyle(chunkSize: string | undefined, nagle: string | undefined, writes: string | undefined): PublisherStyle {
+  const style = { ...OBS_STYLE };
+  if (chunkSize !== undefined) {
+    style.chunkSize = chunkSize === 'server' ? 'server' : Number(chunkSize);
+    if (style.chunkSize !== 'server' && !(Number.isInteger(style.chunkSize) && style.chunkSize >= 1 && style.chunkSize <= 0x7fffffff))
+      throw new Error(`--publisher-chunk-size: expected 1..2147483647 or server, got ${chunkSize}`);
+  }
+  if (nagle !== undefined) {
+    if (nagle !== 'on' && nagle !== 'off') throw new Error(`--publisher-nagle: expected on or off, got ${nagle}`);
+    style.nagle = nagle === 'on';
+  }
+  if (writes !== undefined) {
+    if (writes !== 'message' && writes !== 'chunk') throw new Error(`--publisher-writes: expected message or chunk, got ${writes}`);
+    style.writes = writes;
+  }
+  return style;
+}
+
 const servers = (values.servers ?? SERVER_NAMES.join(',')).split(',').map((s) => s.trim()) as ServerName[];
 for (const s of servers) if (!SERVER_NAMES.includes(s)) throw new Error(`unknown server ${s} (have ${SERVER_NAMES.join(', ')})`);
 const scenarios = (values.scenarios ?? DEFAULT_SCENARIOS.join(',')).split(',').map((s) => parseScenario(s.trim()));
 const outDir = values.out ?? join(REPO_ROOT, '.bench');
+const publisherStyle = parsePublisherStyle(values['publisher-chunk-size'], values['publisher-nagle'], values['publisher-writes']);
 
 const report = await runBench(
   {
@@ -58,6 +91,7 @@ const report = await runBench(
     warmupSeconds: Number(values.warmup ?? 5),
     durationSeconds: Number(values.duration ?? 20),
     rounds: Number(values.rounds ?? 1),
+    publisherStyle,
     outDir,
     profile: values.profile === true,
     keep: values.keep === true,
@@ -66,5 +100,6 @@ const report = await runBench(
   `node --conditions=source hack/bench/main.ts ${process.argv.slice(2).join(' ')}`.trim(),
 );
 process.stdout.write(`\n${formatReport(report)}\n`);
-process.stdout.write(`\nresults: ${writeReport(report, outDir)}\n`);
+const written = writeReport(report, outDir);
+process.stdout.write(`\nresults: ${written.json}\nchart: ${written.svg}\n`);
 process.exit(0);

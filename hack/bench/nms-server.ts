@@ -1,11 +1,12 @@
 // Starts node-media-server 4.4.3 (the devDependency) as the bench runs it:
 // RTMP on 127.0.0.1, HTTP (for HTTP-FLV) only when asked, no admin console,
-// no auth, no recording. Usage: node nms-server.ts RTMP_PORT HTTP_PORT|0 DATA_DIR
+// no auth, recording every stream only when asked.
+// Usage: node nms-server.ts RTMP_PORT HTTP_PORT|0 DATA_DIR record|no-record
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-const [rtmpPort, httpPort, dataDir] = process.argv.slice(2);
-if (!rtmpPort || !httpPort || !dataDir) throw new Error('usage: nms-server.ts RTMP_PORT HTTP_PORT|0 DATA_DIR');
+const [rtmpPort, httpPort, dataDir, record] = process.argv.slice(2);
+if (!rtmpPort || !httpPort || !dataDir || !record) throw new Error('usage: nms-server.ts RTMP_PORT HTTP_PORT|0 DATA_DIR record|no-record');
 
 const require = createRequire(import.meta.url);
 const NodeMediaServer = require('node-media-server') as new (config: unknown, configPath: string) => { run(): Promise<void> };
@@ -15,7 +16,7 @@ const config = {
   rtmp: { port: Number(rtmpPort) },
   ...(Number(httpPort) > 0 ? { http: { port: Number(httpPort) } } : {}),
   store: { path: join(dataDir, 'store') },
-  record: { auto: false, path: join(dataDir, 'record') },
+  record: { auto: record === 'record', path: join(dataDir, 'record') },
   webadmin: { enable: false },
   notify: { url: '' },
 };

@@ -74,12 +74,22 @@ export function treeRss(root: number): number {
   return sum;
 }
 
-/** Samples the tree's RSS every `intervalMs`, keeping the peak. */
+export interface RssPoint {
+  /** Since recordSeries() was called. */
+  seconds: number;
+  bytes: number;
+}
+
+/** Samples the tree's RSS every `intervalMs`, keeping the peak and, once asked, a series over time. */
 export class RssSampler {
   peak = 0;
   last = 0;
+  readonly series: RssPoint[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly root: number;
+  private seriesStart = 0;
+  private seriesEveryMs = 0;
+  private nextPointAt = Infinity;
 
   constructor(root: number, intervalMs = 250) {
     this.root = root;
@@ -90,7 +100,23 @@ export class RssSampler {
   sample(): number {
     this.last = treeRss(this.root);
     if (this.last > this.peak) this.peak = this.last;
+    const now = performance.now();
+    if (now >= this.nextPointAt) {
+      this.series.push({ seconds: (now - this.seriesStart) / 1000, bytes: this.last });
+      this.nextPointAt += this.seriesEveryMs;
+    }
     return this.last;
+  }
+
+  /** From now on, keeps a point every `everyMs`. */
+  recordSeries(everyMs: number): void {
+    this.seriesStart = performance.now();
+    this.seriesEveryMs = everyMs;
+    this.nextPointAt = this.seriesStart;
+  }
+
+  endSeries(): void {
+    this.nextPointAt = Infinity;
   }
 
   stop(): void {
@@ -118,4 +144,25 @@ export class CpuWindow {
     const seconds = (performance.now() - this.startAt) / 1000;
     return (100 * ticks) / ticksPerSecond() / seconds;
   }
+}
+
+/** Least-squares slope of a series in MiB per minute: how fast memory grows. */
+export function rssSlopeMiBPerMinute(series: RssPoint[]): number {
+  const n = series.length;
+  if (n < 2) return NaN;
+  let sx = 0;
+  let sy = 0;
+  for (const p of series) {
+    sx += p.seconds;
+    sy += p.bytes;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of series) {
+    sxy += (p.seconds - mx) * (p.bytes - my);
+    sxx += (p.seconds - mx) ** 2;
+  }
+  return ((sxy / sxx) * 60) / 2 ** 20;
 }

@@ -1,7 +1,8 @@
-// The bench's output: a terminal table and a JSON file.
+// The bench's output: a terminal table, a JSON file and the chart next to it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchReport } from './bench.ts';
+import { renderChart } from './chart.ts';
 import { formatProfile } from './profile.ts';
 
 const mib = (b: number): string => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(0) : '-');
@@ -23,6 +24,10 @@ export function formatReport(report: BenchReport): string {
   );
   out.push(
     `fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`,
+  );
+  const style = report.options.publisherStyle;
+  out.push(
+    `publishers: ${style.chunkSize === 'server' ? "the server's" : style.chunkSize}-byte chunks (a scenario's +c overrides), Nagle ${style.nagle ? 'on' : 'off'}, one socket write per ${style.writes}; players acknowledge as librtmp`,
   );
   const { rounds } = report.options;
   const roundsNote = rounds > 1 ? `; ${rounds} rounds per load scenario, servers taking turns, each row the median-CPU round` : '';
@@ -93,6 +98,23 @@ export function formatReport(report: BenchReport): string {
       ),
     );
   }
+  const soaks = load.filter((r) => r.ok && r.rssSeries.length > 1 && r.durationSeconds >= 120);
+  if (soaks.length > 0) {
+    out.push('');
+    out.push('memory over the measured window:');
+    out.push(
+      table(
+        ['scenario', 'server', 'RSS first MiB', 'RSS last MiB', 'trend MiB/min'],
+        soaks.map((r) => [
+          r.scenario,
+          r.server,
+          mib(r.rssSeries[0]!.bytes),
+          mib(r.rssSeries.at(-1)!.bytes),
+          r.rssSlopeMiBPerMinute.toFixed(2),
+        ]),
+      ),
+    );
+  }
   if (report.ratios.length > 0) {
     out.push('');
     out.push('rtmpd / peer (below 1 = rtmpd better):');
@@ -117,12 +139,15 @@ export function formatReport(report: BenchReport): string {
   return out.join('\n');
 }
 
-/** Writes results-<timestamp>.json and latest.json; returns the first path. */
-export function writeReport(report: BenchReport, dir: string): string {
+/** Writes results-<timestamp>.json and .svg, and latest.json and latest.svg; returns the first two paths. */
+export function writeReport(report: BenchReport, dir: string): { json: string; svg: string } {
   mkdirSync(dir, { recursive: true });
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  const path = join(dir, `results-${report.startedAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(path, json);
+  const svg = renderChart(report);
+  const base = join(dir, `results-${report.startedAt.replace(/[:.]/g, '-')}`);
+  writeFileSync(`${base}.json`, json);
+  writeFileSync(`${base}.svg`, svg);
   writeFileSync(join(dir, 'latest.json'), json);
-  return path;
+  writeFileSync(join(dir, 'latest.svg'), svg);
+  return { json: `${base}.json`, svg: `${base}.svg` };
 }

@@ -1,12 +1,16 @@
 // Scenario ids, parsed from the command line:
-//   <streams>x<players>[@360p|@720p][/flv][+rec][+snap[<seconds>]]   a load run
-//   idle<connections>                                                 memory per idle connection
-// e.g. 500x1@360p, 100x3@720p, 10x100@360p/flv, 200x1@360p+rec, idle1000.
-// +rec and +snap are rtmpd features: those scenarios run against rtmpd only;
-// /flv plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve.
+//   <streams>x<players>[@360p|@720p][/flv|/hls][+rec][+snap[<s>]][+c<bytes>|+cserver][+<s>s]   a load run
+//   idle<connections>                                                                       memory per idle connection
+// e.g. 500x1@360p, 500x1@360p+c128, 1x1000@360p, 1000x0@360p+rec, 500x1@360p+600s, idle1000.
+// +c sets the publishers' chunk size for this scenario (+cserver adopts the
+// server's, as FFmpeg does); +<s>s measures for that many seconds (a soak).
+// +snap is an rtmpd feature: those scenarios run against rtmpd only; /flv
+// plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve; /hls waits
+// for HLS (issue 19).
 import { FIXTURES } from './fixture.ts';
-import type { PlayProtocol } from './loadgen.ts';
 import type { ServerName } from './servers.ts';
+
+export type PlayProtocol = 'rtmp' | 'http-flv' | 'hls';
 
 export interface LoadScenario {
   type: 'load';
@@ -18,6 +22,10 @@ export interface LoadScenario {
   recording: boolean;
   /** undefined: snapshots off; 0: keyframe kept, JPEG on request; N: a JPEG every N s. */
   snapshotIntervalSeconds: number | undefined;
+  /** The publishers' chunk size for this scenario; undefined: the run's default. */
+  publisherChunkSize: number | 'server' | undefined;
+  /** The measured window for this scenario; undefined: the run's --duration. */
+  durationSeconds: number | undefined;
 }
 
 export interface IdleScenario {
@@ -31,48 +39,60 @@ export type Scenario = LoadScenario | IdleScenario;
 export const DEFAULT_SCENARIOS = [
   '200x1@360p',
   '500x1@360p',
+  '500x1@360p+c128',
   '100x3@720p',
+  '100x3@720p+c128',
+  '1x1000@360p',
   '10x100@360p',
+  '1000x0@360p+rec',
   '200x1@360p+rec',
   '200x1@360p+snap',
   '200x1@360p+snap10',
   'idle1000',
 ];
 
+const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv', '/hls': 'hls' };
+
 export function parseScenario(id: string): Scenario {
   const idle = /^idle(\d+)$/.exec(id);
   if (idle) return { type: 'idle', id, connections: Number(idle[1]) };
-  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv)?((?:\+(?:rec|snap\d*))*)$/.exec(id);
-  if (!m) throw new Error(`bad scenario "${id}": expected e.g. 500x1@360p, 10x100@360p/flv, 200x1@360p+rec, 200x1+snap10 or idle1000`);
+  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls)?((?:\+(?:rec|snap\d*|c\d+|cserver|\d+s))*)$/.exec(id);
+  if (!m)
+    throw new Error(`bad scenario "${id}": expected e.g. 500x1@360p, 500x1@360p+c128, 10x100@360p/flv, 1000x0+rec, 500x1+600s or idle1000`);
   const fixture = m[3] ?? '360p';
   if (!FIXTURES[fixture]) throw new Error(`scenario "${id}": unknown fixture ${fixture} (have ${Object.keys(FIXTURES).join(', ')})`);
   const flags = (m[5] ?? '').split('+').filter(Boolean);
   const snap = flags.find((f) => f.startsWith('snap'));
+  const chunk = flags.find((f) => f.startsWith('c'));
+  const seconds = flags.find((f) => f.endsWith('s') && !f.startsWith('snap'));
+  const publisherChunkSize = chunk === undefined ? undefined : chunk === 'cserver' ? 'server' : Number(chunk.slice(1));
+  if (typeof publisherChunkSize === 'number' && (publisherChunkSize < 1 || publisherChunkSize > 0x7fffffff))
+    throw new Error(`scenario "${id}": chunk size ${publisherChunkSize} is outside 1..2^31-1`);
   return {
     type: 'load',
     id,
     streams: Number(m[1]),
     playersPerStream: Number(m[2]),
     fixture,
-    playProtocol: m[4] ? 'http-flv' : 'rtmp',
+    playProtocol: PROTOCOLS[m[4] ?? '']!,
     recording: flags.includes('rec'),
     snapshotIntervalSeconds: snap === undefined ? undefined : Number(snap.slice(4) || 0),
+    publisherChunkSize,
+    durationSeconds: seconds === undefined ? undefined : Number(seconds.slice(0, -1)),
   };
 }
 
 /** Why a server sits a scenario out, or undefined when it runs it. */
 export function skipReason(s: Scenario, server: ServerName): string | undefined {
   if (s.type === 'idle') return undefined;
-  if (server !== 'rtmpd' && (s.recording || s.snapshotIntervalSeconds !== undefined)) return 'rtmpd-only variant';
+  // The hook for issue 19: a player that fetches the playlist and segments goes here once rtmpd serves HLS.
+  if (s.playProtocol === 'hls') return 'HLS is not built yet (issue 19)';
+  if (server !== 'rtmpd' && s.snapshotIntervalSeconds !== undefined) return 'rtmpd-only variant';
   if (server === 'nginx' && s.playProtocol === 'http-flv') return 'nginx-rtmp has no HTTP-FLV';
   return undefined;
 }
 
-export function rtmpdFlags(s: LoadScenario): string[] {
-  const flags: string[] = [];
-  if (s.recording) flags.push('--recording-enabled', 'true');
-  if (s.snapshotIntervalSeconds !== undefined) {
-    flags.push('--snapshot-enabled', 'true', '--snapshot-interval-seconds', String(s.snapshotIntervalSeconds));
-  }
-  return flags;
+export function snapshotFlags(s: LoadScenario): string[] {
+  if (s.snapshotIntervalSeconds === undefined) return [];
+  return ['--snapshot-enabled', 'true', '--snapshot-interval-seconds', String(s.snapshotIntervalSeconds)];
 }

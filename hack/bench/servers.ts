@@ -1,7 +1,7 @@
 // The servers under test, each started as a child process on 127.0.0.1 with
 // fresh ports and a fresh temp directory, and stopped after its scenario.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(here, '..', '..');
 
 export interface ServerOptions {
-  /** Extra rtmpd flags (recording, snapshots). */
+  /** Record every stream as FLV (each server its own way, into its temp directory). */
+  recording?: boolean;
+  /** Extra rtmpd flags (snapshots). */
   rtmpdFlags?: string[];
   /** Serve HTTP-FLV (rtmpd always does; nms only when asked; nginx-rtmp cannot). */
   httpFlv?: boolean;
@@ -132,7 +134,7 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
       const args = [
         '--rtmp-bind', `127.0.0.1:${rtmpPort}`, '--http-bind', `127.0.0.1:${httpPort}`,
         '--storage-dir', join(dir, 'storage'), '--keyframe-dir', join(dir, 'keyframes'),
-        '--recording-enabled', 'false', '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
+        '--recording-enabled', String(options.recording ?? false), '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
         ...(options.rtmpdFlags ?? []),
       ];
       const bin = process.env.BENCH_RTMPD_BIN ?? join(REPO_ROOT, 'rtmpd/bin/rtmpd.js');
@@ -140,12 +142,16 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
     }
     case 'nms': {
       const http = options.httpFlv ? httpPort : 0;
-      const args = [join(here, 'nms-server.ts'), String(rtmpPort), String(http), dir];
+      const args = [join(here, 'nms-server.ts'), String(rtmpPort), String(http), dir, options.recording ? 'record' : 'no-record'];
       return launch(name, node, args, dir, rtmpPort, options.httpFlv ? `http://127.0.0.1:${httpPort}/live` : undefined);
     }
     case 'nginx': {
       const template = readFileSync(join(here, 'nginx', 'nginx.conf.template'), 'utf8');
-      const conf = template.replaceAll('{{DIR}}', dir).replaceAll('{{RTMP_PORT}}', String(rtmpPort));
+      const record = options.recording
+        ? `record all;\n            record_path ${dir}/record;\n            record_unique on;`
+        : 'record off;';
+      if (options.recording) mkdirSync(join(dir, 'record'));
+      const conf = template.replaceAll('{{DIR}}', dir).replaceAll('{{RTMP_PORT}}', String(rtmpPort)).replaceAll('{{RECORD}}', record);
       writeFileSync(join(dir, 'nginx.conf'), conf);
       const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
       return launch(name, 'nginx', args, dir, rtmpPort, undefined, dir);

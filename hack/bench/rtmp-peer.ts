@@ -1,0 +1,362 @@
+// The bench's RTMP clients, built to send and read the way real ones do
+// rather than the way that is cheapest to generate, because a server's cost
+// depends on it:
+// - a publisher announces its outbound chunk size before connect (OBS: 4096,
+//   librtmp-based encoders and cameras: the protocol's 128) or adopts the one
+//   the server announces (FFmpeg echoes it back);
+// - it writes every media message as it is produced, with its own socket
+//   write (or one write per chunk, as librtmp's RTMP_SendPacket does), and
+//   after the first message of a chunk stream with the 7-byte fmt 1 header
+//   (timestamp delta) that librtmp and FFmpeg use;
+// - Nagle's algorithm stays as the encoder leaves it: on for OBS and FFmpeg,
+//   off for plain librtmp, which sets TCP_NODELAY;
+// - a player acknowledges as librtmp does, every tenth of the server's Set
+//   Peer Bandwidth, answers pings and announces a buffer length.
+import { connect, type Socket } from 'node:net';
+import { type AmfEncodable, type AmfObject } from '../../rtmpd/src/rtmp/amf0.ts';
+import { ChunkReader, DEFAULT_CHUNK_SIZE, MessageType } from '../../rtmpd/src/rtmp/chunk-reader.ts';
+import { ChunkStreamId, chunkedLength, writeChunks } from '../../rtmpd/src/rtmp/chunk-writer.ts';
+import { command, isObject, parseCommand, type Command } from '../../rtmpd/src/rtmp/commands.ts';
+import {
+  acknowledgement,
+  parseUserControl,
+  pingResponse,
+  readControlValue,
+  setBufferLength,
+  setChunkSize,
+  UserControlEvent,
+} from '../../rtmpd/src/rtmp/control.ts';
+import { ClientHandshake } from '../../rtmpd/src/rtmp/handshake.ts';
+
+export interface PublisherStyle {
+  /** Outbound chunk size, or 'server' to adopt the server's as FFmpeg does. */
+  chunkSize: number | 'server';
+  /** Nagle's algorithm: on as OBS and FFmpeg leave it, off as librtmp sets it. */
+  nagle: boolean;
+  /** One socket write per message, or per chunk as librtmp does. */
+  writes: 'message' | 'chunk';
+}
+
+/** OBS's RTMP output: 4096-byte chunks, Nagle on, each packet written as it is produced. */
+export const OBS_STYLE: PublisherStyle = { chunkSize: 4096, nagle: true, writes: 'message' };
+
+export type MediaHandler = (typeId: number, timestamp: number, body: Buffer) => void;
+
+interface Waiter {
+  resolve: (cmd: Command) => void;
+  reject: (err: Error) => void;
+}
+
+/** librtmp's Set Peer Bandwidth until the server sends its own. */
+const LIBRTMP_DEFAULT_PEER_BANDWIDTH = 2_500_000;
+/** Highest timestamp or delta that fits the 3-byte field. */
+const MAX_SHORT_TIMESTAMP = 0xfffffe;
+
+/**
+ * Reads of every bench connection land here and are parsed before the next
+ * read: the generator runs hundreds of connections and should cost the
+ * machine as little as it can, since it shares the cores with the server.
+ */
+const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** Per chunk stream: what the last message sent on it said, for fmt 1 headers. */
+interface SentHeader {
+  timestamp: number;
+}
+
+export class RtmpPeer {
+  readonly socket: Socket;
+  readonly app: string;
+  readonly streamKey: string;
+  /** Called once when the connection ends, with the error if it failed. */
+  onClose: (error: Error | undefined) => void = () => {};
+  private readonly timeoutMs: number;
+  private readonly reader: ChunkReader;
+  private handshake: ClientHandshake | undefined;
+  private handshakeDone: () => void = () => {};
+  private outChunkSize = DEFAULT_CHUNK_SIZE;
+  private adoptServerChunkSize = false;
+  private writes: PublisherStyle['writes'] = 'message';
+  private streamId = 0;
+  private publishing = false;
+  private nextTransaction = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private statusWaiter: ((info: AmfObject) => void) | undefined;
+  private onMedia: MediaHandler | undefined;
+  private readonly sent = new Map<number, SentHeader>();
+  private bytesIn = 0;
+  private bytesInAcked = 0;
+  private peerBandwidth = LIBRTMP_DEFAULT_PEER_BANDWIDTH;
+  private closed = false;
+
+  /** Players (no style) set TCP_NODELAY as librtmp does. */
+  private constructor(host: string, port: number, app: string, streamKey: string, style: PublisherStyle | undefined, timeoutMs: number) {
+    this.app = app;
+    this.streamKey = streamKey;
+    this.timeoutMs = timeoutMs;
+    this.reader = new ChunkReader((typeId, _streamId, timestamp, body) => this.onMessage(typeId, timestamp, body), {
+      borrowBodies: true,
+    });
+    this.socket = connect({
+      host,
+      port,
+      noDelay: !(style?.nagle ?? false),
+      onread: { buffer: readBuffer, callback: (length) => (this.onRead(readBuffer.subarray(0, length)), true) },
+    });
+  }
+
+  /**
+   * Connects to rtmp://host:port/app/key, handshakes and sends connect
+   * (after Set Chunk Size when publishing with a chunk size of its own).
+   */
+  static async connect(url: string, style: PublisherStyle | undefined, timeoutMs = 10_000): Promise<RtmpPeer> {
+    const m = /^rtmp:\/\/([^/:]+):(\d+)\/([^/]+)\/(.*)$/.exec(url);
+    if (!m) throw new Error(`not an rtmp://host:port/app/key URL: ${url}`);
+    const [, host, port, app, key] = m as unknown as [string, string, string, string, string];
+    const peer = new RtmpPeer(host, Number(port), app, key, style, timeoutMs);
+    try {
+      await peer.open(`rtmp://${host}:${port}/${app}`, style);
+    } catch (err) {
+      peer.destroy(err as Error);
+      throw err;
+    }
+    return peer;
+  }
+
+  private async open(tcUrl: string, style: PublisherStyle | undefined): Promise<void> {
+    const handshaken = new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', () => {
+        this.handshake = new ClientHandshake('digest', (bytes) => this.socket.write(bytes));
+        this.handshake.start();
+      });
+      this.handshakeDone = resolve;
+      this.socket.once('error', reject);
+      this.socket.once('close', () => reject(new Error('connection closed during connect')));
+    });
+    this.socket.on('error', (err) => this.destroy(err));
+    this.socket.on('close', () => this.destroy(undefined));
+    await this.withTimeout(handshaken, 'handshake');
+    if (style) {
+      this.writes = style.writes;
+      if (style.chunkSize === 'server') this.adoptServerChunkSize = true;
+      else if (style.chunkSize !== DEFAULT_CHUNK_SIZE) {
+        this.socket.write(setChunkSize(style.chunkSize));
+        this.outChunkSize = style.chunkSize;
+      }
+    }
+    const props: Record<string, AmfEncodable> = style
+      ? { app: this.app, type: 'nonprivate', flashVer: 'FMLE/3.0 (compatible; FMSc/1.0)', swfUrl: tcUrl, tcUrl }
+      : { app: this.app, flashVer: 'LNX 10,0,32,18', tcUrl, fpad: false, capabilities: 15, audioCodecs: 3191, videoCodecs: 252 };
+    await this.withTimeout(this.call('connect', props), 'connect');
+  }
+
+  /** releaseStream, FCPublish, createStream, publish: resolves on NetStream.Publish.Start. */
+  async publish(): Promise<void> {
+    this.sendCommand(0, 'releaseStream', this.transaction(), null, this.streamKey);
+    this.sendCommand(0, 'FCPublish', this.transaction(), null, this.streamKey);
+    await this.createStream();
+    const status = this.nextStatus();
+    this.sendCommand(this.streamId, 'publish', this.transaction(), null, this.streamKey, 'live');
+    const info = await this.withTimeout(status, 'publish');
+    if (info.code !== 'NetStream.Publish.Start') throw new Error(`publish refused: ${String(info.code)}`);
+    this.publishing = true;
+  }
+
+  /** createStream, play, Set Buffer Length: resolves on NetStream.Play.Start. */
+  async play(onMedia: MediaHandler): Promise<void> {
+    await this.createStream();
+    const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
+    this.sendCommand(this.streamId, 'play', this.transaction(), null, this.streamKey, -1000); // librtmp's start for a live stream
+    this.socket.write(setBufferLength(this.streamId, 3000));
+    this.onMedia = onMedia;
+    const info = await this.withTimeout(status, 'play');
+    if (info.code !== 'NetStream.Play.Start') throw new Error(`play refused: ${String(info.code)}`);
+  }
+
+  /** Sends one audio or video message now, as its chunks. */
+  sendMedia(typeId: number, timestamp: number, body: Buffer): void {
+    if (this.closed) return;
+    const csid = typeId === MessageType.video ? ChunkStreamId.video : ChunkStreamId.audio;
+    this.writeMessage(csid, typeId, this.streamId, timestamp, body);
+  }
+
+  /** Bytes the socket holds that the kernel has not taken: the server is not reading fast enough. */
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Unpublishes when publishing (as encoders do on stop), then ends the connection. */
+  close(): void {
+    if (this.closed) return;
+    if (this.publishing) {
+      this.sendCommand(0, 'FCUnpublish', this.transaction(), null, this.streamKey);
+      this.sendCommand(0, 'deleteStream', this.transaction(), null, this.streamId);
+    }
+    this.closed = true;
+    this.socket.end();
+  }
+
+  private destroy(error: Error | undefined): void {
+    const wasOpen = !this.closed;
+    this.closed = true;
+    this.socket.destroy();
+    const err = error ?? new Error('connection closed');
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+    this.statusWaiter?.({ level: 'error', code: 'NetConnection.Connect.Closed', description: err.message });
+    this.statusWaiter = undefined;
+    if (wasOpen) this.onClose(error);
+  }
+
+  private async createStream(): Promise<void> {
+    const reply = await this.withTimeout(this.call('createStream', null), 'createStream');
+    const id = reply.args[0];
+    if (typeof id !== 'number') throw new Error('createStream answered without a stream id');
+    this.streamId = id;
+  }
+
+  private call(name: string, object: AmfEncodable, ...args: AmfEncodable[]): Promise<Command> {
+    const id = this.transaction();
+    const answered = new Promise<Command>((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+    this.sendCommand(0, name, id, object, ...args);
+    return answered;
+  }
+
+  private sendCommand(streamId: number, name: string, transaction: number, object: AmfEncodable, ...args: AmfEncodable[]): void {
+    const csid = streamId === 0 ? ChunkStreamId.command : ChunkStreamId.streamCommand;
+    this.writeMessage(csid, MessageType.commandAmf0, streamId, 0, command(name, transaction, object, ...args));
+  }
+
+  private transaction(): number {
+    return ++this.nextTransaction;
+  }
+
+  /**
+   * The first message of a chunk stream (or one whose timestamp does not
+   * fit a delta) gets a full fmt 0 header, later ones fmt 1 with the delta,
+   * as librtmp and FFmpeg send them; then one write, or one per chunk.
+   */
+  private writeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    const chunkSize = this.outChunkSize;
+    const last = this.sent.get(csid);
+    const delta = last ? timestamp - last.timestamp : -1;
+    let out: Buffer;
+    let headerLength: number;
+    if (delta < 0 || delta > MAX_SHORT_TIMESTAMP || timestamp > MAX_SHORT_TIMESTAMP) {
+      out = Buffer.allocUnsafe(chunkedLength(csid, timestamp, body.length, chunkSize));
+      writeChunks(out, 0, csid, typeId, streamId, timestamp, body, chunkSize);
+      headerLength = 12;
+      this.sent.set(csid, { timestamp });
+    } else {
+      const chunks = Math.max(1, Math.ceil(body.length / chunkSize));
+      out = Buffer.allocUnsafe(8 + (chunks - 1) + body.length);
+      out[0] = (1 << 6) | csid;
+      out.writeUIntBE(delta, 1, 3);
+      out.writeUIntBE(body.length, 4, 3);
+      out[7] = typeId;
+      let pos = 8;
+      for (let offset = 0; offset < body.length; offset += chunkSize) {
+        if (offset > 0) out[pos++] = (3 << 6) | csid;
+        pos += body.copy(out, pos, offset, Math.min(offset + chunkSize, body.length));
+      }
+      headerLength = 8;
+      last!.timestamp = timestamp;
+    }
+    if (this.writes === 'message' || body.length <= chunkSize) {
+      this.socket.write(out);
+      return;
+    }
+    // librtmp sends each chunk with a send() of its own.
+    let pos = 0;
+    for (let offset = 0; offset < body.length; offset += chunkSize) {
+      const size = (offset === 0 ? headerLength : 1) + Math.min(chunkSize, body.length - offset);
+      this.socket.write(out.subarray(pos, pos + size));
+      pos += size;
+    }
+  }
+
+  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait. */
+  private nextStatus(accept: (info: AmfObject) => boolean = () => true): Promise<AmfObject> {
+    return new Promise((resolve) => {
+      this.statusWaiter = (info) => {
+        if (info.level !== 'error' && !accept(info)) return;
+        this.statusWaiter = undefined;
+        resolve(info);
+      };
+    });
+  }
+
+  private onRead(bytes: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.bytesIn += bytes.length;
+      let rest: Buffer | undefined = bytes;
+      if (this.handshake) {
+        rest = this.handshake.push(bytes);
+        if (rest === undefined) return;
+        this.handshake = undefined;
+        this.handshakeDone();
+      }
+      if (rest.length > 0) this.reader.push(rest);
+      // librtmp's ReadN: acknowledge once more than a tenth of the peer bandwidth came in.
+      if (this.bytesIn - this.bytesInAcked > this.peerBandwidth / 10) {
+        this.bytesInAcked = this.bytesIn;
+        this.socket.write(acknowledgement(this.bytesIn));
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  private onMessage(typeId: number, timestamp: number, body: Buffer): void {
+    switch (typeId) {
+      case MessageType.audio:
+      case MessageType.video:
+        this.onMedia?.(typeId, timestamp, body);
+        return;
+      case MessageType.setChunkSize:
+        if (this.adoptServerChunkSize) {
+          // FFmpeg sends the server's chunk size back and uses it from then on.
+          this.outChunkSize = this.reader.chunkSize;
+          this.socket.write(setChunkSize(this.outChunkSize));
+        }
+        return;
+      case MessageType.setPeerBandwidth:
+        this.peerBandwidth = readControlValue(body, 'set_peer_bandwidth');
+        return;
+      case MessageType.userControl: {
+        const control = parseUserControl(body);
+        if (control.event === UserControlEvent.pingRequest) this.socket.write(pingResponse(control.value));
+        return;
+      }
+      case MessageType.commandAmf0:
+      case MessageType.commandAmf3:
+        this.onCommand(parseCommand(typeId, body));
+        return;
+      default:
+    }
+  }
+
+  private onCommand(cmd: Command): void {
+    if (cmd.name === '_result' || cmd.name === '_error') {
+      const waiter = this.waiters.get(cmd.transactionId);
+      if (!waiter) return;
+      this.waiters.delete(cmd.transactionId);
+      if (cmd.name === '_result') waiter.resolve(cmd);
+      else {
+        const info = cmd.args.find(isObject);
+        waiter.reject(new Error(`_error: ${String(info?.code ?? 'without info')}`));
+      }
+      return;
+    }
+    if (cmd.name === 'onStatus') this.statusWaiter?.(cmd.args.find(isObject) ?? {});
+  }
+
+  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`rtmp ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+}
