@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test lint format bench crds cluster-up cluster-down docs images e2e e2e-kind clean
+.PHONY: setup build run test lint format generate bench cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -24,8 +24,8 @@ lint: setup
 	npx prettier --check --log-level warn .
 	npx eslint .
 	npx tsc -p tsconfig.check.json
-	node --conditions=source operator/src/api/gen-crds.ts --check
-	node --conditions=source hack/gen-chart-docs.ts --check
+	node --conditions=source hack/generate/main.ts --check
+	hack/shellcheck.sh
 
 test: build lint
 	npx vitest run
@@ -40,12 +40,11 @@ cluster-up: setup
 cluster-down:
 	hack/cluster.sh down
 
-crds: setup
-	node --conditions=source operator/src/api/gen-crds.ts
-	node --conditions=source hack/gen-chart-docs.ts
-
-docs: setup
-	node hack/gen-docs.ts
+# Writes every file derived from a schema: the CRD and its chart copy, the chart
+# README, the RBAC file, the options table in README.md and the operator's field
+# reference (hack/generate/files.ts lists them; make lint checks they are current).
+generate: setup
+	node --conditions=source hack/generate/main.ts
 
 # The journey on the local control plane: helm install, operator, RtmpServer, rtmpd, ffmpeg, API.
 e2e: build

@@ -2,14 +2,20 @@ import { defineConfig } from 'vitest/config';
 
 // Each suite is a project so the slow, cluster-backed ones get their own
 // global setup and timeouts. The `source` condition lets one workspace import
-// another's TypeScript directly.
+// another's TypeScript directly (under ssr too: tests run in Vite's server
+// environment, which otherwise resolves to the other workspace's stale dist/).
 export default defineConfig({
   resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
   test: {
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['rtmpd/src/**/*.test.ts', 'operator/src/**/*.test.ts'], testTimeout: 30_000 },
+        test: {
+          name: 'unit',
+          include: ['rtmpd/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'hack/generate/*.test.ts'],
+          testTimeout: 30_000,
+        },
       },
       {
         extends: true,

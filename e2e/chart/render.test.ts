@@ -1,13 +1,11 @@
 // The rtmpd-operator chart rendered offline: helm lint, helm template with the
 // defaults and with every optional feature on, parsed and checked; the values
-// schema refusing bad values; the generated files (README, CRD, RBAC) current.
+// schema refusing bad values (the generated files are checked by make lint).
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { crdFileName, crdYaml } from '../../operator/src/api/crd.ts';
 import { leaderElectionRules, managerRules } from '../../operator/src/rbac.ts';
-import { generatedChartFiles } from '../../hack/gen-chart-docs.ts';
 import { helm } from '../cluster/kube.ts';
 import { allFeatures, chartDir, kubeVersion, one, packageVersion, repo, template, type K8sObject } from '../lib/chart.ts';
 
@@ -44,25 +42,6 @@ describe('chart metadata', () => {
     const chart = parse(read('charts/rtmpd-operator/Chart.yaml')) as { version: string; appVersion: string };
     expect(chart.version).toBe(packageVersion);
     expect(chart.appVersion).toBe(packageVersion);
-  });
-
-  it('holds the generated CRD byte for byte, the same as crds/', () => {
-    const inChart = read(`charts/rtmpd-operator/crds/${crdFileName}`);
-    expect(inChart).toBe(crdYaml());
-    // The top-level copy is the operator's `make crds`; when it exists it must match.
-    let topLevel: string | undefined;
-    try {
-      topLevel = read(`crds/${crdFileName}`);
-    } catch {
-      topLevel = undefined;
-    }
-    if (topLevel !== undefined) expect(inChart).toBe(topLevel);
-  });
-
-  it('has its generated files current (README from the schema, CRD, RBAC): make chart-docs', () => {
-    for (const [path, content] of Object.entries(generatedChartFiles(read))) {
-      expect(read(path), `${path} is stale: run make chart-docs`).toBe(content);
-    }
   });
 
   it('documents every value of values.yaml in values.schema.json', () => {

@@ -1,5 +1,5 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
-// `make crds` writes it to operator/rbac/ and the chart uses those files.
+// `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
 // informers need list+watch; nothing is ever updated or deleted except
 // ServiceMonitors (removed when metrics.serviceMonitor is switched off) and the
@@ -54,9 +54,9 @@ export function leaderElectionRole(): object {
   };
 }
 
-export const rbacHeader = '# Generated from operator/src/rbac.ts by `make crds`; do not edit.\n';
+export const rbacHeader = '# Generated from operator/src/rbac.ts by `make generate`; do not edit.\n';
 
-/** operator/rbac/role.yaml: the ClusterRole and the leader-election Role (bindings are the chart's). */
+/** The chart's files/rbac/role.yaml: the ClusterRole and the leader-election Role (bindings are the chart's). */
 export function rbacYaml(): string {
   return rbacHeader + [clusterRole(), leaderElectionRole()].map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
 }

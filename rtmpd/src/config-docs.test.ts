@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configKeys, envName, flagName } from './config.ts';
-import { optionsTable, withOptionsTable } from './config-docs.ts';
-
-const readmePath = new URL('../../README.md', import.meta.url);
+import { optionsTable } from './config-docs.ts';
 
 describe('options reference', () => {
   it('lists every option with its flag and environment variable', () => {
@@ -12,10 +9,5 @@ describe('options reference', () => {
       expect(table).toContain(`--${flagName(key)}`);
       expect(table).toContain(envName(key));
     }
-  });
-
-  it('is current in the README (run `make docs` after changing an option)', () => {
-    const readme = readFileSync(readmePath, 'utf8');
-    expect(withOptionsTable(readme)).toBe(readme);
   });
 });

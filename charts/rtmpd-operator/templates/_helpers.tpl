@@ -49,8 +49,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The operator's RBAC rules, from files/rbac/role.yaml: the file `make crds`
-generates from operator/src/rbac.ts (a test asserts the copy is current).
+The operator's RBAC rules, from files/rbac/role.yaml: the file `make generate`
+writes from operator/src/rbac.ts (`make lint` checks the copy is current).
 "rtmpd-operator.rules" dict "root" . "kind" "ClusterRole"|"Role" → the rules list as YAML.
 */}}
 {{- define "rtmpd-operator.rules" -}}
@@ -63,7 +63,7 @@ generates from operator/src/rbac.ts (a test asserts the copy is current).
 {{- end }}
 {{- end }}
 {{- if not $found }}
-{{- fail (printf "files/rbac/role.yaml holds no %s (regenerate it: make crds)" .kind) }}
+{{- fail (printf "files/rbac/role.yaml holds no %s (regenerate it: make generate)" .kind) }}
 {{- end }}
 {{- end }}
 

@@ -1,13 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { crd, crdYaml, openAPISchema } from './crd.ts';
-import { generatedFiles, readmePath, withFieldReference } from './generate.ts';
-
-const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-const committed = (p: string) => readFileSync(resolve(root, p), 'utf8');
 
 type Json = Record<string, unknown>;
 
@@ -18,17 +11,6 @@ function* nodes(node: Json, path = ''): Generator<[string, Json]> {
   if (node.additionalProperties && typeof node.additionalProperties === 'object')
     yield* nodes(node.additionalProperties as Json, `${path}{}`);
 }
-
-describe('generated files', () => {
-  it.each(Object.keys(generatedFiles()))('%s is committed as generated (run make crds)', (path) => {
-    expect(committed(path)).toBe(generatedFiles()[path]);
-  });
-
-  it(`${readmePath} carries the current field reference (run make crds)`, () => {
-    const readme = committed(readmePath);
-    expect(readme).toBe(withFieldReference(readme));
-  });
-});
 
 describe('CRD', () => {
   it('names the resource', () => {

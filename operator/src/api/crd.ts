@@ -149,7 +149,7 @@ export function crd(): Json {
   };
 }
 
-export const generatedHeader = '# Generated from operator/src/api/rtmpserver.ts by `make crds`; do not edit.\n';
+export const generatedHeader = '# Generated from operator/src/api/rtmpserver.ts by `make generate`; do not edit.\n';
 
 /** The CRD as the YAML committed under crds/ (and copied into the chart). */
 export function crdYaml(): string {

@@ -4,6 +4,8 @@
 # extradata of a short encode (avcC / hvcC / av1C / AudioSpecificConfig / OpusHead) and
 # <name>.json is ffprobe's view of the same stream, which the tests use as ground truth.
 # Tests read only the committed files; ffmpeg is not needed to run them.
+# v and a print several ffmpeg arguments, which the callers split on purpose.
+# shellcheck disable=SC2046
 set -eu
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)

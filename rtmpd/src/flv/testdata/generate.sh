@@ -9,24 +9,24 @@ set -eu
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-q="-hide_banner -loglevel error -y"
+ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
 
 # Legacy FLV written by ffmpeg: H.264 High + AAC LC 44.1 kHz stereo
-ffmpeg $q -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 1 \
+ff -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 1 \
   -c:v libx264 -profile:v high -pix_fmt yuv420p -g 25 -c:a aac -ac 2 -f flv h264_aac.flv
 # Legacy FLV: H.264 Main 640x360 (cropped from 368), short GOP + MP3 mono
-ffmpeg $q -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 0.5 \
+ff -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 0.5 \
   -c:v libx264 -profile:v main -pix_fmt yuv420p -g 6 -crf 35 -c:a libmp3lame -ac 1 -f flv h264_mp3.flv
 node fixtures.ts keyframes h264_aac.flv
 node fixtures.ts keyframes h264_mp3.flv
 
 # Enhanced RTMP: HEVC Main + Opus (open GOP off, keyframe every 10 frames)
-ffmpeg $q -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -c:v libx265 -pix_fmt yuv420p \
+ff -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -c:v libx265 -pix_fmt yuv420p \
   -x265-params log-level=none:keyint=10:min-keyint=10:open-gop=0 "$tmp/hevc.mp4"
-ffmpeg $q -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 -ac 2 -c:a libopus "$tmp/opus.ogg"
+ff -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 -ac 2 -c:a libopus "$tmp/opus.ogg"
 node fixtures.ts enhanced hevc_opus.flv "$tmp/hevc.mp4" "$tmp/opus.ogg" hvc1 Opus
 
 # Enhanced RTMP: AV1 (libaom) + AAC LC 48 kHz mono as 'mp4a'
-ffmpeg $q -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -c:v libaom-av1 -cpu-used 8 -g 10 -pix_fmt yuv420p "$tmp/av1.mp4"
-ffmpeg $q -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 -ac 1 -c:a aac "$tmp/aac.mp4"
+ff -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -c:v libaom-av1 -cpu-used 8 -g 10 -pix_fmt yuv420p "$tmp/av1.mp4"
+ff -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 -ac 1 -c:a aac "$tmp/aac.mp4"
 node fixtures.ts enhanced av1_aac.flv "$tmp/av1.mp4" "$tmp/aac.mp4" av01 mp4a
