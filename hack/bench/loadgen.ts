@@ -7,7 +7,7 @@
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
-import { MessageType } from '../../rtmpd/src/rtmp/chunk-reader.ts';
+import { MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
 import { RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 import type { PlayProtocol } from './scenarios.ts';

@@ -2,11 +2,12 @@
 // (chunk size, headers, writes) and how a player acknowledges.
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ChunkReader, MessageType } from '../../rtmpd/src/rtmp/chunk-reader.ts';
-import { ChunkStreamId, serializeMessage } from '../../rtmpd/src/rtmp/chunk-writer.ts';
-import { connectResult, onStatus, parseCommand, result } from '../../rtmpd/src/rtmp/commands.ts';
-import { readControlValue, setChunkSize, setPeerBandwidth } from '../../rtmpd/src/rtmp/control.ts';
-import { ServerHandshake } from '../../rtmpd/src/rtmp/handshake.ts';
+import { ChunkReader } from '../../rtmpd/src/rtmp/wire/chunk-reader.ts';
+import { serializeMessage } from '../../rtmpd/src/rtmp/wire/chunk-writer.ts';
+import { connectResult, onStatus, parseCommand, result } from '../../rtmpd/src/rtmp/wire/commands.ts';
+import { readControlValue, setChunkSize, setPeerBandwidth } from '../../rtmpd/src/rtmp/wire/control.ts';
+import { ServerHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
+import { ChunkStreamId, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 import { OBS_STYLE, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 
 interface Received {

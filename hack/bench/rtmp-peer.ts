@@ -13,10 +13,11 @@
 // - a player acknowledges as librtmp does, every tenth of the server's Set
 //   Peer Bandwidth, answers pings and announces a buffer length.
 import { connect, type Socket } from 'node:net';
-import { type AmfEncodable, type AmfObject } from '../../rtmpd/src/rtmp/amf0.ts';
-import { ChunkReader, DEFAULT_CHUNK_SIZE, MessageType } from '../../rtmpd/src/rtmp/chunk-reader.ts';
-import { ChunkStreamId, chunkedLength, writeChunks } from '../../rtmpd/src/rtmp/chunk-writer.ts';
-import { command, isObject, parseCommand, type Command } from '../../rtmpd/src/rtmp/commands.ts';
+import type { AmfObject } from '../../rtmpd/src/rtmp/wire/amf-values.ts';
+import type { AmfEncodable } from '../../rtmpd/src/rtmp/wire/amf0.ts';
+import { ChunkReader } from '../../rtmpd/src/rtmp/wire/chunk-reader.ts';
+import { chunkedLength, writeChunks } from '../../rtmpd/src/rtmp/wire/chunk-writer.ts';
+import { command, isObject, parseCommand, type Command } from '../../rtmpd/src/rtmp/wire/commands.ts';
 import {
   acknowledgement,
   parseUserControl,
@@ -25,8 +26,9 @@ import {
   setBufferLength,
   setChunkSize,
   UserControlEvent,
-} from '../../rtmpd/src/rtmp/control.ts';
-import { ClientHandshake } from '../../rtmpd/src/rtmp/handshake.ts';
+} from '../../rtmpd/src/rtmp/wire/control.ts';
+import { ClientHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
+import { ChunkStreamId, DEFAULT_CHUNK_SIZE, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 
 export interface PublisherStyle {
   /** Outbound chunk size, or 'server' to adopt the server's as FFmpeg does. */

@@ -8,7 +8,7 @@ import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { listenHttp } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
-import { startRtmpServer } from './rtmp/server.ts';
+import { startRtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
 import { Recorder } from './storage/recorder.ts';
 import type { Logger } from './telemetry/logger.ts';

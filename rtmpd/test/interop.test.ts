@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RtmpClient } from '../src/rtmp/client.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
 import {

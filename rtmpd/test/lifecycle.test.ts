@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RtmpClient, type StatusInfo } from '../src/rtmp/client.ts';
+import { RtmpClient, type StatusInfo } from './support/rtmp-client.ts';
 import {
   listStreams,
   probe,

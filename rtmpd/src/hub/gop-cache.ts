@@ -1,4 +1,4 @@
-import { BufferPool } from './buffer-pool.ts';
+import { BufferPool } from '../memory/buffer-pool.ts';
 import { MediaPacket, ownMemory, type PacketKind } from './packet.ts';
 
 /** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */

@@ -136,7 +136,7 @@ describe('RtmpdMetrics', () => {
   it('reads RTMP, recording and snapshot counters when scraped', async () => {
     const { metrics } = setup(10);
     const rtmp: RtmpCounters = {
-      connections: { handshaking: 1, idle: 0, publisher: 2, player: 0 },
+      connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
       connectionsAccepted: 7,
       connectionsRefused: 1,
       handshakeFailures: { bad_version: 3 },
@@ -158,6 +158,7 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_connections{protocol="rtmp",state="publishing"}')).toBe(2);
     expect(m.get('rtmpd_connections{protocol="rtmp",state="playing"}')).toBe(0);
     expect(m.get('rtmpd_connections{protocol="rtmp",state="handshake"}')).toBe(1);
+    expect(m.get('rtmpd_connections{protocol="rtmp",state="admitting"}')).toBe(1);
     expect(m.get('rtmpd_handshake_failures_total{reason="bad_version"}')).toBe(3);
     expect(m.get('rtmpd_command_errors_total{command="play"}')).toBe(2);
     expect(m.get('rtmpd_rtmp_sent_bytes_total')).toBe(2000);

@@ -95,10 +95,19 @@ export interface RecordingCounters {
   errors: number;
 }
 
-/** Counters the RTMP server keeps (rtmp/stats.ts RtmpStats); read only when scraped. */
+/**
+ * What an open connection is doing: the `state` label of rtmpd_connections
+ * and the states of an RTMP session (rtmp/server/session.ts), one vocabulary.
+ * `connecting`: handshake done, no connect command yet; `admitting`: a
+ * publish or play is being checked; `waiting`: a player waits for its publisher.
+ */
+export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admitting', 'waiting', 'publishing', 'playing'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** Counters the RTMP server keeps (rtmp/server/stats.ts RtmpStats); read only when scraped. */
 export interface RtmpCounters {
-  /** Open connections by what they do: handshaking, idle, publisher, player. */
-  connections: Readonly<Record<string, number>>;
+  /** Open connections by state. */
+  connections: Readonly<Record<ConnectionState, number>>;
   connectionsAccepted: number;
   connectionsRefused: number;
   handshakeFailures: Readonly<Record<string, number>>;
@@ -110,14 +119,6 @@ export interface RtmpCounters {
   messagesIn: number;
   messagesOut: number;
 }
-
-/** rtmp/stats.ts roles → the `state` label of rtmpd_connections. */
-const CONNECTION_STATES: Readonly<Record<string, string>> = {
-  handshaking: 'handshake',
-  idle: 'connected',
-  publisher: 'publishing',
-  player: 'playing',
-};
 
 /** What the snapshot service counts (snapshot/service.ts SnapshotStats). */
 export interface SnapshotCounters {
@@ -435,11 +436,10 @@ export class RtmpdMetrics {
       };
     const plain = (pick: (s: RtmpCounters) => number) => () => [{ value: this.rtmp ? pick(this.rtmp) : 0 }];
     this.add('rtmpd_connections', 'Open connections by protocol and state.', 'gauge', () => {
-      const out: Sample[] = [];
-      const roles = this.rtmp?.connections ?? {};
-      for (const role of new Set([...Object.keys(CONNECTION_STATES), ...Object.keys(roles)])) {
-        out.push({ labels: { protocol: 'rtmp', state: CONNECTION_STATES[role] ?? role }, value: roles[role] ?? 0 });
-      }
+      const out: Sample[] = CONNECTION_STATES.map((state) => ({
+        labels: { protocol: 'rtmp', state },
+        value: this.rtmp?.connections[state] ?? 0,
+      }));
       // HTTP-FLV players hold a connection for as long as they play.
       let httpFlv = 0;
       for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'http-flv') httpFlv++;

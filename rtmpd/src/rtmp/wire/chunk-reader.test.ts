@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ChunkReader, MessageType, type ChunkReaderOptions } from './chunk-reader.ts';
+import { ChunkReader, type ChunkReaderOptions } from './chunk-reader.ts';
 import { serializeMessage } from './chunk-writer.ts';
 import { parseCommand, parseData } from './commands.ts';
 import { abortMessage, setChunkSize } from './control.ts';
 import { RtmpProtocolError } from './errors.ts';
-import { prng, randomPieces } from './test-helpers.ts';
+import { MessageType } from './message-types.ts';
+import { prng, randomPieces } from '../../../test/support/random.ts';
 
 interface Message {
   typeId: number;

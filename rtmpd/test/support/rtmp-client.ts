@@ -1,27 +1,22 @@
-// A small, allocation-lean RTMP client: integration tests, the Enhanced RTMP
-// HEVC test and the load benchmark (hundreds of publishers and players in one
-// process) drive the server with it. A media message that fits one chunk is
-// written as a 12-16 byte header plus the caller's body (no copy), and writes
-// made in one tick leave in one socket write (TickWriter).
+// A small, allocation-lean RTMP client: the integration tests, the Enhanced
+// RTMP HEVC test and the load benchmark (hundreds of publishers and players in
+// one process) drive the server with it. It shares rtmpd's wire code and its
+// connection object, so writes made in one tick leave in one socket write.
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { type AmfEncodable, type AmfObject, type AmfValue, EcmaArray, encodeAmf0 } from './amf0.ts';
-import { ChunkReader, MessageType } from './chunk-reader.ts';
-import { ChunkStreamId } from './chunk-writer.ts';
-import { command, isObject, parseCommand, type Command } from './commands.ts';
-import {
-  acknowledgement,
-  parseUserControl,
-  pingResponse,
-  readControlValue,
-  setBufferLength,
-  setChunkSize,
-  UserControlEvent,
-} from './control.ts';
-import { ClientHandshake, type HandshakeKind } from './handshake.ts';
-import { TickWriter } from './tick-writer.ts';
+import { RtmpConnection } from '../../src/rtmp/io/connection.ts';
+import { SocketIo } from '../../src/rtmp/io/socket-io.ts';
+import type { AmfObject, AmfValue } from '../../src/rtmp/wire/amf-values.ts';
+import { type AmfEncodable, EcmaArray, encodeAmf0 } from '../../src/rtmp/wire/amf0.ts';
+import { command, isObject, parseCommand, type Command } from '../../src/rtmp/wire/commands.ts';
+import { setBufferLength } from '../../src/rtmp/wire/control.ts';
+import { ClientHandshake, type HandshakeKind } from '../../src/rtmp/wire/handshake.ts';
+import { ChunkStreamId, MessageType } from '../../src/rtmp/wire/message-types.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
+
+/** Shared by the clients of one process (the benchmark runs hundreds), as a server shares it among its connections. */
+const processIo = new SocketIo();
 
 export interface RtmpClientOptions {
   /** 'digest' (FP9, as OBS/FFmpeg) or 'simple'. Default 'digest'. */
@@ -34,6 +29,8 @@ export interface RtmpClientOptions {
   tcUrl?: string | null;
   /** Extra connect properties (flashVer, objectEncoding, ...). */
   connectProperties?: Record<string, AmfEncodable>;
+  /** Read buffer and write batching; by default shared by all clients of the process. */
+  io?: SocketIo;
 }
 
 /** An onStatus info object: level, code, description and whatever else came. */
@@ -88,26 +85,30 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   streamId = 0;
   private readonly chunkSize: number;
   private readonly timeoutMs: number;
-  private readonly reader: ChunkReader;
-  private handshake: ClientHandshake | undefined;
+  private readonly handshake: ClientHandshake;
+  private readonly connection: RtmpConnection;
+  private handshaken: () => void = () => undefined;
   private nextTransaction = 1;
   private readonly pending = new Map<number, Pending>();
   private statusWaiter: ((info: StatusInfo) => void) | undefined;
-  private readonly writer: TickWriter;
-  private bytesReceived = 0;
-  private lastAckAt = 0;
-  private ackWindow = 2_500_000;
   private publishing = false;
   private closed = false;
   private constructor(socket: Socket, url: ParsedUrl, options: RtmpClientOptions) {
     super();
     this.socket = socket;
-    this.writer = new TickWriter(socket);
     this.app = url.app;
     this.streamKey = url.streamKey;
     this.chunkSize = options.chunkSize ?? 65536;
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body));
+    this.handshake = new ClientHandshake(options.handshake ?? 'digest', (bytes) => this.connection.send(bytes));
+    this.connection = new RtmpConnection(socket, {
+      io: options.io ?? processIo,
+      handshake: this.handshake,
+      events: {
+        handshakeDone: () => this.handshaken(),
+        message: (typeId, _streamId, timestamp, body) => this.onMessage(typeId, timestamp, body),
+      },
+    });
   }
 
   /** Connects, handshakes and sends connect; resolves once the server accepted it. */
@@ -126,13 +127,11 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
 
   private async open(url: ParsedUrl, options: RtmpClientOptions): Promise<void> {
     const handshaken = new Promise<void>((resolve, reject) => {
-      this.socket.once('connect', () => {
-        this.handshake = new ClientHandshake(options.handshake ?? 'digest', (bytes) => this.socket.write(bytes));
-        this.handshake.start();
-      });
+      this.handshaken = resolve;
+      this.socket.once('connect', () => this.handshake.start());
       this.socket.on('data', (data: Buffer) => {
         try {
-          this.onData(data, resolve);
+          if (!this.closed) this.connection.receive(data);
         } catch (err) {
           reject(err as Error);
           this.destroy(err as Error);
@@ -144,7 +143,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     this.socket.on('error', (err) => this.destroy(err));
     this.socket.on('close', () => this.destroy(undefined));
     await this.withTimeout(handshaken, 'handshake');
-    this.writer.write(setChunkSize(this.chunkSize));
+    this.connection.setChunkSize(this.chunkSize);
     const props: Record<string, AmfEncodable> = {
       app: this.app,
       type: 'nonprivate',
@@ -173,7 +172,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     await this.createStream();
     const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
     this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('play', this.transaction(), null, this.streamKey, -2));
-    this.writer.write(setBufferLength(this.streamId, 3000));
+    this.connection.send(setBufferLength(this.streamId, 3000));
     const info = await this.withTimeout(status, 'play');
     if (info.code !== 'NetStream.Play.Start') throw statusError(info);
   }
@@ -204,18 +203,18 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** Sends any message on this client's stream (a raw data message, an aggregate, ...). */
   sendMessage(csid: number, typeId: number, timestamp: number, body: Buffer): boolean {
     if (this.closed) return false;
-    this.writer.writeMessage(csid, typeId, this.streamId, timestamp, body, this.chunkSize);
-    return !this.writer.full;
+    this.connection.sendMessage(csid, typeId, this.streamId, timestamp, body);
+    return !this.connection.full;
   }
 
   /** Sends what was written in this tick now instead of at its end. */
   flush(): void {
-    this.writer.flush();
+    this.connection.flush();
   }
 
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.writer.pendingBytes;
+    return this.connection.pendingBytes;
   }
 
   /** Unpublishes politely when publishing, then ends the connection. */
@@ -225,15 +224,14 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
       this.callNoWait('FCUnpublish', null, this.streamKey);
       this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
     }
-    this.writer.end();
+    this.connection.end();
   }
 
   /** Drops the connection at once. */
   destroy(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    this.reader.stop();
-    this.socket.destroy();
+    this.connection.destroy();
     const err = error ?? new Error('connection closed');
     for (const { reject } of this.pending.values()) reject(err);
     this.pending.clear();
@@ -257,7 +255,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   }
 
   private sendCommand(csid: number, streamId: number, body: Buffer): void {
-    this.writer.writeMessage(csid, MessageType.commandAmf0, streamId, 0, body, this.chunkSize);
+    this.connection.sendMessage(csid, MessageType.commandAmf0, streamId, 0, body);
   }
 
   private transaction(): number {
@@ -275,24 +273,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     });
   }
 
-  private onData(data: Buffer, handshaken: () => void): void {
-    if (this.closed) return;
-    let rest: Buffer | undefined = data;
-    if (this.handshake) {
-      rest = this.handshake.push(data);
-      if (rest === undefined) return;
-      this.handshake = undefined;
-      handshaken();
-    }
-    this.bytesReceived += data.length;
-    if (this.bytesReceived - this.lastAckAt >= this.ackWindow) {
-      this.lastAckAt = this.bytesReceived;
-      this.writer.write(acknowledgement(this.bytesReceived));
-    }
-    if (rest.length > 0) this.reader.push(rest);
-  }
-
-  private onMessage(typeId: number, _streamId: number, timestamp: number, body: Buffer): void {
+  private onMessage(typeId: number, timestamp: number, body: Buffer): void {
     switch (typeId) {
       case MessageType.video:
         this.emit('media', 'video', timestamp, body);
@@ -307,14 +288,6 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
       case MessageType.commandAmf0:
       case MessageType.commandAmf3:
         this.onCommand(parseCommand(typeId, body));
-        return;
-      case MessageType.userControl: {
-        const control = parseUserControl(body);
-        if (control.event === UserControlEvent.pingRequest) this.writer.write(pingResponse(control.value));
-        return;
-      }
-      case MessageType.windowAckSize:
-        this.ackWindow = Math.max(readControlValue(body, 'window_ack_size'), 4096);
         return;
       default:
     }

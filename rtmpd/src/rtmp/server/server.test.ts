@@ -6,65 +6,27 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { StreamHub } from '../hub/hub.ts';
-import { encodeAmf0 } from './amf0.ts';
-import { ChunkReader, MessageType } from './chunk-reader.ts';
-import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
-import { RtmpClient, type MediaKind, type StatusInfo } from './client.ts';
-import { parseCommand } from './commands.ts';
-import { ClientHandshake } from './handshake.ts';
-import { startRtmpServer, type RtmpServer, type RtmpServerConfig } from './server.ts';
-import { createRtmpStats } from './stats.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { RtmpClient, type MediaKind, type StatusInfo } from '../../../test/support/rtmp-client.ts';
+import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-server.ts';
+import { sleep, until } from '../../../test/support/wait.ts';
+import { encodeAmf0 } from '../wire/amf0.ts';
+import { ChunkReader } from '../wire/chunk-reader.ts';
+import { serializeMessage } from '../wire/chunk-writer.ts';
+import { parseCommand } from '../wire/commands.ts';
+import { ClientHandshake } from '../wire/handshake.ts';
+import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 
 const run = promisify(execFile);
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function startServer(overrides: Partial<RtmpServerConfig> = {}, handshakeTimeoutMs?: number) {
-  const hub = new StreamHub({ gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 10_000 });
-  const stats = createRtmpStats();
-  const config: RtmpServerConfig = {
-    rtmpBind: '127.0.0.1:0',
-    maxConnections: 100,
-    chunkSize: 4096,
-    playWaitSeconds: 0,
-    idleTimeoutSeconds: 30,
-    ...overrides,
-  };
-  const server: RtmpServer = await startRtmpServer({ hub, config, stats, ...(handshakeTimeoutMs ? { handshakeTimeoutMs } : {}) });
-  cleanups.push(
-    () => server.close(),
-    () => hub.closeAll(),
-  );
-  const url = (key: string) => `rtmp://127.0.0.1:${server.address().port}/live/${key}`;
-  return { hub, stats, server, url };
-}
-
-function track<T extends RtmpClient>(client: T): T {
-  cleanups.push(() => client.destroy());
-  return client;
-}
 
 function spawnTracked(cmd: string, args: string[]): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  cleanups.push(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  onTestFinished(() => void (child.exitCode === null && child.kill('SIGKILL')));
   return child;
 }
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 /** Real H.264/AAC messages, from the FFmpeg capture, for our client to publish. */
 function capturedMedia(): { kind: MediaKind; timestamp: number; body: Buffer }[] {
@@ -73,7 +35,7 @@ function capturedMedia(): { kind: MediaKind; timestamp: number; body: Buffer }[]
     if (typeId === MessageType.video) media.push({ kind: 'video', timestamp, body });
     if (typeId === MessageType.audio) media.push({ kind: 'audio', timestamp, body });
   });
-  reader.push(readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url)));
+  reader.push(readFileSync(new URL('../wire/testdata/ffmpeg-publish.bin', import.meta.url)));
   return media;
 }
 
@@ -88,7 +50,7 @@ function publishCaptured(client: RtmpClient): void {
 
 describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
   it('relays an FFmpeg publish to ffprobe and rtmpdump, refuses a second publisher, ends the stream when FFmpeg leaves', async () => {
-    const { hub, url, stats } = await startServer();
+    const { hub, url, stats } = await startTestRtmpServer();
     const ffmpeg = spawnTracked('ffmpeg', [
       '-hide_banner',
       '-loglevel',
@@ -116,16 +78,16 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     ]);
     await until(() => hub.get('live', 'test')?.videoHeader !== undefined);
     const stream = hub.get('live', 'test')!;
-    expect(stats.connections.publisher).toBe(1);
+    expect(stats.connections.publishing).toBe(1);
 
     // A second publisher of the live key hears BadName; the first goes on.
-    const intruder = track(await RtmpClient.connect(url('test')));
+    const intruder = await testClient(url('test'));
     const refused = await intruder.publish().catch((err: unknown) => err);
     expect((refused as { code?: string }).code).toBe('NetStream.Publish.BadName');
     expect(hub.get('live', 'test')).toBe(stream);
 
     const dir = mkdtempSync(join(tmpdir(), 'rtmpd-rtmp-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const out = join(dir, 'rtmpdump.flv');
     const rtmpdump = spawnTracked('rtmpdump', ['-q', '-r', url('test'), '-o', out]);
 
@@ -153,15 +115,15 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     const saved = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', out]);
     const savedStreams = (JSON.parse(saved.stdout) as { streams: { codec_name: string }[] }).streams.map((s) => s.codec_name).sort();
     expect(savedStreams).toEqual(['aac', 'h264']);
-    await until(() => stats.connections.publisher === 0 && stats.connections.player === 0);
+    await until(() => stats.connections.publishing === 0 && stats.connections.playing === 0);
     expect(stats.protocolErrors).toEqual({});
   });
 });
 
 describe('rtmp server with the project client', () => {
   it('relays publisher to player without a tcUrl, simple and digest handshakes', async () => {
-    const { hub, url } = await startServer();
-    const publisher = track(await RtmpClient.connect(url('own'), { tcUrl: null, handshake: 'simple' }));
+    const { hub, url } = await startTestRtmpServer();
+    const publisher = await testClient(url('own'), { tcUrl: null, handshake: 'simple' });
     await publisher.publish();
     publisher.sendMetadata({ width: 160, height: 120, encoder: 'test' });
     const media = capturedMedia();
@@ -169,7 +131,7 @@ describe('rtmp server with the project client', () => {
     for (const m of media.slice(0, 10)) sendMedia(publisher, m);
     await until(() => (hub.get('live', 'own')?.stats.videoFrames ?? 0) > 0);
 
-    const player = track(await RtmpClient.connect(url('own')));
+    const player = await testClient(url('own'));
     const received: { kind: MediaKind; timestamp: number; body: Buffer }[] = [];
     player.on('media', (kind, timestamp, body) => received.push({ kind, timestamp, body }));
     const statuses: StatusInfo[] = [];
@@ -197,8 +159,8 @@ describe('rtmp server with the project client', () => {
   });
 
   it('answers StreamNotFound for an unknown key and keeps the connection', async () => {
-    const { url } = await startServer();
-    const player = track(await RtmpClient.connect(url('nobody')));
+    const { url } = await startTestRtmpServer();
+    const player = await testClient(url('nobody'));
     const err = await player.play().catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('NetStream.Play.StreamNotFound');
     const reply = await player.call('getStreamLength', null, 'nobody');
@@ -206,13 +168,13 @@ describe('rtmp server with the project client', () => {
   });
 
   it('lets a player wait for a publisher when playWaitSeconds is set', async () => {
-    const { url } = await startServer({ playWaitSeconds: 5 });
-    const player = track(await RtmpClient.connect(url('later')));
+    const { url } = await startTestRtmpServer({ playWaitSeconds: 5 });
+    const player = await testClient(url('later'));
     const frames: number[] = [];
     player.on('media', (kind, ts) => kind === 'video' && frames.push(ts));
     const playing = player.play();
     await sleep(300);
-    const publisher = track(await RtmpClient.connect(url('later')));
+    const publisher = await testClient(url('later'));
     await publisher.publish();
     await playing;
     publishCaptured(publisher);
@@ -220,11 +182,11 @@ describe('rtmp server with the project client', () => {
   });
 
   it('answers an unknown command with _error, pings, pause and unpause', async () => {
-    const { url } = await startServer();
-    const publisher = track(await RtmpClient.connect(url('p')));
+    const { url } = await startTestRtmpServer();
+    const publisher = await testClient(url('p'));
     await publisher.publish();
     publishCaptured(publisher);
-    const client = track(await RtmpClient.connect(url('p')));
+    const client = await testClient(url('p'));
     const err = await client.call('noSuchCommand', null).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('NetConnection.Call.Failed');
     const statuses: string[] = [];
@@ -249,8 +211,8 @@ describe('rtmp server with the project client', () => {
   });
 
   it('refuses a publish to an invalid name with BadName', async () => {
-    const { url } = await startServer();
-    const client = track(await RtmpClient.connect(url('bad%20name')));
+    const { url } = await startTestRtmpServer();
+    const client = await testClient(url('bad%20name'));
     const err = await client.publish().catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('NetStream.Publish.BadName');
   });
@@ -279,7 +241,7 @@ async function rawSession(port: number): Promise<{ socket: Socket; closed: Promi
 
 describe('rtmp server under hostile input', () => {
   it('closes a malformed connect and keeps serving', async () => {
-    const { url, server, stats } = await startServer();
+    const { url, server, stats } = await startTestRtmpServer();
     const { socket, closed } = await rawSession(server.address().port);
     socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, 42), 128));
     await closed;
@@ -289,12 +251,12 @@ describe('rtmp server under hostile input', () => {
     s2.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
     await until(() => received().includes('NetConnection.Connect.Success'));
     s2.destroy();
-    const client = track(await RtmpClient.connect(url('alive')));
+    const client = await testClient(url('alive'));
     await client.publish();
   });
 
   it('closes garbage, a bad version and a stalled handshake', async () => {
-    const { server, stats } = await startServer({}, 300);
+    const { server, stats } = await startTestRtmpServer({}, { handshakeTimeoutMs: 300 });
     const port = server.address().port;
     const open = () => {
       const socket = netConnect({ port, host: '127.0.0.1' });
@@ -315,13 +277,13 @@ describe('rtmp server under hostile input', () => {
     await closed;
     expect(Object.keys(stats.protocolErrors).length).toBeGreaterThan(0);
     await until(() => server.connections === 0);
-    expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
+    expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
   });
 
   it('closes a silent connection after the idle timeout but spares a waiting player', async () => {
-    const { server, stats, url } = await startServer({ idleTimeoutSeconds: 1, playWaitSeconds: 10 });
+    const { server, stats, url } = await startTestRtmpServer({ idleTimeoutSeconds: 1, playWaitSeconds: 10 });
     const silent = await rawSession(server.address().port);
-    const waiting = track(await RtmpClient.connect(url('later')));
+    const waiting = await testClient(url('later'));
     const playing = waiting.play();
     const startedAt = Date.now();
     await silent.closed;
@@ -329,16 +291,16 @@ describe('rtmp server under hostile input', () => {
     expect(stats.protocolErrors.idle_timeout).toBe(1);
     await sleep(1600);
     // The player waiting for its publisher is still there and gets the stream.
-    const publisher = track(await RtmpClient.connect(url('later')));
+    const publisher = await testClient(url('later'));
     await publisher.publish();
     await playing;
     expect(stats.protocolErrors.idle_timeout).toBe(1);
   });
 
   it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
-    const { server, stats, url, hub } = await startServer();
+    const { server, stats, url, hub } = await startTestRtmpServer();
     const port = server.address().port;
-    const capture = readFileSync(new URL('./testdata/ffmpeg-publish.bin', import.meta.url));
+    const capture = readFileSync(new URL('../wire/testdata/ffmpeg-publish.bin', import.meta.url));
     let seed = 1;
     const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
     for (let round = 0; round < 30; round++) {
@@ -351,15 +313,15 @@ describe('rtmp server under hostile input', () => {
       await closed;
     }
     await until(() => server.connections === 0);
-    expect(stats.connections).toEqual({ handshaking: 0, idle: 0, publisher: 0, player: 0 });
+    expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
     expect(stats.protocolErrors.internal).toBeUndefined();
     expect(hub.size).toBe(0);
-    const client = track(await RtmpClient.connect(url('capture')));
+    const client = await testClient(url('capture'));
     await client.publish();
   });
 
   it('refuses a command before connect and enforces maxConnections', async () => {
-    const { server, stats, url } = await startServer({ maxConnections: 1 });
+    const { server, stats, url } = await startTestRtmpServer({ maxConnections: 1 });
     const port = server.address().port;
     const first = await rawSession(port);
     const refused = await RtmpClient.connect(url('full'), { timeoutMs: 2000 }).catch((e: unknown) => e);
@@ -376,11 +338,11 @@ describe('rtmp server under hostile input', () => {
 
 describe('rtmp server shutdown', () => {
   it('tells publishers and players, then closes', async () => {
-    const { server, url, hub } = await startServer();
-    const publisher = track(await RtmpClient.connect(url('bye')));
+    const { server, url, hub } = await startTestRtmpServer();
+    const publisher = await testClient(url('bye'));
     await publisher.publish();
     publishCaptured(publisher);
-    const player = track(await RtmpClient.connect(url('bye')));
+    const player = await testClient(url('bye'));
     await player.play();
     const publisherStatus: string[] = [];
     const playerStatus: string[] = [];
@@ -401,7 +363,7 @@ const once = (client: RtmpClient) => new Promise<void>((resolve) => client.once(
 
 describe('commands seen on the wire', () => {
   it('sends Window Ack Size, Set Peer Bandwidth and Set Chunk Size before the connect _result', async () => {
-    const { server } = await startServer({ chunkSize: 8192 });
+    const { server } = await startTestRtmpServer({ chunkSize: 8192 });
     const { socket, received } = await rawSession(server.address().port);
     const before = received().length;
     socket.write(
@@ -430,7 +392,7 @@ describe('commands seen on the wire', () => {
   });
 
   it('acknowledges once the received bytes cross the window, and answers pings', async () => {
-    const { server } = await startServer();
+    const { server } = await startTestRtmpServer();
     const { socket, received } = await rawSession(server.address().port);
     const start = received().length;
     socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));

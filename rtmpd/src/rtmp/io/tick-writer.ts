@@ -1,53 +1,69 @@
 import type { Socket } from 'node:net';
-import { BufferPool } from '../hub/buffer-pool.ts';
-import { chunkedLength, writeChunks } from './chunk-writer.ts';
+import { BufferPool } from '../../memory/buffer-pool.ts';
+import { chunkedLength, writeChunks } from '../wire/chunk-writer.ts';
 
 /** Batch sizes are powers of two from this one: most ticks carry a frame or two of one stream. */
 const MIN_BATCH_BYTES = 16 * 1024;
 /** Larger batches (a big GOP for a joining player) are not kept for reuse. */
 const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
 /**
- * Batches whose bytes the kernel took, up to 8 MiB: a fan-out tick takes one
- * batch per player. A batch that a socket still holds (its write had to
- * wait) is not reused: it goes with the socket's queue.
+ * Spare batches kept, up to 8 MiB: a fan-out tick takes one batch per player.
+ * A batch that a socket still holds (its write had to wait) is not reused: it
+ * goes with the socket's queue.
  */
-const batchPool = new BufferPool(8 * 1024 * 1024);
-
-function takeBatch(atLeast: number): Buffer {
-  let size = MIN_BATCH_BYTES;
-  while (size < atLeast) size *= 2;
-  return batchPool.take(size);
-}
-
-function release(batch: Buffer): void {
-  if (batch.length <= MAX_SPARE_BATCH_BYTES) batchPool.give(batch);
-}
-
-/** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
-const dirty: TickWriter[] = [];
-let flushScheduled = false;
-/** A socket read is being handled: its end flushes, so no flush is scheduled. */
-let inRead = false;
-
-function flushDirty(): void {
-  flushScheduled = false;
-  // Indexed: a flush does not add writers, but a late write would land at the end.
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  dirty.length = 0;
-}
+const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 
 /**
- * Handles one socket read and then sends what it wrote. Most writes happen
- * while a publisher's read is handled (the fan-out of its packets), and
- * flushing at its end saves scheduling a flush for each read.
+ * The tick that the writers of many connections share: which writers have
+ * bytes waiting, whether a flush is due, and the spare batches. One per
+ * server (or client process), handed to every TickWriter it makes.
  */
-export function handleRead(connection: { receive(bytes: Buffer): void }, bytes: Buffer): void {
-  inRead = true;
-  try {
-    connection.receive(bytes);
-  } finally {
-    inRead = false;
-    flushDirty();
+export class WriteTick {
+  private readonly batches = new BufferPool(MAX_SPARE_BYTES);
+  /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
+  private readonly dirty: TickWriter[] = [];
+  private flushScheduled = false;
+  /** A socket read is being handled: its end flushes, so no flush is scheduled. */
+  private inRead = false;
+  private readonly flushDirty = (): void => {
+    this.flushScheduled = false;
+    // Indexed: a flush does not add writers, but a late write would land at the end.
+    for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
+    this.dirty.length = 0;
+  };
+
+  /**
+   * Handles one socket read and then sends what it wrote. Most writes happen
+   * while a publisher's read is handled (the fan-out of its packets), so one
+   * flush at its end serves them all.
+   */
+  handleRead(connection: { receive(bytes: Buffer): void }, bytes: Buffer): void {
+    this.inRead = true;
+    try {
+      connection.receive(bytes);
+    } finally {
+      this.inRead = false;
+      this.flushDirty();
+    }
+  }
+
+  takeBatch(atLeast: number): Buffer {
+    let size = MIN_BATCH_BYTES;
+    while (size < atLeast) size *= 2;
+    return this.batches.take(size);
+  }
+
+  release(batch: Buffer): void {
+    if (batch.length <= MAX_SPARE_BATCH_BYTES) this.batches.give(batch);
+  }
+
+  /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
+  markDirty(writer: TickWriter): void {
+    this.dirty.push(writer);
+    if (!this.inRead && !this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushDirty);
+    }
   }
 }
 
@@ -57,20 +73,21 @@ export function handleRead(connection: { receive(bytes: Buffer): void }, bytes: 
  * audio) leaves in a single socket.write. Each write is copied into the
  * tick's batch at once, RTMP messages as their chunk headers and body, so
  * the bytes may be views of a buffer that is reused right after the call.
- * Copying costs a memcpy of bytes the kernel copies anyway; a write per
- * part, or corking and a writev, spent more in Node's stream machinery than
- * the kernel spent sending.
+ * The copy is a memcpy of bytes the kernel copies anyway; a write per part,
+ * or corking and a writev, costs more in Node's stream machinery.
  */
 export class TickWriter {
   private readonly socket: Socket;
+  private readonly tick: WriteTick;
   private batch: Buffer | undefined = undefined;
   private used = 0;
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
   private ended = false;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, tick: WriteTick) {
     this.socket = socket;
+    this.tick = tick;
   }
 
   /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
@@ -118,19 +135,19 @@ export class TickWriter {
     this.batch = undefined;
     this.used = 0;
     if (!this.socket.writable) {
-      release(batch);
+      this.tick.release(batch);
       return;
     }
     if (this.socket.writableLength > 0) {
       // Queued behind bytes the kernel has not taken: a copy of its own, so
       // the socket's queue does not hold the batch's spare room as well.
       this.socket.write(Buffer.from(batch.subarray(0, length)));
-      release(batch);
+      this.tick.release(batch);
       return;
     }
     this.socket.write(batch.subarray(0, length));
     // Taken whole by the kernel: nothing refers to the batch any more.
-    if (this.socket.writableLength === 0) release(batch);
+    if (this.socket.writableLength === 0) this.tick.release(batch);
     else this.backlogged = true;
   }
 
@@ -141,16 +158,12 @@ export class TickWriter {
     const needed = pos + length;
     const batch = this.batch;
     if (batch === undefined) {
-      this.batch = takeBatch(needed);
-      dirty.push(this);
-      if (!inRead && !flushScheduled) {
-        flushScheduled = true;
-        process.nextTick(flushDirty);
-      }
+      this.batch = this.tick.takeBatch(needed);
+      this.tick.markDirty(this);
     } else if (needed > batch.length) {
-      const grown = takeBatch(needed);
+      const grown = this.tick.takeBatch(needed);
       grown.set(batch.subarray(0, pos));
-      release(batch);
+      this.tick.release(batch);
       this.batch = grown;
     }
     this.used = needed;

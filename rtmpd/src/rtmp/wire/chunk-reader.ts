@@ -5,26 +5,8 @@
 // and never touched again. With borrowBodies, a message that arrived whole is
 // not copied at all: the handler gets a view of the pushed bytes.
 import { RtmpProtocolError } from './errors.ts';
+import { DEFAULT_CHUNK_SIZE, MessageType } from './message-types.ts';
 
-export const MessageType = {
-  setChunkSize: 1,
-  abort: 2,
-  acknowledgement: 3,
-  userControl: 4,
-  windowAckSize: 5,
-  setPeerBandwidth: 6,
-  audio: 8,
-  video: 9,
-  dataAmf3: 15,
-  sharedObjectAmf3: 16,
-  commandAmf3: 17,
-  dataAmf0: 18,
-  sharedObjectAmf0: 19,
-  commandAmf0: 20,
-  aggregate: 22,
-} as const;
-
-export const DEFAULT_CHUNK_SIZE = 128;
 /**
  * No encoder sends a message this large (the 3-byte length field tops out
  * just below it, so the default only matters when configured lower).

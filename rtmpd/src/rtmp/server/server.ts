@@ -2,13 +2,13 @@
 // RtmpSession each, and shuts down gracefully (publishers and players are
 // told, sockets ended, stragglers destroyed).
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { splitHostPort, type Config } from '../config.ts';
-import type { StreamHub } from '../hub/hub.ts';
+import { splitHostPort, type Config } from '../../config.ts';
+import type { StreamHub } from '../../hub/hub.ts';
+import { SocketIo } from '../io/socket-io.ts';
+import type { AdmissionCheck } from './admission.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
-import { withSharedReadBuffer } from './shared-read.ts';
 import { createRtmpStats, type RtmpStats } from './stats.ts';
-import { handleRead } from './tick-writer.ts';
 
 /** How often idle connections are looked for; the idle timeout is honoured to within this. */
 const IDLE_SWEEP_MS = 1000;
@@ -18,6 +18,8 @@ export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxCon
 export interface RtmpServerOptions {
   hub: StreamHub;
   config: RtmpServerConfig;
+  /** Checks every publish and play goes through before the hub is asked (admission.ts); none by default. */
+  admission?: readonly AdmissionCheck[];
   logger?: RtmpLogger;
   stats?: RtmpStats;
   /** A peer that has not finished the handshake by then is dropped; default min(10 s, idle timeout). */
@@ -40,6 +42,8 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const logger = options.logger ?? silentLogger;
   const stats = options.stats ?? createRtmpStats();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? Math.min(10_000, config.idleTimeoutSeconds * 1000);
+  const admission = options.admission ?? [];
+  const io = new SocketIo();
   const sessions = new Set<RtmpSession>();
   let closing: Promise<void> | undefined;
 
@@ -51,16 +55,18 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       return;
     }
     stats.connectionsAccepted++;
-    const { socket, onRead } = withSharedReadBuffer(accepted);
+    const { socket, attach } = io.adopt(accepted);
     const session = new RtmpSession(socket, {
       hub,
       config,
+      io,
+      admission,
       logger,
       stats,
       handshakeTimeoutMs,
       onClose: (s) => sessions.delete(s),
     });
-    onRead((bytes) => handleRead(session, bytes));
+    attach(session);
     sessions.add(session);
   });
   server.on('error', (err) => logger.error({ err }, 'rtmp server error'));
@@ -88,7 +94,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     clearInterval(idleSweep);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     // Players first, so they hear Play.Stop rather than a publisher's end.
-    const ordered = [...sessions].sort((a, b) => Number(b.role === 'player') - Number(a.role === 'player'));
+    const ordered = [...sessions].sort((a, b) => Number(b.playing) - Number(a.playing));
     for (const session of ordered) session.shutdown();
     const grace = options.closeGraceMs ?? 2000;
     const deadline = Date.now() + grace;

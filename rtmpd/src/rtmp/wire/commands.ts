@@ -1,9 +1,10 @@
 // Command message bodies (AMF0) as FMS and SRS send them: the _result,
 // _error, onStatus and onFCPublish replies OBS, FFmpeg and librtmp look for,
 // and the command parser shared by server and client.
-import { encodeAmf0, Amf0Reader, type AmfEncodable, type AmfObject, type AmfValue } from './amf0.ts';
-import { MessageType } from './chunk-reader.ts';
+import { type AmfObject, type AmfValue } from './amf-values.ts';
+import { encodeAmf0, Amf0Reader, type AmfEncodable } from './amf0.ts';
 import { RtmpProtocolError } from './errors.ts';
+import { MessageType } from './message-types.ts';
 
 export interface Command {
   name: string;

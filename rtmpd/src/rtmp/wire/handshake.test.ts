@@ -10,7 +10,7 @@ import {
   ServerHandshake,
   type HandshakeKind,
 } from './handshake.ts';
-import { prng, randomPieces } from './test-helpers.ts';
+import { prng, randomPieces } from '../../../test/support/random.ts';
 
 /** Feeds `data` in random pieces; returns what the handshake passed on after completing. */
 function feed(target: { push(b: Buffer): Buffer | undefined }, data: Buffer, random: () => number): Buffer | undefined {

@@ -1,7 +1,7 @@
 // Regenerates the captured sessions in this folder: a TCP proxy between a
 // real client and a running rtmpd records what the client sends after the
 // handshake (C0+C1+C2 = 3073 bytes are dropped). Usage:
-//   npx node rtmpd/src/rtmp/testdata/capture.ts <upstream-port> <out-file> -- <client command with PORT>
+//   npx node rtmpd/src/rtmp/wire/testdata/capture.ts <upstream-port> <out-file> -- <client command with PORT>
 // e.g. ... 1935 ffmpeg-publish.bin -- ffmpeg -re -f lavfi -i testsrc2=size=160x120:rate=25 ... rtmp://127.0.0.1:PORT/live/test
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeAmf0, encodeAmf0 } from './amf0.ts';
-import { MessageType } from './chunk-reader.ts';
 import { connectResult, onStatus, parseCommand, parseData } from './commands.ts';
 import { RtmpProtocolError } from './errors.ts';
+import { MessageType } from './message-types.ts';
 
 describe('commands', () => {
   it('parses an AMF3 command message (type 17): format byte, AMF0 values, AVM+ switches', () => {

@@ -1,23 +1,11 @@
 // An RTMP player as the hub sees it: a Subscriber whose write() sends each
 // packet as an RTMP message on the player's stream.
-import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
-import type { MediaPacket, PacketKind } from '../hub/packet.ts';
-import { ChunkStreamId } from './chunk-writer.ts';
-import { MessageType } from './chunk-reader.ts';
-import { onStatus, rtmpSampleAccess, type StatusInfo } from './commands.ts';
-import { streamBegin, streamEOF } from './control.ts';
-
-/** The connection side a player needs; the session implements it. */
-export interface PlayerConnection {
-  /** Bytes written to the connection that the kernel has not yet taken. */
-  readonly pendingBytes: number;
-  /** Writes bytes already in chunk form (control messages); counts them. */
-  send(bytes: Buffer): void;
-  /** Writes one message as chunks of the connection's chunk size; counts it. */
-  sendMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void;
-  /** Ends the connection after what was written (graceful) or at once. */
-  end(graceful: boolean): void;
-}
+import type { MediaPacket, PacketKind } from '../../hub/packet.ts';
+import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
+import type { RtmpConnection } from '../io/connection.ts';
+import { onStatus, rtmpSampleAccess, type StatusInfo } from '../wire/commands.ts';
+import { streamBegin, streamEOF } from '../wire/control.ts';
+import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 
 const CSID: Record<PacketKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
 const TYPE: Record<PacketKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
@@ -26,17 +14,21 @@ export class RtmpPlayer implements Subscriber {
   readonly protocol = 'rtmp' as const;
   readonly streamId: number;
   readonly streamName: string;
-  private readonly connection: PlayerConnection;
+  private readonly connection: RtmpConnection;
   private started = false;
-  private paused = false;
+  private closed = false;
+  #paused = false;
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
   private awaitKeyframe = false;
-  closed = false;
 
-  constructor(connection: PlayerConnection, streamId: number, streamName: string) {
+  constructor(connection: RtmpConnection, streamId: number, streamName: string) {
     this.connection = connection;
     this.streamId = streamId;
     this.streamName = streamName;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
   }
 
   pendingBytes(): number {
@@ -62,7 +54,7 @@ export class RtmpPlayer implements Subscriber {
   write(packet: MediaPacket): void {
     if (this.closed) return;
     if (!this.started) this.start();
-    if (this.paused) return;
+    if (this.#paused) return;
     if (this.awaitKeyframe && packet.kind === 'video' && !packet.sequenceHeader) {
       if (!packet.keyframe) return;
       this.awaitKeyframe = false;
@@ -71,8 +63,8 @@ export class RtmpPlayer implements Subscriber {
   }
 
   pause(paused: boolean, hasVideo: boolean): void {
-    if (paused === this.paused) return;
-    this.paused = paused;
+    if (paused === this.#paused) return;
+    this.#paused = paused;
     if (!paused) this.awaitKeyframe = hasVideo;
     const code = paused ? 'NetStream.Pause.Notify' : 'NetStream.Unpause.Notify';
     this.sendStatus({
@@ -87,7 +79,7 @@ export class RtmpPlayer implements Subscriber {
     if (this.closed) return;
     this.closed = true;
     if (reason === 'stalled' || reason === 'error') {
-      this.connection.end(false);
+      this.connection.destroy();
       return;
     }
     if (reason === 'unpublished') {
@@ -105,7 +97,7 @@ export class RtmpPlayer implements Subscriber {
       description: `Stopped playing ${this.streamName}.`,
       details: this.streamName,
     });
-    this.connection.end(true);
+    this.connection.end();
   }
 
   private sendStatus(info: StatusInfo): void {

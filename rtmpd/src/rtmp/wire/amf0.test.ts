@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Amf0Reader, decodeAmf0, EcmaArray, encodeAmf0 } from './amf0.ts';
 import { RtmpProtocolError } from './errors.ts';
-import { prng } from './test-helpers.ts';
+import { prng } from '../../../test/support/random.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -3,13 +3,9 @@
 // checked against what is left and nesting is bounded; anything malformed is
 // a RtmpProtocolError. Objects decode to plain objects with a null prototype
 // so a key like "__proto__" cannot reach Object.prototype.
+import { AMF_MAX_DEPTH, AMF_MAX_REFERENCES, type AmfObject, type AmfValue } from './amf-values.ts';
 import { decodeAmf3Value, Amf3Context } from './amf3.ts';
 import { RtmpProtocolError } from './errors.ts';
-
-export type AmfValue = number | boolean | string | null | undefined | Date | AmfValue[] | AmfObject;
-export interface AmfObject {
-  [key: string]: AmfValue;
-}
 
 export const Amf0Marker = {
   number: 0x00,
@@ -31,11 +27,6 @@ export const Amf0Marker = {
   typedObject: 0x10,
   avmPlus: 0x11,
 } as const;
-
-/** Nesting deeper than this is no command a real client sends. */
-export const AMF_MAX_DEPTH = 32;
-/** Objects and arrays referencable in one message; bounds the reference table. */
-const MAX_REFERENCES = 65_536;
 
 export class Amf0Reader {
   private readonly buf: Buffer;
@@ -135,7 +126,7 @@ export class Amf0Reader {
   }
 
   private remember<T extends AmfValue>(value: T): T {
-    if (this.references.length < MAX_REFERENCES) this.references.push(value);
+    if (this.references.length < AMF_MAX_REFERENCES) this.references.push(value);
     return value;
   }
 

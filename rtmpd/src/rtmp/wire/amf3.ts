@@ -1,9 +1,7 @@
 // AMF3, just enough to read what a Flash/AIR client (objectEncoding 3) puts in
 // its commands after an AVM+ marker. Bounds and depth are checked as in AMF0.
-import { AMF_MAX_DEPTH, type AmfObject, type AmfValue } from './amf0.ts';
+import { AMF_MAX_DEPTH, AMF_MAX_REFERENCES, type AmfObject, type AmfValue } from './amf-values.ts';
 import { RtmpProtocolError } from './errors.ts';
-
-const MAX_REFERENCES = 65_536;
 
 interface Traits {
   dynamic: boolean;
@@ -116,7 +114,7 @@ class Amf3Decoder {
       const names: string[] = [];
       for (let i = 0; i < count; i++) names.push(this.string());
       traits = { dynamic, externalizable, names };
-      if (this.ctx.traits.length < MAX_REFERENCES) this.ctx.traits.push(traits);
+      if (this.ctx.traits.length < AMF_MAX_REFERENCES) this.ctx.traits.push(traits);
     }
     // An externalizable object's body is class-defined: we cannot know its length.
     if (traits.externalizable) throw new RtmpProtocolError('amf_unsupported', 'AMF3 externalizable object');
@@ -145,7 +143,7 @@ class Amf3Decoder {
     const s = this.buf.toString('utf8', this.pos, this.pos + length);
     this.pos += length;
     // The empty string is never sent by reference, so it is not remembered.
-    if (length > 0 && this.ctx.strings.length < MAX_REFERENCES) this.ctx.strings.push(s);
+    if (length > 0 && this.ctx.strings.length < AMF_MAX_REFERENCES) this.ctx.strings.push(s);
     return s;
   }
 
@@ -166,7 +164,7 @@ class Amf3Decoder {
   }
 
   private remember(value: AmfValue): void {
-    if (this.ctx.objects.length < MAX_REFERENCES) this.ctx.objects.push(value);
+    if (this.ctx.objects.length < AMF_MAX_REFERENCES) this.ctx.objects.push(value);
   }
 
   /** AMF3's variable-length 29-bit unsigned integer. */

@@ -1,8 +1,8 @@
 // Protocol control messages (types 1-6) and User Control events (type 4):
 // builders of the ready-to-write bytes, and a parser for User Control.
-import { ChunkStreamId, serializeMessage } from './chunk-writer.ts';
-import { MessageType } from './chunk-reader.ts';
+import { serializeMessage } from './chunk-writer.ts';
 import { RtmpProtocolError } from './errors.ts';
+import { ChunkStreamId, MessageType } from './message-types.ts';
 
 export const UserControlEvent = {
   streamBegin: 0,

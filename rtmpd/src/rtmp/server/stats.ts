@@ -1,10 +1,11 @@
 // Plain-number counters, bumped on the hot path without allocation; the
 // telemetry module reads them when /metrics is scraped.
-export type ConnectionRole = 'handshaking' | 'idle' | 'publisher' | 'player';
+import { CONNECTION_STATES, type ConnectionState } from '../../telemetry/metrics.ts';
+import type { TrafficCounters } from '../io/connection.ts';
 
-export interface RtmpStats {
-  /** Connections open now, by what they are doing. */
-  connections: Record<ConnectionRole, number>;
+export interface RtmpStats extends TrafficCounters {
+  /** Connections open now, by the state of their session. */
+  connections: Record<ConnectionState, number>;
   connectionsAccepted: number;
   /** Refused because maxConnections was reached. */
   connectionsRefused: number;
@@ -14,15 +15,11 @@ export interface RtmpStats {
   protocolErrors: Record<string, number>;
   /** By command name: commands answered with _error or an error onStatus. */
   commandErrors: Record<string, number>;
-  bytesIn: number;
-  bytesOut: number;
-  messagesIn: number;
-  messagesOut: number;
 }
 
 export function createRtmpStats(): RtmpStats {
   return {
-    connections: { handshaking: 0, idle: 0, publisher: 0, player: 0 },
+    connections: Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>,
     connectionsAccepted: 0,
     connectionsRefused: 0,
     handshakeFailures: Object.create(null) as Record<string, number>,

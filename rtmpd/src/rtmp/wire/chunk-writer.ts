@@ -3,15 +3,6 @@
 // hot path builds no header buffers or part lists. The first chunk carries a
 // full (fmt 0) header with the absolute timestamp, so the bytes depend only
 // on the message, the chunk size and the stream id.
-export const ChunkStreamId = {
-  protocol: 2,
-  command: 3,
-  /** Commands and status sent on a media stream (onStatus, play/publish). */
-  streamCommand: 5,
-  data: 5,
-  video: 6,
-  audio: 7,
-} as const;
 
 /** Timestamps from this value on go in the 4-byte extended field. */
 const EXTENDED_TIMESTAMP = 0xffffff;

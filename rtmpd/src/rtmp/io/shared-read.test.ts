@@ -7,7 +7,7 @@ describe('withSharedReadBuffer', () => {
     const received: Buffer[] = [];
     let serverSide: Socket | undefined;
     const server = createServer({ pauseOnConnect: true }, (accepted) => {
-      const { socket, onRead } = withSharedReadBuffer(accepted);
+      const { socket, onRead } = withSharedReadBuffer(accepted, Buffer.alloc(64 * 1024));
       serverSide = socket;
       // The bytes are only valid during the call, so they are copied, as the parsers do.
       onRead((bytes) => {
@@ -41,7 +41,7 @@ describe('withSharedReadBuffer', () => {
 
   it('falls back to data events for a socket without a handle to move', async () => {
     const plain = new Socket();
-    const { socket, onRead } = withSharedReadBuffer(plain);
+    const { socket, onRead } = withSharedReadBuffer(plain, Buffer.alloc(64 * 1024));
     expect(socket).toBe(plain);
     const seen: string[] = [];
     onRead((bytes) => seen.push(bytes.toString()));

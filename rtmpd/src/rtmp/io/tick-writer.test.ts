@@ -1,8 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChunkReader } from './chunk-reader.ts';
-import { serializeMessage } from './chunk-writer.ts';
-import { handleRead, TickWriter } from './tick-writer.ts';
+import { ChunkReader } from '../wire/chunk-reader.ts';
+import { serializeMessage } from '../wire/chunk-writer.ts';
+import { TickWriter, WriteTick } from './tick-writer.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -10,7 +10,7 @@ afterEach(() => {
 });
 
 /** A connected pair: `writer` writes on one end, `peer` is the other end, paused until read. */
-async function socketPair(): Promise<{ socket: Socket; peer: Socket }> {
+async function socketPair(): Promise<{ socket: Socket; peer: Socket; tick: WriteTick }> {
   const server: Server = createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
@@ -23,7 +23,7 @@ async function socketPair(): Promise<{ socket: Socket; peer: Socket }> {
     peer.destroy();
     server.close();
   });
-  return { socket, peer };
+  return { socket, peer, tick: new WriteTick() };
 }
 
 function readAll(peer: Socket, length: number): Promise<Buffer> {
@@ -55,8 +55,8 @@ const part = (seed: number, length: number) => Buffer.from(Array.from({ length }
 
 describe('TickWriter', () => {
   it('sends the parts of one tick as one write, in order', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     const parts = [part(1, 12), part(2, 3000), part(3, 7)];
     const writes = recordWrites(socket);
     for (const p of parts) writer.write(p);
@@ -67,8 +67,8 @@ describe('TickWriter', () => {
   });
 
   it('keeps bytes intact when the peer does not read and later flushes reuse memory', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     const expected: Buffer[] = [];
     // Enough to fill the kernel's buffers (loopback takes megabytes), so
     // writes queue in Node and hold their memory.
@@ -94,8 +94,8 @@ describe('TickWriter', () => {
   });
 
   it('writes RTMP messages as chunks, copying the body at once', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     // One chunk; three chunks with an extended timestamp; an empty body.
     const messages = [
       { csid: 6, typeId: 9, streamId: 1, timestamp: 40, body: part(7, 900) },
@@ -119,8 +119,8 @@ describe('TickWriter', () => {
   });
 
   it('counts the socket backlog in pendingBytes until it drains', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     let written = 0;
     const bytes = part(3, 60_000);
     while (socket.writableLength === 0) {
@@ -138,10 +138,10 @@ describe('TickWriter', () => {
   });
 
   it('sends what the handling of a read wrote when it ends, even when it throws', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     const writes = recordWrites(socket);
-    handleRead({ receive: (bytes) => writer.write(bytes) }, part(1, 100));
+    tick.handleRead({ receive: (bytes) => writer.write(bytes) }, part(1, 100));
     expect(writes).toEqual([100]); // before any tick
     const failing = {
       receive: (bytes: Buffer) => {
@@ -149,7 +149,7 @@ describe('TickWriter', () => {
         throw new Error('handler bug');
       },
     };
-    expect(() => handleRead(failing, part(2, 50))).toThrow('handler bug');
+    expect(() => tick.handleRead(failing, part(2, 50))).toThrow('handler bug');
     expect(writes).toEqual([100, 50]);
     // Writes outside a read still go out at the end of the tick.
     writer.write(part(3, 7));
@@ -160,8 +160,8 @@ describe('TickWriter', () => {
   });
 
   it('end() sends what was queued before ending', async () => {
-    const { socket, peer } = await socketPair();
-    const writer = new TickWriter(socket);
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
     expect(writer.write(part(5, 100))).toBe(100);
     writer.write(part(6, 50));
     writer.end();

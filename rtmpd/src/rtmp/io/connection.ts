@@ -1,0 +1,174 @@
+import type { Socket } from 'node:net';
+import { ChunkReader } from '../wire/chunk-reader.ts';
+import { acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, UserControlEvent } from '../wire/control.ts';
+import { DEFAULT_CHUNK_SIZE, MessageType } from '../wire/message-types.ts';
+import type { SocketIo } from './socket-io.ts';
+import type { TickWriter } from './tick-writer.ts';
+
+/** The acknowledgement window both sides announce and, until the peer names its own, honour. */
+export const WINDOW_ACK_SIZE = 2_500_000;
+/** A tiny window would have us acknowledge every few bytes. */
+const MIN_ACK_WINDOW = 4096;
+
+/** Either side's handshake: takes bytes until it is done, then returns those that follow it. */
+export interface Handshake {
+  push(data: Buffer): Buffer | undefined;
+}
+
+/** What a connection tells its owner (the server's session, the client). */
+export interface ConnectionEvents {
+  /** The handshake is done; messages follow. */
+  handshakeDone(): void;
+  /** A message that is not protocol control, which the connection handles itself. */
+  message(typeId: number, streamId: number, timestamp: number, body: Buffer): void;
+}
+
+/** Traffic counted across connections (the server's metrics); plain numbers, bumped per read and write. */
+export interface TrafficCounters {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+export interface RtmpConnectionOptions {
+  io: SocketIo;
+  handshake: Handshake;
+  events: ConnectionEvents;
+  /** Bodies may be views of the read buffer, valid during `message` only (see ChunkReader's borrowBodies). */
+  borrowBodies?: boolean;
+  counters?: TrafficCounters;
+}
+
+/**
+ * One RTMP connection's protocol chores, the same for a server and a client:
+ * the handshake, then chunks in and out at the negotiated sizes, counting
+ * bytes, acknowledging the peer's window and answering pings. Commands and
+ * media go to the owner.
+ */
+export class RtmpConnection {
+  readonly socket: Socket;
+  /** Bytes read and written, handshake included. */
+  bytesReceived = 0;
+  bytesSent = 0;
+  private handshake: Handshake | undefined;
+  private readonly events: ConnectionEvents;
+  private readonly reader: ChunkReader;
+  private readonly writer: TickWriter;
+  private readonly counters: TrafficCounters | undefined;
+  private chunkSize = DEFAULT_CHUNK_SIZE;
+  private ackWindow = WINDOW_ACK_SIZE;
+  private ackedAt = 0;
+  private closed = false;
+
+  constructor(socket: Socket, options: RtmpConnectionOptions) {
+    this.socket = socket;
+    this.handshake = options.handshake;
+    this.events = options.events;
+    this.counters = options.counters;
+    this.writer = options.io.writer(socket);
+    this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), {
+      borrowBodies: options.borrowBodies ?? false,
+    });
+  }
+
+  get handshaking(): boolean {
+    return this.handshake !== undefined;
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get pendingBytes(): number {
+    return this.writer.pendingBytes;
+  }
+
+  /** The socket's buffer is full: hold back until it drains. */
+  get full(): boolean {
+    return this.writer.full;
+  }
+
+  /** Takes the bytes of one socket read; throws RtmpProtocolError on anything malformed. */
+  receive(data: Buffer): void {
+    if (this.closed) return;
+    this.bytesReceived += data.length;
+    if (this.counters) this.counters.bytesIn += data.length;
+    let rest: Buffer | undefined = data;
+    if (this.handshake) {
+      rest = this.handshake.push(data);
+      if (rest === undefined) return;
+      this.handshake = undefined;
+      this.events.handshakeDone();
+    }
+    if (this.bytesReceived - this.ackedAt >= this.ackWindow) {
+      this.ackedAt = this.bytesReceived;
+      this.send(acknowledgement(this.bytesReceived));
+    }
+    if (rest.length > 0) this.reader.push(rest);
+  }
+
+  /** Writes bytes already in chunk form (handshake, control messages) in this tick's write. */
+  send(bytes: Buffer): void {
+    if (this.closed) return;
+    this.counted(this.writer.write(bytes));
+  }
+
+  /** Writes one message as chunks of the negotiated size in this tick's write. */
+  sendMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    if (this.closed) return;
+    this.counted(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.chunkSize));
+  }
+
+  /** Announces the chunk size this side sends from now on, and uses it. */
+  setChunkSize(size: number): void {
+    this.send(setChunkSize(size));
+    this.chunkSize = size;
+  }
+
+  /** Sends what this tick wrote now rather than at its end. */
+  flush(): void {
+    this.writer.flush();
+  }
+
+  /** Ends the connection after what was written; later writes are dropped and reads ignored. */
+  end(): void {
+    this.reader.stop();
+    this.writer.end();
+  }
+
+  /** Drops the connection at once; nothing more is parsed. */
+  destroy(): void {
+    this.closed = true;
+    this.reader.stop();
+    this.socket.destroy();
+  }
+
+  private counted(length: number): void {
+    if (length === 0) return; // dropped: the connection is ending
+    this.bytesSent += length;
+    if (this.counters) {
+      this.counters.bytesOut += length;
+      this.counters.messagesOut++;
+    }
+  }
+
+  private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    if (this.counters) this.counters.messagesIn++;
+    switch (typeId) {
+      case MessageType.userControl: {
+        const control = parseUserControl(body);
+        if (control.event === UserControlEvent.pingRequest) this.send(pingResponse(control.value));
+        // StreamBegin, SetBufferLength, PingResponse, ...: a live relay has nothing to adjust.
+        return;
+      }
+      case MessageType.windowAckSize:
+        this.ackWindow = Math.max(readControlValue(body, 'window_ack_size'), MIN_ACK_WINDOW);
+        return;
+      case MessageType.setChunkSize:
+      case MessageType.abort:
+      case MessageType.acknowledgement:
+      case MessageType.setPeerBandwidth:
+        return; // chunk size and abort were applied by the reader; the rest needs nothing
+      default:
+        this.events.message(typeId, streamId, timestamp, body);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { Socket } from 'node:net';
+import { withSharedReadBuffer } from './shared-read.ts';
+import { TickWriter, WriteTick } from './tick-writer.ts';
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Takes the bytes of one socket read; they are valid only during the call. */
+export interface ReadReceiver {
+  receive(bytes: Buffer): void;
+}
+
+/**
+ * The memory and timing that a set of connections (a server's, or a load
+ * generator's clients) share: one read buffer, the spare write batches and
+ * the end-of-tick flush. Made by whoever owns the connections and handed to
+ * each, so two servers in one process share nothing.
+ */
+export class SocketIo {
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  private readonly tick = new WriteTick();
+
+  /**
+   * Takes over a socket accepted with pauseOnConnect: its reads land in the
+   * shared buffer and go to the receiver that `attach` names, and what the
+   * receiver writes while handling a read leaves when the read is done.
+   */
+  adopt(accepted: Socket): { socket: Socket; attach(receiver: ReadReceiver): void } {
+    const { socket, onRead } = withSharedReadBuffer(accepted, this.readBuffer);
+    return { socket, attach: (receiver) => onRead((bytes) => this.tick.handleRead(receiver, bytes)) };
+  }
+
+  /** A writer whose writes of one tick leave the socket in one write. */
+  writer(socket: Socket): TickWriter {
+    return new TickWriter(socket, this.tick);
+  }
+
+  /** Runs `receiver` on bytes read some other way (a client's 'data' event) and flushes what it wrote. */
+  handleRead(receiver: ReadReceiver, bytes: Buffer): void {
+    this.tick.handleRead(receiver, bytes);
+  }
+}

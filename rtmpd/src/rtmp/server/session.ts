@@ -1,0 +1,587 @@
+// One server-side RTMP connection: handshake, then the command state machine
+// (connect → createStream → publish | play, each admitted first), media into
+// the hub, replies as FMS/SRS send them. Anything a peer does wrong ends in
+// a RtmpProtocolError and a closed connection, counted by reason, never a crash.
+import type { Socket } from 'node:net';
+import type { Config } from '../../config.ts';
+import { PublishRefused, type StreamHub } from '../../hub/hub.ts';
+import type { Stream } from '../../hub/stream.ts';
+import type { CloseReason } from '../../hub/subscriber.ts';
+import { ConnectionTrace } from '../../telemetry/tracing.ts';
+import { RtmpConnection, WINDOW_ACK_SIZE } from '../io/connection.ts';
+import type { SocketIo } from '../io/socket-io.ts';
+import { splitAggregate } from '../wire/aggregate.ts';
+import type { AmfObject } from '../wire/amf-values.ts';
+import { EcmaArray, encodeAmf0 } from '../wire/amf0.ts';
+import {
+  connectResult,
+  errorResult,
+  isObject,
+  onFCPublish,
+  onFCUnpublish,
+  onStatus,
+  parseCommand,
+  parseData,
+  result,
+  type Command,
+  type StatusInfo,
+} from '../wire/commands.ts';
+import { BandwidthLimit, setPeerBandwidth, streamBegin, windowAckSize } from '../wire/control.ts';
+import { RtmpProtocolError } from '../wire/errors.ts';
+import { ServerHandshake } from '../wire/handshake.ts';
+import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
+import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision } from './admission.ts';
+import type { RtmpLogger } from './logger.ts';
+import { RtmpPlayer } from './player.ts';
+import { countBy, type RtmpStats } from './stats.ts';
+
+export type SessionConfig = Pick<Config, 'chunkSize' | 'playWaitSeconds' | 'idleTimeoutSeconds'>;
+
+export interface SessionOptions {
+  hub: StreamHub;
+  config: SessionConfig;
+  io: SocketIo;
+  /** Checks every publish and play goes through; see admission.ts. */
+  admission: readonly AdmissionCheck[];
+  logger: RtmpLogger;
+  stats: RtmpStats;
+  handshakeTimeoutMs: number;
+  onClose: (session: RtmpSession) => void;
+}
+
+/** Message streams one connection may create: a publisher or player needs one. */
+const MAX_STREAMS = 8;
+/**
+ * Bytes of messages held while admission checks run: an encoder may send its
+ * metadata and first frames right behind publish, and they must not be lost.
+ */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
+
+interface HeldMessage {
+  typeId: number;
+  streamId: number;
+  timestamp: number;
+  body: Buffer;
+}
+
+/** A publish or play whose admission checks are running; messages that arrive meanwhile wait in `held`. */
+interface Admitting {
+  kind: 'admitting';
+  action: AdmissionAction;
+  streamId: number;
+  key: string;
+  abort: AbortController;
+  held: HeldMessage[];
+  heldBytes: number;
+}
+
+/** An admitted player waiting (up to playWaitSeconds) for its stream's publisher. */
+interface Waiting {
+  kind: 'waiting';
+  player: RtmpPlayer;
+  abort: AbortController;
+}
+
+/**
+ * What the connection is doing; every state carries what only it needs.
+ * The kinds are the `state` label of rtmpd_connections, plus `closed`.
+ */
+type SessionState =
+  | { kind: 'handshake'; timer: NodeJS.Timeout }
+  | { kind: 'connecting' }
+  | { kind: 'connected' }
+  | Admitting
+  | Waiting
+  | { kind: 'publishing'; streamId: number; stream: Stream }
+  | { kind: 'playing'; stream: Stream; player: RtmpPlayer }
+  | { kind: 'closed' };
+
+/** `live?token=x` → `live`; `live/` → `live`. */
+function stripQuery(name: string): string {
+  const q = name.indexOf('?');
+  return (q < 0 ? name : name.slice(0, q)).replace(/^\/+|\/+$/g, '');
+}
+
+/** The query string of a stream name (`key?token=x` → `token=x`), or ''. */
+function queryOf(name: string): string {
+  const q = name.indexOf('?');
+  return q < 0 ? '' : name.slice(q + 1);
+}
+
+/** The app from a tcUrl's path, for clients whose connect object lacks `app`. */
+function appFromTcUrl(tcUrl: string): string | undefined {
+  const match = /^[a-z]+:\/\/[^/]+\/([^?]*)/i.exec(tcUrl);
+  return match?.[1] ? stripQuery(match[1]) : undefined;
+}
+
+const streamName = (cmd: Command): string => (typeof cmd.args[0] === 'string' ? cmd.args[0] : '');
+
+export class RtmpSession {
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  private readonly connection: RtmpConnection;
+  private readonly options: SessionOptions;
+  private state: SessionState;
+  /** Set by connect. */
+  private app = '';
+  private tcUrl: string | undefined;
+  private createdStreams = 0;
+  /** Closed by us for a counted reason, not by the peer. */
+  private failed = false;
+  /** The connection's trace span (a no-op object when tracing is off). */
+  private readonly trace: ConnectionTrace;
+  /** Bytes moved either way when the idle sweep last saw a change, and when that was. */
+  private idleBytes = -1;
+  private idleSince = 0;
+
+  constructor(socket: Socket, options: SessionOptions) {
+    this.socket = socket;
+    this.options = options;
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.trace = new ConnectionTrace(socket.remoteAddress, socket.remotePort);
+    this.connection = new RtmpConnection(socket, {
+      io: options.io,
+      handshake: new ServerHandshake((bytes) => this.connection.send(bytes)),
+      events: {
+        handshakeDone: () => this.handshakeDone(),
+        message: (typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body),
+      },
+      // Reads land in a buffer shared by every connection (io/shared-read.ts),
+      // so a borrowed body is valid until this read is handled; whatever keeps
+      // a packet longer (GOP cache, headers, last keyframe, FLV tags, queued
+      // socket writes, held messages) copies it.
+      borrowBodies: true,
+      counters: options.stats,
+    });
+    const timer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
+    this.state = { kind: 'handshake', timer };
+    options.stats.connections.handshake++;
+    socket.setNoDelay(true);
+    socket.on('error', (err) => options.logger.debug({ remote: this.remoteAddress, err: err.message }, 'rtmp socket error'));
+    socket.on('close', () => this.cleanup());
+  }
+
+  private get closed(): boolean {
+    return this.state.kind === 'closed';
+  }
+
+  /** A player: told first on shutdown, so it hears Play.Stop rather than its publisher's end. */
+  get playing(): boolean {
+    return this.state.kind === 'playing';
+  }
+
+  /** Takes the bytes of one socket read (valid only during the call: they are parsed or copied). */
+  receive(data: Buffer): void {
+    this.guarded(() => this.connection.receive(data));
+  }
+
+  /**
+   * The server's periodic idle sweep: a connection that moved no byte for the
+   * idle timeout is closed. One timer for all connections instead of a socket
+   * timeout each, which Node re-arms on every read and write. Waiting for a
+   * publisher and being paused are not idleness.
+   */
+  sweepIdle(now: number): void {
+    const state = this.state;
+    const moved = this.socket.bytesRead + this.socket.bytesWritten;
+    const watched = state.kind !== 'waiting' && !(state.kind === 'playing' && state.player.paused);
+    if (!watched || moved !== this.idleBytes) {
+      this.idleBytes = moved;
+      this.idleSince = now;
+    } else if (now - this.idleSince >= this.options.config.idleTimeoutSeconds * 1000) {
+      this.fail(state.kind === 'handshake' ? 'handshake_timeout' : 'idle_timeout', 'idle timeout');
+    }
+  }
+
+  /** Server shutdown: tell the peer, then end the connection. */
+  shutdown(): void {
+    const state = this.state;
+    if (state.kind === 'playing') state.player.close('shutdown');
+    else if (state.kind === 'publishing') this.closePublisher('shutdown');
+    else this.connection.end();
+  }
+
+  /** Runs protocol work; a peer's fault or a bug of ours closes this connection, never the server. */
+  private guarded(work: () => void): void {
+    if (this.state.kind === 'closed') return;
+    try {
+      work();
+    } catch (err) {
+      const { stats, logger } = this.options;
+      if (err instanceof RtmpProtocolError) {
+        countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
+        this.trace.failed(err.reason);
+        logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
+      } else {
+        countBy(stats.protocolErrors, 'internal');
+        this.trace.failed('internal');
+        logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
+      }
+      this.close();
+    }
+  }
+
+  private handshakeDone(): void {
+    if (this.state.kind !== 'handshake') return;
+    clearTimeout(this.state.timer);
+    this.options.logger.debug({ remote: this.remoteAddress }, 'rtmp handshake done');
+    this.setState({ kind: 'connecting' });
+  }
+
+  private fail(reason: string, message: string): void {
+    if (this.state.kind === 'closed') return;
+    const { stats } = this.options;
+    countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, reason);
+    this.trace.failed(reason);
+    this.options.logger.info({ remote: this.remoteAddress, reason }, `rtmp ${message}, closing`);
+    this.close();
+  }
+
+  private close(): void {
+    this.failed = true;
+    this.cleanup();
+  }
+
+  /** The connection is gone: let go of whatever the last state held. */
+  private cleanup(): void {
+    const state = this.state;
+    if (state.kind === 'closed') return;
+    this.setState({ kind: 'closed' });
+    this.connection.destroy();
+    switch (state.kind) {
+      case 'handshake':
+        clearTimeout(state.timer);
+        // A peer that hangs up mid-handshake (a port scanner, a health check) is counted too.
+        if (!this.failed) countBy(this.options.stats.handshakeFailures, 'handshake_aborted');
+        break;
+      case 'admitting':
+      case 'waiting':
+        state.abort.abort();
+        break;
+      case 'publishing':
+        this.stopPublishing(state.stream);
+        break;
+      case 'playing':
+        this.stopPlaying(state.stream, state.player);
+        break;
+    }
+    this.trace.close({ bytesIn: this.connection.bytesReceived, bytesOut: this.connection.bytesSent });
+    this.options.onClose(this);
+  }
+
+  private setState(next: SessionState): void {
+    const { connections } = this.options.stats;
+    if (this.state.kind !== 'closed') connections[this.state.kind]--;
+    if (next.kind !== 'closed') connections[next.kind]++;
+    this.state = next;
+  }
+
+  private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    const state = this.state;
+    if (state.kind === 'admitting') {
+      this.hold(state, typeId, streamId, timestamp, body);
+      return;
+    }
+    switch (typeId) {
+      case MessageType.video:
+        if (state.kind === 'publishing') state.stream.pushVideo(timestamp, body, performance.now());
+        return;
+      case MessageType.audio:
+        if (state.kind === 'publishing') state.stream.pushAudio(timestamp, body, performance.now());
+        return;
+      case MessageType.dataAmf0:
+      case MessageType.dataAmf3:
+        if (state.kind === 'publishing') this.onDataMessage(state.stream, typeId, timestamp, body);
+        return;
+      case MessageType.commandAmf0:
+      case MessageType.commandAmf3:
+        this.onCommand(parseCommand(typeId, body), streamId);
+        return;
+      case MessageType.aggregate:
+        if (state.kind === 'publishing')
+          splitAggregate(body, timestamp, (subType, subTimestamp, subBody) =>
+            this.onMessage(subType === MessageType.aggregate ? 0 : subType, streamId, subTimestamp, subBody),
+          );
+        return;
+      default:
+        // Shared objects, unknown types: not ours to serve.
+        this.options.logger.debug({ remote: this.remoteAddress, typeId }, 'rtmp message ignored');
+    }
+  }
+
+  /** Keeps a message for after the admission decision, in order, as if the checks had answered at once. */
+  private hold(state: Admitting, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    state.heldBytes += body.length;
+    if (state.heldBytes > MAX_HELD_BYTES) throw new RtmpProtocolError('admission_backlog_exceeded');
+    state.held.push({ typeId, streamId, timestamp, body: Buffer.from(body) });
+  }
+
+  private onDataMessage(stream: Stream, typeId: number, timestamp: number, body: Buffer): void {
+    const values = parseData(typeId, body);
+    if (values[0] === '@setDataFrame') values.shift();
+    if (values[0] !== 'onMetaData') return;
+    const raw = values[1];
+    const metadata: AmfObject = isObject(raw) ? raw : (Object.create(null) as AmfObject);
+    // Re-encoded without @setDataFrame: the form players and FLV files carry.
+    const encoded = encodeAmf0('onMetaData', new EcmaArray(metadata));
+    stream.setMetadata(timestamp, encoded, { ...metadata }, performance.now());
+  }
+
+  private onCommand(cmd: Command, streamId: number): void {
+    if (this.state.kind === 'connecting' && cmd.name !== 'connect') {
+      throw new RtmpProtocolError('command_before_connect', `${cmd.name} before connect`);
+    }
+    switch (cmd.name) {
+      case 'connect':
+        return this.onConnect(cmd);
+      case 'releaseStream':
+      case 'FCPublish':
+        return this.reply(result(cmd.transactionId));
+      case 'createStream':
+        return this.onCreateStream(cmd);
+      case 'publish':
+        return this.onPublishOrPlay('publish', cmd, streamId);
+      case 'play':
+        return this.onPublishOrPlay('play', cmd, streamId);
+      case 'FCUnpublish':
+        this.connection.sendMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, onFCUnpublish(stripQuery(streamName(cmd))));
+        this.reply(result(cmd.transactionId));
+        if (this.state.kind === 'publishing') this.stopStream();
+        return;
+      case 'deleteStream':
+      case 'closeStream':
+        return this.stopStream();
+      case 'getStreamLength':
+        return this.reply(result(cmd.transactionId, 0));
+      case 'pause':
+        return this.onPause(cmd);
+      case 'receiveAudio':
+      case 'receiveVideo':
+      case '_result':
+      case '_error':
+      case 'onBWDone':
+      case '_checkbw':
+        return;
+      default:
+        countBy(this.options.stats.commandErrors, 'unknown');
+        this.options.logger.debug({ remote: this.remoteAddress, command: cmd.name.slice(0, 64) }, 'rtmp unknown command');
+        if (cmd.transactionId > 0)
+          this.reply(errorResult(cmd.transactionId, 'NetConnection.Call.Failed', `unknown command ${cmd.name.slice(0, 64)}`));
+    }
+  }
+
+  private onConnect(cmd: Command): void {
+    if (this.state.kind !== 'connecting') throw new RtmpProtocolError('duplicate_connect');
+    if (!isObject(cmd.object)) throw new RtmpProtocolError('bad_connect', 'connect without a command object');
+    const { app, tcUrl, objectEncoding } = cmd.object;
+    this.tcUrl = typeof tcUrl === 'string' ? tcUrl : undefined;
+    // node-media-server dies on a connect without tcUrl; the app alone is enough for us.
+    const name = typeof app === 'string' ? stripQuery(app) : this.tcUrl ? appFromTcUrl(this.tcUrl) : undefined;
+    if (!name) {
+      countBy(this.options.stats.commandErrors, 'connect');
+      this.reply(errorResult(cmd.transactionId, 'NetConnection.Connect.Rejected', 'connect names no app'));
+      throw new RtmpProtocolError('bad_connect', 'connect without app');
+    }
+    this.app = name;
+    this.setState({ kind: 'connected' });
+    this.connection.send(windowAckSize(WINDOW_ACK_SIZE));
+    this.connection.send(setPeerBandwidth(WINDOW_ACK_SIZE, BandwidthLimit.dynamic));
+    this.connection.setChunkSize(this.options.config.chunkSize);
+    this.reply(connectResult(cmd.transactionId, objectEncoding === 3 ? 3 : 0));
+    this.trace.connected(name);
+    this.options.logger.debug({ remote: this.remoteAddress, app: name, tcUrl: this.tcUrl }, 'rtmp connect');
+  }
+
+  private onCreateStream(cmd: Command): void {
+    if (this.createdStreams >= MAX_STREAMS) {
+      countBy(this.options.stats.commandErrors, 'createStream');
+      this.reply(errorResult(cmd.transactionId, 'NetConnection.Call.Failed', 'too many streams'));
+      return;
+    }
+    this.createdStreams++;
+    this.reply(result(cmd.transactionId, this.createdStreams));
+  }
+
+  /** publish and play: admitted first, then the hub is asked. */
+  private onPublishOrPlay(action: AdmissionAction, cmd: Command, streamId: number): void {
+    const name = streamName(cmd);
+    const key = stripQuery(name);
+    if (this.state.kind !== 'connected') {
+      countBy(this.options.stats.commandErrors, action);
+      const code = action === 'publish' ? 'NetStream.Publish.BadConnection' : 'NetStream.Play.Failed';
+      this.status(streamId, { level: 'error', code, description: 'connection is already publishing or playing' });
+      return;
+    }
+    const checks = this.options.admission;
+    if (checks.length === 0) return this.admitted(action, streamId, key);
+    const abort = new AbortController();
+    const state: Admitting = { kind: 'admitting', action, streamId, key, abort, held: [], heldBytes: 0 };
+    this.setState(state);
+    const request = {
+      action,
+      app: this.app,
+      key,
+      query: queryOf(name),
+      tcUrl: this.tcUrl,
+      remoteAddress: this.remoteAddress,
+      signal: abort.signal,
+    };
+    const logError = (obj: object, msg: string) => this.options.logger.error({ remote: this.remoteAddress, ...obj }, msg);
+    void admit(checks, request, logError).then((decision) => this.guarded(() => this.decided(state, decision)));
+  }
+
+  private decided(state: Admitting, decision: AdmissionDecision): void {
+    // Closed, or cancelled by deleteStream, while the checks ran.
+    if (this.state !== state) return;
+    this.setState({ kind: 'connected' });
+    if (decision.allow) this.admitted(state.action, state.streamId, state.key);
+    else {
+      this.refuse(state.action, state.streamId, state.key, decision.code, decision.description);
+      if (decision.close) {
+        this.connection.end();
+        return;
+      }
+    }
+    for (const m of state.held) {
+      if (this.closed) return;
+      this.onMessage(m.typeId, m.streamId, m.timestamp, m.body);
+    }
+  }
+
+  private admitted(action: AdmissionAction, streamId: number, key: string): void {
+    if (action === 'publish') this.startPublishing(streamId, key);
+    else this.startPlaying(streamId, key);
+  }
+
+  private refuse(action: AdmissionAction, streamId: number, key: string, code: string, description: string): void {
+    countBy(this.options.stats.commandErrors, action);
+    this.options.logger.info({ remote: this.remoteAddress, app: this.app, key, code, reason: description }, `rtmp ${action} refused`);
+    this.status(streamId, { level: 'error', code, description, details: key });
+  }
+
+  private startPublishing(streamId: number, key: string): void {
+    let stream: Stream;
+    try {
+      // The hub decides last: a refused publisher never hears Publish.Start.
+      stream = this.options.hub.publish(this.app, key, {
+        protocol: 'rtmp',
+        remoteAddress: this.remoteAddress,
+        close: (reason) => this.closePublisher(reason),
+      });
+    } catch (err) {
+      if (!(err instanceof PublishRefused)) throw err;
+      this.refuse('publish', streamId, key, err.code, err.message);
+      return;
+    }
+    this.setState({ kind: 'publishing', streamId, stream });
+    this.connection.send(streamBegin(streamId));
+    this.connection.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onFCPublish(key));
+    this.status(streamId, {
+      level: 'status',
+      code: 'NetStream.Publish.Start',
+      description: `${key} is now published.`,
+      details: key,
+      clientid: 'flux-rtmpd',
+    });
+    this.trace.began('publish', this.app, key);
+    this.trace.stream(stream);
+    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp publish');
+  }
+
+  private startPlaying(streamId: number, key: string): void {
+    const player = new RtmpPlayer(this.connection, streamId, key);
+    const state: Waiting = { kind: 'waiting', player, abort: new AbortController() };
+    this.setState(state);
+    const waitMs = this.options.config.playWaitSeconds * 1000;
+    void this.options.hub
+      .subscribe(this.app, key, player, waitMs, state.abort.signal)
+      .then((stream) => this.guarded(() => this.subscribed(state, key, stream)));
+  }
+
+  private subscribed(state: Waiting, key: string, stream: Stream | undefined): void {
+    const { player } = state;
+    if (this.state !== state) {
+      // Closed, or stopped by deleteStream, while waiting.
+      stream?.unsubscribe(player);
+      return;
+    }
+    if (!stream) {
+      this.setState({ kind: 'connected' });
+      countBy(this.options.stats.commandErrors, 'play');
+      this.status(player.streamId, {
+        level: 'error',
+        code: 'NetStream.Play.StreamNotFound',
+        description: `no stream ${this.app}/${key} is live`,
+        details: key,
+      });
+      return;
+    }
+    this.setState({ kind: 'playing', stream, player });
+    player.start(); // a stream with nothing cached yet has not triggered it
+    this.trace.began('play', this.app, key);
+    this.trace.stream(stream);
+    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp play');
+  }
+
+  private onPause(cmd: Command): void {
+    const state = this.state;
+    if (state.kind !== 'playing') {
+      countBy(this.options.stats.commandErrors, 'pause');
+      if (cmd.transactionId > 0) this.reply(errorResult(cmd.transactionId, 'NetStream.Pause.Failed', 'not playing'));
+      return;
+    }
+    state.player.pause(cmd.args[0] === true, state.stream.videoHeader !== undefined);
+  }
+
+  /** deleteStream, closeStream, FCUnpublish: back to connected, ready for another publish or play. */
+  private stopStream(): void {
+    const state = this.state;
+    switch (state.kind) {
+      case 'publishing':
+        this.stopPublishing(state.stream);
+        this.status(state.streamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'stream is now unpublished' });
+        break;
+      case 'playing':
+        this.stopPlaying(state.stream, state.player);
+        break;
+      case 'waiting':
+        state.abort.abort();
+        break;
+      default:
+        return;
+    }
+    this.setState({ kind: 'connected' });
+  }
+
+  /** The hub ends the publisher: on shutdown, or when it gives up on it. */
+  private closePublisher(reason: CloseReason): void {
+    const state = this.state;
+    if (state.kind !== 'publishing') return;
+    if (reason === 'shutdown') {
+      this.status(state.streamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'server shutting down' });
+    }
+    this.stopPublishing(state.stream);
+    this.setState({ kind: 'connected' });
+    this.connection.end();
+  }
+
+  private stopPublishing(stream: Stream): void {
+    this.options.hub.unpublish(stream);
+    this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
+    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
+  }
+
+  private stopPlaying(stream: Stream, player: RtmpPlayer): void {
+    stream.unsubscribe(player);
+    this.trace.ended({ bytesOut: this.connection.bytesSent });
+  }
+
+  /** Sends a connection-level reply (_result, _error) on the command chunk stream. */
+  private reply(body: Buffer): void {
+    this.connection.sendMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, 0, body);
+  }
+
+  private status(streamId: number, info: StatusInfo): void {
+    this.connection.sendMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, streamId, 0, onStatus(info));
+  }
+}
