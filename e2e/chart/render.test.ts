@@ -246,7 +246,7 @@ describe('values.schema.json', () => {
     const { parseFlags } = await import('../../operator/src/flags.ts');
     for (const args of [[], ['--set', 'leaderElection.enabled=false,watchNamespaces={a,b},logLevel=debug']]) {
       const c = container(one(await template('rel', args), 'Deployment'));
-      const flags = parseFlags(c.args, {});
+      const { flags } = parseFlags(c.args, {});
       expect(flags.metricsBind).toBe('0.0.0.0:8080');
       expect(flags.healthBind).toBe('0.0.0.0:8081');
       expect(flags.leaderElect).toBe(args.length === 0);

@@ -10,7 +10,7 @@
 // The cluster steps are e2e/lib/steps.sh, the same code `make e2e-kind` runs.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -52,7 +52,7 @@ interface Deployment {
     template: {
       spec: {
         containers: Container[];
-        volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+        volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; configMap?: { name: string } }[];
       };
     };
   };
@@ -72,6 +72,19 @@ const podOf = async (ns: string, selector: string): Promise<Pod> =>
     `a pod for ${selector} in ${ns}`,
     async () => (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', selector])).items[0],
   );
+
+/** A ConfigMap's keys as files in a local directory, as the kubelet mounts them; returns the directory. */
+async function writeConfigMap(name: string): Promise<string> {
+  const cm = await kubectlJson<{ data?: Record<string, string> }>(['get', 'configmap', name, '-n', appNs]);
+  const dir = join(work, 'configmaps', name);
+  await mkdir(dir, { recursive: true });
+  // Written whole and renamed into place, as the kubelet swaps its files, so a reader never sees half a file.
+  for (const [key, text] of Object.entries(cm.data ?? {})) {
+    await writeFile(join(dir, `.${key}.tmp`), text);
+    await rename(join(dir, `.${key}.tmp`), join(dir, key));
+  }
+  return dir;
+}
 
 async function httpOk(url: string): Promise<boolean> {
   try {
@@ -210,10 +223,16 @@ describe('the user journey on the local control plane', () => {
     const template = deployment.spec.template.spec;
     const container = template.containers.find((c) => c.name === 'rtmpd') as Container;
     const pod = await podOf(appNs, `app.kubernetes.io/instance=${serverName}`);
-    // mount path → the host directory of the PersistentVolume bound to the volume's claim
+    // mount path → the host directory of the PersistentVolume bound to the volume's claim, or
+    // for a ConfigMap volume a directory with one file per key, as the kubelet writes it
     const mounts: Record<string, string> = {};
     for (const m of container.volumeMounts ?? []) {
-      const claim = template.volumes?.find((v) => v.name === m.name)?.persistentVolumeClaim?.claimName;
+      const volume = template.volumes?.find((v) => v.name === m.name);
+      if (volume?.configMap) {
+        mounts[m.mountPath] = await writeConfigMap(volume.configMap.name);
+        continue;
+      }
+      const claim = volume?.persistentVolumeClaim?.claimName;
       if (!claim) continue;
       const pvc = await kubectlJson<{ spec: { volumeName: string } }>(['get', 'pvc', claim, '-n', appNs]);
       const pv = await kubectlJson<{ spec: { hostPath: { path: string } } }>(['get', 'pv', pvc.spec.volumeName]);
@@ -229,7 +248,7 @@ describe('the user journey on the local control plane', () => {
     });
     // Everything not rewritten is the template's, verbatim.
     const rewrittenFlags = new Set(cmd.rewrites.filter((r) => r.what.startsWith('--')).map((r) => r.what));
-    expect([...rewrittenFlags].sort()).toEqual(['--http-bind', '--keyframe-dir', '--rtmp-bind', '--storage-dir']);
+    expect([...rewrittenFlags].sort()).toEqual(['--config', '--http-bind', '--keyframe-dir', '--rtmp-bind', '--storage-dir']);
     const untouched = (container.args ?? []).filter((a) => ![...rewrittenFlags].some((f) => a.startsWith(`${f}=`)));
     expect(cmd.args).toEqual(expect.arrayContaining(untouched));
     // the entrypoint's own arguments (none: the image runs the script, whose shebang names node) + the template's
@@ -282,6 +301,22 @@ describe('the user journey on the local control plane', () => {
     expect(recordingsDir).toBeTruthy();
     const found = await run('find', [recordingsDir as string, '-name', '*.flv', '-size', '+1k']);
     expect(found.stdout.trim()).not.toBe('');
+
+    // A live option changed on the RtmpServer reaches the running rtmpd through its mounted file
+    // (rewritten here as the kubelet's ConfigMap sync would), with no new pod.
+    const templateBefore = JSON.stringify(deployment.spec.template);
+    await kubectl(['patch', 'rtmpserver', serverName, '-n', appNs, '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
+    const configMapName = template.volumes?.find((v) => v.configMap)?.configMap?.name as string;
+    await eventually('the ConfigMap to carry logLevel: debug', async () => {
+      const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', configMapName, '-n', appNs]);
+      return Object.values(cm.data).some((text) => text.includes('logLevel: debug')) ? true : undefined;
+    });
+    await writeConfigMap(configMapName);
+    await eventually('rtmpd to reload its config', async () =>
+      (await readFile(join(work, 'rtmpd.log'), 'utf8')).includes('"msg":"config reloaded"') ? true : undefined,
+    );
+    const after = await kubectlJson<Deployment>(['get', 'deployment', serverName, '-n', appNs]);
+    expect(JSON.stringify(after.spec.template)).toBe(templateBefore);
 
     expect(await rtmpd.stop()).toBe(0); // SIGTERM, as the kubelet would: a clean exit
     rtmpd = undefined;

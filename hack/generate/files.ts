@@ -4,6 +4,7 @@
 // them; `make lint` checks that the committed copies are current.
 import { crdFileName, crdYaml } from '../../operator/src/api/crd.ts';
 import { fieldReference } from '../../operator/src/api/docs.ts';
+import { flagsTable } from '../../operator/src/flags.ts';
 import { rbacYaml } from '../../operator/src/rbac.ts';
 import { optionsTable } from '../../rtmpd/src/config-docs.ts';
 import { chartDir, chartReadme } from './chart-readme.ts';
@@ -50,7 +51,10 @@ export const generated: readonly Generated[] = [
       ),
   },
   { path: 'README.md', render: (_read, current) => withSection(current, 'options', optionsTable()) },
-  { path: 'operator/README.md', render: (_read, current) => withSection(current, 'fields', fieldReference()) },
+  {
+    path: 'operator/README.md',
+    render: (_read, current) => withSection(withSection(current, 'flags', flagsTable()), 'fields', fieldReference()),
+  },
 ];
 
 /** Path → content of every generated file, rendered against what `read` returns. */

@@ -1,101 +1,90 @@
-// The operator's command line. --help is generated from the same table.
-import { parseArgs } from 'node:util';
+// The operator's command line: one zod schema read by the loader rtmpd uses
+// (flags over environment variables over defaults), so --help, defaults and
+// the checks come from here alone.
+import { bool, ConfigError, loadOptions, optionsHelp, optionsTable, type OptionSet } from '@flux-rtmpd/rtmpd/options';
+import { z } from 'zod';
 
-export interface Flags {
-  namespaces: string[];
-  metricsBind: string;
-  healthBind: string;
-  leaderElect: boolean;
-  leaderElectionNamespace?: string;
-  leaderElectionId: string;
-  kubeconfig?: string;
-  logLevel: string;
-  workers: number;
+export { ConfigError };
+
+const bind = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):(\d{1,5})$/, 'expected HOST:PORT or :PORT, e.g. :8080 or 127.0.0.1:0')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+export const flagsSchema = z.object({
+  namespaces: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .describe('comma-separated namespaces to watch; empty watches all'),
+  metricsBind: bind.default(':8080').describe('HOST:PORT for /metrics; the same address as --health-bind serves both'),
+  healthBind: bind.default(':8081').describe('HOST:PORT for /healthz and /readyz'),
+  leaderElect: bool.default(false).describe('elect a leader through a coordination.k8s.io Lease so only one replica acts'),
+  leaderElectionNamespace: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("namespace of the Lease; default: the pod's namespace (POD_NAMESPACE or the service account's), else the kubeconfig's"),
+  leaderElectionId: z.string().min(1).default('rtmpd-operator.media.fluxiot.io').describe('name of the Lease'),
+  kubeconfig: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
+  workers: z.coerce.number().int().min(1).max(64).default(2).describe('RtmpServers reconciled at once'),
+});
+
+export type Flags = z.infer<typeof flagsSchema>;
+
+// The variables the chart and controller-runtime-based operators use; the
+// kubeconfig has none of its own (KUBECONFIG may list several files and is
+// read as the default).
+const envNames: Partial<Record<keyof Flags, string>> = {
+  namespaces: 'WATCH_NAMESPACES',
+  metricsBind: 'METRICS_BIND',
+  healthBind: 'HEALTH_BIND',
+  leaderElect: 'LEADER_ELECT',
+  leaderElectionNamespace: 'LEADER_ELECTION_NAMESPACE',
+  leaderElectionId: 'LEADER_ELECTION_ID',
+  logLevel: 'LOG_LEVEL',
+  workers: 'WORKERS',
+};
+
+const operatorOptions: OptionSet<typeof flagsSchema> = { schema: flagsSchema, envName: (key) => envNames[key as keyof Flags] };
+
+export interface ParsedFlags {
+  flags: Flags;
   help: boolean;
   version: boolean;
 }
 
-const table = [
-  ['namespaces', 'string', '', 'comma-separated namespaces to watch; empty watches all (env WATCH_NAMESPACES)'],
-  ['metrics-bind', 'string', ':8080', 'HOST:PORT for /metrics (env METRICS_BIND); the same address as --health-bind serves both'],
-  ['health-bind', 'string', ':8081', 'HOST:PORT for /healthz and /readyz (env HEALTH_BIND)'],
-  [
-    'leader-elect',
-    'boolean',
-    'false',
-    'elect a leader through a coordination.k8s.io Lease so only one replica acts (env LEADER_ELECT=true)',
-  ],
-  [
-    'leader-election-namespace',
-    'string',
-    '',
-    "namespace of the Lease; default: the pod's namespace (POD_NAMESPACE or the service account's), else the kubeconfig's",
-  ],
-  ['leader-election-id', 'string', 'rtmpd-operator.media.fluxiot.io', 'name of the Lease'],
-  ['kubeconfig', 'string', '', 'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'],
-  ['log-level', 'string', 'info', 'fatal, error, warn, info, debug or trace (env LOG_LEVEL)'],
-  ['workers', 'string', '2', 'RtmpServers reconciled at once'],
-] as const;
+/** Flags over environment variables over defaults; throws ConfigError naming a bad option. */
+export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedFlags {
+  const { options, help, version } = loadOptions(operatorOptions, argv, env);
+  return { flags: options, help, version };
+}
 
-export function helpText(): string {
-  return [
+export const helpText = (): string =>
+  optionsHelp(operatorOptions, [
     'Usage: rtmpd-operator [flags]',
     '',
-    'Reconciles media.fluxiot.io/v1alpha1 RtmpServer resources into rtmpd Deployments, Services,',
+    'Reconciles media.fluxiot.io/v1alpha1 RtmpServer resources into rtmpd workloads, Services,',
     'PersistentVolumeClaims and ConfigMaps, against the current KUBECONFIG or the in-cluster config.',
-    '',
-    'Flags:',
-    ...table.map(
-      ([name, type, def, help]) => `  --${name}${type === 'string' ? ' <value>' : ''}\n      ${help}${def ? ` (default ${def})` : ''}`,
-    ),
-    '  -h, --help\n      print this help',
-    '  --version\n      print the version',
-    '',
-  ].join('\n');
-}
+    'Flags win over the environment variables named below.',
+  ]);
 
-export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): Flags {
-  const { values: parsed } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...Object.fromEntries(table.map(([name, type]) => [name, { type }])),
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-    },
-  });
-  const values = parsed as Record<string, string | boolean | undefined>;
-  const str = (k: string): string | undefined => {
-    const v = values[k];
-    return typeof v === 'string' && v !== '' ? v : undefined;
-  };
-  const workers = Number(str('workers') ?? '2');
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${str('workers')}`);
-  const leaderElectEnv = env.LEADER_ELECT === 'true';
-  return {
-    namespaces: (str('namespaces') ?? env.WATCH_NAMESPACES ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    metricsBind: str('metrics-bind') ?? env.METRICS_BIND ?? ':8080',
-    healthBind: str('health-bind') ?? env.HEALTH_BIND ?? ':8081',
-    leaderElect: values['leader-elect'] === true || leaderElectEnv,
-    leaderElectionNamespace: str('leader-election-namespace'),
-    leaderElectionId: str('leader-election-id') ?? 'rtmpd-operator.media.fluxiot.io',
-    kubeconfig: str('kubeconfig'),
-    logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
-    workers,
-    help: values.help === true,
-    version: values.version === true,
-  };
-}
+/** The flags as a Markdown table, for the operator README (make generate). */
+export const flagsTable = (): string => optionsTable(operatorOptions);
 
 /** ":8080" → all interfaces; "127.0.0.1:0" → an ephemeral port. */
 export function splitBind(bind: string): { host: string | undefined; port: number } {
   const at = bind.lastIndexOf(':');
   const host = bind.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(bind.slice(at + 1));
-  if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`expected HOST:PORT or :PORT, got ${bind}`);
-  return { host: host || undefined, port };
+  return { host: host || undefined, port: Number(bind.slice(at + 1)) };
 }

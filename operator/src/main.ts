@@ -1,25 +1,26 @@
 // rtmpd-operator: flags in, operator running, SIGTERM/SIGINT stop it in order
 // (running reconciles finish, the leader Lease is released).
-import { helpText, parseFlags } from './flags.ts';
+import { ConfigError, helpText, parseFlags, type ParsedFlags } from './flags.ts';
 import { startOperator } from './operator.ts';
 import { version } from './version.ts';
 
-let flags;
+let parsed: ParsedFlags;
 try {
-  flags = parseFlags(process.argv.slice(2));
+  parsed = parseFlags(process.argv.slice(2));
 } catch (err) {
-  process.stderr.write(`rtmpd-operator: ${(err as Error).message} (see --help)\n`);
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`rtmpd-operator: ${err.message}\n`);
   process.exit(2);
 }
-if (flags.help) {
+if (parsed.help) {
   process.stdout.write(helpText());
   process.exit(0);
 }
-if (flags.version) {
+if (parsed.version) {
   process.stdout.write(`${version}\n`);
   process.exit(0);
 }
-const operator = await startOperator(flags);
+const operator = await startOperator(parsed.flags);
 let signals = 0;
 const onSignal = (signal: string) => {
   if (++signals > 1) process.exit(1);

@@ -157,6 +157,7 @@ export interface Kube {
     annotations?: Record<string, string>;
     labels?: Record<string, string>;
     deletionTimestamp?: string;
+    managedFields?: { manager: string; operation?: string; subresource?: string; time?: string }[];
   };
   spec?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   status?: any; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cluster, eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import { cluster, eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
 import { checksumAnnotation } from '../src/controller/desired.ts';
 import {
   apply,
@@ -49,6 +49,18 @@ const leader = async () => {
   const holder = await leaseHolder();
   return operators.find((o) => o.identity === holder && o.child.exitCode === null);
 };
+
+interface Event {
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  firstTimestamp?: string;
+}
+const eventsOf = async (name: string, reason: string): Promise<Event[]> =>
+  (await kubectlJson<{ items: Event[] }>(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},reason=${reason}`]))
+    .items;
+const eventOf = async (name: string, reason: string): Promise<Event | undefined> => (await eventsOf(name, reason))[0];
 
 async function waitReady(name: string, timeoutMs = 90_000): Promise<Kube> {
   return eventually(
@@ -121,13 +133,15 @@ describe('rtmpd-operator against the API server', () => {
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toMatch(/^ghcr\.io\/fluxiot\/rtmpd:/);
     expect(c.args).toEqual(
-      expect.arrayContaining(['--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082', '--snapshot-enabled=true', '--chunk-size=8192']),
+      expect.arrayContaining(['--config=/etc/rtmpd/rtmpd.yaml', '--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082']),
     );
+    expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/rtmpd', readOnly: true });
     expect(c.readinessProbe.httpGet.path).toBe('/health');
     expect(dep.spec.template.metadata.annotations[checksumAnnotation]).toMatch(/^[0-9a-f]{64}$/);
     expect(dep.spec.template.metadata.annotations['prometheus.io/scrape']).toBe('true');
     expect(svc.spec.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`)).toEqual(['rtmp:1935', 'http:8082']);
     expect(cm.data?.['rtmpd.yaml']).toContain('chunkSize: 8192');
+    expect(cm.data?.['rtmpd.yaml']).toContain('snapshotEnabled: true');
     expect(pvcs.map((p) => p.spec.accessModes)).toEqual([['ReadWriteMany'], ['ReadWriteMany']]);
     // defaults from the schema are stored
     expect(owner.spec).toMatchObject({ replicas: 1, ports: { rtmp: 1935, http: 8082 }, service: { type: 'ClusterIP' }, logLevel: 'info' });
@@ -149,7 +163,22 @@ describe('rtmpd-operator against the API server', () => {
     expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+rtmp:\/\//);
   });
 
-  it('rolls the pods when the rtmpd configuration changes (checksum), via a changed Deployment', async () => {
+  it('takes a live option (logLevel) into the mounted ConfigMap without replacing the pods, and says so in an Event', async () => {
+    const dep = (await get('deployment', ns, 'alpha'))!;
+    const pods = (await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name);
+    await kubectl(['patch', 'rtmpserver', 'alpha', '-n', ns, '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
+    await eventually('the ConfigMap carries the new level', async () =>
+      (await get('configmap', ns, 'alpha-rtmpd'))?.data?.['rtmpd.yaml']?.includes('logLevel: debug') ? true : undefined,
+    );
+    const event = await eventually('a ConfigChanged Event', () => eventOf('alpha', 'ConfigChanged'));
+    expect(event.message).toContain('logLevel changed: the running pods apply it from their config file, without a restart');
+    await waitReady('alpha');
+    const after = (await get('deployment', ns, 'alpha'))!;
+    expect(after.metadata.generation).toBe(dep.metadata.generation);
+    expect((await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name)).toEqual(pods);
+  });
+
+  it('rolls the pods for an option that needs a restart, announced by an Event first', async () => {
     const before = (await get('deployment', ns, 'alpha'))!;
     const oldSum = before.spec.template.metadata.annotations[checksumAnnotation];
     const oldPods = (await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name);
@@ -158,9 +187,18 @@ describe('rtmpd-operator against the API server', () => {
       const d = await get('deployment', ns, 'alpha');
       return d && d.spec.template.metadata.annotations[checksumAnnotation] !== oldSum ? d : undefined;
     });
-    expect(dep.spec.template.spec.containers[0].args).toContain('--snapshot-interval-seconds=10');
+    const event = await eventually('a RollingPods Event', () => eventOf('alpha', 'RollingPods'));
+    expect(event.message).toBe('options that need a restart changed (snapshotIntervalSeconds): the pods are replaced');
+    // announced before the workload changed
+    const withFields = await kubectlJson<Kube>(['get', 'deployment', 'alpha', '-n', ns, '--show-managed-fields']);
+    expect(withFields.spec.template.metadata.annotations[checksumAnnotation]).toBe(
+      dep.spec.template.metadata.annotations[checksumAnnotation],
+    );
+    const updated = withFields.metadata.managedFields?.find((f) => f.manager === 'rtmpd-operator' && !f.subresource)?.time;
+    expect(new Date(event.firstTimestamp ?? '').getTime()).toBeLessThanOrEqual(new Date(updated ?? '').getTime());
+    expect((await get('configmap', ns, 'alpha-rtmpd'))?.data?.['rtmpd.yaml']).toContain('snapshotIntervalSeconds: 10');
     const o = await waitReady('alpha');
-    expect(o.metadata.generation).toBe(2);
+    expect(o.metadata.generation).toBe(3);
     await eventually('old pods replaced', async () => {
       const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
       const names = pods.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
@@ -277,17 +315,12 @@ describe('rtmpd-operator against the API server', () => {
     });
     expect(condition(o, 'Degraded')).toMatchObject({ reason: 'ReconcileFailed' });
     expect(condition(o, 'Degraded')?.message).toMatch(/already allocated/);
-    const ev = await kubectl([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      'involvedObject.name=np-two,reason=ReconcileFailed,type=Warning',
-      '-o',
-      'name',
-    ]);
-    expect(ev.stdout.trim()).not.toBe('');
+    // every retry fails the same way: one Event whose count rises, not one Event per retry
+    const failed = await eventually('a repeated ReconcileFailed Event', async () => {
+      const events = await eventsOf('np-two', 'ReconcileFailed');
+      return events.length === 1 && (events[0]?.count ?? 0) > 1 ? events : undefined;
+    });
+    expect(failed[0]?.type).toBe('Warning');
     // fixed by freeing the port: the retry with backoff repairs it
     await kubectl(['delete', 'rtmpserver', 'np-one', '-n', ns]);
     await eventually(

@@ -1,11 +1,12 @@
 // rtmpd's configuration: one zod schema, fed (in rising priority) by defaults,
-// an optional YAML/JSON config file, RTMPD_* environment variables and flags.
-// The operator imports this module to render a pod's flags, so every option
-// a pod can run with is declared here and nowhere else.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+// an optional YAML/JSON config file, RTMPD_* environment variables and flags
+// (the loader is options.ts, shared with the operator). The operator imports
+// this module to render a pod's configuration, so every option a pod can run
+// with is declared here and nowhere else.
 import { z } from 'zod';
+import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
+
+export { ConfigError, flagName } from './options.ts';
 
 const hostPort = z
   .string()
@@ -14,155 +15,143 @@ const hostPort = z
 
 // Values from flags and env arrive as strings; these accept both forms.
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
+
+/**
+ * How a running rtmpd takes a change of the option in its config file
+ * (config-reload.ts): `live` applies it at once, `restart` needs a new
+ * process (the operator rolls the pods for those only).
+ */
+export type Reload = 'live' | 'restart';
+const live = { reload: 'live' } as const satisfies { reload: Reload };
+const restart = { reload: 'restart' } as const satisfies { reload: Reload };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 export const configSchema = z.object({
-  rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)'),
-  httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)'),
-  storageDir: z.string().min(1).default('./data/rtmp/storage').describe('directory for recordings'),
+  rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)').meta(restart),
+  httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)').meta(restart),
+  storageDir: z.string().min(1).default('./data/rtmp/storage').describe('directory for recordings').meta(restart),
   keyframeDir: z
     .string()
     .min(1)
     .default('./data/rtmp/keyframes')
-    .describe('directory for the latest keyframe and JPEG snapshot of each live stream'),
+    .describe('directory for the latest keyframe and JPEG snapshot of each live stream')
+    .meta(restart),
   logLevel: z
     .enum(logLevels)
     .default('info')
-    .describe(`log level: ${logLevels.join(', ')}`),
-  logFormat: z.enum(['json', 'pretty']).default('json').describe('log format: json (one object per line) or pretty (for a terminal)'),
+    .describe(`log level: ${logLevels.join(', ')}`)
+    .meta(live),
+  logFormat: z
+    .enum(['json', 'pretty'])
+    .default('json')
+    .describe('log format: json (one object per line) or pretty (for a terminal)')
+    .meta(restart),
   chunkSize: int(128, 65536)
     .default(60000)
     .describe(
       'outbound RTMP chunk size in bytes; large chunks (SRS also sends 60000) let most media messages go out as one header plus the body, uncopied',
-    ),
+    )
+    .meta(live),
   gopCacheMaxBytes: int(0, 256 * 1024 * 1024)
     .default(16 * 1024 * 1024)
-    .describe('upper bound of the per-stream GOP cache that lets players start at the last keyframe; 0 disables the cache'),
+    .describe('upper bound of the per-stream GOP cache that lets players start at the last keyframe; 0 disables the cache')
+    .meta(restart),
   playWaitSeconds: int(0, 3600)
     .default(0)
     .describe(
       'how long a player of a stream that is not live waits for its publisher before NetStream.Play.StreamNotFound; 0 answers at once',
-    ),
+    )
+    .meta(restart),
   playerMaxBufferBytes: int(64 * 1024, 256 * 1024 * 1024)
     .default(4 * 1024 * 1024)
-    .describe('bytes queued for a slow player before it skips to the next keyframe'),
-  playerStallTimeoutSeconds: int(1, 3600).default(30).describe('a player whose socket accepts nothing for this long is disconnected'),
+    .describe('bytes queued for a slow player before it skips to the next keyframe')
+    .meta(restart),
+  playerStallTimeoutSeconds: int(1, 3600)
+    .default(30)
+    .describe('a player whose socket accepts nothing for this long is disconnected')
+    .meta(restart),
   idleTimeoutSeconds: int(1, 3600)
     .default(30)
-    .describe('a connection that moves no byte either way for this long (handshake included) is closed'),
-  maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused'),
-  recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir'),
-  snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots'),
+    .describe('a connection that moves no byte either way for this long (handshake included) is closed')
+    .meta(live),
+  maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused').meta(live),
+  recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir').meta(restart),
+  snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),
   snapshotIntervalSeconds: int(0, 86_400)
     .default(0)
-    .describe('also write a timestamped JPEG of every live stream this often; 0 writes snapshots only on request'),
-  snapshotKeep: int(1, 100_000).default(10).describe('timestamped JPEGs kept per stream when --snapshot-interval-seconds is set'),
-  snapshotWidth: int(0, 7680).default(0).describe('snapshot width in pixels (height keeps the aspect ratio); 0 keeps the source width'),
-  snapshotQuality: int(1, 31).default(3).describe('JPEG quality for ffmpeg -q:v, 1 (best) to 31 (smallest)'),
-  snapshotConcurrency: int(1, 64).default(2).describe('snapshot decodes that may run at once'),
-  ffmpegPath: z.string().min(1).default('ffmpeg').describe('ffmpeg binary used for snapshots'),
+    .describe('also write a timestamped JPEG of every live stream this often; 0 writes snapshots only on request')
+    .meta(restart),
+  snapshotKeep: int(1, 100_000)
+    .default(10)
+    .describe('timestamped JPEGs kept per stream when --snapshot-interval-seconds is set')
+    .meta(live),
+  snapshotWidth: int(0, 7680)
+    .default(0)
+    .describe('snapshot width in pixels (height keeps the aspect ratio); 0 keeps the source width')
+    .meta(live),
+  snapshotQuality: int(1, 31).default(3).describe('JPEG quality for ffmpeg -q:v, 1 (best) to 31 (smallest)').meta(live),
+  snapshotConcurrency: int(1, 64).default(2).describe('snapshot decodes that may run at once').meta(restart),
+  ffmpegPath: z.string().min(1).default('ffmpeg').describe('ffmpeg binary used for snapshots').meta(live),
   metricsMaxStreams: int(0, 100_000)
     .default(200)
-    .describe('streams that get their own per-stream metric series; the rest are summed under key="_overflow"'),
-  shutdownGraceSeconds: int(0, 600).default(10).describe('on SIGTERM, how long in-flight responses may finish before rtmpd exits'),
+    .describe('streams that get their own per-stream metric series; the rest are summed under key="_overflow"')
+    .meta(restart),
+  shutdownGraceSeconds: int(0, 600)
+    .default(10)
+    .describe('on SIGTERM, how long in-flight responses may finish before rtmpd exits')
+    .meta(live),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigKey = keyof Config;
 
-/** `rtmpBind` → `rtmp-bind`, the flag name. */
-export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 /** `rtmpBind` → `RTMPD_RTMP_BIND`, the environment variable name. */
 export const envName = (key: string): string => `RTMPD_${flagName(key).replace(/-/g, '_').toUpperCase()}`;
 
 export const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 
-export class ConfigError extends Error {}
+/** Whether a running rtmpd applies a change of the option at once or needs a restart. */
+export const reloadOf = (key: ConfigKey): Reload => (configSchema.shape[key].meta() as { reload: Reload }).reload;
+
+export const rtmpdOptions: OptionSet<typeof configSchema> = {
+  schema: configSchema,
+  envName,
+  // LOG_LEVEL is the variable the original product documented for verbose logs.
+  fallbackEnv: { logLevel: 'LOG_LEVEL' },
+  configFile: { flag: 'config', env: 'RTMPD_CONFIG' },
+};
 
 export interface LoadedArgs {
   config: Config;
   help: boolean;
   version: boolean;
+  /** The config file read (--config or RTMPD_CONFIG), if any. */
+  configFile?: string;
 }
 
 /** Reads flags, environment and the optional config file into a validated Config. */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedArgs {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
-    ...Object.fromEntries(configKeys.map((k) => [flagName(k), { type: 'string' as const }])),
-    config: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean' },
-  };
-  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new ConfigError(`${(err as Error).message} (see --help)`);
-  }
-  const raw: Record<string, unknown> = {};
-  const file = (values.config as string | undefined) ?? env.RTMPD_CONFIG;
-  if (file) Object.assign(raw, readConfigFile(file));
-  for (const key of configKeys) {
-    const fromEnv = env[envName(key)];
-    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
-    const fromFlag = values[flagName(key)];
-    if (fromFlag !== undefined) raw[key] = fromFlag;
-  }
-  // LOG_LEVEL is the variable the original product documented for verbose logs.
-  if (raw.logLevel === undefined && env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
-  return { config: parseConfig(raw), help: values.help === true, version: values.version === true };
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): LoadedArgs {
+  const { options, help, version, file } = loadOptions(rtmpdOptions, argv, env);
+  return { config: options, help, version, ...(file ? { configFile: file } : {}) };
 }
 
 /** Validates a raw object, naming the flag and variable of any bad option. */
-export function parseConfig(raw: Record<string, unknown>): Config {
-  const result = configSchema.strict().safeParse(raw);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const key = String(issue.path[0] ?? '');
-    if (issue.code === 'unrecognized_keys') return `unknown option(s): ${issue.keys.join(', ')}`;
-    return `--${flagName(key)} (${envName(key)}): ${issue.message}, got ${JSON.stringify(raw[key])}`;
-  });
-  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
-}
+export const parseConfig = (raw: Record<string, unknown>): Config => parseOptions(rtmpdOptions, raw);
 
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
-  }
-  const parsed: unknown = parseYaml(text);
-  if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new ConfigError(`config file ${path} must hold a mapping of option: value`);
-  return parsed as Record<string, unknown>;
-}
+/** rtmpd's own default for an option. */
+export const configDefault = <K extends ConfigKey>(key: K): Config[K] => optionDefault(rtmpdOptions, key) as Config[K];
 
 /** The --help text, generated from the schema so it can never drift from it. */
-export function helpText(): string {
-  const rows = configKeys.map((key) => {
-    const field = configSchema.shape[key];
-    const fallback = JSON.stringify(configSchema.shape[key].parse(undefined));
-    return `  --${flagName(key)} <value>\n      ${field.description ?? ''} (default ${fallback}; env ${envName(key)})`;
-  });
-  return [
+export const helpText = (): string =>
+  optionsHelp(rtmpdOptions, [
     'Usage: rtmpd [options]',
     '',
     'flux-rtmpd media server: RTMP ingest, RTMP and HTTP-FLV playback, recording, JPEG snapshots, HTTP API.',
     'Options come from flags, RTMPD_* environment variables and an optional YAML/JSON config file whose',
     'keys are the camelCase option names (rtmpBind: 0.0.0.0:1935); flags win over env, env over the file.',
-    '',
-    'Options:',
-    '  --config <file>\n      YAML or JSON config file (env RTMPD_CONFIG)',
-    ...rows,
-    '  -h, --help\n      print this help',
-    '  --version\n      print the version',
-    '',
-  ].join('\n');
-}
+    'A running rtmpd watches its config file and applies changes of the options marked "live" at once.',
+  ]);
 
 /** Splits HOST:PORT (IPv6 in brackets) for net.Server.listen. */
 export function splitHostPort(bind: string): { host: string; port: number } {

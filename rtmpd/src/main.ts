@@ -3,14 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
+import { watchConfigFile } from './config-reload.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { startTracing } from './telemetry/tracing.ts';
 
 const EXIT_CONFIG = 2;
 
+const argv = process.argv.slice(2);
 let args: LoadedArgs;
 try {
-  args = loadConfig(process.argv.slice(2));
+  args = loadConfig(argv);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`rtmpd: ${err.message}\n`);
@@ -51,8 +53,11 @@ logger.info(
   { rtmp: address(rtmpd.rtmpAddress), http: address(rtmpd.httpAddress), storageDir: config.storageDir, keyframeDir: config.keyframeDir },
   'rtmpd ready',
 );
+// Options marked live in config.ts follow the config file while rtmpd runs.
+const reload = args.configFile ? watchConfigFile({ file: args.configFile, argv, env: process.env, config, logger }) : undefined;
 
 const shutdown = (signal: NodeJS.Signals): void => {
+  reload?.close();
   logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
   // A stop that hangs past the grace period (plus RTMP's own flush time) is cut short.
   setTimeout(

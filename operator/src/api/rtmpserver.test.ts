@@ -1,7 +1,7 @@
-import { configKeys, configSchema } from '@flux-rtmpd/rtmpd/config';
+import { configDefault, configKeys, configSchema } from '@flux-rtmpd/rtmpd/config';
 import { describe, expect, it } from 'vitest';
 import { defaultImage, version } from '../version.ts';
-import { operatorOwnedOptions, parseSpec, passthroughOptions, rtmpdDefault, rtmpdOption, specSchema, typedOptions } from './rtmpserver.ts';
+import { operatorOwnedOptions, parseSpec, passthroughOptions, rtmpdOption, specSchema, typedOptions } from './rtmpserver.ts';
 
 describe('RtmpServer spec schema', () => {
   it('fills every default from an empty spec', () => {
@@ -21,14 +21,14 @@ describe('RtmpServer spec schema', () => {
 
   it("takes typed rtmpd options' defaults from rtmpd's schema", () => {
     const spec = parseSpec({});
-    expect(spec.logLevel).toBe(rtmpdDefault('logLevel'));
-    expect(spec.recording.enabled).toBe(rtmpdDefault('recordingEnabled'));
+    expect(spec.logLevel).toBe(configDefault('logLevel'));
+    expect(spec.recording.enabled).toBe(configDefault('recordingEnabled'));
     expect(spec.snapshot).toEqual({
-      enabled: rtmpdDefault('snapshotEnabled'),
-      intervalSeconds: rtmpdDefault('snapshotIntervalSeconds'),
-      width: rtmpdDefault('snapshotWidth'),
-      quality: rtmpdDefault('snapshotQuality'),
-      keep: rtmpdDefault('snapshotKeep'),
+      enabled: configDefault('snapshotEnabled'),
+      intervalSeconds: configDefault('snapshotIntervalSeconds'),
+      width: configDefault('snapshotWidth'),
+      quality: configDefault('snapshotQuality'),
+      keep: configDefault('snapshotKeep'),
     });
   });
 
@@ -42,7 +42,7 @@ describe('RtmpServer spec schema', () => {
   it("keeps rtmpd's ranges for each option", () => {
     for (const key of configKeys) {
       const typed = rtmpdOption(key);
-      const def = rtmpdDefault(key);
+      const def = configDefault(key);
       expect(typed.safeParse(def).success, key).toBe(true);
     }
     expect(rtmpdOption('snapshotQuality').safeParse(32).success).toBe(false);

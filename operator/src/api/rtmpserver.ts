@@ -1,7 +1,7 @@
 // The RtmpServer resource: one zod schema for spec and status. The CRD in
 // crds/ is generated from it (crd.ts), the controller parses with it, and the
 // README's field reference is printed from it (docs.ts).
-import { configKeys, configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import { configDefault, configKeys, configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { z } from 'zod';
 import { defaultImage } from '../version.ts';
 
@@ -66,11 +66,8 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
   return typed.describe(description) as unknown as z.ZodType<Config[K]>;
 }
 
-/** rtmpd's own default for an option. */
-export const rtmpdDefault = <K extends ConfigKey>(key: K): Config[K] => configSchema.shape[key].parse(undefined) as Config[K];
-
 /** An rtmpd option with rtmpd's default, so `kubectl get -o yaml` shows it. */
-const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key).default(rtmpdDefault(key) as never);
+const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key).default(configDefault(key) as never);
 
 /** Options the operator sets itself: the pod's listen addresses and mount paths. */
 export const operatorOwnedOptions = ['rtmpBind', 'httpBind', 'storageDir', 'keyframeDir'] as const satisfies readonly ConfigKey[];
@@ -95,7 +92,7 @@ const passthroughSchema = z.object(
       const o = rtmpdOption(k);
       return [
         k,
-        o.optional().describe(`${o.description} (rtmpd flag --${flagName(k)}; unset: rtmpd's default ${JSON.stringify(rtmpdDefault(k))})`),
+        o.optional().describe(`${o.description} (rtmpd flag --${flagName(k)}; unset: rtmpd's default ${JSON.stringify(configDefault(k))})`),
       ];
     }),
   ),

@@ -5,7 +5,8 @@
 import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
-import { instanceLabel, managedBy } from './desired.ts';
+import { fieldManager, instanceLabel, managedBy } from './desired.ts';
+import { ApiEventRecorder } from './events.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
@@ -95,9 +96,8 @@ export class Controller {
     this.#reconciler = new Reconciler({
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
-      core: kubeConfig.makeApiClient(CoreV1Api),
+      events: new ApiEventRecorder({ core: kubeConfig.makeApiClient(CoreV1Api), component: fieldManager, instance: opts.identity, log }),
       log,
-      identity: opts.identity,
       getServer: (ns, name) => find(this.#servers, ns, name),
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
     });

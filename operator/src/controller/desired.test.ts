@@ -1,8 +1,19 @@
-import { loadConfig, parseConfig, flagName } from '@flux-rtmpd/rtmpd/config';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configKeys, loadConfig, parseConfig, reloadOf } from '@flux-rtmpd/rtmpd/config';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { apiVersion, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
-import { checksumAnnotation, desiredState, mountPaths, preStopSleepSeconds, rtmpdArgs } from './desired.ts';
+import {
+  checksumAnnotation,
+  configChanges,
+  configFileName,
+  desiredState,
+  mountPaths,
+  preStopSleepSeconds,
+  templateHashAnnotation,
+} from './desired.ts';
 
 const server = (spec: RtmpServerSpecInput = {}, name = 'edge'): RtmpServer => ({
   apiVersion,
@@ -53,12 +64,13 @@ describe('desired state', () => {
     expect((d.persistentVolumeClaims[0] as Obj).spec.storageClassName).toBe('fast');
     const volumes = (d.deployment as Obj).spec.template.spec.volumes;
     expect(volumes).toEqual([
+      { name: 'config', configMap: { name: 'edge-rtmpd' } },
       { name: 'recordings', persistentVolumeClaim: { claimName: 'nas' } },
       { name: 'keyframes', persistentVolumeClaim: { claimName: 'edge-keyframes' } },
     ]);
   });
 
-  it('renders rtmpd flags by flagName(), each accepted by rtmpd itself', () => {
+  it('mounts the ConfigMap and starts rtmpd with it; binds and directories are arguments', () => {
     const d = desiredState(
       server({
         ports: { rtmp: 1936, http: 9000 },
@@ -68,32 +80,21 @@ describe('desired state', () => {
         rtmpd: { chunkSize: 8192, shutdownGraceSeconds: 20 },
       }),
     );
-    const args: string[] = container(d).args;
-    expect(args).toContain('--rtmp-bind=0.0.0.0:1936');
-    expect(args).toContain('--http-bind=0.0.0.0:9000');
-    expect(args).toContain(`--storage-dir=${mountPaths.recordings}`);
-    expect(args).toContain(`--keyframe-dir=${mountPaths.keyframes}`);
-    expect(args).toContain('--snapshot-interval-seconds=10');
-    expect(args).toContain('--recording-enabled=false');
-    expect(args).toContain('--chunk-size=8192');
-    for (const arg of args) {
-      const [flag = '', value = ''] = arg.slice(2).split(/=(.*)/s);
-      const key = Object.keys(d.config).find((k) => flagName(k) === flag);
-      expect(key, arg).toBeDefined();
-      // each flag alone parses with rtmpd's loader
-      expect(() => loadConfig([arg], {}), arg).not.toThrow();
-      expect(String(loadConfig([arg], {}).config[key as keyof typeof d.config])).toBe(value);
-    }
-    // all together give exactly the rendered configuration
-    const loaded = loadConfig(args, {}).config;
-    expect(loaded).toMatchObject(d.config);
-    // and the ConfigMap holds the same options in rtmpd's config-file format
-    const file = parse((d.configMap as Obj).data['rtmpd.yaml']) as Record<string, unknown>;
-    expect(file).toEqual(d.config);
-    expect(() => parseConfig(file)).not.toThrow();
+    expect(container(d).args).toEqual([
+      `--config=${mountPaths.config}/${configFileName}`,
+      '--rtmp-bind=0.0.0.0:1936',
+      '--http-bind=0.0.0.0:9000',
+      `--storage-dir=${mountPaths.recordings}`,
+      `--keyframe-dir=${mountPaths.keyframes}`,
+    ]);
+    expect(container(d).volumeMounts).toContainEqual({ name: 'config', mountPath: mountPaths.config, readOnly: true });
+    expect((d.deployment as Obj).spec.template.spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'edge-rtmpd' } });
+    const file = parse((d.configMap as Obj).data[configFileName]) as Record<string, unknown>;
+    expect(file).toMatchObject({ logLevel: 'debug', snapshotIntervalSeconds: 10, recordingEnabled: false, chunkSize: 8192 });
+    expect(Object.keys(file)).not.toContain('rtmpBind');
   });
 
-  it('renders every spec.rtmpd option it is given', () => {
+  it('renders every spec.rtmpd option so that rtmpd, given the pod args and the file, runs with exactly the rendered configuration', () => {
     const rtmpd = {
       logFormat: 'pretty',
       chunkSize: 256,
@@ -108,22 +109,45 @@ describe('desired state', () => {
       metricsMaxStreams: 11,
       shutdownGraceSeconds: 1,
     } as const;
-    const d = desiredState(server({ rtmpd }));
-    const loaded = loadConfig(rtmpdArgs(d.config), {}).config;
-    expect(loaded).toMatchObject(rtmpd);
+    const d = desiredState(server({ rtmpd, snapshot: { quality: 7 } }));
+    const dir = mkdtempSync(join(tmpdir(), 'desired-'));
+    try {
+      // The pod sees the ConfigMap's key as a file under the mount path.
+      writeFileSync(join(dir, configFileName), (d.configMap as Obj).data[configFileName]);
+      const args = (container(d).args as string[]).map((a) => a.replace(mountPaths.config, dir));
+      const loaded = loadConfig(args, {}).config;
+      expect(loaded).toEqual(parseConfig(d.config));
+      expect(loaded).toMatchObject({ ...rtmpd, snapshotQuality: 7 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it('changes the config checksum when the rtmpd configuration changes, and only then', () => {
-    const base = desiredState(server()).checksum;
-    expect(desiredState(server()).checksum).toBe(base);
-    expect(
-      desiredState(server({ replicas: 1, podAnnotations: { a: 'b' }, resources: { limits: { cpu: 1 } }, image: 'x:1' })).checksum,
-    ).toBe(base);
-    expect(desiredState(server({ snapshot: { intervalSeconds: 10 } })).checksum).not.toBe(base);
-    expect(desiredState(server({ logLevel: 'debug' })).checksum).not.toBe(base);
-    expect(desiredState(server({ rtmpd: { chunkSize: 8192 } })).checksum).not.toBe(base);
-    const d = desiredState(server());
-    expect((d.deployment as Obj).spec.template.metadata.annotations[checksumAnnotation]).toBe(d.checksum);
+  it('rolls the pods (pod template checksum) only for options rtmpd cannot take live', () => {
+    const annotation = (spec: RtmpServerSpecInput) =>
+      ((desiredState(server(spec)).deployment as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
+    const base = annotation({});
+    expect(base).toMatch(/^[0-9a-f]{64}$/);
+    expect(annotation({ replicas: 3, podAnnotations: { a: 'b' }, image: 'x:1' })).toBe(base);
+    // live: the mounted file changes, the template does not
+    expect(annotation({ logLevel: 'debug' })).toBe(base);
+    expect(annotation({ snapshot: { quality: 9, width: 320, keep: 3 } })).toBe(base);
+    expect(annotation({ rtmpd: { chunkSize: 8192, maxConnections: 5, idleTimeoutSeconds: 3 } })).toBe(base);
+    // restart
+    expect(annotation({ snapshot: { intervalSeconds: 10 } })).not.toBe(base);
+    expect(annotation({ recording: { enabled: false } })).not.toBe(base);
+    expect(annotation({ rtmpd: { gopCacheMaxBytes: 0 } })).not.toBe(base);
+    for (const key of configKeys) expect(['live', 'restart'], key).toContain(reloadOf(key));
+  });
+
+  it('tells live from restart changes between the file the pods have and the desired one', () => {
+    const d = desiredState(server({ logLevel: 'debug', snapshot: { intervalSeconds: 5 } }));
+    const before = (desiredState(server()).configMap as Obj).data[configFileName] as string;
+    expect(configChanges(before, d.config)).toEqual({ live: ['logLevel'], restart: ['snapshotIntervalSeconds'] });
+    expect(configChanges((d.configMap as Obj).data[configFileName] as string, d.config)).toEqual({ live: [], restart: [] });
+    const hash = (spec: RtmpServerSpecInput) => (desiredState(server(spec)).deployment as Obj).metadata.annotations[templateHashAnnotation];
+    expect(hash({ logLevel: 'debug' })).toBe(hash({}));
+    expect(hash({ resources: { limits: { cpu: 1 } } })).not.toBe(hash({}));
   });
 
   it('builds the pod: probes, drain, scrape annotations, scheduling', () => {

@@ -1,24 +1,29 @@
 // Pure builders: the objects an RtmpServer should own, computed from the
 // resource alone. No I/O here, so every field is unit-tested without a cluster.
 import { createHash } from 'node:crypto';
-import { configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
-import { stringify } from 'yaml';
+import { configDefault, configSchema, flagName, reloadOf, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import { parse, stringify } from 'yaml';
 import {
   apiVersion,
   kind,
+  operatorOwnedOptions,
   passthroughOptions,
   rtmpApp,
-  rtmpdDefault,
   type RtmpServer,
   type RtmpServerSpec,
   type RtmpServerStatus,
 } from '../api/rtmpserver.ts';
+import { childNames } from './names.ts';
 
 export const fieldManager = 'rtmpd-operator';
 export const checksumAnnotation = 'media.fluxiot.io/config-checksum';
+/** On the workload: templateHash() of the pod template the operator last applied. */
+export const templateHashAnnotation = 'media.fluxiot.io/pod-template-hash';
 export const managedBy = { 'app.kubernetes.io/managed-by': 'rtmpd-operator' } as const;
 export const instanceLabel = 'app.kubernetes.io/instance';
-export const mountPaths = { recordings: '/var/lib/rtmpd/recordings', keyframes: '/var/lib/rtmpd/keyframes' } as const;
+export const mountPaths = { recordings: '/var/lib/rtmpd/recordings', keyframes: '/var/lib/rtmpd/keyframes', config: '/etc/rtmpd' } as const;
+/** The key of rtmpd's config file in the ConfigMap, and so its name under mountPaths.config. */
+export const configFileName = 'rtmpd.yaml';
 /** Seconds the pod keeps serving after it is marked terminating, so Services and clients stop sending to it first. */
 export const preStopSleepSeconds = 5;
 
@@ -66,15 +71,6 @@ export const ownerReference = (server: RtmpServer): OwnerReference => ({
   blockOwnerDeletion: true,
 });
 
-export const names = (server: RtmpServer) => ({
-  deployment: server.metadata.name,
-  service: server.metadata.name,
-  configMap: `${server.metadata.name}-rtmpd`,
-  serviceMonitor: server.metadata.name,
-  recordings: server.spec.storage.recordings.existingClaim ?? `${server.metadata.name}-recordings`,
-  keyframes: server.spec.storage.keyframes.existingClaim ?? `${server.metadata.name}-keyframes`,
-});
-
 const meta = (server: RtmpServer, name: string, owned = true): Manifest['metadata'] => ({
   name,
   namespace: server.metadata.namespace,
@@ -106,19 +102,52 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
   return config;
 }
 
-/** `--flag=value` for each option, named by rtmpd's own flagName(), in schema order. */
+const isOwned = (key: ConfigKey) => (operatorOwnedOptions as readonly ConfigKey[]).includes(key);
+const pick = (config: Partial<Config>, keep: (key: ConfigKey) => boolean): Partial<Config> =>
+  Object.fromEntries(
+    (Object.keys(configSchema.shape) as ConfigKey[]).filter((k) => config[k] !== undefined && keep(k)).map((k) => [k, config[k]]),
+  );
+
+/**
+ * rtmpd's arguments: the mounted config file, and the options the operator
+ * owns (listen addresses and mount paths), which are the pod's, not the
+ * configuration's. Named by rtmpd's own flagName(), in schema order.
+ */
 export function rtmpdArgs(config: Partial<Config>): string[] {
-  return (Object.keys(configSchema.shape) as ConfigKey[])
-    .filter((k) => config[k] !== undefined)
-    .map((k) => `--${flagName(k)}=${String(config[k])}`);
+  const owned = pick(config, isOwned);
+  return [`--config=${mountPaths.config}/${configFileName}`, ...Object.entries(owned).map(([k, v]) => `--${flagName(k)}=${String(v)}`)];
 }
 
-/** The ConfigMap's content: the same options in rtmpd's config-file format. */
-export const configFile = (config: Partial<Config>): string => stringify(config, { lineWidth: 0 });
+/** The ConfigMap's content: every other option, in rtmpd's config-file format. */
+export const configFile = (config: Partial<Config>): string =>
+  stringify(
+    pick(config, (k) => !isOwned(k)),
+    { lineWidth: 0 },
+  );
 
-export const checksum = (data: Record<string, string>): string =>
+/** Which options differ between the config file the pods have (the ConfigMap's text) and the desired one, by how rtmpd takes them. */
+export function configChanges(current: string | undefined, config: Partial<Config>): Record<'live' | 'restart', ConfigKey[]> {
+  let before: Record<string, unknown> = {};
+  try {
+    before = (parse(current ?? '') as Record<string, unknown> | null) ?? {};
+  } catch {
+    // an unreadable file counts as empty: every option is a change
+  }
+  const after = pick(config, (k) => !isOwned(k)) as Record<string, unknown>;
+  const changed = (Object.keys(configSchema.shape) as ConfigKey[]).filter(
+    (k) => !isOwned(k) && JSON.stringify(before[k]) !== JSON.stringify(after[k]),
+  );
+  return { live: changed.filter((k) => reloadOf(k) === 'live'), restart: changed.filter((k) => reloadOf(k) === 'restart') };
+}
+
+/**
+ * A hash of the options a running rtmpd cannot take live: the pod template
+ * carries it, so changing one of those rolls the pods, while a live option
+ * only changes the mounted file, which rtmpd re-reads.
+ */
+export const restartChecksum = (config: Partial<Config>): string =>
   createHash('sha256')
-    .update(JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b))))
+    .update(JSON.stringify(pick(config, (k) => !isOwned(k) && reloadOf(k) === 'restart')))
     .digest('hex');
 
 // ---- objects --------------------------------------------------------------------
@@ -127,8 +156,8 @@ export function configMap(server: RtmpServer, config: Partial<Config>): Manifest
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: meta(server, names(server).configMap),
-    data: { 'rtmpd.yaml': configFile(config) },
+    metadata: meta(server, childNames(server).configMap),
+    data: { [configFileName]: configFile(config) },
   };
 }
 
@@ -144,7 +173,7 @@ export function persistentVolumeClaims(server: RtmpServer): Manifest[] {
       // Delete: owned, so garbage collection removes the claim with the RtmpServer.
       // Retain: not owned, so it outlives the RtmpServer (no finalizer needed).
       metadata: {
-        ...meta(server, names(server)[which], storage.reclaimPolicy === 'Delete'),
+        ...meta(server, childNames(server)[which], storage.reclaimPolicy === 'Delete'),
         labels: { ...labels(server), 'media.fluxiot.io/volume': which },
       },
       spec: {
@@ -171,7 +200,7 @@ export function service(server: RtmpServer): Manifest {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { ...meta(server, names(server).service), ...(svc.annotations ? { annotations: svc.annotations } : {}) },
+    metadata: { ...meta(server, childNames(server).service), ...(svc.annotations ? { annotations: svc.annotations } : {}) },
     spec: {
       type: svc.type,
       selector: selectorLabels(server),
@@ -184,9 +213,10 @@ export function service(server: RtmpServer): Manifest {
 const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) =>
   v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
 
-export function deployment(server: RtmpServer, config: Partial<Config>, configChecksum: string): Manifest {
+/** The rtmpd pod. */
+export function podTemplate(server: RtmpServer, config: Partial<Config>): object {
   const { spec } = server;
-  const shutdownGrace = config.shutdownGraceSeconds ?? rtmpdDefault('shutdownGraceSeconds');
+  const shutdownGrace = config.shutdownGraceSeconds ?? configDefault('shutdownGraceSeconds');
   const env: object[] = [];
   if (spec.otel.endpoint) {
     env.push(
@@ -195,7 +225,7 @@ export function deployment(server: RtmpServer, config: Partial<Config>, configCh
       { name: 'OTEL_SERVICE_NAME', value: spec.otel.serviceName },
       {
         name: 'OTEL_RESOURCE_ATTRIBUTES',
-        value: `k8s.namespace.name=${server.metadata.namespace},k8s.deployment.name=${names(server).deployment},k8s.pod.name=$(POD_NAME)`,
+        value: `k8s.namespace.name=${server.metadata.namespace},k8s.deployment.name=${childNames(server).workload},k8s.pod.name=$(POD_NAME)`,
       },
     );
   }
@@ -205,61 +235,72 @@ export function deployment(server: RtmpServer, config: Partial<Config>, configCh
     timeoutSeconds: 2,
     failureThreshold: failures,
   });
+  return {
+    metadata: {
+      labels: labels(server),
+      annotations: {
+        ...spec.podAnnotations,
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(spec.ports.http),
+        'prometheus.io/path': '/metrics',
+        [checksumAnnotation]: restartChecksum(config),
+      },
+    },
+    spec: {
+      terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+      ...(spec.affinity ? { affinity: spec.affinity } : {}),
+      containers: [
+        {
+          name: 'rtmpd',
+          image: spec.image,
+          imagePullPolicy: spec.imagePullPolicy,
+          args: rtmpdArgs(config),
+          ports: [
+            { name: 'rtmp', containerPort: spec.ports.rtmp, protocol: 'TCP' },
+            { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
+          ],
+          ...(env.length ? { env } : {}),
+          livenessProbe: probe(10, 3),
+          readinessProbe: probe(5, 2),
+          lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
+          ...(spec.resources ? { resources: spec.resources } : {}),
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          volumeMounts: [
+            { name: 'config', mountPath: mountPaths.config, readOnly: true },
+            { name: 'recordings', mountPath: mountPaths.recordings },
+            { name: 'keyframes', mountPath: mountPaths.keyframes },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'config', configMap: { name: childNames(server).configMap } },
+        { name: 'recordings', persistentVolumeClaim: { claimName: childNames(server).recordings } },
+        { name: 'keyframes', persistentVolumeClaim: { claimName: childNames(server).keyframes } },
+      ],
+    },
+  };
+}
+
+/** A hash of what the pods run: when it changes, the workload replaces its pods. */
+export const templateHash = (template: object): string => createHash('sha256').update(JSON.stringify(template)).digest('hex');
+
+export function deployment(server: RtmpServer, config: Partial<Config>): Manifest {
+  const { spec } = server;
+  const template = podTemplate(server, config);
   // Two pods may only share the volumes when they are ReadWriteMany; with
   // ReadWriteOnce the old pod goes before the new one starts.
   const rolling = sharedVolume(spec.storage.recordings) && sharedVolume(spec.storage.keyframes);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: meta(server, names(server).deployment),
+    metadata: { ...meta(server, childNames(server).workload), annotations: { [templateHashAnnotation]: templateHash(template) } },
     spec: {
       replicas: spec.replicas,
       selector: { matchLabels: selectorLabels(server) },
       strategy: rolling ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } : { type: 'Recreate' },
-      template: {
-        metadata: {
-          labels: labels(server),
-          annotations: {
-            ...spec.podAnnotations,
-            'prometheus.io/scrape': 'true',
-            'prometheus.io/port': String(spec.ports.http),
-            'prometheus.io/path': '/metrics',
-            [checksumAnnotation]: configChecksum,
-          },
-        },
-        spec: {
-          terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
-          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
-          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
-          ...(spec.affinity ? { affinity: spec.affinity } : {}),
-          containers: [
-            {
-              name: 'rtmpd',
-              image: spec.image,
-              imagePullPolicy: spec.imagePullPolicy,
-              args: rtmpdArgs(config),
-              ports: [
-                { name: 'rtmp', containerPort: spec.ports.rtmp, protocol: 'TCP' },
-                { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
-              ],
-              ...(env.length ? { env } : {}),
-              livenessProbe: probe(10, 3),
-              readinessProbe: probe(5, 2),
-              lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
-              ...(spec.resources ? { resources: spec.resources } : {}),
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-              volumeMounts: [
-                { name: 'recordings', mountPath: mountPaths.recordings },
-                { name: 'keyframes', mountPath: mountPaths.keyframes },
-              ],
-            },
-          ],
-          volumes: [
-            { name: 'recordings', persistentVolumeClaim: { claimName: names(server).recordings } },
-            { name: 'keyframes', persistentVolumeClaim: { claimName: names(server).keyframes } },
-          ],
-        },
-      },
+      template,
     },
   };
 }
@@ -269,7 +310,7 @@ export function serviceMonitor(server: RtmpServer): Manifest {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',
-    metadata: { ...meta(server, names(server).serviceMonitor), labels: { ...labels(server), ...sm.labels } },
+    metadata: { ...meta(server, childNames(server).serviceMonitor), labels: { ...labels(server), ...sm.labels } },
     spec: {
       selector: { matchLabels: selectorLabels(server) },
       namespaceSelector: { matchNames: [server.metadata.namespace] },
@@ -282,7 +323,6 @@ export function serviceMonitor(server: RtmpServer): Manifest {
 
 export interface DesiredState {
   config: Partial<Config>;
-  checksum: string;
   configMap: Manifest;
   persistentVolumeClaims: Manifest[];
   service: Manifest;
@@ -293,22 +333,19 @@ export interface DesiredState {
 /** Everything the RtmpServer should own, in apply order. */
 export function desiredState(server: RtmpServer): DesiredState {
   const config = rtmpdConfig(server.spec);
-  const cm = configMap(server, config);
-  const sum = checksum(cm.data as Record<string, string>);
   return {
     config,
-    checksum: sum,
-    configMap: cm,
+    configMap: configMap(server, config),
     persistentVolumeClaims: persistentVolumeClaims(server),
     service: service(server),
-    deployment: deployment(server, config, sum),
+    deployment: deployment(server, config),
     ...(server.spec.metrics.serviceMonitor.enabled ? { serviceMonitor: serviceMonitor(server) } : {}),
   };
 }
 
 /** In-cluster URLs for status.endpoints. */
 export function endpoints(server: RtmpServer): NonNullable<RtmpServerStatus['endpoints']> {
-  const host = `${names(server).service}.${server.metadata.namespace}.svc`;
+  const host = `${childNames(server).service}.${server.metadata.namespace}.svc`;
   const { rtmp, http } = server.spec.ports;
   return {
     rtmp: `rtmp://${host}:${rtmp}/${rtmpApp}`,

@@ -1,33 +1,33 @@
 // One reconcile of one RtmpServer, level-triggered and idempotent: read it,
 // build the desired children, server-side apply them under one field
 // manager, compute the status and write it only when it changed, and record
-// Events for what was done or what failed.
+// Events for what was done or what failed. What was created or updated is
+// told from the informer cache, so the reconciler keeps no memory of children.
 import {
   ApiException,
   PatchStrategy,
   setHeaderOptions,
-  type CoreV1Api,
   type CustomObjectsApi,
   type KubernetesObject,
   type KubernetesObjectApi,
 } from '@kubernetes/client-node';
-import { loadConfig } from '@flux-rtmpd/rtmpd/config';
+import { parseConfig, type Config } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
-import { desiredState, fieldManager, names, rtmpdArgs, type Manifest } from './desired.ts';
+import { configChanges, configFileName, desiredState, fieldManager, templateHashAnnotation, type Manifest } from './desired.ts';
+import type { EventRecorder } from './events.ts';
+import { childNames } from './names.ts';
 import { computeStatus, sameStatus, type Observed } from './status.ts';
 
 export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
   customObjects: CustomObjectsApi;
-  core: CoreV1Api;
+  events: EventRecorder;
   log: Logger;
   /** The cached RtmpServer (undefined when gone). */
   getServer: (namespace: string, name: string) => KubernetesObject | undefined;
   /** The cached owned object, to tell created from updated. */
   getOwned: (kind: string, namespace: string, name: string) => KubernetesObject | undefined;
-  /** reportingInstance of Events. */
-  identity: string;
   now?: () => Date;
 }
 
@@ -61,8 +61,6 @@ const appliedAt = (o: KubernetesObject | undefined): string | undefined => {
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
-  readonly #applied = new Map<string, string | undefined>();
-  readonly #recentEvents = new Map<string, number>();
   /** Our last status write per object: the resourceVersion it was made against and what it stored. */
   readonly #written = new Map<string, { before: string | undefined; after: RtmpServerStatus }>();
 
@@ -73,12 +71,8 @@ export class Reconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const raw = this.#d.getServer(namespace, name) as (KubernetesObject & { spec?: unknown; status?: RtmpServerStatus }) | undefined;
     if (!raw || raw.metadata?.deletionTimestamp) {
-      // Garbage collection removes the children; forget what we remembered about them.
+      // Garbage collection removes the children.
       this.#written.delete(`${namespace}/${name}`);
-      for (const key of this.#applied.keys()) {
-        const [, ns, child = ''] = key.split('/');
-        if (ns === namespace && (child === name || child.startsWith(`${name}-`))) this.#applied.delete(key);
-      }
       return {};
     }
     const meta = raw.metadata ?? {};
@@ -99,15 +93,17 @@ export class Reconciler {
     } catch (err) {
       // Only possible for objects stored before a schema change: the API server validates new ones.
       const message = `invalid spec: ${err instanceof Error ? err.message : String(err)}`;
-      await this.#event(raw, 'Warning', 'InvalidSpec', message);
+      await this.#d.events.event(raw, 'Warning', 'InvalidSpec', message);
       return {};
     }
 
     const desired = desiredState(server);
+    const names = childNames(server);
     const observed: Observed = {};
     try {
       // What the pods will run must be what rtmpd accepts.
-      loadConfig(rtmpdArgs(desired.config), {});
+      parseConfig(desired.config);
+      await this.#announceConfigChange(raw, server, desired.config, desired.deployment);
       await this.#apply(raw, desired.configMap, log);
       for (const pvc of desired.persistentVolumeClaims) await this.#apply(raw, pvc, log);
       await this.#apply(raw, desired.service, log);
@@ -117,8 +113,8 @@ export class Reconciler {
       const message = describeError(err);
       log.warn({ err: message }, 'reconcile failed');
       observed.reconcileError = message;
-      observed.deployment ??= this.#d.getOwned('Deployment', namespace, names(server).deployment) as Observed['deployment'];
-      await this.#event(raw, 'Warning', 'ReconcileFailed', message);
+      observed.deployment ??= this.#d.getOwned('Deployment', namespace, names.workload) as Observed['deployment'];
+      await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', message);
       await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
       throw err;
     }
@@ -130,11 +126,38 @@ export class Reconciler {
     return (this.#d.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
 
+  /**
+   * Says, before anything is applied, what a spec change will do to running
+   * pods: options rtmpd takes live reach them through the mounted file; a
+   * changed pod template (options that need a restart, image, resources, ...)
+   * replaces them.
+   */
+  async #announceConfigChange(owner: KubernetesObject, server: RtmpServer, config: Partial<Config>, workload: Manifest): Promise<void> {
+    const { namespace } = server.metadata;
+    const names = childNames(server);
+    const current = this.#d.getOwned('Deployment', namespace, names.workload);
+    const configMap = this.#d.getOwned('ConfigMap', namespace, names.configMap) as { data?: Record<string, string> } | undefined;
+    if (!current || !configMap) return; // nothing runs yet
+    const changes = configChanges(configMap.data?.[configFileName], config);
+    const hash = (o: KubernetesObject | Manifest) => o.metadata?.annotations?.[templateHashAnnotation];
+    if (hash(current) !== hash(workload)) {
+      const why = changes.restart.length
+        ? `options that need a restart changed (${changes.restart.join(', ')})`
+        : 'the pod template changed';
+      await this.#d.events.event(owner, 'Normal', 'RollingPods', `${why}: the pods are replaced`);
+    } else if (changes.live.length) {
+      await this.#d.events.event(
+        owner,
+        'Normal',
+        'ConfigChanged',
+        `${changes.live.join(', ')} changed: the running pods apply it from their config file, without a restart`,
+      );
+    }
+  }
+
   async #apply(owner: KubernetesObject, obj: Manifest, log: Logger): Promise<KubernetesObject> {
     const { namespace, name } = obj.metadata;
-    const key = `${obj.kind}/${namespace}/${name}`;
     const cached = this.#d.getOwned(obj.kind, namespace, name);
-    const before = this.#applied.has(key) ? this.#applied.get(key) : appliedAt(cached);
     const result = await this.#d.objects.patch(
       obj as KubernetesObject,
       undefined,
@@ -143,14 +166,12 @@ export class Reconciler {
       true,
       PatchStrategy.ServerSideApply,
     );
-    const after = appliedAt(result);
-    this.#applied.set(key, after);
-    if (!cached && before === undefined) {
-      log.info({ object: key }, 'created');
-      await this.#event(owner, 'Normal', 'Created', `created ${obj.kind} ${name}`);
-    } else if (after !== before) {
-      log.info({ object: key }, 'updated');
-      await this.#event(owner, 'Normal', 'Updated', `updated ${obj.kind} ${name}`);
+    if (!cached) {
+      log.info({ object: `${obj.kind}/${name}` }, 'created');
+      await this.#d.events.event(owner, 'Normal', 'Created', `created ${obj.kind} ${name}`);
+    } else if (appliedAt(result) !== appliedAt(cached)) {
+      log.info({ object: `${obj.kind}/${name}` }, 'updated');
+      await this.#d.events.event(owner, 'Normal', 'Updated', `updated ${obj.kind} ${name}`);
     }
     return result;
   }
@@ -163,7 +184,7 @@ export class Reconciler {
   ): Promise<Observed['serviceMonitor']> {
     if (!desired) {
       // Switched off: remove the one we made, if any (no error when the CRD is absent).
-      const name = names(server).serviceMonitor;
+      const name = childNames(server).serviceMonitor;
       try {
         const existing = await this.#d.objects.read({
           apiVersion: 'monitoring.coreos.com/v1',
@@ -172,7 +193,7 @@ export class Reconciler {
         });
         if (existing.metadata?.ownerReferences?.some((r) => r.uid === server.metadata.uid)) {
           await this.#d.objects.delete(existing);
-          await this.#event(owner, 'Normal', 'Deleted', `deleted ServiceMonitor ${name}`);
+          await this.#d.events.event(owner, 'Normal', 'Deleted', `deleted ServiceMonitor ${name}`);
         }
       } catch (err) {
         if (!monitoringAbsent(err)) log.debug({ err: describeError(err) }, 'ServiceMonitor cleanup skipped');
@@ -186,7 +207,7 @@ export class Reconciler {
       if (!monitoringAbsent(err)) throw err;
       const message =
         'metrics.serviceMonitor.enabled is set but the monitoring.coreos.com/v1 ServiceMonitor API is not installed; pods are still scraped through their prometheus.io annotations';
-      await this.#event(owner, 'Warning', 'ServiceMonitorUnavailable', message);
+      await this.#d.events.event(owner, 'Warning', 'ServiceMonitorUnavailable', message);
       return { ok: false, reason: 'CRDNotInstalled', message };
     }
   }
@@ -213,37 +234,6 @@ export class Reconciler {
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return; // deleted meanwhile
       throw err;
-    }
-  }
-
-  /** A core/v1 Event on the RtmpServer; the same one is not repeated within 10 minutes. */
-  async #event(about: KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const { name = '', namespace = '', uid, resourceVersion } = about.metadata ?? {};
-    const dedupe = `${uid}/${type}/${reason}/${message}`;
-    const now = this.#d.now?.() ?? new Date();
-    const last = this.#recentEvents.get(dedupe);
-    if (last !== undefined && now.getTime() - last < 10 * 60_000) return;
-    this.#recentEvents.set(dedupe, now.getTime());
-    if (this.#recentEvents.size > 10_000) this.#recentEvents.clear();
-    try {
-      await this.#d.core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { generateName: `${name}.`, namespace },
-          involvedObject: { apiVersion, kind, name, namespace, uid, resourceVersion },
-          type,
-          reason,
-          message: message.slice(0, 1024),
-          source: { component: fieldManager },
-          reportingComponent: fieldManager,
-          reportingInstance: this.#d.identity.slice(0, 128),
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      });
-    } catch (err) {
-      this.#d.log.warn({ err: describeError(err), reason }, 'recording an Event failed');
     }
   }
 }

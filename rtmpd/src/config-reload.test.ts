@@ -1,0 +1,92 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+import { watchConfigFile, type ConfigReload } from './config-reload.ts';
+
+const dirs: string[] = [];
+const watches: ConfigReload[] = [];
+afterEach(() => {
+  for (const w of watches.splice(0)) w.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(text: string, argv: string[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'rtmpd-reload-'));
+  dirs.push(dir);
+  const file = join(dir, 'rtmpd.yaml');
+  writeFileSync(file, text);
+  const args = ['--config', file, ...argv];
+  const { config } = loadConfig(args, {});
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: config.logLevel }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const applied: string[][] = [];
+  const watch = watchConfigFile({ file, argv: args, env: {}, config, logger, pollIntervalMs: 20, onApplied: (k) => applied.push(k) });
+  watches.push(watch);
+  return { dir, file, config, logger, lines, applied, watch };
+}
+
+describe('config file reload', () => {
+  it('applies live options in place and tells the caller which', () => {
+    const s = setup('logLevel: info\nsnapshotQuality: 3\n');
+    writeFileSync(s.file, 'logLevel: debug\nsnapshotQuality: 9\n');
+    expect(s.watch.reload()).toEqual({ applied: ['logLevel', 'snapshotQuality'], needRestart: [] });
+    expect(s.config.logLevel).toBe('debug');
+    expect(s.config.snapshotQuality).toBe(9);
+    expect(s.logger.isLevelEnabled('debug')).toBe(true);
+    expect(s.logger.child({ component: 'rtmp' }).isLevelEnabled('debug')).toBe(true);
+    expect(s.applied).toEqual([['logLevel', 'snapshotQuality']]);
+    expect(s.lines.at(-1)).toMatchObject({ msg: 'config reloaded', applied: { logLevel: 'debug', snapshotQuality: 9 } });
+  });
+
+  it('keeps options that need a restart at their running values, and says so', () => {
+    const s = setup('rtmpBind: 127.0.0.1:1935\n');
+    writeFileSync(s.file, 'rtmpBind: 127.0.0.1:1936\nmaxConnections: 5\n');
+    expect(s.watch.reload()).toEqual({ applied: ['maxConnections'], needRestart: ['rtmpBind'] });
+    expect(s.config.rtmpBind).toBe('127.0.0.1:1935');
+    expect(s.config.maxConnections).toBe(5);
+    expect(s.lines.at(-1)).toMatchObject({ level: 40, msg: 'config change takes effect after a restart', options: ['rtmpBind'] });
+  });
+
+  it('keeps the running configuration when the new file is invalid', () => {
+    const s = setup('snapshotQuality: 3\n');
+    writeFileSync(s.file, 'snapshotQuality: 99\n');
+    expect(s.watch.reload()).toEqual({ applied: [], needRestart: [] });
+    expect(s.config.snapshotQuality).toBe(3);
+    expect(s.lines.at(-1)).toMatchObject({ level: 50, err: expect.stringContaining('--snapshot-quality') as unknown });
+  });
+
+  it('lets flags keep winning over the file', () => {
+    const s = setup('logLevel: info\n', ['--log-level=warn']);
+    writeFileSync(s.file, 'logLevel: debug\n');
+    expect(s.watch.reload().applied).toEqual([]);
+    expect(s.config.logLevel).toBe('warn');
+  });
+
+  it('notices a ConfigMap update (the kubelet swaps a ..data symlink to a new directory) by itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-reload-'));
+    dirs.push(dir);
+    // The kubelet's layout: rtmpd.yaml → ..data/rtmpd.yaml, ..data → ..<version>/
+    const publish = (version: string, text: string) => {
+      mkdirSync(join(dir, `..${version}`));
+      writeFileSync(join(dir, `..${version}`, 'rtmpd.yaml'), text);
+      symlinkSync(`..${version}`, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    };
+    publish('v1', 'logLevel: info\n');
+    const file = join(dir, 'rtmpd.yaml');
+    symlinkSync('..data/rtmpd.yaml', file);
+    const args = ['--config', file];
+    const { config } = loadConfig(args, {});
+    const logger = pino({ level: config.logLevel }, { write: () => undefined });
+    watches.push(watchConfigFile({ file, argv: args, env: {}, config, logger, pollIntervalMs: 20 }));
+    publish('v2', 'logLevel: trace\n');
+    rmSync(join(dir, '..v1'), { recursive: true });
+    const deadline = Date.now() + 5000;
+    while (config.logLevel !== 'trace' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(config.logLevel).toBe('trace');
+    expect(logger.level).toBe('trace');
+  });
+});

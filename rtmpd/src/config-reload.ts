@@ -1,0 +1,60 @@
+// Changes to rtmpd's config file while it runs (the operator mounts the file
+// from a ConfigMap, which the kubelet replaces in place). The file is re-read
+// with the same flags and environment as at start, so they still win over it.
+// Options marked `live` in config.ts are written into the running Config,
+// which the servers read where they use it; a change of any other option is
+// only logged: it takes effect with the next process. A file that does not
+// load keeps the running configuration. The file is polled (stat), which also
+// sees a ConfigMap's symlink swap, where an inotify watch on the path would not.
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { configKeys, loadConfig, reloadOf, type Config, type ConfigKey } from './config.ts';
+import type { Logger } from './telemetry/logger.ts';
+
+export interface ConfigReloadOptions {
+  /** The config file rtmpd started with. */
+  file: string;
+  /** The flags and environment rtmpd started with. */
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** The running configuration, updated in place. */
+  config: Config;
+  logger: Logger;
+  /** Called after live options changed, with their keys (e.g. to restart a timer that depends on one). */
+  onApplied?: (keys: ConfigKey[]) => void;
+  pollIntervalMs?: number;
+}
+
+export interface ConfigReload {
+  /** Re-reads the file now and says what changed. */
+  reload(): { applied: ConfigKey[]; needRestart: ConfigKey[] };
+  close(): void;
+}
+
+export function watchConfigFile(o: ConfigReloadOptions): ConfigReload {
+  const log = o.logger.child({ component: 'config' });
+  const reload = () => {
+    let next: Config;
+    try {
+      next = loadConfig(o.argv, o.env).config;
+    } catch (err) {
+      log.error({ file: o.file, err: (err as Error).message }, 'config file not applied; the running configuration stays');
+      return { applied: [], needRestart: [] };
+    }
+    const changed = configKeys.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(o.config[k]));
+    const applied = changed.filter((k) => reloadOf(k) === 'live');
+    const needRestart = changed.filter((k) => reloadOf(k) === 'restart');
+    for (const key of applied) (o.config as Record<ConfigKey, unknown>)[key] = next[key];
+    if (applied.includes('logLevel')) o.logger.level = o.config.logLevel;
+    if (applied.length) {
+      log.info({ file: o.file, applied: Object.fromEntries(applied.map((k) => [k, o.config[k]])) }, 'config reloaded');
+      o.onApplied?.(applied);
+    }
+    if (needRestart.length) log.warn({ file: o.file, options: needRestart }, 'config change takes effect after a restart');
+    return { applied, needRestart };
+  };
+  const onStat = (now: Stats, before: Stats) => {
+    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) reload();
+  };
+  watchFile(o.file, { persistent: false, interval: o.pollIntervalMs ?? 2000 }, onStat);
+  return { reload, close: () => unwatchFile(o.file, onStat) };
+}
