@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { MediaParseError } from '../codec/errors.ts';
-import type { FlvTagKind } from './mux.ts';
+import { mediaKindOfTagType, type MediaKind } from './media-kind.ts';
 
 /** Tag bodies above this are treated as garbage. */
 export const FLV_DEMUX_MAX_TAG_BODY = 16 * 1024 * 1024;
@@ -12,7 +12,7 @@ export interface FlvFileHeader {
 }
 
 export interface FlvTagRecord {
-  kind: FlvTagKind;
+  kind: MediaKind;
   /** Milliseconds, TimestampExtended applied. */
   timestamp: number;
   /**
@@ -20,10 +20,6 @@ export interface FlvTagRecord {
    * so don't reuse the chunk's memory while records are alive.
    */
   body: Buffer;
-}
-
-function kindOf(type: number): FlvTagKind | undefined {
-  return type === 8 ? 'audio' : type === 9 ? 'video' : type === 18 ? 'data' : undefined;
 }
 
 /**
@@ -68,7 +64,7 @@ export class FlvDemuxer {
       while (data.length - pos >= 11) {
         const type = data[pos]!;
         if (type & 0xe0) throw new MediaParseError(`FLV tag type byte 0x${type.toString(16)} has reserved/filter bits set`);
-        const kind = kindOf(type);
+        const kind = mediaKindOfTagType(type);
         if (kind === undefined) throw new MediaParseError(`unknown FLV tag type ${type}`);
         const size = (data[pos + 1]! << 16) | (data[pos + 2]! << 8) | data[pos + 3]!;
         if (size > FLV_DEMUX_MAX_TAG_BODY) throw new MediaParseError(`FLV tag size ${size} exceeds 16 MiB`);

@@ -1,6 +1,4 @@
-export type FlvTagKind = 'audio' | 'video' | 'data';
-
-const TAG_TYPE = { audio: 8, video: 9, data: 18 } as const;
+import { FLV_TAG_TYPE, type MediaKind } from './media-kind.ts';
 
 /** Largest body a tag's 24-bit DataSize can describe. */
 export const FLV_MAX_TAG_BODY = 0xffffff;
@@ -21,12 +19,12 @@ export function FLV_FILE_HEADER(hasAudio: boolean, hasVideo: boolean): Buffer {
  * (timestamp split into 24 bits + TimestampExtended), the body (one copy),
  * then the 4-byte PreviousTagSize. Timestamps are milliseconds, taken modulo 2^32.
  */
-export function flvTag(kind: FlvTagKind, timestamp: number, body: Buffer): Buffer {
+export function flvTag(kind: MediaKind, timestamp: number, body: Buffer): Buffer {
   const size = body.length;
   if (size > FLV_MAX_TAG_BODY) throw new RangeError(`FLV tag body of ${size} bytes exceeds 16 MiB`);
   const ts = timestamp >>> 0;
   const out = Buffer.allocUnsafe(11 + size + 4);
-  out[0] = TAG_TYPE[kind];
+  out[0] = FLV_TAG_TYPE[kind];
   out[1] = size >>> 16;
   out[2] = (size >>> 8) & 0xff;
   out[3] = size & 0xff;

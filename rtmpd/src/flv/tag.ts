@@ -30,6 +30,16 @@ class LazyPayload {
   }
 }
 
+/** What the video header says; keyframe and compositionTime default to false and 0. */
+interface VideoFields {
+  codec: VideoCodec;
+  packet: VideoPacketKind;
+  frameType: number;
+  enhanced: boolean;
+  keyframe?: boolean;
+  compositionTime?: number;
+}
+
 class InspectedVideo extends LazyPayload {
   readonly codec: VideoCodec;
   readonly packet: VideoPacketKind;
@@ -44,25 +54,17 @@ class InspectedVideo extends LazyPayload {
   /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
   readonly enhanced: boolean;
 
-  constructor(
-    body: Buffer,
-    dataStart: number,
-    codec: VideoCodec,
-    packet: VideoPacketKind,
-    frameType: number,
-    compositionTime: number,
-    keyframe: boolean,
-    enhanced: boolean,
-  ) {
+  /** `dataStart`: where the payload begins in `body`. */
+  constructor(body: Buffer, dataStart: number, fields: VideoFields) {
     super(body, dataStart);
-    this.codec = codec;
-    this.packet = packet;
-    this.sequenceHeader = packet === 'sequence-header';
-    this.endOfSequence = packet === 'end-of-sequence';
-    this.keyframe = keyframe;
-    this.frameType = frameType;
-    this.compositionTime = compositionTime;
-    this.enhanced = enhanced;
+    this.codec = fields.codec;
+    this.packet = fields.packet;
+    this.sequenceHeader = fields.packet === 'sequence-header';
+    this.endOfSequence = fields.packet === 'end-of-sequence';
+    this.keyframe = fields.keyframe ?? false;
+    this.frameType = fields.frameType;
+    this.compositionTime = fields.compositionTime ?? 0;
+    this.enhanced = fields.enhanced;
   }
 }
 
@@ -77,13 +79,16 @@ class InspectedAudio extends LazyPayload {
   readonly soundSize: number | undefined;
   readonly channels: number | undefined;
 
-  /** `legacyHeader`: the first byte of a legacy tag (SoundFormat, SoundRate, SoundSize, SoundType). */
-  constructor(body: Buffer, dataStart: number, codec: AudioCodec, packet: AudioPacketKind, enhanced: boolean, legacyHeader?: number) {
+  /**
+   * `legacyHeader`: the first byte of a legacy tag (SoundFormat, SoundRate,
+   * SoundSize, SoundType); without it the message is Enhanced audio.
+   */
+  constructor(body: Buffer, dataStart: number, codec: AudioCodec, packet: AudioPacketKind, legacyHeader?: number) {
     super(body, dataStart);
     this.codec = codec;
     this.packet = packet;
     this.sequenceHeader = packet === 'sequence-header';
-    this.enhanced = enhanced;
+    this.enhanced = legacyHeader === undefined;
     if (legacyHeader === undefined) {
       this.soundRate = this.soundSize = this.channels = undefined;
       return;
@@ -122,12 +127,17 @@ const PACKET_MULTITRACK_VIDEO = 6;
 const PACKET_MOD_EX = 7;
 const FRAME_TYPE_COMMAND = 5;
 
+/** Where a v2 ModEx prelude chain ends, and the packet type it carried. */
+interface ModExEnd {
+  pos: number;
+  packetType: number;
+}
+
 /**
  * Skips a v2 ModEx prelude chain (size UI8+1 or escaped UI16+1, data, then
- * modExType(4) | packetType(4)). Returns `position * 16 + realPacketType` so
- * the hot path does not allocate a tuple.
+ * modExType(4) | packetType(4)).
  */
-function skipModEx(body: Buffer, pos: number, what: string): number {
+function skipModEx(body: Buffer, pos: number, what: string): ModExEnd {
   let packetType = PACKET_MOD_EX;
   while (packetType === PACKET_MOD_EX) {
     if (pos >= body.length) throw new MediaParseError(`${what} ModEx truncated`);
@@ -141,7 +151,7 @@ function skipModEx(body: Buffer, pos: number, what: string): number {
     if (pos >= body.length) throw new MediaParseError(`${what} ModEx data exceeds message`);
     packetType = body[pos++]! & 0x0f;
   }
-  return pos * 16 + packetType;
+  return { pos, packetType };
 }
 
 /** Whether the coded frame from `start` to the end of `body` starts a GOP. */
@@ -186,18 +196,25 @@ export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
   else if (codecId === 12) codec = 'hevc';
   else throw new MediaParseError(`unsupported legacy video codec id ${codecId}`);
   if (frameType === FRAME_TYPE_COMMAND) {
-    return new InspectedVideo(body, 1, codec, 'command', frameType, 0, false, false);
+    return new InspectedVideo(body, 1, { codec, packet: 'command', frameType, enhanced: false });
   }
   if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
   const packetType = body[1]!;
   const cts = (((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8) >> 8;
   switch (packetType) {
     case 0:
-      return new InspectedVideo(body, 5, codec, 'sequence-header', frameType, 0, false, false);
+      return new InspectedVideo(body, 5, { codec, packet: 'sequence-header', frameType, enhanced: false });
     case 1:
-      return new InspectedVideo(body, 5, codec, 'frame', frameType, cts, videoKeyframe(codec, body, 5, nalLengthSize), false);
+      return new InspectedVideo(body, 5, {
+        codec,
+        packet: 'frame',
+        frameType,
+        enhanced: false,
+        keyframe: videoKeyframe(codec, body, 5, nalLengthSize),
+        compositionTime: cts,
+      });
     case 2:
-      return new InspectedVideo(body, 5, codec, 'end-of-sequence', frameType, 0, false, false);
+      return new InspectedVideo(body, 5, { codec, packet: 'end-of-sequence', frameType, enhanced: false });
     default:
       throw new MediaParseError(`unknown AVC packet type ${packetType}`);
   }
@@ -209,16 +226,14 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
   let packetType = b0 & 0x0f;
   let pos = 1;
   if (packetType === PACKET_MOD_EX) {
-    const packed = skipModEx(body, pos, 'video');
-    pos = Math.floor(packed / 16);
-    packetType = packed & 0x0f;
+    ({ pos, packetType } = skipModEx(body, pos, 'video'));
   }
   if (packetType === PACKET_MULTITRACK_VIDEO) throw new MediaParseError('Enhanced RTMP multitrack video is not supported');
   if (frameType === FRAME_TYPE_COMMAND && packetType !== VIDEO_PACKET_METADATA) {
     // No FourCC: a single UI8 VideoCommand follows, so the codec is unknown; `codec` is a
     // placeholder for 'command' packets, which carry no picture and should be ignored.
     if (pos >= body.length) throw new MediaParseError('video command frame truncated');
-    return new InspectedVideo(body, pos, 'h264', 'command', frameType, 0, false, true);
+    return new InspectedVideo(body, pos, { codec: 'h264', packet: 'command', frameType, enhanced: true });
   }
   if (pos + 4 > body.length) throw new MediaParseError('Enhanced video message truncated in FourCC');
   const fourcc = body.readUInt32BE(pos);
@@ -243,7 +258,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
   switch (packetType) {
     case VIDEO_PACKET_SEQUENCE_START:
     case VIDEO_PACKET_MPEG2TS_SEQUENCE_START:
-      return new InspectedVideo(body, pos, codec, 'sequence-header', frameType, 0, false, true);
+      return new InspectedVideo(body, pos, { codec, packet: 'sequence-header', frameType, enhanced: true });
     case VIDEO_PACKET_CODED_FRAMES: {
       let cts = 0;
       if (codec === 'h264' || codec === 'hevc') {
@@ -251,15 +266,28 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
         cts = (((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8) >> 8;
         pos += 3;
       }
-      return new InspectedVideo(body, pos, codec, 'frame', frameType, cts, videoKeyframe(codec, body, pos, nalLengthSize), true);
+      return new InspectedVideo(body, pos, {
+        codec,
+        packet: 'frame',
+        frameType,
+        enhanced: true,
+        keyframe: videoKeyframe(codec, body, pos, nalLengthSize),
+        compositionTime: cts,
+      });
     }
     case VIDEO_PACKET_CODED_FRAMES_X: {
-      return new InspectedVideo(body, pos, codec, 'frame', frameType, 0, videoKeyframe(codec, body, pos, nalLengthSize), true);
+      return new InspectedVideo(body, pos, {
+        codec,
+        packet: 'frame',
+        frameType,
+        enhanced: true,
+        keyframe: videoKeyframe(codec, body, pos, nalLengthSize),
+      });
     }
     case VIDEO_PACKET_SEQUENCE_END:
-      return new InspectedVideo(body, pos, codec, 'end-of-sequence', frameType, 0, false, true);
+      return new InspectedVideo(body, pos, { codec, packet: 'end-of-sequence', frameType, enhanced: true });
     case VIDEO_PACKET_METADATA:
-      return new InspectedVideo(body, pos, codec, 'metadata', frameType, 0, false, true);
+      return new InspectedVideo(body, pos, { codec, packet: 'metadata', frameType, enhanced: true });
     default:
       throw new MediaParseError(`unknown Enhanced video packet type ${packetType}`);
   }
@@ -306,18 +334,16 @@ export function inspectAudio(body: Buffer): AudioInspection {
     if (body.length < 2) throw new MediaParseError('AAC audio message truncated');
     const packetType = body[1]!;
     if (packetType > 1) throw new MediaParseError(`unknown AAC packet type ${packetType}`);
-    return new InspectedAudio(body, 2, codec, packetType === 0 ? 'sequence-header' : 'frame', false, b0);
+    return new InspectedAudio(body, 2, codec, packetType === 0 ? 'sequence-header' : 'frame', b0);
   }
-  return new InspectedAudio(body, 1, codec, 'frame', false, b0);
+  return new InspectedAudio(body, 1, codec, 'frame', b0);
 }
 
 function inspectEnhancedAudio(body: Buffer): AudioInspection {
   let packetType = body[0]! & 0x0f;
   let pos = 1;
   if (packetType === PACKET_MOD_EX) {
-    const packed = skipModEx(body, pos, 'audio');
-    pos = Math.floor(packed / 16);
-    packetType = packed & 0x0f;
+    ({ pos, packetType } = skipModEx(body, pos, 'audio'));
   }
   if (packetType === AUDIO_PACKET_MULTITRACK) throw new MediaParseError('Enhanced RTMP multitrack audio is not supported');
   if (pos + 4 > body.length) throw new MediaParseError('Enhanced audio message truncated in FourCC');
@@ -363,5 +389,5 @@ function inspectEnhancedAudio(body: Buffer): AudioInspection {
     default:
       throw new MediaParseError(`unknown Enhanced audio packet type ${packetType}`);
   }
-  return new InspectedAudio(body, pos, codec, packet, true);
+  return new InspectedAudio(body, pos, codec, packet);
 }

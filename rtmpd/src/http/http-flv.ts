@@ -33,7 +33,7 @@ export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
     const parsed = params.safeParse(ctx.params);
     if (!parsed.success) throw new ApiError(400, 'invalid_stream_name', parsed.error.issues[0]?.message ?? 'invalid stream name');
     const { app, key } = parsed.data;
-    const player = new FlvResponse(ctx.res, () => hub.get(app, key));
+    const player = new FlvResponse(ctx.res);
     // The viewer may leave while waiting for the publisher or at any time after.
     const left = new AbortController();
     let stream: Stream | undefined = undefined;
@@ -55,23 +55,36 @@ export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
         `stream ${streamId(app, key)} is not live${waited}; check that the publisher is connected to rtmp://<host>/${app} with key ${key}`,
       );
     }
-    // From here on the response belongs to the player, not to Koa.
+    // The response belongs to the player now (it began with the FLV header), not to Koa.
     ctx.respond = false;
-    player.start();
   });
   return router;
 }
 
 /** One HTTP-FLV viewer: a hub subscriber writing shared FLV tag buffers to its response. */
 class FlvResponse implements Subscriber {
-  readonly protocol = 'http-flv';
+  readonly kind = 'http-flv';
+  readonly delivery = 'skip-to-keyframe';
   private readonly res: ServerResponse;
-  private readonly tracksOf: () => Stream | undefined;
-  private started = false;
 
-  constructor(res: ServerResponse, tracksOf: () => Stream | undefined) {
+  constructor(res: ServerResponse) {
     this.res = res;
-    this.tracksOf = tracksOf;
+  }
+
+  /** The HTTP head and the FLV header. */
+  begin(stream: Stream): void {
+    if (this.gone()) return;
+    // Players such as flv.js only set up the tracks the header announces;
+    // before the publisher's first sequence header both are announced.
+    const known = stream.videoHeader !== undefined || stream.audioHeader !== undefined;
+    const hasAudio = known ? stream.audioHeader !== undefined : true;
+    const hasVideo = known ? stream.videoHeader !== undefined : true;
+    this.res.writeHead(200, {
+      'Content-Type': 'video/x-flv',
+      'Cache-Control': 'no-cache, no-store',
+      'Access-Control-Allow-Origin': '*',
+    });
+    this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
   }
 
   pendingBytes(): number {
@@ -79,7 +92,7 @@ class FlvResponse implements Subscriber {
   }
 
   write(packet: MediaPacket): void {
-    if (!this.start()) return;
+    if (this.gone()) return;
     this.res.write((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
   }
 
@@ -89,23 +102,8 @@ class FlvResponse implements Subscriber {
     else this.res.end();
   }
 
-  /** Writes the HTTP head and FLV header once; false when the response is already gone. */
-  start(): boolean {
-    if (this.res.writableEnded || this.res.destroyed) return false;
-    if (this.started) return true;
-    this.started = true;
-    // Players such as flv.js only set up the tracks the header announces;
-    // before the publisher's first sequence header both are announced.
-    const stream = this.tracksOf();
-    const known = stream && (stream.videoHeader || stream.audioHeader);
-    const hasAudio = known ? stream.audioHeader !== undefined : true;
-    const hasVideo = known ? stream.videoHeader !== undefined : true;
-    this.res.writeHead(200, {
-      'Content-Type': 'video/x-flv',
-      'Cache-Control': 'no-cache, no-store',
-      'Access-Control-Allow-Origin': '*',
-    });
-    this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
-    return true;
+  /** The viewer left (its 'close' unsubscribes it in a moment) or the response was ended. */
+  private gone(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
   }
 }

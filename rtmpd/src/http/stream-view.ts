@@ -1,5 +1,4 @@
 import type { Stream } from '../hub/stream.ts';
-import type { SubscriberProtocol } from '../hub/subscriber.ts';
 
 /**
  * A stream as the API shows it. The first four fields are the original
@@ -35,8 +34,7 @@ export interface StreamView {
 export function streamView(stream: Stream, bitrateKbps: number): StreamView {
   const video = stream.videoTrack;
   const audio = stream.audioTrack;
-  const players: Record<SubscriberProtocol, number> = { rtmp: 0, 'http-flv': 0, recorder: 0 };
-  for (const subscriber of stream.subscribers()) players[subscriber.protocol]++;
+  const subscribers = stream.subscriberCounts();
   return {
     stream_id: stream.id,
     app: stream.app,
@@ -59,8 +57,8 @@ export function streamView(stream: Stream, bitrateKbps: number): StreamView {
     bytes_in: stream.stats.bytesIn,
     video_frames: stream.stats.videoFrames,
     dropped_frames: stream.stats.framesDropped,
-    players: { rtmp: players.rtmp, http_flv: players['http-flv'], total: players.rtmp + players['http-flv'] },
-    recording: players.recorder > 0,
+    players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], total: stream.playerCount },
+    recording: subscribers.recorder > 0,
     publisher: { protocol: stream.publisher.protocol, remote_address: stream.publisher.remoteAddress },
   };
 }

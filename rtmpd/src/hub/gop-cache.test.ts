@@ -3,7 +3,7 @@ import { GopCache } from './gop-cache.ts';
 import { MediaPacket } from './packet.ts';
 
 const packet = (kind: 'video' | 'audio', size: number, keyframe = false, sequenceHeader = false) =>
-  new MediaPacket(kind, 0, Buffer.alloc(size), keyframe, sequenceHeader, 0);
+  new MediaPacket({ kind, timestamp: 0, body: Buffer.alloc(size), keyframe, sequenceHeader, receivedAt: 0 });
 
 describe('GopCache', () => {
   it('holds the packets since the last keyframe', () => {
@@ -51,7 +51,7 @@ describe('GopCache', () => {
     const filled = (kind: 'video' | 'audio', size: number, keyframe: boolean) => {
       const body = Buffer.allocUnsafe(size);
       for (let i = 0; i < size; i++) body[i] = random(256);
-      return new MediaPacket(kind, random(1 << 30), body, keyframe, false, 0);
+      return new MediaPacket({ kind, timestamp: random(1 << 30), body, keyframe, receivedAt: 0 });
     };
     for (let gop = 0; gop < 20; gop++) {
       const sent = [filled('video', 1 + random(40_000), true)];
@@ -79,8 +79,8 @@ describe('GopCache', () => {
   it('copies large bodies too: a publisher body may be a view of a read buffer that is reused', () => {
     const cache = new GopCache(1 << 20);
     const readBuffer = Buffer.alloc(65536, 7);
-    cache.add(new MediaPacket('video', 0, readBuffer.subarray(0, 40_000), true, false, 0));
-    cache.add(new MediaPacket('video', 40, readBuffer.subarray(40_000, 60_000), false, false, 0));
+    cache.add(new MediaPacket({ kind: 'video', timestamp: 0, body: readBuffer.subarray(0, 40_000), keyframe: true, receivedAt: 0 }));
+    cache.add(new MediaPacket({ kind: 'video', timestamp: 40, body: readBuffer.subarray(40_000, 60_000), receivedAt: 0 }));
     readBuffer.fill(0);
     const snapshot = cache.snapshot();
     expect(snapshot.map((p) => p.body.length)).toEqual([40_000, 20_000]);
@@ -89,7 +89,7 @@ describe('GopCache', () => {
 
   it('shares a body the stream owns instead of copying it, and still copies for joiners', () => {
     const cache = new GopCache(1 << 20);
-    const keyframe = new MediaPacket('video', 0, Buffer.alloc(30_000, 5), true, false, 0);
+    const keyframe = new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(30_000, 5), keyframe: true, receivedAt: 0 });
     cache.add(keyframe, true);
     cache.add(packet('audio', 100));
     // Kept by reference: a change to the owned body shows (the stream never changes it; the test does).

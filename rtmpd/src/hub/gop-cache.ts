@@ -1,5 +1,6 @@
 import { BufferPool } from '../memory/buffer-pool.ts';
-import { MediaPacket, ownMemory, type PacketKind } from './packet.ts';
+import type { MediaKind } from '../flv/media-kind.ts';
+import { MediaPacket, ownMemory } from './packet.ts';
 
 /** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */
 const BLOCK_BYTES = 16 * 1024;
@@ -15,7 +16,7 @@ const BLOCK_BYTES = 16 * 1024;
  */
 const blockPool = new BufferPool(1024 * BLOCK_BYTES);
 
-const KINDS: readonly PacketKind[] = ['audio', 'video'];
+const KINDS: readonly MediaKind[] = ['audio', 'video'];
 /** Per cached packet: kind (index into KINDS), keyframe, timestamp, receivedAt, where, offset, length. */
 const FIELDS = 7;
 
@@ -102,7 +103,7 @@ export class GopCache {
       const body = copy.subarray(pos, pos + length);
       body.set(memory.subarray(offset, offset + length));
       pos += length;
-      packets.push(new MediaPacket(KINDS[f[i]!]!, f[i + 2]!, body, f[i + 1] === 1, false, f[i + 3]!));
+      packets.push(new MediaPacket({ kind: KINDS[f[i]!]!, timestamp: f[i + 2]!, body, keyframe: f[i + 1] === 1, receivedAt: f[i + 3]! }));
     }
     return packets;
   }

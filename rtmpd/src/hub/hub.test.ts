@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PublishRefused, StreamHub } from './hub.ts';
 import { invalidStreamName } from './names.ts';
 import type { PublisherInfo } from './stream.ts';
-import type { CloseReason, Subscriber } from './subscriber.ts';
+import type { CloseReason } from './subscriber.ts';
+import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 
 const hubs: StreamHub[] = [];
 const newHub = () => {
@@ -16,15 +17,6 @@ const publisher = (): PublisherInfo & { closed: CloseReason[] } => {
   const closed: CloseReason[] = [];
   return { protocol: 'rtmp', remoteAddress: '127.0.0.1', closed, close: (reason) => closed.push(reason) };
 };
-
-class FakeSubscriber implements Subscriber {
-  readonly protocol = 'rtmp' as const;
-  pending = 0;
-  closed: CloseReason[] = [];
-  pendingBytes = () => this.pending;
-  write = () => undefined;
-  close = (reason: CloseReason) => void this.closed.push(reason);
-}
 
 describe('StreamHub', () => {
   it('gives a live key to one publisher and refuses a second with BadName', () => {

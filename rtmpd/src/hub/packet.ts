@@ -4,7 +4,7 @@
 // RTMP players copy it into their socket's batch behind a chunk header;
 // HTTP-FLV serializes a packet at most once and caches the tag here, so a
 // thousand players of one stream share one buffer.
-export type PacketKind = 'audio' | 'video' | 'data';
+import type { MediaKind } from '../flv/media-kind.ts';
 
 /**
  * A copy of bytes that are kept beyond the publisher's read: a body may be a
@@ -17,8 +17,18 @@ export function ownMemory(bytes: Buffer): Buffer {
   return own;
 }
 
+/** A packet's fields, named; the flags default to false. */
+export interface MediaPacketFields {
+  kind: MediaKind;
+  timestamp: number;
+  body: Buffer;
+  keyframe?: boolean;
+  sequenceHeader?: boolean;
+  receivedAt: number;
+}
+
 export class MediaPacket {
-  readonly kind: PacketKind;
+  readonly kind: MediaKind;
   /** Milliseconds, as the publisher stamped it (32-bit, may wrap). */
   readonly timestamp: number;
   readonly body: Buffer;
@@ -32,17 +42,17 @@ export class MediaPacket {
   /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
   flvTag: Buffer | undefined = undefined;
 
+  constructor(fields: MediaPacketFields) {
+    this.kind = fields.kind;
+    this.timestamp = fields.timestamp;
+    this.body = fields.body;
+    this.keyframe = fields.keyframe ?? false;
+    this.sequenceHeader = fields.sequenceHeader ?? false;
+    this.receivedAt = fields.receivedAt;
+  }
+
   /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */
   releaseSerialized(): void {
     this.flvTag = undefined;
-  }
-
-  constructor(kind: PacketKind, timestamp: number, body: Buffer, keyframe: boolean, sequenceHeader: boolean, receivedAt: number) {
-    this.kind = kind;
-    this.timestamp = timestamp;
-    this.body = body;
-    this.keyframe = keyframe;
-    this.sequenceHeader = sequenceHeader;
-    this.receivedAt = receivedAt;
   }
 }

@@ -3,7 +3,7 @@ import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type Video
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
 import { MediaPacket, ownMemory } from './packet.ts';
-import { DeliveryGate, type CloseReason, type Subscriber } from './subscriber.ts';
+import { DeliveryGate, PLAYER_KINDS, SUBSCRIBER_KINDS, type CloseReason, type Subscriber, type SubscriberKind } from './subscriber.ts';
 
 export interface StreamOptions {
   gopCacheMaxBytes: number;
@@ -32,8 +32,12 @@ export interface StreamStats {
 
 interface Delivery {
   subscriber: Subscriber;
-  gate: DeliveryGate;
+  /** Absent for a lossless subscriber, which gets every packet. */
+  gate: DeliveryGate | undefined;
 }
+
+const noSubscribers = (): Record<SubscriberKind, number> =>
+  Object.fromEntries(SUBSCRIBER_KINDS.map((kind) => [kind, 0])) as Record<SubscriberKind, number>;
 
 /** One live stream: its publisher, its players, the state a new player needs. */
 export class Stream {
@@ -57,6 +61,7 @@ export class Stream {
 
   private readonly gop: GopCache;
   private readonly deliveries = new Map<Subscriber, Delivery>();
+  private readonly counts = noSubscribers();
   private readonly options: StreamOptions;
   private nalLengthSize = 4;
   private ended = false;
@@ -74,16 +79,24 @@ export class Stream {
     return this.deliveries.size;
   }
 
+  /** Subscribers now, by kind. */
+  subscriberCounts(): Readonly<Record<SubscriberKind, number>> {
+    return this.counts;
+  }
+
+  /** Subscribers with a viewer at the other end (PLAYER_KINDS). */
+  get playerCount(): number {
+    let players = 0;
+    for (const kind of PLAYER_KINDS) players += this.counts[kind];
+    return players;
+  }
+
   get gopCacheBytes(): number {
     return this.gop.bytes;
   }
 
   get isEnded(): boolean {
     return this.ended;
-  }
-
-  subscribers(): IterableIterator<Subscriber> {
-    return this.deliveries.keys();
   }
 
   pushVideo(timestamp: number, body: Buffer, receivedAt: number): void {
@@ -94,7 +107,7 @@ export class Stream {
     } catch {
       // A frame we cannot read is still relayed: players may understand it.
       this.stats.parseErrors++;
-      this.push(new MediaPacket('video', timestamp, body, false, false, receivedAt));
+      this.push(new MediaPacket({ kind: 'video', timestamp, body, receivedAt }));
       return;
     }
     if (info.endOfSequence) return;
@@ -110,7 +123,14 @@ export class Stream {
     }
     // Decoder config and the last keyframe stay for as long as the stream lives.
     const kept = info.sequenceHeader || info.keyframe;
-    const packet = new MediaPacket('video', timestamp, kept ? ownMemory(body) : body, info.keyframe, info.sequenceHeader, receivedAt);
+    const packet = new MediaPacket({
+      kind: 'video',
+      timestamp,
+      body: kept ? ownMemory(body) : body,
+      keyframe: info.keyframe,
+      sequenceHeader: info.sequenceHeader,
+      receivedAt,
+    });
     if (info.sequenceHeader) this.videoHeader = packet;
     if (info.keyframe) {
       this.stats.keyframes++;
@@ -127,7 +147,7 @@ export class Stream {
       info = inspectAudio(body);
     } catch {
       this.stats.parseErrors++;
-      this.push(new MediaPacket('audio', timestamp, body, false, false, receivedAt));
+      this.push(new MediaPacket({ kind: 'audio', timestamp, body, receivedAt }));
       return;
     }
     if (info.sequenceHeader) {
@@ -141,14 +161,13 @@ export class Stream {
       // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
       if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
     }
-    const packet = new MediaPacket(
-      'audio',
+    const packet = new MediaPacket({
+      kind: 'audio',
       timestamp,
-      info.sequenceHeader ? ownMemory(body) : body,
-      false,
-      info.sequenceHeader,
+      body: info.sequenceHeader ? ownMemory(body) : body,
+      sequenceHeader: info.sequenceHeader,
       receivedAt,
-    );
+    });
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
   }
@@ -157,14 +176,17 @@ export class Stream {
   setMetadata(timestamp: number, body: Buffer, values: Record<string, unknown>, receivedAt: number): void {
     this.stats.bytesIn += body.length;
     this.metadataValues = values;
-    this.metadata = new MediaPacket('data', timestamp, ownMemory(body), false, false, receivedAt);
+    this.metadata = new MediaPacket({ kind: 'data', timestamp, body: ownMemory(body), receivedAt });
     this.push(this.metadata);
   }
 
-  /** Adds a player and sends it what it needs to start decoding at once. */
+  /** Adds a subscriber: it begins, then gets what it needs to start decoding at once. */
   subscribe(subscriber: Subscriber, now: number): void {
-    const delivery = { subscriber, gate: new DeliveryGate(this.options.playerMaxBufferBytes, now) };
+    const gate = subscriber.delivery === 'lossless' ? undefined : new DeliveryGate(this.options.playerMaxBufferBytes, now);
+    const delivery: Delivery = { subscriber, gate };
     this.deliveries.set(subscriber, delivery);
+    this.counts[subscriber.kind]++;
+    subscriber.begin(this);
     for (const packet of [this.metadata, this.videoHeader, this.audioHeader]) {
       if (!packet) continue;
       this.deliver(delivery, packet);
@@ -174,16 +196,15 @@ export class Stream {
   }
 
   unsubscribe(subscriber: Subscriber): void {
-    this.deliveries.delete(subscriber);
+    if (this.deliveries.delete(subscriber)) this.counts[subscriber.kind]--;
   }
 
   /** Closes subscribers whose queue has not moved for `timeoutMs`; returns how many. */
   closeStalled(now: number, timeoutMs: number): number {
     let closed = 0;
     for (const { subscriber, gate } of this.deliveries.values()) {
-      if (subscriber.protocol === 'recorder') continue;
-      if (gate.stuckFor(subscriber.pendingBytes(), now) < timeoutMs) continue;
-      this.deliveries.delete(subscriber);
+      if (gate === undefined || gate.stuckFor(subscriber.pendingBytes(), now) < timeoutMs) continue;
+      this.unsubscribe(subscriber);
       subscriber.close('stalled');
       closed++;
     }
@@ -197,6 +218,7 @@ export class Stream {
     this.gop.clear();
     const subscribers = [...this.deliveries.keys()];
     this.deliveries.clear();
+    for (const kind of SUBSCRIBER_KINDS) this.counts[kind] = 0;
     for (const subscriber of subscribers) subscriber.close(reason);
   }
 
@@ -212,8 +234,7 @@ export class Stream {
 
   private deliver(delivery: Delivery, packet: MediaPacket): void {
     const { subscriber, gate } = delivery;
-    // The recorder must keep every byte already accepted, so it is never gated.
-    if (subscriber.protocol !== 'recorder' && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
+    if (gate !== undefined && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
       this.stats.framesDropped++;
       return;
     }

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { MediaPacket } from './packet.ts';
 import { DeliveryGate } from './subscriber.ts';
 
-const video = (keyframe: boolean) => new MediaPacket('video', 0, Buffer.alloc(10), keyframe, false, 0);
-const audio = () => new MediaPacket('audio', 0, Buffer.alloc(10), false, false, 0);
-const header = () => new MediaPacket('video', 0, Buffer.alloc(10), false, true, 0);
+const video = (keyframe: boolean) => new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(10), keyframe, receivedAt: 0 });
+const audio = () => new MediaPacket({ kind: 'audio', timestamp: 0, body: Buffer.alloc(10), receivedAt: 0 });
+const header = () => new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(10), sequenceHeader: true, receivedAt: 0 });
 
 describe('DeliveryGate', () => {
   it('admits everything while the queue is under the bound', () => {
@@ -28,7 +28,7 @@ describe('DeliveryGate', () => {
     const gate = new DeliveryGate(100, 0);
     gate.admit(video(false), 500, true);
     expect(gate.admit(header(), 500, true)).toBe(true);
-    expect(gate.admit(new MediaPacket('data', 0, Buffer.alloc(1), false, false, 0), 500, true)).toBe(true);
+    expect(gate.admit(new MediaPacket({ kind: 'data', timestamp: 0, body: Buffer.alloc(1), receivedAt: 0 }), 500, true)).toBe(true);
   });
 
   it('resumes an audio-only stream once the queue has drained', () => {

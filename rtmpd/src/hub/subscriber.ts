@@ -1,7 +1,23 @@
 import type { MediaPacket } from './packet.ts';
+import type { Stream } from './stream.ts';
 
-export type SubscriberProtocol = 'rtmp' | 'http-flv' | 'recorder';
+/** What is at the other end of a subscription. */
+export const SUBSCRIBER_KINDS = ['rtmp', 'http-flv', 'recorder'] as const;
+export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
+/** The kinds with a viewer at the other end; the others keep the stream (a recording). */
+export const PLAYER_KINDS: readonly SubscriberKind[] = ['rtmp', 'http-flv'];
+
 export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error';
+
+/**
+ * How the hub delivers to a subscriber that falls behind.
+ * - `lossless`: every packet, however long its queue (a recording, an HLS
+ *   segmenter: what they skip is lost for good); never closed as stalled.
+ * - `skip-to-keyframe`: a player. Past --player-max-buffer-bytes it gets
+ *   nothing but decoder config until the next keyframe, and a queue that does
+ *   not move for --player-stall-timeout-seconds closes it.
+ */
+export type DeliveryPolicy = 'lossless' | 'skip-to-keyframe';
 
 /**
  * Anything that receives a stream's packets: an RTMP player, an HTTP-FLV
@@ -9,7 +25,14 @@ export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error';
  * packet, so it must queue and return: never await, never throw.
  */
 export interface Subscriber {
-  readonly protocol: SubscriberProtocol;
+  readonly kind: SubscriberKind;
+  readonly delivery: DeliveryPolicy;
+  /**
+   * Called once, on subscribe, before the stream's metadata, decoder config
+   * and cached GOP are written: whatever the subscriber sends first (a
+   * player's Play.Start, an FLV header announcing the stream's tracks).
+   */
+  begin(stream: Stream): void;
   /** Bytes accepted by write() that the socket or file has not yet taken. */
   pendingBytes(): number;
   write(packet: MediaPacket): void;

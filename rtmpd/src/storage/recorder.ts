@@ -70,7 +70,9 @@ const FLUSH_MS = 200;
 
 /** One recording: a hub subscriber that appends every packet's FLV tag to a file. */
 class FlvFileWriter implements Subscriber {
-  readonly protocol = 'recorder';
+  readonly kind = 'recorder';
+  /** What was accepted from the publisher is never skipped. */
+  readonly delivery = 'lossless';
   readonly finished: Promise<void>;
   private readonly file: WriteStream;
   private readonly stream: Stream;
@@ -89,6 +91,9 @@ class FlvFileWriter implements Subscriber {
     this.file = createWriteStream(path, { flags: 'wx' });
     this.finished = new Promise((resolve) => this.file.once('close', resolve));
     this.file.on('error', (err) => this.fail(err));
+  }
+
+  begin(): void {
     // The tracks are not known yet at publish time; both flags set is what
     // encoders write too, and demuxers probe the tags that follow.
     this.append(FLV_FILE_HEADER(true, true));

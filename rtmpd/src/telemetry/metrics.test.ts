@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { PublisherInfo, Stream } from '../hub/stream.ts';
-import type { Subscriber, SubscriberProtocol } from '../hub/subscriber.ts';
+import type { SubscriberKind } from '../hub/subscriber.ts';
+import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters } from './metrics.ts';
 
 const avcc = readFileSync(new URL('../codec/testdata/h264_high_320x240.avcc', import.meta.url));
@@ -42,16 +43,8 @@ function setup(maxStreams: number, runtime = false): { hub: StreamHub; metrics: 
 
 const publisher = (): PublisherInfo => ({ protocol: 'rtmp', remoteAddress: '127.0.0.1', close: () => undefined });
 
-class Player implements Subscriber {
-  readonly protocol: SubscriberProtocol;
-  pending = 0;
-  constructor(protocol: SubscriberProtocol = 'rtmp') {
-    this.protocol = protocol;
-  }
-  pendingBytes = () => this.pending;
-  write = (packet: MediaPacket) => void (this.pending += this.protocol === 'recorder' ? 0 : packet.body.length);
-  close = () => undefined;
-}
+/** A player that never reads, or a recorder. */
+const player = (kind: SubscriberKind = 'rtmp') => new FakeSubscriber(kind, { neverDrains: kind !== 'recorder' });
 
 function feed(stream: Stream, gops: number): void {
   const now = performance.now();
@@ -81,9 +74,9 @@ describe('RtmpdMetrics', () => {
   it('gives the first maxStreams streams their own series and sums the rest under _overflow, never decreasing', async () => {
     const { hub, metrics } = setup(2);
     const streams = ['a', 'b', 'c', 'd'].map((key) => hub.publish('live', key, publisher()));
-    for (const s of streams) s.subscribe(new Player(), performance.now());
-    streams[0]!.subscribe(new Player('http-flv'), performance.now());
-    streams[0]!.subscribe(new Player('recorder'), performance.now());
+    for (const s of streams) s.subscribe(player(), performance.now());
+    streams[0]!.subscribe(player('http-flv'), performance.now());
+    streams[0]!.subscribe(player('recorder'), performance.now());
     for (const s of streams) feed(s, 1);
     const perStream = streams[0]!.stats.bytesIn;
 
@@ -121,7 +114,7 @@ describe('RtmpdMetrics', () => {
   it('observes every relayed packet in the latency histogram and counts drops for a slow player', async () => {
     const { hub, metrics } = setup(10);
     const stream = hub.publish('live', 'cam', publisher());
-    const slow = new Player();
+    const slow = player();
     stream.subscribe(slow, performance.now());
     feed(stream, 40); // 40 GOPs of ~4.7 kB: the 64 kB queue bound is passed
     const m = parse(await metrics.scrape());
@@ -176,7 +169,7 @@ describe('RtmpdMetrics', () => {
     const { hub, metrics } = setup(1, true);
     for (const key of ['a', 'b']) {
       const s = hub.publish('live', key, publisher());
-      s.subscribe(new Player(), performance.now());
+      s.subscribe(player(), performance.now());
       feed(s, 2);
     }
     const text = await metrics.scrape();
@@ -200,9 +193,9 @@ describe('RtmpdMetrics', () => {
     const { hub, metrics } = setup(500, true);
     for (let i = 0; i < 500; i++) {
       const s = hub.publish('live', `stream${i}`, publisher());
-      s.subscribe(new Player(), performance.now());
-      s.subscribe(new Player('http-flv'), performance.now());
-      s.subscribe(new Player('recorder'), performance.now());
+      s.subscribe(player(), performance.now());
+      s.subscribe(player('http-flv'), performance.now());
+      s.subscribe(player('recorder'), performance.now());
       feed(s, 1);
     }
     await metrics.scrape(); // warm up

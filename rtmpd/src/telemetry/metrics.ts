@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream, StreamStats } from '../hub/stream.ts';
+import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
 
 /** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
@@ -286,32 +287,22 @@ export class RtmpdMetrics {
     return live;
   }
 
+  /** Subscribers of every live stream of one kind. */
+  private subscribers(kind: SubscriberKind): number {
+    let n = 0;
+    for (const stream of this.streams()) n += stream.subscriberCounts()[kind];
+    return n;
+  }
+
   private defineStreams(): void {
-    const byProtocol = (select: (protocol: string) => boolean) => () => {
-      const counts = new Map<string, number>([
-        ['rtmp', 0],
-        ['http-flv', 0],
-      ]);
-      for (const stream of this.streams()) {
-        for (const sub of stream.subscribers()) if (select(sub.protocol)) counts.set(sub.protocol, (counts.get(sub.protocol) ?? 0) + 1);
-      }
-      return [...counts].filter(([p]) => select(p)).map(([protocol, value]) => ({ labels: { protocol }, value }));
-    };
     this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams.', 'gauge', () => {
       const live = this.streams();
       return [{ labels: { protocol: 'rtmp' }, value: live.filter((s) => s.publisher.protocol === 'rtmp').length }];
     });
-    this.add(
-      'rtmpd_players',
-      'Players connected now, by protocol.',
-      'gauge',
-      byProtocol((p) => p !== 'recorder'),
+    this.add('rtmpd_players', 'Players connected now, by protocol.', 'gauge', () =>
+      PLAYER_KINDS.map((protocol) => ({ labels: { protocol }, value: this.subscribers(protocol) })),
     );
-    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => {
-      let value = 0;
-      for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'recorder') value++;
-      return [{ value }];
-    });
+    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [{ value: this.subscribers('recorder') }]);
     this.add('rtmpd_gop_cache_bytes', "Bytes held in all streams' GOP caches (what a joining player is sent first).", 'gauge', () => [
       { value: this.streams().reduce((sum, s) => sum + s.gopCacheBytes, 0) },
     ]);
@@ -352,11 +343,7 @@ export class RtmpdMetrics {
       'framesDropped',
     );
     counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');
-    perStream('rtmpd_stream_players', 'Players of the stream now (recorder excluded).', 'gauge', (s) => {
-      let n = 0;
-      for (const sub of s.subscribers()) if (sub.protocol !== 'recorder') n++;
-      return n;
-    });
+    perStream('rtmpd_stream_players', 'Players of the stream now (recorder excluded).', 'gauge', (s) => s.playerCount);
     perStream('rtmpd_stream_gop_cache_bytes', "Bytes in the stream's GOP cache.", 'gauge', (s) => s.gopCacheBytes);
     perStream(
       'rtmpd_stream_uptime_seconds',
@@ -441,9 +428,7 @@ export class RtmpdMetrics {
         value: this.rtmp?.connections[state] ?? 0,
       }));
       // HTTP-FLV players hold a connection for as long as they play.
-      let httpFlv = 0;
-      for (const stream of this.streams()) for (const sub of stream.subscribers()) if (sub.protocol === 'http-flv') httpFlv++;
-      out.push({ labels: { protocol: 'http-flv', state: 'playing' }, value: httpFlv });
+      out.push({ labels: { protocol: 'http-flv', state: 'playing' }, value: this.subscribers('http-flv') });
       return out;
     });
     this.add(

@@ -4,6 +4,7 @@
 // connection object, so writes made in one tick leave in one socket write.
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import type { MediaKind } from '../../src/flv/media-kind.ts';
 import { RtmpConnection } from '../../src/rtmp/io/connection.ts';
 import { SocketIo } from '../../src/rtmp/io/socket-io.ts';
 import type { AmfObject, AmfValue } from '../../src/rtmp/wire/amf-values.ts';
@@ -12,8 +13,6 @@ import { command, isObject, parseCommand, type Command } from '../../src/rtmp/wi
 import { setBufferLength } from '../../src/rtmp/wire/control.ts';
 import { ClientHandshake, type HandshakeKind } from '../../src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../../src/rtmp/wire/message-types.ts';
-
-export type MediaKind = 'audio' | 'video' | 'data';
 
 /** Shared by the clients of one process (the benchmark runs hundreds), as a server shares it among its connections. */
 const processIo = new SocketIo();

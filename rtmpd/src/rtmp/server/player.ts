@@ -1,21 +1,22 @@
 // An RTMP player as the hub sees it: a Subscriber whose write() sends each
 // packet as an RTMP message on the player's stream.
-import type { MediaPacket, PacketKind } from '../../hub/packet.ts';
+import type { MediaKind } from '../../flv/media-kind.ts';
+import type { MediaPacket } from '../../hub/packet.ts';
 import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
 import type { RtmpConnection } from '../io/connection.ts';
 import { onStatus, rtmpSampleAccess, type StatusInfo } from '../wire/commands.ts';
 import { streamBegin, streamEOF } from '../wire/control.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 
-const CSID: Record<PacketKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
-const TYPE: Record<PacketKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
+const CSID: Record<MediaKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
+const TYPE: Record<MediaKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
 
 export class RtmpPlayer implements Subscriber {
-  readonly protocol = 'rtmp' as const;
+  readonly kind = 'rtmp';
+  readonly delivery = 'skip-to-keyframe';
   readonly streamId: number;
   readonly streamName: string;
   private readonly connection: RtmpConnection;
-  private started = false;
   private closed = false;
   #paused = false;
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
@@ -35,13 +36,8 @@ export class RtmpPlayer implements Subscriber {
     return this.connection.pendingBytes;
   }
 
-  /**
-   * Sends the replies FMS sends on play. Runs before the first packet, since
-   * the hub delivers metadata, headers and the GOP while subscribing.
-   */
-  start(): void {
-    if (this.started || this.closed) return;
-    this.started = true;
+  /** The replies FMS sends on play, before the stream's metadata, headers and GOP. */
+  begin(): void {
     const details = this.streamName;
     this.connection.send(streamBegin(this.streamId));
     this.sendStatus({ level: 'status', code: 'NetStream.Play.Reset', description: `Playing and resetting ${details}.`, details });
@@ -52,9 +48,7 @@ export class RtmpPlayer implements Subscriber {
   }
 
   write(packet: MediaPacket): void {
-    if (this.closed) return;
-    if (!this.started) this.start();
-    if (this.#paused) return;
+    if (this.closed || this.#paused) return;
     if (this.awaitKeyframe && packet.kind === 'video' && !packet.sequenceHeader) {
       if (!packet.keyframe) return;
       this.awaitKeyframe = false;

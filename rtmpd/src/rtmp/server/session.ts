@@ -517,7 +517,6 @@ export class RtmpSession {
       return;
     }
     this.setState({ kind: 'playing', stream, player });
-    player.start(); // a stream with nothing cached yet has not triggered it
     this.trace.began('play', this.app, key);
     this.trace.stream(stream);
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp play');
