@@ -106,6 +106,19 @@ describe('HTTP app', () => {
       error: { code: 'no_video', message: expect.stringMatching(/no video has been received/) },
     });
   });
+
+  it('answers 503 decode_failed for a malformed avcC the relay tolerated', async () => {
+    const { hub, url } = await serve();
+    const stream = hub.publish('live', 'broken', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    // An AVC sequence header whose avcC announces a 0x50-byte SPS and ends, then an IDR frame.
+    stream.pushVideo(0, Buffer.from([0x17, 0, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x50, 0x67]), 0);
+    stream.pushVideo(40, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 5, 0x65, 0x88, 0x84, 0x00, 0x10]), 0);
+    expect(stream.stats.parseErrors).toBe(1);
+    expect(stream.lastKeyframe).toBeDefined();
+    const res = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fbroken/snapshot'));
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ error: { code: 'decode_failed', message: expect.stringMatching(/could not decode/) } });
+  });
 });
 
 describe('BitrateMeter', () => {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { MediaParseError } from '../codec/errors.ts';
 import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
@@ -115,7 +116,13 @@ export class SnapshotService {
     if (!this.config.snapshotEnabled)
       throw new SnapshotError('snapshots_disabled', 'snapshots are disabled on this server (--snapshot-enabled false)');
     const state = this.state(stream);
-    const keyframe = standaloneKeyframe(stream);
+    let keyframe;
+    try {
+      keyframe = standaloneKeyframe(stream);
+    } catch (err) {
+      // Decoder config or a keyframe the relay tolerated but that cannot be turned into a picture.
+      throw this.toSnapshotError(err);
+    }
     if (typeof keyframe === 'string') throw new SnapshotError(keyframe, problemMessage(stream, keyframe));
     if (state.jpeg && state.seq === keyframe.seq) {
       this.stats.cacheHits++;
@@ -171,7 +178,7 @@ export class SnapshotService {
     }
     this.stats.decodeFailures++;
     this.logger.warn({ err }, 'snapshot decode failed');
-    const reason = err instanceof DecodeError ? err.message : String(err);
+    const reason = err instanceof DecodeError || err instanceof MediaParseError ? err.message : String(err);
     return new SnapshotError('decode_failed', `could not decode the last keyframe: ${reason}`);
   }
 
