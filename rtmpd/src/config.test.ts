@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, configKeys, configSchema, envName, flagName, helpText, loadConfig, splitHostPort } from './config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'rtmpd-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+function configFile(text: string, extension = 'yaml'): string {
+  const path = join(dir, `config-${files++}.${extension}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The ConfigError message loadConfig throws, or a failure when it does not throw one. */
+function refusal(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error(`accepted ${argv.join(' ')}`);
+}
+
+describe('loadConfig', () => {
+  it('gives every option its schema default with no flag, env or file', () => {
+    const { config, help, version } = loadConfig([], {});
+    expect(config).toEqual(configSchema.parse({}));
+    expect(config).toMatchObject({ rtmpBind: '0.0.0.0:1935', chunkSize: 60000, recordingEnabled: true, logLevel: 'info' });
+    expect(help).toBe(false);
+    expect(version).toBe(false);
+  });
+
+  it('takes a flag over the environment, and the environment over the config file', () => {
+    const file = configFile('chunkSize: 4096\nplayWaitSeconds: 3\nidleTimeoutSeconds: 7\n');
+    const env = { RTMPD_CHUNK_SIZE: '8192', RTMPD_PLAY_WAIT_SECONDS: '5' };
+    const { config } = loadConfig(['--config', file, '--chunk-size', '16384'], env);
+    expect(config.chunkSize).toBe(16384); // flag > env > file
+    expect(config.playWaitSeconds).toBe(5); // env > file
+    expect(config.idleTimeoutSeconds).toBe(7); // file > default
+  });
+
+  it('finds the config file through RTMPD_CONFIG, reads JSON too, and ignores empty variables', () => {
+    const file = configFile(JSON.stringify({ storageDir: '/srv/rec', maxConnections: 12 }), 'json');
+    const { config } = loadConfig([], { RTMPD_CONFIG: file, RTMPD_MAX_CONNECTIONS: '' });
+    expect(config.storageDir).toBe('/srv/rec');
+    expect(config.maxConnections).toBe(12);
+    expect(loadConfig([], { RTMPD_CONFIG: configFile('') }).config).toEqual(configSchema.parse({}));
+  });
+
+  it('takes LOG_LEVEL when nothing named the log level, and RTMPD_LOG_LEVEL, a flag or the file over it', () => {
+    expect(loadConfig([], { LOG_LEVEL: 'debug' }).config.logLevel).toBe('debug');
+    expect(loadConfig([], { LOG_LEVEL: 'debug', RTMPD_LOG_LEVEL: 'warn' }).config.logLevel).toBe('warn');
+    expect(loadConfig(['--log-level', 'error'], { LOG_LEVEL: 'debug' }).config.logLevel).toBe('error');
+    expect(loadConfig(['--config', configFile('logLevel: trace\n')], { LOG_LEVEL: 'debug' }).config.logLevel).toBe('trace');
+    expect(refusal([], { LOG_LEVEL: 'loud' })).toMatch(/--log-level \(RTMPD_LOG_LEVEL\)/);
+  });
+
+  it('reads booleans as a bare switch, as true/false, 1/0 and yes/no from flags and env, and as YAML booleans from the file', () => {
+    for (const [text, value] of [
+      ['true', true],
+      ['1', true],
+      ['yes', true],
+      ['false', false],
+      ['0', false],
+      ['no', false],
+    ] as const) {
+      expect(loadConfig(['--recording-enabled', text], {}).config.recordingEnabled, text).toBe(value);
+      expect(loadConfig([], { RTMPD_SNAPSHOT_ENABLED: text }).config.snapshotEnabled, text).toBe(value);
+    }
+    expect(loadConfig(['--recording-enabled'], { RTMPD_RECORDING_ENABLED: 'false' }).config.recordingEnabled).toBe(true);
+    expect(loadConfig(['--config', configFile('recordingEnabled: false\n')], {}).config.recordingEnabled).toBe(false);
+    expect(refusal(['--recording-enabled=maybe'])).toMatch(/--recording-enabled \(RTMPD_RECORDING_ENABLED\): .*got "maybe"/);
+    expect(refusal([], { RTMPD_SNAPSHOT_ENABLED: 'on' })).toMatch(/--snapshot-enabled \(RTMPD_SNAPSHOT_ENABLED\): .*got "on"/);
+  });
+
+  it('names the flag and variable of a bad value, and says what it got', () => {
+    expect(refusal(['--chunk-size', '64'])).toMatch(/--chunk-size \(RTMPD_CHUNK_SIZE\): .*got "64"/);
+    expect(refusal([], { RTMPD_RTMP_BIND: 'localhost' })).toMatch(/--rtmp-bind \(RTMPD_RTMP_BIND\): expected HOST:PORT.*got "localhost"/);
+    expect(refusal(['--http-bind', '0.0.0.0:70000'])).toMatch(/--http-bind \(RTMPD_HTTP_BIND\): port must be 0-65535/);
+    expect(refusal(['--config', configFile('gopCacheMaxBytes: -1\n')])).toMatch(/--gop-cache-max-bytes \(RTMPD_GOP_CACHE_MAX_BYTES\)/);
+    // Every bad option is named, not just the first.
+    const both = refusal(['--chunk-size', 'big', '--snapshot-quality', '99']);
+    expect(both).toMatch(/--chunk-size/);
+    expect(both).toMatch(/--snapshot-quality/);
+  });
+
+  it('refuses unknown flags, unknown file keys and unreadable or malformed files', () => {
+    expect(refusal(['--chunk-sise', '4096'])).toMatch(/chunk-sise.*see --help/);
+    expect(refusal(['--config', configFile('chunkSise: 4096\n')])).toMatch(/unknown option\(s\): chunkSise/);
+    expect(refusal(['--config', join(dir, 'missing.yaml')])).toMatch(/cannot read config file .*missing\.yaml/);
+    expect(refusal(['--config', configFile('- a\n- b\n')])).toMatch(/must hold a mapping of option: value/);
+  });
+
+  it('reads --help and --version', () => {
+    expect(loadConfig(['--help'], {}).help).toBe(true);
+    expect(loadConfig(['-h'], {}).help).toBe(true);
+    expect(loadConfig(['--version'], {}).version).toBe(true);
+  });
+});
+
+describe('names and help', () => {
+  it('derives flag and variable names from the schema keys', () => {
+    expect(flagName('playerStallTimeoutSeconds')).toBe('player-stall-timeout-seconds');
+    expect(envName('playerStallTimeoutSeconds')).toBe('RTMPD_PLAYER_STALL_TIMEOUT_SECONDS');
+  });
+
+  it('lists every option in --help with its variable and default', () => {
+    const help = helpText();
+    for (const key of configKeys) {
+      expect(help).toMatch(new RegExp(`^  --${flagName(key)}( <value>)?$`, 'm'));
+      expect(help).toContain(`env ${envName(key)})`);
+    }
+    expect(help).toContain('(default "0.0.0.0:1935"; env RTMPD_RTMP_BIND)');
+  });
+
+  it('splits HOST:PORT for listen, IPv6 in brackets', () => {
+    expect(splitHostPort('127.0.0.1:1935')).toEqual({ host: '127.0.0.1', port: 1935 });
+    expect(splitHostPort('[::1]:8082')).toEqual({ host: '::1', port: 8082 });
+  });
+});
