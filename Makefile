@@ -24,6 +24,7 @@ lint: setup
 	npx prettier --check --log-level warn .
 	npx eslint .
 	npx tsc -p tsconfig.check.json
+	npx knip
 	node --conditions=source hack/generate/main.ts --check
 	hack/shellcheck.sh
 

@@ -14,7 +14,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repo } from '../lib/chart.ts';
 
-export interface EnvVar {
+interface EnvVar {
   name: string;
   value?: string;
   valueFrom?: { fieldRef?: { fieldPath: string } };
@@ -39,7 +39,7 @@ export function dockerImageConfig(dockerfile: string): { entrypoint: string[]; e
   return { entrypoint: JSON.parse(entry[1]) as string[], env };
 }
 
-export interface Rewrite {
+interface Rewrite {
   what: string;
   from: string;
   to: string;

@@ -33,7 +33,7 @@ message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
 `;
 const ExportTraceServiceRequest = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('otlp.ExportTraceServiceRequest');
 
-export type AttributeValue = string | number | boolean | AttributeValue[] | undefined;
+type AttributeValue = string | number | boolean | AttributeValue[] | undefined;
 
 export interface ReceivedSpan {
   traceId: string;
@@ -92,7 +92,7 @@ const attrs = (list: RawKeyValue[] | undefined) => Object.fromEntries((list ?? [
 const hex = (bytes: Uint8Array | undefined) => Buffer.from(bytes ?? []).toString('hex');
 
 /** Decodes an OTLP/protobuf ExportTraceServiceRequest body into spans. */
-export function decodeTraces(body: Buffer, contentType = 'application/x-protobuf'): ReceivedSpan[] {
+function decodeTraces(body: Buffer, contentType = 'application/x-protobuf'): ReceivedSpan[] {
   const message = ExportTraceServiceRequest.decode(body);
   const request = ExportTraceServiceRequest.toObject(message, { longs: String, bytes: Array, defaults: false }) as RawRequest;
   const spans: ReceivedSpan[] = [];

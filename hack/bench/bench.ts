@@ -68,7 +68,7 @@ export interface LoadResult {
   cpuRounds?: number[];
 }
 
-export interface IdleResult {
+interface IdleResult {
   type: 'idle';
   scenario: string;
   server: ServerName;
@@ -82,9 +82,9 @@ export interface IdleResult {
   errors: string[];
 }
 
-export type RunResult = LoadResult | IdleResult;
+type RunResult = LoadResult | IdleResult;
 
-export interface Ratio {
+interface Ratio {
   scenario: string;
   peer: ServerName;
   cpu: number;

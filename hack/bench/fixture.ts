@@ -28,7 +28,7 @@ export const FIXTURES: Record<string, FixtureSpec> = {
   '720p': { name: '720p', width: 1280, height: 720, fps: 25, profile: 'main', videoKbps: 2000, audioKbps: 64, seconds: 20 },
 };
 
-export interface FixtureTag {
+interface FixtureTag {
   kind: 'audio' | 'video' | 'data';
   /** Milliseconds from the start of the file. */
   timestamp: number;
@@ -56,7 +56,7 @@ function fileName(s: FixtureSpec): string {
 }
 
 /** Encodes the fixture unless the cache holds it. */
-export async function ensureFixture(spec: FixtureSpec, dir: string): Promise<string> {
+async function ensureFixture(spec: FixtureSpec, dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, fileName(spec));
   if (existsSync(path)) return path;

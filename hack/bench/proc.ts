@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 /** USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux in practice). */
-export function ticksPerSecond(): number {
+function ticksPerSecond(): number {
   if (clockTicks === undefined) {
     try {
       clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -37,7 +37,7 @@ function readStat(pid: number): StatLine | undefined {
 }
 
 /** The pid and every live descendant. */
-export function processTree(root: number): number[] {
+function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
@@ -54,7 +54,7 @@ export function processTree(root: number): number[] {
 }
 
 /** CPU ticks (user + system, reaped children included) of the whole tree. */
-export function treeTicks(root: number): number {
+function treeTicks(root: number): number {
   let sum = 0;
   for (const pid of processTree(root)) sum += readStat(pid)?.ticks ?? 0;
   return sum;

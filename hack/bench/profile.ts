@@ -17,7 +17,7 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
-export interface HotFunction {
+interface HotFunction {
   /** `name (file:line)` */
   where: string;
   selfMs: number;

@@ -7,7 +7,7 @@
 // RTMP timestamps.
 
 /** Fixed 16-byte UUID that marks our SEI (no zero bytes). */
-export const SEI_UUID = Buffer.from('f1c3b7e5a1d94f2b8c6e17a5b3d9e4f2', 'hex');
+const SEI_UUID = Buffer.from('f1c3b7e5a1d94f2b8c6e17a5b3d9e4f2', 'hex');
 
 const TIME_BYTES = 8; // 56 bits of microseconds: until year 4254
 const SEQ_BYTES = 5; // 35 bits of frame numbers

@@ -13,8 +13,8 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-export const clusterRoleName = 'rtmpd-operator';
-export const leaderElectionRoleName = 'rtmpd-operator-leader-election';
+const clusterRoleName = 'rtmpd-operator';
+const leaderElectionRoleName = 'rtmpd-operator-leader-election';
 
 /** What the operator needs in every namespace it watches. */
 export const managerRules: PolicyRule[] = [
@@ -54,7 +54,7 @@ export function leaderElectionRole(): object {
   };
 }
 
-export const rbacHeader = '# Generated from operator/src/rbac.ts by `make generate`; do not edit.\n';
+const rbacHeader = '# Generated from operator/src/rbac.ts by `make generate`; do not edit.\n';
 
 /** The chart's files/rbac/role.yaml: the ClusterRole and the leader-election Role (bindings are the chart's). */
 export function rbacYaml(): string {

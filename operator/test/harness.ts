@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { clusterRole, leaderElectionRole } from '../src/rbac.ts';
 import { kubectl, kubectlJson, serviceAccountKubeconfig } from '../../e2e/cluster/kube.ts';
 
-export const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 export const storageClass = 'e2e-manual';
 
 export const suffix = (): string => randomBytes(3).toString('hex');
@@ -177,5 +177,3 @@ export const condition = (
   type: string,
 ): { status: string; reason: string; message: string; observedGeneration?: number } | undefined =>
   (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
-
-export const yamlDocs = (text: string): unknown[] => parseAllDocuments(text).map((d) => d.toJS() as unknown);

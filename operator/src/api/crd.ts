@@ -42,7 +42,7 @@ const kept = new Set([
 const safe = Number.MAX_SAFE_INTEGER;
 
 /** One zod JSON-schema node → a structural schema node. */
-export function structural(node: Json): Json {
+function structural(node: Json): Json {
   if (node['x-kubernetes-int-or-string'] === true) {
     // The one anyOf a structural schema allows: integer or string, with the
     // string pattern lifted to the top.
@@ -149,7 +149,7 @@ export function crd(): Json {
   };
 }
 
-export const generatedHeader = '# Generated from operator/src/api/rtmpserver.ts by `make generate`; do not edit.\n';
+const generatedHeader = '# Generated from operator/src/api/rtmpserver.ts by `make generate`; do not edit.\n';
 
 /** The CRD as the YAML committed under crds/ (and copied into the chart). */
 export function crdYaml(): string {

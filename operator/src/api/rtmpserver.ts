@@ -284,7 +284,7 @@ export const specSchema = z
 
 // ---- status -------------------------------------------------------------------
 
-export const conditionSchema = z.object({
+const conditionSchema = z.object({
   type: z.string().describe('Ready, Progressing or Degraded'),
   status: z.enum(['True', 'False', 'Unknown']),
   observedGeneration: z.int().optional(),
@@ -320,7 +320,7 @@ export type RtmpServerSpecInput = z.input<typeof specSchema>;
 export type RtmpServerStatus = z.infer<typeof statusSchema>;
 export type Condition = z.infer<typeof conditionSchema>;
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string;
   namespace: string;
   uid: string;

@@ -39,7 +39,7 @@ export interface ControllerOptions {
 }
 
 /** The RtmpServer that owns an object: its controller reference, or for retained claims the instance label. */
-export function ownerKey(obj: KubernetesObject): string | undefined {
+function ownerKey(obj: KubernetesObject): string | undefined {
   const ns = obj.metadata?.namespace ?? '';
   const ref = obj.metadata?.ownerReferences?.find((r) => r.kind === kind && r.apiVersion.startsWith(`${group}/`));
   if (ref) return `${ns}/${ref.name}`;

@@ -27,7 +27,7 @@ export const configFileName = 'rtmpd.yaml';
 /** Seconds the pod keeps serving after it is marked terminating, so Services and clients stop sending to it first. */
 export const preStopSleepSeconds = 5;
 
-export interface OwnerReference {
+interface OwnerReference {
   apiVersion: string;
   kind: string;
   name: string;
@@ -50,19 +50,19 @@ export interface Manifest {
   [field: string]: unknown;
 }
 
-export const selectorLabels = (server: RtmpServer): Record<string, string> => ({
+const selectorLabels = (server: RtmpServer): Record<string, string> => ({
   'app.kubernetes.io/name': 'rtmpd',
   [instanceLabel]: server.metadata.name,
 });
 
-export const labels = (server: RtmpServer): Record<string, string> => ({
+const labels = (server: RtmpServer): Record<string, string> => ({
   ...selectorLabels(server),
   'app.kubernetes.io/component': 'media-server',
   'app.kubernetes.io/part-of': 'flux-rtmpd',
   ...managedBy,
 });
 
-export const ownerReference = (server: RtmpServer): OwnerReference => ({
+const ownerReference = (server: RtmpServer): OwnerReference => ({
   apiVersion,
   kind,
   name: server.metadata.name,
@@ -81,7 +81,7 @@ const meta = (server: RtmpServer, name: string, owned = true): Manifest['metadat
 // ---- rtmpd configuration --------------------------------------------------------
 
 /** The rtmpd options the pods run with: typed fields, operator-owned binds and dirs, and every set spec.rtmpd option. */
-export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
+function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
   const config: Partial<Config> = {
     rtmpBind: `0.0.0.0:${spec.ports.rtmp}`,
     httpBind: `0.0.0.0:${spec.ports.http}`,
@@ -113,13 +113,13 @@ const pick = (config: Partial<Config>, keep: (key: ConfigKey) => boolean): Parti
  * owns (listen addresses and mount paths), which are the pod's, not the
  * configuration's. Named by rtmpd's own flagName(), in schema order.
  */
-export function rtmpdArgs(config: Partial<Config>): string[] {
+function rtmpdArgs(config: Partial<Config>): string[] {
   const owned = pick(config, isOwned);
   return [`--config=${mountPaths.config}/${configFileName}`, ...Object.entries(owned).map(([k, v]) => `--${flagName(k)}=${String(v)}`)];
 }
 
 /** The ConfigMap's content: every other option, in rtmpd's config-file format. */
-export const configFile = (config: Partial<Config>): string =>
+const configFile = (config: Partial<Config>): string =>
   stringify(
     pick(config, (k) => !isOwned(k)),
     { lineWidth: 0 },
@@ -145,14 +145,14 @@ export function configChanges(current: string | undefined, config: Partial<Confi
  * carries it, so changing one of those rolls the pods, while a live option
  * only changes the mounted file, which rtmpd re-reads.
  */
-export const restartChecksum = (config: Partial<Config>): string =>
+const restartChecksum = (config: Partial<Config>): string =>
   createHash('sha256')
     .update(JSON.stringify(pick(config, (k) => !isOwned(k) && reloadOf(k) === 'restart')))
     .digest('hex');
 
 // ---- objects --------------------------------------------------------------------
 
-export function configMap(server: RtmpServer, config: Partial<Config>): Manifest {
+function configMap(server: RtmpServer, config: Partial<Config>): Manifest {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -161,7 +161,7 @@ export function configMap(server: RtmpServer, config: Partial<Config>): Manifest
   };
 }
 
-export function persistentVolumeClaims(server: RtmpServer): Manifest[] {
+function persistentVolumeClaims(server: RtmpServer): Manifest[] {
   const { storage } = server.spec;
   const out: Manifest[] = [];
   for (const which of ['recordings', 'keyframes'] as const) {
@@ -187,7 +187,7 @@ export function persistentVolumeClaims(server: RtmpServer): Manifest[] {
   return out;
 }
 
-export function service(server: RtmpServer): Manifest {
+function service(server: RtmpServer): Manifest {
   const { service: svc, ports } = server.spec;
   const withNodePorts = svc.type !== 'ClusterIP';
   const port = (name: 'rtmp' | 'http') => ({
@@ -214,7 +214,7 @@ const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) =>
   v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
 
 /** The rtmpd pod. */
-export function podTemplate(server: RtmpServer, config: Partial<Config>): object {
+function podTemplate(server: RtmpServer, config: Partial<Config>): object {
   const { spec } = server;
   const shutdownGrace = config.shutdownGraceSeconds ?? configDefault('shutdownGraceSeconds');
   const env: object[] = [];
@@ -284,9 +284,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>): object
 }
 
 /** A hash of what the pods run: when it changes, the workload replaces its pods. */
-export const templateHash = (template: object): string => createHash('sha256').update(JSON.stringify(template)).digest('hex');
+const templateHash = (template: object): string => createHash('sha256').update(JSON.stringify(template)).digest('hex');
 
-export function deployment(server: RtmpServer, config: Partial<Config>): Manifest {
+function deployment(server: RtmpServer, config: Partial<Config>): Manifest {
   const { spec } = server;
   const template = podTemplate(server, config);
   // Two pods may only share the volumes when they are ReadWriteMany; with
@@ -305,7 +305,7 @@ export function deployment(server: RtmpServer, config: Partial<Config>): Manifes
   };
 }
 
-export function serviceMonitor(server: RtmpServer): Manifest {
+function serviceMonitor(server: RtmpServer): Manifest {
   const sm = server.spec.metrics.serviceMonitor;
   return {
     apiVersion: 'monitoring.coreos.com/v1',

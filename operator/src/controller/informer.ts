@@ -26,7 +26,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   maxBackoffMs?: number;
 }
 
-export const objectKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+const objectKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 class Gone extends Error {}
 

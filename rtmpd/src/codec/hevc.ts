@@ -1,7 +1,7 @@
 import { BitReader } from './bits.ts';
 import { MediaParseError } from './errors.ts';
 
-export interface HevcNalArray {
+interface HevcNalArray {
   /** NAL unit type of the array (32 VPS, 33 SPS, 34 PPS, 39/40 SEI). */
   nalType: number;
   completeness: boolean;
@@ -33,7 +33,7 @@ export interface HevcConfig {
   fps?: number;
 }
 
-export interface HevcSpsInfo {
+interface HevcSpsInfo {
   profileIdc: number;
   levelIdc: number;
   chromaFormatIdc: number;
@@ -53,11 +53,11 @@ const HEVC_PROFILES: Record<number, string> = {
   9: 'Screen Extended',
 };
 
-export function hevcProfileName(idc: number): string {
+function hevcProfileName(idc: number): string {
   return HEVC_PROFILES[idc] ?? `Profile ${idc}`;
 }
 
-export function hevcLevelName(levelIdc: number): string {
+function hevcLevelName(levelIdc: number): string {
   return `${Math.floor(levelIdc / 30)}.${Math.floor((levelIdc % 30) / 3)}`;
 }
 
@@ -146,7 +146,7 @@ function profileTierLevel(r: BitReader, maxSubLayersMinus1: number): { profileId
 }
 
 /** Parses an HEVC SPS NAL unit (including its 2-byte NAL header) far enough for the picture size. */
-export function parseHevcSps(nal: Buffer): HevcSpsInfo {
+function parseHevcSps(nal: Buffer): HevcSpsInfo {
   if (nal.length < 3) throw new MediaParseError(`HEVC SPS too short (${nal.length} bytes)`);
   if (((nal[0]! >> 1) & 0x3f) !== 33) throw new MediaParseError(`NAL type ${(nal[0]! >> 1) & 0x3f} is not an SPS`);
   const r = new BitReader(nal, 2);

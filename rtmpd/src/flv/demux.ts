@@ -3,7 +3,7 @@ import { MediaParseError } from '../codec/errors.ts';
 import { mediaKindOfTagType, type MediaKind } from './media-kind.ts';
 
 /** Tag bodies above this are treated as garbage. */
-export const FLV_DEMUX_MAX_TAG_BODY = 16 * 1024 * 1024;
+const FLV_DEMUX_MAX_TAG_BODY = 16 * 1024 * 1024;
 
 export interface FlvFileHeader {
   version: number;

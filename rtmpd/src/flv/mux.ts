@@ -1,7 +1,7 @@
 import { FLV_TAG_TYPE, type MediaKind } from './media-kind.ts';
 
 /** Largest body a tag's 24-bit DataSize can describe. */
-export const FLV_MAX_TAG_BODY = 0xffffff;
+const FLV_MAX_TAG_BODY = 0xffffff;
 
 /** The 9-byte FLV file header followed by PreviousTagSize0 (13 bytes). */
 export function FLV_FILE_HEADER(hasAudio: boolean, hasVideo: boolean): Buffer {

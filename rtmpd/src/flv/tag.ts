@@ -11,8 +11,8 @@ export type AudioCodec = 'aac' | 'mp3' | 'opus' | 'pcm' | 'g711a' | 'g711u' | 's
  * end-of-sequence markers, Enhanced RTMP has metadata (AMF, e.g. colorInfo)
  * and command frames (legacy and enhanced FrameType 5); neither is a picture.
  */
-export type VideoPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'metadata' | 'command';
-export type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multichannel-config';
+type VideoPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'metadata' | 'command';
+type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multichannel-config';
 
 /** The inspections' payload, a view made only when asked for: the relay inspects every message and never needs it. */
 class LazyPayload {

@@ -15,7 +15,7 @@ export class ApiError extends Error {
   }
 }
 
-export const errorBody = (code: string, message: string) => ({ error: { code, message } });
+const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
 /**
  * Every failure leaves as JSON `{"error":{"code","message"}}` with its status;

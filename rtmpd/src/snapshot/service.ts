@@ -107,10 +107,6 @@ export class SnapshotService {
     }
   }
 
-  get enabled(): boolean {
-    return this.config.snapshotEnabled;
-  }
-
   /** The JPEG of the stream's current last keyframe; throws SnapshotError. */
   async get(stream: Stream): Promise<Snapshot> {
     if (!this.config.snapshotEnabled)

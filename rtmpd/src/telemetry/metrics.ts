@@ -12,9 +12,9 @@ import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
 /** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
 /** A snapshot is one ffmpeg decode: tens of milliseconds to its timeout. */
-export const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The label value streams past `maxStreams` are summed under. */
-export const OVERFLOW = '_overflow';
+const OVERFLOW = '_overflow';
 
 type LabelValues = Record<string, string>;
 interface Sample {
@@ -54,7 +54,7 @@ class PulledMetric {
  * A histogram kept as plain numbers: observe() is a short scan over the
  * bucket bounds and two additions, cheap enough to run for every packet.
  */
-export class PlainHistogram {
+class PlainHistogram {
   readonly bounds: readonly number[];
   /** Observations per bucket (not cumulative); the last slot is +Inf. */
   readonly counts: Float64Array;

@@ -47,7 +47,7 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
 export const tracingEnabled = (): boolean => enabled;
 
 /** Trace and span ids of a span, as log fields. */
-export function spanLogFields(span: Span | undefined): { trace_id?: string; span_id?: string } {
+function spanLogFields(span: Span | undefined): { trace_id?: string; span_id?: string } {
   if (!span) return {};
   const { traceId, spanId } = span.spanContext();
   return { trace_id: traceId, span_id: spanId };
@@ -200,10 +200,6 @@ export class RecordingTrace {
   constructor(stream: StreamLike, path: string) {
     if (!enabled) return;
     this.span = tracer.startSpan('recording.segment', { attributes: { ...streamAttributes(stream), 'file.path': path } });
-  }
-
-  logFields(): { trace_id?: string; span_id?: string } {
-    return spanLogFields(this.span);
   }
 
   /** The file is closed (or failed); later calls do nothing. */

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StreamView } from '../../src/http/stream-view.ts';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
 
 /**

@@ -36,7 +36,7 @@ export interface RtmpClientOptions {
 export type StatusInfo = AmfObject & { level?: AmfValue; code?: AmfValue; description?: AmfValue };
 
 /** An RTMP failure with the onStatus / _error code the server sent. */
-export class RtmpStatusError extends Error {
+class RtmpStatusError extends Error {
   readonly code: string;
   readonly info: StatusInfo | undefined;
   constructor(code: string, message: string, info?: StatusInfo) {
@@ -67,7 +67,7 @@ interface ParsedUrl {
 }
 
 /** rtmp://host[:port]/app/key → its parts; the key keeps any query string. */
-export function parseRtmpUrl(url: string): ParsedUrl {
+function parseRtmpUrl(url: string): ParsedUrl {
   const match = /^rtmp:\/\/(\[[^\]]+\]|[^/:]+)(?::(\d+))?\/([^/?]+)(?:\/(.*))?$/i.exec(url);
   if (!match) throw new Error(`not an rtmp://host[:port]/app/key URL: ${url}`);
   const host = match[1]!.replace(/^\[|\]$/g, '');

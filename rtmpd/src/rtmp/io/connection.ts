@@ -72,10 +72,6 @@ export class RtmpConnection {
     });
   }
 
-  get handshaking(): boolean {
-    return this.handshake !== undefined;
-  }
-
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
     return this.writer.pendingBytes;

@@ -8,7 +8,7 @@
 import { Socket } from 'node:net';
 
 /** Takes the bytes of one read; they are valid only during the call. */
-export type ReadHandler = (bytes: Buffer) => void;
+type ReadHandler = (bytes: Buffer) => void;
 
 export interface SharedReadSocket {
   socket: Socket;

@@ -7,7 +7,7 @@ import { AMF_MAX_DEPTH, AMF_MAX_REFERENCES, type AmfObject, type AmfValue } from
 import { decodeAmf3Value, Amf3Context } from './amf3.ts';
 import { RtmpProtocolError } from './errors.ts';
 
-export const Amf0Marker = {
+const Amf0Marker = {
   number: 0x00,
   boolean: 0x01,
   string: 0x02,
@@ -187,7 +187,7 @@ export class EcmaArray {
 export type AmfEncodable = AmfValue | EcmaArray | { [key: string]: AmfEncodable } | AmfEncodable[];
 
 /** A growable AMF0 encoder; commands are small, so it starts small. */
-export class Amf0Writer {
+class Amf0Writer {
   private buf = Buffer.allocUnsafe(256);
   private pos = 0;
 

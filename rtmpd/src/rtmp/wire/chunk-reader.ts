@@ -11,9 +11,9 @@ import { DEFAULT_CHUNK_SIZE, MessageType } from './message-types.ts';
  * No encoder sends a message this large (the 3-byte length field tops out
  * just below it, so the default only matters when configured lower).
  */
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Chunks larger than a whole message cannot matter, so larger declared sizes are clamped. */
-export const MAX_EFFECTIVE_CHUNK_SIZE = MAX_MESSAGE_BYTES;
+const MAX_EFFECTIVE_CHUNK_SIZE = MAX_MESSAGE_BYTES;
 
 export interface ChunkReaderOptions {
   /** Largest message accepted. */

@@ -63,7 +63,7 @@ export function errorResult(transactionId: number, code: string, description: st
   return command('_error', transactionId, null, { level: 'error', code, description });
 }
 
-export type StatusLevel = 'status' | 'error' | 'warning';
+type StatusLevel = 'status' | 'error' | 'warning';
 
 export interface StatusInfo {
   level: StatusLevel;

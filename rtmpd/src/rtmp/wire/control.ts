@@ -50,8 +50,6 @@ function userControl(event: number, ...values: number[]): Buffer {
 
 export const streamBegin = (streamId: number): Buffer => userControl(UserControlEvent.streamBegin, streamId);
 export const streamEOF = (streamId: number): Buffer => userControl(UserControlEvent.streamEOF, streamId);
-export const streamIsRecorded = (streamId: number): Buffer => userControl(UserControlEvent.streamIsRecorded, streamId);
-export const pingRequest = (timestamp: number): Buffer => userControl(UserControlEvent.pingRequest, timestamp);
 export const pingResponse = (timestamp: number): Buffer => userControl(UserControlEvent.pingResponse, timestamp);
 export const setBufferLength = (streamId: number, ms: number): Buffer => userControl(UserControlEvent.setBufferLength, streamId, ms);
 

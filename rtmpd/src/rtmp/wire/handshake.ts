@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RtmpProtocolError } from './errors.ts';
 
-export const RTMP_VERSION = 3;
+const RTMP_VERSION = 3;
 export const HANDSHAKE_SIZE = 1536;
 const DIGEST_LENGTH = 32;
 
@@ -71,7 +71,7 @@ function signedResponse(peerDigest: Buffer, fullKey: Buffer): Buffer {
 }
 
 /** Checks a C2/S2 against the digest we sent in C1/S1. */
-export function validResponse(response: Buffer, ourDigest: Buffer, fullKey: Buffer): boolean {
+function validResponse(response: Buffer, ourDigest: Buffer, fullKey: Buffer): boolean {
   const key = hmac(fullKey, ourDigest);
   const expected = hmac(key, response.subarray(0, HANDSHAKE_SIZE - DIGEST_LENGTH));
   return timingSafeEqual(expected, response.subarray(HANDSHAKE_SIZE - DIGEST_LENGTH, HANDSHAKE_SIZE));
