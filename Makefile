@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test lint format generate bench cluster-up cluster-down images e2e e2e-kind clean
+.PHONY: setup build run test test-suite lint format generate bench cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -28,7 +28,14 @@ lint: setup
 	node --conditions=source hack/generate/main.ts --check
 	hack/shellcheck.sh
 
-test: build lint
+# One whole suite at a time on a machine: runs from several checkouts would
+# fight for the cores, the ports' time-outs and the kind cluster.
+test: setup
+	@exec 9>/tmp/flux-rtmpd-make-test.lock; \
+	  flock -n 9 || { echo "make test: another make test runs on this machine; waiting for it"; flock 9; }; \
+	  $(MAKE) --no-print-directory test-suite
+
+test-suite: build lint
 	npx vitest run
 
 # Rewrites every file the formatter covers (make lint checks it).
