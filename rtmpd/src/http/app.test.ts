@@ -65,6 +65,7 @@ describe('HTTP app', () => {
         bitrate_kbps: expect.any(Number),
         bytes_in: expect.any(Number),
         video_frames: 50,
+        keyframes: 2,
         dropped_frames: 0,
         players: { rtmp: 0, http_flv: 0, total: 0 },
         recording: false,

@@ -24,6 +24,8 @@ export interface StreamView {
   bytes_in: number;
   /** Video frames received since the publish (sequence headers excluded); its rate over time is the fps actually arriving. */
   video_frames: number;
+  /** Keyframes received since the publish; a snapshot can be asked for once there is one. */
+  keyframes: number;
   /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
   dropped_frames: number;
   players: { rtmp: number; http_flv: number; total: number };
@@ -56,6 +58,7 @@ export function streamView(stream: Stream, bitrateKbps: number): StreamView {
     bitrate_kbps: bitrateKbps,
     bytes_in: stream.stats.bytesIn,
     video_frames: stream.stats.videoFrames,
+    keyframes: stream.stats.keyframes,
     dropped_frames: stream.stats.framesDropped,
     players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], total: stream.playerCount },
     recording: subscribers.recorder > 0,
