@@ -6,6 +6,7 @@ import { Router } from '@koa/router';
 import type { Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
+import { consoleRoutes } from './http/console.ts';
 import { listenHttp } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';
@@ -57,6 +58,12 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     ctx.type = metrics.contentType;
     ctx.body = await metrics.scrape();
   });
+  const middleware = [koaTracing()];
+  if (config.consoleEnabled) {
+    // The page builds RTMP URLs from its own host name and the port bound here.
+    const settings = { rtmp_port: rtmp.address().port, recordings: false /* no recordings API yet */ };
+    middleware.push(consoleRoutes({ settings, logger: logger.child({ component: 'console' }) }));
+  }
   const httpApp = createHttpApp({
     hub,
     snapshots,
@@ -64,7 +71,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     routes: [metricsRoute],
-    middleware: [koaTracing()],
+    middleware,
   });
   let http;
   try {

@@ -30,6 +30,10 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 export const configSchema = z.object({
   rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)').meta(restart),
   httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)').meta(restart),
+  consoleEnabled: bool
+    .default(true)
+    .describe('serve the web console (live thumbnails, a player, stream health) at GET / on the HTTP port; false leaves only the API')
+    .meta(restart),
   storageDir: z.string().min(1).default('./data/rtmp/storage').describe('directory for recordings').meta(restart),
   keyframeDir: z
     .string()

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { Context, Middleware, Next } from 'koa';
+import type { Logger } from '../telemetry/logger.ts';
+import { ApiError } from './errors.ts';
+
+/** Where `make build` (rtmpd/console/build.ts) writes the bundle: rtmpd/dist/console, from src/http or dist/http alike. */
+export const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
+
+/**
+ * What the page cannot learn from the HTTP side it was loaded from. The
+ * console builds RTMP URLs from the page's host name and this port; optional
+ * panels appear when the server says it has what they read.
+ */
+export interface ConsoleSettings {
+  rtmp_port: number;
+  /** The recordings API (GET /api/v1/rtmp/recordings) is mounted. */
+  recordings: boolean;
+}
+
+export interface ConsoleOptions {
+  settings: ConsoleSettings;
+  logger: Logger;
+  /** The bundle's directory; CONSOLE_DIST unless a test says otherwise. */
+  dir?: string;
+}
+
+interface Asset {
+  type: string;
+  body: Buffer;
+  /** Only when it saves bytes. */
+  gzip?: Buffer;
+  etag: string;
+  cacheControl: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json; charset=utf-8',
+};
+
+// Everything comes from this origin (no CDN); media plays from MediaSource blobs.
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "img-src 'self' blob: data:",
+  "media-src 'self' blob:",
+  "worker-src 'self' blob:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const ASSET_PREFIX = '/console/';
+const SETTINGS = 'settings.json';
+
+/**
+ * The web console: `GET /` is its page, `/console/<file>` its bundled
+ * scripts and styles (content-hashed names, cached for good) and
+ * `/console/settings.json` what the page needs from the server. Any other
+ * path passes on untouched, so `/console/<key>.flv` stays a stream of the
+ * app `console`. The bundle is read into memory once, at start.
+ */
+export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleOptions): Middleware {
+  const assets = loadAssets(dir);
+  if (!assets) logger.warn({ dir }, 'the web console is not built (run make build); GET / answers 503');
+  const settingsBody = JSON.stringify(settings);
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    let name: string;
+    if (ctx.path === '/') name = 'index.html';
+    else if (ctx.path.startsWith(ASSET_PREFIX)) name = ctx.path.slice(ASSET_PREFIX.length);
+    else return next();
+    if (name === SETTINGS) {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = TYPES['.json']!;
+      ctx.body = settingsBody;
+      return;
+    }
+    if (!assets) {
+      if (name !== 'index.html') return next();
+      throw new ApiError(503, 'console_not_built', `the web console's bundle is missing from ${dir}; run make build`);
+    }
+    const asset = assets.get(name);
+    if (!asset) return next();
+    serve(ctx, asset);
+  };
+}
+
+function serve(ctx: Context, asset: Asset): void {
+  ctx.set('Cache-Control', asset.cacheControl);
+  ctx.set('ETag', asset.etag);
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  if (asset.type.startsWith('text/html')) ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  ctx.vary('Accept-Encoding');
+  ctx.type = asset.type;
+  if (ctx.get('If-None-Match') === asset.etag) {
+    ctx.status = 304;
+    return;
+  }
+  if (asset.gzip && ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+    ctx.set('Content-Encoding', 'gzip');
+    ctx.body = asset.gzip;
+  } else {
+    ctx.body = asset.body;
+  }
+}
+
+/** The built files by name; undefined when there is no bundle. */
+function loadAssets(dir: string): Map<string, Asset> | undefined {
+  if (!existsSync(join(dir, 'index.html'))) return undefined;
+  const assets = new Map<string, Asset>();
+  for (const name of readdirSync(dir)) {
+    const type = TYPES[extname(name)];
+    if (!type) continue;
+    const body = readFileSync(join(dir, name));
+    const gzip = gzipSync(body, { level: 9 });
+    // The build names scripts and styles by their content's hash; the page and its icon keep their names.
+    const hashed = /-[A-Z0-9]{8}\.(js|css)$/.test(name);
+    assets.set(name, {
+      type,
+      body,
+      gzip: gzip.length < body.length ? gzip : undefined,
+      etag: `"${createHash('sha1').update(body).digest('base64url')}"`,
+      cacheControl: hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
+    });
+  }
+  return assets;
+}
