@@ -15,6 +15,7 @@ setup:
 
 build: setup
 	npx tsc -b
+	node rtmpd/console/build.ts
 
 run: build
 	npx rtmpd --rtmp-bind $(RTMP_BIND) --http-bind $(HTTP_BIND) \
@@ -24,6 +25,8 @@ lint: setup
 	npx prettier --check --log-level warn .
 	npx eslint .
 	npx tsc -p tsconfig.check.json
+	npx tsc -p rtmpd/console/tsconfig.json
+	npx tsc -p rtmpd/console/test/tsconfig.json
 	npx knip
 	node --conditions=source hack/generate/main.ts --check
 	hack/shellcheck.sh
