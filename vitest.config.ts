@@ -71,6 +71,16 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: {
+          name: 'console',
+          include: ['rtmpd/console/test/**/*.test.ts'],
+          globalSetup: ['rtmpd/console/test/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
         test: { name: 'rtmpd-integration', include: ['rtmpd/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],

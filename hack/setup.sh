@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything flux-rtmpd needs on a fresh Debian machine, idempotently:
 # the Debian packages the tests and the server call, then the npm packages
-# (which bring Node 24 itself as the `node` devDependency).
+# (which bring Node 24 itself as the `node` devDependency). Chromium is the
+# browser the console's tests drive (playwright-core, no browser download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ declare -A packages=(
   [shellcheck]=shellcheck
   [openssl]=openssl
   [nginx]=nginx-light
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!packages[@]}"; do
