@@ -53,7 +53,14 @@ export async function launchChromium(viewport = { width: 1280, height: 800 }): P
       problems.push(`request failed: ${request.method()} ${request.url()}: ${request.failure()?.errorText}`);
     });
     page.on('response', (response) => {
-      if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`);
+      if (response.status() < 400) return;
+      const problem = `HTTP ${response.status()}: ${response.request().method()} ${response.url()}`;
+      problems.push(problem);
+      // The body (rtmpd's JSON error) says why; it is added when it has arrived.
+      void response.text().then(
+        (body) => problems.splice(problems.indexOf(problem), 1, `${problem}: ${body.slice(0, 300)}`),
+        () => undefined,
+      );
     });
   };
   context.pages().forEach(watch);
