@@ -10,16 +10,17 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-export const CONSOLE_OUT = fileURLToPath(new URL('../dist/console/', import.meta.url));
+// Where rtmpd looks for it (src/http/console.ts).
+const outdir = fileURLToPath(new URL('../dist/console/', import.meta.url));
 
-export interface BuiltFile {
+interface BuiltFile {
   name: string;
   bytes: number;
   gzipBytes: number;
 }
 
 /** Writes the bundle and returns its files with their sizes. */
-export async function buildConsole(outdir = CONSOLE_OUT): Promise<BuiltFile[]> {
+export async function buildConsole(): Promise<BuiltFile[]> {
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
     entryPoints: { app: join(here, 'src/main.ts') },
@@ -55,5 +56,5 @@ if (import.meta.main) {
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   for (const { name, bytes, gzipBytes } of files)
     console.log(`  ${name.padEnd(28)} ${kib(bytes).padStart(10)} ${kib(gzipBytes).padStart(10)} gzip`);
-  console.log(`console: ${files.length} files in ${relative(process.cwd(), CONSOLE_OUT)}`);
+  console.log(`console: ${files.length} files in ${relative(process.cwd(), outdir)}`);
 }

@@ -16,7 +16,7 @@ interface Card {
   recording: HTMLElement;
 }
 
-export const streamHref = (streamId: string): string => `#/stream/${encodeURIComponent(streamId)}`;
+const streamHref = (streamId: string): string => `#/stream/${encodeURIComponent(streamId)}`;
 
 export class GridPage implements Page {
   readonly element: HTMLElement;

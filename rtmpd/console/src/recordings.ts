@@ -6,7 +6,7 @@ import { bytes, duration } from './format.ts';
 
 const REFRESH_MS = 30_000;
 
-export const recordingPath = (recording: Recording): string => `api/v1/rtmp/recordings/${encodeURIComponent(recording.id)}`;
+const recordingPath = (recording: Recording): string => `api/v1/rtmp/recordings/${encodeURIComponent(recording.id)}`;
 
 export class RecordingsPanel {
   readonly element: HTMLElement;

@@ -3,7 +3,7 @@
 // at most two at a time (rtmpd decodes two snapshots at once by default).
 import type { Api } from './api.ts';
 
-export const THUMBNAIL_REFRESH_MS = 4000;
+const THUMBNAIL_REFRESH_MS = 4000;
 const CONCURRENCY = 2;
 
 interface Entry {

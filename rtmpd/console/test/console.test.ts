@@ -2,7 +2,7 @@
 // playwright-core) against a real rtmpd with two ffmpeg publishers.
 // Screenshots go to .artifacts/console/.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from '../../../e2e/lib/chromium.ts';
@@ -10,7 +10,6 @@ import {
   listStreams,
   probe,
   publishTestPattern,
-  REPO_ROOT,
   startServer,
   stopAll,
   waitForStream,
@@ -18,7 +17,7 @@ import {
   type RunningServer,
 } from '../../test/support/processes.ts';
 
-const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'console');
+const ARTIFACTS = resolve(import.meta.dirname, '../../../.artifacts/console');
 const PUBLISHED = ['cam1', 'cam2'];
 
 let server: RunningServer;

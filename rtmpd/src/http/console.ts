@@ -8,7 +8,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { ApiError } from './errors.ts';
 
 /** Where `make build` (rtmpd/console/build.ts) writes the bundle: rtmpd/dist/console, from src/http or dist/http alike. */
-export const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
+const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
 
 /**
  * What the page cannot learn from the HTTP side it was loaded from. The
