@@ -103,7 +103,13 @@ describe('helm template with the defaults', () => {
     expect(ports).toEqual({ metrics: 8080, health: 8081 });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.args).toEqual(['--leader-elect', '--metrics-bind=0.0.0.0:8080', '--health-bind=0.0.0.0:8081', '--log-level=info']);
+    expect(c.args).toEqual([
+      '--leader-elect',
+      '--metrics-bind=0.0.0.0:8080',
+      '--health-bind=0.0.0.0:8081',
+      '--log-level=info',
+      `--rtmpd-image=ghcr.io/fluxiot/rtmpd:${packageVersion}`,
+    ]);
     expect(c.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE']);
   });
 
@@ -210,9 +216,13 @@ describe('helm template with every feature on', () => {
       expect(JSON.parse(data[f] as string)).toEqual(JSON.parse(readFileSync(join(chartDir, 'files/dashboards', f), 'utf8')));
   });
 
-  it('honours image.tag over the appVersion', async () => {
-    const objects = await template('rel', ['--set', 'image.repository=registry.local/op,image.tag=dev']);
+  it('honours image.tag over the appVersion, for the operator and for the rtmpd image it runs', async () => {
+    const objects = await template('rel', [
+      '--set',
+      'image.repository=registry.local/op,image.tag=dev,rtmpdImage.repository=registry.local/rtmpd',
+    ]);
     expect(container(one(objects, 'Deployment')).image).toBe('registry.local/op:dev');
+    expect(container(one(objects, 'Deployment')).args).toContain(`--rtmpd-image=registry.local/rtmpd:${packageVersion}`);
   });
 });
 
@@ -251,6 +261,7 @@ describe('values.schema.json', () => {
       expect(flags.healthBind).toBe('0.0.0.0:8081');
       expect(flags.leaderElect).toBe(args.length === 0);
       expect(flags.namespaces).toEqual(args.length === 0 ? [] : ['a', 'b']);
+      expect(flags.rtmpdImage).toBe(`ghcr.io/fluxiot/rtmpd:${packageVersion}`);
     }
   });
 });

@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/main.js';
+import { requireNode } from '@flux-rtmpd/rtmpd/require-node';
+
+requireNode('rtmpd-operator');
+await import('../dist/main.js');

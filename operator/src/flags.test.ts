@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, flagsSchema, helpText, parseFlags, splitBind, type Flags } from './flags.ts';
+import { defaultImage } from './version.ts';
 
 describe('operator flags', () => {
   it('has controller-runtime-like defaults, written once in the schema', () => {
@@ -11,6 +12,7 @@ describe('operator flags', () => {
       leaderElectionId: 'rtmpd-operator.media.fluxiot.io',
       logLevel: 'info',
       workers: 2,
+      rtmpdImage: defaultImage,
     });
   });
 
@@ -25,6 +27,7 @@ describe('operator flags', () => {
       ['leaderElectionId', 'LEADER_ELECTION_ID', 'flag-id', 'flag-id', 'env-id', 'env-id'],
       ['logLevel', 'LOG_LEVEL', 'debug', 'debug', 'warn', 'warn'],
       ['workers', 'WORKERS', '5', 5, '3', 3],
+      ['rtmpdImage', 'RTMPD_IMAGE', 'a/rtmpd:1', 'a/rtmpd:1', 'b/rtmpd:2', 'b/rtmpd:2'],
     ];
     expect(cases.map(([key]) => key).sort()).toEqual(
       Object.keys(flagsSchema.shape)

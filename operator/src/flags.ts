@@ -3,6 +3,7 @@
 // the checks come from here alone.
 import { bool, ConfigError, loadOptions, optionsHelp, optionsTable, type OptionSet } from '@flux-rtmpd/rtmpd/options';
 import { z } from 'zod';
+import { defaultImage } from './version.ts';
 
 export { ConfigError };
 
@@ -38,6 +39,12 @@ export const flagsSchema = z.object({
     .describe('kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
   workers: z.coerce.number().int().min(1).max(64).default(2).describe('RtmpServers reconciled at once'),
+  rtmpdImage: z
+    .string()
+    .min(1)
+    .max(512)
+    .default(defaultImage)
+    .describe("rtmpd image of every RtmpServer that does not pin spec.image; default: rtmpd of the operator's own version"),
 });
 
 export type Flags = z.infer<typeof flagsSchema>;
@@ -54,6 +61,7 @@ const envNames: Partial<Record<keyof Flags, string>> = {
   leaderElectionId: 'LEADER_ELECTION_ID',
   logLevel: 'LOG_LEVEL',
   workers: 'WORKERS',
+  rtmpdImage: 'RTMPD_IMAGE',
 };
 
 const operatorOptions: OptionSet<typeof flagsSchema> = { schema: flagsSchema, envName: (key) => envNames[key as keyof Flags] };

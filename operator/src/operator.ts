@@ -50,7 +50,15 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
   else kc.loadFromDefault();
   const identity = `${hostname()}_${randomBytes(6).toString('hex')}`;
   const metrics = createMetrics(controllerName);
-  const controller = new Controller({ kubeConfig: kc, namespaces: flags.namespaces, log, metrics, identity, workers: flags.workers });
+  const controller = new Controller({
+    kubeConfig: kc,
+    namespaces: flags.namespaces,
+    log,
+    metrics,
+    identity,
+    defaults: { image: flags.rtmpdImage },
+    workers: flags.workers,
+  });
 
   const handler = async (path: string): Promise<{ code: number; type: string; body: string }> => {
     if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };

@@ -2,8 +2,8 @@
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
 // informers need list+watch; nothing is ever updated or deleted except
-// ServiceMonitors (removed when metrics.serviceMonitor is switched off) and the
-// leader Lease.
+// PodDisruptionBudgets and ServiceMonitors (removed when no longer wanted) and
+// the leader Lease.
 import { stringify } from 'yaml';
 import { group, plural } from './api/rtmpserver.ts';
 
@@ -24,6 +24,7 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: [group], resources: [`${plural}/finalizers`], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'create', 'patch', 'delete'] },
 ];

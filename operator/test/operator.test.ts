@@ -77,6 +77,14 @@ async function waitReady(name: string, timeoutMs = 90_000): Promise<Kube> {
 beforeAll(async () => {
   await installCrd();
   await kubectl(['create', 'namespace', ns]);
+  // Every pod the tests make must pass the strictest Pod Security level.
+  await kubectl([
+    'label',
+    'namespace',
+    ns,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/enforce-version=latest',
+  ]);
   await kubectl(['create', 'namespace', system]);
   const account = await operatorAccount(system, [ns], id);
   cleanupAccount = account.cleanup;
@@ -155,9 +163,14 @@ describe('rtmpd-operator against the API server', () => {
     expect(o.status.endpoints.rtmp).toBe(`rtmp://alpha.${ns}.svc:1935/live`);
     expect(condition(o, 'Degraded')?.status).toBe('False');
     expect(condition(o, 'Progressing')?.status).toBe('False');
+    // admitted in a namespace that enforces the restricted Pod Security level
+    expect((await kubectlJson<Kube>(['get', 'namespace', ns])).metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
     expect(pods.length).toBeGreaterThan(0);
-    for (const p of pods) expect(p.spec.nodeName).toMatch(/^kwok-/);
+    for (const p of pods) {
+      expect(p.spec.nodeName).toMatch(/^kwok-/);
+      expect(p.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    }
     const printed = await kubectl(['get', 'rtmp', 'alpha', '-n', ns]);
     expect(printed.stdout).toMatch(/NAME\s+READY\s+REPLICAS\s+RTMP\s+AGE/);
     expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+rtmp:\/\//);
@@ -220,6 +233,14 @@ describe('rtmpd-operator against the API server', () => {
     };
     expect(scale.spec.replicas).toBe(2);
     expect(scale.status).toEqual({ replicas: 2, selector: 'app.kubernetes.io/name=rtmpd,app.kubernetes.io/instance=alpha' });
+    // several replicas: spread over nodes, and a PodDisruptionBudget; back to one, the budget goes
+    const pdb = await eventually('a PodDisruptionBudget', () => get('pdb', ns, 'alpha'));
+    expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/instance': 'alpha' } } });
+    expect((await get('deployment', ns, 'alpha'))?.spec.template.spec.topologySpreadConstraints).toEqual([
+      expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 }),
+    ]);
+    await kubectl(['scale', 'rtmpserver', 'alpha', '-n', ns, '--replicas=1']);
+    await eventually('the PodDisruptionBudget removed', async () => ((await get('pdb', ns, 'alpha')) ? undefined : true));
   });
 
   it('recreates a deleted Service and reverts an edited Deployment', async () => {
@@ -261,10 +282,94 @@ describe('rtmpd-operator against the API server', () => {
     ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
+    ['a zero volume size', { storage: { recordings: { size: '0' } } }, 'recordings must be larger than zero'],
+    ['a negative volume size', { storage: { keyframes: { size: '-1Gi' } } }, 'spec.storage.keyframes.size'],
+    ['an unknown resource name', { resources: { limits: { gpu: 1 } } }, 'resource names are cpu, memory, ephemeral-storage'],
+    [
+      'a request above its limit',
+      { resources: { limits: { memory: '1Gi' }, requests: { memory: '2Gi' } } },
+      'a resource request may not exceed its limit',
+    ],
+    ['a negative quantity', { resources: { requests: { cpu: -1 } } }, 'a quantity may not be negative'],
+    [
+      'a node affinity requirement without values',
+      {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'a', operator: 'In' }] }] },
+          },
+        },
+      },
+      'In, NotIn, Gt and Lt need values',
+    ],
+    ['a misspelt affinity field', { affinity: { nodeAfinity: {} } }, 'unknown field "spec.affinity.nodeAfinity"'],
+    [
+      'a toleration with operator Exists and a value',
+      { tolerations: [{ key: 'a', operator: 'Exists', value: 'x' }] },
+      'a toleration with operator Exists takes no value',
+    ],
+    [
+      'tolerationSeconds without NoExecute',
+      { tolerations: [{ key: 'a', tolerationSeconds: 5 }] },
+      'tolerationSeconds needs effect NoExecute',
+    ],
+    ['a bad annotation key', { podAnnotations: { 'bad key!': 'x' } }, 'annotation keys must be qualified names'],
+    ['a bad node selector value', { nodeSelector: { pool: 'bad value!' } }, 'spec.nodeSelector.pool'],
+    [
+      'a load-balancer source range that is not a CIDR',
+      { service: { type: 'LoadBalancer', loadBalancerSourceRanges: ['10.0.0.0'] } },
+      'loadBalancerSourceRanges entries must be CIDRs',
+    ],
+    [
+      'ReadWriteOncePod with another access mode',
+      { storage: { recordings: { accessModes: ['ReadWriteOncePod', 'ReadWriteOnce'] } } },
+      'ReadWriteOncePod cannot be combined with other access modes',
+    ],
+    [
+      'an existingClaim that cannot name a claim',
+      { storage: { recordings: { existingClaim: 'Bad_Name' } } },
+      'spec.storage.recordings.existingClaim',
+    ],
+    [
+      'a PodDisruptionBudget budget that is neither a number nor a percentage',
+      { podDisruptionBudget: { maxUnavailable: '1Gi' } },
+      'spec.podDisruptionBudget.maxUnavailable',
+    ],
+    [
+      'a seccomp Localhost profile without its file',
+      { podSecurityContext: { seccompProfile: { type: 'Localhost' } } },
+      'localhostProfile is needed with type Localhost',
+    ],
   ])('refuses %s with a message the user understands', async (_what, spec, message) => {
     const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(server('bad', spec)), allowFailure: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(message);
+  });
+
+  it('keeps storageClassName and accessModes immutable both ways: set, changed and removed', async () => {
+    const volume = { storage: { recordings: { storageClassName: storageClass }, keyframes: {} } };
+    await apply(server('frozen', { replicas: 0, ...volume }));
+    const patch = async (ops: object[]) =>
+      kubectl(['patch', 'rtmpserver', 'frozen', '-n', ns, '--type=json', '-p', JSON.stringify(ops)], { allowFailure: true });
+    const refusals = await Promise.all([
+      patch([{ op: 'remove', path: '/spec/storage/recordings/storageClassName' }]),
+      patch([{ op: 'replace', path: '/spec/storage/recordings/storageClassName', value: 'other' }]),
+      patch([{ op: 'add', path: '/spec/storage/keyframes/storageClassName', value: 'other' }]),
+      patch([{ op: 'replace', path: '/spec/storage/recordings/accessModes', value: ['ReadWriteMany'] }]),
+      patch([
+        { op: 'remove', path: '/spec/storage/keyframes/accessModes' },
+        { op: 'add', path: '/spec/storage/keyframes/accessModes', value: ['ReadOnlyMany'] },
+      ]),
+    ]);
+    for (const [i, r] of refusals.entries()) {
+      expect(r.code, `patch ${i}`).not.toBe(0);
+      expect(r.stderr, `patch ${i}`).toMatch(
+        /(storageClassName|accessModes) is immutable: it cannot be set, changed or removed after creation/,
+      );
+    }
+    // an unchanged value and other fields still change
+    expect((await patch([{ op: 'replace', path: '/spec/storage/recordings/size', value: '20Gi' }])).code).toBe(0);
+    await kubectl(['delete', 'rtmpserver', 'frozen', '-n', ns, '--wait=false']);
   });
 
   it('refuses scaling a ReadWriteOnce server beyond one replica, and an invalid name', async () => {
@@ -358,8 +463,9 @@ describe('rtmpd-operator against the API server', () => {
   });
 
   it('needs nothing beyond its own RBAC: no request was forbidden', async () => {
-    // A 403 shows as "forbidden" or a "code":403 field; a bare /403/ would match log timestamps.
-    for (const o of operators) expect(o.logs()).not.toMatch(/forbidden|"(code|statusCode)":\s*403\b/i);
+    // RBAC refusals read 'is forbidden: User "..." cannot ...' or carry a 403 code; a bare /403/ would
+    // match log timestamps, a bare "forbidden" the API server's field validation ("Forbidden: ...").
+    for (const o of operators) expect(o.logs()).not.toMatch(/is forbidden: User|"(code|statusCode)":\s*403\b/);
     const sa = `system:serviceaccount:${system}:rtmpd-operator`;
     const can = async (...args: string[]) =>
       (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();

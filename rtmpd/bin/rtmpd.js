@@ -5,4 +5,7 @@
 // RSS at 500 streams; capped, scavenges run more often, free them sooner and
 // cost less CPU in total (make bench). Keep the flag here, in the shebang:
 // the image's ENTRYPOINT runs this file directly.
-import '../dist/main.js';
+import { requireNode } from '../dist/require-node.js';
+
+requireNode('rtmpd');
+await import('../dist/main.js');

@@ -48,6 +48,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
+{{- define "rtmpd-operator.rtmpdImage" -}}
+{{- printf "%s:%s" .Values.rtmpdImage.repository (.Values.rtmpdImage.tag | default .Chart.AppVersion) }}
+{{- end }}
+
 {{/*
 The operator's RBAC rules, from files/rbac/role.yaml: the file `make generate`
 writes from operator/src/rbac.ts (`make lint` checks the copy is current).

@@ -70,6 +70,28 @@ describe('CRD', () => {
     expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");
   });
 
+  it('describes every field, for kubectl explain and the field reference', () => {
+    const schema = openAPISchema() as { properties: Record<string, Json> };
+    const undescribed = [...nodes(schema.properties.spec as Json, 'spec'), ...nodes(schema.properties.status as Json, 'status')]
+      // fields, not the scalar items of a list or the values of a map
+      .filter(([path, node]) => !node.description && !/(\[\]|\{\})$/.test(path))
+      .map(([path]) => path);
+    expect(undescribed).toEqual([]);
+  });
+
+  it('uses the standard condition shape (metav1.Condition)', () => {
+    const status = (openAPISchema().properties as Record<string, Json>).status as Json;
+    const conditions = (status.properties as Record<string, Json>).conditions as Json;
+    expect(conditions).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+    const item = conditions.items as { required: string[]; properties: Record<string, Json> };
+    expect([...item.required].sort()).toEqual(['lastTransitionTime', 'message', 'reason', 'status', 'type']);
+    expect(item.properties.lastTransitionTime).toMatchObject({ type: 'string', format: 'date-time' });
+    expect(item.properties.observedGeneration).toMatchObject({ type: 'integer', format: 'int64', minimum: 0 });
+    expect(item.properties.reason).toMatchObject({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' });
+    expect(item.properties.message).toMatchObject({ maxLength: 32768 });
+    expect(item.properties.type).toMatchObject({ maxLength: 316 });
+  });
+
   it('has no hls field: rtmpd does not implement HLS', () => {
     expect(crdYaml()).not.toMatch(/hls/i);
   });

@@ -50,6 +50,8 @@ function structural(node: Json): Json {
     const out: Json = { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] };
     if (node.description) out.description = node.description;
     if (str?.pattern) out.pattern = str.pattern;
+    if (str?.maxLength !== undefined) out.maxLength = str.maxLength;
+    if (node['x-kubernetes-validations']) out['x-kubernetes-validations'] = node['x-kubernetes-validations'];
     return out;
   }
   if (node.anyOf || node.oneOf || node.allOf) throw new Error(`unsupported union in CRD schema: ${JSON.stringify(node).slice(0, 200)}`);

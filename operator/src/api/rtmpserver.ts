@@ -3,7 +3,22 @@
 // README's field reference is printed from it (docs.ts).
 import { configDefault, configKeys, configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { z } from 'zod';
-import { defaultImage } from '../version.ts';
+import {
+  affinity,
+  annotations,
+  cel,
+  labels,
+  objectName,
+  podSecurityContext,
+  probes,
+  intOrPercent,
+  resources,
+  securityContext,
+  size,
+  toleration,
+  topologySpreadConstraint,
+  type CelRule,
+} from './core.ts';
 
 export const group = 'media.fluxiot.io';
 export const version = 'v1alpha1';
@@ -13,22 +28,7 @@ export const plural = 'rtmpservers';
 export const singular = 'rtmpserver';
 export const shortNames = ['rtmp'];
 
-/** CEL rules attached to a schema node (x-kubernetes-validations). */
-export interface CelRule {
-  rule: string;
-  message: string;
-  fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
-}
-const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
-
-// Kubernetes resource.Quantity: an integer or a string such as 500m, 1Gi, 1.5.
-const quantityPattern =
-  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
-const quantity = z.union([z.int(), z.string().regex(new RegExp(quantityPattern))]).meta({ 'x-kubernetes-int-or-string': true });
-const sizeQuantity = z.string().regex(new RegExp(quantityPattern), 'expected a quantity such as 10Gi');
 const port = z.int().min(1).max(65535);
-const stringMap = z.record(z.string(), z.string());
 
 // ---- options that come straight from rtmpd's config schema -------------------
 
@@ -102,31 +102,40 @@ const passthroughDescription =
 
 // ---- spec ---------------------------------------------------------------------
 
-const accessMode = z.enum(['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod']);
-const immutable = (what: string): CelRule => ({ rule: 'self == oldSelf', message: `${what} is immutable` });
+/** What the operator gives the rtmpd container when spec.resources is unset: requested, so it is not BestEffort. */
+export const defaultResources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '2Gi' } } as const;
 
-const volumeSchema = (what: string, size: string) =>
+const accessMode = z.enum(['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod']);
+// Rules on the parent object, so that setting or removing the field counts as a change too.
+const immutable = (field: string): CelRule => ({
+  rule: `has(self.${field}) == has(oldSelf.${field}) && (!has(self.${field}) || self.${field} == oldSelf.${field})`,
+  message: `${field} is immutable: it cannot be set, changed or removed after creation`,
+  fieldPath: `.${field}`,
+});
+
+const volumeSchema = (what: string, fallbackSize: string) =>
   z
     .object({
-      size: sizeQuantity.default(size).describe(`requested size of the ${what} volume`),
-      storageClassName: z
-        .string()
-        .optional()
-        .meta(cel(immutable('storageClassName')))
-        .describe('StorageClass of the claim; unset uses the cluster default'),
+      size: size(fallbackSize, what),
+      storageClassName: z.string().max(253).optional().describe('StorageClass of the claim; unset uses the cluster default; immutable'),
       accessModes: z
         .array(accessMode)
         .min(1)
+        .max(4)
         .default(['ReadWriteOnce'])
-        .meta(cel(immutable('accessModes')))
-        .describe('access modes of the claim; more than one replica needs ReadWriteMany'),
-      existingClaim: z
-        .string()
-        .min(1)
-        .optional()
-        .describe('use this PersistentVolumeClaim instead of creating one (size, storageClassName and accessModes are then ignored)'),
+        .meta(
+          cel({
+            rule: "!('ReadWriteOncePod' in self) || size(self) == 1",
+            message: 'ReadWriteOncePod cannot be combined with other access modes',
+          }),
+        )
+        .describe('access modes of the claim; more than one replica needs ReadWriteMany; immutable'),
+      existingClaim: objectName(
+        'use this PersistentVolumeClaim instead of creating one (size, storageClassName and accessModes are then ignored)',
+      ).optional(),
     })
     .prefault({})
+    .meta(cel(immutable('storageClassName'), immutable('accessModes')))
     .describe(`the ${what} volume`);
 
 // Rules also run against the schema's own defaults (e.g. `{}`), before nested
@@ -136,7 +145,14 @@ const shared = (v: string) =>
 
 export const specSchema = z
   .object({
-    image: z.string().min(1).default(defaultImage).describe('rtmpd container image'),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe(
+        "rtmpd container image; unset: the operator's default (rtmpd of the operator's own version), so an operator upgrade also upgrades this server; set it to pin a version",
+      ),
     imagePullPolicy: z
       .enum(['Always', 'IfNotPresent', 'Never'])
       .default('IfNotPresent')
@@ -158,7 +174,7 @@ export const specSchema = z
     service: z
       .object({
         type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']).default('ClusterIP').describe('Service type'),
-        annotations: stringMap.optional().describe('annotations of the Service (e.g. for a cloud load balancer)'),
+        annotations: annotations('annotations of the Service (e.g. for a cloud load balancer)').optional(),
         nodePorts: z
           .object({
             rtmp: z.int().min(30000).max(32767).optional().describe('node port for RTMP'),
@@ -173,7 +189,14 @@ export const specSchema = z
           .optional()
           .describe('fixed node ports (type NodePort or LoadBalancer only)'),
         loadBalancerSourceRanges: z
-          .array(z.string())
+          .array(
+            z
+              .string()
+              .max(64)
+              .meta(cel({ rule: 'isCIDR(self)', message: 'loadBalancerSourceRanges entries must be CIDRs such as 203.0.113.0/24' }))
+              .describe('a client CIDR, e.g. 203.0.113.0/24'),
+          )
+          .max(64)
           .optional()
           .describe('client CIDRs allowed through the load balancer (type LoadBalancer only)'),
       })
@@ -218,37 +241,41 @@ export const specSchema = z
       .object({ enabled: rtmpdOptionWithDefault('recordingEnabled') })
       .prefault({})
       .describe('recording of published streams as FLV on the recordings volume'),
-    resources: z
+    resources: resources
+      .optional()
+      .describe(
+        `compute resources of the rtmpd container; unset: requests of cpu ${defaultResources.requests.cpu} and memory ${defaultResources.requests.memory}, a memory limit of ${defaultResources.limits.memory}`,
+      ),
+    nodeSelector: labels('node labels the pods must match').optional(),
+    tolerations: z.array(toleration).max(64).optional().describe('pod tolerations (core/v1 Toleration)'),
+    affinity: affinity.optional(),
+    topologySpreadConstraints: z
+      .array(topologySpreadConstraint)
+      .max(16)
+      .optional()
+      .describe('how the pods spread over nodes and zones; unset: at most one more pod on any node than on another, as a preference'),
+    podAnnotations: annotations('extra annotations on the pods').optional(),
+    podSecurityContext: podSecurityContext.optional(),
+    securityContext: securityContext.optional(),
+    probes: probes.optional(),
+    podDisruptionBudget: z
       .object({
-        limits: z.record(z.string(), quantity).optional().describe('resource limits, e.g. cpu: "2", memory: 1Gi'),
-        requests: z.record(z.string(), quantity).optional().describe('resource requests'),
+        enabled: z.boolean().default(true).describe('keep a PodDisruptionBudget while replicas > 1'),
+        maxUnavailable: intOrPercent
+          .default(1)
+          .describe('pods a voluntary disruption (node drain) may take down at once: a number or a percentage such as 25%'),
       })
-      .optional()
-      .describe('compute resources of the rtmpd container'),
-    nodeSelector: stringMap.optional().describe('node labels the pods must match'),
-    tolerations: z
-      .array(
-        z.object({
-          key: z.string().optional(),
-          operator: z.enum(['Exists', 'Equal']).optional(),
-          value: z.string().optional(),
-          effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
-          tolerationSeconds: z.int().optional(),
-        }),
-      )
-      .optional()
-      .describe('pod tolerations (core/v1 Toleration)'),
-    affinity: z
-      .record(z.string(), z.unknown())
-      .meta({ 'x-kubernetes-preserve-unknown-fields': true })
-      .optional()
-      .describe('pod affinity (core/v1 Affinity), passed through as written'),
-    podAnnotations: stringMap.optional().describe('extra annotations on the pods'),
+      .prefault({})
+      .describe('the PodDisruptionBudget that limits node drains and other voluntary disruptions (only while replicas > 1)'),
     logLevel: rtmpdOptionWithDefault('logLevel'),
     otel: z
       .object({
-        endpoint: z.url().optional().describe('OTLP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://otel-collector:4318'),
-        serviceName: z.string().min(1).default('rtmpd').describe('OTEL_SERVICE_NAME of the pods'),
+        endpoint: z
+          .url()
+          .max(2048)
+          .optional()
+          .describe('OTLP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://otel-collector:4318'),
+        serviceName: z.string().min(1).max(253).default('rtmpd').describe('OTEL_SERVICE_NAME of the pods'),
       })
       .prefault({})
       .describe('OpenTelemetry export'),
@@ -262,12 +289,14 @@ export const specSchema = z
               .describe('create a monitoring.coreos.com/v1 ServiceMonitor (needs the Prometheus Operator CRDs)'),
             interval: z
               .string()
-              .regex(/^([0-9]+(ms|s|m|h))+$/)
+              .max(32)
+              .regex(/^([0-9]+(ms|s|m|h))+$/, 'expected a duration such as 30s')
               .default('30s')
-              .describe('scrape interval'),
-            labels: stringMap.optional().describe('extra labels on the ServiceMonitor (e.g. to match a Prometheus selector)'),
+              .describe('scrape interval, e.g. 30s'),
+            labels: labels('extra labels on the ServiceMonitor (e.g. to match a Prometheus selector)').optional(),
           })
-          .prefault({}),
+          .prefault({})
+          .describe('a ServiceMonitor for the Prometheus Operator'),
       })
       .prefault({})
       .describe('Prometheus scraping: pods always carry prometheus.io/* annotations; a ServiceMonitor is optional'),
@@ -284,18 +313,30 @@ export const specSchema = z
 
 // ---- status -------------------------------------------------------------------
 
-const conditionSchema = z.object({
-  type: z.string().describe('Ready, Progressing or Degraded'),
-  status: z.enum(['True', 'False', 'Unknown']),
-  observedGeneration: z.int().optional(),
-  lastTransitionTime: z.string().describe('when status last changed (RFC 3339)'),
-  reason: z.string().describe('CamelCase reason'),
-  message: z.string().describe('human-readable detail'),
-});
+/** The standard Kubernetes condition (metav1.Condition), with its formats and limits. */
+const conditionSchema = z
+  .object({
+    type: z
+      .string()
+      .max(316)
+      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
+      .describe('the aspect the condition describes, in CamelCase'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown'),
+    observedGeneration: z.int().min(0).optional().describe('the metadata.generation the condition was computed from'),
+    lastTransitionTime: z.iso.datetime().describe('when status last changed (RFC 3339)'),
+    reason: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/)
+      .describe('why, in one CamelCase word, for programs'),
+    message: z.string().max(32768).describe('why, for people'),
+  })
+  .describe('a condition (metav1.Condition)');
 
 export const statusSchema = z
   .object({
-    observedGeneration: z.int().optional().describe('the generation the status describes'),
+    observedGeneration: z.int().min(0).optional().describe('the generation the status describes'),
     replicas: z.int().optional().describe('pods of the Deployment'),
     readyReplicas: z.int().optional().describe('ready pods'),
     selector: z.string().optional().describe('label selector of the pods (for the scale subresource / HPA)'),

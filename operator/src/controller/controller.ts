@@ -5,7 +5,7 @@
 import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
-import { fieldManager, instanceLabel, managedBy } from './desired.ts';
+import { fieldManager, instanceLabel, managedBy, type Defaults } from './desired.ts';
 import { ApiEventRecorder } from './events.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
@@ -20,6 +20,7 @@ const owned: ResourceType[] = [
   { apiVersion: 'v1', kind: 'Service', plural: 'services' },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
   { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
 ];
 const ownedSelector = Object.entries(managedBy)
   .map(([k, v]) => `${k}=${v}`)
@@ -32,6 +33,8 @@ export interface ControllerOptions {
   log: Logger;
   metrics: Metrics;
   identity: string;
+  /** What the operator fills in for unset fields (the rtmpd image). */
+  defaults: Defaults;
   workers?: number;
   /** Every RtmpServer is reconciled again this often (default 10 min). */
   resyncMs?: number;
@@ -96,6 +99,7 @@ export class Controller {
     this.#reconciler = new Reconciler({
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
+      defaults: opts.defaults,
       events: new ApiEventRecorder({ core: kubeConfig.makeApiClient(CoreV1Api), component: fieldManager, instance: opts.identity, log }),
       log,
       getServer: (ns, name) => find(this.#servers, ns, name),

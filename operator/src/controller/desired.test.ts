@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { configKeys, loadConfig, parseConfig, reloadOf } from '@flux-rtmpd/rtmpd/config';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiVersion, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
+import { apiVersion, defaultResources, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
 import {
   checksumAnnotation,
   configChanges,
   configFileName,
+  defaultProbes,
   desiredState,
+  restrictedPodSecurityContext,
+  restrictedSecurityContext,
   mountPaths,
   preStopSleepSeconds,
   templateHashAnnotation,
@@ -22,12 +25,15 @@ const server = (spec: RtmpServerSpecInput = {}, name = 'edge'): RtmpServer => ({
   spec: parseSpec(spec),
 });
 
+const defaults = { image: 'registry.example/rtmpd:9.9.9' };
+const desired = (s: RtmpServer) => desiredState(s, defaults);
+
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const container = (d: ReturnType<typeof desiredState>): Obj => (d.deployment as Obj).spec.template.spec.containers[0];
 
 describe('desired state', () => {
   it('owns every object through a controller reference and labels it', () => {
-    const d = desiredState(server({ storage: { reclaimPolicy: 'Delete' } }));
+    const d = desired(server({ storage: { reclaimPolicy: 'Delete' } }));
     for (const o of [d.configMap, d.service, d.deployment, ...d.persistentVolumeClaims]) {
       expect(o.metadata.namespace).toBe('media');
       expect(o.metadata.ownerReferences).toEqual([
@@ -46,7 +52,7 @@ describe('desired state', () => {
   });
 
   it('leaves Retain claims unowned so they outlive the RtmpServer', () => {
-    const d = desiredState(server());
+    const d = desired(server());
     expect(d.persistentVolumeClaims).toHaveLength(2);
     for (const p of d.persistentVolumeClaims) expect(p.metadata.ownerReferences).toBeUndefined();
     expect((d.persistentVolumeClaims[0] as Obj).spec).toEqual({
@@ -57,9 +63,7 @@ describe('desired state', () => {
   });
 
   it('uses an existing claim instead of creating one', () => {
-    const d = desiredState(
-      server({ storage: { recordings: { existingClaim: 'nas' }, keyframes: { storageClassName: 'fast', size: '2Gi' } } }),
-    );
+    const d = desired(server({ storage: { recordings: { existingClaim: 'nas' }, keyframes: { storageClassName: 'fast', size: '2Gi' } } }));
     expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-keyframes']);
     expect((d.persistentVolumeClaims[0] as Obj).spec.storageClassName).toBe('fast');
     const volumes = (d.deployment as Obj).spec.template.spec.volumes;
@@ -67,11 +71,12 @@ describe('desired state', () => {
       { name: 'config', configMap: { name: 'edge-rtmpd' } },
       { name: 'recordings', persistentVolumeClaim: { claimName: 'nas' } },
       { name: 'keyframes', persistentVolumeClaim: { claimName: 'edge-keyframes' } },
+      { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
     ]);
   });
 
   it('mounts the ConfigMap and starts rtmpd with it; binds and directories are arguments', () => {
-    const d = desiredState(
+    const d = desired(
       server({
         ports: { rtmp: 1936, http: 9000 },
         snapshot: { intervalSeconds: 10, width: 640 },
@@ -109,7 +114,7 @@ describe('desired state', () => {
       metricsMaxStreams: 11,
       shutdownGraceSeconds: 1,
     } as const;
-    const d = desiredState(server({ rtmpd, snapshot: { quality: 7 } }));
+    const d = desired(server({ rtmpd, snapshot: { quality: 7 } }));
     const dir = mkdtempSync(join(tmpdir(), 'desired-'));
     try {
       // The pod sees the ConfigMap's key as a file under the mount path.
@@ -125,7 +130,7 @@ describe('desired state', () => {
 
   it('rolls the pods (pod template checksum) only for options rtmpd cannot take live', () => {
     const annotation = (spec: RtmpServerSpecInput) =>
-      ((desiredState(server(spec)).deployment as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
+      ((desired(server(spec)).deployment as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
     const base = annotation({});
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     expect(annotation({ replicas: 3, podAnnotations: { a: 'b' }, image: 'x:1' })).toBe(base);
@@ -141,22 +146,28 @@ describe('desired state', () => {
   });
 
   it('tells live from restart changes between the file the pods have and the desired one', () => {
-    const d = desiredState(server({ logLevel: 'debug', snapshot: { intervalSeconds: 5 } }));
-    const before = (desiredState(server()).configMap as Obj).data[configFileName] as string;
+    const d = desired(server({ logLevel: 'debug', snapshot: { intervalSeconds: 5 } }));
+    const before = (desired(server()).configMap as Obj).data[configFileName] as string;
     expect(configChanges(before, d.config)).toEqual({ live: ['logLevel'], restart: ['snapshotIntervalSeconds'] });
     expect(configChanges((d.configMap as Obj).data[configFileName] as string, d.config)).toEqual({ live: [], restart: [] });
-    const hash = (spec: RtmpServerSpecInput) => (desiredState(server(spec)).deployment as Obj).metadata.annotations[templateHashAnnotation];
+    const hash = (spec: RtmpServerSpecInput) => (desired(server(spec)).deployment as Obj).metadata.annotations[templateHashAnnotation];
     expect(hash({ logLevel: 'debug' })).toBe(hash({}));
     expect(hash({ resources: { limits: { cpu: 1 } } })).not.toBe(hash({}));
   });
 
   it('builds the pod: probes, drain, scrape annotations, scheduling', () => {
-    const d = desiredState(
+    const d = desired(
       server({
         podAnnotations: { team: 'media' },
         nodeSelector: { pool: 'edge' },
         tolerations: [{ key: 'media', operator: 'Exists', effect: 'NoSchedule' }],
-        affinity: { nodeAffinity: { x: 1 } },
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 1, preference: { matchExpressions: [{ key: 'pool', operator: 'In', values: ['edge'] }] } },
+            ],
+          },
+        },
         resources: { requests: { cpu: '500m' } },
         rtmpd: { shutdownGraceSeconds: 30 },
       }),
@@ -170,7 +181,7 @@ describe('desired state', () => {
     });
     expect(pod.spec.nodeSelector).toEqual({ pool: 'edge' });
     expect(pod.spec.tolerations).toHaveLength(1);
-    expect(pod.spec.affinity).toEqual({ nodeAffinity: { x: 1 } });
+    expect(pod.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(1);
     expect(pod.spec.terminationGracePeriodSeconds).toBe(preStopSleepSeconds + 30 + 5);
     const c = container(d);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
@@ -185,8 +196,81 @@ describe('desired state', () => {
     expect((d.deployment as Obj).spec.strategy).toEqual({ type: 'Recreate' });
   });
 
+  it('runs the pods as the restricted Pod Security level asks, unless the spec overrides a setting', () => {
+    const pod = (d: ReturnType<typeof desiredState>) => (d.deployment as Obj).spec.template.spec;
+    const plain = desired(server());
+    expect(pod(plain).securityContext).toEqual(restrictedPodSecurityContext);
+    expect(container(plain).securityContext).toEqual(restrictedSecurityContext);
+    expect(container(plain).volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    const custom = desired(
+      server({
+        podSecurityContext: { runAsUser: 2000, fsGroup: 3000 },
+        securityContext: { capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } },
+      }),
+    );
+    expect(pod(custom).securityContext).toEqual({ ...restrictedPodSecurityContext, runAsUser: 2000, fsGroup: 3000 });
+    expect(container(custom).securityContext).toEqual({
+      ...restrictedSecurityContext,
+      capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
+    });
+  });
+
+  it("requests resources by default (not BestEffort), and takes the spec's instead", () => {
+    expect(container(desired(server())).resources).toEqual(defaultResources);
+    expect(container(desired(server({ resources: { requests: { cpu: '1' } } }))).resources).toEqual({ requests: { cpu: '1' } });
+  });
+
+  it("runs the operator's default image unless the spec pins one", () => {
+    expect(container(desired(server())).image).toBe(defaults.image);
+    expect(container(desired(server({ image: 'mine/rtmpd:1' }))).image).toBe('mine/rtmpd:1');
+  });
+
+  it('probes /health with media-server timings, each overridable', () => {
+    const c = container(desired(server({ probes: { liveness: { failureThreshold: 10 } } })));
+    expect(c.startupProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.startup });
+    expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.liveness, failureThreshold: 10 });
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.readiness });
+  });
+
+  it('spreads several replicas over nodes and keeps a PodDisruptionBudget for them, unless told otherwise', () => {
+    const spec = (d: ReturnType<typeof desiredState>) => (d.deployment as Obj).spec.template.spec;
+    const rwx = { recordings: { accessModes: ['ReadWriteMany' as const] }, keyframes: { accessModes: ['ReadWriteMany' as const] } };
+    const one = desired(server());
+    expect(spec(one).topologySpreadConstraints).toBeUndefined();
+    expect(one.podDisruptionBudget).toBeUndefined();
+    const three = desired(server({ replicas: 3, storage: rwx }));
+    expect(spec(three).topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' } },
+      },
+    ]);
+    expect((three.podDisruptionBudget as Obj).spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' } },
+    });
+    const placed = desired(
+      server({ replicas: 3, storage: rwx, affinity: { podAntiAffinity: {} }, podDisruptionBudget: { enabled: false } }),
+    );
+    expect(spec(placed).topologySpreadConstraints).toBeUndefined();
+    expect(placed.podDisruptionBudget).toBeUndefined();
+    const zones = desired(
+      server({
+        replicas: 3,
+        storage: rwx,
+        topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }],
+      }),
+    );
+    expect(spec(zones).topologySpreadConstraints[0]).toMatchObject({
+      maxSkew: 2,
+      labelSelector: { matchLabels: { 'app.kubernetes.io/instance': 'edge' } },
+    });
+  });
+
   it('rolls pods one by one when the volumes are shared', () => {
-    const d = desiredState(
+    const d = desired(
       server({ replicas: 3, storage: { recordings: { accessModes: ['ReadWriteMany'] }, keyframes: { existingClaim: 'kf' } } }),
     );
     expect((d.deployment as Obj).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
@@ -194,7 +278,7 @@ describe('desired state', () => {
   });
 
   it('sets the standard OpenTelemetry variables when an endpoint is given', () => {
-    const c = container(desiredState(server({ otel: { endpoint: 'http://collector:4318' } })));
+    const c = container(desired(server({ otel: { endpoint: 'http://collector:4318' } })));
     const env = Object.fromEntries((c.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
     expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://collector:4318');
     expect(env.OTEL_SERVICE_NAME).toBe('rtmpd');
@@ -202,7 +286,7 @@ describe('desired state', () => {
   });
 
   it('builds the Service: ports, type, node ports only where allowed', () => {
-    const clusterIp = desiredState(server()).service as Obj;
+    const clusterIp = desired(server()).service as Obj;
     expect(clusterIp.spec).toEqual({
       type: 'ClusterIP',
       selector: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' },
@@ -211,7 +295,7 @@ describe('desired state', () => {
         { name: 'http', protocol: 'TCP', port: 8082, targetPort: 'http' },
       ],
     });
-    const lb = desiredState(
+    const lb = desired(
       server({
         service: { type: 'LoadBalancer', annotations: { a: 'b' }, nodePorts: { rtmp: 31935 }, loadBalancerSourceRanges: ['10.0.0.0/8'] },
       }),
@@ -223,8 +307,8 @@ describe('desired state', () => {
   });
 
   it('adds a ServiceMonitor only when asked', () => {
-    expect(desiredState(server()).serviceMonitor).toBeUndefined();
-    const sm = desiredState(server({ metrics: { serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } } }))
+    expect(desired(server()).serviceMonitor).toBeUndefined();
+    const sm = desired(server({ metrics: { serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } } }))
       .serviceMonitor as Obj;
     expect(sm.kind).toBe('ServiceMonitor');
     expect(sm.metadata.labels.release).toBe('prom');

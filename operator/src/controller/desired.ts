@@ -5,6 +5,7 @@ import { configDefault, configSchema, flagName, reloadOf, type Config, type Conf
 import { parse, stringify } from 'yaml';
 import {
   apiVersion,
+  defaultResources,
   kind,
   operatorOwnedOptions,
   passthroughOptions,
@@ -21,7 +22,12 @@ export const checksumAnnotation = 'media.fluxiot.io/config-checksum';
 export const templateHashAnnotation = 'media.fluxiot.io/pod-template-hash';
 export const managedBy = { 'app.kubernetes.io/managed-by': 'rtmpd-operator' } as const;
 export const instanceLabel = 'app.kubernetes.io/instance';
-export const mountPaths = { recordings: '/var/lib/rtmpd/recordings', keyframes: '/var/lib/rtmpd/keyframes', config: '/etc/rtmpd' } as const;
+export const mountPaths = {
+  recordings: '/var/lib/rtmpd/recordings',
+  keyframes: '/var/lib/rtmpd/keyframes',
+  config: '/etc/rtmpd',
+  tmp: '/tmp',
+} as const;
 /** The key of rtmpd's config file in the ConfigMap, and so its name under mountPaths.config. */
 export const configFileName = 'rtmpd.yaml';
 /** Seconds the pod keeps serving after it is marked terminating, so Services and clients stop sending to it first. */
@@ -213,9 +219,44 @@ function service(server: RtmpServer): Manifest {
 const sharedVolume = (v: RtmpServerSpec['storage']['recordings']) =>
   v.existingClaim !== undefined || v.accessModes.includes('ReadWriteMany');
 
+/** The restricted Pod Security level's settings (the node image's user is `node`, UID 1000). */
+export const restrictedPodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
+  fsGroupChangePolicy: 'OnRootMismatch',
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+export const restrictedSecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
+/**
+ * Probe timings for a media server: a busy event loop (hundreds of streams,
+ * a burst of snapshot decodes) may answer /health late for a few seconds, so
+ * liveness gives it half a minute before a restart cuts every live stream;
+ * readiness reacts within seconds; startup covers a slow first start.
+ */
+export const defaultProbes = {
+  startup: { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
+  liveness: { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+  readiness: { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+} as const;
+
+export interface Defaults {
+  /** The rtmpd image when spec.image is unset. */
+  image: string;
+}
+
 /** The rtmpd pod. */
-function podTemplate(server: RtmpServer, config: Partial<Config>): object {
+function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defaults): object {
   const { spec } = server;
+  const names = childNames(server);
   const shutdownGrace = config.shutdownGraceSeconds ?? configDefault('shutdownGraceSeconds');
   const env: object[] = [];
   if (spec.otel.endpoint) {
@@ -225,16 +266,28 @@ function podTemplate(server: RtmpServer, config: Partial<Config>): object {
       { name: 'OTEL_SERVICE_NAME', value: spec.otel.serviceName },
       {
         name: 'OTEL_RESOURCE_ATTRIBUTES',
-        value: `k8s.namespace.name=${server.metadata.namespace},k8s.deployment.name=${childNames(server).workload},k8s.pod.name=$(POD_NAME)`,
+        value: `k8s.namespace.name=${server.metadata.namespace},k8s.deployment.name=${names.workload},k8s.pod.name=$(POD_NAME)`,
       },
     );
   }
-  const probe = (period: number, failures: number) => ({
+  const probe = (kind: keyof typeof defaultProbes) => ({
     httpGet: { path: '/health', port: 'http' },
-    periodSeconds: period,
-    timeoutSeconds: 2,
-    failureThreshold: failures,
+    ...defaultProbes[kind],
+    ...spec.probes?.[kind],
   });
+  // Replicas spread over nodes unless the user placed them otherwise.
+  const spread =
+    spec.topologySpreadConstraints?.map((c) => ({ labelSelector: { matchLabels: selectorLabels(server) }, ...c })) ??
+    (spec.replicas > 1 && !spec.affinity
+      ? [
+          {
+            maxSkew: 1,
+            topologyKey: 'kubernetes.io/hostname',
+            whenUnsatisfiable: 'ScheduleAnyway',
+            labelSelector: { matchLabels: selectorLabels(server) },
+          },
+        ]
+      : undefined);
   return {
     metadata: {
       labels: labels(server),
@@ -247,14 +300,17 @@ function podTemplate(server: RtmpServer, config: Partial<Config>): object {
       },
     },
     spec: {
+      // The preStop pause, rtmpd's own drain, and a margin for its final flush.
       terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
+      securityContext: { ...restrictedPodSecurityContext, ...spec.podSecurityContext },
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
       ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
       ...(spec.affinity ? { affinity: spec.affinity } : {}),
+      ...(spread?.length ? { topologySpreadConstraints: spread } : {}),
       containers: [
         {
           name: 'rtmpd',
-          image: spec.image,
+          image: spec.image ?? defaults.image,
           imagePullPolicy: spec.imagePullPolicy,
           args: rtmpdArgs(config),
           ports: [
@@ -262,33 +318,49 @@ function podTemplate(server: RtmpServer, config: Partial<Config>): object {
             { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
           ],
           ...(env.length ? { env } : {}),
-          livenessProbe: probe(10, 3),
-          readinessProbe: probe(5, 2),
+          startupProbe: probe('startup'),
+          livenessProbe: probe('liveness'),
+          readinessProbe: probe('readiness'),
           lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
-          ...(spec.resources ? { resources: spec.resources } : {}),
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          resources: spec.resources ?? defaultResources,
+          securityContext: { ...restrictedSecurityContext, ...spec.securityContext },
           volumeMounts: [
             { name: 'config', mountPath: mountPaths.config, readOnly: true },
             { name: 'recordings', mountPath: mountPaths.recordings },
             { name: 'keyframes', mountPath: mountPaths.keyframes },
+            { name: 'tmp', mountPath: mountPaths.tmp },
           ],
         },
       ],
       volumes: [
-        { name: 'config', configMap: { name: childNames(server).configMap } },
-        { name: 'recordings', persistentVolumeClaim: { claimName: childNames(server).recordings } },
-        { name: 'keyframes', persistentVolumeClaim: { claimName: childNames(server).keyframes } },
+        { name: 'config', configMap: { name: names.configMap } },
+        { name: 'recordings', persistentVolumeClaim: { claimName: names.recordings } },
+        { name: 'keyframes', persistentVolumeClaim: { claimName: names.keyframes } },
+        // The root filesystem is read-only; scratch space for Node and ffmpeg.
+        { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
       ],
     },
+  };
+}
+
+/** Limits voluntary disruptions (node drains) while more than one pod serves. */
+export function podDisruptionBudget(server: RtmpServer): Manifest | undefined {
+  const { replicas, podDisruptionBudget: pdb } = server.spec;
+  if (replicas <= 1 || !pdb.enabled) return undefined;
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(server, childNames(server).podDisruptionBudget),
+    spec: { maxUnavailable: pdb.maxUnavailable, selector: { matchLabels: selectorLabels(server) } },
   };
 }
 
 /** A hash of what the pods run: when it changes, the workload replaces its pods. */
 const templateHash = (template: object): string => createHash('sha256').update(JSON.stringify(template)).digest('hex');
 
-function deployment(server: RtmpServer, config: Partial<Config>): Manifest {
+function deployment(server: RtmpServer, config: Partial<Config>, defaults: Defaults): Manifest {
   const { spec } = server;
-  const template = podTemplate(server, config);
+  const template = podTemplate(server, config, defaults);
   // Two pods may only share the volumes when they are ReadWriteMany; with
   // ReadWriteOnce the old pod goes before the new one starts.
   const rolling = sharedVolume(spec.storage.recordings) && sharedVolume(spec.storage.keyframes);
@@ -327,18 +399,21 @@ export interface DesiredState {
   persistentVolumeClaims: Manifest[];
   service: Manifest;
   deployment: Manifest;
+  podDisruptionBudget?: Manifest;
   serviceMonitor?: Manifest;
 }
 
 /** Everything the RtmpServer should own, in apply order. */
-export function desiredState(server: RtmpServer): DesiredState {
+export function desiredState(server: RtmpServer, defaults: Defaults): DesiredState {
   const config = rtmpdConfig(server.spec);
+  const pdb = podDisruptionBudget(server);
   return {
     config,
     configMap: configMap(server, config),
     persistentVolumeClaims: persistentVolumeClaims(server),
     service: service(server),
-    deployment: deployment(server, config),
+    deployment: deployment(server, config, defaults),
+    ...(pdb ? { podDisruptionBudget: pdb } : {}),
     ...(server.spec.metrics.serviceMonitor.enabled ? { serviceMonitor: serviceMonitor(server) } : {}),
   };
 }

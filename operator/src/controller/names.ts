@@ -7,6 +7,7 @@ export interface ChildNames {
   service: string;
   configMap: string;
   serviceMonitor: string;
+  podDisruptionBudget: string;
   /** Claim names: the user's existingClaim, or the one the operator creates. */
   recordings: string;
   keyframes: string;
@@ -20,6 +21,7 @@ export const childNames = (server: RtmpServer): ChildNames => {
     service: name,
     configMap: `${name}-rtmpd`,
     serviceMonitor: name,
+    podDisruptionBudget: name,
     recordings: recordings.existingClaim ?? `${name}-recordings`,
     keyframes: keyframes.existingClaim ?? `${name}-keyframes`,
   };

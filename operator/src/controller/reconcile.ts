@@ -14,7 +14,15 @@ import {
 import { parseConfig, type Config } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
-import { configChanges, configFileName, desiredState, fieldManager, templateHashAnnotation, type Manifest } from './desired.ts';
+import {
+  configChanges,
+  configFileName,
+  desiredState,
+  fieldManager,
+  templateHashAnnotation,
+  type Defaults,
+  type Manifest,
+} from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import { childNames } from './names.ts';
 import { computeStatus, sameStatus, type Observed } from './status.ts';
@@ -23,6 +31,7 @@ export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
   customObjects: CustomObjectsApi;
   events: EventRecorder;
+  defaults: Defaults;
   log: Logger;
   /** The cached RtmpServer (undefined when gone). */
   getServer: (namespace: string, name: string) => KubernetesObject | undefined;
@@ -97,28 +106,49 @@ export class Reconciler {
       return {};
     }
 
-    const desired = desiredState(server);
+    const desired = desiredState(server, this.#d.defaults);
     const names = childNames(server);
-    const observed: Observed = {};
-    try {
+    const observed: Observed = { errors: [] };
+    // Each child is applied on its own: one refused change (say, a claim that
+    // cannot shrink) does not hold back the others, and every failure is reported.
+    const attempt = async <T>(what: string, step: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await step();
+      } catch (err) {
+        const message = `${what}: ${describeError(err)}`;
+        log.warn({ err: message }, 'apply failed');
+        observed.errors.push(message);
+        return undefined;
+      }
+    };
+    const configApplied = await attempt(`ConfigMap ${names.configMap}`, async () => {
       // What the pods will run must be what rtmpd accepts.
       parseConfig(desired.config);
       await this.#announceConfigChange(raw, server, desired.config, desired.deployment);
-      await this.#apply(raw, desired.configMap, log);
-      for (const pvc of desired.persistentVolumeClaims) await this.#apply(raw, pvc, log);
-      await this.#apply(raw, desired.service, log);
-      observed.deployment = (await this.#apply(raw, desired.deployment, log)) as Observed['deployment'];
-      observed.serviceMonitor = await this.#serviceMonitor(raw, server, desired.serviceMonitor, log);
-    } catch (err) {
-      const message = describeError(err);
-      log.warn({ err: message }, 'reconcile failed');
-      observed.reconcileError = message;
-      observed.deployment ??= this.#d.getOwned('Deployment', namespace, names.workload) as Observed['deployment'];
-      await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', message);
-      await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
-      throw err;
+      return this.#apply(raw, desired.configMap, log);
+    });
+    for (const pvc of desired.persistentVolumeClaims)
+      await attempt(`PersistentVolumeClaim ${pvc.metadata.name}`, () => this.#apply(raw, pvc, log));
+    await attempt(`Service ${names.service}`, () => this.#apply(raw, desired.service, log));
+    // The pods must not start on a stale config file.
+    if (configApplied) {
+      observed.deployment = (await attempt(`Deployment ${names.workload}`, () =>
+        this.#apply(raw, desired.deployment, log),
+      )) as Observed['deployment'];
     }
+    observed.deployment ??= this.#d.getOwned('Deployment', namespace, names.workload) as Observed['deployment'];
+    await attempt(`PodDisruptionBudget ${names.podDisruptionBudget}`, () =>
+      this.#applyOrRemove(raw, 'PodDisruptionBudget', names.podDisruptionBudget, desired.podDisruptionBudget, log),
+    );
+    observed.serviceMonitor = await attempt(`ServiceMonitor ${names.serviceMonitor}`, () =>
+      this.#serviceMonitor(raw, server, desired.serviceMonitor, log),
+    );
+
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
+    if (observed.errors.length) {
+      await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', observed.errors.join('; '));
+      throw new Error(observed.errors.join('; '));
+    }
     return {};
   }
 
@@ -174,6 +204,25 @@ export class Reconciler {
       await this.#d.events.event(owner, 'Normal', 'Updated', `updated ${obj.kind} ${name}`);
     }
     return result;
+  }
+
+  /** Applies an optional child, or deletes the one we made when it is no longer wanted. */
+  async #applyOrRemove(owner: KubernetesObject, kind: string, name: string, desired: Manifest | undefined, log: Logger): Promise<void> {
+    if (desired) {
+      await this.#apply(owner, desired, log);
+      return;
+    }
+    const namespace = owner.metadata?.namespace ?? '';
+    const existing = this.#d.getOwned(kind, namespace, name);
+    if (!existing?.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata?.uid)) return;
+    try {
+      await this.#d.objects.delete(existing);
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return;
+      throw err;
+    }
+    log.info({ object: `${kind}/${name}` }, 'deleted');
+    await this.#d.events.event(owner, 'Normal', 'Deleted', `deleted ${kind} ${name}`);
   }
 
   async #serviceMonitor(

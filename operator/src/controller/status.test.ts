@@ -31,7 +31,7 @@ describe('conditions', () => {
   });
 
   it('reports Ready, not Progressing, not Degraded for an available, rolled-out Deployment', () => {
-    const s = computeStatus(server(), { deployment: available(1) }, 'now');
+    const s = computeStatus(server(), { deployment: available(1), errors: [] }, 'now');
     expect(s.observedGeneration).toBe(2);
     expect(s.replicas).toBe(1);
     expect(s.readyReplicas).toBe(1);
@@ -49,27 +49,27 @@ describe('conditions', () => {
   it('reports a rollout in progress and pods not ready', () => {
     const dep = available(1, 2);
     dep!.status!.observedGeneration = 1;
-    const s = computeStatus(server({ replicas: 2 }), { deployment: dep }, 'now');
+    const s = computeStatus(server({ replicas: 2 }), { deployment: dep, errors: [] }, 'now');
     expect(findCondition(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
     expect(findCondition(s, 'Ready')).toMatchObject({ status: 'False', reason: 'PodsNotReady' });
   });
 
   it('reports Degraded for a failed apply and for a stalled rollout', () => {
-    expect(findCondition(computeStatus(server(), { reconcileError: 'boom' }, 'now'), 'Degraded')).toMatchObject({
+    expect(findCondition(computeStatus(server(), { errors: ['boom'] }, 'now'), 'Degraded')).toMatchObject({
       status: 'True',
       reason: 'ReconcileFailed',
       message: 'boom',
     });
     const dep = available(0);
     dep!.status!.conditions = [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'stuck' }];
-    expect(findCondition(computeStatus(server(), { deployment: dep }, 'now'), 'Degraded')).toMatchObject({
+    expect(findCondition(computeStatus(server(), { deployment: dep, errors: [] }, 'now'), 'Degraded')).toMatchObject({
       status: 'True',
       reason: 'ProgressDeadlineExceeded',
     });
   });
 
   it('says ScaledToZero at zero replicas', () => {
-    expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0) }, 'now'), 'Ready')).toMatchObject({
+    expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0), errors: [] }, 'now'), 'Ready')).toMatchObject({
       status: 'False',
       reason: 'ScaledToZero',
     });
@@ -78,16 +78,18 @@ describe('conditions', () => {
   it('adds ServiceMonitorReady only when a ServiceMonitor is asked for', () => {
     const s = computeStatus(
       server(),
-      { deployment: available(1), serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } },
+      { deployment: available(1), errors: [], serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } },
       'now',
     );
     expect(findCondition(s, 'ServiceMonitorReady')).toMatchObject({ status: 'False', reason: 'CRDNotInstalled' });
-    expect(findCondition(computeStatus(server({}, s), { deployment: available(1) }, 'now'), 'ServiceMonitorReady')).toBeUndefined();
+    expect(
+      findCondition(computeStatus(server({}, s), { deployment: available(1), errors: [] }, 'now'), 'ServiceMonitorReady'),
+    ).toBeUndefined();
   });
 
   it('computes the same status twice from the same observation, so no second write happens', () => {
-    const first = computeStatus(server(), { deployment: available(1) }, 't1');
-    const second = computeStatus(server({}, first), { deployment: available(1) }, 't2');
+    const first = computeStatus(server(), { deployment: available(1), errors: [] }, 't1');
+    const second = computeStatus(server({}, first), { deployment: available(1), errors: [] }, 't2');
     expect(sameStatus(first, second)).toBe(true);
     expect(sameStatus({ a: 1, b: [1] }, { b: [1], a: 1 })).toBe(true);
     expect(sameStatus({ a: 1 }, { a: 2 })).toBe(false);

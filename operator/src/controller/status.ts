@@ -36,8 +36,8 @@ export interface Observed {
       conditions?: { type: string; status: string; reason?: string; message?: string }[];
     };
   };
-  /** Set when applying failed: the Degraded message. */
-  reconcileError?: string;
+  /** What could not be applied, one message per child. */
+  errors: string[];
   /** Only when a ServiceMonitor is asked for: whether it could be applied. */
   serviceMonitor?: { ok: boolean; reason: string; message: string };
 }
@@ -60,8 +60,8 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
 
   const deadline = depCondition('Progressing');
   const failure = depCondition('ReplicaFailure');
-  if (observed.reconcileError) {
-    set({ type: 'Degraded', status: 'True', reason: 'ReconcileFailed', message: observed.reconcileError });
+  if (observed.errors.length) {
+    set({ type: 'Degraded', status: 'True', reason: 'ReconcileFailed', message: observed.errors.join('; ') });
   } else if (deadline?.status === 'False' && deadline.reason === 'ProgressDeadlineExceeded') {
     set({ type: 'Degraded', status: 'True', reason: 'ProgressDeadlineExceeded', message: deadline.message ?? 'the rollout stalled' });
   } else if (failure?.status === 'True') {
