@@ -6,7 +6,8 @@
 // only logged: it takes effect with the next process. A file that does not
 // load keeps the running configuration. The file is polled (stat), which also
 // sees a ConfigMap's symlink swap, where an inotify watch on the path would not.
-import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { configKeys, loadConfig, reloadOf, type Config, type ConfigKey } from './config.ts';
 import type { Logger } from './telemetry/logger.ts';
 
@@ -52,9 +53,23 @@ export function watchConfigFile(o: ConfigReloadOptions): ConfigReload {
     if (needRestart.length) log.warn({ file: o.file, options: needRestart }, 'config change takes effect after a restart');
     return { applied, needRestart };
   };
-  const onStat = (now: Stats, before: Stats) => {
-    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) reload();
-  };
-  watchFile(o.file, { persistent: false, interval: o.pollIntervalMs ?? 2000 }, onStat);
-  return { reload, close: () => unwatchFile(o.file, onStat) };
+  const identity = (s: Stats | undefined) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing');
+  const current = () => stat(o.file).then(identity, () => identity(undefined));
+  // The baseline is taken now, and the file read once more, so a change made
+  // between rtmpd's start and this watch is not missed.
+  let seen = identity(statSync(o.file, { throwIfNoEntry: false }));
+  reload();
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    void current()
+      .then((now) => {
+        if (now === seen) return;
+        seen = now;
+        reload();
+      })
+      .finally(() => (polling = false));
+  }, o.pollIntervalMs ?? 2000).unref();
+  return { reload, close: () => clearInterval(timer) };
 }

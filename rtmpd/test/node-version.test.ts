@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './support/processes.ts';
 
+const repo = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'old-node-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const preload = join(dir, 'node-20.mjs');
@@ -19,14 +19,14 @@ describe('an unsupported Node.js', () => {
     ['rtmpd', 'rtmpd/bin/rtmpd.js'],
     ['rtmpd-operator', 'operator/bin/rtmpd-operator.js'],
   ])('%s names the version it needs and exits 1', (program, bin) => {
-    const r = spawnSync(process.execPath, ['--import', preload, join(REPO_ROOT, bin), '--version'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', preload, join(repo, bin), '--version'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${program} needs Node.js 24 or newer; this is Node.js 20.20.2.`);
     expect(r.stdout).toBe('');
   });
 
   it('lets the programs run on this one', () => {
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'rtmpd/bin/rtmpd.js'), '--version'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(repo, 'rtmpd/bin/rtmpd.js'), '--version'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^rtmpd \d+\.\d+\.\d+/);
   });

@@ -19,7 +19,7 @@ const maxKeyLength = 317;
 
 // Kubernetes resource.Quantity, not negative: an integer or a string such as 500m, 1Gi, 1.5.
 const quantityPattern = '^(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
-export const quantity = z
+const quantity = z
   .union([z.int().min(0), z.string().max(64).regex(new RegExp(quantityPattern))])
   .meta({
     'x-kubernetes-int-or-string': true,
@@ -178,7 +178,7 @@ const labelSelectorRequirement = z
   )
   .describe('a label selector requirement');
 
-export const labelSelector = z
+const labelSelector = z
   .object({
     matchLabels: labels('labels that must match exactly').optional(),
     matchExpressions: z.array(labelSelectorRequirement).max(maxEntries).optional().describe('requirements on labels'),

@@ -236,9 +236,10 @@ describe('desired state', () => {
     const spec = (d: ReturnType<typeof desiredState>) => (d.deployment as Obj).spec.template.spec;
     const rwx = { recordings: { accessModes: ['ReadWriteMany' as const] }, keyframes: { accessModes: ['ReadWriteMany' as const] } };
     const one = desired(server());
-    expect(spec(one).topologySpreadConstraints).toBeUndefined();
     expect(one.podDisruptionBudget).toBeUndefined();
     const three = desired(server({ replicas: 3, storage: rwx }));
+    // the same template at any scale: scaling never replaces a running pod
+    expect(spec(one)).toEqual(spec(desired(server({ replicas: 3, storage: rwx }))));
     expect(spec(three).topologySpreadConstraints).toEqual([
       {
         maxSkew: 1,

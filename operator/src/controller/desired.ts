@@ -275,10 +275,11 @@ function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defa
     ...defaultProbes[kind],
     ...spec.probes?.[kind],
   });
-  // Replicas spread over nodes unless the user placed them otherwise.
+  // Replicas spread over nodes unless the user placed them otherwise. Also
+  // with one replica, so that scaling does not change the template (and roll the pod).
   const spread =
     spec.topologySpreadConstraints?.map((c) => ({ labelSelector: { matchLabels: selectorLabels(server) }, ...c })) ??
-    (spec.replicas > 1 && !spec.affinity
+    (!spec.affinity
       ? [
           {
             maxSkew: 1,
@@ -344,7 +345,7 @@ function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defa
 }
 
 /** Limits voluntary disruptions (node drains) while more than one pod serves. */
-export function podDisruptionBudget(server: RtmpServer): Manifest | undefined {
+function podDisruptionBudget(server: RtmpServer): Manifest | undefined {
   const { replicas, podDisruptionBudget: pdb } = server.spec;
   if (replicas <= 1 || !pdb.enabled) return undefined;
   return {
