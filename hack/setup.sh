@@ -17,6 +17,7 @@ declare -A packages=(
   [openssl]=openssl
   [nginx]=nginx-light
   [chromium]=chromium
+  [gst-launch-1.0]=gstreamer1.0-tools
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -24,6 +25,8 @@ for cmd in "${!packages[@]}"; do
 done
 # nginx-rtmp is a module, not a command: the benchmark's peer needs it.
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
+# GStreamer's flvdemux and souphttpsrc: a player other than ffmpeg for the playback tests.
+dpkg-query -W -f='${Status}' gstreamer1.0-plugins-good 2>/dev/null | grep -q 'ok installed' || missing+=(gstreamer1.0-plugins-good)
 
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -51,6 +51,11 @@ export class MediaPacket {
     this.receivedAt = fields.receivedAt;
   }
 
+  /** The same packet at another time: decoder config sent to a joining player with its first frame. */
+  at(timestamp: number): MediaPacket {
+    return new MediaPacket({ ...this, timestamp });
+  }
+
   /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */
   releaseSerialized(): void {
     this.flvTag = undefined;

@@ -87,9 +87,12 @@ describe('Stream subscribers', () => {
     stream.subscribe(recorder, 0);
     stream.subscribe(player, 0);
     const before = recorder.packets.length;
-    for (const t of await pooledTags()) {
-      if (t.kind === 'video') stream.pushVideo(t.timestamp, t.body, 0);
-      else if (t.kind === 'audio') stream.pushAudio(t.timestamp, t.body, 0);
+    // Twice the bound: the player's allowance for the GOP it joined with does not cover it.
+    for (let round = 0; round < 2; round++) {
+      for (const t of await pooledTags()) {
+        if (t.kind === 'video') stream.pushVideo(t.timestamp, t.body, 0);
+        else if (t.kind === 'audio') stream.pushAudio(t.timestamp, t.body, 0);
+      }
     }
     const fed = recorder.packets.length - before;
     expect(recorder.pending).toBeGreaterThan(options.playerMaxBufferBytes);
@@ -119,5 +122,153 @@ describe('Stream subscribers', () => {
     stream.end('unpublished');
     expect(stream.subscriberCounts()).toEqual({ rtmp: 0, 'http-flv': 0, recorder: 0 });
     expect(subscribers.slice(1).map((s) => s.closed)).toEqual([['unpublished'], ['unpublished'], ['unpublished']]);
+  });
+});
+
+/**
+ * A publisher of a long-GOP stream made from the fixture's real H.264/AAC
+ * tags: its keyframe, then its inter frames over and over at 25 fps, with
+ * an audio frame after each video frame, from `start` ms on.
+ */
+async function longGopPublisher(stream: Stream, start: number) {
+  const tags = await pooledTags();
+  const videoHeader = tags.find((t) => t.kind === 'video' && t.body[1] === 0)!;
+  const audioHeader = tags.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+  const keyframe = tags.find((t) => t.kind === 'video' && t.body[0] === 0x17 && t.body[1] === 1)!;
+  const inter = tags.filter((t) => t.kind === 'video' && t.body[0] === 0x27);
+  const audio = tags.filter((t) => t.kind === 'audio' && t.body[1] === 1);
+  let time = start;
+  let frame = 0;
+  stream.setMetadata(time, Buffer.from('onMetaData'), {}, 0);
+  stream.pushVideo(time, videoHeader.body, 0);
+  stream.pushAudio(time, audioHeader.body, 0);
+  return {
+    /** Sends `frames` video frames (a keyframe first when `key`), each with an audio frame. */
+    frames(frames: number, key = false) {
+      for (let i = 0; i < frames; i++, frame++, time += 40) {
+        stream.pushVideo(time, key && i === 0 ? keyframe.body : inter[frame % inter.length]!.body, 0);
+        stream.pushAudio(time, audio[frame % audio.length]!.body, 0);
+      }
+    },
+    repeatHeaders(size: number) {
+      stream.setMetadata(time, Buffer.alloc(size, 1), {}, 0);
+      // The same AVC record with a tail: a publisher that repeats a large header.
+      stream.pushVideo(time, Buffer.concat([videoHeader.body, Buffer.alloc(size)]), 0);
+    },
+    get time() {
+      return time;
+    },
+  };
+}
+
+/** A player that reads `rate` bytes each time `drain` is called, as a socket moving at a given speed. */
+class DrainingPlayer extends FakeSubscriber {
+  constructor() {
+    super('rtmp', { neverDrains: true });
+  }
+  drain(bytes: number): void {
+    this.pending = Math.max(0, this.pending - bytes);
+  }
+}
+
+describe('Stream delivery to players', () => {
+  const maxBuffer = 64 * 1024;
+  const options = { gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: maxBuffer };
+
+  it('count every byte queued for a stalled player, headers and metadata too; repeated ones replace the held copy', async () => {
+    const stream = new Stream('live', 'stalled', publisher, options);
+    const publish = await longGopPublisher(stream, 0);
+    const stalled = new DrainingPlayer();
+    stream.subscribe(stalled, 0);
+    let largest = 0;
+    for (let round = 0; round < 200; round++) {
+      publish.frames(5, round % 25 === 0);
+      publish.repeatHeaders(100 * 1024);
+      largest = Math.max(largest, 100 * 1024 + stream.videoHeader!.body.length);
+    }
+    // At most one message beyond the bound: the one that crossed it.
+    expect(stalled.pending).toBeLessThanOrEqual(maxBuffer + largest);
+    const written = stalled.packets.length;
+    // The player drains; it resumes at the next keyframe with the latest config, each once, at the keyframe's time.
+    stalled.drain(Infinity);
+    publish.frames(3);
+    expect(stalled.packets.length).toBe(written);
+    publish.frames(3, true);
+    const resumed = stalled.packets.slice(written);
+    // The audio header did not change while it skipped, so it is not sent again.
+    expect(resumed.slice(0, 3).map((p) => [p.kind, p.sequenceHeader, p.keyframe])).toEqual([
+      ['data', false, false],
+      ['video', true, false],
+      ['video', false, true],
+    ]);
+    expect(resumed[0]!.body.equals(stream.metadata!.body)).toBe(true);
+    expect(resumed[1]!.body.equals(stream.videoHeader!.body)).toBe(true);
+    expect(new Set(resumed.slice(0, 3).map((p) => p.timestamp))).toEqual(new Set([resumed[2]!.timestamp]));
+    expect(resumed.filter((p) => p.sequenceHeader || p.kind === 'data')).toHaveLength(2);
+  });
+
+  it('send a joining player the whole cached GOP, larger than its bound, then live media without a gap', async () => {
+    const stream = new Stream('live', 'long-gop', publisher, options);
+    const publish = await longGopPublisher(stream, 1_000_000);
+    // Eight seconds into a long GOP.
+    publish.frames(200, true);
+    expect(stream.gopCacheBytes).toBeGreaterThan(4 * maxBuffer);
+    const keeping = new DrainingPlayer();
+    const slow = new DrainingPlayer();
+    stream.subscribe(keeping, 0);
+    stream.subscribe(slow, 0);
+    // Config, then 200 video and 200 audio frames.
+    expect(keeping.packets).toHaveLength(3 + 400);
+    const joined = keeping.pending;
+    // Live media arrives at 25 fps; one player reads twice as fast as it comes, the other at a third of that.
+    for (let second = 0; second < 30; second++) {
+      const before = stream.stats.bytesIn;
+      publish.frames(25);
+      const perSecond = stream.stats.bytesIn - before;
+      keeping.drain(2 * perSecond);
+      slow.drain(perSecond / 3);
+    }
+    expect(keeping.packets).toHaveLength(3 + 400 + 30 * 50);
+    const video = keeping.packets.filter((p) => p.kind === 'video' && !p.sequenceHeader).map((p) => p.timestamp);
+    video.forEach((t, i) => expect(t).toBe(1_000_000 + 40 * i));
+    expect(joined).toBeGreaterThan(maxBuffer);
+    // The slow player got the GOP too, but skips live media: it cannot keep up.
+    expect(slow.packets.length).toBeGreaterThanOrEqual(3 + 400);
+    expect(slow.packets.length).toBeLessThan(keeping.packets.length - 25);
+    expect(stream.stats.framesDropped).toBeGreaterThan(0);
+  });
+
+  it('send metadata and decoder config at the time of the first media packet a joining player gets', async () => {
+    const stream = new Stream('live', 'stamped', publisher, options);
+    const publish = await longGopPublisher(stream, 17 * 60 * 1000);
+    publish.frames(10, true);
+    const joined = new FakeSubscriber();
+    stream.subscribe(joined, 0);
+    const first = joined.packets.slice(0, 4);
+    expect(first.map((p) => [p.kind, p.sequenceHeader || p.kind === 'data'])).toEqual([
+      ['data', true],
+      ['video', true],
+      ['audio', true],
+      ['video', false],
+    ]);
+    expect(first.every((p) => p.timestamp === 17 * 60 * 1000)).toBe(true);
+    // The stream's own copies keep their timestamps.
+    expect(stream.videoHeader!.timestamp).toBe(17 * 60 * 1000);
+
+    // Without a cached GOP the config waits for the first live packet, and takes its time.
+    const uncached = new Stream('live', 'uncached', publisher, { ...options, gopCacheMaxBytes: 0 });
+    const live = await longGopPublisher(uncached, 0);
+    live.frames(10, true);
+    const late = new FakeSubscriber();
+    uncached.subscribe(late, 0);
+    expect(late.packets).toHaveLength(0);
+    live.frames(1);
+    expect(late.packets.map((p) => [p.kind, p.timestamp])).toEqual([
+      ['data', 400],
+      ['video', 400],
+      ['audio', 400],
+      ['video', 400],
+      ['audio', 400],
+    ]);
   });
 });

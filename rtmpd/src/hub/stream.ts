@@ -30,10 +30,25 @@ export interface StreamStats {
   parseErrors: number;
 }
 
+/** Decoder config and metadata waiting to go out with a subscriber's next media packet. */
+interface HeldConfig {
+  metadata: MediaPacket | undefined;
+  video: MediaPacket | undefined;
+  audio: MediaPacket | undefined;
+}
+
 interface Delivery {
   subscriber: Subscriber;
   /** Absent for a lossless subscriber, which gets every packet. */
   gate: DeliveryGate | undefined;
+  /**
+   * Config the subscriber has not been sent: a joiner's, until its first
+   * media packet, and a skipping player's, until it resumes. It goes out
+   * right before that packet, stamped with its timestamp, so a client sees
+   * no jump from 0 to the stream's time in its first messages; a newer
+   * header replaces the held one.
+   */
+  held: HeldConfig | undefined;
 }
 
 const noSubscribers = (): Record<SubscriberKind, number> =>
@@ -180,19 +195,22 @@ export class Stream {
     this.push(this.metadata);
   }
 
-  /** Adds a subscriber: it begins, then gets what it needs to start decoding at once. */
+  /**
+   * Adds a subscriber: it begins, then gets the cached GOP at once, preceded
+   * by the stream's metadata and decoder config at the GOP's first timestamp
+   * (with no GOP cached, they wait for the first live packet).
+   */
   subscribe(subscriber: Subscriber, now: number): void {
     const gate = subscriber.delivery === 'lossless' ? undefined : new DeliveryGate(this.options.playerMaxBufferBytes, now);
-    const delivery: Delivery = { subscriber, gate };
+    const { metadata, videoHeader: video, audioHeader: audio } = this;
+    const held = metadata || video || audio ? { metadata, video, audio } : undefined;
+    const delivery: Delivery = { subscriber, gate, held };
     this.deliveries.set(subscriber, delivery);
     this.counts[subscriber.kind]++;
     subscriber.begin(this);
-    for (const packet of [this.metadata, this.videoHeader, this.audioHeader]) {
-      if (!packet) continue;
-      this.deliver(delivery, packet);
-      packet.releaseSerialized(); // kept, its serialized bytes would pin a pool slab
-    }
-    for (const packet of this.gop.snapshot()) this.deliver(delivery, packet);
+    // The GOP goes out whole: its size is bounded by the cache, not by the player's queue.
+    for (const packet of this.gop.snapshot()) this.send(delivery, packet);
+    gate?.allowBurst(subscriber.pendingBytes());
   }
 
   unsubscribe(subscriber: Subscriber): void {
@@ -234,10 +252,39 @@ export class Stream {
 
   private deliver(delivery: Delivery, packet: MediaPacket): void {
     const { subscriber, gate } = delivery;
+    if (packet.sequenceHeader || packet.kind === 'data') {
+      if (delivery.held !== undefined || gate?.holdsConfig(subscriber.pendingBytes())) this.hold(delivery, packet);
+      else this.write(subscriber, packet);
+      return;
+    }
     if (gate !== undefined && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
       this.stats.framesDropped++;
       return;
     }
+    this.send(delivery, packet);
+  }
+
+  /** Keeps config for the subscriber's next media packet, replacing what was held of its kind. */
+  private hold(delivery: Delivery, packet: MediaPacket): void {
+    const held = (delivery.held ??= { metadata: undefined, video: undefined, audio: undefined });
+    if (packet.kind === 'data') held.metadata = packet;
+    else if (packet.kind === 'video') held.video = packet;
+    else held.audio = packet;
+  }
+
+  /** Writes a media packet, after the config held for the subscriber, stamped with the packet's time. */
+  private send(delivery: Delivery, packet: MediaPacket): void {
+    const held = delivery.held;
+    if (held !== undefined) {
+      delivery.held = undefined;
+      for (const config of [held.metadata, held.video, held.audio]) {
+        if (config) this.write(delivery.subscriber, config.at(packet.timestamp));
+      }
+    }
+    this.write(delivery.subscriber, packet);
+  }
+
+  private write(subscriber: Subscriber, packet: MediaPacket): void {
     subscriber.write(packet);
     this.stats.bytesOut += packet.body.length;
   }

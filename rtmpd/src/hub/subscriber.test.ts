@@ -4,7 +4,6 @@ import { DeliveryGate } from './subscriber.ts';
 
 const video = (keyframe: boolean) => new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(10), keyframe, receivedAt: 0 });
 const audio = () => new MediaPacket({ kind: 'audio', timestamp: 0, body: Buffer.alloc(10), receivedAt: 0 });
-const header = () => new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(10), sequenceHeader: true, receivedAt: 0 });
 
 describe('DeliveryGate', () => {
   it('admits everything while the queue is under the bound', () => {
@@ -24,11 +23,27 @@ describe('DeliveryGate', () => {
     expect(gate.dropped).toBe(4);
   });
 
-  it('always delivers decoder config and metadata, even when skipping', () => {
+  it('holds decoder config and metadata back while skipping, and once the queue passes the bound', () => {
     const gate = new DeliveryGate(100, 0);
-    gate.admit(video(false), 500, true);
-    expect(gate.admit(header(), 500, true)).toBe(true);
-    expect(gate.admit(new MediaPacket({ kind: 'data', timestamp: 0, body: Buffer.alloc(1), receivedAt: 0 }), 500, true)).toBe(true);
+    expect(gate.holdsConfig(100)).toBe(false);
+    expect(gate.holdsConfig(101)).toBe(true);
+    expect(gate.skipping).toBe(true);
+    // Config that started the skip: media waits for a keyframe too.
+    expect(gate.admit(video(false), 0, true)).toBe(false);
+    expect(gate.holdsConfig(0)).toBe(true);
+    expect(gate.admit(video(true), 0, true)).toBe(true);
+    expect(gate.holdsConfig(0)).toBe(false);
+  });
+
+  it('lets a joining player drain the GOP it was sent before the bound applies, and shrinks that allowance as it drains', () => {
+    const gate = new DeliveryGate(100, 0);
+    gate.allowBurst(1000);
+    expect(gate.admit(video(false), 1050, true)).toBe(true);
+    expect(gate.admit(video(false), 1101, true)).toBe(false);
+    const drained = new DeliveryGate(100, 0);
+    drained.allowBurst(1000);
+    expect(drained.admit(video(false), 300, true)).toBe(true);
+    expect(drained.admit(video(false), 401, true)).toBe(false);
   });
 
   it('resumes an audio-only stream once the queue has drained', () => {

@@ -13,9 +13,11 @@ export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error';
  * How the hub delivers to a subscriber that falls behind.
  * - `lossless`: every packet, however long its queue (a recording, an HLS
  *   segmenter: what they skip is lost for good); never closed as stalled.
- * - `skip-to-keyframe`: a player. Past --player-max-buffer-bytes it gets
- *   nothing but decoder config until the next keyframe, and a queue that does
- *   not move for --player-stall-timeout-seconds closes it.
+ * - `skip-to-keyframe`: a player. Every byte queued for it counts against
+ *   --player-max-buffer-bytes, whatever the message; past the bound it gets
+ *   nothing until the next keyframe, and the decoder config and metadata that
+ *   arrive meanwhile replace each other instead of queueing. A queue that
+ *   does not move for --player-stall-timeout-seconds closes it.
  */
 export type DeliveryPolicy = 'lossless' | 'skip-to-keyframe';
 
@@ -42,27 +44,51 @@ export interface Subscriber {
 
 /**
  * Keeps one slow subscriber from costing memory or delaying anyone: once its
- * queue passes the bound it gets nothing but decoder config until the next
- * keyframe (or, for audio-only streams, until its queue has drained), so it
- * resumes on a decodable frame instead of a smeared one.
+ * queue passes the bound it gets no media until the next keyframe (or, for
+ * audio-only streams, until its queue has drained), so it resumes on a
+ * decodable frame instead of a smeared one. The stream holds back decoder
+ * config and metadata while the gate skips, and sends the latest of each
+ * before the frame it resumes with.
+ *
+ * A joining player is sent the cached GOP at once, which may be larger than
+ * the bound: that burst is an allowance on top of the bound, and it shrinks
+ * as the player's queue drains, so a player that keeps up gets the whole GOP
+ * and then live media, while one that cannot drain it still skips.
  */
 export class DeliveryGate {
-  private skipping = false;
+  /** Dropping media until a point where the player can resume. */
+  skipping = false;
   dropped = 0;
   /** performance.now() when the queue was last empty or shrinking. */
   lastProgressAt: number;
   private lastPending = 0;
   private readonly maxBytes: number;
+  private allowance = 0;
 
   constructor(maxBytes: number, now: number) {
     this.maxBytes = maxBytes;
     this.lastProgressAt = now;
   }
 
+  /** The join burst left `pending` bytes queued; they may drain before the bound applies. */
+  allowBurst(pending: number): void {
+    this.allowance = pending;
+  }
+
+  /**
+   * Whether decoder config or metadata must be held back rather than queued:
+   * while skipping, or when the queue is over the bound (which starts a skip).
+   */
+  holdsConfig(pending: number): boolean {
+    if (!this.skipping && pending > this.bound(pending)) this.skipping = true;
+    return this.skipping;
+  }
+
+  /** Whether a media packet (not decoder config or metadata) is queued for the subscriber. */
   admit(packet: MediaPacket, pending: number, streamHasVideo: boolean): boolean {
-    if (packet.sequenceHeader || packet.kind === 'data') return true;
+    const bound = this.bound(pending);
     if (this.skipping) {
-      const canResume = streamHasVideo ? packet.kind === 'video' && packet.keyframe && pending < this.maxBytes / 2 : pending === 0;
+      const canResume = streamHasVideo ? packet.kind === 'video' && packet.keyframe && pending < bound / 2 : pending === 0;
       if (!canResume) {
         this.dropped++;
         return false;
@@ -70,7 +96,7 @@ export class DeliveryGate {
       this.skipping = false;
       return true;
     }
-    if (pending > this.maxBytes) {
+    if (pending > bound) {
       this.skipping = true;
       this.dropped++;
       return false;
@@ -83,5 +109,11 @@ export class DeliveryGate {
     if (pending === 0 || pending < this.lastPending) this.lastProgressAt = now;
     this.lastPending = pending;
     return now - this.lastProgressAt;
+  }
+
+  /** The bound now: the configured one plus what is left of the join burst. */
+  private bound(pending: number): number {
+    if (pending < this.allowance) this.allowance = pending;
+    return this.maxBytes + this.allowance;
   }
 }

@@ -19,6 +19,10 @@ export interface ClipOptions {
   seconds: number;
   /** ffmpeg video encoder arguments; H.264 by default. */
   videoCodec?: string[];
+  /** ffmpeg audio encoder arguments; AAC by default. */
+  audioCodec?: string[];
+  /** A video filter, e.g. noise that keeps the encoder from compressing the pattern away. */
+  videoFilter?: string;
 }
 
 /** Encodes (or reuses) a testsrc2 + sine FLV clip; returns its path. */
@@ -27,9 +31,12 @@ export async function lavfiClip({
   height,
   seconds,
   videoCodec = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25'],
+  audioCodec = ['-c:a', 'aac'],
+  videoFilter,
 }: ClipOptions): Promise<string> {
   const dir = join(tmpdir(), 'rtmpd-test-clips');
-  const path = join(dir, `testsrc2-${width}x${height}-${seconds}s-${videoCodec.join('_')}.flv`);
+  const name = [`testsrc2-${width}x${height}-${seconds}s`, ...videoCodec, ...audioCodec, ...(videoFilter ? [videoFilter] : [])];
+  const path = join(dir, `${name.join('_').replace(/[^\w.=-]/g, '_')}.flv`);
   if (existsSync(path)) return path;
   await mkdir(dir, { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
@@ -48,9 +55,9 @@ export async function lavfiClip({
     'sine=frequency=440',
     '-t',
     String(seconds),
+    ...(videoFilter ? ['-vf', videoFilter] : []),
     ...videoCodec,
-    '-c:a',
-    'aac',
+    ...audioCodec,
     '-f',
     'flv',
     temp,
