@@ -3,6 +3,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Router } from '@koa/router';
+import { parseTokens } from './auth/api-tokens.ts';
+import { Authorizer } from './auth/authorizer.ts';
+import { WatchedPath } from './auth/watched-path.ts';
 import type { Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
@@ -21,6 +24,7 @@ export interface Rtmpd {
   httpAddress: AddressInfo;
   hub: StreamHub;
   metrics: RtmpdMetrics;
+  authorizer: Authorizer;
   /**
    * Graceful stop: both listeners stop accepting, RTMP publishers and players
    * are told (onStatus) and disconnected, live HTTP-FLV responses end with
@@ -50,7 +54,26 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   metrics.watchSnapshots(snapshots.stats);
   const bitrate = new BitrateMeter(hub);
 
-  const rtmp = await startRtmpServer({ hub, config, logger: logger.child({ component: 'rtmp' }) });
+  if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
+    throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
+  const authorizer = await Authorizer.start({ config, hub, logger });
+  metrics.watchAuth(authorizer.stats);
+  const apiTokens = config.apiTokenFile
+    ? await WatchedPath.open({
+        path: config.apiTokenFile,
+        parse: parseTokens,
+        logger: logger.child({ component: 'auth' }),
+        intervalMs: 1000,
+      })
+    : undefined;
+  logAccess(config, authorizer, logger);
+
+  const rtmp = await startRtmpServer({
+    hub,
+    config,
+    admission: [authorizer.rtmpCheck],
+    logger: logger.child({ component: 'rtmp' }),
+  });
   metrics.watchRtmp(rtmp.stats);
 
   const metricsRoute = new Router();
@@ -70,6 +93,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     bitrate,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
+    authorizer,
+    access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     routes: [metricsRoute],
     middleware,
   });
@@ -79,6 +104,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   } catch (err) {
     await rtmp.close();
     hub.closeAll();
+    authorizer.close();
+    apiTokens?.close();
     throw err;
   }
 
@@ -93,12 +120,29 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     snapshots.close();
     bitrate.close();
     metrics.close();
+    authorizer.close();
+    apiTokens?.close();
   };
   return {
     rtmpAddress: rtmp.address(),
     httpAddress: http.address(),
     hub,
     metrics,
+    authorizer,
     stop: () => (stopping ??= stop()),
   };
+}
+
+/** One line each on who may publish and play and who may use the API, so an open server says so at start. */
+function logAccess(config: Config, authorizer: Authorizer, logger: Logger): void {
+  if (authorizer.open)
+    logger.warn(
+      'auth is open: anyone who reaches the RTMP or HTTP port may publish and play any stream key (set --auth-rules; README, Security)',
+    );
+  else logger.info({ rules: config.authRules.length }, 'auth: publish and play are checked by --auth-rules');
+  const tokens = config.apiTokenFile ? 'need a bearer token from --api-token-file' : 'are disabled (no --api-token-file)';
+  logger.info(
+    { apiReadAccess: config.apiReadAccess, metricsAccess: config.metricsAccess },
+    `API: reads are ${config.apiReadAccess}, /metrics is ${config.metricsAccess}; kick and revoke ${tokens}`,
+  );
 }

@@ -4,6 +4,7 @@
 // this module to render a pod's configuration, so every option a pod can run
 // with is declared here and nowhere else.
 import { z } from 'zod';
+import { authRulesSchema } from './auth/rules.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
@@ -105,6 +106,27 @@ export const configSchema = z.object({
     .default(10)
     .describe('on SIGTERM, how long in-flight responses may finish before rtmpd exits')
     .meta(live),
+  authRules: authRulesSchema
+    .default([])
+    .describe(
+      'who may publish and play what: a list of rules (JSON from a flag or variable), each an app and key pattern with a method: open, keys, signed, jwt or callback (README, Security); none: everyone may publish and play anything',
+    )
+    .meta(live),
+  apiTokenFile: z
+    .string()
+    .default('')
+    .describe('file of bearer tokens for the HTTP API, one per line, re-read while running; none: kick and revoke are disabled')
+    .meta(restart),
+  apiReadAccess: z
+    .enum(['open', 'token'])
+    .default('open')
+    .describe('the stream list, stream and snapshot endpoints: open, or token (a bearer token from --api-token-file)')
+    .meta(live),
+  metricsAccess: z
+    .enum(['open', 'token'])
+    .default('open')
+    .describe('/metrics: open, or token (a bearer token from --api-token-file)')
+    .meta(live),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -150,6 +172,7 @@ export const configDefault = <K extends ConfigKey>(key: K): Config[K] => optionD
 export const helpText = (): string =>
   optionsHelp(rtmpdOptions, [
     'Usage: rtmpd [options]',
+    '       rtmpd sign --help       mint a signed URL for the "signed" auth method',
     '',
     'flux-rtmpd media server: RTMP ingest, RTMP and HTTP-FLV playback, recording, JPEG snapshots, HTTP API.',
     'Options come from flags, RTMPD_* environment variables and an optional YAML/JSON config file whose',

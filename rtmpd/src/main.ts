@@ -1,5 +1,6 @@
 // The rtmpd process: flags in, servers up, one line saying where, and a
-// graceful exit on SIGTERM/SIGINT. Everything else lives in app.ts.
+// graceful exit on SIGTERM/SIGINT. Everything else lives in app.ts; the
+// `sign` subcommand lives in auth/sign-command.ts.
 import { readFileSync } from 'node:fs';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
@@ -8,6 +9,12 @@ import { createLogger } from './telemetry/logger.ts';
 import { startTracing } from './telemetry/tracing.ts';
 
 const EXIT_CONFIG = 2;
+
+// `rtmpd sign ...` mints a signed URL and exits (auth/sign-command.ts).
+if (process.argv[2] === 'sign') {
+  const { signCommand } = await import('./auth/sign-command.ts');
+  process.exit(signCommand(process.argv.slice(3)));
+}
 
 const argv = process.argv.slice(2);
 let args: LoadedArgs;

@@ -110,9 +110,16 @@ export function parseOptions<S extends z.ZodObject>(set: OptionSet<S>, raw: Reco
   if (result.success) return result.data as z.infer<S>;
   const lines = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '');
-    if (issue.code === 'unrecognized_keys') return `unknown option(s): ${issue.keys.join(', ')}`;
+    if (issue.code === 'unrecognized_keys' && issue.path.length === 0) return `unknown option(s): ${issue.keys.join(', ')}`;
     const variable = set.envName(key);
-    return `--${flagName(key)}${variable ? ` (${variable})` : ''}: ${issue.message}, got ${JSON.stringify(raw[key])}`;
+    // Inside a structured option (rtmpd's authRules), say where and leave out the whole value: `[0].keys: ...`.
+    const inner = issue.path
+      .slice(1)
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
+    const detail = inner ? `${inner}: ${issue.message}` : `${issue.message}, got ${JSON.stringify(raw[key])}`;
+    return `--${flagName(key)}${variable ? ` (${variable})` : ''}: ${detail}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }

@@ -1,7 +1,7 @@
 // One server, one ffmpeg publisher (lavfi H.264/AAC), every real client
 // reading it back: ffprobe over RTMP and HTTP-FLV, rtmpdump (librtmp),
 // the stream API, JPEG snapshots, and a second publisher that must be refused.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,9 +20,12 @@ import {
 let server: RunningServer;
 let publisher: Publisher;
 const ID = 'rtmp/live/test123';
+const API_TOKEN = 'h264-live-api-token';
 
 beforeAll(async () => {
-  server = await startServer();
+  const tokens = join(await tempDir('rtmpd-h264-'), 'api.tokens');
+  await writeFile(tokens, `${API_TOKEN}\n`);
+  server = await startServer(['--api-token-file', tokens]);
   publisher = publishTestPattern(server.rtmpUrl('live', 'test123'));
   await waitForStream(server, ID);
 });
@@ -35,8 +38,10 @@ afterAll(async () => {
 
 describe('an ffmpeg H.264/AAC publisher', () => {
   it('is listed with the original fields and its codecs, resolution, frame rate, bitrate and publisher', async () => {
-    const [stream] = await listStreams(server);
+    const [stream] = await listStreams(server, API_TOKEN);
     expect(Object.keys(stream!).slice(0, 4)).toEqual(['stream_id', 'app', 'key', 'start_time']);
+    // Without the token the publisher's address is withheld.
+    expect((await listStreams(server))[0]!.publisher).toEqual({ protocol: 'rtmp', remote_address: null });
     expect(stream).toMatchObject({
       stream_id: ID,
       app: 'live',
@@ -118,7 +123,7 @@ describe('an ffmpeg H.264/AAC publisher', () => {
   });
 
   it('refuses a second publisher on the same key while the first goes on, its viewers undisturbed', async () => {
-    const before = (await listStreams(server))[0]!;
+    const before = (await listStreams(server, API_TOKEN))[0]!;
     const viewer = await fetch(server.httpUrl('/live/test123.flv'));
     const reader = viewer.body!.getReader();
     const intruder = publishTestPattern(server.rtmpUrl('live', 'test123'), { seconds: 5 });
@@ -133,7 +138,7 @@ describe('an ffmpeg H.264/AAC publisher', () => {
     }
     await reader.cancel();
     expect(received).toBeGreaterThan(10_000);
-    const after = (await listStreams(server))[0]!;
+    const after = (await listStreams(server, API_TOKEN))[0]!;
     expect(after.start_time).toBe(before.start_time);
     expect(after.publisher.remote_address).toBe(before.publisher.remote_address);
     expect(after.bytes_in).toBeGreaterThan(before.bytes_in);
@@ -167,8 +172,10 @@ describe('the HTTP API on bad input', () => {
     expect(body.error.message).not.toMatch(/\n\s+at /);
   });
 
-  it('answers a wrong method with 405 JSON and /health with OK', async () => {
-    const post = await fetch(server.httpUrl('/api/v1/rtmp/streams'), { method: 'POST' });
+  it('answers a wrong method with 405 JSON (401 before that without a token) and /health with OK', async () => {
+    const anonymous = await fetch(server.httpUrl('/api/v1/rtmp/streams'), { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    const post = await fetch(server.httpUrl('/api/v1/rtmp/streams'), { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` } });
     expect(post.status).toBe(405);
     expect(await post.json()).toMatchObject({ error: { code: 'method_not_allowed' } });
     const health = await fetch(server.httpUrl('/health'));

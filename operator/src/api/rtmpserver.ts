@@ -69,8 +69,21 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
 /** An rtmpd option with rtmpd's default, so `kubectl get -o yaml` shows it. */
 const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key).default(configDefault(key) as never);
 
-/** Options the operator sets itself: the pod's listen addresses and mount paths. */
-export const operatorOwnedOptions = ['rtmpBind', 'httpBind', 'storageDir', 'keyframeDir'] as const satisfies readonly ConfigKey[];
+/**
+ * Options the operator sets itself: the pod's listen addresses and mount
+ * paths, and authorization, whose files are Secrets it mounts (never values
+ * it copies into the pod's configuration).
+ */
+export const operatorOwnedOptions = [
+  'rtmpBind',
+  'httpBind',
+  'storageDir',
+  'keyframeDir',
+  'authRules',
+  'apiTokenFile',
+  'apiReadAccess',
+  'metricsAccess',
+] as const satisfies readonly ConfigKey[];
 /** Options with their own typed field in the spec. */
 export const typedOptions = {
   logLevel: 'spec.logLevel',

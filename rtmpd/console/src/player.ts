@@ -206,7 +206,12 @@ export class PlayerPage implements Page {
         String(stream.dropped_frames),
         'not sent to players that fell behind (each skipped to the next keyframe)',
       ],
-      ['publisher', 'Publisher', `${stream.publisher.protocol.toUpperCase()} from ${stream.publisher.remote_address}`],
+      // The address comes only with an API token.
+      [
+        'publisher',
+        'Publisher',
+        `${stream.publisher.protocol.toUpperCase()}${stream.publisher.remote_address ? ` from ${stream.publisher.remote_address}` : ''}`,
+      ],
       ['recording', 'Recording', stream.recording ? 'on' : 'off'],
       ['received', 'Received', bytes(stream.bytes_in)],
     ];

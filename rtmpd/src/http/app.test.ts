@@ -1,5 +1,11 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Authorizer } from '../auth/authorizer.ts';
+import type { AuthRule } from '../auth/rules.ts';
+import type { Config } from '../config.ts';
 import { FlvDemuxer } from '../flv/demux.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { SnapshotService } from '../snapshot/service.ts';
@@ -21,7 +27,15 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-async function serve({ snapshotEnabled = true, playWaitMs = 0 } = {}) {
+interface ServeOptions {
+  snapshotEnabled?: boolean;
+  playWaitMs?: number;
+  authRules?: AuthRule[];
+  tokens?: string[];
+  access?: Partial<Pick<Config, 'apiReadAccess' | 'metricsAccess'>>;
+}
+
+async function serve({ snapshotEnabled = true, playWaitMs = 0, authRules = [], tokens, access = {} }: ServeOptions = {}) {
   const hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const snapshots = new SnapshotService({
     hub,
@@ -38,15 +52,27 @@ async function serve({ snapshotEnabled = true, playWaitMs = 0 } = {}) {
     },
   });
   const bitrate = new BitrateMeter(hub);
-  const server: HttpServer = await listenHttp(createHttpApp({ hub, snapshots, bitrate, logger, playWaitMs }), '127.0.0.1:0');
+  const authorizer = await Authorizer.start({ config: { authRules }, hub, logger });
+  const config = { apiReadAccess: 'open', metricsAccess: 'open', ...access } as const;
+  const app = createHttpApp({
+    hub,
+    snapshots,
+    bitrate,
+    logger,
+    playWaitMs,
+    authorizer,
+    access: { config, tokens: () => tokens, onRefused: (reason) => authorizer.countRefusal('api', reason) },
+  });
+  const server: HttpServer = await listenHttp(app, '127.0.0.1:0');
   cleanup = async () => {
+    authorizer.close();
     hub.closeAll();
     await server.close(1000);
     snapshots.close();
     bitrate.close();
   };
   const url = (path: string) => `http://127.0.0.1:${server.address().port}${path}`;
-  return { hub, url };
+  return { hub, url, authorizer };
 }
 
 describe('HTTP app', () => {
@@ -69,7 +95,7 @@ describe('HTTP app', () => {
         dropped_frames: 0,
         players: { rtmp: 0, http_flv: 0, total: 0 },
         recording: false,
-        publisher: { protocol: 'rtmp', remote_address: '127.0.0.1:50000' },
+        publisher: { protocol: 'rtmp', remote_address: null },
       },
     ]);
   });
@@ -137,5 +163,85 @@ describe('BitrateMeter', () => {
     expect(meter.kbps(stream, 4000)).toBe(1000);
     meter.close();
     hub.closeAll();
+  });
+});
+
+describe('HTTP API access', () => {
+  const token = 'a-token-of-sufficient-length';
+  const bearer = { authorization: `Bearer ${token}` };
+
+  it('keeps reads open by default, hides publisher addresses without a token, and needs one to kick', async () => {
+    const { hub, url, authorizer } = await serve({ tokens: [token] });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const anonymous = (await (await fetch(url('/api/v1/rtmp/streams'))).json()) as { streams: { publisher: unknown }[] };
+    expect(anonymous.streams[0]?.publisher).toEqual({ protocol: 'rtmp', remote_address: null });
+    const trusted = (await (await fetch(url('/api/v1/rtmp/streams'), { headers: bearer })).json()) as { streams: { publisher: unknown }[] };
+    expect(trusted.streams[0]?.publisher).toEqual({ protocol: 'rtmp', remote_address: '127.0.0.1:50000' });
+
+    for (const [method, path] of [
+      ['DELETE', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam'],
+      ['GET', '/api/v1/auth/revocations'],
+      ['PUT', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam'],
+      ['DELETE', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam'],
+    ]) {
+      const res = await fetch(url(path!), { method });
+      expect(res.status, `${method} ${path}`).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd"');
+      expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: expect.stringContaining('Bearer') } });
+    }
+    const wrong = await fetch(url('/api/v1/rtmp/streams'), { headers: { authorization: 'Bearer not-the-token-at-all' } });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: { code: 'bad_token' } });
+    expect(authorizer.stats.refusals['api missing_token']).toBe(4);
+    expect(authorizer.stats.refusals['api bad_token']).toBe(1);
+    expect((await fetch(url('/health'), { headers: { authorization: 'Bearer wrong' } })).status).toBe(200);
+
+    const kicked = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=60'), { method: 'DELETE', headers: bearer });
+    expect(kicked.status).toBe(200);
+    expect(await kicked.json()).toEqual({ kicked: 'rtmp/live/cam', revoked_until: expect.stringMatching(/Z$/) });
+    expect(authorizer.stats.ended.kicked).toBe(1);
+    const list = (await (await fetch(url('/api/v1/auth/revocations'), { headers: bearer })).json()) as { revocations: unknown[] };
+    expect(list.revocations).toEqual([{ stream_id: 'rtmp/live/cam', app: 'live', key: 'cam', until: expect.any(String) }]);
+    expect((await fetch(url('/api/v1/auth/revocations/rtmp%2Flive%2Fcam'), { method: 'DELETE', headers: bearer })).status).toBe(204);
+    const badBan = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fnone?ban_seconds=-1'), { method: 'DELETE', headers: bearer });
+    expect(badBan.status).toBe(404);
+  });
+
+  it('protects reads and /metrics when asked, and refuses state changes when no token is configured', async () => {
+    const locked = await serve({ tokens: [token], access: { apiReadAccess: 'token', metricsAccess: 'token' } });
+    expect((await fetch(locked.url('/api/v1/rtmp/streams'))).status).toBe(401);
+    expect((await fetch(locked.url('/api/v1/rtmp/streams'), { headers: bearer })).status).toBe(200);
+    expect((await fetch(locked.url('/health'))).status).toBe(200);
+    await cleanup?.();
+    const tokenless = await serve();
+    const res = await fetch(tokenless.url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam'), { method: 'DELETE' });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: { code: 'api_token_not_configured' } });
+  });
+
+  it('puts HTTP-FLV players through the play rules: 401 without a credential, 403 with a bad one', async () => {
+    const keys = join(await mkdtemp(join(tmpdir(), 'rtmpd-http-keys-')), 'keys.yaml');
+    await writeFile(keys, 'cam: viewer-secret\n');
+    const { hub, url, authorizer } = await serve({
+      authRules: [
+        { method: 'open', app: 'live', key: 'public', actions: ['play'] },
+        { method: 'keys', app: 'live', key: 'cam', actions: ['play'], keys },
+      ],
+    });
+    await publishFlv(hub, 'live', 'cam', clip);
+    await publishFlv(hub, 'live', 'public', clip);
+    const missing = await fetch(url('/live/cam.flv'));
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({
+      error: { code: 'missing_credentials', message: "playing live/cam needs the stream key's ?secret= (missing credentials)" },
+    });
+    expect((await fetch(url('/live/cam.flv?secret=guess'))).status).toBe(403);
+    expect((await fetch(url('/live/other.flv'))).status).toBe(403);
+    expect(authorizer.stats.refusals).toMatchObject({ 'play missing_credentials': 1, 'play bad_secret': 1, 'play no_matching_rule': 1 });
+    for (const path of ['/live/public.flv', '/live/cam.flv?secret=viewer-secret']) {
+      const res = await fetch(url(path));
+      expect(res.status, path).toBe(200);
+      await res.body?.cancel();
+    }
   });
 });

@@ -1,11 +1,14 @@
 import type { Router } from '@koa/router';
 import Koa from 'koa';
+import type { Authorizer } from '../auth/authorizer.ts';
+import { apiAccess, authorizeHttpPlay, type ApiAccessOptions } from '../auth/http-access.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { jsonErrors } from './errors.ts';
 import { httpFlvRoute } from './http-flv.ts';
+import { revocationsApi } from './revocations-api.ts';
 import { streamsApi } from './streams-api.ts';
 
 export interface HttpAppOptions {
@@ -14,6 +17,10 @@ export interface HttpAppOptions {
   bitrate: BitrateMeter;
   logger: Logger;
   playWaitMs: number;
+  /** Decides HTTP players and carries out kicks and revocations. */
+  authorizer: Authorizer;
+  /** Who may call the API and /metrics. */
+  access: ApiAccessOptions;
   /** More routes (e.g. /metrics), matched before HTTP-FLV. */
   routes?: Router[];
   /** More middleware (e.g. tracing), run after error handling and before the routes. */
@@ -31,7 +38,11 @@ export function createHttpApp(options: HttpAppOptions): Koa {
     ctx.body = 'OK';
   };
   app.use(health);
-  const routers = [streamsApi(options), ...(options.routes ?? []), httpFlvRoute(options)];
+  app.use(apiAccess(options.access));
+  const { authorizer } = options;
+  const authorizePlay = (ctx: Koa.Context, app: string, key: string, signal: AbortSignal) =>
+    authorizeHttpPlay(authorizer, ctx, { protocol: 'http-flv', app, key }, signal);
+  const routers = [streamsApi(options), revocationsApi(authorizer), ...(options.routes ?? []), httpFlvRoute({ ...options, authorizePlay })];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods({ throw: true }));
   // Errors are answered (and logged) by jsonErrors; Koa's default handler would print them again.
   app.silent = true;

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Router } from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import type { StreamHub } from '../hub/hub.ts';
@@ -7,12 +8,15 @@ import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
+import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;
   /** How long a request for a stream that is not live waits for its publisher. */
   playWaitMs: number;
+  /** Authorizes the player (auth/http-access.ts authorizeHttpPlay): throws an ApiError to refuse; the lease ends a revoked player. */
+  authorizePlay?: (ctx: Context, app: string, key: string, signal: AbortSignal) => Promise<AdmissionLease | undefined>;
 }
 
 const params = z.object({ app: z.string(), key: z.string() }).superRefine(({ app, key }, ctx) => {
@@ -25,7 +29,7 @@ const params = z.object({ app: z.string(), key: z.string() }).superRefine(({ app
  * stream's metadata, sequence headers and cached GOP, then live tags, for as
  * long as the stream lives. Mount it last: it matches any /<a>/<b>.flv.
  */
-export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
+export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions): Router {
   const router = new Router();
   router.get('/:app/:key.flv', async (ctx) => {
     // Reserved apps are the API's own paths: never a stream.
@@ -34,20 +38,25 @@ export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
     if (!parsed.success) throw new ApiError(400, 'invalid_stream_name', parsed.error.issues[0]?.message ?? 'invalid stream name');
     const { app, key } = parsed.data;
     const player = new FlvResponse(ctx.res);
-    // The viewer may leave while waiting for the publisher or at any time after.
+    // The viewer may leave while being authorized, waiting for the publisher, or at any time after.
     const left = new AbortController();
     let stream: Stream | undefined = undefined;
+    let lease: AdmissionLease | undefined = undefined;
     ctx.res.once('close', () => {
       left.abort();
       stream?.unsubscribe(player);
+      lease?.release();
     });
-    stream = await hub.subscribe(app, key, player, playWaitMs, left.signal);
+    lease = await authorizePlay?.(ctx, app, key, left.signal);
+    if (!left.signal.aborted) stream = await hub.subscribe(app, key, player, playWaitMs, left.signal);
     if (left.signal.aborted) {
       stream?.unsubscribe(player);
+      lease?.release();
       ctx.respond = false;
       return;
     }
     if (!stream) {
+      lease?.release();
       const waited = playWaitMs > 0 ? ` (waited ${playWaitMs / 1000} s)` : '';
       throw new ApiError(
         404,
@@ -57,6 +66,11 @@ export function httpFlvRoute({ hub, playWaitMs }: HttpFlvOptions): Router {
     }
     // The response belongs to the player now (it began with the FLV header), not to Koa.
     ctx.respond = false;
+    const live = stream;
+    lease?.attach(() => {
+      live.unsubscribe(player);
+      player.close('revoked');
+    });
   });
   return router;
 }

@@ -30,10 +30,11 @@ export interface StreamView {
   dropped_frames: number;
   players: { rtmp: number; http_flv: number; total: number };
   recording: boolean;
-  publisher: { protocol: string; remote_address: string };
+  /** remote_address is null unless the caller presented an API token. */
+  publisher: { protocol: string; remote_address: string | null };
 }
 
-export function streamView(stream: Stream, bitrateKbps: number): StreamView {
+export function streamView(stream: Stream, bitrateKbps: number, showAddress: boolean): StreamView {
   const video = stream.videoTrack;
   const audio = stream.audioTrack;
   const subscribers = stream.subscriberCounts();
@@ -62,7 +63,7 @@ export function streamView(stream: Stream, bitrateKbps: number): StreamView {
     dropped_frames: stream.stats.framesDropped,
     players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], total: stream.playerCount },
     recording: subscribers.recorder > 0,
-    publisher: { protocol: stream.publisher.protocol, remote_address: stream.publisher.remoteAddress },
+    publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
   };
 }
 

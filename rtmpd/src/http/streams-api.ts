@@ -1,5 +1,7 @@
 import { Router, type RouterContext } from '@koa/router';
 import { z } from 'zod';
+import type { Authorizer } from '../auth/authorizer.ts';
+import { hasApiToken } from '../auth/http-access.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../snapshot/service.ts';
@@ -11,11 +13,16 @@ export interface StreamsApiOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
   bitrate: BitrateMeter;
+  /** Kicks publishers (DELETE); the route itself is token-protected by auth/http-access.ts. */
+  authorizer: Authorizer;
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
 const encodedParams = z.object({ stream_id: z.string().regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123') });
 const decodedParams = z.object({ app: z.string().min(1), key: z.string().min(1) });
+/** The longest ban a kick may ask for: 30 days. */
+const MAX_BAN_SECONDS = 30 * 86_400;
+const banQuery = z.object({ ban_seconds: z.coerce.number().int().min(1).max(MAX_BAN_SECONDS).optional() });
 
 const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   snapshots_disabled: 409,
@@ -32,7 +39,7 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate }: StreamsApiOptions): Router {
+export function streamsApi({ hub, snapshots, bitrate, authorizer }: StreamsApiOptions): Router {
   const router = new Router({ prefix: '/api/v1/rtmp/streams' });
 
   const find = (params: unknown): Stream => {
@@ -47,9 +54,23 @@ export function streamsApi({ hub, snapshots, bitrate }: StreamsApiOptions): Rout
     return stream;
   };
 
+  // Publisher addresses are personal data: shown only to a caller with an API token.
+  const view = (ctx: RouterContext, stream: Stream) => streamView(stream, bitrate.kbps(stream), hasApiToken(ctx));
+
   const one = (ctx: RouterContext) => {
+    ctx.body = view(ctx, find(ctx.params));
+  };
+
+  const kick = (ctx: RouterContext) => {
     const stream = find(ctx.params);
-    ctx.body = streamView(stream, bitrate.kbps(stream));
+    const query = banQuery.safeParse(ctx.query);
+    if (!query.success) throw new ApiError(400, 'invalid_ban_seconds', `ban_seconds must be a whole number from 1 to ${MAX_BAN_SECONDS}`);
+    const banSeconds = query.data.ban_seconds;
+    authorizer.kick(stream, banSeconds);
+    ctx.body = {
+      kicked: stream.id,
+      revoked_until: banSeconds === undefined ? null : new Date(Date.now() + banSeconds * 1000).toISOString(),
+    };
   };
 
   const snapshot = async (ctx: RouterContext) => {
@@ -66,16 +87,19 @@ export function streamsApi({ hub, snapshots, bitrate }: StreamsApiOptions): Rout
   };
 
   router.get('/', (ctx) => {
-    ctx.body = { streams: hub.list().map((stream) => streamView(stream, bitrate.kbps(stream))) };
+    ctx.body = { streams: hub.list().map((stream) => view(ctx, stream)) };
   });
   router.get('/:stream_id', one);
+  router.delete('/:stream_id', kick);
   router.get('/:stream_id/snapshot', snapshot);
   router.get('/rtmp/:app/:key', one);
+  router.delete('/rtmp/:app/:key', kick);
   router.get('/rtmp/:app/:key/snapshot', snapshot);
   return router;
 }
 
-function streamIdOf(params: unknown): string {
+/** A stream id from route params, either `:stream_id` (URL-encoded) or `rtmp/:app/:key`; a bad one is a 400. */
+export function streamIdOf(params: unknown): string {
   const encoded = encodedParams.safeParse(params);
   if (encoded.success) return encoded.data.stream_id;
   const decoded = decodedParams.safeParse(params);

@@ -7,7 +7,8 @@ export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 /** The kinds with a viewer at the other end; the others keep the stream (a recording). */
 export const PLAYER_KINDS: readonly SubscriberKind[] = ['rtmp', 'http-flv'];
 
-export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error';
+/** `kicked`: the API ended the publisher; `revoked`: the credential that admitted the session was withdrawn. */
+export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'kicked' | 'revoked';
 
 /**
  * How the hub delivers to a subscriber that falls behind.

@@ -128,6 +128,13 @@ export interface SnapshotCounters {
   fileErrors: number;
 }
 
+/** What the authorizer counts (auth/authorizer.ts AuthStats). */
+export interface AuthCounters {
+  /** By `${action} ${reason}`; action is publish, play or api. */
+  refusals: Readonly<Record<string, number>>;
+  ended: Readonly<{ kicked: number; revoked: number }>;
+}
+
 export interface MetricsOptions {
   /** Streams with their own `app`/`key` series; the rest are summed under `_overflow`. */
   maxStreams: number;
@@ -200,6 +207,7 @@ export class RtmpdMetrics {
   private hub: StreamHub | undefined;
   private recording: RecordingCounters | undefined;
   private rtmp: RtmpCounters | undefined;
+  private auth: AuthCounters | undefined;
   private readonly onPublish = (stream: Stream): void => this.slots.add(stream);
   private readonly onUnpublish = (stream: Stream): void => this.slots.remove(stream);
 
@@ -218,6 +226,7 @@ export class RtmpdMetrics {
     this.defineSnapshots();
     this.defineRecording();
     this.defineRtmp();
+    this.defineAuth();
   }
 
   /** The hub's `onRelayed` hook: one histogram observation per relayed packet. */
@@ -248,6 +257,10 @@ export class RtmpdMetrics {
 
   watchRtmp(stats: RtmpCounters): void {
     this.rtmp = stats;
+  }
+
+  watchAuth(stats: AuthCounters): void {
+    this.auth = stats;
   }
 
   /** Prometheus text exposition of every metric. */
@@ -485,6 +498,29 @@ export class RtmpdMetrics {
       'RTMP messages sent (all types).',
       'counter',
       plain((s) => s.messagesOut),
+    );
+  }
+
+  private defineAuth(): void {
+    // The refusals users look for first are exported at 0, so alerts have a series before the first one.
+    const seed = ['publish missing_credentials', 'play missing_credentials', 'api missing_token'];
+    this.add(
+      'rtmpd_auth_refusals_total',
+      'Publishes, plays and API calls refused by authorization, by action (publish, play, api) and reason (missing_credentials, bad_secret, bad_signature, expired, bad_token, not_permitted, callback_denied, callback_failed, revoked, no_matching_rule, ...).',
+      'counter',
+      () => {
+        const values = this.auth?.refusals ?? {};
+        return [...new Set([...seed, ...Object.keys(values)])].map((label) => {
+          const [action = '', reason = ''] = label.split(' ');
+          return { labels: { action, reason }, value: values[label] ?? 0 };
+        });
+      },
+    );
+    this.add(
+      'rtmpd_auth_sessions_ended_total',
+      'Publishers and players the server ended: kicked through the API, or revoked (their key withdrawn from its key store, or revoked through the API).',
+      'counter',
+      () => (['kicked', 'revoked'] as const).map((reason) => ({ labels: { reason }, value: this.auth?.ended[reason] ?? 0 })),
     );
   }
 }

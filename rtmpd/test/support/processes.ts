@@ -18,7 +18,7 @@ const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
  * `make test` leaves it; otherwise the TypeScript sources through Node's type
  * stripping, so a test run never exercises stale JavaScript.
  */
-function serverEntry(): string {
+export function serverEntry(): string {
   // tsc -b rewrites only the outputs that changed, so "current" means no source is newer than the newest output.
   const built = newest(join(RTMPD_ROOT, 'dist'), '.js');
   if (built > 0 && newest(join(RTMPD_ROOT, 'src'), '.ts') <= built) return join(RTMPD_ROOT, 'bin', 'rtmpd.js');
@@ -208,8 +208,10 @@ export async function probe(input: string): Promise<ProbedStream[]> {
 /** The API's stream object, as rtmpd defines it. */
 export type StreamJson = StreamView;
 
-export async function listStreams(server: RunningServer): Promise<StreamJson[]> {
-  const res = await fetch(server.httpUrl('/api/v1/rtmp/streams'));
+/** The stream list; with an API token, publisher addresses are shown. */
+export async function listStreams(server: RunningServer, apiToken?: string): Promise<StreamJson[]> {
+  const headers: Record<string, string> = apiToken ? { authorization: `Bearer ${apiToken}` } : {};
+  const res = await fetch(server.httpUrl('/api/v1/rtmp/streams'), { headers });
   return ((await res.json()) as { streams: StreamJson[] }).streams;
 }
 

@@ -19,6 +19,9 @@
 //   closed as idle then, as any other that makes no progress.
 // - What the hub refuses itself (an invalid name, a key already live) is
 //   refused after the checks allowed it, as before there were checks.
+// - An allowing check may hand back a lease: the session attaches to it once
+//   it is live (so the check can end it later, e.g. when its key is revoked)
+//   and releases it when it ends or never began.
 
 export type AdmissionAction = 'publish' | 'play';
 
@@ -37,8 +40,16 @@ export interface AdmissionRequest {
   signal: AbortSignal;
 }
 
+/** What an allowing check keeps of the session it admitted. */
+export interface AdmissionLease {
+  /** The session is live (publishing, playing, or waiting for its publisher); `end` ends it. */
+  attach(end: () => void): void;
+  /** The session is over, or never began (the hub refused it). Called once. */
+  release(): void;
+}
+
 export type AdmissionDecision =
-  | { allow: true }
+  | { allow: true; lease?: AdmissionLease }
   | {
       allow: false;
       /** The onStatus code the client is sent, e.g. NetStream.Publish.Unauthorized. */
@@ -53,27 +64,44 @@ export type AdmissionCheck = (request: AdmissionRequest) => AdmissionDecision | 
 /** Logs a check that failed; pino's `(obj, msg)`. */
 export type AdmissionErrorLog = (obj: object, msg: string) => void;
 
-/** Runs the checks in order; the first refusal wins. A failing check refuses, and so does an aborted request. */
+/**
+ * Runs the checks in order; the first refusal wins. A failing check refuses,
+ * and so does an aborted request. The leases of the checks that allowed are
+ * merged into one, or released when a later check refuses.
+ */
 export async function admit(
   checks: readonly AdmissionCheck[],
   request: AdmissionRequest,
   logError: AdmissionErrorLog,
 ): Promise<AdmissionDecision> {
   const verb = request.action === 'publish' ? 'Publish' : 'Play';
+  const leases: AdmissionLease[] = [];
+  const refuse = (decision: AdmissionDecision & { allow: false }) => {
+    for (const lease of leases) lease.release();
+    return decision;
+  };
   for (const check of checks) {
-    if (request.signal.aborted) return { allow: false, code: `NetStream.${verb}.Failed`, description: 'the client went away' };
+    if (request.signal.aborted) return refuse({ allow: false, code: `NetStream.${verb}.Failed`, description: 'the client went away' });
     let decision: AdmissionDecision;
     try {
       decision = await check(request);
     } catch (err) {
       logError({ err, app: request.app, key: request.key, action: request.action }, 'rtmp admission check failed');
-      return {
+      return refuse({
         allow: false,
         code: `NetStream.${verb}.Failed`,
         description: `${request.action} of ${request.app}/${request.key} could not be checked`,
-      };
+      });
     }
-    if (!decision.allow) return decision;
+    if (!decision.allow) return refuse(decision);
+    if (decision.lease) leases.push(decision.lease);
   }
-  return { allow: true };
+  if (leases.length <= 1) return leases[0] ? { allow: true, lease: leases[0] } : { allow: true };
+  return {
+    allow: true,
+    lease: {
+      attach: (end) => leases.forEach((lease) => lease.attach(end)),
+      release: () => leases.forEach((lease) => lease.release()),
+    },
+  };
 }

@@ -85,12 +85,21 @@ export class RtmpPlayer implements Subscriber {
         details: this.streamName,
       });
     }
-    this.sendStatus({
-      level: 'status',
-      code: 'NetStream.Play.Stop',
-      description: `Stopped playing ${this.streamName}.`,
-      details: this.streamName,
-    });
+    if (reason === 'revoked') {
+      this.sendStatus({
+        level: 'error',
+        code: 'NetStream.Play.Unauthorized',
+        description: `the credential that admitted ${this.streamName} was revoked`,
+        details: this.streamName,
+      });
+    } else {
+      this.sendStatus({
+        level: 'status',
+        code: 'NetStream.Play.Stop',
+        description: `Stopped playing ${this.streamName}.`,
+        details: this.streamName,
+      });
+    }
     this.connection.end();
   }
 

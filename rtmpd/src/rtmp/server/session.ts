@@ -30,7 +30,7 @@ import { BandwidthLimit, setPeerBandwidth, streamBegin, windowAckSize } from '..
 import { RtmpProtocolError } from '../wire/errors.ts';
 import { ServerHandshake } from '../wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
-import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision } from './admission.ts';
+import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision, type AdmissionLease } from './admission.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer } from './player.ts';
 import { countBy, type RtmpStats } from './stats.ts';
@@ -114,6 +114,17 @@ function appFromTcUrl(tcUrl: string): string | undefined {
   return match?.[1] ? stripQuery(match[1]) : undefined;
 }
 
+/** What a publisher the server ends is told, by why. */
+const PUBLISHER_ENDED: Partial<Record<CloseReason, StatusInfo>> = {
+  shutdown: { level: 'status', code: 'NetStream.Unpublish.Success', description: 'server shutting down' },
+  kicked: { level: 'error', code: 'NetStream.Publish.Rejected', description: 'the publisher was kicked through the API' },
+  revoked: {
+    level: 'error',
+    code: 'NetStream.Publish.Unauthorized',
+    description: 'the credential that admitted this publisher was revoked',
+  },
+};
+
 const streamName = (cmd: Command): string => (typeof cmd.args[0] === 'string' ? cmd.args[0] : '');
 
 export class RtmpSession {
@@ -126,6 +137,8 @@ export class RtmpSession {
   private app = '';
   private tcUrl: string | undefined;
   private createdStreams = 0;
+  /** Held from admission until the publish or play ends (admission.ts). */
+  private lease: AdmissionLease | undefined;
   /** Closed by us for a counted reason, not by the peer. */
   private failed = false;
   /** The connection's trace span (a no-op object when tracing is off). */
@@ -255,8 +268,11 @@ export class RtmpSession {
         if (!this.failed) countBy(this.options.stats.handshakeFailures, 'handshake_aborted');
         break;
       case 'admitting':
+        state.abort.abort();
+        break;
       case 'waiting':
         state.abort.abort();
+        this.endLease();
         break;
       case 'publishing':
         this.stopPublishing(state.stream);
@@ -389,7 +405,8 @@ export class RtmpSession {
     this.connection.setChunkSize(this.options.config.chunkSize);
     this.reply(connectResult(cmd.transactionId, objectEncoding === 3 ? 3 : 0));
     this.trace.connected(name);
-    this.options.logger.debug({ remote: this.remoteAddress, app: name, tcUrl: this.tcUrl }, 'rtmp connect');
+    // The tcUrl's query may carry credentials (a signed URL, a token): it is not logged.
+    this.options.logger.debug({ remote: this.remoteAddress, app: name, tcUrl: this.tcUrl?.replace(/\?.*$/, '') }, 'rtmp connect');
   }
 
   private onCreateStream(cmd: Command): void {
@@ -434,7 +451,7 @@ export class RtmpSession {
     // Closed, or cancelled by deleteStream, while the checks ran.
     if (this.state !== state) return;
     this.setState({ kind: 'connected' });
-    if (decision.allow) this.admitted(state.action, state.streamId, state.key);
+    if (decision.allow) this.admitted(state.action, state.streamId, state.key, decision.lease);
     else {
       this.refuse(state.action, state.streamId, state.key, decision.code, decision.description);
       if (decision.close) {
@@ -448,9 +465,28 @@ export class RtmpSession {
     }
   }
 
-  private admitted(action: AdmissionAction, streamId: number, key: string): void {
+  private admitted(action: AdmissionAction, streamId: number, key: string, lease?: AdmissionLease): void {
+    this.lease = lease;
     if (action === 'publish') this.startPublishing(streamId, key);
     else this.startPlaying(streamId, key);
+    // Attached once live: a lease ended meanwhile (a key revoked during admission) ends the session at once.
+    if (this.state.kind === 'publishing' || this.state.kind === 'waiting') lease?.attach(() => this.guarded(() => this.revoked()));
+  }
+
+  /** The check that admitted this publish or play withdrew it (its key was revoked): tell the client and close. */
+  private revoked(): void {
+    const state = this.state;
+    if (state.kind === 'publishing') this.closePublisher('revoked');
+    else if (state.kind === 'playing') state.player.close('revoked');
+    else if (state.kind === 'waiting') {
+      this.stopStream();
+      this.connection.end();
+    }
+  }
+
+  private endLease(): void {
+    this.lease?.release();
+    this.lease = undefined;
   }
 
   private refuse(action: AdmissionAction, streamId: number, key: string, code: string, description: string): void {
@@ -469,6 +505,7 @@ export class RtmpSession {
         close: (reason) => this.closePublisher(reason),
       });
     } catch (err) {
+      this.endLease();
       if (!(err instanceof PublishRefused)) throw err;
       this.refuse('publish', streamId, key, err.code, err.message);
       return;
@@ -507,6 +544,7 @@ export class RtmpSession {
     }
     if (!stream) {
       this.setState({ kind: 'connected' });
+      this.endLease();
       countBy(this.options.stats.commandErrors, 'play');
       this.status(player.streamId, {
         level: 'error',
@@ -545,6 +583,7 @@ export class RtmpSession {
         break;
       case 'waiting':
         state.abort.abort();
+        this.endLease();
         break;
       default:
         return;
@@ -556,21 +595,22 @@ export class RtmpSession {
   private closePublisher(reason: CloseReason): void {
     const state = this.state;
     if (state.kind !== 'publishing') return;
-    if (reason === 'shutdown') {
-      this.status(state.streamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'server shutting down' });
-    }
+    const ended = PUBLISHER_ENDED[reason];
+    if (ended) this.status(state.streamId, ended);
     this.stopPublishing(state.stream);
     this.setState({ kind: 'connected' });
     this.connection.end();
   }
 
   private stopPublishing(stream: Stream): void {
+    this.endLease();
     this.options.hub.unpublish(stream);
     this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
   }
 
   private stopPlaying(stream: Stream, player: RtmpPlayer): void {
+    this.endLease();
     stream.unsubscribe(player);
     this.trace.ended({ bytesOut: this.connection.bytesSent });
   }

@@ -1,0 +1,150 @@
+// The authorizer as the RTMP server's admission check, through the real
+// server and the project's client: what each method answers is what the
+// client hears before any Start, and withdrawn keys end live sessions.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startTestRtmpServer, testClient } from '../../test/support/rtmp-server.ts';
+import { until } from '../../test/support/wait.ts';
+import type { RtmpClient, StatusInfo } from '../../test/support/rtmp-client.ts';
+import { Authorizer, hostOf } from './authorizer.ts';
+import { authRulesSchema } from './rules.ts';
+import { signedQuery } from './signed-url.ts';
+
+const codeOf = (err: unknown): string | undefined => (err as { code?: string }).code;
+
+/** An authorizer over `rules` in front of an in-process RTMP server; logs are kept to be searched. */
+async function serve(rules: unknown) {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }));
+  const config = { authRules: authRulesSchema.parse(rules) };
+  // The authorizer needs the server's hub, and the server needs the authorizer's check.
+  const holder: { authorizer?: Authorizer } = {};
+  const server = await startTestRtmpServer({}, { admission: [(request) => holder.authorizer!.rtmpCheck(request)] });
+  const authorizer = await Authorizer.start({ config, hub: server.hub, logger, reloadIntervalMs: 100 });
+  holder.authorizer = authorizer;
+  onTestFinished(() => authorizer.close());
+  return { ...server, authorizer, config, logs: () => lines.join('') };
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rtmpd-auth-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const closed = (client: RtmpClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
+const statuses = (client: RtmpClient) => {
+  const seen: StatusInfo[] = [];
+  client.on('status', (info) => seen.push(info));
+  return seen;
+};
+
+describe('authorizer', () => {
+  it('keys: admits the right secret, refuses a wrong or missing one with Unauthorized and a close, before Start', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'keys.yaml'), 'cam1: s3cr3t\n');
+    const { url, hub, authorizer, logs } = await serve([{ app: 'live', method: 'keys', keys: join(dir, 'keys.yaml') }]);
+
+    const good = await testClient(url('cam1?secret=s3cr3t'));
+    await good.publish();
+    expect(hub.get('live', 'cam1')).toBeDefined();
+
+    for (const [name, reason] of [
+      ['cam2?secret=s3cr3t', 'bad_secret'],
+      ['cam1?secret=wrong-guess', 'bad_secret'],
+      ['cam1', 'missing_credentials'],
+    ] as const) {
+      const bad = await testClient(url(name));
+      const seen = statuses(bad);
+      const gone = closed(bad);
+      const refused = await bad.publish().catch((err: unknown) => err);
+      expect(codeOf(refused)).toBe('NetStream.Publish.Unauthorized');
+      await gone;
+      expect(seen.map((s) => s.code)).not.toContain('NetStream.Publish.Start');
+      expect(authorizer.stats.refusals[`publish ${reason}`]).toBeGreaterThan(0);
+    }
+    // Refusals are logged with their reason, never with the secret offered.
+    expect(logs()).toMatch(/"reason":"bad_secret"/);
+    expect(logs()).not.toMatch(/wrong-guess|s3cr3t/);
+  });
+
+  it('keys: a changed key file ends the sessions its withdrawn secrets admitted, publisher and players', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'keys.yaml');
+    await writeFile(file, 'cam1: [old, new]\ncam2: [pub, view]\n');
+    const { url, hub, authorizer } = await serve([{ method: 'keys', keys: file }]);
+    const publisher = await testClient(url('cam1?secret=old'));
+    await publisher.publish();
+    const other = await testClient(url('cam2?secret=pub'));
+    await other.publish();
+    const player = await testClient(url('cam2?secret=view'));
+    const playerStatus = statuses(player);
+    const stayingPlayer = await testClient(url('cam2?secret=pub'));
+    await player.play();
+    await stayingPlayer.play();
+    const publisherStatus = statuses(publisher);
+
+    await writeFile(file, 'cam1: new\ncam2: pub\n');
+    await Promise.all([closed(publisher), closed(player)]);
+    expect(publisherStatus.map((s) => s.code)).toContain('NetStream.Publish.Unauthorized');
+    expect(playerStatus.map((s) => s.code)).toContain('NetStream.Play.Unauthorized');
+    expect(hub.get('live', 'cam1')).toBeUndefined();
+    await until(() => hub.get('live', 'cam2')?.subscriberCount === 1);
+    expect(authorizer.stats.ended.revoked).toBe(2);
+    // The publisher may come back with the secret that stayed.
+    const back = await testClient(url('cam1?secret=new'));
+    await back.publish();
+  });
+
+  it('signed: the query of the stream name or of the tcUrl, bound to the client address when asked', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'hmac'), 'k3y\n');
+    const { url, hub } = await serve([{ method: 'signed', secretFile: join(dir, 'hmac') }]);
+    const expires = Math.floor(Date.now() / 1000) + 60;
+    const inName = await testClient(url(`cam1?${signedQuery('k3y', { action: 'publish', app: 'live', key: 'cam1', expires })}`));
+    await inName.publish();
+    const tcUrl = url('').replace(/\/$/, '');
+    const q = signedQuery('k3y', { action: 'publish', app: 'live', key: 'cam2', expires, ip: '127.0.0.1' });
+    const inTcUrl = await testClient(url('cam2'), { tcUrl: `${tcUrl}?${q}` });
+    await inTcUrl.publish();
+    expect(hub.size).toBe(2);
+    const expired = signedQuery('k3y', { action: 'publish', app: 'live', key: 'cam3', expires: expires - 120 });
+    const late = await testClient(url(`cam3?${expired}`));
+    expect(codeOf(await late.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.Unauthorized');
+  });
+
+  it('rules: first match decides, no match refuses; a revocation refuses publishing and ends the live publisher', async () => {
+    const { url, hub, authorizer } = await serve([
+      { method: 'open', app: 'live', key: 'public-*' },
+      { method: 'open', actions: ['play'] },
+    ]);
+    const publisher = await testClient(url('public-1'));
+    await publisher.publish();
+    const stray = await testClient(url('private-1'));
+    expect(codeOf(await stray.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.Unauthorized');
+    expect(authorizer.stats.refusals['publish no_matching_rule']).toBe(1);
+
+    const gone = closed(publisher);
+    const seen = statuses(publisher);
+    authorizer.revoke('live', 'public-1', 60);
+    await gone;
+    expect(seen.map((s) => s.code)).toContain('NetStream.Publish.Unauthorized');
+    await until(() => hub.size === 0);
+    const again = await testClient(url('public-1'));
+    expect(codeOf(await again.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.Unauthorized');
+    expect(authorizer.stats.refusals['publish revoked']).toBe(1);
+    expect(authorizer.unrevoke('live', 'public-1')).toBe(true);
+    const after = await testClient(url('public-1'));
+    await after.publish();
+  });
+
+  it('writes client addresses as IP addresses', () => {
+    expect(hostOf('::ffff:10.1.2.3:5000')).toBe('10.1.2.3');
+    expect(hostOf('127.0.0.1:1935')).toBe('127.0.0.1');
+    expect(hostOf('::1:5000')).toBe('::1');
+  });
+});

@@ -1,0 +1,80 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { CallbackClient, type CallbackRequest } from './callback.ts';
+
+/** The authorization service, as a real HTTP server in the test process. */
+async function service(answer: (body: Record<string, unknown>, res: ServerResponse) => void) {
+  const bodies: Record<string, unknown>[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(text) as Record<string, unknown>;
+      bodies.push(body);
+      answer(body, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/rtmp/auth`, bodies };
+}
+
+const request = (over: Partial<CallbackRequest> = {}): CallbackRequest => ({
+  action: 'publish',
+  app: 'live',
+  key: 'cam1',
+  query: 'token=abc',
+  clientIp: '127.0.0.1',
+  protocol: 'rtmp',
+  signal: new AbortController().signal,
+  ...over,
+});
+
+describe('callback', () => {
+  it('posts the request and follows the answer: 2xx allows, 401/403 refuse, and answers are cached', async () => {
+    const { url, bodies } = await service((body, res) => {
+      res.statusCode = body.key === 'cam1' ? 204 : 403;
+      res.end();
+    });
+    const client = new CallbackClient(() => url, { timeoutMs: 1000, cacheSeconds: 60 });
+    expect(await client.ask(request())).toEqual({ verdict: 'ok' });
+    expect(bodies[0]).toEqual({
+      action: 'publish',
+      app: 'live',
+      key: 'cam1',
+      query: 'token=abc',
+      client_ip: '127.0.0.1',
+      protocol: 'rtmp',
+    });
+    expect(await client.ask(request({ key: 'cam2' }))).toEqual({ verdict: 'callback_denied' });
+    expect(await client.ask(request())).toEqual({ verdict: 'ok' });
+    expect(await client.ask(request({ key: 'cam2' }))).toEqual({ verdict: 'callback_denied' });
+    expect(bodies).toHaveLength(2); // the repeats came from the cache
+    const uncached = new CallbackClient(() => url, { timeoutMs: 1000, cacheSeconds: 0 });
+    await uncached.ask(request());
+    await uncached.ask(request());
+    expect(bodies).toHaveLength(4);
+  });
+
+  it('fails (it does not allow) on a timeout, a server error or a service that is down', async () => {
+    const slow = await service(() => {}); // never answers
+    const started = Date.now();
+    const timedOut = await new CallbackClient(() => slow.url, { timeoutMs: 300, cacheSeconds: 60 }).ask(request());
+    expect(timedOut).toEqual({ verdict: 'callback_failed', detail: 'no answer in 300 ms' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    const broken = await service((_body, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    expect(await new CallbackClient(() => broken.url, { timeoutMs: 1000, cacheSeconds: 60 }).ask(request())).toEqual({
+      verdict: 'callback_failed',
+      detail: 'answered 500',
+    });
+    const down = await new CallbackClient(() => 'http://127.0.0.1:1/auth', { timeoutMs: 1000, cacheSeconds: 60 }).ask(request());
+    expect(down.verdict).toBe('callback_failed');
+  });
+});

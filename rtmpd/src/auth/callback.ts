@@ -1,0 +1,77 @@
+// The `callback` method: rtmpd POSTs each publish and play to a URL of yours
+// and does what it answers. The body is JSON:
+//   {"action":"publish","app":"live","key":"cam1","query":"token=...","client_ip":"203.0.113.7","protocol":"rtmp"}
+// A 2xx answer allows; 401 and 403 refuse; anything else, a timeout or an
+// unreachable service refuses too unless the rule says failOpen. Definite
+// answers (2xx, 401, 403) are reused for `cacheSeconds`, so a reconnecting
+// encoder does not hammer the service.
+import type { AuthAction } from './rules.ts';
+
+/** Answers kept at once; the oldest is dropped first. */
+const MAX_CACHED = 1000;
+
+export interface CallbackRequest {
+  action: AuthAction;
+  app: string;
+  key: string;
+  query: string;
+  clientIp: string;
+  protocol: string;
+  signal: AbortSignal;
+}
+
+export type CallbackVerdict = 'ok' | 'callback_denied' | 'callback_failed';
+
+export interface CallbackOptions {
+  timeoutMs: number;
+  cacheSeconds: number;
+}
+
+export class CallbackClient {
+  private readonly url: () => string;
+  private readonly options: CallbackOptions;
+  private readonly cache = new Map<string, { verdict: 'ok' | 'callback_denied'; until: number }>();
+
+  /** `url` is read per request: it may come from a file that changes. */
+  constructor(url: () => string, options: CallbackOptions) {
+    this.url = url;
+    this.options = options;
+  }
+
+  async ask(request: CallbackRequest): Promise<{ verdict: CallbackVerdict; detail?: string }> {
+    const body = JSON.stringify({
+      action: request.action,
+      app: request.app,
+      key: request.key,
+      query: request.query,
+      client_ip: request.clientIp,
+      protocol: request.protocol,
+    });
+    const now = Date.now();
+    const cached = this.cache.get(body);
+    if (cached && cached.until > now) return { verdict: cached.verdict };
+    this.cache.delete(body);
+    let status: number;
+    try {
+      const response = await fetch(this.url(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        redirect: 'error',
+        signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), request.signal]),
+      });
+      status = response.status;
+      await response.body?.cancel();
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      return { verdict: 'callback_failed', detail: timedOut ? `no answer in ${this.options.timeoutMs} ms` : (err as Error).message };
+    }
+    const verdict = status >= 200 && status < 300 ? 'ok' : status === 401 || status === 403 ? 'callback_denied' : undefined;
+    if (!verdict) return { verdict: 'callback_failed', detail: `answered ${status}` };
+    if (this.options.cacheSeconds > 0) {
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(body, { verdict, until: now + this.options.cacheSeconds * 1000 });
+    }
+    return { verdict };
+  }
+}

@@ -1,0 +1,94 @@
+// Authorization on the HTTP side. apiAccess guards the API and /metrics with
+// bearer tokens: endpoints that change state always need one, reads and
+// /metrics when the config says so, /health never. authorizeHttpPlay puts
+// an HTTP player (HTTP-FLV, HLS) through the same rules as an RTMP one.
+import type { Context, Middleware, Next } from 'koa';
+import type { Config } from '../config.ts';
+import { ApiError } from '../http/errors.ts';
+import type { AdmissionLease } from '../rtmp/server/admission.ts';
+import { bearerOf, tokenAccepted } from './api-tokens.ts';
+import { normalizeIp, type Authorizer } from './authorizer.ts';
+
+export interface ApiAccessOptions {
+  config: Pick<Config, 'apiReadAccess' | 'metricsAccess'>;
+  /** The accepted tokens now; undefined when no token file is configured. */
+  tokens: () => readonly string[] | undefined;
+  /** Counts a refused API request by reason. */
+  onRefused: (reason: 'missing_token' | 'bad_token' | 'no_token_configured') => void;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Whether the request presented a valid API token (set by apiAccess). */
+export const hasApiToken = (ctx: Context): boolean => (ctx.state as { apiToken?: boolean }).apiToken === true;
+
+/** What an endpoint needs: `token`, or `open`; media and console paths are left to their own checks. */
+function accessOf(ctx: Context, config: ApiAccessOptions['config']): 'open' | 'token' | 'media' {
+  if (ctx.path === '/health') return 'open';
+  if (ctx.path === '/metrics') return config.metricsAccess;
+  // Revocations are the server's own security state: never open, not even to read.
+  if (ctx.path.startsWith('/api/v1/auth/')) return 'token';
+  if (ctx.path.startsWith('/api/')) return READ_METHODS.has(ctx.method) ? config.apiReadAccess : 'token';
+  return 'media';
+}
+
+export function apiAccess(options: ApiAccessOptions): Middleware {
+  return async (ctx: Context, next: Next) => {
+    const access = accessOf(ctx, options.config);
+    if (access === 'media') return next();
+    const tokens = options.tokens();
+    const bearer = bearerOf(ctx.get('authorization') || undefined);
+    if (bearer !== undefined) {
+      if (!tokens || !tokenAccepted(tokens, bearer)) {
+        options.onRefused('bad_token');
+        throw unauthorized('bad_token', 'the bearer token is not valid');
+      }
+      (ctx.state as { apiToken?: boolean }).apiToken = true;
+    } else if (access === 'token') {
+      if (!tokens) {
+        options.onRefused('no_token_configured');
+        throw new ApiError(
+          403,
+          'api_token_not_configured',
+          `${ctx.method} ${ctx.path} needs an API token, and rtmpd has none (--api-token-file)`,
+        );
+      }
+      options.onRefused('missing_token');
+      throw unauthorized('unauthorized', `${ctx.method} ${ctx.path} needs Authorization: Bearer <API token>`);
+    }
+    return next();
+  };
+}
+
+const unauthorized = (code: string, message: string) => new ApiError(401, code, message, { 'WWW-Authenticate': 'Bearer realm="rtmpd"' });
+
+/**
+ * Authorizes an HTTP player of app/key (HTTP-FLV, HLS) by the same rules as
+ * RTMP: credentials from the request's query (`?secret=`, `?exp=&sig=`,
+ * `?jwt=`) or `Authorization: Bearer <JWT>`. Refused: throws ApiError 401
+ * (no credential) or 403 (a bad one) with the reason as its code. Allowed:
+ * returns a lease to attach to the player and release when it leaves (HLS,
+ * which has no lasting session, releases it at once).
+ */
+export async function authorizeHttpPlay(
+  authorizer: Authorizer,
+  ctx: Context,
+  stream: { protocol: 'http-flv' | 'hls'; app: string; key: string },
+  signal: AbortSignal,
+): Promise<AdmissionLease | undefined> {
+  const decision = await authorizer.authorize({
+    action: 'play',
+    ...stream,
+    params: new URLSearchParams(ctx.querystring),
+    bearer: bearerOf(ctx.get('authorization') || undefined),
+    clientIp: normalizeIp(ctx.req.socket.remoteAddress ?? ''),
+    signal,
+  });
+  if (decision.allow) return decision.lease;
+  throw new ApiError(
+    decision.status,
+    decision.reason,
+    decision.message,
+    decision.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="rtmpd"' } : {},
+  );
+}

@@ -1,0 +1,77 @@
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { keyAccepts, parseKeys, type Keys } from './key-store.ts';
+import { readEntries, WatchedPath } from './watched-path.ts';
+
+const logger = pino({ level: 'silent' });
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rtmpd-keys-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Lays out `files` as the kubelet mounts a Secret: files in a timestamped directory, reached through ..data. */
+async function writeSecretVolume(dir: string, generation: number, files: Record<string, string>): Promise<void> {
+  const data = join(dir, `..2026_${generation}`);
+  await mkdir(data);
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(join(data, name), content);
+    await symlink(join('..data', name), join(dir, name)).catch(() => {});
+  }
+  await symlink(`..2026_${generation}`, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+}
+
+describe('key store', () => {
+  it('reads a YAML file of key: secret or key: [secrets]', async () => {
+    const file = join(await tempDir(), 'keys.yaml');
+    await writeFile(file, 'cam1: s3cr3t\ncam2: [old-one, new-one]\n');
+    const keys = parseKeys(await readEntries(file));
+    expect(keyAccepts(keys, 'cam1', 's3cr3t')).toBe(true);
+    expect(keyAccepts(keys, 'cam1', 's3cr3T')).toBe(false);
+    expect(keyAccepts(keys, 'cam2', 'old-one')).toBe(true);
+    expect(keyAccepts(keys, 'cam2', 'new-one')).toBe(true);
+    expect(keyAccepts(keys, 'cam3', '')).toBe(false);
+    await writeFile(file, 'cam/1: x\n');
+    await expect(readEntries(file).then(parseKeys)).rejects.toThrow(/cam\/1: not a valid stream key/);
+    await writeFile(file, '- a\n- b\n');
+    await expect(readEntries(file).then(parseKeys)).rejects.toThrow(/must map stream key: secret/);
+  });
+
+  it('reads a mounted Secret (a file per key, hidden ..data entries skipped) and follows its updates', async () => {
+    const dir = await tempDir();
+    await writeSecretVolume(dir, 1, { cam1: 's3cr3t\n', cam2: '# rotated\nnew\nold\n' });
+    const changes: Keys[] = [];
+    const store = await WatchedPath.open({ path: dir, parse: parseKeys, logger, intervalMs: 60_000, onChange: (k) => changes.push(k) });
+    onTestFinished(() => store.close());
+    expect([...store.value]).toEqual([
+      ['cam1', ['s3cr3t']],
+      ['cam2', ['new', 'old']],
+    ]);
+    await store.poll();
+    expect(changes).toHaveLength(0);
+
+    // The kubelet swaps ..data to a new directory: cam1 is gone, cam2 lost its old secret.
+    await rm(join(dir, 'cam1'));
+    await writeSecretVolume(dir, 2, { cam2: 'new\n' });
+    await store.poll();
+    expect(changes).toHaveLength(1);
+    expect(keyAccepts(store.value, 'cam1', 's3cr3t')).toBe(false);
+    expect(keyAccepts(store.value, 'cam2', 'old')).toBe(false);
+    expect(keyAccepts(store.value, 'cam2', 'new')).toBe(true);
+
+    // A path that disappears keeps the last good keys.
+    await rm(dir, { recursive: true });
+    await store.poll();
+    expect(keyAccepts(store.value, 'cam2', 'new')).toBe(true);
+  });
+
+  it('refuses to start on a path that is not there', async () => {
+    const path = join(await tempDir(), 'missing');
+    await expect(WatchedPath.open({ path, parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(`cannot read ${path}: ENOENT`);
+  });
+});

@@ -1,0 +1,19 @@
+// Secrets are compared in time that depends on neither value: both sides are
+// HMACed with a per-process random key first and the equal-length digests
+// compared with timingSafeEqual, so not even the length of a stored secret
+// leaks through how fast a guess is refused.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const key = randomBytes(32);
+const digest = (value: string | Buffer): Buffer => createHmac('sha256', key).update(value).digest();
+
+export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/** Whether `candidate` equals any of `secrets`; every secret is compared, so the position of a match does not show either. */
+export function matchesAny(candidate: string, secrets: readonly string[]): boolean {
+  let found = false;
+  for (const secret of secrets) found = safeEqual(candidate, secret) || found;
+  return found;
+}

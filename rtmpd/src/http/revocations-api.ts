@@ -1,0 +1,67 @@
+import { Router, type RouterContext } from '@koa/router';
+import { z } from 'zod';
+import type { Authorizer } from '../auth/authorizer.ts';
+import { MAX_REVOCATIONS, type Revocation } from '../auth/revocations.ts';
+import { invalidStreamName, streamId } from '../hub/names.ts';
+import { ApiError } from './errors.ts';
+import { streamIdOf } from './streams-api.ts';
+
+const secondsQuery = z.object({
+  seconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365 * 86_400)
+    .optional(),
+});
+
+const view = (r: Revocation) => ({
+  stream_id: streamId(r.app, r.key),
+  app: r.app,
+  key: r.key,
+  until: r.until === undefined ? null : new Date(r.until).toISOString(),
+});
+
+/**
+ * Revoked stream keys under /api/v1/auth/revocations: PUT one (its live
+ * publisher ends and no one may publish it until the revocation expires,
+ * is lifted, or rtmpd restarts), GET the list, DELETE to lift. The ids are
+ * stream ids, as in the streams API. Every route needs an API token
+ * (auth/http-access.ts).
+ */
+export function revocationsApi(authorizer: Authorizer): Router {
+  const router = new Router({ prefix: '/api/v1/auth/revocations' });
+
+  const target = (ctx: RouterContext) => {
+    const id = streamIdOf(ctx.params);
+    const [, app = '', key = ''] = id.split('/');
+    const invalid = invalidStreamName(app, key);
+    if (invalid) throw new ApiError(400, 'invalid_stream_id', invalid);
+    return { app, key };
+  };
+
+  const put = (ctx: RouterContext) => {
+    const { app, key } = target(ctx);
+    const query = secondsQuery.safeParse(ctx.query);
+    if (!query.success)
+      throw new ApiError(400, 'invalid_seconds', 'seconds must be a whole number from 1 to 31536000 (unset: until restart)');
+    const revocation = authorizer.revoke(app, key, query.data.seconds);
+    if (!revocation) throw new ApiError(409, 'too_many_revocations', `at most ${MAX_REVOCATIONS} revocations are kept; lift some first`);
+    ctx.body = view(revocation);
+  };
+
+  const lift = (ctx: RouterContext) => {
+    const { app, key } = target(ctx);
+    if (!authorizer.unrevoke(app, key)) throw new ApiError(404, 'revocation_not_found', `${streamId(app, key)} is not revoked`);
+    ctx.status = 204;
+  };
+
+  router.get('/', (ctx) => {
+    ctx.body = { revocations: authorizer.listRevocations().map(view) };
+  });
+  router.put('/:stream_id', put);
+  router.delete('/:stream_id', lift);
+  router.put('/rtmp/:app/:key', put);
+  router.delete('/rtmp/:app/:key', lift);
+  return router;
+}
