@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
 import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
-import { summarizeProfile, type ProfileSummary } from './profile.ts';
+import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { PublisherStyle } from './rtmp-peer.ts';
 import { skipReason, snapshotFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
 import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
@@ -52,6 +52,9 @@ export interface LoadResult {
   ok: boolean;
   error?: string;
   cpuPercent: number;
+  /** The user-space and kernel parts of cpuPercent. */
+  cpuUserPercent: number;
+  cpuSystemPercent: number;
   peakRssBytes: number;
   idleRssBytes: number;
   endRssBytes: number;
@@ -240,6 +243,8 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     durationSeconds,
     ok: false,
     cpuPercent: NaN,
+    cpuUserPercent: NaN,
+    cpuSystemPercent: NaN,
     peakRssBytes: NaN,
     idleRssBytes: NaN,
     endRssBytes: NaN,
@@ -253,6 +258,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
   let server: RunningServer | undefined;
   let sampler: RssSampler | undefined;
   let gen: LoadGenerator | undefined;
+  const measured = { startUs: NaN, endUs: NaN };
   try {
     server = await startServer(name, {
       recording: s.recording,
@@ -278,8 +284,13 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     cpu.start();
     sampler.recordSeries(seriesEveryMs(durationSeconds));
     gen.beginMeasure();
+    measured.startUs = monotonicMicros();
     await sleep(durationSeconds * 1000);
-    result.cpuPercent = cpu.stop();
+    measured.endUs = monotonicMicros();
+    const used = cpu.stop();
+    result.cpuPercent = used.percent;
+    result.cpuUserPercent = used.userPercent;
+    result.cpuSystemPercent = used.systemPercent;
     sampler.endSeries();
     gen.endMeasure();
     result.endRssBytes = sampler.sample();
@@ -310,7 +321,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
   }
   if (profDir) {
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    if (file) result.profile = summarizeProfile(join(profDir, file), 25, REPO_ROOT);
+    if (file && result.ok) result.profile = summarizeProfile(join(profDir, file), measured, 25, REPO_ROOT);
     else result.errors.push(`no .cpuprofile written to ${profDir}`);
   }
   return result;

@@ -18,8 +18,10 @@ function ticksPerSecond(): number {
 
 interface StatLine {
   ppid: number;
-  /** utime + stime + cutime + cstime: own time plus that of reaped children. */
-  ticks: number;
+  /** utime + cutime: user-space time, own and of reaped children. */
+  userTicks: number;
+  /** stime + cstime: time in the kernel (system calls, and for loopback TCP the receiver's work too). */
+  systemTicks: number;
 }
 
 function readStat(pid: number): StatLine | undefined {
@@ -32,8 +34,11 @@ function readStat(pid: number): StatLine | undefined {
   // The command name may hold spaces and parentheses: fields start after the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is state (field 3); ppid is field 4, utime..cstime are fields 14-17.
-  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-  return { ppid: Number(fields[1]), ticks };
+  return {
+    ppid: Number(fields[1]),
+    userTicks: Number(fields[11]) + Number(fields[13]),
+    systemTicks: Number(fields[12]) + Number(fields[14]),
+  };
 }
 
 /** The pid and every live descendant. */
@@ -53,10 +58,14 @@ function processTree(root: number): number[] {
   return tree;
 }
 
-/** CPU ticks (user + system, reaped children included) of the whole tree. */
-function treeTicks(root: number): number {
-  let sum = 0;
-  for (const pid of processTree(root)) sum += readStat(pid)?.ticks ?? 0;
+/** CPU ticks (reaped children included) of the whole tree. */
+function treeTicks(root: number): { user: number; system: number } {
+  const sum = { user: 0, system: 0 };
+  for (const pid of processTree(root)) {
+    const stat = readStat(pid);
+    sum.user += stat?.userTicks ?? 0;
+    sum.system += stat?.systemTicks ?? 0;
+  }
   return sum;
 }
 
@@ -124,10 +133,17 @@ export class RssSampler {
   }
 }
 
+export interface CpuUse {
+  /** User + system, % of one core. */
+  percent: number;
+  userPercent: number;
+  systemPercent: number;
+}
+
 /** CPU of the tree between start() and stop(), as % of one core. */
 export class CpuWindow {
   private readonly root: number;
-  private startTicks = 0;
+  private startTicks = { user: 0, system: 0 };
   private startAt = 0;
 
   constructor(root: number) {
@@ -139,10 +155,12 @@ export class CpuWindow {
     this.startAt = performance.now();
   }
 
-  stop(): number {
-    const ticks = treeTicks(this.root) - this.startTicks;
-    const seconds = (performance.now() - this.startAt) / 1000;
-    return (100 * ticks) / ticksPerSecond() / seconds;
+  stop(): CpuUse {
+    const ticks = treeTicks(this.root);
+    const scale = 100 / ticksPerSecond() / ((performance.now() - this.startAt) / 1000);
+    const userPercent = (ticks.user - this.startTicks.user) * scale;
+    const systemPercent = (ticks.system - this.startTicks.system) * scale;
+    return { percent: userPercent + systemPercent, userPercent, systemPercent };
   }
 }
 

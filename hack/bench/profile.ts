@@ -1,5 +1,8 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) and lists the functions with the
-// most self time, so hot spots can be named without opening DevTools.
+// most self time, so hot spots can be named without opening DevTools. The
+// profile covers the server's whole life (start, connections, players
+// joining); only samples of the measured window are counted. Its timestamps
+// are CLOCK_MONOTONIC microseconds, the clock of process.hrtime in the bench.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
@@ -34,7 +37,17 @@ export interface ProfileSummary {
 
 const IDLE = new Set(['(idle)']);
 
-export function summarizeProfile(file: string, topN = 25, root = process.cwd()): ProfileSummary {
+/** Monotonic microseconds (process.hrtime), comparable with a profile's timestamps. */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export function summarizeProfile(
+  file: string,
+  window: { startUs: number; endUs: number },
+  topN = 25,
+  root = process.cwd(),
+): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, CpuProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
@@ -42,7 +55,10 @@ export function summarizeProfile(file: string, topN = 25, root = process.cwd()):
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   // timeDeltas[i] is the time before sample i; attribute it to the sample after it.
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (at < window.startUs || at > window.endUs) continue;
     const dt = deltas[i + 1] ?? 0;
     selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + Math.max(0, dt));
   }
@@ -69,7 +85,9 @@ export function summarizeProfile(file: string, topN = 25, root = process.cwd()):
 }
 
 export function formatProfile(s: ProfileSummary): string {
-  const lines = [`profile ${s.file}: ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s sampled; top self time:`];
+  const lines = [
+    `profile ${s.file}: ${(s.busyMs / 1000).toFixed(1)} s busy of the ${(s.totalMs / 1000).toFixed(1)} s measured; top self time:`,
+  ];
   for (const f of s.top) lines.push(`  ${f.percent.toFixed(1).padStart(5)}%  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.where}`);
   return lines.join('\n');
 }

@@ -32,7 +32,7 @@ export function formatReport(report: BenchReport): string {
   const { rounds } = report.options;
   const roundsNote = rounds > 1 ? `; ${rounds} rounds per load scenario, servers taking turns, each row the median-CPU round` : '';
   out.push(
-    `window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured${roundsNote}; CPU = % of one core (process tree), latency = SEI send → player receipt`,
+    `window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured${roundsNote}; CPU = % of one core (process tree; usr/sys: user space and kernel, which on loopback includes the receiving side of what the server sends), latency = SEI send → player receipt`,
   );
   out.push('');
   const load = report.results.filter((r) => r.type === 'load');
@@ -43,6 +43,7 @@ export function formatReport(report: BenchReport): string {
           'scenario',
           'server',
           'CPU%',
+          'usr/sys',
           'peakRSS MiB',
           'RSS/stream KiB',
           'p50 ms',
@@ -63,6 +64,7 @@ export function formatReport(report: BenchReport): string {
             r.scenario,
             r.server,
             pct(r.cpuPercent),
+            `${r.cpuUserPercent.toFixed(0)}/${r.cpuSystemPercent.toFixed(0)}`,
             mib(r.peakRssBytes),
             Number.isFinite(r.rssPerStreamBytes) ? (r.rssPerStreamBytes / 1024).toFixed(0) : '-',
             ms(r.latency.p50Ms),

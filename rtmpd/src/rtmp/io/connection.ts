@@ -35,7 +35,7 @@ export interface RtmpConnectionOptions {
   io: SocketIo;
   handshake: Handshake;
   events: ConnectionEvents;
-  /** Bodies may be views of the read buffer, valid during `message` only (see ChunkReader's borrowBodies). */
+  /** Bodies are lent (views of the read buffer or of a pooled buffer), valid during `message` only (see ChunkReader's borrowBodies). */
   borrowBodies?: boolean;
   counters?: TrafficCounters;
 }
@@ -69,6 +69,7 @@ export class RtmpConnection {
     this.writer = options.io.writer(socket);
     this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), {
       borrowBodies: options.borrowBodies ?? false,
+      bodyPool: options.io.bodies,
     });
   }
 

@@ -1,8 +1,15 @@
 import type { Socket } from 'node:net';
+import { BufferPool } from '../../memory/buffer-pool.ts';
 import { withSharedReadBuffer } from './shared-read.ts';
 import { TickWriter, WriteTick } from './tick-writer.ts';
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Spare buffers for messages assembled from several chunks or reads, up to
+ * 4 MiB: one is out per message being assembled and comes back as soon as
+ * the message is handled, so a few per chunk stream in flight suffice.
+ */
+const MAX_SPARE_BODY_BYTES = 4 * 1024 * 1024;
 
 /** Takes the bytes of one socket read; they are valid only during the call. */
 export interface ReadReceiver {
@@ -11,11 +18,14 @@ export interface ReadReceiver {
 
 /**
  * The memory and timing that a set of connections (a server's, or a load
- * generator's clients) share: one read buffer, the spare write batches and
- * the end-of-tick flush. Made by whoever owns the connections and handed to
+ * generator's clients) share: one read buffer, the spare buffers that lent
+ * message bodies are assembled in, the spare write batches and the
+ * end-of-tick flush. Made by whoever owns the connections and handed to
  * each, so two servers in one process share nothing.
  */
 export class SocketIo {
+  /** Where the chunk readers of connections that lend bodies assemble them. */
+  readonly bodies = new BufferPool(MAX_SPARE_BODY_BYTES);
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   private readonly tick = new WriteTick();
 

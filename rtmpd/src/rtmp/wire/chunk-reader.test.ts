@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { BufferPool } from '../../memory/buffer-pool.ts';
 import { ChunkReader, type ChunkReaderOptions } from './chunk-reader.ts';
 import { serializeMessage } from './chunk-writer.ts';
 import { parseCommand, parseData } from './commands.ts';
@@ -131,6 +132,53 @@ describe('ChunkReader on a real FFmpeg publish session', () => {
     // Both paths ran: small messages arrive whole, frames above FFmpeg's 4096-byte chunks do not.
     expect(seen.filter((m) => m.borrowed).length).toBeGreaterThan(10);
     expect(seen.filter((m) => !m.borrowed).length).toBeGreaterThan(10);
+  });
+
+  it('with a body pool, assembles the rest in pooled buffers that go back once handled, allocating nothing per message', () => {
+    const readBuffer = Buffer.alloc(4096);
+    const pool = new BufferPool(1 << 20);
+    const taken = vi.spyOn(pool, 'take');
+    const given = vi.spyOn(pool, 'give');
+    const seen: Buffer[] = [];
+    let assembled = 0;
+    const r = new ChunkReader(
+      (_t, _s, _ts, body) => {
+        seen.push(Buffer.from(body));
+        if (body.buffer === readBuffer.buffer) return;
+        assembled++;
+        // Lent, not given: the buffer goes back to the pool only after this call.
+        expect(given).toHaveBeenCalledTimes(assembled - 1);
+        expect(body.buffer.byteLength).toBeGreaterThanOrEqual(body.length);
+      },
+      { borrowBodies: true, bodyPool: pool },
+    );
+    const allocations = [vi.spyOn(Buffer, 'allocUnsafe'), vi.spyOn(Buffer, 'allocUnsafeSlow')];
+    for (const piece of randomPieces(capture, prng(5), 4096)) {
+      piece.copy(readBuffer);
+      r.push(readBuffer.subarray(0, piece.length));
+    }
+    seen.forEach((body, i) => expect(body.equals(messages[i]!.body)).toBe(true));
+    expect(assembled).toBeGreaterThan(10);
+    expect(taken).toHaveBeenCalledTimes(assembled);
+    expect(given).toHaveBeenCalledTimes(assembled);
+    // Power-of-two buffers, reused: a handful of sizes for the whole session.
+    for (const [size] of taken.mock.calls) expect(Math.log2(size) % 1).toBe(0);
+    expect(allocations[1]!.mock.calls.length).toBeLessThan(8);
+    expect(allocations[0]).not.toHaveBeenCalled();
+    for (const spy of allocations) spy.mockRestore();
+  });
+
+  it('gives a partial pooled body back when it is aborted or the reader stops', () => {
+    const pool = new BufferPool(1 << 20);
+    const given = vi.spyOn(pool, 'give');
+    const { reader: r } = reader({ borrowBodies: true, bodyPool: pool });
+    r.push(Buffer.concat([header(0, 6, { ts: 0, length: 300, typeId: 9, streamId: 1 }), Buffer.alloc(128)]));
+    r.push(abortMessage(6));
+    expect(given).toHaveBeenCalledTimes(1);
+    r.push(Buffer.concat([header(0, 7, { ts: 0, length: 300, typeId: 8, streamId: 1 }), Buffer.alloc(128)]));
+    r.stop();
+    expect(given).toHaveBeenCalledTimes(2);
+    expect(r.bufferedBytes).toBe(0);
   });
 
   it('hands over a fresh buffer per message', () => {

@@ -1,9 +1,12 @@
 // Incremental RTMP chunk stream parser. Socket reads arrive cut anywhere, so
 // a chunk header is collected into a small fixed buffer, and payload bytes go
-// straight from the socket's buffer into one buffer allocated at the message's
-// full length: no concatenation, one copy. Each finished body is handed over
-// and never touched again. With borrowBodies, a message that arrived whole is
-// not copied at all: the handler gets a view of the pushed bytes.
+// straight from the socket's buffer into one buffer sized from the message
+// header: no concatenation, one copy. Each finished body is handed over and
+// never touched again. With borrowBodies, bodies are lent instead: a message
+// that arrived whole is not copied at all (the handler gets a view of the
+// pushed bytes), and one put together from several chunks or reads is
+// assembled in a pooled buffer that goes back to the pool after the handler.
+import type { BufferPool } from '../../memory/buffer-pool.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from './message-types.ts';
 
@@ -29,6 +32,11 @@ export interface ChunkReaderOptions {
    * whoever keeps it longer copies it.
    */
   borrowBodies?: boolean;
+  /**
+   * With borrowBodies, where messages that span chunks or reads are
+   * assembled (in buffers of power-of-two sizes) and returned once handled.
+   */
+  bodyPool?: BufferPool;
 }
 
 /** Called once per complete message; `body` now belongs to the callee (unless borrowed: see borrowBodies). */
@@ -47,10 +55,16 @@ class ChunkStream {
   extendedField = 0;
   hasHeader = false;
   body: Buffer | undefined = undefined;
+  /** The pooled buffer `body` is a view of, returned once the message is handled. */
+  pooled: Buffer | undefined = undefined;
   filled = 0;
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The smallest pooled body buffer: an audio frame cut by a read. */
+const MIN_POOLED_BYTES = 1024;
+/** Larger bodies (a big keyframe) are allocated and left to the GC. */
+const MAX_POOLED_BYTES = 1024 * 1024;
 
 /** The 3-byte big-endian field at `pos` (timestamp, length). */
 function u24(bytes: Buffer, pos: number): number {
@@ -76,10 +90,12 @@ export class ChunkReader {
   private partialBytes = 0;
   private stopped = false;
   private readonly borrowBodies: boolean;
+  private readonly bodyPool: BufferPool | undefined;
 
   constructor(onMessage: MessageHandler, options: ChunkReaderOptions = {}) {
     this.onMessage = onMessage;
     this.borrowBodies = options.borrowBodies ?? false;
+    this.bodyPool = this.borrowBodies ? options.bodyPool : undefined;
     this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     // One maximal message in flight: an honest encoder interleaves one video frame with small audio.
     this.maxPartialBytes = options.maxPartialBytes ?? MAX_MESSAGE_BYTES + 1024 * 1024;
@@ -94,8 +110,7 @@ export class ChunkReader {
   /** Stops parsing, e.g. when a handler closed the connection mid-buffer. */
   stop(): void {
     this.stopped = true;
-    for (const cs of this.streams.values()) cs.body = undefined;
-    this.partialBytes = 0;
+    for (const cs of this.streams.values()) this.dropPartial(cs);
   }
 
   /** Parses as much of `data` as forms chunks; keeps the rest for the next call. Throws RtmpProtocolError. */
@@ -216,10 +231,7 @@ export class ChunkReader {
       }
       if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) return cs;
       if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');
-      // Small bodies come from Node's shared pool; big ones get their own memory.
-      cs.body = cs.length < 4096 ? Buffer.allocUnsafe(cs.length) : Buffer.allocUnsafeSlow(cs.length);
-      cs.filled = 0;
-      this.partialBytes += cs.length;
+      this.allocateBody(cs);
     }
     this.current = cs;
     this.chunkRemaining = Math.min(this.chunkSize, cs.length - cs.filled);
@@ -235,14 +247,35 @@ export class ChunkReader {
     }
   }
 
+  /** The buffer the message's chunks are copied into, sized from its header. */
+  private allocateBody(cs: ChunkStream): void {
+    const length = cs.length;
+    const pool = this.bodyPool;
+    if (pool !== undefined && length <= MAX_POOLED_BYTES) {
+      let size = MIN_POOLED_BYTES;
+      while (size < length) size *= 2;
+      cs.pooled = pool.take(size);
+      cs.body = cs.pooled.subarray(0, length);
+    } else {
+      // Small bodies come from Node's shared pool; big ones get their own memory.
+      cs.body = length < 4096 ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
+    }
+    cs.filled = 0;
+    this.partialBytes += length;
+  }
+
   private endChunk(cs: ChunkStream): void {
     this.inPayload = false;
     this.current = undefined;
     if (cs.filled < cs.length) return;
     const body = cs.body!;
+    const pooled = cs.pooled;
     cs.body = undefined;
+    cs.pooled = undefined;
     this.partialBytes -= cs.length;
     this.deliver(cs, body);
+    // Lent: the handler copied whatever it keeps.
+    if (pooled !== undefined) this.bodyPool!.give(pooled);
   }
 
   private deliver(cs: ChunkStream, body: Buffer): void {
@@ -266,7 +299,9 @@ export class ChunkReader {
   private dropPartial(cs: ChunkStream): void {
     if (cs.body === undefined) return;
     this.partialBytes -= cs.length;
+    if (cs.pooled !== undefined) this.bodyPool!.give(cs.pooled);
     cs.body = undefined;
+    cs.pooled = undefined;
     cs.filled = 0;
   }
 }
