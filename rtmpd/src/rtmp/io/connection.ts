@@ -114,6 +114,12 @@ export class RtmpConnection {
     this.counted(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.chunkSize));
   }
 
+  /** Writes a media message that other connections send too (`key`: the packet), serialized once for all of them. */
+  sendShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+    if (this.closed) return;
+    this.counted(this.writer.writeShared(key, csid, typeId, streamId, timestamp, body, this.chunkSize));
+  }
+
   /** Announces the chunk size this side sends from now on, and uses it. */
   setChunkSize(size: number): void {
     this.send(setChunkSize(size));

@@ -176,4 +176,59 @@ describe('TickWriter', () => {
     });
     expect(received).toEqual(Buffer.concat([part(5, 100), part(6, 50)]));
   });
+
+  it('serializes a message shared by many writers once, sends it uncopied where it is all a writer sends, and reuses its buffer after the flush', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
+    const tick = new WriteTick();
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => {
+      const chunks: Buffer[] = [];
+      const write = socket.write.bind(socket);
+      socket.write = ((chunk: Buffer) => (chunks.push(chunk), write(chunk))) as typeof socket.write;
+      return chunks;
+    });
+    const packet = {};
+    const body = part(4, 2500);
+    const expected = serializeMessage(6, 9, 1, 40, body, 4096);
+    tick.handleRead(
+      {
+        receive: () => {
+          for (const w of writers) expect(w.writeShared(packet, 6, 9, 1, 40, body, 4096)).toBe(expected.length);
+          // The third writer sends a control message as well: its tick goes out as one batch.
+          writers[2]!.write(part(9, 12));
+          expect(writers[2]!.pendingBytes).toBe(expected.length + 12);
+        },
+      },
+      Buffer.alloc(0),
+    );
+    const [a, b, c] = sent.map((chunks) => chunks[0]!);
+    expect(a!.equals(expected)).toBe(true);
+    expect(b).toBe(a); // the same bytes, not a copy
+    expect(c!.equals(Buffer.concat([expected, part(9, 12)]))).toBe(true);
+    for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, sent[i]![0]!.length)).equals(sent[i]![0]!)).toBe(true);
+    // Taken whole by every socket, so the next packet is serialized into the same pooled buffer.
+    const next = {};
+    tick.handleRead({ receive: () => writers[0]!.writeShared(next, 6, 9, 1, 80, part(5, 2500), 4096) }, Buffer.alloc(0));
+    expect(sent[0]![1]!.buffer).toBe(a!.buffer);
+  });
+
+  it('does not reuse a shared buffer that a socket still holds', async () => {
+    const { socket, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
+    while (socket.writableLength === 0) {
+      writer.write(part(3, 60_000));
+      writer.flush();
+    }
+    const writes = recordWrites(socket);
+    const held: Buffer[] = [];
+    const write = socket.write.bind(socket);
+    socket.write = ((chunk: Buffer) => (held.push(chunk), write(chunk))) as typeof socket.write;
+    const body = part(6, 2500);
+    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
+    expect(writes).toHaveLength(1);
+    expect(writer.pendingBytes).toBe(socket.writableLength);
+    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 80, part(7, 2500), 4096) }, Buffer.alloc(0));
+    expect(held[1]!.buffer).not.toBe(held[0]!.buffer);
+    expect(held[0]!.equals(serializeMessage(6, 9, 1, 40, body, 4096))).toBe(true);
+  });
 });

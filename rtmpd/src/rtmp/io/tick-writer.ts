@@ -2,26 +2,62 @@ import type { Socket } from 'node:net';
 import { BufferPool } from '../../memory/buffer-pool.ts';
 import { chunkedLength, writeChunks } from '../wire/chunk-writer.ts';
 
-/** Batch sizes are powers of two from this one: most ticks carry a frame or two of one stream. */
-const MIN_BATCH_BYTES = 16 * 1024;
+/**
+ * Batches and shared messages are pooled buffers of power-of-two sizes from
+ * this one: an encoder's packet read at a time is an audio or a video frame,
+ * so most ticks carry one or two messages of a stream.
+ */
+const MIN_BATCH_BYTES = 4 * 1024;
 /** Larger batches (a big GOP for a joining player) are not kept for reuse. */
 const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
 /**
- * Spare batches kept, up to 8 MiB: a fan-out tick takes one batch per player.
- * A batch that a socket still holds (its write had to wait) is not reused: it
- * goes with the socket's queue.
+ * Spare buffers kept, up to 8 MiB: in a fan-out tick every player whose
+ * tick holds more than one message takes a batch (a thousand players, two
+ * frames each: a thousand 8 KiB batches). A buffer that a socket still holds
+ * (its write had to wait) is not reused: it goes with the socket's queue.
  */
 const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 
 /**
+ * A media message as its chunks, serialized once for every connection that
+ * sends it with the same chunk stream, stream id and chunk size: a stream's
+ * fan-out writes the same packet to player after player. Valid until the
+ * tick's flush, after which its buffer goes back to the pool unless a
+ * socket still holds it (a write that had to wait).
+ */
+export class SharedMessage {
+  readonly key: object;
+  readonly csid: number;
+  readonly streamId: number;
+  readonly chunkSize: number;
+  readonly buffer: Buffer;
+  /** The message on the wire: a view of `buffer`. */
+  readonly bytes: Buffer;
+  /** A socket queued these bytes instead of writing them at once, so the buffer is not reused. */
+  kept = false;
+
+  constructor(key: object, csid: number, streamId: number, chunkSize: number, buffer: Buffer, length: number) {
+    this.key = key;
+    this.csid = csid;
+    this.streamId = streamId;
+    this.chunkSize = chunkSize;
+    this.buffer = buffer;
+    this.bytes = buffer.subarray(0, length);
+  }
+}
+
+/**
  * The tick that the writers of many connections share: which writers have
- * bytes waiting, whether a flush is due, and the spare batches. One per
- * server (or client process), handed to every TickWriter it makes.
+ * bytes waiting, whether a flush is due, the spare batches and this tick's
+ * shared messages. One per server (or client process), handed to every
+ * TickWriter it makes.
  */
 export class WriteTick {
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
+  /** Shared messages serialized this tick, the last one first in line for the next player. */
+  private readonly shared: SharedMessage[] = [];
   private flushScheduled = false;
   /** A socket read is being handled: its end flushes, so no flush is scheduled. */
   private inRead = false;
@@ -30,6 +66,9 @@ export class WriteTick {
     // Indexed: a flush does not add writers, but a late write would land at the end.
     for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
     this.dirty.length = 0;
+    // Every writer that sent a shared message has flushed it.
+    for (const message of this.shared) if (!message.kept) this.release(message.buffer);
+    this.shared.length = 0;
   };
 
   /**
@@ -57,6 +96,26 @@ export class WriteTick {
     if (batch.length <= MAX_SPARE_BATCH_BYTES) this.batches.give(batch);
   }
 
+  /** The message serialized for `key` (the packet) with these framing parameters, made at its first request this tick. */
+  sharedMessage(
+    key: object,
+    csid: number,
+    typeId: number,
+    streamId: number,
+    timestamp: number,
+    body: Buffer,
+    chunkSize: number,
+  ): SharedMessage {
+    const last = this.shared[this.shared.length - 1];
+    if (last !== undefined && last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize)
+      return last;
+    const length = chunkedLength(csid, timestamp, body.length, chunkSize);
+    const message = new SharedMessage(key, csid, streamId, chunkSize, this.takeBatch(length), length);
+    writeChunks(message.buffer, 0, csid, typeId, streamId, timestamp, body, chunkSize);
+    this.shared.push(message);
+    return message;
+  }
+
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
   markDirty(writer: TickWriter): void {
     this.dirty.push(writer);
@@ -81,6 +140,8 @@ export class TickWriter {
   private readonly tick: WriteTick;
   private batch: Buffer | undefined = undefined;
   private used = 0;
+  /** This tick's only write so far, a shared message: it leaves as it is, uncopied. */
+  private lone: SharedMessage | undefined = undefined;
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
   private ended = false;
@@ -92,10 +153,11 @@ export class TickWriter {
 
   /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
   get pendingBytes(): number {
-    if (!this.backlogged) return this.used;
+    const queuedThisTick = this.lone === undefined ? this.used : this.lone.bytes.length;
+    if (!this.backlogged) return queuedThisTick;
     const queued = this.socket.writableLength;
     if (queued === 0) this.backlogged = false;
-    return this.used + queued;
+    return queuedThisTick + queued;
   }
 
   /** The socket's buffer is full: the caller should hold back until it drains. */
@@ -120,6 +182,21 @@ export class TickWriter {
     return length;
   }
 
+  /**
+   * Queues a media message that other connections send too (a stream's
+   * fan-out, `key` being the packet): serialized once per tick, and sent
+   * without a copy when it is all this writer sends in the tick. Returns the
+   * bytes it takes on the wire (0 after end()).
+   */
+  writeShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
+    if (this.ended) return 0;
+    const message = this.tick.sharedMessage(key, csid, typeId, streamId, timestamp, body, chunkSize);
+    if (this.batch !== undefined || this.lone !== undefined) return this.write(message.bytes);
+    this.lone = message;
+    this.tick.markDirty(this);
+    return message.bytes.length;
+  }
+
   /** Ends the connection after what was queued; later writes are dropped. */
   end(): void {
     this.flush();
@@ -129,6 +206,17 @@ export class TickWriter {
 
   /** Sends what this tick queued now rather than at the end of the tick. */
   flush(): void {
+    const lone = this.lone;
+    if (lone !== undefined) {
+      this.lone = undefined;
+      if (!this.socket.writable) return;
+      this.socket.write(lone.bytes);
+      if (this.socket.writableLength > 0) {
+        lone.kept = true;
+        this.backlogged = true;
+      }
+      return;
+    }
     const batch = this.batch;
     if (batch === undefined) return;
     const length = this.used;
@@ -154,6 +242,14 @@ export class TickWriter {
   /** Makes room for `length` more bytes in this tick's batch; returns where they go, or -1 after end(). */
   private reserve(length: number): number {
     if (this.ended) return -1;
+    const lone = this.lone;
+    if (lone !== undefined) {
+      // A second write in this tick: the shared message goes into a batch after all.
+      this.lone = undefined;
+      this.batch = this.tick.takeBatch(lone.bytes.length + length);
+      this.batch.set(lone.bytes);
+      this.used = lone.bytes.length;
+    }
     const pos = this.used;
     const needed = pos + length;
     const batch = this.batch;

@@ -53,7 +53,7 @@ export class RtmpPlayer implements Subscriber {
       if (!packet.keyframe) return;
       this.awaitKeyframe = false;
     }
-    this.connection.sendMessage(CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body);
+    this.connection.sendShared(packet, CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body);
   }
 
   pause(paused: boolean, hasVideo: boolean): void {
