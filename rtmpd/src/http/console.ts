@@ -64,11 +64,12 @@ const SETTINGS = 'settings.json';
  * scripts and styles (content-hashed names, cached for good) and
  * `/console/settings.json` what the page needs from the server. Any other
  * path passes on untouched, so `/console/<key>.flv` stays a stream of the
- * app `console`. The bundle is read into memory once, at start.
+ * app `console`. The bundle is read into memory once, when the console is
+ * first asked for: a server nobody opens the console of does not hold it.
  */
 export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleOptions): Middleware {
-  const assets = loadAssets(dir);
-  if (!assets) logger.warn({ dir }, 'the web console is not built (run make build); GET / answers 503');
+  let assets: Map<string, Asset> | undefined | null = null; // null: not read yet
+  if (!existsSync(join(dir, 'index.html'))) logger.warn({ dir }, 'the web console is not built (run make build); GET / answers 503');
   const settingsBody = JSON.stringify(settings);
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
@@ -82,6 +83,7 @@ export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleO
       ctx.body = settingsBody;
       return;
     }
+    if (assets === null) assets = loadAssets(dir);
     if (!assets) {
       if (name !== 'index.html') return next();
       throw new ApiError(503, 'console_not_built', `the web console's bundle is missing from ${dir}; run make build`);

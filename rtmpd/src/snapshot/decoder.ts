@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Readable } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
+import type Ffmpeg from 'fluent-ffmpeg';
 
 /** The containers ffmpeg reads one keyframe from: raw Annex-B, or IVF for AV1. */
 export type KeyframeFormat = 'h264' | 'hevc' | 'ivf';
@@ -22,16 +22,19 @@ export class DecodeError extends Error {
   override name = 'DecodeError';
 }
 
+/** fluent-ffmpeg, loaded by the first decode: a server that never makes a snapshot does not carry it. */
+let fluentFfmpeg: Promise<typeof Ffmpeg> | undefined;
+
 /**
  * Decodes one keyframe to a JPEG with ffmpeg. The child is killed when it
  * runs past the timeout, so a wedged decoder never holds a pool slot.
  */
-export function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
+export async function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
   // fluent-ffmpeg 2.1 throws an uncaught TypeError when spawn itself fails
   // (ENOENT, EACCES), which would take the whole server down; so a missing
   // binary is caught here, before it is spawned.
-  if (!isExecutable(request.ffmpegPath))
-    return Promise.reject(new DecodeError(`ffmpeg not found or not executable: ${request.ffmpegPath} (--ffmpeg-path)`));
+  if (!isExecutable(request.ffmpegPath)) throw new DecodeError(`ffmpeg not found or not executable: ${request.ffmpegPath} (--ffmpeg-path)`);
+  const ffmpeg = await (fluentFfmpeg ??= import('fluent-ffmpeg').then((m) => m.default));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;

@@ -1,12 +1,14 @@
 // OpenTelemetry traces, configured by the standard OTEL_* environment
 // variables (OTLP over HTTP/protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL says
-// otherwise). With no OTLP endpoint set, the SDK is never loaded and every
-// helper here returns at its first line, so tracing that is off costs nothing.
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+// otherwise). With no OTLP endpoint set, neither the SDK nor the API is ever
+// loaded and every helper here returns at its first line, so tracing that is
+// off costs nothing.
+import type * as OtelApi from '@opentelemetry/api';
+import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 
-const tracer = trace.getTracer('rtmpd');
-let enabled = false;
+/** The API and rtmpd's tracer while tracing is on. */
+let otel: { api: typeof OtelApi; tracer: Tracer } | undefined;
 
 export interface Tracing {
   /** Exports the spans still buffered, then stops. */
@@ -27,7 +29,7 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
  */
 export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
   if (!tracingConfigured(env)) return undefined;
-  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const [{ NodeSDK }, api] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/api')]);
   const sdk = new NodeSDK({
     // OTEL_SERVICE_NAME, when set, wins through the env resource detector.
     ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: 'rtmpd' }),
@@ -35,16 +37,16 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     logRecordProcessors: [],
   });
   sdk.start();
-  enabled = true;
+  otel = { api, tracer: api.trace.getTracer('rtmpd') };
   return {
     shutdown: async () => {
-      enabled = false;
+      otel = undefined;
       await sdk.shutdown();
     },
   };
 }
 
-export const tracingEnabled = (): boolean => enabled;
+export const tracingEnabled = (): boolean => otel !== undefined;
 
 /** Trace and span ids of a span, as log fields. */
 function spanLogFields(span: Span | undefined): { trace_id?: string; span_id?: string } {
@@ -55,19 +57,24 @@ function spanLogFields(span: Span | undefined): { trace_id?: string; span_id?: s
 
 /** pino `mixin`: adds trace_id/span_id of the active span (an API request, a snapshot) to every log line. */
 export function traceLogMixin(): { trace_id?: string; span_id?: string } {
-  if (!enabled) return {};
-  return spanLogFields(trace.getActiveSpan());
+  if (!otel) return {};
+  return spanLogFields(otel.api.trace.getActiveSpan());
 }
+
+/** SpanStatusCode.ERROR, a constant of the API (which is not loaded while tracing is off). */
+const STATUS_ERROR = 2 satisfies OtelApi.SpanStatusCode.ERROR;
+/** SpanKind.SERVER. */
+const KIND_SERVER = 1 satisfies OtelApi.SpanKind.SERVER;
 
 function fail(span: Span, err: unknown): void {
   if (err instanceof Error) span.recordException(err);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+  span.setStatus({ code: STATUS_ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 
 /** Runs `fn` inside a span that ends when it settles; errors mark the span and are rethrown. */
 export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
-  if (!enabled) return fn(undefined);
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+  if (!otel) return fn(undefined);
+  return otel.tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -125,9 +132,9 @@ export class ConnectionTrace {
   private error: string | undefined;
 
   constructor(remoteAddress: string | undefined, remotePort: number | undefined) {
-    if (!enabled) return;
-    this.span = tracer.startSpan('rtmp.connection', {
-      kind: SpanKind.SERVER,
+    if (!otel) return;
+    this.span = otel.tracer.startSpan('rtmp.connection', {
+      kind: KIND_SERVER,
       attributes: { 'network.protocol.name': 'rtmp', 'network.peer.address': remoteAddress ?? '', 'network.peer.port': remotePort ?? 0 },
     });
   }
@@ -144,13 +151,14 @@ export class ConnectionTrace {
 
   /** publish or play accepted for app/key; ends any earlier role span. */
   began(kind: 'publish' | 'play', app: string, key: string): void {
-    if (!this.span) return;
+    if (!this.span || !otel) return;
     this.ended({});
     this.span.setAttributes({ 'rtmp.role': kind, 'rtmp.app': app, 'rtmp.stream_key': key });
+    const { api, tracer } = otel;
     this.role = tracer.startSpan(
       `rtmp.${kind}`,
       { attributes: { 'rtmp.app': app, 'rtmp.stream_key': key } },
-      trace.setSpan(context.active(), this.span),
+      api.trace.setSpan(api.context.active(), this.span),
     );
   }
 
@@ -198,8 +206,8 @@ export class RecordingTrace {
   private span: Span | undefined;
 
   constructor(stream: StreamLike, path: string) {
-    if (!enabled) return;
-    this.span = tracer.startSpan('recording.segment', { attributes: { ...streamAttributes(stream), 'file.path': path } });
+    if (!otel) return;
+    this.span = otel.tracer.startSpan('recording.segment', { attributes: { ...streamAttributes(stream), 'file.path': path } });
   }
 
   /** The file is closed (or failed); later calls do nothing. */
@@ -220,19 +228,20 @@ export class RecordingTrace {
  */
 export function koaTracing(): Middleware {
   return async (ctx, next) => {
-    if (!enabled) return next();
-    const parent = propagation.extract(context.active(), ctx.headers);
+    if (!otel) return next();
+    const { api, tracer } = otel;
+    const parent = api.propagation.extract(api.context.active(), ctx.headers);
     const span = tracer.startSpan(
       ctx.method,
       {
-        kind: SpanKind.SERVER,
+        kind: KIND_SERVER,
         attributes: { 'http.request.method': ctx.method, 'url.path': ctx.path, 'url.scheme': ctx.protocol, 'client.address': ctx.ip },
       },
       parent,
     );
     let status: number | undefined;
     try {
-      await context.with(trace.setSpan(parent, span), next);
+      await api.context.with(api.trace.setSpan(parent, span), next);
     } catch (err) {
       fail(span, err);
       // An error handler outside this middleware has yet to set the status.
@@ -247,7 +256,7 @@ export function koaTracing(): Middleware {
       }
       status ??= ctx.status;
       span.setAttribute('http.response.status_code', status);
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      if (status >= 500) span.setStatus({ code: STATUS_ERROR });
       span.end();
     }
   };
