@@ -38,8 +38,10 @@ test: setup
 	  flock -n 9 || { echo "make test: another make test runs on this machine; waiting for it"; flock 9; }; \
 	  $(MAKE) --no-print-directory test-suite
 
+# The vitest suites, then the kind e2e (real images, pods and volumes; cached builds).
 test-suite: build lint
 	npx vitest run
+	e2e/kind/run.sh
 
 # Rewrites every file the formatter covers (make lint checks it).
 format: setup
@@ -61,11 +63,12 @@ generate: setup
 e2e: build
 	npx vitest run --project chart --project e2e-local --project e2e-scripts
 
-# The same journey on kind with the real images; needs Docker, kind, kubectl, helm, ffmpeg.
-e2e-kind:
+# The product on a kind cluster with the real images, built with no image registry
+# (hack/): Docker, the images and the node image are installed and cached as needed.
+e2e-kind: setup
 	e2e/kind/run.sh
 
-images:
+images: setup
 	hack/images.sh
 
 # Load and latency benchmark: rtmpd vs node-media-server vs nginx-rtmp (BENCH_ARGS="--help" for options).

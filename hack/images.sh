@@ -1,18 +1,42 @@
 #!/usr/bin/env bash
-# Builds the rtmpd and operator images with Docker, tagged with the one
-# version the chart and the operator default to: the root package.json's.
+# `make images`: builds the rtmpd and operator images from their Dockerfiles,
+# tagged with the one version the chart and the operator default to (the root
+# package.json's): $IMAGE_REGISTRY/rtmpd:$version and $IMAGE_REGISTRY/rtmpd-operator:$version.
+#
+# IMAGE_BASE=local (the default) builds on base images made here from Debian's
+# and npm's packages (hack/images/base.sh): no image registry is needed.
+# IMAGE_BASE=registry builds on the Dockerfiles' defaults (node:24-bookworm-slim,
+# debian:bookworm-slim) pulled from Docker Hub.
+# Starts a Docker engine if none answers (hack/docker/engine.sh) and stops it
+# again, unless a calling script (e2e/kind/run.sh) holds the Docker session.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-registry=${IMAGE_REGISTRY:-ghcr.io/fluxiot}
-version=$(node -p 'require("./package.json").version')
-if ! docker info >/dev/null 2>&1; then
-  echo "images: no Docker engine answers here (docker info failed); build the images where Docker runs:" >&2
-  echo "  docker build -f rtmpd/Dockerfile -t $registry/rtmpd:$version ." >&2
-  echo "  docker build -f operator/Dockerfile -t $registry/rtmpd-operator:$version ." >&2
-  exit 1
-fi
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+progress_name=images
+# shellcheck source=hack/lib/progress.sh
+source "$here/lib/progress.sh"
+# shellcheck source=hack/docker/engine.sh
+source "$here/docker/engine.sh"
+
+registry="${IMAGE_REGISTRY:-ghcr.io/fluxiot}"
+version="$(node -p 'require(process.argv[1]).version' "$repo/package.json")"
+logs="$flux_cache_root/images/logs"
+
+docker_session_begin
+trap docker_session_end EXIT
+
+build_args=(--build-arg "VERSION=$version")
+case "${IMAGE_BASE:-local}" in
+  local)
+    while IFS='=' read -r name value; do build_args+=(--build-arg "$name=$value"); done < <("$here/images/base.sh")
+    ;;
+  registry) ;;
+  *) say "IMAGE_BASE must be local or registry, not ${IMAGE_BASE}"; exit 2 ;;
+esac
+
 for image in rtmpd operator; do
-  name=$([ "$image" = operator ] && echo rtmpd-operator || echo rtmpd)
-  echo "images: building $registry/$name:$version"
-  docker build --build-arg VERSION="$version" -f "$image/Dockerfile" -t "$registry/$name:$version" .
+  name="$([[ "$image" == operator ]] && echo rtmpd-operator || echo rtmpd)"
+  logged "$logs/$name.build.log" "$registry/$name:$version: docker build -f $image/Dockerfile" \
+    docker build "${build_args[@]}" -f "$repo/$image/Dockerfile" -t "$registry/$name:$version" "$repo"
+  say "$registry/$name:$version: $(docker image inspect -f '{{.Size}}' "$registry/$name:$version" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 done

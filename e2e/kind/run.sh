@@ -1,70 +1,103 @@
 #!/usr/bin/env bash
-# `make e2e-kind`: the user's journey on a real kind cluster, for a machine with
-# Docker (and the GitHub workflow .github/workflows/e2e-kind.yml):
-#   create the cluster → build both images (hack/images.sh) → kind load them →
-#   helm install the chart → kubectl apply examples/rtmpserver.yaml → Ready →
-#   port-forward → publish with ffmpeg → stream list, JPEG snapshot, /metrics of
-#   rtmpd and of the operator → delete and check the clean-up → helm uninstall →
-#   delete the cluster.
-# Only the cluster creation and the image loading are kind's: every other step is
-# e2e/lib/steps.sh, the code the local suite (`make e2e`) runs too.
+# `make e2e-kind` (and the last part of `make test`): the product on a real kind
+# cluster, built and run with no image registry.
 #
-# Needs: docker (running), kind, kubectl, helm, ffmpeg, curl, node.
+# Named steps, run in order; each prints its time, the run ends with
+# "e2e-kind: N passed, N failed". To add a check, write a function (here, in
+# e2e/kind/steps.sh or, if the local suite runs it too, e2e/lib/steps.sh) and a
+# `step NAME function args` line below.
+#
+# The whole run holds one machine-wide lock (hack/docker/engine.sh), so runs
+# from several clones take turns; the cluster's name is unique per clone. A
+# Docker engine is started if none answers and stopped at the end by the run
+# that started it. Everything built is cached by hack/ (see the README).
+#
+# Needs: node (the repo's, after `make setup`), ffmpeg, ffprobe, curl, go (for the
+# first build of the Kubernetes binaries), root or sudo (Debian packages, dockerd).
 # Environment:
-#   KIND_CLUSTER_NAME  cluster name (default flux-rtmpd-e2e)
-#   KIND_NODE_IMAGE    node image (default: kind's own)
-#   E2E_KIND_KEEP=1    keep the cluster (and the work dir) afterwards
-#   E2E_TIMEOUT        seconds per wait (default 180)
+#   KIND_CLUSTER_NAME  cluster name (default flux-rtmpd-<hash of this clone's path>)
+#   KIND_NODE_IMAGE    a node image to use instead of building one (e.g. kindest/node:v1.36.3)
+#   IMAGE_BASE         local (default: base images from Debian and npm) or registry (Docker Hub)
 #   IMAGE_REGISTRY     image name prefix (default ghcr.io/fluxiot, as hack/images.sh)
+#   E2E_KIND_KEEP=1    keep the cluster, the work dir and the Docker engine afterwards
+#   E2E_TIMEOUT        seconds per wait (default 180)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-# shellcheck source-path=SCRIPTDIR/../lib
-# shellcheck source=steps.sh
+# shellcheck source=e2e/lib/steps.sh
 source "$repo/e2e/lib/steps.sh"
+# shellcheck source=e2e/kind/steps.sh
+source "$here/steps.sh"
+progress_name=e2e-kind
+# shellcheck source=hack/docker/engine.sh
+source "$repo/hack/docker/engine.sh"
 
-for tool in docker kind kubectl helm ffmpeg curl node; do
-  command -v "$tool" >/dev/null || { e2e_log "$tool is not on PATH (needed: docker kind kubectl helm ffmpeg curl node)"; exit 1; }
+for tool in node ffmpeg ffprobe curl go; do
+  command -v "$tool" >/dev/null || { e2e_log "$tool is not on PATH (needed: node ffmpeg ffprobe curl go)"; exit 1; }
 done
-docker info >/dev/null 2>&1 || { e2e_log "no Docker engine answers (docker info failed): make e2e-kind needs Docker"; exit 1; }
 
-cluster="${KIND_CLUSTER_NAME:-flux-rtmpd-e2e}"
+export KIND_CLUSTER="${KIND_CLUSTER_NAME:-flux-rtmpd-$(printf '%s' "$repo" | sha256sum | cut -c1-8)}"
 registry="${IMAGE_REGISTRY:-ghcr.io/fluxiot}"
+version="$(node -p 'require(process.argv[1]).version' "$repo/package.json")"
 release=rtmpd-operator
 operator_ns=rtmpd-system
+operator_pods="app.kubernetes.io/instance=$release,app.kubernetes.io/component=operator"
 app_ns=e2e-media
 key="kind$RANDOM"
-version="$(node -p 'require(process.argv[1]).version' "$repo/package.json")"
 work="$(mktemp -d "${TMPDIR:-/tmp}/flux-rtmpd-kind.XXXXXX")"
+export KUBECONFIG="$work/kubeconfig"
 pids=()
-created=0
+passed=0
+current=""
+started=$SECONDS
 
+stop_background() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  pids=()
+}
 
 cleanup() {
-  local rc=$? pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if ((rc != 0 && created)); then
-    e2e_log "failed (exit $rc); cluster state and logs in $work"
-    kubectl get rtmpservers,deployments,pods,pvc,svc -A -o wide >"$work/state.txt" 2>&1 || true
-    kind export logs "$work/kind-logs" --name "$cluster" >/dev/null 2>&1 || true
+  local rc=$?
+  stop_background
+  if ((rc != 0)); then
+    e2e_log "FAILED in step ${current:-?} (exit $rc); state and logs in $work"
+    if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+      kubectl get rtmpservers,deployments,statefulsets,pods,pvc,svc,leases -A -o wide >"$work/state.txt" 2>&1 || true
+      kind export logs "$work/kind-logs" --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
+    fi
   fi
   if [[ "${E2E_KIND_KEEP:-0}" == 1 ]]; then
-    e2e_log "E2E_KIND_KEEP=1: kind cluster $cluster and $work kept (kind delete cluster --name $cluster)"
+    e2e_log "E2E_KIND_KEEP=1: cluster $KIND_CLUSTER (KUBECONFIG=$KUBECONFIG), $work and the Docker engine are kept"
   else
-    if ((created)); then kind delete cluster --name "$cluster" >&2 || true; fi
+    kind delete cluster --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
     ((rc == 0)) && rm -rf "$work"
+    docker_session_end
   fi
+  echo "e2e-kind: $passed passed, $((rc == 0 ? 0 : 1)) failed ($((SECONDS - started))s)"
   exit "$rc"
 }
 trap cleanup EXIT
 
+# step NAME COMMAND...: one named check; a failure ends the run (the later steps
+# build on it) and names the step.
+step() {
+  current="$1"
+  shift
+  local t0=$SECONDS
+  e2e_log "── $current"
+  "$@"
+  passed=$((passed + 1))
+  e2e_log "── $current: ok in $((SECONDS - t0))s"
+}
+
 # port_forward TARGET NAMESPACE REMOTE_PORT...: forwards free local ports (kept
-# running until the end) and sets `forwarded` to them, in order. Not in a
-# subshell, so the kubectl process is ours to stop.
+# running until the end) and sets `forwarded` to them, in order.
 forwarded=()
 port_forward() {
-  local target="$1" ns="$2"; shift 2
+  local target="$1" ns="$2"
+  shift 2
   local log="$work/port-forward-${target//\//-}.log" spec=() p
   for p in "$@"; do spec+=(":$p"); done
   kubectl -n "$ns" port-forward "$target" "${spec[@]}" >"$log" 2>&1 &
@@ -76,39 +109,134 @@ port_forward() {
   done
 }
 
-# --- kind-specific: the cluster and the images ----------------------------------
-e2e_log "creating kind cluster $cluster"
-kind_args=(create cluster --name "$cluster" --config "$here/kind-config.yaml" --wait 180s --kubeconfig "$work/kubeconfig")
-[[ -n "${KIND_NODE_IMAGE:-}" ]] && kind_args+=(--image "$KIND_NODE_IMAGE")
-created=1
-kind "${kind_args[@]}" >&2
-export KUBECONFIG="$work/kubeconfig"
+# --- the machine: Docker, the tools, the images, the cluster --------------------
+use_tools() {
+  "$repo/hack/k8s/build.sh" >"$work/k8s-build.log" 2>&1 || { e2e_log "hack/k8s/build.sh failed: $work/k8s-build.log"; return 1; }
+  PATH="$("$repo/hack/k8s/build.sh" --bin-dir):$PATH"
+  export PATH
+  e2e_log "kind $(kind version | cut -d' ' -f2), kubectl and helm from $(dirname "$(command -v kind)")"
+}
 
-e2e_log "building the images ($registry/rtmpd:$version, $registry/rtmpd-operator:$version)"
-IMAGE_REGISTRY="$registry" "$repo/hack/images.sh" >&2
-kind load docker-image --name "$cluster" "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version" >&2
+node_image() {
+  if [[ -z "${KIND_NODE_IMAGE:-}" ]]; then
+    KIND_NODE_IMAGE="$("$repo/hack/kind/node-image.sh" | sed -n 's/^KIND_NODE_IMAGE=//p')"
+  fi
+  e2e_log "node image: $KIND_NODE_IMAGE"
+}
 
-# --- the journey: the same steps as make e2e ------------------------------------
-helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator"
+# The cluster config with the patches this machine needs.
+kind_config() {
+  cat "$here/kind-config.yaml"
+  # Without CAP_SYS_RESOURCE runc cannot lower a process's oom_score_adj, and
+  # every pod sandbox then fails ("can't get final child's PID from pipe: EOF").
+  if ! cap_in_bounding_set 24; then
+    printf '%s\n' 'containerdConfigPatches:' '  - |-' '    [plugins."io.containerd.grpc.v1.cri"]' '      restrict_oom_score_adj = true'
+  fi
+  # kubelet 1.36 refuses to start on cgroup v1 unless told it may.
+  if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    printf '%s\n' 'kubeadmConfigPatches:' '  - |' '    kind: KubeletConfiguration' '    failCgroupV1: false'
+  fi
+}
+
+create_cluster() {
+  kind delete cluster --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
+  kind_config >"$work/kind-config.yaml"
+  kind create cluster --name "$KIND_CLUSTER" --image "$KIND_NODE_IMAGE" --config "$work/kind-config.yaml" \
+    --wait "${e2e_timeout}s" --kubeconfig "$KUBECONFIG" >&2
+  kubectl get nodes -o wide >&2
+}
+
+# --- the product on it ------------------------------------------------------------
+nodeport() { docker port "$KIND_CLUSTER-control-plane" "$1/tcp" | sed -n 's/^127.0.0.1:\([0-9]*\)$/\1/p' | head -n 1; }
+
+journey_through_port_forward() {
+  port_forward "service/$name" "$app_ns" 1935 8082
+  local rtmp="${forwarded[0]}" http="${forwarded[1]}"
+  e2e_log "service/$name forwarded: rtmp 127.0.0.1:$rtmp, http 127.0.0.1:$http"
+  publish "rtmp://127.0.0.1:$rtmp/live/$key" 60 >"$work/publish.log" 2>&1 &
+  pids+=("$!")
+  check_api "http://127.0.0.1:$http" live "$key" "$work/api"
+  check_snapshot_size "$work/api/snapshot.jpg" 640 360
+  check_playback "rtmp://127.0.0.1:$rtmp" "http://127.0.0.1:$http" live "$key" 640 360
+  stop_background
+}
+
+operator_metrics_of_leader() {
+  port_forward "pod/$(lease_holder "$operator_ns" rtmpd-operator.media.fluxiot.io)" "$operator_ns" 8080
+  check_operator_metrics "http://127.0.0.1:${forwarded[0]}"
+}
+
+# A publisher that reconnects runs through the NodePort from here to the end.
+rtmp_np="" http_np=""
+publisher_through_nodeport() {
+  rtmp_np="$(nodeport 31935)" http_np="$(nodeport 31882)"
+  e2e_log "NodePorts published on 127.0.0.1: rtmp $rtmp_np, http $http_np"
+  publish_reconnecting "rtmp://127.0.0.1:$rtmp_np/live/$key" 900 "$work/publisher-events.txt" >"$work/publisher.log" 2>&1 &
+  pids+=("$!")
+  retry 60 "rtmp/live/$key through the NodePort" stream_listed "http://127.0.0.1:$http_np" "rtmp/live/$key"
+  check_playback "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$key" 640 360
+}
+
+# The recordings before a pod's deletion: kept on the volume, seen by the new pod, playable.
+delete_pod_during_publish() {
+  local old since outage files
+  sleep 10 # some seconds of recording
+  old="$(pods_of "$app_ns" "app.kubernetes.io/instance=$name")"
+  since="$(date +%s.%N)"
+  e2e_log "deleting pod $old while the publisher is live"
+  kubectl -n "$app_ns" delete pod "$old" --wait=false >&2
+  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$key" "$since" "$work/publisher-events.txt")"
+  e2e_log "pod deletion: $outage"
+  echo "pod deletion: $outage" >>"$work/outages.txt"
+  mapfile -t files < <(recordings_on_volume "$app_ns" "$name-recordings" live "$key")
+  ((${#files[@]} >= 2)) || e2e_die "expected the recordings of both pods on the volume, found: ${files[*]}" || return 1
+  check_recording_plays "${files[0]}" "$work/before-deletion.flv" 5
+  local new seen
+  new="$(pods_of "$app_ns" "app.kubernetes.io/instance=$name")"
+  seen="$(recordings_seen_by_pod "$app_ns" "$new" "$(recordings_dir)/live/$key")"
+  grep -qx "$(basename "${files[0]#*:}")" <<<"$seen" ||
+    e2e_die "pod $new does not see $(basename "${files[0]#*:}") (it sees: $seen)" || return 1
+  e2e_log "pod $new sees the recording $(basename "${files[0]#*:}") made by $old"
+}
+
+recordings_dir() {
+  kubectl -n "$app_ns" get deployment,statefulset -l "app.kubernetes.io/instance=$name" -o \
+    jsonpath='{.items[0].spec.template.spec.containers[0].volumeMounts[?(@.name=="recordings")].mountPath}'
+}
+
+# A change of the RtmpServer rolls its pods: what the live publisher sees.
+rolling_update() {
+  local since outage
+  since="$(date +%s.%N)"
+  kubectl -n "$app_ns" patch rtmpserver "$name" --type merge -p '{"spec":{"logLevel":"debug"}}' >&2
+  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$key" "$since" "$work/publisher-events.txt")"
+  e2e_log "rolling update: $outage"
+  echo "rolling update: $outage" >>"$work/outages.txt"
+  wait_ready "$app_ns" "$name"
+}
+
+step docker docker_session_begin
+step tools use_tools
+step images env IMAGE_REGISTRY="$registry" "$repo/hack/images.sh"
+step images-small-and-safe check_images "$registry" "$version"
+step node-image node_image
+step cluster create_cluster
+step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version"
+step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" --set replicaCount=2
+step operator-pods check_pods_secure "$operator_ns" "$operator_pods" rtmpd-operator.js
+step leader-election check_leader_election "$operator_ns" "$operator_pods" rtmpd-operator.media.fluxiot.io
 kubectl create namespace "$app_ns" >&2
-name="$(apply_rtmpserver "$app_ns" "$repo/examples/rtmpserver.yaml")"
-wait_children "$app_ns" "$name"
-wait_ready "$app_ns" "$name"
-
-port_forward "service/$name" "$app_ns" 1935 8082
-rtmp_port="${forwarded[0]}" http_port="${forwarded[1]}"
-e2e_log "service/$name forwarded: rtmp 127.0.0.1:$rtmp_port, http 127.0.0.1:$http_port"
-publish "rtmp://127.0.0.1:$rtmp_port/live/$key" 90 >"$work/publish.log" 2>&1 &
-pids+=("$!")
-check_api "http://127.0.0.1:$http_port" live "$key" "$work/api"
-
-port_forward "service/$release-metrics" "$operator_ns" 8080
-metrics_port="${forwarded[0]}"
-check_operator_metrics "http://127.0.0.1:$metrics_port"
-
-for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-pids=()
-delete_and_check_cleanup "$app_ns" "$name"
-kubectl -n "$app_ns" delete pvc -l "app.kubernetes.io/instance=$name" --wait=false >&2
-helm_uninstall "$release" "$operator_ns"
-e2e_log "kind e2e passed"
+name="$(apply_rtmpserver "$app_ns" "$here/rtmpserver.yaml")"
+step rtmpserver-children wait_children "$app_ns" "$name"
+step rtmpserver-ready wait_ready "$app_ns" "$name"
+step rtmpd-pods check_pods_secure "$app_ns" "app.kubernetes.io/instance=$name" rtmpd.js
+step journey-port-forward journey_through_port_forward
+step operator-metrics operator_metrics_of_leader
+step dns check_dns "$app_ns" "$name" "$registry/rtmpd:$version"
+step nodeport-publish-play publisher_through_nodeport
+step delete-pod-during-publish delete_pod_during_publish
+step rolling-update rolling_update
+stop_background
+step delete-and-cleanup delete_and_check_cleanup "$app_ns" "$name"
+step helm-uninstall helm_uninstall "$release" "$operator_ns"
+e2e_log "kind e2e passed; what the live publisher saw: $(tr '\n' ';' <"$work/outages.txt")"

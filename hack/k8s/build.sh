@@ -3,6 +3,9 @@
 #   kube-apiserver kube-controller-manager kube-scheduler kubectl (k8s.io/kubernetes)
 #   etcd (go.etcd.io/etcd/server/v3), kwok kwokctl (sigs.k8s.io/kwok),
 #   helm (helm.sh/helm/v3), kind (sigs.k8s.io/kind)
+# and, with --node, what the kind node image adds (hack/kind/node-image.sh):
+#   kubelet kubeadm kube-proxy (k8s.io/kubernetes), coredns (github.com/coredns/coredns),
+#   local-path-provisioner (github.com/rancher/local-path-provisioner)
 #
 # Each tool lives in its own module under hack/k8s/<module>/ (tools.go + go.mod + go.sum)
 # so the dependency graphs never fight. Binaries land in
@@ -14,6 +17,7 @@
 #   hack/k8s/build.sh            build what is missing; prints the bin dir on stdout
 #   hack/k8s/build.sh --bin-dir  print the bin dir without building
 #   hack/k8s/build.sh --check    exit 0 only if every binary is already built
+#   hack/k8s/build.sh --node [--check]   the same for the node's binaries
 # Progress goes to stderr, one line per tool.
 set -euo pipefail
 
@@ -25,6 +29,8 @@ readonly ETCD_VERSION=v3.6.16
 readonly KWOK_VERSION=v0.8.0
 readonly HELM_VERSION=v3.22.0
 readonly KIND_VERSION=v0.33.0
+readonly COREDNS_VERSION=v1.14.2
+readonly LOCAL_PATH_PROVISIONER_VERSION=v0.0.30
 readonly RECIPE_REVISION=1 # bump when the flags below change
 
 kube_major="${KUBE_VERSION#v}"; kube_major="${kube_major%%.*}"
@@ -61,6 +67,10 @@ kwok_ldflags=(
 etcd_ldflags=()
 # shellcheck disable=SC2034
 kind_ldflags=()
+# shellcheck disable=SC2034
+coredns_ldflags=("-X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}")
+# shellcheck disable=SC2034
+local_path_ldflags=("-X main.VERSION=${LOCAL_PATH_PROVISIONER_VERSION}")
 
 # name | module folder | package | ldflags array name
 tools=(
@@ -73,6 +83,13 @@ tools=(
   "kwokctl|kwok|sigs.k8s.io/kwok/cmd/kwokctl|kwok_ldflags"
   "helm|helm|helm.sh/helm/v3/cmd/helm|helm_ldflags"
   "kind|kind|sigs.k8s.io/kind|kind_ldflags"
+)
+node_tools=(
+  "kubelet|kubernetes|k8s.io/kubernetes/cmd/kubelet|kube_ldflags"
+  "kubeadm|kubernetes|k8s.io/kubernetes/cmd/kubeadm|kube_ldflags"
+  "kube-proxy|kubernetes|k8s.io/kubernetes/cmd/kube-proxy|kube_ldflags"
+  "coredns|coredns|github.com/coredns/coredns|coredns_ldflags"
+  "local-path-provisioner|local-path-provisioner|github.com/rancher/local-path-provisioner|local_path_ldflags"
 )
 # kwok's default stages (what kwokctl feeds its controller), copied from the module.
 kwok_stage_files=(
@@ -91,8 +108,10 @@ cache_key() {
     printf '%s\n' "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$KIND_VERSION" \
       "$RECIPE_REVISION" "${tools[@]}" "${kwok_stage_files[@]}" \
       "${kube_ldflags[@]}" "${helm_ldflags[@]}" "${kwok_ldflags[@]}"
+    printf '%s\n' "$COREDNS_VERSION" "$LOCAL_PATH_PROVISIONER_VERSION" "${node_tools[@]}" \
+      "${coredns_ldflags[@]}" "${local_path_ldflags[@]}"
     local m
-    for m in kubernetes etcd kwok helm kind; do
+    for m in kubernetes etcd kwok helm kind coredns local-path-provisioner; do
       cat "$here/$m/go.mod" "$here/$m/go.sum" "$here/$m/tools.go"
     done
   } | sha256sum | cut -c1-12
@@ -103,19 +122,25 @@ out_dir="$cache_root/k8s-$(cache_key)"
 bin_dir="$out_dir/bin"
 stages_file="$out_dir/share/kwok-stages.yaml"
 
+selected=("${tools[@]}")
+if [[ "${1:-}" == --node ]]; then
+  selected=("${node_tools[@]}")
+  shift
+fi
+
 all_built() {
   local t
-  for t in "${tools[@]}"; do
+  for t in "${selected[@]}"; do
     [[ -x "$bin_dir/${t%%|*}" ]] || return 1
   done
-  [[ -s "$stages_file" ]]
+  [[ "${selected[0]}" != "${tools[0]}" || -s "$stages_file" ]]
 }
 
 case "${1:-}" in
   --bin-dir) echo "$bin_dir"; exit 0 ;;
   --check) all_built; exit $? ;;
   "") ;;
-  *) die "unknown argument: $1 (use --bin-dir or --check)" ;;
+  *) die "unknown argument: $1 (use [--node] [--bin-dir | --check])" ;;
 esac
 
 if all_built; then
@@ -137,7 +162,7 @@ export CGO_ENABLED=0 GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly"
 started=$SECONDS
 log "building into $bin_dir ($(go env GOVERSION), -p 2; a cold build takes tens of minutes)"
 
-for t in "${tools[@]}"; do
+for t in "${selected[@]}"; do
   IFS='|' read -r name module pkg flags_var <<<"$t"
   dest="$bin_dir/$name"
   if [[ -x "$dest" ]]; then
@@ -159,7 +184,7 @@ for t in "${tools[@]}"; do
   log "$name: built in $((SECONDS - t0))s"
 done
 
-if [[ ! -s "$stages_file" ]]; then
+if [[ "${selected[0]}" == "${tools[0]}" && ! -s "$stages_file" ]]; then
   kwok_dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
   [[ -n "$kwok_dir" ]] || die "cannot locate the sigs.k8s.io/kwok module source"
   tmp="$stages_file.tmp.$$"

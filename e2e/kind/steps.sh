@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The kind e2e's own steps (e2e/kind/run.sh), for what only real pods show: the
+# images, the processes' users, leader election, DNS, NodePorts, playback,
+# volumes that outlive pods, and what a pod deletion or a rolling update does to
+# a live publisher. The journey shared with the local suite is e2e/lib/steps.sh.
+# Needs kubectl (KUBECONFIG), docker, ffmpeg, ffprobe, curl, node; sourced after
+# e2e/lib/steps.sh (e2e_log, e2e_die, retry, stream_listed, e2e_timeout).
+# shellcheck disable=SC2154,SC2016
+set -euo pipefail
+
+# check_images REGISTRY VERSION: both images are small, run as 1000:1000, have no
+# shell, and rtmpd serves /health on a read-only root filesystem.
+check_images() {
+  local registry="$1" version="$2" image size user id port limit
+  for image in "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version"; do
+    size="$(docker image inspect -f '{{.Size}}' "$image")"
+    user="$(docker image inspect -f '{{.Config.User}}' "$image")"
+    limit=$((300 * 1000 * 1000))
+    ((size < limit)) || e2e_die "$image is $((size / 1000000)) MB (limit $((limit / 1000000)) MB)" || return 1
+    [[ "$user" == 1000:1000 ]] || e2e_die "$image runs as '$user', not 1000:1000" || return 1
+    id="$(docker create "$image")"
+    if docker cp "$id:/bin/sh" - >/dev/null 2>&1; then
+      docker rm "$id" >/dev/null
+      e2e_die "$image has a shell (/bin/sh)" || return 1
+    fi
+    docker rm "$id" >/dev/null
+    e2e_log "$image: $((size / 1000000)) MB, user $user, no shell"
+  done
+  id="$(docker run -d --read-only --tmpfs /data/rtmp:uid=1000,gid=1000 -p 127.0.0.1::8082 "$registry/rtmpd:$version")"
+  port="$(docker port "$id" 8082/tcp | sed -n 's/^127.0.0.1:\([0-9]*\)$/\1/p' | head -n 1)"
+  if ! retry 30 "rtmpd on a read-only root filesystem to answer /health" curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/health"; then
+    docker logs "$id" >&2 || true
+    docker rm -f "$id" >/dev/null
+    return 1
+  fi
+  docker rm -f "$id" >/dev/null
+  e2e_log "rtmpd serves /health from a read-only root filesystem"
+}
+
+# pods_of NAMESPACE SELECTOR: the names of the Running pods.
+pods_of() {
+  kubectl -n "$1" get pods -l "$2" --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
+}
+
+# check_pods_secure NAMESPACE SELECTOR SCRIPT: the pods are Ready without a
+# restart (their probes pass), and the process running SCRIPT runs as uid 1000
+# (read from the kind nodes' process tables: the images have no shell to ask).
+check_pods_secure() {
+  local ns="$1" selector="$2" script="$3" pods uids restarts
+  kubectl -n "$ns" wait --for=condition=Ready pod -l "$selector" --timeout="${e2e_timeout}s" >&2
+  restarts="$(kubectl -n "$ns" get pods -l "$selector" -o jsonpath='{range .items[*]}{.status.containerStatuses[*].restartCount}{" "}{end}')"
+  [[ "$restarts" =~ ^(0 )+$ ]] || e2e_die "pods of $selector restarted (restart counts: $restarts)" || return 1
+  pods="$(pods_of "$ns" "$selector" | wc -l)"
+  uids="$(for node in $(kind_nodes); do docker exec "$node" ps -eo uid=,args=; done | awk -v s="$script" 'index($0, s) { print $1 }' | sort | uniq -c)"
+  [[ "$(awk '{ n += $1 } END { print n + 0 }' <<<"$uids")" -ge "$pods" ]] ||
+    e2e_die "found fewer $script processes than $pods Ready pods: $uids" || return 1
+  [[ "$(awk '{ print $2 }' <<<"$uids" | sort -u)" == 1000 ]] || e2e_die "$script runs as uid(s) $uids, not 1000" || return 1
+  e2e_log "$pods pod(s) of $selector Ready, no restart, $script running as uid 1000"
+}
+
+lease_holder() { kubectl -n "$1" get lease "$2" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+holder_changed() { local h; h="$(lease_holder "$1" "$2")" && [[ -n "$h" && "$h" != "$3" ]] && kubectl -n "$1" get pod "$h" >/dev/null 2>&1; }
+
+# check_leader_election NAMESPACE SELECTOR LEASE: one of the operator's pods holds
+# the Lease; when it is deleted, another takes over.
+check_leader_election() {
+  local ns="$1" selector="$2" lease="$3" leader next
+  retry 60 "two Running operator pods" test "$(pods_of "$ns" "$selector" | wc -l)" -eq 2
+  retry 60 "a holder of lease/$lease" holder_changed "$ns" "$lease" ""
+  leader="$(lease_holder "$ns" "$lease")"
+  pods_of "$ns" "$selector" | grep -qx "$leader" || e2e_die "lease/$lease is held by $leader, not an operator pod" || return 1
+  e2e_log "lease/$lease held by $leader; deleting it"
+  kubectl -n "$ns" delete pod "$leader" --wait=false >&2
+  retry 90 "another pod to take lease/$lease over from $leader" holder_changed "$ns" "$lease" "$leader"
+  next="$(lease_holder "$ns" "$lease")"
+  e2e_log "lease/$lease taken over by $next"
+  retry 120 "two Running operator pods again" test "$(pods_of "$ns" "$selector" | wc -l)" -eq 2
+}
+
+# check_playback RTMP_BASE HTTP_BASE APP KEY WIDTH HEIGHT: ffprobe reads the live
+# stream over RTMP and HTTP-FLV (H.264 at that size, and AAC).
+check_playback() {
+  local rtmp="$1" http="$2" app="$3" key="$4" size="$5x$6" url streams
+  for url in "$rtmp/$app/$key" "$http/$app/$key.flv"; do
+    streams="$(timeout 30 ffprobe -v error -rw_timeout 15000000 -show_entries stream=codec_name,width,height -of csv=p=0 "$url" | tr '\n' ' ')" ||
+      e2e_die "ffprobe could not play $url" || return 1
+    [[ "$streams" == *"h264,$5,$6"* && "$streams" == *aac* ]] || e2e_die "$url: expected h264 $size and aac, got: $streams" || return 1
+    e2e_log "played $url: $streams"
+  done
+}
+
+# check_snapshot_size JPEG WIDTH HEIGHT: the snapshot decodes at that size.
+check_snapshot_size() {
+  local size
+  size="$(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$1")" || e2e_die "$1 does not decode" || return 1
+  [[ "$size" == "$2,$3" ]] || e2e_die "the snapshot is $size, the stream $2x$3" || return 1
+  e2e_log "snapshot decodes at $2x$3, the stream's size"
+}
+
+# check_dns NAMESPACE SERVICE IMAGE: a pod resolves the Service's name (CoreDNS)
+# to its cluster IP. The pod runs node from IMAGE (it has no shell).
+check_dns() {
+  local ns="$1" svc="$2" image="$3" ip got
+  ip="$(kubectl -n "$ns" get service "$svc" -o jsonpath='{.spec.clusterIP}')"
+  kubectl -n "$ns" run dns-check --image="$image" --image-pull-policy=Never --restart=Never --command -- \
+    node -e "require('dns').lookup('$svc.$ns.svc.cluster.local', (e, a) => { if (e) throw e; console.log(a); })" >&2
+  kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/dns-check --timeout=120s >&2 ||
+    { kubectl -n "$ns" logs dns-check >&2 || true; e2e_die "the DNS lookup pod did not succeed"; return 1; }
+  got="$(kubectl -n "$ns" logs dns-check)"
+  kubectl -n "$ns" delete pod dns-check --wait=false >&2
+  [[ "$got" == "$ip" ]] || e2e_die "$svc.$ns.svc.cluster.local resolved to '$got', the Service's IP is $ip" || return 1
+  e2e_log "$svc.$ns.svc.cluster.local resolves to $ip in a pod (CoreDNS)"
+}
+
+# publish_reconnecting RTMP_URL SECONDS EVENTS: publishes like an encoder with
+# automatic reconnection: whenever ffmpeg's connection ends it tries again a
+# second later, until SECONDS are over. EVENTS gets "<epoch> start|exit <code>".
+publish_reconnecting() {
+  local url="$1" deadline=$((SECONDS + $2)) events="$3" rc
+  while ((SECONDS < deadline)); do
+    echo "$(date +%s.%N) start" >>"$events"
+    rc=0
+    ffmpeg -hide_banner -loglevel error -nostdin -re \
+      -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=44100" \
+      -t "$((deadline - SECONDS))" -c:v libx264 -preset ultrafast -tune zerolatency -pix_fmt yuv420p -g 25 -keyint_min 25 \
+      -c:a aac -b:a 64k -ar 44100 -f flv "$url" || rc=$?
+    echo "$(date +%s.%N) exit $rc" >>"$events"
+    sleep 1
+  done
+}
+
+# outage_after HTTP_BASE STREAM_ID SINCE EVENTS: waits for the stream to be live
+# again after SINCE (epoch seconds) and prints what the publisher saw: when its
+# connection dropped and how long until the stream was back.
+outage_after() {
+  local base="$1" id="$2" since="$3" events="$4" dropped back
+  retry 60 "the publisher's connection to drop" \
+    awk -v t="$since" '$2 == "exit" && $1 >= t { found = 1 } END { exit !found }' "$events"
+  dropped="$(awk -v t="$since" '$2 == "exit" && $1 >= t { print $1; exit }' "$events")"
+  retry "$e2e_timeout" "$id to be live again" stream_listed "$base" "$id"
+  back="$(date +%s.%N)"
+  awk -v s="$since" -v d="$dropped" -v b="$back" \
+    'BEGIN { printf "connection dropped %.1fs after the change, stream live again %.1fs after the drop\n", d - s, b - d }'
+}
+
+# kind_nodes: the node containers of the cluster in KIND_CLUSTER.
+kind_nodes() { kind get nodes --name "$KIND_CLUSTER"; }
+
+# recordings_on_volume NAMESPACE CLAIM APP KEY: the FLV recordings of APP/KEY on
+# the claim's volume, read from the node directory local-path provisioned.
+recordings_on_volume() {
+  local node
+  for node in $(kind_nodes); do
+    docker exec "$node" sh -c "ls -1 /var/local-path-provisioner/*_$1_$2/$3/$4/*.flv 2>/dev/null" | sed "s|^|$node:|" || true
+  done
+}
+
+# check_recording_plays NODE:PATH OUT MIN_SECONDS: the recording, copied out of
+# the node, plays for at least MIN_SECONDS.
+check_recording_plays() {
+  local node="${1%%:*}" path="${1#*:}" duration
+  docker exec "$node" cat "$path" >"$2"
+  duration="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$2")" || e2e_die "$path does not play" || return 1
+  ffmpeg -v error -i "$2" -f null - || e2e_die "$path does not decode" || return 1
+  awk -v d="$duration" -v m="$3" 'BEGIN { exit !(d >= m) }' || e2e_die "$path plays ${duration}s, less than $3s" || return 1
+  e2e_log "recording $(basename "$path") plays ${duration}s"
+}
+
+# recordings_seen_by_pod NAMESPACE POD DIR: the files the pod sees in DIR
+# (listed by node inside the pod: the image has no shell).
+recordings_seen_by_pod() {
+  kubectl -n "$1" exec "$2" -- node -e "console.log(require('fs').readdirSync(process.argv[1]).join('\n'))" "$3"
+}
