@@ -88,7 +88,7 @@ node_tools=(
   "kubelet|kubernetes|k8s.io/kubernetes/cmd/kubelet|kube_ldflags"
   "kubeadm|kubernetes|k8s.io/kubernetes/cmd/kubeadm|kube_ldflags"
   "kube-proxy|kubernetes|k8s.io/kubernetes/cmd/kube-proxy|kube_ldflags"
-  "coredns|coredns|github.com/coredns/coredns|coredns_ldflags"
+  "coredns|coredns|github.com/flux-rtmpd/flux-rtmpd/hack/k8s/coredns|coredns_ldflags"
   "local-path-provisioner|local-path-provisioner|github.com/rancher/local-path-provisioner|local_path_ldflags"
 )
 # kwok's default stages (what kwokctl feeds its controller), copied from the module.
@@ -112,7 +112,7 @@ cache_key() {
       "${coredns_ldflags[@]}" "${local_path_ldflags[@]}"
     local m
     for m in kubernetes etcd kwok helm kind coredns local-path-provisioner; do
-      cat "$here/$m/go.mod" "$here/$m/go.sum" "$here/$m/tools.go"
+      cat "$here/$m/go.mod" "$here/$m/go.sum" "$here/$m"/*.go
     done
   } | sha256sum | cut -c1-12
 }

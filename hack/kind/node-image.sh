@@ -101,7 +101,8 @@ build_node_image() {
   cp -r "$kind_module/images/base/files" "$work/files"
   chmod -R u+w,a+rX "$work/files"
   docker build --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" -f "$here/base.Dockerfile" -t "$base_image" "$work"
-  mapfile -t images < <(component_images)
+  component_images >"$work/images.txt"
+  mapfile -t images <"$work/images.txt"
   echo "component images: ${images[*]}"
   docker save "${images[@]}" -o "$work/images.tar"
   sed "s|@CNI_IMAGE@|$cni_image|" "$here/cni.yaml" >"$work/default-cni.yaml"
@@ -116,9 +117,10 @@ build_node_image() {
   docker cp "$work/default-cni.yaml" "$id:/kind/manifests/default-cni.yaml"
   docker cp "$work/default-storage.yaml" "$id:/kind/manifests/default-storage.yaml"
   docker exec "$id" bash -c 'nohup containerd >/tmp/containerd.log 2>&1 & for _ in $(seq 50); do ctr version >/dev/null 2>&1 && exit; sleep 0.2; done; cat /tmp/containerd.log; exit 1'
-  docker exec -i "$id" ctr --namespace=k8s.io images import --all-platforms --no-unpack --digests - <"$work/images.tar"
+  docker exec -i "$id" ctr --namespace=k8s.io images import --all-platforms --no-unpack - <"$work/images.tar"
   docker exec "$id" ctr --namespace=k8s.io images list -q
-  docker exec "$id" bash -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done; rm -rf /tmp/*'
+  # containerd stays a zombie (sleep is PID 1): wait until it is no longer running.
+  docker exec "$id" bash -c 'pkill -x containerd; while pgrep -x -r D,R,S containerd >/dev/null; do sleep 0.2; done; rm -rf /tmp/*'
   docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' "$id" "$KIND_NODE_IMAGE"
   docker rm -f -v "$id"
   docker rmi "${images[@]}" "$base_image" >/dev/null || true

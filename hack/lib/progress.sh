@@ -15,10 +15,14 @@ say() { printf '%s: [%4ds] %s\n' "${progress_name:-hack}" "$SECONDS" "$*" >&2; }
 
 logged() {
   local log="$1" what="$2"; shift 2
-  local t0=$SECONDS
+  local t0=$SECONDS pid
   mkdir -p "$(dirname "$log")"
   say "$what ..."
-  if ! "$@" >"$log" 2>&1; then
+  # In the background, not in `if`: a shell function then still stops at its
+  # first failing command (set -e is off inside an `if` condition).
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  if ! wait "$pid"; then
     say "FAILED: $what after $((SECONDS - t0))s; its log is $log, ending with:"
     tail -n 20 "$log" | sed 's/^/    /' >&2
     return 1
