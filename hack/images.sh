@@ -38,5 +38,5 @@ for image in rtmpd operator; do
   name="$([[ "$image" == operator ]] && echo rtmpd-operator || echo rtmpd)"
   logged "$logs/$name.build.log" "$registry/$name:$version: docker build -f $image/Dockerfile" \
     docker build "${build_args[@]}" -f "$repo/$image/Dockerfile" -t "$registry/$name:$version" "$repo"
-  say "$registry/$name:$version: $(docker image inspect -f '{{.Size}}' "$registry/$name:$version" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+  say "$registry/$name:$version: $(docker image inspect -f '{{.Size}}' "$registry/$name:$version" | awk '{ printf "%d MB", $1 / 1e6 }')"
 done

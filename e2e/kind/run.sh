@@ -45,6 +45,8 @@ operator_ns=rtmpd-system
 operator_pods="app.kubernetes.io/instance=$release,app.kubernetes.io/component=operator"
 app_ns=e2e-media
 key="kind$RANDOM"
+# The reconnecting publisher's stream: its recordings are apart from the first publish's.
+live_key="${key}r"
 work="$(mktemp -d "${TMPDIR:-/tmp}/flux-rtmpd-kind.XXXXXX")"
 export KUBECONFIG="$work/kubeconfig"
 pids=()
@@ -171,10 +173,10 @@ rtmp_np="" http_np=""
 publisher_through_nodeport() {
   rtmp_np="$(nodeport 31935)" http_np="$(nodeport 31882)"
   e2e_log "NodePorts published on 127.0.0.1: rtmp $rtmp_np, http $http_np"
-  publish_reconnecting "rtmp://127.0.0.1:$rtmp_np/live/$key" 900 "$work/publisher-events.txt" >"$work/publisher.log" 2>&1 &
+  publish_reconnecting "rtmp://127.0.0.1:$rtmp_np/live/$live_key" 900 "$work/publisher-events.txt" >"$work/publisher.log" 2>&1 &
   pids+=("$!")
-  retry 60 "rtmp/live/$key through the NodePort" stream_listed "http://127.0.0.1:$http_np" "rtmp/live/$key"
-  check_playback "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$key" 640 360
+  retry 60 "rtmp/live/$live_key through the NodePort" stream_listed "http://127.0.0.1:$http_np" "rtmp/live/$live_key"
+  check_playback "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$live_key" 640 360
 }
 
 # The recordings before a pod's deletion: kept on the volume, seen by the new pod, playable.
@@ -185,15 +187,15 @@ delete_pod_during_publish() {
   since="$(date +%s.%N)"
   e2e_log "deleting pod $old while the publisher is live"
   kubectl -n "$app_ns" delete pod "$old" --wait=false >&2
-  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$key" "$since" "$work/publisher-events.txt")"
+  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$live_key" "$since" "$work/publisher-events.txt")"
   e2e_log "pod deletion: $outage"
   echo "pod deletion: $outage" >>"$work/outages.txt"
-  mapfile -t files < <(recordings_on_volume "$app_ns" "$name-recordings" live "$key")
+  mapfile -t files < <(recordings_on_volume "$app_ns" "$name-recordings" live "$live_key")
   ((${#files[@]} >= 2)) || e2e_die "expected the recordings of both pods on the volume, found: ${files[*]}" || return 1
   check_recording_plays "${files[0]}" "$work/before-deletion.flv" 5
   local new seen
   new="$(pods_of "$app_ns" "app.kubernetes.io/instance=$name")"
-  seen="$(recordings_seen_by_pod "$app_ns" "$new" "$(recordings_dir)/live/$key")"
+  seen="$(recordings_seen_by_pod "$app_ns" "$new" "$(recordings_dir)/live/$live_key")"
   grep -qx "$(basename "${files[0]#*:}")" <<<"$seen" ||
     e2e_die "pod $new does not see $(basename "${files[0]#*:}") (it sees: $seen)" || return 1
   e2e_log "pod $new sees the recording $(basename "${files[0]#*:}") made by $old"
@@ -208,8 +210,9 @@ recordings_dir() {
 rolling_update() {
   local since outage
   since="$(date +%s.%N)"
-  kubectl -n "$app_ns" patch rtmpserver "$name" --type merge -p '{"spec":{"logLevel":"debug"}}' >&2
-  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$key" "$since" "$work/publisher-events.txt")"
+  # A pod annotation: a change rtmpd cannot take live, so the operator rolls the pods.
+  kubectl -n "$app_ns" patch rtmpserver "$name" --type merge -p "{\"spec\":{\"podAnnotations\":{\"e2e/rollout\":\"$since\"}}}" >&2
+  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$live_key" "$since" "$work/publisher-events.txt")"
   e2e_log "rolling update: $outage"
   echo "rolling update: $outage" >>"$work/outages.txt"
   wait_ready "$app_ns" "$name"

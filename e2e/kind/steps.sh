@@ -58,7 +58,12 @@ check_pods_secure() {
   e2e_log "$pods pod(s) of $selector Ready (restarts: $restarts), $script running as uid 1000"
 }
 
-lease_holder() { kubectl -n "$1" get lease "$2" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+# lease_holder NAMESPACE LEASE: the pod holding it (the identity is <pod>_<random>).
+lease_holder() {
+  local identity
+  identity="$(kubectl -n "$1" get lease "$2" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" || return 1
+  echo "${identity%%_*}"
+}
 holder_changed() { local h; h="$(lease_holder "$1" "$2")" && [[ -n "$h" && "$h" != "$3" ]] && kubectl -n "$1" get pod "$h" >/dev/null 2>&1; }
 
 # check_leader_election NAMESPACE SELECTOR LEASE: one of the operator's pods holds
@@ -134,7 +139,7 @@ publish_reconnecting() {
 # connection dropped and how long until the stream was back.
 outage_after() {
   local base="$1" id="$2" since="$3" events="$4" dropped back
-  retry 60 "the publisher's connection to drop" \
+  retry "$e2e_timeout" "the publisher's connection to drop" \
     awk -v t="$since" '$2 == "exit" && $1 >= t { found = 1 } END { exit !found }' "$events"
   dropped="$(awk -v t="$since" '$2 == "exit" && $1 >= t { print $1; exit }' "$events")"
   retry "$e2e_timeout" "$id to be live again" stream_listed "$base" "$id"
@@ -160,8 +165,9 @@ recordings_on_volume() {
 check_recording_plays() {
   local node="${1%%:*}" path="${1#*:}" duration
   docker exec "$node" cat "$path" >"$2"
-  duration="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$2")" || e2e_die "$path does not play" || return 1
   ffmpeg -v error -i "$2" -f null - || e2e_die "$path does not decode" || return 1
+  # The last video packet's time, not the duration the encoder announced in the metadata.
+  duration="$(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time -of csv=p=0 "$2" | tail -n 1)"
   awk -v d="$duration" -v m="$3" 'BEGIN { exit !(d >= m) }' || e2e_die "$path plays ${duration}s, less than $3s" || return 1
   e2e_log "recording $(basename "$path") plays ${duration}s"
 }

@@ -3,7 +3,8 @@
 # carries the hash of everything it is built from, and that the cache holds it
 # as a `docker save` archive. Missing from Docker: loaded from that archive (a
 # machine whose Docker data was wiped), or else built by BUILD-FUNCTION (its
-# output in a log file). Sourced after hack/lib/progress.sh.
+# output in a log file). Older builds of the same image (other keys) are removed
+# from Docker and the cache. Sourced after hack/lib/progress.sh.
 # shellcheck disable=SC2154 # flux_cache_root: hack/lib/progress.sh
 set -euo pipefail
 
@@ -25,4 +26,11 @@ cached_image() {
   fi
   [[ -s "$archive" ]] ||
     logged "$image_cache/logs/$file.save.log" "$image: saving to $archive" save_image "$image" "$archive"
+  local repository="${image%:*}" old
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "$repository"); do
+    [[ "$old" == "$image" ]] || docker rmi "$old" >/dev/null || true
+  done
+  for old in "$image_cache/${repository//[\/:]/_}"_*.tar; do
+    [[ "$old" == "$archive" || ! -e "$old" ]] || rm -f "$old"
+  done
 }

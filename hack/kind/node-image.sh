@@ -128,5 +128,5 @@ build_node_image() {
 }
 
 cached_image "$KIND_NODE_IMAGE" build_node_image
-say "$KIND_NODE_IMAGE: $(docker image inspect -f '{{.Size}}' "$KIND_NODE_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+say "$KIND_NODE_IMAGE: $(docker image inspect -f '{{.Size}}' "$KIND_NODE_IMAGE" | awk '{ printf "%d MB", $1 / 1e6 }')"
 echo "KIND_NODE_IMAGE=$KIND_NODE_IMAGE"
