@@ -20,8 +20,9 @@
 #   IMAGE_BASE         local (default: base images from Debian and npm) or registry (Docker Hub)
 #   IMAGE_REGISTRY     image name prefix (default ghcr.io/fluxiot, as hack/images.sh)
 #   E2E_KIND_KEEP=1    keep the cluster, the work dir and the Docker engine afterwards
-#   E2E_TIMEOUT        seconds per wait (default 180)
+#   E2E_TIMEOUT        seconds per wait (default 300: real pods on a busy 2-core machine start slowly)
 set -euo pipefail
+export E2E_TIMEOUT="${E2E_TIMEOUT:-300}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
