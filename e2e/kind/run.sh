@@ -66,7 +66,7 @@ cleanup() {
   stop_background
   if ((rc != 0)); then
     e2e_log "FAILED in step ${current:-?} (exit $rc); state and logs in $work"
-    if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+    if grep -qx "$KIND_CLUSTER" <<<"$(kind get clusters 2>/dev/null)"; then
       kubectl get rtmpservers,deployments,statefulsets,pods,pvc,svc,leases -A -o wide >"$work/state.txt" 2>&1 || true
       kind export logs "$work/kind-logs" --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
     fi

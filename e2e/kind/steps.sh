@@ -73,7 +73,7 @@ check_leader_election() {
   retry 60 "two Running operator pods" test "$(pods_of "$ns" "$selector" | wc -l)" -eq 2
   retry 60 "a holder of lease/$lease" holder_changed "$ns" "$lease" ""
   leader="$(lease_holder "$ns" "$lease")"
-  pods_of "$ns" "$selector" | grep -qx "$leader" || e2e_die "lease/$lease is held by $leader, not an operator pod" || return 1
+  grep -qx "$leader" <<<"$(pods_of "$ns" "$selector")" || e2e_die "lease/$lease is held by $leader, not an operator pod" || return 1
   e2e_log "lease/$lease held by $leader; deleting it"
   kubectl -n "$ns" delete pod "$leader" --wait=false >&2
   retry 90 "another pod to take lease/$lease over from $leader" holder_changed "$ns" "$lease" "$leader"
