@@ -81,6 +81,22 @@ export const configSchema = z.object({
     .describe('a connection that moves no byte either way for this long (handshake included) is closed')
     .meta(live),
   maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused').meta(live),
+  maxMessageBytes: int(64 * 1024, 0xffffff)
+    .default(8 * 1024 * 1024)
+    .describe('largest RTMP message a publisher may send (a keyframe); a larger one closes the connection')
+    .meta(restart),
+  maxMessageBytesBeforePublish: int(4096, 0xffffff)
+    .default(64 * 1024)
+    .describe(
+      'largest RTMP message, and bytes of messages still arriving, a connection may send before it is admitted to publish (players never need more)',
+    )
+    .meta(restart),
+  partialMessagesMaxBytes: int(1024 * 1024, 2 ** 40)
+    .default(256 * 1024 * 1024)
+    .describe(
+      'bytes held for RTMP messages still arriving, over all connections; a connection that would pass it is closed (one not yet publishing already at half of it)',
+    )
+    .meta(restart),
   recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir').meta(restart),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),
   snapshotIntervalSeconds: int(0, 86_400)

@@ -139,6 +139,7 @@ describe('RtmpdMetrics', () => {
       bytesOut: 2000,
       messagesIn: 10,
       messagesOut: 20,
+      inbound: { held: 4096 },
     };
     const recording = { filesOpened: 1, bytesWritten: 5, errors: 0 };
     metrics.watchRtmp(rtmp);
@@ -155,6 +156,8 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_handshake_failures_total{reason="bad_version"}')).toBe(3);
     expect(m.get('rtmpd_command_errors_total{command="play"}')).toBe(2);
     expect(m.get('rtmpd_rtmp_sent_bytes_total')).toBe(2000);
+    expect(m.get('rtmpd_rtmp_partial_message_bytes')).toBe(4096);
+    expect(m.get('rtmpd_protocol_errors_total{reason="partial_budget_exceeded"}')).toBe(0);
     expect(m.get('rtmpd_recording_written_bytes_total')).toBe(9);
     expect(m.get('rtmpd_snapshots_total{outcome="ok"}')).toBe(1);
     expect(m.get('rtmpd_snapshots_total{outcome="error"}')).toBe(0);

@@ -119,6 +119,7 @@ export interface RtmpCounters {
   bytesOut: number;
   messagesIn: number;
   messagesOut: number;
+  inbound: { readonly held: number };
 }
 
 /** What the snapshot service counts (snapshot/service.ts SnapshotStats). */
@@ -467,13 +468,19 @@ export class RtmpdMetrics {
       'rtmpd_protocol_errors_total',
       'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).',
       'counter',
-      labelled('reason', (s) => s.protocolErrors, ['internal']),
+      labelled('reason', (s) => s.protocolErrors, ['internal', 'message_too_large', 'partial_bytes_exceeded', 'partial_budget_exceeded']),
     );
     this.add(
       'rtmpd_command_errors_total',
       'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).',
       'counter',
       labelled('command', (s) => s.commandErrors, ['connect', 'publish', 'play']),
+    );
+    this.add(
+      'rtmpd_rtmp_partial_message_bytes',
+      'Bytes held for RTMP messages still arriving, over all connections (bounded by --partial-messages-max-bytes).',
+      'gauge',
+      plain((s) => s.inbound.held),
     );
     this.add(
       'rtmpd_rtmp_received_bytes_total',

@@ -1,6 +1,7 @@
 // An in-process RTMP server on a free loopback port with its own hub, for the
 // tests that drive rtmp/server with real clients. It stops when the test ends.
 import { onTestFinished } from 'vitest';
+import { parseConfig } from '../../src/config.ts';
 import { StreamHub } from '../../src/hub/hub.ts';
 import { startRtmpServer, type RtmpServer, type RtmpServerConfig, type RtmpServerOptions } from '../../src/rtmp/server/server.ts';
 import { createRtmpStats, type RtmpStats } from '../../src/rtmp/server/stats.ts';
@@ -21,11 +22,10 @@ export async function startTestRtmpServer(
   const hub = new StreamHub({ gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 10_000 });
   const stats = createRtmpStats();
   const config: RtmpServerConfig = {
+    ...parseConfig({}),
     rtmpBind: '127.0.0.1:0',
     maxConnections: 100,
     chunkSize: 4096,
-    playWaitSeconds: 0,
-    idleTimeoutSeconds: 30,
     ...overrides,
   };
   const server = await startRtmpServer({ hub, config, stats, ...options });

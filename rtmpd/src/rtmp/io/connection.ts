@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { ChunkReader } from '../wire/chunk-reader.ts';
+import type { ByteBudget } from '../../memory/byte-budget.ts';
+import { ChunkReader, type InboundLimits } from '../wire/chunk-reader.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, UserControlEvent } from '../wire/control.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from '../wire/message-types.ts';
 import type { SocketIo } from './socket-io.ts';
@@ -38,6 +39,8 @@ export interface RtmpConnectionOptions {
   /** Bodies are lent (views of the read buffer or of a pooled buffer), valid during `message` only (see ChunkReader's borrowBodies). */
   borrowBodies?: boolean;
   counters?: TrafficCounters;
+  /** What the peer may make this side hold in messages still arriving; the reader's defaults when absent. */
+  inbound?: { limits: InboundLimits; budget: ByteBudget };
 }
 
 /**
@@ -70,7 +73,14 @@ export class RtmpConnection {
     this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), {
       borrowBodies: options.borrowBodies ?? false,
       bodyPool: options.io.bodies,
+      ...options.inbound?.limits,
+      budget: options.inbound?.budget,
     });
+  }
+
+  /** Changes what the peer may make this side hold, from its next message on. */
+  setInboundLimits(limits: InboundLimits): void {
+    this.reader.setLimits(limits);
   }
 
   /** Bytes written but not yet taken by the kernel. */

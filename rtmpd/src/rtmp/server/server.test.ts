@@ -321,6 +321,40 @@ describe('rtmp server under hostile input', () => {
     await client.publish();
   });
 
+  it('holds a client that has not published to small messages, and such clients together to half the budget', async () => {
+    const { server, stats, url, hub } = await startTestRtmpServer({
+      maxMessageBytesBeforePublish: 64 * 1024,
+      partialMessagesMaxBytes: 1024 * 1024,
+    });
+    const port = server.address().port;
+    // A 16 MiB message announced before connect is refused at its header: nothing is allocated for it.
+    const huge = await rawSession(port);
+    huge.socket.write(Buffer.concat([Buffer.from([0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]), Buffer.alloc(128)]));
+    await huge.closed;
+    expect(stats.protocolErrors.message_too_large).toBe(1);
+    // Clients that trickle 60 KiB messages they never finish: eight fit under half of the 1 MiB budget, the ninth does not.
+    const firstChunk = serializeMessage(6, MessageType.audio, 1, 0, Buffer.alloc(60 * 1024), 128).subarray(0, 12 + 128);
+    const tricklers = [];
+    for (let i = 0; i < 9; i++) {
+      const session = await rawSession(port);
+      session.socket.write(firstChunk);
+      tricklers.push(session);
+      await until(() => stats.inbound.held === Math.min(i + 1, 8) * 60 * 1024 || stats.protocolErrors.partial_budget_exceeded === 1);
+    }
+    await tricklers[8]!.closed;
+    expect(stats.protocolErrors.partial_budget_exceeded).toBe(1);
+    expect(stats.inbound.held).toBe(8 * 60 * 1024);
+    // A publisher still has room for a 300 KiB keyframe that arrives in many reads.
+    const publisher = await testClient(url('room'), { chunkSize: 4096 });
+    await publisher.publish();
+    const keyframe = capturedMedia().find((m) => m.kind === 'video' && m.body[0] === 0x17 && m.body[1] === 1)!;
+    publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(300 * 1024)]));
+    await until(() => (hub.get('live', 'room')?.stats.keyframes ?? 0) === 1);
+    expect(Object.keys(stats.protocolErrors).sort()).toEqual(['message_too_large', 'partial_budget_exceeded']);
+    for (const t of tricklers) t.socket.destroy();
+    await until(() => stats.inbound.held === 0);
+  });
+
   it('refuses a command before connect and enforces maxConnections', async () => {
     const { server, stats, url } = await startTestRtmpServer({ maxConnections: 1 });
     const port = server.address().port;

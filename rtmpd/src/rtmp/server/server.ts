@@ -4,6 +4,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { splitHostPort, type Config } from '../../config.ts';
 import type { StreamHub } from '../../hub/hub.ts';
+import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
@@ -13,7 +14,7 @@ import { createRtmpStats, type RtmpStats } from './stats.ts';
 /** How often idle connections are looked for; the idle timeout is honoured to within this. */
 const IDLE_SWEEP_MS = 1000;
 
-export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxConnections'>;
+export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxConnections' | 'partialMessagesMaxBytes'>;
 
 export interface RtmpServerOptions {
   hub: StreamHub;
@@ -44,6 +45,8 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? Math.min(10_000, config.idleTimeoutSeconds * 1000);
   const admission = options.admission ?? [];
   const io = new SocketIo();
+  const inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
+  stats.inbound = inboundBudget;
   const sessions = new Set<RtmpSession>();
   let closing: Promise<void> | undefined;
 
@@ -63,6 +66,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       admission,
       logger,
       stats,
+      inboundBudget,
       handshakeTimeoutMs,
       onClose: (s) => sessions.delete(s),
     });

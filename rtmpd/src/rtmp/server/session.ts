@@ -7,6 +7,7 @@ import type { Config } from '../../config.ts';
 import { PublishRefused, type StreamHub } from '../../hub/hub.ts';
 import type { Stream } from '../../hub/stream.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
+import type { ByteBudget } from '../../memory/byte-budget.ts';
 import { ConnectionTrace } from '../../telemetry/tracing.ts';
 import { RtmpConnection, WINDOW_ACK_SIZE } from '../io/connection.ts';
 import type { SocketIo } from '../io/socket-io.ts';
@@ -30,12 +31,16 @@ import { BandwidthLimit, setPeerBandwidth, streamBegin, windowAckSize } from '..
 import { RtmpProtocolError } from '../wire/errors.ts';
 import { ServerHandshake } from '../wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
+import type { InboundLimits } from '../wire/chunk-reader.ts';
 import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision, type AdmissionLease } from './admission.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer } from './player.ts';
 import { countBy, type RtmpStats } from './stats.ts';
 
-export type SessionConfig = Pick<Config, 'chunkSize' | 'playWaitSeconds' | 'idleTimeoutSeconds'>;
+export type SessionConfig = Pick<
+  Config,
+  'chunkSize' | 'playWaitSeconds' | 'idleTimeoutSeconds' | 'maxMessageBytes' | 'maxMessageBytesBeforePublish'
+>;
 
 export interface SessionOptions {
   hub: StreamHub;
@@ -45,6 +50,8 @@ export interface SessionOptions {
   admission: readonly AdmissionCheck[];
   logger: RtmpLogger;
   stats: RtmpStats;
+  /** Bytes of messages still arriving, over every connection of the server. */
+  inboundBudget: ByteBudget;
   handshakeTimeoutMs: number;
   onClose: (session: RtmpSession) => void;
 }
@@ -52,10 +59,11 @@ export interface SessionOptions {
 /** Message streams one connection may create: a publisher or player needs one. */
 const MAX_STREAMS = 8;
 /**
- * Bytes of messages held while admission checks run: an encoder may send its
- * metadata and first frames right behind publish, and they must not be lost.
+ * Messages held while admission checks run, in multiples of the message size
+ * allowed before publish: an encoder may send its metadata right behind
+ * publish, and it must not be lost.
  */
-const MAX_HELD_BYTES = 8 * 1024 * 1024;
+const HELD_MESSAGES = 4;
 
 interface HeldMessage {
   typeId: number;
@@ -165,6 +173,7 @@ export class RtmpSession {
       // socket writes, held messages) copies it.
       borrowBodies: true,
       counters: options.stats,
+      inbound: { limits: this.inboundLimits('handshake'), budget: options.inboundBudget },
     });
     const timer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
     this.state = { kind: 'handshake', timer };
@@ -289,7 +298,22 @@ export class RtmpSession {
     const { connections } = this.options.stats;
     if (this.state.kind !== 'closed') connections[this.state.kind]--;
     if (next.kind !== 'closed') connections[next.kind]++;
+    if ((next.kind === 'publishing') !== (this.state.kind === 'publishing'))
+      this.connection.setInboundLimits(this.inboundLimits(next.kind));
     this.state = next;
+  }
+
+  /**
+   * What the peer may make us hold in messages still arriving. Until it is
+   * admitted to publish it has nothing large to send (commands, a player's
+   * controls), and it may use at most half of the server's budget, so
+   * clients that never get that far cannot take the room publishers need.
+   */
+  private inboundLimits(kind: SessionState['kind']): InboundLimits {
+    const { config, inboundBudget } = this.options;
+    if (kind === 'publishing') return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes: config.maxMessageBytes + 1024 * 1024 };
+    const small = config.maxMessageBytesBeforePublish;
+    return { maxMessageBytes: small, maxPartialBytes: small, budgetCeiling: inboundBudget.limit / 2 };
   }
 
   private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {
@@ -328,7 +352,8 @@ export class RtmpSession {
   /** Keeps a message for after the admission decision, in order, as if the checks had answered at once. */
   private hold(state: Admitting, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
     state.heldBytes += body.length;
-    if (state.heldBytes > MAX_HELD_BYTES) throw new RtmpProtocolError('admission_backlog_exceeded');
+    if (state.heldBytes > HELD_MESSAGES * this.options.config.maxMessageBytesBeforePublish)
+      throw new RtmpProtocolError('admission_backlog_exceeded');
     state.held.push({ typeId, streamId, timestamp, body: Buffer.from(body) });
   }
 

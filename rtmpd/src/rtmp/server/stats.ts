@@ -15,6 +15,8 @@ export interface RtmpStats extends TrafficCounters {
   protocolErrors: Record<string, number>;
   /** By command name: commands answered with _error or an error onStatus. */
   commandErrors: Record<string, number>;
+  /** Bytes held for messages still arriving, over all connections (the server's ByteBudget once it runs). */
+  inbound: { readonly held: number };
 }
 
 export function createRtmpStats(): RtmpStats {
@@ -25,6 +27,7 @@ export function createRtmpStats(): RtmpStats {
     handshakeFailures: Object.create(null) as Record<string, number>,
     protocolErrors: Object.create(null) as Record<string, number>,
     commandErrors: Object.create(null) as Record<string, number>,
+    inbound: { held: 0 },
     bytesIn: 0,
     bytesOut: 0,
     messagesIn: 0,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { BufferPool } from '../../memory/buffer-pool.ts';
+import { ByteBudget } from '../../memory/byte-budget.ts';
 import { ChunkReader, type ChunkReaderOptions } from './chunk-reader.ts';
 import { serializeMessage } from './chunk-writer.ts';
 import { parseCommand, parseData } from './commands.ts';
@@ -345,6 +346,39 @@ describe('ChunkReader refuses hostile input', () => {
       header(0, 7, { length: 900_000, typeId: 8 }),
     ]);
     expectError(twoPartials, 'partial_bytes_exceeded', { maxPartialBytes: 1_000_000 });
+  });
+
+  it("shares one budget for unfinished messages between readers, up to each one's ceiling, and gives it back", () => {
+    const budget = new ByteBudget(100_000);
+    // The first 128-byte chunk of a message (the default chunk size).
+    const start = (csid: number, length: number) => Buffer.concat([header(0, csid, { length, typeId: 9 }), Buffer.alloc(128)]);
+    const a = reader({ budget });
+    const b = reader({ budget, budgetCeiling: 50_000 });
+    a.reader.push(start(6, 60_000));
+    expect(budget.held).toBe(60_000);
+    // b may only take while the budget stays under its ceiling, a under the whole limit.
+    expect(() => b.reader.push(start(6, 10_000))).toThrow(expect.objectContaining({ reason: 'partial_budget_exceeded' }));
+    a.reader.push(start(7, 30_000));
+    expect(() => a.reader.push(start(8, 20_000))).toThrow(expect.objectContaining({ reason: 'partial_budget_exceeded' }));
+    // A finished message gives its bytes back, and so does a reader that stops.
+    a.reader.push(serializeMessage(7, 9, 0, 0, Buffer.alloc(30_000), 128).subarray(12 + 128));
+    expect(a.messages).toHaveLength(1);
+    expect(budget.held).toBe(60_000);
+    a.reader.stop();
+    expect(budget.held).toBe(0);
+  });
+
+  it('applies new limits from the next message on', () => {
+    const { reader: r, messages } = reader({ maxMessageBytes: 1000, maxPartialBytes: 1000 });
+    expectError(header(0, 6, { length: 5000, typeId: 9 }), 'message_too_large', { maxMessageBytes: 1000 });
+    r.setLimits({ maxMessageBytes: 10_000, maxPartialBytes: 10_000 });
+    const message = serializeMessage(6, 9, 0, 0, Buffer.alloc(5000), 128);
+    r.push(message.subarray(0, 1000));
+    r.setLimits({ maxMessageBytes: 1000, maxPartialBytes: 1000 });
+    // The message already arriving keeps its room; the next one is held to the new limit.
+    r.push(message.subarray(1000));
+    expect(messages).toHaveLength(1);
+    expect(() => r.push(header(0, 6, { length: 5000, typeId: 9 }))).toThrow(expect.objectContaining({ reason: 'message_too_large' }));
   });
 
   it('caps the number of chunk streams', () => {

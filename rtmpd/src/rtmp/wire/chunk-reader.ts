@@ -7,6 +7,7 @@
 // pushed bytes), and one put together from several chunks or reads is
 // assembled in a pooled buffer that goes back to the pool after the handler.
 import type { BufferPool } from '../../memory/buffer-pool.ts';
+import type { ByteBudget } from '../../memory/byte-budget.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from './message-types.ts';
 
@@ -18,11 +19,19 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Chunks larger than a whole message cannot matter, so larger declared sizes are clamped. */
 const MAX_EFFECTIVE_CHUNK_SIZE = MAX_MESSAGE_BYTES;
 
-export interface ChunkReaderOptions {
+/** What one reader may hold; the owner changes them as the peer earns trust (rtmp/server/session.ts). */
+export interface InboundLimits {
   /** Largest message accepted. */
-  maxMessageBytes?: number;
-  /** Bytes allocated for unfinished messages across all chunk streams of a connection. */
-  maxPartialBytes?: number;
+  maxMessageBytes: number;
+  /** Bytes allocated for unfinished messages across all chunk streams of the connection. */
+  maxPartialBytes: number;
+  /** How full the shared budget may be after this reader takes from it; its limit when absent. */
+  budgetCeiling?: number;
+}
+
+export interface ChunkReaderOptions extends Partial<InboundLimits> {
+  /** Bytes of unfinished messages across every reader of the process; a reader that would pass it fails. */
+  budget?: ByteBudget;
   /** Distinct chunk stream ids one connection may use. */
   maxChunkStreams?: number;
   /**
@@ -76,8 +85,10 @@ const MESSAGE_HEADER_SIZE = [11, 7, 3, 0] as const;
 export class ChunkReader {
   /** Inbound chunk size, changed by the peer's Set Chunk Size. */
   chunkSize = DEFAULT_CHUNK_SIZE;
-  private readonly maxMessageBytes: number;
-  private readonly maxPartialBytes: number;
+  private maxMessageBytes: number;
+  private maxPartialBytes: number;
+  private readonly budget: ByteBudget | undefined;
+  private budgetCeiling: number | undefined;
   private readonly maxChunkStreams: number;
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
@@ -99,7 +110,16 @@ export class ChunkReader {
     this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     // One maximal message in flight: an honest encoder interleaves one video frame with small audio.
     this.maxPartialBytes = options.maxPartialBytes ?? MAX_MESSAGE_BYTES + 1024 * 1024;
+    this.budget = options.budget;
+    this.budgetCeiling = options.budgetCeiling;
     this.maxChunkStreams = options.maxChunkStreams ?? 64;
+  }
+
+  /** Applies from the next message on; a message already arriving keeps the room it was given. */
+  setLimits(limits: InboundLimits): void {
+    this.maxMessageBytes = limits.maxMessageBytes;
+    this.maxPartialBytes = limits.maxPartialBytes;
+    this.budgetCeiling = limits.budgetCeiling;
   }
 
   /** Bytes held for messages not yet complete. */
@@ -231,6 +251,7 @@ export class ChunkReader {
       }
       if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) return cs;
       if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');
+      if (this.budget && !this.budget.take(cs.length, this.budgetCeiling)) throw new RtmpProtocolError('partial_budget_exceeded');
       this.allocateBody(cs);
     }
     this.current = cs;
@@ -273,6 +294,7 @@ export class ChunkReader {
     cs.body = undefined;
     cs.pooled = undefined;
     this.partialBytes -= cs.length;
+    this.budget?.give(cs.length);
     this.deliver(cs, body);
     // Lent: the handler copied whatever it keeps.
     if (pooled !== undefined) this.bodyPool!.give(pooled);
@@ -300,6 +322,7 @@ export class ChunkReader {
     if (cs.body === undefined) return;
     this.partialBytes -= cs.length;
     if (cs.pooled !== undefined) this.bodyPool!.give(cs.pooled);
+    this.budget?.give(cs.length);
     cs.body = undefined;
     cs.pooled = undefined;
     cs.filled = 0;
