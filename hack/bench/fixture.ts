@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { readFlvFile } from '../../rtmpd/src/flv/demux.ts';
+import { readFlvFile } from '../../rtmpd/test/support/flv-fixture.ts';
 
 const run = promisify(execFile);
 

@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
+import { inspectVideo } from '../flv/tag.ts';
 import { keyframeToAnnexB, keyframeToIvf } from './annexb.ts';
 import { MediaParseError } from './errors.ts';
 
@@ -50,8 +52,6 @@ const hasFfmpeg = (() => {
 
 describe.skipIf(!hasFfmpeg)('ffmpeg decodes what we build', () => {
   it('H.264 keyframe from the FLV fixture decodes to one 320x240 picture', async () => {
-    const { readFlvFile } = await import('../flv/demux.ts');
-    const { inspectVideo } = await import('../flv/tag.ts');
     const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
     const video = tags.filter((t) => t.kind === 'video').map((t) => inspectVideo(t.body));
     const config = video.find((v) => v.sequenceHeader)!.data;

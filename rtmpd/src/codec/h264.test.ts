@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from './errors.ts';
 import { h264HasIdr, parseAvcDecoderConfig, parseH264Sps } from './h264.ts';
-import { checkCorruptions, checkPrefixes } from './testdata/malformed.ts';
+import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
 
 const dir = new URL('./testdata/', import.meta.url);
 const load = (name: string) => readFileSync(new URL(name, dir));

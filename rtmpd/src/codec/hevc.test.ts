@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from './errors.ts';
 import { hevcHasIrap, parseHevcDecoderConfig } from './hevc.ts';
-import { checkCorruptions, checkPrefixes } from './testdata/malformed.ts';
+import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
 
 const dir = new URL('./testdata/', import.meta.url);
 const load = (name: string) => readFileSync(new URL(name, dir));

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from '../codec/errors.ts';
-import { expectResultOrMediaParseError, prng } from '../codec/testdata/malformed.ts';
-import { FlvDemuxer, readFlvFile } from './demux.ts';
+import { expectResultOrMediaParseError } from '../../test/support/malformed.ts';
+import { prng, randomInt } from '../../test/support/random.ts';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
+import { FlvDemuxer } from './demux.ts';
 import { FLV_FILE_HEADER, flvTag } from './mux.ts';
 
 const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url).pathname;
@@ -25,7 +27,7 @@ describe('FlvDemuxer', () => {
       const d = new FlvDemuxer();
       const got = [];
       for (let pos = 0; pos < file.length;) {
-        const n = size > 0 ? size : 1 + (rand() % 3000);
+        const n = size > 0 ? size : 1 + randomInt(rand, 3000);
         got.push(...d.push(file.subarray(pos, pos + n)));
         pos += n;
       }
@@ -79,8 +81,8 @@ describe('FlvDemuxer', () => {
   it('random corruption: tags or MediaParseError, never a hang', () => {
     const rand = prng(42);
     for (let i = 0; i < 2000; i++) {
-      const copy = Buffer.from(file.subarray(0, 2000 + (rand() % 4000)));
-      for (let e = 0; e < 1 + (rand() % 4); e++) copy[rand() % copy.length] = rand() & 0xff;
+      const copy = Buffer.from(file.subarray(0, 2000 + randomInt(rand, 4000)));
+      for (let e = 0; e < 1 + randomInt(rand, 4); e++) copy[randomInt(rand, copy.length)] = randomInt(rand, 256);
       expectResultOrMediaParseError(() => {
         const d = new FlvDemuxer();
         for (let pos = 0; pos < copy.length; pos += 500) d.push(copy.subarray(pos, pos + 500));

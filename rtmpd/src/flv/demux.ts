@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { MediaParseError } from '../codec/errors.ts';
 import { mediaKindOfTagType, type MediaKind } from './media-kind.ts';
 
@@ -123,12 +122,4 @@ export class FlvDemuxer {
     this.#need = 11;
     return dataOffset + 4;
   }
-}
-
-/** Reads and demuxes a whole FLV file (tests, bench replay). */
-export async function readFlvFile(path: string): Promise<{ header: FlvFileHeader; tags: FlvTagRecord[] }> {
-  const demuxer = new FlvDemuxer();
-  const tags = demuxer.push(await readFile(path));
-  demuxer.end();
-  return { header: demuxer.header!, tags };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FlvDemuxer, readFlvFile } from './demux.ts';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
+import { FlvDemuxer } from './demux.ts';
 import { FLV_FILE_HEADER, flvTag } from './mux.ts';
 
 const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url).pathname;

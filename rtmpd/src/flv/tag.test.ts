@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from '../codec/errors.ts';
-import { checkCorruptions } from '../codec/testdata/malformed.ts';
-import { readFlvFile } from './demux.ts';
+import { checkCorruptions } from '../../test/support/malformed.ts';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { inspectAudio, inspectVideo } from './tag.ts';
 import { describeVideoTrack } from './track.ts';
 

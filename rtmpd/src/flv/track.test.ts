@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkCorruptions, checkPrefixes } from '../codec/testdata/malformed.ts';
-import { readFlvFile } from './demux.ts';
+import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { inspectAudio, inspectVideo } from './tag.ts';
 import { describeAudioTrack, describeVideoTrack } from './track.ts';
 

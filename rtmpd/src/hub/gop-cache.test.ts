@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng, randomInt } from '../../test/support/random.ts';
 import { GopCache } from './gop-cache.ts';
 import { MediaPacket } from './packet.ts';
 
@@ -46,8 +47,8 @@ describe('GopCache', () => {
 
   it('keeps exact copies across many GOPs of varying sizes, block boundaries and large bodies', () => {
     const cache = new GopCache(8 << 20);
-    let seed = 7;
-    const random = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+    const rand = prng(7);
+    const random = (n: number) => randomInt(rand, n);
     const filled = (kind: 'video' | 'audio', size: number, keyframe: boolean) => {
       const body = Buffer.allocUnsafe(size);
       for (let i = 0; i < size; i++) body[i] = random(256);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFlvFile } from '../flv/demux.ts';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import type { MediaPacket } from './packet.ts';
 import { Stream } from './stream.ts';

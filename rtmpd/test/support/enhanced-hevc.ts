@@ -2,14 +2,8 @@
 // cannot mux HEVC into FLV or RTMP, so tests encode Annex-B and wrap it here
 // the way OBS 30+ sends it (ExVideoTagHeader, FourCC 'hvc1', SequenceStart
 // with an HEVCDecoderConfigurationRecord, then CodedFrames).
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { readFile } from 'node:fs/promises';
+import { encodeOnce, testPatternInputs } from './clips.ts';
 
 const NAL_VPS = 32;
 const NAL_SPS = 33;
@@ -26,22 +20,10 @@ export interface VideoTag {
   body: Buffer;
 }
 
-/** Encodes `seconds` of testsrc2 at 25 fps with libx265 (no B-frames, an AUD per picture); returns the Annex-B path. */
-export async function hevcAnnexB(width: number, height: number, seconds: number): Promise<string> {
-  const dir = join(tmpdir(), 'rtmpd-test-clips');
-  const path = join(dir, `testsrc2-${width}x${height}-${seconds}s.hevc`);
-  if (existsSync(path)) return path;
-  await mkdir(dir, { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await run('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${width}x${height}:rate=25`,
+/** Encodes `seconds` of the test pattern with libx265 (no B-frames, an AUD per picture); returns the Annex-B path. */
+export function hevcAnnexB(width: number, height: number, seconds: number): Promise<string> {
+  return encodeOnce(`testsrc2-${width}x${height}-${seconds}s.hevc`, [
+    ...testPatternInputs(`${width}x${height}`, { audio: false }),
     '-t',
     String(seconds),
     '-c:v',
@@ -52,10 +34,7 @@ export async function hevcAnnexB(width: number, height: number, seconds: number)
     'log-level=error:aud=1:bframes=0:keyint=25',
     '-f',
     'hevc',
-    temp,
   ]);
-  await run('mv', [temp, path]);
-  return path;
 }
 
 /** Turns an Annex-B HEVC file into Enhanced RTMP video messages: SequenceStart, then one CodedFrames per picture. */

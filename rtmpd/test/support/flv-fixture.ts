@@ -1,17 +1,11 @@
-// Real media for in-process tests: ffmpeg encodes a short lavfi clip to FLV
-// once per test run, and publishFlv feeds its tags into a hub as an RTMP
-// publisher would, without a network in between.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { readFlvFile } from '../../src/flv/demux.ts';
+// Real media for in-process tests: FLV files read whole, a short clip of the
+// test pattern encoded once, and publishFlv, which feeds a file's tags into a
+// hub as an RTMP publisher would, without a network in between.
+import { readFile } from 'node:fs/promises';
+import { FlvDemuxer, type FlvFileHeader, type FlvTagRecord } from '../../src/flv/demux.ts';
 import type { StreamHub } from '../../src/hub/hub.ts';
 import type { Stream } from '../../src/hub/stream.ts';
-
-const run = promisify(execFile);
+import { encodeOnce, testPatternInputs } from './clips.ts';
 
 export interface ClipOptions {
   width: number;
@@ -25,8 +19,8 @@ export interface ClipOptions {
   videoFilter?: string;
 }
 
-/** Encodes (or reuses) a testsrc2 + sine FLV clip; returns its path. */
-export async function lavfiClip({
+/** Encodes (or reuses) an FLV clip of the test pattern; returns its path. */
+export function lavfiClip({
   width,
   height,
   seconds,
@@ -34,25 +28,9 @@ export async function lavfiClip({
   audioCodec = ['-c:a', 'aac'],
   videoFilter,
 }: ClipOptions): Promise<string> {
-  const dir = join(tmpdir(), 'rtmpd-test-clips');
   const name = [`testsrc2-${width}x${height}-${seconds}s`, ...videoCodec, ...audioCodec, ...(videoFilter ? [videoFilter] : [])];
-  const path = join(dir, `${name.join('_').replace(/[^\w.=-]/g, '_')}.flv`);
-  if (existsSync(path)) return path;
-  await mkdir(dir, { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await run('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${width}x${height}:rate=25`,
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440',
+  return encodeOnce(`${name.join('_').replace(/[^\w.=-]/g, '_')}.flv`, [
+    ...testPatternInputs(`${width}x${height}`),
     '-t',
     String(seconds),
     ...(videoFilter ? ['-vf', videoFilter] : []),
@@ -60,10 +38,15 @@ export async function lavfiClip({
     ...audioCodec,
     '-f',
     'flv',
-    temp,
   ]);
-  await run('mv', [temp, path]);
-  return path;
+}
+
+/** Reads and demuxes a whole FLV file. */
+export async function readFlvFile(path: string): Promise<{ header: FlvFileHeader; tags: FlvTagRecord[] }> {
+  const demuxer = new FlvDemuxer();
+  const tags = demuxer.push(await readFile(path));
+  demuxer.end();
+  return { header: demuxer.header!, tags };
 }
 
 export interface FakePublisher {

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StreamView } from '../../src/http/stream-view.ts';
+import { testPatternInputs } from './clips.ts';
+import { sleep } from './wait.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
@@ -121,18 +123,11 @@ export interface Publisher {
   exited: Promise<number | null>;
 }
 
-/** ffmpeg publishing the issue's lavfi test pattern (H.264 + AAC) in real time. */
+/** ffmpeg publishing the test pattern (H.264 + AAC) in real time. */
 export function publishTestPattern(url: string, { seconds = 60, size = '640x360' } = {}): Publisher {
   return runFfmpeg([
     '-re',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${size}:rate=25`,
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440',
+    ...testPatternInputs(size),
     '-t',
     String(seconds),
     '-c:v',
@@ -221,7 +216,7 @@ export async function waitForStream(server: RunningServer, id: string, timeoutMs
   while (Date.now() < deadline) {
     const stream = (await listStreams(server)).find((s) => s.stream_id === id);
     if (stream?.video?.width) return stream;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`stream ${id} not live with video within ${timeoutMs} ms`);
 }
@@ -240,7 +235,7 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
       socket.once('error', () => resolveProbe(false));
     });
     if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }

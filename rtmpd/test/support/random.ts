@@ -1,4 +1,6 @@
-// Shared by the rtmp tests: a seeded PRNG, so corruption tests are repeatable.
+// Seeded randomness, so the tests that cut and corrupt input repeat exactly.
+
+/** A PRNG (mulberry32) returning numbers in [0, 1); the same seed gives the same sequence. */
 export function prng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
@@ -11,11 +13,14 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** An integer in [0, n). */
+export const randomInt = (random: () => number, n: number): number => Math.floor(random() * n);
+
 /** Splits `data` into pieces of random sizes between 1 and `max`. */
 export function randomPieces(data: Buffer, random: () => number, max: number): Buffer[] {
   const pieces: Buffer[] = [];
   for (let pos = 0; pos < data.length;) {
-    const n = 1 + Math.floor(random() * max);
+    const n = 1 + randomInt(random, max);
     pieces.push(data.subarray(pos, pos + n));
     pos += n;
   }

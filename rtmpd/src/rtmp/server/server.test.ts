@@ -10,6 +10,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { RtmpClient, type StatusInfo } from '../../../test/support/rtmp-client.ts';
 import type { MediaKind } from '../../flv/media-kind.ts';
 import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-server.ts';
+import { publishTestPattern, stopAll } from '../../../test/support/processes.ts';
+import { prng, randomInt } from '../../../test/support/random.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { encodeAmf0 } from '../wire/amf0.ts';
 import { ChunkReader } from '../wire/chunk-reader.ts';
@@ -52,31 +54,8 @@ function publishCaptured(client: RtmpClient): void {
 describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
   it('relays an FFmpeg publish to ffprobe and rtmpdump, refuses a second publisher, ends the stream when FFmpeg leaves', async () => {
     const { hub, url, stats } = await startTestRtmpServer();
-    const ffmpeg = spawnTracked('ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc2=size=320x240:rate=25',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine',
-      '-t',
-      '6',
-      '-c:v',
-      'libx264',
-      '-g',
-      '25',
-      '-c:a',
-      'aac',
-      '-f',
-      'flv',
-      url('test'),
-    ]);
+    onTestFinished(stopAll);
+    const ffmpeg = publishTestPattern(url('test'), { seconds: 6, size: '320x240' });
     await until(() => hub.get('live', 'test')?.videoHeader !== undefined);
     const stream = hub.get('live', 'test')!;
     expect(stats.connections.publishing).toBe(1);
@@ -109,7 +88,7 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     await sleep(500);
     expect(stream.stats.videoFrames).toBeGreaterThan(framesBefore);
 
-    expect(await exited(ffmpeg)).toBe(0);
+    expect(await ffmpeg.exited).toBe(0);
     await until(() => hub.get('live', 'test') === undefined);
     // rtmpdump exits on UnpublishNotify/Play.Stop; what it saved decodes.
     await exited(rtmpdump);
@@ -302,12 +281,11 @@ describe('rtmp server under hostile input', () => {
     const { server, stats, url, hub } = await startTestRtmpServer();
     const port = server.address().port;
     const capture = readFileSync(new URL('../wire/testdata/ffmpeg-publish.bin', import.meta.url));
-    let seed = 1;
-    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+    const random = prng(1);
     for (let round = 0; round < 30; round++) {
       const { socket, closed } = await rawSession(port);
-      const bytes = Buffer.from(capture.subarray(0, 8000 + Math.floor(random() * 20_000)));
-      for (let i = 0; i < 1 + (round % 8); i++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      const bytes = Buffer.from(capture.subarray(0, 8000 + randomInt(random, 20_000)));
+      for (let i = 0; i < 1 + (round % 8); i++) bytes[randomInt(random, bytes.length)] = randomInt(random, 256);
       socket.write(bytes);
       await Promise.race([closed, sleep(50)]);
       socket.destroy();

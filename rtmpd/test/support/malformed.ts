@@ -1,6 +1,8 @@
-// Test helpers for malformed-input checks (imported by *.test.ts only).
+// Malformed-input checks for the parsers of network data: whatever bytes they
+// get, they return or throw MediaParseError, never anything else.
 import { expect } from 'vitest';
-import { MediaParseError } from '../errors.ts';
+import { MediaParseError } from '../../src/codec/errors.ts';
+import { prng, randomInt } from './random.ts';
 
 /** Runs `parse`; passes when it returns or throws MediaParseError, fails on any other throw. */
 export function expectResultOrMediaParseError(parse: () => unknown, label: string): void {
@@ -22,27 +24,14 @@ export function checkPrefixes(data: Buffer, parse: (b: Buffer) => unknown): void
   }
 }
 
-/** Deterministic xorshift32 PRNG. */
-export function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 /** `iterations` randomly corrupted copies (1-8 bytes overwritten, sometimes truncated). */
 export function checkCorruptions(data: Buffer, parse: (b: Buffer) => unknown, iterations = 3000, seed = 0x5eed): void {
   const rand = prng(seed);
   for (let i = 0; i < iterations; i++) {
     const copy = Buffer.from(data);
-    const edits = 1 + (rand() % 8);
-    for (let e = 0; e < edits && copy.length > 0; e++) copy[rand() % copy.length] = rand() & 0xff;
-    const input = rand() % 4 === 0 ? copy.subarray(0, rand() % (copy.length + 1)) : copy;
+    const edits = 1 + randomInt(rand, 8);
+    for (let e = 0; e < edits && copy.length > 0; e++) copy[randomInt(rand, copy.length)] = randomInt(rand, 256);
+    const input = randomInt(rand, 4) === 0 ? copy.subarray(0, randomInt(rand, copy.length + 1)) : copy;
     expectResultOrMediaParseError(() => parse(input), `corruption #${i}`);
   }
 }
