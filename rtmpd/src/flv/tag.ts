@@ -259,9 +259,11 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
     case VIDEO_PACKET_SEQUENCE_START:
     case VIDEO_PACKET_MPEG2TS_SEQUENCE_START:
       return new InspectedVideo(body, pos, { codec, packet: 'sequence-header', frameType, enhanced: true });
-    case VIDEO_PACKET_CODED_FRAMES: {
+    case VIDEO_PACKET_CODED_FRAMES:
+    case VIDEO_PACKET_CODED_FRAMES_X: {
+      // CodedFramesX is CodedFrames without the composition time field (it is 0).
       let cts = 0;
-      if (codec === 'h264' || codec === 'hevc') {
+      if (packetType === VIDEO_PACKET_CODED_FRAMES && (codec === 'h264' || codec === 'hevc')) {
         if (pos + 3 > body.length) throw new MediaParseError('Enhanced video message truncated in composition time');
         cts = (((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8) >> 8;
         pos += 3;
@@ -273,15 +275,6 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
         enhanced: true,
         keyframe: videoKeyframe(codec, body, pos, nalLengthSize),
         compositionTime: cts,
-      });
-    }
-    case VIDEO_PACKET_CODED_FRAMES_X: {
-      return new InspectedVideo(body, pos, {
-        codec,
-        packet: 'frame',
-        frameType,
-        enhanced: true,
-        keyframe: videoKeyframe(codec, body, pos, nalLengthSize),
       });
     }
     case VIDEO_PACKET_SEQUENCE_END:
