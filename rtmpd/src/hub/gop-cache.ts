@@ -9,10 +9,10 @@ const BLOCK_BYTES = 16 * 1024;
  * its blocks back, and streams take them as their GOPs grow. Keyframes of
  * different streams fall at different moments, so the blocks in use track
  * the sum of the current GOPs (about half their peak) rather than every
- * stream's peak at once. Up to 1024 spare blocks (16 MiB) are kept:
- * restarting GOPs hand back blocks in bursts, and a smaller pool let go of
- * blocks that were allocated again moments later, a churn of external
- * memory that drove major GCs.
+ * stream's peak at once. Up to 1024 spare blocks (16 MiB) are kept because
+ * restarting GOPs hand blocks back in bursts: a pool that let them go would
+ * allocate them again moments later, churning the external memory that
+ * drives V8's major GCs.
  */
 const blockPool = new BufferPool(1024 * BLOCK_BYTES);
 
@@ -27,13 +27,13 @@ const FIELDS = 7;
  * at the next keyframe.
  *
  * Bodies are copied into pooled blocks, so the publisher's buffers die young
- * and the cache's memory never waits for a major GC: holding the publisher's
- * buffers for a GOP got them promoted, each pinning a 64 KiB slab of Node's
- * shared pool, and RSS ran at 2.5 times the cached bytes. The blocks never
- * leave the cache: a joining player gets a copy (joins are rare; a GOP is a
- * few hundred KiB). The packets' fields live in one typed array for the
- * same reason: an object per cached packet lived long enough to be promoted
- * and died in V8's old generation a GOP later.
+ * and the cache's memory never waits for a major GC: a publisher's buffer
+ * held for a GOP would be promoted, and each would pin a 64 KiB slab of
+ * Node's shared pool. The blocks never leave the cache: a joining player
+ * gets a copy (joins are rare; a GOP is a few hundred KiB). The packets'
+ * fields live in one typed array for the same reason: an object per cached
+ * packet would live just long enough to be promoted and die in V8's old
+ * generation a GOP later.
  */
 export class GopCache {
   /** FIELDS numbers per packet; `where` is a block index, or -1 - an index into `large`. */

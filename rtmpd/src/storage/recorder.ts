@@ -124,10 +124,10 @@ class FlvFileWriter implements Subscriber {
   }
 
   /**
-   * Packets are gathered for up to FLUSH_MS and written with one writev: a
-   * file write per packet went through the thread pool and doubled rtmpd's
-   * CPU with recording on (make bench, +rec). Closing flushes at once, so a
-   * publisher that drops leaves everything it sent on disk.
+   * Packets are gathered for up to FLUSH_MS and written with one writev: each
+   * file write is a trip through libuv's thread pool, which per packet would
+   * cost more than relaying it. Closing flushes at once, so a publisher that
+   * drops leaves everything it sent on disk.
    */
   private append(bytes: Buffer): void {
     if (this.failed || this.file.writableEnded) return;
