@@ -333,6 +333,28 @@ describe('rtmp server under hostile input', () => {
     await until(() => stats.inbound.held === 0);
   });
 
+  it('lets go of a player whose connection fails in the read that asked to play', async () => {
+    const { server, url, hub, stats } = await startTestRtmpServer();
+    const publisher = await testClient(url('live1'));
+    await publisher.publish();
+    const { socket, closed } = await rawSession(server.address().port);
+    const command = (csid: number, streamId: number, ...values: Parameters<typeof encodeAmf0>) =>
+      serializeMessage(csid, MessageType.commandAmf0, streamId, 0, encodeAmf0(...values), 128);
+    socket.write(
+      Buffer.concat([
+        command(3, 0, 'connect', 1, { app: 'live' }),
+        command(3, 0, 'createStream', 2, null),
+        command(5, 1, 'play', 3, null, 'live1'),
+        Buffer.from([0xc9]), // a continuation chunk on a chunk stream never opened: a protocol error
+      ]),
+    );
+    await closed;
+    await until(() => server.connections === 1);
+    await sleep(50);
+    expect(stats.protocolErrors.chunk_no_previous_header).toBe(1);
+    expect(hub.get('live', 'live1')?.subscriberCount).toBe(0);
+  });
+
   it('refuses a command before connect and enforces maxConnections', async () => {
     const { server, stats, url } = await startTestRtmpServer({ maxConnections: 1 });
     const port = server.address().port;

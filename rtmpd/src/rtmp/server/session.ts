@@ -194,6 +194,7 @@ export class RtmpSession {
 
   /** Takes the bytes of one socket read (valid only during the call: they are parsed or copied). */
   receive(data: Buffer): void {
+    if (this.closed) return;
     this.guarded(() => this.connection.receive(data));
   }
 
@@ -223,9 +224,13 @@ export class RtmpSession {
     else this.connection.end();
   }
 
-  /** Runs protocol work; a peer's fault or a bug of ours closes this connection, never the server. */
+  /**
+   * Runs protocol work; a peer's fault or a bug of ours closes this
+   * connection, never the server. Work that finishes an asynchronous step
+   * runs even when the connection closed meanwhile, to let go of what the
+   * step took.
+   */
   private guarded(work: () => void): void {
-    if (this.state.kind === 'closed') return;
     try {
       work();
     } catch (err) {
