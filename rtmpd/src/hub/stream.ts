@@ -44,9 +44,9 @@ interface Delivery {
   /**
    * Config the subscriber has not been sent: a joiner's, until its first
    * media packet, and a skipping player's, until it resumes. It goes out
-   * right before that packet, stamped with its timestamp, so a client sees
-   * no jump from 0 to the stream's time in its first messages; a newer
-   * header replaces the held one.
+   * right before that packet, the decoder config stamped with its timestamp,
+   * so a client sees no jump from 0 to the stream's time in its first media
+   * messages; a newer header replaces the held one.
    */
   held: HeldConfig | undefined;
 }
@@ -197,8 +197,8 @@ export class Stream {
 
   /**
    * Adds a subscriber: it begins, then gets the cached GOP at once, preceded
-   * by the stream's metadata and decoder config at the GOP's first timestamp
-   * (with no GOP cached, they wait for the first live packet).
+   * by the stream's metadata and decoder config, the config at the GOP's
+   * first timestamp (with no GOP cached, they wait for the first live packet).
    */
   subscribe(subscriber: Subscriber, now: number): void {
     const gate = subscriber.delivery === 'lossless' ? undefined : new DeliveryGate(this.options.playerMaxBufferBytes, now);
@@ -272,12 +272,15 @@ export class Stream {
     else held.audio = packet;
   }
 
-  /** Writes a media packet, after the config held for the subscriber, stamped with the packet's time. */
+  /** Writes a media packet, after the config held for the subscriber (decoder config stamped with the packet's time). */
   private send(delivery: Delivery, packet: MediaPacket): void {
     const held = delivery.held;
     if (held !== undefined) {
       delivery.held = undefined;
-      for (const config of [held.metadata, held.video, held.audio]) {
+      // onMetaData keeps its own time (0 from encoders): FFmpeg's FLV demuxer
+      // reads one stamped later as a subtitle stream, not as metadata.
+      if (held.metadata) this.write(delivery.subscriber, held.metadata);
+      for (const config of [held.video, held.audio]) {
         if (config) this.write(delivery.subscriber, config.at(packet.timestamp));
       }
     }
