@@ -56,8 +56,8 @@ try {
 }
 // Loading the modules grew V8's young generation to its cap (two 8 MB
 // semi-spaces) and nothing makes it shrink while rtmpd waits for its first
-// stream; one last-resort collection now gives that back (idle RSS about
-// 88 -> 76 MiB). `gc` exists when bin/rtmpd.js started Node with --expose-gc.
+// stream; one last-resort collection now gives that back (about 12 MiB of
+// idle RSS). `gc` exists when bin/rtmpd.js started Node with --expose-gc.
 globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 
 const address = ({ address, port }: { address: string; port: number }) =>
