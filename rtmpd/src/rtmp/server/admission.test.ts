@@ -78,14 +78,19 @@ describe('admission checks', () => {
     expect(stats.protocolErrors.internal).toBeUndefined();
   });
 
-  it('let a client that leaves during a slow check go, and publish nothing for it', async () => {
+  it('let a client that leaves during a slow check go, publish nothing for it and release the lease it was granted', async () => {
     let pending: AdmissionRequest | undefined;
     let answer: (allow: boolean) => void = () => undefined;
+    const lease = { attached: 0, released: 0 };
     const slow: AdmissionCheck = (request) =>
       new Promise((resolve) => {
         pending = request;
         answer = (allow) =>
-          resolve(allow ? { allow: true } : { allow: false, code: 'NetStream.Publish.Unauthorized', description: 'late' });
+          resolve(
+            allow
+              ? { allow: true, lease: { attach: () => void lease.attached++, release: () => void lease.released++ } }
+              : { allow: false, code: 'NetStream.Publish.Unauthorized', description: 'late' },
+          );
       });
     const { hub, url, stats, server } = await startTestRtmpServer({}, { admission: [slow] });
     const publisher = await testClient(url('cam'));
@@ -95,8 +100,9 @@ describe('admission checks', () => {
     publisher.destroy();
     await until(() => server.connections === 0);
     expect(pending!.signal.aborted).toBe(true);
-    answer(true); // the check answers after the client left
-    await sleep(50);
+    answer(true); // the check answers after the client left, and grants a lease (a claim, a credential's grant)
+    await until(() => lease.released === 1);
+    expect(lease.attached).toBe(0);
     expect(hub.size).toBe(0);
     expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
   });

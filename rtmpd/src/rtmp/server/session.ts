@@ -478,8 +478,11 @@ export class RtmpSession {
   }
 
   private decided(state: Admitting, decision: AdmissionDecision): void {
-    // Closed, or cancelled by deleteStream, while the checks ran.
-    if (this.state !== state) return;
+    if (this.state !== state) {
+      // Closed while the checks ran: the session never begins, so what a check granted it goes back.
+      if (decision.allow) decision.lease?.release();
+      return;
+    }
     this.setState({ kind: 'connected' });
     if (decision.allow) this.admitted(state.action, state.streamId, state.key, decision.lease);
     else {
