@@ -41,7 +41,21 @@ alive() {
   local pid
   pid="$(pid_of "$1")"
   [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$state/"
+  local cmdline
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *"$state/"* ]]
+}
+
+# How a component started by this shell ended: its exit status, or the signal
+# that killed it (an empty log usually means a signal).
+exit_reason() {
+  local pid status=0
+  pid="$(pid_of "$1")"
+  [[ -n "$pid" ]] || { echo "no pid recorded"; return; }
+  wait "$pid" 2>/dev/null || status=$?
+  if ((status == 127)); then echo "pid $pid is not a child of this shell"
+  elif ((status > 128)); then echo "killed by signal $((status - 128)) ($(kill -l $((status - 128)) 2>/dev/null))"
+  else echo "exit status $status"; fi
 }
 
 # start NAME BINARY ARGS...: detached, stdio to the log, pid recorded.
@@ -68,7 +82,7 @@ wait_for() {
   local deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
     if ! alive "$name"; then
-      log "error: $name exited while waiting for $what"
+      log "error: $name exited while waiting for $what: $(exit_reason "$name")"
       log_tail "$name" >&2
       exit 1
     fi
