@@ -1,9 +1,10 @@
 // One bench invocation: every scenario against every server, one after the
 // other, each on a freshly started server.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
 import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
@@ -12,6 +13,8 @@ import type { PublisherStyle } from './rtmp-peer.ts';
 import { skipReason, snapshotFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
 import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
 import type { LatencySummary } from './stats.ts';
+
+const execFileAsync = promisify(execFile);
 
 export interface BenchOptions {
   servers: ServerName[];
@@ -69,6 +72,15 @@ export interface LoadResult {
   profile?: ProfileSummary;
   /** With several rounds: CPU% of each, in order; the other fields are from the median-CPU round. */
   cpuRounds?: number[];
+  /** rtmpd only: GET /metrics timed while every stream is still live, after the CPU window. */
+  metricsScrape?: ScrapeTiming;
+}
+
+interface ScrapeTiming {
+  scrapes: number;
+  medianMs: number;
+  maxMs: number;
+  bytes: number;
 }
 
 interface IdleResult {
@@ -294,6 +306,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     sampler.endSeries();
     gen.endMeasure();
     result.endRssBytes = sampler.sample();
+    if (name === 'rtmpd' && server.httpBase) result.metricsScrape = await timeScrapes(new URL('/metrics', server.httpBase), 10);
     await gen.stop(options.drainMs ?? 1500);
     const died = server.exited();
     if (died) throw new Error(`server exited during the run (${died}):\n${tail(server.logPath)}`);
@@ -325,6 +338,24 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     else result.errors.push(`no .cpuprofile written to ${profDir}`);
   }
   return result;
+}
+
+/** What one Prometheus scrape of rtmpd costs with the scenario's streams live. */
+/**
+ * Times GET /metrics with curl: the load generator shares this process's event
+ * loop, so a fetch from here would time the generator's backlog, not rtmpd.
+ */
+async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i <= scrapes; i++) {
+    const { stdout } = await execFileAsync('curl', ['-fsS', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', url.href]);
+    const [seconds, size] = stdout.split(' ').map(Number);
+    bytes = size!;
+    if (i > 0) times.push(seconds! * 1000); // the first one warms up
+  }
+  times.sort((a, b) => a - b);
+  return { scrapes, medianMs: times[Math.floor(scrapes / 2)]!, maxMs: times.at(-1)!, bytes };
 }
 
 async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions): Promise<IdleResult> {

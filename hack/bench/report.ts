@@ -117,6 +117,20 @@ export function formatReport(report: BenchReport): string {
       ),
     );
   }
+  const scraped = load.filter((r) => r.ok && r.metricsScrape);
+  if (scraped.length > 0) {
+    out.push('');
+    out.push('rtmpd GET /metrics with every stream live (after the CPU window):');
+    out.push(
+      table(
+        ['scenario', 'streams', 'median ms', 'max ms', 'KiB'],
+        scraped.map((r) => {
+          const t = r.metricsScrape!;
+          return [r.scenario, String(r.streams), t.medianMs.toFixed(1), t.maxMs.toFixed(1), (t.bytes / 1024).toFixed(0)];
+        }),
+      ),
+    );
+  }
   if (report.ratios.length > 0) {
     out.push('');
     out.push('rtmpd / peer (below 1 = rtmpd better):');
