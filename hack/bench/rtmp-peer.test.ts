@@ -8,6 +8,7 @@ import { connectResult, onStatus, parseCommand, result } from '../../rtmpd/src/r
 import { readControlValue, setChunkSize, setPeerBandwidth } from '../../rtmpd/src/rtmp/wire/control.ts';
 import { ServerHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
+import { sleep, until } from '../../rtmpd/test/support/wait.ts';
 import { OBS_STYLE, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 
 interface Received {
@@ -94,13 +95,7 @@ async function publisher(url: string, style: PublisherStyle): Promise<RtmpPeer> 
   return peer;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const body = (length: number, seed: number) => Buffer.from(Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff));
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await sleep(10);
-  expect(check()).toBe(true);
-}
 
 describe('bench publisher', () => {
   it('announces 4096-byte chunks before connect and sends each message whole, with fmt 1 headers after the first', async () => {
@@ -162,7 +157,8 @@ describe('bench publisher', () => {
 });
 
 describe('bench player', () => {
-  async function acksWhilePlaying(peerBandwidth: number | undefined): Promise<number[]> {
+  /** Plays 40 frames of 5000 bytes; returns what reads the acknowledgements the server has received so far. */
+  async function acksWhilePlaying(peerBandwidth: number | undefined): Promise<() => number[]> {
     const { url, captures } = await captureServer(peerBandwidth ? { peerBandwidth } : {});
     const player = await RtmpPeer.connect(url('watch'), undefined);
     peers.push(player);
@@ -171,18 +167,21 @@ describe('bench player', () => {
     const capture = captures[0]!;
     for (let i = 0; i < 40; i++) capture.send(MessageType.video, i * 40, body(5000, i));
     await until(() => received === 40);
-    await sleep(50);
-    return capture.messages.filter((m) => m.typeId === MessageType.acknowledgement).map((m) => readControlValue(m.body, 'ack'));
+    return () => capture.messages.filter((m) => m.typeId === MessageType.acknowledgement).map((m) => readControlValue(m.body, 'ack'));
   }
 
   it("acknowledges every tenth of the server's Set Peer Bandwidth, as librtmp does", async () => {
-    const acks = await acksWhilePlaying(50_000);
+    const acksSoFar = await acksWhilePlaying(50_000);
+    await until(() => (acksSoFar().at(-1) ?? 0) > 150_000);
+    const acks = acksSoFar();
     expect(acks.length).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < acks.length; i++) expect(acks[i]! - acks[i - 1]!).toBeGreaterThan(5_000);
     expect(acks.at(-1)!).toBeGreaterThan(150_000);
   });
 
   it("waits for a tenth of librtmp's 2.5 MB default when the server names no bandwidth", async () => {
-    expect(await acksWhilePlaying(undefined)).toEqual([]);
+    const acks = await acksWhilePlaying(undefined);
+    await sleep(100); // an acknowledgement the player sent would be back by now
+    expect(acks()).toEqual([]);
   });
 });
