@@ -43,6 +43,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
     playerStallTimeoutMs: config.playerStallTimeoutSeconds * 1000,
+    playerMinBytesPerSecond: config.playerMinBytesPerSecond,
     onRelayed: metrics.observeRelay,
   });
   metrics.watchHub(hub);

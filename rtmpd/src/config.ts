@@ -74,7 +74,13 @@ export const configSchema = z.object({
     .meta(restart),
   playerStallTimeoutSeconds: int(1, 3600)
     .default(30)
-    .describe('a player whose socket accepts nothing for this long is disconnected')
+    .describe('a player whose socket takes less than --player-min-bytes-per-second of its queue for this long is disconnected')
+    .meta(restart),
+  playerMinBytesPerSecond: int(0, 1024 * 1024 * 1024)
+    .default(4096)
+    .describe(
+      'the least a player with bytes queued must read, on average over --player-stall-timeout-seconds, to stay connected (a reader that takes a byte now and then holds its queue)',
+    )
     .meta(restart),
   idleTimeoutSeconds: int(1, 3600)
     .default(30)

@@ -19,6 +19,8 @@ export interface HubEvents {
 
 export interface HubOptions extends StreamOptions {
   playerStallTimeoutMs: number;
+  /** A player whose socket takes less than this, on average over the stall timeout, is stalled; 0: any progress counts. */
+  playerMinBytesPerSecond?: number;
 }
 
 /**
@@ -116,6 +118,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   private closeStalled(): void {
     const now = performance.now();
-    for (const stream of this.streams.values()) this.stalledClosed += stream.closeStalled(now, this.options.playerStallTimeoutMs);
+    for (const stream of this.streams.values())
+      this.stalledClosed += stream.closeStalled(now, this.options.playerStallTimeoutMs, this.options.playerMinBytesPerSecond);
   }
 }

@@ -208,6 +208,29 @@ describe('Stream delivery to players', () => {
     expect(resumed.filter((p) => p.sequenceHeader || p.kind === 'data')).toHaveLength(2);
   });
 
+  it('close a player whose socket takes a few bytes now and then, and spare one that reads slower than the stream', async () => {
+    const stream = new Stream('live', 'trickle', publisher, options);
+    const publish = await longGopPublisher(stream, 0);
+    const trickling = new DrainingPlayer();
+    const slow = new DrainingPlayer();
+    stream.subscribe(trickling, 0);
+    stream.subscribe(slow, 0);
+    // 4 KiB/s over a 10 s timeout: a reader must take 40 KiB per 10 s, or empty its queue.
+    const closed: number[] = [];
+    for (let second = 1; second <= 30; second++) {
+      const before = stream.stats.bytesIn;
+      publish.frames(25, second % 10 === 1);
+      const perSecond = stream.stats.bytesIn - before;
+      trickling.drain(100);
+      slow.drain(perSecond / 3);
+      closed.push(stream.closeStalled(second * 1000, 10_000, 4096));
+    }
+    expect(trickling.closed).toEqual(['stalled']);
+    expect(closed.indexOf(1)).toBe(9);
+    expect(slow.closed).toEqual([]);
+    expect(stream.subscriberCounts().rtmp).toBe(1);
+  });
+
   it('send a joining player the whole cached GOP, larger than its bound, then live media without a gap', async () => {
     const stream = new Stream('live', 'long-gop', publisher, options);
     const publish = await longGopPublisher(stream, 1_000_000);

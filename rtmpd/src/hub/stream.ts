@@ -217,11 +217,15 @@ export class Stream {
     if (this.deliveries.delete(subscriber)) this.counts[subscriber.kind]--;
   }
 
-  /** Closes subscribers whose queue has not moved for `timeoutMs`; returns how many. */
-  closeStalled(now: number, timeoutMs: number): number {
+  /**
+   * Closes players whose queue has drained slower than `minBytesPerSecond`
+   * (or not at all) for `timeoutMs`; returns how many.
+   */
+  closeStalled(now: number, timeoutMs: number, minBytesPerSecond = 0): number {
     let closed = 0;
+    const minProgress = (minBytesPerSecond * timeoutMs) / 1000;
     for (const { subscriber, gate } of this.deliveries.values()) {
-      if (gate === undefined || gate.stuckFor(subscriber.pendingBytes(), now) < timeoutMs) continue;
+      if (gate === undefined || gate.stuckFor(subscriber.pendingBytes(), now, minProgress) < timeoutMs) continue;
       this.unsubscribe(subscriber);
       subscriber.close('stalled');
       closed++;
@@ -254,7 +258,7 @@ export class Stream {
     const { subscriber, gate } = delivery;
     if (packet.sequenceHeader || packet.kind === 'data') {
       if (delivery.held !== undefined || gate?.holdsConfig(subscriber.pendingBytes())) this.hold(delivery, packet);
-      else this.write(subscriber, packet);
+      else this.write(delivery, packet);
       return;
     }
     if (gate !== undefined && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
@@ -279,16 +283,17 @@ export class Stream {
       delivery.held = undefined;
       // onMetaData keeps its own time (0 from encoders): FFmpeg's FLV demuxer
       // reads one stamped later as a subtitle stream, not as metadata.
-      if (held.metadata) this.write(delivery.subscriber, held.metadata);
+      if (held.metadata) this.write(delivery, held.metadata);
       for (const config of [held.video, held.audio]) {
-        if (config) this.write(delivery.subscriber, config.at(packet.timestamp));
+        if (config) this.write(delivery, config.at(packet.timestamp));
       }
     }
-    this.write(delivery.subscriber, packet);
+    this.write(delivery, packet);
   }
 
-  private write(subscriber: Subscriber, packet: MediaPacket): void {
-    subscriber.write(packet);
+  private write(delivery: Delivery, packet: MediaPacket): void {
+    delivery.subscriber.write(packet);
+    if (delivery.gate !== undefined) delivery.gate.queued += packet.body.length;
     this.stats.bytesOut += packet.body.length;
   }
 }

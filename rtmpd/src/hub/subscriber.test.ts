@@ -55,9 +55,28 @@ describe('DeliveryGate', () => {
 
   it('measures how long a queue has not moved', () => {
     const gate = new DeliveryGate(100, 0);
-    expect(gate.stuckFor(50, 1000)).toBe(1000);
-    expect(gate.stuckFor(40, 2000)).toBe(0); // shrinking counts as progress
-    expect(gate.stuckFor(40, 5000)).toBe(3000);
-    expect(gate.stuckFor(0, 6000)).toBe(0);
+    gate.queued = 50;
+    expect(gate.stuckFor(50, 1000, 0)).toBe(1000);
+    expect(gate.stuckFor(40, 2000, 0)).toBe(0); // the socket took bytes
+    expect(gate.stuckFor(40, 5000, 0)).toBe(3000);
+    gate.queued += 30; // more queued, nothing taken: a growing queue is no progress
+    expect(gate.stuckFor(70, 6000, 0)).toBe(4000);
+    expect(gate.stuckFor(0, 7000, 0)).toBe(0);
+  });
+
+  it('counts a reader that takes less than the minimum as stuck, however often it takes a byte', () => {
+    const gate = new DeliveryGate(100, 0);
+    let pending = 0;
+    const stuck: number[] = [];
+    for (let second = 1; second <= 10; second++) {
+      gate.queued += 100;
+      pending += 100 - 10; // the socket takes 10 bytes a second
+      stuck.push(gate.stuckFor(pending, second * 1000, 50));
+    }
+    // 50 bytes taken every five seconds, no faster: progress then, stuck in between.
+    expect(stuck).toEqual([1000, 2000, 3000, 4000, 0, 1000, 2000, 3000, 4000, 0]);
+    const fast = new DeliveryGate(100, 0);
+    fast.queued = 1000;
+    expect([1, 2, 3].map((s) => fast.stuckFor(1000 - 60 * s, s * 1000, 50))).toEqual([0, 0, 0]);
   });
 });

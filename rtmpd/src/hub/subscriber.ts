@@ -18,7 +18,8 @@ export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'ki
  *   --player-max-buffer-bytes, whatever the message; past the bound it gets
  *   nothing until the next keyframe, and the decoder config and metadata that
  *   arrive meanwhile replace each other instead of queueing. A queue that
- *   does not move for --player-stall-timeout-seconds closes it.
+ *   its socket drains slower than --player-min-bytes-per-second, over
+ *   --player-stall-timeout-seconds, closes it.
  */
 export type DeliveryPolicy = 'lossless' | 'skip-to-keyframe';
 
@@ -60,15 +61,17 @@ export class DeliveryGate {
   /** Dropping media until a point where the player can resume. */
   skipping = false;
   dropped = 0;
-  /** performance.now() when the queue was last empty or shrinking. */
-  lastProgressAt: number;
-  private lastPending = 0;
+  /** Body bytes written to the subscriber; less what is still pending, what its socket took. */
+  queued = 0;
+  /** performance.now() when the queue was last empty or had moved enough, and what the socket had taken then. */
+  private progressAt: number;
+  private progressTaken = 0;
   private readonly maxBytes: number;
   private allowance = 0;
 
   constructor(maxBytes: number, now: number) {
     this.maxBytes = maxBytes;
-    this.lastProgressAt = now;
+    this.progressAt = now;
   }
 
   /** The join burst left `pending` bytes queued; they may drain before the bound applies. */
@@ -105,11 +108,18 @@ export class DeliveryGate {
     return true;
   }
 
-  /** Records queue progress; returns how long the queue has been stuck. */
-  stuckFor(pending: number, now: number): number {
-    if (pending === 0 || pending < this.lastPending) this.lastProgressAt = now;
-    this.lastPending = pending;
-    return now - this.lastProgressAt;
+  /**
+   * Records queue progress; returns how long the queue has been stuck: not
+   * empty, and its socket has taken fewer than `minProgress` bytes since the
+   * last progress. A reader that takes a byte now and then is stuck too.
+   */
+  stuckFor(pending: number, now: number, minProgress: number): number {
+    const taken = this.queued - pending;
+    if (pending === 0 || taken - this.progressTaken >= Math.max(minProgress, 1)) {
+      this.progressAt = now;
+      this.progressTaken = taken;
+    }
+    return now - this.progressAt;
   }
 
   /** The bound now: the configured one plus what is left of the join burst. */
