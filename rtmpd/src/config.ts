@@ -84,9 +84,28 @@ export const configSchema = z.object({
     .meta(restart),
   idleTimeoutSeconds: int(1, 3600)
     .default(30)
-    .describe('a connection that moves no byte either way for this long (handshake included) is closed')
+    .describe(
+      'a player whose connection moves no byte either way, or a publisher that sends no complete audio, video or data message, for this long is closed',
+    )
     .meta(live),
+  connectTimeoutSeconds: int(1, 3600)
+    .default(10)
+    .describe('an RTMP connection must finish the handshake and send connect within this many seconds of being accepted')
+    .meta(live),
+  startTimeoutSeconds: int(1, 3600)
+    .default(10)
+    .describe(
+      'an RTMP connection must start publishing or playing (admission checks included) within this many seconds of connect, or of ending its last publish or play',
+    )
+    .meta(live),
+  maxPauseSeconds: int(1, 86_400).default(120).describe('an RTMP player paused for longer is closed').meta(live),
   maxConnections: int(1, 1_000_000).default(10_000).describe('connections accepted at once over RTMP; more are refused').meta(live),
+  maxConnectionsPerAddress: int(0, 1_000_000)
+    .default(1000)
+    .describe(
+      'RTMP connections accepted at once from one client address (IPv6: one /64), so one host cannot take every slot; 0 for no limit. The default leaves room for a site of cameras behind one NAT',
+    )
+    .meta(live),
   maxMessageBytes: int(64 * 1024, 0xffffff)
     .default(8 * 1024 * 1024)
     .describe('largest RTMP message a publisher may send (a keyframe); a larger one closes the connection')

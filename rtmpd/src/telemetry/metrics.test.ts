@@ -131,7 +131,7 @@ describe('RtmpdMetrics', () => {
     const rtmp: RtmpCounters = {
       connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
       connectionsAccepted: 7,
-      connectionsRefused: 1,
+      connectionsRefused: { max_connections: 1, per_address: 0 },
       handshakeFailures: { bad_version: 3 },
       protocolErrors: {},
       commandErrors: { play: 2 },

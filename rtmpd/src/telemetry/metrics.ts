@@ -105,12 +105,15 @@ export interface RecordingCounters {
 export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admitting', 'waiting', 'publishing', 'playing'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
+/** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total. */
+export type ConnectionRefusal = 'max_connections' | 'per_address';
+
 /** Counters the RTMP server keeps (rtmp/server/stats.ts RtmpStats); read only when scraped. */
 export interface RtmpCounters {
   /** Open connections by state. */
   connections: Readonly<Record<ConnectionState, number>>;
   connectionsAccepted: number;
-  connectionsRefused: number;
+  connectionsRefused: Readonly<Record<ConnectionRefusal, number>>;
   handshakeFailures: Readonly<Record<string, number>>;
   protocolErrors: Readonly<Record<string, number>>;
   /** By command name. */
@@ -453,9 +456,9 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_connections_refused_total',
-      'RTMP connections refused because --max-connections were open.',
+      'RTMP connections refused, by reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client).',
       'counter',
-      plain((s) => s.connectionsRefused),
+      labelled('reason', (s) => s.connectionsRefused),
     );
     // The common reasons are exported at 0 from the start, so rates and alerts have a series before the first failure.
     this.add(
@@ -468,7 +471,16 @@ export class RtmpdMetrics {
       'rtmpd_protocol_errors_total',
       'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).',
       'counter',
-      labelled('reason', (s) => s.protocolErrors, ['internal', 'message_too_large', 'partial_bytes_exceeded', 'partial_budget_exceeded']),
+      labelled('reason', (s) => s.protocolErrors, [
+        'internal',
+        'idle_timeout',
+        'connect_timeout',
+        'start_timeout',
+        'pause_timeout',
+        'message_too_large',
+        'partial_bytes_exceeded',
+        'partial_budget_exceeded',
+      ]),
     );
     this.add(
       'rtmpd_command_errors_total',

@@ -19,6 +19,8 @@ export class RtmpPlayer implements Subscriber {
   private readonly connection: RtmpConnection;
   private closed = false;
   #paused = false;
+  /** performance.now() of the last pause. */
+  pausedAt = 0;
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
   private awaitKeyframe = false;
 
@@ -59,7 +61,8 @@ export class RtmpPlayer implements Subscriber {
   pause(paused: boolean, hasVideo: boolean): void {
     if (paused === this.#paused) return;
     this.#paused = paused;
-    if (!paused) this.awaitKeyframe = hasVideo;
+    if (paused) this.pausedAt = performance.now();
+    else this.awaitKeyframe = hasVideo;
     const code = paused ? 'NetStream.Pause.Notify' : 'NetStream.Unpause.Notify';
     this.sendStatus({
       level: 'status',

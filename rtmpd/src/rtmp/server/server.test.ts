@@ -236,7 +236,7 @@ describe('rtmp server under hostile input', () => {
   });
 
   it('closes garbage, a bad version and a stalled handshake', async () => {
-    const { server, stats } = await startTestRtmpServer({}, { handshakeTimeoutMs: 300 });
+    const { server, stats } = await startTestRtmpServer({ connectTimeoutSeconds: 1 });
     const port = server.address().port;
     const open = () => {
       const socket = netConnect({ port, host: '127.0.0.1' });
@@ -260,21 +260,64 @@ describe('rtmp server under hostile input', () => {
     expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
   });
 
-  it('closes a silent connection after the idle timeout but spares a waiting player', async () => {
-    const { server, stats, url } = await startTestRtmpServer({ idleTimeoutSeconds: 1, playWaitSeconds: 10 });
-    const silent = await rawSession(server.address().port);
-    const waiting = await testClient(url('later'));
-    const playing = waiting.play();
-    const startedAt = Date.now();
-    await silent.closed;
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(900);
-    expect(stats.protocolErrors.idle_timeout).toBe(1);
-    await sleep(1600);
-    // The player waiting for its publisher is still there and gets the stream.
-    const publisher = await testClient(url('later'));
+  it('closes connections that make no progress, each state by its own deadline, but spares a waiting player', async () => {
+    const { server, stats, url } = await startTestRtmpServer({
+      connectTimeoutSeconds: 1,
+      startTimeoutSeconds: 1,
+      idleTimeoutSeconds: 1,
+      maxPauseSeconds: 1,
+      playWaitSeconds: 10,
+    });
+    const port = server.address().port;
+    const closedAfter = async (socket: Socket) => {
+      const startedAt = performance.now();
+      await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+      return performance.now() - startedAt;
+    };
+    const trickle = (socket: Socket, bytes: Buffer) => {
+      let at = 0;
+      const timer = setInterval(() => (at < bytes.length ? socket.write(bytes.subarray(at, ++at)) : undefined), 200);
+      socket.once('close', () => clearInterval(timer));
+    };
+    // Handshaken, then a connect trickled a byte at a time: the deadline runs from accept all the same.
+    const slowConnect = await rawSession(port);
+    trickle(slowConnect.socket, serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
+    // Connected, then nothing asked for.
+    const idler = await testClient(url('never'));
+    // Publishing, then a keyframe that never ends, trickled.
+    const trickler = await testClient(url('trickled'));
+    await trickler.publish();
+    trickle(trickler.socket, serializeMessage(6, MessageType.video, trickler.streamId, 0, Buffer.alloc(100_000), 4096).subarray(0, 4096));
+    // Playing, then paused for good.
+    const publisher = await testClient(url('paused'));
     await publisher.publish();
-    await playing;
-    expect(stats.protocolErrors.idle_timeout).toBe(1);
+    const feeding = setInterval(() => publishCaptured(publisher), 300);
+    onTestFinished(() => clearInterval(feeding));
+    const paused = await testClient(url('paused'));
+    await paused.play();
+    paused.socket.write(
+      serializeMessage(
+        ChunkStreamId.streamCommand,
+        MessageType.commandAmf0,
+        paused.streamId,
+        0,
+        encodeAmf0('pause', 0, null, true, 0),
+        4096,
+      ),
+    );
+    // Waiting for a publisher is not idleness.
+    const waiting = await testClient(url('later'));
+    const waitingPlay = waiting.play();
+    const lived = await Promise.all([slowConnect.socket, idler.socket, trickler.socket, paused.socket].map(closedAfter));
+    for (const ms of lived) expect(ms).toBeGreaterThanOrEqual(500);
+    expect(stats.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
+    // The publisher that keeps sending and the waiting player are still there; the latter gets its stream.
+    await sleep(1500);
+    expect(publisher.socket.destroyed).toBe(false);
+    const late = await testClient(url('later'));
+    await late.publish();
+    await waitingPlay;
+    expect(stats.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
   });
 
   it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
@@ -364,10 +407,34 @@ describe('rtmp server under hostile input', () => {
     const second = netConnect({ port, host: '127.0.0.1' });
     second.on('error', () => {});
     await new Promise<void>((resolve) => second.once('close', () => resolve()));
-    expect(stats.connectionsRefused).toBe(2);
+    expect(stats.connectionsRefused.max_connections).toBe(2);
     first.socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('createStream', 2, null), 128));
     await first.closed;
     expect(stats.protocolErrors.command_before_connect).toBe(1);
+  });
+
+  it('limits connections per client address, so one host cannot take every slot', async () => {
+    const { server, stats } = await startTestRtmpServer({ maxConnectionsPerAddress: 2 });
+    const port = server.address().port;
+    const from = (localAddress: string) => {
+      const socket = netConnect({ port, host: '127.0.0.1', localAddress });
+      socket.on('error', () => {});
+      onTestFinished(() => void socket.destroy());
+      return { socket, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
+    };
+    const first = [from('127.0.0.2'), from('127.0.0.2')];
+    await until(() => server.connections === 2);
+    const third = from('127.0.0.2');
+    await third.closed;
+    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    // Another address still gets in, and the first gets a slot back when one of its connections ends.
+    from('127.0.0.3');
+    await until(() => server.connections === 3);
+    first[0]!.socket.destroy();
+    await until(() => server.connections === 2);
+    from('127.0.0.2');
+    await until(() => server.connections === 3);
+    expect(stats.connectionsRefused.per_address).toBe(1);
   });
 });
 

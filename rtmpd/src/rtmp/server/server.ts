@@ -4,6 +4,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { splitHostPort, type Config } from '../../config.ts';
 import type { StreamHub } from '../../hub/hub.ts';
+import { addressKey, PerAddress } from '../../connections/per-address.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
@@ -11,10 +12,11 @@ import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { createRtmpStats, type RtmpStats } from './stats.ts';
 
-/** How often idle connections are looked for; the idle timeout is honoured to within this. */
-const IDLE_SWEEP_MS = 1000;
+/** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
+const SWEEP_MS = 500;
 
-export type RtmpServerConfig = SessionConfig & Pick<Config, 'rtmpBind' | 'maxConnections' | 'partialMessagesMaxBytes'>;
+export type RtmpServerConfig = SessionConfig &
+  Pick<Config, 'rtmpBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes'>;
 
 export interface RtmpServerOptions {
   hub: StreamHub;
@@ -23,8 +25,6 @@ export interface RtmpServerOptions {
   admission?: readonly AdmissionCheck[];
   logger?: RtmpLogger;
   stats?: RtmpStats;
-  /** A peer that has not finished the handshake by then is dropped; default min(10 s, idle timeout). */
-  handshakeTimeoutMs?: number;
   /** How long close() lets sockets flush before destroying them; default 2 s. */
   closeGraceMs?: number;
 }
@@ -42,18 +42,24 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const { hub, config } = options;
   const logger = options.logger ?? silentLogger;
   const stats = options.stats ?? createRtmpStats();
-  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? Math.min(10_000, config.idleTimeoutSeconds * 1000);
   const admission = options.admission ?? [];
   const io = new SocketIo();
   const inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
   stats.inbound = inboundBudget;
   const sessions = new Set<RtmpSession>();
+  const perAddress = new PerAddress();
   let closing: Promise<void> | undefined;
 
   // Paused, so that no byte is read before the socket is rewrapped.
   const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
+    const key = addressKey(accepted.remoteAddress);
     if (closing || sessions.size >= config.maxConnections) {
-      stats.connectionsRefused++;
+      stats.connectionsRefused.max_connections++;
+      accepted.destroy();
+      return;
+    }
+    if (!perAddress.add(key, config.maxConnectionsPerAddress)) {
+      stats.connectionsRefused.per_address++;
       accepted.destroy();
       return;
     }
@@ -67,8 +73,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       logger,
       stats,
       inboundBudget,
-      handshakeTimeoutMs,
-      onClose: (s) => sessions.delete(s),
+      onClose: (s) => {
+        sessions.delete(s);
+        perAddress.remove(key);
+      },
     });
     attach(session);
     sessions.add(session);
@@ -84,18 +92,15 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     });
   });
   const address = server.address() as AddressInfo;
-  const idleSweep = setInterval(
-    () => {
-      const now = performance.now();
-      for (const session of sessions) session.sweepIdle(now);
-    },
-    Math.min(IDLE_SWEEP_MS, config.idleTimeoutSeconds * 500),
-  );
-  idleSweep.unref();
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const session of sessions) session.sweep(now);
+  }, SWEEP_MS);
+  sweep.unref();
   logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
 
   async function shutdown(): Promise<void> {
-    clearInterval(idleSweep);
+    clearInterval(sweep);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     // Players first, so they hear Play.Stop rather than a publisher's end.
     const ordered = [...sessions].sort((a, b) => Number(b.playing) - Number(a.playing));

@@ -39,7 +39,14 @@ import { countBy, type RtmpStats } from './stats.ts';
 
 export type SessionConfig = Pick<
   Config,
-  'chunkSize' | 'playWaitSeconds' | 'idleTimeoutSeconds' | 'maxMessageBytes' | 'maxMessageBytesBeforePublish'
+  | 'chunkSize'
+  | 'playWaitSeconds'
+  | 'idleTimeoutSeconds'
+  | 'connectTimeoutSeconds'
+  | 'startTimeoutSeconds'
+  | 'maxPauseSeconds'
+  | 'maxMessageBytes'
+  | 'maxMessageBytesBeforePublish'
 >;
 
 export interface SessionOptions {
@@ -52,7 +59,6 @@ export interface SessionOptions {
   stats: RtmpStats;
   /** Bytes of messages still arriving, over every connection of the server. */
   inboundBudget: ByteBudget;
-  handshakeTimeoutMs: number;
   onClose: (session: RtmpSession) => void;
 }
 
@@ -95,7 +101,7 @@ interface Waiting {
  * The kinds are the `state` label of rtmpd_connections, plus `closed`.
  */
 type SessionState =
-  | { kind: 'handshake'; timer: NodeJS.Timeout }
+  | { kind: 'handshake' }
   | { kind: 'connecting' }
   | { kind: 'connected' }
   | Admitting
@@ -151,9 +157,13 @@ export class RtmpSession {
   private failed = false;
   /** The connection's trace span (a no-op object when tracing is off). */
   private readonly trace: ConnectionTrace;
-  /** Bytes moved either way when the idle sweep last saw a change, and when that was. */
-  private idleBytes = -1;
-  private idleSince = 0;
+  /** performance.now() at accept: the handshake and connect must be done within --connect-timeout-seconds. */
+  private readonly acceptedAt = performance.now();
+  /** When the connection last had nothing going on: it must publish or play within --start-timeout-seconds. */
+  private startDeadlineFrom = 0;
+  /** What the sweep watches for progress (bytes moved, media received) when it last changed, and when that was. */
+  private progress = -1;
+  private progressSince = 0;
 
   constructor(socket: Socket, options: SessionOptions) {
     this.socket = socket;
@@ -175,8 +185,7 @@ export class RtmpSession {
       counters: options.stats,
       inbound: { limits: this.inboundLimits('handshake'), budget: options.inboundBudget },
     });
-    const timer = setTimeout(() => this.fail('handshake_timeout', 'handshake timeout'), options.handshakeTimeoutMs);
-    this.state = { kind: 'handshake', timer };
+    this.state = { kind: 'handshake' };
     options.stats.connections.handshake++;
     socket.setNoDelay(true);
     socket.on('error', (err) => options.logger.debug({ remote: this.remoteAddress, err: err.message }, 'rtmp socket error'));
@@ -199,20 +208,48 @@ export class RtmpSession {
   }
 
   /**
-   * The server's periodic idle sweep: a connection that moved no byte for the
-   * idle timeout is closed. One timer for all connections instead of a socket
-   * timeout each, which Node re-arms on every read and write. Waiting for a
-   * publisher and being paused are not idleness.
+   * The server's periodic sweep closes connections that make no progress,
+   * each state by its own measure. One timer for all connections instead of
+   * a socket timeout each, which Node re-arms on every read and write.
+   * - handshake and connect: a deadline from accept (a peer that sends a
+   *   byte now and then does not extend it);
+   * - connected or being admitted: a deadline to start publishing or playing;
+   * - publishing: a complete audio, video or data message within the idle
+   *   timeout (bytes of a message that never ends are not progress);
+   * - playing: bytes moving either way within the idle timeout, or, paused,
+   *   a resume within --max-pause-seconds (a player that cannot take what it
+   *   is sent is the hub's to close, see --player-stall-timeout-seconds);
+   * - waiting for a publisher: --play-wait-seconds, kept by the hub.
    */
-  sweepIdle(now: number): void {
+  sweep(now: number): void {
     const state = this.state;
-    const moved = this.socket.bytesRead + this.socket.bytesWritten;
-    const watched = state.kind !== 'waiting' && !(state.kind === 'playing' && state.player.paused);
-    if (!watched || moved !== this.idleBytes) {
-      this.idleBytes = moved;
-      this.idleSince = now;
-    } else if (now - this.idleSince >= this.options.config.idleTimeoutSeconds * 1000) {
-      this.fail(state.kind === 'handshake' ? 'handshake_timeout' : 'idle_timeout', 'idle timeout');
+    const { config } = this.options;
+    switch (state.kind) {
+      case 'handshake':
+      case 'connecting':
+        if (now - this.acceptedAt >= config.connectTimeoutSeconds * 1000)
+          this.fail(state.kind === 'handshake' ? 'handshake_timeout' : 'connect_timeout', 'no connect in time');
+        return;
+      case 'connected':
+      case 'admitting':
+        if (now - this.startDeadlineFrom >= config.startTimeoutSeconds * 1000) this.fail('start_timeout', 'no publish or play in time');
+        return;
+      case 'publishing':
+        return this.expectProgress(now, state.stream.stats.bytesIn);
+      case 'playing':
+        if (!state.player.paused) return this.expectProgress(now, this.socket.bytesRead + this.socket.bytesWritten);
+        if (now - state.player.pausedAt >= config.maxPauseSeconds * 1000) this.fail('pause_timeout', 'paused too long');
+        return;
+    }
+  }
+
+  /** Closes the connection when `measure` has not changed for the idle timeout. */
+  private expectProgress(now: number, measure: number): void {
+    if (measure !== this.progress) {
+      this.progress = measure;
+      this.progressSince = now;
+    } else if (now - this.progressSince >= this.options.config.idleTimeoutSeconds * 1000) {
+      this.fail('idle_timeout', 'idle timeout');
     }
   }
 
@@ -250,7 +287,6 @@ export class RtmpSession {
 
   private handshakeDone(): void {
     if (this.state.kind !== 'handshake') return;
-    clearTimeout(this.state.timer);
     this.options.logger.debug({ remote: this.remoteAddress }, 'rtmp handshake done');
     this.setState({ kind: 'connecting' });
   }
@@ -277,7 +313,6 @@ export class RtmpSession {
     this.connection.destroy();
     switch (state.kind) {
       case 'handshake':
-        clearTimeout(state.timer);
         // A peer that hangs up mid-handshake (a port scanner, a health check) is counted too.
         if (!this.failed) countBy(this.options.stats.handshakeFailures, 'handshake_aborted');
         break;
@@ -305,6 +340,10 @@ export class RtmpSession {
     if (next.kind !== 'closed') connections[next.kind]++;
     if ((next.kind === 'publishing') !== (this.state.kind === 'publishing'))
       this.connection.setInboundLimits(this.inboundLimits(next.kind));
+    // Back to nothing going on: the deadline to start runs again, but a refused or aborted admission does not restart it.
+    if (next.kind === 'connected' && this.state.kind !== 'admitting') this.startDeadlineFrom = performance.now();
+    // Each state that watches progress starts afresh.
+    this.progress = -1;
     this.state = next;
   }
 

@@ -1,14 +1,14 @@
 // Plain-number counters, bumped on the hot path without allocation; the
 // telemetry module reads them when /metrics is scraped.
-import { CONNECTION_STATES, type ConnectionState } from '../../telemetry/metrics.ts';
+import { CONNECTION_STATES, type ConnectionRefusal, type ConnectionState } from '../../telemetry/metrics.ts';
 import type { TrafficCounters } from '../io/connection.ts';
 
 export interface RtmpStats extends TrafficCounters {
   /** Connections open now, by the state of their session. */
   connections: Record<ConnectionState, number>;
   connectionsAccepted: number;
-  /** Refused because maxConnections was reached. */
-  connectionsRefused: number;
+  /** Refused because --max-connections were open, or --max-connections-per-address from the client's address. */
+  connectionsRefused: Record<ConnectionRefusal, number>;
   /** By reason: handshake_bad_version, handshake_rtmpe, handshake_timeout, ... */
   handshakeFailures: Record<string, number>;
   /** By RtmpProtocolError reason: message_too_large, amf_truncated, ... */
@@ -23,7 +23,7 @@ export function createRtmpStats(): RtmpStats {
   return {
     connections: Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>,
     connectionsAccepted: 0,
-    connectionsRefused: 0,
+    connectionsRefused: { max_connections: 0, per_address: 0 },
     handshakeFailures: Object.create(null) as Record<string, number>,
     protocolErrors: Object.create(null) as Record<string, number>,
     commandErrors: Object.create(null) as Record<string, number>,
