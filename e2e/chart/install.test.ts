@@ -120,7 +120,9 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     expect(await can('patch', 'persistentvolumeclaims', '-n', watched)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '-n', ns)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '-n', watched)).toBe('no');
-    expect(await can('get', 'secrets', '-n', watched)).toBe('no');
+    // Secrets: get by name (whether one spec.auth names exists), never list or watch.
+    expect(await can('get', 'secrets', '-n', watched)).toBe('yes');
+    expect(await can('list', 'secrets', '-n', watched)).toBe('no');
     expect(await can('delete', 'deployments.apps', '-n', watched)).toBe('no');
     expect(await can('create', 'pods', '-n', watched)).toBe('no');
   });

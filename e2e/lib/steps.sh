@@ -6,6 +6,7 @@
 # Source it (`source e2e/lib/steps.sh`) or run one step:
 #   e2e/lib/steps.sh helm-install RELEASE NAMESPACE [HELM ARGS...]
 #   e2e/lib/steps.sh apply-rtmpserver NAMESPACE FILE        prints the RtmpServer's name
+#   e2e/lib/steps.sh stream-secret NAMESPACE SECRET KEY     prints a stream key's secret
 #   e2e/lib/steps.sh wait-children NAMESPACE NAME           Deployment, Service, ConfigMap, PVCs exist
 #   e2e/lib/steps.sh wait-ready NAMESPACE NAME [TIMEOUT]    condition Ready=True
 #   e2e/lib/steps.sh publish RTMP_URL SECONDS               ffmpeg test pattern + tone, H.264/AAC
@@ -57,10 +58,17 @@ helm_uninstall() {
 # apply-rtmpserver NAMESPACE FILE: prints the name of the RtmpServer applied.
 apply_rtmpserver() {
   local ns="$1" file="$2" name
-  name="$(kubectl -n "$ns" apply -f "$file" -o jsonpath='{.metadata.name}')"
+  # The file may carry other objects (the Secrets an RtmpServer names) before it.
+  name="$(kubectl -n "$ns" apply -f "$file" -o name | sed -n 's|^rtmpserver[^/]*/||p')"
   [[ -n "$name" ]] || e2e_die "kubectl apply -f $file printed no name" || return 1
   e2e_log "applied rtmpserver/$name in $ns"
   echo "$name"
+}
+
+# stream-secret NAMESPACE SECRET KEY: prints the secret of stream key KEY from a
+# keys Secret (what a publisher appends as ?secret=).
+stream_secret() {
+  kubectl -n "$1" get secret "$2" -o "jsonpath={.data.$3}" | base64 -d
 }
 
 # The PVC names the operator creates (or uses) for an RtmpServer.
@@ -219,7 +227,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [[ -n "$step" ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
   shift
   case "$step" in
-    helm-install | helm-uninstall | apply-rtmpserver | wait-children | wait-ready | publish | check-api | \
+    helm-install | helm-uninstall | apply-rtmpserver | stream-secret | wait-children | wait-ready | publish | check-api | \
       check-operator-metrics | delete-and-check-cleanup)
       "${step//-/_}" "$@" ;;
     *) e2e_die "unknown step: $step"; exit 2 ;;

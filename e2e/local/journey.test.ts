@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cluster, eventually, kubectl, kubectlJson, run, serviceAccountKubeconfig, type RunResult } from '../cluster/kube.ts';
 import { repo } from '../lib/chart.ts';
@@ -27,7 +27,8 @@ const release = `e2e-${suffix}`;
 const fullname = `${release}-rtmpd-operator`;
 const example = join(repo, 'examples/rtmpserver.yaml');
 const stepsSh = join(repo, 'e2e/lib/steps.sh');
-const streamKey = `e2e${suffix}`;
+/** The stream key examples/rtmpserver.yaml's Secret has a secret for. */
+const streamKey = 'test123';
 
 let work: string;
 let operator: Started | undefined;
@@ -52,7 +53,12 @@ interface Deployment {
     template: {
       spec: {
         containers: Container[];
-        volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; configMap?: { name: string } }[];
+        volumes?: {
+          name: string;
+          persistentVolumeClaim?: { claimName: string };
+          configMap?: { name: string };
+          secret?: { secretName: string };
+        }[];
       };
     };
   };
@@ -73,17 +79,46 @@ const podOf = async (ns: string, selector: string): Promise<Pod> =>
     async () => (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', selector])).items[0],
   );
 
-/** A ConfigMap's keys as files in a local directory, as the kubelet mounts them; returns the directory. */
+/** Secret volumes written so far: mount path in the pod → local directory. */
+const secretMounts = new Map<string, string>();
+
+/**
+ * A ConfigMap's keys as files in a local directory, as the kubelet mounts them; returns the directory.
+ * The one rewrite: paths into mounted Secrets (auth rules, token files) → their local directories.
+ */
 async function writeConfigMap(name: string): Promise<string> {
   const cm = await kubectlJson<{ data?: Record<string, string> }>(['get', 'configmap', name, '-n', appNs]);
   const dir = join(work, 'configmaps', name);
   await mkdir(dir, { recursive: true });
   // Written whole and renamed into place, as the kubelet swaps its files, so a reader never sees half a file.
-  for (const [key, text] of Object.entries(cm.data ?? {})) {
+  for (const [key, original] of Object.entries(cm.data ?? {})) {
+    let text = original;
+    for (const [mountPath, local] of secretMounts)
+      text = text.split(`${mountPath}/`).join(`${local}/`).split(`${mountPath}\n`).join(`${local}\n`);
     await writeFile(join(dir, `.${key}.tmp`), text);
     await rename(join(dir, `.${key}.tmp`), join(dir, key));
   }
   return dir;
+}
+
+/** A Secret's keys as files in a local directory, as the kubelet mounts a secret volume; returns the directory. */
+async function writeSecret(name: string): Promise<string> {
+  const secret = await kubectlJson<{ data?: Record<string, string> }>(['get', 'secret', name, '-n', appNs]);
+  const dir = join(work, 'secrets', name);
+  await mkdir(dir, { recursive: true });
+  for (const [key, base64] of Object.entries(secret.data ?? {})) await writeFile(join(dir, key), Buffer.from(base64, 'base64'));
+  return dir;
+}
+
+/** Mounts the pod's Secret volumes first, then its ConfigMaps, whose files may point into the Secrets. */
+const byKind = (volume: { secret?: unknown } | undefined) => (volume?.secret ? 0 : 1);
+
+/** The RtmpServer of examples/rtmpserver.yaml (the file carries the Secrets it names before it). */
+async function exampleServer(): Promise<{ kind: string; metadata: { name: string }; spec: { storage: { reclaimPolicy: string } } }> {
+  const docs = parseAllDocuments(await readFile(example, 'utf8')).map((d) => d.toJS() as Awaited<ReturnType<typeof exampleServer>>);
+  const server = docs.find((d) => d.kind === 'RtmpServer');
+  if (!server) throw new Error(`${example} holds no RtmpServer`);
+  return server;
 }
 
 async function httpOk(url: string): Promise<boolean> {
@@ -178,7 +213,7 @@ describe('the user journey on the local control plane', () => {
 
   it('kubectl apply examples/rtmpserver.yaml: the operator creates the Deployment, Service, ConfigMap and claims', async () => {
     serverName = (await step('apply-rtmpserver', [appNs, example])).stdout.trim();
-    expect(serverName).toBe((parse(await readFile(example, 'utf8')) as { metadata: { name: string } }).metadata.name);
+    expect(serverName).toBe((await exampleServer()).metadata.name);
     await step('wait-children', [appNs, serverName]);
     await step('check-operator-metrics', [`http://127.0.0.1:${operatorMetricsPort}`]);
   });
@@ -226,10 +261,17 @@ describe('the user journey on the local control plane', () => {
     // mount path → the host directory of the PersistentVolume bound to the volume's claim, or
     // for a ConfigMap volume a directory with one file per key, as the kubelet writes it
     const mounts: Record<string, string> = {};
-    for (const m of container.volumeMounts ?? []) {
-      const volume = template.volumes?.find((v) => v.name === m.name);
+    const volumeOf = (m: { name: string }) => template.volumes?.find((v) => v.name === m.name);
+    for (const m of [...(container.volumeMounts ?? [])].sort((a, b) => byKind(volumeOf(a)) - byKind(volumeOf(b)))) {
+      const volume = volumeOf(m);
       if (volume?.configMap) {
         mounts[m.mountPath] = await writeConfigMap(volume.configMap.name);
+        continue;
+      }
+      if (volume?.secret) {
+        const dir = await writeSecret(volume.secret.secretName);
+        mounts[m.mountPath] = dir;
+        secretMounts.set(m.mountPath, dir);
         continue;
       }
       const claim = volume?.persistentVolumeClaim?.claimName;
@@ -238,6 +280,15 @@ describe('the user journey on the local control plane', () => {
       const pv = await kubectlJson<{ spec: { hostPath: { path: string } } }>(['get', 'pv', pvc.spec.volumeName]);
       mounts[m.mountPath] = pv.spec.hostPath.path;
     }
+    // The keys live in a Secret the operator mounted: nothing of it is in the ConfigMap, the args or the status.
+    const publishSecret = (await step('stream-secret', [appNs, 'edge-stream-keys', streamKey])).stdout;
+    expect(publishSecret.length).toBeGreaterThan(8);
+    const configMapText = JSON.stringify(
+      await kubectlJson(['get', 'configmap', '-n', appNs, '-l', `app.kubernetes.io/instance=${serverName}`]),
+    );
+    const rtmpServerText = JSON.stringify(await kubectlJson(['get', 'rtmpserver', serverName, '-n', appNs]));
+    for (const text of [configMapText, JSON.stringify(deployment.spec.template), rtmpServerText]) expect(text).not.toContain(publishSecret);
+    expect(configMapText).toContain('method: keys');
     const [rtmpPort, httpPort] = [await freePort(), await freePort()];
     const cmd = localize({
       container,
@@ -272,13 +323,37 @@ describe('the user journey on the local control plane', () => {
     const publisher = start(
       {
         file: 'bash',
-        args: [stepsSh, 'publish', `rtmp://127.0.0.1:${rtmpPort}/live/${streamKey}`, '60'],
+        args: [stepsSh, 'publish', `rtmp://127.0.0.1:${rtmpPort}/live/${streamKey}?secret=${publishSecret}`, '60'],
         env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${binDir}:${process.env.PATH ?? ''}` } as Record<string, string>,
         rewrites: [],
       },
       publishLog,
     );
     try {
+      // Without the secret, the publisher is refused before it may publish, and ffmpeg exits.
+      const refused = await run(
+        'ffmpeg',
+        [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-nostdin',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc2=size=160x120:rate=10',
+          '-t',
+          '5',
+          '-c:v',
+          'libx264',
+          '-f',
+          'flv',
+          `rtmp://127.0.0.1:${rtmpPort}/live/${streamKey}?secret=wrong`,
+        ],
+        { allowFailure: true },
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/Server error: publishing live\/test123 needs the stream key's \?secret=/);
       await step('check-api', [base, 'live', streamKey, join(work, 'api')], 180_000);
     } catch (err) {
       throw new Error(
@@ -330,7 +405,7 @@ describe('the user journey on the local control plane', () => {
   });
 
   it('delete with reclaimPolicy Delete: the claims go with the RtmpServer', async () => {
-    const doc = parse(await readFile(example, 'utf8')) as { metadata: { name: string }; spec: { storage: { reclaimPolicy: string } } };
+    const doc = await exampleServer();
     doc.metadata.name = `${doc.metadata.name}-delete`;
     doc.spec.storage.reclaimPolicy = 'Delete';
     const file = join(work, 'rtmpserver-delete.yaml');

@@ -1,7 +1,7 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
-// informers need list+watch; nothing is ever updated or deleted except
+// informers need list+watch; Secrets are only checked for existence; nothing is ever updated or deleted except
 // PodDisruptionBudgets and ServiceMonitors (removed when no longer wanted) and
 // the leader Lease.
 import { stringify } from 'yaml';
@@ -26,6 +26,10 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  // Only to tell that a Secret spec.auth names exists: got by name, its data
+  // dropped at once; never listed or watched. Mounting Secrets needs no
+  // permission of the operator's: the kubelet does it.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'create', 'patch', 'delete'] },
 ];
 

@@ -462,6 +462,30 @@ describe('rtmpd-operator against the API server', () => {
     }
   });
 
+  it('mounts the Secrets spec.auth names, reports a missing one as Degraded, and recovers when it appears', async () => {
+    const keys = `keys-${id}`;
+    await apply(server('guarded', { replicas: 0, auth: { rules: [{ app: 'live', method: 'keys', keysSecret: { name: keys } }] } }));
+    const degraded = await eventually('Degraded SecretNotFound', async () => {
+      const s = await get('rtmpserver', ns, 'guarded');
+      return condition(s, 'Degraded')?.reason === 'SecretNotFound' ? s : undefined;
+    });
+    expect(condition(degraded, 'Degraded')?.message).toBe(
+      `Secret "${keys}" (spec.auth.rules[0].keysSecret) not found in namespace ${ns}: the pods cannot start until it exists`,
+    );
+    const deployment = await get('deployment', ns, 'guarded');
+    const volumes = (deployment?.spec as { template: { spec: { volumes: { secret?: { secretName: string } }[] } } }).template.spec.volumes;
+    expect(volumes.filter((v) => v.secret).map((v) => v.secret?.secretName)).toEqual([keys]);
+    await kubectl(['create', 'secret', 'generic', keys, '-n', ns, '--from-literal=cam1=s3cr3t-value']);
+    await eventually(
+      'Degraded to clear once the Secret exists',
+      async () => (condition(await get('rtmpserver', ns, 'guarded'), 'Degraded')?.status === 'False' ? true : undefined),
+      30_000,
+    );
+    // The Secret's value is in no object the operator wrote.
+    for (const kindName of ['configmap', 'deployment', 'rtmpserver'])
+      expect(JSON.stringify(await get(kindName, ns, kindName === 'configmap' ? 'guarded-rtmpd' : 'guarded'))).not.toContain('s3cr3t-value');
+  });
+
   it('needs nothing beyond its own RBAC: no request was forbidden', async () => {
     // RBAC refusals read 'is forbidden: User "..." cannot ...' or carry a 403 code; a bare /403/ would
     // match log timestamps, a bare "forbidden" the API server's field validation ("Forbidden: ...").
@@ -471,7 +495,10 @@ describe('rtmpd-operator against the API server', () => {
       (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();
     expect(await can('patch', 'deployments', '-n', ns)).toBe('yes');
     expect(await can('delete', 'deployments', '-n', ns)).toBe('no');
-    expect(await can('get', 'secrets', '-n', ns)).toBe('no');
+    // Secrets: only whether one spec.auth names exists (asked as metadata); never listed or watched.
+    expect(await can('get', 'secrets', '-n', ns)).toBe('yes');
+    expect(await can('list', 'secrets', '-n', ns)).toBe('no');
+    expect(await can('watch', 'secrets', '-n', ns)).toBe('no');
     expect(await can('list', 'deployments', '-n', 'default')).toBe('no');
   });
 

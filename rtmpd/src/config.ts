@@ -8,6 +8,8 @@ import { authRulesSchema } from './auth/rules.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
+// The operator builds its spec.auth from these, so patterns and methods are declared once.
+export { ACTIONS as authActions, namePattern as authNamePattern, type AuthRule } from './auth/rules.ts';
 
 const hostPort = z
   .string()

@@ -1,6 +1,6 @@
 import { configDefault, configKeys, configSchema } from '@flux-rtmpd/rtmpd/config';
 import { describe, expect, it } from 'vitest';
-import { operatorOwnedOptions, parseSpec, passthroughOptions, rtmpdOption, specSchema, typedOptions } from './rtmpserver.ts';
+import { authOptions, operatorOwnedOptions, parseSpec, passthroughOptions, rtmpdOption, specSchema, typedOptions } from './rtmpserver.ts';
 
 describe('RtmpServer spec schema', () => {
   it('fills every default from an empty spec', () => {
@@ -32,14 +32,14 @@ describe('RtmpServer spec schema', () => {
   });
 
   it('accounts for every rtmpd option exactly once: operator-owned, typed, or spec.rtmpd', () => {
-    const all = [...operatorOwnedOptions, ...Object.keys(typedOptions), ...passthroughOptions].sort();
+    const all = [...operatorOwnedOptions, ...authOptions, ...Object.keys(typedOptions), ...passthroughOptions].sort();
     expect(all).toEqual([...configKeys].sort());
     const passthrough = Object.keys((specSchema.shape.rtmpd.def.innerType as unknown as { shape: object }).shape).sort();
     expect(passthrough).toEqual([...passthroughOptions].sort());
   });
 
   it("keeps rtmpd's ranges for each option", () => {
-    // Authorization has no CRD form of its own: the operator renders it from spec.auth (an unset token file is '').
+    // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
     for (const key of configKeys.filter((k) => k !== 'authRules' && k !== 'apiTokenFile')) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);

@@ -1,7 +1,16 @@
 // The RtmpServer resource: one zod schema for spec and status. The CRD in
 // crds/ is generated from it (crd.ts), the controller parses with it, and the
 // README's field reference is printed from it (docs.ts).
-import { configDefault, configKeys, configSchema, flagName, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import {
+  authActions,
+  authNamePattern,
+  configDefault,
+  configKeys,
+  configSchema,
+  flagName,
+  type Config,
+  type ConfigKey,
+} from '@flux-rtmpd/rtmpd/config';
 import { z } from 'zod';
 import {
   affinity,
@@ -69,21 +78,13 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
 /** An rtmpd option with rtmpd's default, so `kubectl get -o yaml` shows it. */
 const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key).default(configDefault(key) as never);
 
+/** Options the operator sets itself: the pod's listen addresses and mount paths. */
+export const operatorOwnedOptions = ['rtmpBind', 'httpBind', 'storageDir', 'keyframeDir'] as const satisfies readonly ConfigKey[];
 /**
- * Options the operator sets itself: the pod's listen addresses and mount
- * paths, and authorization, whose files are Secrets it mounts (never values
- * it copies into the pod's configuration).
+ * Options rendered from spec.auth: rules and token files pointing at the
+ * Secrets the operator mounts (the config file carries paths, never a secret).
  */
-export const operatorOwnedOptions = [
-  'rtmpBind',
-  'httpBind',
-  'storageDir',
-  'keyframeDir',
-  'authRules',
-  'apiTokenFile',
-  'apiReadAccess',
-  'metricsAccess',
-] as const satisfies readonly ConfigKey[];
+export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metricsAccess'] as const satisfies readonly ConfigKey[];
 /** Options with their own typed field in the spec. */
 export const typedOptions = {
   logLevel: 'spec.logLevel',
@@ -96,7 +97,8 @@ export const typedOptions = {
 } as const satisfies Partial<Record<ConfigKey, string>>;
 /** Every other rtmpd option: set through spec.rtmpd, unset means rtmpd's default. */
 export const passthroughOptions = configKeys.filter(
-  (k) => !(operatorOwnedOptions as readonly string[]).includes(k) && !(k in typedOptions),
+  (k) =>
+    !(operatorOwnedOptions as readonly string[]).includes(k) && !(authOptions as readonly string[]).includes(k) && !(k in typedOptions),
 );
 
 const passthroughSchema = z.object(
@@ -112,6 +114,91 @@ const passthroughSchema = z.object(
 );
 const passthroughDescription =
   "rtmpd tuning options without a typed field above, by the camelCase names of rtmpd's config file; unset options keep rtmpd's defaults";
+
+// ---- authorization ----------------------------------------------------------------
+
+const secretName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+  .max(253)
+  .describe('name of a Secret in the RtmpServer namespace');
+const secretKeySelector = (what: string) =>
+  z
+    .object({
+      name: secretName,
+      key: z
+        .string()
+        .regex(/^[-._a-zA-Z0-9]+$/)
+        .max(253)
+        .describe('key in the Secret'),
+    })
+    .describe(what);
+const rtmpdAccess = (key: 'apiReadAccess' | 'metricsAccess') => rtmpdOptionWithDefault(key);
+const whenMethod = (method: string, rule: string, message: string): CelRule => ({
+  rule: `self.method != '${method}' || (${rule})`,
+  message,
+});
+
+const authRuleSpec = z
+  .object({
+    app: authNamePattern.optional().describe('app pattern (* and ? wildcards); unset: any app'),
+    key: authNamePattern.optional().describe('stream key pattern; unset: any key'),
+    actions: z.array(z.enum(authActions)).min(1).optional().describe('publish, play or both; unset: both'),
+    method: z.enum(['open', 'keys', 'signed', 'jwt', 'callback']).describe('how a client proves it may publish or play (README, Security)'),
+    keysSecret: z
+      .object({ name: secretName })
+      .optional()
+      .describe('keys: a Secret whose data keys are stream keys and whose values are their secrets, one per line'),
+    secret: secretKeySelector('signed: the HMAC-SHA256 secret (several lines: several valid secrets)').optional(),
+    jwksUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('jwt: JWKS URL'),
+    keySecret: secretKeySelector('jwt: a JWKS or JWK, a PEM public key or an HMAC secret').optional(),
+    issuer: z.string().min(1).optional().describe('jwt: required iss claim'),
+    audience: z.string().min(1).optional().describe('jwt: required aud claim'),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('callback: URL the decision is POSTed to'),
+    urlSecret: secretKeySelector('callback: the URL, when it carries a credential').optional(),
+    timeoutMs: z.int().min(50).max(10_000).optional().describe('callback: how long to wait for an answer (default 2000)'),
+    cacheSeconds: z.int().min(0).max(3600).optional().describe('callback: how long an answer is reused (default 10)'),
+    failOpen: z.boolean().optional().describe('callback: allow when the service cannot be reached (default false: refuse)'),
+  })
+  .meta(
+    cel(
+      whenMethod('keys', 'has(self.keysSecret)', 'method keys needs keysSecret'),
+      whenMethod('signed', 'has(self.secret)', 'method signed needs secret'),
+      whenMethod('jwt', 'has(self.jwksUrl) != has(self.keySecret)', 'method jwt needs exactly one of jwksUrl and keySecret'),
+      whenMethod('callback', 'has(self.url) != has(self.urlSecret)', 'method callback needs exactly one of url and urlSecret'),
+    ),
+  );
+
+const authSchema = z
+  .object({
+    rules: z
+      .array(authRuleSpec)
+      .max(256)
+      .optional()
+      .describe('who may publish and play what, first match wins; unset or empty: everyone may (rtmpd logs that it is open)'),
+    apiTokenSecret: secretKeySelector('bearer tokens for the HTTP API, one per line; unset: kick and revoke are disabled').optional(),
+    apiReadAccess: rtmpdAccess('apiReadAccess'),
+    metricsAccess: rtmpdAccess('metricsAccess'),
+  })
+  .prefault({})
+  .meta(
+    cel({
+      // Also run against the default {}: every field read is guarded with has().
+      rule: "has(self.apiTokenSecret) || ((!has(self.apiReadAccess) || self.apiReadAccess == 'open') && (!has(self.metricsAccess) || self.metricsAccess == 'open'))",
+      message: "apiReadAccess or metricsAccess 'token' needs apiTokenSecret",
+    }),
+  )
+  .describe(
+    'authorization: rules referencing Secrets, which the operator mounts into the pods (never copied into the ConfigMap, args or status); rtmpd re-reads them when they change',
+  );
+
+export type AuthRuleSpec = z.infer<typeof authRuleSpec>;
 
 // ---- spec ---------------------------------------------------------------------
 
@@ -313,6 +400,7 @@ export const specSchema = z
       })
       .prefault({})
       .describe('Prometheus scraping: pods always carry prometheus.io/* annotations; a ServiceMonitor is optional'),
+    auth: authSchema,
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
   .meta(

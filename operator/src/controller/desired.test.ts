@@ -315,4 +315,57 @@ describe('desired state', () => {
     expect(sm.metadata.labels.release).toBe('prom');
     expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);
   });
+
+  it('mounts the Secrets spec.auth names and points rtmpd at them; the Secrets enter no ConfigMap, arg or env', () => {
+    const d = desired(
+      server({
+        auth: {
+          rules: [
+            { app: 'live', actions: ['publish'], method: 'keys', keysSecret: { name: 'stream.keys' } },
+            { app: 'events', method: 'signed', secret: { name: 'hmac', key: 'secret' } },
+            { method: 'jwt', keySecret: { name: 'hmac', key: 'jwt.pem' }, audience: 'rtmpd' },
+            { method: 'callback', url: 'http://auth.internal/rtmp', timeoutMs: 500 },
+          ],
+          apiTokenSecret: { name: 'api', key: 'token' },
+          apiReadAccess: 'token',
+        },
+      }),
+    );
+    const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file.authRules).toEqual([
+      { app: 'live', key: '*', actions: ['publish'], method: 'keys', keys: `${mountPaths.secrets}/stream.keys` },
+      { app: 'events', key: '*', actions: ['publish', 'play'], method: 'signed', secretFile: `${mountPaths.secrets}/hmac/secret` },
+      { app: '*', key: '*', actions: ['publish', 'play'], method: 'jwt', keyFile: `${mountPaths.secrets}/hmac/jwt.pem`, audience: 'rtmpd' },
+      {
+        app: '*',
+        key: '*',
+        actions: ['publish', 'play'],
+        method: 'callback',
+        url: 'http://auth.internal/rtmp',
+        timeoutMs: 500,
+        cacheSeconds: 10,
+        failOpen: false,
+      },
+    ]);
+    expect(file).toMatchObject({ apiTokenFile: `${mountPaths.secrets}/api/token`, apiReadAccess: 'token', metricsAccess: 'open' });
+    // What the pods get is what rtmpd accepts.
+    expect(() => parseConfig(d.config)).not.toThrow();
+    const pod = (d.deployment as Obj).spec.template.spec;
+    const secretVolumes = (pod.volumes as Obj[]).filter((v) => v.secret);
+    expect(secretVolumes.map((v) => v.secret.secretName)).toEqual(['api', 'hmac', 'stream.keys']); // one each, sorted
+    for (const v of secretVolumes) expect(v.name).toMatch(/^secret-[0-9a-f]{12}$/);
+    expect((container(d).volumeMounts as Obj[]).filter((m) => m.mountPath.startsWith(mountPaths.secrets))).toEqual(
+      secretVolumes.map((v) => ({ name: v.name, mountPath: `${mountPaths.secrets}/${v.secret.secretName}`, readOnly: true })),
+    );
+    expect(container(d).env ?? []).toEqual([]);
+    // Changing a rule is live (rtmpd re-reads its file); naming another Secret changes the pod and rolls it.
+    const moreRules = desired(server({ auth: { rules: [{ method: 'open' }], apiTokenSecret: { name: 'api', key: 'token' } } }));
+    expect(configChanges((d.configMap as Obj).data[configFileName] as string, moreRules.config).restart).toEqual([]);
+  });
+
+  it('renders no auth at all by default: rtmpd stays open and says so', () => {
+    const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });
+    expect(((desired(server()).deployment as Obj).spec.template.spec.volumes as Obj[]).some((v) => v.secret)).toBe(false);
+  });
 });

@@ -1,7 +1,7 @@
 // Pure builders: the objects an RtmpServer should own, computed from the
 // resource alone. No I/O here, so every field is unit-tested without a cluster.
 import { createHash } from 'node:crypto';
-import { configDefault, configSchema, flagName, reloadOf, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import { configDefault, configSchema, flagName, reloadOf, type AuthRule, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { parse, stringify } from 'yaml';
 import {
   apiVersion,
@@ -10,6 +10,7 @@ import {
   operatorOwnedOptions,
   passthroughOptions,
   rtmpApp,
+  type AuthRuleSpec,
   type RtmpServer,
   type RtmpServerSpec,
   type RtmpServerStatus,
@@ -27,6 +28,8 @@ export const mountPaths = {
   keyframes: '/var/lib/rtmpd/keyframes',
   config: '/etc/rtmpd',
   tmp: '/tmp',
+  /** Each Secret spec.auth names is mounted whole at secrets/<name>, where the kubelet keeps it current. */
+  secrets: '/etc/rtmpd-secrets',
 } as const;
 /** The key of rtmpd's config file in the ConfigMap, and so its name under mountPaths.config. */
 export const configFileName = 'rtmpd.yaml';
@@ -101,11 +104,83 @@ function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     snapshotQuality: spec.snapshot.quality,
     snapshotKeep: spec.snapshot.keep,
   };
+  Object.assign(config, authConfig(spec));
   const extra = spec.rtmpd as Partial<Record<ConfigKey, unknown>>;
   for (const key of passthroughOptions) {
     if (extra[key] !== undefined) (config as Record<string, unknown>)[key] = extra[key];
   }
   return config;
+}
+
+// ---- authorization -------------------------------------------------------------
+
+const secretPath = (name: string, key?: string) => `${mountPaths.secrets}/${name}${key === undefined ? '' : `/${key}`}`;
+
+/** One spec.auth rule as rtmpd's rule, its Secrets replaced by the paths they are mounted at. */
+function authRule(rule: AuthRuleSpec): AuthRule {
+  const base = { app: rule.app ?? '*', key: rule.key ?? '*', actions: rule.actions ?? ['publish', 'play'] };
+  switch (rule.method) {
+    case 'open':
+      return { ...base, method: 'open' };
+    case 'keys':
+      return { ...base, method: 'keys', keys: secretPath(rule.keysSecret?.name ?? '') };
+    case 'signed':
+      return { ...base, method: 'signed', secretFile: secretPath(rule.secret?.name ?? '', rule.secret?.key) };
+    case 'jwt':
+      return {
+        ...base,
+        method: 'jwt',
+        ...(rule.jwksUrl ? { jwksUrl: rule.jwksUrl } : { keyFile: secretPath(rule.keySecret?.name ?? '', rule.keySecret?.key) }),
+        ...(rule.issuer ? { issuer: rule.issuer } : {}),
+        ...(rule.audience ? { audience: rule.audience } : {}),
+      };
+    case 'callback':
+      return {
+        ...base,
+        method: 'callback',
+        ...(rule.url ? { url: rule.url } : { urlFile: secretPath(rule.urlSecret?.name ?? '', rule.urlSecret?.key) }),
+        timeoutMs: rule.timeoutMs ?? 2000,
+        cacheSeconds: rule.cacheSeconds ?? 10,
+        failOpen: rule.failOpen ?? false,
+      };
+  }
+}
+
+/** rtmpd's auth options from spec.auth: paths into the mounted Secrets, never their contents. */
+function authConfig(spec: RtmpServerSpec): Partial<Config> {
+  const { auth } = spec;
+  return {
+    authRules: (auth.rules ?? []).map(authRule),
+    apiTokenFile: auth.apiTokenSecret ? secretPath(auth.apiTokenSecret.name, auth.apiTokenSecret.key) : '',
+    apiReadAccess: auth.apiReadAccess,
+    metricsAccess: auth.metricsAccess,
+  };
+}
+
+/** Every Secret spec.auth names, with the field that names it (for a clear message when one is missing). */
+export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: string }[] {
+  const refs: { name: string; field: string }[] = [];
+  (spec.auth.rules ?? []).forEach((rule, i) => {
+    const at = `spec.auth.rules[${i}]`;
+    if (rule.method === 'keys' && rule.keysSecret) refs.push({ name: rule.keysSecret.name, field: `${at}.keysSecret` });
+    if (rule.method === 'signed' && rule.secret) refs.push({ name: rule.secret.name, field: `${at}.secret` });
+    if (rule.method === 'jwt' && !rule.jwksUrl && rule.keySecret) refs.push({ name: rule.keySecret.name, field: `${at}.keySecret` });
+    if (rule.method === 'callback' && !rule.url && rule.urlSecret) refs.push({ name: rule.urlSecret.name, field: `${at}.urlSecret` });
+  });
+  if (spec.auth.apiTokenSecret) refs.push({ name: spec.auth.apiTokenSecret.name, field: 'spec.auth.apiTokenSecret' });
+  return refs;
+}
+
+/** A volume name for a Secret: DNS-1123 labels allow no dots and 63 characters, Secret names do. */
+const secretVolumeName = (name: string) => `secret-${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+
+/** The Secret volumes of the pod, one per Secret named, in name order so the template hash is stable. */
+function secretVolumes(spec: RtmpServerSpec): { volumes: object[]; mounts: object[] } {
+  const names = [...new Set(referencedSecrets(spec).map((r) => r.name))].sort();
+  return {
+    volumes: names.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
+    mounts: names.map((name) => ({ name: secretVolumeName(name), mountPath: secretPath(name), readOnly: true })),
+  };
 }
 
 const isOwned = (key: ConfigKey) => (operatorOwnedOptions as readonly ConfigKey[]).includes(key);
@@ -270,6 +345,7 @@ function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defa
       },
     );
   }
+  const secrets = secretVolumes(spec);
   const probe = (kind: keyof typeof defaultProbes) => ({
     httpGet: { path: '/health', port: 'http' },
     ...defaultProbes[kind],
@@ -330,6 +406,7 @@ function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defa
             { name: 'recordings', mountPath: mountPaths.recordings },
             { name: 'keyframes', mountPath: mountPaths.keyframes },
             { name: 'tmp', mountPath: mountPaths.tmp },
+            ...secrets.mounts,
           ],
         },
       ],
@@ -339,6 +416,7 @@ function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defa
         { name: 'keyframes', persistentVolumeClaim: { claimName: names.keyframes } },
         // The root filesystem is read-only; scratch space for Node and ffmpeg.
         { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+        ...secrets.volumes,
       ],
     },
   };

@@ -19,13 +19,14 @@ import {
   configFileName,
   desiredState,
   fieldManager,
+  referencedSecrets,
   templateHashAnnotation,
   type Defaults,
   type Manifest,
 } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import { childNames } from './names.ts';
-import { computeStatus, sameStatus, type Observed } from './status.ts';
+import { computeStatus, missingSecretsMessage, sameStatus, type Observed } from './status.ts';
 
 export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
@@ -43,6 +44,8 @@ export interface ReconcilerDeps {
 export type ReconcileResult = { requeueAfterMs?: number };
 
 const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+/** A Secret the spec names but that is missing is looked for again this often (Secrets are not watched). */
+const missingSecretRetryMs = 10_000;
 
 const describeError = (err: unknown): string => {
   if (err instanceof ApiException) {
@@ -144,12 +147,45 @@ export class Reconciler {
       this.#serviceMonitor(raw, server, desired.serviceMonitor, log),
     );
 
+    observed.missingSecrets = (await attempt('Secrets', () => this.#missingSecrets(server))) ?? [];
+
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
     if (observed.errors.length) {
       await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', observed.errors.join('; '));
       throw new Error(observed.errors.join('; '));
     }
-    return {};
+    if (observed.missingSecrets.length === 0) return {};
+    await this.#d.events.event(raw, 'Warning', 'SecretNotFound', missingSecretsMessage(server, observed.missingSecrets));
+    return { requeueAfterMs: missingSecretRetryMs };
+  }
+
+  /**
+   * The Secrets spec.auth names that do not exist. Each is got by name only to
+   * see that it is there; what it holds is dropped at once, never kept, logged
+   * or copied anywhere.
+   */
+  async #missingSecrets(server: RtmpServer): Promise<{ name: string; field: string }[]> {
+    const missing: { name: string; field: string }[] = [];
+    const seen = new Map<string, boolean>();
+    for (const ref of referencedSecrets(server.spec)) {
+      let exists = seen.get(ref.name);
+      if (exists === undefined) {
+        try {
+          await this.#d.objects.read({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: ref.name, namespace: server.metadata.namespace },
+          });
+          exists = true;
+        } catch (err) {
+          if (!(err instanceof ApiException && err.code === 404)) throw err;
+          exists = false;
+        }
+        seen.set(ref.name, exists);
+      }
+      if (!exists) missing.push(ref);
+    }
+    return missing;
   }
 
   #now(): string {

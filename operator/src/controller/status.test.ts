@@ -68,6 +68,18 @@ describe('conditions', () => {
     });
   });
 
+  it('reports a Secret that spec.auth names and that does not exist, with the field that names it', () => {
+    const missing = [{ name: 'edge-stream-keys', field: 'spec.auth.rules[0].keysSecret' }];
+    expect(
+      findCondition(computeStatus(server(), { errors: [], deployment: available(1), missingSecrets: missing }, 'now'), 'Degraded'),
+    ).toMatchObject({
+      status: 'True',
+      reason: 'SecretNotFound',
+      message:
+        'Secret "edge-stream-keys" (spec.auth.rules[0].keysSecret) not found in namespace media: the pods cannot start until it exists',
+    });
+  });
+
   it('says ScaledToZero at zero replicas', () => {
     expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0), errors: [] }, 'now'), 'Ready')).toMatchObject({
       status: 'False',

@@ -38,6 +38,8 @@ export interface Observed {
   };
   /** What could not be applied, one message per child. */
   errors: string[];
+  /** Secrets spec.auth names that do not exist. */
+  missingSecrets?: readonly { name: string; field: string }[];
   /** Only when a ServiceMonitor is asked for: whether it could be applied. */
   serviceMonitor?: { ok: boolean; reason: string; message: string };
 }
@@ -62,6 +64,8 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   const failure = depCondition('ReplicaFailure');
   if (observed.errors.length) {
     set({ type: 'Degraded', status: 'True', reason: 'ReconcileFailed', message: observed.errors.join('; ') });
+  } else if (observed.missingSecrets?.length) {
+    set({ type: 'Degraded', status: 'True', reason: 'SecretNotFound', message: missingSecretsMessage(server, observed.missingSecrets) });
   } else if (deadline?.status === 'False' && deadline.reason === 'ProgressDeadlineExceeded') {
     set({ type: 'Degraded', status: 'True', reason: 'ProgressDeadlineExceeded', message: deadline.message ?? 'the rollout stalled' });
   } else if (failure?.status === 'True') {
@@ -130,3 +134,7 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+/** The Degraded message for Secrets spec.auth names that do not exist. */
+export const missingSecretsMessage = (server: RtmpServer, missing: readonly { name: string; field: string }[]): string =>
+  `${missing.map((m) => `Secret "${m.name}" (${m.field})`).join(', ')} not found in namespace ${server.metadata.namespace}: the pods cannot start until ${missing.length > 1 ? 'they exist' : 'it exists'}`;
