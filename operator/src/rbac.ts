@@ -26,9 +26,10 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  // Only to tell that a Secret spec.auth names exists: got by name, its data
-  // dropped at once; never listed or watched. Mounting Secrets needs no
-  // permission of the operator's: the kubelet does it.
+  // Only to tell that a Secret spec.auth names exists: got by name as
+  // metadata (PartialObjectMetadata), so its data never reaches the operator;
+  // never listed or watched. Mounting Secrets needs no permission of the
+  // operator's: the kubelet does it.
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'create', 'patch', 'delete'] },
 ];

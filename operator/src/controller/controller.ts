@@ -10,6 +10,7 @@ import { ApiEventRecorder } from './events.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
+import { secretExistence } from './secrets.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const controllerName = 'rtmpserver';
@@ -96,11 +97,13 @@ export class Controller {
       }
       return undefined;
     };
+    const core = kubeConfig.makeApiClient(CoreV1Api);
     this.#reconciler = new Reconciler({
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
       defaults: opts.defaults,
-      events: new ApiEventRecorder({ core: kubeConfig.makeApiClient(CoreV1Api), component: fieldManager, instance: opts.identity, log }),
+      secretExists: secretExistence(core),
+      events: new ApiEventRecorder({ core, component: fieldManager, instance: opts.identity, log }),
       log,
       getServer: (ns, name) => find(this.#servers, ns, name),
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),

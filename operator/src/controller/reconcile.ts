@@ -26,12 +26,15 @@ import {
 } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import { childNames } from './names.ts';
+import type { SecretExists } from './secrets.ts';
 import { computeStatus, missingSecretsMessage, sameStatus, type Observed } from './status.ts';
 
 export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
   customObjects: CustomObjectsApi;
   events: EventRecorder;
+  /** Whether a Secret spec.auth names exists (never what it holds). */
+  secretExists: SecretExists;
   defaults: Defaults;
   log: Logger;
   /** The cached RtmpServer (undefined when gone). */
@@ -159,33 +162,13 @@ export class Reconciler {
     return { requeueAfterMs: missingSecretRetryMs };
   }
 
-  /**
-   * The Secrets spec.auth names that do not exist. Each is got by name only to
-   * see that it is there; what it holds is dropped at once, never kept, logged
-   * or copied anywhere.
-   */
+  /** The Secrets spec.auth names that do not exist, each asked for once. */
   async #missingSecrets(server: RtmpServer): Promise<{ name: string; field: string }[]> {
-    const missing: { name: string; field: string }[] = [];
-    const seen = new Map<string, boolean>();
-    for (const ref of referencedSecrets(server.spec)) {
-      let exists = seen.get(ref.name);
-      if (exists === undefined) {
-        try {
-          await this.#d.objects.read({
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: ref.name, namespace: server.metadata.namespace },
-          });
-          exists = true;
-        } catch (err) {
-          if (!(err instanceof ApiException && err.code === 404)) throw err;
-          exists = false;
-        }
-        seen.set(ref.name, exists);
-      }
-      if (!exists) missing.push(ref);
-    }
-    return missing;
+    const refs = referencedSecrets(server.spec);
+    const namespace = server.metadata.namespace ?? '';
+    const exists = new Map<string, boolean>();
+    for (const name of new Set(refs.map((r) => r.name))) exists.set(name, await this.#d.secretExists(namespace, name));
+    return refs.filter((r) => !exists.get(r.name));
   }
 
   #now(): string {
