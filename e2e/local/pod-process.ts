@@ -76,7 +76,9 @@ export function localize(o: LocalizeOptions): LocalCommand {
     return local;
   });
   if (exe === undefined) throw new Error(`${o.container.name}: empty command`);
-  const file = exe === 'node' ? process.execPath : exe;
+  // The image runs its own Node (/usr/local/bin/node); here it is the Node running the tests.
+  const file = exe === 'node' || exe.endsWith('/node') ? process.execPath : exe;
+  if (file !== exe) rewrites.push({ what: 'node', from: exe, to: file });
 
   const mounts = new Map(Object.entries(o.mounts ?? {}));
   const declared = new Set((o.container.volumeMounts ?? []).map((m) => m.mountPath));
