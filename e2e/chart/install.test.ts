@@ -96,6 +96,11 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     const r = await helm(['install', release, chartDir, '-n', ns, '--wait', '--timeout', '3m'], { timeoutMs: 200_000 });
     expect(r.stdout).toContain('STATUS: deployed');
     expect(r.stdout).toContain('rtmp://'); // NOTES.txt tells how to push
+    // ... with the stream key's secret, to the RtmpServer it shows, which the API server accepts.
+    expect(r.stdout).toContain('/live/mykey?secret=$SECRET');
+    const notesServer = /cat <<'YAML'[^\n]*\n([\s\S]*?)\n {2}YAML\n/.exec(r.stdout)?.[1]?.replace(/^ {2}/gm, '');
+    expect(notesServer).toContain('method: keys');
+    await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], { input: notesServer });
     const d = await kubectlJson<Deployment>(['get', 'deployment', fullname, '-n', ns]);
     expect(available(d)).toBe(true);
     const pods = await kubectlJson<{ items: { spec: { nodeName?: string; containers: { image: string }[] } }[] }>([
