@@ -17,16 +17,17 @@ type AudioPacketKind = 'sequence-header' | 'frame' | 'end-of-sequence' | 'multic
 /** The inspections' payload, a view made only when asked for: the relay inspects every message and never needs it. */
 class LazyPayload {
   readonly #body: Buffer;
-  readonly #start: number;
+  /** Where the payload begins in the body (after the FLV/Enhanced RTMP header bytes). */
+  readonly dataOffset: number;
 
   constructor(body: Buffer, start: number) {
     this.#body = body;
-    this.#start = start;
+    this.dataOffset = start;
   }
 
   /** Subarray of the body: config record (sequence header), coded frame, AMF metadata or audio payload. */
   get data(): Buffer {
-    return this.#body.subarray(this.#start);
+    return this.#body.subarray(this.dataOffset);
   }
 }
 

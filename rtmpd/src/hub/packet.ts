@@ -24,6 +24,12 @@ export interface MediaPacketFields {
   body: Buffer;
   keyframe?: boolean;
   sequenceHeader?: boolean;
+  /** A coded picture or audio frame, as opposed to decoder config, metadata or a command. */
+  frame?: boolean;
+  /** Where the codec payload begins in the body; 0 when the body could not be read. */
+  payloadOffset?: number;
+  /** Video: presentation minus decode time in milliseconds (FLV CompositionTime). */
+  compositionTime?: number;
   receivedAt: number;
 }
 
@@ -36,6 +42,12 @@ export class MediaPacket {
   readonly keyframe: boolean;
   /** Decoder configuration (AVC/HEVC/AV1 record, AAC AudioSpecificConfig, ...). */
   readonly sequenceHeader: boolean;
+  /** A coded picture or audio frame (false for decoder config, Enhanced RTMP metadata and commands, and unreadable bodies). */
+  readonly frame: boolean;
+  /** Where the codec payload (NAL units, OBUs, an AAC frame, a config record) begins in the body. */
+  readonly payloadOffset: number;
+  /** Milliseconds from decode to presentation time (video with B-frames); 0 otherwise. */
+  readonly compositionTime: number;
   /** performance.now() when the last byte arrived: the start of relay latency. */
   readonly receivedAt: number;
 
@@ -48,6 +60,9 @@ export class MediaPacket {
     this.body = fields.body;
     this.keyframe = fields.keyframe ?? false;
     this.sequenceHeader = fields.sequenceHeader ?? false;
+    this.frame = fields.frame ?? false;
+    this.payloadOffset = fields.payloadOffset ?? 0;
+    this.compositionTime = fields.compositionTime ?? 0;
     this.receivedAt = fields.receivedAt;
   }
 

@@ -144,6 +144,9 @@ export class Stream {
       body: kept ? ownMemory(body) : body,
       keyframe: info.keyframe,
       sequenceHeader: info.sequenceHeader,
+      frame: info.packet === 'frame',
+      payloadOffset: info.dataOffset,
+      compositionTime: info.compositionTime,
       receivedAt,
     });
     if (info.sequenceHeader) this.videoHeader = packet;
@@ -181,6 +184,8 @@ export class Stream {
       timestamp,
       body: info.sequenceHeader ? ownMemory(body) : body,
       sequenceHeader: info.sequenceHeader,
+      frame: info.packet === 'frame',
+      payloadOffset: info.dataOffset,
       receivedAt,
     });
     if (info.sequenceHeader) this.audioHeader = packet;

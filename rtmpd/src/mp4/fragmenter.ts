@@ -1,0 +1,293 @@
+// Hub packets → fMP4: an init segment, then media fragments of about
+// `fragmentSeconds` grouped into segments that start on keyframes about
+// every `segmentSeconds`. The HLS muxer (fragments = LL-HLS parts) and the
+// recorder (fragments = what a crash may cost) both sit on it. A video
+// sample's duration is known when the next one arrives, so the newest video
+// sample always waits for its successor; audio durations come from the
+// codec's frame size.
+import type { Stream } from '../hub/stream.ts';
+import type { MediaPacket } from '../hub/packet.ts';
+import { TrackRun, writeFragment } from './fragment.ts';
+import {
+  initSegment,
+  MP4_AUDIO_CODECS,
+  MP4_VIDEO_CODECS,
+  VIDEO_TIMESCALE,
+  type AudioTrackConfig,
+  type TrackConfig,
+  type VideoTrackConfig,
+} from './init.ts';
+
+export interface Fragment {
+  /** moof + mdat. */
+  bytes: Buffer;
+  /** Media time of its first sample, in seconds (the publisher's clock). */
+  start: number;
+  duration: number;
+  /** Starts with a keyframe (always, for audio-only streams): decodable on its own. */
+  independent: boolean;
+  /** Wall-clock time of its start, in Unix milliseconds. */
+  wallClock: number;
+  /** The last fragment of its segment: the next one starts a new segment, on a keyframe. */
+  endsSegment: boolean;
+}
+
+export interface FragmentSink {
+  /** A new initialization segment: before the first fragment and whenever the tracks change. */
+  init(init: Buffer, tracks: readonly TrackConfig[]): void;
+  fragment(fragment: Fragment): void;
+}
+
+export interface FragmenterOptions {
+  segmentSeconds: number;
+  fragmentSeconds: number;
+  /** A segment that sees no keyframe for this long is cut anyway (bounds what a sink holds). */
+  maxSegmentSeconds?: number;
+}
+
+/** An audio-only start waits this long (media time) for a video header that metadata promised. */
+const AUDIO_ONLY_AFTER_SECONDS = 3;
+/** Audio whose timestamp strays this far from the running sample clock resets the clock (a gap). */
+const AUDIO_RESYNC_SECONDS = 0.1;
+
+/** Milliseconds on a 32-bit clock made monotonic across its wrap. */
+class Unwrapper {
+  private last: number | undefined;
+  private offset = 0;
+
+  unwrap(timestamp: number): number {
+    const ts = timestamp >>> 0;
+    if (this.last !== undefined && ts < this.last && this.last - ts > 0x8000_0000) this.offset += 0x1_0000_0000;
+    this.last = ts;
+    return ts + this.offset;
+  }
+}
+
+export class Fragmenter {
+  private readonly stream: Stream;
+  private readonly options: Required<FragmenterOptions>;
+  private readonly sink: FragmentSink;
+  private video: VideoTrackConfig | undefined;
+  private audio: AudioTrackConfig | undefined;
+  private videoRun: TrackRun | undefined;
+  private audioRun: TrackRun | undefined;
+  private runs: TrackRun[] = [];
+  private started = false;
+  private sequence = 1;
+  private segmentStart = 0;
+  private fragmentStart = 0;
+  private firstTime = 0;
+  private firstWall = 0;
+  private forceCut = false;
+  private lastVideoDts = 0;
+  private lastVideoDuration = 0;
+  private audioNext: number | undefined;
+  private audioWaitedSince: number | undefined;
+  private readonly videoClock = new Unwrapper();
+  private readonly audioClock = new Unwrapper();
+
+  constructor(stream: Stream, options: FragmenterOptions, sink: FragmentSink) {
+    this.stream = stream;
+    this.options = { maxSegmentSeconds: Math.max(options.segmentSeconds * 4, 10), ...options };
+    this.sink = sink;
+  }
+
+  push(packet: MediaPacket): void {
+    if (packet.kind === 'data') return;
+    if (packet.sequenceHeader) this.onHeader(packet);
+    else if (packet.frame) {
+      if (packet.kind === 'video') this.onVideo(packet);
+      else this.onAudio(packet);
+    }
+  }
+
+  /** Ends the current segment at the next keyframe, however short it is (a recorder resuming after a disk error). */
+  cutSegment(): void {
+    this.forceCut = true;
+  }
+
+  /** The stream ended: whatever is gathered leaves as the segment's last fragment. */
+  finish(): void {
+    if (!this.started) return;
+    this.videoRun?.setLastDuration(this.lastVideoDuration);
+    const end = this.videoRun ? (this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE : this.audioEnd();
+    this.flush(true, end);
+    this.started = false;
+  }
+
+  private onHeader(packet: MediaPacket): void {
+    const config = packet.body.subarray(packet.payloadOffset);
+    if (packet.kind === 'video') {
+      const info = this.stream.videoTrack;
+      if (!info || !MP4_VIDEO_CODECS.has(info.codec)) return;
+      if (this.video?.codec === info.codec && this.video.config.equals(config)) return;
+      this.restart();
+      const width = info.width ?? declared(this.stream, 'width');
+      const height = info.height ?? declared(this.stream, 'height');
+      this.video = { kind: 'video', codec: info.codec, config: Buffer.from(config), width, height };
+    } else {
+      const info = this.stream.audioTrack;
+      if (!info || !MP4_AUDIO_CODECS.has(info.codec) || info.sampleRate === undefined) return;
+      if (this.audio?.codec === info.codec && this.audio.config.equals(config)) return;
+      this.restart();
+      this.audio = {
+        kind: 'audio',
+        codec: info.codec,
+        config: Buffer.from(config),
+        sampleRate: info.sampleRate,
+        channels: info.channels ?? 2,
+      };
+    }
+  }
+
+  /** New decoder config: the segment ends here and a new init segment comes at the next keyframe. */
+  private restart(): void {
+    this.finish();
+    this.audioNext = undefined;
+  }
+
+  private onVideo(packet: MediaPacket): void {
+    if (!this.video) return;
+    let dts = this.videoClock.unwrap(packet.timestamp) * 90;
+    if (!this.started) {
+      if (!packet.keyframe) return;
+      this.start(dts / VIDEO_TIMESCALE, packet.receivedAt);
+    } else {
+      const run = this.videoRun!;
+      if (dts < this.lastVideoDts) dts = this.lastVideoDts;
+      if (run.count > 0) {
+        this.lastVideoDuration = dts - this.lastVideoDts;
+        run.setLastDuration(this.lastVideoDuration);
+      }
+      this.cutBefore(dts / VIDEO_TIMESCALE, this.lastVideoDuration / VIDEO_TIMESCALE / 2, packet.keyframe);
+    }
+    let payload = packet.body.subarray(packet.payloadOffset);
+    // AV1 in ISO BMFF carries no temporal delimiter OBUs (header 0x12, size 0).
+    if (this.video.codec === 'av1' && payload.length >= 2 && payload[0] === 0x12 && payload[1] === 0) payload = payload.subarray(2);
+    this.videoRun!.add(dts, 0, payload, packet.keyframe, packet.compositionTime * 90);
+    this.lastVideoDts = dts;
+  }
+
+  private onAudio(packet: MediaPacket): void {
+    if (!this.audio) {
+      // MP3 has no sequence header: its track is known from the first frame.
+      const info = this.stream.audioTrack;
+      if (info?.codec !== 'mp3' || info.sampleRate === undefined) return;
+      this.audio = { kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 };
+      if (this.started) this.restart();
+    }
+    const rate = this.audio.sampleRate;
+    const ms = this.audioClock.unwrap(packet.timestamp);
+    const expected = Math.round((ms * rate) / 1000);
+    if (this.audioNext === undefined || Math.abs(expected - this.audioNext) > rate * AUDIO_RESYNC_SECONDS) this.audioNext = expected;
+    const dts = this.audioNext;
+    const payload = packet.body.subarray(packet.payloadOffset);
+    const duration = frameSamples(this.audio, payload);
+    this.audioNext += duration;
+    if (!this.started) {
+      if (this.expectsVideo(ms)) return;
+      this.start(dts / rate, packet.receivedAt);
+    } else if (!this.videoRun) {
+      this.cutBefore(dts / rate, duration / rate / 2, true);
+    } else if (dts / rate < this.firstTime) {
+      return; // audio from before the first keyframe
+    }
+    if (!this.audioRun) return;
+    this.audioRun.add(dts, duration, payload, true, 0);
+  }
+
+  /** Whether audio should wait for a video track that metadata or a header announced. */
+  private expectsVideo(ms: number): boolean {
+    if (this.video === undefined && !('videocodecid' in this.stream.metadataValues)) return false;
+    this.audioWaitedSince ??= ms;
+    return ms - this.audioWaitedSince < AUDIO_ONLY_AFTER_SECONDS * 1000;
+  }
+
+  private start(time: number, receivedAt: number): void {
+    const tracks: TrackConfig[] = [];
+    this.videoRun = this.audioRun = undefined;
+    if (this.video) {
+      tracks.push(this.video);
+      this.videoRun = new TrackRun(tracks.length, true);
+    }
+    if (this.audio) {
+      tracks.push(this.audio);
+      this.audioRun = new TrackRun(tracks.length, false);
+    }
+    this.runs = [this.videoRun, this.audioRun].filter((run) => run !== undefined);
+    this.started = true;
+    this.forceCut = false;
+    this.segmentStart = this.fragmentStart = this.firstTime = time;
+    this.firstWall = performance.timeOrigin + receivedAt;
+    this.lastVideoDuration = 0;
+    this.sink.init(initSegment(tracks), tracks);
+  }
+
+  /**
+   * Decides, as a sample at `time` arrives, whether what came before it ends
+   * a fragment or a segment. `halfSample` rounds to the nearest sample
+   * boundary, so durations land around their targets rather than above them.
+   */
+  private cutBefore(time: number, halfSample: number, keyframe: boolean): void {
+    const { segmentSeconds, fragmentSeconds, maxSegmentSeconds } = this.options;
+    const inSegment = time - this.segmentStart;
+    if ((keyframe && (this.forceCut || inSegment + halfSample >= segmentSeconds)) || inSegment >= maxSegmentSeconds) {
+      this.flush(true, time);
+      this.segmentStart = time;
+      this.forceCut = false;
+    } else if (time - this.fragmentStart + halfSample >= fragmentSeconds) {
+      this.flush(false, time);
+    }
+  }
+
+  private flush(endsSegment: boolean, end: number): void {
+    const lead = this.videoRun ?? this.audioRun;
+    if (!lead || this.runs.every((run) => run.count === 0)) return;
+    const start = this.fragmentStart;
+    const independent = lead.startsWithSync;
+    const bytes = writeFragment(this.sequence++, this.runs);
+    this.fragmentStart = end;
+    this.sink.fragment({
+      bytes,
+      start,
+      duration: Math.max(0, end - start),
+      independent,
+      wallClock: this.firstWall + (start - this.firstTime) * 1000,
+      endsSegment,
+    });
+  }
+
+  private audioEnd(): number {
+    return this.audioNext !== undefined && this.audio ? this.audioNext / this.audio.sampleRate : this.fragmentStart;
+  }
+}
+
+/** Samples in one audio frame: AAC 1024, MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */
+function frameSamples(audio: AudioTrackConfig, payload: Buffer): number {
+  switch (audio.codec) {
+    case 'aac':
+      return 1024;
+    case 'mp3':
+      return payload.length >= 2 && ((payload[1]! >> 3) & 3) === 3 ? 1152 : 576;
+    default:
+      return opusSamples(payload);
+  }
+}
+
+const SILK_MS = [10, 20, 40, 60];
+const CELT_MS = [2.5, 5, 10, 20];
+
+/** RFC 6716 3.1: the TOC byte gives the frame duration and (code 0-3) the frame count; 48 kHz samples. */
+function opusSamples(packet: Buffer): number {
+  if (packet.length === 0) return 960;
+  const config = packet[0]! >> 3;
+  const frameMs = config < 12 ? SILK_MS[config & 3]! : config < 16 ? (config & 1 ? 20 : 10) : CELT_MS[config & 3]!;
+  const code = packet[0]! & 3;
+  const frames = code === 0 ? 1 : code < 3 ? 2 : packet.length > 1 ? packet[1]! & 0x3f : 1;
+  return Math.round(frameMs * 48 * frames);
+}
+
+function declared(stream: Stream, name: string): number {
+  const value = stream.metadataValues[name];
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 && value < 65536 ? Math.round(value) : 0;
+}
