@@ -5,6 +5,7 @@
 // with is declared here and nowhere else.
 import { z } from 'zod';
 import { authRulesSchema } from './auth/rules.ts';
+import { ruleList, streamRule } from './hub/stream-rules.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
@@ -18,6 +19,34 @@ const hostPort = z
 
 // Values from flags and env arrive as strings; these accept both forms.
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const seconds = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const MiB = 1024 * 1024;
+
+export const recordingFormats = ['fmp4', 'flv'] as const;
+
+/** Recording settings for the streams an app/key pattern matches (recordingRules). */
+export const recordingRule = streamRule({
+  enabled: z.boolean().optional().describe('record matching streams (default --recording-enabled)'),
+  format: z.enum(recordingFormats).optional().describe('recording format (default --recording-format)'),
+  maxAgeHours: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('delete recordings of matching streams older than this (default --recording-max-age-hours)'),
+  maxBytes: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('total size of the recordings of the streams this rule matches, oldest deleted first; 0 or unset: no limit of its own'),
+});
+export type RecordingRule = z.infer<typeof recordingRule>;
+
+/** HLS settings for the streams an app/key pattern matches (hlsRules). */
+export const hlsRule = streamRule({
+  enabled: z.boolean().optional().describe('serve HLS for matching streams (default --hls-enabled)'),
+  lowLatency: z.boolean().optional().describe('Low-Latency HLS for matching streams (default --hls-low-latency)'),
+});
+export type HlsRule = z.infer<typeof hlsRule>;
 
 /**
  * How a running rtmpd takes a change of the option in its config file
@@ -124,7 +153,71 @@ export const configSchema = z.object({
       'bytes held for RTMP messages still arriving, over all connections; a connection that would pass it is closed (one not yet publishing already at half of it)',
     )
     .meta(restart),
-  recordingEnabled: bool.default(true).describe('record every published stream as FLV under --storage-dir').meta(restart),
+  recordingEnabled: bool
+    .default(true)
+    .describe('record every published stream under --storage-dir/<app>/<key>/ (recordingRules may choose per app and key)')
+    .meta(restart),
+  recordingFormat: z
+    .enum(recordingFormats)
+    .default('fmp4')
+    .describe('recording format: fmp4 (fragmented MP4, playable up to its last fragment after a crash) or flv')
+    .meta(restart),
+  recordingSegmentSeconds: int(1, 86_400)
+    .default(600)
+    .describe('a recording is split into files of about this length, each starting on a keyframe and named by its start time')
+    .meta(restart),
+  recordingFragmentSeconds: seconds(0.1, 10)
+    .default(1)
+    .describe('fMP4 recordings are written in fragments of about this length: what a crash or a full disk may cost')
+    .meta(restart),
+  recordingMaxAgeHours: seconds(0, 1_000_000)
+    .default(0)
+    .describe('recordings older than this are deleted, oldest first (never the file being written); 0 keeps them')
+    .meta(live),
+  recordingMaxBytes: int(0, Number.MAX_SAFE_INTEGER)
+    .default(0)
+    .describe('recordings under --storage-dir beyond this total size are deleted, oldest first (never a file being written); 0: no limit')
+    .meta(live),
+  recordingRules: ruleList(recordingRule)
+    .default([])
+    .describe(
+      'recording settings per app and key pattern: a list (JSON from a flag or variable) whose first matching rule applies, e.g. [{"app":"live","maxBytes":10737418240},{"app":"scratch","enabled":false}]',
+    )
+    .meta(live),
+  hlsEnabled: bool
+    .default(true)
+    .describe('serve HLS (fMP4) at /<app>/<key>/index.m3u8; a stream is segmented from its first playlist request on')
+    .meta(restart),
+  hlsLowLatency: bool
+    .default(false)
+    .describe('Low-Latency HLS: partial segments, preload hints and blocking playlist reload (hlsRules may choose per app)')
+    .meta(restart),
+  hlsSegmentSeconds: seconds(0.5, 30)
+    .default(2)
+    .describe('HLS segments are cut on the first keyframe after this many seconds')
+    .meta(restart),
+  hlsPartSeconds: seconds(0.05, 5).default(0.2).describe('Low-Latency HLS partial segment duration').meta(restart),
+  hlsWindowSegments: int(3, 100).default(6).describe('segments listed in a live HLS playlist').meta(restart),
+  hlsIdleTimeoutSeconds: int(5, 3600)
+    .default(60)
+    .describe("a stream's HLS segmenter stops after this long without a request, and its playlist goes this long after the stream ends")
+    .meta(restart),
+  hlsMaxStreamBytes: int(MiB, 1024 * MiB)
+    .default(32 * MiB)
+    .describe('HLS segments held in memory per stream; past it the oldest segments leave the playlist early')
+    .meta(restart),
+  hlsMaxTotalBytes: int(MiB, 64 * 1024 * MiB)
+    .default(256 * MiB)
+    .describe(
+      'HLS segments held in memory for all streams; past it the largest stream drops its oldest segment and new HLS streams are refused (503)',
+    )
+    .meta(restart),
+  hlsRules: ruleList(hlsRule)
+    .default([])
+    .describe(
+      'HLS settings per app and key pattern: a list (JSON from a flag or variable) whose first matching rule applies, e.g. [{"app":"studio","lowLatency":true}]',
+    )
+    .meta(restart),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),
   snapshotIntervalSeconds: int(0, 86_400)
     .default(0)

@@ -92,8 +92,16 @@ describe('CRD', () => {
     expect(item.properties.type).toMatchObject({ maxLength: 316 });
   });
 
-  it('has no hls field: rtmpd does not implement HLS', () => {
-    expect(crdYaml()).not.toMatch(/hls/i);
+  it("has spec.hls with rtmpd's HLS options and rules per app", () => {
+    const spec = (openAPISchema().properties as Record<string, Json>).spec as { properties: Record<string, { properties: Json }> };
+    expect(Object.keys(spec.properties.hls!.properties)).toEqual([
+      'enabled',
+      'lowLatency',
+      'segmentSeconds',
+      'partSeconds',
+      'windowSegments',
+      'rules',
+    ]);
   });
 
   it('parses as YAML back to the same object', () => {

@@ -40,7 +40,9 @@ describe('RtmpServer spec schema', () => {
 
   it("keeps rtmpd's ranges for each option", () => {
     // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
-    for (const key of configKeys.filter((k) => k !== 'authRules' && k !== 'apiTokenFile')) {
+    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules).
+    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules'];
+    for (const key of configKeys.filter((k) => !ownForm.includes(k))) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);
       expect(typed.safeParse(def).success, key).toBe(true);

@@ -8,6 +8,8 @@ import {
   configKeys,
   configSchema,
   flagName,
+  hlsRule,
+  recordingRule,
   type Config,
   type ConfigKey,
 } from '@flux-rtmpd/rtmpd/config';
@@ -89,6 +91,17 @@ export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metri
 export const typedOptions = {
   logLevel: 'spec.logLevel',
   recordingEnabled: 'spec.recording.enabled',
+  recordingFormat: 'spec.recording.format',
+  recordingSegmentSeconds: 'spec.recording.segmentSeconds',
+  recordingMaxAgeHours: 'spec.recording.maxAgeHours',
+  recordingMaxBytes: 'spec.recording.maxBytes',
+  recordingRules: 'spec.recording.rules',
+  hlsEnabled: 'spec.hls.enabled',
+  hlsLowLatency: 'spec.hls.lowLatency',
+  hlsSegmentSeconds: 'spec.hls.segmentSeconds',
+  hlsPartSeconds: 'spec.hls.partSeconds',
+  hlsWindowSegments: 'spec.hls.windowSegments',
+  hlsRules: 'spec.hls.rules',
   snapshotEnabled: 'spec.snapshot.enabled',
   snapshotIntervalSeconds: 'spec.snapshot.intervalSeconds',
   snapshotWidth: 'spec.snapshot.width',
@@ -338,9 +351,35 @@ export const specSchema = z
       .prefault({})
       .describe('JPEG snapshot policy'),
     recording: z
-      .object({ enabled: rtmpdOptionWithDefault('recordingEnabled') })
+      .object({
+        enabled: rtmpdOptionWithDefault('recordingEnabled'),
+        format: rtmpdOptionWithDefault('recordingFormat'),
+        segmentSeconds: rtmpdOptionWithDefault('recordingSegmentSeconds'),
+        maxAgeHours: rtmpdOptionWithDefault('recordingMaxAgeHours'),
+        maxBytes: rtmpdOptionWithDefault('recordingMaxBytes'),
+        rules: z
+          .array(recordingRule)
+          .max(256)
+          .default([])
+          .describe('recording settings per app and key pattern; the first matching rule applies'),
+      })
       .prefault({})
-      .describe('recording of published streams as FLV on the recordings volume'),
+      .describe('recording of published streams on the recordings volume: segmented files named by start time, retention by age and size'),
+    hls: z
+      .object({
+        enabled: rtmpdOptionWithDefault('hlsEnabled'),
+        lowLatency: rtmpdOptionWithDefault('hlsLowLatency'),
+        segmentSeconds: rtmpdOptionWithDefault('hlsSegmentSeconds'),
+        partSeconds: rtmpdOptionWithDefault('hlsPartSeconds'),
+        windowSegments: rtmpdOptionWithDefault('hlsWindowSegments'),
+        rules: z
+          .array(hlsRule)
+          .max(256)
+          .default([])
+          .describe('HLS settings per app and key pattern (e.g. Low-Latency HLS for one app); the first matching rule applies'),
+      })
+      .prefault({})
+      .describe('HLS and Low-Latency HLS playback at http://<host>:<http port>/<app>/<key>/index.m3u8'),
     resources: resources
       .optional()
       .describe(
