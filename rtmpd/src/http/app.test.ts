@@ -93,8 +93,10 @@ describe('HTTP app', () => {
         video_frames: 50,
         keyframes: 2,
         dropped_frames: 0,
-        players: { rtmp: 0, http_flv: 0, total: 0 },
+        players: { rtmp: 0, http_flv: 0, hls: 0, total: 0 },
+        hls_url: null,
         recording: false,
+        recording_state: 'off',
         publisher: { protocol: 'rtmp', remote_address: null },
       },
     ]);

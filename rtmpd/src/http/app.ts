@@ -2,8 +2,10 @@ import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Authorizer } from '../auth/authorizer.ts';
 import { apiAccess, authorizeHttpPlay, type ApiAccessOptions } from '../auth/http-access.ts';
+import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import type { Recorder } from '../storage/recorder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { jsonErrors } from './errors.ts';
@@ -15,6 +17,10 @@ export interface HttpAppOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
   bitrate: BitrateMeter;
+  /** Adds each stream's HLS URL and players to the stream API. */
+  hls?: HlsServer;
+  /** Adds each stream's recording state to the stream API. */
+  recorder?: Recorder;
   logger: Logger;
   playWaitMs: number;
   /** Decides HTTP players and carries out kicks and revocations. */

@@ -1,4 +1,6 @@
+import type { HlsServer } from '../hls/server.ts';
 import type { Stream } from '../hub/stream.ts';
+import type { Recorder, RecordingState } from '../storage/recorder.ts';
 
 /**
  * A stream as the API shows it. The first four fields are the original
@@ -28,13 +30,26 @@ export interface StreamView {
   keyframes: number;
   /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
   dropped_frames: number;
-  players: { rtmp: number; http_flv: number; total: number };
+  /** HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
+  players: { rtmp: number; http_flv: number; hls: number; total: number };
+  /** Path of the stream's HLS playlist on this server; null when HLS is off for it. */
+  hls_url: string | null;
+  /** Whether the stream is being written to disk now. */
   recording: boolean;
+  /** `recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded. */
+  recording_state: RecordingState | 'off';
   /** remote_address is null unless the caller presented an API token. */
   publisher: { protocol: string; remote_address: string | null };
 }
 
-export function streamView(stream: Stream, bitrateKbps: number, showAddress: boolean): StreamView {
+export interface StreamViewSources {
+  hls?: HlsServer | undefined;
+  recorder?: Recorder | undefined;
+}
+
+export function streamView(stream: Stream, bitrateKbps: number, showAddress: boolean, { hls, recorder }: StreamViewSources = {}): StreamView {
+  const recordingState = recorder?.stateOf(stream) ?? 'off';
+  const hlsPlayers = hls?.players(stream) ?? 0;
   const video = stream.videoTrack;
   const audio = stream.audioTrack;
   const subscribers = stream.subscriberCounts();
@@ -61,8 +76,10 @@ export function streamView(stream: Stream, bitrateKbps: number, showAddress: boo
     video_frames: stream.stats.videoFrames,
     keyframes: stream.stats.keyframes,
     dropped_frames: stream.stats.framesDropped,
-    players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], total: stream.playerCount },
-    recording: subscribers.recorder > 0,
+    players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], hls: hlsPlayers, total: stream.playerCount + hlsPlayers },
+    hls_url: hls?.settings(stream.app, stream.key).enabled ? `/${stream.app}/${stream.key}/index.m3u8` : null,
+    recording: recordingState === 'recording',
+    recording_state: recordingState,
     publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
   };
 }

@@ -2,9 +2,11 @@ import { Router, type RouterContext } from '@koa/router';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorizer.ts';
 import { hasApiToken } from '../auth/http-access.ts';
+import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../snapshot/service.ts';
+import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
 import { streamView } from './stream-view.ts';
@@ -15,6 +17,8 @@ export interface StreamsApiOptions {
   bitrate: BitrateMeter;
   /** Kicks publishers (DELETE); the route itself is token-protected by auth/http-access.ts. */
   authorizer: Authorizer;
+  hls?: HlsServer | undefined;
+  recorder?: Recorder | undefined;
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
@@ -39,7 +43,7 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate, authorizer }: StreamsApiOptions): Router {
+export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder }: StreamsApiOptions): Router {
   const router = new Router({ prefix: '/api/v1/rtmp/streams' });
 
   const find = (params: unknown): Stream => {
@@ -55,7 +59,7 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer }: StreamsApiOp
   };
 
   // Publisher addresses are personal data: shown only to a caller with an API token.
-  const view = (ctx: RouterContext, stream: Stream) => streamView(stream, bitrate.kbps(stream), hasApiToken(ctx));
+  const view = (ctx: RouterContext, stream: Stream) => streamView(stream, bitrate.kbps(stream), hasApiToken(ctx), { hls, recorder });
 
   const one = (ctx: RouterContext) => {
     ctx.body = view(ctx, find(ctx.params));

@@ -114,13 +114,13 @@ describe('Stream subscribers', () => {
       new FakeSubscriber('recorder'),
     ];
     for (const s of subscribers) stream.subscribe(s, 0);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, 'http-flv': 1, recorder: 1 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, 'http-flv': 1, recorder: 1, hls: 0 });
     expect(stream.playerCount).toBe(3);
     stream.unsubscribe(subscribers[0]!);
     stream.unsubscribe(subscribers[0]!);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, 'http-flv': 1, recorder: 1 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, 'http-flv': 1, recorder: 1, hls: 0 });
     stream.end('unpublished');
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, 'http-flv': 0, recorder: 0 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, 'http-flv': 0, recorder: 0, hls: 0 });
     expect(subscribers.slice(1).map((s) => s.closed)).toEqual([['unpublished'], ['unpublished'], ['unpublished']]);
   });
 });

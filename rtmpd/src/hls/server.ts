@@ -1,0 +1,159 @@
+// Every stream's HLS muxer, started by the first request for its playlist
+// and stopped after --hls-idle-timeout-seconds without one (or that long
+// after its stream ended), with the memory of all muxers kept under
+// --hls-max-total-bytes.
+import type { Config } from '../config.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import { streamId } from '../hub/names.ts';
+import type { Stream } from '../hub/stream.ts';
+import { ruleFor } from '../hub/stream-rules.ts';
+import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { HlsMuxer } from './muxer.ts';
+
+type HlsConfig = Pick<
+  Config,
+  | 'hlsEnabled'
+  | 'hlsLowLatency'
+  | 'hlsSegmentSeconds'
+  | 'hlsPartSeconds'
+  | 'hlsWindowSegments'
+  | 'hlsIdleTimeoutSeconds'
+  | 'hlsMaxStreamBytes'
+  | 'hlsMaxTotalBytes'
+  | 'hlsRules'
+>;
+
+export interface HlsServerOptions {
+  hub: StreamHub;
+  config: HlsConfig;
+  logger: Logger;
+}
+
+/** Why a stream has no HLS now. */
+export type HlsRefusal = 'not_live' | 'hls_disabled' | 'unsupported_codec' | 'hls_capacity';
+
+/** Plain counters for /metrics. */
+export interface HlsStats {
+  muxersStarted: number;
+  bytes: number;
+  requests: Record<'playlist' | 'init' | 'segment' | 'part', number>;
+  refusedCapacity: number;
+}
+
+interface Entry {
+  muxer: HlsMuxer;
+  stream: Stream;
+}
+
+/** A client that asked for a playlist within this window counts as one HLS player. */
+const PLAYER_WINDOW_MS = 10_000;
+
+export class HlsServer {
+  readonly stats: HlsStats = { muxersStarted: 0, bytes: 0, requests: { playlist: 0, init: 0, segment: 0, part: 0 }, refusedCapacity: 0 };
+  private readonly options: HlsServerOptions;
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(options: HlsServerOptions) {
+    this.options = options;
+    this.sweep = setInterval(() => this.closeIdle(performance.now()), 1000).unref();
+  }
+
+  /** Whether HLS is served for app/key, and as Low-Latency HLS. */
+  settings(app: string, key: string): { enabled: boolean; lowLatency: boolean } {
+    const { config } = this.options;
+    const rule = ruleFor(config.hlsRules, app, key);
+    return { enabled: rule?.enabled ?? config.hlsEnabled, lowLatency: rule?.lowLatency ?? config.hlsLowLatency };
+  }
+
+  /** The running muxer of app/key, if any (media requests never start one). */
+  running(app: string, key: string): HlsMuxer | undefined {
+    return this.entries.get(streamId(app, key))?.muxer;
+  }
+
+  /** The muxer of app/key, started for a live stream that has none (or whose muxer outlived an earlier publish). */
+  muxer(app: string, key: string): HlsMuxer | HlsRefusal {
+    const settings = this.settings(app, key);
+    if (!settings.enabled) return 'hls_disabled';
+    const id = streamId(app, key);
+    const stream = this.options.hub.get(app, key);
+    const entry = this.entries.get(id);
+    if (entry && (entry.stream === stream || !stream)) return entry.muxer;
+    if (!stream) return 'not_live';
+    if (!hasMp4Track(stream)) return 'unsupported_codec';
+    if (entry) this.remove(id, entry);
+    if (this.stats.bytes >= this.options.config.hlsMaxTotalBytes) {
+      this.stats.refusedCapacity++;
+      return 'hls_capacity';
+    }
+    const { config } = this.options;
+    const muxer = new HlsMuxer({
+      lowLatency: settings.lowLatency,
+      segmentSeconds: config.hlsSegmentSeconds,
+      partSeconds: Math.min(config.hlsPartSeconds, config.hlsSegmentSeconds / 2),
+      windowSegments: config.hlsWindowSegments,
+      maxBytes: config.hlsMaxStreamBytes,
+    });
+    muxer.onBytes = (delta) => this.account(delta);
+    this.entries.set(id, { muxer, stream });
+    this.stats.muxersStarted++;
+    stream.subscribe(muxer, performance.now());
+    this.options.logger.info({ stream: id, lowLatency: settings.lowLatency }, 'hls started');
+    return muxer;
+  }
+
+  /** Estimated HLS players of a stream (distinct clients polling its playlist), or undefined without a muxer. */
+  players(stream: Stream): number | undefined {
+    const entry = this.entries.get(stream.id);
+    return entry?.stream === stream ? entry.muxer.players(PLAYER_WINDOW_MS) : undefined;
+  }
+
+  get muxerCount(): number {
+    return this.entries.size;
+  }
+
+  close(): void {
+    clearInterval(this.sweep);
+    for (const [id, entry] of this.entries) this.remove(id, entry);
+  }
+
+  /** Muxers nobody asked for within the idle timeout, and those whose stream ended that long ago, go. */
+  closeIdle(now: number): void {
+    const idleMs = this.options.config.hlsIdleTimeoutSeconds * 1000;
+    for (const [id, entry] of this.entries) {
+      const { muxer } = entry;
+      if (now - (muxer.endedAt ?? muxer.lastRequestAt) < idleMs) continue;
+      this.remove(id, entry);
+      this.options.logger.info({ stream: id }, muxer.ended ? 'hls playlist expired' : 'hls stopped: no requests');
+    }
+  }
+
+  private remove(id: string, { muxer, stream }: Entry): void {
+    this.entries.delete(id);
+    stream.unsubscribe(muxer);
+    this.account(-muxer.bytes);
+    muxer.onBytes = () => undefined;
+  }
+
+  /** Keeps all muxers under --hls-max-total-bytes: the biggest drops its oldest segment first. */
+  private account(delta: number): void {
+    this.stats.bytes += delta;
+    if (delta <= 0) return;
+    while (this.stats.bytes > this.options.config.hlsMaxTotalBytes) {
+      let biggest: HlsMuxer | undefined;
+      for (const { muxer } of this.entries.values()) if (!biggest || muxer.bytes > biggest.bytes) biggest = muxer;
+      if (!biggest?.dropOldest()) return;
+    }
+  }
+}
+
+/** Whether the stream has a track fMP4 can carry (or has not said yet what it has). */
+function hasMp4Track(stream: Stream): boolean {
+  const { videoTrack, audioTrack } = stream;
+  if (!videoTrack && !audioTrack) return true;
+  return (
+    (videoTrack !== undefined && MP4_VIDEO_CODECS.has(videoTrack.codec)) ||
+    (audioTrack !== undefined && MP4_AUDIO_CODECS.has(audioTrack.codec))
+  );
+}

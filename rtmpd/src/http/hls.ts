@@ -1,0 +1,140 @@
+import { Router, type RouterContext } from '@koa/router';
+import { z } from 'zod';
+import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
+import type { HlsRefusal, HlsServer } from '../hls/server.ts';
+import { ApiError } from './errors.ts';
+
+export interface HlsRoutesOptions {
+  hls: HlsServer;
+}
+
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+const MEDIA_TYPE = 'video/mp4';
+/** Media URIs carry the muxer's instance, so their bytes never change: caches keep them for good. */
+const MEDIA_CACHE = 'public, max-age=31536000, immutable';
+/** A live playlist changes with every segment (or part). */
+const PLAYLIST_CACHE = 'no-cache';
+
+const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{8})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
+
+const blockingQuery = z.object({
+  _HLS_msn: z.coerce.number().int().min(0).max(1e9).optional(),
+  _HLS_part: z.coerce.number().int().min(0).max(1e6).optional(),
+});
+
+const REFUSALS: Record<HlsRefusal, [number, string]> = {
+  not_live: [404, 'is not live; check that the publisher is connected'],
+  hls_disabled: [404, 'is not served over HLS (--hls-enabled, hlsRules)'],
+  unsupported_codec: [415, 'has no track HLS (fMP4) can carry: H.264, HEVC or AV1 video, AAC, Opus or MP3 audio'],
+  hls_capacity: [503, 'cannot start HLS now: the HLS memory of all streams is at --hls-max-total-bytes'],
+};
+
+/**
+ * HLS at `/<app>/<key>/index.m3u8` and the media it lists (init sections,
+ * segments, LL-HLS parts) next to it. Any origin may read them (CORS), so
+ * hls.js on another site plays them. Mount before HTTP-FLV.
+ */
+export function hlsRoutes({ hls }: HlsRoutesOptions): Router {
+  const router = new Router();
+
+  router.get('/:app/:key/index.m3u8', async (ctx) => {
+    allowAnyOrigin(ctx);
+    const { app, key } = streamName(ctx);
+    const query = blockingQuery.safeParse(ctx.query);
+    if (!query.success)
+      throw new ApiError(400, 'bad_request', `_HLS_msn and _HLS_part must be whole numbers: ${query.error.issues[0]?.message}`);
+    const { _HLS_msn: msn, _HLS_part: part } = query.data;
+    const muxer = hls.muxer(app, key);
+    if (typeof muxer === 'string') {
+      const [status, reason] = REFUSALS[muxer];
+      throw new ApiError(status, muxer === 'not_live' ? 'stream_not_found' : muxer, `stream ${streamId(app, key)} ${reason}`);
+    }
+    hls.stats.requests.playlist++;
+    muxer.touch(`${ctx.ip} ${ctx.get('user-agent')}`);
+    const { segmentSeconds } = muxer.options;
+    if (msn !== undefined || part !== undefined) {
+      if (!muxer.options.lowLatency) throw new ApiError(400, 'bad_request', 'blocking playlist reload (_HLS_msn) needs Low-Latency HLS');
+      if (msn === undefined) throw new ApiError(400, 'bad_request', '_HLS_part needs _HLS_msn');
+      if (msn > muxer.highestBlockableMsn) throw new ApiError(400, 'bad_request', `_HLS_msn ${msn} is too far ahead of the playlist`);
+      // RFC 8216bis: a server that cannot answer within three target durations answers 503.
+      if (!(await muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, segmentSeconds), abortedBy(ctx))))
+        throw notReady(app, key);
+    } else if (!(await muxer.waitUntil(() => muxer.ready, Math.max(15_000, 4000 * segmentSeconds), abortedBy(ctx)))) {
+      throw notReady(app, key);
+    }
+    if (ctx.req.destroyed) return;
+    ctx.set('Cache-Control', PLAYLIST_CACHE);
+    ctx.type = PLAYLIST_TYPE;
+    ctx.body = muxer.playlistText();
+  });
+
+  router.get('/:app/:key/:file', async (ctx, next) => {
+    const file = MEDIA_FILE.exec(ctx.params.file ?? '');
+    if (!file) return next();
+    allowAnyOrigin(ctx);
+    const { app, key } = streamName(ctx);
+    const [, type, instance, first, second] = file;
+    const muxer = hls.running(app, key);
+    if (!muxer || muxer.instance !== instance) throw gone(ctx.path);
+    const a = Number(first);
+    const b = Number(second ?? 0);
+    let bytes: Buffer | undefined;
+    if (type === 'init') {
+      hls.stats.requests.init++;
+      bytes = muxer.init(a);
+    } else if (type === 'seg') {
+      hls.stats.requests.segment++;
+      bytes = muxer.segment(a);
+    } else {
+      hls.stats.requests.part++;
+      bytes = muxer.part(a, b);
+      // The part a preload hint names is answered as soon as it exists.
+      if (
+        !bytes &&
+        muxer.isNextPart(a, b) &&
+        (await muxer.waitUntil(() => muxer.part(a, b) !== undefined, 3000 * muxer.options.segmentSeconds, abortedBy(ctx)))
+      )
+        bytes = muxer.part(a, b);
+    }
+    if (!bytes) throw gone(ctx.path);
+    if (ctx.req.destroyed) return;
+    muxer.lastRequestAt = performance.now();
+    ctx.set('Cache-Control', MEDIA_CACHE);
+    ctx.type = MEDIA_TYPE;
+    ctx.body = bytes;
+  });
+
+  router.options(['/:app/:key/index.m3u8', '/:app/:key/:file'], (ctx) => {
+    allowAnyOrigin(ctx);
+    ctx.set('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+    ctx.set('Access-Control-Allow-Headers', ctx.get('Access-Control-Request-Headers') || 'Authorization, Range');
+    ctx.set('Access-Control-Max-Age', '86400');
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+/** Set first, so errors (JSON) are readable from another origin too. */
+const allowAnyOrigin = (ctx: RouterContext): void => void ctx.set('Access-Control-Allow-Origin', '*');
+
+function streamName(ctx: RouterContext): { app: string; key: string } {
+  const app = ctx.params.app ?? '';
+  const key = ctx.params.key ?? '';
+  if (RESERVED_APPS.has(app)) throw new ApiError(404, 'not_found', `no route for GET ${ctx.path}`);
+  const invalid = invalidStreamName(app, key);
+  if (invalid) throw new ApiError(400, 'invalid_stream_name', invalid);
+  return { app, key };
+}
+
+/** Aborted when the client goes away while its request waits. */
+function abortedBy(ctx: RouterContext): AbortSignal {
+  const left = new AbortController();
+  ctx.req.once('close', () => left.abort());
+  return left.signal;
+}
+
+const notReady = (app: string, key: string) =>
+  new ApiError(503, 'hls_not_ready', `stream ${streamId(app, key)} has no HLS segment yet; retry shortly`, { 'Retry-After': '1' });
+
+const gone = (path: string) => new ApiError(404, 'not_found', `${path} is not (or no longer) in the playlist`);

@@ -1,0 +1,180 @@
+// HLS and Low-Latency HLS read back by real clients: ffprobe and ffmpeg on
+// the playlist URL, the playlists checked against RFC 8216 rules, blocking
+// reloads and preload hints, headers a browser on another origin needs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
+import { expectContinuity, expectValidLivePlaylist, parsePlaylist, type ParsedPlaylist } from './support/m3u8.ts';
+import { probe, publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
+
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startServer([
+    '--hls-segment-seconds',
+    '1',
+    '--hls-idle-timeout-seconds',
+    '5',
+    '--hls-rules',
+    JSON.stringify([{ app: 'll', lowLatency: true }]),
+    '--recording-enabled',
+    'false',
+    '--snapshot-enabled',
+    'false',
+  ]);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  stopAll();
+});
+
+async function playlist(app: string, key: string, query = ''): Promise<{ res: Response; playlist: ParsedPlaylist }> {
+  const res = await fetch(server.httpUrl(`/${app}/${key}/index.m3u8${query}`));
+  expect(res.status, await res.clone().text()).toBe(200);
+  return { res, playlist: parsePlaylist(await res.text()) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('HLS (fMP4) of an H.264/AAC stream from ffmpeg', () => {
+  it('serves a playlist ffprobe and ffmpeg read with the right codecs, by the RFC 8216 rules, with cache and CORS headers', async () => {
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'cam'), { seconds: 40 });
+    await waitForStream(server, 'rtmp/live/cam');
+    const first = await playlist('live', 'cam');
+    expect(first.res.headers.get('content-type')).toBe('application/vnd.apple.mpegurl');
+    expect(first.res.headers.get('cache-control')).toBe('no-cache');
+    expect(first.res.headers.get('access-control-allow-origin')).toBe('*');
+    expectValidLivePlaylist(first.playlist);
+    expect(first.playlist.partTarget).toBeUndefined();
+
+    const streams = await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam')).then((r) => r.json());
+    expect(streams).toMatchObject({ hls_url: '/live/cam/index.m3u8', players: { hls: 1 } });
+
+    const segment = await fetch(server.httpUrl(`/live/cam/${first.playlist.segments[0]!.uri}`));
+    expect(segment.status).toBe(200);
+    expect(segment.headers.get('content-type')).toBe('video/mp4');
+    expect(segment.headers.get('cache-control')).toContain('immutable');
+    expect(segment.headers.get('access-control-allow-origin')).toBe('*');
+
+    const preflight = await fetch(server.httpUrl('/live/cam/index.m3u8'), {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'http://other.example',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization');
+
+    const url = server.httpUrl('/live/cam/index.m3u8');
+    const streamsProbed = await probe(url);
+    expect(streamsProbed.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(streamsProbed.find((s) => s.codec_type === 'video')).toMatchObject({ width: 640, height: 360 });
+    const decoded = await runCommand('ffmpeg', ['-v', 'error', '-i', url, '-t', '3', '-f', 'null', '-'], 30_000);
+    expect(decoded.code, decoded.stderr).toBe(0);
+
+    await sleep(2500);
+    const later = await playlist('live', 'cam');
+    expectValidLivePlaylist(later.playlist);
+    expectContinuity(first.playlist, later.playlist);
+    expect(later.playlist.mediaSequence + later.playlist.segments.length).toBeGreaterThan(
+      first.playlist.mediaSequence + first.playlist.segments.length,
+    );
+
+    publisher.child.kill('SIGKILL');
+    await sleep(500);
+    const ended = await playlist('live', 'cam');
+    expect(ended.playlist.ended).toBe(true);
+    // The playlist goes once its stream has been gone for --hls-idle-timeout-seconds.
+    await sleep(6500);
+    const gone = await fetch(server.httpUrl('/live/cam/index.m3u8'));
+    expect(gone.status).toBe(404);
+    expect(gone.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await gone.json()).toMatchObject({ error: { code: 'stream_not_found' } });
+  });
+
+  it('answers 404 for a stream that is not live and 400 for a bad name, as JSON', async () => {
+    const missing = await fetch(server.httpUrl('/live/nobody/index.m3u8'));
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'stream_not_found' } });
+    expect((await fetch(server.httpUrl('/live/-bad/index.m3u8'))).status).toBe(400);
+    expect((await fetch(server.httpUrl('/api/x/index.m3u8'))).status).toBe(404);
+  });
+});
+
+describe('Low-Latency HLS', () => {
+  it('lists parts within the part target, blocks a reload until the asked part exists and answers the preload hint when it is written', async () => {
+    const publisher = publishTestPattern(server.rtmpUrl('ll', 'cam'), { seconds: 40 });
+    try {
+      await waitForStream(server, 'rtmp/ll/cam');
+      const { playlist: first } = await playlist('ll', 'cam');
+      expectValidLivePlaylist(first);
+      expect(first.version).toBe(9);
+      expect(first.partTarget).toBeGreaterThanOrEqual(0.2);
+      expect(first.preloadHint).toMatch(/^part-/);
+
+      // Blocking reload: the next segment, which does not exist yet, is waited for.
+      const nextMsn = first.mediaSequence + first.segments.length;
+      const started = performance.now();
+      const { playlist: blocked } = await playlist('ll', 'cam', `?_HLS_msn=${nextMsn}&_HLS_part=0`);
+      expect(performance.now() - started).toBeGreaterThan(20);
+      expectValidLivePlaylist(blocked);
+      expectContinuity(first, blocked);
+      const hasIt =
+        blocked.segments.some((s) => s.msn === nextMsn) ||
+        (blocked.pendingParts.length > 0 && blocked.mediaSequence + blocked.segments.length === nextMsn);
+      expect(hasIt, blocked.text).toBe(true);
+
+      // The preload hint's part is answered as soon as it is written.
+      const hinted = await fetch(server.httpUrl(`/ll/cam/${blocked.preloadHint}`));
+      expect(hinted.status).toBe(200);
+      const bytes = Buffer.from(await hinted.arrayBuffer());
+      expect(bytes.toString('latin1', 4, 8)).toBe('moof');
+
+      expect((await fetch(server.httpUrl(`/ll/cam/index.m3u8?_HLS_msn=${nextMsn + 50}`))).status).toBe(400);
+      expect((await fetch(server.httpUrl('/ll/cam/index.m3u8?_HLS_part=1'))).status).toBe(400);
+      expect((await fetch(server.httpUrl('/live/other/index.m3u8?_HLS_msn=abc'))).status).toBe(400);
+
+      const probed = await probe(server.httpUrl('/ll/cam/index.m3u8'));
+      expect(probed.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('HLS of HEVC over Enhanced RTMP', () => {
+  it('plays back as hevc through ffprobe', async () => {
+    const tags = await enhancedHevcTags(await hevcAnnexB(640, 360, 2));
+    const client = await RtmpClient.connect(server.rtmpUrl('live', 'hevc'));
+    try {
+      await client.publish();
+      client.sendMetadata({ width: 640, height: 360, framerate: 25, videocodecid: 'hvc1' });
+      // The segmenter starts with the first playlist request and needs keyframes after it: send in real time.
+      const start = performance.now();
+      let sent = 0;
+      const pace = setInterval(() => {
+        const due = performance.now() - start;
+        while (sent < tags.length * 3 && tags[sent % tags.length]!.timestamp + Math.floor(sent / tags.length) * 2000 <= due) {
+          const tag = tags[sent % tags.length]!;
+          client.sendVideo(tag.timestamp + Math.floor(sent / tags.length) * 2000, tag.body);
+          sent++;
+        }
+      }, 10);
+      try {
+        await waitForStream(server, 'rtmp/live/hevc');
+        const { playlist: hevc } = await playlist('live', 'hevc');
+        expectValidLivePlaylist(hevc);
+        const probed = await probe(server.httpUrl('/live/hevc/index.m3u8'));
+        expect(probed).toEqual([expect.objectContaining({ codec_name: 'hevc', width: 640, height: 360 })]);
+      } finally {
+        clearInterval(pace);
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
