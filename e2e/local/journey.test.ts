@@ -374,7 +374,7 @@ describe('the user journey on the local control plane', () => {
     // The template's storage flags pointed rtmpd at the volume directories: the recording landed there.
     const recordingsDir = Object.entries(mounts).find(([path]) => path.includes('recordings'))?.[1];
     expect(recordingsDir).toBeTruthy();
-    const found = await run('find', [recordingsDir as string, '-name', '*.flv', '-size', '+1k']);
+    const found = await run('find', [recordingsDir as string, '-name', '*.mp4', '-size', '+1k']);
     expect(found.stdout.trim()).not.toBe('');
 
     // A live option changed on the RtmpServer reaches the running rtmpd through its mounted file

@@ -10,11 +10,15 @@ import type { Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
+import { hlsRoutes } from './http/hls.ts';
+import { recordingsApi } from './http/recordings-api.ts';
+import { HlsServer } from './hls/server.ts';
 import { listenHttp } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
 import { Recorder } from './storage/recorder.ts';
+import { Retention } from './storage/retention.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { RtmpdMetrics } from './telemetry/metrics.ts';
 import { koaTracing } from './telemetry/tracing.ts';
@@ -35,7 +39,7 @@ export interface Rtmpd {
 }
 
 export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd> {
-  if (config.recordingEnabled) await mkdir(config.storageDir, { recursive: true });
+  if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await mkdir(config.storageDir, { recursive: true });
   if (config.snapshotEnabled) await mkdir(config.keyframeDir, { recursive: true });
 
   const metrics = new RtmpdMetrics({ maxStreams: config.metricsMaxStreams });
@@ -47,13 +51,25 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     onRelayed: metrics.observeRelay,
   });
   metrics.watchHub(hub);
-  const recorder = config.recordingEnabled
-    ? new Recorder({ hub, storageDir: config.storageDir, logger: logger.child({ component: 'recorder' }) })
-    : undefined;
-  if (recorder) metrics.watchRecorder(recorder.stats);
+  const recorder = new Recorder({
+    hub,
+    storageDir: config.storageDir,
+    config,
+    logger: logger.child({ component: 'recorder' }),
+    onFileClosed: () => retention.request(),
+  });
+  const retention = new Retention({
+    storageDir: config.storageDir,
+    config,
+    inUse: () => recorder.filesInUse(),
+    logger: logger.child({ component: 'retention' }),
+  });
+  metrics.watchRecorder(recorder.stats, retention.stats, (stream) => recorder.stateOf(stream));
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);
   const bitrate = new BitrateMeter(hub);
+  const hls = new HlsServer({ hub, config, logger: logger.child({ component: 'hls' }) });
+  metrics.watchHls(hls);
 
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
@@ -85,18 +101,20 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const middleware = [koaTracing()];
   if (config.consoleEnabled) {
     // The page builds RTMP URLs from its own host name and the port bound here.
-    const settings = { rtmp_port: rtmp.address().port, recordings: false /* no recordings API yet */ };
+    const settings = { rtmp_port: rtmp.address().port, recordings: true };
     middleware.push(consoleRoutes({ settings, logger: logger.child({ component: 'console' }) }));
   }
   const httpApp = createHttpApp({
     hub,
     snapshots,
     bitrate,
+    hls,
+    recorder,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
-    routes: [metricsRoute],
+    routes: [metricsRoute, recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() }), hlsRoutes({ hls })],
     middleware,
   });
   let http;
@@ -117,7 +135,9 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     // Streams that had no RTMP publisher (in-process tests) end here.
     hub.closeAll();
     await httpClosed;
-    await recorder?.close();
+    await recorder.close();
+    await retention.close();
+    hls.close();
     snapshots.close();
     bitrate.close();
     metrics.close();

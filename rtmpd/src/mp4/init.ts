@@ -32,7 +32,7 @@ export const MP4_VIDEO_CODECS: ReadonlySet<VideoCodec> = new Set(['h264', 'hevc'
 export const MP4_AUDIO_CODECS: ReadonlySet<AudioCodec> = new Set(['aac', 'opus', 'mp3']);
 
 /** The timescale of a track's decode times: 90 kHz for video, the sample rate for audio. */
-export const timescaleOf = (track: TrackConfig): number => (track.kind === 'video' ? VIDEO_TIMESCALE : track.sampleRate);
+const timescaleOf = (track: TrackConfig): number => (track.kind === 'video' ? VIDEO_TIMESCALE : track.sampleRate);
 
 /** ftyp + moov for the tracks, numbered 1.. in order. */
 export function initSegment(tracks: readonly TrackConfig[]): Buffer {

@@ -1,62 +1,170 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema, type Config } from '../config.ts';
+import type { FlvTagRecord } from '../flv/demux.ts';
 import { StreamHub } from '../hub/hub.ts';
-import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
+import type { Stream } from '../hub/stream.ts';
+import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { Recorder } from './recorder.ts';
 
 const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
-let clip: string;
+let clip: FlvTagRecord[];
 let hub: StreamHub;
+const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  clip = await lavfiClip({ width: 320, height: 180, seconds: 2 });
+  // 6 s at 25 fps with a keyframe every second.
+  clip = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6 }))).tags;
 });
 
-afterEach(() => hub?.closeAll());
+afterEach(async () => {
+  hub?.closeAll();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
 
+const config = (overrides: Partial<Config> = {}): Config => ({ ...configSchema.parse({}), recordingSegmentSeconds: 2, ...overrides });
 const newHub = () => (hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 }));
 
+function publish(app: string, key: string): Stream {
+  return hub.publish(app, key, { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+}
+
+/** Pushes the clip's tags, their timestamps moved by `offsetMs` (a later part of the same stream). */
+function push(stream: Stream, offsetMs = 0, tags = clip): void {
+  const now = performance.now();
+  for (const tag of tags) {
+    if (tag.kind === 'video') stream.pushVideo(tag.timestamp + offsetMs, tag.body, now);
+    else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp + offsetMs, tag.body, now);
+    else if (offsetMs === 0) stream.setMetadata(tag.timestamp, tag.body, {}, now);
+  }
+}
+
+interface Probed {
+  codecs: string[];
+  duration: number;
+}
+
+async function ffprobe(path: string): Promise<Probed> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', path]);
+  const out = JSON.parse(stdout) as { streams: { codec_name: string }[]; format: { duration: string } };
+  return { codecs: out.streams.map((s) => s.codec_name).sort(), duration: Number(out.format.duration) };
+}
+
+async function recordings(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [])).sort();
+}
+
 describe('Recorder', () => {
-  it('records a stream to <storageDir>/<app>/<key>/<time>.flv that ffprobe plays back', async () => {
+  it('records fragmented MP4 segments named by start time, each starting on a keyframe and playable by ffprobe', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, logger });
-    const { stream } = await publishFlv(hub, 'live', 'cam1', clip);
-    // The publisher vanishes without any goodbye: the file must still be whole.
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const stream = publish('live', 'cam1');
+    push(stream);
+    // The publisher vanishes without any goodbye: every file must still be whole.
     hub.unpublish(stream);
     await recorder.close();
-    expect(recorder.stats).toMatchObject({ filesOpened: 1, errors: 0 });
-    const files = await readdir(join(storageDir, 'live', 'cam1'));
-    expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z\.flv$/);
-    const { stdout } = await run('ffprobe', [
-      '-v',
-      'error',
-      '-show_entries',
-      'stream=codec_name,width,height:format=duration',
-      '-of',
-      'json',
-      join(storageDir, 'live', 'cam1', files[0]!),
-    ]);
-    const probe = JSON.parse(stdout) as { streams: { codec_name: string; width?: number }[]; format: { duration: string } };
-    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
-    expect(probe.streams.find((s) => s.codec_name === 'h264')?.width).toBe(320);
-    expect(Number(probe.format.duration)).toBeGreaterThan(1.5);
+    expect(recorder.stats).toMatchObject({ errors: 0, dropped: 0 });
+    const files = await recordings(join(storageDir, 'live', 'cam1'));
+    expect(files.length).toBe(3);
+    expect(recorder.stats.filesOpened).toBe(3);
+    for (const name of files) expect(name).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z\.mp4$/);
+    let total = 0;
+    for (const name of files) {
+      const probed = await ffprobe(join(storageDir, 'live', 'cam1', name));
+      expect(probed.codecs).toEqual(['aac', 'h264']);
+      expect(probed.duration).toBeGreaterThan(1.5);
+      total += probed.duration;
+    }
+    expect(total).toBeGreaterThan(5.8);
+  });
+
+  it('records FLV segments when asked (per app by a rule) and nothing for an app a rule turns off', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const rules = [
+      { app: 'flv', key: '*', format: 'flv' as const },
+      { app: 'off', key: '*', enabled: false },
+    ];
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingRules: rules }), logger });
+    const flv = publish('flv', 'cam');
+    const off = publish('off', 'cam');
+    push(flv);
+    push(off);
+    hub.unpublish(flv);
+    hub.unpublish(off);
+    await recorder.close();
+    const files = await recordings(join(storageDir, 'flv', 'cam'));
+    expect(files.length).toBe(3);
+    for (const name of files) {
+      expect(name).toMatch(/\.flv$/);
+      const probed = await ffprobe(join(storageDir, 'flv', 'cam', name));
+      expect(probed.codecs).toEqual(['aac', 'h264']);
+      expect(probed.duration).toBeGreaterThan(1.5);
+    }
+    expect(await recordings(join(storageDir, 'off', 'cam'))).toEqual([]);
   });
 
   it('logs and counts a disk error instead of crashing, and the stream goes on', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     // A file where the app directory should be: mkdir fails.
     await writeFile(join(storageDir, 'live'), 'not a directory');
-    const recorder = new Recorder({ hub: newHub(), storageDir, logger });
-    const { stream } = await publishFlv(hub, 'live', 'cam1', clip);
-    expect(recorder.stats.errors).toBe(1);
-    expect(stream.stats.videoFrames).toBeGreaterThan(0);
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const stream = publish('live', 'cam1');
+    push(stream);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(recorder.stats.errors).toBeGreaterThanOrEqual(1);
+    expect(recorder.stateOf(stream)).toBe('failed');
+    expect(stream.stats.videoFrames).toBe(150);
     await recorder.close();
   });
+
+  it('on a full disk stops with every file playable, says disk_full, and resumes when space returns', async () => {
+    const mountPoint = await mkdtemp(join(tmpdir(), 'rtmpd-full-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+    cleanups.push(() => run('umount', ['-l', mountPoint]));
+    // Leave about 160 KiB: the 320x180 clip writes about 60 KiB a second.
+    const filler = join(mountPoint, 'filler');
+    await writeFile(filler, Buffer.alloc(1024 * 1024 - 160 * 1024));
+    const storageDir = join(mountPoint, 'storage');
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFragmentSeconds: 0.5 }), logger });
+    const stream = publish('live', 'cam');
+    push(stream);
+    await until(() => recorder.stateOf(stream) === 'disk_full');
+    // Files queued before the first error was known fail too.
+    expect(recorder.stats.diskFull).toBeGreaterThanOrEqual(1);
+    expect(stream.stats.videoFrames).toBe(150); // the live stream went on
+    const dir = join(storageDir, 'live', 'cam');
+    const written = await recordings(dir);
+    expect(written.length).toBeGreaterThan(0);
+    for (const name of written) expect((await ffprobe(join(dir, name))).codecs).toEqual(['aac', 'h264']);
+
+    // Space returns; after the retry delay the next keyframe starts a new file.
+    await rm(filler);
+    await new Promise((r) => setTimeout(r, 5200));
+    push(stream, 7000, clip.filter((t) => t.kind !== 'data').slice(0, 60));
+    push(
+      stream,
+      9500,
+      clip.filter((t) => t.kind !== 'data'),
+    );
+    hub.unpublish(stream);
+    await recorder.close();
+    const after = await recordings(dir);
+    expect(after.length).toBeGreaterThan(written.length);
+    expect(recorder.stateOf(stream)).toBeUndefined();
+    for (const name of after) expect((await ffprobe(join(dir, name))).codecs).toEqual(['aac', 'h264']);
+  });
 });
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,37 +1,64 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Config, RecordingRule } from '../config.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
+import { ruleFor } from '../hub/stream-rules.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
+import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RecordingTrace } from '../telemetry/tracing.ts';
+import { recordingFileName, type RecordingFormat } from './catalog.ts';
+import { SegmentFile } from './segment-file.ts';
+
+type RecordingConfig = Pick<
+  Config,
+  'recordingEnabled' | 'recordingFormat' | 'recordingSegmentSeconds' | 'recordingFragmentSeconds' | 'recordingRules'
+>;
 
 export interface RecorderOptions {
   hub: StreamHub;
   storageDir: string;
+  /** Read at each publish (recordingRules change live). */
+  config: RecordingConfig;
   logger: Logger;
+  /** A recording file was closed (retention may run). */
+  onFileClosed?: () => void;
 }
 
 /** What telemetry reads about recording; plain counters, read when scraped. */
 export interface RecorderStats {
   filesOpened: number;
   bytesWritten: number;
-  /** Disk errors (open, write, close): the recording stops, the stream goes on. */
+  /** Disk errors (open, write, close) that stopped a stream's recording; it retries. */
   errors: number;
+  /** Of those, the disk was full (ENOSPC). */
+  diskFull: number;
+  /** Fragments (or FLV tag batches) not written: recording stopped on an error, or the disk too slow. */
+  dropped: number;
 }
 
 /**
- * Records every published stream as FLV under `<storageDir>/<app>/<key>/`.
- * FLV needs no trailer, so a publisher that vanishes mid-stream still leaves a
- * playable file. Recordings are never deleted here: retention belongs to
- * whoever owns the volume.
+ * A stream's recording now: writing, stopped because the disk is full, or
+ * stopped on another disk error (both retry every few seconds).
+ */
+export type RecordingState = 'recording' | 'disk_full' | 'failed';
+
+/** How long a recording stopped on a disk error waits before it tries a new file. */
+const RETRY_MS = 5000;
+
+/**
+ * Records published streams under `<storageDir>/<app>/<key>/`, split into
+ * files of about --recording-segment-seconds that start on keyframes and are
+ * named by their start time: fragmented MP4 (a crash loses at most the
+ * fragment being gathered) or FLV. Which streams, and how, follows
+ * recordingRules. Retention (retention.ts) deletes old files, never the open ones.
  */
 export class Recorder {
-  readonly stats: RecorderStats = { filesOpened: 0, bytesWritten: 0, errors: 0 };
+  readonly stats: RecorderStats = { filesOpened: 0, bytesWritten: 0, errors: 0, diskFull: 0, dropped: 0 };
   private readonly options: RecorderOptions;
-  private readonly active = new Set<FlvFileWriter>();
+  private readonly recordings = new Map<Stream, StreamRecording>();
   private readonly onPublish = (stream: Stream): void => this.record(stream);
 
   constructor(options: RecorderOptions) {
@@ -39,121 +66,243 @@ export class Recorder {
     options.hub.on('publish', this.onPublish);
   }
 
-  /** Stops recording new streams and waits for open files to be flushed. */
+  /** Whether and how app/key is recorded, by the first matching rule or the global options. */
+  settings(app: string, key: string): { enabled: boolean; format: RecordingFormat } {
+    const { config } = this.options;
+    const rule: RecordingRule | undefined = ruleFor(config.recordingRules, app, key);
+    return { enabled: rule?.enabled ?? config.recordingEnabled, format: rule?.format ?? config.recordingFormat };
+  }
+
+  /** The stream's recording state; undefined when it is not recorded. */
+  stateOf(stream: Stream): RecordingState | undefined {
+    return this.recordings.get(stream)?.state;
+  }
+
+  /** Paths of the files being written now (retention and DELETE leave them alone). */
+  filesInUse(): Set<string> {
+    const paths = new Set<string>();
+    for (const recording of this.recordings.values()) if (recording.openPath) paths.add(recording.openPath);
+    return paths;
+  }
+
+  /** Stops recording new streams and waits for open files to be written and closed. */
   async close(): Promise<void> {
     this.options.hub.off('publish', this.onPublish);
-    await Promise.all([...this.active].map((writer) => writer.finish()));
+    await Promise.all([...this.recordings.values()].map((recording) => recording.stop()));
   }
 
   private record(stream: Stream): void {
-    const dir = join(this.options.storageDir, stream.app, stream.key);
-    // Colons are not portable in file names; the rest of ISO 8601 sorts and reads well.
-    const path = join(dir, `${stream.startTime.toISOString().replace(/:/g, '-')}.flv`);
-    const logger = this.options.logger.child({ stream: stream.id, path });
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      this.stats.errors++;
-      logger.error({ err }, 'recording not started: cannot create directory');
-      return;
-    }
-    const writer = new FlvFileWriter(path, stream, this.stats, logger);
-    this.active.add(writer);
-    writer.finished.then(() => this.active.delete(writer));
-    this.stats.filesOpened++;
-    stream.subscribe(writer, performance.now());
-    logger.info('recording started');
+    const { enabled, format } = this.settings(stream.app, stream.key);
+    if (!enabled) return;
+    const { config, storageDir, logger } = this.options;
+    const recording = new StreamRecording({
+      stream,
+      dir: join(storageDir, stream.app, stream.key),
+      format,
+      segmentSeconds: config.recordingSegmentSeconds,
+      fragmentSeconds: config.recordingFragmentSeconds,
+      stats: this.stats,
+      logger: logger.child({ stream: stream.id }),
+      onFileClosed: () => this.options.onFileClosed?.(),
+      onDone: () => this.recordings.delete(stream),
+    });
+    this.recordings.set(stream, recording);
+    stream.subscribe(recording, performance.now());
+    logger.info({ stream: stream.id, format }, 'recording started');
   }
 }
 
-const FLUSH_MS = 200;
+interface StreamRecordingOptions {
+  stream: Stream;
+  dir: string;
+  format: RecordingFormat;
+  segmentSeconds: number;
+  fragmentSeconds: number;
+  stats: RecorderStats;
+  logger: Logger;
+  onFileClosed: () => void;
+  onDone: () => void;
+}
 
-/** One recording: a hub subscriber that appends every packet's FLV tag to a file. */
-class FlvFileWriter implements Subscriber {
+/** FLV tags are gathered this long and written as one append. */
+const FLV_BATCH_MS = 200;
+
+/** One stream's recording: a lossless hub subscriber writing segment files one after another. */
+class StreamRecording implements Subscriber {
   readonly kind = 'recorder';
   /** What was accepted from the publisher is never skipped. */
   readonly delivery = 'lossless';
-  readonly finished: Promise<void>;
-  private readonly file: WriteStream;
-  private readonly stream: Stream;
-  private readonly stats: RecorderStats;
-  private readonly logger: Logger;
-  private readonly trace: RecordingTrace;
-  private failed = false;
-  private flushTimer: NodeJS.Timeout | undefined;
+  state: RecordingState = 'recording';
+  private readonly o: StreamRecordingOptions;
+  private file: SegmentFile | undefined;
+  private trace: RecordingTrace | undefined;
+  private retryAt = 0;
+  private ended = false;
+  private readonly closing = new Set<Promise<void>>();
+  private lastStart = 0;
+  // fMP4
+  private fragmenter: Fragmenter | undefined;
+  private init: Buffer | undefined;
+  private atSegmentStart = true;
+  private cutAsked = false;
+  // FLV
+  private flvStart = 0;
+  private flvBatch: Buffer[] = [];
+  private flvTimer: NodeJS.Timeout | undefined;
 
-  constructor(path: string, stream: Stream, stats: RecorderStats, logger: Logger) {
-    this.stream = stream;
-    this.stats = stats;
-    this.logger = logger;
-    this.trace = new RecordingTrace(stream, path);
-    // 'wx': never overwrite a recording, even if two publishes share a millisecond.
-    this.file = createWriteStream(path, { flags: 'wx' });
-    this.finished = new Promise((resolve) => this.file.once('close', resolve));
-    this.file.on('error', (err) => this.fail(err));
+  constructor(options: StreamRecordingOptions) {
+    this.o = options;
   }
 
-  begin(): void {
-    // The tracks are not known yet at publish time; both flags set is what
-    // encoders write too, and demuxers probe the tags that follow.
-    this.append(FLV_FILE_HEADER(true, true));
+  get openPath(): string | undefined {
+    return this.file?.path;
+  }
+
+  begin(stream: Stream): void {
+    if (this.o.format !== 'fmp4') return;
+    this.fragmenter = new Fragmenter(
+      stream,
+      { segmentSeconds: this.o.segmentSeconds, fragmentSeconds: this.o.fragmentSeconds },
+      { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
+    );
   }
 
   pendingBytes(): number {
-    return this.file.writableLength;
+    return this.file?.pendingBytes ?? 0;
   }
 
   write(packet: MediaPacket): void {
-    this.append((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+    if (this.fragmenter) this.fragmenter.push(packet);
+    else this.onFlvPacket(packet);
   }
 
+  /** The stream ended: the last fragment (or tags) is written and the file closed. */
   close(): void {
-    this.flush();
-    if (!this.file.writableEnded) {
-      this.file.end(() => {
-        this.trace.end(this.stream, this.file.bytesWritten);
-        this.logger.info({ bytes: this.file.bytesWritten }, 'recording finished');
-      });
-    }
+    if (this.ended) return;
+    this.ended = true;
+    this.fragmenter?.finish();
+    this.endFile();
+    void Promise.all(this.closing).then(() => this.o.onDone());
   }
 
-  finish(): Promise<void> {
-    this.stream.unsubscribe(this);
+  async stop(): Promise<void> {
+    this.o.stream.unsubscribe(this);
     this.close();
-    return this.finished;
+    await Promise.all(this.closing);
   }
 
-  /**
-   * Packets are gathered for up to FLUSH_MS and written with one writev: each
-   * file write is a trip through libuv's thread pool, which per packet would
-   * cost more than relaying it. Closing flushes at once, so a publisher that
-   * drops leaves everything it sent on disk.
-   */
-  private append(bytes: Buffer): void {
-    if (this.failed || this.file.writableEnded) return;
-    this.stats.bytesWritten += bytes.length;
-    if (this.flushTimer === undefined) {
-      this.file.cork();
-      this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+  private onFragment(fragment: Fragment): void {
+    const startsSegment = this.atSegmentStart;
+    this.atSegmentStart = fragment.endsSegment;
+    if (!this.file) {
+      if (!startsSegment || !this.mayWrite()) {
+        this.o.stats.dropped++;
+        if (!this.cutAsked && this.retryDue()) {
+          // A new file must start on a keyframe: end the current segment at the next one.
+          this.fragmenter!.cutSegment();
+          this.cutAsked = true;
+        }
+        return;
+      }
+      this.openFile(new Date(fragment.wallClock), this.init!);
     }
-    this.file.write(bytes);
+    this.file!.append(fragment.bytes);
+    this.o.stats.bytesWritten += fragment.bytes.length;
+    if (fragment.endsSegment) this.endFile();
   }
 
-  private flush(): void {
-    if (this.flushTimer === undefined) return;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.file.uncork();
+  private onFlvPacket(packet: MediaPacket): void {
+    const stream = this.o.stream;
+    // A file starts on a keyframe, or on any audio frame of a stream without video.
+    const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
+    if (this.file && startsGop && packet.timestamp - this.flvStart >= this.o.segmentSeconds * 1000) this.endFile();
+    if (!this.file) {
+      if (!startsGop || !this.mayWrite()) return;
+      const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, stream.videoHeader !== undefined)];
+      // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
+      if (stream.metadata) header.push(flvTag('data', 0, stream.metadata.body));
+      for (const kept of [stream.videoHeader, stream.audioHeader]) {
+        if (kept) header.push(flvTag(kept.kind, packet.timestamp, kept.body));
+      }
+      this.flvStart = packet.timestamp;
+      this.openFile(new Date(), Buffer.concat(header));
+    }
+    if (packet.kind === 'data') return; // metadata goes at the start of each file
+    const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
+    this.flvBatch.push(tag);
+    this.o.stats.bytesWritten += tag.length;
+    this.flvTimer ??= setTimeout(() => this.flushFlv(), FLV_BATCH_MS);
   }
 
-  private fail(err: Error): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.stats.errors++;
-    this.trace.end(this.stream, this.file.bytesWritten, err);
-    this.logger.error({ err }, 'recording stopped after a disk error; the stream goes on');
-    this.stream.unsubscribe(this);
-    clearTimeout(this.flushTimer);
-    this.file.destroy();
+  private flushFlv(): void {
+    clearTimeout(this.flvTimer);
+    this.flvTimer = undefined;
+    if (this.flvBatch.length === 0) return;
+    this.file?.append(Buffer.concat(this.flvBatch));
+    this.flvBatch = [];
+  }
+
+  /** Whether a new file may be opened: recording, or a stopped recording whose retry is due. */
+  private mayWrite(): boolean {
+    if (this.state === 'recording') return true;
+    if (!this.retryDue()) return false;
+    this.o.logger.info({ after: this.state }, 'recording resumes');
+    this.state = 'recording';
+    this.cutAsked = false;
+    return true;
+  }
+
+  private retryDue(): boolean {
+    return this.state !== 'recording' && performance.now() >= this.retryAt;
+  }
+
+  private openFile(start: Date, header: Buffer): void {
+    // Names are unique per stream even when media runs ahead of the wall clock.
+    const startMs = Math.max(start.getTime(), this.lastStart + 1);
+    this.lastStart = startMs;
+    const path = join(this.o.dir, recordingFileName(new Date(startMs), this.o.format));
+    const file = new SegmentFile(path, { onError: (err) => this.onFileError(file, err) });
+    this.file = file;
+    this.trace = new RecordingTrace(this.o.stream, path);
+    this.o.stats.filesOpened++;
+    file.header(header);
+    this.o.stats.bytesWritten += header.length;
+  }
+
+  private endFile(): void {
+    if (this.fragmenter === undefined) this.flushFlv();
+    const file = this.file;
+    if (!file) return;
+    this.file = undefined;
+    const trace = this.trace;
+    const done = file.end().then(() => {
+      this.closing.delete(done);
+      if (file.isFailed) return;
+      trace?.end(this.o.stream, file.committed);
+      this.o.stats.dropped += file.dropped;
+      this.o.logger.info({ path: file.path, bytes: file.committed }, 'recording file finished');
+      this.o.onFileClosed();
+    });
+    this.closing.add(done);
+  }
+
+  private onFileError(file: SegmentFile, err: NodeJS.ErrnoException): void {
+    if (this.file === file) {
+      this.file = undefined;
+      this.flvBatch = [];
+    }
+    this.o.stats.errors++;
+    const full = err.code === 'ENOSPC' || err.code === 'EDQUOT';
+    if (full) this.o.stats.diskFull++;
+    this.state = full ? 'disk_full' : 'failed';
+    this.retryAt = performance.now() + RETRY_MS;
+    this.cutAsked = false;
+    this.trace?.end(this.o.stream, file.committed, err);
+    this.o.logger.error(
+      { err, path: file.path, bytes: file.committed },
+      full
+        ? 'recording stopped: the disk is full; the file keeps what was written whole, the stream goes on, and recording resumes when space returns'
+        : 'recording stopped after a disk error; the stream goes on and recording retries',
+    );
   }
 }

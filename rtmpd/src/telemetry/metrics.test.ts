@@ -141,7 +141,7 @@ describe('RtmpdMetrics', () => {
       messagesOut: 20,
       inbound: { held: 4096 },
     };
-    const recording = { filesOpened: 1, bytesWritten: 5, errors: 0 };
+    const recording = { filesOpened: 1, bytesWritten: 5, errors: 0, diskFull: 0, dropped: 0 };
     metrics.watchRtmp(rtmp);
     metrics.watchRecorder(recording);
     const snapshots = { cacheHits: 4, busyRefusals: 1, fileErrors: 0 };

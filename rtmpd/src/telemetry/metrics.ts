@@ -4,6 +4,7 @@
 // over the live streams.
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
+import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream, StreamStats } from '../hub/stream.ts';
@@ -94,7 +95,18 @@ export interface RecordingCounters {
   filesOpened: number;
   bytesWritten: number;
   errors: number;
+  diskFull: number;
+  dropped: number;
 }
+
+/** What retention counts (storage/retention.ts RetentionStats). */
+export interface RetentionCounters {
+  deletedFiles: number;
+  deletedBytes: number;
+}
+
+/** A stream's recording state, from the recorder. */
+type RecordingStateOf = (stream: Stream) => 'recording' | 'disk_full' | 'failed' | undefined;
 
 /**
  * What an open connection is doing: the `state` label of rtmpd_connections
@@ -210,8 +222,11 @@ export class RtmpdMetrics {
   private readonly slots: StreamSlots;
   private hub: StreamHub | undefined;
   private recording: RecordingCounters | undefined;
+  private retention: RetentionCounters | undefined;
+  private recordingState: RecordingStateOf = () => undefined;
   private rtmp: RtmpCounters | undefined;
   private auth: AuthCounters | undefined;
+  private hls: Pick<HlsServer, 'stats' | 'muxerCount' | 'players'> | undefined;
   private readonly onPublish = (stream: Stream): void => this.slots.add(stream);
   private readonly onUnpublish = (stream: Stream): void => this.slots.remove(stream);
 
@@ -229,6 +244,7 @@ export class RtmpdMetrics {
     this.defineRelay();
     this.defineSnapshots();
     this.defineRecording();
+    this.defineHls();
     this.defineRtmp();
     this.defineAuth();
   }
@@ -255,8 +271,14 @@ export class RtmpdMetrics {
     hub.on('unpublish', this.onUnpublish);
   }
 
-  watchRecorder(stats: RecordingCounters): void {
+  watchRecorder(stats: RecordingCounters, retention?: RetentionCounters, stateOf?: RecordingStateOf): void {
     this.recording = stats;
+    this.retention = retention;
+    if (stateOf) this.recordingState = stateOf;
+  }
+
+  watchHls(hls: Pick<HlsServer, 'stats' | 'muxerCount' | 'players'>): void {
+    this.hls = hls;
   }
 
   watchRtmp(stats: RtmpCounters): void {
@@ -283,6 +305,27 @@ export class RtmpdMetrics {
 
   private add(name: string, help: string, type: MetricKind, read: () => Sample[]): void {
     this.registry.registerMetric(new PulledMetric(name, help, type, read) as unknown as Metric);
+  }
+
+  private defineHls(): void {
+    this.add('rtmpd_hls_streams', 'Streams being segmented for HLS now (from their first playlist request until idle).', 'gauge', () => [
+      { value: this.hls?.muxerCount ?? 0 },
+    ]);
+    this.add('rtmpd_hls_memory_bytes', 'Bytes of HLS segments, parts and init sections held in memory.', 'gauge', () => [
+      { value: this.hls?.stats.bytes ?? 0 },
+    ]);
+    this.add('rtmpd_hls_players', 'Estimated HLS players: distinct clients that polled a playlist in the last 10 s.', 'gauge', () => [
+      { value: this.streams().reduce((sum, s) => sum + (this.hls?.players(s) ?? 0), 0) },
+    ]);
+    this.add('rtmpd_hls_requests_total', 'HLS requests answered, by what was asked for.', 'counter', () =>
+      (['playlist', 'init', 'segment', 'part'] as const).map((type) => ({ labels: { type }, value: this.hls?.stats.requests[type] ?? 0 })),
+    );
+    this.add(
+      'rtmpd_hls_refused_total',
+      "HLS streams refused because all streams' HLS memory was at --hls-max-total-bytes.",
+      'counter',
+      () => [{ value: this.hls?.stats.refusedCapacity ?? 0 }],
+    );
   }
 
   private defineEventLoop(): void {
@@ -319,7 +362,25 @@ export class RtmpdMetrics {
     this.add('rtmpd_players', 'Players connected now, by protocol.', 'gauge', () =>
       PLAYER_KINDS.map((protocol) => ({ labels: { protocol }, value: this.subscribers(protocol) })),
     );
-    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [{ value: this.subscribers('recorder') }]);
+    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [
+      {
+        value: this.streams().filter(
+          (s) => s.subscriberCounts().recorder > 0 && !['disk_full', 'failed'].includes(this.recordingState(s) ?? ''),
+        ).length,
+      },
+    ]);
+    this.add(
+      'rtmpd_recordings_stopped',
+      'Streams whose recording is stopped by a disk error now (reason disk_full or failed); it retries every 5 s.',
+      'gauge',
+      () => {
+        const states = this.streams().map((s) => this.recordingState(s));
+        return (['disk_full', 'failed'] as const).map((reason) => ({
+          labels: { reason },
+          value: states.filter((s) => s === reason).length,
+        }));
+      },
+    );
     this.add('rtmpd_gop_cache_bytes', "Bytes held in all streams' GOP caches (what a joining player is sent first).", 'gauge', () => [
       { value: this.streams().reduce((sum, s) => sum + s.gopCacheBytes, 0) },
     ]);
@@ -417,7 +478,7 @@ export class RtmpdMetrics {
     const read = (field: keyof RecordingCounters) => () => [{ value: this.recording?.[field] ?? 0 }];
     this.add(
       'rtmpd_recording_files_total',
-      'Recording files opened (one per published stream while recording is on).',
+      'Recording files opened (one per segment of every recorded stream).',
       'counter',
       read('filesOpened'),
     );
@@ -428,6 +489,24 @@ export class RtmpdMetrics {
       'counter',
       read('errors'),
     );
+    this.add(
+      'rtmpd_recording_disk_full_total',
+      'Recordings stopped because the disk was full (counted in the errors too).',
+      'counter',
+      read('diskFull'),
+    );
+    this.add(
+      'rtmpd_recording_dropped_total',
+      'Recording fragments (FLV: tag batches) not written: the recording was stopped, or the disk fell behind by 32 MiB.',
+      'counter',
+      read('dropped'),
+    );
+    this.add('rtmpd_recording_retention_deleted_files_total', 'Recording files deleted by retention.', 'counter', () => [
+      { value: this.retention?.deletedFiles ?? 0 },
+    ]);
+    this.add('rtmpd_recording_retention_deleted_bytes_total', 'Bytes of recording files deleted by retention.', 'counter', () => [
+      { value: this.retention?.deletedBytes ?? 0 },
+    ]);
   }
 
   private defineRtmp(): void {

@@ -1,0 +1,168 @@
+// One recording file, written by whole appends: each append (an fMP4
+// fragment, a batch of FLV tags) is written completely or cut off again, so
+// the file on disk always ends on an append boundary. A write error (a full
+// disk) truncates it back to the last complete append, and a file left with
+// nothing past its header is removed: whatever stays is playable.
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Bytes queued for the disk per file before further appends are dropped (and counted). */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+export interface SegmentFileEvents {
+  /** The file failed (open or write); it has been truncated or removed and closed. */
+  onError(err: NodeJS.ErrnoException): void;
+}
+
+export class SegmentFile {
+  readonly path: string;
+  /** Bytes on disk that form complete appends. */
+  committed = 0;
+  /** Appends dropped because the disk was this far behind. */
+  dropped = 0;
+  readonly closed: Promise<void>;
+  private readonly events: SegmentFileEvents;
+  private handle: FileHandle | undefined;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private writing = false;
+  private ending = false;
+  private failed = false;
+  /** Bytes that make no playable file on their own (the init segment or FLV header). */
+  private headerBytes = 0;
+  private finish!: () => void;
+
+  constructor(path: string, events: SegmentFileEvents) {
+    this.path = path;
+    this.events = events;
+    this.closed = new Promise((resolve) => (this.finish = resolve));
+    // 'wx': never overwrite a recording.
+    mkdir(dirname(path), { recursive: true })
+      .then(() => open(path, 'wx'))
+      .then(
+        (handle) => {
+          this.handle = handle;
+          this.pump();
+        },
+        (err: NodeJS.ErrnoException) => this.fail(err),
+      );
+  }
+
+  get pendingBytes(): number {
+    return this.queuedBytes;
+  }
+
+  get isFailed(): boolean {
+    return this.failed;
+  }
+
+  /** The file's header (written first): a file that fails before anything follows it is removed. */
+  header(bytes: Buffer): void {
+    this.headerBytes += bytes.length;
+    this.append(bytes);
+  }
+
+  append(bytes: Buffer): void {
+    if (this.failed || this.ending) return;
+    if (this.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    this.pump();
+  }
+
+  /** Writes what is queued, syncs it to disk and closes. */
+  end(): Promise<void> {
+    this.ending = true;
+    this.pump();
+    return this.closed;
+  }
+
+  private pump(): void {
+    if (this.writing || !this.handle || this.failed) return;
+    if (this.queue.length === 0) {
+      if (this.ending) void this.close();
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    this.writing = true;
+    this.writeAll(batch).then(
+      () => {
+        this.writing = false;
+        this.pump();
+      },
+      (err: NodeJS.ErrnoException) => {
+        this.writing = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  /** Writes a batch of appends; after a failure only the appends written whole count as committed. */
+  private async writeAll(batch: Buffer[]): Promise<void> {
+    const handle = this.handle!;
+    const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+    let written = 0;
+    try {
+      // A short write (the disk filling up) goes on from where it stopped until it errors.
+      while (written < data.length) {
+        const { bytesWritten } = await handle.write(data, written, data.length - written, this.committed + written);
+        if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+        written += bytesWritten;
+      }
+    } finally {
+      this.queuedBytes -= data.length;
+      for (const append of batch) {
+        if (written < append.length) break;
+        written -= append.length;
+        this.committed += append.length;
+      }
+    }
+  }
+
+  private fail(err: NodeJS.ErrnoException): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.queue = [];
+    this.queuedBytes = 0;
+    void this.discardTail().then(() => {
+      this.events.onError(err);
+      this.finish();
+    });
+  }
+
+  /** Cuts a partial append off the end, or removes a file with nothing playable; never throws. */
+  private async discardTail(): Promise<void> {
+    const handle = this.handle;
+    try {
+      if (this.committed <= this.headerBytes) {
+        await handle?.close();
+        if (handle) await unlink(this.path);
+        return;
+      }
+      await handle?.truncate(this.committed);
+      await handle?.close();
+    } catch {
+      // The file may be gone or the disk unreadable: the recording has stopped either way.
+    }
+  }
+
+  private async close(): Promise<void> {
+    const handle = this.handle!;
+    this.handle = undefined;
+    try {
+      // On disk before the file counts as done, so a power cut after a clean end loses nothing.
+      await handle.datasync();
+      await handle.close();
+      // A header alone plays nothing: no file rather than an empty recording.
+      if (this.committed <= this.headerBytes) await unlink(this.path);
+      this.finish();
+    } catch (err) {
+      this.handle = handle;
+      this.fail(err as NodeJS.ErrnoException);
+    }
+  }
+}

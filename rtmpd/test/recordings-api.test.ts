@@ -1,0 +1,157 @@
+// The recordings API against a real rtmpd and ffmpeg publisher: list by
+// stream and time, pages, exact bytes for range requests, delete, a VOD HLS
+// playlist ffprobe plays, and no way out of the storage directory.
+import { request } from 'node:http';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordingView } from '../src/http/recordings-api.ts';
+import { expectValidLivePlaylist, parsePlaylist } from './support/m3u8.ts';
+import { probe, publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+
+let server: RunningServer;
+let recordings: RecordingView[];
+
+beforeAll(async () => {
+  server = await startServer(['--recording-segment-seconds', '2', '--snapshot-enabled', 'false']);
+  const publisher = publishTestPattern(server.rtmpUrl('live', 'rec'), { seconds: 30 });
+  await waitForStream(server, 'rtmp/live/rec');
+  await new Promise((r) => setTimeout(r, 5000));
+  // While it records, the open file cannot be deleted.
+  const writing = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings.find((r) => r.recording);
+  expect(writing).toBeDefined();
+  const refused = await fetch(server.httpUrl(writing!.url), { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  publisher.child.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1500));
+  recordings = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  stopAll();
+});
+
+async function list(query = ''): Promise<{ recordings: RecordingView[]; next_page_token: string | null }> {
+  const res = await fetch(server.httpUrl(`/api/v1/rtmp/recordings${query}`));
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as { recordings: RecordingView[]; next_page_token: string | null };
+}
+
+/** A request sent exactly as written (fetch would normalize `..` away). */
+function rawGet(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.httpPort, path, method: 'GET' }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('recordings API', () => {
+  it("lists the stream's segments in time order with their times, sizes and durations", () => {
+    expect(recordings.length).toBeGreaterThanOrEqual(2);
+    for (const r of recordings) {
+      expect(r).toMatchObject({ stream_id: 'rtmp/live/rec', app: 'live', key: 'rec', format: 'fmp4', recording: false });
+      expect(r.id).toMatch(/^live\/rec\/\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z\.mp4$/);
+      expect(r.duration_seconds).toBeGreaterThan(0);
+      expect(Date.parse(r.end_time)).toBeGreaterThan(Date.parse(r.start_time));
+    }
+    const starts = recordings.map((r) => Date.parse(r.start_time));
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    const total = recordings.reduce((sum, r) => sum + r.duration_seconds, 0);
+    expect(total).toBeGreaterThan(3.5);
+  });
+
+  it('pages through them and filters by time range', async () => {
+    const seen: string[] = [];
+    let token: string | null = null;
+    do {
+      const page = await list(`?stream_id=rtmp%2Flive%2Frec&limit=1${token ? `&page_token=${token}` : ''}`);
+      expect(page.recordings.length).toBe(1);
+      seen.push(page.recordings[0]!.id);
+      token = page.next_page_token;
+    } while (token);
+    expect(seen).toEqual(recordings.map((r) => r.id));
+    const last = recordings.at(-1)!;
+    const later = await list(`?app=live&key=rec&start=${encodeURIComponent(new Date(Date.parse(last.start_time) + 10).toISOString())}`);
+    expect(later.recordings.map((r) => r.id)).toEqual([last.id]);
+    const none = await list('?stream_id=rtmp%2Flive%2Fnobody');
+    expect(none.recordings).toEqual([]);
+    expect((await fetch(server.httpUrl('/api/v1/rtmp/recordings?start=yesterday'))).status).toBe(400);
+    expect((await fetch(server.httpUrl('/api/v1/rtmp/recordings?limit=0'))).status).toBe(400);
+  });
+
+  it('serves a file whole and the exact bytes of a range request', async () => {
+    const r = recordings[0]!;
+    const onDisk = await readFile(join(server.storageDir, r.id));
+    const whole = await fetch(server.httpUrl(r.url));
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('content-type')).toBe('video/mp4');
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    expect(Buffer.from(await whole.arrayBuffer()).equals(onDisk)).toBe(true);
+    const part = await fetch(server.httpUrl(r.url), { headers: { Range: 'bytes=100-1099' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${onDisk.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(onDisk.subarray(100, 1100))).toBe(true);
+    const suffix = await fetch(server.httpUrl(r.url), { headers: { Range: 'bytes=-500' } });
+    expect(Buffer.from(await suffix.arrayBuffer()).equals(onDisk.subarray(onDisk.length - 500))).toBe(true);
+    const beyond = await fetch(server.httpUrl(r.url), { headers: { Range: `bytes=${onDisk.length}-` } });
+    expect(beyond.status).toBe(416);
+    // The unencoded form names the same file.
+    expect((await fetch(server.httpUrl(`/api/v1/rtmp/recordings/${r.id}`))).status).toBe(200);
+  });
+
+  it('builds a VOD HLS playlist over the stream that ffprobe plays, addressed by byte ranges', async () => {
+    const url = server.httpUrl('/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec');
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/vnd.apple.mpegurl');
+    const text = await res.text();
+    expect(text).toContain('#EXT-X-PLAYLIST-TYPE:VOD');
+    expect(text).toContain('#EXT-X-ENDLIST');
+    expect(text).toMatch(/#EXT-X-MAP:URI="live%2Frec%2F[^"]+\.mp4",BYTERANGE="\d+@0"/);
+    const parsed = parsePlaylist(text);
+    expectValidLivePlaylist(parsed);
+    const probed = await probe(url);
+    expect(probed.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    const decoded = await runCommand('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', url]);
+    expect(Number(decoded.stdout.trim())).toBeGreaterThan(3.5);
+  });
+
+  it('never serves or deletes a path outside the storage directory', async () => {
+    const secret = join(server.storageDir, '..', 'secret.mp4');
+    await writeFile(secret, 'not yours');
+    // A symlink planted among the recordings is not followed.
+    await symlink(secret, join(server.storageDir, 'live', 'rec', '2020-01-01T00-00-00.000Z.mp4'));
+    const attempts = [
+      '/api/v1/rtmp/recordings/..%2Fsecret.mp4',
+      '/api/v1/rtmp/recordings/live%2F..%2F..%2Fsecret.mp4',
+      '/api/v1/rtmp/recordings/live%2Frec%2F..%2F..%2F..%2Fsecret.mp4',
+      '/api/v1/rtmp/recordings/%2Fetc%2Fpasswd',
+      '/api/v1/rtmp/recordings/live/rec/../../../secret.mp4',
+      '/api/v1/rtmp/recordings/live/rec/2020-01-01T00-00-00.000Z.mp4',
+      '/api/v1/rtmp/recordings/live%2Frec%2F2020-01-01T00-00-00.000Z.mp4',
+      '/api/v1/rtmp/recordings/..%252F..%252Fsecret.mp4',
+    ];
+    for (const path of attempts) {
+      const status = await rawGet(path);
+      expect([400, 404], path).toContain(status);
+      const del = await fetch(server.httpUrl(path), { method: 'DELETE' });
+      expect([400, 404], `DELETE ${path}`).toContain(del.status);
+    }
+    expect(await readFile(secret, 'utf8')).toBe('not yours');
+    expect((await list('?stream_id=rtmp%2Flive%2Frec')).recordings.map((r) => r.id)).toEqual(recordings.map((r) => r.id));
+  });
+
+  it('deletes a recording', async () => {
+    const r = recordings[0]!;
+    const res = await fetch(server.httpUrl(r.url), { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect((await fetch(server.httpUrl(r.url))).status).toBe(404);
+    expect((await fetch(server.httpUrl(r.url), { method: 'DELETE' })).status).toBe(404);
+    expect((await list('?stream_id=rtmp%2Flive%2Frec')).recordings.map((x) => x.id)).not.toContain(r.id);
+  });
+});
