@@ -10,7 +10,7 @@ import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen
 import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { PublisherStyle } from './rtmp-peer.ts';
-import { skipReason, snapshotFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
+import { skipReason, scenarioFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
 import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
 import type { LatencySummary } from './stats.ts';
 
@@ -274,7 +274,7 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
   try {
     server = await startServer(name, {
       recording: s.recording,
-      rtmpdFlags: snapshotFlags(s),
+      rtmpdFlags: scenarioFlags(s),
       httpFlv: s.playProtocol === 'http-flv',
       ...(profDir ? { cpuProfDir: profDir } : {}),
     });

@@ -9,9 +9,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
 import { MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
+import { HlsPlayer } from './hls-player.ts';
 import { RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 import type { PlayProtocol } from './scenarios.ts';
-import { readProbe, wallClockMicros, withProbe, type Probe } from './sei.ts';
+import { readProbe, readProbeInSample, wallClockMicros, withProbe, type Probe } from './sei.ts';
 import { Samples } from './stats.ts';
 
 export interface LoadOptions {
@@ -176,7 +177,7 @@ export class LoadGenerator {
 
   private async startPlayer(pl: Player): Promise<void> {
     if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
-    if (this.options.playProtocol !== 'rtmp') throw new Error(`no ${this.options.playProtocol} player yet`);
+    if (this.options.playProtocol === 'hls' || this.options.playProtocol === 'llhls') return this.startHlsPlayer(pl);
     try {
       const peer = await RtmpPeer.connect(`${this.options.rtmpBase}/${pl.publisher.key}`, undefined);
       pl.close = () => peer.close();
@@ -224,9 +225,32 @@ export class LoadGenerator {
     });
   }
 
+  private async startHlsPlayer(pl: Player): Promise<void> {
+    const base = this.options.httpBase;
+    if (!base) return this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP'));
+    const player = new HlsPlayer({
+      playlistUrl: `${base}/${pl.publisher.key}/index.m3u8`,
+      lowLatency: this.options.playProtocol === 'llhls',
+      onVideoSample: (sample) => this.onProbe(pl, readProbeInSample(sample, this.probe)),
+      onError: () => this.dropped(`HLS player of ${pl.publisher.key}`),
+    });
+    pl.close = () => player.stop();
+    try {
+      await player.start();
+      this.counters.playersUp++;
+    } catch (err) {
+      this.fail(`player of ${pl.publisher.key}`, err);
+    }
+  }
+
   private onVideo(pl: Player, body: Buffer): void {
+    this.onProbe(pl, readProbe(body, this.probe));
+  }
+
+  /** Counts a frame whose probe was read into this.probe (found: whether it had one). */
+  private onProbe(pl: Player, found: boolean): void {
     const probe = this.probe;
-    if (!readProbe(body, probe)) return;
+    if (!found) return;
     if (this.measuring) this.latency.push((wallClockMicros() - probe.micros) / 1000);
     pl.received++;
     this.counters.videoFramesReceived++;
@@ -302,7 +326,15 @@ export class LoadGenerator {
   /** Stops publishing, lets in-flight frames arrive, then counts what never came. */
   async stop(drainMs = 1500): Promise<void> {
     for (const p of this.publishers) p.active = false;
-    await new Promise((r) => setTimeout(r, drainMs));
+    const hls = this.options.playProtocol === 'hls' || this.options.playProtocol === 'llhls';
+    if (hls) {
+      // A segment ends at the next keyframe or at the stream's end: end the streams so HLS players get their last frames.
+      for (const p of this.publishers) {
+        if (p.peer) p.peer.onClose = noop;
+        p.peer?.close();
+      }
+    }
+    await new Promise((r) => setTimeout(r, hls ? Math.max(drainMs, 5000) : drainMs));
     this.stopping = true;
     clearInterval(this.ticker);
     for (const pl of this.players) {

@@ -28,6 +28,9 @@ describe('bench scenarios', () => {
     expect(['rtmpd', 'nginx', 'nms'].map((s) => skipReason(rec, s as 'rtmpd'))).toEqual([undefined, undefined, undefined]);
     expect(skipReason(parseScenario('200x1+snap'), 'nginx')).toBe('rtmpd-only variant');
     expect(skipReason(parseScenario('10x100/flv'), 'nginx')).toBe('nginx-rtmp has no HTTP-FLV');
-    expect(skipReason(parseScenario('200x1/hls'), 'rtmpd')).toMatch(/issue 19/);
+    expect(skipReason(parseScenario('200x1/hls'), 'rtmpd')).toBeUndefined();
+    expect(skipReason(parseScenario('200x1/llhls+rec'), 'rtmpd')).toBeUndefined();
+    expect(skipReason(parseScenario('200x1/hls'), 'nginx')).toBe('rtmpd-only variant');
+    expect(parseScenario('100x1@360p/llhls+rec')).toMatchObject({ playProtocol: 'llhls', recording: true, streams: 100 });
   });
 });

@@ -1,16 +1,18 @@
 // Scenario ids, parsed from the command line:
-//   <streams>x<players>[@360p|@720p][/flv|/hls][+rec][+snap[<s>]][+c<bytes>|+cserver][+<s>s]   a load run
+//   <streams>x<players>[@360p|@720p][/flv|/hls|/llhls][+rec][+snap[<s>]][+c<bytes>|+cserver][+<s>s]   a load run
 //   idle<connections>                                                                       memory per idle connection
 // e.g. 500x1@360p, 500x1@360p+c128, 1x1000@360p, 1000x0@360p+rec, 500x1@360p+600s, idle1000.
 // +c sets the publishers' chunk size for this scenario (+cserver adopts the
 // server's, as FFmpeg does); +<s>s measures for that many seconds (a soak).
 // +snap is an rtmpd feature: those scenarios run against rtmpd only; /flv
-// plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve; /hls waits
-// for HLS (issue 19).
+// plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve; /hls and
+// /llhls play rtmpd's HLS and Low-Latency HLS (rtmpd only: node-media-server
+// 4 has no HLS, nginx-rtmp's writes MPEG-TS files that a player fetches
+// from another web server).
 import { FIXTURES } from './fixture.ts';
 import type { ServerName } from './servers.ts';
 
-export type PlayProtocol = 'rtmp' | 'http-flv' | 'hls';
+export type PlayProtocol = 'rtmp' | 'http-flv' | 'hls' | 'llhls';
 
 export interface LoadScenario {
   type: 'load';
@@ -48,15 +50,17 @@ export const DEFAULT_SCENARIOS = [
   '200x1@360p+rec',
   '200x1@360p+snap',
   '200x1@360p+snap10',
+  '100x1@360p/hls+rec',
+  '100x1@360p/llhls+rec',
   'idle1000',
 ];
 
-const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv', '/hls': 'hls' };
+const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv', '/hls': 'hls', '/llhls': 'llhls' };
 
 export function parseScenario(id: string): Scenario {
   const idle = /^idle(\d+)$/.exec(id);
   if (idle) return { type: 'idle', id, connections: Number(idle[1]) };
-  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls)?((?:\+(?:rec|snap\d*|c\d+|cserver|\d+s))*)$/.exec(id);
+  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls|\/llhls)?((?:\+(?:rec|snap\d*|c\d+|cserver|\d+s))*)$/.exec(id);
   if (!m)
     throw new Error(`bad scenario "${id}": expected e.g. 500x1@360p, 500x1@360p+c128, 10x100@360p/flv, 1000x0+rec, 500x1+600s or idle1000`);
   const fixture = m[3] ?? '360p';
@@ -85,14 +89,15 @@ export function parseScenario(id: string): Scenario {
 /** Why a server sits a scenario out, or undefined when it runs it. */
 export function skipReason(s: Scenario, server: ServerName): string | undefined {
   if (s.type === 'idle') return undefined;
-  // The hook for issue 19: a player that fetches the playlist and segments goes here once rtmpd serves HLS.
-  if (s.playProtocol === 'hls') return 'HLS is not built yet (issue 19)';
-  if (server !== 'rtmpd' && s.snapshotIntervalSeconds !== undefined) return 'rtmpd-only variant';
+  if (server !== 'rtmpd' && (s.snapshotIntervalSeconds !== undefined || s.playProtocol === 'hls' || s.playProtocol === 'llhls'))
+    return 'rtmpd-only variant';
   if (server === 'nginx' && s.playProtocol === 'http-flv') return 'nginx-rtmp has no HTTP-FLV';
   return undefined;
 }
 
-export function snapshotFlags(s: LoadScenario): string[] {
-  if (s.snapshotIntervalSeconds === undefined) return [];
-  return ['--snapshot-enabled', 'true', '--snapshot-interval-seconds', String(s.snapshotIntervalSeconds)];
+/** rtmpd's flags for a scenario's own features: snapshots, Low-Latency HLS. */
+export function scenarioFlags(s: LoadScenario): string[] {
+  const flags = s.playProtocol === 'llhls' ? ['--hls-low-latency', 'true'] : [];
+  if (s.snapshotIntervalSeconds === undefined) return flags;
+  return [...flags, '--snapshot-enabled', 'true', '--snapshot-interval-seconds', String(s.snapshotIntervalSeconds)];
 }

@@ -72,7 +72,14 @@ export interface Probe {
  */
 export function readProbe(body: Buffer, out: Probe): boolean {
   if (body.length < 5 + SEI_PREFIX_SIZE || (body[0]! & 0x0f) !== 7 || body[1] !== 1) return false;
-  let p = 5;
+  return readProbeInNalUnits(body, 5, out);
+}
+
+/** The same in a bare sample of length-prefixed NAL units (an MP4 sample, as HLS players get it). */
+export const readProbeInSample = (sample: Buffer, out: Probe): boolean => readProbeInNalUnits(sample, 0, out);
+
+function readProbeInNalUnits(body: Buffer, start: number, out: Probe): boolean {
+  let p = start;
   for (let n = 0; n < 4 && p + 4 <= body.length; n++) {
     const len = body.readUInt32BE(p);
     p += 4;

@@ -16,9 +16,13 @@ beforeAll(async () => {
   server = await startServer(['--recording-segment-seconds', '2', '--snapshot-enabled', 'false']);
   const publisher = publishTestPattern(server.rtmpUrl('live', 'rec'), { seconds: 30 });
   await waitForStream(server, 'rtmp/live/rec');
-  await new Promise((r) => setTimeout(r, 5000));
-  // While it records, the open file cannot be deleted.
-  const writing = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings.find((r) => r.recording);
+  await new Promise((r) => setTimeout(r, 4000));
+  // While it records, the open file cannot be deleted (a file opens with its first fragment: poll for one).
+  let writing: RecordingView | undefined;
+  for (let tries = 0; !writing && tries < 50; tries++) {
+    writing = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings.find((r) => r.recording);
+    if (!writing) await new Promise((r) => setTimeout(r, 100));
+  }
   expect(writing).toBeDefined();
   const refused = await fetch(server.httpUrl(writing!.url), { method: 'DELETE' });
   expect(refused.status).toBe(409);

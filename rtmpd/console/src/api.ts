@@ -9,11 +9,8 @@ import type { StreamView } from '../../src/http/stream-view.ts';
  * when its field is there.
  */
 export interface Stream extends StreamView {
-  /** HTTP path of the stream's HLS playlist, when rtmpd serves HLS. */
-  hls_url?: string | null;
   /** The pod that owns the stream, in a fleet. */
   owner?: { pod: string } | null;
-  players: StreamView['players'] & { hls?: number };
 }
 
 export interface Recording {
