@@ -10,7 +10,6 @@ import type { Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
-import { hlsRoutes } from './http/hls.ts';
 import { recordingsApi } from './http/recordings-api.ts';
 import { HlsServer } from './hls/server.ts';
 import { listenHttp } from './http/server.ts';
@@ -114,7 +113,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
-    routes: [metricsRoute, recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() }), hlsRoutes({ hls })],
+    routes: [metricsRoute, recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() })],
     middleware,
   });
   let http;

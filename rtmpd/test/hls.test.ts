@@ -1,10 +1,21 @@
 // HLS and Low-Latency HLS read back by real clients: ffprobe and ffmpeg on
 // the playlist URL, the playlists checked against RFC 8216 rules, blocking
 // reloads and preload hints, headers a browser on another origin needs.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { expectContinuity, expectValidLivePlaylist, parsePlaylist, type ParsedPlaylist } from './support/m3u8.ts';
-import { probe, publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+import {
+  probe,
+  publishTestPattern,
+  runCommand,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type RunningServer,
+} from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 
 let server: RunningServer;
@@ -175,6 +186,38 @@ describe('HLS of HEVC over Enhanced RTMP', () => {
       }
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('HLS under play rules', () => {
+  it("answers a playlist only with the stream key's secret, and its media through the names the playlist gives", async () => {
+    const dir = await tempDir('rtmpd-hls-auth-');
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', 'cam'), 'play-secret\n');
+    const rules = [{ app: 'sec', actions: ['play'], method: 'keys', keys: join(dir, 'keys') }, { method: 'open' }];
+    const guarded = await startServer([
+      '--auth-rules',
+      JSON.stringify(rules),
+      '--recording-enabled',
+      'false',
+      '--snapshot-enabled',
+      'false',
+    ]);
+    const publisher = publishTestPattern(guarded.rtmpUrl('sec', 'cam'), { seconds: 30 });
+    try {
+      await waitForStream(guarded, 'rtmp/sec/cam');
+      const refused = await fetch(guarded.httpUrl('/sec/cam/index.m3u8'));
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+      expect((await fetch(guarded.httpUrl('/sec/cam/index.m3u8?secret=wrong'))).status).toBe(403);
+      const allowed = await fetch(guarded.httpUrl('/sec/cam/index.m3u8?secret=play-secret'));
+      expect(allowed.status).toBe(200);
+      const listed = parsePlaylist(await allowed.text());
+      expect((await fetch(guarded.httpUrl(`/sec/cam/${listed.segments[0]!.uri}`))).status).toBe(200);
+    } finally {
+      publisher.child.kill('SIGKILL');
+      await guarded.stop();
     }
   });
 });

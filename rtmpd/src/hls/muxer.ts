@@ -37,8 +37,8 @@ export class HlsMuxer implements Subscriber {
   readonly kind = 'hls';
   /** A player that fell behind re-requests; what the segmenter skips is gone for every player. */
   readonly delivery = 'lossless';
-  /** Part of every media URI, so a cache never confuses two muxers' seg0. */
-  readonly instance = randomBytes(4).toString('hex');
+  /** Part of every media URI, so a cache never confuses two muxers' seg0 and only a client given a playlist can name them. */
+  readonly instance = randomBytes(8).toString('hex');
   readonly options: HlsMuxerOptions;
   readonly names: PlaylistNames;
   /** Bytes of segments, parts and init sections held. */

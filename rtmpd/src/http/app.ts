@@ -9,6 +9,7 @@ import type { Recorder } from '../storage/recorder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { jsonErrors } from './errors.ts';
+import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { revocationsApi } from './revocations-api.ts';
 import { streamsApi } from './streams-api.ts';
@@ -17,7 +18,7 @@ export interface HttpAppOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
   bitrate: BitrateMeter;
-  /** Adds each stream's HLS URL and players to the stream API. */
+  /** Serves HLS, and adds each stream's HLS URL and players to the stream API. */
   hls?: HlsServer;
   /** Adds each stream's recording state to the stream API. */
   recorder?: Recorder;
@@ -46,9 +47,15 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(health);
   app.use(apiAccess(options.access));
   const { authorizer } = options;
-  const authorizePlay = (ctx: Koa.Context, app: string, key: string, signal: AbortSignal) =>
-    authorizeHttpPlay(authorizer, ctx, { protocol: 'http-flv', app, key }, signal);
-  const routers = [streamsApi(options), revocationsApi(authorizer), ...(options.routes ?? []), httpFlvRoute({ ...options, authorizePlay })];
+  const authorizePlay = (protocol: 'http-flv' | 'hls') => (ctx: Koa.Context, app: string, key: string, signal: AbortSignal) =>
+    authorizeHttpPlay(authorizer, ctx, { protocol, app, key }, signal);
+  const routers = [
+    streamsApi(options),
+    revocationsApi(authorizer),
+    ...(options.routes ?? []),
+    ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls') })] : []),
+    httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
+  ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods({ throw: true }));
   // Errors are answered (and logged) by jsonErrors; Koa's default handler would print them again.
   app.silent = true;

@@ -1,4 +1,5 @@
 import { Router, type RouterContext } from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
@@ -6,6 +7,8 @@ import { ApiError } from './errors.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsServer;
+  /** Puts a playlist request through the play rules (auth/http-access.ts); throws ApiError when refused. */
+  authorizePlay?: (ctx: Context, app: string, key: string, signal: AbortSignal) => Promise<{ release(): void } | undefined>;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -15,7 +18,7 @@ const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 /** A live playlist changes with every segment (or part). */
 const PLAYLIST_CACHE = 'no-cache';
 
-const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{8})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
+const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
 
 const blockingQuery = z.object({
   _HLS_msn: z.coerce.number().int().min(0).max(1e9).optional(),
@@ -32,9 +35,12 @@ const REFUSALS: Record<HlsRefusal, [number, string]> = {
 /**
  * HLS at `/<app>/<key>/index.m3u8` and the media it lists (init sections,
  * segments, LL-HLS parts) next to it. Any origin may read them (CORS), so
- * hls.js on another site plays them. Mount before HTTP-FLV.
+ * hls.js on another site plays them. Playlist requests go through the play
+ * rules; the media URIs they list carry the segmenter's 64-bit random
+ * instance, so only a client that got a playlist can name them. Mount
+ * before HTTP-FLV.
  */
-export function hlsRoutes({ hls }: HlsRoutesOptions): Router {
+export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
   const router = new Router();
 
   router.get('/:app/:key/index.m3u8', async (ctx) => {
@@ -44,6 +50,8 @@ export function hlsRoutes({ hls }: HlsRoutesOptions): Router {
     if (!query.success)
       throw new ApiError(400, 'bad_request', `_HLS_msn and _HLS_part must be whole numbers: ${query.error.issues[0]?.message}`);
     const { _HLS_msn: msn, _HLS_part: part } = query.data;
+    // HLS has no lasting session: an allowed request's lease ends with it.
+    (await authorizePlay?.(ctx, app, key, abortedBy(ctx)))?.release();
     const muxer = hls.muxer(app, key);
     if (typeof muxer === 'string') {
       const [status, reason] = REFUSALS[muxer];

@@ -76,14 +76,19 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
       if (value !== undefined && invalidStreamName(what === 'app' ? value : 'a', what === 'key' ? value : 'a'))
         throw new ApiError(400, 'bad_request', `invalid ${what} "${value}"`);
     }
-    const files = await listRecordings(storageDir);
+    const files = (await listRecordings(storageDir)).filter(
+      (f) => (app === undefined || f.app === app) && (key === undefined || f.key === key),
+    );
+    // A file ends where the stream's next one starts; the last one at its last write.
+    const next = new Map<string, number>();
+    const ends = new Map<RecordingFile, number>();
+    for (const f of [...files].reverse()) {
+      const stream = `${f.app}/${f.key}`;
+      ends.set(f, next.get(stream) ?? f.modified.getTime());
+      next.set(stream, f.start.getTime());
+    }
     return files.filter(
-      (f) =>
-        (app === undefined || f.app === app) &&
-        (key === undefined || f.key === key) &&
-        (query.end === undefined || f.start.getTime() <= query.end) &&
-        // A file's last write is its end.
-        (query.start === undefined || f.modified.getTime() >= query.start),
+      (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
     );
   };
 

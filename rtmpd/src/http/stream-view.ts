@@ -47,7 +47,12 @@ export interface StreamViewSources {
   recorder?: Recorder | undefined;
 }
 
-export function streamView(stream: Stream, bitrateKbps: number, showAddress: boolean, { hls, recorder }: StreamViewSources = {}): StreamView {
+export function streamView(
+  stream: Stream,
+  bitrateKbps: number,
+  showAddress: boolean,
+  { hls, recorder }: StreamViewSources = {},
+): StreamView {
   const recordingState = recorder?.stateOf(stream) ?? 'off';
   const hlsPlayers = hls?.players(stream) ?? 0;
   const video = stream.videoTrack;
