@@ -137,7 +137,7 @@ describe('web console', () => {
     await expect.poll(async () => (await playback()).frames - first.frames, { timeout: 15_000 }).toBeGreaterThan(50);
     // The browser is the stream's one HTTP-FLV player, and the page says so.
     await expect.poll(async () => (await listStreams(server)).find((s) => s.key === 'cam1')?.players.http_flv).toBe(1);
-    await expect.poll(() => page.locator('[data-stat="players"]').innerText(), { timeout: 5000 }).toBe('RTMP 0 · HTTP-FLV 1');
+    await expect.poll(() => page.locator('[data-stat="players"]').innerText(), { timeout: 5000 }).toBe('RTMP 0 · HTTP-FLV 1 · HLS 0');
     expect(await page.locator('[data-stat="resolution"]').innerText()).toBe('640×360');
     expect(await page.locator('[data-stat="video"]').innerText()).toMatch(/^H\.264 High/);
     expect(await page.locator('[data-stat="dropped"]').innerText()).toBe('0');
