@@ -151,13 +151,22 @@ outage_after() {
 # kind_nodes: the node containers of the cluster in KIND_CLUSTER.
 kind_nodes() { kind get nodes --name "$KIND_CLUSTER"; }
 
-# recordings_on_volume NAMESPACE CLAIM APP KEY: the FLV recordings of APP/KEY on
+# recordings_on_volume NAMESPACE CLAIM APP KEY: the fMP4 recordings of APP/KEY on
 # the claim's volume, read from the node directory local-path provisioned.
 recordings_on_volume() {
   local node
   for node in $(kind_nodes); do
-    docker exec "$node" sh -c "ls -1 /var/local-path-provisioner/*_$1_$2/$3/$4/*.flv 2>/dev/null" | sed "s|^|$node:|" || true
+    docker exec "$node" sh -c "ls -1 /var/local-path-provisioner/*_$1_$2/$3/$4/*.mp4 2>/dev/null" | sed "s|^|$node:|" || true
   done
+}
+
+# recordings_at_least N NAMESPACE CLAIM APP KEY: succeeds once the volume holds N
+# recordings of APP/KEY (a file appears with its first whole fragment, a second
+# or so after the stream is live).
+recordings_at_least() {
+  local n="$1"
+  shift
+  (($(recordings_on_volume "$@" | wc -l) >= n))
 }
 
 # check_recording_plays NODE:PATH OUT MIN_SECONDS: the recording, copied out of
