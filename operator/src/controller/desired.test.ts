@@ -316,6 +316,15 @@ describe('desired state', () => {
     expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);
   });
 
+  it("gives the ServiceMonitor the API token's Secret when /metrics needs the token", () => {
+    const auth = { apiTokenSecret: { name: 'api', key: 'token' }, metricsAccess: 'token' };
+    const sm = desired(server({ metrics: { serviceMonitor: { enabled: true } }, auth })).serviceMonitor as Obj;
+    expect(sm.spec.endpoints[0].authorization).toEqual({ type: 'Bearer', credentials: { name: 'api', key: 'token' } });
+    const open = desired(server({ metrics: { serviceMonitor: { enabled: true } }, auth: { ...auth, metricsAccess: 'open' } }))
+      .serviceMonitor as Obj;
+    expect(open.spec.endpoints[0].authorization).toBeUndefined();
+  });
+
   it('mounts the Secrets spec.auth names and points rtmpd at them; the Secrets enter no ConfigMap, arg or env', () => {
     const d = desired(
       server({

@@ -469,6 +469,10 @@ function deployment(server: RtmpServer, config: Partial<Config>, defaults: Defau
 
 function serviceMonitor(server: RtmpServer): Manifest {
   const sm = server.spec.metrics.serviceMonitor;
+  const { metricsAccess, apiTokenSecret } = server.spec.auth;
+  // Token-protected /metrics: Prometheus sends the API token, which the Prometheus Operator reads from the Secret.
+  const authorization =
+    metricsAccess === 'token' && apiTokenSecret ? { authorization: { type: 'Bearer', credentials: { ...apiTokenSecret } } } : {};
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',
@@ -478,7 +482,7 @@ function serviceMonitor(server: RtmpServer): Manifest {
       namespaceSelector: { matchNames: [server.metadata.namespace] },
       // The dashboard and alerts filter by RtmpServer through this label.
       podTargetLabels: ['app.kubernetes.io/instance'],
-      endpoints: [{ port: 'http', path: '/metrics', interval: sm.interval }],
+      endpoints: [{ port: 'http', path: '/metrics', interval: sm.interval, ...authorization }],
     },
   };
 }
