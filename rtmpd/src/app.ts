@@ -118,7 +118,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   let http;
   try {
-    http = await listenHttp(httpApp, config.httpBind);
+    http = await listenHttp(httpApp, config);
   } catch (err) {
     await rtmp.close();
     hub.closeAll();
@@ -126,6 +126,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     apiTokens?.close();
     throw err;
   }
+  metrics.watchHttp(http.stats);
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {

@@ -137,6 +137,22 @@ export const configSchema = z.object({
       'RTMP connections accepted at once from one client address (IPv6: one /64), so one host cannot take every slot; 0 for no limit. The default leaves room for a site of cameras behind one NAT',
     )
     .meta(live),
+  httpMaxConnections: int(1, 1_000_000)
+    .default(10_000)
+    .describe('connections accepted at once over HTTP (HTTP-FLV players included); more are dropped at accept')
+    .meta(restart),
+  httpHeadersTimeoutSeconds: int(1, 3600)
+    .default(10)
+    .describe("an HTTP request's headers must arrive within this many seconds, or it is answered 408 and closed")
+    .meta(restart),
+  httpRequestTimeoutSeconds: int(1, 3600)
+    .default(30)
+    .describe('an HTTP request, body included, must arrive within this many seconds (a response, such as HTTP-FLV, may last longer)')
+    .meta(restart),
+  httpKeepAliveTimeoutSeconds: int(1, 3600)
+    .default(5)
+    .describe('an HTTP connection idle between requests is closed after this many seconds')
+    .meta(restart),
   maxMessageBytes: int(64 * 1024, 0xffffff)
     .default(8 * 1024 * 1024)
     .describe('largest RTMP message a publisher may send (a keyframe); a larger one closes the connection')

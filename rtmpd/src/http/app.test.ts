@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../auth/authorizer.ts';
 import type { AuthRule } from '../auth/rules.ts';
-import type { Config } from '../config.ts';
+import { parseConfig, type Config } from '../config.ts';
 import { FlvDemuxer } from '../flv/demux.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { SnapshotService } from '../snapshot/service.ts';
@@ -63,7 +63,7 @@ async function serve({ snapshotEnabled = true, playWaitMs = 0, authRules = [], t
     authorizer,
     access: { config, tokens: () => tokens, onRefused: (reason) => authorizer.countRefusal('api', reason) },
   });
-  const server: HttpServer = await listenHttp(app, '127.0.0.1:0');
+  const server: HttpServer = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
   cleanup = async () => {
     authorizer.close();
     hub.closeAll();
@@ -207,6 +207,32 @@ describe('HTTP API access', () => {
     expect((await fetch(url('/api/v1/auth/revocations/rtmp%2Flive%2Fcam'), { method: 'DELETE', headers: bearer })).status).toBe(204);
     const badBan = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fnone?ban_seconds=-1'), { method: 'DELETE', headers: bearer });
     expect(badBan.status).toBe(404);
+  });
+
+  it('answers a CORS preflight before authorization, and lets any origin read the answers', async () => {
+    const { url } = await serve({ tokens: [token], access: { apiReadAccess: 'token' } });
+    const preflight = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam'), {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://dashboard.example',
+        'access-control-request-method': 'DELETE',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(Object.fromEntries([...preflight.headers].filter(([name]) => name.startsWith('access-control-')))).toEqual({
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'GET, HEAD, PUT, DELETE, OPTIONS',
+      'access-control-allow-headers': 'authorization',
+      'access-control-max-age': '600',
+    });
+    const read = await fetch(url('/api/v1/rtmp/streams'), { headers: { origin: 'https://dashboard.example', ...bearer } });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('access-control-allow-origin')).toBe('*');
+    // Errors too, so a page can show why it was refused.
+    const refused = await fetch(url('/api/v1/rtmp/streams'), { headers: { origin: 'https://dashboard.example' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
   });
 
   it('protects reads and /metrics when asked, and refuses state changes when no token is configured', async () => {

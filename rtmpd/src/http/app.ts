@@ -8,6 +8,7 @@ import type { SnapshotService } from '../snapshot/service.ts';
 import type { Recorder } from '../storage/recorder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { BitrateMeter } from './bitrate.ts';
+import { cors } from './cors.ts';
 import { jsonErrors } from './errors.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
@@ -37,6 +38,7 @@ export interface HttpAppOptions {
 /** The HTTP side of rtmpd: health, the stream API, snapshots, HTTP-FLV, and whatever `routes` adds. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa();
+  app.use(cors);
   app.use(jsonErrors(options.logger));
   for (const middleware of options.middleware ?? []) app.use(middleware);
   const health = async (ctx: Koa.Context, next: Koa.Next) => {

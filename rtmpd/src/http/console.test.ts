@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Koa from 'koa';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../config.ts';
 import { consoleRoutes } from './console.ts';
 import { jsonErrors } from './errors.ts';
 import { listenHttp, type HttpServer } from './server.ts';
@@ -34,7 +35,7 @@ async function serve(dir: string) {
     if (ctx.path.endsWith('.flv')) ctx.body = 'flv';
   });
   app.silent = true;
-  server = await listenHttp(app, '127.0.0.1:0');
+  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
   return (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${server!.address().port}${path}`, init);
 }
 

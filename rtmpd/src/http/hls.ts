@@ -112,14 +112,6 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     ctx.body = bytes;
   });
 
-  router.options(['/:app/:key/index.m3u8', '/:app/:key/:file'], (ctx) => {
-    allowAnyOrigin(ctx);
-    ctx.set('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
-    ctx.set('Access-Control-Allow-Headers', ctx.get('Access-Control-Request-Headers') || 'Authorization, Range');
-    ctx.set('Access-Control-Max-Age', '86400');
-    ctx.status = 204;
-  });
-
   return router;
 }
 

@@ -96,7 +96,6 @@ class FlvResponse implements Subscriber {
     this.res.writeHead(200, {
       'Content-Type': 'video/x-flv',
       'Cache-Control': 'no-cache, no-store',
-      'Access-Control-Allow-Origin': '*',
     });
     this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
   }

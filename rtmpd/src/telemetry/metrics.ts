@@ -144,6 +144,12 @@ export interface SnapshotCounters {
   fileErrors: number;
 }
 
+/** What the HTTP listener counts (http/server.ts HttpStats). */
+export interface HttpCounters {
+  connectionsRefused: number;
+  clientErrors: Readonly<Record<string, number>>;
+}
+
 /** What the authorizer counts (auth/authorizer.ts AuthStats). */
 export interface AuthCounters {
   /** By `${action} ${reason}`; action is publish, play or api. */
@@ -210,8 +216,8 @@ class StreamSlots {
 /**
  * All of rtmpd's metrics in one registry. Wiring: create it, pass
  * `observeRelay` as the hub's `onRelayed` and `observeSnapshotDecode` as the
- * snapshot service's `onDecode`, then `watchHub`, `watchRtmp`,
- * `watchRecorder` and `watchSnapshots`; serve `scrape()` on /metrics.
+ * snapshot service's `onDecode`, then `watchHub`, `watchRtmp`, `watchHttp`,
+ * `watchAuth`, `watchRecorder` and `watchSnapshots`; serve `scrape()` on /metrics.
  */
 export class RtmpdMetrics {
   readonly registry = new Registry();
@@ -227,6 +233,7 @@ export class RtmpdMetrics {
   private rtmp: RtmpCounters | undefined;
   private auth: AuthCounters | undefined;
   private hls: Pick<HlsServer, 'stats' | 'muxerCount' | 'players'> | undefined;
+  private http: HttpCounters | undefined;
   private readonly onPublish = (stream: Stream): void => this.slots.add(stream);
   private readonly onUnpublish = (stream: Stream): void => this.slots.remove(stream);
 
@@ -247,6 +254,7 @@ export class RtmpdMetrics {
     this.defineHls();
     this.defineRtmp();
     this.defineAuth();
+    this.defineHttp();
   }
 
   /** The hub's `onRelayed` hook: one histogram observation per relayed packet. */
@@ -287,6 +295,10 @@ export class RtmpdMetrics {
 
   watchAuth(stats: AuthCounters): void {
     this.auth = stats;
+  }
+
+  watchHttp(stats: HttpCounters): void {
+    this.http = stats;
   }
 
   /** Prometheus text exposition of every metric. */
@@ -596,6 +608,27 @@ export class RtmpdMetrics {
       'RTMP messages sent (all types).',
       'counter',
       plain((s) => s.messagesOut),
+    );
+  }
+
+  private defineHttp(): void {
+    this.add(
+      'rtmpd_http_connections_refused_total',
+      'HTTP connections dropped at accept because --http-max-connections were open.',
+      'counter',
+      () => [{ value: this.http?.connectionsRefused ?? 0 }],
+    );
+    this.add(
+      'rtmpd_http_client_errors_total',
+      'HTTP connections closed before a request was read, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request).',
+      'counter',
+      () => {
+        const values = this.http?.clientErrors ?? {};
+        return [...new Set(['request_timeout', 'bad_request', ...Object.keys(values)])].map((reason) => ({
+          labels: { reason },
+          value: values[reason] ?? 0,
+        }));
+      },
     );
   }
 

@@ -1,0 +1,98 @@
+import { connect, type Socket } from 'node:net';
+import Koa from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../config.ts';
+import { until } from '../../test/support/wait.ts';
+import { listenHttp, type HttpServer } from './server.ts';
+
+let server: HttpServer | undefined;
+afterEach(async () => {
+  await server?.close(100);
+  server = undefined;
+});
+
+/** An app that answers /slow with a response that trickles for `ms` (as HTTP-FLV does) and everything else at once. */
+async function serve(overrides: Partial<Config>) {
+  const app = new Koa();
+  app.use(async (ctx) => {
+    if (ctx.path !== '/slow') {
+      for await (const _ of ctx.req); // the whole body, however long it takes
+      ctx.body = { ok: true };
+      return;
+    }
+    ctx.respond = false;
+    ctx.res.writeHead(200, { 'Content-Type': 'text/plain' });
+    for (let i = 0; i < 5; i++) {
+      ctx.res.write(`${i}\n`);
+      await new Promise((resolve) => setTimeout(resolve, Number(ctx.query.ms) / 5));
+    }
+    ctx.res.end('done\n');
+  });
+  app.silent = true;
+  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0', ...overrides });
+  return server;
+}
+
+/** A raw connection that collects what it receives and when it was closed. */
+function open(port: number) {
+  const socket: Socket = connect({ port, host: '127.0.0.1' });
+  const received: Buffer[] = [];
+  socket.on('data', (d: Buffer) => received.push(d));
+  socket.on('error', () => {});
+  const openedAt = performance.now();
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - openedAt)));
+  return { socket, closed, text: () => Buffer.concat(received).toString() };
+}
+
+describe('HTTP listener', () => {
+  it('answers headers that never end, and a body that never ends, with a JSON 408 and closes', async () => {
+    const { address, stats } = await serve({ httpHeadersTimeoutSeconds: 1, httpRequestTimeoutSeconds: 2 });
+    const port = address().port;
+    const headers = open(port);
+    headers.socket.write('GET /api/v1/rtmp/streams HTTP/1.1\r\nHost: x\r\n');
+    const keepTyping = setInterval(() => headers.socket.write('X-Slow: 1\r\n'), 200);
+    const body = open(port);
+    body.socket.write('PUT /api HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
+    const keepSending = setInterval(() => body.socket.write('a'), 200);
+    const [headersLived, bodyLived] = await Promise.all([headers.closed, body.closed]);
+    clearInterval(keepTyping);
+    clearInterval(keepSending);
+    expect(headersLived).toBeGreaterThanOrEqual(900);
+    expect(bodyLived).toBeGreaterThanOrEqual(1900);
+    for (const conn of [headers, body]) {
+      expect(conn.text()).toMatch(/^HTTP\/1.1 408 Request Timeout\r\n/);
+      expect(JSON.parse(conn.text().split('\r\n\r\n')[1]!)).toEqual({ error: { code: 'request_timeout', message: expect.any(String) } });
+    }
+    expect(stats.clientErrors).toEqual({ request_timeout: 2 });
+  });
+
+  it('lets a response outlast the request timeout, and closes a connection idle between requests', async () => {
+    const { address } = await serve({ httpHeadersTimeoutSeconds: 1, httpRequestTimeoutSeconds: 1, httpKeepAliveTimeoutSeconds: 1 });
+    const res = await fetch(`http://127.0.0.1:${address().port}/slow?ms=2500`);
+    expect(await res.text()).toBe('0\n1\n2\n3\n4\ndone\n');
+    const idle = open(address().port);
+    idle.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => idle.text().includes('{"ok":true}'));
+    expect(await idle.closed).toBeLessThan(3000);
+  });
+
+  it('drops connections past --http-max-connections and answers malformed requests with a JSON 400', async () => {
+    const { address, stats } = await serve({ httpMaxConnections: 2 });
+    const port = address().port;
+    const held = [open(port), open(port)];
+    // Two live responses hold both slots.
+    held.forEach((c) => c.socket.write('GET /slow?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await until(() => held.every((c) => c.text().includes('\r\n\r\n')));
+    const third = open(port);
+    await third.closed;
+    expect(third.text()).toBe('');
+    expect(stats.connectionsRefused).toBe(1);
+    held.forEach((c) => c.socket.destroy());
+    await Promise.all(held.map((c) => c.closed));
+    const bad = open(port);
+    bad.socket.write('NOT HTTP AT ALL\r\n\r\n');
+    await bad.closed;
+    expect(bad.text()).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    expect(stats.clientErrors).toEqual({ bad_request: 1 });
+  });
+});
