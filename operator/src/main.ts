@@ -1,7 +1,7 @@
 // rtmpd-operator: flags in, operator running, SIGTERM/SIGINT stop it in order
 // (running reconciles finish, the leader Lease is released).
 import { ConfigError, helpText, parseFlags, type ParsedFlags } from './flags.ts';
-import { startOperator } from './operator.ts';
+import { ListenError, startOperator } from './operator.ts';
 import { version } from './version.ts';
 
 let parsed: ParsedFlags;
@@ -20,7 +20,11 @@ if (parsed.version) {
   process.stdout.write(`${version}\n`);
   process.exit(0);
 }
-const operator = await startOperator(parsed.flags);
+const operator = await startOperator(parsed.flags).catch((err: unknown) => {
+  if (!(err instanceof ListenError)) throw err;
+  process.stderr.write(`rtmpd-operator: ${err.message}\n`);
+  process.exit(1);
+});
 let signals = 0;
 const onSignal = (signal: string) => {
   if (++signals > 1) process.exit(1);

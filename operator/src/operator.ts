@@ -32,10 +32,17 @@ function leaseNamespace(flags: Flags, kc: KubeConfig): string {
   }
 }
 
-function listen(server: Server, bind: string): Promise<string> {
+/** A port the operator cannot listen on; the message names the flag that set it. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+function listen(server: Server, bind: string, flag: string): Promise<string> {
   const { host, port } = splitBind(bind);
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new ListenError(`cannot listen on ${bind} (--${flag}): the address is already in use`) : err),
+    );
     server.listen(port, host, () => {
       const a = server.address() as AddressInfo;
       resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
@@ -87,13 +94,13 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
   if (flags.metricsBind === flags.healthBind) {
     const s = makeServer(['/metrics', '/healthz', '/readyz']);
     servers.push(s);
-    metricsAddress = healthAddress = await listen(s, flags.metricsBind);
+    metricsAddress = healthAddress = await listen(s, flags.metricsBind, 'metrics-bind');
   } else {
     const m = makeServer(['/metrics']);
     const h = makeServer(['/healthz', '/readyz']);
     servers.push(m, h);
-    metricsAddress = await listen(m, flags.metricsBind);
-    healthAddress = await listen(h, flags.healthBind);
+    metricsAddress = await listen(m, flags.metricsBind, 'metrics-bind');
+    healthAddress = await listen(h, flags.healthBind, 'health-bind');
   }
   log.info(
     { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, healthAddress },

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
+import { ListenError } from './connections/listen.ts';
 import { watchConfigFile } from './config-reload.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { startTracing } from './telemetry/tracing.ts';
@@ -51,7 +52,9 @@ let rtmpd;
 try {
   rtmpd = await startRtmpd(config, logger);
 } catch (err) {
-  logger.fatal({ err }, 'rtmpd failed to start');
+  // A port in use is the operator's to fix: one line naming the option, no stack.
+  if (err instanceof ListenError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'rtmpd failed to start');
   process.exit(1);
 }
 // Loading the modules grew V8's young generation to its cap (two 8 MB

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
-import { splitHostPort, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
+import { listenOn } from '../connections/listen.ts';
 
 export type HttpServerConfig = Pick<
   Config,
@@ -40,14 +41,7 @@ export async function listenHttp(app: Koa, config: HttpServerConfig): Promise<Ht
   const stats: HttpStats = { connectionsRefused: 0, clientErrors: Object.create(null) as Record<string, number> };
   server.on('drop', () => stats.connectionsRefused++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
-  const { host, port } = splitHostPort(config.httpBind);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, config.httpBind, 'http-bind');
   return {
     address: () => server.address() as AddressInfo,
     stats,

@@ -2,8 +2,9 @@
 // RtmpSession each, and shuts down gracefully (publishers and players are
 // told, sockets ended, stragglers destroyed).
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { splitHostPort, type Config } from '../../config.ts';
+import type { Config } from '../../config.ts';
 import type { StreamHub } from '../../hub/hub.ts';
+import { listenOn } from '../../connections/listen.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
@@ -81,16 +82,9 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     attach(session);
     sessions.add(session);
   });
+  await listenOn(server, config.rtmpBind, 'rtmp-bind');
+  // After listen: an address that cannot be had is the caller's to report, once.
   server.on('error', (err) => logger.error({ err }, 'rtmp server error'));
-
-  const { host, port } = splitHostPort(config.rtmpBind);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
   const address = server.address() as AddressInfo;
   const sweep = setInterval(() => {
     const now = performance.now();

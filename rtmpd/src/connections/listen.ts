@@ -1,0 +1,30 @@
+import type { Server } from 'node:net';
+import { splitHostPort } from '../config.ts';
+
+/** A listener could not take its address; the message names the option that set it. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** Why an address cannot be listened on, for the errors an operator can fix. */
+const CAUSES: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use',
+  EADDRNOTAVAIL: 'the address is not one of this host',
+  EACCES: 'the port needs privileges rtmpd does not have',
+};
+
+/** Listens on `bind` (HOST:PORT); an address that cannot be had rejects with a ListenError naming `option`. */
+export function listenOn(server: Server, bind: string, option: string): Promise<void> {
+  const { host, port } = splitHostPort(bind);
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => {
+      const cause = CAUSES[err.code ?? ''];
+      reject(cause ? new ListenError(`cannot listen on ${bind} (--${option}): ${cause}`) : err);
+    };
+    server.once('error', fail);
+    server.listen({ host, port }, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,83 @@
+// A port already taken ends rtmpd and the operator with one line that names
+// the option to change, not an uncaught exception and a stack trace.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverEntry } from './support/processes.ts';
+
+const repo = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'port-in-use-'));
+let taken: Server;
+let busy: string;
+
+beforeAll(async () => {
+  taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  busy = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
+});
+afterAll(() => {
+  taken.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a program to its exit; what it printed, and how it ended. */
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done) =>
+    child.once('close', (code) => done({ code, stdout, stderr })),
+  );
+}
+
+describe('a port already in use', () => {
+  it.each(['rtmp-bind', 'http-bind'])('ends rtmpd with one line naming --%s', async (option) => {
+    const binds = { 'rtmp-bind': '127.0.0.1:0', 'http-bind': '127.0.0.1:0', [option]: busy };
+    const { code, stdout, stderr } = await run([
+      serverEntry(),
+      '--rtmp-bind',
+      binds['rtmp-bind']!,
+      '--http-bind',
+      binds['http-bind']!,
+      '--storage-dir',
+      join(dir, 'storage'),
+      '--keyframe-dir',
+      join(dir, 'keyframes'),
+    ]);
+    expect(code).toBe(1);
+    const fatal = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
+      .filter((entry) => entry.level >= 50);
+    expect(fatal).toEqual([expect.objectContaining({ msg: `cannot listen on ${busy} (--${option}): the address is already in use` })]);
+    expect(fatal[0]!.err).toBeUndefined();
+    expect(stderr).toBe('');
+  });
+
+  it.each(['metrics-bind', 'health-bind'])('ends the operator with one line naming --%s', async (flag) => {
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
+    const binds = { 'metrics-bind': '127.0.0.1:0', 'health-bind': '127.0.0.2:0', [flag]: busy };
+    const { code, stderr } = await run([
+      '--conditions=source',
+      join(repo, 'operator/src/main.ts'),
+      '--kubeconfig',
+      kubeconfig,
+      '--metrics-bind',
+      binds['metrics-bind']!,
+      '--health-bind',
+      binds['health-bind']!,
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toBe(`rtmpd-operator: cannot listen on ${busy} (--${flag}): the address is already in use\n`);
+  });
+});
