@@ -11,7 +11,6 @@ import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { SnapshotService, type SnapshotConfig } from './service.ts';
 
 const run = promisify(execFile);
-const logger = pino({ level: 'silent' });
 let h264Clip: string;
 let hevcTags: VideoTag[];
 let hub: StreamHub;
@@ -29,7 +28,12 @@ afterEach(() => {
   hub?.closeAll();
 });
 
+/** Warnings the service logged, by message. */
+let warnings: string[] = [];
+
 async function setup(overrides: Partial<SnapshotConfig> = {}) {
+  warnings = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
   const keyframeDir = await mkdtemp(join(tmpdir(), 'rtmpd-snap-'));
   hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const config: SnapshotConfig = {
@@ -95,6 +99,44 @@ describe('SnapshotService', () => {
     await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
     await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
     expect(service.stats.decodes).toBe(2);
+  });
+
+  it('answers every request that joins a failing decode with decode_failed, and logs it once per keyframe', async () => {
+    const { service } = await setup({ ffmpegPath: '/nonexistent/ffmpeg' });
+    const { stream } = await publishFlv(hub, 'live', 'cam', h264Clip);
+    const joined = await Promise.allSettled([service.get(stream), service.get(stream), service.get(stream)]);
+    for (const result of joined) expect(result).toMatchObject({ status: 'rejected', reason: { code: 'decode_failed' } });
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
+    expect(warnings).toEqual(['snapshot decode failed']);
+    // A new keyframe: its failure is news.
+    stream.pushVideo(1_000_000, stream.lastKeyframe!.body, 0);
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
+    expect(warnings).toEqual(['snapshot decode failed', 'snapshot decode failed']);
+  });
+
+  it('answers a malformed keyframe the relay tolerated with decode_failed, logged once', async () => {
+    const { service } = await setup();
+    const stream = hub.publish('live', 'broken', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
+    // An AVC sequence header whose avcC announces a 0x50-byte SPS and ends, then an IDR frame.
+    stream.pushVideo(0, Buffer.from([0x17, 0, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x50, 0x67]), 0);
+    stream.pushVideo(40, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 5, 0x65, 0x88, 0x84, 0x00, 0x10]), 0);
+    for (let i = 0; i < 5; i++) await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
+    expect(warnings).toEqual(['snapshot decode failed']);
+  });
+
+  it('answers busy to every request that joins a decode the full pool refused', async () => {
+    const { service } = await setup({ snapshotConcurrency: 1 });
+    // One decode runs and eight wait (the pool holds eight per slot); the tenth stream's decode is refused.
+    const streams = await Promise.all(Array.from({ length: 10 }, (_, i) => publishFlv(hub, 'live', `cam${i}`, h264Clip)));
+    const first = streams.slice(0, 9).map(({ stream }) => service.get(stream));
+    const last = streams[9]!.stream;
+    const refused = await Promise.allSettled([service.get(last), service.get(last)]);
+    for (const result of refused) expect(result).toMatchObject({ status: 'rejected', reason: { code: 'busy' } });
+    // Those queued decode, or (on a machine slow enough to pass the queue's wait) are busy too; none fails.
+    for (const result of await Promise.allSettled(first)) {
+      if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 'busy' });
+    }
+    expect(warnings).toEqual([]);
   });
 
   it('writes timestamped JPEGs every interval and keeps --snapshot-keep of them', async () => {

@@ -70,6 +70,8 @@ interface StreamSnapshots {
   jpeg: Promise<Buffer> | undefined;
   /** keyframeSeq last written to latest.<codec>. */
   keyframeFileSeq: number;
+  /** keyframeSeq whose failure to decode was last logged. */
+  failureLoggedSeq: number;
   dir: string;
 }
 
@@ -117,25 +119,27 @@ export class SnapshotService {
       keyframe = standaloneKeyframe(stream);
     } catch (err) {
       // Decoder config or a keyframe the relay tolerated but that cannot be turned into a picture.
-      throw this.toSnapshotError(err);
+      throw this.toSnapshotError(err, stream, state, stream.keyframeSeq);
     }
     if (typeof keyframe === 'string') throw new SnapshotError(keyframe, problemMessage(stream, keyframe));
     if (state.jpeg && state.seq === keyframe.seq) {
       this.stats.cacheHits++;
       return { jpeg: await state.jpeg, keyframeSeq: keyframe.seq };
     }
-    const jpeg = traceSnapshot(stream, () => this.pool.run(() => this.decode(keyframe.format, keyframe.data)));
-    state.seq = keyframe.seq;
+    const { seq } = keyframe;
+    // Every request that joins this decode gets its answer, a failure as the same SnapshotError.
+    const jpeg: Promise<Buffer> = traceSnapshot(stream, () => this.pool.run(() => this.decode(keyframe.format, keyframe.data))).catch(
+      (err: unknown) => {
+        // A failed decode is not cached: the next request tries again.
+        if (state.jpeg === jpeg) state.jpeg = undefined;
+        throw this.toSnapshotError(err, stream, state, seq);
+      },
+    );
+    state.seq = seq;
     state.jpeg = jpeg;
-    try {
-      const bytes = await jpeg;
-      void this.writeFile(join(state.dir, 'latest.jpg'), bytes);
-      return { jpeg: bytes, keyframeSeq: keyframe.seq };
-    } catch (err) {
-      // A failed decode is not cached: the next request tries again.
-      if (state.jpeg === jpeg) state.jpeg = undefined;
-      throw this.toSnapshotError(err);
-    }
+    const bytes = await jpeg;
+    void this.writeFile(join(state.dir, 'latest.jpg'), bytes);
+    return { jpeg: bytes, keyframeSeq: seq };
   }
 
   /** Stops the timers and lets running decodes finish. */
@@ -147,7 +151,13 @@ export class SnapshotService {
   private state(stream: Stream): StreamSnapshots {
     let state = this.streams.get(stream);
     if (state) return state;
-    state = { seq: -1, jpeg: undefined, keyframeFileSeq: -1, dir: join(this.config.keyframeDir, stream.app, stream.key) };
+    state = {
+      seq: -1,
+      jpeg: undefined,
+      keyframeFileSeq: -1,
+      failureLoggedSeq: -1,
+      dir: join(this.config.keyframeDir, stream.app, stream.key),
+    };
     // An ended stream's unpublish event has passed, so it is never tracked (it would leak).
     if (!stream.isEnded) this.streams.set(stream, state);
     return state;
@@ -167,13 +177,17 @@ export class SnapshotService {
     }
   }
 
-  private toSnapshotError(err: unknown): SnapshotError {
+  /** The answer for a decode that failed; logged once per keyframe, however many requests ask for it. */
+  private toSnapshotError(err: unknown, stream: Stream, state: StreamSnapshots, seq: number): SnapshotError {
     if (err instanceof PoolBusyError) {
       this.stats.busyRefusals++;
       return new SnapshotError('busy', `snapshot decoder busy: ${err.message}; retry shortly`);
     }
     this.stats.decodeFailures++;
-    this.logger.warn({ err }, 'snapshot decode failed');
+    if (state.failureLoggedSeq !== seq) {
+      state.failureLoggedSeq = seq;
+      this.logger.warn({ err, stream: stream.id, keyframeSeq: seq }, 'snapshot decode failed');
+    }
     const reason = err instanceof DecodeError || err instanceof MediaParseError ? err.message : String(err);
     return new SnapshotError('decode_failed', `could not decode the last keyframe: ${reason}`);
   }
