@@ -4,13 +4,15 @@
 //   containers) → kubectl apply examples/rtmpserver.yaml → the operator creates
 //   the Deployment, Service, ConfigMap and claims → rtmpd starts as a local
 //   process with exactly the command, args and env of the generated pod template
-//   → ffmpeg publishes → the API lists the stream, serves a JPEG snapshot,
-//   /metrics counts it → the RtmpServer is Ready → delete, clean-up checked
+//   → ffmpeg publishes with the key's secret from the example's Secret (a wrong
+//   one is refused) → the API lists the stream, serves a JPEG snapshot,
+//   /metrics counts it → the key rotated in the Secret ends the publisher
+//   → the RtmpServer is Ready → delete, clean-up checked
 //   (Retain keeps the claims, Delete removes them) → helm uninstall.
 // The cluster steps are e2e/lib/steps.sh, the same code `make e2e-kind` runs.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -101,12 +103,26 @@ async function writeConfigMap(name: string): Promise<string> {
   return dir;
 }
 
-/** A Secret's keys as files in a local directory, as the kubelet mounts a secret volume; returns the directory. */
+let secretWrites = 0;
+
+/**
+ * A Secret's keys as files in a local directory, laid out as the kubelet's atomic writer does: the data in
+ * a hidden versioned directory, `..data` a symlink to it (swapped whole by a rename on an update), each key
+ * a symlink through `..data`. Called again, it syncs the directory to the Secret as the kubelet would.
+ */
 async function writeSecret(name: string): Promise<string> {
   const secret = await kubectlJson<{ data?: Record<string, string> }>(['get', 'secret', name, '-n', appNs]);
   const dir = join(work, 'secrets', name);
-  await mkdir(dir, { recursive: true });
-  for (const [key, base64] of Object.entries(secret.data ?? {})) await writeFile(join(dir, key), Buffer.from(base64, 'base64'));
+  const version = `..${Date.now()}_${++secretWrites}`;
+  await mkdir(join(dir, version), { recursive: true });
+  const data = secret.data ?? {};
+  for (const [key, base64] of Object.entries(data)) await writeFile(join(dir, version, key), Buffer.from(base64, 'base64'));
+  const previous = await readlink(join(dir, '..data')).catch(() => undefined);
+  await symlink(version, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+  for (const entry of await readdir(dir)) if (!entry.startsWith('.') && !(entry in data)) await rm(join(dir, entry));
+  for (const key of Object.keys(data)) if (!existsSync(join(dir, key))) await symlink(join('..data', key), join(dir, key));
+  if (previous) await rm(join(dir, previous), { recursive: true });
   return dir;
 }
 
@@ -253,7 +269,7 @@ describe('the user journey on the local control plane', () => {
     expect(pod.spec.nodeName).toMatch(/^kwok-node-/);
   });
 
-  it('the generated pod template boots the real rtmpd; ffmpeg publishes; the API lists the stream, serves a JPEG snapshot, /metrics counts it', async () => {
+  it('the generated pod template boots the real rtmpd; ffmpeg publishes with the key from the Secret; the API lists the stream, serves a JPEG snapshot, /metrics counts it; rotating the key ends the publisher', async () => {
     const deployment = await kubectlJson<Deployment>(['get', 'deployment', serverName, '-n', appNs]);
     const template = deployment.spec.template.spec;
     const container = template.containers.find((c) => c.name === 'rtmpd') as Container;
@@ -355,6 +371,18 @@ describe('the user journey on the local control plane', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/Server error: publishing live\/test123 needs the stream key's \?secret=/);
       await step('check-api', [base, 'live', streamKey, join(work, 'api')], 180_000);
+
+      // The key's secret rotated in the Secret ends its live publisher: the kubelet's sync (emulated, as
+      // for the ConfigMap below) swaps the mounted files, rtmpd re-reads them, no pod is replaced.
+      const rotate = { stringData: { [streamKey]: `rotated-${randomBytes(8).toString('hex')}` } };
+      await kubectl(['patch', 'secret', 'edge-stream-keys', '-n', appNs, '--type=merge', '-p', JSON.stringify(rotate)]);
+      const rotated = Date.now();
+      await writeSecret('edge-stream-keys');
+      const ended = await Promise.race([publisher.exited, new Promise((r) => setTimeout(() => r('still publishing'), 15_000))]);
+      expect(ended).not.toBe('still publishing');
+      expect(Date.now() - rotated).toBeLessThan(15_000);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/^rtmpd_auth_sessions_ended_total\{reason="revoked"\} 1$/m);
     } catch (err) {
       throw new Error(
         `${(err as Error).message}\n--- publisher ---\n${tail(publishLog)}\n--- rtmpd ---\n${tail(join(work, 'rtmpd.log'))}`,
