@@ -2,7 +2,6 @@
 // main.ts wraps this in a process; tests and the benchmark start it in-process.
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { Router } from '@koa/router';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { WatchedPath } from './auth/watched-path.ts';
@@ -12,6 +11,7 @@ import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
 import { recordingsApi } from './http/recordings-api.ts';
 import { HlsServer } from './hls/server.ts';
+import { Router } from './http/required-modules.ts';
 import { listenHttp } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';

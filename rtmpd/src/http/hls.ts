@@ -1,9 +1,10 @@
-import { Router, type RouterContext } from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import { ApiError } from './errors.ts';
+import { Router } from './required-modules.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsServer;

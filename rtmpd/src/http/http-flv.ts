@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
@@ -10,6 +9,7 @@ import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
+import { Router } from './required-modules.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;

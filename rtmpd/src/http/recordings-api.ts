@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { Router, type RouterContext } from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import { renderVodPlaylist } from '../hls/vod-playlist.ts';
 import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
+import { Router } from './required-modules.ts';
 
 export interface RecordingsApiOptions {
   storageDir: string;

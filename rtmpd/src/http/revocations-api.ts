@@ -1,9 +1,10 @@
-import { Router, type RouterContext } from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorizer.ts';
 import { MAX_REVOCATIONS, type Revocation } from '../auth/revocations.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import { ApiError } from './errors.ts';
+import { Router } from './required-modules.ts';
 import { streamIdOf } from './streams-api.ts';
 
 const secondsQuery = z.object({

@@ -1,8 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
+import { createServer } from './required-modules.ts';
 
 export type HttpServerConfig = Pick<
   Config,

@@ -1,4 +1,4 @@
-import { Router, type RouterContext } from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorizer.ts';
 import { hasApiToken } from '../auth/http-access.ts';
@@ -9,6 +9,7 @@ import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../
 import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
+import { Router } from './required-modules.ts';
 import { streamView } from './stream-view.ts';
 
 export interface StreamsApiOptions {
