@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../auth/authorizer.ts';
@@ -271,5 +272,44 @@ describe('HTTP API access', () => {
       expect(res.status, path).toBe(200);
       await res.body?.cancel();
     }
+  });
+});
+
+describe('HTTP API input properties', () => {
+  const token = 'a-token-of-sufficient-length';
+
+  it('answers any method, stream id and query with a JSON 4xx or a success, never a 5xx', async () => {
+    const { hub, url } = await serve({ tokens: [token], playWaitMs: 0 });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const segment = fc.oneof(
+      fc.string({ maxLength: 30, unit: 'binary' }).map(encodeURIComponent),
+      fc.constantFrom('rtmp%2Flive%2Fcam', 'rtmp%2Flive', '%ZZ', '%00', '..', '%2F%2F', 'rtmp%2F%2F', 'a'.repeat(300)),
+    );
+    const query = fc.oneof(
+      fc.constant(''),
+      fc
+        .tuple(
+          fc.constantFrom('ban_seconds', 'seconds', 'token', 'jwt'),
+          fc.oneof(fc.string({ maxLength: 12 }).map(encodeURIComponent), fc.constantFrom('-1', '1e309', '0x10', '999999999999', 'NaN')),
+        )
+        .map(([k, v]) => `?${k}=${v}`),
+    );
+    const path = fc.oneof(
+      fc.tuple(segment, query).map(([id, q]) => `/api/v1/rtmp/streams/${id}${q}`),
+      fc.tuple(segment, query).map(([id, q]) => `/api/v1/rtmp/streams/${id}/snapshot${q}`),
+      fc.tuple(segment, query).map(([id, q]) => `/api/v1/auth/revocations/${id}${q}`),
+      fc.tuple(segment, segment, query).map(([app, key, q]) => `/api/v1/rtmp/streams/rtmp/${app}/${key}${q}`),
+      fc.tuple(segment, segment, query).map(([app, key, q]) => `/${app}/${key}.flv${q}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('GET', 'PUT', 'DELETE', 'POST', 'PATCH'), path, fc.boolean(), async (method, p, withToken) => {
+        const res = await fetch(url(p), { method, headers: withToken ? { authorization: `Bearer ${token}` } : {} });
+        const body = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.arrayBuffer();
+        expect(res.status, `${method} ${p}`).toBeLessThan(500);
+        if (res.status >= 400)
+          expect(body, `${method} ${p}`).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
