@@ -267,12 +267,14 @@ export const configSchema = z.object({
   apiTokenFile: z
     .string()
     .default('')
-    .describe('file of bearer tokens for the HTTP API, one per line, re-read while running; none: kick and revoke are disabled')
+    .describe(
+      'file of bearer tokens for the HTTP API, one per line, re-read while running; none: kick, revoke and recording delete are refused',
+    )
     .meta(restart),
   apiReadAccess: z
     .enum(['open', 'token'])
     .default('open')
-    .describe('the stream list, stream and snapshot endpoints: open, or token (a bearer token from --api-token-file)')
+    .describe("the API's reads (streams, snapshots, recordings): open, or token (a bearer token from --api-token-file)")
     .meta(live),
   metricsAccess: z
     .enum(['open', 'token'])

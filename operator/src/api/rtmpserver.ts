@@ -195,7 +195,9 @@ const authSchema = z
       .max(256)
       .optional()
       .describe('who may publish and play what, first match wins; unset or empty: everyone may (rtmpd logs that it is open)'),
-    apiTokenSecret: secretKeySelector('bearer tokens for the HTTP API, one per line; unset: kick and revoke are disabled').optional(),
+    apiTokenSecret: secretKeySelector(
+      'bearer tokens for the HTTP API, one per line; unset: kick, revoke and recording delete are refused',
+    ).optional(),
     apiReadAccess: rtmpdAccess('apiReadAccess'),
     metricsAccess: rtmpdAccess('metricsAccess'),
   })
