@@ -8,7 +8,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
-.PHONY: setup build run test test-suite lint format generate bench cluster-up cluster-down images e2e e2e-kind clean
+FUZZ_SECONDS ?= 300
+
+.PHONY: setup build run test test-suite lint format generate bench fuzz cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -70,6 +72,11 @@ e2e-kind: setup
 
 images: setup
 	hack/images.sh
+
+# The coverage-guided fuzzer of the RTMP intake for FUZZ_SECONDS (make test runs it for 20 s);
+# what it finds lands in rtmpd/test/fuzz/testdata/, to be checked in as regression inputs.
+fuzz: setup
+	node --conditions=source rtmpd/test/fuzz/main.ts --seconds $(FUZZ_SECONDS)
 
 # Load and latency benchmark: rtmpd vs node-media-server vs nginx-rtmp (BENCH_ARGS="--help" for options).
 bench: build

@@ -33,17 +33,30 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constantFrom('remove' as const, 'truncate' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
 );
 
-/** Applies `edits` to a copy of `seed`. */
-function mutate(seed: Buffer, edits: readonly Edit[]): Buffer {
-  const bytes = [...seed];
+/** `seed` with `edits` applied (a new buffer when anything changed). */
+export function mutate(seed: Buffer, edits: readonly Edit[]): Buffer {
+  let bytes = seed;
   for (const e of edits) {
     const at = Math.min(bytes.length, Math.floor(e.at * (bytes.length + 1)));
-    if (e.op === 'set' && at < bytes.length) bytes[at] = e.byte;
-    else if (e.op === 'insert') bytes.splice(at, 0, e.byte);
-    else if (e.op === 'remove') bytes.splice(at, 1);
-    else if (e.op === 'truncate') bytes.length = at;
+    if (e.op === 'set' && at < bytes.length) {
+      bytes = Buffer.from(bytes);
+      bytes[at] = e.byte;
+    } else if (e.op === 'insert') bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([e.byte]), bytes.subarray(at)]);
+    else if (e.op === 'remove') bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
+    else if (e.op === 'truncate') bytes = bytes.subarray(0, at);
   }
-  return Buffer.from(bytes);
+  return bytes;
+}
+
+const OPS = [...Array<'set'>(8).fill('set'), 'insert', 'insert', 'remove', 'remove', 'truncate'] as const;
+
+/** `count` edits drawn from `random` (a prng), for the fuzzer; mostly overwritten bytes, rarely a cut end. */
+export function randomEdits(random: () => number, count: number): Edit[] {
+  return Array.from({ length: count }, () => {
+    const op = OPS[Math.floor(random() * OPS.length)]!;
+    const at = random();
+    return op === 'set' || op === 'insert' ? { op, at, byte: Math.floor(random() * 256) } : { op, at };
+  });
 }
 
 /** One of `seeds` with up to `maxEdits` edits, or (one time in ten) random bytes. */
