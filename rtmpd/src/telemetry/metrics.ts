@@ -398,7 +398,7 @@ export class RtmpdMetrics {
     ]);
     this.add(
       'rtmpd_players_stalled_closed_total',
-      'Players disconnected because their socket accepted nothing for --player-stall-timeout-seconds.',
+      'Players disconnected because their socket took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds.',
       'counter',
       () => [{ value: this.hub?.stalledClosed ?? 0 }],
     );
