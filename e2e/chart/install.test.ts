@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crdFileName } from '../../operator/src/api/crd.ts';
-import { eventually, helm, kubectl, kubectlJson } from '../cluster/kube.ts';
+import { eventually, helm, kubectl, kubectlJson, waitEstablished } from '../cluster/kube.ts';
 import { allFeatures, chartDir, one, packageVersion, parseManifests, template } from '../lib/chart.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -27,7 +27,7 @@ const available = (d: Deployment) => d.status.conditions?.find((c) => c.type ===
 /** Applies the chart's CRD (as `helm install` would) and waits until it is served. */
 async function ensureCrd(): Promise<void> {
   await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=chart-e2e', '-f', join(chartDir, 'crds', crdFileName)]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/rtmpservers.media.fluxiot.io', '--timeout=60s']);
+  await waitEstablished(['crd/rtmpservers.media.fluxiot.io']);
 }
 
 beforeAll(async () => {
@@ -70,7 +70,7 @@ describe('every rendered manifest is accepted by the API server (kubectl apply -
     const created = existing.code !== 0;
     if (created) {
       await kubectl(['apply', '--server-side', '-f', monitoringCrds]);
-      await kubectl(['wait', '--for=condition=Established', '-f', monitoringCrds, '--timeout=60s']);
+      await waitEstablished(['-f', monitoringCrds]);
     }
     try {
       const objects = await dryRun(allFeatures);
@@ -121,14 +121,17 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', '--as', as, ...args], { allowFailure: true })).stdout.trim();
     expect(await can('watch', 'rtmpservers.media.fluxiot.io', '-A')).toBe('yes');
     expect(await can('patch', 'rtmpservers.media.fluxiot.io', '--subresource=status', '-n', watched)).toBe('yes');
-    expect(await can('create', 'deployments.apps', '-n', watched)).toBe('yes');
+    expect(await can('create', 'statefulsets.apps', '-n', watched)).toBe('yes');
     expect(await can('patch', 'persistentvolumeclaims', '-n', watched)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '-n', ns)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '-n', watched)).toBe('no');
     // Secrets: get by name (whether one spec.auth names exists), never list or watch.
     expect(await can('get', 'secrets', '-n', watched)).toBe('yes');
     expect(await can('list', 'secrets', '-n', watched)).toBe('no');
-    expect(await can('delete', 'deployments.apps', '-n', watched)).toBe('no');
+    expect(await can('delete', 'statefulsets.apps', '-n', watched)).toBe('no');
+    // operator 0.1.0's Deployments: removed by the move to a StatefulSet, never made
+    expect(await can('delete', 'deployments.apps', '-n', watched)).toBe('yes');
+    expect(await can('create', 'deployments.apps', '-n', watched)).toBe('no');
     expect(await can('create', 'pods', '-n', watched)).toBe('no');
   });
 

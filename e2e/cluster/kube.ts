@@ -140,3 +140,16 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
+
+/**
+ * Waits until CRDs are served. `kubectl wait --for=condition=Established` fails
+ * at once, instead of waiting, on a CRD whose status has no conditions yet
+ * (right after its creation), so it is retried.
+ */
+export async function waitEstablished(target: string[], timeoutMs = 60_000): Promise<void> {
+  await eventually(
+    `${target.join(' ')} to be Established`,
+    async () => ((await kubectl(['wait', '--for=condition=Established', ...target, '--timeout=10s'])) ? true : undefined),
+    timeoutMs,
+  );
+}

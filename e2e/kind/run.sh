@@ -191,8 +191,8 @@ delete_pod_during_publish() {
   outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$live_key" "$since" "$work/publisher-events.txt")"
   e2e_log "pod deletion: $outage"
   echo "pod deletion: $outage" >>"$work/outages.txt"
-  retry 60 "the recordings of both pods on the volume" recordings_at_least 2 "$app_ns" "$name-recordings" live "$live_key" || return 1
-  mapfile -t files < <(recordings_on_volume "$app_ns" "$name-recordings" live "$live_key")
+  retry 60 "the recordings of both pods on the volume" recordings_at_least 2 "$app_ns" "recordings-$name-0" live "$live_key" || return 1
+  mapfile -t files < <(recordings_on_volume "$app_ns" "recordings-$name-0" live "$live_key")
   check_recording_plays "${files[0]}" "$work/before-deletion.mp4" 5
   local new seen
   new="$(pods_of "$app_ns" "app.kubernetes.io/instance=$name")"

@@ -7,7 +7,7 @@
 #   e2e/lib/steps.sh helm-install RELEASE NAMESPACE [HELM ARGS...]
 #   e2e/lib/steps.sh apply-rtmpserver NAMESPACE FILE        prints the RtmpServer's name
 #   e2e/lib/steps.sh stream-secret NAMESPACE SECRET KEY     prints a stream key's secret
-#   e2e/lib/steps.sh wait-children NAMESPACE NAME           Deployment, Service, ConfigMap, PVCs exist
+#   e2e/lib/steps.sh wait-children NAMESPACE NAME           StatefulSet, Services, ConfigMap, PVCs exist
 #   e2e/lib/steps.sh wait-ready NAMESPACE NAME [TIMEOUT]    condition Ready=True
 #   e2e/lib/steps.sh publish RTMP_URL SECONDS               ffmpeg test pattern + tone, H.264/AAC
 #   e2e/lib/steps.sh check-api HTTP_BASE APP KEY OUTDIR     stream listed, JPEG snapshot, /metrics
@@ -71,12 +71,23 @@ stream_secret() {
   kubectl -n "$1" get secret "$2" -o "jsonpath={.data.$3}" | base64 -d
 }
 
-# The PVC names the operator creates (or uses) for an RtmpServer.
+# The PVC names an RtmpServer's pods use, one line each as NAME SHARED|PER_POD:
+# an existingClaim and a ReadWriteMany claim (<name>-<volume>) are shared by
+# every pod; otherwise each pod has its own (<volume>-<name>-<ordinal>).
 claims_of() {
-  local ns="$1" name="$2"
-  kubectl -n "$ns" get rtmpserver "$name" -o \
-    jsonpath='{.spec.storage.recordings.existingClaim}{" "}{.spec.storage.keyframes.existingClaim}' |
-    awk -v n="$name" '{ print ($1 == "" ? n "-recordings" : $1); print ($2 == "" ? n "-keyframes" : $2) }'
+  local ns="$1" name="$2" volume existing modes replicas i
+  replicas="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.replicas}')"
+  for volume in recordings keyframes; do
+    existing="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.existingClaim}")"
+    modes="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.accessModes}")"
+    if [[ -n "$existing" ]]; then
+      echo "$existing shared"
+    elif [[ "$modes" == *ReadWriteMany* ]]; then
+      echo "$name-$volume shared"
+    else
+      for ((i = 0; i < replicas; i++)); do echo "$volume-$name-$i per-pod"; done
+    fi
+  done
 }
 
 exists() { kubectl -n "$1" get "$2" "$3" -o name >/dev/null 2>&1; }
@@ -95,26 +106,40 @@ owned_by() {
   [[ "$owner" == "RtmpServer/$4" ]]
 }
 
-# wait-children NAMESPACE NAME: the operator made the Deployment, Service,
-# ConfigMap and volume claims, each owned by the RtmpServer (claims: per reclaimPolicy).
+# controller_of NAMESPACE KIND NAME: Kind/name of the object's controller, if any.
+controller_of() {
+  kubectl -n "$1" get "$2" "$3" -o jsonpath='{.metadata.ownerReferences[?(@.controller==true)].kind}/{.metadata.ownerReferences[?(@.controller==true)].name}'
+}
+
+# wait-children NAMESPACE NAME: the operator made the StatefulSet, the Services,
+# the ConfigMap and the volume claims, each owned by the RtmpServer. Claims follow
+# reclaimPolicy: with Delete a shared claim is the RtmpServer's and a per-pod claim
+# its StatefulSet's (garbage-collected with it); with Retain nobody owns them.
 wait_children() {
-  local ns="$1" name="$2" claim policy
-  retry "$e2e_timeout" "deployment/$name" exists "$ns" deployment "$name"
+  local ns="$1" name="$2" claim sharing policy owner
+  retry "$e2e_timeout" "statefulset/$name" exists "$ns" statefulset "$name"
   retry 30 "service/$name" exists "$ns" service "$name"
+  retry 30 "service/$name-pods" exists "$ns" service "$name-pods"
   retry 30 "configmap/$name-rtmpd" exists "$ns" configmap "$name-rtmpd"
-  for kind in deployment service; do
-    owned_by "$ns" "$kind" "$name" "$name" || e2e_die "$kind/$name is not controlled by rtmpserver/$name" || return 1
+  for kind in statefulset service configmap; do
+    local child="$name"
+    [[ "$kind" == configmap ]] && child="$name-rtmpd"
+    owned_by "$ns" "$kind" "$child" "$name" || e2e_die "$kind/$child is not controlled by rtmpserver/$name" || return 1
   done
   policy="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.storage.reclaimPolicy}')"
-  while read -r claim; do
-    retry 30 "pvc/$claim" exists "$ns" pvc "$claim"
+  while read -r claim sharing; do
+    retry "$e2e_timeout" "pvc/$claim" exists "$ns" pvc "$claim"
+    owner="$(controller_of "$ns" pvc "$claim")"
     if [[ "$policy" == Delete ]]; then
-      owned_by "$ns" pvc "$claim" "$name" || e2e_die "pvc/$claim should be owned (reclaimPolicy Delete)" || return 1
-    elif owned_by "$ns" pvc "$claim" "$name"; then
-      e2e_die "pvc/$claim is owned by the RtmpServer although reclaimPolicy is $policy" || return 1
+      case "$sharing/$owner" in
+        shared/RtmpServer/"$name" | per-pod/StatefulSet/"$name") ;;
+        *) e2e_die "pvc/$claim ($sharing) is controlled by '$owner' (reclaimPolicy Delete)" || return 1 ;;
+      esac
+    elif [[ "$owner" != / ]]; then
+      e2e_die "pvc/$claim is controlled by $owner although reclaimPolicy is $policy" || return 1
     fi
   done < <(claims_of "$ns" "$name")
-  e2e_log "rtmpserver/$name owns deployment, service, configmap; claims: $(claims_of "$ns" "$name" | tr '\n' ' ')(reclaimPolicy $policy)"
+  e2e_log "rtmpserver/$name owns its statefulset, services, configmap; claims: $(claims_of "$ns" "$name" | tr '\n' ' ')(reclaimPolicy $policy)"
 }
 
 # wait-ready NAMESPACE NAME [TIMEOUT]
@@ -123,7 +148,7 @@ wait_ready() {
   e2e_log "waiting for rtmpserver/$name to be Ready"
   if ! kubectl -n "$ns" wait --for=condition=Ready "rtmpserver/$name" --timeout="${timeout}s" >&2; then
     kubectl -n "$ns" get rtmpserver "$name" -o yaml >&2 || true
-    kubectl -n "$ns" get deployment,pods,pvc -l "app.kubernetes.io/instance=$name" -o wide >&2 || true
+    kubectl -n "$ns" get statefulset,pods,pvc -l "app.kubernetes.io/instance=$name" -o wide >&2 || true
     e2e_die "rtmpserver/$name did not become Ready"
     return 1
   fi
@@ -200,10 +225,10 @@ gone() { ! exists "$@"; }
 delete_and_check_cleanup() {
   local ns="$1" name="$2" policy claims claim
   policy="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.storage.reclaimPolicy}')"
-  mapfile -t claims < <(claims_of "$ns" "$name")
+  mapfile -t claims < <(claims_of "$ns" "$name" | cut -d' ' -f1)
   e2e_log "deleting rtmpserver/$name (reclaimPolicy $policy)"
   kubectl -n "$ns" delete rtmpserver "$name" --wait=true --timeout="${e2e_timeout}s" >&2
-  retry "$e2e_timeout" "deployment/$name to be garbage-collected" gone "$ns" deployment "$name"
+  retry "$e2e_timeout" "statefulset/$name to be garbage-collected" gone "$ns" statefulset "$name"
   retry 60 "service/$name to be garbage-collected" gone "$ns" service "$name"
   retry 60 "configmap/$name-rtmpd to be garbage-collected" gone "$ns" configmap "$name-rtmpd"
   retry 60 "the pods of $name to go" none_labelled "$ns" pods "app.kubernetes.io/instance=$name"

@@ -2,7 +2,7 @@
 //   helm install the chart → the operator runs (as a local process with the
 //   chart's ServiceAccount token and the chart's args: kwok pods run no
 //   containers) → kubectl apply examples/rtmpserver.yaml → the operator creates
-//   the Deployment, Service, ConfigMap and claims → rtmpd starts as a local
+//   the StatefulSet, Services, ConfigMap and claims → rtmpd starts as a local
 //   process with exactly the command, args and env of the generated pod template
 //   → ffmpeg publishes with the key's secret from the example's Secret (a wrong
 //   one is refused) → the API lists the stream, serves a JPEG snapshot,
@@ -50,7 +50,7 @@ async function step(name: string, args: string[], timeoutMs = 240_000): Promise<
   return r;
 }
 
-interface Deployment {
+interface Workload {
   spec: {
     template: {
       spec: {
@@ -63,6 +63,7 @@ interface Deployment {
         }[];
       };
     };
+    volumeClaimTemplates?: { metadata: { name: string } }[];
   };
 }
 interface Pod {
@@ -184,7 +185,7 @@ describe('the user journey on the local control plane', () => {
   });
 
   it('runs the operator locally with the chart’s ServiceAccount and the chart’s args; it leads and becomes ready', async () => {
-    const deployment = await kubectlJson<Deployment>(['get', 'deployment', fullname, '-n', operatorNs]);
+    const deployment = await kubectlJson<Workload>(['get', 'deployment', fullname, '-n', operatorNs]);
     const container = deployment.spec.template.spec.containers[0] as Container;
     const pod = await podOf(operatorNs, `app.kubernetes.io/instance=${release}`);
     const saName = (
@@ -227,7 +228,7 @@ describe('the user journey on the local control plane', () => {
     expect(metrics).toMatch(/^leader_election_master_status\{[^}]*\} 1$/m);
   });
 
-  it('kubectl apply examples/rtmpserver.yaml: the operator creates the Deployment, Service, ConfigMap and claims', async () => {
+  it('kubectl apply examples/rtmpserver.yaml: the operator creates the StatefulSet, Services, ConfigMap and claims', async () => {
     serverName = (await step('apply-rtmpserver', [appNs, example])).stdout.trim();
     expect(serverName).toBe((await exampleServer()).metadata.name);
     await step('wait-children', [appNs, serverName]);
@@ -270,12 +271,13 @@ describe('the user journey on the local control plane', () => {
   });
 
   it('the generated pod template boots the real rtmpd; ffmpeg publishes with the key from the Secret; the API lists the stream, serves a JPEG snapshot, /metrics counts it; rotating the key ends the publisher', async () => {
-    const deployment = await kubectlJson<Deployment>(['get', 'deployment', serverName, '-n', appNs]);
-    const template = deployment.spec.template.spec;
+    const statefulSet = await kubectlJson<Workload>(['get', 'statefulset', serverName, '-n', appNs]);
+    const template = statefulSet.spec.template.spec;
     const container = template.containers.find((c) => c.name === 'rtmpd') as Container;
     const pod = await podOf(appNs, `app.kubernetes.io/instance=${serverName}`);
-    // mount path → the host directory of the PersistentVolume bound to the volume's claim, or
-    // for a ConfigMap volume a directory with one file per key, as the kubelet writes it
+    // mount path → the host directory of the PersistentVolume bound to the volume's claim (the
+    // pod's own claim of a volumeClaimTemplate, <template>-<pod>), or for a ConfigMap volume a
+    // directory with one file per key, as the kubelet writes it
     const mounts: Record<string, string> = {};
     const volumeOf = (m: { name: string }) => template.volumes?.find((v) => v.name === m.name);
     for (const m of [...(container.volumeMounts ?? [])].sort((a, b) => byKind(volumeOf(a)) - byKind(volumeOf(b)))) {
@@ -290,7 +292,8 @@ describe('the user journey on the local control plane', () => {
         secretMounts.set(m.mountPath, dir);
         continue;
       }
-      const claim = volume?.persistentVolumeClaim?.claimName;
+      const perPod = statefulSet.spec.volumeClaimTemplates?.some((t) => t.metadata.name === m.name);
+      const claim = perPod ? `${m.name}-${pod.metadata.name}` : volume?.persistentVolumeClaim?.claimName;
       if (!claim) continue;
       const pvc = await kubectlJson<{ spec: { volumeName: string } }>(['get', 'pvc', claim, '-n', appNs]);
       const pv = await kubectlJson<{ spec: { hostPath: { path: string } } }>(['get', 'pv', pvc.spec.volumeName]);
@@ -303,7 +306,8 @@ describe('the user journey on the local control plane', () => {
       await kubectlJson(['get', 'configmap', '-n', appNs, '-l', `app.kubernetes.io/instance=${serverName}`]),
     );
     const rtmpServerText = JSON.stringify(await kubectlJson(['get', 'rtmpserver', serverName, '-n', appNs]));
-    for (const text of [configMapText, JSON.stringify(deployment.spec.template), rtmpServerText]) expect(text).not.toContain(publishSecret);
+    for (const text of [configMapText, JSON.stringify(statefulSet.spec.template), rtmpServerText])
+      expect(text).not.toContain(publishSecret);
     expect(configMapText).toContain('method: keys');
     const [rtmpPort, httpPort] = [await freePort(), await freePort()];
     const cmd = localize({
@@ -407,7 +411,7 @@ describe('the user journey on the local control plane', () => {
 
     // A live option changed on the RtmpServer reaches the running rtmpd through its mounted file
     // (rewritten here as the kubelet's ConfigMap sync would), with no new pod.
-    const templateBefore = JSON.stringify(deployment.spec.template);
+    const templateBefore = JSON.stringify(statefulSet.spec.template);
     await kubectl(['patch', 'rtmpserver', serverName, '-n', appNs, '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
     const configMapName = template.volumes?.find((v) => v.configMap)?.configMap?.name as string;
     await eventually('the ConfigMap to carry logLevel: debug', async () => {
@@ -418,7 +422,7 @@ describe('the user journey on the local control plane', () => {
     await eventually('rtmpd to reload its config', async () =>
       (await readFile(join(work, 'rtmpd.log'), 'utf8')).includes('"msg":"config reloaded"') ? true : undefined,
     );
-    const after = await kubectlJson<Deployment>(['get', 'deployment', serverName, '-n', appNs]);
+    const after = await kubectlJson<Workload>(['get', 'statefulset', serverName, '-n', appNs]);
     expect(JSON.stringify(after.spec.template)).toBe(templateBefore);
 
     expect(await rtmpd.stop()).toBe(0); // SIGTERM, as the kubelet would: a clean exit

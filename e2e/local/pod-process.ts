@@ -3,11 +3,13 @@
 // process on this machine instead, with exactly the command, args and env of the
 // template. Only what must differ on a host is rewritten, and every rewrite is
 // recorded (and printed) so a test can show it touched nothing else:
-//   - the image ENTRYPOINT's /app/... paths → this checkout (the images copy the
-//     repository layout to /app, see rtmpd/Dockerfile and operator/Dockerfile);
+//   - the image ENTRYPOINT's node → this process's node, its /app/... paths → this
+//     checkout (the images copy the repository layout to /app, see rtmpd/Dockerfile
+//     and operator/Dockerfile);
 //   - listen addresses (--<flag>=0.0.0.0:PORT) → 127.0.0.1:<free port>;
 //   - volume mount paths → the host directories backing the volumes;
-//   - fieldRef env (metadata.name/namespace) → the values the kubelet would inject;
+//   - fieldRef env (metadata.name/namespace, status.podIP) → the values the kubelet would inject
+//     (the pod IP is loopback: the process listens there);
 //   - in-cluster credentials → a kubeconfig (for the operator, its ServiceAccount's token).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -121,7 +123,14 @@ export function localize(o: LocalizeOptions): LocalCommand {
       continue;
     }
     const field = v.valueFrom?.fieldRef?.fieldPath;
-    const injected = field === 'metadata.name' ? o.pod.name : field === 'metadata.namespace' ? o.pod.namespace : undefined;
+    const injected =
+      field === 'metadata.name'
+        ? o.pod.name
+        : field === 'metadata.namespace'
+          ? o.pod.namespace
+          : field === 'status.podIP'
+            ? '127.0.0.1'
+            : undefined;
     if (injected === undefined)
       throw new Error(`${o.container.name}: env ${v.name} comes from ${JSON.stringify(v.valueFrom)}, which this emulation does not inject`);
     rewrites.push({ what: `env ${v.name}`, from: `fieldRef ${field}`, to: injected });

@@ -1,9 +1,10 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
-// informers need list+watch; Secrets are only checked for existence; nothing is ever updated or deleted except
-// PodDisruptionBudgets and ServiceMonitors (removed when no longer wanted) and
-// the leader Lease.
+// informers need list+watch; Secrets are only checked for existence; nothing is
+// ever updated or deleted except PodDisruptionBudgets and ServiceMonitors
+// (removed when no longer wanted), operator 0.1.0's Deployments (replaced by
+// StatefulSets) and the leader Lease.
 import { stringify } from 'yaml';
 import { group, plural } from './api/rtmpserver.ts';
 
@@ -22,10 +23,15 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: [group], resources: [`${plural}/status`], verbs: ['get', 'patch', 'update'] },
   // Owner references with blockOwnerDeletion need update on the owner's finalizers.
   { apiGroups: [group], resources: [`${plural}/finalizers`], verbs: ['update'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  // operator 0.1.0's Deployments, removed by the migration to a StatefulSet
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'delete'] },
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  // pods are read for the status (why they do not come up); the Job copies 0.1.0's claims
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
   // Only to tell that a Secret spec.auth names exists: got by name as
   // metadata (PartialObjectMetadata), so its data never reaches the operator;
   // never listed or watched. Mounting Secrets needs no permission of the

@@ -4,11 +4,13 @@
 // the claims it creates (the cluster has no provisioner).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { clusterRole, leaderElectionRole } from '../src/rbac.ts';
-import { kubectl, kubectlJson, serviceAccountKubeconfig } from '../../e2e/cluster/kube.ts';
+import { cluster, eventually, kubectl, kubectlJson, serviceAccountKubeconfig, waitEstablished } from '../../e2e/cluster/kube.ts';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 export const storageClass = 'e2e-manual';
@@ -40,11 +42,11 @@ export async function installCrd(): Promise<void> {
     '-f',
     resolve(repo, 'crds/media.fluxiot.io_rtmpservers.yaml'),
   ]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/rtmpservers.media.fluxiot.io', '--timeout=60s']);
+  await waitEstablished(['crd/rtmpservers.media.fluxiot.io']);
 }
 
 /** A ServiceAccount bound to the generated ClusterRole (renamed per run) and leader-election Role; returns its kubeconfig. */
-export async function operatorAccount(
+async function operatorAccount(
   systemNamespace: string,
   watched: string[],
   id: string,
@@ -86,8 +88,11 @@ export async function operatorAccount(
   };
 }
 
+/** The host directory behind boundVolume()'s PersistentVolume for a claim. */
+export const volumeDir = (namespace: string, claim: string): string => `/tmp/flux-rtmpd-e2e/${namespace}/${claim}`;
+
 /** A hostPath PV pre-bound to one claim, so the claim binds and the pod schedules. */
-export function boundVolume(namespace: string, claim: string, accessModes: string[] = ['ReadWriteOnce']): object {
+export function boundVolume(namespace: string, claim: string, accessModes: string[] = ['ReadWriteOnce'], className = storageClass): object {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolume',
@@ -95,9 +100,9 @@ export function boundVolume(namespace: string, claim: string, accessModes: strin
     spec: {
       capacity: { storage: '20Gi' },
       accessModes,
-      storageClassName: storageClass,
+      storageClassName: className,
       persistentVolumeReclaimPolicy: 'Delete',
-      hostPath: { path: `/tmp/flux-rtmpd-e2e/${namespace}/${claim}` },
+      hostPath: { path: volumeDir(namespace, claim) },
       claimRef: { namespace, name: claim },
     },
   };
@@ -177,3 +182,115 @@ export const condition = (
   type: string,
 ): { status: string; reason: string; message: string; observedGeneration?: number } | undefined =>
   (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
+
+/** A test namespace where every pod must pass the restricted Pod Security level. */
+export async function restrictedNamespace(name: string): Promise<void> {
+  await kubectl(['create', 'namespace', name]);
+  await kubectl([
+    'label',
+    'namespace',
+    name,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/enforce-version=latest',
+  ]);
+}
+
+export interface OperatorFixture {
+  operators: OperatorProcess[];
+  /** Stops the operators, keeps their logs in the scratch dir, removes the namespaces, PVs and the ClusterRole. */
+  teardown: () => Promise<void>;
+}
+
+/**
+ * Operator processes under their own ServiceAccount (in a system namespace of
+ * their own) with the generated RBAC, watching `watched`; with `lease`, they
+ * elect a leader.
+ */
+export async function startOperators(o: { id: string; watched: string[]; count?: number; lease?: string }): Promise<OperatorFixture> {
+  const system = `rtmp-op-${o.id}`;
+  await kubectl(['create', 'namespace', system]);
+  const account = await operatorAccount(system, o.watched, o.id);
+  const args = [
+    '--kubeconfig',
+    account.kubeconfig,
+    `--namespaces=${o.watched.join(',')}`,
+    ...(o.lease ? ['--leader-elect', `--leader-election-namespace=${system}`, `--leader-election-id=${o.lease}`] : []),
+    '--metrics-bind=127.0.0.1:0',
+    '--health-bind=127.0.0.1:0',
+    '--log-level=debug',
+  ];
+  const operators: OperatorProcess[] = [];
+  for (let i = 0; i < (o.count ?? 1); i++) operators.push(await startOperator(args));
+  return {
+    operators,
+    teardown: async () => {
+      for (const [i, op] of operators.entries()) {
+        await op.stop();
+        // Kept for a look after a failure: <scratch>/rtmpd-operator-<id>-<n>.log
+        await writeFile(join(cluster().scratchDir, `rtmpd-operator-${o.id}-${i}.log`), op.logs()).catch(() => undefined);
+      }
+      await kubectl(['delete', 'namespace', ...o.watched, system, '--wait=false', '--ignore-not-found'], { allowFailure: true });
+      for (const ns of o.watched)
+        await kubectl(['delete', 'pv', '-l', `e2e.flux-rtmpd/namespace=${ns}`, '--wait=false'], { allowFailure: true });
+      await account.cleanup();
+    },
+  };
+}
+
+export const rtmpServer = (namespace: string, name: string, spec: object) => ({
+  apiVersion: 'media.fluxiot.io/v1alpha1',
+  kind: 'RtmpServer',
+  metadata: { name, namespace },
+  spec,
+});
+
+/** The RtmpServer once it reports Ready for its current generation. */
+export const waitReady = (namespace: string, name: string, timeoutMs = 90_000): Promise<Kube> =>
+  eventually(
+    `${name} Ready`,
+    async () => {
+      const o = await get('rtmpserver', namespace, name);
+      return condition(o, 'Ready')?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+    },
+    timeoutMs,
+  );
+
+/** The RtmpServer once its condition of that type has that status (and, if given, reason). */
+export const waitCondition = (
+  namespace: string,
+  name: string,
+  type: string,
+  status: string,
+  reason?: string,
+  timeoutMs = 60_000,
+): Promise<Kube> =>
+  eventually(
+    `${name} ${type}=${status}${reason ? ` (${reason})` : ''}`,
+    async () => {
+      const o = await get('rtmpserver', namespace, name);
+      const c = condition(o, type);
+      return c?.status === status && (!reason || c.reason === reason) && o?.status?.observedGeneration === o?.metadata.generation
+        ? o
+        : undefined;
+    },
+    timeoutMs,
+  );
+
+export interface Event {
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  firstTimestamp?: string;
+}
+export const eventsOf = async (namespace: string, name: string, reason: string): Promise<Event[]> =>
+  (
+    await kubectlJson<{ items: Event[] }>([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      `involvedObject.name=${name},reason=${reason}`,
+    ])
+  ).items;

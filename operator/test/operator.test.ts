@@ -3,38 +3,40 @@
 // its own ServiceAccount with the generated RBAC. Two replicas run with leader
 // election throughout; the tests run in order and share them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { cluster, eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
-import { checksumAnnotation } from '../src/controller/desired.ts';
+import { eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
+import { checksumAnnotation } from '../src/controller/pod.ts';
 import {
   apply,
   boundVolume,
   condition,
+  eventsOf,
   get,
   installCrd,
   list,
-  operatorAccount,
+  restrictedNamespace,
+  rtmpServer,
   startOperator,
+  startOperators,
   storageClass,
   suffix,
+  waitCondition,
+  waitReady as waitReadyIn,
+  type Event,
   type Kube,
+  type OperatorFixture,
   type OperatorProcess,
 } from './harness.ts';
+
+const waitReady = (name: string) => waitReadyIn(ns, name);
 
 const id = suffix();
 const ns = `rtmp-e2e-${id}`;
 const system = `rtmp-op-${id}`;
 const lease = `rtmpd-operator-e2e-${id}`;
-const operators: OperatorProcess[] = [];
-let cleanupAccount: (() => Promise<void>) | undefined;
+let fixture: OperatorFixture;
+let operators: OperatorProcess[];
 
-const server = (name: string, spec: object) => ({
-  apiVersion: 'media.fluxiot.io/v1alpha1',
-  kind: 'RtmpServer',
-  metadata: { name, namespace: ns },
-  spec,
-});
+const server = (name: string, spec: object) => rtmpServer(ns, name, spec);
 const rwx = {
   storage: {
     reclaimPolicy: 'Delete',
@@ -49,74 +51,24 @@ const leader = async () => {
   const holder = await leaseHolder();
   return operators.find((o) => o.identity === holder && o.child.exitCode === null);
 };
-
-interface Event {
-  type: string;
-  reason: string;
-  message: string;
-  count?: number;
-  firstTimestamp?: string;
-}
-const eventsOf = async (name: string, reason: string): Promise<Event[]> =>
-  (await kubectlJson<{ items: Event[] }>(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},reason=${reason}`]))
-    .items;
-const eventOf = async (name: string, reason: string): Promise<Event | undefined> => (await eventsOf(name, reason))[0];
-
-async function waitReady(name: string, timeoutMs = 90_000): Promise<Kube> {
-  return eventually(
-    `${name} Ready`,
-    async () => {
-      const o = await get('rtmpserver', ns, name);
-      const ready = condition(o, 'Ready');
-      return ready?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
-    },
-    timeoutMs,
-  );
-}
+const eventOf = async (name: string, reason: string): Promise<Event | undefined> => (await eventsOf(ns, name, reason))[0];
+const podUids = async (name: string) =>
+  (await list('pods', ns, `app.kubernetes.io/instance=${name}`)).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.uid);
 
 beforeAll(async () => {
   await installCrd();
-  await kubectl(['create', 'namespace', ns]);
   // Every pod the tests make must pass the strictest Pod Security level.
-  await kubectl([
-    'label',
-    'namespace',
-    ns,
-    'pod-security.kubernetes.io/enforce=restricted',
-    'pod-security.kubernetes.io/enforce-version=latest',
+  await restrictedNamespace(ns);
+  fixture = await startOperators({ id, watched: [ns], count: 2, lease });
+  operators = fixture.operators;
+  await apply([
+    ...['recordings', 'keyframes'].map((v) => boundVolume(ns, `alpha-${v}`, ['ReadWriteMany'])),
+    // gamma's pod gets claims of its own from the StatefulSet
+    ...['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-gamma-0`)),
   ]);
-  await kubectl(['create', 'namespace', system]);
-  const account = await operatorAccount(system, [ns], id);
-  cleanupAccount = account.cleanup;
-  const args = [
-    '--kubeconfig',
-    account.kubeconfig,
-    `--namespaces=${ns}`,
-    '--leader-elect',
-    `--leader-election-namespace=${system}`,
-    `--leader-election-id=${lease}`,
-    '--metrics-bind=127.0.0.1:0',
-    '--health-bind=127.0.0.1:0',
-    '--log-level=debug',
-  ];
-  operators.push(await startOperator(args), await startOperator(args));
-  await apply(
-    ['recordings', 'keyframes'].flatMap((v) =>
-      ['alpha', 'gamma'].map((s) => boundVolume(ns, `${s}-${v}`, s === 'alpha' ? ['ReadWriteMany'] : ['ReadWriteOnce'])),
-    ),
-  );
 }, 120_000);
 
-afterAll(async () => {
-  for (const [i, o] of operators.entries()) {
-    await o.stop();
-    // Kept for a look after a failure: <scratch>/rtmpd-operator-<id>-<n>.log
-    await writeFile(join(cluster().scratchDir, `rtmpd-operator-${id}-${i}.log`), o.logs()).catch(() => undefined);
-  }
-  await kubectl(['delete', 'namespace', ns, system, '--wait=false', '--ignore-not-found'], { allowFailure: true });
-  await kubectl(['delete', 'pv', '-l', `e2e.flux-rtmpd/namespace=${ns}`, '--wait=false'], { allowFailure: true });
-  await cleanupAccount?.();
-}, 60_000);
+afterAll(() => fixture?.teardown(), 60_000);
 
 describe('rtmpd-operator against the API server', () => {
   it('elects exactly one leader', async () => {
@@ -127,17 +79,20 @@ describe('rtmpd-operator against the API server', () => {
     expect([status(a!), status(b!)].sort()).toEqual([0, 1]);
   });
 
-  it('creates the Deployment, Service, PVCs and ConfigMap with owner references and the expected fields', async () => {
+  it('creates the StatefulSet, Services, shared claims and ConfigMap with owner references and the expected fields', async () => {
     await apply(server('alpha', { ...rwx, snapshot: { enabled: true }, rtmpd: { chunkSize: 8192 } }));
     const owner = (await get('rtmpserver', ns, 'alpha'))!;
-    const dep = await eventually('Deployment alpha', () => get('deployment', ns, 'alpha'));
+    const dep = await eventually('StatefulSet alpha', () => get('statefulset', ns, 'alpha'));
     const svc = await eventually('Service alpha', () => get('service', ns, 'alpha'));
+    const headless = await eventually('Service alpha-pods', () => get('service', ns, 'alpha-pods'));
     const cm = await eventually('ConfigMap alpha-rtmpd', () => get('configmap', ns, 'alpha-rtmpd'));
     const pvcs = await eventually('two PVCs', async () => {
       const items = await list('pvc', ns, 'app.kubernetes.io/instance=alpha');
       return items.length === 2 ? items : undefined;
     });
-    for (const o of [dep, svc, cm, ...pvcs]) expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
+    for (const o of [dep, svc, headless, cm, ...pvcs]) expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(dep.spec.serviceName).toBe('alpha-pods');
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toMatch(/^ghcr\.io\/fluxiot\/rtmpd:/);
     expect(c.args).toEqual(
@@ -151,18 +106,20 @@ describe('rtmpd-operator against the API server', () => {
     expect(cm.data?.['rtmpd.yaml']).toContain('chunkSize: 8192');
     expect(cm.data?.['rtmpd.yaml']).toContain('snapshotEnabled: true');
     expect(pvcs.map((p) => p.spec.accessModes)).toEqual([['ReadWriteMany'], ['ReadWriteMany']]);
-    // defaults from the schema are stored
+    // defaults from the schema are stored, but not the image: the operator applies its own
     expect(owner.spec).toMatchObject({ replicas: 1, ports: { rtmp: 1935, http: 8082 }, service: { type: 'ClusterIP' }, logLevel: 'info' });
-    const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=alpha,reason=Created', '-o', 'name']);
-    expect(events.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(4);
+    expect(owner.spec.image).toBeUndefined();
+    expect((await eventsOf(ns, 'alpha', 'Created')).length).toBeGreaterThanOrEqual(5);
   });
 
   it('runs the pods on kwok nodes and reports Ready with observedGeneration == generation', async () => {
     const o = await waitReady('alpha');
     expect(o.status.readyReplicas).toBe(1);
     expect(o.status.endpoints.rtmp).toBe(`rtmp://alpha.${ns}.svc:1935/live`);
-    expect(condition(o, 'Degraded')?.status).toBe('False');
-    expect(condition(o, 'Progressing')?.status).toBe('False');
+    expect(condition(o, 'Stalled')?.status).toBe('False');
+    expect(condition(o, 'Reconciling')?.status).toBe('False');
+    // the running version
+    expect(o.status.image).toMatch(/^ghcr\.io\/fluxiot\/rtmpd:\d+\.\d+\.\d+/);
     // admitted in a namespace that enforces the restricted Pod Security level
     expect((await kubectlJson<Kube>(['get', 'namespace', ns])).metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
@@ -174,11 +131,12 @@ describe('rtmpd-operator against the API server', () => {
     const printed = await kubectl(['get', 'rtmp', 'alpha', '-n', ns]);
     expect(printed.stdout).toMatch(/NAME\s+READY\s+REPLICAS\s+RTMP\s+AGE/);
     expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+rtmp:\/\//);
+    expect((await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name)).toEqual(['alpha-0']);
   });
 
   it('takes a live option (logLevel) into the mounted ConfigMap without replacing the pods, and says so in an Event', async () => {
-    const dep = (await get('deployment', ns, 'alpha'))!;
-    const pods = (await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name);
+    const dep = (await get('statefulset', ns, 'alpha'))!;
+    const pods = await podUids('alpha');
     await kubectl(['patch', 'rtmpserver', 'alpha', '-n', ns, '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
     await eventually('the ConfigMap carries the new level', async () =>
       (await get('configmap', ns, 'alpha-rtmpd'))?.data?.['rtmpd.yaml']?.includes('logLevel: debug') ? true : undefined,
@@ -186,24 +144,24 @@ describe('rtmpd-operator against the API server', () => {
     const event = await eventually('a ConfigChanged Event', () => eventOf('alpha', 'ConfigChanged'));
     expect(event.message).toContain('logLevel changed: the running pods apply it from their config file, without a restart');
     await waitReady('alpha');
-    const after = (await get('deployment', ns, 'alpha'))!;
+    const after = (await get('statefulset', ns, 'alpha'))!;
     expect(after.metadata.generation).toBe(dep.metadata.generation);
-    expect((await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name)).toEqual(pods);
+    expect(await podUids('alpha')).toEqual(pods);
   });
 
   it('rolls the pods for an option that needs a restart, announced by an Event first', async () => {
-    const before = (await get('deployment', ns, 'alpha'))!;
+    const before = (await get('statefulset', ns, 'alpha'))!;
     const oldSum = before.spec.template.metadata.annotations[checksumAnnotation];
-    const oldPods = (await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name);
+    const oldPods = await podUids('alpha');
     await kubectl(['patch', 'rtmpserver', 'alpha', '-n', ns, '--type=merge', '-p', '{"spec":{"snapshot":{"intervalSeconds":10}}}']);
     const dep = await eventually('new checksum', async () => {
-      const d = await get('deployment', ns, 'alpha');
+      const d = await get('statefulset', ns, 'alpha');
       return d && d.spec.template.metadata.annotations[checksumAnnotation] !== oldSum ? d : undefined;
     });
     const event = await eventually('a RollingPods Event', () => eventOf('alpha', 'RollingPods'));
     expect(event.message).toBe('options that need a restart changed (snapshotIntervalSeconds): the pods are replaced');
     // announced before the workload changed
-    const withFields = await kubectlJson<Kube>(['get', 'deployment', 'alpha', '-n', ns, '--show-managed-fields']);
+    const withFields = await kubectlJson<Kube>(['get', 'statefulset', 'alpha', '-n', ns, '--show-managed-fields']);
     expect(withFields.spec.template.metadata.annotations[checksumAnnotation]).toBe(
       dep.spec.template.metadata.annotations[checksumAnnotation],
     );
@@ -213,15 +171,14 @@ describe('rtmpd-operator against the API server', () => {
     const o = await waitReady('alpha');
     expect(o.metadata.generation).toBe(3);
     await eventually('old pods replaced', async () => {
-      const pods = await list('pods', ns, 'app.kubernetes.io/instance=alpha');
-      const names = pods.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
-      return names.length > 0 && names.every((n) => !oldPods.includes(n)) ? names : undefined;
+      const uids = await podUids('alpha');
+      return uids.length > 0 && uids.every((u) => !oldPods.includes(u)) ? uids : undefined;
     });
   });
 
   it('scales through the scale subresource', async () => {
     await kubectl(['scale', 'rtmpserver', 'alpha', '-n', ns, '--replicas=2']);
-    await eventually('Deployment at 2', async () => ((await get('deployment', ns, 'alpha'))?.spec.replicas === 2 ? true : undefined));
+    await eventually('StatefulSet at 2', async () => ((await get('statefulset', ns, 'alpha'))?.spec.replicas === 2 ? true : undefined));
     const o = await eventually('2 ready', async () => {
       const s = await waitReady('alpha');
       return s.status.readyReplicas === 2 ? s : undefined;
@@ -236,14 +193,14 @@ describe('rtmpd-operator against the API server', () => {
     // several replicas: spread over nodes, and a PodDisruptionBudget; back to one, the budget goes
     const pdb = await eventually('a PodDisruptionBudget', () => get('pdb', ns, 'alpha'));
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/instance': 'alpha' } } });
-    expect((await get('deployment', ns, 'alpha'))?.spec.template.spec.topologySpreadConstraints).toEqual([
+    expect((await get('statefulset', ns, 'alpha'))?.spec.template.spec.topologySpreadConstraints).toEqual([
       expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 }),
     ]);
     await kubectl(['scale', 'rtmpserver', 'alpha', '-n', ns, '--replicas=1']);
     await eventually('the PodDisruptionBudget removed', async () => ((await get('pdb', ns, 'alpha')) ? undefined : true));
   });
 
-  it('recreates a deleted Service and reverts an edited Deployment', async () => {
+  it('recreates a deleted Service and reverts an edited StatefulSet', async () => {
     const old = (await get('service', ns, 'alpha'))!;
     await kubectl(['delete', 'service', 'alpha', '-n', ns]);
     const svc = await eventually('Service recreated', async () => {
@@ -253,7 +210,7 @@ describe('rtmpd-operator against the API server', () => {
     expect(svc.spec.ports).toHaveLength(2);
     await kubectl([
       'patch',
-      'deployment',
+      'statefulset',
       'alpha',
       '-n',
       ns,
@@ -262,14 +219,13 @@ describe('rtmpd-operator against the API server', () => {
       '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"example.invalid/other:1"}]',
     ]);
     await eventually('image restored', async () => {
-      const d = await get('deployment', ns, 'alpha');
+      const d = await get('statefulset', ns, 'alpha');
       return d?.spec.template.spec.containers[0].image.startsWith('ghcr.io/fluxiot/rtmpd:') ? true : undefined;
     });
   });
 
   it.each([
     ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
-    ['two replicas on ReadWriteOnce storage', { replicas: 2 }, 'more than one replica needs ReadWriteMany storage'],
     [
       'node ports on a ClusterIP Service',
       { service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } },
@@ -346,7 +302,7 @@ describe('rtmpd-operator against the API server', () => {
     expect(r.stderr).toContain(message);
   });
 
-  it('keeps storageClassName and accessModes immutable both ways: set, changed and removed', async () => {
+  it('keeps storageClassName, accessModes and existingClaim immutable both ways: set, changed and removed', async () => {
     const volume = { storage: { recordings: { storageClassName: storageClass }, keyframes: {} } };
     await apply(server('frozen', { replicas: 0, ...volume }));
     const patch = async (ops: object[]) =>
@@ -360,25 +316,41 @@ describe('rtmpd-operator against the API server', () => {
         { op: 'remove', path: '/spec/storage/keyframes/accessModes' },
         { op: 'add', path: '/spec/storage/keyframes/accessModes', value: ['ReadOnlyMany'] },
       ]),
+      patch([{ op: 'add', path: '/spec/storage/keyframes/existingClaim', value: 'nas' }]),
     ]);
     for (const [i, r] of refusals.entries()) {
       expect(r.code, `patch ${i}`).not.toBe(0);
       expect(r.stderr, `patch ${i}`).toMatch(
-        /(storageClassName|accessModes) is immutable: it cannot be set, changed or removed after creation/,
+        /((storageClassName|accessModes) is immutable: it cannot be set, changed or removed after creation|existingClaim cannot be set or removed after creation)/,
       );
     }
     // an unchanged value and other fields still change
     expect((await patch([{ op: 'replace', path: '/spec/storage/recordings/size', value: '20Gi' }])).code).toBe(0);
     await kubectl(['delete', 'rtmpserver', 'frozen', '-n', ns, '--wait=false']);
+    await apply(server('shared', { replicas: 0, storage: { recordings: { existingClaim: 'nas' } } }));
+    const removed = await kubectl(
+      ['patch', 'rtmpserver', 'shared', '-n', ns, '--type=json', '-p', '[{"op":"remove","path":"/spec/storage/recordings/existingClaim"}]'],
+      { allowFailure: true },
+    );
+    expect(removed.stderr).toContain('existingClaim cannot be set or removed after creation');
+    await kubectl([
+      'patch',
+      'rtmpserver',
+      'shared',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      '{"spec":{"storage":{"recordings":{"existingClaim":"nas2"}}}}',
+    ]);
+    await kubectl(['delete', 'rtmpserver', 'shared', '-n', ns, '--wait=false']);
   });
 
-  it('refuses scaling a ReadWriteOnce server beyond one replica, and an invalid name', async () => {
+  it('runs a ReadWriteOnce server with claims of its pods, and refuses an invalid name', async () => {
     await apply(
       server('gamma', { storage: { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } } }),
     );
-    const r = await kubectl(['scale', 'rtmpserver', 'gamma', '-n', ns, '--replicas=3'], { allowFailure: true });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('more than one replica needs ReadWriteMany storage');
+    await waitReady('gamma');
     const bad = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(server('9lives', {})), allowFailure: true });
     expect(bad.stderr).toContain('metadata.name must be a DNS-1035 label');
   });
@@ -391,8 +363,8 @@ describe('rtmpd-operator against the API server', () => {
       return condition(s, 'ServiceMonitorReady') ? s : undefined;
     });
     expect(condition(o, 'ServiceMonitorReady')?.status).toBe(hasCrd ? 'True' : 'False');
-    expect(condition(o, 'Degraded')?.status).toBe('False');
-    expect(await get('deployment', ns, 'monitored')).toBeDefined();
+    expect(condition(o, 'Stalled')?.status).toBe('False');
+    expect(await get('statefulset', ns, 'monitored')).toBeDefined();
     if (!hasCrd) {
       const ev = await kubectl([
         'get',
@@ -408,34 +380,25 @@ describe('rtmpd-operator against the API server', () => {
     }
   });
 
-  it('reports a failing apply as Degraded with a Warning Event, and retries', async () => {
+  it('reports a failing apply as Stalled with the child and its error, in a Warning Event too, and retries', async () => {
     const nodePort = 30000 + (parseInt(id, 16) % 2700);
     const spec = { replicas: 0, service: { type: 'NodePort', nodePorts: { rtmp: nodePort } } };
     await apply(server('np-one', spec));
     await eventually('np-one Service', () => get('service', ns, 'np-one'));
     await apply(server('np-two', spec));
-    const o = await eventually('np-two Degraded', async () => {
-      const s = await get('rtmpserver', ns, 'np-two');
-      return condition(s, 'Degraded')?.status === 'True' ? s : undefined;
-    });
-    expect(condition(o, 'Degraded')).toMatchObject({ reason: 'ReconcileFailed' });
-    expect(condition(o, 'Degraded')?.message).toMatch(/already allocated/);
+    const o = await waitCondition(ns, 'np-two', 'Stalled', 'True', 'ApplyFailed');
+    expect(condition(o, 'Stalled')?.message).toMatch(/^Service np-two: 422: .*already allocated/);
+    expect(condition(o, 'Reconciling')?.status).toBe('False');
+    expect(condition(o, 'Ready')?.status).toBe('False');
     // every retry fails the same way: one Event whose count rises, not one Event per retry
     const failed = await eventually('a repeated ReconcileFailed Event', async () => {
-      const events = await eventsOf('np-two', 'ReconcileFailed');
+      const events = await eventsOf(ns, 'np-two', 'ReconcileFailed');
       return events.length === 1 && (events[0]?.count ?? 0) > 1 ? events : undefined;
     });
     expect(failed[0]?.type).toBe('Warning');
     // fixed by freeing the port: the retry with backoff repairs it
     await kubectl(['delete', 'rtmpserver', 'np-one', '-n', ns]);
-    await eventually(
-      'np-two recovers',
-      async () => {
-        const s = await get('rtmpserver', ns, 'np-two');
-        return condition(s, 'Degraded')?.status === 'False' ? s : undefined;
-      },
-      90_000,
-    );
+    await waitCondition(ns, 'np-two', 'Stalled', 'False', undefined, 90_000);
     const l = (await leader())!;
     const text = await (await fetch(`${l.metrics}/metrics`)).text();
     expect(Number(/^controller_runtime_reconcile_errors_total\{controller="rtmpserver"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
@@ -462,27 +425,27 @@ describe('rtmpd-operator against the API server', () => {
     }
   });
 
-  it('mounts the Secrets spec.auth names, reports a missing one as Degraded, and recovers when it appears', async () => {
+  it('mounts the Secrets spec.auth names, reports a missing one as Stalled, and recovers when it appears', async () => {
     const keys = `keys-${id}`;
     await apply(server('guarded', { replicas: 0, auth: { rules: [{ app: 'live', method: 'keys', keysSecret: { name: keys } }] } }));
-    const degraded = await eventually('Degraded SecretNotFound', async () => {
+    const stalled = await eventually('Stalled SecretNotFound', async () => {
       const s = await get('rtmpserver', ns, 'guarded');
-      return condition(s, 'Degraded')?.reason === 'SecretNotFound' ? s : undefined;
+      return condition(s, 'Stalled')?.reason === 'SecretNotFound' ? s : undefined;
     });
-    expect(condition(degraded, 'Degraded')?.message).toBe(
+    expect(condition(stalled, 'Stalled')?.message).toBe(
       `Secret "${keys}" (spec.auth.rules[0].keysSecret) not found in namespace ${ns}: the pods cannot start until it exists`,
     );
-    const deployment = await get('deployment', ns, 'guarded');
-    const volumes = (deployment?.spec as { template: { spec: { volumes: { secret?: { secretName: string } }[] } } }).template.spec.volumes;
+    const statefulSet = await get('statefulset', ns, 'guarded');
+    const volumes = (statefulSet?.spec as { template: { spec: { volumes: { secret?: { secretName: string } }[] } } }).template.spec.volumes;
     expect(volumes.filter((v) => v.secret).map((v) => v.secret?.secretName)).toEqual([keys]);
     await kubectl(['create', 'secret', 'generic', keys, '-n', ns, '--from-literal=cam1=s3cr3t-value']);
     await eventually(
-      'Degraded to clear once the Secret exists',
-      async () => (condition(await get('rtmpserver', ns, 'guarded'), 'Degraded')?.status === 'False' ? true : undefined),
+      'Stalled to clear once the Secret exists',
+      async () => (condition(await get('rtmpserver', ns, 'guarded'), 'Stalled')?.status === 'False' ? true : undefined),
       30_000,
     );
     // The Secret's value is in no object the operator wrote.
-    for (const kindName of ['configmap', 'deployment', 'rtmpserver'])
+    for (const kindName of ['configmap', 'statefulset', 'rtmpserver'])
       expect(JSON.stringify(await get(kindName, ns, kindName === 'configmap' ? 'guarded-rtmpd' : 'guarded'))).not.toContain('s3cr3t-value');
   });
 
@@ -493,13 +456,14 @@ describe('rtmpd-operator against the API server', () => {
     const sa = `system:serviceaccount:${system}:rtmpd-operator`;
     const can = async (...args: string[]) =>
       (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`], { allowFailure: true })).stdout.trim();
-    expect(await can('patch', 'deployments', '-n', ns)).toBe('yes');
-    expect(await can('delete', 'deployments', '-n', ns)).toBe('no');
+    expect(await can('patch', 'statefulsets', '-n', ns)).toBe('yes');
+    expect(await can('delete', 'statefulsets', '-n', ns)).toBe('no');
+    expect(await can('delete', 'pods', '-n', ns)).toBe('no');
     // Secrets: only whether one spec.auth names exists (asked as metadata); never listed or watched.
     expect(await can('get', 'secrets', '-n', ns)).toBe('yes');
     expect(await can('list', 'secrets', '-n', ns)).toBe('no');
     expect(await can('watch', 'secrets', '-n', ns)).toBe('no');
-    expect(await can('list', 'deployments', '-n', 'default')).toBe('no');
+    expect(await can('list', 'statefulsets', '-n', 'default')).toBe('no');
   });
 
   it('hands leadership over when the leader stops, and the new leader reconciles', async () => {
@@ -509,7 +473,7 @@ describe('rtmpd-operator against the API server', () => {
     expect(first.logs()).toContain('released the leader lease');
     await eventually('the other operator leads', async () => ((await leaseHolder()) === other.identity ? true : undefined), 30_000);
     await apply(server('delta', { replicas: 0 }));
-    await eventually('delta reconciled by the new leader', () => get('deployment', ns, 'delta'));
+    await eventually('delta reconciled by the new leader', () => get('statefulset', ns, 'delta'));
   });
 
   it('takes over from a leader that died without releasing, once its lease expires', async () => {
@@ -522,7 +486,7 @@ describe('rtmpd-operator against the API server', () => {
     // lease 15 s + retry 2 s, measured from when the standby last saw the lease change
     await eventually('the standby leads', async () => ((await leaseHolder()) === standby.identity ? true : undefined), 40_000);
     await apply(server('epsilon', { replicas: 0 }));
-    await eventually('epsilon reconciled', () => get('deployment', ns, 'epsilon'));
+    await eventually('epsilon reconciled', () => get('statefulset', ns, 'epsilon'));
   }, 60_000);
 
   it('garbage-collects owned objects on delete; Retain keeps the claims', async () => {
@@ -536,10 +500,10 @@ describe('rtmpd-operator against the API server', () => {
       'alpha and gamma children collected',
       async () => {
         const left = await Promise.all([
-          get('deployment', ns, 'alpha'),
+          get('statefulset', ns, 'alpha'),
           get('service', ns, 'alpha'),
           get('configmap', ns, 'alpha-rtmpd'),
-          get('deployment', ns, 'gamma'),
+          get('statefulset', ns, 'gamma'),
           get('service', ns, 'gamma'),
           get('configmap', ns, 'gamma-rtmpd'),
           ...(await list('pvc', ns, 'app.kubernetes.io/instance=alpha')).filter((p) => !p.metadata.deletionTimestamp),
@@ -549,7 +513,7 @@ describe('rtmpd-operator against the API server', () => {
       90_000,
     );
     const kept = await list('pvc', ns, 'app.kubernetes.io/instance=gamma');
-    expect(kept.map((p) => p.metadata.name).sort()).toEqual(['gamma-keyframes', 'gamma-recordings']);
+    expect(kept.map((p) => p.metadata.name).sort()).toEqual(['keyframes-gamma-0', 'recordings-gamma-0']);
     expect(kept.every((p) => !p.metadata.deletionTimestamp)).toBe(true);
   });
 });

@@ -47,7 +47,9 @@ export const size = (fallback: string, what: string) =>
     .regex(new RegExp(quantityPattern), 'expected a quantity such as 10Gi')
     .default(fallback)
     .meta(cel({ rule: "quantity(self).isGreaterThan(quantity('0'))", message: `${what} must be larger than zero` }))
-    .describe(`requested size of the ${what} volume, e.g. 10Gi`);
+    .describe(
+      `requested size of each ${what} claim, e.g. 10Gi; a larger size expands existing claims (the StorageClass must allow volume expansion), a smaller one is refused by the API server`,
+    );
 
 // A label or annotation key: an optional DNS subdomain prefix and a name of at most 63 characters.
 const qualifiedName = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';

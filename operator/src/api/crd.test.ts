@@ -66,7 +66,7 @@ describe('CRD', () => {
       ((n['x-kubernetes-validations'] ?? []) as { rule: string }[]).map((r) => r.rule),
     );
     expect(rules).toContain('!has(self.rtmp) || !has(self.http) || self.rtmp != self.http');
-    expect(rules.some((r) => r.includes("'ReadWriteMany' in self.storage.recordings.accessModes"))).toBe(true);
+    expect(rules).toContain('has(self.existingClaim) == has(oldSelf.existingClaim)');
     expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");
   });
 

@@ -102,7 +102,7 @@ export function openAPISchema(): Json {
   return {
     type: 'object',
     description:
-      'RtmpServer runs a fleet of rtmpd media servers: a Deployment, its Service, volume claims for recordings and keyframes, and a ConfigMap with the rendered rtmpd configuration.',
+      'RtmpServer runs a fleet of rtmpd media servers: a StatefulSet whose pods have their own volumes for recordings and keyframes (or share ReadWriteMany or existing claims), its Services, and a ConfigMap with the rendered rtmpd configuration.',
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },

@@ -244,19 +244,22 @@ const volumeSchema = (what: string, fallbackSize: string) =>
             message: 'ReadWriteOncePod cannot be combined with other access modes',
           }),
         )
-        .describe('access modes of the claim; more than one replica needs ReadWriteMany; immutable'),
+        .describe(
+          'access modes of the claims: with ReadWriteMany one claim is shared by every pod, otherwise each pod gets a claim of its own; immutable',
+        ),
       existingClaim: objectName(
-        'use this PersistentVolumeClaim instead of creating one (size, storageClassName and accessModes are then ignored)',
+        'use this PersistentVolumeClaim, shared by every pod, instead of creating claims (size, storageClassName and accessModes are then ignored; with more than one replica it must be ReadWriteMany); it cannot be set or removed after creation',
       ).optional(),
     })
     .prefault({})
-    .meta(cel(immutable('storageClassName'), immutable('accessModes')))
+    .meta(
+      cel(immutable('storageClassName'), immutable('accessModes'), {
+        rule: 'has(self.existingClaim) == has(oldSelf.existingClaim)',
+        message: 'existingClaim cannot be set or removed after creation: it decides whether the pods share one claim or have their own',
+        fieldPath: '.existingClaim',
+      }),
+    )
     .describe(`the ${what} volume`);
-
-// Rules also run against the schema's own defaults (e.g. `{}`), before nested
-// defaulting: every field they read is guarded with has().
-const shared = (v: string) =>
-  `has(self.storage.${v}) && (has(self.storage.${v}.existingClaim) || (has(self.storage.${v}.accessModes) && 'ReadWriteMany' in self.storage.${v}.accessModes))`;
 
 export const specSchema = z
   .object({
@@ -444,13 +447,6 @@ export const specSchema = z
     auth: authSchema,
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
-  .meta(
-    cel({
-      rule: `!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && ${shared('recordings')} && ${shared('keyframes')})`,
-      message: 'more than one replica needs ReadWriteMany storage (or an existingClaim) for both storage.recordings and storage.keyframes',
-      fieldPath: '.replicas',
-    }),
-  )
   .describe('desired state of the rtmpd fleet');
 
 // ---- status -------------------------------------------------------------------
@@ -479,14 +475,17 @@ const conditionSchema = z
 export const statusSchema = z
   .object({
     observedGeneration: z.int().min(0).optional().describe('the generation the status describes'),
-    replicas: z.int().optional().describe('pods of the Deployment'),
+    replicas: z.int().optional().describe('pods of the StatefulSet'),
     readyReplicas: z.int().optional().describe('ready pods'),
     selector: z.string().optional().describe('label selector of the pods (for the scale subresource / HPA)'),
+    image: z.string().optional().describe('the rtmpd image the pods run, once a rollout of it has completed'),
     conditions: z
       .array(conditionSchema)
       .optional()
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
-      .describe('Ready, Progressing, Degraded (and ServiceMonitorReady when a ServiceMonitor is asked for)'),
+      .describe(
+        'Ready, Reconciling and Stalled (kstatus: Reconciling while the children move towards the spec, Stalled when they cannot without a change), and ServiceMonitorReady when a ServiceMonitor is asked for',
+      ),
     endpoints: z
       .object({
         rtmp: z.string().optional().describe('publish to and play from <rtmp>/<stream key>'),

@@ -5,8 +5,10 @@
 import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
-import { fieldManager, instanceLabel, managedBy, type Defaults } from './desired.ts';
+import type { EventView } from './causes.ts';
 import { ApiEventRecorder } from './events.ts';
+import { fieldManager, instanceLabel, managedBy } from './manifest.ts';
+import type { Defaults } from './pod.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
@@ -16,8 +18,14 @@ import { WorkQueue } from './workqueue.ts';
 export const controllerName = 'rtmpserver';
 
 const rtmpServers: ResourceType = { apiVersion, kind, plural };
+// Everything the operator makes carries the managed-by label, so the caches
+// hold only the operator's own objects. Deployments are those of operator
+// 0.1.0, watched until the migration has removed them.
 const owned: ResourceType[] = [
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets' },
   { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'Pod', plural: 'pods' },
+  { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs' },
   { apiVersion: 'v1', kind: 'Service', plural: 'services' },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
   { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
@@ -42,7 +50,25 @@ export interface ControllerOptions {
   backoff?: { baseDelayMs: number; maxDelayMs: number };
 }
 
-/** The RtmpServer that owns an object: its controller reference, or for retained claims the instance label. */
+/**
+ * Drops what the reconcile never reads from a cached object: other managers'
+ * field sets, and our own down to the time of our last apply.
+ */
+function trimmed(obj: KubernetesObject): KubernetesObject {
+  const managed = obj.metadata?.managedFields;
+  if (!managed) return obj;
+  obj.metadata!.managedFields = managed
+    .filter((f) => f.manager === fieldManager && f.operation === 'Apply' && !f.subresource)
+    .map((f) => ({ manager: f.manager, operation: f.operation, time: f.time }));
+  return obj;
+}
+
+const instanceKey = (o: KubernetesObject): string | undefined => {
+  const instance = o.metadata?.labels?.[instanceLabel];
+  return instance ? `${o.metadata?.namespace ?? ''}/${instance}` : undefined;
+};
+
+/** The RtmpServer that owns an object: its controller reference, or for retained claims and pods the instance label. */
 function ownerKey(obj: KubernetesObject): string | undefined {
   const ns = obj.metadata?.namespace ?? '';
   const ref = obj.metadata?.ownerReferences?.find((r) => r.kind === kind && r.apiVersion.startsWith(`${group}/`));
@@ -81,6 +107,8 @@ export class Controller {
           type,
           namespace,
           labelSelector: ownedSelector,
+          transform: trimmed,
+          indexBy: instanceKey,
           log,
           onEvent: (_e, o) => {
             const key = ownerKey(o);
@@ -107,6 +135,9 @@ export class Controller {
       log,
       getServer: (ns, name) => find(this.#servers, ns, name),
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
+      listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
+      listWarnings: async (namespace) =>
+        (await core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })).items as EventView[],
     });
   }
 

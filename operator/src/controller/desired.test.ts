@@ -5,18 +5,9 @@ import { configKeys, loadConfig, parseConfig, reloadOf } from '@flux-rtmpd/rtmpd
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { apiVersion, defaultResources, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
-import {
-  checksumAnnotation,
-  configChanges,
-  configFileName,
-  defaultProbes,
-  desiredState,
-  restrictedPodSecurityContext,
-  restrictedSecurityContext,
-  mountPaths,
-  preStopSleepSeconds,
-  templateHashAnnotation,
-} from './desired.ts';
+import { desiredState, templateHashAnnotation } from './desired.ts';
+import { checksumAnnotation, defaultProbes, preStopSleepSeconds, restrictedPodSecurityContext, restrictedSecurityContext } from './pod.ts';
+import { configChanges, configFileName, mountPaths } from './rtmpd-config.ts';
 
 const server = (spec: RtmpServerSpecInput = {}, name = 'edge'): RtmpServer => ({
   apiVersion,
@@ -29,12 +20,12 @@ const defaults = { image: 'registry.example/rtmpd:9.9.9' };
 const desired = (s: RtmpServer) => desiredState(s, defaults);
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const container = (d: ReturnType<typeof desiredState>): Obj => (d.deployment as Obj).spec.template.spec.containers[0];
+const container = (d: ReturnType<typeof desiredState>): Obj => (d.statefulSet as Obj).spec.template.spec.containers[0];
 
 describe('desired state', () => {
   it('owns every object through a controller reference and labels it', () => {
-    const d = desired(server({ storage: { reclaimPolicy: 'Delete' } }));
-    for (const o of [d.configMap, d.service, d.deployment, ...d.persistentVolumeClaims]) {
+    const d = desired(server({ storage: { reclaimPolicy: 'Delete', recordings: { accessModes: ['ReadWriteMany'] } } }));
+    for (const o of [d.configMap, d.service, d.headlessService, d.statefulSet, ...d.persistentVolumeClaims]) {
       expect(o.metadata.namespace).toBe('media');
       expect(o.metadata.ownerReferences).toEqual([
         {
@@ -48,31 +39,99 @@ describe('desired state', () => {
       ]);
       expect(o.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': 'edge', 'app.kubernetes.io/managed-by': 'rtmpd-operator' });
     }
-    expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-recordings', 'edge-keyframes']);
+    expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-recordings']);
   });
 
-  it('leaves Retain claims unowned so they outlive the RtmpServer', () => {
-    const d = desired(server());
-    expect(d.persistentVolumeClaims).toHaveLength(2);
-    for (const p of d.persistentVolumeClaims) expect(p.metadata.ownerReferences).toBeUndefined();
+  it('gives each pod claims of its own on ReadWriteOnce storage: a StatefulSet with volumeClaimTemplates', () => {
+    const d = desired(server({ replicas: 3, storage: { keyframes: { storageClassName: 'fast', size: '2Gi' } } }));
+    const sts = d.statefulSet as Obj;
+    expect(d.persistentVolumeClaims).toEqual([]);
+    expect(sts.kind).toBe('StatefulSet');
+    expect(sts.spec).toMatchObject({
+      replicas: 3,
+      serviceName: 'edge-pods',
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' } },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+    });
+    expect(sts.spec.volumeClaimTemplates).toEqual([
+      {
+        metadata: {
+          name: 'recordings',
+          labels: expect.objectContaining({ 'media.fluxiot.io/volume': 'recordings', 'app.kubernetes.io/instance': 'edge' }),
+        },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } }, volumeMode: 'Filesystem' },
+      },
+      {
+        metadata: { name: 'keyframes', labels: expect.objectContaining({ 'media.fluxiot.io/volume': 'keyframes' }) },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '2Gi' } },
+          storageClassName: 'fast',
+          volumeMode: 'Filesystem',
+        },
+      },
+    ]);
+    // the templates' claims are mounted by name; only the ConfigMap and /tmp are pod volumes
+    expect(sts.spec.template.spec.volumes.map((v: Obj) => v.name)).toEqual(['config', 'tmp']);
+    expect(container(d).volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'recordings', mountPath: mountPaths.recordings },
+        { name: 'keyframes', mountPath: mountPaths.keyframes },
+      ]),
+    );
+    // Delete: the claims go with the StatefulSet, and so with the RtmpServer
+    const deleting = desired(server({ storage: { reclaimPolicy: 'Delete' } })).statefulSet as Obj;
+    expect(deleting.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Delete', whenScaled: 'Retain' });
+  });
+
+  it("keeps an existing StatefulSet's claim sizes in its templates (they cannot change)", () => {
+    const d = desired(server({ storage: { recordings: { size: '50Gi' } } }));
+    const kept = desiredState(server({ storage: { recordings: { size: '50Gi' } } }), defaults, {
+      claimTemplateSizes: { recordings: '10Gi' },
+    });
+    const size = (x: ReturnType<typeof desiredState>, i: number) =>
+      (x.statefulSet as Obj).spec.volumeClaimTemplates[i].spec.resources.requests.storage;
+    expect(size(d, 0)).toBe('50Gi');
+    expect(size(kept, 0)).toBe('10Gi');
+    expect(size(kept, 1)).toBe('1Gi');
+  });
+
+  it('shares a ReadWriteMany claim the operator makes, or an existing claim, among all pods', () => {
+    const d = desired(
+      server({
+        replicas: 2,
+        storage: { recordings: { existingClaim: 'nas' }, keyframes: { accessModes: ['ReadWriteMany'], storageClassName: 'nfs' } },
+      }),
+    );
+    expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-keyframes']);
     expect((d.persistentVolumeClaims[0] as Obj).spec).toEqual({
-      accessModes: ['ReadWriteOnce'],
-      resources: { requests: { storage: '10Gi' } },
+      accessModes: ['ReadWriteMany'],
+      resources: { requests: { storage: '1Gi' } },
+      storageClassName: 'nfs',
       volumeMode: 'Filesystem',
     });
-  });
-
-  it('uses an existing claim instead of creating one', () => {
-    const d = desired(server({ storage: { recordings: { existingClaim: 'nas' }, keyframes: { storageClassName: 'fast', size: '2Gi' } } }));
-    expect(d.persistentVolumeClaims.map((p) => p.metadata.name)).toEqual(['edge-keyframes']);
-    expect((d.persistentVolumeClaims[0] as Obj).spec.storageClassName).toBe('fast');
-    const volumes = (d.deployment as Obj).spec.template.spec.volumes;
-    expect(volumes).toEqual([
+    // Retain: not owned, so the claim outlives the RtmpServer
+    expect(d.persistentVolumeClaims[0]?.metadata.ownerReferences).toBeUndefined();
+    expect((d.statefulSet as Obj).spec.volumeClaimTemplates).toEqual([]);
+    expect((d.statefulSet as Obj).spec.template.spec.volumes).toEqual([
       { name: 'config', configMap: { name: 'edge-rtmpd' } },
       { name: 'recordings', persistentVolumeClaim: { claimName: 'nas' } },
       { name: 'keyframes', persistentVolumeClaim: { claimName: 'edge-keyframes' } },
       { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
     ]);
+  });
+
+  it('gives each pod a DNS name through a headless Service', () => {
+    expect((desired(server()).headlessService as Obj).spec).toEqual({
+      clusterIP: 'None',
+      selector: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' },
+      ports: [
+        { name: 'rtmp', protocol: 'TCP', port: 1935, targetPort: 'rtmp' },
+        { name: 'http', protocol: 'TCP', port: 8082, targetPort: 'http' },
+      ],
+    });
   });
 
   it('mounts the ConfigMap and starts rtmpd with it; binds and directories are arguments', () => {
@@ -93,7 +152,7 @@ describe('desired state', () => {
       `--keyframe-dir=${mountPaths.keyframes}`,
     ]);
     expect(container(d).volumeMounts).toContainEqual({ name: 'config', mountPath: mountPaths.config, readOnly: true });
-    expect((d.deployment as Obj).spec.template.spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'edge-rtmpd' } });
+    expect((d.statefulSet as Obj).spec.template.spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'edge-rtmpd' } });
     const file = parse((d.configMap as Obj).data[configFileName]) as Record<string, unknown>;
     expect(file).toMatchObject({ logLevel: 'debug', snapshotIntervalSeconds: 10, recordingEnabled: false, chunkSize: 8192 });
     expect(Object.keys(file)).not.toContain('rtmpBind');
@@ -130,7 +189,7 @@ describe('desired state', () => {
 
   it('rolls the pods (pod template checksum) only for options rtmpd cannot take live', () => {
     const annotation = (spec: RtmpServerSpecInput) =>
-      ((desired(server(spec)).deployment as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
+      ((desired(server(spec)).statefulSet as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
     const base = annotation({});
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     expect(annotation({ replicas: 3, podAnnotations: { a: 'b' }, image: 'x:1' })).toBe(base);
@@ -150,7 +209,7 @@ describe('desired state', () => {
     const before = (desired(server()).configMap as Obj).data[configFileName] as string;
     expect(configChanges(before, d.config)).toEqual({ live: ['logLevel'], restart: ['snapshotIntervalSeconds'] });
     expect(configChanges((d.configMap as Obj).data[configFileName] as string, d.config)).toEqual({ live: [], restart: [] });
-    const hash = (spec: RtmpServerSpecInput) => (desired(server(spec)).deployment as Obj).metadata.annotations[templateHashAnnotation];
+    const hash = (spec: RtmpServerSpecInput) => (desired(server(spec)).statefulSet as Obj).metadata.annotations[templateHashAnnotation];
     expect(hash({ logLevel: 'debug' })).toBe(hash({}));
     expect(hash({ resources: { limits: { cpu: 1 } } })).not.toBe(hash({}));
   });
@@ -172,7 +231,7 @@ describe('desired state', () => {
         rtmpd: { shutdownGraceSeconds: 30 },
       }),
     );
-    const pod = (d.deployment as Obj).spec.template;
+    const pod = (d.statefulSet as Obj).spec.template;
     expect(pod.metadata.annotations).toMatchObject({
       team: 'media',
       'prometheus.io/scrape': 'true',
@@ -192,12 +251,15 @@ describe('desired state', () => {
       { name: 'rtmp', containerPort: 1935, protocol: 'TCP' },
       { name: 'http', containerPort: 8082, protocol: 'TCP' },
     ]);
-    expect(c.env).toBeUndefined();
-    expect((d.deployment as Obj).spec.strategy).toEqual({ type: 'Recreate' });
+    expect(c.env).toEqual([
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ]);
   });
 
   it('runs the pods as the restricted Pod Security level asks, unless the spec overrides a setting', () => {
-    const pod = (d: ReturnType<typeof desiredState>) => (d.deployment as Obj).spec.template.spec;
+    const pod = (d: ReturnType<typeof desiredState>) => (d.statefulSet as Obj).spec.template.spec;
     const plain = desired(server());
     expect(pod(plain).securityContext).toEqual(restrictedPodSecurityContext);
     expect(container(plain).securityContext).toEqual(restrictedSecurityContext);
@@ -233,13 +295,12 @@ describe('desired state', () => {
   });
 
   it('spreads several replicas over nodes and keeps a PodDisruptionBudget for them, unless told otherwise', () => {
-    const spec = (d: ReturnType<typeof desiredState>) => (d.deployment as Obj).spec.template.spec;
-    const rwx = { recordings: { accessModes: ['ReadWriteMany' as const] }, keyframes: { accessModes: ['ReadWriteMany' as const] } };
+    const spec = (d: ReturnType<typeof desiredState>) => (d.statefulSet as Obj).spec.template.spec;
     const one = desired(server());
     expect(one.podDisruptionBudget).toBeUndefined();
-    const three = desired(server({ replicas: 3, storage: rwx }));
+    const three = desired(server({ replicas: 3 }));
     // the same template at any scale: scaling never replaces a running pod
-    expect(spec(one)).toEqual(spec(desired(server({ replicas: 3, storage: rwx }))));
+    expect(spec(one)).toEqual(spec(desired(server({ replicas: 3 }))));
     expect(spec(three).topologySpreadConstraints).toEqual([
       {
         maxSkew: 1,
@@ -252,15 +313,12 @@ describe('desired state', () => {
       maxUnavailable: 1,
       selector: { matchLabels: { 'app.kubernetes.io/name': 'rtmpd', 'app.kubernetes.io/instance': 'edge' } },
     });
-    const placed = desired(
-      server({ replicas: 3, storage: rwx, affinity: { podAntiAffinity: {} }, podDisruptionBudget: { enabled: false } }),
-    );
+    const placed = desired(server({ replicas: 3, affinity: { podAntiAffinity: {} }, podDisruptionBudget: { enabled: false } }));
     expect(spec(placed).topologySpreadConstraints).toBeUndefined();
     expect(placed.podDisruptionBudget).toBeUndefined();
     const zones = desired(
       server({
         replicas: 3,
-        storage: rwx,
         topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }],
       }),
     );
@@ -270,20 +328,12 @@ describe('desired state', () => {
     });
   });
 
-  it('rolls pods one by one when the volumes are shared', () => {
-    const d = desired(
-      server({ replicas: 3, storage: { recordings: { accessModes: ['ReadWriteMany'] }, keyframes: { existingClaim: 'kf' } } }),
-    );
-    expect((d.deployment as Obj).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
-    expect((d.deployment as Obj).spec.replicas).toBe(3);
-  });
-
   it('sets the standard OpenTelemetry variables when an endpoint is given', () => {
     const c = container(desired(server({ otel: { endpoint: 'http://collector:4318' } })));
     const env = Object.fromEntries((c.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
     expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://collector:4318');
     expect(env.OTEL_SERVICE_NAME).toBe('rtmpd');
-    expect(env.OTEL_RESOURCE_ATTRIBUTES).toContain('k8s.namespace.name=media');
+    expect(env.OTEL_RESOURCE_ATTRIBUTES).toBe('k8s.namespace.name=$(POD_NAMESPACE),k8s.statefulset.name=edge,k8s.pod.name=$(POD_NAME)');
   });
 
   it('builds the Service: ports, type, node ports only where allowed', () => {
@@ -359,14 +409,19 @@ describe('desired state', () => {
     expect(file).toMatchObject({ apiTokenFile: `${mountPaths.secrets}/api/token`, apiReadAccess: 'token', metricsAccess: 'open' });
     // What the pods get is what rtmpd accepts.
     expect(() => parseConfig(d.config)).not.toThrow();
-    const pod = (d.deployment as Obj).spec.template.spec;
+    const pod = (d.statefulSet as Obj).spec.template.spec;
     const secretVolumes = (pod.volumes as Obj[]).filter((v) => v.secret);
     expect(secretVolumes.map((v) => v.secret.secretName)).toEqual(['api', 'hmac', 'stream.keys']); // one each, sorted
     for (const v of secretVolumes) expect(v.name).toMatch(/^secret-[0-9a-f]{12}$/);
     expect((container(d).volumeMounts as Obj[]).filter((m) => m.mountPath.startsWith(mountPaths.secrets))).toEqual(
       secretVolumes.map((v) => ({ name: v.name, mountPath: `${mountPaths.secrets}/${v.secret.secretName}`, readOnly: true })),
     );
-    expect(container(d).env ?? []).toEqual([]);
+    // the env holds only what the kubelet injects about the pod, nothing from a Secret
+    expect((container(d).env as Obj[]).map((e) => e.valueFrom?.fieldRef?.fieldPath)).toEqual([
+      'metadata.name',
+      'metadata.namespace',
+      'status.podIP',
+    ]);
     // Changing a rule is live (rtmpd re-reads its file); naming another Secret changes the pod and rolls it.
     const moreRules = desired(server({ auth: { rules: [{ method: 'open' }], apiTokenSecret: { name: 'api', key: 'token' } } }));
     expect(configChanges((d.configMap as Obj).data[configFileName] as string, moreRules.config).restart).toEqual([]);
@@ -375,6 +430,6 @@ describe('desired state', () => {
   it('renders no auth at all by default: rtmpd stays open and says so', () => {
     const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
     expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });
-    expect(((desired(server()).deployment as Obj).spec.template.spec.volumes as Obj[]).some((v) => v.secret)).toBe(false);
+    expect(((desired(server()).statefulSet as Obj).spec.template.spec.volumes as Obj[]).some((v) => v.secret)).toBe(false);
   });
 });

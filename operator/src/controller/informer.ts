@@ -22,6 +22,10 @@ export interface InformerOptions<T extends KubernetesObject> {
   labelSelector?: string;
   log: Logger;
   onEvent: (event: InformerEvent, obj: T, old?: T) => void;
+  /** Trims an object before it is cached (e.g. fields the controller never reads). */
+  transform?: (obj: T) => T;
+  /** Groups cached objects by this key, for byIndex(); undefined leaves an object out. */
+  indexBy?: (obj: T) => string | undefined;
   /** Longest reconnect backoff (default 30 s). */
   maxBackoffMs?: number;
 }
@@ -33,6 +37,7 @@ class Gone extends Error {}
 export class Informer<T extends KubernetesObject> {
   readonly #opts: InformerOptions<T>;
   readonly #cache = new Map<string, T>();
+  readonly #index = new Map<string, Set<string>>();
   readonly #objects: KubernetesObjectApi;
   readonly #watch: Watch;
   #resourceVersion = '';
@@ -64,6 +69,36 @@ export class Informer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.#cache.values()];
+  }
+
+  /** The cached objects whose indexBy key is `key`. */
+  byIndex(key: string): T[] {
+    return [...(this.#index.get(key) ?? [])].flatMap((k) => this.#cache.get(k) ?? []);
+  }
+
+  #set(key: string, obj: T): void {
+    const old = this.#cache.get(key);
+    if (old) this.#unindex(key, old);
+    this.#cache.set(key, obj);
+    const indexKey = this.#opts.indexBy?.(obj);
+    if (indexKey === undefined) return;
+    let keys = this.#index.get(indexKey);
+    if (!keys) this.#index.set(indexKey, (keys = new Set()));
+    keys.add(key);
+  }
+
+  #delete(key: string): void {
+    const old = this.#cache.get(key);
+    if (old) this.#unindex(key, old);
+    this.#cache.delete(key);
+  }
+
+  #unindex(key: string, obj: T): void {
+    const indexKey = this.#opts.indexBy?.(obj);
+    if (indexKey === undefined) return;
+    const keys = this.#index.get(indexKey);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#index.delete(indexKey);
   }
 
   start(): void {
@@ -139,19 +174,20 @@ export class Informer<T extends KubernetesObject> {
       this.#opts.labelSelector,
     );
     const seen = new Set<string>();
-    for (const item of list.items) {
+    for (const listed of list.items) {
+      const item = this.#opts.transform?.(listed) ?? listed;
       item.apiVersion ??= apiVersion;
       item.kind ??= kind;
       const key = objectKey(item);
       seen.add(key);
       const old = this.#cache.get(key);
-      this.#cache.set(key, item);
+      this.#set(key, item);
       if (!old) this.#opts.onEvent('add', item);
       else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.#opts.onEvent('update', item, old);
     }
     for (const [key, old] of this.#cache) {
       if (seen.has(key)) continue;
-      this.#cache.delete(key);
+      this.#delete(key);
       this.#opts.onEvent('delete', old);
     }
     this.#resourceVersion = list.metadata?.resourceVersion ?? '';
@@ -210,17 +246,18 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
-  #apply(phase: string, obj: T): void {
+  #apply(phase: string, received: T): void {
+    const obj = this.#opts.transform?.(received) ?? received;
     obj.apiVersion ??= this.#opts.type.apiVersion;
     obj.kind ??= this.#opts.type.kind;
     const key = objectKey(obj);
     const old = this.#cache.get(key);
     if (phase === 'DELETED') {
-      this.#cache.delete(key);
+      this.#delete(key);
       this.#opts.onEvent('delete', obj);
       return;
     }
-    this.#cache.set(key, obj);
+    this.#set(key, obj);
     this.#opts.onEvent(old ? 'update' : 'add', obj, old);
   }
 }

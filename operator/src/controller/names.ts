@@ -3,14 +3,26 @@
 import type { RtmpServer } from '../api/rtmpserver.ts';
 
 export interface ChildNames {
+  /** The StatefulSet. */
   workload: string;
+  /** The Service clients use. */
   service: string;
+  /** The headless Service that gives each pod a DNS name (<pod>.<headless>.<namespace>.svc). */
+  headlessService: string;
   configMap: string;
   serviceMonitor: string;
   podDisruptionBudget: string;
-  /** Claim names: the user's existingClaim, or the one the operator creates. */
+  /**
+   * A shared volume's claim: the user's existingClaim, or the ReadWriteMany
+   * claim the operator makes (also the name of the single claim operator
+   * 0.1.0 made per volume).
+   */
   recordings: string;
   keyframes: string;
+  /** The claim a StatefulSet pod gets for a per-pod volume. */
+  perPodClaim: (volume: 'recordings' | 'keyframes', ordinal: number) => string;
+  /** The Job that copies 0.1.0's claims into the first pod's claims. */
+  migrationJob: string;
 }
 
 export const childNames = (server: RtmpServer): ChildNames => {
@@ -19,10 +31,13 @@ export const childNames = (server: RtmpServer): ChildNames => {
   return {
     workload: name,
     service: name,
+    headlessService: `${name}-pods`,
     configMap: `${name}-rtmpd`,
     serviceMonitor: name,
     podDisruptionBudget: name,
     recordings: recordings.existingClaim ?? `${name}-recordings`,
     keyframes: keyframes.existingClaim ?? `${name}-keyframes`,
+    perPodClaim: (volume, ordinal) => `${volume}-${name}-${ordinal}`,
+    migrationJob: `${name}-migrate`,
   };
 };

@@ -14,20 +14,17 @@ import {
 import { parseConfig, type Config } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
-import {
-  configChanges,
-  configFileName,
-  desiredState,
-  fieldManager,
-  referencedSecrets,
-  templateHashAnnotation,
-  type Defaults,
-  type Manifest,
-} from './desired.ts';
+import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, type Cause, type EventView } from './causes.ts';
+import { desiredState, templateHashAnnotation, type DesiredState } from './desired.ts';
 import type { EventRecorder } from './events.ts';
+import { fieldManager, volumeLabel, type Manifest } from './manifest.ts';
+import { migrate, type MigrationState } from './migrate.ts';
 import { childNames } from './names.ts';
+import type { Defaults } from './pod.ts';
+import { configChanges, configFileName, referencedSecrets } from './rtmpd-config.ts';
 import type { SecretExists } from './secrets.ts';
-import { computeStatus, missingSecretsMessage, sameStatus, type Observed } from './status.ts';
+import { computeStatus, sameStatus, type Observed } from './status.ts';
+import { expandedClaims, volumeNames, type VolumeName } from './storage.ts';
 
 export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
@@ -41,6 +38,10 @@ export interface ReconcilerDeps {
   getServer: (namespace: string, name: string) => KubernetesObject | undefined;
   /** The cached owned object, to tell created from updated. */
   getOwned: (kind: string, namespace: string, name: string) => KubernetesObject | undefined;
+  /** The cached owned objects of one kind that belong to an RtmpServer (by its instance label). */
+  listOwned: (kind: string, namespace: string, instance: string) => KubernetesObject[];
+  /** Warning Events of a namespace, read when the pods do not come up. */
+  listWarnings: (namespace: string) => Promise<EventView[]>;
   now?: () => Date;
 }
 
@@ -49,6 +50,19 @@ export type ReconcileResult = { requeueAfterMs?: number };
 const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 /** A Secret the spec names but that is missing is looked for again this often (Secrets are not watched). */
 const missingSecretRetryMs = 10_000;
+
+type Cached = KubernetesObject & {
+  spec?: {
+    resources?: { requests?: { storage?: string } };
+    volumeClaimTemplates?: { metadata?: { name?: string }; spec?: { resources?: { requests?: { storage?: string } } } }[];
+  };
+  status?: {
+    readyReplicas?: number;
+    phase?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+  data?: Record<string, string>;
+};
 
 const describeError = (err: unknown): string => {
   if (err instanceof ApiException) {
@@ -73,6 +87,15 @@ const appliedAt = (o: KubernetesObject | undefined): string | undefined => {
   const entry = o?.metadata?.managedFields?.find((f) => f.manager === fieldManager && f.operation === 'Apply' && !f.subresource);
   return entry?.time ? new Date(entry.time).toISOString() : undefined;
 };
+
+/** The storage sizes in an existing StatefulSet's volumeClaimTemplates. */
+const templateSizes = (sts: Cached | undefined): Partial<Record<VolumeName, string>> =>
+  Object.fromEntries(
+    (sts?.spec?.volumeClaimTemplates ?? []).flatMap((t) => {
+      const size = t.spec?.resources?.requests?.storage;
+      return t.metadata?.name && size ? [[t.metadata.name, size]] : [];
+    }),
+  );
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
@@ -112,9 +135,10 @@ export class Reconciler {
       return {};
     }
 
-    const desired = desiredState(server, this.#d.defaults);
     const names = childNames(server);
-    const observed: Observed = { errors: [] };
+    const sts = this.#d.getOwned('StatefulSet', namespace, names.workload) as Cached | undefined;
+    const desired = desiredState(server, this.#d.defaults, { claimTemplateSizes: templateSizes(sts) });
+    const observed: Observed = { errors: [], causes: [] };
     // Each child is applied on its own: one refused change (say, a claim that
     // cannot shrink) does not hold back the others, and every failure is reported.
     const attempt = async <T>(what: string, step: () => Promise<T>): Promise<T | undefined> => {
@@ -130,36 +154,145 @@ export class Reconciler {
     const configApplied = await attempt(`ConfigMap ${names.configMap}`, async () => {
       // What the pods will run must be what rtmpd accepts.
       parseConfig(desired.config);
-      await this.#announceConfigChange(raw, server, desired.config, desired.deployment);
+      await this.#announceConfigChange(raw, server, desired.config, desired.statefulSet, sts);
       return this.#apply(raw, desired.configMap, log);
     });
     for (const pvc of desired.persistentVolumeClaims)
       await attempt(`PersistentVolumeClaim ${pvc.metadata.name}`, () => this.#apply(raw, pvc, log));
     await attempt(`Service ${names.service}`, () => this.#apply(raw, desired.service, log));
-    // The pods must not start on a stale config file.
-    if (configApplied) {
-      observed.deployment = (await attempt(`Deployment ${names.workload}`, () =>
-        this.#apply(raw, desired.deployment, log),
-      )) as Observed['deployment'];
+    await attempt(`Service ${names.headlessService}`, () => this.#apply(raw, desired.headlessService, log));
+    const migration = await attempt('migration from operator 0.1.0', () => this.#migrate(raw, server, desired, sts));
+    if (migration?.kind === 'waiting') observed.migrating = migration.message;
+    if (migration?.kind === 'failed') observed.causes.push(migration.cause);
+    // The pods must not start on a stale config file, nor before their claims hold the old files.
+    if (configApplied && migration?.kind === 'done') {
+      observed.statefulSet = (await attempt(`StatefulSet ${names.workload}`, () =>
+        this.#apply(raw, desired.statefulSet, log),
+      )) as Observed['statefulSet'];
     }
-    observed.deployment ??= this.#d.getOwned('Deployment', namespace, names.workload) as Observed['deployment'];
+    observed.statefulSet ??= sts as Observed['statefulSet'];
+    for (const patch of expandedClaims(server, this.#perPodClaims(server))) {
+      await attempt(`PersistentVolumeClaim ${patch.metadata.name}`, () => this.#patch(patch, log));
+    }
     await attempt(`PodDisruptionBudget ${names.podDisruptionBudget}`, () =>
       this.#applyOrRemove(raw, 'PodDisruptionBudget', names.podDisruptionBudget, desired.podDisruptionBudget, log),
     );
     observed.serviceMonitor = await attempt(`ServiceMonitor ${names.serviceMonitor}`, () =>
       this.#serviceMonitor(raw, server, desired.serviceMonitor, log),
     );
-
-    observed.missingSecrets = (await attempt('Secrets', () => this.#missingSecrets(server))) ?? [];
+    if (!observed.migrating) observed.causes.push(...(await this.#causes(server, observed.statefulSet as Cached | undefined)));
+    // The root cause when it applies: pods cannot start without the Secrets they mount.
+    const secretsMissing = missingSecretsCause(namespace, (await attempt('Secrets', () => this.#missingSecrets(server))) ?? []);
+    if (secretsMissing) observed.causes.unshift(secretsMissing);
 
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
     if (observed.errors.length) {
       await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', observed.errors.join('; '));
       throw new Error(observed.errors.join('; '));
     }
-    if (observed.missingSecrets.length === 0) return {};
-    await this.#d.events.event(raw, 'Warning', 'SecretNotFound', missingSecretsMessage(server, observed.missingSecrets));
-    return { requeueAfterMs: missingSecretRetryMs };
+    if (secretsMissing) {
+      await this.#d.events.event(raw, 'Warning', secretsMissing.reason, secretsMissing.message);
+      return { requeueAfterMs: missingSecretRetryMs };
+    }
+    // Pods, claims and Jobs are watched; the requeue is a fallback while something is pending.
+    return observed.migrating || observed.causes.length ? { requeueAfterMs: 30_000 } : {};
+  }
+
+  /** The next step of the move from operator 0.1.0's Deployment, if there is one to make. */
+  async #migrate(owner: KubernetesObject, server: RtmpServer, desired: DesiredState, sts: Cached | undefined): Promise<MigrationState> {
+    const { namespace, name } = server.metadata;
+    const names = childNames(server);
+    const template = (
+      desired.statefulSet.spec as {
+        template: { spec: { securityContext: object; containers: { image: string; securityContext: object }[] } };
+      }
+    ).template.spec;
+    const state = await migrate({
+      server,
+      deployment: this.#d.getOwned('Deployment', namespace, names.workload),
+      statefulSet: sts,
+      job: this.#d.getOwned('Job', namespace, names.migrationJob),
+      pods: this.#d.listOwned('Pod', namespace, name),
+      claims: this.#d.listOwned('PersistentVolumeClaim', namespace, name),
+      pod: {
+        image: template.containers[0]!.image,
+        securityContext: template.securityContext,
+        containerSecurityContext: template.containers[0]!.securityContext,
+      },
+      apply: (m) => this.#apply(owner, m, this.#d.log),
+      remove: async (o) => {
+        await this.#d.objects.delete(o, undefined, undefined, undefined, undefined, 'Background');
+        await this.#d.events.event(owner, 'Normal', 'Migrating', `deleted ${o.kind ?? ''} ${o.metadata?.name ?? ''} of operator 0.1.0`);
+      },
+      annotate: (o, annotations) =>
+        this.#d.objects
+          .patch(
+            { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata?.name, namespace, annotations } },
+            undefined,
+            undefined,
+            fieldManager,
+            undefined,
+            PatchStrategy.MergePatch,
+          )
+          .then(() => undefined),
+    });
+    if (state.kind === 'done' && state.migrated?.length) {
+      await this.#d.events.event(
+        owner,
+        'Normal',
+        'Migrated',
+        `copied ${state.migrated.map((v) => `${names[v]} to ${names.perPodClaim(v, 0)}`).join(' and ')}; the old claims stay until you delete them`,
+      );
+    }
+    return state;
+  }
+
+  /** The per-pod claims the StatefulSet made, with their volume and requested size. */
+  #perPodClaims(server: RtmpServer): { name: string; volume: VolumeName; size: string | undefined }[] {
+    const { namespace, name } = server.metadata;
+    return (this.#d.listOwned('PersistentVolumeClaim', namespace, name) as Cached[]).flatMap((c) => {
+      const volume = c.metadata?.labels?.[volumeLabel] as VolumeName | undefined;
+      const claim = c.metadata?.name ?? '';
+      if (!volume || !volumeNames.includes(volume) || !claim.startsWith(`${volume}-${name}-`)) return [];
+      return [{ name: claim, volume, size: c.spec?.resources?.requests?.storage }];
+    });
+  }
+
+  /** Why pods are missing or not ready, when the API server says why; nothing is asked while all are ready. */
+  async #causes(server: RtmpServer, sts: Cached | undefined): Promise<Cause[]> {
+    const { namespace, name } = server.metadata;
+    if ((sts?.status?.readyReplicas ?? 0) >= server.spec.replicas) return [];
+    const names = childNames(server);
+    const missing: string[] = [];
+    for (const v of volumeNames) {
+      const claim = server.spec.storage[v].existingClaim;
+      if (claim && !(await this.#exists({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace } })))
+        missing.push(claim);
+    }
+    const now = this.#d.now?.() ?? new Date();
+    const warnings = await this.#d.listWarnings(namespace);
+    return [
+      ...missingClaimCauses(missing),
+      ...creationCauses(names.workload, warnings, now),
+      ...podCauses(this.#d.listOwned('Pod', namespace, name)),
+      ...claimCauses(this.#d.listOwned('PersistentVolumeClaim', namespace, name), warnings, now),
+    ];
+  }
+
+  async #exists(o: KubernetesObject): Promise<boolean> {
+    try {
+      await this.#d.objects.read(o as KubernetesObject & { metadata: { name: string; namespace: string } });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return false;
+      throw err;
+    }
+  }
+
+  /** A merge patch of fields another manager created the object with (a StatefulSet's claims). */
+  async #patch(obj: Manifest, log: Logger): Promise<void> {
+    await this.#d.objects.patch(obj as KubernetesObject, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
+    log.info({ object: `${obj.kind}/${obj.metadata.name}` }, 'patched');
   }
 
   /** The Secrets spec.auth names that do not exist, each asked for once. */
@@ -181,11 +314,14 @@ export class Reconciler {
    * changed pod template (options that need a restart, image, resources, ...)
    * replaces them.
    */
-  async #announceConfigChange(owner: KubernetesObject, server: RtmpServer, config: Partial<Config>, workload: Manifest): Promise<void> {
-    const { namespace } = server.metadata;
-    const names = childNames(server);
-    const current = this.#d.getOwned('Deployment', namespace, names.workload);
-    const configMap = this.#d.getOwned('ConfigMap', namespace, names.configMap) as { data?: Record<string, string> } | undefined;
+  async #announceConfigChange(
+    owner: KubernetesObject,
+    server: RtmpServer,
+    config: Partial<Config>,
+    workload: Manifest,
+    current: KubernetesObject | undefined,
+  ): Promise<void> {
+    const configMap = this.#d.getOwned('ConfigMap', server.metadata.namespace, childNames(server).configMap) as Cached | undefined;
     if (!current || !configMap) return; // nothing runs yet
     const changes = configChanges(configMap.data?.[configFileName], config);
     const hash = (o: KubernetesObject | Manifest) => o.metadata?.annotations?.[templateHashAnnotation];

@@ -9,36 +9,31 @@ const server = (spec: RtmpServerSpecInput = {}, status?: RtmpServer['status']): 
   spec: parseSpec(spec),
   ...(status ? { status } : {}),
 });
-const available = (n: number, gen = 1): Observed['deployment'] => ({
-  metadata: { generation: gen },
-  status: {
-    observedGeneration: gen,
-    replicas: n,
-    readyReplicas: n,
-    updatedReplicas: n,
-    availableReplicas: n,
-    conditions: [{ type: 'Available', status: 'True' }],
-  },
+/** A StatefulSet whose controller saw its latest spec and finished: n pods of the current revision, all ready. */
+const rolledOut = (n: number, image = 'rtmpd:1'): NonNullable<Observed['statefulSet']> => ({
+  metadata: { generation: 1 },
+  spec: { template: { spec: { containers: [{ name: 'rtmpd', image }] } } },
+  status: { observedGeneration: 1, replicas: n, readyReplicas: n, updatedReplicas: n, currentRevision: 'r1', updateRevision: 'r1' },
 });
+const observed = (o: Partial<Observed> = {}): Observed => ({ errors: [], causes: [], ...o });
+const conditions = (s: ReturnType<typeof computeStatus>) =>
+  Object.fromEntries((s.conditions ?? []).map((c) => [c.type, `${c.status} ${c.reason}`]));
 
 describe('conditions', () => {
   it('keeps lastTransitionTime while the status stays, moves it when the status flips', () => {
-    let c = setCondition([], { type: 'Ready', status: 'False', reason: 'PodsNotReady', message: '0 of 1' }, 't1');
-    c = setCondition(c, { type: 'Ready', status: 'False', reason: 'PodsNotReady', message: 'still 0 of 1' }, 't2');
+    let c = setCondition([], { type: 'Ready', status: 'False', reason: 'PodsStarting', message: '0 of 1' }, 't1');
+    c = setCondition(c, { type: 'Ready', status: 'False', reason: 'PodsStarting', message: 'still 0 of 1' }, 't2');
     expect(c[0]).toMatchObject({ lastTransitionTime: 't1', message: 'still 0 of 1' });
-    c = setCondition(c, { type: 'Ready', status: 'True', reason: 'Available', message: '1 of 1' }, 't3', 4);
+    c = setCondition(c, { type: 'Ready', status: 'True', reason: 'PodsReady', message: '1 of 1' }, 't3', 4);
     expect(c[0]).toMatchObject({ status: 'True', lastTransitionTime: 't3', observedGeneration: 4 });
   });
 
-  it('reports Ready, not Progressing, not Degraded for an available, rolled-out Deployment', () => {
-    const s = computeStatus(server(), { deployment: available(1), errors: [] }, 'now');
-    expect(s.observedGeneration).toBe(2);
-    expect(s.replicas).toBe(1);
-    expect(s.readyReplicas).toBe(1);
+  it('is Ready, not Reconciling, not Stalled when every pod of the current template is ready', () => {
+    const s = computeStatus(server(), observed({ statefulSet: rolledOut(1) }), 'now');
+    expect(conditions(s)).toEqual({ Ready: 'True PodsReady', Reconciling: 'False Reconciled', Stalled: 'False NoProblems' });
+    expect(s).toMatchObject({ observedGeneration: 2, replicas: 1, readyReplicas: 1, image: 'rtmpd:1' });
     expect(s.selector).toBe('app.kubernetes.io/name=rtmpd,app.kubernetes.io/instance=edge');
-    expect(findCondition(s, 'Ready')).toMatchObject({ status: 'True', reason: 'Available', observedGeneration: 2 });
-    expect(findCondition(s, 'Progressing')).toMatchObject({ status: 'False', reason: 'RolloutComplete' });
-    expect(findCondition(s, 'Degraded')).toMatchObject({ status: 'False' });
+    for (const c of s.conditions ?? []) expect(c.observedGeneration).toBe(2);
     expect(s.endpoints).toEqual({
       rtmp: 'rtmp://edge.media.svc:1935/live',
       httpFlv: 'http://edge.media.svc:8082/live',
@@ -46,62 +41,89 @@ describe('conditions', () => {
     });
   });
 
-  it('reports a rollout in progress and pods not ready', () => {
-    const dep = available(1, 2);
-    dep!.status!.observedGeneration = 1;
-    const s = computeStatus(server({ replicas: 2 }), { deployment: dep, errors: [] }, 'now');
-    expect(findCondition(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
-    expect(findCondition(s, 'Ready')).toMatchObject({ status: 'False', reason: 'PodsNotReady' });
+  it('is Reconciling (never Ready) while the StatefulSet is created, rolls out, scales or starts pods', () => {
+    const cases: [Observed['statefulSet'], number, string][] = [
+      [undefined, 1, 'Creating'],
+      [{ ...rolledOut(1), metadata: { generation: 2 } }, 1, 'RollingOut'],
+      [{ ...rolledOut(2), status: { ...rolledOut(2).status, updatedReplicas: 1 } }, 2, 'RollingOut'],
+      [{ ...rolledOut(2), status: { ...rolledOut(2).status, updateRevision: 'r2' } }, 2, 'RollingOut'],
+      [rolledOut(1), 3, 'RollingOut'],
+      [rolledOut(3), 1, 'Scaling'],
+      [{ ...rolledOut(2), status: { ...rolledOut(2).status, readyReplicas: 1 } }, 2, 'PodsStarting'],
+    ];
+    for (const [sts, replicas, reason] of cases) {
+      const s = computeStatus(server({ replicas }), observed({ statefulSet: sts }), 'now');
+      expect(conditions(s), reason).toEqual({ Ready: `False ${reason}`, Reconciling: `True ${reason}`, Stalled: 'False NoProblems' });
+      // the running image is reported once a rollout completed, not before
+      expect(s.image).toBeUndefined();
+    }
   });
 
-  it('reports Degraded for a failed apply and for a stalled rollout', () => {
-    expect(findCondition(computeStatus(server(), { errors: ['boom'] }, 'now'), 'Degraded')).toMatchObject({
-      status: 'True',
-      reason: 'ReconcileFailed',
-      message: 'boom',
-    });
-    const dep = available(0);
-    dep!.status!.conditions = [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'stuck' }];
-    expect(findCondition(computeStatus(server(), { deployment: dep, errors: [] }, 'now'), 'Degraded')).toMatchObject({
-      status: 'True',
-      reason: 'ProgressDeadlineExceeded',
-    });
+  it('is Stalled, not Reconciling, with the child the API server refused and its message, even with every pod ready', () => {
+    const s = computeStatus(
+      server(),
+      observed({
+        statefulSet: rolledOut(1),
+        errors: ['PersistentVolumeClaim recordings-edge-0: 422: field can not be less than previous value'],
+      }),
+      'now',
+    );
+    expect(conditions(s)).toEqual({ Ready: 'False ApplyFailed', Reconciling: 'False Stalled', Stalled: 'True ApplyFailed' });
+    expect(findCondition(s, 'Stalled')?.message).toBe(
+      'PersistentVolumeClaim recordings-edge-0: 422: field can not be less than previous value',
+    );
+    expect(findCondition(s, 'Ready')?.message).toContain('can not be less than previous value');
   });
 
-  it('reports a Secret that spec.auth names and that does not exist, with the field that names it', () => {
-    const missing = [{ name: 'edge-stream-keys', field: 'spec.auth.rules[0].keysSecret' }];
-    expect(
-      findCondition(computeStatus(server(), { errors: [], deployment: available(1), missingSecrets: missing }, 'now'), 'Degraded'),
-    ).toMatchObject({
-      status: 'True',
-      reason: 'SecretNotFound',
-      message:
-        'Secret "edge-stream-keys" (spec.auth.rules[0].keysSecret) not found in namespace media: the pods cannot start until it exists',
-    });
+  it('is Stalled with the specific cause when pods cannot come up', () => {
+    const s = computeStatus(
+      server(),
+      observed({
+        statefulSet: rolledOut(0),
+        causes: [
+          { reason: 'PodUnschedulable', message: 'pod edge-0 cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu' },
+          { reason: 'ClaimPending', message: 'claim recordings-edge-0 is Pending: ProvisioningFailed: no such class' },
+        ],
+      }),
+      'now',
+    );
+    expect(conditions(s)).toEqual({ Ready: 'False PodUnschedulable', Reconciling: 'False Stalled', Stalled: 'True PodUnschedulable' });
+    expect(findCondition(s, 'Stalled')?.message).toBe(
+      'pod edge-0 cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu; claim recordings-edge-0 is Pending: ProvisioningFailed: no such class',
+    );
   });
 
-  it('says ScaledToZero at zero replicas', () => {
-    expect(findCondition(computeStatus(server({ replicas: 0 }), { deployment: available(0), errors: [] }, 'now'), 'Ready')).toMatchObject({
-      status: 'False',
-      reason: 'ScaledToZero',
-    });
+  it('says what the migration from operator 0.1.0 is doing', () => {
+    const s = computeStatus(server(), observed({ migrating: 'copying edge-recordings → recordings-edge-0' }), 'now');
+    expect(conditions(s)).toEqual({ Ready: 'False Migrating', Reconciling: 'True Migrating', Stalled: 'False NoProblems' });
+  });
+
+  it('says ScaledToZero at zero replicas, and drops the conditions of operator 0.1.0', () => {
+    const old = {
+      conditions: [
+        { type: 'Progressing', status: 'False' as const, reason: 'RolloutComplete', message: '', lastTransitionTime: 't0' },
+        { type: 'Degraded', status: 'False' as const, reason: 'AsExpected', message: '', lastTransitionTime: 't0' },
+      ],
+    };
+    const s = computeStatus(server({ replicas: 0 }, old), observed({ statefulSet: rolledOut(0) }), 'now');
+    expect(conditions(s)).toEqual({ Ready: 'False ScaledToZero', Reconciling: 'False Reconciled', Stalled: 'False NoProblems' });
   });
 
   it('adds ServiceMonitorReady only when a ServiceMonitor is asked for', () => {
     const s = computeStatus(
       server(),
-      { deployment: available(1), errors: [], serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } },
+      observed({ statefulSet: rolledOut(1), serviceMonitor: { ok: false, reason: 'CRDNotInstalled', message: 'm' } }),
       'now',
     );
     expect(findCondition(s, 'ServiceMonitorReady')).toMatchObject({ status: 'False', reason: 'CRDNotInstalled' });
     expect(
-      findCondition(computeStatus(server({}, s), { deployment: available(1), errors: [] }, 'now'), 'ServiceMonitorReady'),
+      findCondition(computeStatus(server({}, s), observed({ statefulSet: rolledOut(1) }), 'now'), 'ServiceMonitorReady'),
     ).toBeUndefined();
   });
 
   it('computes the same status twice from the same observation, so no second write happens', () => {
-    const first = computeStatus(server(), { deployment: available(1), errors: [] }, 't1');
-    const second = computeStatus(server({}, first), { deployment: available(1), errors: [] }, 't2');
+    const first = computeStatus(server(), observed({ statefulSet: rolledOut(1) }), 't1');
+    const second = computeStatus(server({}, first), observed({ statefulSet: rolledOut(1) }), 't2');
     expect(sameStatus(first, second)).toBe(true);
     expect(sameStatus({ a: 1, b: [1] }, { b: [1], a: 1 })).toBe(true);
     expect(sameStatus({ a: 1 }, { a: 2 })).toBe(false);

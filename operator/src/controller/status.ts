@@ -1,10 +1,16 @@
-// Status of an RtmpServer, computed from its Deployment: the Ready,
-// Progressing and Degraded conditions (plus ServiceMonitorReady when asked
-// for), with lastTransitionTime moving only when a condition's status does.
+// The status of an RtmpServer, in kstatus terms (what Flux, kpt and
+// `kubectl wait` read): Reconciling while the children move towards the spec,
+// Stalled when they cannot get there without a change (a child the API server
+// refused, pods that cannot be scheduled, created or started, claims that do
+// not bind), never both at once; Ready only when every child reflects this
+// generation and every pod is ready. lastTransitionTime moves only when a
+// condition's status does.
 import type { Condition, RtmpServer, RtmpServerStatus } from '../api/rtmpserver.ts';
-import { endpoints, selectorString } from './desired.ts';
+import type { Cause } from './causes.ts';
+import { endpoints } from './desired.ts';
+import { selectorString } from './manifest.ts';
 
-export type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
 /** Sets one condition, keeping lastTransitionTime when its status is unchanged. */
 export function setCondition(conditions: readonly Condition[], next: ConditionInput, now: string, generation?: number): Condition[] {
@@ -25,81 +31,77 @@ export const findCondition = (status: RtmpServerStatus | undefined, type: string
 
 /** What the reconcile observed, beyond the resource itself. */
 export interface Observed {
-  deployment?: {
+  statefulSet?: {
     metadata?: { generation?: number };
+    spec?: { template?: { spec?: { containers?: { name: string; image?: string }[] } } };
     status?: {
       observedGeneration?: number;
       replicas?: number;
       readyReplicas?: number;
       updatedReplicas?: number;
-      availableReplicas?: number;
-      conditions?: { type: string; status: string; reason?: string; message?: string }[];
+      currentRevision?: string;
+      updateRevision?: string;
     };
   };
   /** What could not be applied, one message per child. */
   errors: string[];
-  /** Secrets spec.auth names that do not exist. */
-  missingSecrets?: readonly { name: string; field: string }[];
+  /** Why the pods do not come up, when the API server says why. */
+  causes: Cause[];
+  /** Set while a server made by operator 0.1.0 moves to its StatefulSet: what is happening. */
+  migrating?: string;
   /** Only when a ServiceMonitor is asked for: whether it could be applied. */
   serviceMonitor?: { ok: boolean; reason: string; message: string };
+}
+
+/** The StatefulSet's progress towards its spec, in words, or undefined when it is there. */
+function rollout(desired: number, sts: Observed['statefulSet']): { reason: string; message: string } | undefined {
+  if (!sts) return { reason: 'Creating', message: 'the StatefulSet is being created' };
+  const s = sts.status ?? {};
+  if ((s.observedGeneration ?? 0) < (sts.metadata?.generation ?? 1)) {
+    return { reason: 'RollingOut', message: 'the StatefulSet controller has not seen the latest pod template yet' };
+  }
+  const replicas = s.replicas ?? 0;
+  const updated = s.updatedReplicas ?? 0;
+  const ready = s.readyReplicas ?? 0;
+  if (desired > 0 && updated < desired)
+    return { reason: 'RollingOut', message: `${updated} of ${desired} pods run the current template, ${ready} ready` };
+  if (replicas !== desired) return { reason: 'Scaling', message: `${replicas} pods, ${desired} wanted` };
+  if (desired > 0 && s.currentRevision !== s.updateRevision) return { reason: 'RollingOut', message: 'the last pods are being replaced' };
+  if (ready < desired) return { reason: 'PodsStarting', message: `${ready} of ${desired} pods ready` };
+  return undefined;
 }
 
 export function computeStatus(server: RtmpServer, observed: Observed, now: string): RtmpServerStatus {
   const generation = server.metadata.generation;
   const desired = server.spec.replicas;
-  const dep = observed.deployment;
-  const s = dep?.status ?? {};
-  const replicas = s.replicas ?? 0;
+  const s = observed.statefulSet?.status ?? {};
   const ready = s.readyReplicas ?? 0;
-  const updated = s.updatedReplicas ?? 0;
-  const available = s.availableReplicas ?? 0;
-  const depCondition = (type: string) => s.conditions?.find((c) => c.type === type);
-  const current = dep !== undefined && (s.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0);
-  const rolledOut = current && updated >= desired && replicas === updated && available >= desired;
-
   let conditions: Condition[] = [...(server.status?.conditions ?? [])];
   const set = (c: ConditionInput) => (conditions = setCondition(conditions, c, now, generation));
 
-  const deadline = depCondition('Progressing');
-  const failure = depCondition('ReplicaFailure');
-  if (observed.errors.length) {
-    set({ type: 'Degraded', status: 'True', reason: 'ReconcileFailed', message: observed.errors.join('; ') });
-  } else if (observed.missingSecrets?.length) {
-    set({ type: 'Degraded', status: 'True', reason: 'SecretNotFound', message: missingSecretsMessage(server, observed.missingSecrets) });
-  } else if (deadline?.status === 'False' && deadline.reason === 'ProgressDeadlineExceeded') {
-    set({ type: 'Degraded', status: 'True', reason: 'ProgressDeadlineExceeded', message: deadline.message ?? 'the rollout stalled' });
-  } else if (failure?.status === 'True') {
-    set({
-      type: 'Degraded',
-      status: 'True',
-      reason: failure.reason ?? 'ReplicaFailure',
-      message: failure.message ?? 'pods cannot be created',
-    });
+  const stalled: { reason: string; message: string } | undefined = observed.errors.length
+    ? { reason: 'ApplyFailed', message: observed.errors.join('; ') }
+    : observed.causes.length
+      ? { reason: observed.causes[0]!.reason, message: observed.causes.map((c) => c.message).join('; ') }
+      : undefined;
+  const progress = observed.migrating ? { reason: 'Migrating', message: observed.migrating } : rollout(desired, observed.statefulSet);
+
+  if (stalled) {
+    set({ type: 'Stalled', status: 'True', ...stalled });
+    set({ type: 'Reconciling', status: 'False', reason: 'Stalled', message: 'no progress without a change: see the Stalled condition' });
   } else {
-    set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problems seen' });
+    set({ type: 'Stalled', status: 'False', reason: 'NoProblems', message: 'nothing blocks the reconcile' });
+    set(
+      progress
+        ? { type: 'Reconciling', status: 'True', ...progress }
+        : { type: 'Reconciling', status: 'False', reason: 'Reconciled', message: `every child reflects generation ${generation ?? 0}` },
+    );
   }
 
-  if (!dep) {
-    set({ type: 'Progressing', status: 'True', reason: 'Creating', message: 'the Deployment is being created' });
-  } else if (!rolledOut) {
-    set({
-      type: 'Progressing',
-      status: 'True',
-      reason: 'RollingOut',
-      message: `${updated} of ${desired} pods updated, ${available} available`,
-    });
-  } else {
-    set({ type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: `${desired} pods up to date` });
-  }
-
-  const availableCond = depCondition('Available');
-  if (desired === 0) {
-    set({ type: 'Ready', status: 'False', reason: 'ScaledToZero', message: 'spec.replicas is 0' });
-  } else if (dep && availableCond?.status === 'True' && ready >= desired) {
-    set({ type: 'Ready', status: 'True', reason: 'Available', message: `${ready} of ${desired} pods ready` });
-  } else {
-    set({ type: 'Ready', status: 'False', reason: 'PodsNotReady', message: `${ready} of ${desired} pods ready` });
-  }
+  if (stalled) set({ type: 'Ready', status: 'False', ...stalled });
+  else if (progress) set({ type: 'Ready', status: 'False', ...progress });
+  else if (desired === 0) set({ type: 'Ready', status: 'False', reason: 'ScaledToZero', message: 'spec.replicas is 0: no pod serves' });
+  else set({ type: 'Ready', status: 'True', reason: 'PodsReady', message: `${ready} of ${desired} pods ready` });
 
   if (observed.serviceMonitor) {
     const sm = observed.serviceMonitor;
@@ -107,12 +109,17 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   } else {
     conditions = conditions.filter((c) => c.type !== 'ServiceMonitorReady');
   }
+  // Conditions of the previous operator version.
+  conditions = conditions.filter((c) => c.type !== 'Progressing' && c.type !== 'Degraded');
 
+  const image =
+    !progress && !stalled ? observed.statefulSet?.spec?.template?.spec?.containers?.find((c) => c.name === 'rtmpd')?.image : undefined;
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    replicas,
+    replicas: s.replicas ?? 0,
     readyReplicas: ready,
     selector: selectorString(server),
+    ...(image ? { image } : server.status?.image ? { image: server.status.image } : {}),
     conditions,
     endpoints: endpoints(server),
   };
@@ -134,7 +141,3 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v);
 }
-
-/** The Degraded message for Secrets spec.auth names that do not exist. */
-export const missingSecretsMessage = (server: RtmpServer, missing: readonly { name: string; field: string }[]): string =>
-  `${missing.map((m) => `Secret "${m.name}" (${m.field})`).join(', ')} not found in namespace ${server.metadata.namespace}: the pods cannot start until ${missing.length > 1 ? 'they exist' : 'it exists'}`;

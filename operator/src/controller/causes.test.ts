@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, recentMs } from './causes.ts';
+
+const now = new Date('2026-11-28T12:00:00Z');
+const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
+
+describe('why pods do not come up', () => {
+  it('keeps the scheduler message of an unschedulable pod, and names stuck containers', () => {
+    expect(
+      podCauses([
+        {
+          metadata: { name: 'edge-0' },
+          status: {
+            conditions: [
+              { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available: 2 Insufficient cpu.' },
+            ],
+          },
+        },
+        {
+          metadata: { name: 'edge-1' },
+          status: {
+            containerStatuses: [
+              { name: 'rtmpd', state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' } } },
+            ],
+          },
+        },
+        // starting normally: no cause
+        {
+          metadata: { name: 'edge-2' },
+          status: { containerStatuses: [{ name: 'rtmpd', state: { waiting: { reason: 'ContainerCreating' } } }] },
+        },
+        {
+          metadata: { name: 'edge-3', deletionTimestamp: 'x' },
+          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] },
+        },
+      ]),
+    ).toEqual([
+      { reason: 'PodUnschedulable', message: 'pod edge-0 cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu.' },
+      { reason: 'ImagePullBackOff', message: 'pod edge-1, container rtmpd: ImagePullBackOff: Back-off pulling image "x"' },
+    ]);
+  });
+
+  it("reads a Pending claim's newest recent Warning", () => {
+    const claim = { metadata: { name: 'recordings-edge-0' }, status: { phase: 'Pending' } };
+    const event = (reason: string, at: string) => ({
+      type: 'Warning',
+      reason,
+      message: `${reason} happened`,
+      involvedObject: { kind: 'PersistentVolumeClaim', name: 'recordings-edge-0' },
+      lastTimestamp: at,
+    });
+    expect(claimCauses([claim], [event('FailedBinding', ago(60_000)), event('ProvisioningFailed', ago(1000))], now)).toEqual([
+      { reason: 'ClaimPending', message: 'claim recordings-edge-0 is Pending: ProvisioningFailed: ProvisioningFailed happened' },
+    ]);
+    // an old Warning is a past problem; a bound claim has none
+    expect(claimCauses([claim], [event('ProvisioningFailed', ago(recentMs + 1000))], now)).toEqual([]);
+    expect(claimCauses([{ ...claim, status: { phase: 'Bound' } }], [event('ProvisioningFailed', ago(1000))], now)).toEqual([]);
+  });
+
+  it("reads the StatefulSet's FailedCreate: a pod the admission chain refused", () => {
+    const refused = {
+      type: 'Warning',
+      reason: 'FailedCreate',
+      message: 'create Pod edge-0 in StatefulSet edge failed error: pods "edge-0" is forbidden: violates PodSecurity "restricted:latest"',
+      involvedObject: { kind: 'StatefulSet', name: 'edge' },
+      lastTimestamp: ago(2000),
+    };
+    expect(creationCauses('edge', [refused], now)).toEqual([
+      { reason: 'PodCreationFailed', message: `the StatefulSet cannot create pods: ${refused.message}` },
+    ]);
+    expect(creationCauses('other', [refused], now)).toEqual([]);
+  });
+
+  it('names a missing existing claim', () => {
+    expect(missingClaimCauses(['nas'])).toEqual([
+      { reason: 'ClaimNotFound', message: 'storage names the existing claim nas, which does not exist in this namespace' },
+    ]);
+  });
+
+  it('names a Secret spec.auth names that does not exist, with the field that names it', () => {
+    expect(missingSecretsCause('media', [{ name: 'edge-stream-keys', field: 'spec.auth.rules[0].keysSecret' }])).toEqual({
+      reason: 'SecretNotFound',
+      message:
+        'Secret "edge-stream-keys" (spec.auth.rules[0].keysSecret) not found in namespace media: the pods cannot start until it exists',
+    });
+    expect(missingSecretsCause('media', [])).toBeUndefined();
+  });
+});

@@ -1,0 +1,114 @@
+// Why the pods of an RtmpServer do not come up, read from what the API server
+// already knows: the pods' conditions and container states, the claims'
+// phases and Warning Events, the StatefulSet's FailedCreate Events (a pod the
+// admission chain refused), and the Secrets spec.auth names that do not
+// exist. Each cause keeps the specific message, so the
+// status says "0/2 nodes are available: 2 Insufficient cpu", not "timed out".
+export interface Cause {
+  /** CamelCase, the Stalled condition's reason. */
+  reason: string;
+  message: string;
+}
+
+export interface PodView {
+  metadata?: { name?: string; deletionTimestamp?: unknown };
+  status?: {
+    phase?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    containerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[];
+    initContainerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[];
+  };
+}
+
+export interface ClaimView {
+  metadata?: { name?: string };
+  status?: { phase?: string };
+}
+
+export interface EventView {
+  type?: string;
+  reason?: string;
+  message?: string;
+  involvedObject?: { kind?: string; name?: string };
+  lastTimestamp?: Date | string;
+  eventTime?: Date | string;
+}
+
+// Container waiting reasons that will not clear by themselves.
+const stuckContainer = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+/** Pods that cannot be scheduled or whose container cannot run. */
+export function podCauses(pods: readonly PodView[]): Cause[] {
+  const causes: Cause[] = [];
+  for (const pod of pods) {
+    if (pod.metadata?.deletionTimestamp) continue;
+    const name = pod.metadata?.name ?? '';
+    const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+      causes.push({ reason: 'PodUnschedulable', message: `pod ${name} cannot be scheduled: ${scheduled.message ?? 'no reason given'}` });
+      continue;
+    }
+    for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const waiting = c.state?.waiting;
+      if (!waiting?.reason || !stuckContainer.has(waiting.reason)) continue;
+      causes.push({
+        reason: waiting.reason,
+        message: `pod ${name}, container ${c.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
+      });
+    }
+  }
+  return causes;
+}
+
+const time = (e: EventView): number => new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime();
+/**
+ * The newest matching Event, if it is recent: a controller that keeps failing
+ * keeps raising its Event's lastTimestamp, so an older one is a past problem.
+ */
+const recentWarning = (events: readonly EventView[], now: Date, matches: (e: EventView) => boolean): EventView | undefined =>
+  events.filter((e) => e.type === 'Warning' && matches(e) && now.getTime() - time(e) <= recentMs).sort((a, b) => time(b) - time(a))[0];
+export const recentMs = 5 * 60_000;
+
+/** Claims that stay Pending with a Warning (no volume, provisioning failed), by their newest Warning Event. */
+export function claimCauses(claims: readonly ClaimView[], events: readonly EventView[], now: Date): Cause[] {
+  return claims.flatMap((claim) => {
+    if (claim.status?.phase !== 'Pending') return [];
+    const name = claim.metadata?.name ?? '';
+    const warning = recentWarning(events, now, (e) => e.involvedObject?.kind === 'PersistentVolumeClaim' && e.involvedObject.name === name);
+    return warning ? [{ reason: 'ClaimPending', message: `claim ${name} is Pending: ${warning.reason}: ${warning.message ?? ''}` }] : [];
+  });
+}
+
+/** Pods the StatefulSet could not create, e.g. refused by Pod Security admission or a quota. */
+export function creationCauses(workload: string, events: readonly EventView[], now: Date): Cause[] {
+  const failed = recentWarning(
+    events,
+    now,
+    (e) => e.reason === 'FailedCreate' && e.involvedObject?.kind === 'StatefulSet' && e.involvedObject.name === workload,
+  );
+  return failed ? [{ reason: 'PodCreationFailed', message: `the StatefulSet cannot create pods: ${failed.message ?? ''}` }] : [];
+}
+
+/** Claims named by the spec (existingClaim) that do not exist. */
+export const missingClaimCauses = (missing: readonly string[]): Cause[] =>
+  missing.map((name) => ({
+    reason: 'ClaimNotFound',
+    message: `storage names the existing claim ${name}, which does not exist in this namespace`,
+  }));
+
+/** Secrets spec.auth names that do not exist: the pods cannot mount them. */
+export function missingSecretsCause(namespace: string, missing: readonly { name: string; field: string }[]): Cause | undefined {
+  if (!missing.length) return undefined;
+  return {
+    reason: 'SecretNotFound',
+    message: `${missing.map((m) => `Secret "${m.name}" (${m.field})`).join(', ')} not found in namespace ${namespace}: the pods cannot start until ${missing.length > 1 ? 'they exist' : 'it exists'}`,
+  };
+}

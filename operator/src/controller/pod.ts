@@ -1,0 +1,157 @@
+// The rtmpd pod: its container, probes, security context, scheduling and
+// volumes, from the spec and the operator's defaults.
+import { createHash } from 'node:crypto';
+import { configDefault, type Config } from '@flux-rtmpd/rtmpd/config';
+import { defaultResources, type RtmpServer, type RtmpServerSpec } from '../api/rtmpserver.ts';
+import { labels, selectorLabels } from './manifest.ts';
+import { childNames } from './names.ts';
+import { mountPaths, referencedSecrets, restartChecksum, rtmpdArgs, secretPath } from './rtmpd-config.ts';
+import { storageVolumes } from './storage.ts';
+
+/** On the pod template: restartChecksum() of the config file, so only a change rtmpd cannot take live rolls the pods. */
+export const checksumAnnotation = 'media.fluxiot.io/config-checksum';
+/** Seconds the pod keeps serving after it is marked terminating, so Services and clients stop sending to it first. */
+export const preStopSleepSeconds = 5;
+
+/** The restricted Pod Security level's settings (the node image's user is `node`, UID 1000). */
+export const restrictedPodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
+  fsGroupChangePolicy: 'OnRootMismatch',
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+export const restrictedSecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
+/**
+ * Probe timings for a media server: a busy event loop (hundreds of streams,
+ * a burst of snapshot decodes) may answer /health late for a few seconds, so
+ * liveness gives it half a minute before a restart cuts every live stream;
+ * readiness reacts within seconds; startup covers a slow first start.
+ */
+export const defaultProbes = {
+  startup: { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
+  liveness: { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+  readiness: { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+} as const;
+
+export interface Defaults {
+  /** The rtmpd image when spec.image is unset. */
+  image: string;
+}
+
+/** A volume name for a Secret: DNS-1123 labels allow no dots and 63 characters, Secret names do. */
+const secretVolumeName = (name: string) => `secret-${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+
+/** The Secret volumes of the pod, one per Secret named, in name order so the template hash is stable. */
+function secretVolumes(spec: RtmpServerSpec): { volumes: object[]; mounts: object[] } {
+  const names = [...new Set(referencedSecrets(spec).map((r) => r.name))].sort();
+  return {
+    volumes: names.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
+    mounts: names.map((name) => ({ name: secretVolumeName(name), mountPath: secretPath(name), readOnly: true })),
+  };
+}
+
+/** The rtmpd pod. */
+export function podTemplate(server: RtmpServer, config: Partial<Config>, defaults: Defaults): object {
+  const { spec } = server;
+  const names = childNames(server);
+  const storage = storageVolumes(server);
+  const secrets = secretVolumes(spec);
+  const shutdownGrace = config.shutdownGraceSeconds ?? configDefault('shutdownGraceSeconds');
+  // The pod's identity, for logs, traces and (later) the fleet.
+  const env: object[] = [
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+  ];
+  if (spec.otel.endpoint) {
+    env.push(
+      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: spec.otel.endpoint },
+      { name: 'OTEL_SERVICE_NAME', value: spec.otel.serviceName },
+      {
+        name: 'OTEL_RESOURCE_ATTRIBUTES',
+        value: `k8s.namespace.name=$(POD_NAMESPACE),k8s.statefulset.name=${names.workload},k8s.pod.name=$(POD_NAME)`,
+      },
+    );
+  }
+  const probe = (kind: keyof typeof defaultProbes) => ({
+    httpGet: { path: '/health', port: 'http' },
+    ...defaultProbes[kind],
+    ...spec.probes?.[kind],
+  });
+  // Replicas spread over nodes unless the user placed them otherwise. Also
+  // with one replica, so that scaling does not change the template (and roll the pod).
+  const spread =
+    spec.topologySpreadConstraints?.map((c) => ({ labelSelector: { matchLabels: selectorLabels(server) }, ...c })) ??
+    (!spec.affinity
+      ? [
+          {
+            maxSkew: 1,
+            topologyKey: 'kubernetes.io/hostname',
+            whenUnsatisfiable: 'ScheduleAnyway',
+            labelSelector: { matchLabels: selectorLabels(server) },
+          },
+        ]
+      : undefined);
+  return {
+    metadata: {
+      labels: labels(server),
+      annotations: {
+        ...spec.podAnnotations,
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(spec.ports.http),
+        'prometheus.io/path': '/metrics',
+        [checksumAnnotation]: restartChecksum(config),
+      },
+    },
+    spec: {
+      // The preStop pause, rtmpd's own drain, and a margin for its final flush.
+      terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
+      securityContext: { ...restrictedPodSecurityContext, ...spec.podSecurityContext },
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+      ...(spec.affinity ? { affinity: spec.affinity } : {}),
+      ...(spread?.length ? { topologySpreadConstraints: spread } : {}),
+      containers: [
+        {
+          name: 'rtmpd',
+          image: spec.image ?? defaults.image,
+          imagePullPolicy: spec.imagePullPolicy,
+          args: rtmpdArgs(config),
+          ports: [
+            { name: 'rtmp', containerPort: spec.ports.rtmp, protocol: 'TCP' },
+            { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
+          ],
+          env,
+          startupProbe: probe('startup'),
+          livenessProbe: probe('liveness'),
+          readinessProbe: probe('readiness'),
+          lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
+          resources: spec.resources ?? defaultResources,
+          securityContext: { ...restrictedSecurityContext, ...spec.securityContext },
+          volumeMounts: [
+            { name: 'config', mountPath: mountPaths.config, readOnly: true },
+            ...storage.mounts,
+            { name: 'tmp', mountPath: mountPaths.tmp },
+            ...secrets.mounts,
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'config', configMap: { name: names.configMap } },
+        ...storage.volumes,
+        // The root filesystem is read-only; scratch space for Node and ffmpeg.
+        { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+        ...secrets.volumes,
+      ],
+    },
+  };
+}

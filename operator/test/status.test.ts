@@ -1,0 +1,85 @@
+// The status says at once why pods do not come up, with the API server's own
+// words, and is never Stalled and Reconciling at the same time (kstatus).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import {
+  apply,
+  boundVolume,
+  condition,
+  get,
+  installCrd,
+  restrictedNamespace,
+  rtmpServer,
+  startOperators,
+  storageClass,
+  suffix,
+  waitCondition,
+  waitReady,
+  type Kube,
+  type OperatorFixture,
+} from './harness.ts';
+
+const id = suffix();
+const ns = `rtmp-status-${id}`;
+let fixture: OperatorFixture;
+
+beforeAll(async () => {
+  await installCrd();
+  await restrictedNamespace(ns);
+  fixture = await startOperators({ id, watched: [ns] });
+}, 120_000);
+
+afterAll(() => fixture?.teardown(), 60_000);
+
+const storage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+
+/** Stalled with that reason, within `withinMs` of the apply (no ten-minute progress deadline first). */
+async function stalledSoon(name: string, spec: object, reason: string, withinMs = 30_000): Promise<Kube> {
+  const started = Date.now();
+  await apply(rtmpServer(ns, name, spec));
+  const o = await waitCondition(ns, name, 'Stalled', 'True', reason, withinMs);
+  expect(Date.now() - started).toBeLessThan(withinMs);
+  // never both: kstatus reads Stalled=True with Reconciling=True as contradictory
+  expect(condition(o, 'Reconciling')?.status).toBe('False');
+  expect(condition(o, 'Ready')).toMatchObject({ status: 'False', reason });
+  return o;
+}
+
+describe('causes surfaced in the status', () => {
+  it('a missing existingClaim', async () => {
+    const o = await stalledSoon('missing', { storage: { recordings: { existingClaim: 'nowhere' } } }, 'ClaimNotFound');
+    expect(condition(o, 'Stalled')?.message).toContain('storage names the existing claim nowhere, which does not exist in this namespace');
+  });
+
+  it('a pod refused by admission (Pod Security), with the refusal', async () => {
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-privileged-0`)));
+    const o = await stalledSoon(
+      'privileged',
+      { storage, securityContext: { privileged: true, allowPrivilegeEscalation: true } },
+      'PodCreationFailed',
+    );
+    expect(condition(o, 'Stalled')?.message).toMatch(/the StatefulSet cannot create pods: .*violates PodSecurity "restricted:latest"/);
+  });
+
+  it('a pod that cannot be scheduled, with the scheduler’s message; and its recovery', async () => {
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-nowhere-0`)));
+    await stalledSoon('nowhere', { storage, nodeSelector: { pool: 'nowhere' } }, 'PodUnschedulable');
+    // the scheduler names the reason once it has tried every node
+    await eventually('the scheduler’s reason', async () => {
+      const message = condition(await get('rtmpserver', ns, 'nowhere'), 'Stalled')?.message ?? '';
+      return /pod nowhere-0 cannot be scheduled: 0\/\d+ nodes are available: .*didn't match Pod's node affinity\/selector/.test(message)
+        ? true
+        : undefined;
+    });
+    await kubectl(['patch', 'rtmpserver', 'nowhere', '-n', ns, '--type=json', '-p', '[{"op":"remove","path":"/spec/nodeSelector"}]']);
+    const ready = await waitReady(ns, 'nowhere');
+    expect(condition(ready, 'Stalled')?.status).toBe('False');
+  });
+
+  it('a claim that does not bind, with its Warning', async () => {
+    const o = await stalledSoon('unbound', { storage: { recordings: { storageClassName: `no-such-class-${id}` } } }, 'PodUnschedulable');
+    const message = condition(o, 'Stalled')?.message ?? '';
+    expect(message).toMatch(/unbound immediate PersistentVolumeClaims/);
+    expect(message).toMatch(new RegExp(`claim recordings-unbound-0 is Pending: ProvisioningFailed: .*no-such-class-${id}.* not found`));
+  });
+});
