@@ -302,7 +302,7 @@ describe('rtmpd under a real Prometheus', () => {
     expect(connection.attributes['rtmp.role']).toBe('publish');
     const segment = await receiver.waitFor((s) => s.name === 'recording.segment' && s.attributes['rtmp.stream_key'] === 'cam1');
     expect(segment.attributes['recording.bytes_written']).toBeGreaterThan(100_000);
-    expect(String(segment.attributes['file.path'])).toMatch(/live\/cam1\/.*\.flv$/);
+    expect(String(segment.attributes['file.path'])).toMatch(/live\/cam1\/.*\.mp4$/);
     // cam1's RTMP player is ended with the stream.
     const played = await receiver.waitFor((s) => s.name === 'rtmp.play' && s.attributes['rtmp.stream_key'] === 'cam1');
     expect(played.attributes['rtmp.bytes_sent']).toBeGreaterThan(100_000);
