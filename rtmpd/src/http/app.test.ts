@@ -99,6 +99,7 @@ describe('HTTP app', () => {
         recording: false,
         recording_state: 'off',
         publisher: { protocol: 'rtmp', remote_address: null },
+        owner: null,
       },
     ]);
   });

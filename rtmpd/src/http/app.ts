@@ -13,7 +13,7 @@ import { jsonErrors } from './errors.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { revocationsApi } from './revocations-api.ts';
-import { streamsApi } from './streams-api.ts';
+import { streamsApi, type FleetStreams } from './streams-api.ts';
 
 export interface HttpAppOptions {
   hub: StreamHub;
@@ -33,6 +33,10 @@ export interface HttpAppOptions {
   routes?: Router[];
   /** More middleware (e.g. tracing), run after error handling and before the routes. */
   middleware?: Koa.Middleware[];
+  /** Whether to take new clients: false while draining, so GET /ready answers 503. */
+  ready?: () => boolean;
+  /** In a fleet: the streams of every pod (fleet/catalog.ts). */
+  fleet?: FleetStreams;
 }
 
 /** The HTTP side of rtmpd: health, the stream API, snapshots, HTTP-FLV, and whatever `routes` adds. */
@@ -41,10 +45,13 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(cors);
   app.use(jsonErrors(options.logger));
   for (const middleware of options.middleware ?? []) app.use(middleware);
+  // /health: the process works (liveness); /ready: it takes new clients (readiness), until it drains.
   const health = async (ctx: Koa.Context, next: Koa.Next) => {
-    if (ctx.path !== '/health' || ctx.method !== 'GET') return next();
+    if ((ctx.path !== '/health' && ctx.path !== '/ready') || ctx.method !== 'GET') return next();
+    const ready = ctx.path === '/health' || (options.ready?.() ?? true);
     ctx.type = 'text/plain';
-    ctx.body = 'OK';
+    ctx.status = ready ? 200 : 503;
+    ctx.body = ready ? 'OK' : 'draining';
   };
   app.use(health);
   app.use(apiAccess(options.access));

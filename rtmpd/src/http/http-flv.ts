@@ -75,14 +75,15 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
   return router;
 }
 
-/** One HTTP-FLV viewer: a hub subscriber writing shared FLV tag buffers to its response. */
-class FlvResponse implements Subscriber {
-  readonly kind = 'http-flv';
+/** One HTTP-FLV viewer (or another pod relaying the stream): a hub subscriber writing shared FLV tag buffers to its response. */
+export class FlvResponse implements Subscriber {
+  readonly kind: 'http-flv' | 'relay';
   readonly delivery = 'skip-to-keyframe';
   private readonly res: ServerResponse;
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, kind: 'http-flv' | 'relay' = 'http-flv') {
     this.res = res;
+    this.kind = kind;
   }
 
   /** The HTTP head and the FLV header. */

@@ -40,6 +40,8 @@ export interface StreamView {
   recording_state: RecordingState | 'off';
   /** remote_address is null unless the caller presented an API token. */
   publisher: { protocol: string; remote_address: string | null };
+  /** In a fleet, the pod that owns the stream (its publisher's); null for a single server. */
+  owner: { pod: string } | null;
 }
 
 export interface StreamViewSources {
@@ -86,6 +88,7 @@ export function streamView(
     recording: recordingState === 'recording',
     recording_state: recordingState,
     publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
+    owner: null,
   };
 }
 

@@ -10,7 +10,7 @@ import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
 import { Router } from './required-modules.ts';
-import { streamView } from './stream-view.ts';
+import { streamView, type StreamView } from './stream-view.ts';
 
 export interface StreamsApiOptions {
   hub: StreamHub;
@@ -20,6 +20,23 @@ export interface StreamsApiOptions {
   authorizer: Authorizer;
   hls?: HlsServer | undefined;
   recorder?: Recorder | undefined;
+  /** In a fleet: the streams of every pod, and snapshots of streams live elsewhere (fleet/catalog.ts). */
+  fleet?: FleetStreams;
+}
+
+/** A snapshot answered by another pod, passed on as it came. */
+export interface ForwardedAnswer {
+  status: number;
+  type: string;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface FleetStreams {
+  /** Every live stream of the fleet, each with the pod that owns it (publisher addresses included). */
+  list(): Promise<StreamView[]>;
+  /** The snapshot of a stream from the pod that owns it; undefined when no pod does. */
+  snapshot(app: string, key: string): Promise<ForwardedAnswer | undefined>;
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
@@ -44,26 +61,36 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder }: StreamsApiOptions): Router {
+export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, fleet }: StreamsApiOptions): Router {
   const router = new Router({ prefix: '/api/v1/rtmp/streams' });
+
+  const notLive = (id: string) =>
+    new ApiError(
+      404,
+      'stream_not_found',
+      `stream ${id} is not live; check that the publisher is connected and that the id is rtmp/<app>/<key>, URL-encoded (rtmp%2Flive%2Ftest123)`,
+    );
 
   const find = (params: unknown): Stream => {
     const id = streamIdOf(params);
     const stream = hub.byId(id);
-    if (!stream)
-      throw new ApiError(
-        404,
-        'stream_not_found',
-        `stream ${id} is not live; check that the publisher is connected and that the id is rtmp/<app>/<key>, URL-encoded (rtmp%2Flive%2Ftest123)`,
-      );
+    if (!stream) throw notLive(id);
     return stream;
   };
 
   // Publisher addresses are personal data: shown only to a caller with an API token.
-  const view = (ctx: RouterContext, stream: Stream) => streamView(stream, bitrate.kbps(stream), hasApiToken(ctx), { hls, recorder });
+  const list = async (ctx: RouterContext): Promise<StreamView[]> => {
+    const shown = hasApiToken(ctx);
+    if (!fleet) return hub.list().map((stream) => streamView(stream, bitrate.kbps(stream), shown, { hls, recorder }));
+    const views = await fleet.list();
+    return shown ? views : views.map((v) => ({ ...v, publisher: { ...v.publisher, remote_address: null } }));
+  };
 
-  const one = (ctx: RouterContext) => {
-    ctx.body = view(ctx, find(ctx.params));
+  const one = async (ctx: RouterContext) => {
+    const id = streamIdOf(ctx.params);
+    const view = (await list(ctx)).find((v) => v.stream_id === id);
+    if (!view) throw notLive(id);
+    ctx.body = view;
   };
 
   const kick = (ctx: RouterContext) => {
@@ -79,20 +106,20 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder 
   };
 
   const snapshot = async (ctx: RouterContext) => {
-    const stream = find(ctx.params);
-    try {
-      const { jpeg } = await snapshots.get(stream);
-      ctx.type = 'image/jpeg';
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = jpeg;
-    } catch (err) {
-      if (!(err instanceof SnapshotError)) throw err;
-      throw new ApiError(SNAPSHOT_STATUS[err.code], err.code, err.message, err.code === 'busy' ? { 'Retry-After': '1' } : {});
-    }
+    const id = streamIdOf(ctx.params);
+    const stream = hub.byId(id);
+    if (stream) return sendSnapshot(ctx, snapshots, stream);
+    const [, app = '', key = ''] = id.split('/');
+    const forwarded = await fleet?.snapshot(app, key);
+    if (!forwarded) throw notLive(id);
+    ctx.status = forwarded.status;
+    ctx.set(forwarded.headers);
+    ctx.type = forwarded.type;
+    ctx.body = forwarded.body;
   };
 
-  router.get('/', (ctx) => {
-    ctx.body = { streams: hub.list().map((stream) => view(ctx, stream)) };
+  router.get('/', async (ctx) => {
+    ctx.body = { streams: await list(ctx) };
   });
   router.get('/:stream_id', one);
   router.delete('/:stream_id', kick);
@@ -101,6 +128,19 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder 
   router.delete('/rtmp/:app/:key', kick);
   router.get('/rtmp/:app/:key/snapshot', snapshot);
   return router;
+}
+
+/** Answers with the JPEG of a stream's last keyframe, or the snapshot error as JSON. */
+export async function sendSnapshot(ctx: RouterContext, snapshots: SnapshotService, stream: Stream): Promise<void> {
+  try {
+    const { jpeg } = await snapshots.get(stream);
+    ctx.type = 'image/jpeg';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = jpeg;
+  } catch (err) {
+    if (!(err instanceof SnapshotError)) throw err;
+    throw new ApiError(SNAPSHOT_STATUS[err.code], err.code, err.message, err.code === 'busy' ? { 'Retry-After': '1' } : {});
+  }
 }
 
 /** A stream id from route params, either `:stream_id` (URL-encoded) or `rtmp/:app/:key`; a bad one is a 400. */

@@ -23,6 +23,14 @@ export interface HubOptions extends StreamOptions {
   playerMinBytesPerSecond?: number;
 }
 
+/** Where a stream that is not live here may be found: another pod of the fleet (fleet/relays.ts). */
+export interface RemoteStreams {
+  /** Starts bringing app/key into this hub when it is live elsewhere; true when it is on its way. */
+  pull(app: string, key: string): boolean;
+  /** How long a subscriber waits for a pulled stream to arrive. */
+  readonly arrivalMs: number;
+}
+
 /**
  * The registry in the middle: one publisher per app/key, any number of
  * subscribers. Protocol modules come here to publish and play; recording,
@@ -35,6 +43,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
   private readonly options: HubOptions;
   private readonly sweep: NodeJS.Timeout;
   stalledClosed = 0;
+  /** Set in a fleet: subscribers of a stream that is not live here get it from its owner. */
+  remote: RemoteStreams | undefined;
 
   constructor(options: HubOptions) {
     super();
@@ -83,10 +93,19 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   /** Subscribes to app/key, waiting up to `waitMs` for a publisher; undefined when none came. */
   async subscribe(app: string, key: string, subscriber: Subscriber, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
-    const stream = this.get(app, key) ?? (waitMs > 0 ? await this.waitFor(streamId(app, key), waitMs, signal) : undefined);
+    let stream = this.get(app, key);
+    if (!stream) {
+      const wait = this.remote?.pull(app, key) ? Math.max(waitMs, this.remote.arrivalMs) : waitMs;
+      if (wait > 0) stream = await this.waitFor(streamId(app, key), wait, signal);
+    }
     if (!stream || signal?.aborted) return undefined;
     stream.subscribe(subscriber, performance.now());
     return stream;
+  }
+
+  /** Whether a subscriber waits for app/key to be published (--play-wait-seconds). */
+  awaited(id: string): boolean {
+    return this.waiters.has(id);
   }
 
   /** Ends every stream, e.g. on SIGTERM. */

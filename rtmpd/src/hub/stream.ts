@@ -13,7 +13,8 @@ export interface StreamOptions {
 }
 
 export interface PublisherInfo {
-  protocol: 'rtmp';
+  /** `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
+  protocol: 'rtmp' | 'relay';
   remoteAddress: string;
   /** Ends the publisher's connection, e.g. on shutdown. */
   close(reason: CloseReason): void;

@@ -1,8 +1,11 @@
 import type { MediaPacket } from './packet.ts';
 import type { Stream } from './stream.ts';
 
-/** What is at the other end of a subscription (`hls`: a stream's HLS segmenter, shared by all its HLS players). */
-export const SUBSCRIBER_KINDS = ['rtmp', 'http-flv', 'recorder', 'hls'] as const;
+/**
+ * What is at the other end of a subscription (`hls`: a stream's HLS segmenter,
+ * shared by all its HLS players; `relay`: another pod of the fleet pulling the stream).
+ */
+export const SUBSCRIBER_KINDS = ['rtmp', 'http-flv', 'recorder', 'hls', 'relay'] as const;
 export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 /** The kinds with a viewer at the other end; the others keep the stream (a recording). */
 export const PLAYER_KINDS: readonly SubscriberKind[] = ['rtmp', 'http-flv'];

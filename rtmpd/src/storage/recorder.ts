@@ -92,6 +92,8 @@ export class Recorder {
   }
 
   private record(stream: Stream): void {
+    // A relayed stream is recorded by the pod that owns it.
+    if (stream.publisher.protocol === 'relay') return;
     const { enabled, format } = this.settings(stream.app, stream.key);
     if (!enabled) return;
     const { config, storageDir, logger } = this.options;

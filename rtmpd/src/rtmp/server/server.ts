@@ -35,6 +35,12 @@ export interface RtmpServer {
   readonly stats: RtmpStats;
   /** Connections open now. */
   readonly connections: number;
+  /**
+   * Asks every publisher to publish elsewhere (RtmpSession.requestReconnect),
+   * gives those sent a reconnect request up to `waitMs` to hang up, then
+   * closes the ones left. Players stay.
+   */
+  drainPublishers(waitMs: number): Promise<void>;
   /** Stops accepting, tells publishers and players, ends every connection. */
   close(): Promise<void>;
 }
@@ -106,9 +112,17 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     await stopped;
   }
 
+  async function drainPublishers(waitMs: number): Promise<void> {
+    const asked = [...sessions].filter((s) => s.requestReconnect('this server is going away; publish again to be served by another'));
+    const deadline = Date.now() + waitMs;
+    while (asked.some((s) => s.publishing) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const session of asked) if (session.publishing) session.shutdown();
+  }
+
   return {
     address: () => address,
     stats,
+    drainPublishers,
     get connections() {
       return sessions.size;
     },

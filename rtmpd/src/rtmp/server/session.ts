@@ -141,6 +141,9 @@ const PUBLISHER_ENDED: Partial<Record<CloseReason, StatusInfo>> = {
 
 const streamName = (cmd: Command): string => (typeof cmd.args[0] === 'string' ? cmd.args[0] : '');
 
+/** Enhanced RTMP's capsEx bit by which a client's connect says it honours a reconnect request. */
+const CAPS_EX_RECONNECT = 0x01;
+
 export class RtmpSession {
   readonly socket: Socket;
   readonly remoteAddress: string;
@@ -150,6 +153,8 @@ export class RtmpSession {
   /** Set by connect. */
   private app = '';
   private tcUrl: string | undefined;
+  /** Enhanced RTMP capabilities the client declared in connect. */
+  private capsEx = 0;
   private createdStreams = 0;
   /** Held from admission until the publish or play ends (admission.ts). */
   private lease: AdmissionLease | undefined;
@@ -199,6 +204,27 @@ export class RtmpSession {
   /** A player: told first on shutdown, so it hears Play.Stop rather than its publisher's end. */
   get playing(): boolean {
     return this.state.kind === 'playing';
+  }
+
+  get publishing(): boolean {
+    return this.state.kind === 'publishing';
+  }
+
+  /**
+   * Asks a publisher to go and publish elsewhere (the server is draining):
+   * Enhanced RTMP's reconnect request when its connect declared it honours
+   * one, and it is left to reconnect and hang up by itself; any other
+   * publisher is told (NetStream.Unpublish.Success) and closed. True when a
+   * reconnect request was sent.
+   */
+  requestReconnect(description: string): boolean {
+    if (this.state.kind !== 'publishing') return false;
+    if (!(this.capsEx & CAPS_EX_RECONNECT)) {
+      this.closePublisher('shutdown');
+      return false;
+    }
+    this.reply(onStatus({ level: 'status', code: 'NetConnection.Connect.ReconnectRequest', description }));
+    return true;
   }
 
   /** Takes the bytes of one socket read (valid only during the call: they are parsed or copied). */
@@ -458,8 +484,9 @@ export class RtmpSession {
   private onConnect(cmd: Command): void {
     if (this.state.kind !== 'connecting') throw new RtmpProtocolError('duplicate_connect');
     if (!isObject(cmd.object)) throw new RtmpProtocolError('bad_connect', 'connect without a command object');
-    const { app, tcUrl, objectEncoding } = cmd.object;
+    const { app, tcUrl, objectEncoding, capsEx } = cmd.object;
     this.tcUrl = typeof tcUrl === 'string' ? tcUrl : undefined;
+    this.capsEx = typeof capsEx === 'number' ? capsEx : 0;
     // node-media-server dies on a connect without tcUrl; the app alone is enough for us.
     const name = typeof app === 'string' ? stripQuery(app) : this.tcUrl ? appFromTcUrl(this.tcUrl) : undefined;
     if (!name) {
