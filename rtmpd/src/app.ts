@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { WatchedPath } from './auth/watched-path.ts';
-import type { Config } from './config.ts';
+import { splitHostPort, type Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
@@ -83,11 +83,19 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
       })
     : undefined;
   logAccess(config, authorizer, logger);
+  // One pod of a fleet: loaded only when asked for, so a single server never loads the Kubernetes client.
+  const fleet = config.fleetName
+    ? await import('./fleet/fleet.ts').then(({ fleetRequested, startFleet }) => {
+        fleetRequested(config);
+        return startFleet({ config, hub, snapshots, bitrate, httpPort: splitHostPort(config.httpBind).port, logger });
+      })
+    : undefined;
+  if (fleet) metrics.watchFleet(fleet.stats);
 
   const rtmp = await startRtmpServer({
     hub,
     config,
-    admission: [authorizer.rtmpCheck],
+    admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
     logger: logger.child({ component: 'rtmp' }),
   });
   metrics.watchRtmp(rtmp.stats);
@@ -103,6 +111,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     const settings = { rtmp_port: rtmp.address().port, recordings: true };
     middleware.push(consoleRoutes({ settings, logger: logger.child({ component: 'console' }) }));
   }
+  let draining = false;
   const httpApp = createHttpApp({
     hub,
     snapshots,
@@ -113,8 +122,14 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
-    routes: [metricsRoute, recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() })],
+    routes: [
+      metricsRoute,
+      recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() }),
+      ...(fleet ? [fleet.routes] : []),
+    ],
     middleware,
+    ready: () => !draining,
+    ...(fleet ? { fleet: fleet.streams } : {}),
   });
   let http;
   try {
@@ -124,17 +139,37 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     hub.closeAll();
     authorizer.close();
     apiTokens?.close();
+    await fleet?.stop();
     throw err;
   }
   metrics.watchHttp(http.stats);
 
+  /**
+   * A pod of a fleet hands its streams over before it stops: its publishers
+   * are asked to publish on another pod (whose claim it lets go of at once),
+   * and the players still served here get the rest of the grace period.
+   */
+  const handOver = async (graceMs: number): Promise<void> => {
+    if (!fleet) return;
+    const deadline = Date.now() + graceMs;
+    await fleet.drain();
+    await fleet.releaseClaims();
+    await rtmp.drainPublishers(Math.min(graceMs / 2, 5000));
+    const watching = () => hub.list().reduce((n, s) => n + s.playerCount + s.subscriberCounts().relay, 0);
+    while (watching() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  };
+
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    const httpClosed = http.close(config.shutdownGraceSeconds * 1000);
+    draining = true;
+    const graceMs = config.shutdownGraceSeconds * 1000;
+    await handOver(graceMs);
+    const httpClosed = http.close(graceMs);
     await rtmp.close();
     // Streams that had no RTMP publisher (in-process tests) end here.
     hub.closeAll();
     await httpClosed;
+    await fleet?.stop();
     await recorder.close();
     await retention.close();
     hls.close();

@@ -281,6 +281,35 @@ export const configSchema = z.object({
     .default('open')
     .describe('/metrics: open, or token (a bearer token from --api-token-file)')
     .meta(live),
+  fleetName: z
+    .string()
+    .regex(/^([a-z]([-a-z0-9]*[a-z0-9])?)?$/, 'expected a DNS-1035 label, e.g. edge')
+    .max(50)
+    .default('')
+    .describe(
+      'run as one pod of a fleet (the RtmpServer of that name): streams are claimed in the Kubernetes API and played from any pod; needs --fleet-pod-name, --fleet-namespace, --fleet-pod-ip and --fleet-token; empty: a single server',
+    )
+    .meta(restart),
+  fleetPodName: z.string().max(253).default('').describe("this pod's name (downward API metadata.name)").meta(restart),
+  fleetNamespace: z.string().max(63).default('').describe("this pod's namespace (downward API metadata.namespace)").meta(restart),
+  fleetPodIp: z
+    .string()
+    .regex(/^([0-9.]+|[0-9a-fA-F:]+)?$/, 'expected an IP address')
+    .max(45)
+    .default('')
+    .describe("this pod's IP, which the other pods relay from (downward API status.podIP)")
+    .meta(restart),
+  fleetToken: z
+    .string()
+    .default('')
+    .describe('the credential pods of the fleet present to each other (relays, the fleet-wide stream list); the same on every pod')
+    .meta(restart),
+  fleetLeaseSeconds: int(3, 300)
+    .default(10)
+    .describe(
+      "how long a pod's stream claims outlive its last lease renewal: a killed pod's streams can be published on another pod after this long; the lease is renewed every third of it",
+    )
+    .meta(restart),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -213,6 +213,15 @@ class StreamSlots {
   }
 }
 
+/** What a pod of a fleet counts (fleet/fleet.ts). */
+export interface FleetCounters {
+  pods: number;
+  claims: number;
+  relays: number;
+  relaysStarted: number;
+  leaseWrites: number;
+}
+
 /**
  * All of rtmpd's metrics in one registry. Wiring: create it, pass
  * `observeRelay` as the hub's `onRelayed` and `observeSnapshotDecode` as the
@@ -299,6 +308,21 @@ export class RtmpdMetrics {
 
   watchHttp(stats: HttpCounters): void {
     this.http = stats;
+  }
+
+  /** A pod of a fleet: its series exist only then. */
+  watchFleet(stats: () => FleetCounters): void {
+    const read = (field: keyof FleetCounters) => () => [{ value: stats()[field] }];
+    this.add('rtmpd_fleet_pods', 'Pods of the fleet whose Lease this pod sees alive, itself included.', 'gauge', read('pods'));
+    this.add('rtmpd_fleet_claims', 'Stream claims this pod holds (streams it owns).', 'gauge', read('claims'));
+    this.add('rtmpd_fleet_relays', 'Streams relayed into this pod from their owners now.', 'gauge', read('relays'));
+    this.add('rtmpd_fleet_relays_started_total', 'Relays started from another pod.', 'counter', read('relaysStarted'));
+    this.add(
+      'rtmpd_fleet_lease_writes_total',
+      'Writes to the Kubernetes API: pod Lease renewals and stream claims created, taken over and deleted.',
+      'counter',
+      read('leaseWrites'),
+    );
   }
 
   /** Prometheus text exposition of every metric. */

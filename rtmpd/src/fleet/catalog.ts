@@ -1,0 +1,160 @@
+// The fleet-wide answers of the stream API, the same on every pod: every
+// stream with a valid claim, described by the pod that owns it, with the
+// players of every pod added up (a relayed stream's players are counted
+// where they watch). Each live pod is asked for its streams in parallel; the
+// merged list is kept for a second, so a console polling many pods costs one
+// round of requests per second. A pod that does not answer leaves the
+// streams it owns listed from their claims alone.
+import { request } from 'node:http';
+import type { StreamView } from '../http/stream-view.ts';
+import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
+import { streamId as idOf } from '../hub/names.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { FleetDirectory } from './directory.ts';
+import { FLEET_PREFIX, type PodStreams } from './routes.ts';
+import type { ClaimRecord } from './records.ts';
+
+export interface CatalogOptions {
+  directory: FleetDirectory;
+  identity: string;
+  token: string;
+  /** This pod's own streams, without a request. */
+  local: () => PodStreams;
+  log: Logger;
+  timeoutMs?: number;
+}
+
+const CACHE_MS = 1000;
+/** A pod's stream list or snapshot larger than this is refused (a JPEG or a few thousand streams fit). */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** GETs a fleet path on another pod; undefined when it does not answer in time. */
+function fleetGet(address: string, path: string, token: string, timeoutMs: number): Promise<ForwardedAnswer | undefined> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: address.slice(0, at).replace(/^\[|\]$/g, ''),
+        port: Number(address.slice(at + 1)),
+        path,
+        headers: { authorization: `Bearer ${token}` },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) req.destroy();
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          const headers: Record<string, string> = {};
+          const retryAfter = res.headers['retry-after'];
+          if (typeof retryAfter === 'string') headers['Retry-After'] = retryAfter;
+          resolve({
+            status: res.statusCode ?? 502,
+            type: res.headers['content-type'] ?? 'application/octet-stream',
+            body: Buffer.concat(chunks),
+            headers,
+          });
+        });
+        res.on('error', () => resolve(undefined));
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+/** Whether a pod's HTTP port answers /health within a second (a process that died refuses at once). */
+export async function answers(address: string): Promise<boolean> {
+  return (await fleetGet(address, '/health', '', 1000))?.status === 200;
+}
+
+/** A stream known only from its claim (its owner did not answer): what the claim says, the rest unknown. */
+function fromClaim(claim: ClaimRecord, pod: string): StreamView {
+  const [, app = '', key = ''] = claim.streamId.split('/');
+  return {
+    stream_id: claim.streamId,
+    app,
+    key,
+    start_time: claim.acquireTime.replace(/\.\d+Z$/, 'Z'),
+    video: null,
+    audio: null,
+    bitrate_kbps: 0,
+    bytes_in: 0,
+    video_frames: 0,
+    keyframes: 0,
+    dropped_frames: 0,
+    players: { rtmp: 0, http_flv: 0, total: 0 },
+    recording: false,
+    publisher: { protocol: 'rtmp', remote_address: '' },
+    owner: { pod },
+  };
+}
+
+export class FleetCatalog implements FleetStreams {
+  private readonly o: Required<CatalogOptions>;
+  private cached: { at: number; list: Promise<StreamView[]> } | undefined;
+
+  constructor(o: CatalogOptions) {
+    this.o = { timeoutMs: 2000, ...o };
+  }
+
+  list(): Promise<StreamView[]> {
+    const now = performance.now();
+    if (!this.cached || now - this.cached.at > CACHE_MS) this.cached = { at: now, list: this.gather() };
+    return this.cached.list;
+  }
+
+  async snapshot(app: string, key: string): Promise<ForwardedAnswer | undefined> {
+    const owner = this.o.directory.owner(idOf(app, key));
+    if (!owner || owner.claim.identity === this.o.identity) return undefined;
+    const path = `${FLEET_PREFIX}/snapshot/${encodeURIComponent(app)}/${encodeURIComponent(key)}`;
+    // A decode may queue behind others on the owner: give it the snapshot service's own patience.
+    return fleetGet(owner.pod.httpAddress, path, this.o.token, 15_000);
+  }
+
+  private async gather(): Promise<StreamView[]> {
+    const { directory, identity } = this.o;
+    const pods = directory.livePods();
+    const answers = await Promise.all(
+      pods.map(async (pod): Promise<[string, PodStreams | undefined]> => {
+        if (pod.identity === identity) return [pod.identity, this.o.local()];
+        const got = await fleetGet(pod.httpAddress, `${FLEET_PREFIX}/streams`, this.o.token, this.o.timeoutMs);
+        if (got?.status !== 200) {
+          this.o.log.debug({ pod: pod.pod, status: got?.status }, 'fleet: a pod did not list its streams');
+          return [pod.identity, undefined];
+        }
+        try {
+          return [pod.identity, JSON.parse(got.body.toString('utf8')) as PodStreams];
+        } catch {
+          return [pod.identity, undefined];
+        }
+      }),
+    );
+    const byPod = new Map(answers);
+    const views: StreamView[] = [];
+    for (const claim of directory.claims()) {
+      const owner = directory.livePod(claim.identity);
+      if (!owner) continue;
+      const answer = byPod.get(claim.identity);
+      const own = answer?.streams.find((s) => !s.relayed && s.view.stream_id === claim.streamId)?.view;
+      // The owner answered without it: claimed, not (or no longer) published.
+      if (answer && !own) continue;
+      const view: StreamView = own ? { ...own, owner: { pod: owner.pod } } : fromClaim(claim, owner.pod);
+      const players = { rtmp: 0, http_flv: 0, total: 0 };
+      for (const other of byPod.values()) {
+        const seen = other?.streams.find((s) => s.view.stream_id === claim.streamId)?.view.players;
+        if (!seen) continue;
+        players.rtmp += seen.rtmp;
+        players.http_flv += seen.http_flv;
+        players.total += seen.total;
+      }
+      views.push({ ...view, players });
+    }
+    return views.sort((a, b) => a.start_time.localeCompare(b.start_time) || a.stream_id.localeCompare(b.stream_id));
+  }
+}

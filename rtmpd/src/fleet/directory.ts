@@ -1,0 +1,202 @@
+// What this pod knows of its fleet: every pod Lease and stream claim, kept by
+// one list+watch of the fleet's Leases (resumed from the last version seen,
+// re-listed on 410 Gone, retried with backoff), and when each pod Lease was
+// last seen renewed. A pod is alive while its Lease has been seen to change
+// within the Lease's duration, measured on this pod's clock from when the
+// change was observed, as client-go's leader election does: clocks of
+// different pods are never compared.
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../telemetry/logger.ts';
+import { statusOf, type Lease, type LeaseApi, type LeaseEvent } from './lease-api.ts';
+import { claimRecord, fleetSelector, podRecord, type ClaimRecord, type PodRecord } from './records.ts';
+
+interface Observed {
+  record: PodRecord;
+  /** performance.now() when holder or renewTime last changed. */
+  changedAt: number;
+}
+
+export interface DirectoryEvents {
+  /** A claim appeared, changed hands or went away (`claim` undefined). */
+  claim: [streamId: string, claim: ClaimRecord | undefined];
+  /** A pod Lease changed or went away. */
+  pod: [pod: PodRecord, gone: boolean];
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+export class FleetDirectory extends EventEmitter<DirectoryEvents> {
+  private readonly api: LeaseApi;
+  private readonly selector: string;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  /** By Lease name. */
+  private readonly pods = new Map<string, Observed>();
+  /** By stream id. */
+  private readonly claimsById = new Map<string, ClaimRecord>();
+  private resourceVersion = '';
+  private stopWatch: (() => void) | undefined;
+  private stopped = false;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly syncedOnce: Promise<void>;
+  private markSynced!: () => void;
+
+  constructor(o: { api: LeaseApi; fleet: string; log: Logger; now?: () => number }) {
+    super();
+    this.api = o.api;
+    this.selector = fleetSelector(o.fleet);
+    this.log = o.log;
+    this.now = o.now ?? (() => performance.now());
+    this.syncedOnce = new Promise((resolve) => (this.markSynced = resolve));
+  }
+
+  /** Lists and starts watching; resolves once the first list is in. */
+  async start(): Promise<void> {
+    await this.relist();
+    this.markSynced();
+    void this.watch();
+  }
+
+  /** Resolves once the first list is in. */
+  synced(): Promise<void> {
+    return this.syncedOnce;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.stopWatch?.();
+  }
+
+  /** The claim on a stream, valid or not. */
+  claim(streamId: string): ClaimRecord | undefined {
+    return this.claimsById.get(streamId);
+  }
+
+  claims(): ClaimRecord[] {
+    return [...this.claimsById.values()];
+  }
+
+  /** The pod holding `identity`, while it is alive. */
+  livePod(identity: string): PodRecord | undefined {
+    for (const o of this.pods.values()) {
+      if (o.record.identity === identity) return this.isAlive(o) ? o.record : undefined;
+    }
+    return undefined;
+  }
+
+  /** Every pod whose Lease is alive. */
+  livePods(): PodRecord[] {
+    return [...this.pods.values()].filter((o) => this.isAlive(o)).map((o) => o.record);
+  }
+
+  /** Every pod Lease, alive or not. */
+  allPods(): PodRecord[] {
+    return [...this.pods.values()].map((o) => o.record);
+  }
+
+  /** How long ago the Lease of `identity` was last seen renewed (Infinity when unknown). */
+  silentFor(identity: string): number {
+    for (const o of this.pods.values()) if (o.record.identity === identity) return this.now() - o.changedAt;
+    return Infinity;
+  }
+
+  /** The live pod that owns a stream: its valid claim's holder. */
+  owner(streamId: string): { claim: ClaimRecord; pod: PodRecord } | undefined {
+    const claim = this.claimsById.get(streamId);
+    const pod = claim && this.livePod(claim.identity);
+    return claim && pod ? { claim, pod } : undefined;
+  }
+
+  /**
+   * Reads the Lease of `identity`'s pod from the API server, so a decision to
+   * take over its claims never rests on a watch that may have fallen behind.
+   */
+  async refreshPod(podLease: string): Promise<void> {
+    const lease = await this.api.get(podLease);
+    if (lease) this.apply('MODIFIED', lease);
+    else if (this.pods.has(podLease)) this.apply('DELETED', { metadata: { name: podLease }, spec: {} });
+  }
+
+  private isAlive(o: Observed): boolean {
+    return o.record.identity !== '' && this.now() - o.changedAt < o.record.durationMs;
+  }
+
+  private async relist(): Promise<void> {
+    const { items, resourceVersion } = await this.api.list(this.selector);
+    const seen = new Set(items.map((l) => l.metadata.name));
+    for (const [name, o] of this.pods) if (!seen.has(name)) this.apply('DELETED', this.leaseOf(o.record));
+    for (const claim of this.claims()) if (!seen.has(claim.lease)) this.removeClaim(claim.streamId);
+    for (const lease of items) this.apply('MODIFIED', lease);
+    this.resourceVersion = resourceVersion;
+  }
+
+  private leaseOf(record: PodRecord): Lease {
+    return { metadata: { name: record.lease, labels: { 'media.fluxiot.io/lease': 'pod' } }, spec: {} };
+  }
+
+  private async watch(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.stopWatch = await this.api.watch(
+        this.selector,
+        this.resourceVersion,
+        (type, lease) => {
+          this.failures = 0;
+          if (lease.metadata.resourceVersion) this.resourceVersion = lease.metadata.resourceVersion;
+          if (type !== 'BOOKMARK') this.apply(type, lease);
+        },
+        (err) => this.watchEnded(err),
+      );
+    } catch (err) {
+      this.watchEnded(err);
+    }
+  }
+
+  private watchEnded(err: unknown): void {
+    if (this.stopped) return;
+    const gone = statusOf(err) === 410;
+    if (err && !gone) this.failures++;
+    const delay = this.failures === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.failures);
+    if (err && !gone) this.log.warn({ err: String(err), retryInMs: delay }, 'fleet: lease watch failed');
+    this.retry = setTimeout(() => {
+      const next = gone ? this.relist().then(() => this.watch()) : this.watch();
+      next.catch((e: unknown) => this.watchEnded(e));
+    }, delay);
+  }
+
+  private apply(type: LeaseEvent, lease: Lease): void {
+    const name = lease.metadata.name;
+    if (type === 'DELETED') {
+      const pod = this.pods.get(name);
+      if (pod) {
+        this.pods.delete(name);
+        this.emit('pod', pod.record, true);
+        return;
+      }
+      for (const claim of this.claimsById.values()) if (claim.lease === name) return this.removeClaim(claim.streamId);
+      return;
+    }
+    const pod = podRecord(lease);
+    if (pod) {
+      const before = this.pods.get(name);
+      const renewed = !before || before.record.identity !== pod.identity || before.record.renewTime !== pod.renewTime;
+      this.pods.set(name, { record: pod, changedAt: renewed ? this.now() : before.changedAt });
+      this.emit('pod', pod, false);
+      return;
+    }
+    const claim = claimRecord(lease);
+    if (!claim) return;
+    const before = this.claimsById.get(claim.streamId);
+    this.claimsById.set(claim.streamId, claim);
+    if (!before || before.identity !== claim.identity || before.resourceVersion !== claim.resourceVersion) {
+      this.emit('claim', claim.streamId, claim);
+    }
+  }
+
+  private removeClaim(streamId: string): void {
+    if (!this.claimsById.delete(streamId)) return;
+    this.emit('claim', streamId, undefined);
+  }
+}

@@ -1,0 +1,161 @@
+// rtmpd as one pod of a fleet: the pieces of this folder wired to the hub,
+// the RTMP admission step and the HTTP API. app.ts imports this module only
+// when --fleet-name is set, so a single server loads none of it (nor the
+// Kubernetes client).
+import { randomBytes } from 'node:crypto';
+import type { Router } from '@koa/router';
+import { ConfigError, type Config } from '../config.ts';
+import type { BitrateMeter } from '../http/bitrate.ts';
+import type { FleetStreams } from '../http/streams-api.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import type { AdmissionCheck } from '../rtmp/server/admission.ts';
+import type { SnapshotService } from '../snapshot/service.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { answers, FleetCatalog } from './catalog.ts';
+import { StreamClaims } from './claims.ts';
+import { FleetDirectory } from './directory.ts';
+import { kubernetesLeaseApi, type LeaseApi } from './lease-api.ts';
+import { Membership } from './membership.ts';
+import { Relays } from './relays.ts';
+import { fleetRoutes, podStreams } from './routes.ts';
+
+export type FleetConfig = Pick<
+  Config,
+  'fleetName' | 'fleetPodName' | 'fleetNamespace' | 'fleetPodIp' | 'fleetToken' | 'fleetLeaseSeconds' | 'idleTimeoutSeconds'
+>;
+
+/** Whether the options ask for a fleet; throws when they do but are incomplete. */
+export function fleetRequested(config: FleetConfig): boolean {
+  if (!config.fleetName) return false;
+  const missing = (['fleetPodName', 'fleetNamespace', 'fleetPodIp', 'fleetToken'] as const).filter((k) => !config[k]);
+  if (missing.length)
+    throw new ConfigError(
+      `--fleet-name is set, so ${missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} must be too (the operator sets them from the downward API and the fleet's Secret)`,
+    );
+  return true;
+}
+
+export interface FleetOptions {
+  config: FleetConfig;
+  hub: StreamHub;
+  snapshots: SnapshotService;
+  bitrate: BitrateMeter;
+  /** The port this pod's HTTP server listens on, which the other pods relay from. */
+  httpPort: number;
+  logger: Logger;
+  /** Tests give an API of their own; by default the Kubernetes API through @kubernetes/client-node. */
+  api?: LeaseApi;
+}
+
+export interface Fleet {
+  /** The claim check, for the RTMP admission step (after authorization). */
+  admission: AdmissionCheck;
+  /** /fleet/v1, what the pods ask each other. */
+  routes: Router;
+  /** The stream API's fleet-wide answers. */
+  streams: FleetStreams;
+  identity: string;
+  /** Lease writes and relays, for /metrics. */
+  stats(): { leaseWrites: number; relays: number; relaysStarted: number; pods: number; claims: number };
+  /** Tells the fleet this pod is draining; new publishes here are refused. */
+  drain(): Promise<void>;
+  /** Lets go of every claim: their streams can be published on another pod at once. */
+  releaseClaims(): Promise<void>;
+  /** Ends relays and deletes this pod's Lease. */
+  stop(): Promise<void>;
+}
+
+export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const { config, hub, logger } = o;
+  const log = logger.child({ component: 'fleet' });
+  const fleet = config.fleetName;
+  const pod = config.fleetPodName;
+  const identity = `${pod}_${randomBytes(4).toString('hex')}`;
+  const token = config.fleetToken;
+  const httpAddress = config.fleetPodIp.includes(':') ? `[${config.fleetPodIp}]:${o.httpPort}` : `${config.fleetPodIp}:${o.httpPort}`;
+  const api = o.api ?? (await kubernetesLeaseApi(config.fleetNamespace));
+
+  const directory = new FleetDirectory({ api, fleet, log });
+  const membership = new Membership({
+    api,
+    fleet,
+    pod,
+    identity,
+    httpAddress,
+    durationSeconds: config.fleetLeaseSeconds,
+    load: () => {
+      let publishers = 0;
+      let players = 0;
+      for (const stream of hub.list()) {
+        if (stream.publisher.protocol !== 'relay') publishers++;
+        players += stream.playerCount;
+      }
+      return { publishers, players };
+    },
+    log,
+  });
+  await membership.start();
+  await directory.start();
+  const relays = new Relays({ hub, directory, identity, token, log });
+  const claims = new StreamClaims({
+    api,
+    directory,
+    hub,
+    fleet,
+    identity,
+    durationSeconds: config.fleetLeaseSeconds,
+    // Below the idle timeout, which would close the waiting publisher anyway.
+    maxWaitMs: Math.max(0, (config.idleTimeoutSeconds - 2) * 1000),
+    endRelay: (id) => relays.end(id),
+    answers,
+    log,
+  });
+  hub.remote = relays;
+  const sweep = setInterval(() => {
+    claims.sweep().catch((err: unknown) => log.warn({ err: String(err) }, 'fleet: claim sweep failed'));
+  }, membership.renewIntervalMs);
+  sweep.unref();
+
+  let draining = false;
+  const admission: AdmissionCheck = (request) => {
+    if (draining && request.action === 'publish')
+      return {
+        allow: false,
+        code: 'NetStream.Publish.Failed',
+        description: 'this pod is shutting down; publish again to be served by another',
+        close: true,
+      };
+    return claims.check(request);
+  };
+  const local = () => podStreams({ hub, bitrate: o.bitrate, pod });
+  log.info({ fleet, pod, identity, namespace: config.fleetNamespace, address: httpAddress }, 'fleet: joined');
+
+  return {
+    admission,
+    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, pod, token }),
+    streams: new FleetCatalog({ directory, identity, token, local, log }),
+    identity,
+    stats: () => ({
+      leaseWrites: membership.writes + claims.writes,
+      relays: relays.active,
+      relaysStarted: relays.started,
+      pods: directory.livePods().length,
+      claims: claims.heldStreams().length,
+    }),
+    async drain() {
+      draining = true;
+      await membership.drain();
+    },
+    releaseClaims: () => claims.releaseAll(),
+    async stop() {
+      clearInterval(sweep);
+      hub.remote = undefined;
+      relays.close();
+      await claims.releaseAll();
+      claims.close();
+      directory.stop();
+      await membership.release();
+      log.info({ fleet, pod }, 'fleet: left');
+    },
+  };
+}

@@ -1,0 +1,146 @@
+// What the fleet keeps in Leases, and how it reads them back. Two kinds, both
+// labelled with the fleet's name so one watch sees a whole RtmpServer:
+// - a pod Lease per rtmpd process, renewed while it lives; it carries the
+//   pod's address and load (what the others relay from and what the
+//   operator reports in status);
+// - a stream claim per live stream, created when a publish is admitted and
+//   deleted when it ends; it is valid while its holder's pod Lease is.
+import { createHash } from 'node:crypto';
+import type { Lease } from './lease-api.ts';
+
+const LABEL_FLEET = 'media.fluxiot.io/fleet';
+const LABEL_KIND = 'media.fluxiot.io/lease';
+const ANNOTATION = {
+  pod: 'media.fluxiot.io/pod',
+  address: 'media.fluxiot.io/http-address',
+  publishers: 'media.fluxiot.io/publishers',
+  players: 'media.fluxiot.io/players',
+  draining: 'media.fluxiot.io/draining',
+  stream: 'media.fluxiot.io/stream',
+} as const;
+
+/** `media.fluxiot.io/fleet=<name>`: every Lease of one fleet. */
+export const fleetSelector = (fleet: string): string => `${LABEL_FLEET}=${fleet}`;
+
+/** The pod Lease's name; pod names are unique in a namespace. */
+export const podLeaseName = (pod: string): string => `rtmpd-pod.${pod}`;
+
+/**
+ * The claim's name. Stream keys may hold upper case and `_`, which object
+ * names may not, so the name is a hash of the stream id; the id itself is an
+ * annotation and is checked, so a hash collision refuses instead of sharing.
+ */
+export const claimName = (fleet: string, streamId: string): string =>
+  `rtmpd-stream.${fleet}.${createHash('sha256').update(streamId).digest('hex').slice(0, 24)}`;
+
+/**
+ * A process's identity: the pod name and an id drawn at start. A pod that
+ * restarts under the same name (a StatefulSet's) is a new holder, so the
+ * claims of the process that died are known stale at once.
+ */
+export const podOf = (identity: string): string => identity.slice(0, identity.lastIndexOf('_'));
+
+export interface PodRecord {
+  /** The Lease's name and version. */
+  lease: string;
+  resourceVersion: string;
+  pod: string;
+  identity: string;
+  /** `host:port` of the pod's HTTP server. */
+  httpAddress: string;
+  publishers: number;
+  players: number;
+  draining: boolean;
+  durationMs: number;
+  /** RFC 3339, as written by the holder (its clock). */
+  renewTime: string;
+}
+
+export interface ClaimRecord {
+  lease: string;
+  resourceVersion: string;
+  /** `rtmp/<app>/<key>`. */
+  streamId: string;
+  identity: string;
+  acquireTime: string;
+}
+
+const count = (v: string | undefined): number => {
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+};
+
+export function podRecord(lease: Lease): PodRecord | undefined {
+  if (lease.metadata.labels?.[LABEL_KIND] !== 'pod') return undefined;
+  const a = lease.metadata.annotations ?? {};
+  const identity = lease.spec.holderIdentity ?? '';
+  return {
+    lease: lease.metadata.name,
+    resourceVersion: lease.metadata.resourceVersion ?? '',
+    pod: a[ANNOTATION.pod] ?? podOf(identity),
+    identity,
+    httpAddress: a[ANNOTATION.address] ?? '',
+    publishers: count(a[ANNOTATION.publishers]),
+    players: count(a[ANNOTATION.players]),
+    draining: a[ANNOTATION.draining] === 'true',
+    durationMs: (lease.spec.leaseDurationSeconds ?? 0) * 1000,
+    renewTime: lease.spec.renewTime ?? '',
+  };
+}
+
+export function claimRecord(lease: Lease): ClaimRecord | undefined {
+  if (lease.metadata.labels?.[LABEL_KIND] !== 'stream') return undefined;
+  const streamId = lease.metadata.annotations?.[ANNOTATION.stream];
+  if (!streamId) return undefined;
+  return {
+    lease: lease.metadata.name,
+    resourceVersion: lease.metadata.resourceVersion ?? '',
+    streamId,
+    identity: lease.spec.holderIdentity ?? '',
+    acquireTime: lease.spec.acquireTime ?? '',
+  };
+}
+
+export interface PodLeaseFields {
+  fleet: string;
+  pod: string;
+  identity: string;
+  httpAddress: string;
+  durationSeconds: number;
+  publishers: number;
+  players: number;
+  draining: boolean;
+  now: string;
+  /** When this identity first took the Lease. */
+  acquireTime: string;
+}
+
+export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => ({
+  metadata: {
+    name: podLeaseName(f.pod),
+    ...(resourceVersion ? { resourceVersion } : {}),
+    labels: { [LABEL_FLEET]: f.fleet, [LABEL_KIND]: 'pod' },
+    annotations: {
+      [ANNOTATION.pod]: f.pod,
+      [ANNOTATION.address]: f.httpAddress,
+      [ANNOTATION.publishers]: String(f.publishers),
+      [ANNOTATION.players]: String(f.players),
+      ...(f.draining ? { [ANNOTATION.draining]: 'true' } : {}),
+    },
+  },
+  spec: { holderIdentity: f.identity, leaseDurationSeconds: f.durationSeconds, acquireTime: f.acquireTime, renewTime: f.now },
+});
+
+export const claimLease = (
+  o: { fleet: string; streamId: string; identity: string; durationSeconds: number; now: string },
+  resourceVersion?: string,
+): Lease => ({
+  metadata: {
+    name: claimName(o.fleet, o.streamId),
+    ...(resourceVersion ? { resourceVersion } : {}),
+    labels: { [LABEL_FLEET]: o.fleet, [LABEL_KIND]: 'stream' },
+    annotations: { [ANNOTATION.stream]: o.streamId, [ANNOTATION.pod]: podOf(o.identity) },
+  },
+  // Never renewed: the claim lives as long as its holder's pod Lease does.
+  spec: { holderIdentity: o.identity, leaseDurationSeconds: o.durationSeconds, acquireTime: o.now, renewTime: o.now },
+});

@@ -1,0 +1,199 @@
+// Play from any pod: a player here of a stream another pod owns makes this
+// pod pull the stream once from the owner (HTTP-FLV from the owner's pod IP,
+// found through the claim), demux it and publish it into the local hub,
+// where any number of local players share it. The owner sends its cached GOP
+// first, so the picture appears at once. A relay ends when the owner ends
+// the response (the stream was unpublished), when the claim changes hands or
+// goes away, when no data comes for a while, or when nobody has watched it
+// for a few seconds; its local players are then ended cleanly.
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
+import type { RemoteStreams, StreamHub } from '../hub/hub.ts';
+import { streamId as idOf } from '../hub/names.ts';
+import type { Stream } from '../hub/stream.ts';
+import { isObject, parseData } from '../rtmp/wire/commands.ts';
+import { MessageType } from '../rtmp/wire/message-types.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { FleetDirectory } from './directory.ts';
+import type { ClaimRecord } from './records.ts';
+import { RELAY_PATH } from './routes.ts';
+
+export interface RelaysOptions {
+  hub: StreamHub;
+  directory: FleetDirectory;
+  identity: string;
+  token: string;
+  log: Logger;
+  /** A relay nobody has watched for this long is ended. */
+  lingerMs?: number;
+  /** A relay that received nothing for this long is ended (an owner that vanished without closing). */
+  stallMs?: number;
+}
+
+const SWEEP_MS = 1000;
+
+export class Relays implements RemoteStreams {
+  /** A subscriber waits this long for the owner's first bytes. */
+  readonly arrivalMs = 5000;
+  private readonly o: Required<RelaysOptions>;
+  private readonly relays = new Map<string, Relay>();
+  private readonly timer: NodeJS.Timeout;
+  /** Relays started, for /metrics. */
+  started = 0;
+
+  constructor(o: RelaysOptions) {
+    this.o = { lingerMs: 5000, stallMs: 15_000, ...o };
+    o.directory.on('claim', this.onClaim);
+    this.timer = setInterval(() => this.sweep(), SWEEP_MS).unref();
+  }
+
+  get active(): number {
+    return this.relays.size;
+  }
+
+  pull(app: string, key: string): boolean {
+    const id = idOf(app, key);
+    if (this.relays.has(id)) return true;
+    const owner = this.o.directory.owner(id);
+    if (!owner || owner.claim.identity === this.o.identity || !owner.pod.httpAddress) return false;
+    const relay = new Relay({
+      ...this.o,
+      app,
+      key,
+      owner: owner.claim,
+      address: owner.pod.httpAddress,
+      onEnd: () => this.forget(id, relay),
+    });
+    this.relays.set(id, relay);
+    this.started++;
+    relay.start();
+    return true;
+  }
+
+  /** Ends the relay of a stream, if any (its claim moved here). */
+  end(streamId: string): void {
+    this.relays.get(streamId)?.stop('the stream is now published on this pod');
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.o.directory.off('claim', this.onClaim);
+    for (const relay of [...this.relays.values()]) relay.stop('shutting down');
+  }
+
+  private forget(id: string, relay: Relay): void {
+    if (this.relays.get(id) === relay) this.relays.delete(id);
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const relay of [...this.relays.values()]) relay.sweep(now, this.o.lingerMs, this.o.stallMs);
+  }
+
+  private readonly onClaim = (streamId: string, claim: ClaimRecord | undefined): void => {
+    const relay = this.relays.get(streamId);
+    if (relay && claim?.identity !== relay.owner.identity) relay.stop('the stream left its owner');
+    // A player waiting (--play-wait-seconds) for a stream that has just been published elsewhere.
+    if (claim && claim.identity !== this.o.identity && this.o.hub.awaited(streamId)) {
+      const [, app = '', key = ''] = streamId.split('/');
+      this.pull(app, key);
+    }
+  };
+}
+
+interface RelayOptions extends Required<RelaysOptions> {
+  app: string;
+  key: string;
+  owner: ClaimRecord;
+  address: string;
+  onEnd: () => void;
+}
+
+class Relay {
+  readonly owner: ClaimRecord;
+  private readonly o: RelayOptions;
+  private req: ClientRequest | undefined;
+  private stream: Stream | undefined;
+  private readonly demuxer = new FlvDemuxer();
+  private lastDataAt = performance.now();
+  private unwatchedSince = performance.now();
+  private ended = false;
+
+  constructor(o: RelayOptions) {
+    this.o = o;
+    this.owner = o.owner;
+  }
+
+  start(): void {
+    const { address, app, key, token } = this.o;
+    const at = address.lastIndexOf(':');
+    this.req = request({
+      host: address.slice(0, at).replace(/^\[|\]$/g, ''),
+      port: Number(address.slice(at + 1)),
+      path: `${RELAY_PATH}/${encodeURIComponent(app)}/${encodeURIComponent(key)}.flv`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    this.req.on('response', (res) => this.onResponse(res));
+    this.req.on('error', (err) => this.stop(`owner unreachable: ${err.message}`));
+    this.req.end();
+  }
+
+  sweep(now: number, lingerMs: number, stallMs: number): void {
+    if (now - this.lastDataAt > stallMs) return this.stop(`no data from the owner for ${stallMs / 1000} s`);
+    if (!this.stream) return;
+    if (this.stream.subscriberCount > 0) this.unwatchedSince = now;
+    else if (now - this.unwatchedSince > lingerMs) this.stop('nobody watches');
+  }
+
+  /** Ends the relay and, with it, the local stream: its players are told it was unpublished. */
+  stop(why: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.o.log.info({ stream: idOf(this.o.app, this.o.key), owner: this.o.address, why }, 'fleet: relay ended');
+    this.req?.destroy();
+    if (this.stream) this.o.hub.unpublish(this.stream);
+    this.o.onEnd();
+  }
+
+  private onResponse(res: IncomingMessage): void {
+    if (this.ended) return void res.destroy();
+    if (res.statusCode !== 200) {
+      res.resume();
+      return this.stop(`the owner answered ${res.statusCode}`);
+    }
+    const { hub, app, key, address } = this.o;
+    try {
+      this.stream = hub.publish(app, key, { protocol: 'relay', remoteAddress: address, close: () => this.stop('closed here') });
+    } catch (err) {
+      res.destroy();
+      return this.stop(`the local hub refused it: ${(err as Error).message}`);
+    }
+    this.o.log.info({ stream: this.stream.id, owner: address }, 'fleet: relaying');
+    res.on('data', (chunk: Buffer) => this.onData(chunk));
+    res.on('end', () => this.stop('the owner ended the stream'));
+    res.on('close', () => this.stop('the owner closed the connection'));
+    res.on('error', (err) => this.stop(`relay failed: ${err.message}`));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ended || !this.stream) return;
+    const now = performance.now();
+    this.lastDataAt = now;
+    let tags: FlvTagRecord[];
+    try {
+      tags = this.demuxer.push(chunk);
+    } catch (err) {
+      return this.stop(`bad FLV from the owner: ${(err as Error).message}`);
+    }
+    const stream = this.stream;
+    for (const tag of tags) {
+      if (tag.kind === 'video') stream.pushVideo(tag.timestamp, tag.body, now);
+      else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp, tag.body, now);
+      else {
+        const [name, values] = parseData(MessageType.dataAmf0, tag.body);
+        if (name === 'onMetaData' && values !== undefined && isObject(values))
+          stream.setMetadata(tag.timestamp, tag.body, { ...values }, now);
+      }
+    }
+  }
+}

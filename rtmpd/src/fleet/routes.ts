@@ -1,0 +1,89 @@
+// What pods of a fleet ask each other, under /fleet/v1 on the HTTP port, with
+// the fleet's own bearer token (never an end user's): this pod's streams for
+// the fleet-wide list, a stream this pod owns as HTTP-FLV for a relay, and a
+// snapshot of a stream this pod has. Only what is live here is answered, so
+// a request never bounces on to a third pod.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router, type RouterContext } from '@koa/router';
+import type { Next } from 'koa';
+import type { StreamHub } from '../hub/hub.ts';
+import { invalidStreamName, streamId } from '../hub/names.ts';
+import type { Stream } from '../hub/stream.ts';
+import type { BitrateMeter } from '../http/bitrate.ts';
+import { ApiError } from '../http/errors.ts';
+import { FlvResponse } from '../http/http-flv.ts';
+import { streamView, type StreamView } from '../http/stream-view.ts';
+import { sendSnapshot } from '../http/streams-api.ts';
+import type { SnapshotService } from '../snapshot/service.ts';
+
+export const FLEET_PREFIX = '/fleet/v1';
+export const RELAY_PATH = `${FLEET_PREFIX}/relay`;
+
+/** One pod's answer to GET /fleet/v1/streams. */
+export interface PodStreams {
+  pod: string;
+  streams: { view: StreamView; relayed: boolean }[];
+}
+
+export interface FleetRoutesOptions {
+  hub: StreamHub;
+  snapshots: SnapshotService;
+  bitrate: BitrateMeter;
+  pod: string;
+  token: string;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Compares in constant time (both sides hashed first, so lengths do not leak either). */
+export function sameToken(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/** This pod's live streams, as the fleet-wide list merges them. */
+export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'pod'>): PodStreams {
+  return {
+    pod: o.pod,
+    streams: o.hub.list().map((s) => ({ view: streamView(s, o.bitrate.kbps(s), true), relayed: s.publisher.protocol === 'relay' })),
+  };
+}
+
+export function fleetRoutes(o: FleetRoutesOptions): Router {
+  const router = new Router({ prefix: FLEET_PREFIX });
+  const expected = `Bearer ${o.token}`;
+  router.use(async (ctx: RouterContext, next: Next) => {
+    if (!sameToken(ctx.get('authorization'), expected)) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="rtmpd-fleet"');
+      throw new ApiError(401, 'fleet_token_required', 'this path is for the pods of the fleet and needs their token');
+    }
+    await next();
+  });
+
+  /** A stream this pod has: its publisher's (`owned`) or a relay's too. */
+  const local = (ctx: RouterContext, owned: boolean): Stream => {
+    const app = ctx.params.app ?? '';
+    const key = ctx.params.key ?? '';
+    const invalid = invalidStreamName(app, key);
+    if (invalid) throw new ApiError(400, 'invalid_stream_name', invalid);
+    const stream = o.hub.get(app, key);
+    if (!stream || (owned && stream.publisher.protocol === 'relay'))
+      throw new ApiError(404, 'stream_not_found', `stream ${streamId(app, key)} is not published on pod ${o.pod}`);
+    return stream;
+  };
+
+  router.get('/streams', (ctx) => {
+    ctx.body = podStreams(o);
+  });
+
+  router.get('/relay/:app/:key.flv', (ctx) => {
+    const stream = local(ctx, true);
+    const relay = new FlvResponse(ctx.res, 'relay');
+    ctx.res.once('close', () => stream.unsubscribe(relay));
+    stream.subscribe(relay, performance.now());
+    // The response belongs to the relay subscriber now.
+    ctx.respond = false;
+  });
+
+  router.get('/snapshot/:app/:key', (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)));
+  return router;
+}
