@@ -54,6 +54,16 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'fleet',
+          include: ['e2e/fleet/**/*.test.ts'],
+          globalSetup: ['e2e/cluster/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e-local',
           include: ['e2e/local/**/*.test.ts'],
           globalSetup: ['e2e/cluster/global-setup.ts'],

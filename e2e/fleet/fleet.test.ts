@@ -1,0 +1,354 @@
+// The fleet on the local control plane: three rtmpd processes as the three
+// pods of one RtmpServer (pod IPs 127.0.0.2-4, the same ports), the real
+// kube-apiserver holding their Leases and stream claims, and the pods'
+// ServiceAccount limited to the Role the operator gives them. ffmpeg and
+// ffprobe are the clients; the failover time and the API writes measured
+// here are written to .artifacts/fleet/figures.json.
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rtmpdPodRules } from '../../operator/src/rbac.ts';
+import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
+import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
+import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
+import { eventually, kubectl, kubectlJson, serviceAccountKubeconfig } from '../cluster/kube.ts';
+import { repo } from '../lib/chart.ts';
+import { freePort } from '../lib/free-port.ts';
+import { startFleetPod, type FleetPod } from './pods.ts';
+
+const suffix = randomBytes(3).toString('hex');
+const namespace = `fleet-${suffix}`;
+const fleet = 'edge';
+const token = randomBytes(24).toString('hex');
+const key = `cam${suffix}`;
+const figures: Record<string, unknown> = {};
+
+let dir: string;
+let kubeconfig: string;
+let ports: { rtmp: number; http: number };
+const pods = new Map<string, FleetPod>();
+const publishers: Publisher[] = [];
+const clients: RtmpClient[] = [];
+
+interface LeaseJson {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { holderIdentity?: string };
+}
+
+const leases = async (kind: 'pod' | 'stream'): Promise<LeaseJson[]> =>
+  (
+    await kubectlJson<{ items: LeaseJson[] }>([
+      'get',
+      'leases',
+      '-n',
+      namespace,
+      '-l',
+      `media.fluxiot.io/fleet=${fleet},media.fluxiot.io/lease=${kind}`,
+    ])
+  ).items;
+
+async function startPod(name: string, ip: string, extra: { graceSeconds?: number } = {}): Promise<FleetPod> {
+  const pod = await startFleetPod({
+    fleet,
+    namespace,
+    pod: name,
+    ip,
+    rtmpPort: ports.rtmp,
+    httpPort: ports.http,
+    token,
+    kubeconfig,
+    dir,
+    ...extra,
+  });
+  pods.set(name, pod);
+  return pod;
+}
+
+const pod = (name: string): FleetPod => {
+  const p = pods.get(name);
+  if (!p) throw new Error(`no pod ${name}`);
+  return p;
+};
+
+async function streams(p: FleetPod): Promise<StreamView[]> {
+  const res = await fetch(p.httpUrl('/api/v1/rtmp/streams'), { signal: AbortSignal.timeout(5000) });
+  return ((await res.json()) as { streams: StreamView[] }).streams;
+}
+
+async function metric(p: FleetPod, name: string): Promise<number> {
+  const text = await (await fetch(p.httpUrl('/metrics'))).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`${p.pod} has no metric ${name}`);
+  return Number(m[1]);
+}
+
+/** An RTMP player that records every onStatus code it hears. */
+async function player(url: string): Promise<{ client: RtmpClient; codes: string[]; media: () => number }> {
+  const client = await RtmpClient.connect(url);
+  clients.push(client);
+  const codes: string[] = [];
+  let frames = 0;
+  client.on('status', (info: StatusInfo) => codes.push(String(info.code)));
+  client.on('media', () => frames++);
+  await client.play();
+  return { client, codes, media: () => frames };
+}
+
+const ownerOf = async (p: FleetPod, id: string): Promise<string | undefined> =>
+  (await streams(p)).find((s) => s.stream_id === id && s.video !== null)?.owner?.pod;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flux-rtmpd-fleet-'));
+  await kubectl(['create', 'namespace', namespace]);
+  const rbac = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'edge-rtmpd', namespace } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'edge-rtmpd', namespace }, rules: rtmpdPodRules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'edge-rtmpd', namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'edge-rtmpd' },
+      subjects: [{ kind: 'ServiceAccount', name: 'edge-rtmpd', namespace }],
+    },
+  ];
+  await kubectl(['apply', '-f', '-'], { input: rbac.map((o) => stringify(o)).join('---\n') });
+  kubeconfig = await serviceAccountKubeconfig(namespace, 'edge-rtmpd');
+  ports = { rtmp: await freePort(), http: await freePort() };
+  await Promise.all([startPod('edge-0', '127.0.0.2'), startPod('edge-1', '127.0.0.3'), startPod('edge-2', '127.0.0.4')]);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  for (const p of publishers) p.child.kill('SIGKILL');
+  await Promise.all([...pods.values()].map((p) => p.kill()));
+  const out = join(repo, '.artifacts/fleet');
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'figures.json'), `${JSON.stringify(figures, null, 2)}\n`);
+  await kubectl(['delete', 'namespace', namespace, '--wait=false'], { allowFailure: true });
+  if (process.env.FLUX_RTMPD_KEEP_E2E === '1') process.stderr.write(`fleet: logs kept in ${dir}\n`);
+  else await rm(dir, { recursive: true, force: true });
+});
+
+describe('three rtmpd pods of one RtmpServer on the local control plane', () => {
+  // Each step builds on the one before: after a failure the rest are skipped, not failed again.
+  let broken = false;
+  beforeEach((ctx) => {
+    if (broken) ctx.skip();
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    broken = true;
+    for (const p of pods.values()) process.stderr.write(`--- ${p.pod} ---\n${(await p.log()).slice(-4000)}\n`);
+  });
+
+  const id = `rtmp/live/${key}`;
+
+  it('each pod holds a Lease of its own in the API server, labelled with the fleet', async () => {
+    const found = await eventually('three pod Leases', async () => {
+      const items = await leases('pod');
+      return items.length === 3 ? items : undefined;
+    });
+    expect(found.map((l) => l.spec.holderIdentity?.replace(/_[0-9a-f]+$/, '')).sort()).toEqual(['edge-0', 'edge-1', 'edge-2']);
+    expect(found.map((l) => l.metadata.annotations?.['media.fluxiot.io/http-address']).sort()).toEqual(
+      ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => `${ip}:${ports.http}`),
+    );
+  });
+
+  it('ffmpeg publishes to one pod, which claims the stream in the API server first', async () => {
+    publishers.push(publishTestPattern(pod('edge-0').rtmpUrl('live', key), { seconds: 600 }));
+    const claim = await eventually('the stream claim', async () =>
+      (await leases('stream')).find((l) => l.metadata.annotations?.['media.fluxiot.io/stream'] === id),
+    );
+    expect(claim.spec.holderIdentity).toMatch(/^edge-0_/);
+    expect(claim.metadata.labels?.['media.fluxiot.io/fleet']).toBe(fleet);
+    await eventually('the stream on its pod', async () => ((await ownerOf(pod('edge-0'), id)) === 'edge-0' ? true : undefined), 20_000);
+  });
+
+  it('ffprobe plays it from each of the other two pods over RTMP and HTTP-FLV', async () => {
+    for (const name of ['edge-1', 'edge-2']) {
+      const p = pod(name);
+      for (const url of [p.rtmpUrl('live', key), p.httpUrl(`/live/${key}.flv`)]) {
+        const tracks = await probe(url);
+        expect(
+          tracks.find((t) => t.codec_type === 'video'),
+          url,
+        ).toMatchObject({ codec_name: 'h264', width: 640, height: 360 });
+        expect(
+          tracks.find((t) => t.codec_type === 'audio'),
+          url,
+        ).toMatchObject({ codec_name: 'aac' });
+      }
+    }
+  });
+
+  it('every pod lists the same streams, each with the pod that owns it', async () => {
+    const stable = (s: StreamView) => [s.stream_id, s.owner?.pod, s.start_time, s.video?.codec, s.video?.width, s.app, s.key];
+    const lists = await Promise.all(['edge-0', 'edge-1', 'edge-2'].map(async (n) => (await streams(pod(n))).map(stable)));
+    expect(lists[0]).toEqual([[id, 'edge-0', expect.any(String), 'h264', 640, 'live', key]]);
+    expect(lists[1]).toEqual(lists[0]);
+    expect(lists[2]).toEqual(lists[0]);
+    const one = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}`));
+    expect(((await one.json()) as StreamView).owner).toEqual({ pod: 'edge-0' });
+  });
+
+  it('a pod pulls a stream once, however many players it has there; the players count where they watch', async () => {
+    const edge1 = pod('edge-1');
+    const before = await metric(edge1, 'rtmpd_fleet_relays_started_total');
+    const relaying = await metric(edge1, 'rtmpd_fleet_relays');
+    const players = await Promise.all([1, 2, 3].map(() => player(edge1.rtmpUrl('live', key))));
+    const flv = await Promise.all([1, 2].map(() => fetch(edge1.httpUrl(`/live/${key}.flv`))));
+    await eventually('frames at every RTMP player', async () => (players.every((p) => p.media() > 25) ? true : undefined), 20_000);
+    expect(flv.every((r) => r.status === 200 && r.headers.get('content-type') === 'video/x-flv')).toBe(true);
+    expect(await metric(edge1, 'rtmpd_fleet_relays')).toBe(1);
+    // A relay left over from the probes above may still be there: then none was started.
+    expect((await metric(edge1, 'rtmpd_fleet_relays_started_total')) - before).toBe(relaying === 1 ? 0 : 1);
+    const listed = await eventually('five players in the fleet-wide list', async () => {
+      const view = (await streams(pod('edge-2'))).find((s) => s.stream_id === id);
+      return view?.players.total === 5 ? view : undefined;
+    });
+    expect(listed.players).toEqual({ rtmp: 3, http_flv: 2, total: 5 });
+    for (const r of flv) await r.body?.cancel();
+    for (const p of players) p.client.destroy();
+  });
+
+  it('a snapshot asked of a pod that does not own the stream is a JPEG', async () => {
+    const res = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}/snapshot`));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    expect(Buffer.from(await res.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+  });
+
+  it('the same key published on another pod is refused with NetStream.Publish.BadName', async () => {
+    const client = await RtmpClient.connect(pod('edge-1').rtmpUrl('live', key));
+    clients.push(client);
+    await expect(client.publish()).rejects.toMatchObject({ code: 'NetStream.Publish.BadName' });
+    client.destroy();
+    const ffmpeg = publishTestPattern(pod('edge-2').rtmpUrl('live', key), { seconds: 5 });
+    expect(await ffmpeg.exited).not.toBe(0);
+    expect(ffmpeg.stderr()).toContain('already being published (on pod edge-0)');
+  });
+
+  it('the fleet-internal paths refuse requests without the fleet token', async () => {
+    const res = await fetch(pod('edge-0').httpUrl('/fleet/v1/streams'));
+    expect(res.status).toBe(401);
+    const relay = await fetch(pod('edge-0').httpUrl(`/fleet/v1/relay/live/${key}.flv`), { headers: { authorization: 'Bearer wrong' } });
+    expect(relay.status).toBe(401);
+  });
+
+  it('SIGKILL of the owner: a republish on another pod is admitted when its claim expires, and plays from the third', async () => {
+    const relayed = await player(pod('edge-2').rtmpUrl('live', key));
+    const killedAt = Date.now();
+    await pod('edge-0').kill();
+    // The encoder reconnects at once, to another pod (as through the Service): its publish waits for the claim.
+    publishers.push(publishTestPattern(pod('edge-1').rtmpUrl('live', key), { seconds: 600 }));
+    const claimed = await eventually(
+      'the claim to move to edge-1',
+      async () => {
+        const claim = (await leases('stream')).find((l) => l.metadata.annotations?.['media.fluxiot.io/stream'] === id);
+        return claim?.spec.holderIdentity?.startsWith('edge-1_') ? Date.now() : undefined;
+      },
+      30_000,
+    );
+    const failoverMs = claimed - killedAt;
+    figures.failoverAfterSigkillMs = failoverMs;
+    figures.leaseSeconds = 10;
+    process.stderr.write(`fleet: after SIGKILL of the owner, the key was published again on another pod in ${failoverMs} ms\n`);
+    expect(failoverMs).toBeLessThan(15_000);
+    // The player that was relayed from the dead pod was ended cleanly.
+    await eventually('the relayed player to be told', async () =>
+      relayed.codes.includes('NetStream.Play.UnpublishNotify') ? true : undefined,
+    );
+    await eventually('edge-1 as the owner everywhere', async () =>
+      (await ownerOf(pod('edge-2'), id)) === 'edge-1' && (await ownerOf(pod('edge-1'), id)) === 'edge-1' ? true : undefined,
+    );
+    const tracks = await probe(pod('edge-2').rtmpUrl('live', key));
+    expect(tracks.find((t) => t.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 640 });
+  });
+
+  it('the killed pod comes back under its name (as a StatefulSet restarts it): a new process takes its Lease over', async () => {
+    const old = (await leases('pod')).find((l) => l.metadata.name === 'rtmpd-pod.edge-0')?.spec.holderIdentity;
+    await startPod('edge-0', '127.0.0.2');
+    const now = await eventually('a new holder of edge-0’s Lease', async () => {
+      const holder = (await leases('pod')).find((l) => l.metadata.name === 'rtmpd-pod.edge-0')?.spec.holderIdentity;
+      return holder && holder !== old ? holder : undefined;
+    });
+    expect(now).toMatch(/^edge-0_/);
+    expect((await streams(pod('edge-0'))).map((s) => s.owner?.pod)).toEqual(['edge-1']);
+  });
+
+  it('SIGTERM drains a pod: unready at once, publishers asked to reconnect, claims let go, players served to the end', async () => {
+    const drained = pod('edge-1');
+    // A publisher that honours Enhanced RTMP reconnect requests (capsEx Reconnect), on the pod that drains.
+    const other = `drain${suffix}`;
+    const enhanced = await RtmpClient.connect(drained.rtmpUrl('live', other), { connectProperties: { capsEx: 1 } });
+    clients.push(enhanced);
+    const heard: string[] = [];
+    enhanced.on('status', (info) => heard.push(String(info.code)));
+    await enhanced.publish();
+    // A stream owned by another pod, watched on the draining pod: it keeps the pod serving through its grace period.
+    const third = `third${suffix}`;
+    publishers.push(publishTestPattern(pod('edge-2').rtmpUrl('live', third), { seconds: 600 }));
+    await eventually('the third stream', async () => ((await ownerOf(pod('edge-2'), `rtmp/live/${third}`)) ? true : undefined), 20_000);
+    const watcher = await player(drained.rtmpUrl('live', third));
+    // And a player elsewhere of a stream the draining pod owns.
+    const relayed = await player(pod('edge-2').rtmpUrl('live', key));
+
+    const stoppedAt = Date.now();
+    const exited = drained.stop();
+    await eventually(
+      'the draining pod to answer /ready with 503',
+      async () => {
+        const res = await fetch(drained.httpUrl('/ready'));
+        return res.status === 503 ? true : undefined;
+      },
+      5000,
+    );
+    expect((await fetch(drained.httpUrl('/health'))).status).toBe(200);
+    await eventually(
+      'the reconnect request',
+      async () => (heard.includes('NetConnection.Connect.ReconnectRequest') ? true : undefined),
+      5000,
+    );
+    // It reconnects to another pod and is admitted at once: the draining pod let its claim go.
+    const askedAt = Date.now();
+    const moved = await RtmpClient.connect(pod('edge-2').rtmpUrl('live', other));
+    clients.push(moved);
+    await moved.publish();
+    figures.republishAfterReconnectRequestMs = Date.now() - askedAt;
+    expect(Date.now() - askedAt).toBeLessThan(3000);
+    enhanced.close();
+    // The relayed player of the drained pod's stream is ended cleanly, so it reconnects.
+    await eventually('the relayed player to hear the stream end', async () =>
+      relayed.codes.includes('NetStream.Play.UnpublishNotify') ? true : undefined,
+    );
+    // The player of another pod's stream is still served while the pod drains.
+    const framesBefore = watcher.media();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(watcher.media()).toBeGreaterThan(framesBefore);
+    expect(await exited).toBe(0);
+    figures.drainMs = Date.now() - stoppedAt;
+    expect(watcher.codes).toContain('NetStream.Play.Stop');
+    expect((await leases('pod')).map((l) => l.metadata.name)).not.toContain('rtmpd-pod.edge-1');
+    const claims = await leases('stream');
+    expect(claims.map((l) => l.spec.holderIdentity).filter((h) => h?.startsWith('edge-1_'))).toEqual([]);
+  });
+
+  it('API writes: one Lease renewal per pod per third of the lease, nothing per stream while it is live', async () => {
+    const p = pod('edge-2');
+    const w0 = await metric(p, 'rtmpd_fleet_lease_writes_total');
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 20_000));
+    const w1 = await metric(p, 'rtmpd_fleet_lease_writes_total');
+    const perSecond = ((w1 - w0) * 1000) / (Date.now() - t0);
+    figures.leaseWritesPerPodPerSecond = Math.round(perSecond * 1000) / 1000;
+    figures.liveStreamsOnThatPod = (await streams(p)).filter((s) => s.owner?.pod === 'edge-2').length;
+    process.stderr.write(
+      `fleet: ${perSecond.toFixed(3)} API writes/s from a pod owning ${String(figures.liveStreamsOnThatPod)} live streams\n`,
+    );
+    // 10 s leases renewed every 3.3 s: 0.3 writes/s, whatever the number of streams.
+    expect(perSecond).toBeLessThan(0.5);
+  });
+});
