@@ -46,6 +46,15 @@ export const leaderElectionRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 
+/**
+ * What an rtmpd pod of a fleet needs, in its own namespace only: its pod Lease
+ * and the stream claims (rtmpd/src/fleet/). The operator gives each
+ * RtmpServer's pods a Role with these rules, so it must hold them itself.
+ */
+export const rtmpdPodRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+];
+
 const labels = { 'app.kubernetes.io/name': 'rtmpd-operator', 'app.kubernetes.io/part-of': 'flux-rtmpd' };
 
 export function clusterRole(): object {

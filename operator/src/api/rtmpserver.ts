@@ -68,7 +68,9 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
   } else if (inner instanceof z.ZodEnum) {
     typed = z.enum(inner.options as [string, ...string[]]);
   } else if (inner instanceof z.ZodString) {
-    typed = z.string().min(1);
+    let t = z.string().min(inner.minLength ?? 0);
+    if (inner.maxLength !== null) t = t.max(inner.maxLength);
+    typed = t;
   } else if (inner instanceof z.ZodUnion && inner.options.some((o) => o instanceof z.ZodBoolean)) {
     typed = z.boolean();
   } else {
@@ -80,8 +82,18 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
 /** An rtmpd option with rtmpd's default, so `kubectl get -o yaml` shows it. */
 const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key).default(configDefault(key) as never);
 
-/** Options the operator sets itself: the pod's listen addresses and mount paths. */
-export const operatorOwnedOptions = ['rtmpBind', 'httpBind', 'storageDir', 'keyframeDir'] as const satisfies readonly ConfigKey[];
+/** Options the operator sets itself: the pod's listen addresses and mount paths, and who the pod is in its fleet. */
+export const operatorOwnedOptions = [
+  'rtmpBind',
+  'httpBind',
+  'storageDir',
+  'keyframeDir',
+  'fleetName',
+  'fleetPodName',
+  'fleetNamespace',
+  'fleetPodIp',
+  'fleetToken',
+] as const satisfies readonly ConfigKey[];
 /**
  * Options rendered from spec.auth: rules and token files pointing at the
  * Secrets the operator mounts (the config file carries paths, never a secret).
