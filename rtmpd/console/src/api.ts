@@ -3,15 +3,8 @@
 import type { ConsoleSettings } from '../../src/http/console.ts';
 import type { StreamView } from '../../src/http/stream-view.ts';
 
-/**
- * A stream as the list and detail endpoints return it, with the fields other
- * parts of the fleet may add: each optional part of the console appears only
- * when its field is there.
- */
-export interface Stream extends StreamView {
-  /** The pod that owns the stream, in a fleet. */
-  owner?: { pod: string } | null;
-}
+/** A stream as the list and detail endpoints return it; its owner is the pod that owns it in a fleet. */
+export type Stream = StreamView;
 
 export interface Recording {
   id: string;
