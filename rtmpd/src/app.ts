@@ -87,7 +87,15 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const fleet = config.fleetName
     ? await import('./fleet/fleet.ts').then(({ fleetRequested, startFleet }) => {
         fleetRequested(config);
-        return startFleet({ config, hub, snapshots, bitrate, httpPort: splitHostPort(config.httpBind).port, logger });
+        return startFleet({
+          config,
+          hub,
+          snapshots,
+          bitrate,
+          sources: { hls, recorder },
+          httpPort: splitHostPort(config.httpBind).port,
+          logger,
+        });
       })
     : undefined;
   if (fleet) metrics.watchFleet(fleet.stats);

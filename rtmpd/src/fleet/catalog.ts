@@ -88,8 +88,10 @@ function fromClaim(claim: ClaimRecord, pod: string): StreamView {
     video_frames: 0,
     keyframes: 0,
     dropped_frames: 0,
-    players: { rtmp: 0, http_flv: 0, total: 0 },
+    players: { rtmp: 0, http_flv: 0, hls: 0, total: 0 },
+    hls_url: null,
     recording: false,
+    recording_state: 'off',
     publisher: { protocol: 'rtmp', remote_address: '' },
     owner: { pod },
   };
@@ -145,12 +147,13 @@ export class FleetCatalog implements FleetStreams {
       // The owner answered without it: claimed, not (or no longer) published.
       if (answer && !own) continue;
       const view: StreamView = own ? { ...own, owner: { pod: owner.pod } } : fromClaim(claim, owner.pod);
-      const players = { rtmp: 0, http_flv: 0, total: 0 };
+      const players = { rtmp: 0, http_flv: 0, hls: 0, total: 0 };
       for (const other of byPod.values()) {
         const seen = other?.streams.find((s) => s.view.stream_id === claim.streamId)?.view.players;
         if (!seen) continue;
         players.rtmp += seen.rtmp;
         players.http_flv += seen.http_flv;
+        players.hls += seen.hls;
         players.total += seen.total;
       }
       views.push({ ...view, players });

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Router } from '@koa/router';
 import { ConfigError, type Config } from '../config.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
+import type { StreamViewSources } from '../http/stream-view.ts';
 import type { FleetStreams } from '../http/streams-api.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { AdmissionCheck } from '../rtmp/server/admission.ts';
@@ -40,6 +41,8 @@ export interface FleetOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
   bitrate: BitrateMeter;
+  /** What the stream views add from HLS and the recorder. */
+  sources: StreamViewSources;
   /** The port this pod's HTTP server listens on, which the other pods relay from. */
   httpPort: number;
   logger: Logger;
@@ -127,12 +130,12 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       };
     return claims.check(request);
   };
-  const local = () => podStreams({ hub, bitrate: o.bitrate, pod });
+  const local = () => podStreams({ hub, bitrate: o.bitrate, sources: o.sources, pod });
   log.info({ fleet, pod, identity, namespace: config.fleetNamespace, address: httpAddress }, 'fleet: joined');
 
   return {
     admission,
-    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, pod, token }),
+    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, sources: o.sources, pod, token }),
     streams: new FleetCatalog({ directory, identity, token, local, log }),
     identity,
     stats: () => ({

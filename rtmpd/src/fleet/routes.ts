@@ -12,7 +12,7 @@ import type { Stream } from '../hub/stream.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
 import { ApiError } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
-import { streamView, type StreamView } from '../http/stream-view.ts';
+import { streamView, type StreamView, type StreamViewSources } from '../http/stream-view.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
 
@@ -29,6 +29,8 @@ export interface FleetRoutesOptions {
   hub: StreamHub;
   snapshots: SnapshotService;
   bitrate: BitrateMeter;
+  /** What the stream views add from HLS and the recorder. */
+  sources: StreamViewSources;
   pod: string;
   token: string;
 }
@@ -41,10 +43,13 @@ export function sameToken(presented: string, expected: string): boolean {
 }
 
 /** This pod's live streams, as the fleet-wide list merges them. */
-export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'pod'>): PodStreams {
+export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'sources' | 'pod'>): PodStreams {
   return {
     pod: o.pod,
-    streams: o.hub.list().map((s) => ({ view: streamView(s, o.bitrate.kbps(s), true), relayed: s.publisher.protocol === 'relay' })),
+    streams: o.hub.list().map((s) => ({
+      view: streamView(s, o.bitrate.kbps(s), true, o.sources),
+      relayed: s.publisher.protocol === 'relay',
+    })),
   };
 }
 

@@ -72,6 +72,11 @@ export class HlsServer {
     return this.entries.get(streamId(app, key))?.muxer;
   }
 
+  /** Resolves once app/key is live here: at once, or when the fleet has relayed it from its owner (if it can). */
+  async arrival(app: string, key: string, signal: AbortSignal): Promise<void> {
+    if (this.settings(app, key).enabled) await this.options.hub.arrival(app, key, 0, signal);
+  }
+
   /** The muxer of app/key, started for a live stream that has none (or whose muxer outlived an earlier publish). */
   muxer(app: string, key: string): HlsMuxer | HlsRefusal {
     const settings = this.settings(app, key);

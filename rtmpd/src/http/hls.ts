@@ -53,6 +53,8 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     const { _HLS_msn: msn, _HLS_part: part } = query.data;
     // HLS has no lasting session: an allowed request's lease ends with it.
     (await authorizePlay?.(ctx, app, key, abortedBy(ctx)))?.release();
+    // In a fleet, a stream another pod owns is relayed here first.
+    await hls.arrival(app, key, abortedBy(ctx));
     const muxer = hls.muxer(app, key);
     if (typeof muxer === 'string') {
       const [status, reason] = REFUSALS[muxer];

@@ -93,14 +93,21 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   /** Subscribes to app/key, waiting up to `waitMs` for a publisher; undefined when none came. */
   async subscribe(app: string, key: string, subscriber: Subscriber, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
-    let stream = this.get(app, key);
-    if (!stream) {
-      const wait = this.remote?.pull(app, key) ? Math.max(waitMs, this.remote.arrivalMs) : waitMs;
-      if (wait > 0) stream = await this.waitFor(streamId(app, key), wait, signal);
-    }
+    const stream = await this.arrival(app, key, waitMs, signal);
     if (!stream || signal?.aborted) return undefined;
     stream.subscribe(subscriber, performance.now());
     return stream;
+  }
+
+  /**
+   * app/key when it is live here; else, in a fleet, pulled from the pod that
+   * owns it, or waited for up to `waitMs`. Undefined when it did not come.
+   */
+  async arrival(app: string, key: string, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
+    const stream = this.get(app, key);
+    if (stream) return stream;
+    const wait = this.remote?.pull(app, key) ? Math.max(waitMs, this.remote.arrivalMs) : waitMs;
+    return wait > 0 ? this.waitFor(streamId(app, key), wait, signal) : undefined;
   }
 
   /** Whether a subscriber waits for app/key to be published (--play-wait-seconds). */
