@@ -5,7 +5,7 @@
 // merged list is kept for a second, so a console polling many pods costs one
 // round of requests per second. A pod that does not answer leaves the
 // streams it owns listed from their claims alone.
-import { request } from 'node:http';
+import { request } from '../http/required-modules.ts';
 import type { StreamView } from '../http/stream-view.ts';
 import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
 import { streamId as idOf } from '../hub/names.ts';

@@ -6,7 +6,8 @@
 // the response (the stream was unpublished), when the claim changes hands or
 // goes away, when no data comes for a while, or when nobody has watched it
 // for a few seconds; its local players are then ended cleanly.
-import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { request } from '../http/required-modules.ts';
 import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
 import type { RemoteStreams, StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';

@@ -4,7 +4,7 @@
 // snapshot of a stream this pod has. Only what is live here is answered, so
 // a request never bounces on to a third pod.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Router, type RouterContext } from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import type { Next } from 'koa';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
@@ -12,6 +12,7 @@ import type { Stream } from '../hub/stream.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
 import { ApiError } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
+import { Router } from '../http/required-modules.ts';
 import { streamView, type StreamView, type StreamViewSources } from '../http/stream-view.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';

@@ -11,6 +11,6 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-export const { createServer } = require('node:http') as typeof Http;
+export const { createServer, request } = require('node:http') as typeof Http;
 export const Router: typeof KoaRouter.Router = (require('@koa/router') as typeof KoaRouter).Router;
 export type Router = KoaRouter.Router;
