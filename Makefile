@@ -10,7 +10,7 @@ HTTP_BIND ?= 127.0.0.1:8082
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup build run test test-suite lint format generate bench fuzz cluster-up cluster-down images e2e e2e-kind clean
+.PHONY: setup build run test test-suite lint format generate bench fuzz soak cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -77,6 +77,11 @@ images: setup
 # what it finds lands in rtmpd/test/fuzz/testdata/, to be checked in as regression inputs.
 fuzz: setup
 	node --conditions=source rtmpd/test/fuzz/main.ts --seconds $(FUZZ_SECONDS)
+
+# rtmpd for minutes under real publishers and players, churn, stalled players, hostile clients and
+# periodic SIGKILL/restart; reports errors, RSS slope, descriptors and frames lost (SOAK_ARGS="--help").
+soak: build
+	node --conditions=source hack/soak/main.ts $(SOAK_ARGS)
 
 # Load and latency benchmark: rtmpd vs node-media-server vs nginx-rtmp (BENCH_ARGS="--help" for options).
 bench: build
