@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crdFileName } from '../../operator/src/api/crd.ts';
-import { eventually, helm, kubectl, kubectlJson, waitEstablished } from '../cluster/kube.ts';
+import { eventually, helm, kubectl, kubectlJson, waitEstablished, withClusterLock } from '../cluster/kube.ts';
 import { allFeatures, chartDir, one, packageVersion, parseManifests, template } from '../lib/chart.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -64,22 +64,26 @@ describe('every rendered manifest is accepted by the API server (kubectl apply -
     // The Prometheus Operator CRDs are not part of the cluster: install minimal
     // copies for this test only (and remove them after, when we created them),
     // so the ServiceMonitor and PrometheusRule reach the API server too.
-    const existing = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'], {
-      allowFailure: true,
+    // Cluster-wide: taken in turn with the operator suite, which watches for them appearing.
+    await withClusterLock('monitoring-crds', async () => {
+      const existing = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'], {
+        allowFailure: true,
+      });
+      const created = existing.code !== 0;
+      if (created) {
+        await kubectl(['apply', '--server-side', '-f', monitoringCrds]);
+        await waitEstablished(['-f', monitoringCrds]);
+      }
+      try {
+        const objects = await dryRun(allFeatures);
+        const kinds = new Set(objects.map((o) => o.kind));
+        expect(kinds).toContain('ServiceMonitor');
+        expect(kinds).toContain('RtmpServer');
+      } finally {
+        if (created)
+          await kubectl(['delete', '-f', monitoringCrds, '--ignore-not-found', '--wait=true', '--timeout=60s'], { allowFailure: true });
+      }
     });
-    const created = existing.code !== 0;
-    if (created) {
-      await kubectl(['apply', '--server-side', '-f', monitoringCrds]);
-      await waitEstablished(['-f', monitoringCrds]);
-    }
-    try {
-      const objects = await dryRun(allFeatures);
-      const kinds = new Set(objects.map((o) => o.kind));
-      expect(kinds).toContain('ServiceMonitor');
-      expect(kinds).toContain('RtmpServer');
-    } finally {
-      if (created) await kubectl(['delete', '-f', monitoringCrds, '--wait=false', '--ignore-not-found']);
-    }
   });
 
   it('rejects what the CRD rejects: an RtmpServer from values with an invalid spec', async () => {

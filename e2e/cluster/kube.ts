@@ -153,3 +153,22 @@ export async function waitEstablished(target: string[], timeoutMs = 60_000): Pro
     timeoutMs,
   );
 }
+
+/**
+ * Runs fn while holding a lock on the cluster shared by every test process (a
+ * ConfigMap that only one can create), for tests that change cluster-wide state
+ * others look at, such as installing the monitoring CRDs.
+ */
+export async function withClusterLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 300_000): Promise<T> {
+  const lock = `e2e-lock-${name}`;
+  await eventually(
+    `the cluster lock ${name}`,
+    async () => ((await kubectl(['create', 'configmap', lock, '-n', 'kube-system'], { allowFailure: true })).code === 0 ? true : undefined),
+    timeoutMs,
+  );
+  try {
+    return await fn();
+  } finally {
+    await kubectl(['delete', 'configmap', lock, '-n', 'kube-system', '--ignore-not-found'], { allowFailure: true });
+  }
+}

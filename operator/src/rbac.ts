@@ -37,7 +37,7 @@ export const managerRules: PolicyRule[] = [
   // never listed or watched. Mounting Secrets needs no permission of the
   // operator's: the kubelet does it.
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
-  { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'create', 'patch', 'delete'] },
+  { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
 ];
 
 /** What leader election needs, in the operator's own namespace only. */

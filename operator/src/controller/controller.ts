@@ -35,6 +35,11 @@ const ownedSelector = Object.entries(managedBy)
   .map(([k, v]) => `${k}=${v}`)
   .join(',');
 
+// The Prometheus Operator's CRD may be installed after the operator started, or
+// removed: its informer waits for the API and then enqueues every RtmpServer.
+const serviceMonitors: ResourceType = { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', plural: 'servicemonitors' };
+const serviceMonitorApiRetryMs = 15_000;
+
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
   /** Namespaces to watch; all when empty. */
@@ -101,7 +106,7 @@ export class Controller {
           onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`),
         }),
       );
-      for (const type of owned) {
+      for (const type of [...owned, serviceMonitors]) {
         const informer = new Informer<KubernetesObject>({
           kubeConfig,
           type,
@@ -114,6 +119,7 @@ export class Controller {
             const key = ownerKey(o);
             if (key) this.queue.add(key);
           },
+          ...(type === serviceMonitors ? { optional: { retryMs: serviceMonitorApiRetryMs, onServed: () => this.#enqueueAll() } } : {}),
         });
         this.#owned.set(type.kind, [...(this.#owned.get(type.kind) ?? []), informer]);
       }
@@ -163,14 +169,13 @@ export class Controller {
     await this.waitForSync();
     const workers = this.#o.workers ?? 2;
     this.#o.metrics.maxConcurrentReconciles.set({ controller: controllerName }, workers);
-    for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+    this.#enqueueAll();
     this.#workers = Array.from({ length: workers }, () => this.#work());
-    this.#resync = setInterval(
-      () => {
-        for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
-      },
-      this.#o.resyncMs ?? 10 * 60_000,
-    ).unref();
+    this.#resync = setInterval(() => this.#enqueueAll(), this.#o.resyncMs ?? 10 * 60_000).unref();
+  }
+
+  #enqueueAll(): void {
+    for (const i of this.#servers) for (const o of i.list()) this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
   }
 
   /** Stops handing out work, waits for running reconciles, stops the informers. */

@@ -28,11 +28,21 @@ export interface InformerOptions<T extends KubernetesObject> {
   indexBy?: (obj: T) => string | undefined;
   /** Longest reconnect backoff (default 30 s). */
   maxBackoffMs?: number;
+  /**
+   * For a kind whose API may be served only later or not at all (a CRD such as
+   * the Prometheus Operator's): while it is not served, the informer counts as
+   * synced with nothing cached and lists again every retryMs; onServed is
+   * called when it appears.
+   */
+  optional?: { retryMs: number; onServed: () => void };
 }
 
 const objectKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 class Gone extends Error {}
+
+/** The API server (or its discovery) answered 404: the kind is not served. */
+const notServed = (err: unknown): boolean => (err as { code?: number } | null)?.code === 404;
 
 export class Informer<T extends KubernetesObject> {
   readonly #opts: InformerOptions<T>;
@@ -48,6 +58,7 @@ export class Informer<T extends KubernetesObject> {
   readonly #sleeper = new InterruptibleSleep();
   #failures = 0;
   #loop?: Promise<void>;
+  #absent = false;
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -140,6 +151,12 @@ export class Informer<T extends KubernetesObject> {
         this.#failures = 0;
       } catch (err) {
         if (this.#stopped) break;
+        if (this.#opts.optional && notServed(err)) {
+          this.#notServed(this.#opts.optional.retryMs);
+          needList = true;
+          await this.#sleeper.sleep(this.#opts.optional.retryMs);
+          continue;
+        }
         if (err instanceof Gone) {
           this.#opts.log.info({ kind: this.#opts.type.kind }, 'watch: resourceVersion too old (410 Gone), re-listing');
           needList = true;
@@ -147,11 +164,24 @@ export class Informer<T extends KubernetesObject> {
         }
         const delay = this.#backoff();
         this.#opts.log.warn({ kind: this.#opts.type.kind, err: String(err), retryInMs: delay }, 'watch failed, reconnecting');
-        // A failed list must be retried as a list; a failed watch resumes from its version.
-        if (!this.#resourceVersion) needList = true;
+        // A failed list must be retried as a list; a failed watch resumes from its
+        // version, except for an optional kind, whose list tells whether it is still served.
+        if (!this.#resourceVersion || this.#opts.optional) needList = true;
         await this.#sleeper.sleep(delay);
       }
     }
+  }
+
+  /** Forgets every object of a kind that is no longer served (or never was) and counts as synced. */
+  #notServed(retryMs: number): void {
+    if (!this.#absent) this.#opts.log.info({ kind: this.#opts.type.kind, retryInMs: retryMs }, 'API not served; looking again later');
+    this.#absent = true;
+    for (const [key, old] of this.#cache) {
+      this.#delete(key);
+      this.#opts.onEvent('delete', old);
+    }
+    this.#resourceVersion = '';
+    this.#synced = true;
   }
 
   #backoff(): number {
@@ -193,6 +223,11 @@ export class Informer<T extends KubernetesObject> {
     this.#resourceVersion = list.metadata?.resourceVersion ?? '';
     this.#synced = true;
     this.#failures = 0;
+    if (this.#absent) {
+      this.#absent = false;
+      this.#opts.log.info({ kind: this.#opts.type.kind }, 'API served');
+      this.#opts.optional?.onServed();
+    }
   }
 
   /** One watch request; resolves when the server ends it normally. */
