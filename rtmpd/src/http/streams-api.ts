@@ -95,6 +95,12 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
 
   const kick = (ctx: RouterContext) => {
     const stream = find(ctx.params);
+    if (stream.publisher.protocol === 'relay')
+      throw new ApiError(
+        409,
+        'not_owner',
+        `stream ${stream.id} is published on another pod of the fleet (owner.pod in its view); send this request to that pod`,
+      );
     const query = banQuery.safeParse(ctx.query);
     if (!query.success) throw new ApiError(400, 'invalid_ban_seconds', `ban_seconds must be a whole number from 1 to ${MAX_BAN_SECONDS}`);
     const banSeconds = query.data.ban_seconds;
