@@ -226,6 +226,110 @@ describe('helm template with every feature on', () => {
   });
 });
 
+describe('the operator’s availability and exposure', () => {
+  it('keeps one operator pod through a drain when there are several (a PodDisruptionBudget), none at one replica', async () => {
+    const objects = await template('rel', ['--set', 'replicaCount=2']);
+    const pdb = one(objects, 'PodDisruptionBudget');
+    const selector = (one(objects, 'Deployment').spec as { selector: unknown }).selector;
+    expect(pdb.spec).toEqual({ minAvailable: 1, selector });
+    expect((await template('rel', [])).some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+  });
+
+  it('admits only the health port and, from metricsFrom, /metrics through the optional NetworkPolicy', async () => {
+    expect((await template('rel', [])).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+    const objects = await template('rel', ['--namespace', 'rtmpd-system', ...allFeatures]);
+    const policy = one(objects, 'NetworkPolicy');
+    const selector = (one(objects, 'Deployment').spec as { selector: { matchLabels: unknown } }).selector.matchLabels;
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { ports: [{ port: 'health', protocol: 'TCP' }] },
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+          ports: [{ port: 'metrics', protocol: 'TCP' }],
+        },
+      ],
+    });
+  });
+
+  it('serves /metrics on localhost only when asked: no port, Service or ServiceMonitor', async () => {
+    const objects = await template('rel', [...allFeatures, '--set', 'metrics.localhostOnly=true']);
+    const c = container(one(objects, 'Deployment'));
+    expect(c.args).toContain('--metrics-bind=127.0.0.1:8080');
+    expect(c.ports.map((p) => p.name)).toEqual(['health']);
+    expect(objects.filter((o) => ['Service', 'ServiceMonitor'].includes(o.kind))).toEqual([]);
+    expect((one(objects, 'NetworkPolicy').spec as { ingress: unknown[] }).ingress).toHaveLength(1);
+  });
+});
+
+describe('every value the schema allows', () => {
+  const paths = (o: Record<string, unknown>, prefix = ''): string[] =>
+    Object.entries(o).flatMap(([k, v]) => {
+      const path = prefix ? `${prefix}.${k}` : k;
+      return [path, ...(v && typeof v === 'object' && !Array.isArray(v) ? paths(v as Record<string, unknown>, path) : [])];
+    });
+
+  it('renders, or is refused by the schema naming it, with any value unset (--set <value>=null drops it)', async () => {
+    const values = parse(read('charts/rtmpd-operator/values.yaml')) as Record<string, unknown>;
+    const rendered: string[] = [];
+    for (const path of paths(values)) {
+      const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...allFeatures, '--set', `${path}=null`], {
+        allowFailure: true,
+      });
+      if (r.code === 0) {
+        rendered.push(path);
+        continue;
+      }
+      // a clear refusal, not a template failing on a nil value
+      expect(r.stderr, path).toMatch(/values don't meet the specifications of the schema/);
+      expect(r.stderr, path).toContain(`missing property '${path.split('.').at(-1)}'`);
+    }
+    // watchNamespaces=null used to crash NOTES.txt: unset, it watches every namespace
+    expect(rendered).toContain('watchNamespaces');
+    const objects = await template('rel', ['--set', 'watchNamespaces=null']);
+    expect(objects.some((o) => o.kind === 'ClusterRole')).toBe(true);
+    expect(container(one(objects, 'Deployment')).args.some((a) => a.startsWith('--namespaces'))).toBe(false);
+  });
+
+  it('renders with every enum value, both booleans and the integer bounds of the schema', async () => {
+    interface Node {
+      $ref?: string;
+      type?: string;
+      enum?: unknown[];
+      minimum?: number;
+      maximum?: number;
+      properties?: Record<string, Node>;
+    }
+    const schema = JSON.parse(read('charts/rtmpd-operator/values.schema.json')) as Node & { definitions: Record<string, Node> };
+    const resolve = (n: Node): Node => (n.$ref ? { ...schema.definitions[n.$ref.split('/').at(-1)!], ...n, $ref: undefined } : n);
+    const edges = (n: Node, path: string): [string, unknown][] => {
+      const node = resolve(n);
+      if (node.properties) return Object.entries(node.properties).flatMap(([k, child]) => edges(child, path ? `${path}.${k}` : k));
+      if (node.enum) return node.enum.map((v) => [path, v]);
+      if (node.type === 'boolean')
+        return [
+          [path, true],
+          [path, false],
+        ];
+      if (node.type === 'integer') return [node.minimum, node.maximum].filter((v) => v !== undefined).map((v) => [path, v]);
+      return [];
+    };
+    const cases = edges(schema, '');
+    expect(cases.length).toBeGreaterThan(20);
+    for (const [path, value] of cases) {
+      const setting = `${path}=${JSON.stringify(value)}`;
+      const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...allFeatures, '--set-json', setting], {
+        allowFailure: true,
+      });
+      // it renders, or the chart's own check refuses it with a message naming it
+      // (serviceAccount.create=false needs a name; two operators need leader election)
+      if (r.code !== 0) expect(r.stderr, setting).toMatch(new RegExp(`execution error at .*: .*${path.replaceAll('.', '\\.')}`));
+      else expect(r.stdout, setting).toContain('kind: Deployment');
+    }
+  });
+});
+
 describe('values.schema.json', () => {
   const refused = async (args: string[]) => {
     const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...args], { allowFailure: true });

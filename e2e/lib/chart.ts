@@ -61,6 +61,10 @@ export const allFeatures: string[] = [
   'podAnnotations.example\\.com/team=media,podLabels.tier=control',
   '--set-json',
   'imagePullSecrets=[{"name":"regcred"}]',
+  '--set',
+  'networkPolicy.enabled=true',
+  '--set-json',
+  'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
   '--set-json',
   'rtmpServers=[{"name":"live","spec":{"replicas":1,"storage":{"reclaimPolicy":"Delete"}}}]',
 ];
