@@ -100,7 +100,7 @@ describe('rtmpd-operator against the API server', () => {
       expect.arrayContaining(['--config=/etc/rtmpd/rtmpd.yaml', '--rtmp-bind=0.0.0.0:1935', '--http-bind=0.0.0.0:8082']),
     );
     expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/rtmpd', readOnly: true });
-    expect(c.readinessProbe.httpGet.path).toBe('/health');
+    expect(c.readinessProbe.httpGet.path).toBe('/ready');
     expect(dep.spec.template.metadata.annotations[checksumAnnotation]).toMatch(/^[0-9a-f]{64}$/);
     expect(dep.spec.template.metadata.annotations['prometheus.io/scrape']).toBe('true');
     expect(svc.spec.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`)).toEqual(['rtmp:1935', 'http:8082']);

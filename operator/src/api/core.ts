@@ -318,7 +318,9 @@ export const probes = z
   .object({
     startup: probeTiming('startup probe (GET /health) timings: other probes wait until it succeeds').optional(),
     liveness: probeTiming('liveness probe (GET /health) timings: failing restarts the container').optional(),
-    readiness: probeTiming('readiness probe (GET /health) timings: failing takes the pod out of the Service').optional(),
+    readiness: probeTiming(
+      'readiness probe (GET /ready, 503 once rtmpd drains) timings: failing takes the pod out of the Service',
+    ).optional(),
   })
   .describe('probe timings, each merged over the defaults');
 

@@ -244,7 +244,7 @@ describe('desired state', () => {
     expect(pod.spec.terminationGracePeriodSeconds).toBe(preStopSleepSeconds + 30 + 5);
     const c = container(d);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'http' });
     expect(c.lifecycle.preStop.sleep.seconds).toBe(preStopSleepSeconds);
     expect(c.resources).toEqual({ requests: { cpu: '500m' } });
     expect(c.ports).toEqual([
@@ -291,7 +291,7 @@ describe('desired state', () => {
     const c = container(desired(server({ probes: { liveness: { failureThreshold: 10 } } })));
     expect(c.startupProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.startup });
     expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.liveness, failureThreshold: 10 });
-    expect(c.readinessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.readiness });
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/ready', port: 'http' }, ...defaultProbes.readiness });
   });
 
   it('spreads several replicas over nodes and keeps a PodDisruptionBudget for them, unless told otherwise', () => {

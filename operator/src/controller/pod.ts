@@ -82,8 +82,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
       },
     );
   }
+  // /ready answers 503 once rtmpd drains (SIGTERM); /health only says the process works.
   const probe = (kind: keyof typeof defaultProbes) => ({
-    httpGet: { path: '/health', port: 'http' },
+    httpGet: { path: kind === 'readiness' ? '/ready' : '/health', port: 'http' },
     ...defaultProbes[kind],
     ...spec.probes?.[kind],
   });
