@@ -107,16 +107,18 @@ export class HlsPlayer {
       const res = await get(`${this.options.playlistUrl}?_HLS_msn=${msn}&_HLS_part=${index}`);
       if (res.status !== 200) throw new Error(`HTTP ${res.status} for the blocking reload`);
       listed = parse(res.body.toString());
-      // The part asked for, or (past a segment's last part) part 0 of the next segment.
-      let part = listed.parts.find((p) => p.msn === msn && p.index === index);
-      if (!part) {
-        part = listed.parts.find((p) => p.msn === msn + 1 && p.index === 0);
-        if (!part) continue;
-        msn++;
-        index = 0;
-      }
+      // The part asked for, or (past a segment's last part) part 0 of the next segment; a
+      // player that fell behind the parts the playlist still lists goes on from the oldest
+      // listed after it, as a real player resyncs (what it skipped counts as lost), instead
+      // of asking for the same part again and again.
+      const part =
+        listed.parts.find((p) => p.msn === msn && p.index === index) ??
+        listed.parts.find((p) => p.msn === msn + 1 && p.index === 0) ??
+        listed.parts.find((p) => p.msn > msn + 1);
+      if (!part) continue;
       await this.fetchMedia(part.uri);
-      index++;
+      msn = part.msn;
+      index = part.index + 1;
     }
     // The stream ended: what the last playlist lists after the last part fetched.
     for (const p of listed.parts) if (!this.stopped && (p.msn > msn || (p.msn === msn && p.index >= index))) await this.fetchMedia(p.uri);
