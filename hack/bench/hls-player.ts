@@ -17,7 +17,19 @@ export interface HlsPlayerOptions {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
 
-function get(url: string): Promise<{ status: number; body: Buffer }> {
+/**
+ * One GET; a request that fails on the network (a kept-alive socket the server
+ * closed just as it was reused) is sent once more, as hls.js retries.
+ */
+async function get(url: string): Promise<{ status: number; body: Buffer }> {
+  try {
+    return await getOnce(url);
+  } catch {
+    return getOnce(url);
+  }
+}
+
+function getOnce(url: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent, timeout: 30_000 }, (res) => {
       const chunks: Buffer[] = [];
@@ -98,30 +110,31 @@ export class HlsPlayer {
     }
   }
 
-  /** LL-HLS: block for the next part, fetch it, repeat. */
+  /**
+   * LL-HLS: block for the next part, then fetch every part the playlist lists
+   * from there (one when at the live edge, all of them when behind: a player
+   * that fetched one part per reload would never catch up), repeat.
+   */
   private async lowLatencyLoop(listed: Listed): Promise<void> {
     const last = listed.parts.at(-1);
     let msn = last ? last.msn : listed.segments.at(-1)!.msn + 1;
     let index = last ? last.index + 1 : 0;
-    while (!this.stopped && !listed.ended) {
+    const notBefore = (p: { msn: number; index: number }) => p.msn > msn || (p.msn === msn && p.index >= index);
+    for (;;) {
+      // Past a segment's last part the next one is part 0 of the next segment; a player
+      // that fell behind the parts the playlist still lists goes on from the oldest listed
+      // after it, as a real player resyncs (what it skipped counts as lost).
+      for (const part of listed.parts.filter(notBefore)) {
+        if (this.stopped) return;
+        await this.fetchMedia(part.uri);
+        msn = part.msn;
+        index = part.index + 1;
+      }
+      if (this.stopped || listed.ended) return;
       const res = await get(`${this.options.playlistUrl}?_HLS_msn=${msn}&_HLS_part=${index}`);
       if (res.status !== 200) throw new Error(`HTTP ${res.status} for the blocking reload`);
       listed = parse(res.body.toString());
-      // The part asked for, or (past a segment's last part) part 0 of the next segment; a
-      // player that fell behind the parts the playlist still lists goes on from the oldest
-      // listed after it, as a real player resyncs (what it skipped counts as lost), instead
-      // of asking for the same part again and again.
-      const part =
-        listed.parts.find((p) => p.msn === msn && p.index === index) ??
-        listed.parts.find((p) => p.msn === msn + 1 && p.index === 0) ??
-        listed.parts.find((p) => p.msn > msn + 1);
-      if (!part) continue;
-      await this.fetchMedia(part.uri);
-      msn = part.msn;
-      index = part.index + 1;
     }
-    // The stream ended: what the last playlist lists after the last part fetched.
-    for (const p of listed.parts) if (!this.stopped && (p.msn > msn || (p.msn === msn && p.index >= index))) await this.fetchMedia(p.uri);
   }
 
   private async fetchMedia(uri: string): Promise<void> {
