@@ -126,10 +126,10 @@ export class LoadGenerator {
     if (this.errors.length < 10) this.errors.push(`${what}: ${(err as Error)?.message ?? String(err)}`);
   }
 
-  private dropped(what: string): void {
+  private dropped(what: string, reason = 'closed by the server'): void {
     if (this.stopping) return;
     this.counters.droppedConnections++;
-    if (this.errors.length < 10) this.errors.push(`${what}: closed by the server`);
+    if (this.errors.length < 10) this.errors.push(`${what}: ${reason}`);
   }
 
   /** Connects and starts every publisher, then every player. */
@@ -232,7 +232,7 @@ export class LoadGenerator {
       playlistUrl: `${base}/${pl.publisher.key}/index.m3u8`,
       lowLatency: this.options.playProtocol === 'llhls',
       onVideoSample: (sample) => this.onProbe(pl, readProbeInSample(sample, this.probe)),
-      onError: () => this.dropped(`HLS player of ${pl.publisher.key}`),
+      onError: (err) => this.dropped(`HLS player of ${pl.publisher.key}`, err.message),
     });
     pl.close = () => player.stop();
     try {
