@@ -45,6 +45,12 @@ function expectHealthy(r: LoadResult): void {
 }
 
 describe('bench smoke', () => {
+  it('reads probed frames back through HLS and LL-HLS with recording on', async () => {
+    const report = await smoke(['rtmpd'], ['2x1@360p/hls+rec', '2x1@360p/llhls+rec'], 4);
+    expect(report.results.map((r) => r.scenario)).toEqual(['2x1@360p/hls+rec', '2x1@360p/llhls+rec']);
+    for (const r of report.results) expectHealthy(r as LoadResult);
+  });
+
   it('relays probed frames through rtmpd in two rounds and measures idle connections', async () => {
     const report = await smoke(['rtmpd'], ['3x2@360p', 'idle20'], 3, 2);
     expect(report.results).toHaveLength(2);
