@@ -64,13 +64,16 @@ lease_holder() {
   identity="$(kubectl -n "$1" get lease "$2" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" || return 1
   echo "${identity%%_*}"
 }
+# running_pods_are NAMESPACE SELECTOR N: counted anew on every call (a retry of
+# `test "$(pods_of …)"` would only repeat the count taken before it started).
+running_pods_are() { [[ "$(pods_of "$1" "$2" | wc -l)" -eq "$3" ]]; }
 holder_changed() { local h; h="$(lease_holder "$1" "$2")" && [[ -n "$h" && "$h" != "$3" ]] && kubectl -n "$1" get pod "$h" >/dev/null 2>&1; }
 
 # check_leader_election NAMESPACE SELECTOR LEASE: one of the operator's pods holds
 # the Lease; when it is deleted, another takes over.
 check_leader_election() {
   local ns="$1" selector="$2" lease="$3" leader next
-  retry 60 "two Running operator pods" test "$(pods_of "$ns" "$selector" | wc -l)" -eq 2
+  retry 60 "two Running operator pods" running_pods_are "$ns" "$selector" 2
   retry 60 "a holder of lease/$lease" holder_changed "$ns" "$lease" ""
   leader="$(lease_holder "$ns" "$lease")"
   grep -qx "$leader" <<<"$(pods_of "$ns" "$selector")" || e2e_die "lease/$lease is held by $leader, not an operator pod" || return 1
@@ -79,7 +82,7 @@ check_leader_election() {
   retry 90 "another pod to take lease/$lease over from $leader" holder_changed "$ns" "$lease" "$leader"
   next="$(lease_holder "$ns" "$lease")"
   e2e_log "lease/$lease taken over by $next"
-  retry 120 "two Running operator pods again" test "$(pods_of "$ns" "$selector" | wc -l)" -eq 2
+  retry 120 "two Running operator pods again" running_pods_are "$ns" "$selector" 2
 }
 
 # check_playback RTMP_BASE HTTP_BASE APP KEY WIDTH HEIGHT: ffprobe reads the live
