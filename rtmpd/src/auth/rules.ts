@@ -83,17 +83,21 @@ const authRuleSchema = z.discriminatedUnion('method', [openRule, keysRule, signe
 export type AuthRule = z.infer<typeof authRuleSchema>;
 export type AuthMethodName = AuthRule['method'];
 
-/** Rules from the config file (a list) or from a flag or variable (the same list as JSON). */
-export const authRulesSchema = z.preprocess((value, ctx) => {
-  if (typeof value !== 'string') return value;
-  if (value.trim() === '') return [];
-  try {
-    return JSON.parse(value) as unknown;
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not valid JSON (${(err as Error).message})`, input: value });
-    return z.NEVER;
-  }
-}, z.array(authRuleSchema).max(256));
+/** A list from the config file (a list) or from a flag or variable (the same list as JSON), at most 256 entries. */
+export function jsonList<Item extends z.ZodType>(item: Item) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    if (value.trim() === '') return [];
+    try {
+      return JSON.parse(value) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not valid JSON (${(err as Error).message})`, input: value });
+      return z.NEVER;
+    }
+  }, z.array(item).max(256));
+}
+
+export const authRulesSchema = jsonList(authRuleSchema);
 
 /** A glob of `*` and `?` as an anchored regular expression. */
 export function globToRegExp(pattern: string): RegExp {

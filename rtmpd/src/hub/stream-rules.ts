@@ -3,7 +3,7 @@
 // global options for it.
 import { z } from 'zod';
 // The same pattern language as the authorization rules.
-import { globToRegExp, namePattern } from '../auth/rules.ts';
+import { globToRegExp, jsonList, namePattern } from '../auth/rules.ts';
 
 /** One rule: an app and key pattern and the settings it applies. */
 export function streamRule<T extends z.ZodRawShape>(settings: T) {
@@ -16,16 +16,7 @@ export function streamRule<T extends z.ZodRawShape>(settings: T) {
 
 /** A rule list, read from the config file (a list) or a flag or variable (the same list as JSON); unknown fields are refused. */
 export function ruleList<Shape extends z.ZodRawShape>(rule: z.ZodObject<Shape>) {
-  return z.preprocess((value, ctx) => {
-    if (typeof value !== 'string') return value;
-    if (value.trim() === '') return [];
-    try {
-      return JSON.parse(value) as unknown;
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `not valid JSON (${(err as Error).message})`, input: value });
-      return z.NEVER;
-    }
-  }, z.array(rule.strict()).max(256));
+  return jsonList(rule.strict());
 }
 
 /** The first rule whose patterns match app/key; compiled patterns are cached per rule list. */
