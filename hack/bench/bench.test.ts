@@ -61,6 +61,9 @@ describe('bench smoke', () => {
     expect(cpuRounds).toHaveLength(2);
     expect(cpuPercent).toBe(Math.min(...cpuRounds!));
     expect(formatReport(report)).toMatch(/2 rounds per load scenario/);
+    // rtmpd's /metrics was scraped with the streams live, and the report shows it.
+    expect((rtmp as LoadResult).metricsScrape).toMatchObject({ scrapes: 10, bytes: expect.any(Number) });
+    expect(formatReport(report)).toMatch(/rtmpd GET \/metrics with every stream live[^\n]*\n.*\n.*\n3x2@360p +3 /);
     expect(idle).toMatchObject({ type: 'idle', server: 'rtmpd', ok: true, connections: 20, failures: 0 });
     expect(idle).not.toHaveProperty('cpuRounds');
     // The JSON file has the shape the README and tooling read.

@@ -101,46 +101,27 @@ export function formatReport(report: BenchReport): string {
     );
   }
   const soaks = load.filter((r) => r.ok && r.rssSeries.length > 1 && r.durationSeconds >= 120);
-  if (soaks.length > 0) {
-    out.push('');
-    out.push('memory over the measured window:');
-    out.push(
-      table(
-        ['scenario', 'server', 'RSS first MiB', 'RSS last MiB', 'trend MiB/min'],
-        soaks.map((r) => [
-          r.scenario,
-          r.server,
-          mib(r.rssSeries[0]!.bytes),
-          mib(r.rssSeries.at(-1)!.bytes),
-          r.rssSlopeMiBPerMinute.toFixed(2),
-        ]),
-      ),
-    );
-  }
-  const scraped = load.filter((r) => r.ok && r.metricsScrape);
-  if (scraped.length > 0) {
-    out.push('');
-    out.push('rtmpd GET /metrics with every stream live (after the CPU window):');
-    out.push(
-      table(
-        ['scenario', 'streams', 'median ms', 'max ms', 'KiB'],
-        scraped.map((r) => {
-          const t = r.metricsScrape!;
-          return [r.scenario, String(r.streams), t.medianMs.toFixed(1), t.maxMs.toFixed(1), (t.bytes / 1024).toFixed(0)];
-        }),
-      ),
-    );
-  }
-  if (report.ratios.length > 0) {
-    out.push('');
-    out.push('rtmpd / peer (below 1 = rtmpd better):');
-    out.push(
-      table(
-        ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
-        report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),
-      ),
-    );
-  }
+  titledTable(
+    out,
+    'memory over the measured window:',
+    ['scenario', 'server', 'RSS first MiB', 'RSS last MiB', 'trend MiB/min'],
+    soaks.map((r) => [r.scenario, r.server, mib(r.rssSeries[0]!.bytes), mib(r.rssSeries.at(-1)!.bytes), r.rssSlopeMiBPerMinute.toFixed(2)]),
+  );
+  titledTable(
+    out,
+    'rtmpd GET /metrics with every stream live (after the CPU window):',
+    ['scenario', 'streams', 'median ms', 'max ms', 'KiB'],
+    load.flatMap((r) => {
+      const t = r.ok ? r.metricsScrape : undefined;
+      return t ? [[r.scenario, String(r.streams), t.medianMs.toFixed(1), t.maxMs.toFixed(1), (t.bytes / 1024).toFixed(0)]] : [];
+    }),
+  );
+  titledTable(
+    out,
+    'rtmpd / peer (below 1 = rtmpd better):',
+    ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
+    report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),
+  );
   for (const r of report.results) {
     if (r.ok && r.errors.length === 0) continue;
     out.push('');
@@ -153,6 +134,12 @@ export function formatReport(report: BenchReport): string {
     out.push(`${r.scenario} on rtmpd, ${formatProfile(r.profile)}`);
   }
   return out.join('\n');
+}
+
+/** A blank line, a title and a table, unless there are no rows. */
+function titledTable(out: string[], title: string, header: string[], rows: string[][]): void {
+  if (rows.length === 0) return;
+  out.push('', title, table(header, rows));
 }
 
 /** Writes results-<timestamp>.json and .svg, and latest.json and latest.svg; returns the first two paths. */
