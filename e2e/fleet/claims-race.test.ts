@@ -158,9 +158,25 @@ describe('stream claims racing in the real API server', () => {
     }
   });
 
+  it('a publish admitted but never begun (its client left, the hub refused it) gives its claim back at once', async () => {
+    const [a, b] = [await startPod('pod-a3'), await startPod('pod-b3')];
+    const decision = await publish(a, 'abandoned');
+    if (!decision.allow || !decision.lease) throw new Error(`expected an admission with a lease, got ${JSON.stringify(decision)}`);
+    expect(await publish(b, 'abandoned')).toMatchObject({ allow: false, code: 'NetStream.Publish.BadName' });
+    // What the session does when the publish never begins. No sweep runs in this test, so only the lease frees the key.
+    decision.lease.release();
+    expect(a.claims.heldStreams()).toContain('rtmp/live/abandoned'); // let go in order, after this pod's other claim writes
+    const taken = await eventually('the key to be admitted on the other pod', async () => {
+      const next = await publish(b, 'abandoned');
+      return next.allow ? next : undefined;
+    });
+    expect(taken.allow).toBe(true);
+    expect(a.claims.heldStreams()).not.toContain('rtmp/live/abandoned');
+  });
+
   it('a pod cut off from the API: two pods race for its claim as it expires, one takes it, and the cut-off pod ends its publisher once it sees that', async () => {
     const owner = await startPod('pod-owner');
-    expect(await publish(owner, 'contested')).toEqual({ allow: true });
+    expect(await publish(owner, 'contested')).toMatchObject({ allow: true });
     let ended: string | undefined;
     owner.hub.publish('live', 'contested', { protocol: 'rtmp', remoteAddress: '127.0.0.1:2', close: (reason) => (ended = reason) });
     const [b, c] = [await startPod('pod-b2', 12_000), await startPod('pod-c2', 12_000)];

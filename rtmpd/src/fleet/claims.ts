@@ -224,10 +224,16 @@ export class StreamClaims {
   }
 
   private taken(streamId: string, resourceVersion: string): AdmissionDecision {
-    this.held.set(streamId, { resourceVersion, since: this.now() });
+    const held = { resourceVersion, since: this.now() };
+    this.held.set(streamId, held);
     // A relay of the stream's previous owner would hold the hub's slot.
     this.o.endRelay(streamId);
-    return { allow: true };
+    // The session gives the claim back when its publish ends or never begins (a client that left during
+    // admission, a key the hub refused), so the key is free at once instead of after a sweep. Only this
+    // admission's claim: a later publisher of the key on this pod holds a claim of its own.
+    const release = () =>
+      void this.serialized(streamId, () => (this.held.get(streamId) === held ? this.release(streamId) : Promise.resolve()));
+    return { allow: true, lease: { attach: () => {}, release } };
   }
 
   private async release(streamId: string, evenIfLive = false): Promise<void> {
