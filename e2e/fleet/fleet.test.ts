@@ -15,6 +15,7 @@ import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
 import { eventually, kubectl, kubectlJson, serviceAccountKubeconfig } from '../cluster/kube.ts';
+import { launchChromium } from '../lib/chromium.ts';
 import { repo } from '../lib/chart.ts';
 import { freePort } from '../lib/free-port.ts';
 import { startFleetPod, type FleetPod } from './pods.ts';
@@ -192,6 +193,21 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     expect(lists[2]).toEqual(lists[0]);
     const one = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}`));
     expect(((await one.json()) as StreamView).owner).toEqual({ pod: 'edge-0' });
+  });
+
+  it('the web console of a pod that does not own the stream shows it, its thumbnail and its owner', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(pod('edge-2').httpUrl('/'));
+      const card = page.locator(`a.card[data-stream-id="${id}"]`);
+      await expect.poll(() => card.locator('.thumb.loaded').count(), { timeout: 20_000 }).toBe(1);
+      expect(await card.locator('.owner').innerText()).toBe('pod edge-0');
+      await page.goto('about:blank');
+      expect(browser.problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('a pod pulls a stream once, however many players it has there; the players count where they watch', async () => {

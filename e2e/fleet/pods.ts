@@ -51,7 +51,6 @@ export async function startFleetPod(o: FleetPodOptions): Promise<FleetPod> {
       `--http-bind=${o.ip}:${o.httpPort}`,
       `--storage-dir=${join(data, 'recordings')}`,
       `--keyframe-dir=${join(data, 'keyframes')}`,
-      '--console-enabled=false',
       `--shutdown-grace-seconds=${o.graceSeconds ?? 10}`,
       ...(o.extraArgs ?? []),
     ],
