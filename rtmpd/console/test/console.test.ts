@@ -28,7 +28,9 @@ const publishers: Publisher[] = [];
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   server = await startServer();
-  for (const key of PUBLISHED) publishers.push(publishTestPattern(server.rtmpUrl('live', key), { seconds: 300 }));
+  // The hue turns every 7 s, so thumbnails refreshed every 4 s never show the same picture twice.
+  for (const key of PUBLISHED)
+    publishers.push(publishTestPattern(server.rtmpUrl('live', key), { seconds: 300, videoFilter: 'hue=H=2*PI*t/7' }));
   await Promise.all(PUBLISHED.map((key) => waitForStream(server, `rtmp/live/${key}`)));
   browser = await launchChromium();
   page = await browser.newPage();

@@ -123,13 +123,18 @@ export interface Publisher {
   exited: Promise<number | null>;
 }
 
-/** ffmpeg publishing the test pattern (H.264 + AAC) in real time. */
-export function publishTestPattern(url: string, { seconds = 60, size = '640x360' } = {}): Publisher {
+/**
+ * ffmpeg publishing the test pattern (H.264 + AAC) in real time. `videoFilter`
+ * changes the picture, e.g. a hue rotation for a test that compares pictures
+ * seconds apart (testsrc2 looks alike every 4 s at whole seconds, where its keyframes fall).
+ */
+export function publishTestPattern(url: string, { seconds = 60, size = '640x360', videoFilter = '' } = {}): Publisher {
   return runFfmpeg([
     '-re',
     ...testPatternInputs(size),
     '-t',
     String(seconds),
+    ...(videoFilter ? ['-vf', videoFilter] : []),
     '-c:v',
     'libx264',
     '-preset',
