@@ -65,7 +65,15 @@ start() {
   # setsid: a Ctrl-C in the caller's terminal does not reach the control plane.
   # No inherited descriptors: callers reading our stdout (execFile) are not held open.
   setsid "$@" </dev/null >"$state/logs/$name.log" 2>&1 9>&- &
-  echo "$!" >"$state/pids/$name.pid"
+  local pid=$! i
+  echo "$pid" >"$state/pids/$name.pid"
+  # Until the child has exec'd its binary, its command line is still this script's and
+  # alive() would call it gone (an empty log and a failed start on a busy machine).
+  for ((i = 0; i < 200; i++)); do
+    alive "$name" && return 0
+    kill -0 "$pid" 2>/dev/null || return 0 # gone already: wait_for reports how it ended
+    sleep 0.05
+  done
 }
 
 log_tail() {
