@@ -1,13 +1,15 @@
 // A player that joins late in a long GOP, seen by clients other than ffmpeg:
-// rtmpdump (librtmp, as OBS and many players) over RTMP and GStreamer's
-// flvdemux over HTTP-FLV. The publisher is ffmpeg sending a 2 Mbit/s H.264 +
-// MP3 stream with a keyframe every 10 s in real time, its timestamps 17
-// minutes in, as from an encoder that has been live for a while. Each player
-// joins 5 s or more into a GOP (over 1.2 MB) with a 256 KiB queue bound: it must
-// get the whole cached GOP and then live media with no gap, and the
-// metadata and decoder config at the time of its first frame, not at 0.
+// rtmpdump (librtmp, as OBS and many players) over RTMP, GStreamer's
+// flvdemux over HTTP-FLV and MediaMTX's RTMP library (gortmplib) over RTMP.
+// The publisher is ffmpeg sending a 2 Mbit/s H.264 + MP3 stream with a
+// keyframe every 10 s in real time, its timestamps 17 minutes in, as from an
+// encoder that has been live for a while (and a copy with AAC audio). Each
+// player joins 5 s or more into a GOP (over 1.2 MB) with a 256 KiB queue
+// bound: it must get the whole cached GOP and then live media with no gap,
+// and the decoder config at the time of its first frame, not at 0.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlvDemuxer, type FlvTagRecord } from '../src/flv/demux.ts';
 import { lavfiClip } from './support/flv-fixture.ts';
@@ -21,8 +23,22 @@ const GOP_FRAMES = 250;
 let server: RunningServer;
 let dumped: FlvTagRecord[];
 let gstreamer: string;
+/** What gortmplib's Reader found in each stream, one "kind codec" line per track. */
+let gortmplibTracks: { mp3: string[]; aac: string[] };
+
+/** rtmpd/test/gortmplib built (once per machine) by hack/go-tool.sh. */
+async function buildTrackReader(): Promise<string> {
+  const script = fileURLToPath(new URL('../../hack/go-tool.sh', import.meta.url));
+  const { code, stdout, stderr } = await runCommand(script, [fileURLToPath(new URL('gortmplib', import.meta.url))], 280_000);
+  if (code !== 0) throw new Error(`hack/go-tool.sh failed: ${stderr}`);
+  return stdout.trim();
+}
+
+/** gortmplib's URL form: the stream key after '#'. */
+const gortmplibUrl = (url: string) => url.replace(/\/([^/]+)$/, '#$1');
 
 beforeAll(async () => {
+  const trackReader = buildTrackReader();
   const clip = await lavfiClip({
     width: 640,
     height: 360,
@@ -46,14 +62,22 @@ beforeAll(async () => {
   });
   server = await startServer(['--player-max-buffer-bytes', String(256 * 1024)]);
   const url = server.rtmpUrl('live', 'long-gop');
-  runFfmpeg(['-re', '-i', clip, '-c', 'copy', '-output_ts_offset', String(OFFSET_MS / 1000), '-f', 'flv', url]);
-  await waitForStream(server, 'rtmp/live/long-gop');
+  const aacUrl = server.rtmpUrl('live', 'long-gop-aac');
+  const offset = ['-output_ts_offset', String(OFFSET_MS / 1000)];
+  runFfmpeg(['-re', '-i', clip, '-c', 'copy', ...offset, '-f', 'flv', url]);
+  runFfmpeg(['-re', '-i', clip, '-c:v', 'copy', '-c:a', 'aac', '-ac', '1', ...offset, '-f', 'flv', aacUrl]);
+  await Promise.all([waitForStream(server, 'rtmp/live/long-gop'), waitForStream(server, 'rtmp/live/long-gop-aac')]);
+  const readTracks = async (streamUrl: string) => {
+    const { code, stdout, stderr } = await runCommand(await trackReader, [gortmplibUrl(streamUrl)], 15_000);
+    if (code !== 0) throw new Error(`gortmplib read-tracks of ${streamUrl} exited ${code}: ${stderr}`);
+    return stdout.trim().split('\n').sort();
+  };
   // 5 s into the first GOP (the stream is listed about a frame after it starts). The players are
   // stopped 14 s into the stream however long they took to start, so each saw the keyframe at 10 s.
   await sleep(5000);
   const dir = await tempDir('rtmpd-long-gop-');
   const out = join(dir, 'rtmpdump.flv');
-  const [, gst] = await Promise.all([
+  const [, gst, mp3, aac] = await Promise.all([
     runCommand('rtmpdump', ['-q', '-v', '-r', url, '-o', out], 9000),
     runCommand(
       'gst-launch-1.0',
@@ -81,11 +105,14 @@ beforeAll(async () => {
       ],
       9000,
     ),
+    readTracks(url),
+    readTracks(aacUrl),
   ]);
   gstreamer = gst.stdout;
+  gortmplibTracks = { mp3, aac };
   // rtmpdump was cut off mid-tag: the complete tags are what it saved.
   dumped = new FlvDemuxer().push(await readFile(out));
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   stopAll();
@@ -123,6 +150,13 @@ describe('a player joining 5 s into a 10 s GOP', () => {
     // MP3 has no sequence header: its first frame follows at its own time.
     const audio = dumped.find((t) => t.kind === 'audio')!;
     expect(audio.timestamp - first[1]!.timestamp).toBeLessThan(100);
+  });
+
+  // gortmplib stops looking for tracks once the audio and video it read span 2 s: with the decoder
+  // config at 0 before frames 17 minutes in, it never saw the MP3 track, which has no config message.
+  it('over RTMP (gortmplib, as MediaMTX) finds the video track and the MP3 track, or the AAC track', () => {
+    expect(gortmplibTracks.mp3).toEqual(['audio MPEG1Audio', 'video H264']);
+    expect(gortmplibTracks.aac).toEqual(['audio MPEG4Audio', 'video H264']);
   });
 
   it('over HTTP-FLV (GStreamer flvdemux) gets the whole GOP without a gap, and finds the MP3 track', () => {
