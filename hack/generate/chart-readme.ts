@@ -69,7 +69,10 @@ function valueRows(schema: Schema, values: Record<string, unknown>): Row[] {
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const shown = (v: unknown) => (v === undefined ? '' : `\`${JSON.stringify(v)}\``);
 
-export function chartReadme(schemaText: string, valuesText: string, chartYamlText: string): string {
+/** The prometheus-adapter rule that serves the autoscaler's metric (spec.autoscaling); the e2e chain test runs the same file. */
+export const adapterRulesPath = `${chartDir}/files/prometheus-adapter/rules.yaml`;
+
+export function chartReadme(schemaText: string, valuesText: string, chartYamlText: string, adapterRulesText: string): string {
   const schema = JSON.parse(schemaText) as Schema;
   const values = parse(valuesText) as Record<string, unknown>;
   const chart = parse(chartYamlText) as { name: string; version: string; appVersion: string; description: string };
@@ -95,6 +98,21 @@ export function chartReadme(schemaText: string, valuesText: string, chartYamlTex
     `after an upgrade that changes it, apply it yourself: \`kubectl apply --server-side -f ${chartDir}/crds/\`.`,
     '',
     '`helm install` prints how to push with FFmpeg or OBS and how to play, list streams and fetch snapshots.',
+    '',
+    '## Autoscaling on publishers',
+    '',
+    'An RtmpServer with `spec.autoscaling` (`minReplicas`, `maxReplicas`, `targetPublishersPerPod`) gets an',
+    '`autoscaling/v2` HorizontalPodAutoscaler on its scale subresource whose metric is `rtmpd_publishers` per pod:',
+    "the HPA writes the RtmpServer's `spec.replicas` and the operator carries it to the StatefulSet (leave",
+    '`spec.replicas` out of what you apply then). The metric comes through the custom metrics API',
+    '(`custom.metrics.k8s.io`), which this chart does not install: run',
+    '[prometheus-adapter](https://github.com/kubernetes-sigs/prometheus-adapter) against the Prometheus that scrapes',
+    `the pods, with this rule (\`${adapterRulesPath.slice(chartDir.length + 1)}\`; in the prometheus-adapter chart, the list item goes`,
+    'under `rules.custom`):',
+    '',
+    '```yaml',
+    adapterRulesText.trim(),
+    '```',
     '',
     '## Values',
     '',

@@ -7,7 +7,7 @@ import { fieldReference } from '../../operator/src/api/docs.ts';
 import { flagsTable } from '../../operator/src/flags.ts';
 import { rbacYaml } from '../../operator/src/rbac.ts';
 import { optionsTable } from '../../rtmpd/src/config-docs.ts';
-import { chartDir, chartReadme } from './chart-readme.ts';
+import { adapterRulesPath, chartDir, chartReadme } from './chart-readme.ts';
 
 /** Reads a repository file (path relative to the root); undefined when it does not exist. */
 export type Read = (path: string) => string | undefined;
@@ -48,6 +48,7 @@ export const generated: readonly Generated[] = [
         required(read, `${chartDir}/values.schema.json`),
         required(read, `${chartDir}/values.yaml`),
         required(read, `${chartDir}/Chart.yaml`),
+        required(read, adapterRulesPath),
       ),
   },
   { path: 'README.md', render: (_read, current) => withSection(current, 'options', optionsTable()) },

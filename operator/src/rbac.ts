@@ -2,9 +2,9 @@
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
 // informers need list+watch; Secrets are only checked for existence; nothing is
-// ever updated or deleted except PodDisruptionBudgets and ServiceMonitors
-// (removed when no longer wanted), operator 0.1.0's Deployments (replaced by
-// StatefulSets) and the leader Lease.
+// ever updated or deleted except PodDisruptionBudgets, HorizontalPodAutoscalers
+// and ServiceMonitors (removed when no longer wanted), operator 0.1.0's
+// Deployments (replaced by StatefulSets) and the leader Lease.
 import { stringify } from 'yaml';
 import { group, plural } from './api/rtmpserver.ts';
 
@@ -31,6 +31,7 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
   // Only to tell that a Secret spec.auth names exists: got by name as
   // metadata (PartialObjectMetadata), so its data never reaches the operator;

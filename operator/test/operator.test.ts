@@ -237,6 +237,11 @@ describe('rtmpd-operator against the API server', () => {
       { service: { type: 'NodePort', nodePorts: { rtmp: 31935, http: 31935 } } },
       'service.nodePorts.rtmp and service.nodePorts.http must differ',
     ],
+    [
+      'autoscaling with minReplicas above maxReplicas',
+      { autoscaling: { minReplicas: 3, maxReplicas: 2, targetPublishersPerPod: 10 } },
+      'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
+    ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
     ['a zero volume size', { storage: { recordings: { size: '0' } } }, 'recordings must be larger than zero'],

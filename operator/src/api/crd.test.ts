@@ -68,6 +68,7 @@ describe('CRD', () => {
     expect(rules).toContain('!has(self.rtmp) || !has(self.http) || self.rtmp != self.http');
     expect(rules).toContain('has(self.existingClaim) == has(oldSelf.existingClaim)');
     expect(rules).toContain("!has(self.nodePorts) || self.type != 'ClusterIP'");
+    expect(rules).toContain('!has(self.minReplicas) || self.minReplicas <= self.maxReplicas');
   });
 
   it('describes every field, for kubectl explain and the field reference', () => {

@@ -273,6 +273,34 @@ const volumeSchema = (what: string, fallbackSize: string) =>
     )
     .describe(`the ${what} volume`);
 
+const autoscalingSchema = z
+  .object({
+    minReplicas: z.int().min(1).max(1000).default(1).describe('fewest pods the autoscaler keeps'),
+    maxReplicas: z.int().min(1).max(1000).describe('most pods the autoscaler makes; at least minReplicas'),
+    targetPublishersPerPod: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .describe('live publishers per pod the autoscaler aims at: replicas become ceil(live publishers of all pods / this)'),
+    scaleDownStabilizationSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(300)
+      .describe(
+        'how long the autoscaler waits before scaling down after publishers leave (the highest recommendation of that window wins), so a publisher that reconnects does not cost a pod its streams',
+      ),
+  })
+  .meta(
+    cel({
+      rule: '!has(self.minReplicas) || self.minReplicas <= self.maxReplicas',
+      message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
+    }),
+  )
+  .describe(
+    "scale on live publishers: the operator keeps an autoscaling/v2 HorizontalPodAutoscaler on this RtmpServer's scale subresource with the per-pod metric rtmpd_publishers, which a custom metrics API must serve (prometheus-adapter with the chart's rule); the autoscaler then writes spec.replicas and the operator follows it. Removing this field deletes the autoscaler and leaves spec.replicas where it was",
+  );
+
 export const specSchema = z
   .object({
     image: z
@@ -292,7 +320,9 @@ export const specSchema = z
       .min(0)
       .max(1000)
       .default(1)
-      .describe('number of rtmpd pods (also set by the scale subresource, e.g. kubectl scale rtmpserver)'),
+      .describe(
+        'number of rtmpd pods (also set by the scale subresource, e.g. kubectl scale rtmpserver); with spec.autoscaling the HorizontalPodAutoscaler owns it: leave it out of the manifests you apply, or each apply undoes what the autoscaler chose',
+      ),
     ports: z
       .object({
         rtmp: port.default(1935).describe('RTMP port (container and Service)'),
@@ -423,6 +453,7 @@ export const specSchema = z
       })
       .prefault({})
       .describe('the PodDisruptionBudget that limits node drains and other voluntary disruptions (only while replicas > 1)'),
+    autoscaling: autoscalingSchema.optional(),
     logLevel: rtmpdOptionWithDefault('logLevel'),
     otel: z
       .object({

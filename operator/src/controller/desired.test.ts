@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configKeys, loadConfig, parseConfig, reloadOf } from '@flux-rtmpd/rtmpd/config';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { apiVersion, defaultResources, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
-import { desiredState, templateHashAnnotation } from './desired.ts';
+import { desiredState, publishersMetric, templateHashAnnotation } from './desired.ts';
 import { checksumAnnotation, defaultProbes, preStopSleepSeconds, restrictedPodSecurityContext, restrictedSecurityContext } from './pod.ts';
 import { configChanges, configFileName, mountPaths } from './rtmpd-config.ts';
 
@@ -292,6 +292,35 @@ describe('desired state', () => {
     expect(c.startupProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.startup });
     expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.liveness, failureThreshold: 10 });
     expect(c.readinessProbe).toEqual({ httpGet: { path: '/ready', port: 'http' }, ...defaultProbes.readiness });
+  });
+
+  it('autoscales the RtmpServer itself on live publishers per pod, only when spec.autoscaling is set', () => {
+    expect(desired(server({ replicas: 3 })).horizontalPodAutoscaler).toBeUndefined();
+    const d = desired(server({ replicas: 2, autoscaling: { maxReplicas: 8, targetPublishersPerPod: 50 } }));
+    const hpa = d.horizontalPodAutoscaler as Obj;
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.metadata).toMatchObject({ name: 'edge', namespace: 'media', ownerReferences: [{ kind: 'RtmpServer', uid: 'uid-1' }] });
+    expect(hpa.spec).toEqual({
+      // the scale subresource: the autoscaler writes spec.replicas, the operator carries it to the StatefulSet
+      scaleTargetRef: { apiVersion: 'media.fluxiot.io/v1alpha1', kind: 'RtmpServer', name: 'edge' },
+      minReplicas: 1,
+      maxReplicas: 8,
+      metrics: [{ type: 'Pods', pods: { metric: { name: 'rtmpd_publishers' }, target: { type: 'AverageValue', averageValue: '50' } } }],
+      behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
+    });
+    expect((d.statefulSet as Obj).spec.replicas).toBe(2);
+    const tuned = desired(
+      server({ autoscaling: { minReplicas: 2, maxReplicas: 4, targetPublishersPerPod: 1, scaleDownStabilizationSeconds: 0 } }),
+    ).horizontalPodAutoscaler as Obj;
+    expect(tuned.spec).toMatchObject({ minReplicas: 2, maxReplicas: 4, behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } });
+  });
+
+  it("reads the metric that the chart's prometheus-adapter rule serves", () => {
+    const rulesFile = new URL('../../../charts/rtmpd-operator/files/prometheus-adapter/rules.yaml', import.meta.url);
+    const { rules } = parse(readFileSync(rulesFile, 'utf8')) as { rules: { seriesQuery: string; name: { as: string } }[] };
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.name.as).toBe(publishersMetric);
+    expect(rules[0]!.seriesQuery).toMatch(new RegExp(`^${publishersMetric}\\{`));
   });
 
   it('spreads several replicas over nodes and keeps a PodDisruptionBudget for them, unless told otherwise', () => {

@@ -3,7 +3,7 @@
 // every field is unit-tested without a cluster.
 import { createHash } from 'node:crypto';
 import type { Config } from '@flux-rtmpd/rtmpd/config';
-import { rtmpApp, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
+import { apiVersion, kind, rtmpApp, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
 import { labels, meta, selectorLabels, type Manifest } from './manifest.ts';
 import { childNames } from './names.ts';
 import { podTemplate, type Defaults } from './pod.ts';
@@ -109,6 +109,43 @@ function podDisruptionBudget(server: RtmpServer): Manifest | undefined {
   };
 }
 
+/**
+ * The per-pod metric the autoscaler reads through the custom metrics API: rtmpd's
+ * gauge of live publishers, as prometheus-adapter serves it with the chart's rule
+ * (charts/rtmpd-operator/files/prometheus-adapter/rules.yaml).
+ */
+export const publishersMetric = 'rtmpd_publishers';
+
+/**
+ * Scales the RtmpServer itself (its scale subresource), not the StatefulSet: the
+ * autoscaler writes spec.replicas and the operator carries it to the pods, so
+ * the two never fight over the StatefulSet.
+ */
+function horizontalPodAutoscaler(server: RtmpServer): Manifest | undefined {
+  const autoscaling = server.spec.autoscaling;
+  if (!autoscaling) return undefined;
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: meta(server, childNames(server).horizontalPodAutoscaler),
+    spec: {
+      scaleTargetRef: { apiVersion, kind, name: server.metadata.name },
+      minReplicas: autoscaling.minReplicas,
+      maxReplicas: autoscaling.maxReplicas,
+      metrics: [
+        {
+          type: 'Pods',
+          pods: {
+            metric: { name: publishersMetric },
+            target: { type: 'AverageValue', averageValue: String(autoscaling.targetPublishersPerPod) },
+          },
+        },
+      ],
+      behavior: { scaleDown: { stabilizationWindowSeconds: autoscaling.scaleDownStabilizationSeconds } },
+    },
+  };
+}
+
 function serviceMonitor(server: RtmpServer): Manifest {
   const sm = server.spec.metrics.serviceMonitor;
   const { metricsAccess, apiTokenSecret } = server.spec.auth;
@@ -138,6 +175,7 @@ export interface DesiredState {
   headlessService: Manifest;
   statefulSet: Manifest;
   podDisruptionBudget?: Manifest;
+  horizontalPodAutoscaler?: Manifest;
   serviceMonitor?: Manifest;
 }
 
@@ -145,6 +183,7 @@ export interface DesiredState {
 export function desiredState(server: RtmpServer, defaults: Defaults, observed: Observed = {}): DesiredState {
   const config = rtmpdConfig(server.spec);
   const pdb = podDisruptionBudget(server);
+  const hpa = horizontalPodAutoscaler(server);
   return {
     config,
     configMap: configMap(server, config),
@@ -153,6 +192,7 @@ export function desiredState(server: RtmpServer, defaults: Defaults, observed: O
     headlessService: headlessService(server),
     statefulSet: statefulSet(server, config, defaults, observed),
     ...(pdb ? { podDisruptionBudget: pdb } : {}),
+    ...(hpa ? { horizontalPodAutoscaler: hpa } : {}),
     ...(server.spec.metrics.serviceMonitor.enabled ? { serviceMonitor: serviceMonitor(server) } : {}),
   };
 }

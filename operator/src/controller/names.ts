@@ -12,6 +12,7 @@ export interface ChildNames {
   configMap: string;
   serviceMonitor: string;
   podDisruptionBudget: string;
+  horizontalPodAutoscaler: string;
   /**
    * A shared volume's claim: the user's existingClaim, or the ReadWriteMany
    * claim the operator makes (also the name of the single claim operator
@@ -35,6 +36,7 @@ export const childNames = (server: RtmpServer): ChildNames => {
     configMap: `${name}-rtmpd`,
     serviceMonitor: name,
     podDisruptionBudget: name,
+    horizontalPodAutoscaler: name,
     recordings: recordings.existingClaim ?? `${name}-recordings`,
     keyframes: keyframes.existingClaim ?? `${name}-keyframes`,
     perPodClaim: (volume, ordinal) => `${volume}-${name}-${ordinal}`,

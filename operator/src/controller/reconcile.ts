@@ -177,6 +177,9 @@ export class Reconciler {
     await attempt(`PodDisruptionBudget ${names.podDisruptionBudget}`, () =>
       this.#applyOrRemove(raw, 'PodDisruptionBudget', names.podDisruptionBudget, desired.podDisruptionBudget, log),
     );
+    await attempt(`HorizontalPodAutoscaler ${names.horizontalPodAutoscaler}`, () =>
+      this.#applyOrRemove(raw, 'HorizontalPodAutoscaler', names.horizontalPodAutoscaler, desired.horizontalPodAutoscaler, log),
+    );
     observed.serviceMonitor = await attempt(`ServiceMonitor ${names.serviceMonitor}`, () =>
       this.#serviceMonitor(raw, server, desired.serviceMonitor, log),
     );
