@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on this machine, built from source (hack/k8s/build.sh):
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, which plays
-# the kubelet for fake Nodes (Pods become Running and Ready; no containers run).
+# the kubelet for fake Nodes (Pods become Running and Ready; no containers run). The
+# API server has the aggregation layer on; prometheus-adapter is built for the tests
+# that register it as an APIService.
 # Everything listens on 127.0.0.1 only, on free ports picked at start.
 #
 #   hack/cluster.sh up                       build if needed, start, wait until usable;
@@ -17,12 +19,15 @@
 #   FLUX_RTMPD_CLUSTER_NODES    number of fake nodes (default 2)
 #   FLUX_RTMPD_CLUSTER_TIMEOUT  seconds to wait for each step (default 120)
 #   FLUX_RTMPD_ETCD_PORT, FLUX_RTMPD_APISERVER_PORT   fixed ports instead of free ones
+#   FLUX_RTMPD_HPA_SYNC_SECONDS the HorizontalPodAutoscaler controller's period (default 2)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="${FLUX_RTMPD_CLUSTER_DIR:-$repo/.cluster}"
 nodes="${FLUX_RTMPD_CLUSTER_NODES:-2}"
 timeout="${FLUX_RTMPD_CLUSTER_TIMEOUT:-120}"
+# Tests wait for the HorizontalPodAutoscaler controller: it looks every 2 s instead of 15 s.
+hpa_sync_seconds="${FLUX_RTMPD_HPA_SYNC_SECONDS:-2}"
 readonly service_cidr=10.96.0.0/16 service_ip=10.96.0.1 pod_cidr=10.244.0.1/16
 readonly components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -183,6 +188,19 @@ subjectAltName=IP:127.0.0.1,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kube
   cert admin "/O=system:masters/CN=flux-rtmpd-admin" "$client"
   cert controller-manager "/CN=system:kube-controller-manager" "$client"
   cert scheduler "/CN=system:kube-scheduler" "$client"
+  # The aggregation layer (APIServices such as custom.metrics.k8s.io): the API server
+  # proxies to an extension server with this client certificate, signed by a CA of its
+  # own that the extension server trusts for the forwarded user (X-Remote-User).
+  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/front-proxy-ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$pki/front-proxy-ca.key" -subj "/CN=flux-rtmpd-front-proxy-ca" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$pki/front-proxy-ca.crt" 2>/dev/null || die "openssl could not create the front-proxy CA"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/front-proxy-client.key" 2>/dev/null
+  openssl req -new -key "$pki/front-proxy-client.key" -subj "/CN=front-proxy-client" -out "$pki/front-proxy-client.csr" 2>/dev/null
+  printf '%s\n' "$client" >"$pki/front-proxy-client.ext"
+  openssl x509 -req -in "$pki/front-proxy-client.csr" -CA "$pki/front-proxy-ca.crt" -CAkey "$pki/front-proxy-ca.key" \
+    -CAcreateserial -days 365 -sha256 -extfile "$pki/front-proxy-client.ext" -out "$pki/front-proxy-client.crt" 2>/dev/null
+  rm -f "$pki/front-proxy-client.csr" "$pki/front-proxy-client.ext"
   # Service-account token signing pair.
   openssl ecparam -name prime256v1 -genkey -noout -out "$pki/sa.key" 2>/dev/null
   openssl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -270,6 +288,8 @@ EOF
 cmd_up() {
   local t0=$SECONDS
   "$repo/hack/k8s/build.sh" >/dev/null || die "building the control plane failed (see the build.sh lines above)"
+  # The custom metrics API the autoscaling test registers (an APIService) runs it.
+  "$repo/hack/k8s/build.sh" --adapter >/dev/null || die "building prometheus-adapter failed (see the build.sh lines above)"
   bin="$(bin_dir)"
   command -v ss >/dev/null || die "ss (iproute2) is required to find free ports"
   command -v curl >/dev/null || die "curl is required for health checks"
@@ -332,7 +352,11 @@ EOF
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --allow-privileged=true --profiling=false \
-    --cert-dir="$state/pki/apiserver-generated"
+    --cert-dir="$state/pki/apiserver-generated" \
+    --requestheader-client-ca-file="$state/pki/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$state/pki/front-proxy-client.crt" --proxy-client-key-file="$state/pki/front-proxy-client.key"
   wait_for kube-apiserver "kube-apiserver /readyz" \
     curl -fsS --cacert "$state/pki/ca.crt" --cert "$state/pki/admin.crt" --key "$state/pki/admin.key" \
     "https://127.0.0.1:$APISERVER_PORT/readyz"
@@ -346,7 +370,8 @@ EOF
     --controllers='*' --use-service-account-credentials=true --leader-elect=false \
     --service-account-private-key-file="$state/pki/sa.key" --root-ca-file="$state/pki/ca.crt" \
     --cluster-signing-cert-file="$state/pki/ca.crt" --cluster-signing-key-file="$state/pki/ca.key" \
-    --service-cluster-ip-range="$service_cidr" --cluster-name=flux-rtmpd --profiling=false
+    --service-cluster-ip-range="$service_cidr" --cluster-name=flux-rtmpd --profiling=false \
+    --horizontal-pod-autoscaler-sync-period="${hpa_sync_seconds}s"
   start kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig="$state/scheduler.kubeconfig" \
     --authentication-kubeconfig="$state/scheduler.kubeconfig" \

@@ -6,6 +6,9 @@
 # and, with --node, what the kind node image adds (hack/kind/node-image.sh):
 #   kubelet kubeadm kube-proxy (k8s.io/kubernetes), coredns (github.com/coredns/coredns),
 #   local-path-provisioner (github.com/rancher/local-path-provisioner)
+# and, with --adapter, prometheus-adapter (sigs.k8s.io/prometheus-adapter), the custom
+# metrics API the autoscaling test registers; it has a cache folder and key of its own
+# (prometheus-adapter-<key>), so pinning it never rebuilds the control plane.
 #
 # Each tool lives in its own module under hack/k8s/<module>/ (tools.go + go.mod + go.sum)
 # so the dependency graphs never fight. Binaries land in
@@ -18,6 +21,7 @@
 #   hack/k8s/build.sh --bin-dir  print the bin dir without building
 #   hack/k8s/build.sh --check    exit 0 only if every binary is already built
 #   hack/k8s/build.sh --node [--check]   the same for the node's binaries
+#   hack/k8s/build.sh --adapter [--bin-dir | --check]   the same for prometheus-adapter
 # Progress goes to stderr, one line per tool.
 set -euo pipefail
 
@@ -31,6 +35,7 @@ readonly HELM_VERSION=v3.22.0
 readonly KIND_VERSION=v0.33.0
 readonly COREDNS_VERSION=v1.14.2
 readonly LOCAL_PATH_PROVISIONER_VERSION=v0.0.30
+readonly PROMETHEUS_ADAPTER_VERSION=v0.12.0
 readonly RECIPE_REVISION=1 # bump when the flags below change
 
 kube_major="${KUBE_VERSION#v}"; kube_major="${kube_major%%.*}"
@@ -71,6 +76,8 @@ kind_ldflags=()
 coredns_ldflags=("-X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}")
 # shellcheck disable=SC2034
 local_path_ldflags=("-X main.VERSION=${LOCAL_PATH_PROVISIONER_VERSION}")
+# shellcheck disable=SC2034
+adapter_ldflags=()
 
 # name | module folder | package | ldflags array name
 tools=(
@@ -90,6 +97,9 @@ node_tools=(
   "kube-proxy|kubernetes|k8s.io/kubernetes/cmd/kube-proxy|kube_ldflags"
   "coredns|coredns|github.com/flux-rtmpd/flux-rtmpd/hack/k8s/coredns|coredns_ldflags"
   "local-path-provisioner|local-path-provisioner|github.com/rancher/local-path-provisioner|local_path_ldflags"
+)
+adapter_tools=(
+  "prometheus-adapter|prometheus-adapter|sigs.k8s.io/prometheus-adapter/cmd/adapter|adapter_ldflags"
 )
 # kwok's default stages (what kwokctl feeds its controller), copied from the module.
 kwok_stage_files=(
@@ -117,16 +127,27 @@ cache_key() {
   } | sha256sum | cut -c1-12
 }
 
+adapter_cache_key() {
+  {
+    printf '%s\n' "$PROMETHEUS_ADAPTER_VERSION" "$RECIPE_REVISION" "${adapter_tools[@]}" "${adapter_ldflags[@]}"
+    cat "$here/prometheus-adapter/go.mod" "$here/prometheus-adapter/go.sum" "$here/prometheus-adapter"/*.go
+  } | sha256sum | cut -c1-12
+}
+
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/flux-rtmpd"
 out_dir="$cache_root/k8s-$(cache_key)"
-bin_dir="$out_dir/bin"
-stages_file="$out_dir/share/kwok-stages.yaml"
 
 selected=("${tools[@]}")
 if [[ "${1:-}" == --node ]]; then
   selected=("${node_tools[@]}")
   shift
+elif [[ "${1:-}" == --adapter ]]; then
+  selected=("${adapter_tools[@]}")
+  out_dir="$cache_root/prometheus-adapter-$(adapter_cache_key)"
+  shift
 fi
+bin_dir="$out_dir/bin"
+stages_file="$out_dir/share/kwok-stages.yaml"
 
 all_built() {
   local t
@@ -140,7 +161,7 @@ case "${1:-}" in
   --bin-dir) echo "$bin_dir"; exit 0 ;;
   --check) all_built; exit $? ;;
   "") ;;
-  *) die "unknown argument: $1 (use [--node] [--bin-dir | --check])" ;;
+  *) die "unknown argument: $1 (use [--node | --adapter] [--bin-dir | --check])" ;;
 esac
 
 if all_built; then
