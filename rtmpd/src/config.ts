@@ -163,6 +163,10 @@ export const configSchema = z.object({
       'largest RTMP message, and bytes of messages still arriving, a connection may send before it is admitted to publish (players never need more)',
     )
     .meta(restart),
+  maxChunkStreams: int(2, 65_599)
+    .default(64)
+    .describe('distinct RTMP chunk stream ids a connection may use (encoders use a handful); one more closes the connection')
+    .meta(restart),
   partialMessagesMaxBytes: int(1024 * 1024, 2 ** 40)
     .default(256 * 1024 * 1024)
     .describe(

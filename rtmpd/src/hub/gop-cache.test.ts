@@ -29,11 +29,12 @@ describe('GopCache', () => {
 
   it('drops a GOP that outgrows the bound and resumes at the next keyframe', () => {
     const cache = new GopCache(100);
-    cache.add(packet('video', 60, true));
-    cache.add(packet('video', 60));
+    expect(cache.add(packet('video', 60, true))).toBe(false);
+    // It says so once, for the stream's rtmpd_stream_gop_cache_overflows_total.
+    expect(cache.add(packet('video', 60))).toBe(true);
     expect(cache.snapshot()).toHaveLength(0);
     expect(cache.bytes).toBe(0);
-    cache.add(packet('video', 60)); // not collecting until a keyframe
+    expect(cache.add(packet('video', 60))).toBe(false); // not collecting until a keyframe
     expect(cache.snapshot()).toHaveLength(0);
     cache.add(packet('video', 30, true));
     expect(cache.snapshot()).toHaveLength(1);

@@ -58,21 +58,22 @@ export class GopCache {
   /**
    * `owned`: the body is memory of its own that nobody will change (a
    * keyframe the stream keeps as its last), so the cache keeps it as it is.
+   * Returns true when this packet made the GOP outgrow the bound (it is dropped).
    */
-  add(packet: MediaPacket, owned = false): void {
-    if (this.maxBytes === 0 || packet.sequenceHeader || packet.kind === 'data') return;
+  add(packet: MediaPacket, owned = false): boolean {
+    if (this.maxBytes === 0 || packet.sequenceHeader || packet.kind === 'data') return false;
     if (packet.kind === 'video' && packet.keyframe) this.restart();
-    if (!this.collecting) return;
+    if (!this.collecting) return false;
     this.size += packet.body.length;
     if (this.size > this.maxBytes) {
       this.clear();
-      return;
+      return true;
     }
     const { body } = packet;
     if (owned || body.length > BLOCK_BYTES) {
       this.large.push(owned ? body : ownMemory(body));
       this.record(packet, -this.large.length, 0);
-      return;
+      return false;
     }
     if (this.blocks.length === 0 || this.used + body.length > BLOCK_BYTES) {
       this.blocks.push(blockPool.take(BLOCK_BYTES));
@@ -81,6 +82,7 @@ export class GopCache {
     this.blocks[this.blocks.length - 1]!.set(body, this.used);
     this.record(packet, this.blocks.length - 1, this.used);
     this.used += body.length;
+    return false;
   }
 
   clear(): void {

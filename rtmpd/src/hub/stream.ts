@@ -29,6 +29,8 @@ export interface StreamStats {
   framesDropped: number;
   bytesOut: number;
   parseErrors: number;
+  /** GOPs that outgrew --gop-cache-max-bytes: players joining in them wait for the next keyframe. */
+  gopOverflows: number;
 }
 
 /** Decoder config and metadata waiting to go out with a subscriber's next media packet. */
@@ -62,7 +64,16 @@ export class Stream {
   readonly id: string;
   readonly startTime = new Date();
   readonly publisher: PublisherInfo;
-  readonly stats: StreamStats = { bytesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, framesDropped: 0, bytesOut: 0, parseErrors: 0 };
+  readonly stats: StreamStats = {
+    bytesIn: 0,
+    videoFrames: 0,
+    audioFrames: 0,
+    keyframes: 0,
+    framesDropped: 0,
+    bytesOut: 0,
+    parseErrors: 0,
+    gopOverflows: 0,
+  };
 
   metadata: MediaPacket | undefined;
   /** onMetaData values as the encoder declared them (width, framerate, encoder, ...). */
@@ -252,7 +263,7 @@ export class Stream {
 
   /** `owned`: the body is a copy the stream keeps, which the GOP cache may share. */
   private push(packet: MediaPacket, owned = false): void {
-    this.gop.add(packet, owned);
+    if (this.gop.add(packet, owned)) this.stats.gopOverflows++;
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
     this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);

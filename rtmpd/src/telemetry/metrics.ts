@@ -173,6 +173,7 @@ const STREAM_COUNTERS: readonly StreamCounter[] = [
   'keyframes',
   'framesDropped',
   'parseErrors',
+  'gopOverflows',
 ];
 const zeroStats = (): StreamStats => ({
   bytesIn: 0,
@@ -182,6 +183,7 @@ const zeroStats = (): StreamStats => ({
   framesDropped: 0,
   bytesOut: 0,
   parseErrors: 0,
+  gopOverflows: 0,
 });
 
 /**
@@ -457,6 +459,11 @@ export class RtmpdMetrics {
       'framesDropped',
     );
     counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');
+    counter(
+      'rtmpd_stream_gop_cache_overflows_total',
+      'GOPs not cached because they outgrew --gop-cache-max-bytes (players joining in them wait for the next keyframe).',
+      'gopOverflows',
+    );
     perStream('rtmpd_stream_players', 'Players of the stream now (recorder excluded).', 'gauge', (s) => s.playerCount);
     perStream('rtmpd_stream_gop_cache_bytes', "Bytes in the stream's GOP cache.", 'gauge', (s) => s.gopCacheBytes);
     perStream(
@@ -595,6 +602,7 @@ export class RtmpdMetrics {
         'message_too_large',
         'partial_bytes_exceeded',
         'partial_budget_exceeded',
+        'too_many_chunk_streams',
       ]),
     );
     this.add(

@@ -47,6 +47,7 @@ export type SessionConfig = Pick<
   | 'maxPauseSeconds'
   | 'maxMessageBytes'
   | 'maxMessageBytesBeforePublish'
+  | 'maxChunkStreams'
 >;
 
 export interface SessionOptions {
@@ -381,9 +382,11 @@ export class RtmpSession {
    */
   private inboundLimits(kind: SessionState['kind']): InboundLimits {
     const { config, inboundBudget } = this.options;
-    if (kind === 'publishing') return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes: config.maxMessageBytes + 1024 * 1024 };
+    const { maxChunkStreams } = config;
+    if (kind === 'publishing')
+      return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes: config.maxMessageBytes + 1024 * 1024, maxChunkStreams };
     const small = config.maxMessageBytesBeforePublish;
-    return { maxMessageBytes: small, maxPartialBytes: small, budgetCeiling: inboundBudget.limit / 2 };
+    return { maxMessageBytes: small, maxPartialBytes: small, budgetCeiling: inboundBudget.limit / 2, maxChunkStreams };
   }
 
   private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {

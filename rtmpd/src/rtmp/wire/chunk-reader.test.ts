@@ -388,6 +388,18 @@ describe('ChunkReader refuses hostile input', () => {
     expectError(many, 'too_many_chunk_streams');
   });
 
+  it('caps the number of chunk streams at the limit it is given (--max-chunk-streams)', () => {
+    const streams = (count: number) =>
+      Buffer.concat(
+        Array.from({ length: count }, (_, i) => Buffer.concat([header(0, 10 + i, { length: 1, typeId: 8 }), Buffer.from([0])])),
+      );
+    const { reader: r, messages } = reader();
+    r.setLimits({ maxMessageBytes: 1000, maxPartialBytes: 1000, maxChunkStreams: 3 });
+    r.push(streams(3));
+    expect(messages).toHaveLength(3);
+    expectError(streams(4), 'too_many_chunk_streams', { maxChunkStreams: 3 });
+  });
+
   it('refuses fmt 2/3 on a chunk stream never seen', () => {
     expectError(Buffer.concat([header(3, 9), Buffer.alloc(10)]), 'chunk_no_previous_header');
     expectError(Buffer.concat([header(2, 9, { ts: 1 }), Buffer.alloc(10)]), 'chunk_no_previous_header');

@@ -27,13 +27,13 @@ export interface InboundLimits {
   maxPartialBytes: number;
   /** How full the shared budget may be after this reader takes from it; its limit when absent. */
   budgetCeiling?: number;
+  /** Distinct chunk stream ids the connection may use; 64 when absent. */
+  maxChunkStreams?: number;
 }
 
 export interface ChunkReaderOptions extends Partial<InboundLimits> {
   /** Bytes of unfinished messages across every reader of the process; a reader that would pass it fails. */
   budget?: ByteBudget;
-  /** Distinct chunk stream ids one connection may use. */
-  maxChunkStreams?: number;
   /**
    * A message that arrives whole in one chunk of the pushed bytes is handed
    * over as a view of them instead of a copy. For a caller that reuses its
@@ -89,7 +89,7 @@ export class ChunkReader {
   private maxPartialBytes: number;
   private readonly budget: ByteBudget | undefined;
   private budgetCeiling: number | undefined;
-  private readonly maxChunkStreams: number;
+  private maxChunkStreams: number;
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
   /** Up to 3 (basic) + 11 (message) + 4 (extended timestamp) bytes. */
@@ -120,6 +120,7 @@ export class ChunkReader {
     this.maxMessageBytes = limits.maxMessageBytes;
     this.maxPartialBytes = limits.maxPartialBytes;
     this.budgetCeiling = limits.budgetCeiling;
+    this.maxChunkStreams = limits.maxChunkStreams ?? this.maxChunkStreams;
   }
 
   /** Bytes held for messages not yet complete. */
