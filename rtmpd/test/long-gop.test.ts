@@ -22,6 +22,8 @@ const GOP_FRAMES = 250;
 
 let server: RunningServer;
 let dumped: FlvTagRecord[];
+/** The first seconds of the HTTP-FLV response, as tags. */
+let httpFlv: FlvTagRecord[];
 let gstreamer: string;
 /** What gortmplib's Reader found in each stream, one "kind codec" line per track. */
 let gortmplibTracks: { mp3: string[]; aac: string[] };
@@ -77,7 +79,17 @@ beforeAll(async () => {
   await sleep(5000);
   const dir = await tempDir('rtmpd-long-gop-');
   const out = join(dir, 'rtmpdump.flv');
-  const [, gst, mp3, aac] = await Promise.all([
+  const readFlv = async () => {
+    const response = await fetch(server.httpUrl('/live/long-gop.flv'), { signal: AbortSignal.timeout(3000) });
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of response.body!) chunks.push(Buffer.from(chunk));
+    } catch {
+      // Cut off after 3 s, mid-tag: the complete tags are what it got.
+    }
+    return new FlvDemuxer().push(Buffer.concat(chunks));
+  };
+  const [, gst, mp3, aac, flv] = await Promise.all([
     runCommand('rtmpdump', ['-q', '-v', '-r', url, '-o', out], 9000),
     runCommand(
       'gst-launch-1.0',
@@ -107,7 +119,9 @@ beforeAll(async () => {
     ),
     readTracks(url),
     readTracks(aacUrl),
+    readFlv(),
   ]);
+  httpFlv = flv;
   gstreamer = gst.stdout;
   gortmplibTracks = { mp3, aac };
   // rtmpdump was cut off mid-tag: the complete tags are what it saved.
@@ -141,14 +155,18 @@ describe('a player joining 5 s into a 10 s GOP', () => {
     expectNoGap(video);
   });
 
-  it('over RTMP gets the decoder config at the time of its first frame, onMetaData at 0 as FFmpeg wants it', () => {
-    const first = dumped.slice(0, 3);
+  it.each([
+    ['RTMP', () => dumped],
+    ['HTTP-FLV', () => httpFlv],
+  ])('over %s gets the decoder config at the time of its first frame, onMetaData at 0 as FFmpeg wants it', (_, tags) => {
+    const received = tags();
+    const first = received.slice(0, 3);
     expect(first.map((t) => t.kind)).toEqual(['data', 'video', 'video']);
-    const keyframe = dumped.find((t) => t.kind === 'video' && t.body[1] === 1)!;
+    const keyframe = received.find((t) => t.kind === 'video' && t.body[1] === 1)!;
     expectGopStart(keyframe.timestamp);
     expect(first.map((t) => t.timestamp)).toEqual([0, keyframe.timestamp, keyframe.timestamp]);
     // MP3 has no sequence header: its first frame follows at its own time.
-    const audio = dumped.find((t) => t.kind === 'audio')!;
+    const audio = received.find((t) => t.kind === 'audio')!;
     expect(audio.timestamp - first[1]!.timestamp).toBeLessThan(100);
   });
 
