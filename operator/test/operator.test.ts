@@ -478,15 +478,31 @@ describe('rtmpd-operator against the API server', () => {
     expect(await can('list', 'statefulsets', '-n', 'default')).toBe('no');
   });
 
-  it('hands leadership over when the leader stops, and the new leader reconciles', async () => {
+  it('stops promptly with a full work queue (running reconciles finish, queued ones are left), hands leadership over, and the new leader reconciles', async () => {
     const first = (await leader())!;
     const other = operators.find((o) => o !== first)!;
+    const burst = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    await apply(burst.map((name) => server(name, { replicas: 0 })));
+    await eventually('the leader at work on the burst', async () =>
+      first.logs().includes(`"rtmpserver":"${ns}/burst-`) ? true : undefined,
+    );
+    const stopping = Date.now();
     expect(await first.stop()).toBe(0);
-    expect(first.logs()).toContain('released the leader lease');
+    const stopMs = Date.now() - stopping;
+    const afterStop = first.logs().slice(first.logs().indexOf('SIGTERM, stopping'));
+    // Only the reconciles running at SIGTERM (one per worker) went on.
+    const reconciledAfter = new Set([...afterStop.matchAll(/"rtmpserver":"([^"]+)"/g)].map((m) => m[1]));
+    expect(reconciledAfter.size, `reconciled after SIGTERM: ${[...reconciledAfter].join(', ')}`).toBeLessThanOrEqual(2);
+    expect(afterStop).toContain('released the leader lease');
+    console.log(`leader stopped in ${stopMs} ms with ${burst.length} RtmpServers just applied`);
     await eventually('the other operator leads', async () => ((await leaseHolder()) === other.identity ? true : undefined), 30_000);
     await apply(server('delta', { replicas: 0 }));
     await eventually('delta reconciled by the new leader', () => get('statefulset', ns, 'delta'));
-  });
+    await eventually('the burst reconciled by the new leader', async () => {
+      const made = await list('statefulset', ns);
+      return burst.every((name) => made.some((s) => s.metadata.name === name)) ? true : undefined;
+    });
+  }, 120_000);
 
   it('takes over from a leader that died without releasing, once its lease expires', async () => {
     const dead = (await leader())!;

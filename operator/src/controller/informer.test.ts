@@ -167,4 +167,35 @@ describe('Informer', () => {
     expect(versions.length).toBeGreaterThanOrEqual(2);
     expect(new Set(versions)).toEqual(new Set(['10']));
   });
+
+  it('stops at once while its list is still unanswered (a busy API server), and caches nothing it answers later', async () => {
+    const held: ServerResponse[] = [];
+    server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (new URL(req.url ?? '/', 'http://x').pathname === '/api/v1') {
+        res.end(
+          JSON.stringify({
+            kind: 'APIResourceList',
+            groupVersion: 'v1',
+            resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap' }],
+          }),
+        );
+      } else held.push(res);
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const events: string[] = [];
+    informer = new Informer<KubernetesObject>({
+      kubeConfig: kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      type: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+      log: pino({ level: 'silent' }),
+      onEvent: (e, o) => events.push(`${e} ${o.metadata?.name}`),
+    });
+    informer.start();
+    while (!held.length) await new Promise((r) => setTimeout(r, 5));
+    await informer.stop();
+    held[0]!.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [cm('late', '1')] }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(events).toEqual([]);
+    expect(informer.list()).toEqual([]);
+  });
 });

@@ -59,6 +59,9 @@ export class Informer<T extends KubernetesObject> {
   #failures = 0;
   #loop?: Promise<void>;
   #absent = false;
+  #stop!: () => void;
+  /** Settles on stop(), so a stop need not wait out a list of thousands of objects on a busy API server. */
+  readonly #whenStopped = new Promise<void>((resolve) => (this.#stop = resolve));
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -118,6 +121,7 @@ export class Informer<T extends KubernetesObject> {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stop();
     this.#abort?.abort();
     this.#endWatch?.(); // also when the watch request has not been answered yet
     this.#sleeper.wake();
@@ -144,7 +148,8 @@ export class Informer<T extends KubernetesObject> {
     while (!this.#stopped) {
       try {
         if (needList) {
-          await this.#list();
+          await Promise.race([this.#list(), this.#whenStopped]);
+          if (this.#stopped) break;
           needList = false;
         }
         await this.#watchOnce();
@@ -203,6 +208,7 @@ export class Informer<T extends KubernetesObject> {
       undefined,
       this.#opts.labelSelector,
     );
+    if (this.#stopped) return;
     const seen = new Set<string>();
     for (const listed of list.items) {
       const item = this.#opts.transform?.(listed) ?? listed;

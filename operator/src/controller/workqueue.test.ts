@@ -73,4 +73,14 @@ describe('WorkQueue', () => {
     q.add('x');
     expect(await q.get()).toBeUndefined();
   });
+
+  it('hands out no queued key once shut down, so a stopping operator does not work through a full queue', async () => {
+    const q = new WorkQueue();
+    for (const key of ['a', 'b', 'c']) q.add(key);
+    expect(await q.get()).toBe('a');
+    q.shutDown();
+    expect(await q.get()).toBeUndefined();
+    q.done('a');
+    expect(await q.get()).toBeUndefined();
+  });
 });

@@ -98,14 +98,19 @@ export class WorkQueue {
     this.#failures.delete(key);
   }
 
-  /** The next key to process, or undefined once the queue shuts down. */
+  /**
+   * The next key to process, or undefined once the queue shuts down. Unlike
+   * client-go's, a queue that shuts down is not drained: our reconciles have
+   * no context to cancel, so a stopping operator would otherwise work through
+   * every queued key (all of them after a resync) before it exits.
+   */
   get(): Promise<string | undefined> {
+    if (this.#shuttingDown) return Promise.resolve(undefined);
     const key = this.#queue.shift();
     if (key !== undefined) {
       this.#metrics.depth(this.#queue.length);
       return new Promise((resolve) => this.#hand(key, resolve));
     }
-    if (this.#shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
