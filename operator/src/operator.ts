@@ -5,12 +5,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Controller, controllerName } from './controller/controller.ts';
 import { LeaderElector } from './controller/leader.ts';
 import { createMetrics } from './controller/metrics.ts';
 import { splitBind, type Flags } from './flags.ts';
+import { loadKubeConfig } from './kube-client.ts';
 import { version } from './version.ts';
 
 export interface Operator {
@@ -52,9 +53,7 @@ function listen(server: Server, bind: string, flag: string): Promise<string> {
 
 export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?: (why: string) => void } = {}): Promise<Operator> {
   const log = opts.log ?? pino({ level: flags.logLevel, base: { component: 'rtmpd-operator' } });
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(6).toString('hex')}`;
   const metrics = createMetrics(controllerName);
   const controller = new Controller({

@@ -103,6 +103,7 @@ export class Controller {
           kubeConfig,
           type: rtmpServers,
           namespace,
+          transform: trimmed,
           log,
           onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`),
         }),
@@ -143,8 +144,12 @@ export class Controller {
       getServer: (ns, name) => find(this.#servers, ns, name),
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
       listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
-      listWarnings: async (namespace) =>
-        (await core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })).items as EventView[],
+      listWarnings: async (namespace, involvedNames) =>
+        (
+          await Promise.all(
+            involvedNames.map((name) => core.listNamespacedEvent({ namespace, fieldSelector: `type=Warning,involvedObject.name=${name}` })),
+          )
+        ).flatMap((l) => l.items as EventView[]),
     });
   }
 

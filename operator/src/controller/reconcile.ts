@@ -40,8 +40,8 @@ export interface ReconcilerDeps {
   getOwned: (kind: string, namespace: string, name: string) => KubernetesObject | undefined;
   /** The cached owned objects of one kind that belong to an RtmpServer (by its instance label). */
   listOwned: (kind: string, namespace: string, instance: string) => KubernetesObject[];
-  /** Warning Events of a namespace, read when the pods do not come up. */
-  listWarnings: (namespace: string) => Promise<EventView[]>;
+  /** Warning Events about the named objects of a namespace, read when the pods do not come up. */
+  listWarnings: (namespace: string, involvedNames: string[]) => Promise<EventView[]>;
   now?: () => Date;
 }
 
@@ -273,12 +273,16 @@ export class Reconciler {
         missing.push(claim);
     }
     const now = this.#d.now?.() ?? new Date();
-    const warnings = await this.#d.listWarnings(namespace);
+    const claims = this.#d.listOwned('PersistentVolumeClaim', namespace, name) as Cached[];
+    // Only the Events the causes read: a namespace of hundreds of servers that
+    // cannot schedule holds thousands of Warnings, too many to list per reconcile.
+    const pending = claims.filter((c) => c.status?.phase === 'Pending').map((c) => c.metadata?.name ?? '');
+    const warnings = await this.#d.listWarnings(namespace, [names.workload, ...pending]);
     return [
       ...missingClaimCauses(missing),
       ...creationCauses(names.workload, warnings, now),
       ...podCauses(this.#d.listOwned('Pod', namespace, name)),
-      ...claimCauses(this.#d.listOwned('PersistentVolumeClaim', namespace, name), warnings, now),
+      ...claimCauses(claims, warnings, now),
     ];
   }
 
