@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { leaderElectionRules, managerRules } from '../../operator/src/rbac.ts';
+import { leaderElectionRules, managerRules, metricsAuthRules, metricsReaderRules } from '../../operator/src/rbac.ts';
 import { helm } from '../cluster/kube.ts';
 import { allFeatures, chartDir, kubeVersion, one, packageVersion, repo, template, type K8sObject } from '../lib/chart.ts';
 
@@ -106,6 +106,7 @@ describe('helm template with the defaults', () => {
     expect(c.args).toEqual([
       '--leader-elect',
       '--metrics-bind=0.0.0.0:8080',
+      '--metrics-auth=none',
       '--health-bind=0.0.0.0:8081',
       '--log-level=info',
       `--rtmpd-image=ghcr.io/fluxiot/rtmpd:${packageVersion}`,
@@ -260,6 +261,22 @@ describe('the operator’s availability and exposure', () => {
     expect(c.ports.map((p) => p.name)).toEqual(['health']);
     expect(objects.filter((o) => ['Service', 'ServiceMonitor'].includes(o.kind))).toEqual([]);
     expect((one(objects, 'NetworkPolicy').spec as { ingress: unknown[] }).ingress).toHaveLength(1);
+  });
+
+  it('serves /metrics behind TokenReview and SubjectAccessReview when asked: the reviews granted, a reader role, the token sent', async () => {
+    const objects = await template('rel', [...allFeatures, '--set', 'metrics.auth=kubernetes,watchNamespaces={media}']);
+    expect(container(one(objects, 'Deployment')).args).toContain('--metrics-auth=kubernetes');
+    // The reviews are cluster-scoped, so they are granted cluster-wide even when only listed namespaces are watched.
+    expect(one(objects, 'ClusterRole', 'rel-rtmpd-operator-metrics-auth').rules).toEqual(metricsAuthRules);
+    const binding = one(objects, 'ClusterRoleBinding', 'rel-rtmpd-operator-metrics-auth');
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'rel-rtmpd-operator', namespace: 'default' }]);
+    expect(one(objects, 'ClusterRole', 'rel-rtmpd-operator-metrics-reader').rules).toEqual(metricsReaderRules);
+    const endpoint = (one(objects, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0];
+    expect(endpoint?.bearerTokenFile).toBe('/var/run/secrets/kubernetes.io/serviceaccount/token');
+    // Off by default: nothing of it rendered.
+    const plain = await template('rel', allFeatures);
+    expect(plain.filter((o) => o.metadata.name.includes('metrics-auth') || o.metadata.name.includes('metrics-reader'))).toEqual([]);
+    expect((one(plain, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0]?.bearerTokenFile).toBeUndefined();
   });
 });
 

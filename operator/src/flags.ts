@@ -25,6 +25,12 @@ export const flagsSchema = z.object({
     .describe('comma-separated namespaces to watch; empty watches all'),
   metricsBind: bind.default(':8080').describe('HOST:PORT for /metrics; the same address as --health-bind serves both'),
   healthBind: bind.default(':8081').describe('HOST:PORT for /healthz and /readyz'),
+  metricsAuth: z
+    .enum(['none', 'kubernetes'])
+    .default('none')
+    .describe(
+      'kubernetes: /metrics needs a bearer token the API server accepts (TokenReview) of a user allowed get on the non-resource URL /metrics (SubjectAccessReview); 401/403 otherwise',
+    ),
   leaderElect: bool.default(false).describe('elect a leader through a coordination.k8s.io Lease so only one replica acts'),
   leaderElectionNamespace: z
     .string()
@@ -56,6 +62,7 @@ const envNames: Partial<Record<keyof Flags, string>> = {
   namespaces: 'WATCH_NAMESPACES',
   metricsBind: 'METRICS_BIND',
   healthBind: 'HEALTH_BIND',
+  metricsAuth: 'METRICS_AUTH',
   leaderElect: 'LEADER_ELECT',
   leaderElectionNamespace: 'LEADER_ELECTION_NAMESPACE',
   leaderElectionId: 'LEADER_ELECTION_ID',

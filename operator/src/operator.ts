@@ -5,13 +5,20 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
+import { openAPISchema } from './api/crd.ts';
+import { group, kind, plural, version as apiVersion } from './api/rtmpserver.ts';
+import { staleCrd } from './api/served-schema.ts';
 import { Controller, controllerName } from './controller/controller.ts';
+import { CrdGate } from './controller/crd-gate.ts';
+import { ApiEventRecorder } from './controller/events.ts';
+import { fieldManager } from './controller/manifest.ts';
 import { LeaderElector } from './controller/leader.ts';
 import { createMetrics } from './controller/metrics.ts';
 import { splitBind, type Flags } from './flags.ts';
 import { loadKubeConfig } from './kube-client.ts';
+import { MetricsAuth } from './metrics-auth.ts';
 import { version } from './version.ts';
 
 export interface Operator {
@@ -66,8 +73,36 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     workers: flags.workers,
   });
 
-  const handler = async (path: string): Promise<{ code: number; type: string; body: string }> => {
+  const crdName = `${plural}.${group}`;
+  const events = new ApiEventRecorder({ core: kc.makeApiClient(CoreV1Api), component: fieldManager, instance: identity, log });
+  const { POD_NAME, POD_NAMESPACE } = process.env;
+  const crdGate = new CrdGate({
+    check: () => staleCrd(kc, { group, version: apiVersion, kind }, openAPISchema(), crdName),
+    log,
+    // The Event is about this operator's pod, where `kubectl describe` shows it.
+    onStale: (why) => {
+      if (POD_NAME && POD_NAMESPACE)
+        void events.event(
+          { apiVersion: 'v1', kind: 'Pod', metadata: { name: POD_NAME, namespace: POD_NAMESPACE } },
+          'Warning',
+          'CRDOutdated',
+          why,
+        );
+    },
+  });
+
+  const metricsAuth =
+    flags.metricsAuth === 'kubernetes'
+      ? new MetricsAuth({ authn: kc.makeApiClient(AuthenticationV1Api), authz: kc.makeApiClient(AuthorizationV1Api) })
+      : undefined;
+
+  const handler = async (path: string, authorization: string | undefined): Promise<{ code: number; type: string; body: string }> => {
+    if (path === '/metrics' && metricsAuth) {
+      const { code, message } = await metricsAuth.check(authorization, path);
+      if (code !== 200) return { code, type: 'application/json', body: JSON.stringify({ error: message, code }) };
+    }
     if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
+    if (path === '/readyz' && crdGate.problem) return { code: 503, type: 'text/plain', body: crdGate.problem };
     if (path === '/readyz')
       return controller.synced
         ? { code: 200, type: 'text/plain', body: 'ok' }
@@ -82,7 +117,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
         res.writeHead(404).end('not found');
         return;
       }
-      handler(path).then(
+      handler(path, req.headers.authorization).then(
         (r) => res.writeHead(r.code, { 'content-type': r.type }).end(r.body),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
@@ -115,7 +150,10 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
       log.fatal(why);
       process.exit(1);
     });
-  const startWorkers = () => controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
+  const startWorkers = async () => {
+    if (!(await crdGate.wait())) return;
+    await controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
+  };
   if (flags.leaderElect) {
     const namespace = leaseNamespace(flags, kc);
     const name = flags.leaderElectionId;
@@ -149,6 +187,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     async stop() {
       if (stopping) return;
       stopping = true;
+      crdGate.stop();
       log.info('stopping: finishing running reconciles');
       await controller.stop();
       await elector?.stop();

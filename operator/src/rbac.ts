@@ -16,6 +16,8 @@ export interface PolicyRule {
 
 const clusterRoleName = 'rtmpd-operator';
 const leaderElectionRoleName = 'rtmpd-operator-leader-election';
+const metricsAuthRoleName = 'rtmpd-operator-metrics-auth';
+const metricsReaderRoleName = 'rtmpd-operator-metrics-reader';
 
 /** What the operator needs in every namespace it watches. */
 export const managerRules: PolicyRule[] = [
@@ -48,6 +50,18 @@ export const leaderElectionRules: PolicyRule[] = [
 ];
 
 /**
+ * With --metrics-auth=kubernetes: reviewing a scraper's token and asking
+ * whether it may read /metrics. Both reviews are cluster-scoped.
+ */
+export const metricsAuthRules: PolicyRule[] = [
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+];
+
+/** What a scraper (Prometheus) must be allowed, with --metrics-auth=kubernetes. */
+export const metricsReaderRules = [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }];
+
+/**
  * What an rtmpd pod of a fleet needs, in its own namespace only: its pod Lease
  * and the stream claims (rtmpd/src/fleet/). The operator gives each
  * RtmpServer's pods a Role with these rules, so it must hold them itself.
@@ -76,9 +90,30 @@ export function leaderElectionRole(): object {
   };
 }
 
+export function metricsAuthRole(): object {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: metricsAuthRoleName, labels },
+    rules: metricsAuthRules,
+  };
+}
+
+export function metricsReaderRole(): object {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: metricsReaderRoleName, labels },
+    rules: metricsReaderRules,
+  };
+}
+
 const rbacHeader = '# Generated from operator/src/rbac.ts by `make generate`; do not edit.\n';
 
-/** The chart's files/rbac/role.yaml: the ClusterRole and the leader-election Role (bindings are the chart's). */
+/** The chart's files/rbac/role.yaml: the operator's roles and the metrics readers' (bindings are the chart's). */
 export function rbacYaml(): string {
-  return rbacHeader + [clusterRole(), leaderElectionRole()].map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  return (
+    rbacHeader +
+    [clusterRole(), leaderElectionRole(), metricsAuthRole(), metricsReaderRole()].map((o) => stringify(o, { lineWidth: 0 })).join('---\n')
+  );
 }

@@ -206,7 +206,14 @@ export interface OperatorFixture {
  * their own) with the generated RBAC, watching `watched`; with `lease`, they
  * elect a leader.
  */
-export async function startOperators(o: { id: string; watched: string[]; count?: number; lease?: string }): Promise<OperatorFixture> {
+export async function startOperators(o: {
+  id: string;
+  watched: string[];
+  count?: number;
+  lease?: string;
+  /** More flags for every operator. */
+  args?: string[];
+}): Promise<OperatorFixture> {
   const system = `rtmp-op-${o.id}`;
   await kubectl(['create', 'namespace', system]);
   const account = await operatorAccount(system, o.watched, o.id);
@@ -218,6 +225,7 @@ export async function startOperators(o: { id: string; watched: string[]; count?:
     '--metrics-bind=127.0.0.1:0',
     '--health-bind=127.0.0.1:0',
     '--log-level=debug',
+    ...(o.args ?? []),
   ];
   const operators: OperatorProcess[] = [];
   for (let i = 0; i < (o.count ?? 1); i++) operators.push(await startOperator(args));

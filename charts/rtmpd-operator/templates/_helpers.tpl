@@ -55,19 +55,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The operator's RBAC rules, from files/rbac/role.yaml: the file `make generate`
 writes from operator/src/rbac.ts (`make lint` checks the copy is current).
-"rtmpd-operator.rules" dict "root" . "kind" "ClusterRole"|"Role" → the rules list as YAML.
+"rtmpd-operator.rules" dict "root" . "name" "rtmpd-operator"|"rtmpd-operator-leader-election"|… → the rules list as YAML.
 */}}
 {{- define "rtmpd-operator.rules" -}}
 {{- $found := false }}
 {{- range $doc := splitList "\n---\n" (.root.Files.Get "files/rbac/role.yaml") }}
 {{- $obj := fromYaml $doc }}
-{{- if eq (get $obj "kind") $.kind }}
+{{- if eq (get (get $obj "metadata") "name") $.name }}
 {{- $found = true }}
 {{- toYaml (get $obj "rules") }}
 {{- end }}
 {{- end }}
 {{- if not $found }}
-{{- fail (printf "files/rbac/role.yaml holds no %s (regenerate it: make generate)" .kind) }}
+{{- fail (printf "files/rbac/role.yaml holds no role %s (regenerate it: make generate)" .name) }}
 {{- end }}
 {{- end }}
 

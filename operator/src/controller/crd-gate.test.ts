@@ -1,0 +1,40 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { CrdGate } from './crd-gate.ts';
+
+const log = pino({ level: 'silent' });
+
+describe('CrdGate', () => {
+  it('holds the workers back while the CRD is stale, says why once per cause, and lets them go once it is current', async () => {
+    const answers = ['lacks spec.a', 'lacks spec.a', new Error('connection refused'), undefined];
+    const told: string[] = [];
+    const gate = new CrdGate({
+      check: async () => {
+        const a = answers.shift();
+        if (a instanceof Error) throw a;
+        return a;
+      },
+      log,
+      retryMs: 1,
+      onStale: (why) => told.push(why),
+    });
+    const problems: (string | undefined)[] = [];
+    const waiting = gate.wait();
+    for (let i = 0; i < 50 && answers.length; i++) {
+      problems.push(gate.problem);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await waiting).toBe(true);
+    expect(told).toEqual(['lacks spec.a', 'reading the served RtmpServer schema failed: Error: connection refused']);
+    expect(problems).toContain('lacks spec.a');
+    expect(gate.problem).toBeUndefined();
+  });
+
+  it('gives up waiting when stopped', async () => {
+    const gate = new CrdGate({ check: async () => 'lacks spec.a', log, retryMs: 60_000 });
+    const waiting = gate.wait();
+    await new Promise((r) => setTimeout(r, 5));
+    gate.stop();
+    expect(await waiting).toBe(false);
+  });
+});

@@ -1,0 +1,62 @@
+// Holds the workers back while the API server serves an older RtmpServer CRD
+// than this operator's (see api/served-schema.ts): reconciling against it
+// would write objects the API server silently strips. The cause is logged,
+// recorded as a Warning Event and shown by /readyz (so `helm upgrade --wait`
+// fails with it), and looked at again until the CRD is current.
+import type { Logger } from 'pino';
+import { InterruptibleSleep } from './interruptible-sleep.ts';
+
+export interface CrdGateOptions {
+  /** What is wrong with the served CRD; undefined when it is current. */
+  check: () => Promise<string | undefined>;
+  log: Logger;
+  /** Called once per distinct problem. */
+  onStale?: (why: string) => void;
+  retryMs?: number;
+}
+
+export class CrdGate {
+  readonly #o: CrdGateOptions;
+  readonly #sleeper = new InterruptibleSleep();
+  #stopped = false;
+  #problem?: string;
+
+  constructor(opts: CrdGateOptions) {
+    this.#o = opts;
+  }
+
+  /** Why the workers are held back, while they are. */
+  get problem(): string | undefined {
+    return this.#problem;
+  }
+
+  /** Resolves true once the served CRD is current, false when stopped first. */
+  async wait(): Promise<boolean> {
+    const { check, log, onStale, retryMs = 5_000 } = this.#o;
+    while (!this.#stopped) {
+      let why: string | undefined;
+      try {
+        why = await check();
+      } catch (err) {
+        why = `reading the served RtmpServer schema failed: ${String(err)}`;
+      }
+      if (why === undefined) {
+        if (this.#problem) log.info('the served RtmpServer CRD is current now; starting');
+        this.#problem = undefined;
+        return true;
+      }
+      if (why !== this.#problem) {
+        log.error({ retryInMs: retryMs }, why);
+        onStale?.(why);
+      }
+      this.#problem = why;
+      await this.#sleeper.sleep(retryMs);
+    }
+    return false;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#sleeper.wake();
+  }
+}
