@@ -6,6 +6,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
+import { FleetControlPlane } from './fleet.ts';
 import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
 import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -74,6 +75,8 @@ export interface LoadResult {
   cpuRounds?: number[];
   /** rtmpd only: GET /metrics timed while every stream is still live, after the CPU window. */
   metricsScrape?: ScrapeTiming;
+  /** +fleet: the pod the players were on, which relayed every stream from the publishers' pod (the other fields). */
+  relay?: { cpuPercent: number; peakRssBytes: number };
 }
 
 interface ScrapeTiming {
@@ -203,6 +206,30 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
     results: [],
     ratios: [],
   };
+  const fleetPlane = options.scenarios.some((s) => s.type === 'load' && s.fleet && options.servers.includes('rtmpd'))
+    ? await startFleetPlane(options)
+    : undefined;
+  try {
+    await runScenarios(options, fixtures, report, fleetPlane);
+  } finally {
+    await fleetPlane?.down();
+  }
+  report.ratios = ratios(report.results);
+  return report;
+}
+
+async function startFleetPlane(options: BenchOptions): Promise<FleetControlPlane> {
+  options.log('fleet: starting the local control plane (hack/cluster.sh; built once per machine)...');
+  return FleetControlPlane.up(join(options.outDir, 'cluster'));
+}
+
+async function runScenarios(
+  options: BenchOptions,
+  fixtures: Map<string, Fixture>,
+  report: BenchReport,
+  fleetPlane: FleetControlPlane | undefined,
+): Promise<void> {
+  const { log } = options;
   for (const scenario of options.scenarios) {
     const servers = options.servers.filter((server) => skipReason(scenario, server) === undefined);
     // Idle memory does not depend on the neighbours: one round.
@@ -213,7 +240,7 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
         log(`${scenario.id} on ${server}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}...`);
         const result =
           scenario.type === 'load'
-            ? await runLoad(scenario, server, fixtures.get(scenario.fixture)!, options)
+            ? await runLoad(scenario, server, fixtures.get(scenario.fixture)!, options, fleetPlane)
             : await runIdle(scenario, server, options);
         runs.get(server)!.push(result);
         log(`  ${summaryLine(result)}`);
@@ -221,8 +248,6 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
     }
     for (const server of servers) report.results.push(medianRun(runs.get(server)!));
   }
-  report.ratios = ratios(report.results);
-  return report;
 }
 
 function summaryLine(r: RunResult): string {
@@ -236,7 +261,13 @@ function seriesEveryMs(durationSeconds: number): number {
   return Math.min(5000, (durationSeconds * 1000) / 10);
 }
 
-async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, options: BenchOptions): Promise<LoadResult> {
+async function runLoad(
+  s: LoadScenario,
+  name: ServerName,
+  fixture: Fixture,
+  options: BenchOptions,
+  fleetPlane: FleetControlPlane | undefined,
+): Promise<LoadResult> {
   const publisherStyle: PublisherStyle = { ...options.publisherStyle, chunkSize: s.publisherChunkSize ?? options.publisherStyle.chunkSize };
   const durationSeconds = s.durationSeconds ?? options.durationSeconds;
   const profDir =
@@ -268,22 +299,32 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     errors: [],
   };
   let server: RunningServer | undefined;
+  let relay: RunningServer | undefined;
   let sampler: RssSampler | undefined;
+  let relaySampler: RssSampler | undefined;
   let gen: LoadGenerator | undefined;
   const measured = { startUs: NaN, endUs: NaN };
   try {
-    server = await startServer(name, {
+    const serverOptions = {
       recording: s.recording,
       rtmpdFlags: scenarioFlags(s),
       httpFlv: s.playProtocol === 'http-flv',
       ...(profDir ? { cpuProfDir: profDir } : {}),
-    });
+    };
+    if (s.fleet) {
+      if (!fleetPlane) throw new Error('a +fleet scenario needs the local control plane');
+      ({ owner: server, relay } = await fleetPlane.startPair(serverOptions));
+      relaySampler = new RssSampler(relay.pid);
+    } else {
+      server = await startServer(name, serverOptions);
+    }
     await sleep(options.settleMs ?? 1000);
     result.idleRssBytes = treeRss(server.pid);
     sampler = new RssSampler(server.pid);
     gen = new LoadGenerator({
       rtmpBase: server.rtmpBase,
       httpBase: server.httpBase,
+      ...(relay ? { players: { rtmpBase: relay.rtmpBase, httpBase: relay.httpBase } } : {}),
       streams: s.streams,
       playersPerStream: s.playersPerStream,
       playProtocol: s.playProtocol,
@@ -293,13 +334,16 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     await gen.start();
     await sleep(options.warmupSeconds * 1000);
     const cpu = new CpuWindow(server.pid);
+    const relayCpu = relay ? new CpuWindow(relay.pid) : undefined;
     cpu.start();
+    relayCpu?.start();
     sampler.recordSeries(seriesEveryMs(durationSeconds));
     gen.beginMeasure();
     measured.startUs = monotonicMicros();
     await sleep(durationSeconds * 1000);
     measured.endUs = monotonicMicros();
     const used = cpu.stop();
+    if (relayCpu) result.relay = { cpuPercent: relayCpu.stop().percent, peakRssBytes: NaN };
     result.cpuPercent = used.percent;
     result.cpuUserPercent = used.userPercent;
     result.cpuSystemPercent = used.systemPercent;
@@ -308,14 +352,22 @@ async function runLoad(s: LoadScenario, name: ServerName, fixture: Fixture, opti
     result.endRssBytes = sampler.sample();
     if (name === 'rtmpd' && server.httpBase) result.metricsScrape = await timeScrapes(new URL('/metrics', server.httpBase), 10);
     await gen.stop(options.drainMs ?? 1500);
-    const died = server.exited();
-    if (died) throw new Error(`server exited during the run (${died}):\n${tail(server.logPath)}`);
+    for (const proc of [server, relay]) {
+      const died = proc?.exited();
+      if (died) throw new Error(`server exited during the run (${died}):\n${tail(proc!.logPath)}`);
+    }
     result.ok = true;
   } catch (err) {
     result.error = (err as Error).message;
     await gen?.stop(0).catch(() => {});
   } finally {
     sampler?.stop();
+    relaySampler?.stop();
+    if (result.relay && relaySampler) result.relay.peakRssBytes = relaySampler.peak;
+    if (relay) {
+      await relay.stop();
+      if (!options.keep) removeServerDir(relay);
+    }
     if (sampler) {
       result.peakRssBytes = sampler.peak;
       result.rssSeries = sampler.series;

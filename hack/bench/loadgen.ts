@@ -18,6 +18,8 @@ import { Samples } from './stats.ts';
 export interface LoadOptions {
   rtmpBase: string;
   httpBase: string | undefined;
+  /** Where players connect when not where publishers do: another pod of a fleet, which relays the streams. */
+  players?: { rtmpBase: string; httpBase: string | undefined };
   streams: number;
   playersPerStream: number;
   playProtocol: PlayProtocol;
@@ -121,6 +123,10 @@ export class LoadGenerator {
     this.options = options;
   }
 
+  private get playerBase(): { rtmpBase: string; httpBase: string | undefined } {
+    return this.options.players ?? this.options;
+  }
+
   private fail(what: string, err: unknown): void {
     this.counters.connectFailures++;
     if (this.errors.length < 10) this.errors.push(`${what}: ${(err as Error)?.message ?? String(err)}`);
@@ -179,7 +185,7 @@ export class LoadGenerator {
     if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
     if (this.options.playProtocol === 'hls' || this.options.playProtocol === 'llhls') return this.startHlsPlayer(pl);
     try {
-      const peer = await RtmpPeer.connect(`${this.options.rtmpBase}/${pl.publisher.key}`, undefined);
+      const peer = await RtmpPeer.connect(`${this.playerBase.rtmpBase}/${pl.publisher.key}`, undefined);
       pl.close = () => peer.close();
       peer.onClose = () => this.dropped(`player of ${pl.publisher.key}`);
       await peer.play((typeId, _ts, body) => {
@@ -193,7 +199,7 @@ export class LoadGenerator {
   }
 
   private startFlvPlayer(pl: Player): Promise<void> {
-    const base = this.options.httpBase;
+    const base = this.playerBase.httpBase;
     if (!base) {
       this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP-FLV'));
       return Promise.resolve();
@@ -226,7 +232,7 @@ export class LoadGenerator {
   }
 
   private async startHlsPlayer(pl: Player): Promise<void> {
-    const base = this.options.httpBase;
+    const base = this.playerBase.httpBase;
     if (!base) return this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP'));
     const player = new HlsPlayer({
       playlistUrl: `${base}/${pl.publisher.key}/index.m3u8`,

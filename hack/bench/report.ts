@@ -118,6 +118,17 @@ export function formatReport(report: BenchReport): string {
   );
   titledTable(
     out,
+    "fleet (+fleet): publishers on pod edge-0, players on edge-1, which pulls each stream once from edge-0; the main table's CPU and RSS are edge-0's; added p99 = p99 minus that of the same scenario without +fleet in this run:",
+    ['scenario', 'edge-0 CPU%', 'edge-1 CPU%', 'edge-1 peak RSS MiB', 'p99 ms', 'added p99 ms'],
+    load.flatMap((r) => {
+      if (!r.ok || !r.relay) return [];
+      const direct = load.find((d) => d.ok && d.server === 'rtmpd' && d.scenario === r.scenario.replace('+fleet', ''));
+      const added = direct ? ms(r.latency.p99Ms - direct.latency.p99Ms) : '-';
+      return [[r.scenario, pct(r.cpuPercent), pct(r.relay.cpuPercent), mib(r.relay.peakRssBytes), ms(r.latency.p99Ms), added]];
+    }),
+  );
+  titledTable(
+    out,
     'rtmpd / peer (below 1 = rtmpd better):',
     ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
     report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),

@@ -32,5 +32,10 @@ describe('bench scenarios', () => {
     expect(skipReason(parseScenario('200x1/llhls+rec'), 'rtmpd')).toBeUndefined();
     expect(skipReason(parseScenario('200x1/hls'), 'nginx')).toBe('rtmpd-only variant');
     expect(parseScenario('100x1@360p/llhls+rec')).toMatchObject({ playProtocol: 'llhls', recording: true, streams: 100 });
+    const fleet = parseScenario('10x10@360p/flv+fleet');
+    expect(fleet).toMatchObject({ fleet: true, playProtocol: 'http-flv', streams: 10, playersPerStream: 10 });
+    expect(parseScenario('10x10@360p')).toMatchObject({ fleet: false });
+    expect(skipReason(fleet, 'rtmpd')).toBeUndefined();
+    expect(skipReason(parseScenario('10x10+fleet'), 'nms')).toBe('rtmpd-only variant');
   });
 });

@@ -1,9 +1,12 @@
 // Scenario ids, parsed from the command line:
-//   <streams>x<players>[@360p|@720p][/flv|/hls|/llhls][+rec][+snap[<s>]][+c<bytes>|+cserver][+<s>s]   a load run
+//   <streams>x<players>[@360p|@720p][/flv|/hls|/llhls][+rec][+snap[<s>]][+c<bytes>|+cserver][+fleet][+<s>s]   a load run
 //   idle<connections>                                                                       memory per idle connection
 // e.g. 500x1@360p, 500x1@360p+c128, 1x1000@360p, 1000x0@360p+rec, 500x1@360p+600s, idle1000.
 // +c sets the publishers' chunk size for this scenario (+cserver adopts the
 // server's, as FFmpeg does); +<s>s measures for that many seconds (a soak).
+// +fleet runs two rtmpd processes as two pods of a fleet on the local control
+// plane (hack/cluster.sh): publishers on one, players on the other, which pulls
+// each stream once from the first (the relay) (rtmpd only).
 // +snap is an rtmpd feature: those scenarios run against rtmpd only; /flv
 // plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve; /hls and
 // /llhls play rtmpd's HLS and Low-Latency HLS (rtmpd only: node-media-server
@@ -28,6 +31,8 @@ export interface LoadScenario {
   publisherChunkSize: number | 'server' | undefined;
   /** The measured window for this scenario; undefined: the run's --duration. */
   durationSeconds: number | undefined;
+  /** Publishers on one pod of a fleet, players on another. */
+  fleet: boolean;
 }
 
 export interface IdleScenario {
@@ -60,7 +65,7 @@ const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv'
 export function parseScenario(id: string): Scenario {
   const idle = /^idle(\d+)$/.exec(id);
   if (idle) return { type: 'idle', id, connections: Number(idle[1]) };
-  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls|\/llhls)?((?:\+(?:rec|snap\d*|c\d+|cserver|\d+s))*)$/.exec(id);
+  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls|\/llhls)?((?:\+(?:rec|snap\d*|c\d+|cserver|fleet|\d+s))*)$/.exec(id);
   if (!m)
     throw new Error(`bad scenario "${id}": expected e.g. 500x1@360p, 500x1@360p+c128, 10x100@360p/flv, 1000x0+rec, 500x1+600s or idle1000`);
   const fixture = m[3] ?? '360p';
@@ -83,13 +88,14 @@ export function parseScenario(id: string): Scenario {
     snapshotIntervalSeconds: snap === undefined ? undefined : Number(snap.slice(4) || 0),
     publisherChunkSize,
     durationSeconds: seconds === undefined ? undefined : Number(seconds.slice(0, -1)),
+    fleet: flags.includes('fleet'),
   };
 }
 
 /** Why a server sits a scenario out, or undefined when it runs it. */
 export function skipReason(s: Scenario, server: ServerName): string | undefined {
   if (s.type === 'idle') return undefined;
-  if (server !== 'rtmpd' && (s.snapshotIntervalSeconds !== undefined || s.playProtocol === 'hls' || s.playProtocol === 'llhls'))
+  if (server !== 'rtmpd' && (s.snapshotIntervalSeconds !== undefined || s.playProtocol === 'hls' || s.playProtocol === 'llhls' || s.fleet))
     return 'rtmpd-only variant';
   if (server === 'nginx' && s.playProtocol === 'http-flv') return 'nginx-rtmp has no HTTP-FLV';
   return undefined;

@@ -23,12 +23,26 @@ export interface ServerOptions {
   httpFlv?: boolean;
   /** Write a V8 CPU profile of rtmpd into this directory. */
   cpuProfDir?: string;
+  /** Run rtmpd as this pod of a fleet (rtmpd only). */
+  fleetPod?: FleetPod;
+}
+
+/** One rtmpd of a fleet: its own loopback address as the pod IP, the ports every pod shares, and the Leases' cluster. */
+interface FleetPod {
+  fleet: string;
+  pod: string;
+  namespace: string;
+  ip: string;
+  rtmpPort: number;
+  httpPort: number;
+  token: string;
+  kubeconfig: string;
 }
 
 export interface RunningServer {
   name: ServerName;
   pid: number;
-  /** rtmp://127.0.0.1:P/live */
+  /** rtmp://127.0.0.1:P/live (a fleet pod: its own address) */
   rtmpBase: string;
   /** http://127.0.0.1:P/live, when the server plays HTTP-FLV. */
   httpBase: string | undefined;
@@ -40,14 +54,14 @@ export interface RunningServer {
   exited(): string | undefined;
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
+async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number, logPath: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
       throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening; log ${logPath}:\n${tail(logPath)}`);
     }
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
+      const s = connect(port, host);
       s.once('connect', () => {
         s.destroy();
         resolve(true);
@@ -77,6 +91,7 @@ function launch(
   httpBase: string | undefined,
   cwd = REPO_ROOT,
   env = process.env,
+  host = '127.0.0.1',
 ): Promise<RunningServer> {
   const logPath = join(dir, `${name}.log`);
   const log = openSync(logPath, 'a');
@@ -97,7 +112,7 @@ function launch(
   const server: RunningServer = {
     name,
     pid: child.pid ?? -1,
-    rtmpBase: `rtmp://127.0.0.1:${rtmpPort}/live`,
+    rtmpBase: `rtmp://${host}:${rtmpPort}/live`,
     httpBase,
     dir,
     logPath,
@@ -111,7 +126,7 @@ function launch(
       return how;
     },
   };
-  return waitForPort(rtmpPort, child, 20_000, logPath).then(
+  return waitForPort(host, rtmpPort, child, 20_000, logPath).then(
     () => server,
     async (err: unknown) => {
       await server.stop();
@@ -122,23 +137,25 @@ function launch(
 
 export async function startServer(name: ServerName, options: ServerOptions = {}): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
+  const pod = options.fleetPod;
+  const rtmpPort = pod?.rtmpPort ?? (await freePort());
+  const httpPort = pod?.httpPort ?? (await freePort());
   const node = process.execPath;
   switch (name) {
     case 'rtmpd': {
+      const host = pod?.ip ?? '127.0.0.1';
       // The bin runs itself (its shebang carries rtmpd's V8 flags) on this Node.
-      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` };
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, ...(pod ? fleetEnv(pod) : {}) };
       if (options.cpuProfDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
       // prettier-ignore
       const args = [
-        '--rtmp-bind', `127.0.0.1:${rtmpPort}`, '--http-bind', `127.0.0.1:${httpPort}`,
+        '--rtmp-bind', `${host}:${rtmpPort}`, '--http-bind', `${host}:${httpPort}`,
         '--storage-dir', join(dir, 'storage'), '--keyframe-dir', join(dir, 'keyframes'),
         '--recording-enabled', String(options.recording ?? false), '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
         ...(options.rtmpdFlags ?? []),
       ];
       const bin = process.env.BENCH_RTMPD_BIN ?? join(REPO_ROOT, 'rtmpd/bin/rtmpd.js');
-      return launch(name, bin, args, dir, rtmpPort, `http://127.0.0.1:${httpPort}/live`, REPO_ROOT, env);
+      return launch(name, bin, args, dir, rtmpPort, `http://${host}:${httpPort}/live`, REPO_ROOT, env, host);
     }
     case 'nms': {
       const http = options.httpFlv ? httpPort : 0;
@@ -158,6 +175,16 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
     }
   }
 }
+
+/** The variables the operator sets on a fleet's pods (the downward API's name, namespace and IP). */
+const fleetEnv = (pod: FleetPod): NodeJS.ProcessEnv => ({
+  KUBECONFIG: pod.kubeconfig,
+  RTMPD_FLEET_NAME: pod.fleet,
+  RTMPD_FLEET_POD_NAME: pod.pod,
+  RTMPD_FLEET_NAMESPACE: pod.namespace,
+  RTMPD_FLEET_POD_IP: pod.ip,
+  RTMPD_FLEET_TOKEN: pod.token,
+});
 
 export function removeServerDir(server: RunningServer): void {
   rmSync(server.dir, { recursive: true, force: true });
