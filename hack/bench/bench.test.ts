@@ -91,6 +91,17 @@ describe('bench smoke', () => {
     });
   });
 
+  // Starts a control plane of its own (hack/cluster.sh): built already by the cluster suites' global setup, else built here.
+  it('relays probed frames from one fleet pod to the players on another, with both pods measured', { timeout: 1_800_000 }, async () => {
+    const report = await smoke(['rtmpd', 'nginx'], ['2x2@360p', '2x2@360p+fleet'], 3);
+    expect(report.results.map((r) => `${r.scenario} ${r.server}`)).toEqual(['2x2@360p rtmpd', '2x2@360p nginx', '2x2@360p+fleet rtmpd']);
+    const fleet = report.results[2] as LoadResult;
+    expectHealthy(fleet);
+    expect(fleet.relay!.cpuPercent).toBeGreaterThan(0);
+    expect(fleet.relay!.peakRssBytes).toBeGreaterThan(0);
+    expect(formatReport(report)).toMatch(/fleet \(\+fleet\)[^\n]*\n.*\n.*\n2x2@360p\+fleet +[\d.]+ +[\d.]+ +\d+ +[\d.]+ +-?[\d.]+\n/);
+  });
+
   it('runs the same load against nginx-rtmp and node-media-server, over RTMP and HTTP-FLV, and computes ratios', async () => {
     const report = await smoke(['rtmpd', 'nginx', 'nms'], ['2x1@360p', '2x1@360p/flv'], 2);
     expect(report.results.map((r) => `${r.scenario} ${r.server}`)).toEqual([
