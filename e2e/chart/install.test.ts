@@ -128,9 +128,14 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     expect(await can('create', 'statefulsets.apps', '-n', watched)).toBe('yes');
     expect(await can('patch', 'persistentvolumeclaims', '-n', watched)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '-n', ns)).toBe('yes');
-    expect(await can('update', 'leases.coordination.k8s.io', '-n', watched)).toBe('no');
-    // Secrets: get by name (whether one spec.auth names exists), never list or watch.
+    // where it watches, the rtmpd pods' Lease rules, which it must hold to grant them in their Role
+    expect(await can('update', 'leases.coordination.k8s.io', '-n', watched)).toBe('yes');
+    expect(await can('create', 'roles.rbac.authorization.k8s.io', '-n', watched)).toBe('yes');
+    expect(await can('escalate', 'roles.rbac.authorization.k8s.io', '-n', watched)).toBe('no');
+    // Secrets: get by name (whether one spec.auth names exists) and create the fleet token's, never list or watch.
     expect(await can('get', 'secrets', '-n', watched)).toBe('yes');
+    expect(await can('create', 'secrets', '-n', watched)).toBe('yes');
+    expect(await can('update', 'secrets', '-n', watched)).toBe('no');
     expect(await can('list', 'secrets', '-n', watched)).toBe('no');
     expect(await can('delete', 'statefulsets.apps', '-n', watched)).toBe('no');
     // operator 0.1.0's Deployments: removed by the move to a StatefulSet, never made

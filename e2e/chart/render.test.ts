@@ -126,11 +126,12 @@ describe('helm template with the defaults', () => {
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'rtmpd-system' }]);
     }
     expect((one(objects, 'ClusterRoleBinding').roleRef as { name: string }).name).toBe(clusterRole.metadata.name);
-    // Nothing broader than the operator asked for: no wildcards; Secrets only to get one by name (never list or watch).
+    // Nothing broader than the operator asked for: no wildcards; Secrets only to get one by name and
+    // create the fleet token's (never list, watch or change one).
     for (const rule of [...managerRules, ...leaderElectionRules]) {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
-      if (rule.resources.includes('secrets')) expect(rule).toEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get'] });
+      if (rule.resources.includes('secrets')) expect(rule).toEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] });
     }
   });
 

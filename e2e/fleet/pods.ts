@@ -5,7 +5,7 @@
 // Lease RBAC is the real one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serverEntry } from '../../rtmpd/test/support/processes.ts';
 
@@ -42,6 +42,9 @@ export async function startFleetPod(o: FleetPodOptions): Promise<FleetPod> {
   const data = join(o.dir, o.pod);
   await mkdir(data, { recursive: true });
   const logFile = join(o.dir, `${o.pod}.log`);
+  // As the operator's mounted Secret gives it.
+  const tokenFile = join(data, 'fleet-token');
+  await writeFile(tokenFile, `${o.token}\n`, { mode: 0o600 });
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
@@ -63,7 +66,7 @@ export async function startFleetPod(o: FleetPodOptions): Promise<FleetPod> {
         RTMPD_FLEET_POD_NAME: o.pod,
         RTMPD_FLEET_NAMESPACE: o.namespace,
         RTMPD_FLEET_POD_IP: o.ip,
-        RTMPD_FLEET_TOKEN: o.token,
+        RTMPD_FLEET_TOKEN_FILE: tokenFile,
         ...(o.leaseSeconds ? { RTMPD_FLEET_LEASE_SECONDS: String(o.leaseSeconds) } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

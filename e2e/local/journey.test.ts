@@ -55,6 +55,7 @@ interface Workload {
     template: {
       spec: {
         containers: Container[];
+        serviceAccountName?: string;
         volumes?: {
           name: string;
           persistentVolumeClaim?: { claimName: string };
@@ -270,7 +271,7 @@ describe('the user journey on the local control plane', () => {
     expect(pod.spec.nodeName).toMatch(/^kwok-node-/);
   });
 
-  it('the generated pod template boots the real rtmpd; ffmpeg publishes with the key from the Secret; the API lists the stream, serves a JPEG snapshot, /metrics counts it; rotating the key ends the publisher', async () => {
+  it('the generated pod template boots the real rtmpd; ffmpeg publishes with the key from the Secret; the API lists the stream, serves a JPEG snapshot, /metrics and the RtmpServer status count it; rotating the key ends the publisher', async () => {
     const statefulSet = await kubectlJson<Workload>(['get', 'statefulset', serverName, '-n', appNs]);
     const template = statefulSet.spec.template.spec;
     const container = template.containers.find((c) => c.name === 'rtmpd') as Container;
@@ -316,10 +317,19 @@ describe('the user journey on the local control plane', () => {
       pod: pod.metadata,
       binds: { 'rtmp-bind': `127.0.0.1:${rtmpPort}`, 'http-bind': `127.0.0.1:${httpPort}` },
       mounts,
+      // One pod of a fleet: the in-cluster credentials of the pod's ServiceAccount, whose Role the operator made.
+      extraEnv: { KUBECONFIG: await serviceAccountKubeconfig(appNs, template.serviceAccountName ?? '') },
     });
     // Everything not rewritten is the template's, verbatim.
     const rewrittenFlags = new Set(cmd.rewrites.filter((r) => r.what.startsWith('--')).map((r) => r.what));
-    expect([...rewrittenFlags].sort()).toEqual(['--config', '--http-bind', '--keyframe-dir', '--rtmp-bind', '--storage-dir']);
+    expect([...rewrittenFlags].sort()).toEqual([
+      '--config',
+      '--fleet-token-file',
+      '--http-bind',
+      '--keyframe-dir',
+      '--rtmp-bind',
+      '--storage-dir',
+    ]);
     const untouched = (container.args ?? []).filter((a) => ![...rewrittenFlags].some((f) => a.startsWith(`${f}=`)));
     expect(cmd.args).toEqual(expect.arrayContaining(untouched));
     // the entrypoint's own arguments (none: the image runs the script, whose shebang names node) + the template's
@@ -375,6 +385,20 @@ describe('the user journey on the local control plane', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/Server error: publishing live\/test123 needs the stream key's \?secret=/);
       await step('check-api', [base, 'live', streamKey, join(work, 'api')], 180_000);
+      // rtmpd runs as one pod of the RtmpServer's fleet: it claimed the stream in a Lease and reports its
+      // publisher there, which the operator counts in the status (written at most every 10 s).
+      expect(await readFile(join(work, 'rtmpd.log'), 'utf8')).toContain('fleet: joined');
+      const counted = await eventually(
+        'the stream in the RtmpServer status',
+        async () => {
+          const status = (
+            await kubectlJson<{ status?: { streams?: number } & Record<string, unknown> }>(['get', 'rtmpserver', serverName, '-n', appNs])
+          ).status;
+          return status?.streams === 1 ? status : undefined;
+        },
+        40_000,
+      );
+      expect(counted).toMatchObject({ publishers: 1, pods: [{ name: pod.metadata.name, publishers: 1 }] });
 
       // The key's secret rotated in the Secret ends its live publisher: the kubelet's sync (emulated, as
       // for the ConfigMap below) swaps the mounted files, rtmpd re-reads them, no pod is replaced.

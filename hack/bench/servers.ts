@@ -145,7 +145,11 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
     case 'rtmpd': {
       const host = pod?.ip ?? '127.0.0.1';
       // The bin runs itself (its shebang carries rtmpd's V8 flags) on this Node.
-      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, ...(pod ? fleetEnv(pod) : {}) };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PATH: `${dirname(node)}:${process.env.PATH ?? ''}`,
+        ...(pod ? fleetEnv(pod, dir) : {}),
+      };
       if (options.cpuProfDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
       // prettier-ignore
       const args = [
@@ -176,15 +180,24 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
   }
 }
 
-/** The variables the operator sets on a fleet's pods (the downward API's name, namespace and IP). */
-const fleetEnv = (pod: FleetPod): NodeJS.ProcessEnv => ({
-  KUBECONFIG: pod.kubeconfig,
-  RTMPD_FLEET_NAME: pod.fleet,
-  RTMPD_FLEET_POD_NAME: pod.pod,
-  RTMPD_FLEET_NAMESPACE: pod.namespace,
-  RTMPD_FLEET_POD_IP: pod.ip,
-  RTMPD_FLEET_TOKEN: pod.token,
-});
+/**
+ * What the operator gives a fleet's pods: the downward API's name, namespace and IP, and the token as a
+ * file of its mounted Secret. RTMPD_FLEET_TOKEN is for a BENCH_RTMPD_BIN built before --fleet-token-file
+ * (rtmpd ignores variables it has no option for).
+ */
+function fleetEnv(pod: FleetPod, dir: string): NodeJS.ProcessEnv {
+  const tokenFile = join(dir, 'fleet-token');
+  writeFileSync(tokenFile, `${pod.token}\n`, { mode: 0o600 });
+  return {
+    KUBECONFIG: pod.kubeconfig,
+    RTMPD_FLEET_NAME: pod.fleet,
+    RTMPD_FLEET_POD_NAME: pod.pod,
+    RTMPD_FLEET_NAMESPACE: pod.namespace,
+    RTMPD_FLEET_POD_IP: pod.ip,
+    RTMPD_FLEET_TOKEN_FILE: tokenFile,
+    RTMPD_FLEET_TOKEN: pod.token,
+  };
+}
 
 export function removeServerDir(server: RunningServer): void {
   rmSync(server.dir, { recursive: true, force: true });

@@ -1,10 +1,13 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
-// informers need list+watch; Secrets are only checked for existence; nothing is
-// ever updated or deleted except PodDisruptionBudgets, HorizontalPodAutoscalers
-// and ServiceMonitors (removed when no longer wanted), operator 0.1.0's
-// Deployments (replaced by StatefulSets) and the leader Lease.
+// informers need list+watch; Secrets are checked for existence and the fleet
+// token's is created once, never read; nothing is ever updated or deleted
+// except PodDisruptionBudgets, HorizontalPodAutoscalers and ServiceMonitors
+// (removed when no longer wanted), operator 0.1.0's Deployments (replaced by
+// StatefulSets) and the leader Lease. The operator holds the rtmpd pods' Lease
+// rules because the API server lets it grant only what it holds itself; it
+// only watches Leases.
 import { stringify } from 'yaml';
 import { group, plural } from './api/rtmpserver.ts';
 
@@ -18,6 +21,15 @@ const clusterRoleName = 'rtmpd-operator';
 const leaderElectionRoleName = 'rtmpd-operator-leader-election';
 const metricsAuthRoleName = 'rtmpd-operator-metrics-auth';
 const metricsReaderRoleName = 'rtmpd-operator-metrics-reader';
+
+/**
+ * What an rtmpd pod of a fleet needs, in its own namespace only: its pod Lease
+ * and the stream claims (rtmpd/src/fleet/). The operator gives each
+ * RtmpServer's pods a Role with these rules, so it must hold them itself.
+ */
+export const rtmpdPodRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+];
 
 /** What the operator needs in every namespace it watches. */
 export const managerRules: PolicyRule[] = [
@@ -38,9 +50,14 @@ export const managerRules: PolicyRule[] = [
   // Only to tell that a Secret spec.auth names exists: got by name as
   // metadata (PartialObjectMetadata), so its data never reaches the operator;
   // never listed or watched. Mounting Secrets needs no permission of the
-  // operator's: the kubelet does it.
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  // operator's: the kubelet does it. create: the fleet token's Secret.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  // the rtmpd pods' ServiceAccount, and the Role and RoleBinding that give it rtmpdPodRules
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  // rtmpdPodRules, held to be granted; the status's counts come from watching the fleet's Leases
+  ...rtmpdPodRules,
 ];
 
 /** What leader election needs, in the operator's own namespace only. */
@@ -60,15 +77,6 @@ export const metricsAuthRules: PolicyRule[] = [
 
 /** What a scraper (Prometheus) must be allowed, with --metrics-auth=kubernetes. */
 export const metricsReaderRules = [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }];
-
-/**
- * What an rtmpd pod of a fleet needs, in its own namespace only: its pod Lease
- * and the stream claims (rtmpd/src/fleet/). The operator gives each
- * RtmpServer's pods a Role with these rules, so it must hold them itself.
- */
-export const rtmpdPodRules: PolicyRule[] = [
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
-];
 
 const labels = { 'app.kubernetes.io/name': 'rtmpd-operator', 'app.kubernetes.io/part-of': 'flux-rtmpd' };
 

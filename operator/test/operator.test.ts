@@ -3,7 +3,8 @@
 // its own ServiceAccount with the generated RBAC. Two replicas run with leader
 // election throughout; the tests run in order and share them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, kubectl, kubectlJson, waitEstablished, withClusterLock } from '../../e2e/cluster/kube.ts';
+import { claimLease, podLease } from '@flux-rtmpd/rtmpd/fleet-records';
+import { eventually, kubectl, kubectlJson, serviceAccountKubeconfig, waitEstablished, withClusterLock } from '../../e2e/cluster/kube.ts';
 import { checksumAnnotation } from '../src/controller/pod.ts';
 import {
   apply,
@@ -91,7 +92,23 @@ describe('rtmpd-operator against the API server', () => {
       const items = await list('pvc', ns, 'app.kubernetes.io/instance=alpha');
       return items.length === 2 ? items : undefined;
     });
-    for (const o of [dep, svc, headless, cm, ...pvcs]) expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
+    // the fleet: the pods' account, allowed the fleet's Leases, and the token they present to each other
+    const account = await eventually('ServiceAccount alpha-rtmpd', () => get('serviceaccount', ns, 'alpha-rtmpd'));
+    const role = await eventually('Role alpha-rtmpd', () => get('role', ns, 'alpha-rtmpd'));
+    const binding = await eventually('RoleBinding alpha-rtmpd', () => get('rolebinding', ns, 'alpha-rtmpd'));
+    const token = await eventually('Secret alpha-fleet-token', () => get('secret', ns, 'alpha-fleet-token'));
+    for (const o of [dep, svc, headless, cm, ...pvcs, account, role, binding, token])
+      expect(ownedBy(o, owner), o.metadata.name).toBeTruthy();
+    expect(Buffer.from(token.data?.token ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(dep.spec.template.spec.serviceAccountName).toBe('alpha-rtmpd');
+    expect(dep.spec.template.spec.automountServiceAccountToken).toBe(true);
+    expect((account as Kube & { automountServiceAccountToken?: boolean }).automountServiceAccountToken).toBe(false);
+    const podAccount = `system:serviceaccount:${ns}:alpha-rtmpd`;
+    const podCan = async (...args: string[]) =>
+      (await kubectl(['auth', 'can-i', ...args, '-n', ns, `--as=${podAccount}`], { allowFailure: true })).stdout.trim();
+    expect(await podCan('create', 'leases.coordination.k8s.io')).toBe('yes');
+    expect(await podCan('get', 'secrets')).toBe('no');
+    expect(await podCan('list', 'pods')).toBe('no');
     expect(headless.spec.clusterIP).toBe('None');
     expect(dep.spec.serviceName).toBe('alpha-pods');
     const c = dep.spec.template.spec.containers[0];
@@ -130,10 +147,85 @@ describe('rtmpd-operator against the API server', () => {
       expect(p.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     }
     const printed = await kubectl(['get', 'rtmp', 'alpha', '-n', ns]);
-    expect(printed.stdout).toMatch(/NAME\s+READY\s+REPLICAS\s+RTMP\s+AGE/);
-    expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+rtmp:\/\//);
+    expect(printed.stdout).toMatch(/NAME\s+READY\s+REPLICAS\s+STREAMS\s+RTMP\s+AGE/);
+    expect(printed.stdout).toMatch(/alpha\s+True\s+1\s+0\s+rtmp:\/\//);
     expect((await list('pods', ns, 'app.kubernetes.io/instance=alpha')).map((p) => p.metadata.name)).toEqual(['alpha-0']);
   });
+
+  it('reports the live publishers and players its pods keep in their fleet Leases, per pod and in total, and the streams as a printer column', async () => {
+    const token = (await get('secret', ns, 'alpha-fleet-token'))?.data?.token;
+    expect(token).toBeTruthy();
+    const asPod = { kubeconfig: await serviceAccountKubeconfig(ns, 'alpha-rtmpd') };
+    const now = new Date().toISOString().replace('Z', '000Z'); // a MicroTime, as the client library sends it
+    const identity = 'alpha-0_0a1b2c3d';
+    const lease = (publishers: number, players: number) =>
+      podLease({
+        fleet: 'alpha',
+        pod: 'alpha-0',
+        identity,
+        httpAddress: '10.0.0.9:8082',
+        durationSeconds: 10,
+        publishers,
+        players,
+        draining: false,
+        now,
+        acquireTime: now,
+      });
+    const asLease = (o: object) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...o });
+    // Written as rtmpd writes them, with the pods' ServiceAccount: the Role the operator made suffices.
+    await kubectl(['create', '-n', ns, '-f', '-'], { ...asPod, input: asLease(lease(1, 3)) });
+    await kubectl(['create', '-n', ns, '-f', '-'], {
+      ...asPod,
+      input: asLease(claimLease({ fleet: 'alpha', streamId: 'rtmp/live/cam', identity, durationSeconds: 10, now })),
+    });
+    // a claim left by a process that is gone, and the Lease of a pod that does not exist: neither counts
+    await kubectl(['create', '-n', ns, '-f', '-'], {
+      ...asPod,
+      input: asLease(claimLease({ fleet: 'alpha', streamId: 'rtmp/live/old', identity: 'alpha-0_dead', durationSeconds: 10, now })),
+    });
+    await kubectl(['create', '-n', ns, '-f', '-'], {
+      ...asPod,
+      input: asLease(
+        podLease({
+          fleet: 'alpha',
+          pod: 'alpha-7',
+          identity: 'alpha-7_x',
+          httpAddress: '10.0.0.7:8082',
+          durationSeconds: 10,
+          publishers: 9,
+          players: 9,
+          draining: false,
+          now,
+          acquireTime: now,
+        }),
+      ),
+    });
+    const counted = await eventually(
+      'the counts in the status',
+      async () => {
+        const o = await get('rtmpserver', ns, 'alpha');
+        return o?.status?.players === 3 ? o : undefined;
+      },
+      40_000,
+    );
+    expect(counted.status).toMatchObject({ streams: 1, publishers: 1, players: 3, pods: [{ name: 'alpha-0', publishers: 1, players: 3 }] });
+    expect((await kubectl(['get', 'rtmp', 'alpha', '-n', ns])).stdout).toMatch(/alpha\s+True\s+1\s+1\s+rtmp:\/\//);
+    // A renewal with a new load is reported; the status follows the pod's Lease.
+    const current = await kubectlJson<{ metadata: { resourceVersion: string } }>(['get', 'lease', 'rtmpd-pod.alpha-0', '-n', ns]);
+    const renewed = lease(2, 5);
+    await kubectl(['replace', '-n', ns, '-f', '-'], {
+      ...asPod,
+      input: asLease({ ...renewed, metadata: { ...renewed.metadata, resourceVersion: current.metadata.resourceVersion } }),
+    });
+    await eventually(
+      'the new counts',
+      async () => ((await get('rtmpserver', ns, 'alpha'))?.status?.players === 5 ? true : undefined),
+      40_000,
+    );
+    // the operator never replaced the token behind the user's back
+    expect((await get('secret', ns, 'alpha-fleet-token'))?.data?.token).toBe(token);
+    await kubectl(['delete', 'lease', '-n', ns, '-l', 'media.fluxiot.io/fleet=alpha']);
+  }, 120_000);
 
   it('takes a live option (logLevel) into the mounted ConfigMap without replacing the pods, and says so in an Event', async () => {
     const dep = (await get('statefulset', ns, 'alpha'))!;
@@ -449,7 +541,7 @@ describe('rtmpd-operator against the API server', () => {
     );
     const statefulSet = await get('statefulset', ns, 'guarded');
     const volumes = (statefulSet?.spec as { template: { spec: { volumes: { secret?: { secretName: string } }[] } } }).template.spec.volumes;
-    expect(volumes.filter((v) => v.secret).map((v) => v.secret?.secretName)).toEqual([keys]);
+    expect(volumes.filter((v) => v.secret).map((v) => v.secret?.secretName)).toEqual(['guarded-fleet-token', keys]);
     await kubectl(['create', 'secret', 'generic', keys, '-n', ns, '--from-literal=cam1=s3cr3t-value']);
     await eventually(
       'Stalled to clear once the Secret exists',
@@ -531,6 +623,10 @@ describe('rtmpd-operator against the API server', () => {
           get('statefulset', ns, 'alpha'),
           get('service', ns, 'alpha'),
           get('configmap', ns, 'alpha-rtmpd'),
+          get('serviceaccount', ns, 'alpha-rtmpd'),
+          get('role', ns, 'alpha-rtmpd'),
+          get('rolebinding', ns, 'alpha-rtmpd'),
+          get('secret', ns, 'alpha-fleet-token'),
           get('statefulset', ns, 'gamma'),
           get('service', ns, 'gamma'),
           get('configmap', ns, 'gamma-rtmpd'),

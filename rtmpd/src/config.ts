@@ -291,7 +291,7 @@ export const configSchema = z.object({
     .max(50)
     .default('')
     .describe(
-      'run as one pod of a fleet (the RtmpServer of that name): streams are claimed in the Kubernetes API and played from any pod; needs --fleet-pod-name, --fleet-namespace, --fleet-pod-ip and --fleet-token; empty: a single server',
+      'run as one pod of a fleet (the RtmpServer of that name): streams are claimed in the Kubernetes API and played from any pod; needs --fleet-pod-name, --fleet-namespace, --fleet-pod-ip and --fleet-token-file; empty: a single server',
     )
     .meta(restart),
   fleetPodName: z.string().max(253).default('').describe("this pod's name (downward API metadata.name)").meta(restart),
@@ -303,10 +303,12 @@ export const configSchema = z.object({
     .default('')
     .describe("this pod's IP, which the other pods relay from (downward API status.podIP)")
     .meta(restart),
-  fleetToken: z
+  fleetTokenFile: z
     .string()
     .default('')
-    .describe('the credential pods of the fleet present to each other (relays, the fleet-wide stream list); the same on every pod')
+    .describe(
+      'file holding the credential pods of the fleet present to each other (relays, the fleet-wide stream list), the same on every pod; read at start',
+    )
     .meta(restart),
   fleetLeaseSeconds: int(3, 300)
     .default(10)

@@ -31,6 +31,7 @@ describe('CRD', () => {
     expect((v.additionalPrinterColumns as Json[]).filter((c) => !c.priority).map((c) => c.name)).toEqual([
       'Ready',
       'Replicas',
+      'Streams',
       'RTMP',
       'Age',
     ]);

@@ -141,6 +141,8 @@ export function crd(): Json {
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: 'Replicas', type: 'integer', jsonPath: '.status.readyReplicas', description: 'ready pods' },
             { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas', priority: 1 },
+            { name: 'Streams', type: 'integer', jsonPath: '.status.streams', description: 'live streams' },
+            { name: 'Players', type: 'integer', jsonPath: '.status.players', description: 'players on all pods', priority: 1 },
             { name: 'RTMP', type: 'string', jsonPath: '.status.endpoints.rtmp' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

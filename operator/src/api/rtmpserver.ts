@@ -92,7 +92,7 @@ export const operatorOwnedOptions = [
   'fleetPodName',
   'fleetNamespace',
   'fleetPodIp',
-  'fleetToken',
+  'fleetTokenFile',
 ] as const satisfies readonly ConfigKey[];
 /**
  * Options rendered from spec.auth: rules and token files pointing at the
@@ -528,6 +528,23 @@ export const statusSchema = z
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
       .describe(
         'Ready, Reconciling and Stalled (kstatus: Reconciling while the children move towards the spec, Stalled when they cannot without a change), and ServiceMonitorReady when a ServiceMonitor is asked for',
+      ),
+    streams: z.int().min(0).optional().describe('live streams: the stream claims held by the running pods'),
+    publishers: z.int().min(0).optional().describe('live publishers on all pods'),
+    players: z.int().min(0).optional().describe('RTMP and HTTP-FLV players on all pods (the relays between pods not counted)'),
+    pods: z
+      .array(
+        z.object({
+          name: z.string().max(253).describe('the pod'),
+          publishers: z.int().min(0).describe('live publishers on this pod'),
+          players: z.int().min(0).describe('RTMP and HTTP-FLV players on this pod'),
+          draining: z.boolean().optional().describe('true while the pod stops: it takes no new publisher'),
+        }),
+      )
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .describe(
+        'per running pod, as it reports itself in its fleet Lease at each renewal (every third of spec.rtmpd.fleetLeaseSeconds); the operator writes the status at most every 10 s for a change of these counts',
       ),
     endpoints: z
       .object({

@@ -3,10 +3,12 @@
 // reconcile. Informers start at once (a standby keeps a warm cache); workers
 // start only when this process leads.
 import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { fleetLabel } from '@flux-rtmpd/rtmpd/fleet-records';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
 import type { EventView } from './causes.ts';
 import { ApiEventRecorder } from './events.ts';
+import { countsChanged } from './fleet-status.ts';
 import { fieldManager, instanceLabel, managedBy } from './manifest.ts';
 import type { Defaults } from './pod.ts';
 import { Informer, type ResourceType } from './informer.ts';
@@ -31,6 +33,9 @@ const owned: ResourceType[] = [
   { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
   { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers' },
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings' },
 ];
 const ownedSelector = Object.entries(managedBy)
   .map(([k, v]) => `${k}=${v}`)
@@ -40,6 +45,17 @@ const ownedSelector = Object.entries(managedBy)
 // removed: its informer waits for the API and then enqueues every RtmpServer.
 const serviceMonitors: ResourceType = { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', plural: 'servicemonitors' };
 const serviceMonitorApiRetryMs = 15_000;
+
+// The Leases rtmpd pods keep (one per pod, one per live stream), labelled with
+// their fleet, which is the RtmpServer's name. A change of the counts they
+// report reconciles the RtmpServer after this delay, so a busy fleet's status
+// is written at most once per delay, however often its pods renew.
+const fleetLeases: ResourceType = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases' };
+const fleetCountsDelayMs = 10_000;
+const fleetKey = (o: KubernetesObject): string | undefined => {
+  const fleet = o.metadata?.labels?.[fleetLabel];
+  return fleet ? `${o.metadata?.namespace ?? ''}/${fleet}` : undefined;
+};
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -88,6 +104,7 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly #servers: Informer<KubernetesObject>[] = [];
   readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
+  readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;
@@ -125,6 +142,21 @@ export class Controller {
         });
         this.#owned.set(type.kind, [...(this.#owned.get(type.kind) ?? []), informer]);
       }
+      this.#leases.push(
+        new Informer<KubernetesObject>({
+          kubeConfig,
+          type: fleetLeases,
+          namespace,
+          labelSelector: fleetLabel,
+          transform: trimmed,
+          indexBy: fleetKey,
+          log,
+          onEvent: (event, o, old) => {
+            const key = fleetKey(o);
+            if (key && countsChanged(old, event === 'delete' ? undefined : o)) this.queue.addAfter(key, fleetCountsDelayMs);
+          },
+        }),
+      );
     }
     const find = (list: Informer<KubernetesObject>[] | undefined, ns: string, name: string) => {
       for (const i of list ?? []) {
@@ -144,6 +176,7 @@ export class Controller {
       getServer: (ns, name) => find(this.#servers, ns, name),
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
       listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
+      listFleetLeases: (ns, fleet) => this.#leases.flatMap((i) => i.byIndex(`${ns}/${fleet}`)),
       listWarnings: async (namespace, involvedNames) =>
         (
           await Promise.all(
@@ -154,7 +187,7 @@ export class Controller {
   }
 
   get #informers(): Informer<KubernetesObject>[] {
-    return [...this.#servers, ...[...this.#owned.values()].flat()];
+    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases];
   }
 
   /** Starts the informers (caches); safe before leadership. */

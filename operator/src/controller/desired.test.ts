@@ -73,8 +73,8 @@ describe('desired state', () => {
         },
       },
     ]);
-    // the templates' claims are mounted by name; only the ConfigMap and /tmp are pod volumes
-    expect(sts.spec.template.spec.volumes.map((v: Obj) => v.name)).toEqual(['config', 'tmp']);
+    // the templates' claims are mounted by name; only the ConfigMap, /tmp and the fleet token's Secret are pod volumes
+    expect(sts.spec.template.spec.volumes.filter((v: Obj) => !v.secret).map((v: Obj) => v.name)).toEqual(['config', 'tmp']);
     expect(container(d).volumeMounts).toEqual(
       expect.arrayContaining([
         { name: 'recordings', mountPath: mountPaths.recordings },
@@ -120,6 +120,7 @@ describe('desired state', () => {
       { name: 'recordings', persistentVolumeClaim: { claimName: 'nas' } },
       { name: 'keyframes', persistentVolumeClaim: { claimName: 'edge-keyframes' } },
       { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+      { name: expect.stringMatching(/^secret-/), secret: { secretName: 'edge-fleet-token' } },
     ]);
   });
 
@@ -150,6 +151,8 @@ describe('desired state', () => {
       '--http-bind=0.0.0.0:9000',
       `--storage-dir=${mountPaths.recordings}`,
       `--keyframe-dir=${mountPaths.keyframes}`,
+      '--fleet-name=edge',
+      `--fleet-token-file=${mountPaths.secrets}/edge-fleet-token/token`,
     ]);
     expect(container(d).volumeMounts).toContainEqual({ name: 'config', mountPath: mountPaths.config, readOnly: true });
     expect((d.statefulSet as Obj).spec.template.spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'edge-rtmpd' } });
@@ -178,7 +181,7 @@ describe('desired state', () => {
     try {
       // The pod sees the ConfigMap's key as a file under the mount path.
       writeFileSync(join(dir, configFileName), (d.configMap as Obj).data[configFileName]);
-      const args = (container(d).args as string[]).map((a) => a.replace(mountPaths.config, dir));
+      const args = (container(d).args as string[]).map((a) => (a.startsWith('--config=') ? a.replace(mountPaths.config, dir) : a));
       const loaded = loadConfig(args, {}).config;
       expect(loaded).toEqual(parseConfig(d.config));
       expect(loaded).toMatchObject({ ...rtmpd, snapshotQuality: 7 });
@@ -255,6 +258,9 @@ describe('desired state', () => {
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'RTMPD_FLEET_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'RTMPD_FLEET_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'RTMPD_FLEET_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ]);
   });
 
@@ -440,13 +446,16 @@ describe('desired state', () => {
     expect(() => parseConfig(d.config)).not.toThrow();
     const pod = (d.statefulSet as Obj).spec.template.spec;
     const secretVolumes = (pod.volumes as Obj[]).filter((v) => v.secret);
-    expect(secretVolumes.map((v) => v.secret.secretName)).toEqual(['api', 'hmac', 'stream.keys']); // one each, sorted
+    expect(secretVolumes.map((v) => v.secret.secretName)).toEqual(['api', 'edge-fleet-token', 'hmac', 'stream.keys']); // one each, sorted
     for (const v of secretVolumes) expect(v.name).toMatch(/^secret-[0-9a-f]{12}$/);
     expect((container(d).volumeMounts as Obj[]).filter((m) => m.mountPath.startsWith(mountPaths.secrets))).toEqual(
       secretVolumes.map((v) => ({ name: v.name, mountPath: `${mountPaths.secrets}/${v.secret.secretName}`, readOnly: true })),
     );
     // the env holds only what the kubelet injects about the pod, nothing from a Secret
     expect((container(d).env as Obj[]).map((e) => e.valueFrom?.fieldRef?.fieldPath)).toEqual([
+      'metadata.name',
+      'metadata.namespace',
+      'status.podIP',
       'metadata.name',
       'metadata.namespace',
       'status.podIP',
@@ -459,6 +468,7 @@ describe('desired state', () => {
   it('renders no auth at all by default: rtmpd stays open and says so', () => {
     const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
     expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });
-    expect(((desired(server()).statefulSet as Obj).spec.template.spec.volumes as Obj[]).some((v) => v.secret)).toBe(false);
+    const secrets = ((desired(server()).statefulSet as Obj).spec.template.spec.volumes as Obj[]).filter((v) => v.secret);
+    expect(secrets.map((v) => v.secret.secretName)).toEqual(['edge-fleet-token']); // the fleet's own, no user's
   });
 });

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '@flux-rtmpd/rtmpd/config';
 import { apiVersion, kind, rtmpApp, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
+import { fleetOptions, podAccess } from './fleet.ts';
 import { labels, meta, selectorLabels, type Manifest } from './manifest.ts';
 import { childNames } from './names.ts';
 import { podTemplate, type Defaults } from './pod.ts';
@@ -168,6 +169,8 @@ function serviceMonitor(server: RtmpServer): Manifest {
 
 export interface DesiredState {
   config: Partial<Config>;
+  /** The pods' ServiceAccount, Role and RoleBinding, in apply order. */
+  podAccess: Manifest[];
   configMap: Manifest;
   /** The shared claims the operator makes; per-pod claims come from the StatefulSet. */
   persistentVolumeClaims: Manifest[];
@@ -181,11 +184,12 @@ export interface DesiredState {
 
 /** Everything the RtmpServer should own, in apply order. */
 export function desiredState(server: RtmpServer, defaults: Defaults, observed: Observed = {}): DesiredState {
-  const config = rtmpdConfig(server.spec);
+  const config = { ...rtmpdConfig(server.spec), ...fleetOptions(server) };
   const pdb = podDisruptionBudget(server);
   const hpa = horizontalPodAutoscaler(server);
   return {
     config,
+    podAccess: podAccess(server),
     configMap: configMap(server, config),
     persistentVolumeClaims: sharedClaims(server),
     service: service(server),

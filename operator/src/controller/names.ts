@@ -24,6 +24,10 @@ export interface ChildNames {
   perPodClaim: (volume: 'recordings' | 'keyframes', ordinal: number) => string;
   /** The Job that copies 0.1.0's claims into the first pod's claims. */
   migrationJob: string;
+  /** The pods' ServiceAccount, and the Role and RoleBinding that let them keep the fleet's Leases. */
+  podAccount: string;
+  /** The Secret with the token the pods present to each other. */
+  fleetTokenSecret: string;
 }
 
 export const childNames = (server: RtmpServer): ChildNames => {
@@ -41,5 +45,7 @@ export const childNames = (server: RtmpServer): ChildNames => {
     keyframes: keyframes.existingClaim ?? `${name}-keyframes`,
     perPodClaim: (volume, ordinal) => `${volume}-${name}-${ordinal}`,
     migrationJob: `${name}-migrate`,
+    podAccount: `${name}-rtmpd`,
+    fleetTokenSecret: `${name}-fleet-token`,
   };
 };

@@ -2,7 +2,8 @@
 // volumes, from the spec and the operator's defaults.
 import { createHash } from 'node:crypto';
 import { configDefault, type Config } from '@flux-rtmpd/rtmpd/config';
-import { defaultResources, type RtmpServer, type RtmpServerSpec } from '../api/rtmpserver.ts';
+import { defaultResources, type RtmpServer } from '../api/rtmpserver.ts';
+import { fleetEnv } from './fleet.ts';
 import { labels, selectorLabels } from './manifest.ts';
 import { childNames } from './names.ts';
 import { mountPaths, referencedSecrets, restartChecksum, rtmpdArgs, secretPath } from './rtmpd-config.ts';
@@ -50,9 +51,10 @@ export interface Defaults {
 /** A volume name for a Secret: DNS-1123 labels allow no dots and 63 characters, Secret names do. */
 const secretVolumeName = (name: string) => `secret-${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
 
-/** The Secret volumes of the pod, one per Secret named, in name order so the template hash is stable. */
-function secretVolumes(spec: RtmpServerSpec): { volumes: object[]; mounts: object[] } {
-  const names = [...new Set(referencedSecrets(spec).map((r) => r.name))].sort();
+/** The Secret volumes of the pod: each Secret spec.auth names and the fleet token's, in name order so the template hash is stable. */
+function secretVolumes(server: RtmpServer): { volumes: object[]; mounts: object[] } {
+  const named = referencedSecrets(server.spec).map((r) => r.name);
+  const names = [...new Set([...named, childNames(server).fleetTokenSecret])].sort();
   return {
     volumes: names.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
     mounts: names.map((name) => ({ name: secretVolumeName(name), mountPath: secretPath(name), readOnly: true })),
@@ -64,13 +66,14 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
   const { spec } = server;
   const names = childNames(server);
   const storage = storageVolumes(server);
-  const secrets = secretVolumes(spec);
+  const secrets = secretVolumes(server);
   const shutdownGrace = config.shutdownGraceSeconds ?? configDefault('shutdownGraceSeconds');
-  // The pod's identity, for logs, traces and (later) the fleet.
+  // The pod's identity, for logs and traces, and for its fleet.
   const env: object[] = [
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ...fleetEnv,
   ];
   if (spec.otel.endpoint) {
     env.push(
@@ -116,6 +119,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
     spec: {
       // The preStop pause, rtmpd's own drain, and a margin for its final flush.
       terminationGracePeriodSeconds: preStopSleepSeconds + shutdownGrace + 5,
+      // rtmpd keeps the fleet's Leases in the API server: the one pod that gets the account's token.
+      serviceAccountName: names.podAccount,
+      automountServiceAccountToken: true,
       securityContext: { ...restrictedPodSecurityContext, ...spec.podSecurityContext },
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
       ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),

@@ -17,6 +17,8 @@ import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, t
 import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, type Cause, type EventView } from './causes.ts';
 import { desiredState, templateHashAnnotation, type DesiredState } from './desired.ts';
 import type { EventRecorder } from './events.ts';
+import { fleetTokenSecret, newFleetToken } from './fleet.ts';
+import { fleetCounts, type FleetCounts } from './fleet-status.ts';
 import { fieldManager, volumeLabel, type Manifest } from './manifest.ts';
 import { migrate, type MigrationState } from './migrate.ts';
 import { childNames } from './names.ts';
@@ -40,6 +42,8 @@ export interface ReconcilerDeps {
   getOwned: (kind: string, namespace: string, name: string) => KubernetesObject | undefined;
   /** The cached owned objects of one kind that belong to an RtmpServer (by its instance label). */
   listOwned: (kind: string, namespace: string, instance: string) => KubernetesObject[];
+  /** The cached Leases of a fleet (an RtmpServer's pods), for the status's counts. */
+  listFleetLeases: (namespace: string, fleet: string) => KubernetesObject[];
   /** Warning Events about the named objects of a namespace, read when the pods do not come up. */
   listWarnings: (namespace: string, involvedNames: string[]) => Promise<EventView[]>;
   now?: () => Date;
@@ -157,6 +161,8 @@ export class Reconciler {
       await this.#announceConfigChange(raw, server, desired.config, desired.statefulSet, sts);
       return this.#apply(raw, desired.configMap, log);
     });
+    for (const m of desired.podAccess) await attempt(`${m.kind} ${m.metadata.name}`, () => this.#apply(raw, m, log));
+    await attempt(`Secret ${names.fleetTokenSecret}`, () => this.#createFleetToken(raw, server, log));
     for (const pvc of desired.persistentVolumeClaims)
       await attempt(`PersistentVolumeClaim ${pvc.metadata.name}`, () => this.#apply(raw, pvc, log));
     await attempt(`Service ${names.service}`, () => this.#apply(raw, desired.service, log));
@@ -187,6 +193,7 @@ export class Reconciler {
     // The root cause when it applies: pods cannot start without the Secrets they mount.
     const secretsMissing = missingSecretsCause(namespace, (await attempt('Secrets', () => this.#missingSecrets(server))) ?? []);
     if (secretsMissing) observed.causes.unshift(secretsMissing);
+    observed.fleet = this.#fleetCounts(server);
 
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
     if (observed.errors.length) {
@@ -248,6 +255,32 @@ export class Reconciler {
       );
     }
     return state;
+  }
+
+  /** Creates the fleet token's Secret when it does not exist; an existing one is never read or replaced. */
+  async #createFleetToken(owner: KubernetesObject, server: RtmpServer, log: Logger): Promise<void> {
+    const { namespace } = server.metadata;
+    const name = childNames(server).fleetTokenSecret;
+    if (await this.#d.secretExists(namespace, name)) return;
+    try {
+      await this.#d.objects.create(fleetTokenSecret(server, newFleetToken()) as KubernetesObject, undefined, undefined, fieldManager);
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 409) return; // made meanwhile
+      throw err;
+    }
+    log.info({ object: `Secret/${name}` }, 'created');
+    await this.#d.events.event(owner, 'Normal', 'Created', `created Secret ${name} with a new fleet token`);
+  }
+
+  /** The live counts the pods report in their Leases, for the pods that exist. */
+  #fleetCounts(server: RtmpServer): FleetCounts {
+    const { namespace, name } = server.metadata;
+    const running = new Set(
+      (this.#d.listOwned('Pod', namespace, name) as Cached[])
+        .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+        .map((p) => p.metadata?.name ?? ''),
+    );
+    return fleetCounts(this.#d.listFleetLeases(namespace, name), running);
   }
 
   /** The per-pod claims the StatefulSet made, with their volume and requested size. */

@@ -8,6 +8,7 @@
 import type { Condition, RtmpServer, RtmpServerStatus } from '../api/rtmpserver.ts';
 import type { Cause } from './causes.ts';
 import { endpoints } from './desired.ts';
+import type { FleetCounts } from './fleet-status.ts';
 import { selectorString } from './manifest.ts';
 
 type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
@@ -51,6 +52,8 @@ export interface Observed {
   migrating?: string;
   /** Only when a ServiceMonitor is asked for: whether it could be applied. */
   serviceMonitor?: { ok: boolean; reason: string; message: string };
+  /** What the pods report in their fleet Leases. */
+  fleet?: FleetCounts;
 }
 
 /** The StatefulSet's progress towards its spec, in words, or undefined when it is there. */
@@ -120,6 +123,7 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
     readyReplicas: ready,
     selector: selectorString(server),
     ...(image ? { image } : server.status?.image ? { image: server.status.image } : {}),
+    ...observed.fleet,
     conditions,
     endpoints: endpoints(server),
   };

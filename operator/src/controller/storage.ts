@@ -123,6 +123,8 @@ export function migrationJob(
         metadata: { labels: { ...labels(server), 'app.kubernetes.io/name': 'rtmpd-migration' } },
         spec: {
           restartPolicy: 'OnFailure',
+          // It copies files and never talks to the API server.
+          automountServiceAccountToken: false,
           securityContext: pod.securityContext,
           containers: [
             {

@@ -3,6 +3,7 @@
 // when --fleet-name is set, so a single server loads none of it (nor the
 // Kubernetes client).
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Router } from '@koa/router';
 import { ConfigError, type Config } from '../config.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
@@ -22,18 +23,31 @@ import { fleetRoutes, podStreams } from './routes.ts';
 
 export type FleetConfig = Pick<
   Config,
-  'fleetName' | 'fleetPodName' | 'fleetNamespace' | 'fleetPodIp' | 'fleetToken' | 'fleetLeaseSeconds' | 'idleTimeoutSeconds'
+  'fleetName' | 'fleetPodName' | 'fleetNamespace' | 'fleetPodIp' | 'fleetTokenFile' | 'fleetLeaseSeconds' | 'idleTimeoutSeconds'
 >;
 
 /** Whether the options ask for a fleet; throws when they do but are incomplete. */
 export function fleetRequested(config: FleetConfig): boolean {
   if (!config.fleetName) return false;
-  const missing = (['fleetPodName', 'fleetNamespace', 'fleetPodIp', 'fleetToken'] as const).filter((k) => !config[k]);
+  const missing = (['fleetPodName', 'fleetNamespace', 'fleetPodIp', 'fleetTokenFile'] as const).filter((k) => !config[k]);
   if (missing.length)
     throw new ConfigError(
       `--fleet-name is set, so ${missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} must be too (the operator sets them from the downward API and the fleet's Secret)`,
     );
   return true;
+}
+
+/** The fleet token, from a file (a mounted Secret) so it never appears in the pod spec or the process's arguments. */
+async function readFleetToken(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--fleet-token-file ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const token = text.trim();
+  if (!token) throw new ConfigError(`--fleet-token-file ${path} is empty`);
+  return token;
 }
 
 export interface FleetOptions {
@@ -74,7 +88,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const fleet = config.fleetName;
   const pod = config.fleetPodName;
   const identity = `${pod}_${randomBytes(4).toString('hex')}`;
-  const token = config.fleetToken;
+  const token = await readFleetToken(config.fleetTokenFile);
   const httpAddress = config.fleetPodIp.includes(':') ? `[${config.fleetPodIp}]:${o.httpPort}` : `${config.fleetPodIp}:${o.httpPort}`;
   const api = o.api ?? (await kubernetesLeaseApi(config.fleetNamespace));
 

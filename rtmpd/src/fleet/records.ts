@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import type { Lease } from './lease-api.ts';
 
-const LABEL_FLEET = 'media.fluxiot.io/fleet';
+/** On every Lease of a fleet: the fleet's (the RtmpServer's) name. */
+export const fleetLabel = 'media.fluxiot.io/fleet';
 const LABEL_KIND = 'media.fluxiot.io/lease';
 const ANNOTATION = {
   pod: 'media.fluxiot.io/pod',
@@ -20,7 +21,7 @@ const ANNOTATION = {
 } as const;
 
 /** `media.fluxiot.io/fleet=<name>`: every Lease of one fleet. */
-export const fleetSelector = (fleet: string): string => `${LABEL_FLEET}=${fleet}`;
+export const fleetSelector = (fleet: string): string => `${fleetLabel}=${fleet}`;
 
 /** The pod Lease's name; pod names are unique in a namespace. */
 export const podLeaseName = (pod: string): string => `rtmpd-pod.${pod}`;
@@ -119,7 +120,7 @@ export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => 
   metadata: {
     name: podLeaseName(f.pod),
     ...(resourceVersion ? { resourceVersion } : {}),
-    labels: { [LABEL_FLEET]: f.fleet, [LABEL_KIND]: 'pod' },
+    labels: { [fleetLabel]: f.fleet, [LABEL_KIND]: 'pod' },
     annotations: {
       [ANNOTATION.pod]: f.pod,
       [ANNOTATION.address]: f.httpAddress,
@@ -138,7 +139,7 @@ export const claimLease = (
   metadata: {
     name: claimName(o.fleet, o.streamId),
     ...(resourceVersion ? { resourceVersion } : {}),
-    labels: { [LABEL_FLEET]: o.fleet, [LABEL_KIND]: 'stream' },
+    labels: { [fleetLabel]: o.fleet, [LABEL_KIND]: 'stream' },
     annotations: { [ANNOTATION.stream]: o.streamId, [ANNOTATION.pod]: podOf(o.identity) },
   },
   // Never renewed: the claim lives as long as its holder's pod Lease does.
