@@ -219,6 +219,52 @@ rolling_update() {
   wait_ready "$app_ns" "$name"
 }
 
+# The fleet: the same RtmpServer scaled to 3 replicas, each with its own
+# ReadWriteOnce volumes, the live publisher still on its pod.
+fleet_scale_out() {
+  kubectl -n "$app_ns" scale rtmpserver "$name" --replicas=3 >&2
+  wait_ready "$app_ns" "$name"
+  local claims
+  claims="$(kubectl -n "$app_ns" get pvc -l "app.kubernetes.io/instance=$name" -o jsonpath='{range .items[*]}{.metadata.name} {.spec.accessModes[0]}{"\n"}{end}')"
+  [[ "$(grep -c ' ReadWriteOnce$' <<<"$claims")" -eq 6 ]] || e2e_die "expected 6 ReadWriteOnce claims (2 per pod), got: $claims" || return 1
+  retry 60 "3 pods in the fleet's Leases" fleet_pod_leases_are "$app_ns" "$name" 3
+  retry 60 "rtmp/live/$live_key through the NodePort" stream_listed "http://127.0.0.1:$http_np" "rtmp/live/$live_key"
+}
+
+fleet_plays_anywhere() {
+  local owner pod relays=0 n
+  owner="$(stream_owner "$app_ns" "$name" "rtmp/live/$live_key")" || e2e_die "no claim of rtmp/live/$live_key" || return 1
+  plays_through "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$live_key" 20 || return 1
+  # Players that landed on another pod than the owner were served by a relay from it.
+  for pod in $(pods_of "$app_ns" "app.kubernetes.io/instance=$name"); do
+    [[ "$pod" == "$owner" ]] && continue
+    n="$(pod_metric "$app_ns" "$pod" rtmpd_fleet_relays_started_total)"
+    relays=$((relays + ${n:-0}))
+  done
+  e2e_log "owner $owner; relays started on the other pods: $relays"
+  ((relays > 0)) || e2e_die "no play landed on a pod other than the owner $owner" || return 1
+}
+
+fleet_status() {
+  retry 60 "the RtmpServer's status: 1 stream, 3 pods" fleet_status_is "$app_ns" "$name" 1 3
+  local printed
+  printed="$(kubectl -n "$app_ns" get rtmpserver "$name")"
+  e2e_log "kubectl get rtmp: $(tr -s ' ' <<<"$printed" | tr '\n' ';')"
+  awk 'NR == 2 { exit !($4 == 1) }' <<<"$printed" || e2e_die "the STREAMS column does not show 1" || return 1
+}
+
+fleet_delete_owner() {
+  local owner since outage
+  owner="$(stream_owner "$app_ns" "$name" "rtmp/live/$live_key")" || e2e_die "no claim of rtmp/live/$live_key" || return 1
+  since="$(date +%s.%N)"
+  e2e_log "deleting the owner $owner while the publisher is live"
+  kubectl -n "$app_ns" delete pod "$owner" --wait=false >&2
+  outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$live_key" "$since" "$work/publisher-events.txt")"
+  e2e_log "owner deletion (3 replicas): $outage; now owned by $(stream_owner "$app_ns" "$name" "rtmp/live/$live_key")"
+  echo "owner deletion (3 replicas): $outage" >>"$work/outages.txt"
+  plays_through "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$live_key" 4
+}
+
 step docker docker_session_begin
 step tools use_tools
 step images env IMAGE_REGISTRY="$registry" "$repo/hack/images.sh"
@@ -239,6 +285,10 @@ step operator-metrics operator_metrics_of_leader
 step dns check_dns "$app_ns" "$name" "$registry/rtmpd:$version"
 step nodeport-publish-play publisher_through_nodeport
 step delete-pod-during-publish delete_pod_during_publish
+step fleet-scale-out fleet_scale_out
+step fleet-20-plays-any-pod fleet_plays_anywhere
+step fleet-status-counts fleet_status
+step fleet-delete-owner fleet_delete_owner
 step rolling-update rolling_update
 stop_background
 step delete-and-cleanup delete_and_check_cleanup "$app_ns" "$name"

@@ -189,3 +189,44 @@ check_recording_plays() {
 recordings_seen_by_pod() {
   kubectl -n "$1" exec "$2" -- node -e "console.log(require('fs').readdirSync(process.argv[1]).join('\n'))" "$3"
 }
+
+# pod_metric NAMESPACE POD METRIC: a pod's sample of an unlabelled METRIC, read
+# through the API server's pod proxy (no port-forward per pod).
+pod_metric() {
+  kubectl get --raw "/api/v1/namespaces/$1/pods/$2:8082/proxy/metrics" | awk -v m="$3" '$1 == m { print $2; exit }'
+}
+
+# stream_owner NAMESPACE FLEET STREAM_ID: the pod holding the stream's claim (its Lease's annotation).
+stream_owner() {
+  kubectl -n "$1" get leases -l "media.fluxiot.io/fleet=$2,media.fluxiot.io/lease=stream" -o json | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const claim = JSON.parse(s).items.find((l) => l.metadata.annotations["media.fluxiot.io/stream"] === process.argv[1]);
+      if (!claim) process.exit(1);
+      console.log(claim.metadata.annotations["media.fluxiot.io/pod"]);
+    });' "$3"
+}
+
+# fleet_pod_leases_are NAMESPACE FLEET N: N pods keep a Lease in the fleet.
+fleet_pod_leases_are() {
+  [[ "$(kubectl -n "$1" get leases -l "media.fluxiot.io/fleet=$2,media.fluxiot.io/lease=pod" -o name | wc -l)" -eq "$3" ]]
+}
+
+# fleet_status_is NAMESPACE NAME STREAMS PODS: the RtmpServer's status counts STREAMS
+# live streams and reports PODS pods.
+fleet_status_is() {
+  [[ "$(kubectl -n "$1" get rtmpserver "$2" -o jsonpath='{.status.streams} {.status.pods[*].name}' | awk '{ print $1, NF - 1 }')" == "$3 $4" ]]
+}
+
+# plays_through RTMP_BASE HTTP_BASE APP KEY N: N successive players through the
+# same Service, alternately over RTMP and HTTP-FLV; each must get H.264 video,
+# whichever pod its connection lands on.
+plays_through() {
+  local rtmp="$1" http="$2" app="$3" key="$4" n="$5" i url got
+  for ((i = 1; i <= n; i++)); do
+    if ((i % 2)); then url="$rtmp/$app/$key"; else url="$http/$app/$key.flv"; fi
+    got="$(timeout 30 ffprobe -v error -rw_timeout 15000000 -select_streams v:0 -show_entries stream=codec_name,width -of csv=p=0 "$url")" ||
+      e2e_die "play $i of $n ($url) failed" || return 1
+    [[ "$got" == "h264,640" ]] || e2e_die "play $i of $n ($url): expected h264 at 640 wide, got '$got'" || return 1
+  done
+  e2e_log "$n successive plays through the Service succeeded"
+}
