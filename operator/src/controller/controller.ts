@@ -85,6 +85,34 @@ function trimmed(obj: KubernetesObject): KubernetesObject {
   return obj;
 }
 
+type PodStatus = {
+  phase?: string;
+  conditions?: unknown[];
+  containerStatuses?: { name: string; state?: unknown }[];
+  initContainerStatuses?: { name: string; state?: unknown }[];
+};
+
+/**
+ * Of a Pod, only what the status and the migration read (causes.ts PodView,
+ * migrate.ts): its metadata and the phase, conditions and container states of
+ * its status. The spec is most of a Pod's size, and the operator never reads it.
+ */
+function podSummary(obj: KubernetesObject): KubernetesObject {
+  const pod = trimmed(obj) as KubernetesObject & { spec?: unknown; status?: PodStatus };
+  delete pod.spec;
+  const status = pod.status;
+  if (status) {
+    const containers = (list?: { name: string; state?: unknown }[]) => list?.map(({ name, state }) => ({ name, state }));
+    pod.status = {
+      phase: status.phase,
+      conditions: status.conditions,
+      containerStatuses: containers(status.containerStatuses),
+      initContainerStatuses: containers(status.initContainerStatuses),
+    };
+  }
+  return pod;
+}
+
 const instanceKey = (o: KubernetesObject): string | undefined => {
   const instance = o.metadata?.labels?.[instanceLabel];
   return instance ? `${o.metadata?.namespace ?? ''}/${instance}` : undefined;
@@ -131,7 +159,7 @@ export class Controller {
           type,
           namespace,
           labelSelector: ownedSelector,
-          transform: trimmed,
+          transform: type.kind === 'Pod' ? podSummary : trimmed,
           indexBy: instanceKey,
           log,
           onEvent: (_e, o) => {
