@@ -50,6 +50,14 @@ function recordWrites(socket: Socket): number[] {
   return writes;
 }
 
+/** Records the buffers handed to the socket, as they were handed. */
+function recordChunks(socket: Socket): Buffer[] {
+  const chunks: Buffer[] = [];
+  const write = socket.write.bind(socket);
+  socket.write = ((chunk: Buffer) => (chunks.push(chunk), write(chunk))) as typeof socket.write;
+  return chunks;
+}
+
 /** Distinct bytes per part, so a reorder or a reused buffer shows. */
 const part = (seed: number, length: number) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i) & 0xff));
 
@@ -181,12 +189,7 @@ describe('TickWriter', () => {
     const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
     const tick = new WriteTick();
     const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
-    const sent = pairs.map(({ socket }) => {
-      const chunks: Buffer[] = [];
-      const write = socket.write.bind(socket);
-      socket.write = ((chunk: Buffer) => (chunks.push(chunk), write(chunk))) as typeof socket.write;
-      return chunks;
-    });
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
     const packet = {};
     const body = part(4, 2500);
     const expected = serializeMessage(6, 9, 1, 40, body, 4096);
@@ -203,13 +206,41 @@ describe('TickWriter', () => {
     );
     const [a, b, c] = sent.map((chunks) => chunks[0]!);
     expect(a!.equals(expected)).toBe(true);
-    expect(b).toBe(a); // the same bytes, not a copy
+    // The same bytes, not a copy.
+    expect(b!.buffer).toBe(a!.buffer);
+    expect(b!.byteOffset).toBe(a!.byteOffset);
     expect(c!.equals(Buffer.concat([expected, part(9, 12)]))).toBe(true);
     for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, sent[i]![0]!.length)).equals(sent[i]![0]!)).toBe(true);
     // Taken whole by every socket, so the next packet is serialized into the same pooled buffer.
     const next = {};
     tick.handleRead({ receive: () => writers[0]!.writeShared(next, 6, 9, 1, 80, part(5, 2500), 4096) }, Buffer.alloc(0));
     expect(sent[0]![1]!.buffer).toBe(a!.buffer);
+  });
+
+  it('sends shared messages that follow one another in a tick (a frame and its audio) as one uncopied range', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    const tick = new WriteTick();
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    const [video, audio] = [{}, {}];
+    const [videoBody, audioBody] = [part(4, 2500), part(5, 300)];
+    const expected = Buffer.concat([serializeMessage(6, 9, 1, 40, videoBody, 4096), serializeMessage(4, 8, 1, 40, audioBody, 4096)]);
+    tick.handleRead(
+      {
+        receive: () => {
+          for (const w of writers) w.writeShared(video, 6, 9, 1, 40, videoBody, 4096);
+          for (const w of writers) w.writeShared(audio, 4, 8, 1, 40, audioBody, 4096);
+          expect(writers[0]!.pendingBytes).toBe(expected.length);
+        },
+      },
+      Buffer.alloc(0),
+    );
+    const [a, b] = sent.map((chunks) => chunks[0]!);
+    expect(sent.map((chunks) => chunks.length)).toEqual([1, 1]);
+    expect(a!.equals(expected)).toBe(true);
+    expect(b!.buffer).toBe(a!.buffer);
+    expect(b!.byteOffset).toBe(a!.byteOffset);
+    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
   });
 
   it('does not reuse a shared buffer that a socket still holds', async () => {
@@ -220,9 +251,7 @@ describe('TickWriter', () => {
       writer.flush();
     }
     const writes = recordWrites(socket);
-    const held: Buffer[] = [];
-    const write = socket.write.bind(socket);
-    socket.write = ((chunk: Buffer) => (held.push(chunk), write(chunk))) as typeof socket.write;
+    const held = recordChunks(socket);
     const body = part(6, 2500);
     tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
     expect(writes).toHaveLength(1);

@@ -19,30 +19,51 @@ const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
 const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 
 /**
+ * Where a tick's shared messages are serialized, one after another while
+ * they fit: a connection that sends several of them in a row (a stream's
+ * video frame and its audio) sends one range of this buffer, uncopied.
+ * Valid until the tick's flush, after which it goes back to the pool unless
+ * a socket still holds it (a write that had to wait).
+ */
+class SharedRun {
+  readonly buffer: Buffer;
+  used = 0;
+  /** A socket queued bytes of it instead of writing them at once, so the buffer is not reused. */
+  kept = false;
+
+  constructor(buffer: Buffer) {
+    this.buffer = buffer;
+  }
+}
+
+/**
  * A media message as its chunks, serialized once for every connection that
  * sends it with the same chunk stream, stream id and chunk size: a stream's
- * fan-out writes the same packet to player after player. Valid until the
- * tick's flush, after which its buffer goes back to the pool unless a
- * socket still holds it (a write that had to wait).
+ * fan-out writes the same packet to player after player. It lies at
+ * [start, end) of its run.
  */
 export class SharedMessage {
   readonly key: object;
   readonly csid: number;
   readonly streamId: number;
   readonly chunkSize: number;
-  readonly buffer: Buffer;
-  /** The message on the wire: a view of `buffer`. */
-  readonly bytes: Buffer;
-  /** A socket queued these bytes instead of writing them at once, so the buffer is not reused. */
-  kept = false;
+  readonly run: SharedRun;
+  readonly start: number;
+  readonly end: number;
 
-  constructor(key: object, csid: number, streamId: number, chunkSize: number, buffer: Buffer, length: number) {
+  constructor(key: object, csid: number, streamId: number, chunkSize: number, run: SharedRun, start: number, end: number) {
     this.key = key;
     this.csid = csid;
     this.streamId = streamId;
     this.chunkSize = chunkSize;
-    this.buffer = buffer;
-    this.bytes = buffer.subarray(0, length);
+    this.run = run;
+    this.start = start;
+    this.end = end;
+  }
+
+  /** The message on the wire: a view of its run. */
+  get bytes(): Buffer {
+    return this.run.buffer.subarray(this.start, this.end);
   }
 }
 
@@ -56,8 +77,10 @@ export class WriteTick {
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
-  /** Shared messages serialized this tick, the last one first in line for the next player. */
-  private readonly shared: SharedMessage[] = [];
+  /** Runs that this tick's shared messages were serialized into, the last one still filling. */
+  private readonly runs: SharedRun[] = [];
+  /** The last shared message serialized, first in line for the next player. */
+  private last: SharedMessage | undefined = undefined;
   private flushScheduled = false;
   /** A socket read is being handled: its end flushes, so no flush is scheduled. */
   private inRead = false;
@@ -67,8 +90,9 @@ export class WriteTick {
     for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
     this.dirty.length = 0;
     // Every writer that sent a shared message has flushed it.
-    for (const message of this.shared) if (!message.kept) this.release(message.buffer);
-    this.shared.length = 0;
+    for (const run of this.runs) if (!run.kept) this.release(run.buffer);
+    this.runs.length = 0;
+    this.last = undefined;
   };
 
   /**
@@ -106,14 +130,20 @@ export class WriteTick {
     body: Buffer,
     chunkSize: number,
   ): SharedMessage {
-    const last = this.shared[this.shared.length - 1];
+    const last = this.last;
     if (last !== undefined && last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize)
       return last;
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
-    const message = new SharedMessage(key, csid, streamId, chunkSize, this.takeBatch(length), length);
-    writeChunks(message.buffer, 0, csid, typeId, streamId, timestamp, body, chunkSize);
-    this.shared.push(message);
-    return message;
+    let run = this.runs[this.runs.length - 1];
+    if (run === undefined || run.used + length > run.buffer.length) {
+      // Room for what usually follows a frame in the same read: its audio.
+      run = new SharedRun(this.takeBatch(2 * length));
+      this.runs.push(run);
+    }
+    const start = run.used;
+    run.used = writeChunks(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
+    this.last = new SharedMessage(key, csid, streamId, chunkSize, run, start, run.used);
+    return this.last;
   }
 
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
@@ -140,8 +170,13 @@ export class TickWriter {
   private readonly tick: WriteTick;
   private batch: Buffer | undefined = undefined;
   private used = 0;
-  /** This tick's only write so far, a shared message: it leaves as it is, uncopied. */
-  private lone: SharedMessage | undefined = undefined;
+  /**
+   * This tick's writes so far are shared messages that lie one after another
+   * in one run: [loneStart, loneEnd) of `lone` leaves as it is, uncopied.
+   */
+  private lone: SharedRun | undefined = undefined;
+  private loneStart = 0;
+  private loneEnd = 0;
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
   private ended = false;
@@ -153,7 +188,7 @@ export class TickWriter {
 
   /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
   get pendingBytes(): number {
-    const queuedThisTick = this.lone === undefined ? this.used : this.lone.bytes.length;
+    const queuedThisTick = this.lone === undefined ? this.used : this.loneEnd - this.loneStart;
     if (!this.backlogged) return queuedThisTick;
     const queued = this.socket.writableLength;
     if (queued === 0) this.backlogged = false;
@@ -191,10 +226,17 @@ export class TickWriter {
   writeShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
     if (this.ended) return 0;
     const message = this.tick.sharedMessage(key, csid, typeId, streamId, timestamp, body, chunkSize);
+    const length = message.end - message.start;
+    if (this.lone === message.run && this.loneEnd === message.start) {
+      this.loneEnd = message.end;
+      return length;
+    }
     if (this.batch !== undefined || this.lone !== undefined) return this.write(message.bytes);
-    this.lone = message;
+    this.lone = message.run;
+    this.loneStart = message.start;
+    this.loneEnd = message.end;
     this.tick.markDirty(this);
-    return message.bytes.length;
+    return length;
   }
 
   /** Ends the connection after what was queued; later writes are dropped. */
@@ -210,7 +252,7 @@ export class TickWriter {
     if (lone !== undefined) {
       this.lone = undefined;
       if (!this.socket.writable) return;
-      this.socket.write(lone.bytes);
+      this.socket.write(lone.buffer.subarray(this.loneStart, this.loneEnd));
       if (this.socket.writableLength > 0) {
         lone.kept = true;
         this.backlogged = true;
@@ -244,11 +286,12 @@ export class TickWriter {
     if (this.ended) return -1;
     const lone = this.lone;
     if (lone !== undefined) {
-      // A second write in this tick: the shared message goes into a batch after all.
+      // A write that does not follow on in the run: the shared messages go into a batch after all.
       this.lone = undefined;
-      this.batch = this.tick.takeBatch(lone.bytes.length + length);
-      this.batch.set(lone.bytes);
-      this.used = lone.bytes.length;
+      const shared = lone.buffer.subarray(this.loneStart, this.loneEnd);
+      this.batch = this.tick.takeBatch(shared.length + length);
+      this.batch.set(shared);
+      this.used = shared.length;
     }
     const pos = this.used;
     const needed = pos + length;
