@@ -6,7 +6,7 @@
 // written once per option.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from './yaml.ts';
 import { z } from 'zod';
 
 export class ConfigError extends Error {}

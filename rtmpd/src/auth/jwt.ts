@@ -4,20 +4,17 @@
 // it allows in its `rtmpd_permissions` claim:
 //   [{"action": "publish", "app": "live", "key": "cam-*"}, {"action": "play"}]
 // (app and key are patterns, `*` when left out).
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  importJWK,
-  importSPKI,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createRequire } from 'node:module';
+import type * as Jose from 'jose';
+import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { ACTIONS, globToRegExp, namePattern, type AuthAction } from './rules.ts';
 import { SecretPathError, type Entries } from './watched-path.ts';
+
+// jose is loaded when a JWT rule is compiled, not by every rtmpd at start.
+const require = createRequire(import.meta.url);
+let loaded: typeof Jose | undefined;
+const jose = (): typeof Jose => (loaded ??= require('jose') as typeof Jose);
 
 export const JWT_PARAM = 'jwt';
 export const PERMISSIONS_CLAIM = 'rtmpd_permissions';
@@ -33,7 +30,7 @@ export interface JwtKey {
 
 export function remoteJwtKey(url: string): JwtKey {
   // A kid the cached set does not know refetches at most every 30 s (jose's cooldown); a fetch waits 2 s at most.
-  return { key: createRemoteJWKSet(new URL(url), { timeoutDuration: 2000 }), algorithms: ASYMMETRIC };
+  return { key: jose().createRemoteJWKSet(new URL(url), { timeoutDuration: 2000 }), algorithms: ASYMMETRIC };
 }
 
 /** A key file: a JWKS or JWK (JSON), a PEM public key, or else an HMAC secret. */
@@ -47,13 +44,13 @@ export function parseJwtKey(entries: Entries): JwtKey {
     } catch (err) {
       throw new SecretPathError(`the JWT key file is not valid JSON: ${(err as Error).message}`);
     }
-    if ('keys' in json && Array.isArray(json.keys)) return { key: createLocalJWKSet(json), algorithms: ASYMMETRIC };
+    if ('keys' in json && Array.isArray(json.keys)) return { key: jose().createLocalJWKSet(json), algorithms: ASYMMETRIC };
     // One key: used whatever kid the token names.
     const jwk = json as JWK;
-    return { key: async (header) => importJWK(jwk, jwk.alg ?? header.alg), algorithms: ASYMMETRIC };
+    return { key: async (header) => jose().importJWK(jwk, jwk.alg ?? header.alg), algorithms: ASYMMETRIC };
   }
   if (text.startsWith('-----BEGIN PUBLIC KEY-----')) {
-    return { key: async (header) => importSPKI(text, header.alg ?? ''), algorithms: ASYMMETRIC };
+    return { key: async (header) => jose().importSPKI(text, header.alg ?? ''), algorithms: ASYMMETRIC };
   }
   return { key: new TextEncoder().encode(text), algorithms: SYMMETRIC };
 }
@@ -77,6 +74,7 @@ export async function verifyJwt(
   request: JwtRequest,
 ): Promise<JwtVerdict> {
   if (!request.token) return 'missing_credentials';
+  const { jwtVerify, errors } = jose();
   let payload;
   try {
     ({ payload } = await jwtVerify(request.token, jwtKey.key as JWTVerifyGetKey, {
