@@ -136,8 +136,10 @@ export class WriteTick {
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
     let run = this.runs[this.runs.length - 1];
     if (run === undefined || run.used + length > run.buffer.length) {
-      // Room for what usually follows a frame in the same read: its audio.
-      run = new SharedRun(this.takeBatch(2 * length));
+      // Room for what usually follows a frame in the same read (its audio),
+      // and twice the last run's when a read brings more (a publisher that
+      // catches up), so a writer's messages rarely straddle two runs.
+      run = new SharedRun(this.takeBatch(Math.max(2 * length, 2 * (run?.buffer.length ?? 0))));
       this.runs.push(run);
     }
     const start = run.used;
