@@ -2,13 +2,22 @@
 // numbers; every series here is read from those numbers when /metrics is
 // scraped, so a packet never touches prom-client and a scrape costs one walk
 // over the live streams.
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import type { Metric } from 'prom-client';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream, StreamStats } from '../hub/stream.ts';
 import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
+
+// prom-client's index loads its Pushgateway (https, zlib) and cluster
+// aggregator too, which rtmpd never uses: the two parts it does use are
+// required on their own.
+const require = createRequire(import.meta.url);
+const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
+const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics;
 
 /** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
