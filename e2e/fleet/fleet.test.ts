@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rtmpdPodRules } from '../../operator/src/rbac.ts';
+import type { FleetRecordingList } from '../../rtmpd/src/http/recordings-api.ts';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
@@ -25,6 +26,8 @@ const namespace = `fleet-${suffix}`;
 const fleet = 'edge';
 const token = randomBytes(24).toString('hex');
 const key = `cam${suffix}`;
+/** The API token (deleting a recording needs one), the same on every pod. */
+const apiToken = randomBytes(16).toString('hex');
 const figures: Record<string, unknown> = {};
 
 let dir: string;
@@ -62,6 +65,7 @@ async function startPod(name: string, ip: string, extra: { graceSeconds?: number
     token,
     kubeconfig,
     dir,
+    extraArgs: [`--api-token-file=${join(dir, 'api.tokens')}`],
     ...extra,
   });
   pods.set(name, pod);
@@ -103,6 +107,7 @@ const ownerOf = async (p: FleetPod, id: string): Promise<string | undefined> =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flux-rtmpd-fleet-'));
+  await writeFile(join(dir, 'api.tokens'), `${apiToken}\n`);
   await kubectl(['create', 'namespace', namespace]);
   const rbac = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'edge-rtmpd', namespace } },
@@ -294,6 +299,59 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     });
     expect(now).toMatch(/^edge-0_/);
     expect((await streams(pod('edge-0'))).map((s) => s.owner?.pod)).toEqual(['edge-1']);
+  });
+
+  it('a recording written on one pod is listed, downloaded, played and deleted through another', async () => {
+    // edge-0 recorded the stream until it was killed; edge-1 records it now; edge-2 holds none of it.
+    const through = pod('edge-2');
+    const api = (path: string) => through.httpUrl(`/api/v1/rtmp/recordings${path}`);
+    const listed = async (p: FleetPod): Promise<FleetRecordingList> =>
+      (await (await fetch(p.httpUrl(`/api/v1/rtmp/recordings?stream_id=${encodeURIComponent(id)}`))).json()) as FleetRecordingList;
+    const list = await eventually('the recordings of both pods', async () => {
+      const got = await listed(through);
+      return got.recordings.some((r) => r.pod === 'edge-0') && got.recordings.some((r) => r.pod === 'edge-1' && r.recording)
+        ? got
+        : undefined;
+    });
+    expect(list.unreachable_pods).toEqual([]);
+    expect((await listed(pod('edge-0'))).recordings.map((r) => r.id)).toEqual(list.recordings.map((r) => r.id));
+    const held = list.recordings.find((r) => r.pod === 'edge-0')!;
+    expect(held).toMatchObject({
+      stream_id: id,
+      format: 'fmp4',
+      recording: false,
+      url: `/api/v1/rtmp/recordings/${encodeURIComponent(held.id)}`,
+    });
+    expect(held.id).toMatch(new RegExp(`^edge-0/live/${key}/[^/]+\\.mp4$`));
+
+    const part = await fetch(through.httpUrl(held.url), { headers: { range: 'bytes=4-7' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 4-7/${held.size_bytes}`);
+    expect(Buffer.from(await part.arrayBuffer()).toString('latin1')).toBe('ftyp');
+    // The VOD playlist on edge-2 addresses the files of edge-0 and edge-1, both served through it.
+    const vod = await (await fetch(api(`/playlist.m3u8?stream_id=${encodeURIComponent(id)}`))).text();
+    expect(vod).toContain(encodeURIComponent(held.id));
+    expect(vod).toContain(encodeURIComponent('edge-1/'));
+    const tracks = await probe(api(`/playlist.m3u8?stream_id=${encodeURIComponent(id)}`));
+    expect(tracks.find((t) => t.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 640 });
+
+    // A pod that does not answer is named, and the others' recordings are still listed.
+    pod('edge-1').child.kill('SIGSTOP');
+    try {
+      const partial = await listed(through);
+      expect(partial.unreachable_pods).toEqual(['edge-1']);
+      expect(partial.recordings.map((r) => r.id)).toEqual(list.recordings.filter((r) => r.pod !== 'edge-1').map((r) => r.id));
+    } finally {
+      pod('edge-1').child.kill('SIGCONT');
+    }
+
+    const writing = list.recordings.find((r) => r.pod === 'edge-1' && r.recording)!;
+    const auth = { authorization: `Bearer ${apiToken}` };
+    expect((await fetch(through.httpUrl(writing.url), { method: 'DELETE', headers: auth })).status).toBe(409);
+    expect((await fetch(through.httpUrl(held.url), { method: 'DELETE' })).status).toBe(401);
+    expect((await fetch(through.httpUrl(held.url), { method: 'DELETE', headers: auth })).status).toBe(204);
+    expect((await fetch(through.httpUrl(held.url))).status).toBe(404);
+    expect((await listed(pod('edge-1'))).recordings.map((r) => r.id)).not.toContain(held.id);
   });
 
   it('SIGTERM drains a pod: unready at once, publishers asked to reconnect, claims let go, players served to the end', async () => {

@@ -9,7 +9,7 @@ import { splitHostPort, type Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
-import { recordingsApi } from './http/recordings-api.ts';
+import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
 import { HlsServer } from './hls/server.ts';
 import { Router } from './http/required-modules.ts';
 import { listenHttp } from './http/server.ts';
@@ -63,6 +63,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     inUse: () => recorder.filesInUse(),
     logger: logger.child({ component: 'retention' }),
   });
+  const recordings = new RecordingStore(config.storageDir, () => recorder.filesInUse());
   metrics.watchRecorder(recorder.stats, retention.stats, (stream) => recorder.stateOf(stream));
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);
@@ -93,6 +94,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
           snapshots,
           bitrate,
           sources: { hls, recorder },
+          recordings,
           httpPort: splitHostPort(config.httpBind).port,
           logger,
         });
@@ -132,7 +134,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     routes: [
       metricsRoute,
-      recordingsApi({ storageDir: config.storageDir, inUse: () => recorder.filesInUse() }),
+      recordingsApi({ store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) }),
       ...(fleet ? [fleet.routes] : []),
     ],
     middleware,

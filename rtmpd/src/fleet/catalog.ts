@@ -28,8 +28,14 @@ const CACHE_MS = 1000;
 /** A pod's stream list or snapshot larger than this is refused (a JPEG or a few thousand streams fit). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
-/** GETs a fleet path on another pod; undefined when it does not answer in time. */
-function fleetGet(address: string, path: string, token: string, timeoutMs: number): Promise<ForwardedAnswer | undefined> {
+/** GETs a fleet path on another pod; undefined when it does not answer in time or answers more than `maxBytes`. */
+export function fleetGet(
+  address: string,
+  path: string,
+  token: string,
+  timeoutMs: number,
+  maxBytes = MAX_ANSWER_BYTES,
+): Promise<ForwardedAnswer | undefined> {
   const at = address.lastIndexOf(':');
   return new Promise((resolve) => {
     const req = request(
@@ -45,7 +51,7 @@ function fleetGet(address: string, path: string, token: string, timeoutMs: numbe
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) req.destroy();
+          if (size > maxBytes) req.destroy();
           else chunks.push(chunk);
         });
         res.on('end', () => {

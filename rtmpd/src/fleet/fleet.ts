@@ -8,6 +8,7 @@ import type { Router } from '@koa/router';
 import { ConfigError, type Config } from '../config.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
 import type { StreamViewSources } from '../http/stream-view.ts';
+import type { FleetRecordings, RecordingStore } from '../http/recordings-api.ts';
 import type { FleetStreams } from '../http/streams-api.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { AdmissionCheck } from '../rtmp/server/admission.ts';
@@ -18,6 +19,7 @@ import { StreamClaims } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
 import { kubernetesLeaseApi, type LeaseApi } from './lease-api.ts';
 import { Membership } from './membership.ts';
+import { FleetRecordingIndex } from './recordings.ts';
 import { Relays } from './relays.ts';
 import { fleetRoutes, podStreams } from './routes.ts';
 
@@ -57,6 +59,8 @@ export interface FleetOptions {
   bitrate: BitrateMeter;
   /** What the stream views add from HLS and the recorder. */
   sources: StreamViewSources;
+  /** This pod's recordings, which the other pods list and serve through theirs. */
+  recordings: RecordingStore;
   /** The port this pod's HTTP server listens on, which the other pods relay from. */
   httpPort: number;
   logger: Logger;
@@ -71,6 +75,8 @@ export interface Fleet {
   routes: Router;
   /** The stream API's fleet-wide answers. */
   streams: FleetStreams;
+  /** The recordings API's fleet-wide answers. */
+  recordings: FleetRecordings;
   identity: string;
   /** Lease writes and relays, for /metrics. */
   stats(): { leaseWrites: number; relays: number; relaysStarted: number; pods: number; claims: number };
@@ -149,8 +155,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
   return {
     admission,
-    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, sources: o.sources, pod, token }),
+    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, sources: o.sources, recordings: o.recordings, pod, token }),
     streams: new FleetCatalog({ directory, identity, token, local, log }),
+    recordings: new FleetRecordingIndex({ directory, pod, identity, token, store: o.recordings, log }),
     identity,
     stats: () => ({
       leaseWrites: membership.writes + claims.writes,

@@ -1,7 +1,7 @@
 // What pods of a fleet ask each other, under /fleet/v1 on the HTTP port, with
 // the fleet's own bearer token (never an end user's): this pod's streams for
-// the fleet-wide list, a stream this pod owns as HTTP-FLV for a relay, and a
-// snapshot of a stream this pod has. Only what is live here is answered, so
+// the fleet-wide list, a stream this pod owns as HTTP-FLV for a relay, a
+// snapshot of a stream this pod has, and the recordings on this pod's volume. Only what is live here is answered, so
 // a request never bounces on to a third pod.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RouterContext } from '@koa/router';
@@ -14,8 +14,10 @@ import { ApiError } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import { Router } from '../http/required-modules.ts';
 import { streamView, type StreamView, type StreamViewSources } from '../http/stream-view.ts';
+import { parse, recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import { podPageQuery, podRecordings, podVod } from './recordings.ts';
 
 export const FLEET_PREFIX = '/fleet/v1';
 export const RELAY_PATH = `${FLEET_PREFIX}/relay`;
@@ -32,6 +34,7 @@ export interface FleetRoutesOptions {
   bitrate: BitrateMeter;
   /** What the stream views add from HLS and the recorder. */
   sources: StreamViewSources;
+  recordings: RecordingStore;
   pod: string;
   token: string;
 }
@@ -53,6 +56,8 @@ export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'sour
     })),
   };
 }
+
+const recordingId = (ctx: RouterContext): string => `${ctx.params.app}/${ctx.params.key}/${ctx.params.name}`;
 
 export function fleetRoutes(o: FleetRoutesOptions): Router {
   const router = new Router({ prefix: FLEET_PREFIX });
@@ -91,5 +96,14 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
   });
 
   router.get('/snapshot/:app/:key', (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)));
+
+  router.get('/recordings', async (ctx) => {
+    ctx.body = await podRecordings(o.recordings, o.pod, parse(recordingSelection.extend(podPageQuery.shape), ctx.query));
+  });
+  router.get('/recordings/vod', async (ctx) => {
+    ctx.body = { files: await podVod(o.recordings, o.pod, parse(recordingSelection, ctx.query)) };
+  });
+  router.get('/recordings/:app/:key/:name', (ctx) => o.recordings.download(ctx, recordingId(ctx)));
+  router.delete('/recordings/:app/:key/:name', (ctx) => o.recordings.remove(ctx, recordingId(ctx)));
   return router;
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
-import { renderVodPlaylist } from '../hls/vod-playlist.ts';
+import { renderVodPlaylist, type VodFile } from '../hls/vod-playlist.ts';
 import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import { indexRecording } from '../storage/recording-index.ts';
@@ -10,9 +10,9 @@ import { ApiError } from './errors.ts';
 import { Router } from './required-modules.ts';
 
 export interface RecordingsApiOptions {
-  storageDir: string;
-  /** Paths of the files being written now. */
-  inUse: () => ReadonlySet<string>;
+  store: RecordingStore;
+  /** In a fleet: the recordings of every pod (fleet/recordings.ts). */
+  fleet?: FleetRecordings;
 }
 
 const PREFIX = '/api/v1/rtmp/recordings';
@@ -32,6 +32,26 @@ export interface RecordingView {
   recording: boolean;
   /** Download (with HTTP range requests). */
   url: string;
+  /** In a fleet: the pod that holds it. */
+  pod?: string;
+}
+
+export interface FleetRecordingList {
+  recordings: RecordingView[];
+  next_page_token: string | null;
+  /** Live pods that did not answer: their recordings are missing from the list. */
+  unreachable_pods: string[];
+}
+
+export interface FleetRecordings {
+  /** This pod's name, the first part of the ids of its recordings. */
+  pod: string;
+  /** A page of every live pod's recordings, ids qualified by the pod that holds them. */
+  list(query: RecordingListQuery): Promise<FleetRecordingList>;
+  /** The fMP4 files of a stream on every live pod, in time order. */
+  vod(query: RecordingSelection): Promise<VodFile[]>;
+  /** Serves a download or delete of `id` (`<app>/<key>/<file>`) from `pod`, which holds it. */
+  forward(ctx: RouterContext, pod: string, id: string): Promise<void>;
 }
 
 const time = z
@@ -39,7 +59,7 @@ const time = z
   .refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time such as 2026-11-24T07:30:00Z')
   .transform((v) => Date.parse(v));
 
-const selection = z.object({
+export const recordingSelection = z.object({
   stream_id: z
     .string()
     .regex(/^rtmp\/[^/]+\/[^/]+$/, 'expected rtmp/<app>/<key>')
@@ -49,25 +69,27 @@ const selection = z.object({
   start: time.optional(),
   end: time.optional(),
 });
+export type RecordingSelection = z.infer<typeof recordingSelection>;
 
-const listQuery = selection.extend({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  page_token: z.string().max(1024).optional(),
-});
+const pageLimit = z.coerce.number().int().min(1).max(1000).default(100);
+const listQuery = recordingSelection.extend({ limit: pageLimit, page_token: z.string().max(1024).optional() });
+export type RecordingListQuery = z.infer<typeof listQuery>;
 
-const urlOf = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;
+export const recordingUrl = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;
 
-/**
- * The recordings under --storage-dir: list (by stream and time range,
- * paginated), download with range requests, delete, and a VOD HLS playlist
- * over a stream's fMP4 recordings. A recording id is `<app>/<key>/<file>`
- * (URL-encoded as one path segment, or as three); nothing outside the
- * storage directory can be named.
- */
-export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Router {
-  const router = new Router({ prefix: PREFIX });
+/** The recordings under --storage-dir, as the API selects, shows, serves and deletes them. */
+export class RecordingStore {
+  private readonly storageDir: string;
+  /** Paths of the files being written now. */
+  private readonly inUse: () => ReadonlySet<string>;
 
-  const select = async (query: z.infer<typeof selection>): Promise<RecordingFile[]> => {
+  constructor(storageDir: string, inUse: () => ReadonlySet<string>) {
+    this.storageDir = storageDir;
+    this.inUse = inUse;
+  }
+
+  /** The recordings of a stream selection that overlap its time range, oldest first. */
+  async select(query: RecordingSelection): Promise<RecordingFile[]> {
     let [app, key] = [query.app, query.key];
     if (query.stream_id) [, app, key] = query.stream_id.split('/');
     for (const [what, value] of [
@@ -77,7 +99,7 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
       if (value !== undefined && invalidStreamName(what === 'app' ? value : 'a', what === 'key' ? value : 'a'))
         throw new ApiError(400, 'bad_request', `invalid ${what} "${value}"`);
     }
-    const files = (await listRecordings(storageDir)).filter(
+    const files = (await listRecordings(this.storageDir)).filter(
       (f) => (app === undefined || f.app === app) && (key === undefined || f.key === key),
     );
     // A file ends where the stream's next one starts; the last one at its last write.
@@ -91,48 +113,26 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
     return files.filter(
       (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
     );
-  };
+  }
 
-  router.get('/', async (ctx) => {
-    const query = parse(listQuery, ctx.query);
-    let files = await select(query);
-    if (query.page_token) {
-      const after = Buffer.from(query.page_token, 'base64url').toString();
-      const at = files.findIndex((f) => f.id === after);
-      files = at >= 0 ? files.slice(at + 1) : files.filter((f) => f.id > after);
-    }
-    const page = files.slice(0, query.limit);
-    const writing = inUse();
-    const recordings = await Promise.all(page.map((file) => view(file, writing.has(file.path))));
-    const more = files.length > page.length;
-    ctx.body = { recordings, next_page_token: more ? Buffer.from(page.at(-1)!.id).toString('base64url') : null };
-  });
+  views(files: readonly RecordingFile[]): Promise<RecordingView[]> {
+    const writing = this.inUse();
+    return Promise.all(files.map((file) => view(file, writing.has(file.path))));
+  }
 
-  router.get('/playlist.m3u8', async (ctx) => {
-    const query = parse(selection, ctx.query);
-    if (!query.stream_id && (!query.app || !query.key))
-      throw new ApiError(400, 'bad_request', 'a VOD playlist is of one stream: give stream_id');
-    const files = (await select(query)).filter((f) => f.format === 'fmp4');
-    if (files.length === 0) throw new ApiError(404, 'not_found', 'no fMP4 recording of this stream in that time range');
-    const vod = await Promise.all(
+  /** A stream's fMP4 files for a VOD playlist, each addressed by `uriOf` its id. */
+  async vod(query: RecordingSelection, uriOf: (id: string) => string): Promise<VodFile[]> {
+    const files = (await this.select(query)).filter((f) => f.format === 'fmp4');
+    return Promise.all(
       files.map(async (file) => {
         const index = await indexRecording(file);
-        return { uri: encodeURIComponent(file.id), wallClock: file.start.getTime(), initSize: index.initSize, fragments: index.fragments };
+        return { uri: uriOf(file.id), wallClock: file.start.getTime(), initSize: index.initSize, fragments: index.fragments };
       }),
     );
-    ctx.set('Access-Control-Allow-Origin', '*');
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.type = 'application/vnd.apple.mpegurl';
-    ctx.body = renderVodPlaylist(vod, {
-      ...(query.start !== undefined && { from: query.start }),
-      ...(query.end !== undefined && { to: query.end }),
-    });
-  });
+  }
 
-  const fileOf = async (ctx: RouterContext): Promise<RecordingFile> => {
-    const params = ctx.params as Record<string, string | undefined>;
-    const id = params.id ?? `${params.app}/${params.key}/${params.name}`;
-    const file = await findRecording(storageDir, id);
+  private async file(id: string): Promise<RecordingFile> {
+    const file = await findRecording(this.storageDir, id);
     if (!file)
       throw new ApiError(
         404,
@@ -140,10 +140,11 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
         `no recording ${JSON.stringify(id)}; ids are <app>/<key>/<file> as listed by GET ${PREFIX}`,
       );
     return file;
-  };
+  }
 
-  const download = async (ctx: RouterContext) => {
-    const file = await fileOf(ctx);
+  /** Answers with recording `id` (`<app>/<key>/<file>`), or the byte range asked for. */
+  async download(ctx: RouterContext, id: string): Promise<void> {
+    const file = await this.file(id);
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
     ctx.set('Accept-Ranges', 'bytes');
@@ -161,11 +162,11 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
     }
     ctx.length = end - start + 1;
     ctx.body = file.size === 0 ? '' : createReadStream(file.path, { start, end });
-  };
+  }
 
-  const remove = async (ctx: RouterContext) => {
-    const file = await fileOf(ctx);
-    if (inUse().has(file.path))
+  async remove(ctx: RouterContext, id: string): Promise<void> {
+    const file = await this.file(id);
+    if (this.inUse().has(file.path))
       throw new ApiError(409, 'recording_in_progress', `${file.id} is being written; it can be deleted once its segment ends`);
     try {
       await unlink(file.path);
@@ -173,12 +174,72 @@ export function recordingsApi({ storageDir, inUse }: RecordingsApiOptions): Rout
       throw new ApiError(404, 'recording_not_found', `no recording ${file.id}`);
     }
     ctx.status = 204;
+  }
+}
+
+/**
+ * The recordings under --storage-dir: list (by stream and time range,
+ * paginated), download with range requests, delete, and a VOD HLS playlist
+ * over a stream's fMP4 recordings. A recording id is `<app>/<key>/<file>`
+ * (URL-encoded as one path segment, or as three); nothing outside the
+ * storage directory can be named. In a fleet every live pod's recordings are
+ * listed, with ids `<pod>/<app>/<key>/<file>` (one segment or four), and a
+ * recording held by another pod is served and deleted through it.
+ */
+export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
+  const router = new Router({ prefix: PREFIX });
+
+  router.get('/', async (ctx) => {
+    const query = parse(listQuery, ctx.query);
+    if (fleet) {
+      ctx.body = await fleet.list(query);
+      return;
+    }
+    let files = await store.select(query);
+    if (query.page_token) {
+      const after = Buffer.from(query.page_token, 'base64url').toString();
+      const at = files.findIndex((f) => f.id === after);
+      files = at >= 0 ? files.slice(at + 1) : files.filter((f) => f.id > after);
+    }
+    const page = files.slice(0, query.limit);
+    const recordings = await store.views(page);
+    const more = files.length > page.length;
+    ctx.body = { recordings, next_page_token: more ? Buffer.from(page.at(-1)!.id).toString('base64url') : null };
+  });
+
+  router.get('/playlist.m3u8', async (ctx) => {
+    const query = parse(recordingSelection, ctx.query);
+    if (!query.stream_id && (!query.app || !query.key))
+      throw new ApiError(400, 'bad_request', 'a VOD playlist is of one stream: give stream_id');
+    const vod = fleet ? await fleet.vod(query) : await store.vod(query, encodeURIComponent);
+    if (vod.length === 0) throw new ApiError(404, 'not_found', 'no fMP4 recording of this stream in that time range');
+    ctx.set('Access-Control-Allow-Origin', '*');
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.type = 'application/vnd.apple.mpegurl';
+    ctx.body = renderVodPlaylist(vod, {
+      ...(query.start !== undefined && { from: query.start }),
+      ...(query.end !== undefined && { to: query.end }),
+    });
+  });
+
+  /** Runs `action` on this pod's recording, or has the pod that holds it answer. */
+  const held = (action: (ctx: RouterContext, id: string) => Promise<void>) => async (ctx: RouterContext) => {
+    const params = ctx.params as Record<string, string | undefined>;
+    const id = params.id ?? [params.pod, params.app, params.key, params.name].filter((p) => p !== undefined).join('/');
+    const parts = id.split('/');
+    if (!fleet || parts.length !== 4) return action(ctx, id);
+    const local = parts.slice(1).join('/');
+    return parts[0] === fleet.pod ? action(ctx, local) : fleet.forward(ctx, parts[0]!, local);
   };
+  const download = held((ctx, id) => store.download(ctx, id));
+  const remove = held((ctx, id) => store.remove(ctx, id));
 
   router.get('/:id', download);
   router.get('/:app/:key/:name', download);
+  router.get('/:pod/:app/:key/:name', download);
   router.delete('/:id', remove);
   router.delete('/:app/:key/:name', remove);
+  router.delete('/:pod/:app/:key/:name', remove);
   return router;
 }
 
@@ -195,11 +256,11 @@ async function view(file: RecordingFile, writing: boolean): Promise<RecordingVie
     duration_seconds: Math.round(duration * 1000) / 1000,
     size_bytes: file.size,
     recording: writing,
-    url: urlOf(file.id),
+    url: recordingUrl(file.id),
   };
 }
 
-function parse<S extends z.ZodType>(schema: S, query: unknown): z.infer<S> {
+export function parse<S extends z.ZodType>(schema: S, query: unknown): z.infer<S> {
   const result = schema.safeParse(query);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

@@ -30,7 +30,7 @@ export function recordingFileName(start: Date, format: RecordingFormat): string 
 }
 
 /** The start time a recording file name carries, or undefined when it is not one. */
-function parseRecordingName(name: string): { start: Date; format: RecordingFormat } | undefined {
+export function parseRecordingName(name: string): { start: Date; format: RecordingFormat } | undefined {
   const m = FILE_NAME.exec(name);
   if (!m) return undefined;
   const start = new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`);

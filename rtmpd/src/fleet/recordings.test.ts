@@ -1,0 +1,105 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordingStore, type RecordingView } from '../http/recordings-api.ts';
+import { mergePages, podRecordings, validPage, type PodRecordingPage } from './recordings.ts';
+
+const view = (pod: string, name: string): RecordingView & { pod: string } => {
+  const id = `${pod}/live/cam/${name}`;
+  const start = name.replace(/T(\d\d)-(\d\d)-/, 'T$1:$2:').replace(/\.mp4$/, '');
+  return {
+    id,
+    stream_id: 'rtmp/live/cam',
+    app: 'live',
+    key: 'cam',
+    format: 'fmp4',
+    start_time: start,
+    end_time: start,
+    duration_seconds: 0,
+    size_bytes: 1,
+    recording: false,
+    url: `/api/v1/rtmp/recordings/${encodeURIComponent(id)}`,
+    pod,
+  };
+};
+const page = (recordings: RecordingView[], more = false) => ({ recordings, more }) as PodRecordingPage;
+const T1 = '2026-11-24T07-30-00.000Z.mp4';
+const T2 = '2026-11-24T07-40-00.000Z.mp4';
+const T3 = '2026-11-24T07-50-00.000Z.mp4';
+
+describe('merging the pods’ recording pages', () => {
+  it('orders every pod’s recordings by start time, then by pod, and names the pods that did not answer', () => {
+    const merged = mergePages(
+      new Map([
+        ['edge-1', page([view('edge-1', T1), view('edge-1', T3)])],
+        ['edge-2', undefined],
+        ['edge-0', page([view('edge-0', T1), view('edge-0', T2)])],
+      ]),
+      10,
+    );
+    expect(merged.recordings.map((r) => r.id)).toEqual([
+      `edge-0/live/cam/${T1}`,
+      `edge-1/live/cam/${T1}`,
+      `edge-0/live/cam/${T2}`,
+      `edge-1/live/cam/${T3}`,
+    ]);
+    expect(merged.unreachable_pods).toEqual(['edge-2']);
+    expect(merged.next_page_token).toBeNull();
+  });
+
+  it('cuts the merged list at the limit and gives the last id as the next page token', () => {
+    const merged = mergePages(
+      new Map([
+        ['a', page([view('a', T1), view('a', T3)])],
+        ['b', page([view('b', T2)])],
+      ]),
+      2,
+    );
+    expect(merged.recordings.map((r) => r.id)).toEqual([`a/live/cam/${T1}`, `b/live/cam/${T2}`]);
+    expect(Buffer.from(merged.next_page_token!, 'base64url').toString()).toBe(`b/live/cam/${T2}`);
+  });
+
+  it('has a next page when a pod said it has more, even within the limit', () => {
+    const merged = mergePages(new Map([['a', page([view('a', T1)], true)]]), 5);
+    expect(merged.next_page_token).not.toBeNull();
+  });
+});
+
+describe('a pod’s answer', () => {
+  const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+  it('is taken when valid and every recording is of the pod asked', () => {
+    expect(validPage('edge-1', body(page([view('edge-1', T1)])))?.recordings).toHaveLength(1);
+  });
+  it('is refused when it names recordings of another pod, is malformed or is not JSON', () => {
+    expect(validPage('edge-1', body(page([view('edge-2', T1)])))).toBeUndefined();
+    expect(validPage('edge-1', body({ recordings: [{ ...view('edge-1', T1), size_bytes: -1 }], more: false }))).toBeUndefined();
+    expect(validPage('edge-1', body({ recordings: 'x', more: false }))).toBeUndefined();
+    expect(validPage('edge-1', Buffer.from('<html>'))).toBeUndefined();
+  });
+});
+
+describe('one pod’s page', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleet-recordings-'));
+    await mkdir(join(dir, 'live', 'cam'), { recursive: true });
+    for (const name of [T1, T2, T3]) await writeFile(join(dir, 'live', 'cam', name), 'not media');
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('qualifies ids and URLs with the pod and starts after the cursor', async () => {
+    const store = new RecordingStore(dir, () => new Set());
+    const first = await podRecordings(store, 'edge-0', { stream_id: 'rtmp/live/cam', limit: 2 });
+    expect(first.recordings.map((r) => [r.id, r.pod])).toEqual([
+      [`edge-0/live/cam/${T1}`, 'edge-0'],
+      [`edge-0/live/cam/${T2}`, 'edge-0'],
+    ]);
+    expect(first.recordings[0]?.url).toBe(`/api/v1/rtmp/recordings/${encodeURIComponent(`edge-0/live/cam/${T1}`)}`);
+    expect(first.more).toBe(true);
+    // A cursor from another pod at the same start time as T2: edge-0 sorts before edge-1, so T2 is past.
+    const next = await podRecordings(store, 'edge-0', { limit: 2, after: `edge-1/live/cam/${T2}` });
+    expect(next.recordings.map((r) => r.id)).toEqual([`edge-0/live/cam/${T3}`]);
+    expect(next.more).toBe(false);
+  });
+});
