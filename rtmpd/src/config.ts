@@ -307,7 +307,7 @@ export const configSchema = z.object({
     .string()
     .default('')
     .describe(
-      'file holding the credential pods of the fleet present to each other (relays, the fleet-wide stream list), the same on every pod; read at start',
+      'file holding the credential pods of the fleet present to each other (relays, the fleet-wide stream and recording lists, recordings served through another pod), the same on every pod; read at start',
     )
     .meta(restart),
   fleetLeaseSeconds: int(3, 300)
