@@ -11,7 +11,7 @@ import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
-import { FLEET_PREFIX, type PodStreams } from './routes.ts';
+import { FLEET_PREFIX, podStreamsSchema, type PodStreams } from './routes.ts';
 import type { ClaimRecord } from './records.ts';
 
 export interface CatalogOptions {
@@ -137,8 +137,9 @@ export class FleetCatalog implements FleetStreams {
           return [pod.identity, undefined];
         }
         try {
-          return [pod.identity, JSON.parse(got.body.toString('utf8')) as PodStreams];
-        } catch {
+          return [pod.identity, podStreamsSchema.parse(JSON.parse(got.body.toString('utf8')))];
+        } catch (err) {
+          this.o.log.warn({ pod: pod.pod, err: (err as Error).message }, 'fleet: a pod answered a malformed stream list');
           return [pod.identity, undefined];
         }
       }),

@@ -13,9 +13,10 @@ import type { BitrateMeter } from '../http/bitrate.ts';
 import { ApiError } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import { Router } from '../http/required-modules.ts';
-import { streamView, type StreamView, type StreamViewSources } from '../http/stream-view.ts';
+import { streamView, streamViewSchema, type StreamViewSources } from '../http/stream-view.ts';
 import { parse, recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
+import { z } from 'zod';
 import type { SnapshotService } from '../snapshot/service.ts';
 import { podPageQuery, podRecordings, podVod } from './recordings.ts';
 
@@ -23,10 +24,11 @@ export const FLEET_PREFIX = '/fleet/v1';
 export const RELAY_PATH = `${FLEET_PREFIX}/relay`;
 
 /** One pod's answer to GET /fleet/v1/streams. */
-export interface PodStreams {
-  pod: string;
-  streams: { view: StreamView; relayed: boolean }[];
-}
+export const podStreamsSchema = z.object({
+  pod: z.string().max(253),
+  streams: z.array(z.object({ view: streamViewSchema, relayed: z.boolean() })).max(100_000),
+});
+export type PodStreams = z.infer<typeof podStreamsSchema>;
 
 export interface FleetRoutesOptions {
   hub: StreamHub;

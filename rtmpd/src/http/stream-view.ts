@@ -1,48 +1,57 @@
 import type { HlsServer } from '../hls/server.ts';
 import type { Stream } from '../hub/stream.ts';
-import type { Recorder, RecordingState } from '../storage/recorder.ts';
+import { z } from 'zod';
+import type { Recorder } from '../storage/recorder.ts';
 
 /**
  * A stream as the API shows it. The first four fields are the original
  * flux-rtmpd's, byte for byte; the rest were added here. Unknown values are
  * null rather than missing, so clients see a stable shape.
  */
-export interface StreamView {
-  stream_id: string;
-  app: string;
-  key: string;
+const text = z.string().max(1024);
+const count = z.number().int().nonnegative();
+const nullableNumber = z.number().nonnegative().nullable();
+
+export const streamViewSchema = z.object({
+  stream_id: text,
+  app: text,
+  key: text,
   /** RFC 3339, UTC, whole seconds: the original's format. */
-  start_time: string;
-  video: {
-    codec: string;
-    profile: string | null;
-    level: string | null;
-    width: number | null;
-    height: number | null;
-    fps: number | null;
-  } | null;
-  audio: { codec: string; profile: string | null; sample_rate: number | null; channels: number | null } | null;
-  bitrate_kbps: number;
-  bytes_in: number;
+  start_time: z.iso.datetime(),
+  video: z
+    .object({
+      codec: text,
+      profile: text.nullable(),
+      level: text.nullable(),
+      width: nullableNumber,
+      height: nullableNumber,
+      fps: nullableNumber,
+    })
+    .nullable(),
+  audio: z.object({ codec: text, profile: text.nullable(), sample_rate: nullableNumber, channels: nullableNumber }).nullable(),
+  bitrate_kbps: z.number().nonnegative(),
+  bytes_in: count,
   /** Video frames received since the publish (sequence headers excluded); its rate over time is the fps actually arriving. */
-  video_frames: number;
+  video_frames: count,
   /** Keyframes received since the publish; a snapshot can be asked for once there is one. */
-  keyframes: number;
+  keyframes: count,
   /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
-  dropped_frames: number;
+  dropped_frames: count,
   /** HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
-  players: { rtmp: number; http_flv: number; hls: number; total: number };
+  players: z.object({ rtmp: count, http_flv: count, hls: count, total: count }),
   /** Path of the stream's HLS playlist on this server; null when HLS is off for it. */
-  hls_url: string | null;
+  hls_url: text.nullable(),
   /** Whether the stream is being written to disk now. */
-  recording: boolean;
+  recording: z.boolean(),
   /** `recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded. */
-  recording_state: RecordingState | 'off';
+  recording_state: z.enum(['recording', 'disk_full', 'failed', 'off']),
   /** remote_address is null unless the caller presented an API token. */
-  publisher: { protocol: string; remote_address: string | null };
+  publisher: z.object({ protocol: text, remote_address: text.nullable() }),
   /** In a fleet, the pod that owns the stream (its publisher's); null for a single server. */
-  owner: { pod: string } | null;
-}
+  owner: z.object({ pod: text }).nullable(),
+});
+
+export type StreamView = z.infer<typeof streamViewSchema>;
 
 export interface StreamViewSources {
   hls?: HlsServer | undefined;
