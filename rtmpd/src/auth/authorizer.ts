@@ -2,7 +2,7 @@
 // rules.ts, each with its method (key store, signed URL, JWT, callback),
 // plus the revocations the API makes. It answers before the client is told
 // it may start, counts refusals by reason and logs them without secrets.
-import type { Config } from '../config.ts';
+import { splitHostPort, type Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { AdmissionCheck, AdmissionLease } from '../rtmp/server/admission.ts';
@@ -260,8 +260,7 @@ const NEEDS: Record<AuthMethodName, string> = {
 
 /** `::ffff:10.1.2.3:5000` → `10.1.2.3`; `[::1]:5000` or `::1:5000` → `::1`. */
 export function hostOf(address: string): string {
-  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  return normalizeIp(host);
+  return normalizeIp(splitHostPort(address).host);
 }
 
 export const normalizeIp = (ip: string): string => ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');

@@ -5,6 +5,7 @@
 // merged list is kept for a second, so a console polling many pods costs one
 // round of requests per second. A pod that does not answer leaves the
 // streams it owns listed from their claims alone.
+import { splitHostPort } from '../config.ts';
 import { request } from '../http/required-modules.ts';
 import type { StreamView } from '../http/stream-view.ts';
 import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
@@ -36,12 +37,10 @@ export function fleetGet(
   timeoutMs: number,
   maxBytes = MAX_ANSWER_BYTES,
 ): Promise<ForwardedAnswer | undefined> {
-  const at = address.lastIndexOf(':');
   return new Promise((resolve) => {
     const req = request(
       {
-        host: address.slice(0, at).replace(/^\[|\]$/g, ''),
-        port: Number(address.slice(at + 1)),
+        ...splitHostPort(address),
         path,
         headers: { authorization: `Bearer ${token}` },
         timeout: timeoutMs,

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
+import { splitHostPort } from '../config.ts';
 import type { VodFile } from '../hls/vod-playlist.ts';
 import { ApiError } from '../http/errors.ts';
 import {
@@ -253,12 +254,10 @@ export class FleetRecordingIndex implements FleetRecordings {
 
   /** Sends a download or delete to the pod holding the recording; undefined when it does not answer. */
   private send(address: string, method: string, path: string, range: string): Promise<IncomingMessage | undefined> {
-    const at = address.lastIndexOf(':');
     return new Promise((resolve) => {
       const req = request(
         {
-          host: address.slice(0, at).replace(/^\[|\]$/g, ''),
-          port: Number(address.slice(at + 1)),
+          ...splitHostPort(address),
           method,
           path,
           headers: { authorization: `Bearer ${this.o.token}`, ...(range && { range }) },

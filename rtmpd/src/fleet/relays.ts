@@ -7,6 +7,7 @@
 // goes away, when no data comes for a while, or when nobody has watched it
 // for a few seconds; its local players are then ended cleanly.
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import { splitHostPort } from '../config.ts';
 import { request } from '../http/required-modules.ts';
 import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
 import type { RemoteStreams, StreamHub } from '../hub/hub.ts';
@@ -127,10 +128,8 @@ class Relay {
 
   start(): void {
     const { address, app, key, token } = this.o;
-    const at = address.lastIndexOf(':');
     this.req = request({
-      host: address.slice(0, at).replace(/^\[|\]$/g, ''),
-      port: Number(address.slice(at + 1)),
+      ...splitHostPort(address),
       path: `${RELAY_PATH}/${encodeURIComponent(app)}/${encodeURIComponent(key)}.flv`,
       headers: { authorization: `Bearer ${token}` },
     });

@@ -33,6 +33,17 @@ export interface StreamStats {
   gopOverflows: number;
 }
 
+export const zeroStreamStats = (): StreamStats => ({
+  bytesIn: 0,
+  videoFrames: 0,
+  audioFrames: 0,
+  keyframes: 0,
+  framesDropped: 0,
+  bytesOut: 0,
+  parseErrors: 0,
+  gopOverflows: 0,
+});
+
 /** Decoder config and metadata waiting to go out with a subscriber's next media packet. */
 interface HeldConfig {
   metadata: MediaPacket | undefined;
@@ -64,16 +75,7 @@ export class Stream {
   readonly id: string;
   readonly startTime = new Date();
   readonly publisher: PublisherInfo;
-  readonly stats: StreamStats = {
-    bytesIn: 0,
-    videoFrames: 0,
-    audioFrames: 0,
-    keyframes: 0,
-    framesDropped: 0,
-    bytesOut: 0,
-    parseErrors: 0,
-    gopOverflows: 0,
-  };
+  readonly stats = zeroStreamStats();
 
   metadata: MediaPacket | undefined;
   /** onMetaData values as the encoder declared them (width, framerate, encoder, ...). */

@@ -9,7 +9,7 @@ import type { Metric } from 'prom-client';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
-import type { Stream, StreamStats } from '../hub/stream.ts';
+import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
 import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
 
 // prom-client's index loads its Pushgateway (https, zlib) and cluster
@@ -184,16 +184,6 @@ const STREAM_COUNTERS: readonly StreamCounter[] = [
   'parseErrors',
   'gopOverflows',
 ];
-const zeroStats = (): StreamStats => ({
-  bytesIn: 0,
-  videoFrames: 0,
-  audioFrames: 0,
-  keyframes: 0,
-  framesDropped: 0,
-  bytesOut: 0,
-  parseErrors: 0,
-  gopOverflows: 0,
-});
 
 /**
  * Decides which streams get their own series. A stream keeps its choice for
@@ -204,7 +194,7 @@ class StreamSlots {
   readonly own = new Set<Stream>();
   readonly overflow = new Set<Stream>();
   /** Final counts of overflow streams that have ended. */
-  readonly overflowEnded = zeroStats();
+  readonly overflowEnded = zeroStreamStats();
   private readonly max: number;
 
   constructor(max: number) {
