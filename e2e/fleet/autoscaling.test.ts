@@ -15,7 +15,7 @@
 // kubeconfig (a cluster would give it the prometheus-adapter chart's RBAC).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import { publishTestPattern, startServer, type Publisher, type RunningServer } f
 import { cluster, eventually, kubectl, kubectlJson, run } from '../cluster/kube.ts';
 import { repo } from '../lib/chart.ts';
 import { freePort } from '../lib/free-port.ts';
+import { startPrometheus, type RunningPrometheus } from '../lib/prometheus.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const namespace = `autoscale-${suffix}`;
@@ -33,7 +34,7 @@ const apiService = 'v1beta1.custom.metrics.k8s.io';
 
 let dir: string;
 let operators: OperatorFixture | undefined;
-let prometheus: ChildProcess | undefined;
+let prometheus: RunningPrometheus | undefined;
 let adapter: ChildProcess | undefined;
 let adapterLog = '';
 const rtmpd = new Map<string, RunningServer>();
@@ -46,17 +47,6 @@ function daemon(file: string, args: string[], onLog: (text: string) => void): Ch
   const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.setEncoding('utf8').on('data', onLog);
   return child;
-}
-
-async function ready(url: string, what: string, child: ChildProcess, log: () => string): Promise<void> {
-  await eventually(
-    what,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${what}: exited ${child.exitCode}\n${log().slice(-3000)}`);
-      return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined;
-    },
-    60_000,
-  );
 }
 
 interface Hpa {
@@ -115,37 +105,14 @@ beforeAll(async () => {
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: volumes }) });
 
   for (const pod of ['edge-0', 'edge-1']) rtmpd.set(pod, await startServer());
-  const promPort = await freePort();
-  const promUrl = `http://127.0.0.1:${promPort}`;
-  await writeFile(
-    join(dir, 'prometheus.yml'),
-    [
-      'global: { scrape_interval: 1s }',
-      'scrape_configs:',
-      '  - job_name: rtmpd',
-      '    static_configs:',
-      ...[...rtmpd].map(
-        ([pod, s]) => `      - { targets: ["127.0.0.1:${s.httpPort}"], labels: { namespace: "${namespace}", pod: "${pod}" } }`,
-      ),
-      '',
-    ].join('\n'),
+  prometheus = await startPrometheus(
+    'rtmpd',
+    [...rtmpd].map(([pod, s]) => ({ address: `127.0.0.1:${s.httpPort}`, labels: { namespace, pod } })),
   );
-  let promLog = '';
-  prometheus = daemon(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'prometheus')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--log.level=warn',
-    ],
-    (t) => (promLog += t),
-  );
-  await ready(`${promUrl}/-/ready`, 'prometheus ready', prometheus, () => promLog);
+  const promUrl = prometheus.url;
   // The adapter lists the series it serves at start and every relist: rtmpd's zeros must be on record first.
   await eventually('a first scrape of both rtmpd processes', async () => {
-    const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('count(rtmpd_publishers{pod!=""})')}`);
-    const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+    const body = await prometheus!.query('count(rtmpd_publishers{pod!=""})');
     return body.data.result[0]?.value[1] === '2' ? true : undefined;
   });
 
@@ -221,7 +188,7 @@ afterAll(async () => {
   await kubectl(['delete', 'apiservice', apiService, '--ignore-not-found'], { allowFailure: true });
   for (const p of publishers) p.child.kill('SIGKILL');
   adapter?.kill('SIGTERM');
-  prometheus?.kill('SIGTERM');
+  await prometheus?.stop();
   await Promise.all([...rtmpd.values()].map((s) => s.stop()));
   await operators?.teardown();
   await rm(dir, { recursive: true, force: true });

@@ -10,15 +10,14 @@
 // metric that needs kube-state-metrics (KSM_ONLY) is exempt, and a publisher
 // dropped on purpose at the end must make RtmpdPublisherDropped's expression
 // return that stream.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../lib/free-port.ts';
+import { eventually } from '../lib/eventually.ts';
+import { startPrometheus, type RunningPrometheus } from '../lib/prometheus.ts';
 import {
   publishTestPattern,
   runFfmpeg,
@@ -56,16 +55,10 @@ interface Rule {
   record?: string;
   expr: string;
 }
-interface QueryResult {
-  status: string;
-  error?: string;
-  data: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
-}
-
 let receiver: OtlpReceiver;
 let server: RtmpServerUnderTest;
-let prometheus: ChildProcess;
-let promUrl: string;
+let prometheus: RunningPrometheus | undefined;
+let query: RunningPrometheus['query'];
 const publishers: Publisher[] = [];
 let httpFlv: AbortController;
 let slowPlayer: Socket;
@@ -73,21 +66,6 @@ let snapshotTimer: NodeJS.Timeout;
 const savedEnv = { ...process.env };
 
 type RtmpServerUnderTest = RunningServer;
-
-async function query(expr: string): Promise<QueryResult> {
-  const res = await fetch(`${promUrl}/api/v1/query`, { method: 'POST', body: new URLSearchParams({ query: expr }) });
-  return (await res.json()) as QueryResult;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 const rules = (parseYaml(readFileSync(RULES, 'utf8')) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
@@ -112,38 +90,10 @@ beforeAll(async () => {
   ]);
 
   // Prometheus scraping rtmpd every second, with the alert rules loaded.
-  const dir = await mkdtemp(join(tmpdir(), 'rtmpd-prometheus-'));
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  await writeFile(
-    join(dir, 'prometheus.yml'),
-    [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-      `rule_files: [${JSON.stringify(RULES)}]`,
-      'scrape_configs:',
-      '  - job_name: rtmpd',
-      `    static_configs: [{ targets: ["127.0.0.1:${server.httpPort}"] }]`,
-      '',
-    ].join('\n'),
-  );
-  prometheus = spawn(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let promLog = '';
-  prometheus.stderr!.on('data', (c: Buffer) => (promLog += c.toString()));
-  prometheus.once('exit', (code) => {
-    if (code) console.error(`prometheus exited ${code}:\n${promLog}`);
-  });
-  await waitFor('prometheus ready', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined), 30_000);
+  prometheus = await startPrometheus('rtmpd', [{ address: `127.0.0.1:${server.httpPort}` }], [RULES]);
+  query = prometheus.query;
   // Target discovery takes a few seconds: traffic starts once rtmpd's zeros are on record.
-  await waitFor(
+  await eventually(
     'a first scrape of rtmpd',
     async () => ((await query('up{job="rtmpd"} == 1')).data.result.length ? true : undefined),
     30_000,
@@ -154,9 +104,9 @@ beforeAll(async () => {
   const live = (key: string) => async () =>
     JSON.stringify(await (await fetch(server.httpUrl('/api/v1/rtmp/streams'))).json()).includes(key) ? true : undefined;
   publishers.push(publishTestPattern(server.rtmpUrl('live', 'cam1'), { seconds: 600, size: '640x360' }));
-  await waitFor('cam1 live', live('cam1'));
+  await eventually('cam1 live', live('cam1'));
   publishers.push(publishTestPattern(server.rtmpUrl('live', 'cam2'), { seconds: 600, size: '320x240' }));
-  await waitFor('cam2 live', live('cam2'));
+  await eventually('cam2 live', live('cam2'));
   publishers.push(runFfmpeg(['-i', server.rtmpUrl('live', 'cam1'), '-f', 'null', '-']));
   runFfmpeg(['-i', server.rtmpUrl('live', 'missing'), '-f', 'null', '-']);
   httpFlv = new AbortController();
@@ -176,7 +126,7 @@ beforeAll(async () => {
   snapshotTimer = setInterval(snapshot, 2000);
 
   // Enough scrapes for every rate window, with the streams live.
-  await waitFor('relay latency and snapshot data in Prometheus', async () => {
+  await eventually('relay latency and snapshot data in Prometheus', async () => {
     const a = await query(`sum(rate(rtmpd_relay_latency_seconds_count[${RATE_INTERVAL}])) > 0`);
     const b = await query(`sum(rate(rtmpd_snapshots_total{outcome="ok"}[${RATE_INTERVAL}])) > 0`);
     return a.data.result.length && b.data.result.length ? true : undefined;
@@ -189,7 +139,7 @@ afterAll(async () => {
   httpFlv?.abort();
   slowPlayer?.destroy();
   stopAll();
-  prometheus?.kill('SIGTERM');
+  await prometheus?.stop();
   await server?.stop();
   await receiver?.close();
   process.env = savedEnv;
@@ -206,15 +156,15 @@ describe('rtmpd under a real Prometheus', () => {
   });
 
   it('loads the alert rules and evaluates every one without error', async () => {
-    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+    const res = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as {
       data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
     };
     const loaded = res.data.groups.flatMap((g) => g.rules);
     expect(loaded.map((r) => r.name).sort()).toEqual(rules.map((r) => r.alert ?? r.record).sort());
-    await waitFor(
+    await eventually(
       'every rule evaluated',
       async () => {
-        const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof res;
+        const again = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as typeof res;
         const all = again.data.groups.flatMap((g) => g.rules);
         return all.every((r) => r.health === 'ok') ? true : undefined;
       },
@@ -313,7 +263,7 @@ describe('rtmpd under a real Prometheus', () => {
 
   it("RtmpdPublisherDropped's expression returns the stream whose publisher went away", async () => {
     const rule = rules.find((r) => r.alert === 'RtmpdPublisherDropped')!;
-    const dropped = await waitFor(
+    const dropped = await eventually(
       'cam1 reported as dropped',
       async () => {
         const result = await query(rule.expr);
