@@ -243,8 +243,14 @@ kubeconfig() {
 
 # --- commands --------------------------------------------------------------------
 
+# What a running cluster was started from: this script and the binaries. A cluster
+# started by another version (say, before the aggregation layer) is not reused.
+fingerprint() {
+  cat "${BASH_SOURCE[0]}" <(printf '%s' "$bin") | sha256sum | cut -d' ' -f1
+}
+
 healthy() {
-  [[ -f "$state/ready" ]] || return 1
+  [[ -f "$state/ready" && "$(cat "$state/ready")" == "$(fingerprint)" ]] || return 1
   local c
   for c in "${components[@]}"; do alive "$c" || return 1; done
   KUBECONFIG="$state/kubeconfig" "$bin/kubectl" get --raw /readyz --request-timeout=5s >/dev/null 2>&1
@@ -395,7 +401,7 @@ EOF
   # Pods are refused until the default ServiceAccount exists.
   wait_for kube-controller-manager "the default ServiceAccount" \
     "${kubectl[@]}" get serviceaccount default -n default
-  date -u +%FT%TZ >"$state/ready"
+  fingerprint >"$state/ready"
   trap - EXIT
   log "cluster up in $((SECONDS - t0))s: eval \"\$(hack/cluster.sh env)\" to use it"
   print_env
