@@ -8,18 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rtmpdPodRules } from '../../operator/src/rbac.ts';
 import type { FleetRecordingList } from '../../rtmpd/src/http/recordings-api.ts';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
-import { eventually, kubectl, kubectlJson, serviceAccountKubeconfig } from '../cluster/kube.ts';
+import { eventually, kubectl, kubectlJson } from '../cluster/kube.ts';
 import { launchChromium } from '../lib/chromium.ts';
 import { repo } from '../lib/chart.ts';
 import { freePort } from '../lib/free-port.ts';
-import { startFleetPod, type FleetPod } from './pods.ts';
+import { fleetPodAccount, startFleetPod, type FleetPod } from './pods.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const namespace = `fleet-${suffix}`;
@@ -109,19 +107,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flux-rtmpd-fleet-'));
   await writeFile(join(dir, 'api.tokens'), `${apiToken}\n`);
   await kubectl(['create', 'namespace', namespace]);
-  const rbac = [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'edge-rtmpd', namespace } },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'edge-rtmpd', namespace }, rules: rtmpdPodRules },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'edge-rtmpd', namespace },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'edge-rtmpd' },
-      subjects: [{ kind: 'ServiceAccount', name: 'edge-rtmpd', namespace }],
-    },
-  ];
-  await kubectl(['apply', '-f', '-'], { input: rbac.map((o) => stringify(o)).join('---\n') });
-  kubeconfig = await serviceAccountKubeconfig(namespace, 'edge-rtmpd');
+  kubeconfig = await fleetPodAccount(namespace, 'edge-rtmpd');
   ports = { rtmp: await freePort(), http: await freePort() };
   await Promise.all([startPod('edge-0', '127.0.0.2'), startPod('edge-1', '127.0.0.3'), startPod('edge-2', '127.0.0.4')]);
 });

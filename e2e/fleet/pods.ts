@@ -7,7 +7,27 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { rtmpdPodRules } from '../../operator/src/rbac.ts';
 import { serverEntry } from '../../rtmpd/test/support/processes.ts';
+import { kubectl, serviceAccountKubeconfig } from '../cluster/kube.ts';
+
+/** The ServiceAccount, Role and RoleBinding the operator gives a fleet's pods; returns a kubeconfig of that account. */
+export async function fleetPodAccount(namespace: string, name: string): Promise<string> {
+  const rbac = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name, namespace }, rules: rtmpdPodRules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  ];
+  await kubectl(['apply', '-f', '-'], { input: rbac.map((o) => stringify(o)).join('---\n') });
+  return serviceAccountKubeconfig(namespace, name);
+}
 
 export interface FleetPodOptions {
   fleet: string;

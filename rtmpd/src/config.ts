@@ -295,6 +295,15 @@ export const configSchema = z.object({
     )
     .meta(restart),
   fleetPodName: z.string().max(253).default('').describe("this pod's name (downward API metadata.name)").meta(restart),
+  fleetPodUid: z
+    .string()
+    .regex(/^[0-9a-fA-F-]*$/, 'expected a UID, e.g. 4b3d5a7e-1f0c-4e8a-9d1b-6c2f0e9a7b31')
+    .max(36)
+    .default('')
+    .describe(
+      "this pod's UID (downward API metadata.uid): the pod's Lease names the Pod as its owner, so Kubernetes deletes it with the Pod; empty: no owner",
+    )
+    .meta(restart),
   fleetNamespace: z.string().max(63).default('').describe("this pod's namespace (downward API metadata.namespace)").meta(restart),
   fleetPodIp: z
     .string()

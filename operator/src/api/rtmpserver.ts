@@ -90,6 +90,7 @@ export const operatorOwnedOptions = [
   'keyframeDir',
   'fleetName',
   'fleetPodName',
+  'fleetPodUid',
   'fleetNamespace',
   'fleetPodIp',
   'fleetTokenFile',

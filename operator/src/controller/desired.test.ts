@@ -259,6 +259,7 @@ describe('desired state', () => {
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
       { name: 'RTMPD_FLEET_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'RTMPD_FLEET_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
       { name: 'RTMPD_FLEET_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'RTMPD_FLEET_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ]);
@@ -457,6 +458,7 @@ describe('desired state', () => {
       'metadata.namespace',
       'status.podIP',
       'metadata.name',
+      'metadata.uid',
       'metadata.namespace',
       'status.podIP',
     ]);

@@ -50,6 +50,7 @@ describe('the fleet the operator wires into its pods', () => {
     const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath ?? e.value]));
     expect(env).toMatchObject({
       RTMPD_FLEET_POD_NAME: 'metadata.name',
+      RTMPD_FLEET_POD_UID: 'metadata.uid',
       RTMPD_FLEET_NAMESPACE: 'metadata.namespace',
       RTMPD_FLEET_POD_IP: 'status.podIP',
     });

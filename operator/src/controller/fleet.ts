@@ -23,6 +23,8 @@ export const fleetOptions = (server: RtmpServer): Partial<Config> => ({
 /** Who the pod is in its fleet, from the downward API (rtmpd's RTMPD_FLEET_* variables). */
 export const fleetEnv: object[] = [
   { name: 'RTMPD_FLEET_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  // The pod's Lease names the Pod as its owner, so it goes with the Pod (scale-down, a deleted RtmpServer).
+  { name: 'RTMPD_FLEET_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
   { name: 'RTMPD_FLEET_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   { name: 'RTMPD_FLEET_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
 ];

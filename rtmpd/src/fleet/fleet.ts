@@ -25,7 +25,14 @@ import { fleetRoutes, podStreams } from './routes.ts';
 
 export type FleetConfig = Pick<
   Config,
-  'fleetName' | 'fleetPodName' | 'fleetNamespace' | 'fleetPodIp' | 'fleetTokenFile' | 'fleetLeaseSeconds' | 'idleTimeoutSeconds'
+  | 'fleetName'
+  | 'fleetPodName'
+  | 'fleetPodUid'
+  | 'fleetNamespace'
+  | 'fleetPodIp'
+  | 'fleetTokenFile'
+  | 'fleetLeaseSeconds'
+  | 'idleTimeoutSeconds'
 >;
 
 /** Whether the options ask for a fleet; throws when they do but are incomplete. */
@@ -103,6 +110,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     api,
     fleet,
     pod,
+    podUid: config.fleetPodUid,
     identity,
     httpAddress,
     durationSeconds: config.fleetLeaseSeconds,

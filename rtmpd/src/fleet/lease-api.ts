@@ -10,6 +10,7 @@ export interface Lease {
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
   };
   spec: {
     holderIdentity?: string;
@@ -18,6 +19,14 @@ export interface Lease {
     acquireTime?: string;
     renewTime?: string;
   };
+}
+
+/** An object whose deletion deletes the Lease (the garbage collector's). */
+interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
 }
 
 /** BOOKMARK carries only a resourceVersion to resume from. */
@@ -58,7 +67,13 @@ const iso = (t: unknown): string | undefined => (t === undefined || t === null ?
 /** A Lease as the client library returns it (Dates, class instances) → plain. */
 function plain(raw: unknown): Lease {
   const o = raw as {
-    metadata?: { name?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    metadata?: {
+      name?: string;
+      resourceVersion?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+      ownerReferences?: OwnerReference[];
+    };
     spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: unknown; renewTime?: unknown };
   };
   const spec = o.spec ?? {};
@@ -70,6 +85,9 @@ function plain(raw: unknown): Lease {
       ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
       ...(o.metadata?.labels ? { labels: o.metadata.labels } : {}),
       ...(o.metadata?.annotations ? { annotations: o.metadata.annotations } : {}),
+      ...(o.metadata?.ownerReferences?.length
+        ? { ownerReferences: o.metadata.ownerReferences.map(({ apiVersion, kind, name, uid }) => ({ apiVersion, kind, name, uid })) }
+        : {}),
     },
     spec: {
       ...(spec.holderIdentity !== undefined ? { holderIdentity: spec.holderIdentity } : {}),

@@ -1,6 +1,7 @@
 // This pod's Lease: taken at start (a previous process under the same pod
 // name is replaced), renewed every third of its duration with the pod's
-// address and load, deleted on a clean stop. It is the fleet's only
+// address and load, deleted on a clean stop (and, when the pod knows its UID,
+// by the garbage collector with its Pod). It is the fleet's only
 // steady-state write: one per pod per renewal, however many streams it has.
 import type { Logger } from '../telemetry/logger.ts';
 import type { LeaseApi } from './lease-api.ts';
@@ -10,6 +11,8 @@ export interface MembershipOptions {
   api: LeaseApi;
   fleet: string;
   pod: string;
+  /** The Pod's UID, which makes the Pod the Lease's owner; unset or empty: no owner. */
+  podUid?: string;
   identity: string;
   httpAddress: string;
   durationSeconds: number;
@@ -80,11 +83,12 @@ export class Membership {
   }
 
   private fields(): PodLeaseFields {
-    const { fleet, pod, identity, httpAddress, durationSeconds } = this.o;
+    const { fleet, pod, podUid, identity, httpAddress, durationSeconds } = this.o;
     const load = this.o.load();
     return {
       fleet,
       pod,
+      podUid,
       identity,
       httpAddress,
       durationSeconds,

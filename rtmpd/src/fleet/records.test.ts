@@ -54,6 +54,25 @@ describe('fleet Lease records', () => {
     expect(podRecord(claim)).toBeUndefined();
   });
 
+  it('makes the Pod the owner of its Lease when the pod knows its UID, so the garbage collector deletes it with the Pod', () => {
+    const fields = {
+      fleet: 'edge',
+      pod: 'edge-1',
+      identity: 'edge-1_abcd',
+      httpAddress: '10.0.0.7:8082',
+      durationSeconds: 10,
+      publishers: 0,
+      players: 0,
+      draining: false,
+      now: '2026-11-28T10:00:00.000000Z',
+      acquireTime: '2026-11-28T10:00:00.000000Z',
+    };
+    const uid = '4b3d5a7e-1f0c-4e8a-9d1b-6c2f0e9a7b31';
+    expect(podLease({ ...fields, podUid: uid }).metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: 'edge-1', uid }]);
+    expect(podLease({ ...fields, podUid: '' }).metadata.ownerReferences).toBeUndefined();
+    expect(podLease(fields).metadata.ownerReferences).toBeUndefined();
+  });
+
   it('ignores Leases that are not the fleet’s and load figures that are not counts', () => {
     expect(claimRecord({ metadata: { name: 'x', labels: { 'media.fluxiot.io/lease': 'stream' } }, spec: {} })).toBeUndefined();
     const record = podRecord({

@@ -105,6 +105,8 @@ export function claimRecord(lease: Lease): ClaimRecord | undefined {
 export interface PodLeaseFields {
   fleet: string;
   pod: string;
+  /** The Pod's UID: the Lease is the Pod's, so the garbage collector deletes it with the Pod. Unset: no owner (not run by the operator). */
+  podUid?: string | undefined;
   identity: string;
   httpAddress: string;
   durationSeconds: number;
@@ -128,6 +130,7 @@ export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => 
       [ANNOTATION.players]: String(f.players),
       ...(f.draining ? { [ANNOTATION.draining]: 'true' } : {}),
     },
+    ...(f.podUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: f.pod, uid: f.podUid }] } : {}),
   },
   spec: { holderIdentity: f.identity, leaseDurationSeconds: f.durationSeconds, acquireTime: f.acquireTime, renewTime: f.now },
 });
