@@ -1,6 +1,7 @@
 // Beyond ffmpeg's own RTMP: HEVC over Enhanced RTMP from the project's client
-// (ffmpeg 5.1 cannot send it), a relay out of node-media-server 4.4.3, and
-// the command line refusing bad options.
+// (ffmpeg 5.1 cannot send it), GStreamer's two RTMP implementations (its own
+// rtmp2 elements and librtmp's rtmpsrc), a relay out of node-media-server
+// 4.4.3, and the command line refusing bad options.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
+import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import {
   probe,
   publishTestPattern,
@@ -51,6 +53,52 @@ describe('Enhanced RTMP HEVC from the project client', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe("GStreamer's RTMP elements", () => {
+  it('publishes with rtmp2sink, and plays back over rtmp2src and librtmp-based rtmpsrc', async () => {
+    const clip = await encodeOnce('gstreamer-320x240-12s.flv', [
+      ...testPatternInputs('320x240'),
+      '-t',
+      '12',
+      ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', 'aac', '-f', 'flv'],
+    ]);
+    const url = server.rtmpUrl('live', 'gstreamer');
+    // The clip's packets are remuxed, not re-encoded; rtmp2sink paces them by their timestamps, as a live encoder would.
+    const publisher = runCommand(
+      'gst-launch-1.0',
+      [
+        ...['-q', 'filesrc', `location=${clip}`, '!', 'flvdemux', 'name=demux'],
+        ...['demux.video', '!', 'queue', '!', 'h264parse', '!', 'flvmux', 'name=mux', 'streamable=true'],
+        ...['!', 'rtmp2sink', `location=${url}`],
+        ...['demux.audio', '!', 'queue', '!', 'aacparse', '!', 'mux.'],
+      ],
+      30_000,
+    );
+    const stream = await waitForStream(server, 'rtmp/live/gstreamer');
+    expect(stream.video).toMatchObject({ codec: 'h264', width: 320, height: 240 });
+    expect(stream.audio).toMatchObject({ codec: 'aac' });
+
+    // Each player stops by itself after a few seconds of the stream (num-buffers), so its file ends cleanly.
+    const dir = await tempDir('rtmpd-gstreamer-');
+    const play = (source: string, buffers: number) => {
+      const out = join(dir, `${source}.flv`);
+      const run = runCommand(
+        'gst-launch-1.0',
+        ['-q', source, `location=${url}`, `num-buffers=${buffers}`, '!', 'filesink', `location=${out}`],
+        20_000,
+      );
+      return run.then((result) => ({ ...result, out }));
+    };
+    const players = await Promise.all([play('rtmp2src', 150), play('rtmpsrc', 40)]);
+    for (const player of players) {
+      expect(player.code, player.stderr).toBe(0);
+      const frames = await countFrames(player.out);
+      expect(frames.h264, player.out).toBeGreaterThan(25);
+      expect(frames.aac, player.out).toBeGreaterThan(25);
+    }
+    expect((await publisher).code).toBe(0);
   });
 });
 
@@ -110,3 +158,13 @@ describe('the command line', () => {
     expect((await cli(['--version'])).stdout).toMatch(/^rtmpd \d+\.\d+\.\d+/);
   });
 });
+
+/** Frames ffprobe decodes per codec in a file. */
+async function countFrames(path: string): Promise<Record<string, number>> {
+  const { code, stdout, stderr } = await runCommand('ffprobe', [
+    ...['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', path],
+  ]);
+  if (code !== 0) throw new Error(`ffprobe ${path} exited ${code}: ${stderr}`);
+  const { streams } = JSON.parse(stdout) as { streams: { codec_name: string; nb_read_frames: string }[] };
+  return Object.fromEntries(streams.map((s) => [s.codec_name, Number(s.nb_read_frames)]));
+}
