@@ -447,13 +447,15 @@ export const specSchema = z
     probes: probes.optional(),
     podDisruptionBudget: z
       .object({
-        enabled: z.boolean().default(true).describe('keep a PodDisruptionBudget while replicas > 1'),
+        enabled: z.boolean().default(true).describe('keep a PodDisruptionBudget'),
         maxUnavailable: intOrPercent
           .default(1)
           .describe('pods a voluntary disruption (node drain) may take down at once: a number or a percentage such as 25%'),
       })
       .prefault({})
-      .describe('the PodDisruptionBudget that limits node drains and other voluntary disruptions (only while replicas > 1)'),
+      .describe(
+        'the PodDisruptionBudget that limits node drains and other voluntary disruptions; it holds at any replica count, so scaling (also by the autoscaler) leaves it as it is',
+      ),
     autoscaling: autoscalingSchema.optional(),
     logLevel: rtmpdOptionWithDefault('logLevel'),
     otel: z

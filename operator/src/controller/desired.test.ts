@@ -330,11 +330,19 @@ describe('desired state', () => {
     expect(rules[0]!.seriesQuery).toMatch(new RegExp(`^${publishersMetric}\\{`));
   });
 
-  it('spreads several replicas over nodes and keeps a PodDisruptionBudget for them, unless told otherwise', () => {
+  it('spreads several replicas over nodes and keeps a PodDisruptionBudget that holds at any replica count, unless told otherwise', () => {
     const spec = (d: ReturnType<typeof desiredState>) => (d.statefulSet as Obj).spec.template.spec;
     const one = desired(server());
-    expect(one.podDisruptionBudget).toBeUndefined();
     const three = desired(server({ replicas: 3 }));
+    // the autoscaler changes spec.replicas: the budget is the same at any scale, never created or deleted by scaling
+    expect(one.podDisruptionBudget).toEqual(three.podDisruptionBudget);
+    const autoscaled = (replicas: number) =>
+      desired(server({ replicas, autoscaling: { minReplicas: 1, maxReplicas: 10, targetPublishersPerPod: 10 } }));
+    expect(autoscaled(1).podDisruptionBudget).toEqual(three.podDisruptionBudget);
+    expect(autoscaled(10).podDisruptionBudget).toEqual(three.podDisruptionBudget);
+    expect(
+      (desired(server({ replicas: 1, podDisruptionBudget: { maxUnavailable: '25%' } })).podDisruptionBudget as Obj).spec.maxUnavailable,
+    ).toBe('25%');
     // the same template at any scale: scaling never replaces a running pod
     expect(spec(one)).toEqual(spec(desired(server({ replicas: 3 }))));
     expect(spec(three).topologySpreadConstraints).toEqual([

@@ -98,10 +98,15 @@ function statefulSet(server: RtmpServer, config: Partial<Config>, defaults: Defa
   };
 }
 
-/** Limits voluntary disruptions (node drains) while more than one pod serves. */
+/**
+ * Limits voluntary disruptions (node drains). maxUnavailable holds at any
+ * replica count (at one replica it lets a drain take the pod, as no budget
+ * would), so the budget does not follow spec.replicas: the autoscaler's
+ * scaling never creates or deletes it.
+ */
 function podDisruptionBudget(server: RtmpServer): Manifest | undefined {
-  const { replicas, podDisruptionBudget: pdb } = server.spec;
-  if (replicas <= 1 || !pdb.enabled) return undefined;
+  const pdb = server.spec.podDisruptionBudget;
+  if (!pdb.enabled) return undefined;
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
