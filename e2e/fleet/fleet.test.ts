@@ -222,6 +222,29 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     for (const p of players) p.client.destroy();
   });
 
+  it('HLS players count in the load a pod reports in its Lease (what the RtmpServer status sums), like RTMP and HTTP-FLV', async () => {
+    const edge1 = pod('edge-1');
+    const leasedPlayers = async () =>
+      Number((await leases('pod')).find((l) => l.metadata.name === 'rtmpd-pod.edge-1')?.metadata.annotations?.['media.fluxiot.io/players']);
+    // Four HLS clients (one address, four user agents) keep polling edge-1; no other player is left there
+    // but perhaps the earlier ffprobe's HLS client, so without HLS in the load the Lease would report none.
+    const poll = () =>
+      Promise.all(
+        [1, 2, 3, 4].map(async (n) => {
+          const res = await fetch(edge1.httpUrl(`/live/${key}/index.m3u8`), { headers: { 'user-agent': `hls-player-${n}` } });
+          expect(res.status).toBe(200);
+          await res.text();
+        }),
+      );
+    await poll();
+    // The RTMP players of the step before may take a renewal to leave.
+    await eventually('the HLS players in edge-1’s Lease', async () => {
+      await poll();
+      const n = await leasedPlayers();
+      return n >= 4 && n <= 5 ? n : undefined;
+    });
+  });
+
   it('a snapshot asked of a pod that does not own the stream is a JPEG', async () => {
     const res = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}/snapshot`));
     expect(res.status).toBe(200);

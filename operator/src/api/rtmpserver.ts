@@ -534,13 +534,19 @@ export const statusSchema = z
       ),
     streams: z.int().min(0).optional().describe('live streams: the stream claims held by the running pods'),
     publishers: z.int().min(0).optional().describe('live publishers on all pods'),
-    players: z.int().min(0).optional().describe('RTMP and HTTP-FLV players on all pods (the relays between pods not counted)'),
+    players: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'RTMP, HTTP-FLV and HLS players on all pods (HLS: clients that polled a playlist in the last 10 s; the relays between pods not counted)',
+      ),
     pods: z
       .array(
         z.object({
           name: z.string().max(253).describe('the pod'),
           publishers: z.int().min(0).describe('live publishers on this pod'),
-          players: z.int().min(0).describe('RTMP and HTTP-FLV players on this pod'),
+          players: z.int().min(0).describe('RTMP, HTTP-FLV and HLS players on this pod'),
           draining: z.boolean().optional().describe('true while the pod stops: it takes no new publisher'),
         }),
       )

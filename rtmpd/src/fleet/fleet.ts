@@ -18,6 +18,7 @@ import { answers, FleetCatalog } from './catalog.ts';
 import { StreamClaims } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
 import { kubernetesLeaseApi, type LeaseApi } from './lease-api.ts';
+import { podLoad } from './load.ts';
 import { Membership } from './membership.ts';
 import { FleetRecordingIndex } from './recordings.ts';
 import { Relays } from './relays.ts';
@@ -114,15 +115,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     identity,
     httpAddress,
     durationSeconds: config.fleetLeaseSeconds,
-    load: () => {
-      let publishers = 0;
-      let players = 0;
-      for (const stream of hub.list()) {
-        if (stream.publisher.protocol !== 'relay') publishers++;
-        players += stream.playerCount;
-      }
-      return { publishers, players };
-    },
+    load: () => podLoad(hub, o.sources.hls),
     log,
   });
   await membership.start();
