@@ -265,8 +265,10 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
   it('the fleet-internal paths refuse requests without the fleet token', async () => {
     const res = await fetch(pod('edge-0').httpUrl('/fleet/v1/streams'));
     expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-fleet"');
     const relay = await fetch(pod('edge-0').httpUrl(`/fleet/v1/relay/live/${key}.flv`), { headers: { authorization: 'Bearer wrong' } });
     expect(relay.status).toBe(401);
+    expect(relay.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-fleet", error="invalid_token"');
   });
 
   it('SIGKILL of the owner: a republish on another pod is admitted when its claim expires, and plays from the third', async () => {

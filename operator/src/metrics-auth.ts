@@ -10,7 +10,11 @@ export interface AuthResult {
   code: 200 | 401 | 403;
   /** Why a request is refused, for the JSON body. */
   message?: string;
+  /** With a 401: the WWW-Authenticate challenge (RFC 6750). */
+  challenge?: string;
 }
+
+const realm = 'Bearer realm="rtmpd-operator"';
 
 export interface MetricsAuthOptions {
   authn: AuthenticationV1Api;
@@ -33,7 +37,8 @@ export class MetricsAuth {
   /** Whether a request with this Authorization header may read `path`. */
   async check(authorization: string | undefined, path: string): Promise<AuthResult> {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
-    if (!token) return { code: 401, message: 'a bearer token is required (Authorization: Bearer <ServiceAccount token>)' };
+    if (!token)
+      return { code: 401, message: 'a bearer token is required (Authorization: Bearer <ServiceAccount token>)', challenge: realm };
     const now = this.#o.now?.() ?? Date.now();
     // The token itself is not kept in memory, only its digest.
     const key = `${createHash('sha256').update(token).digest('hex')} ${path}`;
@@ -59,6 +64,7 @@ export class MetricsAuth {
       return {
         code: 401,
         message: `the token was not accepted by the API server${review.status?.error ? `: ${review.status.error}` : ''}`,
+        challenge: `${realm}, error="invalid_token"`,
       };
     const access = await this.#o.authz.createSubjectAccessReview({
       body: {

@@ -96,10 +96,22 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
       ? new MetricsAuth({ authn: kc.makeApiClient(AuthenticationV1Api), authz: kc.makeApiClient(AuthorizationV1Api) })
       : undefined;
 
-  const handler = async (path: string, authorization: string | undefined): Promise<{ code: number; type: string; body: string }> => {
+  interface Answer {
+    code: number;
+    type: string;
+    body: string;
+    headers?: Record<string, string>;
+  }
+  const handler = async (path: string, authorization: string | undefined): Promise<Answer> => {
     if (path === '/metrics' && metricsAuth) {
-      const { code, message } = await metricsAuth.check(authorization, path);
-      if (code !== 200) return { code, type: 'application/json', body: JSON.stringify({ error: message, code }) };
+      const { code, message, challenge } = await metricsAuth.check(authorization, path);
+      if (code !== 200)
+        return {
+          code,
+          type: 'application/json',
+          body: JSON.stringify({ error: message, code }),
+          ...(challenge ? { headers: { 'www-authenticate': challenge } } : {}),
+        };
     }
     if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
     if (path === '/readyz' && crdGate.problem) return { code: 503, type: 'text/plain', body: crdGate.problem };
@@ -118,7 +130,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
         return;
       }
       handler(path, req.headers.authorization).then(
-        (r) => res.writeHead(r.code, { 'content-type': r.type }).end(r.body),
+        (r) => res.writeHead(r.code, { ...r.headers, 'content-type': r.type }).end(r.body),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
     });

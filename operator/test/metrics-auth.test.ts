@@ -58,6 +58,7 @@ describe('--metrics-auth=kubernetes', () => {
     const res = await scrape(`Bearer ${await token('stranger')}`);
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('www-authenticate')).toBeNull();
     const body = (await res.json()) as { error: string; code: number };
     expect(body.code).toBe(403);
     expect(body.error).toContain(`system:serviceaccount:${ns}:stranger may not get /metrics`);
@@ -66,9 +67,12 @@ describe('--metrics-auth=kubernetes', () => {
   it('refuses a request without a token, or with one the API server does not accept, with 401', async () => {
     const none = await scrape();
     expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-operator"');
     expect(((await none.json()) as { error: string }).error).toMatch(/bearer token is required/);
     const forged = await scrape('Bearer not-a-token');
     expect(forged.status).toBe(401);
+    // RFC 6750: a token was presented, and the API server did not accept it
+    expect(forged.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-operator", error="invalid_token"');
     expect(((await forged.json()) as { error: string }).error).toMatch(/not accepted by the API server/);
   });
 

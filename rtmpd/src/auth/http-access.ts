@@ -4,7 +4,7 @@
 // an HTTP player (HTTP-FLV, HLS) through the same rules as an RTMP one.
 import type { Context, Middleware, Next } from 'koa';
 import type { Config } from '../config.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, unauthorized } from '../http/errors.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { bearerOf, tokenAccepted } from './api-tokens.ts';
 import { normalizeIp, type Authorizer } from './authorizer.ts';
@@ -41,7 +41,7 @@ export function apiAccess(options: ApiAccessOptions): Middleware {
     if (bearer !== undefined) {
       if (!tokens || !tokenAccepted(tokens, bearer)) {
         options.onRefused('bad_token');
-        throw unauthorized('bad_token', 'the bearer token is not valid');
+        throw unauthorized('bad_token', 'the bearer token is not valid', { invalidToken: true });
       }
       (ctx.state as { apiToken?: boolean }).apiToken = true;
     } else if (access === 'token') {
@@ -59,8 +59,6 @@ export function apiAccess(options: ApiAccessOptions): Middleware {
     return next();
   };
 }
-
-const unauthorized = (code: string, message: string) => new ApiError(401, code, message, { 'WWW-Authenticate': 'Bearer realm="rtmpd"' });
 
 /**
  * Authorizes an HTTP player of app/key (HTTP-FLV, HLS) by the same rules as
@@ -85,10 +83,7 @@ export async function authorizeHttpPlay(
     signal,
   });
   if (decision.allow) return decision.lease;
-  throw new ApiError(
-    decision.status,
-    decision.reason,
-    decision.message,
-    decision.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="rtmpd"' } : {},
-  );
+  throw decision.status === 401
+    ? unauthorized(decision.reason, decision.message)
+    : new ApiError(decision.status, decision.reason, decision.message);
 }

@@ -10,7 +10,7 @@ import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import { Router } from '../http/required-modules.ts';
 import { streamView, streamViewSchema, type StreamViewSources } from '../http/stream-view.ts';
@@ -66,8 +66,10 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
   const expected = `Bearer ${o.token}`;
   router.use(async (ctx: RouterContext, next: Next) => {
     if (!sameToken(ctx.get('authorization'), expected)) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="rtmpd-fleet"');
-      throw new ApiError(401, 'fleet_token_required', 'this path is for the pods of the fleet and needs their token');
+      throw unauthorized('fleet_token_required', 'this path is for the pods of the fleet and needs their token', {
+        realm: 'rtmpd-fleet',
+        invalidToken: ctx.get('authorization') !== '',
+      });
     }
     await next();
   });

@@ -195,6 +195,8 @@ describe('HTTP API access', () => {
     }
     const wrong = await fetch(url('/api/v1/rtmp/streams'), { headers: { authorization: 'Bearer not-the-token-at-all' } });
     expect(wrong.status).toBe(401);
+    // RFC 6750: a token was presented, and it is not a good one
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd", error="invalid_token"');
     expect(await wrong.json()).toMatchObject({ error: { code: 'bad_token' } });
     expect(authorizer.stats.refusals['api missing_token']).toBe(4);
     expect(authorizer.stats.refusals['api bad_token']).toBe(1);
@@ -239,7 +241,11 @@ describe('HTTP API access', () => {
 
   it('protects reads and /metrics when asked, and refuses state changes when no token is configured', async () => {
     const locked = await serve({ tokens: [token], access: { apiReadAccess: 'token', metricsAccess: 'token' } });
-    expect((await fetch(locked.url('/api/v1/rtmp/streams'))).status).toBe(401);
+    for (const path of ['/api/v1/rtmp/streams', '/metrics']) {
+      const res = await fetch(locked.url(path));
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get('www-authenticate'), path).toBe('Bearer realm="rtmpd"');
+    }
     expect((await fetch(locked.url('/api/v1/rtmp/streams'), { headers: bearer })).status).toBe(200);
     expect((await fetch(locked.url('/health'))).status).toBe(200);
     await cleanup?.();
@@ -262,6 +268,7 @@ describe('HTTP API access', () => {
     await publishFlv(hub, 'live', 'public', clip);
     const missing = await fetch(url('/live/cam.flv'));
     expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd"');
     expect(await missing.json()).toEqual({
       error: { code: 'missing_credentials', message: "playing live/cam needs the stream key's ?secret= (missing credentials)" },
     });

@@ -15,6 +15,15 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A 401 with its RFC 6750 challenge, which every 401 carries: the realm, and
+ * `error="invalid_token"` when the request did present a token but a bad one.
+ */
+export const unauthorized = (code: string, message: string, o: { realm?: string; invalidToken?: boolean } = {}): ApiError =>
+  new ApiError(401, code, message, {
+    'WWW-Authenticate': `Bearer realm="${o.realm ?? 'rtmpd'}"${o.invalidToken ? ', error="invalid_token"' : ''}`,
+  });
+
 const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
 /**
