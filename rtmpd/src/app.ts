@@ -21,6 +21,7 @@ import { Retention } from './storage/retention.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { RtmpdMetrics } from './telemetry/metrics.ts';
 import { koaTracing } from './telemetry/tracing.ts';
+import { Webhooks } from './webhooks/webhooks.ts';
 
 export interface Rtmpd {
   rtmpAddress: AddressInfo;
@@ -55,7 +56,10 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     storageDir: config.storageDir,
     config,
     logger: logger.child({ component: 'recorder' }),
-    onFileClosed: () => retention.request(),
+    onFileClosed: (path) => {
+      retention.request();
+      webhooks.recordingCompleted(path);
+    },
   });
   const retention = new Retention({
     storageDir: config.storageDir,
@@ -64,6 +68,14 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     logger: logger.child({ component: 'retention' }),
   });
   const recordings = new RecordingStore(config.storageDir, () => recorder.filesInUse());
+  const webhooks = await Webhooks.start({
+    hub,
+    config,
+    recordings,
+    logger: logger.child({ component: 'webhooks' }),
+    onDelivered: metrics.observeWebhookDelivery,
+  });
+  metrics.watchWebhooks(webhooks.delivery);
   metrics.watchRecorder(recorder.stats, retention.stats, (stream) => recorder.stateOf(stream));
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);
@@ -150,6 +162,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     authorizer.close();
     apiTokens?.close();
     await fleet?.stop();
+    await webhooks.close(0);
     throw err;
   }
   metrics.watchHttp(http.stats);
@@ -173,6 +186,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const stop = async (): Promise<void> => {
     draining = true;
     const graceMs = config.shutdownGraceSeconds * 1000;
+    const deadline = Date.now() + graceMs;
     await handOver(graceMs);
     const httpClosed = http.close(graceMs);
     await rtmp.close();
@@ -181,6 +195,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     await httpClosed;
     await fleet?.stop();
     await recorder.close();
+    // The streams' ends and the files just closed are announced within what is left of the grace.
+    await webhooks.close(deadline - Date.now());
     await retention.close();
     hls.close();
     snapshots.close();

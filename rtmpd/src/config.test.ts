@@ -88,6 +88,17 @@ describe('loadConfig', () => {
     expect(both).toMatch(/--snapshot-quality/);
   });
 
+  it('reads webhook URLs and events as a list from the file or separated by commas from a flag, and refuses what is not http(s)', () => {
+    const urls = ['http://127.0.0.1:9000/hook', 'https://hooks.example.com/rtmp?x=1'];
+    expect(loadConfig(['--webhook-urls', urls.join(', ')], {}).config.webhookUrls).toEqual(urls);
+    expect(loadConfig(['--config', configFile(`webhookUrls: [${urls.join(', ')}]\n`)], {}).config.webhookUrls).toEqual(urls);
+    expect(loadConfig([], { RTMPD_WEBHOOK_EVENTS: 'stream.ended' }).config.webhookEvents).toEqual(['stream.ended']);
+    expect(refusal(['--webhook-urls', 'ftp://example.com/x'])).toMatch(/--webhook-urls \(RTMPD_WEBHOOK_URLS\): \[0\]: expected an http/);
+    expect(refusal(['--webhook-urls', 'http://a.test, not a url'])).toMatch(/--webhook-urls .*\[1\]/);
+    expect(refusal(['--webhook-events', 'stream.begun'])).toMatch(/--webhook-events \(RTMPD_WEBHOOK_EVENTS\)/);
+    expect(refusal(['--webhook-max-attempts', '0'])).toMatch(/--webhook-max-attempts/);
+  });
+
   it('refuses unknown flags, unknown file keys and unreadable or malformed files', () => {
     expect(refusal(['--chunk-sise', '4096'])).toMatch(/chunk-sise.*see --help/);
     expect(refusal(['--config', configFile('chunkSise: 4096\n')])).toMatch(/unknown option\(s\): chunkSise/);

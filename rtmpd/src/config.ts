@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { authRulesSchema } from './auth/rules.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
+import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
@@ -284,6 +285,41 @@ export const configSchema = z.object({
     .enum(['open', 'token'])
     .default('open')
     .describe('/metrics: open, or token (a bearer token from --api-token-file)')
+    .meta(live),
+  webhookUrls: webhookUrls
+    .default([])
+    .describe(
+      'send stream.started, stream.ended and recording.completed events (README, Webhooks) to these http(s) URLs: a list, or one string of URLs separated by commas; each URL gets every event, in order, one request at a time',
+    )
+    .meta(live),
+  webhookEvents: webhookEventList
+    .default([...webhookEventTypes])
+    .describe(`the events sent: a list, or one string separated by commas, of ${webhookEventTypes.join(', ')}`)
+    .meta(live),
+  webhookSecretFile: z
+    .string()
+    .default('')
+    .describe(
+      'file holding the key events are signed with (Standard Webhooks: whsec_<base64>, or any other text used as it is), re-read while running; none: events go unsigned',
+    )
+    .meta(restart),
+  webhookTimeoutSeconds: seconds(0.1, 60)
+    .default(5)
+    .describe('a webhook request that has no answer within this many seconds is abandoned and retried')
+    .meta(live),
+  webhookMaxAttempts: int(1, 100)
+    .default(8)
+    .describe(
+      'tries of one event at one URL: a network error, a timeout, 5xx or 429 is retried with exponential backoff (1 s doubling to 5 min, jittered); other answers are final',
+    )
+    .meta(live),
+  webhookMaxAgeSeconds: int(1, 7 * 86_400)
+    .default(3600)
+    .describe('an event not delivered this long after it happened is given up (counted as failed)')
+    .meta(live),
+  webhookQueueMaxEvents: int(1, 1_000_000)
+    .default(1000)
+    .describe('events waiting per URL; one more drops the oldest (counted as dropped)')
     .meta(live),
   fleetName: z
     .string()

@@ -73,10 +73,24 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
     typed = t;
   } else if (inner instanceof z.ZodUnion && inner.options.some((o) => o instanceof z.ZodBoolean)) {
     typed = z.boolean();
+  } else if (inner instanceof z.ZodPipe && inner.def.out instanceof z.ZodArray) {
+    // A list flags give as one comma-separated string (webhookUrls): a resource holds the list.
+    typed = z.array(listItem(key, inner.def.out.element)).max(z.toJSONSchema(inner.def.out).maxItems ?? 256);
   } else {
     throw new Error(`rtmpd option ${key}: no CRD mapping for ${inner.constructor.name}`);
   }
   return typed.describe(description) as unknown as z.ZodType<Config[K]>;
+}
+
+/** An item of a list option: an http(s) URL or one of an enum's values. */
+function listItem(key: string, item: z.core.$ZodType): z.ZodType {
+  if (item instanceof z.ZodEnum) return z.enum(item.options as [string, ...string[]]);
+  if (item instanceof z.ZodURL)
+    return z
+      .string()
+      .max(item.maxLength ?? 2048)
+      .regex(/^https?:\/\//);
+  throw new Error(`rtmpd option ${key}: no CRD mapping for a list of ${item.constructor.name}`);
 }
 
 /** An rtmpd option with rtmpd's default, so `kubectl get -o yaml` shows it. */

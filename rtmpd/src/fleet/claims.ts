@@ -261,6 +261,6 @@ export class StreamClaims {
     const stream = this.localPublisher(streamId);
     if (!stream) return;
     this.o.log.warn({ stream: streamId, holder: claim?.identity }, 'fleet: lost the claim of a live stream; ending its publisher');
-    stream.publisher.close('error');
+    stream.publisher.close('claim_lost');
   };
 }

@@ -12,9 +12,25 @@ export class PublishRefused extends Error {
   }
 }
 
+/**
+ * Why a stream ended: its publisher stopped or hung up, was kicked through
+ * the API, had its credential revoked, made no progress, broke the protocol,
+ * lost its fleet claim to another pod, or the server is shutting down.
+ */
+export const STREAM_END_REASONS = [
+  'publisher_closed',
+  'kicked',
+  'revoked',
+  'timed_out',
+  'protocol_error',
+  'claim_lost',
+  'shutdown',
+] as const;
+export type StreamEndReason = (typeof STREAM_END_REASONS)[number];
+
 export interface HubEvents {
   publish: [Stream];
-  unpublish: [Stream];
+  unpublish: [Stream, StreamEndReason];
 }
 
 export interface HubOptions extends StreamOptions {
@@ -67,11 +83,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
     return stream;
   }
 
-  unpublish(stream: Stream): void {
+  unpublish(stream: Stream, reason: StreamEndReason = 'publisher_closed'): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     stream.end('unpublished');
-    this.emit('unpublish', stream);
+    this.emit('unpublish', stream, reason);
   }
 
   get(app: string, key: string): Stream | undefined {
@@ -120,7 +136,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     clearInterval(this.sweep);
     for (const stream of this.list()) {
       stream.publisher.close('shutdown');
-      this.unpublish(stream);
+      this.unpublish(stream, 'shutdown');
     }
   }
 

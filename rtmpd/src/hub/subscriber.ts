@@ -11,7 +11,7 @@ export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 export const PLAYER_KINDS: readonly SubscriberKind[] = ['rtmp', 'http-flv'];
 
 /** `kicked`: the API ended the publisher; `revoked`: the credential that admitted the session was withdrawn. */
-export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'kicked' | 'revoked';
+export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'kicked' | 'revoked' | 'claim_lost';
 
 /**
  * How the hub delivers to a subscriber that falls behind.

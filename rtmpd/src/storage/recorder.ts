@@ -23,8 +23,8 @@ export interface RecorderOptions {
   /** Read at each publish (recordingRules change live). */
   config: RecordingConfig;
   logger: Logger;
-  /** A recording file was closed (retention may run). */
-  onFileClosed?: () => void;
+  /** A recording file was written whole, synced and closed (retention may run; webhooks announce it). */
+  onFileClosed?: (path: string) => void;
 }
 
 /** What telemetry reads about recording; plain counters, read when scraped. */
@@ -105,7 +105,7 @@ export class Recorder {
       fragmentSeconds: config.recordingFragmentSeconds,
       stats: this.stats,
       logger: logger.child({ stream: stream.id }),
-      onFileClosed: () => this.options.onFileClosed?.(),
+      onFileClosed: (path) => this.options.onFileClosed?.(path),
       onDone: () => this.recordings.delete(stream),
     });
     this.recordings.set(stream, recording);
@@ -122,7 +122,7 @@ interface StreamRecordingOptions {
   fragmentSeconds: number;
   stats: RecorderStats;
   logger: Logger;
-  onFileClosed: () => void;
+  onFileClosed: (path: string) => void;
   onDone: () => void;
 }
 
@@ -283,7 +283,7 @@ class StreamRecording implements Subscriber {
       trace?.end(this.o.stream, file.committed);
       this.o.stats.dropped += file.dropped;
       this.o.logger.info({ path: file.path, bytes: file.committed }, 'recording file finished');
-      this.o.onFileClosed();
+      this.o.onFileClosed(file.path);
     });
     this.closing.add(done);
   }

@@ -11,6 +11,8 @@ import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
 import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
+import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
+import { webhookEventTypes } from '../webhooks/options.ts';
 
 // prom-client's index loads its Pushgateway (https, zlib) and cluster
 // aggregator too, which rtmpd never uses: the two parts it does use are
@@ -23,6 +25,8 @@ const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeo
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
 /** A snapshot is one ffmpeg decode: tens of milliseconds to its timeout. */
 const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** From an event to its delivery: tens of milliseconds when the receiver is up, minutes through retries. */
+const WEBHOOK_DELIVERY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** The label value streams past `maxStreams` are summed under. */
 const OVERFLOW = '_overflow';
 
@@ -214,6 +218,12 @@ class StreamSlots {
   }
 }
 
+/** What webhook delivery counts (webhooks/delivery.ts WebhookDelivery). */
+export interface WebhookCounters {
+  readonly counts: DeliveryCounts;
+  readonly queued: number;
+}
+
 /** What a pod of a fleet counts (fleet/fleet.ts). */
 export interface FleetCounters {
   pods: number;
@@ -244,6 +254,8 @@ export class RtmpdMetrics {
   private auth: AuthCounters | undefined;
   private hls: Pick<HlsServer, 'stats' | 'muxerCount' | 'players'> | undefined;
   private http: HttpCounters | undefined;
+  private webhooks: WebhookCounters | undefined;
+  readonly webhookDelivery = new PlainHistogram(WEBHOOK_DELIVERY_BUCKETS);
   private readonly onPublish = (stream: Stream): void => this.slots.add(stream);
   private readonly onUnpublish = (stream: Stream): void => this.slots.remove(stream);
 
@@ -265,6 +277,7 @@ export class RtmpdMetrics {
     this.defineRtmp();
     this.defineAuth();
     this.defineHttp();
+    this.defineWebhooks();
   }
 
   /** The hub's `onRelayed` hook: one histogram observation per relayed packet. */
@@ -276,6 +289,11 @@ export class RtmpdMetrics {
   readonly observeSnapshotDecode = (seconds: number, ok: boolean): void => {
     this.snapshotDecodes[ok ? 'ok' : 'error']++;
     this.snapshotDuration.observe(seconds);
+  };
+
+  /** Webhook delivery's `onDelivered` hook: an event reached a URL `seconds` after it happened. */
+  readonly observeWebhookDelivery = (seconds: number): void => {
+    this.webhookDelivery.observe(seconds);
   };
 
   watchSnapshots(stats: SnapshotCounters): void {
@@ -309,6 +327,10 @@ export class RtmpdMetrics {
 
   watchHttp(stats: HttpCounters): void {
     this.http = stats;
+  }
+
+  watchWebhooks(stats: WebhookCounters): void {
+    this.webhooks = stats;
   }
 
   /** A pod of a fleet: its series exist only then. */
@@ -362,6 +384,24 @@ export class RtmpdMetrics {
       "HLS streams refused because all streams' HLS memory was at --hls-max-total-bytes.",
       'counter',
       () => [{ value: this.hls?.stats.refusedCapacity ?? 0 }],
+    );
+  }
+
+  private defineWebhooks(): void {
+    this.add(
+      'rtmpd_webhook_deliveries_total',
+      'Webhook events by type and what became of them at each URL: delivered, retried (one per retry), failed (given up), dropped (queue full).',
+      'counter',
+      () =>
+        webhookEventTypes.flatMap((event) =>
+          DELIVERY_OUTCOMES.map((outcome) => ({ labels: { event, outcome }, value: this.webhooks?.counts[event][outcome] ?? 0 })),
+        ),
+    );
+    this.add('rtmpd_webhook_queue_events', 'Webhook events waiting or in flight, over all URLs.', 'gauge', () => [
+      { value: this.webhooks?.queued ?? 0 },
+    ]);
+    this.add('rtmpd_webhook_delivery_seconds', 'From a webhook event to its delivery at a URL, retries included.', 'histogram', () =>
+      this.webhookDelivery.samples('rtmpd_webhook_delivery_seconds'),
     );
   }
 

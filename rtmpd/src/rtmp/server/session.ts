@@ -4,7 +4,7 @@
 // a RtmpProtocolError and a closed connection, counted by reason, never a crash.
 import type { Socket } from 'node:net';
 import type { Config } from '../../config.ts';
-import { PublishRefused, type StreamHub } from '../../hub/hub.ts';
+import { PublishRefused, type StreamEndReason, type StreamHub } from '../../hub/hub.ts';
 import type { Stream } from '../../hub/stream.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import type { ByteBudget } from '../../memory/byte-budget.ts';
@@ -140,6 +140,17 @@ const PUBLISHER_ENDED: Partial<Record<CloseReason, StatusInfo>> = {
   },
 };
 
+/** A stream's end reason (webhooks), by why the server ended its publisher. */
+const PUBLISHER_END_REASON: Record<CloseReason, StreamEndReason> = {
+  shutdown: 'shutdown',
+  kicked: 'kicked',
+  revoked: 'revoked',
+  claim_lost: 'claim_lost',
+  stalled: 'timed_out',
+  error: 'protocol_error',
+  unpublished: 'publisher_closed',
+};
+
 const streamName = (cmd: Command): string => (typeof cmd.args[0] === 'string' ? cmd.args[0] : '');
 
 /** Enhanced RTMP's capsEx bit by which a client's connect says it honours a reconnect request. */
@@ -161,6 +172,8 @@ export class RtmpSession {
   private lease: AdmissionLease | undefined;
   /** Closed by us for a counted reason, not by the peer. */
   private failed = false;
+  /** Why a stream published here ends if the connection closes: the peer hung up, unless we closed it. */
+  private publishEnd: StreamEndReason = 'publisher_closed';
   /** The connection's trace span (a no-op object when tracing is off). */
   private readonly trace: ConnectionTrace;
   /** performance.now() at accept: the handshake and connect must be done within --connect-timeout-seconds. */
@@ -303,10 +316,12 @@ export class RtmpSession {
         countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
         this.trace.failed(err.reason);
         logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
+        this.publishEnd = 'protocol_error';
       } else {
         countBy(stats.protocolErrors, 'internal');
         this.trace.failed('internal');
         logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
+        this.publishEnd = 'protocol_error';
       }
       this.close();
     }
@@ -324,6 +339,7 @@ export class RtmpSession {
     countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, reason);
     this.trace.failed(reason);
     this.options.logger.info({ remote: this.remoteAddress, reason }, `rtmp ${message}, closing`);
+    this.publishEnd = reason.endsWith('_timeout') ? 'timed_out' : 'protocol_error';
     this.close();
   }
 
@@ -351,7 +367,7 @@ export class RtmpSession {
         this.endLease();
         break;
       case 'publishing':
-        this.stopPublishing(state.stream);
+        this.stopPublishing(state.stream, this.publishEnd);
         break;
       case 'playing':
         this.stopPlaying(state.stream, state.player);
@@ -677,7 +693,7 @@ export class RtmpSession {
     const state = this.state;
     switch (state.kind) {
       case 'publishing':
-        this.stopPublishing(state.stream);
+        this.stopPublishing(state.stream, 'publisher_closed');
         this.status(state.streamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'stream is now unpublished' });
         break;
       case 'playing':
@@ -699,14 +715,14 @@ export class RtmpSession {
     if (state.kind !== 'publishing') return;
     const ended = PUBLISHER_ENDED[reason];
     if (ended) this.status(state.streamId, ended);
-    this.stopPublishing(state.stream);
+    this.stopPublishing(state.stream, PUBLISHER_END_REASON[reason]);
     this.setState({ kind: 'connected' });
     this.connection.end();
   }
 
-  private stopPublishing(stream: Stream): void {
+  private stopPublishing(stream: Stream, reason: StreamEndReason): void {
     this.endLease();
-    this.options.hub.unpublish(stream);
+    this.options.hub.unpublish(stream, reason);
     this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
     this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
   }
