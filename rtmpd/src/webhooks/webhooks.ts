@@ -63,7 +63,11 @@ export class Webhooks {
   static async start(options: WebhooksOptions): Promise<Webhooks> {
     const { config, logger } = options;
     const secret = config.webhookSecretFile
-      ? await WatchedPath.open({ path: config.webhookSecretFile, parse: parseSigningKeys, logger, intervalMs: 1000 })
+      ? await WatchedPath.open({ path: config.webhookSecretFile, parse: parseSigningKeys, logger, intervalMs: 1000 }).catch(
+          (err: Error) => {
+            throw new Error(`--webhook-secret-file: ${err.message.replace(/^--webhook-secret-file /, '')}`);
+          },
+        )
       : undefined;
     if (config.webhookUrls.length > 0)
       logger.info(
