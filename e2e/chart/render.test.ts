@@ -19,12 +19,14 @@ interface Container {
   readinessProbe: { httpGet: { path: string; port: string } };
   securityContext: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  volumeMounts?: unknown[];
 }
 interface PodSpec {
   serviceAccountName: string;
   securityContext: Record<string, unknown>;
   containers: Container[];
   imagePullSecrets?: { name: string }[];
+  volumes?: unknown[];
 }
 const podSpec = (d: K8sObject) => (d.spec as { template: { spec: PodSpec } }).template.spec;
 const container = (d: K8sObject) => podSpec(d).containers[0] as Container;
@@ -274,10 +276,28 @@ describe('the operator’s availability and exposure', () => {
     expect(one(objects, 'ClusterRole', 'rel-rtmpd-operator-metrics-reader').rules).toEqual(metricsReaderRules);
     const endpoint = (one(objects, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0];
     expect(endpoint?.bearerTokenFile).toBe('/var/run/secrets/kubernetes.io/serviceaccount/token');
+    // The token goes over HTTPS only; the operator's self-signed certificate is not verified.
+    expect(endpoint).toMatchObject({ scheme: 'https', tlsConfig: { insecureSkipVerify: true } });
+    expect(container(one(objects, 'Deployment')).args.some((a) => a.startsWith('--metrics-cert-dir'))).toBe(false);
+    // With a certificate Secret: mounted for the operator, and its CA verified by the ServiceMonitor for the Service's name.
+    const withCert = await template('rel', [...allFeatures, '--set', 'metrics.auth=kubernetes,metrics.certSecret=operator-metrics-tls']);
+    const operator = one(withCert, 'Deployment');
+    expect(container(operator).args).toContain('--metrics-cert-dir=/etc/rtmpd-operator/metrics-tls');
+    expect(container(operator).volumeMounts).toContainEqual({
+      name: 'metrics-tls',
+      mountPath: '/etc/rtmpd-operator/metrics-tls',
+      readOnly: true,
+    });
+    expect(podSpec(operator).volumes).toContainEqual({ name: 'metrics-tls', secret: { secretName: 'operator-metrics-tls' } });
+    expect((one(withCert, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0]).toMatchObject({
+      scheme: 'https',
+      tlsConfig: { ca: { secret: { name: 'operator-metrics-tls', key: 'ca.crt' } }, serverName: 'rel-rtmpd-operator-metrics.default.svc' },
+    });
     // Off by default: nothing of it rendered.
     const plain = await template('rel', allFeatures);
     expect(plain.filter((o) => o.metadata.name.includes('metrics-auth') || o.metadata.name.includes('metrics-reader'))).toEqual([]);
     expect((one(plain, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0]?.bearerTokenFile).toBeUndefined();
+    expect((one(plain, 'ServiceMonitor').spec as { endpoints: Record<string, unknown>[] }).endpoints[0]?.scheme).toBeUndefined();
   });
 });
 

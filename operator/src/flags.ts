@@ -29,7 +29,13 @@ export const flagsSchema = z.object({
     .enum(['none', 'kubernetes'])
     .default('none')
     .describe(
-      'kubernetes: /metrics needs a bearer token the API server accepts (TokenReview) of a user allowed get on the non-resource URL /metrics (SubjectAccessReview); 401/403 otherwise',
+      'kubernetes: /metrics is served over HTTPS and needs a bearer token the API server accepts (TokenReview) of a user allowed get on the non-resource URL /metrics (SubjectAccessReview); 401/403 otherwise',
+    ),
+  metricsCertDir: z
+    .string()
+    .default('')
+    .describe(
+      'with --metrics-auth=kubernetes: a directory with tls.crt and tls.key (a mounted kubernetes.io/tls Secret) that /metrics is served with, read at start; empty: a self-signed certificate made at start',
     ),
   leaderElect: bool.default(false).describe('elect a leader through a coordination.k8s.io Lease so only one replica acts'),
   leaderElectionNamespace: z
@@ -63,6 +69,7 @@ const envNames: Partial<Record<keyof Flags, string>> = {
   metricsBind: 'METRICS_BIND',
   healthBind: 'HEALTH_BIND',
   metricsAuth: 'METRICS_AUTH',
+  metricsCertDir: 'METRICS_CERT_DIR',
   leaderElect: 'LEADER_ELECT',
   leaderElectionNamespace: 'LEADER_ELECTION_NAMESPACE',
   leaderElectionId: 'LEADER_ELECTION_ID',

@@ -1,7 +1,8 @@
 // Wiring: kubeconfig, controller, leader election, the health and metrics
 // endpoints, and an orderly stop.
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -19,11 +20,14 @@ import { createMetrics } from './controller/metrics.ts';
 import { splitBind, type Flags } from './flags.ts';
 import { loadKubeConfig } from './kube-client.ts';
 import { MetricsAuth } from './metrics-auth.ts';
+import { readTlsPair, selfSignedTlsPair } from './metrics-tls.ts';
 import { version } from './version.ts';
 
 export interface Operator {
   /** Addresses actually bound (useful with port 0). */
   metricsAddress: string;
+  /** https with --metrics-auth=kubernetes, so the scraper's token is never sent in clear. */
+  metricsScheme: 'http' | 'https';
   healthAddress: string;
   stop(): Promise<void>;
 }
@@ -40,7 +44,7 @@ function leaseNamespace(flags: Flags, kc: KubeConfig): string {
   }
 }
 
-/** A port the operator cannot listen on; the message names the flag that set it. */
+/** A port the operator cannot listen on (or serve TLS on); the message names the flag that set it. */
 export class ListenError extends Error {
   override name = 'ListenError';
 }
@@ -122,8 +126,16 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     if (path === '/metrics') return { code: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
     return { code: 404, type: 'text/plain', body: 'not found' };
   };
-  const makeServer = (paths: string[]) =>
-    createServer((req, res) => {
+  // With token authentication the metrics port speaks TLS (also for /healthz and /readyz when they share it).
+  const tls = metricsAuth
+    ? flags.metricsCertDir
+      ? await readTlsPair(flags.metricsCertDir).catch((err: unknown) => {
+          throw new ListenError(`cannot serve /metrics over HTTPS: ${err instanceof Error ? err.message : String(err)}`);
+        })
+      : selfSignedTlsPair(['localhost', '127.0.0.1', '::1', hostname()])
+    : undefined;
+  const makeServer = (paths: string[], secure: boolean) => {
+    const serve: RequestListener = (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       if (!paths.includes(path)) {
         res.writeHead(404).end('not found');
@@ -133,23 +145,26 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
         (r) => res.writeHead(r.code, { ...r.headers, 'content-type': r.type }).end(r.body),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
-    });
+    };
+    return secure && tls ? createHttpsServer(tls, serve) : createServer(serve);
+  };
+  const metricsScheme = tls ? 'https' : 'http';
   const servers: Server[] = [];
   let metricsAddress: string;
   let healthAddress: string;
   if (flags.metricsBind === flags.healthBind) {
-    const s = makeServer(['/metrics', '/healthz', '/readyz']);
+    const s = makeServer(['/metrics', '/healthz', '/readyz'], true);
     servers.push(s);
     metricsAddress = healthAddress = await listen(s, flags.metricsBind, 'metrics-bind');
   } else {
-    const m = makeServer(['/metrics']);
-    const h = makeServer(['/healthz', '/readyz']);
+    const m = makeServer(['/metrics'], true);
+    const h = makeServer(['/healthz', '/readyz'], false);
     servers.push(m, h);
     metricsAddress = await listen(m, flags.metricsBind, 'metrics-bind');
     healthAddress = await listen(h, flags.healthBind, 'health-bind');
   }
   log.info(
-    { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, healthAddress },
+    { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, metricsScheme, healthAddress },
     'rtmpd-operator starting',
   );
 
@@ -195,6 +210,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
 
   return {
     metricsAddress,
+    metricsScheme,
     healthAddress,
     async stop() {
       if (stopping) return;

@@ -127,13 +127,13 @@ export async function startOperator(args: string[]): Promise<OperatorProcess> {
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const start = await new Promise<{ identity: string; metricsAddress: string }>((resolvePromise, reject) => {
+  const start = await new Promise<{ identity: string; metricsAddress: string; metricsScheme: string }>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`operator did not start:\n${out}`)), 30_000);
     const check = () => {
       for (const line of out.split('\n')) {
         if (!line.includes('rtmpd-operator starting')) continue;
         clearTimeout(timer);
-        resolvePromise(JSON.parse(line) as { identity: string; metricsAddress: string });
+        resolvePromise(JSON.parse(line) as { identity: string; metricsAddress: string; metricsScheme: string });
         return;
       }
     };
@@ -143,7 +143,7 @@ export async function startOperator(args: string[]): Promise<OperatorProcess> {
   return {
     child,
     identity: start.identity,
-    metrics: `http://${start.metricsAddress}`,
+    metrics: `${start.metricsScheme}://${start.metricsAddress}`,
     logs: () => out,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -2,8 +2,14 @@
 // (--metrics-auth=kubernetes), against the real API server: a ServiceAccount
 // token allowed `get /metrics` reads it, one that is not gets 403, no token
 // or a token the API server does not accept gets 401; /healthz stays open.
+// All of it over HTTPS with a certificate mounted as a kubernetes.io/tls
+// Secret would be (made here by openssl), which the scrapes verify.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubectl } from '../../e2e/cluster/kube.ts';
+import { kubectl, run } from '../../e2e/cluster/kube.ts';
 import { metricsAuthRole, metricsReaderRole } from '../src/rbac.ts';
 import { apply, startOperators, suffix, type OperatorFixture } from './harness.ts';
 
@@ -14,6 +20,8 @@ const authRole = `rtmpd-operator-metrics-auth-${id}`;
 const readerRole = `rtmpd-operator-metrics-reader-${id}`;
 let fixture: OperatorFixture;
 let metrics: string;
+let certDir: string;
+let ca: string;
 
 const clusterBinding = (name: string, role: string, namespace: string, sa: string) => ({
   apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -24,11 +32,57 @@ const clusterBinding = (name: string, role: string, namespace: string, sa: strin
 });
 
 const token = async (sa: string) => (await kubectl(['create', 'token', sa, '-n', ns, '--duration=10m'])).stdout.trim();
-const scrape = (auth?: string) => fetch(`${metrics}/metrics`, { headers: auth ? { authorization: auth } : {} });
+interface Scraped {
+  status: number;
+  headers: Headers;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/** A GET over HTTPS that trusts only the mounted certificate, as Prometheus with its tlsConfig. */
+const get = (path: string, auth?: string, trusted = ca) =>
+  new Promise<Scraped>((resolve, reject) => {
+    const req = request(`${metrics}${path}`, { ca: trusted, headers: auth ? { authorization: auth } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: new Headers(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+          text: async () => body,
+          json: async () => JSON.parse(body) as unknown,
+        }),
+      );
+    });
+    req.on('error', reject).end();
+  });
+const scrape = (auth?: string) => get('/metrics', auth);
 
 beforeAll(async () => {
   await kubectl(['create', 'namespace', ns]);
-  fixture = await startOperators({ id, watched: [ns], args: ['--metrics-auth=kubernetes'] });
+  certDir = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-tls-'));
+  // tls.crt and tls.key, as a kubernetes.io/tls Secret is mounted
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=rtmpd-operator-metrics',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    join(certDir, 'tls.key'),
+    '-out',
+    join(certDir, 'tls.crt'),
+  ]);
+  ca = await readFile(join(certDir, 'tls.crt'), 'utf8');
+  fixture = await startOperators({ id, watched: [ns], args: ['--metrics-auth=kubernetes', `--metrics-cert-dir=${certDir}`] });
   metrics = fixture.operators[0]!.metrics;
   await apply([
     // The generated roles (charts/rtmpd-operator/files/rbac/role.yaml), renamed per run.
@@ -45,9 +99,50 @@ afterAll(async () => {
   await fixture?.teardown();
   await kubectl(['delete', 'clusterrolebinding', authRole, readerRole, '--ignore-not-found'], { allowFailure: true });
   await kubectl(['delete', 'clusterrole', authRole, readerRole, '--ignore-not-found'], { allowFailure: true });
+  await rm(certDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('--metrics-auth=kubernetes', () => {
+  it('serves /metrics over HTTPS only, with the mounted certificate, which a client that trusts another refuses', async () => {
+    expect(metrics).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // plain HTTP gets no answer from the TLS port
+    const plain = await fetch(`${metrics.replace('https:', 'http:')}/metrics`).then(
+      (r) => r.status,
+      (err: unknown) => String(err),
+    );
+    expect(plain).not.toBe(200);
+    const other = (
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=other',
+        '-keyout',
+        '/dev/null',
+      ])
+    ).stdout;
+    await expect(get('/metrics', undefined, other)).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+    // curl, as another real client, with the CA
+    const curl = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      join(certDir, 'tls.crt'),
+      `${metrics}/metrics`,
+    ]);
+    expect(curl.stdout).toBe('401');
+  });
+
   it('serves /metrics to a ServiceAccount allowed get on /metrics', async () => {
     const res = await scrape(`Bearer ${await token('prometheus')}`);
     expect(res.status).toBe(200);
@@ -77,6 +172,7 @@ describe('--metrics-auth=kubernetes', () => {
   });
 
   it('leaves the health endpoints open (the kubelet probes them without a token)', async () => {
-    expect((await fetch(`${metrics}/healthz`)).status).toBe(200);
+    // the harness gives --health-bind the metrics port's address, so they share its server (and its TLS)
+    expect((await get('/healthz')).status).toBe(200);
   });
 });
