@@ -1,6 +1,15 @@
 import { configDefault, configKeys, configSchema } from '@flux-rtmpd/rtmpd/config';
 import { describe, expect, it } from 'vitest';
-import { authOptions, operatorOwnedOptions, parseSpec, passthroughOptions, rtmpdOption, specSchema, typedOptions } from './rtmpserver.ts';
+import {
+  authOptions,
+  operatorOwnedOptions,
+  parseSpec,
+  passthroughOptions,
+  rtmpdOption,
+  specSchema,
+  typedOptions,
+  webhookOptions,
+} from './rtmpserver.ts';
 
 describe('RtmpServer spec schema', () => {
   it('fills every default from an empty spec', () => {
@@ -32,7 +41,7 @@ describe('RtmpServer spec schema', () => {
   });
 
   it('accounts for every rtmpd option exactly once: operator-owned, typed, or spec.rtmpd', () => {
-    const all = [...operatorOwnedOptions, ...authOptions, ...Object.keys(typedOptions), ...passthroughOptions].sort();
+    const all = [...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...Object.keys(typedOptions), ...passthroughOptions].sort();
     expect(all).toEqual([...configKeys].sort());
     const passthrough = Object.keys((specSchema.shape.rtmpd.def.innerType as unknown as { shape: object }).shape).sort();
     expect(passthrough).toEqual([...passthroughOptions].sort());

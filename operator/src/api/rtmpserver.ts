@@ -114,6 +114,8 @@ export const operatorOwnedOptions = [
  * Secrets the operator mounts (the config file carries paths, never a secret).
  */
 export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metricsAccess'] as const satisfies readonly ConfigKey[];
+/** Options rendered from spec.webhooks: the signing key's path in the mounted Secret. */
+export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
 /** Options with their own typed field in the spec. */
 export const typedOptions = {
   logLevel: 'spec.logLevel',
@@ -137,8 +139,7 @@ export const typedOptions = {
 } as const satisfies Partial<Record<ConfigKey, string>>;
 /** Every other rtmpd option: set through spec.rtmpd, unset means rtmpd's default. */
 export const passthroughOptions = configKeys.filter(
-  (k) =>
-    !(operatorOwnedOptions as readonly string[]).includes(k) && !(authOptions as readonly string[]).includes(k) && !(k in typedOptions),
+  (k) => !([...operatorOwnedOptions, ...authOptions, ...webhookOptions] as readonly string[]).includes(k) && !(k in typedOptions),
 );
 
 const passthroughSchema = z.object(
@@ -241,6 +242,17 @@ const authSchema = z
   );
 
 export type AuthRuleSpec = z.infer<typeof authRuleSpec>;
+
+const webhooksSchema = z
+  .object({
+    secret: secretKeySelector(
+      'the key webhook events are signed with (Standard Webhooks: whsec_<base64>; several lines: several keys, for a rotation); unset: events go unsigned',
+    ).optional(),
+  })
+  .prefault({})
+  .describe(
+    'webhook events (README, Webhooks): the URLs and limits are rtmpd options in spec.rtmpd (webhookUrls, webhookEvents, ...); the signing key is a Secret the operator mounts, which rtmpd re-reads when it changes',
+  );
 
 // ---- spec ---------------------------------------------------------------------
 
@@ -505,6 +517,7 @@ export const specSchema = z
       .prefault({})
       .describe('Prometheus scraping: pods always carry prometheus.io/* annotations; a ServiceMonitor is optional'),
     auth: authSchema,
+    webhooks: webhooksSchema,
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
   .describe('desired state of the rtmpd fleet');

@@ -475,6 +475,28 @@ describe('desired state', () => {
     expect(configChanges((d.configMap as Obj).data[configFileName] as string, moreRules.config).restart).toEqual([]);
   });
 
+  it("mounts spec.webhooks.secret like spec.auth's Secrets and points rtmpd's --webhook-secret-file at it; URLs come through spec.rtmpd", () => {
+    const spec = { webhooks: { secret: { name: 'hooks', key: 'signing' } }, rtmpd: { webhookUrls: ['https://hooks.example.com/rtmp'] } };
+    const d = desired(server(spec));
+    const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file).toMatchObject({
+      webhookSecretFile: `${mountPaths.secrets}/hooks/signing`,
+      webhookUrls: ['https://hooks.example.com/rtmp'],
+    });
+    expect(() => parseConfig(d.config)).not.toThrow();
+    const volumes = ((d.statefulSet as Obj).spec.template.spec.volumes as Obj[]).filter((v) => v.secret);
+    expect(volumes.map((v) => v.secret.secretName)).toEqual(['edge-fleet-token', 'hooks']);
+    const hooks = volumes.find((v) => v.secret.secretName === 'hooks')!;
+    expect(container(d).volumeMounts).toContainEqual({ name: hooks.name, mountPath: `${mountPaths.secrets}/hooks`, readOnly: true });
+    // The key's content enters no ConfigMap: only its path.
+    expect(JSON.stringify(d.configMap)).not.toContain('whsec_');
+    // Unset: unsigned, and no Secret mounted.
+    expect(parse((desired(server()).configMap as Obj).data[configFileName] as string)).toMatchObject({ webhookSecretFile: '' });
+    // Adding a URL is live; naming the Secret rolls the pods (it is a new volume).
+    const before = (desired(server({ webhooks: spec.webhooks })).configMap as Obj).data[configFileName] as string;
+    expect(configChanges(before, d.config)).toEqual({ live: ['webhookUrls'], restart: [] });
+  });
+
   it('renders no auth at all by default: rtmpd stays open and says so', () => {
     const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
     expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });

@@ -1,8 +1,8 @@
 // rtmpd's configuration as the pods get it: the options, rendered from the
 // spec through rtmpd's own schema, split into the arguments the operator owns
 // (listen addresses, mount paths) and the mounted config file with the rest;
-// and which changes of that file rtmpd takes live. Secrets spec.auth names
-// are mounted, and only their paths enter the configuration.
+// and which changes of that file rtmpd takes live. Secrets spec.auth and
+// spec.webhooks name are mounted, and only their paths enter the configuration.
 import { createHash } from 'node:crypto';
 import { configSchema, flagName, reloadOf, type AuthRule, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { parse, stringify } from 'yaml';
@@ -13,7 +13,7 @@ export const mountPaths = {
   keyframes: '/var/lib/rtmpd/keyframes',
   config: '/etc/rtmpd',
   tmp: '/tmp',
-  /** Each Secret spec.auth names is mounted whole at secrets/<name>, where the kubelet keeps it current. */
+  /** Each Secret spec.auth or spec.webhooks names is mounted whole at secrets/<name>, where the kubelet keeps it current. */
   secrets: '/etc/rtmpd-secrets',
 } as const;
 /** The key of rtmpd's config file in the ConfigMap, and so its name under mountPaths.config. */
@@ -45,6 +45,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     snapshotQuality: spec.snapshot.quality,
     snapshotKeep: spec.snapshot.keep,
     ...authConfig(spec),
+    webhookSecretFile: spec.webhooks.secret ? secretPath(spec.webhooks.secret.name, spec.webhooks.secret.key) : '',
   };
   const extra = spec.rtmpd as Partial<Record<ConfigKey, unknown>>;
   for (const key of passthroughOptions) {
@@ -98,7 +99,7 @@ function authConfig(spec: RtmpServerSpec): Partial<Config> {
   };
 }
 
-/** Every Secret spec.auth names, with the field that names it (for a clear message when one is missing). */
+/** Every Secret spec.auth and spec.webhooks name, with the field that names it (for a clear message when one is missing). */
 export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: string }[] {
   const refs: { name: string; field: string }[] = [];
   (spec.auth.rules ?? []).forEach((rule, i) => {
@@ -109,6 +110,7 @@ export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: 
     if (rule.method === 'callback' && !rule.url && rule.urlSecret) refs.push({ name: rule.urlSecret.name, field: `${at}.urlSecret` });
   });
   if (spec.auth.apiTokenSecret) refs.push({ name: spec.auth.apiTokenSecret.name, field: 'spec.auth.apiTokenSecret' });
+  if (spec.webhooks.secret) refs.push({ name: spec.webhooks.secret.name, field: 'spec.webhooks.secret' });
   return refs;
 }
 
