@@ -104,6 +104,9 @@ export interface WebhookDeliveryOptions {
   onDelivered?: (seconds: number) => void;
 }
 
+/** Why an event is given up when rtmpd stops: counted, and summed in close()'s one log line. */
+const STOPPED = 'rtmpd stopped';
+
 const retryable = (result: SendResult): boolean => !('status' in result) || result.status >= 500 || result.status === 429;
 const describe = (result: SendResult): string => ('status' in result ? `answered ${result.status}` : result.error);
 
@@ -142,7 +145,7 @@ export class WebhookDelivery {
   /** Queues the event for each URL; returns at once. */
   enqueue(event: OutgoingEvent, urls: readonly string[]): void {
     if (this.stopping.signal.aborted) {
-      for (const url of urls) this.give(event, url, 'failed', 0, 'rtmpd stopped');
+      for (const url of urls) this.give(event, url, 'failed', 0, STOPPED);
       return;
     }
     for (const url of urls) {
@@ -189,7 +192,7 @@ export class WebhookDelivery {
         this.o.onDelivered?.((this.clock.now() - event.at) / 1000);
         return;
       }
-      if (signal.aborted) return this.give(event, url, 'failed', attempt, 'rtmpd stopped');
+      if (signal.aborted) return this.give(event, url, 'failed', attempt, STOPPED);
       if (!retryable(result)) return this.give(event, url, 'failed', attempt, describe(result));
       if (attempt >= limits.webhookMaxAttempts) return this.give(event, url, 'failed', attempt, `${describe(result)}; no tries left`);
       const wait = backoffMs(attempt, this.clock.random());
@@ -200,7 +203,7 @@ export class WebhookDelivery {
       this.counts[event.type].retried++;
       this.o.logger.debug({ id: event.id, type: event.type, url: redact(url), attempt, waitMs: Math.round(wait) }, describe(result));
       await this.clock.sleep(wait, signal);
-      if (signal.aborted) return this.give(event, url, 'failed', attempt, 'rtmpd stopped');
+      if (signal.aborted) return this.give(event, url, 'failed', attempt, STOPPED);
     }
   }
 
@@ -208,7 +211,7 @@ export class WebhookDelivery {
   give(event: OutgoingEvent, url: string, outcome: 'failed' | 'dropped', attempts: number, why: string): void {
     this.counts[event.type][outcome]++;
     // Shutdown's give-ups are summed in one line by close().
-    if (why === 'rtmpd stopped') return;
+    if (why === STOPPED) return;
     this.o.logger.warn(
       { id: event.id, type: event.type, url: redact(url), attempts, why },
       outcome === 'dropped' ? 'webhook event dropped: the queue is full' : 'webhook event not delivered',

@@ -41,6 +41,7 @@ export class Webhooks {
   private readonly starting = new Map<Stream, NodeJS.Timeout>();
   /** recording.completed events being described (the file is read for its duration). */
   private readonly describing = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
   private readonly onPublish = (stream: Stream): void => this.streamStarted(stream);
   private readonly onUnpublish = (stream: Stream, reason: StreamEndReason): void => this.streamEnded(stream, reason);
 
@@ -97,7 +98,11 @@ export class Webhooks {
    * Shutdown, after the streams ended and the recorder closed its files: the
    * events queued get what is left of `graceMs`.
    */
-  async close(graceMs: number): Promise<void> {
+  close(graceMs: number): Promise<void> {
+    return (this.closing ??= this.stop(graceMs));
+  }
+
+  private async stop(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
     this.o.hub.off('publish', this.onPublish);
     this.o.hub.off('unpublish', this.onUnpublish);

@@ -1,0 +1,86 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { RecordingStore } from '../http/recordings-api.ts';
+import { StreamHub } from '../hub/hub.ts';
+import type { PublisherInfo } from '../hub/stream.ts';
+import type { Send } from './delivery.ts';
+import { webhookEventSchema, type WebhookEvent } from './events.ts';
+import { Webhooks } from './webhooks.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const done of cleanup.splice(0)) await done();
+});
+
+const publisher = (protocol: PublisherInfo['protocol']): PublisherInfo => ({ protocol, remoteAddress: '10.0.0.7:5000', close: () => {} });
+
+/** Webhooks on a real hub, sending into a list instead of the network. */
+async function setup(argv: string[]) {
+  const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-webhooks-'));
+  const { config } = loadConfig(['--storage-dir', storageDir, '--webhook-urls', 'http://receiver.test/hook', ...argv], {});
+  const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 1000 });
+  const sent: WebhookEvent[] = [];
+  const send: Send = (_url, _headers, body) => {
+    sent.push(webhookEventSchema.parse(JSON.parse(body)));
+    return Promise.resolve({ status: 204 });
+  };
+  const webhooks = await Webhooks.start({
+    hub,
+    config,
+    recordings: new RecordingStore(storageDir, () => new Set()),
+    logger: pino({ level: 'silent' }),
+    send,
+  });
+  cleanup.push(async () => {
+    await webhooks.close(0);
+    hub.closeAll();
+    await rm(storageDir, { recursive: true, force: true });
+  });
+  return { hub, webhooks, sent, storageDir };
+}
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(check()).toBe(true);
+};
+
+describe('webhook events', () => {
+  it("in a fleet, sends the events of the streams this pod owns, with its name, and none for a relayed copy of another pod's", async () => {
+    const { hub, webhooks, sent, storageDir } = await setup(['--fleet-name', 'edge', '--fleet-pod-name', 'edge-0']);
+    const relayed = hub.publish('live', 'elsewhere', publisher('relay'));
+    hub.unpublish(relayed);
+    const own = hub.publish('live', 'cam1', publisher('rtmp'));
+    // Ends before its tracks are known: its start still goes first.
+    hub.unpublish(own, 'claim_lost');
+    const name = '2026-11-28T17-00-00.000Z.flv';
+    await mkdir(join(storageDir, 'live', 'cam1'), { recursive: true });
+    await writeFile(join(storageDir, 'live', 'cam1', name), Buffer.alloc(100));
+    webhooks.recordingCompleted(join(storageDir, 'live', 'cam1', name));
+    await until(() => sent.length === 3);
+    expect(sent.map((e) => e.type)).toEqual(['stream.started', 'stream.ended', 'recording.completed']);
+    expect(sent.every((e) => e.data.stream_id === 'rtmp/live/cam1' && e.data.pod === 'edge-0')).toBe(true);
+    expect(sent[0]!.data).toMatchObject({ publisher: { protocol: 'rtmp', remote_address: '10.0.0.7:5000' }, video: null, audio: null });
+    expect(sent[1]!.data).toMatchObject({ reason: 'claim_lost', bytes_in: 0, video_frames: 0 });
+    // The recordings API's fleet id, qualified by the pod that holds the file; the path stays relative to the storage dir.
+    expect(sent[2]!.data).toMatchObject({
+      id: `edge-0/live/cam1/${name}`,
+      path: `live/cam1/${name}`,
+      url: `/api/v1/rtmp/recordings/${encodeURIComponent(`edge-0/live/cam1/${name}`)}`,
+      format: 'flv',
+      size_bytes: 100,
+    });
+  });
+
+  it('sends only the events --webhook-events names, and nothing for a file that is gone', async () => {
+    const { hub, webhooks, sent, storageDir } = await setup(['--webhook-events', 'stream.ended']);
+    hub.unpublish(hub.publish('live', 'cam2', publisher('rtmp')), 'kicked');
+    webhooks.recordingCompleted(join(storageDir, 'live', 'cam2', '2026-11-28T17-00-00.000Z.mp4'));
+    await webhooks.close(1000);
+    expect(sent.map((e) => [e.type, e.data.stream_id])).toEqual([['stream.ended', 'rtmp/live/cam2']]);
+    expect(sent[0]!.data).toMatchObject({ reason: 'kicked', pod: null });
+  });
+});
