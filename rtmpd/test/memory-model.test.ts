@@ -172,8 +172,8 @@ describe('memory model: players, streams and connections at their limits', () =>
     }
     await eventually(async () => (await metric(server, 'rtmpd_gop_cache_bytes')) >= streams * frames * frameBytes);
     expect(await metric(server, 'rtmpd_gop_cache_bytes')).toBeLessThanOrEqual(streams * bound);
-    // The model: the GOP cache's bound per stream (frames this large are kept whole, not in blocks),
-    // plus the last keyframe each stream keeps apart; the slack as above. Measured: 49 MiB.
+    // The model: the GOP cache's bound per stream (bodies fill its blocks end to end, so at most one
+    // block more), plus a frame of margin; the slack as above. Measured: 49 MiB with 16 KiB blocks.
     const grown = rssMiB(server.child.pid!) - idle;
     expect(grown).toBeLessThanOrEqual((streams * (bound + frameBytes)) / MiB + 24);
     // Past the bound the GOP is dropped, and counted.

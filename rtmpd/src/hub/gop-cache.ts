@@ -1,20 +1,24 @@
 import { BufferPool } from '../memory/buffer-pool.ts';
 import type { MediaKind } from '../flv/media-kind.ts';
-import { MediaPacket, ownMemory } from './packet.ts';
+import { MediaPacket } from './packet.ts';
 
-/** Bodies are copied into blocks of this size; a larger body gets a copy of its own. */
-const BLOCK_BYTES = 16 * 1024;
+/**
+ * Bodies are copied into blocks of this size, one after another, a body that
+ * does not fit continuing in the next block; so a stream's cache wastes at
+ * most the unused end of its last block.
+ */
+const BLOCK_BYTES = 8 * 1024;
 /**
  * Blocks shared by every stream's cache: a stream whose GOP restarts hands
  * its blocks back, and streams take them as their GOPs grow. Keyframes of
  * different streams fall at different moments, so the blocks in use track
  * the sum of the current GOPs (about half their peak) rather than every
- * stream's peak at once. Up to 1024 spare blocks (16 MiB) are kept because
+ * stream's peak at once. Up to 16 MiB of spare blocks are kept because
  * restarting GOPs hand blocks back in bursts: a pool that let them go would
  * allocate them again moments later, churning the external memory that
  * drives V8's major GCs.
  */
-const blockPool = new BufferPool(1024 * BLOCK_BYTES);
+const blockPool = new BufferPool(16 * 1024 * 1024);
 
 const KINDS: readonly MediaKind[] = ['audio', 'video'];
 /** Per cached packet: kind (index into KINDS), keyframe, timestamp, receivedAt, where, offset, length. */
@@ -36,12 +40,12 @@ const FIELDS = 7;
  * generation a GOP later.
  */
 export class GopCache {
-  /** FIELDS numbers per packet; `where` is a block index, or -1 - an index into `large`. */
+  /** FIELDS numbers per packet; `where` is the block where its body starts, or -1 - an index into `owned`. */
   private fields = new Float64Array(64 * FIELDS);
   private count = 0;
   private readonly blocks: Buffer[] = [];
-  /** Bodies kept whole: owned ones, and copies of those larger than a block. */
-  private readonly large: Buffer[] = [];
+  /** Owned bodies, kept whole. */
+  private readonly owned: Buffer[] = [];
   private used = 0;
   private size = 0;
   private collecting = false;
@@ -70,19 +74,25 @@ export class GopCache {
       return true;
     }
     const { body } = packet;
-    if (owned || body.length > BLOCK_BYTES) {
-      this.large.push(owned ? body : ownMemory(body));
-      this.record(packet, -this.large.length, 0);
+    if (owned) {
+      this.owned.push(body);
+      this.record(packet, -this.owned.length, 0);
       return false;
     }
-    if (this.blocks.length === 0 || this.used + body.length > BLOCK_BYTES) {
-      this.blocks.push(blockPool.take(BLOCK_BYTES));
-      this.used = 0;
-    }
-    this.blocks[this.blocks.length - 1]!.set(body, this.used);
+    if (this.blocks.length === 0 || this.used === BLOCK_BYTES) this.nextBlock();
     this.record(packet, this.blocks.length - 1, this.used);
-    this.used += body.length;
-    return false;
+    for (let from = 0; ;) {
+      const room = BLOCK_BYTES - this.used;
+      const block = this.blocks[this.blocks.length - 1]!;
+      if (body.length - from <= room) {
+        block.set(from === 0 ? body : body.subarray(from), this.used);
+        this.used += body.length - from;
+        return false;
+      }
+      block.set(body.subarray(from, from + room), this.used);
+      from += room;
+      this.nextBlock();
+    }
   }
 
   clear(): void {
@@ -101,13 +111,27 @@ export class GopCache {
       const where = f[i + 4]!;
       const offset = f[i + 5]!;
       const length = f[i + 6]!;
-      const memory = where >= 0 ? this.blocks[where]! : this.large[-1 - where]!;
       const body = copy.subarray(pos, pos + length);
-      body.set(memory.subarray(offset, offset + length));
+      if (where >= 0) this.copyOut(body, where, offset);
+      else body.set(this.owned[-1 - where]!);
       pos += length;
       packets.push(new MediaPacket({ kind: KINDS[f[i]!]!, timestamp: f[i + 2]!, body, keyframe: f[i + 1] === 1, receivedAt: f[i + 3]! }));
     }
     return packets;
+  }
+
+  /** Copies the body that starts at `offset` of block `where` (and runs on in the next ones) into `body`. */
+  private copyOut(body: Buffer, where: number, offset: number): void {
+    for (let done = 0, block = where, from = offset; done < body.length; block++, from = 0) {
+      const n = Math.min(BLOCK_BYTES - from, body.length - done);
+      body.set(this.blocks[block]!.subarray(from, from + n), done);
+      done += n;
+    }
+  }
+
+  private nextBlock(): void {
+    this.blocks.push(blockPool.take(BLOCK_BYTES));
+    this.used = 0;
   }
 
   private record(packet: MediaPacket, where: number, offset: number): void {
@@ -131,7 +155,7 @@ export class GopCache {
   private restart(): void {
     for (const block of this.blocks) blockPool.give(block);
     this.blocks.length = 0;
-    this.large.length = 0;
+    this.owned.length = 0;
     this.count = 0;
     this.used = 0;
     this.size = 0;
