@@ -180,9 +180,10 @@ describe('webhooks', () => {
     ]);
     const keys = ['a', 'b', 'c', 'd'];
     const publishers = keys.map((key) => publishTestPattern(server.rtmpUrl('live', key), { seconds: 60 }));
-    for (const key of keys) await waitForStream(server, `rtmp/live/${key}`);
+    await Promise.all(keys.map((key) => waitForStream(server, `rtmp/live/${key}`)));
     // A player of each stream gets its media while the hanging receiver holds the first event.
-    for (const key of keys) expect((await probe(server.rtmpUrl('live', key))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    const played = await Promise.all(keys.map((key) => probe(server.rtmpUrl('live', key))));
+    for (const streams of played) expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     for (const publisher of publishers) publisher.child.kill('SIGKILL');
     await until(() => server.logs.filter((l) => l.msg === 'rtmp unpublish').length === keys.length, 15_000);
     // 8 events for each URL: one in flight at most, two waiting, the rest dropped.
@@ -204,27 +205,25 @@ describe('webhooks', () => {
   });
 
   it('refuses bad webhook options at start with a line naming the option', async () => {
-    for (const [flag, value] of [
+    const refusals = [
       ['--webhook-urls', 'ftp://example.com/hook'],
       ['--webhook-events', 'stream.paused'],
       ['--webhook-queue-max-events', '0'],
-    ] as const) {
-      const { code, stderr } = await runCommand(process.execPath, [serverEntry(), flag, value]);
-      expect(code).toBe(2);
-      expect(stderr).toContain(flag);
-    }
-    const { code, stdout } = await runCommand(process.execPath, [
-      serverEntry(),
-      '--rtmp-bind',
-      '127.0.0.1:0',
-      '--http-bind',
-      '127.0.0.1:0',
-      '--webhook-urls',
-      'http://127.0.0.1:9/hook',
-      '--webhook-secret-file',
-      '/nonexistent/webhook-secret',
+    ] as const;
+    // A secret file that cannot be read is found when the servers start, after the options were read.
+    const unreadableSecret = [
+      ...['--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--webhook-urls', 'http://127.0.0.1:9/hook'],
+      ...['--webhook-secret-file', '/nonexistent/webhook-secret'],
+    ];
+    const [secretRun, ...runs] = await Promise.all([
+      runCommand(process.execPath, [serverEntry(), ...unreadableSecret]),
+      ...refusals.map(([flag, value]) => runCommand(process.execPath, [serverEntry(), flag, value])),
     ]);
-    expect(code).toBe(1);
-    expect(stdout).toContain('--webhook-secret-file: cannot read /nonexistent/webhook-secret');
+    runs.forEach(({ code, stderr }, i) => {
+      expect(code).toBe(2);
+      expect(stderr).toContain(refusals[i]![0]);
+    });
+    expect(secretRun!.code).toBe(1);
+    expect(secretRun!.stdout).toContain('--webhook-secret-file: cannot read /nonexistent/webhook-secret');
   });
 });
