@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +20,15 @@ afterEach(async () => {
 const publisher = (protocol: PublisherInfo['protocol']): PublisherInfo => ({ protocol, remoteAddress: '10.0.0.7:5000', close: () => {} });
 
 /** Webhooks on a real hub, sending into a list instead of the network. */
-async function setup(argv: string[]) {
-  const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-webhooks-'));
+async function setup(argv: string[], storageDir?: string) {
+  storageDir ??= await mkdtemp(join(tmpdir(), 'rtmpd-webhooks-'));
   const { config } = loadConfig(['--storage-dir', storageDir, '--webhook-urls', 'http://receiver.test/hook', ...argv], {});
   const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 1000 });
   const sent: WebhookEvent[] = [];
-  const send: Send = (_url, _headers, body) => {
+  const requests: { headers: Record<string, string>; body: string }[] = [];
+  const send: Send = (_url, headers, body) => {
     sent.push(webhookEventSchema.parse(JSON.parse(body)));
+    requests.push({ headers, body });
     return Promise.resolve({ status: 204 });
   };
   const webhooks = await Webhooks.start({
@@ -40,7 +43,7 @@ async function setup(argv: string[]) {
     hub.closeAll();
     await rm(storageDir, { recursive: true, force: true });
   });
-  return { hub, webhooks, sent, storageDir };
+  return { hub, webhooks, sent, requests, storageDir };
 }
 
 const until = async (check: () => boolean) => {
@@ -82,5 +85,28 @@ describe('webhook events', () => {
     await webhooks.close(1000);
     expect(sent.map((e) => [e.type, e.data.stream_id])).toEqual([['stream.ended', 'rtmp/live/cam2']]);
     expect(sent[0]!.data).toMatchObject({ reason: 'kicked', pod: null });
+  });
+
+  it('signs with the key --webhook-secret-file holds now: a changed file is re-read while running', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-webhooks-'));
+    const secretFile = join(dir, 'secret');
+    await writeFile(secretFile, 'first-key\n');
+    const { hub, sent, requests } = await setup(['--webhook-secret-file', secretFile, '--webhook-events', 'stream.ended'], dir);
+    const signedWith = (key: string, i: number): boolean => {
+      const { headers, body } = requests[i]!;
+      const mac = createHmac('sha256', key).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`).digest('base64');
+      return headers['webhook-signature'] === `v1,${mac}`;
+    };
+    hub.unpublish(hub.publish('live', 'a', publisher('rtmp')));
+    await until(() => sent.length === 1);
+    expect(signedWith('first-key', 0)).toBe(true);
+    await writeFile(secretFile, 'second-key\n');
+    // The file is polled every second: events sent after that are signed with the new key.
+    for (let n = 1; n < 50 && !signedWith('second-key', n - 1); n++) {
+      await new Promise((r) => setTimeout(r, 100));
+      hub.unpublish(hub.publish('live', `b${n}`, publisher('rtmp')));
+      await until(() => sent.length === n + 1);
+    }
+    expect(signedWith('second-key', sent.length - 1)).toBe(true);
   });
 });
