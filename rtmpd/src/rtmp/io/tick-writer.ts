@@ -30,9 +30,21 @@ class SharedRun {
   used = 0;
   /** A socket queued bytes of it instead of writing them at once, so the buffer is not reused. */
   kept = false;
+  /** The range last handed out, which the next writer of the same range (a stream's next player) gets too. */
+  private view: Buffer | undefined = undefined;
+  private viewStart = 0;
 
   constructor(buffer: Buffer) {
     this.buffer = buffer;
+  }
+
+  /** [start, end) of the buffer, one Buffer object for all the writers that send that range in this tick. */
+  range(start: number, end: number): Buffer {
+    const view = this.view;
+    if (view !== undefined && this.viewStart === start && view.length === end - start) return view;
+    this.viewStart = start;
+    this.view = this.buffer.subarray(start, end);
+    return this.view;
   }
 }
 
@@ -63,7 +75,7 @@ export class SharedMessage {
 
   /** The message on the wire: a view of its run. */
   get bytes(): Buffer {
-    return this.run.buffer.subarray(this.start, this.end);
+    return this.run.range(this.start, this.end);
   }
 }
 
@@ -254,7 +266,7 @@ export class TickWriter {
     if (lone !== undefined) {
       this.lone = undefined;
       if (!this.socket.writable) return;
-      this.socket.write(lone.buffer.subarray(this.loneStart, this.loneEnd));
+      this.socket.write(lone.range(this.loneStart, this.loneEnd));
       if (this.socket.writableLength > 0) {
         lone.kept = true;
         this.backlogged = true;
@@ -290,7 +302,7 @@ export class TickWriter {
     if (lone !== undefined) {
       // A write that does not follow on in the run: the shared messages go into a batch after all.
       this.lone = undefined;
-      const shared = lone.buffer.subarray(this.loneStart, this.loneEnd);
+      const shared = lone.range(this.loneStart, this.loneEnd);
       this.batch = this.tick.takeBatch(shared.length + length);
       this.batch.set(shared);
       this.used = shared.length;

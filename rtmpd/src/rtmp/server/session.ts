@@ -183,6 +183,8 @@ export class RtmpSession {
   /** What the sweep watches for progress (bytes moved, media received) when it last changed, and when that was. */
   private progress = -1;
   private progressSince = 0;
+  /** performance.now() at the socket read being handled: when its media arrived. */
+  private readAt = 0;
 
   constructor(socket: Socket, options: SessionOptions) {
     this.socket = socket;
@@ -244,7 +246,13 @@ export class RtmpSession {
   /** Takes the bytes of one socket read (valid only during the call: they are parsed or copied). */
   receive(data: Buffer): void {
     if (this.closed) return;
-    this.guarded(() => this.connection.receive(data));
+    // One clock read per socket read: its messages all arrived with it.
+    this.readAt = performance.now();
+    try {
+      this.connection.receive(data);
+    } catch (err) {
+      this.failOn(err);
+    }
   }
 
   /**
@@ -311,20 +319,24 @@ export class RtmpSession {
     try {
       work();
     } catch (err) {
-      const { stats, logger } = this.options;
-      if (err instanceof RtmpProtocolError) {
-        countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
-        this.trace.failed(err.reason);
-        logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
-        this.publishEnd = 'protocol_error';
-      } else {
-        countBy(stats.protocolErrors, 'internal');
-        this.trace.failed('internal');
-        logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
-        this.publishEnd = 'protocol_error';
-      }
-      this.close();
+      this.failOn(err);
     }
+  }
+
+  /** Counts and logs what `guarded` work threw, and closes the connection. */
+  private failOn(err: unknown): void {
+    const { stats, logger } = this.options;
+    if (err instanceof RtmpProtocolError) {
+      countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
+      this.trace.failed(err.reason);
+      logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
+    } else {
+      countBy(stats.protocolErrors, 'internal');
+      this.trace.failed('internal');
+      logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
+    }
+    this.publishEnd = 'protocol_error';
+    this.close();
   }
 
   private handshakeDone(): void {
@@ -413,10 +425,10 @@ export class RtmpSession {
     }
     switch (typeId) {
       case MessageType.video:
-        if (state.kind === 'publishing') state.stream.pushVideo(timestamp, body, performance.now());
+        if (state.kind === 'publishing') state.stream.pushVideo(timestamp, body, this.readAt);
         return;
       case MessageType.audio:
-        if (state.kind === 'publishing') state.stream.pushAudio(timestamp, body, performance.now());
+        if (state.kind === 'publishing') state.stream.pushAudio(timestamp, body, this.readAt);
         return;
       case MessageType.dataAmf0:
       case MessageType.dataAmf3:
