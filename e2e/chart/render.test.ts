@@ -128,12 +128,12 @@ describe('helm template with the defaults', () => {
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'rtmpd-system' }]);
     }
     expect((one(objects, 'ClusterRoleBinding').roleRef as { name: string }).name).toBe(clusterRole.metadata.name);
-    // Nothing broader than the operator asked for: no wildcards; Secrets only to get one by name and
-    // create the fleet token's (never list, watch or change one).
+    // Nothing broader than the operator asked for: no wildcards; Secrets only created (the fleet token's,
+    // and dry-run creates that tell whether one exists), never read, listed, watched or changed.
     for (const rule of [...managerRules, ...leaderElectionRules]) {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
-      if (rule.resources.includes('secrets')) expect(rule).toEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] });
+      if (rule.resources.includes('secrets')) expect(rule).toEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['create'] });
     }
   });
 

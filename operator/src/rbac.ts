@@ -1,8 +1,8 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
-// informers need list+watch; Secrets are checked for existence and the fleet
-// token's is created once, never read; nothing is ever updated or deleted
+// informers need list+watch; Secrets are only created (the fleet token's, and
+// dry-run creates that tell whether one exists), never read; nothing is ever updated or deleted
 // except PodDisruptionBudgets, HorizontalPodAutoscalers and ServiceMonitors
 // (removed when no longer wanted), operator 0.1.0's Deployments (replaced by
 // StatefulSets) and the leader Lease. The operator holds the rtmpd pods' Lease
@@ -47,11 +47,11 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
-  // Only to tell that a Secret spec.auth names exists: got by name as
-  // metadata (PartialObjectMetadata), so its data never reaches the operator;
-  // never listed or watched. Mounting Secrets needs no permission of the
-  // operator's: the kubelet does it. create: the fleet token's Secret.
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
+  // create only: the fleet token's Secret, and the dry-run create that tells
+  // whether a Secret spec.auth names exists (controller/secrets.ts). No verb
+  // that reads a Secret: its data never reaches the operator. Mounting
+  // Secrets needs no permission of the operator's: the kubelet does it.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   // the rtmpd pods' ServiceAccount, and the Role and RoleBinding that give it rtmpdPodRules
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },

@@ -257,15 +257,13 @@ export class Reconciler {
     return state;
   }
 
-  /** Creates the fleet token's Secret when it does not exist; an existing one is never read or replaced. */
+  /** Creates the fleet token's Secret when it does not exist (409: it does); an existing one is never read or replaced. */
   async #createFleetToken(owner: KubernetesObject, server: RtmpServer, log: Logger): Promise<void> {
-    const { namespace } = server.metadata;
     const name = childNames(server).fleetTokenSecret;
-    if (await this.#d.secretExists(namespace, name)) return;
     try {
       await this.#d.objects.create(fleetTokenSecret(server, newFleetToken()) as KubernetesObject, undefined, undefined, fieldManager);
     } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return; // made meanwhile
+      if (err instanceof ApiException && err.code === 409) return;
       throw err;
     }
     log.info({ object: `Secret/${name}` }, 'created');

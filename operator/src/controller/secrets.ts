@@ -1,19 +1,20 @@
-// Whether a Secret exists, asked as metadata only: the API server answers with
-// a PartialObjectMetadata, so the Secret's data never reaches the operator.
-import { ApiException, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+// Whether a Secret exists, asked without reading it: a server-side dry-run
+// create of an empty Secret of that name, which the API server refuses with
+// 409 AlreadyExists when one exists and otherwise persists nothing. It needs
+// only `create` on Secrets, the verb the fleet token's Secret needs anyway, so
+// the operator holds no verb that could read a Secret's data.
+import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 
 export type SecretExists = (namespace: string, name: string) => Promise<boolean>;
-
-const metadataOnly = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
 
 export const secretExistence =
   (core: CoreV1Api): SecretExists =>
   async (namespace, name) => {
     try {
-      await core.readNamespacedSecret({ name, namespace }, metadataOnly);
-      return true;
+      await core.createNamespacedSecret({ namespace, body: { metadata: { name, namespace } }, dryRun: 'All' });
+      return false;
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return false;
+      if (err instanceof ApiException && err.code === 409) return true;
       throw err;
     }
   };
