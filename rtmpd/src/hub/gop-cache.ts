@@ -7,7 +7,7 @@ import { MediaPacket } from './packet.ts';
  * does not fit continuing in the next block; so a stream's cache wastes at
  * most the unused end of its last block.
  */
-const BLOCK_BYTES = 8 * 1024;
+const BLOCK_BYTES = 16 * 1024;
 /**
  * Blocks shared by every stream's cache: a stream whose GOP restarts hands
  * its blocks back, and streams take them as their GOPs grow. Keyframes of
