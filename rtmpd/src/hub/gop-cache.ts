@@ -21,8 +21,15 @@ const BLOCK_BYTES = 16 * 1024;
 const blockPool = new BufferPool(16 * 1024 * 1024);
 
 const KINDS: readonly MediaKind[] = ['audio', 'video'];
-/** Per cached packet: kind (index into KINDS), keyframe, timestamp, receivedAt, where, offset, length. */
-const FIELDS = 7;
+/**
+ * Per cached packet: flags, timestamp, receivedAt, length. Where a body is
+ * follows from the order: copied bodies lie end to end in the blocks, owned
+ * ones in `owned`.
+ */
+const FIELDS = 4;
+const VIDEO = 1;
+const KEYFRAME = 2;
+const OWNED = 4;
 
 /**
  * The packets since the last keyframe, so a player that joins starts with a
@@ -40,7 +47,7 @@ const FIELDS = 7;
  * generation a GOP later.
  */
 export class GopCache {
-  /** FIELDS numbers per packet; `where` is the block where its body starts, or -1 - an index into `owned`. */
+  /** FIELDS numbers per packet. */
   private fields = new Float64Array(64 * FIELDS);
   private count = 0;
   private readonly blocks: Buffer[] = [];
@@ -74,13 +81,12 @@ export class GopCache {
       return true;
     }
     const { body } = packet;
+    this.record(packet, owned);
     if (owned) {
       this.owned.push(body);
-      this.record(packet, -this.owned.length, 0);
       return false;
     }
     if (this.blocks.length === 0 || this.used === BLOCK_BYTES) this.nextBlock();
-    this.record(packet, this.blocks.length - 1, this.used);
     for (let from = 0; ;) {
       const room = BLOCK_BYTES - this.used;
       const block = this.blocks[this.blocks.length - 1]!;
@@ -107,26 +113,31 @@ export class GopCache {
     const copy = Buffer.allocUnsafe(this.size);
     const f = this.fields;
     let pos = 0;
+    let owned = 0;
+    // Where the next copied body starts: block, and offset in it.
+    let block = 0;
+    let from = 0;
     for (let i = 0; i < this.count * FIELDS; i += FIELDS) {
-      const where = f[i + 4]!;
-      const offset = f[i + 5]!;
-      const length = f[i + 6]!;
+      const flags = f[i]!;
+      const length = f[i + 3]!;
       const body = copy.subarray(pos, pos + length);
-      if (where >= 0) this.copyOut(body, where, offset);
-      else body.set(this.owned[-1 - where]!);
       pos += length;
-      packets.push(new MediaPacket({ kind: KINDS[f[i]!]!, timestamp: f[i + 2]!, body, keyframe: f[i + 1] === 1, receivedAt: f[i + 3]! }));
+      if (flags & OWNED) body.set(this.owned[owned++]!);
+      else
+        for (let done = 0; done < length;) {
+          if (from === BLOCK_BYTES) {
+            block++;
+            from = 0;
+          }
+          const n = Math.min(BLOCK_BYTES - from, length - done);
+          body.set(this.blocks[block]!.subarray(from, from + n), done);
+          done += n;
+          from += n;
+        }
+      const kind = KINDS[flags & VIDEO]!;
+      packets.push(new MediaPacket({ kind, timestamp: f[i + 1]!, body, keyframe: (flags & KEYFRAME) !== 0, receivedAt: f[i + 2]! }));
     }
     return packets;
-  }
-
-  /** Copies the body that starts at `offset` of block `where` (and runs on in the next ones) into `body`. */
-  private copyOut(body: Buffer, where: number, offset: number): void {
-    for (let done = 0, block = where, from = offset; done < body.length; block++, from = 0) {
-      const n = Math.min(BLOCK_BYTES - from, body.length - done);
-      body.set(this.blocks[block]!.subarray(from, from + n), done);
-      done += n;
-    }
   }
 
   private nextBlock(): void {
@@ -134,7 +145,7 @@ export class GopCache {
     this.used = 0;
   }
 
-  private record(packet: MediaPacket, where: number, offset: number): void {
+  private record(packet: MediaPacket, owned: boolean): void {
     if ((this.count + 1) * FIELDS > this.fields.length) {
       const grown = new Float64Array(this.fields.length * 2);
       grown.set(this.fields);
@@ -142,13 +153,10 @@ export class GopCache {
     }
     const f = this.fields;
     const i = this.count++ * FIELDS;
-    f[i] = packet.kind === 'video' ? 1 : 0;
-    f[i + 1] = packet.keyframe ? 1 : 0;
-    f[i + 2] = packet.timestamp;
-    f[i + 3] = packet.receivedAt;
-    f[i + 4] = where;
-    f[i + 5] = offset;
-    f[i + 6] = packet.body.length;
+    f[i] = (packet.kind === 'video' ? VIDEO : 0) | (packet.keyframe ? KEYFRAME : 0) | (owned ? OWNED : 0);
+    f[i + 1] = packet.timestamp;
+    f[i + 2] = packet.receivedAt;
+    f[i + 3] = packet.body.length;
   }
 
   /** A keyframe starts a new GOP; the last one's blocks go back to the pool. */
