@@ -68,7 +68,7 @@ interface Workload {
   };
 }
 interface Pod {
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; uid: string };
   spec: { nodeName?: string };
 }
 interface Pvc {

@@ -8,7 +8,7 @@
 //     and operator/Dockerfile);
 //   - listen addresses (--<flag>=0.0.0.0:PORT) → 127.0.0.1:<free port>;
 //   - volume mount paths → the host directories backing the volumes;
-//   - fieldRef env (metadata.name/namespace, status.podIP) → the values the kubelet would inject
+//   - fieldRef env (metadata.name/namespace/uid, status.podIP) → the values the kubelet would inject
 //     (the pod IP is loopback: the process listens there);
 //   - in-cluster credentials → a kubeconfig (for the operator, its ServiceAccount's token).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -57,7 +57,7 @@ export interface LocalCommand {
 export interface LocalizeOptions {
   container: Container;
   dockerfile: string;
-  pod: { name: string; namespace: string };
+  pod: { name: string; namespace: string; uid: string };
   /** Flag name (without --) → the local HOST:PORT it must listen on. */
   binds: Record<string, string>;
   /** Container mount path → host directory. */
@@ -128,9 +128,11 @@ export function localize(o: LocalizeOptions): LocalCommand {
         ? o.pod.name
         : field === 'metadata.namespace'
           ? o.pod.namespace
-          : field === 'status.podIP'
-            ? '127.0.0.1'
-            : undefined;
+          : field === 'metadata.uid'
+            ? o.pod.uid
+            : field === 'status.podIP'
+              ? '127.0.0.1'
+              : undefined;
     if (injected === undefined)
       throw new Error(`${o.container.name}: env ${v.name} comes from ${JSON.stringify(v.valueFrom)}, which this emulation does not inject`);
     rewrites.push({ what: `env ${v.name}`, from: `fieldRef ${field}`, to: injected });
