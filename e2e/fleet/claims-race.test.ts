@@ -197,7 +197,7 @@ describe('stream claims racing in the real API server', () => {
 
     owner.api.cut = false;
     await eventually('the cut-off pod to end its publisher', async () => ended);
-    expect(ended).toBe('error');
+    expect(ended).toBe('claim_lost');
     expect(owner.claims.heldStreams()).not.toContain('rtmp/live/contested');
   });
 });
