@@ -156,6 +156,8 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
         '--rtmp-bind', `${host}:${rtmpPort}`, '--http-bind', `${host}:${httpPort}`,
         '--storage-dir', join(dir, 'storage'), '--keyframe-dir', join(dir, 'keyframes'),
         '--recording-enabled', String(options.recording ?? false), '--snapshot-enabled', 'false', '--shutdown-grace-seconds', '1',
+        // Every client comes from 127.0.0.1 (1 x 1000 opens 1001 connections); the peers have no per-address limit.
+        '--max-connections-per-address', '0',
         ...(options.rtmpdFlags ?? []),
       ];
       const bin = process.env.BENCH_RTMPD_BIN ?? join(REPO_ROOT, 'rtmpd/bin/rtmpd.js');
