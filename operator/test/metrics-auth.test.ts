@@ -31,6 +31,11 @@ const clusterBinding = (name: string, role: string, namespace: string, sa: strin
   subjects: [{ kind: 'ServiceAccount', name: sa, namespace }],
 });
 
+/** openssl's arguments for an EC P-256 self-signed certificate valid for a day. */
+const SELF_SIGNED = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'];
+/** A self-signed certificate for `subject`; `args` say where the key and certificate go (stdout without -out). */
+const selfSigned = (subject: string, args: string[]) => run('openssl', [...SELF_SIGNED, '-subj', subject, ...args]);
+
 const token = async (sa: string) => (await kubectl(['create', 'token', sa, '-n', ns, '--duration=10m'])).stdout.trim();
 interface Scraped {
   status: number;
@@ -62,18 +67,7 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', ns]);
   certDir = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-tls-'));
   // tls.crt and tls.key, as a kubernetes.io/tls Secret is mounted
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=rtmpd-operator-metrics',
+  await selfSigned('/CN=rtmpd-operator-metrics', [
     '-addext',
     'subjectAltName=IP:127.0.0.1,DNS:localhost',
     '-keyout',
@@ -111,23 +105,7 @@ describe('--metrics-auth=kubernetes', () => {
       (err: unknown) => String(err),
     );
     expect(plain).not.toBe(200);
-    const other = (
-      await run('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=other',
-        '-keyout',
-        '/dev/null',
-      ])
-    ).stdout;
+    const other = (await selfSigned('/CN=other', ['-keyout', '/dev/null'])).stdout;
     await expect(get('/metrics', undefined, other)).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
     // curl, as another real client, with the CA
     const curl = await run('curl', [
