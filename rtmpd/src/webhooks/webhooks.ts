@@ -139,17 +139,18 @@ export class Webhooks {
     this.emit(
       'stream.started',
       {
-        stream_id: stream.id,
-        app: stream.app,
-        key: stream.key,
-        pod: this.pod,
-        started_at: stream.startTime.toISOString(),
+        ...this.streamFields(stream),
         publisher: { protocol: stream.publisher.protocol, remote_address: stream.publisher.remoteAddress },
         video: view.video,
         audio: view.audio,
       },
       stream.startTime.getTime(),
     );
+  }
+
+  /** What stream.started and stream.ended both say of the stream. */
+  private streamFields(stream: Stream) {
+    return { stream_id: stream.id, app: stream.app, key: stream.key, pod: this.pod, started_at: stream.startTime.toISOString() };
   }
 
   private sendStartedNow(streamId: string): void {
@@ -165,11 +166,7 @@ export class Webhooks {
     this.emit(
       'stream.ended',
       {
-        stream_id: stream.id,
-        app: stream.app,
-        key: stream.key,
-        pod: this.pod,
-        started_at: stream.startTime.toISOString(),
+        ...this.streamFields(stream),
         ended_at: new Date(at).toISOString(),
         duration_seconds: Math.max(0, at - stream.startTime.getTime()) / 1000,
         bytes_in: stream.stats.bytesIn,
@@ -186,22 +183,24 @@ export class Webhooks {
     const file = await findRecording(this.o.config.storageDir, id);
     if (!file) return undefined;
     const [view] = await this.o.recordings.views([file]);
+    if (!view) return undefined;
     const pod = this.pod;
     // In a fleet the recordings API names a file by the pod that holds it (fleet/recordings.ts).
-    const apiId = pod ? `${pod}/${view!.id}` : view!.id;
+    const apiId = pod ? `${pod}/${view.id}` : view.id;
+    const { stream_id, app, key, format, start_time, end_time, duration_seconds, size_bytes } = view;
     return {
-      stream_id: view!.stream_id,
-      app: view!.app,
-      key: view!.key,
+      stream_id,
+      app,
+      key,
       pod,
       id: apiId,
       path: id,
       url: recordingUrl(apiId),
-      format: view!.format,
-      start_time: view!.start_time,
-      end_time: view!.end_time,
-      duration_seconds: view!.duration_seconds,
-      size_bytes: view!.size_bytes,
+      format,
+      start_time,
+      end_time,
+      duration_seconds,
+      size_bytes,
     };
   }
 
