@@ -90,6 +90,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const apiTokens = config.apiTokenFile
     ? await WatchedPath.open({
         path: config.apiTokenFile,
+        label: 'auth: API tokens',
         parse: parseTokens,
         logger: logger.child({ component: 'auth' }),
         intervalMs: 1000,

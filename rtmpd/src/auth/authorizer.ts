@@ -280,6 +280,7 @@ async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked
   const watch = <T>(path: string, parse: WatchedPathOptions<T>['parse'], onChange?: (value: T) => void) =>
     WatchedPath.open({
       path,
+      label: 'auth: secrets',
       parse,
       logger: options.logger,
       intervalMs: options.reloadIntervalMs ?? 1000,

@@ -46,7 +46,15 @@ describe('key store', () => {
     const dir = await tempDir();
     await writeSecretVolume(dir, 1, { cam1: 's3cr3t\n', cam2: '# rotated\nnew\nold\n' });
     const changes: Keys[] = [];
-    const store = await WatchedPath.open({ path: dir, parse: parseKeys, logger, intervalMs: 60_000, onChange: (k) => changes.push(k) });
+    const logged: string[] = [];
+    const store = await WatchedPath.open({
+      path: dir,
+      label: 'auth: keys',
+      parse: parseKeys,
+      logger: pino({}, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) }),
+      intervalMs: 60_000,
+      onChange: (k) => changes.push(k),
+    });
     onTestFinished(() => store.close());
     expect([...store.value]).toEqual([
       ['cam1', ['s3cr3t']],
@@ -68,10 +76,14 @@ describe('key store', () => {
     await rm(dir, { recursive: true });
     await store.poll();
     expect(keyAccepts(store.value, 'cam2', 'new')).toBe(true);
+    // The log says what was (or was not) reloaded, by the label the owner gave.
+    expect(logged).toEqual(['auth: keys reloaded', 'auth: keys not reloaded; the last good ones stay']);
   });
 
   it('refuses to start on a path that is not there', async () => {
     const path = join(await tempDir(), 'missing');
-    await expect(WatchedPath.open({ path, parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(`cannot read ${path}: ENOENT`);
+    await expect(WatchedPath.open({ path, label: 'auth: keys', parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(
+      `cannot read ${path}: ENOENT`,
+    );
   });
 });

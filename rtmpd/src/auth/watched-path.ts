@@ -50,6 +50,8 @@ export const lines = (text: string): string[] =>
 
 export interface WatchedPathOptions<T> {
   path: string;
+  /** What the path holds, as the log names it: "auth: secrets", "webhooks: signing keys". */
+  label: string;
   /** Turns the entries into what the owner uses; throws SecretPathError for content it cannot use. */
   parse: (entries: Entries) => T;
   logger: Logger;
@@ -90,7 +92,7 @@ export class WatchedPath<T> {
       if (fingerprint !== this.fingerprint) {
         this.value = this.options.parse(entries);
         this.fingerprint = fingerprint;
-        this.options.logger.info({ path: this.options.path }, 'auth: secrets reloaded');
+        this.options.logger.info({ path: this.options.path }, `${this.options.label} reloaded`);
         this.options.onChange?.(this.value);
       }
       this.failing = false;
@@ -99,7 +101,7 @@ export class WatchedPath<T> {
       if (!this.failing)
         this.options.logger.error(
           { path: this.options.path, err: (err as Error).message },
-          'auth: secrets not reloaded; the last good ones stay',
+          `${this.options.label} not reloaded; the last good ones stay`,
         );
       this.failing = true;
     } finally {

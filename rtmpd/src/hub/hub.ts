@@ -30,6 +30,8 @@ export type StreamEndReason = (typeof STREAM_END_REASONS)[number];
 
 export interface HubEvents {
   publish: [Stream];
+  /** A live stream's decoder config or onMetaData arrived (stream.videoTrack, .audioTrack, .metadataValues). */
+  described: [Stream];
   unpublish: [Stream, StreamEndReason];
 }
 
@@ -57,6 +59,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
   private readonly streams = new Map<string, Stream>();
   private readonly waiters = new Map<string, Set<(stream: Stream) => void>>();
   private readonly options: HubOptions;
+  private readonly streamOptions: StreamOptions;
   private readonly sweep: NodeJS.Timeout;
   stalledClosed = 0;
   /** Set in a fleet: subscribers of a stream that is not live here get it from its owner. */
@@ -65,6 +68,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
   constructor(options: HubOptions) {
     super();
     this.options = options;
+    this.streamOptions = { ...options, onDescribed: (stream) => this.emit('described', stream) };
     this.sweep = setInterval(() => this.closeStalled(), Math.min(1000, options.playerStallTimeoutMs)).unref();
   }
 
@@ -74,7 +78,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     if (invalid) throw new PublishRefused(invalid);
     const id = streamId(app, key);
     if (this.streams.has(id)) throw new PublishRefused(`stream ${id} is already being published`);
-    const stream = new Stream(app, key, publisher, this.options);
+    const stream = new Stream(app, key, publisher, this.streamOptions);
     this.streams.set(id, stream);
     this.emit('publish', stream);
     const waiting = this.waiters.get(id);

@@ -10,6 +10,8 @@ export interface StreamOptions {
   playerMaxBufferBytes: number;
   /** Called once per packet after fan-out, with its ingest-to-send delay. */
   onRelayed?: (packet: MediaPacket, latencyMs: number) => void;
+  /** Called when what the stream knows of its tracks changes: a decoder config or onMetaData arrived. */
+  onDescribed?: (stream: Stream) => void;
 }
 
 export interface PublisherInfo {
@@ -144,6 +146,7 @@ export class Stream {
       try {
         this.videoTrack = describeVideoTrack(info);
         this.nalLengthSize = this.videoTrack.nalLengthSize ?? 4;
+        this.options.onDescribed?.(this);
       } catch {
         this.stats.parseErrors++;
       }
@@ -185,13 +188,17 @@ export class Stream {
     if (info.sequenceHeader) {
       try {
         this.audioTrack = describeAudioTrack(info);
+        this.options.onDescribed?.(this);
       } catch {
         this.stats.parseErrors++;
       }
     } else if (info.packet === 'frame') {
       this.stats.audioFrames++;
       // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
-      if (this.audioTrack === undefined) this.audioTrack = describeAudioTrack(info);
+      if (this.audioTrack === undefined) {
+        this.audioTrack = describeAudioTrack(info);
+        this.options.onDescribed?.(this);
+      }
     }
     const packet = new MediaPacket({
       kind: 'audio',
@@ -212,6 +219,7 @@ export class Stream {
     this.metadataValues = values;
     this.metadata = new MediaPacket({ kind: 'data', timestamp, body: ownMemory(body), receivedAt });
     this.push(this.metadata);
+    this.options.onDescribed?.(this);
   }
 
   /**

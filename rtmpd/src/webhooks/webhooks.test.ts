@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { loadConfig } from '../config.ts';
 import { RecordingStore } from '../http/recordings-api.ts';
 import { StreamHub } from '../hub/hub.ts';
@@ -76,6 +77,23 @@ describe('webhook events', () => {
       format: 'flv',
       size_bytes: 100,
     });
+  });
+
+  it("sends stream.started as soon as the tracks are known, on the stream's own event rather than a timer", async () => {
+    const { hub, sent } = await setup(['--webhook-events', 'stream.started']);
+    const stream = hub.publish('live', 'cam3', publisher('rtmp'));
+    const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
+    const turns = async (n: number) => {
+      for (let i = 0; i < n && sent.length === 0; i++) await new Promise(setImmediate);
+    };
+    stream.pushVideo(0, tags.find((t) => t.kind === 'video')!.body, 0);
+    await turns(5);
+    expect(sent).toEqual([]);
+    stream.pushAudio(0, tags.find((t) => t.kind === 'audio')!.body, 0);
+    // Delivery is asynchronous but waits on no timer: a few turns of the event loop bring it.
+    await turns(5);
+    expect(sent.map((e) => e.type)).toEqual(['stream.started']);
+    expect(sent[0]!.data).toMatchObject({ video: { codec: 'h264' }, audio: { codec: 'aac' } });
   });
 
   it('sends only the events --webhook-events names, and nothing for a file that is gone', async () => {

@@ -16,9 +16,8 @@ import { newEventId, WebhookDelivery, type Clock, type Send } from './delivery.t
 import { webhookEventSchema, type WebhookEvent } from './events.ts';
 import { parseSigningKeys } from './signature.ts';
 
-/** stream.started waits this long at most for the tracks the publisher declared, polling at the interval below. */
+/** stream.started waits this long at most for the tracks the publisher declared. */
 const TRACKS_WAIT_MS = 3000;
-const TRACKS_POLL_MS = 100;
 
 export interface WebhooksOptions {
   hub: StreamHub;
@@ -43,6 +42,9 @@ export class Webhooks {
   private readonly describing = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
   private readonly onPublish = (stream: Stream): void => this.streamStarted(stream);
+  private readonly onDescribed = (stream: Stream): void => {
+    if (tracksKnown(stream)) this.sendStarted(stream);
+  };
   private readonly onUnpublish = (stream: Stream, reason: StreamEndReason): void => this.streamEnded(stream, reason);
 
   private constructor(options: WebhooksOptions, secret: WatchedPath<Buffer[]> | undefined) {
@@ -57,6 +59,7 @@ export class Webhooks {
       ...(options.onDelivered ? { onDelivered: options.onDelivered } : {}),
     });
     options.hub.on('publish', this.onPublish);
+    options.hub.on('described', this.onDescribed);
     options.hub.on('unpublish', this.onUnpublish);
   }
 
@@ -64,11 +67,15 @@ export class Webhooks {
   static async start(options: WebhooksOptions): Promise<Webhooks> {
     const { config, logger } = options;
     const secret = config.webhookSecretFile
-      ? await WatchedPath.open({ path: config.webhookSecretFile, parse: parseSigningKeys, logger, intervalMs: 1000 }).catch(
-          (err: Error) => {
-            throw new Error(`--webhook-secret-file: ${err.message.replace(/^--webhook-secret-file /, '')}`);
-          },
-        )
+      ? await WatchedPath.open({
+          path: config.webhookSecretFile,
+          label: 'webhooks: signing keys',
+          parse: parseSigningKeys,
+          logger,
+          intervalMs: 1000,
+        }).catch((err: Error) => {
+          throw new Error(`--webhook-secret-file: ${err.message.replace(/^--webhook-secret-file /, '')}`);
+        })
       : undefined;
     if (config.webhookUrls.length > 0)
       logger.info(
@@ -105,6 +112,7 @@ export class Webhooks {
   private async stop(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
     this.o.hub.off('publish', this.onPublish);
+    this.o.hub.off('described', this.onDescribed);
     this.o.hub.off('unpublish', this.onUnpublish);
     for (const stream of [...this.starting.keys()]) this.sendStarted(stream);
     await Promise.all(this.describing);
@@ -122,18 +130,18 @@ export class Webhooks {
 
   private streamStarted(stream: Stream): void {
     if (stream.publisher.protocol === 'relay' || !this.wanted('stream.started')) return;
-    const since = performance.now();
-    const timer = setInterval(() => {
-      if (tracksKnown(stream) || performance.now() - since >= TRACKS_WAIT_MS) this.sendStarted(stream);
-    }, TRACKS_POLL_MS);
-    this.starting.set(stream, timer);
+    // Sent when the tracks are known (onDescribed), or with what is known after the wait.
+    this.starting.set(
+      stream,
+      setTimeout(() => this.sendStarted(stream), TRACKS_WAIT_MS),
+    );
   }
 
   /** Sends a stream's stream.started if it is still waiting for tracks. */
   private sendStarted(stream: Stream): void {
     const timer = this.starting.get(stream);
     if (!timer) return;
-    clearInterval(timer);
+    clearTimeout(timer);
     this.starting.delete(stream);
     const view = streamView(stream, 0, true);
     this.emit(
