@@ -25,6 +25,10 @@ import { Webhooks } from './webhooks/webhooks.ts';
 
 export interface Rtmpd {
   rtmpAddress: AddressInfo;
+  /** When --rtmps-bind is set. */
+  rtmpsAddress?: AddressInfo;
+  /** When --https-bind is set. */
+  httpsAddress?: AddressInfo;
   httpAddress: AddressInfo;
   hub: StreamHub;
   metrics: RtmpdMetrics;
@@ -43,6 +47,12 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   if (config.snapshotEnabled) await mkdir(config.keyframeDir, { recursive: true });
 
   const metrics = new RtmpdMetrics({ maxStreams: config.metricsMaxStreams });
+  // TLS first, so a bad certificate stops the start before anything runs; loaded only when a TLS port is asked for.
+  const tls =
+    config.rtmpsBind || config.httpsBind
+      ? await import('./tls/tls.ts').then(({ startTls }) => startTls(config, logger.child({ component: 'tls' })))
+      : undefined;
+  if (tls) metrics.watchTls(tls);
   const hub = new StreamHub({
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
@@ -118,6 +128,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const rtmp = await startRtmpServer({
     hub,
     config,
+    ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'rtmps', outcome) } } : {}),
     admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
     logger: logger.child({ component: 'rtmp' }),
   });
@@ -156,10 +167,11 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   let http;
   try {
-    http = await listenHttp(httpApp, config);
+    http = await listenHttp(httpApp, config, tls && { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) });
   } catch (err) {
     await rtmp.close();
     hub.closeAll();
+    tls?.close();
     authorizer.close();
     apiTokens?.close();
     await fleet?.stop();
@@ -203,12 +215,15 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     snapshots.close();
     bitrate.close();
     metrics.close();
+    tls?.close();
     authorizer.close();
     apiTokens?.close();
   };
   return {
     rtmpAddress: rtmp.address(),
+    ...(tls && config.rtmpsBind ? { rtmpsAddress: rtmp.secureAddress() } : {}),
     httpAddress: http.address(),
+    ...(tls && config.httpsBind ? { httpsAddress: http.secureAddress() } : {}),
     hub,
     metrics,
     authorizer,

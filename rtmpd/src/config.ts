@@ -63,6 +63,39 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 export const configSchema = z.object({
   rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)').meta(restart),
   httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)').meta(restart),
+  rtmpsBind: z
+    .union([z.literal(''), hostPort])
+    .default('')
+    .describe(
+      'RTMPS (RTMP over TLS) listen address (HOST:PORT), e.g. 0.0.0.0:443; needs --tls-cert-file and --tls-key-file; empty: no RTMPS',
+    )
+    .meta(restart),
+  httpsBind: z
+    .union([z.literal(''), hostPort])
+    .default('')
+    .describe(
+      'HTTPS listen address (HOST:PORT) serving what the HTTP port serves (API, HTTP-FLV, HLS, console, /metrics); needs --tls-cert-file and --tls-key-file; empty: no HTTPS',
+    )
+    .meta(restart),
+  tlsCertFile: z
+    .string()
+    .default('')
+    .describe(
+      'PEM certificate chain (the server certificate first) for RTMPS and HTTPS, e.g. tls.crt of a kubernetes.io/tls Secret; re-read while running, a changed pair serves new connections',
+    )
+    .meta(restart),
+  tlsKeyFile: z.string().default('').describe('PEM private key of --tls-cert-file, e.g. tls.key; re-read with it').meta(restart),
+  tlsMaxVersion: z
+    .enum(['TLSv1.2', 'TLSv1.3'])
+    .default('TLSv1.3')
+    .describe(
+      "newest TLS version offered (TLS 1.2 is the least): TLSv1.2 for clients built on librtmp with GnuTLS (rtmpdump 2.4), which hang up on TLS 1.3's session tickets",
+    )
+    .meta(restart),
+  tlsHandshakeTimeoutSeconds: int(1, 3600)
+    .default(10)
+    .describe('a connection to the RTMPS or HTTPS port that has not finished its TLS handshake this many seconds after accept is closed')
+    .meta(live),
   consoleEnabled: bool
     .default(true)
     .describe('serve the web console (live thumbnails, a player, stream health) at GET / on the HTTP port; false leaves only the API')

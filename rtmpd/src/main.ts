@@ -52,10 +52,10 @@ let rtmpd;
 try {
   rtmpd = await startRtmpd(config, logger);
 } catch (err) {
-  // A port in use is the operator's to fix: one line naming the option, no stack.
-  if (err instanceof ListenError) logger.fatal(err.message);
+  // A port in use or a bad certificate is the operator's to fix: one line naming the option, no stack.
+  if (err instanceof ListenError || err instanceof ConfigError) logger.fatal(err.message);
   else logger.fatal({ err }, 'rtmpd failed to start');
-  process.exit(1);
+  process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
 }
 // Loading the modules grew V8's young generation to its cap (two 8 MB
 // semi-spaces) and nothing makes it shrink while rtmpd waits for its first
@@ -66,7 +66,14 @@ globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 const address = ({ address, port }: { address: string; port: number }) =>
   address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 logger.info(
-  { rtmp: address(rtmpd.rtmpAddress), http: address(rtmpd.httpAddress), storageDir: config.storageDir, keyframeDir: config.keyframeDir },
+  {
+    rtmp: address(rtmpd.rtmpAddress),
+    ...(rtmpd.rtmpsAddress ? { rtmps: address(rtmpd.rtmpsAddress) } : {}),
+    http: address(rtmpd.httpAddress),
+    ...(rtmpd.httpsAddress ? { https: address(rtmpd.httpsAddress) } : {}),
+    storageDir: config.storageDir,
+    keyframeDir: config.keyframeDir,
+  },
   'rtmpd ready',
 );
 // Options marked live in config.ts follow the config file while rtmpd runs.

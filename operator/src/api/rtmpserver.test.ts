@@ -9,6 +9,7 @@ import {
   specSchema,
   typedOptions,
   webhookOptions,
+  tlsOptions,
 } from './rtmpserver.ts';
 
 describe('RtmpServer spec schema', () => {
@@ -41,7 +42,14 @@ describe('RtmpServer spec schema', () => {
   });
 
   it('accounts for every rtmpd option exactly once: operator-owned, typed, or spec.rtmpd', () => {
-    const all = [...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...Object.keys(typedOptions), ...passthroughOptions].sort();
+    const all = [
+      ...operatorOwnedOptions,
+      ...authOptions,
+      ...webhookOptions,
+      ...tlsOptions,
+      ...Object.keys(typedOptions),
+      ...passthroughOptions,
+    ].sort();
     expect(all).toEqual([...configKeys].sort());
     const passthrough = Object.keys((specSchema.shape.rtmpd.def.innerType as unknown as { shape: object }).shape).sort();
     expect(passthrough).toEqual([...passthroughOptions].sort());
@@ -49,8 +57,8 @@ describe('RtmpServer spec schema', () => {
 
   it("keeps rtmpd's ranges for each option", () => {
     // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
-    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules).
-    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules'];
+    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules); the TLS ports come from spec.tls.
+    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'rtmpsBind', 'httpsBind'];
     for (const key of configKeys.filter((k) => !ownForm.includes(k))) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);

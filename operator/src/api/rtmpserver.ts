@@ -116,6 +116,8 @@ export const operatorOwnedOptions = [
 export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metricsAccess'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.webhooks: the signing key's path in the mounted Secret. */
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
+/** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
+export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
 /** Options with their own typed field in the spec. */
 export const typedOptions = {
   logLevel: 'spec.logLevel',
@@ -139,7 +141,8 @@ export const typedOptions = {
 } as const satisfies Partial<Record<ConfigKey, string>>;
 /** Every other rtmpd option: set through spec.rtmpd, unset means rtmpd's default. */
 export const passthroughOptions = configKeys.filter(
-  (k) => !([...operatorOwnedOptions, ...authOptions, ...webhookOptions] as readonly string[]).includes(k) && !(k in typedOptions),
+  (k) =>
+    !([...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...tlsOptions] as readonly string[]).includes(k) && !(k in typedOptions),
 );
 
 const passthroughSchema = z.object(

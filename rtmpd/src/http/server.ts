@@ -1,13 +1,19 @@
 import type { Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
+import type { SecureTransport } from '../connections/secure-transport.ts';
 import { createServer } from './required-modules.ts';
 
 export type HttpServerConfig = Pick<
   Config,
-  'httpBind' | 'httpMaxConnections' | 'httpHeadersTimeoutSeconds' | 'httpRequestTimeoutSeconds' | 'httpKeepAliveTimeoutSeconds'
+  | 'httpBind'
+  | 'httpsBind'
+  | 'httpMaxConnections'
+  | 'httpHeadersTimeoutSeconds'
+  | 'httpRequestTimeoutSeconds'
+  | 'httpKeepAliveTimeoutSeconds'
 >;
 
 /** What the listener counts; read when /metrics is scraped. */
@@ -20,6 +26,8 @@ interface HttpStats {
 
 export interface HttpServer {
   address(): AddressInfo;
+  /** The HTTPS listener's address, when there is one. */
+  secureAddress(): AddressInfo | undefined;
   readonly stats: HttpStats;
   /**
    * Stops accepting, lets in-flight responses finish for up to `graceMs`,
@@ -29,7 +37,8 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
-export async function listenHttp(app: Koa, config: HttpServerConfig): Promise<HttpServer> {
+/** `secure` is needed when config.httpsBind is set. */
+export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: SecureTransport): Promise<HttpServer> {
   const requestTimeout = config.httpRequestTimeoutSeconds * 1000;
   const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
@@ -43,11 +52,32 @@ export async function listenHttp(app: Koa, config: HttpServerConfig): Promise<Ht
   server.on('drop', () => stats.connectionsRefused++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
   await listenOn(server, config.httpBind, 'http-bind');
+  const secureServer = config.httpsBind ? await listenSecure(config.httpsBind) : undefined;
+
+  /** HTTPS: the same server, fed the connections whose TLS handshake is done, under its own connection cap. */
+  async function listenSecure(bind: string) {
+    if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
+    const tlsServer = createTcpServer((accepted) =>
+      secure.accept(accepted, { secured: (socket) => server.emit('connection', socket), failed: () => undefined }),
+    );
+    tlsServer.maxConnections = config.httpMaxConnections;
+    tlsServer.on('drop', () => stats.connectionsRefused++);
+    try {
+      await listenOn(tlsServer, bind, 'https-bind');
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    return tlsServer;
+  }
+
   return {
     address: () => server.address() as AddressInfo,
+    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
     stats,
     close: (graceMs) =>
       new Promise((resolve) => {
+        secureServer?.close();
         const deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
         server.close(() => {
           clearTimeout(deadline);

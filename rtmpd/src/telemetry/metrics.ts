@@ -11,6 +11,7 @@ import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
 import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
+import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
 import { webhookEventTypes } from '../webhooks/options.ts';
 
@@ -331,6 +332,32 @@ export class RtmpdMetrics {
 
   watchWebhooks(stats: WebhookCounters): void {
     this.webhooks = stats;
+  }
+
+  /** RTMPS or HTTPS is on (tls/tls.ts): its series exist only then. */
+  watchTls(tls: Pick<Tls, 'certificate' | 'handshakes'>): void {
+    const { handshakes, handshakeFailures } = tls.handshakes.stats;
+    this.add('rtmpd_tls_handshakes_total', 'TLS handshakes completed, by listener (rtmps, https).', 'counter', () =>
+      Object.entries(handshakes).map(([listener, value]) => ({ labels: { listener }, value })),
+    );
+    this.add(
+      'rtmpd_tls_handshake_failures_total',
+      'TLS connections closed before their handshake was done, by listener and reason: timeout, not_tls (plain RTMP, HTTP or noise), protocol_version, certificate_refused, aborted, other.',
+      'counter',
+      () =>
+        Object.entries(handshakeFailures).flatMap(([listener, reasons]) =>
+          Object.entries(reasons).map(([reason, value]) => ({ labels: { listener, reason }, value })),
+        ),
+    );
+    this.add(
+      'rtmpd_tls_certificate_reloads_total',
+      'Changed certificate files read while running, by result: ok (new connections get them), error (the last good pair stays).',
+      'counter',
+      () => Object.entries(tls.certificate.stats.reloads).map(([result, value]) => ({ labels: { result }, value })),
+    );
+    this.add('rtmpd_tls_certificate_expiry_timestamp_seconds', 'notAfter of the certificate in use (Unix seconds).', 'gauge', () => [
+      { value: tls.certificate.current.notAfter },
+    ]);
   }
 
   /** A pod of a fleet: its series exist only then. */

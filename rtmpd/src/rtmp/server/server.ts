@@ -1,10 +1,12 @@
-// The RTMP listener: accepts connections up to maxConnections, runs one
-// RtmpSession each, and shuts down gracefully (publishers and players are
-// told, sockets ended, stragglers destroyed).
-import { createServer, type AddressInfo, type Server } from 'node:net';
+// The RTMP listeners: accept connections up to maxConnections, over plain
+// TCP and, when --rtmps-bind is set, over TLS; run one RtmpSession each; and
+// shut down gracefully (publishers and players are told, sockets ended,
+// stragglers destroyed).
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Config } from '../../config.ts';
 import type { StreamHub } from '../../hub/hub.ts';
 import { listenOn } from '../../connections/listen.ts';
+import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
@@ -17,7 +19,7 @@ import { createRtmpStats, type RtmpStats } from './stats.ts';
 const SWEEP_MS = 500;
 
 export type RtmpServerConfig = SessionConfig &
-  Pick<Config, 'rtmpBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes'>;
+  Pick<Config, 'rtmpBind' | 'rtmpsBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes'>;
 
 export interface RtmpServerOptions {
   hub: StreamHub;
@@ -28,12 +30,16 @@ export interface RtmpServerOptions {
   stats?: RtmpStats;
   /** How long close() lets sockets flush before destroying them; default 2 s. */
   closeGraceMs?: number;
+  /** Needed when config.rtmpsBind is set. */
+  secure?: SecureTransport;
 }
 
 export interface RtmpServer {
   address(): AddressInfo;
+  /** The RTMPS listener's address, when there is one. */
+  secureAddress(): AddressInfo | undefined;
   readonly stats: RtmpStats;
-  /** Connections open now. */
+  /** Connections open now (TLS handshakes in progress not included). */
   readonly connections: number;
   /**
    * Asks every publisher to publish elsewhere (RtmpSession.requestReconnect),
@@ -57,21 +63,27 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const perAddress = new PerAddress();
   let closing: Promise<void> | undefined;
 
-  // Paused, so that no byte is read before the socket is rewrapped.
-  const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
+  /** RTMPS connections still in their TLS handshake: they hold a connection slot. */
+  const handshaking = new Set<Socket>();
+
+  /** Takes a slot for a new connection, or refuses it; the key of its address when taken. */
+  function admit(accepted: Socket): string | undefined {
     const key = addressKey(accepted.remoteAddress);
-    if (closing || sessions.size >= config.maxConnections) {
+    if (closing || sessions.size + handshaking.size >= config.maxConnections) {
       stats.connectionsRefused.max_connections++;
       accepted.destroy();
-      return;
+      return undefined;
     }
     if (!perAddress.add(key, config.maxConnectionsPerAddress)) {
       stats.connectionsRefused.per_address++;
       accepted.destroy();
-      return;
+      return undefined;
     }
     stats.connectionsAccepted++;
-    const { socket, attach } = io.adopt(accepted);
+    return key;
+  }
+
+  function run(socket: Socket, key: string): RtmpSession {
     const session = new RtmpSession(socket, {
       hub,
       config,
@@ -85,13 +97,62 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
         perAddress.remove(key);
       },
     });
-    attach(session);
     sessions.add(session);
+    return session;
+  }
+
+  // Paused, so that no byte is read before the socket is rewrapped.
+  const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
+    const key = admit(accepted);
+    if (key === undefined) return;
+    const { socket, attach } = io.adopt(accepted);
+    attach(run(socket, key));
   });
   await listenOn(server, config.rtmpBind, 'rtmp-bind');
   // After listen: an address that cannot be had is the caller's to report, once.
   server.on('error', (err) => logger.error({ err }, 'rtmp server error'));
   const address = server.address() as AddressInfo;
+  const secureServer = config.rtmpsBind ? await listenSecure(config.rtmpsBind) : undefined;
+
+  /**
+   * TLS sockets decrypt into buffers of their own, so a session over TLS
+   * reads from 'data' events rather than the plain port's shared buffer.
+   */
+  async function listenSecure(bind: string): Promise<Server> {
+    const { secure } = options;
+    if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
+    const tlsServer = createServer((accepted) => {
+      const key = admit(accepted);
+      if (key === undefined) return;
+      const pending = secure.accept(accepted, {
+        secured: (socket) => {
+          handshaking.delete(pending);
+          if (closing) {
+            socket.destroy();
+            perAddress.remove(key);
+            return;
+          }
+          const session = run(socket, key);
+          socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
+        },
+        failed: () => {
+          handshaking.delete(pending);
+          perAddress.remove(key);
+        },
+      });
+      handshaking.add(pending);
+    });
+    try {
+      await listenOn(tlsServer, bind, 'rtmps-bind');
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    tlsServer.on('error', (err) => logger.error({ err }, 'rtmps server error'));
+    const { address: host, port } = tlsServer.address() as AddressInfo;
+    logger.info({ address: `${host}:${port}` }, 'rtmps listening');
+    return tlsServer;
+  }
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const session of sessions) session.sweep(now);
@@ -101,7 +162,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
 
   async function shutdown(): Promise<void> {
     clearInterval(sweep);
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const stopped = Promise.all(
+      [server, secureServer].map((listener) => listener && new Promise<void>((resolve) => listener.close(() => resolve()))),
+    );
+    for (const socket of handshaking) socket.destroy();
     // Players first, so they hear Play.Stop rather than a publisher's end.
     const ordered = [...sessions].sort((a, b) => Number(b.playing) - Number(a.playing));
     for (const session of ordered) session.shutdown();
@@ -121,6 +185,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
 
   return {
     address: () => address,
+    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
     stats,
     drainPublishers,
     get connections() {

@@ -1,0 +1,103 @@
+// The server side of a TLS handshake on an accepted TCP connection. The
+// connection gets the certificate in use when it was accepted, has
+// --tls-handshake-timeout-seconds to finish, and a handshake that fails
+// (plain RTMP or HTTP sent to the TLS port, an old protocol, a client that
+// refuses the certificate, a peer that hangs up) is closed, logged and
+// counted by reason. Until the handshake is done OpenSSL holds at most one
+// TLS record (16 KiB) of what the peer sent.
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Config } from '../config.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ServerCertificate } from './certificate.ts';
+
+export type TlsListener = 'rtmps' | 'https';
+
+/** Why handshakes failed; exported at 0 from the start so alerts have a series. */
+const HANDSHAKE_FAILURES = ['timeout', 'not_tls', 'protocol_version', 'certificate_refused', 'aborted', 'other'] as const;
+export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
+
+export interface HandshakeStats {
+  /** Handshakes completed, by listener. */
+  handshakes: Record<TlsListener, number>;
+  /** Handshakes failed, by listener and reason. */
+  handshakeFailures: Record<TlsListener, Record<HandshakeFailure, number>>;
+}
+
+function createHandshakeStats(): HandshakeStats {
+  const zeros = () => Object.fromEntries(HANDSHAKE_FAILURES.map((reason) => [reason, 0])) as Record<HandshakeFailure, number>;
+  return { handshakes: { rtmps: 0, https: 0 }, handshakeFailures: { rtmps: zeros(), https: zeros() } };
+}
+
+/** OpenSSL's reasons (Node's ERR_SSL_<REASON> codes) by what they mean for an operator. */
+export function handshakeFailureOf(code: string | undefined): HandshakeFailure {
+  if (code === undefined) return 'other';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'aborted';
+  // A first byte that is no TLS record: RTMP's C0 (3), an HTTP method, noise.
+  if (
+    /WRONG_VERSION_NUMBER|HTTP_REQUEST|HTTPS_PROXY_REQUEST|PACKET_LENGTH_TOO_LONG|RECORD_LENGTH_MISMATCH|UNEXPECTED_RECORD|BAD_PACKET/.test(
+      code,
+    )
+  )
+    return 'not_tls';
+  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|PROTOCOL_VERSION|NO_SHARED_CIPHER|NO_PROTOCOLS_AVAILABLE/.test(code)) return 'protocol_version';
+  if (/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_|DECRYPT_ERROR|ACCESS_DENIED)/.test(code)) return 'certificate_refused';
+  return 'other';
+}
+
+const explanations: Record<HandshakeFailure, string> = {
+  timeout: 'no handshake within --tls-handshake-timeout-seconds',
+  not_tls: 'the client does not speak TLS (plain RTMP or HTTP sent to a TLS port?)',
+  protocol_version: 'the client offers no TLS version or cipher rtmpd accepts (TLS 1.2 is the least)',
+  certificate_refused: "the client refused rtmpd's certificate",
+  aborted: 'the client hung up during the handshake',
+  other: 'the handshake failed',
+};
+
+export interface HandshakeOutcome {
+  /** The handshake is done: the socket reads and writes plain bytes now. */
+  secured(socket: TLSSocket): void;
+  /** The connection was closed before its handshake was done, and counted. */
+  failed(): void;
+}
+
+export class TlsHandshakes {
+  readonly stats = createHandshakeStats();
+  private readonly certificate: ServerCertificate;
+  private readonly config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>;
+  private readonly logger: Logger;
+
+  constructor(certificate: ServerCertificate, config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>, logger: Logger) {
+    this.certificate = certificate;
+    this.config = config;
+    this.logger = logger;
+  }
+
+  /** Runs the server side of a handshake on `raw`, which is not read from any more; the returned socket replaces it. */
+  accept(raw: Socket, listener: TlsListener, outcome: HandshakeOutcome): TLSSocket {
+    const remote = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? 0}`;
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.certificate.current.context });
+    let settled = false;
+    const fail = (reason: HandshakeFailure, detail?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.stats.handshakeFailures[listener][reason]++;
+      this.logger.info({ listener, remote, reason, ...(detail ? { detail } : {}) }, `tls handshake failed: ${explanations[reason]}`);
+      socket.destroy();
+      outcome.failed();
+    };
+    const timer = setTimeout(() => fail('timeout'), this.config.tlsHandshakeTimeoutSeconds * 1000);
+    timer.unref();
+    socket.on('error', (err: NodeJS.ErrnoException) => fail(handshakeFailureOf(err.code), err.code));
+    socket.once('close', () => fail('aborted'));
+    socket.once('secure', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.stats.handshakes[listener]++;
+      outcome.secured(socket);
+    });
+    return socket;
+  }
+}

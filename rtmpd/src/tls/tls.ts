@@ -1,0 +1,32 @@
+// RTMPS and HTTPS share one certificate and one set of handshake counters.
+// app.ts imports this module only when --rtmps-bind or --https-bind is set,
+// so a server without TLS never loads node:tls.
+import { ConfigError, type Config } from '../config.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { ServerCertificate } from './certificate.ts';
+import { TlsHandshakes } from './handshake.ts';
+
+type TlsConfig = Pick<Config, 'rtmpsBind' | 'httpsBind' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsMaxVersion' | 'tlsHandshakeTimeoutSeconds'>;
+
+/** How often the certificate files are read again; a renewed certificate is in use within this. */
+const CERTIFICATE_POLL_MS = 2000;
+
+export interface Tls {
+  certificate: ServerCertificate;
+  handshakes: TlsHandshakes;
+  close(): void;
+}
+
+export async function startTls(config: TlsConfig, logger: Logger, pollMs = CERTIFICATE_POLL_MS): Promise<Tls> {
+  const by = config.rtmpsBind ? '--rtmps-bind' : '--https-bind';
+  const missing = [config.tlsCertFile ? '' : '--tls-cert-file', config.tlsKeyFile ? '' : '--tls-key-file'].filter(Boolean);
+  if (missing.length) throw new ConfigError(`${by} is set, so ${missing.join(' and ')} must be too (PEM files)`);
+  const certificate = await ServerCertificate.open({
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    maxVersion: config.tlsMaxVersion,
+    logger,
+    intervalMs: pollMs,
+  });
+  return { certificate, handshakes: new TlsHandshakes(certificate, config, logger), close: () => certificate.close() };
+}

@@ -1,0 +1,280 @@
+// RTMPS with real clients: ffmpeg publishes over TLS and ffprobe, GStreamer
+// and rtmpdump (librtmp) play it back over RTMPS and plain RTMP; the
+// certificate is renewed under a live publisher the way a mounted Secret is;
+// a handshake that stalls and plain RTMP sent to the TLS port are closed and
+// counted while the server goes on; a bad certificate stops the start.
+import { spawn } from 'node:child_process';
+import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSigned, type TestCertificate } from './support/certificates.ts';
+import { encodeOnce, testPatternInputs } from './support/clips.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
+import {
+  listStreams,
+  probe,
+  runCommand,
+  runFfmpeg,
+  serverEntry,
+  startServer,
+  stopAll,
+  waitForStream,
+  type RunningServer,
+} from './support/processes.ts';
+
+const root = join(tmpdir(), `rtmpd-rtmps-${process.pid}`);
+/** Where the server reads tls.crt and tls.key: a `..data` symlink swapped in one rename, as the kubelet updates a Secret. */
+const mount = join(root, 'mount');
+let first: TestCertificate;
+let second: TestCertificate;
+let server: RunningServer;
+let rtmpsPort: number;
+let httpsPort: number;
+
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+const rtmpsUrl = (key: string, port = rtmpsPort) => `rtmps://127.0.0.1:${port}/live/${key}`;
+/** ffmpeg publishing the test pattern over RTMPS, taking the self-signed certificate as it is (-tls_verify 0). */
+const publishOverTls = (url: string, seconds: number) =>
+  runFfmpeg([
+    ...['-re', ...testPatternInputs('320x240'), '-t', String(seconds)],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '25', '-c:a', 'aac'],
+    ...['-f', 'flv', '-tls_verify', '0', url],
+  ]);
+
+async function swapTo(certificate: TestCertificate): Promise<void> {
+  await symlink(certificate.dir, join(mount, '..data_tmp'));
+  await rename(join(mount, '..data_tmp'), join(mount, '..data'));
+}
+
+async function startTlsServer(flags: string[] = []): Promise<{ server: RunningServer; rtmpsPort: number; httpsPort: number }> {
+  const started = await startServer([
+    ...['--rtmps-bind', '127.0.0.1:0', '--tls-cert-file', join(mount, 'tls.crt'), '--tls-key-file', join(mount, 'tls.key')],
+    ...['--recording-enabled', 'false', ...flags],
+  ]);
+  const ready = started.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https?: string };
+  return { server: started, rtmpsPort: portOf(ready.rtmps), httpsPort: ready.https ? portOf(ready.https) : 0 };
+}
+
+async function metric(name: string, labels: string): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+async function waitForMetric(name: string, labels: string, atLeast: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await metric(name, labels)) < atLeast) {
+    if (Date.now() > deadline) throw new Error(`${name}{${labels}} did not reach ${atLeast}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A GET over HTTPS that takes the self-signed certificate as it is. */
+function httpsGet(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: httpsPort, path, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** The fingerprint of the certificate a new TLS connection to the RTMPS port is given. */
+function presentedFingerprint(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: rtmpsPort, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  await rm(root, { recursive: true, force: true });
+  await mkdir(mount, { recursive: true });
+  [first, second] = await Promise.all([selfSigned(join(root, 'first'), 'first'), selfSigned(join(root, 'second'), 'second')]);
+  await symlink(first.dir, join(mount, '..data'));
+  await symlink(join('..data', 'tls.crt'), join(mount, 'tls.crt'));
+  await symlink(join('..data', 'tls.key'), join(mount, 'tls.key'));
+  ({ server, rtmpsPort, httpsPort } = await startTlsServer(['--https-bind', '127.0.0.1:0', '--tls-handshake-timeout-seconds', '2']));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  stopAll();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('RTMPS', () => {
+  it('takes an ffmpeg publisher over TLS and plays it over RTMPS (ffprobe, GStreamer) and plain RTMP', async () => {
+    const publisher = publishOverTls(rtmpsUrl('ffmpeg'), 30);
+    const stream = await waitForStream(server, 'rtmp/live/ffmpeg');
+    expect(stream.video).toMatchObject({ codec: 'h264', width: 320, height: 240 });
+    const expected = [
+      expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
+      expect.objectContaining({ codec_name: 'aac' }),
+    ];
+    expect(await probe(rtmpsUrl('ffmpeg'))).toEqual(expect.arrayContaining(expected));
+    expect(await probe(server.rtmpUrl('live', 'ffmpeg'))).toEqual(expect.arrayContaining(expected));
+    const gst = await runCommand(
+      'gst-launch-1.0',
+      ['-q', 'rtmp2src', `location=${rtmpsUrl('ffmpeg')}`, 'tls-validation-flags=0', '!', 'flvdemux', '!', 'fakesink', 'num-buffers=50'],
+      30_000,
+    );
+    expect(gst).toMatchObject({ code: 0 });
+    // The same stream over HTTPS: HTTP-FLV to ffprobe, the API to Node.
+    expect(await probe(`https://127.0.0.1:${httpsPort}/live/ffmpeg.flv`)).toEqual(expect.arrayContaining(expected));
+    const api = await httpsGet('/api/v1/rtmp/streams');
+    expect(api.status).toBe(200);
+    expect(JSON.parse(api.body)).toMatchObject({
+      streams: expect.arrayContaining([expect.objectContaining({ stream_id: 'rtmp/live/ffmpeg' })]),
+    });
+    expect(await metric('rtmpd_tls_handshakes_total', 'listener="https"')).toBeGreaterThanOrEqual(2);
+    expect(await metric('rtmpd_tls_handshakes_total', 'listener="rtmps"')).toBeGreaterThanOrEqual(3);
+    publisher.child.kill('SIGINT');
+    await publisher.exited;
+  });
+
+  it('takes a GStreamer rtmp2sink publisher over TLS', async () => {
+    // Remuxed, not re-encoded (this GStreamer has no H.264 encoder); rtmp2sink paces it as a live encoder would send it.
+    const clip = await encodeOnce('gstreamer-320x240-4s.flv', [
+      ...testPatternInputs('320x240'),
+      ...['-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', 'aac', '-f', 'flv'],
+    ]);
+    const publisher = runCommand(
+      'gst-launch-1.0',
+      [
+        ...['-q', 'filesrc', `location=${clip}`, '!', 'flvdemux', 'name=demux'],
+        ...['demux.video', '!', 'queue', '!', 'h264parse', '!', 'flvmux', 'name=mux', 'streamable=true'],
+        ...['!', 'rtmp2sink', `location=${rtmpsUrl('gstreamer')}`, 'tls-validation-flags=0'],
+        ...['demux.audio', '!', 'queue', '!', 'aacparse', '!', 'mux.'],
+      ],
+      30_000,
+    );
+    const stream = await waitForStream(server, 'rtmp/live/gstreamer');
+    expect(stream.video).toMatchObject({ codec: 'h264', width: 320, height: 240 });
+    expect(await publisher).toMatchObject({ code: 0 });
+  });
+
+  it('serves a renewed certificate to new connections while a live publisher goes on', async () => {
+    expect(await presentedFingerprint()).toBe(first.fingerprint);
+    const publisher = publishOverTls(rtmpsUrl('renewal'), 60);
+    await waitForStream(server, 'rtmp/live/renewal');
+    await swapTo(second);
+    await waitForMetric('rtmpd_tls_certificate_reloads_total', 'result="ok"', 1);
+    expect(await presentedFingerprint()).toBe(second.fingerprint);
+    // The publisher's connection kept the old certificate and keeps sending.
+    const bytesAt = async () => (await listStreams(server)).find((s) => s.stream_id === 'rtmp/live/renewal')?.bytes_in ?? 0;
+    const before = await bytesAt();
+    const deadline = Date.now() + 10_000;
+    while ((await bytesAt()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await bytesAt()).toBeGreaterThan(before);
+    expect(publisher.child.exitCode).toBeNull();
+    // A bad pair is refused and counted; the renewed one stays.
+    await swapTo({ ...first, dir: join(root, 'nowhere') });
+    await waitForMetric('rtmpd_tls_certificate_reloads_total', 'result="error"', 1);
+    expect(await presentedFingerprint()).toBe(second.fingerprint);
+    publisher.child.kill('SIGINT');
+    await publisher.exited;
+    await swapTo(first);
+  });
+});
+
+describe('hostile input on the RTMPS port', () => {
+  it('closes a connection that sends nothing once --tls-handshake-timeout-seconds pass', async () => {
+    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"');
+    const started = Date.now();
+    const socket = netConnect({ host: '127.0.0.1', port: rtmpsPort });
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"', before + 1);
+  });
+
+  it('refuses plain RTMP on the TLS port with a log line and a count, and goes on serving', async () => {
+    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"');
+    await expect(RtmpClient.connect(`rtmp://127.0.0.1:${rtmpsPort}/live/plain`, { timeoutMs: 5000 })).rejects.toThrow();
+    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"', before + 1);
+    expect(server.logs).toContainEqual(
+      expect.objectContaining({
+        msg: expect.stringContaining('plain RTMP or HTTP sent to a TLS port'),
+        reason: 'not_tls',
+        listener: 'rtmps',
+      }),
+    );
+    expect(server.child.exitCode).toBeNull();
+    expect(await presentedFingerprint()).toMatch(/^[0-9A-F:]+$/);
+  });
+
+  it('refuses plain HTTP on the HTTPS port, and goes on serving HTTPS', async () => {
+    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"');
+    await expect(fetch(`http://127.0.0.1:${httpsPort}/api/v1/rtmp/streams`)).rejects.toThrow();
+    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"', before + 1);
+    expect((await httpsGet('/api/v1/rtmp/streams')).status).toBe(200);
+  });
+});
+
+describe('librtmp', () => {
+  it('plays over RTMPS with rtmpdump from a server offering TLS 1.2 (librtmp with GnuTLS hangs up on TLS 1.3)', async () => {
+    const tls12 = await startTlsServer(['--tls-max-version', 'TLSv1.2']);
+    try {
+      const publisher = publishOverTls(rtmpsUrl('librtmp', tls12.rtmpsPort), 6);
+      await waitForStream(tls12.server, 'rtmp/live/librtmp');
+      const out = join(root, 'rtmpdump.flv');
+      // rtmpdump records until the stream ends, a few seconds on.
+      const dump = await runCommand('rtmpdump', ['-q', '--live', '-r', rtmpsUrl('librtmp', tls12.rtmpsPort), '-o', out], 30_000);
+      expect(dump).toMatchObject({ code: 0 });
+      expect(await probe(out)).toEqual(expect.arrayContaining([expect.objectContaining({ codec_name: 'h264', width: 320 })]));
+      await publisher.exited;
+    } finally {
+      await tls12.server.stop();
+    }
+  });
+});
+
+describe('configuration', () => {
+  /** Runs rtmpd until it exits; its output (JSON log lines and stderr). */
+  function runRtmpd(flags: string[]): Promise<{ code: number | null; output: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [serverEntry(), '--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--rtmps-bind', '127.0.0.1:0', ...flags],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
+  }
+
+  it.each([
+    ['no key', () => ['--tls-cert-file', first.certFile], '--rtmps-bind is set, so --tls-key-file must be too'],
+    [
+      'an unreadable certificate',
+      () => ['--tls-cert-file', join(root, 'missing.crt'), '--tls-key-file', first.keyFile],
+      'cannot read it (ENOENT)',
+    ],
+    [
+      'a key that does not match',
+      () => ['--tls-cert-file', first.certFile, '--tls-key-file', second.keyFile],
+      'is not the key of the first certificate',
+    ],
+  ])('refuses to start with %s, saying why', async (_, flags, message) => {
+    const { code, output } = await runRtmpd(flags());
+    expect(code).toBe(2);
+    expect(output).toContain(message);
+    expect(output).not.toContain('rtmpd ready');
+  });
+});
