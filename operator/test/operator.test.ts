@@ -2,9 +2,12 @@
 // controller-manager, scheduler, kwok nodes), running as a child process under
 // its own ServiceAccount with the generated RBAC. Two replicas run with leader
 // election throughout; the tests run in order and share them.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimLease, podLease } from '@flux-rtmpd/rtmpd/fleet-records';
 import { eventually, kubectl, kubectlJson, serviceAccountKubeconfig, waitEstablished, withClusterLock } from '../../e2e/cluster/kube.ts';
+import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
 import { checksumAnnotation } from '../src/controller/pod.ts';
 import {
   apply,
@@ -553,6 +556,48 @@ describe('rtmpd-operator against the API server', () => {
     // The Secret's value is in no object the operator wrote.
     for (const kindName of ['configmap', 'statefulset', 'rtmpserver'])
       expect(JSON.stringify(await get(kindName, ns, kindName === 'configmap' ? 'guarded-rtmpd' : 'guarded'))).not.toContain('s3cr3t-value');
+  });
+
+  it('serves RTMPS from spec.tls: the kubernetes.io/tls Secret mounted whole, the ports on the pod and the Services, the pod admitted as restricted', async () => {
+    const secret = `tls-${id}`;
+    const certificate = await selfSigned(join(tmpdir(), `rtmp-op-tls-${id}`));
+    await kubectl(['create', 'secret', 'tls', secret, '-n', ns, `--cert=${certificate.certFile}`, `--key=${certificate.keyFile}`]);
+    await apply(server('secure', { replicas: 1, tls: { secretName: secret, https: true } }));
+    type Spec = { template: { spec: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const statefulSet = await eventually('the StatefulSet', () => get('statefulset', ns, 'secure'));
+    const pod = (statefulSet.spec as Spec).template.spec;
+    const volume = pod.volumes.find((v: { secret?: { secretName: string } }) => v.secret?.secretName === secret);
+    expect(volume).toBeDefined();
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: volume.name, mountPath: `/etc/rtmpd-secrets/${secret}`, readOnly: true });
+    expect(pod.containers[0].ports).toEqual(
+      expect.arrayContaining([
+        { name: 'rtmps', containerPort: 443, protocol: 'TCP' },
+        { name: 'https', containerPort: 8443, protocol: 'TCP' },
+      ]),
+    );
+    for (const name of ['secure', 'secure-pods']) {
+      const service = await eventually(`Service ${name}`, () => get('service', ns, name));
+      expect((service.spec as { ports: object[] }).ports).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ name: 'rtmps', port: 443, targetPort: 'rtmps' }),
+          expect.objectContaining({ name: 'https', port: 8443, targetPort: 'https' }),
+        ]),
+      );
+    }
+    // The namespace enforces the restricted Pod Security level: the pod with its port-443 sysctl is admitted.
+    const [created] = await eventually('the pod', async () => {
+      const pods = await list('pods', ns, 'app.kubernetes.io/instance=secure');
+      return pods.length ? pods : undefined;
+    });
+    expect((created!.spec as { securityContext: object }).securityContext).toMatchObject({
+      sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '443' }],
+    });
+    const status = await eventually('status.endpoints.rtmps', async () => {
+      const s = await get('rtmpserver', ns, 'secure');
+      return (s?.status as { endpoints?: { rtmps?: string } } | undefined)?.endpoints?.rtmps ? s : undefined;
+    });
+    expect((status.status as { endpoints: { rtmps: string } }).endpoints.rtmps).toBe(`rtmps://secure.${ns}.svc:443/live`);
+    await kubectl(['delete', 'rtmpserver', 'secure', '-n', ns, '--wait=false']);
   });
 
   it('needs nothing beyond its own RBAC: no request was forbidden', async () => {

@@ -257,6 +257,23 @@ const webhooksSchema = z
     'webhook events (README, Webhooks): the URLs and limits are rtmpd options in spec.rtmpd (webhookUrls, webhookEvents, ...); the signing key is a Secret the operator mounts, which rtmpd re-reads when it changes',
   );
 
+const tlsSchema = z
+  .object({
+    secretName: secretName.describe(
+      'a kubernetes.io/tls Secret (tls.crt: the certificate and its chain; tls.key), such as the one a cert-manager Certificate writes; mounted whole, so a renewal reaches the pods and rtmpd takes it for new connections without a restart',
+    ),
+    rtmpsPort: port.default(443).describe('RTMPS port (container and Service), 443 as the big platforms use'),
+    https: z
+      .boolean()
+      .default(false)
+      .describe("also serve the HTTP port's content (API, HTTP-FLV, HLS, console, /metrics) over HTTPS on httpsPort"),
+    httpsPort: port.default(8443).describe('HTTPS port (container and Service) when https is true'),
+  })
+  .meta(cel({ rule: 'self.rtmpsPort != self.httpsPort', message: 'tls.rtmpsPort and tls.httpsPort must differ' }))
+  .describe(
+    'RTMPS (and HTTPS) with the certificate in a kubernetes.io/tls Secret (README, RTMPS and HTTPS); the plain RTMP and HTTP ports stay',
+  );
+
 // ---- spec ---------------------------------------------------------------------
 
 /** What the operator gives the rtmpd container when spec.resources is unset: requested, so it is not BestEffort. */
@@ -521,6 +538,7 @@ export const specSchema = z
       .describe('Prometheus scraping: pods always carry prometheus.io/* annotations; a ServiceMonitor is optional'),
     auth: authSchema,
     webhooks: webhooksSchema,
+    tls: tlsSchema.optional(),
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
   .describe('desired state of the rtmpd fleet');
@@ -588,6 +606,7 @@ export const statusSchema = z
     endpoints: z
       .object({
         rtmp: z.string().optional().describe('publish to and play from <rtmp>/<stream key>'),
+        rtmps: z.string().optional().describe('the same over TLS, when spec.tls is set'),
         httpFlv: z.string().optional().describe('HTTP-FLV playback base URL: append /<stream key>.flv'),
         api: z.string().optional().describe('rtmpd HTTP API base URL (live streams at <api>/rtmp/streams)'),
       })

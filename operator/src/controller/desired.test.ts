@@ -497,6 +497,49 @@ describe('desired state', () => {
     expect(configChanges(before, d.config)).toEqual({ live: ['webhookUrls'], restart: [] });
   });
 
+  it('serves RTMPS (and HTTPS) from spec.tls: the Secret mounted whole, the ports on the pod and both Services, the file paths to rtmpd', () => {
+    const d = desired(server({ tls: { secretName: 'edge-tls', https: true }, service: { type: 'NodePort' } }));
+    const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file).toMatchObject({
+      rtmpsBind: '0.0.0.0:443',
+      httpsBind: '0.0.0.0:8443',
+      tlsCertFile: `${mountPaths.secrets}/edge-tls/tls.crt`,
+      tlsKeyFile: `${mountPaths.secrets}/edge-tls/tls.key`,
+    });
+    expect(() => parseConfig(d.config)).not.toThrow();
+    const pod = (d.statefulSet as Obj).spec.template.spec as Obj;
+    const volume = (pod.volumes as Obj[]).find((v) => v.secret?.secretName === 'edge-tls')!;
+    // Not with subPath: the kubelet's ..data swap must reach the files for a renewal to arrive without a restart.
+    const mount = (container(d).volumeMounts as Obj[]).find((m) => m.name === volume.name)!;
+    expect(mount).toEqual({ name: volume.name, mountPath: `${mountPaths.secrets}/edge-tls`, readOnly: true });
+    expect(container(d).ports).toEqual([
+      { name: 'rtmp', containerPort: 1935, protocol: 'TCP' },
+      { name: 'http', containerPort: 8082, protocol: 'TCP' },
+      { name: 'rtmps', containerPort: 443, protocol: 'TCP' },
+      { name: 'https', containerPort: 8443, protocol: 'TCP' },
+    ]);
+    // rtmpd runs without privileges: port 443 is opened to it by the pod's safe sysctl.
+    expect(pod.securityContext.sysctls).toEqual([{ name: 'net.ipv4.ip_unprivileged_port_start', value: '443' }]);
+    for (const svc of [d.service, d.headlessService] as Obj[])
+      expect(svc.spec.ports).toEqual(
+        expect.arrayContaining([
+          { name: 'rtmps', protocol: 'TCP', port: 443, targetPort: 'rtmps' },
+          { name: 'https', protocol: 'TCP', port: 8443, targetPort: 'https' },
+        ]),
+      );
+    expect(JSON.stringify(d.configMap)).not.toContain('BEGIN');
+
+    // Without https only RTMPS; without spec.tls nothing of it, and no sysctl.
+    const rtmpsOnly = desired(server({ tls: { secretName: 'edge-tls', rtmpsPort: 1936 } }));
+    expect((rtmpsOnly.service as Obj).spec.ports.map((p: Obj) => p.name)).toEqual(['rtmp', 'http', 'rtmps']);
+    expect(parse((rtmpsOnly.configMap as Obj).data[configFileName] as string)).toMatchObject({ rtmpsBind: '0.0.0.0:1936', httpsBind: '' });
+    expect((rtmpsOnly.statefulSet as Obj).spec.template.spec.securityContext.sysctls).toBeUndefined();
+    const plain = desired(server());
+    expect((plain.service as Obj).spec.ports.map((p: Obj) => p.name)).toEqual(['rtmp', 'http']);
+    expect(parse((plain.configMap as Obj).data[configFileName] as string)).not.toHaveProperty('rtmpsBind');
+    expect(() => parseSpec({ tls: { secretName: 'x', rtmpsPort: 8443, https: true } })).not.toThrow(); // CEL, checked by the API server
+  });
+
   it('renders no auth at all by default: rtmpd stays open and says so', () => {
     const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
     expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });

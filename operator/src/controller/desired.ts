@@ -7,7 +7,7 @@ import { apiVersion, kind, rtmpApp, type RtmpServer, type RtmpServerStatus } fro
 import { fleetOptions, podAccess } from './fleet.ts';
 import { labels, meta, selectorLabels, type Manifest } from './manifest.ts';
 import { childNames } from './names.ts';
-import { podTemplate, type Defaults } from './pod.ts';
+import { containerPorts, podTemplate, type Defaults } from './pod.ts';
 import { configFile, configFileName, rtmpdConfig } from './rtmpd-config.ts';
 import { claimTemplates, sharedClaims, type VolumeName } from './storage.ts';
 
@@ -24,15 +24,16 @@ function configMap(server: RtmpServer, config: Partial<Config>): Manifest {
 }
 
 function service(server: RtmpServer): Manifest {
-  const { service: svc, ports } = server.spec;
+  const { service: svc } = server.spec;
   const withNodePorts = svc.type !== 'ClusterIP';
-  const port = (name: 'rtmp' | 'http') => ({
+  const nodePorts: Partial<Record<string, number>> = svc.nodePorts ?? {};
+  const ports = containerPorts(server.spec).map(({ name, port }) => ({
     name,
     protocol: 'TCP',
-    port: ports[name],
+    port,
     targetPort: name,
-    ...(withNodePorts && svc.nodePorts?.[name] !== undefined ? { nodePort: svc.nodePorts[name] } : {}),
-  });
+    ...(withNodePorts && nodePorts[name] !== undefined ? { nodePort: nodePorts[name] } : {}),
+  }));
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -40,7 +41,7 @@ function service(server: RtmpServer): Manifest {
     spec: {
       type: svc.type,
       selector: selectorLabels(server),
-      ports: [port('rtmp'), port('http')],
+      ports,
       ...(svc.type === 'LoadBalancer' && svc.loadBalancerSourceRanges ? { loadBalancerSourceRanges: svc.loadBalancerSourceRanges } : {}),
     },
   };
@@ -48,7 +49,6 @@ function service(server: RtmpServer): Manifest {
 
 /** Gives each pod a stable DNS name, <pod>.<name>-pods.<namespace>.svc, for whoever needs to reach one pod. */
 function headlessService(server: RtmpServer): Manifest {
-  const { ports } = server.spec;
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -56,7 +56,7 @@ function headlessService(server: RtmpServer): Manifest {
     spec: {
       clusterIP: 'None',
       selector: selectorLabels(server),
-      ports: (['rtmp', 'http'] as const).map((name) => ({ name, protocol: 'TCP', port: ports[name], targetPort: name })),
+      ports: containerPorts(server.spec).map(({ name, port }) => ({ name, protocol: 'TCP', port, targetPort: name })),
     },
   };
 }
@@ -210,8 +210,10 @@ export function desiredState(server: RtmpServer, defaults: Defaults, observed: O
 export function endpoints(server: RtmpServer): NonNullable<RtmpServerStatus['endpoints']> {
   const host = `${childNames(server).service}.${server.metadata.namespace}.svc`;
   const { rtmp, http } = server.spec.ports;
+  const { tls } = server.spec;
   return {
     rtmp: `rtmp://${host}:${rtmp}/${rtmpApp}`,
+    ...(tls ? { rtmps: `rtmps://${host}:${tls.rtmpsPort}/${rtmpApp}` } : {}),
     httpFlv: `http://${host}:${http}/${rtmpApp}`,
     api: `http://${host}:${http}/api/v1`,
   };

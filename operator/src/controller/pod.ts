@@ -2,7 +2,7 @@
 // volumes, from the spec and the operator's defaults.
 import { createHash } from 'node:crypto';
 import { configDefault, type Config } from '@flux-rtmpd/rtmpd/config';
-import { defaultResources, type RtmpServer } from '../api/rtmpserver.ts';
+import { defaultResources, type RtmpServer, type RtmpServerSpec } from '../api/rtmpserver.ts';
 import { fleetEnv } from './fleet.ts';
 import { labels, selectorLabels } from './manifest.ts';
 import { childNames } from './names.ts';
@@ -59,6 +59,26 @@ function secretVolumes(server: RtmpServer): { volumes: object[]; mounts: object[
     volumes: names.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
     mounts: names.map((name) => ({ name: secretVolumeName(name), mountPath: secretPath(name), readOnly: true })),
   };
+}
+
+/** The ports rtmpd listens on in the pod, and the Services expose: RTMP and HTTP, and RTMPS and HTTPS when spec.tls asks. */
+export function containerPorts(spec: RtmpServerSpec): { name: 'rtmp' | 'http' | 'rtmps' | 'https'; port: number }[] {
+  return [
+    { name: 'rtmp', port: spec.ports.rtmp },
+    { name: 'http', port: spec.ports.http },
+    ...(spec.tls ? [{ name: 'rtmps' as const, port: spec.tls.rtmpsPort }] : []),
+    ...(spec.tls?.https ? [{ name: 'https' as const, port: spec.tls.httpsPort }] : []),
+  ];
+}
+
+/**
+ * rtmpd runs as a user without privileges; a port below 1024 (RTMPS on 443)
+ * is opened to it through the pod's network namespace sysctl, one of
+ * Kubernetes' safe sysctls (allowed under the restricted Pod Security Standard).
+ */
+function lowPorts(spec: RtmpServerSpec): { sysctls?: { name: string; value: string }[] } {
+  const lowest = Math.min(...containerPorts(spec).map((p) => p.port));
+  return lowest < 1024 ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: String(lowest) }] } : {};
 }
 
 /** The rtmpd pod. */
@@ -122,7 +142,7 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
       // rtmpd keeps the fleet's Leases in the API server: the one pod that gets the account's token.
       serviceAccountName: names.podAccount,
       automountServiceAccountToken: true,
-      securityContext: { ...restrictedPodSecurityContext, ...spec.podSecurityContext },
+      securityContext: { ...restrictedPodSecurityContext, ...lowPorts(spec), ...spec.podSecurityContext },
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
       ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
       ...(spec.affinity ? { affinity: spec.affinity } : {}),
@@ -133,10 +153,7 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
           image: spec.image ?? defaults.image,
           imagePullPolicy: spec.imagePullPolicy,
           args: rtmpdArgs(config),
-          ports: [
-            { name: 'rtmp', containerPort: spec.ports.rtmp, protocol: 'TCP' },
-            { name: 'http', containerPort: spec.ports.http, protocol: 'TCP' },
-          ],
+          ports: containerPorts(spec).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
           env,
           startupProbe: probe('startup'),
           livenessProbe: probe('liveness'),

@@ -1,8 +1,8 @@
 // rtmpd's configuration as the pods get it: the options, rendered from the
 // spec through rtmpd's own schema, split into the arguments the operator owns
 // (listen addresses, mount paths) and the mounted config file with the rest;
-// and which changes of that file rtmpd takes live. Secrets spec.auth and
-// spec.webhooks name are mounted, and only their paths enter the configuration.
+// and which changes of that file rtmpd takes live. Secrets spec.auth,
+// spec.webhooks and spec.tls name are mounted, and only their paths enter the configuration.
 import { createHash } from 'node:crypto';
 import { configSchema, flagName, reloadOf, type AuthRule, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { parse, stringify } from 'yaml';
@@ -13,7 +13,7 @@ export const mountPaths = {
   keyframes: '/var/lib/rtmpd/keyframes',
   config: '/etc/rtmpd',
   tmp: '/tmp',
-  /** Each Secret spec.auth or spec.webhooks names is mounted whole at secrets/<name>, where the kubelet keeps it current. */
+  /** Each Secret spec.auth, spec.webhooks or spec.tls names is mounted whole (never with subPath) at secrets/<name>, where the kubelet keeps it current. */
   secrets: '/etc/rtmpd-secrets',
 } as const;
 /** The key of rtmpd's config file in the ConfigMap, and so its name under mountPaths.config. */
@@ -46,6 +46,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     snapshotKeep: spec.snapshot.keep,
     ...authConfig(spec),
     webhookSecretFile: spec.webhooks.secret ? secretPath(spec.webhooks.secret.name, spec.webhooks.secret.key) : '',
+    ...tlsConfig(spec),
   };
   const extra = spec.rtmpd as Partial<Record<ConfigKey, unknown>>;
   for (const key of passthroughOptions) {
@@ -99,7 +100,18 @@ function authConfig(spec: RtmpServerSpec): Partial<Config> {
   };
 }
 
-/** Every Secret spec.auth and spec.webhooks name, with the field that names it (for a clear message when one is missing). */
+/** rtmpd's TLS options from spec.tls: the ports, and the paths of the mounted Secret's tls.crt and tls.key. */
+function tlsConfig({ tls }: RtmpServerSpec): Partial<Config> {
+  if (!tls) return {};
+  return {
+    rtmpsBind: `0.0.0.0:${tls.rtmpsPort}`,
+    httpsBind: tls.https ? `0.0.0.0:${tls.httpsPort}` : '',
+    tlsCertFile: secretPath(tls.secretName, 'tls.crt'),
+    tlsKeyFile: secretPath(tls.secretName, 'tls.key'),
+  };
+}
+
+/** Every Secret spec.auth, spec.webhooks and spec.tls name, with the field that names it (for a clear message when one is missing). */
 export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: string }[] {
   const refs: { name: string; field: string }[] = [];
   (spec.auth.rules ?? []).forEach((rule, i) => {
@@ -111,6 +123,7 @@ export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: 
   });
   if (spec.auth.apiTokenSecret) refs.push({ name: spec.auth.apiTokenSecret.name, field: 'spec.auth.apiTokenSecret' });
   if (spec.webhooks.secret) refs.push({ name: spec.webhooks.secret.name, field: 'spec.webhooks.secret' });
+  if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName' });
   return refs;
 }
 
