@@ -4,10 +4,14 @@
 // model states, however many there are.
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serializeMessage } from '../src/rtmp/wire/chunk-writer.ts';
 import { ClientHandshake } from '../src/rtmp/wire/handshake.ts';
 import { MessageType } from '../src/rtmp/wire/message-types.ts';
+import { selfSigned } from './support/certificates.ts';
 import { startServer, stopAll, type RunningServer } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { sleep, until } from './support/wait.ts';
@@ -15,6 +19,8 @@ import { sleep, until } from './support/wait.ts';
 const MiB = 1024 * 1024;
 /** What the README states rtmpd holds per idle connection, at most. */
 const PER_CONNECTION_KIB = 64;
+/** What the README states an RTMPS connection holds on top, at most (TLS state and OpenSSL's buffers). */
+const TLS_PER_CONNECTION_KIB = 64;
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 afterAll(() => stopAll());
@@ -52,15 +58,15 @@ function avcFrame(size: number, keyframe: boolean): Buffer {
   return body;
 }
 
-/** A connection that has done the handshake and nothing else. */
-async function handshaken(port: number): Promise<{ socket: Socket; closed: () => boolean }> {
-  const socket = connect(port, '127.0.0.1');
+/** A connection that has done the handshake (over TLS: TLS's, then RTMP's) and nothing else. */
+async function handshaken(port: number, { tls = false } = {}): Promise<{ socket: Socket; closed: () => boolean }> {
+  const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect(port, '127.0.0.1');
   let closed = false;
   socket.on('error', () => {});
   socket.once('close', () => (closed = true));
   await new Promise<void>((resolve, reject) => {
     const handshake = new ClientHandshake('simple', (b) => socket.write(b));
-    socket.once('connect', () => handshake.start());
+    socket.once(tls ? 'secureConnect' : 'connect', () => handshake.start());
     socket.on('data', (d: Buffer) => {
       try {
         if (handshake.push(d) !== undefined) resolve();
@@ -200,6 +206,30 @@ describe('memory model: players, streams and connections at their limits', () =>
     const perConnectionKiB = ((rssMiB(server.child.pid!) - idle) * 1024) / cap;
     expect(perConnectionKiB).toBeLessThanOrEqual(PER_CONNECTION_KIB);
     for (const client of clients) client.destroy();
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('holds an RTMPS connection to the stated overhead plus its TLS state', async () => {
+    const count = 500;
+    const certificate = await selfSigned(join(tmpdir(), `rtmpd-memory-tls-${process.pid}`));
+    const server = await startServer([
+      ...PATIENT,
+      ...['--rtmps-bind', '127.0.0.1:0', '--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
+    ]);
+    const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string };
+    const port = Number(ready.rtmps.slice(ready.rtmps.lastIndexOf(':') + 1));
+    // One connection first, so the TLS code's own start-up is in the baseline, not in the per-connection figure.
+    (await handshaken(port, { tls: true })).socket.destroy();
+    await eventually(async () => (await metric(server, 'rtmpd_connections')) === 0);
+    const idle = rssMiB(server.child.pid!);
+    const sockets: Socket[] = [];
+    while (sockets.length < count)
+      sockets.push(...(await Promise.all(Array.from({ length: 50 }, () => handshaken(port, { tls: true })))).map((c) => c.socket));
+    expect(await metric(server, 'rtmpd_connections', 'state="connecting"')).toBe(count);
+    // Measured: 75-79 KiB per connection, all of it (three runs on a loaded machine).
+    const perConnectionKiB = ((rssMiB(server.child.pid!) - idle) * 1024) / count;
+    expect(perConnectionKiB).toBeLessThanOrEqual(PER_CONNECTION_KIB + TLS_PER_CONNECTION_KIB);
+    for (const socket of sockets) socket.destroy();
     expect(await server.stop()).toBe(0);
   });
 });
