@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -211,6 +211,34 @@ describe('hostile input on the RTMPS port', () => {
     );
     expect(server.child.exitCode).toBeNull();
     expect(await presentedFingerprint()).toMatch(/^[0-9A-F:]+$/);
+  });
+
+  it('counts handshakes in progress against --max-connections, on both ports', async () => {
+    const small = await startTlsServer(['--max-connections', '2']);
+    try {
+      const idle = await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise<Socket>((resolve) => {
+              const socket = netConnect({ host: '127.0.0.1', port: small.rtmpsPort }, () => resolve(socket));
+            }),
+        ),
+      );
+      const closedAt = (port: number) =>
+        new Promise<void>((resolve) =>
+          netConnect({ host: '127.0.0.1', port })
+            .on('error', resolve)
+            .once('close', () => resolve()),
+        );
+      // Two handshakes sit unfinished: the third connection, to either port, is closed at accept.
+      await closedAt(small.rtmpsPort);
+      await closedAt(small.server.rtmpPort);
+      const text = await (await fetch(small.server.httpUrl('/metrics'))).text();
+      expect(text).toContain('rtmpd_connections_refused_total{reason="max_connections"} 2');
+      for (const socket of idle) socket.destroy();
+    } finally {
+      await small.server.stop();
+    }
   });
 
   it('refuses plain HTTP on the HTTPS port, and goes on serving HTTPS', async () => {
