@@ -213,6 +213,21 @@ describe('hostile input on the RTMPS port', () => {
     expect(await presentedFingerprint()).toMatch(/^[0-9A-F:]+$/);
   });
 
+  it('refuses a client that offers only TLS 1.1, and counts it', async () => {
+    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"');
+    // SECLEVEL=0: OpenSSL 3 would not even offer TLS 1.1 otherwise.
+    const client = await runCommand('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${rtmpsPort}`,
+      '-tls1_1',
+      '-cipher',
+      'DEFAULT@SECLEVEL=0',
+    ]);
+    expect(client.stdout + client.stderr).toContain('alert protocol version');
+    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"', before + 1);
+  });
+
   it('counts handshakes in progress against --max-connections, on both ports', async () => {
     const small = await startTlsServer(['--max-connections', '2']);
     try {

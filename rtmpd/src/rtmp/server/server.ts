@@ -153,6 +153,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     logger.info({ address: `${host}:${port}` }, 'rtmps listening');
     return tlsServer;
   }
+
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const session of sessions) session.sweep(now);
