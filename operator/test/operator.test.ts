@@ -325,6 +325,16 @@ describe('rtmpd-operator against the API server', () => {
   it.each([
     ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
     [
+      'an RTMPS port taken by RTMP',
+      { tls: { secretName: 'edge-tls', rtmpsPort: 1935 } },
+      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+    ],
+    [
+      'an HTTPS port taken by HTTP',
+      { tls: { secretName: 'edge-tls', https: true, httpsPort: 8082 } },
+      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+    ],
+    [
       'node ports on a ClusterIP Service',
       { service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } },
       'service.nodePorts needs service.type NodePort or LoadBalancer',

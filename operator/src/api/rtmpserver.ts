@@ -541,6 +541,14 @@ export const specSchema = z
     tls: tlsSchema.optional(),
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
+  .meta(
+    cel({
+      // ports and tls.*Port carry defaults, so the API server has them all by the time this runs.
+      rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
+      message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+      fieldPath: '.tls',
+    }),
+  )
   .describe('desired state of the rtmpd fleet');
 
 // ---- status -------------------------------------------------------------------
