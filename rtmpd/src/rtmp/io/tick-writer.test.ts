@@ -39,23 +39,44 @@ function readAll(peer: Socket, length: number): Promise<Buffer> {
   });
 }
 
+interface WritableHandle {
+  writeBuffer(request: object, bytes: Uint8Array): number;
+}
+
+/**
+ * Calls `record` with the buffers handed to the socket's handle, as they are
+ * handed: what the writer writes to the handle itself and what goes through
+ * socket.write both end there.
+ */
+function onHandleWrite(socket: Socket, record: (bytes: Buffer) => void): void {
+  const handle = (socket as unknown as { _handle: WritableHandle })._handle;
+  const writeBuffer = handle.writeBuffer.bind(handle);
+  handle.writeBuffer = (request, bytes) => (record(bytes as Buffer), writeBuffer(request, bytes));
+}
+
 /** The lengths of the socket's writes, as they are made. */
 function recordWrites(socket: Socket): number[] {
   const writes: number[] = [];
-  const write = socket.write.bind(socket);
-  socket.write = ((chunk: Buffer) => {
-    writes.push(chunk.length);
-    return write(chunk);
-  }) as typeof socket.write;
+  onHandleWrite(socket, (bytes) => writes.push(bytes.length));
   return writes;
 }
 
-/** Records the buffers handed to the socket, as they were handed. */
+/** The buffers handed to the socket, as they were handed. */
 function recordChunks(socket: Socket): Buffer[] {
   const chunks: Buffer[] = [];
-  const write = socket.write.bind(socket);
-  socket.write = ((chunk: Buffer) => (chunks.push(chunk), write(chunk))) as typeof socket.write;
+  onHandleWrite(socket, (bytes) => chunks.push(bytes));
   return chunks;
+}
+
+/** Writes until the kernel takes no more, so later writes queue. */
+function fillKernel(writer: TickWriter): number {
+  let written = 0;
+  while (writer.pendingBytes === 0) {
+    writer.write(part(3, 60_000));
+    written += 60_000;
+    writer.flush();
+  }
+  return written;
 }
 
 /** Distinct bytes per part, so a reorder or a reused buffer shows. */
@@ -88,7 +109,7 @@ describe('TickWriter', () => {
         writer.write(p);
       }
       writer.flush();
-      if (socket.writableLength > 0) queuedInNode++;
+      if (writer.pendingBytes > 0) queuedInNode++;
     }
     expect(queuedInNode).toBeGreaterThan(100);
     // A tick larger than any pooled batch gets a buffer of its own.
@@ -96,7 +117,7 @@ describe('TickWriter', () => {
     for (const p of big) writer.write(p);
     expected.push(...big);
     writer.flush();
-    expect(socket.writableLength).toBeGreaterThan(0);
+    expect(writer.pendingBytes).toBeGreaterThan(300_000);
     const all = Buffer.concat(expected);
     expect((await readAll(peer, all.length)).equals(all)).toBe(true);
   });
@@ -126,22 +147,23 @@ describe('TickWriter', () => {
     parsed.forEach((m, i) => expect(m.body.equals(messages[i]!.body)).toBe(true));
   });
 
-  it('counts the socket backlog in pendingBytes until it drains', async () => {
+  it('counts what the kernel has not taken in pendingBytes until it is written, and emits drain after saying full', async () => {
     const { socket, peer, tick } = await socketPair();
     const writer = new TickWriter(socket, tick);
-    let written = 0;
-    const bytes = part(3, 60_000);
-    while (socket.writableLength === 0) {
-      writer.write(bytes);
-      written += 60_000;
-      writer.flush();
-    }
-    expect(writer.pendingBytes).toBe(socket.writableLength);
-    writer.write(part(1, 10));
-    expect(writer.pendingBytes).toBe(socket.writableLength + 10);
-    await readAll(peer, written + 10);
-    // The socket's write completes just after the peer has read its bytes.
-    while (socket.writableLength > 0) await new Promise((r) => setTimeout(r, 5));
+    const written = fillKernel(writer);
+    // The flush the kernel could not take waits in libuv; later ones queue in the socket behind it.
+    expect(writer.pendingBytes).toBe(60_000);
+    expect(socket.writableLength).toBe(0);
+    writer.write(part(1, 30_000));
+    expect(writer.pendingBytes).toBe(90_000);
+    writer.flush();
+    expect(socket.writableLength).toBe(30_000);
+    expect(writer.pendingBytes).toBe(90_000);
+    expect(writer.full).toBe(true);
+    const drained = new Promise((resolve) => socket.once('drain', resolve));
+    const wire = await readAll(peer, written + 30_000);
+    expect(wire.subarray(written).equals(part(1, 30_000))).toBe(true);
+    await drained;
     expect(writer.pendingBytes).toBe(0);
   });
 
@@ -246,18 +268,47 @@ describe('TickWriter', () => {
   it('does not reuse a shared buffer that a socket still holds', async () => {
     const { socket, tick } = await socketPair();
     const writer = new TickWriter(socket, tick);
-    while (socket.writableLength === 0) {
-      writer.write(part(3, 60_000));
-      writer.flush();
-    }
+    fillKernel(writer);
     const writes = recordWrites(socket);
     const held = recordChunks(socket);
     const body = part(6, 2500);
     tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
     expect(writes).toHaveLength(1);
-    expect(writer.pendingBytes).toBe(socket.writableLength);
+    expect(writer.pendingBytes).toBe(60_000 + socket.writableLength);
+    // The next tick's message would be serialized where the held one lies, were its buffer reused.
     tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 80, part(7, 2500), 4096) }, Buffer.alloc(0));
-    expect(held[1]!.buffer).not.toBe(held[0]!.buffer);
     expect(held[0]!.equals(serializeMessage(6, 9, 1, 40, body, 4096))).toBe(true);
+  });
+
+  it('does not reuse a shared buffer that the handle still holds', async () => {
+    const { socket, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
+    const held = recordChunks(socket);
+    let at = 0;
+    // Shared messages until the kernel takes no more: the last one waits in libuv, uncopied.
+    while (writer.pendingBytes === 0) {
+      at += 40;
+      tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, at, part(at, 50_000), 60_000) }, Buffer.alloc(0));
+    }
+    expect(socket.writableLength).toBe(0);
+    const waiting = held.at(-1)!;
+    const copy = Buffer.from(waiting);
+    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, at + 40, part(1, 50_000), 60_000) }, Buffer.alloc(0));
+    expect(held.at(-1)!.buffer).not.toBe(waiting.buffer);
+    expect(waiting.equals(copy)).toBe(true);
+  });
+
+  it('destroys the socket with the error when a write fails', async () => {
+    const { socket, peer, tick } = await socketPair();
+    const writer = new TickWriter(socket, tick);
+    const failed = new Promise<Error>((resolve) => socket.once('error', resolve));
+    peer.resetAndDestroy();
+    // The reset arrives after a write or two; a write after it fails.
+    while (!socket.destroyed) {
+      writer.write(part(2, 1000));
+      writer.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(((await failed) as NodeJS.ErrnoException).code).toMatch(/^(EPIPE|ECONNRESET)$/);
   });
 });

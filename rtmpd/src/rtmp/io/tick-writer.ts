@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { BufferPool } from '../../memory/buffer-pool.ts';
 import { chunkedLength, writeChunks } from '../wire/chunk-writer.ts';
+import { HandleWriter, type QueuedWriteOwner } from './handle-write.ts';
 
 /**
  * Batches and shared messages are pooled buffers of power-of-two sizes from
@@ -86,6 +87,8 @@ export class SharedMessage {
  * TickWriter it makes.
  */
 export class WriteTick {
+  /** Writes a flush to the socket's handle when nothing is queued before it. */
+  readonly handles = new HandleWriter();
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
@@ -173,13 +176,15 @@ export class WriteTick {
 /**
  * Writes to a socket so that everything written in one tick (the packets of
  * one publisher read, a joining player's GOP, a publisher's frame and its
- * audio) leaves in a single socket.write. Each write is copied into the
- * tick's batch at once, RTMP messages as their chunk headers and body, so
- * the bytes may be views of a buffer that is reused right after the call.
- * The copy is a memcpy of bytes the kernel copies anyway; a write per part,
- * or corking and a writev, costs more in Node's stream machinery.
+ * audio) leaves in a single write. Each write is copied into the tick's
+ * batch at once, RTMP messages as their chunk headers and body, so the bytes
+ * may be views of a buffer that is reused right after the call. The copy is
+ * a memcpy of bytes the kernel copies anyway; a write per part, or corking
+ * and a writev, costs more in Node's stream machinery. The flush goes to the
+ * socket's handle itself while nothing is queued (handle-write.ts), and
+ * through socket.write behind whatever is.
  */
-export class TickWriter {
+export class TickWriter implements QueuedWriteOwner {
   private readonly socket: Socket;
   private readonly tick: WriteTick;
   private batch: Buffer | undefined = undefined;
@@ -191,8 +196,12 @@ export class TickWriter {
   private lone: SharedRun | undefined = undefined;
   private loneStart = 0;
   private loneEnd = 0;
+  /** A flush written to the handle was left queued in libuv (its bytes), so later ones go through the socket's queue. */
+  private queuedInHandle = 0;
   /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
   private backlogged = false;
+  /** `full` said so: the socket emits 'drain' once what was queued is written, as after a write() that returned false. */
+  private needDrain = false;
   private ended = false;
 
   constructor(socket: Socket, tick: WriteTick) {
@@ -202,17 +211,33 @@ export class TickWriter {
 
   /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
   get pendingBytes(): number {
-    const queuedThisTick = this.lone === undefined ? this.used : this.loneEnd - this.loneStart;
+    const queuedThisTick = (this.lone === undefined ? this.used : this.loneEnd - this.loneStart) + this.queuedInHandle;
     if (!this.backlogged) return queuedThisTick;
     const queued = this.socket.writableLength;
     if (queued === 0) this.backlogged = false;
     return queuedThisTick + queued;
   }
 
-  /** The socket's buffer is full: the caller should hold back until it drains. */
+  /** The socket's buffer is full: the caller should hold back until it drains ('drain' on the socket). */
   get full(): boolean {
-    return this.pendingBytes >= this.socket.writableHighWaterMark;
+    const full = this.pendingBytes >= this.socket.writableHighWaterMark;
+    if (full) this.needDrain = true;
+    return full;
   }
+
+  /** A flush that libuv held is written (or failed, and the socket is destroyed). */
+  queuedWriteDone(error: Error | undefined): void {
+    this.queuedInHandle = 0;
+    if (error !== undefined) this.socket.destroy(error);
+    else this.drained();
+  }
+
+  /** Emits 'drain' once nothing is queued any more, if `full` said the socket was. */
+  private readonly drained = (): void => {
+    if (!this.needDrain || this.queuedInHandle > 0 || this.socket.writableLength > 0) return;
+    this.needDrain = false;
+    this.socket.emit('drain');
+  };
 
   /** Queues bytes for this tick's write; returns how many (0 after end()). */
   write(bytes: Buffer): number {
@@ -266,11 +291,7 @@ export class TickWriter {
     if (lone !== undefined) {
       this.lone = undefined;
       if (!this.socket.writable) return;
-      this.socket.write(lone.range(this.loneStart, this.loneEnd));
-      if (this.socket.writableLength > 0) {
-        lone.kept = true;
-        this.backlogged = true;
-      }
+      if (!this.send(lone.range(this.loneStart, this.loneEnd))) lone.kept = true;
       return;
     }
     const batch = this.batch;
@@ -282,17 +303,36 @@ export class TickWriter {
       this.tick.release(batch);
       return;
     }
-    if (this.socket.writableLength > 0) {
+    if (this.queuedInHandle > 0 || this.socket.writableLength > 0) {
       // Queued behind bytes the kernel has not taken: a copy of its own, so
       // the socket's queue does not hold the batch's spare room as well.
-      this.socket.write(Buffer.from(batch.subarray(0, length)));
+      this.queue(Buffer.from(batch.subarray(0, length)));
       this.tick.release(batch);
       return;
     }
-    this.socket.write(batch.subarray(0, length));
     // Taken whole by the kernel: nothing refers to the batch any more.
-    if (this.socket.writableLength === 0) this.tick.release(batch);
-    else this.backlogged = true;
+    if (this.send(batch.subarray(0, length))) this.tick.release(batch);
+  }
+
+  /** Writes `bytes`, which must be all that is queued; true when the kernel took them whole (nothing refers to them any more). */
+  private send(bytes: Buffer): boolean {
+    if (this.queuedInHandle === 0 && this.socket.writableLength === 0) {
+      const written = this.tick.handles.write(this.socket, bytes, this);
+      if (written === 'queued') {
+        this.queuedInHandle = bytes.length;
+        return false;
+      }
+      if (written !== 'unavailable') return true; // taken, or failed and the socket destroyed
+    }
+    this.queue(bytes);
+    return this.socket.writableLength === 0;
+  }
+
+  /** Writes through the socket's Writable, which queues what the kernel does not take. */
+  private queue(bytes: Buffer): void {
+    // A write() that says false means the Writable emits 'drain' itself.
+    if (!this.socket.write(bytes, this.drained)) this.needDrain = false;
+    if (this.socket.writableLength > 0) this.backlogged = true;
   }
 
   /** Makes room for `length` more bytes in this tick's batch; returns where they go, or -1 after end(). */

@@ -285,7 +285,7 @@ export class RtmpSession {
       case 'publishing':
         return this.expectProgress(now, state.stream.stats.bytesIn);
       case 'playing':
-        if (!state.player.paused) return this.expectProgress(now, this.socket.bytesRead + this.socket.bytesWritten);
+        if (!state.player.paused) return this.expectProgress(now, this.connection.bytesReceived + this.connection.bytesSent);
         if (now - state.player.pausedAt >= config.maxPauseSeconds * 1000) this.fail('pause_timeout', 'paused too long');
         return;
     }
