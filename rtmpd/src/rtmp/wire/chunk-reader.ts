@@ -81,6 +81,8 @@ function u24(bytes: Buffer, pos: number): number {
 }
 /** Message header sizes by fmt. */
 const MESSAGE_HEADER_SIZE = [11, 7, 3, 0] as const;
+/** The largest chunk header: 3 (basic) + 11 (message) + 4 (extended timestamp) bytes. */
+const MAX_HEADER_BYTES = 18;
 
 export class ChunkReader {
   /** Inbound chunk size, changed by the peer's Set Chunk Size. */
@@ -92,8 +94,8 @@ export class ChunkReader {
   private maxChunkStreams: number;
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
-  /** Up to 3 (basic) + 11 (message) + 4 (extended timestamp) bytes. */
-  private readonly header = Buffer.allocUnsafeSlow(18); // not from the shared pool: it lives as long as the connection
+  /** A header cut by the end of a read, collected until whole. */
+  private readonly header = Buffer.allocUnsafeSlow(MAX_HEADER_BYTES); // not from the shared pool: it lives as long as the connection
   private headerLength = 0;
   private inPayload = false;
   private current: ChunkStream | undefined;
@@ -140,18 +142,27 @@ export class ChunkReader {
     const end = data.length;
     while (pos < end && !this.stopped) {
       if (!this.inPayload) {
-        // Collect the header; its size is known only as its bytes arrive.
-        while (true) {
-          const need = this.headerSize();
-          if (this.headerLength >= need) break;
-          const n = Math.min(need - this.headerLength, end - pos);
-          if (n === 0) return;
-          // A byte loop: a dozen bytes do not pay for Buffer.copy's call into C++.
-          for (let i = 0; i < n; i++) this.header[this.headerLength + i] = data[pos + i]!;
-          this.headerLength += n;
-          pos += n;
+        let header = data;
+        let at = pos;
+        if (this.headerLength === 0 && end - pos >= MAX_HEADER_BYTES) {
+          // The whole header is in this read (nearly always): parsed where it lies.
+          pos += this.headerSize(data, pos, MAX_HEADER_BYTES);
+        } else {
+          // Collect the header; its size is known only as its bytes arrive.
+          while (true) {
+            const need = this.headerSize(this.header, 0, this.headerLength);
+            if (this.headerLength >= need) break;
+            const n = Math.min(need - this.headerLength, end - pos);
+            if (n === 0) return;
+            // A byte loop: a dozen bytes do not pay for Buffer.copy's call into C++.
+            for (let i = 0; i < n; i++) this.header[this.headerLength + i] = data[pos + i]!;
+            this.headerLength += n;
+            pos += n;
+          }
+          header = this.header;
+          at = 0;
         }
-        const whole = this.startChunk(end - pos);
+        const whole = this.startChunk(header, at, end - pos);
         if (this.stopped) return;
         if (whole) {
           pos += whole.length;
@@ -169,45 +180,45 @@ export class ChunkReader {
     }
   }
 
-  /** Header bytes needed given what has been collected so far. */
-  private headerSize(): number {
-    if (this.headerLength < 1) return 1;
-    const first = this.header[0]!;
+  /** Bytes of the header at `h[at]` given the `have` bytes of it there: all of it, once enough are there to tell. */
+  private headerSize(h: Buffer, at: number, have: number): number {
+    if (have < 1) return 1;
+    const first = h[at]!;
     const fmt = first >> 6;
     const low = first & 0x3f;
     const basic = low === 0 ? 2 : low === 1 ? 3 : 1;
-    if (this.headerLength < basic) return basic;
+    if (have < basic) return basic;
     const base = basic + MESSAGE_HEADER_SIZE[fmt as 0 | 1 | 2 | 3];
-    if (this.headerLength < base) return base;
-    if (fmt < 3) return u24(this.header, basic) === 0xffffff ? base + 4 : base;
-    const cs = this.streams.get(this.csid(basic));
+    if (have < base) return base;
+    if (fmt < 3) return u24(h, at + basic) === 0xffffff ? base + 4 : base;
+    const cs = this.streams.get(this.csid(h, at, basic));
     return cs?.extended ? base + 4 : base;
   }
 
-  private csid(basic: number): number {
-    if (basic === 1) return this.header[0]! & 0x3f;
-    if (basic === 2) return this.header[1]! + 64;
-    return this.header[1]! + this.header[2]! * 256 + 64;
+  private csid(h: Buffer, at: number, basic: number): number {
+    if (basic === 1) return h[at]! & 0x3f;
+    if (basic === 2) return h[at + 1]! + 64;
+    return h[at + 1]! + h[at + 2]! * 256 + 64;
   }
 
   /**
-   * `available`: payload bytes already pushed after this header. Returns the
-   * chunk stream when, with borrowBodies, its message lies whole in them: the
-   * caller delivers it as a view.
+   * Takes the header at `h[at]`. `available`: payload bytes already pushed
+   * after it. Returns the chunk stream when, with borrowBodies, its message
+   * lies whole in them: the caller delivers it as a view.
    */
-  private startChunk(available: number): ChunkStream | undefined {
-    const h = this.header;
-    const fmt = h[0]! >> 6;
-    const low = h[0]! & 0x3f;
+  private startChunk(h: Buffer, at: number, available: number): ChunkStream | undefined {
+    const fmt = h[at]! >> 6;
+    const low = h[at]! & 0x3f;
     const basic = low === 0 ? 2 : low === 1 ? 3 : 1;
-    const csid = this.csid(basic);
+    const csid = this.csid(h, at, basic);
     let cs = this.streams.get(csid);
     if (!cs) {
       if (this.streams.size >= this.maxChunkStreams) throw new RtmpProtocolError('too_many_chunk_streams');
       cs = new ChunkStream();
       this.streams.set(csid, cs);
     }
-    const extendedAt = basic + MESSAGE_HEADER_SIZE[fmt as 0 | 1 | 2 | 3];
+    const fields = at + basic;
+    const extendedAt = fields + MESSAGE_HEADER_SIZE[fmt as 0 | 1 | 2 | 3];
     const continuation = cs.body !== undefined;
     if (continuation && fmt !== 3) {
       // A new header where a message was unfinished: the peer gave up on it
@@ -222,23 +233,23 @@ export class ChunkReader {
         cs.timestamp = (cs.timestamp + cs.delta) >>> 0;
       }
     } else {
-      let field = u24(h, basic);
+      let field = u24(h, fields);
       cs.extended = field === 0xffffff;
       if (cs.extended) field = cs.extendedField = h.readUInt32BE(extendedAt);
       if (fmt === 0) {
         cs.timestamp = field;
         // FFmpeg and SRS treat a later fmt 3 new message as advancing by this value.
         cs.delta = field;
-        cs.length = u24(h, basic + 3);
-        cs.typeId = h[basic + 6]!;
-        cs.streamId = h.readUInt32LE(basic + 7);
+        cs.length = u24(h, fields + 3);
+        cs.typeId = h[fields + 6]!;
+        cs.streamId = h.readUInt32LE(fields + 7);
       } else {
         if (!cs.hasHeader && fmt === 2) throw new RtmpProtocolError('chunk_no_previous_header', `fmt 2 on fresh chunk stream ${csid}`);
         cs.delta = field;
         cs.timestamp = (cs.timestamp + field) >>> 0;
         if (fmt === 1) {
-          cs.length = u24(h, basic + 3);
-          cs.typeId = h[basic + 6]!;
+          cs.length = u24(h, fields + 3);
+          cs.typeId = h[fields + 6]!;
         }
       }
       cs.hasHeader = true;
