@@ -53,30 +53,22 @@ class SharedRun {
  * A media message as its chunks, serialized once for every connection that
  * sends it with the same chunk stream, stream id and chunk size: a stream's
  * fan-out writes the same packet to player after player. It lies at
- * [start, end) of its run.
+ * [start, end) of its run. Only the last one serialized is asked for again,
+ * so the tick keeps one and refills it per message.
  */
 export class SharedMessage {
-  readonly key: object;
-  readonly csid: number;
-  readonly streamId: number;
-  readonly chunkSize: number;
-  readonly run: SharedRun;
-  readonly start: number;
-  readonly end: number;
-
-  constructor(key: object, csid: number, streamId: number, chunkSize: number, run: SharedRun, start: number, end: number) {
-    this.key = key;
-    this.csid = csid;
-    this.streamId = streamId;
-    this.chunkSize = chunkSize;
-    this.run = run;
-    this.start = start;
-    this.end = end;
-  }
+  /** The packet; undefined when the tick has none. */
+  key: object | undefined = undefined;
+  csid = 0;
+  streamId = 0;
+  chunkSize = 0;
+  run: SharedRun | undefined = undefined;
+  start = 0;
+  end = 0;
 
   /** The message on the wire: a view of its run. */
   get bytes(): Buffer {
-    return this.run.range(this.start, this.end);
+    return this.run!.range(this.start, this.end);
   }
 }
 
@@ -95,7 +87,7 @@ export class WriteTick {
   /** Runs that this tick's shared messages were serialized into, the last one still filling. */
   private readonly runs: SharedRun[] = [];
   /** The last shared message serialized, first in line for the next player. */
-  private last: SharedMessage | undefined = undefined;
+  private readonly last = new SharedMessage();
   private flushScheduled = false;
   /** A socket read is being handled: its end flushes, so no flush is scheduled. */
   private inRead = false;
@@ -107,7 +99,8 @@ export class WriteTick {
     // Every writer that sent a shared message has flushed it.
     for (const run of this.runs) if (!run.kept) this.release(run.buffer);
     this.runs.length = 0;
-    this.last = undefined;
+    this.last.key = undefined;
+    this.last.run = undefined;
   };
 
   /**
@@ -146,8 +139,7 @@ export class WriteTick {
     chunkSize: number,
   ): SharedMessage {
     const last = this.last;
-    if (last !== undefined && last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize)
-      return last;
+    if (last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize) return last;
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
     let run = this.runs[this.runs.length - 1];
     if (run === undefined || run.used + length > run.buffer.length) {
@@ -159,8 +151,14 @@ export class WriteTick {
     }
     const start = run.used;
     run.used = writeChunks(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
-    this.last = new SharedMessage(key, csid, streamId, chunkSize, run, start, run.used);
-    return this.last;
+    last.key = key;
+    last.csid = csid;
+    last.streamId = streamId;
+    last.chunkSize = chunkSize;
+    last.run = run;
+    last.start = start;
+    last.end = run.used;
+    return last;
   }
 
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
@@ -266,12 +264,13 @@ export class TickWriter implements QueuedWriteOwner {
     if (this.ended) return 0;
     const message = this.tick.sharedMessage(key, csid, typeId, streamId, timestamp, body, chunkSize);
     const length = message.end - message.start;
-    if (this.lone === message.run && this.loneEnd === message.start) {
+    const run = message.run!;
+    if (this.lone === run && this.loneEnd === message.start) {
       this.loneEnd = message.end;
       return length;
     }
     if (this.batch !== undefined || this.lone !== undefined) return this.write(message.bytes);
-    this.lone = message.run;
+    this.lone = run;
     this.loneStart = message.start;
     this.loneEnd = message.end;
     this.tick.markDirty(this);
