@@ -8,8 +8,12 @@ import { onStatus, rtmpSampleAccess, type StatusInfo } from '../wire/commands.ts
 import { streamBegin, streamEOF } from '../wire/control.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 
-const CSID: Record<MediaKind, number> = { audio: ChunkStreamId.audio, video: ChunkStreamId.video, data: ChunkStreamId.data };
-const TYPE: Record<MediaKind, number> = { audio: MessageType.audio, video: MessageType.video, data: MessageType.dataAmf0 };
+// Comparisons rather than a lookup by kind: a keyed load whose key changes
+// from packet to packet goes megamorphic, a hash probe per packet and player.
+const csidOf = (kind: MediaKind): number =>
+  kind === 'video' ? ChunkStreamId.video : kind === 'audio' ? ChunkStreamId.audio : ChunkStreamId.data;
+const typeOf = (kind: MediaKind): number =>
+  kind === 'video' ? MessageType.video : kind === 'audio' ? MessageType.audio : MessageType.dataAmf0;
 
 export class RtmpPlayer implements Subscriber {
   readonly kind = 'rtmp';
@@ -55,7 +59,8 @@ export class RtmpPlayer implements Subscriber {
       if (!packet.keyframe) return;
       this.awaitKeyframe = false;
     }
-    this.connection.sendShared(packet, CSID[packet.kind], TYPE[packet.kind], this.streamId, packet.timestamp, packet.body);
+    const { kind } = packet;
+    this.connection.sendShared(packet, csidOf(kind), typeOf(kind), this.streamId, packet.timestamp, packet.body);
   }
 
   pause(paused: boolean, hasVideo: boolean): void {
