@@ -18,6 +18,7 @@ setup:
 build: setup
 	npx tsc -b
 	node rtmpd/console/build.ts
+	node rtmpd/bundle.ts
 
 run: build
 	npx rtmpd --rtmp-bind $(RTMP_BIND) --http-bind $(HTTP_BIND) \

@@ -1,7 +1,7 @@
 // The rtmpd process: flags in, servers up, one line saying where, and a
 // graceful exit on SIGTERM/SIGINT. Everything else lives in app.ts; the
 // `sign` subcommand lives in auth/sign-command.ts.
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
 import { ListenError } from './connections/listen.ts';
@@ -31,8 +31,9 @@ if (args.help) {
   process.exit(0);
 }
 if (args.version) {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  process.stdout.write(`rtmpd ${pkg.version}\n`);
+  // By the package's name, so it resolves the same from src/, dist/ and the bundle.
+  const { version } = createRequire(import.meta.url)('@flux-rtmpd/rtmpd/package.json') as { version: string };
+  process.stdout.write(`rtmpd ${version}\n`);
   process.exit(0);
 }
 
@@ -60,7 +61,7 @@ try {
 // Loading the modules grew V8's young generation to its cap (two 8 MB
 // semi-spaces) and nothing makes it shrink while rtmpd waits for its first
 // stream; one last-resort collection now gives that back (about 12 MiB of
-// idle RSS). `gc` exists when bin/rtmpd.js started Node with --expose-gc.
+// idle RSS). `gc` exists when Node runs with rtmpd's flags (memory/node-flags.ts).
 globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 
 const address = ({ address, port }: { address: string; port: number }) =>

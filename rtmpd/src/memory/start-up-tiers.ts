@@ -1,10 +1,11 @@
 // V8's compilers beyond the interpreter, off while rtmpd starts. Start-up
 // code runs once, and compiling it with the faster tiers brings about 8 MiB
-// of their code (in Node's binary) into an idle rtmpd's RSS; bin/rtmpd.js
-// starts Node with these flags and switches the tiers on once rtmpd listens.
+// of their code (in Node's binary) into an idle rtmpd's RSS; rtmpd starts
+// with these flags (node-flags.ts) and bin/rtmpd.js switches the tiers on
+// once it listens.
 import { setFlagsFromString } from 'node:v8';
 
-/** The flags bin/rtmpd.js (and the image's ENTRYPOINT) start Node with to keep the tiers off. */
+/** The flags that keep the tiers off (part of RTMPD_NODE_FLAGS). */
 export const START_UP_FLAGS = ['--no-opt', '--no-maglev', '--no-sparkplug'];
 
 /**

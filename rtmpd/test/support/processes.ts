@@ -16,13 +16,13 @@ const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
 
 /**
- * The built server (rtmpd/bin/rtmpd.js → dist) when the build is current, as
- * `make test` leaves it; otherwise the TypeScript sources through Node's type
- * stripping, so a test run never exercises stale JavaScript.
+ * The built server (rtmpd/bin/rtmpd.js → dist/bundle) when the bundle is
+ * current, as `make test` leaves it; otherwise the TypeScript sources through
+ * Node's type stripping, so a test run never exercises stale JavaScript.
  */
 export function serverEntry(): string {
-  // tsc -b rewrites only the outputs that changed, so "current" means no source is newer than the newest output.
-  const built = newest(join(RTMPD_ROOT, 'dist'), '.js');
+  // The bundler rewrites every output, so "current" means no source is newer than the bundle.
+  const built = newest(join(RTMPD_ROOT, 'dist', 'bundle'), '.js');
   if (built > 0 && newest(join(RTMPD_ROOT, 'src'), '.ts') <= built) return join(RTMPD_ROOT, 'bin', 'rtmpd.js');
   return join(RTMPD_ROOT, 'src', 'main.ts');
 }
