@@ -210,9 +210,13 @@ recordings_dir() {
 # A change of the RtmpServer rolls its pods: what the live publisher sees.
 rolling_update() {
   local since outage
+  # RTMPS and HTTPS (spec.tls) with a self-signed certificate: new listeners and a
+  # new Secret volume, a change rtmpd cannot take live, so the operator rolls the pods.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$name" \
+    -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+  kubectl -n "$app_ns" create secret tls "$name-tls" --cert "$work/tls.crt" --key "$work/tls.key" >&2
   since="$(date +%s.%N)"
-  # A pod annotation: a change rtmpd cannot take live, so the operator rolls the pods.
-  kubectl -n "$app_ns" patch rtmpserver "$name" --type merge -p "{\"spec\":{\"podAnnotations\":{\"e2e/rollout\":\"$since\"}}}" >&2
+  kubectl -n "$app_ns" patch rtmpserver "$name" --type merge -p "{\"spec\":{\"tls\":{\"secretName\":\"$name-tls\",\"https\":true}}}" >&2
   outage="$(outage_after "http://127.0.0.1:$http_np" "rtmp/live/$live_key" "$since" "$work/publisher-events.txt")"
   e2e_log "rolling update: $outage"
   echo "rolling update: $outage" >>"$work/outages.txt"
@@ -221,6 +225,13 @@ rolling_update() {
 
 # The fleet: the same RtmpServer scaled to 3 replicas, each with its own
 # ReadWriteOnce volumes, the live publisher still on its pod.
+# After rolling_update: the live stream over RTMPS on 443 (the unprivileged rtmpd
+# binds it through the pod's sysctl) and HTTPS-FLV, through the Service.
+rtmps_through_port_forward() {
+  port_forward "service/$name" "$app_ns" 443 8443
+  check_playback "rtmps://127.0.0.1:${forwarded[0]}" "https://127.0.0.1:${forwarded[1]}" live "$live_key" 640 360
+}
+
 fleet_scale_out() {
   kubectl -n "$app_ns" scale rtmpserver "$name" --replicas=3 >&2
   wait_ready "$app_ns" "$name"
@@ -290,6 +301,7 @@ step fleet-20-plays-any-pod fleet_plays_anywhere
 step fleet-status-counts fleet_status
 step fleet-delete-owner fleet_delete_owner
 step rolling-update rolling_update
+step rtmps-https rtmps_through_port_forward
 stop_background
 step delete-and-cleanup delete_and_check_cleanup "$app_ns" "$name"
 step helm-uninstall helm_uninstall "$release" "$operator_ns"
