@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
-import { WatchedPath } from './auth/watched-path.ts';
+import { watchPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
@@ -98,7 +98,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const authorizer = await Authorizer.start({ config, hub, logger });
   metrics.watchAuth(authorizer.stats);
   const apiTokens = config.apiTokenFile
-    ? await WatchedPath.open({
+    ? await watchPath({
         path: config.apiTokenFile,
         label: 'auth: API tokens',
         parse: parseTokens,

@@ -1,8 +1,8 @@
 // Bearer tokens for the HTTP API: a file (or a mounted Secret's directory)
 // of tokens, one per line, re-read while rtmpd runs. Any listed token is
 // accepted; several allow rotation without a gap.
+import { lines, SecretPathError, type Entries } from '../secrets/mounted.ts';
 import { matchesAny } from './safe-equal.ts';
-import { lines, SecretPathError, type Entries } from './watched-path.ts';
 
 /** Shorter tokens are refused when read: a guessable token protects nothing. */
 const MIN_TOKEN_LENGTH = 16;

@@ -6,6 +6,7 @@ import { splitHostPort, type Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { AdmissionCheck, AdmissionLease } from '../rtmp/server/admission.ts';
+import { lines, watchPath, type WatchedPath, type WatchedPathOptions } from '../secrets/mounted.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { CallbackClient } from './callback.ts';
 import { Grants } from './grants.ts';
@@ -14,7 +15,6 @@ import { keyAccepts, parseKeys, SECRET_PARAM, type Keys } from './key-store.ts';
 import { Revocations, type Revocation } from './revocations.ts';
 import { compileRule, type AuthAction, type AuthMethodName, type AuthRule, type CompiledRule } from './rules.ts';
 import { verifySigned } from './signed-url.ts';
-import { lines, WatchedPath } from './watched-path.ts';
 
 /** Why a publish or play was refused: the `reason` label of rtmpd_auth_refusals_total. */
 export type RefusalReason =
@@ -278,7 +278,7 @@ async function build(rules: readonly AuthRule[], options: AuthorizerOptions, onR
 
 async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked: (n: number) => void): Promise<Method> {
   const watch = <T>(path: string, parse: WatchedPathOptions<T>['parse'], onChange?: (value: T) => void) =>
-    WatchedPath.open({
+    watchPath({
       path,
       label: 'auth: secrets',
       parse,
@@ -343,5 +343,3 @@ async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked
     }
   }
 }
-
-type WatchedPathOptions<T> = import('./watched-path.ts').WatchedPathOptions<T>;

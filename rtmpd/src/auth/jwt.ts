@@ -8,8 +8,8 @@ import { createRequire } from 'node:module';
 import type * as Jose from 'jose';
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
+import { SecretPathError, type Entries } from '../secrets/mounted.ts';
 import { ACTIONS, globToRegExp, namePattern, type AuthAction } from './rules.ts';
-import { SecretPathError, type Entries } from './watched-path.ts';
 
 // jose is loaded when a JWT rule is compiled, not by every rtmpd at start.
 const require = createRequire(import.meta.url);

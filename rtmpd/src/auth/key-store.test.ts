@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { readEntries, watchPath } from '../secrets/mounted.ts';
 import { keyAccepts, parseKeys, type Keys } from './key-store.ts';
-import { readEntries, WatchedPath } from './watched-path.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -47,7 +47,7 @@ describe('key store', () => {
     await writeSecretVolume(dir, 1, { cam1: 's3cr3t\n', cam2: '# rotated\nnew\nold\n' });
     const changes: Keys[] = [];
     const logged: string[] = [];
-    const store = await WatchedPath.open({
+    const store = await watchPath({
       path: dir,
       label: 'auth: keys',
       parse: parseKeys,
@@ -77,12 +77,12 @@ describe('key store', () => {
     await store.poll();
     expect(keyAccepts(store.value, 'cam2', 'new')).toBe(true);
     // The log says what was (or was not) reloaded, by the label the owner gave.
-    expect(logged).toEqual(['auth: keys reloaded', 'auth: keys not reloaded; the last good ones stay']);
+    expect(logged).toEqual(['auth: keys reloaded', 'auth: keys not reloaded; the last good version stays']);
   });
 
   it('refuses to start on a path that is not there', async () => {
     const path = join(await tempDir(), 'missing');
-    await expect(WatchedPath.open({ path, label: 'auth: keys', parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(
+    await expect(watchPath({ path, label: 'auth: keys', parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(
       `cannot read ${path}: ENOENT`,
     );
   });

@@ -5,10 +5,10 @@
 // a directory with one file per key (a mounted Secret whose data keys are the
 // stream keys). Removing or changing a key's secret ends the sessions it
 // admitted, within one poll.
+import { lines, SecretPathError, type Entries } from '../secrets/mounted.ts';
 import { parseYaml } from '../yaml.ts';
 import { z } from 'zod';
 import { matchesAny } from './safe-equal.ts';
-import { lines, SecretPathError, type Entries } from './watched-path.ts';
 
 export const SECRET_PARAM = 'secret';
 

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidStreamName } from '../hub/names.ts';
+import { lines } from '../secrets/mounted.ts';
 import { ACTIONS, type AuthAction } from './rules.ts';
 import { signedQuery } from './signed-url.ts';
-import { lines } from './watched-path.ts';
 
 const SIGN_USAGE = `Usage: rtmpd sign --secret-file <file> --app <app> --key <key> [options]
 

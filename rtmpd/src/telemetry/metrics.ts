@@ -353,10 +353,10 @@ export class RtmpdMetrics {
       'rtmpd_tls_certificate_reloads_total',
       'Changed certificate files read while running, by result: ok (new connections get them), error (the last good pair stays).',
       'counter',
-      () => Object.entries(tls.certificate.stats.reloads).map(([result, value]) => ({ labels: { result }, value })),
+      () => Object.entries(tls.certificate.reloads).map(([result, value]) => ({ labels: { result }, value })),
     );
     this.add('rtmpd_tls_certificate_expiry_timestamp_seconds', 'notAfter of the certificate in use (Unix seconds).', 'gauge', () => [
-      { value: tls.certificate.current.notAfter },
+      { value: tls.certificate.value.notAfter },
     ]);
   }
 

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSigned, type TestCertificate } from '../../test/support/certificates.ts';
-import { CertificateError, loadCertificate, readCertificateFiles, ServerCertificate } from './certificate.ts';
+import {
+  CertificateError,
+  loadCertificate,
+  openServerCertificate,
+  readCertificateFiles,
+  type LoadedCertificate,
+  type ServerCertificate,
+} from './certificate.ts';
 
 const root = join(tmpdir(), `rtmpd-tls-cert-${process.pid}`);
 let first: TestCertificate;
@@ -49,7 +56,7 @@ describe('loadCertificate', () => {
   });
 });
 
-describe('ServerCertificate', () => {
+describe('openServerCertificate', () => {
   let certificate: ServerCertificate | undefined;
   afterEach(() => certificate?.close());
 
@@ -70,27 +77,27 @@ describe('ServerCertificate', () => {
     };
   }
 
-  const open = (dir: string, logger = pino({ level: 'silent' })) =>
-    ServerCertificate.open({
+  const open = (dir: string, logger = pino({ level: 'silent' }), onChange?: (loaded: LoadedCertificate) => void) =>
+    openServerCertificate({
       certFile: join(dir, 'tls.crt'),
       keyFile: join(dir, 'tls.key'),
       maxVersion: 'TLSv1.3',
       logger,
       intervalMs: 60_000,
+      ...(onChange ? { onChange } : {}),
     });
 
   it('takes a renewed pair swapped in through the symlink, tells its listeners, and counts it', async () => {
     const secret = await mounted('renewed', first);
-    certificate = await open(secret.dir);
     const seen: string[] = [];
-    certificate.onChange((loaded) => seen.push(loaded.fingerprint));
+    certificate = await open(secret.dir, undefined, (loaded) => seen.push(loaded.fingerprint));
     await certificate.poll();
-    expect(certificate.stats.reloads).toEqual({ ok: 0, error: 0 });
+    expect(certificate.reloads).toEqual({ ok: 0, error: 0 });
     await secret.swap(second.dir);
     await certificate.poll();
-    expect(certificate.current.fingerprint).toBe(second.fingerprint);
+    expect(certificate.value.fingerprint).toBe(second.fingerprint);
     expect(seen).toEqual([second.fingerprint]);
-    expect(certificate.stats.reloads).toEqual({ ok: 1, error: 0 });
+    expect(certificate.reloads).toEqual({ ok: 1, error: 0 });
   });
 
   it('keeps the last good pair when the new one is bad, and reports a bad pair once', async () => {
@@ -104,8 +111,8 @@ describe('ServerCertificate', () => {
     await secret.swap(mismatched);
     await certificate.poll();
     await certificate.poll();
-    expect(certificate.current.fingerprint).toBe(first.fingerprint);
-    expect(certificate.stats.reloads).toEqual({ ok: 0, error: 1 });
+    expect(certificate.value.fingerprint).toBe(first.fingerprint);
+    expect(certificate.reloads).toEqual({ ok: 0, error: 1 });
     const refused = lines.map((line) => JSON.parse(line) as { msg: string; err?: string }).filter((l) => l.msg.includes('not reloaded'));
     expect(refused).toHaveLength(1);
     expect(refused[0]!.err).toContain('is not the key of the first certificate');
@@ -113,16 +120,16 @@ describe('ServerCertificate', () => {
     // Unreadable files are a second, different failure; going back to the pair in use changes nothing.
     await secret.swap(join(root, 'nowhere'));
     await certificate.poll();
-    expect(certificate.stats.reloads).toEqual({ ok: 0, error: 2 });
+    expect(certificate.reloads).toEqual({ ok: 0, error: 2 });
     await secret.swap(first.dir);
     await certificate.poll();
-    expect(certificate.stats.reloads).toEqual({ ok: 0, error: 2 });
-    expect(certificate.current.fingerprint).toBe(first.fingerprint);
+    expect(certificate.reloads).toEqual({ ok: 0, error: 2 });
+    expect(certificate.value.fingerprint).toBe(first.fingerprint);
   });
 
   it('refuses to start on a pair it cannot use', async () => {
     await expect(
-      ServerCertificate.open({
+      openServerCertificate({
         certFile: first.certFile,
         keyFile: second.keyFile,
         maxVersion: 'TLSv1.3',

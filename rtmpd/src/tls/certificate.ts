@@ -1,21 +1,17 @@
 // The server certificate of the RTMPS and HTTPS ports: a PEM chain and its
-// key, read from two files and polled while rtmpd runs. A mounted Secret
-// (cert-manager renewing a Certificate) changes by a symlink swap that an
-// inotify watch on the files can miss, so the files are read again every
-// interval. A changed pair that is usable replaces the one new connections
-// get; live connections keep theirs. A bad pair is logged and counted, and
-// the last good one stays.
+// key, read from two files and polled while rtmpd runs (cert-manager renews
+// a mounted Secret in place). A changed pair that is usable replaces the one
+// new connections get; live connections keep theirs. A bad pair is logged
+// and counted, and the last good one stays.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Config } from '../config.ts';
+import { readBounded, SecretPathError } from '../secrets/mounted.ts';
+import { Watched } from '../secrets/watched.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** What a client must offer at least: TLS 1.0 and 1.1 are broken and every RTMPS client speaks 1.2. */
 const TLS_MIN_VERSION = 'TLSv1.2';
-/** A chain of a few certificates is a few KiB; a file far larger is not one. */
-const MAX_PEM_BYTES = 1 << 20;
-
 export class CertificateError extends ConfigError {
   override name = 'CertificateError';
 }
@@ -42,11 +38,9 @@ export interface LoadedCertificate {
 
 async function readPem(path: string, option: string): Promise<string> {
   try {
-    const info = await stat(path);
-    if (info.size > MAX_PEM_BYTES) throw new CertificateError(`${option} ${path} is larger than ${MAX_PEM_BYTES} bytes`);
-    return await readFile(path, 'utf8');
+    return await readBounded(path);
   } catch (err) {
-    if (err instanceof CertificateError) throw err;
+    if (err instanceof SecretPathError) throw new CertificateError(`${option} ${err.message}`);
     throw new CertificateError(`${option} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
@@ -80,107 +74,33 @@ export function loadCertificate(pair: CertificatePair, maxVersion: TlsMaxVersion
   return { pair, context, notAfter: Date.parse(leaf.validTo) / 1000, fingerprint: leaf.fingerprint256 };
 }
 
-export interface CertificateStats {
-  /** Changed pairs read while running, by result: ok (in use now) or error (the last good one stays). */
-  reloads: { ok: number; error: number };
-}
-
 export type TlsMaxVersion = Config['tlsMaxVersion'];
 
 export interface ServerCertificateOptions extends CertificateFiles {
   maxVersion: TlsMaxVersion;
   logger: Logger;
   intervalMs: number;
+  onChange?: (loaded: LoadedCertificate) => void;
 }
 
-export class ServerCertificate {
-  readonly stats: CertificateStats = { reloads: { ok: 0, error: 0 } };
-  private loaded: LoadedCertificate;
-  private readonly options: ServerCertificateOptions;
-  private readonly listeners: ((loaded: LoadedCertificate) => void)[] = [];
-  private readonly timer: NodeJS.Timeout;
-  /** The text of the pair last read, good or bad: a bad pair is reported once, not at every poll. */
-  private lastRead: string;
-  private polling = false;
+export type ServerCertificate = Watched<CertificatePair, LoadedCertificate>;
 
-  private constructor(options: ServerCertificateOptions, loaded: LoadedCertificate) {
-    this.options = options;
-    this.loaded = loaded;
-    this.lastRead = textOf(loaded.pair);
-    this.timer = setInterval(() => void this.poll(), options.intervalMs);
-    this.timer.unref();
-  }
+const describe = (loaded: LoadedCertificate) => ({
+  fingerprint: loaded.fingerprint,
+  notAfter: new Date(loaded.notAfter * 1000).toISOString(),
+});
 
-  /** Reads and checks the pair once (a bad one is an error at start) and keeps polling the files. */
-  static async open(options: ServerCertificateOptions): Promise<ServerCertificate> {
-    const loaded = loadCertificate(await readCertificateFiles(options), options.maxVersion);
-    options.logger.info(
-      { fingerprint: loaded.fingerprint, notAfter: new Date(loaded.notAfter * 1000).toISOString() },
-      'tls: certificate loaded',
-    );
-    return new ServerCertificate(options, loaded);
-  }
-
-  get current(): LoadedCertificate {
-    return this.loaded;
-  }
-
-  /** Runs `listener` with every new pair taken into use. */
-  onChange(listener: (loaded: LoadedCertificate) => void): void {
-    this.listeners.push(listener);
-  }
-
-  /** Reads the files now; resolves once a change has been taken or refused. */
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
-    const { logger } = this.options;
-    try {
-      let pair: CertificatePair;
-      try {
-        pair = await readCertificateFiles(this.options);
-      } catch (err) {
-        this.refuse(`unreadable\0${(err as Error).message}`, err as Error);
-        return;
-      }
-      const text = textOf(pair);
-      if (text === this.lastRead) return;
-      let loaded: LoadedCertificate;
-      try {
-        loaded = loadCertificate(pair, this.options.maxVersion);
-      } catch (err) {
-        this.refuse(text, err as Error);
-        return;
-      }
-      this.lastRead = text;
-      // Back to the pair in use after a bad spell: nothing to change.
-      if (text === textOf(this.loaded.pair)) return;
-      this.loaded = loaded;
-      this.stats.reloads.ok++;
-      logger.info(
-        { fingerprint: loaded.fingerprint, notAfter: new Date(loaded.notAfter * 1000).toISOString() },
-        'tls: certificate reloaded; new connections get it',
-      );
-      for (const listener of this.listeners) listener(loaded);
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  /** Counts and logs a bad pair once per distinct content (or read error), not at every poll. */
-  private refuse(seen: string, err: Error): void {
-    if (seen === this.lastRead) return;
-    this.lastRead = seen;
-    this.stats.reloads.error++;
-    this.options.logger.error(
-      { err: err.message, fingerprint: this.loaded.fingerprint },
-      'tls: certificate not reloaded; the last good one stays',
-    );
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-  }
+/** Reads and checks the pair once (a bad one is an error at start) and keeps polling the files. */
+export async function openServerCertificate({ maxVersion, logger, ...options }: ServerCertificateOptions): Promise<ServerCertificate> {
+  const certificate = await Watched.open({
+    ...options,
+    label: 'tls: certificate',
+    read: () => readCertificateFiles(options),
+    textOf: (pair) => `${pair.cert}\0${pair.key}`,
+    parse: (pair) => loadCertificate(pair, maxVersion),
+    logFields: describe,
+    logger,
+  });
+  logger.info(describe(certificate.value), 'tls: certificate loaded');
+  return certificate;
 }
-
-const textOf = (pair: CertificatePair): string => `${pair.cert}\0${pair.key}`;

@@ -76,7 +76,7 @@ export class TlsHandshakes {
   /** Runs the server side of a handshake on `raw`, which is not read from any more; the returned socket replaces it. */
   accept(raw: Socket, listener: TlsListener, outcome: HandshakeOutcome): TLSSocket {
     const remote = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? 0}`;
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.certificate.current.context });
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.certificate.value.context });
     let settled = false;
     const fail = (reason: HandshakeFailure, detail?: string): void => {
       if (settled) return;

@@ -3,7 +3,7 @@
 // so a server without TLS never loads node:tls.
 import { ConfigError, type Config } from '../config.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { ServerCertificate } from './certificate.ts';
+import { openServerCertificate, type ServerCertificate } from './certificate.ts';
 import { TlsHandshakes } from './handshake.ts';
 
 type TlsConfig = Pick<Config, 'rtmpsBind' | 'httpsBind' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsMaxVersion' | 'tlsHandshakeTimeoutSeconds'>;
@@ -21,7 +21,7 @@ export async function startTls(config: TlsConfig, logger: Logger, pollMs = CERTI
   const by = config.rtmpsBind ? '--rtmps-bind' : '--https-bind';
   const missing = [config.tlsCertFile ? '' : '--tls-cert-file', config.tlsKeyFile ? '' : '--tls-key-file'].filter(Boolean);
   if (missing.length) throw new ConfigError(`${by} is set, so ${missing.join(' and ')} must be too (PEM files)`);
-  const certificate = await ServerCertificate.open({
+  const certificate = await openServerCertificate({
     certFile: config.tlsCertFile,
     keyFile: config.tlsKeyFile,
     maxVersion: config.tlsMaxVersion,

@@ -3,7 +3,7 @@
 // last `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per key
 // separated by spaces, so a receiver can rotate keys without missing events.
 import { createHmac } from 'node:crypto';
-import { lines, SecretPathError, type Entries } from '../auth/watched-path.ts';
+import { lines, SecretPathError, type Entries } from '../secrets/mounted.ts';
 
 const PREFIX = 'whsec_';
 

@@ -4,12 +4,12 @@
 // only the pod with its publisher sends its events. Each event is built once,
 // checked against its schema and handed to delivery, which never blocks.
 import { relative, sep } from 'node:path';
-import { WatchedPath } from '../auth/watched-path.ts';
 import type { Config } from '../config.ts';
 import { recordingUrl, type RecordingStore } from '../http/recordings-api.ts';
 import { streamView } from '../http/stream-view.ts';
 import type { StreamEndReason, StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
+import { watchPath, type WatchedPath } from '../secrets/mounted.ts';
 import { findRecording } from '../storage/catalog.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { newEventId, WebhookDelivery, type Clock, type Send } from './delivery.ts';
@@ -67,7 +67,7 @@ export class Webhooks {
   static async start(options: WebhooksOptions): Promise<Webhooks> {
     const { config, logger } = options;
     const secret = config.webhookSecretFile
-      ? await WatchedPath.open({
+      ? await watchPath({
           path: config.webhookSecretFile,
           label: 'webhooks: signing keys',
           parse: parseSigningKeys,

@@ -1,0 +1,70 @@
+// Secrets mounted as files: a file, or a directory of files such as a
+// Kubernetes Secret volume (whose `..data` entries are the kubelet's own).
+// Reads are bounded, and watchPath keeps reading them while rtmpd runs.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../telemetry/logger.ts';
+import { Watched } from './watched.ts';
+
+/** Bounds on what a mounted secret may make rtmpd hold. */
+const MAX_ENTRIES = 10_000;
+const MAX_FILE_BYTES = 1 << 20;
+
+/** A file's text under '', or each file of a directory under its name (hidden entries such as `..data` skipped). */
+export type Entries = ReadonlyMap<string, string>;
+
+export class SecretPathError extends Error {}
+
+export async function readEntries(path: string): Promise<Entries> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw new SecretPathError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!info.isDirectory()) return new Map([['', await readBounded(path)]]);
+  const names = (await readdir(path)).filter((name) => !name.startsWith('.')).sort();
+  if (names.length > MAX_ENTRIES) throw new SecretPathError(`${path} holds more than ${MAX_ENTRIES} files`);
+  const entries = new Map<string, string>();
+  for (const name of names) {
+    const file = join(path, name);
+    if ((await stat(file)).isFile()) entries.set(name, await readBounded(file));
+  }
+  return entries;
+}
+
+/** A file's text; one larger than a secret could be is refused. */
+export async function readBounded(file: string): Promise<string> {
+  const info = await stat(file);
+  if (info.size > MAX_FILE_BYTES) throw new SecretPathError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
+  return readFile(file, 'utf8');
+}
+
+/** The non-empty, trimmed lines of a text that are not # comments. */
+export const lines = (text: string): string[] =>
+  text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+
+export interface WatchedPathOptions<T> {
+  path: string;
+  /** What the path holds, as the log names it: "auth: secrets", "webhooks: signing keys". */
+  label: string;
+  /** Turns the entries into what the owner uses; throws SecretPathError for content it cannot use. */
+  parse: (entries: Entries) => T;
+  logger: Logger;
+  intervalMs: number;
+  onChange?: (value: T) => void;
+}
+
+export type WatchedPath<T> = Watched<Entries, T>;
+
+/** Reads a file or directory of secrets once (a missing or unusable one is an error at start) and keeps polling it. */
+export const watchPath = <T>({ path, ...options }: WatchedPathOptions<T>): Promise<WatchedPath<T>> =>
+  Watched.open({
+    ...options,
+    read: () => readEntries(path),
+    textOf: (entries) => JSON.stringify([...entries]),
+    logFields: () => ({ path }),
+  });
