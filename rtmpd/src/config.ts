@@ -370,7 +370,7 @@ export const configSchema = z.object({
     .max(36)
     .default('')
     .describe(
-      "this pod's UID (downward API metadata.uid): the pod's Lease names the Pod as its owner, so Kubernetes deletes it with the Pod; empty: no owner",
+      "this pod's UID (downward API metadata.uid): the pod's Lease and its stream claims name the Pod as their owner, so Kubernetes deletes them with the Pod; empty: no owner",
     )
     .meta(restart),
   fleetNamespace: z.string().max(63).default('').describe("this pod's namespace (downward API metadata.namespace)").meta(restart),

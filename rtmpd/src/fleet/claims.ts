@@ -56,6 +56,8 @@ export interface ClaimsOptions {
   hub: StreamHub;
   fleet: string;
   identity: string;
+  /** This Pod's UID, which makes the Pod the owner of its claims; unset or empty: no owner. */
+  podUid?: string;
   durationSeconds: number;
   /** Longest a publish waits for a silent holder's claim to expire (below the idle timeout). */
   maxWaitMs: number;
@@ -171,11 +173,11 @@ export class StreamClaims {
   }
 
   private async acquire(streamId: string, signal: AbortSignal): Promise<AdmissionDecision> {
-    const { api, fleet, identity, durationSeconds } = this.o;
+    const { api, fleet, identity, podUid, durationSeconds } = this.o;
     const name = claimName(fleet, streamId);
     const deadline = this.now() + this.o.maxWaitMs;
     const lease = (resourceVersion?: string) =>
-      claimLease({ fleet, streamId, identity, durationSeconds, now: new Date().toISOString() }, resourceVersion);
+      claimLease({ fleet, streamId, identity, podUid, durationSeconds, now: new Date().toISOString() }, resourceVersion);
     for (let attempt = 0; attempt < 100 && !signal.aborted; attempt++) {
       const created = await api.create(lease());
       this.writes++;

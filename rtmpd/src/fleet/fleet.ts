@@ -127,6 +127,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     hub,
     fleet,
     identity,
+    podUid: config.fleetPodUid,
     durationSeconds: config.fleetLeaseSeconds,
     // Below the idle timeout, which would close the waiting publisher anyway.
     maxWaitMs: Math.max(0, (config.idleTimeoutSeconds - 2) * 1000),

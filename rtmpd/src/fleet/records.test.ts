@@ -73,6 +73,22 @@ describe('fleet Lease records', () => {
     expect(podLease(fields).metadata.ownerReferences).toBeUndefined();
   });
 
+  it('makes the Pod the owner of its stream claims too, so a killed pod’s claims go with it', () => {
+    const claim = {
+      fleet: 'edge',
+      streamId: 'rtmp/live/a',
+      identity: 'edge-1_abcd',
+      durationSeconds: 10,
+      now: '2026-11-28T10:00:00.000000Z',
+    };
+    const uid = '4b3d5a7e-1f0c-4e8a-9d1b-6c2f0e9a7b31';
+    expect(claimLease({ ...claim, podUid: uid }).metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Pod', name: 'edge-1', uid },
+    ]);
+    expect(claimLease({ ...claim, podUid: '' }).metadata.ownerReferences).toBeUndefined();
+    expect(claimLease(claim).metadata.ownerReferences).toBeUndefined();
+  });
+
   it('ignores Leases that are not the fleet’s and load figures that are not counts', () => {
     expect(claimRecord({ metadata: { name: 'x', labels: { 'media.fluxiot.io/lease': 'stream' } }, spec: {} })).toBeUndefined();
     const record = podRecord({

@@ -5,6 +5,8 @@
 //   operator reports in status);
 // - a stream claim per live stream, created when a publish is admitted and
 //   deleted when it ends; it is valid while its holder's pod Lease is.
+// Both name their holder's Pod as owner when it knows its UID, so the garbage
+// collector deletes them with the Pod, also after a kill that left no time to.
 import { createHash } from 'node:crypto';
 import type { Lease } from './lease-api.ts';
 
@@ -118,6 +120,10 @@ export interface PodLeaseFields {
   acquireTime: string;
 }
 
+/** The Pod as the Lease's owner; without its UID (not run by the operator), no owner. */
+const ownedBy = (pod: string, podUid: string | undefined) =>
+  podUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod, uid: podUid }] } : {};
+
 export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => ({
   metadata: {
     name: podLeaseName(f.pod),
@@ -130,13 +136,13 @@ export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => 
       [ANNOTATION.players]: String(f.players),
       ...(f.draining ? { [ANNOTATION.draining]: 'true' } : {}),
     },
-    ...(f.podUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: f.pod, uid: f.podUid }] } : {}),
+    ...ownedBy(f.pod, f.podUid),
   },
   spec: { holderIdentity: f.identity, leaseDurationSeconds: f.durationSeconds, acquireTime: f.acquireTime, renewTime: f.now },
 });
 
 export const claimLease = (
-  o: { fleet: string; streamId: string; identity: string; durationSeconds: number; now: string },
+  o: { fleet: string; streamId: string; identity: string; podUid?: string | undefined; durationSeconds: number; now: string },
   resourceVersion?: string,
 ): Lease => ({
   metadata: {
@@ -144,6 +150,8 @@ export const claimLease = (
     ...(resourceVersion ? { resourceVersion } : {}),
     labels: { [fleetLabel]: o.fleet, [LABEL_KIND]: 'stream' },
     annotations: { [ANNOTATION.stream]: o.streamId, [ANNOTATION.pod]: podOf(o.identity) },
+    // A take-over replaces the owner too: the claim goes with its new holder's Pod.
+    ...ownedBy(podOf(o.identity), o.podUid),
   },
   // Never renewed: the claim lives as long as its holder's pod Lease does.
   spec: { holderIdentity: o.identity, leaseDurationSeconds: o.durationSeconds, acquireTime: o.now, renewTime: o.now },
