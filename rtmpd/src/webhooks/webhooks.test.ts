@@ -26,10 +26,10 @@ async function setup(argv: string[], storageDir?: string) {
   const { config } = loadConfig(['--storage-dir', storageDir, '--webhook-urls', 'http://receiver.test/hook', ...argv], {});
   const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 1000 });
   const sent: WebhookEvent[] = [];
-  const requests: { headers: Record<string, string>; body: string }[] = [];
-  const send: Send = (_url, headers, body) => {
+  const requests: { url: string; headers: Record<string, string>; body: string }[] = [];
+  const send: Send = (url, headers, body) => {
     sent.push(webhookEventSchema.parse(JSON.parse(body)));
-    requests.push({ headers, body });
+    requests.push({ url, headers, body });
     return Promise.resolve({ status: 204 });
   };
   const webhooks = await Webhooks.start({
@@ -44,7 +44,7 @@ async function setup(argv: string[], storageDir?: string) {
     hub.closeAll();
     await rm(storageDir, { recursive: true, force: true });
   });
-  return { hub, webhooks, sent, requests, storageDir };
+  return { hub, webhooks, config, sent, requests, storageDir };
 }
 
 const until = async (check: () => boolean) => {
@@ -94,6 +94,49 @@ describe('webhook events', () => {
     await turns(5);
     expect(sent.map((e) => e.type)).toEqual(['stream.started']);
     expect(sent[0]!.data).toMatchObject({ video: { codec: 'h264' }, audio: { codec: 'aac' } });
+  });
+
+  it('sends a stream’s end only to the URLs that were sent its start: a URL added while it is live hears of the next streams', async () => {
+    const { hub, webhooks, config, requests } = await setup([]);
+    const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
+    const live = hub.publish('live', 'before', publisher('rtmp'));
+    live.pushVideo(0, tags.find((t) => t.kind === 'video')!.body, 0);
+    live.pushAudio(0, tags.find((t) => t.kind === 'audio')!.body, 0);
+    await until(() => requests.length === 1);
+    // As a config file reload applies it: a new list in the running Config.
+    config.webhookUrls = ['http://receiver.test/hook', 'http://added.test/hook'];
+    const next = hub.publish('live', 'after', publisher('rtmp'));
+    hub.unpublish(live);
+    hub.unpublish(next);
+    await webhooks.close(1000);
+    const heard = (url: string) =>
+      requests
+        .filter((r) => r.url === url)
+        .map((r) => {
+          const event = webhookEventSchema.parse(JSON.parse(r.body));
+          return `${event.type} ${event.data.key}`;
+        });
+    expect(heard('http://receiver.test/hook')).toEqual([
+      'stream.started before',
+      'stream.ended before',
+      'stream.started after',
+      'stream.ended after',
+    ]);
+    expect(heard('http://added.test/hook')).toEqual(['stream.started after', 'stream.ended after']);
+  });
+
+  it('without stream.started chosen, sends a stream’s end to the URLs configured when it started', async () => {
+    const { hub, webhooks, config, requests } = await setup(['--webhook-events', 'stream.ended']);
+    const live = hub.publish('live', 'before', publisher('rtmp'));
+    config.webhookUrls = ['http://receiver.test/hook', 'http://added.test/hook'];
+    hub.unpublish(live);
+    hub.unpublish(hub.publish('live', 'after', publisher('rtmp')));
+    await webhooks.close(1000);
+    expect(requests.map((r) => `${r.url} ${(JSON.parse(r.body) as WebhookEvent).data.key}`).sort()).toEqual([
+      'http://added.test/hook after',
+      'http://receiver.test/hook after',
+      'http://receiver.test/hook before',
+    ]);
   });
 
   it('sends only the events --webhook-events names, and nothing for a file that is gone', async () => {

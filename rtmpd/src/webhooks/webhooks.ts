@@ -3,6 +3,8 @@
 // relayed copy of a stream on another pod of a fleet is not a new stream:
 // only the pod with its publisher sends its events. Each event is built once,
 // checked against its schema and handed to delivery, which never blocks.
+// A URL hears a stream's end only if it heard its start: one added while the
+// stream is live gets neither (the streams API lists what is live now).
 import { relative, sep } from 'node:path';
 import type { Config } from '../config.ts';
 import { recordingUrl, type RecordingStore } from '../http/recordings-api.ts';
@@ -38,6 +40,8 @@ export class Webhooks {
   private readonly secret: WatchedPath<Buffer[]> | undefined;
   /** Streams whose stream.started waits for their tracks. */
   private readonly starting = new Map<Stream, NodeJS.Timeout>();
+  /** Per live stream, the URLs its start was announced to (or would have been, without stream.started chosen). */
+  private readonly audiences = new Map<Stream, readonly string[]>();
   /** recording.completed events being described (the file is read for its duration). */
   private readonly describing = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
@@ -129,7 +133,9 @@ export class Webhooks {
   }
 
   private streamStarted(stream: Stream): void {
-    if (stream.publisher.protocol === 'relay' || !this.wanted('stream.started')) return;
+    if (stream.publisher.protocol === 'relay') return;
+    this.audiences.set(stream, this.o.config.webhookUrls);
+    if (!this.wanted('stream.started')) return;
     // Sent when the tracks are known (onDescribed), or with what is known after the wait.
     this.starting.set(
       stream,
@@ -143,6 +149,7 @@ export class Webhooks {
     if (!timer) return;
     clearTimeout(timer);
     this.starting.delete(stream);
+    this.audiences.set(stream, this.o.config.webhookUrls);
     const view = streamView(stream, 0, true);
     this.emit(
       'stream.started',
@@ -169,6 +176,8 @@ export class Webhooks {
     if (stream.publisher.protocol === 'relay') return;
     // Its start goes first, even when the stream ended before its tracks were known.
     this.sendStarted(stream);
+    const audience = this.audiences.get(stream) ?? [];
+    this.audiences.delete(stream);
     if (!this.wanted('stream.ended')) return;
     const at = Date.now();
     this.emit(
@@ -183,6 +192,7 @@ export class Webhooks {
         reason,
       },
       at,
+      this.o.config.webhookUrls.filter((url) => audience.includes(url)),
     );
   }
 
@@ -212,7 +222,8 @@ export class Webhooks {
     };
   }
 
-  private emit<T extends WebhookEvent['type']>(type: T, data: Data<T>, at: number): void {
+  /** Sends to `urls`: every URL configured now unless the event is for some of them only. */
+  private emit<T extends WebhookEvent['type']>(type: T, data: Data<T>, at: number, urls = this.o.config.webhookUrls): void {
     if (!this.wanted(type)) return;
     // The schema is the contract: an event that does not fit it is a bug, logged rather than sent.
     const event = webhookEventSchema.safeParse({ type, timestamp: new Date(at).toISOString(), data });
@@ -220,7 +231,7 @@ export class Webhooks {
       this.o.logger.error({ type, issues: event.error.issues }, 'webhooks: event does not fit its schema; not sent');
       return;
     }
-    this.delivery.enqueue({ id: newEventId(), type, body: JSON.stringify(event.data), at }, this.o.config.webhookUrls);
+    this.delivery.enqueue({ id: newEventId(), type, body: JSON.stringify(event.data), at }, urls);
   }
 }
 
