@@ -33,13 +33,17 @@ export interface TestBrowser {
  * console error, uncaught page error and failed request, so a test can assert
  * that a page loaded cleanly.
  */
-export async function launchChromium(viewport = { width: 1280, height: 800 }): Promise<TestBrowser> {
+export async function launchChromium(
+  viewport = { width: 1280, height: 800 },
+  { ignoreHTTPSErrors = false }: { /** Takes a self-signed certificate, as a test's server has. */ ignoreHTTPSErrors?: boolean } = {},
+): Promise<TestBrowser> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'chromium-profile-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: FLAGS,
     viewport,
+    ignoreHTTPSErrors,
   });
   const problems: string[] = [];
   const watch = (page: Page): void => {

@@ -12,7 +12,7 @@ import { consoleRoutes } from './http/console.ts';
 import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
 import { HlsServer } from './hls/server.ts';
 import { Router } from './http/required-modules.ts';
-import { listenHttp } from './http/server.ts';
+import { listenHttp, type HttpServer } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
@@ -141,8 +141,14 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   const middleware = [koaTracing()];
   if (config.consoleEnabled) {
-    // The page builds RTMP URLs from its own host name and the port bound here.
-    const settings = { rtmp_port: rtmp.address().port, recordings: true };
+    // The page builds its URLs from its own host name and the ports bound here (the HTTP ones below).
+    const settings = () => ({
+      rtmp_port: rtmp.address().port,
+      rtmps_port: rtmp.secureAddress()?.port ?? null,
+      http_port: http.address().port,
+      https_port: http.secureAddress()?.port ?? null,
+      recordings: true,
+    });
     middleware.push(consoleRoutes({ settings, logger: logger.child({ component: 'console' }) }));
   }
   let draining = false;
@@ -165,7 +171,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     ready: () => !draining,
     ...(fleet ? { fleet: fleet.streams } : {}),
   });
-  let http;
+  let http: HttpServer;
   try {
     http = await listenHttp(httpApp, config, tls && { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) });
   } catch (err) {

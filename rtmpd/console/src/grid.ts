@@ -4,7 +4,7 @@ import type { ConsoleSettings, Stream } from './api.ts';
 import { h, setText } from './dom.ts';
 import { bitrate, codecName, duration, fps, plural, resolution, uptimeSeconds } from './format.ts';
 import type { Page } from './page.ts';
-import { publishUrl } from './urls.ts';
+import { publishUrl, securePublishUrl } from './urls.ts';
 import type { Thumbnails } from './thumbnails.ts';
 
 interface Card {
@@ -35,6 +35,7 @@ export class GridPage implements Page {
   constructor(settings: ConsoleSettings, thumbnails: Thumbnails) {
     this.thumbnails = thumbnails;
     const example = publishUrl(settings, 'live', 'test123');
+    const overTls = securePublishUrl(settings, 'live');
     this.empty = h(
       'div',
       { class: 'empty', hidden: true },
@@ -44,6 +45,7 @@ export class GridPage implements Page {
         {},
         'Push one with OBS (Server ',
         h('code', {}, publishUrl(settings, 'live')),
+        ...(overTls ? [' or, over TLS, ', h('code', {}, overTls)] : []),
         ', Stream Key ',
         h('code', {}, 'test123'),
         ') or FFmpeg:',

@@ -1,7 +1,9 @@
 // The web console in a real browser (Debian's Chromium, driven by
-// playwright-core) against a real rtmpd with two ffmpeg publishers.
-// Screenshots go to .artifacts/console/.
-import { mkdir } from 'node:fs/promises';
+// playwright-core) against a real rtmpd with two ffmpeg publishers, listening
+// for RTMPS and HTTPS too (a self-signed certificate the browser is told to
+// take). Screenshots go to .artifacts/console/.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,23 +18,36 @@ import {
   type Publisher,
   type RunningServer,
 } from '../../test/support/processes.ts';
+import { selfSigned } from '../../test/support/certificates.ts';
 
 const ARTIFACTS = resolve(import.meta.dirname, '../../../.artifacts/console');
 const PUBLISHED = ['cam1', 'cam2'];
 
 let server: RunningServer;
+let rtmpsPort: number;
+let httpsPort: number;
+let certificateDir: string;
 let browser: TestBrowser;
 let page: Page;
 const publishers: Publisher[] = [];
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
-  server = await startServer();
+  certificateDir = await mkdtemp(join(tmpdir(), 'rtmpd-console-tls-'));
+  const certificate = await selfSigned(certificateDir);
+  server = await startServer([
+    ...['--rtmps-bind', '127.0.0.1:0', '--https-bind', '127.0.0.1:0'],
+    ...['--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
+  ]);
+  const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https: string };
+  const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+  rtmpsPort = portOf(ready.rtmps);
+  httpsPort = portOf(ready.https);
   // The hue turns every 7 s, so thumbnails refreshed every 4 s never show the same picture twice.
   for (const key of PUBLISHED)
     publishers.push(publishTestPattern(server.rtmpUrl('live', key), { seconds: 300, videoFilter: 'hue=H=2*PI*t/7' }));
   await Promise.all(PUBLISHED.map((key) => waitForStream(server, `rtmp/live/${key}`)));
-  browser = await launchChromium();
+  browser = await launchChromium(undefined, { ignoreHTTPSErrors: true });
   page = await browser.newPage();
   await page.emulateMedia({ colorScheme: 'dark' });
 });
@@ -42,6 +57,7 @@ afterAll(async () => {
   for (const publisher of publishers) publisher.child.kill('SIGKILL');
   await server?.stop();
   stopAll();
+  await rm(certificateDir, { recursive: true, force: true });
 });
 
 afterEach(() => {
@@ -148,25 +164,44 @@ describe('web console', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'player.png') });
   });
 
-  it('copies working URLs: OBS server and key, RTMP, HTTP-FLV, snapshot', async () => {
+  it('copies working URLs: OBS server and key, RTMP and RTMPS, HTTP-FLV and HTTPS-FLV, snapshot', async () => {
     await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.httpUrl('') });
     const copied = async (label: string) => {
       await page.getByRole('button', { name: `Copy ${label}`, exact: true }).click();
       return page.evaluate(() => navigator.clipboard.readText());
     };
     const rtmp = `rtmp://127.0.0.1:${server.rtmpPort}`;
+    const rtmps = `rtmps://127.0.0.1:${rtmpsPort}`;
+    const httpsFlv = `https://127.0.0.1:${httpsPort}/live/cam1.flv`;
     expect(await copied('OBS server')).toBe(`${rtmp}/live`);
+    expect(await copied('OBS server (RTMPS)')).toBe(`${rtmps}/live`);
     expect(await copied('Stream key')).toBe('cam1');
     expect(await copied('RTMP')).toBe(`${rtmp}/live/cam1`);
+    expect(await copied('RTMPS')).toBe(`${rtmps}/live/cam1`);
     expect(await copied('HTTP-FLV')).toBe(server.httpUrl('/live/cam1.flv'));
+    expect(await copied('HTTPS-FLV')).toBe(httpsFlv);
     const snapshot = await copied('Snapshot');
     expect(snapshot).toBe(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam1/snapshot'));
-    // And they lead to the stream.
-    for (const url of [`${rtmp}/live/cam1`, server.httpUrl('/live/cam1.flv')]) {
+    // And they lead to the stream (ffprobe takes the self-signed certificate as it is).
+    for (const url of [`${rtmp}/live/cam1`, `${rtmps}/live/cam1`, server.httpUrl('/live/cam1.flv'), httpsFlv]) {
       expect(await probe(url)).toEqual(expect.arrayContaining([expect.objectContaining({ codec_name: 'h264', width: 640, height: 360 })]));
     }
     const jpeg = await fetch(snapshot);
     expect(jpeg.headers.get('content-type')).toBe('image/jpeg');
+  });
+
+  it('loaded over HTTPS, shows the HTTPS-FLV URL of its own origin and the plain HTTP one beside it', async () => {
+    const origin = `https://127.0.0.1:${httpsPort}`;
+    const secure = await browser.newPage();
+    try {
+      await secure.goto(`${origin}/#/stream/rtmp%2Flive%2Fcam2`);
+      const field = (id: string) => secure.locator(`#url-${id}`);
+      await expect.poll(() => field('https-flv').inputValue(), { timeout: 15_000 }).toBe(`${origin}/live/cam2.flv`);
+      expect(await field('http-flv').inputValue()).toBe(server.httpUrl('/live/cam2.flv'));
+      expect(await field('rtmps').inputValue()).toBe(`rtmps://127.0.0.1:${rtmpsPort}/live/cam2`);
+    } finally {
+      await secure.close();
+    }
   });
 
   it('reads on a phone: nothing wider than the screen', async () => {

@@ -10,7 +10,7 @@ import { jsonErrors } from './errors.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 const logger = pino({ level: 'silent' });
-const settings = { rtmp_port: 1935, recordings: false };
+const settings = () => ({ rtmp_port: 1935, rtmps_port: null, http_port: 8082, https_port: 8443, recordings: false });
 const script = `console.log(${JSON.stringify('x'.repeat(2000))});`;
 let bundle: string;
 let server: HttpServer | undefined;
@@ -66,11 +66,11 @@ describe('console routes', () => {
     expect(Number(plain.headers.get('content-length'))).toBe(script.length);
   });
 
-  it('tells the page the RTMP port and which optional panels have an API behind them', async () => {
+  it('tells the page the ports of the listeners and which optional panels have an API behind them', async () => {
     const get = await serve(bundle);
     const res = await get('/console/settings.json');
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(await res.json()).toEqual(settings);
+    expect(await res.json()).toEqual(settings());
   });
 
   it('passes every other path on: a stream of the app "console" still plays, unknown files are JSON 404s', async () => {

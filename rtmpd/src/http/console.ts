@@ -4,25 +4,36 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { Context, Middleware, Next } from 'koa';
+import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { ApiError } from './errors.ts';
 
 /** Where `make build` (rtmpd/console/build.ts) writes the bundle: rtmpd/dist/console, from src/http or dist/http alike. */
 const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
 
+const port = z.number().int().min(1).max(65_535);
+
 /**
  * What the page cannot learn from the HTTP side it was loaded from. The
- * console builds RTMP URLs from the page's host name and this port; optional
- * panels appear when the server says it has what they read.
+ * console builds the addresses to copy from the page's host name and the
+ * ports rtmpd listens on (null: that listener is off); optional panels appear
+ * when the server says it has what they read.
  */
-export interface ConsoleSettings {
-  rtmp_port: number;
+const consoleSettingsSchema = z.object({
+  rtmp_port: port,
+  /** --rtmps-bind's port. */
+  rtmps_port: port.nullable(),
+  http_port: port,
+  /** --https-bind's port. */
+  https_port: port.nullable(),
   /** The recordings API (GET /api/v1/rtmp/recordings) is mounted. */
-  recordings: boolean;
-}
+  recordings: z.boolean(),
+});
+export type ConsoleSettings = z.infer<typeof consoleSettingsSchema>;
 
 export interface ConsoleOptions {
-  settings: ConsoleSettings;
+  /** Read at the first request for them, when every listener is bound. */
+  settings: () => ConsoleSettings;
   logger: Logger;
   /** The bundle's directory; CONSOLE_DIST unless a test says otherwise. */
   dir?: string;
@@ -70,7 +81,7 @@ const SETTINGS = 'settings.json';
 export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleOptions): Middleware {
   let assets: Map<string, Asset> | undefined | null = null; // null: not read yet
   if (!existsSync(join(dir, 'index.html'))) logger.warn({ dir }, 'the web console is not built (run make build); GET / answers 503');
-  const settingsBody = JSON.stringify(settings);
+  let settingsBody: string | undefined;
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     let name: string;
@@ -80,7 +91,7 @@ export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleO
     if (name === SETTINGS) {
       ctx.set('Cache-Control', 'no-store');
       ctx.type = TYPES['.json']!;
-      ctx.body = settingsBody;
+      ctx.body = settingsBody ??= JSON.stringify(consoleSettingsSchema.parse(settings()));
       return;
     }
     if (assets === null) assets = loadAssets(dir);
