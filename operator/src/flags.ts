@@ -35,7 +35,7 @@ export const flagsSchema = z.object({
     .string()
     .default('')
     .describe(
-      'with --metrics-auth=kubernetes: a directory with tls.crt and tls.key (a mounted kubernetes.io/tls Secret) that /metrics is served with, read at start; empty: a self-signed certificate made at start',
+      'with --metrics-auth=kubernetes: a directory with tls.crt and tls.key (a mounted kubernetes.io/tls Secret) that /metrics is served with, re-read every 2 s (a renewed pair serves new connections; a bad one is logged and the last good one stays); empty: a self-signed certificate made at start',
     ),
   leaderElect: bool.default(false).describe('elect a leader through a coordination.k8s.io Lease so only one replica acts'),
   leaderElectionNamespace: z

@@ -1,13 +1,18 @@
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, get } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { selfSignedTlsPair } from './metrics-tls.ts';
+import { readTlsPair, selfSignedTlsPair, watchTlsPair, type TlsPair } from './metrics-tls.ts';
 
-/** A GET over HTTPS that trusts only `ca`: the status, or the TLS error's code. */
+/** A GET over HTTPS, on a new connection, that trusts only `ca`: the status, or the TLS error's code. */
 const fetchWith = (url: string, ca: string) =>
   new Promise<number | string>((resolve) => {
-    get(url, { ca }, (res) => {
+    get(url, { ca, agent: false }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     }).on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
@@ -44,6 +49,51 @@ describe('the self-signed certificate of /metrics', () => {
       expect(await fetchWith(url, selfSignedTlsPair(['localhost', '127.0.0.1']).cert)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
     } finally {
       server.close();
+    }
+  });
+});
+
+describe('the certificate of a mounted Secret', () => {
+  it('serves a renewed pair from its files without a restart, and keeps the last good one when the new pair is bad', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'operator-metrics-tls-'));
+    // As the kubelet updates a mounted Secret: each file replaced whole.
+    const put = async (pair: TlsPair) => {
+      for (const [name, text] of [
+        ['tls.crt', pair.cert],
+        ['tls.key', pair.key],
+      ] as const) {
+        await writeFile(join(dir, `.${name}.new`), text);
+        await rename(join(dir, `.${name}.new`), join(dir, name));
+      }
+    };
+    const first = selfSignedTlsPair(['localhost', '127.0.0.1']);
+    const renewed = selfSignedTlsPair(['localhost', '127.0.0.1']);
+    await put(first);
+    const lines: { msg: string; err?: string }[] = [];
+    const log = pino(new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
+    const server = createServer(await readTlsPair(dir), (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const watch = watchTlsPair({ dir, inUse: first, servers: [server], log, intervalMs: 50 });
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+      expect(await fetchWith(url, first.cert)).toBe(200);
+      await put(renewed);
+      await expect.poll(() => fetchWith(url, renewed.cert), { timeout: 5000 }).toBe(200);
+      expect(await fetchWith(url, first.cert)).not.toBe(200);
+      expect(lines).toContainEqual(expect.objectContaining({ msg: 'metrics certificate reloaded' }));
+      // A certificate whose key is another's: refused, logged once, the renewed pair still served.
+      await put({ cert: first.cert, key: renewed.key });
+      await expect.poll(() => lines.filter((l) => l.msg === 'metrics certificate not reloaded; the last good one stays').length).toBe(1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(lines.filter((l) => l.msg.startsWith('metrics certificate not reloaded'))).toHaveLength(1);
+      expect(await fetchWith(url, renewed.cert)).toBe(200);
+      // Put right, it is taken.
+      await put(first);
+      await expect.poll(() => fetchWith(url, first.cert), { timeout: 5000 }).toBe(200);
+    } finally {
+      watch.close();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

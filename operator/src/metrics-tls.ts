@@ -1,13 +1,17 @@
 // The certificate /metrics is served with under --metrics-auth=kubernetes, so
 // the scraper's bearer token never crosses the network in clear: a mounted
-// kubernetes.io/tls Secret (--metrics-cert-dir with tls.crt and tls.key), or,
-// as controller-runtime does without one, a self-signed certificate made at
-// start. Node's crypto makes the key and signs; the few DER structures of an
-// X.509 certificate (RFC 5280) are written here, so no X.509 library is needed.
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+// kubernetes.io/tls Secret (--metrics-cert-dir with tls.crt and tls.key),
+// re-read while running so a renewal (cert-manager's) is served without a
+// restart, or, as controller-runtime does without one, a self-signed
+// certificate made at start. Node's crypto makes the key and signs; the few
+// DER structures of an X.509 certificate (RFC 5280) are written here, so no
+// X.509 library is needed.
+import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import type { Logger } from 'pino';
 
 export interface TlsPair {
   /** PEM. */
@@ -24,6 +28,48 @@ export async function readTlsPair(dir: string): Promise<TlsPair> {
   } catch (err) {
     throw new Error(`--metrics-cert-dir ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+}
+
+export interface TlsPairWatch {
+  close(): void;
+}
+
+/**
+ * Keeps `servers` on the pair in `dir`. The files are read again every
+ * `intervalMs` (polled: the kubelet updates a mounted Secret by swapping a
+ * `..data` symlink, which a watch on the files can miss). A changed pair that
+ * makes a secure context serves new connections from then on; one that does
+ * not (unreadable, not PEM, a key that is not the certificate's, a renewal
+ * caught half-written) is logged once and the last good pair stays.
+ */
+export function watchTlsPair(o: { dir: string; inUse: TlsPair; servers: TlsServer[]; log: Logger; intervalMs: number }): TlsPairWatch {
+  const text = (pair: TlsPair) => `${pair.cert}\0${pair.key}`;
+  let inUse = text(o.inUse);
+  let failure: string | undefined;
+  let reading = false;
+  const reload = async () => {
+    if (reading) return;
+    reading = true;
+    try {
+      const pair = await readTlsPair(o.dir);
+      if (text(pair) === inUse) return;
+      createSecureContext(pair); // throws for a pair that cannot be served
+      for (const server of o.servers) server.setSecureContext(pair);
+      inUse = text(pair);
+      failure = undefined;
+      const { fingerprint256, validTo } = new X509Certificate(pair.cert);
+      o.log.info({ dir: o.dir, fingerprint: fingerprint256, validTo }, 'metrics certificate reloaded');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== failure) o.log.error({ dir: o.dir, err: message }, 'metrics certificate not reloaded; the last good one stays');
+      failure = message;
+    } finally {
+      reading = false;
+    }
+  };
+  const timer = setInterval(() => void reload(), o.intervalMs);
+  timer.unref();
+  return { close: () => clearInterval(timer) };
 }
 
 // DER (X.690): tag, length, contents.

@@ -2,7 +2,7 @@
 // endpoints, and an orderly stop.
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { createMetrics } from './controller/metrics.ts';
 import { splitBind, type Flags } from './flags.ts';
 import { loadKubeConfig } from './kube-client.ts';
 import { MetricsAuth } from './metrics-auth.ts';
-import { readTlsPair, selfSignedTlsPair } from './metrics-tls.ts';
+import { readTlsPair, selfSignedTlsPair, watchTlsPair } from './metrics-tls.ts';
 import { version } from './version.ts';
 
 export interface Operator {
@@ -33,6 +33,8 @@ export interface Operator {
 }
 
 const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** How often --metrics-cert-dir is read again (two small files), as rtmpd reads its certificate. */
+const METRICS_CERT_POLL_MS = 2000;
 
 function leaseNamespace(flags: Flags, kc: KubeConfig): string {
   if (flags.leaderElectionNamespace) return flags.leaderElectionNamespace;
@@ -134,6 +136,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
         })
       : selfSignedTlsPair(['localhost', '127.0.0.1', '::1', hostname()])
     : undefined;
+  const secureServers: HttpsServer[] = [];
   const makeServer = (paths: string[], secure: boolean) => {
     const serve: RequestListener = (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -146,7 +149,10 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
     };
-    return secure && tls ? createHttpsServer(tls, serve) : createServer(serve);
+    if (!secure || !tls) return createServer(serve);
+    const server = createHttpsServer(tls, serve);
+    secureServers.push(server);
+    return server;
   };
   const metricsScheme = tls ? 'https' : 'http';
   const servers: Server[] = [];
@@ -163,6 +169,11 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     metricsAddress = await listen(m, flags.metricsBind, 'metrics-bind');
     healthAddress = await listen(h, flags.healthBind, 'health-bind');
   }
+  // A renewed Secret is served from the next connection on, without a restart.
+  const certificateWatch =
+    tls && flags.metricsCertDir
+      ? watchTlsPair({ dir: flags.metricsCertDir, inUse: tls, servers: secureServers, log, intervalMs: METRICS_CERT_POLL_MS })
+      : undefined;
   log.info(
     { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, metricsScheme, healthAddress },
     'rtmpd-operator starting',
@@ -219,6 +230,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
       log.info('stopping: finishing running reconciles');
       await controller.stop();
       await elector?.stop();
+      certificateWatch?.close();
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
       log.info('stopped');
     },

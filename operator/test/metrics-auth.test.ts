@@ -3,13 +3,14 @@
 // token allowed `get /metrics` reads it, one that is not gets 403, no token
 // or a token the API server does not accept gets 401; /healthz stays open.
 // All of it over HTTPS with a certificate mounted as a kubernetes.io/tls
-// Secret would be (made here by openssl), which the scrapes verify.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// Secret would be (made here by openssl), which the scrapes verify, and which
+// is served renewed without a restart.
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubectl, run } from '../../e2e/cluster/kube.ts';
+import { eventually, kubectl, run } from '../../e2e/cluster/kube.ts';
 import { metricsAuthRole, metricsReaderRole } from '../src/rbac.ts';
 import { apply, startOperators, suffix, type OperatorFixture } from './harness.ts';
 
@@ -44,10 +45,10 @@ interface Scraped {
   json(): Promise<unknown>;
 }
 
-/** A GET over HTTPS that trusts only the mounted certificate, as Prometheus with its tlsConfig. */
+/** A GET over HTTPS on a new connection that trusts only the mounted certificate, as Prometheus with its tlsConfig. */
 const get = (path: string, auth?: string, trusted = ca) =>
   new Promise<Scraped>((resolve, reject) => {
-    const req = request(`${metrics}${path}`, { ca: trusted, headers: auth ? { authorization: auth } : {} }, (res) => {
+    const req = request(`${metrics}${path}`, { ca: trusted, agent: false, headers: auth ? { authorization: auth } : {} }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d: string) => (body += d));
       res.on('end', () =>
@@ -152,5 +153,20 @@ describe('--metrics-auth=kubernetes', () => {
   it('leaves the health endpoints open (the kubelet probes them without a token)', async () => {
     // the harness gives --health-bind the metrics port's address, so they share its server (and its TLS)
     expect((await get('/healthz')).status).toBe(200);
+  });
+
+  it('serves a renewed certificate from the mounted directory without a restart', async () => {
+    const renewal = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-renewal-'));
+    const files = ['-keyout', join(renewal, 'tls.key'), '-out', join(renewal, 'tls.crt')];
+    await selfSigned('/CN=rtmpd-operator-metrics-renewed', ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', ...files]);
+    const renewed = await readFile(join(renewal, 'tls.crt'), 'utf8');
+    for (const name of ['tls.key', 'tls.crt']) await rename(join(renewal, name), join(certDir, name));
+    await rm(renewal, { recursive: true, force: true });
+    await eventually('the renewed certificate to be served', async () => {
+      const res = await get('/healthz', undefined, renewed).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    });
+    await expect(get('/healthz')).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+    ca = renewed;
   });
 });
