@@ -207,6 +207,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     const graceMs = config.shutdownGraceSeconds * 1000;
     const deadline = Date.now() + graceMs;
     await handOver(graceMs);
+    // Handshakes cut short by the shutdown are no clients' failures: ended here, they are not counted.
+    tls?.handshakes.close();
     const httpClosed = http.close(graceMs);
     await rtmp.close();
     // Streams that had no RTMP publisher (in-process tests) end here.

@@ -2,15 +2,20 @@
 // and rtmpdump (librtmp) play it back over RTMPS and plain RTMP; the
 // certificate is renewed under a live publisher the way a mounted Secret is;
 // a handshake that stalls and plain RTMP sent to the TLS port are closed and
-// counted while the server goes on; a bad certificate stops the start.
+// counted while the server goes on, one still running at shutdown is not
+// counted; a bad certificate stops the start.
 import { spawn } from 'node:child_process';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRtmpd } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
 import { selfSigned, type TestCertificate } from './support/certificates.ts';
 import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
@@ -261,6 +266,42 @@ describe('hostile input on the RTMPS port', () => {
     await expect(fetch(`http://127.0.0.1:${httpsPort}/api/v1/rtmp/streams`)).rejects.toThrow();
     await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"', before + 1);
     expect((await httpsGet('/api/v1/rtmp/streams')).status).toBe(200);
+  });
+});
+
+describe('shutdown', () => {
+  it('closes the handshakes still in progress without counting or logging them as failures; a client that hung up is counted', async () => {
+    // In this process, so the counters can be read once it has stopped (a stopped rtmpd serves no /metrics).
+    const lines: { msg: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }),
+    );
+    const { config } = loadConfig([
+      ...['--rtmp-bind', '127.0.0.1:0', '--rtmps-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0'],
+      ...['--tls-cert-file', first.certFile, '--tls-key-file', first.keyFile, '--recording-enabled', 'false'],
+      ...['--storage-dir', join(root, 'shutdown', 'storage'), '--keyframe-dir', join(root, 'shutdown', 'keyframes')],
+    ]);
+    const rtmpd = await startRtmpd(config, logger);
+    const metrics = async (name: string) => {
+      const samples = (await rtmpd.metrics.scrape()).split('\n').filter((l) => l.startsWith(name));
+      return samples.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    };
+    const connect = () => netConnect({ host: '127.0.0.1', port: rtmpd.rtmpsAddress!.port }).on('error', () => undefined);
+    const aborted = 'rtmpd_tls_handshake_failures_total{listener="rtmps",reason="aborted"}';
+    const quitter = connect();
+    await expect.poll(() => metrics('rtmpd_connections_accepted_total')).toBe(1);
+    quitter.destroy();
+    await expect.poll(() => metrics(aborted)).toBe(1);
+    const idle = connect();
+    const closed = new Promise((resolve) => idle.once('close', resolve));
+    // Accepted: its handshake waits for a ClientHello that never comes.
+    await expect.poll(() => metrics('rtmpd_connections_accepted_total')).toBe(2);
+    await rtmpd.stop();
+    await closed;
+    await new Promise(setImmediate);
+    expect(await metrics('rtmpd_tls_handshake_failures_total')).toBe(1);
+    expect(lines.filter((line) => line.msg.startsWith('tls handshake failed'))).toHaveLength(1);
   });
 });
 

@@ -342,7 +342,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_tls_handshake_failures_total',
-      'TLS connections closed before their handshake was done, by listener and reason: timeout, not_tls (plain RTMP, HTTP or noise), protocol_version, certificate_refused, aborted, other.',
+      'TLS connections closed before their handshake was done, by listener and reason: timeout, not_tls (plain RTMP, HTTP or noise), protocol_version, certificate_refused, aborted, other; those still running at shutdown are not counted.',
       'counter',
       () =>
         Object.entries(handshakeFailures).flatMap(([listener, reasons]) =>

@@ -3,8 +3,9 @@
 // --tls-handshake-timeout-seconds to finish, and a handshake that fails
 // (plain RTMP or HTTP sent to the TLS port, an old protocol, a client that
 // refuses the certificate, a peer that hangs up) is closed, logged and
-// counted by reason. Until the handshake is done OpenSSL holds at most one
-// TLS record (16 KiB) of what the peer sent.
+// counted by reason. Handshakes still running when rtmpd shuts down are closed
+// uncounted: no client failed. Until the handshake is done OpenSSL holds at
+// most one TLS record (16 KiB) of what the peer sent.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Config } from '../config.ts';
@@ -57,7 +58,7 @@ const explanations: Record<HandshakeFailure, string> = {
 export interface HandshakeOutcome {
   /** The handshake is done: the socket reads and writes plain bytes now. */
   secured(socket: TLSSocket): void;
-  /** The connection was closed before its handshake was done, and counted. */
+  /** The connection was closed before its handshake was done (and counted, unless at shutdown). */
   failed(): void;
 }
 
@@ -66,6 +67,8 @@ export class TlsHandshakes {
   private readonly certificate: ServerCertificate;
   private readonly config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>;
   private readonly logger: Logger;
+  /** Each handshake in progress, with what ends it uncounted. */
+  private readonly pending = new Map<TLSSocket, () => void>();
 
   constructor(certificate: ServerCertificate, config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>, logger: Logger) {
     this.certificate = certificate;
@@ -78,12 +81,22 @@ export class TlsHandshakes {
     const remote = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? 0}`;
     const socket = new TLSSocket(raw, { isServer: true, secureContext: this.certificate.value.context });
     let settled = false;
-    const fail = (reason: HandshakeFailure, detail?: string): void => {
-      if (settled) return;
+    const settle = (): boolean => {
+      if (settled) return false;
       settled = true;
       clearTimeout(timer);
+      this.pending.delete(socket);
+      return true;
+    };
+    const fail = (reason: HandshakeFailure, detail?: string): void => {
+      if (!settle()) return;
       this.stats.handshakeFailures[listener][reason]++;
       this.logger.info({ listener, remote, reason, ...(detail ? { detail } : {}) }, `tls handshake failed: ${explanations[reason]}`);
+      socket.destroy();
+      outcome.failed();
+    };
+    const end = (): void => {
+      if (!settle()) return;
       socket.destroy();
       outcome.failed();
     };
@@ -92,12 +105,20 @@ export class TlsHandshakes {
     socket.on('error', (err: NodeJS.ErrnoException) => fail(handshakeFailureOf(err.code), err.code));
     socket.once('close', () => fail('aborted'));
     socket.once('secure', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+      if (!settle()) return;
       this.stats.handshakes[listener]++;
       outcome.secured(socket);
     });
+    this.pending.set(socket, end);
     return socket;
+  }
+
+  /**
+   * Shutdown, right before the listeners close (so none starts after): ends
+   * every handshake in progress without counting or logging it, since no
+   * client failed.
+   */
+  close(): void {
+    for (const end of [...this.pending.values()]) end();
   }
 }
