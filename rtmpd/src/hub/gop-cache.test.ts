@@ -20,6 +20,36 @@ describe('GopCache', () => {
     expect(cache.bytes).toBe(10);
   });
 
+  it("gives back every field of a packet: a joining HLS muxer or recording reads frames' payload and composition time", () => {
+    const cache = new GopCache(1000);
+    const sent = [
+      new MediaPacket({
+        kind: 'video',
+        timestamp: 0xffff_fff0,
+        body: Buffer.alloc(9, 1),
+        keyframe: true,
+        frame: true,
+        payloadOffset: 5,
+        compositionTime: 80,
+        receivedAt: 12.25,
+      }),
+      new MediaPacket({ kind: 'audio', timestamp: 0xffff_fff5, body: Buffer.alloc(4, 2), frame: true, payloadOffset: 2, receivedAt: 13.5 }),
+      new MediaPacket({
+        kind: 'video',
+        timestamp: 3,
+        body: Buffer.alloc(7, 3),
+        frame: true,
+        payloadOffset: 5,
+        compositionTime: -40,
+        receivedAt: 14,
+      }),
+      new MediaPacket({ kind: 'video', timestamp: 4, body: Buffer.alloc(2, 4), payloadOffset: 0, receivedAt: 15 }),
+    ];
+    cache.add(sent[0]!, true);
+    for (const p of sent.slice(1)) cache.add(p);
+    expect(cache.snapshot()).toEqual(sent);
+  });
+
   it('leaves decoder config out (players get it separately)', () => {
     const cache = new GopCache(1000);
     cache.add(packet('video', 10, true));

@@ -22,14 +22,18 @@ const blockPool = new BufferPool(16 * 1024 * 1024);
 
 const KINDS: readonly MediaKind[] = ['audio', 'video'];
 /**
- * Per cached packet: flags, timestamp, receivedAt, length. Where a body is
- * follows from the order: copied bodies lie end to end in the blocks, owned
- * ones in `owned`.
+ * Per cached packet, 24 bytes: receivedAt as a double, then four 32-bit
+ * numbers: timestamp, body length, flags with the payload offset above them
+ * (an offset lies within an RTMP message, whose length has 24 bits) and
+ * composition time (signed). Where a body is follows from the order: copied
+ * bodies lie end to end in the blocks, owned ones in `owned`.
  */
-const FIELDS = 4;
+const RECORD_BYTES = 24;
+const FLAG_BITS = 4;
 const VIDEO = 1;
 const KEYFRAME = 2;
 const OWNED = 4;
+const FRAME = 8;
 
 /**
  * The packets since the last keyframe, so a player that joins starts with a
@@ -42,13 +46,14 @@ const OWNED = 4;
  * held for a GOP would be promoted, and each would pin a 64 KiB slab of
  * Node's shared pool. The blocks never leave the cache: a joining player
  * gets a copy (joins are rare; a GOP is a few hundred KiB). The packets'
- * fields live in one typed array for the same reason: an object per cached
+ * fields live in one typed buffer for the same reason: an object per cached
  * packet would live just long enough to be promoted and die in V8's old
  * generation a GOP later.
  */
 export class GopCache {
-  /** FIELDS numbers per packet. */
-  private fields = new Float64Array(64 * FIELDS);
+  /** The records, RECORD_BYTES each, through a view of each width. */
+  private doubles = new Float64Array(64 * (RECORD_BYTES / 8));
+  private words = new Uint32Array(this.doubles.buffer);
   private count = 0;
   private readonly blocks: Buffer[] = [];
   /** Owned bodies, kept whole. */
@@ -111,15 +116,16 @@ export class GopCache {
     const packets: MediaPacket[] = [];
     if (this.count === 0) return packets;
     const copy = Buffer.allocUnsafe(this.size);
-    const f = this.fields;
+    const { doubles, words } = this;
     let pos = 0;
     let owned = 0;
     // Where the next copied body starts: block, and offset in it.
     let block = 0;
     let from = 0;
-    for (let i = 0; i < this.count * FIELDS; i += FIELDS) {
-      const flags = f[i]!;
-      const length = f[i + 3]!;
+    for (let i = 0; i < this.count; i++) {
+      const w = i * (RECORD_BYTES / 4);
+      const length = words[w + 3]!;
+      const flags = words[w + 4]! & ((1 << FLAG_BITS) - 1);
       const body = copy.subarray(pos, pos + length);
       pos += length;
       if (flags & OWNED) body.set(this.owned[owned++]!);
@@ -134,8 +140,18 @@ export class GopCache {
           done += n;
           from += n;
         }
-      const kind = KINDS[flags & VIDEO]!;
-      packets.push(new MediaPacket({ kind, timestamp: f[i + 1]!, body, keyframe: (flags & KEYFRAME) !== 0, receivedAt: f[i + 2]! }));
+      packets.push(
+        new MediaPacket({
+          kind: KINDS[flags & VIDEO]!,
+          timestamp: words[w + 2]!,
+          body,
+          keyframe: (flags & KEYFRAME) !== 0,
+          frame: (flags & FRAME) !== 0,
+          payloadOffset: words[w + 4]! >>> FLAG_BITS,
+          compositionTime: words[w + 5]! | 0,
+          receivedAt: doubles[i * (RECORD_BYTES / 8)]!,
+        }),
+      );
     }
     return packets;
   }
@@ -146,17 +162,21 @@ export class GopCache {
   }
 
   private record(packet: MediaPacket, owned: boolean): void {
-    if ((this.count + 1) * FIELDS > this.fields.length) {
-      const grown = new Float64Array(this.fields.length * 2);
-      grown.set(this.fields);
-      this.fields = grown;
+    if ((this.count + 1) * RECORD_BYTES > this.doubles.byteLength) {
+      const grown = new Float64Array(this.doubles.length * 2);
+      grown.set(this.doubles);
+      this.doubles = grown;
+      this.words = new Uint32Array(grown.buffer);
     }
-    const f = this.fields;
-    const i = this.count++ * FIELDS;
-    f[i] = (packet.kind === 'video' ? VIDEO : 0) | (packet.keyframe ? KEYFRAME : 0) | (owned ? OWNED : 0);
-    f[i + 1] = packet.timestamp;
-    f[i + 2] = packet.receivedAt;
-    f[i + 3] = packet.body.length;
+    const i = this.count++;
+    const w = i * (RECORD_BYTES / 4);
+    const flags =
+      (packet.kind === 'video' ? VIDEO : 0) | (packet.keyframe ? KEYFRAME : 0) | (owned ? OWNED : 0) | (packet.frame ? FRAME : 0);
+    this.doubles[i * (RECORD_BYTES / 8)] = packet.receivedAt;
+    this.words[w + 2] = packet.timestamp;
+    this.words[w + 3] = packet.body.length;
+    this.words[w + 4] = flags | (packet.payloadOffset << FLAG_BITS);
+    this.words[w + 5] = packet.compositionTime;
   }
 
   /** A keyframe starts a new GOP; the last one's blocks go back to the pool. */
