@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MediaParseError } from '../codec/errors.ts';
 import { checkCorruptions } from '../../test/support/malformed.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
-import { inspectAudio, inspectVideo } from './tag.ts';
+import { AAC_FRAME_OFFSET, inspectAudio, inspectVideo, isAacFrame } from './tag.ts';
 import { describeVideoTrack } from './track.ts';
 
 const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url).pathname;
@@ -44,6 +44,10 @@ describe('inspectVideo / inspectAudio on real FLV files', () => {
           const a = inspectAudio(tag.body);
           expect(a.codec).toBe(c.audio);
           expect(a.enhanced).toBe(c.enhanced);
+          // The relay's shortcut for AAC frames says what the inspection says.
+          const aacFrame = a.codec === 'aac' && !a.enhanced && a.packet === 'frame';
+          expect(isAacFrame(tag.body)).toBe(aacFrame);
+          if (aacFrame) expect(a.dataOffset).toBe(AAC_FRAME_OFFSET);
         }
       }
       expect(sequenceHeaders).toBe(1);

@@ -31,16 +31,6 @@ class LazyPayload {
   }
 }
 
-/** What the video header says; keyframe and compositionTime default to false and 0. */
-interface VideoFields {
-  codec: VideoCodec;
-  packet: VideoPacketKind;
-  frameType: number;
-  enhanced: boolean;
-  keyframe?: boolean;
-  compositionTime?: number;
-}
-
 class InspectedVideo extends LazyPayload {
   readonly codec: VideoCodec;
   readonly packet: VideoPacketKind;
@@ -55,17 +45,26 @@ class InspectedVideo extends LazyPayload {
   /** True when the message used the Enhanced RTMP ExVideoTagHeader. */
   readonly enhanced: boolean;
 
-  /** `dataStart`: where the payload begins in `body`. */
-  constructor(body: Buffer, dataStart: number, fields: VideoFields) {
+  /** `dataStart`: where the payload begins in `body`. The fields come in order, not as an object V8 would allocate per message. */
+  constructor(
+    body: Buffer,
+    dataStart: number,
+    codec: VideoCodec,
+    packet: VideoPacketKind,
+    frameType: number,
+    enhanced: boolean,
+    keyframe = false,
+    compositionTime = 0,
+  ) {
     super(body, dataStart);
-    this.codec = fields.codec;
-    this.packet = fields.packet;
-    this.sequenceHeader = fields.packet === 'sequence-header';
-    this.endOfSequence = fields.packet === 'end-of-sequence';
-    this.keyframe = fields.keyframe ?? false;
-    this.frameType = fields.frameType;
-    this.compositionTime = fields.compositionTime ?? 0;
-    this.enhanced = fields.enhanced;
+    this.codec = codec;
+    this.packet = packet;
+    this.sequenceHeader = packet === 'sequence-header';
+    this.endOfSequence = packet === 'end-of-sequence';
+    this.keyframe = keyframe;
+    this.frameType = frameType;
+    this.compositionTime = compositionTime;
+    this.enhanced = enhanced;
   }
 }
 
@@ -197,25 +196,18 @@ export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
   else if (codecId === 12) codec = 'hevc';
   else throw new MediaParseError(`unsupported legacy video codec id ${codecId}`);
   if (frameType === FRAME_TYPE_COMMAND) {
-    return new InspectedVideo(body, 1, { codec, packet: 'command', frameType, enhanced: false });
+    return new InspectedVideo(body, 1, codec, 'command', frameType, false);
   }
   if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
   const packetType = body[1]!;
   const cts = (((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8) >> 8;
   switch (packetType) {
     case 0:
-      return new InspectedVideo(body, 5, { codec, packet: 'sequence-header', frameType, enhanced: false });
+      return new InspectedVideo(body, 5, codec, 'sequence-header', frameType, false);
     case 1:
-      return new InspectedVideo(body, 5, {
-        codec,
-        packet: 'frame',
-        frameType,
-        enhanced: false,
-        keyframe: videoKeyframe(codec, body, 5, nalLengthSize),
-        compositionTime: cts,
-      });
+      return new InspectedVideo(body, 5, codec, 'frame', frameType, false, videoKeyframe(codec, body, 5, nalLengthSize), cts);
     case 2:
-      return new InspectedVideo(body, 5, { codec, packet: 'end-of-sequence', frameType, enhanced: false });
+      return new InspectedVideo(body, 5, codec, 'end-of-sequence', frameType, false);
     default:
       throw new MediaParseError(`unknown AVC packet type ${packetType}`);
   }
@@ -234,7 +226,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
     // No FourCC: a single UI8 VideoCommand follows, so the codec is unknown; `codec` is a
     // placeholder for 'command' packets, which carry no picture and should be ignored.
     if (pos >= body.length) throw new MediaParseError('video command frame truncated');
-    return new InspectedVideo(body, pos, { codec: 'h264', packet: 'command', frameType, enhanced: true });
+    return new InspectedVideo(body, pos, 'h264', 'command', frameType, true);
   }
   if (pos + 4 > body.length) throw new MediaParseError('Enhanced video message truncated in FourCC');
   const fourcc = body.readUInt32BE(pos);
@@ -259,7 +251,7 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
   switch (packetType) {
     case VIDEO_PACKET_SEQUENCE_START:
     case VIDEO_PACKET_MPEG2TS_SEQUENCE_START:
-      return new InspectedVideo(body, pos, { codec, packet: 'sequence-header', frameType, enhanced: true });
+      return new InspectedVideo(body, pos, codec, 'sequence-header', frameType, true);
     case VIDEO_PACKET_CODED_FRAMES:
     case VIDEO_PACKET_CODED_FRAMES_X: {
       // CodedFramesX is CodedFrames without the composition time field (it is 0).
@@ -269,19 +261,12 @@ function inspectEnhancedVideo(body: Buffer, nalLengthSize: number): VideoInspect
         cts = (((body[pos]! << 16) | (body[pos + 1]! << 8) | body[pos + 2]!) << 8) >> 8;
         pos += 3;
       }
-      return new InspectedVideo(body, pos, {
-        codec,
-        packet: 'frame',
-        frameType,
-        enhanced: true,
-        keyframe: videoKeyframe(codec, body, pos, nalLengthSize),
-        compositionTime: cts,
-      });
+      return new InspectedVideo(body, pos, codec, 'frame', frameType, true, videoKeyframe(codec, body, pos, nalLengthSize), cts);
     }
     case VIDEO_PACKET_SEQUENCE_END:
-      return new InspectedVideo(body, pos, { codec, packet: 'end-of-sequence', frameType, enhanced: true });
+      return new InspectedVideo(body, pos, codec, 'end-of-sequence', frameType, true);
     case VIDEO_PACKET_METADATA:
-      return new InspectedVideo(body, pos, { codec, packet: 'metadata', frameType, enhanced: true });
+      return new InspectedVideo(body, pos, codec, 'metadata', frameType, true);
     default:
       throw new MediaParseError(`unknown Enhanced video packet type ${packetType}`);
   }
@@ -312,6 +297,18 @@ const AUDIO_PACKET_SEQUENCE_END = 2;
 const AUDIO_PACKET_MULTICHANNEL_CONFIG = 4;
 const AUDIO_PACKET_MULTITRACK = 5;
 
+/** Where an AAC frame's payload begins: after the legacy header byte and the AAC packet type. */
+export const AAC_FRAME_OFFSET = 2;
+
+/**
+ * Whether the body is a legacy AAC raw frame (SoundFormat 10, AACPacketType 1), the bulk of
+ * what publishers send: what inspectAudio would say of it is known without an
+ * inspection object.
+ */
+export function isAacFrame(body: Buffer): boolean {
+  return body.length >= AAC_FRAME_OFFSET && body[0]! >> 4 === 10 && body[1] === 1;
+}
+
 /**
  * Inspects an RTMP audio message body (= FLV audio tag body): legacy
  * SoundFormat (AAC, MP3, PCM, G.711, Speex, Nellymoser) or Enhanced RTMP
@@ -328,7 +325,7 @@ export function inspectAudio(body: Buffer): AudioInspection {
     if (body.length < 2) throw new MediaParseError('AAC audio message truncated');
     const packetType = body[1]!;
     if (packetType > 1) throw new MediaParseError(`unknown AAC packet type ${packetType}`);
-    return new InspectedAudio(body, 2, codec, packetType === 0 ? 'sequence-header' : 'frame', b0);
+    return new InspectedAudio(body, AAC_FRAME_OFFSET, codec, packetType === 0 ? 'sequence-header' : 'frame', b0);
   }
   return new InspectedAudio(body, 1, codec, 'frame', b0);
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { prng, randomInt } from '../../test/support/random.ts';
 import { GopCache } from './gop-cache.ts';
-import { MediaPacket } from './packet.ts';
+import { MediaPacket, PacketFlag } from './packet.ts';
 
 const packet = (kind: 'video' | 'audio', size: number, keyframe = false, sequenceHeader = false) =>
-  new MediaPacket({ kind, timestamp: 0, body: Buffer.alloc(size), keyframe, sequenceHeader, receivedAt: 0 });
+  new MediaPacket(kind, 0, Buffer.alloc(size), 0, (keyframe ? PacketFlag.keyframe : 0) | (sequenceHeader ? PacketFlag.sequenceHeader : 0));
 
 describe('GopCache', () => {
   it('holds the packets since the last keyframe', () => {
@@ -22,28 +22,12 @@ describe('GopCache', () => {
 
   it("gives back every field of a packet: a joining HLS muxer or recording reads frames' payload and composition time", () => {
     const cache = new GopCache(1000);
+    const { keyframe, frame } = PacketFlag;
     const sent = [
-      new MediaPacket({
-        kind: 'video',
-        timestamp: 0xffff_fff0,
-        body: Buffer.alloc(9, 1),
-        keyframe: true,
-        frame: true,
-        payloadOffset: 5,
-        compositionTime: 80,
-        receivedAt: 12.25,
-      }),
-      new MediaPacket({ kind: 'audio', timestamp: 0xffff_fff5, body: Buffer.alloc(4, 2), frame: true, payloadOffset: 2, receivedAt: 13.5 }),
-      new MediaPacket({
-        kind: 'video',
-        timestamp: 3,
-        body: Buffer.alloc(7, 3),
-        frame: true,
-        payloadOffset: 5,
-        compositionTime: -40,
-        receivedAt: 14,
-      }),
-      new MediaPacket({ kind: 'video', timestamp: 4, body: Buffer.alloc(2, 4), payloadOffset: 0, receivedAt: 15 }),
+      new MediaPacket('video', 0xffff_fff0, Buffer.alloc(9, 1), 12.25, keyframe | frame, 5, 80),
+      new MediaPacket('audio', 0xffff_fff5, Buffer.alloc(4, 2), 13.5, frame, 2),
+      new MediaPacket('video', 3, Buffer.alloc(7, 3), 14, frame, 5, -40),
+      new MediaPacket('video', 4, Buffer.alloc(2, 4), 15),
     ];
     cache.add(sent[0]!, true);
     for (const p of sent.slice(1)) cache.add(p);
@@ -83,7 +67,7 @@ describe('GopCache', () => {
     const filled = (kind: 'video' | 'audio', size: number, keyframe: boolean) => {
       const body = Buffer.allocUnsafe(size);
       for (let i = 0; i < size; i++) body[i] = random(256);
-      return new MediaPacket({ kind, timestamp: random(1 << 30), body, keyframe, receivedAt: 0 });
+      return new MediaPacket(kind, random(1 << 30), body, 0, keyframe ? PacketFlag.keyframe : 0);
     };
     for (let gop = 0; gop < 20; gop++) {
       const sent = [filled('video', 1 + random(40_000), true)];
@@ -112,8 +96,8 @@ describe('GopCache', () => {
   it('copies large bodies too: a publisher body may be a view of a read buffer that is reused', () => {
     const cache = new GopCache(1 << 20);
     const readBuffer = Buffer.alloc(65536, 7);
-    cache.add(new MediaPacket({ kind: 'video', timestamp: 0, body: readBuffer.subarray(0, 40_000), keyframe: true, receivedAt: 0 }));
-    cache.add(new MediaPacket({ kind: 'video', timestamp: 40, body: readBuffer.subarray(40_000, 60_000), receivedAt: 0 }));
+    cache.add(new MediaPacket('video', 0, readBuffer.subarray(0, 40_000), 0, PacketFlag.keyframe));
+    cache.add(new MediaPacket('video', 40, readBuffer.subarray(40_000, 60_000), 0));
     readBuffer.fill(0);
     const snapshot = cache.snapshot();
     expect(snapshot.map((p) => p.body.length)).toEqual([40_000, 20_000]);
@@ -122,7 +106,7 @@ describe('GopCache', () => {
 
   it('shares a body the stream owns instead of copying it, and still copies for joiners', () => {
     const cache = new GopCache(1 << 20);
-    const keyframe = new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(30_000, 5), keyframe: true, receivedAt: 0 });
+    const keyframe = new MediaPacket('video', 0, Buffer.alloc(30_000, 5), 0, PacketFlag.keyframe);
     cache.add(keyframe, true);
     cache.add(packet('audio', 100));
     // Kept by reference: a change to the owned body shows (the stream never changes it; the test does).

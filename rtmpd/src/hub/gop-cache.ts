@@ -1,6 +1,5 @@
 import { BufferPool } from '../memory/buffer-pool.ts';
-import type { MediaKind } from '../flv/media-kind.ts';
-import { MediaPacket } from './packet.ts';
+import { MediaPacket, PacketFlag } from './packet.ts';
 
 /**
  * Bodies are copied into blocks of this size, one after another, a body that
@@ -20,7 +19,6 @@ const BLOCK_BYTES = 16 * 1024;
  */
 const blockPool = new BufferPool(16 * 1024 * 1024);
 
-const KINDS: readonly MediaKind[] = ['audio', 'video'];
 /**
  * Per cached packet, 24 bytes: receivedAt as a double, then four 32-bit
  * numbers: timestamp, body length, flags with the payload offset above them
@@ -29,11 +27,10 @@ const KINDS: readonly MediaKind[] = ['audio', 'video'];
  * bodies lie end to end in the blocks, owned ones in `owned`.
  */
 const RECORD_BYTES = 24;
-const FLAG_BITS = 4;
-const VIDEO = 1;
-const KEYFRAME = 2;
-const OWNED = 4;
-const FRAME = 8;
+/** The packet's PacketFlag bits, and the cache's own above them. */
+const VIDEO = 8;
+const OWNED = 16;
+const FLAG_BITS = 5;
 
 /**
  * The packets since the last keyframe, so a player that joins starts with a
@@ -140,18 +137,10 @@ export class GopCache {
           done += n;
           from += n;
         }
-      packets.push(
-        new MediaPacket({
-          kind: KINDS[flags & VIDEO]!,
-          timestamp: words[w + 2]!,
-          body,
-          keyframe: (flags & KEYFRAME) !== 0,
-          frame: (flags & FRAME) !== 0,
-          payloadOffset: words[w + 4]! >>> FLAG_BITS,
-          compositionTime: words[w + 5]! | 0,
-          receivedAt: doubles[i * (RECORD_BYTES / 8)]!,
-        }),
-      );
+      const kind = flags & VIDEO ? 'video' : 'audio';
+      const packetFlags = flags & (PacketFlag.keyframe | PacketFlag.sequenceHeader | PacketFlag.frame);
+      const receivedAt = doubles[i * (RECORD_BYTES / 8)]!;
+      packets.push(new MediaPacket(kind, words[w + 2]!, body, receivedAt, packetFlags, words[w + 4]! >>> FLAG_BITS, words[w + 5]! | 0));
     }
     return packets;
   }
@@ -170,8 +159,7 @@ export class GopCache {
     }
     const i = this.count++;
     const w = i * (RECORD_BYTES / 4);
-    const flags =
-      (packet.kind === 'video' ? VIDEO : 0) | (packet.keyframe ? KEYFRAME : 0) | (owned ? OWNED : 0) | (packet.frame ? FRAME : 0);
+    const flags = packet.flags | (packet.kind === 'video' ? VIDEO : 0) | (owned ? OWNED : 0);
     this.doubles[i * (RECORD_BYTES / 8)] = packet.receivedAt;
     this.words[w + 2] = packet.timestamp;
     this.words[w + 3] = packet.body.length;

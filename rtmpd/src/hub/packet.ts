@@ -17,58 +17,63 @@ export function ownMemory(bytes: Buffer): Buffer {
   return own;
 }
 
-/** A packet's fields, named; the flags default to false. */
-export interface MediaPacketFields {
-  kind: MediaKind;
-  timestamp: number;
-  body: Buffer;
-  keyframe?: boolean;
-  sequenceHeader?: boolean;
-  /** A coded picture or audio frame, as opposed to decoder config, metadata or a command. */
-  frame?: boolean;
-  /** Where the codec payload begins in the body; 0 when the body could not be read. */
-  payloadOffset?: number;
-  /** Video: presentation minus decode time in milliseconds (FLV CompositionTime). */
-  compositionTime?: number;
-  receivedAt: number;
-}
+/** What a packet is, as bits of MediaPacket.flags. */
+export const PacketFlag = {
+  /** A video frame that starts a GOP, judged from the bitstream. */
+  keyframe: 1,
+  /** Decoder configuration (AVC/HEVC/AV1 record, AAC AudioSpecificConfig, ...). */
+  sequenceHeader: 2,
+  /** A coded picture or audio frame (not decoder config, Enhanced RTMP metadata or a command, nor an unreadable body). */
+  frame: 4,
+} as const;
 
+/**
+ * One object per packet, made on the publisher's hot path: its fields are
+ * passed in order rather than as an object of named fields, which V8 would
+ * allocate as well, and its flags share one number.
+ */
 export class MediaPacket {
   readonly kind: MediaKind;
   /** Milliseconds, as the publisher stamped it (32-bit, may wrap). */
   readonly timestamp: number;
   readonly body: Buffer;
-  /** A video frame that starts a GOP, judged from the bitstream. */
-  readonly keyframe: boolean;
-  /** Decoder configuration (AVC/HEVC/AV1 record, AAC AudioSpecificConfig, ...). */
-  readonly sequenceHeader: boolean;
-  /** A coded picture or audio frame (false for decoder config, Enhanced RTMP metadata and commands, and unreadable bodies). */
-  readonly frame: boolean;
-  /** Where the codec payload (NAL units, OBUs, an AAC frame, a config record) begins in the body. */
-  readonly payloadOffset: number;
-  /** Milliseconds from decode to presentation time (video with B-frames); 0 otherwise. */
-  readonly compositionTime: number;
   /** performance.now() when the last byte arrived: the start of relay latency. */
   readonly receivedAt: number;
+  /** PacketFlag bits. */
+  readonly flags: number;
+  /** Where the codec payload (NAL units, OBUs, an AAC frame, a config record) begins in the body; 0 when it could not be read. */
+  readonly payloadOffset: number;
+  /** Milliseconds from decode to presentation time (video with B-frames, FLV CompositionTime); 0 otherwise. */
+  readonly compositionTime: number;
 
   /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
   flvTag: Buffer | undefined = undefined;
 
-  constructor(fields: MediaPacketFields) {
-    this.kind = fields.kind;
-    this.timestamp = fields.timestamp;
-    this.body = fields.body;
-    this.keyframe = fields.keyframe ?? false;
-    this.sequenceHeader = fields.sequenceHeader ?? false;
-    this.frame = fields.frame ?? false;
-    this.payloadOffset = fields.payloadOffset ?? 0;
-    this.compositionTime = fields.compositionTime ?? 0;
-    this.receivedAt = fields.receivedAt;
+  constructor(kind: MediaKind, timestamp: number, body: Buffer, receivedAt: number, flags = 0, payloadOffset = 0, compositionTime = 0) {
+    this.kind = kind;
+    this.timestamp = timestamp;
+    this.body = body;
+    this.receivedAt = receivedAt;
+    this.flags = flags;
+    this.payloadOffset = payloadOffset;
+    this.compositionTime = compositionTime;
+  }
+
+  get keyframe(): boolean {
+    return (this.flags & PacketFlag.keyframe) !== 0;
+  }
+
+  get sequenceHeader(): boolean {
+    return (this.flags & PacketFlag.sequenceHeader) !== 0;
+  }
+
+  get frame(): boolean {
+    return (this.flags & PacketFlag.frame) !== 0;
   }
 
   /** The same packet at another time: decoder config sent to a joining player with its first frame. */
   at(timestamp: number): MediaPacket {
-    return new MediaPacket({ ...this, timestamp });
+    return new MediaPacket(this.kind, timestamp, this.body, this.receivedAt, this.flags, this.payloadOffset, this.compositionTime);
   }
 
   /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */

@@ -1,8 +1,8 @@
-import { inspectAudio, inspectVideo } from '../flv/tag.ts';
+import { AAC_FRAME_OFFSET, inspectAudio, inspectVideo, isAacFrame } from '../flv/tag.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
-import { MediaPacket, ownMemory } from './packet.ts';
+import { MediaPacket, ownMemory, PacketFlag } from './packet.ts';
 import { DeliveryGate, PLAYER_KINDS, SUBSCRIBER_KINDS, type CloseReason, type Subscriber, type SubscriberKind } from './subscriber.ts';
 
 export interface StreamOptions {
@@ -138,7 +138,7 @@ export class Stream {
     } catch {
       // A frame we cannot read is still relayed: players may understand it.
       this.stats.parseErrors++;
-      this.push(new MediaPacket({ kind: 'video', timestamp, body, receivedAt }));
+      this.push(new MediaPacket('video', timestamp, body, receivedAt));
       return;
     }
     if (info.endOfSequence) return;
@@ -155,17 +155,19 @@ export class Stream {
     }
     // Decoder config and the last keyframe stay for as long as the stream lives.
     const kept = info.sequenceHeader || info.keyframe;
-    const packet = new MediaPacket({
-      kind: 'video',
+    const flags =
+      (info.keyframe ? PacketFlag.keyframe : 0) |
+      (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) |
+      (info.packet === 'frame' ? PacketFlag.frame : 0);
+    const packet = new MediaPacket(
+      'video',
       timestamp,
-      body: kept ? ownMemory(body) : body,
-      keyframe: info.keyframe,
-      sequenceHeader: info.sequenceHeader,
-      frame: info.packet === 'frame',
-      payloadOffset: info.dataOffset,
-      compositionTime: info.compositionTime,
+      kept ? ownMemory(body) : body,
       receivedAt,
-    });
+      flags,
+      info.dataOffset,
+      info.compositionTime,
+    );
     if (info.sequenceHeader) this.videoHeader = packet;
     if (info.keyframe) {
       this.stats.keyframes++;
@@ -177,12 +179,18 @@ export class Stream {
 
   pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
     this.stats.bytesIn += body.length;
+    // AAC frames of a described track are most messages: they need no inspection.
+    if (this.audioTrack !== undefined && isAacFrame(body)) {
+      this.stats.audioFrames++;
+      this.push(new MediaPacket('audio', timestamp, body, receivedAt, PacketFlag.frame, AAC_FRAME_OFFSET));
+      return;
+    }
     let info;
     try {
       info = inspectAudio(body);
     } catch {
       this.stats.parseErrors++;
-      this.push(new MediaPacket({ kind: 'audio', timestamp, body, receivedAt }));
+      this.push(new MediaPacket('audio', timestamp, body, receivedAt));
       return;
     }
     if (info.sequenceHeader) {
@@ -200,15 +208,8 @@ export class Stream {
         this.options.onDescribed?.(this);
       }
     }
-    const packet = new MediaPacket({
-      kind: 'audio',
-      timestamp,
-      body: info.sequenceHeader ? ownMemory(body) : body,
-      sequenceHeader: info.sequenceHeader,
-      frame: info.packet === 'frame',
-      payloadOffset: info.dataOffset,
-      receivedAt,
-    });
+    const flags = (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) | (info.packet === 'frame' ? PacketFlag.frame : 0);
+    const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, receivedAt, flags, info.dataOffset);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
   }
@@ -217,7 +218,7 @@ export class Stream {
   setMetadata(timestamp: number, body: Buffer, values: Record<string, unknown>, receivedAt: number): void {
     this.stats.bytesIn += body.length;
     this.metadataValues = values;
-    this.metadata = new MediaPacket({ kind: 'data', timestamp, body: ownMemory(body), receivedAt });
+    this.metadata = new MediaPacket('data', timestamp, ownMemory(body), receivedAt);
     this.push(this.metadata);
     this.options.onDescribed?.(this);
   }

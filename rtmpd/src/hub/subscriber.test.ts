@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MediaPacket } from './packet.ts';
+import { MediaPacket, PacketFlag } from './packet.ts';
 import { DeliveryGate } from './subscriber.ts';
 
-const video = (keyframe: boolean) => new MediaPacket({ kind: 'video', timestamp: 0, body: Buffer.alloc(10), keyframe, receivedAt: 0 });
-const audio = () => new MediaPacket({ kind: 'audio', timestamp: 0, body: Buffer.alloc(10), receivedAt: 0 });
+const video = (keyframe: boolean) => new MediaPacket('video', 0, Buffer.alloc(10), 0, keyframe ? PacketFlag.keyframe : 0);
+const audio = () => new MediaPacket('audio', 0, Buffer.alloc(10), 0);
 
 describe('DeliveryGate', () => {
   it('admits everything while the queue is under the bound', () => {
