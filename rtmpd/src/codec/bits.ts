@@ -97,3 +97,14 @@ export class BitReader {
     return this.u(zeros) + 2 ** zeros - 1;
   }
 }
+
+/**
+ * The big-endian length in front of a NAL unit (1 to 4 bytes), read byte by
+ * byte: Buffer's readUIntBE boxed its result in a heap number per call on the
+ * relay's keyframe scan.
+ */
+export function readNalLength(frame: Buffer, pos: number, size: number): number {
+  let length = 0;
+  for (let i = 0; i < size; i++) length = length * 256 + frame[pos + i]!;
+  return length;
+}

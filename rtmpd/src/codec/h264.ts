@@ -1,4 +1,4 @@
-import { BitReader } from './bits.ts';
+import { BitReader, readNalLength } from './bits.ts';
 import { MediaParseError } from './errors.ts';
 
 /** AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1). Buffers are subarrays of the input. */
@@ -223,7 +223,7 @@ export function h264HasIdr(frame: Buffer, nalLengthSize: number, start = 0): boo
   let pos = start;
   while (pos < end) {
     if (pos + nalLengthSize > end) throw new MediaParseError('H.264 frame truncated in NAL length');
-    const len = frame.readUIntBE(pos, nalLengthSize);
+    const len = readNalLength(frame, pos, nalLengthSize);
     pos += nalLengthSize;
     if (len > end - pos) throw new MediaParseError(`H.264 NAL length ${len} exceeds frame (${end - pos} left)`);
     if (len > 0 && (frame[pos]! & 0x1f) === 5) return true;

@@ -1,4 +1,4 @@
-import { BitReader } from './bits.ts';
+import { BitReader, readNalLength } from './bits.ts';
 import { MediaParseError } from './errors.ts';
 
 interface HevcNalArray {
@@ -215,7 +215,7 @@ export function hevcHasIrap(frame: Buffer, nalLengthSize: number, start = 0): bo
   let pos = start;
   while (pos < end) {
     if (pos + nalLengthSize > end) throw new MediaParseError('HEVC frame truncated in NAL length');
-    const len = frame.readUIntBE(pos, nalLengthSize);
+    const len = readNalLength(frame, pos, nalLengthSize);
     pos += nalLengthSize;
     if (len > end - pos) throw new MediaParseError(`HEVC NAL length ${len} exceeds frame (${end - pos} left)`);
     if (len > 0) {

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { MediaParseError } from '../codec/errors.ts';
 import { checkCorruptions } from '../../test/support/malformed.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
-import { AAC_FRAME_OFFSET, inspectAudio, inspectVideo, isAacFrame } from './tag.ts';
+import {
+  AAC_FRAME_OFFSET,
+  inspectAudio,
+  inspectVideo,
+  isAacFrame,
+  LEGACY_VIDEO_PAYLOAD_OFFSET,
+  legacyCompositionTime,
+  legacyVideoFrameCodec,
+  videoKeyframe,
+} from './tag.ts';
 import { describeVideoTrack } from './track.ts';
 
 const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url).pathname;
@@ -29,6 +38,14 @@ describe('inspectVideo / inspectAudio on real FLV files', () => {
           const v = inspectVideo(tag.body, nalLengthSize);
           expect(v.codec).toBe(c.codec);
           expect(v.enhanced).toBe(c.enhanced);
+          // The relay's shortcut for legacy AVC/HEVC frames says what the inspection says.
+          const legacyFrame = !v.enhanced && v.packet === 'frame';
+          expect(legacyVideoFrameCodec(tag.body)).toBe(legacyFrame ? v.codec : undefined);
+          if (legacyFrame) {
+            expect(legacyCompositionTime(tag.body)).toBe(v.compositionTime);
+            expect(v.dataOffset).toBe(LEGACY_VIDEO_PAYLOAD_OFFSET);
+            expect(videoKeyframe(v.codec, tag.body, LEGACY_VIDEO_PAYLOAD_OFFSET, nalLengthSize)).toBe(v.keyframe);
+          }
           if (v.sequenceHeader) {
             sequenceHeaders++;
             expect(v.keyframe).toBe(false);

@@ -155,7 +155,8 @@ function skipModEx(body: Buffer, pos: number, what: string): ModExEnd {
 }
 
 /** Whether the coded frame from `start` to the end of `body` starts a GOP. */
-function videoKeyframe(codec: VideoCodec, body: Buffer, start: number, nalLengthSize: number): boolean {
+/** Whether a coded frame starts a GOP, from its bitstream; `start` is where the payload begins. */
+export function videoKeyframe(codec: VideoCodec, body: Buffer, start: number, nalLengthSize: number): boolean {
   switch (codec) {
     case 'h264':
       return h264HasIdr(body, nalLengthSize, start);
@@ -179,6 +180,28 @@ function vp9IsKeyframe(b: number): boolean {
   return ((b >> (showExistingBit - 1)) & 1) === 0;
 }
 
+/** Where a legacy AVC or HEVC message's payload begins: after the header byte, AVCPacketType and composition time. */
+export const LEGACY_VIDEO_PAYLOAD_OFFSET = 5;
+
+/**
+ * The codec of a legacy AVC or HEVC coded frame (not a command, AVCPacketType
+ * 1), the bulk of what publishers send, or undefined for any other message:
+ * with legacyCompositionTime and videoKeyframe, what inspectVideo would say of
+ * it without an inspection object.
+ */
+export function legacyVideoFrameCodec(body: Buffer): 'h264' | 'hevc' | undefined {
+  if (body.length < LEGACY_VIDEO_PAYLOAD_OFFSET || body[1] !== 1) return undefined;
+  const b0 = body[0]!;
+  if (b0 & 0x80 || b0 >> 4 === FRAME_TYPE_COMMAND) return undefined;
+  const codecId = b0 & 0x0f;
+  return codecId === 7 ? 'h264' : codecId === 12 ? 'hevc' : undefined;
+}
+
+/** A legacy video message's CompositionTime (signed 24 bits), in milliseconds. */
+export function legacyCompositionTime(body: Buffer): number {
+  return (((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8) >> 8;
+}
+
 /**
  * Inspects an RTMP video message body (= FLV video tag body), legacy
  * (CodecID 7 AVC, 12 HEVC) or Enhanced RTMP (FourCC avc1/hvc1/av01/vp09).
@@ -198,16 +221,18 @@ export function inspectVideo(body: Buffer, nalLengthSize = 4): VideoInspection {
   if (frameType === FRAME_TYPE_COMMAND) {
     return new InspectedVideo(body, 1, codec, 'command', frameType, false);
   }
-  if (body.length < 5) throw new MediaParseError(`video message too short (${body.length} bytes)`);
+  const start = LEGACY_VIDEO_PAYLOAD_OFFSET;
+  if (body.length < start) throw new MediaParseError(`video message too short (${body.length} bytes)`);
   const packetType = body[1]!;
-  const cts = (((body[2]! << 16) | (body[3]! << 8) | body[4]!) << 8) >> 8;
   switch (packetType) {
     case 0:
-      return new InspectedVideo(body, 5, codec, 'sequence-header', frameType, false);
-    case 1:
-      return new InspectedVideo(body, 5, codec, 'frame', frameType, false, videoKeyframe(codec, body, 5, nalLengthSize), cts);
+      return new InspectedVideo(body, start, codec, 'sequence-header', frameType, false);
+    case 1: {
+      const keyframe = videoKeyframe(codec, body, start, nalLengthSize);
+      return new InspectedVideo(body, start, codec, 'frame', frameType, false, keyframe, legacyCompositionTime(body));
+    }
     case 2:
-      return new InspectedVideo(body, 5, codec, 'end-of-sequence', frameType, false);
+      return new InspectedVideo(body, start, codec, 'end-of-sequence', frameType, false);
     default:
       throw new MediaParseError(`unknown AVC packet type ${packetType}`);
   }

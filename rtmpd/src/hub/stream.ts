@@ -1,4 +1,14 @@
-import { AAC_FRAME_OFFSET, inspectAudio, inspectVideo, isAacFrame } from '../flv/tag.ts';
+import {
+  AAC_FRAME_OFFSET,
+  inspectAudio,
+  inspectVideo,
+  isAacFrame,
+  LEGACY_VIDEO_PAYLOAD_OFFSET,
+  legacyCompositionTime,
+  legacyVideoFrameCodec,
+  videoKeyframe,
+  type VideoInspection,
+} from '../flv/tag.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
@@ -132,15 +142,26 @@ export class Stream {
 
   pushVideo(timestamp: number, body: Buffer, receivedAt: number): void {
     this.stats.bytesIn += body.length;
-    let info;
+    // AVC and HEVC frames of a described track are most messages: they need no inspection object.
+    const codec = this.videoTrack === undefined ? undefined : legacyVideoFrameCodec(body);
+    let info: VideoInspection | undefined;
+    let keyframe = false;
     try {
-      info = inspectVideo(body, this.nalLengthSize);
+      if (codec !== undefined) keyframe = videoKeyframe(codec, body, LEGACY_VIDEO_PAYLOAD_OFFSET, this.nalLengthSize);
+      else info = inspectVideo(body, this.nalLengthSize);
     } catch {
       // A frame we cannot read is still relayed: players may understand it.
       this.stats.parseErrors++;
       this.push(new MediaPacket('video', timestamp, body, receivedAt));
       return;
     }
+    if (info !== undefined) return this.pushInspectedVideo(timestamp, body, receivedAt, info);
+    this.stats.videoFrames++;
+    const flags = PacketFlag.frame | (keyframe ? PacketFlag.keyframe : 0);
+    this.relayVideo(timestamp, body, receivedAt, flags, LEGACY_VIDEO_PAYLOAD_OFFSET, legacyCompositionTime(body));
+  }
+
+  private pushInspectedVideo(timestamp: number, body: Buffer, receivedAt: number, info: VideoInspection): void {
     if (info.endOfSequence) return;
     if (info.sequenceHeader) {
       try {
@@ -153,23 +174,26 @@ export class Stream {
     } else if (info.packet === 'frame') {
       this.stats.videoFrames++;
     }
-    // Decoder config and the last keyframe stay for as long as the stream lives.
-    const kept = info.sequenceHeader || info.keyframe;
     const flags =
       (info.keyframe ? PacketFlag.keyframe : 0) |
       (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) |
       (info.packet === 'frame' ? PacketFlag.frame : 0);
-    const packet = new MediaPacket(
-      'video',
-      timestamp,
-      kept ? ownMemory(body) : body,
-      receivedAt,
-      flags,
-      info.dataOffset,
-      info.compositionTime,
-    );
-    if (info.sequenceHeader) this.videoHeader = packet;
-    if (info.keyframe) {
+    this.relayVideo(timestamp, body, receivedAt, flags, info.dataOffset, info.compositionTime);
+  }
+
+  private relayVideo(
+    timestamp: number,
+    body: Buffer,
+    receivedAt: number,
+    flags: number,
+    payloadOffset: number,
+    compositionTime: number,
+  ): void {
+    // Decoder config and the last keyframe stay for as long as the stream lives.
+    const kept = (flags & (PacketFlag.sequenceHeader | PacketFlag.keyframe)) !== 0;
+    const packet = new MediaPacket('video', timestamp, kept ? ownMemory(body) : body, receivedAt, flags, payloadOffset, compositionTime);
+    if (packet.sequenceHeader) this.videoHeader = packet;
+    if (packet.keyframe) {
       this.stats.keyframes++;
       this.lastKeyframe = packet;
       this.keyframeSeq++;
