@@ -4,8 +4,12 @@
 // leaks through how fast a guess is refused.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-const key = randomBytes(32);
-const digest = (value: string | Buffer): Buffer => createHmac('sha256', key).update(value).digest();
+// Made at the first comparison, so a server that never compares one does not load node:crypto at start.
+let key: Buffer | undefined;
+const digest = (value: string | Buffer): Buffer =>
+  createHmac('sha256', (key ??= randomBytes(32)))
+    .update(value)
+    .digest();
 
 export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   return timingSafeEqual(digest(a), digest(b));

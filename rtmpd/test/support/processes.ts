@@ -52,8 +52,8 @@ export interface RunningServer {
   stop(): Promise<number | null>;
 }
 
-/** Starts rtmpd on ephemeral ports (read back from its "rtmpd ready" line). */
-export async function startServer(flags: string[] = []): Promise<RunningServer> {
+/** Starts rtmpd on ephemeral ports (read back from its "rtmpd ready" line); `env` is added to this process's. */
+export async function startServer(flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'rtmpd-it-'));
   const storageDir = join(dataDir, 'storage');
   const keyframeDir = join(dataDir, 'keyframes');
@@ -71,7 +71,7 @@ export async function startServer(flags: string[] = []): Promise<RunningServer> 
       keyframeDir,
       ...flags,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
   );
   track(child);
   const logs: Record<string, unknown>[] = [];
