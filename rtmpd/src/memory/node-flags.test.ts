@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nodeCommandLine, RTMPD_NODE_FLAGS } from './node-flags.ts';
+import { nodeCommandLine, nodeEnvironment, RTMPD_MALLOC_ENV, RTMPD_NODE_FLAGS } from './node-flags.ts';
+
+describe('nodeEnvironment', () => {
+  it("adds rtmpd's malloc settings to the environment, whose own settings win", () => {
+    expect(nodeEnvironment({ PATH: '/bin' })).toEqual({ PATH: '/bin', ...RTMPD_MALLOC_ENV });
+    expect(nodeEnvironment({ MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual({ MALLOC_MMAP_THRESHOLD_: '65536' });
+  });
+});
 
 describe('nodeCommandLine', () => {
   it("puts rtmpd's flags first, then Node's own, then RTMPD_NODE_FLAGS, then the script and its arguments", () => {
@@ -33,10 +40,13 @@ const dir = mkdtempSync(join(tmpdir(), 'node-flags-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.runIf(built)('bin/rtmpd.js', () => {
-  it('restarts itself in place with the flags, RTMPD_NODE_FLAGS last', () => {
+  it('restarts itself in place with the flags, RTMPD_NODE_FLAGS last, and the malloc settings', () => {
     // Runs in each Node the bin starts: both lines must show one pid.
     const preload = join(dir, 'report.mjs');
-    writeFileSync(preload, 'process.stderr.write(JSON.stringify([process.pid, process.execArgv]) + "\\n");\n');
+    writeFileSync(
+      preload,
+      'process.stderr.write(JSON.stringify([process.pid, process.execArgv, process.env.MALLOC_MMAP_THRESHOLD_ ?? null]) + "\\n");\n',
+    );
     const r = spawnSync(process.execPath, [bin, '--version'], {
       encoding: 'utf8',
       env: { ...process.env, NODE_OPTIONS: `--import ${preload}`, RTMPD_NODE_FLAGS: '--max-semi-space-size=2' },
@@ -46,10 +56,10 @@ describe.runIf(built)('bin/rtmpd.js', () => {
     const starts = r.stderr
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as [number, string[]]);
+      .map((line) => JSON.parse(line) as [number, string[], string | null]);
     expect(starts).toEqual([
-      [starts[0]![0], []],
-      [starts[0]![0], [...RTMPD_NODE_FLAGS, '--max-semi-space-size=2']],
+      [starts[0]![0], [], null],
+      [starts[0]![0], [...RTMPD_NODE_FLAGS, '--max-semi-space-size=2'], RTMPD_MALLOC_ENV.MALLOC_MMAP_THRESHOLD_],
     ]);
   });
 });

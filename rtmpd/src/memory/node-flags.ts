@@ -1,8 +1,9 @@
-// The Node and V8 flags rtmpd runs with. bin/rtmpd.js (and so `make run`,
-// `make bench` and the image) restarts itself in place with them, so they
-// live here and nowhere else, and RTMPD_NODE_FLAGS can add to or override
-// them: V8 takes a flag's last value (`--max-semi-space-size=16`, or `--opt`
-// after `--no-opt`).
+// The Node and V8 flags rtmpd runs with, and its malloc settings. bin/rtmpd.js
+// (and so `make run`, `make bench` and the image) restarts itself in place
+// with them, so they live here and nowhere else, and RTMPD_NODE_FLAGS can add
+// to or override the flags: V8 takes a flag's last value
+// (`--max-semi-space-size=16`, or `--opt` after `--no-opt`); a malloc setting
+// in the environment wins over rtmpd's.
 import { START_UP_FLAGS } from './start-up-tiers.ts';
 
 /**
@@ -14,6 +15,21 @@ import { START_UP_FLAGS } from './start-up-tiers.ts';
  *   starts; they are switched on once it listens (start-up-tiers.ts).
  */
 export const RTMPD_NODE_FLAGS = ['--max-semi-space-size=8', '--expose-gc', ...START_UP_FLAGS];
+
+/**
+ * MALLOC_MMAP_THRESHOLD_ keeps the size from which glibc's malloc maps a block
+ * of its own, and unmaps it when freed, at its default of 128 KiB. Left to
+ * itself malloc raises it to the largest block freed so far (V8's parser and
+ * compilers free zones of a MiB or more while rtmpd starts), and blocks below
+ * it come from the heap, whose free middle malloc keeps: 1.5 MiB of an idle
+ * rtmpd's RSS.
+ */
+export const RTMPD_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072' };
+
+/** The environment to restart this process with: rtmpd's malloc settings under the ones `env` has. */
+export function nodeEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...RTMPD_MALLOC_ENV, ...env };
+}
 
 /**
  * The command line to restart this process with: rtmpd's flags, then the
@@ -31,10 +47,10 @@ export function nodeCommandLine(
   return [execPath, ...RTMPD_NODE_FLAGS, ...execArgv, ...extra, ...argv.slice(1)];
 }
 
-/** Replaces this process (same pid, same stdio) with Node started with rtmpd's flags, unless it has them. */
+/** Replaces this process (same pid, same stdio) with Node started with rtmpd's flags and malloc settings, unless it has the flags. */
 export function runWithNodeFlags(): void {
   const commandLine = nodeCommandLine(process.execPath, process.execArgv, process.argv, process.env);
   if (!commandLine) return;
   if (!process.execve) throw new Error('rtmpd restarts itself with its Node flags through process.execve, which this platform lacks');
-  process.execve(process.execPath, commandLine, process.env);
+  process.execve(process.execPath, commandLine, nodeEnvironment(process.env));
 }
