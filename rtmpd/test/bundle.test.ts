@@ -1,5 +1,6 @@
 // What the bundle (rtmpd/bundle.ts) changes in a running rtmpd: node:crypto,
-// node:assert and node:zlib load on first use, not at start, and Koa's
+// node:assert and node:zlib load on first use, not at start; undici (fetch)
+// does not load when Koa answers JSON or streams HTTP-FLV; and Koa's
 // Content-Types come out as with the whole of mime-db from the few entries the
 // bundle keeps. Runs against the bundle, as `make test` builds it first.
 import { readFile } from 'node:fs/promises';
@@ -22,6 +23,8 @@ writeFileSync(
 process.on('SIGUSR2', () => writeFileSync(${JSON.stringify(modules)}, JSON.stringify(process.moduleLoadList)));
 `,
 );
+
+const UNDICI = 'internal/deps/undici/undici';
 
 let server: RunningServer;
 beforeAll(async () => {
@@ -47,19 +50,26 @@ async function loadedModules(): Promise<string[]> {
 }
 
 describe.runIf(bundled)('the bundled rtmpd', () => {
-  it('loads node:crypto, node:assert and node:zlib only when it first needs them', async () => {
+  it('loads node:crypto, node:assert and node:zlib only when it first needs them, and never undici', async () => {
     const idle = await loadedModules();
     expect(idle).toContain('net');
-    expect(idle).not.toContain('crypto');
-    expect(idle).not.toContain('assert');
-    expect(idle).not.toContain('zlib');
+    for (const lazy of ['crypto', 'assert', 'zlib', UNDICI]) expect(idle).not.toContain(lazy);
     // The RTMP handshake signs with HMAC-SHA256; Koa asserts on each response's status.
-    const client = await RtmpClient.connect(server.rtmpUrl('live', 'bundle'));
-    client.close();
-    expect((await fetch(server.httpUrl('/health'))).status).toBe(200);
+    const publisher = await RtmpClient.connect(server.rtmpUrl('live', 'bundle'));
+    await publisher.publish();
+    publisher.sendAudio(0, Buffer.from([0xaf, 0x00, 0x12, 0x10]));
+    expect((await fetch(server.httpUrl('/api/v1/rtmp/streams'))).status).toBe(200);
+    // Koa streams an HTTP-FLV body, which it asks whether it is a fetch Response.
+    const player = await fetch(server.httpUrl('/live/bundle.flv'));
+    expect(player.status).toBe(200);
+    const reader = player.body!.getReader();
+    expect((await reader.read()).value?.subarray(0, 3)).toEqual(new Uint8Array(Buffer.from('FLV')));
+    await reader.cancel();
+    publisher.close();
     const used = await loadedModules();
     expect(used).toContain('crypto');
     expect(used).toContain('assert');
+    expect(used).not.toContain(UNDICI);
   });
 
   it("answers with mime-db's Content-Types: a charset where the full table has one", async () => {
