@@ -35,6 +35,7 @@ function expectHealthy(r: LoadResult): void {
   expect(r.error).toBeUndefined();
   expect(r.ok).toBe(true);
   expect(r.counters.connectFailures + r.counters.droppedConnections + r.counters.playersWithoutMedia).toBe(0);
+  expect(r.counters.failureReasons).toEqual({});
   expect(r.counters.publishersUp).toBe(r.streams);
   expect(r.counters.playersUp).toBe(r.streams * r.playersPerStream);
   expect(r.counters.videoFramesReceived).toBeGreaterThan(0);
@@ -63,6 +64,8 @@ describe('bench smoke', () => {
     expect(formatReport(report)).toMatch(/2 rounds per load scenario/);
     // rtmpd's /metrics was scraped with the streams live, and the report shows it.
     expect((rtmp as LoadResult).metricsScrape).toMatchObject({ scrapes: 10, bytes: expect.any(Number) });
+    // rtmpd's own count of the connections it closed (handshake_timeout, idle_timeout, ...): none here.
+    expect((rtmp as LoadResult).serverCloses).toEqual({});
     expect(formatReport(report)).toMatch(/rtmpd GET \/metrics with every stream live[^\n]*\n.*\n.*\n3x2@360p +3 /);
     expect(idle).toMatchObject({ type: 'idle', server: 'rtmpd', ok: true, connections: 20, failures: 0 });
     expect(idle).not.toHaveProperty('cpuRounds');

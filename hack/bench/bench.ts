@@ -75,6 +75,8 @@ export interface LoadResult {
   cpuRounds?: number[];
   /** rtmpd only: GET /metrics timed while every stream is still live, after the CPU window. */
   metricsScrape?: ScrapeTiming;
+  /** rtmpd only: the connections it refused or closed so far, by its metrics' reason (handshake_timeout, idle_timeout, ...); non-zero ones. */
+  serverCloses?: Record<string, number>;
   /** +fleet: the pod the players were on, which relayed every stream from the publishers' pod (the other fields). */
   relay?: { cpuPercent: number; peakRssBytes: number };
 }
@@ -253,7 +255,20 @@ async function runScenarios(
 function summaryLine(r: RunResult): string {
   if (!r.ok) return `FAILED: ${r.error}`;
   if (r.type === 'idle') return `${r.connections} idle connections: +${(r.perConnectionBytes / 1024).toFixed(1)} KiB each`;
-  return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}`;
+  const failures = failureSummary(r);
+  return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}${failures ? `; ${failures}` : ''}`;
+}
+
+/** Why connections failed or were dropped, by the clients' account and by rtmpd's; '' when none did. */
+export function failureSummary(r: LoadResult): string {
+  const counted = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .map(([reason, n]) => `${reason} ×${n}`)
+      .join(', ');
+  const clients = r.counters ? counted(r.counters.failureReasons) : '';
+  const server = r.serverCloses ? counted(r.serverCloses) : '';
+  if (!clients && !server) return '';
+  return `connections failed or dropped: ${clients || 'none'}${r.serverCloses ? `; rtmpd closed or refused: ${server || 'none'}` : ''}`;
 }
 
 /** A point of the RSS series every this often (at least 10 points per window). */
@@ -350,7 +365,11 @@ async function runLoad(
     sampler.endSeries();
     gen.endMeasure();
     result.endRssBytes = sampler.sample();
-    if (name === 'rtmpd' && server.httpBase) result.metricsScrape = await timeScrapes(new URL('/metrics', server.httpBase), 10);
+    if (name === 'rtmpd' && server.httpBase) {
+      const metrics = new URL('/metrics', server.httpBase);
+      result.metricsScrape = await timeScrapes(metrics, 10);
+      result.serverCloses = await serverCloses(metrics);
+    }
     await gen.stop(options.drainMs ?? 1500);
     for (const proc of [server, relay]) {
       const died = proc?.exited();
@@ -381,7 +400,10 @@ async function runLoad(
     result.rssPerStreamBytes = (result.endRssBytes - result.idleRssBytes) / s.streams;
     if (server) {
       await server.stop();
-      if (!options.keep) removeServerDir(server);
+      // A run where connections failed keeps the server's log, which says why.
+      const failed = result.counters && result.counters.connectFailures + result.counters.droppedConnections > 0;
+      if (failed) result.errors.push(`server log kept: ${server.logPath}`);
+      if (!options.keep && !failed) removeServerDir(server);
     }
   }
   if (profDir) {
@@ -408,6 +430,22 @@ async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
   }
   times.sort((a, b) => a - b);
   return { scrapes, medianMs: times[Math.floor(scrapes / 2)]!, maxMs: times.at(-1)!, bytes };
+}
+
+/** The counters of connections rtmpd refused or closed, each under its reason label, and stalled players. */
+const CLOSE_COUNTERS =
+  /^rtmpd_(?:connections_refused|handshake_failures|protocol_errors|players_stalled_closed)_total(?:\{reason="([^"]+)"\})? (\d+)$/;
+
+/** rtmpd's own count of the connections it refused or closed, by reason (the non-zero ones), from /metrics. */
+async function serverCloses(url: URL): Promise<Record<string, number>> {
+  const { stdout } = await execFileAsync('curl', ['-fsS', url.href], { maxBuffer: 64 * 2 ** 20 });
+  const closes: Record<string, number> = {};
+  for (const line of stdout.split('\n')) {
+    const m = CLOSE_COUNTERS.exec(line);
+    // A peer that hung up mid-handshake: the bench's own check that the port listens, or a client that gave up (counted as its reason).
+    if (m && Number(m[2]) > 0 && m[1] !== 'handshake_aborted') closes[m[1] ?? 'player_stalled'] = Number(m[2]);
+  }
+  return closes;
 }
 
 async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions): Promise<IdleResult> {

@@ -10,7 +10,7 @@ import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
 import { MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
 import { HlsPlayer } from './hls-player.ts';
-import { RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
+import { failureReason, PeerFailure, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 import type { PlayProtocol } from './scenarios.ts';
 import { readProbe, readProbeInSample, wallClockMicros, withProbe, type Probe } from './sei.ts';
 import { Samples } from './stats.ts';
@@ -39,6 +39,8 @@ export interface LoadCounters {
   connectFailures: number;
   /** Connections the server closed or reset before the end. */
   droppedConnections: number;
+  /** Failures and drops by who and why: `player connect: reset by the server`, `publisher live: closed by the server`. */
+  failureReasons: Record<string, number>;
   /** Players that received no probed video frame at all. */
   playersWithoutMedia: number;
   videoFramesSent: number;
@@ -57,6 +59,9 @@ export interface LoadCounters {
 }
 
 const noop = (): void => {};
+
+/** What RtmpPeer's connect, publish or play threw, as the bench counts it. */
+const reasonOf = (err: unknown): string => (err instanceof PeerFailure ? err.reason : String(err));
 
 class Publisher {
   readonly key: string;
@@ -96,6 +101,7 @@ export class LoadGenerator {
     playersUp: 0,
     connectFailures: 0,
     droppedConnections: 0,
+    failureReasons: {},
     playersWithoutMedia: 0,
     videoFramesSent: 0,
     videoFramesReceived: 0,
@@ -127,15 +133,24 @@ export class LoadGenerator {
     return this.options.players ?? this.options;
   }
 
-  private fail(what: string, err: unknown): void {
+  /** A connection that never got to publish or play; `reason` as failureReason says it. */
+  private fail(what: string, role: string, reason: string): void {
     this.counters.connectFailures++;
-    if (this.errors.length < 10) this.errors.push(`${what}: ${(err as Error)?.message ?? String(err)}`);
+    this.countReason(role, reason);
+    if (this.errors.length < 10) this.errors.push(`${what}: ${reason}`);
   }
 
-  private dropped(what: string, reason = 'closed by the server'): void {
+  /** A connection that published or played and ended before the run did. */
+  private dropped(what: string, role: string, reason: string): void {
     if (this.stopping) return;
     this.counters.droppedConnections++;
+    this.countReason(role, reason);
     if (this.errors.length < 10) this.errors.push(`${what}: ${reason}`);
+  }
+
+  private countReason(role: string, reason: string): void {
+    const key = `${role} ${reason}`;
+    this.counters.failureReasons[key] = (this.counters.failureReasons[key] ?? 0) + 1;
   }
 
   /** Connects and starts every publisher, then every player. */
@@ -165,9 +180,10 @@ export class LoadGenerator {
     try {
       const peer = await RtmpPeer.connect(`${this.options.rtmpBase}/${p.key}`, this.options.publisherStyle);
       p.peer = peer;
-      peer.onClose = () => {
+      peer.onClose = (err) => {
         p.active = false;
-        this.dropped(`publisher ${p.key}`);
+        // Before it is live, the failure is counted where publish() throws.
+        if (peer.step === 'live') this.dropped(`publisher ${p.key}`, 'publisher', failureReason('live', err));
       };
       await peer.publish();
       for (const h of this.options.fixture.headers) peer.sendMedia(h.kind === 'video' ? MessageType.video : MessageType.audio, 0, h.body);
@@ -177,7 +193,7 @@ export class LoadGenerator {
       this.counters.publishersUp++;
     } catch (err) {
       p.peer?.close();
-      this.fail(`publisher ${p.key}`, err);
+      this.fail(`publisher ${p.key}`, 'publisher', reasonOf(err));
     }
   }
 
@@ -187,27 +203,30 @@ export class LoadGenerator {
     try {
       const peer = await RtmpPeer.connect(`${this.playerBase.rtmpBase}/${pl.publisher.key}`, undefined);
       pl.close = () => peer.close();
-      peer.onClose = () => this.dropped(`player of ${pl.publisher.key}`);
+      peer.onClose = (err) => {
+        // Before it is live, the failure is counted where play() throws.
+        if (peer.step === 'live') this.dropped(`player of ${pl.publisher.key}`, 'player', failureReason('live', err));
+      };
       await peer.play((typeId, _ts, body) => {
         if (typeId === MessageType.video) this.onVideo(pl, body);
       });
       this.counters.playersUp++;
     } catch (err) {
       pl.close();
-      this.fail(`player of ${pl.publisher.key}`, err);
+      this.fail(`player of ${pl.publisher.key}`, 'player', reasonOf(err));
     }
   }
 
   private startFlvPlayer(pl: Player): Promise<void> {
     const base = this.playerBase.httpBase;
     if (!base) {
-      this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP-FLV'));
+      this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', 'the server has no HTTP-FLV');
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
       const req = httpGet(`${base}/${pl.publisher.key}.flv`, { agent: false, timeout: 10_000 }, (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
-          this.fail(`player of ${pl.publisher.key}`, new Error(`HTTP ${res.statusCode}`));
+          this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', `HTTP ${res.statusCode}`);
           res.resume();
           resolve();
           return;
@@ -219,13 +238,13 @@ export class LoadGenerator {
           for (const tag of demuxer.push(chunk)) if (tag.kind === 'video') this.onVideo(pl, tag.body);
         });
         res.on('error', () => {});
-        res.on('close', () => this.dropped(`HTTP-FLV player of ${pl.publisher.key}`));
+        res.on('close', () => this.dropped(`HTTP-FLV player of ${pl.publisher.key}`, 'HTTP-FLV player', 'live: closed by the server'));
       });
       pl.close = () => req.destroy();
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (err) => {
         if (this.counters.playersUp > 0 && pl.received > 0) return;
-        this.fail(`player of ${pl.publisher.key}`, err);
+        this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', err.message);
         resolve();
       });
     });
@@ -233,19 +252,19 @@ export class LoadGenerator {
 
   private async startHlsPlayer(pl: Player): Promise<void> {
     const base = this.playerBase.httpBase;
-    if (!base) return this.fail(`player of ${pl.publisher.key}`, new Error('server has no HTTP'));
+    if (!base) return this.fail(`player of ${pl.publisher.key}`, 'HLS player', 'the server has no HTTP');
     const player = new HlsPlayer({
       playlistUrl: `${base}/${pl.publisher.key}/index.m3u8`,
       lowLatency: this.options.playProtocol === 'llhls',
       onVideoSample: (sample) => this.onProbe(pl, readProbeInSample(sample, this.probe)),
-      onError: (err) => this.dropped(`HLS player of ${pl.publisher.key}`, err.message),
+      onError: (err) => this.dropped(`HLS player of ${pl.publisher.key}`, 'HLS player', err.message),
     });
     pl.close = () => player.stop();
     try {
       await player.start();
       this.counters.playersUp++;
     } catch (err) {
-      this.fail(`player of ${pl.publisher.key}`, err);
+      this.fail(`player of ${pl.publisher.key}`, 'HLS player', (err as Error).message);
     }
   }
 

@@ -1,7 +1,7 @@
 // The bench's output: a terminal table, a JSON file and the chart next to it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchReport } from './bench.ts';
+import { failureSummary, type BenchReport } from './bench.ts';
 import { renderChart } from './chart.ts';
 import { formatProfile } from './profile.ts';
 
@@ -134,9 +134,11 @@ export function formatReport(report: BenchReport): string {
     report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),
   );
   for (const r of report.results) {
-    if (r.ok && r.errors.length === 0) continue;
+    const failures = r.type === 'load' ? failureSummary(r) : '';
+    if (r.ok && r.errors.length === 0 && !failures) continue;
     out.push('');
     out.push(`${r.scenario} on ${r.server}: ${r.error ?? ''}`);
+    if (failures) out.push(`  ${failures}`);
     for (const e of r.errors) out.push(`  ${e}`);
   }
   for (const r of load) {

@@ -9,7 +9,7 @@ import { readControlValue, setChunkSize, setPeerBandwidth } from '../../rtmpd/sr
 import { ServerHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
 import { sleep, until } from '../../rtmpd/test/support/wait.ts';
-import { OBS_STYLE, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
+import { failureReason, OBS_STYLE, PeerFailure, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 
 interface Received {
   typeId: number;
@@ -30,6 +30,8 @@ interface CaptureOptions {
   chunkSize?: number;
   /** Set Peer Bandwidth the server announces after connect. */
   peerBandwidth?: number;
+  /** What the server does instead of answering this command: hang up, say nothing, or refuse with an onStatus code. */
+  misbehave?: { on: string; by: 'closing' | 'silence' | { code: string } };
 }
 
 const servers: Server[] = [];
@@ -58,6 +60,12 @@ async function captureServer(options: CaptureOptions = {}): Promise<{ url: (key:
       capture.chunkSizes.push(reader.chunkSize);
       if (typeId !== MessageType.commandAmf0) return;
       const cmd = parseCommand(typeId, body);
+      const { misbehave } = options;
+      if (misbehave?.on === cmd.name) {
+        if (misbehave.by === 'closing') socket.destroy();
+        else if (misbehave.by !== 'silence') reply(1, onStatus({ level: 'error', code: misbehave.by.code, description: '' }));
+        return;
+      }
       if (cmd.name === 'connect') {
         if (options.peerBandwidth) socket.write(setPeerBandwidth(options.peerBandwidth));
         if (options.chunkSize) {
@@ -183,5 +191,37 @@ describe('bench player', () => {
     const acks = await acksWhilePlaying(undefined);
     await sleep(100); // an acknowledgement the player sent would be back by now
     expect(acks()).toEqual([]);
+  });
+});
+
+describe('bench connection failures', () => {
+  /** What connecting and playing `watch` against a server that misbehaves so threw: its reason. */
+  async function playFailure(misbehave: CaptureOptions['misbehave']): Promise<string> {
+    const { url } = await captureServer({ misbehave });
+    const failure = await RtmpPeer.connect(url('watch'), undefined, 300)
+      .then((player) => {
+        peers.push(player);
+        return player.play(() => {});
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(failure).toBeInstanceOf(PeerFailure);
+    return (failure as PeerFailure).reason;
+  }
+
+  it('says in which step a connection failed and how: closed, silent or refused', async () => {
+    expect(await playFailure({ on: 'connect', by: 'closing' })).toMatch(/^connect: (closed|reset) by the server$/);
+    expect(await playFailure({ on: 'createStream', by: 'silence' })).toBe('createStream: no answer within 0.3 s');
+    expect(await playFailure({ on: 'play', by: { code: 'NetStream.Play.StreamNotFound' } })).toBe('play: NetStream.Play.StreamNotFound');
+  });
+
+  it('names a reset, a refused TCP connect and a clean close of a live connection', () => {
+    const errno = (code: string) => Object.assign(new Error(`write ${code}`), { code });
+    expect(failureReason('connect', errno('EPIPE'))).toBe('connect: reset by the server');
+    expect(failureReason('handshake', errno('ECONNREFUSED'))).toBe('handshake: refused at TCP connect');
+    expect(failureReason('live', undefined)).toBe('live: closed by the server');
+    expect(failureReason('live', errno('ECONNRESET'))).toBe('live: reset by the server');
   });
 });

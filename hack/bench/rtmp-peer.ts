@@ -44,6 +44,39 @@ export const OBS_STYLE: PublisherStyle = { chunkSize: 4096, nagle: true, writes:
 
 export type MediaHandler = (typeId: number, timestamp: number, body: Buffer) => void;
 
+/** What a connection is waiting for; `live` once it publishes or plays. */
+type PeerStep = 'handshake' | 'connect' | 'createStream' | 'publish' | 'play' | 'live';
+
+/**
+ * Why a connection failed or ended early, in a few words the bench counts
+ * by: the step it was in and what happened (`connect: reset by the server`,
+ * `handshake: no answer within 10 s`, `play: NetStream.Play.StreamNotFound`),
+ * so a failure in a run is never a mystery.
+ */
+export function failureReason(step: PeerStep, err: Error | undefined): string {
+  const message = err?.message ?? '';
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  let what: string;
+  if (code === 'EPIPE' || code === 'ECONNRESET') what = 'reset by the server';
+  else if (code === 'ECONNREFUSED') what = 'refused at TCP connect';
+  else if (err === undefined || /connection closed/.test(message)) what = 'closed by the server';
+  else {
+    const timeout = / timed out after (\d+) ms/.exec(message);
+    const status = /(?:refused|_error): (\S+)/.exec(message);
+    what = timeout ? `no answer within ${Number(timeout[1]) / 1000} s` : status ? status[1]! : message;
+  }
+  return `${step}: ${what}`;
+}
+
+/** Connecting, publishing or playing failed: `reason` says in which step and why (failureReason). */
+export class PeerFailure extends Error {
+  readonly reason: string;
+  constructor(step: PeerStep, cause: Error) {
+    super(cause.message, { cause });
+    this.reason = failureReason(step, cause);
+  }
+}
+
 interface Waiter {
   resolve: (cmd: Command) => void;
   reject: (err: Error) => void;
@@ -72,6 +105,8 @@ export class RtmpPeer {
   readonly streamKey: string;
   /** Called once when the connection ends, with the error if it failed. */
   onClose: (error: Error | undefined) => void = () => {};
+  /** What the connection waits for now (the step a failure happened in). */
+  step: PeerStep = 'handshake';
   private readonly timeoutMs: number;
   private readonly reader: ChunkReader;
   private handshake: ClientHandshake | undefined;
@@ -83,7 +118,8 @@ export class RtmpPeer {
   private publishing = false;
   private nextTransaction = 1;
   private readonly waiters = new Map<number, Waiter>();
-  private statusWaiter: ((info: AmfObject) => void) | undefined;
+  /** Takes the next onStatus, or the error the connection ended with while waiting for one. */
+  private statusWaiter: ((info: AmfObject | Error) => void) | undefined;
   private onMedia: MediaHandler | undefined;
   private readonly sent = new Map<number, SentHeader>();
   private bytesIn = 0;
@@ -117,12 +153,21 @@ export class RtmpPeer {
     const [, host, port, app, key] = m as unknown as [string, string, string, string, string];
     const peer = new RtmpPeer(host, Number(port), app, key, style, timeoutMs);
     try {
-      await peer.open(`rtmp://${host}:${port}/${app}`, style);
+      await peer.failing(() => peer.open(`rtmp://${host}:${port}/${app}`, style));
     } catch (err) {
-      peer.destroy(err as Error);
+      peer.destroy((err as Error).cause as Error);
       throw err;
     }
     return peer;
+  }
+
+  /** Runs a step's work; what it throws becomes a PeerFailure naming the step. */
+  private async failing<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw new PeerFailure(this.step, err as Error);
+    }
   }
 
   private async open(tcUrl: string, style: PublisherStyle | undefined): Promise<void> {
@@ -153,26 +198,32 @@ export class RtmpPeer {
   }
 
   /** releaseStream, FCPublish, createStream, publish: resolves on NetStream.Publish.Start. */
-  async publish(): Promise<void> {
-    this.sendCommand(0, 'releaseStream', this.transaction(), null, this.streamKey);
-    this.sendCommand(0, 'FCPublish', this.transaction(), null, this.streamKey);
-    await this.createStream();
-    const status = this.nextStatus();
-    this.sendCommand(this.streamId, 'publish', this.transaction(), null, this.streamKey, 'live');
-    const info = await this.withTimeout(status, 'publish');
-    if (info.code !== 'NetStream.Publish.Start') throw new Error(`publish refused: ${String(info.code)}`);
-    this.publishing = true;
+  publish(): Promise<void> {
+    return this.failing(async () => {
+      this.sendCommand(0, 'releaseStream', this.transaction(), null, this.streamKey);
+      this.sendCommand(0, 'FCPublish', this.transaction(), null, this.streamKey);
+      await this.createStream();
+      const status = this.nextStatus();
+      this.sendCommand(this.streamId, 'publish', this.transaction(), null, this.streamKey, 'live');
+      const info = await this.withTimeout(status, 'publish');
+      if (info.code !== 'NetStream.Publish.Start') throw new Error(`publish refused: ${String(info.code)}`);
+      this.publishing = true;
+      this.step = 'live';
+    });
   }
 
   /** createStream, play, Set Buffer Length: resolves on NetStream.Play.Start. */
-  async play(onMedia: MediaHandler): Promise<void> {
-    await this.createStream();
-    const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
-    this.sendCommand(this.streamId, 'play', this.transaction(), null, this.streamKey, -1000); // librtmp's start for a live stream
-    this.socket.write(setBufferLength(this.streamId, 3000));
-    this.onMedia = onMedia;
-    const info = await this.withTimeout(status, 'play');
-    if (info.code !== 'NetStream.Play.Start') throw new Error(`play refused: ${String(info.code)}`);
+  play(onMedia: MediaHandler): Promise<void> {
+    return this.failing(async () => {
+      await this.createStream();
+      const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
+      this.sendCommand(this.streamId, 'play', this.transaction(), null, this.streamKey, -1000); // librtmp's start for a live stream
+      this.socket.write(setBufferLength(this.streamId, 3000));
+      this.onMedia = onMedia;
+      const info = await this.withTimeout(status, 'play');
+      if (info.code !== 'NetStream.Play.Start') throw new Error(`play refused: ${String(info.code)}`);
+      this.step = 'live';
+    });
   }
 
   /** Sends one audio or video message now, as its chunks. */
@@ -205,7 +256,7 @@ export class RtmpPeer {
     const err = error ?? new Error('connection closed');
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
-    this.statusWaiter?.({ level: 'error', code: 'NetConnection.Connect.Closed', description: err.message });
+    this.statusWaiter?.(err);
     this.statusWaiter = undefined;
     if (wasOpen) this.onClose(error);
   }
@@ -277,13 +328,14 @@ export class RtmpPeer {
     }
   }
 
-  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait. */
+  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait, the connection's end rejects it. */
   private nextStatus(accept: (info: AmfObject) => boolean = () => true): Promise<AmfObject> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.statusWaiter = (info) => {
-        if (info.level !== 'error' && !accept(info)) return;
+        if (info instanceof Error) reject(info);
+        else if (info.level !== 'error' && !accept(info)) return;
+        else resolve(info);
         this.statusWaiter = undefined;
-        resolve(info);
       };
     });
   }
@@ -354,7 +406,8 @@ export class RtmpPeer {
     if (cmd.name === 'onStatus') this.statusWaiter?.(cmd.args.find(isObject) ?? {});
   }
 
-  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  private withTimeout<T>(promise: Promise<T>, what: Exclude<PeerStep, 'live'>): Promise<T> {
+    this.step = what;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`rtmp ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
