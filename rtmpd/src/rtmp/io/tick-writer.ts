@@ -196,8 +196,6 @@ export class TickWriter implements QueuedWriteOwner {
   private loneEnd = 0;
   /** A flush written to the handle was left queued in libuv (its bytes), so later ones go through the socket's queue. */
   private queuedInHandle = 0;
-  /** The last flush left bytes queued in the socket, so pendingBytes must ask it. */
-  private backlogged = false;
   /** `full` said so: the socket emits 'drain' once what was queued is written, as after a write() that returned false. */
   private needDrain = false;
   private ended = false;
@@ -207,13 +205,14 @@ export class TickWriter implements QueuedWriteOwner {
     this.tick = tick;
   }
 
-  /** Bytes written but not yet taken by the kernel: this tick's and the socket's backlog. */
+  /** Bytes written but not yet taken by the kernel: this tick's and those held elsewhere. */
   get pendingBytes(): number {
-    const queuedThisTick = (this.lone === undefined ? this.used : this.loneEnd - this.loneStart) + this.queuedInHandle;
-    if (!this.backlogged) return queuedThisTick;
-    const queued = this.socket.writableLength;
-    if (queued === 0) this.backlogged = false;
-    return queuedThisTick + queued;
+    return (this.lone === undefined ? this.used : this.loneEnd - this.loneStart) + this.heldElsewhere;
+  }
+
+  /** Bytes of earlier flushes that libuv (a handle write left queued) or the socket's Writable still holds. */
+  private get heldElsewhere(): number {
+    return this.queuedInHandle + this.socket.writableLength;
   }
 
   /** The socket's buffer is full: the caller should hold back until it drains ('drain' on the socket). */
@@ -232,7 +231,7 @@ export class TickWriter implements QueuedWriteOwner {
 
   /** Emits 'drain' once nothing is queued any more, if `full` said the socket was. */
   private readonly drained = (): void => {
-    if (!this.needDrain || this.queuedInHandle > 0 || this.socket.writableLength > 0) return;
+    if (!this.needDrain || this.heldElsewhere > 0) return;
     this.needDrain = false;
     this.socket.emit('drain');
   };
@@ -302,7 +301,7 @@ export class TickWriter implements QueuedWriteOwner {
       this.tick.release(batch);
       return;
     }
-    if (this.queuedInHandle > 0 || this.socket.writableLength > 0) {
+    if (this.heldElsewhere > 0) {
       // Queued behind bytes the kernel has not taken: a copy of its own, so
       // the socket's queue does not hold the batch's spare room as well.
       this.queue(Buffer.from(batch.subarray(0, length)));
@@ -315,7 +314,7 @@ export class TickWriter implements QueuedWriteOwner {
 
   /** Writes `bytes`, which must be all that is queued; true when the kernel took them whole (nothing refers to them any more). */
   private send(bytes: Buffer): boolean {
-    if (this.queuedInHandle === 0 && this.socket.writableLength === 0) {
+    if (this.heldElsewhere === 0) {
       const written = this.tick.handles.write(this.socket, bytes, this);
       if (written === 'queued') {
         this.queuedInHandle = bytes.length;
@@ -331,7 +330,6 @@ export class TickWriter implements QueuedWriteOwner {
   private queue(bytes: Buffer): void {
     // A write() that says false means the Writable emits 'drain' itself.
     if (!this.socket.write(bytes, this.drained)) this.needDrain = false;
-    if (this.socket.writableLength > 0) this.backlogged = true;
   }
 
   /** Makes room for `length` more bytes in this tick's batch; returns where they go, or -1 after end(). */
