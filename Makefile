@@ -42,8 +42,18 @@ test: setup
 	  $(MAKE) --no-print-directory test-suite
 
 # The vitest suites, then the kind e2e (real images, pods and volumes; cached builds).
+# The control plane is built first: it keeps both cores busy, and vitest's cluster
+# suites need it. The kind run's images and node image are then built while vitest
+# runs (its tests leave a core idle much of the time), and the kind run finds them.
 test-suite: build lint
-	npx vitest run
+	hack/k8s/build.sh >/dev/null
+	hack/k8s/build.sh --adapter >/dev/null
+	@log=$$(mktemp /tmp/flux-rtmpd-kind-prepare.XXXXXX); \
+	  echo "make test: the kind run's images are built meanwhile (e2e/kind/run.sh --prepare, log $$log)"; \
+	  e2e/kind/run.sh --prepare >"$$log" 2>&1 & prepare=$$!; \
+	  npx vitest run; tests=$$?; \
+	  if ! wait $$prepare; then tail -n 40 "$$log"; echo "make test: preparing the kind run failed (log $$log)"; exit 1; fi; \
+	  tail -n 1 "$$log"; rm -f "$$log"; exit $$tests
 	e2e/kind/run.sh
 
 # Rewrites every file the formatter covers (make lint checks it).

@@ -14,6 +14,8 @@
 #
 # Needs: node (the repo's, after `make setup`), ffmpeg, ffprobe, curl, go (for the
 # first build of the Kubernetes binaries), root or sudo (Debian packages, dockerd).
+# `e2e/kind/run.sh --prepare` stops after the Docker engine, the tools, the images
+# and the node image are built (and cached).
 # Environment:
 #   KIND_CLUSTER_NAME  cluster name (default flux-rtmpd-<hash of this clone's path>)
 #   KIND_NODE_IMAGE    a node image to use instead of building one (e.g. kindest/node:v1.36.3)
@@ -281,6 +283,9 @@ step tools use_tools
 step images env IMAGE_REGISTRY="$registry" "$repo/hack/images.sh"
 step images-small-and-safe check_images "$registry" "$version"
 step node-image node_image
+# --prepare: only the machine's part above (all of it cached), so that make test
+# builds it while vitest runs and the full run finds it done.
+[[ "${1:-}" != --prepare ]] || exit 0
 step cluster create_cluster
 step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version"
 step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" --set replicaCount=2
