@@ -73,7 +73,7 @@ describe('the certificate of a mounted Secret', () => {
     const log = pino(new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
     const server = createServer(await readTlsPair(dir), (_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const watch = watchTlsPair({ dir, inUse: first, servers: [server], log, intervalMs: 50 });
+    const watch = await watchTlsPair({ dir, servers: [server], log, intervalMs: 50 });
     try {
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
       expect(await fetchWith(url, first.cert)).toBe(200);
@@ -83,7 +83,9 @@ describe('the certificate of a mounted Secret', () => {
       expect(lines).toContainEqual(expect.objectContaining({ msg: 'metrics certificate reloaded' }));
       // A certificate whose key is another's: refused, logged once, the renewed pair still served.
       await put({ cert: first.cert, key: renewed.key });
-      await expect.poll(() => lines.filter((l) => l.msg === 'metrics certificate not reloaded; the last good one stays').length).toBe(1);
+      await expect
+        .poll(() => lines.filter((l) => l.msg === 'metrics certificate not reloaded; the last good version stays').length)
+        .toBe(1);
       await new Promise((r) => setTimeout(r, 300));
       expect(lines.filter((l) => l.msg.startsWith('metrics certificate not reloaded'))).toHaveLength(1);
       expect(await fetchWith(url, renewed.cert)).toBe(200);

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import { Watched } from '@flux-rtmpd/rtmpd/secrets-watched';
 import type { Logger } from 'pino';
 
 export interface TlsPair {
@@ -30,47 +31,32 @@ export async function readTlsPair(dir: string): Promise<TlsPair> {
   }
 }
 
-export interface TlsPairWatch {
-  close(): void;
-}
-
 /**
- * Keeps `servers` on the pair in `dir`. The files are read again every
- * `intervalMs` (polled: the kubelet updates a mounted Secret by swapping a
- * `..data` symlink, which a watch on the files can miss). A changed pair that
- * makes a secure context serves new connections from then on; one that does
- * not (unreadable, not PEM, a key that is not the certificate's, a renewal
- * caught half-written) is logged once and the last good pair stays.
+ * Reads the pair in `dir` and keeps `servers` on it. The files are read again
+ * every `intervalMs`; a changed pair that makes a secure context serves new
+ * connections from then on, one that does not (unreadable, not PEM, a key that
+ * is not the certificate's, a renewal caught half-written) is logged once and
+ * the last good pair stays.
  */
-export function watchTlsPair(o: { dir: string; inUse: TlsPair; servers: TlsServer[]; log: Logger; intervalMs: number }): TlsPairWatch {
-  const text = (pair: TlsPair) => `${pair.cert}\0${pair.key}`;
-  let inUse = text(o.inUse);
-  let failure: string | undefined;
-  let reading = false;
-  const reload = async () => {
-    if (reading) return;
-    reading = true;
-    try {
-      const pair = await readTlsPair(o.dir);
-      if (text(pair) === inUse) return;
+export const watchTlsPair = (o: { dir: string; servers: readonly TlsServer[]; log: Logger; intervalMs: number }) =>
+  Watched.open({
+    label: 'metrics certificate',
+    read: () => readTlsPair(o.dir),
+    textOf: (pair) => `${pair.cert}\0${pair.key}`,
+    parse: (pair) => {
       createSecureContext(pair); // throws for a pair that cannot be served
-      for (const server of o.servers) server.setSecureContext(pair);
-      inUse = text(pair);
-      failure = undefined;
+      return pair;
+    },
+    logFields: (pair) => {
       const { fingerprint256, validTo } = new X509Certificate(pair.cert);
-      o.log.info({ dir: o.dir, fingerprint: fingerprint256, validTo }, 'metrics certificate reloaded');
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (message !== failure) o.log.error({ dir: o.dir, err: message }, 'metrics certificate not reloaded; the last good one stays');
-      failure = message;
-    } finally {
-      reading = false;
-    }
-  };
-  const timer = setInterval(() => void reload(), o.intervalMs);
-  timer.unref();
-  return { close: () => clearInterval(timer) };
-}
+      return { dir: o.dir, fingerprint: fingerprint256, validTo };
+    },
+    logger: o.log,
+    intervalMs: o.intervalMs,
+    onChange: (pair) => {
+      for (const server of o.servers) server.setSecureContext(pair);
+    },
+  });
 
 // DER (X.690): tag, length, contents.
 const der = (tag: number, ...contents: Buffer[]): Buffer => {

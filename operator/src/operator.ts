@@ -20,7 +20,7 @@ import { createMetrics } from './controller/metrics.ts';
 import { splitBind, type Flags } from './flags.ts';
 import { loadKubeConfig } from './kube-client.ts';
 import { MetricsAuth } from './metrics-auth.ts';
-import { readTlsPair, selfSignedTlsPair, watchTlsPair } from './metrics-tls.ts';
+import { selfSignedTlsPair, watchTlsPair } from './metrics-tls.ts';
 import { version } from './version.ts';
 
 export interface Operator {
@@ -129,14 +129,17 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     return { code: 404, type: 'text/plain', body: 'not found' };
   };
   // With token authentication the metrics port speaks TLS (also for /healthz and /readyz when they share it).
-  const tls = metricsAuth
-    ? flags.metricsCertDir
-      ? await readTlsPair(flags.metricsCertDir).catch((err: unknown) => {
-          throw new ListenError(`cannot serve /metrics over HTTPS: ${err instanceof Error ? err.message : String(err)}`);
-        })
-      : selfSignedTlsPair(['localhost', '127.0.0.1', '::1', hostname()])
-    : undefined;
+  // A renewed Secret is served from the next connection on, without a restart.
   const secureServers: HttpsServer[] = [];
+  const certificate =
+    metricsAuth && flags.metricsCertDir
+      ? await watchTlsPair({ dir: flags.metricsCertDir, servers: secureServers, log, intervalMs: METRICS_CERT_POLL_MS }).catch(
+          (err: unknown) => {
+            throw new ListenError(`cannot serve /metrics over HTTPS: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        )
+      : undefined;
+  const tls = metricsAuth ? (certificate?.value ?? selfSignedTlsPair(['localhost', '127.0.0.1', '::1', hostname()])) : undefined;
   const makeServer = (paths: string[], secure: boolean) => {
     const serve: RequestListener = (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -169,11 +172,6 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     metricsAddress = await listen(m, flags.metricsBind, 'metrics-bind');
     healthAddress = await listen(h, flags.healthBind, 'health-bind');
   }
-  // A renewed Secret is served from the next connection on, without a restart.
-  const certificateWatch =
-    tls && flags.metricsCertDir
-      ? watchTlsPair({ dir: flags.metricsCertDir, inUse: tls, servers: secureServers, log, intervalMs: METRICS_CERT_POLL_MS })
-      : undefined;
   log.info(
     { version, identity, namespaces: flags.namespaces.length ? flags.namespaces : 'all', metricsAddress, metricsScheme, healthAddress },
     'rtmpd-operator starting',
@@ -230,7 +228,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
       log.info('stopping: finishing running reconciles');
       await controller.stop();
       await elector?.stop();
-      certificateWatch?.close();
+      certificate?.close();
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
       log.info('stopped');
     },
