@@ -17,6 +17,33 @@ export function ownMemory(bytes: Buffer): Buffer {
   return own;
 }
 
+/** A keyframe buffer this much more than twice the keyframe's size is replaced by a smaller one. */
+const KEYFRAME_SLACK_BYTES = 4096;
+
+/**
+ * The copy of a stream's last keyframe, made in one buffer that each
+ * keyframe overwrites. A copy per keyframe lived for a GOP, long enough for
+ * its packet to be promoted, and so stayed allocated until V8's next major
+ * GC: at 500 streams, megabytes of dead keyframes at any moment. The stream
+ * and its GOP cache are the only holders of a kept body (subscribers copy
+ * what they are written before write() returns), and both let go of the
+ * last keyframe when the next arrives.
+ */
+export class KeyframeCopy {
+  private buffer: Buffer | undefined = undefined;
+
+  /** `bytes` copied into this stream's keyframe buffer, which overwrites the previous keyframe. */
+  of(bytes: Buffer): Buffer {
+    const size = bytes.length;
+    let buffer = this.buffer;
+    // The buffer grows to the stream's largest keyframe; one left by a far larger keyframe (a scene change) is let go of.
+    if (buffer === undefined || buffer.length < size || buffer.length > 2 * size + KEYFRAME_SLACK_BYTES)
+      this.buffer = buffer = Buffer.allocUnsafeSlow(size);
+    buffer.set(bytes);
+    return buffer.subarray(0, size);
+  }
+}
+
 /** What a packet is, as bits of MediaPacket.flags. */
 export const PacketFlag = {
   /** A video frame that starts a GOP, judged from the bitstream. */

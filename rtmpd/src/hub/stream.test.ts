@@ -37,13 +37,17 @@ describe('Stream', () => {
     }
     const late = new Recording();
     stream.subscribe(late, 0);
-    const kept = [stream.videoHeader, stream.audioHeader, stream.lastKeyframe];
-    for (const packet of kept) {
+    for (const packet of [stream.videoHeader, stream.audioHeader, stream.lastKeyframe]) {
       expect(packet).toBeDefined();
-      // A pool slice would keep a whole 64 KiB slab alive for the stream's lifetime.
-      expect(ownsItsMemory(packet!.body)).toBe(true);
       expect(packet!.flvTag).toBeUndefined();
     }
+    // A pool slice would keep a whole 64 KiB slab alive for the stream's lifetime.
+    expect(ownsItsMemory(stream.videoHeader!.body)).toBe(true);
+    expect(ownsItsMemory(stream.audioHeader!.body)).toBe(true);
+    // The last keyframe starts the stream's own keyframe buffer, which the next keyframe reuses.
+    const keyframe = stream.lastKeyframe!.body;
+    expect(keyframe.byteOffset).toBe(0);
+    expect(keyframe.buffer.byteLength).toBeLessThanOrEqual(2 * keyframe.length + 4096);
     expect(early.packets.every((p) => p.flvTag === undefined)).toBe(true);
     // The late player starts with config and the GOP since the last keyframe, byte for byte.
     expect(late.packets[0]!.body.equals(stream.videoHeader!.body)).toBe(true);

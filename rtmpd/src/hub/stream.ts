@@ -12,7 +12,7 @@ import {
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
-import { MediaPacket, ownMemory, PacketFlag } from './packet.ts';
+import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag } from './packet.ts';
 import { DeliveryGate, PLAYER_KINDS, SUBSCRIBER_KINDS, type CloseReason, type Subscriber, type SubscriberKind } from './subscriber.ts';
 
 export interface StreamOptions {
@@ -101,6 +101,7 @@ export class Stream {
   keyframeSeq = 0;
 
   private readonly gop: GopCache;
+  private readonly keyframeCopy = new KeyframeCopy();
   private readonly deliveries = new Map<Subscriber, Delivery>();
   private readonly counts = noSubscribers();
   private readonly options: StreamOptions;
@@ -189,9 +190,10 @@ export class Stream {
     payloadOffset: number,
     compositionTime: number,
   ): void {
-    // Decoder config and the last keyframe stay for as long as the stream lives.
+    // Decoder config stays for as long as the stream lives, the last keyframe until the next.
     const kept = (flags & (PacketFlag.sequenceHeader | PacketFlag.keyframe)) !== 0;
-    const packet = new MediaPacket('video', timestamp, kept ? ownMemory(body) : body, receivedAt, flags, payloadOffset, compositionTime);
+    const copy = flags & PacketFlag.sequenceHeader ? ownMemory(body) : kept ? this.keyframeCopy.of(body) : body;
+    const packet = new MediaPacket('video', timestamp, copy, receivedAt, flags, payloadOffset, compositionTime);
     if (packet.sequenceHeader) this.videoHeader = packet;
     if (packet.keyframe) {
       this.stats.keyframes++;
