@@ -16,11 +16,27 @@ import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts'
 import { webhookEventTypes } from '../webhooks/options.ts';
 
 // prom-client's index loads its Pushgateway (https, zlib) and cluster
-// aggregator too, which rtmpd never uses: the two parts it does use are
-// required on their own.
+// aggregator too, which rtmpd never uses: the parts it does use are required
+// on their own. So are its default metrics, but for process CPU, whose module
+// loads @opentelemetry/api for exemplars rtmpd does not use (1 MiB of an idle
+// rtmpd): rtmpd reads that one itself.
 const require = createRequire(import.meta.url);
 const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
-const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics;
+type DefaultMetric = (registry: PromClient.Registry, config: { eventLoopMonitoringPrecision: number }) => void;
+const DEFAULT_METRICS = [
+  'processStartTime',
+  'osMemoryHeap',
+  'processOpenFileDescriptors',
+  'processMaxFileDescriptors',
+  'eventLoopLag',
+  'processResources',
+  'processHandles',
+  'processRequests',
+  'heapSizeAndUsed',
+  'heapSpacesSizeAndUsed',
+  'version',
+  'gc',
+].map((name) => require(`prom-client/lib/metrics/${name}`) as DefaultMetric);
 
 /** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
@@ -263,7 +279,8 @@ export class RtmpdMetrics {
   constructor(options: MetricsOptions) {
     this.slots = new StreamSlots(options.maxStreams);
     if (options.runtime !== false) {
-      collectDefaultMetrics({ register: this.registry });
+      for (const collect of DEFAULT_METRICS) collect(this.registry, { eventLoopMonitoringPrecision: 10 });
+      this.defineProcessCpu();
       // Gauges named like counters fail `promtool check metrics`; the same
       // numbers stay available by type as nodejs_active_handles etc.
       for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
@@ -429,6 +446,29 @@ export class RtmpdMetrics {
     ]);
     this.add('rtmpd_webhook_delivery_seconds', 'From a webhook event to its delivery at a URL, retries included.', 'histogram', () =>
       this.webhookDelivery.samples('rtmpd_webhook_delivery_seconds'),
+    );
+  }
+
+  /** prom-client's process CPU counters, by their names. */
+  private defineProcessCpu(): void {
+    const seconds = (read: (usage: NodeJS.CpuUsage) => number) => () => [{ value: read(process.cpuUsage()) / 1e6 }];
+    this.add(
+      'process_cpu_user_seconds_total',
+      'Total user CPU time spent in seconds.',
+      'counter',
+      seconds((u) => u.user),
+    );
+    this.add(
+      'process_cpu_system_seconds_total',
+      'Total system CPU time spent in seconds.',
+      'counter',
+      seconds((u) => u.system),
+    );
+    this.add(
+      'process_cpu_seconds_total',
+      'Total user and system CPU time spent in seconds.',
+      'counter',
+      seconds((u) => u.user + u.system),
     );
   }
 
