@@ -137,6 +137,12 @@ export const configSchema = z.object({
     .default(4 * 1024 * 1024)
     .describe('bytes queued for a slow player before it skips to the next keyframe')
     .meta(restart),
+  playerWriteIntervalMs: int(0, 1000)
+    .default(0)
+    .describe(
+      "how long an RTMP player's media may wait to leave in one write with what follows it: fewer, larger writes cost less CPU for up to this much more latency (a reply, a control message or 64 KiB of media leaves at once); 0 writes media as each publisher read brings it",
+    )
+    .meta(restart),
   playerStallTimeoutSeconds: int(1, 3600)
     .default(30)
     .describe('a player whose socket takes less than --player-min-bytes-per-second of its queue for this long is disconnected')

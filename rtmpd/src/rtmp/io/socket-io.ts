@@ -27,7 +27,12 @@ export class SocketIo {
   /** Where the chunk readers of connections that lend bodies assemble them. */
   readonly bodies = new BufferPool(MAX_SPARE_BODY_BYTES);
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  private readonly tick = new WriteTick();
+  private readonly tick: WriteTick;
+
+  /** `mediaWriteIntervalMs`: how long shared media (a stream's fan-out to players) may wait to leave with more (WriteTick). */
+  constructor(mediaWriteIntervalMs = 0) {
+    this.tick = new WriteTick(mediaWriteIntervalMs);
+  }
 
   /**
    * Takes over a socket accepted with pauseOnConnect: its reads land in the

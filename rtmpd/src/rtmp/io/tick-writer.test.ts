@@ -1,5 +1,5 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChunkReader } from '../wire/chunk-reader.ts';
 import { serializeMessage } from '../wire/chunk-writer.ts';
 import { TickWriter, WriteTick } from './tick-writer.ts';
@@ -310,5 +310,99 @@ describe('TickWriter', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(((await failed) as NodeJS.ErrnoException).code).toMatch(/^(EPIPE|ECONNRESET)$/);
+  });
+});
+
+describe('TickWriter with a media write interval', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  /** Runs `write` as the handling of one socket read, as a publisher's read fans out. */
+  const inRead = (tick: WriteTick, write: () => void) => tick.handleRead({ receive: write }, Buffer.alloc(0));
+  const frame = (writer: TickWriter, key: object, timestamp: number, body: Buffer) =>
+    writer.writeShared(key, 6, 9, 1, timestamp, body, 4096);
+
+  it('sends shared media at once after a quiet interval, then merges what follows until the interval has passed', async () => {
+    const { socket, peer } = await socketPair();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(50);
+    const writer = new TickWriter(socket, tick);
+    const writes = recordWrites(socket);
+    const bodies = [part(1, 2500), part(2, 300), part(3, 2400), part(4, 310)];
+    const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 20, body, 4096));
+    inRead(tick, () => frame(writer, {}, 0, bodies[0]!));
+    expect(writes).toEqual([wire[0]!.length]);
+    vi.advanceTimersByTime(20);
+    inRead(tick, () => frame(writer, {}, 20, bodies[1]!));
+    vi.advanceTimersByTime(20);
+    inRead(tick, () => frame(writer, {}, 40, bodies[2]!));
+    // Kept, and counted as the player's queue.
+    expect(writes).toEqual([wire[0]!.length]);
+    expect(writer.pendingBytes).toBe(wire[1]!.length + wire[2]!.length);
+    // 50 ms after the first flush, not later: both leave in one write.
+    vi.advanceTimersByTime(9);
+    expect(writes).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(writes).toEqual([wire[0]!.length, wire[1]!.length + wire[2]!.length]);
+    expect(writer.pendingBytes).toBe(0);
+    // The next 50 ms start at that flush.
+    vi.advanceTimersByTime(10);
+    inRead(tick, () => frame(writer, {}, 60, bodies[3]!));
+    expect(writes).toHaveLength(2);
+    vi.advanceTimersByTime(40);
+    expect(writes).toHaveLength(3);
+    vi.useRealTimers();
+    const all = Buffer.concat(wire);
+    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
+
+  it('sends at the end of the tick what is not shared media, with the media kept before it, and 64 KiB of media at once', async () => {
+    const { socket, peer } = await socketPair();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(1000);
+    const writer = new TickWriter(socket, tick);
+    const writes = recordWrites(socket);
+    const first = serializeMessage(6, 9, 1, 0, part(1, 100), 4096);
+    const kept = serializeMessage(6, 9, 1, 40, part(2, 200), 4096);
+    const reply = part(3, 30);
+    inRead(tick, () => frame(writer, {}, 0, part(1, 100)));
+    inRead(tick, () => frame(writer, {}, 40, part(2, 200)));
+    expect(writes).toEqual([first.length]);
+    // A reply (a status, a ping response) is not held: it takes the kept media with it, in order.
+    inRead(tick, () => writer.write(reply));
+    expect(writes).toEqual([first.length, kept.length + reply.length]);
+    // Media that reaches 64 KiB leaves without waiting for the interval.
+    const keyframe = serializeMessage(6, 9, 1, 80, part(4, 70_000), 4096);
+    inRead(tick, () => frame(writer, {}, 80, part(4, 70_000)));
+    expect(writes).toEqual([first.length, kept.length + reply.length, keyframe.length]);
+    vi.useRealTimers();
+    const all = Buffer.concat([first, kept, reply, keyframe]);
+    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
+
+  it("merges a stream's messages for its players in one uncopied range of the shared buffer, kept until the merge flush", async () => {
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(30);
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    const bodies = Array.from({ length: 5 }, (_, i) => part(10 + i, 1500 + i * 100));
+    const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
+    // The first leaves at once; the next two wait for the timer, 30 ms after it; the last two likewise.
+    for (const [i, body] of bodies.entries()) {
+      const key = {};
+      inRead(tick, () => writers.forEach((w) => frame(w, key, i * 10, body)));
+      vi.advanceTimersByTime(10);
+    }
+    vi.advanceTimersByTime(30);
+    vi.useRealTimers();
+    expect(sent.map((chunks) => chunks.map((c) => c.length))).toEqual(
+      Array(2).fill([wire[0]!.length, wire[1]!.length + wire[2]!.length, wire[3]!.length + wire[4]!.length]),
+    );
+    // The same bytes, not a copy per player (reused since, once the kernel took them).
+    const [a, b] = sent.map((chunks) => chunks[1]!);
+    expect(b!.buffer).toBe(a!.buffer);
+    expect(b!.byteOffset).toBe(a!.byteOffset);
+    const expected = Buffer.concat(wire);
+    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
   });
 });

@@ -18,13 +18,21 @@ const MAX_SPARE_BATCH_BYTES = 1024 * 1024;
  * (its write had to wait) is not reused: it goes with the socket's queue.
  */
 const MAX_SPARE_BYTES = 8 * 1024 * 1024;
+/**
+ * Media a writer merges over its write interval leaves at once when it
+ * reaches this much: a keyframe or a burst gains nothing by waiting.
+ */
+const MAX_MERGED_BYTES = 64 * 1024;
+/** Runs double while a tick (or merge interval) fills them, up to this size. */
+const MAX_RUN_BYTES = 256 * 1024;
 
 /**
  * Where a tick's shared messages are serialized, one after another while
  * they fit: a connection that sends several of them in a row (a stream's
  * video frame and its audio) sends one range of this buffer, uncopied.
- * Valid until the tick's flush, after which it goes back to the pool unless
- * a socket still holds it (a write that had to wait).
+ * Valid until the tick's flush (or, while writers merge media, the merge
+ * timer's), after which it goes back to the pool unless a socket still holds
+ * it (a write that had to wait).
  */
 class SharedRun {
   readonly buffer: Buffer;
@@ -81,6 +89,13 @@ export class SharedMessage {
 export class WriteTick {
   /** Writes a flush to the socket's handle when nothing is queued before it. */
   readonly handles = new HandleWriter();
+  /**
+   * How long shared media (a stream's fan-out to players) may wait for more
+   * before a writer sends it, in ms; 0 sends it at the end of every tick.
+   * Fewer, larger writes cost less CPU per byte (a system call and a TCP
+   * segment each) for up to this much more latency.
+   */
+  readonly mediaWriteIntervalMs: number;
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
@@ -88,20 +103,44 @@ export class WriteTick {
   private readonly runs: SharedRun[] = [];
   /** The last shared message serialized, first in line for the next player. */
   private readonly last = new SharedMessage();
+  /** Writers merging media over their interval, all flushed when the timer fires. */
+  private readonly merging: TickWriter[] = [];
+  private mergeTimer: NodeJS.Timeout | undefined = undefined;
   private flushScheduled = false;
   /** A socket read is being handled: its end flushes, so no flush is scheduled. */
   private inRead = false;
   private readonly flushDirty = (): void => {
     this.flushScheduled = false;
+    const now = this.mediaWriteIntervalMs > 0 ? performance.now() : 0;
     // Indexed: a flush does not add writers, but a late write would land at the end.
-    for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
+    for (let i = 0; i < this.dirty.length; i++) {
+      const writer = this.dirty[i]!;
+      const wait = writer.endTick(now);
+      if (wait > 0) this.merge(writer, wait);
+    }
     this.dirty.length = 0;
-    // Every writer that sent a shared message has flushed it.
-    for (const run of this.runs) if (!run.kept) this.release(run.buffer);
-    this.runs.length = 0;
     this.last.key = undefined;
     this.last.run = undefined;
+    // Merging writers still refer to the runs: they go back with the merge timer's flush.
+    if (this.merging.length === 0) this.releaseRuns();
   };
+  /**
+   * Flushes every merging writer, those whose interval has not quite passed
+   * too: the timer is set for the first of them, so no byte waits longer than
+   * the interval from when it was written.
+   */
+  private readonly flushMerged = (): void => {
+    this.mergeTimer = undefined;
+    const now = performance.now();
+    const merging = this.merging;
+    for (let i = 0; i < merging.length; i++) merging[i]!.flushMerged(now);
+    merging.length = 0;
+    this.releaseRuns();
+  };
+
+  constructor(mediaWriteIntervalMs = 0) {
+    this.mediaWriteIntervalMs = mediaWriteIntervalMs;
+  }
 
   /**
    * Handles one socket read and then sends what it wrote. Most writes happen
@@ -116,6 +155,12 @@ export class WriteTick {
       this.inRead = false;
       this.flushDirty();
     }
+  }
+
+  /** Every writer that sent a shared message has flushed it: its runs are reused unless a socket holds them. */
+  private releaseRuns(): void {
+    for (const run of this.runs) if (!run.kept) this.release(run.buffer);
+    this.runs.length = 0;
   }
 
   takeBatch(atLeast: number): Buffer {
@@ -145,8 +190,10 @@ export class WriteTick {
     if (run === undefined || run.used + length > run.buffer.length) {
       // Room for what usually follows a frame in the same read (its audio),
       // and twice the last run's when a read brings more (a publisher that
-      // catches up), so a writer's messages rarely straddle two runs.
-      run = new SharedRun(this.takeBatch(Math.max(2 * length, 2 * (run?.buffer.length ?? 0))));
+      // catches up, or the ticks of a merge interval), so a writer's messages
+      // rarely straddle two runs.
+      const grown = Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
+      run = new SharedRun(this.takeBatch(Math.max(2 * length, grown)));
       this.runs.push(run);
     }
     const start = run.used;
@@ -159,6 +206,14 @@ export class WriteTick {
     last.start = start;
     last.end = run.used;
     return last;
+  }
+
+  /** `writer` keeps its media for up to `waitMs` more. */
+  private merge(writer: TickWriter, waitMs: number): void {
+    if (writer.merging) return;
+    writer.merging = true;
+    this.merging.push(writer);
+    this.mergeTimer ??= setTimeout(this.flushMerged, waitMs);
   }
 
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
@@ -180,7 +235,9 @@ export class WriteTick {
  * a memcpy of bytes the kernel copies anyway; a write per part, or corking
  * and a writev, costs more in Node's stream machinery. The flush goes to the
  * socket's handle itself while nothing is queued (handle-write.ts), and
- * through socket.write behind whatever is.
+ * through socket.write behind whatever is. With a media write interval, a
+ * tick that wrote only shared media within the interval of the last flush
+ * keeps it for the tick's timer, as SRS's merged writes do.
  */
 export class TickWriter implements QueuedWriteOwner {
   private readonly socket: Socket;
@@ -199,15 +256,28 @@ export class TickWriter implements QueuedWriteOwner {
   /** `full` said so: the socket emits 'drain' once what was queued is written, as after a write() that returned false. */
   private needDrain = false;
   private ended = false;
+  /** In the tick's list of writers to flush at the end of the tick. */
+  private dirty = false;
+  /** Something besides shared media (a reply, a control message) is queued: it leaves at the end of the tick. */
+  private urgent = false;
+  /** In the tick's list of writers merging media over the write interval. */
+  merging = false;
+  /** performance.now() of the last flush that ended a tick or an interval. */
+  private flushedAt = -Infinity;
 
   constructor(socket: Socket, tick: WriteTick) {
     this.socket = socket;
     this.tick = tick;
   }
 
-  /** Bytes written but not yet taken by the kernel: this tick's and those held elsewhere. */
+  /** Bytes written but not yet taken by the kernel: this tick's (or merge interval's) and those held elsewhere. */
   get pendingBytes(): number {
-    return (this.lone === undefined ? this.used : this.loneEnd - this.loneStart) + this.heldElsewhere;
+    return this.queuedInTick + this.heldElsewhere;
+  }
+
+  /** Bytes queued since the last flush. */
+  private get queuedInTick(): number {
+    return this.lone === undefined ? this.used : this.loneEnd - this.loneStart;
   }
 
   /** Bytes of earlier flushes that libuv (a handle write left queued) or the socket's Writable still holds. */
@@ -238,7 +308,7 @@ export class TickWriter implements QueuedWriteOwner {
 
   /** Queues bytes for this tick's write; returns how many (0 after end()). */
   write(bytes: Buffer): number {
-    const pos = this.reserve(bytes.length);
+    const pos = this.reserve(bytes.length, true);
     if (pos < 0) return 0;
     this.batch!.set(bytes, pos);
     return bytes.length;
@@ -247,7 +317,7 @@ export class TickWriter implements QueuedWriteOwner {
   /** Queues one RTMP message as its chunks; returns the bytes it takes on the wire (0 after end()). */
   writeMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
-    const pos = this.reserve(length);
+    const pos = this.reserve(length, true);
     if (pos < 0) return 0;
     writeChunks(this.batch!, pos, csid, typeId, streamId, timestamp, body, chunkSize);
     return length;
@@ -266,14 +336,47 @@ export class TickWriter implements QueuedWriteOwner {
     const run = message.run!;
     if (this.lone === run && this.loneEnd === message.start) {
       this.loneEnd = message.end;
+      // A merging writer is flushed by the tick's timer unless this makes it due now.
+      if (this.loneEnd - this.loneStart >= MAX_MERGED_BYTES) this.markDirty();
       return length;
     }
-    if (this.batch !== undefined || this.lone !== undefined) return this.write(message.bytes);
+    if (this.batch !== undefined || this.lone !== undefined) {
+      const pos = this.reserve(length, false);
+      if (pos >= 0) this.batch!.set(message.bytes, pos);
+      return length;
+    }
     this.lone = run;
     this.loneStart = message.start;
     this.loneEnd = message.end;
-    this.tick.markDirty(this);
+    this.markDirty();
     return length;
+  }
+
+  /**
+   * The end of a tick that wrote to this writer: sends what it queued, or,
+   * when that is shared media only and the write interval since its last
+   * flush has not passed, keeps it and returns how many ms more it may
+   * wait. Kept shared messages stay where they were serialized (the tick
+   * keeps its runs while writers merge), so the next ones a stream's
+   * players are sent follow on in the same run, uncopied.
+   */
+  endTick(now: number): number {
+    this.dirty = false;
+    const interval = this.tick.mediaWriteIntervalMs;
+    const wait = this.flushedAt + interval - now;
+    if (interval === 0 || this.urgent || wait <= 0 || this.queuedInTick >= MAX_MERGED_BYTES || !this.socket.writable) {
+      this.flushedAt = now;
+      this.flush();
+      return 0;
+    }
+    return wait;
+  }
+
+  /** The merge interval is over: sends what was kept. */
+  flushMerged(now: number): void {
+    this.merging = false;
+    this.flushedAt = now;
+    this.flush();
   }
 
   /** Ends the connection after what was queued; later writes are dropped. */
@@ -285,6 +388,7 @@ export class TickWriter implements QueuedWriteOwner {
 
   /** Sends what this tick queued now rather than at the end of the tick. */
   flush(): void {
+    this.urgent = false;
     const lone = this.lone;
     if (lone !== undefined) {
       this.lone = undefined;
@@ -332,24 +436,19 @@ export class TickWriter implements QueuedWriteOwner {
     if (!this.socket.write(bytes, this.drained)) this.needDrain = false;
   }
 
-  /** Makes room for `length` more bytes in this tick's batch; returns where they go, or -1 after end(). */
-  private reserve(length: number): number {
+  /**
+   * Makes room for `length` more bytes in this tick's batch; returns where
+   * they go, or -1 after end(). `urgent`: not shared media, so they leave at
+   * the end of the tick, with whatever media is merging.
+   */
+  private reserve(length: number, urgent: boolean): number {
     if (this.ended) return -1;
-    const lone = this.lone;
-    if (lone !== undefined) {
-      // A write that does not follow on in the run: the shared messages go into a batch after all.
-      this.lone = undefined;
-      const shared = lone.range(this.loneStart, this.loneEnd);
-      this.batch = this.tick.takeBatch(shared.length + length);
-      this.batch.set(shared);
-      this.used = shared.length;
-    }
+    if (this.lone !== undefined) this.unshare(length);
     const pos = this.used;
     const needed = pos + length;
     const batch = this.batch;
     if (batch === undefined) {
       this.batch = this.tick.takeBatch(needed);
-      this.tick.markDirty(this);
     } else if (needed > batch.length) {
       const grown = this.tick.takeBatch(needed);
       grown.set(batch.subarray(0, pos));
@@ -357,6 +456,24 @@ export class TickWriter implements QueuedWriteOwner {
       this.batch = grown;
     }
     this.used = needed;
+    if (urgent) this.urgent = true;
+    // A merging writer is flushed by the tick's timer unless this makes it due now.
+    if (batch === undefined || urgent || needed >= MAX_MERGED_BYTES) this.markDirty();
     return pos;
+  }
+
+  /** The shared messages sent so far go into a batch (with room for `extra` more), so they no longer refer to the tick's shared buffers. */
+  private unshare(extra: number): void {
+    const shared = this.lone!.range(this.loneStart, this.loneEnd);
+    this.lone = undefined;
+    this.batch = this.tick.takeBatch(shared.length + extra);
+    this.batch.set(shared);
+    this.used = shared.length;
+  }
+
+  private markDirty(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.tick.markDirty(this);
   }
 }

@@ -97,6 +97,52 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     await until(() => stats.connections.publishing === 0 && stats.connections.playing === 0);
     expect(stats.protocolErrors).toEqual({});
   });
+
+  it('with --player-write-interval-ms, sends players fewer, larger writes of every frame, which rtmpdump saves playable', async () => {
+    const { hub, url, stats } = await startTestRtmpServer({ playerWriteIntervalMs: 200, playWaitSeconds: 10 });
+    onTestFinished(stopAll);
+    // Both players wait for the publisher, so each gets every frame from the first.
+    const player = await testClient(url('merged'));
+    let reads = 0;
+    player.socket.on('data', () => reads++);
+    let messages = 0;
+    let frames = 0;
+    player.on('media', (kind, _timestamp, body) => {
+      messages++;
+      // AVC NAL units, not the decoder configuration.
+      if (kind === 'video' && body[1] === 1) frames++;
+    });
+    const playing = player.play();
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-rtmp-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'rtmpdump.flv');
+    const rtmpdump = spawnTracked('rtmpdump', ['-q', '-r', url('merged'), '-o', out]);
+    await until(() => stats.connections.waiting === 2);
+    const ffmpeg = publishTestPattern(url('merged'), { seconds: 4, size: '320x240' });
+    await until(() => hub.get('live', 'merged') !== undefined);
+    const stream = hub.get('live', 'merged')!;
+    await playing;
+    expect(await ffmpeg.exited).toBe(0);
+    await until(() => hub.get('live', 'merged') === undefined);
+    await until(() => frames === stream.stats.videoFrames);
+    expect(frames).toBeGreaterThan(50);
+    // Unmerged, a player reads about a message at a time (25 frames and 43 AAC frames a second).
+    expect(reads).toBeLessThan(messages / 4);
+    await exited(rtmpdump);
+    const saved = await run('ffprobe', [
+      '-v',
+      'error',
+      '-count_frames',
+      '-show_entries',
+      'stream=codec_name,nb_read_frames',
+      '-of',
+      'json',
+      out,
+    ]);
+    const savedStreams = (JSON.parse(saved.stdout) as { streams: { codec_name: string; nb_read_frames: string }[] }).streams;
+    expect(savedStreams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(Number(savedStreams.find((s) => s.codec_name === 'h264')!.nb_read_frames)).toBe(stream.stats.videoFrames);
+  });
 });
 
 describe('rtmp server with the project client', () => {

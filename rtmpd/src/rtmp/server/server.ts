@@ -19,7 +19,10 @@ import { createRtmpStats, type RtmpStats } from './stats.ts';
 const SWEEP_MS = 500;
 
 export type RtmpServerConfig = SessionConfig &
-  Pick<Config, 'rtmpBind' | 'rtmpsBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes'>;
+  Pick<
+    Config,
+    'rtmpBind' | 'rtmpsBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes' | 'playerWriteIntervalMs'
+  >;
 
 export interface RtmpServerOptions {
   hub: StreamHub;
@@ -56,7 +59,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const logger = options.logger ?? silentLogger;
   const stats = options.stats ?? createRtmpStats();
   const admission = options.admission ?? [];
-  const io = new SocketIo();
+  const io = new SocketIo(config.playerWriteIntervalMs);
   const inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
   stats.inbound = inboundBudget;
   const sessions = new Set<RtmpSession>();
