@@ -58,10 +58,10 @@ try {
   else logger.fatal({ err }, 'rtmpd failed to start');
   process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
 }
-// Loading the modules grew V8's young generation to its cap (two 8 MB
-// semi-spaces) and nothing makes it shrink while rtmpd waits for its first
-// stream; one last-resort collection now gives that back (about 12 MiB of
-// idle RSS). `gc` exists when Node runs with rtmpd's flags (memory/node-flags.ts).
+// Loading the modules left garbage in V8's heap (its young generation at its
+// cap, start-up's leftovers in old space) and nothing collects it while rtmpd
+// waits for its first stream; one last-resort collection now gives that back.
+// `gc` exists when Node runs with rtmpd's flags (memory/node-flags.ts).
 globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 
 const address = ({ address, port }: { address: string; port: number }) =>
