@@ -7,16 +7,17 @@
 import { START_UP_FLAGS } from './start-up-tiers.ts';
 
 /**
- * --max-semi-space-size=1 caps V8's young generation at two 1 MiB semi-spaces:
+ * --max-semi-space-size=2 caps V8's young generation at two 2 MiB semi-spaces:
  *   left alone it grows to 64 MiB each under a media server's allocation rate,
  *   and all of it stays resident. What the hot path allocates per packet dies
- *   within a tick, so small semi-spaces hold 14 MiB less at 500 streams than
- *   8 MiB ones for more, shorter scavenges (README, Performance).
+ *   within a tick, so small semi-spaces hold 12 MiB less at 500 streams than
+ *   8 MiB ones for more, shorter scavenges; 1 MiB ones held no less at the
+ *   peak for half as much scavenging again (README, Performance).
  * --expose-gc lets main.ts give back what loading the modules left in it.
  * START_UP_FLAGS keep V8's compilers beyond its interpreter off while rtmpd
  *   starts; they are switched on once it listens (start-up-tiers.ts).
  */
-export const RTMPD_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc', ...START_UP_FLAGS];
+export const RTMPD_NODE_FLAGS = ['--max-semi-space-size=2', '--expose-gc', ...START_UP_FLAGS];
 
 /**
  * MALLOC_MMAP_THRESHOLD_ keeps the size from which glibc's malloc maps a block
