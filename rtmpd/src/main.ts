@@ -64,19 +64,6 @@ try {
 // `gc` exists when Node runs with rtmpd's flags (memory/node-flags.ts).
 globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 
-const address = ({ address, port }: { address: string; port: number }) =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-logger.info(
-  {
-    rtmp: address(rtmpd.rtmpAddress),
-    ...(rtmpd.rtmpsAddress ? { rtmps: address(rtmpd.rtmpsAddress) } : {}),
-    http: address(rtmpd.httpAddress),
-    ...(rtmpd.httpsAddress ? { https: address(rtmpd.httpsAddress) } : {}),
-    storageDir: config.storageDir,
-    keyframeDir: config.keyframeDir,
-  },
-  'rtmpd ready',
-);
 // Options marked live in config.ts follow the config file while rtmpd runs.
 const reload = args.configFile ? watchConfigFile({ file: args.configFile, argv, env: process.env, config, logger }) : undefined;
 
@@ -107,3 +94,19 @@ const shutdown = (signal: NodeJS.Signals): void => {
 };
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
+
+// The line a supervisor or test waits for: written at once, so everything
+// above (the signal handlers too) must be in place before it.
+const address = ({ address, port }: { address: string; port: number }) =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+logger.info(
+  {
+    rtmp: address(rtmpd.rtmpAddress),
+    ...(rtmpd.rtmpsAddress ? { rtmps: address(rtmpd.rtmpsAddress) } : {}),
+    http: address(rtmpd.httpAddress),
+    ...(rtmpd.httpsAddress ? { https: address(rtmpd.httpsAddress) } : {}),
+    storageDir: config.storageDir,
+    keyframeDir: config.keyframeDir,
+  },
+  'rtmpd ready',
+);

@@ -105,4 +105,14 @@ describe('SIGTERM', () => {
       publisher.child.kill('SIGKILL');
     }
   });
+
+  // A log collector that died (or `rtmpd | head`) leaves stdout a broken pipe;
+  // the lines written then are lost, the process still stops.
+  it('exits 0 when what read its log has gone away', async () => {
+    const own = await startServer();
+    own.child.stdout!.destroy();
+    const stopped = own.stop();
+    const timeout = new Promise<string>((r) => setTimeout(() => r('still running 20 s after SIGTERM'), 20_000).unref());
+    expect(await Promise.race([stopped, timeout])).toBe(0);
+  }, 30_000);
 });

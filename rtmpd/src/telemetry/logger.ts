@@ -13,12 +13,16 @@ export type { Logger };
 export async function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Promise<Logger> {
   // With tracing on, lines logged inside a span (an API request, a snapshot) carry trace_id/span_id.
   const options = { level: config.logLevel, base: { service: 'rtmpd' }, mixin: traceLogMixin };
-  if (config.logFormat !== 'pretty') return pino(options);
+  // JSON lines are written to stdout as they are logged, so none is left to
+  // flush at exit: pino's asynchronous default flushes at exit in a loop that
+  // retries a broken pipe (its reader gone) forever, and rtmpd never exited.
+  const json = () => pino(options, pino.destination({ dest: 1, sync: true }));
+  if (config.logFormat !== 'pretty') return json();
   try {
     const { default: pretty } = await import('pino-pretty');
     return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }));
   } catch {
-    const logger = pino(options);
+    const logger = json();
     logger.warn('pino-pretty is not installed; logging JSON');
     return logger;
   }
