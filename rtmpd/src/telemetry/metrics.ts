@@ -78,25 +78,32 @@ class PulledMetric {
   }
 }
 
-/** Label sets already written: a stream's {app, key} is the same object at every scrape. */
-const writtenLabels = new WeakMap<LabelValues, string>();
+/**
+ * The text of each stream's {app, key}, written once per stream rather than at
+ * every scrape. Only those label objects outlive a scrape; the others (a
+ * bucket's `le`, a state) are new each time and not worth remembering.
+ */
+const streamLabelText = new WeakMap<LabelValues, string>();
 
 function labelText(labels: LabelValues | undefined): string {
   if (labels === undefined) return '';
-  let text = writtenLabels.get(labels);
-  if (text === undefined) {
-    const pairs = Object.entries(labels).map(([name, value]) => `${name}="${value.replace(/[\\"\n]/g, escapeLabelChar)}"`);
-    text = pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
-    writtenLabels.set(labels, text);
-  }
-  return text;
+  return streamLabelText.get(labels) ?? formatLabels(labels);
+}
+
+function formatLabels(labels: LabelValues): string {
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${value.replace(/[\\"\n]/g, escapeLabelChar)}"`);
+  return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
 }
 
 /** A stream's {app, key}, one object per stream so that its text is written once. */
 const labelsOfStream = new WeakMap<Stream, LabelValues>();
 function streamLabels(stream: Stream): LabelValues {
   let labels = labelsOfStream.get(stream);
-  if (labels === undefined) labelsOfStream.set(stream, (labels = { app: stream.app, key: stream.key }));
+  if (labels === undefined) {
+    labels = { app: stream.app, key: stream.key };
+    labelsOfStream.set(stream, labels);
+    streamLabelText.set(labels, formatLabels(labels));
+  }
   return labels;
 }
 
