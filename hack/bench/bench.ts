@@ -1,7 +1,7 @@
 // One bench invocation: every scenario against every server, one after the
 // other, each on a freshly started server.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -407,7 +407,10 @@ async function runLoad(
     }
   }
   if (profDir) {
-    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    // rtmpd's launcher restarts itself with its Node flags, and both processes write a profile: the server's is the larger.
+    const file = readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
     if (file && result.ok) result.profile = summarizeProfile(join(profDir, file), measured, 25, REPO_ROOT);
     else result.errors.push(`no .cpuprofile written to ${profDir}`);
   }
