@@ -405,4 +405,51 @@ describe('TickWriter with a media write interval', () => {
     const expected = Buffer.concat(wire);
     for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
   });
+
+  it('flushes each player at its own deadline, and keeps a shared run until the last player holding it has flushed', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    vi.advanceTimersByTime(Math.ceil(performance.now()) - performance.now());
+    const tick = new WriteTick(30);
+    const [a, b] = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const [sentA, sentB] = pairs.map(({ socket }) => recordChunks(socket));
+    const bodies = Array.from({ length: 3 }, (_, i) => part(20 + i, 1200 + i * 100));
+    const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
+    // a's interval starts now, b's 15 ms later.
+    inRead(tick, () => frame(a!, {}, 0, bodies[0]!));
+    vi.advanceTimersByTime(15);
+    inRead(tick, () => frame(b!, {}, 0, bodies[0]!));
+    vi.advanceTimersByTime(5);
+    // The same frame for both, serialized once: a may send it 30 ms after its last write, b 30 ms after its own.
+    const shared = {};
+    inRead(tick, () => [a!, b!].forEach((w) => frame(w, shared, 10, bodies[1]!)));
+    vi.advanceTimersByTime(9);
+    expect([sentA!.length, sentB!.length]).toEqual([1, 1]);
+    vi.advanceTimersByTime(1);
+    expect([sentA!.length, sentB!.length]).toEqual([2, 1]);
+    const run = sentA![1]!.buffer;
+    // a's next frame follows on in the same run, after the bytes b still waits to send.
+    inRead(tick, () => frame(a!, {}, 20, bodies[2]!));
+    expect(sentA![1]).toEqual(wire[1]);
+    // The run is b's until b has flushed: the pool does not hand it out.
+    expect(tick.takeBatch(run.byteLength).buffer).not.toBe(run);
+    vi.advanceTimersByTime(14);
+    expect(sentB!.length).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(sentB!.length).toBe(2);
+    // b sent its range of the same run, uncopied.
+    expect(sentB![1]!.buffer).toBe(run);
+    expect(sentB![1]!.byteOffset).toBe(sentA![1]!.byteOffset);
+    expect(sentB![1]).toEqual(wire[1]);
+    // a flushes at its own deadline (30 ms after its last flush); then nothing holds the run, and it goes back to the pool.
+    vi.advanceTimersByTime(15);
+    expect(sentA!.length).toBe(3);
+    expect(sentA![2]).toEqual(wire[2]);
+    expect(tick.takeBatch(run.byteLength).buffer).toBe(run);
+    vi.useRealTimers();
+    const expectedA = Buffer.concat([wire[0]!, wire[1]!, wire[2]!]);
+    const expectedB = Buffer.concat([wire[0]!, wire[1]!]);
+    expect((await readAll(pairs[0]!.peer, expectedA.length)).equals(expectedA)).toBe(true);
+    expect((await readAll(pairs[1]!.peer, expectedB.length)).equals(expectedB)).toBe(true);
+  });
 });

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { BufferPool } from '../../memory/buffer-pool.ts';
 import { chunkedLength, writeChunks } from '../wire/chunk-writer.ts';
 import { HandleWriter, type QueuedWriteOwner } from './handle-write.ts';
+import { MergeWheel, type MergingWriter } from './merge-wheel.ts';
 
 /**
  * Batches and shared messages are pooled buffers of power-of-two sizes from
@@ -30,13 +31,16 @@ const MAX_RUN_BYTES = 256 * 1024;
  * Where a tick's shared messages are serialized, one after another while
  * they fit: a connection that sends several of them in a row (a stream's
  * video frame and its audio) sends one range of this buffer, uncopied.
- * Valid until the tick's flush (or, while writers merge media, the merge
- * timer's), after which it goes back to the pool unless a socket still holds
- * it (a write that had to wait).
+ * Counted references keep it: the tick's while it serializes into it, and
+ * each writer's whose pending bytes are a range of it (a merging writer's
+ * until its deadline). The last one gone, it goes back to the pool unless a
+ * socket still holds it (a write that had to wait).
  */
 class SharedRun {
   readonly buffer: Buffer;
   used = 0;
+  /** The tick (while this is one of its runs) and the writers whose pending bytes lie in it. */
+  refs = 1;
   /** A socket queued bytes of it instead of writing them at once, so the buffer is not reused. */
   kept = false;
   /** The range last handed out, which the next writer of the same range (a stream's next player) gets too. */
@@ -99,47 +103,43 @@ export class WriteTick {
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
-  /** Runs that this tick's shared messages were serialized into, the last one still filling. */
+  /**
+   * The runs this tick holds: those its shared messages were serialized
+   * into, the last one still filling. While writers merge, the last is kept
+   * for the next ticks, so what a stream's players are sent next follows on
+   * in it and each player's wait stays one uncopied range.
+   */
   private readonly runs: SharedRun[] = [];
   /** The last shared message serialized, first in line for the next player. */
   private readonly last = new SharedMessage();
-  /** Writers merging media over their interval, all flushed when the timer fires. */
-  private readonly merging: TickWriter[] = [];
-  private mergeTimer: NodeJS.Timeout | undefined = undefined;
+  /** Writers merging media, each until its own deadline; undefined without a write interval. */
+  private readonly merges: MergeWheel | undefined;
   private flushScheduled = false;
   /** A socket read is being handled: its end flushes, so no flush is scheduled. */
   private inRead = false;
   private readonly flushDirty = (): void => {
     this.flushScheduled = false;
-    const now = this.mediaWriteIntervalMs > 0 ? performance.now() : 0;
+    const merges = this.merges;
+    const now = merges === undefined ? 0 : performance.now();
+    // Under load reads follow one another closely, and a timer would wait for
+    // a whole turn of the event loop (tens of ms): due writers go here.
+    merges?.run(now);
     // Indexed: a flush does not add writers, but a late write would land at the end.
     for (let i = 0; i < this.dirty.length; i++) {
       const writer = this.dirty[i]!;
-      const wait = writer.endTick(now);
-      if (wait > 0) this.merge(writer, wait);
+      const deadline = writer.endTick(now);
+      if (deadline > 0 && !merges!.add(writer, deadline, now)) writer.flushMerged(now);
     }
     this.dirty.length = 0;
     this.last.key = undefined;
     this.last.run = undefined;
-    // Merging writers still refer to the runs: they go back with the merge timer's flush.
-    if (this.merging.length === 0) this.releaseRuns();
-  };
-  /**
-   * Flushes every merging writer, those whose interval has not quite passed
-   * too: the timer is set for the first of them, so no byte waits longer than
-   * the interval from when it was written.
-   */
-  private readonly flushMerged = (): void => {
-    this.mergeTimer = undefined;
-    const now = performance.now();
-    const merging = this.merging;
-    for (let i = 0; i < merging.length; i++) merging[i]!.flushMerged(now);
-    merging.length = 0;
-    this.releaseRuns();
+    this.dropRuns(merges !== undefined && merges.waiting > 0);
   };
 
   constructor(mediaWriteIntervalMs = 0) {
     this.mediaWriteIntervalMs = mediaWriteIntervalMs;
+    this.merges =
+      mediaWriteIntervalMs > 0 ? new MergeWheel(mediaWriteIntervalMs, () => this.dropRuns(this.merges!.waiting > 0)) : undefined;
   }
 
   /**
@@ -157,10 +157,22 @@ export class WriteTick {
     }
   }
 
-  /** Every writer that sent a shared message has flushed it: its runs are reused unless a socket holds them. */
-  private releaseRuns(): void {
-    for (const run of this.runs) if (!run.kept) this.release(run.buffer);
-    this.runs.length = 0;
+  /** Lets go of the tick's runs, but the one still filling when `keepLast` (writers merge). */
+  private dropRuns(keepLast: boolean): void {
+    const runs = this.runs;
+    const kept = keepLast ? runs.length - 1 : runs.length;
+    for (let i = 0; i < kept; i++) this.unref(runs[i]!);
+    if (kept > 0) runs.splice(0, kept);
+  }
+
+  /** One reference to `run` is gone; the last one returns it to the pool unless a socket holds it. */
+  unref(run: SharedRun): void {
+    if (--run.refs === 0 && !run.kept) this.release(run.buffer);
+  }
+
+  /** `writer` flushed before its deadline. */
+  cancelMerge(writer: TickWriter): void {
+    this.merges!.cancel(writer);
   }
 
   takeBatch(atLeast: number): Buffer {
@@ -208,14 +220,6 @@ export class WriteTick {
     return last;
   }
 
-  /** `writer` keeps its media for up to `waitMs` more. */
-  private merge(writer: TickWriter, waitMs: number): void {
-    if (writer.merging) return;
-    writer.merging = true;
-    this.merging.push(writer);
-    this.mergeTimer ??= setTimeout(this.flushMerged, waitMs);
-  }
-
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
   markDirty(writer: TickWriter): void {
     this.dirty.push(writer);
@@ -237,9 +241,10 @@ export class WriteTick {
  * socket's handle itself while nothing is queued (handle-write.ts), and
  * through socket.write behind whatever is. With a media write interval, a
  * tick that wrote only shared media within the interval of the last flush
- * keeps it for the tick's timer, as SRS's merged writes do.
+ * keeps it until that interval has passed (its deadline, in the tick's merge
+ * wheel), as SRS's merged writes do.
  */
-export class TickWriter implements QueuedWriteOwner {
+export class TickWriter implements QueuedWriteOwner, MergingWriter {
   private readonly socket: Socket;
   private readonly tick: WriteTick;
   private batch: Buffer | undefined = undefined;
@@ -260,8 +265,8 @@ export class TickWriter implements QueuedWriteOwner {
   private dirty = false;
   /** Something besides shared media (a reply, a control message) is queued: it leaves at the end of the tick. */
   private urgent = false;
-  /** In the tick's list of writers merging media over the write interval. */
-  merging = false;
+  /** The slot of the tick's merge wheel it waits in, or -1. */
+  mergeSlot = -1;
   /** performance.now() of the last flush that ended a tick or an interval. */
   private flushedAt = -Infinity;
 
@@ -336,7 +341,7 @@ export class TickWriter implements QueuedWriteOwner {
     const run = message.run!;
     if (this.lone === run && this.loneEnd === message.start) {
       this.loneEnd = message.end;
-      // A merging writer is flushed by the tick's timer unless this makes it due now.
+      // A merging writer is flushed at its deadline unless this makes it due now.
       if (this.loneEnd - this.loneStart >= MAX_MERGED_BYTES) this.markDirty();
       return length;
     }
@@ -346,6 +351,7 @@ export class TickWriter implements QueuedWriteOwner {
       return length;
     }
     this.lone = run;
+    run.refs++;
     this.loneStart = message.start;
     this.loneEnd = message.end;
     this.markDirty();
@@ -353,28 +359,27 @@ export class TickWriter implements QueuedWriteOwner {
   }
 
   /**
-   * The end of a tick that wrote to this writer: sends what it queued, or,
-   * when that is shared media only and the write interval since its last
-   * flush has not passed, keeps it and returns how many ms more it may
-   * wait. Kept shared messages stay where they were serialized (the tick
-   * keeps its runs while writers merge), so the next ones a stream's
-   * players are sent follow on in the same run, uncopied.
+   * The end of a tick that wrote to this writer: sends what it queued and
+   * returns 0, or, when that is shared media only and the write interval
+   * since its last flush has not passed, keeps it and returns its deadline
+   * (the tick's wheel flushes it then). Kept shared messages stay where they
+   * were serialized (the writer holds a reference to their run), so the next
+   * ones a stream's players are sent follow on in the same run, uncopied.
    */
   endTick(now: number): number {
     this.dirty = false;
+    if (this.queuedInTick === 0) return 0;
     const interval = this.tick.mediaWriteIntervalMs;
-    const wait = this.flushedAt + interval - now;
-    if (interval === 0 || this.urgent || wait <= 0 || this.queuedInTick >= MAX_MERGED_BYTES || !this.socket.writable) {
-      this.flushedAt = now;
-      this.flush();
+    const deadline = this.flushedAt + interval;
+    if (interval === 0 || this.urgent || deadline <= now || this.queuedInTick >= MAX_MERGED_BYTES || !this.socket.writable) {
+      this.flushMerged(now);
       return 0;
     }
-    return wait;
+    return deadline;
   }
 
-  /** The merge interval is over: sends what was kept. */
+  /** Sends what was kept (its deadline has come), and the next interval starts. */
   flushMerged(now: number): void {
-    this.merging = false;
     this.flushedAt = now;
     this.flush();
   }
@@ -389,11 +394,12 @@ export class TickWriter implements QueuedWriteOwner {
   /** Sends what this tick queued now rather than at the end of the tick. */
   flush(): void {
     this.urgent = false;
+    if (this.mergeSlot >= 0) this.tick.cancelMerge(this);
     const lone = this.lone;
     if (lone !== undefined) {
       this.lone = undefined;
-      if (!this.socket.writable) return;
-      if (!this.send(lone.range(this.loneStart, this.loneEnd))) lone.kept = true;
+      if (this.socket.writable && !this.send(lone.range(this.loneStart, this.loneEnd))) lone.kept = true;
+      this.tick.unref(lone);
       return;
     }
     const batch = this.batch;
@@ -457,18 +463,20 @@ export class TickWriter implements QueuedWriteOwner {
     }
     this.used = needed;
     if (urgent) this.urgent = true;
-    // A merging writer is flushed by the tick's timer unless this makes it due now.
+    // A merging writer is flushed at its deadline unless this makes it due now.
     if (batch === undefined || urgent || needed >= MAX_MERGED_BYTES) this.markDirty();
     return pos;
   }
 
   /** The shared messages sent so far go into a batch (with room for `extra` more), so they no longer refer to the tick's shared buffers. */
   private unshare(extra: number): void {
-    const shared = this.lone!.range(this.loneStart, this.loneEnd);
+    const lone = this.lone!;
+    const shared = lone.range(this.loneStart, this.loneEnd);
     this.lone = undefined;
     this.batch = this.tick.takeBatch(shared.length + extra);
     this.batch.set(shared);
     this.used = shared.length;
+    this.tick.unref(lone);
   }
 
   private markDirty(): void {
