@@ -29,9 +29,13 @@ export class SocketIo {
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   private readonly tick: WriteTick;
 
-  /** `mediaWriteIntervalMs`: how long shared media (a stream's fan-out to players) may wait to leave with more (WriteTick). */
-  constructor(mediaWriteIntervalMs = 0) {
-    this.tick = new WriteTick(mediaWriteIntervalMs);
+  /**
+   * `mediaWriteIntervalMs`: how long shared media (a stream's fan-out to
+   * players) may wait to leave with more, `mergeMinWriters`: for media that
+   * at least that many connections send (WriteTick).
+   */
+  constructor(mediaWriteIntervalMs = 0, mergeMinWriters = 1) {
+    this.tick = new WriteTick(mediaWriteIntervalMs, mergeMinWriters);
   }
 
   /**

@@ -452,4 +452,29 @@ describe('TickWriter with a media write interval', () => {
     expect((await readAll(pairs[0]!.peer, expectedA.length)).equals(expectedA)).toBe(true);
     expect((await readAll(pairs[1]!.peer, expectedB.length)).equals(expectedB)).toBe(true);
   });
+  it('merges only media that at least the minimum of writers send, and writes a smaller fan-out at the end of its tick', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(30, 2);
+    const [alone, a, b] = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const [sentAlone, sentA, sentB] = pairs.map(({ socket }) => recordWrites(socket));
+    const bodies = Array.from({ length: 3 }, (_, i) => part(40 + i, 900 + i * 100));
+    const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
+    for (const [i, body] of bodies.entries()) {
+      // A stream with one player, and another whose frame goes to two.
+      inRead(tick, () => frame(alone!, {}, i * 10, body));
+      const shared = {};
+      inRead(tick, () => [a!, b!].forEach((w) => frame(w, shared, i * 10, body)));
+      if (i < 2) vi.advanceTimersByTime(10);
+    }
+    expect(sentAlone).toEqual(wire.map((w) => w.length));
+    // The first frame leaves at once, the next two wait for the interval.
+    vi.advanceTimersByTime(9);
+    for (const sent of [sentA, sentB]) expect(sent).toEqual([wire[0]!.length]);
+    vi.advanceTimersByTime(1);
+    for (const sent of [sentA, sentB]) expect(sent).toEqual([wire[0]!.length, wire[1]!.length + wire[2]!.length]);
+    vi.useRealTimers();
+    const all = Buffer.concat(wire);
+    for (const { peer } of pairs) expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
 });

@@ -26,6 +26,8 @@ const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 const MAX_MERGED_BYTES = 64 * 1024;
 /** Runs double while a tick (or merge interval) fills them, up to this size. */
 const MAX_RUN_BYTES = 256 * 1024;
+/** How many of the last shared messages' writers are counted: more than a tick serializes. */
+const TAKER_RING = 1024;
 
 /**
  * Where a tick's shared messages are serialized, one after another while
@@ -77,6 +79,8 @@ export class SharedMessage {
   run: SharedRun | undefined = undefined;
   start = 0;
   end = 0;
+  /** Its place in the tick's count of writers per message. */
+  seq = 0;
 
   /** The message on the wire: a view of its run. */
   get bytes(): Buffer {
@@ -100,6 +104,11 @@ export class WriteTick {
    * segment each) for up to this much more latency.
    */
   readonly mediaWriteIntervalMs: number;
+  /** Shared media merges only when at least this many writers send it (a stream's players). */
+  readonly mergeMinWriters: number;
+  /** How many writers took each recent shared message, at its sequence number modulo the ring. */
+  private readonly takers = new Uint32Array(TAKER_RING);
+  private seq = 0;
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
   /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
   private readonly dirty: TickWriter[] = [];
@@ -136,8 +145,9 @@ export class WriteTick {
     this.dropRuns(merges !== undefined && merges.waiting > 0);
   };
 
-  constructor(mediaWriteIntervalMs = 0) {
+  constructor(mediaWriteIntervalMs = 0, mergeMinWriters = 1) {
     this.mediaWriteIntervalMs = mediaWriteIntervalMs;
+    this.mergeMinWriters = mergeMinWriters;
     this.merges =
       mediaWriteIntervalMs > 0 ? new MergeWheel(mediaWriteIntervalMs, () => this.dropRuns(this.merges!.waiting > 0)) : undefined;
   }
@@ -170,6 +180,11 @@ export class WriteTick {
     if (--run.refs === 0 && !run.kept) this.release(run.buffer);
   }
 
+  /** How many writers this tick sent the shared message numbered `seq`. */
+  takersOf(seq: number): number {
+    return this.takers[seq % TAKER_RING]!;
+  }
+
   /** `writer` flushed before its deadline. */
   cancelMerge(writer: TickWriter): void {
     this.merges!.cancel(writer);
@@ -196,7 +211,10 @@ export class WriteTick {
     chunkSize: number,
   ): SharedMessage {
     const last = this.last;
-    if (last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize) return last;
+    if (last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize) {
+      this.takers[last.seq % TAKER_RING]!++;
+      return last;
+    }
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
     let run = this.runs[this.runs.length - 1];
     if (run === undefined || run.used + length > run.buffer.length) {
@@ -217,6 +235,8 @@ export class WriteTick {
     last.run = run;
     last.start = start;
     last.end = run.used;
+    last.seq = ++this.seq;
+    this.takers[last.seq % TAKER_RING] = 1;
     return last;
   }
 
@@ -269,6 +289,8 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   mergeSlot = -1;
   /** performance.now() of the last flush that ended a tick or an interval. */
   private flushedAt = -Infinity;
+  /** The last shared message written (its tick sequence number), whose writers say whether this one merges. */
+  private sharedSeq = 0;
 
   constructor(socket: Socket, tick: WriteTick) {
     this.socket = socket;
@@ -337,6 +359,7 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   writeShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
     if (this.ended) return 0;
     const message = this.tick.sharedMessage(key, csid, typeId, streamId, timestamp, body, chunkSize);
+    this.sharedSeq = message.seq;
     const length = message.end - message.start;
     const run = message.run!;
     if (this.lone === run && this.loneEnd === message.start) {
@@ -369,9 +392,17 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   endTick(now: number): number {
     this.dirty = false;
     if (this.queuedInTick === 0) return 0;
-    const interval = this.tick.mediaWriteIntervalMs;
+    const tick = this.tick;
+    const interval = tick.mediaWriteIntervalMs;
     const deadline = this.flushedAt + interval;
-    if (interval === 0 || this.urgent || deadline <= now || this.queuedInTick >= MAX_MERGED_BYTES || !this.socket.writable) {
+    if (
+      interval === 0 ||
+      this.urgent ||
+      deadline <= now ||
+      this.queuedInTick >= MAX_MERGED_BYTES ||
+      tick.takersOf(this.sharedSeq) < tick.mergeMinWriters ||
+      !this.socket.writable
+    ) {
       this.flushMerged(now);
       return 0;
     }

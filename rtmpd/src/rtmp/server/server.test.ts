@@ -99,7 +99,12 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
   });
 
   it('with --player-write-interval-ms, sends players fewer, larger writes of every frame, which rtmpdump saves playable', async () => {
-    const { hub, url, stats } = await startTestRtmpServer({ playerWriteIntervalMs: 200, playWaitSeconds: 10 });
+    // Two players: the stream has as many as the merge asks for.
+    const { hub, url, stats } = await startTestRtmpServer({
+      playerWriteIntervalMs: 200,
+      playerWriteIntervalMinPlayers: 2,
+      playWaitSeconds: 10,
+    });
     onTestFinished(stopAll);
     // Both players wait for the publisher, so each gets every frame from the first.
     const player = await testClient(url('merged'));

@@ -21,7 +21,13 @@ const SWEEP_MS = 500;
 export type RtmpServerConfig = SessionConfig &
   Pick<
     Config,
-    'rtmpBind' | 'rtmpsBind' | 'maxConnections' | 'maxConnectionsPerAddress' | 'partialMessagesMaxBytes' | 'playerWriteIntervalMs'
+    | 'rtmpBind'
+    | 'rtmpsBind'
+    | 'maxConnections'
+    | 'maxConnectionsPerAddress'
+    | 'partialMessagesMaxBytes'
+    | 'playerWriteIntervalMs'
+    | 'playerWriteIntervalMinPlayers'
   >;
 
 export interface RtmpServerOptions {
@@ -59,7 +65,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const logger = options.logger ?? silentLogger;
   const stats = options.stats ?? createRtmpStats();
   const admission = options.admission ?? [];
-  const io = new SocketIo(config.playerWriteIntervalMs);
+  const io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
   const inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
   stats.inbound = inboundBudget;
   const sessions = new Set<RtmpSession>();
