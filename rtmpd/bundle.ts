@@ -112,6 +112,27 @@ const koaWithoutUndici: Plugin = {
   },
 };
 
+/**
+ * rtmpd's sources require some packages through `createRequire` (node:http
+ * and @koa/router, so that no ES import reads node:http's getters that load
+ * undici; prom-client's parts), which esbuild cannot follow: @koa/router and
+ * prom-client were loaded from node_modules beside the bundle, each file's
+ * source text kept by V8, with second copies of what Koa bundles
+ * (http-errors, koa-compose, debug): 0.3-0.4 MiB of an idle rtmpd. Without
+ * that line a source's `require` is esbuild's, which bundles what it names
+ * and still requires Node's built-ins and the external packages at run time.
+ */
+const bundledRequires: Plugin = {
+  name: 'bundled-requires',
+  setup(build) {
+    const ownRequire = 'const require = createRequire(import.meta.url);';
+    build.onLoad({ filter: /\/rtmpd\/src\/.*\.ts$/ }, async ({ path }) => {
+      const source = await readFile(path, 'utf8');
+      return source.includes(ownRequire) ? { contents: source.replace(ownRequire, ''), loader: 'ts' } : undefined;
+    });
+  },
+};
+
 /** zod's messages in English only: its other 40-odd locales are never used and would be a third of its code. */
 const zodEnglishOnly: Plugin = {
   name: 'zod-english-only',
@@ -151,7 +172,7 @@ export async function buildRtmpd(): Promise<Record<string, number>> {
     banner: {
       js: "import { createRequire as __rtmpdCreateRequire } from 'node:module'; const require = __rtmpdCreateRequire(import.meta.url);",
     },
-    plugins: [zodEnglishOnly, lazyBuiltins, mimeSubset, koaWithoutUndici],
+    plugins: [zodEnglishOnly, lazyBuiltins, mimeSubset, koaWithoutUndici, bundledRequires],
     metafile: true,
     logLevel: 'warning',
   });

@@ -18,24 +18,25 @@ import { webhookEventTypes } from '../webhooks/options.ts';
 // aggregator too, which rtmpd never uses: the parts it does use are required
 // on their own. So are its default metrics, but for process CPU, whose module
 // loads @opentelemetry/api for exemplars rtmpd does not use (1 MiB of an idle
-// rtmpd): rtmpd reads that one itself.
+// rtmpd): rtmpd reads that one itself. Each is named in full so that the
+// bundle can hold it (rtmpd/bundle.ts).
 const require = createRequire(import.meta.url);
 const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
 type DefaultMetric = (registry: PromClient.Registry, config: { eventLoopMonitoringPrecision: number }) => void;
-const DEFAULT_METRICS = [
-  'processStartTime',
-  'osMemoryHeap',
-  'processOpenFileDescriptors',
-  'processMaxFileDescriptors',
-  'eventLoopLag',
-  'processResources',
-  'processHandles',
-  'processRequests',
-  'heapSizeAndUsed',
-  'heapSpacesSizeAndUsed',
-  'version',
-  'gc',
-].map((name) => require(`prom-client/lib/metrics/${name}`) as DefaultMetric);
+const DEFAULT_METRICS: DefaultMetric[] = [
+  require('prom-client/lib/metrics/processStartTime'),
+  require('prom-client/lib/metrics/osMemoryHeap'),
+  require('prom-client/lib/metrics/processOpenFileDescriptors'),
+  require('prom-client/lib/metrics/processMaxFileDescriptors'),
+  require('prom-client/lib/metrics/eventLoopLag'),
+  require('prom-client/lib/metrics/processResources'),
+  require('prom-client/lib/metrics/processHandles'),
+  require('prom-client/lib/metrics/processRequests'),
+  require('prom-client/lib/metrics/heapSizeAndUsed'),
+  require('prom-client/lib/metrics/heapSpacesSizeAndUsed'),
+  require('prom-client/lib/metrics/version'),
+  require('prom-client/lib/metrics/gc'),
+];
 
 /** Ingest-to-send delay: from 1 ms (a healthy relay) to 5 s (far past the 2 s target). */
 export const RELAY_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
