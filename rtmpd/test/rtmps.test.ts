@@ -284,7 +284,10 @@ describe('shutdown', () => {
     ]);
     const rtmpd = await startRtmpd(config, logger);
     const metrics = async (name: string) => {
-      const samples = (await rtmpd.metrics.scrape()).split('\n').filter((l) => l.startsWith(name));
+      const samples = (await rtmpd.metrics.scrape())
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith(name));
       return samples.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     };
     const connect = () => netConnect({ host: '127.0.0.1', port: rtmpd.rtmpsAddress!.port }).on('error', () => undefined);

@@ -60,9 +60,9 @@ function feed(stream: Stream, gops: number): void {
 }
 
 /** Parses the text exposition into `name{labels}` → value. */
-function parse(text: string): Map<string, number> {
+function parse(text: Buffer | string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
+  for (const line of text.toString().split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const at = line.lastIndexOf(' ');
     out.set(line.slice(0, at), Number(line.slice(at + 1)));
@@ -175,7 +175,7 @@ describe('RtmpdMetrics', () => {
       s.subscribe(player(), performance.now());
       feed(s, 2);
     }
-    const text = await metrics.scrape();
+    const text = (await metrics.scrape()).toString();
     for (const name of [
       'process_cpu_seconds_total',
       'process_resident_memory_bytes',

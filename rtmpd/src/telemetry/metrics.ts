@@ -63,52 +63,113 @@ type MetricKind = 'counter' | 'gauge' | 'histogram';
  */
 class PulledMetric {
   private readonly header: string;
-  private readonly name: string;
-  private readonly read: () => Sample[];
+  private readonly writeSamples: (out: ExpositionText) => void;
 
-  constructor(name: string, help: string, type: MetricKind, read: () => Sample[]) {
+  constructor(name: string, help: string, type: MetricKind, writeSamples: (out: ExpositionText) => void) {
     this.header = `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}`;
-    this.name = name;
-    this.read = read;
+    this.writeSamples = writeSamples;
   }
 
-  text(): string {
-    let text = this.header;
-    for (const { metricName = this.name, labels, value } of this.read()) text += `\n${metricName}${labelText(labels)} ${valueText(value)}`;
-    return text;
+  writeTo(out: ExpositionText): void {
+    out.write(this.header);
+    this.writeSamples(out);
   }
 }
 
 /**
- * The text of each stream's {app, key}, written once per stream rather than at
- * every scrape. Only those label objects outlive a scrape; the others (a
- * bucket's `le`, a state) are new each time and not worth remembering.
+ * The text of a scrape, written into one buffer that is kept for the next
+ * scrape, sample by sample with no string per line. A scrape of 500 streams
+ * is some 200 KiB of text: built as strings it allocated 4 MiB, more than
+ * two of V8's young generations (memory/node-flags.ts), so what was live at
+ * each scavenge was promoted, and the text itself was flattened into the
+ * large-object space; both wait for a full collection.
  */
-const streamLabelText = new WeakMap<LabelValues, string>();
+class ExpositionText {
+  private buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private length = 0;
+
+  write(text: string): void {
+    this.reserve(text.length * 3); // UTF-8 takes at most three bytes per UTF-16 code unit
+    const start = this.length;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) {
+        this.length = start + this.buffer.write(text, start);
+        return;
+      }
+      this.buffer[this.length++] = code;
+    }
+  }
+
+  /** One sample's line (after a line break): `name{labels} value`. */
+  sample(name: string, labels: string, value: number): void {
+    this.write('\n');
+    this.write(name);
+    this.write(labels);
+    this.write(' ');
+    if (Number.isSafeInteger(value) && value >= 0) this.writeDigits(value);
+    else this.write(valueText(value));
+  }
+
+  /** What was written, copied (a response may still be sending it while the next scrape writes), and a fresh start. */
+  take(): Buffer {
+    const text = Buffer.from(this.buffer.subarray(0, this.length));
+    this.length = 0;
+    return text;
+  }
+
+  /** A non-negative integer in decimal, as String() writes it, without making the string. */
+  private writeDigits(value: number): void {
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    this.reserve(digits);
+    for (let i = this.length + digits - 1, rest = value; i >= this.length; i--, rest = Math.floor(rest / 10)) {
+      this.buffer[i] = 0x30 + (rest % 10);
+    }
+    this.length += digits;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.length + bytes, 2 * this.buffer.length));
+    this.buffer.copy(bigger, 0, 0, this.length);
+    this.buffer = bigger;
+  }
+}
 
 function labelText(labels: LabelValues | undefined): string {
   if (labels === undefined) return '';
-  return streamLabelText.get(labels) ?? formatLabels(labels);
-}
-
-function formatLabels(labels: LabelValues): string {
   const pairs = Object.entries(labels).map(([name, value]) => `${name}="${value.replace(/[\\"\n]/g, escapeLabelChar)}"`);
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
 }
 
-/** A stream's {app, key}, one object per stream so that its text is written once. */
-const labelsOfStream = new WeakMap<Stream, LabelValues>();
-function streamLabels(stream: Stream): LabelValues {
-  let labels = labelsOfStream.get(stream);
-  if (labels === undefined) {
-    labels = { app: stream.app, key: stream.key };
-    labelsOfStream.set(stream, labels);
-    streamLabelText.set(labels, formatLabels(labels));
+/** The text of each stream's {app, key}, written once per stream rather than at every scrape. */
+const labelTextOfStream = new WeakMap<Stream, string>();
+function streamLabelText(stream: Stream): string {
+  let text = labelTextOfStream.get(stream);
+  if (text === undefined) {
+    text = labelText({ app: stream.app, key: stream.key });
+    labelTextOfStream.set(stream, text);
   }
-  return labels;
+  return text;
+}
+
+/** A stream's rtmpd_stream_info labels, written again only when its codecs change. */
+const infoOfStream = new WeakMap<Stream, { video: string; audio: string; text: string }>();
+function streamInfoLabelText(stream: Stream): string {
+  const video = stream.videoTrack?.codec ?? 'none';
+  const audio = stream.audioTrack?.codec ?? 'none';
+  let info = infoOfStream.get(stream);
+  if (info?.video !== video || info.audio !== audio) {
+    info = { video, audio, text: labelText({ app: stream.app, key: stream.key, video_codec: video, audio_codec: audio }) };
+    infoOfStream.set(stream, info);
+  }
+  return info.text;
 }
 
 const escapeLabelChar = (char: string): string => (char === '\n' ? '\\n' : `\\${char}`);
+
+const OVERFLOW_LABEL_TEXT = labelText({ app: OVERFLOW, key: OVERFLOW });
 
 const valueText = (value: number): string =>
   Number.isFinite(value) ? String(value) : Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf';
@@ -293,6 +354,7 @@ export class RtmpdMetrics {
   private readonly registry = new Registry();
   /** rtmpd's own metrics, read when scraped. */
   private readonly pulled: PulledMetric[] = [];
+  private readonly exposition = new ExpositionText();
   readonly relayLatency = new PlainHistogram(RELAY_LATENCY_BUCKETS);
   readonly snapshotDuration = new PlainHistogram(SNAPSHOT_DURATION_BUCKETS);
   private readonly snapshotDecodes = { ok: 0, error: 0 };
@@ -428,10 +490,17 @@ export class RtmpdMetrics {
   }
 
   /** Prometheus text exposition of every metric. */
-  async scrape(): Promise<string> {
-    const pulled = this.pulled.map((metric) => metric.text()).join('\n\n');
-    if (this.registry.getMetricsAsArray().length === 0) return `${pulled}\n`;
-    return `${await this.registry.metrics()}\n${pulled}\n`;
+  async scrape(): Promise<Buffer> {
+    const runtime = this.registry.getMetricsAsArray().length === 0 ? undefined : await this.registry.metrics();
+    // From here on synchronous, so scrapes that overlap never share the buffer.
+    const out = this.exposition;
+    if (runtime !== undefined) out.write(`${runtime}\n`);
+    for (const [i, metric] of this.pulled.entries()) {
+      if (i > 0) out.write('\n\n');
+      metric.writeTo(out);
+    }
+    out.write('\n');
+    return out.take();
   }
 
   get contentType(): string {
@@ -444,7 +513,11 @@ export class RtmpdMetrics {
   }
 
   private add(name: string, help: string, type: MetricKind, read: () => Sample[]): void {
-    this.pulled.push(new PulledMetric(name, help, type, read));
+    this.pulled.push(
+      new PulledMetric(name, help, type, (out) => {
+        for (const { metricName = name, labels, value } of read()) out.sample(metricName, labelText(labels), value);
+      }),
+    );
   }
 
   private defineHls(): void {
@@ -574,17 +647,16 @@ export class RtmpdMetrics {
 
     // Per-stream series: own slots by name, the rest summed under _overflow.
     const perStream = (name: string, help: string, type: MetricKind, value: (s: Stream) => number, overflowEnded?: StreamCounter) => {
-      this.add(name, help, type, () => {
-        const out: Sample[] = [];
+      const write = (out: ExpositionText): void => {
         this.streams();
-        for (const stream of this.slots.own) out.push({ labels: streamLabels(stream), value: value(stream) });
+        for (const stream of this.slots.own) out.sample(name, streamLabelText(stream), value(stream));
         if (this.slots.overflow.size > 0 || (overflowEnded !== undefined && this.slots.overflowEnded[overflowEnded] > 0)) {
           let sum = overflowEnded === undefined ? 0 : this.slots.overflowEnded[overflowEnded];
           for (const stream of this.slots.overflow) sum += value(stream);
-          out.push({ labels: { app: OVERFLOW, key: OVERFLOW }, value: sum });
+          out.sample(name, OVERFLOW_LABEL_TEXT, sum);
         }
-        return out;
-      });
+      };
+      this.pulled.push(new PulledMetric(name, help, type, write));
     };
     const counter = (name: string, help: string, field: StreamCounter) => perStream(name, help, 'counter', (s) => s.stats[field], field);
     counter(
@@ -615,13 +687,12 @@ export class RtmpdMetrics {
       'gauge',
       (s) => (Date.now() - s.startTime.getTime()) / 1000,
     );
-    this.add('rtmpd_stream_info', 'Always 1 per stream with its own series; labels carry its codecs.', 'gauge', () => {
+    const info = 'rtmpd_stream_info';
+    const writeInfo = (out: ExpositionText): void => {
       this.streams();
-      return [...this.slots.own].map((s) => ({
-        labels: { app: s.app, key: s.key, video_codec: s.videoTrack?.codec ?? 'none', audio_codec: s.audioTrack?.codec ?? 'none' },
-        value: 1,
-      }));
-    });
+      for (const stream of this.slots.own) out.sample(info, streamInfoLabelText(stream), 1);
+    };
+    this.pulled.push(new PulledMetric(info, 'Always 1 per stream with its own series; labels carry its codecs.', 'gauge', writeInfo));
     this.add('rtmpd_streams_overflow', 'Live streams beyond --metrics-max-streams, summed under app/key="_overflow".', 'gauge', () => {
       this.streams();
       return [{ value: this.slots.overflow.size }];
