@@ -111,6 +111,23 @@ describe('RtmpdMetrics', () => {
     expect(e.id).toBe('rtmp/live/e');
   });
 
+  it('writes every value as String() would, past the size of its first buffer, and the same text scrape after scrape', async () => {
+    const { hub, metrics } = setup(2000);
+    const many = Array.from({ length: 1500 }, (_, i) => hub.publish('live', `s${i}`, publisher()));
+    many[0]!.stats.bytesIn = Number.MAX_SAFE_INTEGER;
+    many[1]!.stats.bytesIn = 2 ** 60; // past exact integers: String()'s form
+    const text = (await metrics.scrape()).toString();
+    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s0"} ${Number.MAX_SAFE_INTEGER}\n`);
+    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s1"} ${String(2 ** 60)}\n`);
+    const m = parse(text);
+    for (let i = 2; i < many.length; i++) expect(m.get(`rtmpd_stream_received_bytes_total{app="live",key="s${i}"}`)).toBe(0);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(64 * 1024);
+    // A second scrape writes the same text again into the kept buffer.
+    expect((await metrics.scrape()).toString().replace(/uptime_seconds(\{[^}]*\})? \S+/g, '')).toBe(
+      text.replace(/uptime_seconds(\{[^}]*\})? \S+/g, ''),
+    );
+  });
+
   it('observes every relayed packet in the latency histogram and counts drops for a slow player', async () => {
     const { hub, metrics } = setup(10);
     const stream = hub.publish('live', 'cam', publisher());
