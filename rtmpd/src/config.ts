@@ -138,13 +138,13 @@ export const configSchema = z.object({
     .describe('bytes queued for a slow player before it skips to the next keyframe')
     .meta(restart),
   playerWriteIntervalMs: int(0, 1000)
-    .default(0)
+    .default(40)
     .describe(
       "how long an RTMP player's media may wait to leave in one write with what follows it: fewer, larger writes cost less CPU for up to this much more latency (a reply, a control message or 64 KiB of media leaves at once); 0 writes media as each publisher read brings it",
     )
     .meta(restart),
   playerWriteIntervalMinPlayers: int(1, 1_000_000)
-    .default(1)
+    .default(10)
     .describe(
       'the fewest RTMP players a stream must have for --player-write-interval-ms to merge their media: what a merge saves grows with the players each message is sent to, the latency it adds does not; the players of a smaller stream are written as each publisher read brings their media',
     )
