@@ -62,6 +62,9 @@ describe('bench smoke', () => {
     expect(cpuRounds).toHaveLength(2);
     expect(cpuPercent).toBe(Math.min(...cpuRounds!));
     expect(formatReport(report)).toMatch(/2 rounds per load scenario/);
+    // The load generator ran as two processes, each reported on its own line.
+    expect((rtmp as LoadResult).counters.generatorProcesses).toHaveLength(2);
+    expect(formatReport(report)).toMatch(/load generator, 2 processes[^\n]*\n.*\n.*\n3x2@360p +rtmpd +1 .*\n3x2@360p +rtmpd +2 /);
     // rtmpd's /metrics was scraped with the streams live, and the report shows it.
     expect((rtmp as LoadResult).metricsScrape).toMatchObject({ scrapes: 10, bytes: expect.any(Number) });
     // rtmpd's own count of the connections it closed (handshake_timeout, idle_timeout, ...): none here.

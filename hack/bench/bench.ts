@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { FleetControlPlane } from './fleet.ts';
-import { LoadGenerator, openIdleConnections, type LoadCounters } from './loadgen.ts';
+import { openIdleConnections, type LoadCounters } from './loadgen.ts';
+import { DEFAULT_LOADGEN_PROCESSES, GENERATOR_BUSY_LIMIT, LoadProcesses } from './loadgen-processes.ts';
 import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { PublisherStyle } from './rtmp-peer.ts';
@@ -29,6 +30,8 @@ export interface BenchOptions {
    * neighbour's burst does not decide a ratio (default 1).
    */
   rounds?: number;
+  /** Load-generator worker processes (default DEFAULT_LOADGEN_PROCESSES). */
+  loadgenProcesses?: number;
   /** .bench: fixtures, results, profiles. */
   outDir: string;
   profile: boolean;
@@ -120,6 +123,7 @@ export interface BenchReport {
     warmupSeconds: number;
     durationSeconds: number;
     rounds: number;
+    loadgenProcesses: number;
     publisherStyle: PublisherStyle;
     servers: ServerName[];
     scenarios: string[];
@@ -192,6 +196,7 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
       warmupSeconds: options.warmupSeconds,
       durationSeconds: options.durationSeconds,
       rounds: options.rounds ?? 1,
+      loadgenProcesses: options.loadgenProcesses ?? DEFAULT_LOADGEN_PROCESSES,
       publisherStyle: options.publisherStyle,
       servers: options.servers,
       scenarios: options.scenarios.map((s) => s.id),
@@ -256,7 +261,24 @@ function summaryLine(r: RunResult): string {
   if (!r.ok) return `FAILED: ${r.error}`;
   if (r.type === 'idle') return `${r.connections} idle connections: +${(r.perConnectionBytes / 1024).toFixed(1)} KiB each`;
   const failures = failureSummary(r);
-  return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}${failures ? `; ${failures}` : ''}`;
+  const busy = generatorLimit(r);
+  return `cpu ${r.cpuPercent.toFixed(1)}%, peak rss ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, p99 ${r.latency.p99Ms.toFixed(1)} ms, lost ${r.counters.framesLost}; ${generatorSummary(r.counters)}${failures ? `; ${failures}` : ''}${busy ? `\n  WARNING: ${busy}` : ''}`;
+}
+
+/** Each load-generator process's CPU, event-loop busy share and loop-delay p99 over the window. */
+function generatorSummary(c: LoadCounters): string {
+  const each = c.generatorProcesses.map(
+    (g) =>
+      `${g.cpuPercent.toFixed(0)}% CPU, loop ${(g.eventLoopUtilization * 100).toFixed(0)}% busy, delay p99 ${g.loopDelayP99Ms.toFixed(0)} ms`,
+  );
+  return `load generator ${each.join(' | ')}`;
+}
+
+/** Says so when a load-generator process was busy enough to be part of what the run measured; '' when none was. */
+export function generatorLimit(r: LoadResult): string {
+  const busiest = r.counters?.generatorEventLoopUtilization;
+  if (!(busiest > GENERATOR_BUSY_LIMIT)) return '';
+  return `the load generator was the limit: a process's event loop was ${(busiest * 100).toFixed(0)}% busy (over ${GENERATOR_BUSY_LIMIT * 100}%), its loop delay p99 up to ${r.counters.generatorLoopDelayP99Ms.toFixed(0)} ms, so latency measures it too`;
 }
 
 /** Why connections failed or were dropped, by the clients' account and by rtmpd's; '' when none did. */
@@ -317,7 +339,7 @@ async function runLoad(
   let relay: RunningServer | undefined;
   let sampler: RssSampler | undefined;
   let relaySampler: RssSampler | undefined;
-  let gen: LoadGenerator | undefined;
+  let gen: LoadProcesses | undefined;
   const measured = { startUs: NaN, endUs: NaN };
   try {
     const serverOptions = {
@@ -336,7 +358,7 @@ async function runLoad(
     await sleep(options.settleMs ?? 1000);
     result.idleRssBytes = treeRss(server.pid);
     sampler = new RssSampler(server.pid);
-    gen = new LoadGenerator({
+    gen = new LoadProcesses({
       rtmpBase: server.rtmpBase,
       httpBase: server.httpBase,
       ...(relay ? { players: { rtmpBase: relay.rtmpBase, httpBase: relay.httpBase } } : {}),
@@ -345,6 +367,7 @@ async function runLoad(
       playProtocol: s.playProtocol,
       fixture,
       publisherStyle,
+      ...(options.loadgenProcesses ? { processes: options.loadgenProcesses } : {}),
     });
     await gen.start();
     await sleep(options.warmupSeconds * 1000);
@@ -353,7 +376,7 @@ async function runLoad(
     cpu.start();
     relayCpu?.start();
     sampler.recordSeries(seriesEveryMs(durationSeconds));
-    gen.beginMeasure();
+    await gen.beginMeasure();
     measured.startUs = monotonicMicros();
     await sleep(durationSeconds * 1000);
     measured.endUs = monotonicMicros();
@@ -363,7 +386,7 @@ async function runLoad(
     result.cpuUserPercent = used.userPercent;
     result.cpuSystemPercent = used.systemPercent;
     sampler.endSeries();
-    gen.endMeasure();
+    await gen.endMeasure();
     result.endRssBytes = sampler.sample();
     if (name === 'rtmpd' && server.httpBase) {
       const metrics = new URL('/metrics', server.httpBase);
@@ -419,8 +442,8 @@ async function runLoad(
 
 /** What one Prometheus scrape of rtmpd costs with the scenario's streams live. */
 /**
- * Times GET /metrics with curl: the load generator shares this process's event
- * loop, so a fetch from here would time the generator's backlog, not rtmpd.
+ * Times GET /metrics with curl, a client of its own: a fetch from here would
+ * also time this process's event loop.
  */
 async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
   const times: number[] = [];

@@ -1,9 +1,11 @@
-// The load generator: N publishers replaying a fixture in real time and M
-// players per stream, all in this one process. A scheduler tick every few
-// ms sends every audio and video packet that is due, each with its own
-// socket write, as an encoder produces them (see rtmp-peer.ts for how the
-// publishers and players behave on the wire); the only per-frame allocation
-// besides the wire bytes is the SEI-prefixed video body.
+// One process's share of the load generator: of N publishers replaying a
+// fixture in real time and M players per stream, the connections whose
+// number falls to this process (loadgen-processes.ts runs several and merges
+// what they count). A scheduler tick every few ms sends every audio and
+// video packet that is due, each with its own socket write, as an encoder
+// produces them (see rtmp-peer.ts for how the publishers and players behave
+// on the wire); the only per-frame allocation besides the wire bytes is the
+// SEI-prefixed video body.
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
@@ -20,8 +22,16 @@ export interface LoadOptions {
   httpBase: string | undefined;
   /** Where players connect when not where publishers do: another pod of a fleet, which relays the streams. */
   players?: { rtmpBase: string; httpBase: string | undefined };
+  /** Names the run's stream keys, the same in every process. */
+  runId: string;
   streams: number;
   playersPerStream: number;
+  /**
+   * The connections this process runs: publisher i and player j of stream i
+   * (connection i × playersPerStream + j among the players) when their
+   * number modulo `of` is `index`.
+   */
+  share: { index: number; of: number };
   playProtocol: PlayProtocol;
   fixture: Fixture;
   /** How publishers send: chunk size, Nagle, writes. */
@@ -32,7 +42,8 @@ export interface LoadOptions {
   tickMs?: number;
 }
 
-export interface LoadCounters {
+/** What one generator process counts; LoadCounters sums them over the processes. */
+export interface ShareCounters {
   publishersUp: number;
   playersUp: number;
   /** Connect, publish or play refused or timed out. */
@@ -52,10 +63,27 @@ export interface LoadCounters {
   /** Packets written while bytes of earlier ones were still unsent: the server is not reading fast enough. */
   publisherBackpressure: number;
   publisherMaxQueuedBytes: number;
-  /** Generator process CPU over the measure window, % of one core. */
+}
+
+/** How busy one generator process was over the measure window. */
+export interface GeneratorLoad {
+  /** CPU, user + kernel, % of one core. */
+  cpuPercent: number;
+  /** Share of the window its event loop was busy, 0..1. */
+  eventLoopUtilization: number;
+  /** p99 of how late its event loop ran a 10 ms timer, ms. */
+  loopDelayP99Ms: number;
+  /** How far its own wall clock was from the parent's, which it adopted for the probes, µs. */
+  clockOffsetUs: number;
+}
+
+export interface LoadCounters extends ShareCounters {
+  /** All generator processes' CPU over the measure window, % of one core. */
   generatorCpuPercent: number;
+  /** The busiest process's event-loop utilization and the worst loop-delay p99. */
   generatorEventLoopUtilization: number;
   generatorLoopDelayP99Ms: number;
+  generatorProcesses: GeneratorLoad[];
 }
 
 const noop = (): void => {};
@@ -64,6 +92,7 @@ const noop = (): void => {};
 const reasonOf = (err: unknown): string => (err instanceof PeerFailure ? err.reason : String(err));
 
 class Publisher {
+  readonly stream: number;
   readonly key: string;
   peer: RtmpPeer | undefined;
   /** performance.now() at which loop 0, timestamp 0 is due. */
@@ -75,28 +104,32 @@ class Publisher {
   nextDue = Infinity;
   seq = 0;
   active = false;
-  constructor(key: string, phaseMs: number) {
+  constructor(stream: number, key: string, phaseMs: number) {
+    this.stream = stream;
     this.key = key;
     this.phaseMs = phaseMs;
   }
 }
 
 class Player {
-  readonly publisher: Publisher;
+  readonly stream: number;
+  /** The stream key it plays. */
+  readonly key: string;
   lastSeq = -1;
   received = 0;
   lost = 0;
   outOfOrder = 0;
   close: () => void = noop;
-  constructor(publisher: Publisher) {
-    this.publisher = publisher;
+  constructor(stream: number, key: string) {
+    this.stream = stream;
+    this.key = key;
   }
 }
 
 export class LoadGenerator {
   readonly options: LoadOptions;
   readonly latency = new Samples();
-  readonly counters: LoadCounters = {
+  readonly counters: ShareCounters = {
     publishersUp: 0,
     playersUp: 0,
     connectFailures: 0,
@@ -109,10 +142,8 @@ export class LoadGenerator {
     framesOutOfOrder: 0,
     publisherBackpressure: 0,
     publisherMaxQueuedBytes: 0,
-    generatorCpuPercent: NaN,
-    generatorEventLoopUtilization: NaN,
-    generatorLoopDelayP99Ms: NaN,
   };
+  readonly load: GeneratorLoad = { cpuPercent: NaN, eventLoopUtilization: NaN, loopDelayP99Ms: NaN, clockOffsetUs: 0 };
   /** First few failure messages, for the report. */
   readonly errors: string[] = [];
   private readonly publishers: Publisher[] = [];
@@ -123,7 +154,6 @@ export class LoadGenerator {
   private readonly probe: Probe = { seq: 0, micros: 0 };
   private windowStart: { cpu: NodeJS.CpuUsage; elu: ReturnType<typeof performance.eventLoopUtilization>; at: number } | undefined;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  private readonly runId = Math.random().toString(36).slice(2, 8);
 
   constructor(options: LoadOptions) {
     this.options = options;
@@ -153,18 +183,31 @@ export class LoadGenerator {
     this.counters.failureReasons[key] = (this.counters.failureReasons[key] ?? 0) + 1;
   }
 
-  /** Connects and starts every publisher, then every player. */
-  async start(): Promise<void> {
-    const { streams, playersPerStream } = this.options;
+  private owns(connection: number): boolean {
+    return connection % this.options.share.of === this.options.share.index;
+  }
+
+  private streamKey(stream: number): string {
+    return `bench-${this.options.runId}-${stream}`;
+  }
+
+  /** Connects and starts this share's publishers. */
+  async startPublishers(): Promise<void> {
+    const { streams } = this.options;
     // Independent encoders put their keyframes at unrelated moments: spread
     // the publishers' first frames over one keyframe interval.
     const phaseStepMs = (KEYFRAME_INTERVAL_SECONDS * 1000) / streams;
-    for (let i = 0; i < streams; i++) this.publishers.push(new Publisher(`bench-${this.runId}-${i}`, i * phaseStepMs));
+    for (let i = 0; i < streams; i++) if (this.owns(i)) this.publishers.push(new Publisher(i, this.streamKey(i), i * phaseStepMs));
     this.ticker = setInterval(() => this.tick(), this.options.tickMs ?? 5);
     await this.parallel(this.publishers, (p) => this.startPublisher(p));
-    // Let every stream get its first GOP to the server before anyone plays.
-    await new Promise((r) => setTimeout(r, 500));
-    for (const p of this.publishers) for (let j = 0; j < playersPerStream; j++) this.players.push(new Player(p));
+  }
+
+  /** Connects and starts this share's players, once every stream is published. */
+  async startPlayers(): Promise<void> {
+    const { streams, playersPerStream } = this.options;
+    for (let i = 0; i < streams; i++)
+      for (let j = 0; j < playersPerStream; j++)
+        if (this.owns(i * playersPerStream + j)) this.players.push(new Player(i, this.streamKey(i)));
     await this.parallel(this.players, (pl) => this.startPlayer(pl));
   }
 
@@ -199,13 +242,13 @@ export class LoadGenerator {
 
   private async startPlayer(pl: Player): Promise<void> {
     if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
-    if (this.options.playProtocol === 'hls' || this.options.playProtocol === 'llhls') return this.startHlsPlayer(pl);
+    if (isHls(this.options.playProtocol)) return this.startHlsPlayer(pl);
     try {
-      const peer = await RtmpPeer.connect(`${this.playerBase.rtmpBase}/${pl.publisher.key}`, undefined);
+      const peer = await RtmpPeer.connect(`${this.playerBase.rtmpBase}/${pl.key}`, undefined);
       pl.close = () => peer.close();
       peer.onClose = (err) => {
         // Before it is live, the failure is counted where play() throws.
-        if (peer.step === 'live') this.dropped(`player of ${pl.publisher.key}`, 'player', failureReason('live', err));
+        if (peer.step === 'live') this.dropped(`player of ${pl.key}`, 'player', failureReason('live', err));
       };
       await peer.play((typeId, _ts, body) => {
         if (typeId === MessageType.video) this.onVideo(pl, body);
@@ -213,20 +256,20 @@ export class LoadGenerator {
       this.counters.playersUp++;
     } catch (err) {
       pl.close();
-      this.fail(`player of ${pl.publisher.key}`, 'player', reasonOf(err));
+      this.fail(`player of ${pl.key}`, 'player', reasonOf(err));
     }
   }
 
   private startFlvPlayer(pl: Player): Promise<void> {
     const base = this.playerBase.httpBase;
     if (!base) {
-      this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', 'the server has no HTTP-FLV');
+      this.fail(`player of ${pl.key}`, 'HTTP-FLV player', 'the server has no HTTP-FLV');
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      const req = httpGet(`${base}/${pl.publisher.key}.flv`, { agent: false, timeout: 10_000 }, (res: IncomingMessage) => {
+      const req = httpGet(`${base}/${pl.key}.flv`, { agent: false, timeout: 10_000 }, (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
-          this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', `HTTP ${res.statusCode}`);
+          this.fail(`player of ${pl.key}`, 'HTTP-FLV player', `HTTP ${res.statusCode}`);
           res.resume();
           resolve();
           return;
@@ -238,13 +281,13 @@ export class LoadGenerator {
           for (const tag of demuxer.push(chunk)) if (tag.kind === 'video') this.onVideo(pl, tag.body);
         });
         res.on('error', () => {});
-        res.on('close', () => this.dropped(`HTTP-FLV player of ${pl.publisher.key}`, 'HTTP-FLV player', 'live: closed by the server'));
+        res.on('close', () => this.dropped(`HTTP-FLV player of ${pl.key}`, 'HTTP-FLV player', 'live: closed by the server'));
       });
       pl.close = () => req.destroy();
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (err) => {
         if (this.counters.playersUp > 0 && pl.received > 0) return;
-        this.fail(`player of ${pl.publisher.key}`, 'HTTP-FLV player', err.message);
+        this.fail(`player of ${pl.key}`, 'HTTP-FLV player', err.message);
         resolve();
       });
     });
@@ -252,19 +295,19 @@ export class LoadGenerator {
 
   private async startHlsPlayer(pl: Player): Promise<void> {
     const base = this.playerBase.httpBase;
-    if (!base) return this.fail(`player of ${pl.publisher.key}`, 'HLS player', 'the server has no HTTP');
+    if (!base) return this.fail(`player of ${pl.key}`, 'HLS player', 'the server has no HTTP');
     const player = new HlsPlayer({
-      playlistUrl: `${base}/${pl.publisher.key}/index.m3u8`,
+      playlistUrl: `${base}/${pl.key}/index.m3u8`,
       lowLatency: this.options.playProtocol === 'llhls',
       onVideoSample: (sample) => this.onProbe(pl, readProbeInSample(sample, this.probe)),
-      onError: (err) => this.dropped(`HLS player of ${pl.publisher.key}`, 'HLS player', err.message),
+      onError: (err) => this.dropped(`HLS player of ${pl.key}`, 'HLS player', err.message),
     });
     pl.close = () => player.stop();
     try {
       await player.start();
       this.counters.playersUp++;
     } catch (err) {
-      this.fail(`player of ${pl.publisher.key}`, 'HLS player', (err as Error).message);
+      this.fail(`player of ${pl.key}`, 'HLS player', (err as Error).message);
     }
   }
 
@@ -343,23 +386,30 @@ export class LoadGenerator {
     if (!w) return;
     const cpu = process.cpuUsage(w.cpu);
     const ms = performance.now() - w.at;
-    this.counters.generatorCpuPercent = ((cpu.user + cpu.system) / 1000 / ms) * 100;
-    this.counters.generatorEventLoopUtilization = performance.eventLoopUtilization(w.elu).utilization;
-    this.counters.generatorLoopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
+    this.load.cpuPercent = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    this.load.eventLoopUtilization = performance.eventLoopUtilization(w.elu).utilization;
+    this.load.loopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
   }
 
-  /** Stops publishing, lets in-flight frames arrive, then counts what never came. */
-  async stop(drainMs = 1500): Promise<void> {
+  /** Stops publishing; returns each of this share's streams with the number of probed frames it sent. */
+  stopPublishing(): [stream: number, sent: number][] {
     for (const p of this.publishers) p.active = false;
-    const hls = this.options.playProtocol === 'hls' || this.options.playProtocol === 'llhls';
-    if (hls) {
+    if (isHls(this.options.playProtocol)) {
       // A segment ends at the next keyframe or at the stream's end: end the streams so HLS players get their last frames.
       for (const p of this.publishers) {
         if (p.peer) p.peer.onClose = noop;
         p.peer?.close();
       }
     }
-    await new Promise((r) => setTimeout(r, hls ? Math.max(drainMs, 5000) : drainMs));
+    return this.publishers.map((p) => [p.stream, p.seq]);
+  }
+
+  /**
+   * Once in-flight frames had time to arrive: counts what never came, from
+   * `sent[stream]`, the probed frames each stream's publisher sent.
+   * Connections that end from now on are not counted as dropped.
+   */
+  finish(sent: number[]): void {
     this.stopping = true;
     clearInterval(this.ticker);
     for (const pl of this.players) {
@@ -367,16 +417,21 @@ export class LoadGenerator {
         this.counters.playersWithoutMedia++;
         continue;
       }
-      const tail = pl.publisher.seq - 1 - pl.lastSeq;
+      const tail = sent[pl.stream]! - 1 - pl.lastSeq;
       if (tail > 0) {
         pl.lost += tail;
         this.counters.framesLost += tail;
       }
     }
+  }
+
+  close(): void {
     for (const pl of this.players) pl.close();
     for (const p of this.publishers) p.peer?.close();
   }
 }
+
+export const isHls = (protocol: PlayProtocol): boolean => protocol === 'hls' || protocol === 'llhls';
 
 /** Opens `count` RTMP connections that only handshake and connect, for memory per idle connection. */
 export async function openIdleConnections(

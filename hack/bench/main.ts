@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBench } from './bench.ts';
+import { DEFAULT_LOADGEN_PROCESSES } from './loadgen-processes.ts';
 import { formatReport, writeReport } from './report.ts';
 import { OBS_STYLE, type PublisherStyle } from './rtmp-peer.ts';
 import { DEFAULT_SCENARIOS, parseScenario } from './scenarios.ts';
@@ -28,6 +29,10 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
   --publisher-writes message|chunk
                        one socket write per message as it is produced (default),
                        or per chunk as librtmp's RTMP_SendPacket does
+  --loadgen-processes <n>
+                       load-generator worker processes, each running a share of
+                       the publishers and players (default ${DEFAULT_LOADGEN_PROCESSES}, one per core
+                       of a 2-core machine)
   --profile            run rtmpd with --cpu-prof and print its top self-time functions
   --keep               keep the servers' temp directories (logs)
   --out <dir>          fixtures, profiles and results (default .bench)
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     'publisher-chunk-size': { type: 'string' },
     'publisher-nagle': { type: 'string' },
     'publisher-writes': { type: 'string' },
+    'loadgen-processes': { type: 'string' },
     profile: { type: 'boolean' },
     keep: { type: 'boolean' },
     out: { type: 'string' },
@@ -82,6 +88,9 @@ const servers = (values.servers ?? SERVER_NAMES.join(',')).split(',').map((s) =>
 for (const s of servers) if (!SERVER_NAMES.includes(s)) throw new Error(`unknown server ${s} (have ${SERVER_NAMES.join(', ')})`);
 const scenarios = (values.scenarios ?? DEFAULT_SCENARIOS.join(',')).split(',').map((s) => parseScenario(s.trim()));
 const outDir = values.out ?? join(REPO_ROOT, '.bench');
+const loadgenProcesses = Number(values['loadgen-processes'] ?? DEFAULT_LOADGEN_PROCESSES);
+if (!(Number.isInteger(loadgenProcesses) && loadgenProcesses >= 1))
+  throw new Error(`--loadgen-processes: expected a whole number of 1 or more, got ${values['loadgen-processes']}`);
 const publisherStyle = parsePublisherStyle(values['publisher-chunk-size'], values['publisher-nagle'], values['publisher-writes']);
 
 const report = await runBench(
@@ -91,6 +100,7 @@ const report = await runBench(
     warmupSeconds: Number(values.warmup ?? 5),
     durationSeconds: Number(values.duration ?? 20),
     rounds: Number(values.rounds ?? 1),
+    loadgenProcesses,
     publisherStyle,
     outDir,
     profile: values.profile === true,

@@ -1,8 +1,9 @@
 // The bench's output: a terminal table, a JSON file and the chart next to it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { failureSummary, type BenchReport } from './bench.ts';
+import { failureSummary, generatorLimit, type BenchReport } from './bench.ts';
 import { renderChart } from './chart.ts';
+import { GENERATOR_BUSY_LIMIT } from './loadgen-processes.ts';
 import { formatProfile } from './profile.ts';
 
 const mib = (b: number): string => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(0) : '-');
@@ -133,6 +134,25 @@ export function formatReport(report: BenchReport): string {
     ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
     report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),
   );
+  titledTable(
+    out,
+    `load generator, ${report.options.loadgenProcesses} processes (gen CPU% above is their sum); over ${GENERATOR_BUSY_LIMIT * 100}% busy, a process's delays are part of the latency measured:`,
+    ['scenario', 'server', 'process', 'CPU%', 'loop busy %', 'loop delay p99 ms'],
+    load.flatMap((r) =>
+      (r.counters?.generatorProcesses ?? []).map((g, i) => [
+        r.scenario,
+        r.server,
+        String(i + 1),
+        pct(g.cpuPercent),
+        pct(g.eventLoopUtilization * 100),
+        ms(g.loopDelayP99Ms),
+      ]),
+    ),
+  );
+  for (const r of load) {
+    const busy = generatorLimit(r);
+    if (busy) out.push(`WARNING: ${r.scenario} on ${r.server}: ${busy}`);
+  }
   for (const r of report.results) {
     const failures = r.type === 'load' ? failureSummary(r) : '';
     if (r.ok && r.errors.length === 0 && !failures) continue;

@@ -17,9 +17,41 @@ const NAL_SIZE = 1 + 1 + 1 + PAYLOAD_SIZE + 1;
 /** Bytes the probe adds to an AVCC frame (4-byte length prefix + NAL). */
 export const SEI_PREFIX_SIZE = 4 + NAL_SIZE;
 
+/**
+ * The wall clock at performance.now()'s zero, ms. Each process takes its own
+ * at start; a load generator's worker processes adopt their parent's
+ * (adoptClock), since a frame may be stamped in one and read in another.
+ */
+let clockOriginMs = performance.timeOrigin;
+
 /** Microseconds since the epoch, sub-millisecond resolution. */
 export function wallClockMicros(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  return Math.round((clockOriginMs + performance.now()) * 1000);
+}
+
+/**
+ * The machine's monotonic clock (CLOCK_MONOTONIC, one for every process) at
+ * performance.now()'s zero, ms; performance.now() runs on the same clock.
+ */
+function monotonicOriginMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6 - performance.now();
+}
+
+/** This process's wall clock minus the machine's monotonic clock, ms: what a worker process adopts. */
+export function wallMinusMonotonicMs(): number {
+  return clockOriginMs - monotonicOriginMs();
+}
+
+/**
+ * Makes wallClockMicros the clock of the process that measured
+ * `wallMinusMonotonic`: both then read the one monotonic clock plus the
+ * same offset, so a stamp from either is read by the other without skew.
+ * Returns how far this process's own clock was from it, µs.
+ */
+export function adoptClock(wallMinusMonotonic: number): number {
+  const own = wallMinusMonotonicMs();
+  clockOriginMs = monotonicOriginMs() + wallMinusMonotonic;
+  return (own - wallMinusMonotonic) * 1000;
 }
 
 function writeSeven(buf: Buffer, pos: number, value: number, bytes: number): void {

@@ -14,6 +14,15 @@ export class Samples {
     this.data[this.length++] = value;
   }
 
+  /** A copy of the samples, to send to another process. */
+  values(): Float64Array {
+    return this.data.slice(0, this.length);
+  }
+
+  pushAll(values: Float64Array): void {
+    for (const v of values) this.push(v);
+  }
+
   summary(): LatencySummary {
     const sorted = this.data.slice(0, this.length).sort();
     const at = (q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
