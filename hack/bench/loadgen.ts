@@ -4,8 +4,8 @@
 // what they count). A scheduler tick every few ms sends every audio and
 // video packet that is due, each with its own socket write, as an encoder
 // produces them (see rtmp-peer.ts for how the publishers and players behave
-// on the wire); the only per-frame allocation besides the wire bytes is the
-// SEI-prefixed video body.
+// on the wire); the only per-frame allocation is the wire bytes (each probed
+// video body is built in one reused buffer).
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FlvDemuxer } from '../../rtmpd/src/flv/demux.ts';
@@ -14,7 +14,7 @@ import { KEYFRAME_INTERVAL_SECONDS, type Fixture } from './fixture.ts';
 import { HlsPlayer } from './hls-player.ts';
 import { failureReason, PeerFailure, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
 import type { PlayProtocol } from './scenarios.ts';
-import { readProbe, readProbeInSample, wallClockMicros, withProbe, type Probe } from './sei.ts';
+import { readProbe, readProbeInSample, SEI_PREFIX_SIZE, wallClockMicros, withProbe, type Probe } from './sei.ts';
 import { Samples } from './stats.ts';
 
 export interface LoadOptions {
@@ -155,8 +155,13 @@ export class LoadGenerator {
   private windowStart: { cpu: NodeJS.CpuUsage; elu: ReturnType<typeof performance.eventLoopUtilization>; at: number } | undefined;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
+  /** Where each probed frame is built before it is sent: the largest frame and its SEI fit. */
+  private readonly probedBody: Buffer;
+
   constructor(options: LoadOptions) {
     this.options = options;
+    const largest = Math.max(...options.fixture.frames.map((f) => f.body.length));
+    this.probedBody = Buffer.allocUnsafeSlow(largest + SEI_PREFIX_SIZE);
   }
 
   private get playerBase(): { rtmpBase: string; httpBase: string | undefined } {
@@ -358,7 +363,9 @@ export class LoadGenerator {
         const frame = frames[p.index]!;
         const ts = (p.loop * loopMs + frame.timestamp) >>> 0;
         if (frame.kind === 'video') {
-          peer.sendMedia(MessageType.video, ts, frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros()) : frame.body);
+          // sendMedia copies the body into the message's chunks: one probed body buffer serves every frame.
+          const body = frame.probe ? withProbe(frame.body, p.seq++, wallClockMicros(), this.probedBody) : frame.body;
+          peer.sendMedia(MessageType.video, ts, body);
           this.counters.videoFramesSent++;
         } else peer.sendMedia(MessageType.audio, ts, frame.body);
         if (++p.index === frames.length) {

@@ -117,7 +117,12 @@ describe('bench publisher', () => {
       { typeId: MessageType.video, timestamp: 40, body: body(4096, 4) },
       { typeId: MessageType.video, timestamp: 80, body: body(9000, 5) },
     ];
-    for (const m of sent) peer.sendMedia(m.typeId, m.timestamp, m.body);
+    // The body is copied as it is sent: the load generator builds every probed frame in one reused buffer.
+    for (const m of sent) {
+      const reused = Buffer.from(m.body);
+      peer.sendMedia(m.typeId, m.timestamp, reused);
+      reused.fill(0);
+    }
     expect(write).toHaveBeenCalledTimes(sent.length);
     // Wire size: a 12-byte fmt 0 header the first time on a chunk stream, 8 bytes (fmt 1) after, 1 byte per further chunk.
     const wire = write.mock.calls.map(([bytes]) => (bytes as Buffer).length);

@@ -226,7 +226,7 @@ export class RtmpPeer {
     });
   }
 
-  /** Sends one audio or video message now, as its chunks. */
+  /** Sends one audio or video message now, as its chunks; `body` is copied, so the caller may reuse it once this returns. */
   sendMedia(typeId: number, timestamp: number, body: Buffer): void {
     if (this.closed) return;
     const csid = typeId === MessageType.video ? ChunkStreamId.video : ChunkStreamId.audio;

@@ -16,6 +16,15 @@ describe('SEI probe', () => {
     expect(probe).toEqual({ seq: 34_359_738_367, micros });
   });
 
+  it('writes into a buffer it is given, leaving what follows', () => {
+    const into = Buffer.alloc(frame.length + SEI_PREFIX_SIZE + 3, 0xee);
+    const body = withProbe(frame, 7, 123_456, into);
+    expect(body.buffer).toBe(into.buffer);
+    expect(body).toEqual(withProbe(frame, 7, 123_456));
+    expect(into.subarray(body.length)).toEqual(Buffer.alloc(3, 0xee));
+    expect(() => withProbe(frame, 7, 123_456, into.subarray(0, body.length - 1))).toThrow(RangeError);
+  });
+
   it('never needs emulation prevention: the SEI NAL holds no zero byte', () => {
     for (const [seq, micros] of [
       [0, 0],

@@ -68,12 +68,16 @@ function readSeven(buf: Buffer, pos: number, bytes: number): number {
 }
 
 /**
- * Returns a new video tag body: the 5-byte AVC header of `body`, our SEI as
- * the first NAL (4-byte NAL lengths), then the frame's own NALs. `body` must
- * be an AVC NALU packet (codec 7, AVCPacketType 1) with 4-byte NAL lengths.
+ * Returns a video tag body: the 5-byte AVC header of `body`, our SEI as the
+ * first NAL (4-byte NAL lengths), then the frame's own NALs. `body` must be
+ * an AVC NALU packet (codec 7, AVCPacketType 1) with 4-byte NAL lengths.
+ * Written at the start of `into` when given (a sender that copies the body
+ * before the next frame can reuse one buffer), else into a new one.
  */
-export function withProbe(body: Buffer, seq: number, micros: number): Buffer {
-  const out = Buffer.allocUnsafe(body.length + SEI_PREFIX_SIZE);
+export function withProbe(body: Buffer, seq: number, micros: number, into?: Buffer): Buffer {
+  const length = body.length + SEI_PREFIX_SIZE;
+  if (into && into.length < length) throw new RangeError(`withProbe: ${length} bytes do not fit in ${into.length}`);
+  const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   body.copy(out, 0, 0, 5);
   let p = 5;
   out.writeUInt32BE(NAL_SIZE, p);
