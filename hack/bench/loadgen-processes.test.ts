@@ -62,6 +62,8 @@ describe('load generator processes', () => {
     let cpu = 0;
     for (const p of c.generatorProcesses) {
       expect(p.cpuPercent).toBeGreaterThan(0);
+      expect(p.cpuSystemPercent).toBeGreaterThan(0);
+      expect(p.cpuSystemPercent).toBeLessThanOrEqual(p.cpuPercent);
       expect(p.eventLoopUtilization).toBeGreaterThan(0);
       expect(p.loopDelayP99Ms).toBeGreaterThan(0);
       // A worker's own wall clock differs from its parent's by how long the two readings of each took.

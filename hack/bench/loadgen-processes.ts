@@ -56,7 +56,8 @@ class Worker {
 
   constructor(index: number) {
     this.child = fork(new URL('./loadgen-worker.ts', import.meta.url), {
-      execArgv: ['--conditions=source'],
+      // BENCH_LOADGEN_NODE_FLAGS: e.g. --cpu-prof --cpu-prof-dir=<dir> for a profile of each worker.
+      execArgv: ['--conditions=source', ...(process.env.BENCH_LOADGEN_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
       serialization: 'advanced', // structured clone: the latency samples go as a Float64Array
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

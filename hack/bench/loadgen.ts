@@ -69,6 +69,8 @@ export interface ShareCounters {
 export interface GeneratorLoad {
   /** CPU, user + kernel, % of one core. */
   cpuPercent: number;
+  /** The kernel's part of it: the socket writes and reads. */
+  cpuSystemPercent: number;
   /** Share of the window its event loop was busy, 0..1. */
   eventLoopUtilization: number;
   /** p99 of how late its event loop ran a 10 ms timer, ms. */
@@ -143,7 +145,13 @@ export class LoadGenerator {
     publisherBackpressure: 0,
     publisherMaxQueuedBytes: 0,
   };
-  readonly load: GeneratorLoad = { cpuPercent: NaN, eventLoopUtilization: NaN, loopDelayP99Ms: NaN, clockOffsetUs: 0 };
+  readonly load: GeneratorLoad = {
+    cpuPercent: NaN,
+    cpuSystemPercent: NaN,
+    eventLoopUtilization: NaN,
+    loopDelayP99Ms: NaN,
+    clockOffsetUs: 0,
+  };
   /** First few failure messages, for the report. */
   readonly errors: string[] = [];
   private readonly publishers: Publisher[] = [];
@@ -394,6 +402,7 @@ export class LoadGenerator {
     const cpu = process.cpuUsage(w.cpu);
     const ms = performance.now() - w.at;
     this.load.cpuPercent = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    this.load.cpuSystemPercent = (cpu.system / 1000 / ms) * 100;
     this.load.eventLoopUtilization = performance.eventLoopUtilization(w.elu).utilization;
     this.load.loopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
   }

@@ -39,7 +39,9 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
   -h, --help
 
 Environment: BENCH_RTMPD_BIN=<path to rtmpd/bin/rtmpd.js> runs another build of
-rtmpd (e.g. a git worktree of main) to compare two builds under the same load.
+rtmpd (e.g. a git worktree of main) to compare two builds under the same load;
+BENCH_LOADGEN_NODE_FLAGS=<node flags> starts each load-generator process with them
+(--cpu-prof --cpu-prof-dir=<dir> profiles them).
 `;
 
 const { values } = parseArgs({

@@ -137,13 +137,14 @@ export function formatReport(report: BenchReport): string {
   titledTable(
     out,
     `load generator, ${report.options.loadgenProcesses} processes (gen CPU% above is their sum); over ${GENERATOR_BUSY_LIMIT * 100}% busy, a process's delays are part of the latency measured:`,
-    ['scenario', 'server', 'process', 'CPU%', 'loop busy %', 'loop delay p99 ms'],
+    ['scenario', 'server', 'process', 'CPU%', 'usr/sys', 'loop busy %', 'loop delay p99 ms'],
     load.flatMap((r) =>
       (r.counters?.generatorProcesses ?? []).map((g, i) => [
         r.scenario,
         r.server,
         String(i + 1),
         pct(g.cpuPercent),
+        `${(g.cpuPercent - g.cpuSystemPercent).toFixed(0)}/${g.cpuSystemPercent.toFixed(0)}`,
         pct(g.eventLoopUtilization * 100),
         ms(g.loopDelayP99Ms),
       ]),
