@@ -265,6 +265,28 @@ describe('TickWriter', () => {
     for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
   });
 
+  it('sends every shared message of a tick that outgrew its first buffer, in order, and tick after tick', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    const tick = new WriteTick();
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const expected = [Buffer.alloc(0), Buffer.alloc(0)];
+    // Three 3000-byte messages a tick: the third does not fit the buffer sized for the first two.
+    for (let at = 0; at < 3; at++) {
+      const bodies = [0, 1, 2].map((i) => part(at * 3 + i, 3000));
+      tick.handleRead(
+        {
+          receive: () => {
+            for (const [i, body] of bodies.entries()) for (const w of writers) w.writeShared(bodies[i]!, 6, 9, 1, at, body, 4096);
+          },
+        },
+        Buffer.alloc(0),
+      );
+      const wire = Buffer.concat(bodies.map((body) => serializeMessage(6, 9, 1, at, body, 4096)));
+      for (const i of [0, 1]) expected[i] = Buffer.concat([expected[i]!, wire]);
+    }
+    for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, expected[i]!.length)).equals(expected[i]!)).toBe(true);
+  });
+
   it('does not reuse a shared buffer that a socket still holds', async () => {
     const { socket, tick } = await socketPair();
     const writer = new TickWriter(socket, tick);

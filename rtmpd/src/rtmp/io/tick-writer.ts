@@ -110,15 +110,25 @@ export class WriteTick {
   private readonly takers = new Uint32Array(TAKER_RING);
   private seq = 0;
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
-  /** Writers with bytes in this tick's batch; flushed together at the end of the tick. */
-  private readonly dirty: TickWriter[] = [];
   /**
-   * The runs this tick holds: those its shared messages were serialized
-   * into, the last one still filling. While writers merge, the last is kept
-   * for the next ticks, so what a stream's players are sent next follows on
-   * in it and each player's wait stays one uncopied range.
+   * Writers with bytes in this tick's batch, the first `dirtyCount` of them;
+   * flushed together at the end of the tick. Counted rather than emptied with
+   * `length = 0`, which calls into V8's runtime and drops the array's storage
+   * for the next tick's push to allocate again, once per socket read.
    */
-  private readonly runs: SharedRun[] = [];
+  private readonly dirty: (TickWriter | undefined)[] = [];
+  private dirtyCount = 0;
+  /**
+   * The run this tick's shared messages are serialized into, still filling.
+   * While writers merge it is kept for the next ticks, so what a stream's
+   * players are sent next follows on in it and each player's wait stays one
+   * uncopied range. A field, not the last of an array of runs: between ticks
+   * that array is empty, and its last, index -1, is a named property that V8
+   * looks up in its runtime, once per socket read.
+   */
+  private filling: SharedRun | undefined = undefined;
+  /** Runs this tick filled before `filling` (a read that brought more than one run holds: rare). */
+  private readonly filled: SharedRun[] = [];
   /** The last shared message serialized, first in line for the next player. */
   private readonly last = new SharedMessage();
   /** Writers merging media, each until its own deadline; undefined without a write interval. */
@@ -133,13 +143,14 @@ export class WriteTick {
     // Under load reads follow one another closely, and a timer would wait for
     // a whole turn of the event loop (tens of ms): due writers go here.
     merges?.run(now);
-    // Indexed: a flush does not add writers, but a late write would land at the end.
-    for (let i = 0; i < this.dirty.length; i++) {
+    // Up to the count as it is now: a flush does not add writers, but a late write would land at the end.
+    for (let i = 0; i < this.dirtyCount; i++) {
       const writer = this.dirty[i]!;
+      this.dirty[i] = undefined;
       const deadline = writer.endTick(now);
       if (deadline > 0 && !merges!.add(writer, deadline, now)) writer.flushMerged(now);
     }
-    this.dirty.length = 0;
+    this.dirtyCount = 0;
     this.last.key = undefined;
     this.last.run = undefined;
     this.dropRuns(merges !== undefined && merges.waiting > 0);
@@ -169,10 +180,14 @@ export class WriteTick {
 
   /** Lets go of the tick's runs, but the one still filling when `keepLast` (writers merge). */
   private dropRuns(keepLast: boolean): void {
-    const runs = this.runs;
-    const kept = keepLast ? runs.length - 1 : runs.length;
-    for (let i = 0; i < kept; i++) this.unref(runs[i]!);
-    if (kept > 0) runs.splice(0, kept);
+    const filled = this.filled;
+    if (filled.length > 0) {
+      for (const run of filled) this.unref(run);
+      filled.length = 0;
+    }
+    if (keepLast || this.filling === undefined) return;
+    this.unref(this.filling);
+    this.filling = undefined;
   }
 
   /** One reference to `run` is gone; the last one returns it to the pool unless a socket holds it. */
@@ -216,15 +231,16 @@ export class WriteTick {
       return last;
     }
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
-    let run = this.runs[this.runs.length - 1];
+    let run = this.filling;
     if (run === undefined || run.used + length > run.buffer.length) {
       // Room for what usually follows a frame in the same read (its audio),
       // and twice the last run's when a read brings more (a publisher that
       // catches up, or the ticks of a merge interval), so a writer's messages
       // rarely straddle two runs.
       const grown = Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
+      if (run !== undefined) this.filled.push(run);
       run = new SharedRun(this.takeBatch(Math.max(2 * length, grown)));
-      this.runs.push(run);
+      this.filling = run;
     }
     const start = run.used;
     run.used = writeChunks(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
@@ -242,7 +258,7 @@ export class WriteTick {
 
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
   markDirty(writer: TickWriter): void {
-    this.dirty.push(writer);
+    this.dirty[this.dirtyCount++] = writer;
     if (!this.inRead && !this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flushDirty);
