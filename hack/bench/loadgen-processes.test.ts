@@ -72,11 +72,11 @@ describe('load generator processes', () => {
     }
     expect(c.generatorCpuPercent).toBeCloseTo(cpu);
     expect(c.generatorEventLoopUtilization).toBe(Math.max(...c.generatorProcesses.map((p) => p.eventLoopUtilization)));
-    // Stamped in one process, read in the other: a clock skew would show as a latency off by as much.
+    // Stamped in one process, read in the other: a clock skew would show as latencies off by as much, some below 0.
     const latency = gen.latency.summary();
     expect(latency.count).toBeGreaterThan(0);
-    expect(latency.p50Ms).toBeGreaterThan(0);
-    expect(latency.maxMs).toBeLessThan(500);
+    expect(Math.min(...gen.latency.values())).toBeGreaterThan(0);
+    expect(latency.p50Ms).toBeLessThan(1000);
   });
 
   it('counts the frames a player never got from a publisher in another share', async () => {
