@@ -73,7 +73,10 @@ export interface GeneratorLoad {
   cpuSystemPercent: number;
   /** Share of the window its event loop was busy, 0..1. */
   eventLoopUtilization: number;
-  /** p99 of how late its event loop ran a 10 ms timer, ms. */
+  /**
+   * p99 of the intervals at which its event loop ran a 10 ms timer, ms, as
+   * monitorEventLoopDelay counts them: the period included, so an idle loop reads 10–13.
+   */
   loopDelayP99Ms: number;
   /** How far its own wall clock was from the parent's, which it adopted for the probes, µs. */
   clockOffsetUs: number;

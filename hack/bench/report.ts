@@ -136,7 +136,7 @@ export function formatReport(report: BenchReport): string {
   );
   titledTable(
     out,
-    `load generator, ${report.options.loadgenProcesses} processes (gen CPU% above is their sum); over ${GENERATOR_BUSY_LIMIT * 100}% busy, a process's delays are part of the latency measured:`,
+    `load generator, ${report.options.loadgenProcesses} processes (gen CPU% above is their sum); over ${GENERATOR_BUSY_LIMIT * 100}% busy, a process's delays are part of the latency measured; loop delay counts the 10 ms timer period, so an idle loop reads 10–13 ms:`,
     ['scenario', 'server', 'process', 'CPU%', 'usr/sys', 'loop busy %', 'loop delay p99 ms'],
     load.flatMap((r) =>
       (r.counters?.generatorProcesses ?? []).map((g, i) => [
