@@ -294,6 +294,14 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   private loneEnd = 0;
   /** A flush written to the handle was left queued in libuv (its bytes), so later ones go through the socket's queue. */
   private queuedInHandle = 0;
+  /**
+   * Bytes went through the socket's Writable (`queue`) and it may still hold
+   * some. Only this writer writes to the socket, so while this is false the
+   * Writable holds nothing and its length is not asked: the hub asks
+   * `pendingBytes` for every packet and player, and the Writable's state is
+   * two more objects to load per player.
+   */
+  private inWritable = false;
   /** `full` said so: the socket emits 'drain' once what was queued is written, as after a write() that returned false. */
   private needDrain = false;
   private ended = false;
@@ -325,7 +333,14 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
 
   /** Bytes of earlier flushes that libuv (a handle write left queued) or the socket's Writable still holds. */
   private get heldElsewhere(): number {
-    return this.queuedInHandle + this.socket.writableLength;
+    return this.queuedInHandle + (this.inWritable ? this.heldInWritable() : 0);
+  }
+
+  /** What the socket's Writable still holds of what `queue` gave it; once nothing, it is not asked again until the next `queue`. */
+  private heldInWritable(): number {
+    const length = this.socket.writableLength;
+    if (length === 0) this.inWritable = false;
+    return length;
   }
 
   /** The socket's buffer is full: the caller should hold back until it drains ('drain' on the socket). */
@@ -480,11 +495,12 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
       if (written !== 'unavailable') return true; // taken, or failed and the socket destroyed
     }
     this.queue(bytes);
-    return this.socket.writableLength === 0;
+    return this.heldInWritable() === 0;
   }
 
   /** Writes through the socket's Writable, which queues what the kernel does not take. */
   private queue(bytes: Buffer): void {
+    this.inWritable = true;
     // A write() that says false means the Writable emits 'drain' itself.
     if (!this.socket.write(bytes, this.drained)) this.needDrain = false;
   }
