@@ -474,6 +474,32 @@ describe('TickWriter with a media write interval', () => {
     expect((await readAll(pairs[0]!.peer, expectedA.length)).equals(expectedA)).toBe(true);
     expect((await readAll(pairs[1]!.peer, expectedB.length)).equals(expectedB)).toBe(true);
   });
+  it('makes a run that follows merged media full-size, so a small frame and a larger one after it wait in one range', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(30, 2);
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    // A frame both leave with at once (nothing waits after it, so its run is let go),
+    // then an audio frame whose run would otherwise be made for it, then a video frame.
+    const bodies = [part(50, 1500), part(51, 200), part(52, 5000)];
+    const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
+    for (const [i, body] of bodies.entries()) {
+      const key = {};
+      inRead(tick, () => writers.forEach((w) => frame(w, key, i * 10, body)));
+      vi.advanceTimersByTime(10);
+    }
+    vi.advanceTimersByTime(10);
+    vi.useRealTimers();
+    expect(sent.map((chunks) => chunks.map((c) => c.length))).toEqual(Array(2).fill([wire[0]!.length, wire[1]!.length + wire[2]!.length]));
+    // One range of one run for both players, not a copy of the audio frame and the video frame into a batch each.
+    const [a, b] = sent.map((chunks) => chunks[1]!);
+    expect(b!.buffer).toBe(a!.buffer);
+    expect(b!.byteOffset).toBe(a!.byteOffset);
+    const expected = Buffer.concat(wire);
+    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+  });
+
   it('merges only media that at least the minimum of writers send, and writes a smaller fan-out at the end of its tick', async () => {
     const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });

@@ -235,9 +235,14 @@ export class WriteTick {
     if (run === undefined || run.used + length > run.buffer.length) {
       // Room for what usually follows a frame in the same read (its audio),
       // and twice the last run's when a read brings more (a publisher that
-      // catches up, or the ticks of a merge interval), so a writer's messages
-      // rarely straddle two runs.
-      const grown = Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
+      // catches up), so a writer's messages rarely straddle two runs. After a
+      // message that writers merge (the last one's takers), a run outlives its
+      // tick and every writer waiting with a range of it copies that range
+      // into a batch of its own when its next message lands in another run: a
+      // run made for one audio frame would fill at the next video frame, so
+      // such runs are made full-size.
+      const merged = this.merges !== undefined && this.takers[this.seq % TAKER_RING]! >= this.mergeMinWriters;
+      const grown = merged ? MAX_RUN_BYTES : Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
       if (run !== undefined) this.filled.push(run);
       run = new SharedRun(this.takeBatch(Math.max(2 * length, grown)));
       this.filling = run;
