@@ -10,7 +10,7 @@
 // stamp and read one clock; each reports how far its own was (clockOffsetUs).
 import { fork, type ChildProcess } from 'node:child_process';
 import type { FixtureSpec } from './fixture.ts';
-import { isHls, type GeneratorLoad, type LoadCounters, type LoadOptions, type ShareCounters } from './loadgen.ts';
+import { isHls, zeroShareCounters, type GeneratorLoad, type LoadCounters, type LoadOptions, type ShareCounters } from './loadgen.ts';
 import { wallMinusMonotonicMs } from './sei.ts';
 import { Samples } from './stats.ts';
 
@@ -164,18 +164,7 @@ export class LoadProcesses {
 /** The processes' counts summed (the largest queue is the largest of any), with each process's load. */
 function mergeCounters(shares: Pick<ShareResult, 'counters' | 'load'>[]): LoadCounters {
   const merged: LoadCounters = {
-    publishersUp: 0,
-    playersUp: 0,
-    connectFailures: 0,
-    droppedConnections: 0,
-    failureReasons: {},
-    playersWithoutMedia: 0,
-    videoFramesSent: 0,
-    videoFramesReceived: 0,
-    framesLost: 0,
-    framesOutOfOrder: 0,
-    publisherBackpressure: 0,
-    publisherMaxQueuedBytes: 0,
+    ...zeroShareCounters(),
     generatorCpuPercent: shares.length > 0 ? 0 : NaN,
     generatorEventLoopUtilization: shares.length > 0 ? 0 : NaN,
     generatorLoopDelayP99Ms: shares.length > 0 ? 0 : NaN,

@@ -131,10 +131,9 @@ class Player {
   }
 }
 
-export class LoadGenerator {
-  readonly options: LoadOptions;
-  readonly latency = new Samples();
-  readonly counters: ShareCounters = {
+/** Counters before anything happened: a share's start, and the sum of shares' start. */
+export function zeroShareCounters(): ShareCounters {
+  return {
     publishersUp: 0,
     playersUp: 0,
     connectFailures: 0,
@@ -148,6 +147,12 @@ export class LoadGenerator {
     publisherBackpressure: 0,
     publisherMaxQueuedBytes: 0,
   };
+}
+
+export class LoadGenerator {
+  readonly options: LoadOptions;
+  readonly latency = new Samples();
+  readonly counters: ShareCounters = zeroShareCounters();
   readonly load: GeneratorLoad = {
     cpuPercent: NaN,
     cpuSystemPercent: NaN,
