@@ -3,6 +3,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
@@ -132,8 +133,6 @@ export interface BenchReport {
   results: RunResult[];
   ratios: Ratio[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function version(cmd: string, args: string[], pattern: RegExp): string {
   try {

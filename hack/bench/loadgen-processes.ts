@@ -9,6 +9,7 @@
 // as an offset to the machine's monotonic clock (sei.ts adoptClock), so all
 // stamp and read one clock; each reports how far its own was (clockOffsetUs).
 import { fork, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FixtureSpec } from './fixture.ts';
 import { isHls, zeroShareCounters, type GeneratorLoad, type LoadCounters, type LoadOptions, type ShareCounters } from './loadgen.ts';
 import { wallMinusMonotonicMs } from './sei.ts';
@@ -45,8 +46,6 @@ export interface ShareResult {
   latency: Float64Array;
   errors: string[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A forked worker, asked one request at a time; its replies come in order. */
 class Worker {
