@@ -12,7 +12,7 @@ import { START_UP_FLAGS } from './start-up-tiers.ts';
  *   and all of it stays resident. What the hot path allocates per packet dies
  *   within a tick, so small semi-spaces hold 12 MiB less at 500 streams than
  *   8 MiB ones for more, shorter scavenges; 1 MiB ones held no less at the
- *   peak for half as much scavenging again (README, Performance).
+ *   peak for half as much scavenging again (docs/performance.md, Memory).
  * --expose-gc lets main.ts give back what loading the modules left in it.
  * START_UP_FLAGS keep V8's compilers beyond its interpreter off while rtmpd
  *   starts; they are switched on once it listens (start-up-tiers.ts).
