@@ -70,6 +70,25 @@ describe('MergeWheel', () => {
     expect(wheel.waiting).toBe(0);
   });
 
+  it('uses a slot again a turn later for new writers only', () => {
+    // A span of 4 ms: 6 slots, so slots 2, 8 and 14 share a list.
+    const wheel = new MergeWheel(4, () => {});
+    const { flushed, w } = writers('a', 'b', 'c');
+    wheel.run(0);
+    wheel.add(w.a!, 2, 0);
+    wheel.add(w.b!, 2.5, 0);
+    wheel.run(2);
+    wheel.add(w.c!, 8, 5);
+    wheel.run(8);
+    wheel.run(14);
+    expect(flushed).toEqual([
+      ['a', 2],
+      ['b', 2],
+      ['c', 8],
+    ]);
+    expect(wheel.waiting).toBe(0);
+  });
+
   it('sets one timer for the earliest deadline while no read runs the wheel', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const afterTimer = vi.fn();

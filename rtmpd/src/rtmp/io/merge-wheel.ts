@@ -14,11 +14,18 @@ export interface MergingWriter {
  * at the end of every socket read's handling (`run`), and one timer stands
  * for the earliest slot while no read comes. A writer that leaves its slot
  * early (`cancel`: it flushed for another reason) stays in the slot's list
- * until the slot runs, which skips it.
+ * until the slot runs, which skips it. A slot's list is counted, not
+ * emptied with `length = 0`, which calls into V8's runtime and drops the
+ * array's storage for the next add to allocate again (as WriteTick's dirty
+ * writers).
  */
 export class MergeWheel {
-  /** Slot s (ms since the time origin, floored) lists its writers at s % slots.length. */
-  private readonly slots: MergingWriter[][];
+  /**
+   * Slot s (ms since the time origin, floored) lists its writers at
+   * s % slots.length, the first `slotCounts[s % slots.length]` entries.
+   */
+  private readonly slots: (MergingWriter | undefined)[][];
+  private readonly slotCounts: Uint32Array;
   /** The first slot not yet run. */
   private next = 0;
   /** Writers waiting in a slot. */
@@ -42,6 +49,7 @@ export class MergeWheel {
    */
   constructor(spanMs: number, afterTimer: (now: number) => void) {
     this.slots = Array.from({ length: Math.ceil(spanMs) + 2 }, () => []);
+    this.slotCounts = new Uint32Array(this.slots.length);
     this.afterTimer = afterTimer;
   }
 
@@ -61,7 +69,8 @@ export class MergeWheel {
     const slot = Math.floor(deadline);
     if (slot < this.next) return false;
     writer.mergeSlot = slot;
-    this.slots[slot % this.slots.length]!.push(writer);
+    const index = slot % this.slots.length;
+    this.slots[index]![this.slotCounts[index]!++] = writer;
     this.count++;
     if (slot < this.timerSlot) this.setTimer(slot, now);
     return true;
@@ -82,18 +91,21 @@ export class MergeWheel {
     const first = Math.max(this.next, last - slots.length + 1);
     this.next = last + 1;
     for (let slot = first; slot <= last; slot++) {
-      const writers = slots[slot % slots.length]!;
-      if (writers.length === 0) continue;
-      // Indexed: a flush does not add writers to a slot that is running.
-      for (let i = 0; i < writers.length; i++) {
+      const index = slot % slots.length;
+      const writers = slots[index]!;
+      // Up to the count as it is now: a flush does not add writers to a slot that is running.
+      const count = this.slotCounts[index]!;
+      this.slotCounts[index] = 0;
+      for (let i = 0; i < count; i++) {
         const writer = writers[i]!;
+        // Cleared as used, so no closed writer stays referenced.
+        writers[i] = undefined;
         // Earlier than `slot`: a pause longer than the wheel's turn; -1 or later: left or moved.
         if (writer.mergeSlot < 0 || writer.mergeSlot > slot) continue;
         writer.mergeSlot = -1;
         this.count--;
         writer.flushMerged(now);
       }
-      writers.length = 0;
     }
   }
 
@@ -102,9 +114,13 @@ export class MergeWheel {
     if (this.count === 0) return;
     const slots = this.slots;
     for (let slot = this.next; slot < this.next + slots.length; slot++) {
-      if (slots[slot % slots.length]!.some((writer) => writer.mergeSlot === slot)) {
-        this.setTimer(slot, now);
-        return;
+      const index = slot % slots.length;
+      const writers = slots[index]!;
+      for (let i = 0; i < this.slotCounts[index]!; i++) {
+        if (writers[i]!.mergeSlot === slot) {
+          this.setTimer(slot, now);
+          return;
+        }
       }
     }
   }
