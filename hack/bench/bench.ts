@@ -457,9 +457,9 @@ async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
   return { scrapes, medianMs: times[Math.floor(scrapes / 2)]!, maxMs: times.at(-1)!, bytes };
 }
 
-/** The counters of connections rtmpd refused or closed, each under its reason label, and stalled players. */
+/** The counters of connections rtmpd refused or closed, each under its reason label (RTMP's per protocol), and stalled players. */
 const CLOSE_COUNTERS =
-  /^rtmpd_(?:connections_refused|handshake_failures|protocol_errors|players_stalled_closed)_total(?:\{reason="([^"]+)"\})? (\d+)$/;
+  /^rtmpd_(?:connections_refused|handshake_failures|protocol_errors|players_stalled_closed)_total(?:\{(?:protocol="[^"]+",)?reason="([^"]+)"\})? (\d+)$/;
 
 /** rtmpd's own count of the connections it refused or closed, by reason (the non-zero ones), from /metrics. */
 async function serverCloses(url: URL): Promise<Record<string, number>> {
@@ -468,7 +468,10 @@ async function serverCloses(url: URL): Promise<Record<string, number>> {
   for (const line of stdout.split('\n')) {
     const m = CLOSE_COUNTERS.exec(line);
     // A peer that hung up mid-handshake: the bench's own check that the port listens, or a client that gave up (counted as its reason).
-    if (m && Number(m[2]) > 0 && m[1] !== 'handshake_aborted') closes[m[1] ?? 'player_stalled'] = Number(m[2]);
+    if (m && Number(m[2]) > 0 && m[1] !== 'handshake_aborted') {
+      const reason = m[1] ?? 'player_stalled';
+      closes[reason] = (closes[reason] ?? 0) + Number(m[2]);
+    }
   }
   return closes;
 }

@@ -65,10 +65,10 @@ const tryPublish = (url: string) =>
 
 /** Runs a refused client to its end; returns how it exited, how long it took and how many connections it opened. */
 async function refusedRun(run: () => Promise<{ code: number | null; stderr: string }>) {
-  const before = await metric('rtmpd_connections_accepted_total');
+  const before = await metric('rtmpd_connections_accepted_total{protocol="rtmp"}');
   const started = Date.now();
   const { code, stderr } = await run();
-  const connections = (await metric('rtmpd_connections_accepted_total')) - before;
+  const connections = (await metric('rtmpd_connections_accepted_total{protocol="rtmp"}')) - before;
   return { code, stderr, ms: Date.now() - started, connections };
 }
 

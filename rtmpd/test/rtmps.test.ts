@@ -123,6 +123,11 @@ describe('RTMPS', () => {
     const publisher = publishOverTls(rtmpsUrl('ffmpeg'), 30);
     const stream = await waitForStream(server, 'rtmp/live/ffmpeg');
     expect(stream.video).toMatchObject({ codec: 'h264', width: 320, height: 240 });
+    // Counted under its own protocol, apart from plain RTMP.
+    expect(await metric('rtmpd_connections', 'protocol="rtmps",state="publishing"')).toBe(1);
+    expect(await metric('rtmpd_connections', 'protocol="rtmp",state="publishing"')).toBe(0);
+    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(1);
+    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(0);
     const expected = [
       expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
       expect.objectContaining({ codec_name: 'aac' }),
@@ -144,6 +149,11 @@ describe('RTMPS', () => {
     });
     expect(await metric('rtmpd_tls_handshakes_total', 'listener="https"')).toBeGreaterThanOrEqual(2);
     expect(await metric('rtmpd_tls_handshakes_total', 'listener="rtmps"')).toBeGreaterThanOrEqual(3);
+    // ffmpeg, ffprobe and GStreamer over RTMPS; ffprobe over plain RTMP.
+    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(3);
+    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(1);
+    const received = (protocol: string) => metric('rtmpd_rtmp_received_bytes_total', `protocol="${protocol}"`);
+    expect(await received('rtmps')).toBeGreaterThan(100 * (await received('rtmp')));
     publisher.child.kill('SIGINT');
     await publisher.exited;
   });
@@ -254,7 +264,8 @@ describe('hostile input on the RTMPS port', () => {
       await closedAt(small.rtmpsPort);
       await closedAt(small.server.rtmpPort);
       const text = await (await fetch(small.server.httpUrl('/metrics'))).text();
-      expect(text).toContain('rtmpd_connections_refused_total{reason="max_connections"} 2');
+      expect(text).toContain('rtmpd_connections_refused_total{protocol="rtmp",reason="max_connections"} 1');
+      expect(text).toContain('rtmpd_connections_refused_total{protocol="rtmps",reason="max_connections"} 1');
       for (const socket of idle) socket.destroy();
     } finally {
       await small.server.stop();
@@ -293,13 +304,13 @@ describe('shutdown', () => {
     const connect = () => netConnect({ host: '127.0.0.1', port: rtmpd.rtmpsAddress!.port }).on('error', () => undefined);
     const aborted = 'rtmpd_tls_handshake_failures_total{listener="rtmps",reason="aborted"}';
     const quitter = connect();
-    await expect.poll(() => metrics('rtmpd_connections_accepted_total')).toBe(1);
+    await expect.poll(() => metrics('rtmpd_connections_accepted_total{protocol="rtmps"}')).toBe(1);
     quitter.destroy();
     await expect.poll(() => metrics(aborted)).toBe(1);
     const idle = connect();
     const closed = new Promise((resolve) => idle.once('close', resolve));
     // Accepted: its handshake waits for a ClientHello that never comes.
-    await expect.poll(() => metrics('rtmpd_connections_accepted_total')).toBe(2);
+    await expect.poll(() => metrics('rtmpd_connections_accepted_total{protocol="rtmps"}')).toBe(2);
     await rtmpd.stop();
     await closed;
     await new Promise(setImmediate);

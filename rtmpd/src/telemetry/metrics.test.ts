@@ -8,7 +8,8 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { PublisherInfo, Stream } from '../hub/stream.ts';
 import type { SubscriberKind } from '../hub/subscriber.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
-import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters } from './metrics.ts';
+import { createRtmpStats } from '../rtmp/server/stats.ts';
+import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters, type RtmpListenerCounters } from './metrics.ts';
 
 const avcc = readFileSync(new URL('../codec/testdata/h264_high_320x240.avcc', import.meta.url));
 const asc = readFileSync(new URL('../codec/testdata/aac_lc_44100_2.asc', import.meta.url));
@@ -143,19 +144,41 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam"}')).toBe(stream.stats.framesDropped);
   });
 
-  it('reads RTMP, recording and snapshot counters when scraped', async () => {
+  it('reads RTMP, recording and snapshot counters when scraped, each RTMP listener under its protocol', async () => {
     const { metrics } = setup(10);
-    const rtmp: RtmpCounters = {
-      connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
-      connectionsAccepted: 7,
-      connectionsRefused: { max_connections: 1, per_address: 0 },
-      handshakeFailures: { bad_version: 3 },
+    const listener = (counts: Partial<RtmpListenerCounters>): RtmpListenerCounters => ({
+      connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 0, playing: 0 },
+      connectionsAccepted: 0,
+      connectionsRefused: { max_connections: 0, per_address: 0 },
+      handshakeFailures: {},
       protocolErrors: {},
-      commandErrors: { play: 2 },
-      bytesIn: 1000,
-      bytesOut: 2000,
-      messagesIn: 10,
-      messagesOut: 20,
+      commandErrors: {},
+      bytesIn: 0,
+      bytesOut: 0,
+      messagesIn: 0,
+      messagesOut: 0,
+      ...counts,
+    });
+    const rtmp: RtmpCounters = {
+      protocols: {
+        rtmp: listener({
+          connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
+          connectionsAccepted: 7,
+          connectionsRefused: { max_connections: 1, per_address: 0 },
+          handshakeFailures: { bad_version: 3 },
+          commandErrors: { play: 2 },
+          bytesIn: 1000,
+          bytesOut: 2000,
+          messagesIn: 10,
+          messagesOut: 20,
+        }),
+        rtmps: listener({
+          connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 1, playing: 4 },
+          connectionsAccepted: 5,
+          connectionsRefused: { max_connections: 0, per_address: 2 },
+          bytesOut: 3000,
+        }),
+      },
       inbound: { held: 4096 },
     };
     const recording = { filesOpened: 1, bytesWritten: 5, errors: 0, diskFull: 0, dropped: 0 };
@@ -170,11 +193,21 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_connections{protocol="rtmp",state="playing"}')).toBe(0);
     expect(m.get('rtmpd_connections{protocol="rtmp",state="handshake"}')).toBe(1);
     expect(m.get('rtmpd_connections{protocol="rtmp",state="admitting"}')).toBe(1);
-    expect(m.get('rtmpd_handshake_failures_total{reason="bad_version"}')).toBe(3);
-    expect(m.get('rtmpd_command_errors_total{command="play"}')).toBe(2);
-    expect(m.get('rtmpd_rtmp_sent_bytes_total')).toBe(2000);
+    expect(m.get('rtmpd_connections{protocol="rtmps",state="publishing"}')).toBe(1);
+    expect(m.get('rtmpd_connections{protocol="rtmps",state="playing"}')).toBe(4);
+    expect(m.get('rtmpd_connections_accepted_total{protocol="rtmp"}')).toBe(7);
+    expect(m.get('rtmpd_connections_accepted_total{protocol="rtmps"}')).toBe(5);
+    expect(m.get('rtmpd_connections_refused_total{protocol="rtmp",reason="max_connections"}')).toBe(1);
+    expect(m.get('rtmpd_connections_refused_total{protocol="rtmps",reason="per_address"}')).toBe(2);
+    expect(m.get('rtmpd_handshake_failures_total{protocol="rtmp",reason="bad_version"}')).toBe(3);
+    expect(m.get('rtmpd_handshake_failures_total{protocol="rtmps",reason="handshake_timeout"}')).toBe(0);
+    expect(m.get('rtmpd_command_errors_total{protocol="rtmp",command="play"}')).toBe(2);
+    expect(m.get('rtmpd_command_errors_total{protocol="rtmps",command="play"}')).toBe(0);
+    expect(m.get('rtmpd_rtmp_sent_bytes_total{protocol="rtmp"}')).toBe(2000);
+    expect(m.get('rtmpd_rtmp_sent_bytes_total{protocol="rtmps"}')).toBe(3000);
+    expect(m.get('rtmpd_rtmp_received_messages_total{protocol="rtmp"}')).toBe(10);
     expect(m.get('rtmpd_rtmp_partial_message_bytes')).toBe(4096);
-    expect(m.get('rtmpd_protocol_errors_total{reason="partial_budget_exceeded"}')).toBe(0);
+    expect(m.get('rtmpd_protocol_errors_total{protocol="rtmp",reason="partial_budget_exceeded"}')).toBe(0);
     expect(m.get('rtmpd_recording_written_bytes_total')).toBe(9);
     expect(m.get('rtmpd_snapshots_total{outcome="ok"}')).toBe(1);
     expect(m.get('rtmpd_snapshots_total{outcome="error"}')).toBe(0);
@@ -183,6 +216,17 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_snapshot_file_errors_total')).toBe(0);
     expect(m.get('rtmpd_snapshot_duration_seconds_bucket{le="0.25"}')).toBe(1);
     expect(m.get('rtmpd_snapshot_duration_seconds_count')).toBe(1);
+  });
+
+  it('exports RTMP series for plain RTMP only while no RTMPS listener listens', async () => {
+    const { metrics } = setup(10);
+    let text = (await metrics.scrape()).toString();
+    expect(text).toContain('\nrtmpd_connections_accepted_total{protocol="rtmp"} 0\n');
+    expect(text).not.toContain('protocol="rtmps"');
+    metrics.watchRtmp(createRtmpStats());
+    text = (await metrics.scrape()).toString();
+    expect(text).toContain('\nrtmpd_connections{protocol="rtmp",state="playing"} 0\n');
+    expect(text).not.toContain('protocol="rtmps"');
   });
 
   it('passes promtool check metrics, runtime metrics included', async () => {

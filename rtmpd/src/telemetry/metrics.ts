@@ -243,8 +243,16 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 /** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total. */
 export type ConnectionRefusal = 'max_connections' | 'per_address';
 
-/** Counters the RTMP server keeps (rtmp/server/stats.ts RtmpStats); read only when scraped. */
-export interface RtmpCounters {
+/**
+ * The RTMP listeners, the `protocol` label of every per-connection RTMP
+ * series: rtmps is RTMP over TLS, its own value as in the URL scheme and in
+ * rtmpd_tls_handshakes_total{listener}.
+ */
+const RTMP_PROTOCOLS = ['rtmp', 'rtmps'] as const;
+export type RtmpProtocol = (typeof RTMP_PROTOCOLS)[number];
+
+/** What one RTMP listener's connections count (rtmp/server/stats.ts RtmpListenerStats). */
+export interface RtmpListenerCounters {
   /** Open connections by state. */
   connections: Readonly<Record<ConnectionState, number>>;
   connectionsAccepted: number;
@@ -257,6 +265,12 @@ export interface RtmpCounters {
   bytesOut: number;
   messagesIn: number;
   messagesOut: number;
+}
+
+/** Counters the RTMP server keeps (rtmp/server/stats.ts RtmpStats); read only when scraped. */
+export interface RtmpCounters {
+  /** The listeners that listen: rtmps only with --rtmps-bind, so its series exist only then. */
+  protocols: Readonly<Partial<Record<RtmpProtocol, RtmpListenerCounters>>>;
   inbound: { readonly held: number };
 }
 
@@ -766,46 +780,55 @@ export class RtmpdMetrics {
     ]);
   }
 
+  /** Each listening RTMP listener's counters; plain RTMP's, at zero, before watchRtmp. */
+  private rtmpListeners(): [RtmpProtocol, RtmpListenerCounters | undefined][] {
+    const protocols = this.rtmp?.protocols;
+    if (!protocols) return [['rtmp', undefined]];
+    return RTMP_PROTOCOLS.flatMap((protocol) => (protocols[protocol] ? [[protocol, protocols[protocol]] as const] : []));
+  }
+
   private defineRtmp(): void {
+    /** One sample per listener and label value; `seed` values are exported at 0 before they first count. */
     const labelled =
-      (label: string, pick: (s: RtmpCounters) => Readonly<Record<string, number>>, seed: readonly string[] = []) =>
-      () => {
-        const values = this.rtmp ? pick(this.rtmp) : {};
-        const keys = new Set([...seed, ...Object.keys(values)]);
-        return [...keys].map((k) => ({ labels: { [label]: k }, value: values[k] ?? 0 }));
-      };
-    const plain = (pick: (s: RtmpCounters) => number) => () => [{ value: this.rtmp ? pick(this.rtmp) : 0 }];
-    this.add('rtmpd_connections', 'Open connections by protocol and state.', 'gauge', () => {
-      const out: Sample[] = CONNECTION_STATES.map((state) => ({
-        labels: { protocol: 'rtmp', state },
-        value: this.rtmp?.connections[state] ?? 0,
-      }));
+      (label: string, pick: (s: RtmpListenerCounters) => Readonly<Record<string, number>>, seed: readonly string[] = []) =>
+      () =>
+        this.rtmpListeners().flatMap(([protocol, counters]) => {
+          const values = counters ? pick(counters) : {};
+          const keys = new Set([...seed, ...Object.keys(values)]);
+          return [...keys].map((k) => ({ labels: { protocol, [label]: k }, value: values[k] ?? 0 }));
+        });
+    const byProtocol = (pick: (s: RtmpListenerCounters) => number) => () =>
+      this.rtmpListeners().map(([protocol, counters]) => ({ labels: { protocol }, value: counters ? pick(counters) : 0 }));
+    this.add('rtmpd_connections', 'Open connections by protocol (rtmp, rtmps, http-flv) and state.', 'gauge', () => {
+      const out: Sample[] = this.rtmpListeners().flatMap(([protocol, counters]) =>
+        CONNECTION_STATES.map((state) => ({ labels: { protocol, state }, value: counters?.connections[state] ?? 0 })),
+      );
       // HTTP-FLV players hold a connection for as long as they play.
       out.push({ labels: { protocol: 'http-flv', state: 'playing' }, value: this.subscribers('http-flv') });
       return out;
     });
     this.add(
       'rtmpd_connections_accepted_total',
-      'RTMP connections accepted.',
+      'RTMP connections accepted, by protocol (rtmp, rtmps).',
       'counter',
-      plain((s) => s.connectionsAccepted),
+      byProtocol((s) => s.connectionsAccepted),
     );
     this.add(
       'rtmpd_connections_refused_total',
-      'RTMP connections refused, by reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client).',
+      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client).',
       'counter',
       labelled('reason', (s) => s.connectionsRefused),
     );
     // The common reasons are exported at 0 from the start, so rates and alerts have a series before the first failure.
     this.add(
       'rtmpd_handshake_failures_total',
-      'RTMP handshakes that failed, by reason (handshake_bad_version, handshake_bad_digest, handshake_timeout, ...).',
+      'RTMP handshakes that failed, by protocol (rtmp, rtmps) and reason (handshake_bad_version, handshake_bad_digest, handshake_timeout, ...); failed TLS handshakes are rtmpd_tls_handshake_failures_total.',
       'counter',
       labelled('reason', (s) => s.handshakeFailures, ['handshake_bad_version', 'handshake_timeout']),
     );
     this.add(
       'rtmpd_protocol_errors_total',
-      'RTMP connections closed for a protocol violation, by reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).',
+      'RTMP connections closed for a protocol violation, by protocol (rtmp, rtmps) and reason (message_too_large, amf_truncated, idle_timeout, ...; internal is a bug in rtmpd).',
       'counter',
       labelled('reason', (s) => s.protocolErrors, [
         'internal',
@@ -821,39 +844,39 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_command_errors_total',
-      'RTMP commands answered with _error or an error onStatus, by command (connect, publish, play, ...).',
+      'RTMP commands answered with _error or an error onStatus, by protocol (rtmp, rtmps) and command (connect, publish, play, ...).',
       'counter',
       labelled('command', (s) => s.commandErrors, ['connect', 'publish', 'play']),
     );
     this.add(
       'rtmpd_rtmp_partial_message_bytes',
-      'Bytes held for RTMP messages still arriving, over all connections (bounded by --partial-messages-max-bytes).',
+      'Bytes held for RTMP messages still arriving, over all connections of both protocols (bounded by --partial-messages-max-bytes).',
       'gauge',
-      plain((s) => s.inbound.held),
+      () => [{ value: this.rtmp?.inbound.held ?? 0 }],
     );
     this.add(
       'rtmpd_rtmp_received_bytes_total',
-      'Bytes read from RTMP sockets.',
+      'Bytes of RTMP read from its connections, by protocol (rtmp, rtmps: the RTMP inside TLS).',
       'counter',
-      plain((s) => s.bytesIn),
+      byProtocol((s) => s.bytesIn),
     );
     this.add(
       'rtmpd_rtmp_sent_bytes_total',
-      'Bytes written to RTMP sockets.',
+      'Bytes of RTMP written to its connections, by protocol (rtmp, rtmps: the RTMP inside TLS).',
       'counter',
-      plain((s) => s.bytesOut),
+      byProtocol((s) => s.bytesOut),
     );
     this.add(
       'rtmpd_rtmp_received_messages_total',
-      'RTMP messages received (all types).',
+      'RTMP messages received (all types), by protocol (rtmp, rtmps).',
       'counter',
-      plain((s) => s.messagesIn),
+      byProtocol((s) => s.messagesIn),
     );
     this.add(
       'rtmpd_rtmp_sent_messages_total',
-      'RTMP messages sent (all types).',
+      'RTMP messages sent (all types), by protocol (rtmp, rtmps).',
       'counter',
-      plain((s) => s.messagesOut),
+      byProtocol((s) => s.messagesOut),
     );
   }
 

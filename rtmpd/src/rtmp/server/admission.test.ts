@@ -62,7 +62,7 @@ describe('admission checks', () => {
     const closed = new Promise<void>((resolve) => closing.once('close', () => resolve()));
     expect(codeOf(await closing.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.BadName');
     await closed;
-    expect(stats.commandErrors).toMatchObject({ publish: 2, play: 1 });
+    expect(stats.protocols.rtmp.commandErrors).toMatchObject({ publish: 2, play: 1 });
   });
 
   it('refuse with Failed when a check throws, and the server goes on', async () => {
@@ -75,7 +75,7 @@ describe('admission checks', () => {
     const player = await testClient(url('cam'));
     expect(codeOf(await player.play().catch((err: unknown) => err))).toBe('NetStream.Play.Failed');
     expect(hub.size).toBe(0);
-    expect(stats.protocolErrors.internal).toBeUndefined();
+    expect(stats.protocols.rtmp.protocolErrors.internal).toBeUndefined();
   });
 
   it('let a client that leaves during a slow check go, publish nothing for it and release the lease it was granted', async () => {
@@ -96,7 +96,7 @@ describe('admission checks', () => {
     const publisher = await testClient(url('cam'));
     void publisher.publish().catch(() => undefined);
     await until(() => pending !== undefined);
-    expect(stats.connections.admitting).toBe(1);
+    expect(stats.protocols.rtmp.connections.admitting).toBe(1);
     publisher.destroy();
     await until(() => server.connections === 0);
     expect(pending!.signal.aborted).toBe(true);
@@ -104,7 +104,7 @@ describe('admission checks', () => {
     await until(() => lease.released === 1);
     expect(lease.attached).toBe(0);
     expect(hub.size).toBe(0);
-    expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
+    expect(Object.values(stats.protocols.rtmp.connections).every((n) => n === 0)).toBe(true);
   });
 
   it('hold what an encoder sends right behind publish until the checks allow it', async () => {

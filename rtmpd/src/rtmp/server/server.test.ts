@@ -58,7 +58,7 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     const ffmpeg = publishTestPattern(url('test'), { seconds: 6, size: '320x240' });
     await until(() => hub.get('live', 'test')?.videoHeader !== undefined);
     const stream = hub.get('live', 'test')!;
-    expect(stats.connections.publishing).toBe(1);
+    expect(stats.protocols.rtmp.connections.publishing).toBe(1);
 
     // A second publisher of the live key hears BadName; the first goes on.
     const intruder = await testClient(url('test'));
@@ -94,8 +94,8 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     const saved = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', out]);
     const savedStreams = (JSON.parse(saved.stdout) as { streams: { codec_name: string }[] }).streams.map((s) => s.codec_name).sort();
     expect(savedStreams).toEqual(['aac', 'h264']);
-    await until(() => stats.connections.publishing === 0 && stats.connections.playing === 0);
-    expect(stats.protocolErrors).toEqual({});
+    await until(() => stats.protocols.rtmp.connections.publishing === 0 && stats.protocols.rtmp.connections.playing === 0);
+    expect(stats.protocols.rtmp.protocolErrors).toEqual({});
   });
 
   it('with --player-write-interval-ms, sends players fewer, larger writes of every frame, which rtmpdump saves playable', async () => {
@@ -122,7 +122,7 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const out = join(dir, 'rtmpdump.flv');
     const rtmpdump = spawnTracked('rtmpdump', ['-q', '-r', url('merged'), '-o', out]);
-    await until(() => stats.connections.waiting === 2);
+    await until(() => stats.protocols.rtmp.connections.waiting === 2);
     const ffmpeg = publishTestPattern(url('merged'), { seconds: 4, size: '320x240' });
     await until(() => hub.get('live', 'merged') !== undefined);
     const stream = hub.get('live', 'merged')!;
@@ -275,7 +275,7 @@ describe('rtmp server under hostile input', () => {
     const { socket, closed } = await rawSession(server.address().port);
     socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, 42), 128));
     await closed;
-    expect(stats.protocolErrors.bad_connect).toBe(1);
+    expect(stats.protocols.rtmp.protocolErrors.bad_connect).toBe(1);
     // A ~60-byte connect with an app but no tcUrl is fine (node-media-server dies on it).
     const { socket: s2, received } = await rawSession(server.address().port);
     s2.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
@@ -299,15 +299,15 @@ describe('rtmp server under hostile input', () => {
     const stalled = open();
     stalled.socket.write(Buffer.from([3, 0, 0]));
     await stalled.closed;
-    expect(stats.handshakeFailures).toEqual({ handshake_bad_version: 1, handshake_timeout: 1 });
+    expect(stats.protocols.rtmp.handshakeFailures).toEqual({ handshake_bad_version: 1, handshake_timeout: 1 });
     // Chunk stream garbage after a good handshake.
     const { socket, closed } = await rawSession(port);
     socket.write(Buffer.from([0x03, 0, 0, 0, 0xff, 0xff, 0xff, 0x14, 0, 0, 0, 0]));
     socket.write(Buffer.alloc(4096, 0x41));
     await closed;
-    expect(Object.keys(stats.protocolErrors).length).toBeGreaterThan(0);
+    expect(Object.keys(stats.protocols.rtmp.protocolErrors).length).toBeGreaterThan(0);
     await until(() => server.connections === 0);
-    expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
+    expect(Object.values(stats.protocols.rtmp.connections).every((n) => n === 0)).toBe(true);
   });
 
   it('closes connections that make no progress, each state by its own deadline, but spares a waiting player', async () => {
@@ -360,14 +360,14 @@ describe('rtmp server under hostile input', () => {
     const waitingPlay = waiting.play();
     const lived = await Promise.all([slowConnect.socket, idler.socket, trickler.socket, paused.socket].map(closedAfter));
     for (const ms of lived) expect(ms).toBeGreaterThanOrEqual(500);
-    expect(stats.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
+    expect(stats.protocols.rtmp.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
     // The publisher that keeps sending and the waiting player are still there; the latter gets its stream.
     await sleep(1500);
     expect(publisher.socket.destroyed).toBe(false);
     const late = await testClient(url('later'));
     await late.publish();
     await waitingPlay;
-    expect(stats.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
+    expect(stats.protocols.rtmp.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
   });
 
   it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
@@ -385,8 +385,8 @@ describe('rtmp server under hostile input', () => {
       await closed;
     }
     await until(() => server.connections === 0);
-    expect(Object.values(stats.connections).every((n) => n === 0)).toBe(true);
-    expect(stats.protocolErrors.internal).toBeUndefined();
+    expect(Object.values(stats.protocols.rtmp.connections).every((n) => n === 0)).toBe(true);
+    expect(stats.protocols.rtmp.protocolErrors.internal).toBeUndefined();
     expect(hub.size).toBe(0);
     const client = await testClient(url('capture'));
     await client.publish();
@@ -402,7 +402,7 @@ describe('rtmp server under hostile input', () => {
     const huge = await rawSession(port);
     huge.socket.write(Buffer.concat([Buffer.from([0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]), Buffer.alloc(128)]));
     await huge.closed;
-    expect(stats.protocolErrors.message_too_large).toBe(1);
+    expect(stats.protocols.rtmp.protocolErrors.message_too_large).toBe(1);
     // Clients that trickle 60 KiB messages they never finish: eight fit under half of the 1 MiB budget, the ninth does not.
     const firstChunk = serializeMessage(6, MessageType.audio, 1, 0, Buffer.alloc(60 * 1024), 128).subarray(0, 12 + 128);
     const tricklers = [];
@@ -410,10 +410,12 @@ describe('rtmp server under hostile input', () => {
       const session = await rawSession(port);
       session.socket.write(firstChunk);
       tricklers.push(session);
-      await until(() => stats.inbound.held === Math.min(i + 1, 8) * 60 * 1024 || stats.protocolErrors.partial_budget_exceeded === 1);
+      await until(
+        () => stats.inbound.held === Math.min(i + 1, 8) * 60 * 1024 || stats.protocols.rtmp.protocolErrors.partial_budget_exceeded === 1,
+      );
     }
     await tricklers[8]!.closed;
-    expect(stats.protocolErrors.partial_budget_exceeded).toBe(1);
+    expect(stats.protocols.rtmp.protocolErrors.partial_budget_exceeded).toBe(1);
     expect(stats.inbound.held).toBe(8 * 60 * 1024);
     // A publisher still has room for a 300 KiB keyframe that arrives in many reads.
     const publisher = await testClient(url('room'), { chunkSize: 4096 });
@@ -421,7 +423,7 @@ describe('rtmp server under hostile input', () => {
     const keyframe = capturedMedia().find((m) => m.kind === 'video' && m.body[0] === 0x17 && m.body[1] === 1)!;
     publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(300 * 1024)]));
     await until(() => (hub.get('live', 'room')?.stats.keyframes ?? 0) === 1);
-    expect(Object.keys(stats.protocolErrors).sort()).toEqual(['message_too_large', 'partial_budget_exceeded']);
+    expect(Object.keys(stats.protocols.rtmp.protocolErrors).sort()).toEqual(['message_too_large', 'partial_budget_exceeded']);
     for (const t of tricklers) t.socket.destroy();
     await until(() => stats.inbound.held === 0);
   });
@@ -442,8 +444,8 @@ describe('rtmp server under hostile input', () => {
       ]),
     );
     await closed;
-    await until(() => server.connections === 1 && stats.protocolErrors.chunk_no_previous_header !== undefined);
-    expect(stats.protocolErrors.chunk_no_previous_header).toBe(1);
+    await until(() => server.connections === 1 && stats.protocols.rtmp.protocolErrors.chunk_no_previous_header !== undefined);
+    expect(stats.protocols.rtmp.protocolErrors.chunk_no_previous_header).toBe(1);
     expect(hub.get('live', 'live1')?.subscriberCount).toBe(0);
   });
 
@@ -456,10 +458,10 @@ describe('rtmp server under hostile input', () => {
     const second = netConnect({ port, host: '127.0.0.1' });
     second.on('error', () => {});
     await new Promise<void>((resolve) => second.once('close', () => resolve()));
-    expect(stats.connectionsRefused.max_connections).toBe(2);
+    expect(stats.protocols.rtmp.connectionsRefused.max_connections).toBe(2);
     first.socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('createStream', 2, null), 128));
     await first.closed;
-    expect(stats.protocolErrors.command_before_connect).toBe(1);
+    expect(stats.protocols.rtmp.protocolErrors.command_before_connect).toBe(1);
   });
 
   it('limits connections per client address, so one host cannot take every slot', async () => {
@@ -475,7 +477,7 @@ describe('rtmp server under hostile input', () => {
     await until(() => server.connections === 2);
     const third = from('127.0.0.2');
     await third.closed;
-    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    expect(stats.protocols.rtmp.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
     // Another address still gets in, and the first gets a slot back when one of its connections ends.
     from('127.0.0.3');
     await until(() => server.connections === 3);
@@ -483,7 +485,7 @@ describe('rtmp server under hostile input', () => {
     await until(() => server.connections === 2);
     from('127.0.0.2');
     await until(() => server.connections === 3);
-    expect(stats.connectionsRefused.per_address).toBe(1);
+    expect(stats.protocols.rtmp.connectionsRefused.per_address).toBe(1);
   });
 });
 

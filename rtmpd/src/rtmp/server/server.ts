@@ -13,7 +13,7 @@ import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
-import { createRtmpStats, type RtmpStats } from './stats.ts';
+import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
 const SWEEP_MS = 500;
@@ -75,31 +75,31 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   /** RTMPS connections still in their TLS handshake: they hold a connection slot. */
   const handshaking = new Set<Socket>();
 
-  /** Takes a slot for a new connection, or refuses it; the key of its address when taken. */
-  function admit(accepted: Socket): string | undefined {
+  /** Takes a slot for a new connection, or refuses it, counted for its listener; the key of its address when taken. */
+  function admit(accepted: Socket, listener: RtmpListenerStats): string | undefined {
     const key = addressKey(accepted.remoteAddress);
     if (closing || sessions.size + handshaking.size >= config.maxConnections) {
-      stats.connectionsRefused.max_connections++;
+      listener.connectionsRefused.max_connections++;
       accepted.destroy();
       return undefined;
     }
     if (!perAddress.add(key, config.maxConnectionsPerAddress)) {
-      stats.connectionsRefused.per_address++;
+      listener.connectionsRefused.per_address++;
       accepted.destroy();
       return undefined;
     }
-    stats.connectionsAccepted++;
+    listener.connectionsAccepted++;
     return key;
   }
 
-  function run(socket: Socket, key: string): RtmpSession {
+  function run(socket: Socket, key: string, listener: RtmpListenerStats): RtmpSession {
     const session = new RtmpSession(socket, {
       hub,
       config,
       io,
       admission,
       logger,
-      stats,
+      stats: listener,
       inboundBudget,
       onClose: (s) => {
         sessions.delete(s);
@@ -112,10 +112,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
 
   // Paused, so that no byte is read before the socket is rewrapped.
   const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
-    const key = admit(accepted);
+    const key = admit(accepted, stats.protocols.rtmp);
     if (key === undefined) return;
     const { socket, attach } = io.adopt(accepted);
-    attach(run(socket, key));
+    attach(run(socket, key, stats.protocols.rtmp));
   });
   await listenOn(server, config.rtmpBind, 'rtmp-bind');
   // After listen: an address that cannot be had is the caller's to report, once.
@@ -130,8 +130,9 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   async function listenSecure(bind: string): Promise<Server> {
     const { secure } = options;
     if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
+    const secureStats = (stats.protocols.rtmps ??= createListenerStats());
     const tlsServer = createServer((accepted) => {
-      const key = admit(accepted);
+      const key = admit(accepted, secureStats);
       if (key === undefined) return;
       const pending = secure.accept(accepted, {
         secured: (socket) => {
@@ -141,7 +142,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
             perAddress.remove(key);
             return;
           }
-          const session = run(socket, key);
+          const session = run(socket, key, secureStats);
           socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
         },
         failed: () => {

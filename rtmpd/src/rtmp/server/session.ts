@@ -35,7 +35,7 @@ import type { InboundLimits } from '../wire/chunk-reader.ts';
 import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision, type AdmissionLease } from './admission.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer } from './player.ts';
-import { countBy, type RtmpStats } from './stats.ts';
+import { countBy, type RtmpListenerStats } from './stats.ts';
 
 export type SessionConfig = Pick<
   Config,
@@ -57,7 +57,8 @@ export interface SessionOptions {
   /** Checks every publish and play goes through; see admission.ts. */
   admission: readonly AdmissionCheck[];
   logger: RtmpLogger;
-  stats: RtmpStats;
+  /** The counters of the listener the connection came in on. */
+  stats: RtmpListenerStats;
   /** Bytes of messages still arriving, over every connection of the server. */
   inboundBudget: ByteBudget;
   onClose: (session: RtmpSession) => void;

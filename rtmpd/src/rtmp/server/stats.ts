@@ -3,7 +3,8 @@
 import { CONNECTION_STATES, type ConnectionRefusal, type ConnectionState } from '../../telemetry/metrics.ts';
 import type { TrafficCounters } from '../io/connection.ts';
 
-export interface RtmpStats extends TrafficCounters {
+/** What the connections of one listener count: plain RTMP's, or RTMPS's. */
+export interface RtmpListenerStats extends TrafficCounters {
   /** Connections open now, by the state of their session. */
   connections: Record<ConnectionState, number>;
   connectionsAccepted: number;
@@ -15,11 +16,20 @@ export interface RtmpStats extends TrafficCounters {
   protocolErrors: Record<string, number>;
   /** By command name: commands answered with _error or an error onStatus. */
   commandErrors: Record<string, number>;
-  /** Bytes held for messages still arriving, over all connections (the server's ByteBudget once it runs). */
+}
+
+export interface RtmpStats {
+  /** By the listener a connection came in on: rtmp always, rtmps once --rtmps-bind listens. */
+  protocols: { rtmp: RtmpListenerStats; rtmps?: RtmpListenerStats };
+  /** Bytes held for messages still arriving, over all connections of both listeners (the server's ByteBudget once it runs). */
   inbound: { readonly held: number };
 }
 
 export function createRtmpStats(): RtmpStats {
+  return { protocols: { rtmp: createListenerStats() }, inbound: { held: 0 } };
+}
+
+export function createListenerStats(): RtmpListenerStats {
   return {
     connections: Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>,
     connectionsAccepted: 0,
@@ -27,7 +37,6 @@ export function createRtmpStats(): RtmpStats {
     handshakeFailures: Object.create(null) as Record<string, number>,
     protocolErrors: Object.create(null) as Record<string, number>,
     commandErrors: Object.create(null) as Record<string, number>,
-    inbound: { held: 0 },
     bytesIn: 0,
     bytesOut: 0,
     messagesIn: 0,
