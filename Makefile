@@ -10,7 +10,7 @@ HTTP_BIND ?= 127.0.0.1:8082
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup build run test test-suite lint format generate bench fuzz soak cluster-up cluster-down images e2e e2e-kind clean
+.PHONY: setup build run test test-suite lint format generate screenshots bench fuzz soak cluster-up cluster-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -71,6 +71,12 @@ cluster-down:
 # reference (hack/generate/files.ts lists them; make lint checks they are current).
 generate: setup
 	node --conditions=source hack/generate/main.ts
+
+# The README's console pictures: the browser tests (rtmpd with RTMPS and HTTPS on,
+# two ffmpeg publishers, headless Chromium) take them into .artifacts/console/.
+screenshots: setup
+	npx vitest run --project console rtmpd/console/test/console.test.ts
+	cp .artifacts/console/grid.png .artifacts/console/player.png rtmpd/console/screenshots/
 
 # The journey on the local control plane: helm install, operator, RtmpServer, rtmpd, ffmpeg, API.
 e2e: build

@@ -161,7 +161,9 @@ describe('web console', () => {
     expect(await page.locator('[data-stat="dropped"]').innerText()).toBe('0');
     await expect.poll(() => page.locator('.chart .line').first().getAttribute('points'), { timeout: 10_000 }).toMatch(/ /);
     await page.waitForTimeout(4000); // a few more chart points for the picture
-    await page.screenshot({ path: join(ARTIFACTS, 'player.png') });
+    // The whole page, so the picture shows the addresses below the player too, RTMPS's beside RTMP's.
+    expect(await page.getByRole('button', { name: 'Copy RTMPS', exact: true }).count()).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'player.png'), fullPage: true });
   });
 
   it('copies working URLs: OBS server and key, RTMP and RTMPS, HTTP-FLV and HTTPS-FLV, snapshot', async () => {
