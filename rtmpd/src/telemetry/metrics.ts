@@ -88,25 +88,21 @@ class ExpositionText {
   private buffer = Buffer.allocUnsafeSlow(64 * 1024);
   private length = 0;
 
+  /**
+   * One native UTF-8 copy per string, and a sample line's two separators as
+   * bytes: a loop per character made a scrape of 500 streams a third slower.
+   */
   write(text: string): void {
     this.reserve(text.length * 3); // UTF-8 takes at most three bytes per UTF-16 code unit
-    const start = this.length;
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      if (code >= 0x80) {
-        this.length = start + this.buffer.write(text, start);
-        return;
-      }
-      this.buffer[this.length++] = code;
-    }
+    this.length += this.buffer.write(text, this.length);
   }
 
   /** One sample's line (after a line break): `name{labels} value`. */
   sample(name: string, labels: string, value: number): void {
-    this.write('\n');
+    this.byte(0x0a); // \n
     this.write(name);
-    this.write(labels);
-    this.write(' ');
+    if (labels.length > 0) this.write(labels);
+    this.byte(0x20); // space
     if (Number.isSafeInteger(value) && value >= 0) this.writeDigits(value);
     else this.write(valueText(value));
   }
@@ -116,6 +112,11 @@ class ExpositionText {
     const text = Buffer.from(this.buffer.subarray(0, this.length));
     this.length = 0;
     return text;
+  }
+
+  private byte(code: number): void {
+    this.reserve(1);
+    this.buffer[this.length++] = code;
   }
 
   /** A non-negative integer in decimal, as String() writes it, without making the string. */
