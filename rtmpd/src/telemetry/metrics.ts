@@ -624,11 +624,11 @@ export class RtmpdMetrics {
   }
 
   private defineStreams(): void {
-    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams.', 'gauge', () => {
+    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams (rtmp includes RTMPS).', 'gauge', () => {
       const live = this.streams();
       return [{ labels: { protocol: 'rtmp' }, value: live.filter((s) => s.publisher.protocol === 'rtmp').length }];
     });
-    this.add('rtmpd_players', 'Players connected now, by protocol.', 'gauge', () =>
+    this.add('rtmpd_players', 'Players connected now, by protocol (rtmp includes RTMPS).', 'gauge', () =>
       PLAYER_KINDS.map((protocol) => ({ labels: { protocol }, value: this.subscribers(protocol) })),
     );
     this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [
