@@ -181,8 +181,11 @@ function sample(): void {
 let internalErrors = 0;
 async function scrapeErrors(): Promise<void> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`).catch(() => undefined))?.text().catch(() => '');
-  const match = /rtmpd_protocol_errors_total\{reason="internal"\} (\d+)/.exec(text ?? '');
-  if (match) internalErrors = Math.max(internalErrors, Number(match[1]));
+  // One series per RTMP protocol (rtmp, rtmps): the bugs are their sum.
+  let count = 0;
+  for (const [, value] of (text ?? '').matchAll(/^rtmpd_protocol_errors_total\{protocol="[^"]+",reason="internal"\} (\d+)$/gm))
+    count += Number(value);
+  internalErrors = Math.max(internalErrors, count);
 }
 
 /** Least-squares slope of RSS over time, in MiB per minute, for one run of the server (its first 30 s skipped). */
