@@ -22,6 +22,7 @@ import { RtmpClient } from './support/rtmp-client.ts';
 import {
   listStreams,
   probe,
+  publishTestPattern,
   runCommand,
   runFfmpeg,
   serverEntry,
@@ -156,6 +157,28 @@ describe('RTMPS', () => {
     expect(await received('rtmps')).toBeGreaterThan(100 * (await received('rtmp')));
     publisher.child.kill('SIGINT');
     await publisher.exited;
+  });
+
+  it('shows publishers and RTMP players over TLS as rtmps and plain ones as rtmp, in the API and the metrics', async () => {
+    const secure = publishOverTls(rtmpsUrl('secure'), 30);
+    const plain = publishTestPattern(server.rtmpUrl('live', 'plain'), { seconds: 30, size: '320x240' });
+    expect((await waitForStream(server, 'rtmp/live/secure')).publisher.protocol).toBe('rtmps');
+    expect((await waitForStream(server, 'rtmp/live/plain')).publisher.protocol).toBe('rtmp');
+    // Polled: the previous test's publisher may still be ending.
+    await expect.poll(() => metric('rtmpd_publishers', 'protocol="rtmps"')).toBe(1);
+    await expect.poll(() => metric('rtmpd_publishers', 'protocol="rtmp"')).toBe(1);
+    // Two ffmpeg players of the RTMPS publisher, one over each listener: each counted under its own.
+    const players = [
+      runFfmpeg(['-tls_verify', '0', '-i', rtmpsUrl('secure'), '-c', 'copy', '-f', 'null', '-']),
+      runFfmpeg(['-i', server.rtmpUrl('live', 'secure'), '-c', 'copy', '-f', 'null', '-']),
+    ];
+    await expect.poll(() => metric('rtmpd_players', 'protocol="rtmps"'), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => metric('rtmpd_players', 'protocol="rtmp"'), { timeout: 10_000 }).toBe(1);
+    // The API's players.rtmp counts RTMP players over both listeners.
+    const shown = (await listStreams(server)).find((s) => s.stream_id === 'rtmp/live/secure');
+    expect(shown?.players).toMatchObject({ rtmp: 2, total: 2 });
+    for (const child of [...players, secure, plain]) child.child.kill('SIGINT');
+    await Promise.all([...players, secure, plain].map((child) => child.exited));
   });
 
   it('takes a GStreamer rtmp2sink publisher over TLS', async () => {

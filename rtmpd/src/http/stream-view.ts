@@ -37,7 +37,7 @@ export const streamViewSchema = z.object({
   keyframes: count,
   /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
   dropped_frames: count,
-  /** HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
+  /** `rtmp` counts RTMP players over both listeners (RTMPS too); HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
   players: z.object({ rtmp: count, http_flv: count, hls: count, total: count }),
   /** Path of the stream's HLS playlist on this server; null when HLS is off for it. */
   hls_url: text.nullable(),
@@ -45,7 +45,10 @@ export const streamViewSchema = z.object({
   recording: z.boolean(),
   /** `recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded. */
   recording_state: z.enum(['recording', 'disk_full', 'failed', 'off']),
-  /** remote_address is null unless the caller presented an API token. */
+  /**
+   * protocol: `rtmp`, `rtmps` (RTMP over TLS), or `relay` for a copy pulled from the pod of the fleet that
+   * owns the stream (only in the pods' lists to each other); remote_address is null unless the caller presented an API token.
+   */
   publisher: z.object({ protocol: text, remote_address: text.nullable() }),
   /** In a fleet, the pod that owns the stream (its publisher's); null for a single server. */
   owner: z.object({ pod: text }).nullable(),
@@ -92,7 +95,12 @@ export function streamView(
     video_frames: stream.stats.videoFrames,
     keyframes: stream.stats.keyframes,
     dropped_frames: stream.stats.framesDropped,
-    players: { rtmp: subscribers.rtmp, http_flv: subscribers['http-flv'], hls: hlsPlayers, total: stream.playerCount + hlsPlayers },
+    players: {
+      rtmp: subscribers.rtmp + subscribers.rtmps,
+      http_flv: subscribers['http-flv'],
+      hls: hlsPlayers,
+      total: stream.playerCount + hlsPlayers,
+    },
     hls_url: hls?.settings(stream.app, stream.key).enabled ? `/${stream.app}/${stream.key}/index.m3u8` : null,
     recording: recordingState === 'recording',
     recording_state: recordingState,

@@ -114,19 +114,26 @@ describe('Stream subscribers', () => {
     const subscribers = [
       new FakeSubscriber('rtmp'),
       new FakeSubscriber('rtmp'),
+      new FakeSubscriber('rtmps'),
       new FakeSubscriber('http-flv'),
       new FakeSubscriber('recorder'),
       new FakeSubscriber('relay'),
     ];
     for (const s of subscribers) stream.subscribe(s, 0);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
-    expect(stream.playerCount).toBe(3);
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
+    expect(stream.playerCount).toBe(4);
     stream.unsubscribe(subscribers[0]!);
     stream.unsubscribe(subscribers[0]!);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
     stream.end('unpublished');
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, 'http-flv': 0, recorder: 0, hls: 0, relay: 0 });
-    expect(subscribers.slice(1).map((s) => s.closed)).toEqual([['unpublished'], ['unpublished'], ['unpublished'], ['unpublished']]);
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, rtmps: 0, 'http-flv': 0, recorder: 0, hls: 0, relay: 0 });
+    expect(subscribers.slice(1).map((s) => s.closed)).toEqual([
+      ['unpublished'],
+      ['unpublished'],
+      ['unpublished'],
+      ['unpublished'],
+      ['unpublished'],
+    ]);
   });
 });
 

@@ -13,7 +13,15 @@ import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type Video
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
 import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag } from './packet.ts';
-import { DeliveryGate, PLAYER_KINDS, SUBSCRIBER_KINDS, type CloseReason, type Subscriber, type SubscriberKind } from './subscriber.ts';
+import {
+  DeliveryGate,
+  PLAYER_KINDS,
+  SUBSCRIBER_KINDS,
+  type CloseReason,
+  type RtmpProtocol,
+  type Subscriber,
+  type SubscriberKind,
+} from './subscriber.ts';
 
 export interface StreamOptions {
   gopCacheMaxBytes: number;
@@ -25,8 +33,8 @@ export interface StreamOptions {
 }
 
 export interface PublisherInfo {
-  /** `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
-  protocol: 'rtmp' | 'relay';
+  /** The RTMP listener the encoder came in on, or `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
+  protocol: RtmpProtocol | 'relay';
   remoteAddress: string;
   /** Ends the publisher's connection, e.g. on shutdown. */
   close(reason: CloseReason): void;

@@ -2,13 +2,20 @@ import type { MediaPacket } from './packet.ts';
 import type { Stream } from './stream.ts';
 
 /**
+ * The RTMP listeners: rtmps is RTMP over TLS, its own value as in the URL
+ * scheme. An RTMP publisher's or player's protocol is the listener it came in on.
+ */
+export const RTMP_PROTOCOLS = ['rtmp', 'rtmps'] as const;
+export type RtmpProtocol = (typeof RTMP_PROTOCOLS)[number];
+
+/**
  * What is at the other end of a subscription (`hls`: a stream's HLS segmenter,
  * shared by all its HLS players; `relay`: another pod of the fleet pulling the stream).
  */
-export const SUBSCRIBER_KINDS = ['rtmp', 'http-flv', 'recorder', 'hls', 'relay'] as const;
+export const SUBSCRIBER_KINDS = [...RTMP_PROTOCOLS, 'http-flv', 'recorder', 'hls', 'relay'] as const;
 export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 /** The kinds with a viewer at the other end; the others keep the stream (a recording). */
-export const PLAYER_KINDS: readonly SubscriberKind[] = ['rtmp', 'http-flv'];
+export const PLAYER_KINDS: readonly SubscriberKind[] = [...RTMP_PROTOCOLS, 'http-flv'];
 
 /** `kicked`: the API ended the publisher; `revoked`: the credential that admitted the session was withdrawn. */
 export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'kicked' | 'revoked' | 'claim_lost';

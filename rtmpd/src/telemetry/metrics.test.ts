@@ -8,7 +8,7 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { PublisherInfo, Stream } from '../hub/stream.ts';
 import type { SubscriberKind } from '../hub/subscriber.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
-import { createRtmpStats } from '../rtmp/server/stats.ts';
+import { createListenerStats, createRtmpStats } from '../rtmp/server/stats.ts';
 import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters, type RtmpListenerCounters } from './metrics.ts';
 
 const avcc = readFileSync(new URL('../codec/testdata/h264_high_320x240.avcc', import.meta.url));
@@ -216,6 +216,25 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_snapshot_file_errors_total')).toBe(0);
     expect(m.get('rtmpd_snapshot_duration_seconds_bucket{le="0.25"}')).toBe(1);
     expect(m.get('rtmpd_snapshot_duration_seconds_count')).toBe(1);
+  });
+
+  it('counts publishers and RTMP players under the listener they came in on, relayed streams under neither', async () => {
+    const { hub, metrics } = setup(10);
+    const stats = createRtmpStats();
+    stats.protocols.rtmps = createListenerStats();
+    metrics.watchRtmp(stats);
+    const plain = hub.publish('live', 'plain', publisher());
+    const secure = hub.publish('live', 'secure', { ...publisher(), protocol: 'rtmps' });
+    hub.publish('live', 'relayed', { ...publisher(), protocol: 'relay' });
+    const now = performance.now();
+    for (const kind of ['rtmp', 'rtmps', 'http-flv'] as const) secure.subscribe(player(kind), now);
+    plain.subscribe(player('rtmp'), now);
+    const m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_publishers{protocol="rtmp"}')).toBe(1);
+    expect(m.get('rtmpd_publishers{protocol="rtmps"}')).toBe(1);
+    expect(m.get('rtmpd_players{protocol="rtmp"}')).toBe(2);
+    expect(m.get('rtmpd_players{protocol="rtmps"}')).toBe(1);
+    expect(m.get('rtmpd_players{protocol="http-flv"}')).toBe(1);
   });
 
   it('exports RTMP series for plain RTMP only while no RTMPS listener listens', async () => {

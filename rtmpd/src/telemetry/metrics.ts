@@ -9,7 +9,7 @@ import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
-import { PLAYER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
+import { RTMP_PROTOCOLS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
 import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
 import { webhookEventTypes } from '../webhooks/options.ts';
@@ -243,14 +243,6 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
 /** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total. */
 export type ConnectionRefusal = 'max_connections' | 'per_address';
-
-/**
- * The RTMP listeners, the `protocol` label of every per-connection RTMP
- * series: rtmps is RTMP over TLS, its own value as in the URL scheme and in
- * rtmpd_tls_handshakes_total{listener}.
- */
-const RTMP_PROTOCOLS = ['rtmp', 'rtmps'] as const;
-export type RtmpProtocol = (typeof RTMP_PROTOCOLS)[number];
 
 /** What one RTMP listener's connections count (rtmp/server/stats.ts RtmpListenerStats). */
 export interface RtmpListenerCounters {
@@ -624,12 +616,18 @@ export class RtmpdMetrics {
   }
 
   private defineStreams(): void {
-    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams (rtmp includes RTMPS).', 'gauge', () => {
+    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams, by protocol (rtmp, rtmps).', 'gauge', () => {
       const live = this.streams();
-      return [{ labels: { protocol: 'rtmp' }, value: live.filter((s) => s.publisher.protocol === 'rtmp').length }];
+      return this.rtmpListeners().map(([protocol]) => ({
+        labels: { protocol },
+        value: live.filter((s) => s.publisher.protocol === protocol).length,
+      }));
     });
-    this.add('rtmpd_players', 'Players connected now, by protocol (rtmp includes RTMPS).', 'gauge', () =>
-      PLAYER_KINDS.map((protocol) => ({ labels: { protocol }, value: this.subscribers(protocol) })),
+    this.add('rtmpd_players', 'Players connected now, by protocol (rtmp, rtmps, http-flv).', 'gauge', () =>
+      [...this.rtmpListeners().map(([protocol]) => protocol), 'http-flv' as const].map((protocol) => ({
+        labels: { protocol },
+        value: this.subscribers(protocol),
+      })),
     );
     this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [
       {

@@ -81,7 +81,7 @@ describe('webhook events', () => {
 
   it("sends stream.started as soon as the tracks are known, on the stream's own event rather than a timer", async () => {
     const { hub, sent } = await setup(['--webhook-events', 'stream.started']);
-    const stream = hub.publish('live', 'cam3', publisher('rtmp'));
+    const stream = hub.publish('live', 'cam3', publisher('rtmps'));
     const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
     const turns = async (n: number) => {
       for (let i = 0; i < n && sent.length === 0; i++) await new Promise(setImmediate);
@@ -93,7 +93,7 @@ describe('webhook events', () => {
     // Delivery is asynchronous but waits on no timer: a few turns of the event loop bring it.
     await turns(5);
     expect(sent.map((e) => e.type)).toEqual(['stream.started']);
-    expect(sent[0]!.data).toMatchObject({ video: { codec: 'h264' }, audio: { codec: 'aac' } });
+    expect(sent[0]!.data).toMatchObject({ publisher: { protocol: 'rtmps' }, video: { codec: 'h264' }, audio: { codec: 'aac' } });
   });
 
   it('sends a stream’s end only to the URLs that were sent its start: a URL added while it is live hears of the next streams', async () => {

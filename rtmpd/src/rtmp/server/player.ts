@@ -2,7 +2,7 @@
 // packet as an RTMP message on the player's stream.
 import type { MediaKind } from '../../flv/media-kind.ts';
 import type { MediaPacket } from '../../hub/packet.ts';
-import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
+import type { CloseReason, RtmpProtocol, Subscriber } from '../../hub/subscriber.ts';
 import type { RtmpConnection } from '../io/connection.ts';
 import { onStatus, rtmpSampleAccess, type StatusInfo } from '../wire/commands.ts';
 import { streamBegin, streamEOF } from '../wire/control.ts';
@@ -16,7 +16,8 @@ const typeOf = (kind: MediaKind): number =>
   kind === 'video' ? MessageType.video : kind === 'audio' ? MessageType.audio : MessageType.dataAmf0;
 
 export class RtmpPlayer implements Subscriber {
-  readonly kind = 'rtmp';
+  /** The listener the player came in on. */
+  readonly kind: RtmpProtocol;
   readonly delivery = 'skip-to-keyframe';
   readonly streamId: number;
   readonly streamName: string;
@@ -28,8 +29,9 @@ export class RtmpPlayer implements Subscriber {
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
   private awaitKeyframe = false;
 
-  constructor(connection: RtmpConnection, streamId: number, streamName: string) {
+  constructor(connection: RtmpConnection, kind: RtmpProtocol, streamId: number, streamName: string) {
     this.connection = connection;
+    this.kind = kind;
     this.streamId = streamId;
     this.streamName = streamName;
   }

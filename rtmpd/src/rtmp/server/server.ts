@@ -5,6 +5,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Config } from '../../config.ts';
 import type { StreamHub } from '../../hub/hub.ts';
+import type { RtmpProtocol } from '../../hub/subscriber.ts';
 import { listenOn } from '../../connections/listen.ts';
 import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
@@ -92,13 +93,14 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     return key;
   }
 
-  function run(socket: Socket, key: string, listener: RtmpListenerStats): RtmpSession {
+  function run(socket: Socket, key: string, protocol: RtmpProtocol, listener: RtmpListenerStats): RtmpSession {
     const session = new RtmpSession(socket, {
       hub,
       config,
       io,
       admission,
       logger,
+      protocol,
       stats: listener,
       inboundBudget,
       onClose: (s) => {
@@ -115,7 +117,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     const key = admit(accepted, stats.protocols.rtmp);
     if (key === undefined) return;
     const { socket, attach } = io.adopt(accepted);
-    attach(run(socket, key, stats.protocols.rtmp));
+    attach(run(socket, key, 'rtmp', stats.protocols.rtmp));
   });
   await listenOn(server, config.rtmpBind, 'rtmp-bind');
   // After listen: an address that cannot be had is the caller's to report, once.
@@ -142,7 +144,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
             perAddress.remove(key);
             return;
           }
-          const session = run(socket, key, secureStats);
+          const session = run(socket, key, 'rtmps', secureStats);
           socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
         },
         failed: () => {

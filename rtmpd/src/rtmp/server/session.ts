@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Config } from '../../config.ts';
 import { PublishRefused, type StreamEndReason, type StreamHub } from '../../hub/hub.ts';
 import type { Stream } from '../../hub/stream.ts';
-import type { CloseReason } from '../../hub/subscriber.ts';
+import type { CloseReason, RtmpProtocol } from '../../hub/subscriber.ts';
 import type { ByteBudget } from '../../memory/byte-budget.ts';
 import { ConnectionTrace } from '../../telemetry/tracing.ts';
 import { RtmpConnection, WINDOW_ACK_SIZE } from '../io/connection.ts';
@@ -57,7 +57,9 @@ export interface SessionOptions {
   /** Checks every publish and play goes through; see admission.ts. */
   admission: readonly AdmissionCheck[];
   logger: RtmpLogger;
-  /** The counters of the listener the connection came in on. */
+  /** The listener the connection came in on: its publisher's or player's protocol. */
+  protocol: RtmpProtocol;
+  /** The counters of that listener. */
   stats: RtmpListenerStats;
   /** Bytes of messages still arriving, over every connection of the server. */
   inboundBudget: ByteBudget;
@@ -631,7 +633,7 @@ export class RtmpSession {
     try {
       // The hub decides last: a refused publisher never hears Publish.Start.
       stream = this.options.hub.publish(this.app, key, {
-        protocol: 'rtmp',
+        protocol: this.options.protocol,
         remoteAddress: this.remoteAddress,
         close: (reason) => this.closePublisher(reason),
       });
@@ -657,7 +659,7 @@ export class RtmpSession {
   }
 
   private startPlaying(streamId: number, key: string): void {
-    const player = new RtmpPlayer(this.connection, streamId, key);
+    const player = new RtmpPlayer(this.connection, this.options.protocol, streamId, key);
     const state: Waiting = { kind: 'waiting', player, abort: new AbortController() };
     this.setState(state);
     const waitMs = this.options.config.playWaitSeconds * 1000;
