@@ -4,7 +4,7 @@ import { ChunkReader, type InboundLimits } from '../wire/chunk-reader.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, UserControlEvent } from '../wire/control.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from '../wire/message-types.ts';
 import type { SocketIo } from './socket-io.ts';
-import type { TickWriter } from './tick-writer.ts';
+import type { SharedSource, TickWriter } from './tick-writer.ts';
 
 /** The acknowledgement window both sides announce and, until the peer names its own, honour. */
 export const WINDOW_ACK_SIZE = 2_500_000;
@@ -124,10 +124,19 @@ export class RtmpConnection {
     this.counted(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.chunkSize));
   }
 
-  /** Writes a media message that other connections send too (`key`: the packet), serialized once for all of them. */
-  sendShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
+  /**
+   * Writes a media message that other connections send too (`key`: the
+   * packet; `source`: its stream's, from `sharedSource`), serialized once for
+   * all of them.
+   */
+  sendShared(key: object, source: SharedSource, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
     if (this.closed) return;
-    this.counted(this.writer.writeShared(key, csid, typeId, streamId, timestamp, body, this.chunkSize));
+    this.counted(this.writer.writeShared(key, source, csid, typeId, streamId, timestamp, body, this.chunkSize));
+  }
+
+  /** Where the shared messages of `stream` are serialized, the same for every connection that sends them. */
+  sharedSource(stream: object): SharedSource {
+    return this.writer.sourceOf(stream);
   }
 
   /** Announces the chunk size this side sends from now on, and uses it. */

@@ -4,6 +4,9 @@ import { ChunkReader } from '../wire/chunk-reader.ts';
 import { serializeMessage } from '../wire/chunk-writer.ts';
 import { TickWriter, WriteTick } from './tick-writer.ts';
 
+/** The stream that the tests' shared messages come from (its run state is per tick). */
+const stream = {};
+
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
@@ -218,7 +221,7 @@ describe('TickWriter', () => {
     tick.handleRead(
       {
         receive: () => {
-          for (const w of writers) expect(w.writeShared(packet, 6, 9, 1, 40, body, 4096)).toBe(expected.length);
+          for (const w of writers) expect(w.writeShared(packet, tick.sourceOf(stream), 6, 9, 1, 40, body, 4096)).toBe(expected.length);
           // The third writer sends a control message as well: its tick goes out as one batch.
           writers[2]!.write(part(9, 12));
           expect(writers[2]!.pendingBytes).toBe(expected.length + 12);
@@ -235,7 +238,10 @@ describe('TickWriter', () => {
     for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, sent[i]![0]!.length)).equals(sent[i]![0]!)).toBe(true);
     // Taken whole by every socket, so the next packet is serialized into the same pooled buffer.
     const next = {};
-    tick.handleRead({ receive: () => writers[0]!.writeShared(next, 6, 9, 1, 80, part(5, 2500), 4096) }, Buffer.alloc(0));
+    tick.handleRead(
+      { receive: () => writers[0]!.writeShared(next, tick.sourceOf(stream), 6, 9, 1, 80, part(5, 2500), 4096) },
+      Buffer.alloc(0),
+    );
     expect(sent[0]![1]!.buffer).toBe(a!.buffer);
   });
 
@@ -250,8 +256,8 @@ describe('TickWriter', () => {
     tick.handleRead(
       {
         receive: () => {
-          for (const w of writers) w.writeShared(video, 6, 9, 1, 40, videoBody, 4096);
-          for (const w of writers) w.writeShared(audio, 4, 8, 1, 40, audioBody, 4096);
+          for (const w of writers) w.writeShared(video, tick.sourceOf(stream), 6, 9, 1, 40, videoBody, 4096);
+          for (const w of writers) w.writeShared(audio, tick.sourceOf(stream), 4, 8, 1, 40, audioBody, 4096);
           expect(writers[0]!.pendingBytes).toBe(expected.length);
         },
       },
@@ -276,7 +282,8 @@ describe('TickWriter', () => {
       tick.handleRead(
         {
           receive: () => {
-            for (const [i, body] of bodies.entries()) for (const w of writers) w.writeShared(bodies[i]!, 6, 9, 1, at, body, 4096);
+            for (const [i, body] of bodies.entries())
+              for (const w of writers) w.writeShared(bodies[i]!, tick.sourceOf(stream), 6, 9, 1, at, body, 4096);
           },
         },
         Buffer.alloc(0),
@@ -294,11 +301,11 @@ describe('TickWriter', () => {
     const writes = recordWrites(socket);
     const held = recordChunks(socket);
     const body = part(6, 2500);
-    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
+    tick.handleRead({ receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
     expect(writes).toHaveLength(1);
     expect(writer.pendingBytes).toBe(60_000 + socket.writableLength);
     // The next tick's message would be serialized where the held one lies, were its buffer reused.
-    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, 80, part(7, 2500), 4096) }, Buffer.alloc(0));
+    tick.handleRead({ receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, 80, part(7, 2500), 4096) }, Buffer.alloc(0));
     expect(held[0]!.equals(serializeMessage(6, 9, 1, 40, body, 4096))).toBe(true);
   });
 
@@ -310,12 +317,18 @@ describe('TickWriter', () => {
     // Shared messages until the kernel takes no more: the last one waits in libuv, uncopied.
     while (writer.pendingBytes === 0) {
       at += 40;
-      tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, at, part(at, 50_000), 60_000) }, Buffer.alloc(0));
+      tick.handleRead(
+        { receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, at, part(at, 50_000), 60_000) },
+        Buffer.alloc(0),
+      );
     }
     expect(socket.writableLength).toBe(0);
     const waiting = held.at(-1)!;
     const copy = Buffer.from(waiting);
-    tick.handleRead({ receive: () => writer.writeShared({}, 6, 9, 1, at + 40, part(1, 50_000), 60_000) }, Buffer.alloc(0));
+    tick.handleRead(
+      { receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, at + 40, part(1, 50_000), 60_000) },
+      Buffer.alloc(0),
+    );
     expect(held.at(-1)!.buffer).not.toBe(waiting.buffer);
     expect(waiting.equals(copy)).toBe(true);
   });
@@ -340,8 +353,8 @@ describe('TickWriter with a media write interval', () => {
 
   /** Runs `write` as the handling of one socket read, as a publisher's read fans out. */
   const inRead = (tick: WriteTick, write: () => void) => tick.handleRead({ receive: write }, Buffer.alloc(0));
-  const frame = (writer: TickWriter, key: object, timestamp: number, body: Buffer) =>
-    writer.writeShared(key, 6, 9, 1, timestamp, body, 4096);
+  const frame = (writer: TickWriter, key: object, timestamp: number, body: Buffer, from: object = stream) =>
+    writer.writeShared(key, writer.sourceOf(from), 6, 9, 1, timestamp, body, 4096);
 
   it('sends shared media at once after a quiet interval, then merges what follows until the interval has passed', async () => {
     const { socket, peer } = await socketPair();
@@ -428,6 +441,47 @@ describe('TickWriter with a media write interval', () => {
     for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
   });
 
+  it("keeps each merging stream's messages in a run of its own, so streams that merge at once leave uncopied", async () => {
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const tick = new WriteTick(30, 2);
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    // Two streams of two players, whose frames arrive in turn (a read each).
+    const streams = [
+      { from: {}, players: writers.slice(0, 2), seed: 30 },
+      { from: {}, players: writers.slice(2), seed: 60 },
+    ];
+    const wire = streams.map(({ seed }) =>
+      Array.from({ length: 3 }, (_, i) => serializeMessage(6, 9, 1, i * 10, part(seed + i, 1000 + i * 100), 4096)),
+    );
+    for (let i = 0; i < 3; i++) {
+      for (const { from, players, seed } of streams) {
+        const key = {};
+        inRead(tick, () => players.forEach((w) => frame(w, key, i * 10, part(seed + i, 1000 + i * 100), from)));
+      }
+      vi.advanceTimersByTime(10);
+    }
+    vi.advanceTimersByTime(10);
+    vi.useRealTimers();
+    // The first frame at once, the next two merged: one range per stream, the same bytes for both its players.
+    for (const [s, chunks] of sent.entries()) {
+      const [first, second, third] = wire[Math.floor(s / 2)]!;
+      expect(chunks.map((c) => c.length)).toEqual([first!.length, second!.length + third!.length]);
+    }
+    for (const [a, b] of [
+      [sent[0]![1]!, sent[1]![1]!],
+      [sent[2]![1]!, sent[3]![1]!],
+    ]) {
+      expect(b!.buffer).toBe(a!.buffer);
+      expect(b!.byteOffset).toBe(a!.byteOffset);
+    }
+    for (const [i, { peer }] of pairs.entries()) {
+      const expected = Buffer.concat(wire[Math.floor(i / 2)]!);
+      expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+    }
+  });
+
   it('flushes each player at its own deadline, and keeps a shared run until the last player holding it has flushed', async () => {
     const pairs = await Promise.all([socketPair(), socketPair()]);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
@@ -474,7 +528,7 @@ describe('TickWriter with a media write interval', () => {
     expect((await readAll(pairs[0]!.peer, expectedA.length)).equals(expectedA)).toBe(true);
     expect((await readAll(pairs[1]!.peer, expectedB.length)).equals(expectedB)).toBe(true);
   });
-  it('makes a run that follows merged media full-size, so a small frame and a larger one after it wait in one range', async () => {
+  it("keeps a merging stream's next frames in its own run, so a small frame and a larger one after it wait in one range", async () => {
     const pairs = await Promise.all([socketPair(), socketPair()]);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const tick = new WriteTick(30, 2);
@@ -505,12 +559,13 @@ describe('TickWriter with a media write interval', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const tick = new WriteTick(30, 2);
     const [alone, a, b] = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const aloneStream = {};
     const [sentAlone, sentA, sentB] = pairs.map(({ socket }) => recordWrites(socket));
     const bodies = Array.from({ length: 3 }, (_, i) => part(40 + i, 900 + i * 100));
     const wire = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
     for (const [i, body] of bodies.entries()) {
       // A stream with one player, and another whose frame goes to two.
-      inRead(tick, () => frame(alone!, {}, i * 10, body));
+      inRead(tick, () => frame(alone!, {}, i * 10, body, aloneStream));
       const shared = {};
       inRead(tick, () => [a!, b!].forEach((w) => frame(w, shared, i * 10, body)));
       if (i < 2) vi.advanceTimersByTime(10);

@@ -26,6 +26,13 @@ const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 const MAX_MERGED_BYTES = 64 * 1024;
 /** Runs double while a tick (or merge interval) fills them, up to this size. */
 const MAX_RUN_BYTES = 256 * 1024;
+/**
+ * A merging stream's run (SharedSource): its players' waiting ranges run on
+ * in it until it is full, when each copies its range once. 64 KiB are about
+ * 0.9 s of a 0.57 Mbps stream and 0.25 s at 2.1 Mbps, many 40 ms intervals,
+ * and one per merging stream while its players wait.
+ */
+const SOURCE_RUN_BYTES = 64 * 1024;
 /** How many of the last shared messages' writers are counted: more than a tick serializes. */
 const TAKER_RING = 1024;
 
@@ -54,6 +61,10 @@ class SharedRun {
   refs = 0;
   /** A socket queued bytes of it instead of writing them at once, so the buffer is not reused. */
   kept = false;
+  /** Counts the runs this object has held, so that a source can tell its run from a later one in the same object. */
+  generation = 0;
+  /** A source's run that the tick holds a reference to until its end, since it serialized into it. */
+  heldByTick = false;
   /** The range last handed out, which the next writer of the same range (a stream's next player) gets too. */
   private view: Buffer | undefined = undefined;
   private viewStart = 0;
@@ -64,6 +75,7 @@ class SharedRun {
     this.used = 0;
     this.refs = 1;
     this.kept = false;
+    this.generation++;
   }
 
   /** The last reference went: lets go of the buffer (the pool or a socket has it now). */
@@ -80,6 +92,23 @@ class SharedRun {
     this.view = this.buffer.subarray(start, end);
     return this.view;
   }
+}
+
+/**
+ * Where the shared messages of one source (a stream) are serialized while
+ * its writers merge: a run of its own, so each player's next message follows
+ * on from its waiting range, where in a run shared by several merging
+ * streams it would follow another stream's message and be copied into a
+ * batch per player. It holds no reference: the run lives while the writers
+ * waiting with ranges of it (and the tick that serializes into it) do, and
+ * once its buffer has gone back to the pool the next message starts a new one.
+ */
+export class SharedSource {
+  run: SharedRun | undefined = undefined;
+  /** The run's generation when this source started it: another means the object holds another run now. */
+  generation = 0;
+  /** The tick sequence number of its last shared message, whose writers say whether it merges. */
+  lastSeq = 0;
 }
 
 /**
@@ -152,6 +181,8 @@ export class WriteTick {
   private readonly spareRuns: SharedRun[] = [];
   /** The last shared message serialized, first in line for the next player. */
   private readonly last = new SharedMessage();
+  /** Each source's (a stream's) run state, made at its first player. */
+  private readonly sources = new WeakMap<object, SharedSource>();
   /** Writers merging media, each until its own deadline; undefined without a write interval. */
   private readonly merges: MergeWheel | undefined;
   private flushScheduled = false;
@@ -203,7 +234,10 @@ export class WriteTick {
   private dropRuns(keepLast: boolean): void {
     const filled = this.filled;
     if (filled.length > 0) {
-      for (const run of filled) this.unref(run);
+      for (const run of filled) {
+        run.heldByTick = false;
+        this.unref(run);
+      }
       filled.length = 0;
     }
     if (keepLast || this.filling === undefined) return;
@@ -217,6 +251,16 @@ export class WriteTick {
     if (!run.kept) this.release(run.buffer);
     run.end();
     if (this.spareRuns.length < MAX_SPARE_RUNS) this.spareRuns.push(run);
+  }
+
+  /** The run state of `source` (a stream), the same for all its writers. */
+  sourceOf(source: object): SharedSource {
+    let state = this.sources.get(source);
+    if (state === undefined) {
+      state = new SharedSource();
+      this.sources.set(source, state);
+    }
+    return state;
   }
 
   /** How many writers this tick sent the shared message numbered `seq`. */
@@ -239,9 +283,14 @@ export class WriteTick {
     if (batch.length <= MAX_SPARE_BATCH_BYTES) this.batches.give(batch);
   }
 
-  /** The message serialized for `key` (the packet) with these framing parameters, made at its first request this tick. */
+  /**
+   * The message serialized for `key` (the packet) with these framing
+   * parameters, made at its first request this tick: in `source`'s run while
+   * its last message went to enough writers to merge, else in the tick's.
+   */
   sharedMessage(
     key: object,
+    source: SharedSource,
     csid: number,
     typeId: number,
     streamId: number,
@@ -255,23 +304,7 @@ export class WriteTick {
       return last;
     }
     const length = chunkedLength(csid, timestamp, body.length, chunkSize);
-    let run = this.filling;
-    if (run === undefined || run.used + length > run.buffer.length) {
-      // Room for what usually follows a frame in the same read (its audio),
-      // and twice the last run's when a read brings more (a publisher that
-      // catches up), so a writer's messages rarely straddle two runs. After a
-      // message that writers merge (the last one's takers), a run outlives its
-      // tick and every writer waiting with a range of it copies that range
-      // into a batch of its own when its next message lands in another run: a
-      // run made for one audio frame would fill at the next video frame, so
-      // such runs are made full-size.
-      const merged = this.merges !== undefined && this.takers[this.seq % TAKER_RING]! >= this.mergeMinWriters;
-      const grown = merged ? MAX_RUN_BYTES : Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
-      if (run !== undefined) this.filled.push(run);
-      run = this.spareRuns.pop() ?? new SharedRun();
-      run.start(this.takeBatch(Math.max(2 * length, grown)));
-      this.filling = run;
-    }
+    const run = this.merging(source) ? this.sourceRun(source, length) : this.fillingRun(length);
     const start = run.used;
     run.used = writeChunks(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
     last.key = key;
@@ -282,8 +315,65 @@ export class WriteTick {
     last.start = start;
     last.end = run.used;
     last.seq = ++this.seq;
+    source.lastSeq = last.seq;
     this.takers[last.seq % TAKER_RING] = 1;
     return last;
+  }
+
+  /** Whether `source`'s writers merge: its last message (if the ring still counts it) went to enough of them. */
+  private merging(source: SharedSource): boolean {
+    return (
+      this.merges !== undefined &&
+      this.seq - source.lastSeq < TAKER_RING &&
+      this.takers[source.lastSeq % TAKER_RING]! >= this.mergeMinWriters
+    );
+  }
+
+  /**
+   * The tick's run with room for `length` bytes. Room for what usually
+   * follows a frame in the same read (its audio), and twice the last run's
+   * when a read brings more (a publisher that catches up), so a writer's
+   * messages rarely straddle two runs.
+   */
+  private fillingRun(length: number): SharedRun {
+    let run = this.filling;
+    if (run === undefined || run.used + length > run.buffer.length) {
+      const grown = Math.min(2 * (run?.buffer.length ?? 0), MAX_RUN_BYTES);
+      if (run !== undefined) this.filled.push(run);
+      run = this.startRun(Math.max(2 * length, grown));
+      this.filling = run;
+    }
+    return run;
+  }
+
+  /**
+   * `source`'s run with room for `length` bytes, held by the tick until its
+   * end. A new one when the last is full or its buffer has gone back to the
+   * pool (no writer waited with a range of it any more).
+   */
+  private sourceRun(source: SharedSource, length: number): SharedRun {
+    const run = source.run;
+    if (run !== undefined && run.generation === source.generation && run.refs > 0 && run.used + length <= run.buffer.length) {
+      if (!run.heldByTick) {
+        run.heldByTick = true;
+        run.refs++;
+        this.filled.push(run);
+      }
+      return run;
+    }
+    const started = this.startRun(Math.max(2 * length, SOURCE_RUN_BYTES));
+    started.heldByTick = true;
+    this.filled.push(started);
+    source.run = started;
+    source.generation = started.generation;
+    return started;
+  }
+
+  /** A run in a pooled buffer of at least `size` bytes, with the tick's reference. */
+  private startRun(size: number): SharedRun {
+    const run = this.spareRuns.pop() ?? new SharedRun();
+    run.start(this.takeBatch(size));
+    return run;
   }
 
   /** `writer` has bytes to send: it is flushed at the end of this read or tick. */
@@ -394,6 +484,11 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
     this.socket.emit('drain');
   };
 
+  /** The run state of `source` (a stream) in this writer's tick. */
+  sourceOf(source: object): SharedSource {
+    return this.tick.sourceOf(source);
+  }
+
   /** Queues bytes for this tick's write; returns how many (0 after end()). */
   write(bytes: Buffer): number {
     const pos = this.reserve(bytes.length, true);
@@ -413,13 +508,23 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
 
   /**
    * Queues a media message that other connections send too (a stream's
-   * fan-out, `key` being the packet): serialized once per tick, and sent
-   * without a copy when it is all this writer sends in the tick. Returns the
-   * bytes it takes on the wire (0 after end()).
+   * fan-out, `key` being the packet, `source` the stream's run state from
+   * `sourceOf`): serialized once per tick, and sent without a copy when it is
+   * all this writer sends in the tick. Returns the bytes it takes on the wire
+   * (0 after end()).
    */
-  writeShared(key: object, csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer, chunkSize: number): number {
+  writeShared(
+    key: object,
+    source: SharedSource,
+    csid: number,
+    typeId: number,
+    streamId: number,
+    timestamp: number,
+    body: Buffer,
+    chunkSize: number,
+  ): number {
     if (this.ended) return 0;
-    const message = this.tick.sharedMessage(key, csid, typeId, streamId, timestamp, body, chunkSize);
+    const message = this.tick.sharedMessage(key, source, csid, typeId, streamId, timestamp, body, chunkSize);
     this.sharedSeq = message.seq;
     const length = message.end - message.start;
     const run = message.run!;

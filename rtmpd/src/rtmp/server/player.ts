@@ -3,7 +3,9 @@
 import type { MediaKind } from '../../flv/media-kind.ts';
 import type { MediaPacket } from '../../hub/packet.ts';
 import type { CloseReason, RtmpProtocol, Subscriber } from '../../hub/subscriber.ts';
+import type { Stream } from '../../hub/stream.ts';
 import type { RtmpConnection } from '../io/connection.ts';
+import type { SharedSource } from '../io/tick-writer.ts';
 import { onStatus, rtmpSampleAccess, type StatusInfo } from '../wire/commands.ts';
 import { streamBegin, streamEOF } from '../wire/control.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
@@ -28,6 +30,8 @@ export class RtmpPlayer implements Subscriber {
   pausedAt = 0;
   /** After a pause, video resumes at a keyframe so the picture is not smeared. */
   private awaitKeyframe = false;
+  /** Where the stream's packets are serialized for its players (set by begin()). */
+  private source: SharedSource | undefined = undefined;
 
   constructor(connection: RtmpConnection, kind: RtmpProtocol, streamId: number, streamName: string) {
     this.connection = connection;
@@ -45,7 +49,8 @@ export class RtmpPlayer implements Subscriber {
   }
 
   /** The replies FMS sends on play, before the stream's metadata, headers and GOP. */
-  begin(): void {
+  begin(stream: Stream): void {
+    this.source = this.connection.sharedSource(stream);
     const details = this.streamName;
     this.connection.send(streamBegin(this.streamId));
     this.sendStatus({ level: 'status', code: 'NetStream.Play.Reset', description: `Playing and resetting ${details}.`, details });
@@ -62,7 +67,7 @@ export class RtmpPlayer implements Subscriber {
       this.awaitKeyframe = false;
     }
     const { kind } = packet;
-    this.connection.sendShared(packet, csidOf(kind), typeOf(kind), this.streamId, packet.timestamp, packet.body);
+    this.connection.sendShared(packet, this.source!, csidOf(kind), typeOf(kind), this.streamId, packet.timestamp, packet.body);
   }
 
   pause(paused: boolean, hasVideo: boolean): void {
