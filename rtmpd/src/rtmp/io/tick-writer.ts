@@ -24,7 +24,7 @@ const MAX_SPARE_BYTES = 8 * 1024 * 1024;
  * reaches this much: a keyframe or a burst gains nothing by waiting.
  */
 const MAX_MERGED_BYTES = 64 * 1024;
-/** Runs double while a tick (or merge interval) fills them, up to this size. */
+/** The tick's runs double while a tick fills them, up to this size. */
 const MAX_RUN_BYTES = 256 * 1024;
 /**
  * A merging stream's run (SharedSource): its players' waiting ranges run on

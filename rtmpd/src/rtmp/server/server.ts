@@ -76,8 +76,12 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   /** RTMPS connections still in their TLS handshake: they hold a connection slot. */
   const handshaking = new Set<Socket>();
 
+  /** The counters of a listener that listens (rtmps's are made when it starts listening). */
+  const listenerStats = (protocol: RtmpProtocol): RtmpListenerStats => stats.protocols[protocol]!;
+
   /** Takes a slot for a new connection, or refuses it, counted for its listener; the key of its address when taken. */
-  function admit(accepted: Socket, listener: RtmpListenerStats): string | undefined {
+  function admit(accepted: Socket, protocol: RtmpProtocol): string | undefined {
+    const listener = listenerStats(protocol);
     const key = addressKey(accepted.remoteAddress);
     if (closing || sessions.size + handshaking.size >= config.maxConnections) {
       listener.connectionsRefused.max_connections++;
@@ -93,7 +97,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     return key;
   }
 
-  function run(socket: Socket, key: string, protocol: RtmpProtocol, listener: RtmpListenerStats): RtmpSession {
+  function run(socket: Socket, key: string, protocol: RtmpProtocol): RtmpSession {
     const session = new RtmpSession(socket, {
       hub,
       config,
@@ -101,7 +105,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       admission,
       logger,
       protocol,
-      stats: listener,
+      stats: listenerStats(protocol),
       inboundBudget,
       onClose: (s) => {
         sessions.delete(s);
@@ -114,10 +118,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
 
   // Paused, so that no byte is read before the socket is rewrapped.
   const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
-    const key = admit(accepted, stats.protocols.rtmp);
+    const key = admit(accepted, 'rtmp');
     if (key === undefined) return;
     const { socket, attach } = io.adopt(accepted);
-    attach(run(socket, key, 'rtmp', stats.protocols.rtmp));
+    attach(run(socket, key, 'rtmp'));
   });
   await listenOn(server, config.rtmpBind, 'rtmp-bind');
   // After listen: an address that cannot be had is the caller's to report, once.
@@ -132,9 +136,9 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   async function listenSecure(bind: string): Promise<Server> {
     const { secure } = options;
     if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
-    const secureStats = (stats.protocols.rtmps ??= createListenerStats());
+    stats.protocols.rtmps ??= createListenerStats();
     const tlsServer = createServer((accepted) => {
-      const key = admit(accepted, secureStats);
+      const key = admit(accepted, 'rtmps');
       if (key === undefined) return;
       const pending = secure.accept(accepted, {
         secured: (socket) => {
@@ -144,7 +148,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
             perAddress.remove(key);
             return;
           }
-          const session = run(socket, key, 'rtmps', secureStats);
+          const session = run(socket, key, 'rtmps');
           socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
         },
         failed: () => {
