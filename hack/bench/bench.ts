@@ -462,7 +462,7 @@ const CLOSE_COUNTERS =
   /^rtmpd_(?:connections_refused|handshake_failures|protocol_errors|players_stalled_closed)_total(?:\{(?:protocol="[^"]+",)?reason="([^"]+)"\})? (\d+)$/;
 
 /** rtmpd's own count of the connections it refused or closed, by reason (the non-zero ones), from /metrics. */
-async function serverCloses(url: URL): Promise<Record<string, number>> {
+export async function serverCloses(url: URL): Promise<Record<string, number>> {
   const { stdout } = await execFileAsync('curl', ['-fsS', url.href], { maxBuffer: 64 * 2 ** 20 });
   const closes: Record<string, number> = {};
   for (const line of stdout.split('\n')) {
