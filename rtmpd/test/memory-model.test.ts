@@ -32,12 +32,15 @@ const PATIENT = [
   ...['--snapshot-enabled', 'false'],
 ];
 
-/** The sum of a metric's series (0 when it has none). */
+/**
+ * The sum of a metric's series whose labels include `labels`. It throws when none matches: a renamed
+ * series or label would otherwise read as 0 and pass the assertions that expect 0.
+ */
 async function metric(server: RunningServer, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  let sum = 0;
-  for (const [, value] of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*${labels}[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(value);
-  return sum;
+  const series = [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].filter(([, l]) => (l ?? '').includes(labels));
+  if (series.length === 0) throw new Error(`/metrics has no series ${name}{${labels}}`);
+  return series.reduce((sum, [, , value]) => sum + Number(value), 0);
 }
 
 /** Polls an asynchronous check every 50 ms until it holds; throws after `timeoutMs`. */
