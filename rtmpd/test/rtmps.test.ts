@@ -71,10 +71,11 @@ async function metric(name: string, labels: string): Promise<number> {
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** Polls until the series reaches `atLeast`; one /metrics does not have (NaN, as is `before + 1` then) never does. */
 async function waitForMetric(name: string, labels: string, atLeast: number): Promise<void> {
   const deadline = Date.now() + 15_000;
-  while ((await metric(name, labels)) < atLeast) {
-    if (Date.now() > deadline) throw new Error(`${name}{${labels}} did not reach ${atLeast}`);
+  for (let value = await metric(name, labels); !(value >= atLeast); value = await metric(name, labels)) {
+    if (Date.now() > deadline) throw new Error(`${name}{${labels}} is ${value}, not ${atLeast} or more`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
