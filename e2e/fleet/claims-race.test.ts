@@ -118,6 +118,7 @@ const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> =>
       query: '',
       tcUrl: undefined,
       remoteAddress: '127.0.0.1:1',
+      protocol: 'rtmp',
       signal: new AbortController().signal,
     }),
   );

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FleetRecordingList } from '../../rtmpd/src/http/recordings-api.ts';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
+import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
 import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
 import { eventually, kubectl, kubectlJson } from '../cluster/kube.ts';
@@ -30,7 +31,7 @@ const figures: Record<string, unknown> = {};
 
 let dir: string;
 let kubeconfig: string;
-let ports: { rtmp: number; http: number };
+let ports: { rtmp: number; rtmps: number; http: number };
 const pods = new Map<string, FleetPod>();
 const publishers: Publisher[] = [];
 const clients: RtmpClient[] = [];
@@ -63,7 +64,14 @@ async function startPod(name: string, ip: string, extra: { graceSeconds?: number
     token,
     kubeconfig,
     dir,
-    extraArgs: [`--api-token-file=${join(dir, 'api.tokens')}`],
+    extraArgs: [
+      `--api-token-file=${join(dir, 'api.tokens')}`,
+      ...[
+        `--rtmps-bind=${ip}:${ports.rtmps}`,
+        `--tls-cert-file=${join(dir, 'tls', 'tls.crt')}`,
+        `--tls-key-file=${join(dir, 'tls', 'tls.key')}`,
+      ],
+    ],
     ...extra,
   });
   pods.set(name, pod);
@@ -108,7 +116,8 @@ beforeAll(async () => {
   await writeFile(join(dir, 'api.tokens'), `${apiToken}\n`);
   await kubectl(['create', 'namespace', namespace]);
   kubeconfig = await fleetPodAccount(namespace, 'edge-rtmpd');
-  ports = { rtmp: await freePort(), http: await freePort() };
+  await selfSigned(join(dir, 'tls'));
+  ports = { rtmp: await freePort(), rtmps: await freePort(), http: await freePort() };
   await Promise.all([startPod('edge-0', '127.0.0.2'), startPod('edge-1', '127.0.0.3'), startPod('edge-2', '127.0.0.4')]);
 });
 
@@ -184,6 +193,38 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     expect(lists[2]).toEqual(lists[0]);
     const one = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}`));
     expect(((await one.json()) as StreamView).owner).toEqual({ pod: 'edge-0' });
+  });
+
+  it('an RTMPS publisher is listed as rtmps by every pod, also from its claim alone while its pod does not answer', async () => {
+    const tlsKey = `tls${suffix}`;
+    const tlsId = `rtmp/live/${tlsKey}`;
+    const edge1 = pod('edge-1');
+    const publisher = publishTestPattern(`rtmps://${edge1.ip}:${ports.rtmps}/live/${tlsKey}`, { seconds: 120, size: '320x240' });
+    publishers.push(publisher);
+    const claimed = () => leases('stream').then((all) => all.find((l) => l.metadata.annotations?.['media.fluxiot.io/stream'] === tlsId));
+    const claim = await eventually('the RTMPS stream’s claim', claimed);
+    expect(claim.metadata.annotations?.['media.fluxiot.io/protocol']).toBe('rtmps');
+    for (const name of ['edge-0', 'edge-1', 'edge-2']) {
+      const view = await eventually(`the RTMPS stream in ${name}’s list`, async () =>
+        (await streams(pod(name))).find((s) => s.stream_id === tlsId && s.video !== null),
+      );
+      expect(view.publisher.protocol, name).toBe('rtmps');
+    }
+    // Its owner stopped: the others list it from its claim (no tracks known), still as rtmps.
+    edge1.child.kill('SIGSTOP');
+    try {
+      const fromClaim = await eventually(
+        'the RTMPS stream listed from its claim',
+        async () => (await streams(pod('edge-2'))).find((s) => s.stream_id === tlsId && s.video === null),
+        10_000,
+      );
+      expect(fromClaim).toMatchObject({ owner: { pod: 'edge-1' }, publisher: { protocol: 'rtmps' } });
+    } finally {
+      edge1.child.kill('SIGCONT');
+    }
+    publisher.child.kill('SIGINT');
+    await publisher.exited;
+    await eventually('the RTMPS stream’s claim let go', async () => ((await claimed()) ? undefined : true));
   });
 
   it('the web console of a pod that does not own the stream shows it, its thumbnail and its owner', async () => {

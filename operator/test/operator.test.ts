@@ -179,12 +179,14 @@ describe('rtmpd-operator against the API server', () => {
     await kubectl(['create', '-n', ns, '-f', '-'], { ...asPod, input: asLease(lease(1, 3)) });
     await kubectl(['create', '-n', ns, '-f', '-'], {
       ...asPod,
-      input: asLease(claimLease({ fleet: 'alpha', streamId: 'rtmp/live/cam', identity, durationSeconds: 10, now })),
+      input: asLease(claimLease({ fleet: 'alpha', streamId: 'rtmp/live/cam', protocol: 'rtmp', identity, durationSeconds: 10, now })),
     });
     // a claim left by a process that is gone, and the Lease of a pod that does not exist: neither counts
     await kubectl(['create', '-n', ns, '-f', '-'], {
       ...asPod,
-      input: asLease(claimLease({ fleet: 'alpha', streamId: 'rtmp/live/old', identity: 'alpha-0_dead', durationSeconds: 10, now })),
+      input: asLease(
+        claimLease({ fleet: 'alpha', streamId: 'rtmp/live/old', protocol: 'rtmp', identity: 'alpha-0_dead', durationSeconds: 10, now }),
+      ),
     });
     await kubectl(['create', '-n', ns, '-f', '-'], {
       ...asPod,

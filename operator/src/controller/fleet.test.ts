@@ -96,7 +96,7 @@ const pod = (name: string, identity: string, publishers: number, players: number
     acquireTime: now,
   });
 const claim = (streamId: string, identity: string): KubernetesObject =>
-  claimLease({ fleet: 'edge', streamId, identity, durationSeconds: 10, now });
+  claimLease({ fleet: 'edge', streamId, protocol: 'rtmp', identity, durationSeconds: 10, now });
 
 describe('the fleet counts in the status', () => {
   it('adds up what each running pod reports, and counts the streams claimed by live processes', () => {

@@ -97,7 +97,7 @@ function fromClaim(claim: ClaimRecord, pod: string): StreamView {
     hls_url: null,
     recording: false,
     recording_state: 'off',
-    publisher: { protocol: 'rtmp', remote_address: '' },
+    publisher: { protocol: claim.protocol, remote_address: '' },
     owner: { pod },
   };
 }

@@ -7,6 +7,7 @@
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
+import type { RtmpProtocol } from '../hub/subscriber.ts';
 import type { AdmissionCheck, AdmissionDecision, AdmissionRequest } from '../rtmp/server/admission.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
@@ -116,7 +117,7 @@ export class StreamClaims {
   readonly check: AdmissionCheck = (request: AdmissionRequest) => {
     if (request.action !== 'publish') return { allow: true };
     const streamId = idOf(request.app, request.key);
-    return this.serialized(streamId, () => this.acquire(streamId, request.signal));
+    return this.serialized(streamId, () => this.acquire(streamId, request.protocol, request.signal));
   };
 
   /** Streams this pod holds claims for. */
@@ -172,12 +173,12 @@ export class StreamClaims {
     return stream && stream.publisher.protocol !== 'relay' ? stream : undefined;
   }
 
-  private async acquire(streamId: string, signal: AbortSignal): Promise<AdmissionDecision> {
+  private async acquire(streamId: string, protocol: RtmpProtocol, signal: AbortSignal): Promise<AdmissionDecision> {
     const { api, fleet, identity, podUid, durationSeconds } = this.o;
     const name = claimName(fleet, streamId);
     const deadline = this.now() + this.o.maxWaitMs;
     const lease = (resourceVersion?: string) =>
-      claimLease({ fleet, streamId, identity, podUid, durationSeconds, now: new Date().toISOString() }, resourceVersion);
+      claimLease({ fleet, streamId, protocol, identity, podUid, durationSeconds, now: new Date().toISOString() }, resourceVersion);
     for (let attempt = 0; attempt < 100 && !signal.aborted; attempt++) {
       const created = await api.create(lease());
       this.writes++;

@@ -42,7 +42,8 @@ describe('fleet Lease records', () => {
       renewTime: now,
     });
     expect(claimRecord(pod)).toBeUndefined();
-    const claim = claimLease({ fleet: 'edge', streamId: 'rtmp/live/a', identity: 'edge-1_abcd', durationSeconds: 10, now }, '42');
+    const fields = { fleet: 'edge', streamId: 'rtmp/live/a', identity: 'edge-1_abcd', durationSeconds: 10, now };
+    const claim = claimLease({ ...fields, protocol: 'rtmps' }, '42');
     expect(claim.metadata.resourceVersion).toBe('42');
     expect(claimRecord({ ...claim, metadata: { ...claim.metadata, resourceVersion: '43' } })).toEqual({
       lease: claimName('edge', 'rtmp/live/a'),
@@ -50,7 +51,9 @@ describe('fleet Lease records', () => {
       streamId: 'rtmp/live/a',
       identity: 'edge-1_abcd',
       acquireTime: now,
+      protocol: 'rtmps',
     });
+    expect(claimRecord(claimLease({ ...fields, protocol: 'rtmp' }))?.protocol).toBe('rtmp');
     expect(podRecord(claim)).toBeUndefined();
   });
 
@@ -77,6 +80,7 @@ describe('fleet Lease records', () => {
     const claim = {
       fleet: 'edge',
       streamId: 'rtmp/live/a',
+      protocol: 'rtmp' as const,
       identity: 'edge-1_abcd',
       durationSeconds: 10,
       now: '2026-11-28T10:00:00.000000Z',
@@ -87,6 +91,26 @@ describe('fleet Lease records', () => {
     ]);
     expect(claimLease({ ...claim, podUid: '' }).metadata.ownerReferences).toBeUndefined();
     expect(claimLease(claim).metadata.ownerReferences).toBeUndefined();
+  });
+
+  it('reads a claim written before the protocol was recorded (a rolling upgrade has both) as rtmp, as it was shown then', () => {
+    const claim = claimLease({
+      fleet: 'edge',
+      streamId: 'rtmp/live/a',
+      protocol: 'rtmps',
+      identity: 'edge-1_abcd',
+      durationSeconds: 10,
+      now: '',
+    });
+    const { 'media.fluxiot.io/protocol': written, ...older } = claim.metadata.annotations ?? {};
+    expect(written).toBe('rtmps');
+    expect(claimRecord({ ...claim, metadata: { ...claim.metadata, annotations: older } })).toMatchObject({
+      streamId: 'rtmp/live/a',
+      identity: 'edge-1_abcd',
+      protocol: 'rtmp',
+    });
+    const later = { ...claim.metadata.annotations, 'media.fluxiot.io/protocol': 'srt' };
+    expect(claimRecord({ ...claim, metadata: { ...claim.metadata, annotations: later } })?.protocol).toBe('rtmp');
   });
 
   it('ignores Leases that are not the fleet’s and load figures that are not counts', () => {

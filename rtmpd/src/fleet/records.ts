@@ -8,6 +8,7 @@
 // Both name their holder's Pod as owner when it knows its UID, so the garbage
 // collector deletes them with the Pod, also after a kill that left no time to.
 import { createHash } from 'node:crypto';
+import { RTMP_PROTOCOLS, type RtmpProtocol } from '../hub/subscriber.ts';
 import type { Lease } from './lease-api.ts';
 
 /** On every Lease of a fleet: the fleet's (the RtmpServer's) name. */
@@ -20,6 +21,7 @@ const ANNOTATION = {
   players: 'media.fluxiot.io/players',
   draining: 'media.fluxiot.io/draining',
   stream: 'media.fluxiot.io/stream',
+  protocol: 'media.fluxiot.io/protocol',
 } as const;
 
 /** `media.fluxiot.io/fleet=<name>`: every Lease of one fleet. */
@@ -66,7 +68,16 @@ export interface ClaimRecord {
   streamId: string;
   identity: string;
   acquireTime: string;
+  /** The listener its publisher came in on, what the catalog shows when the owner does not answer. */
+  protocol: RtmpProtocol;
 }
+
+/**
+ * A claim's protocol. Claims written before it was recorded have none, and
+ * a rolling upgrade meets both: those read as `rtmp`, what was shown for
+ * every claim before (so a value a later version adds does too).
+ */
+const protocolOf = (v: string | undefined): RtmpProtocol => RTMP_PROTOCOLS.find((p) => p === v) ?? 'rtmp';
 
 const count = (v: string | undefined): number => {
   const n = Number(v);
@@ -101,6 +112,7 @@ export function claimRecord(lease: Lease): ClaimRecord | undefined {
     streamId,
     identity: lease.spec.holderIdentity ?? '',
     acquireTime: lease.spec.acquireTime ?? '',
+    protocol: protocolOf(lease.metadata.annotations?.[ANNOTATION.protocol]),
   };
 }
 
@@ -142,14 +154,22 @@ export const podLease = (f: PodLeaseFields, resourceVersion?: string): Lease => 
 });
 
 export const claimLease = (
-  o: { fleet: string; streamId: string; identity: string; podUid?: string | undefined; durationSeconds: number; now: string },
+  o: {
+    fleet: string;
+    streamId: string;
+    protocol: RtmpProtocol;
+    identity: string;
+    podUid?: string | undefined;
+    durationSeconds: number;
+    now: string;
+  },
   resourceVersion?: string,
 ): Lease => ({
   metadata: {
     name: claimName(o.fleet, o.streamId),
     ...(resourceVersion ? { resourceVersion } : {}),
     labels: { [fleetLabel]: o.fleet, [LABEL_KIND]: 'stream' },
-    annotations: { [ANNOTATION.stream]: o.streamId, [ANNOTATION.pod]: podOf(o.identity) },
+    annotations: { [ANNOTATION.stream]: o.streamId, [ANNOTATION.pod]: podOf(o.identity), [ANNOTATION.protocol]: o.protocol },
     // A take-over replaces the owner too: the claim goes with its new holder's Pod.
     ...ownedBy(podOf(o.identity), o.podUid),
   },

@@ -134,6 +134,7 @@ describe('admit', () => {
     query: '',
     tcUrl: undefined,
     remoteAddress: '127.0.0.1:1',
+    protocol: 'rtmp',
     signal,
   });
   const silent = () => undefined;

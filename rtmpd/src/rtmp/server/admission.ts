@@ -23,6 +23,8 @@
 //   it is live (so the check can end it later, e.g. when its key is revoked)
 //   and releases it when it ends or never began.
 
+import type { RtmpProtocol } from '../../hub/subscriber.ts';
+
 export type AdmissionAction = 'publish' | 'play';
 
 export interface AdmissionRequest {
@@ -36,6 +38,8 @@ export interface AdmissionRequest {
   tcUrl: string | undefined;
   /** The client's address, `host:port`. */
   remoteAddress: string;
+  /** The listener the connection came in on: `rtmps` is RTMP over TLS. */
+  protocol: RtmpProtocol;
   /** Aborted when the answer is no longer wanted. */
   signal: AbortSignal;
 }

@@ -571,6 +571,7 @@ export class RtmpSession {
       query: queryOf(name),
       tcUrl: this.tcUrl,
       remoteAddress: this.remoteAddress,
+      protocol: this.options.protocol,
       signal: abort.signal,
     };
     const logError = (obj: object, msg: string) => this.options.logger.error({ remote: this.remoteAddress, ...obj }, msg);
