@@ -3,7 +3,10 @@
 // sends is decoded from protobuf.
 import Router from '@koa/router';
 import Koa from 'koa';
+import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConnectionTrace,
@@ -14,6 +17,8 @@ import {
   traceSnapshot,
   type Tracing,
 } from '../../rtmpd/src/telemetry/tracing.ts';
+import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
+import { publishTestPattern, runFfmpeg, startServer, stopAll, waitForStream } from '../../rtmpd/test/support/processes.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 
 let receiver: OtlpReceiver;
@@ -29,6 +34,7 @@ beforeAll(async () => {
   tracing = await startTracing();
 });
 afterAll(async () => {
+  stopAll();
   await tracing?.shutdown();
   await receiver.close();
   process.env = saved;
@@ -44,7 +50,7 @@ const stream = {
 describe('tracing over OTLP/HTTP protobuf', () => {
   it('starts from OTEL_EXPORTER_OTLP_ENDPOINT and exports a connection with its publish span', async () => {
     expect(tracing).toBeDefined();
-    const connection = new ConnectionTrace('10.0.0.7', 50123);
+    const connection = new ConnectionTrace({ remoteAddress: '10.0.0.7', remotePort: 50123 });
     connection.connected('live', { 'rtmp.flash_version': 'FMLE/3.0' });
     connection.began('publish', 'live', 'cam1');
     connection.stream(stream);
@@ -130,5 +136,46 @@ describe('tracing over OTLP/HTTP protobuf', () => {
     });
     const missing = await receiver.waitFor((s) => s.name === 'GET' && s.attributes['url.path'] === '/nothing');
     expect(missing.attributes['http.response.status_code']).toBe(404);
+  });
+});
+
+describe('rtmpd tracing its RTMP and RTMPS connections', () => {
+  it('marks a connection over TLS with the tls.* attributes, rtmp its network.protocol.name either way', async () => {
+    // The rtmpd process inherits OTEL_EXPORTER_OTLP_ENDPOINT from this one.
+    const dir = join(tmpdir(), `rtmpd-tracing-${process.pid}`);
+    const certificate = await selfSigned(dir);
+    const server = await startServer([
+      ...['--rtmps-bind', '127.0.0.1:0', '--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
+      ...['--recording-enabled', 'false'],
+    ]);
+    try {
+      const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string };
+      const secure = runFfmpeg([
+        ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast'],
+        ...['-f', 'flv', '-tls_verify', '0', `rtmps://${ready.rtmps}/live/secure`],
+      ]);
+      const plain = publishTestPattern(server.rtmpUrl('live', 'plain'), { seconds: 20, size: '160x120' });
+      await waitForStream(server, 'rtmp/live/secure');
+      await waitForStream(server, 'rtmp/live/plain');
+      for (const publisher of [secure, plain]) publisher.child.kill('SIGINT');
+      await Promise.all([secure.exited, plain.exited]);
+
+      const connection = (key: string) => receiver.waitFor((s) => s.name === 'rtmp.connection' && s.attributes['rtmp.stream_key'] === key);
+      const overTls = await connection('secure');
+      expect(overTls.attributes).toMatchObject({
+        'network.protocol.name': 'rtmp',
+        'network.peer.address': '127.0.0.1',
+        'tls.established': true,
+        'tls.protocol.name': 'tls',
+        'tls.protocol.version': '1.3',
+        'tls.cipher': expect.stringMatching(/^TLS_[A-Z0-9_]+$/),
+      });
+      const overTcp = await connection('plain');
+      expect(overTcp.attributes['network.protocol.name']).toBe('rtmp');
+      expect(Object.keys(overTcp.attributes).filter((name) => name.startsWith('tls.'))).toEqual([]);
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -25,7 +25,7 @@ describe('tracing when no OTLP endpoint is set', () => {
     expect(await startTracing({})).toBeUndefined();
     expect(tracingEnabled()).toBe(false);
     expect(trace.getTracer('probe').startSpan('probe').isRecording()).toBe(false);
-    const connection = new ConnectionTrace('127.0.0.1', 1);
+    const connection = new ConnectionTrace({ remoteAddress: '127.0.0.1', remotePort: 1 });
     connection.began('play', 'live', 'k');
     expect(connection.logFields()).toEqual({});
     connection.close({ bytesIn: 1 });

@@ -6,6 +6,8 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
+import type { Socket } from 'node:net';
+import { TLSSocket, type CipherNameAndProtocol } from 'node:tls';
 
 /** The API and rtmpd's tracer while tracing is on. */
 let otel: { api: typeof OtelApi; tracer: Tracer } | undefined;
@@ -120,6 +122,26 @@ export interface ByteCounts {
 }
 
 /**
+ * What OpenTelemetry's semantic conventions put on a connection over TLS:
+ * `network.protocol.name` stays the application protocol (`rtmp`, as the
+ * HTTP conventions keep `http` for HTTPS), and the `tls.*` attributes say it
+ * was encrypted and how: `tls.protocol.name` `tls` and `tls.protocol.version`
+ * `1.3` from Node's `TLSv1.3`, `tls.cipher` the IANA name of the cipher suite.
+ */
+function tlsAttributes(socket: TLSSocket): Attributes {
+  const attributes: Attributes = { 'tls.established': true };
+  const version = /^(TLS|SSL)v(.+)$/.exec(socket.getProtocol() ?? '');
+  if (version) {
+    attributes['tls.protocol.name'] = version[1]!.toLowerCase();
+    attributes['tls.protocol.version'] = version[2]!;
+  }
+  // Null once the socket is closed (Node's types leave that out).
+  const cipher = socket.getCipher() as CipherNameAndProtocol | null;
+  if (cipher?.standardName) attributes['tls.cipher'] = cipher.standardName;
+  return attributes;
+}
+
+/**
  * One RTMP connection's life: a `rtmp.connection` span from accept to close,
  * with a `rtmp.publish` or `rtmp.play` child from the command to its end
  * carrying app, key, codecs and bytes. Connections are event-driven, not one
@@ -131,11 +153,17 @@ export class ConnectionTrace {
   private roleStream: StreamLike | undefined;
   private error: string | undefined;
 
-  constructor(remoteAddress: string | undefined, remotePort: number | undefined) {
+  /** `socket` is read here only while tracing is on; a TLSSocket (RTMPS) has finished its handshake. */
+  constructor(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>) {
     if (!otel) return;
     this.span = otel.tracer.startSpan('rtmp.connection', {
       kind: KIND_SERVER,
-      attributes: { 'network.protocol.name': 'rtmp', 'network.peer.address': remoteAddress ?? '', 'network.peer.port': remotePort ?? 0 },
+      attributes: {
+        'network.protocol.name': 'rtmp',
+        'network.peer.address': socket.remoteAddress ?? '',
+        'network.peer.port': socket.remotePort ?? 0,
+        ...(socket instanceof TLSSocket ? tlsAttributes(socket) : {}),
+      },
     });
   }
 

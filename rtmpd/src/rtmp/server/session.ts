@@ -193,7 +193,7 @@ export class RtmpSession {
     this.socket = socket;
     this.options = options;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    this.trace = new ConnectionTrace(socket.remoteAddress, socket.remotePort);
+    this.trace = new ConnectionTrace(socket);
     this.connection = new RtmpConnection(socket, {
       io: options.io,
       handshake: new ServerHandshake((bytes) => this.connection.send(bytes)),
