@@ -6,8 +6,9 @@
 // counted; a bad certificate stops the start.
 import { spawn } from 'node:child_process';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -224,6 +225,58 @@ describe('RTMPS', () => {
     publisher.child.kill('SIGINT');
     await publisher.exited;
     await swapTo(first);
+  });
+});
+
+describe('an RTMPS client as the auth callback and the logs see it', () => {
+  it('tells the callback protocol rtmp with tls true over RTMPS and HTTPS (false over RTMP and HTTP), and logs rtmps', async () => {
+    const told: Record<string, unknown>[] = [];
+    const callback = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        told.push(JSON.parse(body) as Record<string, unknown>);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/auth`;
+    const rules = [{ app: 'hook', method: 'callback', url, cacheSeconds: 0 }];
+    const guarded = await startTlsServer(['--https-bind', '127.0.0.1:0', '--auth-rules', JSON.stringify(rules)]);
+    const hookUrl = (scheme: 'rtmps' | 'https', path: string) =>
+      `${scheme}://127.0.0.1:${scheme === 'rtmps' ? guarded.rtmpsPort : guarded.httpsPort}/hook/${path}`;
+    try {
+      const secure = publishOverTls(hookUrl('rtmps', 'secure'), 30);
+      const plain = publishTestPattern(guarded.server.rtmpUrl('hook', 'plain'), { seconds: 30, size: '320x240' });
+      await waitForStream(guarded.server, 'rtmp/hook/secure');
+      await waitForStream(guarded.server, 'rtmp/hook/plain');
+      for (const input of [hookUrl('rtmps', 'secure'), hookUrl('https', 'secure.flv'), guarded.server.httpUrl('/hook/plain.flv')]) {
+        expect(await probe(input)).toEqual(expect.arrayContaining([expect.objectContaining({ codec_name: 'h264' })]));
+      }
+      const body = (action: string, key: string, protocol: string) =>
+        told.find((b) => b.action === action && b.key === key && b.protocol === protocol);
+      expect(body('publish', 'secure', 'rtmp')).toMatchObject({ app: 'hook', client_ip: '127.0.0.1', tls: true });
+      expect(body('publish', 'plain', 'rtmp')).toMatchObject({ tls: false });
+      expect(body('play', 'secure', 'rtmp')).toMatchObject({ tls: true });
+      expect(body('play', 'secure', 'http-flv')).toMatchObject({ tls: true });
+      expect(body('play', 'plain', 'http-flv')).toMatchObject({ tls: false });
+
+      const logged = (msg: string, stream: string) => guarded.server.logs.find((line) => line.msg === msg && line.stream === stream);
+      await expect.poll(() => logged('rtmp play', 'rtmp/hook/secure')).toMatchObject({ protocol: 'rtmps' });
+      expect(logged('rtmp publish', 'rtmp/hook/secure')).toMatchObject({
+        protocol: 'rtmps',
+        remote: expect.stringMatching(/^127\.0\.0\.1:/),
+      });
+      expect(logged('rtmp publish', 'rtmp/hook/plain')).toMatchObject({ protocol: 'rtmp' });
+      for (const publisher of [secure, plain]) publisher.child.kill('SIGINT');
+      await Promise.all([secure.exited, plain.exited]);
+      await expect.poll(() => logged('rtmp unpublish', 'rtmp/hook/secure')).toMatchObject({ protocol: 'rtmps' });
+    } finally {
+      await guarded.server.stop();
+      callback.closeAllConnections();
+      callback.close();
+    }
   });
 });
 

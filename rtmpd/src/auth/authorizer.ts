@@ -33,7 +33,10 @@ export type RefusalReason =
 
 export interface AuthRequest {
   action: AuthAction;
+  /** The protocol family: RTMPS is `rtmp` with `tls`, as the callback is told. */
   protocol: 'rtmp' | 'http-flv' | 'hls';
+  /** The client came over TLS (RTMPS, HTTPS). */
+  tls: boolean;
   app: string;
   key: string;
   /** Credentials from the query strings (the stream name's over the tcUrl's, or the HTTP request's). */
@@ -125,6 +128,7 @@ export class Authorizer {
     const decision = await this.authorize({
       action: request.action,
       protocol: 'rtmp',
+      tls: request.protocol === 'rtmps',
       app: request.app,
       key: request.key,
       params,
@@ -233,6 +237,7 @@ export class Authorizer {
       {
         action: request.action,
         protocol: request.protocol,
+        tls: request.tls,
         app: request.app,
         key: request.key,
         client: request.clientIp,

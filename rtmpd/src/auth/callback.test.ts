@@ -30,6 +30,7 @@ const request = (over: Partial<CallbackRequest> = {}): CallbackRequest => ({
   query: 'token=abc',
   clientIp: '127.0.0.1',
   protocol: 'rtmp',
+  tls: false,
   signal: new AbortController().signal,
   ...over,
 });
@@ -49,6 +50,7 @@ describe('callback', () => {
       query: 'token=abc',
       client_ip: '127.0.0.1',
       protocol: 'rtmp',
+      tls: false,
     });
     expect(await client.ask(request({ key: 'cam2' }))).toEqual({ verdict: 'callback_denied' });
     expect(await client.ask(request())).toEqual({ verdict: 'ok' });

@@ -1,6 +1,9 @@
 // The `callback` method: rtmpd POSTs each publish and play to a URL of yours
 // and does what it answers. The body is JSON:
-//   {"action":"publish","app":"live","key":"cam1","query":"token=...","client_ip":"203.0.113.7","protocol":"rtmp"}
+//   {"action":"publish","app":"live","key":"cam1","query":"token=...","client_ip":"203.0.113.7","protocol":"rtmp","tls":true}
+// `protocol` names the protocol family (rtmp, http-flv, hls), as MediaMTX's
+// external authentication does, so a script testing protocol == "rtmp" takes
+// RTMPS as well; `tls` says whether the client came over TLS (RTMPS, HTTPS).
 // A 2xx answer allows; 401 and 403 refuse; anything else, a timeout or an
 // unreachable service refuses too unless the rule says failOpen. Definite
 // answers (2xx, 401, 403) are reused for `cacheSeconds`, so a reconnecting
@@ -17,6 +20,7 @@ export interface CallbackRequest {
   query: string;
   clientIp: string;
   protocol: string;
+  tls: boolean;
   signal: AbortSignal;
 }
 
@@ -46,6 +50,7 @@ export class CallbackClient {
       query: request.query,
       client_ip: request.clientIp,
       protocol: request.protocol,
+      tls: request.tls,
     });
     const now = Date.now();
     const cached = this.cache.get(body);

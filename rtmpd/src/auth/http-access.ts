@@ -3,6 +3,7 @@
 // /metrics when the config says so, /health never. authorizeHttpPlay puts
 // an HTTP player (HTTP-FLV, HLS) through the same rules as an RTMP one.
 import type { Context, Middleware, Next } from 'koa';
+import { TLSSocket } from 'node:tls';
 import type { Config } from '../config.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
@@ -80,6 +81,8 @@ export async function authorizeHttpPlay(
     params: new URLSearchParams(ctx.querystring),
     bearer: bearerOf(ctx.get('authorization') || undefined),
     clientIp: normalizeIp(ctx.req.socket.remoteAddress ?? ''),
+    // The connection itself, not ctx.secure, which a proxy's X-Forwarded-Proto may set.
+    tls: ctx.req.socket instanceof TLSSocket,
     signal,
   });
   if (decision.allow) return decision.lease;

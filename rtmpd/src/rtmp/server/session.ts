@@ -212,8 +212,16 @@ export class RtmpSession {
     this.state = { kind: 'handshake' };
     options.stats.connections.handshake++;
     socket.setNoDelay(true);
-    socket.on('error', (err) => options.logger.debug({ remote: this.remoteAddress, err: err.message }, 'rtmp socket error'));
+    socket.on('error', (err) => options.logger.debug({ ...this.peer, err: err.message }, 'rtmp socket error'));
     socket.on('close', () => this.cleanup());
+  }
+
+  /**
+   * What names the connection in its log lines: the client and the listener
+   * (`rtmps`: over TLS). Built per line, not kept: nothing per connection.
+   */
+  private get peer(): { remote: string; protocol: RtmpProtocol } {
+    return { remote: this.remoteAddress, protocol: this.options.protocol };
   }
 
   private get closed(): boolean {
@@ -332,11 +340,11 @@ export class RtmpSession {
     if (err instanceof RtmpProtocolError) {
       countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
       this.trace.failed(err.reason);
-      logger.warn({ remote: this.remoteAddress, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
+      logger.warn({ ...this.peer, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
     } else {
       countBy(stats.protocolErrors, 'internal');
       this.trace.failed('internal');
-      logger.error({ remote: this.remoteAddress, err }, 'rtmp internal error, closing');
+      logger.error({ ...this.peer, err }, 'rtmp internal error, closing');
     }
     this.publishEnd = 'protocol_error';
     this.close();
@@ -344,7 +352,7 @@ export class RtmpSession {
 
   private handshakeDone(): void {
     if (this.state.kind !== 'handshake') return;
-    this.options.logger.debug({ remote: this.remoteAddress }, 'rtmp handshake done');
+    this.options.logger.debug(this.peer, 'rtmp handshake done');
     this.setState({ kind: 'connecting' });
   }
 
@@ -353,7 +361,7 @@ export class RtmpSession {
     const { stats } = this.options;
     countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, reason);
     this.trace.failed(reason);
-    this.options.logger.info({ remote: this.remoteAddress, reason }, `rtmp ${message}, closing`);
+    this.options.logger.info({ ...this.peer, reason }, `rtmp ${message}, closing`);
     this.publishEnd = reason.endsWith('_timeout') ? 'timed_out' : 'protocol_error';
     this.close();
   }
@@ -448,8 +456,8 @@ export class RtmpSession {
           );
         return;
       default:
-        // Shared objects, unknown types: not ours to serve.
-        this.options.logger.debug({ remote: this.remoteAddress, typeId }, 'rtmp message ignored');
+        // Shared objects, unknown types: not ours to serve. Per message, so one object, not this.peer's two.
+        this.options.logger.debug({ remote: this.remoteAddress, protocol: this.options.protocol, typeId }, 'rtmp message ignored');
     }
   }
 
@@ -509,7 +517,7 @@ export class RtmpSession {
         return;
       default:
         countBy(this.options.stats.commandErrors, 'unknown');
-        this.options.logger.debug({ remote: this.remoteAddress, command: cmd.name.slice(0, 64) }, 'rtmp unknown command');
+        this.options.logger.debug({ ...this.peer, command: cmd.name.slice(0, 64) }, 'rtmp unknown command');
         if (cmd.transactionId > 0)
           this.reply(errorResult(cmd.transactionId, 'NetConnection.Call.Failed', `unknown command ${cmd.name.slice(0, 64)}`));
     }
@@ -536,7 +544,7 @@ export class RtmpSession {
     this.reply(connectResult(cmd.transactionId, objectEncoding === 3 ? 3 : 0));
     this.trace.connected(name);
     // The tcUrl's query may carry credentials (a signed URL, a token): it is not logged.
-    this.options.logger.debug({ remote: this.remoteAddress, app: name, tcUrl: this.tcUrl?.replace(/\?.*$/, '') }, 'rtmp connect');
+    this.options.logger.debug({ ...this.peer, app: name, tcUrl: this.tcUrl?.replace(/\?.*$/, '') }, 'rtmp connect');
   }
 
   private onCreateStream(cmd: Command): void {
@@ -574,7 +582,7 @@ export class RtmpSession {
       protocol: this.options.protocol,
       signal: abort.signal,
     };
-    const logError = (obj: object, msg: string) => this.options.logger.error({ remote: this.remoteAddress, ...obj }, msg);
+    const logError = (obj: object, msg: string) => this.options.logger.error({ ...this.peer, ...obj }, msg);
     void admit(checks, request, logError).then((decision) => this.guarded(() => this.decided(state, decision)));
   }
 
@@ -625,7 +633,7 @@ export class RtmpSession {
 
   private refuse(action: AdmissionAction, streamId: number, key: string, code: string, description: string): void {
     countBy(this.options.stats.commandErrors, action);
-    this.options.logger.info({ remote: this.remoteAddress, app: this.app, key, code, reason: description }, `rtmp ${action} refused`);
+    this.options.logger.info({ ...this.peer, app: this.app, key, code, reason: description }, `rtmp ${action} refused`);
     this.status(streamId, { level: 'error', code, description, details: key });
   }
 
@@ -656,7 +664,7 @@ export class RtmpSession {
     });
     this.trace.began('publish', this.app, key);
     this.trace.stream(stream);
-    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp publish');
+    this.options.logger.info({ ...this.peer, stream: stream.id, ...this.trace.logFields() }, 'rtmp publish');
   }
 
   private startPlaying(streamId: number, key: string): void {
@@ -691,7 +699,7 @@ export class RtmpSession {
     this.setState({ kind: 'playing', stream, player });
     this.trace.began('play', this.app, key);
     this.trace.stream(stream);
-    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id, ...this.trace.logFields() }, 'rtmp play');
+    this.options.logger.info({ ...this.peer, stream: stream.id, ...this.trace.logFields() }, 'rtmp play');
   }
 
   private onPause(cmd: Command): void {
@@ -740,7 +748,7 @@ export class RtmpSession {
     this.endLease();
     this.options.hub.unpublish(stream, reason);
     this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
-    this.options.logger.info({ remote: this.remoteAddress, stream: stream.id }, 'rtmp unpublish');
+    this.options.logger.info({ ...this.peer, stream: stream.id }, 'rtmp unpublish');
   }
 
   private stopPlaying(stream: Stream, player: RtmpPlayer): void {
