@@ -14,6 +14,7 @@ import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } f
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { PublisherStyle } from './rtmp-peer.ts';
 import { skipReason, scenarioFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
+import { serverCloses } from './server-closes.ts';
 import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
 import type { LatencySummary } from './stats.ts';
 
@@ -455,25 +456,6 @@ async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
   }
   times.sort((a, b) => a - b);
   return { scrapes, medianMs: times[Math.floor(scrapes / 2)]!, maxMs: times.at(-1)!, bytes };
-}
-
-/** The counters of connections rtmpd refused or closed, each under its reason label (RTMP's per protocol), and stalled players. */
-const CLOSE_COUNTERS =
-  /^rtmpd_(?:connections_refused|handshake_failures|protocol_errors|players_stalled_closed)_total(?:\{(?:protocol="[^"]+",)?reason="([^"]+)"\})? (\d+)$/;
-
-/** rtmpd's own count of the connections it refused or closed, by reason (the non-zero ones), from /metrics. */
-export async function serverCloses(url: URL): Promise<Record<string, number>> {
-  const { stdout } = await execFileAsync('curl', ['-fsS', url.href], { maxBuffer: 64 * 2 ** 20 });
-  const closes: Record<string, number> = {};
-  for (const line of stdout.split('\n')) {
-    const m = CLOSE_COUNTERS.exec(line);
-    // A peer that hung up mid-handshake: the bench's own check that the port listens, or a client that gave up (counted as its reason).
-    if (m && Number(m[2]) > 0 && m[1] !== 'handshake_aborted') {
-      const reason = m[1] ?? 'player_stalled';
-      closes[reason] = (closes[reason] ?? 0) + Number(m[2]);
-    }
-  }
-  return closes;
 }
 
 async function runIdle(s: IdleScenario, name: ServerName, options: BenchOptions): Promise<IdleResult> {

@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
-import { serverCloses } from './bench.ts';
+import { serverCloses } from './server-closes.ts';
 import { OBS_STYLE, PeerFailure, RtmpPeer } from './rtmp-peer.ts';
 import { removeServerDir, startServer, type RunningServer } from './servers.ts';
 

@@ -11,6 +11,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serverCloses } from '../bench/server-closes.ts';
 import { serverEntry } from '../../rtmpd/test/support/processes.ts';
 import { testPatternInputs } from '../../rtmpd/test/support/clips.ts';
 import { RtmpClient } from '../../rtmpd/test/support/rtmp-client.ts';
@@ -179,13 +180,10 @@ function sample(): void {
 }
 
 let internalErrors = 0;
+/** rtmpd's count of its internal errors (bugs), read with the bench's reading of its closes, which a test checks against a real rtmpd. */
 async function scrapeErrors(): Promise<void> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`).catch(() => undefined))?.text().catch(() => '');
-  // One series per RTMP protocol (rtmp, rtmps): the bugs are their sum.
-  let count = 0;
-  for (const [, value] of (text ?? '').matchAll(/^rtmpd_protocol_errors_total\{protocol="[^"]+",reason="internal"\} (\d+)$/gm))
-    count += Number(value);
-  internalErrors = Math.max(internalErrors, count);
+  const closes = await serverCloses(new URL(`http://127.0.0.1:${httpPort}/metrics`)).catch(() => undefined);
+  internalErrors = Math.max(internalErrors, closes?.internal ?? 0);
 }
 
 /** Least-squares slope of RSS over time, in MiB per minute, for one run of the server (its first 30 s skipped). */
