@@ -179,11 +179,19 @@ function sample(): void {
   }
 }
 
-let internalErrors = 0;
-/** rtmpd's count of its internal errors (bugs), read with the bench's reading of its closes, which a test checks against a real rtmpd. */
+/**
+ * rtmpd's internal errors (bugs): the runs that were killed, summed (a restarted rtmpd counts from 0),
+ * and the running one's count, read with the bench's reading of its closes (which a test checks
+ * against a real rtmpd). Only scrapes of the run that is still running count, and how many succeeded
+ * is reported: a soak that never read the count does not report 0.
+ */
+const internalErrors = { ofKilledRuns: 0, ofThisRun: 0, scrapes: 0 };
 async function scrapeErrors(): Promise<void> {
+  const scrapedRun = run;
   const closes = await serverCloses(new URL(`http://127.0.0.1:${httpPort}/metrics`)).catch(() => undefined);
-  internalErrors = Math.max(internalErrors, closes?.internal ?? 0);
+  if (!closes || scrapedRun !== run) return;
+  internalErrors.scrapes++;
+  internalErrors.ofThisRun = Math.max(internalErrors.ofThisRun, closes.internal ?? 0);
 }
 
 /** Least-squares slope of RSS over time, in MiB per minute, for one run of the server (its first 30 s skipped). */
@@ -225,6 +233,8 @@ while (performance.now() < endAt) {
   if (performance.now() >= nextKill && performance.now() < endAt - 30_000) {
     await scrapeErrors();
     server?.kill('SIGKILL');
+    internalErrors.ofKilledRuns += internalErrors.ofThisRun;
+    internalErrors.ofThisRun = 0;
     kills++;
     run++;
     await startServer();
@@ -246,13 +256,14 @@ const runs = [...new Set(samples.map((s) => s.run))].map((r) => samples.filter((
 const slopes = runs.map(rssSlope).filter((s) => !Number.isNaN(s));
 const fds = samples.map((s) => s.fds);
 const expected = (frames.playingMs / 1000) * FPS;
+const internalErrorCount = internalErrors.scrapes ? internalErrors.ofKilledRuns + internalErrors.ofThisRun : undefined;
 console.log(
   JSON.stringify(
     {
       minutes,
       kills,
       unexpectedExits,
-      internalErrors,
+      internalErrors: internalErrorCount ?? 'not read: no scrape of /metrics succeeded',
       rssMiB: { first: samples[0]?.rssMiB, max: Math.max(...samples.map((s) => s.rssMiB)), last: samples.at(-1)?.rssMiB },
       rssSlopeMiBPerMinute: slopes.map((s) => Number(s.toFixed(2))),
       fds: { min: Math.min(...fds), max: Math.max(...fds), last: fds.at(-1) },
@@ -267,4 +278,5 @@ console.log(
     2,
   ),
 );
-process.exit(unexpectedExits + internalErrors > 0 ? 1 : 0);
+// A count not read fails the soak too: it did not check what it reports.
+process.exit(unexpectedExits > 0 || internalErrorCount !== 0 ? 1 : 0);
