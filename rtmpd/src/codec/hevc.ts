@@ -178,7 +178,7 @@ function parseHevcSps(nal: Buffer): HevcSpsInfo {
   return { profileIdc, levelIdc, chromaFormatIdc, width, height };
 }
 
-/** Frame rate from the VPS timing info (x265 and most encoders write it), or undefined. */
+/** Frame rate from the VPS timing info, or undefined (x265 writes its timing in the SPS VUI only, which is not read). */
 function parseHevcVpsFps(nal: Buffer): number | undefined {
   if (nal.length < 3 || ((nal[0]! >> 1) & 0x3f) !== 32) return undefined;
   const r = new BitReader(nal, 2);

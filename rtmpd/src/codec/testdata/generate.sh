@@ -39,6 +39,8 @@ make h264_cqm_352x288 avcc v $(v 352x288 15) -c:v libx264 -profile:v high -pix_f
 make hevc_main_320x240 hvcc v $(v 320x240 25) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p
 make hevc_main10_1920x1080 hvcc v $(v 1920x1080 30) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p10le
 make hevc_rext444_426x240 hvcc v $(v 426x240 50) -c:v libx265 -x265-params log-level=none -pix_fmt yuv444p
+# x265 writes its timing in the SPS VUI only; hevc_metadata writes it into the VPS too, where rtmpd reads the frame rate
+make hevc_vps_timing_320x240 hvcc v $(v 320x240 25) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p -bsf:v hevc_metadata=tick_rate=25/1
 
 # AV1
 make av1_320x240 av1c v $(v 320x240 25) -c:v libaom-av1 -cpu-used 8 -pix_fmt yuv420p
