@@ -428,6 +428,35 @@ describe('rtmp server under hostile input', () => {
     await until(() => stats.inbound.held === 0);
   });
 
+  it('closes a publisher whose onMetaData references would decode to gigabytes or to a cycle, and keeps the stream of one that sends it whole', async () => {
+    const { url, stats, hub } = await startTestRtmpServer();
+    const longString = Buffer.concat([Buffer.from([0x0c, 0, 0, 0xea, 0x60]), Buffer.alloc(60_000, 0x78)]);
+    const reference = (index: number) => Buffer.from([0x07, index >> 8, index & 0xff]);
+    const key = (name: string) => Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name)]);
+    // @setDataFrame onMetaData {l0: [60 KB], l1: [l0, l0], l2: [l1, l1], ...}: 60 KB that re-encode as 15 MB (2^8 times),
+    // and every level more doubles it: the 20 levels of 60 KB more would take 60 GB.
+    const metadata = (...properties: Buffer[]) =>
+      Buffer.concat([encodeAmf0('@setDataFrame', 'onMetaData'), Buffer.from([0x08, 0, 0, 0, 0]), ...properties, Buffer.from([0, 0, 9])]);
+    const levels = Array.from({ length: 8 }, (_, i) =>
+      Buffer.concat([key(`l${i + 1}`), Buffer.from([0x0a, 0, 0, 0, 2]), reference(i + 1), reference(i + 1)]),
+    );
+    const bomb = metadata(key('l0'), Buffer.from([0x0a, 0, 0, 0, 1]), longString, ...levels);
+    const cycle = metadata(key('self'), reference(0)); // the metadata object inside itself
+    const whole = metadata(key('l0'), Buffer.from([0x0a, 0, 0, 0, 1]), longString, key('again'), reference(1));
+    for (const [name, body] of [
+      ['bomb', bomb],
+      ['cycle', cycle],
+      ['whole', whole],
+    ] as const) {
+      const publisher = await testClient(url(name));
+      await publisher.publish();
+      publisher.sendMessage(ChunkStreamId.data, MessageType.dataAmf0, 0, body);
+      if (name !== 'whole') await new Promise((resolve) => publisher.once('close', resolve));
+    }
+    await until(() => hub.get('live', 'whole')?.metadataValues.again !== undefined);
+    expect(stats.protocols.rtmp.protocolErrors).toEqual({ amf_too_large: 1, amf_bad_reference: 1 });
+  });
+
   it('lets go of a player whose connection fails in the read that asked to play', async () => {
     const { server, url, hub, stats } = await startTestRtmpServer();
     const publisher = await testClient(url('live1'));

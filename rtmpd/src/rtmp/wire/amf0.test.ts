@@ -80,6 +80,36 @@ describe('AMF0', () => {
     }
   });
 
+  it('refuses references that repeat more than the message holds, or refer to a value from within it', () => {
+    const reason = (body: Buffer) => {
+      try {
+        decodeAmf0(body);
+      } catch (err) {
+        return (err as RtmpProtocolError).reason;
+      }
+      return 'decoded';
+    };
+    const big = Buffer.concat([hex('0a 00000001 0c 0000ea60'), Buffer.alloc(60_000, 0x78)]); // [60000-byte string], reference 0
+    expect(reason(Buffer.concat([big, hex('07 0000')]))).toBe('decoded'); // repeats it once: within the message's size
+    expect(reason(Buffer.concat([big, hex('07 0000 07 0000')]))).toBe('amf_too_large');
+    // Arrays of two references to the one before: 2^30 copies of it in a few bytes more.
+    const levels = Array.from({ length: 30 }, (_, i) =>
+      hex(`0a 00000002 07 ${i.toString(16).padStart(4, '0')} 07 ${i.toString(16).padStart(4, '0')}`),
+    );
+    expect(reason(Buffer.concat([big, ...levels]))).toBe('amf_too_large');
+    expect(reason(hex('03 0004 73656c66 07 0000 0000 09'))).toBe('amf_bad_reference'); // {self: itself}
+    // The same through AMF3's object and string tables: [s, s] by string reference, then arrays of references to it.
+    const amf3Bomb = Buffer.concat([
+      hex('11 09 05 01 06 87 a9 41'), // dense array of 2, its first element a 60000-byte string
+      Buffer.alloc(60_000, 0x78),
+      hex('06 00'), // the same string by reference
+      hex('11 09 05 01 09 00 09 00'), // [array 0, array 0]
+      hex('11 09 05 01 09 02 09 02'), // [array 1, array 1]
+    ]);
+    expect(reason(amf3Bomb)).toBe('amf_too_large');
+    expect(reason(hex('11 0a 0b 01 09 73656c66 0a 00 01'))).toBe('amf_bad_reference'); // AMF3 {self: itself}
+  });
+
   it('bounds nesting depth', () => {
     const deep = Buffer.concat([...Array.from({ length: 100 }, () => hex('0a 00000001')), hex('05')]);
     expect(() => decodeAmf0(deep)).toThrow(RtmpProtocolError);

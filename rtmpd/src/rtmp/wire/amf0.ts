@@ -1,9 +1,9 @@
 // AMF0 (Action Message Format), the encoding of RTMP commands and data
 // messages. The decoder is fed bytes from the network, so every length is
-// checked against what is left and nesting is bounded; anything malformed is
-// a RtmpProtocolError. Objects decode to plain objects with a null prototype
+// checked against what is left, nesting is bounded and so is what references
+// repeat; anything malformed is a RtmpProtocolError. Objects decode to plain objects with a null prototype
 // so a key like "__proto__" cannot reach Object.prototype.
-import { AMF_MAX_DEPTH, AMF_MAX_REFERENCES, type AmfObject, type AmfValue } from './amf-values.ts';
+import { AMF_MAX_DEPTH, AmfReferences, AmfRepetition, type AmfObject, type AmfValue } from './amf-values.ts';
 import { decodeAmf3Value, Amf3Context } from './amf3.ts';
 import { RtmpProtocolError } from './errors.ts';
 
@@ -32,13 +32,16 @@ export class Amf0Reader {
   private readonly buf: Buffer;
   pos: number;
   private readonly end: number;
-  private readonly references: AmfValue[] = [];
+  private readonly repetition: AmfRepetition;
+  private readonly references: AmfReferences<AmfValue>;
   private amf3: Amf3Context | undefined;
 
   constructor(buf: Buffer, start = 0, end = buf.length) {
     this.buf = buf;
     this.pos = start;
     this.end = end;
+    this.repetition = new AmfRepetition(end - start);
+    this.references = new AmfReferences(this.repetition);
   }
 
   get remaining(): number {
@@ -66,23 +69,23 @@ export class Amf0Reader {
       case Amf0Marker.xmlDocument:
         return this.utf8(this.u32());
       case Amf0Marker.object:
-        return this.readProperties(this.remember(Object.create(null) as AmfObject), depth);
+        return this.readObject(depth);
       case Amf0Marker.typedObject: {
         this.utf8(this.u16()); // class name: meaningless to a media server
-        return this.readProperties(this.remember(Object.create(null) as AmfObject), depth);
+        return this.readObject(depth);
       }
       case Amf0Marker.ecmaArray: {
         this.u32(); // the count is only a hint; the object-end marker is authoritative
-        return this.readProperties(this.remember(Object.create(null) as AmfObject), depth);
+        return this.readObject(depth);
       }
       case Amf0Marker.strictArray: {
         const count = this.u32();
         // Each element takes at least one byte, so a count beyond the bytes left is a lie.
         if (count > this.remaining) throw new RtmpProtocolError('amf_truncated', `strict array of ${count} in ${this.remaining} bytes`);
         const array: AmfValue[] = [];
-        this.remember(array);
-        for (let i = 0; i < count; i++) array.push(this.readValue(depth + 1));
-        return array;
+        return this.referencable(array, () => {
+          for (let i = 0; i < count; i++) array.push(this.readValue(depth + 1));
+        });
       }
       case Amf0Marker.date: {
         const ms = this.f64();
@@ -94,13 +97,10 @@ export class Amf0Reader {
       case Amf0Marker.undefined:
       case Amf0Marker.unsupported:
         return undefined;
-      case Amf0Marker.reference: {
-        const index = this.u16();
-        if (index >= this.references.length) throw new RtmpProtocolError('amf_bad_reference');
-        return this.references[index];
-      }
+      case Amf0Marker.reference:
+        return this.references.resolve(this.u16());
       case Amf0Marker.avmPlus: {
-        this.amf3 ??= new Amf3Context();
+        this.amf3 ??= new Amf3Context(this.repetition);
         const { value, pos } = decodeAmf3Value(this.buf, this.pos, this.end, this.amf3, depth + 1);
         this.pos = pos;
         return value;
@@ -110,23 +110,32 @@ export class Amf0Reader {
     }
   }
 
-  private readProperties(target: AmfObject, depth: number): AmfObject {
-    while (true) {
-      // Some encoders end the last ECMA array at the buffer's end without the end marker.
-      if (this.remaining === 0) return target;
-      const keyLength = this.u16();
-      // An empty key followed by the object-end marker closes the object.
-      if (keyLength === 0 && this.remaining > 0 && this.buf[this.pos] === Amf0Marker.objectEnd) {
-        this.pos++;
-        return target;
+  /** An object's properties up to its end marker. */
+  private readObject(depth: number): AmfObject {
+    const target = Object.create(null) as AmfObject;
+    return this.referencable(target, () => {
+      while (true) {
+        // Some encoders end the last ECMA array at the buffer's end without the end marker.
+        if (this.remaining === 0) return;
+        const keyLength = this.u16();
+        // An empty key followed by the object-end marker closes the object.
+        if (keyLength === 0 && this.remaining > 0 && this.buf[this.pos] === Amf0Marker.objectEnd) {
+          this.pos++;
+          return;
+        }
+        const key = this.utf8(keyLength);
+        target[key] = this.readValue(depth + 1);
       }
-      const key = this.utf8(keyLength);
-      target[key] = this.readValue(depth + 1);
-    }
+    });
   }
 
-  private remember<T extends AmfValue>(value: T): T {
-    if (this.references.length < AMF_MAX_REFERENCES) this.references.push(value);
+  /** Adds `value` to the reference table, fills it with `read`, and sizes it by the bytes that took and repeated. */
+  private referencable<T extends AmfValue>(value: T, read: () => void): T {
+    const index = this.references.add(value);
+    const start = this.pos;
+    const repeated = this.repetition.bytes;
+    read();
+    this.references.sized(index, this.pos - start + this.repetition.bytes - repeated);
     return value;
   }
 

@@ -1,6 +1,7 @@
 // AMF3, just enough to read what a Flash/AIR client (objectEncoding 3) puts in
-// its commands after an AVM+ marker. Bounds and depth are checked as in AMF0.
-import { AMF_MAX_DEPTH, AMF_MAX_REFERENCES, type AmfObject, type AmfValue } from './amf-values.ts';
+// its commands after an AVM+ marker. Bounds, depth and what references repeat
+// are checked as in AMF0.
+import { AMF_MAX_DEPTH, AmfReferences, type AmfObject, type AmfRepetition, type AmfValue } from './amf-values.ts';
 import { RtmpProtocolError } from './errors.ts';
 
 interface Traits {
@@ -9,11 +10,19 @@ interface Traits {
   names: string[];
 }
 
-/** AMF3's three reference tables live as long as one AMF0 message. */
+/** AMF3's three reference tables live as long as one AMF0 message, and share its repetition budget. */
 export class Amf3Context {
-  readonly strings: string[] = [];
-  readonly objects: AmfValue[] = [];
-  readonly traits: Traits[] = [];
+  readonly repetition: AmfRepetition;
+  readonly strings: AmfReferences<string>;
+  readonly objects: AmfReferences<AmfValue>;
+  readonly traits: AmfReferences<Traits>;
+
+  constructor(repetition: AmfRepetition) {
+    this.repetition = repetition;
+    this.strings = new AmfReferences(repetition);
+    this.objects = new AmfReferences(repetition);
+    this.traits = new AmfReferences(repetition);
+  }
 }
 
 class Amf3Decoder {
@@ -58,11 +67,11 @@ class Amf3Decoder {
         return this.referencedBytes((bytes) => bytes.toString('utf8'));
       case 0x08: {
         const header = this.u29();
-        if ((header & 1) === 0) return this.objectRef(header >> 1);
+        if ((header & 1) === 0) return this.ctx.objects.resolve(header >> 1);
         this.need(8);
         const date = new Date(this.buf.readDoubleBE(this.pos));
         this.pos += 8;
-        this.remember(date);
+        this.ctx.objects.sized(this.ctx.objects.add(date), 8);
         return date;
       }
       case 0x09:
@@ -78,20 +87,21 @@ class Amf3Decoder {
 
   private array(depth: number): AmfValue {
     const header = this.u29();
-    if ((header & 1) === 0) return this.objectRef(header >> 1);
+    if ((header & 1) === 0) return this.ctx.objects.resolve(header >> 1);
     const denseCount = header >> 1;
     const assoc: AmfObject = Object.create(null) as AmfObject;
     const dense: AmfValue[] = [];
     let hasAssoc = false;
-    this.remember(dense);
-    while (true) {
-      const key = this.string();
-      if (key === '') break;
-      hasAssoc = true;
-      assoc[key] = this.value(depth + 1);
-    }
-    if (denseCount > this.end - this.pos) throw new RtmpProtocolError('amf_truncated');
-    for (let i = 0; i < denseCount; i++) dense.push(this.value(depth + 1));
+    this.referencable(dense, () => {
+      while (true) {
+        const key = this.string();
+        if (key === '') break;
+        hasAssoc = true;
+        assoc[key] = this.value(depth + 1);
+      }
+      if (denseCount > this.end - this.pos) throw new RtmpProtocolError('amf_truncated');
+      for (let i = 0; i < denseCount; i++) dense.push(this.value(depth + 1));
+    });
     if (!hasAssoc) return dense;
     dense.forEach((v, i) => (assoc[String(i)] = v));
     return assoc;
@@ -99,72 +109,69 @@ class Amf3Decoder {
 
   private object(depth: number): AmfValue {
     const header = this.u29();
-    if ((header & 1) === 0) return this.objectRef(header >> 1);
-    let traits: Traits;
-    if ((header & 2) === 0) {
-      const t = this.ctx.traits[header >> 2];
-      if (!t) throw new RtmpProtocolError('amf_bad_reference');
-      traits = t;
-    } else {
-      const externalizable = (header & 4) !== 0;
-      const dynamic = (header & 8) !== 0;
-      const count = header >> 4;
-      this.string(); // class name
-      if (count > this.end - this.pos) throw new RtmpProtocolError('amf_truncated');
-      const names: string[] = [];
-      for (let i = 0; i < count; i++) names.push(this.string());
-      traits = { dynamic, externalizable, names };
-      if (this.ctx.traits.length < AMF_MAX_REFERENCES) this.ctx.traits.push(traits);
-    }
+    if ((header & 1) === 0) return this.ctx.objects.resolve(header >> 1);
+    const traits = (header & 2) === 0 ? this.ctx.traits.resolve(header >> 2) : this.traits(header);
     // An externalizable object's body is class-defined: we cannot know its length.
     if (traits.externalizable) throw new RtmpProtocolError('amf_unsupported', 'AMF3 externalizable object');
     const object: AmfObject = Object.create(null) as AmfObject;
-    this.remember(object);
-    for (const name of traits.names) object[name] = this.value(depth + 1);
-    if (traits.dynamic) {
-      while (true) {
-        const key = this.string();
-        if (key === '') break;
-        object[key] = this.value(depth + 1);
+    return this.referencable(object, () => {
+      for (const name of traits.names) object[name] = this.value(depth + 1);
+      if (traits.dynamic) {
+        while (true) {
+          const key = this.string();
+          if (key === '') break;
+          object[key] = this.value(depth + 1);
+        }
       }
-    }
-    return object;
+    });
+  }
+
+  /** Traits sent inline: what a later reference to them repeats is their names. */
+  private traits(header: number): Traits {
+    const start = this.pos;
+    const externalizable = (header & 4) !== 0;
+    const dynamic = (header & 8) !== 0;
+    const count = header >> 4;
+    this.string(); // class name
+    if (count > this.end - this.pos) throw new RtmpProtocolError('amf_truncated');
+    const names: string[] = [];
+    for (let i = 0; i < count; i++) names.push(this.string());
+    const traits = { dynamic, externalizable, names };
+    this.ctx.traits.sized(this.ctx.traits.add(traits), this.pos - start);
+    return traits;
   }
 
   private string(): string {
     const header = this.u29();
-    if ((header & 1) === 0) {
-      const s = this.ctx.strings[header >> 1];
-      if (s === undefined) throw new RtmpProtocolError('amf_bad_reference');
-      return s;
-    }
+    if ((header & 1) === 0) return this.ctx.strings.resolve(header >> 1);
     const length = header >> 1;
     this.need(length);
     const s = this.buf.toString('utf8', this.pos, this.pos + length);
     this.pos += length;
     // The empty string is never sent by reference, so it is not remembered.
-    if (length > 0 && this.ctx.strings.length < AMF_MAX_REFERENCES) this.ctx.strings.push(s);
+    if (length > 0) this.ctx.strings.sized(this.ctx.strings.add(s), length);
     return s;
   }
 
   private referencedBytes(convert: (bytes: Buffer) => AmfValue): AmfValue {
     const header = this.u29();
-    if ((header & 1) === 0) return this.objectRef(header >> 1);
+    if ((header & 1) === 0) return this.ctx.objects.resolve(header >> 1);
     const length = header >> 1;
     this.need(length);
     const value = convert(this.buf.subarray(this.pos, this.pos + length));
     this.pos += length;
-    this.remember(value);
+    this.ctx.objects.sized(this.ctx.objects.add(value), length);
     return value;
   }
 
-  private objectRef(index: number): AmfValue {
-    if (index >= this.ctx.objects.length) throw new RtmpProtocolError('amf_bad_reference');
-    return this.ctx.objects[index];
-  }
-
-  private remember(value: AmfValue): void {
-    if (this.ctx.objects.length < AMF_MAX_REFERENCES) this.ctx.objects.push(value);
+  /** Adds `value` to the object table, fills it with `read`, and sizes it by the bytes that took and repeated. */
+  private referencable<T extends AmfValue>(value: T, read: () => void): T {
+    const index = this.ctx.objects.add(value);
+    const start = this.pos;
+    const repeated = this.ctx.repetition.bytes;
+    read();
+    this.ctx.objects.sized(index, this.pos - start + this.ctx.repetition.bytes - repeated);
+    return value;
   }
 
   /** AMF3's variable-length 29-bit unsigned integer. */
