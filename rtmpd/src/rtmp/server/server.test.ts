@@ -428,7 +428,7 @@ describe('rtmp server under hostile input', () => {
     await until(() => stats.inbound.held === 0);
   });
 
-  it('closes a publisher whose onMetaData references would decode to gigabytes or to a cycle, and keeps the stream of one that sends it whole', async () => {
+  it('closes a publisher whose onMetaData would decode to gigabytes, a cycle or a million objects, and keeps the stream of one that sends it whole', async () => {
     const { url, stats, hub } = await startTestRtmpServer();
     const longString = Buffer.concat([Buffer.from([0x0c, 0, 0, 0xea, 0x60]), Buffer.alloc(60_000, 0x78)]);
     const reference = (index: number) => Buffer.from([0x07, index >> 8, index & 0xff]);
@@ -442,10 +442,13 @@ describe('rtmp server under hostile input', () => {
     );
     const bomb = metadata(key('l0'), Buffer.from([0x0a, 0, 0, 0, 1]), longString, ...levels);
     const cycle = metadata(key('self'), reference(0)); // the metadata object inside itself
+    // 100,000 empty objects: 400 KB that would take 20 MB of heap, as long as the stream lives.
+    const wide = metadata(key('wide'), Buffer.from([0x0a, 0, 1, 0x86, 0xa0]), Buffer.alloc(400_000).fill(Buffer.from([3, 0, 0, 9])));
     const whole = metadata(key('l0'), Buffer.from([0x0a, 0, 0, 0, 1]), longString, key('again'), reference(1));
     for (const [name, body] of [
       ['bomb', bomb],
       ['cycle', cycle],
+      ['wide', wide],
       ['whole', whole],
     ] as const) {
       const publisher = await testClient(url(name));
@@ -454,7 +457,7 @@ describe('rtmp server under hostile input', () => {
       if (name !== 'whole') await new Promise((resolve) => publisher.once('close', resolve));
     }
     await until(() => hub.get('live', 'whole')?.metadataValues.again !== undefined);
-    expect(stats.protocols.rtmp.protocolErrors).toEqual({ amf_too_large: 1, amf_bad_reference: 1 });
+    expect(stats.protocols.rtmp.protocolErrors).toEqual({ amf_too_large: 2, amf_bad_reference: 1 });
   });
 
   it('lets go of a player whose connection fails in the read that asked to play', async () => {

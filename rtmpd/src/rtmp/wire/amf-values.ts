@@ -1,6 +1,6 @@
 // What the AMF0 and AMF3 decoders produce and the bounds both enforce. They
-// decode bytes from the network, so nesting, reference tables and what
-// references repeat are capped.
+// decode bytes from the network, so nesting, reference tables, the values a
+// message decodes to and what references repeat are capped.
 import { RtmpProtocolError } from './errors.ts';
 
 export type AmfValue = number | boolean | string | null | undefined | Date | AmfValue[] | AmfObject;
@@ -12,28 +12,44 @@ export interface AmfObject {
 export const AMF_MAX_DEPTH = 32;
 /** Objects, arrays, strings and traits referencable in one message; bounds the reference tables. */
 const AMF_MAX_REFERENCES = 65_536;
+/**
+ * Values one message may decode to. A JavaScript object costs about 200 bytes
+ * of heap for the 4 bytes of an empty AMF0 object, so 8 MiB of them would be
+ * 400 MiB; this many are at most about 13 MiB. No client's command or
+ * onMetaData comes near it.
+ */
+export const AMF_MAX_VALUES = 65_536;
 /** What references may repeat in a message of a few bytes (a connect that names its app twice). */
 const AMF_MIN_REPEATED_BYTES = 64 * 1024;
 
 /**
- * The bytes references repeat in one message, AMF0 and AMF3 parts together.
- * A reference stands for a value already read in 2 or 3 bytes, so references
- * to values made of references decode a few bytes into a graph that walks
- * (re-encoded onMetaData, JSON) as gigabytes: what they repeat may add at
- * most the message's own size, and at least AMF_MIN_REPEATED_BYTES.
+ * What one message may decode to, its AMF0 and AMF3 parts together: at most
+ * AMF_MAX_VALUES values, and references that repeat at most the message's own
+ * size (AMF_MIN_REPEATED_BYTES at least). A reference stands for a value
+ * already read in 2 or 3 bytes, so references to values made of references
+ * decode a few bytes into a graph that walks (re-encoded onMetaData, JSON) as
+ * gigabytes.
  */
-export class AmfRepetition {
+export class AmfBudget {
   /** Bytes repeated so far: the decoded values stand for the message's bytes plus these. */
-  bytes = 0;
-  private readonly limit: number;
+  repeatedBytes = 0;
+  private values = 0;
+  private readonly maxRepeatedBytes: number;
 
   constructor(messageBytes: number) {
-    this.limit = Math.max(messageBytes, AMF_MIN_REPEATED_BYTES);
+    this.maxRepeatedBytes = Math.max(messageBytes, AMF_MIN_REPEATED_BYTES);
   }
 
-  add(bytes: number): void {
-    this.bytes += bytes;
-    if (this.bytes > this.limit) throw new RtmpProtocolError('amf_too_large', `references repeat more than ${this.limit} bytes`);
+  /** One more value decoded. */
+  value(): void {
+    if (++this.values > AMF_MAX_VALUES) throw new RtmpProtocolError('amf_too_large', `more than ${AMF_MAX_VALUES} values`);
+  }
+
+  /** A reference repeats `bytes`. */
+  repeat(bytes: number): void {
+    this.repeatedBytes += bytes;
+    if (this.repeatedBytes > this.maxRepeatedBytes)
+      throw new RtmpProtocolError('amf_too_large', `references repeat more than ${this.maxRepeatedBytes} bytes`);
   }
 }
 
@@ -47,10 +63,10 @@ export class AmfReferences<T> {
   private readonly values: T[] = [];
   /** Bytes each value stands for (its own and what its references repeat); -1 while it is still being read. */
   private readonly sizes: number[] = [];
-  private readonly repetition: AmfRepetition;
+  private readonly budget: AmfBudget;
 
-  constructor(repetition: AmfRepetition) {
-    this.repetition = repetition;
+  constructor(budget: AmfBudget) {
+    this.budget = budget;
   }
 
   /** Adds a value about to be read; its index for `sized`, or -1 once the table is full (it is then never referenced). */
@@ -65,12 +81,12 @@ export class AmfReferences<T> {
     if (index >= 0) this.sizes[index] = bytes;
   }
 
-  /** The value a reference names; what it repeats counts against the message's repetition budget. */
+  /** The value a reference names; what it repeats counts against the message's budget. */
   resolve(index: number): T {
     const size = this.sizes[index];
     if (size === undefined) throw new RtmpProtocolError('amf_bad_reference');
     if (size < 0) throw new RtmpProtocolError('amf_bad_reference', 'a reference to a value from within it');
-    this.repetition.add(size);
+    this.budget.repeat(size);
     return this.values[index]!;
   }
 }

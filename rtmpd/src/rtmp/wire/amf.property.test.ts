@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Amf0Reader, EcmaArray, encodeAmf0 } from './amf0.ts';
 import { Amf3Context, decodeAmf3Value } from './amf3.ts';
-import { AmfRepetition, type AmfObject, type AmfValue } from './amf-values.ts';
+import { AmfBudget, type AmfObject, type AmfValue } from './amf-values.ts';
 import { parseCommand, parseData } from './commands.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { MessageType } from './message-types.ts';
@@ -63,7 +63,7 @@ describe('AMF properties', () => {
         const buf = Buffer.from(raw);
         const from = Math.min(start, buf.length);
         failsCleanly(() => new Amf0Reader(buf, from).readAll());
-        failsCleanly(() => decodeAmf3Value(buf, from, buf.length, new Amf3Context(new AmfRepetition(buf.length))));
+        failsCleanly(() => decodeAmf3Value(buf, from, buf.length, new Amf3Context(new AmfBudget(buf.length))));
         failsCleanly(() => parseCommand(MessageType.commandAmf0, buf));
         failsCleanly(() => parseCommand(MessageType.commandAmf3, buf));
         failsCleanly(() => parseData(MessageType.dataAmf3, buf));

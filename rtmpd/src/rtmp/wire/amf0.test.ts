@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Amf0Reader, decodeAmf0, EcmaArray, encodeAmf0 } from './amf0.ts';
+import { AMF_MAX_VALUES } from './amf-values.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { prng } from '../../../test/support/random.ts';
 
@@ -108,6 +109,13 @@ describe('AMF0', () => {
     ]);
     expect(reason(amf3Bomb)).toBe('amf_too_large');
     expect(reason(hex('11 0a 0b 01 09 73656c66 0a 00 01'))).toBe('amf_bad_reference'); // AMF3 {self: itself}
+  });
+
+  it('refuses a message that decodes to more values than any client sends', () => {
+    const emptyObjects = (count: number) =>
+      Buffer.concat([hex(`0a ${count.toString(16).padStart(8, '0')}`), Buffer.alloc(count * 4).fill(hex('03 0000 09'))]);
+    expect(decodeAmf0(emptyObjects(AMF_MAX_VALUES - 1))[0]).toHaveLength(AMF_MAX_VALUES - 1); // with the array itself
+    expect(() => decodeAmf0(emptyObjects(AMF_MAX_VALUES))).toThrow(expect.objectContaining({ reason: 'amf_too_large' }));
   });
 
   it('bounds nesting depth', () => {

@@ -1,9 +1,10 @@
 // AMF0 (Action Message Format), the encoding of RTMP commands and data
 // messages. The decoder is fed bytes from the network, so every length is
-// checked against what is left, nesting is bounded and so is what references
-// repeat; anything malformed is a RtmpProtocolError. Objects decode to plain objects with a null prototype
-// so a key like "__proto__" cannot reach Object.prototype.
-import { AMF_MAX_DEPTH, AmfReferences, AmfRepetition, type AmfObject, type AmfValue } from './amf-values.ts';
+// checked against what is left, nesting is bounded, and so are the values a
+// message decodes to and what references repeat; anything malformed is a
+// RtmpProtocolError. Objects decode to plain objects with a null prototype so
+// a key like "__proto__" cannot reach Object.prototype.
+import { AMF_MAX_DEPTH, AmfReferences, AmfBudget, type AmfObject, type AmfValue } from './amf-values.ts';
 import { decodeAmf3Value, Amf3Context } from './amf3.ts';
 import { RtmpProtocolError } from './errors.ts';
 
@@ -32,7 +33,7 @@ export class Amf0Reader {
   private readonly buf: Buffer;
   pos: number;
   private readonly end: number;
-  private readonly repetition: AmfRepetition;
+  private readonly budget: AmfBudget;
   private readonly references: AmfReferences<AmfValue>;
   private amf3: Amf3Context | undefined;
 
@@ -40,8 +41,8 @@ export class Amf0Reader {
     this.buf = buf;
     this.pos = start;
     this.end = end;
-    this.repetition = new AmfRepetition(end - start);
-    this.references = new AmfReferences(this.repetition);
+    this.budget = new AmfBudget(end - start);
+    this.references = new AmfReferences(this.budget);
   }
 
   get remaining(): number {
@@ -57,6 +58,7 @@ export class Amf0Reader {
 
   readValue(depth = 0): AmfValue {
     if (depth > AMF_MAX_DEPTH) throw new RtmpProtocolError('amf_too_deep');
+    this.budget.value();
     const marker = this.u8();
     switch (marker) {
       case Amf0Marker.number:
@@ -100,7 +102,7 @@ export class Amf0Reader {
       case Amf0Marker.reference:
         return this.references.resolve(this.u16());
       case Amf0Marker.avmPlus: {
-        this.amf3 ??= new Amf3Context(this.repetition);
+        this.amf3 ??= new Amf3Context(this.budget);
         const { value, pos } = decodeAmf3Value(this.buf, this.pos, this.end, this.amf3, depth + 1);
         this.pos = pos;
         return value;
@@ -133,9 +135,9 @@ export class Amf0Reader {
   private referencable<T extends AmfValue>(value: T, read: () => void): T {
     const index = this.references.add(value);
     const start = this.pos;
-    const repeated = this.repetition.bytes;
+    const repeated = this.budget.repeatedBytes;
     read();
-    this.references.sized(index, this.pos - start + this.repetition.bytes - repeated);
+    this.references.sized(index, this.pos - start + this.budget.repeatedBytes - repeated);
     return value;
   }
 

@@ -1,7 +1,7 @@
 // AMF3, just enough to read what a Flash/AIR client (objectEncoding 3) puts in
-// its commands after an AVM+ marker. Bounds, depth and what references repeat
-// are checked as in AMF0.
-import { AMF_MAX_DEPTH, AmfReferences, type AmfObject, type AmfRepetition, type AmfValue } from './amf-values.ts';
+// its commands after an AVM+ marker. Bounds, depth, the values decoded and what
+// references repeat are checked as in AMF0.
+import { AMF_MAX_DEPTH, AmfReferences, type AmfObject, type AmfBudget, type AmfValue } from './amf-values.ts';
 import { RtmpProtocolError } from './errors.ts';
 
 interface Traits {
@@ -10,18 +10,18 @@ interface Traits {
   names: string[];
 }
 
-/** AMF3's three reference tables live as long as one AMF0 message, and share its repetition budget. */
+/** AMF3's three reference tables live as long as one AMF0 message, and share its budget. */
 export class Amf3Context {
-  readonly repetition: AmfRepetition;
+  readonly budget: AmfBudget;
   readonly strings: AmfReferences<string>;
   readonly objects: AmfReferences<AmfValue>;
   readonly traits: AmfReferences<Traits>;
 
-  constructor(repetition: AmfRepetition) {
-    this.repetition = repetition;
-    this.strings = new AmfReferences(repetition);
-    this.objects = new AmfReferences(repetition);
-    this.traits = new AmfReferences(repetition);
+  constructor(budget: AmfBudget) {
+    this.budget = budget;
+    this.strings = new AmfReferences(budget);
+    this.objects = new AmfReferences(budget);
+    this.traits = new AmfReferences(budget);
   }
 }
 
@@ -40,6 +40,7 @@ class Amf3Decoder {
 
   value(depth: number): AmfValue {
     if (depth > AMF_MAX_DEPTH) throw new RtmpProtocolError('amf_too_deep');
+    this.ctx.budget.value();
     const marker = this.u8();
     switch (marker) {
       case 0x00: // undefined
@@ -168,9 +169,9 @@ class Amf3Decoder {
   private referencable<T extends AmfValue>(value: T, read: () => void): T {
     const index = this.ctx.objects.add(value);
     const start = this.pos;
-    const repeated = this.ctx.repetition.bytes;
+    const repeated = this.ctx.budget.repeatedBytes;
     read();
-    this.ctx.objects.sized(index, this.pos - start + this.ctx.repetition.bytes - repeated);
+    this.ctx.objects.sized(index, this.pos - start + this.ctx.budget.repeatedBytes - repeated);
     return value;
   }
 
