@@ -151,8 +151,9 @@ describe('rtmpd under a real Prometheus', () => {
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
     expect(lint.status).toBe(0);
-    expect(text).toContain('rtmpd_stream_info{app="live",key="cam1",video_codec="h264",audio_codec="aac"} 1');
-    expect(text).toMatch(/rtmpd_stream_received_bytes_total\{app="_overflow",key="_overflow"\} [1-9]/);
+    expect(text).toContain('rtmpd_stream_info{app="live",key="cam1",source="publisher",video_codec="h264",audio_codec="aac"} 1');
+    expect(text).toMatch(/rtmpd_stream_received_bytes_total\{app="_overflow",key="_overflow",source="publisher"\} [1-9]/);
+    expect(text).toMatch(/rtmpd_stream_sent_bytes_total\{app="live",key="cam1",source="publisher",subscriber="http-flv"\} [1-9]/);
   });
 
   it('loads the alert rules and evaluates every one without error', async () => {

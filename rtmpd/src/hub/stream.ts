@@ -47,7 +47,6 @@ export interface StreamStats {
   audioFrames: number;
   keyframes: number;
   framesDropped: number;
-  bytesOut: number;
   parseErrors: number;
   /** GOPs that outgrew --gop-cache-max-bytes: players joining in them wait for the next keyframe. */
   gopOverflows: number;
@@ -59,7 +58,6 @@ export const zeroStreamStats = (): StreamStats => ({
   audioFrames: 0,
   keyframes: 0,
   framesDropped: 0,
-  bytesOut: 0,
   parseErrors: 0,
   gopOverflows: 0,
 });
@@ -73,6 +71,8 @@ interface HeldConfig {
 
 interface Delivery {
   subscriber: Subscriber;
+  /** The subscriber's kind as an index of SUBSCRIBER_KINDS: its slot of Stream.bytesOutByKind. */
+  kindIndex: number;
   /** Absent for a lossless subscriber, which gets every packet. */
   gate: DeliveryGate | undefined;
   /**
@@ -96,6 +96,13 @@ export class Stream {
   readonly startTime = new Date();
   readonly publisher: PublisherInfo;
   readonly stats = zeroStreamStats();
+  /**
+   * Media bytes handed to subscribers, by kind (indexed as SUBSCRIBER_KINDS):
+   * one slot per kind, so a write adds to one number, and what went to
+   * viewers can be told from what went to the recorder, the HLS segmenter
+   * and relays to other pods.
+   */
+  readonly bytesOutByKind = new Float64Array(SUBSCRIBER_KINDS.length);
 
   metadata: MediaPacket | undefined;
   /** onMetaData values as the encoder declared them (width, framerate, encoder, ...). */
@@ -139,6 +146,13 @@ export class Stream {
     let players = 0;
     for (const kind of PLAYER_KINDS) players += this.counts[kind];
     return players;
+  }
+
+  /** Media bytes handed to all subscribers. */
+  get bytesOut(): number {
+    let bytes = 0;
+    for (const kindBytes of this.bytesOutByKind) bytes += kindBytes;
+    return bytes;
   }
 
   get gopCacheBytes(): number {
@@ -266,7 +280,7 @@ export class Stream {
     const gate = subscriber.delivery === 'lossless' ? undefined : new DeliveryGate(this.options.playerMaxBufferBytes, now);
     const { metadata, videoHeader: video, audioHeader: audio } = this;
     const held = metadata || video || audio ? { metadata, video, audio } : undefined;
-    const delivery: Delivery = { subscriber, gate, held };
+    const delivery: Delivery = { subscriber, kindIndex: SUBSCRIBER_KINDS.indexOf(subscriber.kind), gate, held };
     this.deliveries.set(subscriber, delivery);
     this.counts[subscriber.kind]++;
     subscriber.begin(this);
@@ -356,6 +370,6 @@ export class Stream {
   private write(delivery: Delivery, packet: MediaPacket): void {
     delivery.subscriber.write(packet);
     if (delivery.gate !== undefined) delivery.gate.queued += packet.body.length;
-    this.stats.bytesOut += packet.body.length;
+    this.bytesOutByKind[delivery.kindIndex]! += packet.body.length;
   }
 }

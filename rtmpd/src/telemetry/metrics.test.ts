@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { PublisherInfo, Stream } from '../hub/stream.ts';
-import type { SubscriberKind } from '../hub/subscriber.ts';
+import { SUBSCRIBER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import { createListenerStats, createRtmpStats } from '../rtmp/server/stats.ts';
 import { RELAY_LATENCY_BUCKETS, RtmpdMetrics, type RtmpCounters, type RtmpListenerCounters } from './metrics.ts';
@@ -82,20 +82,20 @@ describe('RtmpdMetrics', () => {
     const perStream = streams[0]!.stats.bytesIn;
 
     let m = parse(await metrics.scrape());
-    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="a"}')).toBe(perStream);
-    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="b"}')).toBe(perStream);
-    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="c"}')).toBeUndefined();
-    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow"}')).toBe(2 * perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="a",source="publisher"}')).toBe(perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="b",source="publisher"}')).toBe(perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="c",source="publisher"}')).toBeUndefined();
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="publisher"}')).toBe(2 * perStream);
     expect(m.get('rtmpd_streams_overflow')).toBe(2);
     expect(m.get('rtmpd_publishers{protocol="rtmp"}')).toBe(4);
     expect(m.get('rtmpd_players{protocol="rtmp"}')).toBe(4);
     expect(m.get('rtmpd_players{protocol="http-flv"}')).toBe(1);
     expect(m.get('rtmpd_recordings_active')).toBe(1);
-    expect(m.get('rtmpd_stream_players{app="live",key="a"}')).toBe(2);
-    expect(m.get('rtmpd_stream_info{app="live",key="a",video_codec="h264",audio_codec="aac"}')).toBe(1);
-    expect(m.get('rtmpd_stream_video_frames_total{app="live",key="a"}')).toBe(5);
-    expect(m.get('rtmpd_stream_keyframes_total{app="live",key="a"}')).toBe(1);
-    expect(m.get('rtmpd_stream_audio_frames_total{app="live",key="a"}')).toBe(4);
+    expect(m.get('rtmpd_stream_players{app="live",key="a",source="publisher"}')).toBe(2);
+    expect(m.get('rtmpd_stream_info{app="live",key="a",source="publisher",video_codec="h264",audio_codec="aac"}')).toBe(1);
+    expect(m.get('rtmpd_stream_video_frames_total{app="live",key="a",source="publisher"}')).toBe(5);
+    expect(m.get('rtmpd_stream_keyframes_total{app="live",key="a",source="publisher"}')).toBe(1);
+    expect(m.get('rtmpd_stream_audio_frames_total{app="live",key="a",source="publisher"}')).toBe(4);
     expect(m.get('rtmpd_gop_cache_bytes')).toBe(streams.reduce((sum, s) => sum + s.gopCacheBytes, 0));
     expect(m.get('rtmpd_connections{protocol="http-flv",state="playing"}')).toBe(1);
 
@@ -104,12 +104,78 @@ describe('RtmpdMetrics', () => {
     hub.unpublish(streams[0]!);
     const e = hub.publish('live', 'e', publisher());
     m = parse(await metrics.scrape());
-    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow"}')).toBe(2 * perStream);
-    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="a"}')).toBeUndefined();
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="publisher"}')).toBe(2 * perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="a",source="publisher"}')).toBeUndefined();
     // a's slot was freed, so e took it.
-    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="e"}')).toBe(0);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="e",source="publisher"}')).toBe(0);
     expect(m.get('rtmpd_streams_overflow')).toBe(1);
     expect(e.id).toBe('rtmp/live/e');
+  });
+
+  it("labels a relayed stream's series source=relay, its own and under _overflow, so a fleet's ingest is the publisher series", async () => {
+    const { hub, metrics } = setup(1);
+    const owned = hub.publish('live', 'owned', publisher());
+    const relayed = [
+      hub.publish('live', 'r1', { ...publisher(), protocol: 'relay' }),
+      hub.publish('live', 'r2', { ...publisher(), protocol: 'relay' }),
+    ];
+    const published = hub.publish('live', 'p2', publisher());
+    for (const s of [owned, ...relayed, published]) feed(s, 1);
+    const perStream = owned.stats.bytesIn;
+
+    let m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_stream_received_bytes_total{app="live",key="owned",source="publisher"}')).toBe(perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="publisher"}')).toBe(perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="relay"}')).toBe(2 * perStream);
+    expect(m.get('rtmpd_stream_keyframes_total{app="_overflow",key="_overflow",source="relay"}')).toBe(2);
+    expect(m.get('rtmpd_streams_overflow')).toBe(3);
+
+    // A relay that ends keeps its counts in the relay _overflow, not the publisher one.
+    hub.unpublish(relayed[0]!);
+    m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="relay"}')).toBe(2 * perStream);
+    expect(m.get('rtmpd_stream_received_bytes_total{app="_overflow",key="_overflow",source="publisher"}')).toBe(perStream);
+    expect(m.get('rtmpd_streams_overflow')).toBe(2);
+
+    // Relayed in with a slot of its own.
+    const own = setup(10);
+    own.hub.publish('live', 'cam', { ...publisher(), protocol: 'relay' });
+    const text = (await own.metrics.scrape()).toString();
+    expect(text).toContain('\nrtmpd_stream_info{app="live",key="cam",source="relay",video_codec="none",audio_codec="none"} 1\n');
+    expect(text).toContain('\nrtmpd_stream_received_bytes_total{app="live",key="cam",source="relay"} 0\n');
+    expect(text).not.toContain('source="publisher"');
+  });
+
+  it('splits sent bytes by subscriber kind, summing to what the stream handed out, and keeps an ended overflow stream in its kinds', async () => {
+    const { hub, metrics } = setup(1);
+    const streams = ['a', 'b'].map((key) => hub.publish('live', key, publisher()));
+    const now = performance.now();
+    for (const s of streams) {
+      for (const kind of ['rtmp', 'http-flv', 'recorder', 'relay'] as const) s.subscribe(player(kind), now);
+      s.subscribe(player('recorder'), now);
+      feed(s, 2);
+    }
+    const [a, b] = streams as [Stream, Stream];
+    const kindBytes = (s: Stream, kind: SubscriberKind) => s.bytesOutByKind[SUBSCRIBER_KINDS.indexOf(kind)]!;
+    // Two recorders: twice what the player got (2 GOPs stay under its queue bound, so it skipped nothing).
+    expect(kindBytes(a, 'recorder')).toBe(2 * kindBytes(a, 'rtmp'));
+    expect(a.bytesOut).toBe(SUBSCRIBER_KINDS.reduce((sum, kind) => sum + kindBytes(a, kind), 0));
+
+    let m = parse(await metrics.scrape());
+    const sent = (app: string, key: string, kind: string) =>
+      m.get(`rtmpd_stream_sent_bytes_total{app="${app}",key="${key}",source="publisher",subscriber="${kind}"}`);
+    for (const kind of ['rtmp', 'http-flv', 'recorder', 'relay'] as const) {
+      expect(sent('live', 'a', kind), kind).toBe(kindBytes(a, kind));
+      expect(sent('_overflow', '_overflow', kind), kind).toBe(kindBytes(b, kind));
+    }
+    // Kinds the stream never sent to have no series.
+    expect(sent('live', 'a', 'rtmps')).toBeUndefined();
+    expect(sent('live', 'a', 'hls')).toBeUndefined();
+
+    hub.unpublish(b);
+    m = parse(await metrics.scrape());
+    for (const kind of ['rtmp', 'http-flv', 'recorder', 'relay'] as const)
+      expect(sent('_overflow', '_overflow', kind), kind).toBe(kindBytes(b, kind));
   });
 
   it('writes every value as String() would, past the size of its first buffer, and the same text scrape after scrape', async () => {
@@ -118,10 +184,11 @@ describe('RtmpdMetrics', () => {
     many[0]!.stats.bytesIn = Number.MAX_SAFE_INTEGER;
     many[1]!.stats.bytesIn = 2 ** 60; // past exact integers: String()'s form
     const text = (await metrics.scrape()).toString();
-    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s0"} ${Number.MAX_SAFE_INTEGER}\n`);
-    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s1"} ${String(2 ** 60)}\n`);
+    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s0",source="publisher"} ${Number.MAX_SAFE_INTEGER}\n`);
+    expect(text).toContain(`\nrtmpd_stream_received_bytes_total{app="live",key="s1",source="publisher"} ${String(2 ** 60)}\n`);
     const m = parse(text);
-    for (let i = 2; i < many.length; i++) expect(m.get(`rtmpd_stream_received_bytes_total{app="live",key="s${i}"}`)).toBe(0);
+    for (let i = 2; i < many.length; i++)
+      expect(m.get(`rtmpd_stream_received_bytes_total{app="live",key="s${i}",source="publisher"}`)).toBe(0);
     expect(Buffer.byteLength(text)).toBeGreaterThan(64 * 1024);
     // A second scrape writes the same text again into the kept buffer.
     expect((await metrics.scrape()).toString().replace(/uptime_seconds(\{[^}]*\})? \S+/g, '')).toBe(
@@ -140,8 +207,8 @@ describe('RtmpdMetrics', () => {
     expect(count).toBeGreaterThan(300);
     expect(m.get('rtmpd_relay_latency_seconds_bucket{le="+Inf"}')).toBe(count);
     expect(m.get('rtmpd_relay_latency_seconds_bucket{le="5"}')).toBe(count);
-    expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam"}')).toBeGreaterThan(0);
-    expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam"}')).toBe(stream.stats.framesDropped);
+    expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam",source="publisher"}')).toBeGreaterThan(0);
+    expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam",source="publisher"}')).toBe(stream.stats.framesDropped);
   });
 
   it('reads RTMP, recording and snapshot counters when scraped, each RTMP listener under its protocol', async () => {
@@ -284,8 +351,8 @@ describe('RtmpdMetrics', () => {
       feed(s, 1);
     }
     const scraped = parse(await metrics.scrape());
-    expect(scraped.get('rtmpd_stream_info{app="live",key="stream0",video_codec="h264",audio_codec="aac"}')).toBe(1);
-    expect(scraped.get('rtmpd_stream_info{app="live",key="stream499",video_codec="h264",audio_codec="aac"}')).toBe(1);
+    expect(scraped.get('rtmpd_stream_info{app="live",key="stream0",source="publisher",video_codec="h264",audio_codec="aac"}')).toBe(1);
+    expect(scraped.get('rtmpd_stream_info{app="live",key="stream499",source="publisher",video_codec="h264",audio_codec="aac"}')).toBe(1);
     expect(scraped.get('rtmpd_streams_overflow')).toBe(0);
   });
 

@@ -9,7 +9,7 @@ import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
-import { RTMP_PROTOCOLS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
+import { RTMP_PROTOCOLS, SUBSCRIBER_KINDS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
 import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
 import { webhookEventTypes } from '../webhooks/options.ts';
@@ -46,6 +46,16 @@ const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const WEBHOOK_DELIVERY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** The label value streams past `maxStreams` are summed under. */
 const OVERFLOW = '_overflow';
+
+/**
+ * Where a stream's media comes from, the `source` label of every per-stream
+ * series: its publisher on this server, or a relay from the pod of its fleet
+ * that owns it. A fleet's ingest is the `publisher` series alone; a relayed
+ * copy's received bytes are the owner's sent bytes again.
+ */
+const STREAM_SOURCES = ['publisher', 'relay'] as const;
+type StreamSource = (typeof STREAM_SOURCES)[number];
+const sourceOf = (stream: Stream): StreamSource => (stream.publisher.protocol === 'relay' ? 'relay' : 'publisher');
 
 type LabelValues = Record<string, string>;
 interface Sample {
@@ -144,15 +154,44 @@ function labelText(labels: LabelValues | undefined): string {
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
 }
 
-/** The text of each stream's {app, key}, written once per stream rather than at every scrape. */
+/** The text of each stream's {app, key, source}, written once per stream rather than at every scrape. */
 const labelTextOfStream = new WeakMap<Stream, string>();
 function streamLabelText(stream: Stream): string {
   let text = labelTextOfStream.get(stream);
   if (text === undefined) {
-    text = labelText({ app: stream.app, key: stream.key });
+    text = labelText({ app: stream.app, key: stream.key, source: sourceOf(stream) });
     labelTextOfStream.set(stream, text);
   }
   return text;
+}
+
+/**
+ * {app, key, source, subscriber} for each subscriber kind (indexed as
+ * SUBSCRIBER_KINDS), each written the first time it is needed: most streams
+ * send to one or two kinds.
+ */
+class SentLabelTexts {
+  private readonly labels: LabelValues;
+  private readonly texts: (string | undefined)[] = [];
+
+  constructor(labels: LabelValues) {
+    this.labels = labels;
+  }
+
+  of(kind: number): string {
+    return (this.texts[kind] ??= labelText({ ...this.labels, subscriber: SUBSCRIBER_KINDS[kind]! }));
+  }
+}
+
+/** A stream's rtmpd_stream_sent_bytes_total labels. */
+const sentLabelTextsOfStream = new WeakMap<Stream, SentLabelTexts>();
+function streamSentLabelTexts(stream: Stream): SentLabelTexts {
+  let texts = sentLabelTextsOfStream.get(stream);
+  if (texts === undefined) {
+    texts = new SentLabelTexts({ app: stream.app, key: stream.key, source: sourceOf(stream) });
+    sentLabelTextsOfStream.set(stream, texts);
+  }
+  return texts;
 }
 
 /** A stream's rtmpd_stream_info labels, written again only when its codecs change. */
@@ -162,7 +201,8 @@ function streamInfoLabelText(stream: Stream): string {
   const audio = stream.audioTrack?.codec ?? 'none';
   let info = infoOfStream.get(stream);
   if (info?.video !== video || info.audio !== audio) {
-    info = { video, audio, text: labelText({ app: stream.app, key: stream.key, video_codec: video, audio_codec: audio }) };
+    const labels = { app: stream.app, key: stream.key, source: sourceOf(stream), video_codec: video, audio_codec: audio };
+    info = { video, audio, text: labelText(labels) };
     infoOfStream.set(stream, info);
   }
   return info.text;
@@ -170,7 +210,12 @@ function streamInfoLabelText(stream: Stream): string {
 
 const escapeLabelChar = (char: string): string => (char === '\n' ? '\\n' : `\\${char}`);
 
-const OVERFLOW_LABEL_TEXT = labelText({ app: OVERFLOW, key: OVERFLOW });
+const overflowLabels = (source: StreamSource): LabelValues => ({ app: OVERFLOW, key: OVERFLOW, source });
+const OVERFLOW_LABEL_TEXT = { publisher: labelText(overflowLabels('publisher')), relay: labelText(overflowLabels('relay')) };
+const OVERFLOW_SENT_LABEL_TEXTS = {
+  publisher: new SentLabelTexts(overflowLabels('publisher')),
+  relay: new SentLabelTexts(overflowLabels('relay')),
+};
 
 const valueText = (value: number): string =>
   Number.isFinite(value) ? String(value) : Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf';
@@ -297,7 +342,6 @@ export interface MetricsOptions {
 type StreamCounter = keyof StreamStats;
 const STREAM_COUNTERS: readonly StreamCounter[] = [
   'bytesIn',
-  'bytesOut',
   'videoFrames',
   'audioFrames',
   'keyframes',
@@ -306,32 +350,46 @@ const STREAM_COUNTERS: readonly StreamCounter[] = [
   'gopOverflows',
 ];
 
+/** Final counts of the overflow streams of one source that have ended. */
+interface EndedCounts {
+  stats: StreamStats;
+  bytesOutByKind: Float64Array;
+}
+const noEndedCounts = (): EndedCounts => ({ stats: zeroStreamStats(), bytesOutByKind: new Float64Array(SUBSCRIBER_KINDS.length) });
+
 /**
  * Decides which streams get their own series. A stream keeps its choice for
  * its whole life, and an overflow stream's counts are kept after it ends, so
- * the `_overflow` counters only ever grow, as counters must.
+ * the `_overflow` counters (one set per source) only ever grow, as counters must.
  */
 class StreamSlots {
   readonly own = new Set<Stream>();
-  readonly overflow = new Set<Stream>();
-  /** Final counts of overflow streams that have ended. */
-  readonly overflowEnded = zeroStreamStats();
+  readonly overflow: Record<StreamSource, Set<Stream>> = { publisher: new Set(), relay: new Set() };
+  readonly overflowEnded: Record<StreamSource, EndedCounts> = { publisher: noEndedCounts(), relay: noEndedCounts() };
   private readonly max: number;
 
   constructor(max: number) {
     this.max = max;
   }
 
+  get overflowSize(): number {
+    return this.overflow.publisher.size + this.overflow.relay.size;
+  }
+
   add(stream: Stream): void {
-    if (this.own.has(stream) || this.overflow.has(stream)) return;
+    const overflow = this.overflow[sourceOf(stream)];
+    if (this.own.has(stream) || overflow.has(stream)) return;
     if (this.own.size < this.max) this.own.add(stream);
-    else this.overflow.add(stream);
+    else overflow.add(stream);
   }
 
   remove(stream: Stream): void {
     this.own.delete(stream);
-    if (!this.overflow.delete(stream)) return;
-    for (const counter of STREAM_COUNTERS) this.overflowEnded[counter] += stream.stats[counter];
+    const source = sourceOf(stream);
+    if (!this.overflow[source].delete(stream)) return;
+    const ended = this.overflowEnded[source];
+    for (const counter of STREAM_COUNTERS) ended.stats[counter] += stream.stats[counter];
+    for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) ended.bytesOutByKind[kind]! += stream.bytesOutByKind[kind]!;
   }
 }
 
@@ -658,15 +716,17 @@ export class RtmpdMetrics {
       () => [{ value: this.hub?.stalledClosed ?? 0 }],
     );
 
-    // Per-stream series: own slots by name, the rest summed under _overflow.
+    // Per-stream series: own slots by name, the rest summed under _overflow, per source.
     const perStream = (name: string, help: string, type: MetricKind, value: (s: Stream) => number, overflowEnded?: StreamCounter) => {
       const write = (out: ExpositionText): void => {
         this.streams();
         for (const stream of this.slots.own) out.sample(name, streamLabelText(stream), value(stream));
-        if (this.slots.overflow.size > 0 || (overflowEnded !== undefined && this.slots.overflowEnded[overflowEnded] > 0)) {
-          let sum = overflowEnded === undefined ? 0 : this.slots.overflowEnded[overflowEnded];
-          for (const stream of this.slots.overflow) sum += value(stream);
-          out.sample(name, OVERFLOW_LABEL_TEXT, sum);
+        for (const source of STREAM_SOURCES) {
+          const overflow = this.slots.overflow[source];
+          let sum = overflowEnded === undefined ? 0 : this.slots.overflowEnded[source].stats[overflowEnded];
+          if (overflow.size === 0 && sum === 0) continue;
+          for (const stream of overflow) sum += value(stream);
+          out.sample(name, OVERFLOW_LABEL_TEXT[source], sum);
         }
       };
       this.pulled.push(new PulledMetric(name, help, type, write));
@@ -674,10 +734,10 @@ export class RtmpdMetrics {
     const counter = (name: string, help: string, field: StreamCounter) => perStream(name, help, 'counter', (s) => s.stats[field], field);
     counter(
       'rtmpd_stream_received_bytes_total',
-      "Media bytes received from the stream's publisher (audio, video, metadata bodies).",
+      'Media bytes received (audio, video, metadata bodies) from the stream\'s publisher, or with source="relay" from its owner pod, which counted them already.',
       'bytesIn',
     );
-    counter('rtmpd_stream_sent_bytes_total', "Media bytes handed to the stream's players and recorder.", 'bytesOut');
+    this.defineSentBytes();
     counter('rtmpd_stream_video_frames_total', 'Video frames received (sequence headers excluded).', 'videoFrames');
     counter('rtmpd_stream_audio_frames_total', 'Audio frames received (sequence headers excluded).', 'audioFrames');
     counter('rtmpd_stream_keyframes_total', 'Video keyframes received.', 'keyframes');
@@ -708,8 +768,32 @@ export class RtmpdMetrics {
     this.pulled.push(new PulledMetric(info, 'Always 1 per stream with its own series; labels carry its codecs.', 'gauge', writeInfo));
     this.add('rtmpd_streams_overflow', 'Live streams beyond --metrics-max-streams, summed under app/key="_overflow".', 'gauge', () => {
       this.streams();
-      return [{ value: this.slots.overflow.size }];
+      return [{ value: this.slots.overflowSize }];
     });
+  }
+
+  /** rtmpd_stream_sent_bytes_total: one series per kind of subscriber the stream has sent to. */
+  private defineSentBytes(): void {
+    const name = 'rtmpd_stream_sent_bytes_total';
+    const writeKinds = (out: ExpositionText, labelTexts: SentLabelTexts, bytesByKind: Float64Array): void => {
+      for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) {
+        if (bytesByKind[kind]! > 0) out.sample(name, labelTexts.of(kind), bytesByKind[kind]!);
+      }
+    };
+    const write = (out: ExpositionText): void => {
+      this.streams();
+      for (const stream of this.slots.own) writeKinds(out, streamSentLabelTexts(stream), stream.bytesOutByKind);
+      for (const source of STREAM_SOURCES) {
+        const sum = Float64Array.from(this.slots.overflowEnded[source].bytesOutByKind);
+        for (const stream of this.slots.overflow[source]) {
+          for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) sum[kind]! += stream.bytesOutByKind[kind]!;
+        }
+        writeKinds(out, OVERFLOW_SENT_LABEL_TEXTS[source], sum);
+      }
+    };
+    const help =
+      "Media bytes handed to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod); a kind's series appears with its first byte.";
+    this.pulled.push(new PulledMetric(name, help, 'counter', write));
   }
 
   private defineRelay(): void {

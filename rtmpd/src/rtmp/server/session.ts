@@ -747,7 +747,7 @@ export class RtmpSession {
   private stopPublishing(stream: Stream, reason: StreamEndReason): void {
     this.endLease();
     this.options.hub.unpublish(stream, reason);
-    this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.stats.bytesOut });
+    this.trace.ended({ bytesIn: stream.stats.bytesIn, bytesOut: stream.bytesOut });
     this.options.logger.info({ ...this.peer, stream: stream.id }, 'rtmp unpublish');
   }
 
