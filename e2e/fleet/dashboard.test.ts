@@ -1,8 +1,8 @@
-// The dashboard's bitrate panels over a fleet: two rtmpd processes as pods
-// edge-0 and edge-1 of one RtmpServer on the local control plane (as in
-// fleet.test.ts), the Debian `prometheus` scraping both with the labels a
-// Kubernetes scrape gives them, an ffmpeg publisher on edge-0 and an ffmpeg
-// player on edge-1, which relays the stream from edge-0.
+// The dashboard's streams, players and bitrates over a fleet: two rtmpd
+// processes as pods edge-0 and edge-1 of one RtmpServer on the local control
+// plane (as in fleet.test.ts), the Debian `prometheus` scraping both with the
+// labels a Kubernetes scrape gives them, an ffmpeg publisher on edge-0 and an
+// ffmpeg player on edge-1, which relays the stream from edge-0.
 //
 // Each panel's query, as the dashboard JSON has it, is checked against what
 // the RTMP listeners of both pods moved in the same scrapes
@@ -11,7 +11,8 @@
 // not again for edge-1's relayed copy; egress is what left for the player,
 // not again what edge-0 sent to edge-1's relay. Summed over every
 // subscriber and source, as before the `source` and `subscriber` labels,
-// each would be about twice that.
+// each would be about twice that. Publishers and players are counted once
+// already: the relay is neither.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -115,6 +116,13 @@ describe('the dashboard over a fleet with a stream relayed between pods', () => 
     expect(await value(bitsPerSecond('rtmpd_stream_received_bytes_total{pod="edge-1",source="relay"}'))).toBeGreaterThan(ingest / 2);
     expect(await value(bitsPerSecond('rtmpd_stream_sent_bytes_total{pod="edge-0",subscriber="relay"}'))).toBeGreaterThan(ingest / 2);
   });
+
+  it.each(['Live streams', 'Players', 'Players per stream'])(
+    'counts one in "%s": the relay is neither a publisher nor a player',
+    async (title) => {
+      expect(await value(await panelQuery(title))).toBe(1);
+    },
+  );
 
   it.each(['Ingest bitrate', 'Bitrate in per stream'])('counts the stream once in "%s": what the publisher sent', async (title) => {
     const panel = await value(await panelQuery(title));
