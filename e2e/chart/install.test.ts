@@ -202,6 +202,8 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
         if (o.metadata.namespace) args.push('-n', o.metadata.namespace);
         const r = await kubectl(args, { allowFailure: true });
         if (r.code === 0) return undefined;
+        // Only NotFound says it is gone: any other failure (a type kubectl cannot resolve) would pass unchecked.
+        if (!r.stderr.includes('(NotFound)')) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
       }
       return true;
     });
