@@ -171,6 +171,7 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
 
     const clusterRole = await kubectl(['get', 'clusterrole', fullname], { allowFailure: true });
     expect(clusterRole.code).not.toBe(0);
+    expect(clusterRole.stderr).toContain('(NotFound)');
     const role = await kubectlJson<{ rules: unknown[] }>(['get', 'role', fullname, '-n', watched]);
     expect(role.rules.length).toBeGreaterThan(0);
     const as = `system:serviceaccount:${ns}:${fullname}`;

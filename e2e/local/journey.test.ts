@@ -477,5 +477,6 @@ describe('the user journey on the local control plane', () => {
     await step('helm-uninstall', [release, operatorNs]);
     const sa = await kubectl(['get', 'serviceaccount', fullname, '-n', operatorNs], { allowFailure: true });
     expect(sa.code).not.toBe(0);
+    expect(sa.stderr).toContain('(NotFound)');
   });
 });

@@ -137,6 +137,7 @@ describe('pods with their own storage', () => {
     // what GitOps tools and scripts wait on does not report success
     const wait = await kubectl(['wait', '--for=condition=Ready', 'rtmpserver/multi', '-n', ns, '--timeout=5s'], { allowFailure: true });
     expect(wait.code).not.toBe(0);
+    expect(wait.stderr).toContain('timed out waiting for the condition');
     // undone, it recovers
     await kubectl(['patch', 'rtmpserver', 'multi', '-n', ns, '--type=merge', '-p', '{"spec":{"storage":{"recordings":{"size":"15Gi"}}}}']);
     await waitReady(ns, 'multi');
