@@ -218,7 +218,13 @@ check_operator_metrics() {
   e2e_log "operator metrics: leading, reconciles counted"
 }
 
-gone() { ! exists "$@"; }
+# gone NAMESPACE KIND NAME: the API server says NotFound; any other failure (the API
+# unreachable, a type kubectl cannot resolve) is no proof that it went.
+gone() {
+  local err
+  if err="$(kubectl -n "$1" get "$2" "$3" -o name 2>&1 >/dev/null)"; then return 1; fi
+  [[ "$err" == *"(NotFound)"* ]]
+}
 
 # delete-and-check-cleanup NAMESPACE NAME: deletes the RtmpServer; garbage
 # collection removes what it owned; claims follow spec.storage.reclaimPolicy.
