@@ -1,5 +1,6 @@
 // Smoke run of the benchmark (part of make test): the same code on a tiny
 // load, asserting the tool works and frames arrive; no speed assertions.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,15 @@ const outDir = join(REPO_ROOT, '.bench'); // fixture cache shared with make benc
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
-async function smoke(servers: ServerName[], scenarios: string[], durationSeconds: number, rounds = 1): Promise<BenchReport> {
+async function smoke(
+  servers: ServerName[],
+  scenarios: string[],
+  durationSeconds: number,
+  rounds = 1,
+  proxy?: string,
+): Promise<BenchReport> {
   return runBench({
+    ...(proxy ? { proxy } : {}),
     servers,
     scenarios: scenarios.map(parseScenario),
     warmupSeconds: 1,
@@ -106,6 +114,23 @@ describe('bench smoke', () => {
     expect(fleet.relay!.cpuPercent).toBeGreaterThan(0);
     expect(fleet.relay!.peakRssBytes).toBeGreaterThan(0);
     expect(formatReport(report)).toMatch(/fleet \(\+fleet\)[^\n]*\n.*\n.*\n2x2@360p\+fleet +[\d.]+ +[\d.]+ +\d+ +[\d.]+ +-?[\d.]+\n/);
+  });
+
+  it('runs every connection through a relay in Node or in C (--proxy) and counts its reads and writes', async () => {
+    const cProxy = join(resultsDir, 'floor-proxy');
+    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', cProxy, join(REPO_ROOT, 'hack/bench/floor/proxy.c')]);
+    const nodeProxy = `${process.execPath} ${join(REPO_ROOT, 'hack/bench/floor/proxy.ts')}`;
+    for (const proxy of [cProxy, `${nodeProxy} net`, `${nodeProxy} rtmpd`]) {
+      const report = await smoke(['nginx'], ['2x1@360p'], 2, 1, proxy);
+      const r = report.results[0] as LoadResult;
+      expectHealthy(r);
+      // Every publisher's and player's bytes went through it: a read and a write per segment, each way.
+      expect(r.proxy, proxy).toMatchObject({ command: proxy });
+      expect(r.proxy!.readsPerSecond).toBeGreaterThan(50);
+      expect(r.proxy!.writesPerSecond).toBeGreaterThan(50);
+      expect(r.proxy!.bytesPerRead).toBeGreaterThan(100);
+      expect(formatReport(report)).toMatch(/proxy \(--proxy [^\n]*\n.*\n.*\n2x1@360p +nginx +[\d.]+ +\d+\/\d+ +\d+ +\d+ +\d+\n/);
+    }
   });
 
   it('runs the same load against nginx-rtmp and node-media-server, over RTMP and HTTP-FLV, and computes ratios', async () => {

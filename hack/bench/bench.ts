@@ -10,12 +10,12 @@ import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { FleetControlPlane } from './fleet.ts';
 import { openIdleConnections, type LoadCounters } from './loadgen.ts';
 import { DEFAULT_LOADGEN_PROCESSES, GENERATOR_BUSY_LIMIT, LoadProcesses } from './loadgen-processes.ts';
-import { CpuWindow, RssSampler, rssSlopeMiBPerMinute, treeRss, type RssPoint } from './proc.ts';
+import { CpuWindow, ioCounts, RssSampler, rssSlopeMiBPerMinute, treeRss, type CpuUse, type IoCounts, type RssPoint } from './proc.ts';
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { PublisherStyle } from './rtmp-peer.ts';
 import { skipReason, scenarioFlags, type IdleScenario, type LoadScenario, type Scenario } from './scenarios.ts';
 import { serverCloses } from './server-closes.ts';
-import { REPO_ROOT, removeServerDir, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
+import { REPO_ROOT, removeServerDir, startProxy, startServer, tail, type RunningServer, type ServerName } from './servers.ts';
 import type { LatencySummary } from './stats.ts';
 
 const execFileAsync = promisify(execFile);
@@ -34,6 +34,11 @@ export interface BenchOptions {
   rounds?: number;
   /** Load-generator worker processes (default DEFAULT_LOADGEN_PROCESSES). */
   loadgenProcesses?: number;
+  /**
+   * A TCP relay every load-generator connection goes through (RTMP only): the command, started with
+   * `<listen-port> <server's port>` appended. Its CPU and system calls are reported beside the server's.
+   */
+  proxy?: string;
   /** .bench: fixtures, results, profiles. */
   outDir: string;
   profile: boolean;
@@ -82,8 +87,18 @@ export interface LoadResult {
   metricsScrape?: ScrapeTiming;
   /** rtmpd only: the connections it refused or closed so far, by its metrics' reason (handshake_timeout, idle_timeout, ...); non-zero ones. */
   serverCloses?: Record<string, number>;
+  /** --proxy: what the relay in front of the server used over the window (the other fields are the server's). */
+  proxy?: ProxyCost;
   /** +fleet: the pod the players were on, which relayed every stream from the publishers' pod (the other fields). */
   relay?: { cpuPercent: number; peakRssBytes: number };
+}
+
+interface ProxyCost extends CpuUse {
+  command: string;
+  /** read and write system calls a second, and bytes per read. */
+  readsPerSecond: number;
+  writesPerSecond: number;
+  bytesPerRead: number;
 }
 
 interface ScrapeTiming {
@@ -127,6 +142,7 @@ export interface BenchReport {
     rounds: number;
     loadgenProcesses: number;
     publisherStyle: PublisherStyle;
+    proxy?: string;
     servers: ServerName[];
     scenarios: string[];
   };
@@ -198,6 +214,7 @@ export async function runBench(options: BenchOptions, command = ''): Promise<Ben
       rounds: options.rounds ?? 1,
       loadgenProcesses: options.loadgenProcesses ?? DEFAULT_LOADGEN_PROCESSES,
       publisherStyle: options.publisherStyle,
+      ...(options.proxy ? { proxy: options.proxy } : {}),
       servers: options.servers,
       scenarios: options.scenarios.map((s) => s.id),
     },
@@ -336,6 +353,7 @@ async function runLoad(
     errors: [],
   };
   let server: RunningServer | undefined;
+  let proxy: RunningServer | undefined;
   let relay: RunningServer | undefined;
   let sampler: RssSampler | undefined;
   let relaySampler: RssSampler | undefined;
@@ -349,17 +367,19 @@ async function runLoad(
       ...(profDir ? { cpuProfDir: profDir } : {}),
     };
     if (s.fleet) {
+      if (options.proxy) throw new Error('--proxy does not go with a +fleet scenario');
       if (!fleetPlane) throw new Error('a +fleet scenario needs the local control plane');
       ({ owner: server, relay } = await fleetPlane.startPair(serverOptions));
       relaySampler = new RssSampler(relay.pid);
     } else {
       server = await startServer(name, serverOptions);
+      if (options.proxy) proxy = await startProxy(options.proxy, server);
     }
     await sleep(options.settleMs ?? 1000);
     result.idleRssBytes = treeRss(server.pid);
     sampler = new RssSampler(server.pid);
     gen = new LoadProcesses({
-      rtmpBase: server.rtmpBase,
+      rtmpBase: (proxy ?? server).rtmpBase,
       httpBase: server.httpBase,
       ...(relay ? { players: { rtmpBase: relay.rtmpBase, httpBase: relay.httpBase } } : {}),
       streams: s.streams,
@@ -373,8 +393,10 @@ async function runLoad(
     await sleep(options.warmupSeconds * 1000);
     const cpu = new CpuWindow(server.pid);
     const relayCpu = relay ? new CpuWindow(relay.pid) : undefined;
+    const proxyWindow = proxy ? new ProxyWindow(proxy.pid, options.proxy!) : undefined;
     cpu.start();
     relayCpu?.start();
+    proxyWindow?.start();
     sampler.recordSeries(seriesEveryMs(durationSeconds));
     await gen.beginMeasure();
     measured.startUs = monotonicMicros();
@@ -382,6 +404,7 @@ async function runLoad(
     measured.endUs = monotonicMicros();
     const used = cpu.stop();
     if (relayCpu) result.relay = { cpuPercent: relayCpu.stop().percent, peakRssBytes: NaN };
+    if (proxyWindow) result.proxy = proxyWindow.stop();
     result.cpuPercent = used.percent;
     result.cpuUserPercent = used.userPercent;
     result.cpuSystemPercent = used.systemPercent;
@@ -394,7 +417,7 @@ async function runLoad(
       result.serverCloses = await serverCloses(metrics);
     }
     await gen.stop(options.drainMs ?? 1500);
-    for (const proc of [server, relay]) {
+    for (const proc of [server, proxy, relay]) {
       const died = proc?.exited();
       if (died) throw new Error(`server exited during the run (${died}):\n${tail(proc!.logPath)}`);
     }
@@ -406,9 +429,10 @@ async function runLoad(
     sampler?.stop();
     relaySampler?.stop();
     if (result.relay && relaySampler) result.relay.peakRssBytes = relaySampler.peak;
-    if (relay) {
-      await relay.stop();
-      if (!options.keep) removeServerDir(relay);
+    for (const helper of [relay, proxy]) {
+      if (!helper) continue;
+      await helper.stop();
+      if (!options.keep) removeServerDir(helper);
     }
     if (sampler) {
       result.peakRssBytes = sampler.peak;
@@ -438,6 +462,41 @@ async function runLoad(
     else result.errors.push(`no .cpuprofile written to ${profDir}`);
   }
   return result;
+}
+
+/** A --proxy's CPU and read and write system calls over the measured window. */
+class ProxyWindow {
+  private readonly pid: number;
+  private readonly command: string;
+  private readonly cpu: CpuWindow;
+  private startIo: IoCounts | undefined;
+  private startAt = 0;
+
+  constructor(pid: number, command: string) {
+    this.pid = pid;
+    this.command = command;
+    this.cpu = new CpuWindow(pid);
+  }
+
+  start(): void {
+    this.cpu.start();
+    this.startIo = ioCounts(this.pid);
+    this.startAt = performance.now();
+  }
+
+  stop(): ProxyCost {
+    const cpu = this.cpu.stop();
+    const io = ioCounts(this.pid);
+    const seconds = (performance.now() - this.startAt) / 1000;
+    const reads = io.reads - this.startIo!.reads;
+    return {
+      command: this.command,
+      ...cpu,
+      readsPerSecond: reads / seconds,
+      writesPerSecond: (io.writes - this.startIo!.writes) / seconds,
+      bytesPerRead: (io.bytesRead - this.startIo!.bytesRead) / reads,
+    };
+  }
 }
 
 /** What one Prometheus scrape of rtmpd costs with the scenario's streams live. */

@@ -33,6 +33,10 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
                        load-generator worker processes, each running a share of
                        the publishers and players (default ${DEFAULT_LOADGEN_PROCESSES}, one per core
                        of a 2-core machine)
+  --proxy <command>    run every RTMP connection of the load generator through a TCP
+                       relay started as <command> <listen-port> <server-port> (split at
+                       spaces; it listens on 127.0.0.1) and report its CPU and read and
+                       write system calls; hack/bench/floor/ has a Node and a C one
   --profile            run rtmpd with --cpu-prof and print its top self-time functions
   --keep               keep the servers' temp directories (logs)
   --out <dir>          fixtures, profiles and results (default .bench)
@@ -55,6 +59,7 @@ const { values } = parseArgs({
     'publisher-nagle': { type: 'string' },
     'publisher-writes': { type: 'string' },
     'loadgen-processes': { type: 'string' },
+    proxy: { type: 'string' },
     profile: { type: 'boolean' },
     keep: { type: 'boolean' },
     out: { type: 'string' },
@@ -104,6 +109,7 @@ const report = await runBench(
     rounds: Number(values.rounds ?? 1),
     loadgenProcesses,
     publisherStyle,
+    ...(values.proxy ? { proxy: values.proxy } : {}),
     outDir,
     profile: values.profile === true,
     keep: values.keep === true,

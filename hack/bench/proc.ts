@@ -164,6 +164,20 @@ export class CpuWindow {
   }
 }
 
+/** Read and write system calls of one process (`read`, `write` and their vector forms; not `recvfrom` or `sendto`), from /proc/PID/io. */
+export interface IoCounts {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export function ioCounts(pid: number): IoCounts {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { reads: field('syscr'), writes: field('syscw'), bytesRead: field('rchar'), bytesWritten: field('wchar') };
+}
+
 /** Least-squares slope of a series in MiB per minute: how fast memory grows. */
 export function rssSlopeMiBPerMinute(series: RssPoint[]): number {
   const n = series.length;

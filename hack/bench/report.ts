@@ -130,6 +130,27 @@ export function formatReport(report: BenchReport): string {
   );
   titledTable(
     out,
+    `proxy (--proxy ${report.options.proxy ?? ''}): the relay every RTMP connection went through; the main table's CPU is the server's alone; reads and writes are its read and write system calls:`,
+    ['scenario', 'server', 'proxy CPU%', 'usr/sys', 'reads/s', 'writes/s', 'bytes/read'],
+    load.flatMap((r) => {
+      const p = r.ok ? r.proxy : undefined;
+      if (!p) return [];
+      const rate = (v: number) => v.toFixed(0);
+      return [
+        [
+          r.scenario,
+          r.server,
+          pct(p.percent),
+          `${p.userPercent.toFixed(0)}/${p.systemPercent.toFixed(0)}`,
+          rate(p.readsPerSecond),
+          rate(p.writesPerSecond),
+          rate(p.bytesPerRead),
+        ],
+      ];
+    }),
+  );
+  titledTable(
+    out,
     'rtmpd / peer (below 1 = rtmpd better):',
     ['scenario', 'peer', 'CPU', 'peak RSS', 'p99'],
     report.ratios.map((r) => [r.scenario, r.peer, ratio(r.cpu), ratio(r.peakRss), ratio(r.p99)]),

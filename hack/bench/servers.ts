@@ -40,7 +40,7 @@ interface FleetPod {
 }
 
 export interface RunningServer {
-  name: ServerName;
+  name: ServerName | 'proxy';
   pid: number;
   /** rtmp://127.0.0.1:P/live (a fleet pod: its own address) */
   rtmpBase: string;
@@ -83,7 +83,7 @@ export function tail(path: string, lines = 20): string {
 }
 
 function launch(
-  name: ServerName,
+  name: RunningServer['name'],
   cmd: string,
   args: string[],
   dir: string,
@@ -180,6 +180,20 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
       return launch(name, 'nginx', args, dir, rtmpPort, undefined, dir);
     }
   }
+}
+
+/**
+ * A TCP relay in front of `target` (make bench's --proxy): `command` split at spaces, started with
+ * `<listen-port> <target's RTMP port>` appended, listening on 127.0.0.1; its rtmpBase is the target's
+ * through it.
+ */
+export async function startProxy(command: string, target: RunningServer): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
+  const [cmd, ...args] = command.trim().split(/\s+/);
+  if (!cmd) throw new Error('--proxy: empty command');
+  const targetUrl = new URL(target.rtmpBase);
+  const port = await freePort();
+  return launch('proxy', cmd, [...args, String(port), targetUrl.port], dir, port, undefined);
 }
 
 /**
