@@ -55,16 +55,16 @@ describe('bench: what rtmpd refused or closed', () => {
 
     const publisher = await peer('a');
     await publisher.publish();
-    // A player that stops reading: once the socket buffers are full, its queue does not drain.
     const player = await peer('a', undefined);
     await player.play(() => {});
+    // Two connections are open: a third is refused.
+    expect(await failure(peer('c'))).toMatch(/^handshake: (closed|reset) by the server$/);
+
+    // The player stops reading: once the socket buffers are full, its queue does not drain.
     player.socket.pause();
     const keyframe = Buffer.alloc(256 * 1024, 0x11);
     keyframe.set([0x17, 1, 0, 0, 0]);
     for (let i = 0; i < 120; i++) publisher.sendMedia(MessageType.video, i * 40, keyframe);
-
-    // Two connections are open: a third is refused.
-    expect(await failure(peer('c'))).toMatch(/^handshake: (closed|reset) by the server$/);
     await expect
       .poll(() => serverCloses(metrics), { timeout: 10_000 })
       .toEqual({ handshake_bad_version: 1, player_stalled: 1, max_connections: 1 });
