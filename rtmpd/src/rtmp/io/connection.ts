@@ -10,6 +10,16 @@ import type { SharedSource, TickWriter } from './tick-writer.ts';
 export const WINDOW_ACK_SIZE = 2_500_000;
 /** A tiny window would have us acknowledge every few bytes. */
 const MIN_ACK_WINDOW = 4096;
+/**
+ * Bytes of replies and control messages (not media) a peer may leave unread
+ * and still be read. One that sends pings or commands and never reads the
+ * answers (18 bytes for a 7-byte ping chunk) would otherwise make them queue
+ * without end; past this its reads stop until it has read what it was sent,
+ * so it holds this plus the answers to one read (2.6 times the 64 KiB read,
+ * for pings) at most. A player that keeps media queued sends a ping or an
+ * acknowledgement now and then: it comes nowhere near.
+ */
+const MAX_UNREAD_REPLY_BYTES = 64 * 1024;
 
 /** Either side's handshake: takes bytes until it is done, then returns those that follow it. */
 export interface Handshake {
@@ -63,6 +73,10 @@ export class RtmpConnection {
   private ackWindow = WINDOW_ACK_SIZE;
   private ackedAt = 0;
   private closed = false;
+  /** Bytes of replies and control messages written since the peer last had nothing left unread. */
+  private unreadReplyBytes = 0;
+  /** Reads stopped: the peer left too many replies unread. */
+  private readsHeld = false;
 
   constructor(socket: Socket, options: RtmpConnectionOptions) {
     this.socket = socket;
@@ -115,13 +129,42 @@ export class RtmpConnection {
   /** Writes bytes already in chunk form (handshake, control messages) in this tick's write. */
   send(bytes: Buffer): void {
     if (this.closed) return;
-    this.counted(this.writer.write(bytes));
+    this.holdReadsIfUnread(this.counted(this.writer.write(bytes)));
   }
 
   /** Writes one message as chunks of the negotiated size in this tick's write. */
   sendMessage(csid: number, typeId: number, streamId: number, timestamp: number, body: Buffer): void {
     if (this.closed) return;
-    this.counted(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.chunkSize));
+    this.holdReadsIfUnread(this.counted(this.writer.writeMessage(csid, typeId, streamId, timestamp, body, this.chunkSize)));
+  }
+
+  /**
+   * Reads again once a peer whose reads were held has read all it was sent.
+   * Called by the owner's periodic sweep rather than on 'drain', which the
+   * writer emits only for a queue the kernel did not take at once.
+   */
+  resumeReadsIfDrained(): void {
+    if (!this.readsHeld || this.closed || this.writer.backlogBytes > 0) return;
+    this.readsHeld = false;
+    this.unreadReplyBytes = 0;
+    this.socket.resume();
+  }
+
+  /**
+   * After a reply or a control message (never shared media, the relay's
+   * path) of `length` bytes: a peer that left too many of them unread is
+   * read no more for now, so its requests cannot make their answers queue
+   * without end. The read being handled is parsed to its end.
+   */
+  private holdReadsIfUnread(length: number): void {
+    if (this.writer.backlogBytes === 0) {
+      this.unreadReplyBytes = 0;
+      return;
+    }
+    this.unreadReplyBytes += length;
+    if (this.readsHeld || this.unreadReplyBytes < MAX_UNREAD_REPLY_BYTES) return;
+    this.readsHeld = true;
+    this.socket.pause();
   }
 
   /**
@@ -163,13 +206,15 @@ export class RtmpConnection {
     this.socket.destroy();
   }
 
-  private counted(length: number): void {
-    if (length === 0) return; // dropped: the connection is ending
+  /** Counts a write of `length` bytes, and returns it. */
+  private counted(length: number): number {
+    if (length === 0) return 0; // dropped: the connection is ending
     this.bytesSent += length;
     if (this.counters) {
       this.counters.bytesOut += length;
       this.counters.messagesOut++;
     }
+    return length;
   }
 
   private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {

@@ -446,6 +446,11 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
     return this.queuedInTick + this.heldElsewhere;
   }
 
+  /** Bytes of earlier flushes the kernel has not taken: what the peer leaves unread, this tick's writes aside. */
+  get backlogBytes(): number {
+    return this.heldElsewhere;
+  }
+
   /** Bytes queued since the last flush. */
   private get queuedInTick(): number {
     return this.lone === undefined ? this.used : this.loneEnd - this.loneStart;

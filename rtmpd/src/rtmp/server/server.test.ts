@@ -460,6 +460,26 @@ describe('rtmp server under hostile input', () => {
     expect(stats.protocols.rtmp.protocolErrors).toEqual({ amf_too_large: 2, amf_bad_reference: 1 });
   });
 
+  it('stops reading a client that sends pings and never reads the answers, and reads on once it does', async () => {
+    const { server, stats } = await startTestRtmpServer({ connectTimeoutSeconds: 60 });
+    const { socket } = await rawSession(server.address().port);
+    socket.pause();
+    // A ping request (fmt 0), then 16 MiB of fmt 3 continuations: 7 bytes each, each answered with 18.
+    const ping = Buffer.from('02000000000006040000000000060000002a', 'hex');
+    const pings = Buffer.alloc(7 * 2_400_000).fill(Buffer.from('c2000600000001', 'hex'));
+    socket.write(Buffer.concat([ping, pings]));
+    const sent = 18 + pings.length;
+    const read = () => stats.protocols.rtmp.bytesIn - 3073; // less C0, C1 and C2
+    await sleep(1500);
+    const readThen = read();
+    await sleep(1000);
+    // The server read until the kernel's buffers were full of answers and 64 KiB more waited, and no further.
+    expect(read()).toBe(readThen);
+    expect(read()).toBeLessThan(sent / 2);
+    socket.resume();
+    await until(() => read() > readThen + 1024 * 1024);
+  });
+
   it('lets go of a player whose connection fails in the read that asked to play', async () => {
     const { server, url, hub, stats } = await startTestRtmpServer();
     const publisher = await testClient(url('live1'));

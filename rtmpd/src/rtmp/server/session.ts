@@ -279,8 +279,11 @@ export class RtmpSession {
    *   a resume within --max-pause-seconds (a player that cannot take what it
    *   is sent is the hub's to close, see --player-stall-timeout-seconds);
    * - waiting for a publisher: --play-wait-seconds, kept by the hub.
+   * A connection whose reads were held for what it left unread reads again
+   * once that drained.
    */
   sweep(now: number): void {
+    this.connection.resumeReadsIfDrained();
     const state = this.state;
     const { config } = this.options;
     switch (state.kind) {
