@@ -35,15 +35,16 @@ afterAll(async () => {
 });
 
 describe('Enhanced RTMP HEVC from the project client', () => {
-  it('is listed as hevc with its resolution and gives a JPEG snapshot', async () => {
+  it('is listed as hevc with its resolution and frame rate and gives a JPEG snapshot', async () => {
     const tags = await enhancedHevcTags(await hevcAnnexB(640, 360, 2));
     const client = await RtmpClient.connect(server.rtmpUrl('live', 'hevc'));
     try {
       await client.publish();
-      client.sendMetadata({ width: 640, height: 360, framerate: 25, videocodecid: 'hvc1' });
+      // No framerate in the metadata: the 25 fps must come from the timing x265 writes in the SPS VUI.
+      client.sendMetadata({ width: 640, height: 360, videocodecid: 'hvc1' });
       for (const tag of tags) client.sendVideo(tag.timestamp, tag.body);
       const stream = await waitForStream(server, 'rtmp/live/hevc');
-      expect(stream.video).toMatchObject({ codec: 'hevc', width: 640, height: 360 });
+      expect(stream.video).toMatchObject({ codec: 'hevc', width: 640, height: 360, fps: 25 });
       const res = await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fhevc/snapshot'));
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/jpeg');

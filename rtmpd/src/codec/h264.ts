@@ -1,5 +1,6 @@
 import { BitReader, readNalLength } from './bits.ts';
 import { MediaParseError } from './errors.ts';
+import { declaredFps, skipVuiPictureInfo } from './vui.ts';
 
 /** AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1). Buffers are subarrays of the input. */
 export interface AvcConfig {
@@ -23,7 +24,7 @@ export interface H264SpsInfo {
   bitDepth: number;
   width: number;
   height: number;
-  /** From VUI timing info when present (time_scale / (2 * num_units_in_tick)). */
+  /** From VUI timing info when present (time_scale / (2 * num_units_in_tick), at most MAX_DECLARED_FPS). */
   fps?: number;
 }
 
@@ -190,26 +191,11 @@ export function parseH264Sps(sps: Buffer): H264SpsInfo {
 }
 
 function vuiFps(r: BitReader): number | undefined {
-  if (r.flag()) {
-    // aspect_ratio_info_present_flag
-    if (r.u(8) === 255) r.skip(32); // Extended_SAR: sar_width, sar_height
-  }
-  if (r.flag()) r.bit(); // overscan_info_present_flag → overscan_appropriate_flag
-  if (r.flag()) {
-    // video_signal_type_present_flag
-    r.skip(4); // video_format, video_full_range_flag
-    if (r.flag()) r.skip(24); // colour_description_present_flag
-  }
-  if (r.flag()) {
-    // chroma_loc_info_present_flag
-    r.ue();
-    r.ue();
-  }
+  skipVuiPictureInfo(r);
   if (!r.flag()) return undefined; // timing_info_present_flag
   const numUnitsInTick = r.u(32);
   const timeScale = r.u(32);
-  if (numUnitsInTick === 0 || timeScale === 0) return undefined;
-  return timeScale / (2 * numUnitsInTick);
+  return declaredFps(timeScale, 2 * numUnitsInTick);
 }
 
 /**

@@ -39,7 +39,11 @@ make h264_cqm_352x288 avcc v $(v 352x288 15) -c:v libx264 -profile:v high -pix_f
 make hevc_main_320x240 hvcc v $(v 320x240 25) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p
 make hevc_main10_1920x1080 hvcc v $(v 1920x1080 30) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p10le
 make hevc_rext444_426x240 hvcc v $(v 426x240 50) -c:v libx265 -x265-params log-level=none -pix_fmt yuv444p
-# x265 writes its timing in the SPS VUI only; hevc_metadata writes it into the VPS too, where rtmpd reads the frame rate
+# Every VUI field before the timing info that x265 writes: extended SAR, overscan, full range, colour
+# description, chroma location, default display window, then HRD parameters after the timing
+make hevc_vui_2997_640x360 hvcc v $(v 640x360 30000/1001) -vf setsar=5/7 -c:v libx265 -pix_fmt yuv420p \
+  -x265-params log-level=none:scaling-list=default:overscan=show:chromaloc=1:display-window=0,0,0,8:hrd=1:vbv-bufsize=2000:vbv-maxrate=1000:range=full:colorprim=bt709:transfer=bt709:colormatrix=bt709
+# x265 writes its timing in the SPS VUI only; hevc_metadata writes it into the VPS too, where rtmpd reads it first
 make hevc_vps_timing_320x240 hvcc v $(v 320x240 25) -c:v libx265 -x265-params log-level=none -pix_fmt yuv420p -bsf:v hevc_metadata=tick_rate=25/1
 
 # AV1
