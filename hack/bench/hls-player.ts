@@ -70,6 +70,8 @@ function parse(text: string): Listed {
 export class HlsPlayer {
   private readonly options: HlsPlayerOptions;
   private readonly base: string;
+  /** Body bytes of every response it got, playlists and media: what rtmpd counts as sent to its HLS players. */
+  bytes = 0;
   private stopped = false;
   private videoTrack = 1;
 
@@ -80,7 +82,7 @@ export class HlsPlayer {
 
   /** Resolves once the first playlist arrived; playback goes on until stop(). */
   async start(): Promise<void> {
-    const first = await get(this.options.playlistUrl);
+    const first = await this.get(this.options.playlistUrl);
     if (first.status !== 200) throw new Error(`HTTP ${first.status} for ${this.options.playlistUrl}`);
     const listed = parse(first.body.toString());
     const loop = this.options.lowLatency ? this.lowLatencyLoop(listed) : this.pollLoop(listed);
@@ -104,7 +106,7 @@ export class HlsPlayer {
       }
       if (this.stopped || listed.ended) return;
       await new Promise((r) => setTimeout(r, (listed.targetDuration * 1000) / 2));
-      const res = await get(this.options.playlistUrl);
+      const res = await this.get(this.options.playlistUrl);
       if (res.status !== 200) throw new Error(`HTTP ${res.status} for the playlist`);
       listed = parse(res.body.toString());
     }
@@ -131,14 +133,20 @@ export class HlsPlayer {
         index = part.index + 1;
       }
       if (this.stopped || listed.ended) return;
-      const res = await get(`${this.options.playlistUrl}?_HLS_msn=${msn}&_HLS_part=${index}`);
+      const res = await this.get(`${this.options.playlistUrl}?_HLS_msn=${msn}&_HLS_part=${index}`);
       if (res.status !== 200) throw new Error(`HTTP ${res.status} for the blocking reload`);
       listed = parse(res.body.toString());
     }
   }
 
+  private async get(url: string): Promise<{ status: number; body: Buffer }> {
+    const res = await get(url);
+    this.bytes += res.body.length;
+    return res;
+  }
+
   private async fetchMedia(uri: string): Promise<void> {
-    const res = await get(this.base + uri);
+    const res = await this.get(this.base + uri);
     if (res.status !== 200) throw new Error(`HTTP ${res.status} for ${uri}`);
     this.samples(res.body);
   }

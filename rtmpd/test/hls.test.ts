@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HlsPlayer } from '../../hack/bench/hls-player.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { expectContinuity, expectValidLivePlaylist, parsePlaylist, type ParsedPlaylist } from './support/m3u8.ts';
 import {
@@ -186,6 +187,67 @@ describe('HLS of HEVC over Enhanced RTMP', () => {
       }
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('bytes sent to HLS players on /metrics', () => {
+  /** rtmpd_stream_sent_bytes_total of app/key for its HLS players, from /metrics. */
+  async function sentToHlsPlayers(app: string, key: string): Promise<number> {
+    const text = await (await fetch(server.httpUrl('/metrics'))).text();
+    const line = `rtmpd_stream_sent_bytes_total{app="${app}",key="${key}",source="publisher",subscriber="hls-player"} `;
+    const at = text.indexOf(`\n${line}`);
+    return at < 0 ? 0 : Number(text.slice(at + 1 + line.length, text.indexOf('\n', at + 1)));
+  }
+
+  /** Until the player's count has not moved for a while: its last request (a blocking reload, too) has been answered. */
+  async function settled(player: HlsPlayer): Promise<number> {
+    for (let bytes = -1; bytes !== player.bytes; await sleep(1500)) bytes = player.bytes;
+    return player.bytes;
+  }
+
+  it.each([
+    ['live', 'regular HLS'],
+    ['ll', 'Low-Latency HLS'],
+  ])("are what the load generator's player got, playlists and media, over %s (%s), and not a HEAD or a 404", async (app) => {
+    const key = 'counted';
+    const publisher = publishTestPattern(server.rtmpUrl(app, key), { seconds: 30 });
+    try {
+      await waitForStream(server, `rtmp/${app}/${key}`);
+      const errors: Error[] = [];
+      const url = server.httpUrl(`/${app}/${key}/index.m3u8`);
+      const player = new HlsPlayer({
+        playlistUrl: url,
+        lowLatency: app === 'll',
+        onVideoSample: () => undefined,
+        onError: (e) => errors.push(e),
+      });
+      await player.start();
+      await sleep(5000);
+      player.stop();
+      const got = await settled(player);
+      expect(errors).toEqual([]);
+      expect(got).toBeGreaterThan(50_000);
+      expect(await sentToHlsPlayers(app, key)).toBe(got);
+
+      // The init section the playlist names, as a browser's player asks for it first.
+      const { playlist: listed } = await playlist(app, key);
+      const listedBytes = Buffer.byteLength(listed.text);
+      const init = await fetch(server.httpUrl(`/${app}/${key}/${listed.map}`));
+      const initBytes = (await init.arrayBuffer()).byteLength;
+      expect(initBytes).toBeGreaterThan(0);
+      await sleep(200);
+      expect(await sentToHlsPlayers(app, key)).toBe(got + listedBytes + initBytes);
+
+      // Neither a HEAD (no body sent) nor a refusal is a byte sent to a player.
+      const head = await fetch(server.httpUrl(`/${app}/${key}/${listed.segments.at(-1)!.uri}`), { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
+      expect((await fetch(server.httpUrl(`/${app}/${key}/seg-0000000000000000-0.m4s`))).status).toBe(404);
+      await sleep(200);
+      expect(await sentToHlsPlayers(app, key)).toBe(got + listedBytes + initBytes);
+    } finally {
+      publisher.child.kill('SIGKILL');
     }
   });
 });

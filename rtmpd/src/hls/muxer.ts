@@ -49,6 +49,8 @@ export class HlsMuxer implements Subscriber {
   endedAt: number | undefined;
   /** Called with the bytes a change added (positive) or freed (negative). */
   onBytes: (delta: number) => void = () => undefined;
+  /** The stream it segments, from its subscription on: what its HLS players are sent is counted there (http/hls.ts). */
+  stream: Stream | undefined;
 
   private fragmenter: Fragmenter | undefined;
   private readonly inits = new Map<number, Buffer>();
@@ -79,6 +81,7 @@ export class HlsMuxer implements Subscriber {
   // ---- the hub side ------------------------------------------------------------
 
   begin(stream: Stream): void {
+    this.stream = stream;
     const { lowLatency, segmentSeconds, partSeconds } = this.options;
     this.fragmenter = new Fragmenter(
       stream,

@@ -2,6 +2,7 @@ import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
+import type { HlsMuxer } from '../hls/muxer.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import { ApiError } from './errors.ts';
 import { Router } from './required-modules.ts';
@@ -77,6 +78,7 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     ctx.set('Cache-Control', PLAYLIST_CACHE);
     ctx.type = PLAYLIST_TYPE;
     ctx.body = muxer.playlistText();
+    countSent(ctx, muxer);
   });
 
   router.get('/:app/:key/:file', async (ctx, next) => {
@@ -113,6 +115,7 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     ctx.set('Cache-Control', MEDIA_CACHE);
     ctx.type = MEDIA_TYPE;
     ctx.body = bytes;
+    countSent(ctx, muxer);
   });
 
   return router;
@@ -135,6 +138,19 @@ function abortedBy(ctx: RouterContext): AbortSignal {
   const left = new AbortController();
   ctx.req.once('close', () => left.abort());
   return left.signal;
+}
+
+/**
+ * Adds the response's body to its stream's HLS player bytes once all of it
+ * has been handed to the socket ('finish'): not when the client leaves
+ * before that, nor for a HEAD, whose body Koa does not send.
+ */
+function countSent(ctx: RouterContext, muxer: HlsMuxer): void {
+  const stats = muxer.stream?.stats;
+  if (!stats || ctx.method !== 'GET') return;
+  ctx.res.once('finish', () => {
+    if (ctx.status === 200) stats.hlsPlayerBytes += ctx.length ?? 0;
+  });
 }
 
 const notReady = (app: string, key: string) =>

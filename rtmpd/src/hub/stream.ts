@@ -50,6 +50,13 @@ export interface StreamStats {
   parseErrors: number;
   /** GOPs that outgrew --gop-cache-max-bytes: players joining in them wait for the next keyframe. */
   gopOverflows: number;
+  /**
+   * Bytes of playlists, init sections, segments and parts sent to the
+   * stream's HLS players (http/hls.ts): response bodies handed whole to
+   * their sockets. Not media handed to a subscriber: the HLS segmenter is
+   * one subscriber for all of them.
+   */
+  hlsPlayerBytes: number;
 }
 
 export const zeroStreamStats = (): StreamStats => ({
@@ -60,6 +67,7 @@ export const zeroStreamStats = (): StreamStats => ({
   framesDropped: 0,
   parseErrors: 0,
   gopOverflows: 0,
+  hlsPlayerBytes: 0,
 });
 
 /** Decoder config and metadata waiting to go out with a subscriber's next media packet. */

@@ -178,6 +178,34 @@ describe('RtmpdMetrics', () => {
       expect(sent('_overflow', '_overflow', kind), kind).toBe(kindBytes(b, kind));
   });
 
+  it('counts what HLS players downloaded as subscriber="hls-player", apart from the hls segmenter, and keeps an ended overflow stream\'s', async () => {
+    const { hub, metrics } = setup(1);
+    const [a, b] = ['a', 'b'].map((key) => hub.publish('live', key, publisher())) as [Stream, Stream];
+    for (const s of [a, b]) {
+      s.subscribe(player('hls'), performance.now());
+      feed(s, 1);
+    }
+    let m = parse(await metrics.scrape());
+    const sent = (app: string, key: string, kind: string) =>
+      m.get(`rtmpd_stream_sent_bytes_total{app="${app}",key="${key}",source="publisher",subscriber="${kind}"}`);
+    // No series before the first byte an HLS player got.
+    expect(sent('live', 'a', 'hls-player')).toBeUndefined();
+
+    a.stats.hlsPlayerBytes = 12_345;
+    b.stats.hlsPlayerBytes = 678;
+    m = parse(await metrics.scrape());
+    expect(sent('live', 'a', 'hls-player')).toBe(12_345);
+    expect(sent('_overflow', '_overflow', 'hls-player')).toBe(678);
+    expect(sent('live', 'a', 'hls')).toBe(a.bytesOutByKind[SUBSCRIBER_KINDS.indexOf('hls')]);
+    expect(sent('live', 'a', 'hls')).toBeGreaterThan(0);
+
+    hub.unpublish(b);
+    const c = hub.publish('live', 'c', publisher());
+    c.stats.hlsPlayerBytes = 1000;
+    m = parse(await metrics.scrape());
+    expect(sent('_overflow', '_overflow', 'hls-player')).toBe(1678);
+  });
+
   it('writes every value as String() would, past the size of its first buffer, and the same text scrape after scrape', async () => {
     const { hub, metrics } = setup(2000);
     const many = Array.from({ length: 1500 }, (_, i) => hub.publish('live', `s${i}`, publisher()));

@@ -166,9 +166,16 @@ function streamLabelText(stream: Stream): string {
 }
 
 /**
- * {app, key, source, subscriber} for each subscriber kind (indexed as
- * SUBSCRIBER_KINDS), each written the first time it is needed: most streams
- * send to one or two kinds.
+ * The `subscriber` values of rtmpd_stream_sent_bytes_total: the hub's
+ * subscriber kinds, then `hls-player`, what HLS players downloaded, which
+ * the `hls` segmenter (one subscriber for all of them) was handed once.
+ */
+const SENT_TO = [...SUBSCRIBER_KINDS, 'hls-player'] as const;
+const HLS_PLAYER = SENT_TO.indexOf('hls-player');
+
+/**
+ * {app, key, source, subscriber} for each value of SENT_TO (by its index),
+ * each written the first time it is needed: most streams send to one or two kinds.
  */
 class SentLabelTexts {
   private readonly labels: LabelValues;
@@ -179,7 +186,7 @@ class SentLabelTexts {
   }
 
   of(kind: number): string {
-    return (this.texts[kind] ??= labelText({ ...this.labels, subscriber: SUBSCRIBER_KINDS[kind]! }));
+    return (this.texts[kind] ??= labelText({ ...this.labels, subscriber: SENT_TO[kind]! }));
   }
 }
 
@@ -348,6 +355,7 @@ const STREAM_COUNTERS: readonly StreamCounter[] = [
   'framesDropped',
   'parseErrors',
   'gopOverflows',
+  'hlsPlayerBytes',
 ];
 
 /** Final counts of the overflow streams of one source that have ended. */
@@ -772,27 +780,33 @@ export class RtmpdMetrics {
     });
   }
 
-  /** rtmpd_stream_sent_bytes_total: one series per kind of subscriber the stream has sent to. */
+  /** rtmpd_stream_sent_bytes_total: one series per kind of subscriber the stream has sent to, and one for its HLS players once they got a byte. */
   private defineSentBytes(): void {
     const name = 'rtmpd_stream_sent_bytes_total';
-    const writeKinds = (out: ExpositionText, labelTexts: SentLabelTexts, bytesByKind: Float64Array): void => {
+    const writeKinds = (out: ExpositionText, labelTexts: SentLabelTexts, bytesByKind: Float64Array, hlsPlayerBytes: number): void => {
       for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) {
         if (bytesByKind[kind]! > 0) out.sample(name, labelTexts.of(kind), bytesByKind[kind]!);
       }
+      if (hlsPlayerBytes > 0) out.sample(name, labelTexts.of(HLS_PLAYER), hlsPlayerBytes);
     };
     const write = (out: ExpositionText): void => {
       this.streams();
-      for (const stream of this.slots.own) writeKinds(out, streamSentLabelTexts(stream), stream.bytesOutByKind);
+      for (const stream of this.slots.own) {
+        writeKinds(out, streamSentLabelTexts(stream), stream.bytesOutByKind, stream.stats.hlsPlayerBytes);
+      }
       for (const source of STREAM_SOURCES) {
-        const sum = Float64Array.from(this.slots.overflowEnded[source].bytesOutByKind);
+        const ended = this.slots.overflowEnded[source];
+        const sum = Float64Array.from(ended.bytesOutByKind);
+        let hlsPlayerBytes = ended.stats.hlsPlayerBytes;
         for (const stream of this.slots.overflow[source]) {
           for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) sum[kind]! += stream.bytesOutByKind[kind]!;
+          hlsPlayerBytes += stream.stats.hlsPlayerBytes;
         }
-        writeKinds(out, OVERFLOW_SENT_LABEL_TEXTS[source], sum);
+        writeKinds(out, OVERFLOW_SENT_LABEL_TEXTS[source], sum, hlsPlayerBytes);
       }
     };
     const help =
-      "Media bytes handed to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod); a kind's series appears with its first byte.";
+      "Bytes sent to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod: media handed to them; hls-player: playlists and media HLS players downloaded); a kind's series appears with its first byte.";
     this.pulled.push(new PulledMetric(name, help, 'counter', write));
   }
 
