@@ -99,7 +99,7 @@ beforeAll(async () => {
     30_000,
   );
 
-  // Traffic: two publishers, an RTMP player, an HTTP-FLV player, a player that never reads, a failed play, snapshots.
+  // Traffic: two publishers, an RTMP player, an HTTP-FLV player, an HLS player, a player that never reads, a failed play, snapshots.
   // cam1 first, so it is the stream with its own series.
   const live = (key: string) => async () =>
     JSON.stringify(await (await fetch(server.httpUrl('/api/v1/rtmp/streams'))).json()).includes(key) ? true : undefined;
@@ -109,6 +109,7 @@ beforeAll(async () => {
   await eventually('cam2 live', live('cam2'));
   publishers.push(runFfmpeg(['-i', server.rtmpUrl('live', 'cam1'), '-f', 'null', '-']));
   runFfmpeg(['-i', server.rtmpUrl('live', 'missing'), '-f', 'null', '-']);
+  runFfmpeg(['-i', server.httpUrl('/live/cam1/index.m3u8'), '-f', 'null', '-']);
   httpFlv = new AbortController();
   void fetch(server.httpUrl('/live/cam1.flv'), { signal: httpFlv.signal })
     .then(async (res) => {
@@ -224,6 +225,22 @@ describe('rtmpd under a real Prometheus', () => {
     const dropped = await value('sum(rtmpd_stream_dropped_frames_total)');
     console.log(`relay latency p99 ${(p99 * 1000).toFixed(2)} ms; frames dropped for the stuck player: ${dropped}`);
   });
+
+  it.each(['Egress bitrate', 'Bitrate out per stream'])(
+    'adds in "%s" what the HLS player downloads: about the stream\'s bitrate',
+    async (title) => {
+      const expr = substituteVariables(panels.find((p) => p.title === title)!.targets![0]!.expr, RATE_INTERVAL);
+      const withoutHls = expr.replace('|hls-player', '');
+      expect(withoutHls).not.toBe(expr);
+      // One instant query, so both sides read the same scrapes.
+      const hlsShare = `(sum(${expr}) - sum(${withoutHls})) / (sum(rate(rtmpd_stream_received_bytes_total{key="cam1",source="publisher"}[${RATE_INTERVAL}])) * 8)`;
+      const result = await query(hlsShare);
+      expect(result.status, `${hlsShare}: ${result.error}`).toBe('success');
+      const share = Number(result.data.result[0]?.value[1]);
+      expect(share, hlsShare).toBeGreaterThan(0.5);
+      expect(share, hlsShare).toBeLessThan(2);
+    },
+  );
 
   it('exports traces over OTLP/HTTP protobuf with app, key, codecs and bytes; the publish log line carries its trace id', async () => {
     // The play of a stream that is not live: a connection span with its app and no role.
