@@ -76,6 +76,21 @@ describe('HTTP listener', () => {
     expect(await idle.closed).toBeLessThan(3000);
   });
 
+  it('answers 16 requests sent ahead of their answers, and closes a connection that sends more', async () => {
+    const { address, stats } = await serve({});
+    const port = address().port;
+    const sixteen = open(port);
+    sixteen.socket.write('GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(16));
+    await until(() => sixteen.text().split('done\n').length === 17);
+    // A scanner's flood of GETs it never reads the answers to: each would be held until the request timeout.
+    const flood = open(port);
+    flood.socket.pause();
+    flood.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(1000));
+    expect(await flood.closed).toBeLessThan(1000);
+    expect(stats.clientErrors).toEqual({ pipelined: 1 });
+    expect(sixteen.socket.destroyed).toBe(false);
+  });
+
   it('drops connections past --http-max-connections and answers malformed requests with a JSON 400', async () => {
     const { address, stats } = await serve({ httpMaxConnections: 2 });
     const port = address().port;

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
@@ -20,9 +20,21 @@ export type HttpServerConfig = Pick<
 interface HttpStats {
   /** Dropped at accept because --http-max-connections were open. */
   connectionsRefused: number;
-  /** Connections closed before a request was read, by reason: request_timeout, bad_request, aborted (the peer hung up). */
+  /**
+   * Connections closed for how their requests arrived, by reason:
+   * request_timeout, bad_request, aborted (the peer hung up), pipelined.
+   */
   clientErrors: Record<string, number>;
 }
+
+/**
+ * Requests a connection may send ahead of their answers (HTTP/1.1
+ * pipelining; browsers and players send one at a time). Node reads and
+ * answers pipelined requests while the kernel takes the answers, so a client
+ * that sends GETs and never reads would have each in memory, about 50 MB per
+ * connection at the time the request timeout ends it.
+ */
+const MAX_PIPELINED_REQUESTS = 16;
 
 export interface HttpServer {
   address(): AddressInfo;
@@ -43,12 +55,15 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
   const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
   const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
-  const server: Server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval }, app.callback());
+  const stats: HttpStats = { connectionsRefused: 0, clientErrors: Object.create(null) as Record<string, number> };
+  const server: Server = createServer(
+    { requestTimeout, headersTimeout, connectionsCheckingInterval },
+    answerInTurn(app.callback(), () => count(stats, 'pipelined')),
+  );
   // Only while the request arrives: a response, such as a live HTTP-FLV one, is not timed.
   server.requestTimeout = requestTimeout;
   server.keepAliveTimeout = config.httpKeepAliveTimeoutSeconds * 1000;
   server.maxConnections = config.httpMaxConnections;
-  const stats: HttpStats = { connectionsRefused: 0, clientErrors: Object.create(null) as Record<string, number> };
   server.on('drop', () => stats.connectionsRefused++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
   await listenOn(server, config.httpBind, 'http-bind');
@@ -88,6 +103,32 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
   };
 }
 
+/**
+ * Hands requests to `handle`, and closes a connection with more than
+ * MAX_PIPELINED_REQUESTS requests that have no finished answer (`refused`
+ * counts it): what it holds is freed at once.
+ */
+function answerInTurn(handle: RequestListener, refused: () => void): RequestListener {
+  const unanswered = new WeakMap<Socket, number>();
+  return (req, res) => {
+    const { socket } = req;
+    const waiting = (unanswered.get(socket) ?? 0) + 1;
+    if (waiting > MAX_PIPELINED_REQUESTS) {
+      // Node goes on with the requests already parsed from the read: one refusal each connection.
+      if (!socket.destroyed) refused();
+      socket.destroy();
+      return;
+    }
+    unanswered.set(socket, waiting);
+    res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
+    void handle(req, res);
+  };
+}
+
+function count(stats: HttpStats, reason: string): void {
+  stats.clientErrors[reason] = (stats.clientErrors[reason] ?? 0) + 1;
+}
+
 /** Node's codes for a peer that hung up in the middle of its request. */
 const ABORTED = new Set(['ECONNRESET', 'HPE_INVALID_EOF_STATE']);
 /** Connections already answered: what the peer sends while the answer leaves is not another error. */
@@ -103,7 +144,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, stats: Ht
   answered.add(socket);
   const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
   const reason = timedOut ? 'request_timeout' : ABORTED.has(err.code ?? '') ? 'aborted' : 'bad_request';
-  stats.clientErrors[reason] = (stats.clientErrors[reason] ?? 0) + 1;
+  count(stats, reason);
   // As Node's own handler: answer only when no response has started on the connection.
   const response = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
   if (reason === 'aborted' || !socket.writable || response?.headersSent) {

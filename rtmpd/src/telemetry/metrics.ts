@@ -986,11 +986,11 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_http_client_errors_total',
-      'HTTP connections closed before a request was read, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request).',
+      'HTTP connections closed for how their requests arrived, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request), pipelined (more than 16 requests sent ahead of their answers).',
       'counter',
       () => {
         const values = this.http?.clientErrors ?? {};
-        return [...new Set(['request_timeout', 'bad_request', ...Object.keys(values)])].map((reason) => ({
+        return [...new Set(['request_timeout', 'bad_request', 'pipelined', ...Object.keys(values)])].map((reason) => ({
           labels: { reason },
           value: values[reason] ?? 0,
         }));
