@@ -480,6 +480,17 @@ describe('rtmp server under hostile input', () => {
     await until(() => read() > readThen + 1024 * 1024);
   });
 
+  it('answers connects whose app is a long run of slashes at once', async () => {
+    const { url, stats } = await startTestRtmpServer();
+    // Trimming 'x////…x' with /\/+$/ took a second each: these 40 would have taken the server 40 s.
+    const app = `x${'/'.repeat(60_000)}x`;
+    const startedAt = performance.now();
+    const clients = await Promise.all(Array.from({ length: 40 }, () => testClient(url('k'), { connectProperties: { app } })));
+    expect(performance.now() - startedAt).toBeLessThan(5000);
+    expect(clients).toHaveLength(40);
+    expect(stats.protocols.rtmp.protocolErrors).toEqual({});
+  });
+
   it('lets go of a player whose connection fails in the read that asked to play', async () => {
     const { server, url, hub, stats } = await startTestRtmpServer();
     const publisher = await testClient(url('live1'));
