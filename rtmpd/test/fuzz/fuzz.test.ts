@@ -1,18 +1,28 @@
 // The fuzzer in the suite: every input it ever found is replayed, and a short
 // run from a fixed seed must find nothing new. `make fuzz` runs it for longer.
 import { describe, expect, it } from 'vitest';
+import { RtmpProtocolError } from '../../src/rtmp/wire/errors.ts';
 import { fuzz } from './fuzzer.ts';
-import { fuzzSeeds, regressionInputs } from './seeds.ts';
+import { captures, fuzzSeeds, regressionInputs } from './seeds.ts';
 import { expectedError, feedSession } from './target.ts';
 
 describe('RTMP intake fuzzing', () => {
-  it('replays every checked-in input without an unexpected error', () => {
-    for (const { name, bytes } of regressionInputs()) {
+  it('replays the captures and every checked-in input without an unexpected error', () => {
+    const inputs = [...captures(), ...regressionInputs()];
+    expect(captures().length).toBeGreaterThan(0);
+    expect(regressionInputs().length).toBeGreaterThan(0);
+    for (const { name, bytes } of inputs) {
+      // refused-<reason>.bin (testdata/hostile.ts) must reach the check that refuses it.
+      const refusal = /^refused-(\w+)\.bin$/.exec(name)?.[1];
       try {
         feedSession(bytes);
       } catch (err) {
         expect(expectedError(err), `${name}: ${String(err)}`).toBe(true);
+        if (refusal) expect(err, name).toBeInstanceOf(RtmpProtocolError);
+        if (refusal) expect((err as RtmpProtocolError).reason, name).toBe(refusal);
+        continue;
       }
+      expect(refusal, `${name} was not refused`).toBeUndefined();
     }
   });
 
