@@ -1,6 +1,7 @@
 // `make soak`: rtmpd under a mix of real and hostile clients for minutes,
 // killed with SIGKILL and restarted now and then, and what it cost: errors,
-// RSS slope, descriptors, frames received against real time. Outside CI (SOAK_ARGS="--minutes 10").
+// RSS slope, descriptors, frames received against real time. Outside CI (SOAK_ARGS="--minutes 10";
+// --help lists the options and what fails the soak).
 //   publishers  ffmpeg test patterns, each republishing after 20-60 s (churn)
 //   players     ffmpeg reading each stream, counting the frames it decodes
 //   stalled     RTMP players that stop reading their socket
@@ -16,16 +17,40 @@ import { serverEntry } from '../../rtmpd/test/support/processes.ts';
 import { testPatternInputs } from '../../rtmpd/test/support/clips.ts';
 import { RtmpClient } from '../../rtmpd/test/support/rtmp-client.ts';
 
+const USAGE = `usage: make soak SOAK_ARGS="[options]"   (node hack/soak/main.ts [options])
+
+  --minutes <n>            how long the soak runs (5)
+  --publishers <n>         ffmpeg publishers, each with an ffmpeg player (3)
+  --kill-every <s>         seconds between SIGKILLs of rtmpd, each followed by a restart (90)
+  --min-frames-ratio <r>   the least frames the players may decode per frame of real time they
+                           played (0.9); players get the cached GOP on joining, so 1 or more means
+                           none was lost, and a busy machine's encoders fall a little behind
+
+It prints a JSON summary and exits 1 when rtmpd exited by itself, when it counted an internal error
+(or its count could not be read), or when the frames ratio is below --min-frames-ratio (or no player
+decoded a frame).`;
+
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '5' },
     publishers: { type: 'string', default: '3' },
     'kill-every': { type: 'string', default: '90' },
+    'min-frames-ratio': { type: 'string', default: '0.9' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const minutes = Number(values.minutes);
 const publisherCount = Number(values.publishers);
 const killEveryMs = Number(values['kill-every']) * 1000;
+const minFramesRatio = Number(values['min-frames-ratio']);
+if (!(minFramesRatio >= 0)) {
+  console.error(`--min-frames-ratio ${values['min-frames-ratio']} is not a number of 0 or more\n\n${USAGE}`);
+  process.exit(2);
+}
 const FPS = 25;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -256,6 +281,8 @@ const runs = [...new Set(samples.map((s) => s.run))].map((r) => samples.filter((
 const slopes = runs.map(rssSlope).filter((s) => !Number.isNaN(s));
 const fds = samples.map((s) => s.fds);
 const expected = (frames.playingMs / 1000) * FPS;
+// NaN when no player decoded a frame, which fails the soak like a ratio below the bound.
+const framesRatio = frames.received / expected;
 const internalErrorCount = internalErrors.scrapes ? internalErrors.ofKilledRuns + internalErrors.ofThisRun : undefined;
 console.log(
   JSON.stringify(
@@ -271,7 +298,8 @@ console.log(
       frames: {
         received: frames.received,
         realTime: Math.round(expected),
-        ratio: Number((frames.received / expected).toFixed(3)),
+        ratio: Number(framesRatio.toFixed(3)),
+        minRatio: minFramesRatio,
       },
     },
     null,
@@ -279,4 +307,10 @@ console.log(
   ),
 );
 // A count not read fails the soak too: it did not check what it reports.
-process.exit(unexpectedExits > 0 || internalErrorCount !== 0 ? 1 : 0);
+const failures = [
+  unexpectedExits > 0 && `rtmpd exited by itself ${unexpectedExits} times`,
+  internalErrorCount !== 0 && `internal errors: ${internalErrorCount ?? 'not read'}`,
+  !(framesRatio >= minFramesRatio) && `frames ratio ${framesRatio.toFixed(3)} is below --min-frames-ratio ${minFramesRatio}`,
+].filter((failure) => failure !== false);
+for (const failure of failures) console.log(`soak failed: ${failure}`);
+process.exit(failures.length > 0 ? 1 : 0);
