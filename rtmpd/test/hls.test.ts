@@ -2,9 +2,11 @@
 // the playlist URL, the playlists checked against RFC 8216 rules, blocking
 // reloads and preload hints, headers a browser on another origin needs.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Agent, get } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HlsPlayer } from '../../hack/bench/hls-player.ts';
+import { MAX_CLIENTS } from '../src/hls/muxer.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { expectContinuity, expectValidLivePlaylist, parsePlaylist, type ParsedPlaylist } from './support/m3u8.ts';
 import {
@@ -188,6 +190,46 @@ describe('HLS of HEVC over Enhanced RTMP', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('the HLS player estimate under a client that changes its user agent', () => {
+  /** Requests the playlist once per user agent, 16 at a time over keep-alive connections. */
+  async function pollAs(path: string, userAgents: string[]): Promise<void> {
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < userAgents.length) {
+        const userAgent = userAgents[next++]!;
+        await new Promise<void>((resolve, reject) =>
+          get(server.httpUrl(path), { agent, headers: { 'User-Agent': userAgent } }, (res) => {
+            expect(res.statusCode).toBe(200);
+            res.resume().on('end', resolve);
+          }).on('error', reject),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    agent.destroy();
+  }
+
+  it('tells clients apart by the start of their user agent, and keeps at most 10,000 a stream', async () => {
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'agents'), { seconds: 40 });
+    await waitForStream(server, 'rtmp/live/agents');
+    await playlist('live', 'agents');
+    const hlsPlayers = async () => (await waitForStream(server, 'rtmp/live/agents')).players.hls;
+    // 8 KB user agents that differ only at their end: one client, not 50 kept whole.
+    await pollAs(
+      '/live/agents/index.m3u8',
+      Array.from({ length: 50 }, (_, i) => `${'a'.repeat(8000)} ${i}`),
+    );
+    expect(await hlsPlayers()).toBe(2); // with fetch's
+    await pollAs(
+      '/live/agents/index.m3u8',
+      Array.from({ length: MAX_CLIENTS + 50 }, (_, i) => `agent ${i}`),
+    );
+    expect(await hlsPlayers()).toBe(MAX_CLIENTS);
+    publisher.child.kill('SIGKILL');
   });
 });
 

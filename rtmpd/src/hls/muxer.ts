@@ -10,6 +10,11 @@ import type { Subscriber } from '../hub/subscriber.ts';
 import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
 import { renderPlaylist, type PlaylistNames, type PlaylistSegment } from './playlist.ts';
 
+/** Playlist clients a stream's player estimate tells apart; more count as this many. */
+export const MAX_CLIENTS = 10_000;
+/** What of a client's address and user agent tells it apart. */
+const MAX_CLIENT_CHARS = 256;
+
 export interface HlsMuxerOptions {
   lowLatency: boolean;
   segmentSeconds: number;
@@ -194,10 +199,22 @@ export class HlsMuxer implements Subscriber {
     });
   }
 
-  /** Counts a request, for the idle timeout and the player estimate. */
+  /**
+   * Counts a request, for the idle timeout and the player estimate. The
+   * client (address and user agent) is remembered by its first
+   * MAX_CLIENT_CHARS characters, copied so that a long header is not kept
+   * alive through a slice of it, and at most MAX_CLIENTS of them, the
+   * latest: a client that sends each request with another user agent would
+   * otherwise add one for each between two reads of the estimate (/metrics,
+   * the API), 8 KB apiece.
+   */
   touch(client: string, now = performance.now()): void {
     this.lastRequestAt = now;
-    this.clients.set(client, now);
+    const key = client.length > MAX_CLIENT_CHARS ? Buffer.from(client.slice(0, MAX_CLIENT_CHARS)).toString() : client;
+    // Deleted first, so the Map keeps clients in the order of their last request.
+    this.clients.delete(key);
+    this.clients.set(key, now);
+    if (this.clients.size > MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
   }
 
   /** Distinct clients (address and user agent) that asked for the playlist within `windowMs`. */
