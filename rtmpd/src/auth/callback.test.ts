@@ -79,4 +79,25 @@ describe('callback', () => {
     const down = await new CallbackClient(() => 'http://127.0.0.1:1/auth', { timeoutMs: 1000, cacheSeconds: 60 }).ask(request());
     expect(down.verdict).toBe('callback_failed');
   });
+
+  it('keeps at most 4 MiB of bodies, dropping the oldest, and still every answer to bodies of normal size', async () => {
+    const { url, bodies } = await service((_body, res) => {
+      res.statusCode = 204;
+      res.end();
+    });
+    const client = new CallbackClient(() => url, { timeoutMs: 1000, cacheSeconds: 60 });
+    // 1,000 ordinary bodies: every one is kept.
+    const ordinary = Array.from({ length: 1000 }, (_, i) => request({ key: `cam${i}` }));
+    for (const r of ordinary) await client.ask(r);
+    for (const r of ordinary) await client.ask(r);
+    expect(bodies).toHaveLength(1000);
+    // 40 bodies with a 60 KiB query (120 KiB each as V8 may hold them) pass 4 MiB: the first ones leave.
+    const large = Array.from({ length: 40 }, (_, i) => request({ key: `big${i}`, query: `token=${'x'.repeat(60 * 1024)}` }));
+    for (const r of large) await client.ask(r);
+    expect(bodies).toHaveLength(1040);
+    await client.ask(large[39]!);
+    expect(bodies).toHaveLength(1040); // the newest is still kept
+    await client.ask(large[0]!);
+    expect(bodies).toHaveLength(1041); // the oldest was dropped: asked again
+  });
 });

@@ -12,6 +12,15 @@ import type { AuthAction } from './rules.ts';
 
 /** Answers kept at once; the oldest is dropped first. */
 const MAX_CACHED = 1000;
+/**
+ * The bodies of the kept answers, in bytes, at most: a query may be about
+ * 64 KiB, so 1,000 of those would be 64 MB. V8 keeps a string at one or two
+ * bytes a character, so a body counts two a character. Bodies of normal
+ * size (a few hundred bytes) reach MAX_CACHED long before this.
+ */
+const MAX_CACHED_BYTES = 4 * 1024 * 1024;
+
+const cachedBytes = (body: string) => 2 * body.length;
 
 export interface CallbackRequest {
   action: AuthAction;
@@ -35,6 +44,7 @@ export class CallbackClient {
   private readonly url: () => string;
   private readonly options: CallbackOptions;
   private readonly cache = new Map<string, { verdict: 'ok' | 'callback_denied'; until: number }>();
+  private bytes = 0;
 
   /** `url` is read per request: it may come from a file that changes. */
   constructor(url: () => string, options: CallbackOptions) {
@@ -55,7 +65,7 @@ export class CallbackClient {
     const now = Date.now();
     const cached = this.cache.get(body);
     if (cached && cached.until > now) return { verdict: cached.verdict };
-    this.cache.delete(body);
+    if (cached) this.forget(body);
     let status: number;
     try {
       const response = await fetch(this.url(), {
@@ -73,10 +83,22 @@ export class CallbackClient {
     }
     const verdict = status >= 200 && status < 300 ? 'ok' : status === 401 || status === 403 ? 'callback_denied' : undefined;
     if (!verdict) return { verdict: 'callback_failed', detail: `answered ${status}` };
-    if (this.options.cacheSeconds > 0) {
-      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(body, { verdict, until: now + this.options.cacheSeconds * 1000 });
-    }
+    if (this.options.cacheSeconds > 0) this.keep(body, { verdict, until: now + this.options.cacheSeconds * 1000 });
     return { verdict };
+  }
+
+  /** Caches an answer, dropping the oldest until both MAX_CACHED and MAX_CACHED_BYTES hold. */
+  private keep(body: string, answer: { verdict: 'ok' | 'callback_denied'; until: number }): void {
+    if (cachedBytes(body) > MAX_CACHED_BYTES) return;
+    this.forget(body); // asked twice at once: the second answer replaces the first
+    while (this.cache.size >= MAX_CACHED || this.bytes + cachedBytes(body) > MAX_CACHED_BYTES) {
+      this.forget(this.cache.keys().next().value as string);
+    }
+    this.cache.set(body, answer);
+    this.bytes += cachedBytes(body);
+  }
+
+  private forget(body: string): void {
+    if (this.cache.delete(body)) this.bytes -= cachedBytes(body);
   }
 }
