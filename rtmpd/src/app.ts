@@ -10,6 +10,7 @@ import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
 import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
+import { noQuery, withQuery } from './http/query.ts';
 import { HlsServer } from './hls/server.ts';
 import { Router } from './http/required-modules.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
@@ -135,10 +136,13 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   metrics.watchRtmp(rtmp.stats);
 
   const metricsRoute = new Router();
-  metricsRoute.get('/metrics', async (ctx) => {
-    ctx.type = metrics.contentType;
-    ctx.body = await metrics.scrape();
-  });
+  metricsRoute.get(
+    '/metrics',
+    withQuery(noQuery, async (ctx) => {
+      ctx.type = metrics.contentType;
+      ctx.body = await metrics.scrape();
+    }),
+  );
   const middleware = [koaTracing()];
   if (config.consoleEnabled) {
     // The page builds its URLs from its own host name and the ports bound here (the HTTP ones below).

@@ -95,6 +95,38 @@ describe('recordings API', () => {
     expect((await fetch(server.httpUrl('/api/v1/rtmp/recordings?limit=0'))).status).toBe(400);
   });
 
+  it('refuses unknown, repeated and invalid query parameters with a JSON 400 naming the parameter', async () => {
+    const r = recordings[0]!;
+    const cases: [method: string, path: string, parameter: string][] = [
+      // The filter's names are start and end: a typo is refused, not answered with every recording.
+      ['GET', '/api/v1/rtmp/recordings?from=abc', 'from'],
+      ['GET', '/api/v1/rtmp/recordings?stream_id=rtmp%2Flive%2Frec&limit=1&limit=2', 'limit'],
+      ['GET', '/api/v1/rtmp/recordings?start=2026-01-01T00:00:00Z&start=2026-01-02T00:00:00Z', 'start'],
+      ['GET', '/api/v1/rtmp/recordings?start=yesterday', 'start'],
+      ['GET', '/api/v1/rtmp/recordings?limit=0', 'limit'],
+      ['GET', '/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec&to=2026-01-01T00:00:00Z', 'to'],
+      ['GET', '/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec&stream_id=rtmp%2Flive%2Fother', 'stream_id'],
+      ['GET', `${r.url}?download=1`, 'download'],
+      ['GET', `/api/v1/rtmp/recordings/${r.id}?download=1`, 'download'],
+      ['DELETE', `${r.url}?force=1`, 'force'],
+      ['GET', '/metrics?name[]=rtmpd_streams', 'name[]'],
+      ['GET', '/console/settings.json?v=2', 'v'],
+    ];
+    for (const [method, path, parameter] of cases) {
+      const res = await fetch(server.httpUrl(path), { method, headers: withToken });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(await res.json(), `${method} ${path}`).toEqual({
+        error: { code: 'bad_request', message: expect.stringContaining(`"${parameter}"`) },
+      });
+    }
+    const unknown = (await (await fetch(server.httpUrl('/api/v1/rtmp/recordings?from=abc'))).json()) as { error: { message: string } };
+    expect(unknown.error.message).toBe(
+      'unknown query parameter "from"; this endpoint takes stream_id, app, key, start, end, limit, page_token',
+    );
+    // The refused DELETE left the file.
+    expect((await fetch(server.httpUrl(r.url), { method: 'HEAD' })).status).toBe(200);
+  });
+
   it('serves a file whole and the exact bytes of a range request', async () => {
     const r = recordings[0]!;
     const onDisk = await readFile(join(server.storageDir, r.id));

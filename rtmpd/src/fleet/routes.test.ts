@@ -1,8 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Koa from 'koa';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BitrateMeter } from '../http/bitrate.ts';
+import { jsonErrors } from '../http/errors.ts';
+import { RecordingStore } from '../http/recordings-api.ts';
 import { StreamHub } from '../hub/hub.ts';
+import type { SnapshotService } from '../snapshot/service.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
-import { podStreams, podStreamsSchema, sameToken, type PodStreams } from './routes.ts';
+import type { FleetDirectory } from './directory.ts';
+import { FleetRecordingIndex } from './recordings.ts';
+import type { PodRecord } from './records.ts';
+import { fleetRoutes, podStreams, podStreamsSchema, sameToken, type PodStreams } from './routes.ts';
 
 describe('the fleet token', () => {
   it('matches only the same token, whatever the lengths', () => {
@@ -43,5 +56,55 @@ describe("a pod's stream list, as another pod reads it", () => {
       { ...answer, streams: 'none' },
     ])
       expect(podStreamsSchema.safeParse(bad).success).toBe(false);
+  });
+});
+
+describe("another pod's recordings, asked over /fleet/v1", () => {
+  const token = 'the-fleet-token-of-this-test';
+  const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+  const bitrate = new BitrateMeter(hub);
+  let server: ReturnType<Koa['listen']>;
+  let address: string;
+  let store: RecordingStore;
+
+  beforeAll(async () => {
+    store = new RecordingStore(await mkdtemp(join(tmpdir(), 'rtmpd-fleet-recordings-')), () => new Set());
+    const app = new Koa();
+    app.use(jsonErrors(pino({ level: 'silent' })));
+    const routes = fleetRoutes({
+      hub,
+      snapshots: {} as SnapshotService,
+      bitrate,
+      sources: {},
+      recordings: store,
+      pod: 'edge-1',
+      token,
+    });
+    app.use(routes.routes()).use(routes.allowedMethods({ throw: true }));
+    app.silent = true;
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    server.close();
+    bitrate.close();
+  });
+
+  it('answers every parameter a pod sends, and refuses one it does not take', async () => {
+    const pod = (name: string, identity: string) => ({ pod: name, identity, httpAddress: address }) as PodRecord;
+    const directory = { livePods: () => [pod('edge-0', 'me'), pod('edge-1', 'other')] } as unknown as FleetDirectory;
+    const warn = vi.fn();
+    const index = new FleetRecordingIndex({ directory, pod: 'edge-0', identity: 'me', token, store, log: { warn } as unknown as Logger });
+    const selection = { stream_id: 'rtmp/live/cam', app: 'live', key: 'cam', start: Date.parse('2026-11-29T00:00:00Z'), end: Date.now() };
+    const after = Buffer.from('edge-1/live/cam/2026-11-29T00-00-00.000Z.mp4').toString('base64url');
+    const list = await index.list({ ...selection, limit: 10, page_token: after });
+    expect(list).toEqual({ recordings: [], next_page_token: null, unreachable_pods: [] });
+    await index.vod(selection);
+    expect(warn).not.toHaveBeenCalled();
+
+    const refused = await fetch(`http://${address}/fleet/v1/recordings?from=abc`, { headers: { authorization: `Bearer ${token}` } });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: { code: 'bad_request', message: expect.stringContaining('"from"') } });
   });
 });

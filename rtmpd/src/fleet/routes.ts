@@ -14,7 +14,8 @@ import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import { Router } from '../http/required-modules.ts';
 import { streamView, streamViewSchema, type StreamViewSources } from '../http/stream-view.ts';
-import { parse, recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
+import { recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
+import { noQuery, withQuery } from '../http/query.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
 import { z } from 'zod';
 import type { SnapshotService } from '../snapshot/service.ts';
@@ -86,28 +87,47 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
     return stream;
   };
 
-  router.get('/streams', (ctx) => {
-    ctx.body = podStreams(o);
-  });
+  router.get(
+    '/streams',
+    withQuery(noQuery, (ctx) => {
+      ctx.body = podStreams(o);
+    }),
+  );
 
-  router.get('/relay/:app/:key.flv', (ctx) => {
+  const relay = (ctx: RouterContext) => {
     const stream = local(ctx, true);
     const relay = new FlvResponse(ctx.res, 'relay');
     ctx.res.once('close', () => stream.unsubscribe(relay));
     stream.subscribe(relay, performance.now());
     // The response belongs to the relay subscriber now.
     ctx.respond = false;
-  });
+  };
+  router.get('/relay/:app/:key.flv', withQuery(noQuery, relay));
 
-  router.get('/snapshot/:app/:key', (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)));
+  router.get(
+    '/snapshot/:app/:key',
+    withQuery(noQuery, (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false))),
+  );
 
-  router.get('/recordings', async (ctx) => {
-    ctx.body = await podRecordings(o.recordings, o.pod, parse(recordingSelection.extend(podPageQuery.shape), ctx.query));
-  });
-  router.get('/recordings/vod', async (ctx) => {
-    ctx.body = { files: await podVod(o.recordings, o.pod, parse(recordingSelection, ctx.query)) };
-  });
-  router.get('/recordings/:app/:key/:name', (ctx) => o.recordings.download(ctx, recordingId(ctx)));
-  router.delete('/recordings/:app/:key/:name', (ctx) => o.recordings.remove(ctx, recordingId(ctx)));
+  router.get(
+    '/recordings',
+    withQuery(recordingSelection.extend(podPageQuery.shape), async (ctx, query) => {
+      ctx.body = await podRecordings(o.recordings, o.pod, query);
+    }),
+  );
+  router.get(
+    '/recordings/vod',
+    withQuery(recordingSelection, async (ctx, query) => {
+      ctx.body = { files: await podVod(o.recordings, o.pod, query) };
+    }),
+  );
+  router.get(
+    '/recordings/:app/:key/:name',
+    withQuery(noQuery, (ctx) => o.recordings.download(ctx, recordingId(ctx))),
+  );
+  router.delete(
+    '/recordings/:app/:key/:name',
+    withQuery(noQuery, (ctx) => o.recordings.remove(ctx, recordingId(ctx))),
+  );
   return router;
 }

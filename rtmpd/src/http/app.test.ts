@@ -210,7 +210,8 @@ describe('HTTP API access', () => {
     expect(list.revocations).toEqual([{ stream_id: 'rtmp/live/cam', app: 'live', key: 'cam', until: expect.any(String) }]);
     expect((await fetch(url('/api/v1/auth/revocations/rtmp%2Flive%2Fcam'), { method: 'DELETE', headers: bearer })).status).toBe(204);
     const badBan = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fnone?ban_seconds=-1'), { method: 'DELETE', headers: bearer });
-    expect(badBan.status).toBe(404);
+    // The query is checked at the edge, before the stream is looked up.
+    expect(badBan.status).toBe(400);
   });
 
   it('answers a CORS preflight before authorization, and lets any origin read the answers', async () => {
@@ -280,6 +281,49 @@ describe('HTTP API access', () => {
       expect(res.status, path).toBe(200);
       await res.body?.cancel();
     }
+  });
+});
+
+describe('HTTP API query parameters', () => {
+  const token = 'a-token-of-sufficient-length';
+  const bearer = { authorization: `Bearer ${token}` };
+  const refusal = (parameter: string) => ({ error: { code: 'bad_request', message: expect.stringContaining(`"${parameter}"`) } });
+
+  it('refuses unknown, repeated and invalid parameters with a JSON 400 naming the parameter', async () => {
+    const { hub, url, authorizer } = await serve({ tokens: [token] });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const cases: [method: string, path: string, parameter: string][] = [
+      ['GET', '/health?verbose=1', 'verbose'],
+      ['GET', '/ready?verbose=1', 'verbose'],
+      ['GET', '/api/v1/rtmp/streams?app=live', 'app'],
+      ['GET', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?fields=video', 'fields'],
+      ['GET', '/api/v1/rtmp/streams/rtmp/live/cam?fields=video', 'fields'],
+      ['GET', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam/snapshot?width=100', 'width'],
+      ['DELETE', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban=60', 'ban'],
+      ['DELETE', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=60&ban_seconds=120', 'ban_seconds'],
+      ['DELETE', '/api/v1/rtmp/streams/rtmp/live/cam?ban_seconds=soon', 'ban_seconds'],
+      ['GET', '/api/v1/auth/revocations?app=live', 'app'],
+      ['PUT', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam?ban_seconds=60', 'ban_seconds'],
+      ['PUT', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=1&seconds=2', 'seconds'],
+      ['PUT', '/api/v1/auth/revocations/rtmp/live/cam?seconds=0', 'seconds'],
+      ['DELETE', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=60', 'seconds'],
+    ];
+    for (const [method, path, parameter] of cases) {
+      const res = await fetch(url(path), { method, headers: bearer });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(await res.json(), `${method} ${path}`).toEqual(refusal(parameter));
+    }
+    // Nothing was done on a refused request: the publisher is still live, no key revoked.
+    expect(hub.byId('rtmp/live/cam')).toBeDefined();
+    expect(authorizer.listRevocations()).toEqual([]);
+  });
+
+  it('still takes what players add to HTTP-FLV URLs', async () => {
+    const { hub, url } = await serve();
+    await publishFlv(hub, 'live', 'cam', clip);
+    const res = await fetch(url('/live/cam.flv?t=1732870000&token=abc'));
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
   });
 });
 

@@ -12,6 +12,7 @@ import { cors } from './cors.ts';
 import { jsonErrors } from './errors.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
+import { refuseQuery } from './query.ts';
 import { revocationsApi } from './revocations-api.ts';
 import { streamsApi, type FleetStreams } from './streams-api.ts';
 
@@ -48,6 +49,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   // /health: the process works (liveness); /ready: it takes new clients (readiness), until it drains.
   const health = async (ctx: Koa.Context, next: Koa.Next) => {
     if ((ctx.path !== '/health' && ctx.path !== '/ready') || ctx.method !== 'GET') return next();
+    refuseQuery(ctx.query);
     const ready = ctx.path === '/health' || (options.ready?.() ?? true);
     ctx.type = 'text/plain';
     ctx.status = ready ? 200 : 503;

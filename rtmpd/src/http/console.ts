@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { ApiError } from './errors.ts';
+import { refuseQuery } from './query.ts';
 
 /** Where `make build` (rtmpd/console/build.ts) writes the bundle: rtmpd/dist/console, from src/http or dist/http alike. */
 const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
@@ -89,6 +90,7 @@ export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleO
     else if (ctx.path.startsWith(ASSET_PREFIX)) name = ctx.path.slice(ASSET_PREFIX.length);
     else return next();
     if (name === SETTINGS) {
+      refuseQuery(ctx.query);
       ctx.set('Cache-Control', 'no-store');
       ctx.type = TYPES['.json']!;
       ctx.body = settingsBody ??= JSON.stringify(consoleSettingsSchema.parse(settings()));

@@ -7,6 +7,7 @@ import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
+import { noQuery, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 
 export interface RecordingsApiOptions {
@@ -189,8 +190,7 @@ export class RecordingStore {
 export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
   const router = new Router({ prefix: PREFIX });
 
-  router.get('/', async (ctx) => {
-    const query = parse(listQuery, ctx.query);
+  const list = async (ctx: RouterContext, query: RecordingListQuery) => {
     if (fleet) {
       ctx.body = await fleet.list(query);
       return;
@@ -205,10 +205,9 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     const recordings = await store.views(page);
     const more = files.length > page.length;
     ctx.body = { recordings, next_page_token: more ? Buffer.from(page.at(-1)!.id).toString('base64url') : null };
-  });
+  };
 
-  router.get('/playlist.m3u8', async (ctx) => {
-    const query = parse(recordingSelection, ctx.query);
+  const playlist = async (ctx: RouterContext, query: RecordingSelection) => {
     if (!query.stream_id && (!query.app || !query.key))
       throw new ApiError(400, 'bad_request', 'a VOD playlist is of one stream: give stream_id');
     const vod = fleet ? await fleet.vod(query) : await store.vod(query, encodeURIComponent);
@@ -220,7 +219,7 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
       ...(query.start !== undefined && { from: query.start }),
       ...(query.end !== undefined && { to: query.end }),
     });
-  });
+  };
 
   /** Runs `action` on this pod's recording, or has the pod that holds it answer. */
   const held = (action: (ctx: RouterContext, id: string) => Promise<void>) => async (ctx: RouterContext) => {
@@ -234,12 +233,12 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
   const download = held((ctx, id) => store.download(ctx, id));
   const remove = held((ctx, id) => store.remove(ctx, id));
 
-  router.get('/:id', download);
-  router.get('/:app/:key/:name', download);
-  router.get('/:pod/:app/:key/:name', download);
-  router.delete('/:id', remove);
-  router.delete('/:app/:key/:name', remove);
-  router.delete('/:pod/:app/:key/:name', remove);
+  router.get('/', withQuery(listQuery, list));
+  router.get('/playlist.m3u8', withQuery(recordingSelection, playlist));
+  for (const id of ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name']) {
+    router.get(id, withQuery(noQuery, download));
+    router.delete(id, withQuery(noQuery, remove));
+  }
   return router;
 }
 
@@ -258,13 +257,6 @@ async function view(file: RecordingFile, writing: boolean): Promise<RecordingVie
     recording: writing,
     url: recordingUrl(file.id),
   };
-}
-
-export function parse<S extends z.ZodType>(schema: S, query: unknown): z.infer<S> {
-  const result = schema.safeParse(query);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new ApiError(400, 'bad_request', `${issue?.path.join('.') || 'query'}: ${issue?.message}`);
 }
 
 /** A single `bytes=` range (first-last, first-, or -suffix); undefined: the whole file (no or an unsupported Range). */

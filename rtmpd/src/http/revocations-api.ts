@@ -4,6 +4,7 @@ import type { Authorizer } from '../auth/authorizer.ts';
 import { MAX_REVOCATIONS, type Revocation } from '../auth/revocations.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import { ApiError } from './errors.ts';
+import { noQuery, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 import { streamIdOf } from './streams-api.ts';
 
@@ -41,12 +42,9 @@ export function revocationsApi(authorizer: Authorizer): Router {
     return { app, key };
   };
 
-  const put = (ctx: RouterContext) => {
+  const put = (ctx: RouterContext, { seconds }: z.infer<typeof secondsQuery>) => {
     const { app, key } = target(ctx);
-    const query = secondsQuery.safeParse(ctx.query);
-    if (!query.success)
-      throw new ApiError(400, 'invalid_seconds', 'seconds must be a whole number from 1 to 31536000 (unset: until restart)');
-    const revocation = authorizer.revoke(app, key, query.data.seconds);
+    const revocation = authorizer.revoke(app, key, seconds);
     if (!revocation) throw new ApiError(409, 'too_many_revocations', `at most ${MAX_REVOCATIONS} revocations are kept; lift some first`);
     ctx.body = view(revocation);
   };
@@ -57,12 +55,15 @@ export function revocationsApi(authorizer: Authorizer): Router {
     ctx.status = 204;
   };
 
-  router.get('/', (ctx) => {
-    ctx.body = { revocations: authorizer.listRevocations().map(view) };
-  });
-  router.put('/:stream_id', put);
-  router.delete('/:stream_id', lift);
-  router.put('/rtmp/:app/:key', put);
-  router.delete('/rtmp/:app/:key', lift);
+  router.get(
+    '/',
+    withQuery(noQuery, (ctx) => {
+      ctx.body = { revocations: authorizer.listRevocations().map(view) };
+    }),
+  );
+  for (const id of ['/:stream_id', '/rtmp/:app/:key']) {
+    router.put(id, withQuery(secondsQuery, put));
+    router.delete(id, withQuery(noQuery, lift));
+  }
   return router;
 }

@@ -9,6 +9,7 @@ import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../
 import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
+import { noQuery, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 import { streamView, type StreamView } from './stream-view.ts';
 
@@ -93,7 +94,7 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
     ctx.body = view;
   };
 
-  const kick = (ctx: RouterContext) => {
+  const kick = (ctx: RouterContext, { ban_seconds: banSeconds }: z.infer<typeof banQuery>) => {
     const stream = find(ctx.params);
     if (stream.publisher.protocol === 'relay')
       throw new ApiError(
@@ -101,9 +102,6 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
         'not_owner',
         `stream ${stream.id} is published on another pod of the fleet (owner.pod in its view); send this request to that pod`,
       );
-    const query = banQuery.safeParse(ctx.query);
-    if (!query.success) throw new ApiError(400, 'invalid_ban_seconds', `ban_seconds must be a whole number from 1 to ${MAX_BAN_SECONDS}`);
-    const banSeconds = query.data.ban_seconds;
     authorizer.kick(stream, banSeconds);
     ctx.body = {
       kicked: stream.id,
@@ -124,15 +122,17 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
     ctx.body = forwarded.body;
   };
 
-  router.get('/', async (ctx) => {
-    ctx.body = { streams: await list(ctx) };
-  });
-  router.get('/:stream_id', one);
-  router.delete('/:stream_id', kick);
-  router.get('/:stream_id/snapshot', snapshot);
-  router.get('/rtmp/:app/:key', one);
-  router.delete('/rtmp/:app/:key', kick);
-  router.get('/rtmp/:app/:key/snapshot', snapshot);
+  router.get(
+    '/',
+    withQuery(noQuery, async (ctx) => {
+      ctx.body = { streams: await list(ctx) };
+    }),
+  );
+  for (const id of ['/:stream_id', '/rtmp/:app/:key']) {
+    router.get(id, withQuery(noQuery, one));
+    router.delete(id, withQuery(banQuery, kick));
+    router.get(`${id}/snapshot`, withQuery(noQuery, snapshot));
+  }
   return router;
 }
 

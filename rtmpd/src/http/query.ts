@@ -1,0 +1,43 @@
+// Query parameters at the edge of the HTTP API. Each route names what it
+// takes in one zod object, parsed strictly: a parameter it does not take, one
+// given twice, or a bad value is a 400 naming the parameter, so a typo
+// (`?from=` for `?start=`) is refused rather than silently ignored.
+import type { RouterContext } from '@koa/router';
+import { z } from 'zod';
+import { ApiError } from './errors.ts';
+
+/** What a route without query parameters takes. */
+export const noQuery = z.object({});
+
+/** A query as Koa parses it: a parameter given more than once is an array. */
+type RawQuery = Record<string, string | string[] | undefined>;
+
+/** `handler`, given the request's query as `schema` parses it (see queryParser). */
+export function withQuery<S extends z.ZodObject, R>(schema: S, handler: (ctx: RouterContext, query: z.infer<S>) => R) {
+  const parse = queryParser(schema);
+  return (ctx: RouterContext): R => handler(ctx, parse(ctx.query));
+}
+
+/** Parses a query by `schema`, strictly: an unknown, repeated or invalid parameter throws a 400 that names it. */
+function queryParser<S extends z.ZodObject>(schema: S): (query: RawQuery) => z.infer<S> {
+  const strict = schema.strict();
+  const known = Object.keys(schema.shape);
+  const takes = known.length === 0 ? 'this endpoint takes none' : `this endpoint takes ${known.join(', ')}`;
+  return (query) => {
+    const result = strict.safeParse(query);
+    if (result.success) return result.data as z.infer<S>;
+    const { issues } = result.error;
+    // An unknown name first: it is the likely typo behind the rest.
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const names = issue.keys.map((k) => JSON.stringify(k)).join(', ');
+      throw new ApiError(400, 'bad_request', `unknown query parameter ${names}; ${takes}`);
+    }
+    const name = String(issue.path[0]);
+    if (Array.isArray(query[name])) throw new ApiError(400, 'bad_request', `query parameter "${name}" is given more than once`);
+    throw new ApiError(400, 'bad_request', `query parameter "${name}": ${issue.message}`);
+  };
+}
+
+/** For the routes outside a router (health, the console's settings): throws the 400 when there is any parameter. */
+export const refuseQuery = queryParser(noQuery);
