@@ -318,6 +318,28 @@ describe('HTTP API query parameters', () => {
     expect(authorizer.listRevocations()).toEqual([]);
   });
 
+  it('refuses a request body, which no API endpoint reads, and takes an empty one', async () => {
+    const { hub, url, authorizer } = await serve({ tokens: [token] });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const json = { ...bearer, 'content-type': 'application/json' };
+    const revoke = await fetch(url('/api/v1/auth/revocations/rtmp%2Flive%2Fcam'), { method: 'PUT', headers: json, body: '{"seconds":60}' });
+    expect(revoke.status).toBe(400);
+    expect(await revoke.json()).toEqual({ error: { code: 'bad_request', message: expect.stringContaining('takes no request body') } });
+    const kick = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam'), {
+      method: 'DELETE',
+      headers: json,
+      body: '{"ban_seconds":60}',
+    });
+    expect(kick.status).toBe(400);
+    expect(hub.byId('rtmp/live/cam')).toBeDefined();
+    expect(authorizer.listRevocations()).toEqual([]);
+    const empty = await fetch(url('/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=60'), {
+      method: 'PUT',
+      headers: { ...bearer, 'content-length': '0' },
+    });
+    expect(empty.status).toBe(200);
+  });
+
   it('still takes what players add to HTTP-FLV URLs', async () => {
     const { hub, url } = await serve();
     await publishFlv(hub, 'live', 'cam', clip);

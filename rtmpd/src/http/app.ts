@@ -12,7 +12,7 @@ import { cors } from './cors.ts';
 import { jsonErrors } from './errors.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
-import { refuseQuery } from './query.ts';
+import { refuseBody, refuseQuery } from './query.ts';
 import { revocationsApi } from './revocations-api.ts';
 import { streamsApi, type FleetStreams } from './streams-api.ts';
 
@@ -57,6 +57,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   };
   app.use(health);
   app.use(apiAccess(options.access));
+  app.use(refuseBody);
   const { authorizer } = options;
   const authorizePlay = (protocol: 'http-flv' | 'hls') => (ctx: Koa.Context, app: string, key: string, signal: AbortSignal) =>
     authorizeHttpPlay(authorizer, ctx, { protocol, app, key }, signal);

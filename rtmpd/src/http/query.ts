@@ -3,6 +3,7 @@
 // given twice, or a bad value is a 400 naming the parameter, so a typo
 // (`?from=` for `?start=`) is refused rather than silently ignored.
 import type { RouterContext } from '@koa/router';
+import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { ApiError } from './errors.ts';
 
@@ -41,3 +42,16 @@ function queryParser<S extends z.ZodObject>(schema: S): (query: RawQuery) => z.i
 
 /** For the routes outside a router (health, the console's settings): throws the 400 when there is any parameter. */
 export const refuseQuery = queryParser(noQuery);
+
+/**
+ * Refuses a request body on the API and fleet paths: no endpoint there reads
+ * one, so `PUT ...revocations/<id>` with `{"seconds":60}` would otherwise
+ * revoke until restart. An empty body (`Content-Length: 0`) is no body.
+ */
+export async function refuseBody(ctx: Context, next: Next): Promise<void> {
+  const { headers } = ctx.req;
+  const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) !== 0;
+  if (hasBody && (ctx.path.startsWith('/api/') || ctx.path.startsWith('/fleet/')))
+    throw new ApiError(400, 'bad_request', `${ctx.method} ${ctx.path} takes no request body; give its parameters in the query`);
+  await next();
+}
