@@ -187,6 +187,12 @@ export const configSchema = z.object({
     .default(10_000)
     .describe('connections accepted at once over HTTP (HTTP-FLV players included); more are dropped at accept')
     .meta(restart),
+  httpMaxConnectionsPerAddress: int(0, 1_000_000)
+    .default(0)
+    .describe(
+      "HTTP and HTTPS connections accepted at once from one client address (IPv6: one /64), so one host cannot take every --http-max-connections slot; more are answered 429 (HTTPS: closed before the TLS handshake). 0, the default, for no limit: behind an Ingress or a reverse proxy every connection comes from the proxy's few addresses",
+    )
+    .meta(live),
   httpHeadersTimeoutSeconds: int(1, 3600)
     .default(10)
     .describe("an HTTP request's headers must arrive within this many seconds, or it is answered 408 and closed")

@@ -1,8 +1,16 @@
+import { rm } from 'node:fs/promises';
+import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import Koa from 'koa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parseConfig, type Config } from '../config.ts';
-import { until } from '../../test/support/wait.ts';
+import { selfSigned } from '../../test/support/certificates.ts';
+import { sleep, until } from '../../test/support/wait.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { startTls } from '../tls/tls.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 let server: HttpServer | undefined;
@@ -12,7 +20,7 @@ afterEach(async () => {
 });
 
 /** An app that answers /slow with a response that trickles for `ms` (as HTTP-FLV does) and everything else at once. */
-async function serve(overrides: Partial<Config>) {
+async function serve(overrides: Partial<Config>, secure?: Parameters<typeof listenHttp>[2]) {
   const app = new Koa();
   app.use(async (ctx) => {
     if (ctx.path !== '/slow') {
@@ -29,19 +37,30 @@ async function serve(overrides: Partial<Config>) {
     ctx.res.end('done\n');
   });
   app.silent = true;
-  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0', ...overrides });
+  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0', ...overrides }, secure);
   return server;
 }
 
-/** A raw connection that collects what it receives and when it was closed. */
-function open(port: number) {
-  const socket: Socket = connect({ port, host: '127.0.0.1' });
+/** A raw connection (from `from`, a loopback address) that collects what it receives and when it was closed. */
+function open(port: number, from = '127.0.0.1') {
+  const socket: Socket = connect({ port, host: '127.0.0.1', localAddress: from });
   const received: Buffer[] = [];
   socket.on('data', (d: Buffer) => received.push(d));
   socket.on('error', () => {});
   const openedAt = performance.now();
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - openedAt)));
   return { socket, closed, text: () => Buffer.concat(received).toString() };
+}
+
+/** A GET of / by Node's HTTP client from `from`, a loopback address: its status and body. */
+function getFrom(port: number, from: string): Promise<{ status?: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/', localAddress: from, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
 }
 
 describe('HTTP listener', () => {
@@ -101,7 +120,7 @@ describe('HTTP listener', () => {
     const third = open(port);
     await third.closed;
     expect(third.text()).toBe('');
-    expect(stats.connectionsRefused).toBe(1);
+    expect(stats.connectionsRefused).toEqual({ max_connections: 1, per_address: 0 });
     held.forEach((c) => c.socket.destroy());
     await Promise.all(held.map((c) => c.closed));
     const bad = open(port);
@@ -109,5 +128,67 @@ describe('HTTP listener', () => {
     await bad.closed;
     expect(bad.text()).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
     expect(stats.clientErrors).toEqual({ bad_request: 1 });
+  });
+
+  it('answers a connection past --http-max-connections-per-address with a JSON 429, while other addresses get in', async () => {
+    const { address, stats } = await serve({ httpMaxConnectionsPerAddress: 2 });
+    const port = address().port;
+    // Two live responses (HTTP-FLV players, say) from 127.0.0.2 take its two slots.
+    const held = [open(port, '127.0.0.2'), open(port, '127.0.0.2')];
+    held.forEach((c) => c.socket.write('GET /slow?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await until(() => held.every((c) => c.text().includes('\r\n\r\n')));
+    // A real HTTP client from the same address is refused, and reads why.
+    const refused = await getFrom(port, '127.0.0.2');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toEqual({ error: { code: 'too_many_connections', message: expect.any(String) } });
+    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    // Another address still gets in.
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).json()).toEqual({ ok: true });
+    // A slot freed is a slot 127.0.0.2 can have again (once the server has seen the close).
+    held[0]!.socket.destroy();
+    let status: number | undefined;
+    for (let tries = 0; status !== 200 && tries < 50; tries++) {
+      await sleep(20);
+      ({ status } = await getFrom(port, '127.0.0.2'));
+    }
+    expect(status).toBe(200);
+  });
+
+  it('closes an HTTPS connection past --http-max-connections-per-address before its TLS handshake', async () => {
+    const dir = join(tmpdir(), `rtmpd-https-per-address-${process.pid}`);
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const cert = await selfSigned(dir);
+    const config = { ...parseConfig({}), httpsBind: '127.0.0.1:0', tlsCertFile: cert.certFile, tlsKeyFile: cert.keyFile };
+    const tls = await startTls(config, await createLogger({ logLevel: 'fatal', logFormat: 'json' }));
+    onTestFinished(() => tls.close());
+    const { secureAddress, stats } = await serve(
+      { ...config, httpMaxConnectionsPerAddress: 1 },
+      {
+        accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome),
+      },
+    );
+    const port = secureAddress()!.port;
+    /** An HTTPS request from `from`: its answer, or the error that ended it. */
+    const request = (from: string) => {
+      const socket = connectTls({ socket: connect({ port, host: '127.0.0.1', localAddress: from }), rejectUnauthorized: false });
+      socket.write('GET /slow?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n');
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      const ended = new Promise<string>((resolve) => {
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        socket.on('close', () => resolve('closed'));
+      });
+      return { socket, ended, text: () => text };
+    };
+    const first = request('127.0.0.2');
+    await until(() => first.text().startsWith('HTTP/1.1 200 OK'));
+    const second = request('127.0.0.2');
+    expect(await second.ended).toBe('ECONNRESET');
+    expect(second.text()).toBe('');
+    expect(tls.handshakes.stats.handshakes.https).toBe(1); // the refused one cost no handshake
+    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    const other = request('127.0.0.3');
+    await until(() => other.text().startsWith('HTTP/1.1 200 OK'));
+    [first, other].forEach((c) => c.socket.destroy());
   });
 });

@@ -3,7 +3,9 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
+import { addressKey, PerAddress } from '../connections/per-address.ts';
 import type { SecureTransport } from '../connections/secure-transport.ts';
+import type { ConnectionRefusal } from '../telemetry/metrics.ts';
 import { createServer } from './required-modules.ts';
 
 export type HttpServerConfig = Pick<
@@ -11,6 +13,7 @@ export type HttpServerConfig = Pick<
   | 'httpBind'
   | 'httpsBind'
   | 'httpMaxConnections'
+  | 'httpMaxConnectionsPerAddress'
   | 'httpHeadersTimeoutSeconds'
   | 'httpRequestTimeoutSeconds'
   | 'httpKeepAliveTimeoutSeconds'
@@ -18,8 +21,12 @@ export type HttpServerConfig = Pick<
 
 /** What the listener counts; read when /metrics is scraped. */
 interface HttpStats {
-  /** Dropped at accept because --http-max-connections were open. */
-  connectionsRefused: number;
+  /**
+   * Refused at accept, by reason: max_connections (--http-max-connections
+   * were open: dropped), per_address (--http-max-connections-per-address
+   * from the client's address: answered 429, or closed before TLS).
+   */
+  connectionsRefused: Record<ConnectionRefusal, number>;
   /**
    * Connections closed for how their requests arrived, by reason:
    * request_timeout, bad_request, aborted (the peer hung up), pipelined.
@@ -35,6 +42,9 @@ interface HttpStats {
  * connection at the time the request timeout ends it.
  */
 const MAX_PIPELINED_REQUESTS = 16;
+
+/** How long a connection answered 429 may take to read it and hang up before it is cut. */
+const REFUSED_LINGER_MS = 1000;
 
 export interface HttpServer {
   address(): AddressInfo;
@@ -55,7 +65,10 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
   const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
   const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
-  const stats: HttpStats = { connectionsRefused: 0, clientErrors: Object.create(null) as Record<string, number> };
+  const stats: HttpStats = {
+    connectionsRefused: { max_connections: 0, per_address: 0 },
+    clientErrors: Object.create(null) as Record<string, number>,
+  };
   const server: Server = createServer(
     { requestTimeout, headersTimeout, connectionsCheckingInterval },
     answerInTurn(app.callback(), () => count(stats, 'pipelined')),
@@ -64,19 +77,45 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
   server.requestTimeout = requestTimeout;
   server.keepAliveTimeout = config.httpKeepAliveTimeoutSeconds * 1000;
   server.maxConnections = config.httpMaxConnections;
-  server.on('drop', () => stats.connectionsRefused++);
+  server.on('drop', () => stats.connectionsRefused.max_connections++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
+  const perAddress = new PerAddress();
+
+  /** Counts `socket` under its client's address until it closes; false (counted) when that address has no slot left. */
+  function admit(socket: Socket): boolean {
+    const key = addressKey(socket.remoteAddress);
+    if (!perAddress.add(key, config.httpMaxConnectionsPerAddress)) {
+      stats.connectionsRefused.per_address++;
+      return false;
+    }
+    socket.once('close', () => perAddress.remove(key));
+    return true;
+  }
+
+  const serveHttp = admitFirst(server, (socket) => {
+    if (admit(socket)) return true;
+    refuseTooMany(socket);
+    return false;
+  });
   await listenOn(server, config.httpBind, 'http-bind');
   const secureServer = config.httpsBind ? await listenSecure(config.httpsBind) : undefined;
 
-  /** HTTPS: the same server, fed the connections whose TLS handshake is done, under its own connection cap. */
+  /**
+   * HTTPS: the same server, fed the connections whose TLS handshake is done,
+   * under its own connection cap. The per-address slot is taken at accept,
+   * so a refused client costs no handshake, and held by the TLS socket.
+   */
   async function listenSecure(bind: string) {
     if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
-    const tlsServer = createTcpServer((accepted) =>
-      secure.accept(accepted, { secured: (socket) => server.emit('connection', socket), failed: () => undefined }),
-    );
+    const tlsServer = createTcpServer((accepted) => {
+      if (!admit(accepted)) {
+        accepted.destroy();
+        return;
+      }
+      secure.accept(accepted, { secured: serveHttp, failed: () => undefined });
+    });
     tlsServer.maxConnections = config.httpMaxConnections;
-    tlsServer.on('drop', () => stats.connectionsRefused++);
+    tlsServer.on('drop', () => stats.connectionsRefused.max_connections++);
     try {
       await listenOn(tlsServer, bind, 'https-bind');
     } catch (err) {
@@ -101,6 +140,39 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
         server.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * Puts `admit` ahead of Node's handling of each connection the listener
+ * accepts: a connection it refuses is never parsed. Returns Node's handling,
+ * for connections admitted elsewhere (HTTPS, after its handshake).
+ */
+function admitFirst(server: Server, admit: (socket: Socket) => boolean): (socket: Socket) => void {
+  const [serve, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
+  if (!serve || others.length) throw new Error("expected one connection listener: Node's own");
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    if (admit(socket)) serve.call(server, socket);
+  });
+  return (socket) => serve.call(server, socket);
+}
+
+/**
+ * Answers a connection refused for --http-max-connections-per-address with a
+ * JSON 429 before reading its request, then reads and drops what it sends
+ * (closing with bytes unread would reset the connection, and the client
+ * could lose the answer) until it hangs up, for at most REFUSED_LINGER_MS.
+ */
+function refuseTooMany(socket: Socket): void {
+  const body = JSON.stringify({
+    error: { code: 'too_many_connections', message: 'too many connections from this address (--http-max-connections-per-address)' },
+  });
+  socket.on('error', () => {});
+  socket.resume();
+  socket.end(
+    `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
 }
 
 /**

@@ -328,7 +328,7 @@ export interface SnapshotCounters {
 
 /** What the HTTP listener counts (http/server.ts HttpStats). */
 export interface HttpCounters {
-  connectionsRefused: number;
+  connectionsRefused: Readonly<Record<ConnectionRefusal, number>>;
   clientErrors: Readonly<Record<string, number>>;
 }
 
@@ -980,9 +980,13 @@ export class RtmpdMetrics {
   private defineHttp(): void {
     this.add(
       'rtmpd_http_connections_refused_total',
-      'HTTP connections dropped at accept because --http-max-connections were open.',
+      'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake).',
       'counter',
-      () => [{ value: this.http?.connectionsRefused ?? 0 }],
+      () =>
+        (['max_connections', 'per_address'] as const).map((reason) => ({
+          labels: { reason },
+          value: this.http?.connectionsRefused[reason] ?? 0,
+        })),
     );
     this.add(
       'rtmpd_http_client_errors_total',
