@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { splitHostPort } from '../config.ts';
 import type { VodFile } from '../hls/vod-playlist.ts';
 import { ApiError } from '../http/errors.ts';
+import { wholeNumber } from '../http/query.ts';
 import {
   recordingUrl,
   type FleetRecordingList,
@@ -77,7 +78,7 @@ const podVodFiles = z.object({
 });
 
 /** What a pod is asked for its page: the selection, and where the page before ended. */
-export const podPageQuery = z.object({ after: text.optional(), limit: z.coerce.number().int().min(1).max(1000) });
+export const podPageQuery = z.object({ after: text.optional(), limit: wholeNumber(1, 1000) });
 
 const qualified = (pod: string, id: string): string => `${pod}/${id}`;
 

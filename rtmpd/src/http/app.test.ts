@@ -313,6 +313,10 @@ describe('HTTP API query parameters', () => {
       expect(res.status, `${method} ${path}`).toBe(400);
       expect(await res.json(), `${method} ${path}`).toEqual(refusal(parameter));
     }
+    const soon = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=soon'), { method: 'DELETE', headers: bearer });
+    expect(await soon.json()).toEqual({
+      error: { code: 'bad_request', message: 'query parameter "ban_seconds": expected a whole number from 1 to 2592000' },
+    });
     // Nothing was done on a refused request: the publisher is still live, no key revoked.
     expect(hub.byId('rtmp/live/cam')).toBeDefined();
     expect(authorizer.listRevocations()).toEqual([]);

@@ -10,6 +10,12 @@ import { ApiError } from './errors.ts';
 /** What a route without query parameters takes. */
 export const noQuery = z.object({});
 
+/** A whole-number parameter from `min` to `max`: one message says what it takes, whatever is wrong with it. */
+export function wholeNumber(min: number, max: number) {
+  const error = `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
 /** A query as Koa parses it: a parameter given more than once is an array. */
 type RawQuery = Record<string, string | string[] | undefined>;
 

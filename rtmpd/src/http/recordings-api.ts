@@ -7,7 +7,7 @@ import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, withQuery } from './query.ts';
+import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 
 export interface RecordingsApiOptions {
@@ -72,7 +72,7 @@ export const recordingSelection = z.object({
 });
 export type RecordingSelection = z.infer<typeof recordingSelection>;
 
-const pageLimit = z.coerce.number().int().min(1).max(1000).default(100);
+const pageLimit = wholeNumber(1, 1000).default(100);
 const listQuery = recordingSelection.extend({ limit: pageLimit, page_token: z.string().max(1024).optional() });
 export type RecordingListQuery = z.infer<typeof listQuery>;
 

@@ -4,17 +4,12 @@ import type { Authorizer } from '../auth/authorizer.ts';
 import { MAX_REVOCATIONS, type Revocation } from '../auth/revocations.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, withQuery } from './query.ts';
+import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 import { streamIdOf } from './streams-api.ts';
 
 const secondsQuery = z.object({
-  seconds: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(365 * 86_400)
-    .optional(),
+  seconds: wholeNumber(1, 365 * 86_400).optional(),
 });
 
 const view = (r: Revocation) => ({

@@ -9,7 +9,7 @@ import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../
 import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, withQuery } from './query.ts';
+import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 import { streamView, type StreamView } from './stream-view.ts';
 
@@ -45,7 +45,7 @@ const encodedParams = z.object({ stream_id: z.string().regex(STREAM_ID, 'expecte
 const decodedParams = z.object({ app: z.string().min(1), key: z.string().min(1) });
 /** The longest ban a kick may ask for: 30 days. */
 const MAX_BAN_SECONDS = 30 * 86_400;
-const banQuery = z.object({ ban_seconds: z.coerce.number().int().min(1).max(MAX_BAN_SECONDS).optional() });
+const banQuery = z.object({ ban_seconds: wholeNumber(1, MAX_BAN_SECONDS).optional() });
 
 const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   snapshots_disabled: 409,
