@@ -189,6 +189,21 @@ describe('HTTP listener', () => {
     expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
     const other = request('127.0.0.3');
     await until(() => other.text().startsWith('HTTP/1.1 200 OK'));
-    [first, other].forEach((c) => c.socket.destroy());
+    // The slot is freed when the connection closes, after its handshake or in it.
+    first.socket.destroy();
+    const notTls = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.4' });
+    notTls.on('error', () => {});
+    notTls.end('GET / HTTP/1.1\r\n\r\n');
+    /** Asks again from `from` until its slot is free (the server sees a close after the client does). */
+    const getsIn = async (from: string) => {
+      for (let tries = 0; tries < 20; tries++) {
+        const attempt = request(from);
+        if ((await Promise.race([attempt.ended, sleep(200).then(() => 'open')])) === 'open') return attempt;
+      }
+      throw new Error(`${from} never got its slot back`);
+    };
+    const again = [await getsIn('127.0.0.2'), await getsIn('127.0.0.4')];
+    await until(() => again.every((c) => c.text().startsWith('HTTP/1.1 200 OK')));
+    [...again, other].forEach((c) => c.socket.destroy());
   });
 });

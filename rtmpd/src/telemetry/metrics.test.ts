@@ -313,6 +313,17 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_snapshot_duration_seconds_count')).toBe(1);
   });
 
+  it('exports HTTP refusals by reason, at 0 before the listener is watched', async () => {
+    const { metrics } = setup(10);
+    let m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_http_connections_refused_total{reason="max_connections"}')).toBe(0);
+    expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(0);
+    metrics.watchHttp({ connectionsRefused: { max_connections: 1, per_address: 3 }, clientErrors: {} });
+    m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_http_connections_refused_total{reason="max_connections"}')).toBe(1);
+    expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(3);
+  });
+
   it('counts publishers and RTMP players under the listener they came in on, relayed streams under neither', async () => {
     const { hub, metrics } = setup(10);
     const stats = createRtmpStats();
