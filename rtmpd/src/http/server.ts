@@ -92,18 +92,15 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
     return true;
   }
 
-  const serveHttp = admitFirst(server, (socket) => {
-    if (admit(socket)) return true;
-    refuseTooMany(socket);
-    return false;
-  });
+  const serveHttp = admitFirst(server, admit, refuseTooMany);
   await listenOn(server, config.httpBind, 'http-bind');
   const secureServer = config.httpsBind ? await listenSecure(config.httpsBind) : undefined;
 
   /**
    * HTTPS: the same server, fed the connections whose TLS handshake is done,
    * under its own connection cap. The per-address slot is taken at accept,
-   * so a refused client costs no handshake, and held by the TLS socket.
+   * so a refused client costs no handshake, and held until the connection
+   * closes, whether its handshake succeeded or not.
    */
   async function listenSecure(bind: string) {
     if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
@@ -144,15 +141,16 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
 
 /**
  * Puts `admit` ahead of Node's handling of each connection the listener
- * accepts: a connection it refuses is never parsed. Returns Node's handling,
- * for connections admitted elsewhere (HTTPS, after its handshake).
+ * accepts: one it refuses goes to `refuse` and is never parsed. Returns
+ * Node's handling, for connections admitted elsewhere (HTTPS, at accept).
  */
-function admitFirst(server: Server, admit: (socket: Socket) => boolean): (socket: Socket) => void {
+function admitFirst(server: Server, admit: (socket: Socket) => boolean, refuse: (socket: Socket) => void): (socket: Socket) => void {
   const [serve, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
   if (!serve || others.length) throw new Error("expected one connection listener: Node's own");
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     if (admit(socket)) serve.call(server, socket);
+    else refuse(socket);
   });
   return (socket) => serve.call(server, socket);
 }
