@@ -149,6 +149,9 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
         ...process.env,
         PATH: `${dirname(node)}:${process.env.PATH ?? ''}`,
         ...(pod ? fleetEnv(pod, dir) : {}),
+        // Every publisher comes from 127.0.0.1 too (500 x 1 starts 500 at once). An environment variable, not a
+        // flag: a comparison build (BENCH_RTMPD_BIN) from before the option ignores it rather than failing.
+        RTMPD_MAX_PUBLISHES_PER_ADDRESS_PER_MINUTE: '0',
       };
       if (options.cpuProfDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
       // prettier-ignore

@@ -183,6 +183,12 @@ export const configSchema = z.object({
       'RTMP connections accepted at once from one client address (IPv6: one /64), so one host cannot take every slot; 0 for no limit. The default leaves room for a site of cameras behind one NAT',
     )
     .meta(live),
+  maxPublishesPerAddressPerMinute: int(0, 1_000_000)
+    .default(60)
+    .describe(
+      'publish starts from one client address (IPv6: one /64) per minute, all of them at once or spread out; one more is refused with NetStream.Publish.Rejected and its connection closed, so a client looping publish and unpublish cannot flood the recordings and webhooks; 0 for no limit',
+    )
+    .meta(live),
   httpMaxConnections: int(1, 1_000_000)
     .default(10_000)
     .describe('connections accepted at once over HTTP (HTTP-FLV players included); more are dropped at accept')

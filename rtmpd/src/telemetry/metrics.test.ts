@@ -244,7 +244,7 @@ describe('RtmpdMetrics', () => {
     const listener = (counts: Partial<RtmpListenerCounters>): RtmpListenerCounters => ({
       connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 0, playing: 0 },
       connectionsAccepted: 0,
-      connectionsRefused: { max_connections: 0, per_address: 0 },
+      connectionsRefused: { max_connections: 0, per_address: 0, publish_rate: 0 },
       handshakeFailures: {},
       protocolErrors: {},
       commandErrors: {},
@@ -259,7 +259,7 @@ describe('RtmpdMetrics', () => {
         rtmp: listener({
           connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
           connectionsAccepted: 7,
-          connectionsRefused: { max_connections: 1, per_address: 0 },
+          connectionsRefused: { max_connections: 1, per_address: 0, publish_rate: 0 },
           handshakeFailures: { bad_version: 3 },
           commandErrors: { play: 2 },
           bytesIn: 1000,
@@ -270,7 +270,7 @@ describe('RtmpdMetrics', () => {
         rtmps: listener({
           connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 1, playing: 4 },
           connectionsAccepted: 5,
-          connectionsRefused: { max_connections: 0, per_address: 2 },
+          connectionsRefused: { max_connections: 0, per_address: 2, publish_rate: 0 },
           bytesOut: 3000,
         }),
       },

@@ -293,15 +293,18 @@ type RecordingStateOf = (stream: Stream) => 'recording' | 'disk_full' | 'failed'
 export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admitting', 'waiting', 'publishing', 'playing'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
-/** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total. */
+/** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total and rtmpd_http_connections_refused_total. */
 export type ConnectionRefusal = 'max_connections' | 'per_address';
+
+/** RTMP's reasons: those, and a publish over --max-publishes-per-address-per-minute (its connection is closed). */
+export type RtmpConnectionRefusal = ConnectionRefusal | 'publish_rate';
 
 /** What one RTMP listener's connections count (rtmp/server/stats.ts RtmpListenerStats). */
 export interface RtmpListenerCounters {
   /** Open connections by state. */
   connections: Readonly<Record<ConnectionState, number>>;
   connectionsAccepted: number;
-  connectionsRefused: Readonly<Record<ConnectionRefusal, number>>;
+  connectionsRefused: Readonly<Record<RtmpConnectionRefusal, number>>;
   handshakeFailures: Readonly<Record<string, number>>;
   protocolErrors: Readonly<Record<string, number>>;
   /** By command name. */
@@ -912,7 +915,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_connections_refused_total',
-      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client).',
+      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client), publish_rate (a publish over --max-publishes-per-address-per-minute, refused and its connection closed).',
       'counter',
       labelled('reason', (s) => s.connectionsRefused),
     );

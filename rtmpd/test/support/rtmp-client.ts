@@ -216,13 +216,21 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     return this.connection.pendingBytes;
   }
 
+  /**
+   * FCUnpublish and deleteStream, as an encoder stops; resolves on NetStream.Unpublish.Success.
+   * The connection stays open for another publish.
+   */
+  async unpublish(): Promise<void> {
+    const status = this.nextStatus();
+    this.sendUnpublish();
+    const info = await this.withTimeout(status, 'unpublish');
+    if (info.code !== 'NetStream.Unpublish.Success') throw statusError(info);
+  }
+
   /** Unpublishes politely when publishing, then ends the connection. */
   close(): void {
     if (this.closed) return;
-    if (this.publishing) {
-      this.callNoWait('FCUnpublish', null, this.streamKey);
-      this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
-    }
+    if (this.publishing) this.sendUnpublish();
     this.connection.end();
   }
 
@@ -247,6 +255,12 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     const id = reply.args[0];
     if (typeof id !== 'number') throw new Error('createStream answered without a stream id');
     this.streamId = id;
+  }
+
+  private sendUnpublish(): void {
+    this.publishing = false;
+    this.callNoWait('FCUnpublish', null, this.streamKey);
+    this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
   }
 
   private callNoWait(name: string, object: AmfEncodable, ...args: AmfEncodable[]): void {

@@ -9,6 +9,7 @@ import type { RtmpProtocol } from '../../hub/subscriber.ts';
 import { listenOn } from '../../connections/listen.ts';
 import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
+import { PublishRate } from '../../connections/publish-rate.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
@@ -26,6 +27,7 @@ export type RtmpServerConfig = SessionConfig &
     | 'rtmpsBind'
     | 'maxConnections'
     | 'maxConnectionsPerAddress'
+    | 'maxPublishesPerAddressPerMinute'
     | 'partialMessagesMaxBytes'
     | 'playerWriteIntervalMs'
     | 'playerWriteIntervalMinPlayers'
@@ -71,6 +73,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   stats.inbound = inboundBudget;
   const sessions = new Set<RtmpSession>();
   const perAddress = new PerAddress();
+  const publishRate = new PublishRate();
   let closing: Promise<void> | undefined;
 
   /** RTMPS connections still in their TLS handshake: they hold a connection slot. */
@@ -107,6 +110,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       protocol,
       stats: listenerStats(protocol),
       inboundBudget,
+      mayStartPublish: () => publishRate.take(key, config.maxPublishesPerAddressPerMinute, performance.now()),
       onClose: (s) => {
         sessions.delete(s);
         perAddress.remove(key);
@@ -173,6 +177,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const session of sessions) session.sweep(now);
+    publishRate.prune(config.maxPublishesPerAddressPerMinute, now);
   }, SWEEP_MS);
   sweep.unref();
   logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');

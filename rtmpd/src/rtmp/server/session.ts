@@ -63,6 +63,8 @@ export interface SessionOptions {
   stats: RtmpListenerStats;
   /** Bytes of messages still arriving, over every connection of the server. */
   inboundBudget: ByteBudget;
+  /** Takes a publish start from the client's address; false when it has used up --max-publishes-per-address-per-minute. */
+  mayStartPublish: () => boolean;
   onClose: (session: RtmpSession) => void;
 }
 
@@ -577,6 +579,13 @@ export class RtmpSession {
       countBy(this.options.stats.commandErrors, action);
       const code = action === 'publish' ? 'NetStream.Publish.BadConnection' : 'NetStream.Play.Failed';
       this.status(streamId, { level: 'error', code, description: 'connection is already publishing or playing' });
+      return;
+    }
+    if (action === 'publish' && !this.options.mayStartPublish()) {
+      // Before the checks: a publish loop must not reach an auth callback either.
+      this.options.stats.connectionsRefused.publish_rate++;
+      this.refuse(action, streamId, key, 'NetStream.Publish.Rejected', 'too many publishes from this address; try again later');
+      this.connection.end();
       return;
     }
     const checks = this.options.admission;

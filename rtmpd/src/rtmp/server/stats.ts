@@ -1,6 +1,6 @@
 // Plain-number counters, bumped on the hot path without allocation; the
 // telemetry module reads them when /metrics is scraped.
-import { CONNECTION_STATES, type ConnectionRefusal, type ConnectionState } from '../../telemetry/metrics.ts';
+import { CONNECTION_STATES, type ConnectionState, type RtmpConnectionRefusal } from '../../telemetry/metrics.ts';
 import type { TrafficCounters } from '../io/connection.ts';
 
 /** What the connections of one listener count: plain RTMP's, or RTMPS's. */
@@ -8,8 +8,11 @@ export interface RtmpListenerStats extends TrafficCounters {
   /** Connections open now, by the state of their session. */
   connections: Record<ConnectionState, number>;
   connectionsAccepted: number;
-  /** Refused because --max-connections were open, or --max-connections-per-address from the client's address. */
-  connectionsRefused: Record<ConnectionRefusal, number>;
+  /**
+   * Refused because --max-connections were open, or --max-connections-per-address from the client's address;
+   * or closed at a publish over --max-publishes-per-address-per-minute from that address.
+   */
+  connectionsRefused: Record<RtmpConnectionRefusal, number>;
   /** By reason: handshake_bad_version, handshake_rtmpe, handshake_timeout, ... */
   handshakeFailures: Record<string, number>;
   /** By RtmpProtocolError reason: message_too_large, amf_truncated, ... */
@@ -33,7 +36,7 @@ export function createListenerStats(): RtmpListenerStats {
   return {
     connections: Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>,
     connectionsAccepted: 0,
-    connectionsRefused: { max_connections: 0, per_address: 0 },
+    connectionsRefused: { max_connections: 0, per_address: 0, publish_rate: 0 },
     handshakeFailures: Object.create(null) as Record<string, number>,
     protocolErrors: Object.create(null) as Record<string, number>,
     commandErrors: Object.create(null) as Record<string, number>,
