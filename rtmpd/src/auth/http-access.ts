@@ -3,11 +3,11 @@
 // /metrics when the config says so, /health never. authorizeHttpPlay puts
 // an HTTP player (HTTP-FLV, HLS) through the same rules as an RTMP one.
 import type { Context, Middleware, Next } from 'koa';
-import { TLSSocket } from 'node:tls';
 import type { Config } from '../config.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { bearerOf, tokenAccepted } from './api-tokens.ts';
+import { isTlsSocket } from '../tls/socket.ts';
 import { normalizeIp, type Authorizer } from './authorizer.ts';
 
 export interface ApiAccessOptions {
@@ -82,7 +82,7 @@ export async function authorizeHttpPlay(
     bearer: bearerOf(ctx.get('authorization') || undefined),
     clientIp: normalizeIp(ctx.req.socket.remoteAddress ?? ''),
     // The connection itself, not ctx.secure, which a proxy's X-Forwarded-Proto may set.
-    tls: ctx.req.socket instanceof TLSSocket,
+    tls: isTlsSocket(ctx.req.socket),
     signal,
   });
   if (decision.allow) return decision.lease;

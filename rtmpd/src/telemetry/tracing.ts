@@ -7,7 +7,8 @@ import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 import type { Socket } from 'node:net';
-import { TLSSocket, type CipherNameAndProtocol } from 'node:tls';
+import type { CipherNameAndProtocol, TLSSocket } from 'node:tls';
+import { isTlsSocket } from '../tls/socket.ts';
 
 /** The API and rtmpd's tracer while tracing is on. */
 let otel: { api: typeof OtelApi; tracer: Tracer } | undefined;
@@ -162,7 +163,7 @@ export class ConnectionTrace {
         'network.protocol.name': 'rtmp',
         'network.peer.address': socket.remoteAddress ?? '',
         'network.peer.port': socket.remotePort ?? 0,
-        ...(socket instanceof TLSSocket ? tlsAttributes(socket) : {}),
+        ...(isTlsSocket(socket) ? tlsAttributes(socket) : {}),
       },
     });
   }
