@@ -392,6 +392,11 @@ describe('rtmpd-operator against the API server', () => {
       'loadBalancerSourceRanges entries must be CIDRs',
     ],
     [
+      'an external traffic policy on a ClusterIP Service',
+      { service: { externalTrafficPolicy: 'Local' } },
+      'service.externalTrafficPolicy needs service.type NodePort or LoadBalancer',
+    ],
+    [
       'ReadWriteOncePod with another access mode',
       { storage: { recordings: { accessModes: ['ReadWriteOncePod', 'ReadWriteOnce'] } } },
       'ReadWriteOncePod cannot be combined with other access modes',

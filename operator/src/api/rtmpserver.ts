@@ -406,6 +406,12 @@ export const specSchema = z
           .max(64)
           .optional()
           .describe('client CIDRs allowed through the load balancer (type LoadBalancer only)'),
+        externalTrafficPolicy: z
+          .enum(['Cluster', 'Local'])
+          .optional()
+          .describe(
+            "Local keeps the client's address (rtmpd's per-address limits, ip-bound URLs and logs see the encoder, not a node) and sends traffic only to nodes running a pod; Kubernetes' default, Cluster, rewrites it (type NodePort or LoadBalancer only)",
+          ),
       })
       .prefault({})
       .meta(
@@ -414,6 +420,11 @@ export const specSchema = z
             rule: "!has(self.nodePorts) || self.type != 'ClusterIP'",
             message: 'service.nodePorts needs service.type NodePort or LoadBalancer',
             fieldPath: '.nodePorts',
+          },
+          {
+            rule: "!has(self.externalTrafficPolicy) || self.type != 'ClusterIP'",
+            message: 'service.externalTrafficPolicy needs service.type NodePort or LoadBalancer',
+            fieldPath: '.externalTrafficPolicy',
           },
           {
             rule: "!has(self.loadBalancerSourceRanges) || self.type == 'LoadBalancer'",

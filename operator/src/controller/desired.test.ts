@@ -392,13 +392,21 @@ describe('desired state', () => {
     });
     const lb = desired(
       server({
-        service: { type: 'LoadBalancer', annotations: { a: 'b' }, nodePorts: { rtmp: 31935 }, loadBalancerSourceRanges: ['10.0.0.0/8'] },
+        service: {
+          type: 'LoadBalancer',
+          annotations: { a: 'b' },
+          nodePorts: { rtmp: 31935 },
+          loadBalancerSourceRanges: ['10.0.0.0/8'],
+          externalTrafficPolicy: 'Local',
+        },
       }),
     ).service as Obj;
     expect(lb.metadata.annotations).toEqual({ a: 'b' });
     expect(lb.spec.ports[0].nodePort).toBe(31935);
     expect(lb.spec.ports[1].nodePort).toBeUndefined();
     expect(lb.spec.loadBalancerSourceRanges).toEqual(['10.0.0.0/8']);
+    expect(lb.spec.externalTrafficPolicy).toBe('Local');
+    expect((desired(server({ service: { type: 'NodePort' } })).service as Obj).spec.externalTrafficPolicy).toBeUndefined();
   });
 
   it('adds a ServiceMonitor only when asked', () => {

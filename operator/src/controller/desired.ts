@@ -43,6 +43,7 @@ function service(server: RtmpServer): Manifest {
       selector: selectorLabels(server),
       ports,
       ...(svc.type === 'LoadBalancer' && svc.loadBalancerSourceRanges ? { loadBalancerSourceRanges: svc.loadBalancerSourceRanges } : {}),
+      ...(withNodePorts && svc.externalTrafficPolicy ? { externalTrafficPolicy: svc.externalTrafficPolicy } : {}),
     },
   };
 }
