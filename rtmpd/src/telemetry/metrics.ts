@@ -294,7 +294,8 @@ export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admit
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
 /** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total and rtmpd_http_connections_refused_total. */
-export type ConnectionRefusal = 'max_connections' | 'per_address';
+export const CONNECTION_REFUSALS = ['max_connections', 'per_address'] as const;
+export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** RTMP's reasons: those, and a publish over --max-publishes-per-address-per-minute (its connection is closed). */
 export type RtmpConnectionRefusal = ConnectionRefusal | 'publish_rate';
@@ -986,7 +987,7 @@ export class RtmpdMetrics {
       'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake).',
       'counter',
       () =>
-        (['max_connections', 'per_address'] as const).map((reason) => ({
+        CONNECTION_REFUSALS.map((reason) => ({
           labels: { reason },
           value: this.http?.connectionsRefused[reason] ?? 0,
         })),
