@@ -294,7 +294,7 @@ export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admit
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
 /** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total and rtmpd_http_connections_refused_total. */
-export const CONNECTION_REFUSALS = ['max_connections', 'per_address'] as const;
+const CONNECTION_REFUSALS = ['max_connections', 'per_address'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** RTMP's reasons: those, and a publish over --max-publishes-per-address-per-minute (its connection is closed). */
