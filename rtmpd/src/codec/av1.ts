@@ -1,5 +1,6 @@
 import { BitReader } from './bits.ts';
 import { MediaParseError } from './errors.ts';
+import { declaredFps } from './frame-rate.ts';
 
 /** AV1CodecConfigurationRecord (av1C) plus what its sequence header OBU says. */
 export interface Av1Config {
@@ -23,6 +24,8 @@ const OBU_SEQUENCE_HEADER = 1;
 const OBU_FRAME_HEADER = 3;
 const OBU_FRAME = 6;
 const PROFILES = ['Main', 'High', 'Professional'];
+/** num_ticks_per_picture_minus_1 is 0 to 2^32 - 2 (6.4.2). */
+const MAX_TICKS_PER_PICTURE = 2 ** 32 - 1;
 
 export function parseAv1CodecConfig(data: Buffer): Av1Config {
   if (data.length < 4) throw new MediaParseError(`av1C too short (${data.length} bytes)`);
@@ -108,9 +111,9 @@ function parseSequenceHeader(data: Buffer, start: number, end: number): Sequence
     if (timingInfoPresent) {
       const numUnitsInDisplayTick = r.u(32);
       const timeScale = r.u(32);
-      let ticksPerPicture = 1;
-      if (r.flag()) ticksPerPicture = r.uvlc() + 1; // equal_picture_interval
-      if (numUnitsInDisplayTick > 0 && timeScale > 0) fps = timeScale / (numUnitsInDisplayTick * ticksPerPicture);
+      const ticksPerPicture = r.flag() ? r.uvlc() + 1 : 1; // equal_picture_interval: num_ticks_per_picture_minus_1
+      // uvlc's 32-zero escape (2^32 - 1) is outside num_ticks_per_picture_minus_1's range: no rate.
+      if (ticksPerPicture <= MAX_TICKS_PER_PICTURE) fps = declaredFps(timeScale, numUnitsInDisplayTick * ticksPerPicture);
       decoderModelInfoPresent = r.flag();
       if (decoderModelInfoPresent) {
         bufferDelayLength = r.u(5) + 1;

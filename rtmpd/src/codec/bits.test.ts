@@ -39,4 +39,12 @@ describe('BitReader', () => {
   it('decodes AV1 uvlc', () => {
     expect(new BitReader(Buffer.from([0b00101000]), 0, 1, false).uvlc()).toBe(4);
   });
+
+  it('reads an AV1 uvlc of 32 or more zeros as 2^32 - 1, up to and including its 1 bit', () => {
+    // 36 zeros, the 1, then 0b101 as the next field: no value bits are read after the 1.
+    const r = new BitReader(Buffer.from([0, 0, 0, 0, 0b00001101]), 0, 5, false);
+    expect(r.uvlc()).toBe(0xffffffff);
+    expect(r.u(3)).toBe(0b101);
+    expect(() => new BitReader(Buffer.alloc(8), 0, 8, false).uvlc()).toThrow(MediaParseError);
+  });
 });

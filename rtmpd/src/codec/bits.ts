@@ -88,13 +88,14 @@ export class BitReader {
     return k & 1 ? (k + 1) / 2 : -(k / 2);
   }
 
-  /** AV1 uvlc(). */
+  /**
+   * AV1 uvlc() (4.10.3): 32 or more leading zeros are 2^32 - 1 with no value
+   * bits, but the zeros run on to their 1 bit, so the next field starts after it.
+   */
   uvlc(): number {
     let zeros = 0;
-    while (this.bit() === 0) {
-      if (++zeros >= 32) return 0xffffffff;
-    }
-    return this.u(zeros) + 2 ** zeros - 1;
+    while (this.bit() === 0) zeros++;
+    return zeros >= 32 ? 0xffffffff : this.u(zeros) + 2 ** zeros - 1;
   }
 }
 

@@ -1,6 +1,7 @@
 import { BitReader, readNalLength } from './bits.ts';
 import { MediaParseError } from './errors.ts';
-import { declaredFps, skipVuiPictureInfo } from './vui.ts';
+import { declaredFps } from './frame-rate.ts';
+import { skipVuiPictureInfo } from './vui.ts';
 
 /** AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1). Buffers are subarrays of the input. */
 export interface AvcConfig {

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from './errors.ts';
 import { type HevcConfig, hevcHasIrap, parseHevcDecoderConfig } from './hevc.ts';
-import { MAX_DECLARED_FPS } from './vui.ts';
+import { MAX_DECLARED_FPS } from './frame-rate.ts';
+import { BitWriter } from '../../test/support/bit-writer.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
 
 const dir = new URL('./testdata/', import.meta.url);
@@ -13,42 +14,6 @@ const rate = (r: string) => {
   const [n, d] = r.split('/').map(Number);
   return n! / d!;
 };
-
-/** MSB-first bit writer for hand-made parameter sets: x265 never writes scaling lists, PCM or reference sets in its SPS. */
-class BitWriter {
-  #bits: number[] = [];
-  u(n: number, value: number): this {
-    for (let i = n - 1; i >= 0; i--) this.#bits.push(Math.floor(value / 2 ** i) & 1);
-    return this;
-  }
-  flag(on: boolean): this {
-    return this.u(1, on ? 1 : 0);
-  }
-  ue(value: number): this {
-    const length = Math.floor(Math.log2(value + 1));
-    return this.u(length, 0).u(length + 1, value + 1);
-  }
-  se(value: number): this {
-    return this.ue(value > 0 ? 2 * value - 1 : -2 * value);
-  }
-  /** The NAL unit: rbsp_trailing_bits, then an emulation prevention byte after every two zero bytes. */
-  nal(): Buffer {
-    this.u(1, 1);
-    while (this.#bits.length % 8) this.u(1, 0);
-    const out: number[] = [];
-    let zeros = 0;
-    for (let i = 0; i < this.#bits.length; i += 8) {
-      const byte = parseInt(this.#bits.slice(i, i + 8).join(''), 2);
-      if (zeros >= 2 && byte <= 3) {
-        out.push(3);
-        zeros = 0;
-      }
-      out.push(byte);
-      zeros = byte === 0 ? zeros + 1 : 0;
-    }
-    return Buffer.from(out);
-  }
-}
 
 /**
  * A 1920x1080 SPS at `timeScale / numUnitsInTick` fps with every structure

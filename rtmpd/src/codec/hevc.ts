@@ -1,6 +1,7 @@
 import { BitReader, readNalLength } from './bits.ts';
 import { MediaParseError } from './errors.ts';
-import { declaredFps, skipVuiPictureInfo } from './vui.ts';
+import { declaredFps } from './frame-rate.ts';
+import { skipVuiPictureInfo } from './vui.ts';
 
 interface HevcNalArray {
   /** NAL unit type of the array (32 VPS, 33 SPS, 34 PPS, 39/40 SEI). */

@@ -1,13 +1,6 @@
 import type { BitReader } from './bits.ts';
 
 /**
- * The highest frame rate rtmpd believes a sequence header declares: the timing
- * fields are two free 32-bit numbers, and a broken or hostile encoder's ratio
- * must not reach the streams API or the metrics as a rate no camera sends.
- */
-export const MAX_DECLARED_FPS = 1000;
-
-/**
  * Skips the head that the VUI of H.264 (E.1.1) and of HEVC (E.2.1) share:
  * aspect ratio, overscan, video signal type and chroma sample location.
  */
@@ -27,11 +20,4 @@ export function skipVuiPictureInfo(r: BitReader): void {
     r.ue();
     r.ue();
   }
-}
-
-/** `timeScale / ticksPerFrame`, or undefined when either is 0 or the rate is above {@link MAX_DECLARED_FPS}. */
-export function declaredFps(timeScale: number, ticksPerFrame: number): number | undefined {
-  if (timeScale === 0 || ticksPerFrame === 0) return undefined;
-  const fps = timeScale / ticksPerFrame;
-  return fps <= MAX_DECLARED_FPS ? fps : undefined;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { declaredFps, MAX_DECLARED_FPS } from './vui.ts';
+import { declaredFps, MAX_DECLARED_FPS } from './frame-rate.ts';
 
 describe('declaredFps', () => {
   it('is time_scale over the ticks of a frame', () => {
