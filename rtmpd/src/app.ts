@@ -60,6 +60,11 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     playerStallTimeoutMs: config.playerStallTimeoutSeconds * 1000,
     playerMinBytesPerSecond: config.playerMinBytesPerSecond,
     onRelayed: metrics.observeRelay,
+    onParseError: (stream, err, count) =>
+      logger.warn(
+        { stream: stream.id, detail: err.message, count },
+        'stream: codec data of the publisher could not be read (relayed anyway)',
+      ),
   });
   metrics.watchHub(hub);
   const recorder = new Recorder({

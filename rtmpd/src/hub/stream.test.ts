@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { MediaParseError } from '../codec/errors.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import type { MediaPacket } from './packet.ts';
-import { Stream } from './stream.ts';
+import { PARSE_ERROR_REPORT_INTERVAL_MS, Stream } from './stream.ts';
 
 const publisher = { protocol: 'rtmp' as const, remoteAddress: '127.0.0.1', close: () => undefined };
 
@@ -307,5 +308,46 @@ describe('Stream delivery to players', () => {
       ['video', 400],
       ['audio', 400],
     ]);
+  });
+});
+
+describe('Stream codec errors', () => {
+  /** An FLV AVC sequence header whose avcC is cut after its version byte. */
+  const brokenAvcHeader = () => Buffer.from([0x17, 0, 0, 0, 0, 0x01]);
+  const reports: { err: unknown; count: number }[] = [];
+  const streamReporting = (onDescribed?: () => void) => {
+    reports.length = 0;
+    const options = { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, onDescribed };
+    return new Stream('live', 'bad', publisher, { ...options, onParseError: (_, err, count) => reports.push({ err, count }) });
+  };
+
+  it("count and report a publisher's unreadable decoder config, the first at once, then at most once an interval with the count", () => {
+    const stream = streamReporting();
+    const player = new FakeSubscriber();
+    stream.subscribe(player, 0);
+    stream.pushVideo(0, brokenAvcHeader(), 1000);
+    expect(stream.stats.parseErrors).toBe(1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.err).toBeInstanceOf(MediaParseError);
+    expect(reports[0]!.count).toBe(1);
+    // Relayed anyway: a player's decoder may read what the parser cannot.
+    expect(player.packets.map((p) => p.sequenceHeader)).toEqual([true]);
+    for (let i = 1; i <= 3; i++) stream.pushVideo(0, brokenAvcHeader(), 1000 + i);
+    stream.pushAudio(0, Buffer.alloc(0), 1004);
+    expect(stream.stats.parseErrors).toBe(5);
+    expect(reports).toHaveLength(1);
+    stream.pushVideo(0, brokenAvcHeader(), 1000 + PARSE_ERROR_REPORT_INTERVAL_MS);
+    expect(reports.map((r) => r.count)).toEqual([1, 5]);
+  });
+
+  it('do not count a fault of ours as a bad packet: it is thrown to the session', async () => {
+    const bug = new TypeError('a listener of ours broke');
+    const stream = streamReporting(() => {
+      throw bug;
+    });
+    const header = (await pooledTags()).find((t) => t.kind === 'video')!;
+    expect(() => stream.pushVideo(header.timestamp, header.body, 0)).toThrow(bug);
+    expect(stream.stats.parseErrors).toBe(0);
+    expect(reports).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import {
   videoKeyframe,
   type VideoInspection,
 } from '../flv/tag.ts';
+import { MediaParseError } from '../codec/errors.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
@@ -30,7 +31,16 @@ export interface StreamOptions {
   onRelayed?: (packet: MediaPacket, latencyMs: number) => void;
   /** Called when what the stream knows of its tracks changes: a decoder config or onMetaData arrived. */
   onDescribed?: (stream: Stream) => void;
+  /**
+   * Called with why a publisher's packet could not be read: for the stream's
+   * first such packet, then at most once per {@link PARSE_ERROR_REPORT_INTERVAL_MS},
+   * with how many there were since the last call (stats.parseErrors counts them all).
+   */
+  onParseError?: (stream: Stream, err: MediaParseError, count: number) => void;
 }
+
+/** An encoder that sends bad packets sends them at its frame rate: its log lines come at most this often. */
+export const PARSE_ERROR_REPORT_INTERVAL_MS = 60_000;
 
 export interface PublisherInfo {
   /** The RTMP listener the encoder came in on, or `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
@@ -130,6 +140,9 @@ export class Stream {
   private readonly options: StreamOptions;
   private nalLengthSize = 4;
   private ended = false;
+  /** stats.parseErrors at the last onParseError call, and when (ms, performance.now()). */
+  private parseErrorsReported = 0;
+  private parseErrorReportedAt = -Infinity;
 
   constructor(app: string, key: string, publisher: PublisherInfo, options: StreamOptions) {
     this.app = app;
@@ -180,9 +193,9 @@ export class Stream {
     try {
       if (codec !== undefined) keyframe = videoKeyframe(codec, body, LEGACY_VIDEO_PAYLOAD_OFFSET, this.nalLengthSize);
       else info = inspectVideo(body, this.nalLengthSize);
-    } catch {
+    } catch (err) {
       // A frame we cannot read is still relayed: players may understand it.
-      this.stats.parseErrors++;
+      this.countParseError(err, receivedAt);
       this.push(new MediaPacket('video', timestamp, body, receivedAt));
       return;
     }
@@ -195,12 +208,17 @@ export class Stream {
   private pushInspectedVideo(timestamp: number, body: Buffer, receivedAt: number, info: VideoInspection): void {
     if (info.endOfSequence) return;
     if (info.sequenceHeader) {
+      let track: VideoTrackInfo | undefined;
       try {
-        this.videoTrack = describeVideoTrack(info);
-        this.nalLengthSize = this.videoTrack.nalLengthSize ?? 4;
+        track = describeVideoTrack(info);
+      } catch (err) {
+        // The config is still relayed and kept: a player's decoder may read what we cannot.
+        this.countParseError(err, receivedAt);
+      }
+      if (track !== undefined) {
+        this.videoTrack = track;
+        this.nalLengthSize = track.nalLengthSize ?? 4;
         this.options.onDescribed?.(this);
-      } catch {
-        this.stats.parseErrors++;
       }
     } else if (info.packet === 'frame') {
       this.stats.videoFrames++;
@@ -244,17 +262,21 @@ export class Stream {
     let info;
     try {
       info = inspectAudio(body);
-    } catch {
-      this.stats.parseErrors++;
+    } catch (err) {
+      this.countParseError(err, receivedAt);
       this.push(new MediaPacket('audio', timestamp, body, receivedAt));
       return;
     }
     if (info.sequenceHeader) {
+      let track: AudioTrackInfo | undefined;
       try {
-        this.audioTrack = describeAudioTrack(info);
+        track = describeAudioTrack(info);
+      } catch (err) {
+        this.countParseError(err, receivedAt);
+      }
+      if (track !== undefined) {
+        this.audioTrack = track;
         this.options.onDescribed?.(this);
-      } catch {
-        this.stats.parseErrors++;
       }
     } else if (info.packet === 'frame') {
       this.stats.audioFrames++;
@@ -268,6 +290,20 @@ export class Stream {
     const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, receivedAt, flags, info.dataOffset);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
+  }
+
+  /**
+   * Counts a packet the codec parsers could not read and reports it
+   * (rate-limited); anything but a MediaParseError is a bug of ours and is
+   * thrown on, to close the publisher's connection as its session's other faults do.
+   */
+  private countParseError(err: unknown, now: number): void {
+    if (!(err instanceof MediaParseError)) throw err;
+    this.stats.parseErrors++;
+    if (now - this.parseErrorReportedAt < PARSE_ERROR_REPORT_INTERVAL_MS) return;
+    this.options.onParseError?.(this, err, this.stats.parseErrors - this.parseErrorsReported);
+    this.parseErrorsReported = this.stats.parseErrors;
+    this.parseErrorReportedAt = now;
   }
 
   /** `body` is the AMF0 data message ("onMetaData", values) as players expect it. */
