@@ -54,7 +54,13 @@ export class HlsMuxer implements Subscriber {
   endedAt: number | undefined;
   /** Called with the bytes a change added (positive) or freed (negative). */
   onBytes: (delta: number) => void = () => undefined;
-  /** The stream it segments, from its subscription on: what its HLS players are sent is counted there (http/hls.ts). */
+  /**
+   * The stream it segments, from its subscription until it ends: what its
+   * HLS players are sent is counted there (http/hls.ts). An ended stream is
+   * let go, with its fragmenter: the muxer stays for players to finish its
+   * playlist, and would otherwise keep the stream's last keyframe and its
+   * publisher's connection alive for --hls-idle-timeout-seconds.
+   */
   stream: Stream | undefined;
 
   private fragmenter: Fragmenter | undefined;
@@ -106,6 +112,8 @@ export class HlsMuxer implements Subscriber {
 
   close(): void {
     this.fragmenter?.finish();
+    this.fragmenter = undefined;
+    this.stream = undefined;
     this.endedAt = performance.now();
     this.changed();
   }

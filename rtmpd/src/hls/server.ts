@@ -41,18 +41,14 @@ export interface HlsStats {
   refusedCapacity: number;
 }
 
-interface Entry {
-  muxer: HlsMuxer;
-  stream: Stream;
-}
-
 /** A client that asked for a playlist within this window counts as one HLS player. */
 const PLAYER_WINDOW_MS = 10_000;
 
 export class HlsServer {
   readonly stats: HlsStats = { muxersStarted: 0, bytes: 0, requests: { playlist: 0, init: 0, segment: 0, part: 0 }, refusedCapacity: 0 };
   private readonly options: HlsServerOptions;
-  private readonly entries = new Map<string, Entry>();
+  /** By stream id; a muxer whose stream ended stays until its playlist expires. */
+  private readonly entries = new Map<string, HlsMuxer>();
   private readonly sweep: NodeJS.Timeout;
 
   constructor(options: HlsServerOptions) {
@@ -69,7 +65,7 @@ export class HlsServer {
 
   /** The running muxer of app/key, if any (media requests never start one). */
   running(app: string, key: string): HlsMuxer | undefined {
-    return this.entries.get(streamId(app, key))?.muxer;
+    return this.entries.get(streamId(app, key));
   }
 
   /** Resolves once app/key is live here: at once, or when the fleet has relayed it from its owner (if it can). */
@@ -83,11 +79,11 @@ export class HlsServer {
     if (!settings.enabled) return 'hls_disabled';
     const id = streamId(app, key);
     const stream = this.options.hub.get(app, key);
-    const entry = this.entries.get(id);
-    if (entry && (entry.stream === stream || !stream)) return entry.muxer;
+    const running = this.entries.get(id);
+    if (running && (running.stream === stream || !stream)) return running;
     if (!stream) return 'not_live';
     if (!hasMp4Track(stream)) return 'unsupported_codec';
-    if (entry) this.remove(id, entry);
+    if (running) this.remove(id, running);
     if (this.stats.bytes >= this.options.config.hlsMaxTotalBytes) {
       this.stats.refusedCapacity++;
       return 'hls_capacity';
@@ -101,7 +97,7 @@ export class HlsServer {
       maxBytes: config.hlsMaxStreamBytes,
     });
     muxer.onBytes = (delta) => this.account(delta);
-    this.entries.set(id, { muxer, stream });
+    this.entries.set(id, muxer);
     this.stats.muxersStarted++;
     stream.subscribe(muxer, performance.now());
     this.options.logger.info({ stream: id, lowLatency: settings.lowLatency }, 'hls started');
@@ -110,8 +106,8 @@ export class HlsServer {
 
   /** Estimated HLS players of a stream (distinct clients polling its playlist), or undefined without a muxer. */
   players(stream: Stream): number | undefined {
-    const entry = this.entries.get(stream.id);
-    return entry?.stream === stream ? entry.muxer.players(PLAYER_WINDOW_MS) : undefined;
+    const muxer = this.entries.get(stream.id);
+    return muxer?.stream === stream ? muxer.players(PLAYER_WINDOW_MS) : undefined;
   }
 
   get muxerCount(): number {
@@ -120,23 +116,22 @@ export class HlsServer {
 
   close(): void {
     clearInterval(this.sweep);
-    for (const [id, entry] of this.entries) this.remove(id, entry);
+    for (const [id, muxer] of this.entries) this.remove(id, muxer);
   }
 
   /** Muxers nobody asked for within the idle timeout, and those whose stream ended that long ago, go. */
   closeIdle(now: number): void {
     const idleMs = this.options.config.hlsIdleTimeoutSeconds * 1000;
-    for (const [id, entry] of this.entries) {
-      const { muxer } = entry;
+    for (const [id, muxer] of this.entries) {
       if (now - (muxer.endedAt ?? muxer.lastRequestAt) < idleMs) continue;
-      this.remove(id, entry);
+      this.remove(id, muxer);
       this.options.logger.info({ stream: id }, muxer.ended ? 'hls playlist expired' : 'hls stopped: no requests');
     }
   }
 
-  private remove(id: string, { muxer, stream }: Entry): void {
+  private remove(id: string, muxer: HlsMuxer): void {
     this.entries.delete(id);
-    stream.unsubscribe(muxer);
+    muxer.stream?.unsubscribe(muxer);
     this.account(-muxer.bytes);
     muxer.onBytes = () => undefined;
   }
@@ -147,7 +142,7 @@ export class HlsServer {
     if (delta <= 0) return;
     while (this.stats.bytes > this.options.config.hlsMaxTotalBytes) {
       let biggest: HlsMuxer | undefined;
-      for (const { muxer } of this.entries.values()) if (!biggest || muxer.bytes > biggest.bytes) biggest = muxer;
+      for (const muxer of this.entries.values()) if (!biggest || muxer.bytes > biggest.bytes) biggest = muxer;
       if (!biggest?.dropOldest()) return;
     }
   }
