@@ -234,7 +234,7 @@ describe('the HLS player estimate under a client that changes its user agent', (
 });
 
 describe('bytes sent to HLS players on /metrics', () => {
-  /** rtmpd_stream_sent_bytes_total of app/key for its HLS players, from /metrics. */
+  /** rtmpd_stream_sent_bytes_total of app/key (with source="publisher") for its HLS players, from /metrics. */
   async function sentToHlsPlayers(app: string, key: string): Promise<number> {
     const text = await (await fetch(server.httpUrl('/metrics'))).text();
     const line = `rtmpd_stream_sent_bytes_total{app="${app}",key="${key}",source="publisher",subscriber="hls-player"} `;
@@ -291,6 +291,30 @@ describe('bytes sent to HLS players on /metrics', () => {
     } finally {
       publisher.child.kill('SIGKILL');
     }
+  });
+
+  it('are counted under _overflow after the stream ended, when its own series are gone and players still fetch its last segments', async () => {
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'ending'), { seconds: 30 });
+    try {
+      await waitForStream(server, 'rtmp/live/ending');
+      const live = await playlist('live', 'ending');
+      await sleep(200);
+      expect(await sentToHlsPlayers('live', 'ending')).toBe(Buffer.byteLength(live.playlist.text));
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+    while ((await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fending'))).status !== 404) await sleep(100);
+    const before = await sentToHlsPlayers('_overflow', '_overflow');
+
+    // The playlist stays for --hls-idle-timeout-seconds (5 here), ended, with the segments it lists.
+    const ended = await playlist('live', 'ending');
+    expect(ended.playlist.text).toContain('#EXT-X-ENDLIST');
+    const segment = await fetch(server.httpUrl(`/live/ending/${ended.playlist.segments.at(-1)!.uri}`));
+    expect(segment.status).toBe(200);
+    const segmentBytes = (await segment.arrayBuffer()).byteLength;
+    await sleep(200);
+    expect(await sentToHlsPlayers('live', 'ending')).toBe(0);
+    expect(await sentToHlsPlayers('_overflow', '_overflow')).toBe(before + Buffer.byteLength(ended.playlist.text) + segmentBytes);
   });
 });
 

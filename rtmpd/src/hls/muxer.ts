@@ -54,6 +54,8 @@ export class HlsMuxer implements Subscriber {
   endedAt: number | undefined;
   /** Called with the bytes a change added (positive) or freed (negative). */
   onBytes: (delta: number) => void = () => undefined;
+  /** Called with what HLS players were sent after the stream ended: its own counts ended with it. */
+  onSentAfterEnd: (bytes: number) => void = () => undefined;
   /**
    * The stream it segments, from its subscription until it ends: what its
    * HLS players are sent is counted there (http/hls.ts). An ended stream is
@@ -223,6 +225,12 @@ export class HlsMuxer implements Subscriber {
     this.clients.delete(key);
     this.clients.set(key, now);
     if (this.clients.size > MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
+  }
+
+  /** Counts a response body handed whole to an HLS player (http/hls.ts). */
+  countSent(bytes: number): void {
+    if (this.stream) this.stream.stats.hlsPlayerBytes += bytes;
+    else this.onSentAfterEnd(bytes);
   }
 
   /** Distinct clients (address and user agent) that asked for the playlist within `windowMs`. */

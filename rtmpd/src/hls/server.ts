@@ -5,7 +5,7 @@
 import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
-import type { Stream } from '../hub/stream.ts';
+import { sourceOf, type Stream, type StreamSource } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -39,13 +39,25 @@ export interface HlsStats {
   bytes: number;
   requests: Record<'playlist' | 'init' | 'segment' | 'part', number>;
   refusedCapacity: number;
+  /**
+   * Bytes HLS players downloaded from a muxer after its stream ended (its
+   * last segments), by the stream's source: the stream's own series are gone,
+   * so /metrics adds them to its source's `_overflow`.
+   */
+  playerBytesAfterEnd: Record<StreamSource, number>;
 }
 
 /** A client that asked for a playlist within this window counts as one HLS player. */
 const PLAYER_WINDOW_MS = 10_000;
 
 export class HlsServer {
-  readonly stats: HlsStats = { muxersStarted: 0, bytes: 0, requests: { playlist: 0, init: 0, segment: 0, part: 0 }, refusedCapacity: 0 };
+  readonly stats: HlsStats = {
+    muxersStarted: 0,
+    bytes: 0,
+    requests: { playlist: 0, init: 0, segment: 0, part: 0 },
+    refusedCapacity: 0,
+    playerBytesAfterEnd: { publisher: 0, relay: 0 },
+  };
   private readonly options: HlsServerOptions;
   /** By stream id; a muxer whose stream ended stays until its playlist expires. */
   private readonly entries = new Map<string, HlsMuxer>();
@@ -97,6 +109,8 @@ export class HlsServer {
       maxBytes: config.hlsMaxStreamBytes,
     });
     muxer.onBytes = (delta) => this.account(delta);
+    const source = sourceOf(stream); // not the stream itself, which the muxer outlives
+    muxer.onSentAfterEnd = (bytes) => (this.stats.playerBytesAfterEnd[source] += bytes);
     this.entries.set(id, muxer);
     this.stats.muxersStarted++;
     stream.subscribe(muxer, performance.now());

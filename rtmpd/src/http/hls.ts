@@ -141,15 +141,15 @@ function abortedBy(ctx: RouterContext): AbortSignal {
 }
 
 /**
- * Adds the response's body to its stream's HLS player bytes once all of it
- * has been handed to the socket ('finish'): not when the client leaves
- * before that, nor for a HEAD, whose body Koa does not send.
+ * Counts the response's body as sent to an HLS player once all of it has
+ * been handed to the socket ('finish'): not when the client leaves before
+ * that, nor for a HEAD, whose body Koa does not send. The muxer counts it
+ * in its stream's stats, or after the stream's end in HlsStats.
  */
 function countSent(ctx: RouterContext, muxer: HlsMuxer): void {
-  const stats = muxer.stream?.stats;
-  if (!stats || ctx.method !== 'GET') return;
+  if (ctx.method !== 'GET') return;
   ctx.res.once('finish', () => {
-    if (ctx.status === 200) stats.hlsPlayerBytes += ctx.length ?? 0;
+    if (ctx.status === 200) muxer.countSent(ctx.length ?? 0);
   });
 }
 

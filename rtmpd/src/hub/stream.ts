@@ -50,6 +50,16 @@ export interface PublisherInfo {
   close(reason: CloseReason): void;
 }
 
+/**
+ * Where a stream's media comes from, the `source` label of every per-stream
+ * series: its publisher on this server, or a relay from the pod of its fleet
+ * that owns it. A fleet's ingest is the `publisher` series alone; a relayed
+ * copy's received bytes are the owner's sent bytes again.
+ */
+export const STREAM_SOURCES = ['publisher', 'relay'] as const;
+export type StreamSource = (typeof STREAM_SOURCES)[number];
+export const sourceOf = (stream: Stream): StreamSource => (stream.publisher.protocol === 'relay' ? 'relay' : 'publisher');
+
 /** Counters kept as plain numbers on the hot path; telemetry reads them when scraped. */
 export interface StreamStats {
   bytesIn: number;
@@ -62,7 +72,8 @@ export interface StreamStats {
   gopOverflows: number;
   /**
    * Bytes of playlists, init sections, segments and parts sent to the
-   * stream's HLS players (http/hls.ts): response bodies handed whole to
+   * stream's HLS players while it is live (after its end: HlsStats
+   * playerBytesAfterEnd), counted by its muxer: response bodies handed whole to
    * their sockets. Not media handed to a subscriber: the HLS segmenter is
    * one subscriber for all of them.
    */

@@ -8,7 +8,7 @@ import type * as PromClient from 'prom-client';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
-import { zeroStreamStats, type Stream, type StreamStats } from '../hub/stream.ts';
+import { sourceOf, STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
 import { RTMP_PROTOCOLS, SUBSCRIBER_KINDS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
 import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
@@ -46,16 +46,6 @@ const SNAPSHOT_DURATION_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const WEBHOOK_DELIVERY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** The label value streams past `maxStreams` are summed under. */
 const OVERFLOW = '_overflow';
-
-/**
- * Where a stream's media comes from, the `source` label of every per-stream
- * series: its publisher on this server, or a relay from the pod of its fleet
- * that owns it. A fleet's ingest is the `publisher` series alone; a relayed
- * copy's received bytes are the owner's sent bytes again.
- */
-const STREAM_SOURCES = ['publisher', 'relay'] as const;
-type StreamSource = (typeof STREAM_SOURCES)[number];
-const sourceOf = (stream: Stream): StreamSource => (stream.publisher.protocol === 'relay' ? 'relay' : 'publisher');
 
 type LabelValues = Record<string, string>;
 interface Sample {
@@ -801,7 +791,7 @@ export class RtmpdMetrics {
       for (const source of STREAM_SOURCES) {
         const ended = this.slots.overflowEnded[source];
         const sum = Float64Array.from(ended.bytesOutByKind);
-        let hlsPlayerBytes = ended.stats.hlsPlayerBytes;
+        let hlsPlayerBytes = ended.stats.hlsPlayerBytes + (this.hls?.stats.playerBytesAfterEnd[source] ?? 0);
         for (const stream of this.slots.overflow[source]) {
           for (let kind = 0; kind < SUBSCRIBER_KINDS.length; kind++) sum[kind]! += stream.bytesOutByKind[kind]!;
           hlsPlayerBytes += stream.stats.hlsPlayerBytes;
@@ -810,7 +800,7 @@ export class RtmpdMetrics {
       }
     };
     const help =
-      "Bytes sent to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod: media handed to them; hls-player: playlists and media HLS players downloaded); a kind's series appears with its first byte.";
+      "Bytes sent to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod: media handed to them; hls-player: playlists and media HLS players downloaded, under _overflow once the stream ended); a kind's series appears with its first byte.";
     this.pulled.push(new PulledMetric(name, help, 'counter', write));
   }
 
