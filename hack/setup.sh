@@ -18,6 +18,7 @@ declare -A packages=(
   [nginx]=nginx-light
   [chromium]=chromium
   [gst-launch-1.0]=gstreamer1.0-tools
+  [haproxy]=haproxy # sends the PROXY protocol in the load-balancer tests
   [gcc]=gcc # the benchmark's relay in C (hack/bench/floor/proxy.c)
 )
 missing=()

@@ -13,6 +13,7 @@ import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
 import { noQuery, withQuery } from './http/query.ts';
 import { HlsServer } from './hls/server.ts';
 import { Router } from './http/required-modules.ts';
+import { ProxyProtocol } from './connections/proxy-protocol.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';
@@ -54,6 +55,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
       ? await import('./tls/tls.ts').then(({ startTls }) => startTls(config, logger.child({ component: 'tls' })))
       : undefined;
   if (tls) metrics.watchTls(tls);
+  // Before anything listens, so a --proxy-protocol without trusted sources stops the start.
+  const proxy = config.proxyProtocol.length > 0 ? new ProxyProtocol(config, logger.child({ component: 'proxy' })) : undefined;
   const hub = new StreamHub({
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
@@ -137,6 +140,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'rtmps', outcome) } } : {}),
     admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
     logger: logger.child({ component: 'rtmp' }),
+    ...(proxy ? { proxy } : {}),
   });
   metrics.watchRtmp(rtmp.stats);
 
@@ -182,7 +186,10 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   let http: HttpServer;
   try {
-    http = await listenHttp(httpApp, config, tls && { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) });
+    http = await listenHttp(httpApp, config, {
+      ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) } } : {}),
+      ...(proxy ? { proxy } : {}),
+    });
   } catch (err) {
     await rtmp.close();
     hub.closeAll();

@@ -5,6 +5,7 @@
 // with is declared here and nowhere else.
 import { z } from 'zod';
 import { authRulesSchema } from './auth/rules.ts';
+import { cidrList, proxyListenerList } from './connections/proxy-protocol.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
@@ -199,6 +200,22 @@ export const configSchema = z.object({
       "HTTP and HTTPS connections accepted at once from one client address (IPv6: one /64), so one host cannot take every --http-max-connections slot; more are answered 429 (HTTPS: closed before the TLS handshake). 0, the default, for no limit: behind an Ingress or a reverse proxy every connection comes from the proxy's few addresses",
     )
     .meta(live),
+  proxyProtocol: proxyListenerList
+    .default([])
+    .describe(
+      "listeners (rtmp, rtmps, http, https: a list, or one string separated by commas) behind a load balancer that sends the PROXY protocol (v1 or v2): a connection from --proxy-protocol-from must start with a header, and the client it names is the connection's address for limits, auth, logs and the API; other sources are never read for one. Empty: off",
+    )
+    .meta(restart),
+  proxyProtocolFrom: cidrList
+    .default([])
+    .describe(
+      'the load balancers trusted to send PROXY protocol headers: addresses or CIDR ranges (a list, or one string separated by commas), e.g. 10.0.0.0/8,fd00::/8',
+    )
+    .meta(restart),
+  proxyProtocolTimeoutSeconds: int(1, 60)
+    .default(5)
+    .describe('a connection from --proxy-protocol-from that has not sent its whole PROXY header this many seconds after accept is closed')
+    .meta(restart),
   httpHeadersTimeoutSeconds: int(1, 3600)
     .default(10)
     .describe("an HTTP request's headers must arrive within this many seconds, or it is answered 408 and closed")

@@ -17,6 +17,19 @@ export const bool = z.union([
   z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v)),
 ]);
 
+/** A list, or one string of items separated by commas (and spaces). */
+export const commaList = <Item extends z.ZodType>(item: Item, max: number) =>
+  z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((v) => v.trim())
+            .filter((v) => v !== '')
+        : value,
+    z.array(item).max(max),
+  );
+
 export interface OptionSet<S extends z.ZodObject> {
   schema: S;
   /** The environment variable that sets an option; undefined: none does. */

@@ -82,9 +82,14 @@ export function rtmpdOption<K extends ConfigKey>(key: K): z.ZodType<Config[K]> {
   return typed.describe(description) as unknown as z.ZodType<Config[K]>;
 }
 
-/** An item of a list option: an http(s) URL or one of an enum's values. */
+/** An item of a list option: an http(s) URL, one of an enum's values, or a string of a pattern (a CIDR range: rtmpd checks the rest). */
 function listItem(key: string, item: z.core.$ZodType): z.ZodType {
   if (item instanceof z.ZodEnum) return z.enum(item.options as [string, ...string[]]);
+  if (item instanceof z.ZodString && item.maxLength !== null) {
+    const { pattern } = z.toJSONSchema(item) as { pattern?: string };
+    const text = z.string().max(item.maxLength);
+    return pattern === undefined ? text : text.regex(new RegExp(pattern));
+  }
   if (item instanceof z.ZodURL)
     return z
       .string()

@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 /** An app that answers /slow with a response that trickles for `ms` (as HTTP-FLV does) and everything else at once. */
-async function serve(overrides: Partial<Config>, secure?: Parameters<typeof listenHttp>[2]) {
+async function serve(overrides: Partial<Config>, transports?: Parameters<typeof listenHttp>[2]) {
   const app = new Koa();
   app.use(async (ctx) => {
     if (ctx.path !== '/slow') {
@@ -37,7 +37,7 @@ async function serve(overrides: Partial<Config>, secure?: Parameters<typeof list
     ctx.res.end('done\n');
   });
   app.silent = true;
-  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0', ...overrides }, secure);
+  server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0', ...overrides }, transports);
   return server;
 }
 
@@ -120,7 +120,7 @@ describe('HTTP listener', () => {
     const third = open(port);
     await third.closed;
     expect(third.text()).toBe('');
-    expect(stats.connectionsRefused).toEqual({ max_connections: 1, per_address: 0 });
+    expect(stats.connectionsRefused).toEqual({ max_connections: 1, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0 });
     held.forEach((c) => c.socket.destroy());
     await Promise.all(held.map((c) => c.closed));
     const bad = open(port);
@@ -141,7 +141,7 @@ describe('HTTP listener', () => {
     const refused = await getFrom(port, '127.0.0.2');
     expect(refused.status).toBe(429);
     expect(JSON.parse(refused.body)).toEqual({ error: { code: 'too_many_connections', message: expect.any(String) } });
-    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
     // Another address still gets in.
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).json()).toEqual({ ok: true });
     // A slot freed is a slot 127.0.0.2 can have again (once the server has seen the close).
@@ -163,9 +163,7 @@ describe('HTTP listener', () => {
     onTestFinished(() => tls.close());
     const { secureAddress, stats } = await serve(
       { ...config, httpMaxConnectionsPerAddress: 1 },
-      {
-        accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome),
-      },
+      { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) } },
     );
     const port = secureAddress()!.port;
     /** An HTTPS request from `from`: its answer, or the error that ended it. */
@@ -186,7 +184,7 @@ describe('HTTP listener', () => {
     expect(await second.ended).toBe('ECONNRESET');
     expect(second.text()).toBe('');
     expect(tls.handshakes.stats.handshakes.https).toBe(1); // the refused one cost no handshake
-    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1 });
+    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
     const other = request('127.0.0.3');
     await until(() => other.text().startsWith('HTTP/1.1 200 OK'));
     // The slot is freed when the connection closes, after its handshake or in it.

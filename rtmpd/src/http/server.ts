@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
 import { addressKey, PerAddress } from '../connections/per-address.ts';
+import type { ProxyProtocol } from '../connections/proxy-protocol.ts';
 import type { SecureTransport } from '../connections/secure-transport.ts';
 import type { ConnectionRefusal } from '../telemetry/metrics.ts';
 import { createServer } from './required-modules.ts';
@@ -59,14 +60,20 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
-/** `secure` is needed when config.httpsBind is set. */
-export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: SecureTransport): Promise<HttpServer> {
+export interface HttpTransports {
+  /** Needed when config.httpsBind is set. */
+  secure?: SecureTransport;
+  /** Reads the PROXY headers of trusted load balancers' connections (--proxy-protocol). */
+  proxy?: ProxyProtocol;
+}
+
+export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, proxy }: HttpTransports = {}): Promise<HttpServer> {
   const requestTimeout = config.httpRequestTimeoutSeconds * 1000;
   const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
   const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
   const stats: HttpStats = {
-    connectionsRefused: { max_connections: 0, per_address: 0 },
+    connectionsRefused: { max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0 },
     clientErrors: Object.create(null) as Record<string, number>,
   };
   const server: Server = createServer(
@@ -92,7 +99,24 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
     return true;
   }
 
-  const serveHttp = admitFirst(server, admit, refuseTooMany);
+  /**
+   * Runs `start` once the connection's client is known: at once, or after
+   * the PROXY header a trusted balancer sends first (what follows it is put
+   * back, and the socket left paused for `start`).
+   */
+  function whenClientKnown(socket: Socket, listener: 'http' | 'https', start: () => void): void {
+    if (!proxy?.expects(listener, socket)) return start();
+    proxy.readHeader(socket, listener, stats.connectionsRefused, { done: start, failed: () => undefined });
+  }
+
+  const serveHttp = admitFirst(server, (socket, serve) =>
+    whenClientKnown(socket, 'http', () => {
+      if (admit(socket)) serve(socket);
+      else refuseTooMany(socket);
+      // After a PROXY header the socket was left paused.
+      socket.resume();
+    }),
+  );
   await listenOn(server, config.httpBind, 'http-bind');
   const secureServer = config.httpsBind ? await listenSecure(config.httpsBind) : undefined;
 
@@ -104,13 +128,16 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
    */
   async function listenSecure(bind: string) {
     if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
-    const tlsServer = createTcpServer((accepted) => {
-      if (!admit(accepted)) {
-        accepted.destroy();
-        return;
-      }
-      secure.accept(accepted, { secured: serveHttp, failed: () => undefined });
-    });
+    const tlsServer = createTcpServer((accepted) =>
+      // The PROXY header comes before the TLS ClientHello.
+      whenClientKnown(accepted, 'https', () => {
+        if (!admit(accepted)) {
+          accepted.destroy();
+          return;
+        }
+        secure.accept(accepted, { secured: serveHttp, failed: () => undefined });
+      }),
+    );
     tlsServer.maxConnections = config.httpMaxConnections;
     tlsServer.on('drop', () => stats.connectionsRefused.max_connections++);
     try {
@@ -141,18 +168,17 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, secure?: Se
 
 /**
  * Puts `admit` ahead of Node's handling of each connection the listener
- * accepts: one it refuses goes to `refuse` and is never parsed. Returns
- * Node's handling, for connections admitted elsewhere (HTTPS, at accept).
+ * accepts: it passes the connections it admits to `serve`, and those it
+ * refuses are never parsed. Returns Node's handling, for connections
+ * admitted elsewhere (HTTPS, at accept).
  */
-function admitFirst(server: Server, admit: (socket: Socket) => boolean, refuse: (socket: Socket) => void): (socket: Socket) => void {
-  const [serve, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
-  if (!serve || others.length) throw new Error("expected one connection listener: Node's own");
+function admitFirst(server: Server, admit: (socket: Socket, serve: (socket: Socket) => void) => void): (socket: Socket) => void {
+  const [node, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
+  if (!node || others.length) throw new Error("expected one connection listener: Node's own");
+  const serve = (socket: Socket) => node.call(server, socket);
   server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
-    if (admit(socket)) serve.call(server, socket);
-    else refuse(socket);
-  });
-  return (socket) => serve.call(server, socket);
+  server.on('connection', (socket: Socket) => admit(socket, serve));
+  return serve;
 }
 
 /**

@@ -283,8 +283,13 @@ type RecordingStateOf = (stream: Stream) => 'recording' | 'disk_full' | 'failed'
 export const CONNECTION_STATES = ['handshake', 'connecting', 'connected', 'admitting', 'waiting', 'publishing', 'playing'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
-/** Why a listener refused a connection: the `reason` label of rtmpd_connections_refused_total and rtmpd_http_connections_refused_total. */
-const CONNECTION_REFUSALS = ['max_connections', 'per_address'] as const;
+/**
+ * Why a listener refused a connection: the `reason` label of
+ * rtmpd_connections_refused_total and rtmpd_http_connections_refused_total.
+ * The proxy ones are a trusted balancer's connection with a bad PROXY header
+ * or none in time (connections/proxy-protocol.ts).
+ */
+const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'bad_proxy_header', 'proxy_header_timeout'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** RTMP's reasons: those, and a publish over --max-publishes-per-address-per-minute (its connection is closed). */
@@ -906,7 +911,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_connections_refused_total',
-      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client), publish_rate (a publish over --max-publishes-per-address-per-minute, refused and its connection closed).',
+      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client), bad_proxy_header and proxy_header_timeout (a --proxy-protocol-from source sent a bad PROXY header or none in time), publish_rate (a publish over --max-publishes-per-address-per-minute, refused and its connection closed).',
       'counter',
       labelled('reason', (s) => s.connectionsRefused),
     );
@@ -974,7 +979,7 @@ export class RtmpdMetrics {
   private defineHttp(): void {
     this.add(
       'rtmpd_http_connections_refused_total',
-      'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake).',
+      'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake), bad_proxy_header and proxy_header_timeout (a --proxy-protocol-from source sent a bad PROXY header or none in time).',
       'counter',
       () =>
         CONNECTION_REFUSALS.map((reason) => ({

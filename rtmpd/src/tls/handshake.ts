@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Config } from '../config.ts';
+import { keepClientAddress } from '../connections/proxy-protocol.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ServerCertificate } from './certificate.ts';
 
@@ -80,6 +81,7 @@ export class TlsHandshakes {
   accept(raw: Socket, listener: TlsListener, outcome: HandshakeOutcome): TLSSocket {
     const remote = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? 0}`;
     const socket = new TLSSocket(raw, { isServer: true, secureContext: this.certificate.value.context });
+    keepClientAddress(raw, socket);
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;

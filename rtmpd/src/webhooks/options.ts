@@ -2,22 +2,10 @@
 // that a flag or variable gives as one string separated by commas, and a
 // config file as a list.
 import { z } from 'zod';
+import { commaList } from '../options.ts';
 
 export const webhookEventTypes = ['stream.started', 'stream.ended', 'recording.completed'] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];
-
-/** A list, or one string of items separated by commas (and spaces). */
-const commaList = <Item extends z.ZodType>(item: Item, max: number) =>
-  z.preprocess(
-    (value) =>
-      typeof value === 'string'
-        ? value
-            .split(',')
-            .map((v) => v.trim())
-            .filter((v) => v !== '')
-        : value,
-    z.array(item).max(max),
-  );
 
 export const webhookUrls = commaList(z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).max(2048), 16);
 

@@ -30,6 +30,8 @@ export interface RtmpClientOptions {
   connectProperties?: Record<string, AmfEncodable>;
   /** Read buffer and write batching; by default shared by all clients of the process. */
   io?: SocketIo;
+  /** The loopback address the connection comes from (127.0.0.x), to be a client of its own; the kernel's choice by default. */
+  localAddress?: string;
 }
 
 /** An onStatus info object: level, code, description and whatever else came. */
@@ -113,7 +115,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** Connects, handshakes and sends connect; resolves once the server accepted it. */
   static async connect(url: string, options: RtmpClientOptions = {}): Promise<RtmpClient> {
     const parsed = parseRtmpUrl(url);
-    const socket = netConnect({ host: parsed.host, port: parsed.port, noDelay: true });
+    const socket = netConnect({ host: parsed.host, port: parsed.port, noDelay: true, localAddress: options.localAddress });
     const client = new RtmpClient(socket, parsed, options);
     try {
       await client.open(parsed, options);

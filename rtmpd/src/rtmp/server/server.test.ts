@@ -540,7 +540,13 @@ describe('rtmp server under hostile input', () => {
     await until(() => server.connections === 2);
     const third = from('127.0.0.2');
     await third.closed;
-    expect(stats.protocols.rtmp.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, publish_rate: 0 });
+    expect(stats.protocols.rtmp.connectionsRefused).toEqual({
+      max_connections: 0,
+      per_address: 1,
+      bad_proxy_header: 0,
+      proxy_header_timeout: 0,
+      publish_rate: 0,
+    });
     // Another address still gets in, and the first gets a slot back when one of its connections ends.
     from('127.0.0.3');
     await until(() => server.connections === 3);

@@ -9,6 +9,8 @@ import type { RtmpProtocol } from '../../hub/subscriber.ts';
 import { listenOn } from '../../connections/listen.ts';
 import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
+import type { HeaderOutcome, ProxyProtocol } from '../../connections/proxy-protocol.ts';
+import type { ConnectionRefusal } from '../../telemetry/metrics.ts';
 import { PublishRate } from '../../connections/publish-rate.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
@@ -16,6 +18,9 @@ import type { AdmissionCheck } from './admission.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
+
+/** Reads a trusted balancer's PROXY header off a new connection, counting refusals in `refused`. */
+type HeaderRead = (proxy: ProxyProtocol, refused: Record<ConnectionRefusal, number>, outcome: HeaderOutcome) => void;
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
 const SWEEP_MS = 500;
@@ -44,6 +49,8 @@ export interface RtmpServerOptions {
   closeGraceMs?: number;
   /** Needed when config.rtmpsBind is set. */
   secure?: SecureTransport;
+  /** Reads the PROXY headers of trusted load balancers' connections (--proxy-protocol); none by default. */
+  proxy?: ProxyProtocol;
 }
 
 export interface RtmpServer {
@@ -76,28 +83,57 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const publishRate = new PublishRate();
   let closing: Promise<void> | undefined;
 
-  /** RTMPS connections still in their TLS handshake: they hold a connection slot. */
-  const handshaking = new Set<Socket>();
+  /**
+   * Connections with no session yet, awaiting a load balancer's PROXY header
+   * or in their TLS handshake: they hold a connection slot, but no
+   * per-address one until their client is known.
+   */
+  const pending = new Set<Socket>();
 
   /** The counters of a listener that listens (rtmps's are made when it starts listening). */
   const listenerStats = (protocol: RtmpProtocol): RtmpListenerStats => stats.protocols[protocol]!;
 
-  /** Takes a slot for a new connection, or refuses it, counted for its listener; the key of its address when taken. */
-  function admit(accepted: Socket, protocol: RtmpProtocol): string | undefined {
+  /** Whether a new connection may have a slot; refused (counted for its listener) when --max-connections are open. */
+  function hasSlot(accepted: Socket, protocol: RtmpProtocol): boolean {
+    if (!closing && sessions.size + pending.size < config.maxConnections) return true;
+    listenerStats(protocol).connectionsRefused.max_connections++;
+    accepted.destroy();
+    return false;
+  }
+
+  /**
+   * Counts a connection under its client's address (after a PROXY header,
+   * the client the balancer named); the key when admitted, undefined when
+   * that address has no slot left (refused and counted).
+   */
+  function admit(socket: Socket, protocol: RtmpProtocol): string | undefined {
     const listener = listenerStats(protocol);
-    const key = addressKey(accepted.remoteAddress);
-    if (closing || sessions.size + handshaking.size >= config.maxConnections) {
-      listener.connectionsRefused.max_connections++;
-      accepted.destroy();
-      return undefined;
-    }
+    const key = addressKey(socket.remoteAddress);
     if (!perAddress.add(key, config.maxConnectionsPerAddress)) {
       listener.connectionsRefused.per_address++;
-      accepted.destroy();
+      socket.destroy();
       return undefined;
     }
     listener.connectionsAccepted++;
     return key;
+  }
+
+  /**
+   * Runs `start` once the connection's client is known: at once, or after
+   * the PROXY header a trusted balancer sends first, which `readHeader`
+   * reads the way the listener reads its connections.
+   */
+  function whenClientKnown(socket: Socket, protocol: RtmpProtocol, readHeader: HeaderRead, start: (rest: Buffer) => void): void {
+    const { proxy } = options;
+    if (!proxy?.expects(protocol, socket)) return start(Buffer.alloc(0));
+    pending.add(socket);
+    readHeader(proxy, listenerStats(protocol).connectionsRefused, {
+      done: (rest) => {
+        pending.delete(socket);
+        start(rest);
+      },
+      failed: () => pending.delete(socket),
+    });
   }
 
   function run(socket: Socket, key: string, protocol: RtmpProtocol): RtmpSession {
@@ -122,10 +158,16 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
 
   // Paused, so that no byte is read before the socket is rewrapped.
   const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
-    const key = admit(accepted, 'rtmp');
-    if (key === undefined) return;
+    if (!hasSlot(accepted, 'rtmp')) return;
     const { socket, attach } = io.adopt(accepted);
-    attach(run(socket, key, 'rtmp'));
+    const readHeader: HeaderRead = (proxy, refused, outcome) => attach({ receive: proxy.awaitHeader(socket, 'rtmp', refused, outcome) });
+    whenClientKnown(socket, 'rtmp', readHeader, (rest) => {
+      const key = admit(socket, 'rtmp');
+      if (key === undefined) return;
+      const session = run(socket, key, 'rtmp');
+      attach(session);
+      if (rest.length > 0) session.receive(rest);
+    });
   });
   await listenOn(server, config.rtmpBind, 'rtmp-bind');
   // After listen: an address that cannot be had is the caller's to report, once.
@@ -142,25 +184,30 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
     stats.protocols.rtmps ??= createListenerStats();
     const tlsServer = createServer((accepted) => {
-      const key = admit(accepted, 'rtmps');
-      if (key === undefined) return;
-      const pending = secure.accept(accepted, {
-        secured: (socket) => {
-          handshaking.delete(pending);
-          if (closing) {
-            socket.destroy();
+      if (!hasSlot(accepted, 'rtmps')) return;
+      // The PROXY header comes before the TLS ClientHello, and what follows it is put back for the handshake.
+      const readHeader: HeaderRead = (proxy, refused, outcome) => proxy.readHeader(accepted, 'rtmps', refused, outcome);
+      whenClientKnown(accepted, 'rtmps', readHeader, () => {
+        const key = admit(accepted, 'rtmps');
+        if (key === undefined) return;
+        const handshaking = secure.accept(accepted, {
+          secured: (socket) => {
+            pending.delete(handshaking);
+            if (closing) {
+              socket.destroy();
+              perAddress.remove(key);
+              return;
+            }
+            const session = run(socket, key, 'rtmps');
+            socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
+          },
+          failed: () => {
+            pending.delete(handshaking);
             perAddress.remove(key);
-            return;
-          }
-          const session = run(socket, key, 'rtmps');
-          socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
-        },
-        failed: () => {
-          handshaking.delete(pending);
-          perAddress.remove(key);
-        },
+          },
+        });
+        pending.add(handshaking);
       });
-      handshaking.add(pending);
     });
     try {
       await listenOn(tlsServer, bind, 'rtmps-bind');
@@ -187,7 +234,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     const stopped = Promise.all(
       [server, secureServer].map((listener) => listener && new Promise<void>((resolve) => listener.close(() => resolve()))),
     );
-    for (const socket of handshaking) socket.destroy();
+    for (const socket of pending) socket.destroy();
     // Players first, so they hear Play.Stop rather than a publisher's end.
     const ordered = [...sessions].sort((a, b) => Number(b.playing) - Number(a.playing));
     for (const session of ordered) session.shutdown();

@@ -1,0 +1,185 @@
+// The PROXY protocol on rtmpd's listeners (--proxy-protocol): a connection
+// from a trusted source (--proxy-protocol-from, the load balancer) to a
+// listener that expects headers must start with one, and the client it names
+// becomes the socket's address, the one everything reads (logs, limits,
+// auth, the API, webhooks, traces). Other sources' connections are not read
+// for a header: rtmpd never takes an address from a peer it does not trust,
+// and the bytes of a forged header fail the RTMP or TLS handshake or the
+// HTTP parser. A trusted connection that sends a bad header, or none within
+// --proxy-protocol-timeout-seconds, is logged, counted and closed.
+import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
+import { z } from 'zod';
+import type { Config } from '../config.ts';
+import { commaList, ConfigError } from '../options.ts';
+import type { ConnectionRefusal } from '../telemetry/metrics.ts';
+import { ProxyHeaderError, ProxyHeaderReader, type ProxyHeader } from './proxy-header.ts';
+
+const proxyListeners = ['rtmp', 'rtmps', 'http', 'https'] as const;
+export type ProxyListener = (typeof proxyListeners)[number];
+
+/** The listeners that expect headers (config.ts's proxyProtocol): a list, or one string separated by commas. */
+export const proxyListenerList = commaList(z.enum(proxyListeners), proxyListeners.length);
+
+/** An address or a CIDR range of either family. */
+function isCidr(text: string): boolean {
+  const [address = '', bits, ...more] = text.split('/');
+  const max = isIPv4(address) ? 32 : isIPv6(address) ? 128 : -1;
+  return more.length === 0 && max >= 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
+}
+
+/** Trusted sources (config.ts's proxyProtocolFrom, httpForwardedFrom): a list, or one string separated by commas. */
+export const cidrList = commaList(
+  z
+    .string()
+    .max(49)
+    .regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or a CIDR range, e.g. 10.0.0.0/8 or fd00::/8')
+    .refine(isCidr, 'expected an address or a CIDR range, e.g. 10.0.0.0/8 or fd00::/8'),
+  256,
+);
+
+export type ProxyConfig = Pick<Config, 'proxyProtocol' | 'proxyProtocolFrom' | 'proxyProtocolTimeoutSeconds'>;
+
+interface ProxyLogger {
+  info(obj: object, msg?: string): void;
+}
+
+/** What becomes of a connection whose header is awaited: exactly one follows. */
+export interface HeaderOutcome {
+  /** The header was read and its client is the socket's address now; `rest` followed it in the same read (valid during the call). */
+  done(rest: Buffer): void;
+  /** The connection was closed: a bad header or none in time (counted), or the peer hung up. */
+  failed(): void;
+}
+
+/** A matcher for a list of CIDRs (or single addresses); IPv4-mapped IPv6 peers match IPv4 ranges. */
+function trustedSources(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [address = '', bits] = cidr.split('/');
+    const type = isIPv4(address) ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(bits), type);
+  }
+  return list;
+}
+
+/** Whether `address` (a peer's, as Node writes it) is in `list`. */
+function isTrusted(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false;
+  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}
+
+export class ProxyProtocol {
+  private readonly config: ProxyConfig;
+  private readonly trusted: BlockList;
+  private readonly logger: ProxyLogger;
+
+  constructor(config: ProxyConfig, logger: ProxyLogger) {
+    if (config.proxyProtocol.length > 0 && config.proxyProtocolFrom.length === 0)
+      throw new ConfigError('--proxy-protocol is set, so --proxy-protocol-from must name the load balancers it trusts');
+    this.config = config;
+    this.trusted = trustedSources(config.proxyProtocolFrom);
+    this.logger = logger;
+  }
+
+  /** Whether a connection accepted on `listener` must start with a header: the listener expects them and the peer is trusted. */
+  expects(listener: ProxyListener, socket: Socket): boolean {
+    return this.config.proxyProtocol.includes(listener) && isTrusted(this.trusted, socket.remoteAddress);
+  }
+
+  /**
+   * Awaits the header of `socket` in the reads given to the returned
+   * function (a socket read into a shared buffer passes its reads on).
+   * Refusals are counted in `refused`.
+   */
+  awaitHeader(
+    socket: Socket,
+    listener: ProxyListener,
+    refused: Record<ConnectionRefusal, number>,
+    outcome: HeaderOutcome,
+  ): (bytes: Buffer) => void {
+    const reader = new ProxyHeaderReader();
+    const balancer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('close', hungUp);
+      return true;
+    };
+    const refuse = (reason: ConnectionRefusal, message: string, detail?: string): void => {
+      if (!settle()) return;
+      refused[reason]++;
+      this.logger.info({ listener, balancer, reason, ...(detail ? { detail } : {}) }, message);
+      socket.destroy();
+      outcome.failed();
+    };
+    const hungUp = (): void => {
+      if (settle()) outcome.failed();
+    };
+    const timer = setTimeout(
+      () => refuse('proxy_header_timeout', 'proxy protocol: no header in time (--proxy-protocol-timeout-seconds), connection closed'),
+      this.config.proxyProtocolTimeoutSeconds * 1000,
+    );
+    timer.unref();
+    socket.once('close', hungUp);
+    return (bytes) => {
+      if (settled) return;
+      let read;
+      try {
+        read = reader.push(bytes);
+      } catch (err) {
+        if (!(err instanceof ProxyHeaderError)) throw err;
+        refuse('bad_proxy_header', `proxy protocol: ${err.message}, connection closed`, err.fault);
+        return;
+      }
+      if (read === undefined || !settle()) return;
+      useClientAddress(socket, read.header);
+      outcome.done(read.rest);
+    };
+  }
+
+  /**
+   * Awaits the header of a socket read the ordinary way ('data' events); on
+   * `done` the socket is paused with the bytes that followed the header put
+   * back, for whatever reads it next (a TLS handshake, the HTTP parser).
+   */
+  readHeader(socket: Socket, listener: ProxyListener, refused: Record<ConnectionRefusal, number>, outcome: HeaderOutcome): void {
+    const onData = this.awaitHeader(socket, listener, refused, {
+      done: (rest) => {
+        socket.off('data', onData);
+        socket.pause();
+        if (rest.length > 0) socket.unshift(rest);
+        outcome.done(rest);
+      },
+      failed: () => {
+        socket.off('data', onData);
+        outcome.failed();
+      },
+    });
+    socket.on('data', onData);
+  }
+}
+
+/**
+ * Makes the client a header names the socket's address: the one place
+ * rtmpd reads a connection's client from (socket.remoteAddress and
+ * remotePort, shadowed on this socket only). `local` keeps the balancer's.
+ */
+function useClientAddress(socket: Socket, header: ProxyHeader): void {
+  if (header.kind !== 'proxied') return;
+  Object.defineProperties(socket, {
+    remoteAddress: { value: header.address, configurable: true },
+    remotePort: { value: header.port, configurable: true },
+    remoteFamily: { value: header.family, configurable: true },
+  });
+}
+
+/** A TLS socket made over `raw` answers for the client `raw` was given (Node's would ask the kernel for the balancer's). */
+export function keepClientAddress(raw: Socket, secured: Socket): void {
+  const own = Object.getOwnPropertyDescriptors(raw);
+  for (const key of ['remoteAddress', 'remotePort', 'remoteFamily'] as const) {
+    if (own[key]) Object.defineProperty(secured, key, own[key]);
+  }
+}

@@ -1,0 +1,198 @@
+// rtmpd behind HAProxy sending the PROXY protocol (v1 and v2) from
+// 127.0.0.2, the one source rtmpd trusts, to each of its listeners: ffmpeg
+// publishes through it over RTMP and RTMPS (the header before the TLS
+// ClientHello) and the API and address-bound signed URLs (RTMP, HTTP-FLV over
+// HTTP and HTTPS) see the client's address, not the balancer's; the per-address limit counts the clients behind the balancer,
+// not the balancer; a forged header from a source that is not trusted is
+// refused; a trusted source that sends garbage or nothing is closed within
+// the deadline and counted.
+import { writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signedQuery } from '../src/auth/signed-url.ts';
+import { selfSigned } from './support/certificates.ts';
+import { testPatternInputs } from './support/clips.ts';
+import { BALANCER_ADDRESS, startHaproxy } from './support/haproxy.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
+import { listStreams, runFfmpeg, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
+
+const TOKEN = 'proxy-test-token';
+const SECRET = 'proxy-test-hmac-secret';
+/** A client of its own: HAProxy's frontends take it from any 127.0.0.x. */
+const CLIENT_ADDRESS = '127.0.0.5';
+
+let server: RunningServer;
+let haproxy: { ports: number[]; stop(): void };
+let v1Port: number;
+let v2Port: number;
+let httpPort: number;
+let rtmpsPort: number;
+let httpsPort: number;
+
+beforeAll(async () => {
+  const dir = await tempDir('rtmpd-proxy-');
+  await writeFile(join(dir, 'tokens'), `${TOKEN}\n`);
+  await writeFile(join(dir, 'hmac.key'), `${SECRET}\n`);
+  const rules = [
+    { app: 'bound', method: 'signed', secretFile: join(dir, 'hmac.key') },
+    { app: '*', method: 'open' },
+  ];
+  const cert = await selfSigned(join(dir, 'cert'));
+  server = await startServer([
+    ...['--rtmps-bind', '127.0.0.1:0', '--https-bind', '127.0.0.1:0', '--tls-cert-file', cert.certFile, '--tls-key-file', cert.keyFile],
+    ...[
+      '--proxy-protocol',
+      'rtmp,rtmps,http,https',
+      '--proxy-protocol-from',
+      `${BALANCER_ADDRESS}/32`,
+      '--proxy-protocol-timeout-seconds',
+      '1',
+    ],
+    ...['--max-connections-per-address', '2', '--api-token-file', join(dir, 'tokens'), '--auth-rules', JSON.stringify(rules)],
+  ]);
+  const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https: string };
+  const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+  haproxy = await startHaproxy(dir, [
+    { to: server.rtmpPort, header: 'v1' },
+    { to: server.rtmpPort, header: 'v2' },
+    { to: server.httpPort, header: 'v1' },
+    { to: portOf(ready.rtmps), header: 'v2' },
+    { to: portOf(ready.https), header: 'v2' },
+  ]);
+  [v1Port, v2Port, httpPort, rtmpsPort, httpsPort] = haproxy.ports as [number, number, number, number, number];
+}, 30_000);
+
+afterAll(async () => {
+  haproxy?.stop();
+  stopAll();
+  await server?.stop();
+});
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ').pop() ?? NaN);
+}
+
+const refused = (reason: string) => metric(`rtmpd_connections_refused_total{protocol="rtmp",reason="${reason}"}`);
+
+/** Resolves with how long the server took to close a raw connection from `localAddress` that sent `bytes`. */
+function closedAfter(localAddress: string, bytes: Buffer | string): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect({ host: '127.0.0.1', port: server.rtmpPort, localAddress }, () => socket.write(bytes));
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(Date.now() - started));
+    setTimeout(() => reject(new Error('the server did not close the connection')), 10_000).unref();
+  });
+}
+
+/** The status of a GET through the balancer's HTTPS frontend (the certificate is self-signed). */
+function httpsStatus(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: httpsPort, path, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('rtmpd behind HAProxy with the PROXY protocol', () => {
+  it.each([
+    ['RTMP with a v1 header', 'v1', () => `rtmp://127.0.0.1:${v1Port}`],
+    ['RTMP with a v2 header', 'v2', () => `rtmp://127.0.0.1:${v2Port}`],
+    ['RTMPS with a v2 header', 'tls', () => `rtmps://127.0.0.1:${rtmpsPort}`],
+  ])(
+    'sees the address of ffmpeg publishing through %s, not the balancer',
+    async (_, version, base) => {
+      const publisher = runFfmpeg([
+        ...['-re', ...testPatternInputs('320x240'), '-t', '20', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', 'aac'],
+        ...['-f', 'flv', '-tls_verify', '0', `${base()}/live/through-${version}`],
+      ]);
+      try {
+        await waitForStream(server, `rtmp/live/through-${version}`);
+        const streams = await listStreams(server, TOKEN);
+        const stream = streams.find((s) => s.stream_id === `rtmp/live/through-${version}`);
+        // ffmpeg connects to HAProxy from 127.0.0.1; HAProxy to rtmpd from 127.0.0.2.
+        expect(stream?.publisher.remote_address).toMatch(/^127\.0\.0\.1:\d+$/);
+      } finally {
+        publisher.child.kill('SIGKILL');
+        await publisher.exited;
+      }
+    },
+    30_000,
+  );
+
+  it('admits a signed URL bound to the client behind the balancer, and refuses one bound to the balancer', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 600;
+    const url = (ip: string) =>
+      `rtmp://127.0.0.1:${v2Port}/bound/cam?${signedQuery(SECRET, { action: 'publish', app: 'bound', key: 'cam', expires, ip })}`;
+    const connectAndPublish = async (ip: string) => {
+      const client = await RtmpClient.connect(url(ip), { localAddress: CLIENT_ADDRESS });
+      try {
+        await client.publish();
+      } finally {
+        client.destroy();
+      }
+    };
+    await expect(connectAndPublish(BALANCER_ADDRESS)).rejects.toMatchObject({ code: 'NetStream.Publish.Unauthorized' });
+    await expect(connectAndPublish(CLIENT_ADDRESS)).resolves.toBeUndefined();
+  });
+
+  it('sees the address of an HTTP-FLV player through the balancer over HTTP and HTTPS: an address-bound signed URL admits it', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 600;
+    const path = (ip: string) => `/bound/cam.flv?${signedQuery(SECRET, { action: 'play', app: 'bound', key: 'cam', expires, ip })}`;
+    const refused = await fetch(`http://127.0.0.1:${httpPort}${path(BALANCER_ADDRESS)}`);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('address_mismatch');
+    // Admitted, and then not found: nothing publishes bound/cam.
+    expect((await fetch(`http://127.0.0.1:${httpPort}${path('127.0.0.1')}`)).status).toBe(404);
+    expect(await httpsStatus(path(BALANCER_ADDRESS))).toBe(403);
+    expect(await httpsStatus(path('127.0.0.1'))).toBe(404);
+  });
+
+  it('counts connections per client behind the balancer, not per balancer', async () => {
+    const before = await refused('per_address');
+    const open: RtmpClient[] = [];
+    try {
+      for (const localAddress of ['127.0.0.8', '127.0.0.8', '127.0.0.9', '127.0.0.10'])
+        open.push(await RtmpClient.connect(`rtmp://127.0.0.1:${v1Port}/live/x`, { localAddress }));
+      // Two from 127.0.0.8 are its limit; the balancer carries four.
+      await expect(RtmpClient.connect(`rtmp://127.0.0.1:${v2Port}/live/x`, { localAddress: '127.0.0.8' })).rejects.toThrow();
+      expect(await refused('per_address')).toBe(before + 1);
+    } finally {
+      for (const client of open) client.destroy();
+    }
+  });
+
+  it('refuses a forged header from a source it does not trust, and serves that source plain RTMP', async () => {
+    const forged = Buffer.concat([Buffer.from('PROXY TCP4 203.0.113.9 127.0.0.1 4000 1935\r\n'), Buffer.from([3]), Buffer.alloc(1536)]);
+    expect(await closedAfter('127.0.0.3', forged)).toBeLessThan(5000);
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.rtmpPort}/live/direct`, { localAddress: '127.0.0.3' });
+    try {
+      await client.publish();
+      const streams = await listStreams(server, TOKEN);
+      expect(streams.find((s) => s.stream_id === 'rtmp/live/direct')?.publisher.remote_address).toMatch(/^127\.0\.0\.3:\d+$/);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('closes a trusted source that sends garbage at once, and one that sends nothing within the deadline, counting both', async () => {
+    const bad = await refused('bad_proxy_header');
+    const late = await refused('proxy_header_timeout');
+    expect(await closedAfter(BALANCER_ADDRESS, Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)]))).toBeLessThan(900);
+    expect(await closedAfter(BALANCER_ADDRESS, 'PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\n')).toBeLessThan(900);
+    const silent = await closedAfter(BALANCER_ADDRESS, '');
+    expect(silent).toBeGreaterThanOrEqual(900);
+    expect(silent).toBeLessThan(3000);
+    expect(await refused('bad_proxy_header')).toBe(bad + 2);
+    expect(await refused('proxy_header_timeout')).toBe(late + 1);
+    expect(server.logs.some((l) => String(l.msg).startsWith('proxy protocol: a malformed PROXY v1 line'))).toBe(true);
+  }, 15_000);
+});

@@ -1,0 +1,65 @@
+// HAProxy as the load balancer in front of rtmpd: each frontend listens on a
+// free loopback port and forwards to an rtmpd listener from 127.0.0.2 (the
+// balancer's address the tests trust), sending a PROXY v1 or v2 header.
+// The caller stops it (by its process id) when its tests end.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { waitForPort } from './processes.ts';
+
+/** The balancer's own address: rtmpd sees HAProxy's connections come from it. */
+export const BALANCER_ADDRESS = '127.0.0.2';
+
+export interface Frontend {
+  /** The rtmpd port it forwards to. */
+  to: number;
+  /** send-proxy (v1) or send-proxy-v2. */
+  header: 'v1' | 'v2';
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts HAProxy with one frontend per entry; resolves with their ports once they listen. */
+export async function startHaproxy(dir: string, frontends: readonly Frontend[]): Promise<{ ports: number[]; stop(): void }> {
+  const ports = await Promise.all(frontends.map(() => freePort()));
+  const sections = frontends.map(({ to, header }, i) =>
+    [
+      `frontend f${i}`,
+      `  bind 127.0.0.1:${ports[i]}`,
+      `  default_backend b${i}`,
+      `backend b${i}`,
+      `  server rtmpd 127.0.0.1:${to} ${header === 'v1' ? 'send-proxy' : 'send-proxy-v2'} source ${BALANCER_ADDRESS}`,
+    ].join('\n'),
+  );
+  const config = join(dir, 'haproxy.cfg');
+  await writeFile(
+    config,
+    [
+      'global',
+      '  maxconn 200',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      ...sections,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('haproxy', ['-db', '-f', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = () => void child.kill('SIGKILL');
+  try {
+    await Promise.all(ports.map((port) => waitForPort(port)));
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { ports, stop };
+}
