@@ -175,6 +175,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
+    forwardedFrom: config.httpForwardedFrom,
     routes: [
       metricsRoute,
       recordingsApi({ store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) }),

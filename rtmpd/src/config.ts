@@ -5,7 +5,8 @@
 // with is declared here and nowhere else.
 import { z } from 'zod';
 import { authRulesSchema } from './auth/rules.ts';
-import { cidrList, proxyListenerList } from './connections/proxy-protocol.ts';
+import { proxyListenerList } from './connections/proxy-protocol.ts';
+import { cidrList } from './connections/trusted.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
@@ -215,6 +216,12 @@ export const configSchema = z.object({
   proxyProtocolTimeoutSeconds: int(1, 60)
     .default(5)
     .describe('a connection from --proxy-protocol-from that has not sent its whole PROXY header this many seconds after accept is closed')
+    .meta(restart),
+  httpForwardedFrom: cidrList
+    .default([])
+    .describe(
+      'HTTP reverse proxies (an Ingress controller, nginx) trusted to name the client in Forwarded or X-Forwarded-For: addresses or CIDR ranges (a list, or one string separated by commas); the client of a request from one is the right-most address in the header that is not itself trusted (auth, ip-bound signed URLs, HLS, traces). Empty: the headers are ignored',
+    )
     .meta(restart),
   httpHeadersTimeoutSeconds: int(1, 3600)
     .default(10)

@@ -2,10 +2,14 @@
 // 127.0.0.2, the one source rtmpd trusts, to each of its listeners: ffmpeg
 // publishes through it over RTMP and RTMPS (the header before the TLS
 // ClientHello) and the API and address-bound signed URLs (RTMP, HTTP-FLV over
-// HTTP and HTTPS) see the client's address, not the balancer's; the per-address limit counts the clients behind the balancer,
-// not the balancer; a forged header from a source that is not trusted is
-// refused; a trusted source that sends garbage or nothing is closed within
-// the deadline and counted.
+// HTTP and HTTPS) see the client's address, not the balancer's; the
+// per-address limit counts the clients behind the balancer, not the
+// balancer; a forged header from a source that is not trusted is refused; a
+// trusted source that sends garbage or nothing is closed within the deadline
+// and counted. HAProxy as an HTTP reverse proxy from 127.0.0.4
+// (--http-forwarded-from) adds X-Forwarded-For: the client is the right-most
+// untrusted entry, and what a client writes there itself is not believed,
+// through the proxy or not.
 import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
@@ -14,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signedQuery } from '../src/auth/signed-url.ts';
 import { selfSigned } from './support/certificates.ts';
 import { testPatternInputs } from './support/clips.ts';
-import { BALANCER_ADDRESS, startHaproxy } from './support/haproxy.ts';
+import { BALANCER_ADDRESS, FORWARDER_ADDRESS, startHaproxy } from './support/haproxy.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { listStreams, runFfmpeg, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
 
@@ -30,6 +34,7 @@ let v2Port: number;
 let httpPort: number;
 let rtmpsPort: number;
 let httpsPort: number;
+let forwarderPort: number;
 
 beforeAll(async () => {
   const dir = await tempDir('rtmpd-proxy-');
@@ -50,6 +55,7 @@ beforeAll(async () => {
       '--proxy-protocol-timeout-seconds',
       '1',
     ],
+    ...['--http-forwarded-from', `${FORWARDER_ADDRESS}/32`],
     ...['--max-connections-per-address', '2', '--api-token-file', join(dir, 'tokens'), '--auth-rules', JSON.stringify(rules)],
   ]);
   const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https: string };
@@ -60,8 +66,9 @@ beforeAll(async () => {
     { to: server.httpPort, header: 'v1' },
     { to: portOf(ready.rtmps), header: 'v2' },
     { to: portOf(ready.https), header: 'v2' },
+    { to: server.httpPort, header: 'forwarded-for' },
   ]);
-  [v1Port, v2Port, httpPort, rtmpsPort, httpsPort] = haproxy.ports as [number, number, number, number, number];
+  [v1Port, v2Port, httpPort, rtmpsPort, httpsPort, forwarderPort] = haproxy.ports as [number, number, number, number, number, number];
 }, 30_000);
 
 afterAll(async () => {
@@ -154,6 +161,20 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     expect((await fetch(`http://127.0.0.1:${httpPort}${path('127.0.0.1')}`)).status).toBe(404);
     expect(await httpsStatus(path(BALANCER_ADDRESS))).toBe(403);
     expect(await httpsStatus(path('127.0.0.1'))).toBe(404);
+  });
+
+  it('takes the client from X-Forwarded-For through a trusted reverse proxy, never the entries a client wrote', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 600;
+    const path = (ip: string) => `/bound/cam.flv?${signedQuery(SECRET, { action: 'play', app: 'bound', key: 'cam', expires, ip })}`;
+    const forged = { 'x-forwarded-for': '203.0.113.66' };
+    const status = async (port: number, ip: string) => (await fetch(`http://127.0.0.1:${port}${path(ip)}`, { headers: forged })).status;
+    // Through HAProxy the header reads "203.0.113.66, 127.0.0.1": the client is 127.0.0.1.
+    expect(await status(forwarderPort, '127.0.0.1')).toBe(404);
+    expect(await status(forwarderPort, '203.0.113.66')).toBe(403);
+    expect(await status(forwarderPort, FORWARDER_ADDRESS)).toBe(403);
+    // Straight from a client, the header is its own word: ignored.
+    expect(await status(server.httpPort, '203.0.113.66')).toBe(403);
+    expect(await status(server.httpPort, '127.0.0.1')).toBe(404);
   });
 
   it('counts connections per client behind the balancer, not per balancer', async () => {

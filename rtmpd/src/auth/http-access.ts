@@ -80,7 +80,8 @@ export async function authorizeHttpPlay(
     ...stream,
     params: new URLSearchParams(ctx.querystring),
     bearer: bearerOf(ctx.get('authorization') || undefined),
-    clientIp: normalizeIp(ctx.req.socket.remoteAddress ?? ''),
+    // The peer's address, or the client behind trusted proxies (http/forwarded.ts).
+    clientIp: normalizeIp(ctx.ip),
     // The connection itself, not ctx.secure, which a proxy's X-Forwarded-Proto may set.
     tls: isTlsSocket(ctx.req.socket),
     signal,

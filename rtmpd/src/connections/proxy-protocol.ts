@@ -7,11 +7,12 @@
 // and the bytes of a forged header fail the RTMP or TLS handshake or the
 // HTTP parser. A trusted connection that sends a bad header, or none within
 // --proxy-protocol-timeout-seconds, is logged, counted and closed.
-import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { commaList, ConfigError } from '../options.ts';
 import type { ConnectionRefusal } from '../telemetry/metrics.ts';
+import { isTrusted, trustedSources } from './trusted.ts';
 import { ProxyHeaderError, ProxyHeaderReader, type ProxyHeader } from './proxy-header.ts';
 
 const proxyListeners = ['rtmp', 'rtmps', 'http', 'https'] as const;
@@ -19,23 +20,6 @@ export type ProxyListener = (typeof proxyListeners)[number];
 
 /** The listeners that expect headers (config.ts's proxyProtocol): a list, or one string separated by commas. */
 export const proxyListenerList = commaList(z.enum(proxyListeners), proxyListeners.length);
-
-/** An address or a CIDR range of either family. */
-function isCidr(text: string): boolean {
-  const [address = '', bits, ...more] = text.split('/');
-  const max = isIPv4(address) ? 32 : isIPv6(address) ? 128 : -1;
-  return more.length === 0 && max >= 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
-}
-
-/** Trusted sources (config.ts's proxyProtocolFrom, httpForwardedFrom): a list, or one string separated by commas. */
-export const cidrList = commaList(
-  z
-    .string()
-    .max(49)
-    .regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or a CIDR range, e.g. 10.0.0.0/8 or fd00::/8')
-    .refine(isCidr, 'expected an address or a CIDR range, e.g. 10.0.0.0/8 or fd00::/8'),
-  256,
-);
 
 export type ProxyConfig = Pick<Config, 'proxyProtocol' | 'proxyProtocolFrom' | 'proxyProtocolTimeoutSeconds'>;
 
@@ -49,24 +33,6 @@ export interface HeaderOutcome {
   done(rest: Buffer): void;
   /** The connection was closed: a bad header or none in time (counted), or the peer hung up. */
   failed(): void;
-}
-
-/** A matcher for a list of CIDRs (or single addresses); IPv4-mapped IPv6 peers match IPv4 ranges. */
-function trustedSources(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [address = '', bits] = cidr.split('/');
-    const type = isIPv4(address) ? 'ipv4' : 'ipv6';
-    if (bits === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(bits), type);
-  }
-  return list;
-}
-
-/** Whether `address` (a peer's, as Node writes it) is in `list`. */
-function isTrusted(list: BlockList, address: string | undefined): boolean {
-  if (!address) return false;
-  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
 }
 
 export class ProxyProtocol {

@@ -8,8 +8,10 @@ import type { SnapshotService } from '../snapshot/service.ts';
 import type { Recorder } from '../storage/recorder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { BitrateMeter } from './bitrate.ts';
+import { trustedSources } from '../connections/trusted.ts';
 import { cors } from './cors.ts';
 import { jsonErrors } from './errors.ts';
+import { forwardedClient } from './forwarded.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { refuseBody, refuseQuery } from './query.ts';
@@ -38,11 +40,15 @@ export interface HttpAppOptions {
   ready?: () => boolean;
   /** In a fleet: the streams of every pod (fleet/catalog.ts). */
   fleet?: FleetStreams;
+  /** Reverse proxies whose Forwarded and X-Forwarded-For name the client (--http-forwarded-from); none by default. */
+  forwardedFrom?: readonly string[];
 }
 
 /** The HTTP side of rtmpd: health, the stream API, snapshots, HTTP-FLV, and whatever `routes` adds. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa();
+  // First, so that everything after it sees the client behind trusted proxies in ctx.ip.
+  if (options.forwardedFrom?.length) app.use(forwardedClient(trustedSources(options.forwardedFrom)));
   app.use(cors);
   app.use(jsonErrors(options.logger));
   for (const middleware of options.middleware ?? []) app.use(middleware);

@@ -1,6 +1,7 @@
 // HAProxy as the load balancer in front of rtmpd: each frontend listens on a
 // free loopback port and forwards to an rtmpd listener from 127.0.0.2 (the
-// balancer's address the tests trust), sending a PROXY v1 or v2 header.
+// balancer's address the tests trust), sending a PROXY v1 or v2 header; or,
+// as an HTTP reverse proxy, from 127.0.0.4 adding X-Forwarded-For.
 // The caller stops it (by its process id) when its tests end.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -8,15 +9,23 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { waitForPort } from './processes.ts';
 
-/** The balancer's own address: rtmpd sees HAProxy's connections come from it. */
+/** The balancer's own address: rtmpd sees HAProxy's TCP connections come from it. */
 export const BALANCER_ADDRESS = '127.0.0.2';
+/** The reverse proxy's address: rtmpd sees HAProxy's HTTP connections come from it. */
+export const FORWARDER_ADDRESS = '127.0.0.4';
 
 export interface Frontend {
   /** The rtmpd port it forwards to. */
   to: number;
-  /** send-proxy (v1) or send-proxy-v2. */
-  header: 'v1' | 'v2';
+  /** send-proxy (v1), send-proxy-v2, or `forwarded-for`: HTTP mode, adding the client to X-Forwarded-For. */
+  header: 'v1' | 'v2' | 'forwarded-for';
 }
+
+const serverLine: Record<Frontend['header'], string> = {
+  v1: `send-proxy source ${BALANCER_ADDRESS}`,
+  v2: `send-proxy-v2 source ${BALANCER_ADDRESS}`,
+  'forwarded-for': `source ${FORWARDER_ADDRESS}`,
+};
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -33,9 +42,11 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
     [
       `frontend f${i}`,
       `  bind 127.0.0.1:${ports[i]}`,
+      ...(header === 'forwarded-for' ? ['  mode http', '  option forwardfor'] : []),
       `  default_backend b${i}`,
       `backend b${i}`,
-      `  server rtmpd 127.0.0.1:${to} ${header === 'v1' ? 'send-proxy' : 'send-proxy-v2'} source ${BALANCER_ADDRESS}`,
+      ...(header === 'forwarded-for' ? ['  mode http'] : []),
+      `  server rtmpd 127.0.0.1:${to} ${serverLine[header]}`,
     ].join('\n'),
   );
   const config = join(dir, 'haproxy.cfg');
