@@ -9,6 +9,7 @@ import {
   specSchema,
   typedOptions,
   webhookOptions,
+  proxyProtocolOptions,
   tlsOptions,
 } from './rtmpserver.ts';
 
@@ -47,6 +48,7 @@ describe('RtmpServer spec schema', () => {
       ...authOptions,
       ...webhookOptions,
       ...tlsOptions,
+      ...proxyProtocolOptions,
       ...Object.keys(typedOptions),
       ...passthroughOptions,
     ].sort();

@@ -123,6 +123,8 @@ export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metri
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
 export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
+/** Options rendered from spec.service.proxyProtocol. */
+export const proxyProtocolOptions = ['proxyProtocol', 'proxyProtocolFrom'] as const satisfies readonly ConfigKey[];
 /** Options with their own typed field in the spec. */
 export const typedOptions = {
   logLevel: 'spec.logLevel',
@@ -147,7 +149,9 @@ export const typedOptions = {
 /** Every other rtmpd option: set through spec.rtmpd, unset means rtmpd's default. */
 export const passthroughOptions = configKeys.filter(
   (k) =>
-    !([...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...tlsOptions] as readonly string[]).includes(k) && !(k in typedOptions),
+    !([...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...tlsOptions, ...proxyProtocolOptions] as readonly string[]).includes(
+      k,
+    ) && !(k in typedOptions),
 );
 
 const passthroughSchema = z.object(
@@ -411,6 +415,34 @@ export const specSchema = z
           .max(64)
           .optional()
           .describe('client CIDRs allowed through the load balancer (type LoadBalancer only)'),
+        proxyProtocol: z
+          .object({
+            from: z
+              .array(
+                z
+                  .string()
+                  .max(64)
+                  .meta(cel({ rule: 'isCIDR(self)', message: 'proxyProtocol.from entries must be CIDRs such as 10.0.0.0/8' }))
+                  .describe("a balancer's CIDR, e.g. 10.0.0.0/8"),
+              )
+              .min(1)
+              .max(64)
+              .describe(
+                "the sources believed: the load balancer's addresses as rtmpd sees them (with externalTrafficPolicy Cluster, the nodes'); never the kubelet's, Prometheus' or the pods' own addresses when listeners include http",
+              ),
+            listeners: z
+              .array(z.enum(['rtmp', 'rtmps', 'http', 'https']))
+              .min(1)
+              .max(4)
+              .default(['rtmp', 'rtmps'])
+              .describe(
+                "the listeners the balancer sends headers to; http and https only when every connection from `from` to the HTTP port comes through the balancer (the kubelet's probes, Prometheus and a fleet's pods connect straight, without one)",
+              ),
+          })
+          .optional()
+          .describe(
+            'the load balancer in front of the Service sends the PROXY protocol (v1 or v2; on AWS the Service annotation service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: "*"), so rtmpd sees each client\'s address: rtmpd\'s --proxy-protocol and --proxy-protocol-from',
+          ),
         externalTrafficPolicy: z
           .enum(['Cluster', 'Local'])
           .optional()

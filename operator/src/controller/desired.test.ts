@@ -548,6 +548,23 @@ describe('desired state', () => {
     expect(() => parseSpec({ tls: { secretName: 'x', rtmpsPort: 8443, https: true } })).not.toThrow(); // CEL, checked by the API server
   });
 
+  it("renders spec.service.proxyProtocol as rtmpd's PROXY protocol options, RTMP and RTMPS by default, and rolls the pods for it", () => {
+    const file = (spec: RtmpServerSpecInput) => parse((desired(server(spec)).configMap as Obj).data[configFileName] as string) as Obj;
+    const checksum = (spec: RtmpServerSpecInput) =>
+      ((desired(server(spec)).statefulSet as Obj).spec.template.metadata.annotations as Record<string, string>)[checksumAnnotation];
+    const nlb = { type: 'LoadBalancer' as const, proxyProtocol: { from: ['10.0.0.0/8', 'fd00::/8'] } };
+    expect(file({ service: nlb })).toMatchObject({ proxyProtocol: ['rtmp', 'rtmps'], proxyProtocolFrom: ['10.0.0.0/8', 'fd00::/8'] });
+    expect(file({ service: { proxyProtocol: { from: ['192.168.0.0/16'], listeners: ['rtmp', 'http'] } } })).toMatchObject({
+      proxyProtocol: ['rtmp', 'http'],
+      proxyProtocolFrom: ['192.168.0.0/16'],
+    });
+    expect(file({})).not.toHaveProperty('proxyProtocol');
+    expect(checksum({ service: nlb })).not.toBe(checksum({ service: { type: 'LoadBalancer' } }));
+    // Not a spec.rtmpd option too: one field sets it.
+    expect(file({ rtmpd: { proxyProtocolFrom: ['10.0.0.0/8'] } as never })).not.toHaveProperty('proxyProtocolFrom');
+    expect(() => parseSpec({ service: { proxyProtocol: { from: [] } } })).toThrow();
+  });
+
   it('renders no auth at all by default: rtmpd stays open and says so', () => {
     const file = parse((desired(server()).configMap as Obj).data[configFileName] as string) as Obj;
     expect(file).toMatchObject({ authRules: [], apiTokenFile: '', apiReadAccess: 'open', metricsAccess: 'open' });

@@ -47,6 +47,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     ...authConfig(spec),
     webhookSecretFile: spec.webhooks.secret ? secretPath(spec.webhooks.secret.name, spec.webhooks.secret.key) : '',
     ...tlsConfig(spec),
+    ...proxyProtocolConfig(spec),
   };
   const extra = spec.rtmpd as Partial<Record<ConfigKey, unknown>>;
   for (const key of passthroughOptions) {
@@ -109,6 +110,12 @@ function tlsConfig({ tls }: RtmpServerSpec): Partial<Config> {
     tlsCertFile: secretPath(tls.secretName, 'tls.crt'),
     tlsKeyFile: secretPath(tls.secretName, 'tls.key'),
   };
+}
+
+/** rtmpd's PROXY protocol options from spec.service.proxyProtocol. */
+function proxyProtocolConfig({ service }: RtmpServerSpec): Partial<Config> {
+  const proxy = service.proxyProtocol;
+  return proxy ? { proxyProtocol: proxy.listeners, proxyProtocolFrom: proxy.from } : {};
 }
 
 /** Every Secret spec.auth, spec.webhooks and spec.tls name, with the field that names it (for a clear message when one is missing). */
