@@ -204,6 +204,22 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     }
   });
 
+  it.each([
+    ['RTMP', () => server.rtmpPort],
+    ['HTTP', () => server.httpPort],
+  ])('outlives a trusted source that resets its %s connection in the middle of its header', async (_, port) => {
+    for (const bytes of ['PROXY TCP4 1.2', Buffer.from('0d0a0d0a000d0a515549540a21', 'hex')]) {
+      const socket = connect({ host: '127.0.0.1', port: port(), localAddress: BALANCER_ADDRESS }, () => {
+        socket.write(bytes);
+        setTimeout(() => socket.resetAndDestroy(), 50);
+      });
+      await new Promise((resolve) => socket.once('close', resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.child.exitCode).toBeNull();
+    expect((await fetch(server.httpUrl('/health'))).status).toBe(200);
+  });
+
   it('closes a trusted source that sends garbage at once, and one that sends nothing within the deadline, counting both', async () => {
     const bad = await refused('bad_proxy_header');
     const late = await refused('proxy_header_timeout');

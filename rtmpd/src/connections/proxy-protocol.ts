@@ -27,6 +27,8 @@ interface ProxyLogger {
   info(obj: object, msg?: string): void;
 }
 
+const ignore = (): void => undefined;
+
 /** What becomes of a connection whose header is awaited: exactly one follows. */
 export interface HeaderOutcome {
   /** The header was read and its client is the socket's address now; `rest` followed it in the same read (valid during the call). */
@@ -72,6 +74,7 @@ export class ProxyProtocol {
       settled = true;
       clearTimeout(timer);
       socket.off('close', hungUp);
+      socket.off('error', ignore);
       return true;
     };
     const refuse = (reason: ConnectionRefusal, message: string, detail?: string): void => {
@@ -90,6 +93,8 @@ export class ProxyProtocol {
     );
     timer.unref();
     socket.once('close', hungUp);
+    // A reset before the header is done is a hang-up ('close' follows); with no listener it would crash rtmpd.
+    socket.on('error', ignore);
     return (bytes) => {
       if (settled) return;
       let read;
