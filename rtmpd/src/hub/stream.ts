@@ -1,3 +1,4 @@
+import { MediaParseError } from '../codec/errors.ts';
 import {
   AAC_FRAME_OFFSET,
   inspectAudio,
@@ -9,7 +10,6 @@ import {
   videoKeyframe,
   type VideoInspection,
 } from '../flv/tag.ts';
-import { MediaParseError } from '../codec/errors.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
