@@ -5,7 +5,7 @@
 import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
-import { sourceOf, type Stream, type StreamSource } from '../hub/stream.ts';
+import type { Stream, StreamSource } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -109,7 +109,7 @@ export class HlsServer {
       maxBytes: config.hlsMaxStreamBytes,
     });
     muxer.onBytes = (delta) => this.account(delta);
-    const source = sourceOf(stream); // not the stream itself, which the muxer outlives
+    const { source } = stream; // not the stream itself, which the muxer outlives
     muxer.onSentAfterEnd = (bytes) => (this.stats.playerBytesAfterEnd[source] += bytes);
     this.entries.set(id, muxer);
     this.stats.muxersStarted++;

@@ -62,13 +62,19 @@ export class StreamHub extends EventEmitter<HubEvents> {
   private readonly streamOptions: StreamOptions;
   private readonly sweep: NodeJS.Timeout;
   stalledClosed = 0;
+  /** Frames not sent to relays to other pods of a fleet, over all streams (Stream's onRelayFrameDropped). */
+  relayFramesDropped = 0;
   /** Set in a fleet: subscribers of a stream that is not live here get it from its owner. */
   remote: RemoteStreams | undefined;
 
   constructor(options: HubOptions) {
     super();
     this.options = options;
-    this.streamOptions = { ...options, onDescribed: (stream) => this.emit('described', stream) };
+    this.streamOptions = {
+      ...options,
+      onDescribed: (stream) => this.emit('described', stream),
+      onRelayFrameDropped: () => this.relayFramesDropped++,
+    };
     this.sweep = setInterval(() => this.closeStalled(), Math.min(1000, options.playerStallTimeoutMs)).unref();
   }
 

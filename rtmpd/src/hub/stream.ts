@@ -27,8 +27,14 @@ import {
 export interface StreamOptions {
   gopCacheMaxBytes: number;
   playerMaxBufferBytes: number;
-  /** Called once per packet after fan-out, with its ingest-to-send delay. */
-  onRelayed?: (packet: MediaPacket, latencyMs: number) => void;
+  /** Called once per packet after fan-out, with the stream's source and the packet's ingest-to-send delay here. */
+  onRelayed?: (source: StreamSource, latencyMs: number) => void;
+  /**
+   * Called for each frame not sent to a relay to another pod of a fleet (its
+   * queue passed --player-max-buffer-bytes): every player there misses it,
+   * so it is not one slow player's drop (stats.framesDropped).
+   */
+  onRelayFrameDropped?: () => void;
   /** Called when what the stream knows of its tracks changes: a decoder config or onMetaData arrived. */
   onDescribed?: (stream: Stream) => void;
   /**
@@ -58,7 +64,6 @@ export interface PublisherInfo {
  */
 export const STREAM_SOURCES = ['publisher', 'relay'] as const;
 export type StreamSource = (typeof STREAM_SOURCES)[number];
-export const sourceOf = (stream: Stream): StreamSource => (stream.publisher.protocol === 'relay' ? 'relay' : 'publisher');
 
 /** Counters kept as plain numbers on the hot path; telemetry reads them when scraped. */
 export interface StreamStats {
@@ -66,6 +71,7 @@ export interface StreamStats {
   videoFrames: number;
   audioFrames: number;
   keyframes: number;
+  /** Frames not sent to slow players (relays to other pods: StreamOptions.onRelayFrameDropped). */
   framesDropped: number;
   parseErrors: number;
   /** GOPs that outgrew --gop-cache-max-bytes: players joining in them wait for the next keyframe. */
@@ -124,6 +130,7 @@ export class Stream {
   readonly id: string;
   readonly startTime = new Date();
   readonly publisher: PublisherInfo;
+  readonly source: StreamSource;
   readonly stats = zeroStreamStats();
   /**
    * Media bytes handed to subscribers, by kind (indexed as SUBSCRIBER_KINDS):
@@ -160,6 +167,7 @@ export class Stream {
     this.key = key;
     this.id = streamId(app, key);
     this.publisher = publisher;
+    this.source = publisher.protocol === 'relay' ? 'relay' : 'publisher';
     this.options = options;
     this.gop = new GopCache(options.gopCacheMaxBytes);
   }
@@ -380,7 +388,7 @@ export class Stream {
     if (this.gop.add(packet, owned)) this.stats.gopOverflows++;
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);
-    this.options.onRelayed?.(packet, performance.now() - packet.receivedAt);
+    this.options.onRelayed?.(this.source, performance.now() - packet.receivedAt);
     // Joiners serialize again what they need: kept serialized bytes would pin pool slabs.
     packet.releaseSerialized();
   }
@@ -393,7 +401,8 @@ export class Stream {
       return;
     }
     if (gate !== undefined && !gate.admit(packet, subscriber.pendingBytes(), this.videoTrack !== undefined)) {
-      this.stats.framesDropped++;
+      if (subscriber.kind === 'relay') this.options.onRelayFrameDropped?.();
+      else this.stats.framesDropped++;
       return;
     }
     this.send(delivery, packet);

@@ -4,7 +4,6 @@ import { performance } from 'node:perf_hooks';
 import { Histogram, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../hub/hub.ts';
-import type { MediaPacket } from '../hub/packet.ts';
 import type { PublisherInfo, Stream } from '../hub/stream.ts';
 import { SUBSCRIBER_KINDS, type SubscriberKind } from '../hub/subscriber.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
@@ -231,12 +230,32 @@ describe('RtmpdMetrics', () => {
     stream.subscribe(slow, performance.now());
     feed(stream, 40); // 40 GOPs of ~4.7 kB: the 64 kB queue bound is passed
     const m = parse(await metrics.scrape());
-    const count = m.get('rtmpd_relay_latency_seconds_count')!;
+    const count = m.get('rtmpd_relay_latency_seconds_count{source="publisher"}')!;
     expect(count).toBeGreaterThan(300);
-    expect(m.get('rtmpd_relay_latency_seconds_bucket{le="+Inf"}')).toBe(count);
-    expect(m.get('rtmpd_relay_latency_seconds_bucket{le="5"}')).toBe(count);
+    expect(m.get('rtmpd_relay_latency_seconds_bucket{le="+Inf",source="publisher"}')).toBe(count);
+    expect(m.get('rtmpd_relay_latency_seconds_bucket{le="5",source="publisher"}')).toBe(count);
+    expect([...m.keys()].filter((k) => k.includes('source="relay"') && k.startsWith('rtmpd_relay_latency'))).toEqual([]);
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam",source="publisher"}')).toBeGreaterThan(0);
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="cam",source="publisher"}')).toBe(stream.stats.framesDropped);
+  });
+
+  it("keeps a relayed stream's latency apart (source=relay), and counts the frames a slow relay to another pod missed as the fleet's, not as a slow player's", async () => {
+    const { hub, metrics } = setup(10);
+    metrics.watchFleet(() => ({ pods: 2, claims: 1, relays: 1, relaysStarted: 1, leaseWrites: 0 }));
+    const owned = hub.publish('live', 'owned', publisher());
+    owned.subscribe(player('relay'), performance.now()); // another pod pulling it, and not reading
+    feed(owned, 40);
+    const relayed = hub.publish('live', 'relayed', { ...publisher(), protocol: 'relay' });
+    relayed.subscribe(new FakeSubscriber('rtmp'), performance.now());
+    feed(relayed, 2);
+    const packets = (gops: number) => 2 + 9 * gops; // feed(): two headers, then a keyframe and 4 video and 4 audio frames a GOP
+
+    const m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_relay_latency_seconds_count{source="publisher"}')).toBe(packets(40));
+    expect(m.get('rtmpd_relay_latency_seconds_count{source="relay"}')).toBe(packets(2));
+    expect(hub.relayFramesDropped).toBeGreaterThan(0);
+    expect(m.get('rtmpd_fleet_relay_dropped_frames_total')).toBe(hub.relayFramesDropped);
+    expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="owned",source="publisher"}')).toBe(0);
   });
 
   it('reads RTMP, recording and snapshot counters when scraped, each RTMP listener under its protocol', async () => {
@@ -410,18 +429,19 @@ describe('RtmpdMetrics', () => {
       name: 'rtmpd_relay_latency_seconds',
       help: 'x',
       buckets: RELAY_LATENCY_BUCKETS,
+      labelNames: ['source'],
       registers: [registry],
     });
-    const packet = undefined as unknown as MediaPacket;
     const latenciesMs = [0, 0.4, 1, 1.5, 7, 50, 120, 999, 2000, 5000, 7000, ...Array.from({ length: 200 }, (_, i) => (i * 37) % 900)];
-    for (const ms of latenciesMs) {
-      metrics.observeRelay(packet, ms);
-      reference.observe(ms / 1000);
+    for (const [i, ms] of latenciesMs.entries()) {
+      const source = i % 3 === 0 ? 'relay' : 'publisher';
+      metrics.observeRelay(source, ms);
+      reference.observe({ source }, ms / 1000);
     }
     const ours = parse(await metrics.scrape());
     const theirs = parse(await registry.metrics());
     const series = [...theirs.keys()].filter((k) => k.startsWith('rtmpd_relay_latency_seconds'));
-    expect(series.length).toBe(RELAY_LATENCY_BUCKETS.length + 3);
+    expect(series.length).toBe(2 * (RELAY_LATENCY_BUCKETS.length + 3));
     for (const key of series) expect([key, ours.get(key)]).toEqual([key, theirs.get(key)]);
   });
 });

@@ -7,8 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
-import type { MediaPacket } from '../hub/packet.ts';
-import { sourceOf, STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
+import { STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
 import { RTMP_PROTOCOLS, SUBSCRIBER_KINDS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
 import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
@@ -149,7 +148,7 @@ const labelTextOfStream = new WeakMap<Stream, string>();
 function streamLabelText(stream: Stream): string {
   let text = labelTextOfStream.get(stream);
   if (text === undefined) {
-    text = labelText({ app: stream.app, key: stream.key, source: sourceOf(stream) });
+    text = labelText({ app: stream.app, key: stream.key, source: stream.source });
     labelTextOfStream.set(stream, text);
   }
   return text;
@@ -185,7 +184,7 @@ const sentLabelTextsOfStream = new WeakMap<Stream, SentLabelTexts>();
 function streamSentLabelTexts(stream: Stream): SentLabelTexts {
   let texts = sentLabelTextsOfStream.get(stream);
   if (texts === undefined) {
-    texts = new SentLabelTexts({ app: stream.app, key: stream.key, source: sourceOf(stream) });
+    texts = new SentLabelTexts({ app: stream.app, key: stream.key, source: stream.source });
     sentLabelTextsOfStream.set(stream, texts);
   }
   return texts;
@@ -198,7 +197,7 @@ function streamInfoLabelText(stream: Stream): string {
   const audio = stream.audioTrack?.codec ?? 'none';
   let info = infoOfStream.get(stream);
   if (info?.video !== video || info.audio !== audio) {
-    const labels = { app: stream.app, key: stream.key, source: sourceOf(stream), video_codec: video, audio_codec: audio };
+    const labels = { app: stream.app, key: stream.key, source: stream.source, video_codec: video, audio_codec: audio };
     info = { video, audio, text: labelText(labels) };
     infoOfStream.set(stream, info);
   }
@@ -248,7 +247,7 @@ class PlainHistogram {
     for (let i = 0; i <= this.bounds.length; i++) {
       cumulative += this.counts[i]!;
       const le = i < this.bounds.length ? String(this.bounds[i]) : '+Inf';
-      out.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: cumulative });
+      out.push({ metricName: `${name}_bucket`, labels: { le, ...labels }, value: cumulative });
     }
     out.push({ metricName: `${name}_sum`, labels, value: this.sum });
     out.push({ metricName: `${name}_count`, labels, value: this.count });
@@ -384,7 +383,7 @@ class StreamSlots {
   }
 
   add(stream: Stream): void {
-    const overflow = this.overflow[sourceOf(stream)];
+    const overflow = this.overflow[stream.source];
     if (this.own.has(stream) || overflow.has(stream)) return;
     if (this.own.size < this.max) this.own.add(stream);
     else overflow.add(stream);
@@ -392,7 +391,7 @@ class StreamSlots {
 
   remove(stream: Stream): void {
     this.own.delete(stream);
-    const source = sourceOf(stream);
+    const source = stream.source;
     if (!this.overflow[source].delete(stream)) return;
     const ended = this.overflowEnded[source];
     for (const counter of STREAM_COUNTERS) ended.stats[counter] += stream.stats[counter];
@@ -427,7 +426,11 @@ export class RtmpdMetrics {
   /** rtmpd's own metrics, read when scraped. */
   private readonly pulled: PulledMetric[] = [];
   private readonly exposition = new ExpositionText();
-  readonly relayLatency = new PlainHistogram(RELAY_LATENCY_BUCKETS);
+  /** By the stream's source: a relayed stream's packets are a second hop, after their owner pod's. */
+  readonly relayLatency: Record<StreamSource, PlainHistogram> = {
+    publisher: new PlainHistogram(RELAY_LATENCY_BUCKETS),
+    relay: new PlainHistogram(RELAY_LATENCY_BUCKETS),
+  };
   readonly snapshotDuration = new PlainHistogram(SNAPSHOT_DURATION_BUCKETS);
   private readonly snapshotDecodes = { ok: 0, error: 0 };
   private snapshotStats: SnapshotCounters | undefined;
@@ -468,8 +471,8 @@ export class RtmpdMetrics {
   }
 
   /** The hub's `onRelayed` hook: one histogram observation per relayed packet. */
-  readonly observeRelay = (_packet: MediaPacket, latencyMs: number): void => {
-    this.relayLatency.observe(latencyMs / 1000);
+  readonly observeRelay = (source: StreamSource, latencyMs: number): void => {
+    this.relayLatency[source].observe(latencyMs / 1000);
   };
 
   /** The snapshot service's `onDecode` hook: one JPEG decode ended after `seconds`. */
@@ -553,6 +556,12 @@ export class RtmpdMetrics {
     this.add('rtmpd_fleet_claims', 'Stream claims this pod holds (streams it owns).', 'gauge', read('claims'));
     this.add('rtmpd_fleet_relays', 'Streams relayed into this pod from their owners now.', 'gauge', read('relays'));
     this.add('rtmpd_fleet_relays_started_total', 'Relays started from another pod.', 'counter', read('relaysStarted'));
+    this.add(
+      'rtmpd_fleet_relay_dropped_frames_total',
+      "Frames this pod did not send to other pods relaying its streams (a relay's queue passed --player-max-buffer-bytes): every player there missed them.",
+      'counter',
+      () => [{ value: this.hub?.relayFramesDropped ?? 0 }],
+    );
     this.add(
       'rtmpd_fleet_lease_writes_total',
       'Writes to the Kubernetes API: pod Lease renewals and stream claims created, taken over and deleted.',
@@ -750,7 +759,7 @@ export class RtmpdMetrics {
     counter('rtmpd_stream_keyframes_total', 'Video keyframes received.', 'keyframes');
     counter(
       'rtmpd_stream_dropped_frames_total',
-      'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players.',
+      'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players; relays to other pods are rtmpd_fleet_relay_dropped_frames_total.',
       'framesDropped',
     );
     counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');
@@ -812,9 +821,13 @@ export class RtmpdMetrics {
   private defineRelay(): void {
     this.add(
       'rtmpd_relay_latency_seconds',
-      'Ingest-to-send delay per packet: from its last byte arriving to being queued for every player.',
+      'Ingest-to-send delay per packet here: from its last byte arriving (source="relay": from the owner pod) to being queued for every player.',
       'histogram',
-      () => this.relayLatency.samples('rtmpd_relay_latency_seconds'),
+      // A source's series appear with its first packet, as a labelled prom-client histogram's do.
+      () =>
+        STREAM_SOURCES.flatMap((source) =>
+          this.relayLatency[source].count > 0 ? this.relayLatency[source].samples('rtmpd_relay_latency_seconds', { source }) : [],
+        ),
     );
   }
 
