@@ -15,6 +15,7 @@ import { HlsServer } from './hls/server.ts';
 import { Router } from './http/required-modules.ts';
 import { ProxyProtocol } from './connections/proxy-protocol.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
+import { Forwards } from './forward/forwards.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
@@ -101,6 +102,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   const bitrate = new BitrateMeter(hub);
   const hls = new HlsServer({ hub, config, logger: logger.child({ component: 'hls' }) });
   metrics.watchHls(hls);
+  const forwards = new Forwards({ hub, config, logger: logger.child({ component: 'forward' }) });
+  metrics.watchForwards(forwards);
 
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
@@ -125,7 +128,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
           hub,
           snapshots,
           bitrate,
-          sources: { hls, recorder },
+          sources: { hls, recorder, forwards },
           recordings,
           httpPort: splitHostPort(config.httpBind).port,
           logger,
@@ -171,6 +174,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     bitrate,
     hls,
     recorder,
+    forwards,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
@@ -194,6 +198,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   } catch (err) {
     await rtmp.close();
     hub.closeAll();
+    forwards.close();
     tls?.close();
     authorizer.close();
     apiTokens?.close();
@@ -230,6 +235,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     await rtmp.close();
     // Streams that had no RTMP publisher (in-process tests) end here.
     hub.closeAll();
+    forwards.close();
     await httpClosed;
     await fleet?.stop();
     await recorder.close();

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { authRulesSchema } from './auth/rules.ts';
 import { proxyListenerList } from './connections/proxy-protocol.ts';
 import { cidrList } from './connections/trusted.ts';
+import { fillPlaceholders } from './forward/placeholders.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
+import { parseDestination } from './rtmp/client/destination.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
@@ -50,6 +52,30 @@ export const hlsRule = streamRule({
   lowLatency: z.boolean().optional().describe('Low-Latency HLS for matching streams (default --hls-low-latency)'),
 });
 export type HlsRule = z.infer<typeof hlsRule>;
+
+/** A destination URL as written in a rule: checked at load, with placeholders standing for a stream's app and key. */
+const forwardUrl = z.string().superRefine((url, ctx) => {
+  try {
+    parseDestination(fillPlaceholders(url, 'app', 'key'));
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+/** Where the streams an app/key pattern matches are forwarded (forwardRules). */
+export const forwardRule = streamRule({
+  urls: z
+    .array(forwardUrl)
+    .default([])
+    .describe("destinations, rtmp://host[:port]/app/key or rtmps://...; {app} and {key} stand for the stream's"),
+  urlFiles: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'files holding more destination URLs, one a line (a mounted Secret: the stream key stays out of the config), read at each publish',
+    ),
+});
+export type ForwardRule = z.infer<typeof forwardRule>;
 
 /**
  * How a running rtmpd takes a change of the option in its config file
@@ -318,6 +344,29 @@ export const configSchema = z.object({
     .default([])
     .describe(
       'HLS settings per app and key pattern: a list (JSON from a flag or variable) whose first matching rule applies, e.g. [{"app":"studio","lowLatency":true}]',
+    )
+    .meta(restart),
+  forwardRules: ruleList(forwardRule)
+    .default([])
+    .describe(
+      'forward (restream) published streams to other RTMP or RTMPS servers: a list (JSON from a flag or variable) whose first rule matching a stream applies, e.g. [{"app":"live","urls":["rtmp://backup.example.com/live/{key}"],"urlFiles":["/secrets/youtube/url"]}]; read at each publish (README, Forwarding). A stream relayed from another pod of a fleet is forwarded by its owner only',
+    )
+    .meta(live),
+  forwardTimeoutSeconds: int(1, 300)
+    .default(10)
+    .describe("a forward's TCP or TLS connect, handshake and each command reply must come within this many seconds, or it is retried")
+    .meta(live),
+  forwardRetryMaxSeconds: int(1, 3600)
+    .default(60)
+    .describe(
+      'a failed forward is retried after 1 s, doubling with each failure in a row up to this many seconds, while its stream is live',
+    )
+    .meta(live),
+  forwardTlsCaFile: z
+    .string()
+    .default('')
+    .describe(
+      "PEM certificates trusted for rtmps:// destinations besides the system's (a private origin's CA); read at the first RTMPS forward",
     )
     .meta(restart),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),

@@ -10,6 +10,7 @@ import {
   typedOptions,
   webhookOptions,
   proxyProtocolOptions,
+  forwardOptions,
   tlsOptions,
 } from './rtmpserver.ts';
 
@@ -47,6 +48,7 @@ describe('RtmpServer spec schema', () => {
       ...operatorOwnedOptions,
       ...authOptions,
       ...webhookOptions,
+      ...forwardOptions,
       ...tlsOptions,
       ...proxyProtocolOptions,
       ...Object.keys(typedOptions),
@@ -59,8 +61,8 @@ describe('RtmpServer spec schema', () => {
 
   it("keeps rtmpd's ranges for each option", () => {
     // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
-    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules); the TLS ports come from spec.tls.
-    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'rtmpsBind', 'httpsBind'];
+    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules) or none yet (forwardRules); the TLS ports come from spec.tls.
+    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'forwardRules', 'rtmpsBind', 'httpsBind'];
     for (const key of configKeys.filter((k) => !ownForm.includes(k))) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);

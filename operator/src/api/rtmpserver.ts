@@ -121,6 +121,12 @@ export const operatorOwnedOptions = [
 export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metricsAccess'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.webhooks: the signing key's path in the mounted Secret. */
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
+/**
+ * Options the operator does not offer yet: forward rules carry destination
+ * URLs whose stream keys belong in Secrets (a spec.forwards naming them is
+ * still to come), and the CA file would be one too.
+ */
+export const forwardOptions = ['forwardRules', 'forwardTlsCaFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
 export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.service.proxyProtocol. */
@@ -149,9 +155,16 @@ export const typedOptions = {
 /** Every other rtmpd option: set through spec.rtmpd, unset means rtmpd's default. */
 export const passthroughOptions = configKeys.filter(
   (k) =>
-    !([...operatorOwnedOptions, ...authOptions, ...webhookOptions, ...tlsOptions, ...proxyProtocolOptions] as readonly string[]).includes(
-      k,
-    ) && !(k in typedOptions),
+    !(
+      [
+        ...operatorOwnedOptions,
+        ...authOptions,
+        ...webhookOptions,
+        ...forwardOptions,
+        ...tlsOptions,
+        ...proxyProtocolOptions,
+      ] as readonly string[]
+    ).includes(k) && !(k in typedOptions),
 );
 
 const passthroughSchema = z.object(

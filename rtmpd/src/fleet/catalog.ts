@@ -99,6 +99,7 @@ function fromClaim(claim: ClaimRecord, pod: string): StreamView {
     recording_state: 'off',
     publisher: { protocol: claim.protocol, remote_address: '' },
     owner: { pod },
+    forwards: [],
   };
 }
 

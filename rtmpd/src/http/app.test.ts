@@ -100,6 +100,7 @@ describe('HTTP app', () => {
         recording_state: 'off',
         publisher: { protocol: 'rtmp', remote_address: null },
         owner: null,
+        forwards: [],
       },
     ]);
   });

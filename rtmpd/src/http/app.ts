@@ -16,6 +16,7 @@ import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { refuseBody, refuseQuery } from './query.ts';
 import { revocationsApi } from './revocations-api.ts';
+import type { StreamViewSources } from './stream-view.ts';
 import { streamsApi, type FleetStreams } from './streams-api.ts';
 
 export interface HttpAppOptions {
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   hls?: HlsServer;
   /** Adds each stream's recording state to the stream API. */
   recorder?: Recorder;
+  /** Adds each stream's forwards to the stream API. */
+  forwards?: StreamViewSources['forwards'];
   logger: Logger;
   playWaitMs: number;
   /** Decides HTTP players and carries out kicks and revocations. */

@@ -1,3 +1,4 @@
+import { forwardViewSchema, type ForwardView } from '../forward/forward-view.ts';
 import type { HlsServer } from '../hls/server.ts';
 import type { Stream } from '../hub/stream.ts';
 import { z } from 'zod';
@@ -52,6 +53,8 @@ export const streamViewSchema = z.object({
   publisher: z.object({ protocol: text, remote_address: text.nullable() }),
   /** In a fleet, the pod that owns the stream (its publisher's); null for a single server. */
   owner: z.object({ pod: text }).nullable(),
+  /** Where the stream is forwarded to (forwardRules); empty when nowhere. A pod of an older version sends none. */
+  forwards: z.array(forwardViewSchema).max(1000).default([]),
 });
 
 export type StreamView = z.infer<typeof streamViewSchema>;
@@ -59,13 +62,14 @@ export type StreamView = z.infer<typeof streamViewSchema>;
 export interface StreamViewSources {
   hls?: HlsServer | undefined;
   recorder?: Recorder | undefined;
+  forwards?: { viewsOf(stream: Stream): ForwardView[] } | undefined;
 }
 
 export function streamView(
   stream: Stream,
   bitrateKbps: number,
   showAddress: boolean,
-  { hls, recorder }: StreamViewSources = {},
+  { hls, recorder, forwards }: StreamViewSources = {},
 ): StreamView {
   const recordingState = recorder?.stateOf(stream) ?? 'off';
   const hlsPlayers = hls?.players(stream) ?? 0;
@@ -106,6 +110,7 @@ export function streamView(
     recording_state: recordingState,
     publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
     owner: null,
+    forwards: forwards?.viewsOf(stream) ?? [],
   };
 }
 

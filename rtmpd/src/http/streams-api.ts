@@ -11,7 +11,7 @@ import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
-import { streamView, type StreamView } from './stream-view.ts';
+import { streamView, type StreamView, type StreamViewSources } from './stream-view.ts';
 
 export interface StreamsApiOptions {
   hub: StreamHub;
@@ -21,6 +21,8 @@ export interface StreamsApiOptions {
   authorizer: Authorizer;
   hls?: HlsServer | undefined;
   recorder?: Recorder | undefined;
+  /** Adds each stream's forwards. */
+  forwards?: StreamViewSources['forwards'];
   /** In a fleet: the streams of every pod, and snapshots of streams live elsewhere (fleet/catalog.ts). */
   fleet?: FleetStreams;
 }
@@ -62,7 +64,7 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, fleet }: StreamsApiOptions): Router {
+export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, forwards, fleet }: StreamsApiOptions): Router {
   const router = new Router({ prefix: '/api/v1/rtmp/streams' });
 
   const notLive = (id: string) =>
@@ -82,7 +84,7 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
   // Publisher addresses are personal data: shown only to a caller with an API token.
   const list = async (ctx: RouterContext): Promise<StreamView[]> => {
     const shown = hasApiToken(ctx);
-    if (!fleet) return hub.list().map((stream) => streamView(stream, bitrate.kbps(stream), shown, { hls, recorder }));
+    if (!fleet) return hub.list().map((stream) => streamView(stream, bitrate.kbps(stream), shown, { hls, recorder, forwards }));
     const views = await fleet.list();
     return shown ? views : views.map((v) => ({ ...v, publisher: { ...v.publisher, remote_address: null } }));
   };

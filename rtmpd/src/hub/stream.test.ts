@@ -110,7 +110,7 @@ describe('Stream subscribers', () => {
     expect(recorder.closed).toEqual([]);
   });
 
-  it('count subscribers by kind, players apart from recordings and relays to other pods', () => {
+  it('count subscribers by kind, players apart from recordings, relays to other pods and forwards', () => {
     const stream = new Stream('live', 'count', publisher, options);
     const subscribers = [
       new FakeSubscriber('rtmp'),
@@ -119,16 +119,18 @@ describe('Stream subscribers', () => {
       new FakeSubscriber('http-flv'),
       new FakeSubscriber('recorder'),
       new FakeSubscriber('relay'),
+      new FakeSubscriber('forward'),
     ];
     for (const s of subscribers) stream.subscribe(s, 0);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1, forward: 1 });
     expect(stream.playerCount).toBe(4);
     stream.unsubscribe(subscribers[0]!);
     stream.unsubscribe(subscribers[0]!);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1, forward: 1 });
     stream.end('unpublished');
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, rtmps: 0, 'http-flv': 0, recorder: 0, hls: 0, relay: 0 });
+    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, rtmps: 0, 'http-flv': 0, recorder: 0, hls: 0, relay: 0, forward: 0 });
     expect(subscribers.slice(1).map((s) => s.closed)).toEqual([
+      ['unpublished'],
       ['unpublished'],
       ['unpublished'],
       ['unpublished'],

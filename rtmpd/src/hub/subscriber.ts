@@ -10,9 +10,10 @@ export type RtmpProtocol = (typeof RTMP_PROTOCOLS)[number];
 
 /**
  * What is at the other end of a subscription (`hls`: a stream's HLS segmenter,
- * shared by all its HLS players; `relay`: another pod of the fleet pulling the stream).
+ * shared by all its HLS players; `relay`: another pod of the fleet pulling the stream;
+ * `forward`: a destination the stream is published on to, forward/forwarder.ts).
  */
-export const SUBSCRIBER_KINDS = [...RTMP_PROTOCOLS, 'http-flv', 'recorder', 'hls', 'relay'] as const;
+export const SUBSCRIBER_KINDS = [...RTMP_PROTOCOLS, 'http-flv', 'recorder', 'hls', 'relay', 'forward'] as const;
 export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 /** The kinds with a viewer at the other end; the others keep the stream (a recording). */
 export const PLAYER_KINDS: readonly SubscriberKind[] = [...RTMP_PROTOCOLS, 'http-flv'];

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
+import type { Forwards } from '../forward/forwards.ts';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
@@ -549,6 +550,28 @@ export class RtmpdMetrics {
     ]);
   }
 
+  /** Forwards to other RTMP servers (forward/forwards.ts): the stream's bytes are its sent-bytes series with subscriber="forward". */
+  watchForwards(forwards: Pick<Forwards, 'stats' | 'countsByState'>): void {
+    this.add(
+      'rtmpd_forwards',
+      'Forwards of live streams to other RTMP servers now, by state: connecting, handshaking, connect, createStream, publish (waiting for those replies), sending, backoff (waiting to retry).',
+      'gauge',
+      () =>
+        Object.entries(forwards.countsByState())
+          .filter(([state]) => state !== 'stopped')
+          .map(([state, value]) => ({ labels: { state }, value })),
+    );
+    this.add('rtmpd_forward_attempts_total', 'Connections opened to forward destinations.', 'counter', () => [
+      { value: forwards.stats.attempts },
+    ]);
+    this.add(
+      'rtmpd_forward_failures_total',
+      'Forward connections that failed (refused, timed out, closed by the destination, stalled) and are retried with backoff.',
+      'counter',
+      () => [{ value: forwards.stats.failures }],
+    );
+  }
+
   /** A pod of a fleet: its series exist only then. */
   watchFleet(stats: () => FleetCounters): void {
     const read = (field: keyof FleetCounters) => () => [{ value: stats()[field] }];
@@ -814,7 +837,7 @@ export class RtmpdMetrics {
       }
     };
     const help =
-      "Bytes sent to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod: media handed to them; hls-player: playlists and media HLS players downloaded, under _overflow once the stream ended); a kind's series appears with its first byte.";
+      "Bytes sent to the stream's subscribers, by kind (subscriber: rtmp, rtmps and http-flv players, recorder, hls segmenter, relay to another pod, forward to another RTMP server: media handed to them; hls-player: playlists and media HLS players downloaded, under _overflow once the stream ended); a kind's series appears with its first byte.";
     this.pulled.push(new PulledMetric(name, help, 'counter', write));
   }
 

@@ -1,0 +1,284 @@
+// Forwarding with real parts: ffmpeg publishes to rtmpd A, which publishes
+// the stream on to a second rtmpd B (played back with ffprobe), to FFmpeg's
+// own RTMP server (`ffmpeg -listen 1`, its file probed), and over RTMPS to B
+// with a test certificate. Faults: a destination down at the start, one
+// killed mid-stream, one refusing the publish, one that stops reading, and
+// the source unpublishing. The stream key of a destination never shows in
+// A's logs or API.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkReader } from '../src/rtmp/wire/chunk-reader.ts';
+import { serializeMessage } from '../src/rtmp/wire/chunk-writer.ts';
+import { connectResult, onStatus, parseCommand, result } from '../src/rtmp/wire/commands.ts';
+import { ServerHandshake } from '../src/rtmp/wire/handshake.ts';
+import { ChunkStreamId, MessageType } from '../src/rtmp/wire/message-types.ts';
+import { selfSigned } from './support/certificates.ts';
+import { testPatternInputs } from './support/clips.ts';
+import {
+  listStreams,
+  probe,
+  publishTestPattern,
+  runCommand,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type RunningServer,
+  type StreamJson,
+} from './support/processes.ts';
+import { sleep } from './support/wait.ts';
+
+afterAll(stopAll);
+
+const quiet = ['--recording-enabled', 'false', '--snapshot-enabled', 'false'];
+
+/** rtmpd A, forwarding by `rules`. */
+const startForwarder = (rules: unknown[], flags: string[] = []) =>
+  startServer([...quiet, '--forward-rules', JSON.stringify(rules), '--forward-retry-max-seconds', '4', ...flags]);
+
+async function streamOf(server: RunningServer, id: string): Promise<StreamJson | undefined> {
+  return (await listStreams(server)).find((s) => s.stream_id === id);
+}
+
+async function forwardsOf(server: RunningServer, id: string): Promise<StreamJson['forwards']> {
+  return (await streamOf(server, id))?.forwards ?? [];
+}
+
+/** Polls `check` (async) every 200 ms until it holds. */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
+    await sleep(200);
+  }
+}
+
+/** A loopback port nothing listens on (for a destination that starts later). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function metricSum(server: RunningServer, name: string, labelPart = ''): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name) && line.includes(labelPart))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+const rssMiB = (server: RunningServer) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) / 1024;
+
+describe('forwarding', () => {
+  it('publishes to a second rtmpd and to an ffmpeg listener, the key of a URL file kept out of logs and API, and stops with the source', async () => {
+    const b = await startServer(quiet);
+    const listenPort = await freePort();
+    const dir = await tempDir('rtmpd-forward-');
+    const out = join(dir, 'out.flv');
+    // FFmpeg's RTMP server: one publisher, copied to a file until it unpublishes.
+    const listener = runFfmpeg(['-listen', '1', '-i', `rtmp://127.0.0.1:${listenPort}/live/x`, '-c', 'copy', '-y', out]);
+    const urlFile = join(dir, 'url');
+    await writeFile(urlFile, `# B, the key a secret\nrtmp://127.0.0.1:${b.rtmpPort}/in/{key}-S3CRETKEY\n`);
+    const a = await startForwarder([{ app: 'live', urls: [`rtmp://127.0.0.1:${listenPort}/live/x`], urlFiles: [urlFile] }]);
+
+    const publisher = publishTestPattern(a.rtmpUrl('live', 'cam'), { seconds: 10, size: '320x240' });
+    await waitForStream(b, 'rtmp/in/cam-S3CRETKEY');
+    const streams = await probe(b.rtmpUrl('in', 'cam-S3CRETKEY'));
+    expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+
+    await eventually('both forwards sending', async () => (await forwardsOf(a, 'rtmp/live/cam')).every((f) => f.state === 'sending'));
+    const forwards = await forwardsOf(a, 'rtmp/live/cam');
+    expect(forwards.map((f) => f.destination)).toEqual([
+      `rtmp://127.0.0.1:${listenPort}/live/***`,
+      `rtmp://127.0.0.1:${b.rtmpPort}/in/***`,
+    ]);
+    expect(forwards.every((f) => f.bytes > 0)).toBe(true);
+    expect(await metricSum(a, 'rtmpd_stream_sent_bytes_total', 'subscriber="forward"')).toBeGreaterThan(0);
+    expect(await metricSum(a, 'rtmpd_forwards{', 'state="sending"')).toBe(2);
+
+    expect(await publisher.exited).toBe(0);
+    await eventually('B unpublished', async () => (await streamOf(b, 'rtmp/in/cam-S3CRETKEY')) === undefined);
+    expect(await listener.exited).toBe(0);
+    const { stdout } = await runCommand('ffprobe', [
+      '-v',
+      'error',
+      '-count_frames',
+      '-show_entries',
+      'stream=codec_name,nb_read_frames',
+      '-of',
+      'csv',
+      out,
+    ]);
+    const frames = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(',').slice(1)),
+    );
+    expect(Number(frames['h264'])).toBeGreaterThan(150); // 10 s at 25 fps, less the start
+    expect(Number(frames['aac'])).toBeGreaterThan(200);
+    expect(a.logs.filter((line) => line.msg === 'forward: stopped')).toHaveLength(2);
+    expect(JSON.stringify(a.logs)).not.toContain('S3CRETKEY');
+    await Promise.all([a.stop(), b.stop()]);
+  }, 90_000);
+
+  it('retries a destination down at the start and one killed mid-stream, while the publisher and local players carry on', async () => {
+    const port = await freePort();
+    const a = await startForwarder([{ app: 'live', urls: [`rtmp://127.0.0.1:${port}/in/{key}`] }]);
+    const publisher = publishTestPattern(a.rtmpUrl('live', 'cam2'), { seconds: 60, size: '320x240' });
+    await waitForStream(a, 'rtmp/live/cam2');
+    await eventually('a second attempt', async () => {
+      const [forward] = await forwardsOf(a, 'rtmp/live/cam2');
+      return forward !== undefined && forward.attempts >= 2 && /ECONNREFUSED/.test(forward.last_error ?? '');
+    });
+
+    const b = await startServer([...quiet, '--rtmp-bind', `127.0.0.1:${port}`]);
+    expect(b.rtmpPort).toBe(port);
+    await waitForStream(b, 'rtmp/in/cam2');
+    b.child.kill('SIGKILL');
+    await eventually('the forward noticed', async () => (await forwardsOf(a, 'rtmp/live/cam2'))[0]?.state !== 'sending');
+    const before = (await streamOf(a, 'rtmp/live/cam2'))!.bytes_in;
+    expect((await probe(a.rtmpUrl('live', 'cam2'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect((await streamOf(a, 'rtmp/live/cam2'))!.bytes_in).toBeGreaterThan(before);
+
+    const b2 = await startServer([...quiet, '--rtmp-bind', `127.0.0.1:${port}`]);
+    await waitForStream(b2, 'rtmp/in/cam2');
+    expect((await forwardsOf(a, 'rtmp/live/cam2'))[0]!.state).toBe('sending');
+    publisher.child.kill('SIGKILL');
+    await Promise.all([a.stop(), b2.stop()]);
+  }, 90_000);
+
+  it('retries a destination that refuses the publish with backoff, not at once', async () => {
+    const b = await startServer(quiet);
+    const taken = publishTestPattern(b.rtmpUrl('in', 'busy'), { seconds: 30, size: '320x240' });
+    await waitForStream(b, 'rtmp/in/busy');
+    const a = await startForwarder(
+      [{ app: 'live', urls: [`rtmp://127.0.0.1:${b.rtmpPort}/in/busy`] }],
+      ['--forward-retry-max-seconds', '60'],
+    );
+    const publisher = publishTestPattern(a.rtmpUrl('live', 'cam3'), { seconds: 30, size: '320x240' });
+    await waitForStream(a, 'rtmp/live/cam3');
+    await eventually('a refusal', async () => typeof (await forwardsOf(a, 'rtmp/live/cam3'))[0]?.last_error === 'string');
+    const start = Date.now();
+    await sleep(6000);
+    const [forward] = await forwardsOf(a, 'rtmp/live/cam3');
+    // Retries after about 1, 2 and 4 s (±20%): at most three more in 6 s, where a loop would make hundreds.
+    expect(forward!.attempts).toBeGreaterThanOrEqual(2);
+    expect(forward!.attempts).toBeLessThanOrEqual(4);
+    expect(forward!.last_error).toMatch(/^refused: NetStream\.Publish\.BadName: /);
+    expect(forward!.last_error).not.toContain('busy');
+    // Every attempt failed but one that may be under way.
+    expect(await metricSum(a, 'rtmpd_forward_failures_total')).toBeGreaterThanOrEqual(forward!.attempts - 1);
+    expect(Date.now() - start).toBeLessThan(10_000);
+    publisher.child.kill('SIGKILL');
+    taken.child.kill('SIGKILL');
+    await Promise.all([a.stop(), b.stop()]);
+  }, 60_000);
+
+  it('skips frames for a destination that stops reading and closes it as stalled, its memory bounded and the publisher unaffected', async () => {
+    const destination = await stopsReadingAfterPublish();
+    const port = (destination.address() as AddressInfo).port;
+    const a = await startForwarder(
+      [{ app: 'live', urls: [`rtmp://127.0.0.1:${port}/in/{key}`] }],
+      ['--player-max-buffer-bytes', '65536', '--player-stall-timeout-seconds', '2'],
+    );
+    // Noise does not compress: several MB/s, which fill the kernel's buffers within seconds.
+    const publisher = runFfmpeg([
+      ...['-re', ...testPatternInputs('640x360'), '-t', '60', '-vf', 'noise=alls=80:allf=t'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac', '-f', 'flv', a.rtmpUrl('live', 'cam4')],
+    ]);
+    await waitForStream(a, 'rtmp/live/cam4');
+    let peakRss = 0;
+    await eventually(
+      'the forward closed as stalled',
+      async () => {
+        peakRss = Math.max(peakRss, rssMiB(a));
+        return /stalled/.test((await forwardsOf(a, 'rtmp/live/cam4'))[0]?.last_error ?? '');
+      },
+      45_000,
+    );
+    const stream = (await streamOf(a, 'rtmp/live/cam4'))!;
+    expect(stream.dropped_frames).toBeGreaterThan(0);
+    expect(peakRss).toBeLessThan(200);
+    // The publisher goes on at its own pace, and a local player gets the stream.
+    const before = stream.bytes_in;
+    expect((await probe(a.rtmpUrl('live', 'cam4'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect((await streamOf(a, 'rtmp/live/cam4'))!.bytes_in).toBeGreaterThan(before);
+    await eventually('a new attempt', async () => (await forwardsOf(a, 'rtmp/live/cam4'))[0]!.attempts >= 2, 15_000);
+    publisher.child.kill('SIGKILL');
+    await a.stop();
+    destination.close();
+  }, 120_000);
+
+  it('forwards over RTMPS to a destination whose certificate it trusts, and refuses one it does not', async () => {
+    const dir = await tempDir('rtmpd-forward-tls-');
+    const certificate = await selfSigned(dir);
+    const b = await startServer([
+      ...quiet,
+      '--rtmps-bind',
+      '127.0.0.1:0',
+      '--tls-cert-file',
+      certificate.certFile,
+      '--tls-key-file',
+      certificate.keyFile,
+    ]);
+    const ready = b.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string };
+    const url = `rtmps://127.0.0.1:${ready.rtmps.slice(ready.rtmps.lastIndexOf(':') + 1)}/in/{key}`;
+    const trusting = await startForwarder([{ app: 'live', urls: [url] }], ['--forward-tls-ca-file', certificate.certFile]);
+    const untrusting = await startForwarder([{ app: 'live', urls: [url.replace('{key}', 'other')] }]);
+    const publishers = [
+      publishTestPattern(trusting.rtmpUrl('live', 'cam5'), { seconds: 30, size: '320x240' }),
+      publishTestPattern(untrusting.rtmpUrl('live', 'cam6'), { seconds: 30, size: '320x240' }),
+    ];
+    await waitForStream(b, 'rtmp/in/cam5');
+    expect((await probe(b.rtmpUrl('in', 'cam5'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect((await listStreams(b)).find((s) => s.stream_id === 'rtmp/in/cam5')!.publisher.protocol).toBe('rtmps');
+    await eventually('the untrusted destination refused', async () =>
+      /self.signed|certificate/i.test((await forwardsOf(untrusting, 'rtmp/live/cam6'))[0]?.last_error ?? ''),
+    );
+    expect(await streamOf(b, 'rtmp/in/other')).toBeUndefined();
+    for (const publisher of publishers) publisher.child.kill('SIGKILL');
+    await Promise.all([trusting.stop(), untrusting.stop(), b.stop()]);
+  }, 60_000);
+});
+
+/**
+ * An RTMP server that accepts a publish (connect, createStream, publish
+ * answered as rtmpd answers them) and then reads no more, as a destination
+ * whose network stalled.
+ */
+async function stopsReadingAfterPublish(): Promise<Server> {
+  const server = createServer((socket: Socket) => {
+    const send = (typeId: number, streamId: number, body: Buffer) =>
+      socket.write(serializeMessage(ChunkStreamId.command, typeId, streamId, 0, body, 128));
+    const reader = new ChunkReader((typeId, streamId, _timestamp, body) => {
+      if (typeId !== MessageType.commandAmf0) return;
+      const cmd = parseCommand(typeId, body);
+      if (cmd.name === 'connect') send(MessageType.commandAmf0, 0, connectResult(cmd.transactionId, 0));
+      else if (cmd.name === 'createStream') send(MessageType.commandAmf0, 0, result(cmd.transactionId, 1));
+      else if (cmd.name === 'publish') {
+        send(MessageType.commandAmf0, streamId, onStatus({ level: 'status', code: 'NetStream.Publish.Start', description: 'ok' }));
+        socket.pause();
+      }
+    });
+    const handshake = new ServerHandshake((bytes) => socket.write(bytes));
+    let shaken = false;
+    socket.on('data', (bytes: Buffer) => {
+      const rest = shaken ? bytes : handshake.push(bytes);
+      if (rest === undefined) return;
+      shaken = true;
+      if (rest.length > 0) reader.push(rest);
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
