@@ -109,6 +109,17 @@ function httpsStatus(path: string): Promise<number> {
   });
 }
 
+/** What the HTTP port answers `request` sent raw from `localAddress`, until it closes the connection. */
+function httpExchange(localAddress: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect({ host: '127.0.0.1', port: server.httpPort, localAddress }, () => socket.write(request));
+    socket.on('data', (bytes: Buffer) => (answer += bytes.toString()));
+    socket.once('error', reject);
+    socket.once('close', () => resolve(answer));
+  });
+}
+
 describe('rtmpd behind HAProxy with the PROXY protocol', () => {
   it.each([
     ['RTMP with a v1 header', 'v1', () => `rtmp://127.0.0.1:${v1Port}`],
@@ -192,8 +203,14 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
   });
 
   it('refuses a forged header from a source it does not trust, and serves that source plain RTMP', async () => {
-    const forged = Buffer.concat([Buffer.from('PROXY TCP4 203.0.113.9 127.0.0.1 4000 1935\r\n'), Buffer.from([3]), Buffer.alloc(1536)]);
-    expect(await closedAfter('127.0.0.3', forged)).toBeLessThan(5000);
+    const badVersion = () => metric('rtmpd_handshake_failures_total{protocol="rtmp",reason="handshake_bad_version"}');
+    const before = await badVersion();
+    const header = 'PROXY TCP4 203.0.113.9 127.0.0.1 4000 1935\r\n';
+    expect(await closedAfter('127.0.0.3', Buffer.concat([Buffer.from(header), Buffer.from([3]), Buffer.alloc(1536)]))).toBeLessThan(5000);
+    expect(await badVersion()).toBe(before + 1);
+    // The HTTP port's parser refuses it as a request.
+    const answer = await httpExchange('127.0.0.3', `${header}GET /health HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.rtmpPort}/live/direct`, { localAddress: '127.0.0.3' });
     try {
       await client.publish();
