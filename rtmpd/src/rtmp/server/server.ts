@@ -22,6 +22,9 @@ import { createListenerStats, createRtmpStats, type RtmpListenerStats, type Rtmp
 /** Reads a trusted balancer's PROXY header off a new connection, counting refusals in `refused`. */
 type HeaderRead = (proxy: ProxyProtocol, refused: Record<ConnectionRefusal, number>, outcome: HeaderOutcome) => void;
 
+/** What follows no header: a connection whose client is known at accept. */
+const NO_BYTES = Buffer.alloc(0);
+
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
 const SWEEP_MS = 500;
 
@@ -125,7 +128,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
    */
   function whenClientKnown(socket: Socket, protocol: RtmpProtocol, readHeader: HeaderRead, start: (rest: Buffer) => void): void {
     const { proxy } = options;
-    if (!proxy?.expects(protocol, socket)) return start(Buffer.alloc(0));
+    if (!proxy?.expects(protocol, socket)) return start(NO_BYTES);
     pending.add(socket);
     readHeader(proxy, listenerStats(protocol).connectionsRefused, {
       done: (rest) => {
