@@ -185,7 +185,17 @@ class Relay {
     } catch (err) {
       return this.stop(`bad FLV from the owner: ${(err as Error).message}`);
     }
-    const stream = this.stream;
+    try {
+      this.push(this.stream, tags, now);
+    } catch (err) {
+      // Bad AMF from the owner, or a bug of ours that Stream throws on: it ends this relay, as it
+      // closes a publisher's connection, and does not reach the process as an uncaught exception.
+      this.o.log.error({ stream: this.stream.id, owner: this.o.address, err }, 'fleet: relay failed on the media');
+      this.stop(`failed on the media: ${(err as Error).message}`);
+    }
+  }
+
+  private push(stream: Stream, tags: FlvTagRecord[], now: number): void {
     for (const tag of tags) {
       if (tag.kind === 'video') stream.pushVideo(tag.timestamp, tag.body, now);
       else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp, tag.body, now);
