@@ -121,11 +121,7 @@ export const operatorOwnedOptions = [
 export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metricsAccess'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.webhooks: the signing key's path in the mounted Secret. */
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
-/**
- * Options the operator does not offer yet: forward rules carry destination
- * URLs whose stream keys belong in Secrets (a spec.forwards naming them is
- * still to come), and the CA file would be one too.
- */
+/** Options rendered from spec.forwards: rules whose destination URLs may come from mounted Secrets, and a CA's path in one. */
 export const forwardOptions = ['forwardRules', 'forwardTlsCaFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
 export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
@@ -277,6 +273,48 @@ const webhooksSchema = z
   .prefault({})
   .describe(
     'webhook events (README, Webhooks): the URLs and limits are rtmpd options in spec.rtmpd (webhookUrls, webhookEvents, ...); the signing key is a Secret the operator mounts, which rtmpd re-reads when it changes',
+  );
+
+const forwardRuleSpec = z.object({
+  app: authNamePattern.optional().describe('app pattern (* and ? wildcards); unset: any app'),
+  key: authNamePattern.optional().describe('stream key pattern; unset: any key'),
+  urls: z
+    .array(
+      z
+        .string()
+        .max(2048)
+        .regex(/^rtmps?:\/\/[^/\s]+\/\S+\/\S+$/),
+    )
+    .max(16)
+    .optional()
+    .describe(
+      "destinations, rtmp[s]://host[:port]/app/key, where {app} and {key} stand for the stream's: a second origin; a URL whose key is a secret belongs in urlSecrets, since anyone who reads the resource reads these",
+    ),
+  urlSecrets: z
+    .array(secretKeySelector('a key of a Secret holding destination URLs, one a line (e.g. rtmp://a.rtmp.youtube.com/live2/<stream key>)'))
+    .max(16)
+    .optional()
+    .describe(
+      'destinations kept in Secrets, which the operator mounts; rtmpd reads them at each publish, so a changed key applies from the next',
+    ),
+});
+
+const forwardsSchema = z
+  .object({
+    rules: z
+      .array(forwardRuleSpec)
+      .max(256)
+      .optional()
+      .describe(
+        'where published streams are forwarded (restreamed) to, the first rule matching a stream applies (README, Forwarding); each pod forwards the streams it owns',
+      ),
+    caSecret: secretKeySelector(
+      "PEM certificates trusted for rtmps:// destinations besides the system's (a private origin's CA)",
+    ).optional(),
+  })
+  .prefault({})
+  .describe(
+    'forwarding (restreaming) to other RTMP and RTMPS servers: YouTube, Twitch, another origin (README, Forwarding); the timeout and retry options are in spec.rtmpd',
   );
 
 const tlsSchema = z
@@ -599,6 +637,7 @@ export const specSchema = z
       .describe('Prometheus scraping: pods always carry prometheus.io/* annotations; a ServiceMonitor is optional'),
     auth: authSchema,
     webhooks: webhooksSchema,
+    forwards: forwardsSchema,
     tls: tlsSchema.optional(),
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })

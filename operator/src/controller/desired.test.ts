@@ -505,6 +505,53 @@ describe('desired state', () => {
     expect(configChanges(before, d.config)).toEqual({ live: ['webhookUrls'], restart: [] });
   });
 
+  it('renders spec.forwards as rtmpd forward rules: URLs kept in Secrets mounted and named by path only, a changed rule live', () => {
+    const forwards = {
+      rules: [
+        {
+          app: 'live',
+          key: 'show',
+          urlSecrets: [
+            { name: 'restream', key: 'youtube' },
+            { name: 'restream', key: 'twitch' },
+          ],
+        },
+        { app: 'live', urls: ['rtmp://origin-2.example.com/live/{key}'] },
+      ],
+      caSecret: { name: 'origin-ca', key: 'ca.crt' },
+    };
+    const d = desired(server({ forwards }));
+    const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file).toMatchObject({
+      forwardRules: [
+        {
+          app: 'live',
+          key: 'show',
+          urls: [],
+          urlFiles: [`${mountPaths.secrets}/restream/youtube`, `${mountPaths.secrets}/restream/twitch`],
+        },
+        { app: 'live', key: '*', urls: ['rtmp://origin-2.example.com/live/{key}'], urlFiles: [] },
+      ],
+      forwardTlsCaFile: `${mountPaths.secrets}/origin-ca/ca.crt`,
+    });
+    expect(() => parseConfig(d.config)).not.toThrow();
+    const volumes = ((d.statefulSet as Obj).spec.template.spec.volumes as Obj[]).filter((v) => v.secret);
+    expect(volumes.map((v) => v.secret.secretName)).toEqual(['edge-fleet-token', 'origin-ca', 'restream']);
+    // A URL that is not rtmp[s]://host/app/key is refused by the schema (and the CRD).
+    expect(() => parseSpec({ forwards: { rules: [{ urls: ['http://example.com/live/x'] }] } })).toThrow();
+    // Unset: no rules, and no Secret mounted.
+    expect(parse((desired(server()).configMap as Obj).data[configFileName] as string)).toMatchObject({
+      forwardRules: [],
+      forwardTlsCaFile: '',
+    });
+    // Another URL is live; naming another Secret rolls the pods (a new volume).
+    const fewer = desired(server({ forwards: { ...forwards, rules: [forwards.rules[0]!] } }));
+    expect(configChanges((fewer.configMap as Obj).data[configFileName] as string, d.config)).toEqual({
+      live: ['forwardRules'],
+      restart: [],
+    });
+  });
+
   it('serves RTMPS (and HTTPS) from spec.tls: the Secret mounted whole, the ports on the pod and both Services, the file paths to rtmpd', () => {
     const d = desired(server({ tls: { secretName: 'edge-tls', https: true }, service: { type: 'NodePort' } }));
     const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;

@@ -2,7 +2,7 @@
 // spec through rtmpd's own schema, split into the arguments the operator owns
 // (listen addresses, mount paths) and the mounted config file with the rest;
 // and which changes of that file rtmpd takes live. Secrets spec.auth,
-// spec.webhooks and spec.tls name are mounted, and only their paths enter the configuration.
+// spec.webhooks, spec.forwards and spec.tls name are mounted, and only their paths enter the configuration.
 import { createHash } from 'node:crypto';
 import { configSchema, flagName, reloadOf, type AuthRule, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
 import { parse, stringify } from 'yaml';
@@ -46,6 +46,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     snapshotKeep: spec.snapshot.keep,
     ...authConfig(spec),
     webhookSecretFile: spec.webhooks.secret ? secretPath(spec.webhooks.secret.name, spec.webhooks.secret.key) : '',
+    ...forwardConfig(spec),
     ...tlsConfig(spec),
     ...proxyProtocolConfig(spec),
   };
@@ -101,6 +102,19 @@ function authConfig(spec: RtmpServerSpec): Partial<Config> {
   };
 }
 
+/** rtmpd's forward options from spec.forwards: the rules, their Secrets as the paths they are mounted at. */
+function forwardConfig({ forwards }: RtmpServerSpec): Partial<Config> {
+  return {
+    forwardRules: (forwards.rules ?? []).map((rule) => ({
+      app: rule.app ?? '*',
+      key: rule.key ?? '*',
+      urls: rule.urls ?? [],
+      urlFiles: (rule.urlSecrets ?? []).map((secret) => secretPath(secret.name, secret.key)),
+    })),
+    forwardTlsCaFile: forwards.caSecret ? secretPath(forwards.caSecret.name, forwards.caSecret.key) : '',
+  };
+}
+
 /** rtmpd's TLS options from spec.tls: the ports, and the paths of the mounted Secret's tls.crt and tls.key. */
 function tlsConfig({ tls }: RtmpServerSpec): Partial<Config> {
   if (!tls) return {};
@@ -118,7 +132,7 @@ function proxyProtocolConfig({ service }: RtmpServerSpec): Partial<Config> {
   return proxy ? { proxyProtocol: proxy.listeners, proxyProtocolFrom: proxy.from } : {};
 }
 
-/** Every Secret spec.auth, spec.webhooks and spec.tls name, with the field that names it (for a clear message when one is missing). */
+/** Every Secret spec.auth, spec.webhooks, spec.forwards and spec.tls name, with the field that names it (for a clear message when one is missing). */
 export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: string }[] {
   const refs: { name: string; field: string }[] = [];
   (spec.auth.rules ?? []).forEach((rule, i) => {
@@ -130,6 +144,10 @@ export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: 
   });
   if (spec.auth.apiTokenSecret) refs.push({ name: spec.auth.apiTokenSecret.name, field: 'spec.auth.apiTokenSecret' });
   if (spec.webhooks.secret) refs.push({ name: spec.webhooks.secret.name, field: 'spec.webhooks.secret' });
+  (spec.forwards.rules ?? []).forEach((rule, i) =>
+    (rule.urlSecrets ?? []).forEach((secret, j) => refs.push({ name: secret.name, field: `spec.forwards.rules[${i}].urlSecrets[${j}]` })),
+  );
+  if (spec.forwards.caSecret) refs.push({ name: spec.forwards.caSecret.name, field: 'spec.forwards.caSecret' });
   if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName' });
   return refs;
 }
