@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import Koa from 'koa';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parseConfig, type Config } from '../config.ts';
 import { selfSigned } from '../../test/support/certificates.ts';
 import { sleep, until } from '../../test/support/wait.ts';
+import { ProxyProtocol } from '../connections/proxy-protocol.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTls } from '../tls/tls.ts';
 import { listenHttp, type HttpServer } from './server.ts';
@@ -203,5 +205,34 @@ describe('HTTP listener', () => {
     const again = [await getsIn('127.0.0.2'), await getsIn('127.0.0.4')];
     await until(() => again.every((c) => c.text().startsWith('HTTP/1.1 200 OK')));
     [...again, other].forEach((c) => c.socket.destroy());
+  });
+
+  it('behind a balancer sending the PROXY protocol, limits each client behind it, not the balancer, and closes one that never sends its header at close', async () => {
+    const proxy = new ProxyProtocol(
+      { proxyProtocol: ['http'], proxyProtocolFrom: ['127.0.0.2/32'], proxyProtocolTimeoutSeconds: 5 },
+      pino({ level: 'silent' }),
+    );
+    const http = await serve({ httpMaxConnectionsPerAddress: 1 }, { proxy });
+    const port = http.address().port;
+    /** A keep-alive request the balancer (127.0.0.2) carries for `client`. */
+    const carried = (client: string) => {
+      const conn = open(port, '127.0.0.2');
+      conn.socket.write(`PROXY TCP4 ${client} 127.0.0.1 40000 ${port}\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n`);
+      return conn;
+    };
+    const first = carried('192.0.2.1');
+    const second = carried('192.0.2.2');
+    await until(() => [first, second].every((c) => c.text().startsWith('HTTP/1.1 200 OK')));
+    const again = carried('192.0.2.1');
+    await until(() => again.text().startsWith('HTTP/1.1 429 '));
+    expect(http.stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
+    [first, second, again].forEach((c) => c.socket.destroy());
+    const silent = open(port, '127.0.0.2');
+    await sleep(100);
+    const closing = performance.now();
+    await http.close(100);
+    server = undefined;
+    expect(performance.now() - closing).toBeLessThan(1000);
+    expect(await silent.closed).toBeLessThan(2000);
   });
 });

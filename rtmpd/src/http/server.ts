@@ -99,6 +99,9 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
     return true;
   }
 
+  /** Connections Node's HTTP server does not know yet: close() ends them, or it would wait for their header deadline. */
+  const awaitingHeader = new Set<Socket>();
+
   /**
    * Runs `start` once the connection's client is known: at once, or after
    * the PROXY header a trusted balancer sends first (what follows it is put
@@ -106,7 +109,14 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
    */
   function whenClientKnown(socket: Socket, listener: 'http' | 'https', start: () => void): void {
     if (!proxy?.expects(listener, socket)) return start();
-    proxy.readHeader(socket, listener, stats.connectionsRefused, { done: start, failed: () => undefined });
+    awaitingHeader.add(socket);
+    proxy.readHeader(socket, listener, stats.connectionsRefused, {
+      done: () => {
+        awaitingHeader.delete(socket);
+        start();
+      },
+      failed: () => awaitingHeader.delete(socket),
+    });
   }
 
   const serveHttp = admitFirst(server, (socket, serve) =>
@@ -156,6 +166,7 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
     close: (graceMs) =>
       new Promise((resolve) => {
         secureServer?.close();
+        for (const socket of awaitingHeader) socket.destroy();
         const deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
         server.close(() => {
           clearTimeout(deadline);
