@@ -1,12 +1,13 @@
 // Forwarding with real parts: ffmpeg publishes to rtmpd A, which publishes
 // the stream on to a second rtmpd B (played back with ffprobe), to FFmpeg's
-// own RTMP server (`ffmpeg -listen 1`, its file probed), and over RTMPS to B
-// with a test certificate. Faults: a destination down at the start, one
+// own RTMP server (`ffmpeg -listen 1`, its file probed), to nginx-rtmp, and
+// over RTMPS to B with a test certificate; Enhanced RTMP HEVC passes through. Faults: a destination down at the start, one
 // killed mid-stream, one refusing the publish, one that stops reading, and
 // the source unpublishing. The stream key of a destination never shows in
 // A's logs or API.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,10 @@ import { serializeMessage } from '../src/rtmp/wire/chunk-writer.ts';
 import { connectResult, onStatus, parseCommand, result } from '../src/rtmp/wire/commands.ts';
 import { ServerHandshake } from '../src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../src/rtmp/wire/message-types.ts';
+import { freePort } from '../../e2e/lib/free-port.ts';
 import { selfSigned } from './support/certificates.ts';
+import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
 import { testPatternInputs } from './support/clips.ts';
 import {
   listStreams,
@@ -55,15 +59,6 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
     if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
     await sleep(200);
   }
-}
-
-/** A loopback port nothing listens on (for a destination that starts later). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function metricSum(server: RunningServer, name: string, labelPart = ''): Promise<number> {
@@ -217,6 +212,51 @@ describe('forwarding', () => {
     await a.stop();
     destination.close();
   }, 120_000);
+
+  it('publishes to nginx-rtmp, played back from it with ffprobe', async () => {
+    const port = await freePort();
+    const dir = await tempDir('rtmpd-forward-nginx-');
+    await writeFile(
+      join(dir, 'nginx.conf'),
+      [
+        'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
+        'daemon off; master_process off; worker_processes 1;',
+        `pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;`,
+        'events { worker_connections 64; }',
+        `rtmp { server { listen 127.0.0.1:${port}; application live { live on; record off; } } }`,
+      ].join('\n'),
+    );
+    const nginx = spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+    try {
+      const a = await startForwarder([{ app: 'live', urls: [`rtmp://127.0.0.1:${port}/live/{key}`] }]);
+      const publisher = publishTestPattern(a.rtmpUrl('live', 'cam7'), { seconds: 30, size: '320x240' });
+      await eventually('sending to nginx-rtmp', async () => (await forwardsOf(a, 'rtmp/live/cam7'))[0]?.state === 'sending');
+      expect((await probe(`rtmp://127.0.0.1:${port}/live/cam7`)).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      publisher.child.kill('SIGKILL');
+      await a.stop();
+    } finally {
+      nginx.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('passes Enhanced RTMP HEVC through as the publisher sent it', async () => {
+    const b = await startServer(quiet);
+    const a = await startForwarder([{ app: 'live', urls: [`rtmp://127.0.0.1:${b.rtmpPort}/in/{key}`] }]);
+    const tags = await enhancedHevcTags(await hevcAnnexB(640, 360, 2));
+    const client = await RtmpClient.connect(a.rtmpUrl('live', 'hevc'));
+    try {
+      await client.publish();
+      await eventually('sending to B', async () => (await forwardsOf(a, 'rtmp/live/hevc'))[0]?.state === 'sending');
+      client.sendMetadata({ width: 640, height: 360, videocodecid: 'hvc1' });
+      for (const tag of tags) client.sendVideo(tag.timestamp, tag.body);
+      const stream = await waitForStream(b, 'rtmp/in/hevc');
+      expect(stream.video).toMatchObject({ codec: 'hevc', width: 640, height: 360, fps: 25 });
+      await eventually('every frame at B', async () => (await streamOf(b, 'rtmp/in/hevc'))?.video_frames === tags.length - 1);
+    } finally {
+      client.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 60_000);
 
   it('forwards over RTMPS to a destination whose certificate it trusts, and refuses one it does not', async () => {
     const dir = await tempDir('rtmpd-forward-tls-');

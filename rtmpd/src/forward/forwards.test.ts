@@ -1,0 +1,104 @@
+// The forwards of a hub's streams against loopback sockets that misbehave:
+// no answer, junk, a message too large. Which streams are forwarded: not a
+// copy relayed from the owner pod, and rules read at each publish.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig, type ForwardRule } from '../config.ts';
+import { StreamHub } from '../hub/hub.ts';
+import type { PublisherInfo } from '../hub/stream.ts';
+import { ServerHandshake } from '../rtmp/wire/handshake.ts';
+import { sleep, until } from '../../test/support/wait.ts';
+import { Forwards } from './forwards.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
+
+const publisher = (protocol: PublisherInfo['protocol'] = 'rtmp'): PublisherInfo => ({
+  protocol,
+  remoteAddress: '127.0.0.1',
+  close: () => {},
+});
+
+function setUp(rules: ForwardRule[]) {
+  const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+  const config = { ...parseConfig({}), forwardRules: rules, forwardTimeoutSeconds: 1, forwardRetryMaxSeconds: 1 };
+  const forwards = new Forwards({ hub, config, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => {
+    hub.closeAll();
+    forwards.close();
+  });
+  return { hub, config, forwards };
+}
+
+const rule = (port: number, app = 'live'): ForwardRule => ({ app, key: '*', urls: [`rtmp://127.0.0.1:${port}/in/{key}`], urlFiles: [] });
+
+/** A loopback server doing `onConnection` with each socket; closed after the test. */
+async function destination(onConnection: (socket: Socket) => void): Promise<{ server: Server; port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return { server, port: (server.address() as AddressInfo).port, sockets };
+}
+
+/** Answers the client's handshake, then writes `after` (the destination's first chunks). */
+const handshakeThen = (after: Buffer) => (socket: Socket) => {
+  const handshake = new ServerHandshake((bytes) => socket.write(bytes));
+  let done = false;
+  socket.on('data', (bytes: Buffer) => {
+    if (done || handshake.push(bytes) === undefined) return;
+    done = true;
+    socket.write(after);
+  });
+};
+
+describe('Forwards', () => {
+  it('gives up on a destination that does not answer within the timeout, and retries it', async () => {
+    const silent = await destination(() => {});
+    const { hub, forwards } = setUp([rule(silent.port)]);
+    const stream = hub.publish('live', 'cam', publisher());
+    await until(() => typeof forwards.viewsOf(stream)[0]?.last_error === 'string', 5000);
+    expect(forwards.viewsOf(stream)[0]).toMatchObject({ state: 'backoff', last_error: 'no answer in handshaking within 1 s' });
+    await until(() => silent.sockets.length >= 2, 5000);
+    expect(forwards.stats.failures).toBeGreaterThanOrEqual(1);
+  });
+
+  it('drops a destination that sends a message larger than a destination may, or noise', async () => {
+    // A chunk header announcing a 1 MiB command message: more than the 64 KiB a destination may send.
+    const huge = Buffer.from([0x03, 0, 0, 0, 0x10, 0x00, 0x00, 20, 0, 0, 0, 0]);
+    const big = await destination(handshakeThen(huge));
+    const noise = await destination((socket) => socket.write(Buffer.alloc(4096, 0x42)));
+    const { hub, forwards } = setUp([rule(big.port, 'big'), rule(noise.port, 'noise')]);
+    const first = hub.publish('big', 'cam', publisher());
+    const second = hub.publish('noise', 'cam', publisher());
+    await until(() => forwards.viewsOf(first)[0]?.state === 'backoff' && forwards.viewsOf(second)[0]?.state === 'backoff', 5000);
+    expect(forwards.viewsOf(first)[0]!.last_error).toMatch(/1048576 bytes/);
+    expect(forwards.viewsOf(second)[0]!.last_error).toMatch(/S0 version 66/);
+  });
+
+  it('forwards no stream relayed from its owner pod, and takes rules changed while running for later publishes', async () => {
+    const { sockets, port } = await destination(() => {});
+    const { hub, config, forwards } = setUp([]);
+    const before = hub.publish('live', 'early', publisher());
+    config.forwardRules = [rule(port)];
+    const relayed = hub.publish('live', 'relayed', publisher('relay'));
+    const later = hub.publish('live', 'later', publisher());
+    await until(() => sockets.length === 1, 5000);
+    await sleep(100);
+    expect(sockets).toHaveLength(1);
+    expect(forwards.viewsOf(before)).toEqual([]);
+    expect(forwards.viewsOf(relayed)).toEqual([]);
+    expect(forwards.viewsOf(later)).toMatchObject([{ destination: `rtmp://127.0.0.1:${port}/in/***`, attempts: 1 }]);
+    hub.unpublish(later);
+    expect(forwards.viewsOf(later)).toEqual([]);
+    expect(forwards.countsByState()).toMatchObject({ sending: 0, backoff: 0, handshaking: 0 });
+  });
+});
