@@ -41,6 +41,18 @@ describe('config file reload', () => {
     expect(s.lines.at(-1)).toMatchObject({ msg: 'config reloaded', applied: { logLevel: 'debug', snapshotQuality: 9 } });
   });
 
+  it('logs new forward rules without the stream keys of their URLs', () => {
+    const s = setup('forwardRules: []\n');
+    writeFileSync(s.file, 'forwardRules:\n  - app: live\n    urls: [rtmp://a.rtmp.youtube.com/live2/s3cret-key]\n');
+    expect(s.watch.reload()).toEqual({ applied: ['forwardRules'], needRestart: [] });
+    expect(s.config.forwardRules[0]!.urls).toEqual(['rtmp://a.rtmp.youtube.com/live2/s3cret-key']);
+    expect(s.lines.at(-1)).toMatchObject({
+      msg: 'config reloaded',
+      applied: { forwardRules: [{ app: 'live', urls: ['rtmp://a.rtmp.youtube.com/live2/***'] }] },
+    });
+    expect(JSON.stringify(s.lines)).not.toContain('s3cret');
+  });
+
   it('keeps options that need a restart at their running values, and says so', () => {
     const s = setup('rtmpBind: 127.0.0.1:1935\n');
     writeFileSync(s.file, 'rtmpBind: 127.0.0.1:1936\nmaxConnections: 5\n');

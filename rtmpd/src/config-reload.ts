@@ -8,7 +8,7 @@
 // sees a ConfigMap's symlink swap, where an inotify watch on the path would not.
 import { statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { configKeys, loadConfig, reloadOf, type Config, type ConfigKey } from './config.ts';
+import { configKeys, loadConfig, loggableValue, reloadOf, type Config, type ConfigKey } from './config.ts';
 import type { Logger } from './telemetry/logger.ts';
 
 export interface ConfigReloadOptions {
@@ -47,7 +47,7 @@ export function watchConfigFile(o: ConfigReloadOptions): ConfigReload {
     for (const key of applied) (o.config as Record<ConfigKey, unknown>)[key] = next[key];
     if (applied.includes('logLevel')) o.logger.level = o.config.logLevel;
     if (applied.length) {
-      log.info({ file: o.file, applied: Object.fromEntries(applied.map((k) => [k, o.config[k]])) }, 'config reloaded');
+      log.info({ file: o.file, applied: Object.fromEntries(applied.map((k) => [k, loggableValue(k, o.config[k])])) }, 'config reloaded');
       o.onApplied?.(applied);
     }
     if (needRestart.length) log.warn({ file: o.file, options: needRestart }, 'config change takes effect after a restart');

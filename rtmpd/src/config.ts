@@ -9,7 +9,7 @@ import { proxyListenerList } from './connections/proxy-protocol.ts';
 import { cidrList } from './connections/trusted.ts';
 import { fillPlaceholders } from './forward/placeholders.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
-import { parseDestination } from './rtmp/client/destination.ts';
+import { parseDestination, redactUrl } from './rtmp/client/destination.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
@@ -503,6 +503,12 @@ export const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 
 /** Whether a running rtmpd applies a change of the option at once or needs a restart. */
 export const reloadOf = (key: ConfigKey): Reload => (configSchema.shape[key].meta() as { reload: Reload }).reload;
+
+/** An option's value as a log may show it: forward destinations without their stream keys. */
+export function loggableValue<K extends ConfigKey>(key: K, value: Config[K]): unknown {
+  if (key !== 'forwardRules') return value;
+  return (value as ForwardRule[]).map((rule) => ({ ...rule, urls: rule.urls.map(redactUrl) }));
+}
 
 export const rtmpdOptions: OptionSet<typeof configSchema> = {
   schema: configSchema,
