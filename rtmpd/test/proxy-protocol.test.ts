@@ -243,8 +243,9 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     expect(await closedAfter(BALANCER_ADDRESS, Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)]))).toBeLessThan(900);
     expect(await closedAfter(BALANCER_ADDRESS, 'PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\n')).toBeLessThan(900);
     const silent = await closedAfter(BALANCER_ADDRESS, '');
+    // --proxy-protocol-timeout-seconds 1; room above it for a loaded machine's late timers (without the deadline: never).
     expect(silent).toBeGreaterThanOrEqual(900);
-    expect(silent).toBeLessThan(3000);
+    expect(silent).toBeLessThan(4000);
     expect(await refused('bad_proxy_header')).toBe(bad + 2);
     expect(await refused('proxy_header_timeout')).toBe(late + 1);
     expect(server.logs.some((l) => String(l.msg).startsWith('proxy protocol: a malformed PROXY v1 line'))).toBe(true);
