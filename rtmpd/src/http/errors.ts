@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** An error the API answers with its own status and a stable, machine-readable code. */
@@ -24,7 +25,10 @@ export const unauthorized = (code: string, message: string, o: { realm?: string;
     'WWW-Authenticate': `Bearer realm="${o.realm ?? 'rtmpd'}"${o.invalidToken ? ', error="invalid_token"' : ''}`,
   });
 
-const errorBody = (code: string, message: string) => ({ error: { code, message } });
+/** The body of every error answer: `code` is stable and machine-readable, `message` says what to do. */
+export const errorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+const errorBody = (code: string, message: string): z.infer<typeof errorBodySchema> => ({ error: { code, message } });
 
 /**
  * Every failure leaves as JSON `{"error":{"code","message"}}` with its status;

@@ -20,9 +20,9 @@ const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 /** A live playlist changes with every segment (or part). */
 const PLAYLIST_CACHE = 'no-cache';
 
-const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
+export const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
 
-const blockingQuery = z.object({
+export const blockingQuery = z.object({
   _HLS_msn: z.coerce.number().int().min(0).max(1e9).optional(),
   _HLS_part: z.coerce.number().int().min(0).max(1e6).optional(),
 });

@@ -19,30 +19,34 @@ export interface RecordingsApiOptions {
 const PREFIX = '/api/v1/rtmp/recordings';
 
 /** A recording as the API shows it. */
-export interface RecordingView {
-  id: string;
-  stream_id: string;
-  app: string;
-  key: string;
-  format: 'fmp4' | 'flv';
-  start_time: string;
-  end_time: string;
-  duration_seconds: number;
-  size_bytes: number;
+export const recordingViewSchema = z.object({
+  /** `<app>/<key>/<file>`; in a fleet `<pod>/<app>/<key>/<file>`. */
+  id: z.string(),
+  stream_id: z.string(),
+  app: z.string(),
+  key: z.string(),
+  format: z.enum(['fmp4', 'flv']),
+  start_time: z.iso.datetime(),
+  end_time: z.iso.datetime(),
+  duration_seconds: z.number().nonnegative(),
+  size_bytes: z.number().int().nonnegative(),
   /** Still being written. */
-  recording: boolean;
+  recording: z.boolean(),
   /** Download (with HTTP range requests). */
-  url: string;
+  url: z.string(),
   /** In a fleet: the pod that holds it. */
-  pod?: string;
-}
+  pod: z.string().optional(),
+});
+export type RecordingView = z.infer<typeof recordingViewSchema>;
 
-export interface FleetRecordingList {
-  recordings: RecordingView[];
-  next_page_token: string | null;
-  /** Live pods that did not answer: their recordings are missing from the list. */
-  unreachable_pods: string[];
-}
+/** GET /api/v1/rtmp/recordings: a page, and the token of the next one (null: the last page). */
+export const recordingListSchema = z.object({
+  recordings: z.array(recordingViewSchema),
+  next_page_token: z.string().nullable(),
+  /** In a fleet: live pods that did not answer, whose recordings are missing from the list. */
+  unreachable_pods: z.array(z.string()).optional(),
+});
+export type FleetRecordingList = Required<z.infer<typeof recordingListSchema>>;
 
 export interface FleetRecordings {
   /** This pod's name, the first part of the ids of its recordings. */
@@ -73,7 +77,7 @@ export const recordingSelection = z.object({
 export type RecordingSelection = z.infer<typeof recordingSelection>;
 
 const pageLimit = wholeNumber(1, 1000).default(100);
-const listQuery = recordingSelection.extend({ limit: pageLimit, page_token: z.string().max(1024).optional() });
+export const listQuery = recordingSelection.extend({ limit: pageLimit, page_token: z.string().max(1024).optional() });
 export type RecordingListQuery = z.infer<typeof listQuery>;
 
 export const recordingUrl = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;
@@ -204,7 +208,11 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     const page = files.slice(0, query.limit);
     const recordings = await store.views(page);
     const more = files.length > page.length;
-    ctx.body = { recordings, next_page_token: more ? Buffer.from(page.at(-1)!.id).toString('base64url') : null };
+    const answer: z.infer<typeof recordingListSchema> = {
+      recordings,
+      next_page_token: more ? Buffer.from(page.at(-1)!.id).toString('base64url') : null,
+    };
+    ctx.body = answer;
   };
 
   const playlist = async (ctx: RouterContext, query: RecordingSelection) => {

@@ -8,11 +8,20 @@ import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
 import { streamIdOf } from './streams-api.ts';
 
-const secondsQuery = z.object({
+export const secondsQuery = z.object({
   seconds: wholeNumber(1, 365 * 86_400).optional(),
 });
 
-const view = (r: Revocation) => ({
+/** A revoked stream key; `until` is null for a revocation that lasts until it is lifted or rtmpd restarts. */
+export const revocationViewSchema = z.object({
+  stream_id: z.string(),
+  app: z.string(),
+  key: z.string(),
+  until: z.iso.datetime().nullable(),
+});
+export const revocationListSchema = z.object({ revocations: z.array(revocationViewSchema) });
+
+const view = (r: Revocation): z.infer<typeof revocationViewSchema> => ({
   stream_id: streamId(r.app, r.key),
   app: r.app,
   key: r.key,
@@ -53,7 +62,8 @@ export function revocationsApi(authorizer: Authorizer): Router {
   router.get(
     '/',
     withQuery(noQuery, (ctx) => {
-      ctx.body = { revocations: authorizer.listRevocations().map(view) };
+      const answer: z.infer<typeof revocationListSchema> = { revocations: authorizer.listRevocations().map(view) };
+      ctx.body = answer;
     }),
   );
   for (const id of ['/:stream_id', '/rtmp/:app/:key']) {

@@ -11,7 +11,7 @@ import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber, withQuery } from './query.ts';
 import { Router } from './required-modules.ts';
-import { streamView, type StreamView, type StreamViewSources } from './stream-view.ts';
+import { streamView, streamViewSchema, type StreamView, type StreamViewSources } from './stream-view.ts';
 
 export interface StreamsApiOptions {
   hub: StreamHub;
@@ -43,11 +43,18 @@ export interface FleetStreams {
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
-const encodedParams = z.object({ stream_id: z.string().regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123') });
+export const encodedParams = z.object({
+  stream_id: z.string().regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123'),
+});
 const decodedParams = z.object({ app: z.string().min(1), key: z.string().min(1) });
 /** The longest ban a kick may ask for: 30 days. */
 const MAX_BAN_SECONDS = 30 * 86_400;
-const banQuery = z.object({ ban_seconds: wholeNumber(1, MAX_BAN_SECONDS).optional() });
+export const banQuery = z.object({ ban_seconds: wholeNumber(1, MAX_BAN_SECONDS).optional() });
+
+/** GET /api/v1/rtmp/streams. */
+export const streamListSchema = z.object({ streams: z.array(streamViewSchema) });
+/** DELETE of a stream: the publisher kicked, and until when its key stays revoked (null: not revoked). */
+export const kickAnswerSchema = z.object({ kicked: z.string(), revoked_until: z.iso.datetime().nullable() });
 
 const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   snapshots_disabled: 409,
@@ -105,10 +112,11 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
         `stream ${stream.id} is published on another pod of the fleet (owner.pod in its view); send this request to that pod`,
       );
     authorizer.kick(stream, banSeconds);
-    ctx.body = {
+    const answer: z.infer<typeof kickAnswerSchema> = {
       kicked: stream.id,
       revoked_until: banSeconds === undefined ? null : new Date(Date.now() + banSeconds * 1000).toISOString(),
     };
+    ctx.body = answer;
   };
 
   const snapshot = async (ctx: RouterContext) => {
@@ -127,7 +135,8 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
   router.get(
     '/',
     withQuery(noQuery, async (ctx) => {
-      ctx.body = { streams: await list(ctx) };
+      const answer: z.infer<typeof streamListSchema> = { streams: await list(ctx) };
+      ctx.body = answer;
     }),
   );
   for (const id of ['/:stream_id', '/rtmp/:app/:key']) {
