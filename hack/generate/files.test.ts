@@ -14,12 +14,13 @@ const read = (path: string): string | undefined => {
 };
 
 describe('generated files', () => {
-  it('cover the CRD copies, the chart README, the RBAC file and both README sections', () => {
+  it('cover the CRD copies, the chart README, the RBAC file, the OpenAPI document and both README sections', () => {
     expect(generated.map((g) => g.path)).toEqual([
       'crds/media.fluxiot.io_rtmpservers.yaml',
       'charts/rtmpd-operator/crds/media.fluxiot.io_rtmpservers.yaml',
       'charts/rtmpd-operator/files/rbac/role.yaml',
       'charts/rtmpd-operator/README.md',
+      'docs/api/openapi.yaml',
       'README.md',
       'operator/README.md',
     ]);

@@ -1,12 +1,15 @@
 // Every file derived from a schema, in one table: its path and how it is
-// rendered from the sources (rtmpd's config schema, the RtmpServer schema, the
-// operator's RBAC rules, the chart's values schema). `make generate` writes
-// them; `make lint` checks that the committed copies are current.
+// rendered from the sources (rtmpd's config schema and HTTP API schemas, the
+// RtmpServer schema, the operator's RBAC rules, the chart's values schema).
+// `make generate` writes them; `make lint` checks that the committed copies
+// are current.
 import { crdFileName, crdYaml } from '../../operator/src/api/crd.ts';
 import { fieldReference } from '../../operator/src/api/docs.ts';
 import { flagsTable } from '../../operator/src/flags.ts';
 import { rbacYaml } from '../../operator/src/rbac.ts';
 import { optionsTable } from '../../rtmpd/src/config-docs.ts';
+import { OPENAPI_FILE } from '../../rtmpd/src/http/openapi-route.ts';
+import { openapiYaml } from '../../rtmpd/src/http/openapi.ts';
 import { adapterRulesPath, chartDir, chartReadme } from './chart-readme.ts';
 
 /** Reads a repository file (path relative to the root); undefined when it does not exist. */
@@ -50,6 +53,10 @@ export const generated: readonly Generated[] = [
         required(read, `${chartDir}/Chart.yaml`),
         required(read, adapterRulesPath),
       ),
+  },
+  {
+    path: OPENAPI_FILE,
+    render: (read) => openapiYaml((JSON.parse(required(read, 'rtmpd/package.json')) as { version: string }).version),
   },
   { path: 'README.md', render: (_read, current) => withSection(current, 'options', optionsTable()) },
   {

@@ -2,6 +2,7 @@
 // main.ts wraps this in a process; tests and the benchmark start it in-process.
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { watchPath } from './secrets/mounted.ts';
@@ -36,6 +37,8 @@ export interface Rtmpd {
   hub: StreamHub;
   metrics: RtmpdMetrics;
   authorizer: Authorizer;
+  /** The HTTP side's Koa app: its routers are what the OpenAPI document (docs/api/openapi.yaml) must describe. */
+  httpApp: Koa;
   /**
    * Graceful stop: both listeners stop accepting, RTMP publishers and players
    * are told (onStatus) and disconnected, live HTTP-FLV responses end with
@@ -258,6 +261,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     hub,
     metrics,
     authorizer,
+    httpApp,
     stop: () => (stopping ??= stop()),
   };
 }

@@ -14,6 +14,7 @@ import { jsonErrors } from './errors.ts';
 import { forwardedClient } from './forwarded.ts';
 import { hlsRoutes } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
+import { openapiRoute } from './openapi-route.ts';
 import { refuseBody, refuseQuery } from './query.ts';
 import { revocationsApi } from './revocations-api.ts';
 import type { StreamViewSources } from './stream-view.ts';
@@ -73,6 +74,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   const routers = [
     streamsApi(options),
     revocationsApi(authorizer),
+    openapiRoute(),
     ...(options.routes ?? []),
     ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls') })] : []),
     httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
