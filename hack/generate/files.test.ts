@@ -21,6 +21,7 @@ describe('generated files', () => {
       'charts/rtmpd-operator/files/rbac/role.yaml',
       'charts/rtmpd-operator/README.md',
       'docs/api/openapi.yaml',
+      'docs/api/openapi.json',
       'README.md',
       'operator/README.md',
     ]);

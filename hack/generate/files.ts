@@ -8,8 +8,8 @@ import { fieldReference } from '../../operator/src/api/docs.ts';
 import { flagsTable } from '../../operator/src/flags.ts';
 import { rbacYaml } from '../../operator/src/rbac.ts';
 import { optionsTable } from '../../rtmpd/src/config-docs.ts';
-import { OPENAPI_FILE } from '../../rtmpd/src/http/openapi-route.ts';
-import { openapiYaml } from '../../rtmpd/src/http/openapi.ts';
+import { OPENAPI_FILES } from '../../rtmpd/src/http/openapi-route.ts';
+import { openapiJson, openapiYaml } from '../../rtmpd/src/http/openapi.ts';
 import { adapterRulesPath, chartDir, chartReadme } from './chart-readme.ts';
 
 /** Reads a repository file (path relative to the root); undefined when it does not exist. */
@@ -39,6 +39,8 @@ const required = (read: Read, path: string): string => {
   return text;
 };
 
+const rtmpdVersion = (read: Read): string => (JSON.parse(required(read, 'rtmpd/package.json')) as { version: string }).version;
+
 export const generated: readonly Generated[] = [
   { path: `crds/${crdFileName}`, render: () => crdYaml() },
   // Helm installs the chart's copy; the top-level one is for kubectl users.
@@ -54,10 +56,9 @@ export const generated: readonly Generated[] = [
         required(read, adapterRulesPath),
       ),
   },
-  {
-    path: OPENAPI_FILE,
-    render: (read) => openapiYaml((JSON.parse(required(read, 'rtmpd/package.json')) as { version: string }).version),
-  },
+  { path: OPENAPI_FILES.yaml, render: (read) => openapiYaml(rtmpdVersion(read)) },
+  // What rtmpd serves at GET /api/v1/openapi.json, as it is.
+  { path: OPENAPI_FILES.json, render: (read) => openapiJson(rtmpdVersion(read)) },
   { path: 'README.md', render: (_read, current) => withSection(current, 'options', optionsTable()) },
   {
     path: 'operator/README.md',

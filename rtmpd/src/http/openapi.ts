@@ -376,3 +376,6 @@ export function openapiYaml(version: string): string {
   const header = '# Generated from rtmpd/src/http (openapi.ts and the schemas it names) by `make generate`; do not edit.\n';
   return header + stringify(openapiDocument(version), { lineWidth: 0 });
 }
+
+/** The same document as docs/api/openapi.json, the file rtmpd serves as it is (http/openapi-route.ts). */
+export const openapiJson = (version: string): string => `${JSON.stringify(openapiDocument(version))}\n`;
