@@ -13,10 +13,16 @@
 // subscriber and source, as before the `source` and `subscriber` labels,
 // each would be about twice that. Publishers and players are counted once
 // already: the relay is neither.
+//
+// The panels and alert rules that read series only a pod of a fleet exports
+// (rtmpd_fleet_*: e2e/observability/ runs every other query against a single
+// rtmpd) must have those series here, so a misspelt name or label fails.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { publishTestPattern, runFfmpeg, type Publisher } from '../../rtmpd/test/support/processes.ts';
@@ -24,7 +30,7 @@ import { eventually, kubectl } from '../cluster/kube.ts';
 import { repo } from '../lib/chart.ts';
 import { freePort } from '../lib/free-port.ts';
 import { startPrometheus, type RunningPrometheus } from '../lib/prometheus.ts';
-import { substituteVariables } from '../observability/promql.ts';
+import { FLEET_ONLY, substituteVariables, vectorSelectors } from '../observability/promql.ts';
 import { fleetPodAccount, startFleetPod, type FleetPod } from './pods.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -59,6 +65,20 @@ async function value(expr: string): Promise<number> {
   expect(result.status, `${expr}: ${result.error}`).toBe('success');
   expect(result.data.result, expr).toHaveLength(1);
   return Number(result.data.result[0]!.value[1]);
+}
+
+/** The dashboard queries and alert expressions that read a fleet-only series, by panel title or alert name. */
+function fleetOnlyExpressions(): (readonly [string, string])[] {
+  const chart = join(repo, 'charts/rtmpd-operator/files');
+  const dashboard = JSON.parse(readFileSync(join(chart, 'dashboards/rtmpd.json'), 'utf8')) as { panels: Panel[] };
+  const rules = (
+    parseYaml(readFileSync(join(chart, 'alerts/rtmpd.yaml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }
+  ).groups.flatMap((g) => g.rules);
+  const all = [
+    ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => [p.title, t.expr] as const)),
+    ...rules.map((r) => [r.alert, r.expr] as const),
+  ];
+  return all.filter(([, expr]) => vectorSelectors(expr).some((selector) => FLEET_ONLY.test(selector)));
 }
 
 const bitsPerSecond = (selector: string) => `sum(rate(${selector}[${RATE_INTERVAL}])) * 8`;
@@ -142,4 +162,18 @@ describe('the dashboard over a fleet with a stream relayed between pods', () => 
       expect(ratio, `${panel} b/s on the panel, ${rtmpOut} b/s of RTMP out`).toBeLessThanOrEqual(1.02);
     },
   );
+
+  const fleetOnly = fleetOnlyExpressions();
+  it('finds the panels and alerts that read fleet-only series', () => {
+    expect(fleetOnly.map(([name]) => name).sort()).toEqual(['Frames dropped for fleet relays', 'RtmpdFleetRelayDroppingFrames']);
+  });
+
+  it.each(fleetOnly)('has the fleet-only series "%s" reads, on both pods', async (_name, expr) => {
+    const full = await prometheus!.query(substituteVariables(expr, RATE_INTERVAL));
+    expect(full.status, `${expr}: ${full.error}`).toBe('success');
+    for (const selector of vectorSelectors(expr)) {
+      const series = (await prometheus!.query(substituteVariables(selector, RATE_INTERVAL))).data.result;
+      expect(series.map((s) => s.metric.pod).sort(), selector).toEqual(['edge-0', 'edge-1']);
+    }
+  });
 });

@@ -7,9 +7,14 @@
 // Dashboard queries must each return series. Alert expressions are true only
 // when something is wrong, so for each rule the full expression must evaluate
 // without error and every selector it reads must return series; the one
-// metric that needs kube-state-metrics (KSM_ONLY) is exempt, and a publisher
-// dropped on purpose at the end must make RtmpdPublisherDropped's expression
-// return that stream.
+// metric that needs kube-state-metrics (KSM_ONLY) is exempt, and so are the
+// series only a pod of a fleet exports (FLEET_ONLY), which
+// e2e/fleet/dashboard.test.ts checks over two pods. Faults made on purpose
+// must make their alerts' expressions return them: a forward to a port
+// nothing listens on (RtmpdForwardFailing; cam1's other forward goes to a
+// second rtmpd), a trusted balancer address (127.0.0.2) sending a bad PROXY
+// header or none (RtmpdProxyHeadersRefused), and a publisher dropped at the
+// end (RtmpdPublisherDropped).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -17,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../lib/eventually.ts';
+import { freePort } from '../lib/free-port.ts';
 import { startPrometheus, type RunningPrometheus } from '../lib/prometheus.ts';
 import {
   publishTestPattern,
@@ -27,13 +33,15 @@ import {
   type RunningServer,
 } from '../../rtmpd/test/support/processes.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
-import { labelValuesSelector, substituteVariables, vectorSelectors } from './promql.ts';
+import { FLEET_ONLY, labelValuesSelector, readsOnly, substituteVariables, vectorSelectors } from './promql.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DASHBOARD = join(REPO, 'charts/rtmpd-operator/files/dashboards/rtmpd.json');
 const RULES = join(REPO, 'charts/rtmpd-operator/files/alerts/rtmpd.yaml');
 /** Metrics that only kube-state-metrics exports: no local Prometheus can have them. */
 const KSM_ONLY = ['kube_pod_container_status_restarts_total'];
+/** The balancer address rtmpd trusts to send PROXY headers; every other client of the test is 127.0.0.1. */
+const BALANCER = '127.0.0.2';
 const RATE_INTERVAL = '10s';
 
 interface Target {
@@ -57,6 +65,7 @@ interface Rule {
 }
 let receiver: OtlpReceiver;
 let server: RtmpServerUnderTest;
+let destination: RunningServer;
 let prometheus: RunningPrometheus | undefined;
 let query: RunningPrometheus['query'];
 const publishers: Publisher[] = [];
@@ -80,6 +89,13 @@ beforeAll(async () => {
   delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL;
   delete process.env.OTEL_SDK_DISABLED;
   // One stream gets its own series, the second is summed under _overflow; small player queues so a stuck player drops frames.
+  // cam1 is forwarded to a second rtmpd and to a port nothing listens on (retried every 1-2 s);
+  // the RTMP and HTTP listeners expect PROXY headers from BALANCER.
+  destination = await startServer(['--recording-enabled', 'false', '--snapshot-enabled', 'false']);
+  const deadPort = await freePort();
+  const forwardRules = [
+    { app: 'live', key: 'cam1', urls: [`rtmp://127.0.0.1:${destination.rtmpPort}/live/cam1`, `rtmp://127.0.0.1:${deadPort}/live/cam1`] },
+  ];
   server = await startServer([
     '--metrics-max-streams',
     '1',
@@ -87,6 +103,16 @@ beforeAll(async () => {
     '65536',
     '--player-stall-timeout-seconds',
     '3600',
+    '--forward-rules',
+    JSON.stringify(forwardRules),
+    '--forward-retry-max-seconds',
+    '2',
+    '--proxy-protocol',
+    'rtmp,http',
+    '--proxy-protocol-from',
+    BALANCER,
+    '--proxy-protocol-timeout-seconds',
+    '1',
   ]);
 
   // Prometheus scraping rtmpd every second, with the alert rules loaded.
@@ -125,6 +151,12 @@ beforeAll(async () => {
       .catch(() => undefined);
   snapshot();
   snapshotTimer = setInterval(snapshot, 2000);
+  // The balancer: RTMP handshakes with no PROXY header before them on the RTMP port (a balancer
+  // without send-proxy), and connections that send nothing on the HTTP port (its health checks).
+  for (let i = 0; i < 8; i++) {
+    fromBalancer(server.rtmpPort, Buffer.alloc(1537, 3));
+    fromBalancer(server.httpPort);
+  }
 
   // Enough scrapes for every rate window, with the streams live.
   await eventually('relay latency and snapshot data in Prometheus', async () => {
@@ -135,6 +167,13 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 12_000));
 }, 180_000);
 
+/** A connection from the trusted balancer address that sends `bytes` (or nothing) and is left for rtmpd to close. */
+function fromBalancer(port: number, bytes?: Buffer): void {
+  const socket = connect({ port, host: '127.0.0.1', localAddress: BALANCER }, () => bytes && socket.write(bytes));
+  socket.on('error', () => undefined);
+  socket.resume();
+}
+
 afterAll(async () => {
   clearInterval(snapshotTimer);
   httpFlv?.abort();
@@ -142,6 +181,7 @@ afterAll(async () => {
   stopAll();
   await prometheus?.stop();
   await server?.stop();
+  await destination?.stop();
   await receiver?.close();
   process.env = savedEnv;
 });
@@ -185,14 +225,15 @@ describe('rtmpd under a real Prometheus', () => {
     }
   });
 
-  it.each(panels.flatMap((p) => p.targets!.map((t) => [`${p.title} / ${t.refId}`, t.expr] as const)))(
-    'dashboard query returns series: %s',
-    async (_name, expr) => {
-      const result = await query(substituteVariables(expr, RATE_INTERVAL));
-      expect(result.status, `${expr}: ${result.error}`).toBe('success');
-      expect(result.data.result.length, expr).toBeGreaterThan(0);
-    },
-  );
+  it.each(
+    panels.flatMap((p) =>
+      p.targets!.filter((t) => !readsOnly(t.expr, FLEET_ONLY)).map((t) => [`${p.title} / ${t.refId}`, t.expr] as const),
+    ),
+  )('dashboard query returns series: %s', async (_name, expr) => {
+    const result = await query(substituteVariables(expr, RATE_INTERVAL));
+    expect(result.status, `${expr}: ${result.error}`).toBe('success');
+    expect(result.data.result.length, expr).toBeGreaterThan(0);
+  });
 
   it.each(rules.map((r) => [r.alert ?? r.record!, r.expr] as const))(
     'alert %s evaluates and every selector it reads has series',
@@ -202,7 +243,7 @@ describe('rtmpd under a real Prometheus', () => {
       const selectors = vectorSelectors(expr);
       expect(selectors.length).toBeGreaterThan(0);
       for (const selector of selectors) {
-        if (KSM_ONLY.some((name) => selector.startsWith(name))) continue;
+        if (KSM_ONLY.some((name) => selector.startsWith(name)) || FLEET_ONLY.test(selector)) continue;
         const result = await query(selector);
         expect(result.data.result.length, `${selector} (in ${expr})`).toBeGreaterThan(0);
       }
@@ -224,6 +265,37 @@ describe('rtmpd under a real Prometheus', () => {
     expect(p99).toBeLessThan(2);
     const dropped = await value('sum(rtmpd_stream_dropped_frames_total)');
     console.log(`relay latency p99 ${(p99 * 1000).toFixed(2)} ms; frames dropped for the stuck player: ${dropped}`);
+  });
+
+  it("shows cam1's forwards: one sending to the second rtmpd at about the stream's bitrate, one failing", async () => {
+    const value = async (expr: string) => Number((await query(substituteVariables(expr, RATE_INTERVAL))).data.result[0]?.value[1]);
+    expect(await value('sum(rtmpd_forwards{state="sending"})')).toBe(1);
+    expect(await value(`sum(increase(rtmpd_forward_failures_total[1m]))`)).toBeGreaterThan(3);
+    const expr = substituteVariables(panels.find((p) => p.title === 'Bitrate forwarded per stream')!.targets![0]!.expr, RATE_INTERVAL);
+    const share = `sum(${expr}) / (sum(rate(rtmpd_stream_received_bytes_total{key="cam1",source="publisher"}[${RATE_INTERVAL}])) * 8)`;
+    const result = await query(share);
+    expect(result.status, `${share}: ${result.error}`).toBe('success');
+    expect(Number(result.data.result[0]?.value[1]), share).toBeGreaterThan(0.5);
+    expect(Number(result.data.result[0]?.value[1]), share).toBeLessThan(2);
+    const failing = (await query(rules.find((r) => r.alert === 'RtmpdForwardFailing')!.expr)).data.result;
+    expect(failing, 'RtmpdForwardFailing').toHaveLength(1);
+  });
+
+  it("RtmpdProxyHeadersRefused's expression returns both reasons the balancer's connections were refused for", async () => {
+    const rule = rules.find((r) => r.alert === 'RtmpdProxyHeadersRefused')!;
+    const reasons = await eventually(
+      'both reasons over the threshold',
+      async () => {
+        const found = (await query(rule.expr)).data.result.map((s) => s.metric.reason).sort();
+        return found.length === 2 ? found : undefined;
+      },
+      30_000,
+    );
+    expect(reasons).toEqual(['bad_proxy_header', 'proxy_header_timeout']);
+    const refused = async (metric: string, reason: string) =>
+      Number((await query(`sum(${metric}{reason="${reason}"})`)).data.result[0]?.value[1]);
+    expect(await refused('rtmpd_connections_refused_total', 'bad_proxy_header')).toBe(8);
+    expect(await refused('rtmpd_http_connections_refused_total', 'proxy_header_timeout')).toBe(8);
   });
 
   it.each(['Egress bitrate', 'Bitrate out per stream'])(

@@ -111,3 +111,11 @@ export function vectorSelectors(expr: string): string[] {
   }
   return out;
 }
+
+/** Series only a pod of a fleet exports (--fleet-name): e2e/fleet/dashboard.test.ts runs what reads them. */
+export const FLEET_ONLY = /^rtmpd_fleet_/;
+
+/** Whether every selector `expr` reads names a metric that `names` matches. */
+export function readsOnly(expr: string, names: RegExp): boolean {
+  return vectorSelectors(expr).every((selector) => names.test(selector));
+}
