@@ -36,7 +36,7 @@ export const streamViewSchema = z.object({
   video_frames: count,
   /** Keyframes received since the publish; a snapshot can be asked for once there is one. */
   keyframes: count,
-  /** Frames not sent to slow players (each skipped to the next keyframe), summed over the stream's players. */
+  /** Frames not sent to slow players and forwards (each skipped to the next keyframe), summed over them. */
   dropped_frames: count,
   /** `rtmp` counts RTMP players over both listeners (RTMPS too); HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
   players: z.object({ rtmp: count, http_flv: count, hls: count, total: count }),
