@@ -366,7 +366,7 @@ export const configSchema = z.object({
     .string()
     .default('')
     .describe(
-      "PEM certificates trusted for rtmps:// destinations besides the system's (a private origin's CA); read at the first RTMPS forward",
+      "PEM certificates trusted for rtmps:// destinations besides Node.js's bundled Mozilla roots (a private origin's CA; the OS trust store is not read); read at the first RTMPS forward",
     )
     .meta(restart),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),

@@ -1,7 +1,8 @@
 // RTMPS destinations: loaded only when a forward rule names one, so a server
 // without them never loads node:tls for it (idle memory, README "Where the
-// memory goes"). The destination's certificate is verified against the
-// system's roots, plus --forward-tls-ca-file's when set.
+// memory goes"). The destination's certificate is verified against Node's
+// bundled Mozilla roots (tls.rootCertificates, not the OS trust store), plus
+// --forward-tls-ca-file's when set.
 import { isIP, type Socket } from 'node:net';
 import { connect, rootCertificates } from 'node:tls';
 import type { Destination } from '../rtmp/client/destination.ts';
