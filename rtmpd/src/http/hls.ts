@@ -23,8 +23,14 @@ const PLAYLIST_CACHE = 'no-cache';
 export const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
 
 export const blockingQuery = z.object({
-  _HLS_msn: z.coerce.number().int().min(0).max(1e9).optional(),
-  _HLS_part: z.coerce.number().int().min(0).max(1e6).optional(),
+  _HLS_msn: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1e9)
+    .optional()
+    .describe('blocking reload: answer once this media sequence number is in the playlist (LL-HLS)'),
+  _HLS_part: z.coerce.number().int().min(0).max(1e6).optional().describe('with _HLS_msn: once this part of that segment is'),
 });
 
 const REFUSALS: Record<HlsRefusal, [number, string]> = {

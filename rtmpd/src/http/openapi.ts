@@ -53,13 +53,15 @@ const components = {
 
 /**
  * What the play rules read from a player's query (auth/authorizer.ts): a
- * stream secret, a signed URL's expiry and signature, or a JWT.
+ * stream secret, a signed URL's expiry, address and signature
+ * (auth/signed-url.ts), or a JWT.
  */
 const playCredentials = z.object({
-  secret: z.string().optional(),
-  exp: z.string().optional(),
-  sig: z.string().optional(),
-  jwt: z.string().optional(),
+  secret: z.string().optional().describe("the stream's secret, when the play rules check one"),
+  exp: z.string().optional().describe("a signed URL's expiry (Unix seconds)"),
+  ip: z.string().optional().describe('the client address a signed URL is bound to, when it is'),
+  sig: z.string().optional().describe("a signed URL's signature"),
+  jwt: z.string().optional().describe('a player JWT (or send it as the bearer token)'),
 });
 
 const json = (schema: z.ZodType) => ({ json: schema });
@@ -118,7 +120,7 @@ const routes: readonly Route[] = [
   {
     method: 'get',
     path: STREAMS,
-    summary: 'The live streams (in a fleet, of every pod)',
+    summary: 'The live streams (in a fleet, of every pod); publisher addresses only to a caller with an API token',
     access: 'read',
     query: noQuery,
     ok: { 200: { description: 'The streams', ...json(streamListSchema) } },
@@ -127,7 +129,7 @@ const routes: readonly Route[] = [
     {
       method: 'get',
       path: id,
-      summary: 'One live stream',
+      summary: 'One live stream; its publisher address only to a caller with an API token',
       access: 'read',
       query: noQuery,
       ok: { 200: { description: 'The stream', ...json(streamViewSchema) } },
@@ -281,7 +283,7 @@ const SECURITY: Record<Access, object[]> = {
 
 const ACCESS_NOTE: Record<Access, string> = {
   open: 'Open to anyone.',
-  read: 'Open unless `--api-read-access token`; with an API token, publisher addresses are shown.',
+  read: 'Open unless `--api-read-access token`.',
   metrics: 'Open unless `--metrics-access token`.',
   token: 'Needs an API token (`--api-token-file`).',
   play: 'Decided by the play rules: credentials in the query (`secret`, `exp` and `sig`, `jwt`) or a JWT as the bearer token.',
@@ -335,12 +337,14 @@ function operation(route: Route, jsonSchema: ToJsonSchema): object {
     name,
     in: 'path',
     required: true,
+    ...(route.params?.[name] ? parameterDescription(jsonSchema(route.params[name], 'input')) : {}),
     schema: route.params?.[name] ? jsonSchema(route.params[name], 'input') : { type: 'string' },
   }));
   const query = jsonSchema(route.query, 'input') as { properties?: Record<string, object>; required?: string[] };
   const queryParams = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
     name,
     in: 'query',
+    ...parameterDescription(schema),
     required: query.required?.includes(name) ?? false,
     schema,
   }));
@@ -365,6 +369,9 @@ function operation(route: Route, jsonSchema: ToJsonSchema): object {
   };
 }
 
+/** A parameter's description at its own level too, where OpenAPI tools show it. */
+const parameterDescription = (schema: { description?: string }) => (schema.description ? { description: schema.description } : {});
+
 function content(body: Body, jsonSchema: ToJsonSchema): object {
   if ('json' in body) return { content: { 'application/json': { schema: jsonSchema(body.json, 'output') } } };
   if ('media' in body) return { content: Object.fromEntries(body.media.map((type) => [type, {}])) };
@@ -374,7 +381,7 @@ function content(body: Body, jsonSchema: ToJsonSchema): object {
 /** The document as the YAML committed at docs/api/openapi.yaml. */
 export function openapiYaml(version: string): string {
   const header = '# Generated from rtmpd/src/http (openapi.ts and the schemas it names) by `make generate`; do not edit.\n';
-  return header + stringify(openapiDocument(version), { lineWidth: 0 });
+  return header + stringify(openapiDocument(version), { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
 /** The same document as docs/api/openapi.json, the file rtmpd serves as it is (http/openapi-route.ts). */

@@ -68,16 +68,20 @@ export const recordingSelection = z.object({
   stream_id: z
     .string()
     .regex(/^rtmp\/[^/]+\/[^/]+$/, 'expected rtmp/<app>/<key>')
-    .optional(),
-  app: z.string().optional(),
-  key: z.string().optional(),
-  start: time.optional(),
-  end: time.optional(),
+    .optional()
+    .describe("one stream's recordings (rtmp/<app>/<key>)"),
+  app: z.string().optional().describe("an app's recordings"),
+  key: z.string().optional().describe("a stream key's recordings"),
+  start: time.optional().describe('recordings that end after this RFC 3339 time'),
+  end: time.optional().describe('recordings that start before this RFC 3339 time'),
 });
 export type RecordingSelection = z.infer<typeof recordingSelection>;
 
 const pageLimit = wholeNumber(1, 1000).default(100);
-export const listQuery = recordingSelection.extend({ limit: pageLimit, page_token: z.string().max(1024).optional() });
+export const listQuery = recordingSelection.extend({
+  limit: pageLimit.describe('recordings per page'),
+  page_token: z.string().max(1024).optional().describe('the next_page_token of the page before'),
+});
 export type RecordingListQuery = z.infer<typeof listQuery>;
 
 export const recordingUrl = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;

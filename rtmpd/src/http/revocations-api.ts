@@ -9,7 +9,9 @@ import { Router } from './required-modules.ts';
 import { streamIdOf } from './streams-api.ts';
 
 export const secondsQuery = z.object({
-  seconds: wholeNumber(1, 365 * 86_400).optional(),
+  seconds: wholeNumber(1, 365 * 86_400)
+    .optional()
+    .describe('how long the revocation lasts; without it, until it is lifted or rtmpd restarts'),
 });
 
 /** A revoked stream key; `until` is null for a revocation that lasts until it is lifted or rtmpd restarts. */

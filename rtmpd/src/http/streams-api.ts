@@ -44,12 +44,19 @@ export interface FleetStreams {
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
 export const encodedParams = z.object({
-  stream_id: z.string().regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123'),
+  stream_id: z
+    .string()
+    .regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123')
+    .describe('rtmp/<app>/<key>, URL-encoded as one path segment (rtmp%2Flive%2Ftest123)'),
 });
 const decodedParams = z.object({ app: z.string().min(1), key: z.string().min(1) });
 /** The longest ban a kick may ask for: 30 days. */
 const MAX_BAN_SECONDS = 30 * 86_400;
-export const banQuery = z.object({ ban_seconds: wholeNumber(1, MAX_BAN_SECONDS).optional() });
+export const banQuery = z.object({
+  ban_seconds: wholeNumber(1, MAX_BAN_SECONDS)
+    .optional()
+    .describe('also revoke the stream key this many seconds; without it the publisher may come back at once'),
+});
 
 /** GET /api/v1/rtmp/streams. */
 export const streamListSchema = z.object({ streams: z.array(streamViewSchema) });
