@@ -53,6 +53,30 @@ describe('config file reload', () => {
     expect(JSON.stringify(s.lines)).not.toContain('s3cret');
   });
 
+  it('logs webhook, callback and JWKS URLs without their credentials or query', () => {
+    const s = setup('webhookUrls: []\n');
+    writeFileSync(
+      s.file,
+      [
+        'webhookUrls: ["https://hook-user:hook-pass@hooks.example.com/rtmpd?token=hook-token"]',
+        'authRules:',
+        '  - { method: callback, url: "https://cb-user:cb-pass@auth.example.com/decide?key=cb-token" }',
+        '  - { method: jwt, jwksUrl: "https://idp.example.com/jwks?access=jwks-token" }',
+        '',
+      ].join('\n'),
+    );
+    expect(s.watch.reload()).toEqual({ applied: ['authRules', 'webhookUrls'], needRestart: [] });
+    expect(s.lines.at(-1)).toMatchObject({
+      msg: 'config reloaded',
+      applied: {
+        webhookUrls: ['https://hooks.example.com/rtmpd'],
+        authRules: [{ url: 'https://auth.example.com/decide' }, { jwksUrl: 'https://idp.example.com/jwks' }],
+      },
+    });
+    expect(s.config.webhookUrls).toEqual(['https://hook-user:hook-pass@hooks.example.com/rtmpd?token=hook-token']);
+    expect(JSON.stringify(s.lines)).not.toMatch(/hook-pass|hook-token|cb-pass|cb-token|jwks-token/);
+  });
+
   it('keeps options that need a restart at their running values, and says so', () => {
     const s = setup('rtmpBind: 127.0.0.1:1935\n');
     writeFileSync(s.file, 'rtmpBind: 127.0.0.1:1936\nmaxConnections: 5\n');

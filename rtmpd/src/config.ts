@@ -4,13 +4,14 @@
 // this module to render a pod's configuration, so every option a pod can run
 // with is declared here and nowhere else.
 import { z } from 'zod';
-import { authRulesSchema } from './auth/rules.ts';
+import { authRulesSchema, type AuthRule } from './auth/rules.ts';
 import { proxyListenerList } from './connections/proxy-protocol.ts';
 import { cidrList } from './connections/trusted.ts';
 import { fillPlaceholders } from './forward/placeholders.ts';
 import { ruleList, streamRule } from './hub/stream-rules.ts';
 import { parseDestination, redactUrl } from './rtmp/client/destination.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
+import { redactHttpUrl } from './telemetry/redact.ts';
 import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
@@ -504,10 +505,28 @@ export const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 /** Whether a running rtmpd applies a change of the option at once or needs a restart. */
 export const reloadOf = (key: ConfigKey): Reload => (configSchema.shape[key].meta() as { reload: Reload }).reload;
 
-/** An option's value as a log may show it: forward destinations without their stream keys. */
+/**
+ * An option's value as a log may show it: forward destinations without their
+ * stream keys, and webhook, callback and JWKS URLs without the credentials or
+ * query a user may have put in them.
+ */
 export function loggableValue<K extends ConfigKey>(key: K, value: Config[K]): unknown {
-  if (key !== 'forwardRules') return value;
-  return (value as ForwardRule[]).map((rule) => ({ ...rule, urls: rule.urls.map(redactUrl) }));
+  switch (key) {
+    case 'forwardRules':
+      return (value as ForwardRule[]).map((rule) => ({ ...rule, urls: rule.urls.map(redactUrl) }));
+    case 'webhookUrls':
+      return (value as string[]).map(redactHttpUrl);
+    case 'authRules':
+      return (value as AuthRule[]).map(loggableAuthRule);
+    default:
+      return value;
+  }
+}
+
+function loggableAuthRule(rule: AuthRule): AuthRule {
+  if (rule.method === 'callback' && rule.url !== undefined) return { ...rule, url: redactHttpUrl(rule.url) };
+  if (rule.method === 'jwt' && rule.jwksUrl !== undefined) return { ...rule, jwksUrl: redactHttpUrl(rule.jwksUrl) };
+  return rule;
 }
 
 export const rtmpdOptions: OptionSet<typeof configSchema> = {

@@ -6,6 +6,7 @@
 // here is awaited by media: events are queued and the call returns.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../telemetry/logger.ts';
+import { redactHttpUrl } from '../telemetry/redact.ts';
 import { webhookEventTypes, type WebhookEventType } from './options.ts';
 import { signatureHeader } from './signature.ts';
 
@@ -110,12 +111,6 @@ const STOPPED = 'rtmpd stopped';
 const retryable = (result: SendResult): boolean => !('status' in result) || result.status >= 500 || result.status === 429;
 const describe = (result: SendResult): string => ('status' in result ? `answered ${result.status}` : result.error);
 
-/** A URL as logs show it: no credentials or query, which may carry secrets. */
-const redact = (url: string): string => {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-};
-
 export class WebhookDelivery {
   readonly counts: DeliveryCounts;
   private readonly o: WebhookDeliveryOptions;
@@ -201,7 +196,7 @@ export class WebhookDelivery {
         return this.give(event, url, 'failed', attempt, `${describe(result)}; older than --webhook-max-age-seconds by the next try`);
       if (retryAt > this.deadline) return this.give(event, url, 'failed', attempt, `${describe(result)}; rtmpd is stopping`);
       this.counts[event.type].retried++;
-      this.o.logger.debug({ id: event.id, type: event.type, url: redact(url), attempt, waitMs: Math.round(wait) }, describe(result));
+      this.o.logger.debug({ id: event.id, type: event.type, url: redactHttpUrl(url), attempt, waitMs: Math.round(wait) }, describe(result));
       await this.clock.sleep(wait, signal);
       if (signal.aborted) return this.give(event, url, 'failed', attempt, STOPPED);
     }
@@ -213,7 +208,7 @@ export class WebhookDelivery {
     // Shutdown's give-ups are summed in one line by close().
     if (why === STOPPED) return;
     this.o.logger.warn(
-      { id: event.id, type: event.type, url: redact(url), attempts, why },
+      { id: event.id, type: event.type, url: redactHttpUrl(url), attempts, why },
       outcome === 'dropped' ? 'webhook event dropped: the queue is full' : 'webhook event not delivered',
     );
   }
