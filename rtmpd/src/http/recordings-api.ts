@@ -20,8 +20,7 @@ const PREFIX = '/api/v1/rtmp/recordings';
 
 /** A recording as the API shows it. */
 export const recordingViewSchema = z.object({
-  /** `<app>/<key>/<file>`; in a fleet `<pod>/<app>/<key>/<file>`. */
-  id: z.string(),
+  id: z.string().describe('`<app>/<key>/<file>`; in a fleet `<pod>/<app>/<key>/<file>`'),
   stream_id: z.string(),
   app: z.string(),
   key: z.string(),
@@ -30,12 +29,9 @@ export const recordingViewSchema = z.object({
   end_time: z.iso.datetime(),
   duration_seconds: z.number().nonnegative(),
   size_bytes: z.number().int().nonnegative(),
-  /** Still being written. */
-  recording: z.boolean(),
-  /** Download (with HTTP range requests). */
-  url: z.string(),
-  /** In a fleet: the pod that holds it. */
-  pod: z.string().optional(),
+  recording: z.boolean().describe('still being written'),
+  url: z.string().describe('its download (HTTP range requests too)'),
+  pod: z.string().optional().describe('in a fleet: the pod that holds it'),
 });
 export type RecordingView = z.infer<typeof recordingViewSchema>;
 
@@ -43,8 +39,10 @@ export type RecordingView = z.infer<typeof recordingViewSchema>;
 export const recordingListSchema = z.object({
   recordings: z.array(recordingViewSchema),
   next_page_token: z.string().nullable(),
-  /** In a fleet: live pods that did not answer, whose recordings are missing from the list. */
-  unreachable_pods: z.array(z.string()).optional(),
+  unreachable_pods: z
+    .array(z.string())
+    .optional()
+    .describe('in a fleet: live pods that did not answer, whose recordings are missing from the list'),
 });
 export type FleetRecordingList = Required<z.infer<typeof recordingListSchema>>;
 

@@ -7,7 +7,8 @@ import type { Recorder } from '../storage/recorder.ts';
 /**
  * A stream as the API shows it. The first four fields are the original
  * flux-rtmpd's, byte for byte; the rest were added here. Unknown values are
- * null rather than missing, so clients see a stable shape.
+ * null rather than missing, so clients see a stable shape. Fields say what
+ * they are in .describe(), which the OpenAPI document (http/openapi.ts) carries.
  */
 const text = z.string().max(1024);
 const count = z.number().int().nonnegative();
@@ -17,8 +18,7 @@ export const streamViewSchema = z.object({
   stream_id: text,
   app: text,
   key: text,
-  /** RFC 3339, UTC, whole seconds: the original's format. */
-  start_time: z.iso.datetime(),
+  start_time: z.iso.datetime().describe("RFC 3339, UTC, whole seconds: the original's format."),
   video: z
     .object({
       codec: text,
@@ -32,29 +32,35 @@ export const streamViewSchema = z.object({
   audio: z.object({ codec: text, profile: text.nullable(), sample_rate: nullableNumber, channels: nullableNumber }).nullable(),
   bitrate_kbps: z.number().nonnegative(),
   bytes_in: count,
-  /** Video frames received since the publish (sequence headers excluded); its rate over time is the fps actually arriving. */
-  video_frames: count,
-  /** Keyframes received since the publish; a snapshot can be asked for once there is one. */
-  keyframes: count,
-  /** Frames not sent to slow players and forwards (each skipped to the next keyframe), summed over them. */
-  dropped_frames: count,
-  /** `rtmp` counts RTMP players over both listeners (RTMPS too); HLS players are estimated: distinct clients that polled the playlist in the last 10 s. */
-  players: z.object({ rtmp: count, http_flv: count, hls: count, total: count }),
-  /** Path of the stream's HLS playlist on this server; null when HLS is off for it. */
-  hls_url: text.nullable(),
-  /** Whether the stream is being written to disk now. */
-  recording: z.boolean(),
-  /** `recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded. */
-  recording_state: z.enum(['recording', 'disk_full', 'failed', 'off']),
-  /**
-   * protocol: `rtmp`, `rtmps` (RTMP over TLS), or `relay` for a copy pulled from the pod of the fleet that
-   * owns the stream (only in the pods' lists to each other); remote_address is null unless the caller presented an API token.
-   */
-  publisher: z.object({ protocol: text, remote_address: text.nullable() }),
-  /** In a fleet, the pod that owns the stream (its publisher's); null for a single server. */
-  owner: z.object({ pod: text }).nullable(),
-  /** Where the stream is forwarded to (forwardRules); empty when nowhere. A pod of an older version sends none. */
-  forwards: z.array(forwardViewSchema).max(1000).default([]),
+  video_frames: count.describe(
+    'Video frames received since the publish (sequence headers excluded); its rate over time is the fps actually arriving.',
+  ),
+  keyframes: count.describe('Keyframes received since the publish; a snapshot can be asked for once there is one.'),
+  dropped_frames: count.describe('Frames not sent to slow players and forwards (each skipped to the next keyframe), summed over them.'),
+  players: z
+    .object({ rtmp: count, http_flv: count, hls: count, total: count })
+    .describe(
+      '`rtmp` counts RTMP players over both listeners (RTMPS too); HLS players are estimated: distinct clients that polled the playlist in the last 10 s.',
+    ),
+  hls_url: text.nullable().describe("Path of the stream's HLS playlist on this server; null when HLS is off for it."),
+  recording: z.boolean().describe('Whether the stream is being written to disk now.'),
+  recording_state: z
+    .enum(['recording', 'disk_full', 'failed', 'off'])
+    .describe('`recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded.'),
+  publisher: z
+    .object({ protocol: text, remote_address: text.nullable() })
+    .describe(
+      "protocol: `rtmp`, `rtmps` (RTMP over TLS), or `relay` for a copy pulled from the pod of the fleet that owns the stream (only in the pods' lists to each other); remote_address is null unless the caller presented an API token.",
+    ),
+  owner: z
+    .object({ pod: text })
+    .nullable()
+    .describe("In a fleet, the pod that owns the stream (its publisher's); null for a single server."),
+  forwards: z
+    .array(forwardViewSchema)
+    .max(1000)
+    .default([])
+    .describe('Where the stream is forwarded to (forwardRules); empty when nowhere. A pod of an older version sends none.'),
 });
 
 export type StreamView = z.infer<typeof streamViewSchema>;
