@@ -8,7 +8,7 @@
 //   hostile     connections sending garbage, or a byte every few seconds
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +16,7 @@ import { serverCloses } from '../bench/server-closes.ts';
 import { serverEntry } from '../../rtmpd/test/support/processes.ts';
 import { testPatternInputs } from '../../rtmpd/test/support/clips.ts';
 import { RtmpClient } from '../../rtmpd/test/support/rtmp-client.ts';
+import { freePort } from '../../e2e/lib/free-port.ts';
 
 const USAGE = `usage: make soak SOAK_ARGS="[options]"   (node hack/soak/main.ts [options])
 
@@ -55,14 +56,6 @@ const FPS = 25;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const randomBetween = (min: number, max: number) => min + Math.random() * (max - min);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const [rtmpPort, httpPort] = [await freePort(), await freePort()];
 const dataDir = mkdtempSync(join(tmpdir(), 'rtmpd-soak-'));

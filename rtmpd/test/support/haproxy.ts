@@ -5,9 +5,9 @@
 // The caller stops it (by its process id) when its tests end.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { waitForPort } from './processes.ts';
+import { freePort } from '../../../e2e/lib/free-port.ts';
 
 /** The balancer's own address: rtmpd sees HAProxy's TCP connections come from it. */
 export const BALANCER_ADDRESS = '127.0.0.2';
@@ -26,14 +26,6 @@ const serverLine: Record<Frontend['header'], string> = {
   v2: `send-proxy-v2 source ${BALANCER_ADDRESS}`,
   'forwarded-for': `source ${FORWARDER_ADDRESS}`,
 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts HAProxy with one frontend per entry; resolves with their ports once they listen. */
 export async function startHaproxy(dir: string, frontends: readonly Frontend[]): Promise<{ ports: number[]; stop(): void }> {
