@@ -19,6 +19,8 @@ export interface Frontend {
   to: number;
   /** send-proxy (v1), send-proxy-v2, or `forwarded-for`: HTTP mode, adding the client to X-Forwarded-For. */
   header: 'v1' | 'v2' | 'forwarded-for';
+  /** Health-checks its server every 100 ms: a connection that sends the header and is reset at once. */
+  check?: boolean;
 }
 
 const serverLine: Record<Frontend['header'], string> = {
@@ -30,7 +32,7 @@ const serverLine: Record<Frontend['header'], string> = {
 /** Starts HAProxy with one frontend per entry; resolves with their ports once they listen. */
 export async function startHaproxy(dir: string, frontends: readonly Frontend[]): Promise<{ ports: number[]; stop(): void }> {
   const ports = await Promise.all(frontends.map(() => freePort()));
-  const sections = frontends.map(({ to, header }, i) =>
+  const sections = frontends.map(({ to, header, check }, i) =>
     [
       `frontend f${i}`,
       `  bind 127.0.0.1:${ports[i]}`,
@@ -38,7 +40,7 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
       `  default_backend b${i}`,
       `backend b${i}`,
       ...(header === 'forwarded-for' ? ['  mode http'] : []),
-      `  server rtmpd 127.0.0.1:${to} ${serverLine[header]}`,
+      `  server rtmpd 127.0.0.1:${to} ${serverLine[header]}${check ? ' check inter 100ms' : ''}`,
     ].join('\n'),
   );
   const config = join(dir, 'haproxy.cfg');

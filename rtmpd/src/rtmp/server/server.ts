@@ -128,6 +128,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
    */
   function whenClientKnown(socket: Socket, protocol: RtmpProtocol, readHeader: HeaderRead, start: (rest: Buffer) => void): void {
     const { proxy } = options;
+    // No address: the peer reset the connection before it was accepted (a
+    // balancer's TCP health check does), so there is no client to serve, and
+    // an untrusted-looking socket would have its PROXY header read as RTMP.
+    if (proxy && socket.remoteAddress === undefined) return void socket.destroy();
     if (!proxy?.expects(protocol, socket)) return start(NO_BYTES);
     pending.add(socket);
     readHeader(proxy, listenerStats(protocol).connectionsRefused, {
