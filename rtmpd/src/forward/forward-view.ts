@@ -7,14 +7,16 @@ export const FORWARD_STATES = ['connecting', 'handshaking', 'connect', 'createSt
 export type ForwardState = (typeof FORWARD_STATES)[number];
 
 export const forwardViewSchema = z.object({
-  /** The destination URL with its stream key replaced by ***. */
-  destination: z.string().max(2048),
-  state: z.enum(FORWARD_STATES),
-  /** Connections opened to the destination. */
-  attempts: z.number().int().nonnegative(),
-  /** Bytes written to the destination over all its connections. */
-  bytes: z.number().int().nonnegative(),
-  /** Why the last connection failed (a refusal's status code and description, a timeout, ...); null when none did. */
-  last_error: z.string().max(1024).nullable(),
+  destination: z.string().max(2048).describe('The destination URL with its stream key replaced by ***.'),
+  state: z
+    .enum(FORWARD_STATES)
+    .describe('A step of the publish to the destination, sending once it is published, backoff between attempts, stopped at the end.'),
+  attempts: z.number().int().nonnegative().describe('Connections opened to the destination.'),
+  bytes: z.number().int().nonnegative().describe('Bytes written to the destination over all its connections.'),
+  last_error: z
+    .string()
+    .max(1024)
+    .nullable()
+    .describe("Why the last connection failed (a refusal's status code and description, a timeout, ...); null when none did."),
 });
 export type ForwardView = z.infer<typeof forwardViewSchema>;
