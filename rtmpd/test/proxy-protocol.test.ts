@@ -68,6 +68,7 @@ beforeAll(async () => {
     { to: portOf(ready.https), header: 'v2' },
     { to: server.httpPort, header: 'forwarded-for' },
     { to: server.rtmpPort, header: 'v2', check: true },
+    { to: server.httpPort, header: 'v2', check: true },
   ]);
   [v1Port, v2Port, httpPort, rtmpsPort, httpsPort, forwarderPort] = haproxy.ports as [number, number, number, number, number, number];
 }, 30_000);
@@ -224,9 +225,10 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
 
   it("takes the balancer's health checks (a header, then a reset) without counting or logging a failed handshake", async () => {
     const badVersion = () => metric('rtmpd_handshake_failures_total{protocol="rtmp",reason="handshake_bad_version"}');
-    const before = await badVersion();
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // about 10 checks
-    expect(await badVersion()).toBe(before);
+    const badRequest = () => metric('rtmpd_http_client_errors_total{reason="bad_request"}');
+    const before = [await badVersion(), await badRequest()];
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // about 10 checks of each port
+    expect([await badVersion(), await badRequest()]).toEqual(before);
     expect(server.logs.filter((l) => l.msg === 'rtmp protocol error, closing' && l.remote === '?:0')).toEqual([]);
   });
 

@@ -108,6 +108,8 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
    * back, and the socket left paused for `start`).
    */
   function whenClientKnown(socket: Socket, listener: 'http' | 'https', start: () => void): void {
+    // No address: reset before accept (a balancer's health check), so no client, and its header is no request.
+    if (proxy && socket.remoteAddress === undefined) return void socket.destroy();
     if (!proxy?.expects(listener, socket)) return start();
     awaitingHeader.add(socket);
     proxy.readHeader(socket, listener, stats.connectionsRefused, {
