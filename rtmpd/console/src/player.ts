@@ -5,6 +5,7 @@ import { LineChart } from './chart.ts';
 import { copyRow } from './copy.ts';
 import { h, setText } from './dom.ts';
 import { bitrate, bytes, channels, codecName, duration, fps, resolution, uptimeSeconds } from './format.ts';
+import { ForwardsList } from './forwards.ts';
 import type { History } from './history.ts';
 import type { Page } from './page.ts';
 import { play, type Playback, type Protocol } from './playback.ts';
@@ -27,6 +28,7 @@ export class PlayerPage implements Page {
   private readonly urls = h('dl', { class: 'urls' });
   private readonly tiles = new Map<string, HTMLElement>();
   private readonly tileList = h('dl', { class: 'tiles' });
+  private readonly forwards = new ForwardsList();
   private readonly bitrateChart = new LineChart('Bitrate', bitrate);
   private readonly fpsChart = new LineChart('Frame rate', (v) => `${v.toFixed(1)} fps`);
   private readonly uptime = h('span', { class: 'uptime' });
@@ -72,6 +74,7 @@ export class PlayerPage implements Page {
           { class: 'stats', 'aria-label': 'Stream health' },
           h('h2', {}, 'Health'),
           this.tileList,
+          this.forwards.element,
           this.bitrateChart.element,
           this.fpsChart.element,
         ),
@@ -97,6 +100,7 @@ export class PlayerPage implements Page {
     this.showProtocols(stream);
     this.showUrls(stream);
     this.showTiles(stream);
+    this.forwards.update(stream.forwards);
     const samples = this.history.of(stream.stream_id);
     this.bitrateChart.update(samples.map((s) => ({ at: s.at, value: s.kbps })));
     this.fpsChart.update(samples.flatMap((s) => (s.fps === null ? [] : [{ at: s.at, value: s.fps }])));

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from '../../../e2e/lib/chromium.ts';
+import { freePort } from '../../../e2e/lib/free-port.ts';
 import {
   listStreams,
   probe,
@@ -165,6 +166,8 @@ describe('web console', () => {
     expect(await page.locator('[data-stat="resolution"]').innerText()).toBe('640×360');
     expect(await page.locator('[data-stat="video"]').innerText()).toMatch(/^H\.264 High/);
     expect(await page.locator('[data-stat="dropped"]').innerText()).toBe('0');
+    // cam1 is forwarded nowhere: no forwards section.
+    expect(await page.getByRole('region', { name: 'Forwards' }).count()).toBe(0);
     await expect.poll(() => page.locator('.chart .line').first().getAttribute('points'), { timeout: 10_000 }).toMatch(/ /);
     await page.waitForTimeout(4000); // a few more chart points for the picture
     // The whole page, so the picture shows the addresses below the player too, RTMPS's beside RTMP's.
@@ -223,6 +226,59 @@ describe('web console', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto('about:blank'); // the console's polling ends with its tests
   });
+});
+
+describe('forwards', () => {
+  it("shows a stream's forward to a live rtmpd as sending and one to a closed port in backoff with its error", async () => {
+    const quiet = ['--recording-enabled', 'false', '--snapshot-enabled', 'false'];
+    const destination = await startServer(quiet);
+    const closedPort = await freePort();
+    const rules = [{ app: 'live', urls: [`rtmp://127.0.0.1:${destination.rtmpPort}/in/{key}`, `rtmp://127.0.0.1:${closedPort}/in/{key}`] }];
+    const source = await startServer([...quiet, '--forward-rules', JSON.stringify(rules), '--forward-retry-max-seconds', '4']);
+    const publisher = publishTestPattern(source.rtmpUrl('live', 'relayed'), { seconds: 60, size: '320x240' });
+    const forwardsPage = await browser.newPage();
+    try {
+      await waitForStream(destination, 'rtmp/in/relayed');
+      await forwardsPage.goto(source.httpUrl('/#/stream/rtmp%2Flive%2Frelayed'));
+      // What the page shows of each forward, read without waiting for elements that may never come.
+      const shown = () =>
+        forwardsPage.locator('.forward').evaluateAll((items: HTMLElement[]) =>
+          items.map((item) => {
+            const badge = item.querySelector<HTMLElement>('.state')!;
+            const error = item.querySelector<HTMLElement>('.forward-error')!;
+            return {
+              destination: item.querySelector('.destination')!.textContent,
+              state: badge.innerText,
+              colour: getComputedStyle(badge).backgroundColor,
+              sent: item.querySelector('.facts')!.textContent,
+              error: error.hidden ? null : error.textContent,
+            };
+          }),
+        );
+      // Sending in the console's green (--ok), in backoff in its amber (--warn), with why.
+      await expect.poll(shown, { timeout: 15_000 }).toEqual([
+        {
+          destination: `rtmp://127.0.0.1:${destination.rtmpPort}/in/***`,
+          state: 'SENDING',
+          colour: 'rgb(63, 185, 80)',
+          sent: expect.stringMatching(/^\d+(\.\d)? [KM]iB sent · \d+ connections?$/),
+          error: null,
+        },
+        {
+          destination: `rtmp://127.0.0.1:${closedPort}/in/***`,
+          state: 'BACKOFF',
+          colour: 'rgb(210, 153, 34)',
+          sent: expect.stringMatching(/^0 B sent · \d+ connections?$/),
+          error: expect.stringMatching(/ECONNREFUSED/),
+        },
+      ]);
+      await forwardsPage.screenshot({ path: join(ARTIFACTS, 'forwards.png'), fullPage: true });
+    } finally {
+      await forwardsPage.close();
+      publisher.child.kill('SIGKILL');
+      await Promise.all([source.stop(), destination.stop()]);
+    }
+  }, 60_000);
 });
 
 describe('--console-enabled false', () => {
