@@ -367,7 +367,7 @@ export const configSchema = z.object({
     .string()
     .default('')
     .describe(
-      "PEM certificates trusted for rtmps:// destinations besides Node.js's bundled Mozilla roots (a private origin's CA; the OS trust store is not read); read at the first RTMPS forward",
+      "PEM certificates trusted for rtmps:// destinations besides the roots Node.js trusts by default (its bundled Mozilla roots and NODE_EXTRA_CA_CERTS's; a private origin's CA; the OS trust store is not read); read at the first RTMPS forward",
     )
     .meta(restart),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),

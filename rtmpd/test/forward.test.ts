@@ -41,8 +41,8 @@ afterAll(stopAll);
 const quiet = ['--recording-enabled', 'false', '--snapshot-enabled', 'false'];
 
 /** rtmpd A, forwarding by `rules`. */
-const startForwarder = (rules: unknown[], flags: string[] = []) =>
-  startServer([...quiet, '--forward-rules', JSON.stringify(rules), '--forward-retry-max-seconds', '4', ...flags]);
+const startForwarder = (rules: unknown[], flags: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+  startServer([...quiet, '--forward-rules', JSON.stringify(rules), '--forward-retry-max-seconds', '4', ...flags], env);
 
 async function streamOf(server: RunningServer, id: string): Promise<StreamJson | undefined> {
   return (await listStreams(server)).find((s) => s.stream_id === id);
@@ -275,11 +275,18 @@ describe('forwarding', () => {
     const url = `rtmps://127.0.0.1:${ready.rtmps.slice(ready.rtmps.lastIndexOf(':') + 1)}/in/{key}`;
     const trusting = await startForwarder([{ app: 'live', urls: [url] }], ['--forward-tls-ca-file', certificate.certFile]);
     const untrusting = await startForwarder([{ app: 'live', urls: [url.replace('{key}', 'other')] }]);
+    // The CA file adds to what Node.js trusts by default, NODE_EXTRA_CA_CERTS's certificates included.
+    const otherCa = await selfSigned(join(dir, 'other'), 'another-origin');
+    const trustingByEnv = await startForwarder([{ app: 'live', urls: [url] }], ['--forward-tls-ca-file', otherCa.certFile], {
+      NODE_EXTRA_CA_CERTS: certificate.certFile,
+    });
     const publishers = [
       publishTestPattern(trusting.rtmpUrl('live', 'cam5'), { seconds: 30, size: '320x240' }),
       publishTestPattern(untrusting.rtmpUrl('live', 'cam6'), { seconds: 30, size: '320x240' }),
+      publishTestPattern(trustingByEnv.rtmpUrl('live', 'cam7'), { seconds: 30, size: '320x240' }),
     ];
     await waitForStream(b, 'rtmp/in/cam5');
+    await waitForStream(b, 'rtmp/in/cam7');
     expect((await probe(b.rtmpUrl('in', 'cam5'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect((await listStreams(b)).find((s) => s.stream_id === 'rtmp/in/cam5')!.publisher.protocol).toBe('rtmps');
     await eventually('the untrusted destination refused', async () =>
@@ -287,7 +294,7 @@ describe('forwarding', () => {
     );
     expect(await streamOf(b, 'rtmp/in/other')).toBeUndefined();
     for (const publisher of publishers) publisher.child.kill('SIGKILL');
-    await Promise.all([trusting.stop(), untrusting.stop(), b.stop()]);
+    await Promise.all([trusting.stop(), untrusting.stop(), trustingByEnv.stop(), b.stop()]);
   }, 60_000);
 });
 

@@ -309,7 +309,7 @@ const forwardsSchema = z
         'where published streams are forwarded (restreamed) to, the first rule matching a stream applies (README, Forwarding); each pod forwards the streams it owns',
       ),
     caSecret: secretKeySelector(
-      "PEM certificates trusted for rtmps:// destinations besides Node.js's bundled Mozilla roots (a private origin's CA; the OS trust store is not read)",
+      "PEM certificates trusted for rtmps:// destinations besides the roots Node.js trusts by default (its bundled Mozilla roots and NODE_EXTRA_CA_CERTS's; a private origin's CA; the OS trust store is not read)",
     ).optional(),
   })
   .prefault({})
