@@ -54,26 +54,34 @@ export const hlsRule = streamRule({
 });
 export type HlsRule = z.infer<typeof hlsRule>;
 
+/** Destinations one stream is forwarded to, its rule's URLs and its files' lines together: more are logged and left out. */
+export const MAX_FORWARDS_PER_STREAM = 32;
+
 /** A destination URL as written in a rule: checked at load, with placeholders standing for a stream's app and key. */
-const forwardUrl = z.string().superRefine((url, ctx) => {
-  try {
-    parseDestination(fillPlaceholders(url, 'app', 'key'));
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
+const forwardUrl = z
+  .string()
+  .max(2048)
+  .superRefine((url, ctx) => {
+    try {
+      parseDestination(fillPlaceholders(url, 'app', 'key'));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 
 /** Where the streams an app/key pattern matches are forwarded (forwardRules). */
 export const forwardRule = streamRule({
   urls: z
     .array(forwardUrl)
+    .max(16)
     .default([])
     .describe("destinations, rtmp://host[:port]/app/key or rtmps://...; {app} and {key} stand for the stream's"),
   urlFiles: z
-    .array(z.string().min(1))
+    .array(z.string().min(1).max(4096))
+    .max(16)
     .default([])
     .describe(
-      'files holding more destination URLs, one a line (a mounted Secret: the stream key stays out of the config), read at each publish',
+      `files holding more destination URLs, one a line (a mounted Secret: the stream key stays out of the config), read at each publish; a stream is forwarded to at most ${MAX_FORWARDS_PER_STREAM} destinations`,
     ),
 });
 export type ForwardRule = z.infer<typeof forwardRule>;

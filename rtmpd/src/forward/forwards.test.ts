@@ -1,10 +1,13 @@
 // The forwards of a hub's streams against loopback sockets that misbehave:
 // no answer, junk, a message too large. Which streams are forwarded: not a
 // copy relayed from the owner pod, and rules read at each publish.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig, type ForwardRule } from '../config.ts';
+import { MAX_FORWARDS_PER_STREAM, parseConfig, type ForwardRule } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { PublisherInfo } from '../hub/stream.ts';
 import { ServerHandshake } from '../rtmp/wire/handshake.ts';
@@ -100,5 +103,18 @@ describe('Forwards', () => {
     hub.unpublish(later);
     expect(forwards.viewsOf(later)).toEqual([]);
     expect(forwards.countsByState()).toMatchObject({ sending: 0, backoff: 0, handshaking: 0 });
+  });
+
+  it('forwards a stream to at most MAX_FORWARDS_PER_STREAM destinations, however many lines its URL files hold', async () => {
+    const silent = await destination(() => {});
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-forward-urls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const urlFile = join(dir, 'urls');
+    writeFileSync(urlFile, Array.from({ length: 40 }, (_, i) => `rtmp://127.0.0.1:${silent.port}/in/key${i}`).join('\n'));
+    const { hub, forwards } = setUp([{ ...rule(silent.port), urlFiles: [urlFile] }]);
+    const stream = hub.publish('live', 'cam', publisher());
+    await until(() => forwards.viewsOf(stream).length > 0, 5000);
+    expect(forwards.viewsOf(stream)).toHaveLength(MAX_FORWARDS_PER_STREAM);
+    expect(() => parseConfig({ forwardRules: [{ urls: Array.from({ length: 17 }, () => 'rtmp://h/a/k') }] })).toThrow(/16/);
   });
 });

@@ -6,7 +6,7 @@
 // is never forwarded: the owner does that. The client and its I/O are loaded
 // with the first forward, so a server without forwards does not hold them
 // (idle memory, README "Where the memory goes").
-import type { ForwardRule } from '../config.ts';
+import { MAX_FORWARDS_PER_STREAM, type ForwardRule } from '../config.ts';
 import type { StreamHub, StreamEndReason } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
@@ -121,8 +121,13 @@ export class Forwards {
         log.error({ file, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'forward: cannot read a URL file');
       }
     }
+    if (urls.length > MAX_FORWARDS_PER_STREAM)
+      log.error(
+        { destinations: urls.length, max: MAX_FORWARDS_PER_STREAM },
+        'forward: more destinations than a stream is forwarded to; the first are kept',
+      );
     const destinations: Destination[] = [];
-    for (const url of urls) {
+    for (const url of urls.slice(0, MAX_FORWARDS_PER_STREAM)) {
       try {
         destinations.push(parseDestination(fillPlaceholders(url, stream.app, stream.key)));
       } catch (err) {
