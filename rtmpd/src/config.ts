@@ -245,7 +245,7 @@ export const configSchema = z.object({
   proxyProtocolFrom: cidrList
     .default([])
     .describe(
-      'the load balancers trusted to send PROXY protocol headers: addresses or CIDR ranges (a list, or one string separated by commas), e.g. 10.0.0.0/8,fd00::/8',
+      'the load balancers trusted to send PROXY protocol headers: addresses or CIDR ranges (a list, or one string separated by commas), e.g. 10.0.0.0/8,fd00::/8; required when --proxy-protocol is set',
     )
     .meta(restart),
   proxyProtocolTimeoutSeconds: int(1, 60)
