@@ -133,6 +133,39 @@ export class ProxyProtocol {
   }
 }
 
+/** What follows no header: a connection whose client is known at accept. */
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Runs `start` once a new connection's client is known: at once, or after
+ * the PROXY header a trusted balancer sends first, which `readHeader` reads
+ * the way the listener reads its connections (`start` gets what followed it
+ * in the same read). While its header is awaited the socket is in `pending`,
+ * so a listener that closes can end it.
+ */
+export function whenClientKnown(
+  proxy: ProxyProtocol | undefined,
+  socket: Socket,
+  listener: ProxyListener,
+  pending: Set<Socket>,
+  readHeader: (proxy: ProxyProtocol, outcome: HeaderOutcome) => void,
+  start: (rest: Buffer) => void,
+): void {
+  // No address: the peer reset the connection before it was accepted (a
+  // balancer's TCP health check does), so there is no client to serve, and
+  // an untrusted-looking socket would have its PROXY header read as RTMP or HTTP.
+  if (proxy && socket.remoteAddress === undefined) return void socket.destroy();
+  if (!proxy?.expects(listener, socket)) return start(NO_BYTES);
+  pending.add(socket);
+  readHeader(proxy, {
+    done: (rest) => {
+      pending.delete(socket);
+      start(rest);
+    },
+    failed: () => pending.delete(socket),
+  });
+}
+
 /**
  * Makes the client a header names the socket's address: the one place
  * rtmpd reads a connection's client from (socket.remoteAddress and

@@ -4,9 +4,9 @@ import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
 import { addressKey, PerAddress } from '../connections/per-address.ts';
-import type { ProxyProtocol } from '../connections/proxy-protocol.ts';
+import { whenClientKnown, type HeaderOutcome, type ProxyProtocol } from '../connections/proxy-protocol.ts';
 import type { SecureTransport } from '../connections/secure-transport.ts';
-import type { ConnectionRefusal } from '../telemetry/metrics.ts';
+import { zeroConnectionRefusals, type ConnectionRefusal } from '../telemetry/metrics.ts';
 import { createServer } from './required-modules.ts';
 
 export type HttpServerConfig = Pick<
@@ -73,7 +73,7 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
   const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
   const stats: HttpStats = {
-    connectionsRefused: { max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0 },
+    connectionsRefused: zeroConnectionRefusals(),
     clientErrors: Object.create(null) as Record<string, number>,
   };
   const server: Server = createServer(
@@ -102,27 +102,12 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
   /** Connections Node's HTTP server does not know yet: close() ends them, or it would wait for their header deadline. */
   const awaitingHeader = new Set<Socket>();
 
-  /**
-   * Runs `start` once the connection's client is known: at once, or after
-   * the PROXY header a trusted balancer sends first (what follows it is put
-   * back, and the socket left paused for `start`).
-   */
-  function whenClientKnown(socket: Socket, listener: 'http' | 'https', start: () => void): void {
-    // No address: reset before accept (a balancer's health check), so no client, and its header is no request.
-    if (proxy && socket.remoteAddress === undefined) return void socket.destroy();
-    if (!proxy?.expects(listener, socket)) return start();
-    awaitingHeader.add(socket);
-    proxy.readHeader(socket, listener, stats.connectionsRefused, {
-      done: () => {
-        awaitingHeader.delete(socket);
-        start();
-      },
-      failed: () => awaitingHeader.delete(socket),
-    });
-  }
+  /** The PROXY header of a trusted balancer's connection, read off its 'data' events; what follows it is put back, the socket left paused. */
+  const readHeader = (socket: Socket, listener: 'http' | 'https') => (protocol: ProxyProtocol, outcome: HeaderOutcome) =>
+    protocol.readHeader(socket, listener, stats.connectionsRefused, outcome);
 
   const serveHttp = admitFirst(server, (socket, serve) =>
-    whenClientKnown(socket, 'http', () => {
+    whenClientKnown(proxy, socket, 'http', awaitingHeader, readHeader(socket, 'http'), () => {
       if (admit(socket)) serve(socket);
       else refuseTooMany(socket);
       // After a PROXY header the socket was left paused.
@@ -142,7 +127,7 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
     if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
     const tlsServer = createTcpServer((accepted) =>
       // The PROXY header comes before the TLS ClientHello.
-      whenClientKnown(accepted, 'https', () => {
+      whenClientKnown(proxy, accepted, 'https', awaitingHeader, readHeader(accepted, 'https'), () => {
         if (!admit(accepted)) {
           accepted.destroy();
           return;

@@ -292,6 +292,10 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'bad_proxy_header', 'proxy_header_timeout'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
+/** Each reason at 0: a listener's refusal counters before its first refusal. */
+export const zeroConnectionRefusals = (): Record<ConnectionRefusal, number> =>
+  Object.fromEntries(CONNECTION_REFUSALS.map((reason) => [reason, 0])) as Record<ConnectionRefusal, number>;
+
 /** RTMP's reasons: those, and a publish over --max-publishes-per-address-per-minute (its connection is closed). */
 export type RtmpConnectionRefusal = ConnectionRefusal | 'publish_rate';
 

@@ -9,8 +9,7 @@ import type { RtmpProtocol } from '../../hub/subscriber.ts';
 import { listenOn } from '../../connections/listen.ts';
 import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
-import type { HeaderOutcome, ProxyProtocol } from '../../connections/proxy-protocol.ts';
-import type { ConnectionRefusal } from '../../telemetry/metrics.ts';
+import { whenClientKnown, type HeaderOutcome, type ProxyProtocol } from '../../connections/proxy-protocol.ts';
 import { PublishRate } from '../../connections/publish-rate.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
@@ -18,12 +17,6 @@ import type { AdmissionCheck } from './admission.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
-
-/** Reads a trusted balancer's PROXY header off a new connection, counting refusals in `refused`. */
-type HeaderRead = (proxy: ProxyProtocol, refused: Record<ConnectionRefusal, number>, outcome: HeaderOutcome) => void;
-
-/** What follows no header: a connection whose client is known at accept. */
-const NO_BYTES = Buffer.alloc(0);
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
 const SWEEP_MS = 500;
@@ -121,28 +114,6 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     return key;
   }
 
-  /**
-   * Runs `start` once the connection's client is known: at once, or after
-   * the PROXY header a trusted balancer sends first, which `readHeader`
-   * reads the way the listener reads its connections.
-   */
-  function whenClientKnown(socket: Socket, protocol: RtmpProtocol, readHeader: HeaderRead, start: (rest: Buffer) => void): void {
-    const { proxy } = options;
-    // No address: the peer reset the connection before it was accepted (a
-    // balancer's TCP health check does), so there is no client to serve, and
-    // an untrusted-looking socket would have its PROXY header read as RTMP.
-    if (proxy && socket.remoteAddress === undefined) return void socket.destroy();
-    if (!proxy?.expects(protocol, socket)) return start(NO_BYTES);
-    pending.add(socket);
-    readHeader(proxy, listenerStats(protocol).connectionsRefused, {
-      done: (rest) => {
-        pending.delete(socket);
-        start(rest);
-      },
-      failed: () => pending.delete(socket),
-    });
-  }
-
   function run(socket: Socket, key: string, protocol: RtmpProtocol): RtmpSession {
     const session = new RtmpSession(socket, {
       hub,
@@ -167,8 +138,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
     if (!hasSlot(accepted, 'rtmp')) return;
     const { socket, attach } = io.adopt(accepted);
-    const readHeader: HeaderRead = (proxy, refused, outcome) => attach({ receive: proxy.awaitHeader(socket, 'rtmp', refused, outcome) });
-    whenClientKnown(socket, 'rtmp', readHeader, (rest) => {
+    const refused = listenerStats('rtmp').connectionsRefused;
+    const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) =>
+      attach({ receive: proxy.awaitHeader(socket, 'rtmp', refused, outcome) });
+    whenClientKnown(options.proxy, socket, 'rtmp', pending, readHeader, (rest) => {
       const key = admit(socket, 'rtmp');
       if (key === undefined) return;
       const session = run(socket, key, 'rtmp');
@@ -193,8 +166,9 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     const tlsServer = createServer((accepted) => {
       if (!hasSlot(accepted, 'rtmps')) return;
       // The PROXY header comes before the TLS ClientHello, and what follows it is put back for the handshake.
-      const readHeader: HeaderRead = (proxy, refused, outcome) => proxy.readHeader(accepted, 'rtmps', refused, outcome);
-      whenClientKnown(accepted, 'rtmps', readHeader, () => {
+      const refused = listenerStats('rtmps').connectionsRefused;
+      const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) => proxy.readHeader(accepted, 'rtmps', refused, outcome);
+      whenClientKnown(options.proxy, accepted, 'rtmps', pending, readHeader, () => {
         const key = admit(accepted, 'rtmps');
         if (key === undefined) return;
         const handshaking = secure.accept(accepted, {

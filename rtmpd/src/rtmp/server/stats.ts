@@ -1,6 +1,6 @@
 // Plain-number counters, bumped on the hot path without allocation; the
 // telemetry module reads them when /metrics is scraped.
-import { CONNECTION_STATES, type ConnectionState, type RtmpConnectionRefusal } from '../../telemetry/metrics.ts';
+import { CONNECTION_STATES, zeroConnectionRefusals, type ConnectionState, type RtmpConnectionRefusal } from '../../telemetry/metrics.ts';
 import type { TrafficCounters } from '../io/connection.ts';
 
 /** What the connections of one listener count: plain RTMP's, or RTMPS's. */
@@ -36,7 +36,7 @@ export function createListenerStats(): RtmpListenerStats {
   return {
     connections: Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>,
     connectionsAccepted: 0,
-    connectionsRefused: { max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0, publish_rate: 0 },
+    connectionsRefused: { ...zeroConnectionRefusals(), publish_rate: 0 },
     handshakeFailures: Object.create(null) as Record<string, number>,
     protocolErrors: Object.create(null) as Record<string, number>,
     commandErrors: Object.create(null) as Record<string, number>,
