@@ -227,13 +227,7 @@ export class Stream {
   private pushInspectedVideo(timestamp: number, body: Buffer, receivedAt: number, info: VideoInspection): void {
     if (info.endOfSequence) return;
     if (info.sequenceHeader) {
-      let track: VideoTrackInfo | undefined;
-      try {
-        track = describeVideoTrack(info);
-      } catch (err) {
-        // The config is still relayed and kept: a player's decoder may read what we cannot.
-        this.countParseError(err, receivedAt);
-      }
+      const track = this.describeTrack(() => describeVideoTrack(info), receivedAt);
       if (track !== undefined) {
         this.videoTrack = track;
         this.nalLengthSize = track.nalLengthSize ?? 4;
@@ -287,12 +281,7 @@ export class Stream {
       return;
     }
     if (info.sequenceHeader) {
-      let track: AudioTrackInfo | undefined;
-      try {
-        track = describeAudioTrack(info);
-      } catch (err) {
-        this.countParseError(err, receivedAt);
-      }
+      const track = this.describeTrack(() => describeAudioTrack(info), receivedAt);
       if (track !== undefined) {
         this.audioTrack = track;
         this.options.onDescribed?.(this);
@@ -309,6 +298,20 @@ export class Stream {
     const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, receivedAt, flags, info.dataOffset);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
+  }
+
+  /**
+   * A sequence header's track description, or undefined (counted) when it
+   * cannot be read: the config is still relayed and kept, since a player's
+   * decoder may read what we cannot.
+   */
+  private describeTrack<Track>(describe: () => Track, receivedAt: number): Track | undefined {
+    try {
+      return describe();
+    } catch (err) {
+      this.countParseError(err, receivedAt);
+      return undefined;
+    }
   }
 
   /**
