@@ -19,6 +19,7 @@ import { RtmpConnection } from '../rtmp/io/connection.ts';
 import type { SocketIo } from '../rtmp/io/socket-io.ts';
 import { ClientHandshake } from '../rtmp/wire/handshake.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { describeCertificateError } from './certificate-errors.ts';
 import type { ForwardState, ForwardView } from './forward-view.ts';
 
 /**
@@ -178,7 +179,7 @@ export class Forwarder implements Subscriber {
     this.connection?.destroy();
     this.release();
     this.o.onFailure();
-    this.lastError = err instanceof PublishRefused ? `refused: ${err.message}` : err.message;
+    this.lastError = err instanceof PublishRefused ? `refused: ${err.message}` : (describeCertificateError(err) ?? err.message);
     if (wasSending && performance.now() - this.sendingSince >= HEALTHY_SENDING_MS) this.failuresInRow = 0;
     this.failuresInRow++;
     const cap = this.o.timing.maxBackoffMs;
