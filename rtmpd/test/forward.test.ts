@@ -172,7 +172,7 @@ describe('forwarding', () => {
     expect(forward!.last_error).toMatch(/^refused: NetStream\.Publish\.BadName: /);
     expect(forward!.last_error).not.toContain('busy');
     // Every attempt failed but one that may be under way.
-    expect(await metricSum(a, 'rtmpd_forward_failures_total')).toBeGreaterThanOrEqual(forward!.attempts - 1);
+    expect(await metricSum(a, 'rtmpd_forward_failures_total', 'reason="refused"')).toBeGreaterThanOrEqual(forward!.attempts - 1);
     expect(Date.now() - start).toBeLessThan(10_000);
     publisher.child.kill('SIGKILL');
     taken.child.kill('SIGKILL');
@@ -209,6 +209,9 @@ describe('forwarding', () => {
     expect((await probe(a.rtmpUrl('live', 'cam4'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect((await streamOf(a, 'rtmp/live/cam4'))!.bytes_in).toBeGreaterThan(before);
     await eventually('a new attempt', async () => (await forwardsOf(a, 'rtmp/live/cam4'))[0]!.attempts >= 2, 15_000);
+    // A failure of the forward, not a stalled player.
+    expect(await metricSum(a, 'rtmpd_forward_failures_total', 'reason="stalled"')).toBeGreaterThanOrEqual(1);
+    expect(await metricSum(a, 'rtmpd_players_stalled_closed_total')).toBe(0);
     publisher.child.kill('SIGKILL');
     await a.stop();
     destination.close();
@@ -297,6 +300,7 @@ describe('forwarding', () => {
     expect(lastError).toMatch(/^certificate not trusted: add the CA that signed it to --forward-tls-ca-file /);
     expect(lastError).not.toContain('--use-system-ca');
     expect(untrusting.logs.find((line) => line.msg === 'forward: failed; retrying')).toMatchObject({ err: lastError });
+    expect(await metricSum(untrusting, 'rtmpd_forward_failures_total', 'reason="certificate"')).toBeGreaterThanOrEqual(1);
     expect(await streamOf(b, 'rtmp/in/other')).toBeUndefined();
     for (const publisher of publishers) publisher.child.kill('SIGKILL');
     await Promise.all([trusting.stop(), untrusting.stop(), trustingByEnv.stop(), b.stop()]);

@@ -6,6 +6,18 @@ import { z } from 'zod';
 export const FORWARD_STATES = ['connecting', 'handshaking', 'connect', 'createStream', 'publish', 'sending', 'backoff', 'stopped'] as const;
 export type ForwardState = (typeof FORWARD_STATES)[number];
 
+/**
+ * Why a forward's connection failed: the `reason` label of
+ * rtmpd_forward_failures_total. `refused`: the destination answered the
+ * publish with an error; `timeout`: a step had no answer in time; `closed`:
+ * the destination closed the connection; `stalled`: it read too slowly (as a
+ * stalled player); `certificate`: an rtmps:// destination's certificate did
+ * not verify; `connection`: connecting or the connection failed (refused,
+ * reset, no route, no such host); `protocol`: it sent what rtmpd cannot parse.
+ */
+export const FORWARD_FAILURES = ['refused', 'timeout', 'closed', 'stalled', 'certificate', 'connection', 'protocol'] as const;
+export type ForwardFailure = (typeof FORWARD_FAILURES)[number];
+
 export const forwardViewSchema = z.object({
   destination: z.string().max(2048).describe('The destination URL with its stream key replaced by ***.'),
   state: z

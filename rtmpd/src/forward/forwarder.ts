@@ -20,7 +20,7 @@ import type { SocketIo } from '../rtmp/io/socket-io.ts';
 import { ClientHandshake } from '../rtmp/wire/handshake.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { describeCertificateError } from './certificate-errors.ts';
-import type { ForwardState, ForwardView } from './forward-view.ts';
+import type { ForwardFailure, ForwardState, ForwardView } from './forward-view.ts';
 
 /**
  * A destination sends commands and control messages only: what it may make
@@ -49,7 +49,7 @@ export interface ForwarderOptions {
   log: Logger;
   /** Counts attempts and failures across forwards (metrics). */
   onAttempt: () => void;
-  onFailure: () => void;
+  onFailure: (reason: ForwardFailure) => void;
 }
 
 export class Forwarder implements Subscriber {
@@ -114,11 +114,17 @@ export class Forwarder implements Subscriber {
       try {
         this.o.io.handleRead(connection, bytes);
       } catch (err) {
-        this.fail(err as Error);
+        if (err instanceof PublishRefused) this.fail('refused', `refused: ${err.message}`);
+        else this.fail('protocol', (err as Error).message);
       }
     });
-    socket.on('error', (err) => this.connection === connection && this.fail(err));
-    socket.on('close', () => this.connection === connection && this.fail(new Error('the destination closed the connection')));
+    socket.on('error', (err) => {
+      if (this.connection !== connection) return;
+      const certificateProblem = describeCertificateError(err);
+      if (certificateProblem === undefined) this.fail('connection', err.message);
+      else this.fail('certificate', certificateProblem);
+    });
+    socket.on('close', () => this.connection === connection && this.fail('closed', 'the destination closed the connection'));
   }
 
   /** The stream ended or the server stops: a publish in progress is ended as encoders end it. */
@@ -148,7 +154,7 @@ export class Forwarder implements Subscriber {
   }
 
   close(reason: CloseReason): void {
-    if (reason === 'stalled') this.fail(new Error('the destination read too slowly (stalled like a player)'));
+    if (reason === 'stalled') this.fail('stalled', 'the destination read too slowly (stalled like a player)');
     else this.stop();
   }
 
@@ -168,18 +174,18 @@ export class Forwarder implements Subscriber {
     this.timer = undefined;
     if (state === 'sending' || state === 'stopped' || state === 'backoff') return;
     const { stepTimeoutMs } = this.o.timing;
-    this.timer = setTimeout(() => this.fail(new Error(`no answer in ${state} within ${stepTimeoutMs / 1000} s`)), stepTimeoutMs);
+    this.timer = setTimeout(() => this.fail('timeout', `no answer in ${state} within ${stepTimeoutMs / 1000} s`), stepTimeoutMs);
   }
 
-  /** Drops the connection and retries after a delay that doubles with each failure in a row. */
-  private fail(err: Error): void {
+  /** Drops the connection and retries after a delay that doubles with each failure in a row; `message` is the API's last_error. */
+  private fail(reason: ForwardFailure, message: string): void {
     if (this.state === 'stopped' || this.state === 'backoff') return;
     const wasSending = this.state === 'sending';
     this.o.stream.unsubscribe(this);
     this.connection?.destroy();
     this.release();
-    this.o.onFailure();
-    this.lastError = err instanceof PublishRefused ? `refused: ${err.message}` : (describeCertificateError(err) ?? err.message);
+    this.o.onFailure(reason);
+    this.lastError = message;
     if (wasSending && performance.now() - this.sendingSince >= HEALTHY_SENDING_MS) this.failuresInRow = 0;
     this.failuresInRow++;
     const cap = this.o.timing.maxBackoffMs;

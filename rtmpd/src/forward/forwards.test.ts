@@ -71,7 +71,7 @@ describe('Forwards', () => {
     await until(() => typeof forwards.viewsOf(stream)[0]?.last_error === 'string', 5000);
     expect(forwards.viewsOf(stream)[0]).toMatchObject({ state: 'backoff', last_error: 'no answer in handshaking within 1 s' });
     await until(() => silent.sockets.length >= 2, 5000);
-    expect(forwards.stats.failures).toBeGreaterThanOrEqual(1);
+    expect(forwards.stats.failures.timeout).toBeGreaterThanOrEqual(1);
   });
 
   it('drops a destination that sends a message larger than a destination may, or noise', async () => {
@@ -85,6 +85,7 @@ describe('Forwards', () => {
     await until(() => forwards.viewsOf(first)[0]?.state === 'backoff' && forwards.viewsOf(second)[0]?.state === 'backoff', 5000);
     expect(forwards.viewsOf(first)[0]!.last_error).toMatch(/1048576 bytes/);
     expect(forwards.viewsOf(second)[0]!.last_error).toMatch(/S0 version 66/);
+    expect(forwards.stats.failures.protocol).toBeGreaterThanOrEqual(2);
   });
 
   it('forwards no stream relayed from its owner pod, and takes rules changed while running for later publishes', async () => {

@@ -15,7 +15,7 @@ import { SocketIo } from '../rtmp/io/socket-io.ts';
 import { fillPlaceholders } from './placeholders.ts';
 import { lines, readBounded } from '../secrets/mounted.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { FORWARD_STATES, type ForwardState, type ForwardView } from './forward-view.ts';
+import { FORWARD_FAILURES, FORWARD_STATES, type ForwardFailure, type ForwardState, type ForwardView } from './forward-view.ts';
 import type { Forwarder } from './forwarder.ts';
 
 interface ForwardsConfig {
@@ -35,11 +35,14 @@ export interface ForwardsOptions {
 /** Counted over all forwards since start, for /metrics. */
 export interface ForwardStats {
   attempts: number;
-  failures: number;
+  failures: Record<ForwardFailure, number>;
 }
 
 export class Forwards {
-  readonly stats: ForwardStats = { attempts: 0, failures: 0 };
+  readonly stats: ForwardStats = {
+    attempts: 0,
+    failures: Object.fromEntries(FORWARD_FAILURES.map((reason) => [reason, 0])) as Record<ForwardFailure, number>,
+  };
   private readonly o: ForwardsOptions;
   private readonly byStream = new Map<Stream, Forwarder[]>();
   /** Made with the first forward: a server without forwards keeps no buffers for them. */
@@ -104,7 +107,7 @@ export class Forwards {
           ...(connectTls ? { connectTls } : {}),
           log,
           onAttempt: () => this.stats.attempts++,
-          onFailure: () => this.stats.failures++,
+          onFailure: (reason) => this.stats.failures[reason]++,
         }),
     );
     this.byStream.set(stream, forwarders);

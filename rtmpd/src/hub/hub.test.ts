@@ -90,6 +90,17 @@ describe('StreamHub', () => {
     expect(hub.stalledClosed).toBe(1);
   });
 
+  it('closes a stalled forward without counting it as a stalled player', async () => {
+    const hub = newHub();
+    hub.publish('live', 'k', publisher());
+    const forward = new FakeSubscriber('forward');
+    forward.pending = 1000;
+    await hub.subscribe('live', 'k', forward, 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(forward.closed).toEqual(['stalled']);
+    expect(hub.stalledClosed).toBe(0);
+  });
+
   it('closes publishers on shutdown', () => {
     const hub = newHub();
     const pub = publisher();

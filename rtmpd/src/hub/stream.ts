@@ -361,7 +361,9 @@ export class Stream {
 
   /**
    * Closes players whose queue has drained slower than `minBytesPerSecond`
-   * (or not at all) for `timeoutMs`; returns how many.
+   * (or not at all) for `timeoutMs`; returns how many, forwards left out: a
+   * forward counts its own stall as a failure of its destination
+   * (rtmpd_forward_failures_total{reason="stalled"}) and is retried.
    */
   closeStalled(now: number, timeoutMs: number, minBytesPerSecond = 0): number {
     let closed = 0;
@@ -370,7 +372,7 @@ export class Stream {
       if (gate === undefined || gate.stuckFor(subscriber.pendingBytes(), now, minProgress) < timeoutMs) continue;
       this.unsubscribe(subscriber);
       subscriber.close('stalled');
-      closed++;
+      if (subscriber.kind !== 'forward') closed++;
     }
     return closed;
   }

@@ -570,9 +570,9 @@ export class RtmpdMetrics {
     ]);
     this.add(
       'rtmpd_forward_failures_total',
-      'Forward connections that failed (refused, timed out, closed by the destination, stalled) and are retried with backoff.',
+      'Forward connections that failed and are retried with backoff, by reason: refused, timeout, closed (by the destination), stalled (read too slowly), certificate, connection, protocol.',
       'counter',
-      () => [{ value: forwards.stats.failures }],
+      () => Object.entries(forwards.stats.failures).map(([reason, value]) => ({ labels: { reason }, value })),
     );
   }
 
@@ -754,7 +754,7 @@ export class RtmpdMetrics {
     ]);
     this.add(
       'rtmpd_players_stalled_closed_total',
-      'Players disconnected because their socket took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds.',
+      'Players disconnected because their socket took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds (a forward that reads that slowly is rtmpd_forward_failures_total{reason="stalled"}).',
       'counter',
       () => [{ value: this.hub?.stalledClosed ?? 0 }],
     );
