@@ -1,11 +1,24 @@
 // A stream's forwards (forwardRules), shown with its health: where each goes
 // (rtmpd redacts the key), its state, what it sent, and, while it is not
-// sending, why its last connection failed.
+// sending, why its last connection failed. The grid's cards show how many
+// there are and how many fail (fillForwardsBadge).
 import type { Stream } from './api.ts';
 import { h, setText } from './dom.ts';
 import { bytes, plural } from './format.ts';
 
 type Forward = Stream['forwards'][number];
+
+/** Not sending, and its last connection failed: in backoff or trying again. */
+const isFailing = (forward: Forward): boolean => forward.state !== 'sending' && forward.last_error !== null;
+
+/** A card's badge: "→ 2", or "→ 2 · 1 failing" marked failing; hidden when the stream is forwarded nowhere. */
+export function fillForwardsBadge(badge: HTMLElement, forwards: readonly Forward[]): void {
+  const failing = forwards.filter(isFailing).length;
+  badge.hidden = forwards.length === 0;
+  badge.dataset.failing = String(failing > 0);
+  setText(badge, failing > 0 ? `→ ${forwards.length} · ${failing} failing` : `→ ${forwards.length}`);
+  badge.title = `Forwarded to ${plural(forwards.length, 'destination')}${failing > 0 ? `, ${failing} failing` : ''}`;
+}
 
 interface Row {
   item: HTMLElement;

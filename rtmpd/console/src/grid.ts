@@ -3,6 +3,7 @@
 import type { ConsoleSettings, Stream } from './api.ts';
 import { h, setText } from './dom.ts';
 import { bitrate, codecName, duration, fps, plural, resolution, uptimeSeconds } from './format.ts';
+import { fillForwardsBadge } from './forwards.ts';
 import type { Page } from './page.ts';
 import { publishUrl, securePublishUrl } from './urls.ts';
 import type { Thumbnails } from './thumbnails.ts';
@@ -14,6 +15,7 @@ interface Card {
   rates: HTMLElement;
   owner: HTMLElement;
   recording: HTMLElement;
+  forwards: HTMLElement;
 }
 
 const streamHref = (streamId: string): string => `#/stream/${encodeURIComponent(streamId)}`;
@@ -125,9 +127,10 @@ export class GridPage implements Page {
       rates: h('span', { class: 'facts' }),
       owner: h('span', { class: 'owner' }),
       recording: h('span', { class: 'rec', title: 'Recording' }, 'REC'),
+      forwards: h('span', { class: 'forwarded' }),
     };
     card.root.append(
-      h('span', { class: 'thumb' }, img, h('span', { class: 'live' }, 'LIVE'), card.uptime, card.recording),
+      h('span', { class: 'thumb' }, img, h('span', { class: 'live' }, 'LIVE'), card.uptime, card.recording, card.forwards),
       h(
         'span',
         { class: 'meta' },
@@ -153,5 +156,6 @@ export class GridPage implements Page {
     setText(card.owner, stream.owner ? `pod ${stream.owner.pod}` : '');
     card.owner.hidden = !stream.owner;
     card.recording.hidden = !stream.recording;
+    fillForwardsBadge(card.forwards, stream.forwards);
   }
 }

@@ -230,7 +230,8 @@ describe('web console', () => {
 
 describe('forwards', () => {
   it("shows a stream's forward to a live rtmpd as sending and one to a closed port in backoff with its error", async () => {
-    const quiet = ['--recording-enabled', 'false', '--snapshot-enabled', 'false'];
+    // Snapshots on: the grid asks for the cards' thumbnails.
+    const quiet = ['--recording-enabled', 'false'];
     const destination = await startServer(quiet);
     const closedPort = await freePort();
     const rules = [{ app: 'live', urls: [`rtmp://127.0.0.1:${destination.rtmpPort}/in/{key}`, `rtmp://127.0.0.1:${closedPort}/in/{key}`] }];
@@ -273,6 +274,17 @@ describe('forwards', () => {
         },
       ]);
       await forwardsPage.screenshot({ path: join(ARTIFACTS, 'forwards.png'), fullPage: true });
+      // The grid's card says at a glance that the stream is forwarded and one forward fails, in amber.
+      await forwardsPage.goto(source.httpUrl('/'));
+      const badge = forwardsPage.locator('[data-stream-id="rtmp/live/relayed"] .forwarded');
+      await expect.poll(() => badge.innerText(), { timeout: 10_000 }).toBe('→ 2 · 1 failing');
+      expect(await badge.getAttribute('title')).toBe('Forwarded to 2 destinations, 1 failing');
+      expect(await badge.evaluate((element) => getComputedStyle(element).backgroundColor)).toBe('rgb(210, 153, 34)');
+      await forwardsPage.screenshot({ path: join(ARTIFACTS, 'forwards-grid.png') });
+      // The destination's copy is forwarded nowhere: no badge on its card.
+      await forwardsPage.goto(destination.httpUrl('/'));
+      await forwardsPage.locator('[data-stream-id="rtmp/in/relayed"]').waitFor();
+      expect(await forwardsPage.locator('[data-stream-id="rtmp/in/relayed"] .forwarded').isHidden()).toBe(true);
     } finally {
       await forwardsPage.close();
       publisher.child.kill('SIGKILL');
