@@ -278,6 +278,152 @@ fleet_delete_owner() {
   plays_through "rtmp://127.0.0.1:$rtmp_np" "http://127.0.0.1:$http_np" live "$live_key" 4
 }
 
+# --- forwarding and the PROXY protocol, on two small RtmpServers of their own ------
+# "origin" stands for a second origin and serves RTMP and RTMPS (a certificate of
+# a CA the suite makes); "edge" forwards each stream of app live to it twice
+# (spec.forwards): over RTMP to a stream key only a Secret holds (urlSecrets), and
+# over RTMPS trusting that CA (caSecret). "balancer", a relay pod, sends edge the
+# PROXY protocol; edge's spec.service.proxyProtocol trusts that pod's address only.
+origin_host="origin.$app_ns.svc"
+forward_key="${key}f" proxy_key="${key}p"
+# The destination's stream key, which only the Secret edge-forward holds.
+restream_key="youtube$RANDOM$RANDOM"
+edge_token="" edge_rtmp="" edge_http="" origin_rtmp="" origin_http="" forward_publisher="" balancer_ip="" headerless=""
+
+# small_rtmpserver NAME [SPEC LINES]: an RtmpServer of one small pod that neither
+# records nor takes snapshots, with SPEC LINES (YAML indented by 2) added to its spec.
+small_rtmpserver() {
+  cat <<YAML
+apiVersion: media.fluxiot.io/v1alpha1
+kind: RtmpServer
+metadata: { name: $1 }
+spec:
+  resources: { requests: { cpu: 50m, memory: 96Mi }, limits: { memory: 512Mi } }
+  storage: { recordings: { size: 64Mi }, keyframes: { size: 64Mi }, reclaimPolicy: Delete }
+  recording: { enabled: false }
+  snapshot: { enabled: false }
+${2:-}
+YAML
+}
+
+restream_servers() {
+  make_private_ca "$work" "$origin_host"
+  kubectl -n "$app_ns" create secret tls origin-tls --cert "$work/$origin_host.crt" --key "$work/$origin_host.key" >&2
+  small_rtmpserver origin '  tls: { secretName: origin-tls }' | kubectl -n "$app_ns" apply -f - >&2
+  kubectl -n "$app_ns" create secret generic edge-forward-ca --from-file=ca.crt="$work/ca.crt" >&2
+  kubectl -n "$app_ns" create secret generic edge-forward --from-literal=origin="rtmp://$origin_host:1935/restream/$restream_key" >&2
+  edge_token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  kubectl -n "$app_ns" create secret generic edge-api-token --from-literal=token="$edge_token" >&2
+  balancer_ip="$(run_balancer "$app_ns" balancer "$registry/rtmpd:$version" "edge.$app_ns.svc" 1935)"
+  e2e_log "balancer pod at $balancer_ip"
+  small_rtmpserver edge "$(
+    cat <<YAML
+  service:
+    proxyProtocol: { from: ["$balancer_ip/32"] }
+  auth: { apiTokenSecret: { name: edge-api-token, key: token } }
+  forwards:
+    rules:
+      - app: live
+        urlSecrets: [{ name: edge-forward, key: origin }]
+        urls: ["rtmps://$origin_host:443/tls/{key}"]
+    caSecret: { name: edge-forward-ca, key: ca.crt }
+YAML
+  )" | kubectl -n "$app_ns" apply -f - >&2
+  wait_ready "$app_ns" origin
+  wait_ready "$app_ns" edge
+}
+
+# ffmpeg publishes to edge through a port-forward: from the pod's loopback,
+# outside proxyProtocol.from, so rtmpd reads no header and takes it as RTMP (a
+# client that reaches rtmpd directly works alongside the balancer).
+forward_to_origin() {
+  local id="rtmp/live/$forward_key"
+  port_forward service/edge "$app_ns" 1935 8082
+  edge_rtmp="rtmp://127.0.0.1:${forwarded[0]}" edge_http="http://127.0.0.1:${forwarded[1]}"
+  port_forward service/origin "$app_ns" 1935 8082
+  origin_rtmp="rtmp://127.0.0.1:${forwarded[0]}" origin_http="http://127.0.0.1:${forwarded[1]}"
+  publish "$edge_rtmp/live/$forward_key" 900 >"$work/forward-publish.log" 2>&1 &
+  forward_publisher=$!
+  pids+=("$!")
+  retry 60 "$id on edge" stream_listed "$edge_http" "$id"
+  retry 60 "both forwards of $id sending" forwards_are "$edge_http" "$id" \
+    "rtmp://$origin_host:1935/restream/*** sending" "rtmps://$origin_host:443/tls/*** sending" ||
+    e2e_die "edge's forwards of $id: $(forwards_of "$edge_http" "$id" | tr '\n' ';')" || return 1
+  e2e_log "edge forwards $id: $(forwards_of "$edge_http" "$id" | tr '\n' ';')"
+  retry 60 "rtmp/restream/<the Secret's key> on origin, 2 s of video" video_frames_at_least "$origin_http" "rtmp/restream/$restream_key" 50
+  check_playback "$origin_rtmp" "$origin_http" restream "$restream_key" 640 360
+  retry 60 "rtmp/tls/$forward_key on origin, 2 s of video" video_frames_at_least "$origin_http" "rtmp/tls/$forward_key" 50
+  check_playback "$origin_rtmp" "$origin_http" tls "$forward_key" 640 360
+  check_secret_not_shown "$restream_key"
+}
+
+# check_secret_not_shown SECRET: edge's API (with the token), its /metrics and its
+# log name the destination, redacted, and never show its stream key, SECRET.
+check_secret_not_shown() {
+  local pod redacted="\"destination\":\"rtmp://$origin_host:1935/restream/***\""
+  pod="$(pods_of "$app_ns" app.kubernetes.io/instance=edge)"
+  curl -fsS -H "Authorization: Bearer $edge_token" "$edge_http/api/v1/rtmp/streams" >"$work/edge-api.json"
+  curl -fsS "$edge_http/metrics" >"$work/edge-metrics.txt"
+  kubectl -n "$app_ns" logs "$pod" >"$work/edge.log"
+  grep -qF "$redacted" "$work/edge-api.json" && grep -qF "$redacted" "$work/edge.log" ||
+    e2e_die "edge's API or log does not name the destination as $redacted" || return 1
+  ! grep -F "$1" "$work/edge-api.json" "$work/edge-metrics.txt" "$work/edge.log" >&2 ||
+    e2e_die "edge shows the destination's stream key (above)" || return 1
+  e2e_log "edge's API and log name the destination as rtmp://$origin_host:1935/restream/***; they and /metrics never show its key"
+}
+
+# README: a changed Secret applies from a stream's next publish; the live one keeps its destination.
+forward_follows_secret() {
+  local moved="youtube$RANDOM$RANDOM" pod t0 id="rtmp/live/$forward_key"
+  local url="rtmp://$origin_host:1935/restream/$moved"
+  pod="$(pods_of "$app_ns" app.kubernetes.io/instance=edge)"
+  kubectl -n "$app_ns" create secret generic edge-forward --from-literal=origin="$url" --dry-run=client -o yaml |
+    kubectl -n "$app_ns" replace -f - >&2
+  t0=$SECONDS
+  retry 180 "the kubelet to update the Secret's file in $pod" pod_file_is "$app_ns" "$pod" /etc/rtmpd-secrets/edge-forward/origin "$url"
+  e2e_log "the changed Secret reached $pod's file after $((SECONDS - t0))s"
+  stream_listed "$origin_http" "rtmp/restream/$restream_key" || e2e_die "the live stream's forward left its destination" || return 1
+  ! stream_listed "$origin_http" "rtmp/restream/$moved" || e2e_die "the live stream was forwarded to the new key too" || return 1
+  kill "$forward_publisher"
+  retry 30 "$id to end on edge" stream_gone "$edge_http" "$id"
+  publish "$edge_rtmp/live/$forward_key" 900 >"$work/forward-publish-2.log" 2>&1 &
+  pids+=("$!")
+  retry 60 "the next publish of $id forwarded to the Secret's new key" stream_listed "$origin_http" "rtmp/restream/$moved"
+  check_playback "$origin_rtmp" "$origin_http" restream "$moved" 640 360
+}
+
+# Through the balancer: ffmpeg's connection reaches the balancer pod through a
+# port-forward (on the pod's loopback), and the balancer's own connection to
+# edge's Service comes from the pod's address, the one proxyProtocol.from trusts.
+# Edge takes the client the PROXY header names as the publisher's address.
+proxy_protocol_client_address() {
+  local id="rtmp/live/$proxy_key" address
+  port_forward pod/balancer "$app_ns" 1935 1936
+  headerless="rtmp://127.0.0.1:${forwarded[1]}"
+  publish "rtmp://127.0.0.1:${forwarded[0]}/live/$proxy_key" 900 >"$work/proxy-publish.log" 2>&1 &
+  pids+=("$!")
+  retry 60 "$id on edge through the balancer" stream_listed "$edge_http" "$id"
+  address="$(node -p 'JSON.parse(process.argv[1]).publisher.remote_address' "$(stream_of "$edge_http" "$id" "$edge_token")")"
+  [[ "$address" == "$balancer_client_address" ]] ||
+    e2e_die "edge's API gives $id's publisher as $address, the PROXY header named $balancer_client_address" || return 1
+  e2e_log "edge's API gives the publisher through the balancer as $address, the address its PROXY header named"
+  check_playback "$edge_rtmp" "$edge_http" live "$proxy_key" 640 360
+}
+
+# A connection from the trusted address without a header is refused and counted.
+proxy_protocol_refuses_headerless() {
+  local series='rtmpd_connections_refused_total{protocol="rtmp",reason="bad_proxy_header"}' before
+  before="$(metric_sample "$edge_http" "$series")"
+  if timeout 30 ffprobe -v error -rw_timeout 10000000 "$headerless/live/$proxy_key" >"$work/headerless.log" 2>&1; then
+    e2e_die "ffprobe played through the balancer without a PROXY header" || return 1
+  fi
+  retry 10 "edge to count the refusal in $series" metric_above "$edge_http" "$series" "$before"
+  kubectl -n "$app_ns" logs "$(pods_of "$app_ns" app.kubernetes.io/instance=edge)" >"$work/edge.log"
+  grep '"reason":"bad_proxy_header"' "$work/edge.log" | grep -F "\"balancer\":\"$balancer_ip:" >/dev/null ||
+    e2e_die "edge's log has no bad_proxy_header refusal of a connection from $balancer_ip" || return 1
+  e2e_log "without a header from the balancer: ffprobe refused ($(head -c 200 "$work/headerless.log" | tr '\n' ' ')), $series $before -> $(metric_sample "$edge_http" "$series")"
+}
+
 step docker docker_session_begin
 step tools use_tools
 step images env IMAGE_REGISTRY="$registry" "$repo/hack/images.sh"
@@ -309,5 +455,11 @@ step rolling-update rolling_update
 step rtmps-https rtmps_through_port_forward
 stop_background
 step delete-and-cleanup delete_and_check_cleanup "$app_ns" "$name"
+step restream-servers restream_servers
+step forward-rtmp-rtmps forward_to_origin
+step forward-secret-change forward_follows_secret
+step proxy-protocol-client-address proxy_protocol_client_address
+step proxy-protocol-refuses-headerless proxy_protocol_refuses_headerless
+stop_background
 step helm-uninstall helm_uninstall "$release" "$operator_ns"
 e2e_log "kind e2e passed; what the live publisher saw: $(tr '\n' ';' <"$work/outages.txt")"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The kind e2e's own steps (e2e/kind/run.sh), for what only real pods show: the
 # images, the processes' users, leader election, DNS, NodePorts, playback,
-# volumes that outlive pods, and what a pod deletion or a rolling update does to
-# a live publisher. The journey shared with the local suite is e2e/lib/steps.sh.
+# volumes that outlive pods, what a pod deletion or a rolling update does to a
+# live publisher, and the Secrets, certificates and addresses forwarding and the
+# PROXY protocol take on real pods. The journey shared with the local suite is e2e/lib/steps.sh.
 # Needs kubectl (KUBECONFIG), docker, ffmpeg, ffprobe, curl, node; sourced after
 # e2e/lib/steps.sh (e2e_log, e2e_die, retry, stream_listed, e2e_timeout).
 # shellcheck disable=SC2154,SC2016
@@ -229,4 +230,104 @@ plays_through() {
     [[ "$got" == "h264,640" ]] || e2e_die "play $i of $n ($url): expected h264 at 640 wide, got '$got'" || return 1
   done
   e2e_log "$n successive plays through the Service succeeded"
+}
+
+# --- forwarding and the PROXY protocol ------------------------------------------
+
+# make_private_ca DIR HOST: a test CA (DIR/ca.crt) and a certificate for HOST that
+# it signed (DIR/HOST.crt, DIR/HOST.key), as a private origin serving RTMPS has.
+make_private_ca() {
+  local dir="$1" host="$2"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=flux-rtmpd e2e CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$host" \
+    -addext "subjectAltName=DNS:$host" -addext basicConstraints=critical,CA:FALSE -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+    -keyout "$dir/$host.key" -out "$dir/$host.crt" 2>/dev/null
+}
+
+# The balancer: a TCP relay (node, in the rtmpd image: it has no shell) that
+# listens on 1935 and sends each connection on to TARGET_HOST:TARGET_PORT behind
+# a PROXY protocol v2 header naming the client 203.0.113.7:51000, as an NLB or
+# HAProxy's send-proxy-v2 does; on 1936 it relays without a header.
+# shellcheck disable=SC2034 # read by run.sh
+balancer_client_address=203.0.113.7:51000
+# shellcheck disable=SC2016
+balancer_script='
+const net = require("net");
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+// signature, version 2 PROXY, TCP over IPv4, 12 bytes: source and destination address, source and destination port
+const header = (to) => Buffer.concat([
+  Buffer.from("0d0a0d0a000d0a515549540a2111000c", "hex"),
+  Buffer.from([203, 0, 113, 7, ...to.remoteAddress.split(".").map(Number), 51000 >> 8, 51000 & 255, port >> 8, port & 255]),
+]);
+for (const [listen, withHeader] of [[1935, true], [1936, false]])
+  net.createServer((client) => {
+    const upstream = net.connect(port, host, () => {
+      if (withHeader) upstream.write(header(upstream));
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    for (const [a, b] of [[client, upstream], [upstream, client]]) a.on("error", () => b.destroy()).on("close", () => b.destroy());
+  }).listen(listen);
+'
+
+# run_balancer NAMESPACE POD IMAGE TARGET_HOST TARGET_PORT: starts the balancer pod
+# and prints its address (what the target sees connections from: the pod network
+# is routed, not masqueraded, and kube-proxy only rewrites the Service's address).
+run_balancer() {
+  local ns="$1" pod="$2" image="$3"
+  kubectl -n "$ns" run "$pod" --image="$image" --image-pull-policy=Never --restart=Never --command -- \
+    node -e "$balancer_script" "$4" "$5" >&2
+  kubectl -n "$ns" wait --for=condition=Ready "pod/$pod" --timeout="${e2e_timeout}s" >&2
+  kubectl -n "$ns" get pod "$pod" -o jsonpath='{.status.podIP}'
+}
+
+# stream_of HTTP_BASE STREAM_ID [API_TOKEN]: the stream's entry in the stream list (JSON).
+stream_of() {
+  local auth=() list
+  [[ -z "${3:-}" ]] || auth=(-H "Authorization: Bearer $3")
+  list="$(curl -fsS --max-time 5 "${auth[@]}" "$1/api/v1/rtmp/streams")" || return 1
+  node -e '
+    const st = JSON.parse(process.argv[1]).streams.find((x) => x.stream_id === process.argv[2]);
+    if (!st) process.exit(1);
+    console.log(JSON.stringify(st));' "$list" "$2"
+}
+
+# forwards_of HTTP_BASE STREAM_ID: the stream's forwards, one "DESTINATION STATE" a line, sorted.
+forwards_of() {
+  local entry
+  entry="$(stream_of "$1" "$2")" || return 1
+  node -e 'for (const f of JSON.parse(process.argv[1]).forwards) console.log(f.destination, f.state)' "$entry" | sort
+}
+
+# forwards_are HTTP_BASE STREAM_ID "DESTINATION STATE"...: the stream's forwards are those.
+forwards_are() {
+  local base="$1" id="$2" got
+  shift 2
+  got="$(forwards_of "$base" "$id")" && [[ "$got" == "$(printf '%s\n' "$@" | sort)" ]]
+}
+
+# pod_file_is NAMESPACE POD PATH CONTENT: the file in the pod holds CONTENT (read by
+# node in the pod: the image has no shell).
+pod_file_is() {
+  [[ "$(kubectl -n "$1" exec "$2" -- node -e 'process.stdout.write(require("fs").readFileSync(process.argv[1], "utf8"))' "$3" 2>/dev/null)" == "$4" ]]
+}
+
+# metric_sample HTTP_BASE SERIES: the value of one series of /metrics (0 if absent),
+# SERIES as printed, labels included.
+metric_sample() {
+  curl -fsS --max-time 5 "$1/metrics" | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'
+}
+
+# metric_above HTTP_BASE SERIES VALUE: the series has passed VALUE.
+metric_above() { awk -v v="$(metric_sample "$1" "$2")" -v b="$3" 'BEGIN { exit !(v > b) }'; }
+
+# stream_gone HTTP_BASE STREAM_ID: the stream list answers without it.
+stream_gone() { curl -fsS --max-time 5 -o /dev/null "$1/health" && ! stream_listed "$1" "$2"; }
+
+# video_frames_at_least HTTP_BASE STREAM_ID N: the stream has received N video frames.
+video_frames_at_least() {
+  local entry
+  entry="$(stream_of "$1" "$2")" || return 1
+  (($(node -p 'JSON.parse(process.argv[1]).video_frames' "$entry") >= $3))
 }
