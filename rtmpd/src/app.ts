@@ -25,6 +25,7 @@ import { Retention } from './storage/retention.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { RtmpdMetrics } from './telemetry/metrics.ts';
 import { koaTracing } from './telemetry/tracing.ts';
+import { Transcodes } from './transcode/transcodes.ts';
 import { Webhooks } from './webhooks/webhooks.ts';
 
 export interface Rtmpd {
@@ -107,10 +108,18 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   metrics.watchHls(hls);
   const forwards = new Forwards({ hub, config, logger: logger.child({ component: 'forward' }) });
   metrics.watchForwards(forwards);
+  const transcodes = new Transcodes({
+    hub,
+    config,
+    // ffmpeg reads and publishes over the RTMP listener, which starts below, before any publish.
+    rtmpAddress: () => rtmp.address(),
+    logger: logger.child({ component: 'transcode' }),
+  });
+  metrics.watchTranscodes(transcodes);
 
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
-  const authorizer = await Authorizer.start({ config, hub, logger });
+  const authorizer = await Authorizer.start({ config, hub, logger, internal: transcodes });
   metrics.watchAuth(authorizer.stats);
   const apiTokens = config.apiTokenFile
     ? await watchPath({
@@ -131,7 +140,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
           hub,
           snapshots,
           bitrate,
-          sources: { hls, recorder, forwards },
+          sources: { hls, recorder, forwards, transcodes },
           recordings,
           httpPort: splitHostPort(config.httpBind).port,
           logger,
@@ -178,6 +187,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     hls,
     recorder,
     forwards,
+    transcodes,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
@@ -202,6 +212,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     await rtmp.close();
     hub.closeAll();
     forwards.close();
+    await transcodes.close();
     tls?.close();
     authorizer.close();
     apiTokens?.close();
@@ -232,6 +243,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     const graceMs = config.shutdownGraceSeconds * 1000;
     const deadline = Date.now() + graceMs;
     await handOver(graceMs);
+    // No ffmpeg outlives rtmpd: each is stopped (SIGTERM, SIGKILL past its deadline) and waited for.
+    const transcodesClosed = transcodes.close();
     // Handshakes cut short by the shutdown are no clients' failures: ended here, they are not counted.
     tls?.handshakes.close();
     const httpClosed = http.close(graceMs);
@@ -239,6 +252,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     // Streams that had no RTMP publisher (in-process tests) end here.
     hub.closeAll();
     forwards.close();
+    await transcodesClosed;
     await httpClosed;
     await fleet?.stop();
     await recorder.close();

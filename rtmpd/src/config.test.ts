@@ -99,6 +99,22 @@ describe('loadConfig', () => {
     expect(refusal(['--webhook-max-attempts', '0'])).toMatch(/--webhook-max-attempts/);
   });
 
+  it('reads a transcoding ladder with its defaults and holds it to its bounds', () => {
+    const rendition = (more: object) => ({ name: '480p', height: 480, videoBitrate: 1200, ...more });
+    const rules = (renditions: object[]) => ['--transcode-rules', JSON.stringify([{ app: 'live', renditions }])];
+    expect(loadConfig(rules([rendition({})]), {}).config.transcodeRules).toEqual([
+      { app: 'live', key: '*', renditions: [{ name: '480p', height: 480, videoBitrate: 1200, audioBitrate: 128, codec: 'h264' }] },
+    ]);
+    const nine = Array.from({ length: 9 }, (_, i) => rendition({ name: `r${i}` }));
+    expect(refusal(rules(nine))).toMatch(/--transcode-rules .*renditions: Too big: expected array to have <=8 items/);
+    expect(refusal(rules([rendition({ name: '480P' })]))).toMatch(/a-z 0-9 _ -/);
+    expect(refusal(rules([rendition({ height: 481 })]))).toMatch(/must be even/);
+    expect(refusal(rules([rendition({ videoBitrate: 10 })]))).toMatch(/--transcode-rules/);
+    expect(refusal(rules([rendition({}), rendition({ height: 360 })]))).toMatch(/rendition names must differ/);
+    expect(refusal(rules([rendition({ codec: 'hevc' })]))).toMatch(/--transcode-rules/);
+    expect(refusal(rules([]))).toMatch(/--transcode-rules/);
+  });
+
   it('refuses unknown flags, unknown file keys and unreadable or malformed files', () => {
     expect(refusal(['--chunk-sise', '4096'])).toMatch(/chunk-sise.*see --help/);
     expect(refusal(['--config', configFile('chunkSise: 4096\n')])).toMatch(/unknown option\(s\): chunkSise/);

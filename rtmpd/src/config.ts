@@ -86,6 +86,41 @@ export const forwardRule = streamRule({
 });
 export type ForwardRule = z.infer<typeof forwardRule>;
 
+/** Renditions one transcode rule makes of a stream: each costs an encoder in the one ffmpeg of the stream. */
+export const MAX_RENDITIONS = 8;
+
+/** One rung of a transcoding ladder: published back as <app>/<key>_<name>. */
+const rendition = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,32}$/, 'expected 1-32 characters of a-z 0-9 _ -')
+      .describe('appended to the stream key: <key>_<name>, e.g. 480p'),
+    height: z
+      .int()
+      .min(64)
+      .max(4320)
+      .refine((height) => height % 2 === 0, 'must be even (H.264 4:2:0)')
+      .describe('output height in pixels; the width keeps the aspect ratio'),
+    videoBitrate: z.int().min(64).max(100_000).describe('video bitrate in kbit/s (also the cap: -maxrate)'),
+    audioBitrate: z.int().min(16).max(512).default(128).describe('AAC bitrate in kbit/s'),
+    fps: z.number().min(1).max(120).optional().describe("frame rate; unset keeps the source's"),
+    codec: z.literal('h264').default('h264').describe('video codec (libx264); the only one for now'),
+  })
+  .strict();
+
+/** The ladder made of the streams an app/key pattern matches (transcodeRules). */
+export const transcodeRule = streamRule({
+  renditions: z
+    .array(rendition)
+    .min(1)
+    .max(MAX_RENDITIONS)
+    .refine((renditions) => new Set(renditions.map((r) => r.name)).size === renditions.length, 'rendition names must differ')
+    .describe('the renditions, each published as <app>/<key>_<name>'),
+});
+export type TranscodeRule = z.infer<typeof transcodeRule>;
+export type Rendition = TranscodeRule['renditions'][number];
+
 /**
  * How a running rtmpd takes a change of the option in its config file
  * (config-reload.ts): `live` applies it at once, `restart` needs a new
@@ -378,6 +413,24 @@ export const configSchema = z.object({
       "PEM certificates trusted for rtmps:// destinations besides the roots Node.js trusts by default (its bundled Mozilla roots and NODE_EXTRA_CA_CERTS's; a private origin's CA; the OS trust store is not read); read at the first RTMPS forward",
     )
     .meta(restart),
+  transcodeRules: ruleList(transcodeRule)
+    .default([])
+    .describe(
+      'adaptive bitrate: each published stream the first matching rule names is transcoded by one ffmpeg into renditions published back as <app>/<key>_<name>, listed with the source in /<app>/<key>/master.m3u8; a list (JSON from a flag or variable), e.g. [{"app":"live","renditions":[{"name":"480p","height":480,"videoBitrate":1200},{"name":"360p","height":360,"videoBitrate":700}]}]; read at each publish (README, Adaptive bitrate)',
+    )
+    .meta(live),
+  transcodeFfmpegPath: z
+    .string()
+    .min(1)
+    .default('ffmpeg')
+    .describe("ffmpeg binary used for transcoding: needs the libx264 and aac encoders (the image's ffmpeg has neither)")
+    .meta(live),
+  transcodeMaxProcesses: int(0, 256)
+    .default(4)
+    .describe(
+      'transcodes (ffmpeg processes, about a core each) that may run at once; a stream past it is not transcoded (logged and counted)',
+    )
+    .meta(live),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),
   snapshotIntervalSeconds: int(0, 86_400)
     .default(0)

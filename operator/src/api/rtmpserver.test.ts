@@ -11,6 +11,7 @@ import {
   webhookOptions,
   proxyProtocolOptions,
   forwardOptions,
+  transcodeOptions,
   tlsOptions,
 } from './rtmpserver.ts';
 
@@ -49,6 +50,7 @@ describe('RtmpServer spec schema', () => {
       ...authOptions,
       ...webhookOptions,
       ...forwardOptions,
+      ...transcodeOptions,
       ...tlsOptions,
       ...proxyProtocolOptions,
       ...Object.keys(typedOptions),
@@ -61,8 +63,8 @@ describe('RtmpServer spec schema', () => {
 
   it("keeps rtmpd's ranges for each option", () => {
     // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
-    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules) or none yet (forwardRules); the TLS ports come from spec.tls.
-    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'forwardRules', 'rtmpsBind', 'httpsBind'];
+    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules) or none yet (forwardRules, transcodeRules); the TLS ports come from spec.tls.
+    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'forwardRules', 'transcodeRules', 'rtmpsBind', 'httpsBind'];
     for (const key of configKeys.filter((k) => !ownForm.includes(k))) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);

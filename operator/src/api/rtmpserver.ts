@@ -123,6 +123,12 @@ export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metri
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.forwards: rules whose destination URLs may come from mounted Secrets, and a CA's path in one. */
 export const forwardOptions = ['forwardRules', 'forwardTlsCaFile'] as const satisfies readonly ConfigKey[];
+/**
+ * Transcoding has no spec field yet: the rtmpd image's ffmpeg has no libx264 or
+ * AAC encoder to transcode with (README, Adaptive bitrate), so a pod of the
+ * operator's could not run a ladder; these options stay at rtmpd's defaults (off).
+ */
+export const transcodeOptions = ['transcodeRules', 'transcodeFfmpegPath', 'transcodeMaxProcesses'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
 export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.service.proxyProtocol. */
@@ -157,6 +163,7 @@ export const passthroughOptions = configKeys.filter(
         ...authOptions,
         ...webhookOptions,
         ...forwardOptions,
+        ...transcodeOptions,
         ...tlsOptions,
         ...proxyProtocolOptions,
       ] as readonly string[]

@@ -100,6 +100,8 @@ function fromClaim(claim: ClaimRecord, pod: string): StreamView {
     publisher: { protocol: claim.protocol, remote_address: '' },
     owner: { pod },
     forwards: [],
+    transcode: null,
+    transcoded_from: null,
   };
 }
 

@@ -75,6 +75,11 @@ export class HlsServer {
     return { enabled: rule?.enabled ?? config.hlsEnabled, lowLatency: rule?.lowLatency ?? config.hlsLowLatency };
   }
 
+  /** The live stream app/key, when HLS is served for it. */
+  live(app: string, key: string): Stream | undefined {
+    return this.settings(app, key).enabled ? this.options.hub.get(app, key) : undefined;
+  }
+
   /** The running muxer of app/key, if any (media requests never start one). */
   running(app: string, key: string): HlsMuxer | undefined {
     return this.entries.get(streamId(app, key));

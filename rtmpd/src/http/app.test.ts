@@ -101,6 +101,8 @@ describe('HTTP app', () => {
         publisher: { protocol: 'rtmp', remote_address: null },
         owner: null,
         forwards: [],
+        transcode: null,
+        transcoded_from: null,
       },
     ]);
   });

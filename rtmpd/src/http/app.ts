@@ -12,7 +12,7 @@ import { trustedSources } from '../connections/trusted.ts';
 import { cors } from './cors.ts';
 import { jsonErrors } from './errors.ts';
 import { forwardedClient } from './forwarded.ts';
-import { hlsRoutes } from './hls.ts';
+import { hlsRoutes, type HlsRoutesOptions } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { openapiRoute } from './openapi-route.ts';
 import { refuseBody, refuseQuery } from './query.ts';
@@ -30,6 +30,8 @@ export interface HttpAppOptions {
   recorder?: Recorder;
   /** Adds each stream's forwards to the stream API. */
   forwards?: StreamViewSources['forwards'];
+  /** Adds each stream's transcode to the stream API, and its renditions to its multivariant playlist. */
+  transcodes?: StreamViewSources['transcodes'] & { ladderOf: HlsRoutesOptions['ladderOf'] };
   logger: Logger;
   playWaitMs: number;
   /** Decides HTTP players and carries out kicks and revocations. */
@@ -76,7 +78,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
     revocationsApi(authorizer),
     openapiRoute(),
     ...(options.routes ?? []),
-    ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls') })] : []),
+    ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls'), ladderOf: options.transcodes?.ladderOf })] : []),
     httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods({ throw: true }));

@@ -3,7 +3,9 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
 import type { HlsMuxer } from '../hls/muxer.ts';
+import { averageBandwidth, renderMultivariant, type Variant } from '../hls/multivariant.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
+import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
 import { Router } from './required-modules.ts';
 
@@ -11,6 +13,8 @@ export interface HlsRoutesOptions {
   hls: HlsServer;
   /** Puts a playlist request through the play rules (auth/http-access.ts); throws ApiError when refused. */
   authorizePlay?: (ctx: Context, app: string, key: string, signal: AbortSignal) => Promise<{ release(): void } | undefined>;
+  /** The renditions transcodeRules make of a stream, for its multivariant playlist. */
+  ladderOf?: (app: string, key: string) => readonly RenditionInfo[];
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -48,7 +52,7 @@ const REFUSALS: Record<HlsRefusal, [number, string]> = {
  * instance, so only a client that got a playlist can name them. Mount
  * before HTTP-FLV.
  */
-export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
+export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): Router {
   const router = new Router();
 
   router.get('/:app/:key/index.m3u8', async (ctx) => {
@@ -63,10 +67,7 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     // In a fleet, a stream another pod owns is relayed here first.
     await hls.arrival(app, key, abortedBy(ctx));
     const muxer = hls.muxer(app, key);
-    if (typeof muxer === 'string') {
-      const [status, reason] = REFUSALS[muxer];
-      throw new ApiError(status, muxer === 'not_live' ? 'stream_not_found' : muxer, `stream ${streamId(app, key)} ${reason}`);
-    }
+    if (typeof muxer === 'string') throw refusal(app, key, muxer);
     hls.stats.requests.playlist++;
     muxer.touch(`${ctx.ip} ${ctx.get('user-agent')}`);
     const { segmentSeconds } = muxer.options;
@@ -85,6 +86,37 @@ export function hlsRoutes({ hls, authorizePlay }: HlsRoutesOptions): Router {
     ctx.type = PLAYLIST_TYPE;
     ctx.body = muxer.playlistText();
     countSent(ctx, muxer);
+  });
+
+  // The source and its live renditions; the request's query (its credentials) goes on to each variant.
+  router.get('/:app/:key/master.m3u8', async (ctx) => {
+    allowAnyOrigin(ctx);
+    const { app, key } = streamName(ctx);
+    const signal = abortedBy(ctx);
+    (await authorizePlay?.(ctx, app, key, signal))?.release();
+    if (!hls.settings(app, key).enabled) throw refusal(app, key, 'hls_disabled');
+    const ladder = ladderOf?.(app, key) ?? [];
+    // In a fleet, the source and its renditions are relayed here from their owner first.
+    await Promise.all([key, ...ladder.map((rendition) => rendition.key)].map((name) => hls.arrival(app, name, signal)));
+    const source = hls.live(app, key);
+    if (!source) throw refusal(app, key, 'not_live');
+    const query = ctx.querystring ? `?${ctx.querystring}` : '';
+    const variants: Variant[] = [{ stream: source, uri: `index.m3u8${query}`, bandwidth: averageBandwidth(source) }];
+    for (const { key: renditionKey, rendition } of ladder) {
+      const stream = hls.live(app, renditionKey);
+      // Listed once its decoder config is in: a variant without RESOLUTION and CODECS is no help to a player.
+      if (stream?.videoTrack)
+        variants.push({
+          stream,
+          uri: `../${renditionKey}/index.m3u8${query}`,
+          bandwidth: (rendition.videoBitrate + rendition.audioBitrate) * 1000,
+        });
+    }
+    if (ctx.req.destroyed) return;
+    hls.stats.requests.playlist++;
+    ctx.set('Cache-Control', PLAYLIST_CACHE);
+    ctx.type = PLAYLIST_TYPE;
+    ctx.body = renderMultivariant(variants);
   });
 
   router.get('/:app/:key/:file', async (ctx, next) => {
@@ -157,6 +189,11 @@ function countSent(ctx: RouterContext, muxer: HlsMuxer): void {
   ctx.res.once('finish', () => {
     if (ctx.status === 200) muxer.countSent(ctx.length ?? 0);
   });
+}
+
+function refusal(app: string, key: string, why: HlsRefusal): ApiError {
+  const [status, reason] = REFUSALS[why];
+  return new ApiError(status, why === 'not_live' ? 'stream_not_found' : why, `stream ${streamId(app, key)} ${reason}`);
 }
 
 const notReady = (app: string, key: string) =>

@@ -253,6 +253,16 @@ const routes: readonly Route[] = [
   },
   {
     method: 'get',
+    path: '/:app/:key/master.m3u8',
+    summary:
+      'HLS multivariant playlist: the stream and its live renditions (transcodeRules), the credentials of the query in each variant URI',
+    access: 'play',
+    query: playCredentials,
+    ok: { 200: { description: 'The multivariant playlist', ...media(PLAYLIST) } },
+    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'hls_disabled', 'not_found'] },
+  },
+  {
+    method: 'get',
     path: '/:app/:key/:file',
     summary: 'HLS media a playlist lists: init sections, segments, LL-HLS parts',
     access: 'play',

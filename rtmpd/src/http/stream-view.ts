@@ -2,6 +2,7 @@ import { forwardViewSchema, type ForwardView } from '../forward/forward-view.ts'
 import type { HlsServer } from '../hls/server.ts';
 import type { Stream } from '../hub/stream.ts';
 import { z } from 'zod';
+import { transcodeViewSchema, type TranscodeView } from '../transcode/transcode-view.ts';
 import type { Recorder } from '../storage/recorder.ts';
 
 /**
@@ -61,6 +62,14 @@ export const streamViewSchema = z.object({
     .max(1000)
     .default([])
     .describe('Where the stream is forwarded to (forwardRules); empty when nowhere. A pod of an older version sends none.'),
+  transcode: transcodeViewSchema
+    .nullable()
+    .default(null)
+    .describe("The stream's transcode (transcodeRules): its ffmpeg's state and the renditions it publishes; null when not transcoded."),
+  transcoded_from: text
+    .nullable()
+    .default(null)
+    .describe('For a rendition: the stream_id of the source it is transcoded from; null for any other stream.'),
 });
 
 export type StreamView = z.infer<typeof streamViewSchema>;
@@ -69,13 +78,14 @@ export interface StreamViewSources {
   hls?: HlsServer | undefined;
   recorder?: Recorder | undefined;
   forwards?: { viewsOf(stream: Stream): ForwardView[] } | undefined;
+  transcodes?: { viewOf(stream: Stream): TranscodeView | undefined; sourceOf(stream: Stream): Stream | undefined } | undefined;
 }
 
 export function streamView(
   stream: Stream,
   bitrateKbps: number,
   showAddress: boolean,
-  { hls, recorder, forwards }: StreamViewSources = {},
+  { hls, recorder, forwards, transcodes }: StreamViewSources = {},
 ): StreamView {
   const recordingState = recorder?.stateOf(stream) ?? 'off';
   const hlsPlayers = hls?.players(stream) ?? 0;
@@ -117,6 +127,8 @@ export function streamView(
     publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
     owner: null,
     forwards: forwards?.viewsOf(stream) ?? [],
+    transcode: transcodes?.viewOf(stream) ?? null,
+    transcoded_from: transcodes?.sourceOf(stream)?.id ?? null,
   };
 }
 

@@ -23,6 +23,8 @@ export interface StreamsApiOptions {
   recorder?: Recorder | undefined;
   /** Adds each stream's forwards. */
   forwards?: StreamViewSources['forwards'];
+  /** Adds each stream's transcode, and a rendition's source. */
+  transcodes?: StreamViewSources['transcodes'];
   /** In a fleet: the streams of every pod, and snapshots of streams live elsewhere (fleet/catalog.ts). */
   fleet?: FleetStreams;
 }
@@ -78,7 +80,7 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, forwards, fleet }: StreamsApiOptions): Router {
+export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, forwards, transcodes, fleet }: StreamsApiOptions): Router {
   const router = new Router({ prefix: '/api/v1/rtmp/streams' });
 
   const notLive = (id: string) =>
@@ -98,7 +100,7 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
   // Publisher addresses are personal data: shown only to a caller with an API token.
   const list = async (ctx: RouterContext): Promise<StreamView[]> => {
     const shown = hasApiToken(ctx);
-    if (!fleet) return hub.list().map((stream) => streamView(stream, bitrate.kbps(stream), shown, { hls, recorder, forwards }));
+    if (!fleet) return hub.list().map((stream) => streamView(stream, bitrate.kbps(stream), shown, { hls, recorder, forwards, transcodes }));
     const views = await fleet.list();
     return shown ? views : views.map((v) => ({ ...v, publisher: { ...v.publisher, remote_address: null } }));
   };

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
 import type { Forwards } from '../forward/forwards.ts';
+import type { Transcodes } from '../transcode/transcodes.ts';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
@@ -573,6 +574,34 @@ export class RtmpdMetrics {
       'Forward connections that failed and are retried with backoff, by reason: refused, timeout, closed (by the destination), stalled (read too slowly), certificate, connection, protocol.',
       'counter',
       () => Object.entries(forwards.stats.failures).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+  }
+
+  /** Transcodes (transcode/transcodes.ts): their renditions are streams with series of their own. */
+  watchTranscodes(transcodes: Pick<Transcodes, 'stats' | 'countsByState'>): void {
+    this.add(
+      'rtmpd_transcodes',
+      'Transcodes (one ffmpeg per source stream) now, by state: starting (no rendition published yet), running, backoff (waiting to restart ffmpeg).',
+      'gauge',
+      () =>
+        Object.entries(transcodes.countsByState())
+          .filter(([state]) => state !== 'stopped')
+          .map(([state, value]) => ({ labels: { state }, value })),
+    );
+    this.add('rtmpd_transcode_starts_total', 'ffmpeg processes started for transcodes, restarts included.', 'counter', () => [
+      { value: transcodes.stats.starts },
+    ]);
+    this.add(
+      'rtmpd_transcode_failures_total',
+      'Transcode ffmpegs that ended while their source was live, by reason: spawn_failed (not runnable, e.g. a bad --transcode-ffmpeg-path), exited (its own exit), killed (by a signal); each is restarted with backoff.',
+      'counter',
+      () => Object.entries(transcodes.stats.failures).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    this.add(
+      'rtmpd_transcode_refused_total',
+      'Streams a transcode rule matched that were not transcoded: --transcode-max-processes were running.',
+      'counter',
+      () => [{ value: transcodes.stats.refused }],
     );
   }
 

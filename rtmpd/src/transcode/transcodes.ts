@@ -1,0 +1,209 @@
+// Adaptive bitrate: each stream published here that a transcodeRules rule
+// matches gets one ffmpeg (transcoder.ts) that plays it from rtmpd over
+// loopback RTMP and publishes its renditions back as <app>/<key>_<name>,
+// ordinary streams from then on. Rules are read at each publish, as
+// forwardRules are. Never transcoded: a stream relayed from its owner pod
+// (the owner transcodes), and a rendition itself (no loops). At most
+// --transcode-max-processes run at once; a stream past it is refused with a
+// log line and a count, never queued.
+//
+// ffmpeg gets through rtmpd's own auth with a random secret of its transcode,
+// which admits (`admits`) only a plain RTMP connection from a loopback address,
+// and only to play the source or publish its renditions. A rendition is
+// played under its source's play rules (`playedAs`), so a player's credential
+// for the source opens every rung of the ladder.
+//
+// The ffmpeg supervisor is loaded with the first transcode: a server without
+// transcodeRules does not hold it (idle memory, README "Where the memory goes").
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { AuthRequest } from '../auth/authorizer.ts';
+import { safeEqual } from '../auth/safe-equal.ts';
+import type { Config, Rendition } from '../config.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import { invalidStreamName, streamId } from '../hub/names.ts';
+import type { Stream } from '../hub/stream.ts';
+import { ruleFor } from '../hub/stream-rules.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { transcodeArgs } from './ffmpeg-args.ts';
+import { TRANSCODE_FAILURES, TRANSCODE_STATES, type TranscodeFailure, type TranscodeState, type TranscodeView } from './transcode-view.ts';
+import type { Transcoder } from './transcoder.ts';
+
+/** The query parameter that carries a transcode's credential. */
+export const TRANSCODE_PARAM = 'rtmpd_transcode';
+
+type TranscodesConfig = Pick<Config, 'transcodeRules' | 'transcodeFfmpegPath' | 'transcodeMaxProcesses'>;
+
+export interface TranscodesOptions {
+  hub: StreamHub;
+  /** Read at each publish (the rules, the path and the cap change live). */
+  config: TranscodesConfig;
+  /** The RTMP listener, which ffmpeg reads from and publishes to. */
+  rtmpAddress: () => AddressInfo;
+  logger: Logger;
+}
+
+/** Counted since start, for /metrics. */
+export interface TranscodeStats {
+  starts: number;
+  failures: Record<TranscodeFailure, number>;
+  /** Streams not transcoded because --transcode-max-processes were running. */
+  refused: number;
+}
+
+/** A rendition as the multivariant playlist lists it. */
+export interface RenditionInfo {
+  key: string;
+  rendition: Rendition;
+}
+
+interface Transcode {
+  source: Stream;
+  renditions: RenditionInfo[];
+  secret: string;
+  /** Undefined while the supervisor module loads. */
+  transcoder: Transcoder | undefined;
+}
+
+export class Transcodes {
+  readonly stats: TranscodeStats = {
+    starts: 0,
+    failures: Object.fromEntries(TRANSCODE_FAILURES.map((reason) => [reason, 0])) as Record<TranscodeFailure, number>,
+    refused: 0,
+  };
+  private readonly o: TranscodesOptions;
+  private readonly bySource = new Map<Stream, Transcode>();
+  /** By the stream id of each rendition. */
+  private readonly byRendition = new Map<string, Transcode>();
+  private supervisor: Promise<typeof import('./transcoder.ts')> | undefined;
+
+  constructor(o: TranscodesOptions) {
+    this.o = o;
+    o.hub.on('publish', this.onPublish);
+    o.hub.on('unpublish', this.onUnpublish);
+    process.on('exit', this.killAll);
+  }
+
+  /** Whether the request is a transcode's ffmpeg asking for what its credential covers. */
+  readonly admits = (request: AuthRequest): boolean => {
+    const secret = request.params.get(TRANSCODE_PARAM);
+    if (!secret || request.protocol !== 'rtmp' || request.tls || !isLoopback(request.clientIp)) return false;
+    const id = streamId(request.app, request.key);
+    const transcode = request.action === 'play' ? [...this.bySource.values()].find((t) => t.source.id === id) : this.byRendition.get(id);
+    return transcode !== undefined && safeEqual(secret, transcode.secret);
+  };
+
+  /** The source key a rendition's players are authorized as; undefined for any other stream. */
+  readonly playedAs = (app: string, key: string): string | undefined => this.byRendition.get(streamId(app, key))?.source.key;
+
+  /**
+   * The renditions the rules in force make of app/key (those whose name is
+   * valid: the key plus the suffix may pass 128 characters). From the config,
+   * so every pod of a fleet knows a source's ladder.
+   */
+  readonly ladderOf = (app: string, key: string): RenditionInfo[] =>
+    (ruleFor(this.o.config.transcodeRules, app, key)?.renditions ?? [])
+      .map((rendition) => ({ key: `${key}_${rendition.name}`, rendition }))
+      .filter((rendition) => invalidStreamName(app, rendition.key) === undefined);
+
+  /** The source a rendition stream is made from. */
+  sourceOf(stream: Stream): Stream | undefined {
+    const transcode = this.byRendition.get(stream.id);
+    return transcode && stream !== transcode.source ? transcode.source : undefined;
+  }
+
+  viewOf(stream: Stream): TranscodeView | undefined {
+    return this.bySource.get(stream)?.transcoder?.view();
+  }
+
+  /** The pid of the source's ffmpeg while one runs. */
+  pidOf(stream: Stream): number | undefined {
+    return this.bySource.get(stream)?.transcoder?.pid;
+  }
+
+  /** Transcodes now, by state. */
+  countsByState(): Record<TranscodeState, number> {
+    const counts = Object.fromEntries(TRANSCODE_STATES.map((state) => [state, 0])) as Record<TranscodeState, number>;
+    for (const { transcoder } of this.bySource.values()) counts[transcoder?.state ?? 'starting']++;
+    return counts;
+  }
+
+  /** Stops every ffmpeg; resolves once all have exited. */
+  async close(): Promise<void> {
+    this.o.hub.off('publish', this.onPublish);
+    this.o.hub.off('unpublish', this.onUnpublish);
+    await Promise.all([...this.bySource.keys()].map((stream) => this.end(stream)));
+    process.off('exit', this.killAll);
+  }
+
+  private readonly onPublish = (stream: Stream): void => {
+    if (stream.publisher.protocol === 'relay') return;
+    const owner = this.byRendition.get(stream.id);
+    if (owner) return owner.transcoder?.renditionLive();
+    const rule = ruleFor(this.o.config.transcodeRules, stream.app, stream.key);
+    if (!rule) return;
+    const log = this.o.logger.child({ stream: stream.id });
+    const max = this.o.config.transcodeMaxProcesses;
+    if (this.bySource.size >= max) {
+      this.stats.refused++;
+      return void log.warn({ max }, 'transcode: not transcoded, --transcode-max-processes are running');
+    }
+    const renditions = this.ladderOf(stream.app, stream.key);
+    if (renditions.length < rule.renditions.length)
+      log.error(
+        { left: rule.renditions.length - renditions.length },
+        'transcode: renditions left out: the key with their suffix passes 128 characters',
+      );
+    if (renditions.length === 0) return;
+    const transcode: Transcode = { source: stream, renditions, secret: randomBytes(24).toString('base64url'), transcoder: undefined };
+    this.bySource.set(stream, transcode);
+    for (const { key } of renditions) this.byRendition.set(streamId(stream.app, key), transcode);
+    void this.start(transcode, log);
+  };
+
+  private readonly onUnpublish = (stream: Stream): void => void this.end(stream);
+
+  private async start(transcode: Transcode, log: Logger): Promise<void> {
+    const { Transcoder } = await (this.supervisor ??= import('./transcoder.ts'));
+    const { source, secret, renditions } = transcode;
+    if (this.bySource.get(source) !== transcode) return; // ended meanwhile
+    const url = (key: string) => `${loopbackRtmp(this.o.rtmpAddress())}/${source.app}/${key}?${TRANSCODE_PARAM}=${secret}`;
+    const outputs = renditions.map(({ key, rendition }) => ({ rendition, url: url(key) }));
+    transcode.transcoder = new Transcoder({
+      ffmpegPath: this.o.config.transcodeFfmpegPath,
+      args: transcodeArgs(url(source.key), outputs, source.videoTrack?.fps),
+      renditions: renditions.map(({ key, rendition }) => ({
+        name: rendition.name,
+        stream_id: streamId(source.app, key),
+        height: rendition.height,
+        bitrate_kbps: rendition.videoBitrate + rendition.audioBitrate,
+      })),
+      secret,
+      log,
+      onStart: () => this.stats.starts++,
+      onFailure: (reason) => this.stats.failures[reason]++,
+    });
+    transcode.transcoder.start();
+  }
+
+  private end(stream: Stream): Promise<void> {
+    const transcode = this.bySource.get(stream);
+    if (!transcode) return Promise.resolve();
+    this.bySource.delete(stream);
+    for (const { key } of transcode.renditions) this.byRendition.delete(streamId(stream.app, key));
+    return transcode.transcoder?.stop() ?? Promise.resolve();
+  }
+
+  private readonly killAll = (): void => {
+    for (const { transcoder } of this.bySource.values()) transcoder?.kill();
+  };
+}
+
+/** 127.0.0.0/8 and ::1: the addresses only this host can connect from. */
+const isLoopback = (ip: string): boolean => ip === '::1' || /^127\.\d+\.\d+\.\d+$/.test(ip);
+
+/** rtmp://host:port of the RTMP listener as this host reaches it: a wildcard bind over 127.0.0.1 (or ::1). */
+function loopbackRtmp({ address, port, family }: AddressInfo): string {
+  if (address === '0.0.0.0' || (address === '::' && family === 'IPv6')) return `rtmp://${address === '::' ? '[::1]' : '127.0.0.1'}:${port}`;
+  return `rtmp://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+}

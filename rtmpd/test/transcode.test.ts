@@ -1,0 +1,223 @@
+// Adaptive bitrate with real parts: ffmpeg publishes a small test pattern to
+// rtmpd (auth on), whose transcode ffmpeg makes two renditions of it; ffprobe
+// reads them back over HTTP-FLV and the multivariant playlist is parsed.
+// Faults: an outsider publishing a rendition's name, the transcode ffmpeg
+// killed (restarted, counted), the source unpublishing (the child is gone
+// within the deadline), a bad ffmpeg path (counted, backoff, no crash), the
+// process cap, and a child that ignores SIGTERM at shutdown (killed: no child
+// outlives rtmpd).
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { STOP_DEADLINE_MS } from '../src/transcode/transcoder.ts';
+import { TRANSCODE_PARAM } from '../src/transcode/transcodes.ts';
+import {
+  listStreams,
+  probe,
+  publishTestPattern,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type RunningServer,
+  type StreamJson,
+} from './support/processes.ts';
+import { sleep } from './support/wait.ts';
+
+/** Children of rtmpd a failed test may leave behind (stopAll kills rtmpd with SIGKILL, which gives it no time for them). */
+const transcodePids = new Set<number>();
+afterAll(() => {
+  stopAll();
+  for (const pid of transcodePids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+const quiet = ['--recording-enabled', 'false', '--snapshot-enabled', 'false'];
+const ladder = [
+  { name: '120p', height: 120, videoBitrate: 300, audioBitrate: 64 },
+  { name: '90p', height: 90, videoBitrate: 150, audioBitrate: 32 },
+];
+const rules = (renditions: unknown[] = ladder) => ['--transcode-rules', JSON.stringify([{ app: 'live', renditions }])];
+
+/** Polls `check` (async) every 200 ms until it holds. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
+    await sleep(200);
+  }
+}
+
+async function streamOf(server: RunningServer, id: string): Promise<StreamJson | undefined> {
+  return (await listStreams(server)).find((s) => s.stream_id === id);
+}
+
+async function metric(server: RunningServer, series: string): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
+/** The pids of the transcode ffmpegs rtmpd logged as started, in order. */
+function startedPids(server: RunningServer): number[] {
+  const pids = server.logs.filter((l) => l.msg === 'transcode: ffmpeg started').map((l) => l.pid as number);
+  for (const pid of pids) transcodePids.add(pid);
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface ParsedVariant {
+  bandwidth: number;
+  resolution: string | undefined;
+  codecs: string | undefined;
+  uri: string;
+}
+
+function parseMultivariant(text: string): ParsedVariant[] {
+  const lines = text.trim().split('\n');
+  expect(lines[0]).toBe('#EXTM3U');
+  const variants: ParsedVariant[] = [];
+  lines.forEach((line, i) => {
+    if (!line.startsWith('#EXT-X-STREAM-INF:')) return;
+    const attr = (name: string) => new RegExp(`[:,]${name}=("([^"]*)"|[^,]*)`).exec(line);
+    const value = (name: string) => {
+      const match = attr(name);
+      return match ? (match[2] ?? match[1]) : undefined;
+    };
+    variants.push({ bandwidth: Number(value('BANDWIDTH')), resolution: value('RESOLUTION'), codecs: value('CODECS'), uri: lines[i + 1]! });
+  });
+  return variants;
+}
+
+describe('transcoding', () => {
+  it('makes a ladder of a stream behind auth, lists it in the multivariant playlist, restarts a killed ffmpeg and stops with the source', async () => {
+    const dir = await tempDir('rtmpd-transcode-');
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', 'cam'), 'pub-secret\n');
+    const server = await startServer([
+      ...quiet,
+      ...rules(),
+      '--auth-rules',
+      JSON.stringify([{ app: 'live', method: 'keys', keys: join(dir, 'keys') }]),
+    ]);
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'cam?secret=pub-secret'), { seconds: 60, size: '320x180' });
+    await waitForStream(server, 'rtmp/live/cam');
+    // The child's own credential passes the key rules, which know nothing of the renditions.
+    const low = await waitForStream(server, 'rtmp/live/cam_90p', 30_000);
+    const mid = await waitForStream(server, 'rtmp/live/cam_120p', 30_000);
+    expect(low.transcoded_from).toBe('rtmp/live/cam');
+    expect(mid.video).toMatchObject({ codec: 'h264', height: 120 });
+    expect(low.video).toMatchObject({ codec: 'h264', height: 90, width: 160 });
+    const source = await streamOf(server, 'rtmp/live/cam');
+    expect(source?.transcode).toMatchObject({
+      state: 'running',
+      starts: 1,
+      renditions: [
+        { name: '120p', stream_id: 'rtmp/live/cam_120p', height: 120, bitrate_kbps: 364 },
+        { name: '90p', stream_id: 'rtmp/live/cam_90p', height: 90, bitrate_kbps: 182 },
+      ],
+    });
+    expect(source?.transcoded_from).toBeNull();
+
+    // A rendition plays over HTTP-FLV with the source's credential (renditions are played under its rules).
+    const probed = await probe(server.httpUrl('/live/cam_120p.flv?secret=pub-secret'));
+    expect(probed.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', height: 120 });
+    expect(probed.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
+    expect((await fetch(server.httpUrl('/live/cam_90p.flv'))).status).toBe(401);
+
+    // The multivariant playlist: the source and both renditions, credentials carried into each URI.
+    expect((await fetch(server.httpUrl('/live/cam/master.m3u8'))).status).toBe(401);
+    const master = await fetch(server.httpUrl('/live/cam/master.m3u8?secret=pub-secret'));
+    expect(master.status).toBe(200);
+    expect(master.headers.get('content-type')).toMatch(/mpegurl/);
+    const variants = parseMultivariant(await master.text());
+    expect(variants.map((v) => [v.uri, v.resolution, v.bandwidth])).toEqual([
+      ['index.m3u8?secret=pub-secret', '320x180', expect.any(Number)],
+      ['../cam_120p/index.m3u8?secret=pub-secret', '214x120', 364_000],
+      ['../cam_90p/index.m3u8?secret=pub-secret', '160x90', 182_000],
+    ]);
+    for (const variant of variants) expect(variant.codecs).toMatch(/^avc1\.[0-9a-f]{6},mp4a\.40\.2$/);
+    expect(variants[0]!.bandwidth).toBeGreaterThan(10_000);
+    // Each variant URI resolves against the master's to a media playlist that serves.
+    const media = await fetch(new URL(variants[2]!.uri, server.httpUrl('/live/cam/master.m3u8')));
+    expect(media.status).toBe(200);
+    expect(await media.text()).toMatch(/#EXTINF/);
+
+    // The rendition's name from outside: no credential, or a guessed one, is refused.
+    for (const query of ['', `?${TRANSCODE_PARAM}=guess`]) {
+      const attempt = runFfmpeg([
+        ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=25', '-t', '5', '-c:v', 'libx264', '-f', 'flv'],
+        server.rtmpUrl('live', `cam_90p${query}`),
+      ]);
+      expect(await attempt.exited).not.toBe(0);
+      expect(attempt.stderr()).toMatch(/needs the stream key's \?secret=/);
+    }
+
+    // ffmpeg killed mid-stream: restarted and counted, the renditions come back.
+    const [first] = startedPids(server);
+    process.kill(first!, 'SIGKILL');
+    await eventually(
+      'a second ffmpeg running',
+      async () => (await streamOf(server, 'rtmp/live/cam'))?.transcode?.state === 'running' && startedPids(server).length === 2,
+    );
+    expect(await metric(server, 'rtmpd_transcode_failures_total{reason="killed"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_transcode_starts_total')).toBe(2);
+    expect((await streamOf(server, 'rtmp/live/cam'))?.transcode?.last_error).toMatch(/killed by SIGKILL/);
+    await waitForStream(server, 'rtmp/live/cam_90p', 30_000);
+
+    // The source unpublishes: its ffmpeg is gone within the deadline, and so are the renditions.
+    const second = startedPids(server)[1]!;
+    expect(alive(second)).toBe(true);
+    publisher.child.kill('SIGINT');
+    await eventually('the transcode ffmpeg gone', () => !alive(second), STOP_DEADLINE_MS + 5000);
+    await eventually('the renditions ended', async () => (await listStreams(server)).length === 0);
+    expect(await metric(server, 'rtmpd_transcodes{state="running"}')).toBe(0);
+    // The credential stays out of the logs.
+    const secret = new RegExp(`${TRANSCODE_PARAM}=(?!guess)`).exec(JSON.stringify(server.logs));
+    expect(secret).toBeNull();
+    expect(await server.stop()).toBe(0);
+  }, 120_000);
+
+  it('counts a bad ffmpeg path and retries it, refuses streams past the cap, and kills a child that ignores SIGTERM at shutdown', async () => {
+    const bad = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', '/nonexistent/ffmpeg']);
+    const publisher = publishTestPattern(bad.rtmpUrl('live', 'one'), { seconds: 30, size: '160x90' });
+    await waitForStream(bad, 'rtmp/live/one');
+    await eventually('two spawn failures', async () => (await metric(bad, 'rtmpd_transcode_failures_total{reason="spawn_failed"}')) >= 2);
+    const view = (await streamOf(bad, 'rtmp/live/one'))?.transcode;
+    expect(view?.last_error).toBe('cannot run /nonexistent/ffmpeg: ENOENT');
+    expect(['backoff', 'starting']).toContain(view?.state);
+    expect(bad.logs.some((l) => l.msg === 'transcode: ffmpeg ended; restarting' && l.reason === 'spawn_failed')).toBe(true);
+    expect((await fetch(bad.httpUrl('/health'))).status).toBe(200);
+    publisher.child.kill('SIGINT');
+    expect(await bad.stop()).toBe(0);
+
+    // An "ffmpeg" that ignores SIGTERM: each runs until killed, two may run, the third stream is refused.
+    const dir = await tempDir('rtmpd-transcode-');
+    const stubborn = join(dir, 'ffmpeg');
+    await writeFile(stubborn, "#!/bin/sh\ntrap '' TERM\nexec sleep 120\n");
+    await chmod(stubborn, 0o755);
+    const capped = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', stubborn, '--transcode-max-processes', '2']);
+    const publishers = ['a', 'b', 'c'].map((key) => publishTestPattern(capped.rtmpUrl('live', key), { seconds: 30, size: '160x90' }));
+    for (const key of ['a', 'b', 'c']) await waitForStream(capped, `rtmp/live/${key}`);
+    await eventually('two started', () => startedPids(capped).length === 2);
+    expect(await metric(capped, 'rtmpd_transcode_refused_total')).toBe(1);
+    expect(capped.logs.filter((l) => l.msg === 'transcode: not transcoded, --transcode-max-processes are running')).toHaveLength(1);
+    expect((await listStreams(capped)).filter((s) => s.transcode === null)).toHaveLength(1);
+    expect(await metric(capped, 'rtmpd_transcodes{state="starting"}')).toBe(2);
+    const pids = startedPids(capped);
+    const stoppedAt = Date.now();
+    expect(await capped.stop()).toBe(0);
+    // rtmpd waited for them: SIGTERM was ignored, SIGKILL came at the deadline.
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(STOP_DEADLINE_MS - 500);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const p of publishers) p.child.kill('SIGKILL');
+  }, 90_000);
+});
