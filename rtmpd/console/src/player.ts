@@ -91,6 +91,7 @@ export class PlayerPage implements Page {
     const wasLive = this.stream !== undefined;
     this.stream = stream;
     this.element.classList.toggle('ended', !stream);
+    this.recordings?.update(stream?.recording_state);
     if (!stream) {
       if (wasLive) void this.stop();
       setText(this.state, 'Not live: the stream has ended or has not started. Playback starts when it is published.');

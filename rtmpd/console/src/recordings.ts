@@ -1,7 +1,9 @@
 // A stream's recordings (shown when rtmpd serves the recordings API): when
-// each started, how long and how large it is, to play here or download.
-import type { Api, Recording } from './api.ts';
-import { h } from './dom.ts';
+// each started, how long and how large it is, to play here or download. A
+// live stream rtmpd does not record (--recording-enabled false, or a
+// recordingRules rule) has no panel unless it was recorded earlier.
+import type { Api, Recording, Stream } from './api.ts';
+import { h, setText } from './dom.ts';
 import { bytes, duration } from './format.ts';
 
 const REFRESH_MS = 30_000;
@@ -12,6 +14,11 @@ export class RecordingsPanel {
   readonly element: HTMLElement;
   private readonly rows = h('tbody');
   private readonly note = h('p', { class: 'hint' }, 'Loading…');
+  private readonly table: HTMLTableElement;
+  /** What the last listing found: how many, or why it failed; undefined before the first answer. */
+  private listed: number | string | undefined;
+  /** The live stream's recording_state; undefined while it is not live. */
+  private state: Stream['recording_state'] | undefined;
   private readonly timer: number;
   private readonly api: Api;
   private readonly streamId: string;
@@ -21,28 +28,29 @@ export class RecordingsPanel {
     this.api = api;
     this.streamId = streamId;
     this.onPlay = onPlay;
-    this.element = h(
-      'section',
-      { class: 'panel recordings' },
-      h('h2', {}, 'Recordings'),
-      this.note,
+    this.table = h(
+      'table',
+      {},
       h(
-        'table',
+        'thead',
         {},
         h(
-          'thead',
+          'tr',
           {},
-          h(
-            'tr',
-            {},
-            h('th', {}, 'Started'),
-            h('th', {}, 'Duration'),
-            h('th', {}, 'Size'),
-            h('th', {}, h('span', { class: 'sr' }, 'Actions')),
-          ),
+          h('th', {}, 'Started'),
+          h('th', {}, 'Duration'),
+          h('th', {}, 'Size'),
+          h('th', {}, h('span', { class: 'sr' }, 'Actions')),
         ),
-        this.rows,
       ),
+      this.rows,
+    );
+    this.element = h(
+      'section',
+      { class: 'panel recordings', 'aria-label': 'Recordings' },
+      h('h2', {}, 'Recordings'),
+      this.note,
+      this.table,
     );
     void this.load();
     this.timer = window.setInterval(() => void this.load(), REFRESH_MS);
@@ -52,15 +60,36 @@ export class RecordingsPanel {
     window.clearInterval(this.timer);
   }
 
+  /** The stream's recording_state at each poll (undefined: not live). */
+  update(state: Stream['recording_state'] | undefined): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.show();
+  }
+
+  /** Hidden while the live stream is not recorded, unless it has recordings; otherwise what the listing found. */
+  private show(): void {
+    const off = this.state === 'off';
+    const found = typeof this.listed === 'number' && this.listed > 0;
+    this.element.hidden = off && !found;
+    this.table.hidden = !found;
+    if (typeof this.listed === 'string') setText(this.note, `Recordings could not be listed: ${this.listed}`);
+    else if (this.listed === undefined) setText(this.note, 'Loading…');
+    else if (off) setText(this.note, 'Not recorded now: recording is off for this stream on this server. Earlier recordings:');
+    else setText(this.note, this.listed === 0 ? 'No recordings of this stream yet.' : '');
+  }
+
   private async load(): Promise<void> {
     let recordings: Recording[];
     try {
       recordings = await this.api.recordings(this.streamId);
     } catch (err) {
-      this.note.textContent = `Recordings could not be listed: ${(err as Error).message}`;
+      this.listed = (err as Error).message;
+      this.show();
       return;
     }
-    this.note.textContent = recordings.length === 0 ? 'No recordings of this stream yet.' : '';
+    this.listed = recordings.length;
+    this.show();
     this.rows.replaceChildren(
       ...recordings.map((recording) =>
         h(

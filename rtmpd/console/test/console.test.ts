@@ -166,8 +166,9 @@ describe('web console', () => {
     expect(await page.locator('[data-stat="resolution"]').innerText()).toBe('640×360');
     expect(await page.locator('[data-stat="video"]').innerText()).toMatch(/^H\.264 High/);
     expect(await page.locator('[data-stat="dropped"]').innerText()).toBe('0');
-    // cam1 is forwarded nowhere: no forwards section.
+    // cam1 is forwarded nowhere: no forwards section; it is recorded: its recordings panel.
     expect(await page.getByRole('region', { name: 'Forwards' }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('heading', { name: 'Recordings' }).count()).toBe(1);
     await expect.poll(() => page.locator('.chart .line').first().getAttribute('points'), { timeout: 10_000 }).toMatch(/ /);
     await page.waitForTimeout(4000); // a few more chart points for the picture
     // The whole page, so the picture shows the addresses below the player too, RTMPS's beside RTMP's.
@@ -273,6 +274,8 @@ describe('forwards', () => {
           error: expect.stringMatching(/ECONNREFUSED/),
         },
       ]);
+      // Recording is off on this server: no recordings panel.
+      expect(await forwardsPage.getByRole('heading', { name: 'Recordings' }).count()).toBe(0);
       await forwardsPage.screenshot({ path: join(ARTIFACTS, 'forwards.png'), fullPage: true });
       // The grid's card says at a glance that the stream is forwarded and one forward fails, in amber.
       await forwardsPage.goto(source.httpUrl('/'));
