@@ -1,11 +1,13 @@
 // hls.js in a real headless Chromium, on a page from another origin, plays
 // rtmpd's HLS and Low-Latency HLS: the video's currentTime advances and the
-// page sees no error.
+// page sees no error. A transcoded stream's multivariant playlist plays too,
+// and hls.js switches between its variants.
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { launchChromium, type TestBrowser } from '../../e2e/lib/chromium.ts';
 import { publishTestPattern, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
 
@@ -21,7 +23,7 @@ const PAGE = `<!doctype html><html><body><video id="v" muted autoplay playsinlin
   const src = new URLSearchParams(location.search).get('src');
   const lowLatency = new URLSearchParams(location.search).get('ll') === '1';
   window.hlsErrors = [];
-  const hls = new Hls({ lowLatencyMode: lowLatency, enableWorker: false });
+  const hls = (window.hls = new Hls({ lowLatencyMode: lowLatency, enableWorker: false }));
   hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) window.hlsErrors.push(data.type + ' ' + data.details); });
   hls.loadSource(src);
   hls.attachMedia(document.getElementById('v'));
@@ -34,6 +36,8 @@ beforeAll(async () => {
     '1',
     '--hls-rules',
     JSON.stringify([{ app: 'll', lowLatency: true }]),
+    '--transcode-rules',
+    JSON.stringify([{ app: 'abr', renditions: [{ name: '180p', height: 180, videoBitrate: 300, audioBitrate: 64 }] }]),
     '--recording-enabled',
     'false',
     '--snapshot-enabled',
@@ -57,12 +61,24 @@ afterAll(async () => {
   stopAll();
 });
 
-async function playsFor(app: string, lowLatency: boolean): Promise<void> {
+interface Play {
+  lowLatency?: boolean;
+  playlist?: string;
+  /** Streams to wait for besides app/web (a transcode's renditions). */
+  streams?: string[];
+  /** Runs once playback advances. */
+  whilePlaying?: (page: Page) => Promise<void>;
+}
+
+async function playsFor(
+  app: string,
+  { lowLatency = false, playlist = 'index.m3u8', streams = [], whilePlaying }: Play = {},
+): Promise<void> {
   const publisher = publishTestPattern(server.rtmpUrl(app, 'web'), { seconds: 60 });
   try {
-    await waitForStream(server, `rtmp/${app}/web`);
+    for (const id of [`rtmp/${app}/web`, ...streams]) await waitForStream(server, id, 30_000);
     const page = await browser.newPage();
-    const src = server.httpUrl(`/${app}/web/index.m3u8`);
+    const src = server.httpUrl(`/${app}/web/${playlist}`);
     await page.goto(`${siteUrl}?src=${encodeURIComponent(src)}&ll=${lowLatency ? 1 : 0}`);
     // Expressions as strings: this file is type-checked without the DOM library.
     const currentTime = () => page.evaluate<number>("document.getElementById('v').currentTime");
@@ -70,6 +86,7 @@ async function playsFor(app: string, lowLatency: boolean): Promise<void> {
     const before = await currentTime();
     await new Promise((r) => setTimeout(r, 2000));
     expect(await currentTime()).toBeGreaterThan(before + 1);
+    await whilePlaying?.(page);
     expect(await page.evaluate<string[]>('window.hlsErrors')).toEqual([]);
     await page.close();
   } finally {
@@ -79,12 +96,30 @@ async function playsFor(app: string, lowLatency: boolean): Promise<void> {
 
 describe('hls.js in Chromium, from another origin', () => {
   it('plays HLS and its currentTime advances', async () => {
-    await playsFor('live', false);
+    await playsFor('live');
     expect(browser.problems).toEqual([]);
   });
 
   it('plays Low-Latency HLS and its currentTime advances', async () => {
-    await playsFor('ll', true);
+    await playsFor('ll', { lowLatency: true });
+    expect(browser.problems).toEqual([]);
+  });
+
+  it("plays a transcoded stream's multivariant playlist and switches to its rendition and back", async () => {
+    const whilePlaying = async (page: Page) => {
+      // hls.js orders the variants by bandwidth.
+      expect(await page.evaluate<number[]>('window.hls.levels.map((level) => level.height)')).toEqual([180, 360]);
+      const playing = () => page.evaluate<number>('window.hls.levels[window.hls.currentLevel]?.height ?? 0');
+      for (const height of [180, 360]) {
+        await page.evaluate(`window.hls.currentLevel = window.hls.levels.findIndex((level) => level.height === ${height})`);
+        await expect.poll(playing, { timeout: 30_000, interval: 250 }).toBe(height);
+        const before = await page.evaluate<number>("document.getElementById('v').currentTime");
+        await expect
+          .poll(() => page.evaluate<number>("document.getElementById('v').currentTime"), { timeout: 15_000, interval: 250 })
+          .toBeGreaterThan(before + 1);
+      }
+    };
+    await playsFor('abr', { playlist: 'master.m3u8', streams: ['rtmp/abr/web_180p'], whilePlaying });
     expect(browser.problems).toEqual([]);
   });
 });
