@@ -93,8 +93,20 @@ export class Transcodes {
     return transcode !== undefined && safeEqual(secret, transcode.secret);
   };
 
-  /** The source key a rendition's players are authorized as; undefined for any other stream. */
-  readonly playedAs = (app: string, key: string): string | undefined => this.byRendition.get(streamId(app, key))?.source.key;
+  /**
+   * The source key a rendition's players are authorized as; undefined for any other stream. From the
+   * rules in force (app/key is <source>_<name> of the ladder they make of <source>), not from the
+   * transcodes running here: a pod of a fleet that relays a rendition decides as its owner does.
+   */
+  readonly playedAs = (app: string, key: string): string | undefined => {
+    for (const rule of this.o.config.transcodeRules)
+      for (const { name } of rule.renditions) {
+        if (!key.endsWith(`_${name}`)) continue;
+        const source = key.slice(0, -(name.length + 1));
+        if (source && this.ladderOf(app, source).some((rendition) => rendition.key === key)) return source;
+      }
+    return undefined;
+  };
 
   /**
    * The renditions the rules in force make of app/key (those whose name is
