@@ -10,10 +10,10 @@ import { splitHostPort, type Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
+import { metricsRoute } from './http/metrics-route.ts';
 import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
-import { noQuery, withQuery } from './http/query.ts';
+import type { Router } from './http/required-modules.ts';
 import { HlsServer } from './hls/server.ts';
-import { Router } from './http/required-modules.ts';
 import { ProxyProtocol } from './connections/proxy-protocol.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
 import { Forwards } from './forward/forwards.ts';
@@ -159,15 +159,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   metrics.watchRtmp(rtmp.stats);
 
-  const metricsRoute = new Router();
-  metricsRoute.get(
-    '/metrics',
-    withQuery(noQuery, async (ctx) => {
-      ctx.type = metrics.contentType;
-      ctx.body = await metrics.scrape();
-    }),
-  );
-  const middleware = [koaTracing()];
+  let consoleRouter: Router | undefined;
   if (config.consoleEnabled) {
     // The page builds its URLs from its own host name and the ports bound here (the HTTP ones below).
     const settings = () => ({
@@ -177,7 +169,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
       https_port: http.secureAddress()?.port ?? null,
       recordings: true,
     });
-    middleware.push(consoleRoutes({ settings, logger: logger.child({ component: 'console' }) }));
+    consoleRouter = consoleRoutes({ settings, logger: logger.child({ component: 'console' }) });
   }
   let draining = false;
   const httpApp = createHttpApp({
@@ -194,11 +186,12 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     forwardedFrom: config.httpForwardedFrom,
     routes: [
-      metricsRoute,
+      ...(consoleRouter ? [consoleRouter] : []),
+      metricsRoute(metrics),
       recordingsApi({ store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) }),
       ...(fleet ? [fleet.routes] : []),
     ],
-    middleware,
+    middleware: [koaTracing()],
     ready: () => !draining,
     ...(fleet ? { fleet: fleet.streams } : {}),
   });

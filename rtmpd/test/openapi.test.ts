@@ -1,6 +1,6 @@
 // The OpenAPI document (docs/api/openapi.yaml) against the real thing: it is
-// valid OpenAPI 3.1, it names every route rtmpd's HTTP app registers and no
-// other, rtmpd serves it, and the answers of a real rtmpd with a real ffmpeg
+// valid OpenAPI 3.1, it names every route rtmpd's HTTP app (and a fleet pod's)
+// registers and no other, rtmpd serves it, and the answers of a real rtmpd with a real ffmpeg
 // publisher validate against its schemas (with ajv, not with the zod schemas
 // the document comes from, which would prove nothing).
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startRtmpd, type Rtmpd } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { fleetRoutes, type FleetRoutesOptions } from '../src/fleet/routes.ts';
 import type { Router } from '../src/http/required-modules.ts';
 import { publishTestPattern, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
 
@@ -58,16 +59,15 @@ afterAll(async () => {
   stopAll();
 });
 
-/** `METHOD /path/{param}` of every route the app's routers register (HEAD comes with GET). */
-function registeredRoutes(app: Koa): string[] {
-  // Router#routes() hands Koa a dispatch function that carries its router.
-  const routers = app.middleware.flatMap((m) => (m as unknown as { router?: Router }).router ?? []);
-  return routers.flatMap((router) =>
-    router.stack.flatMap((layer) =>
-      layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
-    ),
+/** `METHOD /path/{param}` of every route `router` registers (HEAD comes with GET). */
+const routesOf = (router: Router): string[] =>
+  router.stack.flatMap((layer) =>
+    layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
   );
-}
+
+/** The routes of every router the app mounts: Router#routes() hands Koa a dispatch function that carries its router. */
+const registeredRoutes = (app: Koa): string[] =>
+  app.middleware.flatMap((m) => (m as unknown as { router?: Router }).router ?? []).flatMap(routesOf);
 
 const documented = (): string[] =>
   Object.entries(document.paths).flatMap(([path, operations]) => Object.keys(operations).map((m) => `${m.toUpperCase()} ${path}`));
@@ -116,11 +116,30 @@ describe('the OpenAPI document', () => {
     expect(validator.version).toBe('3.1');
   });
 
-  it("names every route of rtmpd's HTTP app, and only those", () => {
-    // /health and /ready are answered by createHttpApp's own middleware, before the routers.
-    const routes = new Set([...registeredRoutes(local.httpApp), 'GET /health', 'GET /ready']);
-    expect(routes.size).toBeGreaterThan(20);
+  it("names every route of rtmpd's HTTP app and of a fleet pod's, and only those", () => {
+    // A pod of a fleet mounts the fleet's routes too (fleet/fleet.ts); building them calls none of the options but the token.
+    const fleet = fleetRoutes({ token: 'fleet-token' } as FleetRoutesOptions);
+    const routes = new Set([...registeredRoutes(local.httpApp), ...routesOf(fleet)]);
+    expect(routes).toContain('GET /health');
+    expect(routes).toContain('GET /console/settings.json');
+    expect(routes).toContain('GET /fleet/v1/streams');
     expect(new Set(documented())).toEqual(routes);
+  });
+
+  it("marks the fleet's and the console's routes internal, and states who may call them", () => {
+    const operations = Object.entries(document.paths).flatMap(([path, ops]) =>
+      Object.values(ops).map((op) => ({ path, ...(op as { tags?: string[]; 'x-internal'?: boolean; security?: object[] }) })),
+    );
+    const internal = operations.filter((op) => op['x-internal']);
+    expect(internal.length).toBe(10);
+    for (const op of internal) {
+      const fleet = op.path.startsWith('/fleet/v1/');
+      expect(op.path, op.path).toMatch(fleet ? /^\/fleet\/v1\// : /^\/(console\/.*)?$/);
+      expect(op.tags, op.path).toEqual([fleet ? 'fleet (pod to pod)' : 'console']);
+      // The fleet's token alone; the console's pages are open to anyone.
+      expect(op.security, op.path).toEqual(fleet ? [{ fleetToken: [] }] : undefined);
+    }
+    expect(operations.filter((op) => !op['x-internal']).every((op) => !op.tags)).toBe(true);
   });
 
   it('is served at GET /api/v1/openapi.json, as the committed file says', async () => {
@@ -170,6 +189,16 @@ describe("rtmpd's answers validate against the document", () => {
     await api('GET', '/live/api/index.m3u8?_HLS_part=1', '/{app}/{key}/index.m3u8', 400);
     await api('GET', '/live/none/seg-0000000000000000-1.m4s', '/{app}/{key}/{file}', 404);
   }, 30_000);
+
+  it("the console's page and settings", async () => {
+    const page = await fetch(server.httpUrl('/'));
+    await page.arrayBuffer();
+    // 503 when the console's bundle is not built (make build).
+    await api('GET', '/', '/', page.status);
+    expect([200, 503]).toContain(page.status);
+    const settings = await api('GET', '/console/settings.json', '/console/settings.json', 200);
+    expect(settings).toMatchObject({ http_port: Number(new URL(server.httpUrl('')).port), recordings: true });
+  });
 
   it('the recordings list', async () => {
     const { recordings } = (await api('GET', '/api/v1/rtmp/recordings?stream_id=rtmp%2Flive%2Fapi', '/api/v1/rtmp/recordings', 200)) as {

@@ -12,7 +12,7 @@ import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
-import { FLEET_PREFIX, podStreamsSchema, type PodStreams } from './routes.ts';
+import { FLEET_PREFIX, podStreamsSchema, type PodStreams } from './wire.ts';
 import type { ClaimRecord } from './records.ts';
 
 export interface CatalogOptions {

@@ -26,9 +26,9 @@ import { parseRecordingName } from '../storage/catalog.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { fleetGet } from './catalog.ts';
 import type { FleetDirectory } from './directory.ts';
-import { FLEET_PREFIX } from './routes.ts';
+import { FLEET_PREFIX } from './wire.ts';
 
-/** A path of /fleet/v1/recordings (a function: routes.ts imports this module, and this one its prefix). */
+/** A path under /fleet/v1/recordings. */
 const recordingsPath = (rest: string): string => `${FLEET_PREFIX}/recordings${rest}`;
 /** A page of 1000 recordings is about 400 KiB. */
 const MAX_PAGE_BYTES = 4 * 1024 * 1024;
@@ -52,11 +52,11 @@ const recordingView = z.object({
 });
 
 /** One pod's answer to GET /fleet/v1/recordings. */
-const podRecordingPage = z.object({ recordings: z.array(recordingView).max(1000), more: z.boolean() });
+export const podRecordingPage = z.object({ recordings: z.array(recordingView).max(1000), more: z.boolean() });
 export type PodRecordingPage = z.infer<typeof podRecordingPage>;
 
 /** One pod's answer to GET /fleet/v1/recordings/vod. */
-const podVodFiles = z.object({
+export const podVodFiles = z.object({
   files: z
     .array(
       z.object({

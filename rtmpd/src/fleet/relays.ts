@@ -18,7 +18,7 @@ import { MessageType } from '../rtmp/wire/message-types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
 import type { ClaimRecord } from './records.ts';
-import { RELAY_PATH } from './routes.ts';
+import { RELAY_PATH } from './wire.ts';
 
 export interface RelaysOptions {
   hub: StreamHub;

@@ -15,7 +15,8 @@ import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import type { FleetDirectory } from './directory.ts';
 import { FleetRecordingIndex } from './recordings.ts';
 import type { PodRecord } from './records.ts';
-import { fleetRoutes, podStreams, podStreamsSchema, sameToken, type PodStreams } from './routes.ts';
+import { fleetRoutes, podStreams, sameToken } from './routes.ts';
+import { podStreamsSchema, type PodStreams } from './wire.ts';
 
 describe('the fleet token', () => {
   it('matches only the same token, whatever the lengths', () => {

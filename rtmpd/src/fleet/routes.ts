@@ -5,31 +5,22 @@
 // a request never bounces on to a third pod.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RouterContext } from '@koa/router';
-import type { Next } from 'koa';
+import type { Context, Next } from 'koa';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
-import { Router } from '../http/required-modules.ts';
-import { streamView, streamViewSchema, type StreamViewSources } from '../http/stream-view.ts';
+import type { Router } from '../http/required-modules.ts';
+import { routerFor, type RouteGroup } from '../http/routing.ts';
+import { streamView, type StreamViewSources } from '../http/stream-view.ts';
 import { recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
-import { noQuery, withQuery } from '../http/query.ts';
+import { noQuery } from '../http/query.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
-import { z } from 'zod';
 import type { SnapshotService } from '../snapshot/service.ts';
-import { podPageQuery, podRecordings, podVod } from './recordings.ts';
-
-export const FLEET_PREFIX = '/fleet/v1';
-export const RELAY_PATH = `${FLEET_PREFIX}/relay`;
-
-/** One pod's answer to GET /fleet/v1/streams. */
-export const podStreamsSchema = z.object({
-  pod: z.string().max(253),
-  streams: z.array(z.object({ view: streamViewSchema, relayed: z.boolean() })).max(100_000),
-});
-export type PodStreams = z.infer<typeof podStreamsSchema>;
+import { podPageQuery, podRecordingPage, podRecordings, podVod, podVodFiles } from './recordings.ts';
+import { FLEET_PREFIX, podStreamsSchema, RELAY_PATH, type PodStreams } from './wire.ts';
 
 export interface FleetRoutesOptions {
   hub: StreamHub;
@@ -62,10 +53,92 @@ export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'sour
 
 const recordingId = (ctx: RouterContext): string => `${ctx.params.app}/${ctx.params.key}/${ctx.params.name}`;
 
+const FLEET = 'fleet (pod to pod)';
+const POD_RECORDING = `${FLEET_PREFIX}/recordings/:app/:key/:name`;
+
+/** What pods of the fleet ask each other; the OpenAPI document shows them as internal. */
+export const FLEET_ROUTES = {
+  streams: {
+    method: 'get',
+    paths: [`${FLEET_PREFIX}/streams`],
+    summary: "This pod's live streams, for the fleet-wide list",
+    access: 'fleet',
+    query: noQuery,
+    ok: { 200: { description: "The pod's streams", json: podStreamsSchema } },
+    internal: FLEET,
+  },
+  relay: {
+    method: 'get',
+    paths: [`${RELAY_PATH}/:app/:key.flv`],
+    summary: 'A stream this pod owns, as HTTP-FLV, for another pod to relay',
+    access: 'fleet',
+    query: noQuery,
+    ok: { 200: { description: 'The FLV stream', media: ['video/x-flv'] } },
+    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found'] },
+    internal: FLEET,
+  },
+  snapshot: {
+    method: 'get',
+    paths: [`${FLEET_PREFIX}/snapshot/:app/:key`],
+    summary: 'The snapshot of a stream this pod has',
+    access: 'fleet',
+    query: noQuery,
+    ok: { 200: { description: 'The JPEG', media: ['image/jpeg'] } },
+    errors: {
+      400: ['invalid_stream_name'],
+      404: ['stream_not_found', 'no_video', 'no_keyframe'],
+      409: ['snapshots_disabled'],
+      415: ['unsupported_codec'],
+      503: ['busy', 'decode_failed'],
+    },
+    internal: FLEET,
+  },
+  recordings: {
+    method: 'get',
+    paths: [`${FLEET_PREFIX}/recordings`],
+    summary: "A page of this pod's recordings, for the fleet-wide list",
+    access: 'fleet',
+    query: recordingSelection.extend(podPageQuery.shape),
+    ok: { 200: { description: 'A page', json: podRecordingPage } },
+    internal: FLEET,
+  },
+  vod: {
+    method: 'get',
+    paths: [`${FLEET_PREFIX}/recordings/vod`],
+    summary: "A stream's fMP4 recordings on this pod, for a fleet-wide VOD playlist",
+    access: 'fleet',
+    query: recordingSelection,
+    ok: { 200: { description: 'The files and their fragments', json: podVodFiles } },
+    internal: FLEET,
+  },
+  download: {
+    method: 'get',
+    paths: [POD_RECORDING],
+    summary: 'Download a recording on this pod (HTTP range requests too)',
+    access: 'fleet',
+    query: noQuery,
+    ok: {
+      200: { description: 'The file', media: ['video/mp4', 'video/x-flv'] },
+      206: { description: 'The byte range asked for', media: ['video/mp4', 'video/x-flv'] },
+    },
+    errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
+    internal: FLEET,
+  },
+  remove: {
+    method: 'delete',
+    paths: [POD_RECORDING],
+    summary: 'Delete a recording on this pod',
+    access: 'fleet',
+    query: noQuery,
+    ok: { 204: { description: 'Deleted', empty: true } },
+    errors: { 404: ['recording_not_found'], 409: ['recording_in_progress'] },
+    internal: FLEET,
+  },
+} satisfies RouteGroup;
+
 export function fleetRoutes(o: FleetRoutesOptions): Router {
-  const router = new Router({ prefix: FLEET_PREFIX });
   const expected = `Bearer ${o.token}`;
-  router.use(async (ctx: RouterContext, next: Next) => {
+  const podsOnly = async (ctx: Context, next: Next) => {
     if (!sameToken(ctx.get('authorization'), expected)) {
       throw unauthorized('fleet_token_required', 'this path is for the pods of the fleet and needs their token', {
         realm: 'rtmpd-fleet',
@@ -73,7 +146,7 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
       });
     }
     await next();
-  });
+  };
 
   /** A stream this pod has: its publisher's (`owned`) or a relay's too. */
   const local = (ctx: RouterContext, owned: boolean): Stream => {
@@ -87,13 +160,6 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
     return stream;
   };
 
-  router.get(
-    '/streams',
-    withQuery(noQuery, (ctx) => {
-      ctx.body = podStreams(o);
-    }),
-  );
-
   const relay = (ctx: RouterContext) => {
     const stream = local(ctx, true);
     const relay = new FlvResponse(ctx.res, 'relay');
@@ -102,32 +168,24 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
     // The response belongs to the relay subscriber now.
     ctx.respond = false;
   };
-  router.get('/relay/:app/:key.flv', withQuery(noQuery, relay));
 
-  router.get(
-    '/snapshot/:app/:key',
-    withQuery(noQuery, (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false))),
+  return routerFor(
+    FLEET_ROUTES,
+    {
+      streams: (ctx) => {
+        ctx.body = podStreams(o);
+      },
+      relay,
+      snapshot: (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)),
+      recordings: async (ctx, query) => {
+        ctx.body = await podRecordings(o.recordings, o.pod, query);
+      },
+      vod: async (ctx, query) => {
+        ctx.body = { files: await podVod(o.recordings, o.pod, query) };
+      },
+      download: (ctx) => o.recordings.download(ctx, recordingId(ctx)),
+      remove: (ctx) => o.recordings.remove(ctx, recordingId(ctx)),
+    },
+    podsOnly,
   );
-
-  router.get(
-    '/recordings',
-    withQuery(recordingSelection.extend(podPageQuery.shape), async (ctx, query) => {
-      ctx.body = await podRecordings(o.recordings, o.pod, query);
-    }),
-  );
-  router.get(
-    '/recordings/vod',
-    withQuery(recordingSelection, async (ctx, query) => {
-      ctx.body = { files: await podVod(o.recordings, o.pod, query) };
-    }),
-  );
-  router.get(
-    '/recordings/:app/:key/:name',
-    withQuery(noQuery, (ctx) => o.recordings.download(ctx, recordingId(ctx))),
-  );
-  router.delete(
-    '/recordings/:app/:key/:name',
-    withQuery(noQuery, (ctx) => o.recordings.remove(ctx, recordingId(ctx))),
-  );
-  return router;
 }

@@ -217,6 +217,41 @@ describe('HTTP API access', () => {
     expect(badBan.status).toBe(400);
   });
 
+  it('answers a method a path does not take with a JSON 405 and an Allow header that names those it does', async () => {
+    const token = 'a-token-of-sufficient-length';
+    const { hub, url } = await serve({ tokens: [token] });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const cases: [method: string, path: string, allow: string][] = [
+      ['POST', '/health', 'HEAD, GET'],
+      ['DELETE', '/ready', 'HEAD, GET'],
+      ['PUT', '/api/v1/rtmp/streams', 'HEAD, GET'],
+      ['POST', '/api/v1/rtmp/streams/rtmp%2Flive%2Fcam', 'HEAD, GET, DELETE'],
+      ['POST', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam', 'PUT, DELETE'],
+      ['DELETE', '/live/cam.flv', 'HEAD, GET'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${token}` } });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(await res.json(), `${method} ${path}`).toEqual({
+        error: { code: 'method_not_allowed', message: `${path.split('?')[0]} takes ${allow}, not ${method}` },
+      });
+    }
+    // A path that is no route stays a 404.
+    expect((await fetch(url('/nothing/here/at/all'), { method: 'POST' })).status).toBe(404);
+  });
+
+  it('answers HEAD where it answers GET: the same status and headers, no body', async () => {
+    const { url } = await serve();
+    for (const path of ['/health', '/ready', '/api/v1/rtmp/streams', '/api/v1/openapi.json']) {
+      const [get, head] = [await fetch(url(path)), await fetch(url(path), { method: 'HEAD' })];
+      await get.arrayBuffer();
+      expect(head.status, path).toBe(get.status);
+      expect(head.headers.get('content-type'), path).toBe(get.headers.get('content-type'));
+      expect(await head.text(), path).toBe('');
+    }
+  });
+
   it('answers a CORS preflight before authorization, and lets any origin read the answers', async () => {
     const { url } = await serve({ tokens: [token], access: { apiReadAccess: 'token' } });
     const preflight = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam'), {

@@ -1,4 +1,3 @@
-import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Authorizer } from '../auth/authorizer.ts';
 import { apiAccess, authorizeHttpPlay, type ApiAccessOptions } from '../auth/http-access.ts';
@@ -15,8 +14,10 @@ import { forwardedClient } from './forwarded.ts';
 import { hlsRoutes, type HlsRoutesOptions } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
 import { openapiRoute } from './openapi-route.ts';
-import { refuseBody, refuseQuery } from './query.ts';
+import { noQuery, refuseBody } from './query.ts';
+import type { Router } from './required-modules.ts';
 import { revocationsApi } from './revocations-api.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
 import type { StreamViewSources } from './stream-view.ts';
 import { streamsApi, type FleetStreams } from './streams-api.ts';
 
@@ -50,6 +51,47 @@ export interface HttpAppOptions {
   forwardedFrom?: readonly string[];
 }
 
+const TEXT = ['text/plain'];
+
+/** /health: the process works (liveness); /ready: it takes new clients (readiness), until it drains. */
+export const HEALTH_ROUTES = {
+  health: {
+    method: 'get',
+    paths: ['/health'],
+    summary: 'Liveness: the process works',
+    access: 'open',
+    query: noQuery,
+    ok: { 200: { description: 'OK', media: TEXT } },
+  },
+  ready: {
+    method: 'get',
+    paths: ['/ready'],
+    summary: 'Readiness: rtmpd takes new clients (503 while it drains)',
+    access: 'open',
+    query: noQuery,
+    ok: { 200: { description: 'OK', media: TEXT }, 503: { description: 'draining', media: TEXT } },
+  },
+} satisfies RouteGroup;
+
+const healthRoutes = (ready: () => boolean): Router =>
+  routerFor(HEALTH_ROUTES, {
+    health: (ctx) => {
+      ctx.type = 'text/plain';
+      ctx.body = 'OK';
+    },
+    ready: (ctx) => {
+      const taking = ready();
+      ctx.type = 'text/plain';
+      ctx.status = taking ? 200 : 503;
+      ctx.body = taking ? 'OK' : 'draining';
+    },
+  });
+
+/** Each router, and its answer to a method a path does not take: a 405 that names those it does (see jsonErrors). */
+function mount(app: Koa, router: Router): void {
+  app.use(router.routes()).use(router.allowedMethods());
+}
+
 /** The HTTP side of rtmpd: health, the stream API, snapshots, HTTP-FLV, and whatever `routes` adds. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa();
@@ -58,16 +100,8 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(cors);
   app.use(jsonErrors(options.logger));
   for (const middleware of options.middleware ?? []) app.use(middleware);
-  // /health: the process works (liveness); /ready: it takes new clients (readiness), until it drains.
-  const health = async (ctx: Koa.Context, next: Koa.Next) => {
-    if ((ctx.path !== '/health' && ctx.path !== '/ready') || ctx.method !== 'GET') return next();
-    refuseQuery(ctx.query);
-    const ready = ctx.path === '/health' || (options.ready?.() ?? true);
-    ctx.type = 'text/plain';
-    ctx.status = ready ? 200 : 503;
-    ctx.body = ready ? 'OK' : 'draining';
-  };
-  app.use(health);
+  // Before the API's access check: a probe is answered whatever it sends.
+  mount(app, healthRoutes(options.ready ?? (() => true)));
   app.use(apiAccess(options.access));
   app.use(refuseBody);
   const { authorizer } = options;
@@ -81,7 +115,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
     ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls'), ladderOf: options.transcodes?.ladderOf })] : []),
     httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
   ];
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods({ throw: true }));
+  for (const router of routers) mount(app, router);
   // Errors are answered (and logged) by jsonErrors; Koa's default handler would print them again.
   app.silent = true;
   return app;

@@ -30,7 +30,7 @@ afterEach(async () => {
 async function serve(dir: string) {
   const app = new Koa();
   app.use(jsonErrors(logger));
-  app.use(consoleRoutes({ settings, logger, dir }));
+  app.use(consoleRoutes({ settings, logger, dir }).routes());
   app.use((ctx) => {
     if (ctx.path.endsWith('.flv')) ctx.body = 'flv';
   });

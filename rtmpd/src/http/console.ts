@@ -3,11 +3,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { ApiError } from './errors.ts';
-import { refuseQuery } from './query.ts';
+import { noQuery } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
 
 /** Where `make build` (rtmpd/console/build.ts) writes the bundle: rtmpd/dist/console, from src/http or dist/http alike. */
 const CONSOLE_DIST = fileURLToPath(new URL('../../dist/console/', import.meta.url));
@@ -69,33 +71,59 @@ const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 const ASSET_PREFIX = '/console/';
-const SETTINGS = 'settings.json';
 
 /**
  * The web console: `GET /` is its page, `/console/<file>` its bundled
  * scripts and styles (content-hashed names, cached for good) and
  * `/console/settings.json` what the page needs from the server. Any other
- * path passes on untouched, so `/console/<key>.flv` stays a stream of the
+ * name passes on untouched, so `/console/<key>.flv` stays a stream of the
  * app `console`. The bundle is read into memory once, when the console is
  * first asked for: a server nobody opens the console of does not hold it.
  */
-export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleOptions): Middleware {
+export const CONSOLE_ROUTES = {
+  page: {
+    method: 'get',
+    paths: ['/'],
+    summary: 'The web console',
+    access: 'open',
+    query: noQuery,
+    othersIgnored: true,
+    ok: { 200: { description: 'The page', media: ['text/html'] }, 304: { description: 'Not modified (If-None-Match)', empty: true } },
+    errors: { 503: ['console_not_built'] },
+    internal: 'console',
+  },
+  // Before the files: settings.json would be one.
+  settings: {
+    method: 'get',
+    paths: [`${ASSET_PREFIX}settings.json`],
+    summary: "What the console's page needs from the server: the ports it listens on, the panels it has",
+    access: 'open',
+    query: noQuery,
+    ok: { 200: { description: 'The settings', json: consoleSettingsSchema } },
+    internal: 'console',
+  },
+  file: {
+    method: 'get',
+    paths: [`${ASSET_PREFIX}:file`],
+    summary: "The console's scripts, styles and icon (another name passes on, e.g. to HTTP-FLV)",
+    access: 'open',
+    query: noQuery,
+    othersIgnored: true,
+    ok: {
+      200: { description: 'The file', media: ['text/javascript', 'text/css', 'image/svg+xml'] },
+      304: { description: 'Not modified (If-None-Match)', empty: true },
+    },
+    errors: { 404: ['not_found'] },
+    internal: 'console',
+  },
+} satisfies RouteGroup;
+
+export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleOptions): Router {
   let assets: Map<string, Asset> | undefined | null = null; // null: not read yet
   if (!existsSync(join(dir, 'index.html'))) logger.warn({ dir }, 'the web console is not built (run make build); GET / answers 503');
   let settingsBody: string | undefined;
-  return async (ctx: Context, next: Next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    let name: string;
-    if (ctx.path === '/') name = 'index.html';
-    else if (ctx.path.startsWith(ASSET_PREFIX)) name = ctx.path.slice(ASSET_PREFIX.length);
-    else return next();
-    if (name === SETTINGS) {
-      refuseQuery(ctx.query);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.type = TYPES['.json']!;
-      ctx.body = settingsBody ??= JSON.stringify(consoleSettingsSchema.parse(settings()));
-      return;
-    }
+  /** Serves the built file `name`, or passes on when there is none. */
+  const file = async (ctx: Context, name: string, next: Next) => {
     if (assets === null) assets = loadAssets(dir);
     if (!assets) {
       if (name !== 'index.html') return next();
@@ -105,6 +133,15 @@ export function consoleRoutes({ settings, logger, dir = CONSOLE_DIST }: ConsoleO
     if (!asset) return next();
     serve(ctx, asset);
   };
+  return routerFor(CONSOLE_ROUTES, {
+    page: (ctx, _, next) => file(ctx, 'index.html', next),
+    settings: (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = TYPES['.json']!;
+      ctx.body = settingsBody ??= JSON.stringify(consoleSettingsSchema.parse(settings()));
+    },
+    file: (ctx, _, next) => file(ctx, ctx.params.file ?? '', next),
+  });
 }
 
 function serve(ctx: Context, asset: Asset): void {

@@ -33,14 +33,19 @@ const errorBody = (code: string, message: string): z.infer<typeof errorBodySchem
 /**
  * Every failure leaves as JSON `{"error":{"code","message"}}` with its status;
  * unexpected errors are logged with their stack and answered with a generic
- * 500, never the stack itself. Routes nobody matched become a JSON 404.
+ * 500, never the stack itself. Routes nobody matched become a JSON 404, and
+ * the routers' 405 (a method the path does not take) and 501 JSON too.
  */
 export function jsonErrors(logger: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined && ctx.respond !== false) {
+        if (ctx.status === 404) throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+        // The router's answer to a method the path does not take, with the Allow header that names those it does.
+        if (ctx.status === 405)
+          throw new ApiError(405, 'method_not_allowed', `${ctx.path} takes ${ctx.response.get('Allow')}, not ${ctx.method}`);
+        if (ctx.status === 501) throw new ApiError(501, 'not_implemented', `rtmpd does not implement ${ctx.method}`);
       }
     } catch (err) {
       if (ctx.headerSent || ctx.respond === false) {
@@ -58,10 +63,10 @@ export function jsonErrors(logger: Logger) {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  // Koa and @koa/router raise http-errors (405, 501, 400 on a malformed URL) with `expose` set for 4xx.
+  // Koa raises http-errors (400 on a malformed URL) with `expose` set for 4xx.
   const status = (err as { status?: unknown }).status;
   if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
-    return new ApiError(status, status === 405 ? 'method_not_allowed' : 'bad_request', (err as Error).message);
+    return new ApiError(status, 'bad_request', (err as Error).message);
   }
   return new ApiError(500, 'internal_error', 'internal server error');
 }

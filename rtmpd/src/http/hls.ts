@@ -7,7 +7,9 @@ import { averageBandwidth, renderMultivariant, type Variant } from '../hls/multi
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
-import { Router } from './required-modules.ts';
+import { noQuery } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type Handlers, type RouteGroup } from './routing.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsServer;
@@ -24,9 +26,9 @@ const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 /** A live playlist changes with every segment (or part). */
 const PLAYLIST_CACHE = 'no-cache';
 
-export const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
+const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
 
-export const blockingQuery = z.object({
+const blockingQuery = z.object({
   _HLS_msn: z.coerce
     .number()
     .int()
@@ -52,16 +54,53 @@ const REFUSALS: Record<HlsRefusal, [number, string]> = {
  * instance, so only a client that got a playlist can name them. Mount
  * before HTTP-FLV.
  */
-export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): Router {
-  const router = new Router();
+export const HLS_ROUTES = {
+  playlist: {
+    method: 'get',
+    paths: ['/:app/:key/index.m3u8'],
+    summary: 'HLS (fMP4, Low-Latency HLS when on): the live playlist; _HLS_msn/_HLS_part ask for a blocking reload',
+    access: 'play',
+    query: blockingQuery,
+    othersIgnored: true,
+    playCredentials: true,
+    ok: { 200: { description: 'The playlist', media: [PLAYLIST_TYPE] } },
+    errors: {
+      400: ['invalid_stream_name'],
+      404: ['stream_not_found', 'hls_disabled', 'not_found'],
+      415: ['unsupported_codec'],
+      503: ['hls_capacity', 'hls_not_ready'],
+    },
+  },
+  // Before the media: master.m3u8 would be a file name there.
+  multivariant: {
+    method: 'get',
+    paths: ['/:app/:key/master.m3u8'],
+    summary:
+      'HLS multivariant playlist: the stream and its live renditions (transcodeRules), the credentials of the query in each variant URI',
+    access: 'play',
+    query: noQuery,
+    othersIgnored: true,
+    playCredentials: true,
+    ok: { 200: { description: 'The multivariant playlist', media: [PLAYLIST_TYPE] } },
+    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'hls_disabled', 'not_found'] },
+  },
+  media: {
+    method: 'get',
+    paths: ['/:app/:key/:file'],
+    summary: "HLS media a playlist lists: init sections, segments, LL-HLS parts (their names carry the playlist's random instance)",
+    access: 'open',
+    query: noQuery,
+    othersIgnored: true,
+    params: { file: z.string().regex(MEDIA_FILE) },
+    ok: { 200: { description: 'The media', media: [MEDIA_TYPE] } },
+    errors: { 400: ['invalid_stream_name'], 404: ['not_found'] },
+  },
+} satisfies RouteGroup;
 
-  router.get('/:app/:key/index.m3u8', async (ctx) => {
+export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): Router {
+  const playlist: Handlers<typeof HLS_ROUTES>['playlist'] = async (ctx, { _HLS_msn: msn, _HLS_part: part }) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
-    const query = blockingQuery.safeParse(ctx.query);
-    if (!query.success)
-      throw new ApiError(400, 'bad_request', `_HLS_msn and _HLS_part must be whole numbers: ${query.error.issues[0]?.message}`);
-    const { _HLS_msn: msn, _HLS_part: part } = query.data;
     // HLS has no lasting session: an allowed request's lease ends with it.
     (await authorizePlay?.(ctx, app, key, abortedBy(ctx)))?.release();
     // In a fleet, a stream another pod owns is relayed here first.
@@ -86,10 +125,10 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
     ctx.type = PLAYLIST_TYPE;
     ctx.body = muxer.playlistText();
     countSent(ctx, muxer);
-  });
+  };
 
   // The source and its live renditions; the request's query (its credentials) goes on to each variant.
-  router.get('/:app/:key/master.m3u8', async (ctx) => {
+  const multivariant: Handlers<typeof HLS_ROUTES>['multivariant'] = async (ctx) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
     const signal = abortedBy(ctx);
@@ -117,9 +156,9 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
     ctx.set('Cache-Control', PLAYLIST_CACHE);
     ctx.type = PLAYLIST_TYPE;
     ctx.body = renderMultivariant(variants);
-  });
+  };
 
-  router.get('/:app/:key/:file', async (ctx, next) => {
+  const media: Handlers<typeof HLS_ROUTES>['media'] = async (ctx, _, next) => {
     const file = MEDIA_FILE.exec(ctx.params.file ?? '');
     if (!file) return next();
     allowAnyOrigin(ctx);
@@ -154,9 +193,9 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
     ctx.type = MEDIA_TYPE;
     ctx.body = bytes;
     countSent(ctx, muxer);
-  });
+  };
 
-  return router;
+  return routerFor(HLS_ROUTES, { playlist, multivariant, media });
 }
 
 /** Set first, so errors (JSON) are readable from another origin too. */

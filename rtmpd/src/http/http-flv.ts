@@ -9,7 +9,9 @@ import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
-import { Router } from './required-modules.ts';
+import { noQuery } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type Handlers, type RouteGroup } from './routing.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;
@@ -29,9 +31,22 @@ const params = z.object({ app: z.string(), key: z.string() }).superRefine(({ app
  * stream's metadata, sequence headers and cached GOP, then live tags, for as
  * long as the stream lives. Mount it last: it matches any /<a>/<b>.flv.
  */
+export const HTTP_FLV_ROUTES = {
+  play: {
+    method: 'get',
+    paths: ['/:app/:key.flv'],
+    summary: 'HTTP-FLV playback: the stream as FLV, for as long as it lives',
+    access: 'play',
+    query: noQuery,
+    othersIgnored: true,
+    playCredentials: true,
+    ok: { 200: { description: 'The FLV stream', media: ['video/x-flv'] } },
+    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'not_found'] },
+  },
+} satisfies RouteGroup;
+
 export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions): Router {
-  const router = new Router();
-  router.get('/:app/:key.flv', async (ctx) => {
+  const play: Handlers<typeof HTTP_FLV_ROUTES>['play'] = async (ctx) => {
     // Reserved apps are the API's own paths: never a stream.
     if (RESERVED_APPS.has(ctx.params.app ?? '')) throw new ApiError(404, 'not_found', `no route for GET ${ctx.path}`);
     const parsed = params.safeParse(ctx.params);
@@ -71,8 +86,8 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
       live.unsubscribe(player);
       player.close('revoked');
     });
-  });
-  return router;
+  };
+  return routerFor(HTTP_FLV_ROUTES, { play });
 }
 
 /** One HTTP-FLV viewer (or another pod relaying the stream): a hub subscriber writing shared FLV tag buffers to its response. */

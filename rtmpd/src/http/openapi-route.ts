@@ -4,25 +4,33 @@
 // parsing the YAML at the first request grew rtmpd's RSS by 18 MiB for good.
 import { createReadStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { noQuery, withQuery } from './query.ts';
-import { Router } from './required-modules.ts';
+import { noQuery } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
 
 /** Where rtmpd serves the document. */
-export const OPENAPI_PATH = '/api/v1/openapi.json';
+const OPENAPI_PATH = '/api/v1/openapi.json';
 /** The document and its JSON copy, relative to the repository root (and to /app in the image). */
 export const OPENAPI_FILES = { yaml: 'docs/api/openapi.yaml', json: 'docs/api/openapi.json' };
 
 // Three levels up from both rtmpd/src/http (the sources) and rtmpd/dist/bundle (the bundle).
 const jsonPath = fileURLToPath(new URL(`../../../${OPENAPI_FILES.json}`, import.meta.url));
 
-export function openapiRoute(): Router {
-  const router = new Router();
-  router.get(
-    OPENAPI_PATH,
-    withQuery(noQuery, (ctx) => {
+export const OPENAPI_ROUTES = {
+  document: {
+    method: 'get',
+    paths: [OPENAPI_PATH],
+    summary: 'This document',
+    access: 'read',
+    query: noQuery,
+    ok: { 200: { description: 'The OpenAPI 3.1 document', media: ['application/json'] } },
+  },
+} satisfies RouteGroup;
+
+export const openapiRoute = (): Router =>
+  routerFor(OPENAPI_ROUTES, {
+    document: (ctx) => {
       ctx.type = 'application/json';
       ctx.body = createReadStream(jsonPath);
-    }),
-  );
-  return router;
-}
+    },
+  });

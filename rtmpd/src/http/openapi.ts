@@ -1,43 +1,38 @@
-// The HTTP API's contract as an OpenAPI 3.1 document, rendered from the zod
-// schemas the routes parse their queries with and type their answers by.
-// `make generate` writes it to docs/api/openapi.yaml, which rtmpd serves at
+// The HTTP API's contract as an OpenAPI 3.1 document, rendered from the
+// route groups (routing.ts) the routers are built from, and the zod schemas
+// they parse their queries with and type their answers by. `make generate`
+// writes it to docs/api/openapi.yaml, which rtmpd serves at
 // GET /api/v1/openapi.json; rtmpd itself never loads this module (nor zod's
 // JSON Schema code), so it costs an idle server nothing.
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { FLEET_ROUTES } from '../fleet/routes.ts';
+import { HEALTH_ROUTES } from './app.ts';
+import { CONSOLE_ROUTES } from './console.ts';
 import { errorBodySchema } from './errors.ts';
-import { blockingQuery, MEDIA_FILE } from './hls.ts';
-import { noQuery } from './query.ts';
-import { listQuery, recordingListSchema, recordingSelection, recordingViewSchema } from './recordings-api.ts';
-import { revocationListSchema, revocationViewSchema, secondsQuery } from './revocations-api.ts';
+import { HLS_ROUTES } from './hls.ts';
+import { HTTP_FLV_ROUTES } from './http-flv.ts';
+import { METRICS_ROUTES } from './metrics-route.ts';
+import { OPENAPI_ROUTES } from './openapi-route.ts';
+import { RECORDING_ROUTES, recordingListSchema, recordingViewSchema } from './recordings-api.ts';
+import { REVOCATION_ROUTES, revocationListSchema, revocationViewSchema } from './revocations-api.ts';
+import type { Access, Body, Route, RouteGroup } from './routing.ts';
 import { streamViewSchema } from './stream-view.ts';
-import { banQuery, encodedParams, kickAnswerSchema, streamListSchema } from './streams-api.ts';
+import { kickAnswerSchema, STREAM_ROUTES, streamListSchema } from './streams-api.ts';
 
-import { OPENAPI_PATH } from './openapi-route.ts';
-
-/**
- * Who may call a route (auth/http-access.ts): `open` anyone; `read` anyone
- * unless --api-read-access is `token`; `token` only with an API token;
- * `metrics` by --metrics-access; `play` by the play rules (a player's
- * credentials in the query, or a JWT as its bearer token).
- */
-type Access = 'open' | 'read' | 'token' | 'metrics' | 'play';
-
-type Body = { json: z.ZodType } | { media: readonly string[] } | { empty: true };
-
-interface Route {
-  method: 'get' | 'put' | 'delete';
-  /** As Koa's router has it: `:name` is a path parameter. */
-  path: string;
-  summary: string;
-  access: Access;
-  query: z.ZodObject;
-  /** Path parameters with more to say than "a string". */
-  params?: Record<string, z.ZodType>;
-  ok: Record<number, { description: string } & Body>;
-  /** The error codes (errors.ts) each status can carry, besides those every route of its access can. */
-  errors?: Record<number, readonly string[]>;
-}
+/** Every route group rtmpd mounts (http/app.ts, app.ts, fleet/fleet.ts). */
+const GROUPS: readonly RouteGroup[] = [
+  HEALTH_ROUTES,
+  METRICS_ROUTES,
+  OPENAPI_ROUTES,
+  STREAM_ROUTES,
+  REVOCATION_ROUTES,
+  RECORDING_ROUTES,
+  HTTP_FLV_ROUTES,
+  HLS_ROUTES,
+  CONSOLE_ROUTES,
+  FLEET_ROUTES,
+];
 
 /** Schemas named in components.schemas, referred to where they are used. */
 const components = {
@@ -64,215 +59,6 @@ const playCredentials = z.object({
   jwt: z.string().optional().describe('a player JWT (or send it as the bearer token)'),
 });
 
-const json = (schema: z.ZodType) => ({ json: schema });
-const media = (...types: string[]) => ({ media: types });
-const empty = { empty: true } as const;
-const text = media('text/plain');
-const PLAYLIST = 'application/vnd.apple.mpegurl';
-
-const STREAM_ID_PARAMS = { stream_id: encodedParams.shape.stream_id };
-const STREAM_NOT_FOUND = { 404: ['stream_not_found'] };
-
-/** A stream's routes under `prefix`, for both forms its id takes (streams-api.ts). */
-const byStreamId = (prefix: string, routes: (id: string) => Omit<Route, 'params'>[]): Route[] =>
-  [`${prefix}/:stream_id`, `${prefix}/rtmp/:app/:key`].flatMap((id) => routes(id).map((r) => ({ ...r, params: STREAM_ID_PARAMS })));
-
-/** A recording's routes in the three forms its id takes (recordings-api.ts). */
-const RECORDING_IDS = ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name'];
-
-const STREAMS = '/api/v1/rtmp/streams';
-const RECORDINGS = '/api/v1/rtmp/recordings';
-const REVOCATIONS = '/api/v1/auth/revocations';
-
-const routes: readonly Route[] = [
-  {
-    method: 'get',
-    path: '/health',
-    summary: 'Liveness: the process works',
-    access: 'open',
-    query: noQuery,
-    ok: { 200: { description: 'OK', ...text } },
-  },
-  {
-    method: 'get',
-    path: '/ready',
-    summary: 'Readiness: rtmpd takes new clients (503 while it drains)',
-    access: 'open',
-    query: noQuery,
-    ok: { 200: { description: 'OK', ...text }, 503: { description: 'draining', ...text } },
-  },
-  {
-    method: 'get',
-    path: '/metrics',
-    summary: 'Prometheus metrics',
-    access: 'metrics',
-    query: noQuery,
-    ok: { 200: { description: 'Metrics in the Prometheus text format', ...text } },
-  },
-  {
-    method: 'get',
-    path: OPENAPI_PATH,
-    summary: 'This document',
-    access: 'read',
-    query: noQuery,
-    ok: { 200: { description: 'The OpenAPI 3.1 document', ...media('application/json') } },
-  },
-  {
-    method: 'get',
-    path: STREAMS,
-    summary: 'The live streams (in a fleet, of every pod); publisher addresses only to a caller with an API token',
-    access: 'read',
-    query: noQuery,
-    ok: { 200: { description: 'The streams', ...json(streamListSchema) } },
-  },
-  ...byStreamId(STREAMS, (id): Omit<Route, 'params'>[] => [
-    {
-      method: 'get',
-      path: id,
-      summary: 'One live stream; its publisher address only to a caller with an API token',
-      access: 'read',
-      query: noQuery,
-      ok: { 200: { description: 'The stream', ...json(streamViewSchema) } },
-      errors: { 400: ['invalid_stream_id'], ...STREAM_NOT_FOUND },
-    },
-    {
-      method: 'delete',
-      path: id,
-      summary: 'Kick the publisher, and revoke its key for ban_seconds',
-      access: 'token',
-      query: banQuery,
-      ok: { 200: { description: 'Kicked', ...json(kickAnswerSchema) } },
-      errors: { 400: ['invalid_stream_id'], ...STREAM_NOT_FOUND, 409: ['not_owner'] },
-    },
-    {
-      method: 'get',
-      path: `${id}/snapshot`,
-      summary: "Snapshot: a JPEG of the stream's last keyframe",
-      access: 'read',
-      query: noQuery,
-      ok: { 200: { description: 'The JPEG', ...media('image/jpeg') } },
-      errors: {
-        400: ['invalid_stream_id'],
-        404: ['stream_not_found', 'no_video', 'no_keyframe'],
-        409: ['snapshots_disabled'],
-        415: ['unsupported_codec'],
-        503: ['busy', 'decode_failed'],
-      },
-    },
-  ]),
-  {
-    method: 'get',
-    path: REVOCATIONS,
-    summary: 'The revoked stream keys',
-    access: 'token',
-    query: noQuery,
-    ok: { 200: { description: 'The revocations', ...json(revocationListSchema) } },
-  },
-  ...byStreamId(REVOCATIONS, (id): Omit<Route, 'params'>[] => [
-    {
-      method: 'put',
-      path: id,
-      summary: 'Revoke a stream key (for `seconds`, else until lifted or restart); its publisher ends',
-      access: 'token',
-      query: secondsQuery,
-      ok: { 200: { description: 'The revocation', ...json(revocationViewSchema) } },
-      errors: { 400: ['invalid_stream_id'], 409: ['too_many_revocations'] },
-    },
-    {
-      method: 'delete',
-      path: id,
-      summary: 'Lift a revocation',
-      access: 'token',
-      query: noQuery,
-      ok: { 204: { description: 'Lifted', ...empty } },
-      errors: { 400: ['invalid_stream_id'], 404: ['revocation_not_found'] },
-    },
-  ]),
-  {
-    method: 'get',
-    path: RECORDINGS,
-    summary: 'The recordings, by stream and time range, a page at a time',
-    access: 'read',
-    query: listQuery,
-    ok: { 200: { description: 'A page of recordings', ...json(recordingListSchema) } },
-  },
-  {
-    method: 'get',
-    path: `${RECORDINGS}/playlist.m3u8`,
-    summary: "A VOD HLS playlist over one stream's fMP4 recordings",
-    access: 'read',
-    query: recordingSelection,
-    ok: { 200: { description: 'The playlist', ...media(PLAYLIST) } },
-    errors: { 404: ['not_found'] },
-  },
-  ...RECORDING_IDS.flatMap((id): Route[] => [
-    {
-      method: 'get',
-      path: `${RECORDINGS}${id}`,
-      summary: 'Download a recording (HTTP range requests too)',
-      access: 'read',
-      query: noQuery,
-      ok: {
-        200: { description: 'The file', ...media('video/mp4', 'video/x-flv') },
-        206: { description: 'The byte range asked for', ...media('video/mp4', 'video/x-flv') },
-      },
-      errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
-    },
-    {
-      method: 'delete',
-      path: `${RECORDINGS}${id}`,
-      summary: 'Delete a recording',
-      access: 'token',
-      query: noQuery,
-      ok: { 204: { description: 'Deleted', ...empty } },
-      errors: { 404: ['recording_not_found'], 409: ['recording_in_progress'] },
-    },
-  ]),
-  {
-    method: 'get',
-    path: '/:app/:key.flv',
-    summary: 'HTTP-FLV playback: the stream as FLV, for as long as it lives',
-    access: 'play',
-    query: playCredentials,
-    ok: { 200: { description: 'The FLV stream', ...media('video/x-flv') } },
-    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'not_found'] },
-  },
-  {
-    method: 'get',
-    path: '/:app/:key/index.m3u8',
-    summary: 'HLS (fMP4, Low-Latency HLS when on): the live playlist; _HLS_msn/_HLS_part ask for a blocking reload',
-    access: 'play',
-    query: playCredentials.extend(blockingQuery.shape),
-    ok: { 200: { description: 'The playlist', ...media(PLAYLIST) } },
-    errors: {
-      400: ['invalid_stream_name'],
-      404: ['stream_not_found', 'hls_disabled', 'not_found'],
-      415: ['unsupported_codec'],
-      503: ['hls_capacity', 'hls_not_ready'],
-    },
-  },
-  {
-    method: 'get',
-    path: '/:app/:key/master.m3u8',
-    summary:
-      'HLS multivariant playlist: the stream and its live renditions (transcodeRules), the credentials of the query in each variant URI',
-    access: 'play',
-    query: playCredentials,
-    ok: { 200: { description: 'The multivariant playlist', ...media(PLAYLIST) } },
-    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'hls_disabled', 'not_found'] },
-  },
-  {
-    method: 'get',
-    path: '/:app/:key/:file',
-    summary: 'HLS media a playlist lists: init sections, segments, LL-HLS parts',
-    access: 'play',
-    query: noQuery,
-    params: { file: z.string().regex(MEDIA_FILE) },
-    ok: { 200: { description: 'The media', ...media('video/mp4') } },
-    errors: { 400: ['invalid_stream_name'], 404: ['not_found'] },
-  },
-];
-
 /** Errors any route of an access can answer: a bad query, a refused token, a failure. */
 function commonErrors(access: Access): Record<number, string[]> {
   const errors: Record<number, string[]> = { 400: ['bad_request'], 500: ['internal_error'] };
@@ -280,6 +66,7 @@ function commonErrors(access: Access): Record<number, string[]> {
   if (access === 'token') Object.assign(errors, { 401: ['unauthorized', 'bad_token'], 403: ['api_token_not_configured'] });
   // The play rules answer their reasons (auth/authorizer.ts) as codes.
   if (access === 'play') Object.assign(errors, { 401: [], 403: [] });
+  if (access === 'fleet') errors[401] = ['fleet_token_required'];
   return errors;
 }
 
@@ -289,6 +76,7 @@ const SECURITY: Record<Access, object[]> = {
   metrics: [{}, { apiToken: [] }],
   token: [{ apiToken: [] }],
   play: [{}, { playToken: [] }],
+  fleet: [{ fleetToken: [] }],
 };
 
 const ACCESS_NOTE: Record<Access, string> = {
@@ -297,6 +85,7 @@ const ACCESS_NOTE: Record<Access, string> = {
   metrics: 'Open unless `--metrics-access token`.',
   token: 'Needs an API token (`--api-token-file`).',
   play: 'Decided by the play rules: credentials in the query (`secret`, `exp` and `sig`, `jwt`) or a JWT as the bearer token.',
+  fleet: "Internal: only for the pods of a fleet, with the fleet's own token (never an end user's).",
 };
 
 /** A component's $ref, or any other schema in full (JSON Schema 2020-12, without `$schema`). */
@@ -320,16 +109,20 @@ function openapiDocument(version: string): object {
     }),
   );
   const paths: Record<string, Record<string, object>> = {};
-  for (const route of routes) (paths[route.path.replace(/:(\w+)/g, '{$1}')] ??= {})[route.method] = operation(route, jsonSchema);
+  for (const route of GROUPS.flatMap((group) => Object.values(group)))
+    for (const path of route.paths) (paths[path.replace(/:(\w+)/g, '{$1}')] ??= {})[route.method] = operation(route, path, jsonSchema);
   return {
     openapi: '3.1.0',
     info: {
       title: 'rtmpd HTTP API',
       version,
       description:
-        'The HTTP side of rtmpd: the stream, revocation and recording API, health, metrics, and HTTP-FLV/HLS playback. ' +
+        'The HTTP side of rtmpd: the stream, revocation and recording API, health, metrics, and HTTP-FLV/HLS playback; ' +
+        'the web console and the pods of a fleet have routes of their own, marked `x-internal`. ' +
         'Query parameters are strict on the API: an unknown, repeated or invalid one is a 400 that names it. ' +
-        'A method a path does not take is a 405 (`method_not_allowed`). Every error is JSON `{"error":{"code","message"}}`.',
+        'Every GET path answers HEAD too (the same status and headers, no body). ' +
+        'A method a path does not take is a 405 (`method_not_allowed`) whose Allow header names those it does. ' +
+        'Every error is JSON `{"error":{"code","message"}}`.',
     },
     paths,
     components: {
@@ -337,20 +130,24 @@ function openapiDocument(version: string): object {
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'A token from --api-token-file' },
         playToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A player JWT, when the play rules take JWTs' },
+        fleetToken: { type: 'http', scheme: 'bearer', description: "The fleet's own token, which its pods share" },
       },
     },
   };
 }
 
-function operation(route: Route, jsonSchema: ToJsonSchema): object {
-  const pathParams = [...route.path.matchAll(/:(\w+)/g)].map(([, name = '']) => ({
+function operation(route: Route, path: string, jsonSchema: ToJsonSchema): object {
+  const pathParams = [...path.matchAll(/:(\w+)/g)].map(([, name = '']) => ({
     name,
     in: 'path',
     required: true,
     ...(route.params?.[name] ? parameterDescription(jsonSchema(route.params[name], 'input')) : {}),
     schema: route.params?.[name] ? jsonSchema(route.params[name], 'input') : { type: 'string' },
   }));
-  const query = jsonSchema(route.query, 'input') as { properties?: Record<string, object>; required?: string[] };
+  const query = jsonSchema(route.playCredentials ? playCredentials.extend(route.query.shape) : route.query, 'input') as {
+    properties?: Record<string, object>;
+    required?: string[];
+  };
   const queryParams = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
     name,
     in: 'query',
@@ -371,6 +168,7 @@ function operation(route: Route, jsonSchema: ToJsonSchema): object {
     responses[status] = { description: codes.join(', ') || 'Refused by the play rules', content: { 'application/json': { schema } } };
   }
   return {
+    ...(route.internal && { tags: [route.internal], 'x-internal': true }),
     summary: route.summary,
     description: ACCESS_NOTE[route.access],
     ...(route.access !== 'open' && { security: SECURITY[route.access] }),

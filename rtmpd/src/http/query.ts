@@ -2,7 +2,6 @@
 // takes in one zod object, parsed strictly: a parameter it does not take, one
 // given twice, or a bad value is a 400 naming the parameter, so a typo
 // (`?from=` for `?start=`) is refused rather than silently ignored.
-import type { RouterContext } from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { ApiError } from './errors.ts';
@@ -19,19 +18,17 @@ export function wholeNumber(min: number, max: number) {
 /** A query as Koa parses it: a parameter given more than once is an array. */
 type RawQuery = Record<string, string | string[] | undefined>;
 
-/** `handler`, given the request's query as `schema` parses it (see queryParser). */
-export function withQuery<S extends z.ZodObject, R>(schema: S, handler: (ctx: RouterContext, query: z.infer<S>) => R) {
-  const parse = queryParser(schema);
-  return (ctx: RouterContext): R => handler(ctx, parse(ctx.query));
-}
-
-/** Parses a query by `schema`, strictly: an unknown, repeated or invalid parameter throws a 400 that names it. */
-function queryParser<S extends z.ZodObject>(schema: S): (query: RawQuery) => z.infer<S> {
-  const strict = schema.strict();
+/**
+ * Parses a query by `schema`: an invalid or repeated parameter throws a 400
+ * that names it, and so does one it does not name, unless `others` is
+ * `ignore` (see routing.ts).
+ */
+export function queryParser<S extends z.ZodObject>(schema: S, others: 'refuse' | 'ignore' = 'refuse'): (query: RawQuery) => z.infer<S> {
+  const parser = others === 'refuse' ? schema.strict() : schema;
   const known = Object.keys(schema.shape);
   const takes = known.length === 0 ? 'this endpoint takes none' : `this endpoint takes ${known.join(', ')}`;
   return (query) => {
-    const result = strict.safeParse(query);
+    const result = parser.safeParse(query);
     if (result.success) return result.data as z.infer<S>;
     const { issues } = result.error;
     // An unknown name first: it is the likely typo behind the rest.
@@ -45,9 +42,6 @@ function queryParser<S extends z.ZodObject>(schema: S): (query: RawQuery) => z.i
     throw new ApiError(400, 'bad_request', `query parameter "${name}": ${issue.message}`);
   };
 }
-
-/** For the routes outside a router (health, the console's settings): throws the 400 when there is any parameter. */
-export const refuseQuery = queryParser(noQuery);
 
 /**
  * Refuses a request body on the API and fleet paths: no endpoint there reads

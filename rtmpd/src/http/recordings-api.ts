@@ -7,8 +7,9 @@ import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, wholeNumber, withQuery } from './query.ts';
-import { Router } from './required-modules.ts';
+import { noQuery, wholeNumber } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
 
 export interface RecordingsApiOptions {
   store: RecordingStore;
@@ -76,7 +77,7 @@ export const recordingSelection = z.object({
 export type RecordingSelection = z.infer<typeof recordingSelection>;
 
 const pageLimit = wholeNumber(1, 1000).default(100);
-export const listQuery = recordingSelection.extend({
+const listQuery = recordingSelection.extend({
   limit: pageLimit.describe('recordings per page'),
   page_token: z.string().max(1024).optional().describe('the next_page_token of the page before'),
 });
@@ -184,6 +185,10 @@ export class RecordingStore {
   }
 }
 
+/** A recording's paths, for the three forms its id takes. */
+const RECORDING_PATHS = ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name'].map((id) => `${PREFIX}${id}`);
+const PLAYLIST = 'application/vnd.apple.mpegurl';
+
 /**
  * The recordings under --storage-dir: list (by stream and time range,
  * paginated), download with range requests, delete, and a VOD HLS playlist
@@ -193,9 +198,49 @@ export class RecordingStore {
  * listed, with ids `<pod>/<app>/<key>/<file>` (one segment or four), and a
  * recording held by another pod is served and deleted through it.
  */
-export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
-  const router = new Router({ prefix: PREFIX });
+export const RECORDING_ROUTES = {
+  list: {
+    method: 'get',
+    paths: [PREFIX],
+    summary: 'The recordings, by stream and time range, a page at a time',
+    access: 'read',
+    query: listQuery,
+    ok: { 200: { description: 'A page of recordings', json: recordingListSchema } },
+  },
+  // Before the downloads: /playlist.m3u8 would be a recording id too.
+  playlist: {
+    method: 'get',
+    paths: [`${PREFIX}/playlist.m3u8`],
+    summary: "A VOD HLS playlist over one stream's fMP4 recordings",
+    access: 'read',
+    query: recordingSelection,
+    ok: { 200: { description: 'The playlist', media: [PLAYLIST] } },
+    errors: { 404: ['not_found'] },
+  },
+  download: {
+    method: 'get',
+    paths: RECORDING_PATHS,
+    summary: 'Download a recording (HTTP range requests too)',
+    access: 'read',
+    query: noQuery,
+    ok: {
+      200: { description: 'The file', media: ['video/mp4', 'video/x-flv'] },
+      206: { description: 'The byte range asked for', media: ['video/mp4', 'video/x-flv'] },
+    },
+    errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
+  },
+  remove: {
+    method: 'delete',
+    paths: RECORDING_PATHS,
+    summary: 'Delete a recording',
+    access: 'token',
+    query: noQuery,
+    ok: { 204: { description: 'Deleted', empty: true } },
+    errors: { 404: ['recording_not_found'], 409: ['recording_in_progress'] },
+  },
+} satisfies RouteGroup;
 
+export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
   const list = async (ctx: RouterContext, query: RecordingListQuery) => {
     if (fleet) {
       ctx.body = await fleet.list(query);
@@ -224,7 +269,7 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     if (vod.length === 0) throw new ApiError(404, 'not_found', 'no fMP4 recording of this stream in that time range');
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Cache-Control', 'no-cache');
-    ctx.type = 'application/vnd.apple.mpegurl';
+    ctx.type = PLAYLIST;
     ctx.body = renderVodPlaylist(vod, {
       ...(query.start !== undefined && { from: query.start }),
       ...(query.end !== undefined && { to: query.end }),
@@ -240,16 +285,12 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     const local = parts.slice(1).join('/');
     return parts[0] === fleet.pod ? action(ctx, local) : fleet.forward(ctx, parts[0]!, local);
   };
-  const download = held((ctx, id) => store.download(ctx, id));
-  const remove = held((ctx, id) => store.remove(ctx, id));
-
-  router.get('/', withQuery(listQuery, list));
-  router.get('/playlist.m3u8', withQuery(recordingSelection, playlist));
-  for (const id of ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name']) {
-    router.get(id, withQuery(noQuery, download));
-    router.delete(id, withQuery(noQuery, remove));
-  }
-  return router;
+  return routerFor(RECORDING_ROUTES, {
+    list,
+    playlist,
+    download: held((ctx, id) => store.download(ctx, id)),
+    remove: held((ctx, id) => store.remove(ctx, id)),
+  });
 }
 
 async function view(file: RecordingFile, writing: boolean): Promise<RecordingView> {

@@ -4,11 +4,12 @@ import type { Authorizer } from '../auth/authorizer.ts';
 import { MAX_REVOCATIONS, type Revocation } from '../auth/revocations.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, wholeNumber, withQuery } from './query.ts';
-import { Router } from './required-modules.ts';
-import { streamIdOf } from './streams-api.ts';
+import { noQuery, wholeNumber } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
+import { byStreamId, STREAM_ID_PARAMS, streamIdOf } from './streams-api.ts';
 
-export const secondsQuery = z.object({
+const secondsQuery = z.object({
   seconds: wholeNumber(1, 365 * 86_400)
     .optional()
     .describe('how long the revocation lasts; without it, until it is lifted or rtmpd restarts'),
@@ -30,6 +31,8 @@ const view = (r: Revocation): z.infer<typeof revocationViewSchema> => ({
   until: r.until === undefined ? null : new Date(r.until).toISOString(),
 });
 
+const REVOCATIONS = '/api/v1/auth/revocations';
+
 /**
  * Revoked stream keys under /api/v1/auth/revocations: PUT one (its live
  * publisher ends and no one may publish it until the revocation expires,
@@ -37,9 +40,38 @@ const view = (r: Revocation): z.infer<typeof revocationViewSchema> => ({
  * stream ids, as in the streams API. Every route needs an API token
  * (auth/http-access.ts).
  */
-export function revocationsApi(authorizer: Authorizer): Router {
-  const router = new Router({ prefix: '/api/v1/auth/revocations' });
+export const REVOCATION_ROUTES = {
+  list: {
+    method: 'get',
+    paths: [REVOCATIONS],
+    summary: 'The revoked stream keys',
+    access: 'token',
+    query: noQuery,
+    ok: { 200: { description: 'The revocations', json: revocationListSchema } },
+  },
+  put: {
+    method: 'put',
+    paths: byStreamId(REVOCATIONS),
+    params: STREAM_ID_PARAMS,
+    summary: 'Revoke a stream key (for `seconds`, else until lifted or restart); its publisher ends',
+    access: 'token',
+    query: secondsQuery,
+    ok: { 200: { description: 'The revocation', json: revocationViewSchema } },
+    errors: { 400: ['invalid_stream_id'], 409: ['too_many_revocations'] },
+  },
+  lift: {
+    method: 'delete',
+    paths: byStreamId(REVOCATIONS),
+    params: STREAM_ID_PARAMS,
+    summary: 'Lift a revocation',
+    access: 'token',
+    query: noQuery,
+    ok: { 204: { description: 'Lifted', empty: true } },
+    errors: { 400: ['invalid_stream_id'], 404: ['revocation_not_found'] },
+  },
+} satisfies RouteGroup;
 
+export function revocationsApi(authorizer: Authorizer): Router {
   const target = (ctx: RouterContext) => {
     const id = streamIdOf(ctx.params);
     const [, app = '', key = ''] = id.split('/');
@@ -61,16 +93,12 @@ export function revocationsApi(authorizer: Authorizer): Router {
     ctx.status = 204;
   };
 
-  router.get(
-    '/',
-    withQuery(noQuery, (ctx) => {
+  return routerFor(REVOCATION_ROUTES, {
+    list: (ctx) => {
       const answer: z.infer<typeof revocationListSchema> = { revocations: authorizer.listRevocations().map(view) };
       ctx.body = answer;
-    }),
-  );
-  for (const id of ['/:stream_id', '/rtmp/:app/:key']) {
-    router.put(id, withQuery(secondsQuery, put));
-    router.delete(id, withQuery(noQuery, lift));
-  }
-  return router;
+    },
+    put,
+    lift,
+  });
 }

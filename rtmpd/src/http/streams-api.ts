@@ -9,8 +9,9 @@ import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../
 import type { Recorder } from '../storage/recorder.ts';
 import type { BitrateMeter } from './bitrate.ts';
 import { ApiError } from './errors.ts';
-import { noQuery, wholeNumber, withQuery } from './query.ts';
-import { Router } from './required-modules.ts';
+import { noQuery, wholeNumber } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type Route, type RouteGroup } from './routing.ts';
 import { streamView, streamViewSchema, type StreamView, type StreamViewSources } from './stream-view.ts';
 
 export interface StreamsApiOptions {
@@ -45,7 +46,7 @@ export interface FleetStreams {
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
-export const encodedParams = z.object({
+const encodedParams = z.object({
   stream_id: z
     .string()
     .regex(STREAM_ID, 'expected rtmp/<app>/<key>, URL-encoded: rtmp%2Flive%2Ftest123')
@@ -54,7 +55,7 @@ export const encodedParams = z.object({
 const decodedParams = z.object({ app: z.string().min(1), key: z.string().min(1) });
 /** The longest ban a kick may ask for: 30 days. */
 const MAX_BAN_SECONDS = 30 * 86_400;
-export const banQuery = z.object({
+const banQuery = z.object({
   ban_seconds: wholeNumber(1, MAX_BAN_SECONDS)
     .optional()
     .describe('also revoke the stream key this many seconds; without it the publisher may come back at once'),
@@ -74,15 +75,64 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   decode_failed: 503,
 };
 
+const STREAMS = '/api/v1/rtmp/streams';
+/** A stream's paths under `prefix` (and `suffix`), for both forms its id takes. */
+export const byStreamId = (prefix: string, suffix = ''): string[] => [`${prefix}/:stream_id${suffix}`, `${prefix}/rtmp/:app/:key${suffix}`];
+export const STREAM_ID_PARAMS = { stream_id: encodedParams.shape.stream_id };
+const ONE_STREAM = { paths: byStreamId(STREAMS), params: STREAM_ID_PARAMS } satisfies Partial<Route>;
+
 /**
  * The original flux-rtmpd API under /api/v1/rtmp. A stream id is
  * `rtmp/<app>/<key>`, URL-encoded as one path segment
  * (`rtmp%2Flive%2Ftest123`); the unencoded form works too, since clients
  * and proxies that decode %2F are common.
  */
-export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, forwards, transcodes, fleet }: StreamsApiOptions): Router {
-  const router = new Router({ prefix: '/api/v1/rtmp/streams' });
+export const STREAM_ROUTES = {
+  list: {
+    method: 'get',
+    paths: [STREAMS],
+    summary: 'The live streams (in a fleet, of every pod); publisher addresses only to a caller with an API token',
+    access: 'read',
+    query: noQuery,
+    ok: { 200: { description: 'The streams', json: streamListSchema } },
+  },
+  one: {
+    ...ONE_STREAM,
+    method: 'get',
+    summary: 'One live stream; its publisher address only to a caller with an API token',
+    access: 'read',
+    query: noQuery,
+    ok: { 200: { description: 'The stream', json: streamViewSchema } },
+    errors: { 400: ['invalid_stream_id'], 404: ['stream_not_found'] },
+  },
+  kick: {
+    ...ONE_STREAM,
+    method: 'delete',
+    summary: 'Kick the publisher, and revoke its key for ban_seconds',
+    access: 'token',
+    query: banQuery,
+    ok: { 200: { description: 'Kicked', json: kickAnswerSchema } },
+    errors: { 400: ['invalid_stream_id'], 404: ['stream_not_found'], 409: ['not_owner'] },
+  },
+  snapshot: {
+    method: 'get',
+    paths: byStreamId(STREAMS, '/snapshot'),
+    params: STREAM_ID_PARAMS,
+    summary: "Snapshot: a JPEG of the stream's last keyframe",
+    access: 'read',
+    query: noQuery,
+    ok: { 200: { description: 'The JPEG', media: ['image/jpeg'] } },
+    errors: {
+      400: ['invalid_stream_id'],
+      404: ['stream_not_found', 'no_video', 'no_keyframe'],
+      409: ['snapshots_disabled'],
+      415: ['unsupported_codec'],
+      503: ['busy', 'decode_failed'],
+    },
+  },
+} satisfies RouteGroup;
 
+export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder, forwards, transcodes, fleet }: StreamsApiOptions): Router {
   const notLive = (id: string) =>
     new ApiError(
       404,
@@ -141,19 +191,15 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
     ctx.body = forwarded.body;
   };
 
-  router.get(
-    '/',
-    withQuery(noQuery, async (ctx) => {
+  return routerFor(STREAM_ROUTES, {
+    list: async (ctx) => {
       const answer: z.infer<typeof streamListSchema> = { streams: await list(ctx) };
       ctx.body = answer;
-    }),
-  );
-  for (const id of ['/:stream_id', '/rtmp/:app/:key']) {
-    router.get(id, withQuery(noQuery, one));
-    router.delete(id, withQuery(banQuery, kick));
-    router.get(`${id}/snapshot`, withQuery(noQuery, snapshot));
-  }
-  return router;
+    },
+    one,
+    kick,
+    snapshot,
+  });
 }
 
 /** Answers with the JPEG of a stream's last keyframe, or the snapshot error as JSON. */
