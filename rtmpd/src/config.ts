@@ -223,7 +223,9 @@ export const configSchema = z.object({
     .meta(restart),
   playerStallTimeoutSeconds: int(1, 3600)
     .default(30)
-    .describe('a player whose socket takes less than --player-min-bytes-per-second of its queue for this long is disconnected')
+    .describe(
+      'a player whose socket takes less than --player-min-bytes-per-second of its queue for this long is disconnected, as is an HTTP answer (a recording download, an HLS segment, an API answer) whose socket takes none of it for this long',
+    )
     .meta(restart),
   playerMinBytesPerSecond: int(0, 1024 * 1024 * 1024)
     .default(4096)

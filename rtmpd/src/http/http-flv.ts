@@ -12,6 +12,7 @@ import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
 import type { Router } from './required-modules.ts';
 import { routerFor, type Handlers, type RouteGroup } from './routing.ts';
+import { pacedByHub } from './server.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;
@@ -99,6 +100,7 @@ export class FlvResponse implements Subscriber {
   constructor(res: ServerResponse, kind: 'http-flv' | 'relay' = 'http-flv') {
     this.res = res;
     this.kind = kind;
+    pacedByHub(res);
   }
 
   /** The HTTP head and the FLV header. */

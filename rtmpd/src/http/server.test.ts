@@ -3,6 +3,7 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import Koa from 'koa';
 import { pino } from 'pino';
@@ -13,7 +14,7 @@ import { sleep, until } from '../../test/support/wait.ts';
 import { ProxyProtocol } from '../connections/proxy-protocol.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTls } from '../tls/tls.ts';
-import { listenHttp, type HttpServer } from './server.ts';
+import { listenHttp, pacedByHub, type HttpServer } from './server.ts';
 
 let server: HttpServer | undefined;
 afterEach(async () => {
@@ -21,10 +22,33 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** An app that answers /slow with a response that trickles for `ms` (as HTTP-FLV does) and everything else at once. */
+/** What /big answers: more than loopback's socket buffers on both sides hold. */
+const BIG_BYTES = 32 << 20;
+
+/**
+ * An app that answers /slow with a response that trickles for `ms` (as
+ * HTTP-FLV does), /big with BIG_BYTES from a stream (as a recording download
+ * does), /paced with a head and nothing more, its pace left to the hub (as a
+ * quiet HTTP-FLV stream's), and everything else at once.
+ */
 async function serve(overrides: Partial<Config>, transports?: Parameters<typeof listenHttp>[2]) {
   const app = new Koa();
   app.use(async (ctx) => {
+    if (ctx.path === '/big') {
+      ctx.body = Readable.from(
+        (function* () {
+          for (let sent = 0; sent < BIG_BYTES; sent += 64 << 10) yield Buffer.alloc(64 << 10);
+        })(),
+      );
+      return;
+    }
+    if (ctx.path === '/paced') {
+      ctx.respond = false;
+      pacedByHub(ctx.res);
+      ctx.res.writeHead(200, { 'Content-Type': 'video/x-flv' });
+      ctx.res.write('FLV');
+      return;
+    }
     if (ctx.path !== '/slow') {
       for await (const _ of ctx.req); // the whole body, however long it takes
       ctx.body = { ok: true };
@@ -96,6 +120,39 @@ describe('HTTP listener', () => {
     await until(() => idle.text().includes('{"ok":true}'));
     expect(await idle.closed).toBeLessThan(3000);
   });
+
+  it('closes a connection whose answer is not read for --player-stall-timeout-seconds, not one read slowly nor one the hub paces', async () => {
+    const { address, stats } = await serve({ playerStallTimeoutSeconds: 2 });
+    const port = address().port;
+    // Asks for a download and never reads it: the socket buffers fill and nothing more leaves.
+    const stalled = open(port);
+    stalled.socket.pause();
+    stalled.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    const paced = open(port);
+    paced.socket.write('GET /paced HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Reads in bursts with pauses well under the timeout.
+    const slow = open(port);
+    let slowBytes = 0;
+    slow.socket.on('data', (d: Buffer) => (slowBytes += d.length));
+    slow.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    const bursts = setInterval(() => (slow.socket.isPaused() ? slow.socket.resume() : slow.socket.pause()), 200);
+    onTestFinished(() => clearInterval(bursts));
+    const asked = performance.now();
+    await until(() => stats.clientErrors.response_stalled === 1, 15_000);
+    expect(performance.now() - asked).toBeGreaterThanOrEqual(1900);
+    // What was sent before the close is still there to read; the rest never comes.
+    stalled.socket.resume();
+    await stalled.closed;
+    expect(stalled.text().length).toBeLessThan(BIG_BYTES);
+    await until(() => slowBytes >= BIG_BYTES, 30_000);
+    expect(slow.socket.destroyed).toBe(false);
+    // Silent for longer than the timeout, which would have cut it at 2 s.
+    await sleep(asked + 3000 - performance.now());
+    expect(paced.text()).toMatch(/^HTTP\/1.1 200 OK\r\n[^]*\r\nFLV\r\n$/);
+    expect(paced.socket.destroyed).toBe(false);
+    expect(stats.clientErrors).toEqual({ response_stalled: 1 });
+    [paced, slow].forEach((c) => c.socket.destroy());
+  }, 40_000);
 
   it('answers 16 requests sent ahead of their answers, and closes a connection that sends more', async () => {
     const { address, stats } = await serve({});

@@ -1,4 +1,4 @@
-import type { RequestListener, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
@@ -18,6 +18,7 @@ export type HttpServerConfig = Pick<
   | 'httpHeadersTimeoutSeconds'
   | 'httpRequestTimeoutSeconds'
   | 'httpKeepAliveTimeoutSeconds'
+  | 'playerStallTimeoutSeconds'
 >;
 
 /** What the listener counts; read when /metrics is scraped. */
@@ -30,7 +31,8 @@ interface HttpStats {
   connectionsRefused: Record<ConnectionRefusal, number>;
   /**
    * Connections closed for how their requests arrived, by reason:
-   * request_timeout, bad_request, aborted (the peer hung up), pipelined.
+   * request_timeout, bad_request, aborted (the peer hung up), pipelined,
+   * response_stalled (its answer was not read).
    */
   clientErrors: Record<string, number>;
 }
@@ -78,7 +80,10 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
   };
   const server: Server = createServer(
     { requestTimeout, headersTimeout, connectionsCheckingInterval },
-    answerInTurn(app.callback(), () => count(stats, 'pipelined')),
+    answerInTurn(
+      closeStalled(app.callback(), config.playerStallTimeoutSeconds * 1000, () => count(stats, 'response_stalled')),
+      () => count(stats, 'pipelined'),
+    ),
   );
   // Only while the request arrives: a response, such as a live HTTP-FLV one, is not timed.
   server.requestTimeout = requestTimeout;
@@ -202,9 +207,9 @@ function refuseTooMany(socket: Socket): void {
  * MAX_PIPELINED_REQUESTS requests that have no finished answer (`refused`
  * counts it): what it holds is freed at once.
  */
-function answerInTurn(handle: RequestListener, refused: () => void): RequestListener {
+function answerInTurn(handle: RequestHandler, refused: () => void): RequestHandler {
   const unanswered = new WeakMap<Socket, number>();
-  return (req, res) => {
+  return async (req, res) => {
     const { socket } = req;
     const waiting = (unanswered.get(socket) ?? 0) + 1;
     if (waiting > MAX_PIPELINED_REQUESTS) {
@@ -215,7 +220,45 @@ function answerInTurn(handle: RequestListener, refused: () => void): RequestList
     }
     unanswered.set(socket, waiting);
     res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
-    void handle(req, res);
+    await handle(req, res);
+  };
+}
+
+/** Koa's request handler: resolves once the answer's head and body are handed to the response. */
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** Responses whose pace another part watches, which closeStalled leaves alone. */
+const pacedElsewhere = new WeakSet<ServerResponse>();
+
+/**
+ * Leaves `res` to another part's pace check: an HTTP-FLV player's or a
+ * fleet relay's, which the hub closes when it reads less than
+ * --player-min-bytes-per-second, and which may rightly send nothing for a
+ * while (a stream whose publisher is quiet).
+ */
+export function pacedByHub(res: ServerResponse): void {
+  pacedElsewhere.add(res);
+}
+
+/**
+ * Once `handle` has answered a request, closes the connection if its socket
+ * then takes no byte of the answer for `stallMs` (`stalled` counts it). A
+ * client that asks for a recording, an HLS segment, the OpenAPI document or
+ * a long API answer and never reads it would otherwise hold its connection
+ * (one of --http-max-connections), an open file and what is read ahead of
+ * the socket for as long as it likes: Node times requests, not responses.
+ * The socket's timer restarts whenever the kernel takes a write, so a slow
+ * but reading client is not cut; the keep-alive timeout replaces it once the
+ * answer is sent.
+ */
+function closeStalled(handle: RequestHandler, stallMs: number, stalled: () => void): RequestHandler {
+  return async (req, res) => {
+    await handle(req, res);
+    if (res.writableFinished || res.destroyed || pacedElsewhere.has(res)) return;
+    res.setTimeout(stallMs, () => {
+      stalled();
+      res.destroy();
+    });
   };
 }
 

@@ -1058,11 +1058,11 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_http_client_errors_total',
-      'HTTP connections closed for how their requests arrived, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request), pipelined (more than 16 requests sent ahead of their answers).',
+      'HTTP connections closed for how their requests arrived, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request), pipelined (more than 16 requests sent ahead of their answers), response_stalled (an answer whose socket took none of it for --player-stall-timeout-seconds).',
       'counter',
       () => {
         const values = this.http?.clientErrors ?? {};
-        return [...new Set(['request_timeout', 'bad_request', 'pipelined', ...Object.keys(values)])].map((reason) => ({
+        return [...new Set(['request_timeout', 'bad_request', 'pipelined', 'response_stalled', ...Object.keys(values)])].map((reason) => ({
           labels: { reason },
           value: values[reason] ?? 0,
         }));
