@@ -11,6 +11,7 @@ import type { BlockList, Socket } from 'node:net';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { commaList, ConfigError } from '../options.ts';
+import { FaultLog } from '../telemetry/fault-log.ts';
 import type { ConnectionRefusal } from '../telemetry/metrics.ts';
 import { isTrusted, trustedSources } from './trusted.ts';
 import { ProxyHeaderError, ProxyHeaderReader, type ProxyHeader } from './proxy-header.ts';
@@ -41,6 +42,8 @@ export class ProxyProtocol {
   private readonly config: ProxyConfig;
   private readonly trusted: BlockList;
   private readonly logger: ProxyLogger;
+  /** Limits the refusals' lines: a misconfigured balancer makes one per connection. */
+  private readonly faults = new FaultLog();
 
   constructor(config: ProxyConfig, logger: ProxyLogger) {
     if (config.proxyProtocol.length > 0 && config.proxyProtocolFrom.length === 0)
@@ -80,7 +83,8 @@ export class ProxyProtocol {
     const refuse = (reason: ConnectionRefusal, message: string, detail?: string): void => {
       if (!settle()) return;
       refused[reason]++;
-      this.logger.info({ listener, balancer, reason, ...(detail ? { detail } : {}) }, message);
+      const admitted = this.faults.admit(message);
+      if (admitted) this.logger.info({ listener, balancer, reason, ...(detail ? { detail } : {}), ...admitted }, message);
       socket.destroy();
       outcome.failed();
     };

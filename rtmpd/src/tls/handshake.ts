@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Config } from '../config.ts';
 import { keepClientAddress } from '../connections/proxy-protocol.ts';
+import { FaultLog } from '../telemetry/fault-log.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ServerCertificate } from './certificate.ts';
 
@@ -68,6 +69,8 @@ export class TlsHandshakes {
   private readonly certificate: ServerCertificate;
   private readonly config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>;
   private readonly logger: Logger;
+  /** Limits the failed handshakes' lines: a scanner makes one per connection. */
+  private readonly faults = new FaultLog();
   /** Each handshake in progress, with what ends it uncounted. */
   private readonly pending = new Map<TLSSocket, () => void>();
 
@@ -93,7 +96,9 @@ export class TlsHandshakes {
     const fail = (reason: HandshakeFailure, detail?: string): void => {
       if (!settle()) return;
       this.stats.handshakeFailures[listener][reason]++;
-      this.logger.info({ listener, remote, reason, ...(detail ? { detail } : {}) }, `tls handshake failed: ${explanations[reason]}`);
+      const message = `tls handshake failed: ${explanations[reason]}`;
+      const admitted = this.faults.admit(message);
+      if (admitted) this.logger.info({ listener, remote, reason, ...(detail ? { detail } : {}), ...admitted }, message);
       socket.destroy();
       outcome.failed();
     };

@@ -17,7 +17,7 @@ export interface TestRtmpServer {
 
 export async function startTestRtmpServer(
   overrides: Partial<RtmpServerConfig> = {},
-  options: Pick<RtmpServerOptions, 'admission'> = {},
+  options: Pick<RtmpServerOptions, 'admission' | 'logger'> = {},
 ): Promise<TestRtmpServer> {
   const hub = new StreamHub({ gopCacheMaxBytes: 8 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 10_000 });
   const stats = createRtmpStats();

@@ -14,6 +14,7 @@ import { publishTestPattern, stopAll } from '../../../test/support/processes.ts'
 import { prng, randomInt } from '../../../test/support/random.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { encodeAmf0 } from '../wire/amf0.ts';
+import { silentLogger } from './logger.ts';
 import { ChunkReader } from '../wire/chunk-reader.ts';
 import { serializeMessage } from '../wire/chunk-writer.ts';
 import { parseCommand } from '../wire/commands.ts';
@@ -308,6 +309,22 @@ describe('rtmp server under hostile input', () => {
     expect(Object.keys(stats.protocols.rtmp.protocolErrors).length).toBeGreaterThan(0);
     await until(() => server.connections === 0);
     expect(Object.values(stats.protocols.rtmp.connections).every((n) => n === 0)).toBe(true);
+  });
+
+  it("logs 10 lines of a scanner's 50 HTTP requests to the RTMP port, and counts every one", async () => {
+    const lines: { msg?: string; droppedBefore?: number }[] = [];
+    const logger = { ...silentLogger, warn: (obj: object, msg?: string) => void lines.push({ ...obj, msg }) };
+    const { server, stats } = await startTestRtmpServer({}, { logger });
+    const port = server.address().port;
+    const scan = () =>
+      new Promise<void>((resolve) => {
+        const socket = netConnect({ port, host: '127.0.0.1' }, () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+        socket.on('error', () => {});
+        socket.once('close', () => resolve());
+      });
+    await Promise.all(Array.from({ length: 50 }, scan));
+    expect(stats.protocols.rtmp.handshakeFailures).toEqual({ handshake_bad_version: 50 });
+    expect(lines.filter((line) => line.msg === 'rtmp protocol error, closing')).toHaveLength(10);
   });
 
   it('closes connections that make no progress, each state by its own deadline, but spares a waiting player', async () => {

@@ -14,6 +14,7 @@ import { PublishRate } from '../../connections/publish-rate.ts';
 import { ByteBudget } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
+import { FaultLog } from '../../telemetry/fault-log.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
 import { RtmpSession, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
@@ -77,6 +78,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const sessions = new Set<RtmpSession>();
   const perAddress = new PerAddress();
   const publishRate = new PublishRate();
+  const faults = new FaultLog();
   let closing: Promise<void> | undefined;
 
   /**
@@ -121,6 +123,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
       io,
       admission,
       logger,
+      faults,
       protocol,
       stats: listenerStats(protocol),
       inboundBudget,

@@ -33,6 +33,7 @@ import { ServerHandshake } from '../wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 import type { InboundLimits } from '../wire/chunk-reader.ts';
 import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision, type AdmissionLease } from './admission.ts';
+import type { FaultLog } from '../../telemetry/fault-log.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer } from './player.ts';
 import { countBy, type RtmpListenerStats } from './stats.ts';
@@ -57,6 +58,8 @@ export interface SessionOptions {
   /** Checks every publish and play goes through; see admission.ts. */
   admission: readonly AdmissionCheck[];
   logger: RtmpLogger;
+  /** Limits the lines its faults log (protocol errors, timeouts), shared by the server's connections. */
+  faults: FaultLog;
   /** The listener the connection came in on: its publisher's or player's protocol. */
   protocol: RtmpProtocol;
   /** The counters of that listener. */
@@ -350,15 +353,19 @@ export class RtmpSession {
 
   /** Counts and logs what `guarded` work threw, and closes the connection. */
   private failOn(err: unknown): void {
-    const { stats, logger } = this.options;
+    const { stats, logger, faults } = this.options;
     if (err instanceof RtmpProtocolError) {
       countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
       this.trace.failed(err.reason);
-      logger.warn({ ...this.peer, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
+      const message = 'rtmp protocol error, closing';
+      const admitted = faults.admit(message);
+      if (admitted) logger.warn({ ...this.peer, reason: err.reason, detail: err.message, ...admitted }, message);
     } else {
       countBy(stats.protocolErrors, 'internal');
       this.trace.failed('internal');
-      logger.error({ ...this.peer, err }, 'rtmp internal error, closing');
+      const message = 'rtmp internal error, closing';
+      const admitted = faults.admit(message);
+      if (admitted) logger.error({ ...this.peer, err, ...admitted }, message);
     }
     this.publishEnd = 'protocol_error';
     this.close();
@@ -375,7 +382,9 @@ export class RtmpSession {
     const { stats } = this.options;
     countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, reason);
     this.trace.failed(reason);
-    this.options.logger.info({ ...this.peer, reason }, `rtmp ${message}, closing`);
+    const line = `rtmp ${message}, closing`;
+    const admitted = this.options.faults.admit(line);
+    if (admitted) this.options.logger.info({ ...this.peer, reason, ...admitted }, line);
     this.publishEnd = reason.endsWith('_timeout') ? 'timed_out' : 'protocol_error';
     this.close();
   }
