@@ -29,6 +29,7 @@ export type RefusalReason =
   | 'key_unavailable'
   | 'callback_denied'
   | 'callback_failed'
+  | 'callback_busy'
   | 'revoked';
 
 export interface AuthRequest {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { sleep, until } from '../../test/support/wait.ts';
 import { CallbackClient, type CallbackRequest } from './callback.ts';
 
 /** The authorization service, as a real HTTP server in the test process. */
@@ -79,6 +80,39 @@ describe('callback', () => {
     const down = await new CallbackClient(() => 'http://127.0.0.1:1/auth', { timeoutMs: 1000, cacheSeconds: 60 }).ask(request());
     expect(down.verdict).toBe('callback_failed');
   });
+
+  it('sends at most 64 requests at once, holds 1,024 more for their turn and refuses the next ones at once as callback_busy', async () => {
+    const held: ServerResponse[] = [];
+    let open = 0;
+    let mostOpen = 0;
+    const { url, bodies } = await service((_body, res) => {
+      mostOpen = Math.max(mostOpen, ++open);
+      res.once('finish', () => open--);
+      res.statusCode = 204;
+      held.push(res);
+    });
+    const client = new CallbackClient(() => url, { timeoutMs: 30_000, cacheSeconds: 60 });
+    // Plays of keys the cache cannot hold, as a flood of HTTP-FLV requests would make them.
+    const asked = Array.from({ length: 64 + 1024 + 10 }, (_, i) => client.ask(request({ action: 'play', key: `k${i}` })));
+    const refused = await Promise.all(asked.slice(-10));
+    expect(refused.map((r) => r.verdict)).toEqual(Array(10).fill('callback_busy'));
+    await until(() => held.length === 64);
+    await sleep(200);
+    expect(bodies).toHaveLength(64);
+    // The service answers: the waiting ones go out in turn, never more than 64 at once.
+    let answering = true;
+    void (async () => {
+      while (answering) {
+        held.splice(0).forEach((res) => res.end());
+        await sleep(5);
+      }
+    })();
+    const verdicts = await Promise.all(asked.slice(0, -10));
+    answering = false;
+    expect(verdicts.every((v) => v.verdict === 'ok')).toBe(true);
+    expect(bodies).toHaveLength(64 + 1024);
+    expect(mostOpen).toBe(64);
+  }, 40_000);
 
   it('keeps at most 4 MiB of bodies, dropping the oldest, and still every answer to bodies of normal size', async () => {
     const { url, bodies } = await service((_body, res) => {

@@ -1075,7 +1075,7 @@ export class RtmpdMetrics {
     const seed = ['publish missing_credentials', 'play missing_credentials', 'api missing_token'];
     this.add(
       'rtmpd_auth_refusals_total',
-      'Publishes, plays and API calls refused by authorization, by action (publish, play, api) and reason (missing_credentials, bad_secret, bad_signature, expired, bad_token, not_permitted, callback_denied, callback_failed, revoked, no_matching_rule, ...).',
+      'Publishes, plays and API calls refused by authorization, by action (publish, play, api) and reason (missing_credentials, bad_secret, bad_signature, expired, bad_token, not_permitted, callback_denied, callback_failed, callback_busy, revoked, no_matching_rule, ...).',
       'counter',
       () => {
         const values = this.auth?.refusals ?? {};
