@@ -430,7 +430,7 @@ export const configSchema = z.object({
   transcodeMaxProcesses: int(0, 256)
     .default(4)
     .describe(
-      'transcodes (ffmpeg processes, about a core each) that may run at once; a stream past it is not transcoded (logged and counted)',
+      'transcodes (ffmpeg processes, a good part of a core each) that may run at once; a stream past it is not transcoded (logged and counted)',
     )
     .meta(live),
   snapshotEnabled: bool.default(true).describe('keep the last keyframe of each stream and serve JPEG snapshots').meta(restart),

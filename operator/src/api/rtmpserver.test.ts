@@ -11,7 +11,6 @@ import {
   webhookOptions,
   proxyProtocolOptions,
   forwardOptions,
-  transcodeOptions,
   tlsOptions,
 } from './rtmpserver.ts';
 
@@ -50,7 +49,6 @@ describe('RtmpServer spec schema', () => {
       ...authOptions,
       ...webhookOptions,
       ...forwardOptions,
-      ...transcodeOptions,
       ...tlsOptions,
       ...proxyProtocolOptions,
       ...Object.keys(typedOptions),

@@ -9,6 +9,7 @@ import {
   configSchema,
   flagName,
   hlsRule,
+  transcodeRule,
   recordingRule,
   type Config,
   type ConfigKey,
@@ -123,12 +124,6 @@ export const authOptions = ['authRules', 'apiTokenFile', 'apiReadAccess', 'metri
 export const webhookOptions = ['webhookSecretFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.forwards: rules whose destination URLs may come from mounted Secrets, and a CA's path in one. */
 export const forwardOptions = ['forwardRules', 'forwardTlsCaFile'] as const satisfies readonly ConfigKey[];
-/**
- * Transcoding has no spec field yet: the rtmpd image's ffmpeg has no libx264 or
- * AAC encoder to transcode with (README, Adaptive bitrate), so a pod of the
- * operator's could not run a ladder; these options stay at rtmpd's defaults (off).
- */
-export const transcodeOptions = ['transcodeRules', 'transcodeFfmpegPath', 'transcodeMaxProcesses'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.tls: the listen addresses and the mounted certificate's paths. */
 export const tlsOptions = ['rtmpsBind', 'httpsBind', 'tlsCertFile', 'tlsKeyFile'] as const satisfies readonly ConfigKey[];
 /** Options rendered from spec.service.proxyProtocol. */
@@ -148,6 +143,9 @@ export const typedOptions = {
   hlsPartSeconds: 'spec.hls.partSeconds',
   hlsWindowSegments: 'spec.hls.windowSegments',
   hlsRules: 'spec.hls.rules',
+  transcodeRules: 'spec.transcode.rules',
+  transcodeFfmpegPath: 'spec.transcode.ffmpegPath',
+  transcodeMaxProcesses: 'spec.transcode.maxProcesses',
   snapshotEnabled: 'spec.snapshot.enabled',
   snapshotIntervalSeconds: 'spec.snapshot.intervalSeconds',
   snapshotWidth: 'spec.snapshot.width',
@@ -163,7 +161,6 @@ export const passthroughOptions = configKeys.filter(
         ...authOptions,
         ...webhookOptions,
         ...forwardOptions,
-        ...transcodeOptions,
         ...tlsOptions,
         ...proxyProtocolOptions,
       ] as readonly string[]
@@ -322,6 +319,23 @@ const forwardsSchema = z
   .prefault({})
   .describe(
     'forwarding (restreaming) to other RTMP and RTMPS servers: YouTube, Twitch, another origin (README, Forwarding); the timeout and retry options are in spec.rtmpd',
+  );
+
+const transcodeSchema = z
+  .object({
+    rules: z
+      .array(transcodeRule)
+      .max(256)
+      .default([])
+      .describe(
+        'adaptive bitrate: the renditions (<app>/<key>_<name>) one ffmpeg per stream makes of the streams a rule matches, listed in /<app>/<key>/master.m3u8; the first matching rule applies (README, Adaptive bitrate)',
+      ),
+    ffmpegPath: rtmpdOptionWithDefault('transcodeFfmpegPath'),
+    maxProcesses: rtmpdOptionWithDefault('transcodeMaxProcesses'),
+  })
+  .prefault({})
+  .describe(
+    "transcoding into a ladder of renditions; needs an image (spec.image) whose ffmpeg has the libx264 and aac encoders: the default image's ffmpeg is built for snapshots and has neither. Each transcode takes a good part of a core: size spec.resources for it",
   );
 
 const tlsSchema = z
@@ -645,6 +659,7 @@ export const specSchema = z
     auth: authSchema,
     webhooks: webhooksSchema,
     forwards: forwardsSchema,
+    transcode: transcodeSchema,
     tls: tlsSchema.optional(),
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })

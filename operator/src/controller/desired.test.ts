@@ -552,6 +552,41 @@ describe('desired state', () => {
     });
   });
 
+  it('renders spec.transcode as rtmpd transcode rules, ffmpeg path and cap, a changed ladder live', () => {
+    const transcode = {
+      rules: [{ app: 'live', renditions: [{ name: '480p', height: 480, videoBitrate: 1200 }] }],
+      ffmpegPath: '/opt/ffmpeg/bin/ffmpeg',
+      maxProcesses: 2,
+    };
+    const d = desired(server({ transcode }));
+    const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
+    expect(file).toMatchObject({
+      transcodeRules: [
+        { app: 'live', key: '*', renditions: [{ name: '480p', height: 480, videoBitrate: 1200, audioBitrate: 128, codec: 'h264' }] },
+      ],
+      transcodeFfmpegPath: '/opt/ffmpeg/bin/ffmpeg',
+      transcodeMaxProcesses: 2,
+    });
+    expect(() => parseConfig(d.config)).not.toThrow();
+    // What rtmpd refuses, the spec refuses: an odd height, more than 8 renditions.
+    expect(() => parseSpec({ transcode: { rules: [{ renditions: [{ name: 'x', height: 481, videoBitrate: 500 }] }] } })).toThrow();
+    const nine = Array.from({ length: 9 }, (_, i) => ({ name: `r${i}`, height: 240, videoBitrate: 300 }));
+    expect(() => parseSpec({ transcode: { rules: [{ renditions: nine }] } })).toThrow();
+    // Unset: rtmpd's defaults, no rules.
+    expect(parse((desired(server()).configMap as Obj).data[configFileName] as string)).toMatchObject({
+      transcodeRules: [],
+      transcodeFfmpegPath: 'ffmpeg',
+      transcodeMaxProcesses: 4,
+    });
+    const another = desired(
+      server({ transcode: { ...transcode, rules: [{ app: 'studio', renditions: transcode.rules[0]!.renditions }] } }),
+    );
+    expect(configChanges((another.configMap as Obj).data[configFileName] as string, d.config)).toEqual({
+      live: ['transcodeRules'],
+      restart: [],
+    });
+  });
+
   it('serves RTMPS (and HTTPS) from spec.tls: the Secret mounted whole, the ports on the pod and both Services, the file paths to rtmpd', () => {
     const d = desired(server({ tls: { secretName: 'edge-tls', https: true }, service: { type: 'NodePort' } }));
     const file = parse((d.configMap as Obj).data[configFileName] as string) as Obj;
