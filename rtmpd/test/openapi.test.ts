@@ -142,6 +142,21 @@ describe('the OpenAPI document', () => {
     expect(operations.filter((op) => !op['x-internal']).every((op) => !op.tags)).toBe(true);
   });
 
+  it("bounds the play routes' credentials as the play rules read them (auth/credentials.ts)", () => {
+    for (const path of ['/{app}/{key}.flv', '/{app}/{key}/index.m3u8', '/{app}/{key}/master.m3u8']) {
+      const parameters = (document.paths[path]?.get as unknown as { parameters: { name: string; in: string; schema: object }[] })
+        .parameters;
+      const query = Object.fromEntries(parameters.filter((p) => p.in === 'query').map((p) => [p.name, p.schema]));
+      expect(query, path).toMatchObject({
+        secret: { type: 'string', maxLength: 1024 },
+        exp: { type: 'string', pattern: '^\\d{1,12}$' },
+        ip: { anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] },
+        sig: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+        jwt: { type: 'string', maxLength: 8192 },
+      });
+    }
+  });
+
   it('is served at GET /api/v1/openapi.json, as the committed file says', async () => {
     expect(await api('GET', '/api/v1/openapi.json', '/api/v1/openapi.json', 200)).toBeUndefined();
     const res = await fetch(server.httpUrl('/api/v1/openapi.json'));

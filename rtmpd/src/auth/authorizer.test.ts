@@ -117,6 +117,35 @@ describe('authorizer', () => {
     expect(codeOf(await late.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.Unauthorized');
   });
 
+  it("refuses a malformed credential as its method's bad one, before any lookup or signature check", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'keys.yaml'), 'cam1: s3cr3t\n');
+    await writeFile(join(dir, 'hmac'), 'k3y\n');
+    await writeFile(join(dir, 'jwt.key'), 'a-shared-jwt-secret-of-some-length-0123456789\n');
+    const { url, authorizer, logs } = await serve([
+      { key: 'keyed-*', method: 'keys', keys: join(dir, 'keys.yaml') },
+      { key: 'signed-*', method: 'signed', secretFile: join(dir, 'hmac') },
+      { key: 'jwt-*', method: 'jwt', keyFile: join(dir, 'jwt.key') },
+    ]);
+    const expires = Math.floor(Date.now() / 1000) + 60;
+    // Signed as it is, but not an address: refused as a bad signature rather than checked against the client's.
+    const notAnAddress = signedQuery('k3y', { action: 'publish', app: 'live', key: 'signed-2', expires, ip: 'not-an-address' });
+    for (const [name, reason, detail] of [
+      [`keyed-1?secret=${'s'.repeat(1025)}`, 'bad_secret', 'malformed secret'],
+      [`signed-1?exp=${'9'.repeat(13)}&sig=${'a'.repeat(43)}`, 'bad_signature', undefined],
+      [`signed-2?${notAnAddress}`, 'bad_signature', undefined],
+      [`jwt-1?jwt=${'a'.repeat(8193)}`, 'bad_token', 'malformed jwt'],
+      ['jwt-2?jwt=not%20a%20jwt', 'bad_token', 'malformed jwt'],
+    ] as const) {
+      const client = await testClient(url(name));
+      const refused = await client.publish().catch((err: unknown) => err);
+      expect(codeOf(refused), name).toBe('NetStream.Publish.Unauthorized');
+      const refusal = `"key":"${name.split('?')[0]}"[^\n]*"reason":"${reason}"${detail ? `,"detail":"${detail}"` : ''}`;
+      expect(logs(), name).toMatch(new RegExp(refusal));
+    }
+    expect(authorizer.stats.refusals).toEqual({ 'publish bad_secret': 1, 'publish bad_signature': 2, 'publish bad_token': 2 });
+  });
+
   it('rules: first match decides, no match refuses; a revocation refuses publishing and ends the live publisher', async () => {
     const { url, hub, authorizer } = await serve([
       { method: 'open', app: 'live', key: 'public-*' },

@@ -9,6 +9,7 @@ import type { AdmissionCheck, AdmissionLease } from '../rtmp/server/admission.ts
 import { lines, watchPath, type WatchedPath, type WatchedPathOptions } from '../secrets/mounted.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { CallbackClient } from './callback.ts';
+import { readCredentials } from './credentials.ts';
 import { Grants } from './grants.ts';
 import { JWT_PARAM, parseJwtKey, remoteJwtKey, verifyJwt, type JwtKey } from './jwt.ts';
 import { keyAccepts, parseKeys, SECRET_PARAM, type Keys } from './key-store.ts';
@@ -316,7 +317,9 @@ async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked
       });
       return {
         check: (request) => {
-          const secret = request.params.get(SECRET_PARAM);
+          const read = readCredentials(request.params, SECRET_PARAM);
+          if (!read.ok) return { ok: false, reason: 'bad_secret', detail: 'malformed secret' };
+          const { secret } = read.credentials;
           if (!secret) return { ok: false, reason: 'missing_credentials' };
           if (!keyAccepts(store.value, request.key, secret)) return { ok: false, reason: 'bad_secret' };
           return { ok: true, lease: grants.issue(request.key, secret) };
@@ -339,7 +342,9 @@ async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked
       const remote: JwtKey | undefined = rule.jwksUrl === undefined ? undefined : remoteJwtKey(rule.jwksUrl);
       return {
         check: async (request) => {
-          const token = request.params.get(JWT_PARAM) ?? request.bearer;
+          const read = readCredentials(request.params, JWT_PARAM);
+          if (!read.ok) return { ok: false, reason: 'bad_token', detail: 'malformed jwt' };
+          const token = read.credentials.jwt ?? request.bearer;
           const verdict = await verifyJwt((file?.value ?? remote) as JwtKey, rule, { ...request, token: token ?? undefined });
           return verdict === 'ok' ? { ok: true } : { ok: false, reason: verdict };
         },

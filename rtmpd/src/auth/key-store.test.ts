@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { readEntries, watchPath } from '../secrets/mounted.ts';
-import { keyAccepts, parseKeys, type Keys } from './key-store.ts';
+import { keyAccepts, MAX_SECRET_LENGTH, parseKeys, type Keys } from './key-store.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -40,6 +40,19 @@ describe('key store', () => {
     await expect(readEntries(file).then(parseKeys)).rejects.toThrow(/cam\/1: not a valid stream key/);
     await writeFile(file, '- a\n- b\n');
     await expect(readEntries(file).then(parseKeys)).rejects.toThrow(/must map stream key: secret/);
+  });
+
+  it('refuses a secret longer than a credential may be (auth/credentials.ts), which no client could present', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'keys.yaml');
+    await writeFile(file, `cam1: ${'s'.repeat(MAX_SECRET_LENGTH)}\n`);
+    expect(keyAccepts(parseKeys(await readEntries(file)), 'cam1', 's'.repeat(MAX_SECRET_LENGTH))).toBe(true);
+    await writeFile(file, `cam1: ${'s'.repeat(MAX_SECRET_LENGTH + 1)}\n`);
+    await expect(readEntries(file).then(parseKeys)).rejects.toThrow(/must map stream key: secret \(cam1: /);
+    const volume = join(dir, 'volume');
+    await mkdir(volume);
+    await writeSecretVolume(volume, 1, { cam1: `short\n${'s'.repeat(MAX_SECRET_LENGTH + 1)}\n` });
+    await expect(readEntries(volume).then(parseKeys)).rejects.toThrow(/key cam1: a secret is longer than 1024 characters/);
   });
 
   it('reads a mounted Secret (a file per key, hidden ..data entries skipped) and follows its updates', async () => {

@@ -11,13 +11,16 @@ import { z } from 'zod';
 import { matchesAny } from './safe-equal.ts';
 
 export const SECRET_PARAM = 'secret';
+/** The longest secret a key may have (auth/credentials.ts refuses longer ones as malformed). */
+export const MAX_SECRET_LENGTH = 1024;
+const secret = z.string().min(1).max(MAX_SECRET_LENGTH);
 
 /** Stream key → its valid secrets. */
 export type Keys = ReadonlyMap<string, readonly string[]>;
 
 const fileSchema = z.record(
   z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a valid stream key'),
-  z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  z.union([secret, z.array(secret).min(1)]),
 );
 
 export function parseKeys(entries: Entries): Keys {
@@ -40,6 +43,8 @@ export function parseKeys(entries: Entries): Keys {
   const keys = new Map<string, string[]>();
   for (const [name, text] of entries) {
     const secrets = lines(text);
+    if (secrets.some((s) => !secret.safeParse(s).success))
+      throw new SecretPathError(`key ${name}: a secret is longer than ${MAX_SECRET_LENGTH} characters`);
     if (secrets.length > 0) keys.set(name, secrets);
   }
   return keys;

@@ -6,6 +6,7 @@
 // in the stream name's query (rtmp://host/live/cam1?exp=..&sig=..) or in
 // the tcUrl's (OBS Server rtmp://host/live?exp=..&sig=.., Stream Key cam1).
 import { createHmac } from 'node:crypto';
+import { readCredentials } from './credentials.ts';
 import type { AuthAction } from './rules.ts';
 import { safeEqual } from './safe-equal.ts';
 
@@ -46,14 +47,13 @@ export interface SignedRequest {
 
 /** Checks a request's exp/ip/sig against every current secret (rotation keeps old links valid until they expire). */
 export function verifySigned(secrets: readonly string[], request: SignedRequest): SignedVerdict {
-  const exp = request.params.get('exp');
-  const sig = request.params.get('sig');
-  if (exp === null || sig === null) return 'missing_credentials';
-  if (!/^\d{1,12}$/.test(exp)) return 'bad_signature';
-  const ip = request.params.get('ip') ?? undefined;
+  if (!request.params.has('exp') || !request.params.has('sig')) return 'missing_credentials';
+  const read = readCredentials(request.params, 'exp', 'ip', 'sig');
+  if (!read.ok) return 'bad_signature';
+  const { exp, ip, sig } = read.credentials;
   const claims: SignedClaims = { action: request.action, app: request.app, key: request.key, expires: Number(exp), ...(ip ? { ip } : {}) };
   let valid = false;
-  for (const secret of secrets) valid = safeEqual(sig, signature(secret, claims)) || valid;
+  for (const secret of secrets) valid = safeEqual(sig!, signature(secret, claims)) || valid;
   if (!valid) return 'bad_signature';
   if (claims.expires < request.nowSeconds) return 'expired';
   if (ip !== undefined && ip !== request.clientIp) return 'address_mismatch';

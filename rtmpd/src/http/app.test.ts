@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../auth/authorizer.ts';
+import { signedQuery } from '../auth/signed-url.ts';
 import type { AuthRule } from '../auth/rules.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { FlvDemuxer } from '../flv/demux.ts';
@@ -318,6 +319,33 @@ describe('HTTP API access', () => {
       const res = await fetch(url(path));
       expect(res.status, path).toBe(200);
       await res.body?.cancel();
+    }
+  });
+});
+
+describe('play credentials over HTTP', () => {
+  it("answers a malformed one with the 403 of its method's bad credential, before any lookup or signature check", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-http-credentials-'));
+    await writeFile(join(dir, 'keys.yaml'), 'cam: viewer-secret\n');
+    await writeFile(join(dir, 'hmac'), 'k3y\n');
+    const { hub, url } = await serve({
+      authRules: [
+        { method: 'keys', app: 'live', key: 'cam', actions: ['play'], keys: join(dir, 'keys.yaml') },
+        { method: 'signed', app: 'live', key: 'signed', actions: ['play'], secretFile: join(dir, 'hmac') },
+      ],
+    });
+    await publishFlv(hub, 'live', 'signed', clip);
+    const expires = Math.floor(Date.now() / 1000) + 60;
+    // Signed as it is, but `ip` is no address: a bad signature, not an address that differs from the client's.
+    const notAnAddress = signedQuery('k3y', { action: 'play', app: 'live', key: 'signed', expires, ip: 'not-an-address' });
+    for (const [path, code] of [
+      [`/live/signed.flv?${notAnAddress}`, 'bad_signature'],
+      [`/live/signed.flv?exp=${expires}&sig=${'a'.repeat(44)}`, 'bad_signature'],
+      [`/live/cam.flv?secret=${'s'.repeat(1025)}`, 'bad_secret'],
+    ] as const) {
+      const res = await fetch(url(path));
+      expect(res.status, path).toBe(403);
+      expect(await res.json(), path).toMatchObject({ error: { code } });
     }
   });
 });

@@ -6,6 +6,7 @@
 // JSON Schema code), so it costs an idle server nothing.
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { credentialsSchema } from '../auth/credentials.ts';
 import { FLEET_ROUTES } from '../fleet/routes.ts';
 import { HEALTH_ROUTES } from './app.ts';
 import { CONSOLE_ROUTES } from './console.ts';
@@ -45,19 +46,6 @@ const components = {
   Recording: recordingViewSchema,
   RecordingList: recordingListSchema,
 };
-
-/**
- * What the play rules read from a player's query (auth/authorizer.ts): a
- * stream secret, a signed URL's expiry, address and signature
- * (auth/signed-url.ts), or a JWT.
- */
-const playCredentials = z.object({
-  secret: z.string().optional().describe("the stream's secret, when the play rules check one"),
-  exp: z.string().optional().describe("a signed URL's expiry (Unix seconds)"),
-  ip: z.string().optional().describe('the client address a signed URL is bound to, when it is'),
-  sig: z.string().optional().describe("a signed URL's signature"),
-  jwt: z.string().optional().describe('a player JWT (or send it as the bearer token)'),
-});
 
 /** Errors any route of an access can answer: a bad query, a refused token, a failure. */
 function commonErrors(access: Access): Record<number, string[]> {
@@ -144,7 +132,7 @@ function operation(route: Route, path: string, jsonSchema: ToJsonSchema): object
     ...(route.params?.[name] ? parameterDescription(jsonSchema(route.params[name], 'input')) : {}),
     schema: route.params?.[name] ? jsonSchema(route.params[name], 'input') : { type: 'string' },
   }));
-  const query = jsonSchema(route.playCredentials ? playCredentials.extend(route.query.shape) : route.query, 'input') as {
+  const query = jsonSchema(route.playCredentials ? credentialsSchema.extend(route.query.shape) : route.query, 'input') as {
     properties?: Record<string, object>;
     required?: string[];
   };
