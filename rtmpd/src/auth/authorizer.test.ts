@@ -2,6 +2,8 @@
 // server and the project's client: what each method answers is what the
 // client hears before any Start, and withdrawn keys end live sessions.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,6 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { startTestRtmpServer, testClient } from '../../test/support/rtmp-server.ts';
 import { until } from '../../test/support/wait.ts';
 import type { RtmpClient, StatusInfo } from '../../test/support/rtmp-client.ts';
+import { StreamHub } from '../hub/hub.ts';
 import { Authorizer, hostOf } from './authorizer.ts';
 import { authRulesSchema } from './rules.ts';
 import { signedQuery } from './signed-url.ts';
@@ -175,5 +178,50 @@ describe('authorizer', () => {
     expect(hostOf('::ffff:10.1.2.3:5000')).toBe('10.1.2.3');
     expect(hostOf('127.0.0.1:1935')).toBe('127.0.0.1');
     expect(hostOf('::1:5000')).toBe('::1');
+  });
+});
+
+describe('callback rule with failOpen', () => {
+  it('lets a play in when the service is down, but not one refused as callback_busy behind a flood', async () => {
+    // A service that takes requests and never answers them.
+    const held: ServerResponse[] = [];
+    const service = createServer((_req, res) => void held.push(res));
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      service.closeAllConnections();
+      return new Promise<void>((resolve) => service.close(() => resolve()));
+    });
+    const start = async (url: string) => {
+      const rules = [{ app: 'live', method: 'callback', url, timeoutMs: 10_000, failOpen: true }];
+      const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+      const authorizer = await Authorizer.start({
+        config: { authRules: authRulesSchema.parse(rules) },
+        hub,
+        logger: pino({ level: 'silent' }),
+      });
+      onTestFinished(() => authorizer.close());
+      return authorizer;
+    };
+    const play = (key: string) => ({
+      action: 'play' as const,
+      protocol: 'http-flv' as const,
+      tls: false,
+      app: 'live',
+      key,
+      params: new URLSearchParams(),
+      clientIp: '192.0.2.1',
+      signal: new AbortController().signal,
+    });
+    const down = await start('http://127.0.0.1:1/auth');
+    expect(await down.authorize(play('k'))).toEqual({ allow: true });
+    const flooded = await start(`http://127.0.0.1:${(service.address() as AddressInfo).port}/auth`);
+    const flood = Array.from({ length: 64 + 1024 }, (_, i) => flooded.authorize(play(`flood${i}`)));
+    await until(() => held.length === 64);
+    expect(await flooded.authorize(play('mine'))).toMatchObject({ allow: false, reason: 'callback_busy', status: 403 });
+    expect(flooded.stats.refusals).toEqual({ 'play callback_busy': 1 });
+    // The service going away fails the flood's requests: failOpen lets those in, the service failed, not the queue.
+    service.closeAllConnections();
+    service.close();
+    expect((await Promise.all(flood)).every((decision) => decision.allow)).toBe(true);
   });
 });
