@@ -157,6 +157,26 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('states who may call each route as rtmpd decides it: a token route refuses a caller without one, no other route does', async () => {
+    const checked: string[] = [];
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const { security, 'x-internal': internal } = operation as { security?: object[]; 'x-internal'?: boolean };
+        // The play routes are the play rules' (auth.test.ts); the fleet's are not mounted outside a fleet (fleet/routes.test.ts).
+        if (internal && path.startsWith('/fleet/')) continue;
+        if (JSON.stringify(security ?? []).includes('playToken')) continue;
+        const url = path.replace(/\{(\w+)\}/g, (_, name: string) => (name === 'stream_id' ? 'rtmp%2Flive%2Fnobody' : 'nobody'));
+        const res = await fetch(server.httpUrl(url), { method: method.toUpperCase() });
+        await res.arrayBuffer();
+        const tokenOnly = JSON.stringify(security) === JSON.stringify([{ apiToken: [] }]);
+        if (tokenOnly) expect(res.status, `${method} ${url}`).toBe(401);
+        else expect([401, 403], `${method} ${url}: ${res.status}`).not.toContain(res.status);
+        checked.push(`${method} ${path}`);
+      }
+    }
+    expect(checked.length).toBeGreaterThan(25);
+  });
+
   it('is served at GET /api/v1/openapi.json, as the committed file says', async () => {
     expect(await api('GET', '/api/v1/openapi.json', '/api/v1/openapi.json', 200)).toBeUndefined();
     const res = await fetch(server.httpUrl('/api/v1/openapi.json'));
