@@ -238,8 +238,11 @@ describe('HTTP API access', () => {
         error: { code: 'method_not_allowed', message: `${path.split('?')[0]} takes ${allow}, not ${method}` },
       });
     }
-    // A path that is no route stays a 404.
+    // A path that is no route stays a 404; a method no route takes is a JSON 501 (it was a logged 500).
     expect((await fetch(url('/nothing/here/at/all'), { method: 'POST' })).status).toBe(404);
+    const unknown = await fetch(url('/health'), { method: 'PROPFIND' });
+    expect(unknown.status).toBe(501);
+    expect(await unknown.json()).toEqual({ error: { code: 'not_implemented', message: 'rtmpd does not implement PROPFIND' } });
   });
 
   it('answers HEAD where it answers GET: the same status and headers, no body', async () => {

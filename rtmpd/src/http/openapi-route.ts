@@ -1,5 +1,5 @@
 // GET /api/v1/openapi.json: the API's OpenAPI document, as `make generate`
-// renders it from the schemas in http/openapi.ts. The JSON copy of
+// renders it from the route lists (http/openapi.ts). The JSON copy of
 // docs/api/openapi.yaml is sent from the file as it is, read at each request:
 // parsing the YAML at the first request grew rtmpd's RSS by 18 MiB for good.
 import { createReadStream } from 'node:fs';

@@ -109,7 +109,8 @@ function openapiDocument(version: string): object {
         'the web console and the pods of a fleet have routes of their own, marked `x-internal`. ' +
         'Query parameters are strict on the API: an unknown, repeated or invalid one is a 400 that names it. ' +
         'Every GET path answers HEAD too (the same status and headers, no body). ' +
-        'A method a path does not take is a 405 (`method_not_allowed`) whose Allow header names those it does. ' +
+        'A method a path does not take is a 405 (`method_not_allowed`) whose Allow header names those it does; ' +
+        'one rtmpd does not implement at all (PROPFIND, say) a 501 (`not_implemented`). ' +
         'Every error is JSON `{"error":{"code","message"}}`.',
     },
     paths,
@@ -176,7 +177,7 @@ function content(body: Body, jsonSchema: ToJsonSchema): object {
 
 /** The document as the YAML committed at docs/api/openapi.yaml. */
 export function openapiYaml(version: string): string {
-  const header = '# Generated from rtmpd/src/http (openapi.ts and the schemas it names) by `make generate`; do not edit.\n';
+  const header = '# Generated from rtmpd/src (http/openapi.ts and the route lists and schemas it names) by `make generate`; do not edit.\n';
   return header + stringify(openapiDocument(version), { lineWidth: 0, aliasDuplicateObjects: false });
 }
 

@@ -1,7 +1,8 @@
 // Query parameters at the edge of the HTTP API. Each route names what it
-// takes in one zod object, parsed strictly: a parameter it does not take, one
-// given twice, or a bad value is a 400 naming the parameter, so a typo
-// (`?from=` for `?start=`) is refused rather than silently ignored.
+// takes in one zod object (routing.ts), parsed strictly: a parameter it does
+// not take, one given twice, or a bad value is a 400 naming the parameter, so
+// a typo (`?from=` for `?start=`) is refused rather than silently ignored.
+// The playback routes ignore the parameters they do not name instead.
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { ApiError } from './errors.ts';
