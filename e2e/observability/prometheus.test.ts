@@ -152,10 +152,10 @@ beforeAll(async () => {
   snapshot();
   snapshotTimer = setInterval(snapshot, 2000);
   // The balancer: RTMP handshakes with no PROXY header before them on the RTMP port (a balancer
-  // without send-proxy), and connections that send nothing on the HTTP port (its health checks).
+  // without send-proxy), and headers that stop half-way on the HTTP port.
   for (let i = 0; i < 8; i++) {
     fromBalancer(server.rtmpPort, Buffer.alloc(1537, 3));
-    fromBalancer(server.httpPort);
+    fromBalancer(server.httpPort, Buffer.from('PROXY TCP4 203.0.'));
   }
 
   // Enough scrapes for every rate window, with the streams live.

@@ -67,8 +67,9 @@ beforeAll(async () => {
     { to: portOf(ready.rtmps), header: 'v2' },
     { to: portOf(ready.https), header: 'v2' },
     { to: server.httpPort, header: 'forwarded-for' },
-    { to: server.rtmpPort, header: 'v2', check: true },
-    { to: server.httpPort, header: 'v2', check: true },
+    { to: server.rtmpPort, header: 'v2', check: 'reset' },
+    { to: server.httpPort, header: 'v2', check: 'reset' },
+    { to: server.rtmpPort, header: 'v2', check: 'banner' },
   ]);
   [v1Port, v2Port, httpPort, rtmpsPort, httpsPort, forwarderPort] = haproxy.ports as [number, number, number, number, number, number];
 }, 30_000);
@@ -223,6 +224,15 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     }
   });
 
+  it("counts HAProxy's tcp-check that waits for a banner, sending nothing, as idle_no_header, not as a balancer without the PROXY protocol", async () => {
+    const idle = await refused('idle_no_header');
+    // Each check held until rtmpd closes it after 1 s, the next 500 ms later.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(await refused('idle_no_header')).toBeGreaterThanOrEqual(idle + 2);
+    expect(await refused('proxy_header_timeout')).toBe(0);
+    expect(await refused('bad_proxy_header')).toBe(0);
+  });
+
   it("takes the balancer's health checks (a header, then a reset) without counting or logging a failed handshake", async () => {
     const badVersion = () => metric('rtmpd_handshake_failures_total{protocol="rtmp",reason="handshake_bad_version"}');
     const badRequest = () => metric('rtmpd_http_client_errors_total{reason="bad_request"}');
@@ -248,17 +258,21 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     expect((await fetch(server.httpUrl('/health'))).status).toBe(200);
   });
 
-  it('closes a trusted source that sends garbage at once, and one that sends nothing within the deadline, counting both', async () => {
+  it('closes a trusted source that sends garbage at once, one that stops half-way through its header and one that sends nothing within the deadline, counting each', async () => {
     const bad = await refused('bad_proxy_header');
     const late = await refused('proxy_header_timeout');
+    const idle = await refused('idle_no_header');
     expect(await closedAfter(BALANCER_ADDRESS, Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)]))).toBeLessThan(900);
     expect(await closedAfter(BALANCER_ADDRESS, 'PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\n')).toBeLessThan(900);
-    const silent = await closedAfter(BALANCER_ADDRESS, '');
     // --proxy-protocol-timeout-seconds 1; room above it for a loaded machine's late timers (without the deadline: never).
-    expect(silent).toBeGreaterThanOrEqual(900);
-    expect(silent).toBeLessThan(4000);
+    for (const bytes of ['PROXY TCP4 1.2', '']) {
+      const closed = await closedAfter(BALANCER_ADDRESS, bytes);
+      expect(closed).toBeGreaterThanOrEqual(900);
+      expect(closed).toBeLessThan(4000);
+    }
     expect(await refused('bad_proxy_header')).toBe(bad + 2);
     expect(await refused('proxy_header_timeout')).toBe(late + 1);
+    expect(await refused('idle_no_header')).toBeGreaterThanOrEqual(idle + 1);
     expect(server.logs.some((l) => String(l.msg).startsWith('proxy protocol: a malformed PROXY v1 line'))).toBe(true);
   }, 15_000);
 });

@@ -10,7 +10,7 @@ import { ProxyProtocol, type ProxyConfig } from './proxy-protocol.ts';
 
 const config: ProxyConfig = { proxyProtocol: ['rtmp'], proxyProtocolFrom: ['127.0.0.2/32', 'fd00::/8'], proxyProtocolTimeoutSeconds: 5 };
 const proxy = new ProxyProtocol(config, pino({ level: 'silent' }));
-const noRefusals = () => ({ max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0 });
+const noRefusals = () => ({ max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0, idle_no_header: 0 });
 
 const servers: Server[] = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));

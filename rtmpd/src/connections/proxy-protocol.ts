@@ -6,7 +6,12 @@
 // for a header: rtmpd never takes an address from a peer it does not trust,
 // and the bytes of a forged header fail the RTMP or TLS handshake or the
 // HTTP parser. A trusted connection that sends a bad header, or none within
-// --proxy-protocol-timeout-seconds, is logged, counted and closed.
+// --proxy-protocol-timeout-seconds, is logged, counted and closed: apart, one
+// that sent nothing at all (idle_no_header), as a health check that holds its
+// connection does (HAProxy's tcp-check waiting for a banner), from one whose
+// header stopped half-way (proxy_header_timeout). A balancer that does not
+// send the protocol is bad_proxy_header: its clients speak first (RTMP C0,
+// a TLS ClientHello, an HTTP request line).
 import type { BlockList, Socket } from 'node:net';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
@@ -72,6 +77,7 @@ export class ProxyProtocol {
     const reader = new ProxyHeaderReader();
     const balancer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     let settled = false;
+    let received = false;
     const settle = (): boolean => {
       if (settled) return false;
       settled = true;
@@ -91,16 +97,21 @@ export class ProxyProtocol {
     const hungUp = (): void => {
       if (settle()) outcome.failed();
     };
-    const timer = setTimeout(
-      () => refuse('proxy_header_timeout', 'proxy protocol: no header in time (--proxy-protocol-timeout-seconds), connection closed'),
-      this.config.proxyProtocolTimeoutSeconds * 1000,
-    );
+    const timer = setTimeout(() => {
+      if (received)
+        refuse(
+          'proxy_header_timeout',
+          'proxy protocol: the header was not finished in time (--proxy-protocol-timeout-seconds), connection closed',
+        );
+      else refuse('idle_no_header', 'proxy protocol: nothing received in time (--proxy-protocol-timeout-seconds), connection closed');
+    }, this.config.proxyProtocolTimeoutSeconds * 1000);
     timer.unref();
     socket.once('close', hungUp);
     // A reset before the header is done is a hang-up ('close' follows); with no listener it would crash rtmpd.
     socket.on('error', ignore);
     return (bytes) => {
       if (settled) return;
+      received ||= bytes.length > 0;
       let read;
       try {
         read = reader.push(bytes);

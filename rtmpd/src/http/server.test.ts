@@ -179,7 +179,13 @@ describe('HTTP listener', () => {
     const third = open(port);
     await third.closed;
     expect(third.text()).toBe('');
-    expect(stats.connectionsRefused).toEqual({ max_connections: 1, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0 });
+    expect(stats.connectionsRefused).toEqual({
+      max_connections: 1,
+      per_address: 0,
+      bad_proxy_header: 0,
+      proxy_header_timeout: 0,
+      idle_no_header: 0,
+    });
     held.forEach((c) => c.socket.destroy());
     await Promise.all(held.map((c) => c.closed));
     const bad = open(port);
@@ -200,7 +206,13 @@ describe('HTTP listener', () => {
     const refused = await getFrom(port, '127.0.0.2');
     expect(refused.status).toBe(429);
     expect(JSON.parse(refused.body)).toEqual({ error: { code: 'too_many_connections', message: expect.any(String) } });
-    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
+    expect(stats.connectionsRefused).toEqual({
+      max_connections: 0,
+      per_address: 1,
+      bad_proxy_header: 0,
+      proxy_header_timeout: 0,
+      idle_no_header: 0,
+    });
     // Another address still gets in.
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).json()).toEqual({ ok: true });
     // A slot freed is a slot 127.0.0.2 can have again (once the server has seen the close).
@@ -243,7 +255,13 @@ describe('HTTP listener', () => {
     expect(await second.ended).toBe('ECONNRESET');
     expect(second.text()).toBe('');
     expect(tls.handshakes.stats.handshakes.https).toBe(1); // the refused one cost no handshake
-    expect(stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
+    expect(stats.connectionsRefused).toEqual({
+      max_connections: 0,
+      per_address: 1,
+      bad_proxy_header: 0,
+      proxy_header_timeout: 0,
+      idle_no_header: 0,
+    });
     const other = request('127.0.0.3');
     await until(() => other.text().startsWith('HTTP/1.1 200 OK'));
     // The slot is freed when the connection closes, after its handshake or in it.
@@ -282,7 +300,13 @@ describe('HTTP listener', () => {
     await until(() => [first, second].every((c) => c.text().startsWith('HTTP/1.1 200 OK')));
     const again = carried('192.0.2.1');
     await until(() => again.text().startsWith('HTTP/1.1 429 '));
-    expect(http.stats.connectionsRefused).toEqual({ max_connections: 0, per_address: 1, bad_proxy_header: 0, proxy_header_timeout: 0 });
+    expect(http.stats.connectionsRefused).toEqual({
+      max_connections: 0,
+      per_address: 1,
+      bad_proxy_header: 0,
+      proxy_header_timeout: 0,
+      idle_no_header: 0,
+    });
     [first, second, again].forEach((c) => c.socket.destroy());
     const silent = open(port, '127.0.0.2');
     await sleep(100);

@@ -263,7 +263,14 @@ describe('RtmpdMetrics', () => {
     const listener = (counts: Partial<RtmpListenerCounters>): RtmpListenerCounters => ({
       connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 0, playing: 0 },
       connectionsAccepted: 0,
-      connectionsRefused: { max_connections: 0, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0, publish_rate: 0 },
+      connectionsRefused: {
+        max_connections: 0,
+        per_address: 0,
+        bad_proxy_header: 0,
+        proxy_header_timeout: 0,
+        idle_no_header: 0,
+        publish_rate: 0,
+      },
       handshakeFailures: {},
       protocolErrors: {},
       commandErrors: {},
@@ -278,7 +285,14 @@ describe('RtmpdMetrics', () => {
         rtmp: listener({
           connections: { handshake: 1, connecting: 0, connected: 0, admitting: 1, waiting: 0, publishing: 2, playing: 0 },
           connectionsAccepted: 7,
-          connectionsRefused: { max_connections: 1, per_address: 0, bad_proxy_header: 0, proxy_header_timeout: 0, publish_rate: 0 },
+          connectionsRefused: {
+            max_connections: 1,
+            per_address: 0,
+            bad_proxy_header: 0,
+            proxy_header_timeout: 0,
+            idle_no_header: 0,
+            publish_rate: 0,
+          },
           handshakeFailures: { bad_version: 3 },
           commandErrors: { play: 2 },
           bytesIn: 1000,
@@ -289,7 +303,14 @@ describe('RtmpdMetrics', () => {
         rtmps: listener({
           connections: { handshake: 0, connecting: 0, connected: 0, admitting: 0, waiting: 0, publishing: 1, playing: 4 },
           connectionsAccepted: 5,
-          connectionsRefused: { max_connections: 0, per_address: 2, bad_proxy_header: 0, proxy_header_timeout: 0, publish_rate: 0 },
+          connectionsRefused: {
+            max_connections: 0,
+            per_address: 2,
+            bad_proxy_header: 0,
+            proxy_header_timeout: 0,
+            idle_no_header: 0,
+            publish_rate: 0,
+          },
           bytesOut: 3000,
         }),
       },
@@ -339,7 +360,7 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(0);
     expect(m.get('rtmpd_http_connections_refused_total{reason="bad_proxy_header"}')).toBe(0);
     metrics.watchHttp({
-      connectionsRefused: { max_connections: 1, per_address: 3, bad_proxy_header: 4, proxy_header_timeout: 5 },
+      connectionsRefused: { max_connections: 1, per_address: 3, bad_proxy_header: 4, proxy_header_timeout: 5, idle_no_header: 6 },
       clientErrors: {},
     });
     m = parse(await metrics.scrape());
@@ -347,6 +368,7 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(3);
     expect(m.get('rtmpd_http_connections_refused_total{reason="bad_proxy_header"}')).toBe(4);
     expect(m.get('rtmpd_http_connections_refused_total{reason="proxy_header_timeout"}')).toBe(5);
+    expect(m.get('rtmpd_http_connections_refused_total{reason="idle_no_header"}')).toBe(6);
   });
 
   it('counts publishers and RTMP players under the listener they came in on, relayed streams under neither', async () => {

@@ -287,10 +287,12 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 /**
  * Why a listener refused a connection: the `reason` label of
  * rtmpd_connections_refused_total and rtmpd_http_connections_refused_total.
- * The proxy ones are a trusted balancer's connection with a bad PROXY header
- * or none in time (connections/proxy-protocol.ts).
+ * The proxy ones are a trusted balancer's connection with a bad PROXY header,
+ * one begun and not finished in time, or one that sent nothing in time (a
+ * health check that holds its connection: no sign of a misconfiguration,
+ * which makes clients' bytes arrive unannounced) (connections/proxy-protocol.ts).
  */
-const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'bad_proxy_header', 'proxy_header_timeout'] as const;
+const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'bad_proxy_header', 'proxy_header_timeout', 'idle_no_header'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** Each reason at 0: a listener's refusal counters before its first refusal. */
@@ -980,7 +982,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_connections_refused_total',
-      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client), bad_proxy_header and proxy_header_timeout (a --proxy-protocol-from source sent a bad PROXY header or none in time), publish_rate (a publish over --max-publishes-per-address-per-minute, refused and its connection closed).',
+      'RTMP connections refused, by protocol (rtmp, rtmps) and reason: max_connections (--max-connections were open), per_address (--max-connections-per-address from the client), bad_proxy_header and proxy_header_timeout (a --proxy-protocol-from source sent a bad PROXY header, or one it did not finish in time), idle_no_header (it sent nothing in time: a health check that holds its connection), publish_rate (a publish over --max-publishes-per-address-per-minute, refused and its connection closed).',
       'counter',
       labelled('reason', (s) => s.connectionsRefused),
     );
@@ -1048,7 +1050,7 @@ export class RtmpdMetrics {
   private defineHttp(): void {
     this.add(
       'rtmpd_http_connections_refused_total',
-      'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake), bad_proxy_header and proxy_header_timeout (a --proxy-protocol-from source sent a bad PROXY header or none in time).',
+      'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake), bad_proxy_header, proxy_header_timeout and idle_no_header as for RTMP.',
       'counter',
       () =>
         CONNECTION_REFUSALS.map((reason) => ({

@@ -19,9 +19,23 @@ export interface Frontend {
   to: number;
   /** send-proxy (v1), send-proxy-v2, or `forwarded-for`: HTTP mode, adding the client to X-Forwarded-For. */
   header: 'v1' | 'v2' | 'forwarded-for';
-  /** Health-checks its server every 100 ms: a connection that sends the header and is reset at once. */
-  check?: boolean;
+  /**
+   * Health-checks its server: `reset`, every 100 ms, a connection that sends
+   * the header (v2 LOCAL) and is reset at once; `banner`, every 500 ms, a
+   * tcp-check waiting for the server to speak first, as for a service with a
+   * banner: it sends nothing, not even the header, holds the connection
+   * 3 s (timeout check) and resets it (HAProxy 2.6, measured).
+   */
+  check?: 'reset' | 'banner';
 }
+
+const checkLines: Record<NonNullable<Frontend['check']>, { backend: string[]; server: string }> = {
+  reset: { backend: [], server: ' check inter 100ms' },
+  banner: {
+    backend: ['  option tcp-check', '  tcp-check connect', '  tcp-check expect string RTMP', '  timeout check 3s'],
+    server: ' check inter 500ms',
+  },
+};
 
 const serverLine: Record<Frontend['header'], string> = {
   v1: `send-proxy source ${BALANCER_ADDRESS}`,
@@ -40,7 +54,8 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
       `  default_backend b${i}`,
       `backend b${i}`,
       ...(header === 'forwarded-for' ? ['  mode http'] : []),
-      `  server rtmpd 127.0.0.1:${to} ${serverLine[header]}${check ? ' check inter 100ms' : ''}`,
+      ...(check ? checkLines[check].backend : []),
+      `  server rtmpd 127.0.0.1:${to} ${serverLine[header]}${check ? checkLines[check].server : ''}`,
     ].join('\n'),
   );
   const config = join(dir, 'haproxy.cfg');

@@ -562,6 +562,7 @@ describe('rtmp server under hostile input', () => {
       per_address: 1,
       bad_proxy_header: 0,
       proxy_header_timeout: 0,
+      idle_no_header: 0,
       publish_rate: 0,
     });
     // Another address still gets in, and the first gets a slot back when one of its connections ends.
