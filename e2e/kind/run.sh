@@ -12,7 +12,7 @@
 # Docker engine is started if none answers and stopped at the end by the run
 # that started it. Everything built is cached by hack/ (see the README).
 #
-# Needs: node (the repo's, after `make setup`), ffmpeg, ffprobe, curl, go (for the
+# Needs: node (the repo's, after `make setup`), ffmpeg, ffprobe, curl, openssl (test certificates), go (for the
 # first build of the Kubernetes binaries), root or sudo (Debian packages, dockerd).
 # `e2e/kind/run.sh --prepare` stops after the Docker engine, the tools, the images
 # and the node image are built (and cached).
@@ -36,8 +36,8 @@ progress_name=e2e-kind
 # shellcheck source=hack/docker/engine.sh
 source "$repo/hack/docker/engine.sh"
 
-for tool in node ffmpeg ffprobe curl go; do
-  command -v "$tool" >/dev/null || { e2e_log "$tool is not on PATH (needed: node ffmpeg ffprobe curl go)"; exit 1; }
+for tool in node ffmpeg ffprobe curl openssl go; do
+  command -v "$tool" >/dev/null || { e2e_log "$tool is not on PATH (needed: node ffmpeg ffprobe curl openssl go)"; exit 1; }
 done
 
 export KIND_CLUSTER="${KIND_CLUSTER_NAME:-flux-rtmpd-$(printf '%s' "$repo" | sha256sum | cut -c1-8)}"

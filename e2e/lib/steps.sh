@@ -170,7 +170,9 @@ publish() {
 stream_listed() {
   curl -fsS --max-time 5 "$1/api/v1/rtmp/streams" 2>/dev/null | node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-      const { streams } = JSON.parse(s);
+      // An empty or cut answer (curl failed while a pod restarts) is "not yet", not a stack trace.
+      let streams = [];
+      try { ({ streams } = JSON.parse(s)); } catch {}
       const st = streams.find((x) => x.stream_id === process.argv[1]);
       process.exit(st && st.video && st.video.codec && st.bytes_in > 0 ? 0 : 1);
     });' "$2"
