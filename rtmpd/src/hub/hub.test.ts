@@ -101,6 +101,18 @@ describe('StreamHub', () => {
     expect(hub.stalledClosed).toBe(0);
   });
 
+  it('closes a stalled relay to another pod and counts it apart from stalled players', async () => {
+    const hub = newHub();
+    hub.publish('live', 'k', publisher());
+    const relay = new FakeSubscriber('relay');
+    relay.pending = 1000;
+    await hub.subscribe('live', 'k', relay, 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(relay.closed).toEqual(['stalled']);
+    expect(hub.stalledClosed).toBe(0);
+    expect(hub.relaysStalledClosed).toBe(1);
+  });
+
   it('closes publishers on shutdown', () => {
     const hub = newHub();
     const pub = publisher();

@@ -61,7 +61,10 @@ export class StreamHub extends EventEmitter<HubEvents> {
   private readonly options: HubOptions;
   private readonly streamOptions: StreamOptions;
   private readonly sweep: NodeJS.Timeout;
+  /** Players closed as stalled (rtmpd_players_stalled_closed_total). */
   stalledClosed = 0;
+  /** Relays to other pods of a fleet closed as stalled (rtmpd_fleet_relays_stalled_closed_total). */
+  relaysStalledClosed = 0;
   /** Frames not sent to relays to other pods of a fleet, over all streams (Stream's onRelayFrameDropped). */
   relayFramesDropped = 0;
   /** Set in a fleet: subscribers of a stream that is not live here get it from its owner. */
@@ -170,7 +173,10 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   private closeStalled(): void {
     const now = performance.now();
-    for (const stream of this.streams.values())
-      this.stalledClosed += stream.closeStalled(now, this.options.playerStallTimeoutMs, this.options.playerMinBytesPerSecond);
+    for (const stream of this.streams.values()) {
+      const closed = stream.closeStalled(now, this.options.playerStallTimeoutMs, this.options.playerMinBytesPerSecond);
+      this.stalledClosed += closed.players;
+      this.relaysStalledClosed += closed.relays;
+    }
   }
 }

@@ -105,7 +105,7 @@ describe('Stream subscribers', () => {
     expect(stream.stats.framesDropped).toBe(recorder.packets.length - player.packets.length);
     expect(fed).toBeGreaterThan(0);
     // Neither queue moves: only the player is closed as stalled.
-    expect(stream.closeStalled(0, 0)).toBe(1);
+    expect(stream.closeStalled(0, 0)).toEqual({ players: 1, relays: 0 });
     expect(player.closed).toEqual(['stalled']);
     expect(recorder.closed).toEqual([]);
   });
@@ -238,7 +238,7 @@ describe('Stream delivery to players', () => {
       const perSecond = stream.stats.bytesIn - before;
       trickling.drain(100);
       slow.drain(perSecond / 3);
-      closed.push(stream.closeStalled(second * 1000, 10_000, 4096));
+      closed.push(stream.closeStalled(second * 1000, 10_000, 4096).players);
     }
     expect(trickling.closed).toEqual(['stalled']);
     expect(closed.indexOf(1)).toBe(9);

@@ -65,6 +65,12 @@ export interface PublisherInfo {
 export const STREAM_SOURCES = ['publisher', 'relay'] as const;
 export type StreamSource = (typeof STREAM_SOURCES)[number];
 
+/** Subscribers closeStalled closed: players (viewers), and relays to other pods of a fleet. */
+export interface StalledClosed {
+  players: number;
+  relays: number;
+}
+
 /** Counters kept as plain numbers on the hot path; telemetry reads them when scraped. */
 export interface StreamStats {
   bytesIn: number;
@@ -361,18 +367,21 @@ export class Stream {
 
   /**
    * Closes players whose queue has drained slower than `minBytesPerSecond`
-   * (or not at all) for `timeoutMs`; returns how many, forwards left out: a
-   * forward counts its own stall as a failure of its destination
+   * (or not at all) for `timeoutMs`; returns how many, relays to other pods of
+   * a fleet apart (rtmpd_fleet_relays_stalled_closed_total: the pod that
+   * relays is not a viewer) and forwards left out: a forward counts its own
+   * stall as a failure of its destination
    * (rtmpd_forward_failures_total{reason="stalled"}) and is retried.
    */
-  closeStalled(now: number, timeoutMs: number, minBytesPerSecond = 0): number {
-    let closed = 0;
+  closeStalled(now: number, timeoutMs: number, minBytesPerSecond = 0): StalledClosed {
+    const closed: StalledClosed = { players: 0, relays: 0 };
     const minProgress = (minBytesPerSecond * timeoutMs) / 1000;
     for (const { subscriber, gate } of this.deliveries.values()) {
       if (gate === undefined || gate.stuckFor(subscriber.pendingBytes(), now, minProgress) < timeoutMs) continue;
       this.unsubscribe(subscriber);
       subscriber.close('stalled');
-      if (subscriber.kind !== 'forward') closed++;
+      if (subscriber.kind === 'relay') closed.relays++;
+      else if (subscriber.kind !== 'forward') closed.players++;
     }
     return closed;
   }

@@ -256,6 +256,9 @@ describe('RtmpdMetrics', () => {
     expect(hub.relayFramesDropped).toBeGreaterThan(0);
     expect(m.get('rtmpd_fleet_relay_dropped_frames_total')).toBe(hub.relayFramesDropped);
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="owned",source="publisher"}')).toBe(0);
+    // The hub's sweep counts a stalled relay apart (hub.test.ts); the scrape reads that count.
+    hub.relaysStalledClosed = 3;
+    expect(parse(await metrics.scrape()).get('rtmpd_fleet_relays_stalled_closed_total')).toBe(3);
   });
 
   it('reads RTMP, recording and snapshot counters when scraped, each RTMP listener under its protocol', async () => {

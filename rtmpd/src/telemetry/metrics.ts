@@ -621,6 +621,12 @@ export class RtmpdMetrics {
       () => [{ value: this.hub?.relayFramesDropped ?? 0 }],
     );
     this.add(
+      'rtmpd_fleet_relays_stalled_closed_total',
+      'Relays to other pods closed because they took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds, as a stalled player is (not in rtmpd_players_stalled_closed_total).',
+      'counter',
+      () => [{ value: this.hub?.relaysStalledClosed ?? 0 }],
+    );
+    this.add(
       'rtmpd_fleet_lease_writes_total',
       'Writes to the Kubernetes API: pod Lease renewals and stream claims created, taken over and deleted.',
       'counter',
@@ -785,7 +791,7 @@ export class RtmpdMetrics {
     ]);
     this.add(
       'rtmpd_players_stalled_closed_total',
-      'Players disconnected because their socket took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds (a forward that reads that slowly is rtmpd_forward_failures_total{reason="stalled"}).',
+      'Players disconnected because their socket took less than --player-min-bytes-per-second of their queue over --player-stall-timeout-seconds (a forward that reads that slowly is rtmpd_forward_failures_total{reason="stalled"}, a relay to another pod rtmpd_fleet_relays_stalled_closed_total).',
       'counter',
       () => [{ value: this.hub?.stalledClosed ?? 0 }],
     );
