@@ -14,6 +14,7 @@ import { metricsRoute } from './http/metrics-route.ts';
 import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
 import type { Router } from './http/required-modules.ts';
 import { HlsServer } from './hls/server.ts';
+import { warnIfDescriptorsShort } from './connections/descriptor-budget.ts';
 import { ProxyProtocol } from './connections/proxy-protocol.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
 import { Forwards } from './forward/forwards.ts';
@@ -50,6 +51,7 @@ export interface Rtmpd {
 }
 
 export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd> {
+  warnIfDescriptorsShort(config, logger);
   if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await mkdir(config.storageDir, { recursive: true });
   if (config.snapshotEnabled) await mkdir(config.keyframeDir, { recursive: true });
 
