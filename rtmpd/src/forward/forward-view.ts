@@ -29,6 +29,8 @@ export const forwardViewSchema = z.object({
     .string()
     .max(1024)
     .nullable()
-    .describe("Why the last connection failed (a refusal's status code and description, a timeout, ...); null when none did."),
+    .describe(
+      "Why the last connection failed (a refusal's status code and description, a timeout, ...); a certificate problem says what fixes it (an untrusted CA: --forward-tls-ca-file, spec.forwards.caSecret on Kubernetes). Null when none did.",
+    ),
 });
 export type ForwardView = z.infer<typeof forwardViewSchema>;
