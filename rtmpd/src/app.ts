@@ -170,6 +170,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
       http_port: http.address().port,
       https_port: http.secureAddress()?.port ?? null,
       recordings: true,
+      snapshots: config.snapshotEnabled,
     });
     consoleRouter = consoleRoutes({ settings, logger: logger.child({ component: 'console' }) });
   }

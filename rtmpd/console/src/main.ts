@@ -16,7 +16,6 @@ const POLL_MS = 2000;
 
 const api = new Api();
 const history = new History();
-const thumbnails = new Thumbnails(api);
 const view = document.getElementById('view')!;
 const summary = document.getElementById('summary')!;
 const banner = document.getElementById('banner')!;
@@ -99,6 +98,7 @@ for (;;) {
     await new Promise((resolve) => window.setTimeout(resolve, POLL_MS));
   }
 }
+const thumbnails = new Thumbnails(api, settings.snapshots);
 route();
 await poll();
 schedule();

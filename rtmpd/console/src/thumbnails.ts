@@ -5,13 +5,14 @@ import type { Api } from './api.ts';
 
 const THUMBNAIL_REFRESH_MS = 4000;
 const CONCURRENCY = 2;
+const SNAPSHOTS_OFF = 'snapshots are off';
 
 interface Entry {
   img: HTMLImageElement;
   visible: boolean;
   loadedAt: number;
-  /** A status that will not change while the stream lives (no video decoder for the codec, snapshots off). */
-  gaveUp: boolean;
+  /** Why there is no picture, for a reason that will not change while the stream lives; the placeholder's text. */
+  unavailable?: string;
   objectUrl?: string;
 }
 
@@ -22,6 +23,8 @@ export class Thumbnails {
   /** The streams with a keyframe in the latest poll. */
   private live = new Set<string>();
   private readonly api: Api;
+  /** --snapshot-enabled: when off, no snapshot is asked for (each would answer 409). */
+  private readonly enabled: boolean;
   private readonly observer = new IntersectionObserver((changes) => {
     for (const change of changes) {
       const entry = [...this.entries.values()].find((e) => e.img === change.target);
@@ -29,8 +32,9 @@ export class Thumbnails {
     }
   });
 
-  constructor(api: Api) {
+  constructor(api: Api, enabled: boolean) {
     this.api = api;
+    this.enabled = enabled;
   }
 
   /** Shows a stream's thumbnail in `img` (its last picture at once, if there is one) and keeps it fresh. */
@@ -41,7 +45,7 @@ export class Thumbnails {
       img,
       visible: true,
       loadedAt: known?.loadedAt ?? -Infinity,
-      gaveUp: known?.gaveUp ?? false,
+      unavailable: this.enabled ? known?.unavailable : SNAPSHOTS_OFF,
       objectUrl: known?.objectUrl,
     };
     this.entries.set(streamId, entry);
@@ -81,7 +85,7 @@ export class Thumbnails {
   refresh(withKeyframe: Set<string>, now = performance.now()): void {
     this.live = withKeyframe;
     for (const [id, entry] of this.entries) {
-      if (!withKeyframe.has(id) || entry.gaveUp || !entry.visible || now - entry.loadedAt < THUMBNAIL_REFRESH_MS) continue;
+      if (!withKeyframe.has(id) || entry.unavailable || !entry.visible || now - entry.loadedAt < THUMBNAIL_REFRESH_MS) continue;
       if (this.queue.includes(id)) continue;
       entry.loadedAt = now;
       this.queue.push(id);
@@ -112,8 +116,9 @@ export class Thumbnails {
     const entry = this.entries.get(id);
     if (!entry) return;
     if (typeof result === 'number') {
-      // 409: snapshots are off; 415: no decoder for this codec. 404 and 503 may pass: try again next round.
-      entry.gaveUp = result === 409 || result === 415;
+      // 409: snapshots are off (a reload since; the page was told at load); 415: no decoder for this codec.
+      // 404 and 503 may pass: try again next round.
+      entry.unavailable = result === 409 ? SNAPSHOTS_OFF : result === 415 ? 'no preview for this codec' : undefined;
       this.markUnavailable(entry);
       return;
     }
@@ -131,6 +136,9 @@ export class Thumbnails {
   }
 
   private markUnavailable(entry: Entry): void {
-    entry.img.closest('.thumb')?.classList.toggle('unavailable', entry.gaveUp);
+    const thumb = entry.img.closest<HTMLElement>('.thumb');
+    if (!thumb) return;
+    if (entry.unavailable) thumb.dataset.unavailable = entry.unavailable;
+    else delete thumb.dataset.unavailable;
   }
 }

@@ -55,6 +55,11 @@ export function streamUrls(stream: Stream, settings: ConsoleSettings): CopyableU
     { id: 'https-flv', label: 'HTTPS-FLV', value: flv.https },
     { id: 'hls', label: 'HLS', value: hls.http },
     { id: 'hls-tls', label: 'HLS (HTTPS)', value: hls.https },
-    { id: 'snapshot', label: 'Snapshot', value: absolute(snapshotPath(stream.stream_id)), hint: 'JPEG of the current keyframe' },
+    {
+      id: 'snapshot',
+      label: 'Snapshot',
+      value: settings.snapshots ? absolute(snapshotPath(stream.stream_id)) : undefined,
+      hint: 'JPEG of the current keyframe',
+    },
   );
 }

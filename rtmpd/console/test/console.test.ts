@@ -296,6 +296,38 @@ describe('forwards', () => {
   }, 60_000);
 });
 
+describe('--snapshot-enabled false', () => {
+  it('shows a placeholder for each thumbnail and asks for no snapshot', async () => {
+    const noSnapshots = await startServer(['--snapshot-enabled', 'false']);
+    const publisher = publishTestPattern(noSnapshots.rtmpUrl('live', 'plain'), { seconds: 60 });
+    const plainPage = await browser.newPage();
+    try {
+      const snapshotRequests: string[] = [];
+      plainPage.on('request', (request) => {
+        if (request.url().endsWith('/snapshot')) snapshotRequests.push(request.url());
+      });
+      await waitForStream(noSnapshots, 'rtmp/live/plain');
+      await plainPage.goto(noSnapshots.httpUrl('/'));
+      const thumb = plainPage.locator('[data-stream-id="rtmp/live/plain"] .thumb');
+      await expect.poll(() => thumb.getAttribute('data-unavailable'), { timeout: 10_000 }).toBe('snapshots are off');
+      // Polls that would have asked for a thumbnail by now (every 2 s, once the stream has a keyframe).
+      await expect.poll(() => plainPage.locator('#summary').innerText()).toMatch(/^1 live stream/);
+      await plainPage.waitForTimeout(5000);
+      expect(snapshotRequests).toEqual([]);
+      expect(await thumb.evaluate((element) => getComputedStyle(element, '::after').content)).toBe('"snapshots are off"');
+      // Nor is a snapshot URL offered to copy.
+      await plainPage.locator('[data-stream-id="rtmp/live/plain"]').click();
+      await plainPage.locator('button[aria-label="Copy RTMP"]').waitFor();
+      expect(await plainPage.locator('button[aria-label="Copy Snapshot"]').count()).toBe(0);
+      await plainPage.screenshot({ path: join(ARTIFACTS, 'no-snapshots.png') });
+    } finally {
+      await plainPage.close();
+      publisher.child.kill('SIGKILL');
+      await noSnapshots.stop();
+    }
+  }, 60_000);
+});
+
 describe('--console-enabled false', () => {
   it('leaves only the API', async () => {
     const apiOnly = await startServer(['--console-enabled', 'false']);

@@ -10,7 +10,7 @@ import { jsonErrors } from './errors.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 const logger = pino({ level: 'silent' });
-const settings = () => ({ rtmp_port: 1935, rtmps_port: null, http_port: 8082, https_port: 8443, recordings: false });
+const settings = () => ({ rtmp_port: 1935, rtmps_port: null, http_port: 8082, https_port: 8443, recordings: false, snapshots: true });
 const script = `console.log(${JSON.stringify('x'.repeat(2000))});`;
 let bundle: string;
 let server: HttpServer | undefined;

@@ -31,6 +31,8 @@ const consoleSettingsSchema = z.object({
   https_port: port.nullable(),
   /** The recordings API (GET /api/v1/rtmp/recordings) is mounted. */
   recordings: z.boolean(),
+  /** --snapshot-enabled: the grid asks for thumbnails only when it is on. */
+  snapshots: z.boolean(),
 });
 export type ConsoleSettings = z.infer<typeof consoleSettingsSchema>;
 
