@@ -22,20 +22,24 @@ beforeAll(async () => {
   server = await startServer(['--recording-segment-seconds', '2', '--snapshot-enabled', 'false', '--api-token-file', tokens]);
   const publisher = publishTestPattern(server.rtmpUrl('live', 'rec'), { seconds: 30 });
   await waitForStream(server, 'rtmp/live/rec');
-  await new Promise((r) => setTimeout(r, 4000));
-  // While it records, the open file cannot be deleted (a file opens with its first fragment: poll for one).
-  let writing: RecordingView | undefined;
-  for (let tries = 0; !writing && tries < 50; tries++) {
-    writing = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings.find((r) => r.recording);
-    if (!writing) await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(writing).toBeDefined();
-  expect((await fetch(server.httpUrl(writing!.url), { method: 'DELETE' })).status).toBe(401);
-  const refused = await fetch(server.httpUrl(writing!.url), { method: 'DELETE', headers: withToken });
-  expect(refused.status).toBe(409);
+  // A finished segment and the next one open (a file opens with its first fragment).
+  await until(async () => {
+    const listed = await recordingsOfStream();
+    return listed.some((r) => !r.recording) && listed.some((r) => r.recording);
+  });
+  // While it records, the open file cannot be deleted. A segment ends only on media, so the
+  // publisher is stopped first: once what it sent has been read, the open file stays open.
+  publisher.child.kill('SIGSTOP');
+  await untilStreamBytesSettle();
+  const writing = (await recordingsOfStream()).find((r) => r.recording)!;
+  expect((await fetch(server.httpUrl(writing.url), { method: 'DELETE' })).status).toBe(401);
+  const refused = await fetch(server.httpUrl(writing.url), { method: 'DELETE', headers: withToken });
+  // Still the open file after the DELETE, so open while it was answered: the 409 cannot be timing.
+  const stillWriting = (await recordingsOfStream()).find((r) => r.recording)?.id;
+  expect({ status: refused.status, stillWriting }).toEqual({ status: 409, stillWriting: writing.id });
   publisher.child.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 1500));
-  recordings = (await list('?stream_id=rtmp%2Flive%2Frec')).recordings;
+  await until(async () => (await recordingsOfStream()).every((r) => !r.recording));
+  recordings = await recordingsOfStream();
 }, 60_000);
 
 afterAll(async () => {
@@ -47,6 +51,26 @@ async function list(query = ''): Promise<{ recordings: RecordingView[]; next_pag
   const res = await fetch(server.httpUrl(`/api/v1/rtmp/recordings${query}`));
   expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as { recordings: RecordingView[]; next_page_token: string | null };
+}
+
+async function recordingsOfStream(): Promise<RecordingView[]> {
+  return (await list('?stream_id=rtmp%2Flive%2Frec')).recordings;
+}
+
+/** Polls `condition` every 100 ms until it holds (the hook's timeout bounds it). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** Until the stream's bytes_in holds still over 1 s: the server has read all the stopped publisher sent. */
+async function untilStreamBytesSettle(): Promise<void> {
+  let last = -1;
+  for (;;) {
+    const { bytes_in } = await waitForStream(server, 'rtmp/live/rec');
+    if (bytes_in === last) return;
+    last = bytes_in;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 /** A request sent exactly as written (fetch would normalize `..` away). */
