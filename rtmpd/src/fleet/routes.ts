@@ -15,7 +15,7 @@ import { FlvResponse } from '../http/http-flv.ts';
 import type { Router } from '../http/required-modules.ts';
 import { routerFor, type RouteGroup } from '../http/routing.ts';
 import { streamView, type StreamViewSources } from '../http/stream-view.ts';
-import { recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
+import { DOWNLOAD_ANSWERS, recordingSelection, type RecordingStore } from '../http/recordings-api.ts';
 import { noQuery } from '../http/query.ts';
 import { sendSnapshot } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
@@ -117,11 +117,7 @@ export const FLEET_ROUTES = {
     summary: 'Download a recording on this pod (HTTP range requests too)',
     access: 'fleet',
     query: noQuery,
-    ok: {
-      200: { description: 'The file', media: ['video/mp4', 'video/x-flv'] },
-      206: { description: 'The byte range asked for', media: ['video/mp4', 'video/x-flv'] },
-    },
-    errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
+    ...DOWNLOAD_ANSWERS,
     internal: FLEET,
   },
   remove: {

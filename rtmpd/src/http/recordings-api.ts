@@ -197,6 +197,15 @@ export class RecordingStore {
 const RECORDING_PATHS = ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name'].map((id) => `${PREFIX}${id}`);
 const PLAYLIST = 'application/vnd.apple.mpegurl';
 
+/** A recording download's answers, here and on the pod that holds it (fleet/routes.ts). */
+export const DOWNLOAD_ANSWERS = {
+  ok: {
+    200: { description: 'The file', media: ['video/mp4', 'video/x-flv'] },
+    206: { description: 'The byte range asked for', media: ['video/mp4', 'video/x-flv'] },
+  },
+  errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
+} as const;
+
 /**
  * The recordings under --storage-dir: list (by stream and time range,
  * paginated), download with range requests, delete, and a VOD HLS playlist
@@ -231,11 +240,7 @@ export const RECORDING_ROUTES = {
     summary: 'Download a recording (HTTP range requests too)',
     access: 'read',
     query: noQuery,
-    ok: {
-      200: { description: 'The file', media: ['video/mp4', 'video/x-flv'] },
-      206: { description: 'The byte range asked for', media: ['video/mp4', 'video/x-flv'] },
-    },
-    errors: { 404: ['recording_not_found'], 416: ['range_not_satisfiable'] },
+    ...DOWNLOAD_ANSWERS,
   },
   remove: {
     method: 'delete',
