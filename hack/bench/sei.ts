@@ -17,41 +17,55 @@ const NAL_SIZE = 1 + 1 + 1 + PAYLOAD_SIZE + 1;
 /** Bytes the probe adds to an AVCC frame (4-byte length prefix + NAL). */
 export const SEI_PREFIX_SIZE = 4 + NAL_SIZE;
 
-/**
- * The wall clock at performance.now()'s zero, ms. Each process takes its own
- * at start; a load generator's worker processes adopt their parent's
- * (adoptClock), since a frame may be stamped in one and read in another.
- */
-let clockOriginMs = performance.timeOrigin;
-
-/** Microseconds since the epoch, sub-millisecond resolution. */
-export function wallClockMicros(): number {
-  return Math.round((clockOriginMs + performance.now()) * 1000);
+/** The machine's monotonic clock (CLOCK_MONOTONIC, one for every process), ms. */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /**
- * The machine's monotonic clock (CLOCK_MONOTONIC, one for every process) at
- * performance.now()'s zero, ms; performance.now() runs on the same clock.
+ * This process's own wall clock minus the monotonic clock, ms. The two are
+ * read one after the other, so a preemption between the reads would shift the
+ * offset by as long: of a few readings, the one whose monotonic bracket is
+ * narrowest is kept.
  */
-function monotonicOriginMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6 - performance.now();
+function measureWallMinusMonotonicMs(): number {
+  let best = { bracket: Infinity, offset: 0 };
+  for (let i = 0; i < 8; i++) {
+    const before = monotonicMs();
+    const wall = performance.timeOrigin + performance.now();
+    const after = monotonicMs();
+    if (after - before < best.bracket) best = { bracket: after - before, offset: wall - (before + after) / 2 };
+  }
+  return best.offset;
+}
+
+/**
+ * The wall clock is the monotonic clock plus this offset. A load generator's
+ * worker processes adopt their parent's offset (adoptClock) rather than
+ * measure their own, since a frame may be stamped in one process and read in
+ * another: with one offset on one monotonic clock there is no skew to measure.
+ */
+let wallMinusMonotonic = measureWallMinusMonotonicMs();
+
+/** Microseconds since the epoch, sub-millisecond resolution. */
+export function wallClockMicros(): number {
+  return Math.round((wallMinusMonotonic + monotonicMs()) * 1000);
 }
 
 /** This process's wall clock minus the machine's monotonic clock, ms: what a worker process adopts. */
 export function wallMinusMonotonicMs(): number {
-  return clockOriginMs - monotonicOriginMs();
+  return wallMinusMonotonic;
 }
 
 /**
  * Makes wallClockMicros the clock of the process that measured
- * `wallMinusMonotonic`: both then read the one monotonic clock plus the
- * same offset, so a stamp from either is read by the other without skew.
- * Returns how far this process's own clock was from it, µs.
+ * `parentWallMinusMonotonic`. Returns how far this process's own wall clock
+ * was from it, µs (how well two processes' own readings agree).
  */
-export function adoptClock(wallMinusMonotonic: number): number {
-  const own = wallMinusMonotonicMs();
-  clockOriginMs = monotonicOriginMs() + wallMinusMonotonic;
-  return (own - wallMinusMonotonic) * 1000;
+export function adoptClock(parentWallMinusMonotonic: number): number {
+  const own = measureWallMinusMonotonicMs();
+  wallMinusMonotonic = parentWallMinusMonotonic;
+  return (own - parentWallMinusMonotonic) * 1000;
 }
 
 function writeSeven(buf: Buffer, pos: number, value: number, bytes: number): void {
