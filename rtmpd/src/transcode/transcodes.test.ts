@@ -92,8 +92,12 @@ describe('Transcodes', () => {
     expect(transcodes.admits(request({ params }))).toBe(true);
     expect(transcodes.admits(request({ params, clientIp: '::1' }))).toBe(true);
     expect(transcodes.admits(request({ params, action: 'publish', key: 'cam1_480p' }))).toBe(true);
-    // Not from another address, not over TLS or HTTP, not for another stream or action, not a guess.
-    expect(transcodes.admits(request({ params, clientIp: '10.0.0.2' }))).toBe(false);
+    expect(transcodes.admits(request({ params, clientIp: '::ffff:127.0.0.2' }))).toBe(true);
+    // Not from another address (nor one that only begins or ends like loopback), not over TLS or HTTP,
+    // not for another stream or action, not a guess.
+    for (const clientIp of ['10.0.0.2', '127.0.0.1.evil', '::ffff:10.0.0.1', '::2', '1127.0.0.1']) {
+      expect(transcodes.admits(request({ params, clientIp })), clientIp).toBe(false);
+    }
     expect(transcodes.admits(request({ params, tls: true }))).toBe(false);
     expect(transcodes.admits(request({ params, protocol: 'hls' }))).toBe(false);
     expect(transcodes.admits(request({ params, action: 'publish' }))).toBe(false);

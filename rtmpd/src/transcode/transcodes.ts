@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import type { AuthRequest } from '../auth/authorizer.ts';
 import { safeEqual } from '../auth/safe-equal.ts';
 import type { Config, Rendition } from '../config.ts';
+import { isTrusted, trustedSources } from '../connections/trusted.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
@@ -87,7 +88,7 @@ export class Transcodes {
   /** Whether the request is a transcode's ffmpeg asking for what its credential covers. */
   readonly admits = (request: AuthRequest): boolean => {
     const secret = request.params.get(TRANSCODE_PARAM);
-    if (!secret || request.protocol !== 'rtmp' || request.tls || !isLoopback(request.clientIp)) return false;
+    if (!secret || request.protocol !== 'rtmp' || request.tls || !isTrusted(LOOPBACK, request.clientIp)) return false;
     const id = streamId(request.app, request.key);
     const transcode = request.action === 'play' ? [...this.bySource.values()].find((t) => t.source.id === id) : this.byRendition.get(id);
     return transcode !== undefined && safeEqual(secret, transcode.secret);
@@ -211,8 +212,8 @@ export class Transcodes {
   };
 }
 
-/** 127.0.0.0/8 and ::1: the addresses only this host can connect from. */
-const isLoopback = (ip: string): boolean => ip === '::1' || /^127\.\d+\.\d+\.\d+$/.test(ip);
+/** 127.0.0.0/8 and ::1 (and 127.0.0.0/8 mapped into IPv6): the addresses only this host can connect from. */
+const LOOPBACK = trustedSources(['127.0.0.0/8', '::1/128']);
 
 /** rtmp://host:port of the RTMP listener as this host reaches it: a wildcard bind over 127.0.0.1 (or ::1). */
 function loopbackRtmp({ address, port, family }: AddressInfo): string {
