@@ -16,7 +16,7 @@ import type { BlockList, Socket } from 'node:net';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { commaList, ConfigError } from '../options.ts';
-import { FaultLog } from '../telemetry/fault-log.ts';
+import { FaultLog, type FaultLogger } from '../telemetry/fault-log.ts';
 import type { ConnectionRefusal } from '../telemetry/metrics.ts';
 import { isTrusted, trustedSources } from './trusted.ts';
 import { ProxyHeaderError, ProxyHeaderReader, type ProxyHeader } from './proxy-header.ts';
@@ -28,10 +28,6 @@ export type ProxyListener = (typeof proxyListeners)[number];
 export const proxyListenerList = commaList(z.enum(proxyListeners), proxyListeners.length);
 
 export type ProxyConfig = Pick<Config, 'proxyProtocol' | 'proxyProtocolFrom' | 'proxyProtocolTimeoutSeconds'>;
-
-interface ProxyLogger {
-  info(obj: object, msg?: string): void;
-}
 
 const ignore = (): void => undefined;
 
@@ -46,16 +42,15 @@ export interface HeaderOutcome {
 export class ProxyProtocol {
   private readonly config: ProxyConfig;
   private readonly trusted: BlockList;
-  private readonly logger: ProxyLogger;
   /** Limits the refusals' lines: a misconfigured balancer makes one per connection. */
-  private readonly faults = new FaultLog();
+  private readonly faults: FaultLog;
 
-  constructor(config: ProxyConfig, logger: ProxyLogger) {
+  constructor(config: ProxyConfig, logger: FaultLogger) {
     if (config.proxyProtocol.length > 0 && config.proxyProtocolFrom.length === 0)
       throw new ConfigError('--proxy-protocol is set, so --proxy-protocol-from must name the load balancers it trusts');
     this.config = config;
     this.trusted = trustedSources(config.proxyProtocolFrom);
-    this.logger = logger;
+    this.faults = new FaultLog(logger);
   }
 
   /** Whether a connection accepted on `listener` must start with a header: the listener expects them and the peer is trusted. */
@@ -89,8 +84,7 @@ export class ProxyProtocol {
     const refuse = (reason: ConnectionRefusal, message: string, detail?: string): void => {
       if (!settle()) return;
       refused[reason]++;
-      const admitted = this.faults.admit(message);
-      if (admitted) this.logger.info({ listener, balancer, reason, ...(detail ? { detail } : {}), ...admitted }, message);
+      this.faults.log('info', { listener, balancer, reason, ...(detail ? { detail } : {}) }, message);
       socket.destroy();
       outcome.failed();
     };

@@ -2,35 +2,41 @@
 // error, a timeout, a bad PROXY header) come one per connection, so a
 // scanner or a flood of broken clients would make as many lines as it opens
 // connections, each written synchronously (telemetry/logger.ts). A
-// FaultLog lets each message through at most LINES_PER_WINDOW times a
-// window; the rest are dropped (their metrics count every one), and the
-// next line let through says how many of its kind were dropped before it.
+// FaultLog writes each message at most LINES_PER_WINDOW times a window; the
+// rest are dropped (their metrics count every one), and when the window
+// ends, one line says how many of its kind were dropped: whether or not the
+// flood goes on, the count is said (an unref'd timer, armed by the window's
+// first dropped line).
 
-/** Lines of one message let through a window. */
+/** Lines of one message written a window. */
 const LINES_PER_WINDOW = 10;
 const WINDOW_MS = 10_000;
+
+export type FaultLevel = 'info' | 'warn' | 'error';
+
+/** pino's `(obj, msg)` signature at the levels faults are logged at. */
+export type FaultLogger = Record<FaultLevel, (obj: object, msg?: string) => void>;
 
 interface Budget {
   windowStart: number;
   written: number;
+  /** Since the last count was said. */
   dropped: number;
 }
 
 export class FaultLog {
+  private readonly logger: FaultLogger;
   private readonly now: () => number;
   /** By message: as many as the kinds of fault the caller names, a few dozen. */
   private readonly budgets = new Map<string, Budget>();
 
-  constructor(now: () => number = () => performance.now()) {
+  constructor(logger: FaultLogger, now: () => number = () => performance.now()) {
+    this.logger = logger;
     this.now = now;
   }
 
-  /**
-   * Whether a line with message `msg` may be written now: the fields to add
-   * to it (`droppedBefore` when lines of its kind were dropped since the
-   * last one), or undefined when it is dropped.
-   */
-  admit(msg: string): { droppedBefore?: number } | undefined {
+  /** Writes `fields` with message `msg` at `level`, unless its window's lines are spent. */
+  log(level: FaultLevel, fields: object, msg: string): void {
     const now = this.now();
     let budget = this.budgets.get(msg);
     if (!budget) this.budgets.set(msg, (budget = { windowStart: now, written: 0, dropped: 0 }));
@@ -38,13 +44,16 @@ export class FaultLog {
       budget.windowStart = now;
       budget.written = 0;
     }
-    if (budget.written >= LINES_PER_WINDOW) {
-      budget.dropped++;
-      return undefined;
+    if (budget.written < LINES_PER_WINDOW) {
+      budget.written++;
+      this.logger[level](fields, msg);
+    } else if (budget.dropped++ === 0) {
+      setTimeout(() => this.sayDropped(level, msg, budget), budget.windowStart + WINDOW_MS - now).unref();
     }
-    budget.written++;
-    const dropped = budget.dropped;
+  }
+
+  private sayDropped(level: FaultLevel, msg: string, budget: Budget): void {
+    this.logger[level]({ line: msg, dropped: budget.dropped }, 'fault log lines dropped');
     budget.dropped = 0;
-    return dropped > 0 ? { droppedBefore: dropped } : {};
   }
 }

@@ -68,16 +68,15 @@ export class TlsHandshakes {
   readonly stats = createHandshakeStats();
   private readonly certificate: ServerCertificate;
   private readonly config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>;
-  private readonly logger: Logger;
   /** Limits the failed handshakes' lines: a scanner makes one per connection. */
-  private readonly faults = new FaultLog();
+  private readonly faults: FaultLog;
   /** Each handshake in progress, with what ends it uncounted. */
   private readonly pending = new Map<TLSSocket, () => void>();
 
   constructor(certificate: ServerCertificate, config: Pick<Config, 'tlsHandshakeTimeoutSeconds'>, logger: Logger) {
     this.certificate = certificate;
     this.config = config;
-    this.logger = logger;
+    this.faults = new FaultLog(logger);
   }
 
   /** Runs the server side of a handshake on `raw`, which is not read from any more; the returned socket replaces it. */
@@ -96,9 +95,7 @@ export class TlsHandshakes {
     const fail = (reason: HandshakeFailure, detail?: string): void => {
       if (!settle()) return;
       this.stats.handshakeFailures[listener][reason]++;
-      const message = `tls handshake failed: ${explanations[reason]}`;
-      const admitted = this.faults.admit(message);
-      if (admitted) this.logger.info({ listener, remote, reason, ...(detail ? { detail } : {}), ...admitted }, message);
+      this.faults.log('info', { listener, remote, reason, ...(detail ? { detail } : {}) }, `tls handshake failed: ${explanations[reason]}`);
       socket.destroy();
       outcome.failed();
     };

@@ -312,7 +312,7 @@ describe('rtmp server under hostile input', () => {
   });
 
   it("logs 10 lines of a scanner's 50 HTTP requests to the RTMP port, and counts every one", async () => {
-    const lines: { msg?: string; droppedBefore?: number }[] = [];
+    const lines: { msg?: string }[] = [];
     const logger = { ...silentLogger, warn: (obj: object, msg?: string) => void lines.push({ ...obj, msg }) };
     const { server, stats } = await startTestRtmpServer({}, { logger });
     const port = server.address().port;

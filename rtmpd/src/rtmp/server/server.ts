@@ -78,7 +78,7 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
   const sessions = new Set<RtmpSession>();
   const perAddress = new PerAddress();
   const publishRate = new PublishRate();
-  const faults = new FaultLog();
+  const faults = new FaultLog(logger);
   let closing: Promise<void> | undefined;
 
   /**

@@ -353,19 +353,15 @@ export class RtmpSession {
 
   /** Counts and logs what `guarded` work threw, and closes the connection. */
   private failOn(err: unknown): void {
-    const { stats, logger, faults } = this.options;
+    const { stats, faults } = this.options;
     if (err instanceof RtmpProtocolError) {
       countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
       this.trace.failed(err.reason);
-      const message = 'rtmp protocol error, closing';
-      const admitted = faults.admit(message);
-      if (admitted) logger.warn({ ...this.peer, reason: err.reason, detail: err.message, ...admitted }, message);
+      faults.log('warn', { ...this.peer, reason: err.reason, detail: err.message }, 'rtmp protocol error, closing');
     } else {
       countBy(stats.protocolErrors, 'internal');
       this.trace.failed('internal');
-      const message = 'rtmp internal error, closing';
-      const admitted = faults.admit(message);
-      if (admitted) logger.error({ ...this.peer, err, ...admitted }, message);
+      faults.log('error', { ...this.peer, err }, 'rtmp internal error, closing');
     }
     this.publishEnd = 'protocol_error';
     this.close();
@@ -382,9 +378,7 @@ export class RtmpSession {
     const { stats } = this.options;
     countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, reason);
     this.trace.failed(reason);
-    const line = `rtmp ${message}, closing`;
-    const admitted = this.options.faults.admit(line);
-    if (admitted) this.options.logger.info({ ...this.peer, reason, ...admitted }, line);
+    this.options.faults.log('info', { ...this.peer, reason }, `rtmp ${message}, closing`);
     this.publishEnd = reason.endsWith('_timeout') ? 'timed_out' : 'protocol_error';
     this.close();
   }
