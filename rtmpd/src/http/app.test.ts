@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -254,6 +256,22 @@ describe('HTTP API access', () => {
       expect(head.headers.get('content-type'), path).toBe(get.headers.get('content-type'));
       expect(await head.text(), path).toBe('');
     }
+  });
+
+  it("answers a HEAD of a .flv with its GET's status and headers, no body, and ends the response", async () => {
+    const { hub, url } = await serve();
+    // curl -I sends each HEAD over the one kept-alive connection: the second is answered only if the first ended.
+    const heads = async () =>
+      (await promisify(execFile)('curl', ['-sSI', '--max-time', '10', url('/live/cam.flv'), url('/live/cam.flv')])).stdout;
+    expect(await heads()).toMatch(/^HTTP\/1\.1 404 Not Found\r\n(.+\r\n)+\r\nHTTP\/1\.1 404 Not Found\r\n/);
+    const { stream } = await publishFlv(hub, 'live', 'cam', clip);
+    const live = await heads();
+    expect(live.split('\r\n\r\n')).toEqual([
+      expect.stringMatching(/^HTTP\/1\.1 200 OK\r\n(.+\r\n)*content-type: video\/x-flv\r\n/i),
+      expect.stringMatching(/^HTTP\/1\.1 200 OK\r\n(.+\r\n)*cache-control: no-cache, no-store\r\n/i),
+      '',
+    ]);
+    expect(stream.subscriberCount).toBe(0);
   });
 
   it('answers a CORS preflight before authorization, and lets any origin read the answers', async () => {

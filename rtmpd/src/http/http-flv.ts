@@ -27,10 +27,15 @@ const params = z.object({ app: z.string(), key: z.string() }).superRefine(({ app
   if (invalid) ctx.addIssue({ code: 'custom', message: invalid });
 });
 
+/** The HTTP head of an HTTP-FLV answer. */
+const FLV_HEAD = { 'Content-Type': 'video/x-flv', 'Cache-Control': 'no-cache, no-store' };
+
 /**
  * HTTP-FLV playback at `GET /<app>/<key>.flv`: the FLV header, then the
  * stream's metadata, sequence headers and cached GOP, then live tags, for as
- * long as the stream lives. Mount it last: it matches any /<a>/<b>.flv.
+ * long as the stream lives. A `HEAD` (Koa's router routes it as its GET) is
+ * answered as the GET would be, without the body: it subscribes no player,
+ * and its response ends. Mount it last: it matches any /<a>/<b>.flv.
  */
 export const HTTP_FLV_ROUTES = {
   play: {
@@ -64,7 +69,9 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
       lease?.release();
     });
     lease = await authorizePlay?.(ctx, app, key, left.signal);
-    if (!left.signal.aborted) stream = await hub.subscribe(app, key, player, playWaitMs, left.signal);
+    const head = ctx.method === 'HEAD';
+    if (!left.signal.aborted)
+      stream = head ? await hub.arrival(app, key, playWaitMs, left.signal) : await hub.subscribe(app, key, player, playWaitMs, left.signal);
     if (left.signal.aborted) {
       stream?.unsubscribe(player);
       lease?.release();
@@ -79,6 +86,12 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
         'stream_not_found',
         `stream ${streamId(app, key)} is not live${waited}; check that the publisher is connected to rtmp://<host>/${app} with key ${key}`,
       );
+    }
+    if (head) {
+      // Koa ends the response; its 'close' releases the lease.
+      ctx.set(FLV_HEAD);
+      ctx.status = 200;
+      return;
     }
     // The response belongs to the player now (it began with the FLV header), not to Koa.
     ctx.respond = false;
@@ -111,10 +124,7 @@ export class FlvResponse implements Subscriber {
     const known = stream.videoHeader !== undefined || stream.audioHeader !== undefined;
     const hasAudio = known ? stream.audioHeader !== undefined : true;
     const hasVideo = known ? stream.videoHeader !== undefined : true;
-    this.res.writeHead(200, {
-      'Content-Type': 'video/x-flv',
-      'Cache-Control': 'no-cache, no-store',
-    });
+    this.res.writeHead(200, FLV_HEAD);
     this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
   }
 
