@@ -113,6 +113,49 @@ describe('HLS (fMP4) of an H.264/AAC stream from ffmpeg', () => {
     expect(await gone.json()).toMatchObject({ error: { code: 'stream_not_found' } });
   });
 
+  it('gives the multivariant playlist the peak segment bit rate as BANDWIDTH and the average as AVERAGE-BANDWIDTH', async () => {
+    // Noise in its 6th and 7th seconds: those segments carry many times the bits of the others.
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'vbr'), {
+      seconds: 40,
+      size: '320x180',
+      videoFilter: "noise=alls=40:allf=t+u:enable='between(t,5,7)'",
+    });
+    await waitForStream(server, 'rtmp/live/vbr');
+    const master = async () => (await fetch(server.httpUrl('/live/vbr/master.m3u8'))).text();
+    const attribute = (text: string, name: string) => Number(new RegExp(`[:,]${name}=(\\d+)`).exec(text)?.[1]);
+    // Before its HLS has a segment, BANDWIDTH is the average since the publish, the best bound known.
+    const early = await master();
+    expect(attribute(early, 'BANDWIDTH')).toBeGreaterThan(0);
+    expect(early).not.toContain('AVERAGE-BANDWIDTH');
+
+    // Read as a player does, every segment since the first, until the master was read between two playlists
+    // with the same last segment, after the noise.
+    const segments = new Map<number, { bits: number; seconds: number }>();
+    let text: string | undefined;
+    while (!text) {
+      const before = (await playlist('live', 'vbr')).playlist;
+      for (const { msn, uri, duration } of before.segments) {
+        if (segments.has(msn)) continue;
+        const bytes = (await (await fetch(server.httpUrl(`/live/vbr/${uri}`))).arrayBuffer()).byteLength;
+        segments.set(msn, { bits: bytes * 8, seconds: duration });
+      }
+      const read = await master();
+      const after = (await playlist('live', 'vbr')).playlist;
+      if (segments.size >= 10 && after.segments.at(-1)!.msn === before.segments.at(-1)!.msn) text = read;
+      else await sleep(250);
+    }
+    publisher.child.kill('SIGKILL');
+    expect([...segments.keys()]).toEqual([...Array(segments.size).keys()]);
+    const rates = [...segments.values()].map(({ bits, seconds }) => bits / seconds);
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    const peak = Math.max(...rates);
+    const average = sum([...segments.values()].map((s) => s.bits)) / sum([...segments.values()].map((s) => s.seconds));
+    expect(peak).toBeGreaterThan(2 * average);
+    // EXTINF has three decimals.
+    expect(attribute(text, 'BANDWIDTH') / peak).toBeCloseTo(1, 2);
+    expect(attribute(text, 'AVERAGE-BANDWIDTH') / average).toBeCloseTo(1, 2);
+  });
+
   it('answers 404 for a stream that is not live and 400 for a bad name, as JSON', async () => {
     const missing = await fetch(server.httpUrl('/live/nobody/index.m3u8'));
     expect(missing.status).toBe(404);

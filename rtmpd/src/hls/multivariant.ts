@@ -1,24 +1,35 @@
 // The multivariant playlist (RFC 8216 4.3.4.2) of a transcoded stream: the
 // source and each live rendition, one EXT-X-STREAM-INF each, so a player
 // (hls.js, Safari) picks and switches by bandwidth. Each variant is described
-// from its own stream: RESOLUTION and FRAME-RATE from its SPS, CODECS from its
-// decoder configuration records (omitted when a codec has no string here:
-// a wrong CODECS is worse than none).
+// from its own stream: BANDWIDTH (the peak segment bit rate) and
+// AVERAGE-BANDWIDTH from the segments its HLS muxer made, RESOLUTION and
+// FRAME-RATE from its SPS, CODECS from its decoder configuration records
+// (omitted when a codec has no string here: a wrong CODECS is worse than
+// none).
 import { inspectAudio, inspectVideo } from '../flv/tag.ts';
 import type { Stream } from '../hub/stream.ts';
+
+/** Bits per second, as RFC 8216 4.3.4.2 has them. */
+export interface Bandwidth {
+  /** The peak segment bit rate (BANDWIDTH). */
+  peak: number;
+  /** The average segment bit rate (AVERAGE-BANDWIDTH); unknown before a segment is made. */
+  average?: number;
+}
 
 export interface Variant {
   stream: Stream;
   /** Relative to the multivariant playlist, credentials included. */
   uri: string;
-  /** Bits per second: the configured peak of a rendition, the measured average of the source. */
-  bandwidth: number;
+  /** From its HLS segments; before the first, the best bound known as the peak (http/hls.ts). */
+  bandwidth: Bandwidth;
 }
 
 export function renderMultivariant(variants: readonly Variant[]): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
   for (const { stream, uri, bandwidth } of variants) {
-    const attributes = [`BANDWIDTH=${Math.max(1, Math.round(bandwidth))}`];
+    const attributes = [`BANDWIDTH=${bitsPerSecond(bandwidth.peak)}`];
+    if (bandwidth.average !== undefined) attributes.push(`AVERAGE-BANDWIDTH=${bitsPerSecond(bandwidth.average)}`);
     const codecs = codecsOf(stream);
     if (codecs) attributes.push(`CODECS="${codecs}"`);
     const { width, height, fps } = stream.videoTrack ?? {};
@@ -28,6 +39,9 @@ export function renderMultivariant(variants: readonly Variant[]): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/** A decimal-integer of RFC 8216, at least 1. */
+const bitsPerSecond = (value: number): number => Math.max(1, Math.round(value));
 
 /** The average bitrate of a stream since its publish, in bits per second. */
 export function averageBandwidth(stream: Stream, now = Date.now()): number {

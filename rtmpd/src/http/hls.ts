@@ -2,8 +2,9 @@ import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
+import type { Stream } from '../hub/stream.ts';
 import type { HlsMuxer } from '../hls/muxer.ts';
-import { averageBandwidth, renderMultivariant, type Variant } from '../hls/multivariant.ts';
+import { averageBandwidth, renderMultivariant, type Bandwidth, type Variant } from '../hls/multivariant.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
@@ -140,7 +141,17 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
     const source = hls.live(app, key);
     if (!source) throw refusal(app, key, 'not_live');
     const query = ctx.querystring ? `?${ctx.querystring}` : '';
-    const variants: Variant[] = [{ stream: source, uri: `index.m3u8${query}`, bandwidth: averageBandwidth(source) }];
+    /**
+     * From the HLS segments of `stream`, once its muxer made one; before that, `peak`, the best bound known:
+     * a rendition's configured rate (its ffmpeg's -maxrate), the source's average since its publish.
+     */
+    const bandwidthOf = (name: string, stream: Stream, peak: number): Bandwidth => {
+      const muxer = hls.running(app, name);
+      return (muxer?.stream === stream ? muxer.bandwidth : undefined) ?? { peak };
+    };
+    const variants: Variant[] = [
+      { stream: source, uri: `index.m3u8${query}`, bandwidth: bandwidthOf(key, source, averageBandwidth(source)) },
+    ];
     for (const { key: renditionKey, rendition } of ladder) {
       const stream = hls.live(app, renditionKey);
       // Listed once its decoder config is in: a variant without RESOLUTION and CODECS is no help to a player.
@@ -148,7 +159,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
         variants.push({
           stream,
           uri: `../${renditionKey}/index.m3u8${query}`,
-          bandwidth: (rendition.videoBitrate + rendition.audioBitrate) * 1000,
+          bandwidth: bandwidthOf(renditionKey, stream, (rendition.videoBitrate + rendition.audioBitrate) * 1000),
         });
     }
     if (ctx.req.destroyed) return;
