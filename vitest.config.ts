@@ -13,7 +13,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['rtmpd/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'hack/generate/*.test.ts'],
+          include: ['rtmpd/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'hack/generate/*.test.ts', 'hack/docs/*.test.ts'],
           testTimeout: 30_000,
         },
       },

@@ -1,0 +1,156 @@
+// What the user's documents promise that a machine can check in a second: every
+// link resolves, and the README's examples of API answers, webhook bodies, config
+// files and RtmpServer specs parse with the schemas the code answers and reads by,
+// field for field (an example that lacks a field the API sends, or names one it
+// does not, fails).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
+import { configKeys, parseConfig } from '../../rtmpd/src/config.ts';
+import { forwardViewSchema } from '../../rtmpd/src/forward/forward-view.ts';
+import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
+import { streamListSchema } from '../../rtmpd/src/http/streams-api.ts';
+import { webhookEventSchema } from '../../rtmpd/src/webhooks/events.ts';
+
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const documents = ['README.md', 'docs/performance.md', 'operator/README.md', 'charts/rtmpd-operator/README.md'];
+const read = (path: string): string => readFileSync(resolve(root, path), 'utf8');
+
+/** The document's lines outside fenced code blocks, with their line numbers. */
+function prose(text: string): { line: string; number: number }[] {
+  let fenced = false;
+  return text.split('\n').flatMap((line, i) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      return [];
+    }
+    return fenced ? [] : [{ line, number: i + 1 }];
+  });
+}
+
+/** The anchors GitHub gives a document's headings: lower case, punctuation dropped, spaces to dashes, repeats numbered. */
+function headingAnchors(text: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  for (const { line } of prose(text)) {
+    const heading = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line)?.[1];
+    if (heading === undefined) continue;
+    const slug = heading
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
+    const repeats = seen.get(slug) ?? 0;
+    seen.set(slug, repeats + 1);
+    anchors.add(repeats === 0 ? slug : `${slug}-${repeats}`);
+  }
+  return anchors;
+}
+
+const anchorsOf = new Map<string, Set<string>>();
+const anchorsIn = (path: string): Set<string> => anchorsOf.get(path) ?? anchorsOf.set(path, headingAnchors(read(path))).get(path)!;
+
+/** Every link of a document that does not resolve: `#anchor`, a relative path, or `path.md#anchor`. */
+function brokenLinks(path: string): string[] {
+  const broken: string[] = [];
+  for (const { line, number } of prose(read(path))) {
+    for (const [, target] of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue;
+      const [file, anchor] = target!.split('#') as [string, string | undefined];
+      const linked = file === '' ? path : `${dirname(path)}/${file}`;
+      if (!existsSync(resolve(root, linked))) broken.push(`${path}:${number}: ${target} (no such file)`);
+      else if (anchor !== undefined && !anchorsIn(linked).has(anchor)) broken.push(`${path}:${number}: ${target} (no such heading)`);
+    }
+  }
+  return broken;
+}
+
+/** The README's fenced blocks of one language. */
+const blocks = (language: string): string[] =>
+  [...read('README.md').matchAll(new RegExp('^```' + language + '\\n([\\s\\S]*?)^```', 'gm'))].map((m) => m[1]!);
+
+/** The README's YAML blocks that are mappings: config files, RtmpServers and their fragments. */
+const yamlObjects = (): Record<string, unknown>[] =>
+  blocks('yaml')
+    .map((b) => parseYaml(b) as unknown)
+    .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !Array.isArray(d));
+
+/** Every key path of a JSON value (array elements as []), sorted: the shape an example shows. */
+const shape = (value: unknown): string[] => [...new Set(paths(value, ''))].sort();
+
+function paths(value: unknown, at: string): string[] {
+  if (Array.isArray(value)) return value.flatMap((v) => paths(v, `${at}[]`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [`${at}.${k}`, ...paths(v, `${at}.${k}`)]);
+}
+
+/** The example parses with the schema, and the schema's output has exactly its fields (zod drops unknown ones and adds defaults). */
+function expectAnswerShape(example: unknown, schema: z.ZodType): void {
+  expect(shape(schema.parse(example))).toEqual(shape(example));
+}
+
+describe('links', () => {
+  it('resolve: every #anchor names a heading, every relative path exists', () => {
+    expect(documents.flatMap(brokenLinks)).toEqual([]);
+  });
+
+  it('are checked against the anchors GitHub makes', () => {
+    expect([
+      ...headingAnchors('# A fleet: N replicas behave as one server\n## Webhooks\n### Webhooks\n```\n# not a heading\n```\n'),
+    ]).toEqual(['a-fleet-n-replicas-behave-as-one-server', 'webhooks', 'webhooks-1']);
+  });
+});
+
+describe("the README's examples", () => {
+  const json = blocks('json');
+
+  it('of the stream list have the fields GET /api/v1/rtmp/streams answers with', () => {
+    const examples = json.filter((b) => b.startsWith('{"streams"'));
+    expect(examples).toHaveLength(1);
+    expectAnswerShape(JSON.parse(examples[0]!), streamListSchema);
+  });
+
+  it("of a stream's forwards have the fields the stream list gives them", () => {
+    const examples = json.filter((b) => b.startsWith('"forwards"'));
+    expect(examples).toHaveLength(1);
+    const { forwards } = JSON.parse(`{${examples[0]!}}`) as { forwards: unknown[] };
+    for (const forward of forwards) expectAnswerShape(forward, forwardViewSchema);
+  });
+
+  it('of the recordings list have the fields GET /api/v1/rtmp/recordings answers with', () => {
+    const examples = json.filter((b) => b.startsWith('{"recordings"'));
+    expect(examples).toHaveLength(1);
+    expectAnswerShape(JSON.parse(examples[0]!), recordingListSchema);
+  });
+
+  it('of webhook bodies have the fields each event is sent with', () => {
+    const bodies = json
+      .filter((b) => b.startsWith('{"type"'))
+      .flatMap((b) => b.split(/\n\n/))
+      .map((b) => JSON.parse(b) as { type: string });
+    expect(bodies.map((b) => b.type)).toEqual(['stream.started', 'stream.ended', 'recording.completed']);
+    for (const body of bodies) expectAnswerShape(body, webhookEventSchema);
+  });
+
+  it('of config files load as rtmpd config files do', () => {
+    const configs = yamlObjects().filter((d) => Object.keys(d).some((k) => (configKeys as string[]).includes(k)));
+    expect(configs.length).toBeGreaterThanOrEqual(4);
+    for (const config of configs) expect(() => parseConfig(config), JSON.stringify(config)).not.toThrow();
+  });
+
+  it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
+    const examples = readdirSync(resolve(root, 'examples')).flatMap((file) =>
+      parseAllDocuments(read(`examples/${file}`)).map((d) => d.toJS() as Record<string, unknown>),
+    );
+    const servers = [...yamlObjects(), ...examples].filter((d) => 'spec' in d && (d.kind ?? 'RtmpServer') === 'RtmpServer');
+    expect(servers.length).toBeGreaterThanOrEqual(6);
+    for (const { spec } of servers) {
+      // The schema strips a field it does not know (and the API server prunes it): each must survive.
+      const kept = new Set(shape(parseSpec(spec)));
+      expect(shape(spec).filter((path) => !kept.has(path))).toEqual([]);
+    }
+  });
+});
