@@ -1,11 +1,13 @@
 // The rtmpd-operator chart against the real API server of the local control
-// plane: every rendered manifest accepted by `kubectl apply --dry-run=server`,
-// then helm install → upgrade → uninstall with the operator Deployment becoming
+// plane: every rendered manifest accepted by `kubectl apply --dry-run=server`
+// (and every RtmpServer the README and examples/ show by `kubectl create
+// --dry-run=server`), then helm install → upgrade → uninstall with the operator Deployment becoming
 // Available on kwok nodes, and the RBAC it grants checked with `kubectl auth can-i`.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shownRtmpServers } from '../../hack/docs/examples.ts';
 import { crdFileName } from '../../operator/src/api/crd.ts';
 import { eventually, helm, kubectl, kubectlJson, waitEstablished, withClusterLock } from '../cluster/kube.ts';
 import { allFeatures, chartDir, one, packageVersion, parseManifests, template } from '../lib/chart.ts';
@@ -84,6 +86,19 @@ describe('every rendered manifest is accepted by the API server (kubectl apply -
           await kubectl(['delete', '-f', monitoringCrds, '--ignore-not-found', '--wait=true', '--timeout=60s'], { allowFailure: true });
       }
     });
+  });
+
+  it("accepts every RtmpServer the README and examples/ show (the CRD's schema and CEL rules)", async () => {
+    const shown = shownRtmpServers();
+    expect(shown.length).toBeGreaterThanOrEqual(6);
+    const items = shown.map(({ server }) => ({ ...server, metadata: { ...server.metadata, namespace: ns } }));
+    const r = await kubectl(['create', '--dry-run=server', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+      allowFailure: true,
+    });
+    // An error names the RtmpServer: its own name, or readme-<n> for the README's nth `spec:` fragment.
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('rejects what the CRD rejects: an RtmpServer from values with an invalid spec', async () => {

@@ -3,22 +3,18 @@
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
 // does not, fails).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
 import { configKeys, parseConfig } from '../../rtmpd/src/config.ts';
 import { forwardViewSchema } from '../../rtmpd/src/forward/forward-view.ts';
 import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
 import { streamListSchema } from '../../rtmpd/src/http/streams-api.ts';
 import { webhookEventSchema } from '../../rtmpd/src/webhooks/events.ts';
+import { readmeBlocks, readmeYamlMappings, readRepoFile as read, repo as root, shownRtmpServers } from './examples.ts';
 
-const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const documents = ['README.md', 'docs/performance.md', 'operator/README.md', 'charts/rtmpd-operator/README.md'];
-const read = (path: string): string => readFileSync(resolve(root, path), 'utf8');
 
 /** The document's lines outside fenced code blocks, with their line numbers. */
 function prose(text: string): { line: string; number: number }[] {
@@ -68,16 +64,6 @@ function brokenLinks(path: string): string[] {
   return broken;
 }
 
-/** The README's fenced blocks of one language. */
-const blocks = (language: string): string[] =>
-  [...read('README.md').matchAll(new RegExp('^```' + language + '\\n([\\s\\S]*?)^```', 'gm'))].map((m) => m[1]!);
-
-/** The README's YAML blocks that are mappings: config files, RtmpServers and their fragments. */
-const yamlObjects = (): Record<string, unknown>[] =>
-  blocks('yaml')
-    .map((b) => parseYaml(b) as unknown)
-    .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !Array.isArray(d));
-
 /** Every key path of a JSON value (array elements as []), sorted: the shape an example shows. */
 const shape = (value: unknown): string[] => [...new Set(paths(value, ''))].sort();
 
@@ -88,7 +74,7 @@ function paths(value: unknown, at: string): string[] {
 }
 
 /** The example parses with the schema, and the schema's output has exactly its fields (zod drops unknown ones and adds defaults). */
-function expectAnswerShape(example: unknown, schema: z.ZodType): void {
+function expectAnswerShape(example: unknown, schema: { parse: (value: unknown) => unknown }): void {
   expect(shape(schema.parse(example))).toEqual(shape(example));
 }
 
@@ -105,7 +91,7 @@ describe('links', () => {
 });
 
 describe("the README's examples", () => {
-  const json = blocks('json');
+  const json = readmeBlocks('json');
 
   it('of the stream list have the fields GET /api/v1/rtmp/streams answers with', () => {
     const examples = json.filter((b) => b.startsWith('{"streams"'));
@@ -136,21 +122,21 @@ describe("the README's examples", () => {
   });
 
   it('of config files load as rtmpd config files do', () => {
-    const configs = yamlObjects().filter((d) => Object.keys(d).some((k) => (configKeys as string[]).includes(k)));
+    const configs = readmeYamlMappings().filter((d) => Object.keys(d).some((k) => (configKeys as string[]).includes(k)));
     expect(configs.length).toBeGreaterThanOrEqual(4);
     for (const config of configs) expect(() => parseConfig(config), JSON.stringify(config)).not.toThrow();
   });
 
   it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
-    const examples = readdirSync(resolve(root, 'examples')).flatMap((file) =>
-      parseAllDocuments(read(`examples/${file}`)).map((d) => d.toJS() as Record<string, unknown>),
-    );
-    const servers = [...yamlObjects(), ...examples].filter((d) => 'spec' in d && (d.kind ?? 'RtmpServer') === 'RtmpServer');
+    const servers = shownRtmpServers();
     expect(servers.length).toBeGreaterThanOrEqual(6);
-    for (const { spec } of servers) {
+    for (const { shownIn, server } of servers) {
       // The schema strips a field it does not know (and the API server prunes it): each must survive.
-      const kept = new Set(shape(parseSpec(spec)));
-      expect(shape(spec).filter((path) => !kept.has(path))).toEqual([]);
+      const kept = new Set(shape(parseSpec(server.spec)));
+      expect(
+        shape(server.spec).filter((path) => !kept.has(path)),
+        shownIn,
+      ).toEqual([]);
     }
   });
 });
