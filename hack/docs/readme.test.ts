@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
-import { configKeys, parseConfig } from '../../rtmpd/src/config.ts';
+import { configKeys, loadConfig, parseConfig } from '../../rtmpd/src/config.ts';
 import { forwardViewSchema } from '../../rtmpd/src/forward/forward-view.ts';
 import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
 import { streamListSchema } from '../../rtmpd/src/http/streams-api.ts';
@@ -125,6 +125,12 @@ describe("the README's examples", () => {
     const configs = readmeYamlMappings().filter((d) => Object.keys(d).some((k) => (configKeys as string[]).includes(k)));
     expect(configs.length).toBeGreaterThanOrEqual(4);
     for (const config of configs) expect(() => parseConfig(config), JSON.stringify(config)).not.toThrow();
+  });
+
+  it('of rules given as flags load as rtmpd reads those flags', () => {
+    const flags = [...read('README.md').matchAll(/(--[a-z-]+-rules) '([^']+)'/g)].map(([, flag, value]) => [flag!, value!]);
+    expect(flags.length).toBeGreaterThanOrEqual(4);
+    for (const argv of flags) expect(() => loadConfig(argv, {}), argv.join(' ')).not.toThrow();
   });
 
   it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
