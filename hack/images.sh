@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make images`: builds the rtmpd and operator images from their Dockerfiles,
 # tagged with the one version the chart and the operator default to (the root
-# package.json's): $IMAGE_REGISTRY/rtmpd:$version and $IMAGE_REGISTRY/rtmpd-operator:$version.
+# package.json's): $IMAGE_REGISTRY/rtmpd:$version and $IMAGE_REGISTRY/rtmpd-operator:$version,
+# and the rtmpd variant whose ffmpeg transcodes (adaptive bitrate; the operator runs
+# it for an RtmpServer with spec.transcode): $IMAGE_REGISTRY/rtmpd:$version-transcode.
+# Docker's layer cache keeps each variant's ffmpeg build until its recipe or base changes.
 #
 # IMAGE_BASE=local (the default) builds on base images made here from Debian's
 # and npm's packages (hack/images/base.sh): no image registry is needed.
@@ -34,9 +37,15 @@ case "${IMAGE_BASE:-local}" in
   *) say "IMAGE_BASE must be local or registry, not ${IMAGE_BASE}"; exit 2 ;;
 esac
 
-for image in rtmpd operator; do
-  name="$([[ "$image" == operator ]] && echo rtmpd-operator || echo rtmpd)"
-  logged "$logs/$name.build.log" "$registry/$name:$version: docker build -f $image/Dockerfile" \
-    docker build "${build_args[@]}" -f "$repo/$image/Dockerfile" -t "$registry/$name:$version" "$repo"
-  say "$registry/$name:$version: $(docker image inspect -f '{{.Size}}' "$registry/$name:$version" | awk '{ printf "%d MB", $1 / 1e6 }')"
-done
+# build NAME DOCKERFILE [ARG...]: one image, its build logged and its size said.
+build() {
+  local name="$1" dockerfile="$2"
+  shift 2
+  logged "$logs/${name/:$version/}.build.log" "$registry/$name: docker build -f $dockerfile $*" \
+    docker build "${build_args[@]}" "$@" -f "$repo/$dockerfile" -t "$registry/$name" "$repo"
+  say "$registry/$name: $(docker image inspect -f '{{.Size}}' "$registry/$name" | awk '{ printf "%d MB", $1 / 1e6 }')"
+}
+
+build "rtmpd:$version" rtmpd/Dockerfile
+build "rtmpd:$version-transcode" rtmpd/Dockerfile --build-arg FFMPEG=transcode
+build "rtmpd-operator:$version" operator/Dockerfile

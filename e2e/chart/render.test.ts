@@ -112,6 +112,7 @@ describe('helm template with the defaults', () => {
       '--health-bind=0.0.0.0:8081',
       '--log-level=info',
       `--rtmpd-image=ghcr.io/fluxiot/rtmpd:${packageVersion}`,
+      `--rtmpd-transcode-image=ghcr.io/fluxiot/rtmpd:${packageVersion}-transcode`,
     ]);
     expect(c.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE']);
   });
@@ -220,13 +221,20 @@ describe('helm template with every feature on', () => {
       expect(JSON.parse(data[f] as string)).toEqual(JSON.parse(readFileSync(join(chartDir, 'files/dashboards', f), 'utf8')));
   });
 
-  it('honours image.tag over the appVersion, for the operator and for the rtmpd image it runs', async () => {
+  it('honours image.tag over the appVersion, for the operator and for the rtmpd images it runs (the transcode one derived from rtmpdImage)', async () => {
     const objects = await template('rel', [
       '--set',
       'image.repository=registry.local/op,image.tag=dev,rtmpdImage.repository=registry.local/rtmpd',
     ]);
     expect(container(one(objects, 'Deployment')).image).toBe('registry.local/op:dev');
     expect(container(one(objects, 'Deployment')).args).toContain(`--rtmpd-image=registry.local/rtmpd:${packageVersion}`);
+    expect(container(one(objects, 'Deployment')).args).toContain(
+      `--rtmpd-transcode-image=registry.local/rtmpd:${packageVersion}-transcode`,
+    );
+    const pinned = await template('rel', ['--set', 'rtmpdImage.tag=1.2.3']);
+    expect(container(one(pinned, 'Deployment')).args).toContain('--rtmpd-transcode-image=ghcr.io/fluxiot/rtmpd:1.2.3-transcode');
+    const own = await template('rel', ['--set', 'rtmpdTranscodeImage.repository=registry.local/ffmpeg-rtmpd,rtmpdTranscodeImage.tag=v7']);
+    expect(container(one(own, 'Deployment')).args).toContain('--rtmpd-transcode-image=registry.local/ffmpeg-rtmpd:v7');
   });
 });
 
@@ -404,6 +412,7 @@ describe('values.schema.json', () => {
       expect(flags.leaderElect).toBe(args.length === 0);
       expect(flags.namespaces).toEqual(args.length === 0 ? [] : ['a', 'b']);
       expect(flags.rtmpdImage).toBe(`ghcr.io/fluxiot/rtmpd:${packageVersion}`);
+      expect(flags.rtmpdTranscodeImage).toBe(`ghcr.io/fluxiot/rtmpd:${packageVersion}-transcode`);
     }
   });
 });

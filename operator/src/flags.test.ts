@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, flagsSchema, helpText, parseFlags, splitBind, type Flags } from './flags.ts';
-import { defaultImage } from './version.ts';
+import { defaultImage, defaultTranscodeImage } from './version.ts';
 
 describe('operator flags', () => {
   it('has controller-runtime-like defaults, written once in the schema', () => {
@@ -15,7 +15,9 @@ describe('operator flags', () => {
       logLevel: 'info',
       workers: 2,
       rtmpdImage: defaultImage,
+      rtmpdTranscodeImage: defaultTranscodeImage,
     });
+    expect(defaultTranscodeImage).toBe(`${defaultImage}-transcode`);
   });
 
   it('takes a flag over its environment variable over the default, for every option', () => {
@@ -32,6 +34,7 @@ describe('operator flags', () => {
       ['logLevel', 'LOG_LEVEL', 'debug', 'debug', 'warn', 'warn'],
       ['workers', 'WORKERS', '5', 5, '3', 3],
       ['rtmpdImage', 'RTMPD_IMAGE', 'a/rtmpd:1', 'a/rtmpd:1', 'b/rtmpd:2', 'b/rtmpd:2'],
+      ['rtmpdTranscodeImage', 'RTMPD_TRANSCODE_IMAGE', 'a/rtmpd:1-t', 'a/rtmpd:1-t', 'b/rtmpd:2-t', 'b/rtmpd:2-t'],
     ];
     expect(cases.map(([key]) => key).sort()).toEqual(
       Object.keys(flagsSchema.shape)

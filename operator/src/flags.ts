@@ -3,7 +3,7 @@
 // the checks come from here alone.
 import { bool, ConfigError, loadOptions, optionsHelp, optionsTable, type OptionSet } from '@flux-rtmpd/rtmpd/options';
 import { z } from 'zod';
-import { defaultImage } from './version.ts';
+import { defaultImage, defaultTranscodeImage } from './version.ts';
 
 export { ConfigError };
 
@@ -56,7 +56,17 @@ export const flagsSchema = z.object({
     .min(1)
     .max(512)
     .default(defaultImage)
-    .describe("rtmpd image of every RtmpServer that does not pin spec.image; default: rtmpd of the operator's own version"),
+    .describe(
+      "rtmpd image of every RtmpServer that does not pin spec.image and has no spec.transcode rules; default: rtmpd of the operator's own version",
+    ),
+  rtmpdTranscodeImage: z
+    .string()
+    .min(1)
+    .max(512)
+    .default(defaultTranscodeImage)
+    .describe(
+      "rtmpd image of every RtmpServer with spec.transcode rules that does not pin spec.image: its ffmpeg has libx264 and the AAC encoder; default: rtmpd's -transcode variant of the operator's own version",
+    ),
 });
 
 export type Flags = z.infer<typeof flagsSchema>;
@@ -76,6 +86,7 @@ const envNames: Partial<Record<keyof Flags, string>> = {
   logLevel: 'LOG_LEVEL',
   workers: 'WORKERS',
   rtmpdImage: 'RTMPD_IMAGE',
+  rtmpdTranscodeImage: 'RTMPD_TRANSCODE_IMAGE',
 };
 
 const operatorOptions: OptionSet<typeof flagsSchema> = { schema: flagsSchema, envName: (key) => envNames[key as keyof Flags] };

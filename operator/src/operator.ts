@@ -75,7 +75,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     log,
     metrics,
     identity,
-    defaults: { image: flags.rtmpdImage },
+    defaults: { image: flags.rtmpdImage, transcodeImage: flags.rtmpdTranscodeImage },
     workers: flags.workers,
   });
 

@@ -6,3 +6,5 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 export const version: string = pkg.version;
 export const defaultImage = `ghcr.io/fluxiot/rtmpd:${version}`;
+/** The same rtmpd with an ffmpeg that transcodes (libx264, AAC): hack/images.sh builds both. */
+export const defaultTranscodeImage = `${defaultImage}-transcode`;

@@ -425,7 +425,9 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .default('ffmpeg')
-    .describe("ffmpeg binary used for transcoding: needs the libx264 and aac encoders (the image's ffmpeg has neither)")
+    .describe(
+      "ffmpeg binary used for transcoding: needs the libx264 and aac encoders (the rtmpd image's ffmpeg has neither, its -transcode variant's has both)",
+    )
     .meta(live),
   transcodeMaxProcesses: int(0, 256)
     .default(4)

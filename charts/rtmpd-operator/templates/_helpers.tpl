@@ -52,6 +52,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.rtmpdImage.repository (.Values.rtmpdImage.tag | default .Chart.AppVersion) }}
 {{- end }}
 
+{{/* The variant whose ffmpeg transcodes: by default rtmpdImage's repository and tag, with -transcode after the tag. */}}
+{{- define "rtmpd-operator.rtmpdTranscodeImage" -}}
+{{- $repository := .Values.rtmpdTranscodeImage.repository | default .Values.rtmpdImage.repository }}
+{{- $tag := .Values.rtmpdTranscodeImage.tag | default (printf "%s-transcode" (.Values.rtmpdImage.tag | default .Chart.AppVersion)) }}
+{{- printf "%s:%s" $repository $tag }}
+{{- end }}
+
 {{/*
 The operator's RBAC rules, from files/rbac/role.yaml: the file `make generate`
 writes from operator/src/rbac.ts (`make lint` checks the copy is current).

@@ -335,7 +335,7 @@ const transcodeSchema = z
   })
   .prefault({})
   .describe(
-    "transcoding into a ladder of renditions; needs an image (spec.image) whose ffmpeg has the libx264 and aac encoders: the default image's ffmpeg is built for snapshots and has neither. Each transcode takes a good part of a core: size spec.resources for it",
+    "transcoding into a ladder of renditions. With rules and no spec.image the pods run the operator's transcode image (--rtmpd-transcode-image, by default rtmpd:<version>-transcode, whose ffmpeg has libx264 and the AAC encoder; GPL-2.0-or-later), so the first rule or the removal of the last rolls the pods; the default image's ffmpeg is built for snapshots only. A pinned spec.image needs such an ffmpeg. Each transcode takes a good part of a core: size spec.resources for it",
   );
 
 const tlsSchema = z

@@ -6,7 +6,14 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { apiVersion, defaultResources, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
 import { desiredState, publishersMetric, templateHashAnnotation } from './desired.ts';
-import { checksumAnnotation, defaultProbes, preStopSleepSeconds, restrictedPodSecurityContext, restrictedSecurityContext } from './pod.ts';
+import {
+  checksumAnnotation,
+  defaultProbes,
+  preStopSleepSeconds,
+  restrictedPodSecurityContext,
+  restrictedSecurityContext,
+  rtmpdImage,
+} from './pod.ts';
 import { configChanges, configFileName, mountPaths } from './rtmpd-config.ts';
 
 const server = (spec: RtmpServerSpecInput = {}, name = 'edge'): RtmpServer => ({
@@ -16,7 +23,7 @@ const server = (spec: RtmpServerSpecInput = {}, name = 'edge'): RtmpServer => ({
   spec: parseSpec(spec),
 });
 
-const defaults = { image: 'registry.example/rtmpd:9.9.9' };
+const defaults = { image: 'registry.example/rtmpd:9.9.9', transcodeImage: 'registry.example/rtmpd:9.9.9-transcode' };
 const desired = (s: RtmpServer) => desiredState(s, defaults);
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -292,6 +299,16 @@ describe('desired state', () => {
   it("runs the operator's default image unless the spec pins one", () => {
     expect(container(desired(server())).image).toBe(defaults.image);
     expect(container(desired(server({ image: 'mine/rtmpd:1' }))).image).toBe('mine/rtmpd:1');
+  });
+
+  it('runs the default image whose ffmpeg transcodes when spec.transcode has rules, unless the spec pins an image', () => {
+    const transcode = { rules: [{ app: 'live', renditions: [{ name: '240p', height: 240, videoBitrate: 400 }] }] };
+    const image = (spec: RtmpServerSpecInput) => rtmpdImage(parseSpec(spec), defaults);
+    expect(image({ transcode })).toBe(defaults.transcodeImage);
+    expect(container(desired(server({ transcode }))).image).toBe(defaults.transcodeImage);
+    expect(image({ transcode: { rules: [] } })).toBe(defaults.image);
+    expect(image({ transcode: { maxProcesses: 2 } })).toBe(defaults.image);
+    expect(image({ transcode, image: 'mine/rtmpd:1-ffmpeg' })).toBe('mine/rtmpd:1-ffmpeg');
   });
 
   it('probes /health with media-server timings, each overridable', () => {

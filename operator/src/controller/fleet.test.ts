@@ -17,7 +17,8 @@ const server = (spec: RtmpServerSpecInput = {}): RtmpServer => ({
   spec: parseSpec(spec),
 });
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const desired = (spec: RtmpServerSpecInput = {}) => desiredState(server(spec), { image: 'rtmpd:test' });
+const desired = (spec: RtmpServerSpecInput = {}) =>
+  desiredState(server(spec), { image: 'rtmpd:test', transcodeImage: 'rtmpd:test-transcode' });
 const podSpec = (spec: RtmpServerSpecInput = {}): Obj => (desired(spec).statefulSet as Obj).spec.template.spec;
 
 describe('the fleet the operator wires into its pods', () => {

@@ -46,6 +46,14 @@ export const defaultProbes = {
 export interface Defaults {
   /** The rtmpd image when spec.image is unset. */
   image: string;
+  /** The rtmpd image when spec.image is unset and spec.transcode has rules: its ffmpeg transcodes. */
+  transcodeImage: string;
+}
+
+/** The image the pods run: the spec's, else the default whose ffmpeg can do what the spec asks. */
+export function rtmpdImage(spec: Pick<RtmpServerSpec, 'image' | 'transcode'>, defaults: Defaults): string {
+  if (spec.image !== undefined) return spec.image;
+  return spec.transcode.rules.length > 0 ? defaults.transcodeImage : defaults.image;
 }
 
 /** A volume name for a Secret: DNS-1123 labels allow no dots and 63 characters, Secret names do. */
@@ -150,7 +158,7 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
       containers: [
         {
           name: 'rtmpd',
-          image: spec.image ?? defaults.image,
+          image: rtmpdImage(spec, defaults),
           imagePullPolicy: spec.imagePullPolicy,
           args: rtmpdArgs(config),
           ports: containerPorts(spec).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
