@@ -424,6 +424,54 @@ proxy_protocol_refuses_headerless() {
   e2e_log "without a header from the balancer: ffprobe refused ($(head -c 200 "$work/headerless.log" | tr '\n' ' ')), $series $before -> $(metric_sample "$edge_http" "$series")"
 }
 
+# --- adaptive bitrate on the transcode image --------------------------------------
+# "abr" has a transcode rule and no spec.image: the operator runs the image whose
+# ffmpeg transcodes. One cheap rendition (240p) of the 640x360 publish.
+abr_key="${key}t"
+
+transcode_server() {
+  small_rtmpserver abr "$(
+    cat <<YAML
+  transcode:
+    rules:
+      - app: live
+        renditions: [{ name: 240p, height: 240, videoBitrate: 300, audioBitrate: 64 }]
+YAML
+  )" | kubectl -n "$app_ns" apply -f - >&2
+  wait_ready "$app_ns" abr
+  local image
+  image="$(kubectl -n "$app_ns" get pods -l app.kubernetes.io/instance=abr -o jsonpath='{.items[0].spec.containers[0].image}')"
+  [[ "$image" == "$registry/rtmpd:$version-transcode" ]] || e2e_die "abr's pod runs $image, not the transcode image" || return 1
+  e2e_log "abr's pod runs $image"
+}
+
+# rendition_live HTTP_BASE SOURCE_ID RENDITION_ID: the source's transcode runs with the
+# rendition, which is listed as transcoded from the source.
+rendition_live() {
+  local source rendition
+  source="$(stream_of "$1" "$2")" && rendition="$(stream_of "$1" "$3")" || return 1
+  node -e '
+    const [source, rendition, id] = process.argv.slice(1).map((a, i) => (i < 2 ? JSON.parse(a) : a));
+    const ok = source.transcode?.state === "running" && source.transcode.renditions.some((r) => r.stream_id === id) &&
+      rendition.transcoded_from === source.stream_id;
+    process.exit(ok ? 0 : 1);' "$source" "$rendition" "$3"
+}
+
+transcode_rendition() {
+  local source="rtmp/live/$abr_key" rendition="rtmp/live/${abr_key}_240p" master
+  port_forward service/abr "$app_ns" 1935 8082
+  local rtmp="rtmp://127.0.0.1:${forwarded[0]}" http="http://127.0.0.1:${forwarded[1]}"
+  publish "$rtmp/live/$abr_key" 900 >"$work/abr-publish.log" 2>&1 &
+  pids+=("$!")
+  retry 120 "$rendition, transcoded from $source, live" rendition_live "$http" "$source" "$rendition" ||
+    e2e_die "$source: $(stream_of "$http" "$source")" || return 1
+  e2e_log "$source: $(node -p 'JSON.stringify(JSON.parse(process.argv[1]).transcode)' "$(stream_of "$http" "$source")")"
+  master="$(curl -fsS --max-time 10 "$http/live/$abr_key/master.m3u8")"
+  grep -qx "\.\./${abr_key}_240p/index\.m3u8" <<<"$master" || e2e_die "master.m3u8 does not list the rendition: $master" || return 1
+  e2e_log "master.m3u8 lists the source and ../${abr_key}_240p/index.m3u8"
+  check_playback "$rtmp" "$http" live "${abr_key}_240p" 426 240
+}
+
 step docker docker_session_begin
 step tools use_tools
 step images env IMAGE_REGISTRY="$registry" "$repo/hack/images.sh"
@@ -433,7 +481,8 @@ step node-image node_image
 # builds it while vitest runs and the full run finds it done.
 [[ "${1:-}" != --prepare ]] || exit 0
 step cluster create_cluster
-step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version"
+step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd:$version-transcode" \
+  "$registry/rtmpd-operator:$version"
 step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" --set replicaCount=2
 step operator-pods check_pods_secure "$operator_ns" "$operator_pods" rtmpd-operator.js
 step leader-election check_leader_election "$operator_ns" "$operator_pods" rtmpd-operator.media.fluxiot.io
@@ -460,6 +509,9 @@ step forward-rtmp-rtmps forward_to_origin
 step forward-secret-change forward_follows_secret
 step proxy-protocol-client-address proxy_protocol_client_address
 step proxy-protocol-refuses-headerless proxy_protocol_refuses_headerless
+stop_background
+step transcode-server transcode_server
+step transcode-rendition transcode_rendition
 stop_background
 step helm-uninstall helm_uninstall "$release" "$operator_ns"
 e2e_log "kind e2e passed; what the live publisher saw: $(tr '\n' ';' <"$work/outages.txt")"

@@ -9,11 +9,12 @@
 # shellcheck disable=SC2154,SC2016
 set -euo pipefail
 
-# check_images REGISTRY VERSION: both images are small, run as 1000:1000, have no
-# shell, and rtmpd serves /health on a read-only root filesystem.
+# check_images REGISTRY VERSION: the images are small, run as 1000:1000, have no
+# shell, and rtmpd serves /health on a read-only root filesystem; the transcode
+# variant's ffmpeg has the encoders a transcode needs, and its license label says GPL.
 check_images() {
-  local registry="$1" version="$2" image size user id port limit
-  for image in "$registry/rtmpd:$version" "$registry/rtmpd-operator:$version"; do
+  local registry="$1" version="$2" image size user id port limit encoders license
+  for image in "$registry/rtmpd:$version" "$registry/rtmpd:$version-transcode" "$registry/rtmpd-operator:$version"; do
     size="$(docker image inspect -f '{{.Size}}' "$image")"
     user="$(docker image inspect -f '{{.Config.User}}' "$image")"
     limit=$((300 * 1000 * 1000))
@@ -27,6 +28,12 @@ check_images() {
     docker rm "$id" >/dev/null
     e2e_log "$image: $((size / 1000000)) MB, user $user, no shell"
   done
+  image="$registry/rtmpd:$version-transcode"
+  encoders="$(docker run --rm --entrypoint /usr/local/bin/ffmpeg "$image" -hide_banner -encoders | awk '$2 == "libx264" || $2 == "aac" { print $2 }' | sort | tr '\n' ' ')"
+  [[ "$encoders" == "aac libx264 " ]] || e2e_die "$image: its ffmpeg's encoders include '$encoders', not aac and libx264" || return 1
+  license="$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.licenses"}}' "$image")"
+  [[ "$license" == *GPL-2.0-or-later* ]] || e2e_die "$image is labelled '$license', without its ffmpeg's GPL-2.0-or-later" || return 1
+  e2e_log "$image: ffmpeg encodes with $encoders; licenses $license"
   id="$(docker run -d --read-only --tmpfs /data/rtmp:uid=1000,gid=1000 -p 127.0.0.1::8082 "$registry/rtmpd:$version")"
   port="$(docker port "$id" 8082/tcp | sed -n 's/^127.0.0.1:\([0-9]*\)$/\1/p' | head -n 1)"
   if ! retry 30 "rtmpd on a read-only root filesystem to answer /health" curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/health"; then
