@@ -328,18 +328,26 @@ describe('rtmp server under hostile input', () => {
   });
 
   it('closes connections that make no progress, each state by its own deadline, but spares a waiting player', async () => {
+    // Deadlines of 3 s: each connection reaches the state it is to stall in well before, even on a loaded machine.
     const { server, stats, url } = await startTestRtmpServer({
-      connectTimeoutSeconds: 1,
-      startTimeoutSeconds: 1,
-      idleTimeoutSeconds: 1,
-      maxPauseSeconds: 1,
+      connectTimeoutSeconds: 3,
+      startTimeoutSeconds: 3,
+      idleTimeoutSeconds: 3,
+      maxPauseSeconds: 3,
       playWaitSeconds: 10,
     });
     const port = server.address().port;
+    // Each connection's life is timed from before it was opened, so from before any of its deadlines began.
+    const openedAt = new Map<Socket, number>();
+    const opened = async <T extends { socket: Socket }>(open: () => Promise<T>): Promise<T> => {
+      const at = performance.now();
+      const connection = await open();
+      openedAt.set(connection.socket, at);
+      return connection;
+    };
     const closedAfter = async (socket: Socket) => {
-      const startedAt = performance.now();
       await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
-      return performance.now() - startedAt;
+      return performance.now() - openedAt.get(socket)!;
     };
     const trickle = (socket: Socket, bytes: Buffer) => {
       let at = 0;
@@ -347,12 +355,12 @@ describe('rtmp server under hostile input', () => {
       socket.once('close', () => clearInterval(timer));
     };
     // Handshaken, then a connect trickled a byte at a time: the deadline runs from accept all the same.
-    const slowConnect = await rawSession(port);
+    const slowConnect = await opened(() => rawSession(port));
     trickle(slowConnect.socket, serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
     // Connected, then nothing asked for.
-    const idler = await testClient(url('never'));
+    const idler = await opened(() => testClient(url('never')));
     // Publishing, then a keyframe that never ends, trickled.
-    const trickler = await testClient(url('trickled'));
+    const trickler = await opened(() => testClient(url('trickled')));
     await trickler.publish();
     trickle(trickler.socket, serializeMessage(6, MessageType.video, trickler.streamId, 0, Buffer.alloc(100_000), 4096).subarray(0, 4096));
     // Playing, then paused for good.
@@ -360,7 +368,7 @@ describe('rtmp server under hostile input', () => {
     await publisher.publish();
     const feeding = setInterval(() => publishCaptured(publisher), 300);
     onTestFinished(() => clearInterval(feeding));
-    const paused = await testClient(url('paused'));
+    const paused = await opened(() => testClient(url('paused')));
     await paused.play();
     paused.socket.write(
       serializeMessage(
