@@ -1,10 +1,12 @@
-// Authorization on the HTTP side. apiAccess guards the API and /metrics with
-// bearer tokens: endpoints that change state always need one, reads and
-// /metrics when the config says so, /health never. authorizeHttpPlay puts
-// an HTTP player (HTTP-FLV, HLS) through the same rules as an RTMP one.
+// Authorization on the HTTP side. apiAccess checks bearer tokens for the
+// routes whose entry (http/routing.ts) asks for one: `token` routes always
+// need one, `read` routes and /metrics (`metrics`) when the config says so.
+// authorizeHttpPlay puts an HTTP player (HTTP-FLV, HLS) through the same
+// rules as an RTMP one.
 import type { Context, Middleware, Next } from 'koa';
 import type { Config } from '../config.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
+import type { AccessCheck, AccessState, TokenAccess } from '../http/routing.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { bearerOf, tokenAccepted } from './api-tokens.ts';
 import { isTlsSocket } from '../tls/socket.ts';
@@ -18,25 +20,28 @@ export interface ApiAccessOptions {
   onRefused: (reason: 'missing_token' | 'bad_token' | 'no_token_configured') => void;
 }
 
-const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
 /** Whether the request presented a valid API token (set by apiAccess). */
 export const hasApiToken = (ctx: Context): boolean => (ctx.state as { apiToken?: boolean }).apiToken === true;
 
-/** What an endpoint needs: `token`, or `open`; media and console paths are left to their own checks. */
-function accessOf(ctx: Context, config: ApiAccessOptions['config']): 'open' | 'token' | 'media' {
-  if (ctx.path === '/health') return 'open';
-  if (ctx.path === '/metrics') return config.metricsAccess;
-  // Revocations are the server's own security state: never open, not even to read.
-  if (ctx.path.startsWith('/api/v1/auth/')) return 'token';
-  if (ctx.path.startsWith('/api/')) return READ_METHODS.has(ctx.method) ? config.apiReadAccess : 'token';
-  return 'media';
+/** Whether a route of `access` needs a token now, by the config. */
+function tokenNeeded(access: TokenAccess, config: ApiAccessOptions['config']): boolean {
+  if (access === 'read') return config.apiReadAccess === 'token';
+  if (access === 'metrics') return config.metricsAccess === 'token';
+  return true;
 }
 
+/** Puts the API-token check in the request's state, for the routes that ask for it (http/routing.ts). */
 export function apiAccess(options: ApiAccessOptions): Middleware {
-  return async (ctx: Context, next: Next) => {
-    const access = accessOf(ctx, options.config);
-    if (access === 'media') return next();
+  const checkAccess = accessCheck(options);
+  return (ctx: Context, next: Next) => {
+    (ctx.state as AccessState).checkAccess = checkAccess;
+    return next();
+  };
+}
+
+/** A bearer token presented must be good (even where none is needed); none at all is refused where one is. */
+function accessCheck(options: ApiAccessOptions): AccessCheck {
+  return (ctx, access) => {
     const tokens = options.tokens();
     const bearer = bearerOf(ctx.get('authorization') || undefined);
     if (bearer !== undefined) {
@@ -45,7 +50,7 @@ export function apiAccess(options: ApiAccessOptions): Middleware {
         throw unauthorized('bad_token', 'the bearer token is not valid', { invalidToken: true });
       }
       (ctx.state as { apiToken?: boolean }).apiToken = true;
-    } else if (access === 'token') {
+    } else if (tokenNeeded(access, options.config)) {
       if (!tokens) {
         options.onRefused('no_token_configured');
         throw new ApiError(
@@ -57,7 +62,6 @@ export function apiAccess(options: ApiAccessOptions): Middleware {
       options.onRefused('missing_token');
       throw unauthorized('unauthorized', `${ctx.method} ${ctx.path} needs Authorization: Bearer <API token>`);
     }
-    return next();
   };
 }
 

@@ -16,6 +16,10 @@ import { SnapshotService } from '../snapshot/service.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { createHttpApp } from './app.ts';
 import { BitrateMeter } from './bitrate.ts';
+import { metricsRoute } from './metrics-route.ts';
+import { noQuery } from './query.ts';
+import type { Router } from './required-modules.ts';
+import { routerFor, type RouteGroup } from './routing.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 const logger = pino({ level: 'silent' });
@@ -37,9 +41,20 @@ interface ServeOptions {
   authRules?: AuthRule[];
   tokens?: string[];
   access?: Partial<Pick<Config, 'apiReadAccess' | 'metricsAccess'>>;
+  /** /metrics (on an empty registry) by default, as rtmpd mounts it. */
+  routes?: Router[];
 }
 
-async function serve({ snapshotEnabled = true, playWaitMs = 0, authRules = [], tokens, access = {} }: ServeOptions = {}) {
+const noMetrics = metricsRoute({ contentType: 'text/plain', scrape: () => Promise.resolve(Buffer.alloc(0)) });
+
+async function serve({
+  snapshotEnabled = true,
+  playWaitMs = 0,
+  authRules = [],
+  tokens,
+  access = {},
+  routes = [noMetrics],
+}: ServeOptions = {}) {
   const hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const snapshots = new SnapshotService({
     hub,
@@ -66,6 +81,7 @@ async function serve({ snapshotEnabled = true, playWaitMs = 0, authRules = [], t
     playWaitMs,
     authorizer,
     access: { config, tokens: () => tokens, onRefused: (reason) => authorizer.countRefusal('api', reason) },
+    routes,
   });
   const server: HttpServer = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
   cleanup = async () => {
@@ -218,6 +234,28 @@ describe('HTTP API access', () => {
     const badBan = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fnone?ban_seconds=-1'), { method: 'DELETE', headers: bearer });
     // The query is checked at the edge, before the stream is looked up.
     expect(badBan.status).toBe(400);
+  });
+
+  it("refuses a route declared with an access without it, wherever its path is: the route's entry decides", async () => {
+    const route = (path: string, access: 'token' | 'read' | 'metrics') =>
+      ({ method: 'get', paths: [path], summary: path, access, query: noQuery, ok: { 204: { description: 'done', empty: true } } }) as const;
+    const group = {
+      token: route('/custom/token', 'token'),
+      read: route('/custom/read', 'read'),
+      metrics: route('/custom/metrics', 'metrics'),
+    } satisfies RouteGroup;
+    const done = (ctx: { status: number }) => void (ctx.status = 204);
+    const { url } = await serve({
+      tokens: [token],
+      access: { apiReadAccess: 'token', metricsAccess: 'token' },
+      routes: [routerFor(group, { token: done, read: done, metrics: done })],
+    });
+    for (const path of ['/custom/token', '/custom/read', '/custom/metrics']) {
+      const refused = await fetch(url(path));
+      expect(refused.status, path).toBe(401);
+      expect(refused.headers.get('www-authenticate'), path).toBe('Bearer realm="rtmpd"');
+      expect((await fetch(url(path), { headers: bearer })).status, path).toBe(204);
+    }
   });
 
   it('answers a method a path does not take with a JSON 405 and an Allow header that names those it does', async () => {

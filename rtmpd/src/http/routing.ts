@@ -5,20 +5,34 @@
 // the same lists into the OpenAPI document (openapi.ts, which rtmpd never
 // loads). A group's handlers are bound to its routes by name, so a route
 // without a handler, or a handler that reads another query, does not compile.
+// Each route's entry is the one word on who may call it: its router runs the
+// check its `access` asks for ahead of its handler.
 import type { RouterContext } from '@koa/router';
-import type { Middleware, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
 import { queryParser } from './query.ts';
 import { Router } from './required-modules.ts';
 
 /**
- * Who may call a route (auth/http-access.ts): `open` anyone; `read` anyone
- * unless --api-read-access is `token`; `token` only with an API token;
- * `metrics` by --metrics-access; `play` by the play rules (a player's
- * credentials in the query, or a JWT as its bearer token); `fleet` only the
- * pods of the fleet, with their own token (fleet/routes.ts).
+ * Who may call a route: `open` anyone; `read` anyone unless
+ * --api-read-access is `token`; `token` only with an API token; `metrics` by
+ * --metrics-access (these three by auth/http-access.ts's apiAccess); `play`
+ * by the play rules (a player's credentials in the query, or a JWT as its
+ * bearer token), which its handler asks; `fleet` only the pods of the fleet,
+ * with their own token (fleet/routes.ts, in its `before`).
  */
 export type Access = 'open' | 'read' | 'token' | 'metrics' | 'play' | 'fleet';
+
+/** The accesses an API token decides. */
+export type TokenAccess = Extract<Access, 'read' | 'token' | 'metrics'>;
+const TOKEN_ACCESS: ReadonlySet<Access> = new Set<TokenAccess>(['read', 'token', 'metrics']);
+
+/** Refuses (throws) a request a route of `access` may not take; apiAccess puts it in the request's state. */
+export type AccessCheck = (ctx: Context, access: TokenAccess) => void;
+
+export interface AccessState {
+  checkAccess?: AccessCheck;
+}
 
 /** An answer's body: JSON by a schema, media of these types, or none. */
 export type Body = { json: z.ZodType } | { media: readonly string[] } | { empty: true };
@@ -56,14 +70,28 @@ type Handler<Q extends z.ZodObject = z.ZodObject> = (ctx: RouterContext, query: 
 /** A handler for every route of `G`, given the query its route's schema parses. */
 export type Handlers<G extends RouteGroup> = { [Name in keyof G]: Handler<G[Name]['query']> };
 
-/** The router of `group`'s routes; `before` runs ahead of each of its handlers (e.g. a token check). */
+/**
+ * The router of `group`'s routes: each runs the check of its access, then
+ * `before` (e.g. the fleet's token check), then its handler.
+ */
 export function routerFor<G extends RouteGroup>(group: G, handlers: Handlers<G>, ...before: Middleware[]): Router {
   const router = new Router();
   for (const [name, route] of Object.entries(group)) {
     const parse = queryParser(route.query, route.othersIgnored ? 'ignore' : 'refuse');
     const handler = handlers[name] as Handler;
     const handle = (ctx: RouterContext, next: Next) => handler(ctx, parse(ctx.query), next);
-    for (const path of route.paths) router.register(path, [route.method], [...before, handle]);
+    const checks = TOKEN_ACCESS.has(route.access) ? [requireAccess(route.access as TokenAccess)] : [];
+    for (const path of route.paths) router.register(path, [route.method], [...checks, ...before, handle]);
   }
   return router;
+}
+
+/** Runs the app's check for `access`; fails closed (a 500) in an app that has none. */
+function requireAccess(access: TokenAccess): Middleware {
+  return (ctx, next) => {
+    const check = (ctx.state as AccessState).checkAccess;
+    if (!check) throw new Error(`${ctx.method} ${ctx.path} is a ${access} route, and no access check runs (apiAccess)`);
+    check(ctx, access);
+    return next();
+  };
 }
