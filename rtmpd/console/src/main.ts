@@ -83,11 +83,6 @@ document.addEventListener('keydown', (event) => {
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
   if (page?.onKey(event)) event.preventDefault();
 });
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') void poll();
-});
-window.addEventListener('hashchange', route);
-
 initTheme(document.getElementById('theme') as HTMLButtonElement);
 for (;;) {
   try {
@@ -99,6 +94,11 @@ for (;;) {
   }
 }
 const thumbnails = new Thumbnails(api, settings.snapshots);
+// Only now does anything draw a view: a deep link's hash can change while the settings load.
+window.addEventListener('hashchange', route);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') void poll();
+});
 route();
 await poll();
 schedule();

@@ -216,6 +216,37 @@ describe('web console', () => {
     }
   });
 
+  it("draws a deep link's view only once its settings are in, though its hash changes while they load", async () => {
+    const deep = await browser.newPage();
+    let settingsAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (settingsAsked = resolve));
+    let releaseSettings!: () => void;
+    const released = new Promise<void>((resolve) => (releaseSettings = resolve));
+    await deep.route('**/console/settings.json', async (route) => {
+      settingsAsked();
+      await released;
+      await route.continue();
+    });
+    try {
+      await deep.goto(server.httpUrl('/#/'), { waitUntil: 'commit' });
+      await asked;
+      // The hash changes, and every hashchange listener has run, while settings.json is held back.
+      await deep.evaluate(
+        () =>
+          new Promise<void>((resolve) => {
+            window.addEventListener('hashchange', () => setTimeout(resolve), { once: true });
+            location.hash = '#/stream/rtmp%2Flive%2Fcam1';
+          }),
+      );
+      releaseSettings();
+      const field = deep.locator('#url-rtmps');
+      await expect.poll(() => field.inputValue(), { timeout: 15_000 }).toBe(`rtmps://127.0.0.1:${rtmpsPort}/live/cam1`);
+      expect(browser.problems).toEqual([]);
+    } finally {
+      await deep.close();
+    }
+  });
+
   it('reads on a phone: nothing wider than the screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const hash of ['#/stream/rtmp%2Flive%2Fcam1', '#/']) {
