@@ -38,7 +38,7 @@ const clients: RtmpClient[] = [];
 
 interface LeaseJson {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { holderIdentity?: string };
+  spec: { holderIdentity?: string; renewTime?: string };
 }
 
 const leases = async (kind: 'pod' | 'stream'): Promise<LeaseJson[]> =>
@@ -66,6 +66,8 @@ async function startPod(name: string, ip: string, extra: { graceSeconds?: number
     dir,
     extraArgs: [
       `--api-token-file=${join(dir, 'api.tokens')}`,
+      // Shorter than the Lease: a publish that waits out a dead owner's claim outlasts it (the checks' time is not the client's).
+      '--start-timeout-seconds=5',
       ...[
         `--rtmps-bind=${ip}:${ports.rtmps}`,
         `--tls-cert-file=${join(dir, 'tls', 'tls.crt')}`,
@@ -314,6 +316,11 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
 
   it('SIGKILL of the owner: a republish on another pod is admitted when its claim expires, and plays from the third', async () => {
     const relayed = await player(pod('edge-2').rtmpUrl('live', key));
+    // Killed right after it renewed its Lease, the worst case: the republish waits out nearly a whole Lease
+    // duration, longer than the deadline a client has to ask to publish.
+    const renewed = async () => (await leases('pod')).find((l) => l.metadata.name === 'rtmpd-pod.edge-0')?.spec.renewTime;
+    const before = await renewed();
+    await eventually('a renewal of edge-0’s Lease', async () => ((await renewed()) !== before ? true : undefined));
     const killedAt = Date.now();
     await pod('edge-0').kill();
     // The encoder reconnects at once, to another pod (as through the Service): its publish waits for the claim.

@@ -246,7 +246,7 @@ export const configSchema = z.object({
   startTimeoutSeconds: int(1, 3600)
     .default(10)
     .describe(
-      'an RTMP connection must start publishing or playing (admission checks included) within this many seconds of connect, or of ending its last publish or play',
+      'an RTMP connection must ask to publish or play within this many seconds of connect, or of ending its last publish or play (the time the server’s admission checks take does not count: they have --idle-timeout-seconds)',
     )
     .meta(live),
   maxPauseSeconds: int(1, 86_400).default(120).describe('an RTMP player paused for longer is closed').meta(live),

@@ -107,6 +107,27 @@ describe('admission checks', () => {
     expect(Object.values(stats.protocols.rtmp.connections).every((n) => n === 0)).toBe(true);
   });
 
+  it('may take longer than the start deadline (a stream claim waits out a dead pod), but not than the idle timeout', async () => {
+    const never: Promise<never> = new Promise(() => undefined);
+    const slow: AdmissionCheck = async (request) => {
+      if (request.key === 'stuck') return never;
+      await sleep(2500);
+      return { allow: true };
+    };
+    const { hub, url, stats } = await startTestRtmpServer({ startTimeoutSeconds: 1, idleTimeoutSeconds: 4 }, { admission: [slow] });
+    const publisher = await testClient(url('cam'));
+    await publisher.publish();
+    expect(hub.get('live', 'cam')).toBeDefined();
+    publisher.destroy(); // it sends nothing, and would be closed as idle too
+    const stuck = await testClient(url('stuck'));
+    const askedAt = performance.now();
+    const closed = new Promise<number>((resolve) => stuck.once('close', () => resolve(performance.now() - askedAt)));
+    void stuck.publish().catch(() => undefined);
+    expect(await closed).toBeGreaterThanOrEqual(3500);
+    expect(stats.protocols.rtmp.protocolErrors).toMatchObject({ idle_timeout: 1 });
+    expect(stats.protocols.rtmp.protocolErrors.start_timeout).toBeUndefined();
+  });
+
   it('hold what an encoder sends right behind publish until the checks allow it', async () => {
     const [header, keyframe] = firstVideo();
     const slow: AdmissionCheck = async () => {

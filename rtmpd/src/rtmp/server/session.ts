@@ -96,6 +96,8 @@ interface Admitting {
   abort: AbortController;
   held: HeldMessage[];
   heldBytes: number;
+  /** performance.now() when the checks began. */
+  since: number;
 }
 
 /** An admitted player waiting (up to playWaitSeconds) for its stream's publisher. */
@@ -307,8 +309,12 @@ export class RtmpSession {
           this.fail(state.kind === 'handshake' ? 'handshake_timeout' : 'connect_timeout', 'no connect in time');
         return;
       case 'connected':
-      case 'admitting':
         if (now - this.startDeadlineFrom >= config.startTimeoutSeconds * 1000) this.fail('start_timeout', 'no publish or play in time');
+        return;
+      case 'admitting':
+        // The checks are the server's to answer, each within the idle timeout (admission.ts), not the client's
+        // start deadline: a publish that waits out a dead pod's stream claim may need a whole Lease duration.
+        if (now - state.since >= config.idleTimeoutSeconds * 1000) this.fail('idle_timeout', 'admission checks took too long');
         return;
       case 'publishing':
         return this.expectProgress(now, state.stream.stats.bytesIn);
@@ -423,8 +429,12 @@ export class RtmpSession {
     if (next.kind !== 'closed') connections[next.kind]++;
     if ((next.kind === 'publishing') !== (this.state.kind === 'publishing'))
       this.connection.setInboundLimits(this.inboundLimits(next.kind));
-    // Back to nothing going on: the deadline to start runs again, but a refused or aborted admission does not restart it.
-    if (next.kind === 'connected' && this.state.kind !== 'admitting') this.startDeadlineFrom = performance.now();
+    // Back to nothing going on: the deadline to start runs again. A refused admission does not restart it,
+    // but the time its checks took is not the client's.
+    if (next.kind === 'connected') {
+      if (this.state.kind === 'admitting') this.startDeadlineFrom += performance.now() - this.state.since;
+      else this.startDeadlineFrom = performance.now();
+    }
     // Each state that watches progress starts afresh.
     this.progress = -1;
     this.state = next;
@@ -594,7 +604,7 @@ export class RtmpSession {
     const checks = this.options.admission;
     if (checks.length === 0) return this.admitted(action, streamId, key);
     const abort = new AbortController();
-    const state: Admitting = { kind: 'admitting', action, streamId, key, abort, held: [], heldBytes: 0 };
+    const state: Admitting = { kind: 'admitting', action, streamId, key, abort, held: [], heldBytes: 0, since: performance.now() };
     this.setState(state);
     const request = {
       action,
