@@ -61,25 +61,25 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
     const player = new FlvResponse(ctx.res);
     // The viewer may leave while being authorized, waiting for the publisher, or at any time after.
     const left = new AbortController();
-    let stream: Stream | undefined = undefined;
-    let lease: AdmissionLease | undefined = undefined;
-    ctx.res.once('close', () => {
-      left.abort();
-      stream?.unsubscribe(player);
-      lease?.release();
-    });
-    lease = await authorizePlay?.(ctx, app, key, left.signal);
+    ctx.res.once('close', () => left.abort());
+    // What the request took is given back in this one place, when the response closes (at once if it has).
+    const onLeft = (giveBack: () => void) =>
+      left.signal.aborted ? giveBack() : left.signal.addEventListener('abort', giveBack, { once: true });
+    const lease = await authorizePlay?.(ctx, app, key, left.signal);
+    if (lease) onLeft(() => lease.release());
     const head = ctx.method === 'HEAD';
-    if (!left.signal.aborted)
-      stream = head ? await hub.arrival(app, key, playWaitMs, left.signal) : await hub.subscribe(app, key, player, playWaitMs, left.signal);
+    const stream = left.signal.aborted
+      ? undefined
+      : head
+        ? await hub.arrival(app, key, playWaitMs, left.signal)
+        : await hub.subscribe(app, key, player, playWaitMs, left.signal);
+    // Only a GET subscribes its player; a HEAD just waits for the stream.
+    if (stream && !head) onLeft(() => stream.unsubscribe(player));
     if (left.signal.aborted) {
-      stream?.unsubscribe(player);
-      lease?.release();
       ctx.respond = false;
       return;
     }
     if (!stream) {
-      lease?.release();
       const waited = playWaitMs > 0 ? ` (waited ${playWaitMs / 1000} s)` : '';
       throw new ApiError(
         404,
@@ -88,16 +88,14 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
       );
     }
     if (head) {
-      // Koa ends the response; its 'close' releases the lease.
       ctx.set(FLV_HEAD);
       ctx.status = 200;
       return;
     }
     // The response belongs to the player now (it began with the FLV header), not to Koa.
     ctx.respond = false;
-    const live = stream;
     lease?.attach(() => {
-      live.unsubscribe(player);
+      stream.unsubscribe(player);
       player.close('revoked');
     });
   };
