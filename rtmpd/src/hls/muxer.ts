@@ -8,6 +8,7 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
+import { SegmentRates } from './bandwidth.ts';
 import type { Bandwidth } from './multivariant.ts';
 import { renderPlaylist, type PlaylistNames, type PlaylistSegment } from './playlist.ts';
 
@@ -79,8 +80,8 @@ export class HlsMuxer implements Subscriber {
   private playlist: string | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly clients = new Map<string, number>();
-  /** Of every segment completed, including those the window dropped: the highest bit rate of one, and the bits and seconds of all. */
-  private readonly segmentRates = { peak: 0, bits: 0, seconds: 0 };
+  /** Of every segment completed, including those the window dropped. */
+  private readonly segmentRates = new SegmentRates();
 
   constructor(options: HlsMuxerOptions) {
     this.options = options;
@@ -248,8 +249,7 @@ export class HlsMuxer implements Subscriber {
 
   /** The bit rates of the segments completed since the muxer started (multivariant.ts); undefined before the first. */
   get bandwidth(): Bandwidth | undefined {
-    const { peak, bits, seconds } = this.segmentRates;
-    return seconds > 0 ? { peak, average: bits / seconds } : undefined;
+    return this.segmentRates.bandwidth;
   }
 
   /** Drops the oldest segment (memory pressure); false when only one is left. */
@@ -305,14 +305,9 @@ export class HlsMuxer implements Subscriber {
     }
     this.segments.push(segment);
     this.current = undefined;
-    if (segment.duration > 0) {
-      const rates = this.segmentRates;
-      rates.peak = Math.max(rates.peak, (segment.bytes.length * 8) / segment.duration);
-      rates.bits += segment.bytes.length * 8;
-      rates.seconds += segment.duration;
-    }
     // EXTINF rounded must not exceed the target duration, which must not shrink.
     this.targetDuration = Math.max(this.targetDuration, Math.round(segment.duration));
+    this.segmentRates.add(segment.bytes.length * 8, segment.duration, this.targetDuration);
     while (this.segments.length > this.options.windowSegments || (this.bytes > this.options.maxBytes && this.segments.length > 1)) {
       const gone = this.segments.shift()!;
       if (gone.discontinuity) this.discontinuitySequence++;

@@ -127,3 +127,23 @@ export function expectContinuity(before: ParsedPlaylist, after: ParsedPlaylist):
   }
   for (let i = 1; i < after.segments.length; i++) expect(after.segments[i]!.uri).not.toBe(after.segments[i - 1]!.uri);
 }
+
+/**
+ * RFC 8216 4.3.4.2's peak segment bit rate: the largest bit rate of any contiguous set of segments
+ * whose total duration is at least the target duration. rtmpd's target only grows (a segment longer
+ * than it raises it); a set counts under the target the playlist had when its last segment was
+ * listed, so a peak measured before the target grew stays (an upper bound, never an understatement).
+ */
+export function peakSegmentBitRate(segments: readonly { bits: number; seconds: number; targetSeconds: number }[]): number {
+  let peak = 0;
+  for (let last = 0; last < segments.length; last++) {
+    let bits = 0;
+    let seconds = 0;
+    for (let first = last; first >= 0; first--) {
+      bits += segments[first]!.bits;
+      seconds += segments[first]!.seconds;
+      if (seconds >= segments[last]!.targetSeconds) peak = Math.max(peak, bits / seconds);
+    }
+  }
+  return peak;
+}
