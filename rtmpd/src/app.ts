@@ -93,7 +93,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     inUse: () => recorder.filesInUse(),
     logger: logger.child({ component: 'retention' }),
   });
-  const recordings = new RecordingStore(config.storageDir, () => recorder.filesInUse());
+  const recordings = new RecordingStore(config.storageDir, recorder);
   const webhooks = await Webhooks.start({
     hub,
     config,

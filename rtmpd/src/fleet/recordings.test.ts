@@ -89,7 +89,7 @@ describe('one pod’s page', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('qualifies ids and URLs with the pod and starts after the cursor', async () => {
-    const store = new RecordingStore(dir, () => new Set());
+    const store = new RecordingStore(dir, { filesInUse: () => new Set(), finishing: () => undefined });
     const first = await podRecordings(store, 'edge-0', { stream_id: 'rtmp/live/cam', limit: 2 });
     expect(first.recordings.map((r) => [r.id, r.pod])).toEqual([
       [`edge-0/live/cam/${T1}`, 'edge-0'],

@@ -69,7 +69,10 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
   let store: RecordingStore;
 
   beforeAll(async () => {
-    store = new RecordingStore(await mkdtemp(join(tmpdir(), 'rtmpd-fleet-recordings-')), () => new Set());
+    store = new RecordingStore(await mkdtemp(join(tmpdir(), 'rtmpd-fleet-recordings-')), {
+      filesInUse: () => new Set(),
+      finishing: () => undefined,
+    });
     const app = new Koa();
     app.use(jsonErrors(pino({ level: 'silent' })));
     const routes = fleetRoutes({

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { renderVodPlaylist, type VodFile } from '../hls/vod-playlist.ts';
 import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
+import type { Recorder } from '../storage/recorder.ts';
 import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber } from './query.ts';
@@ -93,15 +94,17 @@ export type RecordingListQuery = z.infer<typeof listQuery>;
 
 export const recordingUrl = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;
 
+/** What the store asks the recorder about the files it is writing. */
+export type FilesBeingWritten = Pick<Recorder, 'filesInUse' | 'finishing'>;
+
 /** The recordings under --storage-dir, as the API selects, shows, serves and deletes them. */
 export class RecordingStore {
   private readonly storageDir: string;
-  /** Paths of the files being written now. */
-  private readonly inUse: () => ReadonlySet<string>;
+  private readonly writing: FilesBeingWritten;
 
-  constructor(storageDir: string, inUse: () => ReadonlySet<string>) {
+  constructor(storageDir: string, writing: FilesBeingWritten) {
     this.storageDir = storageDir;
-    this.inUse = inUse;
+    this.writing = writing;
   }
 
   /** The recordings of a stream selection that overlap its time range, oldest first. */
@@ -118,12 +121,15 @@ export class RecordingStore {
     const files = (await listRecordings(this.storageDir)).filter(
       (f) => (app === undefined || f.app === app) && (key === undefined || f.key === key),
     );
-    // A file ends where the stream's next one starts; the last one at its last write.
+    // A file ends where the stream's next one starts; the last one at its last write, or now while it is written
+    // (its last write may be a fragment ago).
+    const writing = this.writing.filesInUse();
+    const now = Date.now();
     const next = new Map<string, number>();
     const ends = new Map<RecordingFile, number>();
     for (const f of [...files].reverse()) {
       const stream = `${f.app}/${f.key}`;
-      ends.set(f, next.get(stream) ?? f.modified.getTime());
+      ends.set(f, next.get(stream) ?? (writing.has(f.path) ? now : f.modified.getTime()));
       next.set(stream, f.start.getTime());
     }
     return files.filter(
@@ -132,7 +138,7 @@ export class RecordingStore {
   }
 
   views(files: readonly RecordingFile[]): Promise<RecordingView[]> {
-    const writing = this.inUse();
+    const writing = this.writing.filesInUse();
     return Promise.all(files.map((file) => view(file, writing.has(file.path))));
   }
 
@@ -182,7 +188,10 @@ export class RecordingStore {
 
   async remove(ctx: RouterContext, id: string): Promise<void> {
     const file = await this.file(id);
-    if (this.inUse().has(file.path))
+    // A file whose segment has just ended is still being written out and synced: it is deleted once it is
+    // whole and closed, not under the recorder (which would then announce a file that is gone).
+    await this.writing.finishing(file.path);
+    if (this.writing.filesInUse().has(file.path))
       throw new ApiError(409, 'recording_in_progress', `${file.id} is being written; it can be deleted once its segment ends`);
     try {
       await unlink(file.path);

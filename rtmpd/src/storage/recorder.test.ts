@@ -109,6 +109,25 @@ describe('Recorder', () => {
     expect(await recordings(join(storageDir, 'off', 'cam'))).toEqual([]);
   });
 
+  it('keeps the files of ended segments in use until they are written out, synced and closed', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const closed: string[] = [];
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger, onFileClosed: (path) => closed.push(path) });
+    const stream = publish('live', 'cam');
+    push(stream);
+    hub.unpublish(stream);
+    // Every segment has ended, and none is on disk whole yet: the files are opened and written asynchronously.
+    const ending = [...recorder.filesInUse()];
+    expect(ending.length).toBe(3);
+    for (const path of ending) {
+      await recorder.finishing(path);
+      expect(closed).toContain(path);
+      expect(recorder.filesInUse().has(path)).toBe(false);
+      expect(recorder.finishing(path)).toBeUndefined();
+    }
+    expect((await recordings(join(storageDir, 'live', 'cam'))).map((name) => join(storageDir, 'live', 'cam', name))).toEqual(ending);
+  });
+
   it('logs and counts a disk error instead of crashing, and the stream goes on', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     // A file where the app directory should be: mkdir fails.

@@ -78,11 +78,27 @@ export class Recorder {
     return this.recordings.get(stream)?.state;
   }
 
-  /** Paths of the files being written now (retention and DELETE leave them alone). */
+  /**
+   * Paths of the files being written now: open, or ended and still being
+   * written out, synced and closed (retention leaves them alone; a DELETE
+   * refuses an open one and waits for one that is finishing).
+   */
   filesInUse(): Set<string> {
     const paths = new Set<string>();
-    for (const recording of this.recordings.values()) if (recording.openPath) paths.add(recording.openPath);
+    for (const recording of this.recordings.values()) {
+      if (recording.openPath) paths.add(recording.openPath);
+      for (const path of recording.finishingPaths()) paths.add(path);
+    }
     return paths;
+  }
+
+  /** Settles once `path`, a file whose segment has ended, is written whole and closed (or removed, if it held nothing); undefined when it is not such a file. */
+  finishing(path: string): Promise<void> | undefined {
+    for (const recording of this.recordings.values()) {
+      const finished = recording.finishing(path);
+      if (finished) return finished;
+    }
+    return undefined;
   }
 
   /** Stops recording new streams and waits for open files to be written and closed. */
@@ -140,7 +156,8 @@ class StreamRecording implements Subscriber {
   private trace: RecordingTrace | undefined;
   private retryAt = 0;
   private ended = false;
-  private readonly closing = new Set<Promise<void>>();
+  /** The files whose segment has ended, by path, until they are written out, synced and closed. */
+  private readonly closing = new Map<string, Promise<void>>();
   private lastStart = 0;
   // fMP4
   private fragmenter: Fragmenter | undefined;
@@ -158,6 +175,14 @@ class StreamRecording implements Subscriber {
 
   get openPath(): string | undefined {
     return this.file?.path;
+  }
+
+  finishingPaths(): Iterable<string> {
+    return this.closing.keys();
+  }
+
+  finishing(path: string): Promise<void> | undefined {
+    return this.closing.get(path);
   }
 
   begin(stream: Stream): void {
@@ -184,13 +209,13 @@ class StreamRecording implements Subscriber {
     this.ended = true;
     this.fragmenter?.finish();
     this.endFile();
-    void Promise.all(this.closing).then(() => this.o.onDone());
+    void Promise.all(this.closing.values()).then(() => this.o.onDone());
   }
 
   async stop(): Promise<void> {
     this.o.stream.unsubscribe(this);
     this.close();
-    await Promise.all(this.closing);
+    await Promise.all(this.closing.values());
   }
 
   private onFragment(fragment: Fragment): void {
@@ -278,14 +303,14 @@ class StreamRecording implements Subscriber {
     this.file = undefined;
     const trace = this.trace;
     const done = file.end().then(() => {
-      this.closing.delete(done);
+      this.closing.delete(file.path);
       if (file.isFailed) return;
       trace?.end(this.o.stream, file.committed);
       this.o.stats.dropped += file.dropped;
       this.o.logger.info({ path: file.path, bytes: file.committed }, 'recording file finished');
       this.o.onFileClosed(file.path);
     });
-    this.closing.add(done);
+    this.closing.set(file.path, done);
   }
 
   private onFileError(file: SegmentFile, err: NodeJS.ErrnoException): void {

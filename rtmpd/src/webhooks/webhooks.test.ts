@@ -35,7 +35,7 @@ async function setup(argv: string[], storageDir?: string) {
   const webhooks = await Webhooks.start({
     hub,
     config,
-    recordings: new RecordingStore(storageDir, () => new Set()),
+    recordings: new RecordingStore(storageDir, { filesInUse: () => new Set(), finishing: () => undefined }),
     logger: pino({ level: 'silent' }),
     send,
   });
