@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { leaderElectionRules, managerRules, metricsAuthRules, metricsReaderRules } from '../../operator/src/rbac.ts';
-import { helm } from '../cluster/kube.ts';
+import { helm, type RunResult } from '../cluster/kube.ts';
 import { allFeatures, chartDir, kubeVersion, one, packageVersion, repo, template, type K8sObject } from '../lib/chart.ts';
 
 interface Container {
@@ -310,6 +310,22 @@ describe('the operator’s availability and exposure', () => {
 });
 
 describe('every value the schema allows', () => {
+  // Each helm template is a process of its own: three at a time took this file from
+  // 189-205 s to 82-100 s on a loaded 2-core machine, and no more than three leave
+  // the tests running beside it their share of the cores.
+  const renderEach = async <T>(items: readonly T[], setting: (item: T) => string[]): Promise<[T, RunResult][]> => {
+    const results: [T, RunResult][] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < items.length; i = next++) {
+        const item = items[i] as T;
+        const args = ['template', 'rel', chartDir, '--kube-version', kubeVersion, ...allFeatures, ...setting(item)];
+        results[i] = [item, await helm(args, { allowFailure: true })];
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    return results;
+  };
   const paths = (o: Record<string, unknown>, prefix = ''): string[] =>
     Object.entries(o).flatMap(([k, v]) => {
       const path = prefix ? `${prefix}.${k}` : k;
@@ -319,10 +335,8 @@ describe('every value the schema allows', () => {
   it('renders, or is refused by the schema naming it, with any value unset (--set <value>=null drops it)', async () => {
     const values = parse(read('charts/rtmpd-operator/values.yaml')) as Record<string, unknown>;
     const rendered: string[] = [];
-    for (const path of paths(values)) {
-      const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...allFeatures, '--set', `${path}=null`], {
-        allowFailure: true,
-      });
+    const results = await renderEach(paths(values), (path) => ['--set', `${path}=null`]);
+    for (const [path, r] of results) {
       if (r.code === 0) {
         rendered.push(path);
         continue;
@@ -363,11 +377,8 @@ describe('every value the schema allows', () => {
     };
     const cases = edges(schema, '');
     expect(cases.length).toBeGreaterThan(20);
-    for (const [path, value] of cases) {
-      const setting = `${path}=${JSON.stringify(value)}`;
-      const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, ...allFeatures, '--set-json', setting], {
-        allowFailure: true,
-      });
+    const settings = cases.map(([path, value]) => ({ path, setting: `${path}=${JSON.stringify(value)}` }));
+    for (const [{ path, setting }, r] of await renderEach(settings, ({ setting }) => ['--set-json', setting])) {
       // it renders, or the chart's own check refuses it with a message naming it
       // (serviceAccount.create=false needs a name; two operators need leader election)
       if (r.code !== 0) expect(r.stderr, setting).toMatch(new RegExp(`execution error at .*: .*${path.replaceAll('.', '\\.')}`));
