@@ -450,6 +450,10 @@ export const configSchema = z.object({
     .meta(live),
   snapshotQuality: int(1, 31).default(3).describe('JPEG quality for ffmpeg -q:v, 1 (best) to 31 (smallest)').meta(live),
   snapshotConcurrency: int(1, 64).default(2).describe('snapshot decodes that may run at once').meta(restart),
+  snapshotTimeoutSeconds: int(1, 600)
+    .default(10)
+    .describe('seconds a snapshot decode may take before its requests are answered 503 (decode_failed); a slow or loaded node wants more')
+    .meta(live),
   ffmpegPath: z.string().min(1).default('ffmpeg').describe('ffmpeg binary used for snapshots').meta(live),
   metricsMaxStreams: int(0, 100_000)
     .default(200)

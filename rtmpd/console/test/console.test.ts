@@ -23,6 +23,11 @@ import { selfSigned } from '../../test/support/certificates.ts';
 
 const ARTIFACTS = resolve(import.meta.dirname, '../../../.artifacts/console');
 const PUBLISHED = ['cam1', 'cam2'];
+// A thumbnail is a snapshot decode: on a loaded machine (CI builds images beside
+// the tests) one took more than rtmpd's default 10 s and the page logged its 503.
+// The decode gets 30 s, and a thumbnail is waited for past that.
+const SNAPSHOT_TIMEOUT_SECONDS = 30;
+const THUMBNAIL_WAIT_MS = (SNAPSHOT_TIMEOUT_SECONDS + 5) * 1000;
 
 let server: RunningServer;
 let rtmpsPort: number;
@@ -39,6 +44,7 @@ beforeAll(async () => {
   server = await startServer([
     ...['--rtmps-bind', '127.0.0.1:0', '--https-bind', '127.0.0.1:0'],
     ...['--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
+    ...['--snapshot-timeout-seconds', String(SNAPSHOT_TIMEOUT_SECONDS)],
   ]);
   const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https: string };
   const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
@@ -95,7 +101,7 @@ describe('web console', () => {
     page.on('request', (request) => requests.push(new URL(request.url()).pathname));
     await page.goto(server.httpUrl('/'));
     for (const key of PUBLISHED) {
-      await expect.poll(() => card(key).locator('.thumb.loaded').count(), { timeout: 15_000 }).toBe(1);
+      await expect.poll(() => card(key).locator('.thumb.loaded').count(), { timeout: THUMBNAIL_WAIT_MS }).toBe(1);
       await expect.poll(() => card(key).innerText()).toMatch(/H\.264 · 640×360 · 25 fps · AAC/);
     }
     expect(await page.locator('#summary').innerText()).toMatch(/^2 live streams · 0 players · \d+(\.\d)? [kM]bps in$/);
@@ -122,7 +128,7 @@ describe('web console', () => {
   it('adds a stream that starts and drops one that stops, without a reload', async () => {
     await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
     const late = publishTestPattern(server.rtmpUrl('live', 'late'), { seconds: 60 });
-    await expect.poll(() => card('late').locator('.thumb.loaded').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => card('late').locator('.thumb.loaded').count(), { timeout: THUMBNAIL_WAIT_MS }).toBe(1);
     await expect.poll(() => page.locator('#summary').innerText()).toMatch(/^3 live streams/);
     late.child.kill('SIGKILL');
     await expect.poll(() => card('late').count(), { timeout: 10_000 }).toBe(0);

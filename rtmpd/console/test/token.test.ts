@@ -18,6 +18,12 @@ import {
 
 const TOKEN = 'console-test-token-0123456789';
 
+// A thumbnail is a snapshot decode: on a loaded machine (CI builds images beside
+// the tests) one took more than rtmpd's default 10 s and the page logged its 503.
+// The decode gets 30 s, and a thumbnail is waited for past that.
+const SNAPSHOT_TIMEOUT_SECONDS = 30;
+const THUMBNAIL_WAIT_MS = (SNAPSHOT_TIMEOUT_SECONDS + 5) * 1000;
+
 let server: RunningServer;
 let browser: TestBrowser;
 let page: Page;
@@ -26,7 +32,10 @@ let publisher: Publisher;
 beforeAll(async () => {
   const tokenFile = join(await tempDir('rtmpd-console-token-'), 'tokens');
   await writeFile(tokenFile, `${TOKEN}\n`);
-  server = await startServer(['--api-token-file', tokenFile, '--api-read-access', 'token']);
+  server = await startServer([
+    ...['--api-token-file', tokenFile, '--api-read-access', 'token'],
+    ...['--snapshot-timeout-seconds', String(SNAPSHOT_TIMEOUT_SECONDS)],
+  ]);
   publisher = publishTestPattern(server.rtmpUrl('live', 'cam1'), { seconds: 120 });
   browser = await launchChromium();
   page = await browser.newPage();
@@ -67,7 +76,7 @@ describe('web console with API tokens', () => {
     expect(await card().count()).toBe(0);
 
     await submitToken(TOKEN);
-    await expect.poll(() => card().locator('.thumb.loaded').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => card().locator('.thumb.loaded').count(), { timeout: THUMBNAIL_WAIT_MS }).toBe(1);
     expect(await dialog().isVisible()).toBe(false);
     // The only problems the page logged are the API's refusals of no token and of the wrong one.
     const refused = (p: string) => p.includes(server.httpUrl('/api/v1/rtmp/streams')) && /\b40[13]\b/.test(p);
@@ -78,7 +87,7 @@ describe('web console with API tokens', () => {
 
   it('remembers the token across a reload', async () => {
     await page.reload();
-    await expect.poll(() => card().locator('.thumb.loaded').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => card().locator('.thumb.loaded').count(), { timeout: THUMBNAIL_WAIT_MS }).toBe(1);
     expect(await dialog().isVisible()).toBe(false);
     expect(browser.problems.splice(0)).toEqual([]);
     await page.goto('about:blank');

@@ -67,6 +67,7 @@ async function serve({
       snapshotWidth: 0,
       snapshotQuality: 5,
       snapshotConcurrency: 1,
+      snapshotTimeoutSeconds: 10,
       ffmpegPath: 'ffmpeg',
     },
   });

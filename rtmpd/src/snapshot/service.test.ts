@@ -44,6 +44,7 @@ async function setup(overrides: Partial<SnapshotConfig> = {}) {
     snapshotWidth: 0,
     snapshotQuality: 3,
     snapshotConcurrency: 2,
+    snapshotTimeoutSeconds: 10,
     ffmpegPath: 'ffmpeg',
     ...overrides,
   };
@@ -99,6 +100,17 @@ describe('SnapshotService', () => {
     await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
     await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed' });
     expect(service.stats.decodes).toBe(2);
+  });
+
+  it('gives a decode --snapshot-timeout-seconds, then answers decode_failed', async () => {
+    // An ffmpeg that never finishes: the decode is cut at the option's deadline, not the default's.
+    const wedged = join(await mkdtemp(join(tmpdir(), 'rtmpd-wedged-')), 'ffmpeg');
+    await writeFile(wedged, '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const { service } = await setup({ ffmpegPath: wedged, snapshotTimeoutSeconds: 1 });
+    const { stream } = await publishFlv(hub, 'live', 'cam', h264Clip);
+    const started = performance.now();
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'decode_failed', message: expect.stringMatching(/within 1000 ms/) });
+    expect(performance.now() - started).toBeLessThan(9000);
   });
 
   it('answers every request that joins a failing decode with decode_failed, and logs it once per keyframe', async () => {

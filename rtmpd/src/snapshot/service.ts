@@ -45,6 +45,7 @@ export type SnapshotConfig = Pick<
   | 'snapshotWidth'
   | 'snapshotQuality'
   | 'snapshotConcurrency'
+  | 'snapshotTimeoutSeconds'
   | 'ffmpegPath'
 >;
 
@@ -56,9 +57,6 @@ export interface SnapshotServiceOptions {
   onDecode?: (seconds: number, ok: boolean) => void;
 }
 
-// One decode of a 1080p IDR takes ~0.1 s of CPU; ten seconds means ffmpeg is
-// wedged or the machine is drowning, and the caller is better off with a 503.
-const DECODE_TIMEOUT_MS = 10_000;
 const QUEUE_WAIT_MS = 5_000;
 const QUEUED_PER_SLOT = 8;
 // The raw keyframe on disk follows the stream at most this often.
@@ -165,11 +163,13 @@ export class SnapshotService {
 
   private async decode(format: KeyframeFormat, keyframe: Buffer): Promise<Buffer> {
     this.stats.decodes++;
-    const { ffmpegPath, snapshotWidth: width, snapshotQuality: quality } = this.config;
+    const { ffmpegPath, snapshotWidth: width, snapshotQuality: quality, snapshotTimeoutSeconds } = this.config;
     const started = performance.now();
     let ok = false;
     try {
-      const jpeg = await decodeJpeg({ ffmpegPath, format, keyframe, width, quality, timeoutMs: DECODE_TIMEOUT_MS });
+      // One decode of a 1080p IDR takes ~0.1 s of CPU; the default 10 s means ffmpeg is
+      // wedged or the machine is drowning, and the caller is better off with a 503.
+      const jpeg = await decodeJpeg({ ffmpegPath, format, keyframe, width, quality, timeoutMs: snapshotTimeoutSeconds * 1000 });
       ok = true;
       return jpeg;
     } finally {
