@@ -91,7 +91,8 @@ beforeAll(async () => {
   // One stream gets its own series, the second is summed under _overflow; small player queues so a stuck player drops frames.
   // cam1 is forwarded to a second rtmpd and to a port nothing listens on (retried every 1-2 s);
   // the RTMP and HTTP listeners expect PROXY headers from BALANCER.
-  destination = await startServer(['--recording-enabled', 'false', '--snapshot-enabled', 'false']);
+  // The destination exports no traces: its spans of the forwarded cam1 (a publish of live/cam1 too) would race the origin's.
+  destination = await startServer(['--recording-enabled', 'false', '--snapshot-enabled', 'false'], { OTEL_SDK_DISABLED: 'true' });
   const deadPort = await freePort();
   const forwardRules = [
     { app: 'live', key: 'cam1', urls: [`rtmp://127.0.0.1:${destination.rtmpPort}/live/cam1`, `rtmp://127.0.0.1:${deadPort}/live/cam1`] },
