@@ -20,7 +20,8 @@
 #   KIND_CLUSTER_NAME  cluster name (default flux-rtmpd-<hash of this clone's path>)
 #   KIND_NODE_IMAGE    a node image to use instead of building one (e.g. kindest/node:v1.36.3)
 #   IMAGE_BASE         local (default: base images from Debian and npm) or registry (Docker Hub)
-#   IMAGE_REGISTRY     image name prefix (default ghcr.io/fluxiot, as hack/images.sh)
+#   IMAGE_REGISTRY     name prefix of every image the run builds, loads and runs: rtmpd, its -transcode
+#                      variant, the operator (default ghcr.io/fluxiot, as hack/images.sh)
 #   E2E_KIND_KEEP=1    keep the cluster, the work dir and the Docker engine afterwards
 #   E2E_TIMEOUT        seconds per wait (default 300: real pods on a busy 2-core machine start slowly)
 set -euo pipefail
@@ -483,7 +484,9 @@ step node-image node_image
 step cluster create_cluster
 step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd:$version-transcode" \
   "$registry/rtmpd-operator:$version"
-step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" --set replicaCount=2
+# The operator runs the rtmpd images the run loaded (the transcode variant's repository follows rtmpdImage's).
+step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" \
+  --set "rtmpdImage.repository=$registry/rtmpd" --set replicaCount=2
 step operator-pods check_pods_secure "$operator_ns" "$operator_pods" rtmpd-operator.js
 step leader-election check_leader_election "$operator_ns" "$operator_pods" rtmpd-operator.media.fluxiot.io
 kubectl create namespace "$app_ns" >&2
