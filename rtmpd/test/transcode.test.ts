@@ -76,6 +76,7 @@ function alive(pid: number): boolean {
 
 interface ParsedVariant {
   bandwidth: number;
+  averageBandwidth: number;
   resolution: string | undefined;
   codecs: string | undefined;
   uri: string;
@@ -92,7 +93,13 @@ function parseMultivariant(text: string): ParsedVariant[] {
       const match = attr(name);
       return match ? (match[2] ?? match[1]) : undefined;
     };
-    variants.push({ bandwidth: Number(value('BANDWIDTH')), resolution: value('RESOLUTION'), codecs: value('CODECS'), uri: lines[i + 1]! });
+    variants.push({
+      bandwidth: Number(value('BANDWIDTH')),
+      averageBandwidth: Number(value('AVERAGE-BANDWIDTH')),
+      resolution: value('RESOLUTION'),
+      codecs: value('CODECS'),
+      uri: lines[i + 1]!,
+    });
   });
   return variants;
 }
@@ -139,13 +146,23 @@ describe('transcoding', () => {
     expect(master.status).toBe(200);
     expect(master.headers.get('content-type')).toMatch(/mpegurl/);
     const variants = parseMultivariant(await master.text());
-    expect(variants.map((v) => [v.uri, v.resolution, v.bandwidth])).toEqual([
-      ['index.m3u8?secret=pub-secret', '320x180', expect.any(Number)],
-      ['../cam_120p/index.m3u8?secret=pub-secret', '214x120', 364_000],
-      ['../cam_90p/index.m3u8?secret=pub-secret', '160x90', 182_000],
+    expect(variants.map((v) => [v.uri, v.resolution])).toEqual([
+      ['index.m3u8?secret=pub-secret', '320x180'],
+      ['../cam_120p/index.m3u8?secret=pub-secret', '214x120'],
+      ['../cam_90p/index.m3u8?secret=pub-secret', '160x90'],
     ]);
     for (const variant of variants) expect(variant.codecs).toMatch(/^avc1\.[0-9a-f]{6},mp4a\.40\.2$/);
+    // Each from its own segments (the master waits for every variant's first): a rendition's near its
+    // configured 364 and 182 kbit/s, the peak at least the average.
     expect(variants[0]!.bandwidth).toBeGreaterThan(10_000);
+    for (const [variant, kbps] of [
+      [variants[1]!, 364],
+      [variants[2]!, 182],
+    ] as const) {
+      expect(variant.averageBandwidth).toBeGreaterThan(kbps * 1000 * 0.25);
+      expect(variant.averageBandwidth).toBeLessThan(kbps * 1000 * 2);
+      expect(variant.bandwidth).toBeGreaterThanOrEqual(variant.averageBandwidth);
+    }
     // Each variant URI resolves against the master's to a media playlist that serves.
     const media = await fetch(new URL(variants[2]!.uri, server.httpUrl('/live/cam/master.m3u8')));
     expect(media.status).toBe(200);

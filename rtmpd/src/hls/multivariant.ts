@@ -9,27 +9,26 @@
 import { inspectAudio, inspectVideo } from '../flv/tag.ts';
 import type { Stream } from '../hub/stream.ts';
 
-/** Bits per second, as RFC 8216 4.3.4.2 has them. */
+/** Bits per second, as RFC 8216 4.3.4.2 has them (hls/bandwidth.ts). */
 export interface Bandwidth {
   /** The peak segment bit rate (BANDWIDTH). */
   peak: number;
-  /** The average segment bit rate (AVERAGE-BANDWIDTH); unknown before a segment is made. */
-  average?: number;
+  /** The average segment bit rate (AVERAGE-BANDWIDTH). */
+  average: number;
 }
 
 export interface Variant {
   stream: Stream;
   /** Relative to the multivariant playlist, credentials included. */
   uri: string;
-  /** From its HLS segments; before the first, the best bound known as the peak (http/hls.ts). */
+  /** From its HLS segments (http/hls.ts waits for the first). */
   bandwidth: Bandwidth;
 }
 
 export function renderMultivariant(variants: readonly Variant[]): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
   for (const { stream, uri, bandwidth } of variants) {
-    const attributes = [`BANDWIDTH=${bitsPerSecond(bandwidth.peak)}`];
-    if (bandwidth.average !== undefined) attributes.push(`AVERAGE-BANDWIDTH=${bitsPerSecond(bandwidth.average)}`);
+    const attributes = [`BANDWIDTH=${bitsPerSecond(bandwidth.peak)}`, `AVERAGE-BANDWIDTH=${bitsPerSecond(bandwidth.average)}`];
     const codecs = codecsOf(stream);
     if (codecs) attributes.push(`CODECS="${codecs}"`);
     const { width, height, fps } = stream.videoTrack ?? {};
@@ -42,12 +41,6 @@ export function renderMultivariant(variants: readonly Variant[]): string {
 
 /** A decimal-integer of RFC 8216, at least 1. */
 const bitsPerSecond = (value: number): number => Math.max(1, Math.round(value));
-
-/** The average bitrate of a stream since its publish, in bits per second. */
-export function averageBandwidth(stream: Stream, now = Date.now()): number {
-  const seconds = Math.max(1, (now - stream.startTime.getTime()) / 1000);
-  return (stream.stats.bytesIn * 8) / seconds;
-}
 
 /** RFC 6381 codec strings of the stream's tracks, or undefined when one of them has none here. */
 function codecsOf(stream: Stream): string | undefined {

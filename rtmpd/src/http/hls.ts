@@ -2,9 +2,8 @@ import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
-import type { Stream } from '../hub/stream.ts';
 import type { HlsMuxer } from '../hls/muxer.ts';
-import { averageBandwidth, renderMultivariant, type Bandwidth, type Variant } from '../hls/multivariant.ts';
+import { renderMultivariant, type Variant } from '../hls/multivariant.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
@@ -83,7 +82,12 @@ export const HLS_ROUTES = {
     othersIgnored: true,
     playCredentials: true,
     ok: { 200: { description: 'The multivariant playlist', media: [PLAYLIST_TYPE] } },
-    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'hls_disabled', 'not_found'] },
+    errors: {
+      400: ['invalid_stream_name'],
+      404: ['stream_not_found', 'hls_disabled', 'not_found'],
+      415: ['unsupported_codec'],
+      503: ['hls_capacity', 'hls_not_ready'],
+    },
   },
   media: {
     method: 'get',
@@ -118,7 +122,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
       // RFC 8216bis: a server that cannot answer within three target durations answers 503.
       if (!(await muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, segmentSeconds), abortedBy(ctx))))
         throw notReady(app, key);
-    } else if (!(await muxer.waitUntil(() => muxer.ready, Math.max(15_000, 4000 * segmentSeconds), abortedBy(ctx)))) {
+    } else if (!(await muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), abortedBy(ctx)))) {
       throw notReady(app, key);
     }
     if (ctx.req.destroyed) return;
@@ -129,38 +133,41 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
   };
 
   // The source and its live renditions; the request's query (its credentials) goes on to each variant.
+  // Players read it once (hls.js never reloads it), so it is answered as MediaMTX answers its own: once
+  // each variant's HLS has made its first segment, which BANDWIDTH, AVERAGE-BANDWIDTH, CODECS and
+  // RESOLUTION come from. A variant is waited for as long as index.m3u8 waits for it; the source not
+  // ready by then is a 503 as there, a rendition is left out.
   const multivariant: Handlers<typeof HLS_ROUTES>['multivariant'] = async (ctx) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
     const signal = abortedBy(ctx);
     (await authorizePlay?.(ctx, app, key, signal))?.release();
     if (!hls.settings(app, key).enabled) throw refusal(app, key, 'hls_disabled');
-    const ladder = ladderOf?.(app, key) ?? [];
+    const renditionKeys = (ladderOf?.(app, key) ?? []).map((rendition) => rendition.key);
     // In a fleet, the source and its renditions are relayed here from their owner first.
-    await Promise.all([key, ...ladder.map((rendition) => rendition.key)].map((name) => hls.arrival(app, name, signal)));
-    const source = hls.live(app, key);
-    if (!source) throw refusal(app, key, 'not_live');
+    await Promise.all([key, ...renditionKeys].map((name) => hls.arrival(app, name, signal)));
+    const source = hls.muxer(app, key);
+    if (typeof source === 'string') throw refusal(app, key, source);
+    const renditions = renditionKeys.flatMap((name) => {
+      const muxer = hls.muxer(app, name);
+      return typeof muxer === 'string' ? [] : [{ name, muxer }];
+    });
+    const ready = await Promise.all(
+      [source, ...renditions.map(({ muxer }) => muxer)].map((muxer) =>
+        muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), signal),
+      ),
+    );
+    if (!ready[0]) throw notReady(app, key);
+    // Ready also once its stream ended.
+    const { stream, bandwidth } = source;
+    if (!stream || !bandwidth) throw refusal(app, key, 'not_live');
     const query = ctx.querystring ? `?${ctx.querystring}` : '';
-    /**
-     * From the HLS segments of `stream`, once its muxer made one; before that, `peak`, the best bound known:
-     * a rendition's configured rate (its ffmpeg's -maxrate), the source's average since its publish.
-     */
-    const bandwidthOf = (name: string, stream: Stream, peak: number): Bandwidth => {
-      const muxer = hls.running(app, name);
-      return (muxer?.stream === stream ? muxer.bandwidth : undefined) ?? { peak };
-    };
-    const variants: Variant[] = [
-      { stream: source, uri: `index.m3u8${query}`, bandwidth: bandwidthOf(key, source, averageBandwidth(source)) },
-    ];
-    for (const { key: renditionKey, rendition } of ladder) {
-      const stream = hls.live(app, renditionKey);
-      // Listed once its decoder config is in: a variant without RESOLUTION and CODECS is no help to a player.
-      if (stream?.videoTrack)
-        variants.push({
-          stream,
-          uri: `../${renditionKey}/index.m3u8${query}`,
-          bandwidth: bandwidthOf(renditionKey, stream, (rendition.videoBitrate + rendition.audioBitrate) * 1000),
-        });
+    const variants: Variant[] = [{ stream, uri: `index.m3u8${query}`, bandwidth }];
+    for (const { name, muxer } of renditions) {
+      const rendition = muxer.stream;
+      // A variant without RESOLUTION and CODECS is no help to a player.
+      if (rendition?.videoTrack && muxer.bandwidth)
+        variants.push({ stream: rendition, uri: `../${name}/index.m3u8${query}`, bandwidth: muxer.bandwidth });
     }
     if (ctx.req.destroyed) return;
     hls.stats.requests.playlist++;
@@ -208,6 +215,9 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
 
   return routerFor(HLS_ROUTES, { playlist, multivariant, media });
 }
+
+/** How long a first request waits for a stream's first HLS segment. */
+const firstSegmentWaitMs = (muxer: HlsMuxer): number => Math.max(15_000, 4000 * muxer.options.segmentSeconds);
 
 /** Set first, so errors (JSON) are readable from another origin too. */
 const allowAnyOrigin = (ctx: RouterContext): void => void ctx.set('Access-Control-Allow-Origin', '*');
