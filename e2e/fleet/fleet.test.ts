@@ -28,6 +28,11 @@ const key = `cam${suffix}`;
 /** The API token (deleting a recording needs one), the same on every pod. */
 const apiToken = randomBytes(16).toString('hex');
 const figures: Record<string, unknown> = {};
+/** Small renditions of a small source: the transcode costs little CPU beside the three pods. */
+const ABR_LADDER = [
+  { name: '120p', height: 120, videoBitrate: 150, audioBitrate: 32 },
+  { name: '90p', height: 90, videoBitrate: 100, audioBitrate: 32 },
+];
 
 let dir: string;
 let kubeconfig: string;
@@ -68,6 +73,8 @@ async function startPod(name: string, ip: string, extra: { graceSeconds?: number
       `--api-token-file=${join(dir, 'api.tokens')}`,
       // Shorter than the Lease: a publish that waits out a dead owner's claim outlasts it (the checks' time is not the client's).
       '--start-timeout-seconds=5',
+      // Adaptive bitrate for the abr app alone, so the other streams here are not transcoded.
+      `--transcode-rules=${JSON.stringify([{ app: 'abr', renditions: ABR_LADDER }])}`,
       ...[
         `--rtmps-bind=${ip}:${ports.rtmps}`,
         `--tls-cert-file=${join(dir, 'tls', 'tls.crt')}`,
@@ -195,6 +202,55 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     expect(lists[2]).toEqual(lists[0]);
     const one = await fetch(pod('edge-2').httpUrl(`/api/v1/rtmp/streams/${encodeURIComponent(id)}`));
     expect(((await one.json()) as StreamView).owner).toEqual({ pod: 'edge-0' });
+  });
+
+  it('a transcoded stream plays adaptive from a pod that does not own it: its renditions relayed from the owner, where its one transcode runs', async () => {
+    const abr = `abr${suffix}`;
+    const claimOf = async (streamKey: string) =>
+      (await leases('stream')).find((l) => l.metadata.annotations?.['media.fluxiot.io/stream'] === `rtmp/abr/${streamKey}`);
+    const renditionKeys = ABR_LADDER.map(({ name }) => `${abr}_${name}`);
+    const publisher = publishTestPattern(pod('edge-0').rtmpUrl('abr', abr), { seconds: 120, size: '320x180' });
+    publishers.push(publisher);
+    // The owner's ffmpeg publishes the renditions back to it, which claims them as it claims any publish.
+    for (const renditionKey of renditionKeys) {
+      const claim = await eventually(`the claim of ${renditionKey}`, () => claimOf(renditionKey), 30_000);
+      expect(claim.spec.holderIdentity).toMatch(/^edge-0_/);
+    }
+    const edge2 = pod('edge-2');
+    const masterUrl = edge2.httpUrl(`/abr/${abr}/master.m3u8`);
+    const master = await fetch(masterUrl);
+    expect(master.status).toBe(200);
+    const text = await master.text();
+    const variants = [...text.matchAll(/^#EXT-X-STREAM-INF:(.*)\n(.*)$/gm)].map(([, attributes = '', uri]) => ({
+      uri,
+      resolution: /RESOLUTION=(\d+x\d+)/.exec(attributes)?.[1],
+      // Read from each variant's first segment: edge-2 waits for it before it answers.
+      averageBandwidth: Number(/AVERAGE-BANDWIDTH=(\d+)/.exec(attributes)?.[1]),
+    }));
+    expect(
+      variants.map(({ uri, resolution }) => [uri, resolution]),
+      text,
+    ).toEqual([
+      ['index.m3u8', '320x180'],
+      [`../${abr}_120p/index.m3u8`, '214x120'],
+      [`../${abr}_90p/index.m3u8`, '160x90'],
+    ]);
+    expect(
+      variants.every((v) => v.averageBandwidth > 10_000),
+      text,
+    ).toBe(true);
+    const tracks = await probe(new URL(variants[2]!.uri!, masterUrl).href);
+    expect(tracks.find((t) => t.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 160, height: 90 });
+    expect(tracks.find((t) => t.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
+    // One transcode in the fleet, on the owner: a pod relaying the source or its renditions starts none.
+    expect(await metric(pod('edge-0'), 'rtmpd_transcode_starts_total')).toBe(1);
+    expect(await metric(edge2, 'rtmpd_transcode_starts_total')).toBe(0);
+    expect(await metric(pod('edge-1'), 'rtmpd_transcode_starts_total')).toBe(0);
+    // Gone before the steps that list every stream.
+    publisher.child.kill('SIGINT');
+    await publisher.exited;
+    for (const streamKey of [abr, ...renditionKeys])
+      await eventually(`the claim of ${streamKey} let go`, async () => ((await claimOf(streamKey)) ? undefined : true));
   });
 
   it('an RTMPS publisher is listed as rtmps by every pod, also from its claim alone while its pod does not answer', async () => {
