@@ -467,7 +467,8 @@ transcode_rendition() {
   retry 120 "$rendition, transcoded from $source, live" rendition_live "$http" "$source" "$rendition" ||
     e2e_die "$source: $(stream_of "$http" "$source")" || return 1
   e2e_log "$source: $(node -p 'JSON.stringify(JSON.parse(process.argv[1]).transcode)' "$(stream_of "$http" "$source")")"
-  master="$(curl -fsS --max-time 10 "$http/live/$abr_key/master.m3u8")"
+  # rtmpd answers once the source and each rendition has an HLS segment (up to 15 s), which this request starts.
+  master="$(curl -fsS --max-time 30 "$http/live/$abr_key/master.m3u8")"
   grep -qx "\.\./${abr_key}_240p/index\.m3u8" <<<"$master" || e2e_die "master.m3u8 does not list the rendition: $master" || return 1
   e2e_log "master.m3u8 lists the source and ../${abr_key}_240p/index.m3u8"
   check_playback "$rtmp" "$http" live "${abr_key}_240p" 426 240
