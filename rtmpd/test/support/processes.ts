@@ -121,6 +121,12 @@ export interface Publisher {
   child: ChildProcess;
   stderr: () => string;
   exited: Promise<number | null>;
+  /**
+   * Ends ffmpeg as the end of its input would ('q' on its stdin): it unpublishes and
+   * exits 0. A test that needs the stream live until it has looked at it publishes for
+   * longer than it could take and quits, where a short `seconds` races a loaded machine.
+   */
+  quit: () => void;
 }
 
 /**
@@ -152,13 +158,13 @@ export function publishTestPattern(url: string, { seconds = 60, size = '640x360'
 }
 
 export function runFfmpeg(args: string[]): Publisher {
-  const child = track(
-    spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }),
-  );
+  // stdin is a pipe nothing is written to but quit's 'q' (ffmpeg reads it for keys).
+  const child = track(spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args], { stdio: ['pipe', 'ignore', 'pipe'] }));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.on('error', () => undefined); // 'q' to an ffmpeg that has just exited
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  return { child, stderr: () => stderr, exited };
+  return { child, stderr: () => stderr, exited, quit: () => void child.stdin!.end('q') };
 }
 
 /** Runs a command to completion with a time limit; resolves with its output and exit code. */
