@@ -11,7 +11,7 @@ import { createHttpApp } from './http/app.ts';
 import { BitrateMeter } from './http/bitrate.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
-import { RecordingStore, recordingsApi } from './http/recordings-api.ts';
+import { RecordingStore } from './http/recording-store.ts';
 import type { Router } from './http/required-modules.ts';
 import { HlsServer } from './hls/server.ts';
 import { warnIfDescriptorsShort } from './connections/descriptor-budget.ts';
@@ -188,15 +188,11 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     forwardedFrom: config.httpForwardedFrom,
-    routes: [
-      ...(consoleRouter ? [consoleRouter] : []),
-      metricsRoute(metrics),
-      recordingsApi({ store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) }),
-      ...(fleet ? [fleet.routes] : []),
-    ],
+    routes: [...(consoleRouter ? [consoleRouter] : []), metricsRoute(metrics), ...(fleet ? [fleet.routes] : [])],
     middleware: [koaTracing()],
     ready: () => !draining,
     ...(fleet ? { fleet: fleet.streams } : {}),
+    recordings: { store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) },
   });
   let http: HttpServer;
   try {

@@ -1,12 +1,13 @@
 // What the bundle (rtmpd/bundle.ts) changes in a running rtmpd: node:crypto,
-// node:assert and node:zlib load on first use, not at start; undici (fetch)
+// node:assert and node:zlib load on first use, not at start, as the API's
+// route modules do (http/app.ts); undici (fetch)
 // does not load when Koa answers JSON or streams HTTP-FLV; and Koa's
 // Content-Types come out as with the whole of mime-db from the few entries the
 // bundle keeps. Runs against the bundle, as `make test` builds it first.
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverEntry, startServer, stopAll, type RunningServer } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
@@ -15,12 +16,15 @@ import { sleep } from './support/wait.ts';
 const bundled = serverEntry().endsWith('rtmpd.js');
 const dir = mkdtempSync(join(tmpdir(), 'rtmpd-bundle-'));
 const modules = join(dir, 'modules.json');
-// Each SIGUSR2 writes the built-in modules the server has loaded so far.
+// Each SIGUSR2 writes the built-in modules the server has loaded so far, and the URLs of the others.
 const preload = join(dir, 'modules.mjs');
 writeFileSync(
   preload,
   `import { writeFileSync } from 'node:fs';
-process.on('SIGUSR2', () => writeFileSync(${JSON.stringify(modules)}, JSON.stringify(process.moduleLoadList)));
+import { registerHooks } from 'node:module';
+const urls = [];
+registerHooks({ load: (url, context, next) => (urls.push(url), next(url, context)) });
+process.on('SIGUSR2', () => writeFileSync(${JSON.stringify(modules)}, JSON.stringify([...process.moduleLoadList, ...urls])));
 `,
 );
 
@@ -46,14 +50,21 @@ async function loadedModules(): Promise<string[]> {
       () => undefined,
     );
   if (list === undefined) throw new Error('the server did not list its modules');
-  return list.filter((entry) => entry.startsWith('NativeModule ')).map((entry) => entry.slice('NativeModule '.length));
+  return list.flatMap((entry) =>
+    entry.startsWith('NativeModule ') ? [entry.slice('NativeModule '.length)] : entry.startsWith('file:') ? [basename(entry)] : [],
+  );
 }
 
+/** The bundle's chunk of the API's routers (http/api.ts), which http/app.ts imports at the API's first request. */
+const API_CHUNK = /^api-\w+\.js$/;
+
 describe.runIf(bundled)('the bundled rtmpd', () => {
-  it('loads node:crypto, node:assert and node:zlib only when it first needs them, and never undici', async () => {
+  it("loads node:crypto, node:assert, node:zlib and the API's route modules only when it first needs them, and never undici", async () => {
     const idle = await loadedModules();
     expect(idle).toContain('net');
+    expect(idle).toContain('main.js');
     for (const lazy of ['crypto', 'assert', 'zlib', UNDICI]) expect(idle).not.toContain(lazy);
+    expect(idle.filter((file) => API_CHUNK.test(file))).toEqual([]);
     // The RTMP handshake signs with HMAC-SHA256; Koa asserts on each response's status.
     const publisher = await RtmpClient.connect(server.rtmpUrl('live', 'bundle'));
     await publisher.publish();
@@ -70,6 +81,7 @@ describe.runIf(bundled)('the bundled rtmpd', () => {
     expect(used).toContain('crypto');
     expect(used).toContain('assert');
     expect(used).not.toContain(UNDICI);
+    expect(used.filter((file) => API_CHUNK.test(file))).toHaveLength(1);
   });
 
   it("answers with mime-db's Content-Types: a charset where the full table has one", async () => {

@@ -17,6 +17,7 @@ import { startRtmpd, type Rtmpd } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { fleetRoutes, type FleetRoutesOptions } from '../src/fleet/routes.ts';
 import type { Router } from '../src/http/required-modules.ts';
+import type { LazyRouters } from '../src/http/routing.ts';
 import { publishTestPattern, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
 
 interface Operation {
@@ -65,9 +66,18 @@ const routesOf = (router: Router): string[] =>
     layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
   );
 
-/** The routes of every router the app mounts: Router#routes() hands Koa a dispatch function that carries its router. */
+/**
+ * The routes of every router the app mounts: Router#routes() hands Koa a
+ * dispatch function that carries its router, lazyRouters (http/routing.ts)
+ * one that carries its routers once a request has loaded them.
+ */
 const registeredRoutes = (app: Koa): string[] =>
-  app.middleware.flatMap((m) => (m as unknown as { router?: Router }).router ?? []).flatMap(routesOf);
+  app.middleware
+    .flatMap((m) => {
+      const { router, routers } = m as unknown as { router?: Router } & LazyRouters;
+      return router ? [router] : (routers ?? []);
+    })
+    .flatMap(routesOf);
 
 const documented = (): string[] =>
   Object.entries(document.paths).flatMap(([path, operations]) => Object.keys(operations).map((m) => `${m.toUpperCase()} ${path}`));
@@ -116,7 +126,9 @@ describe('the OpenAPI document', () => {
     expect(validator.version).toBe('3.1');
   });
 
-  it("names every route of rtmpd's HTTP app and of a fleet pod's, and only those", () => {
+  it("names every route of rtmpd's HTTP app and of a fleet pod's, and only those", async () => {
+    // The API's routers load at its first request.
+    await (await fetch(`http://127.0.0.1:${local.httpAddress.port}/api/v1/rtmp/streams`)).arrayBuffer();
     // A pod of a fleet mounts the fleet's routes too (fleet/fleet.ts); building them calls none of the options but the token.
     const fleet = fleetRoutes({ token: 'fleet-token' } as FleetRoutesOptions);
     const routes = new Set([...registeredRoutes(local.httpApp), ...routesOf(fleet)]);

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingStore, type RecordingView } from '../http/recordings-api.ts';
+import { RecordingStore } from '../http/recording-store.ts';
+import type { RecordingView } from '../http/recordings-api.ts';
 import { mergePages, podRecordings, validPage, type PodRecordingPage } from './recordings.ts';
 
 const view = (pod: string, name: string): RecordingView & { pod: string } => {

@@ -12,15 +12,8 @@ import { splitHostPort } from '../config.ts';
 import type { VodFile } from '../hls/vod-playlist.ts';
 import { ApiError } from '../http/errors.ts';
 import { wholeNumber } from '../http/query.ts';
-import {
-  recordingUrl,
-  type FleetRecordingList,
-  type FleetRecordings,
-  type RecordingListQuery,
-  type RecordingSelection,
-  type RecordingStore,
-  type RecordingView,
-} from '../http/recordings-api.ts';
+import { recordingUrl, type RecordingStore } from '../http/recording-store.ts';
+import type { FleetRecordingList, FleetRecordings, RecordingListQuery, RecordingSelection, RecordingView } from '../http/recordings-api.ts';
 import { request } from '../http/required-modules.ts';
 import { parseRecordingName } from '../storage/catalog.ts';
 import type { Logger } from '../telemetry/logger.ts';

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BitrateMeter } from '../http/bitrate.ts';
 import { jsonErrors } from '../http/errors.ts';
-import { RecordingStore } from '../http/recordings-api.ts';
+import { RecordingStore } from '../http/recording-store.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
 import type { Logger } from '../telemetry/logger.ts';

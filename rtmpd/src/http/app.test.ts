@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
+import Koa from 'koa';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../auth/authorizer.ts';
@@ -16,10 +17,11 @@ import { SnapshotService } from '../snapshot/service.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { createHttpApp } from './app.ts';
 import { BitrateMeter } from './bitrate.ts';
+import { jsonErrors } from './errors.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { noQuery } from './query.ts';
 import type { Router } from './required-modules.ts';
-import { routerFor, type RouteGroup } from './routing.ts';
+import { lazyRouters, routerFor, type RouteGroup } from './routing.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 const logger = pino({ level: 'silent' });
@@ -380,6 +382,58 @@ describe('HTTP API access', () => {
       expect(res.status, path).toBe(200);
       await res.body?.cancel();
     }
+  });
+});
+
+describe('lazily loaded routers', () => {
+  const group = {
+    item: {
+      method: 'get',
+      paths: ['/lazy/item'],
+      summary: 'item',
+      access: 'open',
+      query: noQuery,
+      ok: { 204: { description: 'done', empty: true } },
+    },
+  } satisfies RouteGroup;
+  const router = (paths = group.item.paths) => routerFor({ item: { ...group.item, paths } }, { item: (ctx) => void (ctx.status = 204) });
+
+  async function serveLazy(load: () => Promise<Router[]>) {
+    const app = new Koa();
+    app.use(jsonErrors(logger));
+    app.use(lazyRouters('/lazy/', load));
+    const server: HttpServer = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
+    cleanup = () => server.close(1000);
+    return (path: string, method = 'GET') => fetch(`http://127.0.0.1:${server.address().port}${path}`, { method });
+  }
+
+  it('load at the first request under their prefix, once, and answer as mounted routers do', async () => {
+    let loads = 0;
+    const request = await serveLazy(() => {
+      loads++;
+      return Promise.resolve([router()]);
+    });
+    expect((await request('/elsewhere')).status).toBe(404);
+    expect((await request('/health')).status).toBe(404);
+    expect(loads).toBe(0);
+    const [first, second] = await Promise.all([request('/lazy/item'), request('/lazy/item')]);
+    expect([first.status, second.status]).toEqual([204, 204]);
+    const wrongMethod = await request('/lazy/item', 'DELETE');
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('HEAD, GET');
+    expect((await request('/lazy/nothing')).status).toBe(404);
+    expect(loads).toBe(1);
+  });
+
+  it('try a failed load again at the next request, and refuse a route outside their prefix', async () => {
+    let loads = 0;
+    const request = await serveLazy(() => (++loads === 1 ? Promise.reject(new Error('no chunk')) : Promise.resolve([router()])));
+    expect((await request('/lazy/item')).status).toBe(500);
+    expect((await request('/lazy/item')).status).toBe(204);
+    expect(loads).toBe(2);
+    await cleanup?.();
+    const outside = await serveLazy(() => Promise.resolve([router(['/lazy/item', '/other/item'])]));
+    expect((await outside('/lazy/item')).status).toBe(500);
   });
 });
 

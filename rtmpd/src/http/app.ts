@@ -13,13 +13,12 @@ import { jsonErrors } from './errors.ts';
 import { forwardedClient } from './forwarded.ts';
 import { hlsRoutes, type HlsRoutesOptions } from './hls.ts';
 import { httpFlvRoute } from './http-flv.ts';
-import { openapiRoute } from './openapi-route.ts';
 import { noQuery, refuseBody } from './query.ts';
 import type { Router } from './required-modules.ts';
-import { revocationsApi } from './revocations-api.ts';
-import { routerFor, type RouteGroup } from './routing.ts';
+import type { RecordingsApiOptions } from './recordings-api.ts';
+import { lazyRouters, routerFor, type RouteGroup } from './routing.ts';
 import type { StreamViewSources } from './stream-view.ts';
-import { streamsApi, type FleetStreams } from './streams-api.ts';
+import type { FleetStreams } from './streams-api.ts';
 
 export interface HttpAppOptions {
   hub: StreamHub;
@@ -29,6 +28,8 @@ export interface HttpAppOptions {
   hls?: HlsServer;
   /** Adds each stream's recording state to the stream API. */
   recorder?: Recorder;
+  /** Serves the recordings API. */
+  recordings?: RecordingsApiOptions;
   /** Adds each stream's forwards to the stream API. */
   forwards?: StreamViewSources['forwards'];
   /** Adds each stream's transcode to the stream API, and its renditions to its multivariant playlist. */
@@ -52,6 +53,9 @@ export interface HttpAppOptions {
 }
 
 const TEXT = ['text/plain'];
+
+/** Where the API's routes are (the stream, revocation, recording and OpenAPI document routes). */
+const API_PREFIX = '/api/v1/';
 
 /** /health: the process works (liveness); /ready: it takes new clients (readiness), until it drains. */
 export const HEALTH_ROUTES = {
@@ -107,10 +111,9 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   const { authorizer } = options;
   const authorizePlay = (protocol: 'http-flv' | 'hls') => (ctx: Koa.Context, app: string, key: string, signal: AbortSignal) =>
     authorizeHttpPlay(authorizer, ctx, { protocol, app, key }, signal);
+  // The API's modules and their schemas load at its first request (most rtmpds are never asked).
+  app.use(lazyRouters(API_PREFIX, () => import('./api.ts').then(({ apiRouters }) => apiRouters(options))));
   const routers = [
-    streamsApi(options),
-    revocationsApi(authorizer),
-    openapiRoute(),
     ...(options.routes ?? []),
     ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls'), ladderOf: options.transcodes?.ladderOf })] : []),
     httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { RouterContext } from '@koa/router';
 import { describe, expect, it } from 'vitest';
 import { recordingFileName } from '../storage/catalog.ts';
-import { RecordingStore, type FilesBeingWritten } from './recordings-api.ts';
+import { RecordingStore, type FilesBeingWritten } from './recording-store.ts';
 
 /** A recording file of live/cam that started `agoMs` ago and was last written `writtenAgoMs` ago; its path and id. */
 async function recordingFile(storageDir: string, agoMs: number, writtenAgoMs: number): Promise<{ path: string; id: string }> {

@@ -1,14 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import { renderVodPlaylist, type VodFile } from '../hls/vod-playlist.ts';
-import { invalidStreamName } from '../hub/names.ts';
-import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
-import type { Recorder } from '../storage/recorder.ts';
-import { indexRecording } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber } from './query.ts';
+import { RECORDINGS_PREFIX as PREFIX, type RecordingStore } from './recording-store.ts';
 import type { Router } from './required-modules.ts';
 import { routerFor, type RouteGroup } from './routing.ts';
 
@@ -17,16 +12,6 @@ export interface RecordingsApiOptions {
   /** In a fleet: the recordings of every pod (fleet/recordings.ts). */
   fleet?: FleetRecordings;
 }
-
-const PREFIX = '/api/v1/rtmp/recordings';
-
-/**
- * A download's file reads: what it holds ahead of a client that reads
- * slowly or not at all (until --player-stall-timeout-seconds closes it).
- * 16 KiB rather than Node's 64 KiB default: 1,000 downloads nobody reads
- * held 140 MiB instead of 184, and a loopback download was no slower.
- */
-const DOWNLOAD_READ_BYTES = 16 * 1024;
 
 /** A recording as the API shows it. */
 export const recordingViewSchema = z.object({
@@ -91,116 +76,6 @@ const listQuery = recordingSelection.extend({
   page_token: z.string().max(1024).optional().describe('the next_page_token of the page before'),
 });
 export type RecordingListQuery = z.infer<typeof listQuery>;
-
-export const recordingUrl = (id: string): string => `${PREFIX}/${encodeURIComponent(id)}`;
-
-/** What the store asks the recorder about the files it is writing. */
-export type FilesBeingWritten = Pick<Recorder, 'filesInUse' | 'finishing'>;
-
-/** The recordings under --storage-dir, as the API selects, shows, serves and deletes them. */
-export class RecordingStore {
-  private readonly storageDir: string;
-  private readonly writing: FilesBeingWritten;
-
-  constructor(storageDir: string, writing: FilesBeingWritten) {
-    this.storageDir = storageDir;
-    this.writing = writing;
-  }
-
-  /** The recordings of a stream selection that overlap its time range, oldest first. */
-  async select(query: RecordingSelection): Promise<RecordingFile[]> {
-    let [app, key] = [query.app, query.key];
-    if (query.stream_id) [, app, key] = query.stream_id.split('/');
-    for (const [what, value] of [
-      ['app', app],
-      ['key', key],
-    ] as const) {
-      if (value !== undefined && invalidStreamName(what === 'app' ? value : 'a', what === 'key' ? value : 'a'))
-        throw new ApiError(400, 'bad_request', `invalid ${what} "${value}"`);
-    }
-    const files = (await listRecordings(this.storageDir)).filter(
-      (f) => (app === undefined || f.app === app) && (key === undefined || f.key === key),
-    );
-    // A file ends where the stream's next one starts; the last one at its last write, or now while it is written
-    // (its last write may be a fragment ago).
-    const writing = this.writing.filesInUse();
-    const now = Date.now();
-    const next = new Map<string, number>();
-    const ends = new Map<RecordingFile, number>();
-    for (const f of [...files].reverse()) {
-      const stream = `${f.app}/${f.key}`;
-      ends.set(f, next.get(stream) ?? (writing.has(f.path) ? now : f.modified.getTime()));
-      next.set(stream, f.start.getTime());
-    }
-    return files.filter(
-      (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
-    );
-  }
-
-  views(files: readonly RecordingFile[]): Promise<RecordingView[]> {
-    const writing = this.writing.filesInUse();
-    return Promise.all(files.map((file) => view(file, writing.has(file.path))));
-  }
-
-  /** A stream's fMP4 files for a VOD playlist, each addressed by `uriOf` its id. */
-  async vod(query: RecordingSelection, uriOf: (id: string) => string): Promise<VodFile[]> {
-    const files = (await this.select(query)).filter((f) => f.format === 'fmp4');
-    return Promise.all(
-      files.map(async (file) => {
-        const index = await indexRecording(file);
-        return { uri: uriOf(file.id), wallClock: file.start.getTime(), initSize: index.initSize, fragments: index.fragments };
-      }),
-    );
-  }
-
-  private async file(id: string): Promise<RecordingFile> {
-    const file = await findRecording(this.storageDir, id);
-    if (!file)
-      throw new ApiError(
-        404,
-        'recording_not_found',
-        `no recording ${JSON.stringify(id)}; ids are <app>/<key>/<file> as listed by GET ${PREFIX}`,
-      );
-    return file;
-  }
-
-  /** Answers with recording `id` (`<app>/<key>/<file>`), or the byte range asked for. */
-  async download(ctx: RouterContext, id: string): Promise<void> {
-    const file = await this.file(id);
-    ctx.set('Access-Control-Allow-Origin', '*');
-    ctx.set('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.type = file.format === 'fmp4' ? 'video/mp4' : 'video/x-flv';
-    const range = byteRange(ctx.get('range'), file.size);
-    if (range === 'unsatisfiable') {
-      ctx.set('Content-Range', `bytes */${file.size}`);
-      throw new ApiError(416, 'range_not_satisfiable', `the file has ${file.size} bytes`);
-    }
-    const [start, end] = range ?? [0, file.size - 1];
-    if (range) {
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${file.size}`);
-    }
-    ctx.length = end - start + 1;
-    ctx.body = file.size === 0 ? '' : createReadStream(file.path, { start, end, highWaterMark: DOWNLOAD_READ_BYTES });
-  }
-
-  async remove(ctx: RouterContext, id: string): Promise<void> {
-    const file = await this.file(id);
-    // A file whose segment has just ended is still being written out and synced: it is deleted once it is
-    // whole and closed, not under the recorder (which would then announce a file that is gone).
-    await this.writing.finishing(file.path);
-    if (this.writing.filesInUse().has(file.path))
-      throw new ApiError(409, 'recording_in_progress', `${file.id} is being written; it can be deleted once its segment ends`);
-    try {
-      await unlink(file.path);
-    } catch {
-      throw new ApiError(404, 'recording_not_found', `no recording ${file.id}`);
-    }
-    ctx.status = 204;
-  }
-}
 
 /** A recording's paths, for the three forms its id takes. */
 const RECORDING_PATHS = ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name'].map((id) => `${PREFIX}${id}`);
@@ -313,40 +188,4 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     download: held((ctx, id) => store.download(ctx, id)),
     remove: held((ctx, id) => store.remove(ctx, id)),
   });
-}
-
-async function view(file: RecordingFile, writing: boolean): Promise<RecordingView> {
-  const { duration } = await indexRecording(file).catch(() => ({ duration: 0 }));
-  return {
-    id: file.id,
-    stream_id: `rtmp/${file.app}/${file.key}`,
-    app: file.app,
-    key: file.key,
-    format: file.format,
-    start_time: file.start.toISOString(),
-    end_time: new Date(file.start.getTime() + duration * 1000).toISOString(),
-    duration_seconds: Math.round(duration * 1000) / 1000,
-    size_bytes: file.size,
-    recording: writing,
-    url: recordingUrl(file.id),
-  };
-}
-
-/** A single `bytes=` range (first-last, first-, or -suffix); undefined: the whole file (no or an unsupported Range). */
-function byteRange(header: string, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  }
-  if (start >= size || start > end) return 'unsatisfiable';
-  return [start, end];
 }

@@ -95,3 +95,39 @@ function requireAccess(access: TokenAccess): Middleware {
     return next();
   };
 }
+
+/**
+ * Routers built at the first request for a path under `prefix`, from modules
+ * loaded then (`load` imports them): until a client asks for one of their
+ * paths, their route lists and the zod schemas in them are not in rtmpd's
+ * heap. Requests for other paths pass by without loading them, and once
+ * loaded they run where this middleware is mounted, each router with its
+ * answer to a method a path does not take (the 405 of `mount` in app.ts). A
+ * route outside `prefix` would never be reached, so it fails every request
+ * under `prefix`; a load that fails is tried again at the next request.
+ */
+export function lazyRouters(prefix: string, load: () => Promise<readonly Router[]>): LazyRouters {
+  let loaded: Promise<Middleware> | undefined;
+  const build = (routers: readonly Router[]): Middleware => {
+    const paths = routers.flatMap((router) => router.stack.map((layer) => layer.path));
+    const outside = paths.find((path) => typeof path !== 'string' || !path.startsWith(prefix));
+    if (outside !== undefined) throw new Error(`route ${String(outside)} is outside ${prefix}, where its lazily loaded router serves`);
+    const chain = routers.flatMap((router) => [router.routes(), router.allowedMethods()]) as Middleware[];
+    const run = (ctx: Context, next: Next, i: number): Promise<unknown> =>
+      i === chain.length ? next() : Promise.resolve(chain[i]!(ctx, () => run(ctx, next, i + 1)));
+    lazy.routers = routers;
+    return (ctx, next) => run(ctx, next, 0);
+  };
+  const lazy: LazyRouters = (ctx, next) => {
+    if (!ctx.path.startsWith(prefix)) return next();
+    loaded ??= load().then(build, (err: unknown) => {
+      loaded = undefined;
+      throw err;
+    });
+    return loaded.then((middleware) => middleware(ctx, next));
+  };
+  return lazy;
+}
+
+/** lazyRouters' middleware, which carries its routers once they are loaded (as Router#routes()'s carries its router). */
+export type LazyRouters = Middleware & { routers?: readonly Router[] };

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { loadConfig } from '../config.ts';
-import { RecordingStore } from '../http/recordings-api.ts';
+import { RecordingStore } from '../http/recording-store.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { PublisherInfo } from '../hub/stream.ts';
 import type { Send } from './delivery.ts';

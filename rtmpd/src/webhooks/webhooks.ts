@@ -7,7 +7,7 @@
 // stream is live gets neither (the streams API lists what is live now).
 import { relative, sep } from 'node:path';
 import type { Config } from '../config.ts';
-import { recordingUrl, type RecordingStore } from '../http/recordings-api.ts';
+import { recordingUrl, type RecordingStore } from '../http/recording-store.ts';
 import { streamView } from '../http/stream-view.ts';
 import type { StreamEndReason, StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
