@@ -9,6 +9,7 @@
 // check its `access` asks for ahead of its handler.
 import type { RouterContext } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
+import compose from 'koa-compose';
 import type { z } from 'zod';
 import { queryParser } from './query.ts';
 import { Router } from './required-modules.ts';
@@ -112,11 +113,8 @@ export function lazyRouters(prefix: string, load: () => Promise<readonly Router[
     const paths = routers.flatMap((router) => router.stack.map((layer) => layer.path));
     const outside = paths.find((path) => typeof path !== 'string' || !path.startsWith(prefix));
     if (outside !== undefined) throw new Error(`route ${String(outside)} is outside ${prefix}, where its lazily loaded router serves`);
-    const chain = routers.flatMap((router) => [router.routes(), router.allowedMethods()]) as Middleware[];
-    const run = (ctx: Context, next: Next, i: number): Promise<unknown> =>
-      i === chain.length ? next() : Promise.resolve(chain[i]!(ctx, () => run(ctx, next, i + 1)));
     lazy.routers = routers;
-    return (ctx, next) => run(ctx, next, 0);
+    return compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()]) as Middleware[]);
   };
   const lazy: LazyRouters = (ctx, next) => {
     if (!ctx.path.startsWith(prefix)) return next();
