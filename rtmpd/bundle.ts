@@ -148,7 +148,7 @@ const zodEnglishOnly: Plugin = {
 };
 
 /** Writes the bundle: the entry points bin/rtmpd.js imports, lazily loaded parts as chunks of their own. */
-export async function buildRtmpd(): Promise<Record<string, number>> {
+async function buildRtmpd(): Promise<Record<string, number>> {
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
     entryPoints: {

@@ -138,7 +138,7 @@ export function parseOptions<S extends z.ZodObject>(set: OptionSet<S>, raw: Reco
 }
 
 /** A YAML or JSON file holding a mapping of option: value. */
-export function readOptionsFile(path: string): Record<string, unknown> {
+function readOptionsFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
