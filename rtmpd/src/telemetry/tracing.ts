@@ -49,8 +49,6 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
   };
 }
 
-export const tracingEnabled = (): boolean => otel !== undefined;
-
 /** Trace and span ids of a span, as log fields. */
 function spanLogFields(span: Span | undefined): { trace_id?: string; span_id?: string } {
   if (!span) return {};
