@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apiVersion, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
-import { computeStatus, findCondition, sameStatus, setCondition, type Observed } from './status.ts';
+import { computeStatus, sameStatus, setCondition, type Observed } from './status.ts';
 
 const server = (spec: RtmpServerSpecInput = {}, status?: RtmpServer['status']): RtmpServer => ({
   apiVersion,
@@ -9,6 +9,7 @@ const server = (spec: RtmpServerSpecInput = {}, status?: RtmpServer['status']): 
   spec: parseSpec(spec),
   ...(status ? { status } : {}),
 });
+const findCondition = (status: RtmpServer['status'], type: string) => status?.conditions?.find((c) => c.type === type);
 /** A StatefulSet whose controller saw its latest spec and finished: n pods of the current revision, all ready. */
 const rolledOut = (n: number, image = 'rtmpd:1'): NonNullable<Observed['statefulSet']> => ({
   metadata: { generation: 1 },

@@ -27,9 +27,6 @@ export function setCondition(conditions: readonly Condition[], next: ConditionIn
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => a.type.localeCompare(b.type));
 }
 
-export const findCondition = (status: RtmpServerStatus | undefined, type: string): Condition | undefined =>
-  status?.conditions?.find((c) => c.type === type);
-
 /** What the reconcile observed, beyond the resource itself. */
 export interface Observed {
   statefulSet?: {
