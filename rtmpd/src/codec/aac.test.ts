@@ -1,12 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAudioSpecificConfig } from './aac.ts';
 import { MediaParseError } from './errors.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
-
-const dir = new URL('./testdata/', import.meta.url);
-const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
+import { codecFixture, probedStream } from '../../test/support/codec-fixtures.ts';
 
 /** Packs (value, bits) pairs MSB first. */
 function bits(...fields: [number, number][]): Buffer {
@@ -19,8 +15,8 @@ function bits(...fields: [number, number][]): Buffer {
 describe('AudioSpecificConfig', () => {
   for (const name of ['aac_lc_44100_2', 'aac_lc_48000_1', 'aac_lc_22050_6']) {
     it(`${name} matches ffprobe`, () => {
-      const expected = probe(name);
-      const asc = load(`${name}.asc`);
+      const expected = probedStream(name);
+      const asc = codecFixture(`${name}.asc`);
       expect(parseAudioSpecificConfig(asc)).toEqual({
         objectType: 2,
         profile: expected.profile,

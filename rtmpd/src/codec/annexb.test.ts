@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,13 +7,11 @@ import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { inspectVideo } from '../flv/tag.ts';
 import { keyframeToAnnexB, keyframeToIvf } from './annexb.ts';
 import { MediaParseError } from './errors.ts';
-
-const dir = new URL('./testdata/', import.meta.url);
-const load = (name: string) => readFileSync(new URL(name, dir));
+import { codecFixture } from '../../test/support/codec-fixtures.ts';
 
 describe('keyframeToAnnexB', () => {
   it('puts parameter sets, then the frame NALs, behind 4-byte start codes', () => {
-    const avcc = load('h264_high_320x240.avcc');
+    const avcc = codecFixture('h264_high_320x240.avcc');
     const frame = Buffer.from([0, 0, 0, 2, 0x65, 0x88, 0, 0, 0, 1, 0x06]);
     const out = keyframeToAnnexB('h264', avcc, frame);
     const sps = avcc.subarray(8, 8 + avcc.readUInt16BE(6));
@@ -23,15 +21,15 @@ describe('keyframeToAnnexB', () => {
   });
 
   it('handles hvcC (VPS, SPS, PPS first) and throws MediaParseError on bad frames', () => {
-    const out = keyframeToAnnexB('hevc', load('hevc_main_320x240.hvcc'), Buffer.from([0, 0, 0, 2, 0x26, 1]));
+    const out = keyframeToAnnexB('hevc', codecFixture('hevc_main_320x240.hvcc'), Buffer.from([0, 0, 0, 2, 0x26, 1]));
     expect((out[4]! >> 1) & 0x3f).toBe(32);
-    expect(() => keyframeToAnnexB('h264', load('h264_high_320x240.avcc'), Buffer.from([0, 0, 0, 9, 1]))).toThrow(MediaParseError);
+    expect(() => keyframeToAnnexB('h264', codecFixture('h264_high_320x240.avcc'), Buffer.from([0, 0, 0, 9, 1]))).toThrow(MediaParseError);
   });
 });
 
 describe('keyframeToIvf', () => {
   it('writes a DKIF header with the sequence header size', () => {
-    const av1c = load('av1_320x240.av1c');
+    const av1c = codecFixture('av1_320x240.av1c');
     const ivf = keyframeToIvf(av1c, Buffer.from([0x32, 1, 0x10]));
     expect(ivf.toString('latin1', 0, 4)).toBe('DKIF');
     expect(ivf.toString('latin1', 8, 12)).toBe('AV01');

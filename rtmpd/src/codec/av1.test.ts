@@ -1,14 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { av1IsKeyframe, parseAv1CodecConfig } from './av1.ts';
 import { MediaParseError } from './errors.ts';
 import { MAX_DECLARED_FPS } from './frame-rate.ts';
 import { BitWriter } from '../../test/support/bit-writer.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
-
-const dir = new URL('./testdata/', import.meta.url);
-const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
+import { codecFixture, probedStream } from '../../test/support/codec-fixtures.ts';
 
 describe('AV1 (real libaom av1C records vs ffprobe)', () => {
   for (const [name, bitDepth] of [
@@ -16,8 +12,8 @@ describe('AV1 (real libaom av1C records vs ffprobe)', () => {
     ['av1_10bit_426x240', 10],
   ] as const) {
     it(name, () => {
-      const expected = probe(name);
-      const config = parseAv1CodecConfig(load(`${name}.av1c`));
+      const expected = probedStream(name);
+      const config = parseAv1CodecConfig(codecFixture(`${name}.av1c`));
       expect(config).toMatchObject({
         width: expected.width,
         height: expected.height,
@@ -26,8 +22,8 @@ describe('AV1 (real libaom av1C records vs ffprobe)', () => {
         tier: 'Main',
         bitDepth,
       });
-      checkPrefixes(load(`${name}.av1c`), parseAv1CodecConfig);
-      checkCorruptions(load(`${name}.av1c`), parseAv1CodecConfig);
+      checkPrefixes(codecFixture(`${name}.av1c`), parseAv1CodecConfig);
+      checkCorruptions(codecFixture(`${name}.av1c`), parseAv1CodecConfig);
     });
   }
 
@@ -38,7 +34,7 @@ describe('AV1 (real libaom av1C records vs ffprobe)', () => {
 
 describe('av1IsKeyframe', () => {
   it('is true for a TU with a sequence header or a KEY_FRAME frame header', () => {
-    const seq = parseAv1CodecConfig(load('av1_320x240.av1c')).configObus;
+    const seq = parseAv1CodecConfig(codecFixture('av1_320x240.av1c')).configObus;
     expect(av1IsKeyframe(seq)).toBe(true);
     // OBU_FRAME (type 6, has_size) with show_existing_frame=0, frame_type=KEY_FRAME(0)
     expect(av1IsKeyframe(Buffer.from([0x32, 2, 0x10, 0]))).toBe(true);

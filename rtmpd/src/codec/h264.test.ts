@@ -1,16 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from './errors.ts';
 import { h264HasIdr, parseAvcDecoderConfig, parseH264Sps } from './h264.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
-
-const dir = new URL('./testdata/', import.meta.url);
-const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
-const rate = (r: string) => {
-  const [n, d] = r.split('/').map(Number);
-  return n! / d!;
-};
+import { codecFixture, frameRate, probedStream } from '../../test/support/codec-fixtures.ts';
 
 const FILES = [
   'h264_high_320x240',
@@ -30,8 +22,8 @@ const parseAll = (b: Buffer) => {
 describe('H.264 (real x264 avcC records vs ffprobe)', () => {
   for (const name of FILES) {
     it(name, () => {
-      const avcc = load(`${name}.avcc`);
-      const expected = probe(name);
+      const avcc = codecFixture(`${name}.avcc`);
+      const expected = probedStream(name);
       const config = parseAvcDecoderConfig(avcc);
       expect(config.nalLengthSize).toBe(4);
       expect(config.sps).toHaveLength(1);
@@ -43,20 +35,20 @@ describe('H.264 (real x264 avcC records vs ffprobe)', () => {
       expect(sps.profile).toBe(expected.profile);
       expect(sps.levelIdc).toBe(expected.level);
       expect(sps.level).toBe(`${Math.floor(Number(expected.level) / 10)}.${Number(expected.level) % 10}`);
-      expect(sps.fps).toBeCloseTo(rate(String(expected.r_frame_rate)), 6);
+      expect(sps.fps).toBeCloseTo(frameRate(String(expected.r_frame_rate)), 6);
       expect(config.profileIdc).toBe(sps.profileIdc);
     });
   }
 
   it('reports the 1080p crop and the 4:4:4 / interlaced specifics', () => {
-    expect(parseAll(load('h264_main_1920x1080.avcc'))).toMatchObject({ width: 1920, height: 1080, level: '4.0' });
-    expect(parseAll(load('h264_high444_426x240.avcc'))).toMatchObject({ chromaFormatIdc: 3, width: 426 });
-    expect(parseAll(load('h264_high422_640x360.avcc'))).toMatchObject({ chromaFormatIdc: 2, bitDepth: 10 });
+    expect(parseAll(codecFixture('h264_main_1920x1080.avcc'))).toMatchObject({ width: 1920, height: 1080, level: '4.0' });
+    expect(parseAll(codecFixture('h264_high444_426x240.avcc'))).toMatchObject({ chromaFormatIdc: 3, width: 426 });
+    expect(parseAll(codecFixture('h264_high422_640x360.avcc'))).toMatchObject({ chromaFormatIdc: 2, bitDepth: 10 });
   });
 
   it('names levels and profiles like ffprobe', () => {
     // Constrained Baseline (constraint_set1), level 3.1
-    const sps = Buffer.from(parseAvcDecoderConfig(load('h264_baseline_1280x720.avcc')).sps[0]!);
+    const sps = Buffer.from(parseAvcDecoderConfig(codecFixture('h264_baseline_1280x720.avcc')).sps[0]!);
     expect(parseH264Sps(sps).profile).toBe('Constrained Baseline');
   });
 
@@ -68,7 +60,7 @@ describe('H.264 (real x264 avcC records vs ffprobe)', () => {
 
   it('survives every prefix and random corruption of real records', () => {
     for (const name of FILES) {
-      const avcc = load(`${name}.avcc`);
+      const avcc = codecFixture(`${name}.avcc`);
       checkPrefixes(avcc, parseAll);
       checkCorruptions(avcc, parseAll, 1000);
     }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MediaParseError } from './errors.ts';
@@ -6,14 +5,7 @@ import { type HevcConfig, hevcHasIrap, parseHevcDecoderConfig } from './hevc.ts'
 import { MAX_DECLARED_FPS } from './frame-rate.ts';
 import { BitWriter } from '../../test/support/bit-writer.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
-
-const dir = new URL('./testdata/', import.meta.url);
-const load = (name: string) => readFileSync(new URL(name, dir));
-const probe = (name: string) => (JSON.parse(load(`${name}.json`).toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
-const rate = (r: string) => {
-  const [n, d] = r.split('/').map(Number);
-  return n! / d!;
-};
+import { codecFixture, frameRate, probedStream } from '../../test/support/codec-fixtures.ts';
 
 /**
  * A 1920x1080 SPS at `timeScale / numUnitsInTick` fps with every structure
@@ -91,8 +83,8 @@ const FILES = ['hevc_main_320x240', 'hevc_main10_1920x1080', 'hevc_rext444_426x2
 describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
   for (const name of FILES) {
     it(name, () => {
-      const hvcc = load(`${name}.hvcc`);
-      const expected = probe(name);
+      const hvcc = codecFixture(`${name}.hvcc`);
+      const expected = probedStream(name);
       const config = parseHevcDecoderConfig(hvcc);
       expect(config).toMatchObject({
         width: expected.width,
@@ -103,7 +95,7 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
         nalLengthSize: 4,
       });
       // x265 writes the timing in the SPS VUI only; hevc_vps_timing_320x240 has it in the VPS too.
-      expect(config.fps).toBeCloseTo(rate(String(expected.r_frame_rate)), 6);
+      expect(config.fps).toBeCloseTo(frameRate(String(expected.r_frame_rate)), 6);
       expect(config.vps).toHaveLength(1);
       expect(config.sps).toHaveLength(1);
       expect(config.pps).toHaveLength(1);
@@ -112,7 +104,7 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
   }
 
   it('reads the frame rate past every SPS structure x265 leaves out', () => {
-    const hvcc = load('hevc_main_320x240.hvcc');
+    const hvcc = codecFixture('hevc_main_320x240.hvcc');
     const config = parseHevcDecoderConfig(hvcc);
     const sps = handMadeSps(60000, 1001);
     expect(parseHevcDecoderConfig(withParameterSets(hvcc, { ...config, sps: [sps] }))).toMatchObject({
@@ -123,15 +115,15 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
   });
 
   it('takes the VPS timing before the SPS timing', () => {
-    const vpsTiming = parseHevcDecoderConfig(load('hevc_vps_timing_320x240.hvcc'));
+    const vpsTiming = parseHevcDecoderConfig(codecFixture('hevc_vps_timing_320x240.hvcc'));
     const sps = [handMadeSps(50, 1)];
-    expect(parseHevcDecoderConfig(withParameterSets(load('hevc_vps_timing_320x240.hvcc'), { ...vpsTiming, sps })).fps).toBe(25);
-    const spsOnly = parseHevcDecoderConfig(load('hevc_main_320x240.hvcc'));
-    expect(parseHevcDecoderConfig(withParameterSets(load('hevc_main_320x240.hvcc'), { ...spsOnly, sps })).fps).toBe(50);
+    expect(parseHevcDecoderConfig(withParameterSets(codecFixture('hevc_vps_timing_320x240.hvcc'), { ...vpsTiming, sps })).fps).toBe(25);
+    const spsOnly = parseHevcDecoderConfig(codecFixture('hevc_main_320x240.hvcc'));
+    expect(parseHevcDecoderConfig(withParameterSets(codecFixture('hevc_main_320x240.hvcc'), { ...spsOnly, sps })).fps).toBe(50);
   });
 
   it('gives no frame rate for a zero tick or a rate no camera sends', () => {
-    const hvcc = load('hevc_main_320x240.hvcc');
+    const hvcc = codecFixture('hevc_main_320x240.hvcc');
     const config = parseHevcDecoderConfig(hvcc);
     const fps = (timeScale: number, ticks: number) =>
       parseHevcDecoderConfig(withParameterSets(hvcc, { ...config, sps: [handMadeSps(timeScale, ticks)] })).fps;
@@ -143,8 +135,8 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
 
   it('reads a truncated SPS to its picture size and no frame rate, never a wrong one', () => {
     for (const [hvcc, sps] of [
-      [load('hevc_vui_2997_640x360.hvcc'), undefined],
-      [load('hevc_main_320x240.hvcc'), handMadeSps(60000, 1001)],
+      [codecFixture('hevc_vui_2997_640x360.hvcc'), undefined],
+      [codecFixture('hevc_main_320x240.hvcc'), handMadeSps(60000, 1001)],
     ] as const) {
       const config = parseHevcDecoderConfig(hvcc);
       const full = sps ?? config.sps[0]!;
@@ -169,7 +161,7 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
   });
 
   it('reads a changed SPS to a frame rate of at most MAX_DECLARED_FPS or none, or fails with a MediaParseError', () => {
-    const hvcc = load('hevc_main_320x240.hvcc');
+    const hvcc = codecFixture('hevc_main_320x240.hvcc');
     const config = parseHevcDecoderConfig(hvcc);
     const sps = handMadeSps(60000, 1001);
     fc.assert(
@@ -191,15 +183,15 @@ describe('HEVC (real x265 hvcC records vs ffprobe)', () => {
   });
 
   it('formats levels as level_idc / 30', () => {
-    expect(parseHevcDecoderConfig(load('hevc_main10_1920x1080.hvcc'))).toMatchObject({ level: '4.0', bitDepth: 10 });
-    expect(parseHevcDecoderConfig(load('hevc_rext444_426x240.hvcc'))).toMatchObject({ level: '2.1', chromaFormatIdc: 3 });
+    expect(parseHevcDecoderConfig(codecFixture('hevc_main10_1920x1080.hvcc'))).toMatchObject({ level: '4.0', bitDepth: 10 });
+    expect(parseHevcDecoderConfig(codecFixture('hevc_rext444_426x240.hvcc'))).toMatchObject({ level: '2.1', chromaFormatIdc: 3 });
   });
 
   it('rejects garbage and survives prefixes/corruption', () => {
     expect(() => parseHevcDecoderConfig(Buffer.alloc(23))).toThrow(MediaParseError);
     for (const name of FILES) {
       // x265 puts a ~2 KB SEI in the record; the parameter sets come first.
-      const hvcc = load(`${name}.hvcc`);
+      const hvcc = codecFixture(`${name}.hvcc`);
       checkPrefixes(hvcc.subarray(0, 200), parseHevcDecoderConfig);
       checkPrefixes(hvcc, parseHevcDecoderConfig);
       checkCorruptions(hvcc.subarray(0, 160), parseHevcDecoderConfig, 1000);
