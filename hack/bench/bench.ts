@@ -499,10 +499,10 @@ class ProxyWindow {
   }
 }
 
-/** What one Prometheus scrape of rtmpd costs with the scenario's streams live. */
 /**
- * Times GET /metrics with curl, a client of its own: a fetch from here would
- * also time this process's event loop.
+ * What one Prometheus scrape of rtmpd costs with the scenario's streams live:
+ * GET /metrics timed with curl, a client of its own (a fetch from here would
+ * also time this process's event loop).
  */
 async function timeScrapes(url: URL, scrapes: number): Promise<ScrapeTiming> {
   const times: number[] = [];

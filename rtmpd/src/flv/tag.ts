@@ -154,8 +154,7 @@ function skipModEx(body: Buffer, pos: number, what: string): ModExEnd {
   return { pos, packetType };
 }
 
-/** Whether the coded frame from `start` to the end of `body` starts a GOP. */
-/** Whether a coded frame starts a GOP, from its bitstream; `start` is where the payload begins. */
+/** Whether the coded frame from `start` to the end of `body` starts a GOP, from its bitstream. */
 export function videoKeyframe(codec: VideoCodec, body: Buffer, start: number, nalLengthSize: number): boolean {
   switch (codec) {
     case 'h264':
