@@ -1,0 +1,58 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RecordingFile } from './catalog.ts';
+import { indexRecording } from './recording-index.ts';
+
+const dir = await mkdtemp(join(tmpdir(), 'rtmpd-index-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const box = (type: string, ...payload: Buffer[]): Buffer => {
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(8 + payload.reduce((sum, p) => sum + p.length, 0));
+  return Buffer.concat([size, Buffer.from(type, 'latin1'), ...payload]);
+};
+const words = (...values: number[]): Buffer =>
+  Buffer.concat(values.map((v) => Buffer.from([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255])));
+
+/** An fMP4 file of one video track (timescale 1000) and `fragments` fragments of one 1 s sample each, their media left out. */
+async function recording(name: string, fragments: number): Promise<RecordingFile> {
+  const trak = box(
+    'trak',
+    box('tkhd', words(0, 0, 0, 1)),
+    box('mdia', box('mdhd', words(0, 0, 0, 1000)), box('hdlr', words(0, 0), Buffer.from('vide'))),
+  );
+  const init = Buffer.concat([box('ftyp', Buffer.from('isom')), box('moov', trak)]);
+  const fragment = (i: number) =>
+    Buffer.concat([
+      box('moof', box('traf', box('tfhd', words(0, 1)), box('tfdt', words(0, i * 1000)), box('trun', words(0x100, 1, 1000)))),
+      box('mdat'),
+    ]);
+  const path = join(dir, name);
+  await writeFile(path, Buffer.concat([init, ...Array.from({ length: fragments }, (_, i) => fragment(i))]));
+  const { size, mtime } = await stat(path);
+  const start = new Date(0);
+  return { id: `live/k/${name}`, app: 'live', key: 'k', name, path, format: 'fmp4', start, size, modified: mtime };
+}
+
+describe('recording indexes', () => {
+  it('are cached up to 100,000 fragments in all: the least recently indexed go first, a larger one is not kept', async () => {
+    const small = await recording('small.mp4', 3);
+    const large = await recording('large.mp4', 100_000);
+    expect((await indexRecording(small)).duration).toBe(3);
+    await rm(small.path);
+    // Cached: the file is not read again.
+    expect((await indexRecording(small)).duration).toBe(3);
+    expect((await indexRecording(large)).fragments).toHaveLength(100_000);
+    await rm(large.path);
+    // The large one, cached, pushed the small one out.
+    expect((await indexRecording(large)).fragments).toHaveLength(100_000);
+    await expect(indexRecording(small)).rejects.toThrow(/ENOENT/);
+
+    const larger = await recording('larger.mp4', 100_001);
+    expect((await indexRecording(larger)).fragments).toHaveLength(100_001);
+    await rm(larger.path);
+    await expect(indexRecording(larger)).rejects.toThrow(/ENOENT/);
+  });
+});
