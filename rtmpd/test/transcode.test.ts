@@ -5,7 +5,8 @@
 // killed (restarted, counted), the source unpublishing (the child is gone
 // within the deadline), a bad ffmpeg path (counted, backoff, no crash), the
 // process cap, and a child that ignores SIGTERM at shutdown (killed: no child
-// outlives rtmpd).
+// outlives rtmpd). A multivariant playlist asked for while the transcode is
+// still starting waits for its renditions, and not for an ffmpeg that fails.
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -202,6 +203,45 @@ describe('transcoding', () => {
     expect(secret).toBeNull();
     expect(await server.stop()).toBe(0);
   }, 120_000);
+
+  it('answers a master request sent while the transcode starts with every rendition, and one whose ffmpeg fails without waiting for it', async () => {
+    // Real ffmpeg, held until the test lets it go, so the master requests come while both transcodes are
+    // starting; the one of `broken` is given an option ffmpeg does not know, and exits.
+    const dir = await tempDir('rtmpd-transcode-');
+    const go = join(dir, 'go');
+    const held = join(dir, 'ffmpeg');
+    await writeFile(
+      held,
+      `#!/bin/sh\nwhile [ ! -e '${go}' ]; do sleep 0.1; done\ncase "$*" in *'/live/broken?'*) exec ffmpeg -no-such-option "$@";; esac\nexec ffmpeg "$@"\n`,
+    );
+    await chmod(held, 0o755);
+    const server = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', held]);
+    const keys = ['cam', 'broken'];
+    const publishers = keys.map((key) => publishTestPattern(server.rtmpUrl('live', key), { seconds: 60, size: '320x180' }));
+    for (const key of keys) await waitForStream(server, `rtmp/live/${key}`);
+    expect((await listStreams(server)).map((s) => [s.stream_id, s.transcode?.state]).sort()).toEqual([
+      ['rtmp/live/broken', 'starting'],
+      ['rtmp/live/cam', 'starting'],
+    ]);
+    const master = async (key: string) => {
+      const response = await fetch(server.httpUrl(`/live/${key}/master.m3u8`));
+      expect(response.status).toBe(200);
+      return { uris: parseMultivariant(await response.text()).map((v) => v.uri), at: Date.now() };
+    };
+    const answers = Promise.all(keys.map(master));
+    await sleep(500);
+    const released = Date.now();
+    await writeFile(go, '');
+    const [cam, broken] = await answers;
+    expect(cam!.uris).toEqual(['index.m3u8', '../cam_120p/index.m3u8', '../cam_90p/index.m3u8']);
+    expect(broken!.uris).toEqual(['index.m3u8']);
+    // Answered once its ffmpeg failed: well within the 15 s a first segment is waited for.
+    expect(broken!.at - released).toBeLessThan(10_000);
+    expect((await streamOf(server, 'rtmp/live/broken'))?.transcode?.last_error).toMatch(/no-such-option/);
+    startedPids(server);
+    for (const publisher of publishers) publisher.child.kill('SIGINT');
+    expect(await server.stop()).toBe(0);
+  }, 90_000);
 
   it('counts a bad ffmpeg path and retries it, refuses streams past the cap, and kills a child that ignores SIGTERM at shutdown', async () => {
     const bad = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', '/nonexistent/ffmpeg']);

@@ -33,7 +33,7 @@ export interface HttpAppOptions {
   /** Adds each stream's forwards to the stream API. */
   forwards?: StreamViewSources['forwards'];
   /** Adds each stream's transcode to the stream API, and its renditions to its multivariant playlist. */
-  transcodes?: StreamViewSources['transcodes'] & { ladderOf: HlsRoutesOptions['ladderOf'] };
+  transcodes?: StreamViewSources['transcodes'] & Pick<HlsRoutesOptions, 'ladderOf' | 'renditionArrival'>;
   logger: Logger;
   playWaitMs: number;
   /** Decides HTTP players and carries out kicks and revocations. */
@@ -115,7 +115,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(lazyRouters(API_PREFIX, () => import('./api.ts').then(({ apiRouters }) => apiRouters(options))));
   const routers = [
     ...(options.routes ?? []),
-    ...(options.hls ? [hlsRoutes({ hls: options.hls, authorizePlay: authorizePlay('hls'), ladderOf: options.transcodes?.ladderOf })] : []),
+    ...(options.hls ? [hlsRoutes({ ...options.transcodes, hls: options.hls, authorizePlay: authorizePlay('hls') })] : []),
     httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
   ];
   for (const router of routers) mount(app, router);

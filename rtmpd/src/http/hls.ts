@@ -17,6 +17,8 @@ export interface HlsRoutesOptions {
   authorizePlay?: (ctx: Context, app: string, key: string, signal: AbortSignal) => Promise<{ release(): void } | undefined>;
   /** The renditions transcodeRules make of a stream, for its multivariant playlist. */
   ladderOf?: (app: string, key: string) => readonly RenditionInfo[];
+  /** Resolves once a rendition is live here or is not coming (its transcode failed or was refused), within `waitMs`. */
+  renditionArrival?: (app: string, key: string, waitMs: number, signal: AbortSignal) => Promise<void>;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -102,7 +104,7 @@ export const HLS_ROUTES = {
   },
 } satisfies RouteGroup;
 
-export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): Router {
+export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: HlsRoutesOptions): Router {
   const playlist: Handlers<typeof HLS_ROUTES>['playlist'] = async (ctx, { _HLS_msn: msn, _HLS_part: part }) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
@@ -135,35 +137,33 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
   // The source and its live renditions; the request's query (its credentials) goes on to each variant.
   // Players read it once (hls.js never reloads it), so it is answered as MediaMTX answers its own: once
   // each variant's HLS has made its first segment, which BANDWIDTH, AVERAGE-BANDWIDTH, CODECS and
-  // RESOLUTION come from. A variant is waited for as long as index.m3u8 waits for it; the source not
-  // ready by then is a 503 as there, a rendition is left out.
+  // RESOLUTION come from. A rendition whose transcode is starting (ffmpeg takes a second or more to
+  // publish it) is waited for too, within the same bound as the source's first segment: a player that
+  // opened the stream in its first seconds gets the whole ladder. The source not ready by then is a 503
+  // as from index.m3u8; a rendition is left out.
   const multivariant: Handlers<typeof HLS_ROUTES>['multivariant'] = async (ctx) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
     const signal = abortedBy(ctx);
     (await authorizePlay?.(ctx, app, key, signal))?.release();
     if (!hls.settings(app, key).enabled) throw refusal(app, key, 'hls_disabled');
-    const renditionKeys = (ladderOf?.(app, key) ?? []).map((rendition) => rendition.key);
-    // In a fleet, the source and its renditions are relayed here from their owner first.
-    await Promise.all([key, ...renditionKeys].map((name) => hls.arrival(app, name, signal)));
+    // In a fleet, the source is relayed here from its owner first.
+    await hls.arrival(app, key, signal);
     const source = hls.muxer(app, key);
     if (typeof source === 'string') throw refusal(app, key, source);
-    const renditions = renditionKeys.flatMap((name) => {
-      const muxer = hls.muxer(app, name);
-      return typeof muxer === 'string' ? [] : [{ name, muxer }];
-    });
-    const ready = await Promise.all(
-      [source, ...renditions.map(({ muxer }) => muxer)].map((muxer) =>
-        muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), signal),
-      ),
-    );
-    if (!ready[0]) throw notReady(app, key);
+    const waitMs = firstSegmentWaitMs(source);
+    const deadline = performance.now() + waitMs;
+    const [ready, ...renditions] = await Promise.all([
+      source.waitUntil(() => source.ready, waitMs, signal),
+      ...(ladderOf?.(app, key) ?? []).map(({ key: name }) => readyRendition(app, name, deadline, signal)),
+    ]);
+    if (!ready) throw notReady(app, key);
     // Ready also once its stream ended.
     const { stream, bandwidth } = source;
     if (!stream || !bandwidth) throw refusal(app, key, 'not_live');
     const query = ctx.querystring ? `?${ctx.querystring}` : '';
     const variants: Variant[] = [{ stream, uri: `index.m3u8${query}`, bandwidth }];
-    for (const { name, muxer } of renditions) {
+    for (const { name, muxer } of renditions.filter((rendition) => rendition !== undefined)) {
       const rendition = muxer.stream;
       // A variant without RESOLUTION and CODECS is no help to a player.
       if (rendition?.videoTrack && muxer.bandwidth)
@@ -174,6 +174,16 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf }: HlsRoutesOptions): R
     ctx.set('Cache-Control', PLAYLIST_CACHE);
     ctx.type = PLAYLIST_TYPE;
     ctx.body = renderMultivariant(variants);
+  };
+
+  /** A rendition's muxer once it has made its first segment (before `deadline`); undefined without. */
+  const readyRendition = async (app: string, name: string, deadline: number, signal: AbortSignal) => {
+    // In a fleet, a rendition another pod publishes is relayed here.
+    await hls.arrival(app, name, signal);
+    await renditionArrival?.(app, name, deadline - performance.now(), signal);
+    const muxer = hls.muxer(app, name);
+    if (typeof muxer === 'string' || !(await muxer.waitUntil(() => muxer.ready, deadline - performance.now(), signal))) return undefined;
+    return { name, muxer };
   };
 
   const media: Handlers<typeof HLS_ROUTES>['media'] = async (ctx, _, next) => {

@@ -64,6 +64,8 @@ interface Transcode {
   secret: string;
   /** Undefined while the supervisor module loads. */
   transcoder: Transcoder | undefined;
+  /** Aborted when the ffmpeg now starting or running fails, or the transcode ends: nobody waits on for its renditions. */
+  attempt: AbortController;
 }
 
 export class Transcodes {
@@ -119,6 +121,20 @@ export class Transcodes {
       .map((rendition) => ({ key: `${key}_${rendition.name}`, rendition }))
       .filter((rendition) => invalidStreamName(app, rendition.key) === undefined);
 
+  /**
+   * Resolves once the rendition app/key is live here, or when it is not coming: no transcode here makes it
+   * (none matches, the cap refused it, or its source is relayed from another pod), its ffmpeg is in backoff
+   * after a failure, or it fails meanwhile. At most `waitMs`.
+   */
+  readonly renditionArrival = async (app: string, key: string, waitMs: number, signal: AbortSignal): Promise<void> => {
+    const transcode = this.byRendition.get(streamId(app, key));
+    if (!transcode) return;
+    // No transcoder yet: the supervisor module loads, and ffmpeg starts next.
+    const state = transcode.transcoder?.state ?? 'starting';
+    if (state === 'backoff' || state === 'stopped') return;
+    await this.o.hub.arrival(app, key, waitMs, AbortSignal.any([signal, transcode.attempt.signal]));
+  };
+
   /** The source a rendition stream is made from. */
   sourceOf(stream: Stream): Stream | undefined {
     const transcode = this.byRendition.get(stream.id);
@@ -168,7 +184,13 @@ export class Transcodes {
         'transcode: renditions left out: the key with their suffix passes 128 characters',
       );
     if (renditions.length === 0) return;
-    const transcode: Transcode = { source: stream, renditions, secret: randomBytes(24).toString('base64url'), transcoder: undefined };
+    const transcode: Transcode = {
+      source: stream,
+      renditions,
+      secret: randomBytes(24).toString('base64url'),
+      transcoder: undefined,
+      attempt: new AbortController(),
+    };
     this.bySource.set(stream, transcode);
     for (const { key } of renditions) this.byRendition.set(streamId(stream.app, key), transcode);
     void this.start(transcode, log);
@@ -193,8 +215,14 @@ export class Transcodes {
       })),
       secret,
       log,
-      onStart: () => this.stats.starts++,
-      onFailure: (reason) => this.stats.failures[reason]++,
+      onStart: () => {
+        this.stats.starts++;
+        if (transcode.attempt.signal.aborted) transcode.attempt = new AbortController();
+      },
+      onFailure: (reason) => {
+        this.stats.failures[reason]++;
+        transcode.attempt.abort();
+      },
     });
     transcode.transcoder.start();
   }
@@ -204,6 +232,7 @@ export class Transcodes {
     if (!transcode) return Promise.resolve();
     this.bySource.delete(stream);
     for (const { key } of transcode.renditions) this.byRendition.delete(streamId(stream.app, key));
+    transcode.attempt.abort();
     return transcode.transcoder?.stop() ?? Promise.resolve();
   }
 
