@@ -351,6 +351,16 @@ describe('rtmpd-operator against the API server', () => {
       { autoscaling: { minReplicas: 3, maxReplicas: 2, targetPublishersPerPod: 10 } },
       'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
     ],
+    [
+      'a callback timeout the idle timeout cuts short',
+      { auth: { rules: [{ method: 'callback', url: 'http://auth.example/check', timeoutMs: 5000 }] }, rtmpd: { idleTimeoutSeconds: 5 } },
+      "a callback rule's timeoutMs (default 2000) must be less than spec.rtmpd.idleTimeoutSeconds (default 30) in ms",
+    ],
+    [
+      'a fleet lease longer than a publish waits for a claim',
+      { rtmpd: { fleetLeaseSeconds: 29 } },
+      'spec.rtmpd.fleetLeaseSeconds (default 10) must be at most spec.rtmpd.idleTimeoutSeconds (default 30) less 2',
+    ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
     ['a zero volume size', { storage: { recordings: { size: '0' } } }, 'recordings must be larger than zero'],

@@ -94,6 +94,18 @@ describe('config file reload', () => {
     expect(s.lines.at(-1)).toMatchObject({ level: 50, err: expect.stringContaining('--snapshot-quality') as unknown });
   });
 
+  it('keeps the running configuration when the new file holds options that contradict each other', () => {
+    const s = setup('idleTimeoutSeconds: 30\n', ['--fleet-name', 'edge', '--fleet-lease-seconds', '20']);
+    writeFileSync(s.file, 'idleTimeoutSeconds: 10\n');
+    expect(s.watch.reload()).toEqual({ applied: [], needRestart: [] });
+    expect(s.config.idleTimeoutSeconds).toBe(30);
+    expect(s.lines.at(-1)).toMatchObject({
+      level: 50,
+      msg: 'config file not applied; the running configuration stays',
+      err: expect.stringContaining('--fleet-lease-seconds 20 must be at most 8 with --idle-timeout-seconds 10') as unknown,
+    });
+  });
+
   it('lets flags keep winning over the file', () => {
     const s = setup('logLevel: info\n', ['--log-level=warn']);
     writeFileSync(s.file, 'logLevel: debug\n');

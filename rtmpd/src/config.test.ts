@@ -115,6 +115,32 @@ describe('loadConfig', () => {
     expect(refusal(rules([]))).toMatch(/--transcode-rules/);
   });
 
+  it('refuses options that defeat each other with one message naming both and their values, and takes them at the bounds', () => {
+    const callback = (timeoutMs: number) => [
+      '--auth-rules',
+      JSON.stringify([
+        { method: 'open', actions: ['play'] },
+        { method: 'callback', url: 'http://127.0.0.1:9/auth', timeoutMs },
+      ]),
+    ];
+    expect(refusal([...callback(5000), '--idle-timeout-seconds', '5'])).toBe(
+      "invalid configuration:\n  --auth-rules [1] (callback) timeoutMs 5000 must be less than --idle-timeout-seconds 5 (5000 ms): a connection whose admission takes that long is closed as idle before the callback's timeout can answer",
+    );
+    expect(loadConfig([...callback(4999), '--idle-timeout-seconds', '5'], {}).config.idleTimeoutSeconds).toBe(5);
+    // The callback's own default (2 s) counts too.
+    expect(
+      refusal(['--auth-rules', '[{"method":"callback","url":"http://127.0.0.1:9/auth"}]'], { RTMPD_IDLE_TIMEOUT_SECONDS: '2' }),
+    ).toMatch(/\[0\] \(callback\) timeoutMs 2000 must be less than --idle-timeout-seconds 2 /);
+
+    const fleet = ['--fleet-name', 'edge', '--config', configFile('fleetLeaseSeconds: 20\n')];
+    expect(refusal([...fleet, '--idle-timeout-seconds', '21'])).toMatch(
+      /^invalid configuration:\n {2}--fleet-lease-seconds 20 must be at most 19 with --idle-timeout-seconds 21: /,
+    );
+    expect(loadConfig([...fleet, '--idle-timeout-seconds', '22'], {}).config.fleetLeaseSeconds).toBe(20);
+    // Without a fleet the lease is not used, so it contradicts nothing.
+    expect(loadConfig(['--fleet-lease-seconds', '20', '--idle-timeout-seconds', '5'], {}).config.fleetLeaseSeconds).toBe(20);
+  });
+
   it('refuses unknown flags, unknown file keys and unreadable or malformed files', () => {
     expect(refusal(['--chunk-sise', '4096'])).toMatch(/chunk-sise.*see --help/);
     expect(refusal(['--config', configFile('chunkSise: 4096\n')])).toMatch(/unknown option\(s\): chunkSise/);

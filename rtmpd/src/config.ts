@@ -16,7 +16,12 @@ import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, 
 
 export { ConfigError, flagName } from './options.ts';
 // The operator builds its spec.auth from these, so patterns and methods are declared once.
-export { ACTIONS as authActions, namePattern as authNamePattern, type AuthRule } from './auth/rules.ts';
+export {
+  ACTIONS as authActions,
+  CALLBACK_TIMEOUT_MS as authCallbackTimeoutMs,
+  namePattern as authNamePattern,
+  type AuthRule,
+} from './auth/rules.ts';
 
 const hostPort = z
   .string()
@@ -132,7 +137,39 @@ const restart = { reload: 'restart' } as const satisfies { reload: Reload };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
-export const configSchema = z.object({
+/**
+ * How much of the idle timeout a publish in a fleet leaves unspent waiting for
+ * the stream claim of a pod that stopped renewing (fleet/claims.ts): the idle
+ * timeout closes a connection whose admission takes longer (rtmp/server/session.ts).
+ */
+export const CLAIM_WAIT_MARGIN_SECONDS = 2;
+export const claimWaitSeconds = (idleTimeoutSeconds: number): number => Math.max(0, idleTimeoutSeconds - CLAIM_WAIT_MARGIN_SECONDS);
+
+/**
+ * Options each valid alone of which one would silently defeat the other: a
+ * message for each such pair, naming both options and their values. The
+ * configuration is refused with them at start and on a reload; the operator's
+ * CRD states the same rules in CEL (operator/src/api/rtmpserver.ts).
+ */
+function contradictions(config: Pick<Config, 'idleTimeoutSeconds' | 'authRules' | 'fleetName' | 'fleetLeaseSeconds'>): string[] {
+  const idle = `--idle-timeout-seconds ${config.idleTimeoutSeconds}`;
+  const found: string[] = [];
+  config.authRules.forEach((rule, index) => {
+    if (rule.method === 'callback' && rule.timeoutMs >= config.idleTimeoutSeconds * 1000)
+      found.push(
+        `--auth-rules [${index}] (callback) timeoutMs ${rule.timeoutMs} must be less than ${idle} (${config.idleTimeoutSeconds * 1000} ms): a connection whose admission takes that long is closed as idle before the callback's timeout can answer`,
+      );
+  });
+  const wait = claimWaitSeconds(config.idleTimeoutSeconds);
+  if (config.fleetName && config.fleetLeaseSeconds > wait)
+    found.push(
+      `--fleet-lease-seconds ${config.fleetLeaseSeconds} must be at most ${wait} with ${idle}: a publish waits at most the idle timeout less ${CLAIM_WAIT_MARGIN_SECONDS} s for the stream claim of a pod that stopped, and the claim outlives that pod by up to the lease, so an encoder whose pod was killed would be refused on the others`,
+    );
+  return found;
+}
+
+/** Every option, each checked alone; configSchema adds the checks across them. */
+const eachOption = z.object({
   rtmpBind: hostPort.default('0.0.0.0:1935').describe('RTMP listen address (HOST:PORT)').meta(restart),
   httpBind: hostPort.default('0.0.0.0:8082').describe('HTTP listen address for the API, HTTP-FLV and /metrics (HOST:PORT)').meta(restart),
   rtmpsBind: z
@@ -558,12 +595,16 @@ export const configSchema = z.object({
   fleetLeaseSeconds: int(3, 300)
     .default(10)
     .describe(
-      "how long a pod's stream claims outlive its last lease renewal: a killed pod's streams can be published on another pod after this long; the lease is renewed every third of it",
+      `how long a pod's stream claims outlive its last lease renewal: a killed pod's streams can be published on another pod after this long; the lease is renewed every third of it. At most --idle-timeout-seconds less ${CLAIM_WAIT_MARGIN_SECONDS}, the longest a publish waits for a claim`,
     )
     .meta(restart),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export const configSchema = eachOption.superRefine((config, ctx) => {
+  for (const message of contradictions(config)) ctx.addIssue({ code: 'custom', message, path: [] });
+});
+
+export type Config = z.infer<typeof eachOption>;
 export type ConfigKey = keyof Config;
 
 /** `rtmpBind` → `RTMPD_RTMP_BIND`, the environment variable name. */

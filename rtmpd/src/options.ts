@@ -124,6 +124,8 @@ export function parseOptions<S extends z.ZodObject>(set: OptionSet<S>, raw: Reco
   const lines = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '');
     if (issue.code === 'unrecognized_keys' && issue.path.length === 0) return `unknown option(s): ${issue.keys.join(', ')}`;
+    // A rule across options (rtmpd's contradictions) names them itself.
+    if (issue.path.length === 0) return issue.message;
     const variable = set.envName(key);
     // Inside a structured option (rtmpd's authRules), say where and leave out the whole value: `[0].keys: ...`.
     const inner = issue.path

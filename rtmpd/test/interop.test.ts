@@ -142,13 +142,16 @@ describe('node-media-server interop', () => {
 describe('the command line', () => {
   const cli = (args: string[]) => runCommand(process.execPath, [join(import.meta.dirname, '../src/main.ts'), ...args]);
 
-  it('refuses a bad flag value at start, naming the option', async () => {
+  it('refuses a bad flag value and options that contradict each other at start, naming the options', async () => {
     const { code, stderr } = await cli(['--rtmp-bind', 'nonsense']);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--rtmp-bind \(RTMPD_RTMP_BIND\): expected HOST:PORT/);
     const unknown = await cli(['--no-such-flag', '1']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no-such-flag/);
+    const contradicting = await cli(['--idle-timeout-seconds', '1', '--auth-rules', '[{"method":"callback","url":"http://127.0.0.1:9/"}]']);
+    expect(contradicting.code).toBe(2);
+    expect(contradicting.stderr).toMatch(/timeoutMs 2000 must be less than --idle-timeout-seconds 1 /);
   });
 
   it('documents every option in --help and prints its version', async () => {

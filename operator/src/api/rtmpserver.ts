@@ -3,7 +3,9 @@
 // README's field reference is printed from it (docs.ts).
 import {
   authActions,
+  authCallbackTimeoutMs,
   authNamePattern,
+  CLAIM_WAIT_MARGIN_SECONDS,
   configDefault,
   configKeys,
   configSchema,
@@ -228,7 +230,12 @@ const authRuleSpec = z
       .optional()
       .describe('callback: URL the decision is POSTed to'),
     urlSecret: secretKeySelector('callback: the URL, when it carries a credential').optional(),
-    timeoutMs: z.int().min(50).max(10_000).optional().describe('callback: how long to wait for an answer (default 2000)'),
+    timeoutMs: z
+      .int()
+      .min(50)
+      .max(10_000)
+      .optional()
+      .describe(`callback: how long to wait for an answer (default ${authCallbackTimeoutMs}); less than spec.rtmpd.idleTimeoutSeconds`),
     cacheSeconds: z.int().min(0).max(3600).optional().describe('callback: how long an answer is reused (default 10)'),
     failOpen: z.boolean().optional().describe('callback: allow when the service cannot be reached (default false: refuse)'),
   })
@@ -356,6 +363,27 @@ const tlsSchema = z
   );
 
 // ---- spec ---------------------------------------------------------------------
+
+/**
+ * A spec.rtmpd option as the pods get it: its value, or rtmpd's default (CEL).
+ * The API server also runs the rules against spec's default, {}, without rtmpd.
+ */
+const rtmpdValue = (key: 'idleTimeoutSeconds' | 'fleetLeaseSeconds') =>
+  `(has(self.rtmpd) && has(self.rtmpd.${key}) ? self.rtmpd.${key} : ${JSON.stringify(configDefault(key))})`;
+
+/** rtmpd's contradictions (rtmpd/src/config.ts) that the spec can hold, refused when the resource is applied. */
+const contradictions: CelRule[] = [
+  {
+    rule: `!has(self.auth) || !has(self.auth.rules) || self.auth.rules.all(r, r.method != 'callback' || (has(r.timeoutMs) ? r.timeoutMs : ${authCallbackTimeoutMs}) < ${rtmpdValue('idleTimeoutSeconds')} * 1000)`,
+    message: `a callback rule's timeoutMs (default ${authCallbackTimeoutMs}) must be less than spec.rtmpd.idleTimeoutSeconds (default ${JSON.stringify(configDefault('idleTimeoutSeconds'))}) in ms: a connection whose admission takes that long is closed as idle before the callback's timeout can answer`,
+    fieldPath: '.auth.rules',
+  },
+  {
+    rule: `${rtmpdValue('fleetLeaseSeconds')} <= ${rtmpdValue('idleTimeoutSeconds')} - ${CLAIM_WAIT_MARGIN_SECONDS}`,
+    message: `spec.rtmpd.fleetLeaseSeconds (default ${JSON.stringify(configDefault('fleetLeaseSeconds'))}) must be at most spec.rtmpd.idleTimeoutSeconds (default ${JSON.stringify(configDefault('idleTimeoutSeconds'))}) less ${CLAIM_WAIT_MARGIN_SECONDS}: a publish waits no longer for the stream claim of a pod that stopped, so an encoder whose pod was killed would be refused on the others`,
+    fieldPath: '.rtmpd.fleetLeaseSeconds',
+  },
+];
 
 /** What the operator gives the rtmpd container when spec.resources is unset: requested, so it is not BestEffort. */
 export const defaultResources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '2Gi' } } as const;
@@ -664,12 +692,15 @@ export const specSchema = z
     rtmpd: passthroughSchema.prefault({}).describe(passthroughDescription),
   })
   .meta(
-    cel({
-      // ports and tls.*Port carry defaults, so the API server has them all by the time this runs.
-      rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
-      message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
-      fieldPath: '.tls',
-    }),
+    cel(
+      {
+        // ports and tls.*Port carry defaults, so the API server has them all by the time this runs.
+        rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
+        message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+        fieldPath: '.tls',
+      },
+      ...contradictions,
+    ),
   )
   .describe('desired state of the rtmpd fleet');
 

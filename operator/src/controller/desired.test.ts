@@ -176,7 +176,7 @@ describe('desired state', () => {
       playWaitSeconds: 5,
       playerMaxBufferBytes: 65536,
       playerStallTimeoutSeconds: 7,
-      idleTimeoutSeconds: 9,
+      idleTimeoutSeconds: 19,
       maxConnections: 3,
       snapshotConcurrency: 4,
       ffmpegPath: '/usr/bin/ffmpeg',
@@ -206,7 +206,7 @@ describe('desired state', () => {
     // live: the mounted file changes, the template does not
     expect(annotation({ logLevel: 'debug' })).toBe(base);
     expect(annotation({ snapshot: { quality: 9, width: 320, keep: 3 } })).toBe(base);
-    expect(annotation({ rtmpd: { chunkSize: 8192, maxConnections: 5, idleTimeoutSeconds: 3 } })).toBe(base);
+    expect(annotation({ rtmpd: { chunkSize: 8192, maxConnections: 5, idleTimeoutSeconds: 45 } })).toBe(base);
     // restart
     expect(annotation({ snapshot: { intervalSeconds: 10 } })).not.toBe(base);
     expect(annotation({ recording: { enabled: false } })).not.toBe(base);

@@ -4,7 +4,15 @@
 // and which changes of that file rtmpd takes live. Secrets spec.auth,
 // spec.webhooks, spec.forwards and spec.tls name are mounted, and only their paths enter the configuration.
 import { createHash } from 'node:crypto';
-import { configSchema, flagName, reloadOf, type AuthRule, type Config, type ConfigKey } from '@flux-rtmpd/rtmpd/config';
+import {
+  authCallbackTimeoutMs,
+  configSchema,
+  flagName,
+  reloadOf,
+  type AuthRule,
+  type Config,
+  type ConfigKey,
+} from '@flux-rtmpd/rtmpd/config';
 import { parse, stringify } from 'yaml';
 import { operatorOwnedOptions, passthroughOptions, type AuthRuleSpec, type RtmpServerSpec } from '../api/rtmpserver.ts';
 
@@ -87,7 +95,7 @@ function authRule(rule: AuthRuleSpec): AuthRule {
         ...base,
         method: 'callback',
         ...(rule.url ? { url: rule.url } : { urlFile: secretPath(rule.urlSecret?.name ?? '', rule.urlSecret?.key) }),
-        timeoutMs: rule.timeoutMs ?? 2000,
+        timeoutMs: rule.timeoutMs ?? authCallbackTimeoutMs,
         cacheSeconds: rule.cacheSeconds ?? 10,
         failOpen: rule.failOpen ?? false,
       };

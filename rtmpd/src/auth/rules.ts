@@ -63,6 +63,9 @@ const jwtRule = z
   .strict()
   .refine((rule) => (rule.jwksUrl === undefined) !== (rule.keyFile === undefined), 'a jwt rule needs exactly one of jwksUrl and keyFile');
 
+/** How long a callback rule waits for its answer unless it says otherwise. */
+export const CALLBACK_TIMEOUT_MS = 2000;
+
 const callbackRule = z
   .object({
     ...matched,
@@ -72,7 +75,13 @@ const callbackRule = z
       .optional()
       .describe('URL the decision is POSTed to'),
     urlFile: path.optional().describe('file holding that URL (when it carries a credential)'),
-    timeoutMs: z.coerce.number().int().min(50).max(10_000).default(2000).describe('how long to wait for an answer'),
+    timeoutMs: z.coerce
+      .number()
+      .int()
+      .min(50)
+      .max(10_000)
+      .default(CALLBACK_TIMEOUT_MS)
+      .describe('how long to wait for an answer; less than --idle-timeout-seconds, which closes a connection whose admission takes longer'),
     cacheSeconds: seconds(3600).default(10).describe('how long an allow or deny answer is reused for the same request; 0: never'),
     failOpen: z.boolean().default(false).describe('allow when the callback cannot be reached or fails (default: refuse)'),
   })

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Router } from '@koa/router';
-import { ConfigError, type Config } from '../config.ts';
+import { claimWaitSeconds, ConfigError, type Config } from '../config.ts';
 import type { BitrateMeter } from '../http/bitrate.ts';
 import type { StreamViewSources } from '../http/stream-view.ts';
 import type { RecordingStore } from '../http/recording-store.ts';
@@ -131,7 +131,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     podUid: config.fleetPodUid,
     durationSeconds: config.fleetLeaseSeconds,
     // Below the idle timeout, which would close the waiting publisher anyway.
-    maxWaitMs: Math.max(0, (config.idleTimeoutSeconds - 2) * 1000),
+    maxWaitMs: claimWaitSeconds(config.idleTimeoutSeconds) * 1000,
     endRelay: (id) => relays.end(id),
     answers,
     log,
