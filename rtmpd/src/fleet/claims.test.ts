@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { judge, type HolderState } from './claims.ts';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StreamHub } from '../hub/hub.ts';
+import { judge, POLL_MS, StreamClaims, type HolderState } from './claims.ts';
+import { FleetDirectory } from './directory.ts';
+import type { Lease, LeaseApi } from './lease-api.ts';
+import { claimLease, podLease } from './records.ts';
 
 const healthy: HolderState = { alive: true, answers: true, silentMs: 1000, durationMs: 10_000, draining: false };
 
@@ -22,5 +27,124 @@ describe('judging a claim another pod holds', () => {
 
   it('waits for a draining holder to let go, with no known end', () => {
     expect(judge({ ...healthy, draining: true }, 'edge-1')).toEqual({ kind: 'wait', pod: 'edge-1', ms: 0 });
+  });
+});
+
+/** Leases in memory, with the API server's compare-and-swap on resourceVersion; counts its calls. */
+function memoryLeaseApi(): LeaseApi & { calls: number } {
+  const leases = new Map<string, Lease>();
+  let version = 0;
+  const store = (lease: Lease): Lease => {
+    const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version) } };
+    leases.set(lease.metadata.name, stored);
+    return stored;
+  };
+  const api = {
+    calls: 0,
+    async create(lease: Lease) {
+      api.calls++;
+      return leases.has(lease.metadata.name) ? undefined : store(lease);
+    },
+    async get(name: string) {
+      api.calls++;
+      return leases.get(name);
+    },
+    async replace(lease: Lease) {
+      api.calls++;
+      return leases.get(lease.metadata.name)?.metadata.resourceVersion === lease.metadata.resourceVersion ? store(lease) : undefined;
+    },
+    async delete(name: string, resourceVersion?: string) {
+      api.calls++;
+      if (resourceVersion !== undefined && leases.get(name)?.metadata.resourceVersion !== resourceVersion) return false;
+      return leases.delete(name);
+    },
+    list: () => Promise.reject(new Error('not used')),
+    watch: () => Promise.reject(new Error('not used')),
+  };
+  return api;
+}
+
+describe('taking the claim of a pod that was killed', () => {
+  const fleet = 'edge';
+  const killed = 'edge-0_dead';
+  const publish = (claims: StreamClaims) =>
+    Promise.resolve(
+      claims.check({
+        action: 'publish',
+        app: 'live',
+        key: 'cam',
+        query: '',
+        tcUrl: undefined,
+        remoteAddress: '127.0.0.1:1',
+        protocol: 'rtmp',
+        signal: new AbortController().signal,
+      }),
+    );
+
+  /** A fleet whose pod edge-0 was killed just after renewing its Lease of `leaseSeconds`, holding live/cam; edge-1 publishes it. */
+  async function afterAKill(leaseSeconds: number, maxWaitMs: number) {
+    vi.useFakeTimers();
+    const start = Date.now();
+    const now = () => Date.now() - start;
+    const api = memoryLeaseApi();
+    const log = pino({ level: 'silent' });
+    const at = new Date(start).toISOString();
+    await api.create(
+      podLease({
+        fleet,
+        pod: 'edge-0',
+        identity: killed,
+        httpAddress: '10.0.0.1:8082',
+        durationSeconds: leaseSeconds,
+        publishers: 1,
+        players: 0,
+        draining: false,
+        now: at,
+        acquireTime: at,
+      }),
+    );
+    await api.create(
+      claimLease({ fleet, streamId: 'rtmp/live/cam', protocol: 'rtmp', identity: killed, durationSeconds: leaseSeconds, now: at }),
+    );
+    const directory = new FleetDirectory({ api, fleet, log, now });
+    const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 30_000 });
+    const claims = new StreamClaims({
+      api,
+      directory,
+      hub,
+      fleet,
+      identity: 'edge-1_live',
+      durationSeconds: leaseSeconds,
+      maxWaitMs,
+      endRelay: () => undefined,
+      answers: () => Promise.resolve(false), // the killed pod's port is gone
+      log,
+      now,
+    });
+    api.calls = 0;
+    return { api, claims, now };
+  }
+
+  afterEach(() => vi.useRealTimers());
+
+  it('waits out a Lease that expires late in the wait (27 s of 28 s) and takes the claim, polling, not spinning', async () => {
+    const { api, claims, now } = await afterAKill(27, 28_000);
+    let admittedAt: number | undefined;
+    const decision = publish(claims).then((d) => ((admittedAt = now()), d));
+    await vi.advanceTimersByTimeAsync(28_000);
+    expect(await decision).toMatchObject({ allow: true });
+    expect(admittedAt).toBeGreaterThanOrEqual(27_000);
+    expect(admittedAt).toBeLessThan(27_000 + 2 * POLL_MS);
+    expect(claims.heldStreams()).toEqual(['rtmp/live/cam']);
+    // About one create, get and Lease refresh per poll.
+    expect(api.calls).toBeLessThan((4 * 28_000) / POLL_MS);
+  });
+
+  it('refuses at once when the Lease would outlast the wait', async () => {
+    const { claims, now } = await afterAKill(29, 28_000);
+    const decision = publish(claims);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await decision).toMatchObject({ allow: false, code: 'NetStream.Publish.BadName' });
+    expect(now()).toBe(0);
   });
 });

@@ -78,7 +78,8 @@ interface Held {
 
 /** A claim taken for a publish that never reached the hub is let go after this. */
 const PENDING_GRACE_MS = 10_000;
-const POLL_MS = 250;
+/** How often a publish looks again at a claim it waits for. */
+export const POLL_MS = 250;
 
 const badName = (streamId: string, why: string): AdmissionDecision => ({
   allow: false,
@@ -173,41 +174,52 @@ export class StreamClaims {
     return stream && stream.publisher.protocol !== 'relay' ? stream : undefined;
   }
 
+  /**
+   * Tries to take the stream's claim until it is decided or `maxWaitMs` has
+   * passed. Every retry waits POLL_MS first, whether for a holder to expire or
+   * after a write that raced ours, so a claim that keeps changing cannot make
+   * this spin.
+   */
   private async acquire(streamId: string, protocol: RtmpProtocol, signal: AbortSignal): Promise<AdmissionDecision> {
-    const { api, fleet, identity, podUid, durationSeconds } = this.o;
-    const name = claimName(fleet, streamId);
     const deadline = this.now() + this.o.maxWaitMs;
-    const lease = (resourceVersion?: string) =>
-      claimLease({ fleet, streamId, protocol, identity, podUid, durationSeconds, now: new Date().toISOString() }, resourceVersion);
-    for (let attempt = 0; attempt < 100 && !signal.aborted; attempt++) {
-      const created = await api.create(lease());
-      this.writes++;
-      if (created) return this.taken(streamId, created.metadata.resourceVersion ?? '');
-      const current = await api.get(name);
-      const claim = current && claimRecord(current);
-      if (!claim) continue; // deleted in between: create again
-      if (claim.streamId !== streamId) return badName(streamId, `cannot be claimed: its claim name ${name} is taken by ${claim.streamId}`);
-      if (claim.identity === identity) {
-        if (this.localPublisher(streamId)) return badName(streamId, 'is already being published');
-        return this.taken(streamId, claim.resourceVersion);
-      }
-      const verdict = await this.judgeHolder(claim);
-      if (verdict.kind === 'held') return badName(streamId, `is already being published (on pod ${verdict.pod})`);
-      if (verdict.kind === 'wait') {
-        const left = deadline - this.now();
-        if (verdict.ms > left || left <= 0) return badName(streamId, `is already being published (on pod ${verdict.pod})`);
-        await sleep(Math.min(POLL_MS, left), signal);
-        continue;
-      }
-      const replaced = await api.replace(lease(claim.resourceVersion));
-      this.writes++;
-      if (replaced) {
-        this.o.log.info({ stream: streamId, previous: claim.identity }, 'fleet: took over the claim of a pod that is gone');
-        return this.taken(streamId, replaced.metadata.resourceVersion ?? '');
-      }
-      // Someone else wrote it first: look again.
+    while (!signal.aborted) {
+      const decision = await this.attempt(streamId, protocol, deadline);
+      if (decision !== 'retry') return decision;
+      const left = deadline - this.now();
+      if (left <= 0) break;
+      await sleep(Math.min(POLL_MS, left), signal);
     }
     return { allow: false, code: 'NetStream.Publish.Failed', description: `the claim on ${streamId} could not be settled` };
+  }
+
+  /** One try at the claim: a decision, or `retry` when its holder is to be waited for or another write came first. */
+  private async attempt(streamId: string, protocol: RtmpProtocol, deadline: number): Promise<AdmissionDecision | 'retry'> {
+    const { api, fleet, identity, podUid, durationSeconds } = this.o;
+    const name = claimName(fleet, streamId);
+    const lease = (resourceVersion?: string) =>
+      claimLease({ fleet, streamId, protocol, identity, podUid, durationSeconds, now: new Date().toISOString() }, resourceVersion);
+    const created = await api.create(lease());
+    this.writes++;
+    if (created) return this.taken(streamId, created.metadata.resourceVersion ?? '');
+    const current = await api.get(name);
+    const claim = current && claimRecord(current);
+    if (!claim) return 'retry'; // deleted in between: create again
+    if (claim.streamId !== streamId) return badName(streamId, `cannot be claimed: its claim name ${name} is taken by ${claim.streamId}`);
+    if (claim.identity === identity) {
+      if (this.localPublisher(streamId)) return badName(streamId, 'is already being published');
+      return this.taken(streamId, claim.resourceVersion);
+    }
+    const verdict = await this.judgeHolder(claim);
+    if (verdict.kind === 'held') return badName(streamId, `is already being published (on pod ${verdict.pod})`);
+    if (verdict.kind === 'wait') {
+      const left = deadline - this.now();
+      return verdict.ms > left || left <= 0 ? badName(streamId, `is already being published (on pod ${verdict.pod})`) : 'retry';
+    }
+    const replaced = await api.replace(lease(claim.resourceVersion));
+    this.writes++;
+    if (!replaced) return 'retry'; // someone else wrote it first: look again
+    this.o.log.info({ stream: streamId, previous: claim.identity }, 'fleet: took over the claim of a pod that is gone');
+    return this.taken(streamId, replaced.metadata.resourceVersion ?? '');
   }
 
   private async judgeHolder(claim: ClaimRecord): Promise<Verdict> {
