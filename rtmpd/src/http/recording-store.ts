@@ -30,6 +30,11 @@ export const recordingUrl = (id: string): string => `${RECORDINGS_PREFIX}/${enco
 /** What the store asks the recorder about the files it is writing. */
 export type FilesBeingWritten = Pick<Recorder, 'filesInUse' | 'finishing'>;
 
+/** A recording file as a selection found it, and whether the recorder was writing it then. */
+export interface SelectedRecording extends RecordingFile {
+  writing: boolean;
+}
+
 /** The recordings under --storage-dir, as the API selects, shows, serves and deletes them. */
 export class RecordingStore {
   private readonly storageDir: string;
@@ -40,8 +45,12 @@ export class RecordingStore {
     this.writing = writing;
   }
 
-  /** The recordings of a stream selection that overlap its time range, oldest first. */
-  async select(query: RecordingSelection): Promise<RecordingFile[]> {
+  /**
+   * The recordings of a stream selection that overlap its time range, oldest
+   * first. The recorder is asked once which files it writes: the time range
+   * and the views made of the selection (views) both take that answer.
+   */
+  async select(query: RecordingSelection): Promise<SelectedRecording[]> {
     let [app, key] = [query.app, query.key];
     if (query.stream_id) [, app, key] = query.stream_id.split('/');
     for (const [what, value] of [
@@ -65,14 +74,20 @@ export class RecordingStore {
       ends.set(f, next.get(stream) ?? (writing.has(f.path) ? now : f.modified.getTime()));
       next.set(stream, f.start.getTime());
     }
-    return files.filter(
-      (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
-    );
+    return files
+      .filter(
+        (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
+      )
+      .map((f) => ({ ...f, writing: writing.has(f.path) }));
   }
 
-  views(files: readonly RecordingFile[]): Promise<RecordingView[]> {
-    const writing = this.writing.filesInUse();
-    return Promise.all(files.map((file) => view(file, writing.has(file.path))));
+  views(files: readonly SelectedRecording[]): Promise<RecordingView[]> {
+    return Promise.all(files.map((file) => view(file, file.writing)));
+  }
+
+  /** The view of one file found by its id (a webhook's recording.completed). */
+  viewOf(file: RecordingFile): Promise<RecordingView> {
+    return view(file, this.writing.filesInUse().has(file.path));
   }
 
   /** A stream's fMP4 files for a VOD playlist, each addressed by `uriOf` its id. */

@@ -200,8 +200,7 @@ export class Webhooks {
     // A file with nothing past its header was removed: there is nothing to announce.
     const file = await findRecording(this.o.config.storageDir, id);
     if (!file) return undefined;
-    const [view] = await this.o.recordings.views([file]);
-    if (!view) return undefined;
+    const view = await this.o.recordings.viewOf(file);
     const pod = this.pod;
     // In a fleet the recordings API names a file by the pod that holds it (fleet/recordings.ts).
     const apiId = pod ? `${pod}/${view.id}` : view.id;

@@ -37,6 +37,23 @@ describe('RecordingStore', () => {
     expect(await store.select(lastHalfMinute)).toEqual([]);
   });
 
+  it('asks the recorder once per list which files it writes, for the time range and the views', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-recordings-'));
+    const done = await recordingFile(storageDir, 240_000, 120_000);
+    const open = await recordingFile(storageDir, 120_000, 0);
+    let asked = 0;
+    const store = new RecordingStore(storageDir, {
+      filesInUse: () => (asked++, new Set([open.path])),
+      finishing: () => undefined,
+    });
+    const views = await store.views(await store.select({}));
+    expect(views.map((v) => [v.id, v.recording])).toEqual([
+      [done.id, false],
+      [open.id, true],
+    ]);
+    expect(asked).toBe(1);
+  });
+
   it('deletes a file whose segment has just ended once the recorder has closed it, and refuses the open one', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-recordings-'));
     const ended = await recordingFile(storageDir, 4000, 0);
