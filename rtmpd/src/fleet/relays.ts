@@ -35,7 +35,15 @@ export interface RelaysOptions {
 const SWEEP_MS = 1000;
 
 export class Relays implements RemoteStreams {
-  /** A subscriber waits this long for the owner's first bytes. */
+  /**
+   * A subscriber waits this long for the owner's answer, at which the relay
+   * publishes the stream here (the owner's GOP follows as it arrives; the hub
+   * waits the longer of this and --play-wait-seconds). A fixed figure, not an
+   * option: it bounds one request between two pods of one cluster, a few ms
+   * apart across zones (well under a second even across regions), so 5 s
+   * leaves room for two lost SYNs (resent after 1 and 3 s) and a busy owner;
+   * longer would only delay the StreamNotFound of an owner that cannot answer.
+   */
   readonly arrivalMs = 5000;
   private readonly o: Required<RelaysOptions>;
   private readonly relays = new Map<string, Relay>();
