@@ -195,6 +195,8 @@ export class HlsMuxer implements Subscriber {
   /** Resolves true once `ready()` holds, false on timeout, abort or the stream's end without it. */
   waitUntil(ready: Ready, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (ready()) return Promise.resolve(true);
+    // An aborted signal never fires again: a client that left while it was authorized waits for nothing.
+    if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (result: boolean): void => {
         clearTimeout(timer);

@@ -52,3 +52,23 @@ describe('an HLS muxer kept after its stream ended', () => {
     expect(muxer.segment(0)?.length).toBeGreaterThan(0);
   });
 });
+
+describe('a request waiting for an HLS segment', () => {
+  it('is let go when its client leaves, and not kept at all when the client left before it asked (while it was authorized)', async () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
+    const hls = new HlsServer({ hub, config: parseConfig({}), logger: pino({ level: 'silent' }) });
+    closers.push(
+      () => hls.close(),
+      () => hub.closeAll(),
+    );
+    hub.publish('live', 'quiet', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+    const muxer = hls.muxer('live', 'quiet');
+    if (typeof muxer === 'string') throw new Error(`no HLS: ${muxer}`);
+    const stillWaiting = () => new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000));
+    const leaves = new AbortController();
+    const waiting = muxer.waitUntil(() => muxer.ready, 60_000, leaves.signal);
+    leaves.abort();
+    expect(await Promise.race([waiting, stillWaiting()])).toBe(false);
+    expect(await Promise.race([muxer.waitUntil(() => muxer.ready, 60_000, AbortSignal.abort()), stillWaiting()])).toBe(false);
+  });
+});

@@ -73,6 +73,10 @@ describe('StreamHub', () => {
     const waiting = hub.subscribe('live', 'x', new FakeSubscriber(), 60_000, abort.signal);
     abort.abort();
     expect(await waiting).toBeUndefined();
+    // One that left before it asked (while it was authorized) is not kept waiting either.
+    const left = hub.subscribe('live', 'x', new FakeSubscriber(), 60_000, AbortSignal.abort());
+    expect(await Promise.race([left, new Promise((r) => setTimeout(() => r('still waiting'), 1000))])).toBeUndefined();
+    expect(hub.awaited('rtmp/live/x')).toBe(false);
   });
 
   it('closes a player whose queue has not moved past the stall timeout', async () => {

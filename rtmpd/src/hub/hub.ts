@@ -154,6 +154,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
   }
 
   private waitFor(id: string, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
+    // An aborted signal never fires again: a player that left while it was authorized waits for nothing.
+    if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiting = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, waiting);
