@@ -111,4 +111,62 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
     expect(refused.status).toBe(400);
     expect(await refused.json()).toEqual({ error: { code: 'bad_request', message: expect.stringContaining('"from"') } });
   });
+
+  it("answers a client without the fleet's token 401 before reading its request, and a pod's abusive requests with a JSON 4xx", async () => {
+    const ask = async (path: string, authorization?: string, method = 'GET') => {
+      const res = await fetch(`http://${address}${path}`, { method, headers: authorization === undefined ? {} : { authorization } });
+      return {
+        status: res.status,
+        body: (await res.json()) as { error: { code: string } },
+        challenge: res.headers.get('www-authenticate'),
+      };
+    };
+    const paths = [
+      '/fleet/v1/streams',
+      '/fleet/v1/relay/live/cam.flv',
+      '/fleet/v1/snapshot/live/cam',
+      // Its query is wrong too: a client without the token learns nothing of what the route takes.
+      '/fleet/v1/recordings?from=abc',
+      '/fleet/v1/recordings/vod?stream_id=rtmp%2Flive%2Fcam',
+      '/fleet/v1/recordings/live/cam/2026-11-29T00-00-00.000Z.mp4',
+    ];
+    const wrong = [
+      '',
+      `Bearer ${token}x`,
+      `Bearer ${token.slice(0, -1)}`,
+      `bearer ${token}`,
+      token,
+      `Basic ${token}`,
+      `Bearer ${'x'.repeat(8000)}`,
+    ];
+    for (const path of paths)
+      for (const authorization of wrong) {
+        const answer = await ask(path, authorization);
+        expect(answer.status, `${path} with "${authorization.slice(0, 40)}"`).toBe(401);
+        expect(answer.body.error.code).toBe('fleet_token_required');
+        expect(answer.challenge).toMatch(/^Bearer realm="rtmpd-fleet"/);
+      }
+    expect((await ask('/fleet/v1/recordings/live/cam/2026-11-29T00-00-00.000Z.mp4', undefined, 'DELETE')).status).toBe(401);
+
+    const bearer = `Bearer ${token}`;
+    const abusive: [path: string, status: number, code: string][] = [
+      ['/fleet/v1/recordings?limit=1001', 400, 'bad_request'],
+      ['/fleet/v1/recordings?limit=1&limit=2', 400, 'bad_request'],
+      [`/fleet/v1/recordings?limit=10&after=${'a'.repeat(1025)}`, 400, 'bad_request'],
+      ['/fleet/v1/recordings/vod?stream_id=..%2F..%2Fetc', 400, 'bad_request'],
+      ['/fleet/v1/recordings/vod?start=yesterday', 400, 'bad_request'],
+      ['/fleet/v1/streams?x=1', 400, 'bad_request'],
+      ['/fleet/v1/relay/live/..%2F..%2Fcam.flv', 400, 'invalid_stream_name'],
+      [`/fleet/v1/relay/live/${'k'.repeat(200)}.flv`, 400, 'invalid_stream_name'],
+      ['/fleet/v1/relay/live/nobody.flv', 404, 'stream_not_found'],
+      ['/fleet/v1/snapshot/live/nobody', 404, 'stream_not_found'],
+      ['/fleet/v1/recordings/live/cam/..%2F..%2F..%2Fetc%2Fpasswd', 404, 'recording_not_found'],
+      ['/fleet/v1/recordings/live/cam/2026-11-29T00-00-00.000Z.mp4', 404, 'recording_not_found'],
+    ];
+    for (const [path, status, code] of abusive) {
+      const answer = await ask(path, bearer);
+      expect({ path, status: answer.status, code: answer.body.error.code }).toEqual({ path, status, code });
+    }
+    expect((await ask('/fleet/v1/streams', bearer)).status).toBe(200);
+  });
 });
