@@ -13,11 +13,10 @@
 // - a player acknowledges as librtmp does, every tenth of the server's Set
 //   Peer Bandwidth, answers pings and announces a buffer length.
 import { connect, type Socket } from 'node:net';
-import type { AmfObject } from '../../rtmpd/src/rtmp/wire/amf-values.ts';
 import type { AmfEncodable } from '../../rtmpd/src/rtmp/wire/amf0.ts';
 import { ChunkReader } from '../../rtmpd/src/rtmp/wire/chunk-reader.ts';
 import { chunkedLength, writeChunks } from '../../rtmpd/src/rtmp/wire/chunk-writer.ts';
-import { command, isObject, parseCommand, type Command } from '../../rtmpd/src/rtmp/wire/commands.ts';
+import { command, parseCommand, type Command } from '../../rtmpd/src/rtmp/wire/commands.ts';
 import {
   acknowledgement,
   parseUserControl,
@@ -29,6 +28,7 @@ import {
 } from '../../rtmpd/src/rtmp/wire/control.ts';
 import { ClientHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, DEFAULT_CHUNK_SIZE, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
+import { RtmpCalls, withinTime } from '../../rtmpd/test/support/rtmp-calls.ts';
 
 export interface PublisherStyle {
   /** Outbound chunk size, or 'server' to adopt the server's as FFmpeg does. */
@@ -77,11 +77,6 @@ export class PeerFailure extends Error {
   }
 }
 
-interface Waiter {
-  resolve: (cmd: Command) => void;
-  reject: (err: Error) => void;
-}
-
 /** librtmp's Set Peer Bandwidth until the server sends its own. */
 const LIBRTMP_DEFAULT_PEER_BANDWIDTH = 2_500_000;
 /** Highest timestamp or delta that fits the 3-byte field. */
@@ -116,10 +111,7 @@ export class RtmpPeer {
   private writes: PublisherStyle['writes'] = 'message';
   private streamId = 0;
   private publishing = false;
-  private nextTransaction = 1;
-  private readonly waiters = new Map<number, Waiter>();
-  /** Takes the next onStatus, or the error the connection ended with while waiting for one. */
-  private statusWaiter: ((info: AmfObject | Error) => void) | undefined;
+  private readonly calls = new RtmpCalls((info) => new Error(`_error: ${String(info?.code ?? 'without info')}`));
   private onMedia: MediaHandler | undefined;
   private readonly sent = new Map<number, SentHeader>();
   private bytesIn = 0;
@@ -200,11 +192,11 @@ export class RtmpPeer {
   /** releaseStream, FCPublish, createStream, publish: resolves on NetStream.Publish.Start. */
   publish(): Promise<void> {
     return this.failing(async () => {
-      this.sendCommand(0, 'releaseStream', this.transaction(), null, this.streamKey);
-      this.sendCommand(0, 'FCPublish', this.transaction(), null, this.streamKey);
+      this.sendCommand(0, 'releaseStream', this.calls.transaction(), null, this.streamKey);
+      this.sendCommand(0, 'FCPublish', this.calls.transaction(), null, this.streamKey);
       await this.createStream();
-      const status = this.nextStatus();
-      this.sendCommand(this.streamId, 'publish', this.transaction(), null, this.streamKey, 'live');
+      const status = this.calls.nextStatus();
+      this.sendCommand(this.streamId, 'publish', this.calls.transaction(), null, this.streamKey, 'live');
       const info = await this.withTimeout(status, 'publish');
       if (info.code !== 'NetStream.Publish.Start') throw new Error(`publish refused: ${String(info.code)}`);
       this.publishing = true;
@@ -216,8 +208,8 @@ export class RtmpPeer {
   play(onMedia: MediaHandler): Promise<void> {
     return this.failing(async () => {
       await this.createStream();
-      const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
-      this.sendCommand(this.streamId, 'play', this.transaction(), null, this.streamKey, -1000); // librtmp's start for a live stream
+      const status = this.calls.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
+      this.sendCommand(this.streamId, 'play', this.calls.transaction(), null, this.streamKey, -1000); // librtmp's start for a live stream
       this.socket.write(setBufferLength(this.streamId, 3000));
       this.onMedia = onMedia;
       const info = await this.withTimeout(status, 'play');
@@ -242,8 +234,8 @@ export class RtmpPeer {
   close(): void {
     if (this.closed) return;
     if (this.publishing) {
-      this.sendCommand(0, 'FCUnpublish', this.transaction(), null, this.streamKey);
-      this.sendCommand(0, 'deleteStream', this.transaction(), null, this.streamId);
+      this.sendCommand(0, 'FCUnpublish', this.calls.transaction(), null, this.streamKey);
+      this.sendCommand(0, 'deleteStream', this.calls.transaction(), null, this.streamId);
     }
     this.closed = true;
     this.socket.end();
@@ -253,11 +245,7 @@ export class RtmpPeer {
     const wasOpen = !this.closed;
     this.closed = true;
     this.socket.destroy();
-    const err = error ?? new Error('connection closed');
-    for (const w of this.waiters.values()) w.reject(err);
-    this.waiters.clear();
-    this.statusWaiter?.(err);
-    this.statusWaiter = undefined;
+    this.calls.end(error ?? new Error('connection closed'));
     if (wasOpen) this.onClose(error);
   }
 
@@ -269,19 +257,14 @@ export class RtmpPeer {
   }
 
   private call(name: string, object: AmfEncodable, ...args: AmfEncodable[]): Promise<Command> {
-    const id = this.transaction();
-    const answered = new Promise<Command>((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+    const { id, answer } = this.calls.call();
     this.sendCommand(0, name, id, object, ...args);
-    return answered;
+    return answer;
   }
 
   private sendCommand(streamId: number, name: string, transaction: number, object: AmfEncodable, ...args: AmfEncodable[]): void {
     const csid = streamId === 0 ? ChunkStreamId.command : ChunkStreamId.streamCommand;
     this.writeMessage(csid, MessageType.commandAmf0, streamId, 0, command(name, transaction, object, ...args));
-  }
-
-  private transaction(): number {
-    return ++this.nextTransaction;
   }
 
   /**
@@ -326,18 +309,6 @@ export class RtmpPeer {
       this.socket.write(out.subarray(pos, pos + size));
       pos += size;
     }
-  }
-
-  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait, the connection's end rejects it. */
-  private nextStatus(accept: (info: AmfObject) => boolean = () => true): Promise<AmfObject> {
-    return new Promise((resolve, reject) => {
-      this.statusWaiter = (info) => {
-        if (info instanceof Error) reject(info);
-        else if (info.level !== 'error' && !accept(info)) return;
-        else resolve(info);
-        this.statusWaiter = undefined;
-      };
-    });
   }
 
   private onRead(bytes: Buffer): void {
@@ -385,33 +356,14 @@ export class RtmpPeer {
       }
       case MessageType.commandAmf0:
       case MessageType.commandAmf3:
-        this.onCommand(parseCommand(typeId, body));
+        this.calls.received(parseCommand(typeId, body));
         return;
       default:
     }
   }
 
-  private onCommand(cmd: Command): void {
-    if (cmd.name === '_result' || cmd.name === '_error') {
-      const waiter = this.waiters.get(cmd.transactionId);
-      if (!waiter) return;
-      this.waiters.delete(cmd.transactionId);
-      if (cmd.name === '_result') waiter.resolve(cmd);
-      else {
-        const info = cmd.args.find(isObject);
-        waiter.reject(new Error(`_error: ${String(info?.code ?? 'without info')}`));
-      }
-      return;
-    }
-    if (cmd.name === 'onStatus') this.statusWaiter?.(cmd.args.find(isObject) ?? {});
-  }
-
   private withTimeout<T>(promise: Promise<T>, what: Exclude<PeerStep, 'live'>): Promise<T> {
     this.step = what;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`rtmp ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    return withinTime(promise, what, this.timeoutMs);
   }
 }

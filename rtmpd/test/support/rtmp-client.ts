@@ -13,6 +13,7 @@ import { command, isObject, parseCommand, type Command } from '../../src/rtmp/wi
 import { setBufferLength } from '../../src/rtmp/wire/control.ts';
 import { ClientHandshake, type HandshakeKind } from '../../src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../../src/rtmp/wire/message-types.ts';
+import { RtmpCalls, withinTime } from './rtmp-calls.ts';
 
 /** Shared by the clients of one process (the benchmark runs hundreds), as a server shares it among its connections. */
 const processIo = new SocketIo();
@@ -55,11 +56,6 @@ export interface RtmpClientEvents {
   close: [error: Error | undefined];
 }
 
-interface Pending {
-  resolve: (cmd: Command) => void;
-  reject: (err: Error) => void;
-}
-
 interface ParsedUrl {
   host: string;
   port: number;
@@ -89,9 +85,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   private readonly handshake: ClientHandshake;
   private readonly connection: RtmpConnection;
   private handshaken: () => void = () => undefined;
-  private nextTransaction = 1;
-  private readonly pending = new Map<number, Pending>();
-  private statusWaiter: ((info: StatusInfo) => void) | undefined;
+  private readonly calls = new RtmpCalls((info) => (info ? statusError(info) : new RtmpStatusError('_error', '_error without info')));
   private publishing = false;
   private closed = false;
   private constructor(socket: Socket, url: ParsedUrl, options: RtmpClientOptions) {
@@ -161,8 +155,8 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     this.callNoWait('releaseStream', null, key);
     this.callNoWait('FCPublish', null, key);
     await this.createStream();
-    const status = this.nextStatus();
-    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('publish', this.transaction(), null, key, 'live'));
+    const status = this.calls.nextStatus();
+    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('publish', this.calls.transaction(), null, key, 'live'));
     const info = await this.withTimeout(status, 'publish');
     if (info.code !== 'NetStream.Publish.Start') throw statusError(info);
     this.publishing = true;
@@ -171,8 +165,8 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   /** createStream, play; resolves on NetStream.Play.Start, rejects with the code otherwise. */
   async play(): Promise<void> {
     await this.createStream();
-    const status = this.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
-    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('play', this.transaction(), null, this.streamKey, -2));
+    const status = this.calls.nextStatus((info) => info.code !== 'NetStream.Play.Reset');
+    this.sendCommand(ChunkStreamId.streamCommand, this.streamId, command('play', this.calls.transaction(), null, this.streamKey, -2));
     this.connection.send(setBufferLength(this.streamId, 3000));
     const info = await this.withTimeout(status, 'play');
     if (info.code !== 'NetStream.Play.Start') throw statusError(info);
@@ -180,10 +174,9 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
 
   /** Sends a command and waits for its _result (rejects on _error). */
   call(name: string, object: AmfEncodable, ...args: AmfEncodable[]): Promise<Command> {
-    const id = this.transaction();
-    const answered = new Promise<Command>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const { id, answer } = this.calls.call();
     this.sendCommand(ChunkStreamId.command, 0, command(name, id, object, ...args));
-    return answered;
+    return answer;
   }
 
   /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */
@@ -223,7 +216,7 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
    * The connection stays open for another publish.
    */
   async unpublish(): Promise<void> {
-    const status = this.nextStatus();
+    const status = this.calls.nextStatus();
     this.sendUnpublish();
     const info = await this.withTimeout(status, 'unpublish');
     if (info.code !== 'NetStream.Unpublish.Success') throw statusError(info);
@@ -242,13 +235,11 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
     this.closed = true;
     this.connection.destroy();
     const err = error ?? new Error('connection closed');
-    for (const { reject } of this.pending.values()) reject(err);
-    this.pending.clear();
     // A publish or play waiting for its status hears the connection is gone.
-    this.statusWaiter?.(
+    this.calls.end(
+      err,
       Object.assign(Object.create(null) as StatusInfo, { level: 'error', code: 'NetConnection.Connect.Closed', description: err.message }),
     );
-    this.statusWaiter = undefined;
     this.emit('close', error);
   }
 
@@ -262,30 +253,15 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   private sendUnpublish(): void {
     this.publishing = false;
     this.callNoWait('FCUnpublish', null, this.streamKey);
-    this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.transaction(), null, this.streamId));
+    this.sendCommand(ChunkStreamId.command, 0, command('deleteStream', this.calls.transaction(), null, this.streamId));
   }
 
   private callNoWait(name: string, object: AmfEncodable, ...args: AmfEncodable[]): void {
-    this.sendCommand(ChunkStreamId.command, 0, command(name, this.transaction(), object, ...args));
+    this.sendCommand(ChunkStreamId.command, 0, command(name, this.calls.transaction(), object, ...args));
   }
 
   private sendCommand(csid: number, streamId: number, body: Buffer): void {
     this.connection.sendMessage(csid, MessageType.commandAmf0, streamId, 0, body);
-  }
-
-  private transaction(): number {
-    return ++this.nextTransaction;
-  }
-
-  /** Resolves with the next onStatus that `accept` takes; an error-level status always ends the wait. */
-  private nextStatus(accept: (info: StatusInfo) => boolean = () => true): Promise<StatusInfo> {
-    return new Promise((resolve) => {
-      this.statusWaiter = (info) => {
-        if (info.level !== 'error' && !accept(info)) return;
-        this.statusWaiter = undefined;
-        resolve(info);
-      };
-    });
   }
 
   private onMessage(typeId: number, timestamp: number, body: Buffer): void {
@@ -309,30 +285,12 @@ export class RtmpClient extends EventEmitter<RtmpClientEvents> {
   }
 
   private onCommand(cmd: Command): void {
-    if (cmd.name === '_result' || cmd.name === '_error') {
-      const pending = this.pending.get(cmd.transactionId);
-      if (!pending) return;
-      this.pending.delete(cmd.transactionId);
-      if (cmd.name === '_result') pending.resolve(cmd);
-      else {
-        const info = cmd.args.find(isObject) as StatusInfo | undefined;
-        pending.reject(info ? statusError(info) : new RtmpStatusError('_error', '_error without info'));
-      }
-      return;
-    }
-    if (cmd.name === 'onStatus') {
-      const info = (cmd.args.find(isObject) ?? Object.create(null)) as StatusInfo;
-      this.emit('status', info);
-      this.statusWaiter?.(info);
-    }
+    if (cmd.name === 'onStatus') this.emit('status', (cmd.args.find(isObject) ?? Object.create(null)) as StatusInfo);
+    this.calls.received(cmd);
   }
 
   private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`rtmp ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    return withinTime(promise, what, this.timeoutMs);
   }
 }
 
