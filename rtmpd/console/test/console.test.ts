@@ -20,14 +20,10 @@ import {
   type RunningServer,
 } from '../../test/support/processes.ts';
 import { selfSigned } from '../../test/support/certificates.ts';
+import { snapshotTimeoutFlags, THUMBNAIL_WAIT_MS } from './thumbnails.ts';
 
 const ARTIFACTS = resolve(import.meta.dirname, '../../../.artifacts/console');
 const PUBLISHED = ['cam1', 'cam2'];
-// A thumbnail is a snapshot decode: on a loaded machine (CI builds images beside
-// the tests) one took more than rtmpd's default 10 s and the page logged its 503.
-// The decode gets 30 s, and a thumbnail is waited for past that.
-const SNAPSHOT_TIMEOUT_SECONDS = 30;
-const THUMBNAIL_WAIT_MS = (SNAPSHOT_TIMEOUT_SECONDS + 5) * 1000;
 
 let server: RunningServer;
 let rtmpsPort: number;
@@ -44,7 +40,7 @@ beforeAll(async () => {
   server = await startServer([
     ...['--rtmps-bind', '127.0.0.1:0', '--https-bind', '127.0.0.1:0'],
     ...['--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
-    ...['--snapshot-timeout-seconds', String(SNAPSHOT_TIMEOUT_SECONDS)],
+    ...snapshotTimeoutFlags,
   ]);
   const ready = server.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https: string };
   const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));

@@ -15,14 +15,9 @@ import {
   type Publisher,
   type RunningServer,
 } from '../../test/support/processes.ts';
+import { snapshotTimeoutFlags, THUMBNAIL_WAIT_MS } from './thumbnails.ts';
 
 const TOKEN = 'console-test-token-0123456789';
-
-// A thumbnail is a snapshot decode: on a loaded machine (CI builds images beside
-// the tests) one took more than rtmpd's default 10 s and the page logged its 503.
-// The decode gets 30 s, and a thumbnail is waited for past that.
-const SNAPSHOT_TIMEOUT_SECONDS = 30;
-const THUMBNAIL_WAIT_MS = (SNAPSHOT_TIMEOUT_SECONDS + 5) * 1000;
 
 let server: RunningServer;
 let browser: TestBrowser;
@@ -32,10 +27,7 @@ let publisher: Publisher;
 beforeAll(async () => {
   const tokenFile = join(await tempDir('rtmpd-console-token-'), 'tokens');
   await writeFile(tokenFile, `${TOKEN}\n`);
-  server = await startServer([
-    ...['--api-token-file', tokenFile, '--api-read-access', 'token'],
-    ...['--snapshot-timeout-seconds', String(SNAPSHOT_TIMEOUT_SECONDS)],
-  ]);
+  server = await startServer(['--api-token-file', tokenFile, '--api-read-access', 'token', ...snapshotTimeoutFlags]);
   publisher = publishTestPattern(server.rtmpUrl('live', 'cam1'), { seconds: 120 });
   browser = await launchChromium();
   page = await browser.newPage();
