@@ -108,7 +108,7 @@ interface ScrapeTiming {
   bytes: number;
 }
 
-interface IdleResult {
+export interface IdleResult {
   type: 'idle';
   scenario: string;
   server: ServerName;

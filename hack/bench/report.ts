@@ -1,7 +1,7 @@
 // The bench's output: a terminal table, a JSON file and the chart next to it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { failureSummary, generatorLimit, type BenchReport } from './bench.ts';
+import { failureSummary, generatorLimit, type BenchReport, type IdleResult, type LoadResult } from './bench.ts';
 import { renderChart } from './chart.ts';
 import { GENERATOR_BUSY_LIMIT } from './loadgen-processes.ts';
 import { formatProfile } from './profile.ts';
@@ -18,89 +18,94 @@ function table(header: string[], rows: string[][]): string {
 }
 
 export function formatReport(report: BenchReport): string {
-  const out: string[] = [];
+  const out = [...setupLines(report), ''];
+  const load = report.results.filter((r) => r.type === 'load');
+  if (load.length > 0) out.push(loadTable(load, report.options.rounds));
+  const idle = report.results.filter((r) => r.type === 'idle');
+  if (idle.length > 0) out.push('', idleTable(idle));
+  detailTables(out, report, load);
+  problems(out, report, load);
+  return out.join('\n');
+}
+
+/** What ran where, and how it was measured. */
+function setupLines(report: BenchReport): string[] {
   const h = report.host;
-  out.push(
-    `host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}; rtmpd at ${h.rtmpdCommit}`,
-  );
-  out.push(
-    `fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`,
-  );
   const style = report.options.publisherStyle;
-  out.push(
-    `publishers: ${style.chunkSize === 'server' ? "the server's" : style.chunkSize}-byte chunks (a scenario's +c overrides), Nagle ${style.nagle ? 'on' : 'off'}, one socket write per ${style.writes}; players acknowledge as librtmp`,
-  );
   const { rounds } = report.options;
   const roundsNote = rounds > 1 ? `; ${rounds} rounds per load scenario, servers taking turns, each row the median-CPU round` : '';
-  out.push(
+  return [
+    `host: ${h.cpus} × ${h.cpuModel}, ${h.memoryGiB} GiB, Linux ${h.kernel}; node ${h.node}, nginx ${h.nginx} + rtmp ${h.nginxRtmp}, node-media-server ${h.nodeMediaServer}; rtmpd at ${h.rtmpdCommit}`,
+    `fixtures: ${report.fixtures.map((f) => `${f.name} ${f.width}x${f.height}@${f.fps} ${f.profile} ${f.mbps.toFixed(2)} Mbps`).join('; ')}`,
+    `publishers: ${style.chunkSize === 'server' ? "the server's" : style.chunkSize}-byte chunks (a scenario's +c overrides), Nagle ${style.nagle ? 'on' : 'off'}, one socket write per ${style.writes}; players acknowledge as librtmp`,
     `window: ${report.options.warmupSeconds} s warm-up, ${report.options.durationSeconds} s measured${roundsNote}; CPU = % of one core (process tree; usr/sys: user space and kernel, which on loopback includes the receiving side of what the server sends), latency = SEI send → player receipt`,
+  ];
+}
+
+/** The load scenarios, a row per scenario and server. */
+function loadTable(load: LoadResult[], rounds: number): string {
+  return table(
+    [
+      'scenario',
+      'server',
+      'CPU%',
+      'usr/sys',
+      'peakRSS MiB',
+      'RSS/stream KiB',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+      'max ms',
+      'frames rx',
+      'lost',
+      'conn fail',
+      'gen CPU%',
+      'status',
+      ...(rounds > 1 ? ['CPU% by round'] : []),
+    ],
+    load.map((r) => {
+      const c = r.counters;
+      const fails = c ? c.connectFailures + c.droppedConnections + c.playersWithoutMedia : NaN;
+      return [
+        r.scenario,
+        r.server,
+        pct(r.cpuPercent),
+        `${r.cpuUserPercent.toFixed(0)}/${r.cpuSystemPercent.toFixed(0)}`,
+        mib(r.peakRssBytes),
+        Number.isFinite(r.rssPerStreamBytes) ? (r.rssPerStreamBytes / 1024).toFixed(0) : '-',
+        ms(r.latency.p50Ms),
+        ms(r.latency.p95Ms),
+        ms(r.latency.p99Ms),
+        ms(r.latency.maxMs),
+        c ? String(c.videoFramesReceived) : '-',
+        c ? String(c.framesLost + c.framesOutOfOrder) : '-',
+        String(fails),
+        c ? pct(c.generatorCpuPercent) : '-',
+        r.ok ? 'ok' : 'FAILED',
+        ...(rounds > 1 ? [(r.cpuRounds ?? [r.cpuPercent]).map(pct).join(' ')] : []),
+      ];
+    }),
   );
-  out.push('');
-  const load = report.results.filter((r) => r.type === 'load');
-  if (load.length > 0) {
-    out.push(
-      table(
-        [
-          'scenario',
-          'server',
-          'CPU%',
-          'usr/sys',
-          'peakRSS MiB',
-          'RSS/stream KiB',
-          'p50 ms',
-          'p95 ms',
-          'p99 ms',
-          'max ms',
-          'frames rx',
-          'lost',
-          'conn fail',
-          'gen CPU%',
-          'status',
-          ...(rounds > 1 ? ['CPU% by round'] : []),
-        ],
-        load.map((r) => {
-          const c = r.counters;
-          const fails = c ? c.connectFailures + c.droppedConnections + c.playersWithoutMedia : NaN;
-          return [
-            r.scenario,
-            r.server,
-            pct(r.cpuPercent),
-            `${r.cpuUserPercent.toFixed(0)}/${r.cpuSystemPercent.toFixed(0)}`,
-            mib(r.peakRssBytes),
-            Number.isFinite(r.rssPerStreamBytes) ? (r.rssPerStreamBytes / 1024).toFixed(0) : '-',
-            ms(r.latency.p50Ms),
-            ms(r.latency.p95Ms),
-            ms(r.latency.p99Ms),
-            ms(r.latency.maxMs),
-            c ? String(c.videoFramesReceived) : '-',
-            c ? String(c.framesLost + c.framesOutOfOrder) : '-',
-            String(fails),
-            c ? pct(c.generatorCpuPercent) : '-',
-            r.ok ? 'ok' : 'FAILED',
-            ...(rounds > 1 ? [(r.cpuRounds ?? [r.cpuPercent]).map(pct).join(' ')] : []),
-          ];
-        }),
-      ),
-    );
-  }
-  const idle = report.results.filter((r) => r.type === 'idle');
-  if (idle.length > 0) {
-    out.push('');
-    out.push(
-      table(
-        ['scenario', 'server', 'RSS before MiB', 'RSS with conns MiB', 'per conn KiB', 'failures', 'status'],
-        idle.map((r) => [
-          r.scenario,
-          r.server,
-          mib(r.idleRssBytes),
-          mib(r.loadedRssBytes),
-          Number.isFinite(r.perConnectionBytes) ? (r.perConnectionBytes / 1024).toFixed(1) : '-',
-          String(r.failures),
-          r.ok ? 'ok' : 'FAILED',
-        ]),
-      ),
-    );
-  }
+}
+
+/** The idle scenarios: memory before and with the connections. */
+function idleTable(idle: IdleResult[]): string {
+  return table(
+    ['scenario', 'server', 'RSS before MiB', 'RSS with conns MiB', 'per conn KiB', 'failures', 'status'],
+    idle.map((r) => [
+      r.scenario,
+      r.server,
+      mib(r.idleRssBytes),
+      mib(r.loadedRssBytes),
+      Number.isFinite(r.perConnectionBytes) ? (r.perConnectionBytes / 1024).toFixed(1) : '-',
+      String(r.failures),
+      r.ok ? 'ok' : 'FAILED',
+    ]),
+  );
+}
+
+/** The tables a run has rows for: memory over time, the metrics scrape, the fleet, the proxy, the ratios, the load generator. */
+function detailTables(out: string[], report: BenchReport, load: LoadResult[]): void {
   const soaks = load.filter((r) => r.ok && r.rssSeries.length > 1 && r.durationSeconds >= 120);
   titledTable(
     out,
@@ -171,6 +176,10 @@ export function formatReport(report: BenchReport): string {
       ]),
     ),
   );
+}
+
+/** The generator's warnings, each failed scenario's errors, and the profiles taken. */
+function problems(out: string[], report: BenchReport, load: LoadResult[]): void {
   for (const r of load) {
     const busy = generatorLimit(r);
     if (busy) out.push(`WARNING: ${r.scenario} on ${r.server}: ${busy}`);
@@ -188,7 +197,6 @@ export function formatReport(report: BenchReport): string {
     out.push('');
     out.push(`${r.scenario} on rtmpd, ${formatProfile(r.profile)}`);
   }
-  return out.join('\n');
 }
 
 /** A blank line, a title and a table, unless there are no rows. */
