@@ -1,7 +1,8 @@
 // rtmpd-operator: flags in, operator running, SIGTERM/SIGINT stop it in order
 // (running reconciles finish, the leader Lease is released).
 import { ConfigError, helpText, parseFlags, type ParsedFlags } from './flags.ts';
-import { ListenError, startOperator } from './operator.ts';
+import { ListenError } from './endpoints.ts';
+import { startOperator } from './operator.ts';
 import { version } from './version.ts';
 
 let parsed: ParsedFlags;

@@ -1,0 +1,140 @@
+// The operator's HTTP endpoints, as controller-runtime's manager serves them:
+// /healthz and /readyz for the kubelet, /metrics for Prometheus (with
+// --metrics-auth=kubernetes over TLS, the scraper's token reviewed by the API
+// server), on one port or two.
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { splitBind, type Flags } from './flags.ts';
+import { MetricsAuth } from './metrics-auth.ts';
+import { selfSignedTlsPair, watchTlsPair } from './metrics-tls.ts';
+
+/** How often --metrics-cert-dir is read again (two small files), as rtmpd reads its certificate. */
+const METRICS_CERT_POLL_MS = 2000;
+
+export interface EndpointsOptions {
+  flags: Flags;
+  kubeConfig: KubeConfig;
+  registry: Registry;
+  /** Why the operator is not ready (/readyz answers 503 with it), or undefined when it is. */
+  notReady: () => string | undefined;
+  log: Logger;
+}
+
+export interface Endpoints {
+  /** Addresses actually bound (useful with port 0). */
+  metricsAddress: string;
+  /** https with --metrics-auth=kubernetes, so the scraper's token is never sent in clear. */
+  metricsScheme: 'http' | 'https';
+  healthAddress: string;
+  close(): Promise<void>;
+}
+
+interface Answer {
+  code: number;
+  type: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** A port the operator cannot listen on (or serve TLS on); the message names the flag that set it. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+function listen(server: Server, bind: string, flag: string): Promise<string> {
+  const { host, port } = splitBind(bind);
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new ListenError(`cannot listen on ${bind} (--${flag}): the address is already in use`) : err),
+    );
+    server.listen(port, host, () => {
+      const a = server.address() as AddressInfo;
+      resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    });
+  });
+}
+
+export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady, log }: EndpointsOptions): Promise<Endpoints> {
+  const metricsAuth =
+    flags.metricsAuth === 'kubernetes'
+      ? new MetricsAuth({ authn: kc.makeApiClient(AuthenticationV1Api), authz: kc.makeApiClient(AuthorizationV1Api) })
+      : undefined;
+
+  const handler = async (path: string, authorization: string | undefined): Promise<Answer> => {
+    if (path === '/metrics' && metricsAuth) {
+      const { code, message, challenge } = await metricsAuth.check(authorization, path);
+      if (code !== 200)
+        return {
+          code,
+          type: 'application/json',
+          body: JSON.stringify({ error: message, code }),
+          ...(challenge ? { headers: { 'www-authenticate': challenge } } : {}),
+        };
+    }
+    if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
+    if (path === '/readyz') {
+      const problem = notReady();
+      return problem ? { code: 503, type: 'text/plain', body: problem } : { code: 200, type: 'text/plain', body: 'ok' };
+    }
+    if (path === '/metrics') return { code: 200, type: registry.contentType, body: await registry.metrics() };
+    return { code: 404, type: 'text/plain', body: 'not found' };
+  };
+  // With token authentication the metrics port speaks TLS (also for /healthz and /readyz when they share it).
+  // A renewed Secret is served from the next connection on, without a restart.
+  const secureServers: HttpsServer[] = [];
+  const certificate =
+    metricsAuth && flags.metricsCertDir
+      ? await watchTlsPair({ dir: flags.metricsCertDir, servers: secureServers, log, intervalMs: METRICS_CERT_POLL_MS }).catch(
+          (err: unknown) => {
+            throw new ListenError(`cannot serve /metrics over HTTPS: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        )
+      : undefined;
+  const tls = metricsAuth ? (certificate?.value ?? selfSignedTlsPair(['localhost', '127.0.0.1', '::1', hostname()])) : undefined;
+  const makeServer = (paths: string[], secure: boolean) => {
+    const serve: RequestListener = (req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (!paths.includes(path)) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      handler(path, req.headers.authorization).then(
+        (r) => res.writeHead(r.code, { ...r.headers, 'content-type': r.type }).end(r.body),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    };
+    if (!secure || !tls) return createServer(serve);
+    const server = createHttpsServer(tls, serve);
+    secureServers.push(server);
+    return server;
+  };
+  const metricsScheme = tls ? 'https' : 'http';
+  const servers: Server[] = [];
+  let metricsAddress: string;
+  let healthAddress: string;
+  if (flags.metricsBind === flags.healthBind) {
+    const s = makeServer(['/metrics', '/healthz', '/readyz'], true);
+    servers.push(s);
+    metricsAddress = healthAddress = await listen(s, flags.metricsBind, 'metrics-bind');
+  } else {
+    const m = makeServer(['/metrics'], true);
+    const h = makeServer(['/healthz', '/readyz'], false);
+    servers.push(m, h);
+    metricsAddress = await listen(m, flags.metricsBind, 'metrics-bind');
+    healthAddress = await listen(h, flags.healthBind, 'health-bind');
+  }
+  return {
+    metricsAddress,
+    metricsScheme,
+    healthAddress,
+    async close() {
+      certificate?.close();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    },
+  };
+}
