@@ -4,9 +4,11 @@
 // Faults: an outsider publishing a rendition's name, the transcode ffmpeg
 // killed (restarted, counted), the source unpublishing (the child is gone
 // within the deadline), a bad ffmpeg path (counted, backoff, no crash), the
-// process cap, and a child that ignores SIGTERM at shutdown (killed: no child
-// outlives rtmpd). A multivariant playlist asked for while the transcode is
+// process cap, a child that ignores SIGTERM at shutdown (killed: no child
+// outlives rtmpd), and one that floods its stderr and fails on every start
+// (its tail kept, restarts at doubling delays). A multivariant playlist asked for while the transcode is
 // still starting waits for its renditions, and not for an ffmpeg that fails.
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -277,4 +279,33 @@ describe('transcoding', () => {
     for (const pid of pids) expect(alive(pid)).toBe(false);
     for (const p of publishers) p.child.kill('SIGKILL');
   }, 90_000);
+  it("keeps only the tail of an ffmpeg's stderr however much it writes, and restarts a failing one after doubling delays", async () => {
+    // An "ffmpeg" that writes 300 MB of errors (whole lines of 27 bytes) and exits, then fails at once on every later start.
+    const dir = await tempDir('rtmpd-transcode-');
+    const spew = join(dir, 'ffmpeg');
+    await writeFile(
+      spew,
+      `#!/bin/sh\nif [ ! -e ${dir}/spewed ]; then touch ${dir}/spewed; yes 'broken frame: decode error' | head -c $((27 * 11111111)) >&2; fi\nexit 1\n`,
+    );
+    await chmod(spew, 0o755);
+    const server = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', spew]);
+    const peakMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) / 1024;
+    const before = peakMiB();
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'spew'), { seconds: 30, size: '160x90' });
+    await waitForStream(server, 'rtmp/live/spew');
+    const restarts = () => server.logs.filter((l) => l.msg === 'transcode: ffmpeg ended; restarting');
+    await eventually('three failed starts', () => restarts().length >= 3);
+    // 300 MB went through rtmpd, which keeps its last 4 KiB: the peak counts the publish, the API and the 64 KiB reads until a GC takes them (about 70 MiB).
+    expect(peakMiB() - before).toBeLessThan(150);
+    const lastError = (await streamOf(server, 'rtmp/live/spew'))?.transcode?.last_error ?? '';
+    expect(lastError.length).toBeLessThan(1100);
+    // First failure: the 300 MB run; its error is the tail of what it wrote.
+    expect(restarts()[0]!.err).toMatch(/^ffmpeg exited with code 1: (broken frame: decode error \| )+broken frame: decode error$/);
+    // 1 s, 2 s, 4 s, each within ±20 %: the third at least 3.2 s, 2.7 times the first; at a constant pace at most 1.5 times.
+    const delays = restarts().map((l) => l.retryInSeconds as number);
+    expect(delays[1]!).toBeGreaterThan(delays[0]!);
+    expect(delays[2]!).toBeGreaterThan(2.5 * delays[0]!);
+    publisher.child.kill('SIGKILL');
+    expect(await server.stop()).toBe(0);
+  }, 60_000);
 });
