@@ -120,6 +120,7 @@ const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> =>
       remoteAddress: '127.0.0.1:1',
       protocol: 'rtmp',
       signal: new AbortController().signal,
+      startedAt: performance.now(),
     }),
   );
 

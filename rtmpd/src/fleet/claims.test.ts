@@ -67,7 +67,8 @@ function memoryLeaseApi(): LeaseApi & { calls: number } {
 describe('taking the claim of a pod that was killed', () => {
   const fleet = 'edge';
   const killed = 'edge-0_dead';
-  const publish = (claims: StreamClaims) =>
+  /** A publish of live/cam whose admission began at `startedAt` (the injected clock's). */
+  const publish = (claims: StreamClaims, startedAt: number) =>
     Promise.resolve(
       claims.check({
         action: 'publish',
@@ -78,6 +79,7 @@ describe('taking the claim of a pod that was killed', () => {
         remoteAddress: '127.0.0.1:1',
         protocol: 'rtmp',
         signal: new AbortController().signal,
+        startedAt,
       }),
     );
 
@@ -130,7 +132,7 @@ describe('taking the claim of a pod that was killed', () => {
   it('waits out a Lease that expires late in the wait (27 s of 28 s) and takes the claim, polling, not spinning', async () => {
     const { api, claims, now } = await afterAKill(27, 28_000);
     let admittedAt: number | undefined;
-    const decision = publish(claims).then((d) => ((admittedAt = now()), d));
+    const decision = publish(claims, now()).then((d) => ((admittedAt = now()), d));
     await vi.advanceTimersByTimeAsync(28_000);
     expect(await decision).toMatchObject({ allow: true });
     expect(admittedAt).toBeGreaterThanOrEqual(27_000);
@@ -142,9 +144,24 @@ describe('taking the claim of a pod that was killed', () => {
 
   it('refuses at once when the Lease would outlast the wait', async () => {
     const { claims, now } = await afterAKill(29, 28_000);
-    const decision = publish(claims);
+    const decision = publish(claims, now());
     await vi.advanceTimersByTimeAsync(0);
     expect(await decision).toMatchObject({ allow: false, code: 'NetStream.Publish.BadName' });
     expect(now()).toBe(0);
+  });
+
+  it('counts the wait from the start of the admission: after 5 s of authorization, 23 s of 28 are left', async () => {
+    const late = await afterAKill(25, 28_000);
+    const refused = publish(late.claims, late.now() - 5000);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await refused).toMatchObject({ allow: false, code: 'NetStream.Publish.BadName' });
+    vi.useRealTimers();
+
+    const inTime = await afterAKill(22, 28_000);
+    let admittedAt: number | undefined;
+    const admitted = publish(inTime.claims, inTime.now() - 5000).then((d) => ((admittedAt = inTime.now()), d));
+    await vi.advanceTimersByTimeAsync(23_000);
+    expect(await admitted).toMatchObject({ allow: true });
+    expect(admittedAt).toBeGreaterThanOrEqual(22_000);
   });
 });

@@ -60,7 +60,7 @@ export interface ClaimsOptions {
   /** This Pod's UID, which makes the Pod the owner of its claims; unset or empty: no owner. */
   podUid?: string;
   durationSeconds: number;
-  /** Longest a publish waits for a silent holder's claim to expire (below the idle timeout). */
+  /** Longest a publish waits for a silent holder's claim to expire, from the start of its admission (below the idle timeout). */
   maxWaitMs: number;
   /** Ends a relay of the stream here, so the hub can take the local publisher. */
   endRelay: (streamId: string) => void;
@@ -118,7 +118,7 @@ export class StreamClaims {
   readonly check: AdmissionCheck = (request: AdmissionRequest) => {
     if (request.action !== 'publish') return { allow: true };
     const streamId = idOf(request.app, request.key);
-    return this.serialized(streamId, () => this.acquire(streamId, request.protocol, request.signal));
+    return this.serialized(streamId, () => this.acquire(streamId, request));
   };
 
   /** Streams this pod holds claims for. */
@@ -176,12 +176,13 @@ export class StreamClaims {
 
   /**
    * Tries to take the stream's claim until it is decided or `maxWaitMs` has
-   * passed. Every retry waits POLL_MS first, whether for a holder to expire or
+   * passed since the admission began. Every retry waits POLL_MS first, whether for a holder to expire or
    * after a write that raced ours, so a claim that keeps changing cannot make
    * this spin.
    */
-  private async acquire(streamId: string, protocol: RtmpProtocol, signal: AbortSignal): Promise<AdmissionDecision> {
-    const deadline = this.now() + this.o.maxWaitMs;
+  private async acquire(streamId: string, { protocol, signal, startedAt }: AdmissionRequest): Promise<AdmissionDecision> {
+    // From the start of the admission: the checks before this one (authorization) spent part of the idle timeout.
+    const deadline = startedAt + this.o.maxWaitMs;
     while (!signal.aborted) {
       const decision = await this.attempt(streamId, protocol, deadline);
       if (decision !== 'retry') return decision;

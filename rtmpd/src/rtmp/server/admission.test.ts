@@ -157,6 +157,7 @@ describe('admit', () => {
     remoteAddress: '127.0.0.1:1',
     protocol: 'rtmp',
     signal,
+    startedAt: performance.now(),
   });
   const silent = () => undefined;
 

@@ -15,8 +15,11 @@
 //   is ignored, so a check may stop early but need not.
 // - A check that throws or rejects refuses with NetStream.Publish.Failed or
 //   NetStream.Play.Failed; the error is logged, never sent to the client.
-// - A check must not take longer than the idle timeout: the connection is
-//   closed as idle then, as any other that makes no progress.
+// - The checks together must not take longer than the idle timeout from
+//   `startedAt`: the connection is closed as idle then, as any other that
+//   makes no progress. A check that may wait counts from there, not from
+//   its own start, so the time an earlier check took (an auth callback)
+//   is not given twice.
 // - What the hub refuses itself (an invalid name, a key already live) is
 //   refused after the checks allowed it, as before there were checks.
 // - An allowing check may hand back a lease: the session attaches to it once
@@ -42,6 +45,8 @@ export interface AdmissionRequest {
   protocol: RtmpProtocol;
   /** Aborted when the answer is no longer wanted. */
   signal: AbortSignal;
+  /** performance.now() when the admission step began: the checks together have the idle timeout from then. */
+  startedAt: number;
 }
 
 /** What an allowing check keeps of the session it admitted. */

@@ -32,7 +32,14 @@ import { RtmpProtocolError } from '../wire/errors.ts';
 import { ServerHandshake } from '../wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 import type { InboundLimits } from '../wire/chunk-reader.ts';
-import { admit, type AdmissionAction, type AdmissionCheck, type AdmissionDecision, type AdmissionLease } from './admission.ts';
+import {
+  admit,
+  type AdmissionAction,
+  type AdmissionCheck,
+  type AdmissionDecision,
+  type AdmissionLease,
+  type AdmissionRequest,
+} from './admission.ts';
 import type { FaultLog } from '../../telemetry/fault-log.ts';
 import type { RtmpLogger } from './logger.ts';
 import { RtmpPlayer } from './player.ts';
@@ -606,7 +613,7 @@ export class RtmpSession {
     const abort = new AbortController();
     const state: Admitting = { kind: 'admitting', action, streamId, key, abort, held: [], heldBytes: 0, since: performance.now() };
     this.setState(state);
-    const request = {
+    const request: AdmissionRequest = {
       action,
       app: this.app,
       key,
@@ -615,6 +622,7 @@ export class RtmpSession {
       remoteAddress: this.remoteAddress,
       protocol: this.options.protocol,
       signal: abort.signal,
+      startedAt: state.since,
     };
     const logError = (obj: object, msg: string) => this.options.logger.error({ ...this.peer, ...obj }, msg);
     void admit(checks, request, logError).then((decision) => this.guarded(() => this.decided(state, decision)));
