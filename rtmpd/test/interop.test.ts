@@ -11,6 +11,7 @@ import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
 import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import {
+  countFrames,
   probe,
   publishTestPattern,
   runCommand,
@@ -95,7 +96,7 @@ describe("GStreamer's RTMP elements", () => {
     const players = await Promise.all([play('rtmp2src', 150), play('rtmpsrc', 40)]);
     for (const player of players) {
       expect(player.code, player.stderr).toBe(0);
-      const frames = await countFrames(player.out);
+      const { frames } = await countFrames(player.out);
       expect(frames.h264, player.out).toBeGreaterThan(25);
       expect(frames.aac, player.out).toBeGreaterThan(25);
     }
@@ -162,13 +163,3 @@ describe('the command line', () => {
     expect((await cli(['--version'])).stdout).toMatch(/^rtmpd \d+\.\d+\.\d+/);
   });
 });
-
-/** Frames ffprobe decodes per codec in a file. */
-async function countFrames(path: string): Promise<Record<string, number>> {
-  const { code, stdout, stderr } = await runCommand('ffprobe', [
-    ...['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', path],
-  ]);
-  if (code !== 0) throw new Error(`ffprobe ${path} exited ${code}: ${stderr}`);
-  const { streams } = JSON.parse(stdout) as { streams: { codec_name: string; nb_read_frames: string }[] };
-  return Object.fromEntries(streams.map((s) => [s.codec_name, Number(s.nb_read_frames)]));
-}

@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+import { countFrames, publishTestPattern, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
 
 afterAll(() => stopAll());
 
@@ -15,21 +15,10 @@ async function expectAllPlayable(dir: string): Promise<number> {
   expect(files.length).toBeGreaterThan(0);
   let seconds = 0;
   for (const name of files) {
-    const { code, stdout, stderr } = await runCommand('ffprobe', [
-      '-v',
-      'error',
-      '-count_frames',
-      '-show_entries',
-      'stream=codec_name,nb_read_frames:format=duration',
-      '-of',
-      'json',
-      join(dir, name),
-    ]);
-    expect(code, `${name}: ${stderr}`).toBe(0);
-    const probed = JSON.parse(stdout) as { streams: { codec_name: string; nb_read_frames: string }[]; format: { duration: string } };
-    expect(probed.streams.map((s) => s.codec_name).sort(), name).toEqual(['aac', 'h264']);
-    expect(Number(probed.streams.find((s) => s.codec_name === 'h264')!.nb_read_frames), name).toBeGreaterThan(0);
-    seconds += Number(probed.format.duration);
+    const probed = await countFrames(join(dir, name));
+    expect(Object.keys(probed.frames).sort(), name).toEqual(['aac', 'h264']);
+    expect(probed.frames['h264'], name).toBeGreaterThan(0);
+    seconds += probed.seconds;
   }
   return seconds;
 }

@@ -211,6 +211,19 @@ export async function probe(input: string): Promise<ProbedStream[]> {
   return (JSON.parse(stdout) as { streams: ProbedStream[] }).streams;
 }
 
+/** What ffprobe decodes of a file: the frames of each codec, and the file's duration in seconds. */
+export async function countFrames(path: string): Promise<{ frames: Record<string, number>; seconds: number }> {
+  const { code, stdout, stderr } = await runCommand('ffprobe', [
+    ...['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames:format=duration', '-of', 'json', path],
+  ]);
+  if (code !== 0) throw new Error(`ffprobe ${path} exited ${code}: ${stderr}`);
+  const { streams, format } = JSON.parse(stdout) as {
+    streams: { codec_name: string; nb_read_frames: string }[];
+    format: { duration: string };
+  };
+  return { frames: Object.fromEntries(streams.map((s) => [s.codec_name, Number(s.nb_read_frames)])), seconds: Number(format.duration) };
+}
+
 /** The API's stream object, as rtmpd defines it. */
 export type StreamJson = StreamView;
 

@@ -10,6 +10,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { RtmpClient, type StatusInfo } from '../../../test/support/rtmp-client.ts';
 import type { MediaKind } from '../../flv/media-kind.ts';
 import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-server.ts';
+import { countFrames } from '../../../test/support/processes.ts';
 import { publishTestPattern, stopAll } from '../../../test/support/processes.ts';
 import { prng, randomInt } from '../../../test/support/random.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
@@ -138,19 +139,9 @@ describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
     // Unmerged, a player reads about a message at a time (25 frames and 43 AAC frames a second).
     expect(reads).toBeLessThan(messages / 4);
     await exited(rtmpdump);
-    const saved = await run('ffprobe', [
-      '-v',
-      'error',
-      '-count_frames',
-      '-show_entries',
-      'stream=codec_name,nb_read_frames',
-      '-of',
-      'json',
-      out,
-    ]);
-    const savedStreams = (JSON.parse(saved.stdout) as { streams: { codec_name: string; nb_read_frames: string }[] }).streams;
-    expect(savedStreams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
-    expect(Number(savedStreams.find((s) => s.codec_name === 'h264')!.nb_read_frames)).toBe(stream.stats.videoFrames);
+    const saved = await countFrames(out);
+    expect(Object.keys(saved.frames).sort()).toEqual(['aac', 'h264']);
+    expect(saved.frames['h264']).toBe(stream.stats.videoFrames);
   });
 });
 
