@@ -42,7 +42,8 @@ export class Relays implements RemoteStreams {
    * option: it bounds one request between two pods of one cluster, a few ms
    * apart across zones (well under a second even across regions), so 5 s
    * leaves room for two lost SYNs (resent after 1 and 3 s) and a busy owner;
-   * longer would only delay the StreamNotFound of an owner that cannot answer.
+   * longer would only delay the StreamNotFound of an owner that hangs
+   * (one that refuses the connection or answers 404 ends the wait at once).
    */
   readonly arrivalMs = 5000;
   private readonly o: Required<RelaysOptions>;
@@ -61,11 +62,12 @@ export class Relays implements RemoteStreams {
     return this.relays.size;
   }
 
-  pull(app: string, key: string): boolean {
+  pull(app: string, key: string): AbortSignal | undefined {
     const id = idOf(app, key);
-    if (this.relays.has(id)) return true;
+    const running = this.relays.get(id);
+    if (running) return running.failed;
     const owner = this.o.directory.owner(id);
-    if (!owner || owner.claim.identity === this.o.identity || !owner.pod.httpAddress) return false;
+    if (!owner || owner.claim.identity === this.o.identity || !owner.pod.httpAddress) return undefined;
     const relay = new Relay({
       ...this.o,
       app,
@@ -77,7 +79,7 @@ export class Relays implements RemoteStreams {
     this.relays.set(id, relay);
     this.started++;
     relay.start();
-    return true;
+    return relay.failed;
   }
 
   /** Ends the relay of a stream, if any (its claim moved here). */
@@ -121,6 +123,9 @@ interface RelayOptions extends Required<RelaysOptions> {
 
 class Relay {
   readonly owner: ClaimRecord;
+  private readonly failure = new AbortController();
+  /** Aborts when the relay ends before it published the stream here: its waiting subscribers need not wait on. */
+  readonly failed = this.failure.signal;
   private readonly o: RelayOptions;
   private req: ClientRequest | undefined;
   private stream: Stream | undefined;
@@ -160,6 +165,7 @@ class Relay {
     this.o.log.info({ stream: idOf(this.o.app, this.o.key), owner: this.o.address, why }, 'fleet: relay ended');
     this.req?.destroy();
     if (this.stream) this.o.hub.unpublish(this.stream);
+    else this.failure.abort();
     this.o.onEnd();
   }
 

@@ -43,8 +43,12 @@ export interface HubOptions extends StreamOptions {
 
 /** Where a stream that is not live here may be found: another pod of the fleet (fleet/relays.ts). */
 export interface RemoteStreams {
-  /** Starts bringing app/key into this hub when it is live elsewhere; true when it is on its way. */
-  pull(app: string, key: string): boolean;
+  /**
+   * Starts bringing app/key into this hub when it is live elsewhere. When it is
+   * on its way: a signal that aborts if it ends before it arrives (the owner
+   * answered 404 or could not be reached); undefined when it is not.
+   */
+  pull(app: string, key: string): AbortSignal | undefined;
   /** How long a subscriber waits for a pulled stream to arrive. */
   readonly arrivalMs: number;
 }
@@ -135,8 +139,17 @@ export class StreamHub extends EventEmitter<HubEvents> {
   async arrival(app: string, key: string, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
     const stream = this.get(app, key);
     if (stream) return stream;
-    const wait = this.remote?.pull(app, key) ? Math.max(waitMs, this.remote.arrivalMs) : waitMs;
-    return wait > 0 ? this.waitFor(streamId(app, key), wait, signal) : undefined;
+    const id = streamId(app, key);
+    const remote = this.remote;
+    const failed = remote?.pull(app, key);
+    if (!remote || !failed) return waitMs > 0 ? this.waitFor(id, waitMs, signal) : undefined;
+    // The owner's answer is waited for even without a play wait; a pull that fails
+    // leaves only what is left of the subscriber's own wait.
+    const started = performance.now();
+    const relayed = await this.waitFor(id, Math.max(waitMs, remote.arrivalMs), signal ? AbortSignal.any([signal, failed]) : failed);
+    if (relayed || signal?.aborted || !failed.aborted) return relayed;
+    const left = waitMs - (performance.now() - started);
+    return left > 0 ? this.waitFor(id, left, signal) : undefined;
   }
 
   /** Whether a subscriber waits for app/key to be published (--play-wait-seconds). */
