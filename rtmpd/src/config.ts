@@ -57,7 +57,6 @@ export const hlsRule = streamRule({
   enabled: z.boolean().optional().describe('serve HLS for matching streams (default --hls-enabled)'),
   lowLatency: z.boolean().optional().describe('Low-Latency HLS for matching streams (default --hls-low-latency)'),
 });
-export type HlsRule = z.infer<typeof hlsRule>;
 
 /** Destinations one stream is forwarded to, its rule's URLs and its files' lines together: more are logged and left out. */
 export const MAX_FORWARDS_PER_STREAM = 32;
@@ -75,7 +74,7 @@ const forwardUrl = z
   });
 
 /** Where the streams an app/key pattern matches are forwarded (forwardRules). */
-export const forwardRule = streamRule({
+const forwardRule = streamRule({
   urls: z
     .array(forwardUrl)
     .max(16)
@@ -92,7 +91,7 @@ export const forwardRule = streamRule({
 export type ForwardRule = z.infer<typeof forwardRule>;
 
 /** Renditions one transcode rule makes of a stream: each costs an encoder in the one ffmpeg of the stream. */
-export const MAX_RENDITIONS = 8;
+const MAX_RENDITIONS = 8;
 
 /** One rung of a transcoding ladder: published back as <app>/<key>_<name>. */
 const rendition = z
@@ -123,8 +122,7 @@ export const transcodeRule = streamRule({
     .refine((renditions) => new Set(renditions.map((r) => r.name)).size === renditions.length, 'rendition names must differ')
     .describe('the renditions, each published as <app>/<key>_<name>'),
 });
-export type TranscodeRule = z.infer<typeof transcodeRule>;
-export type Rendition = TranscodeRule['renditions'][number];
+export type Rendition = z.infer<typeof rendition>;
 
 /**
  * How a running rtmpd takes a change of the option in its config file
@@ -135,7 +133,7 @@ export type Reload = 'live' | 'restart';
 const live = { reload: 'live' } as const satisfies { reload: Reload };
 const restart = { reload: 'restart' } as const satisfies { reload: Reload };
 
-export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /**
  * How much of the idle timeout a publish in a fleet leaves unspent waiting for
