@@ -56,7 +56,10 @@ export function nodeCommandLine(
   return [execPath, ...RTMPD_NODE_FLAGS, ...execArgv, ...extra, ...argv.slice(1)];
 }
 
-/** Replaces this process (same pid, same stdio) with Node started with rtmpd's flags and malloc settings, unless it has the flags. */
+/**
+ * Replaces this process (same pid, same stdio) with Node started with rtmpd's flags and malloc settings, unless it has the flags.
+ * @public bin/rtmpd.js calls it from the bundle.
+ */
 export function runWithNodeFlags(): void {
   const commandLine = nodeCommandLine(process.execPath, process.execArgv, process.argv, process.env);
   if (!commandLine) return;

@@ -14,6 +14,7 @@ export const START_UP_FLAGS = ['--no-opt', '--no-maglev', '--no-sparkplug'];
  * Switches Sparkplug and TurboFan on when Node was started with all of
  * START_UP_FLAGS; a process started with only some of them (someone who
  * wants the tiers off) keeps its flags.
+ * @public bin/rtmpd.js calls it from the bundle.
  */
 export function enableCompilerTiers(execArgv: readonly string[] = process.execArgv): boolean {
   if (!START_UP_FLAGS.every((flag) => execArgv.includes(flag))) return false;
