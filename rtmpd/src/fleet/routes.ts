@@ -18,7 +18,7 @@ import { streamView, type StreamViewSources } from '../http/stream-view.ts';
 import type { RecordingStore } from '../http/recording-store.ts';
 import { DOWNLOAD_ANSWERS, recordingSelection } from '../http/recordings-api.ts';
 import { noQuery } from '../http/query.ts';
-import { sendSnapshot } from '../http/streams-api.ts';
+import { sendSnapshot, SNAPSHOT_ERRORS } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
 import { podPageQuery, podRecordingPage, podRecordings, podVod, podVodFiles } from './recordings.ts';
 import { FLEET_PREFIX, podStreamsSchema, RELAY_PATH, type PodStreams } from './wire.ts';
@@ -85,13 +85,7 @@ export const FLEET_ROUTES = {
     access: 'fleet',
     query: noQuery,
     ok: { 200: { description: 'The JPEG', media: ['image/jpeg'] } },
-    errors: {
-      400: ['invalid_stream_name'],
-      404: ['stream_not_found', 'no_video', 'no_keyframe'],
-      409: ['snapshots_disabled'],
-      415: ['unsupported_codec'],
-      503: ['busy', 'decode_failed'],
-    },
+    errors: { 400: ['invalid_stream_name'], ...SNAPSHOT_ERRORS },
     internal: FLEET,
   },
   recordings: {

@@ -66,6 +66,7 @@ export const streamListSchema = z.object({ streams: z.array(streamViewSchema) })
 /** DELETE of a stream: the publisher kicked, and until when its key stays revoked (null: not revoked). */
 export const kickAnswerSchema = z.object({ kicked: z.string(), revoked_until: z.iso.datetime().nullable() });
 
+/** The status sendSnapshot answers each snapshot error with. */
 const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   snapshots_disabled: 409,
   no_video: 404,
@@ -74,6 +75,12 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   busy: 503,
   decode_failed: 503,
 };
+
+/** The errors of both snapshot routes (this API's and the fleet's) but a malformed name: no such stream here, or sendSnapshot's. */
+export const SNAPSHOT_ERRORS = Object.entries(SNAPSHOT_STATUS).reduce<Record<number, string[]>>(
+  (errors, [code, status]) => ({ ...errors, [status]: [...(errors[status] ?? []), code] }),
+  { 404: ['stream_not_found'] },
+);
 
 const STREAMS = '/api/v1/rtmp/streams';
 /** A stream's paths under `prefix` (and `suffix`), for both forms its id takes. */
@@ -122,13 +129,7 @@ export const STREAM_ROUTES = {
     access: 'read',
     query: noQuery,
     ok: { 200: { description: 'The JPEG', media: ['image/jpeg'] } },
-    errors: {
-      400: ['invalid_stream_id'],
-      404: ['stream_not_found', 'no_video', 'no_keyframe'],
-      409: ['snapshots_disabled'],
-      415: ['unsupported_codec'],
-      503: ['busy', 'decode_failed'],
-    },
+    errors: { 400: ['invalid_stream_id'], ...SNAPSHOT_ERRORS },
   },
 } satisfies RouteGroup;
 
