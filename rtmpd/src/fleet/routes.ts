@@ -6,10 +6,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RouterContext } from '@koa/router';
 import type { Context, Next } from 'koa';
+import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
-import type { BitrateMeter } from '../http/bitrate.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import type { Router } from '../http/required-modules.ts';

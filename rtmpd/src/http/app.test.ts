@@ -12,11 +12,11 @@ import { signedQuery } from '../auth/signed-url.ts';
 import type { AuthRule } from '../auth/rules.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { FlvDemuxer } from '../flv/demux.ts';
+import { BitrateMeter } from '../hub/bitrate.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { SnapshotService } from '../snapshot/service.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { createHttpApp } from './app.ts';
-import { BitrateMeter } from './bitrate.ts';
 import { jsonErrors } from './errors.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { noQuery } from './query.ts';
@@ -174,24 +174,6 @@ describe('HTTP app', () => {
     const res = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fbroken/snapshot'));
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: { code: 'decode_failed', message: expect.stringMatching(/could not decode/) } });
-  });
-});
-
-describe('BitrateMeter', () => {
-  it('measures over the recent window, not since the start', () => {
-    const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
-    const meter = new BitrateMeter(hub, { windowMs: 2000, sampleEveryMs: 1000 });
-    const stream = hub.publish('live', 'x', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
-    stream.stats.bytesIn = 1_000_000; // a burst long ago
-    meter.sample(0);
-    meter.sample(1000);
-    meter.sample(2000);
-    stream.stats.bytesIn += 250_000; // then 1000 kbit/s for 2 s
-    meter.sample(3000);
-    meter.sample(4000);
-    expect(meter.kbps(stream, 4000)).toBe(1000);
-    meter.close();
-    hub.closeAll();
   });
 });
 
