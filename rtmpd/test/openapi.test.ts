@@ -3,6 +3,8 @@
 // registers and no other, rtmpd serves it, and the answers of a real rtmpd with a real ffmpeg
 // publisher validate against its schemas (with ajv, not with the zod schemas
 // the document comes from, which would prove nothing).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +13,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { startRtmpd, type Rtmpd } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -195,7 +197,36 @@ describe('the OpenAPI document', () => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await res.json()).toEqual(document);
   });
+
+  it('is held once, not once for each client that asks for it and does not read it', async () => {
+    // 2,000 clients with a 2 KiB receive buffer ask and never read: what the kernel does not take of each
+    // answer waits in rtmpd. With a read of the file for each request rtmpd grew 92-96 MiB; with one copy, 42.
+    expect((await fetch(server.httpUrl('/api/v1/openapi.json'))).status).toBe(200); // the API's modules are loaded
+    const before = rssMiB(server.child.pid!);
+    const clients = spawn('python3', ['-c', NON_READERS, String(server.httpPort), '2000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    onTestFinished(() => void clients.kill('SIGKILL'));
+    await new Promise((resolve) => clients.stdout.once('data', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(rssMiB(server.child.pid!) - before).toBeLessThan(70);
+    clients.stdin.end();
+  });
 });
+
+/** Python: argv[2] connections to 127.0.0.1:argv[1], each with a small receive buffer, asking for the document; says "asked", then holds them until stdin closes. */
+const NON_READERS = `
+import socket, sys
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    s.connect(('127.0.0.1', int(sys.argv[1])))
+    s.sendall(b'GET /api/v1/openapi.json HTTP/1.1\\r\\nHost: rtmpd\\r\\n\\r\\n')
+    held.append(s)
+print('asked', flush=True)
+sys.stdin.read()
+`;
+
+const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 describe("rtmpd's answers validate against the document", () => {
   const STREAM = '/api/v1/rtmp/streams/{stream_id}';
