@@ -204,19 +204,19 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
     expect(((await one.json()) as StreamView).owner).toEqual({ pod: 'edge-0' });
   });
 
-  it('a transcoded stream plays adaptive from a pod that does not own it: its renditions relayed from the owner, where its one transcode runs', async () => {
+  it('a transcoded stream plays adaptive from a pod that does not own it, asked as the stream starts: its renditions waited for on the owner, where its one transcode runs, and relayed', async () => {
     const abr = `abr${suffix}`;
     const claimOf = async (streamKey: string) =>
       (await leases('stream')).find((l) => l.metadata.annotations?.['media.fluxiot.io/stream'] === `rtmp/abr/${streamKey}`);
     const renditionKeys = ABR_LADDER.map(({ name }) => `${abr}_${name}`);
     const publisher = publishTestPattern(pod('edge-0').rtmpUrl('abr', abr), { seconds: 120, size: '320x180' });
     publishers.push(publisher);
-    // The owner's ffmpeg publishes the renditions back to it, which claims them as it claims any publish.
-    for (const renditionKey of renditionKeys) {
-      const claim = await eventually(`the claim of ${renditionKey}`, () => claimOf(renditionKey), 30_000);
-      expect(claim.spec.holderIdentity).toMatch(/^edge-0_/);
-    }
     const edge2 = pod('edge-2');
+    // Asked as soon as edge-2 knows the source, while the owner's ffmpeg is (most likely) still starting:
+    // edge-2 waits on edge-0 for each rendition, then relays it.
+    await eventually('edge-2 lists the source', async () =>
+      (await streams(edge2)).some((s) => s.stream_id === `rtmp/abr/${abr}`) ? true : undefined,
+    );
     const masterUrl = edge2.httpUrl(`/abr/${abr}/master.m3u8`);
     const master = await fetch(masterUrl);
     expect(master.status).toBe(200);
@@ -239,6 +239,8 @@ describe('three rtmpd pods of one RtmpServer on the local control plane', () => 
       variants.every((v) => v.averageBandwidth > 10_000),
       text,
     ).toBe(true);
+    // The owner's ffmpeg published the renditions back to it, which claimed them as it claims any publish.
+    for (const renditionKey of renditionKeys) expect((await claimOf(renditionKey))?.spec.holderIdentity).toMatch(/^edge-0_/);
     const tracks = await probe(new URL(variants[2]!.uri!, masterUrl).href);
     expect(tracks.find((t) => t.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 160, height: 90 });
     expect(tracks.find((t) => t.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });

@@ -143,6 +143,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
           snapshots,
           bitrate,
           sources: { hls, recorder, forwards, transcodes },
+          transcodes,
           recordings,
           httpPort: splitHostPort(config.httpBind).port,
           logger,

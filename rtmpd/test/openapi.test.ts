@@ -145,7 +145,7 @@ describe('the OpenAPI document', () => {
       Object.values(ops).map((op) => ({ path, ...(op as { tags?: string[]; 'x-internal'?: boolean; security?: object[] }) })),
     );
     const internal = operations.filter((op) => op['x-internal']);
-    expect(internal.length).toBe(10);
+    expect(internal.length).toBe(11);
     for (const op of internal) {
       const fleet = op.path.startsWith('/fleet/v1/');
       expect(op.path, op.path).toMatch(fleet ? /^\/fleet\/v1\// : /^\/(console\/.*)?$/);

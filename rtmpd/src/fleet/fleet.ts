@@ -14,8 +14,10 @@ import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { AdmissionCheck } from '../rtmp/server/admission.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import type { Transcodes } from '../transcode/transcodes.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { answers, FleetCatalog } from './catalog.ts';
+import { streamId } from '../hub/names.ts';
+import { answers, FleetCatalog, fleetGet } from './catalog.ts';
 import { StreamClaims } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
 import { kubernetesLeaseApi, type LeaseApi } from './lease-api.ts';
@@ -24,6 +26,7 @@ import { Membership } from './membership.ts';
 import { FleetRecordingIndex } from './recordings.ts';
 import { Relays } from './relays.ts';
 import { fleetRoutes, podStreams } from './routes.ts';
+import { FLEET_PREFIX } from './wire.ts';
 
 export type FleetConfig = Pick<
   Config,
@@ -68,6 +71,8 @@ export interface FleetOptions {
   bitrate: BitrateMeter;
   /** What the stream views add from HLS and the recorder. */
   sources: StreamViewSources;
+  /** This pod's transcodes: renditions of a source another pod owns are waited for there. */
+  transcodes: Transcodes;
   /** This pod's recordings, which the other pods list and serve through theirs. */
   recordings: RecordingStore;
   /** The port this pod's HTTP server listens on, which the other pods relay from. */
@@ -137,6 +142,18 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     log,
   });
   hub.remote = relays;
+  // A master.m3u8 here of a source another pod owns: its renditions are waited for on that pod, where
+  // its transcode runs, then relayed here.
+  o.transcodes.remote = {
+    async arrival(app, source, key, waitMs, signal) {
+      const owner = directory.owner(streamId(app, source));
+      if (!owner || owner.claim.identity === identity) return;
+      const until = performance.now() + waitMs;
+      const path = `${FLEET_PREFIX}/renditions/${encodeURIComponent(app)}/${encodeURIComponent(key)}?wait_ms=${Math.floor(waitMs)}`;
+      const answer = await fleetGet(owner.pod.httpAddress, path, token, waitMs + 2000);
+      if (answer?.status === 204) await hub.arrival(app, key, until - performance.now(), signal);
+    },
+  };
   const sweep = setInterval(() => {
     claims.sweep().catch((err: unknown) => log.warn({ err: String(err) }, 'fleet: claim sweep failed'));
   }, membership.renewIntervalMs);
@@ -158,7 +175,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
   return {
     admission,
-    routes: fleetRoutes({ hub, snapshots: o.snapshots, bitrate: o.bitrate, sources: o.sources, recordings: o.recordings, pod, token }),
+    routes: fleetRoutes({
+      hub,
+      snapshots: o.snapshots,
+      bitrate: o.bitrate,
+      sources: o.sources,
+      recordings: o.recordings,
+      renditionPublished: o.transcodes.renditionPublished,
+      pod,
+      token,
+    }),
     streams: new FleetCatalog({ directory, identity, token, local, log }),
     recordings: new FleetRecordingIndex({ directory, pod, identity, token, store: o.recordings, log }),
     identity,
@@ -177,6 +203,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     async stop() {
       clearInterval(sweep);
       hub.remote = undefined;
+      o.transcodes.remote = undefined;
       relays.close();
       await claims.releaseAll();
       claims.close();

@@ -81,6 +81,7 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
       bitrate,
       sources: {},
       recordings: store,
+      renditionPublished: () => Promise.resolve(),
       pod: 'edge-1',
       token,
     });
@@ -125,6 +126,7 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
       '/fleet/v1/streams',
       '/fleet/v1/relay/live/cam.flv',
       '/fleet/v1/snapshot/live/cam',
+      '/fleet/v1/renditions/live/cam_low?wait_ms=1000',
       // Its query is wrong too: a client without the token learns nothing of what the route takes.
       '/fleet/v1/recordings?from=abc',
       '/fleet/v1/recordings/vod?stream_id=rtmp%2Flive%2Fcam',
@@ -160,6 +162,10 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
       [`/fleet/v1/relay/live/${'k'.repeat(200)}.flv`, 400, 'invalid_stream_name'],
       ['/fleet/v1/relay/live/nobody.flv', 404, 'stream_not_found'],
       ['/fleet/v1/snapshot/live/nobody', 404, 'stream_not_found'],
+      ['/fleet/v1/renditions/live/nobody_low?wait_ms=0', 404, 'stream_not_found'],
+      ['/fleet/v1/renditions/live/nobody_low?wait_ms=60001', 400, 'bad_request'],
+      ['/fleet/v1/renditions/live/nobody_low', 400, 'bad_request'],
+      ['/fleet/v1/renditions/live/..%2Fcam?wait_ms=0', 400, 'invalid_stream_name'],
       ['/fleet/v1/recordings/live/cam/..%2F..%2F..%2Fetc%2Fpasswd', 404, 'recording_not_found'],
       ['/fleet/v1/recordings/live/cam/2026-11-29T00-00-00.000Z.mp4', 404, 'recording_not_found'],
     ];

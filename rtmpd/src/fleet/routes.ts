@@ -1,11 +1,14 @@
 // What pods of a fleet ask each other, under /fleet/v1 on the HTTP port, with
 // the fleet's own bearer token (never an end user's): this pod's streams for
 // the fleet-wide list, a stream this pod owns as HTTP-FLV for a relay, a
-// snapshot of a stream this pod has, and the recordings on this pod's volume. Only what is live here is answered, so
-// a request never bounces on to a third pod.
+// snapshot of a stream this pod has, the recordings on this pod's volume, and
+// a rendition this pod's transcode makes once it is published (for another
+// pod's master.m3u8). Only what is live here is answered, so a request never
+// bounces on to a third pod.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RouterContext } from '@koa/router';
 import type { Context, Next } from 'koa';
+import { z } from 'zod';
 import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
@@ -17,9 +20,10 @@ import { routerFor, type RouteGroup } from '../http/routing.ts';
 import { streamView, type StreamViewSources } from '../http/stream-view.ts';
 import type { RecordingStore } from '../http/recording-store.ts';
 import { DOWNLOAD_ANSWERS, recordingSelection } from '../http/recordings-api.ts';
-import { noQuery } from '../http/query.ts';
+import { noQuery, wholeNumber } from '../http/query.ts';
 import { sendSnapshot, SNAPSHOT_ERRORS } from '../http/streams-api.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import type { Transcodes } from '../transcode/transcodes.ts';
 import { podPageQuery, podRecordingPage, podRecordings, podVod, podVodFiles } from './recordings.ts';
 import { FLEET_PREFIX, podStreamsSchema, RELAY_PATH, type PodStreams } from './wire.ts';
 
@@ -30,6 +34,8 @@ export interface FleetRoutesOptions {
   /** What the stream views add from HLS and the recorder. */
   sources: StreamViewSources;
   recordings: RecordingStore;
+  /** Waits for a rendition this pod's transcode makes, for another pod's master.m3u8 (never asking a third pod). */
+  renditionPublished: Transcodes['renditionPublished'];
   pod: string;
   token: string;
 }
@@ -50,6 +56,14 @@ export function podStreams(o: Pick<FleetRoutesOptions, 'hub' | 'bitrate' | 'sour
       relayed: s.publisher.protocol === 'relay',
     })),
   };
+}
+
+function streamName(ctx: RouterContext): { app: string; key: string } {
+  const app = ctx.params.app ?? '';
+  const key = ctx.params.key ?? '';
+  const invalid = invalidStreamName(app, key);
+  if (invalid) throw new ApiError(400, 'invalid_stream_name', invalid);
+  return { app, key };
 }
 
 const recordingId = (ctx: RouterContext): string => `${ctx.params.app}/${ctx.params.key}/${ctx.params.name}`;
@@ -86,6 +100,17 @@ export const FLEET_ROUTES = {
     query: noQuery,
     ok: { 200: { description: 'The JPEG', media: ['image/jpeg'] } },
     errors: { 400: ['invalid_stream_name'], ...SNAPSHOT_ERRORS },
+    internal: FLEET,
+  },
+  rendition: {
+    method: 'get',
+    paths: [`${FLEET_PREFIX}/renditions/:app/:key`],
+    summary:
+      "A rendition this pod's transcode makes, answered once it is published here or not coming (its ffmpeg failed), for another pod's master.m3u8",
+    access: 'fleet',
+    query: z.object({ wait_ms: wholeNumber(0, 60_000).describe('how long to wait for its publish') }),
+    ok: { 204: { description: 'Published here', empty: true } },
+    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found'] },
     internal: FLEET,
   },
   recordings: {
@@ -141,10 +166,7 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
 
   /** A stream this pod has: its publisher's (`owned`) or a relay's too. */
   const local = (ctx: RouterContext, owned: boolean): Stream => {
-    const app = ctx.params.app ?? '';
-    const key = ctx.params.key ?? '';
-    const invalid = invalidStreamName(app, key);
-    if (invalid) throw new ApiError(400, 'invalid_stream_name', invalid);
+    const { app, key } = streamName(ctx);
     const stream = o.hub.get(app, key);
     if (!stream || (owned && stream.publisher.protocol === 'relay'))
       throw new ApiError(404, 'stream_not_found', `stream ${streamId(app, key)} is not published on pod ${o.pod}`);
@@ -168,6 +190,14 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
       },
       relay,
       snapshot: (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)),
+      rendition: async (ctx, { wait_ms: waitMs }) => {
+        const left = new AbortController();
+        ctx.req.once('close', () => left.abort());
+        const { app, key } = streamName(ctx);
+        await o.renditionPublished(app, key, waitMs, left.signal);
+        local(ctx, true);
+        ctx.status = 204;
+      },
       recordings: async (ctx, query) => {
         ctx.body = await podRecordings(o.recordings, o.pod, query);
       },

@@ -52,6 +52,12 @@ export interface TranscodeStats {
   refused: number;
 }
 
+/** Where a rendition another pod of a fleet makes is waited for (fleet/fleet.ts). */
+export interface RemoteRenditions {
+  /** Resolves once the rendition app/key of app/`source` is relayed here from the pod that transcodes it, or is not coming; within `waitMs`. */
+  arrival(app: string, source: string, key: string, waitMs: number, signal: AbortSignal): Promise<void>;
+}
+
 /** A rendition as the multivariant playlist lists it. */
 export interface RenditionInfo {
   key: string;
@@ -79,6 +85,8 @@ export class Transcodes {
   /** By the stream id of each rendition. */
   private readonly byRendition = new Map<string, Transcode>();
   private supervisor: Promise<typeof import('./transcoder.ts')> | undefined;
+  /** Set in a fleet: a rendition of a source another pod owns is waited for on that pod. */
+  remote: RemoteRenditions | undefined;
 
   constructor(o: TranscodesOptions) {
     this.o = o;
@@ -122,11 +130,21 @@ export class Transcodes {
       .filter((rendition) => invalidStreamName(app, rendition.key) === undefined);
 
   /**
-   * Resolves once the rendition app/key is live here, or when it is not coming: no transcode here makes it
-   * (none matches, the cap refused it, or its source is relayed from another pod), its ffmpeg is in backoff
-   * after a failure, or it fails meanwhile. At most `waitMs`.
+   * Resolves once the rendition app/key is live here, or when it is not coming (see `renditionPublished`);
+   * at most `waitMs`. In a fleet, a rendition of a source another pod owns is waited for there (`remote`).
    */
   readonly renditionArrival = async (app: string, key: string, waitMs: number, signal: AbortSignal): Promise<void> => {
+    if (this.byRendition.has(streamId(app, key))) return this.renditionPublished(app, key, waitMs, signal);
+    const source = this.playedAs(app, key);
+    if (source !== undefined) await this.remote?.arrival(app, source, key, waitMs, signal);
+  };
+
+  /**
+   * Resolves once the rendition app/key a transcode here makes is published, or when it is not coming: no
+   * transcode here makes it (none matches, or the cap refused it), its ffmpeg is in backoff after a
+   * failure, or it fails meanwhile. At most `waitMs`.
+   */
+  readonly renditionPublished = async (app: string, key: string, waitMs: number, signal: AbortSignal): Promise<void> => {
     const transcode = this.byRendition.get(streamId(app, key));
     if (!transcode) return;
     // No transcoder yet: the supervisor module loads, and ffmpeg starts next.
