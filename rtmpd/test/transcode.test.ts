@@ -208,13 +208,14 @@ describe('transcoding', () => {
 
   it('answers a master request sent while the transcode starts with every rendition, and one whose ffmpeg fails without waiting for it', async () => {
     // Real ffmpeg, held until the test lets it go, so the master requests come while both transcodes are
-    // starting; the one of `broken` is given an option ffmpeg does not know, and exits.
+    // starting; the one of `broken` is given an option ffmpeg does not know, and exits. Held 60 s at most:
+    // a test that fails first leaves no shell waiting.
     const dir = await tempDir('rtmpd-transcode-');
     const go = join(dir, 'go');
     const held = join(dir, 'ffmpeg');
     await writeFile(
       held,
-      `#!/bin/sh\nwhile [ ! -e '${go}' ]; do sleep 0.1; done\ncase "$*" in *'/live/broken?'*) exec ffmpeg -no-such-option "$@";; esac\nexec ffmpeg "$@"\n`,
+      `#!/bin/sh\ni=0\nwhile [ ! -e '${go}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\ncase "$*" in *'/live/broken?'*) exec ffmpeg -no-such-option "$@";; esac\nexec ffmpeg "$@"\n`,
     );
     await chmod(held, 0o755);
     const server = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', held]);
