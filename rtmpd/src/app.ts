@@ -5,27 +5,28 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
-import { watchPath } from './secrets/mounted.ts';
+import { watchPath, type WatchedPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
 import { RecordingStore } from './http/recording-store.ts';
-import type { Router } from './http/required-modules.ts';
 import { HlsServer } from './hls/server.ts';
 import { warnIfDescriptorsShort } from './connections/descriptor-budget.ts';
 import { ProxyProtocol } from './connections/proxy-protocol.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
+import type { Fleet } from './fleet/fleet.ts';
 import { Forwards } from './forward/forwards.ts';
 import { BitrateMeter } from './hub/bitrate.ts';
 import { StreamHub } from './hub/hub.ts';
-import { startRtmpServer } from './rtmp/server/server.ts';
+import { startRtmpServer, type RtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
 import { Recorder } from './storage/recorder.ts';
 import { Retention } from './storage/retention.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { RtmpdMetrics } from './telemetry/metrics.ts';
 import { koaTracing } from './telemetry/tracing.ts';
+import type { Tls } from './tls/tls.ts';
 import { Transcodes } from './transcode/transcodes.ts';
 import { Webhooks } from './webhooks/webhooks.ts';
 
@@ -50,11 +51,71 @@ export interface Rtmpd {
   stop(): Promise<void>;
 }
 
+/** What rtmpd runs besides its HTTP listener: startParts starts them, closeParts closes them. */
+interface Parts {
+  metrics: RtmpdMetrics;
+  tls: Tls | undefined;
+  proxy: ProxyProtocol | undefined;
+  hub: StreamHub;
+  recorder: Recorder;
+  retention: Retention;
+  recordings: RecordingStore;
+  webhooks: Webhooks;
+  snapshots: SnapshotService;
+  bitrate: BitrateMeter;
+  hls: HlsServer;
+  forwards: Forwards;
+  transcodes: Transcodes;
+  authorizer: Authorizer;
+  apiTokens: WatchedPath<string[]> | undefined;
+  fleet: Fleet | undefined;
+  rtmp: RtmpServer;
+}
+
 export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd> {
   warnIfDescriptorsShort(config, logger);
   if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await mkdir(config.storageDir, { recursive: true });
   if (config.snapshotEnabled) await mkdir(config.keyframeDir, { recursive: true });
 
+  const parts = await startParts(config, logger);
+  const { tls, proxy, rtmp } = parts;
+  let draining = false;
+  const httpApp = rtmpdHttpApp(config, logger, parts, { ready: () => !draining, http: () => http });
+  let http: HttpServer;
+  try {
+    http = await listenHttp(httpApp, config, {
+      ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) } } : {}),
+      ...(proxy ? { proxy } : {}),
+    });
+  } catch (err) {
+    await closeParts(parts, Date.now());
+    throw err;
+  }
+  parts.metrics.watchHttp(http.stats);
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    draining = true;
+    const graceMs = config.shutdownGraceSeconds * 1000;
+    const deadline = Date.now() + graceMs;
+    await handOver(parts, graceMs);
+    await closeParts(parts, deadline, () => http.close(graceMs));
+  };
+  return {
+    rtmpAddress: rtmp.address(),
+    ...(tls && config.rtmpsBind ? { rtmpsAddress: rtmp.secureAddress() } : {}),
+    httpAddress: http.address(),
+    ...(tls && config.httpsBind ? { httpsAddress: http.secureAddress() } : {}),
+    hub: parts.hub,
+    metrics: parts.metrics,
+    authorizer: parts.authorizer,
+    httpApp,
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+/** Everything but the HTTP listener, each part watched by the metrics; the RTMP listener last, once what it hands streams to runs. */
+async function startParts(config: Config, logger: Logger): Promise<Parts> {
   const metrics = new RtmpdMetrics({ maxStreams: config.metricsMaxStreams });
   // TLS first, so a bad certificate stops the start before anything runs; loaded only when a TLS port is asked for.
   const tls =
@@ -119,20 +180,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   });
   metrics.watchTranscodes(transcodes);
 
-  if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
-    throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
-  const authorizer = await Authorizer.start({ config, hub, logger, internal: transcodes });
+  const { authorizer, apiTokens } = await startAccess(config, hub, transcodes, logger);
   metrics.watchAuth(authorizer.stats);
-  const apiTokens = config.apiTokenFile
-    ? await watchPath({
-        path: config.apiTokenFile,
-        label: 'auth: API tokens',
-        parse: parseTokens,
-        logger: logger.child({ component: 'auth' }),
-        intervalMs: 1000,
-      })
-    : undefined;
-  logAccess(config, authorizer, logger);
   // One pod of a fleet: loaded only when asked for, so a single server never loads the Kubernetes client.
   const fleet = config.fleetName
     ? await import('./fleet/fleet.ts').then(({ fleetRequested, startFleet }) => {
@@ -161,116 +210,127 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     ...(proxy ? { proxy } : {}),
   });
   metrics.watchRtmp(rtmp.stats);
-
-  let consoleRouter: Router | undefined;
-  if (config.consoleEnabled) {
-    // The page builds its URLs from its own host name and the ports bound here (the HTTP ones below).
-    const settings = () => ({
-      rtmp_port: rtmp.address().port,
-      rtmps_port: rtmp.secureAddress()?.port ?? null,
-      http_port: http.address().port,
-      https_port: http.secureAddress()?.port ?? null,
-      recordings: true,
-      snapshots: config.snapshotEnabled,
-    });
-    consoleRouter = consoleRoutes({ settings, logger: logger.child({ component: 'console' }) });
-  }
-  let draining = false;
-  const httpApp = createHttpApp({
+  return {
+    metrics,
+    tls,
+    proxy,
     hub,
+    recorder,
+    retention,
+    recordings,
+    webhooks,
     snapshots,
     bitrate,
     hls,
-    recorder,
     forwards,
     transcodes,
+    authorizer,
+    apiTokens,
+    fleet,
+    rtmp,
+  };
+}
+
+/** Who may publish, play and use the API: the auth rules, and the API tokens when a file holds them. */
+async function startAccess(config: Config, hub: StreamHub, transcodes: Transcodes, logger: Logger) {
+  if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
+    throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
+  const authorizer = await Authorizer.start({ config, hub, logger, internal: transcodes });
+  const apiTokens = config.apiTokenFile
+    ? await watchPath({
+        path: config.apiTokenFile,
+        label: 'auth: API tokens',
+        parse: parseTokens,
+        logger: logger.child({ component: 'auth' }),
+        intervalMs: 1000,
+      })
+    : undefined;
+  logAccess(config, authorizer, logger);
+  return { authorizer, apiTokens };
+}
+
+/** The HTTP side: the API and playback over the parts, the console (when on), /metrics and the fleet's routes. */
+function rtmpdHttpApp(config: Config, logger: Logger, p: Parts, o: { ready: () => boolean; http: () => HttpServer }): Koa {
+  // The page builds its URLs from its own host name and the ports bound here (the HTTP ones once they listen).
+  const consoleRouter = config.consoleEnabled
+    ? consoleRoutes({
+        settings: () => ({
+          rtmp_port: p.rtmp.address().port,
+          rtmps_port: p.rtmp.secureAddress()?.port ?? null,
+          http_port: o.http().address().port,
+          https_port: o.http().secureAddress()?.port ?? null,
+          recordings: true,
+          snapshots: config.snapshotEnabled,
+        }),
+        logger: logger.child({ component: 'console' }),
+      })
+    : undefined;
+  const { fleet, authorizer, apiTokens } = p;
+  return createHttpApp({
+    hub: p.hub,
+    snapshots: p.snapshots,
+    bitrate: p.bitrate,
+    hls: p.hls,
+    recorder: p.recorder,
+    forwards: p.forwards,
+    transcodes: p.transcodes,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     forwardedFrom: config.httpForwardedFrom,
-    routes: [...(consoleRouter ? [consoleRouter] : []), metricsRoute(metrics), ...(fleet ? [fleet.routes] : [])],
+    routes: [...(consoleRouter ? [consoleRouter] : []), metricsRoute(p.metrics), ...(fleet ? [fleet.routes] : [])],
     middleware: [koaTracing()],
-    ready: () => !draining,
+    ready: o.ready,
     ...(fleet ? { fleet: fleet.streams } : {}),
-    recordings: { store: recordings, ...(fleet ? { fleet: fleet.recordings } : {}) },
+    recordings: { store: p.recordings, ...(fleet ? { fleet: fleet.recordings } : {}) },
   });
-  let http: HttpServer;
-  try {
-    http = await listenHttp(httpApp, config, {
-      ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'https', outcome) } } : {}),
-      ...(proxy ? { proxy } : {}),
-    });
-  } catch (err) {
-    await rtmp.close();
-    hub.closeAll();
-    forwards.close();
-    await transcodes.close();
-    tls?.close();
-    authorizer.close();
-    apiTokens?.close();
-    await fleet?.stop();
-    await webhooks.close(0);
-    throw err;
-  }
-  metrics.watchHttp(http.stats);
+}
 
-  /**
-   * A pod of a fleet hands its streams over before it stops: its publishers
-   * are asked to publish on another pod (whose claim it lets go of at once),
-   * and the players still served here get the rest of the grace period.
-   */
-  const handOver = async (graceMs: number): Promise<void> => {
-    if (!fleet) return;
-    const deadline = Date.now() + graceMs;
-    await fleet.drain();
-    await fleet.releaseClaims();
-    await rtmp.drainPublishers(Math.min(graceMs / 2, 5000));
-    const watching = () => hub.list().reduce((n, s) => n + s.playerCount + s.subscriberCounts().relay, 0);
-    while (watching() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  };
+/**
+ * A pod of a fleet hands its streams over before it stops: its publishers
+ * are asked to publish on another pod (whose claim it lets go of at once),
+ * and the players still served here get the rest of the grace period.
+ */
+async function handOver({ fleet, rtmp, hub }: Parts, graceMs: number): Promise<void> {
+  if (!fleet) return;
+  const deadline = Date.now() + graceMs;
+  await fleet.drain();
+  await fleet.releaseClaims();
+  await rtmp.drainPublishers(Math.min(graceMs / 2, 5000));
+  const watching = () => hub.list().reduce((n, s) => n + s.playerCount + s.subscriberCounts().relay, 0);
+  while (watching() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
 
-  let stopping: Promise<void> | undefined;
-  const stop = async (): Promise<void> => {
-    draining = true;
-    const graceMs = config.shutdownGraceSeconds * 1000;
-    const deadline = Date.now() + graceMs;
-    await handOver(graceMs);
-    // No ffmpeg outlives rtmpd: each is stopped (SIGTERM, SIGKILL past its deadline) and waited for.
-    const transcodesClosed = transcodes.close();
-    // Handshakes cut short by the shutdown are no clients' failures: ended here, they are not counted.
-    tls?.handshakes.close();
-    const httpClosed = http.close(graceMs);
-    await rtmp.close();
-    // Streams that had no RTMP publisher (in-process tests) end here.
-    hub.closeAll();
-    forwards.close();
-    await transcodesClosed;
-    await httpClosed;
-    await fleet?.stop();
-    await recorder.close();
-    // The streams' ends and the files just closed are announced within what is left of the grace.
-    await webhooks.close(deadline - Date.now());
-    await retention.close();
-    hls.close();
-    snapshots.close();
-    bitrate.close();
-    metrics.close();
-    tls?.close();
-    authorizer.close();
-    apiTokens?.close();
-  };
-  return {
-    rtmpAddress: rtmp.address(),
-    ...(tls && config.rtmpsBind ? { rtmpsAddress: rtmp.secureAddress() } : {}),
-    httpAddress: http.address(),
-    ...(tls && config.httpsBind ? { httpsAddress: http.secureAddress() } : {}),
-    hub,
-    metrics,
-    authorizer,
-    httpApp,
-    stop: () => (stopping ??= stop()),
-  };
+/**
+ * Closes the parts in order, by `deadline` where they wait: stop() after the
+ * hand-over, with `closeHttp` ending the HTTP listener's connections
+ * alongside; a start whose HTTP listener failed, at once.
+ */
+async function closeParts(p: Parts, deadline: number, closeHttp?: () => Promise<void>): Promise<void> {
+  // No ffmpeg outlives rtmpd: each is stopped (SIGTERM, SIGKILL past its deadline) and waited for.
+  const transcodesClosed = p.transcodes.close();
+  // Handshakes cut short by the shutdown are no clients' failures: ended here, they are not counted.
+  p.tls?.handshakes.close();
+  const httpClosed = closeHttp?.();
+  await p.rtmp.close();
+  // Streams that had no RTMP publisher (in-process tests) end here.
+  p.hub.closeAll();
+  p.forwards.close();
+  await transcodesClosed;
+  await httpClosed;
+  await p.fleet?.stop();
+  await p.recorder.close();
+  // The streams' ends and the files just closed are announced within what is left of the grace.
+  await p.webhooks.close(deadline - Date.now());
+  await p.retention.close();
+  p.hls.close();
+  p.snapshots.close();
+  p.bitrate.close();
+  p.metrics.close();
+  p.tls?.close();
+  p.authorizer.close();
+  p.apiTokens?.close();
 }
 
 /** One line each on who may publish and play and who may use the API, so an open server says so at start. */
