@@ -108,10 +108,13 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
   const playlist: Handlers<typeof HLS_ROUTES>['playlist'] = async (ctx, { _HLS_msn: msn, _HLS_part: part }) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
+    const signal = abortedBy(ctx);
     // HLS has no lasting session: an allowed request's lease ends with it.
-    (await authorizePlay?.(ctx, app, key, abortedBy(ctx)))?.release();
+    (await authorizePlay?.(ctx, app, key, signal))?.release();
     // In a fleet, a stream another pod owns is relayed here first.
-    await hls.arrival(app, key, abortedBy(ctx));
+    await hls.arrival(app, key, signal);
+    // A client that left while it was authorized or relayed starts no segmenter.
+    if (signal.aborted) return;
     const muxer = hls.muxer(app, key);
     if (typeof muxer === 'string') throw refusal(app, key, muxer);
     hls.stats.requests.playlist++;
@@ -122,9 +125,8 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
       if (msn === undefined) throw new ApiError(400, 'bad_request', '_HLS_part needs _HLS_msn');
       if (msn > muxer.highestBlockableMsn) throw new ApiError(400, 'bad_request', `_HLS_msn ${msn} is too far ahead of the playlist`);
       // RFC 8216bis: a server that cannot answer within three target durations answers 503.
-      if (!(await muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, segmentSeconds), abortedBy(ctx))))
-        throw notReady(app, key);
-    } else if (!(await muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), abortedBy(ctx)))) {
+      if (!(await muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, segmentSeconds), signal))) throw notReady(app, key);
+    } else if (!(await muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), signal))) {
       throw notReady(app, key);
     }
     if (ctx.req.destroyed) return;
@@ -149,6 +151,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     if (!hls.settings(app, key).enabled) throw refusal(app, key, 'hls_disabled');
     // In a fleet, the source is relayed here from its owner first.
     await hls.arrival(app, key, signal);
+    if (signal.aborted) return;
     const source = hls.muxer(app, key);
     if (typeof source === 'string') throw refusal(app, key, source);
     const waitMs = firstSegmentWaitMs(source);
@@ -181,6 +184,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     // In a fleet, a rendition another pod publishes is relayed here.
     await hls.arrival(app, name, signal);
     await renditionArrival?.(app, name, deadline - performance.now(), signal);
+    if (signal.aborted) return undefined;
     const muxer = hls.muxer(app, name);
     if (typeof muxer === 'string' || !(await muxer.waitUntil(() => muxer.ready, deadline - performance.now(), signal))) return undefined;
     return { name, muxer };
