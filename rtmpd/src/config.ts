@@ -405,7 +405,10 @@ const eachOption = z.object({
     .default(2)
     .describe('HLS segments are cut on the first keyframe after this many seconds')
     .meta(restart),
-  hlsPartSeconds: seconds(0.05, 5).default(0.2).describe('Low-Latency HLS partial segment duration').meta(restart),
+  hlsPartSeconds: seconds(0.05, 5)
+    .default(0.2)
+    .describe('Low-Latency HLS partial segment duration; at most half of --hls-segment-seconds (a longer one is cut to that)')
+    .meta(restart),
   hlsWindowSegments: int(3, 100).default(6).describe('segments listed in a live HLS playlist').meta(restart),
   hlsIdleTimeoutSeconds: int(5, 3600)
     .default(60)
