@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { publishRequest } from '../../test/support/admission-request.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { judge, POLL_MS, StreamClaims, type HolderState } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
@@ -68,20 +69,7 @@ describe('taking the claim of a pod that was killed', () => {
   const fleet = 'edge';
   const killed = 'edge-0_dead';
   /** A publish of live/cam whose admission began at `startedAt` (the injected clock's). */
-  const publish = (claims: StreamClaims, startedAt: number) =>
-    Promise.resolve(
-      claims.check({
-        action: 'publish',
-        app: 'live',
-        key: 'cam',
-        query: '',
-        tcUrl: undefined,
-        remoteAddress: '127.0.0.1:1',
-        protocol: 'rtmp',
-        signal: new AbortController().signal,
-        startedAt,
-      }),
-    );
+  const publish = (claims: StreamClaims, startedAt: number) => Promise.resolve(claims.check(publishRequest({ startedAt })));
 
   /** A fleet whose pod edge-0 was killed just after renewing its Lease of `leaseSeconds`, holding live/cam; edge-1 publishes it. */
   async function afterAKill(leaseSeconds: number, maxWaitMs: number) {

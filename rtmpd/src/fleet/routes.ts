@@ -16,7 +16,7 @@ import type { Stream } from '../hub/stream.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
 import type { Router } from '../http/required-modules.ts';
-import { routerFor, type RouteGroup } from '../http/routing.ts';
+import { abortedBy, routerFor, type RouteGroup } from '../http/routing.ts';
 import { streamView, type StreamViewSources } from '../http/stream-view.ts';
 import type { RecordingStore } from '../http/recording-store.ts';
 import { DOWNLOAD_ANSWERS, recordingSelection } from '../http/recordings-api.ts';
@@ -191,10 +191,8 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
       relay,
       snapshot: (ctx) => sendSnapshot(ctx, o.snapshots, local(ctx, false)),
       rendition: async (ctx, { wait_ms: waitMs }) => {
-        const left = new AbortController();
-        ctx.req.once('close', () => left.abort());
         const { app, key } = streamName(ctx);
-        await o.renditionPublished(app, key, waitMs, left.signal);
+        await o.renditionPublished(app, key, waitMs, abortedBy(ctx));
         local(ctx, true);
         ctx.status = 204;
       },

@@ -9,7 +9,7 @@ import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
 import type { Router } from './required-modules.ts';
-import { routerFor, type Handlers, type RouteGroup } from './routing.ts';
+import { abortedBy, routerFor, type Handlers, type RouteGroup } from './routing.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsServer;
@@ -243,13 +243,6 @@ function streamName(ctx: RouterContext): { app: string; key: string } {
   const invalid = invalidStreamName(app, key);
   if (invalid) throw new ApiError(400, 'invalid_stream_name', invalid);
   return { app, key };
-}
-
-/** Aborted when the client goes away while its request waits. */
-function abortedBy(ctx: RouterContext): AbortSignal {
-  const left = new AbortController();
-  ctx.req.once('close', () => left.abort());
-  return left.signal;
 }
 
 /**

@@ -129,3 +129,10 @@ export function lazyRouters(prefix: string, load: () => Promise<readonly Router[
 
 /** lazyRouters' middleware, which carries its routers once they are loaded (as Router#routes()'s carries its router). */
 export type LazyRouters = Middleware & { routers?: readonly Router[] };
+
+/** Aborted when the client goes away while its request waits (for an authorization, a stream, a segment). */
+export function abortedBy(ctx: Context): AbortSignal {
+  const left = new AbortController();
+  ctx.req.once('close', () => left.abort());
+  return left.signal;
+}

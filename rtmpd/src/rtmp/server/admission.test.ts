@@ -3,6 +3,7 @@
 // before a check allowed it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { publishRequest } from '../../../test/support/admission-request.ts';
 import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-server.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { ChunkReader } from '../wire/chunk-reader.ts';
@@ -148,17 +149,7 @@ describe('admission checks', () => {
 });
 
 describe('admit', () => {
-  const request = (signal = new AbortController().signal): AdmissionRequest => ({
-    action: 'publish',
-    app: 'live',
-    key: 'cam',
-    query: '',
-    tcUrl: undefined,
-    remoteAddress: '127.0.0.1:1',
-    protocol: 'rtmp',
-    signal,
-    startedAt: performance.now(),
-  });
+  const request = (signal = new AbortController().signal): AdmissionRequest => publishRequest({ signal });
   const silent = () => undefined;
 
   it('allows with no checks, stops at the first refusal', async () => {
