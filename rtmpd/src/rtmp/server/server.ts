@@ -68,33 +68,87 @@ export interface RtmpServer {
 }
 
 export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpServer> {
-  const { hub, config } = options;
-  const logger = options.logger ?? silentLogger;
-  const stats = options.stats ?? createRtmpStats();
-  const admission = options.admission ?? [];
-  const io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
-  const inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
-  stats.inbound = inboundBudget;
-  const sessions = new Set<RtmpSession>();
-  const perAddress = new PerAddress();
-  const publishRate = new PublishRate();
-  const faults = new FaultLog(logger);
-  let closing: Promise<void> | undefined;
+  const connections = new Connections(options);
+  const { logger, stats } = connections;
+  const server = await listenPlain(connections, options);
+  const address = server.address() as AddressInfo;
+  let secureServer: Server | undefined;
+  try {
+    secureServer = options.config.rtmpsBind ? await listenSecure(connections, options, options.config.rtmpsBind) : undefined;
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const sweep = setInterval(() => connections.sweep(), SWEEP_MS);
+  sweep.unref();
+  logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
 
+  const shutdown = async (): Promise<void> => {
+    clearInterval(sweep);
+    await connections.shutdown([server, secureServer], options.closeGraceMs ?? 2000);
+  };
+  return {
+    address: () => address,
+    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
+    stats,
+    drainPublishers: (waitMs) => connections.drainPublishers(waitMs),
+    get connections() {
+      return connections.sessions.size;
+    },
+    close() {
+      connections.closing ??= shutdown();
+      return connections.closing;
+    },
+  };
+}
+
+/**
+ * What the RTMP and RTMPS listeners share: the sessions, the connections that
+ * await one, and the limits every new connection is counted against.
+ */
+class Connections {
+  readonly sessions = new Set<RtmpSession>();
   /**
    * Connections with no session yet, awaiting a load balancer's PROXY header
    * or in their TLS handshake: they hold a connection slot, but no
    * per-address one until their client is known.
    */
-  const pending = new Set<Socket>();
+  readonly pending = new Set<Socket>();
+  /** Set by close(): no connection is admitted after it. */
+  closing: Promise<void> | undefined;
+  readonly io: SocketIo;
+  readonly logger: RtmpLogger;
+  readonly stats: RtmpStats;
+  readonly #hub: StreamHub;
+  readonly #config: RtmpServerConfig;
+  readonly #admission: readonly AdmissionCheck[];
+  readonly #inboundBudget: ByteBudget;
+  readonly #perAddress = new PerAddress();
+  readonly #publishRate = new PublishRate();
+  readonly #faults: FaultLog;
+
+  constructor(options: RtmpServerOptions) {
+    const { config } = options;
+    this.#hub = options.hub;
+    this.#config = config;
+    this.#admission = options.admission ?? [];
+    this.logger = options.logger ?? silentLogger;
+    this.stats = options.stats ?? createRtmpStats();
+    this.io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
+    this.#inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
+    this.stats.inbound = this.#inboundBudget;
+    this.#faults = new FaultLog(this.logger);
+  }
 
   /** The counters of a listener that listens (rtmps's are made when it starts listening). */
-  const listenerStats = (protocol: RtmpProtocol): RtmpListenerStats => stats.protocols[protocol]!;
+  listenerStats(protocol: RtmpProtocol): RtmpListenerStats {
+    return this.stats.protocols[protocol]!;
+  }
 
   /** Whether a new connection may have a slot; refused (counted for its listener) when --max-connections are open. */
-  function hasSlot(accepted: Socket, protocol: RtmpProtocol): boolean {
-    if (!closing && sessions.size + pending.size < config.maxConnections) return true;
-    listenerStats(protocol).connectionsRefused.max_connections++;
+  hasSlot(accepted: Socket, protocol: RtmpProtocol): boolean {
+    if (!this.closing && this.sessions.size + this.pending.size < this.#config.maxConnections) return true;
+    this.listenerStats(protocol).connectionsRefused.max_connections++;
     accepted.destroy();
     return false;
   }
@@ -104,10 +158,10 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
    * the client the balancer named); the key when admitted, undefined when
    * that address has no slot left (refused and counted).
    */
-  function admit(socket: Socket, protocol: RtmpProtocol): string | undefined {
-    const listener = listenerStats(protocol);
+  admit(socket: Socket, protocol: RtmpProtocol): string | undefined {
+    const listener = this.listenerStats(protocol);
     const key = addressKey(socket.remoteAddress);
-    if (!perAddress.add(key, config.maxConnectionsPerAddress)) {
+    if (!this.#perAddress.add(key, this.#config.maxConnectionsPerAddress)) {
       listener.connectionsRefused.per_address++;
       socket.destroy();
       return undefined;
@@ -116,137 +170,125 @@ export async function startRtmpServer(options: RtmpServerOptions): Promise<RtmpS
     return key;
   }
 
-  function run(socket: Socket, key: string, protocol: RtmpProtocol): RtmpSession {
+  /** Gives back the per-address slot of an admitted connection that gets no session. */
+  release(key: string): void {
+    this.#perAddress.remove(key);
+  }
+
+  /** Runs an admitted connection's session. */
+  run(socket: Socket, key: string, protocol: RtmpProtocol): RtmpSession {
+    const config = this.#config;
     const session = new RtmpSession(socket, {
-      hub,
+      hub: this.#hub,
       config,
-      io,
-      admission,
-      logger,
-      faults,
+      io: this.io,
+      admission: this.#admission,
+      logger: this.logger,
+      faults: this.#faults,
       protocol,
-      stats: listenerStats(protocol),
-      inboundBudget,
-      mayStartPublish: () => publishRate.take(key, config.maxPublishesPerAddressPerMinute, performance.now()),
+      stats: this.listenerStats(protocol),
+      inboundBudget: this.#inboundBudget,
+      mayStartPublish: () => this.#publishRate.take(key, config.maxPublishesPerAddressPerMinute, performance.now()),
       onClose: (s) => {
-        sessions.delete(s);
-        perAddress.remove(key);
+        this.sessions.delete(s);
+        this.release(key);
       },
     });
-    sessions.add(session);
+    this.sessions.add(session);
     return session;
   }
 
-  // Paused, so that no byte is read before the socket is rewrapped.
-  const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
-    if (!hasSlot(accepted, 'rtmp')) return;
-    const { socket, attach } = io.adopt(accepted);
-    const refused = listenerStats('rtmp').connectionsRefused;
-    const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) =>
-      attach({ receive: proxy.awaitHeader(socket, 'rtmp', refused, outcome) });
-    whenClientKnown(options.proxy, socket, 'rtmp', pending, readHeader, (rest) => {
-      const key = admit(socket, 'rtmp');
-      if (key === undefined) return;
-      const session = run(socket, key, 'rtmp');
-      attach(session);
-      if (rest.length > 0) session.receive(rest);
-    });
-  });
-  await listenOn(server, config.rtmpBind, 'rtmp-bind');
-  // After listen: an address that cannot be had is the caller's to report, once.
-  server.on('error', (err) => logger.error({ err }, 'rtmp server error'));
-  const address = server.address() as AddressInfo;
-  const secureServer = config.rtmpsBind ? await listenSecure(config.rtmpsBind) : undefined;
-
-  /**
-   * TLS sockets decrypt into buffers of their own, so a session over TLS
-   * reads from 'data' events rather than the plain port's shared buffer.
-   */
-  async function listenSecure(bind: string): Promise<Server> {
-    const { secure } = options;
-    if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
-    stats.protocols.rtmps ??= createListenerStats();
-    const tlsServer = createServer((accepted) => {
-      if (!hasSlot(accepted, 'rtmps')) return;
-      // The PROXY header comes before the TLS ClientHello, and what follows it is put back for the handshake.
-      const refused = listenerStats('rtmps').connectionsRefused;
-      const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) => proxy.readHeader(accepted, 'rtmps', refused, outcome);
-      whenClientKnown(options.proxy, accepted, 'rtmps', pending, readHeader, () => {
-        const key = admit(accepted, 'rtmps');
-        if (key === undefined) return;
-        const handshaking = secure.accept(accepted, {
-          secured: (socket) => {
-            pending.delete(handshaking);
-            if (closing) {
-              socket.destroy();
-              perAddress.remove(key);
-              return;
-            }
-            const session = run(socket, key, 'rtmps');
-            socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
-          },
-          failed: () => {
-            pending.delete(handshaking);
-            perAddress.remove(key);
-          },
-        });
-        pending.add(handshaking);
-      });
-    });
-    try {
-      await listenOn(tlsServer, bind, 'rtmps-bind');
-    } catch (err) {
-      server.close();
-      throw err;
-    }
-    tlsServer.on('error', (err) => logger.error({ err }, 'rtmps server error'));
-    const { address: host, port } = tlsServer.address() as AddressInfo;
-    logger.info({ address: `${host}:${port}` }, 'rtmps listening');
-    return tlsServer;
+  /** Ends the connections that make no progress, and forgets the publish rates of addresses quiet for a minute. */
+  sweep(): void {
+    const now = performance.now();
+    for (const session of this.sessions) session.sweep(now);
+    this.#publishRate.prune(this.#config.maxPublishesPerAddressPerMinute, now);
   }
 
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const session of sessions) session.sweep(now);
-    publishRate.prune(config.maxPublishesPerAddressPerMinute, now);
-  }, SWEEP_MS);
-  sweep.unref();
-  logger.info({ address: `${address.address}:${address.port}` }, 'rtmp listening');
-
-  async function shutdown(): Promise<void> {
-    clearInterval(sweep);
-    const stopped = Promise.all(
-      [server, secureServer].map((listener) => listener && new Promise<void>((resolve) => listener.close(() => resolve()))),
-    );
-    for (const socket of pending) socket.destroy();
+  /** Closes the listeners, tells every session, and destroys the sockets still open after `graceMs`. */
+  async shutdown(listeners: (Server | undefined)[], graceMs: number): Promise<void> {
+    const stopped = Promise.all(listeners.map((listener) => listener && new Promise<void>((resolve) => listener.close(() => resolve()))));
+    for (const socket of this.pending) socket.destroy();
     // Players first, so they hear Play.Stop rather than a publisher's end.
-    const ordered = [...sessions].sort((a, b) => Number(b.playing) - Number(a.playing));
+    const ordered = [...this.sessions].sort((a, b) => Number(b.playing) - Number(a.playing));
     for (const session of ordered) session.shutdown();
-    const grace = options.closeGraceMs ?? 2000;
-    const deadline = Date.now() + grace;
-    while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const session of sessions) session.socket.destroy();
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const session of this.sessions) session.socket.destroy();
     await stopped;
   }
 
-  async function drainPublishers(waitMs: number): Promise<void> {
-    const asked = [...sessions].filter((s) => s.requestReconnect('this server is going away; publish again to be served by another'));
+  async drainPublishers(waitMs: number): Promise<void> {
+    const asked = [...this.sessions].filter((s) => s.requestReconnect('this server is going away; publish again to be served by another'));
     const deadline = Date.now() + waitMs;
     while (asked.some((s) => s.publishing) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const session of asked) if (session.publishing) session.shutdown();
   }
+}
 
-  return {
-    address: () => address,
-    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
-    stats,
-    drainPublishers,
-    get connections() {
-      return sessions.size;
-    },
-    close() {
-      closing ??= shutdown();
-      return closing;
-    },
-  };
+/** The plain RTMP listener. Paused on connect, so that no byte is read before the socket is rewrapped. */
+async function listenPlain(connections: Connections, options: RtmpServerOptions): Promise<Server> {
+  const { io } = connections;
+  const server = createServer({ pauseOnConnect: true }, (accepted) => {
+    if (!connections.hasSlot(accepted, 'rtmp')) return;
+    const { socket, attach } = io.adopt(accepted);
+    const refused = connections.listenerStats('rtmp').connectionsRefused;
+    const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) =>
+      attach({ receive: proxy.awaitHeader(socket, 'rtmp', refused, outcome) });
+    whenClientKnown(options.proxy, socket, 'rtmp', connections.pending, readHeader, (rest) => {
+      const key = connections.admit(socket, 'rtmp');
+      if (key === undefined) return;
+      const session = connections.run(socket, key, 'rtmp');
+      attach(session);
+      if (rest.length > 0) session.receive(rest);
+    });
+  });
+  await listenOn(server, options.config.rtmpBind, 'rtmp-bind');
+  // After listen: an address that cannot be had is the caller's to report, once.
+  server.on('error', (err) => connections.logger.error({ err }, 'rtmp server error'));
+  return server;
+}
+
+/**
+ * The RTMPS listener. TLS sockets decrypt into buffers of their own, so a
+ * session over TLS reads from 'data' events rather than the plain port's
+ * shared buffer.
+ */
+async function listenSecure(connections: Connections, options: RtmpServerOptions, bind: string): Promise<Server> {
+  const { secure } = options;
+  if (!secure) throw new Error('--rtmps-bind is set but no TLS transport was given');
+  const { io, logger, pending } = connections;
+  connections.stats.protocols.rtmps ??= createListenerStats();
+  const tlsServer = createServer((accepted) => {
+    if (!connections.hasSlot(accepted, 'rtmps')) return;
+    // The PROXY header comes before the TLS ClientHello, and what follows it is put back for the handshake.
+    const refused = connections.listenerStats('rtmps').connectionsRefused;
+    const readHeader = (proxy: ProxyProtocol, outcome: HeaderOutcome) => proxy.readHeader(accepted, 'rtmps', refused, outcome);
+    whenClientKnown(options.proxy, accepted, 'rtmps', pending, readHeader, () => {
+      const key = connections.admit(accepted, 'rtmps');
+      if (key === undefined) return;
+      const handshaking = secure.accept(accepted, {
+        secured: (socket) => {
+          pending.delete(handshaking);
+          if (connections.closing) {
+            socket.destroy();
+            connections.release(key);
+            return;
+          }
+          const session = connections.run(socket, key, 'rtmps');
+          socket.on('data', (bytes: Buffer) => io.handleRead(session, bytes));
+        },
+        failed: () => {
+          pending.delete(handshaking);
+          connections.release(key);
+        },
+      });
+      pending.add(handshaking);
+    });
+  });
+  await listenOn(tlsServer, bind, 'rtmps-bind');
+  tlsServer.on('error', (err) => logger.error({ err }, 'rtmps server error'));
+  const { address: host, port } = tlsServer.address() as AddressInfo;
+  logger.info({ address: `${host}:${port}` }, 'rtmps listening');
+  return tlsServer;
 }
