@@ -5,12 +5,13 @@
 // Lease RBAC is the real one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { rtmpdPodRules } from '../../operator/src/rbac.ts';
 import { serverEntry } from '../../rtmpd/test/support/processes.ts';
 import { kubectl, serviceAccountKubeconfig } from '../cluster/kube.ts';
+import { fleetPodEnv, type FleetPodIdentity } from './pod-env.ts';
 
 /** The ServiceAccount, Role and RoleBinding the operator gives a fleet's pods; returns a kubeconfig of that account. */
 export async function fleetPodAccount(namespace: string, name: string): Promise<string> {
@@ -29,17 +30,10 @@ export async function fleetPodAccount(namespace: string, name: string): Promise<
   return serviceAccountKubeconfig(namespace, name);
 }
 
-export interface FleetPodOptions {
-  fleet: string;
-  namespace: string;
-  pod: string;
-  ip: string;
+export interface FleetPodOptions extends FleetPodIdentity {
   rtmpPort: number;
   httpPort: number;
-  token: string;
-  kubeconfig: string;
   dir: string;
-  leaseSeconds?: number;
   graceSeconds?: number;
   extraArgs?: string[];
 }
@@ -62,9 +56,7 @@ export async function startFleetPod(o: FleetPodOptions): Promise<FleetPod> {
   const data = join(o.dir, o.pod);
   await mkdir(data, { recursive: true });
   const logFile = join(o.dir, `${o.pod}.log`);
-  // As the operator's mounted Secret gives it.
-  const tokenFile = join(data, 'fleet-token');
-  await writeFile(tokenFile, `${o.token}\n`, { mode: 0o600 });
+  const fleetEnv = await fleetPodEnv(o, data);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
@@ -81,13 +73,7 @@ export async function startFleetPod(o: FleetPodOptions): Promise<FleetPod> {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? '/tmp',
-        KUBECONFIG: o.kubeconfig,
-        RTMPD_FLEET_NAME: o.fleet,
-        RTMPD_FLEET_POD_NAME: o.pod,
-        RTMPD_FLEET_NAMESPACE: o.namespace,
-        RTMPD_FLEET_POD_IP: o.ip,
-        RTMPD_FLEET_TOKEN_FILE: tokenFile,
-        ...(o.leaseSeconds ? { RTMPD_FLEET_LEASE_SECONDS: String(o.leaseSeconds) } : {}),
+        ...fleetEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

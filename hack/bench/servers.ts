@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fleetPodEnv, type FleetPodIdentity } from '../../e2e/fleet/pod-env.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
 
 export type ServerName = 'rtmpd' | 'nms' | 'nginx';
@@ -27,16 +28,10 @@ export interface ServerOptions {
   fleetPod?: FleetPod;
 }
 
-/** One rtmpd of a fleet: its own loopback address as the pod IP, the ports every pod shares, and the Leases' cluster. */
-interface FleetPod {
-  fleet: string;
-  pod: string;
-  namespace: string;
-  ip: string;
+/** One rtmpd of a fleet, on the ports every pod shares. */
+interface FleetPod extends FleetPodIdentity {
   rtmpPort: number;
   httpPort: number;
-  token: string;
-  kubeconfig: string;
 }
 
 export interface RunningServer {
@@ -148,7 +143,7 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         PATH: `${dirname(node)}:${process.env.PATH ?? ''}`,
-        ...(pod ? fleetEnv(pod, dir) : {}),
+        ...(pod ? await fleetEnv(pod, dir) : {}),
         // Every publisher comes from 127.0.0.1 too (500 x 1 starts 500 at once). An environment variable, not a
         // flag: a comparison build (BENCH_RTMPD_BIN) from before the option ignores it rather than failing.
         RTMPD_MAX_PUBLISHES_PER_ADDRESS_PER_MINUTE: '0',
@@ -200,22 +195,11 @@ export async function startProxy(command: string, target: RunningServer): Promis
 }
 
 /**
- * What the operator gives a fleet's pods: the downward API's name, namespace and IP, and the token as a
- * file of its mounted Secret. RTMPD_FLEET_TOKEN is for a BENCH_RTMPD_BIN built before --fleet-token-file
- * (rtmpd ignores variables it has no option for).
+ * What the operator gives a fleet's pods. RTMPD_FLEET_TOKEN is for a BENCH_RTMPD_BIN built before
+ * --fleet-token-file (rtmpd ignores variables it has no option for).
  */
-function fleetEnv(pod: FleetPod, dir: string): NodeJS.ProcessEnv {
-  const tokenFile = join(dir, 'fleet-token');
-  writeFileSync(tokenFile, `${pod.token}\n`, { mode: 0o600 });
-  return {
-    KUBECONFIG: pod.kubeconfig,
-    RTMPD_FLEET_NAME: pod.fleet,
-    RTMPD_FLEET_POD_NAME: pod.pod,
-    RTMPD_FLEET_NAMESPACE: pod.namespace,
-    RTMPD_FLEET_POD_IP: pod.ip,
-    RTMPD_FLEET_TOKEN_FILE: tokenFile,
-    RTMPD_FLEET_TOKEN: pod.token,
-  };
+async function fleetEnv(pod: FleetPod, dir: string): Promise<NodeJS.ProcessEnv> {
+  return { ...(await fleetPodEnv(pod, dir)), RTMPD_FLEET_TOKEN: pod.token };
 }
 
 export function removeServerDir(server: RunningServer): void {
