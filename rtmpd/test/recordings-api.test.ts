@@ -2,11 +2,12 @@
 // stream and time, pages, exact bytes for range requests, delete, a VOD HLS
 // playlist ffprobe plays, and no way out of the storage directory.
 import { request } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordingView } from '../src/http/recordings-api.ts';
+import { recordingFileName } from '../src/storage/catalog.ts';
 import { expectValidLivePlaylist, parsePlaylist } from './support/m3u8.ts';
 import { probe, publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
 
@@ -82,6 +83,27 @@ function firstFragment(file: Buffer): { init: Buffer; fragment: Buffer } {
     initEnd = at + file.readUInt32BE(at);
   }
   throw new Error('no moof in the file');
+}
+
+/**
+ * `files` fMP4 recordings of `fragments` fragments each, one a second of `<app>/k`, made of the
+ * stream's first fragment with its media left out (the index reads boxes, not samples); their directory and
+ * total size.
+ */
+async function writeRecordings(app: string, files: number, fragments: number): Promise<{ dir: string; bytes: number }> {
+  const { init, fragment } = firstFragment(await readFile(join(server.storageDir, recordings[0]!.id)));
+  const emptyMdat = Buffer.from([0, 0, 0, 8, ...Buffer.from('mdat')]);
+  const body = Buffer.concat([init, ...Array<Buffer>(fragments).fill(Buffer.concat([fragment, emptyMdat]))]);
+  const dir = join(server.storageDir, app);
+  await mkdir(join(dir, 'k'), { recursive: true });
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  for (let i = 0; i < files; i++) await writeFile(join(dir, 'k', recordingFileName(new Date(start + i * 1000), 'fmp4')), body);
+  return { dir, bytes: files * body.length };
+}
+
+/** Bytes the process `pid` has read (files and sockets: /proc/<pid>/io's rchar). */
+async function bytesReadBy(pid: number): Promise<number> {
+  return Number(/^rchar: (\d+)$/m.exec(await readFile(`/proc/${pid}/io`, 'utf8'))![1]);
 }
 
 /** How many files under `dir` the process `pid` has open now. */
@@ -213,16 +235,7 @@ describe('recordings API', () => {
     // Any client may list (--api-read-access): a page of 1,000 long files indexed all at once held 450 MiB
     // and took libuv's threads, which the recorder's writes share, for a minute.
     const FILES = 100;
-    const FRAGMENTS = 200;
-    const { init, fragment } = firstFragment(await readFile(join(server.storageDir, recordings[0]!.id)));
-    // The fragment's media is left out: the index reads boxes, not samples.
-    const emptyMdat = Buffer.from([0, 0, 0, 8, ...Buffer.from('mdat')]);
-    const body = Buffer.concat([init, ...Array<Buffer>(FRAGMENTS).fill(Buffer.concat([fragment, emptyMdat]))]);
-    const dir = join(server.storageDir, 'bulk');
-    for (let i = 0; i < FILES; i++) {
-      await mkdir(join(dir, `k${i}`), { recursive: true });
-      await writeFile(join(dir, `k${i}`, `2026-01-01T00-00-${String(i % 60).padStart(2, '0')}.000Z.mp4`), body);
-    }
+    const { dir } = await writeRecordings('bulk', FILES, 200);
     let sampling = true;
     const openAtOnce: number[] = [];
     const sampler = (async () => {
@@ -239,6 +252,42 @@ describe('recordings API', () => {
     // The sampler saw the walk (it cannot pass by missing it), and never more than two files open.
     expect(Math.max(...openAtOnce)).toBeGreaterThanOrEqual(1);
     expect(Math.max(...openAtOnce)).toBeLessThanOrEqual(2);
+    await rm(dir, { recursive: true });
+  });
+
+  it("answers a small list while another client's page of 400 files is indexed, in turns of a file", async () => {
+    const page = await writeRecordings('crowd', 400, 200);
+    const small = await writeRecordings('solo', 1, 200);
+    const pageDone = list('?app=crowd&limit=1000').then(() => performance.now());
+    // Once the page's files are being read (all 400 are waiting for their turn), the small list is asked.
+    while ((await filesOpenUnder(server.child.pid!, page.dir)) === 0) await new Promise((r) => setTimeout(r, 2));
+    const smallAsked = performance.now();
+    await list('?app=solo');
+    const smallMs = performance.now() - smallAsked;
+    const pageLeftMs = (await pageDone) - smallAsked;
+    // In one queue for all, the small list's file came after the page's 400: it answered when the page did.
+    expect(smallMs, `the page answered ${pageLeftMs.toFixed(0)} ms after the small list was asked`).toBeLessThan(pageLeftMs / 2);
+    await Promise.all([page, small].map(({ dir }) => rm(dir, { recursive: true })));
+  });
+
+  it('stops reading the files of a page whose client left', async () => {
+    const { dir, bytes } = await writeRecordings('left', 400, 200);
+    const pid = server.child.pid!;
+    const before = await bytesReadBy(pid);
+    const page = request({ host: '127.0.0.1', port: server.httpPort, path: '/api/v1/rtmp/recordings?app=left&limit=1000' });
+    page.on('error', () => {});
+    page.end();
+    // Once its files are being read, the client leaves.
+    while ((await filesOpenUnder(pid, dir)) === 0) await new Promise((r) => setTimeout(r, 2));
+    page.destroy();
+    // Until rtmpd has read nothing for half a second (in one queue for all, it went on to read all 400 files).
+    let read = await bytesReadBy(pid);
+    for (let last = -1; read !== last; read = await bytesReadBy(pid)) {
+      last = read;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(read - before, `of ${bytes} bytes`).toBeLessThan(bytes / 10);
+    await rm(dir, { recursive: true });
   });
 
   it('never serves or deletes a path outside the storage directory', async () => {

@@ -83,25 +83,26 @@ function position(id: string): [number, string] {
 
 const before = (a: [number, string], b: [number, string]): boolean => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 
-/** This pod's recordings of a selection that come after `after` (a qualified id), at most `limit`. */
+/** This pod's recordings of a selection that come after `after` (a qualified id), at most `limit`; `signal`: the client left. */
 export async function podRecordings(
   store: RecordingStore,
   pod: string,
   query: RecordingSelection & { after?: string | undefined; limit: number },
+  signal?: AbortSignal,
 ): Promise<PodRecordingPage> {
   const cursor = query.after === undefined ? undefined : position(query.after);
   const files = (await store.select(query)).filter((f) => !cursor || before(cursor, position(qualified(pod, f.id))));
   const page = files.slice(0, query.limit);
-  const views = await store.views(page);
+  const views = await store.views(page, signal);
   return {
     recordings: views.map((v) => ({ ...v, id: qualified(pod, v.id), url: recordingUrl(qualified(pod, v.id)), pod })),
     more: files.length > page.length,
   };
 }
 
-/** This pod's fMP4 files of a stream, addressed by their qualified ids. */
-export function podVod(store: RecordingStore, pod: string, query: RecordingSelection): Promise<VodFile[]> {
-  return store.vod(query, (id) => encodeURIComponent(qualified(pod, id)));
+/** This pod's fMP4 files of a stream, addressed by their qualified ids; `signal`: the client left. */
+export function podVod(store: RecordingStore, pod: string, query: RecordingSelection, signal?: AbortSignal): Promise<VodFile[]> {
+  return store.vod(query, (id) => encodeURIComponent(qualified(pod, id)), signal);
 }
 
 /** Merges the pods' pages into one page of `limit`, in time order. */
@@ -174,7 +175,7 @@ export class FleetRecordingIndex implements FleetRecordings {
     this.pod = o.pod;
   }
 
-  async list(query: RecordingListQuery): Promise<FleetRecordingList> {
+  async list(query: RecordingListQuery, signal?: AbortSignal): Promise<FleetRecordingList> {
     const after = query.page_token ? Buffer.from(query.page_token, 'base64url').toString() : undefined;
     if (after !== undefined && after.split('/').length !== 4)
       throw new ApiError(400, 'bad_request', 'page_token: not one this fleet gave out (pass next_page_token back as it came)');
@@ -182,7 +183,7 @@ export class FleetRecordingIndex implements FleetRecordings {
     params.set('limit', String(query.limit));
     if (after !== undefined) params.set('after', after);
     const pages = await this.ask(
-      () => podRecordings(this.o.store, this.pod, { ...query, after, limit: query.limit }),
+      () => podRecordings(this.o.store, this.pod, { ...query, after, limit: query.limit }, signal),
       recordingsPath(`?${params}`),
       MAX_PAGE_BYTES,
       validPage,
@@ -190,9 +191,9 @@ export class FleetRecordingIndex implements FleetRecordings {
     return mergePages(pages, query.limit);
   }
 
-  async vod(query: RecordingSelection): Promise<VodFile[]> {
+  async vod(query: RecordingSelection, signal?: AbortSignal): Promise<VodFile[]> {
     const answers = await this.ask(
-      () => podVod(this.o.store, this.pod, query).then((files) => ({ files })),
+      () => podVod(this.o.store, this.pod, query, signal).then((files) => ({ files })),
       recordingsPath(`/vod?${selectionParams(query)}`),
       MAX_VOD_BYTES,
       (pod, body) => {

@@ -197,10 +197,10 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
         ctx.status = 204;
       },
       recordings: async (ctx, query) => {
-        ctx.body = await podRecordings(o.recordings, o.pod, query);
+        ctx.body = await podRecordings(o.recordings, o.pod, query, abortedBy(ctx));
       },
       vod: async (ctx, query) => {
-        ctx.body = { files: await podVod(o.recordings, o.pod, query) };
+        ctx.body = { files: await podVod(o.recordings, o.pod, query, abortedBy(ctx)) };
       },
       download: (ctx) => o.recordings.download(ctx, recordingId(ctx)),
       remove: (ctx) => o.recordings.remove(ctx, recordingId(ctx)),

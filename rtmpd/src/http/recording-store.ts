@@ -10,7 +10,7 @@ import type { VodFile } from '../hls/vod-playlist.ts';
 import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
 import type { Recorder } from '../storage/recorder.ts';
-import { indexRecording } from '../storage/recording-index.ts';
+import { indexerFor, type RecordingIndex } from '../storage/recording-index.ts';
 import { ApiError } from './errors.ts';
 import type { RecordingSelection, RecordingView } from './recordings-api.ts';
 
@@ -81,24 +81,34 @@ export class RecordingStore {
       .map((f) => ({ ...f, writing: writing.has(f.path) }));
   }
 
-  views(files: readonly SelectedRecording[]): Promise<RecordingView[]> {
-    return Promise.all(files.map((file) => view(file, file.writing)));
+  /** The views of `files`; a file whose index cannot be read (gone meanwhile, or the client left: `signal`) shows no duration. */
+  views(files: readonly SelectedRecording[], signal?: AbortSignal): Promise<RecordingView[]> {
+    const index = indexerFor(signal);
+    return Promise.all(files.map((file) => view(file, file.writing, index)));
   }
 
   /** The view of one file found by its id (a webhook's recording.completed). */
   viewOf(file: RecordingFile): Promise<RecordingView> {
-    return view(file, this.writing.filesInUse().has(file.path));
+    return view(file, this.writing.filesInUse().has(file.path), indexerFor());
   }
 
-  /** A stream's fMP4 files for a VOD playlist, each addressed by `uriOf` its id. */
-  async vod(query: RecordingSelection, uriOf: (id: string) => string): Promise<VodFile[]> {
+  /**
+   * A stream's fMP4 files for a VOD playlist, each addressed by `uriOf` its
+   * id; a file whose index cannot be read (deleted meanwhile, or the client
+   * left: `signal`) is left out.
+   */
+  async vod(query: RecordingSelection, uriOf: (id: string) => string, signal?: AbortSignal): Promise<VodFile[]> {
     const files = (await this.select(query)).filter((f) => f.format === 'fmp4');
-    return Promise.all(
-      files.map(async (file) => {
-        const index = await indexRecording(file);
-        return { uri: uriOf(file.id), wallClock: file.start.getTime(), initSize: index.initSize, fragments: index.fragments };
-      }),
+    const index = indexerFor(signal);
+    const vod = await Promise.all(
+      files.map((file) =>
+        index(file).then(
+          ({ initSize, fragments }): VodFile => ({ uri: uriOf(file.id), wallClock: file.start.getTime(), initSize, fragments }),
+          () => undefined,
+        ),
+      ),
     );
+    return vod.filter((f) => f !== undefined);
   }
 
   private async file(id: string): Promise<RecordingFile> {
@@ -150,8 +160,12 @@ export class RecordingStore {
   }
 }
 
-async function view(file: RecordingFile, writing: boolean): Promise<RecordingView> {
-  const { duration } = await indexRecording(file).catch(() => ({ duration: 0 }));
+async function view(
+  file: RecordingFile,
+  writing: boolean,
+  index: (file: RecordingFile) => Promise<RecordingIndex>,
+): Promise<RecordingView> {
+  const { duration } = await index(file).catch(() => ({ duration: 0 }));
   return {
     id: file.id,
     stream_id: `rtmp/${file.app}/${file.key}`,

@@ -5,7 +5,7 @@ import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber } from './query.ts';
 import { RECORDINGS_PREFIX as PREFIX, type RecordingStore } from './recording-store.ts';
 import type { Router } from './required-modules.ts';
-import { routerFor, type RouteGroup } from './routing.ts';
+import { abortedBy, routerFor, type RouteGroup } from './routing.ts';
 
 export interface RecordingsApiOptions {
   store: RecordingStore;
@@ -44,10 +44,10 @@ export type FleetRecordingList = Required<z.infer<typeof recordingListSchema>>;
 export interface FleetRecordings {
   /** This pod's name, the first part of the ids of its recordings. */
   pod: string;
-  /** A page of every live pod's recordings, ids qualified by the pod that holds them. */
-  list(query: RecordingListQuery): Promise<FleetRecordingList>;
-  /** The fMP4 files of a stream on every live pod, in time order. */
-  vod(query: RecordingSelection): Promise<VodFile[]>;
+  /** A page of every live pod's recordings, ids qualified by the pod that holds them; `signal`: the client left. */
+  list(query: RecordingListQuery, signal?: AbortSignal): Promise<FleetRecordingList>;
+  /** The fMP4 files of a stream on every live pod, in time order; `signal`: the client left. */
+  vod(query: RecordingSelection, signal?: AbortSignal): Promise<VodFile[]>;
   /** Serves a download or delete of `id` (`<app>/<key>/<file>`) from `pod`, which holds it. */
   forward(ctx: RouterContext, pod: string, id: string): Promise<void>;
 }
@@ -138,9 +138,11 @@ export const RECORDING_ROUTES = {
 } satisfies RouteGroup;
 
 export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
+  // A client that leaves while its recordings are indexed drops the files still waiting (recording-index.ts).
   const list = async (ctx: RouterContext, query: RecordingListQuery) => {
+    const signal = abortedBy(ctx);
     if (fleet) {
-      ctx.body = await fleet.list(query);
+      ctx.body = await fleet.list(query, signal);
       return;
     }
     let files = await store.select(query);
@@ -150,7 +152,7 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
       files = at >= 0 ? files.slice(at + 1) : files.filter((f) => f.id > after);
     }
     const page = files.slice(0, query.limit);
-    const recordings = await store.views(page);
+    const recordings = await store.views(page, signal);
     const more = files.length > page.length;
     const answer: z.infer<typeof recordingListSchema> = {
       recordings,
@@ -162,7 +164,8 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
   const playlist = async (ctx: RouterContext, query: RecordingSelection) => {
     if (!query.stream_id && (!query.app || !query.key))
       throw new ApiError(400, 'bad_request', 'a VOD playlist is of one stream: give stream_id');
-    const vod = fleet ? await fleet.vod(query) : await store.vod(query, encodeURIComponent);
+    const signal = abortedBy(ctx);
+    const vod = fleet ? await fleet.vod(query, signal) : await store.vod(query, encodeURIComponent, signal);
     if (vod.length === 0) throw new ApiError(404, 'not_found', 'no fMP4 recording of this stream in that time range');
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Cache-Control', 'no-cache');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RecordingFile } from './catalog.ts';
-import { indexRecording } from './recording-index.ts';
+import { indexerFor } from './recording-index.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'rtmpd-index-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -37,6 +37,8 @@ async function recording(name: string, fragments: number): Promise<RecordingFile
 }
 
 describe('recording indexes', () => {
+  const indexRecording = indexerFor();
+
   it('are cached up to 100,000 fragments in all: the least recently indexed go first, a larger one is not kept', async () => {
     const small = await recording('small.mp4', 3);
     const large = await recording('large.mp4', 100_000);
@@ -54,5 +56,36 @@ describe('recording indexes', () => {
     expect((await indexRecording(larger)).fragments).toHaveLength(100_001);
     await rm(larger.path);
     await expect(indexRecording(larger)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('take turns between requests, a file at a time: a request of one file is not held behind a page of 40', async () => {
+    const page = await Promise.all(Array.from({ length: 40 }, (_, i) => recording(`page-${i}.mp4`, 10)));
+    const alone = await recording('alone.mp4', 10);
+    const done: string[] = [];
+    const indexed = (index: ReturnType<typeof indexerFor>) => (file: RecordingFile) => index(file).then(() => done.push(file.name));
+    const pageIndexed = Promise.all(page.map(indexed(indexerFor())));
+    await indexed(indexerFor())(alone);
+    // Two of the page's files were being read, and the page's queue had its turn once before the single file's
+    // (in one queue for all, it came after the page's 40).
+    expect(done.indexOf('alone.mp4')).toBeLessThan(5);
+    await pageIndexed;
+  });
+
+  it('of a request whose client left are not read, and its places go on to the others', async () => {
+    const page = await Promise.all(Array.from({ length: 40 }, (_, i) => recording(`left-${i}.mp4`, 10)));
+    const left = new AbortController();
+    const index = indexerFor(left.signal);
+    const indexes = page.map((file) => index(file));
+    await Promise.race(indexes);
+    left.abort();
+    const settled = await Promise.allSettled(indexes);
+    // The first read, and at most the two being read when the client left; the others dropped unread.
+    const read = settled.filter((s) => s.status === 'fulfilled').length;
+    expect(read).toBeLessThanOrEqual(3);
+    const dropped = settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).name] : []));
+    expect(dropped).toEqual(Array<string>(40 - read).fill('AbortError'));
+    // No place was lost: another request's files are read two at a time as before.
+    const after = await Promise.all(Array.from({ length: 3 }, (_, i) => recording(`after-${i}.mp4`, 2)));
+    expect((await Promise.all(after.map(indexerFor()))).map((i) => i.duration)).toEqual([2, 2, 2]);
   });
 });

@@ -6,6 +6,9 @@
 // by path, size and modification time, up to CACHE_FRAGMENTS fragments in
 // all, and at most INDEXES_AT_ONCE files are read at once over all requests:
 // any client that may list recordings asks for up to 1,000 indexes a page.
+// Each request's files wait in a queue of their own, and the queues take
+// turns a file at a time, so a small request is not held behind a large
+// page; a request whose client has left drops its waiting files.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { RecordingFile } from './catalog.ts';
 
@@ -43,30 +46,65 @@ const INDEXES_AT_ONCE = 2;
 const cache = new Map<string, { key: string; index: RecordingIndex }>();
 let cachedFragments = 0;
 let reading = 0;
-const waiting: (() => void)[] = [];
 
-export async function indexRecording(file: RecordingFile): Promise<RecordingIndex> {
-  const key = `${file.size}:${file.modified.getTime()}`;
-  const cached = cache.get(file.path);
-  if (cached?.key === key) return cached.index;
-  if (reading < INDEXES_AT_ONCE) reading++;
-  else await new Promise<void>((resolve) => waiting.push(resolve)); // a finished read hands on its place
-  let index: RecordingIndex;
-  try {
-    index = await readIndex(file);
-  } finally {
-    const next = waiting.shift();
-    if (next) next();
-    else reading--;
-  }
-  remember(file.path, key, index);
-  return index;
+/** A file waiting for its turn to be read. */
+interface Turn {
+  start: () => void;
+  drop: (reason: unknown) => void;
+}
+/** The queues of the requests with files waiting, in the order of their next turn. */
+const queues: Turn[][] = [];
+
+/** Indexes files for one request: `signal` aborts when its client leaves, and its files still waiting are dropped. */
+export function indexerFor(signal?: AbortSignal): (file: RecordingFile) => Promise<RecordingIndex> {
+  const waiting: Turn[] = [];
+  signal?.addEventListener(
+    'abort',
+    () => {
+      const at = queues.indexOf(waiting);
+      if (at >= 0) queues.splice(at, 1);
+      for (const turn of waiting.splice(0)) turn.drop(signal.reason);
+    },
+    { once: true },
+  );
+  const turn = (): Promise<void> =>
+    new Promise((start, drop) => {
+      if (waiting.push({ start, drop }) === 1) queues.push(waiting);
+    });
+  return async (file) => {
+    signal?.throwIfAborted();
+    const key = `${file.size}:${file.modified.getTime()}`;
+    const cached = cache.get(file.path);
+    if (cached?.key === key) return cached.index;
+    if (reading < INDEXES_AT_ONCE) reading++;
+    else await turn(); // a finished read hands its place on
+    let index: RecordingIndex;
+    try {
+      index = await readIndex(file, signal);
+    } finally {
+      handOn();
+    }
+    remember(file.path, key, index);
+    return index;
+  };
 }
 
-async function readIndex(file: RecordingFile): Promise<RecordingIndex> {
+/** Gives a finished read's place to the next request in turn (its oldest waiting file), so no other read slips in between. */
+function handOn(): void {
+  const queue = queues.shift();
+  if (!queue) {
+    reading--;
+    return;
+  }
+  const next = queue.shift()!;
+  if (queue.length > 0) queues.push(queue);
+  next.start();
+}
+
+async function readIndex(file: RecordingFile, signal: AbortSignal | undefined): Promise<RecordingIndex> {
   const handle = await open(file.path, 'r');
   try {
-    return file.format === 'fmp4' ? await indexMp4(handle, file.size) : await indexFlv(handle, file.size);
+    return file.format === 'fmp4' ? await indexMp4(handle, file.size, signal) : await indexFlv(handle, file.size);
   } finally {
     await handle.close();
   }
@@ -99,7 +137,8 @@ interface Track {
   video: boolean;
 }
 
-async function indexMp4(handle: FileHandle, size: number): Promise<RecordingIndex> {
+/** Reads box by box; stops when `signal` aborts (a file of a day's fragments is a long read). */
+async function indexMp4(handle: FileHandle, size: number, signal: AbortSignal | undefined): Promise<RecordingIndex> {
   const file = new ReadWindow(handle);
   const tracks = new Map<number, Track>();
   const fragments: FragmentEntry[] = [];
@@ -108,6 +147,7 @@ async function indexMp4(handle: FileHandle, size: number): Promise<RecordingInde
   /** The last moof, parsed, until its mdat. */
   let moof: { at: number; fragment: ReturnType<typeof parseMoof> } | undefined;
   while (position + 8 <= size) {
+    signal?.throwIfAborted();
     const header = await file.bytes(position, 16);
     if (header.length < 8) break;
     let boxSize = header.readUInt32BE(0);
