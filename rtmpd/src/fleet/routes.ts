@@ -203,7 +203,7 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
         ctx.body = { files: await podVod(o.recordings, o.pod, query, abortedBy(ctx)) };
       },
       download: (ctx) => o.recordings.download(ctx, recordingId(ctx)),
-      remove: (ctx) => o.recordings.remove(ctx, recordingId(ctx)),
+      remove: (ctx) => o.recordings.remove(ctx, recordingId(ctx), abortedBy(ctx)),
     },
     podsOnly,
   );

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RouterContext } from '@koa/router';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { recordingFileName } from '../storage/catalog.ts';
 import { RecordingStore, type FilesBeingWritten } from './recording-store.ts';
 
@@ -23,7 +23,36 @@ const exists = (path: string) =>
     () => false,
   );
 
+/** The signal of a client that does not leave. */
+const stays = new AbortController().signal;
+
+/**
+ * A store over one file of live/cam whose segment has ended, and which the recorder finishes when `finished`
+ * settles; `asked` settles when a DELETE asks the recorder about it.
+ */
+async function finishingFile(finished: Promise<void>): Promise<{ store: RecordingStore; path: string; id: string; asked: Promise<void> }> {
+  const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-recordings-'));
+  const { path, id } = await recordingFile(storageDir, 4000, 0);
+  let done = false;
+  void finished.then(() => (done = true));
+  let askedAbout!: () => void;
+  const asked = new Promise<void>((resolve) => (askedAbout = resolve));
+  const store = new RecordingStore(storageDir, {
+    filesInUse: () => new Set(done ? [] : [path]),
+    finishing: (about) => {
+      if (about !== path || done) return undefined;
+      askedAbout();
+      return finished;
+    },
+  });
+  return { store, path, id, asked };
+}
+
 describe('RecordingStore', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('lists the file being written for any time range up to now, though its last write (a fragment) was earlier', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-recordings-'));
     const { path, id } = await recordingFile(storageDir, 120_000, 60_000);
@@ -74,7 +103,7 @@ describe('RecordingStore', () => {
     const store = new RecordingStore(storageDir, writing);
     const ctx = { status: 0 } as RouterContext;
     let answered = false;
-    const removal = store.remove(ctx, ended.id).then(() => (answered = true));
+    const removal = store.remove(ctx, ended.id, stays).then(() => (answered = true));
     // The DELETE found the file and waits while the recorder finishes it: the file stays, and no answer comes.
     await asked;
     expect({ answered, onDisk: await exists(ended.path) }).toEqual({ answered: false, onDisk: true });
@@ -82,10 +111,47 @@ describe('RecordingStore', () => {
     closeEnded();
     await removal;
     expect({ status: ctx.status, onDisk: await exists(ended.path) }).toEqual({ status: 204, onDisk: false });
-    await expect(store.remove({ status: 0 } as RouterContext, open.id)).rejects.toMatchObject({
+    await expect(store.remove({ status: 0 } as RouterContext, open.id, stays)).rejects.toMatchObject({
       status: 409,
       code: 'recording_in_progress',
     });
     expect(await exists(open.path)).toBe(true);
+  });
+
+  it('answers a DELETE of a file the recorder takes more than 5 s to finish with a 409 to retry, and leaves the file', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { store, path, id, asked } = await finishingFile(new Promise<void>(() => {}));
+    const removal = store.remove({ status: 0 } as RouterContext, id, stays);
+    const refused = expect(removal).rejects.toMatchObject({
+      status: 409,
+      code: 'recording_in_progress',
+      message: expect.stringContaining('retry'),
+      headers: { 'Retry-After': '5' },
+    });
+    await asked;
+    vi.advanceTimersByTime(4999);
+    await Promise.resolve();
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(1);
+    await refused;
+    expect(await exists(path)).toBe(true);
+  });
+
+  it('deletes nothing and keeps no timer when the client of a DELETE waiting for the recorder leaves', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let finish!: () => void;
+    const { store, path, id, asked } = await finishingFile(new Promise<void>((resolve) => (finish = resolve)));
+    const client = new AbortController();
+    const ctx = { status: 0 } as RouterContext;
+    const removal = store.remove(ctx, id, client.signal);
+    await asked;
+    expect(vi.getTimerCount()).toBe(1);
+    client.abort();
+    await removal;
+    expect({ timers: vi.getTimerCount(), status: ctx.status }).toEqual({ timers: 0, status: 0 });
+    // The file, finished after the client left, stays.
+    finish();
+    await Promise.resolve();
+    expect(await exists(path)).toBe(true);
   });
 });

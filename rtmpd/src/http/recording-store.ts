@@ -25,6 +25,13 @@ export const RECORDINGS_PREFIX = '/api/v1/rtmp/recordings';
  */
 const DOWNLOAD_READ_BYTES = 16 * 1024;
 
+/**
+ * How long a DELETE waits for a file whose segment has just ended to be
+ * written out, synced and closed (usually milliseconds; a slow disk's sync
+ * can take seconds). Past it the DELETE is refused, to be retried.
+ */
+const FINISH_WAIT_MS = 5000;
+
 export const recordingUrl = (id: string): string => `${RECORDINGS_PREFIX}/${encodeURIComponent(id)}`;
 
 /** What the store asks the recorder about the files it is writing. */
@@ -144,11 +151,18 @@ export class RecordingStore {
     ctx.body = file.size === 0 ? '' : createReadStream(file.path, { start, end, highWaterMark: DOWNLOAD_READ_BYTES });
   }
 
-  async remove(ctx: RouterContext, id: string): Promise<void> {
+  /** Deletes recording `id`; a client that leaves (`signal`) while the file is being finished deletes nothing. */
+  async remove(ctx: RouterContext, id: string, signal: AbortSignal): Promise<void> {
     const file = await this.file(id);
     // A file whose segment has just ended is still being written out and synced: it is deleted once it is
     // whole and closed, not under the recorder (which would then announce a file that is gone).
-    await this.writing.finishing(file.path);
+    const finishing = this.writing.finishing(file.path);
+    const waited = finishing && (await settlesWithin(finishing, FINISH_WAIT_MS, signal));
+    if (waited === 'left') return;
+    if (waited === 'late')
+      throw new ApiError(409, 'recording_in_progress', `${file.id} is being written out and closed; retry in a few seconds`, {
+        'Retry-After': String(FINISH_WAIT_MS / 1000),
+      });
     if (this.writing.filesInUse().has(file.path))
       throw new ApiError(409, 'recording_in_progress', `${file.id} is being written; it can be deleted once its segment ends`);
     try {
@@ -179,6 +193,25 @@ async function view(
     recording: writing,
     url: recordingUrl(file.id),
   };
+}
+
+/** Whether `work` settles within `ms`, or `signal` aborts first; no timer or listener outlives the answer. */
+function settlesWithin(work: Promise<void>, ms: number, signal: AbortSignal): Promise<'settled' | 'late' | 'left'> {
+  if (signal.aborted) return Promise.resolve('left');
+  return new Promise((resolve) => {
+    const end = (outcome: 'settled' | 'late' | 'left') => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', left);
+      resolve(outcome);
+    };
+    const left = () => end('left');
+    const timer = setTimeout(() => end('late'), ms);
+    signal.addEventListener('abort', left);
+    work.then(
+      () => end('settled'),
+      () => end('settled'),
+    );
+  });
 }
 
 /** A single `bytes=` range (first-last, first-, or -suffix); undefined: the whole file (no or an unsupported Range). */

@@ -189,6 +189,6 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     list,
     playlist,
     download: held((ctx, id) => store.download(ctx, id)),
-    remove: held((ctx, id) => store.remove(ctx, id)),
+    remove: held((ctx, id) => store.remove(ctx, id, abortedBy(ctx))),
   });
 }
