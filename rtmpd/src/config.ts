@@ -32,6 +32,12 @@ const hostPort = z
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const seconds = (min: number, max: number) => z.coerce.number().min(min).max(max);
 const MiB = 1024 * 1024;
+/**
+ * The largest picture any level of H.264 (6.2: 139,264 macroblocks), HEVC and AV1 (6.x: MaxLumaPs,
+ * MaxPicSize) allows: 8192 × 4352. A decoder that takes the picture size a publisher declares may
+ * otherwise be made to allocate ffmpeg's own limit, 16384 × 16384, hundreds of MB a frame.
+ */
+const MAX_LEVEL_PICTURE_PIXELS = 35_651_584;
 
 export const recordingFormats = ['fmp4', 'flv'] as const;
 
@@ -493,6 +499,12 @@ const eachOption = z.object({
     .describe('seconds a snapshot decode may take before its requests are answered 503 (decode_failed); a slow or loaded node wants more')
     .meta(live),
   ffmpegPath: z.string().min(1).default('ffmpeg').describe('ffmpeg binary used for snapshots').meta(live),
+  maxDecodePixels: int(64 * 64, 2 ** 31 - 1)
+    .default(MAX_LEVEL_PICTURE_PIXELS)
+    .describe(
+      "the largest picture (width × height) a snapshot or a transcode decodes; a stream whose sequence header declares more gets no snapshot (422 picture_too_large) and no transcode (logged and counted), and ffmpeg's decoder gets it as -max_pixels (plus room for coding-block padding) against parameter sets sent in-band. The default, 8192 × 4352, is the largest picture the highest level of H.264, HEVC and AV1 allows (8K UHD and DCI 8K fit)",
+    )
+    .meta(live),
   metricsMaxStreams: int(0, 100_000)
     .default(200)
     .describe('streams that get their own per-stream metric series; the rest are summed under key="_overflow"')

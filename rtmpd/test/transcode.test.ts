@@ -268,7 +268,7 @@ describe('transcoding', () => {
     const publishers = ['a', 'b', 'c'].map((key) => publishTestPattern(capped.rtmpUrl('live', key), { seconds: 30, size: '160x90' }));
     for (const key of ['a', 'b', 'c']) await waitForStream(capped, `rtmp/live/${key}`);
     await eventually('two started', () => startedPids(capped).length === 2);
-    expect(await metric(capped, 'rtmpd_transcode_refused_total')).toBe(1);
+    expect(await metric(capped, 'rtmpd_transcode_refused_total{reason="max_processes"}')).toBe(1);
     expect(capped.logs.filter((l) => l.msg === 'transcode: not transcoded, --transcode-max-processes are running')).toHaveLength(1);
     expect((await listStreams(capped)).filter((s) => s.transcode === null)).toHaveLength(1);
     expect(await metric(capped, 'rtmpd_transcodes{state="starting"}')).toBe(2);

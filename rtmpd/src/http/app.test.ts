@@ -71,6 +71,7 @@ async function serve({
       snapshotConcurrency: 1,
       snapshotTimeoutSeconds: 10,
       ffmpegPath: 'ffmpeg',
+      maxDecodePixels: 1920 * 1080,
     },
   });
   const bitrate = new BitrateMeter(hub);

@@ -72,6 +72,7 @@ const SNAPSHOT_STATUS: Record<SnapshotErrorCode, number> = {
   no_video: 404,
   no_keyframe: 404,
   unsupported_codec: 415,
+  picture_too_large: 422,
   busy: 503,
   decode_failed: 503,
 };

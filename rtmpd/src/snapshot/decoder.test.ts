@@ -40,6 +40,7 @@ const request = (ffmpegPath: string) => ({
   keyframe: Buffer.alloc(64),
   width: 0,
   quality: 5,
+  maxPixels: 64 * 64,
   timeoutMs: 5000,
 });
 
@@ -50,5 +51,28 @@ describe('decodeJpeg', () => {
 
   it('refuses a truncated picture in the same situation', async () => {
     await expect(decodeJpeg(request(await slowExitingFfmpeg(jpeg.subarray(0, jpeg.length - 10))))).rejects.toThrow(DecodeError);
+  });
+
+  it("decodes a real keyframe as large as -max_pixels, and refuses one a pixel larger in ffmpeg's own decoder", async () => {
+    const path = join(dir, '320x240.h264');
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=s=320x240',
+      '-frames:v',
+      '1',
+      '-c:v',
+      'libx264',
+      '-f',
+      'h264',
+      path,
+    ]);
+    const keyframe = await readFile(path);
+    const decoded = await decodeJpeg({ ...request('ffmpeg'), keyframe, maxPixels: 320 * 240 });
+    expect(decoded.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    await expect(decodeJpeg({ ...request('ffmpeg'), keyframe, maxPixels: 320 * 240 - 1 })).rejects.toThrow(/Error while opening decoder/);
   });
 });

@@ -15,6 +15,8 @@ export interface DecodeRequest {
   width: number;
   /** ffmpeg -q:v, 1 (best) to 31. */
   quality: number;
+  /** The decoder's -max_pixels (of the coded picture): a picture the keyframe's own parameter sets declare larger is refused. */
+  maxPixels: number;
   timeoutMs: number;
 }
 
@@ -52,6 +54,9 @@ export async function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
     const command = ffmpeg(Readable.from([request.keyframe]))
       .setFfmpegPath(request.ffmpegPath)
       .inputFormat(request.format)
+      // One picture has nothing to spread over frame threads; each would hold its own buffers
+      // (an 8192 × 4352 keyframe: 318 MiB of RSS with ffmpeg's own choice on 2 cores, 288 MiB with one; docs/performance.md).
+      .inputOptions(['-threads', '1', '-max_pixels', String(request.maxPixels)])
       .outputOptions(['-frames:v', '1', '-q:v', String(request.quality)])
       .outputOptions(request.width > 0 ? ['-vf', `scale=${request.width}:-2`] : [])
       .outputOptions(['-f', 'image2', '-c:v', 'mjpeg'])

@@ -46,6 +46,7 @@ async function setup(overrides: Partial<SnapshotConfig> = {}) {
     snapshotConcurrency: 2,
     snapshotTimeoutSeconds: 10,
     ffmpegPath: 'ffmpeg',
+    maxDecodePixels: 320 * 180,
     ...overrides,
   };
   service = new SnapshotService({ hub, config, logger });
@@ -160,5 +161,16 @@ describe('SnapshotService', () => {
         () => [],
       );
     await expect.poll(timestamped, { timeout: 4000 }).toHaveLength(1);
+  });
+
+  it('refuses a picture over --max-decode-pixels with picture_too_large before any decode, and logs it once per stream', async () => {
+    // A 320x180 stream against a limit a pixel lower; the interval tries it every second.
+    const { service } = await setup({ maxDecodePixels: 320 * 180 - 1, snapshotIntervalSeconds: 1 });
+    const { stream } = await publishFlv(hub, 'live', 'cam', h264Clip);
+    for (let i = 0; i < 3; i++)
+      await expect(service.get(stream)).rejects.toMatchObject({ code: 'picture_too_large', message: expect.stringMatching(/320x180/) });
+    await expect.poll(() => service.stats.pictureRefusals, { timeout: 4000 }).toBeGreaterThanOrEqual(5);
+    expect(service.stats.decodes).toBe(0);
+    expect(warnings).toEqual(['snapshot: not decoded, the picture is over --max-decode-pixels']);
   });
 });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { MediaParseError } from '../codec/errors.ts';
 import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
+import { ffmpegMaxPixels, pictureOverLimit } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { traceSnapshot } from '../telemetry/tracing.ts';
@@ -10,7 +11,7 @@ import { pruneTimestamped, timestampedName, writeFileAtomic } from './files.ts';
 import { standaloneKeyframe, type KeyframeProblem } from './keyframe.ts';
 import { BoundedPool, PoolBusyError } from './pool.ts';
 
-export type SnapshotErrorCode = 'snapshots_disabled' | KeyframeProblem | 'busy' | 'decode_failed';
+export type SnapshotErrorCode = 'snapshots_disabled' | KeyframeProblem | 'picture_too_large' | 'busy' | 'decode_failed';
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -33,6 +34,8 @@ export interface SnapshotStats {
   cacheHits: number;
   decodeFailures: number;
   busyRefusals: number;
+  /** Requests refused without a decode: the stream's picture is over --max-decode-pixels. */
+  pictureRefusals: number;
   fileErrors: number;
 }
 
@@ -47,6 +50,7 @@ export type SnapshotConfig = Pick<
   | 'snapshotConcurrency'
   | 'snapshotTimeoutSeconds'
   | 'ffmpegPath'
+  | 'maxDecodePixels'
 >;
 
 export interface SnapshotServiceOptions {
@@ -70,6 +74,8 @@ interface StreamSnapshots {
   keyframeFileSeq: number;
   /** keyframeSeq whose failure to decode was last logged. */
   failureLoggedSeq: number;
+  /** The picture size last logged as over --max-decode-pixels: logged once per stream, not per request or interval. */
+  oversizeLogged: string | undefined;
   dir: string;
 }
 
@@ -84,7 +90,7 @@ interface StreamSnapshots {
  * dashboard wants to show. A new publish of the same key overwrites them.
  */
 export class SnapshotService {
-  readonly stats: SnapshotStats = { decodes: 0, cacheHits: 0, decodeFailures: 0, busyRefusals: 0, fileErrors: 0 };
+  readonly stats: SnapshotStats = { decodes: 0, cacheHits: 0, decodeFailures: 0, busyRefusals: 0, pictureRefusals: 0, fileErrors: 0 };
   private readonly options: SnapshotServiceOptions;
   private readonly config: SnapshotConfig;
   private readonly logger: Logger;
@@ -120,6 +126,7 @@ export class SnapshotService {
       throw this.toSnapshotError(err, stream, state, stream.keyframeSeq);
     }
     if (typeof keyframe === 'string') throw new SnapshotError(keyframe, problemMessage(stream, keyframe));
+    this.refuseOversize(stream, state);
     if (state.jpeg && state.seq === keyframe.seq) {
       this.stats.cacheHits++;
       return { jpeg: await state.jpeg, keyframeSeq: keyframe.seq };
@@ -154,6 +161,7 @@ export class SnapshotService {
       jpeg: undefined,
       keyframeFileSeq: -1,
       failureLoggedSeq: -1,
+      oversizeLogged: undefined,
       dir: join(this.config.keyframeDir, stream.app, stream.key),
     };
     // An ended stream's unpublish event has passed, so it is never tracked (it would leak).
@@ -161,15 +169,35 @@ export class SnapshotService {
     return state;
   }
 
+  /**
+   * Throws picture_too_large, before any ffmpeg runs, for a stream whose sequence header declares a picture
+   * over --max-decode-pixels: its decoder would allocate what the publisher chose (README, Snapshots).
+   */
+  private refuseOversize(stream: Stream, state: StreamSnapshots): void {
+    const { maxDecodePixels } = this.config;
+    const picture = pictureOverLimit(stream.videoTrack, maxDecodePixels);
+    if (picture === undefined) return;
+    this.stats.pictureRefusals++;
+    if (state.oversizeLogged !== picture) {
+      state.oversizeLogged = picture;
+      this.logger.warn({ stream: stream.id, picture, maxDecodePixels }, 'snapshot: not decoded, the picture is over --max-decode-pixels');
+    }
+    throw new SnapshotError(
+      'picture_too_large',
+      `stream ${stream.id} declares a picture of ${picture}, more than the ${maxDecodePixels} pixels this server decodes (--max-decode-pixels)`,
+    );
+  }
+
   private async decode(format: KeyframeFormat, keyframe: Buffer): Promise<Buffer> {
     this.stats.decodes++;
-    const { ffmpegPath, snapshotWidth: width, snapshotQuality: quality, snapshotTimeoutSeconds } = this.config;
+    const { ffmpegPath, snapshotWidth: width, snapshotQuality: quality, snapshotTimeoutSeconds, maxDecodePixels } = this.config;
+    const maxPixels = ffmpegMaxPixels(maxDecodePixels);
     const started = performance.now();
     let ok = false;
     try {
       // One decode of a 1080p IDR takes ~0.1 s of CPU; the default 10 s means ffmpeg is
       // wedged or the machine is drowning, and the caller is better off with a 503.
-      const jpeg = await decodeJpeg({ ffmpegPath, format, keyframe, width, quality, timeoutMs: snapshotTimeoutSeconds * 1000 });
+      const jpeg = await decodeJpeg({ ffmpegPath, format, keyframe, width, quality, maxPixels, timeoutMs: snapshotTimeoutSeconds * 1000 });
       ok = true;
       return jpeg;
     } finally {

@@ -322,7 +322,7 @@ describe('RtmpdMetrics', () => {
     const recording = { filesOpened: 1, bytesWritten: 5, errors: 0, diskFull: 0, dropped: 0 };
     metrics.watchRtmp(rtmp);
     metrics.watchRecorder(recording);
-    const snapshots = { cacheHits: 4, busyRefusals: 1, fileErrors: 0 };
+    const snapshots = { cacheHits: 4, busyRefusals: 1, pictureRefusals: 2, fileErrors: 0 };
     metrics.watchSnapshots(snapshots);
     metrics.observeSnapshotDecode(0.2, true);
     recording.bytesWritten = 9;
@@ -350,6 +350,7 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_snapshots_total{outcome="ok"}')).toBe(1);
     expect(m.get('rtmpd_snapshots_total{outcome="error"}')).toBe(0);
     expect(m.get('rtmpd_snapshots_total{outcome="busy"}')).toBe(1);
+    expect(m.get('rtmpd_snapshots_total{outcome="picture_too_large"}')).toBe(2);
     expect(m.get('rtmpd_snapshots_total{outcome="cached"}')).toBe(4);
     expect(m.get('rtmpd_snapshot_file_errors_total')).toBe(0);
     expect(m.get('rtmpd_snapshot_duration_seconds_bucket{le="0.25"}')).toBe(1);

@@ -329,6 +329,7 @@ export interface RtmpCounters {
 export interface SnapshotCounters {
   cacheHits: number;
   busyRefusals: number;
+  pictureRefusals: number;
   fileErrors: number;
 }
 
@@ -601,9 +602,9 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_transcode_refused_total',
-      'Streams a transcode rule matched that were not transcoded: --transcode-max-processes were running.',
+      'Streams a transcode rule matched that were not transcoded, by reason: max_processes (--transcode-max-processes were running), picture_too_large (the video sequence header declares a picture over --max-decode-pixels).',
       'counter',
-      () => [{ value: transcodes.stats.refused }],
+      () => Object.entries(transcodes.stats.refused).map(([reason, value]) => ({ labels: { reason }, value })),
     );
   }
 
@@ -898,13 +899,14 @@ export class RtmpdMetrics {
   private defineSnapshots(): void {
     this.add(
       'rtmpd_snapshots_total',
-      'Snapshot requests by outcome: ok (decoded), error (decode failed), cached (the last decode was reused), busy (decoder pool full, answered 503).',
+      'Snapshot requests by outcome: ok (decoded), error (decode failed), cached (the last decode was reused), busy (decoder pool full, answered 503), picture_too_large (the picture is over --max-decode-pixels, answered 422, not decoded).',
       'counter',
       () => [
         { labels: { outcome: 'ok' }, value: this.snapshotDecodes.ok },
         { labels: { outcome: 'error' }, value: this.snapshotDecodes.error },
         { labels: { outcome: 'cached' }, value: this.snapshotStats?.cacheHits ?? 0 },
         { labels: { outcome: 'busy' }, value: this.snapshotStats?.busyRefusals ?? 0 },
+        { labels: { outcome: 'picture_too_large' }, value: this.snapshotStats?.pictureRefusals ?? 0 },
       ],
     );
     this.add('rtmpd_snapshot_duration_seconds', 'Time one keyframe-to-JPEG decode took (ffmpeg), ok or error.', 'histogram', () =>

@@ -16,11 +16,13 @@ describe('transcodeArgs', () => {
       { rendition: rendition('720p', 720, { fps: 30 }), url: 'out-0' },
       { rendition: rendition('360p', 360, { audioBitrate: 64 }), url: 'out-1' },
     ],
+    1920 * 1080,
     25,
   );
 
-  it('decodes once and scales each rendition from one split', () => {
+  it('decodes once, a picture of at most --max-decode-pixels, and scales each rendition from one split', () => {
     expect(args.filter((a) => a === '-i')).toHaveLength(1);
+    expect(args.slice(args.indexOf('-max_pixels'), args.indexOf('-i') + 1)).toEqual(['-max_pixels', String(1920 * 1080), '-i']);
     expect(args[args.indexOf('-filter_complex') + 1]).toBe('[0:v]split=2[s0][s1];[s0]fps=30,scale=-2:720[v0];[s1]scale=-2:360[v1]');
   });
 

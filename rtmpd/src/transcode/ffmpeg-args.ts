@@ -13,8 +13,11 @@ export interface RenditionOutput {
   url: string;
 }
 
-/** ffmpeg's arguments; `sourceFps` (when the source's SPS says) sets the GOP of renditions that keep the source's rate. */
-export function transcodeArgs(input: string, outputs: readonly RenditionOutput[], sourceFps?: number): string[] {
+/**
+ * ffmpeg's arguments; `sourceFps` (when the source's SPS says) sets the GOP of renditions that keep the source's rate.
+ * `maxPixels` (ffmpegMaxPixels of --max-decode-pixels) bounds the decoder's picture, so parameter sets sent in-band later cannot pass it.
+ */
+export function transcodeArgs(input: string, outputs: readonly RenditionOutput[], maxPixels: number, sourceFps?: number): string[] {
   const labels = outputs.map((_, i) => `[s${i}]`);
   const chains = outputs.map(({ rendition }, i) => {
     const fps = rendition.fps === undefined ? '' : `fps=${rendition.fps},`;
@@ -23,7 +26,7 @@ export function transcodeArgs(input: string, outputs: readonly RenditionOutput[]
   const filter = [`[0:v]split=${outputs.length}${labels.join('')}`, ...chains].join(';');
   return [
     ...['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'warning'],
-    ...['-i', input],
+    ...['-max_pixels', String(maxPixels), '-i', input],
     ...['-filter_complex', filter],
     ...outputs.flatMap(({ rendition, url }, i) => renditionArgs(rendition, i, url, rendition.fps ?? sourceFps)),
   ];

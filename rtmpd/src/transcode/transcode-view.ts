@@ -9,10 +9,16 @@ export type TranscodeState = (typeof TRANSCODE_STATES)[number];
 export const TRANSCODE_FAILURES = ['spawn_failed', 'exited', 'killed'] as const;
 export type TranscodeFailure = (typeof TRANSCODE_FAILURES)[number];
 
+/** Why a stream a rule matched is not transcoded: the `reason` label of rtmpd_transcode_refused_total. */
+export const TRANSCODE_REFUSALS = ['max_processes', 'picture_too_large'] as const;
+export type TranscodeRefusal = (typeof TRANSCODE_REFUSALS)[number];
+
 export const transcodeViewSchema = z.object({
   state: z
     .enum(TRANSCODE_STATES)
-    .describe('starting (ffmpeg runs, no rendition published yet), running, backoff (ffmpeg ended; restarting), stopped.'),
+    .describe(
+      "starting (waiting for the source's video sequence header, or ffmpeg runs and no rendition is published yet), running, backoff (ffmpeg ended; restarting), stopped.",
+    ),
   renditions: z
     .array(
       z.object({ name: z.string().max(32), stream_id: z.string().max(1024), height: z.number().int(), bitrate_kbps: z.number().int() }),

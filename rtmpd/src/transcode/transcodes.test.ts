@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuthRequest } from '../auth/authorizer.ts';
 import { configSchema } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
+import type { Stream } from '../hub/stream.ts';
+import { codecFixture } from '../../test/support/codec-fixtures.ts';
 import { TRANSCODE_PARAM, Transcodes } from './transcodes.ts';
 
 /** The ffmpeg children spawned: their arguments, and the signals sent to them (each ends the child). */
@@ -30,7 +32,12 @@ const config = {
   ]),
   transcodeFfmpegPath: 'ffmpeg',
   transcodeMaxProcesses: 4,
+  maxDecodePixels: 640 * 360,
 };
+
+/** An FLV AVC sequence header from a real encoder's avcC: the track's picture size. */
+const describeVideo = (stream: Stream, fixture: 'h264_high_320x240' | 'h264_baseline_1280x720') =>
+  stream.pushVideo(0, Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0]), codecFixture(`${fixture}.avcc`)]), 0);
 
 const open: Transcodes[] = [];
 afterEach(async () => {
@@ -83,6 +90,7 @@ describe('Transcodes', () => {
   it("admits a live transcode's credential only over plain RTMP from loopback, to play its source and publish its renditions", async () => {
     const { hub, transcodes } = setUp();
     const source = hub.publish('live', 'cam1', publisher('10.0.0.1:5000'));
+    describeVideo(source, 'h264_high_320x240');
     await vi.waitFor(() => expect(spawned).toHaveLength(1));
     const { args, signals } = spawned[0]!;
     const input = args[args.indexOf('-i') + 1]!;
@@ -116,6 +124,24 @@ describe('Transcodes', () => {
     hub.unpublish(source);
     expect(signals).toEqual(['SIGTERM']);
     expect(transcodes.admits(request({ params }))).toBe(false);
+    expect(spawned).toHaveLength(1);
+  });
+
+  it('starts no ffmpeg for a picture over --max-decode-pixels, and ends one whose source declares such a picture later; both counted', async () => {
+    const { hub, transcodes } = setUp();
+    const large = hub.publish('live', 'cam1', publisher('10.0.0.1:5000'));
+    expect(transcodes.viewOf(large)?.state).toBe('starting');
+    describeVideo(large, 'h264_baseline_1280x720');
+    expect(transcodes.viewOf(large)).toBeUndefined();
+    expect(transcodes.stats.refused).toEqual({ max_processes: 0, picture_too_large: 1 });
+
+    const growing = hub.publish('live', 'cam2', publisher('10.0.0.1:5001'));
+    describeVideo(growing, 'h264_high_320x240');
+    await vi.waitFor(() => expect(spawned).toHaveLength(1));
+    describeVideo(growing, 'h264_baseline_1280x720');
+    expect(spawned[0]!.signals).toEqual(['SIGTERM']);
+    expect(transcodes.viewOf(growing)).toBeUndefined();
+    expect(transcodes.stats.refused).toEqual({ max_processes: 0, picture_too_large: 2 });
     expect(spawned).toHaveLength(1);
   });
 });

@@ -5,7 +5,10 @@
 // forwardRules are. Never transcoded: a stream relayed from its owner pod
 // (the owner transcodes), and a rendition itself (no loops). At most
 // --transcode-max-processes run at once; a stream past it is refused with a
-// log line and a count, never queued.
+// log line and a count, never queued. So is a stream whose video sequence
+// header declares a picture over --max-decode-pixels, whenever it does: ffmpeg
+// starts only once the source's video is described (or VIDEO_WAIT_MS passed),
+// and its decoder has -max_pixels too (ffmpeg-args.ts).
 //
 // ffmpeg gets through rtmpd's own auth with a random secret of its transcode,
 // which admits (`admits`) only a plain RTMP connection from a loopback address,
@@ -21,19 +24,35 @@ import type { AuthRequest } from '../auth/authorizer.ts';
 import { safeEqual } from '../auth/safe-equal.ts';
 import type { Config, Rendition } from '../config.ts';
 import { isTrusted, trustedSources } from '../connections/trusted.ts';
+import { ffmpegMaxPixels, pictureOverLimit } from '../flv/track.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { transcodeArgs } from './ffmpeg-args.ts';
-import { TRANSCODE_FAILURES, TRANSCODE_STATES, type TranscodeFailure, type TranscodeState, type TranscodeView } from './transcode-view.ts';
+import {
+  TRANSCODE_FAILURES,
+  TRANSCODE_REFUSALS,
+  TRANSCODE_STATES,
+  type TranscodeFailure,
+  type TranscodeRefusal,
+  type TranscodeState,
+  type TranscodeView,
+} from './transcode-view.ts';
 import type { Transcoder } from './transcoder.ts';
 
 /** The query parameter that carries a transcode's credential. */
 export const TRANSCODE_PARAM = 'rtmpd_transcode';
 
-type TranscodesConfig = Pick<Config, 'transcodeRules' | 'transcodeFfmpegPath' | 'transcodeMaxProcesses'>;
+type TranscodesConfig = Pick<Config, 'transcodeRules' | 'transcodeFfmpegPath' | 'transcodeMaxProcesses' | 'maxDecodePixels'>;
+
+/**
+ * How long a transcode waits for its source's video sequence header, whose picture size decides whether
+ * it may run, before ffmpeg starts without it (an encoder sends it right after publishing; an audio-only
+ * source never does).
+ */
+const VIDEO_WAIT_MS = 3000;
 
 export interface TranscodesOptions {
   hub: StreamHub;
@@ -48,8 +67,8 @@ export interface TranscodesOptions {
 export interface TranscodeStats {
   starts: number;
   failures: Record<TranscodeFailure, number>;
-  /** Streams not transcoded because --transcode-max-processes were running. */
-  refused: number;
+  /** Streams not transcoded: --transcode-max-processes were running, or the picture is over --max-decode-pixels. */
+  refused: Record<TranscodeRefusal, number>;
 }
 
 /** Where a rendition another pod of a fleet makes is waited for (fleet/fleet.ts). */
@@ -67,7 +86,12 @@ export interface RenditionInfo {
 interface Transcode {
   source: Stream;
   renditions: RenditionInfo[];
+  /** The renditions as the API shows them. */
+  views: TranscodeView['renditions'];
   secret: string;
+  log: Logger;
+  /** Ends start()'s wait for the source's video sequence header. */
+  videoDescribed: (() => void) | undefined;
   /** Undefined while the supervisor module loads. */
   transcoder: Transcoder | undefined;
   /** Aborted when the ffmpeg now starting or running fails, or the transcode ends: nobody waits on for its renditions. */
@@ -78,7 +102,7 @@ export class Transcodes {
   readonly stats: TranscodeStats = {
     starts: 0,
     failures: Object.fromEntries(TRANSCODE_FAILURES.map((reason) => [reason, 0])) as Record<TranscodeFailure, number>,
-    refused: 0,
+    refused: Object.fromEntries(TRANSCODE_REFUSALS.map((reason) => [reason, 0])) as Record<TranscodeRefusal, number>,
   };
   private readonly o: TranscodesOptions;
   private readonly bySource = new Map<Stream, Transcode>();
@@ -91,6 +115,7 @@ export class Transcodes {
   constructor(o: TranscodesOptions) {
     this.o = o;
     o.hub.on('publish', this.onPublish);
+    o.hub.on('described', this.onDescribed);
     o.hub.on('unpublish', this.onUnpublish);
     process.on('exit', this.killAll);
   }
@@ -160,7 +185,9 @@ export class Transcodes {
   }
 
   viewOf(stream: Stream): TranscodeView | undefined {
-    return this.bySource.get(stream)?.transcoder?.view();
+    const transcode = this.bySource.get(stream);
+    if (!transcode) return undefined;
+    return transcode.transcoder?.view() ?? { state: 'starting', renditions: transcode.views, starts: 0, last_error: null };
   }
 
   /** The pid of the source's ffmpeg while one runs. */
@@ -178,6 +205,7 @@ export class Transcodes {
   /** Stops every ffmpeg; resolves once all have exited. */
   async close(): Promise<void> {
     this.o.hub.off('publish', this.onPublish);
+    this.o.hub.off('described', this.onDescribed);
     this.o.hub.off('unpublish', this.onUnpublish);
     await Promise.all([...this.bySource.keys()].map((stream) => this.end(stream)));
     process.off('exit', this.killAll);
@@ -192,7 +220,7 @@ export class Transcodes {
     const log = this.o.logger.child({ stream: stream.id });
     const max = this.o.config.transcodeMaxProcesses;
     if (this.bySource.size >= max) {
-      this.stats.refused++;
+      this.stats.refused.max_processes++;
       return void log.warn({ max }, 'transcode: not transcoded, --transcode-max-processes are running');
     }
     const renditions = this.ladderOf(stream.app, stream.key);
@@ -205,32 +233,47 @@ export class Transcodes {
     const transcode: Transcode = {
       source: stream,
       renditions,
+      views: renditions.map(({ key, rendition }) => ({
+        name: rendition.name,
+        stream_id: streamId(stream.app, key),
+        height: rendition.height,
+        bitrate_kbps: rendition.videoBitrate + rendition.audioBitrate,
+      })),
       secret: randomBytes(24).toString('base64url'),
+      log,
+      videoDescribed: undefined,
       transcoder: undefined,
       attempt: new AbortController(),
     };
     this.bySource.set(stream, transcode);
     for (const { key } of renditions) this.byRendition.set(streamId(stream.app, key), transcode);
-    void this.start(transcode, log);
+    void this.start(transcode);
+  };
+
+  /** A source's video is described: a picture over --max-decode-pixels ends its transcode (running or not yet started), counted. */
+  private readonly onDescribed = (stream: Stream): void => {
+    const transcode = this.bySource.get(stream);
+    if (!transcode || stream.videoTrack === undefined) return;
+    const maxDecodePixels = this.o.config.maxDecodePixels;
+    const picture = pictureOverLimit(stream.videoTrack, maxDecodePixels);
+    if (picture === undefined) return transcode.videoDescribed?.();
+    this.stats.refused.picture_too_large++;
+    transcode.log.warn({ picture, maxDecodePixels }, 'transcode: not transcoded, the picture is over --max-decode-pixels');
+    void this.end(stream);
   };
 
   private readonly onUnpublish = (stream: Stream): void => void this.end(stream);
 
-  private async start(transcode: Transcode, log: Logger): Promise<void> {
-    const { Transcoder } = await (this.supervisor ??= import('./transcoder.ts'));
-    const { source, secret, renditions } = transcode;
-    if (this.bySource.get(source) !== transcode) return; // ended meanwhile
+  private async start(transcode: Transcode): Promise<void> {
+    const [{ Transcoder }] = await Promise.all([(this.supervisor ??= import('./transcoder.ts')), this.videoDescribed(transcode)]);
+    const { source, secret, renditions, log } = transcode;
+    if (this.bySource.get(source) !== transcode) return; // ended or refused meanwhile
     const url = (key: string) => `${loopbackRtmp(this.o.rtmpAddress())}/${source.app}/${key}?${TRANSCODE_PARAM}=${secret}`;
     const outputs = renditions.map(({ key, rendition }) => ({ rendition, url: url(key) }));
     transcode.transcoder = new Transcoder({
       ffmpegPath: this.o.config.transcodeFfmpegPath,
-      args: transcodeArgs(url(source.key), outputs, source.videoTrack?.fps),
-      renditions: renditions.map(({ key, rendition }) => ({
-        name: rendition.name,
-        stream_id: streamId(source.app, key),
-        height: rendition.height,
-        bitrate_kbps: rendition.videoBitrate + rendition.audioBitrate,
-      })),
+      args: transcodeArgs(url(source.key), outputs, ffmpegMaxPixels(this.o.config.maxDecodePixels), source.videoTrack?.fps),
+      renditions: transcode.views,
       secret,
       log,
       onStart: () => {
@@ -243,6 +286,23 @@ export class Transcodes {
       },
     });
     transcode.transcoder.start();
+  }
+
+  /** Resolves once the source's video is described within the limit (onDescribed), the transcode ends, or VIDEO_WAIT_MS passed. */
+  private videoDescribed(transcode: Transcode): Promise<void> {
+    if (transcode.source.videoTrack !== undefined) return Promise.resolve();
+    const { signal } = transcode.attempt;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        transcode.videoDescribed = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, VIDEO_WAIT_MS);
+      signal.addEventListener('abort', done);
+      transcode.videoDescribed = done;
+    });
   }
 
   private end(stream: Stream): Promise<void> {
