@@ -104,8 +104,18 @@ export const HLS_ROUTES = {
   },
 } satisfies RouteGroup;
 
-export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: HlsRoutesOptions): Router {
-  const playlist: Handlers<typeof HLS_ROUTES>['playlist'] = async (ctx, { _HLS_msn: msn, _HLS_part: part }) => {
+export function hlsRoutes(options: HlsRoutesOptions): Router {
+  return routerFor(HLS_ROUTES, {
+    playlist: playlistRoute(options),
+    multivariant: multivariantRoute(options),
+    media: mediaRoute(options.hls),
+  });
+}
+
+type HlsHandlers = Handlers<typeof HLS_ROUTES>;
+
+function playlistRoute({ hls, authorizePlay }: HlsRoutesOptions): HlsHandlers['playlist'] {
+  return async (ctx, { _HLS_msn: msn, _HLS_part: part }) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
     const signal = abortedBy(ctx);
@@ -119,31 +129,39 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     if (typeof muxer === 'string') throw refusal(app, key, muxer);
     hls.stats.requests.playlist++;
     muxer.touch(`${ctx.ip} ${ctx.get('user-agent')}`);
-    const { segmentSeconds } = muxer.options;
-    if (msn !== undefined || part !== undefined) {
-      if (!muxer.options.lowLatency) throw new ApiError(400, 'bad_request', 'blocking playlist reload (_HLS_msn) needs Low-Latency HLS');
-      if (msn === undefined) throw new ApiError(400, 'bad_request', '_HLS_part needs _HLS_msn');
-      if (msn > muxer.highestBlockableMsn) throw new ApiError(400, 'bad_request', `_HLS_msn ${msn} is too far ahead of the playlist`);
-      // RFC 8216bis: a server that cannot answer within three target durations answers 503.
-      if (!(await muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, segmentSeconds), signal))) throw notReady(app, key);
-    } else if (!(await muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), signal))) {
-      throw notReady(app, key);
-    }
+    if (!(await playlistReady(muxer, msn, part, signal))) throw notReady(app, key);
     if (ctx.req.destroyed) return;
     ctx.set('Cache-Control', PLAYLIST_CACHE);
     ctx.type = PLAYLIST_TYPE;
     ctx.body = muxer.playlistText();
     countSent(ctx, muxer);
   };
+}
 
-  // The source and its live renditions; the request's query (its credentials) goes on to each variant.
-  // Players read it once (hls.js never reloads it), so it is answered as MediaMTX answers its own: once
-  // each variant's HLS has made its first segment, which BANDWIDTH, AVERAGE-BANDWIDTH, CODECS and
-  // RESOLUTION come from. A rendition whose transcode is starting (ffmpeg takes a second or more to
-  // publish it) is waited for too, within the same bound as the source's first segment: a player that
-  // opened the stream in its first seconds gets the whole ladder. The source not ready by then is a 503
-  // as from index.m3u8; a rendition is left out.
-  const multivariant: Handlers<typeof HLS_ROUTES>['multivariant'] = async (ctx) => {
+/**
+ * Waits until the playlist may be answered: it has its first segment, or, on
+ * a blocking reload (_HLS_msn, _HLS_part), the segment or part asked for.
+ * False when that did not come in time.
+ */
+async function playlistReady(muxer: HlsMuxer, msn: number | undefined, part: number | undefined, signal: AbortSignal): Promise<boolean> {
+  if (msn === undefined && part === undefined) return muxer.waitUntil(() => muxer.ready, firstSegmentWaitMs(muxer), signal);
+  if (!muxer.options.lowLatency) throw new ApiError(400, 'bad_request', 'blocking playlist reload (_HLS_msn) needs Low-Latency HLS');
+  if (msn === undefined) throw new ApiError(400, 'bad_request', '_HLS_part needs _HLS_msn');
+  if (msn > muxer.highestBlockableMsn) throw new ApiError(400, 'bad_request', `_HLS_msn ${msn} is too far ahead of the playlist`);
+  // RFC 8216bis: a server that cannot answer within three target durations answers 503.
+  return muxer.waitUntil(() => muxer.hasPart(msn, part), 3000 * Math.max(1, muxer.options.segmentSeconds), signal);
+}
+
+// The source and its live renditions; the request's query (its credentials) goes on to each variant.
+// Players read it once (hls.js never reloads it), so it is answered as MediaMTX answers its own: once
+// each variant's HLS has made its first segment, which BANDWIDTH, AVERAGE-BANDWIDTH, CODECS and
+// RESOLUTION come from. A rendition whose transcode is starting (ffmpeg takes a second or more to
+// publish it) is waited for too, within the same bound as the source's first segment: a player that
+// opened the stream in its first seconds gets the whole ladder. The source not ready by then is a 503
+// as from index.m3u8; a rendition is left out.
+function multivariantRoute(options: HlsRoutesOptions): HlsHandlers['multivariant'] {
+  const { hls, authorizePlay, ladderOf } = options;
+  return async (ctx) => {
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
     const signal = abortedBy(ctx);
@@ -158,7 +176,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     const deadline = performance.now() + waitMs;
     const [ready, ...renditions] = await Promise.all([
       source.waitUntil(() => source.ready, waitMs, signal),
-      ...(ladderOf?.(app, key) ?? []).map(({ key: name }) => readyRendition(app, name, deadline, signal)),
+      ...(ladderOf?.(app, key) ?? []).map(({ key: name }) => readyRendition(options, app, name, deadline, signal)),
     ]);
     if (!ready) throw notReady(app, key);
     // Ready also once its stream ended.
@@ -178,19 +196,27 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     ctx.type = PLAYLIST_TYPE;
     ctx.body = renderMultivariant(variants);
   };
+}
 
-  /** A rendition's muxer once it has made its first segment (before `deadline`); undefined without. */
-  const readyRendition = async (app: string, name: string, deadline: number, signal: AbortSignal) => {
-    // In a fleet, a rendition another pod publishes is relayed here.
-    await hls.arrival(app, name, signal);
-    await renditionArrival?.(app, name, deadline - performance.now(), signal);
-    if (signal.aborted) return undefined;
-    const muxer = hls.muxer(app, name);
-    if (typeof muxer === 'string' || !(await muxer.waitUntil(() => muxer.ready, deadline - performance.now(), signal))) return undefined;
-    return { name, muxer };
-  };
+/** A rendition's muxer once it has made its first segment (before `deadline`); undefined without. */
+async function readyRendition(
+  { hls, renditionArrival }: HlsRoutesOptions,
+  app: string,
+  name: string,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<{ name: string; muxer: HlsMuxer } | undefined> {
+  // In a fleet, a rendition another pod publishes is relayed here.
+  await hls.arrival(app, name, signal);
+  await renditionArrival?.(app, name, deadline - performance.now(), signal);
+  if (signal.aborted) return undefined;
+  const muxer = hls.muxer(app, name);
+  if (typeof muxer === 'string' || !(await muxer.waitUntil(() => muxer.ready, deadline - performance.now(), signal))) return undefined;
+  return { name, muxer };
+}
 
-  const media: Handlers<typeof HLS_ROUTES>['media'] = async (ctx, _, next) => {
+function mediaRoute(hls: HlsServer): HlsHandlers['media'] {
+  return async (ctx, _, next) => {
     const file = MEDIA_FILE.exec(ctx.params.file ?? '');
     if (!file) return next();
     allowAnyOrigin(ctx);
@@ -198,26 +224,7 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     const [, type, instance, first, second] = file;
     const muxer = hls.running(app, key);
     if (!muxer || muxer.instance !== instance) throw gone(ctx.path);
-    const a = Number(first);
-    const b = Number(second ?? 0);
-    let bytes: Buffer | undefined;
-    if (type === 'init') {
-      hls.stats.requests.init++;
-      bytes = muxer.init(a);
-    } else if (type === 'seg') {
-      hls.stats.requests.segment++;
-      bytes = muxer.segment(a);
-    } else {
-      hls.stats.requests.part++;
-      bytes = muxer.part(a, b);
-      // The part a preload hint names is answered as soon as it exists.
-      if (
-        !bytes &&
-        muxer.isNextPart(a, b) &&
-        (await muxer.waitUntil(() => muxer.part(a, b) !== undefined, 3000 * muxer.options.segmentSeconds, abortedBy(ctx)))
-      )
-        bytes = muxer.part(a, b);
-    }
+    const bytes = await mediaBytes(ctx, hls, muxer, type as MediaType, Number(first), Number(second ?? 0));
     if (!bytes) throw gone(ctx.path);
     if (ctx.req.destroyed) return;
     muxer.lastRequestAt = performance.now();
@@ -226,8 +233,33 @@ export function hlsRoutes({ hls, authorizePlay, ladderOf, renditionArrival }: Hl
     ctx.body = bytes;
     countSent(ctx, muxer);
   };
+}
 
-  return routerFor(HLS_ROUTES, { playlist, multivariant, media });
+type MediaType = 'init' | 'seg' | 'part';
+
+/** The init section, segment or part a media URI names (counted by its type); undefined when the muxer has it no more. */
+async function mediaBytes(
+  ctx: RouterContext,
+  hls: HlsServer,
+  muxer: HlsMuxer,
+  type: MediaType,
+  a: number,
+  b: number,
+): Promise<Buffer | undefined> {
+  if (type === 'init') {
+    hls.stats.requests.init++;
+    return muxer.init(a);
+  }
+  if (type === 'seg') {
+    hls.stats.requests.segment++;
+    return muxer.segment(a);
+  }
+  hls.stats.requests.part++;
+  const bytes = muxer.part(a, b);
+  if (bytes || !muxer.isNextPart(a, b)) return bytes;
+  // The part a preload hint names is answered as soon as it exists.
+  const made = await muxer.waitUntil(() => muxer.part(a, b) !== undefined, 3000 * muxer.options.segmentSeconds, abortedBy(ctx));
+  return made ? muxer.part(a, b) : undefined;
 }
 
 /** How long a first request waits for a stream's first HLS segment. */
