@@ -322,12 +322,48 @@ async function runLoad(
   options: BenchOptions,
   fleetPlane: FleetControlPlane | undefined,
 ): Promise<LoadResult> {
-  const publisherStyle: PublisherStyle = { ...options.publisherStyle, chunkSize: s.publisherChunkSize ?? options.publisherStyle.chunkSize };
-  const durationSeconds = s.durationSeconds ?? options.durationSeconds;
+  const result = unmeasuredResult(s, name, fixture, options);
   const profDir =
     options.profile && name === 'rtmpd' ? join(options.outDir, 'prof', `${Date.now()}-${s.id.replace(/[^\w.-]/g, '_')}`) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
-  const result: LoadResult = {
+  const run: LoadRun = {};
+  const measured = { startUs: NaN, endUs: NaN };
+  try {
+    await startServers(run, s, name, options, fleetPlane, profDir);
+    await startLoad(run, result, s, fixture, options);
+    await measureWindow(run, result, options, measured);
+    await endLoad(run, result, name, options);
+    result.ok = true;
+  } catch (err) {
+    result.error = (err as Error).message;
+    await run.gen?.stop(0).catch(() => {});
+  } finally {
+    await stopRun(run, result, s, options);
+  }
+  if (profDir) {
+    // rtmpd's launcher restarts itself with its Node flags, and both processes write a profile: the server's is the larger.
+    const file = readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
+    if (file && result.ok) result.profile = summarizeProfile(join(profDir, file), measured, 25, REPO_ROOT);
+    else result.errors.push(`no .cpuprofile written to ${profDir}`);
+  }
+  return result;
+}
+
+/** What a load run has started so far: the server (a fleet's owner), a --proxy or a fleet's relay, their RSS samplers, the load generator. */
+interface LoadRun {
+  server?: RunningServer;
+  proxy?: RunningServer;
+  relay?: RunningServer;
+  sampler?: RssSampler;
+  relaySampler?: RssSampler;
+  gen?: LoadProcesses;
+}
+
+/** The result of a scenario before anything is measured: what it ran, with every figure NaN. */
+function unmeasuredResult(s: LoadScenario, name: ServerName, fixture: Fixture, options: BenchOptions): LoadResult {
+  return {
     type: 'load',
     scenario: s.id,
     server: name,
@@ -336,8 +372,8 @@ async function runLoad(
     playProtocol: s.playProtocol,
     fixture: s.fixture,
     fixtureMbps: fixture.bitrateBps / 1e6,
-    publisherStyle,
-    durationSeconds,
+    publisherStyle: { ...options.publisherStyle, chunkSize: s.publisherChunkSize ?? options.publisherStyle.chunkSize },
+    durationSeconds: s.durationSeconds ?? options.durationSeconds,
     ok: false,
     cpuPercent: NaN,
     cpuUserPercent: NaN,
@@ -352,116 +388,131 @@ async function runLoad(
     counters: undefined as unknown as LoadCounters,
     errors: [],
   };
-  let server: RunningServer | undefined;
-  let proxy: RunningServer | undefined;
-  let relay: RunningServer | undefined;
-  let sampler: RssSampler | undefined;
-  let relaySampler: RssSampler | undefined;
-  let gen: LoadProcesses | undefined;
-  const measured = { startUs: NaN, endUs: NaN };
-  try {
-    const serverOptions = {
-      recording: s.recording,
-      rtmpdFlags: scenarioFlags(s),
-      httpFlv: s.playProtocol === 'http-flv',
-      ...(profDir ? { cpuProfDir: profDir } : {}),
-    };
-    if (s.fleet) {
-      if (options.proxy) throw new Error('--proxy does not go with a +fleet scenario');
-      if (!fleetPlane) throw new Error('a +fleet scenario needs the local control plane');
-      ({ owner: server, relay } = await fleetPlane.startPair(serverOptions));
-      relaySampler = new RssSampler(relay.pid);
-    } else {
-      server = await startServer(name, serverOptions);
-      if (options.proxy) proxy = await startProxy(options.proxy, server);
-    }
-    await sleep(options.settleMs ?? 1000);
-    result.idleRssBytes = treeRss(server.pid);
-    sampler = new RssSampler(server.pid);
-    gen = new LoadProcesses({
-      rtmpBase: (proxy ?? server).rtmpBase,
-      httpBase: server.httpBase,
-      ...(relay ? { players: { rtmpBase: relay.rtmpBase, httpBase: relay.httpBase } } : {}),
-      streams: s.streams,
-      playersPerStream: s.playersPerStream,
-      playProtocol: s.playProtocol,
-      fixture,
-      publisherStyle,
-      ...(options.loadgenProcesses ? { processes: options.loadgenProcesses } : {}),
-    });
-    await gen.start();
-    await sleep(options.warmupSeconds * 1000);
-    const cpu = new CpuWindow(server.pid);
-    const relayCpu = relay ? new CpuWindow(relay.pid) : undefined;
-    const proxyWindow = proxy ? new ProxyWindow(proxy.pid, options.proxy!) : undefined;
-    cpu.start();
-    relayCpu?.start();
-    proxyWindow?.start();
-    sampler.recordSeries(seriesEveryMs(durationSeconds));
-    await gen.beginMeasure();
-    measured.startUs = monotonicMicros();
-    await sleep(durationSeconds * 1000);
-    measured.endUs = monotonicMicros();
-    const used = cpu.stop();
-    if (relayCpu) result.relay = { cpuPercent: relayCpu.stop().percent, peakRssBytes: NaN };
-    if (proxyWindow) result.proxy = proxyWindow.stop();
-    result.cpuPercent = used.percent;
-    result.cpuUserPercent = used.userPercent;
-    result.cpuSystemPercent = used.systemPercent;
-    sampler.endSeries();
-    await gen.endMeasure();
-    result.endRssBytes = sampler.sample();
-    if (name === 'rtmpd' && server.httpBase) {
-      const metrics = new URL('/metrics', server.httpBase);
-      result.metricsScrape = await timeScrapes(metrics, 10);
-      result.serverCloses = await serverCloses(metrics);
-    }
-    await gen.stop(options.drainMs ?? 1500);
-    for (const proc of [server, proxy, relay]) {
-      const died = proc?.exited();
-      if (died) throw new Error(`server exited during the run (${died}):\n${tail(proc!.logPath)}`);
-    }
-    result.ok = true;
-  } catch (err) {
-    result.error = (err as Error).message;
-    await gen?.stop(0).catch(() => {});
-  } finally {
-    sampler?.stop();
-    relaySampler?.stop();
-    if (result.relay && relaySampler) result.relay.peakRssBytes = relaySampler.peak;
-    for (const helper of [relay, proxy]) {
-      if (!helper) continue;
-      await helper.stop();
-      if (!options.keep) removeServerDir(helper);
-    }
-    if (sampler) {
-      result.peakRssBytes = sampler.peak;
-      result.rssSeries = sampler.series;
-      result.rssSlopeMiBPerMinute = rssSlopeMiBPerMinute(sampler.series);
-    }
-    if (gen) {
-      result.latency = gen.latency.summary();
-      result.counters = gen.counters;
-      result.errors = gen.errors;
-    }
-    result.rssPerStreamBytes = (result.endRssBytes - result.idleRssBytes) / s.streams;
-    if (server) {
-      await server.stop();
-      // A run where connections failed keeps the server's log, which says why.
-      const failed = result.counters && result.counters.connectFailures + result.counters.droppedConnections > 0;
-      if (failed) result.errors.push(`server log kept: ${server.logPath}`);
-      if (!options.keep && !failed) removeServerDir(server);
-    }
+}
+
+/** The server, and a --proxy in front of it; for a +fleet scenario a pair of fleet pods, the owner as the server. */
+async function startServers(
+  run: LoadRun,
+  s: LoadScenario,
+  name: ServerName,
+  options: BenchOptions,
+  fleetPlane: FleetControlPlane | undefined,
+  profDir: string | undefined,
+): Promise<void> {
+  const serverOptions = {
+    recording: s.recording,
+    rtmpdFlags: scenarioFlags(s),
+    httpFlv: s.playProtocol === 'http-flv',
+    ...(profDir ? { cpuProfDir: profDir } : {}),
+  };
+  if (s.fleet) {
+    if (options.proxy) throw new Error('--proxy does not go with a +fleet scenario');
+    if (!fleetPlane) throw new Error('a +fleet scenario needs the local control plane');
+    ({ owner: run.server, relay: run.relay } = await fleetPlane.startPair(serverOptions));
+    run.relaySampler = new RssSampler(run.relay.pid);
+  } else {
+    run.server = await startServer(name, serverOptions);
+    if (options.proxy) run.proxy = await startProxy(options.proxy, run.server);
   }
-  if (profDir) {
-    // rtmpd's launcher restarts itself with its Node flags, and both processes write a profile: the server's is the larger.
-    const file = readdirSync(profDir)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
-    if (file && result.ok) result.profile = summarizeProfile(join(profDir, file), measured, 25, REPO_ROOT);
-    else result.errors.push(`no .cpuprofile written to ${profDir}`);
+}
+
+/** Reads the server's idle RSS once it has settled, then connects the publishers and players and lets them warm up. */
+async function startLoad(run: LoadRun, result: LoadResult, s: LoadScenario, fixture: Fixture, options: BenchOptions): Promise<void> {
+  const server = run.server!;
+  await sleep(options.settleMs ?? 1000);
+  result.idleRssBytes = treeRss(server.pid);
+  run.sampler = new RssSampler(server.pid);
+  run.gen = new LoadProcesses({
+    rtmpBase: (run.proxy ?? server).rtmpBase,
+    httpBase: server.httpBase,
+    ...(run.relay ? { players: { rtmpBase: run.relay.rtmpBase, httpBase: run.relay.httpBase } } : {}),
+    streams: s.streams,
+    playersPerStream: s.playersPerStream,
+    playProtocol: s.playProtocol,
+    fixture,
+    publisherStyle: result.publisherStyle,
+    ...(options.loadgenProcesses ? { processes: options.loadgenProcesses } : {}),
+  });
+  await run.gen.start();
+  await sleep(options.warmupSeconds * 1000);
+}
+
+/** The measured window: the servers' CPU, the server's RSS series and the players' latency over durationSeconds. */
+async function measureWindow(
+  run: LoadRun,
+  result: LoadResult,
+  options: BenchOptions,
+  measured: { startUs: number; endUs: number },
+): Promise<void> {
+  const { relay, proxy } = run;
+  const sampler = run.sampler!;
+  const gen = run.gen!;
+  const cpu = new CpuWindow(run.server!.pid);
+  const relayCpu = relay ? new CpuWindow(relay.pid) : undefined;
+  const proxyWindow = proxy ? new ProxyWindow(proxy.pid, options.proxy!) : undefined;
+  cpu.start();
+  relayCpu?.start();
+  proxyWindow?.start();
+  sampler.recordSeries(seriesEveryMs(result.durationSeconds));
+  await gen.beginMeasure();
+  measured.startUs = monotonicMicros();
+  await sleep(result.durationSeconds * 1000);
+  measured.endUs = monotonicMicros();
+  const used = cpu.stop();
+  if (relayCpu) result.relay = { cpuPercent: relayCpu.stop().percent, peakRssBytes: NaN };
+  if (proxyWindow) result.proxy = proxyWindow.stop();
+  result.cpuPercent = used.percent;
+  result.cpuUserPercent = used.userPercent;
+  result.cpuSystemPercent = used.systemPercent;
+  sampler.endSeries();
+  await gen.endMeasure();
+}
+
+/** After the window: the RSS at its end, rtmpd's /metrics scrape times and closes, the load stopped; fails if a server died. */
+async function endLoad(run: LoadRun, result: LoadResult, name: ServerName, options: BenchOptions): Promise<void> {
+  const server = run.server!;
+  result.endRssBytes = run.sampler!.sample();
+  if (name === 'rtmpd' && server.httpBase) {
+    const metrics = new URL('/metrics', server.httpBase);
+    result.metricsScrape = await timeScrapes(metrics, 10);
+    result.serverCloses = await serverCloses(metrics);
   }
-  return result;
+  await run.gen!.stop(options.drainMs ?? 1500);
+  for (const proc of [server, run.proxy, run.relay]) {
+    const died = proc?.exited();
+    if (died) throw new Error(`server exited during the run (${died}):\n${tail(proc!.logPath)}`);
+  }
+}
+
+/** Stops what the run started and fills in what its samplers and load generator gathered, also after a failure. */
+async function stopRun(run: LoadRun, result: LoadResult, s: LoadScenario, options: BenchOptions): Promise<void> {
+  const { server, sampler, relaySampler, gen } = run;
+  sampler?.stop();
+  relaySampler?.stop();
+  if (result.relay && relaySampler) result.relay.peakRssBytes = relaySampler.peak;
+  for (const helper of [run.relay, run.proxy]) {
+    if (!helper) continue;
+    await helper.stop();
+    if (!options.keep) removeServerDir(helper);
+  }
+  if (sampler) {
+    result.peakRssBytes = sampler.peak;
+    result.rssSeries = sampler.series;
+    result.rssSlopeMiBPerMinute = rssSlopeMiBPerMinute(sampler.series);
+  }
+  if (gen) {
+    result.latency = gen.latency.summary();
+    result.counters = gen.counters;
+    result.errors = gen.errors;
+  }
+  result.rssPerStreamBytes = (result.endRssBytes - result.idleRssBytes) / s.streams;
+  if (server) {
+    await server.stop();
+    // A run where connections failed keeps the server's log, which says why.
+    const failed = result.counters && result.counters.connectFailures + result.counters.droppedConnections > 0;
+    if (failed) result.errors.push(`server log kept: ${server.logPath}`);
+    if (!options.keep && !failed) removeServerDir(server);
+  }
 }
 
 /** A --proxy's CPU and read and write system calls over the measured window. */
