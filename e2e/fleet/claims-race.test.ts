@@ -15,6 +15,7 @@ import { Membership } from '../../rtmpd/src/fleet/membership.ts';
 import { StreamHub } from '../../rtmpd/src/hub/hub.ts';
 import type { AdmissionDecision } from '../../rtmpd/src/rtmp/server/admission.ts';
 import { createLogger } from '../../rtmpd/src/telemetry/logger.ts';
+import { publishRequest } from '../../rtmpd/test/support/admission-request.ts';
 import { cluster, eventually, kubectl } from '../cluster/kube.ts';
 
 const namespace = `claims-${randomBytes(3).toString('hex')}`;
@@ -109,20 +110,7 @@ async function startPod(name: string, maxWaitMs = 15_000): Promise<TestPod> {
   return pod;
 }
 
-const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> =>
-  Promise.resolve(
-    pod.claims.check({
-      action: 'publish',
-      app: 'live',
-      key,
-      query: '',
-      tcUrl: undefined,
-      remoteAddress: '127.0.0.1:1',
-      protocol: 'rtmp',
-      signal: new AbortController().signal,
-      startedAt: performance.now(),
-    }),
-  );
+const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> => Promise.resolve(pod.claims.check(publishRequest({ key })));
 
 beforeAll(async () => {
   process.env.KUBECONFIG = cluster().kubeconfig;
