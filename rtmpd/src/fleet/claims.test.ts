@@ -1,10 +1,10 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { publishRequest } from '../../test/support/admission-request.ts';
+import { memoryLeaseApi } from '../../test/support/memory-lease-api.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { judge, POLL_MS, StreamClaims, type HolderState } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
-import type { Lease, LeaseApi } from './lease-api.ts';
 import { claimLease, podLease } from './records.ts';
 
 const healthy: HolderState = { alive: true, answers: true, silentMs: 1000, durationMs: 10_000, draining: false };
@@ -30,40 +30,6 @@ describe('judging a claim another pod holds', () => {
     expect(judge({ ...healthy, draining: true }, 'edge-1')).toEqual({ kind: 'wait', pod: 'edge-1', ms: 0 });
   });
 });
-
-/** Leases in memory, with the API server's compare-and-swap on resourceVersion; counts its calls. */
-function memoryLeaseApi(): LeaseApi & { calls: number } {
-  const leases = new Map<string, Lease>();
-  let version = 0;
-  const store = (lease: Lease): Lease => {
-    const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version) } };
-    leases.set(lease.metadata.name, stored);
-    return stored;
-  };
-  const api = {
-    calls: 0,
-    async create(lease: Lease) {
-      api.calls++;
-      return leases.has(lease.metadata.name) ? undefined : store(lease);
-    },
-    async get(name: string) {
-      api.calls++;
-      return leases.get(name);
-    },
-    async replace(lease: Lease) {
-      api.calls++;
-      return leases.get(lease.metadata.name)?.metadata.resourceVersion === lease.metadata.resourceVersion ? store(lease) : undefined;
-    },
-    async delete(name: string, resourceVersion?: string) {
-      api.calls++;
-      if (resourceVersion !== undefined && leases.get(name)?.metadata.resourceVersion !== resourceVersion) return false;
-      return leases.delete(name);
-    },
-    list: () => Promise.reject(new Error('not used')),
-    watch: () => Promise.reject(new Error('not used')),
-  };
-  return api;
-}
 
 describe('taking the claim of a pod that was killed', () => {
   const fleet = 'edge';

@@ -80,10 +80,8 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
 
   /** The pod holding `identity`, while it is alive. */
   livePod(identity: string): PodRecord | undefined {
-    for (const o of this.pods.values()) {
-      if (o.record.identity === identity) return this.isAlive(o) ? o.record : undefined;
-    }
-    return undefined;
+    const o = this.observed(identity);
+    return o && this.isAlive(o) ? o.record : undefined;
   }
 
   /** Every pod whose Lease is alive. */
@@ -98,14 +96,23 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
 
   /** How long ago the Lease of `identity` was last seen renewed (Infinity when unknown). */
   silentFor(identity: string): number {
-    for (const o of this.pods.values()) if (o.record.identity === identity) return this.now() - o.changedAt;
-    return Infinity;
+    const o = this.observed(identity);
+    return o ? this.now() - o.changedAt : Infinity;
   }
 
-  /** The live pod that owns a stream: its valid claim's holder. */
+  /**
+   * The pod that owns a stream, where its players here are sent (relays,
+   * snapshots, renditions): its claim's holder while the holder's pod Lease
+   * is there, seen renewed lately or not. An API server that falls behind
+   * (renewals that time out under load) stops no owner from serving, so it
+   * must not make the stream "not live" on every other pod; the holder's own
+   * answer decides, and one that is gone refuses, answers 404, or has lost
+   * its Lease to its restarted process or the garbage collector. Taking the
+   * claim over still waits for the holder's Lease to expire (claims.ts).
+   */
   owner(streamId: string): { claim: ClaimRecord; pod: PodRecord } | undefined {
     const claim = this.claimsById.get(streamId);
-    const pod = claim && this.livePod(claim.identity);
+    const pod = claim && this.observed(claim.identity)?.record;
     return claim && pod ? { claim, pod } : undefined;
   }
 
@@ -117,6 +124,11 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
     const lease = await this.api.get(podLease);
     if (lease) this.apply('MODIFIED', lease);
     else if (this.pods.has(podLease)) this.apply('DELETED', { metadata: { name: podLease }, spec: {} });
+  }
+
+  private observed(identity: string): Observed | undefined {
+    for (const o of this.pods.values()) if (o.record.identity === identity) return o;
+    return undefined;
   }
 
   private isAlive(o: Observed): boolean {

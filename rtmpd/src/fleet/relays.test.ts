@@ -3,9 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { memoryLeaseApi } from '../../test/support/memory-lease-api.ts';
 import { StreamHub } from '../hub/hub.ts';
-import type { FleetDirectory } from './directory.ts';
-import type { ClaimRecord, PodRecord } from './records.ts';
+import { FleetDirectory } from './directory.ts';
+import { claimLease, podLease, podLeaseName, type ClaimRecord, type PodRecord } from './records.ts';
 import { Relays } from './relays.ts';
 
 const flv = readFileSync(new URL('../flv/testdata/h264_aac.flv', import.meta.url));
@@ -35,6 +36,7 @@ async function owner(answer: (req: IncomingMessage, res: ServerResponse) => void
 const directoryOwnedAt = (address: string) =>
   ({
     owner: () => ({ claim: { identity: 'owner-pod' } as ClaimRecord, pod: { httpAddress: address } as PodRecord }),
+    livePod: () => ({ httpAddress: address }) as PodRecord,
     on: () => undefined,
     off: () => undefined,
   }) as unknown as FleetDirectory;
@@ -114,5 +116,52 @@ describe('a subscriber on a pod that does not own the stream', () => {
     const { stream, ms } = await waiting;
     expect(stream?.id).toBe('rtmp/live/cam');
     expect(ms).toBeLessThan(relays.arrivalMs);
+  });
+});
+
+describe('the owner as this pod’s watch of the Leases last saw it', () => {
+  const fleet = 'edge';
+  const holder = 'edge-0_a';
+  const silent = pino({ level: 'silent' });
+
+  /** edge-0 owns live/cam and live/cam2; this pod's clock is then moved past its Lease's duration with no renewal seen. */
+  async function ownerNotSeenRenewed(address: string) {
+    let clock = 0;
+    const api = memoryLeaseApi();
+    const at = new Date().toISOString();
+    const fields = { fleet, pod: 'edge-0', identity: holder, httpAddress: address, durationSeconds: 10, acquireTime: at, now: at };
+    await api.create(podLease({ ...fields, publishers: 2, players: 0, draining: false }));
+    for (const streamId of ['rtmp/live/cam', 'rtmp/live/cam2'])
+      await api.create(claimLease({ fleet, streamId, protocol: 'rtmp', identity: holder, durationSeconds: 10, now: at }));
+    const directory = new FleetDirectory({ api, fleet, log: silent, now: () => clock });
+    await directory.start();
+    clock = 60_000;
+    const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
+    const relays = new Relays({ hub, directory, identity: 'edge-1_b', token: 't', log: silent });
+    hub.remote = relays;
+    closers.push(
+      () => relays.close(),
+      () => hub.closeAll(),
+      () => directory.stop(),
+    );
+    return { api, directory, hub, relays };
+  }
+
+  // An API server under load times out the owner's renewals while the owner serves on (a kind run at load 25
+  // answered "not live" to one play of twenty this way).
+  it('is still relayed from when no renewal was seen for longer than the Lease’s duration', async () => {
+    const { directory, hub, relays } = await ownerNotSeenRenewed(await owner());
+    expect(directory.livePod(holder)).toBeUndefined();
+    const stream = await hub.arrival('live', 'cam', 0);
+    expect(stream?.id).toBe('rtmp/live/cam');
+    expect(relays.started).toBe(1);
+  });
+
+  it('is not asked once its pod Lease is gone (a pod deleted, or its process restarted)', async () => {
+    const { api, directory, hub, relays } = await ownerNotSeenRenewed(await owner());
+    await api.delete(podLeaseName('edge-0'));
+    await directory.refreshPod(podLeaseName('edge-0'));
+    expect(await hub.arrival('live', 'cam2', 0)).toBeUndefined();
+    expect(relays.started).toBe(0);
   });
 });

@@ -78,6 +78,14 @@ export class Relays implements RemoteStreams {
     });
     this.relays.set(id, relay);
     this.started++;
+    const { directory, log } = this.o;
+    if (!directory.livePod(owner.claim.identity)) {
+      const silentMs = Math.round(directory.silentFor(owner.claim.identity));
+      log.info(
+        { stream: id, owner: owner.pod.httpAddress, silentMs },
+        'fleet: relaying from an owner whose Lease was not seen renewed (the API server may be behind)',
+      );
+    }
     relay.start();
     return relay.failed;
   }
