@@ -1,10 +1,24 @@
-import { mkdir, mkdtemp, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RouterContext } from '@koa/router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { recordingFileName } from '../storage/catalog.ts';
 import { RecordingStore, type FilesBeingWritten } from './recording-store.ts';
+
+/** The walks of the storage directory the store starts (listRecordings, counted), each held until `gate` opens. */
+const walks = vi.hoisted(() => ({ parts: [] as unknown[], gate: Promise.resolve() }));
+vi.mock('../storage/catalog.ts', async (importOriginal) => {
+  const catalog = await importOriginal<typeof import('../storage/catalog.ts')>();
+  return {
+    ...catalog,
+    listRecordings: async (...args: Parameters<typeof catalog.listRecordings>) => {
+      walks.parts.push(args[1]);
+      await walks.gate;
+      return catalog.listRecordings(...args);
+    },
+  };
+});
 
 /** A recording file of live/cam that started `agoMs` ago and was last written `writtenAgoMs` ago; its path and id. */
 async function recordingFile(storageDir: string, agoMs: number, writtenAgoMs: number): Promise<{ path: string; id: string }> {
@@ -153,5 +167,27 @@ describe('RecordingStore', () => {
     finish();
     await Promise.resolve();
     expect(await exists(path)).toBe(true);
+  });
+
+  it('walks once for the lists asked while a walk runs, from after they were asked, and one stream by its own directory', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-recordings-'));
+    const old = await recordingFile(storageDir, 240_000, 120_000);
+    const store = new RecordingStore(storageDir, { filesInUse: () => new Set(), finishing: () => undefined });
+    let open!: () => void;
+    walks.gate = new Promise((resolve) => (open = resolve));
+    walks.parts = [];
+    const first = store.select({});
+    await vi.waitFor(() => expect(walks.parts).toHaveLength(1));
+    // While the first walk runs, a file is deleted and another written: the lists asked now see both.
+    await rm(old.path);
+    const added = await recordingFile(storageDir, 120_000, 60_000);
+    const lists = Array.from({ length: 10 }, () => store.select({}));
+    open();
+    await first;
+    for (const list of await Promise.all(lists)) expect(list.map((f) => f.id)).toEqual([added.id]);
+    expect(walks.parts).toEqual([{}, {}]);
+    // A stream's list reads its directory only.
+    expect((await store.select({ stream_id: 'rtmp/live/cam' })).map((f) => f.id)).toEqual([added.id]);
+    expect(walks.parts.at(-1)).toEqual({ app: 'live', key: 'cam' });
   });
 });

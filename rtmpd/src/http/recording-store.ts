@@ -42,10 +42,18 @@ export interface SelectedRecording extends RecordingFile {
   writing: boolean;
 }
 
+/** The walks of one part of the storage directory: the one running, and the next, which the requests asking meanwhile share. */
+interface Walks {
+  running?: Promise<RecordingFile[]> | undefined;
+  next?: Promise<RecordingFile[]> | undefined;
+}
+
 /** The recordings under --storage-dir, as the API selects, shows, serves and deletes them. */
 export class RecordingStore {
   private readonly storageDir: string;
   private readonly writing: FilesBeingWritten;
+  /** By the part walked (`<app>/<key>`, either empty for all); only while a walk runs or waits. */
+  private readonly walks = new Map<string, Walks>();
 
   constructor(storageDir: string, writing: FilesBeingWritten) {
     this.storageDir = storageDir;
@@ -67,9 +75,7 @@ export class RecordingStore {
       if (value !== undefined && invalidStreamName(what === 'app' ? value : 'a', what === 'key' ? value : 'a'))
         throw new ApiError(400, 'bad_request', `invalid ${what} "${value}"`);
     }
-    const files = (await listRecordings(this.storageDir)).filter(
-      (f) => (app === undefined || f.app === app) && (key === undefined || f.key === key),
-    );
+    const files = (await this.walk(app, key)).filter((f) => (app === undefined || f.app === app) && (key === undefined || f.key === key));
     // A file ends where the stream's next one starts; the last one at its last write, or now while it is written
     // (its last write may be a fragment ago).
     const writing = this.writing.filesInUse();
@@ -86,6 +92,31 @@ export class RecordingStore {
         (f) => (query.end === undefined || f.start.getTime() <= query.end) && (query.start === undefined || ends.get(f)! > query.start),
       )
       .map((f) => ({ ...f, writing: writing.has(f.path) }));
+  }
+
+  /**
+   * The recordings of an app or stream (all when neither is given), from a
+   * walk that starts after this call, so a file just finished or deleted
+   * shows as it is now. Any client may list, and a walk of 100,000 files
+   * takes seconds and 50-75 MiB of heap: one walk of a part runs at a time,
+   * and the requests that ask while it runs share the next one.
+   */
+  private walk(app: string | undefined, key: string | undefined): Promise<RecordingFile[]> {
+    const part = `${app ?? ''}/${key ?? ''}`;
+    let walks = this.walks.get(part);
+    if (!walks) this.walks.set(part, (walks = {}));
+    if (walks.next) return walks.next;
+    const next = (async () => {
+      await walks.running;
+      walks.next = undefined;
+      const running = listRecordings(this.storageDir, { ...(app !== undefined && { app }), ...(key !== undefined && { key }) });
+      walks.running = running;
+      const files = await running;
+      if (!walks.next) this.walks.delete(part);
+      return files;
+    })();
+    walks.next = next;
+    return next;
   }
 
   /** The views of `files`; a file whose index cannot be read (gone meanwhile, or the client left: `signal`) shows no duration. */

@@ -54,11 +54,15 @@ export async function findRecording(storageDir: string, id: string): Promise<Rec
   return describe(storageDir, parsed.app, parsed.key, parsed.name);
 }
 
-/** Every recording under the storage directory, oldest first. */
-export async function listRecordings(storageDir: string): Promise<RecordingFile[]> {
+/**
+ * Every recording under the storage directory, oldest first; of one app, or
+ * one stream, when they are given (a walk reads one directory per stream and
+ * looks up each file: 3-11 s for 100,000 files).
+ */
+export async function listRecordings(storageDir: string, only: { app?: string; key?: string } = {}): Promise<RecordingFile[]> {
   const files: RecordingFile[] = [];
-  for (const app of await names(storageDir)) {
-    for (const key of await names(join(storageDir, app))) {
+  for (const app of only.app !== undefined ? [only.app] : await names(storageDir)) {
+    for (const key of only.key !== undefined ? [only.key] : await names(join(storageDir, app))) {
       if (invalidStreamName(app, key) !== undefined) continue;
       for (const name of await names(join(storageDir, app, key))) {
         const file = await describe(storageDir, app, key, name);
