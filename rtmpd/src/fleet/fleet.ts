@@ -14,7 +14,7 @@ import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { AdmissionCheck } from '../rtmp/server/admission.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
-import type { Transcodes } from '../transcode/transcodes.ts';
+import type { RemoteRenditions, Transcodes } from '../transcode/transcodes.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { streamId } from '../hub/names.ts';
 import { answers, FleetCatalog, fleetGet } from './catalog.ts';
@@ -142,34 +142,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     log,
   });
   hub.remote = relays;
-  // A master.m3u8 here of a source another pod owns: its renditions are waited for on that pod, where
-  // its transcode runs, then relayed here.
-  o.transcodes.remote = {
-    async arrival(app, source, key, waitMs, signal) {
-      const owner = directory.owner(streamId(app, source));
-      if (!owner || owner.claim.identity === identity) return;
-      const until = performance.now() + waitMs;
-      const path = `${FLEET_PREFIX}/renditions/${encodeURIComponent(app)}/${encodeURIComponent(key)}?wait_ms=${Math.floor(waitMs)}`;
-      const answer = await fleetGet(owner.pod.httpAddress, path, token, waitMs + 2000);
-      if (answer?.status === 204) await hub.arrival(app, key, until - performance.now(), signal);
-    },
-  };
+  o.transcodes.remote = remoteRenditions(hub, directory, identity, token);
   const sweep = setInterval(() => {
     claims.sweep().catch((err: unknown) => log.warn({ err: String(err) }, 'fleet: claim sweep failed'));
   }, membership.renewIntervalMs);
   sweep.unref();
 
   let draining = false;
-  const admission: AdmissionCheck = (request) => {
-    if (draining && request.action === 'publish')
-      return {
-        allow: false,
-        code: 'NetStream.Publish.Failed',
-        description: 'this pod is shutting down; publish again to be served by another',
-        close: true,
-      };
-    return claims.check(request);
-  };
+  const admission = drainableAdmission(claims, () => draining);
   const local = () => podStreams({ hub, bitrate: o.bitrate, sources: o.sources, pod });
   log.info({ fleet, pod, identity, namespace: config.fleetNamespace, address: httpAddress }, 'fleet: joined');
 
@@ -211,5 +191,36 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       await membership.release();
       log.info({ fleet, pod }, 'fleet: left');
     },
+  };
+}
+
+/**
+ * Renditions, asked for in a master.m3u8 here, of a source another pod owns:
+ * waited for on that pod, where its transcode runs, then relayed here.
+ */
+function remoteRenditions(hub: StreamHub, directory: FleetDirectory, identity: string, token: string): RemoteRenditions {
+  return {
+    async arrival(app, source, key, waitMs, signal) {
+      const owner = directory.owner(streamId(app, source));
+      if (!owner || owner.claim.identity === identity) return;
+      const until = performance.now() + waitMs;
+      const path = `${FLEET_PREFIX}/renditions/${encodeURIComponent(app)}/${encodeURIComponent(key)}?wait_ms=${Math.floor(waitMs)}`;
+      const answer = await fleetGet(owner.pod.httpAddress, path, token, waitMs + 2000);
+      if (answer?.status === 204) await hub.arrival(app, key, until - performance.now(), signal);
+    },
+  };
+}
+
+/** The claim check, which refuses every publish once the pod drains. */
+function drainableAdmission(claims: StreamClaims, draining: () => boolean): AdmissionCheck {
+  return (request) => {
+    if (draining() && request.action === 'publish')
+      return {
+        allow: false,
+        code: 'NetStream.Publish.Failed',
+        description: 'this pod is shutting down; publish again to be served by another',
+        close: true,
+      };
+    return claims.check(request);
   };
 }
