@@ -4,7 +4,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { FIXTURES, loadFixture, type Fixture } from './fixture.ts';
 import { FleetControlPlane } from './fleet.ts';
@@ -161,6 +161,19 @@ function version(cmd: string, args: string[], pattern: RegExp): string {
   }
 }
 
+/** The commit of the rtmpd under test: this checkout's, or that of the checkout BENCH_RTMPD_BIN lies in. */
+function rtmpdCommit(): string {
+  const bin = process.env.BENCH_RTMPD_BIN;
+  const named = bin ? ` (BENCH_RTMPD_BIN=${bin})` : '';
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: bin ? dirname(bin) : REPO_ROOT, encoding: 'utf8' }).trim();
+  try {
+    const dirty = git('status', '--porcelain', '--', ':/rtmpd/src') ? ' + uncommitted rtmpd/src changes' : '';
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty}${named}`;
+  } catch {
+    return bin ? `unknown${named}, not a git checkout` : 'unknown, not a git checkout';
+  }
+}
+
 function hostInfo(): Record<string, string | number> {
   // nginx -v prints to stderr.
   const nginx = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr ?? '')?.[1];
@@ -171,16 +184,8 @@ function hostInfo(): Record<string, string | number> {
     // not a Debian host
   }
   const nms = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/node-media-server/package.json'), 'utf8')) as { version: string };
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'rtmpd/src'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    if (dirty) commit += ' + uncommitted rtmpd/src changes';
-  } catch {
-    // not a git checkout
-  }
   return {
-    rtmpdCommit: commit,
+    rtmpdCommit: rtmpdCommit(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
     cpus: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
