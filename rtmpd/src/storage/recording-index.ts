@@ -151,15 +151,15 @@ async function indexMp4(handle: FileHandle, size: number, signal: AbortSignal | 
     const header = await file.bytes(position, 16);
     if (header.length < 8) break;
     let boxSize = header.readUInt32BE(0);
-    const type = header.toString('latin1', 4, 8);
+    const type = header.readUInt32BE(4);
     if (boxSize === 1 && header.length >= 16) boxSize = Number(header.readBigUInt64BE(8));
     if (boxSize < 8 || position + boxSize > size) break; // cut short: stop at the last complete box
-    if (type === 'moov') {
+    if (type === MOOV) {
       parseMoov(await file.bytes(position, boxSize), tracks);
       initSize = position + boxSize;
-    } else if (type === 'moof') {
+    } else if (type === MOOF) {
       moof = { at: position, fragment: parseMoof(await file.bytes(position, boxSize), tracks) };
-    } else if (type === 'mdat' && moof) {
+    } else if (type === MDAT && moof) {
       if (moof.fragment) fragments.push({ offset: moof.at, size: position + boxSize - moof.at, ...moof.fragment });
       moof = undefined;
     }
@@ -196,35 +196,57 @@ class ReadWindow {
   }
 }
 
-/** Children of a box's payload: [type, start, end] within `buffer`. */
-function* children(buffer: Buffer, start: number, end: number): Generator<[string, number, number]> {
-  let p = start;
-  while (p + 8 <= end) {
+/** A box type as the number its four characters make: an index of a day of fragments compares millions. */
+const fourcc = (type: string): number => Buffer.from(type, 'latin1').readUInt32BE(0);
+const [MOOV, MOOF, MDAT, TRAK, TKHD, MDIA, MDHD, HDLR, TRAF, TFHD, TFDT, TRUN, VIDE] = [
+  'moov',
+  'moof',
+  'mdat',
+  'trak',
+  'tkhd',
+  'mdia',
+  'mdhd',
+  'hdlr',
+  'traf',
+  'tfhd',
+  'tfdt',
+  'trun',
+  'vide',
+].map(fourcc) as [number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+/**
+ * Where the payload of the first box of `type` at or after `from` in
+ * `buffer` (up to `end`) starts, or -1 (a box cut short ends the search);
+ * boxEnd finds its end. Offsets rather than strings and tuples: a page of
+ * 1,000 ten-minute files walks about ten million boxes, and a tuple and a
+ * string each made 2 GiB of garbage.
+ */
+function child(buffer: Buffer, from: number, end: number, type: number): number {
+  for (let p = from; p + 8 <= end;) {
     const size = buffer.readUInt32BE(p);
-    if (size < 8 || p + size > end) return;
-    yield [buffer.toString('latin1', p + 4, p + 8), p + 8, p + size];
+    if (size < 8 || p + size > end) return -1;
+    if (buffer.readUInt32BE(p + 4) === type) return p + 8;
     p += size;
   }
+  return -1;
 }
 
-const find = (buffer: Buffer, start: number, end: number, type: string): [number, number] | undefined => {
-  for (const [t, s, e] of children(buffer, start, end)) if (t === type) return [s, e];
-  return undefined;
-};
+/** The end of the box whose payload starts at `payload`. */
+const boxEnd = (buffer: Buffer, payload: number): number => payload - 8 + buffer.readUInt32BE(payload - 8);
 
 function parseMoov(moov: Buffer, tracks: Map<number, Track>): void {
-  for (const [type, start, end] of children(moov, 8, moov.length)) {
-    if (type !== 'trak') continue;
-    const tkhd = find(moov, start, end, 'tkhd');
-    const mdia = find(moov, start, end, 'mdia');
-    if (!tkhd || !mdia) continue;
-    const v1 = moov[tkhd[0]] === 1;
-    const id = moov.readUInt32BE(tkhd[0] + (v1 ? 20 : 12));
-    const mdhd = find(moov, mdia[0], mdia[1], 'mdhd');
-    const hdlr = find(moov, mdia[0], mdia[1], 'hdlr');
-    if (!mdhd || !hdlr) continue;
-    const timescale = moov.readUInt32BE(mdhd[0] + (moov[mdhd[0]] === 1 ? 20 : 12));
-    tracks.set(id, { timescale, video: moov.toString('latin1', hdlr[0] + 8, hdlr[0] + 12) === 'vide' });
+  for (let trak = child(moov, 8, moov.length, TRAK); trak >= 0; trak = child(moov, boxEnd(moov, trak), moov.length, TRAK)) {
+    const trakEnd = boxEnd(moov, trak);
+    const tkhd = child(moov, trak, trakEnd, TKHD);
+    const mdia = child(moov, trak, trakEnd, MDIA);
+    if (tkhd < 0 || mdia < 0) continue;
+    const id = moov.readUInt32BE(tkhd + (moov[tkhd] === 1 ? 20 : 12));
+    const mdiaEnd = boxEnd(moov, mdia);
+    const mdhd = child(moov, mdia, mdiaEnd, MDHD);
+    const hdlr = child(moov, mdia, mdiaEnd, HDLR);
+    if (mdhd < 0 || hdlr < 0) continue;
+    const timescale = moov.readUInt32BE(mdhd + (moov[mdhd] === 1 ? 20 : 12));
+    tracks.set(id, { timescale, video: moov.readUInt32BE(hdlr + 8) === VIDE });
   }
 }
 
@@ -233,23 +255,24 @@ const NON_SYNC = 0x00010000;
 /** The lead track's (video, else the first) start, duration and first-sample sync flag in one moof. */
 function parseMoof(moof: Buffer, tracks: Map<number, Track>): Omit<FragmentEntry, 'offset' | 'size'> | undefined {
   let best: (Omit<FragmentEntry, 'offset' | 'size'> & { video: boolean }) | undefined;
-  for (const [type, start, end] of children(moof, 8, moof.length)) {
-    if (type !== 'traf') continue;
-    const tfhd = find(moof, start, end, 'tfhd');
-    const tfdt = find(moof, start, end, 'tfdt');
-    const trun = find(moof, start, end, 'trun');
-    if (!tfhd || !tfdt || !trun) continue;
-    const track = tracks.get(moof.readUInt32BE(tfhd[0] + 4));
+  for (let traf = child(moof, 8, moof.length, TRAF); traf >= 0; traf = child(moof, boxEnd(moof, traf), moof.length, TRAF)) {
+    const trafEnd = boxEnd(moof, traf);
+    const tfhd = child(moof, traf, trafEnd, TFHD);
+    const tfdt = child(moof, traf, trafEnd, TFDT);
+    const trun = child(moof, traf, trafEnd, TRUN);
+    if (tfhd < 0 || tfdt < 0 || trun < 0) continue;
+    const track = tracks.get(moof.readUInt32BE(tfhd + 4));
     if (!track) continue;
-    const base = moof[tfdt[0]] === 1 ? Number(moof.readBigUInt64BE(tfdt[0] + 4)) : moof.readUInt32BE(tfdt[0] + 4);
-    const flags = moof.readUInt32BE(trun[0]) & 0xffffff;
-    const count = moof.readUInt32BE(trun[0] + 4);
-    let p = trun[0] + 8;
+    const base = moof[tfdt] === 1 ? Number(moof.readBigUInt64BE(tfdt + 4)) : moof.readUInt32BE(tfdt + 4);
+    const flags = moof.readUInt32BE(trun) & 0xffffff;
+    const count = moof.readUInt32BE(trun + 4);
+    const trunEnd = boxEnd(moof, trun);
+    let p = trun + 8;
     if (flags & 0x1) p += 4;
     let firstFlags = flags & 0x4 ? moof.readUInt32BE(p) : undefined;
     if (flags & 0x4) p += 4;
     let duration = 0;
-    for (let i = 0; i < count && p <= trun[1]; i++) {
+    for (let i = 0; i < count && p <= trunEnd; i++) {
       if (flags & 0x100) {
         duration += moof.readUInt32BE(p);
         p += 4;
