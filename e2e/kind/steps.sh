@@ -137,7 +137,11 @@ check_dns() {
 
 # publish_reconnecting RTMP_URL SECONDS EVENTS: publishes like an encoder with
 # automatic reconnection: whenever ffmpeg's connection ends it tries again a
-# second later, until SECONDS are over. EVENTS gets "<epoch> start|exit <code>".
+# second later, until SECONDS are over; a connection that does not answer for
+# 15 s is given up, as an encoder's own timeout does (ffmpeg has none by default:
+# a connect through the NodePort's docker-proxy to a pod that was just deleted
+# waited out the kernel's SYN retries, 2 minutes and more, under load).
+# EVENTS gets "<epoch> start|exit <code>".
 publish_reconnecting() {
   local url="$1" deadline=$((SECONDS + $2)) events="$3" rc
   while ((SECONDS < deadline)); do
@@ -146,7 +150,7 @@ publish_reconnecting() {
     ffmpeg -hide_banner -loglevel error -nostdin -re \
       -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=44100" \
       -t "$((deadline - SECONDS))" -c:v libx264 -preset ultrafast -tune zerolatency -pix_fmt yuv420p -g 25 -keyint_min 25 \
-      -c:a aac -b:a 64k -ar 44100 -f flv "$url" || rc=$?
+      -c:a aac -b:a 64k -ar 44100 -rw_timeout 15000000 -f flv "$url" || rc=$?
     echo "$(date +%s.%N) exit $rc" >>"$events"
     sleep 1
   done
