@@ -75,7 +75,7 @@ export class RecordingStore {
       if (value !== undefined && invalidStreamName(what === 'app' ? value : 'a', what === 'key' ? value : 'a'))
         throw new ApiError(400, 'bad_request', `invalid ${what} "${value}"`);
     }
-    const files = (await this.walk(app, key)).filter((f) => (app === undefined || f.app === app) && (key === undefined || f.key === key));
+    const files = await this.walk(app, key);
     // A file ends where the stream's next one starts; the last one at its last write, or now while it is written
     // (its last write may be a fragment ago).
     const writing = this.writing.filesInUse();
