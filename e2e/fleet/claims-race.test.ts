@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answers } from '../../rtmpd/src/fleet/catalog.ts';
+import { answers } from '../../rtmpd/src/fleet/peer-http.ts';
 import { StreamClaims } from '../../rtmpd/src/fleet/claims.ts';
 import { FleetDirectory } from '../../rtmpd/src/fleet/directory.ts';
 import { kubernetesLeaseApi, type LeaseApi } from '../../rtmpd/src/fleet/lease-api.ts';

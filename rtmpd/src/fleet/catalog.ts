@@ -3,17 +3,17 @@
 // players of every pod added up (a relayed stream's players are counted
 // where they watch). Each live pod is asked for its streams in parallel; the
 // merged list is kept for a second, so a console polling many pods costs one
-// round of requests per second. A pod that does not answer leaves the
-// streams it owns listed from their claims alone.
-import { splitHostPort } from '../config.ts';
-import { request } from '../http/required-modules.ts';
+// round of requests per second; the clients of that second share it, so no
+// one client's leaving cuts its requests. A pod that does not answer leaves
+// the streams it owns listed from their claims alone.
 import type { StreamView } from '../http/stream-view.ts';
 import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
-import { FLEET_PREFIX, podStreamsSchema, type PodStreams } from './wire.ts';
+import { fleetGet } from './peer-http.ts';
 import type { ClaimRecord } from './records.ts';
+import { FLEET_PREFIX, podStreamsSchema, type PodStreams } from './wire.ts';
 
 export interface CatalogOptions {
   directory: FleetDirectory;
@@ -26,57 +26,6 @@ export interface CatalogOptions {
 }
 
 const CACHE_MS = 1000;
-/** A pod's stream list or snapshot larger than this is refused (a JPEG or a few thousand streams fit). */
-const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
-
-/** GETs a fleet path on another pod; undefined when it does not answer in time or answers more than `maxBytes`. */
-export function fleetGet(
-  address: string,
-  path: string,
-  token: string,
-  timeoutMs: number,
-  maxBytes = MAX_ANSWER_BYTES,
-): Promise<ForwardedAnswer | undefined> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        ...splitHostPort(address),
-        path,
-        headers: { authorization: `Bearer ${token}` },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) req.destroy();
-          else chunks.push(chunk);
-        });
-        res.on('end', () => {
-          const headers: Record<string, string> = {};
-          const retryAfter = res.headers['retry-after'];
-          if (typeof retryAfter === 'string') headers['Retry-After'] = retryAfter;
-          resolve({
-            status: res.statusCode ?? 502,
-            type: res.headers['content-type'] ?? 'application/octet-stream',
-            body: Buffer.concat(chunks),
-            headers,
-          });
-        });
-        res.on('error', () => resolve(undefined));
-      },
-    );
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-/** Whether a pod's HTTP port answers /health within a second (a process that died refuses at once). */
-export async function answers(address: string): Promise<boolean> {
-  return (await fleetGet(address, '/health', '', 1000))?.status === 200;
-}
 
 /** A stream known only from its claim (its owner did not answer): what the claim says, the rest unknown. */
 function fromClaim(claim: ClaimRecord, pod: string): StreamView {
@@ -119,12 +68,12 @@ export class FleetCatalog implements FleetStreams {
     return this.cached.list;
   }
 
-  async snapshot(app: string, key: string): Promise<ForwardedAnswer | undefined> {
+  async snapshot(app: string, key: string, signal: AbortSignal): Promise<ForwardedAnswer | undefined> {
     const owner = this.o.directory.owner(idOf(app, key));
     if (!owner || owner.claim.identity === this.o.identity) return undefined;
     const path = `${FLEET_PREFIX}/snapshot/${encodeURIComponent(app)}/${encodeURIComponent(key)}`;
     // A decode may queue behind others on the owner: give it the snapshot service's own patience.
-    return fleetGet(owner.pod.httpAddress, path, this.o.token, 15_000);
+    return fleetGet(owner.pod.httpAddress, path, { token: this.o.token, timeoutMs: 15_000, signal });
   }
 
   private async gather(): Promise<StreamView[]> {
@@ -133,7 +82,7 @@ export class FleetCatalog implements FleetStreams {
     const answers = await Promise.all(
       pods.map(async (pod): Promise<[string, PodStreams | undefined]> => {
         if (pod.identity === identity) return [pod.identity, this.o.local()];
-        const got = await fleetGet(pod.httpAddress, `${FLEET_PREFIX}/streams`, this.o.token, this.o.timeoutMs);
+        const got = await fleetGet(pod.httpAddress, `${FLEET_PREFIX}/streams`, { token: this.o.token, timeoutMs: this.o.timeoutMs });
         if (got?.status !== 200) {
           this.o.log.debug({ pod: pod.pod, status: got?.status }, 'fleet: a pod did not list its streams');
           return [pod.identity, undefined];

@@ -17,12 +17,13 @@ import type { SnapshotService } from '../snapshot/service.ts';
 import type { RemoteRenditions, Transcodes } from '../transcode/transcodes.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { streamId } from '../hub/names.ts';
-import { answers, FleetCatalog, fleetGet } from './catalog.ts';
+import { FleetCatalog } from './catalog.ts';
 import { StreamClaims } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
 import { kubernetesLeaseApi, type LeaseApi } from './lease-api.ts';
 import { podLoad } from './load.ts';
 import { Membership } from './membership.ts';
+import { answers, fleetGet } from './peer-http.ts';
 import { FleetRecordingIndex } from './recordings.ts';
 import { Relays } from './relays.ts';
 import { fleetRoutes, podStreams } from './routes.ts';
@@ -198,14 +199,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
  * Renditions, asked for in a master.m3u8 here, of a source another pod owns:
  * waited for on that pod, where its transcode runs, then relayed here.
  */
-function remoteRenditions(hub: StreamHub, directory: FleetDirectory, identity: string, token: string): RemoteRenditions {
+export function remoteRenditions(hub: StreamHub, directory: FleetDirectory, identity: string, token: string): RemoteRenditions {
   return {
     async arrival(app, source, key, waitMs, signal) {
       const owner = directory.owner(streamId(app, source));
       if (!owner || owner.claim.identity === identity) return;
       const until = performance.now() + waitMs;
       const path = `${FLEET_PREFIX}/renditions/${encodeURIComponent(app)}/${encodeURIComponent(key)}?wait_ms=${Math.floor(waitMs)}`;
-      const answer = await fleetGet(owner.pod.httpAddress, path, token, waitMs + 2000);
+      const answer = await fleetGet(owner.pod.httpAddress, path, { token, timeoutMs: waitMs + 2000, signal });
       if (answer?.status === 204) await hub.arrival(app, key, until - performance.now(), signal);
     },
   };

@@ -5,20 +5,18 @@
 // recording's id is qualified by the pod that holds it (`<pod>/<app>/<key>/
 // <file>`): two pods may record the same stream in the same millisecond (a
 // takeover while the old owner still writes), and the id says where to ask.
-import type { IncomingMessage } from 'node:http';
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
-import { splitHostPort } from '../config.ts';
 import type { VodFile } from '../hls/vod-playlist.ts';
 import { ApiError } from '../http/errors.ts';
 import { wholeNumber } from '../http/query.ts';
 import { recordingUrl, type RecordingStore } from '../http/recording-store.ts';
+import { abortedBy } from '../http/routing.ts';
 import type { FleetRecordingList, FleetRecordings, RecordingListQuery, RecordingSelection, RecordingView } from '../http/recordings-api.ts';
-import { request } from '../http/required-modules.ts';
 import { parseRecordingName } from '../storage/catalog.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { fleetGet } from './catalog.ts';
 import type { FleetDirectory } from './directory.ts';
+import { fleetGet, fleetRequest } from './peer-http.ts';
 import { FLEET_PREFIX } from './wire.ts';
 
 /** A path under /fleet/v1/recordings. */
@@ -187,6 +185,7 @@ export class FleetRecordingIndex implements FleetRecordings {
       recordingsPath(`?${params}`),
       MAX_PAGE_BYTES,
       validPage,
+      signal,
     );
     return mergePages(pages, query.limit);
   }
@@ -204,6 +203,7 @@ export class FleetRecordingIndex implements FleetRecordings {
           return undefined;
         }
       },
+      signal,
     );
     return [...answers.values()].flatMap((a) => a?.files ?? []).sort((a, b) => a.wallClock - b.wallClock);
   }
@@ -212,7 +212,13 @@ export class FleetRecordingIndex implements FleetRecordings {
     const holder = this.o.directory.livePods().find((p) => p.pod === pod);
     if (!holder) throw new ApiError(404, 'recording_not_found', `no recording ${pod}/${id}: ${pod} is not a live pod of this fleet`);
     const path = recordingsPath(`/${id.split('/').map(encodeURIComponent).join('/')}`);
-    const upstream = await this.send(holder.httpAddress, ctx.method, path, ctx.get('range'));
+    const range = ctx.get('range');
+    const upstream = await fleetRequest(holder.httpAddress, ctx.method, path, {
+      token: this.o.token,
+      timeoutMs: this.o.forwardTimeoutMs,
+      signal: abortedBy(ctx),
+      headers: range ? { range } : {},
+    });
     if (!upstream) throw new ApiError(502, 'pod_unreachable', `${pod}, which holds recording ${pod}/${id}, did not answer`);
     ctx.status = upstream.statusCode ?? 502;
     ctx.set('Access-Control-Allow-Origin', '*');
@@ -233,36 +239,18 @@ export class FleetRecordingIndex implements FleetRecordings {
     path: string,
     maxBytes: number,
     validate: (pod: string, body: Buffer) => T | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<Map<string, T | undefined>> {
     const pods = this.o.directory.livePods();
     const answers = await Promise.all(
       pods.map(async (pod): Promise<[string, T | undefined]> => {
         if (pod.identity === this.o.identity) return [pod.pod, await local()];
-        const got = await fleetGet(pod.httpAddress, path, this.o.token, this.o.timeoutMs, maxBytes);
+        const got = await fleetGet(pod.httpAddress, path, { token: this.o.token, timeoutMs: this.o.timeoutMs, maxBytes, signal });
         const answer = got?.status === 200 ? validate(pod.pod, got.body) : undefined;
         if (!answer) this.o.log.warn({ pod: pod.pod, status: got?.status, path }, 'fleet: a pod did not answer for its recordings');
         return [pod.pod, answer];
       }),
     );
     return new Map(answers);
-  }
-
-  /** Sends a download or delete to the pod holding the recording; undefined when it does not answer. */
-  private send(address: string, method: string, path: string, range: string): Promise<IncomingMessage | undefined> {
-    return new Promise((resolve) => {
-      const req = request(
-        {
-          ...splitHostPort(address),
-          method,
-          path,
-          headers: { authorization: `Bearer ${this.o.token}`, ...(range && { range }) },
-          timeout: this.o.forwardTimeoutMs,
-        },
-        resolve,
-      );
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(undefined));
-      req.end();
-    });
   }
 }

@@ -1,7 +1,8 @@
 // Where pods of a fleet reach each other (under /fleet/v1 on the HTTP port)
 // and what one pod answers another for its streams: routes.ts serves them,
-// catalog.ts, relays.ts and recordings.ts ask. A module of its own, so that
-// those modules and routes.ts (which imports recordings.ts) form no cycle.
+// catalog.ts, relays.ts and recordings.ts ask (through peer-http.ts but for
+// relays). A module of its own, so that those modules and routes.ts (which
+// imports recordings.ts) form no cycle.
 import { z } from 'zod';
 import { streamViewSchema } from '../http/stream-view.ts';
 

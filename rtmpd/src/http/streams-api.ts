@@ -11,7 +11,7 @@ import type { Recorder } from '../storage/recorder.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber } from './query.ts';
 import type { Router } from './required-modules.ts';
-import { routerFor, type Route, type RouteGroup } from './routing.ts';
+import { abortedBy, routerFor, type Route, type RouteGroup } from './routing.ts';
 import { streamView, streamViewSchema, type StreamView, type StreamViewSources } from './stream-view.ts';
 
 export interface StreamsApiOptions {
@@ -42,7 +42,7 @@ export interface FleetStreams {
   /** Every live stream of the fleet, each with the pod that owns it (publisher addresses included). */
   list(): Promise<StreamView[]>;
   /** The snapshot of a stream from the pod that owns it; undefined when no pod does. */
-  snapshot(app: string, key: string): Promise<ForwardedAnswer | undefined>;
+  snapshot(app: string, key: string, signal: AbortSignal): Promise<ForwardedAnswer | undefined>;
 }
 
 const STREAM_ID = /^rtmp\/[^/]+\/[^/]+$/;
@@ -185,7 +185,7 @@ export function streamsApi({ hub, snapshots, bitrate, authorizer, hls, recorder,
     const stream = hub.byId(id);
     if (stream) return sendSnapshot(ctx, snapshots, stream);
     const [, app = '', key = ''] = id.split('/');
-    const forwarded = await fleet?.snapshot(app, key);
+    const forwarded = await fleet?.snapshot(app, key, abortedBy(ctx));
     if (!forwarded) throw notLive(id);
     ctx.status = forwarded.status;
     ctx.set(forwarded.headers);
