@@ -1,11 +1,15 @@
 // The fleet-wide answers of the stream API, the same on every pod: every
-// stream with a valid claim, described by the pod that owns it, with the
-// players of every pod added up (a relayed stream's players are counted
-// where they watch). Each live pod is asked for its streams in parallel; the
-// merged list is kept for a second, so a console polling many pods costs one
-// round of requests per second; the clients of that second share it, so no
-// one client's leaving cuts its requests. A pod that does not answer leaves
-// the streams it owns listed from their claims alone.
+// stream that has an owner (directory.ts owner(), the pod its players here
+// are relayed from), described by that pod, with the players of every pod
+// added up (a relayed stream's players are counted where they watch). The
+// list follows owner(), not what this pod saw renewed lately: every present
+// pod is asked for its streams, in parallel, and its answer decides, so a
+// stream that plays from every pod is listed on every pod while the API
+// server falls behind. A pod that does not answer leaves the streams it owns
+// listed from their claims alone, while its Lease exists. The merged list is
+// kept for a second, so a console polling many pods costs one round of
+// requests per second; the clients of that second share it, so no one
+// client's leaving cuts its requests.
 import type { StreamView } from '../http/stream-view.ts';
 import type { FleetStreams, ForwardedAnswer } from '../http/streams-api.ts';
 import { streamId as idOf } from '../hub/names.ts';
@@ -78,7 +82,7 @@ export class FleetCatalog implements FleetStreams {
 
   private async gather(): Promise<StreamView[]> {
     const { directory, identity } = this.o;
-    const pods = directory.livePods();
+    const pods = directory.presentPods();
     const answers = await Promise.all(
       pods.map(async (pod): Promise<[string, PodStreams | undefined]> => {
         if (pod.identity === identity) return [pod.identity, this.o.local()];
@@ -98,7 +102,7 @@ export class FleetCatalog implements FleetStreams {
     const byPod = new Map(answers);
     const views: StreamView[] = [];
     for (const claim of directory.claims()) {
-      const owner = directory.livePod(claim.identity);
+      const owner = directory.owner(claim.streamId)?.pod;
       if (!owner) continue;
       const answer = byPod.get(claim.identity);
       const own = answer?.streams.find((s) => !s.relayed && s.view.stream_id === claim.streamId)?.view;

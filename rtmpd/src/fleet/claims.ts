@@ -227,7 +227,7 @@ export class StreamClaims {
     const { directory } = this.o;
     // Never decide on what the watch may not have caught up with.
     await directory.refreshPod(podLeaseName(podOf(claim.identity)));
-    const pod = directory.allPods().find((p) => p.identity === claim.identity);
+    const pod = directory.presentPod(claim.identity);
     const alive = directory.livePod(claim.identity) !== undefined;
     const holder: HolderState = {
       alive,

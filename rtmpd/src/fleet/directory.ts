@@ -1,10 +1,22 @@
 // What this pod knows of its fleet: every pod Lease and stream claim, kept by
 // one list+watch of the fleet's Leases (resumed from the last version seen,
 // re-listed on 410 Gone, retried with backoff), and when each pod Lease was
-// last seen renewed. A pod is alive while its Lease has been seen to change
-// within the Lease's duration, measured on this pod's clock from when the
-// change was observed, as client-go's leader election does: clocks of
-// different pods are never compared.
+// last seen renewed.
+//
+// Two rules, one per kind of decision:
+// - a pod is *present* while its Lease exists (and names a holder). What is
+//   served from a pod (the streams it owns and their players, its
+//   recordings, relays and snapshots of its streams) is asked of every
+//   present pod, and its own answer decides: an API server that falls
+//   behind (renewals that time out under load) stops no pod from serving,
+//   so it must not make a pod's streams or recordings vanish on the others.
+//   A pod that is really gone refuses, does not answer in time, or has lost
+//   its Lease to its restarted process or the garbage collector.
+// - a pod is *alive* while it is present and its Lease has been seen to
+//   change within the Lease's duration, measured on this pod's clock from
+//   when the change was observed, as client-go's leader election does
+//   (clocks of different pods are never compared). Only taking over what a
+//   pod holds (its claims, claims.ts) waits for it to be no longer alive.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../telemetry/logger.ts';
 import { statusOf, type Lease, type LeaseApi, type LeaseEvent } from './lease-api.ts';
@@ -78,7 +90,17 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
     return [...this.claimsById.values()];
   }
 
-  /** The pod holding `identity`, while it is alive. */
+  /** The pod holding `identity`, while its Lease exists: what is served from it is asked of it. */
+  presentPod(identity: string): PodRecord | undefined {
+    return this.observed(identity)?.record;
+  }
+
+  /** Every pod whose Lease exists, seen renewed lately or not. */
+  presentPods(): PodRecord[] {
+    return [...this.pods.values()].filter((o) => this.isPresent(o)).map((o) => o.record);
+  }
+
+  /** The pod holding `identity`, while it is alive: its claims are not to be taken over. */
   livePod(identity: string): PodRecord | undefined {
     const o = this.observed(identity);
     return o && this.isAlive(o) ? o.record : undefined;
@@ -89,11 +111,6 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
     return [...this.pods.values()].filter((o) => this.isAlive(o)).map((o) => o.record);
   }
 
-  /** Every pod Lease, alive or not. */
-  allPods(): PodRecord[] {
-    return [...this.pods.values()].map((o) => o.record);
-  }
-
   /** How long ago the Lease of `identity` was last seen renewed (Infinity when unknown). */
   silentFor(identity: string): number {
     const o = this.observed(identity);
@@ -102,17 +119,12 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
 
   /**
    * The pod that owns a stream, where its players here are sent (relays,
-   * snapshots, renditions): its claim's holder while the holder's pod Lease
-   * is there, seen renewed lately or not. An API server that falls behind
-   * (renewals that time out under load) stops no owner from serving, so it
-   * must not make the stream "not live" on every other pod; the holder's own
-   * answer decides, and one that is gone refuses, answers 404, or has lost
-   * its Lease to its restarted process or the garbage collector. Taking the
-   * claim over still waits for the holder's Lease to expire (claims.ts).
+   * snapshots, renditions) and whose answer describes it in the fleet's
+   * list: its claim's holder while the holder is present, alive or not.
    */
   owner(streamId: string): { claim: ClaimRecord; pod: PodRecord } | undefined {
     const claim = this.claimsById.get(streamId);
-    const pod = claim && this.observed(claim.identity)?.record;
+    const pod = claim && this.presentPod(claim.identity);
     return claim && pod ? { claim, pod } : undefined;
   }
 
@@ -126,13 +138,19 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
     else if (this.pods.has(podLease)) this.apply('DELETED', { metadata: { name: podLease }, spec: {} });
   }
 
+  /** The present pod holding `identity`. */
   private observed(identity: string): Observed | undefined {
-    for (const o of this.pods.values()) if (o.record.identity === identity) return o;
+    for (const o of this.pods.values()) if (this.isPresent(o) && o.record.identity === identity) return o;
     return undefined;
   }
 
+  /** A Lease without a holder is no pod's. */
+  private isPresent(o: Observed): boolean {
+    return o.record.identity !== '';
+  }
+
   private isAlive(o: Observed): boolean {
-    return o.record.identity !== '' && this.now() - o.changedAt < o.record.durationMs;
+    return this.isPresent(o) && this.now() - o.changedAt < o.record.durationMs;
   }
 
   private async relist(): Promise<void> {

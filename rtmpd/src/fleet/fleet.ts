@@ -173,6 +173,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       leaseWrites: membership.writes + claims.writes,
       relays: relays.active,
       relaysStarted: relays.started,
+      // Alive, not merely present: the gauge shows an API server that falls behind on renewals.
       pods: directory.livePods().length,
       claims: claims.heldStreams().length,
     }),

@@ -1,10 +1,21 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Koa from 'koa';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryLeaseApi } from '../../test/support/memory-lease-api.ts';
 import { RecordingStore } from '../http/recording-store.ts';
 import type { RecordingView } from '../http/recordings-api.ts';
-import { mergePages, podRecordings, validPage, type PodRecordingPage } from './recordings.ts';
+import { BitrateMeter } from '../hub/bitrate.ts';
+import { StreamHub } from '../hub/hub.ts';
+import type { SnapshotService } from '../snapshot/service.ts';
+import { FleetDirectory } from './directory.ts';
+import { FleetRecordingIndex, mergePages, podRecordings, validPage, type PodRecordingPage } from './recordings.ts';
+import { podLease, podLeaseName } from './records.ts';
+import { fleetRoutes } from './routes.ts';
 
 const view = (pod: string, name: string): RecordingView & { pod: string } => {
   const id = `${pod}/live/cam/${name}`;
@@ -88,9 +99,10 @@ describe('one pod’s page', () => {
     for (const name of [T1, T2, T3]) await writeFile(join(dir, 'live', 'cam', name), 'not media');
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
+  const storeOf = (path: string) => new RecordingStore(path, { filesInUse: () => new Set(), finishing: () => undefined });
 
   it('qualifies ids and URLs with the pod and starts after the cursor', async () => {
-    const store = new RecordingStore(dir, { filesInUse: () => new Set(), finishing: () => undefined });
+    const store = storeOf(dir);
     const first = await podRecordings(store, 'edge-0', { stream_id: 'rtmp/live/cam', limit: 2 });
     expect(first.recordings.map((r) => [r.id, r.pod])).toEqual([
       [`edge-0/live/cam/${T1}`, 'edge-0'],
@@ -102,5 +114,53 @@ describe('one pod’s page', () => {
     const next = await podRecordings(store, 'edge-0', { limit: 2, after: `edge-1/live/cam/${T2}` });
     expect(next.recordings.map((r) => r.id)).toEqual([`edge-0/live/cam/${T3}`]);
     expect(next.more).toBe(false);
+  });
+
+  // An API server under load times out the renewals of a pod that still serves its recordings.
+  it('is asked of a pod whose Lease exists, seen renewed lately or not, and no more once its Lease is gone', async () => {
+    const token = 'the-fleet-token-of-this-test';
+    const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+    const bitrate = new BitrateMeter(hub);
+    const app = new Koa();
+    app.silent = true;
+    const routes = fleetRoutes({
+      hub,
+      // Not asked for: only the recordings are.
+      snapshots: {} as SnapshotService,
+      bitrate,
+      sources: {},
+      recordings: storeOf(dir),
+      renditionPublished: () => Promise.resolve(),
+      pod: 'edge-1',
+      token,
+    });
+    app.use(routes.routes());
+    const server = createServer(app.callback()).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    let clock = 0;
+    const api = memoryLeaseApi();
+    const at = new Date().toISOString();
+    const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lease = { fleet: 'edge', durationSeconds: 10, acquireTime: at, now: at, publishers: 0, players: 0, draining: false };
+    await api.create(podLease({ ...lease, pod: 'edge-1', identity: 'edge-1_b', httpAddress: address }));
+    const silent = pino({ level: 'silent' });
+    const directory = new FleetDirectory({ api, fleet: 'edge', log: silent, now: () => clock });
+    await directory.start();
+    try {
+      clock = 60_000;
+      const empty = storeOf(await mkdtemp(join(tmpdir(), 'fleet-recordings-none-')));
+      const index = new FleetRecordingIndex({ directory, pod: 'edge-0', identity: 'edge-0_a', token, store: empty, log: silent });
+      const listed = await index.list({ limit: 10 });
+      expect(listed.recordings.map((r) => r.id)).toEqual([T1, T2, T3].map((name) => `edge-1/live/cam/${name}`));
+      expect(listed.unreachable_pods).toEqual([]);
+
+      await api.delete(podLeaseName('edge-1'));
+      await directory.refreshPod(podLeaseName('edge-1'));
+      expect(await index.list({ limit: 10 })).toEqual({ recordings: [], next_page_token: null, unreachable_pods: [] });
+    } finally {
+      directory.stop();
+      server.close();
+      bitrate.close();
+    }
   });
 });

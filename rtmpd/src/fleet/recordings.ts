@@ -1,10 +1,11 @@
 // The recordings API's fleet-wide answers: each pod keeps its recordings on
-// its own volume, so a list asks every live pod for its page (in parallel,
-// with the fleet token) and merges them in time order, and a download or
-// delete of another pod's recording is passed on to it as a stream. A
-// recording's id is qualified by the pod that holds it (`<pod>/<app>/<key>/
-// <file>`): two pods may record the same stream in the same millisecond (a
-// takeover while the old owner still writes), and the id says where to ask.
+// its own volume, so a list asks every present pod (directory.ts), seen
+// renewed lately or not, for its page (in parallel, with the fleet token)
+// and merges them in time order, and a download or delete of another pod's
+// recording is passed on to it as a stream. A recording's id is qualified
+// by the pod that holds it (`<pod>/<app>/<key>/<file>`): two pods may record
+// the same stream in the same millisecond (a takeover while the old owner
+// still writes), and the id says where to ask.
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import type { VodFile } from '../hls/vod-playlist.ts';
@@ -209,8 +210,8 @@ export class FleetRecordingIndex implements FleetRecordings {
   }
 
   async forward(ctx: RouterContext, pod: string, id: string): Promise<void> {
-    const holder = this.o.directory.livePods().find((p) => p.pod === pod);
-    if (!holder) throw new ApiError(404, 'recording_not_found', `no recording ${pod}/${id}: ${pod} is not a live pod of this fleet`);
+    const holder = this.o.directory.presentPods().find((p) => p.pod === pod);
+    if (!holder) throw new ApiError(404, 'recording_not_found', `no recording ${pod}/${id}: ${pod} is not a pod of this fleet`);
     const path = recordingsPath(`/${id.split('/').map(encodeURIComponent).join('/')}`);
     const range = ctx.get('range');
     const upstream = await fleetRequest(holder.httpAddress, ctx.method, path, {
@@ -233,7 +234,7 @@ export class FleetRecordingIndex implements FleetRecordings {
     else ctx.body = upstream;
   }
 
-  /** Asks every live pod (this one without a request); undefined for a pod that did not answer validly. */
+  /** Asks every present pod (this one without a request); undefined for a pod that did not answer validly. */
   private async ask<T>(
     local: () => Promise<T>,
     path: string,
@@ -241,7 +242,7 @@ export class FleetRecordingIndex implements FleetRecordings {
     validate: (pod: string, body: Buffer) => T | undefined,
     signal: AbortSignal | undefined,
   ): Promise<Map<string, T | undefined>> {
-    const pods = this.o.directory.livePods();
+    const pods = this.o.directory.presentPods();
     const answers = await Promise.all(
       pods.map(async (pod): Promise<[string, T | undefined]> => {
         if (pod.identity === this.o.identity) return [pod.pod, await local()];

@@ -98,7 +98,7 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
 
   it('answers every parameter a pod sends, and refuses one it does not take', async () => {
     const pod = (name: string, identity: string) => ({ pod: name, identity, httpAddress: address }) as PodRecord;
-    const directory = { livePods: () => [pod('edge-0', 'me'), pod('edge-1', 'other')] } as unknown as FleetDirectory;
+    const directory = { presentPods: () => [pod('edge-0', 'me'), pod('edge-1', 'other')] } as unknown as FleetDirectory;
     const warn = vi.fn();
     const index = new FleetRecordingIndex({ directory, pod: 'edge-0', identity: 'me', token, store, log: { warn } as unknown as Logger });
     const selection = { stream_id: 'rtmp/live/cam', app: 'live', key: 'cam', start: Date.parse('2026-11-29T00:00:00Z'), end: Date.now() };

@@ -37,16 +37,16 @@ export const recordingListSchema = z.object({
   unreachable_pods: z
     .array(z.string())
     .optional()
-    .describe('in a fleet: live pods that did not answer, whose recordings are missing from the list'),
+    .describe('in a fleet: pods (with a pod Lease) that did not answer, whose recordings are missing from the list'),
 });
 export type FleetRecordingList = Required<z.infer<typeof recordingListSchema>>;
 
 export interface FleetRecordings {
   /** This pod's name, the first part of the ids of its recordings. */
   pod: string;
-  /** A page of every live pod's recordings, ids qualified by the pod that holds them; `signal`: the client left. */
+  /** A page of every pod's recordings, ids qualified by the pod that holds them; `signal`: the client left. */
   list(query: RecordingListQuery, signal?: AbortSignal): Promise<FleetRecordingList>;
-  /** The fMP4 files of a stream on every live pod, in time order; `signal`: the client left. */
+  /** The fMP4 files of a stream on every pod, in time order; `signal`: the client left. */
   vod(query: RecordingSelection, signal?: AbortSignal): Promise<VodFile[]>;
   /** Serves a download or delete of `id` (`<app>/<key>/<file>`) from `pod`, which holds it. */
   forward(ctx: RouterContext, pod: string, id: string): Promise<void>;
@@ -95,7 +95,7 @@ export const DOWNLOAD_ANSWERS = {
  * paginated), download with range requests, delete, and a VOD HLS playlist
  * over a stream's fMP4 recordings. A recording id is `<app>/<key>/<file>`
  * (URL-encoded as one path segment, or as three); nothing outside the
- * storage directory can be named. In a fleet every live pod's recordings are
+ * storage directory can be named. In a fleet every pod's recordings are
  * listed, with ids `<pod>/<app>/<key>/<file>` (one segment or four), and a
  * recording held by another pod is served and deleted through it.
  */
