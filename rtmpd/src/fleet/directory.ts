@@ -11,7 +11,9 @@
 //   behind (renewals that time out under load) stops no pod from serving,
 //   so it must not make a pod's streams or recordings vanish on the others.
 //   A pod that is really gone refuses, does not answer in time, or has lost
-//   its Lease to its restarted process or the garbage collector.
+//   its Lease to its restarted process, the garbage collector or, run
+//   without the operator, another pod once unrenewed for minutes
+//   (abandoned.ts).
 // - a pod is *alive* while it is present and its Lease has been seen to
 //   change within the Lease's duration, measured on this pod's clock from
 //   when the change was observed, as client-go's leader election does

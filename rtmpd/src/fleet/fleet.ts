@@ -16,7 +16,9 @@ import type { AdmissionCheck } from '../rtmp/server/admission.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
 import type { RemoteRenditions, Transcodes } from '../transcode/transcodes.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { FleetCounters } from '../telemetry/metrics.ts';
 import { streamId } from '../hub/names.ts';
+import { AbandonedLeases } from './abandoned.ts';
 import { FleetCatalog } from './catalog.ts';
 import { StreamClaims } from './claims.ts';
 import { FleetDirectory } from './directory.ts';
@@ -94,7 +96,7 @@ export interface Fleet {
   recordings: FleetRecordings;
   identity: string;
   /** Lease writes and relays, for /metrics. */
-  stats(): { leaseWrites: number; relays: number; relaysStarted: number; pods: number; claims: number };
+  stats(): FleetCounters;
   /** Tells the fleet this pod is draining; new publishes here are refused. */
   drain(): Promise<void>;
   /** Lets go of every claim: their streams can be published on another pod at once. */
@@ -144,8 +146,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   });
   hub.remote = relays;
   o.transcodes.remote = remoteRenditions(hub, directory, identity, token);
+  const abandoned = new AbandonedLeases({ api, directory, identity, log });
+  const failed = (what: string) => (err: unknown) => log.warn({ err: String(err) }, `fleet: ${what} failed`);
   const sweep = setInterval(() => {
-    claims.sweep().catch((err: unknown) => log.warn({ err: String(err) }, 'fleet: claim sweep failed'));
+    void claims
+      .sweep()
+      .catch(failed('claim sweep'))
+      .then(() => abandoned.sweep())
+      .catch(failed('sweep of abandoned leases'));
   }, membership.renewIntervalMs);
   sweep.unref();
 
@@ -170,12 +178,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     recordings: new FleetRecordingIndex({ directory, pod, identity, token, store: o.recordings, log }),
     identity,
     stats: () => ({
-      leaseWrites: membership.writes + claims.writes,
+      leaseWrites: membership.writes + claims.writes + abandoned.writes,
       relays: relays.active,
       relaysStarted: relays.started,
       // Alive, not merely present: the gauge shows an API server that falls behind on renewals.
       pods: directory.livePods().length,
       claims: claims.heldStreams().length,
+      abandonedLeasesDeleted: abandoned.deleted,
     }),
     async drain() {
       draining = true;

@@ -1,7 +1,8 @@
 // This pod's Lease: taken at start (a previous process under the same pod
 // name is replaced), renewed every third of its duration with the pod's
 // address and load, deleted on a clean stop (and, when the pod knows its UID,
-// by the garbage collector with its Pod). It is the fleet's only
+// by the garbage collector with its Pod; without it, by another pod once it
+// has gone unrenewed for minutes, abandoned.ts). It is the fleet's only
 // steady-state write: one per pod per renewal, however many streams it has.
 import type { Logger } from '../telemetry/logger.ts';
 import type { LeaseApi } from './lease-api.ts';
@@ -125,8 +126,9 @@ export class Membership {
         this.resourceVersion = replaced.metadata.resourceVersion;
         return;
       }
-      // Someone else wrote it (another process claiming this pod's name): read and retake.
-      log.warn({ lease: this.name }, 'fleet: the pod lease changed under us; taking it back');
+      // Someone else wrote it (another process claiming this pod's name) or deleted it (a pod that took this
+      // one for abandoned after a long stall, abandoned.ts): read and retake, or create it again.
+      log.warn({ lease: this.name }, 'fleet: the pod lease changed or was deleted under us; taking it back');
       this.resourceVersion = undefined;
     }
     throw new Error(`could not write the pod lease ${this.name}`);

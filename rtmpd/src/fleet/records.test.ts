@@ -40,6 +40,7 @@ describe('fleet Lease records', () => {
       draining: true,
       durationMs: 10_000,
       renewTime: now,
+      ownedByPod: false,
     });
     expect(claimRecord(pod)).toBeUndefined();
     const fields = { fleet: 'edge', streamId: 'rtmp/live/a', identity: 'edge-1_abcd', durationSeconds: 10, now };
@@ -52,6 +53,7 @@ describe('fleet Lease records', () => {
       identity: 'edge-1_abcd',
       acquireTime: now,
       protocol: 'rtmps',
+      ownedByPod: false,
     });
     expect(claimRecord(claimLease({ ...fields, protocol: 'rtmp' }))?.protocol).toBe('rtmp');
     expect(podRecord(claim)).toBeUndefined();
@@ -72,6 +74,7 @@ describe('fleet Lease records', () => {
     };
     const uid = '4b3d5a7e-1f0c-4e8a-9d1b-6c2f0e9a7b31';
     expect(podLease({ ...fields, podUid: uid }).metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: 'edge-1', uid }]);
+    expect(podRecord(podLease({ ...fields, podUid: uid }))?.ownedByPod).toBe(true);
     expect(podLease({ ...fields, podUid: '' }).metadata.ownerReferences).toBeUndefined();
     expect(podLease(fields).metadata.ownerReferences).toBeUndefined();
   });
@@ -89,6 +92,7 @@ describe('fleet Lease records', () => {
     expect(claimLease({ ...claim, podUid: uid }).metadata.ownerReferences).toEqual([
       { apiVersion: 'v1', kind: 'Pod', name: 'edge-1', uid },
     ]);
+    expect(claimRecord(claimLease({ ...claim, podUid: uid }))?.ownedByPod).toBe(true);
     expect(claimLease({ ...claim, podUid: '' }).metadata.ownerReferences).toBeUndefined();
     expect(claimLease(claim).metadata.ownerReferences).toBeUndefined();
   });

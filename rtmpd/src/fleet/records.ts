@@ -6,7 +6,8 @@
 // - a stream claim per live stream, created when a publish is admitted and
 //   deleted when it ends; it is valid while its holder's pod Lease is.
 // Both name their holder's Pod as owner when it knows its UID, so the garbage
-// collector deletes them with the Pod, also after a kill that left no time to.
+// collector deletes them with the Pod, also after a kill that left no time to;
+// without one, the other pods delete them once abandoned (abandoned.ts).
 import { createHash } from 'node:crypto';
 import { RTMP_PROTOCOLS, type RtmpProtocol } from '../hub/subscriber.ts';
 import type { Lease } from './lease-api.ts';
@@ -59,6 +60,8 @@ export interface PodRecord {
   durationMs: number;
   /** RFC 3339, as written by the holder (its clock). */
   renewTime: string;
+  /** It names a Pod as owner: the garbage collector deletes it with the Pod, no rtmpd need to. */
+  ownedByPod: boolean;
 }
 
 export interface ClaimRecord {
@@ -70,6 +73,8 @@ export interface ClaimRecord {
   acquireTime: string;
   /** The listener its publisher came in on, what the catalog shows when the owner does not answer. */
   protocol: RtmpProtocol;
+  /** It names a Pod as owner: the garbage collector deletes it with the Pod, no rtmpd need to. */
+  ownedByPod: boolean;
 }
 
 /**
@@ -78,6 +83,8 @@ export interface ClaimRecord {
  * every claim before (so a value a later version adds does too).
  */
 const protocolOf = (v: string | undefined): RtmpProtocol => RTMP_PROTOCOLS.find((p) => p === v) ?? 'rtmp';
+
+const ownedByPod = (lease: Lease): boolean => lease.metadata.ownerReferences?.some((o) => o.kind === 'Pod') ?? false;
 
 const count = (v: string | undefined): number => {
   const n = Number(v);
@@ -99,6 +106,7 @@ export function podRecord(lease: Lease): PodRecord | undefined {
     draining: a[ANNOTATION.draining] === 'true',
     durationMs: (lease.spec.leaseDurationSeconds ?? 0) * 1000,
     renewTime: lease.spec.renewTime ?? '',
+    ownedByPod: ownedByPod(lease),
   };
 }
 
@@ -113,6 +121,7 @@ export function claimRecord(lease: Lease): ClaimRecord | undefined {
     identity: lease.spec.holderIdentity ?? '',
     acquireTime: lease.spec.acquireTime ?? '',
     protocol: protocolOf(lease.metadata.annotations?.[ANNOTATION.protocol]),
+    ownedByPod: ownedByPod(lease),
   };
 }
 

@@ -241,7 +241,14 @@ describe('RtmpdMetrics', () => {
 
   it("keeps a relayed stream's latency apart (source=relay), and counts the frames a slow relay to another pod missed as the fleet's, not as a slow player's", async () => {
     const { hub, metrics } = setup(10);
-    metrics.watchFleet(() => ({ pods: 2, claims: 1, relays: 1, relaysStarted: 1, leaseWrites: 0 }));
+    metrics.watchFleet(() => ({
+      pods: 2,
+      claims: 1,
+      relays: 1,
+      relaysStarted: 1,
+      leaseWrites: 0,
+      abandonedLeasesDeleted: { pod: 1, claim: 3 },
+    }));
     const owned = hub.publish('live', 'owned', publisher());
     owned.subscribe(player('relay'), performance.now()); // another pod pulling it, and not reading
     feed(owned, 40);
@@ -255,6 +262,8 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_relay_latency_seconds_count{source="relay"}')).toBe(packets(2));
     expect(hub.relayFramesDropped).toBeGreaterThan(0);
     expect(m.get('rtmpd_fleet_relay_dropped_frames_total')).toBe(hub.relayFramesDropped);
+    expect(m.get('rtmpd_fleet_abandoned_leases_deleted_total{kind="pod"}')).toBe(1);
+    expect(m.get('rtmpd_fleet_abandoned_leases_deleted_total{kind="claim"}')).toBe(3);
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="owned",source="publisher"}')).toBe(0);
     // The hub's sweep counts a stalled relay apart (hub.test.ts); the scrape reads that count.
     hub.relaysStalledClosed = 3;

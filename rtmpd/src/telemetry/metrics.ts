@@ -421,6 +421,8 @@ export interface FleetCounters {
   relays: number;
   relaysStarted: number;
   leaseWrites: number;
+  /** Leases of pods killed without the operator, deleted by this pod (fleet/abandoned.ts). */
+  abandonedLeasesDeleted: { pod: number; claim: number };
 }
 
 /**
@@ -610,7 +612,7 @@ export class RtmpdMetrics {
 
   /** A pod of a fleet: its series exist only then. */
   watchFleet(stats: () => FleetCounters): void {
-    const read = (field: keyof FleetCounters) => () => [{ value: stats()[field] }];
+    const read = (field: Exclude<keyof FleetCounters, 'abandonedLeasesDeleted'>) => () => [{ value: stats()[field] }];
     this.add('rtmpd_fleet_pods', 'Pods of the fleet whose Lease this pod sees alive, itself included.', 'gauge', read('pods'));
     this.add('rtmpd_fleet_claims', 'Stream claims this pod holds (streams it owns).', 'gauge', read('claims'));
     this.add('rtmpd_fleet_relays', 'Streams relayed into this pod from their owners now.', 'gauge', read('relays'));
@@ -629,9 +631,15 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_fleet_lease_writes_total',
-      'Writes to the Kubernetes API: pod Lease renewals and stream claims created, taken over and deleted.',
+      'Writes to the Kubernetes API: pod Lease renewals, stream claims created, taken over and deleted, and abandoned Leases deleted.',
       'counter',
       read('leaseWrites'),
+    );
+    this.add(
+      'rtmpd_fleet_abandoned_leases_deleted_total',
+      'Leases without a Pod owner that this pod deleted as abandoned, by kind: pod (a pod Lease not seen renewed for 5 minutes or 10 Lease durations, the longer: rtmpd run without the operator and killed), claim (a stream claim whose holder has no pod Lease).',
+      'counter',
+      () => Object.entries(stats().abandonedLeasesDeleted).map(([kind, value]) => ({ labels: { kind }, value })),
     );
   }
 
