@@ -84,7 +84,9 @@ export class AbandonedLeases {
     const byHolder = new Map<string, ClaimRecord[]>();
     for (const claim of directory.claims()) {
       if (claim.ownedByPod || directory.presentPod(claim.identity)) continue;
-      byHolder.set(claim.identity, [...(byHolder.get(claim.identity) ?? []), claim]);
+      const held = byHolder.get(claim.identity);
+      if (held) held.push(claim);
+      else byHolder.set(claim.identity, [claim]);
     }
     return byHolder;
   }
