@@ -144,17 +144,17 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
     config,
     logger: logger.child({ component: 'recorder' }),
     onFileClosed: (path) => {
-      retention.request();
+      retention.fileClosed(path);
       webhooks.recordingCompleted(path);
     },
   });
   const retention = new Retention({
     storageDir: config.storageDir,
     config,
-    inUse: () => recorder.filesInUse(),
+    writing: () => recorder.writing(),
     logger: logger.child({ component: 'retention' }),
   });
-  const recordings = new RecordingStore(config.storageDir, recorder);
+  const recordings = new RecordingStore(config.storageDir, recorder, (path) => retention.forget(path));
   const webhooks = await Webhooks.start({
     hub,
     config,

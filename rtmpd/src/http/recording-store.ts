@@ -52,12 +52,15 @@ interface Walks {
 export class RecordingStore {
   private readonly storageDir: string;
   private readonly writing: FilesBeingWritten;
+  private readonly onDeleted: (path: string) => void;
   /** By the part walked (`<app>/<key>`, either empty for all); only while a walk runs or waits. */
   private readonly walks = new Map<string, Walks>();
 
-  constructor(storageDir: string, writing: FilesBeingWritten) {
+  /** `onDeleted`: a recording was deleted through the API (retention stops counting it). */
+  constructor(storageDir: string, writing: FilesBeingWritten, onDeleted: (path: string) => void = () => {}) {
     this.storageDir = storageDir;
     this.writing = writing;
+    this.onDeleted = onDeleted;
   }
 
   /**
@@ -201,6 +204,7 @@ export class RecordingStore {
     } catch {
       throw new ApiError(404, 'recording_not_found', `no recording ${file.id}`);
     }
+    this.onDeleted(file.path);
     ctx.status = 204;
   }
 }

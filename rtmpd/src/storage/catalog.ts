@@ -39,7 +39,7 @@ export function parseRecordingName(name: string): { start: Date; format: Recordi
 }
 
 /** Splits a recording id into its parts, or undefined when it is not exactly `<app>/<key>/<recording file name>`. */
-function parseRecordingId(id: string): { app: string; key: string; name: string } | undefined {
+export function parseRecordingId(id: string): { app: string; key: string; name: string } | undefined {
   const parts = id.split('/');
   if (parts.length !== 3) return undefined;
   const [app, key, name] = parts as [string, string, string];

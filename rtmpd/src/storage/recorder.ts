@@ -84,12 +84,16 @@ export class Recorder {
    * refuses an open one and waits for one that is finishing).
    */
   filesInUse(): Set<string> {
-    const paths = new Set<string>();
+    return new Set(this.writing().keys());
+  }
+
+  /** The files in use (filesInUse), each with the bytes written to it so far: what retention counts them for. */
+  writing(): Map<string, number> {
+    const bytes = new Map<string, number>();
     for (const recording of this.recordings.values()) {
-      if (recording.openPath) paths.add(recording.openPath);
-      for (const path of recording.finishingPaths()) paths.add(path);
+      for (const file of recording.files()) bytes.set(file.path, file.committed);
     }
-    return paths;
+    return bytes;
   }
 
   /** Settles once `path`, a file whose segment has ended, is written whole and closed (or removed, if it held nothing); undefined when it is not such a file. */
@@ -157,7 +161,7 @@ class StreamRecording implements Subscriber {
   private retryAt = 0;
   private ended = false;
   /** The files whose segment has ended, by path, until they are written out, synced and closed. */
-  private readonly closing = new Map<string, Promise<void>>();
+  private readonly closing = new Map<string, { file: SegmentFile; done: Promise<void> }>();
   private lastStart = 0;
   // fMP4
   private fragmenter: Fragmenter | undefined;
@@ -173,16 +177,14 @@ class StreamRecording implements Subscriber {
     this.o = options;
   }
 
-  get openPath(): string | undefined {
-    return this.file?.path;
-  }
-
-  finishingPaths(): Iterable<string> {
-    return this.closing.keys();
+  /** The open file and those still being written out and closed. */
+  *files(): Iterable<SegmentFile> {
+    if (this.file) yield this.file;
+    for (const { file } of this.closing.values()) yield file;
   }
 
   finishing(path: string): Promise<void> | undefined {
-    return this.closing.get(path);
+    return this.closing.get(path)?.done;
   }
 
   begin(stream: Stream): void {
@@ -209,13 +211,17 @@ class StreamRecording implements Subscriber {
     this.ended = true;
     this.fragmenter?.finish();
     this.endFile();
-    void Promise.all(this.closing.values()).then(() => this.o.onDone());
+    void Promise.all(this.closingDone()).then(() => this.o.onDone());
   }
 
   async stop(): Promise<void> {
     this.o.stream.unsubscribe(this);
     this.close();
-    await Promise.all(this.closing.values());
+    await Promise.all(this.closingDone());
+  }
+
+  private closingDone(): Promise<void>[] {
+    return [...this.closing.values()].map(({ done }) => done);
   }
 
   private onFragment(fragment: Fragment): void {
@@ -310,7 +316,7 @@ class StreamRecording implements Subscriber {
       this.o.logger.info({ path: file.path, bytes: file.committed }, 'recording file finished');
       this.o.onFileClosed(file.path);
     });
-    this.closing.set(file.path, done);
+    this.closing.set(file.path, { file, done });
   }
 
   private onFileError(file: SegmentFile, err: NodeJS.ErrnoException): void {

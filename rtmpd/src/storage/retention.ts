@@ -2,11 +2,15 @@
 // or a rule's maxAgeHours), by the total size of the streams a rule matches
 // (its maxBytes, e.g. per app) and by the total under --storage-dir
 // (--recording-max-bytes). Oldest first, and never a file being written.
+// A sweep reads the ledger (recording-ledger.ts), not the storage directory:
+// a sweep after every file that closes would otherwise walk it continuously
+// on a fleet of cameras (1,000 publishers, 100,000 files kept).
 import { unlink } from 'node:fs/promises';
-import type { Config } from '../config.ts';
+import type { Config, RecordingRule } from '../config.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { listRecordings, type RecordingFile } from './catalog.ts';
+import type { RecordingFile } from './catalog.ts';
+import { RecordingLedger, type LedgerFile, type LedgerStream } from './recording-ledger.ts';
 
 export type RetentionConfig = Pick<Config, 'recordingMaxAgeHours' | 'recordingMaxBytes' | 'recordingRules'>;
 
@@ -14,8 +18,8 @@ export interface RetentionOptions {
   storageDir: string;
   /** Read at every sweep (these options change live). */
   config: RetentionConfig;
-  /** Files being written now. */
-  inUse: () => ReadonlySet<string>;
+  /** Files being written now, by path, with their bytes so far. */
+  writing: () => ReadonlyMap<string, number>;
   logger: Logger;
 }
 
@@ -26,19 +30,35 @@ export interface RetentionStats {
 
 export type DeleteReason = 'age' | 'rule_size' | 'volume_size';
 
+interface Deleted {
+  file: RecordingFile;
+  reason: DeleteReason;
+}
+
 const HOUR_MS = 3_600_000;
-/** A sweep runs this often, and after every recording file that closes. */
+/** A sweep runs this often, and after every recording file that closes (fileClosed). */
 const SWEEP_MS = 60_000;
+/**
+ * The whole storage directory is walked at the first sweep and then this
+ * often, to take in files added, changed or removed by hand; after a delete
+ * failed, at the next sweep a minute or more after the last walk.
+ */
+const WALK_MS = 15 * 60_000;
 
 export class Retention {
   readonly stats: RetentionStats = { deletedFiles: 0, deletedBytes: 0 };
   private readonly options: RetentionOptions;
+  private readonly ledger: RecordingLedger;
   private readonly timer: NodeJS.Timeout;
+  /** The sweep time of the last walk. */
+  private walkedAt: number | undefined;
+  private deleteFailed = false;
   private running: Promise<void> | undefined;
   private again = false;
 
   constructor(options: RetentionOptions) {
     this.options = options;
+    this.ledger = new RecordingLedger(options.storageDir);
     this.timer = setInterval(() => this.request(), SWEEP_MS).unref();
   }
 
@@ -59,63 +79,112 @@ export class Retention {
       });
   }
 
-  /** One pass over the storage directory; returns the files deleted, with why. */
-  async sweep(now = Date.now()): Promise<{ file: RecordingFile; reason: DeleteReason }[]> {
-    const { config, storageDir } = this.options;
-    const inUse = this.options.inUse();
-    const files = await listRecordings(storageDir); // oldest first
-    const deleted: { file: RecordingFile; reason: DeleteReason }[] = [];
-    const remove = async (file: RecordingFile, reason: DeleteReason): Promise<boolean> => {
-      if (inUse.has(file.path)) return false;
-      try {
-        await unlink(file.path);
-      } catch {
-        return false; // gone already (a DELETE through the API), or not ours to remove
-      }
-      deleted.push({ file, reason });
-      this.stats.deletedFiles++;
-      this.stats.deletedBytes += file.size;
-      this.options.logger.info({ recording: file.id, bytes: file.size, reason }, 'recording deleted by retention');
-      return true;
-    };
+  /** The recorder wrote `path` whole and closed it: a sweep soon takes it in (without a walk) and keeps the budgets. */
+  fileClosed(path: string): void {
+    this.ledger.closed(path);
+    this.request();
+  }
 
-    let kept: RecordingFile[] = [];
+  /** Takes out a file deleted elsewhere (through the API), so the size budgets stop counting it at once. */
+  forget(path: string): void {
+    this.ledger.forget(path);
+  }
+
+  /** One pass over the ledger; returns the files deleted, with why. */
+  async sweep(now = Date.now()): Promise<Deleted[]> {
+    const { config } = this.options;
+    if (this.walkDue(now)) {
+      this.walkedAt = now;
+      this.deleteFailed = false;
+      await this.ledger.walk();
+    }
+    const writing = this.options.writing();
+    await this.ledger.follow(writing, now);
+    const deleted: Deleted[] = [];
+    const remove = (file: LedgerFile, reason: DeleteReason) => this.remove(file, reason, writing, deleted);
+    const ruleOf = rulesByStream(config.recordingRules);
+    // Passes over the ledger's list without copies of it: at 100,000 files each copy is a large object for the old generation.
+    const files = this.ledger.oldestFirst();
     for (const file of files) {
-      const maxAgeHours = ruleFor(config.recordingRules, file.app, file.key)?.maxAgeHours ?? config.recordingMaxAgeHours;
-      const expired = maxAgeHours > 0 && now - file.modified.getTime() > maxAgeHours * HOUR_MS;
-      if (!expired || !(await remove(file, 'age'))) kept.push(file);
+      const maxAgeHours = ruleOf(file.stream)?.maxAgeHours ?? config.recordingMaxAgeHours;
+      if (maxAgeHours > 0 && now - file.modified > maxAgeHours * HOUR_MS) await remove(file, 'age');
     }
     // A rule's maxBytes covers the files of the streams whose first matching rule it is.
     for (const rule of config.recordingRules) {
-      if (!rule.maxBytes) continue;
-      const mine = kept.filter((f) => ruleFor(config.recordingRules, f.app, f.key) === rule);
-      kept = await this.trim(mine, rule.maxBytes, kept, (f) => remove(f, 'rule_size'));
+      if (rule.maxBytes)
+        await trim(
+          files,
+          rule.maxBytes,
+          (f) => ruleOf(f.stream) === rule,
+          (f) => remove(f, 'rule_size'),
+        );
     }
-    if (config.recordingMaxBytes > 0) await this.trim(kept, config.recordingMaxBytes, kept, (f) => remove(f, 'volume_size'));
+    if (config.recordingMaxBytes > 0)
+      await trim(
+        files,
+        config.recordingMaxBytes,
+        () => true,
+        (f) => remove(f, 'volume_size'),
+      );
     return deleted;
   }
 
-  close(): Promise<void> {
+  /** Stops the timer and waits for the sweep running, and the one it may have asked for. */
+  async close(): Promise<void> {
     clearInterval(this.timer);
-    return this.running ?? Promise.resolve();
+    while (this.running) await this.running;
   }
 
-  /** Deletes the oldest of `files` until their total is within `maxBytes`; returns `all` without what was deleted. */
-  private async trim(
-    files: RecordingFile[],
-    maxBytes: number,
-    all: RecordingFile[],
-    remove: (file: RecordingFile) => Promise<boolean>,
-  ): Promise<RecordingFile[]> {
-    let total = files.reduce((sum, f) => sum + f.size, 0);
-    const gone = new Set<RecordingFile>();
-    for (const file of files) {
-      if (total <= maxBytes) break;
-      if (await remove(file)) {
-        total -= file.size;
-        gone.add(file);
+  /** Deletes `file` unless it is being written; whether it no longer takes space (deleted now, or gone already). */
+  private async remove(file: LedgerFile, reason: DeleteReason, writing: ReadonlyMap<string, number>, deleted: Deleted[]): Promise<boolean> {
+    const path = this.ledger.pathOf(file);
+    if (writing.has(path)) return false;
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.deleteFailed = true; // not ours to remove, or replaced by hand: the next walk shows what is there
+        return false;
       }
+      this.ledger.forget(path);
+      return true;
     }
-    return all.filter((f) => !gone.has(f));
+    this.ledger.forget(path);
+    const gone = this.ledger.describe(file);
+    deleted.push({ file: gone, reason });
+    this.stats.deletedFiles++;
+    this.stats.deletedBytes += file.size;
+    this.options.logger.info({ recording: gone.id, bytes: file.size, reason }, 'recording deleted by retention');
+    return true;
   }
+
+  /** Whether this sweep walks the storage directory (a clock set back walks at once). */
+  private walkDue(now: number): boolean {
+    if (this.walkedAt === undefined || now < this.walkedAt) return true;
+    return now - this.walkedAt >= (this.deleteFailed ? SWEEP_MS : WALK_MS);
+  }
+}
+
+/** Deletes the oldest of `files` that `counts` until their total is within `maxBytes`. */
+async function trim(
+  files: readonly LedgerFile[],
+  maxBytes: number,
+  counts: (file: LedgerFile) => boolean,
+  remove: (file: LedgerFile) => Promise<boolean>,
+): Promise<void> {
+  let total = 0;
+  for (const file of files) if (!file.gone && counts(file)) total += file.size;
+  for (const file of files) {
+    if (total <= maxBytes) return;
+    if (!file.gone && counts(file) && (await remove(file))) total -= file.size;
+  }
+}
+
+/** The first matching rule of each stream, looked up once a sweep (rules change live). */
+function rulesByStream(rules: readonly RecordingRule[]): (stream: LedgerStream) => RecordingRule | undefined {
+  const found = new Map<LedgerStream, RecordingRule | undefined>();
+  return (stream) => {
+    if (!found.has(stream)) found.set(stream, ruleFor(rules, stream.app, stream.key));
+    return found.get(stream);
+  };
 }
