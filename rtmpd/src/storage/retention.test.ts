@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RouterContext } from '@koa/router';
@@ -170,5 +170,31 @@ describe('Retention', () => {
     await r.close();
     expect(await onDisk(dir)).toEqual([oldest, next]);
     expect(r.stats.deletedFiles).toBe(0);
+  });
+
+  it('walks again a minute after a delete failed, and stops counting what it finds no file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-ret-'));
+    const replaced = await recording(dir, 'live', 'cam', 3, 100);
+    const open = join(dir, 'live', 'cam', recordingFileName(new Date(NOW), 'fmp4'));
+    await writeFile(open, Buffer.alloc(100 * 1024));
+    const writing = new Map([[open, 100 * 1024]]);
+    const r = new Retention({
+      storageDir: dir,
+      config: { recordingMaxAgeHours: 0, recordingMaxBytes: 200 * 1024, recordingRules: [] },
+      writing: () => writing,
+      logger,
+    });
+    expect(await r.sweep(NOW)).toEqual([]);
+    // Replaced by hand with a directory: its unlink fails (EISDIR) once the open file grows past the budget.
+    await rm(replaced);
+    await mkdir(replaced);
+    writing.set(open, 150 * 1024);
+    expect(await r.sweep(NOW + 30_000)).toEqual([]);
+    expect(await r.sweep(NOW + 50_000)).toEqual([]);
+    expect(walks.count).toBe(1);
+    expect(await r.sweep(NOW + 61_000)).toEqual([]);
+    expect(walks.count).toBe(2);
+    expect(await r.sweep(NOW + 130_000)).toEqual([]);
+    expect(walks.count).toBe(2);
   });
 });
