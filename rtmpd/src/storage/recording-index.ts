@@ -148,17 +148,24 @@ async function indexMp4(handle: FileHandle, size: number, signal: AbortSignal | 
   let moof: { at: number; fragment: ReturnType<typeof parseMoof> } | undefined;
   while (position + 8 <= size) {
     signal?.throwIfAborted();
-    const header = await file.bytes(position, 16);
-    if (header.length < 8) break;
-    let boxSize = header.readUInt32BE(0);
-    const type = header.readUInt32BE(4);
-    if (boxSize === 1 && header.length >= 16) boxSize = Number(header.readBigUInt64BE(8));
+    // Awaited only when the window must move: a box header is most often in the bytes already read.
+    if (!file.holds(position, 16)) await file.load(position, 16);
+    const { buffer } = file;
+    const at = file.offsetOf(position);
+    const available = file.available(position);
+    if (available < 8) break;
+    let boxSize = buffer.readUInt32BE(at);
+    const type = buffer.readUInt32BE(at + 4);
+    if (boxSize === 1 && available >= 16) boxSize = Number(buffer.readBigUInt64BE(at + 8));
     if (boxSize < 8 || position + boxSize > size) break; // cut short: stop at the last complete box
-    if (type === MOOV) {
-      parseMoov(await file.bytes(position, boxSize), tracks);
-      initSize = position + boxSize;
-    } else if (type === MOOF) {
-      moof = { at: position, fragment: parseMoof(await file.bytes(position, boxSize), tracks) };
+    if (type === MOOV || type === MOOF) {
+      if (!file.holds(position, boxSize)) await file.load(position, boxSize);
+      if (!file.holds(position, boxSize)) break; // the file shrank under the read
+      const box = file.offsetOf(position);
+      if (type === MOOV) {
+        parseMoov(file.buffer, box, box + boxSize, tracks);
+        initSize = position + boxSize;
+      } else moof = { at: position, fragment: parseMoof(file.buffer, box, box + boxSize, tracks) };
     } else if (type === MDAT && moof) {
       if (moof.fragment) fragments.push({ offset: moof.at, size: position + boxSize - moof.at, ...moof.fragment });
       moof = undefined;
@@ -173,10 +180,15 @@ async function indexMp4(handle: FileHandle, size: number, signal: AbortSignal | 
 /** Bytes a read brings: a fragment's moof and its mdat's header (a few KiB) come in one. */
 const WINDOW_BYTES = 16 * 1024;
 
-/** A file read through a window of WINDOW_BYTES; what `bytes` answers is valid until its next call. */
+/**
+ * A file read through a window of at least WINDOW_BYTES, which the parser
+ * reads in place (`buffer` at `offsetOf`): no promise and no Buffer view per
+ * box, only a read when the window moves.
+ */
 class ReadWindow {
   private readonly handle: FileHandle;
-  private readonly buffer = Buffer.allocUnsafe(WINDOW_BYTES);
+  private window = Buffer.allocUnsafe(WINDOW_BYTES);
+  /** The file positions the window holds: [start, end). */
   private start = 0;
   private end = 0;
 
@@ -184,15 +196,33 @@ class ReadWindow {
     this.handle = handle;
   }
 
-  /** Up to `length` bytes at `position` (fewer at the end of the file). */
-  async bytes(position: number, length: number): Promise<Buffer> {
-    if (position < this.start || position + length > this.end) {
-      if (length > WINDOW_BYTES) return read(this.handle, position, length);
-      const { bytesRead } = await this.handle.read(this.buffer, 0, WINDOW_BYTES, position);
-      this.start = position;
-      this.end = position + bytesRead;
-    }
-    return this.buffer.subarray(position - this.start, Math.min(position + length, this.end) - this.start);
+  /** Whether the window holds `length` bytes at `position`. */
+  holds(position: number, length: number): boolean {
+    return position >= this.start && position + length <= this.end;
+  }
+
+  /** Moves the window to `position`, at least `length` bytes long (fewer at the end of the file); a box larger than the window gets a larger one. */
+  async load(position: number, length: number): Promise<void> {
+    if (length > this.window.length) this.window = Buffer.allocUnsafe(length);
+    // WINDOW_BYTES again after a large box: the reads that follow stay small.
+    const { bytesRead } = await this.handle.read(this.window, 0, Math.max(length, WINDOW_BYTES), position);
+    this.start = position;
+    this.end = position + bytesRead;
+  }
+
+  /** The bytes read, to be read at `offsetOf` a file position. */
+  get buffer(): Buffer {
+    return this.window;
+  }
+
+  /** Where file position `position` lies in `buffer`. */
+  offsetOf(position: number): number {
+    return position - this.start;
+  }
+
+  /** How many bytes from `position` the window holds. */
+  available(position: number): number {
+    return this.end - position;
   }
 }
 
@@ -234,8 +264,9 @@ function child(buffer: Buffer, from: number, end: number, type: number): number 
 /** The end of the box whose payload starts at `payload`. */
 const boxEnd = (buffer: Buffer, payload: number): number => payload - 8 + buffer.readUInt32BE(payload - 8);
 
-function parseMoov(moov: Buffer, tracks: Map<number, Track>): void {
-  for (let trak = child(moov, 8, moov.length, TRAK); trak >= 0; trak = child(moov, boxEnd(moov, trak), moov.length, TRAK)) {
+/** The tracks of the moov box at `from` (to `end`) in `moov`. */
+function parseMoov(moov: Buffer, from: number, end: number, tracks: Map<number, Track>): void {
+  for (let trak = child(moov, from + 8, end, TRAK); trak >= 0; trak = child(moov, boxEnd(moov, trak), end, TRAK)) {
     const trakEnd = boxEnd(moov, trak);
     const tkhd = child(moov, trak, trakEnd, TKHD);
     const mdia = child(moov, trak, trakEnd, MDIA);
@@ -252,10 +283,15 @@ function parseMoov(moov: Buffer, tracks: Map<number, Track>): void {
 
 const NON_SYNC = 0x00010000;
 
-/** The lead track's (video, else the first) start, duration and first-sample sync flag in one moof. */
-function parseMoof(moof: Buffer, tracks: Map<number, Track>): Omit<FragmentEntry, 'offset' | 'size'> | undefined {
+/** The lead track's (video, else the first) start, duration and first-sample sync flag in the moof box at `from` (to `end`) in `moof`. */
+function parseMoof(
+  moof: Buffer,
+  from: number,
+  end: number,
+  tracks: Map<number, Track>,
+): Omit<FragmentEntry, 'offset' | 'size'> | undefined {
   let best: (Omit<FragmentEntry, 'offset' | 'size'> & { video: boolean }) | undefined;
-  for (let traf = child(moof, 8, moof.length, TRAF); traf >= 0; traf = child(moof, boxEnd(moof, traf), moof.length, TRAF)) {
+  for (let traf = child(moof, from + 8, end, TRAF); traf >= 0; traf = child(moof, boxEnd(moof, traf), end, TRAF)) {
     const trafEnd = boxEnd(moof, traf);
     const tfhd = child(moof, traf, trafEnd, TFHD);
     const tfdt = child(moof, traf, trafEnd, TFDT);
