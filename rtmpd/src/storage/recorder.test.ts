@@ -1,15 +1,19 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../config.ts';
+import { configSchema, loadConfig, type Config } from '../config.ts';
 import type { FlvTagRecord } from '../flv/demux.ts';
+import { RecordingStore } from '../http/recording-store.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { Webhooks } from '../webhooks/webhooks.ts';
 import { Recorder } from './recorder.ts';
 
 const run = promisify(execFile);
@@ -126,6 +130,63 @@ describe('Recorder', () => {
       expect(recorder.finishing(path)).toBeUndefined();
     }
     expect((await recordings(join(storageDir, 'live', 'cam'))).map((name) => join(storageDir, 'live', 'cam', name))).toEqual(ending);
+  });
+
+  it('removes a file whose media was all dropped and does not announce it; a normal file is announced (webhook receiver over HTTP)', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const events: { type: string; data: { path: string } }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        events.push(JSON.parse(body) as (typeof events)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const { config: options } = loadConfig(
+      ['--storage-dir', storageDir, '--webhook-urls', url, '--webhook-events', 'recording.completed'],
+      {},
+    );
+    const closed: string[] = [];
+    const recorder: Recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config(),
+      logger,
+      onFileClosed: (path) => {
+        closed.push(path);
+        webhooks.recordingCompleted(path);
+      },
+    });
+    const webhooks = await Webhooks.start({ hub, config: options, recordings: new RecordingStore(storageDir, recorder), logger });
+
+    // One keyframe with 33 MiB of filler NAL units: its fragment is more than a file may queue, so it is dropped and the file keeps only its header.
+    const firstKeyframe = clip.findIndex((t) => t.kind === 'video' && t.body[0]! >> 4 === 1 && t.body[1] === 1);
+    const filler = Buffer.alloc(33 << 20, 0xff);
+    filler.writeUInt32BE(filler.length - 4);
+    filler[4] = 12; // nal_unit_type 12: filler data
+    const huge = { ...clip[firstKeyframe]!, body: Buffer.concat([clip[firstKeyframe]!.body, filler]) };
+    const dropped = publish('live', 'dropped');
+    push(dropped, 0, [...clip.slice(0, firstKeyframe), huge]);
+    hub.unpublish(dropped);
+    const [removed, ...others] = [...recorder.filesInUse()];
+    expect(others).toEqual([]);
+    await recorder.finishing(removed!);
+    expect(recorder.stats.dropped).toBe(1);
+    expect(await recordings(join(storageDir, 'live', 'dropped'))).toEqual([]);
+
+    const kept = publish('live', 'kept');
+    push(kept);
+    hub.unpublish(kept);
+    await recorder.close();
+    await webhooks.close(5000);
+    const written = (await recordings(join(storageDir, 'live', 'kept'))).map((name) => join(storageDir, 'live', 'kept', name));
+    expect(written.length).toBe(3);
+    expect(closed).toEqual(written);
+    expect(events.map((e) => [e.type, join(storageDir, e.data.path)])).toEqual(written.map((path) => ['recording.completed', path]));
   });
 
   it('logs and counts a disk error instead of crashing, and the stream goes on', async () => {

@@ -23,7 +23,7 @@ export interface RecorderOptions {
   /** Read at each publish (recordingRules change live). */
   config: RecordingConfig;
   logger: Logger;
-  /** A recording file was written whole, synced and closed (retention may run; webhooks announce it). */
+  /** A recording file was written whole, synced and closed (retention may run; webhooks announce it); not called for a file removed for holding only its header. */
   onFileClosed?: (path: string) => void;
 }
 
@@ -313,6 +313,11 @@ class StreamRecording implements Subscriber {
       if (file.isFailed) return;
       trace?.end(this.o.stream, file.committed);
       this.o.stats.dropped += file.dropped;
+      if (file.isRemoved) {
+        // Its media was all dropped (the disk far behind): no file, so nothing to announce or count.
+        this.o.logger.debug({ path: file.path, dropped: file.dropped }, 'recording file removed: nothing past its header');
+        return;
+      }
       this.o.logger.info({ path: file.path, bytes: file.committed }, 'recording file finished');
       this.o.onFileClosed(file.path);
     });

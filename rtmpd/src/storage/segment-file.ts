@@ -28,6 +28,7 @@ export class SegmentFile {
   private writing = false;
   private ending = false;
   private failed = false;
+  private removed = false;
   /** Bytes that make no playable file on their own (the init segment or FLV header). */
   private headerBytes = 0;
   private finish!: () => void;
@@ -54,6 +55,11 @@ export class SegmentFile {
 
   get isFailed(): boolean {
     return this.failed;
+  }
+
+  /** Whether a clean end found nothing past the header and removed the file. */
+  get isRemoved(): boolean {
+    return this.removed;
   }
 
   /** The file's header (written first): a file that fails before anything follows it is removed. */
@@ -158,7 +164,10 @@ export class SegmentFile {
       await handle.datasync();
       await handle.close();
       // A header alone plays nothing: no file rather than an empty recording.
-      if (this.committed <= this.headerBytes) await unlink(this.path);
+      if (this.committed <= this.headerBytes) {
+        await unlink(this.path);
+        this.removed = true;
+      }
       this.finish();
     } catch (err) {
       this.handle = handle;

@@ -197,7 +197,7 @@ export class Webhooks {
   }
 
   private async describeRecording(id: string): Promise<Data<'recording.completed'> | undefined> {
-    // A file with nothing past its header was removed: there is nothing to announce.
+    // Deleted since it closed (through the API, by retention or by hand): there is nothing to announce.
     const file = await findRecording(this.o.config.storageDir, id);
     if (!file) return undefined;
     const view = await this.o.recordings.viewOf(file);
