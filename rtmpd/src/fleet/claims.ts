@@ -4,6 +4,7 @@
 // its holder is gone. The claim is deleted when the publish ends. Nothing is
 // written while a stream is live: a claim is valid while its holder's pod
 // Lease is renewed (membership.ts), so liveness costs one write per pod.
+import { sleep } from '../bounded-wait.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
@@ -86,17 +87,6 @@ const badName = (streamId: string, why: string): AdmissionDecision => ({
   code: 'NetStream.Publish.BadName',
   description: `stream ${streamId} ${why}`,
 });
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 export class StreamClaims {
   private readonly o: ClaimsOptions;

@@ -4,6 +4,7 @@
 // (the first playlist, blocking reloads, preload hints) are woken on each
 // new part.
 import { randomBytes } from 'node:crypto';
+import { boundedWait } from '../bounded-wait.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
@@ -195,23 +196,13 @@ export class HlsMuxer implements Subscriber {
   /** Resolves true once `ready()` holds, false on timeout, abort or the stream's end without it. */
   waitUntil(ready: Ready, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (ready()) return Promise.resolve(true);
-    // An aborted signal never fires again: a client that left while it was authorized waits for nothing.
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (result: boolean): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.waiters.delete(check);
-        resolve(result);
-      };
+    return boundedWait(timeoutMs, signal, { timedOut: false, aborted: false }, (settle) => {
       const check = (): void => {
-        if (ready()) done(true);
-        else if (this.ended) done(false);
+        if (ready()) settle(true);
+        else if (this.ended) settle(false);
       };
-      const onAbort = (): void => done(false);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(check);
+      return () => this.waiters.delete(check);
     });
   }
 

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { RouterContext } from '@koa/router';
+import { boundedWait } from '../bounded-wait.ts';
 import type { VodFile } from '../hls/vod-playlist.ts';
 import { invalidStreamName } from '../hub/names.ts';
 import { findRecording, listRecordings, type RecordingFile } from '../storage/catalog.ts';
@@ -232,20 +233,11 @@ async function view(
 
 /** Whether `work` settles within `ms`, or `signal` aborts first; no timer or listener outlives the answer. */
 function settlesWithin(work: Promise<void>, ms: number, signal: AbortSignal): Promise<'settled' | 'late' | 'left'> {
-  if (signal.aborted) return Promise.resolve('left');
-  return new Promise((resolve) => {
-    const end = (outcome: 'settled' | 'late' | 'left') => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', left);
-      resolve(outcome);
-    };
-    const left = () => end('left');
-    const timer = setTimeout(() => end('late'), ms);
-    signal.addEventListener('abort', left);
-    work.then(
-      () => end('settled'),
-      () => end('settled'),
-    );
+  return boundedWait<'settled' | 'late' | 'left'>(ms, signal, { timedOut: 'late', aborted: 'left' }, (settle) => {
+    const settled = () => settle('settled');
+    work.then(settled, settled);
+    // A promise cannot be unsubscribed from: a late settle after the wait ended is ignored.
+    return () => {};
   });
 }
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { boundedWait } from '../bounded-wait.ts';
 import { invalidStreamName, streamId } from './names.ts';
 import { Stream, type PublisherInfo, type StreamOptions } from './stream.ts';
 import type { Subscriber } from './subscriber.ts';
@@ -167,22 +168,14 @@ export class StreamHub extends EventEmitter<HubEvents> {
   }
 
   private waitFor(id: string, waitMs: number, signal?: AbortSignal): Promise<Stream | undefined> {
-    // An aborted signal never fires again: a player that left while it was authorized waits for nothing.
-    if (signal?.aborted) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
+    return boundedWait<Stream | undefined>(waitMs, signal, { timedOut: undefined, aborted: undefined }, (settle) => {
       const waiting = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, waiting);
-      const done = (stream: Stream | undefined) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        waiting.delete(done);
+      waiting.add(settle);
+      return () => {
+        waiting.delete(settle);
         if (waiting.size === 0 && this.waiters.get(id) === waiting) this.waiters.delete(id);
-        resolve(stream);
       };
-      const onAbort = () => done(undefined);
-      const timer = setTimeout(() => done(undefined), waitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      waiting.add(done);
     });
   }
 

@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AuthRequest } from '../auth/authorizer.ts';
 import { safeEqual } from '../auth/safe-equal.ts';
+import { boundedWait } from '../bounded-wait.ts';
 import type { Config, Rendition } from '../config.ts';
 import { isTrusted, trustedSources } from '../connections/trusted.ts';
 import { ffmpegMaxPixels, pictureOverLimit } from '../flv/track.ts';
@@ -291,17 +292,9 @@ export class Transcodes {
   /** Resolves once the source's video is described within the limit (onDescribed), the transcode ends, or VIDEO_WAIT_MS passed. */
   private videoDescribed(transcode: Transcode): Promise<void> {
     if (transcode.source.videoTrack !== undefined) return Promise.resolve();
-    const { signal } = transcode.attempt;
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        transcode.videoDescribed = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, VIDEO_WAIT_MS);
-      signal.addEventListener('abort', done);
-      transcode.videoDescribed = done;
+    return boundedWait(VIDEO_WAIT_MS, transcode.attempt.signal, { timedOut: undefined, aborted: undefined }, (settle) => {
+      transcode.videoDescribed = () => settle(undefined);
+      return () => (transcode.videoDescribed = undefined);
     });
   }
 

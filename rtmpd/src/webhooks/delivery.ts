@@ -5,6 +5,7 @@
 // --webhook-max-age-seconds, and a full queue drops its oldest event. Nothing
 // here is awaited by media: events are queued and the call returns.
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../bounded-wait.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { redactHttpUrl } from '../telemetry/redact.ts';
 import { webhookEventTypes, type WebhookEventType } from './options.ts';
@@ -34,16 +35,7 @@ export interface Clock {
 
 const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    }),
+  sleep,
   random: Math.random,
 };
 
