@@ -6,7 +6,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ffmpegMaxPixels } from '../src/flv/track.ts';
+import { ffmpegMaxPixels } from '../src/ffmpeg/picture-limit.ts';
 import { listStreams, publishTestPattern, startServer, stopAll, tempDir, waitForStream } from './support/processes.ts';
 
 afterAll(stopAll);

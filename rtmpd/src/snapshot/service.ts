@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { MediaParseError } from '../codec/errors.ts';
 import type { Config } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
-import { ffmpegMaxPixels, pictureOverLimit } from '../flv/track.ts';
+import { ffmpegMaxPixels, pictureOverLimit } from '../ffmpeg/picture-limit.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { traceSnapshot } from '../telemetry/tracing.ts';

@@ -25,7 +25,7 @@ import { safeEqual } from '../auth/safe-equal.ts';
 import { boundedWait } from '../bounded-wait.ts';
 import type { Config, Rendition } from '../config.ts';
 import { isTrusted, trustedSources } from '../connections/trusted.ts';
-import { ffmpegMaxPixels, pictureOverLimit } from '../flv/track.ts';
+import { ffmpegMaxPixels, pictureOverLimit } from '../ffmpeg/picture-limit.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
