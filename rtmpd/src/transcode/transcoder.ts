@@ -4,9 +4,10 @@
 // running: a rendition is live. An ffmpeg that cannot be spawned or ends
 // while the source is live is restarted after a capped, jittered backoff.
 // stop() (the source ended, rtmpd stops) sends SIGTERM, and SIGKILL after
-// STOP_DEADLINE_MS. ffmpeg's stderr is never held whole: its last
-// STDERR_TAIL_BYTES are kept for the error of the exit and its log line.
+// STOP_DEADLINE_MS. ffmpeg's stderr is never held whole: its tail
+// (StderrTail) is kept for the error of the exit and its log line.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { StderrTail } from '../ffmpeg/stderr-tail.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { TranscodeFailure, TranscodeState, TranscodeView } from './transcode-view.ts';
 
@@ -17,7 +18,6 @@ const MAX_RETRY_MS = 30_000;
 const HEALTHY_RUN_MS = 30_000;
 /** How long ffmpeg has after SIGTERM (it flushes its outputs) before SIGKILL. */
 export const STOP_DEADLINE_MS = 5000;
-const STDERR_TAIL_BYTES = 4096;
 /** What of the tail goes into last_error and the log line. */
 const ERROR_TAIL_CHARS = 1024;
 
@@ -121,25 +121,5 @@ export class Transcoder {
     this.state = 'backoff';
     this.o.log.warn({ reason, err: this.lastError, retryInSeconds: Math.round(delay / 100) / 10 }, 'transcode: ffmpeg ended; restarting');
     this.timer = setTimeout(() => this.start(), delay);
-  }
-}
-
-/** The last bytes of a stream of text, kept in a bounded buffer. */
-class StderrTail {
-  private readonly chunks: Buffer[] = [];
-  private bytes = 0;
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    while (this.bytes - this.chunks[0]!.length >= STDERR_TAIL_BYTES) this.bytes -= this.chunks.shift()!.length;
-  }
-
-  /** The last `chars` characters, whole lines, joined by ' | '. */
-  text(chars: number): string {
-    const text = Buffer.concat(this.chunks).toString('utf8').slice(-chars);
-    const lines = text.split('\n').map((line) => line.trim());
-    if (text.length === chars) lines.shift(); // cut mid-line
-    return lines.filter(Boolean).join(' | ');
   }
 }
