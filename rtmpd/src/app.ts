@@ -125,6 +125,28 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
   if (tls) metrics.watchTls(tls);
   // Before anything listens, so a --proxy-protocol without trusted sources stops the start.
   const proxy = config.proxyProtocol.length > 0 ? new ProxyProtocol(config, logger.child({ component: 'proxy' })) : undefined;
+  const hub = startHub(config, logger, metrics);
+  const storage = await startRecordingsAndWebhooks(config, hub, logger, metrics);
+  // ffmpeg reads and publishes over the RTMP listener, which starts below, before any publish.
+  const outputs = startOutputs(config, hub, logger, metrics, () => rtmp.address());
+  const { authorizer, apiTokens } = await startAccess(config, hub, outputs.transcodes, logger);
+  metrics.watchAuth(authorizer.stats);
+  const fleet = config.fleetName ? await startFleetPod(config, { hub, ...storage, ...outputs }, logger) : undefined;
+  if (fleet) metrics.watchFleet(fleet.stats);
+  const rtmp = await startRtmpServer({
+    hub,
+    config,
+    ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'rtmps', outcome) } } : {}),
+    admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
+    logger: logger.child({ component: 'rtmp' }),
+    ...(proxy ? { proxy } : {}),
+  });
+  metrics.watchRtmp(rtmp.stats);
+  return { metrics, tls, proxy, hub, ...storage, ...outputs, authorizer, apiTokens, fleet, rtmp };
+}
+
+/** The stream hub, with its bounds on what players and the GOP cache may hold. */
+function startHub(config: Config, logger: Logger, metrics: RtmpdMetrics): StreamHub {
   const hub = new StreamHub({
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
@@ -138,6 +160,11 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
       ),
   });
   metrics.watchHub(hub);
+  return hub;
+}
+
+/** The recorder, its retention, the recordings it serves, and the webhooks that announce streams and closed files. */
+async function startRecordingsAndWebhooks(config: Config, hub: StreamHub, logger: Logger, metrics: RtmpdMetrics) {
   const recorder = new Recorder({
     hub,
     storageDir: config.storageDir,
@@ -164,6 +191,11 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
   });
   metrics.watchWebhooks(webhooks.delivery);
   metrics.watchRecorder(recorder.stats, retention.stats, (stream) => recorder.stateOf(stream));
+  return { recorder, retention, recordings, webhooks };
+}
+
+/** What live streams are turned into besides relays: snapshots, bitrates, HLS, forwards to other servers, transcodes. */
+function startOutputs(config: Config, hub: StreamHub, logger: Logger, metrics: RtmpdMetrics, rtmpAddress: () => AddressInfo) {
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);
   const bitrate = new BitrateMeter(hub);
@@ -171,64 +203,31 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
   metrics.watchHls(hls);
   const forwards = new Forwards({ hub, config, logger: logger.child({ component: 'forward' }) });
   metrics.watchForwards(forwards);
-  const transcodes = new Transcodes({
-    hub,
-    config,
-    // ffmpeg reads and publishes over the RTMP listener, which starts below, before any publish.
-    rtmpAddress: () => rtmp.address(),
-    logger: logger.child({ component: 'transcode' }),
-  });
+  const transcodes = new Transcodes({ hub, config, rtmpAddress, logger: logger.child({ component: 'transcode' }) });
   metrics.watchTranscodes(transcodes);
+  return { snapshots, bitrate, hls, forwards, transcodes };
+}
 
-  const { authorizer, apiTokens } = await startAccess(config, hub, transcodes, logger);
-  metrics.watchAuth(authorizer.stats);
-  // One pod of a fleet: loaded only when asked for, so a single server never loads the Kubernetes client.
-  const fleet = config.fleetName
-    ? await import('./fleet/fleet.ts').then(({ fleetRequested, startFleet }) => {
-        fleetRequested(config);
-        return startFleet({
-          config,
-          hub,
-          snapshots,
-          bitrate,
-          sources: { hls, recorder, forwards, transcodes },
-          transcodes,
-          recordings,
-          httpPort: splitHostPort(config.httpBind).port,
-          logger,
-        });
-      })
-    : undefined;
-  if (fleet) metrics.watchFleet(fleet.stats);
-
-  const rtmp = await startRtmpServer({
-    hub,
+/** One pod of a fleet: loaded only when asked for, so a single server never loads the Kubernetes client. */
+async function startFleetPod(
+  config: Config,
+  parts: Pick<Parts, 'hub' | 'snapshots' | 'bitrate' | 'hls' | 'recorder' | 'forwards' | 'transcodes' | 'recordings'>,
+  logger: Logger,
+): Promise<Fleet> {
+  const { fleetRequested, startFleet } = await import('./fleet/fleet.ts');
+  fleetRequested(config);
+  const { hub, snapshots, bitrate, hls, recorder, forwards, transcodes, recordings } = parts;
+  return startFleet({
     config,
-    ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'rtmps', outcome) } } : {}),
-    admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
-    logger: logger.child({ component: 'rtmp' }),
-    ...(proxy ? { proxy } : {}),
-  });
-  metrics.watchRtmp(rtmp.stats);
-  return {
-    metrics,
-    tls,
-    proxy,
     hub,
-    recorder,
-    retention,
-    recordings,
-    webhooks,
     snapshots,
     bitrate,
-    hls,
-    forwards,
+    sources: { hls, recorder, forwards, transcodes },
     transcodes,
-    authorizer,
-    apiTokens,
-    fleet,
-    rtmp,
-  };
+    recordings,
+    httpPort: splitHostPort(config.httpBind).port,
+    logger,
+  });
 }
 
 /** Who may publish, play and use the API: the auth rules, and the API tokens when a file holds them. */
