@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
 import { listenOn } from '../connections/listen.ts';
@@ -70,14 +70,38 @@ export interface HttpTransports {
 }
 
 export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, proxy }: HttpTransports = {}): Promise<HttpServer> {
-  const requestTimeout = config.httpRequestTimeoutSeconds * 1000;
-  const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
-  // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
-  const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
   const stats: HttpStats = {
     connectionsRefused: zeroConnectionRefusals(),
     clientErrors: Object.create(null) as Record<string, number>,
   };
+  const server = createHttpServer(app, config, stats);
+  const gate = connectionGate(config, stats, proxy);
+  const serveHttp = admitFirst(server, (socket, serve) =>
+    gate.whenClientKnown(socket, 'http', () => {
+      if (gate.admit(socket)) serve(socket);
+      else refuseTooMany(socket);
+      // After a PROXY header the socket was left paused.
+      socket.resume();
+    }),
+  );
+  await listenOn(server, config.httpBind, 'http-bind');
+  const secureServer = config.httpsBind
+    ? await listenSecure(config.httpsBind, { server, serveHttp, gate, secure, config, stats })
+    : undefined;
+  return {
+    address: () => server.address() as AddressInfo,
+    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
+    stats,
+    close: (graceMs) => closeGracefully(server, secureServer, gate.awaitingHeader, graceMs),
+  };
+}
+
+/** Node's HTTP server with the request deadlines and connection cap of the config, counting what it refuses. */
+function createHttpServer(app: Koa, config: HttpServerConfig, stats: HttpStats): Server {
+  const requestTimeout = config.httpRequestTimeoutSeconds * 1000;
+  const headersTimeout = Math.min(config.httpHeadersTimeoutSeconds * 1000, requestTimeout);
+  // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
+  const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
   const server: Server = createServer(
     { requestTimeout, headersTimeout, connectionsCheckingInterval },
     answerInTurn(
@@ -91,82 +115,87 @@ export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, p
   server.maxConnections = config.httpMaxConnections;
   server.on('drop', () => stats.connectionsRefused.max_connections++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
+  return server;
+}
+
+type ConnectionGate = ReturnType<typeof connectionGate>;
+
+/** What an accepted connection, HTTP or HTTPS, goes through before it is served: its PROXY header, then its address's slot. */
+function connectionGate(config: HttpServerConfig, stats: HttpStats, proxy: ProxyProtocol | undefined) {
   const perAddress = new PerAddress();
-
-  /** Counts `socket` under its client's address until it closes; false (counted) when that address has no slot left. */
-  function admit(socket: Socket): boolean {
-    const key = addressKey(socket.remoteAddress);
-    if (!perAddress.add(key, config.httpMaxConnectionsPerAddress)) {
-      stats.connectionsRefused.per_address++;
-      return false;
-    }
-    socket.once('close', () => perAddress.remove(key));
-    return true;
-  }
-
   /** Connections Node's HTTP server does not know yet: close() ends them, or it would wait for their header deadline. */
   const awaitingHeader = new Set<Socket>();
+  return {
+    awaitingHeader,
+    /** Counts `socket` under its client's address until it closes; false (counted) when that address has no slot left. */
+    admit(socket: Socket): boolean {
+      const key = addressKey(socket.remoteAddress);
+      if (!perAddress.add(key, config.httpMaxConnectionsPerAddress)) {
+        stats.connectionsRefused.per_address++;
+        return false;
+      }
+      socket.once('close', () => perAddress.remove(key));
+      return true;
+    },
+    /** Calls `known` once the client's address is known: at once, or after the PROXY header of a trusted balancer's connection (the socket then left paused). */
+    whenClientKnown(socket: Socket, listener: 'http' | 'https', known: () => void): void {
+      const readHeader = (protocol: ProxyProtocol, outcome: HeaderOutcome) =>
+        protocol.readHeader(socket, listener, stats.connectionsRefused, outcome);
+      whenClientKnown(proxy, socket, listener, awaitingHeader, readHeader, known);
+    },
+  };
+}
 
-  /** The PROXY header of a trusted balancer's connection, read off its 'data' events; what follows it is put back, the socket left paused. */
-  const readHeader = (socket: Socket, listener: 'http' | 'https') => (protocol: ProxyProtocol, outcome: HeaderOutcome) =>
-    protocol.readHeader(socket, listener, stats.connectionsRefused, outcome);
+interface SecureListener {
+  server: Server;
+  serveHttp: (socket: Socket) => void;
+  gate: ConnectionGate;
+  secure: SecureTransport | undefined;
+  config: HttpServerConfig;
+  stats: HttpStats;
+}
 
-  const serveHttp = admitFirst(server, (socket, serve) =>
-    whenClientKnown(proxy, socket, 'http', awaitingHeader, readHeader(socket, 'http'), () => {
-      if (admit(socket)) serve(socket);
-      else refuseTooMany(socket);
-      // After a PROXY header the socket was left paused.
-      socket.resume();
+/**
+ * HTTPS: the same server, fed the connections whose TLS handshake is done,
+ * under its own connection cap. The per-address slot is taken at accept,
+ * so a refused client costs no handshake, and held until the connection
+ * closes, whether its handshake succeeded or not.
+ */
+async function listenSecure(bind: string, { server, serveHttp, gate, secure, config, stats }: SecureListener): Promise<TcpServer> {
+  if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
+  const tlsServer = createTcpServer((accepted) =>
+    // The PROXY header comes before the TLS ClientHello.
+    gate.whenClientKnown(accepted, 'https', () => {
+      if (!gate.admit(accepted)) {
+        accepted.destroy();
+        return;
+      }
+      secure.accept(accepted, { secured: serveHttp, failed: () => undefined });
     }),
   );
-  await listenOn(server, config.httpBind, 'http-bind');
-  const secureServer = config.httpsBind ? await listenSecure(config.httpsBind) : undefined;
-
-  /**
-   * HTTPS: the same server, fed the connections whose TLS handshake is done,
-   * under its own connection cap. The per-address slot is taken at accept,
-   * so a refused client costs no handshake, and held until the connection
-   * closes, whether its handshake succeeded or not.
-   */
-  async function listenSecure(bind: string) {
-    if (!secure) throw new Error('--https-bind is set but no TLS transport was given');
-    const tlsServer = createTcpServer((accepted) =>
-      // The PROXY header comes before the TLS ClientHello.
-      whenClientKnown(proxy, accepted, 'https', awaitingHeader, readHeader(accepted, 'https'), () => {
-        if (!admit(accepted)) {
-          accepted.destroy();
-          return;
-        }
-        secure.accept(accepted, { secured: serveHttp, failed: () => undefined });
-      }),
-    );
-    tlsServer.maxConnections = config.httpMaxConnections;
-    tlsServer.on('drop', () => stats.connectionsRefused.max_connections++);
-    try {
-      await listenOn(tlsServer, bind, 'https-bind');
-    } catch (err) {
-      server.close();
-      throw err;
-    }
-    return tlsServer;
+  tlsServer.maxConnections = config.httpMaxConnections;
+  tlsServer.on('drop', () => stats.connectionsRefused.max_connections++);
+  try {
+    await listenOn(tlsServer, bind, 'https-bind');
+  } catch (err) {
+    server.close();
+    throw err;
   }
+  return tlsServer;
+}
 
-  return {
-    address: () => server.address() as AddressInfo,
-    secureAddress: () => secureServer?.address() as AddressInfo | undefined,
-    stats,
-    close: (graceMs) =>
-      new Promise((resolve) => {
-        secureServer?.close();
-        for (const socket of awaitingHeader) socket.destroy();
-        const deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
-        server.close(() => {
-          clearTimeout(deadline);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
-  };
+/** Stops accepting, ends connections still in their PROXY header, and gives in-flight responses `graceMs`. */
+function closeGracefully(server: Server, secureServer: TcpServer | undefined, awaitingHeader: Set<Socket>, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    secureServer?.close();
+    for (const socket of awaitingHeader) socket.destroy();
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
+    server.close(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 /**
