@@ -35,6 +35,21 @@ export function createMetrics(controller: string): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  return {
+    registry,
+    ...reconcileMetrics(controller, registers),
+    leader: new Gauge({
+      name: 'leader_election_master_status',
+      help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+      labelNames: ['name'] as const,
+      registers,
+    }),
+    queue: workqueueMetrics(controller, registers),
+  };
+}
+
+/** controller-runtime's reconcile metrics of `controller`, its counters at 0 from the start, as there. */
+function reconcileMetrics(controller: string, registers: Registry[]) {
   const reconcileTotal = new Counter({
     name: 'controller_runtime_reconcile_total',
     help: 'Total number of reconciliations per controller',
@@ -66,81 +81,61 @@ export function createMetrics(controller: string): Metrics {
     labelNames: ['controller'] as const,
     registers,
   });
-  const leader = new Gauge({
-    name: 'leader_election_master_status',
-    help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
-    labelNames: ['name'] as const,
-    registers,
-  });
+  for (const result of ['success', 'error', 'requeue', 'requeue_after']) reconcileTotal.inc({ controller, result }, 0);
+  reconcileErrors.inc({ controller }, 0);
+  return { reconcileTotal, reconcileErrors, reconcileTime, activeWorkers, maxConcurrentReconciles };
+}
+
+/** client-go's work queue metrics, named for `controller` as controller-runtime names them, its counters at 0 from the start. */
+function workqueueMetrics(controller: string, registers: Registry[]): QueueMetrics {
   const labels = { name: controller, controller };
-  const depth = new Gauge({
-    name: 'workqueue_depth',
-    help: 'Current depth of workqueue',
-    labelNames: ['name', 'controller'] as const,
-    registers,
-  });
-  const adds = new Counter({
-    name: 'workqueue_adds_total',
-    help: 'Total number of adds handled by workqueue',
-    labelNames: ['name', 'controller'] as const,
-    registers,
-  });
+  const labelNames = ['name', 'controller'] as const;
+  const depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames, registers });
+  const adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames, registers });
   const queueDuration = new Histogram({
     name: 'workqueue_queue_duration_seconds',
     help: 'How long in seconds an item stays in workqueue before being requested',
-    labelNames: ['name', 'controller'] as const,
+    labelNames,
     buckets: queueBuckets,
     registers,
   });
   const workDuration = new Histogram({
     name: 'workqueue_work_duration_seconds',
     help: 'How long in seconds processing an item from workqueue takes',
-    labelNames: ['name', 'controller'] as const,
+    labelNames,
     buckets: queueBuckets,
     registers,
   });
   const retries = new Counter({
     name: 'workqueue_retries_total',
     help: 'Total number of retries handled by workqueue',
-    labelNames: ['name', 'controller'] as const,
+    labelNames,
     registers,
   });
   const unfinished = new Gauge({
     name: 'workqueue_unfinished_work_seconds',
     help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration",
-    labelNames: ['name', 'controller'] as const,
+    labelNames,
     registers,
   });
   const longest = new Gauge({
     name: 'workqueue_longest_running_processor_seconds',
     help: 'How many seconds has the longest running processor for workqueue been running',
-    labelNames: ['name', 'controller'] as const,
+    labelNames,
     registers,
   });
-  // Series exist from the start (at 0), as in controller-runtime.
-  for (const result of ['success', 'error', 'requeue', 'requeue_after']) reconcileTotal.inc({ controller, result }, 0);
-  reconcileErrors.inc({ controller }, 0);
   depth.set(labels, 0);
   adds.inc(labels, 0);
   retries.inc(labels, 0);
   return {
-    registry,
-    reconcileTotal,
-    reconcileErrors,
-    reconcileTime,
-    activeWorkers,
-    maxConcurrentReconciles,
-    leader,
-    queue: {
-      depth: (n) => depth.set(labels, n),
-      add: () => adds.inc(labels),
-      queued: (s) => queueDuration.observe(labels, s),
-      worked: (s) => workDuration.observe(labels, s),
-      retry: () => retries.inc(labels),
-      unfinished: (s, l) => {
-        unfinished.set(labels, s);
-        longest.set(labels, l);
-      },
+    depth: (n) => depth.set(labels, n),
+    add: () => adds.inc(labels),
+    queued: (s) => queueDuration.observe(labels, s),
+    worked: (s) => workDuration.observe(labels, s),
+    retry: () => retries.inc(labels),
+    unfinished: (s, l) => {
+      unfinished.set(labels, s);
+      longest.set(labels, l);
     },
   };
 }
