@@ -13,7 +13,7 @@ import { CrdGate } from './controller/crd-gate.ts';
 import { ApiEventRecorder } from './controller/events.ts';
 import { fieldManager } from './controller/manifest.ts';
 import { LeaderElector } from './controller/leader.ts';
-import { createMetrics } from './controller/metrics.ts';
+import { createMetrics, type Metrics } from './controller/metrics.ts';
 import { serveEndpoints, type Endpoints } from './endpoints.ts';
 import type { Flags } from './flags.ts';
 import { loadKubeConfig } from './kube-client.ts';
@@ -50,25 +50,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
     defaults: { image: flags.rtmpdImage, transcodeImage: flags.rtmpdTranscodeImage },
     workers: flags.workers,
   });
-
-  const crdName = `${plural}.${group}`;
-  const events = new ApiEventRecorder({ core: kc.makeApiClient(CoreV1Api), component: fieldManager, instance: identity, log });
-  const { POD_NAME, POD_NAMESPACE } = process.env;
-  const crdGate = new CrdGate({
-    check: () => staleCrd(kc, { group, version: apiVersion, kind }, openAPISchema(), crdName),
-    log,
-    // The Event is about this operator's pod, where `kubectl describe` shows it.
-    onStale: (why) => {
-      if (POD_NAME && POD_NAMESPACE)
-        void events.event(
-          { apiVersion: 'v1', kind: 'Pod', metadata: { name: POD_NAME, namespace: POD_NAMESPACE } },
-          'Warning',
-          'CRDOutdated',
-          why,
-        );
-    },
-  });
-
+  const crdGate = staleCrdGate(kc, identity, log);
   const endpoints = await serveEndpoints({
     flags,
     kubeConfig: kc,
@@ -84,43 +66,17 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
 
   controller.startInformers();
   let stopping = false;
-  let elector: LeaderElector | undefined;
-  const fatal =
-    opts.onFatal ??
-    ((why: string) => {
-      log.fatal(why);
-      process.exit(1);
-    });
+  const fatal = opts.onFatal ?? exitFatally(log);
   const startWorkers = async () => {
     if (!(await crdGate.wait())) return;
     await controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
   };
-  if (flags.leaderElect) {
-    const namespace = leaseNamespace(flags, kc);
-    const name = flags.leaderElectionId;
-    metrics.leader.set({ name }, 0);
-    elector = new LeaderElector({
-      api: kc.makeApiClient(CoordinationV1Api),
-      namespace,
-      name,
-      identity,
-      log,
-      onStartedLeading: () => {
-        metrics.leader.set({ name }, 1);
-        void startWorkers();
-      },
-      onStoppedLeading: () => {
-        metrics.leader.set({ name }, 0);
-        // Like controller-runtime: a replica that lost its lease exits and starts over.
-        if (!stopping) fatal('leader election lost');
-      },
-      onNewLeader: (holder) => log.info({ leader: holder }, 'leader observed'),
-    });
-    log.info({ lease: `${namespace}/${name}` }, 'waiting for leadership');
-    elector.start();
-  } else {
-    void startWorkers();
-  }
+  // Like controller-runtime: a replica that lost its lease exits and starts over.
+  const lost = () => {
+    if (!stopping) fatal('leader election lost');
+  };
+  const elector = flags.leaderElect ? electLeader(flags, kc, { identity, log, metrics, startWorkers, lost }) : undefined;
+  if (!elector) void startWorkers();
 
   return {
     metricsAddress,
@@ -137,4 +93,67 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
       log.info('stopped');
     },
   };
+}
+
+/** Holds the workers back while the cluster's CRD is older than this operator's schema, and says so in an Event on the operator's pod. */
+function staleCrdGate(kc: KubeConfig, identity: string, log: Logger): CrdGate {
+  const events = new ApiEventRecorder({ core: kc.makeApiClient(CoreV1Api), component: fieldManager, instance: identity, log });
+  const { POD_NAME, POD_NAMESPACE } = process.env;
+  return new CrdGate({
+    check: () => staleCrd(kc, { group, version: apiVersion, kind }, openAPISchema(), `${plural}.${group}`),
+    log,
+    // The Event is about this operator's pod, where `kubectl describe` shows it.
+    onStale: (why) => {
+      if (POD_NAME && POD_NAMESPACE)
+        void events.event(
+          { apiVersion: 'v1', kind: 'Pod', metadata: { name: POD_NAME, namespace: POD_NAMESPACE } },
+          'Warning',
+          'CRDOutdated',
+          why,
+        );
+    },
+  });
+}
+
+function exitFatally(log: Logger): (why: string) => void {
+  return (why) => {
+    log.fatal(why);
+    process.exit(1);
+  };
+}
+
+interface Candidate {
+  identity: string;
+  log: Logger;
+  metrics: Metrics;
+  /** Called on winning the lease. */
+  startWorkers: () => Promise<void>;
+  /** Called on losing it. */
+  lost: () => void;
+}
+
+/** Runs for the lease: the workers start once it is held, leader_election_master_status tells whether it is. */
+function electLeader(flags: Flags, kc: KubeConfig, { identity, log, metrics, startWorkers, lost }: Candidate): LeaderElector {
+  const namespace = leaseNamespace(flags, kc);
+  const name = flags.leaderElectionId;
+  metrics.leader.set({ name }, 0);
+  const elector = new LeaderElector({
+    api: kc.makeApiClient(CoordinationV1Api),
+    namespace,
+    name,
+    identity,
+    log,
+    onStartedLeading: () => {
+      metrics.leader.set({ name }, 1);
+      void startWorkers();
+    },
+    onStoppedLeading: () => {
+      metrics.leader.set({ name }, 0);
+      lost();
+    },
+    onNewLeader: (holder) => log.info({ leader: holder }, 'leader observed'),
+  });
+  log.info({ lease: `${namespace}/${name}` }, 'waiting for leadership');
+  elector.start();
+  return elector;
 }
