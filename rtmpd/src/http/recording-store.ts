@@ -113,7 +113,7 @@ export class RecordingStore {
     const next = (async () => {
       await walks.running;
       walks.next = undefined;
-      const running = listRecordings(this.storageDir, { ...(app !== undefined && { app }), ...(key !== undefined && { key }) });
+      const running = listRecordings(this.storageDir, { app, key });
       walks.running = running;
       const files = await running;
       if (!walks.next) this.walks.delete(part);

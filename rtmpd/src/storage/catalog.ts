@@ -59,7 +59,10 @@ export async function findRecording(storageDir: string, id: string): Promise<Rec
  * one stream, when they are given (a walk reads one directory per stream and
  * looks up each file: 3-11 s for 100,000 files).
  */
-export async function listRecordings(storageDir: string, only: { app?: string; key?: string } = {}): Promise<RecordingFile[]> {
+export async function listRecordings(
+  storageDir: string,
+  only: { app?: string | undefined; key?: string | undefined } = {},
+): Promise<RecordingFile[]> {
   const files: RecordingFile[] = [];
   for (const app of only.app !== undefined ? [only.app] : await names(storageDir)) {
     for (const key of only.key !== undefined ? [only.key] : await names(join(storageDir, app))) {
