@@ -18,18 +18,14 @@ beforeAll(async () => {
 
 /**
  * An "ffmpeg" that writes `image` to stdout, closes stdout and exits only
- * 300 ms later: what a loaded machine looks like to fluent-ffmpeg, whose
- * exit event then arrives well after the output stream closed. Format
- * queries go to the real ffmpeg.
+ * 300 ms later: its exit comes well after its output closed, as on a
+ * loaded machine.
  */
 async function slowExitingFfmpeg(image: Buffer): Promise<string> {
   const imagePath = join(dir, `image-${image.length}.bin`);
   await writeFile(imagePath, image);
   const script = join(dir, `ffmpeg-${image.length}.sh`);
-  await writeFile(
-    script,
-    `#!/bin/sh\ncase " $* " in *" -formats "*|*" -encoders "*|*" -codecs "*|*" -filters "*) exec ffmpeg "$@";; esac\ncat '${imagePath}'\nexec 1>&-\nsleep 0.3\n`,
-  );
+  await writeFile(script, `#!/bin/sh\ncat '${imagePath}'\nexec 1>&-\nsleep 0.3\n`);
   await chmod(script, 0o755);
   return script;
 }
@@ -44,7 +40,54 @@ const request = (ffmpegPath: string) => ({
   timeoutMs: 5000,
 });
 
+/** An "ffmpeg" at its own path, built without some of what real ffmpeg has: `-formats` leaves out `format`, which it refuses to read. */
+async function ffmpegWithout(format: string): Promise<string> {
+  const script = join(dir, `ffmpeg-without-${format}.sh`);
+  await writeFile(
+    script,
+    `#!/bin/sh\ncase " $* " in *" -formats "*) ffmpeg "$@" | grep -v ' ${format} ';; *" -f ${format} "*) echo "Unknown input format: '${format}'" >&2; exit 1;; *) exec ffmpeg "$@";; esac\n`,
+  );
+  await chmod(script, 0o755);
+  return script;
+}
+
+/** One real 320x240 H.264 keyframe (Annex B). */
+async function realKeyframe(): Promise<Buffer> {
+  const path = join(dir, '320x240.h264');
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=s=320x240',
+    '-frames:v',
+    '1',
+    '-c:v',
+    'libx264',
+    '-f',
+    'h264',
+    '-y',
+    path,
+  ]);
+  return readFile(path);
+}
+
 describe('decodeJpeg', () => {
+  // First in the file, so that no other ffmpeg has been asked anything in this process before.
+  it('asks the ffmpeg at the path it is given now, not the one a changed --ffmpeg-path named before', async () => {
+    const keyframe = await realKeyframe();
+    await expect(decodeJpeg({ ...request(await ffmpegWithout('h264')), keyframe, maxPixels: 320 * 240 })).rejects.toThrow(/h264/);
+    const decoded = await decodeJpeg({ ...request('ffmpeg'), keyframe, maxPixels: 320 * 240 });
+    expect(decoded.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+  });
+
+  it('says so when there is no ffmpeg at the path', async () => {
+    await expect(decodeJpeg(request('/nonexistent/ffmpeg'))).rejects.toThrow(
+      new DecodeError('ffmpeg not found or not executable: /nonexistent/ffmpeg (--ffmpeg-path)'),
+    );
+  });
+
   it('keeps a whole picture when ffmpeg exits long after closing its output', async () => {
     expect(await decodeJpeg(request(await slowExitingFfmpeg(jpeg)))).toEqual(jpeg);
   });
@@ -54,23 +97,7 @@ describe('decodeJpeg', () => {
   });
 
   it("decodes a real keyframe as large as -max_pixels, and refuses one a pixel larger in ffmpeg's own decoder", async () => {
-    const path = join(dir, '320x240.h264');
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc2=s=320x240',
-      '-frames:v',
-      '1',
-      '-c:v',
-      'libx264',
-      '-f',
-      'h264',
-      path,
-    ]);
-    const keyframe = await readFile(path);
+    const keyframe = await realKeyframe();
     const decoded = await decodeJpeg({ ...request('ffmpeg'), keyframe, maxPixels: 320 * 240 });
     expect(decoded.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     await expect(decodeJpeg({ ...request('ffmpeg'), keyframe, maxPixels: 320 * 240 - 1 })).rejects.toThrow(/Error while opening decoder/);

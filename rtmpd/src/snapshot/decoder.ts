@@ -51,7 +51,7 @@ export async function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
       else if (chunks.length === 0) reject(new DecodeError('ffmpeg produced no image'));
       else resolve(Buffer.concat(chunks));
     };
-    const command = ffmpeg(Readable.from([request.keyframe]))
+    const command = withoutCapabilityProbes(ffmpeg(Readable.from([request.keyframe])))
       .setFfmpegPath(request.ffmpegPath)
       .inputFormat(request.format)
       // One picture has nothing to spread over frame threads; each would hold its own buffers
@@ -85,6 +85,25 @@ export async function decodeJpeg(request: DecodeRequest): Promise<Buffer> {
 }
 
 const OUTPUT_CLOSED = 'Output stream closed';
+
+/**
+ * fluent-ffmpeg asks `ffmpeg -formats` and `-encoders` before a command runs
+ * (to check its formats and codecs, and to add `-strict experimental` to an
+ * experimental -vcodec or -acodec), answered once per process by whichever
+ * ffmpeg ran first: after --ffmpeg-path changed live, every decode was judged
+ * by the old binary (one without the h264 demuxer failed every h264 snapshot
+ * through the new one until a restart). The formats here are fixed, the codec
+ * is named by -c:v (never experimental), and ffmpeg refuses what it cannot
+ * read itself, with its stderr in the error; so this command asks nothing,
+ * which also saves the two probe runs per process. `_checkCapabilities` is a
+ * private step of fluent-ffmpeg 2.1, its last release.
+ */
+function withoutCapabilityProbes(command: Ffmpeg.FfmpegCommand): Ffmpeg.FfmpegCommand {
+  return Object.assign(command, {
+    _checkCapabilities: (done: (err?: Error) => void) => done(),
+    availableEncoders: (done: (err: Error | null, encoders: Ffmpeg.Encoders) => void) => done(null, {}),
+  });
+}
 
 /** Starts with a JPEG's start-of-image marker and ends with its end-of-image marker. */
 function isWholeJpeg(chunks: Buffer[]): boolean {
