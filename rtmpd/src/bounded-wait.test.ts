@@ -33,6 +33,20 @@ describe('boundedWait', () => {
     vi.useRealTimers();
   });
 
+  it('times out at once, without a warning, when the deadline it was given has passed', async () => {
+    vi.useRealTimers();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      expect(await boundedWait(-1000, undefined, OUTCOMES)).toBe('late');
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).toEqual([]);
+  });
+
   it('answers what the event settles with, and leaves nothing behind', async () => {
     const { signal } = new AbortController();
     const events = announcer();

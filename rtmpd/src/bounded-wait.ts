@@ -29,7 +29,8 @@ export function boundedWait<T>(ms: number, signal: AbortSignal | undefined, outc
       resolve(value);
     };
     const onAbort = (): void => settle(outcomes.aborted);
-    const timer = setTimeout(() => settle(outcomes.timedOut), ms);
+    // Callers pass what is left of a deadline, which may have passed already: Node warns for a negative delay.
+    const timer = setTimeout(() => settle(outcomes.timedOut), Math.max(0, ms));
     signal?.addEventListener('abort', onAbort, { once: true });
     registration.undo = listen?.(settle);
     if (settled) registration.undo?.();
