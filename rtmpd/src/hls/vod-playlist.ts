@@ -34,7 +34,7 @@ function segmentsOf(fragments: readonly FragmentEntry[]): VodSegment[] {
 }
 
 /** `range`: only segments overlapping [from, to] (Unix ms) are listed. */
-export function renderVodPlaylist(files: readonly VodFile[], range: { from?: number; to?: number } = {}): string {
+export function renderVodPlaylist(files: readonly VodFile[], range: { from?: number | undefined; to?: number | undefined } = {}): string {
   const body: string[] = [];
   let maxDuration = 1;
   let previousEnd: number | undefined;

@@ -170,10 +170,7 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Cache-Control', 'no-cache');
     ctx.type = PLAYLIST;
-    ctx.body = renderVodPlaylist(vod, {
-      ...(query.start !== undefined && { from: query.start }),
-      ...(query.end !== undefined && { to: query.end }),
-    });
+    ctx.body = renderVodPlaylist(vod, { from: query.start, to: query.end });
   };
 
   /** Runs `action` on this pod's recording, or has the pod that holds it answer. */
