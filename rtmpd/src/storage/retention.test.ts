@@ -5,7 +5,7 @@ import type { RouterContext } from '@koa/router';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
-import { configSchema } from '../config.ts';
+import { configSchema, recordingRule } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { RecordingStore } from '../http/recording-store.ts';
 import { listRecordings, recordingFileName } from './catalog.ts';
@@ -133,6 +133,21 @@ describe('Retention', () => {
       ...old.slice(Math.ceil(recordedBytes / (100 * 1024))),
       ...recorded.map((n) => join(dir, 'live', 'cam', n)),
     ]);
+  });
+
+  it('holds no list of the files and walks nothing while no limit is set, and walks once one is set live', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-ret-'));
+    const old = await recording(dir, 'live', 'cam', 30, 1);
+    const config: RetentionConfig = { recordingMaxAgeHours: 0, recordingMaxBytes: 0, recordingRules: [] };
+    const r = new Retention({ storageDir: dir, config, writing: () => new Map(), logger });
+    void r.close();
+    r.fileClosed(old);
+    expect(await r.sweep(NOW)).toEqual([]);
+    expect(await r.sweep(NOW + 16 * 60_000)).toEqual([]);
+    expect(walks.count).toBe(0);
+    config.recordingRules = [recordingRule.parse({ app: 'live', maxAgeHours: 24 })];
+    expect((await r.sweep(NOW + 17 * 60_000)).map((d) => [d.file.path, d.reason])).toEqual([[old, 'age']]);
+    expect(walks.count).toBe(1);
   });
 
   it('takes in a file added by hand at the periodic walk, which runs every 15 minutes', async () => {

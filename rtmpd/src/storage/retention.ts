@@ -48,7 +48,8 @@ const WALK_MS = 15 * 60_000;
 export class Retention {
   readonly stats: RetentionStats = { deletedFiles: 0, deletedBytes: 0 };
   private readonly options: RetentionOptions;
-  private readonly ledger: RecordingLedger;
+  /** Held only while a limit is set: a server that keeps everything holds no list of its files and walks nothing. */
+  private ledger: RecordingLedger | undefined;
   private readonly timer: NodeJS.Timeout;
   /** The sweep time of the last walk. */
   private walkedAt: number | undefined;
@@ -58,7 +59,6 @@ export class Retention {
 
   constructor(options: RetentionOptions) {
     this.options = options;
-    this.ledger = new RecordingLedger(options.storageDir);
     this.timer = setInterval(() => this.request(), SWEEP_MS).unref();
   }
 
@@ -81,30 +81,36 @@ export class Retention {
 
   /** The recorder wrote `path` whole and closed it: a sweep soon takes it in (without a walk) and keeps the budgets. */
   fileClosed(path: string): void {
-    this.ledger.closed(path);
+    this.ledger?.closed(path);
     this.request();
   }
 
   /** Takes out a file deleted elsewhere (through the API), so the size budgets stop counting it at once. */
   forget(path: string): void {
-    this.ledger.forget(path);
+    this.ledger?.forget(path);
   }
 
   /** One pass over the ledger; returns the files deleted, with why. */
   async sweep(now = Date.now()): Promise<Deleted[]> {
     const { config } = this.options;
+    // The limits change live: the ledger is dropped with the last and walked for anew with the next.
+    if (!limitsSet(config)) {
+      this.ledger = this.walkedAt = undefined;
+      return [];
+    }
+    const ledger = (this.ledger ??= new RecordingLedger(this.options.storageDir));
     if (this.walkDue(now)) {
       this.walkedAt = now;
       this.deleteFailed = false;
-      await this.ledger.walk();
+      await ledger.walk();
     }
     const writing = this.options.writing();
-    await this.ledger.follow(writing, now);
+    await ledger.follow(writing, now);
     const deleted: Deleted[] = [];
-    const remove = (file: LedgerFile, reason: DeleteReason) => this.remove(file, reason, writing, deleted);
+    const remove = (file: LedgerFile, reason: DeleteReason) => this.remove(ledger, file, reason, writing, deleted);
     const ruleOf = rulesByStream(config.recordingRules);
     // Passes over the ledger's list without copies of it: at 100,000 files each copy is a large object for the old generation.
-    const files = this.ledger.oldestFirst();
+    const files = ledger.oldestFirst();
     for (const file of files) {
       const maxAgeHours = ruleOf(file.stream)?.maxAgeHours ?? config.recordingMaxAgeHours;
       if (maxAgeHours > 0 && now - file.modified > maxAgeHours * HOUR_MS) await remove(file, 'age');
@@ -136,8 +142,14 @@ export class Retention {
   }
 
   /** Deletes `file` unless it is being written; whether it no longer takes space (deleted now, or gone already). */
-  private async remove(file: LedgerFile, reason: DeleteReason, writing: ReadonlyMap<string, number>, deleted: Deleted[]): Promise<boolean> {
-    const path = this.ledger.pathOf(file);
+  private async remove(
+    ledger: RecordingLedger,
+    file: LedgerFile,
+    reason: DeleteReason,
+    writing: ReadonlyMap<string, number>,
+    deleted: Deleted[],
+  ): Promise<boolean> {
+    const path = ledger.pathOf(file);
     if (writing.has(path)) return false;
     try {
       await unlink(path);
@@ -146,11 +158,11 @@ export class Retention {
         this.deleteFailed = true; // not ours to remove, or replaced by hand: the next walk shows what is there
         return false;
       }
-      this.ledger.forget(path);
+      ledger.forget(path);
       return true;
     }
-    this.ledger.forget(path);
-    const gone = this.ledger.describe(file);
+    ledger.forget(path);
+    const gone = ledger.describe(file);
     deleted.push({ file: gone, reason });
     this.stats.deletedFiles++;
     this.stats.deletedBytes += file.size;
@@ -163,6 +175,16 @@ export class Retention {
     if (this.walkedAt === undefined || now < this.walkedAt) return true;
     return now - this.walkedAt >= (this.deleteFailed ? SWEEP_MS : WALK_MS);
   }
+}
+
+/** Whether any age or size limit is set, for all streams or by a rule. */
+function limitsSet(config: RetentionConfig): boolean {
+  const { recordingMaxAgeHours, recordingMaxBytes, recordingRules } = config;
+  return (
+    recordingMaxAgeHours > 0 ||
+    recordingMaxBytes > 0 ||
+    recordingRules.some((rule) => (rule.maxAgeHours ?? 0) > 0 || (rule.maxBytes ?? 0) > 0)
+  );
 }
 
 /** Deletes the oldest of `files` that `counts` until their total is within `maxBytes`. */
