@@ -88,7 +88,7 @@ describe('boundedWait', () => {
     const controller = new AbortController();
     let announce = (_value: string): void => {};
     let undone = 0;
-    const answer = boundedWait(1000, controller.signal, OUTCOMES, (settle) => {
+    const answer = boundedWait<string>(1000, controller.signal, OUTCOMES, (settle) => {
       announce = settle;
       return () => undone++;
     });
@@ -102,7 +102,7 @@ describe('boundedWait', () => {
   it('takes back a registration whose listen settled before it returned', async () => {
     const { signal } = new AbortController();
     const events = announcer();
-    const answer = boundedWait(1000, signal, OUTCOMES, (settle) => {
+    const answer = boundedWait<string>(1000, signal, OUTCOMES, (settle) => {
       const undo = events.listen(settle);
       settle('already');
       return undo;
