@@ -79,6 +79,7 @@ export class Fragmenter {
   private firstTime = 0;
   private firstWall = 0;
   private forceCut = false;
+  private keyframeCut = false;
   private lastVideoDts = 0;
   private lastVideoDuration = 0;
   private audioNext: number | undefined;
@@ -104,6 +105,11 @@ export class Fragmenter {
   /** Ends the current segment at the next keyframe, however short it is (a recorder resuming after a disk error). */
   cutSegment(): void {
     this.forceCut = true;
+  }
+
+  /** Starts a new fragment at the next keyframe, within the segment (a recorder going on after a fragment it lost). */
+  cutFragment(): void {
+    this.keyframeCut = true;
   }
 
   /** The stream ended: whatever is gathered leaves as the segment's last fragment. */
@@ -235,9 +241,10 @@ export class Fragmenter {
       this.flush(true, time);
       this.segmentStart = time;
       this.forceCut = false;
-    } else if (time - this.fragmentStart + halfSample >= fragmentSeconds) {
+    } else if ((keyframe && this.keyframeCut) || time - this.fragmentStart + halfSample >= fragmentSeconds) {
       this.flush(false, time);
     }
+    if (keyframe) this.keyframeCut = false;
   }
 
   private flush(endsSegment: boolean, end: number): void {

@@ -14,7 +14,9 @@ import { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { Webhooks } from '../webhooks/webhooks.ts';
+import { listRecordings } from './catalog.ts';
 import { Recorder } from './recorder.ts';
+import { indexerFor } from './recording-index.ts';
 
 const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
@@ -130,6 +132,69 @@ describe('Recorder', () => {
       expect(recorder.finishing(path)).toBeUndefined();
     }
     expect((await recordings(join(storageDir, 'live', 'cam'))).map((name) => join(storageDir, 'live', 'cam', name))).toEqual(ending);
+  });
+
+  /** The clip with its keyframes at `atMs` carrying `bytes` of filler NAL units each. */
+  function withHugeKeyframes(atMs: number[], bytes: number): FlvTagRecord[] {
+    const filler = Buffer.alloc(bytes, 0xff);
+    filler.writeUInt32BE(filler.length - 4);
+    filler[4] = 12; // nal_unit_type 12: filler data
+    const isKeyframe = (t: FlvTagRecord) => t.kind === 'video' && t.body[0]! >> 4 === 1 && t.body[1] === 1;
+    return clip.map((t) => (isKeyframe(t) && atMs.includes(t.timestamp) ? { ...t, body: Buffer.concat([t.body, filler]) } : t));
+  }
+
+  it('goes on at the next keyframe after a dropped fMP4 fragment, never with frames that need the lost one', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingSegmentSeconds: 60, recordingFragmentSeconds: 0.3 }),
+      logger,
+    });
+    const stream = publish('live', 'gap');
+    // More than a file may queue: the keyframe's fragment is dropped.
+    push(stream, 0, withHugeKeyframes([2000], 33 << 20));
+    hub.unpublish(stream);
+    await recorder.close();
+    const [file, ...others] = await listRecordings(storageDir);
+    expect(others).toEqual([]);
+    const { fragments } = await indexerFor()(file!);
+    const gaps = fragments.flatMap((f, i) => (i > 0 && f.start - (fragments[i - 1]!.start + fragments[i - 1]!.duration) > 0.01 ? [i] : []));
+    expect(gaps).toHaveLength(1);
+    expect(fragments[gaps[0]!]!.start).toBeCloseTo(3, 1); // the keyframe after the lost one
+    expect(fragments[gaps[0]!]!.independent).toBe(true);
+    expect(recorder.stats.dropped).toBeGreaterThan(1); // the lost fragment and those that needed it
+    expect((await ffprobe(file!.path)).codecs).toEqual(['aac', 'h264']);
+  });
+
+  it('goes on at the next keyframe after a dropped FLV batch, never with frames that need the lost one', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
+      logger,
+    });
+    const stream = publish('live', 'gap');
+    // Tags are written in batches every 200 ms: the one from 1 s to 3 s holds 36 MiB, more than a file may queue.
+    const tags = withHugeKeyframes([1000, 2000, 3000], 12 << 20);
+    const batches = [tags.filter((t) => t.timestamp < 1000), tags.filter((t) => t.timestamp >= 1000 && t.timestamp <= 3000)];
+    for (const batch of batches) {
+      push(stream, 0, batch);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    push(
+      stream,
+      0,
+      tags.filter((t) => t.timestamp > 3000),
+    );
+    hub.unpublish(stream);
+    await recorder.close();
+    const [file] = await listRecordings(storageDir);
+    const video = (await readFlvFile(file!.path)).tags.filter((t) => t.kind === 'video' && t.body[1] === 1);
+    const afterGap = video.findIndex((t, i) => i > 0 && t.timestamp - video[i - 1]!.timestamp > 100);
+    expect(video[afterGap]!.timestamp).toBe(4000);
+    expect(video[afterGap]!.body[0]! >> 4).toBe(1); // a keyframe
   });
 
   it('removes a file whose media was all dropped and does not announce it; a normal file is announced (webhook receiver over HTTP)', async () => {

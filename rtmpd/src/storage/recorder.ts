@@ -163,6 +163,11 @@ class StreamRecording implements Subscriber {
   /** The files whose segment has ended, by path, until they are written out, synced and closed. */
   private readonly closing = new Map<string, { file: SegmentFile; done: Promise<void> }>();
   private lastStart = 0;
+  /**
+   * An append was dropped (the disk far behind): what follows it in the file
+   * would not decode without it, so nothing more goes in until a keyframe.
+   */
+  private resyncing = false;
   // fMP4
   private fragmenter: Fragmenter | undefined;
   private init: Buffer | undefined;
@@ -239,8 +244,12 @@ class StreamRecording implements Subscriber {
       }
       this.openFile(new Date(fragment.wallClock), this.init!);
     }
-    this.file!.append(fragment.bytes);
-    this.o.stats.bytesWritten += fragment.bytes.length;
+    if (this.resyncing && !fragment.independent) this.o.stats.dropped++;
+    else {
+      this.resyncing = !this.file!.append(fragment.bytes);
+      if (this.resyncing) this.fragmenter!.cutFragment();
+      this.o.stats.bytesWritten += fragment.bytes.length;
+    }
     if (fragment.endsSegment) this.endFile();
   }
 
@@ -261,6 +270,11 @@ class StreamRecording implements Subscriber {
       this.openFile(new Date(), Buffer.concat(header));
     }
     if (packet.kind === 'data') return; // metadata goes at the start of each file
+    if (this.resyncing && !startsGop) {
+      this.o.stats.dropped++;
+      return;
+    }
+    this.resyncing = false;
     const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
     this.flvBatch.push(tag);
     this.o.stats.bytesWritten += tag.length;
@@ -271,7 +285,7 @@ class StreamRecording implements Subscriber {
     clearTimeout(this.flvTimer);
     this.flvTimer = undefined;
     if (this.flvBatch.length === 0) return;
-    this.file?.append(Buffer.concat(this.flvBatch));
+    if (this.file && !this.file.append(Buffer.concat(this.flvBatch))) this.resyncing = true;
     this.flvBatch = [];
   }
 

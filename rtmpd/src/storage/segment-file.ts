@@ -68,15 +68,17 @@ export class SegmentFile {
     this.append(bytes);
   }
 
-  append(bytes: Buffer): void {
-    if (this.failed || this.ending) return;
+  /** Queues an append; false when it is dropped because the disk is MAX_QUEUED_BYTES behind. */
+  append(bytes: Buffer): boolean {
+    if (this.failed || this.ending) return true;
     if (this.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
       this.dropped++;
-      return;
+      return false;
     }
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
     this.pump();
+    return true;
   }
 
   /** Writes what is queued, syncs it to disk and closes. */

@@ -951,7 +951,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_recording_dropped_total',
-      'Recording fragments (FLV: tag batches) not written: the recording was stopped, or the disk fell behind by 32 MiB.',
+      'Recording fragments (FLV: tag batches and tags) not written: the recording was stopped, the disk fell behind by 32 MiB, or they came after one so dropped, before the next keyframe.',
       'counter',
       read('dropped'),
     );
