@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../telemetry/logger.ts';
 import { statusOf, type Lease, type LeaseApi, type LeaseEvent } from './lease-api.ts';
-import { claimRecord, fleetSelector, podRecord, type ClaimRecord, type PodRecord } from './records.ts';
+import { claimRecord, fleetSelector, podLeaseName, podOf, podRecord, type ClaimRecord, type PodRecord } from './records.ts';
 
 interface Observed {
   record: PodRecord;
@@ -140,10 +140,10 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
     else if (this.pods.has(podLease)) this.apply('DELETED', { metadata: { name: podLease }, spec: {} });
   }
 
-  /** The present pod holding `identity`. */
+  /** The present pod holding `identity`: found by its Lease's name, which the identity gives (owner() runs per player). */
   private observed(identity: string): Observed | undefined {
-    for (const o of this.pods.values()) if (this.isPresent(o) && o.record.identity === identity) return o;
-    return undefined;
+    const o = this.pods.get(podLeaseName(podOf(identity)));
+    return o && this.isPresent(o) && o.record.identity === identity ? o : undefined;
   }
 
   /** A Lease without a holder is no pod's. */

@@ -76,25 +76,24 @@ export async function listRecordings(
   return files.sort((a, b) => a.start.getTime() - b.start.getTime() || a.id.localeCompare(b.id));
 }
 
+/** A recording file from its place, what its name says (`parsed`) and what the file system says of it. */
+export function recordingFile(
+  storageDir: string,
+  { app, key, name }: { app: string; key: string; name: string },
+  parsed: { start: Date; format: RecordingFormat },
+  { size, modified }: { size: number; modified: Date },
+): RecordingFile {
+  return { id: `${app}/${key}/${name}`, app, key, name, path: join(storageDir, app, key, name), ...parsed, size, modified };
+}
+
 async function describe(storageDir: string, app: string, key: string, name: string): Promise<RecordingFile | undefined> {
   const parsed = parseRecordingName(name);
   if (!parsed) return undefined;
-  const path = join(storageDir, app, key, name);
   try {
     // lstat: a symlink planted in the storage directory is not followed out of it.
-    const stats = await lstat(path);
+    const stats = await lstat(join(storageDir, app, key, name));
     if (!stats.isFile()) return undefined;
-    return {
-      id: `${app}/${key}/${name}`,
-      app,
-      key,
-      name,
-      path,
-      format: parsed.format,
-      start: parsed.start,
-      size: stats.size,
-      modified: stats.mtime,
-    };
+    return recordingFile(storageDir, { app, key, name }, parsed, { size: stats.size, modified: stats.mtime });
   } catch {
     return undefined;
   }

@@ -5,7 +5,7 @@
 // reports them and looked up once when it is done with them; deletes take
 // files out. What changes by hand shows at the next walk.
 import { join, relative, sep } from 'node:path';
-import { findRecording, listRecordings, parseRecordingId, parseRecordingName, type RecordingFile } from './catalog.ts';
+import { findRecording, listRecordings, parseRecordingId, parseRecordingName, recordingFile, type RecordingFile } from './catalog.ts';
 
 /** A recording file as the ledger keeps it: with its map entry and place in the list, about 230 bytes of heap (100,000 files: 22 MiB). */
 export interface LedgerFile {
@@ -121,17 +121,8 @@ export class RecordingLedger {
   /** `file` as the catalog describes one. */
   describe(file: LedgerFile): RecordingFile {
     const { app, key } = file.stream;
-    return {
-      id: `${app}/${key}/${file.name}`,
-      app,
-      key,
-      name: file.name,
-      path: this.pathOf(file),
-      format: file.name.endsWith('.mp4') ? 'fmp4' : 'flv',
-      start: new Date(file.start),
-      size: file.size,
-      modified: new Date(file.modified),
-    };
+    const { size, modified, name } = file;
+    return recordingFile(this.storageDir, { app, key, name }, parseRecordingName(name)!, { size, modified: new Date(modified) });
   }
 
   private async lookUp(path: string): Promise<void> {
