@@ -99,7 +99,7 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
 
   /** Every pod whose Lease exists, seen renewed lately or not. */
   presentPods(): PodRecord[] {
-    return [...this.pods.values()].filter((o) => this.isPresent(o)).map((o) => o.record);
+    return this.podsWhere((o) => this.isPresent(o));
   }
 
   /** The pod holding `identity`, while it is alive: its claims are not to be taken over. */
@@ -110,7 +110,7 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
 
   /** Every pod whose Lease is alive. */
   livePods(): PodRecord[] {
-    return [...this.pods.values()].filter((o) => this.isAlive(o)).map((o) => o.record);
+    return this.podsWhere((o) => this.isAlive(o));
   }
 
   /** How long ago the Lease of `identity` was last seen renewed (Infinity when unknown). */
@@ -144,6 +144,10 @@ export class FleetDirectory extends EventEmitter<DirectoryEvents> {
   private observed(identity: string): Observed | undefined {
     const o = this.pods.get(podLeaseName(podOf(identity)));
     return o && this.isPresent(o) && o.record.identity === identity ? o : undefined;
+  }
+
+  private podsWhere(test: (o: Observed) => boolean): PodRecord[] {
+    return [...this.pods.values()].filter(test).map((o) => o.record);
   }
 
   /** A Lease without a holder is no pod's. */
