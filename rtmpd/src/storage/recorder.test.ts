@@ -13,6 +13,7 @@ import { RecordingStore } from '../http/recording-store.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { countFrames } from '../../test/support/processes.ts';
 import { Webhooks } from '../webhooks/webhooks.ts';
 import { listRecordings } from './catalog.ts';
 import { Recorder } from './recorder.ts';
@@ -134,13 +135,13 @@ describe('Recorder', () => {
     expect((await recordings(join(storageDir, 'live', 'cam'))).map((name) => join(storageDir, 'live', 'cam', name))).toEqual(ending);
   });
 
-  /** The clip with its keyframes at `atMs` carrying `bytes` of filler NAL units each. */
-  function withHugeKeyframes(atMs: number[], bytes: number): FlvTagRecord[] {
+  /** The clip with its video frames at `atMs` carrying `bytes` of filler NAL units each. */
+  function withHugeFrames(atMs: number[], bytes: number): FlvTagRecord[] {
     const filler = Buffer.alloc(bytes, 0xff);
     filler.writeUInt32BE(filler.length - 4);
     filler[4] = 12; // nal_unit_type 12: filler data
-    const isKeyframe = (t: FlvTagRecord) => t.kind === 'video' && t.body[0]! >> 4 === 1 && t.body[1] === 1;
-    return clip.map((t) => (isKeyframe(t) && atMs.includes(t.timestamp) ? { ...t, body: Buffer.concat([t.body, filler]) } : t));
+    const isFrame = (t: FlvTagRecord) => t.kind === 'video' && t.body[1] === 1;
+    return clip.map((t) => (isFrame(t) && atMs.includes(t.timestamp) ? { ...t, body: Buffer.concat([t.body, filler]) } : t));
   }
 
   it('goes on at the next keyframe after a dropped fMP4 fragment, never with frames that need the lost one', async () => {
@@ -153,7 +154,7 @@ describe('Recorder', () => {
     });
     const stream = publish('live', 'gap');
     // More than a file may queue: the keyframe's fragment is dropped.
-    push(stream, 0, withHugeKeyframes([2000], 33 << 20));
+    push(stream, 0, withHugeFrames([2000], 33 << 20));
     hub.unpublish(stream);
     await recorder.close();
     const [file, ...others] = await listRecordings(storageDir);
@@ -177,7 +178,7 @@ describe('Recorder', () => {
     });
     const stream = publish('live', 'gap');
     // Tags are written in batches every 200 ms: the one from 1 s to 3 s holds 36 MiB, more than a file may queue.
-    const tags = withHugeKeyframes([1000, 2000, 3000], 12 << 20);
+    const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
     const batches = [tags.filter((t) => t.timestamp < 1000), tags.filter((t) => t.timestamp >= 1000 && t.timestamp <= 3000)];
     for (const batch of batches) {
       push(stream, 0, batch);
@@ -195,6 +196,87 @@ describe('Recorder', () => {
     const afterGap = video.findIndex((t, i) => i > 0 && t.timestamp - video[i - 1]!.timestamp > 100);
     expect(video[afterGap]!.timestamp).toBe(4000);
     expect(video[afterGap]!.body[0]! >> 4).toBe(1); // a keyframe
+  });
+
+  it('removes a file whose first fMP4 fragment is dropped; the next keyframe starts the next file, named by its time', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingSegmentSeconds: 3, recordingFragmentSeconds: 0.3 }),
+      logger,
+    });
+    // The second file would start at the 3 s keyframe, whose fragment is more than a file may queue.
+    push(publish('live', 'first'), 0, withHugeFrames([3000], 33 << 20));
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    const [first, second] = await Promise.all(files.map(async (file) => (await indexerFor()(file)).fragments[0]!));
+    expect(second!.start).toBeCloseTo(4, 1);
+    expect(second!.independent).toBe(true);
+    // Names carry the wall clock of each file's first fragment (the clip is pushed at once: wall clock = media time).
+    const between = files[1]!.start.getTime() - files[0]!.start.getTime();
+    expect(Math.abs(between - (second!.start - first!.start) * 1000)).toBeLessThan(5);
+    // The bytes dropped are not counted as written (the removed file's header is).
+    expect(recorder.stats.bytesWritten - files[0]!.size - files[1]!.size).toBeLessThan(4096);
+  });
+
+  it('removes a file whose first FLV tags are dropped; the next keyframe starts the next file, with its headers there', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 3 }),
+      logger,
+    });
+    const stream = publish('live', 'first');
+    // The second file starts at the 3 s keyframe; the tags of its first batch (200 ms) hold 36 MiB.
+    const tags = withHugeFrames([3000, 3040, 3080], 12 << 20);
+    for (const [from, to] of [
+      [0, 3000],
+      [3000, 3100],
+      [3100, Infinity],
+    ] as const) {
+      push(
+        stream,
+        0,
+        tags.filter((t) => t.timestamp >= from && t.timestamp < to),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    hub.unpublish(stream);
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    const media = (await readFlvFile(files[1]!.path)).tags.filter((t) => t.kind !== 'data');
+    const video = media.filter((t) => t.kind === 'video');
+    expect(video.slice(0, 2).map((t) => [t.timestamp, t.body[0]! >> 4, t.body[1]])).toEqual([
+      [4000, 1, 0], // the sequence header, at the keyframe it goes with
+      [4000, 1, 1], // the keyframe
+    ]);
+    // The recordings API's duration is the media's, from that keyframe on.
+    expect((await indexerFor()(files[1]!)).duration).toBe((media.at(-1)!.timestamp - 4000) / 1000);
+    // The bytes dropped are not counted as written (the removed file's header is).
+    expect(recorder.stats.bytesWritten - files[0]!.size - files[1]!.size).toBeLessThan(4096);
+  });
+
+  it('starts a file only on a keyframe, however far apart keyframes are (an fMP4 segment is not cut between them)', async () => {
+    // 14 s with keyframes at 0 and 12 s; files of 2 s.
+    const longGop = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '300', '-sc_threshold', '0'];
+    const tags = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 14, videoCodec: longGop }))).tags;
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    push(publish('live', 'longgop'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    const starts = await Promise.all(files.map(async (file) => (await indexerFor()(file)).fragments[0]!));
+    expect(starts.map((f) => [Math.round(f.start), f.independent])).toEqual([
+      [0, true],
+      [12, true],
+    ]);
+    for (const file of files) expect((await countFrames(file.path)).frames['h264']).toBeGreaterThan(0);
   });
 
   it('removes a file whose media was all dropped and does not announce it; a normal file is announced (webhook receiver over HTTP)', async () => {

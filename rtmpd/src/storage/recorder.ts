@@ -196,7 +196,13 @@ class StreamRecording implements Subscriber {
     if (this.o.format !== 'fmp4') return;
     this.fragmenter = new Fragmenter(
       stream,
-      { segmentSeconds: this.o.segmentSeconds, fragmentSeconds: this.o.fragmentSeconds },
+      {
+        segmentSeconds: this.o.segmentSeconds,
+        fragmentSeconds: this.o.fragmentSeconds,
+        // A file cut where no keyframe is would start with frames nothing decodes; fragments leave as they are
+        // made, so a long segment holds nothing here.
+        maxSegmentSeconds: Infinity,
+      },
       { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
     );
   }
@@ -244,11 +250,20 @@ class StreamRecording implements Subscriber {
       }
       this.openFile(new Date(fragment.wallClock), this.init!);
     }
+    const file = this.file!;
     if (this.resyncing && !fragment.independent) this.o.stats.dropped++;
-    else {
-      this.resyncing = !this.file!.append(fragment.bytes);
-      if (this.resyncing) this.fragmenter!.cutFragment();
+    else if (file.append(fragment.bytes)) {
+      this.resyncing = false;
       this.o.stats.bytesWritten += fragment.bytes.length;
+    } else if (file.hasMedia) {
+      this.resyncing = true;
+      this.fragmenter!.cutFragment();
+    } else {
+      // Its first fragment was lost: the file (its header alone) is removed rather than go on at a later keyframe
+      // under a name that says it started here; the next keyframe starts a segment and a file.
+      this.endFile();
+      if (!fragment.endsSegment) this.fragmenter!.cutSegment();
+      return;
     }
     if (fragment.endsSegment) this.endFile();
   }
@@ -259,7 +274,10 @@ class StreamRecording implements Subscriber {
     const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
     if (this.file && startsGop && packet.timestamp - this.flvStart >= this.o.segmentSeconds * 1000) this.endFile();
     if (!this.file) {
-      if (!startsGop || !this.mayWrite()) return;
+      if (!startsGop || !this.mayWrite()) {
+        if (this.resyncing) this.o.stats.dropped++;
+        return;
+      }
       const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, stream.videoHeader !== undefined)];
       // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
       if (stream.metadata) header.push(flvTag('data', 0, stream.metadata.body));
@@ -275,18 +293,24 @@ class StreamRecording implements Subscriber {
       return;
     }
     this.resyncing = false;
-    const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
-    this.flvBatch.push(tag);
-    this.o.stats.bytesWritten += tag.length;
+    this.flvBatch.push((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
     this.flvTimer ??= setTimeout(() => this.flushFlv(), FLV_BATCH_MS);
   }
 
   private flushFlv(): void {
     clearTimeout(this.flvTimer);
     this.flvTimer = undefined;
-    if (this.flvBatch.length === 0) return;
-    if (this.file && !this.file.append(Buffer.concat(this.flvBatch))) this.resyncing = true;
+    const batch = this.flvBatch;
     this.flvBatch = [];
+    if (batch.length === 0 || !this.file) return;
+    const bytes = Buffer.concat(batch);
+    if (this.file.append(bytes)) {
+      this.o.stats.bytesWritten += bytes.length;
+      return;
+    }
+    this.resyncing = true;
+    // Its first tags were lost: the file (its header alone) is removed, and the next keyframe starts a new one.
+    if (!this.file.hasMedia) this.endFile();
   }
 
   /** Whether a new file may be opened: recording, or a stopped recording whose retry is due. */

@@ -31,6 +31,8 @@ export class SegmentFile {
   private removed = false;
   /** Bytes that make no playable file on their own (the init segment or FLV header). */
   private headerBytes = 0;
+  /** Bytes of the appends accepted, the header's included. */
+  private acceptedBytes = 0;
   private finish!: () => void;
 
   constructor(path: string, events: SegmentFileEvents) {
@@ -62,6 +64,11 @@ export class SegmentFile {
     return this.removed;
   }
 
+  /** Whether anything past the header was accepted: a dropped append on a file without media was its first. */
+  get hasMedia(): boolean {
+    return this.acceptedBytes > this.headerBytes;
+  }
+
   /** The file's header (written first): a file that fails before anything follows it is removed. */
   header(bytes: Buffer): void {
     this.headerBytes += bytes.length;
@@ -77,6 +84,7 @@ export class SegmentFile {
     }
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
+    this.acceptedBytes += bytes.length;
     this.pump();
     return true;
   }

@@ -936,7 +936,12 @@ export class RtmpdMetrics {
       'counter',
       read('filesOpened'),
     );
-    this.add('rtmpd_recording_written_bytes_total', 'Bytes handed to recording files.', 'counter', read('bytesWritten'));
+    this.add(
+      'rtmpd_recording_written_bytes_total',
+      'Bytes handed to recording files (not those dropped).',
+      'counter',
+      read('bytesWritten'),
+    );
     this.add(
       'rtmpd_recording_errors_total',
       'Disk errors that stopped a recording (the stream itself goes on).',
