@@ -279,6 +279,24 @@ describe('Recorder', () => {
     for (const file of files) expect((await countFrames(file.path)).frames['h264']).toBeGreaterThan(0);
   });
 
+  it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: 'flv' }), logger });
+    // The timestamps wrap to 0 at 3 s into the clip, in the middle of the second file.
+    const stream = publish('live', 'wrap');
+    const now = performance.now();
+    for (const tag of clip.filter((t) => t.kind !== 'data')) {
+      const timestamp = (tag.timestamp + 2 ** 32 - 3000) % 2 ** 32;
+      if (tag.kind === 'video') stream.pushVideo(timestamp, tag.body, now);
+      else stream.pushAudio(timestamp, tag.body, now);
+    }
+    hub.unpublish(stream);
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    const durations = await Promise.all(files.map(async (file) => (await indexerFor()(file)).duration));
+    expect(durations.map((d) => Math.round(d))).toEqual([2, 2, 2]);
+  });
+
   it('removes a file whose media was all dropped and does not announce it; a normal file is announced (webhook receiver over HTTP)', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const events: { type: string; data: { path: string } }[] = [];

@@ -272,7 +272,7 @@ class StreamRecording implements Subscriber {
     const stream = this.o.stream;
     // A file starts on a keyframe, or on any audio frame of a stream without video.
     const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
-    if (this.file && startsGop && packet.timestamp - this.flvStart >= this.o.segmentSeconds * 1000) this.endFile();
+    if (this.file && startsGop && msSince(this.flvStart, packet.timestamp) >= this.o.segmentSeconds * 1000) this.endFile();
     if (!this.file) {
       if (!startsGop || !this.mayWrite()) {
         if (this.resyncing) this.o.stats.dropped++;
@@ -381,4 +381,9 @@ class StreamRecording implements Subscriber {
         : 'recording stopped after a disk error; the stream goes on and recording retries',
     );
   }
+}
+
+/** Milliseconds from `from` to `to` on RTMP's 32-bit clock, which wraps every 49.7 days. */
+function msSince(from: number, to: number): number {
+  return (to - from) | 0;
 }

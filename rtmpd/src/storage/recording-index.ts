@@ -351,7 +351,8 @@ async function indexFlv(handle: FileHandle, size: number): Promise<RecordingInde
     const previous = tail.readUInt32BE(0);
     if (previous >= 11 && previous <= size - 4) last = timestampAt(await read(handle, size - 4 - previous, 11), 4);
   }
-  return { initSize: 0, fragments: [], duration: first !== undefined && last !== undefined ? Math.max(0, last - first) / 1000 : 0 };
+  // `| 0`: the 32-bit tag timestamps may wrap within a file.
+  return { initSize: 0, fragments: [], duration: first !== undefined && last !== undefined ? Math.max(0, (last - first) | 0) / 1000 : 0 };
 }
 
 const timestampAt = (b: Buffer, p: number): number => ((b[p + 3]! << 24) | (b[p]! << 16) | (b[p + 1]! << 8) | b[p + 2]!) >>> 0;
