@@ -49,6 +49,12 @@ export interface FragmenterOptions {
 const AUDIO_ONLY_AFTER_SECONDS = 3;
 /** Audio whose timestamp strays this far from the running sample clock resets the clock (a gap). */
 const AUDIO_RESYNC_SECONDS = 0.1;
+/**
+ * A sample this far before the track's last one (not a 32-bit wrap): the
+ * publisher's clock stepped back, and a new timeline starts (as for a new
+ * decoder config) rather than samples piling up at one time.
+ */
+const STEP_BACK_SECONDS = 1;
 
 /** Milliseconds on a 32-bit clock made monotonic across its wrap. */
 class Unwrapper {
@@ -150,11 +156,13 @@ export class Fragmenter {
   private restart(): void {
     this.finish();
     this.audioNext = undefined;
+    this.audioWaitedSince = undefined;
   }
 
   private onVideo(packet: MediaPacket): void {
     if (!this.video) return;
     let dts = this.videoClock.unwrap(packet.timestamp) * 90;
+    if (this.started && dts < this.lastVideoDts - STEP_BACK_SECONDS * VIDEO_TIMESCALE) this.restart();
     if (!this.started) {
       if (!packet.keyframe) return;
       this.start(dts / VIDEO_TIMESCALE, packet.receivedAt);
@@ -184,6 +192,7 @@ export class Fragmenter {
     }
     const rate = this.audio.sampleRate;
     const ms = this.audioClock.unwrap(packet.timestamp);
+    if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
     const expected = Math.round((ms * rate) / 1000);
     if (this.audioNext === undefined || Math.abs(expected - this.audioNext) > rate * AUDIO_RESYNC_SECONDS) this.audioNext = expected;
     const dts = this.audioNext;

@@ -297,6 +297,34 @@ describe('Recorder', () => {
     expect(durations.map((d) => Math.round(d))).toEqual([2, 2, 2]);
   });
 
+  for (const format of ['fmp4', 'flv'] as const) {
+    it(`starts a new ${format} file at the next keyframe when the publisher's clock steps back; a file's timestamps only go forward`, async () => {
+      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      // 10-16 s, then the same clip again at 0-6 s.
+      const stream = publish('live', 'back');
+      push(stream, 10_000);
+      push(
+        stream,
+        0,
+        clip.filter((t) => t.kind !== 'data'),
+      );
+      hub.unpublish(stream);
+      await recorder.close();
+      const files = await listRecordings(storageDir);
+      const starts: number[] = [];
+      for (const file of files) {
+        const times =
+          format === 'fmp4'
+            ? (await indexerFor()(file)).fragments.map((f) => f.start)
+            : (await readFlvFile(file.path)).tags.filter((t) => t.kind === 'video').map((t) => t.timestamp / 1000);
+        expect(times.toSorted((a, b) => a - b)).toEqual(times);
+        starts.push(Math.round(times[0]!));
+      }
+      expect(starts).toEqual([10, 12, 14, 0, 2, 4]);
+    });
+  }
+
   it('removes a file whose media was all dropped and does not announce it; a normal file is announced (webhook receiver over HTTP)', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const events: { type: string; data: { path: string } }[] = [];

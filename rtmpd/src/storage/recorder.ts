@@ -148,6 +148,8 @@ interface StreamRecordingOptions {
 
 /** FLV tags are gathered this long and written as one append. */
 const FLV_BATCH_MS = 200;
+/** Media this far before its track's last (not a 32-bit wrap): the publisher's clock stepped back (as the Fragmenter's). */
+const FLV_STEP_BACK_MS = 1000;
 
 /** One stream's recording: a lossless hub subscriber writing segment files one after another. */
 class StreamRecording implements Subscriber {
@@ -175,6 +177,8 @@ class StreamRecording implements Subscriber {
   private cutAsked = false;
   // FLV
   private flvStart = 0;
+  /** Each track's last timestamp (a track may run behind the other). */
+  private readonly flvLast = { audio: 0, video: 0 };
   private flvBatch: Buffer[] = [];
   private flvTimer: NodeJS.Timeout | undefined;
 
@@ -272,6 +276,11 @@ class StreamRecording implements Subscriber {
     const stream = this.o.stream;
     // A file starts on a keyframe, or on any audio frame of a stream without video.
     const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
+    if (packet.kind !== 'data') {
+      // A file's timestamps only go forward: after a step back the next keyframe starts a new one.
+      if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -FLV_STEP_BACK_MS) this.endFile();
+      this.flvLast[packet.kind] = packet.timestamp;
+    }
     if (this.file && startsGop && msSince(this.flvStart, packet.timestamp) >= this.o.segmentSeconds * 1000) this.endFile();
     if (!this.file) {
       if (!startsGop || !this.mayWrite()) {
