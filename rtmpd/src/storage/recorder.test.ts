@@ -55,12 +55,26 @@ function push(stream: Stream, offsetMs = 0, tags = clip): void {
 interface Probed {
   codecs: string[];
   duration: number;
+  /** The first timestamp (ffprobe's duration runs from 0 to the last, for a file whose media starts later). */
+  start: number;
 }
 
 async function ffprobe(path: string): Promise<Probed> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', path]);
-  const out = JSON.parse(stdout) as { streams: { codec_name: string }[]; format: { duration: string } };
-  return { codecs: out.streams.map((s) => s.codec_name).sort(), duration: Number(out.format.duration) };
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_name:format=duration,start_time',
+    '-of',
+    'json',
+    path,
+  ]);
+  const out = JSON.parse(stdout) as { streams: { codec_name: string }[]; format: { duration: string; start_time: string } };
+  return {
+    codecs: out.streams.map((s) => s.codec_name).sort(),
+    duration: Number(out.format.duration),
+    start: Number(out.format.start_time),
+  };
 }
 
 async function recordings(dir: string): Promise<string[]> {
@@ -112,6 +126,8 @@ describe('Recorder', () => {
       const probed = await ffprobe(join(storageDir, 'flv', 'cam', name));
       expect(probed.codecs).toEqual(['aac', 'h264']);
       expect(probed.duration).toBeGreaterThan(1.5);
+      // The file's own, not the 6 s the publisher's onMetaData declares.
+      expect(probed.duration - probed.start).toBeLessThan(2.5);
     }
     expect(await recordings(join(storageDir, 'off', 'cam'))).toEqual([]);
   });

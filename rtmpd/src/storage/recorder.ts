@@ -7,6 +7,8 @@ import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
+import type { AmfObject } from '../rtmp/wire/amf-values.ts';
+import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RecordingTrace } from '../telemetry/tracing.ts';
 import { recordingFileName, type RecordingFormat } from './catalog.ts';
@@ -289,7 +291,7 @@ class StreamRecording implements Subscriber {
       }
       const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, stream.videoHeader !== undefined)];
       // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
-      if (stream.metadata) header.push(flvTag('data', 0, stream.metadata.body));
+      if (stream.metadata) header.push(flvTag('data', 0, fileMetadata(stream.metadata.body)));
       for (const kept of [stream.videoHeader, stream.audioHeader]) {
         if (kept) header.push(flvTag(kept.kind, packet.timestamp, kept.body));
       }
@@ -390,6 +392,17 @@ class StreamRecording implements Subscriber {
         : 'recording stopped after a disk error; the stream goes on and recording retries',
     );
   }
+}
+
+/**
+ * The publisher's onMetaData for one file, with its duration and filesize 0
+ * (unknown, as a live encoder sends them): they describe the publisher's
+ * input, not the file, and players believe them (ffprobe gave 60 s for each
+ * 2 s file of a 60 s ffmpeg publish). With 0, readers go by the timestamps.
+ */
+function fileMetadata(body: Buffer): Buffer {
+  const [name, values] = decodeAmf0(body);
+  return encodeAmf0(name, new EcmaArray({ ...(values as AmfObject), duration: 0, filesize: 0 }));
 }
 
 /** Milliseconds from `from` to `to` on RTMP's 32-bit clock, which wraps every 49.7 days. */
