@@ -132,6 +132,25 @@ describe('Recorder', () => {
     expect(await recordings(join(storageDir, 'off', 'cam'))).toEqual([]);
   });
 
+  it('creates an FLV file with its first tags, so that a crash while they are gathered leaves no file with a header alone', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: 'flv' }), logger });
+    const stream = publish('live', 'cam');
+    push(
+      stream,
+      0,
+      clip.filter((t) => t.timestamp < 100),
+    );
+    // The tags are gathered for 200 ms: the file is in use, and not on disk yet.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const [path] = recorder.filesInUse();
+    expect(await recordings(join(storageDir, 'live', 'cam'))).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    hub.unpublish(stream);
+    await recorder.close();
+    expect((await ffprobe(path!)).codecs).toEqual(['aac', 'h264']);
+  });
+
   it('keeps the files of ended segments in use until they are written out, synced and closed', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const closed: string[] = [];

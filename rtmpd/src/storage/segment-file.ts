@@ -1,7 +1,8 @@
 // One recording file, written by whole appends: each append (an fMP4
 // fragment, a batch of FLV tags) is written completely or cut off again, so
-// the file on disk always ends on an append boundary. A write error (a full
-// disk) truncates it back to the last complete append, and a file left with
+// the file on disk always ends on an append boundary. The file is created
+// with its first append after the header. A write error (a full disk)
+// truncates it back to the last complete append, and a file left with
 // nothing past its header is removed: whatever stays is playable.
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -31,24 +32,16 @@ export class SegmentFile {
   private removed = false;
   /** Bytes that make no playable file on their own (the init segment or FLV header). */
   private headerBytes = 0;
-  /** Bytes of the appends accepted, the header's included. */
-  private acceptedBytes = 0;
+  /** The header, until the first append comes to follow it. */
+  private heldHeader: Buffer | undefined;
+  /** Whether the file was created: at the first append. */
+  private created = false;
   private finish!: () => void;
 
   constructor(path: string, events: SegmentFileEvents) {
     this.path = path;
     this.events = events;
     this.closed = new Promise((resolve) => (this.finish = resolve));
-    // 'wx': never overwrite a recording.
-    mkdir(dirname(path), { recursive: true })
-      .then(() => open(path, 'wx'))
-      .then(
-        (handle) => {
-          this.handle = handle;
-          this.pump();
-        },
-        (err: NodeJS.ErrnoException) => this.fail(err),
-      );
   }
 
   get pendingBytes(): number {
@@ -66,34 +59,63 @@ export class SegmentFile {
 
   /** Whether anything past the header was accepted: a dropped append on a file without media was its first. */
   get hasMedia(): boolean {
-    return this.acceptedBytes > this.headerBytes;
+    return this.created;
   }
 
-  /** The file's header (written first): a file that fails before anything follows it is removed. */
+  /**
+   * The file's header, written first. The file is created with the first
+   * append, in one write with it, so that no crash leaves a file with a
+   * header alone (FLV gathers its first tags for 200 ms); a file that fails
+   * before anything follows its header is removed.
+   */
   header(bytes: Buffer): void {
-    this.headerBytes += bytes.length;
-    this.append(bytes);
+    this.headerBytes = bytes.length;
+    this.heldHeader = bytes;
   }
 
   /** Queues an append; false when it is dropped because the disk is MAX_QUEUED_BYTES behind. */
   append(bytes: Buffer): boolean {
     if (this.failed || this.ending) return true;
-    if (this.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
+    const header = this.created ? 0 : this.headerBytes;
+    if (this.queuedBytes + header + bytes.length > MAX_QUEUED_BYTES) {
       this.dropped++;
       return false;
     }
+    if (!this.created) this.create();
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
-    this.acceptedBytes += bytes.length;
     this.pump();
     return true;
   }
 
-  /** Writes what is queued, syncs it to disk and closes. */
+  /** Writes what is queued, syncs it to disk and closes; a file never created (no append came) is reported removed. */
   end(): Promise<void> {
     this.ending = true;
+    if (!this.created) {
+      this.removed = true;
+      this.finish();
+    }
     this.pump();
     return this.closed;
+  }
+
+  private create(): void {
+    this.created = true;
+    if (this.heldHeader) {
+      this.queue.push(this.heldHeader);
+      this.queuedBytes += this.heldHeader.length;
+      this.heldHeader = undefined;
+    }
+    // 'wx': never overwrite a recording.
+    mkdir(dirname(this.path), { recursive: true })
+      .then(() => open(this.path, 'wx'))
+      .then(
+        (handle) => {
+          this.handle = handle;
+          this.pump();
+        },
+        (err: NodeJS.ErrnoException) => this.fail(err),
+      );
   }
 
   private pump(): void {
