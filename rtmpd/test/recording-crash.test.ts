@@ -40,19 +40,38 @@ describe('recordings survive crashes', () => {
     expect(seconds).toBeGreaterThan(3);
   });
 
-  it('a SIGKILL of rtmpd leaves every segment playable, the open one up to its last fragment', async () => {
-    const victim = await startServer(flags);
-    const publisher = publishTestPattern(victim.rtmpUrl('live', 'kill'), { seconds: 30 });
-    try {
-      await waitForStream(victim, 'rtmp/live/kill');
-      await sleep(5200);
-      victim.child.kill('SIGKILL');
-      await new Promise((r) => victim.child.once('exit', r));
-    } finally {
-      publisher.child.kill('SIGKILL');
-    }
-    const seconds = await expectAllPlayable(join(victim.storageDir, 'live', 'kill'));
-    // About 5 s were published; a kill costs at most the fragment being gathered (0.5 s) and the keyframe wait.
-    expect(seconds).toBeGreaterThan(3);
-  });
+  for (const format of ['fmp4', 'flv']) {
+    it(`a SIGKILL of rtmpd leaves every ${format} segment playable, the open one up to its last fragment; restarted, rtmpd lists them as they are`, async () => {
+      const formatFlags = [...flags, '--recording-format', format];
+      const victim = await startServer(formatFlags);
+      const publisher = publishTestPattern(victim.rtmpUrl('live', 'kill'), { seconds: 30 });
+      try {
+        await waitForStream(victim, 'rtmp/live/kill');
+        await sleep(5200);
+        victim.child.kill('SIGKILL');
+        await new Promise((r) => victim.child.once('exit', r));
+      } finally {
+        publisher.child.kill('SIGKILL');
+      }
+      const dir = join(victim.storageDir, 'live', 'kill');
+      const seconds = await expectAllPlayable(dir);
+      // About 5 s were published; a kill costs at most the fragment being gathered (0.5 s) and the keyframe wait.
+      expect(seconds).toBeGreaterThan(3);
+
+      const restarted = await startServer([...formatFlags, '--storage-dir', victim.storageDir]);
+      try {
+        const res = await fetch(restarted.httpUrl('/api/v1/rtmp/recordings?stream_id=rtmp%2Flive%2Fkill'));
+        const { recordings } = (await res.json()) as { recordings: { id: string; recording: boolean; duration_seconds: number }[] };
+        expect(recordings.map((r) => r.id)).toEqual((await readdir(dir)).sort().map((name) => `live/kill/${name}`));
+        for (const recording of recordings) {
+          expect(recording.recording).toBe(false);
+          // 25 fps: the API's duration is the video's, the cut file's included.
+          const { frames } = await countFrames(join(victim.storageDir, recording.id));
+          expect(Math.abs(recording.duration_seconds - frames['h264']! * 0.04), recording.id).toBeLessThan(0.1);
+        }
+      } finally {
+        await restarted.stop();
+      }
+    });
+  }
 });
