@@ -233,6 +233,40 @@ describe('Recorder', () => {
     expect(video[afterGap]!.body[0]! >> 4).toBe(1); // a keyframe
   });
 
+  it('keeps a new decoder config that comes while an FLV file waits for a keyframe after a dropped batch', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
+      logger,
+    });
+    const stream = publish('live', 'gap');
+    // As in the test above, the batch from 1 s to 3 s is dropped; then the publisher goes on at 640x360.
+    const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
+    const bigger = (await readFlvFile(await lavfiClip({ width: 640, height: 360, seconds: 2 }))).tags.filter((t) => t.kind !== 'data');
+    push(
+      stream,
+      0,
+      tags.filter((t) => t.timestamp < 1000),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    push(
+      stream,
+      0,
+      tags.filter((t) => t.timestamp >= 1000 && t.timestamp <= 3000),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    push(stream, 3040, bigger);
+    hub.unpublish(stream);
+    await recorder.close();
+    const [file, ...others] = await listRecordings(storageDir);
+    expect(others).toEqual([]);
+    const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', file!.path, '-f', 'null', '-']);
+    expect(stderr).toBe('');
+    expect((await countFrames(file!.path)).frames['h264']).toBe(25 + 50);
+  });
+
   it('removes a file whose first fMP4 fragment is dropped; the next keyframe starts the next file, named by its time', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const recorder = new Recorder({

@@ -299,11 +299,12 @@ class StreamRecording implements Subscriber {
       this.openFile(new Date(), Buffer.concat(header));
     }
     if (packet.kind === 'data') return; // metadata goes at the start of each file
-    if (this.resyncing && !startsGop) {
+    // Frames wait for a keyframe after a dropped batch; a decoder config goes in, for the frames after it.
+    if (this.resyncing && packet.frame && !startsGop) {
       this.o.stats.dropped++;
       return;
     }
-    this.resyncing = false;
+    if (startsGop) this.resyncing = false;
     this.flvBatch.push((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
     this.flvTimer ??= setTimeout(() => this.flushFlv(), FLV_BATCH_MS);
   }
