@@ -148,6 +148,9 @@ interface StreamRecordingOptions {
   onDone: () => void;
 }
 
+/** Longer than any keyframe interval an encoder is set to (x264's default is 10.4 s at 24 fps; cameras' up to a minute). */
+const MAX_KEYFRAME_GAP_SECONDS = 300;
+
 /** FLV tags are gathered this long and written as one append. */
 const FLV_BATCH_MS = 200;
 /** Media this far before its track's last (not a 32-bit wrap): the publisher's clock stepped back (as the Fragmenter's). */
@@ -205,9 +208,10 @@ class StreamRecording implements Subscriber {
       {
         segmentSeconds: this.o.segmentSeconds,
         fragmentSeconds: this.o.fragmentSeconds,
-        // A file cut where no keyframe is would start with frames nothing decodes; fragments leave as they are
-        // made, so a long segment holds nothing here.
-        maxSegmentSeconds: Infinity,
+        // A file cut where no keyframe is starts with frames nothing decodes until the next keyframe, so only an
+        // encoder that sends no keyframe for that long (intra refresh) has its files cut anyway: their size stays
+        // bounded, so retention can delete them. Fragments leave as they are made: a long segment holds nothing here.
+        maxSegmentSeconds: Math.max(4 * this.o.segmentSeconds, MAX_KEYFRAME_GAP_SECONDS),
       },
       { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
     );
