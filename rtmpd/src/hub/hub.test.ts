@@ -30,18 +30,34 @@ describe('StreamHub', () => {
     expect(hub.publish('live', 'cam1', publisher())).not.toBe(stream);
   });
 
+  it("leaves the key's next publisher live when an earlier one's unpublish comes late", () => {
+    const hub = newHub();
+    const first = hub.publish('live', 'cam1', publisher());
+    hub.unpublish(first);
+    const next = hub.publish('live', 'cam1', publisher());
+    const unpublished: unknown[] = [];
+    hub.on('unpublish', (s) => unpublished.push(s));
+    hub.unpublish(first);
+    expect(hub.get('live', 'cam1')).toBe(next);
+    expect(unpublished).toEqual([]);
+  });
+
   it('refuses unsafe and reserved names', () => {
     const hub = newHub();
     for (const [app, key] of [
       ['live', '../etc'],
       ['api', 'x'],
+      ['health', 'x'],
+      ['metrics', 'x'],
       ['live', ''],
+      ['live', '.hidden'],
       ['li ve', 'x'],
       ['live', 'a'.repeat(129)],
     ] as const) {
       expect(() => hub.publish(app, key, publisher()), `${app}/${key}`).toThrow(PublishRefused);
     }
     expect(invalidStreamName('live', 'test_123-a.b')).toBeUndefined();
+    expect(invalidStreamName('a'.repeat(128), 'b'.repeat(128))).toBeUndefined();
   });
 
   it('tells players and emits unpublish when the publisher leaves', async () => {
