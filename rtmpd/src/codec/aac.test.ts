@@ -58,5 +58,6 @@ describe('AudioSpecificConfig', () => {
     expect(() => parseAudioSpecificConfig(bits([2, 5], [13, 4], [2, 4]))).toThrow(MediaParseError);
     expect(() => parseAudioSpecificConfig(bits([0, 5], [4, 4], [2, 4]))).toThrow(MediaParseError);
     expect(() => parseAudioSpecificConfig(Buffer.from([0x12]))).toThrow(MediaParseError);
+    expect(() => parseAudioSpecificConfig(bits([2, 5], [15, 4], [0, 24], [2, 4]))).toThrow(/explicit sampling frequency is 0/);
   });
 });

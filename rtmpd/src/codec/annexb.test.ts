@@ -23,7 +23,10 @@ describe('keyframeToAnnexB', () => {
   it('handles hvcC (VPS, SPS, PPS first) and throws MediaParseError on bad frames', () => {
     const out = keyframeToAnnexB('hevc', codecFixture('hevc_main_320x240.hvcc'), Buffer.from([0, 0, 0, 2, 0x26, 1]));
     expect((out[4]! >> 1) & 0x3f).toBe(32);
-    expect(() => keyframeToAnnexB('h264', codecFixture('h264_high_320x240.avcc'), Buffer.from([0, 0, 0, 9, 1]))).toThrow(MediaParseError);
+    const avcc = codecFixture('h264_high_320x240.avcc');
+    expect(() => keyframeToAnnexB('h264', avcc, Buffer.from([0, 0, 0, 9, 1]))).toThrow(MediaParseError);
+    // A NAL one byte longer than what is left of the frame.
+    expect(() => keyframeToAnnexB('h264', avcc, Buffer.from([0, 0, 0, 3, 0x65, 0x88]))).toThrow(/NAL length 3 exceeds frame/);
   });
 });
 
@@ -35,6 +38,17 @@ describe('keyframeToIvf', () => {
     expect(ivf.toString('latin1', 8, 12)).toBe('AV01');
     expect([ivf.readUInt16LE(12), ivf.readUInt16LE(14)]).toEqual([320, 240]);
     expect(ivf.readUInt32LE(32)).toBe(ivf.length - 44);
+  });
+
+  it("puts the config's OBUs before a frame only when the frame has no sequence header of its own", () => {
+    const av1c = codecFixture('av1_320x240.av1c');
+    const configObus = av1c.subarray(4);
+    const frameOnly = Buffer.from([0x32, 1, 0x10]);
+    expect(keyframeToIvf(av1c, frameOnly).subarray(44)).toEqual(Buffer.concat([configObus, frameOnly]));
+    // OBU type 1 (OBU_SEQUENCE_HEADER) in bits 6-3 of the first header byte.
+    const withSequenceHeader = Buffer.concat([configObus, frameOnly]);
+    expect(withSequenceHeader[0]! >> 3).toBe(1);
+    expect(keyframeToIvf(av1c, withSequenceHeader).subarray(44)).toEqual(withSequenceHeader);
   });
 });
 

@@ -34,6 +34,11 @@ describe('BitReader', () => {
     expect(() => r.bit()).toThrow(MediaParseError);
     expect(() => new BitReader(Buffer.alloc(8)).ue()).toThrow(MediaParseError);
     expect(() => new BitReader(Buffer.alloc(2)).ue()).toThrow(MediaParseError);
+    // 31 leading zeros are the longest code; 32 would give a value above 2^32 - 2.
+    const longest = Buffer.from([0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe]);
+    expect(new BitReader(longest, 0, 8, false).ue()).toBe(2 ** 31 - 1 + 2 ** 31 - 1);
+    const tooLong = Buffer.from([0, 0, 0, 0, 0x80, 0, 0, 0, 0]);
+    expect(() => new BitReader(tooLong, 0, 9, false).ue()).toThrow(/exp-golomb code too long/);
   });
 
   it('decodes AV1 uvlc', () => {

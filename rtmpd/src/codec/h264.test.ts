@@ -56,6 +56,10 @@ describe('H.264 (real x264 avcC records vs ffprobe)', () => {
     expect(() => parseAvcDecoderConfig(Buffer.from([2, 100, 0, 30, 0xff, 0xe1]))).toThrow(MediaParseError);
     expect(() => parseAvcDecoderConfig(Buffer.from([1, 100, 0, 30, 0xff, 0xe1, 0, 50, 0x67]))).toThrow(/out of range/);
     expect(() => parseH264Sps(Buffer.from([0x68, 1, 2, 3]))).toThrow(/not an SPS/);
+    // NAL lengths of 1, 2 or 4 bytes; 3 (lengthSizeMinusOne 2) is not allowed.
+    const threeByteLengths = Buffer.from(codecFixture('h264_high_320x240.avcc'));
+    threeByteLengths[4] = 0xfc | 2;
+    expect(() => parseAvcDecoderConfig(threeByteLengths)).toThrow(/lengthSizeMinusOne 2/);
   });
 
   it('survives every prefix and random corruption of real records', () => {
