@@ -66,6 +66,14 @@ describe('FlvDemuxer', () => {
     const wrongPrev = Buffer.from(tag);
     wrongPrev.writeUInt32BE(99, wrongPrev.length - 4);
     expect(bad(Buffer.concat([head, wrongPrev]))).toThrow(/PreviousTagSize/);
+    const zeroPrev = Buffer.from(tag);
+    zeroPrev.writeUInt32BE(0, zeroPrev.length - 4);
+    expect(bad(Buffer.concat([head, zeroPrev]))).toThrow(/PreviousTagSize 0 does not match/);
+    for (const offset of [8, 1025]) {
+      const badOffset = Buffer.concat([head, Buffer.alloc(1100)]);
+      badOffset.writeUInt32BE(offset, 5);
+      expect(bad(badOffset)).toThrow(`FLV DataOffset ${offset} invalid`);
+    }
     const huge = Buffer.from(tag);
     huge[1] = 0xff;
     huge[2] = 0xff;
