@@ -8,8 +8,9 @@ import { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
-import { publishFlv } from '../../test/support/flv-fixture.ts';
-import { Fragmenter, type Fragment } from './fragmenter.ts';
+import { publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import { Fragmenter, type Fragment, type FragmenterOptions } from './fragmenter.ts';
 
 const run = promisify(execFile);
 const fixture = (name: string) => join(import.meta.dirname, '../flv/testdata', name);
@@ -24,7 +25,7 @@ interface Muxed {
 }
 
 /** Publishes an FLV fixture through a hub into a Fragmenter; returns what it produced. */
-async function fragment(file: string, segmentSeconds: number, fragmentSeconds: number): Promise<Muxed> {
+async function fragment(file: string, options: FragmenterOptions): Promise<Muxed> {
   hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
   const muxed: Muxed = { inits: [], fragments: [], lastFile: [] };
   hub.on('publish', (stream) => {
@@ -33,20 +34,16 @@ async function fragment(file: string, segmentSeconds: number, fragmentSeconds: n
       kind: 'recorder',
       delivery: 'lossless',
       begin: (s: Stream) => {
-        fragmenter = new Fragmenter(
-          s,
-          { segmentSeconds, fragmentSeconds },
-          {
-            init: (init) => {
-              muxed.inits.push(init);
-              muxed.lastFile = [init];
-            },
-            fragment: (f) => {
-              muxed.fragments.push(f);
-              muxed.lastFile.push(f.bytes);
-            },
+        fragmenter = new Fragmenter(s, options, {
+          init: (init) => {
+            muxed.inits.push(init);
+            muxed.lastFile = [init];
           },
-        );
+          fragment: (f) => {
+            muxed.fragments.push(f);
+            muxed.lastFile.push(f.bytes);
+          },
+        });
       },
       pendingBytes: () => 0,
       write: (packet: MediaPacket) => fragmenter.push(packet),
@@ -59,26 +56,34 @@ async function fragment(file: string, segmentSeconds: number, fragmentSeconds: n
   return muxed;
 }
 
-async function ffprobe(path: string): Promise<{ codecs: string[]; frames: number; duration: number }> {
+async function ffprobe(path: string): Promise<{ codecs: string[]; frames: number; duration: number; audioDuration: number }> {
   const { stdout } = await run('ffprobe', [
     '-v',
     'error',
     '-count_frames',
     '-show_entries',
-    'stream=codec_name,codec_type,nb_read_frames:format=duration',
+    'stream=codec_name,codec_type,nb_read_frames,duration:format=duration',
     '-of',
     'json',
     path,
   ]);
   const out = JSON.parse(stdout) as {
-    streams: { codec_name: string; codec_type: string; nb_read_frames: string }[];
+    streams: { codec_name: string; codec_type: string; nb_read_frames: string; duration: string }[];
     format: { duration: string };
   };
   return {
     codecs: out.streams.map((s) => s.codec_name).sort(),
     frames: Number(out.streams.find((s) => s.codec_type === 'video')?.nb_read_frames ?? 0),
     duration: Number(out.format.duration),
+    audioDuration: Number(out.streams.find((s) => s.codec_type === 'audio')?.duration),
   };
+}
+
+/** Writes the muxed file to a temporary directory and probes it. */
+async function probe(muxed: Muxed): Promise<Awaited<ReturnType<typeof ffprobe>>> {
+  const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'out.mp4');
+  await writeFile(path, Buffer.concat(muxed.lastFile));
+  return ffprobe(path);
 }
 
 describe('Fragmenter', () => {
@@ -90,19 +95,21 @@ describe('Fragmenter', () => {
     // the fMP4 starts again (new init segment) at the next keyframe, 6 frames later.
     ['h264_mp3.flv', ['h264', 'mp3'], 9],
   ])('turns %s into fMP4 that ffprobe decodes whole', async (file, codecs, frames) => {
-    const muxed = await fragment(fixture(file), 0.4, 0.1);
+    const muxed = await fragment(fixture(file), { segmentSeconds: 0.4, fragmentSeconds: 0.1 });
     expect(muxed.inits).toHaveLength(file.includes('mp3') ? 2 : 1);
     expect(muxed.fragments.length).toBeGreaterThan(3);
-    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-mp4-'));
-    const path = join(dir, 'out.mp4');
-    await writeFile(path, Buffer.concat(muxed.lastFile));
-    const probed = await ffprobe(path);
+    const probed = await probe(muxed);
     expect(probed.codecs).toEqual(codecs);
     expect(probed.frames).toBe(frames);
   });
 
+  it('gives an MPEG-1 Layer III frame (44.1 kHz) 1152 samples: the audio lasts as long as the video', async () => {
+    const probed = await probe(await fragment(fixture('h264_mp3.flv'), { segmentSeconds: 0.4, fragmentSeconds: 0.1 }));
+    expect(probed.audioDuration).toBeGreaterThan(0.9 * probed.duration);
+  });
+
   it('starts segments on keyframes and keeps fragments near their target', async () => {
-    const { fragments } = await fragment(fixture('hevc_opus.flv'), 0.35, 0.1); // keyframe every 10 frames (0.4 s)
+    const { fragments } = await fragment(fixture('hevc_opus.flv'), { segmentSeconds: 0.35, fragmentSeconds: 0.1 }); // keyframe every 10 frames (0.4 s)
     const segmentStarts = [fragments[0]!, ...fragments.filter((_, i) => fragments[i - 1]?.endsSegment)];
     expect(segmentStarts.length).toBeGreaterThanOrEqual(2);
     for (const start of segmentStarts) expect(start.independent).toBe(true);
@@ -111,5 +118,44 @@ describe('Fragmenter', () => {
     // Fragments tile the timeline.
     for (let i = 1; i < fragments.length; i++)
       expect(fragments[i]!.start).toBeCloseTo(fragments[i - 1]!.start + fragments[i - 1]!.duration, 6);
+  });
+
+  it('cuts a segment that sees no keyframe for maxSegmentSeconds', async () => {
+    const { fragments } = await fragment(fixture('hevc_opus.flv'), { segmentSeconds: 0.35, fragmentSeconds: 0.1, maxSegmentSeconds: 0.2 });
+    const ends = fragments.filter((f) => f.endsSegment).map((f) => f.start + f.duration);
+    const starts = [fragments[0]!.start, ...ends.slice(0, -1)];
+    expect(ends.length).toBeGreaterThan(3);
+    // A 40 ms frame past the bound at most; keyframes come every 0.4 s, so some segments start without one.
+    starts.forEach((start, i) => expect(ends[i]! - start).toBeLessThanOrEqual(0.2 + 0.041));
+    expect(fragments.some((f, i) => fragments[i - 1]?.endsSegment && !f.independent)).toBe(true);
+  });
+
+  it('holds the video clock when a frame comes with an earlier timestamp than the one before', async () => {
+    const { tags } = await readFlvFile(fixture('h264_aac.flv'));
+    const video = tags.filter((t) => t.kind === 'video');
+    // The 5th video frame (not a keyframe) claims to come 100 ms before the 4th.
+    const late = video[5]!;
+    expect(late.body[0]! >> 4).toBe(2);
+    const moved = tags.map((t) => flvTag(t.kind, t === late ? video[4]!.timestamp - 100 : t.timestamp, t.body));
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'late.flv');
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, true), ...moved]));
+    const muxed = await fragment(path, { segmentSeconds: 0.4, fragmentSeconds: 0.1 });
+    for (const f of muxed.fragments) expect(f.duration).toBeGreaterThanOrEqual(0);
+    for (let i = 1; i < muxed.fragments.length; i++)
+      expect(muxed.fragments[i]!.start).toBeCloseTo(muxed.fragments[i - 1]!.start + muxed.fragments[i - 1]!.duration, 6);
+    expect((await probe(muxed)).frames).toBe(25);
+  });
+
+  it('reads an Opus packet of 32 frames (code 3) as 80 ms', async () => {
+    const { tags } = await readFlvFile(fixture('hevc_opus.flv'));
+    const [header, ...frames] = tags.filter((t) => t.kind === 'audio');
+    // Audio only, one packet every 80 ms: TOC config 16 (CELT, 2.5 ms frames), code 3, then M = 32 frames.
+    const packet = Buffer.concat([frames[0]!.body.subarray(0, 5), Buffer.from([(16 << 3) | 3, 32]), Buffer.alloc(64)]);
+    const count = 10;
+    const audioOnly = [flvTag('audio', 0, header!.body), ...Array.from({ length: count }, (_, i) => flvTag('audio', i * 80, packet))];
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'opus.flv');
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, false), ...audioOnly]));
+    const { fragments } = await fragment(path, { segmentSeconds: 0.4, fragmentSeconds: 0.1 });
+    expect(fragments.reduce((sum, f) => sum + f.duration, 0)).toBeCloseTo(count * 0.08, 6);
   });
 });
