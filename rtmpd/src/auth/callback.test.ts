@@ -82,6 +82,15 @@ describe('callback', () => {
       verdict: 'callback_failed',
       detail: 'answered 500',
     });
+    // Not a redirect (fetch refuses those), and not a yes: only 2xx allows.
+    const ambiguous = await service((_body, res) => {
+      res.statusCode = 300;
+      res.end();
+    });
+    expect(await new CallbackClient(() => ambiguous.url, { timeoutMs: ANSWER_TIMEOUT_MS, cacheSeconds: 60 }).ask(request())).toEqual({
+      verdict: 'callback_failed',
+      detail: 'answered 300',
+    });
     const down = await new CallbackClient(() => 'http://127.0.0.1:1/auth', { timeoutMs: ANSWER_TIMEOUT_MS, cacheSeconds: 60 }).ask(
       request(),
     );
