@@ -46,6 +46,12 @@ describe('av1IsKeyframe', () => {
   it('throws MediaParseError on bad OBU sizes', () => {
     expect(() => av1IsKeyframe(Buffer.from([0x32, 9, 0]))).toThrow(MediaParseError);
     expect(() => av1IsKeyframe(Buffer.from([0x32, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toThrow(MediaParseError);
+    // A size of 1 in 9 leb128 bytes (8 is the most there may be), then that 1 byte.
+    expect(() => av1IsKeyframe(Buffer.from([0x32, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x10]))).toThrow(/leb128 too long/);
+  });
+
+  it('refuses an OBU with the forbidden bit set', () => {
+    expect(() => av1IsKeyframe(Buffer.from([0x80 | 0x32, 2, 0x10, 0]))).toThrow(/forbidden bit/);
   });
 });
 
