@@ -121,6 +121,13 @@ describe('inspectVideo edge cases', () => {
     expect(inspectVideo(body)).toMatchObject({ codec: 'hevc', packet: 'frame', keyframe: true, compositionTime: 0 });
   });
 
+  it('skips a ModEx prelude of 300 bytes, its size in the UI16 after a 255', () => {
+    const size = Buffer.from([255, 0, 0]);
+    size.writeUInt16BE(300 - 1, 1);
+    const body = Buffer.concat([Buffer.from([0x97]), size, Buffer.alloc(300, 0x55), Buffer.from([0x03]), Buffer.from('hvc1'), hevcFrame]);
+    expect(inspectVideo(body)).toMatchObject({ codec: 'hevc', packet: 'frame', keyframe: true });
+  });
+
   it('refuses multitrack and unknown codecs with MediaParseError', () => {
     expect(() => inspectVideo(Buffer.from([0x96, 0x00, 0x61, 0x76, 0x63, 0x31]))).toThrow(/multitrack/);
     expect(() => inspectVideo(Buffer.concat([Buffer.from([0x90]), Buffer.from('xxxx')]))).toThrow(MediaParseError);
