@@ -66,9 +66,9 @@ describe('a relay from the owner pod', () => {
 
 describe('a subscriber on a pod that does not own the stream', () => {
   const silent = pino({ level: 'silent' });
-  const hubWithRelaysTo = (address: string) => {
+  const hubWithRelaysTo = (address: string, o: { identity?: string; lingerMs?: number } = {}) => {
     const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
-    const relays = new Relays({ hub, directory: directoryOwnedAt(address), identity: 'this-pod', token: 't', log: silent });
+    const relays = new Relays({ hub, directory: directoryOwnedAt(address), identity: 'this-pod', token: 't', log: silent, ...o });
     hub.remote = relays;
     closers.push(
       () => relays.close(),
@@ -88,6 +88,21 @@ describe('a subscriber on a pod that does not own the stream', () => {
     const { stream } = await timedArrival(hub, 0);
     expect(stream?.id).toBe('rtmp/live/cam');
     expect(relays.active).toBe(1);
+  });
+
+  it('ends the relay, and the stream here, once nobody has watched it for lingerMs', async () => {
+    const { hub, relays } = hubWithRelaysTo(await owner(), { lingerMs: 100 });
+    expect((await timedArrival(hub, 0)).stream?.id).toBe('rtmp/live/cam');
+    // The sweep runs every second.
+    for (const deadline = Date.now() + 5000; relays.active > 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+    expect(relays.active).toBe(0);
+    expect(hub.get('live', 'cam')).toBeUndefined();
+  });
+
+  it('never relays from itself: a claim this pod holds is not pulled', async () => {
+    const { relays } = hubWithRelaysTo(await owner(), { identity: 'owner-pod' });
+    expect(relays.pull('live', 'cam')).toBeUndefined();
+    expect(relays.started).toBe(0);
   });
 
   // Each would wait the relay's 5 s arrivalMs if the failed pull did not end the wait.
