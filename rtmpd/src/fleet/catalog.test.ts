@@ -112,3 +112,27 @@ describe('the fleet’s stream list, when this pod saw no renewal of the owner�
     expect(await catalog().list()).toEqual([]);
   });
 });
+
+describe('the fleet’s stream list of one catalog', () => {
+  it('is gathered once for the requests of a second, then anew', async () => {
+    const api = memoryLeaseApi();
+    const at = new Date().toISOString();
+    const lease = { fleet, durationSeconds: 10, acquireTime: at, now: at, publishers: 0, players: 0, draining: false };
+    await api.create(podLease({ ...lease, pod: 'edge-1', identity: 'edge-1_b', httpAddress: '127.0.0.1:1' }));
+    const directory = new FleetDirectory({ api, fleet, log: silent });
+    await directory.start();
+    closers.push(() => directory.stop());
+    let gathered = 0;
+    const local = () => {
+      gathered++;
+      return { pod: 'edge-1', streams: [] };
+    };
+    const catalog = new FleetCatalog({ directory, identity: 'edge-1_b', token, log: silent, local });
+    await Promise.all([catalog.list(), catalog.list()]);
+    await catalog.list();
+    expect(gathered).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await catalog.list();
+    expect(gathered).toBe(2);
+  });
+});
