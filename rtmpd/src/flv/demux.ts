@@ -1,9 +1,6 @@
 import { MediaParseError } from '../codec/errors.ts';
 import { mediaKindOfTagType, type MediaKind } from './media-kind.ts';
 
-/** Tag bodies above this are treated as garbage. */
-const FLV_DEMUX_MAX_TAG_BODY = 16 * 1024 * 1024;
-
 export interface FlvFileHeader {
   version: number;
   hasAudio: boolean;
@@ -23,10 +20,10 @@ export interface FlvTagRecord {
 
 /**
  * Incremental FLV parser: feed it the byte stream in chunks of any size.
- * Validates the signature, tag types, tag sizes (≤ 16 MiB) and every
- * PreviousTagSize; throws MediaParseError on garbage (after which the
- * demuxer is unusable). Tags that arrive whole are not copied; a tag split
- * across chunks is assembled with one concat.
+ * Validates the signature, tag types and every PreviousTagSize; throws
+ * MediaParseError on garbage (after which the demuxer is unusable). A tag's
+ * size field has 24 bits, so a tag holds less than 16 MiB. Tags that arrive
+ * whole are not copied; a tag split across chunks is assembled with one concat.
  */
 export class FlvDemuxer {
   #header: FlvFileHeader | undefined;
@@ -66,7 +63,6 @@ export class FlvDemuxer {
         const kind = mediaKindOfTagType(type);
         if (kind === undefined) throw new MediaParseError(`unknown FLV tag type ${type}`);
         const size = (data[pos + 1]! << 16) | (data[pos + 2]! << 8) | data[pos + 3]!;
-        if (size > FLV_DEMUX_MAX_TAG_BODY) throw new MediaParseError(`FLV tag size ${size} exceeds 16 MiB`);
         const total = 11 + size + 4;
         if (data.length - pos < total) {
           this.#need = total;
