@@ -37,4 +37,15 @@ describe('CrdGate', () => {
     gate.stop();
     expect(await waiting).toBe(false);
   });
+
+  it('stops at once when stopped while a check is in flight, not after the retry interval', async () => {
+    let answer!: (why: string) => void;
+    const gate = new CrdGate({ check: () => new Promise((resolve) => (answer = resolve)), log, retryMs: 60_000 });
+    const waiting = gate.wait();
+    await new Promise((r) => setTimeout(r, 5));
+    gate.stop();
+    answer('lacks spec.a');
+    const late = new Promise((r) => setTimeout(() => r('still waiting after 1 s'), 1_000));
+    expect(await Promise.race([waiting, late])).toBe(false);
+  });
 });

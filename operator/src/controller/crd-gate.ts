@@ -4,7 +4,7 @@
 // recorded as a Warning Event and shown by /readyz (so `helm upgrade --wait`
 // fails with it), and looked at again until the CRD is current.
 import type { Logger } from 'pino';
-import { InterruptibleSleep } from './interruptible-sleep.ts';
+import { sleep } from '@flux-rtmpd/rtmpd/bounded-wait';
 
 export interface CrdGateOptions {
   /** What is wrong with the served CRD; undefined when it is current. */
@@ -17,8 +17,8 @@ export interface CrdGateOptions {
 
 export class CrdGate {
   readonly #o: CrdGateOptions;
-  readonly #sleeper = new InterruptibleSleep();
-  #stopped = false;
+  /** Aborted by stop(): cuts a retry's sleep short, also one that starts after stop() (a check was in flight). */
+  readonly #stopping = new AbortController();
   #problem?: string;
 
   constructor(opts: CrdGateOptions) {
@@ -33,7 +33,7 @@ export class CrdGate {
   /** Resolves true once the served CRD is current, false when stopped first. */
   async wait(): Promise<boolean> {
     const { check, log, onStale, retryMs = 5_000 } = this.#o;
-    while (!this.#stopped) {
+    while (!this.#stopping.signal.aborted) {
       let why: string | undefined;
       try {
         why = await check();
@@ -50,13 +50,12 @@ export class CrdGate {
         onStale?.(why);
       }
       this.#problem = why;
-      await this.#sleeper.sleep(retryMs);
+      await sleep(retryMs, this.#stopping.signal);
     }
     return false;
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#sleeper.wake();
+    this.#stopping.abort();
   }
 }

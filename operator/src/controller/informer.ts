@@ -4,7 +4,7 @@
 // was compacted away) triggers a fresh list; errors back off exponentially.
 import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { InterruptibleSleep } from './interruptible-sleep.ts';
+import { sleep } from '@flux-rtmpd/rtmpd/bounded-wait';
 
 export interface ResourceType {
   apiVersion: string;
@@ -52,16 +52,15 @@ export class Informer<T extends KubernetesObject> {
   readonly #watch: Watch;
   #resourceVersion = '';
   #synced = false;
-  #stopped = false;
+  /** Aborted by stop(): cuts a backoff short, also one that starts after stop() (a request was in flight). */
+  readonly #stopping = new AbortController();
   #abort?: AbortController;
   #endWatch?: () => void;
-  readonly #sleeper = new InterruptibleSleep();
   #failures = 0;
   #loop?: Promise<void>;
   #absent = false;
-  #stop!: () => void;
   /** Settles on stop(), so a stop need not wait out a list of thousands of objects on a busy API server. */
-  readonly #whenStopped = new Promise<void>((resolve) => (this.#stop = resolve));
+  readonly #whenStopped = new Promise<void>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -120,11 +119,9 @@ export class Informer<T extends KubernetesObject> {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#stop();
+    this.#stopping.abort();
     this.#abort?.abort();
     this.#endWatch?.(); // also when the watch request has not been answered yet
-    this.#sleeper.wake();
     await this.#loop;
   }
 
@@ -145,21 +142,21 @@ export class Informer<T extends KubernetesObject> {
 
   async #run(): Promise<void> {
     let needList = true;
-    while (!this.#stopped) {
+    while (!this.#stopping.signal.aborted) {
       try {
         if (needList) {
           await Promise.race([this.#list(), this.#whenStopped]);
-          if (this.#stopped) break;
+          if (this.#stopping.signal.aborted) break;
           needList = false;
         }
         await this.#watchOnce();
         this.#failures = 0;
       } catch (err) {
-        if (this.#stopped) break;
+        if (this.#stopping.signal.aborted) break;
         if (this.#opts.optional && notServed(err)) {
           this.#notServed(this.#opts.optional.retryMs);
           needList = true;
-          await this.#sleeper.sleep(this.#opts.optional.retryMs);
+          await sleep(this.#opts.optional.retryMs, this.#stopping.signal);
           continue;
         }
         if (err instanceof Gone) {
@@ -172,7 +169,7 @@ export class Informer<T extends KubernetesObject> {
         // A failed list must be retried as a list; a failed watch resumes from its
         // version, except for an optional kind, whose list tells whether it is still served.
         if (!this.#resourceVersion || this.#opts.optional) needList = true;
-        await this.#sleeper.sleep(delay);
+        await sleep(delay, this.#stopping.signal);
       }
     }
   }
@@ -208,7 +205,7 @@ export class Informer<T extends KubernetesObject> {
       undefined,
       this.#opts.labelSelector,
     );
-    if (this.#stopped) return;
+    if (this.#stopping.signal.aborted) return;
     const seen = new Set<string>();
     for (const listed of list.items) {
       const item = this.#opts.transform?.(listed) ?? listed;
@@ -274,7 +271,7 @@ export class Informer<T extends KubernetesObject> {
           (err: unknown) => {
             const code = (err as { statusCode?: number } | null)?.statusCode;
             if (code === 410) finish(new Gone('410 Gone'));
-            else if (err && (err as Error).name === 'AbortError' && this.#stopped) finish();
+            else if (err && (err as Error).name === 'AbortError' && this.#stopping.signal.aborted) finish();
             // The client ends a watch that was silent for 30 s: resume it, that is no failure.
             else if (err && (err as Error).name === 'TimeoutError') finish();
             else finish(err ?? undefined);
@@ -282,7 +279,7 @@ export class Informer<T extends KubernetesObject> {
         )
         .then((abort) => {
           this.#abort = abort;
-          if (this.#stopped) abort.abort();
+          if (this.#stopping.signal.aborted) abort.abort();
         }, finish);
     });
   }

@@ -6,7 +6,7 @@
 // at once. Writes are compare-and-swap on resourceVersion.
 import { ApiException, V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { InterruptibleSleep } from './interruptible-sleep.ts';
+import { sleep } from '@flux-rtmpd/rtmpd/bounded-wait';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
@@ -28,11 +28,11 @@ const code = (err: unknown): number | undefined => (err instanceof ApiException 
 export class LeaderElector {
   readonly #o: Required<Omit<LeaderElectionOptions, 'onNewLeader'>> & Pick<LeaderElectionOptions, 'onNewLeader'>;
   #leading = false;
-  #stopped = false;
+  /** Aborted by stop(): cuts a sleep short, also one that starts after stop() (a Lease request was in flight). */
+  readonly #stopping = new AbortController();
   #observed?: { holder: string; renewTime: string; resourceVersion: string };
   #observedAt = 0;
   #lastLeader = '';
-  readonly #sleeper = new InterruptibleSleep();
   #loop?: Promise<void>;
 
   constructor(opts: LeaderElectionOptions) {
@@ -49,8 +49,7 @@ export class LeaderElector {
 
   /** Stops campaigning; a leader releases the lease first. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#sleeper.wake();
+    this.#stopping.abort();
     await this.#loop;
     if (this.#leading) {
       await this.#release();
@@ -62,20 +61,20 @@ export class LeaderElector {
   async #run(): Promise<void> {
     const { log, retryPeriodMs, renewDeadlineMs } = this.#o;
     // Acquire.
-    while (!this.#stopped && !this.#leading) {
+    while (!this.#stopping.signal.aborted && !this.#leading) {
       if (await this.#tryAcquireOrRenew()) {
         this.#leading = true;
         log.info({ lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity }, 'became leader');
         this.#o.onStartedLeading();
         break;
       }
-      await this.#sleeper.sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+      await sleep(retryPeriodMs * (1 + Math.random() * 0.2), this.#stopping.signal);
     }
     // Renew.
     let lastRenew = Date.now();
-    while (!this.#stopped && this.#leading) {
-      await this.#sleeper.sleep(retryPeriodMs);
-      if (this.#stopped) break;
+    while (!this.#stopping.signal.aborted && this.#leading) {
+      await sleep(retryPeriodMs, this.#stopping.signal);
+      if (this.#stopping.signal.aborted) break;
       if (await this.#tryAcquireOrRenew()) {
         lastRenew = Date.now();
       } else if (Date.now() - lastRenew > renewDeadlineMs) {
