@@ -361,6 +361,16 @@ describe('rtmpd-operator against the API server', () => {
       { rtmpd: { fleetLeaseSeconds: 29 } },
       'spec.rtmpd.fleetLeaseSeconds (default 10) must be at most spec.rtmpd.idleTimeoutSeconds (default 30) less 2',
     ],
+    [
+      'a JWKS URL that is not http(s)',
+      { auth: { rules: [{ method: 'jwt', jwksUrl: 'ftp://keys.example/jwks' }] } },
+      'spec.auth.rules[0].jwksUrl: Invalid value: "ftp://keys.example/jwks": must be an http:// or https:// URL',
+    ],
+    [
+      'a callback URL that is not http(s)',
+      { auth: { rules: [{ method: 'callback', url: 'file:///etc/passwd' }] } },
+      'spec.auth.rules[0].url: Invalid value: "file:///etc/passwd": must be an http:// or https:// URL',
+    ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],
     ['a zero volume size', { storage: { recordings: { size: '0' } } }, 'recordings must be larger than zero'],

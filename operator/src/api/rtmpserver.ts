@@ -201,6 +201,12 @@ const secretKeySelector = (what: string) =>
         .describe('key in the Secret'),
     })
     .describe(what);
+// The CRD's `format: uri` admits any scheme (file:, ftp:): the rule refuses at
+// admission what the operator's parse would refuse later, when only an Event could say so.
+const httpUrl = z
+  .url({ protocol: /^https?$/ })
+  .max(2048)
+  .meta(cel({ rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: 'must be an http:// or https:// URL' }));
 const rtmpdAccess = (key: 'apiReadAccess' | 'metricsAccess') => rtmpdOptionWithDefault(key);
 const whenMethod = (method: string, rule: string, message: string): CelRule => ({
   rule: `self.method != '${method}' || (${rule})`,
@@ -218,17 +224,11 @@ const authRuleSpec = z
       .optional()
       .describe('keys: a Secret whose data keys are stream keys and whose values are their secrets, one per line'),
     secret: secretKeySelector('signed: the HMAC-SHA256 secret (several lines: several valid secrets)').optional(),
-    jwksUrl: z
-      .url({ protocol: /^https?$/ })
-      .optional()
-      .describe('jwt: JWKS URL'),
+    jwksUrl: httpUrl.optional().describe('jwt: JWKS URL'),
     keySecret: secretKeySelector('jwt: a JWKS or JWK, a PEM public key or an HMAC secret').optional(),
     issuer: z.string().min(1).optional().describe('jwt: required iss claim'),
     audience: z.string().min(1).optional().describe('jwt: required aud claim'),
-    url: z
-      .url({ protocol: /^https?$/ })
-      .optional()
-      .describe('callback: URL the decision is POSTed to'),
+    url: httpUrl.optional().describe('callback: URL the decision is POSTed to'),
     urlSecret: secretKeySelector('callback: the URL, when it carries a credential').optional(),
     timeoutMs: z
       .int()
