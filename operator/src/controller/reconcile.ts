@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { parseConfig, type Config } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
 import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, type Cause, type EventView } from './causes.ts';
 import { desiredState, templateHashAnnotation, type DesiredState } from './desired.ts';
@@ -25,7 +26,7 @@ import { childNames } from './names.ts';
 import type { Defaults } from './pod.ts';
 import { configChanges, configFileName, referencedSecrets } from './rtmpd-config.ts';
 import type { SecretExists } from './secrets.ts';
-import { computeStatus, sameStatus, type Observed } from './status.ts';
+import { computeStatus, invalidSpecStatus, sameStatus, type Observed } from './status.ts';
 import { expandedClaims, volumeNames, type VolumeName } from './storage.ts';
 
 export interface ReconcilerDeps {
@@ -82,6 +83,10 @@ const describeError = (err: unknown): string => {
   return err instanceof Error ? err.message : String(err);
 };
 
+/** Each refused field on its own, one line for a condition's message. */
+const describeSpecError = (err: unknown): string =>
+  err instanceof z.ZodError ? err.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
+
 const monitoringAbsent = (err: unknown): boolean =>
   (err instanceof ApiException && err.code === 404) ||
   (err instanceof Error && /Failed to fetch resource metadata|Unrecognized API version and kind/.test(err.message));
@@ -134,8 +139,9 @@ export class Reconciler {
       };
     } catch (err) {
       // Only possible for objects stored before a schema change: the API server validates new ones.
-      const message = `invalid spec: ${err instanceof Error ? err.message : String(err)}`;
-      await this.#d.events.event(raw, 'Warning', 'InvalidSpec', message);
+      const why = `invalid spec: ${describeSpecError(err)}`;
+      await this.#writeStatus(raw, currentStatus, invalidSpecStatus(currentStatus, meta.generation, why, this.#now()), log);
+      await this.#d.events.event(raw, 'Warning', 'InvalidSpec', why);
       return {};
     }
 

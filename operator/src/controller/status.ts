@@ -27,6 +27,32 @@ export function setCondition(conditions: readonly Condition[], next: ConditionIn
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => a.type.localeCompare(b.type));
 }
 
+const notReconcilingWhileStalled: ConditionInput = {
+  type: 'Reconciling',
+  status: 'False',
+  reason: 'Stalled',
+  message: 'no progress without a change: see the Stalled condition',
+};
+
+/**
+ * The status of a spec the operator cannot parse, which the API server admitted
+ * under an older, looser CRD: Stalled on it for this generation, never Ready;
+ * the rest (what runs) as it was, since nothing was applied.
+ */
+export function invalidSpecStatus(
+  current: RtmpServerStatus | undefined,
+  generation: number | undefined,
+  why: string,
+  now: string,
+): RtmpServerStatus {
+  let conditions: Condition[] = [...(current?.conditions ?? [])];
+  const set = (c: ConditionInput) => (conditions = setCondition(conditions, c, now, generation));
+  set({ type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: why });
+  set(notReconcilingWhileStalled);
+  set({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: why });
+  return { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
+}
+
 /** What the reconcile observed, beyond the resource itself. */
 export interface Observed {
   statefulSet?: {
@@ -88,7 +114,7 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
 
   if (stalled) {
     set({ type: 'Stalled', status: 'True', ...stalled });
-    set({ type: 'Reconciling', status: 'False', reason: 'Stalled', message: 'no progress without a change: see the Stalled condition' });
+    set(notReconcilingWhileStalled);
   } else {
     set({ type: 'Stalled', status: 'False', reason: 'NoProblems', message: 'nothing blocks the reconcile' });
     set(
