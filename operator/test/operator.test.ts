@@ -364,12 +364,22 @@ describe('rtmpd-operator against the API server', () => {
     [
       'a JWKS URL that is not http(s)',
       { auth: { rules: [{ method: 'jwt', jwksUrl: 'ftp://keys.example/jwks' }] } },
-      'spec.auth.rules[0].jwksUrl: Invalid value: "ftp://keys.example/jwks": must be an http:// or https:// URL',
+      'spec.auth.rules[0].jwksUrl: Invalid value: "ftp://keys.example/jwks": must be an http:// or https:// URL with a host (and a port of at most 65535)',
     ],
     [
       'a callback URL that is not http(s)',
       { auth: { rules: [{ method: 'callback', url: 'file:///etc/passwd' }] } },
-      'spec.auth.rules[0].url: Invalid value: "file:///etc/passwd": must be an http:// or https:// URL',
+      'spec.auth.rules[0].url: Invalid value: "file:///etc/passwd": must be an http:// or https:// URL with a host (and a port of at most 65535)',
+    ],
+    [
+      'a callback URL with a port above 65535',
+      { auth: { rules: [{ method: 'callback', url: 'https://auth.example:99999/check' }] } },
+      'spec.auth.rules[0].url: Invalid value: "https://auth.example:99999/check": must be an http:// or https:// URL',
+    ],
+    [
+      'an OTLP endpoint without a host',
+      { otel: { endpoint: 'http://' } },
+      'spec.otel.endpoint: Invalid value: "http://": must be an http:// or https:// URL with a host (and a port of at most 65535)',
     ],
     ['an unknown log level', { logLevel: 'verbose' }, 'Unsupported value: "verbose"'],
     ['a snapshot quality rtmpd refuses', { snapshot: { quality: 40 } }, 'spec.snapshot.quality'],

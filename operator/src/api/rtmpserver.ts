@@ -201,12 +201,17 @@ const secretKeySelector = (what: string) =>
         .describe('key in the Secret'),
     })
     .describe(what);
-// The CRD's `format: uri` admits any scheme (file:, ftp:): the rule refuses at
-// admission what the operator's parse would refuse later, when only an Event could say so.
+// The CRD's `format: uri` admits any scheme (file:, ftp:), no host (http://) and any port:
+// the rule refuses at admission what the operator's parse would refuse later.
 const httpUrl = z
   .url({ protocol: /^https?$/ })
   .max(2048)
-  .meta(cel({ rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: 'must be an http:// or https:// URL' }));
+  .meta(
+    cel({
+      rule: "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != '' && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535)",
+      message: 'must be an http:// or https:// URL with a host (and a port of at most 65535)',
+    }),
+  );
 const rtmpdAccess = (key: 'apiReadAccess' | 'metricsAccess') => rtmpdOptionWithDefault(key);
 const whenMethod = (method: string, rule: string, message: string): CelRule => ({
   rule: `self.method != '${method}' || (${rule})`,
@@ -654,11 +659,7 @@ export const specSchema = z
     logLevel: rtmpdOptionWithDefault('logLevel'),
     otel: z
       .object({
-        endpoint: z
-          .url()
-          .max(2048)
-          .optional()
-          .describe('OTLP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://otel-collector:4318'),
+        endpoint: httpUrl.optional().describe('OTLP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://otel-collector:4318'),
         serviceName: z.string().min(1).max(253).default('rtmpd').describe('OTEL_SERVICE_NAME of the pods'),
       })
       .prefault({})
