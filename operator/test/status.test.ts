@@ -82,4 +82,27 @@ describe('causes surfaced in the status', () => {
     expect(message).toMatch(/unbound immediate PersistentVolumeClaims/);
     expect(message).toMatch(new RegExp(`claim recordings-unbound-0 is Pending: ProvisioningFailed: .*no-such-class-${id}.* not found`));
   });
+
+  it('the scheduler’s words for 180 pods, bounded to what the API server takes, with a count of the pods left out', async () => {
+    // 180 messages of ~190 characters pass the API server's 32768 limit of a condition message.
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `crowd-${v}`, ['ReadWriteMany'])));
+    const rwx = { storageClassName: storageClass, accessModes: ['ReadWriteMany'] };
+    await apply(
+      rtmpServer(ns, 'crowd', { replicas: 180, storage: { recordings: rwx, keyframes: rwx }, nodeSelector: { pool: 'nowhere' } }),
+    );
+    const o = await eventually(
+      'a Stalled message naming some pods and counting the rest',
+      async () => {
+        const c = await get('rtmpserver', ns, 'crowd');
+        const message = condition(c, 'Stalled')?.message ?? '';
+        return c?.status?.observedGeneration === c?.metadata.generation && /; and \d+ more$/.test(message) ? c : undefined;
+      },
+      90_000,
+    );
+    const message = condition(o, 'Stalled')!.message;
+    expect(message).toMatch(/^pod crowd-\d+ cannot be scheduled: /);
+    expect(message.length).toBeLessThanOrEqual(8192);
+    expect(condition(o, 'Ready')).toMatchObject({ status: 'False', reason: 'PodUnschedulable' });
+    await kubectl(['delete', 'rtmpserver', 'crowd', '-n', ns, '--wait=false']);
+  }, 150_000);
 });

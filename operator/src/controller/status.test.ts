@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apiVersion, kind, parseSpec, type RtmpServer, type RtmpServerSpecInput } from '../api/rtmpserver.ts';
-import { computeStatus, sameStatus, setCondition, type Observed } from './status.ts';
+import { computeStatus, joinBounded, maxConditionMessage, sameStatus, setCondition, type Observed } from './status.ts';
 
 const server = (spec: RtmpServerSpecInput = {}, status?: RtmpServer['status']): RtmpServer => ({
   apiVersion,
@@ -128,5 +128,27 @@ describe('conditions', () => {
     expect(sameStatus(first, second)).toBe(true);
     expect(sameStatus({ a: 1, b: [1] }, { b: [1], a: 1 })).toBe(true);
     expect(sameStatus({ a: 1 }, { a: 2 })).toBe(false);
+  });
+});
+
+describe('condition messages', () => {
+  it('stay within what the API server takes, however many pods share a cause, and count what they leave out', () => {
+    const causes = Array.from({ length: 300 }, (_, i) => ({
+      reason: 'PodUnschedulable',
+      message: `pod edge-${i} cannot be scheduled: 0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.`,
+    }));
+    const s = computeStatus(server({ replicas: 300 }), observed({ causes, statefulSet: rolledOut(0) }), 'now');
+    const message = findCondition(s, 'Stalled')?.message ?? '';
+    expect(message.length).toBeLessThanOrEqual(maxConditionMessage);
+    expect(message).toMatch(/^pod edge-0 cannot be scheduled: .*; and \d+ more$/);
+    const shown = message.split('; pod ').length;
+    expect(message.endsWith(`; and ${300 - shown} more`)).toBe(true);
+  });
+
+  it('keep the start of one part too long on its own', () => {
+    expect(joinBounded(['x'.repeat(maxConditionMessage * 2)])).toBe(`${'x'.repeat(maxConditionMessage - 1)}…`);
+    expect(joinBounded(['x'.repeat(maxConditionMessage * 2), 'y'])).toMatch(/^x+…; and 1 more$/);
+    expect(joinBounded(['x'.repeat(maxConditionMessage * 2), 'y']).length).toBe(maxConditionMessage);
+    expect(joinBounded(['a', 'b'])).toBe('a; b');
   });
 });

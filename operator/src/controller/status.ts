@@ -53,6 +53,31 @@ export function invalidSpecStatus(
   return { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
 }
 
+/**
+ * A condition's message, at most this long: the API server refuses a status
+ * whose message passes 32768 characters, and 200 unschedulable pods, each
+ * with the scheduler's words, pass it.
+ */
+export const maxConditionMessage = 8192;
+
+/** The parts, joined, as many as fit; the count of those left out closes the message. */
+export function joinBounded(parts: readonly string[]): string {
+  let message = '';
+  for (const [i, part] of parts.entries()) {
+    const next = i === 0 ? part : `${message}; ${part}`;
+    const rest = parts.length - i - 1;
+    const tail = rest > 0 ? `; and ${rest} more` : '';
+    if (next.length + tail.length <= maxConditionMessage) {
+      message = next;
+      continue;
+    }
+    // The first part alone is too long: its start says more than a count.
+    if (i === 0) return `${part.slice(0, maxConditionMessage - tail.length - 1)}…${tail}`;
+    return `${message}; and ${parts.length - i} more`;
+  }
+  return message;
+}
+
 /** What the reconcile observed, beyond the resource itself. */
 export interface Observed {
   statefulSet?: {
@@ -106,9 +131,9 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   const set = (c: ConditionInput) => (conditions = setCondition(conditions, c, now, generation));
 
   const stalled: { reason: string; message: string } | undefined = observed.errors.length
-    ? { reason: 'ApplyFailed', message: observed.errors.join('; ') }
+    ? { reason: 'ApplyFailed', message: joinBounded(observed.errors) }
     : observed.causes.length
-      ? { reason: observed.causes[0]!.reason, message: observed.causes.map((c) => c.message).join('; ') }
+      ? { reason: observed.causes[0]!.reason, message: joinBounded(observed.causes.map((c) => c.message)) }
       : undefined;
   const progress = observed.migrating ? { reason: 'Migrating', message: observed.migrating } : rollout(desired, observed.statefulSet);
 
