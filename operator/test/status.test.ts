@@ -83,6 +83,18 @@ describe('causes surfaced in the status', () => {
     expect(message).toMatch(new RegExp(`claim recordings-unbound-0 is Pending: ProvisioningFailed: .*no-such-class-${id}.* not found`));
   });
 
+  it('a claim with no StorageClass, in a cluster without a default one (this one has none)', async () => {
+    await apply(rtmpServer(ns, 'classless', {}));
+    await eventually('the claim’s reason in the Stalled message', async () => {
+      const message = condition(await get('rtmpserver', ns, 'classless'), 'Stalled')?.message ?? '';
+      return message.includes(
+        'claim recordings-classless-0 is Pending: FailedBinding: no persistent volumes available for this claim and no storage class is set',
+      )
+        ? true
+        : undefined;
+    });
+  });
+
   it('the scheduler’s words for 180 pods, bounded to what the API server takes, with a count of the pods left out', async () => {
     // 180 messages of ~190 characters pass the API server's 32768 limit of a condition message.
     await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `crowd-${v}`, ['ReadWriteMany'])));

@@ -52,6 +52,18 @@ describe('why pods do not come up', () => {
     expect(claimCauses([claim], [event('FailedBinding', ago(60_000)), event('ProvisioningFailed', ago(1000))], now)).toEqual([
       { reason: 'ClaimPending', message: 'claim recordings-edge-0 is Pending: ProvisioningFailed: ProvisioningFailed happened' },
     ]);
+    // no StorageClass and no default one: the PV controller says so in a Normal Event; waiting for a provisioner is no cause
+    const normal = (reason: string, message: string) => ({ ...event(reason, ago(1000)), type: 'Normal', message });
+    expect(
+      claimCauses([claim], [normal('FailedBinding', 'no persistent volumes available for this claim and no storage class is set')], now),
+    ).toEqual([
+      {
+        reason: 'ClaimPending',
+        message:
+          'claim recordings-edge-0 is Pending: FailedBinding: no persistent volumes available for this claim and no storage class is set',
+      },
+    ]);
+    expect(claimCauses([claim], [normal('ExternalProvisioning', 'Waiting for a volume to be created')], now)).toEqual([]);
     // an old Warning is a past problem; a bound claim has none
     expect(claimCauses([claim], [event('ProvisioningFailed', ago(recentMs + 1000))], now)).toEqual([]);
     expect(claimCauses([{ ...claim, status: { phase: 'Bound' } }], [event('ProvisioningFailed', ago(1000))], now)).toEqual([]);

@@ -73,26 +73,38 @@ const time = (e: EventView): number => new Date(e.lastTimestamp ?? e.eventTime ?
  * The newest matching Event, if it is recent: a controller that keeps failing
  * keeps raising its Event's lastTimestamp, so an older one is a past problem.
  */
-const recentWarning = (events: readonly EventView[], now: Date, matches: (e: EventView) => boolean): EventView | undefined =>
-  events.filter((e) => e.type === 'Warning' && matches(e) && now.getTime() - time(e) <= recentMs).sort((a, b) => time(b) - time(a))[0];
+const recentEvent = (events: readonly EventView[], now: Date, matches: (e: EventView) => boolean): EventView | undefined =>
+  events.filter((e) => matches(e) && now.getTime() - time(e) <= recentMs).sort((a, b) => time(b) - time(a))[0];
 export const recentMs = 5 * 60_000;
 
-/** Claims that stay Pending with a Warning (no volume, provisioning failed), by their newest Warning Event. */
+/**
+ * A claim's Events that say it will not bind by itself: Warnings (provisioning
+ * failed), and FailedBinding, which the PV controller records as Normal when no
+ * StorageClass is set and the cluster has no default one.
+ */
+const blocksClaim = (e: EventView): boolean => e.type === 'Warning' || e.reason === 'FailedBinding';
+
+/** Claims that stay Pending (no StorageClass, no volume, provisioning failed), by their newest such Event. */
 export function claimCauses(claims: readonly ClaimView[], events: readonly EventView[], now: Date): Cause[] {
   return claims.flatMap((claim) => {
     if (claim.status?.phase !== 'Pending') return [];
     const name = claim.metadata?.name ?? '';
-    const warning = recentWarning(events, now, (e) => e.involvedObject?.kind === 'PersistentVolumeClaim' && e.involvedObject.name === name);
+    const warning = recentEvent(
+      events,
+      now,
+      (e) => blocksClaim(e) && e.involvedObject?.kind === 'PersistentVolumeClaim' && e.involvedObject.name === name,
+    );
     return warning ? [{ reason: 'ClaimPending', message: `claim ${name} is Pending: ${warning.reason}: ${warning.message ?? ''}` }] : [];
   });
 }
 
 /** Pods the StatefulSet could not create, e.g. refused by Pod Security admission or a quota. */
 export function creationCauses(workload: string, events: readonly EventView[], now: Date): Cause[] {
-  const failed = recentWarning(
+  const failed = recentEvent(
     events,
     now,
-    (e) => e.reason === 'FailedCreate' && e.involvedObject?.kind === 'StatefulSet' && e.involvedObject.name === workload,
+    (e) =>
+      e.type === 'Warning' && e.reason === 'FailedCreate' && e.involvedObject?.kind === 'StatefulSet' && e.involvedObject.name === workload,
   );
   return failed ? [{ reason: 'PodCreationFailed', message: `the StatefulSet cannot create pods: ${failed.message ?? ''}` }] : [];
 }

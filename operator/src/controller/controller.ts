@@ -205,12 +205,10 @@ export class Controller {
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
       listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
       listFleetLeases: (ns, fleet) => this.#leases.flatMap((i) => i.byIndex(`${ns}/${fleet}`)),
-      listWarnings: async (namespace, involvedNames) =>
-        (
-          await Promise.all(
-            involvedNames.map((name) => core.listNamespacedEvent({ namespace, fieldSelector: `type=Warning,involvedObject.name=${name}` })),
-          )
-        ).flatMap((l) => l.items as EventView[]),
+      listEvents: async (namespace, fieldSelectors) =>
+        (await Promise.all(fieldSelectors.map((fieldSelector) => core.listNamespacedEvent({ namespace, fieldSelector })))).flatMap(
+          (l) => l.items as EventView[],
+        ),
     });
   }
 

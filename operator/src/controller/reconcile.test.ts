@@ -33,7 +33,7 @@ describe('Reconciler', () => {
       getOwned: () => undefined,
       listOwned: () => [],
       listFleetLeases: () => [],
-      listWarnings: async () => [],
+      listEvents: async () => [],
       now: () => new Date('2026-11-30T14:00:00Z'),
     });
 

@@ -45,8 +45,8 @@ export interface ReconcilerDeps {
   listOwned: (kind: string, namespace: string, instance: string) => KubernetesObject[];
   /** The cached Leases of a fleet (an RtmpServer's pods), for the status's counts. */
   listFleetLeases: (namespace: string, fleet: string) => KubernetesObject[];
-  /** Warning Events about the named objects of a namespace, read when the pods do not come up. */
-  listWarnings: (namespace: string, involvedNames: string[]) => Promise<EventView[]>;
+  /** The Events of a namespace that match any of these field selectors, read when the pods do not come up. */
+  listEvents: (namespace: string, fieldSelectors: string[]) => Promise<EventView[]>;
   now?: () => Date;
 }
 
@@ -314,7 +314,11 @@ export class Reconciler {
     // Only the Events the causes read: a namespace of hundreds of servers that
     // cannot schedule holds thousands of Warnings, too many to list per reconcile.
     const pending = claims.filter((c) => c.status?.phase === 'Pending').map((c) => c.metadata?.name ?? '');
-    const warnings = await this.#d.listWarnings(namespace, [names.workload, ...pending]);
+    const warnings = await this.#d.listEvents(namespace, [
+      `type=Warning,involvedObject.name=${names.workload}`,
+      // Every type: the PV controller says a claim has no StorageClass in a Normal FailedBinding Event.
+      ...pending.map((claim) => `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${claim}`),
+    ]);
     return [
       ...missingClaimCauses(missing),
       ...creationCauses(names.workload, warnings, now),
