@@ -10,11 +10,10 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { splitHostPort } from '../config.ts';
 import { request } from '../http/required-modules.ts';
 import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
+import { pushFlvTags } from '../flv/publish.ts';
 import type { RemoteStreams, StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
-import { isObject, parseData } from '../rtmp/wire/commands.ts';
-import { MessageType } from '../rtmp/wire/message-types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
 import type { ClaimRecord } from './records.ts';
@@ -208,24 +207,12 @@ class Relay {
       return this.stop(`bad FLV from the owner: ${(err as Error).message}`);
     }
     try {
-      this.push(this.stream, tags, now);
+      pushFlvTags(this.stream, tags, now);
     } catch (err) {
       // Bad AMF from the owner, or a bug of ours that Stream throws on: it ends this relay, as it
       // closes a publisher's connection, and does not reach the process as an uncaught exception.
       this.o.log.error({ stream: this.stream.id, owner: this.o.address, err }, 'fleet: relay failed on the media');
       this.stop(`failed on the media: ${(err as Error).message}`);
-    }
-  }
-
-  private push(stream: Stream, tags: FlvTagRecord[], now: number): void {
-    for (const tag of tags) {
-      if (tag.kind === 'video') stream.pushVideo(tag.timestamp, tag.body, now);
-      else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp, tag.body, now);
-      else {
-        const [name, values] = parseData(MessageType.dataAmf0, tag.body);
-        if (name === 'onMetaData' && values !== undefined && isObject(values))
-          stream.setMetadata(tag.timestamp, tag.body, { ...values }, now);
-      }
     }
   }
 }
