@@ -110,7 +110,7 @@ async function startPod(name: string, maxWaitMs = 15_000): Promise<TestPod> {
   return pod;
 }
 
-const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> => Promise.resolve(pod.claims.check(publishRequest({ key })));
+const publish = (pod: TestPod, key: string): Promise<AdmissionDecision> => pod.claims.claim(publishRequest({ key }));
 
 beforeAll(async () => {
   process.env.KUBECONFIG = cluster().kubeconfig;

@@ -127,8 +127,7 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
   const proxy = config.proxyProtocol.length > 0 ? new ProxyProtocol(config, logger.child({ component: 'proxy' })) : undefined;
   const hub = startHub(config, logger, metrics);
   const storage = await startRecordingsAndWebhooks(config, hub, logger, metrics);
-  // ffmpeg reads and publishes over the RTMP listener, which starts below, before any publish.
-  const outputs = startOutputs(config, hub, logger, metrics, () => rtmp.address());
+  const outputs = startOutputs(config, hub, logger, metrics);
   const { authorizer, apiTokens } = await startAccess(config, hub, outputs.transcodes, logger);
   metrics.watchAuth(authorizer.stats);
   const fleet = config.fleetName ? await startFleetPod(config, { hub, ...storage, ...outputs }, logger) : undefined;
@@ -195,7 +194,7 @@ async function startRecordingsAndWebhooks(config: Config, hub: StreamHub, logger
 }
 
 /** What live streams are turned into besides relays: snapshots, bitrates, HLS, forwards to other servers, transcodes. */
-function startOutputs(config: Config, hub: StreamHub, logger: Logger, metrics: RtmpdMetrics, rtmpAddress: () => AddressInfo) {
+function startOutputs(config: Config, hub: StreamHub, logger: Logger, metrics: RtmpdMetrics) {
   const snapshots = new SnapshotService({ hub, config, logger, onDecode: metrics.observeSnapshotDecode });
   metrics.watchSnapshots(snapshots.stats);
   const bitrate = new BitrateMeter(hub);
@@ -203,7 +202,7 @@ function startOutputs(config: Config, hub: StreamHub, logger: Logger, metrics: R
   metrics.watchHls(hls);
   const forwards = new Forwards({ hub, config, logger: logger.child({ component: 'forward' }) });
   metrics.watchForwards(forwards);
-  const transcodes = new Transcodes({ hub, config, rtmpAddress, logger: logger.child({ component: 'transcode' }) });
+  const transcodes = new Transcodes({ hub, config, logger: logger.child({ component: 'transcode' }) });
   metrics.watchTranscodes(transcodes);
   return { snapshots, bitrate, hls, forwards, transcodes };
 }
@@ -234,7 +233,7 @@ async function startFleetPod(
 async function startAccess(config: Config, hub: StreamHub, transcodes: Transcodes, logger: Logger) {
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
-  const authorizer = await Authorizer.start({ config, hub, logger, internal: transcodes });
+  const authorizer = await Authorizer.start({ config, hub, logger, renditions: transcodes });
   const apiTokens = config.apiTokenFile
     ? await watchPath({
         path: config.apiTokenFile,

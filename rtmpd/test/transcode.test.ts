@@ -1,19 +1,36 @@
 // Adaptive bitrate with real parts: ffmpeg publishes a small test pattern to
-// rtmpd (auth on), whose transcode ffmpeg makes two renditions of it; ffprobe
-// reads them back over HTTP-FLV and the multivariant playlist is parsed.
-// Faults: an outsider publishing a rendition's name, the transcode ffmpeg
-// killed (restarted, counted), the source unpublishing (the child is gone
-// within the deadline), a bad ffmpeg path (counted, backoff, no crash), the
-// process cap, a child that ignores SIGTERM at shutdown (killed: no child
-// outlives rtmpd), and one that floods its stderr and fails on every start
-// (its tail kept, restarts at doubling delays). A multivariant playlist asked for while the transcode is
-// still starting waits for its renditions, and not for an ffmpeg that fails.
+// rtmpd (auth on), whose transcode ffmpeg, fed the source on its stdin, makes
+// two renditions of it on its output pipes; ffprobe reads them back over
+// HTTP-FLV and RTMP and the multivariant playlist is parsed. ffmpeg's command
+// line holds no URL and no credential. Faults: an outsider publishing a
+// rendition's name, the transcode ffmpeg killed (its renditions end, it is
+// restarted, counted), stopped (SIGSTOP: its feed is bounded, the source's
+// other players play on, it is killed as stalled and restarted), the source
+// unpublishing (the child is gone within the deadline), a bad ffmpeg path
+// (counted, backoff, no crash), the process cap, a child that ignores SIGTERM
+// at shutdown (killed: no child outlives rtmpd), and one that floods its
+// stderr and fails on every start (its tail kept, restarts at doubling
+// delays). A multivariant playlist asked for while the transcode is still
+// starting waits for its renditions, and not for an ffmpeg that fails. In a
+// fleet (one pod in process, in-memory Leases) each rendition holds its claim
+// while it lives.
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../src/config.ts';
+import { StreamClaims } from '../src/fleet/claims.ts';
+import { FleetDirectory } from '../src/fleet/directory.ts';
+import { claimName, claimRecord } from '../src/fleet/records.ts';
+import { FlvDemuxer } from '../src/flv/demux.ts';
+import { pushFlvTags } from '../src/flv/publish.ts';
+import { StreamHub } from '../src/hub/hub.ts';
 import { STOP_DEADLINE_MS } from '../src/transcode/transcoder.ts';
-import { TRANSCODE_PARAM } from '../src/transcode/transcodes.ts';
+import { Transcodes } from '../src/transcode/transcodes.ts';
+import { testPatternInputs } from './support/clips.ts';
+import { memoryLeaseApi } from './support/memory-lease-api.ts';
 import {
   listStreams,
   probe,
@@ -124,6 +141,13 @@ describe('transcoding', () => {
     const low = await waitForStream(server, 'rtmp/live/cam_90p', 30_000);
     const mid = await waitForStream(server, 'rtmp/live/cam_120p', 30_000);
     expect(low.transcoded_from).toBe('rtmp/live/cam');
+    // ffmpeg's command line, which any process of the pod can read, holds no URL and no credential: its media goes through pipes.
+    const [first] = startedPids(server);
+    const cmdline = readFileSync(`/proc/${first}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.join(' ')).not.toMatch(/rtmps?:\/\/|secret|rtmpd_transcode|127\.0\.0\.1/);
+    expect(cmdline).toContain('pipe:0');
+    expect(low.publisher.protocol).toBe('transcode');
+    expect(await metric(server, 'rtmpd_publishers{protocol="transcode"}')).toBe(2);
     expect(mid.video).toMatchObject({ codec: 'h264', height: 120 });
     expect(low.video).toMatchObject({ codec: 'h264', height: 90, width: 160 });
     const source = await streamOf(server, 'rtmp/live/cam');
@@ -142,6 +166,9 @@ describe('transcoding', () => {
     expect(probed.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', height: 120 });
     expect(probed.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
     expect((await fetch(server.httpUrl('/live/cam_90p.flv'))).status).toBe(401);
+    // And over RTMP.
+    const overRtmp = await probe(server.rtmpUrl('live', 'cam_90p?secret=pub-secret'));
+    expect(overRtmp.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', height: 90 });
 
     // The multivariant playlist: the source and both renditions, credentials carried into each URI.
     expect((await fetch(server.httpUrl('/live/cam/master.m3u8'))).status).toBe(401);
@@ -171,19 +198,17 @@ describe('transcoding', () => {
     expect(media.status).toBe(200);
     expect(await media.text()).toMatch(/#EXTINF/);
 
-    // The rendition's name from outside: no credential, or a guessed one, is refused.
-    for (const query of ['', `?${TRANSCODE_PARAM}=guess`]) {
-      const attempt = runFfmpeg([
-        ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=25', '-t', '5', '-c:v', 'libx264', '-f', 'flv'],
-        server.rtmpUrl('live', `cam_90p${query}`),
-      ]);
-      expect(await attempt.exited).not.toBe(0);
-      expect(attempt.stderr()).toMatch(/needs the stream key's \?secret=/);
-    }
+    // The rendition's name from outside, without the key's credential, is refused.
+    const attempt = runFfmpeg([
+      ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=25', '-t', '5', '-c:v', 'libx264', '-f', 'flv'],
+      server.rtmpUrl('live', 'cam_90p'),
+    ]);
+    expect(await attempt.exited).not.toBe(0);
+    expect(attempt.stderr()).toMatch(/needs the stream key's \?secret=/);
 
-    // ffmpeg killed mid-stream: restarted and counted, the renditions come back.
-    const [first] = startedPids(server);
+    // ffmpeg killed mid-stream: its renditions end with its pipes (seen in the second or more before the restart, at least 0.8 s later, publishes them again); it is restarted and counted, and they come back.
     process.kill(first!, 'SIGKILL');
+    await eventually('the renditions unpublished', async () => (await listStreams(server)).length === 1, 5000);
     await eventually(
       'a second ffmpeg running',
       async () => (await streamOf(server, 'rtmp/live/cam'))?.transcode?.state === 'running' && startedPids(server).length === 2,
@@ -200,25 +225,24 @@ describe('transcoding', () => {
     await eventually('the transcode ffmpeg gone', () => !alive(second), STOP_DEADLINE_MS + 5000);
     await eventually('the renditions ended', async () => (await listStreams(server)).length === 0);
     expect(await metric(server, 'rtmpd_transcodes{state="running"}')).toBe(0);
-    // The credential stays out of the logs.
-    const secret = new RegExp(`${TRANSCODE_PARAM}=(?!guess)`).exec(JSON.stringify(server.logs));
-    expect(secret).toBeNull();
     expect(await server.stop()).toBe(0);
   }, 120_000);
 
   it('answers a master request sent while the transcode starts with every rendition, and one whose ffmpeg fails without waiting for it', async () => {
     // Real ffmpeg, held until the test lets it go, so the master requests come while both transcodes are
-    // starting; the one of `broken` is given an option ffmpeg does not know, and exits. Held 60 s at most:
-    // a test that fails first leaves no shell waiting.
+    // starting; the one of `broken` (told by its rule's bitrate) is given an option ffmpeg does not know, and
+    // exits. Held 60 s at most: a test that fails first leaves no shell waiting.
     const dir = await tempDir('rtmpd-transcode-');
     const go = join(dir, 'go');
     const held = join(dir, 'ffmpeg');
     await writeFile(
       held,
-      `#!/bin/sh\ni=0\nwhile [ ! -e '${go}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\ncase "$*" in *'/live/broken?'*) exec ffmpeg -no-such-option "$@";; esac\nexec ffmpeg "$@"\n`,
+      `#!/bin/sh\ni=0\nwhile [ ! -e '${go}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\ncase "$*" in *'-b:v 151k'*) exec ffmpeg -no-such-option "$@";; esac\nexec ffmpeg "$@"\n`,
     );
     await chmod(held, 0o755);
-    const server = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', held]);
+    const brokenRule = { app: 'live', key: 'broken', renditions: [{ ...ladder[1], videoBitrate: 151 }] };
+    const twoRules = ['--transcode-rules', JSON.stringify([brokenRule, { app: 'live', renditions: ladder }])];
+    const server = await startServer([...quiet, ...twoRules, '--transcode-ffmpeg-path', held]);
     const keys = ['cam', 'broken'];
     const publishers = keys.map((key) => publishTestPattern(server.rtmpUrl('live', key), { seconds: 60, size: '320x180' }));
     for (const key of keys) await waitForStream(server, `rtmp/live/${key}`);
@@ -280,6 +304,51 @@ describe('transcoding', () => {
     for (const pid of pids) expect(alive(pid)).toBe(false);
     for (const p of publishers) p.child.kill('SIGKILL');
   }, 90_000);
+  it('never lets a stalled ffmpeg hold up the source: its feed is bounded, its other players play on, and it is killed and restarted', async () => {
+    const stallSeconds = 8;
+    const server = await startServer([
+      ...quiet,
+      ...rules(),
+      ...['--player-max-buffer-bytes', String(64 * 1024), '--player-stall-timeout-seconds', String(stallSeconds)],
+    ]);
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'cam'), { seconds: 90, size: '320x180' });
+    await waitForStream(server, 'rtmp/live/cam_90p', 30_000);
+    // Another player of the source, counting what it gets.
+    const player = await fetch(server.httpUrl('/live/cam.flv'));
+    let received = 0;
+    void (async () => {
+      for await (const chunk of player.body!) received += (chunk as Uint8Array).length;
+    })().catch(() => undefined);
+    const droppedFrames = async () => (await streamOf(server, 'rtmp/live/cam'))?.dropped_frames ?? 0;
+    const droppedBefore = await droppedFrames();
+
+    const [stopped] = startedPids(server);
+    process.kill(stopped!, 'SIGSTOP');
+    // What ffmpeg does not read passes the bound: it is sent nothing until the next keyframe, before it is found stalled.
+    await eventually('frames dropped for the stopped ffmpeg', async () => (await droppedFrames()) > droppedBefore, stallSeconds * 1000);
+    expect(alive(stopped!)).toBe(true);
+    // The player plays on meanwhile.
+    const before = received;
+    await sleep(1000);
+    expect(received).toBeGreaterThan(before + 1000);
+
+    // Found stalled: killed (SIGKILL reaches a stopped process), counted, restarted, the renditions back.
+    await eventually('the stopped ffmpeg killed', () => !alive(stopped!), stallSeconds * 1000 + 5000);
+    expect(server.logs.some((l) => l.msg === 'transcode: ffmpeg stopped reading its source; killing it')).toBe(true);
+    await eventually(
+      'a second ffmpeg running',
+      async () => (await streamOf(server, 'rtmp/live/cam'))?.transcode?.state === 'running' && startedPids(server).length === 2,
+    );
+    expect(await metric(server, 'rtmpd_transcode_failures_total{reason="killed"}')).toBe(1);
+    // A transcode is no player: not counted as one closed.
+    expect(await metric(server, 'rtmpd_players_stalled_closed_total')).toBe(0);
+    const after = received;
+    await sleep(1000);
+    expect(received).toBeGreaterThan(after + 1000);
+    publisher.child.kill('SIGKILL');
+    expect(await server.stop()).toBe(0);
+  }, 90_000);
+
   it("keeps only the tail of an ffmpeg's stderr however much it writes, and restarts a failing one after doubling delays", async () => {
     // An "ffmpeg" that writes 300 MB of errors (whole lines of 27 bytes) and exits, then fails at once on every later start.
     const dir = await tempDir('rtmpd-transcode-');
@@ -308,5 +377,69 @@ describe('transcoding', () => {
     expect(delays[2]!).toBeGreaterThan(2.5 * delays[0]!);
     publisher.child.kill('SIGKILL');
     expect(await server.stop()).toBe(0);
+  }, 60_000);
+
+  it("takes each rendition's fleet claim as an RTMP publish takes its stream's, and gives it back when the source ends", async () => {
+    // One pod in process: its hub, its claims in in-memory Leases, and its transcodes with real ffmpeg.
+    const fleet = 'edge';
+    const api = memoryLeaseApi();
+    const log = pino({ level: 'silent' });
+    const hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 10_000 });
+    const claims = new StreamClaims({
+      api,
+      directory: new FleetDirectory({ api, fleet, log }),
+      hub,
+      fleet,
+      identity: 'edge-0_transcode',
+      durationSeconds: 10,
+      maxWaitMs: 5000,
+      endRelay: () => undefined,
+      answers: () => Promise.resolve(true),
+      log,
+    });
+    const config = {
+      transcodeRules: configSchema.shape.transcodeRules.parse([{ app: 'live', renditions: ladder }]),
+      transcodeFfmpegPath: 'ffmpeg',
+      transcodeMaxProcesses: 1,
+      maxDecodePixels: 1920 * 1080,
+    };
+    const transcodes = new Transcodes({ hub, config, logger: log });
+    transcodes.claim = claims.claim;
+    // The source, as an encoder's FLV demuxed into the hub (its own claim is not this test's).
+    const source = hub.publish('live', 'cam', { protocol: 'rtmp', remoteAddress: 'test', close: () => undefined });
+    const encoder = spawn(
+      'ffmpeg',
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-re', ...testPatternInputs('320x180'), '-t', '60'],
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', 'aac', '-f', 'flv', 'pipe:1'],
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const demuxer = new FlvDemuxer();
+    encoder.stdout!.on('data', (chunk: Buffer) => pushFlvTags(source, demuxer.push(chunk), performance.now()));
+    const claimOf = async (key: string) => {
+      const lease = await api.get(claimName(fleet, `rtmp/live/${key}`));
+      return lease && claimRecord(lease);
+    };
+    try {
+      for (const { name } of ladder) {
+        expect(await hub.arrival('live', `cam_${name}`, 30_000)).toMatchObject({ publisher: { protocol: 'transcode' } });
+        expect(await claimOf(`cam_${name}`)).toMatchObject({ identity: 'edge-0_transcode', protocol: 'transcode' });
+      }
+      expect(claims.heldStreams().sort()).toEqual(['rtmp/live/cam_120p', 'rtmp/live/cam_90p']);
+
+      hub.unpublish(source);
+      await eventually('the renditions ended', () => hub.size === 0, STOP_DEADLINE_MS + 5000);
+      await eventually(
+        'their claims given back',
+        async () => (await claimOf('cam_90p')) === undefined && (await claimOf('cam_120p')) === undefined,
+      );
+      expect(claims.heldStreams()).toEqual([]);
+    } finally {
+      encoder.kill('SIGKILL');
+      await transcodes.close();
+      claims.close();
+      hub.closeAll();
+    }
   }, 60_000);
 });

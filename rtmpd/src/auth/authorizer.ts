@@ -82,13 +82,11 @@ export interface AuthorizerOptions {
   logger: Logger;
   /** How often key stores and secret files are re-read. */
   reloadIntervalMs?: number;
-  /** rtmpd's own clients (a transcode's ffmpeg, transcode/transcodes.ts) and the streams they make. */
-  internal?: InternalClients;
+  /** The renditions transcodes make (transcode/transcodes.ts), played under their sources' rules. */
+  renditions?: Renditions;
 }
 
-interface InternalClients {
-  /** Whether the request comes from one of them, for a stream its credential covers: allowed before any rule. */
-  admits(request: AuthRequest): boolean;
+interface Renditions {
   /** The key whose play rules decide playing app/key (a rendition is played as its source), if not its own. */
   playedAs(app: string, key: string): string | undefined;
 }
@@ -127,9 +125,7 @@ export class Authorizer {
   }
 
   async authorize(request: AuthRequest): Promise<AuthDecision> {
-    const { internal } = this.options;
-    if (internal?.admits(request)) return { allow: true };
-    const playedAs = request.action === 'play' ? internal?.playedAs(request.app, request.key) : undefined;
+    const playedAs = request.action === 'play' ? this.options.renditions?.playedAs(request.app, request.key) : undefined;
     const decision = await this.decide(playedAs === undefined ? request : { ...request, key: playedAs });
     if (!decision.allow) this.refused(request, decision.reason, decision.rule, decision.detail);
     return decision.allow ? decision : { allow: false, reason: decision.reason, status: decision.status, message: decision.message };

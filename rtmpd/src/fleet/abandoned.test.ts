@@ -206,7 +206,7 @@ describe('pod Leases nobody will delete', () => {
       log,
       now,
     });
-    expect(await claims0.check(publishRequest({ startedAt: now() }))).toMatchObject({ allow: true });
+    expect(await claims0.claim(publishRequest({ startedAt: now() }))).toMatchObject({ allow: true });
     const closed: CloseReason[] = [];
     hub0.publish('live', 'cam', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: (reason) => closed.push(reason) });
     const sweeper = new AbandonedLeases({ api, directory: directory1, identity: 'edge-1_live', log, abandonedAfterMs: BOUND });
@@ -225,7 +225,7 @@ describe('pod Leases nobody will delete', () => {
     expect(directory1.livePod('edge-0_live')?.pod).toBe('edge-0');
     // Its encoder, reconnecting, publishes again on it.
     hub0.unpublish(hub0.byId(stream)!, 'claim_lost');
-    expect(await claims0.check(publishRequest({ startedAt: now() }))).toMatchObject({ allow: true });
+    expect(await claims0.claim(publishRequest({ startedAt: now() }))).toMatchObject({ allow: true });
     directory0.stop();
     directory1.stop();
     claims0.close();

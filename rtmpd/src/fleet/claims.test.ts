@@ -35,7 +35,7 @@ describe('taking the claim of a pod that was killed', () => {
   const fleet = 'edge';
   const killed = 'edge-0_dead';
   /** A publish of live/cam whose admission began at `startedAt` (the injected clock's). */
-  const publish = (claims: StreamClaims, startedAt: number) => Promise.resolve(claims.check(publishRequest({ startedAt })));
+  const publish = (claims: StreamClaims, startedAt: number) => claims.claim(publishRequest({ startedAt }));
 
   /** A fleet whose pod edge-0 was killed just after renewing its Lease of `leaseSeconds`, holding live/cam; edge-1 publishes it. */
   async function afterAKill(leaseSeconds: number, maxWaitMs: number) {

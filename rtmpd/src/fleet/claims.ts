@@ -8,9 +8,10 @@ import { sleep } from '../bounded-wait.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
-import type { RtmpProtocol } from '../hub/subscriber.ts';
-import type { AdmissionCheck, AdmissionDecision, AdmissionRequest } from '../rtmp/server/admission.ts';
+import type { PublishProtocol } from '../hub/subscriber.ts';
+import type { AdmissionDecision } from '../rtmp/server/admission.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { ClaimRequest } from '../transcode/pipes.ts';
 import type { FleetDirectory } from './directory.ts';
 import type { LeaseApi } from './lease-api.ts';
 import { claimLease, claimName, claimRecord, podLeaseName, podOf, type ClaimRecord } from './records.ts';
@@ -104,9 +105,8 @@ export class StreamClaims {
     o.directory.on('claim', this.onClaim);
   }
 
-  /** The admission check: publishes are admitted only with the stream's claim held here. */
-  readonly check: AdmissionCheck = (request: AdmissionRequest) => {
-    if (request.action !== 'publish') return { allow: true };
+  /** Takes the stream's claim for a publish here (an RTMP one, or a transcode's rendition): it is admitted only with the claim held. */
+  readonly claim = (request: ClaimRequest): Promise<AdmissionDecision> => {
     const streamId = idOf(request.app, request.key);
     return this.serialized(streamId, () => this.acquire(streamId, request));
   };
@@ -170,7 +170,7 @@ export class StreamClaims {
    * after a write that raced ours, so a claim that keeps changing cannot make
    * this spin.
    */
-  private async acquire(streamId: string, { protocol, signal, startedAt }: AdmissionRequest): Promise<AdmissionDecision> {
+  private async acquire(streamId: string, { protocol, signal, startedAt }: ClaimRequest): Promise<AdmissionDecision> {
     // From the start of the admission: the checks before this one (authorization) spent part of the idle timeout.
     const deadline = startedAt + this.o.maxWaitMs;
     while (!signal.aborted) {
@@ -184,7 +184,7 @@ export class StreamClaims {
   }
 
   /** One try at the claim: a decision, or `retry` when its holder is to be waited for or another write came first. */
-  private async attempt(streamId: string, protocol: RtmpProtocol, deadline: number): Promise<AdmissionDecision | 'retry'> {
+  private async attempt(streamId: string, protocol: PublishProtocol, deadline: number): Promise<AdmissionDecision | 'retry'> {
     const { api, fleet, identity, podUid, durationSeconds } = this.o;
     const name = claimName(fleet, streamId);
     const lease = (resourceVersion?: string) =>

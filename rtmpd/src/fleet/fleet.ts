@@ -14,6 +14,7 @@ import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { AdmissionCheck } from '../rtmp/server/admission.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import type { PublishClaim } from '../transcode/pipes.ts';
 import type { RemoteRenditions, Transcodes } from '../transcode/transcodes.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetCounters } from '../telemetry/metrics.ts';
@@ -144,8 +145,11 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     answers,
     log,
   });
+  let draining = false;
+  const claim = drainableClaim(claims, () => draining);
   hub.remote = relays;
   o.transcodes.remote = remoteRenditions(hub, directory, identity, token);
+  o.transcodes.claim = claim;
   const abandoned = new AbandonedLeases({ api, directory, identity, log });
   const failed = (what: string) => (err: unknown) => log.warn({ err: String(err) }, `fleet: ${what} failed`);
   const sweep = setInterval(() => {
@@ -157,8 +161,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   }, membership.renewIntervalMs);
   sweep.unref();
 
-  let draining = false;
-  const admission = drainableAdmission(claims, () => draining);
+  const admission: AdmissionCheck = (request) => (request.action === 'publish' ? claim(request) : { allow: true });
   const local = () => podStreams({ hub, bitrate: o.bitrate, sources: o.sources, pod });
   log.info({ fleet, pod, identity, namespace: config.fleetNamespace, address: httpAddress }, 'fleet: joined');
 
@@ -195,6 +198,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       clearInterval(sweep);
       hub.remote = undefined;
       o.transcodes.remote = undefined;
+      o.transcodes.claim = undefined;
       relays.close();
       await claims.releaseAll();
       claims.close();
@@ -222,16 +226,16 @@ export function remoteRenditions(hub: StreamHub, directory: FleetDirectory, iden
   };
 }
 
-/** The claim check, which refuses every publish once the pod drains. */
-function drainableAdmission(claims: StreamClaims, draining: () => boolean): AdmissionCheck {
+/** A publish's claim, for an RTMP publish and a transcode's rendition alike; every publish is refused once the pod drains. */
+function drainableClaim(claims: StreamClaims, draining: () => boolean): PublishClaim {
   return (request) => {
-    if (draining() && request.action === 'publish')
+    if (draining())
       return {
         allow: false,
         code: 'NetStream.Publish.Failed',
         description: 'this pod is shutting down; publish again to be served by another',
         close: true,
       };
-    return claims.check(request);
+    return claims.claim(request);
   };
 }

@@ -9,7 +9,7 @@
 // collector deletes them with the Pod, also after a kill that left no time to;
 // without one, the other pods delete them once abandoned (abandoned.ts).
 import { createHash } from 'node:crypto';
-import { RTMP_PROTOCOLS, type RtmpProtocol } from '../hub/subscriber.ts';
+import { PUBLISH_PROTOCOLS, type PublishProtocol } from '../hub/subscriber.ts';
 import type { Lease } from './lease-api.ts';
 
 /** On every Lease of a fleet: the fleet's (the RtmpServer's) name. */
@@ -71,8 +71,8 @@ export interface ClaimRecord {
   streamId: string;
   identity: string;
   acquireTime: string;
-  /** The listener its publisher came in on, what the catalog shows when the owner does not answer. */
-  protocol: RtmpProtocol;
+  /** How its publisher came in (an RTMP listener, or a transcode), what the catalog shows when the owner does not answer. */
+  protocol: PublishProtocol;
   /** It names a Pod as owner: the garbage collector deletes it with the Pod, no rtmpd need to. */
   ownedByPod: boolean;
 }
@@ -82,7 +82,7 @@ export interface ClaimRecord {
  * a rolling upgrade meets both: those read as `rtmp`, what was shown for
  * every claim before (so a value a later version adds does too).
  */
-const protocolOf = (v: string | undefined): RtmpProtocol => RTMP_PROTOCOLS.find((p) => p === v) ?? 'rtmp';
+const protocolOf = (v: string | undefined): PublishProtocol => PUBLISH_PROTOCOLS.find((p) => p === v) ?? 'rtmp';
 
 const ownedByPod = (lease: Lease): boolean => lease.metadata.ownerReferences?.some((o) => o.kind === 'Pod') ?? false;
 
@@ -166,7 +166,7 @@ export const claimLease = (
   o: {
     fleet: string;
     streamId: string;
-    protocol: RtmpProtocol;
+    protocol: PublishProtocol;
     identity: string;
     podUid?: string | undefined;
     durationSeconds: number;

@@ -51,7 +51,7 @@ export const streamViewSchema = z.object({
   publisher: z
     .object({ protocol: text, remote_address: text.nullable() })
     .describe(
-      "protocol: `rtmp`, `rtmps` (RTMP over TLS), or `relay` for a copy pulled from the pod of the fleet that owns the stream (only in the pods' lists to each other); remote_address is null unless the caller presented an API token.",
+      "protocol: `rtmp`, `rtmps` (RTMP over TLS), `transcode` for a rendition a transcode here makes, or `relay` for a copy pulled from the pod of the fleet that owns the stream (only in the pods' lists to each other); remote_address is null unless the caller presented an API token.",
     ),
   owner: z
     .object({ pod: text })

@@ -110,7 +110,17 @@ describe('Stream subscribers', () => {
     expect(recorder.closed).toEqual([]);
   });
 
-  it('count subscribers by kind, players apart from recordings, relays to other pods and forwards', () => {
+  it("close a transcode's ffmpeg that stopped reading as a stalled player is closed, not counted as a player", async () => {
+    const stream = await liveStream();
+    const transcode = new FakeSubscriber('transcode', { neverDrains: true });
+    stream.subscribe(transcode, 0);
+    for (const t of await pooledTags()) if (t.kind === 'video') stream.pushVideo(t.timestamp, t.body, 0);
+    expect(transcode.pending).toBeGreaterThan(0);
+    expect(stream.closeStalled(0, 0)).toEqual({ players: 0, relays: 0 });
+    expect(transcode.closed).toEqual(['stalled']);
+  });
+
+  it('count subscribers by kind, players apart from recordings, relays to other pods, forwards and transcodes', () => {
     const stream = new Stream('live', 'count', publisher, options);
     const subscribers = [
       new FakeSubscriber('rtmp'),
@@ -120,23 +130,27 @@ describe('Stream subscribers', () => {
       new FakeSubscriber('recorder'),
       new FakeSubscriber('relay'),
       new FakeSubscriber('forward'),
+      new FakeSubscriber('transcode'),
     ];
     for (const s of subscribers) stream.subscribe(s, 0);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 2, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1, forward: 1 });
+    const counts = { rtmp: 2, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1, forward: 1, transcode: 1 };
+    expect(stream.subscriberCounts()).toEqual(counts);
     expect(stream.playerCount).toBe(4);
     stream.unsubscribe(subscribers[0]!);
     stream.unsubscribe(subscribers[0]!);
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 1, rtmps: 1, 'http-flv': 1, recorder: 1, hls: 0, relay: 1, forward: 1 });
+    expect(stream.subscriberCounts()).toEqual({ ...counts, rtmp: 1 });
     stream.end('unpublished');
-    expect(stream.subscriberCounts()).toEqual({ rtmp: 0, rtmps: 0, 'http-flv': 0, recorder: 0, hls: 0, relay: 0, forward: 0 });
-    expect(subscribers.slice(1).map((s) => s.closed)).toEqual([
-      ['unpublished'],
-      ['unpublished'],
-      ['unpublished'],
-      ['unpublished'],
-      ['unpublished'],
-      ['unpublished'],
-    ]);
+    expect(stream.subscriberCounts()).toEqual({
+      rtmp: 0,
+      rtmps: 0,
+      'http-flv': 0,
+      recorder: 0,
+      hls: 0,
+      relay: 0,
+      forward: 0,
+      transcode: 0,
+    });
+    expect(subscribers.slice(1).map((s) => s.closed)).toEqual(subscribers.slice(1).map(() => ['unpublished']));
   });
 });
 

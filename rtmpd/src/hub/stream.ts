@@ -19,7 +19,7 @@ import {
   PLAYER_KINDS,
   SUBSCRIBER_KINDS,
   type CloseReason,
-  type RtmpProtocol,
+  type PublishProtocol,
   type Subscriber,
   type SubscriberKind,
 } from './subscriber.ts';
@@ -49,8 +49,8 @@ export interface StreamOptions {
 export const PARSE_ERROR_REPORT_INTERVAL_MS = 60_000;
 
 export interface PublisherInfo {
-  /** The RTMP listener the encoder came in on, or `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
-  protocol: RtmpProtocol | 'relay';
+  /** How it came in here (PUBLISH_PROTOCOLS), or `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
+  protocol: PublishProtocol | 'relay';
   remoteAddress: string;
   /** Ends the publisher's connection, e.g. on shutdown. */
   close(reason: CloseReason): void;
@@ -369,9 +369,9 @@ export class Stream {
    * Closes players whose queue has drained slower than `minBytesPerSecond`
    * (or not at all) for `timeoutMs`; returns how many, relays to other pods of
    * a fleet apart (rtmpd_fleet_relays_stalled_closed_total: the pod that
-   * relays is not a viewer) and forwards left out: a forward counts its own
-   * stall as a failure of its destination
-   * (rtmpd_forward_failures_total{reason="stalled"}) and is retried.
+   * relays is not a viewer). Forwards and transcodes are left out: each
+   * counts its own stall as a failure (rtmpd_forward_failures_total,
+   * rtmpd_transcode_failures_total) and is retried.
    */
   closeStalled(now: number, timeoutMs: number, minBytesPerSecond = 0): StalledClosed {
     const closed: StalledClosed = { players: 0, relays: 0 };
@@ -381,7 +381,7 @@ export class Stream {
       this.unsubscribe(subscriber);
       subscriber.close('stalled');
       if (subscriber.kind === 'relay') closed.relays++;
-      else if (subscriber.kind !== 'forward') closed.players++;
+      else if (PLAYER_KINDS.includes(subscriber.kind)) closed.players++;
     }
     return closed;
   }

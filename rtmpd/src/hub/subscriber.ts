@@ -8,12 +8,17 @@ import type { Stream } from './stream.ts';
 export const RTMP_PROTOCOLS = ['rtmp', 'rtmps'] as const;
 export type RtmpProtocol = (typeof RTMP_PROTOCOLS)[number];
 
+/** How a stream published on this server came in: an RTMP listener, or the pipes of a transcode's ffmpeg (transcode/). */
+export const PUBLISH_PROTOCOLS = [...RTMP_PROTOCOLS, 'transcode'] as const;
+export type PublishProtocol = (typeof PUBLISH_PROTOCOLS)[number];
+
 /**
  * What is at the other end of a subscription (`hls`: a stream's HLS segmenter,
  * shared by all its HLS players; `relay`: another pod of the fleet pulling the stream;
- * `forward`: a destination the stream is published on to, forward/forwarder.ts).
+ * `forward`: a destination the stream is published on to, forward/forwarder.ts;
+ * `transcode`: the stdin of the stream's transcode ffmpeg, transcode/pipes.ts).
  */
-export const SUBSCRIBER_KINDS = [...RTMP_PROTOCOLS, 'http-flv', 'recorder', 'hls', 'relay', 'forward'] as const;
+export const SUBSCRIBER_KINDS = [...RTMP_PROTOCOLS, 'http-flv', 'recorder', 'hls', 'relay', 'forward', 'transcode'] as const;
 export type SubscriberKind = (typeof SUBSCRIBER_KINDS)[number];
 /** The kinds with a viewer at the other end; the others keep the stream (a recording). */
 export const PLAYER_KINDS: readonly SubscriberKind[] = [...RTMP_PROTOCOLS, 'http-flv'];

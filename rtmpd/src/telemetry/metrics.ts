@@ -10,7 +10,7 @@ import type { Transcodes } from '../transcode/transcodes.ts';
 import type { HlsServer } from '../hls/server.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { STREAM_SOURCES, zeroStreamStats, type Stream, type StreamSource, type StreamStats } from '../hub/stream.ts';
-import { RTMP_PROTOCOLS, SUBSCRIBER_KINDS, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
+import { RTMP_PROTOCOLS, SUBSCRIBER_KINDS, type PublishProtocol, type RtmpProtocol, type SubscriberKind } from '../hub/subscriber.ts';
 import type { Tls } from '../tls/tls.ts';
 import { DELIVERY_OUTCOMES, type DeliveryCounts } from '../webhooks/delivery.ts';
 import { webhookEventTypes } from '../webhooks/options.ts';
@@ -763,13 +763,19 @@ export class RtmpdMetrics {
   }
 
   private defineStreams(): void {
-    this.add('rtmpd_publishers', 'Publishers live now, i.e. live streams, by protocol (rtmp, rtmps).', 'gauge', () => {
-      const live = this.streams();
-      return this.rtmpListeners().map(([protocol]) => ({
-        labels: { protocol },
-        value: live.filter((s) => s.publisher.protocol === protocol).length,
-      }));
-    });
+    this.add(
+      'rtmpd_publishers',
+      'Publishers live now, i.e. live streams, by protocol (rtmp, rtmps; transcode, the renditions of transcodes, while there are any).',
+      'gauge',
+      () => {
+        const live = this.streams();
+        const count = (protocol: PublishProtocol) => live.filter((s) => s.publisher.protocol === protocol).length;
+        const listeners = this.rtmpListeners().map(([protocol]) => ({ labels: { protocol }, value: count(protocol) }));
+        // Only while there are any: a server without transcodes keeps one series per listener, as before renditions had their own.
+        const renditions = count('transcode');
+        return renditions > 0 ? [...listeners, { labels: { protocol: 'transcode' }, value: renditions }] : listeners;
+      },
+    );
     this.add('rtmpd_players', 'Players connected now, by protocol (rtmp, rtmps, http-flv).', 'gauge', () =>
       [...this.rtmpListeners().map(([protocol]) => protocol), 'http-flv' as const].map((protocol) => ({
         labels: { protocol },

@@ -5,10 +5,14 @@
 // while the source is live is restarted after a capped, jittered backoff.
 // stop() (the source ended, rtmpd stops) sends SIGTERM, and SIGKILL after
 // STOP_DEADLINE_MS. ffmpeg's stderr is never held whole: its tail
-// (StderrTail) is kept for the error of the exit and its log line.
+// (StderrTail) is kept for the error of the exit and its log line. Its media
+// goes through pipes (stdin, and one per rendition), which `plumb` connects
+// to the hub at each start.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { StderrTail } from '../ffmpeg/stderr-tail.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { FIRST_OUTPUT_FD } from './ffmpeg-args.ts';
 import type { TranscodeFailure, TranscodeState, TranscodeView } from './transcode-view.ts';
 
 /** The first restart's delay; each failure in a row doubles it up to MAX_RETRY_MS. */
@@ -24,13 +28,20 @@ const ERROR_TAIL_CHARS = 1024;
 export interface TranscoderOptions {
   ffmpegPath: string;
   args: readonly string[];
-  /** The renditions as the API shows them. */
+  /** The renditions as the API shows them, in the order of their output pipes. */
   renditions: TranscodeView['renditions'];
-  /** The child's credential: never shown, so it is cut out of its stderr. */
-  secret: string;
+  /** Connects a started ffmpeg's pipes: what it reads the source from, and what it writes each rendition to. */
+  plumb: (pipes: TranscodePipes) => void;
   log: Logger;
   onStart: () => void;
   onFailure: (reason: TranscodeFailure) => void;
+}
+
+export interface TranscodePipes {
+  /** ffmpeg's stdin. */
+  input: Writable;
+  /** One per rendition, in the order of TranscoderOptions.renditions. */
+  outputs: Readable[];
 }
 
 export class Transcoder {
@@ -65,7 +76,8 @@ export class Transcoder {
     this.state = 'starting';
     this.startedAt = performance.now();
     this.stderr = new StderrTail();
-    const child = spawn(this.o.ffmpegPath, this.o.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const outputs = this.o.renditions.map(() => 'pipe' as const);
+    const child = spawn(this.o.ffmpegPath, this.o.args, { stdio: ['pipe', 'ignore', 'pipe', ...outputs] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('close', () => resolve()));
     child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk));
@@ -78,7 +90,9 @@ export class Transcoder {
       const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
       this.fail(signal ? 'killed' : 'exited', `ffmpeg ${how}`);
     });
-    if (child.pid !== undefined) this.o.log.info({ pid: child.pid, attempt: this.starts }, 'transcode: ffmpeg started');
+    if (child.pid === undefined) return;
+    this.o.log.info({ pid: child.pid, attempt: this.starts }, 'transcode: ffmpeg started');
+    this.o.plumb({ input: child.stdin!, outputs: child.stdio.slice(FIRST_OUTPUT_FD) as Readable[] });
   }
 
   /** A rendition of this transcode was published: ffmpeg works. */
@@ -104,7 +118,7 @@ export class Transcoder {
     return this.exited;
   }
 
-  /** Kills ffmpeg at once: rtmpd is exiting and cannot wait. */
+  /** Kills ffmpeg at once: rtmpd is exiting and cannot wait, or ffmpeg stopped reading its source (it restarts). */
   kill(): void {
     this.child?.kill('SIGKILL');
   }
@@ -113,7 +127,7 @@ export class Transcoder {
     if (this.state === 'stopped' || this.state === 'backoff') return;
     this.child = undefined;
     this.o.onFailure(reason);
-    const tail = this.stderr.text(ERROR_TAIL_CHARS).replaceAll(this.o.secret, '***');
+    const tail = this.stderr.text(ERROR_TAIL_CHARS);
     this.lastError = tail ? `${what}: ${tail}` : what;
     if (performance.now() - this.startedAt >= HEALTHY_RUN_MS) this.failuresInRow = 0;
     this.failuresInRow++;

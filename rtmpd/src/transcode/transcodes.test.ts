@@ -1,29 +1,37 @@
 import { EventEmitter } from 'node:events';
+import type { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { AuthRequest } from '../auth/authorizer.ts';
 import { configSchema } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { codecFixture } from '../../test/support/codec-fixtures.ts';
-import { TRANSCODE_PARAM, Transcodes } from './transcodes.ts';
+import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import type { AdmissionDecision } from '../rtmp/server/admission.ts';
+import type { ClaimRequest } from './pipes.ts';
+import { Transcodes } from './transcodes.ts';
 
-/** The ffmpeg children spawned: their arguments, and the signals sent to them (each ends the child). */
-const spawned = vi.hoisted(() => [] as { args: string[]; signals: string[] }[]);
-vi.mock('node:child_process', () => ({
-  spawn: (_path: string, args: string[]) => {
-    const record = { args, signals: [] as string[] };
-    spawned.push(record);
-    const child = Object.assign(new EventEmitter(), { pid: 4242, exitCode: null, signalCode: null, stderr: new EventEmitter() });
-    return Object.assign(child, {
-      kill: (signal: string) => {
-        record.signals.push(signal);
-        child.emit('exit', null, signal);
-        child.emit('close', null, signal);
-      },
-    });
-  },
-}));
+/** The ffmpeg children spawned: their arguments, pipes, and the signals sent to them (each ends the child). */
+const spawned = vi.hoisted(() => [] as { args: string[]; input: PassThrough; outputs: PassThrough[]; signals: string[] }[]);
+vi.mock('node:child_process', async () => {
+  const { PassThrough } = await import('node:stream');
+  return {
+    spawn: (_path: string, args: string[], options: { stdio: string[] }) => {
+      const [input, , stderr, ...outputs] = options.stdio.map(() => new PassThrough());
+      const record = { args, input: input!, outputs, signals: [] as string[] };
+      spawned.push(record);
+      const child = Object.assign(new EventEmitter(), { pid: 4242, exitCode: null, signalCode: null, stdin: input, stderr });
+      return Object.assign(child, {
+        stdio: [input, null, stderr, ...outputs],
+        kill: (signal: string) => {
+          record.signals.push(signal);
+          child.emit('exit', null, signal);
+          child.emit('close', null, signal);
+        },
+      });
+    },
+  };
+});
 
 const config = {
   transcodeRules: configSchema.shape.transcodeRules.parse([
@@ -37,7 +45,7 @@ const config = {
 
 /** An FLV AVC sequence header from a real encoder's avcC: the track's picture size. */
 const describeVideo = (stream: Stream, fixture: 'h264_high_320x240' | 'h264_baseline_1280x720') =>
-  stream.pushVideo(0, Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0]), codecFixture(`${fixture}.avcc`)]), 0);
+  stream.pushVideo(0, videoHeader(fixture), 0);
 
 const open: Transcodes[] = [];
 afterEach(async () => {
@@ -50,7 +58,6 @@ function setUp(): { hub: StreamHub; transcodes: Transcodes } {
   const transcodes = new Transcodes({
     hub,
     config,
-    rtmpAddress: () => ({ address: '0.0.0.0', port: 1935, family: 'IPv4' }),
     logger: pino({ level: 'silent' }),
   });
   open.push(transcodes);
@@ -59,17 +66,12 @@ function setUp(): { hub: StreamHub; transcodes: Transcodes } {
 
 const publisher = (remoteAddress: string) => ({ protocol: 'rtmp' as const, remoteAddress, close: () => {} });
 
-const request = (more: Partial<AuthRequest>): AuthRequest => ({
-  action: 'play',
-  protocol: 'rtmp',
-  tls: false,
-  app: 'live',
-  key: 'cam1',
-  params: new URLSearchParams(),
-  clientIp: '127.0.0.1',
-  signal: new AbortController().signal,
-  ...more,
-});
+/** An AVC sequence header as FLV video tag body. */
+const videoHeader = (fixture: 'h264_high_320x240' | 'h264_baseline_1280x720') =>
+  Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0]), codecFixture(`${fixture}.avcc`)]);
+
+/** What ffmpeg writes of a rendition: the FLV header and its video sequence header. */
+const renditionStart = () => Buffer.concat([FLV_FILE_HEADER(false, true), flvTag('video', 0, videoHeader('h264_high_320x240'))]);
 
 describe('Transcodes', () => {
   it('knows a rendition by the rules in force, whether or not its source is live, and plays it as its source', () => {
@@ -87,44 +89,69 @@ describe('Transcodes', () => {
     expect(transcodes.ladderOf('live', `s${'x'.repeat(126)}`)).toEqual([]);
   });
 
-  it("admits a live transcode's credential only over plain RTMP from loopback, to play its source and publish its renditions", async () => {
+  it("feeds ffmpeg the source on its stdin and publishes what it writes to a rendition's pipe, until the pipe ends", async () => {
     const { hub, transcodes } = setUp();
     const source = hub.publish('live', 'cam1', publisher('10.0.0.1:5000'));
     describeVideo(source, 'h264_high_320x240');
     await vi.waitFor(() => expect(spawned).toHaveLength(1));
-    const { args, signals } = spawned[0]!;
-    const input = args[args.indexOf('-i') + 1]!;
-    expect(input).toMatch(new RegExp(`^rtmp://127\\.0\\.0\\.1:1935/live/cam1\\?${TRANSCODE_PARAM}=[\\w-]{32}$`));
-    expect(args.at(-1)).toBe(input.replace('/cam1?', '/cam1_480p?'));
-    const params = new URLSearchParams(input.slice(input.indexOf('?') + 1));
-    expect(transcodes.admits(request({ params }))).toBe(true);
-    expect(transcodes.admits(request({ params, clientIp: '::1' }))).toBe(true);
-    expect(transcodes.admits(request({ params, action: 'publish', key: 'cam1_480p' }))).toBe(true);
-    expect(transcodes.admits(request({ params, clientIp: '::ffff:127.0.0.2' }))).toBe(true);
-    // Not from another address (nor one that only begins or ends like loopback), not over TLS or HTTP,
-    // not for another stream or action, not a guess.
-    for (const clientIp of ['10.0.0.2', '127.0.0.1.evil', '::ffff:10.0.0.1', '::2', '1127.0.0.1']) {
-      expect(transcodes.admits(request({ params, clientIp })), clientIp).toBe(false);
-    }
-    expect(transcodes.admits(request({ params, tls: true }))).toBe(false);
-    expect(transcodes.admits(request({ params, protocol: 'hls' }))).toBe(false);
-    expect(transcodes.admits(request({ params, action: 'publish' }))).toBe(false);
-    expect(transcodes.admits(request({ params, key: 'cam2' }))).toBe(false);
-    expect(transcodes.admits(request({ params: new URLSearchParams({ [TRANSCODE_PARAM]: 'guess' }) }))).toBe(false);
+    const { args, input, outputs, signals } = spawned[0]!;
+    expect(args.filter((arg) => arg.includes('://'))).toEqual([]);
+    expect(outputs).toHaveLength(1);
+    // The FLV header, then with the first frame the source's sequence header: the source as a player gets it.
+    expect((input.read() as Buffer).subarray(0, 3).toString()).toBe('FLV');
+    const idr = Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88]);
+    source.pushVideo(40, idr, 0);
+    const fed = input.read() as Buffer;
+    expect(fed.includes(videoHeader('h264_high_320x240'))).toBe(true);
+    expect(fed.subarray(-idr.length - 4, -4)).toEqual(idr);
+    expect(source.subscriberCounts().transcode).toBe(1);
 
-    // Its rendition is published: running, and the rendition is not transcoded again but names its source.
+    // ffmpeg writes the rendition: published as a transcode's, the transcode runs, and it is not transcoded again.
     expect(transcodes.viewOf(source)?.state).toBe('starting');
-    const rendition = hub.publish('live', 'cam1_480p', publisher('127.0.0.1:5001'));
+    outputs[0]!.write(renditionStart());
+    const rendition = await hub.arrival('live', 'cam1_480p', 1000);
+    expect(rendition?.publisher.protocol).toBe('transcode');
+    expect(rendition?.videoTrack).toMatchObject({ width: 320, height: 240 });
     expect(transcodes.viewOf(source)?.state).toBe('running');
-    expect(transcodes.viewOf(rendition)).toBeUndefined();
-    expect(transcodes.sourceOf(rendition)).toBe(source);
+    expect(transcodes.viewOf(rendition!)).toBeUndefined();
+    expect(transcodes.sourceOf(rendition!)).toBe(source);
     expect(transcodes.sourceOf(source)).toBeUndefined();
 
-    // The source ends: its ffmpeg gets SIGTERM, and the credential opens nothing any more.
+    // Its pipe ends (ffmpeg exits): the rendition is unpublished.
+    outputs[0]!.end();
+    await vi.waitFor(() => expect(hub.get('live', 'cam1_480p')).toBeUndefined());
+
+    // The source ends: its ffmpeg gets SIGTERM.
     hub.unpublish(source);
     expect(signals).toEqual(['SIGTERM']);
-    expect(transcodes.admits(request({ params }))).toBe(false);
     expect(spawned).toHaveLength(1);
+  });
+
+  it('publishes a rendition only with the claim it is given, gives it back when the rendition ends, and closes the pipe of one refused', async () => {
+    const { hub, transcodes } = setUp();
+    const claims: ClaimRequest[] = [];
+    const released: string[] = [];
+    transcodes.claim = async (request): Promise<AdmissionDecision> => {
+      claims.push(request);
+      if (request.key === 'show_low')
+        return { allow: false, code: 'NetStream.Publish.BadName', description: 'is already being published (on pod edge-1)' };
+      return { allow: true, lease: { attach: () => undefined, release: () => released.push(request.key) } };
+    };
+    for (const key of ['cam1', 'show']) describeVideo(hub.publish('live', key, publisher('10.0.0.1:5000')), 'h264_high_320x240');
+    await vi.waitFor(() => expect(spawned).toHaveLength(2));
+    // Nothing is claimed before ffmpeg writes.
+    expect(claims).toEqual([]);
+    const [cam, show] = spawned.map((child) => child.outputs[0]!);
+    cam!.write(renditionStart());
+    const rendition = await hub.arrival('live', 'cam1_480p', 1000);
+    expect(claims).toMatchObject([{ app: 'live', key: 'cam1_480p', protocol: 'transcode' }]);
+    show!.write(renditionStart());
+    await vi.waitFor(() => expect(show!.destroyed).toBe(true));
+    expect(hub.get('live', 'show_low')).toBeUndefined();
+    expect(released).toEqual([]);
+    hub.unpublish(rendition!);
+    cam!.end();
+    await vi.waitFor(() => expect(released).toEqual(['cam1_480p']));
   });
 
   it('starts no ffmpeg for a picture over --max-decode-pixels, and ends one whose source declares such a picture later; both counted', async () => {

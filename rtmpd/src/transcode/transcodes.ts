@@ -1,7 +1,7 @@
 // Adaptive bitrate: each stream published here that a transcodeRules rule
-// matches gets one ffmpeg (transcoder.ts) that plays it from rtmpd over
-// loopback RTMP and publishes its renditions back as <app>/<key>_<name>,
-// ordinary streams from then on. Rules are read at each publish, as
+// matches gets one ffmpeg (transcoder.ts) that reads it as FLV on its stdin
+// and writes each rendition as FLV to a pipe of its own (pipes.ts), published
+// here as <app>/<key>_<name>, ordinary streams from then on. Rules are read at each publish, as
 // forwardRules are. Never transcoded: a stream relayed from its owner pod
 // (the owner transcodes), and a rendition itself (no loops). At most
 // --transcode-max-processes run at once; a stream past it is refused with a
@@ -10,21 +10,18 @@
 // starts only once the source's video is described (or VIDEO_WAIT_MS passed),
 // and its decoder has -max_pixels too (ffmpeg-args.ts).
 //
-// ffmpeg gets through rtmpd's own auth with a random secret of its transcode,
-// which admits (`admits`) only a plain RTMP connection from a loopback address,
-// and only to play the source or publish its renditions. A rendition is
-// played under its source's play rules (`playedAs`), so a player's credential
-// for the source opens every rung of the ladder.
+// ffmpeg needs no credential and no network: its pipes are its only way in
+// and out, and nothing on its command line opens a stream. In a fleet a
+// rendition takes its claim as an RTMP publish does (`claim`), so players on
+// other pods are routed here. A rendition is played under its source's play
+// rules (`playedAs`), so a player's credential for the source opens every
+// rung of the ladder.
 //
-// The ffmpeg supervisor is loaded with the first transcode: a server without
-// transcodeRules does not hold it (idle memory, README "Where the memory goes").
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { AuthRequest } from '../auth/authorizer.ts';
-import { safeEqual } from '../auth/safe-equal.ts';
+// The ffmpeg supervisor and its pipes are loaded with the first transcode: a
+// server without transcodeRules does not hold them (idle memory, README "Where
+// the memory goes").
 import { boundedWait } from '../bounded-wait.ts';
 import type { Config, Rendition } from '../config.ts';
-import { isTrusted, trustedSources } from '../connections/trusted.ts';
 import { ffmpegMaxPixels, pictureOverLimit } from '../ffmpeg/picture-limit.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
@@ -32,6 +29,7 @@ import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { transcodeArgs } from './ffmpeg-args.ts';
+import type { PublishClaim } from './pipes.ts';
 import {
   TRANSCODE_FAILURES,
   TRANSCODE_REFUSALS,
@@ -41,10 +39,10 @@ import {
   type TranscodeState,
   type TranscodeView,
 } from './transcode-view.ts';
-import type { Transcoder } from './transcoder.ts';
+import type { TranscodePipes, Transcoder } from './transcoder.ts';
 
-/** The query parameter that carries a transcode's credential. */
-export const TRANSCODE_PARAM = 'rtmpd_transcode';
+/** The ffmpeg supervisor and the plumbing of its pipes. */
+const loadSupervisor = () => Promise.all([import('./transcoder.ts'), import('./pipes.ts')]);
 
 type TranscodesConfig = Pick<Config, 'transcodeRules' | 'transcodeFfmpegPath' | 'transcodeMaxProcesses' | 'maxDecodePixels'>;
 
@@ -59,8 +57,6 @@ export interface TranscodesOptions {
   hub: StreamHub;
   /** Read at each publish (the rules, the path and the cap change live). */
   config: TranscodesConfig;
-  /** The RTMP listener, which ffmpeg reads from and publishes to. */
-  rtmpAddress: () => AddressInfo;
   logger: Logger;
 }
 
@@ -89,7 +85,6 @@ interface Transcode {
   renditions: RenditionInfo[];
   /** The renditions as the API shows them. */
   views: TranscodeView['renditions'];
-  secret: string;
   log: Logger;
   /** Ends start()'s wait for the source's video sequence header. */
   videoDescribed: (() => void) | undefined;
@@ -109,9 +104,11 @@ export class Transcodes {
   private readonly bySource = new Map<Stream, Transcode>();
   /** By the stream id of each rendition. */
   private readonly byRendition = new Map<string, Transcode>();
-  private supervisor: Promise<typeof import('./transcoder.ts')> | undefined;
+  private supervisor: ReturnType<typeof loadSupervisor> | undefined;
   /** Set in a fleet: a rendition of a source another pod owns is waited for on that pod. */
   remote: RemoteRenditions | undefined;
+  /** Set in a fleet: a rendition is published here only once it holds its claim, as an RTMP publish does. */
+  claim: PublishClaim | undefined;
 
   constructor(o: TranscodesOptions) {
     this.o = o;
@@ -120,15 +117,6 @@ export class Transcodes {
     o.hub.on('unpublish', this.onUnpublish);
     process.on('exit', this.killAll);
   }
-
-  /** Whether the request is a transcode's ffmpeg asking for what its credential covers. */
-  readonly admits = (request: AuthRequest): boolean => {
-    const secret = request.params.get(TRANSCODE_PARAM);
-    if (!secret || request.protocol !== 'rtmp' || request.tls || !isTrusted(LOOPBACK, request.clientIp)) return false;
-    const id = streamId(request.app, request.key);
-    const transcode = request.action === 'play' ? [...this.bySource.values()].find((t) => t.source.id === id) : this.byRendition.get(id);
-    return transcode !== undefined && safeEqual(secret, transcode.secret);
-  };
 
   /**
    * The source key a rendition's players are authorized as; undefined for any other stream. From the
@@ -213,9 +201,9 @@ export class Transcodes {
   }
 
   private readonly onPublish = (stream: Stream): void => {
-    if (stream.publisher.protocol === 'relay') return;
-    const owner = this.byRendition.get(stream.id);
-    if (owner) return owner.transcoder?.renditionLive();
+    if (stream.publisher.protocol === 'transcode') return this.byRendition.get(stream.id)?.transcoder?.renditionLive();
+    // A rendition's name published from outside is no source either: no loops.
+    if (stream.publisher.protocol === 'relay' || this.byRendition.has(stream.id)) return;
     const rule = ruleFor(this.o.config.transcodeRules, stream.app, stream.key);
     if (!rule) return;
     const log = this.o.logger.child({ stream: stream.id });
@@ -240,7 +228,6 @@ export class Transcodes {
         height: rendition.height,
         bitrate_kbps: rendition.videoBitrate + rendition.audioBitrate,
       })),
-      secret: randomBytes(24).toString('base64url'),
       log,
       videoDescribed: undefined,
       transcoder: undefined,
@@ -266,16 +253,15 @@ export class Transcodes {
   private readonly onUnpublish = (stream: Stream): void => void this.end(stream);
 
   private async start(transcode: Transcode): Promise<void> {
-    const [{ Transcoder }] = await Promise.all([(this.supervisor ??= import('./transcoder.ts')), this.videoDescribed(transcode)]);
-    const { source, secret, renditions, log } = transcode;
+    const [[{ Transcoder }, pipes]] = await Promise.all([(this.supervisor ??= loadSupervisor()), this.videoDescribed(transcode)]);
+    const { source, renditions, log } = transcode;
     if (this.bySource.get(source) !== transcode) return; // ended or refused meanwhile
-    const url = (key: string) => `${loopbackRtmp(this.o.rtmpAddress())}/${source.app}/${key}?${TRANSCODE_PARAM}=${secret}`;
-    const outputs = renditions.map(({ key, rendition }) => ({ rendition, url: url(key) }));
+    const ladder = renditions.map(({ rendition }) => rendition);
     transcode.transcoder = new Transcoder({
       ffmpegPath: this.o.config.transcodeFfmpegPath,
-      args: transcodeArgs(url(source.key), outputs, ffmpegMaxPixels(this.o.config.maxDecodePixels), source.videoTrack?.fps),
+      args: transcodeArgs(ladder, ffmpegMaxPixels(this.o.config.maxDecodePixels), source.videoTrack?.fps),
       renditions: transcode.views,
-      secret,
+      plumb: (io) => this.plumb(transcode, io, pipes),
       log,
       onStart: () => {
         this.stats.starts++;
@@ -287,6 +273,25 @@ export class Transcodes {
       },
     });
     transcode.transcoder.start();
+  }
+
+  /** Feeds a started ffmpeg the source, and publishes what it writes of each rendition. */
+  private plumb(
+    transcode: Transcode,
+    { input, outputs }: TranscodePipes,
+    { SourceFeed, RenditionPublish }: typeof import('./pipes.ts'),
+  ): void {
+    const { source, renditions, log } = transcode;
+    const feed = new SourceFeed(input, () => {
+      log.warn('transcode: ffmpeg stopped reading its source; killing it');
+      transcode.transcoder?.kill();
+    });
+    source.subscribe(feed, performance.now());
+    input.once('close', () => source.unsubscribe(feed));
+    const from = `ffmpeg pid ${transcode.transcoder?.pid}`;
+    renditions.forEach(({ key }, i) => {
+      new RenditionPublish({ hub: this.o.hub, app: source.app, key, output: outputs[i]!, claim: this.claim, from, log });
+    });
   }
 
   /** Resolves once the source's video is described within the limit (onDescribed), the transcode ends, or VIDEO_WAIT_MS passed. */
@@ -310,13 +315,4 @@ export class Transcodes {
   private readonly killAll = (): void => {
     for (const { transcoder } of this.bySource.values()) transcoder?.kill();
   };
-}
-
-/** 127.0.0.0/8 and ::1 (and 127.0.0.0/8 mapped into IPv6): the addresses only this host can connect from. */
-const LOOPBACK = trustedSources(['127.0.0.0/8', '::1/128']);
-
-/** rtmp://host:port of the RTMP listener as this host reaches it: a wildcard bind over 127.0.0.1 (or ::1). */
-function loopbackRtmp({ address, port, family }: AddressInfo): string {
-  if (address === '0.0.0.0' || (address === '::' && family === 'IPv6')) return `rtmp://${address === '::' ? '[::1]' : '127.0.0.1'}:${port}`;
-  return `rtmp://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
 }

@@ -1,0 +1,145 @@
+// The media of a transcode's ffmpeg, over its pipes, never over the network:
+// SourceFeed writes the source as FLV to its stdin, a hub subscriber that
+// falls behind as a player does; RenditionPublish reads a rendition's FLV
+// from its output pipe and publishes it into the hub as a `transcode`
+// publisher, once it holds the rendition's fleet claim (when in a fleet).
+import type { Readable, Writable } from 'node:stream';
+import { FlvDemuxer } from '../flv/demux.ts';
+import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import { pushFlvTags } from '../flv/publish.ts';
+import type { StreamHub } from '../hub/hub.ts';
+import { streamId } from '../hub/names.ts';
+import type { MediaPacket } from '../hub/packet.ts';
+import type { Stream } from '../hub/stream.ts';
+import type { CloseReason, PublishProtocol, Subscriber } from '../hub/subscriber.ts';
+import type { AdmissionDecision, AdmissionLease, AdmissionRequest } from '../rtmp/server/admission.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+/** What a publish here needs of a fleet's admission: the stream's claim, taken as an RTMP publish's (fleet/fleet.ts). */
+export type ClaimRequest = Pick<AdmissionRequest, 'app' | 'key' | 'signal' | 'startedAt'> & { protocol: PublishProtocol };
+export type PublishClaim = (request: ClaimRequest) => AdmissionDecision | Promise<AdmissionDecision>;
+
+/**
+ * The source on ffmpeg's stdin. Delivered as to a player: what the pipe has
+ * not taken counts against --player-max-buffer-bytes, past which ffmpeg gets
+ * nothing until the next keyframe, so a slow ffmpeg costs neither memory nor
+ * the publisher's or other players' time. One that stops reading is closed
+ * as stalled, and `onStalled` restarts it.
+ */
+export class SourceFeed implements Subscriber {
+  readonly kind = 'transcode';
+  readonly delivery = 'skip-to-keyframe';
+  private readonly input: Writable;
+  private readonly onStalled: () => void;
+
+  constructor(input: Writable, onStalled: () => void) {
+    this.input = input;
+    this.onStalled = onStalled;
+    // EPIPE once ffmpeg exits: the transcoder reports the exit itself.
+    input.on('error', () => undefined);
+  }
+
+  begin(stream: Stream): void {
+    this.input.write(FLV_FILE_HEADER(stream.audioHeader !== undefined, stream.videoHeader !== undefined));
+  }
+
+  pendingBytes(): number {
+    return this.input.writableLength;
+  }
+
+  write(packet: MediaPacket): void {
+    if (this.input.writableEnded || this.input.destroyed) return;
+    this.input.write((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+  }
+
+  close(reason: CloseReason): void {
+    if (reason !== 'stalled') return void this.input.end();
+    // Its queue would never drain.
+    this.input.destroy();
+    this.onStalled();
+  }
+}
+
+export interface RenditionPublishOptions {
+  hub: StreamHub;
+  app: string;
+  key: string;
+  /** The ffmpeg output pipe it is read from. */
+  output: Readable;
+  /** Set in a fleet: the rendition is published only with its claim held here. */
+  claim: PublishClaim | undefined;
+  /** The publisher's address as the API shows it. */
+  from: string;
+  log: Logger;
+}
+
+/**
+ * One rendition from its output pipe. Nothing is read before ffmpeg writes
+ * (its encoders work) and the claim is held: the pipe stays paused, so
+ * ffmpeg waits on it, and no more than the one chunk read is held here.
+ * Published while the pipe lasts; a claim refused or a hub that will not take
+ * it closes the pipe, which ffmpeg fails on (and restarts after its backoff).
+ */
+export class RenditionPublish {
+  private readonly o: RenditionPublishOptions;
+  private readonly demuxer = new FlvDemuxer();
+  /** Aborts a claim in flight when the rendition ends first. */
+  private readonly ending = new AbortController();
+  private stream: Stream | undefined;
+  private lease: AdmissionLease | undefined;
+
+  constructor(o: RenditionPublishOptions) {
+    this.o = o;
+    o.output.once('data', (first: Buffer) => {
+      o.output.pause();
+      void this.publish(first);
+    });
+    o.output.once('close', () => this.end());
+    o.output.on('error', (err) => this.end(`its pipe failed: ${err.message}`));
+  }
+
+  private get id(): string {
+    return streamId(this.o.app, this.o.key);
+  }
+
+  private async publish(first: Buffer): Promise<void> {
+    const { hub, app, key, output, claim, from } = this.o;
+    const request = { app, key, protocol: 'transcode' as const, signal: this.ending.signal, startedAt: performance.now() };
+    let decision: AdmissionDecision;
+    try {
+      decision = claim ? await claim(request) : { allow: true };
+    } catch (err) {
+      return this.end(`its claim could not be taken: ${(err as Error).message}`);
+    }
+    if (this.ending.signal.aborted) return decision.allow ? decision.lease?.release() : undefined;
+    if (!decision.allow) return this.end(`the fleet refused it: ${decision.description}`);
+    this.lease = decision.lease;
+    try {
+      this.stream = hub.publish(app, key, { protocol: 'transcode', remoteAddress: from, close: (reason) => this.end(reason) });
+    } catch (err) {
+      return this.end(`the hub refused it: ${(err as Error).message}`);
+    }
+    this.push(first);
+    output.on('data', (chunk: Buffer) => this.push(chunk));
+    output.resume();
+  }
+
+  private push(chunk: Buffer): void {
+    if (!this.stream) return;
+    try {
+      pushFlvTags(this.stream, this.demuxer.push(chunk), performance.now());
+    } catch (err) {
+      this.end(`ffmpeg's FLV could not be read: ${(err as Error).message}`);
+    }
+  }
+
+  /** Unpublishes the rendition and gives its claim back; `why`, when it did not end with ffmpeg's output, is logged. */
+  private end(why?: string): void {
+    if (this.ending.signal.aborted) return;
+    this.ending.abort();
+    if (why !== undefined) this.o.log.warn({ rendition: this.id, why }, 'transcode: rendition ended; closing its pipe');
+    this.o.output.destroy();
+    if (this.stream) this.o.hub.unpublish(this.stream);
+    this.lease?.release();
+  }
+}
