@@ -9,9 +9,8 @@ import type { StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { PublishProtocol } from '../hub/subscriber.ts';
-import type { AdmissionDecision } from '../rtmp/server/admission.ts';
+import type { AdmissionDecision, AdmissionRequest } from '../rtmp/server/admission.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { ClaimRequest } from '../transcode/pipes.ts';
 import type { FleetDirectory } from './directory.ts';
 import type { LeaseApi } from './lease-api.ts';
 import { claimLease, claimName, claimRecord, podLeaseName, podOf, type ClaimRecord } from './records.ts';
@@ -77,6 +76,10 @@ interface Held {
   /** performance.now() when taken. */
   since: number;
 }
+
+/** What a publish here (an RTMP one, or a transcode's rendition) asks of the fleet: the stream's claim. */
+export type ClaimRequest = Pick<AdmissionRequest, 'app' | 'key' | 'signal' | 'startedAt'> & { protocol: PublishProtocol };
+export type PublishClaim = (request: ClaimRequest) => AdmissionDecision | Promise<AdmissionDecision>;
 
 /** A claim taken for a publish that never reached the hub is let go after this. */
 const PENDING_GRACE_MS = 10_000;

@@ -11,13 +11,10 @@ import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
-import type { CloseReason, PublishProtocol, Subscriber } from '../hub/subscriber.ts';
-import type { AdmissionDecision, AdmissionLease, AdmissionRequest } from '../rtmp/server/admission.ts';
+import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
+import type { PublishClaim } from '../fleet/claims.ts';
+import type { AdmissionDecision, AdmissionLease } from '../rtmp/server/admission.ts';
 import type { Logger } from '../telemetry/logger.ts';
-
-/** What a publish here needs of a fleet's admission: the stream's claim, taken as an RTMP publish's (fleet/fleet.ts). */
-export type ClaimRequest = Pick<AdmissionRequest, 'app' | 'key' | 'signal' | 'startedAt'> & { protocol: PublishProtocol };
-export type PublishClaim = (request: ClaimRequest) => AdmissionDecision | Promise<AdmissionDecision>;
 
 /**
  * The source on ffmpeg's stdin. Delivered as to a player: what the pipe has

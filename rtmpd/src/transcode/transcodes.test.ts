@@ -8,7 +8,7 @@ import type { Stream } from '../hub/stream.ts';
 import { codecFixture } from '../../test/support/codec-fixtures.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import type { AdmissionDecision } from '../rtmp/server/admission.ts';
-import type { ClaimRequest } from './pipes.ts';
+import type { ClaimRequest } from '../fleet/claims.ts';
 import { Transcodes } from './transcodes.ts';
 
 /** The ffmpeg children spawned: their arguments, pipes, and the signals sent to them (each ends the child). */

@@ -22,6 +22,7 @@
 // the memory goes").
 import { boundedWait } from '../bounded-wait.ts';
 import type { Config, Rendition } from '../config.ts';
+import type { PublishClaim } from '../fleet/claims.ts';
 import { ffmpegMaxPixels, pictureOverLimit } from '../ffmpeg/picture-limit.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, streamId } from '../hub/names.ts';
@@ -29,7 +30,6 @@ import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { transcodeArgs } from './ffmpeg-args.ts';
-import type { PublishClaim } from './pipes.ts';
 import {
   TRANSCODE_FAILURES,
   TRANSCODE_REFUSALS,
