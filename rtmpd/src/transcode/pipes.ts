@@ -112,7 +112,9 @@ export class RenditionPublish {
     if (!decision.allow) return this.end(`the fleet refused it: ${decision.description}`);
     this.lease = decision.lease;
     try {
-      this.stream = hub.publish(app, key, { protocol: 'transcode', remoteAddress: from, close: (reason) => this.end(reason) });
+      // rtmpd stopping ends every rendition: no warning for that.
+      const close = (reason: CloseReason) => this.end(reason === 'shutdown' ? undefined : reason);
+      this.stream = hub.publish(app, key, { protocol: 'transcode', remoteAddress: from, close });
     } catch (err) {
       return this.end(`the hub refused it: ${(err as Error).message}`);
     }

@@ -53,12 +53,12 @@ afterEach(async () => {
   spawned.splice(0);
 });
 
-function setUp(): { hub: StreamHub; transcodes: Transcodes } {
+function setUp(logger = pino({ level: 'silent' })): { hub: StreamHub; transcodes: Transcodes } {
   const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 50 });
   const transcodes = new Transcodes({
     hub,
     config,
-    logger: pino({ level: 'silent' }),
+    logger,
   });
   open.push(transcodes);
   return { hub, transcodes };
@@ -125,6 +125,20 @@ describe('Transcodes', () => {
     hub.unpublish(source);
     expect(signals).toEqual(['SIGTERM']);
     expect(spawned).toHaveLength(1);
+  });
+
+  it('warns when a rendition is ended from outside, not when rtmpd stops', async () => {
+    const warnings: string[] = [];
+    const { hub } = setUp(pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }));
+    for (const key of ['cam1', 'cam2']) describeVideo(hub.publish('live', key, publisher('10.0.0.1:5000')), 'h264_high_320x240');
+    await vi.waitFor(() => expect(spawned).toHaveLength(2));
+    for (const { outputs } of spawned) outputs[0]!.write(renditionStart());
+    await Promise.all(['cam1_480p', 'cam2_480p'].map((key) => hub.arrival('live', key, 1000)));
+    hub.get('live', 'cam2_480p')!.publisher.close('kicked');
+    await vi.waitFor(() => expect(warnings.map((line) => (JSON.parse(line) as { why: string }).why)).toEqual(['kicked']));
+    // cam1_480p is live when rtmpd stops.
+    hub.closeAll();
+    expect(warnings).toHaveLength(1);
   });
 
   it('publishes a rendition only with the claim it is given, gives it back when the rendition ends, and closes the pipe of one refused', async () => {
