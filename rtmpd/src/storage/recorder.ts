@@ -12,7 +12,7 @@ import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RecordingTrace } from '../telemetry/tracing.ts';
 import { recordingFileName, type RecordingFormat } from './catalog.ts';
-import { SegmentFile } from './segment-file.ts';
+import { DiskBacklog, SegmentFile } from './segment-file.ts';
 
 type RecordingConfig = Pick<
   Config,
@@ -169,6 +169,8 @@ class StreamRecording implements Subscriber {
   private ended = false;
   /** The files whose segment has ended, by path, until they are written out, synced and closed. */
   private readonly closing = new Map<string, { file: SegmentFile; done: Promise<void> }>();
+  /** What the open file and the closing ones hold for the disk, bounded together. */
+  private readonly backlog = new DiskBacklog();
   private lastStart = 0;
   /**
    * An append was dropped (the disk far behind): what follows it in the file
@@ -218,7 +220,7 @@ class StreamRecording implements Subscriber {
   }
 
   pendingBytes(): number {
-    return this.file?.pendingBytes ?? 0;
+    return this.backlog.bytes;
   }
 
   write(packet: MediaPacket): void {
@@ -261,11 +263,9 @@ class StreamRecording implements Subscriber {
       this.openFile(new Date(fragment.wallClock), this.init!);
     }
     const file = this.file!;
-    if (this.resyncing && !fragment.independent) this.o.stats.dropped++;
-    else if (file.append(fragment.bytes)) {
-      this.resyncing = false;
-      this.o.stats.bytesWritten += fragment.bytes.length;
-    } else if (file.hasMedia) {
+    if ((this.resyncing && !fragment.independent) || file.isFailed) this.o.stats.dropped++;
+    else if (file.append(fragment.bytes)) this.resyncing = false;
+    else if (file.hasMedia) {
       this.resyncing = true;
       this.fragmenter!.cutFragment();
     } else {
@@ -319,11 +319,11 @@ class StreamRecording implements Subscriber {
     const batch = this.flvBatch;
     this.flvBatch = [];
     if (batch.length === 0 || !this.file) return;
-    const bytes = Buffer.concat(batch);
-    if (this.file.append(bytes)) {
-      this.o.stats.bytesWritten += bytes.length;
+    if (this.file.isFailed) {
+      this.o.stats.dropped++;
       return;
     }
+    if (this.file.append(Buffer.concat(batch))) return;
     this.resyncing = true;
     // Its first tags were lost: the file (its header alone) is removed, and the next keyframe starts a new one.
     if (!this.file.hasMedia) this.endFile();
@@ -348,12 +348,14 @@ class StreamRecording implements Subscriber {
     const startMs = Math.max(start.getTime(), this.lastStart + 1);
     this.lastStart = startMs;
     const path = join(this.o.dir, recordingFileName(new Date(startMs), this.o.format));
-    const file = new SegmentFile(path, { onError: (err) => this.onFileError(file, err) });
+    const file = new SegmentFile(path, this.backlog, {
+      onQueued: (bytes) => (this.o.stats.bytesWritten += bytes),
+      onError: (err) => this.onFileError(file, err),
+    });
     this.file = file;
     this.trace = new RecordingTrace(this.o.stream, path);
     this.o.stats.filesOpened++;
     file.header(header);
-    this.o.stats.bytesWritten += header.length;
   }
 
   private endFile(): void {

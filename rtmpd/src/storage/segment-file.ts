@@ -7,10 +7,28 @@
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** Bytes queued for the disk per file before further appends are dropped (and counted). */
+/**
+ * Bytes a stream's files may hold queued for the disk before further appends
+ * are dropped (and counted). An append that comes while nothing is queued is
+ * taken whatever its size: the fragmenter has already held it, and dropping
+ * it would lose every fragment larger than this (10 s above ~27 Mbps). What
+ * a stream holds stays under this plus its largest append.
+ */
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
+/** The bytes a stream's files (the open one and those still being written out) hold queued for the disk. */
+export class DiskBacklog {
+  bytes = 0;
+
+  /** Whether an append of `bytes` may be queued now. */
+  admits(bytes: number): boolean {
+    return this.bytes === 0 || this.bytes + bytes <= MAX_QUEUED_BYTES;
+  }
+}
+
 export interface SegmentFileEvents {
+  /** Bytes were queued for the disk: an append, with the header before the first. */
+  onQueued(bytes: number): void;
   /** The file failed (open or write); it has been truncated or removed and closed. */
   onError(err: NodeJS.ErrnoException): void;
 }
@@ -23,6 +41,7 @@ export class SegmentFile {
   dropped = 0;
   readonly closed: Promise<void>;
   private readonly events: SegmentFileEvents;
+  private readonly backlog: DiskBacklog;
   private handle: FileHandle | undefined;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -38,14 +57,11 @@ export class SegmentFile {
   private created = false;
   private finish!: () => void;
 
-  constructor(path: string, events: SegmentFileEvents) {
+  constructor(path: string, backlog: DiskBacklog, events: SegmentFileEvents) {
     this.path = path;
+    this.backlog = backlog;
     this.events = events;
     this.closed = new Promise((resolve) => (this.finish = resolve));
-  }
-
-  get pendingBytes(): number {
-    return this.queuedBytes;
   }
 
   get isFailed(): boolean {
@@ -73,17 +89,19 @@ export class SegmentFile {
     this.heldHeader = bytes;
   }
 
-  /** Queues an append; false when it is dropped because the disk is MAX_QUEUED_BYTES behind. */
+  /**
+   * Queues an append; false when it is not: the file has failed (or ends),
+   * or the stream's files are MAX_QUEUED_BYTES behind (then it counts as dropped).
+   */
   append(bytes: Buffer): boolean {
-    if (this.failed || this.ending) return true;
+    if (this.failed || this.ending) return false;
     const header = this.created ? 0 : this.headerBytes;
-    if (this.queuedBytes + header + bytes.length > MAX_QUEUED_BYTES) {
+    if (!this.backlog.admits(header + bytes.length)) {
       this.dropped++;
       return false;
     }
     if (!this.created) this.create();
-    this.queue.push(bytes);
-    this.queuedBytes += bytes.length;
+    this.enqueue(bytes);
     this.pump();
     return true;
   }
@@ -102,8 +120,7 @@ export class SegmentFile {
   private create(): void {
     this.created = true;
     if (this.heldHeader) {
-      this.queue.push(this.heldHeader);
-      this.queuedBytes += this.heldHeader.length;
+      this.enqueue(this.heldHeader);
       this.heldHeader = undefined;
     }
     // 'wx': never overwrite a recording.
@@ -116,6 +133,19 @@ export class SegmentFile {
         },
         (err: NodeJS.ErrnoException) => this.fail(err),
       );
+  }
+
+  private enqueue(bytes: Buffer): void {
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    this.backlog.bytes += bytes.length;
+    this.events.onQueued(bytes.length);
+  }
+
+  /** What this file had queued leaves the backlog: written, or given up on a failure. */
+  private dequeued(bytes: number): void {
+    this.queuedBytes -= bytes;
+    this.backlog.bytes -= bytes;
   }
 
   private pump(): void {
@@ -152,7 +182,7 @@ export class SegmentFile {
         written += bytesWritten;
       }
     } finally {
-      this.queuedBytes -= data.length;
+      this.dequeued(data.length);
       for (const append of batch) {
         if (written < append.length) break;
         written -= append.length;
@@ -165,7 +195,7 @@ export class SegmentFile {
     if (this.failed) return;
     this.failed = true;
     this.queue = [];
-    this.queuedBytes = 0;
+    this.dequeued(this.queuedBytes);
     void this.discardTail().then(() => {
       this.events.onError(err);
       this.finish();

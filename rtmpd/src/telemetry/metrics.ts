@@ -944,7 +944,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_recording_written_bytes_total',
-      'Bytes handed to recording files (not those dropped).',
+      'Bytes queued for recording files: not those dropped, nor those that came after a file failed.',
       'counter',
       read('bytesWritten'),
     );
