@@ -392,24 +392,31 @@ describe('Recorder', () => {
     for (const file of files) expect((await countFrames(file.path)).frames['h264']).toBeGreaterThan(0);
   });
 
-  it('cuts an fMP4 file that sees no keyframe for 5 minutes (intra refresh), so that no file grows without bound', async () => {
-    const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
-      clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
-    );
-    const tags: FlvTagRecord[] = [
-      { ...sequenceHeader!, timestamp: 0 },
-      { ...keyframe!, timestamp: 0 },
-      ...Array.from({ length: 3100 }, (_, i) => ({ ...interframe!, timestamp: (i + 1) * 100 })),
-    ];
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
-    push(publish('live', 'refresh'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
-    const starts = await Promise.all(files.map(async (file) => (await indexerFor()(file)).fragments[0]!));
-    expect(starts.map((f) => Math.round(f.start))).toEqual([0, 300]);
-  });
+  for (const format of ['fmp4', 'flv'] as const) {
+    it(`cuts a ${format} file that sees no keyframe for 5 minutes (intra refresh), so that no file grows without bound`, async () => {
+      const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
+        clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
+      );
+      const tags: FlvTagRecord[] = [
+        { ...sequenceHeader!, timestamp: 0 },
+        { ...keyframe!, timestamp: 0 },
+        ...Array.from({ length: 3100 }, (_, i) => ({ ...interframe!, timestamp: (i + 1) * 100 })),
+      ];
+      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      push(publish('live', 'refresh'), 0, tags);
+      hub.closeAll();
+      await recorder.close();
+      const starts = await Promise.all(
+        (await listRecordings(storageDir)).map(async (file) =>
+          format === 'fmp4'
+            ? (await indexerFor()(file)).fragments[0]!.start
+            : (await readFlvFile(file.path)).tags.find((t) => t.kind === 'video')!.timestamp / 1000,
+        ),
+      );
+      expect(starts.map(Math.round)).toEqual([0, 300]);
+    });
+  }
 
   it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));

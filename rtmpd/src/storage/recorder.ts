@@ -151,6 +151,15 @@ interface StreamRecordingOptions {
 /** Longer than any keyframe interval an encoder is set to (x264's default is 10.4 s at 24 fps; cameras' up to a minute). */
 const MAX_KEYFRAME_GAP_SECONDS = 300;
 
+/**
+ * A file cut where no keyframe is starts with frames nothing decodes until the next keyframe, so only an encoder
+ * that sends no keyframe for this long (intra refresh) has its files cut anyway: their size stays bounded, so
+ * retention can delete them.
+ */
+function maxFileSeconds(segmentSeconds: number): number {
+  return Math.max(4 * segmentSeconds, MAX_KEYFRAME_GAP_SECONDS);
+}
+
 /** FLV tags are gathered this long and written as one append. */
 const FLV_BATCH_MS = 200;
 /** Media this far before its track's last (not a 32-bit wrap): the publisher's clock stepped back (as the Fragmenter's). */
@@ -210,10 +219,8 @@ class StreamRecording implements Subscriber {
       {
         segmentSeconds: this.o.segmentSeconds,
         fragmentSeconds: this.o.fragmentSeconds,
-        // A file cut where no keyframe is starts with frames nothing decodes until the next keyframe, so only an
-        // encoder that sends no keyframe for that long (intra refresh) has its files cut anyway: their size stays
-        // bounded, so retention can delete them. Fragments leave as they are made: a long segment holds nothing here.
-        maxSegmentSeconds: Math.max(4 * this.o.segmentSeconds, MAX_KEYFRAME_GAP_SECONDS),
+        // Fragments leave as they are made: a long segment holds nothing here.
+        maxSegmentSeconds: maxFileSeconds(this.o.segmentSeconds),
       },
       { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
     );
@@ -287,9 +294,12 @@ class StreamRecording implements Subscriber {
       if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -FLV_STEP_BACK_MS) this.endFile();
       this.flvLast[packet.kind] = packet.timestamp;
     }
-    if (this.file && startsGop && msSince(this.flvStart, packet.timestamp) >= this.o.segmentSeconds * 1000) this.endFile();
+    const inFile = this.file ? msSince(this.flvStart, packet.timestamp) : 0;
+    // With no keyframe for that long (intra refresh), the next file starts at any frame.
+    const overlong = packet.frame && inFile >= maxFileSeconds(this.o.segmentSeconds) * 1000;
+    if ((startsGop && inFile >= this.o.segmentSeconds * 1000) || overlong) this.endFile();
     if (!this.file) {
-      if (!startsGop || !this.mayWrite()) {
+      if (!(startsGop || overlong) || !this.mayWrite()) {
         if (this.resyncing) this.o.stats.dropped++;
         return;
       }
