@@ -55,6 +55,20 @@ const AUDIO_RESYNC_SECONDS = 0.1;
  * decoder config) rather than samples piling up at one time.
  */
 const STEP_BACK_SECONDS = 1;
+/**
+ * Audio held for the next segment (a new audio config while video runs)
+ * beyond this ends the segment at the next video frame, keyframe or not: a
+ * publisher that sends no keyframe would otherwise make it hold audio for
+ * maxSegmentSeconds (100 s of 320 kb/s audio fit).
+ */
+const HELD_AUDIO_MAX_BYTES = 4 * 1024 * 1024;
+
+/** An audio frame kept for a segment that has not started yet, in its track's timescale. */
+interface HeldFrame {
+  dts: number;
+  duration: number;
+  payload: Buffer;
+}
 
 /** Milliseconds on a 32-bit clock made monotonic across its wrap. */
 class Unwrapper {
@@ -75,6 +89,8 @@ export class Fragmenter {
   private readonly sink: FragmentSink;
   private video: VideoTrackConfig | undefined;
   private audio: AudioTrackConfig | undefined;
+  /** A new audio config that came while a segment's video was out, and the frames since: the next segment's. */
+  private heldAudio: { config: AudioTrackConfig; frames: HeldFrame[]; bytes: number } | undefined;
   private videoRun: TrackRun | undefined;
   private audioRun: TrackRun | undefined;
   private runs: TrackRun[] = [];
@@ -140,21 +156,59 @@ export class Fragmenter {
     } else {
       const info = this.stream.audioTrack;
       if (!info || !MP4_AUDIO_CODECS.has(info.codec) || info.sampleRate === undefined) return;
-      if (this.audio?.codec === info.codec && this.audio.config.equals(config)) return;
-      this.restart();
-      this.audio = {
+      const current = this.heldAudio?.config ?? this.audio;
+      if (current?.codec === info.codec && current.config.equals(config)) return;
+      this.changeAudio({
         kind: 'audio',
         codec: info.codec,
         config: Buffer.from(config),
         sampleRate: info.sampleRate,
         channels: info.channels ?? 2,
-      };
+      });
     }
+  }
+
+  /**
+   * A new audio config (a late audio track: AAC's header, MP3's first frame)
+   * loses nothing. Without video running, it starts a new timeline at once
+   * (every audio frame is a sync sample). With video running, a segment none
+   * of whose fragments has left takes the new track in, with the video it
+   * holds; otherwise the segment ends at the next keyframe (or at
+   * maxSegmentSeconds), the audio frames held until then, and the next one
+   * starts with them.
+   */
+  private changeAudio(config: AudioTrackConfig): void {
+    if (!this.started || !this.videoRun) {
+      this.restart();
+      this.audio = config;
+      return;
+    }
+    this.audioNext = undefined;
+    if (this.fragmentStart === this.segmentStart && (this.audioRun?.count ?? 0) === 0) {
+      // Nothing of this segment has left, and it holds no audio of the old config.
+      this.audio = config;
+      this.beginTracks(this.videoRun);
+    } else {
+      this.heldAudio = { config, frames: [], bytes: 0 };
+      this.forceCut = true;
+    }
+  }
+
+  /** The held audio config starts the segment that starts now, with the frames held for it. */
+  private takeHeldAudio(): void {
+    const { config, frames } = this.heldAudio!;
+    this.heldAudio = undefined;
+    this.audio = config;
+    this.beginTracks(undefined);
+    for (const frame of frames) this.audioRun!.add(frame.dts, frame.duration, frame.payload, true, 0);
   }
 
   /** New decoder config: the segment ends here and a new init segment comes at the next keyframe. */
   private restart(): void {
     this.finish();
+    // The held frames are dropped: they come before the keyframe the new timeline starts on, as all audio before a start.
+    if (this.heldAudio) this.audio = this.heldAudio.config;
+    this.heldAudio = undefined;
     this.audioNext = undefined;
     this.audioWaitedSince = undefined;
   }
@@ -183,22 +237,28 @@ export class Fragmenter {
   }
 
   private onAudio(packet: MediaPacket): void {
-    if (!this.audio) {
+    if (!this.audio && !this.heldAudio) {
       // MP3 has no sequence header: its track is known from the first frame.
       const info = this.stream.audioTrack;
       if (info?.codec !== 'mp3' || info.sampleRate === undefined) return;
-      this.audio = { kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 };
-      if (this.started) this.restart();
+      this.changeAudio({ kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 });
     }
-    const rate = this.audio.sampleRate;
+    const audio = (this.heldAudio?.config ?? this.audio)!;
+    const rate = audio.sampleRate;
     const ms = this.audioClock.unwrap(packet.timestamp);
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
     const expected = Math.round((ms * rate) / 1000);
     if (this.audioNext === undefined || Math.abs(expected - this.audioNext) > rate * AUDIO_RESYNC_SECONDS) this.audioNext = expected;
     const dts = this.audioNext;
     const payload = packet.body.subarray(packet.payloadOffset);
-    const duration = frameSamples(this.audio, payload);
+    const duration = frameSamples(audio, payload);
     this.audioNext += duration;
+    if (this.heldAudio) {
+      // A copy: the packet body may be a view of a buffer that is about to be reused.
+      this.heldAudio.frames.push({ dts, duration, payload: Buffer.from(payload) });
+      this.heldAudio.bytes += payload.length;
+      return;
+    }
     if (!this.started) {
       if (this.expectsVideo(ms)) return;
       this.start(dts / rate, packet.receivedAt);
@@ -219,22 +279,20 @@ export class Fragmenter {
   }
 
   private start(time: number, receivedAt: number): void {
-    const tracks: TrackConfig[] = [];
-    this.videoRun = this.audioRun = undefined;
-    if (this.video) {
-      tracks.push(this.video);
-      this.videoRun = new TrackRun(tracks.length, true);
-    }
-    if (this.audio) {
-      tracks.push(this.audio);
-      this.audioRun = new TrackRun(tracks.length, false);
-    }
-    this.runs = [this.videoRun, this.audioRun].filter((run) => run !== undefined);
     this.started = true;
     this.forceCut = false;
     this.segmentStart = this.fragmentStart = this.firstTime = time;
     this.firstWall = performance.timeOrigin + receivedAt;
     this.lastVideoDuration = 0;
+    this.beginTracks(undefined);
+  }
+
+  /** A run for each track configured now (video: `videoRun`, with what it holds, when given) and their init segment. */
+  private beginTracks(videoRun: TrackRun | undefined): void {
+    const tracks: TrackConfig[] = [this.video, this.audio].filter((track) => track !== undefined);
+    this.videoRun = this.video ? (videoRun ?? new TrackRun(1, true)) : undefined;
+    this.audioRun = this.audio ? new TrackRun(tracks.length, false) : undefined;
+    this.runs = [this.videoRun, this.audioRun].filter((run) => run !== undefined);
     this.sink.init(initSegment(tracks), tracks);
   }
 
@@ -246,10 +304,12 @@ export class Fragmenter {
   private cutBefore(time: number, halfSample: number, keyframe: boolean): void {
     const { segmentSeconds, fragmentSeconds, maxSegmentSeconds } = this.options;
     const inSegment = time - this.segmentStart;
-    if ((keyframe && (this.forceCut || inSegment + halfSample >= segmentSeconds)) || inSegment >= maxSegmentSeconds) {
+    const overdue = inSegment >= maxSegmentSeconds || (this.heldAudio?.bytes ?? 0) > HELD_AUDIO_MAX_BYTES;
+    if ((keyframe && (this.forceCut || inSegment + halfSample >= segmentSeconds)) || overdue) {
       this.flush(true, time);
       this.segmentStart = time;
       this.forceCut = false;
+      if (this.heldAudio) this.takeHeldAudio();
     } else if ((keyframe && this.keyframeCut) || time - this.fragmentStart + halfSample >= fragmentSeconds) {
       this.flush(false, time);
     }

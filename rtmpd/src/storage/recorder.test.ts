@@ -418,6 +418,61 @@ describe('Recorder', () => {
     });
   }
 
+  for (const [atMs, firstCodecs] of [
+    [70, ['aac', 'h264']], // while the first fragment gathers: it takes the audio in
+    [1500, ['h264']], // after a fragment of the file left: the audio waits for the next file, at the next keyframe
+  ] as const) {
+    it(`loses nothing of a late audio config, ${atMs} ms into an fMP4 file`, async () => {
+      const audioHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+      const audio = clip.filter((t) => t.kind === 'audio' && t.body[1] === 1 && t.timestamp >= atMs);
+      const tags = clip.flatMap((t) => {
+        if (t.kind !== 'audio') return [t];
+        if (t === audio[0]) return [{ ...audioHeader, timestamp: t.timestamp }, t];
+        return audio.includes(t) ? [t] : [];
+      });
+      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+      const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+      push(publish('live', 'late'), 0, tags);
+      hub.closeAll();
+      await recorder.close();
+      const files = await listRecordings(storageDir);
+      expect(files).toHaveLength(3);
+      expect((await ffprobe(files[0]!.path)).codecs).toEqual(firstCodecs);
+      const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
+      expect(counted.reduce((sum, frames) => sum + frames['h264']!, 0)).toBe(150);
+      expect(counted.reduce((sum, frames) => sum + (frames['aac'] ?? 0), 0)).toBe(audio.length);
+    });
+  }
+
+  it('holds a late audio config for the next fMP4 file at most 4 MiB of audio, then cuts the file at any frame (no keyframe comes)', async () => {
+    const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
+      clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
+    );
+    const audioHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+    const audioFrame = clip.find((t) => t.kind === 'audio' && t.body[1] === 1)!;
+    // From 1.5 s, 64 KiB audio frames every 40 ms: 4 MiB by 4.1 s. Keyframes come only at 0.
+    const bigAudio = Buffer.concat([audioFrame.body, Buffer.alloc(64 << 10)]);
+    const tags: FlvTagRecord[] = [
+      { ...sequenceHeader!, timestamp: 0 },
+      { ...keyframe!, timestamp: 0 },
+      ...Array.from({ length: 150 }, (_, i) => [
+        ...(i === 37 ? [{ ...audioHeader, timestamp: 1500 }] : []),
+        ...(i > 37 ? [{ ...audioFrame, body: bigAudio, timestamp: i * 40 }] : []),
+        { ...interframe!, timestamp: (i + 1) * 40 },
+      ]).flat(),
+    ];
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    push(publish('live', 'held'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    const second = (await indexerFor()(files[1]!)).fragments[0]!;
+    expect(second.start).toBeCloseTo(4.12, 1);
+    expect((await ffprobe(files[1]!.path)).codecs).toEqual(['aac', 'h264']);
+  });
+
   it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: 'flv' }), logger });
