@@ -226,6 +226,21 @@ describe('ChunkReader header formats', () => {
     }
   });
 
+  it('reads the 3-byte chunk stream id low byte first: csid 100 in either form is one chunk stream', () => {
+    // Ids 64..319 may be sent in either form; a reader that swapped the 3-byte form's bytes would read
+    // [36, 0] as 9280, a fresh chunk stream, and refuse the continuation.
+    const body = Buffer.alloc(200, 3);
+    const data = Buffer.concat([
+      header(0, 100, { length: 200, typeId: 9, streamId: 1 }),
+      body.subarray(0, 128),
+      Buffer.from([(3 << 6) | 1, 100 - 64, 0]), // fmt 3 continuation, csid 100 in the 3-byte form
+      body.subarray(128),
+    ]);
+    const [m, ...rest] = parse(data);
+    expect(rest).toEqual([]);
+    expect(m!.body.equals(body)).toBe(true);
+  });
+
   it('reads extended timestamps, including on fmt 3 continuation chunks', () => {
     const body = Buffer.alloc(300, 1);
     const written = serializeMessage(6, 9, 1, 0x01234567, body, 128);

@@ -8,6 +8,7 @@ import {
   handshakeKeys,
   HANDSHAKE_SIZE,
   ServerHandshake,
+  type DigestSchema,
   type HandshakeKind,
 } from './handshake.ts';
 import { prng, randomPieces } from '../../../test/support/random.ts';
@@ -59,6 +60,24 @@ describe('handshake', () => {
     expect(server.kind).toBe('simple');
     expect(client.serverKind).toBe('simple');
     expect([...serverRest!]).toEqual([1, 2, 3]);
+  });
+
+  it('places the digest at the sum of its 4 offset bytes modulo 728, past them, within its 764-byte block', () => {
+    // Fixed offsets, as librtmp and FFmpeg compute them: 728 = 764 - 4 offset bytes - 32 digest bytes, so the
+    // last place (727) still ends the digest inside its block. Sums of 728 and more wrap, which a random C1
+    // rarely shows (FFmpeg's C1 always sums to 482).
+    const at = (schema: DigestSchema, offsetBytes: number[]) => {
+      const packet = Buffer.alloc(HANDSHAKE_SIZE);
+      packet.set(offsetBytes, schema === 0 ? 772 : 8);
+      return digestOffset(packet, schema);
+    };
+    expect(at(1, [0, 0, 0, 0])).toBe(12);
+    expect(at(1, [181, 182, 182, 182])).toBe(12 + 727);
+    expect(at(1, [182, 182, 182, 182])).toBe(12);
+    expect(at(1, [255, 255, 255, 255])).toBe(12 + 292);
+    expect(at(0, [0, 0, 0, 0])).toBe(776);
+    expect(at(0, [181, 182, 182, 182])).toBe(776 + 727);
+    expect(at(0, [255, 255, 255, 255])).toBe(776 + 292);
   });
 
   it('finds C1 digests in schema 0 and schema 1 and rejects a tampered one', () => {
