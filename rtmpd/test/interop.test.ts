@@ -1,11 +1,14 @@
 // Beyond ffmpeg's own RTMP: HEVC over Enhanced RTMP from the project's client
 // (ffmpeg 5.1 cannot send it), GStreamer's two RTMP implementations (its own
 // rtmp2 elements and librtmp's rtmpsrc), a relay out of node-media-server
-// 4.4.3, and the command line refusing bad options.
+// 4.4.3, FFmpeg's digest handshake seen on the wire, and the command line
+// refusing bad options.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { createServer, connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findDigest, handshakeKeys, HANDSHAKE_SIZE } from '../src/rtmp/wire/handshake.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
@@ -136,6 +139,59 @@ describe('node-media-server interop', () => {
       source.child.kill('SIGKILL');
     } finally {
       nms.kill('SIGKILL');
+    }
+  });
+});
+
+/** A TCP relay to rtmpd that keeps the first bytes each side sent: C0+C1 from the client, S0+S1 from the server. */
+async function handshakeRecorder(upstreamPort: number): Promise<{ port: number; c1: () => Buffer; s1: () => Buffer; close: () => void }> {
+  const C0C1 = 1 + HANDSHAKE_SIZE;
+  let fromClient = Buffer.alloc(0);
+  let fromServer = Buffer.alloc(0);
+  const proxy = createServer((client) => {
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    client.on('data', (d: Buffer) => (fromClient = fromClient.length < C0C1 ? Buffer.concat([fromClient, d]) : fromClient));
+    upstream.on('data', (d: Buffer) => (fromServer = fromServer.length < C0C1 ? Buffer.concat([fromServer, d]) : fromServer));
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    c1: () => fromClient.subarray(1, C0C1),
+    s1: () => fromServer.subarray(1, C0C1),
+    close: () => proxy.close(),
+  };
+}
+
+describe("FFmpeg's handshake", () => {
+  it('is the digest handshake: rtmpd finds the digest FFmpeg signs C1 with and answers with a signed S1, which FFmpeg checks as a player', async () => {
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'handshake'), { size: '160x120' });
+    const proxy = await handshakeRecorder(server.rtmpPort);
+    try {
+      await waitForStream(server, 'rtmp/live/handshake');
+      // FFmpeg as a player refuses an S1 with a version whose digest or S2 signature it cannot verify
+      // ("Server response validating failed", "Signature mismatch"), so its play is the check from the other side.
+      const player = await runCommand('ffmpeg', [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        `rtmp://127.0.0.1:${proxy.port}/live/handshake`,
+        '-frames:v',
+        '5',
+        '-f',
+        'null',
+        '-',
+      ]);
+      expect(player.code, player.stderr).toBe(0);
+      expect(findDigest(proxy.c1(), handshakeKeys.FP_KEY_PART)?.schema).toBe(1);
+      expect(proxy.s1().readUInt32BE(4)).not.toBe(0);
+      expect(findDigest(proxy.s1(), handshakeKeys.FMS_KEY_PART)?.schema).toBe(1);
+    } finally {
+      proxy.close();
+      publisher.quit();
     }
   });
 });
