@@ -118,6 +118,12 @@ describe('ProxyHeaderReader', () => {
     expect(new ProxyHeaderReader().push(SIGNATURE.subarray(0, 5))).toBeUndefined();
   });
 
+  it('refuses a v1 line with no CRLF in its first 107 bytes (the most a v1 line may take) once it has them', () => {
+    const line = Buffer.from(`PROXY TCP4 ${'1'.repeat(120)}`);
+    expect(new ProxyHeaderReader().push(line.subarray(0, 106))).toBeUndefined();
+    expect(() => new ProxyHeaderReader().push(line.subarray(0, 107))).toThrow(expect.objectContaining({ fault: 'too_long' }));
+  });
+
   it('formats v2 IPv6 addresses the way Node writes a peer address', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 65535 }), (bytes, p) => {

@@ -237,5 +237,7 @@ describe('webhook delivery', () => {
   it('refuses a secret file with no key', () => {
     expect(() => parseSigningKeys(new Map([['', '# nothing\n\n']]))).toThrow(/no usable key/);
     expect(() => parseSigningKeys(new Map([['a', 'x']]))).toThrow(/not a directory/);
+    // A whsec_ line with nothing after the prefix would sign with an empty key, which anyone can compute.
+    expect(() => parseSigningKeys(new Map([['', 'plain-text-key\nwhsec_\n']]))).toThrow(/no usable key/);
   });
 });
