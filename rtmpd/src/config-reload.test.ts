@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -111,6 +111,24 @@ describe('config file reload', () => {
     writeFileSync(s.file, 'logLevel: debug\n');
     expect(s.watch.reload().applied).toEqual([]);
     expect(s.config.logLevel).toBe('warn');
+  });
+
+  it('notices an edit in place that keeps the modification time (rsync -t, cp -p) by the size it changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-reload-'));
+    dirs.push(dir);
+    const file = join(dir, 'rtmpd.yaml');
+    const KEPT_MTIME = 1_700_000_000;
+    writeFileSync(file, 'logLevel: info\n');
+    utimesSync(file, KEPT_MTIME, KEPT_MTIME);
+    const args = ['--config', file];
+    const { config } = loadConfig(args, {});
+    const logger = pino({ level: config.logLevel }, { write: () => undefined });
+    watches.push(watchConfigFile({ file, argv: args, env: {}, config, logger, pollIntervalMs: 20 }));
+    writeFileSync(file, 'logLevel: trace\n');
+    utimesSync(file, KEPT_MTIME, KEPT_MTIME);
+    const deadline = Date.now() + 5000;
+    while (config.logLevel !== 'trace' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(config.logLevel).toBe('trace');
   });
 
   it('notices a ConfigMap update (the kubelet swaps a ..data symlink to a new directory) by itself', async () => {
