@@ -37,4 +37,15 @@ describe('FaultLog', () => {
       { level: 'warn', line: 'rtmp protocol error, closing', dropped: 3 },
     ]);
   });
+
+  it('starts a new window exactly 10 s after the last began', () => {
+    const written: number[] = [];
+    const line = () => void written.push(performance.now());
+    const faults = new FaultLog({ info: line, warn: line, error: line });
+    for (let i = 0; i < 11; i++) faults.log('warn', {}, 'rtmp protocol error, closing');
+    vi.advanceTimersByTime(10_000);
+    written.length = 0;
+    faults.log('warn', {}, 'rtmp protocol error, closing');
+    expect(written).toHaveLength(1);
+  });
 });
