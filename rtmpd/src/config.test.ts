@@ -97,6 +97,10 @@ describe('loadConfig', () => {
     expect(refusal(['--webhook-urls', 'http://a.test, not a url'])).toMatch(/--webhook-urls .*\[1\]/);
     expect(refusal(['--webhook-events', 'stream.begun'])).toMatch(/--webhook-events \(RTMPD_WEBHOOK_EVENTS\)/);
     expect(refusal(['--webhook-max-attempts', '0'])).toMatch(/--webhook-max-attempts/);
+    // At most 16 URLs: each event is queued and sent once per URL.
+    const many = (n: number) => Array.from({ length: n }, (_, i) => `http://127.0.0.1:9000/hook${i}`).join(',');
+    expect(loadConfig(['--webhook-urls', many(16)], {}).config.webhookUrls).toHaveLength(16);
+    expect(refusal(['--webhook-urls', many(17)])).toMatch(/--webhook-urls .*16/);
   });
 
   it('reads a transcoding ladder with its defaults and holds it to its bounds', () => {
