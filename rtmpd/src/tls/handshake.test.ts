@@ -12,6 +12,7 @@ describe('handshakeFailureOf', () => {
     ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'certificate_refused'],
     ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'certificate_refused'],
     ['ECONNRESET', 'aborted'],
+    ['EPIPE', 'aborted'],
     ['ERR_SSL_SOMETHING_NEW', 'other'],
     [undefined, 'other'],
   ])('%s is %s', (code, reason) => {
