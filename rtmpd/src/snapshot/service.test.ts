@@ -90,6 +90,9 @@ describe('SnapshotService', () => {
     const { service } = await setup();
     const stream = hub.publish('live', 'empty', { protocol: 'rtmp', remoteAddress: '127.0.0.1:1', close: () => {} });
     await expect(service.get(stream)).rejects.toMatchObject({ code: 'no_video', message: expect.stringMatching(/no video/) });
+    stream.pushVideo(0, hevcTags[0]!.body, performance.now()); // the decoder config alone
+    expect(stream.videoTrack?.codec).toBe('hevc');
+    await expect(service.get(stream)).rejects.toMatchObject({ code: 'no_keyframe', message: expect.stringMatching(/no keyframe/) });
     service.close();
     const disabled = await setup({ snapshotEnabled: false });
     await expect(disabled.service.get(stream)).rejects.toMatchObject({ code: 'snapshots_disabled' });
