@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_FORWARDS_PER_STREAM, parseConfig, type ForwardRule } from '../config.ts';
+import { MAX_FORWARDS_PER_STREAM, parseConfig, type Config, type ForwardRule } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { PublisherInfo } from '../hub/stream.ts';
 import { ServerHandshake } from '../rtmp/wire/handshake.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { sleep, until } from '../../test/support/wait.ts';
 import { Forwards } from './forwards.ts';
 
@@ -23,10 +24,10 @@ const publisher = (protocol: PublisherInfo['protocol'] = 'rtmp'): PublisherInfo 
   close: () => {},
 });
 
-function setUp(rules: ForwardRule[]) {
+function setUp(rules: ForwardRule[], more: Partial<Config> = {}, logger: Logger = pino({ level: 'silent' })) {
   const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
-  const config = { ...parseConfig({}), forwardRules: rules, forwardTimeoutSeconds: 1, forwardRetryMaxSeconds: 1 };
-  const forwards = new Forwards({ hub, config, logger: pino({ level: 'silent' }) });
+  const config = { ...parseConfig({}), forwardRules: rules, forwardTimeoutSeconds: 1, forwardRetryMaxSeconds: 1, ...more };
+  const forwards = new Forwards({ hub, config, logger });
   cleanups.push(() => {
     hub.closeAll();
     forwards.close();
@@ -72,6 +73,23 @@ describe('Forwards', () => {
     expect(forwards.viewsOf(stream)[0]).toMatchObject({ state: 'backoff', last_error: 'no answer in handshaking within 1 s' });
     await until(() => silent.sockets.length >= 2, 5000);
     expect(forwards.stats.failures.timeout).toBeGreaterThanOrEqual(1);
+  });
+
+  it('retries a failing destination after about 1 s, then about 2 s: the delay doubles from the first', async () => {
+    const hangsUp = await destination((socket) => socket.destroy());
+    const retries: number[] = [];
+    const log = (line: string) => {
+      const entry = JSON.parse(line) as { msg: string; retryInSeconds?: number };
+      if (entry.msg === 'forward: failed; retrying') retries.push(entry.retryInSeconds!);
+    };
+    const { hub } = setUp([rule(hangsUp.port)], { forwardRetryMaxSeconds: 60 }, pino({ level: 'warn' }, { write: log }));
+    hub.publish('live', 'cam', publisher());
+    await until(() => retries.length >= 2, 5000);
+    // Each delay is drawn within ±20% of its step.
+    expect(retries[0]).toBeGreaterThanOrEqual(0.8);
+    expect(retries[0]).toBeLessThanOrEqual(1.2);
+    expect(retries[1]).toBeGreaterThanOrEqual(1.6);
+    expect(retries[1]).toBeLessThanOrEqual(2.4);
   });
 
   it('drops a destination that sends a message larger than a destination may, or noise', async () => {
