@@ -1,17 +1,19 @@
 // The forwards of a hub's streams against loopback sockets that misbehave:
-// no answer, junk, a message too large. Which streams are forwarded: not a
-// copy relayed from the owner pod, and rules read at each publish.
+// no answer, junk, a message too large; the delays between retries. Which
+// streams are forwarded: not a copy relayed from the owner pod, and rules
+// read at each publish.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_FORWARDS_PER_STREAM, parseConfig, type Config, type ForwardRule } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import type { PublisherInfo } from '../hub/stream.ts';
 import { ServerHandshake } from '../rtmp/wire/handshake.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { startTestRtmpServer } from '../../test/support/rtmp-server.ts';
 import { sleep, until } from '../../test/support/wait.ts';
 import { Forwards } from './forwards.ts';
 
@@ -90,6 +92,39 @@ describe('Forwards', () => {
     expect(retries[0]).toBeLessThanOrEqual(1.2);
     expect(retries[1]).toBeGreaterThanOrEqual(1.6);
     expect(retries[1]).toBeLessThanOrEqual(2.4);
+  });
+
+  it('retries after the first delay again once a publish has lasted 30 s, though failures in a row had doubled it', async () => {
+    const origin = await startTestRtmpServer();
+    const retries: number[] = [];
+    const log = (line: string) => {
+      const entry = JSON.parse(line) as { msg: string; retryInSeconds?: number };
+      if (entry.msg === 'forward: failed; retrying') retries.push(entry.retryInSeconds!);
+    };
+    const { hub, forwards } = setUp(
+      [rule(origin.server.address().port)],
+      { forwardRetryMaxSeconds: 60 },
+      pino({ level: 'warn' }, { write: log }),
+    );
+    // The clock the forwarder measures a publish with, moved on at will.
+    const realNow = performance.now.bind(performance);
+    let skipped = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => realNow() + skipped);
+    cleanups.push(() => clock.mockRestore());
+    const stream = hub.publish('live', 'cam', publisher());
+    const sendThenFail = async (lastingMs: number) => {
+      await until(() => forwards.viewsOf(stream)[0]?.state === 'sending', 5000);
+      skipped += lastingMs;
+      const failures = retries.length;
+      origin.hub.get('in', 'cam')!.publisher.close('kicked');
+      await until(() => retries.length > failures, 5000);
+    };
+    await sendThenFail(0);
+    await sendThenFail(0);
+    await sendThenFail(30_000);
+    expect(retries[0]).toBeLessThanOrEqual(1.2);
+    expect(retries[1]).toBeGreaterThanOrEqual(1.6); // two failures in a row
+    expect(retries[2]).toBeLessThanOrEqual(1.2); // after a healthy publish: the first delay again
   });
 
   it('drops a destination that sends a message larger than a destination may, or noise', async () => {
