@@ -180,7 +180,7 @@ export const list = (kind: string, namespace: string, selector?: string): Promis
 export const condition = (
   o: Kube | undefined,
   type: string,
-): { status: string; reason: string; message: string; observedGeneration?: number } | undefined =>
+): { status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string } | undefined =>
   (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
 
 /** A test namespace where every pod must pass the restricted Pod Security level. */

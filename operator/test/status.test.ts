@@ -76,6 +76,59 @@ describe('causes surfaced in the status', () => {
     expect(condition(ready, 'Stalled')?.status).toBe('False');
   });
 
+  it('a crash loop, with the container’s last words, Stalled also while the kubelet tries it again', async () => {
+    // kwok runs no container: the pod's status is written here as a kubelet writes it (a stand-in for the kubelet).
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-crashing-0`)));
+    await apply(rtmpServer(ns, 'crashing', { storage }));
+    await waitReady(ns, 'crashing');
+    const sts = await get('statefulset', ns, 'crashing');
+    expect(sts?.spec.template.spec.containers[0].terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    const fatal = "rtmpd: Unknown option '--bogus-flag' (see --help)";
+    const crashed = (restartCount: number, state: object) => {
+      const at = new Date().toISOString();
+      const status = {
+        phase: 'Running',
+        conditions: [
+          { type: 'Ready', status: 'False', lastTransitionTime: at },
+          { type: 'ContainersReady', status: 'False', lastTransitionTime: at },
+        ],
+        containerStatuses: [
+          {
+            name: 'rtmpd',
+            image: sts?.spec.template.spec.containers[0].image,
+            imageID: '',
+            ready: false,
+            restartCount,
+            state,
+            lastState: { terminated: { exitCode: 2, reason: 'Error', message: `${fatal}\n`, startedAt: at, finishedAt: at } },
+          },
+        ],
+      };
+      return kubectl(['patch', 'pod', 'crashing-0', '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    };
+    const says = (restarts: number) =>
+      `pod crashing-0, container rtmpd: CrashLoopBackOff: restarted ${restarts} times, last exit code 2 (Error): ${fatal}`;
+    const stalledSaying = (restarts: number) =>
+      eventually(`Stalled, restarted ${restarts} times`, async () => {
+        const o = await get('rtmpserver', ns, 'crashing');
+        return condition(o, 'Stalled')?.message === says(restarts) ? o : undefined;
+      });
+
+    await crashed(3, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=rtmpd' } });
+    const backingOff = await stalledSaying(3);
+    expect(condition(backingOff, 'Stalled')).toMatchObject({ status: 'True', reason: 'CrashLoopBackOff' });
+    // between two back-offs the container runs again, not ready yet: still Stalled, not Reconciling (PodsStarting)
+    await crashed(4, { running: { startedAt: new Date().toISOString() } });
+    const retrying = await stalledSaying(4);
+    expect(condition(retrying, 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: 'CrashLoopBackOff',
+      lastTransitionTime: condition(backingOff, 'Stalled')?.lastTransitionTime,
+    });
+    expect(condition(retrying, 'Reconciling')?.status).toBe('False');
+    await kubectl(['delete', 'rtmpserver', 'crashing', '-n', ns, '--wait=false']);
+  });
+
   it('a claim that does not bind, with its Warning', async () => {
     const o = await stalledSoon('unbound', { storage: { recordings: { storageClassName: `no-such-class-${id}` } } }, 'PodUnschedulable');
     const message = condition(o, 'Stalled')?.message ?? '';

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, recentMs } from './causes.ts';
+import {
+  claimCauses,
+  crashLoopWindowMs,
+  creationCauses,
+  maxTerminationMessage,
+  missingClaimCauses,
+  missingSecretsCause,
+  podCauses,
+  recentMs,
+} from './causes.ts';
 
 const now = new Date('2026-11-28T12:00:00Z');
 const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
@@ -7,37 +16,94 @@ const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
 describe('why pods do not come up', () => {
   it('keeps the scheduler message of an unschedulable pod, and names stuck containers', () => {
     expect(
-      podCauses([
-        {
-          metadata: { name: 'edge-0' },
-          status: {
-            conditions: [
-              { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available: 2 Insufficient cpu.' },
-            ],
+      podCauses(
+        [
+          {
+            metadata: { name: 'edge-0' },
+            status: {
+              conditions: [
+                { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available: 2 Insufficient cpu.' },
+              ],
+            },
           },
-        },
-        {
-          metadata: { name: 'edge-1' },
-          status: {
-            containerStatuses: [
-              { name: 'rtmpd', state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' } } },
-            ],
+          {
+            metadata: { name: 'edge-1' },
+            status: {
+              containerStatuses: [
+                { name: 'rtmpd', state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' } } },
+              ],
+            },
           },
-        },
-        // starting normally: no cause
-        {
-          metadata: { name: 'edge-2' },
-          status: { containerStatuses: [{ name: 'rtmpd', state: { waiting: { reason: 'ContainerCreating' } } }] },
-        },
-        {
-          metadata: { name: 'edge-3', deletionTimestamp: 'x' },
-          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] },
-        },
-      ]),
+          // starting normally: no cause
+          {
+            metadata: { name: 'edge-2' },
+            status: { containerStatuses: [{ name: 'rtmpd', state: { waiting: { reason: 'ContainerCreating' } } }] },
+          },
+          {
+            metadata: { name: 'edge-3', deletionTimestamp: 'x' },
+            status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] },
+          },
+        ],
+        now,
+      ),
     ).toEqual([
       { reason: 'PodUnschedulable', message: 'pod edge-0 cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu.' },
       { reason: 'ImagePullBackOff', message: 'pod edge-1, container rtmpd: ImagePullBackOff: Back-off pulling image "x"' },
     ]);
+  });
+
+  describe('a crash loop', () => {
+    const fatal = 'rtmpd: --webhook-secret-file: cannot read /var/run/secrets/rtmpd/hooks/key: ENOENT';
+    const crashed = (state: object, finishedAgo: number, more: object = {}) => ({
+      metadata: { name: 'edge-0' },
+      status: {
+        containerStatuses: [
+          {
+            name: 'rtmpd',
+            ready: false,
+            restartCount: 3,
+            state,
+            lastState: { terminated: { exitCode: 2, reason: 'Error', message: `${fatal}\n`, finishedAt: ago(finishedAgo) } },
+            ...more,
+          },
+        ],
+      },
+    });
+    const cause = {
+      reason: 'CrashLoopBackOff',
+      message: `pod edge-0, container rtmpd: CrashLoopBackOff: restarted 3 times, last exit code 2 (Error): ${fatal}`,
+    };
+
+    it("quotes the container's last termination message (rtmpd's fatal error)", () => {
+      const backOff = { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=rtmpd' } };
+      expect(podCauses([crashed(backOff, 20_000)], now)).toEqual([cause]);
+    });
+
+    it('stays a cause between two back-offs: running again, not ready, after a recent failure', () => {
+      const running = { running: { startedAt: ago(1000) } };
+      expect(podCauses([crashed(running, 2000)], now)).toEqual([cause]);
+      // at the kubelet's longest back-off (5 minutes), the last failure is that old when the container starts again
+      expect(podCauses([crashed(running, 5 * 60_000 + 10_000)], now)).toEqual([cause]);
+      // not once it is ready, nor after a failure the kubelet has forgotten, nor after a clean exit
+      expect(podCauses([crashed(running, 2000, { ready: true })], now)).toEqual([]);
+      expect(podCauses([crashed(running, crashLoopWindowMs + 1000)], now)).toEqual([]);
+      const clean = { lastState: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: ago(2000) } } };
+      expect(podCauses([crashed(running, 2000, clean)], now)).toEqual([]);
+    });
+
+    it('keeps the end of a long termination message, on one line', () => {
+      const logs = `${'x'.repeat(3000)}\nrtmpd: invalid configuration:\n  unknown option(s): auth\n`;
+      const [c] = podCauses(
+        [
+          crashed({ waiting: { reason: 'CrashLoopBackOff' } }, 1000, {
+            lastState: { terminated: { exitCode: 2, message: logs, finishedAt: ago(1000) } },
+          }),
+        ],
+        now,
+      );
+      expect(c!.message).toMatch(/last exit code 2: …x+ \| rtmpd: invalid configuration: \| unknown option\(s\): auth$/);
+      expect(c!.message.length).toBeLessThan(maxTerminationMessage + 120);
+    });
   });
 
   it("reads a Pending claim's newest recent Warning", () => {

@@ -10,13 +10,21 @@ export interface Cause {
   message: string;
 }
 
+interface ContainerView {
+  name: string;
+  ready?: boolean;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string } };
+  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string; finishedAt?: Date | string } };
+}
+
 export interface PodView {
   metadata?: { name?: string; deletionTimestamp?: unknown };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
-    containerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[];
-    initContainerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[];
+    containerStatuses?: ContainerView[];
+    initContainerStatuses?: ContainerView[];
   };
 }
 
@@ -34,19 +42,61 @@ export interface EventView {
   eventTime?: Date | string;
 }
 
-// Container waiting reasons that will not clear by themselves.
+// Container waiting reasons that will not clear by themselves (CrashLoopBackOff: see crashLooping).
 const stuckContainer = new Set([
   'ErrImagePull',
   'ImagePullBackOff',
   'InvalidImageName',
-  'CrashLoopBackOff',
   'CreateContainerConfigError',
   'CreateContainerError',
   'RunContainerError',
 ]);
 
+/**
+ * How long a failed container counts as crash-looping: the kubelet forgets a
+ * container's back-off once it has run this long (twice its longest, 5-minute,
+ * delay) without failing.
+ */
+export const crashLoopWindowMs = 10 * 60_000;
+/** The end of a container's termination message kept in a cause: rtmpd's fatal error is its last log line. */
+export const maxTerminationMessage = 1024;
+
+/**
+ * A container in a crash loop: waiting in CrashLoopBackOff, or, between two
+ * back-offs, started again but not ready with a failure within the window.
+ * The second case keeps a crash-looping pod Stalled while the kubelet tries it
+ * once more, instead of Reconciling (PodsStarting) until it fails again.
+ */
+function crashLooping(c: ContainerView, now: Date): boolean {
+  if (c.state?.waiting?.reason === 'CrashLoopBackOff') return true;
+  const failed = c.lastState?.terminated;
+  if (c.ready || !failed || failed.exitCode === 0 || !c.restartCount) return false;
+  return now.getTime() - new Date(failed.finishedAt ?? 0).getTime() <= crashLoopWindowMs;
+}
+
+/** How the container last ended, with the end of what it said (its termination message or, with FallbackToLogsOnError, its last log lines). */
+function lastFailure(c: ContainerView): string {
+  const failed = c.lastState?.terminated;
+  if (!failed) return `restarted ${c.restartCount ?? 0} times`;
+  const said = (failed.message ?? '').trim().replace(/\s*\n\s*/g, ' | ');
+  const tail = said.length > maxTerminationMessage ? `…${said.slice(-maxTerminationMessage)}` : said;
+  return `restarted ${c.restartCount ?? 0} times, last exit code ${failed.exitCode ?? '?'}${failed.reason ? ` (${failed.reason})` : ''}${tail ? `: ${tail}` : ''}`;
+}
+
+/** The cause a container gives, if it is stuck. */
+function containerCause(pod: string, c: ContainerView, now: Date): Cause | undefined {
+  if (crashLooping(c, now))
+    return { reason: 'CrashLoopBackOff', message: `pod ${pod}, container ${c.name}: CrashLoopBackOff: ${lastFailure(c)}` };
+  const waiting = c.state?.waiting;
+  if (!waiting?.reason || !stuckContainer.has(waiting.reason)) return undefined;
+  return {
+    reason: waiting.reason,
+    message: `pod ${pod}, container ${c.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
+  };
+}
+
 /** Pods that cannot be scheduled or whose container cannot run. */
-export function podCauses(pods: readonly PodView[]): Cause[] {
+export function podCauses(pods: readonly PodView[], now: Date): Cause[] {
   const causes: Cause[] = [];
   for (const pod of pods) {
     if (pod.metadata?.deletionTimestamp) continue;
@@ -57,12 +107,8 @@ export function podCauses(pods: readonly PodView[]): Cause[] {
       continue;
     }
     for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
-      const waiting = c.state?.waiting;
-      if (!waiting?.reason || !stuckContainer.has(waiting.reason)) continue;
-      causes.push({
-        reason: waiting.reason,
-        message: `pod ${name}, container ${c.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
-      });
+      const cause = containerCause(name, c, now);
+      if (cause) causes.push(cause);
     }
   }
   return causes;

@@ -85,24 +85,26 @@ function trimmed(obj: KubernetesObject): KubernetesObject {
   return obj;
 }
 
+type ContainerStatus = { name: string; ready?: boolean; restartCount?: number; state?: unknown; lastState?: unknown };
 type PodStatus = {
   phase?: string;
   conditions?: unknown[];
-  containerStatuses?: { name: string; state?: unknown }[];
-  initContainerStatuses?: { name: string; state?: unknown }[];
+  containerStatuses?: ContainerStatus[];
+  initContainerStatuses?: ContainerStatus[];
 };
 
 /**
  * Of a Pod, only what the status and the migration read (causes.ts PodView,
- * migrate.ts): its metadata and the phase, conditions and container states of
- * its status. The spec is most of a Pod's size, and the operator never reads it.
+ * migrate.ts): its metadata and the phase, conditions and container states
+ * (with restarts, readiness and last termination) of its status. The spec is most of a Pod's size, and the operator never reads it.
  */
 function podSummary(obj: KubernetesObject): KubernetesObject {
   const pod = trimmed(obj) as KubernetesObject & { spec?: unknown; status?: PodStatus };
   delete pod.spec;
   const status = pod.status;
   if (status) {
-    const containers = (list?: { name: string; state?: unknown }[]) => list?.map(({ name, state }) => ({ name, state }));
+    const containers = (list?: ContainerStatus[]) =>
+      list?.map(({ name, ready, restartCount, state, lastState }) => ({ name, ready, restartCount, state, lastState }));
     pod.status = {
       phase: status.phase,
       conditions: status.conditions,

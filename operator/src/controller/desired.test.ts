@@ -256,6 +256,8 @@ describe('desired state', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'http' });
     expect(c.lifecycle.preStop.sleep.seconds).toBe(preStopSleepSeconds);
+    // a failed start's last log line reaches the status (its CrashLoopBackOff cause)
+    expect(c.terminationMessagePolicy).toBe('FallbackToLogsOnError');
     expect(c.resources).toEqual({ requests: { cpu: '500m' } });
     expect(c.ports).toEqual([
       { name: 'rtmp', containerPort: 1935, protocol: 'TCP' },

@@ -167,6 +167,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
           livenessProbe: probe('liveness'),
           readinessProbe: probe('readiness'),
           lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
+          // rtmpd's last log line on a failed start is its fatal error (a bad flag, a Secret key it cannot read):
+          // the kubelet keeps it as the termination message, which the status's CrashLoopBackOff cause quotes.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           resources: spec.resources ?? defaultResources,
           securityContext: { ...restrictedSecurityContext, ...spec.securityContext },
           volumeMounts: [

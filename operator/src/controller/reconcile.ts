@@ -322,7 +322,7 @@ export class Reconciler {
     return [
       ...missingClaimCauses(missing),
       ...creationCauses(names.workload, warnings, now),
-      ...podCauses(this.#d.listOwned('Pod', namespace, name)),
+      ...podCauses(this.#d.listOwned('Pod', namespace, name), now),
       ...claimCauses(claims, warnings, now),
     ];
   }
