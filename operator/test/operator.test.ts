@@ -324,6 +324,34 @@ describe('rtmpd-operator against the API server', () => {
     });
   });
 
+  it('takes back at once a child stripped of its labels and owner references, as an update', async () => {
+    // Events of the same message are counted in one object
+    const count = async (reason: string, message: string) =>
+      (await eventsOf(ns, 'alpha', reason)).find((e) => e.message === message)?.count ?? 0;
+    const created = await count('Created', 'created Service alpha');
+    const updated = await count('Updated', 'updated Service alpha');
+    const started = Date.now();
+    await kubectl([
+      'patch',
+      'service',
+      'alpha',
+      '-n',
+      ns,
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/metadata/labels"},{"op":"remove","path":"/metadata/ownerReferences"}]',
+    ]);
+    await eventually('labels and owner reference restored', async () => {
+      const s = await get('service', ns, 'alpha');
+      return s?.metadata.labels?.['app.kubernetes.io/instance'] === 'alpha' && s.metadata.ownerReferences?.length ? true : undefined;
+    });
+    // the watch selects by label: the API server tells it the Service left, with its labels and owner, so no resync is needed
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // not "created" again: the Service was there all along
+    await eventually('an Updated Event', async () => ((await count('Updated', 'updated Service alpha')) > updated ? true : undefined));
+    expect(await count('Created', 'created Service alpha')).toBe(created);
+  });
+
   it.each([
     ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
     [

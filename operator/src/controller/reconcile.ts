@@ -97,6 +97,16 @@ const appliedAt = (o: KubernetesObject | undefined): string | undefined => {
   return entry?.time ? new Date(entry.time).toISOString() : undefined;
 };
 
+/**
+ * Whether our apply made the object. Not found in the cache is not enough: an
+ * object stripped of its labels leaves the cache (the watch selects by label)
+ * and is still there, made long ago.
+ */
+const createdByApply = (result: KubernetesObject): boolean => {
+  const created = result.metadata?.creationTimestamp;
+  return created !== undefined && new Date(created).toISOString() === appliedAt(result);
+};
+
 /** The storage sizes in an existing StatefulSet's volumeClaimTemplates. */
 const templateSizes = (sts: Cached | undefined): Partial<Record<VolumeName, string>> =>
   Object.fromEntries(
@@ -399,7 +409,7 @@ export class Reconciler {
       true,
       PatchStrategy.ServerSideApply,
     );
-    if (!cached) {
+    if (!cached && createdByApply(result)) {
       log.info({ object: `${obj.kind}/${name}` }, 'created');
       await this.#d.events.event(owner, 'Normal', 'Created', `created ${obj.kind} ${name}`);
     } else if (appliedAt(result) !== appliedAt(cached)) {
