@@ -365,7 +365,7 @@ const eachOption = z.object({
   partialMessagesMaxBytes: int(1024 * 1024, 2 ** 40)
     .default(256 * 1024 * 1024)
     .describe(
-      'bytes held for RTMP messages still arriving, over all connections; a connection that would pass it is closed (one not yet publishing already at half of it)',
+      "bytes held for RTMP messages still arriving, over all connections: half of it for publishers, half for every other connection, so neither can take the other's room; a connection that would pass its half is closed",
     )
     .meta(restart),
   recordingEnabled: bool

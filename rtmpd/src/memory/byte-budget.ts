@@ -12,9 +12,9 @@ export class ByteBudget {
     this.limit = limit;
   }
 
-  /** Takes `bytes` if the budget stays at or under `ceiling` (the limit, or a lower level a caller is kept to). */
-  take(bytes: number, ceiling = this.limit): boolean {
-    if (this.held + bytes > ceiling) return false;
+  /** Takes `bytes` if the budget stays at or under its limit. */
+  take(bytes: number): boolean {
+    if (this.held + bytes > this.limit) return false;
     this.held += bytes;
     return true;
   }

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import type { ByteBudget } from '../../memory/byte-budget.ts';
 import { ChunkReader, type InboundLimits } from '../wire/chunk-reader.ts';
 import { acknowledgement, parseUserControl, pingResponse, readControlValue, setChunkSize, UserControlEvent } from '../wire/control.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from '../wire/message-types.ts';
@@ -50,7 +49,7 @@ export interface RtmpConnectionOptions {
   borrowBodies?: boolean;
   counters?: TrafficCounters;
   /** What the peer may make this side hold in messages still arriving; the reader's defaults when absent. */
-  inbound?: { limits: InboundLimits; budget: ByteBudget };
+  inbound?: InboundLimits;
 }
 
 /**
@@ -87,8 +86,7 @@ export class RtmpConnection {
     this.reader = new ChunkReader((typeId, streamId, timestamp, body) => this.onMessage(typeId, streamId, timestamp, body), {
       borrowBodies: options.borrowBodies ?? false,
       bodyPool: options.io.bodies,
-      ...options.inbound?.limits,
-      budget: options.inbound?.budget,
+      ...options.inbound,
     });
   }
 

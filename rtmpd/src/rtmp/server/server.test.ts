@@ -447,6 +447,32 @@ describe('rtmp server under hostile input', () => {
     await until(() => stats.inbound.held === 0);
   });
 
+  it('keeps half the budget for clients not publishing: publishers that announce messages they never finish cannot lock players out', async () => {
+    const { stats, url } = await startTestRtmpServer({ partialMessagesMaxBytes: 1024 * 1024 });
+    // Each publisher announces a 200 KiB video message, sends its first byte and stops: 13 bytes that
+    // took 200 KiB of the budget. Before, 30 of them took the whole default budget from one address, and
+    // no client could connect (a connect longer than one 128-byte chunk is a message that takes from it).
+    const hogs = [];
+    for (let i = 0; i < 4; i++) {
+      const hog = await testClient(url(`hog${i}`));
+      await hog.publish();
+      hog.flush();
+      const header = serializeMessage(7, MessageType.video, hog.streamId, 0, Buffer.alloc(200 * 1024), 200 * 1024).subarray(0, 13);
+      hog.socket.write(header);
+      hogs.push(hog);
+    }
+    const refused = () => stats.protocols.rtmp.protocolErrors.partial_budget_exceeded ?? 0;
+    await until(() => stats.inbound.held + refused() * 200 * 1024 === 4 * 200 * 1024);
+    // A player whose connect spans chunks still connects and plays.
+    const player = await testClient(url('hog0'), { chunkSize: 128, connectProperties: { swfUrl: 'x'.repeat(300) } });
+    await player.play();
+    // Two fit in the publishers' half (512 KiB); the others were closed.
+    expect(refused()).toBe(2);
+    expect(stats.inbound.held).toBe(2 * 200 * 1024);
+    for (const hog of hogs) hog.destroy();
+    await until(() => stats.inbound.held === 0);
+  });
+
   it('closes a publisher whose onMetaData would decode to gigabytes, a cycle or a million objects, and keeps the stream of one that sends it whole', async () => {
     const { url, stats, hub } = await startTestRtmpServer();
     const longString = Buffer.concat([Buffer.from([0x0c, 0, 0, 0xea, 0x60]), Buffer.alloc(60_000, 0x78)]);

@@ -16,7 +16,7 @@ import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
 import { FaultLog } from '../../telemetry/fault-log.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
-import { RtmpSession, type SessionConfig } from './session.ts';
+import { RtmpSession, type InboundBudgets, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
@@ -122,7 +122,7 @@ class Connections {
   readonly #hub: StreamHub;
   readonly #config: RtmpServerConfig;
   readonly #admission: readonly AdmissionCheck[];
-  readonly #inboundBudget: ByteBudget;
+  readonly #inboundBudgets: InboundBudgets;
   readonly #perAddress = new PerAddress();
   readonly #publishRate = new PublishRate();
   readonly #faults: FaultLog;
@@ -135,8 +135,16 @@ class Connections {
     this.logger = options.logger ?? silentLogger;
     this.stats = options.stats ?? createRtmpStats();
     this.io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
-    this.#inboundBudget = new ByteBudget(config.partialMessagesMaxBytes);
-    this.stats.inbound = this.#inboundBudget;
+    const budgets = {
+      publishing: new ByteBudget(config.partialMessagesMaxBytes / 2),
+      others: new ByteBudget(config.partialMessagesMaxBytes / 2),
+    };
+    this.#inboundBudgets = budgets;
+    this.stats.inbound = {
+      get held() {
+        return budgets.publishing.held + budgets.others.held;
+      },
+    };
     this.#faults = new FaultLog(this.logger);
   }
 
@@ -187,7 +195,7 @@ class Connections {
       faults: this.#faults,
       protocol,
       stats: this.listenerStats(protocol),
-      inboundBudget: this.#inboundBudget,
+      inboundBudgets: this.#inboundBudgets,
       mayStartPublish: () => this.#publishRate.take(key, config.maxPublishesPerAddressPerMinute, performance.now()),
       onClose: (s) => {
         this.sessions.delete(s);

@@ -72,10 +72,21 @@ export interface SessionOptions {
   /** The counters of that listener. */
   stats: RtmpListenerStats;
   /** Bytes of messages still arriving, over every connection of the server. */
-  inboundBudget: ByteBudget;
+  inboundBudgets: InboundBudgets;
   /** Takes a publish start from the client's address; false when it has used up --max-publishes-per-address-per-minute. */
   mayStartPublish: () => boolean;
   onClose: (session: RtmpSession) => void;
+}
+
+/**
+ * The halves of --partial-messages-max-bytes: one for publishers' unfinished
+ * messages, one for every other connection's. Neither kind can take the
+ * other's room: publishers that announce large messages and never finish
+ * them would otherwise leave no room for a client's connect or play.
+ */
+export interface InboundBudgets {
+  publishing: ByteBudget;
+  others: ByteBudget;
 }
 
 /** Message streams one connection may create: a publisher or player needs one. */
@@ -230,7 +241,7 @@ export class RtmpSession {
       // socket writes, held messages) copies it.
       borrowBodies: true,
       counters: options.stats,
-      inbound: { limits: this.inboundLimits('handshake'), budget: options.inboundBudget },
+      inbound: this.inboundLimits('handshake'),
     });
     this.state = { kind: 'handshake' };
     options.stats.connections.handshake++;
@@ -450,16 +461,18 @@ export class RtmpSession {
   /**
    * What the peer may make us hold in messages still arriving. Until it is
    * admitted to publish it has nothing large to send (commands, a player's
-   * controls), and it may use at most half of the server's budget, so
-   * clients that never get that far cannot take the room publishers need.
+   * controls), and it takes from the other half of the server's budget than
+   * publishers (InboundBudgets).
    */
   private inboundLimits(kind: SessionState['kind']): InboundLimits {
-    const { config, inboundBudget } = this.options;
+    const { config, inboundBudgets } = this.options;
     const { maxChunkStreams } = config;
-    if (kind === 'publishing')
-      return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes: config.maxMessageBytes + 1024 * 1024, maxChunkStreams };
+    if (kind === 'publishing') {
+      const maxPartialBytes = config.maxMessageBytes + 1024 * 1024;
+      return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes, budget: inboundBudgets.publishing, maxChunkStreams };
+    }
     const small = config.maxMessageBytesBeforePublish;
-    return { maxMessageBytes: small, maxPartialBytes: small, budgetCeiling: inboundBudget.limit / 2, maxChunkStreams };
+    return { maxMessageBytes: small, maxPartialBytes: small, budget: inboundBudgets.others, maxChunkStreams };
   }
 
   private onMessage(typeId: number, streamId: number, timestamp: number, body: Buffer): void {

@@ -24,7 +24,7 @@ export interface RtmpListenerStats extends TrafficCounters {
 export interface RtmpStats {
   /** By the listener a connection came in on: rtmp always, rtmps once --rtmps-bind listens. */
   protocols: { rtmp: RtmpListenerStats; rtmps?: RtmpListenerStats };
-  /** Bytes held for messages still arriving, over all connections of both listeners (the server's ByteBudget once it runs). */
+  /** Bytes held for messages still arriving, over all connections of both listeners (both halves of the server's budget once it runs). */
   inbound: { readonly held: number };
 }
 

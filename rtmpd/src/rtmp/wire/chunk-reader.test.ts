@@ -363,24 +363,27 @@ describe('ChunkReader refuses hostile input', () => {
     expectError(twoPartials, 'partial_bytes_exceeded', { maxPartialBytes: 1_000_000 });
   });
 
-  it("shares one budget for unfinished messages between readers, up to each one's ceiling, and gives it back", () => {
+  it('shares a budget for unfinished messages between readers, gives it back, and gives back to the budget a message took from', () => {
     const budget = new ByteBudget(100_000);
     // The first 128-byte chunk of a message (the default chunk size).
     const start = (csid: number, length: number) => Buffer.concat([header(0, csid, { length, typeId: 9 }), Buffer.alloc(128)]);
     const a = reader({ budget });
-    const b = reader({ budget, budgetCeiling: 50_000 });
+    const b = reader({ budget });
     a.reader.push(start(6, 60_000));
     expect(budget.held).toBe(60_000);
-    // b may only take while the budget stays under its ceiling, a under the whole limit.
-    expect(() => b.reader.push(start(6, 10_000))).toThrow(expect.objectContaining({ reason: 'partial_budget_exceeded' }));
+    expect(() => b.reader.push(start(6, 50_000))).toThrow(expect.objectContaining({ reason: 'partial_budget_exceeded' }));
     a.reader.push(start(7, 30_000));
-    expect(() => a.reader.push(start(8, 20_000))).toThrow(expect.objectContaining({ reason: 'partial_budget_exceeded' }));
+    // A message that began under one budget ends under it, whatever the reader takes from later.
+    const other = new ByteBudget(100_000);
+    a.reader.setLimits({ maxMessageBytes: 100_000, maxPartialBytes: 200_000, budget: other });
+    a.reader.push(start(8, 20_000));
+    expect([budget.held, other.held]).toEqual([90_000, 20_000]);
     // A finished message gives its bytes back, and so does a reader that stops.
     a.reader.push(serializeMessage(7, 9, 0, 0, Buffer.alloc(30_000), 128).subarray(12 + 128));
     expect(a.messages).toHaveLength(1);
-    expect(budget.held).toBe(60_000);
+    expect([budget.held, other.held]).toEqual([60_000, 20_000]);
     a.reader.stop();
-    expect(budget.held).toBe(0);
+    expect([budget.held, other.held]).toEqual([0, 0]);
   });
 
   it('applies new limits from the next message on', () => {

@@ -25,15 +25,13 @@ export interface InboundLimits {
   maxMessageBytes: number;
   /** Bytes allocated for unfinished messages across all chunk streams of the connection. */
   maxPartialBytes: number;
-  /** How full the shared budget may be after this reader takes from it; its limit when absent. */
-  budgetCeiling?: number;
+  /** Bytes of unfinished messages across many readers (the server's, for one kind of connection); a reader that would pass it fails. */
+  budget?: ByteBudget;
   /** Distinct chunk stream ids the connection may use; 64 when absent. */
   maxChunkStreams?: number;
 }
 
 export interface ChunkReaderOptions extends Partial<InboundLimits> {
-  /** Bytes of unfinished messages across every reader of the process; a reader that would pass it fails. */
-  budget?: ByteBudget;
   /**
    * A message that arrives whole in one chunk of the pushed bytes is handed
    * over as a view of them instead of a copy. For a caller that reuses its
@@ -66,6 +64,8 @@ class ChunkStream {
   body: Buffer | undefined = undefined;
   /** The pooled buffer `body` is a view of, returned once the message is handled. */
   pooled: Buffer | undefined = undefined;
+  /** What `body` was taken from: the budget when it was allocated, which a later change of limits does not move. */
+  budget: ByteBudget | undefined = undefined;
   filled = 0;
 }
 
@@ -89,8 +89,7 @@ export class ChunkReader {
   chunkSize = DEFAULT_CHUNK_SIZE;
   private maxMessageBytes: number;
   private maxPartialBytes: number;
-  private readonly budget: ByteBudget | undefined;
-  private budgetCeiling: number | undefined;
+  private budget: ByteBudget | undefined;
   private maxChunkStreams: number;
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
@@ -113,7 +112,6 @@ export class ChunkReader {
     // One maximal message in flight: an honest encoder interleaves one video frame with small audio.
     this.maxPartialBytes = options.maxPartialBytes ?? MAX_MESSAGE_BYTES + 1024 * 1024;
     this.budget = options.budget;
-    this.budgetCeiling = options.budgetCeiling;
     this.maxChunkStreams = options.maxChunkStreams ?? 64;
   }
 
@@ -121,7 +119,7 @@ export class ChunkReader {
   setLimits(limits: InboundLimits): void {
     this.maxMessageBytes = limits.maxMessageBytes;
     this.maxPartialBytes = limits.maxPartialBytes;
-    this.budgetCeiling = limits.budgetCeiling;
+    this.budget = limits.budget;
     this.maxChunkStreams = limits.maxChunkStreams ?? this.maxChunkStreams;
   }
 
@@ -263,7 +261,8 @@ export class ChunkReader {
       }
       if (this.borrowBodies && cs.length <= this.chunkSize && cs.length <= available) return cs;
       if (this.partialBytes + cs.length > this.maxPartialBytes) throw new RtmpProtocolError('partial_bytes_exceeded');
-      if (this.budget && !this.budget.take(cs.length, this.budgetCeiling)) throw new RtmpProtocolError('partial_budget_exceeded');
+      if (this.budget && !this.budget.take(cs.length)) throw new RtmpProtocolError('partial_budget_exceeded');
+      cs.budget = this.budget;
       this.allocateBody(cs);
     }
     this.current = cs;
@@ -305,8 +304,7 @@ export class ChunkReader {
     const pooled = cs.pooled;
     cs.body = undefined;
     cs.pooled = undefined;
-    this.partialBytes -= cs.length;
-    this.budget?.give(cs.length);
+    this.releaseBudget(cs);
     this.deliver(cs, body);
     // Lent: the handler copied whatever it keeps.
     if (pooled !== undefined) this.bodyPool!.give(pooled);
@@ -332,11 +330,17 @@ export class ChunkReader {
 
   private dropPartial(cs: ChunkStream): void {
     if (cs.body === undefined) return;
-    this.partialBytes -= cs.length;
+    this.releaseBudget(cs);
     if (cs.pooled !== undefined) this.bodyPool!.give(cs.pooled);
-    this.budget?.give(cs.length);
     cs.body = undefined;
     cs.pooled = undefined;
     cs.filled = 0;
+  }
+
+  /** Gives back what an unfinished message took, to the budget it took it from. */
+  private releaseBudget(cs: ChunkStream): void {
+    this.partialBytes -= cs.length;
+    cs.budget?.give(cs.length);
+    cs.budget = undefined;
   }
 }
