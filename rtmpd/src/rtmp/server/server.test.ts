@@ -412,9 +412,11 @@ describe('rtmp server under hostile input', () => {
   });
 
   it('holds a client that has not published to small messages, and such clients together to half the budget', async () => {
+    // All from one address: no share of the budget per address.
     const { server, stats, url, hub } = await startTestRtmpServer({
       maxMessageBytesBeforePublish: 64 * 1024,
       partialMessagesMaxBytes: 1024 * 1024,
+      maxConnectionsPerAddress: 0,
     });
     const port = server.address().port;
     // A 16 MiB message announced before connect is refused at its header: nothing is allocated for it.
@@ -448,7 +450,8 @@ describe('rtmp server under hostile input', () => {
   });
 
   it('keeps half the budget for clients not publishing: publishers that announce messages they never finish cannot lock players out', async () => {
-    const { stats, url } = await startTestRtmpServer({ partialMessagesMaxBytes: 1024 * 1024 });
+    // All from one address: no share of the budget per address.
+    const { stats, url } = await startTestRtmpServer({ partialMessagesMaxBytes: 1024 * 1024, maxConnectionsPerAddress: 0 });
     // Each publisher announces a 200 KiB video message, sends its first byte and stops: 13 bytes that
     // took 200 KiB of the budget. Before, 30 of them took the whole default budget from one address, and
     // no client could connect (a connect longer than one 128-byte chunk is a message that takes from it).
@@ -469,6 +472,33 @@ describe('rtmp server under hostile input', () => {
     // Two fit in the publishers' half (512 KiB); the others were closed.
     expect(refused()).toBe(2);
     expect(stats.inbound.held).toBe(2 * 200 * 1024);
+    for (const hog of hogs) hog.destroy();
+    await until(() => stats.inbound.held === 0);
+  });
+
+  it("keeps one address's publishers to a quarter of their half of the budget, so they cannot take every other publisher's room", async () => {
+    // Halves of 4 MiB, of which an address may hold 1 MiB.
+    const { stats, url, hub } = await startTestRtmpServer({ partialMessagesMaxBytes: 8 * 1024 * 1024 });
+    const announced = 600 * 1024;
+    const hogs = [];
+    for (let i = 0; i < 7; i++) {
+      const hog = await testClient(url(`hog${i}`), { localAddress: '127.0.0.2' });
+      await hog.publish();
+      hog.flush();
+      hog.socket.write(serializeMessage(7, MessageType.video, hog.streamId, 0, Buffer.alloc(announced), announced).subarray(0, 13));
+      hogs.push(hog);
+    }
+    // One fits the address's 1 MiB; the others were closed. Before, six held 3.6 MiB of the 4 MiB.
+    const refused = () => stats.protocols.rtmp.protocolErrors.partial_budget_exceeded ?? 0;
+    await until(() => stats.inbound.held + refused() * announced === 7 * announced);
+    expect(refused()).toBe(6);
+    // A publisher from another address has room for a 600 KiB keyframe that arrives in many reads.
+    const publisher = await testClient(url('room'), { localAddress: '127.0.0.3', chunkSize: 4096 });
+    await publisher.publish();
+    const keyframe = capturedMedia().find((m) => m.kind === 'video' && m.body[0] === 0x17 && m.body[1] === 1)!;
+    publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(announced)]));
+    await until(() => (hub.get('live', 'room')?.stats.keyframes ?? 0) === 1);
+    expect(refused()).toBe(6);
     for (const hog of hogs) hog.destroy();
     await until(() => stats.inbound.held === 0);
   });

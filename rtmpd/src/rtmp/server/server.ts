@@ -11,12 +11,12 @@ import type { SecureTransport } from '../../connections/secure-transport.ts';
 import { addressKey, PerAddress } from '../../connections/per-address.ts';
 import { whenClientKnown, type HeaderOutcome, type ProxyProtocol } from '../../connections/proxy-protocol.ts';
 import { PublishRate } from '../../connections/publish-rate.ts';
-import { ByteBudget } from '../../memory/byte-budget.ts';
+import { ByteBudget, SharedByAddress } from '../../memory/byte-budget.ts';
 import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
 import { FaultLog } from '../../telemetry/fault-log.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
-import { RtmpSession, type InboundBudgets, type SessionConfig } from './session.ts';
+import { RtmpSession, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
@@ -122,7 +122,7 @@ class Connections {
   readonly #hub: StreamHub;
   readonly #config: RtmpServerConfig;
   readonly #admission: readonly AdmissionCheck[];
-  readonly #inboundBudgets: InboundBudgets;
+  readonly #inboundBudgets: { publishing: SharedByAddress; others: SharedByAddress };
   readonly #perAddress = new PerAddress();
   readonly #publishRate = new PublishRate();
   readonly #faults: FaultLog;
@@ -135,17 +135,27 @@ class Connections {
     this.logger = options.logger ?? silentLogger;
     this.stats = options.stats ?? createRtmpStats();
     this.io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
-    const budgets = {
-      publishing: new ByteBudget(config.partialMessagesMaxBytes / 2),
-      others: new ByteBudget(config.partialMessagesMaxBytes / 2),
-    };
+    const half = (): SharedByAddress => new SharedByAddress(new ByteBudget(config.partialMessagesMaxBytes / 2), () => this.#addressShare());
+    const budgets = { publishing: half(), others: half() };
     this.#inboundBudgets = budgets;
     this.stats.inbound = {
       get held() {
-        return budgets.publishing.held + budgets.others.held;
+        return budgets.publishing.budget.held + budgets.others.budget.held;
       },
     };
     this.#faults = new FaultLog(this.logger);
+  }
+
+  /**
+   * What the connections of one client address may hold of either half of
+   * the budget for unfinished messages: a quarter, so that one host's
+   * publishers that announce large messages and never finish them cannot
+   * take the room of every other publisher. None while
+   * --max-connections-per-address is off (every client may come from a
+   * load balancer's few addresses).
+   */
+  #addressShare(): number {
+    return this.#config.maxConnectionsPerAddress > 0 ? this.#config.partialMessagesMaxBytes / 8 : Infinity;
   }
 
   /** The counters of a listener that listens (rtmps's are made when it starts listening). */
@@ -195,7 +205,7 @@ class Connections {
       faults: this.#faults,
       protocol,
       stats: this.listenerStats(protocol),
-      inboundBudgets: this.#inboundBudgets,
+      inboundBudgets: { publishing: this.#inboundBudgets.publishing.of(key), others: this.#inboundBudgets.others.of(key) },
       mayStartPublish: () => this.#publishRate.take(key, config.maxPublishesPerAddressPerMinute, performance.now()),
       onClose: (s) => {
         this.sessions.delete(s);

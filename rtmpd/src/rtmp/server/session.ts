@@ -7,7 +7,7 @@ import type { Config } from '../../config.ts';
 import { PublishRefused, type StreamEndReason, type StreamHub } from '../../hub/hub.ts';
 import type { Stream } from '../../hub/stream.ts';
 import type { CloseReason, RtmpProtocol } from '../../hub/subscriber.ts';
-import type { ByteBudget } from '../../memory/byte-budget.ts';
+import type { Budget } from '../../memory/byte-budget.ts';
 import { ConnectionTrace } from '../../telemetry/tracing.ts';
 import { RtmpConnection, WINDOW_ACK_SIZE } from '../io/connection.ts';
 import type { SocketIo } from '../io/socket-io.ts';
@@ -84,9 +84,9 @@ export interface SessionOptions {
  * other's room: publishers that announce large messages and never finish
  * them would otherwise leave no room for a client's connect or play.
  */
-export interface InboundBudgets {
-  publishing: ByteBudget;
-  others: ByteBudget;
+interface InboundBudgets {
+  publishing: Budget;
+  others: Budget;
 }
 
 /** Message streams one connection may create: a publisher or player needs one. */

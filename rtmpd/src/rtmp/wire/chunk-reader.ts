@@ -7,7 +7,7 @@
 // pushed bytes), and one put together from several chunks or reads is
 // assembled in a pooled buffer that goes back to the pool after the handler.
 import type { BufferPool } from '../../memory/buffer-pool.ts';
-import type { ByteBudget } from '../../memory/byte-budget.ts';
+import type { Budget } from '../../memory/byte-budget.ts';
 import { RtmpProtocolError } from './errors.ts';
 import { DEFAULT_CHUNK_SIZE, MessageType } from './message-types.ts';
 
@@ -26,7 +26,7 @@ export interface InboundLimits {
   /** Bytes allocated for unfinished messages across all chunk streams of the connection. */
   maxPartialBytes: number;
   /** Bytes of unfinished messages across many readers (the server's, for one kind of connection); a reader that would pass it fails. */
-  budget?: ByteBudget;
+  budget?: Budget;
   /** Distinct chunk stream ids the connection may use; 64 when absent. */
   maxChunkStreams?: number;
 }
@@ -65,7 +65,7 @@ class ChunkStream {
   /** The pooled buffer `body` is a view of, returned once the message is handled. */
   pooled: Buffer | undefined = undefined;
   /** What `body` was taken from: the budget when it was allocated, which a later change of limits does not move. */
-  budget: ByteBudget | undefined = undefined;
+  budget: Budget | undefined = undefined;
   filled = 0;
 }
 
@@ -89,7 +89,7 @@ export class ChunkReader {
   chunkSize = DEFAULT_CHUNK_SIZE;
   private maxMessageBytes: number;
   private maxPartialBytes: number;
-  private budget: ByteBudget | undefined;
+  private budget: Budget | undefined;
   private maxChunkStreams: number;
   private readonly streams = new Map<number, ChunkStream>();
   private readonly onMessage: MessageHandler;
