@@ -476,6 +476,22 @@ describe('rtmp server under hostile input', () => {
     await until(() => stats.inbound.held === 0);
   });
 
+  it('logs and answers a refused publish of a 60,000-character key and a 30,000-character app with their first 128 characters', async () => {
+    const lines: string[] = [];
+    const record = (obj: object, msg?: string) => void lines.push(JSON.stringify({ ...obj, msg }));
+    const logger = { debug: () => {}, info: record, warn: record, error: record };
+    const { server } = await startTestRtmpServer({}, { logger });
+    const app = 'a'.repeat(30_000);
+    const client = await testClient(`rtmp://127.0.0.1:${server.address().port}/${app}/${'k'.repeat(60_000)}`, { tcUrl: null });
+    const refused = (await client.publish().catch((err: unknown) => err)) as { code?: string; message: string };
+    expect(refused.code).toBe('NetStream.Publish.BadName');
+    expect(refused.message.length).toBeLessThan(400);
+    // Before, the line held the app, the key and the reason (which repeats the key): 150 KB per publish.
+    const line = lines.find((l) => l.includes('rtmp publish refused'))!;
+    expect(line.length).toBeLessThan(1000);
+    expect(line).toContain('(60000 characters)');
+  });
+
   it("keeps one address's publishers to a quarter of their half of the budget, so they cannot take every other publisher's room", async () => {
     // Halves of 4 MiB, of which an address may hold 1 MiB.
     const { stats, url, hub } = await startTestRtmpServer({ partialMessagesMaxBytes: 8 * 1024 * 1024 });

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { Config } from '../../config.ts';
 import { PublishRefused, type StreamEndReason, type StreamHub } from '../../hub/hub.ts';
+import { shownName } from '../../hub/names.ts';
 import type { Stream } from '../../hub/stream.ts';
 import type { CloseReason, RtmpProtocol } from '../../hub/subscriber.ts';
 import type { Budget } from '../../memory/byte-budget.ts';
@@ -688,7 +689,10 @@ export class RtmpSession {
 
   private refuse(action: AdmissionAction, streamId: number, key: string, code: string, description: string): void {
     countBy(this.options.stats.commandErrors, action);
-    this.options.logger.info({ ...this.peer, app: this.app, key, code, reason: description }, `rtmp ${action} refused`);
+    this.options.logger.info(
+      { ...this.peer, app: shownName(this.app), key: shownName(key), code, reason: description },
+      `rtmp ${action} refused`,
+    );
     this.status(streamId, { level: 'error', code, description, details: key });
   }
 
