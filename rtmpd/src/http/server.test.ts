@@ -196,7 +196,13 @@ describe('HTTP listener', () => {
     bad.socket.write('NOT HTTP AT ALL\r\n\r\n');
     await bad.closed;
     expect(bad.text()).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
-    expect(stats.clientErrors).toEqual({ bad_request: 1 });
+    // Without a Host header, a JSON 400 too (Node's own answer has no body), and the connection is closed.
+    const hostless = open(port);
+    hostless.socket.write('GET /health HTTP/1.1\r\n\r\n');
+    await hostless.closed;
+    expect(hostless.text()).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    expect(JSON.parse(hostless.text().split('\r\n\r\n')[1]!)).toEqual({ error: { code: 'bad_request', message: expect.any(String) } });
+    expect(stats.clientErrors).toEqual({ bad_request: 2 });
   });
 
   it('answers a connection past --http-max-connections-per-address with a JSON 429, while other addresses get in', async () => {

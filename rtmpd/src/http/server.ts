@@ -103,9 +103,13 @@ function createHttpServer(app: Koa, config: HttpServerConfig, stats: HttpStats):
   // Node checks the request deadlines this often (30 s by default, longer than the deadlines themselves).
   const connectionsCheckingInterval = Math.min(1000, headersTimeout / 2);
   const server: Server = createServer(
-    { requestTimeout, headersTimeout, connectionsCheckingInterval },
+    // requireHost answers a request without Host, where Node's own answer is a bare status line.
+    { requestTimeout, headersTimeout, connectionsCheckingInterval, requireHostHeader: false },
     answerInTurn(
-      closeStalled(app.callback(), config.playerStallTimeoutSeconds * 1000, () => count(stats, 'response_stalled')),
+      requireHost(
+        closeStalled(app.callback(), config.playerStallTimeoutSeconds * 1000, () => count(stats, 'response_stalled')),
+        () => count(stats, 'bad_request'),
+      ),
       () => count(stats, 'pipelined'),
     ),
   );
@@ -250,6 +254,25 @@ function answerInTurn(handle: RequestHandler, refused: () => void): RequestHandl
     unanswered.set(socket, waiting);
     res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
     await handle(req, res);
+  };
+}
+
+/**
+ * Answers an HTTP/1.1 request that names no Host (RFC 9112 requires one)
+ * with the JSON 400 of any other malformed request (`refused` counts it),
+ * and closes the connection.
+ */
+function requireHost(handle: RequestHandler, refused: () => void): RequestHandler {
+  return async (req, res) => {
+    if (req.headers.host !== undefined || req.httpVersion !== '1.1') return handle(req, res);
+    refused();
+    const body = JSON.stringify({ error: { code: 'bad_request', message: 'an HTTP/1.1 request must have a Host header' } });
+    res.writeHead(400, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    });
+    res.end(body);
   };
 }
 
