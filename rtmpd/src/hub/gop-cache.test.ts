@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prng, randomInt } from '../../test/support/random.ts';
-import { GopCache } from './gop-cache.ts';
+import { GopCache, PACKET_COST_BYTES } from './gop-cache.ts';
 import { MediaPacket, PacketFlag } from './packet.ts';
 
 const packet = (kind: 'video' | 'audio', size: number, keyframe = false, sequenceHeader = false) =>
@@ -21,7 +21,7 @@ describe('GopCache', () => {
   });
 
   it("gives back every field of a packet: a joining HLS muxer or recording reads frames' payload and composition time", () => {
-    const cache = new GopCache(1000);
+    const cache = new GopCache(10_000);
     const { keyframe, frame } = PacketFlag;
     const sent = [
       new MediaPacket('video', 0xffff_fff0, Buffer.alloc(9, 1), 12.25, keyframe | frame, 5, 80),
@@ -42,7 +42,8 @@ describe('GopCache', () => {
   });
 
   it('drops a GOP that outgrows the bound and resumes at the next keyframe', () => {
-    const cache = new GopCache(100);
+    // Two packets' cost and 100 bytes of bodies.
+    const cache = new GopCache(2 * PACKET_COST_BYTES + 100);
     expect(cache.add(packet('video', 60, true))).toBe(false);
     // It says so once, for the stream's rtmpd_stream_gop_cache_overflows_total.
     expect(cache.add(packet('video', 60))).toBe(true);
@@ -52,6 +53,18 @@ describe('GopCache', () => {
     expect(cache.snapshot()).toHaveLength(0);
     cache.add(packet('video', 30, true));
     expect(cache.snapshot()).toHaveLength(1);
+  });
+
+  it('counts what each packet costs, not only its body: a GOP of tiny messages outgrows the bound', () => {
+    const cache = new GopCache(1024 * 1024);
+    cache.add(packet('video', 1000, true));
+    // 2-byte audio messages, 3 bytes each on the wire: 200 KB of bodies, before taken as 200 KB.
+    let overflowed = false;
+    for (let i = 0; i < 100_000 && !overflowed; i++) overflowed = cache.add(packet('audio', 2));
+    expect(overflowed).toBe(true);
+    cache.add(packet('video', 1000, true));
+    for (let i = 0; i < 1000; i++) cache.add(packet('audio', 2));
+    expect(cache.snapshot()).toHaveLength(1001);
   });
 
   it('caches nothing when disabled', () => {

@@ -28,6 +28,13 @@ const blockPool = new BufferPool(16 * 1024 * 1024);
  * bodies lie end to end in the blocks, owned ones in `owned`.
  */
 const RECORD_BYTES = 24;
+/**
+ * What a cached packet costs beyond its body, counted against the bound: its
+ * record, and above all what a joining player's copy of it takes (a
+ * MediaPacket and a Buffer view each). Measured with a GOP of 2,000,000
+ * 2-byte audio messages: a player's join took 263 bytes a packet.
+ */
+export const PACKET_COST_BYTES = 256;
 /** The packet's PacketFlag bits, and the cache's own above them. */
 const VIDEO = 8;
 const OWNED = 16;
@@ -79,7 +86,8 @@ export class GopCache {
     if (packet.kind === 'video' && packet.keyframe) this.restart();
     if (!this.collecting) return false;
     this.size += packet.body.length;
-    if (this.size > this.maxBytes) {
+    // Bodies alone would let a GOP of tiny messages (3 bytes each on the wire) hold millions of packets.
+    if (this.size + (this.count + 1) * PACKET_COST_BYTES > this.maxBytes) {
       this.clear();
       return true;
     }
