@@ -10,7 +10,7 @@ import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import { publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
-import { Fragmenter, type Fragment, type FragmenterOptions } from './fragmenter.ts';
+import { Fragmenter, MAX_FRAGMENT_SAMPLES, type Fragment, type FragmenterOptions } from './fragmenter.ts';
 
 const run = promisify(execFile);
 const fixture = (name: string) => join(import.meta.dirname, '../flv/testdata', name);
@@ -107,6 +107,30 @@ describe('Fragmenter', () => {
   it('gives an MPEG-1 Layer III frame (44.1 kHz) 1152 samples: the audio lasts as long as the video', async () => {
     const probed = await probe(await fragment(fixture('h264_mp3.flv'), { segmentSeconds: 0.4, fragmentSeconds: 0.1 }));
     expect(probed.audioDuration).toBeGreaterThan(0.9 * probed.duration);
+  });
+
+  it('cuts a fragment at MAX_FRAGMENT_SAMPLES when the timestamps stand still', () => {
+    hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+    const stream = hub.publish('live', 'still', { protocol: 'rtmp', remoteAddress: 'test', close: () => {} });
+    const fragments: Fragment[] = [];
+    const fragmenter = new Fragmenter(
+      stream,
+      { segmentSeconds: 4, fragmentSeconds: 1 },
+      { init: () => {}, fragment: (f) => fragments.push(f) },
+    );
+    const subscriber: Subscriber = {
+      kind: 'recorder',
+      delivery: 'lossless',
+      begin: () => {},
+      pendingBytes: () => 0,
+      write: (packet: MediaPacket) => fragmenter.push(packet),
+      close: () => {},
+    };
+    stream.subscribe(subscriber, performance.now());
+    stream.pushAudio(0, Buffer.from([0xaf, 0x00, 0x12, 0x10]), performance.now()); // AAC-LC, 44.1 kHz, stereo
+    // Every frame stamped 0: before, one fragment gathered them all until the stream ended.
+    for (let i = 0; i < 2.5 * MAX_FRAGMENT_SAMPLES; i++) stream.pushAudio(0, Buffer.from([0xaf, 0x01, 0x21, 0x00]), performance.now());
+    expect(fragments).toHaveLength(2);
   });
 
   it('starts segments on keyframes and keeps fragments near their target', async () => {

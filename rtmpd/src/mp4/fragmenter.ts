@@ -70,6 +70,14 @@ interface HeldFrame {
   payload: Buffer;
 }
 
+/**
+ * Samples one fragment gathers at most, whatever their timestamps say. Cuts
+ * go by media time, so a publisher whose timestamps stand still (AAC frames
+ * all stamped 0) would grow one fragment, and what a recorder or HLS muxer
+ * holds, without end. A 2 s fragment of 60 fps video and 48 kHz AAC has 214.
+ */
+export const MAX_FRAGMENT_SAMPLES = 10_000;
+
 /** Milliseconds on a 32-bit clock made monotonic across its wrap. */
 class Unwrapper {
   private last: number | undefined;
@@ -228,6 +236,7 @@ export class Fragmenter {
         run.setLastDuration(this.lastVideoDuration);
       }
       this.cutBefore(dts / VIDEO_TIMESCALE, this.lastVideoDuration / VIDEO_TIMESCALE / 2, packet.keyframe);
+      this.cutIfFull(dts / VIDEO_TIMESCALE);
     }
     let payload = packet.body.subarray(packet.payloadOffset);
     // AV1 in ISO BMFF carries no temporal delimiter OBUs (header 0x12, size 0).
@@ -268,6 +277,7 @@ export class Fragmenter {
       return; // audio from before the first keyframe
     }
     if (!this.audioRun) return;
+    this.cutIfFull(dts / rate);
     this.audioRun.add(dts, duration, payload, true, 0);
   }
 
@@ -314,6 +324,13 @@ export class Fragmenter {
       this.flush(false, time);
     }
     if (keyframe) this.keyframeCut = false;
+  }
+
+  /** Ends the fragment before a sample at `time` when it holds MAX_FRAGMENT_SAMPLES. */
+  private cutIfFull(time: number): void {
+    let samples = 0;
+    for (const run of this.runs) samples += run.count;
+    if (samples >= MAX_FRAGMENT_SAMPLES) this.flush(false, time);
   }
 
   private flush(endsSegment: boolean, end: number): void {
