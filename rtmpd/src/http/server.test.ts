@@ -112,6 +112,36 @@ describe('HTTP listener', () => {
     expect(stats.clientErrors).toEqual({ request_timeout: 2 });
   });
 
+  it('cuts a connection it answered with an error by hand once it had a second to hang up, and answers CONNECT with a JSON 405', async () => {
+    const { address } = await serve({ httpHeadersTimeoutSeconds: 1 });
+    const port = address().port;
+    // Clients that never close their side: before, each held its connection, and a slot, as long as it liked.
+    const requests = ['NOT HTTP AT ALL\r\n\r\n', '', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'];
+    const clients = requests.map((request) => {
+      const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      socket.write(request);
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      socket.on('error', () => {});
+      // After the answer and the server's end: once the server has let go, a byte sent is answered with a reset,
+      // which closes the socket here.
+      let poke: NodeJS.Timeout | undefined;
+      socket.once('end', () => (poke = setInterval(() => socket.write('x'), 200)));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      onTestFinished(() => void (clearInterval(poke), socket.destroy()));
+      return { closed, text: () => Buffer.concat(received).toString() };
+    });
+    await Promise.all(clients.map((c) => c.closed));
+    expect(clients.map((c) => c.text().split('\r\n')[0])).toEqual([
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 408 Request Timeout',
+      'HTTP/1.1 405 Method Not Allowed',
+    ]);
+    expect(JSON.parse(clients[2]!.text().split('\r\n\r\n')[1]!)).toEqual({
+      error: { code: 'method_not_allowed', message: expect.any(String) },
+    });
+  });
+
   it('lets a response outlast the request timeout, and closes a connection idle between requests', async () => {
     const { address } = await serve({ httpHeadersTimeoutSeconds: 1, httpRequestTimeoutSeconds: 1, httpKeepAliveTimeoutSeconds: 1 });
     const res = await fetch(`http://127.0.0.1:${address().port}/slow?ms=2500`);

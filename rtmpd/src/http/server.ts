@@ -46,8 +46,8 @@ interface HttpStats {
  */
 const MAX_PIPELINED_REQUESTS = 16;
 
-/** How long a connection answered 429 may take to read it and hang up before it is cut. */
-const REFUSED_LINGER_MS = 1000;
+/** How long a connection answered with an error by hand (endWithError) may take to read it and hang up before it is cut. */
+const ERROR_LINGER_MS = 1000;
 
 export interface HttpServer {
   address(): AddressInfo;
@@ -119,6 +119,11 @@ function createHttpServer(app: Koa, config: HttpServerConfig, stats: HttpStats):
   server.maxConnections = config.httpMaxConnections;
   server.on('drop', () => stats.connectionsRefused.max_connections++);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, stats));
+  // A proxy tunnel: Node destroys the connection without a word when nothing listens for CONNECT.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {});
+    endWithError(socket, '405 Method Not Allowed', 'method_not_allowed', 'rtmpd is no proxy: it does not take CONNECT');
+  });
   return server;
 }
 
@@ -221,18 +226,32 @@ function admitFirst(server: Server, admit: (socket: Socket, serve: (socket: Sock
  * Answers a connection refused for --http-max-connections-per-address with a
  * JSON 429 before reading its request, then reads and drops what it sends
  * (closing with bytes unread would reset the connection, and the client
- * could lose the answer) until it hangs up, for at most REFUSED_LINGER_MS.
+ * could lose the answer) until it hangs up or is cut.
  */
 function refuseTooMany(socket: Socket): void {
-  const body = JSON.stringify({
-    error: { code: 'too_many_connections', message: 'too many connections from this address (--http-max-connections-per-address)' },
-  });
   socket.on('error', () => {});
   socket.resume();
-  socket.end(
-    `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  endWithError(
+    socket,
+    '429 Too Many Requests',
+    'too_many_connections',
+    'too many connections from this address (--http-max-connections-per-address)',
   );
-  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+}
+
+/**
+ * Writes a JSON error answer by hand, for a connection Node's HTTP server
+ * does not answer, and ends the connection: it is cut after
+ * ERROR_LINGER_MS, as the listener is half-open, so a client that never
+ * closes its side would otherwise hold it, and its --http-max-connections
+ * slot, for good.
+ */
+function endWithError(socket: Socket, status: string, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
 }
 
 /**
@@ -343,8 +362,5 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, stats: Ht
   const [status, message] = timedOut
     ? ['408 Request Timeout', 'the request did not arrive in time']
     : ['400 Bad Request', 'malformed HTTP request'];
-  const body = JSON.stringify({ error: { code: reason, message } });
-  socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  endWithError(socket, status, reason, message);
 }
