@@ -365,7 +365,7 @@ const eachOption = z.object({
   partialMessagesMaxBytes: int(1024 * 1024, 2 ** 40)
     .default(256 * 1024 * 1024)
     .describe(
-      "bytes held for RTMP messages still arriving, over all connections: half of it for publishers, half for every other connection, so neither can take the other's room, and while --max-connections-per-address is on, the connections of one client address (IPv6: one /64) hold at most a quarter of either half; a connection that would pass its part is closed",
+      "bytes held for RTMP messages still arriving, over all connections: half of it for publishers, half for every other connection, so neither can take the other's room, and while --max-connections-per-address is on, the connections of one client address (IPv6: one /64) hold at most a quarter of either half (never less than --max-message-bytes plus 1 MiB, what one publisher may hold); a connection that would pass its part is closed",
     )
     .meta(restart),
   recordingEnabled: bool

@@ -493,30 +493,41 @@ describe('rtmp server under hostile input', () => {
   });
 
   it("keeps one address's publishers to a quarter of their half of the budget, so they cannot take every other publisher's room", async () => {
-    // Halves of 4 MiB, of which an address may hold 1 MiB.
-    const { stats, url, hub } = await startTestRtmpServer({ partialMessagesMaxBytes: 8 * 1024 * 1024 });
-    const announced = 600 * 1024;
+    // Halves of 8 MiB, of which an address may hold 2 MiB (a publisher alone: a 1 MiB message and 1 MiB of small ones).
+    const { stats, url, hub } = await startTestRtmpServer({ partialMessagesMaxBytes: 16 * 1024 * 1024, maxMessageBytes: 1024 * 1024 });
+    const announced = 1024 * 1024;
     const hogs = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 9; i++) {
       const hog = await testClient(url(`hog${i}`), { localAddress: '127.0.0.2' });
       await hog.publish();
       hog.flush();
       hog.socket.write(serializeMessage(7, MessageType.video, hog.streamId, 0, Buffer.alloc(announced), announced).subarray(0, 13));
       hogs.push(hog);
     }
-    // One fits the address's 1 MiB; the others were closed. Before, six held 3.6 MiB of the 4 MiB.
+    // Two fit the address's 2 MiB; the others were closed. Before, eight held the whole 8 MiB.
     const refused = () => stats.protocols.rtmp.protocolErrors.partial_budget_exceeded ?? 0;
-    await until(() => stats.inbound.held + refused() * announced === 7 * announced);
-    expect(refused()).toBe(6);
-    // A publisher from another address has room for a 600 KiB keyframe that arrives in many reads.
+    await until(() => stats.inbound.held + refused() * announced === 9 * announced);
+    expect(refused()).toBe(7);
+    // A publisher from another address has room for a 900 KiB keyframe that arrives in many reads.
     const publisher = await testClient(url('room'), { localAddress: '127.0.0.3', chunkSize: 4096 });
     await publisher.publish();
     const keyframe = capturedMedia().find((m) => m.kind === 'video' && m.body[0] === 0x17 && m.body[1] === 1)!;
-    publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(announced)]));
+    publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(900 * 1024)]));
     await until(() => (hub.get('live', 'room')?.stats.keyframes ?? 0) === 1);
-    expect(refused()).toBe(6);
+    expect(refused()).toBe(7);
     for (const hog of hogs) hog.destroy();
     await until(() => stats.inbound.held === 0);
+  });
+
+  it("never keeps an address's share below what one publisher may hold", async () => {
+    // A quarter of the 4 MiB half is 1 MiB, less than one publisher's 8 MiB message and 1 MiB of small ones.
+    const { stats, url, hub } = await startTestRtmpServer({ partialMessagesMaxBytes: 8 * 1024 * 1024 });
+    const publisher = await testClient(url('big'), { chunkSize: 4096 });
+    await publisher.publish();
+    const keyframe = capturedMedia().find((m) => m.kind === 'video' && m.body[0] === 0x17 && m.body[1] === 1)!;
+    publisher.sendVideo(0, Buffer.concat([keyframe.body, Buffer.alloc(3 * 1024 * 1024)]));
+    await until(() => (hub.get('live', 'big')?.stats.keyframes ?? 0) === 1);
+    expect(stats.protocols.rtmp.protocolErrors.partial_budget_exceeded).toBeUndefined();
   });
 
   it('closes a publisher whose onMetaData would decode to gigabytes, a cycle or a million objects, and keeps the stream of one that sends it whole', async () => {

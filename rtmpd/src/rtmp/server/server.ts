@@ -16,7 +16,7 @@ import { SocketIo } from '../io/socket-io.ts';
 import type { AdmissionCheck } from './admission.ts';
 import { FaultLog } from '../../telemetry/fault-log.ts';
 import { silentLogger, type RtmpLogger } from './logger.ts';
-import { RtmpSession, type SessionConfig } from './session.ts';
+import { publisherPartialBytes, RtmpSession, type SessionConfig } from './session.ts';
 import { createListenerStats, createRtmpStats, type RtmpListenerStats, type RtmpStats } from './stats.ts';
 
 /** How often connections that make no progress are looked for; deadlines and timeouts are honoured to within this. */
@@ -150,12 +150,13 @@ class Connections {
    * What the connections of one client address may hold of either half of
    * the budget for unfinished messages: a quarter, so that one host's
    * publishers that announce large messages and never finish them cannot
-   * take the room of every other publisher. None while
-   * --max-connections-per-address is off (every client may come from a
-   * load balancer's few addresses).
+   * take the room of every other publisher, and never less than one
+   * publisher may hold. None while --max-connections-per-address is off
+   * (every client may come from a load balancer's few addresses).
    */
   #addressShare(): number {
-    return this.#config.maxConnectionsPerAddress > 0 ? this.#config.partialMessagesMaxBytes / 8 : Infinity;
+    const config = this.#config;
+    return config.maxConnectionsPerAddress > 0 ? Math.max(config.partialMessagesMaxBytes / 8, publisherPartialBytes(config)) : Infinity;
   }
 
   /** The counters of a listener that listens (rtmps's are made when it starts listening). */

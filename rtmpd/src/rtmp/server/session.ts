@@ -79,6 +79,9 @@ export interface SessionOptions {
   onClose: (session: RtmpSession) => void;
 }
 
+/** What a publisher may hold in unfinished messages: one of the largest, and 1 MiB of small ones interleaved with it. */
+export const publisherPartialBytes = (config: Pick<SessionConfig, 'maxMessageBytes'>): number => config.maxMessageBytes + 1024 * 1024;
+
 /**
  * The halves of --partial-messages-max-bytes: one for publishers' unfinished
  * messages, one for every other connection's. Neither kind can take the
@@ -469,7 +472,7 @@ export class RtmpSession {
     const { config, inboundBudgets } = this.options;
     const { maxChunkStreams } = config;
     if (kind === 'publishing') {
-      const maxPartialBytes = config.maxMessageBytes + 1024 * 1024;
+      const maxPartialBytes = publisherPartialBytes(config);
       return { maxMessageBytes: config.maxMessageBytes, maxPartialBytes, budget: inboundBudgets.publishing, maxChunkStreams };
     }
     const small = config.maxMessageBytesBeforePublish;
