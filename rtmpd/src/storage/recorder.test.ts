@@ -171,13 +171,13 @@ describe('Recorder', () => {
     expect((await recordings(join(storageDir, 'live', 'cam'))).map((name) => join(storageDir, 'live', 'cam', name))).toEqual(ending);
   });
 
-  /** The clip with its video frames at `atMs` carrying `bytes` of filler NAL units each. */
-  function withHugeFrames(atMs: number[], bytes: number): FlvTagRecord[] {
+  /** The tags (the clip) with their video frames at `atMs` carrying `bytes` of filler NAL units each. */
+  function withHugeFrames(atMs: number[], bytes: number, tags = clip): FlvTagRecord[] {
     const filler = Buffer.alloc(bytes, 0xff);
     filler.writeUInt32BE(filler.length - 4);
     filler[4] = 12; // nal_unit_type 12: filler data
     const isFrame = (t: FlvTagRecord) => t.kind === 'video' && t.body[1] === 1;
-    return clip.map((t) => (isFrame(t) && atMs.includes(t.timestamp) ? { ...t, body: Buffer.concat([t.body, filler]) } : t));
+    return tags.map((t) => (isFrame(t) && atMs.includes(t.timestamp) ? { ...t, body: Buffer.concat([t.body, filler]) } : t));
   }
 
   it('goes on at the next keyframe after a dropped fMP4 fragment, never with frames that need the lost one', async () => {
@@ -392,29 +392,70 @@ describe('Recorder', () => {
     for (const file of files) expect((await countFrames(file.path)).frames['h264']).toBeGreaterThan(0);
   });
 
+  /** An intra-refresh encoder's video: a keyframe at 0, then only interframes, every 100 ms for `seconds`. */
+  function intraRefresh(seconds: number): FlvTagRecord[] {
+    const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
+      clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
+    );
+    return [
+      { ...sequenceHeader!, timestamp: 0 },
+      { ...keyframe!, timestamp: 0 },
+      ...Array.from({ length: seconds * 10 }, (_, i) => ({ ...interframe!, timestamp: (i + 1) * 100 })),
+    ];
+  }
+
+  /** Each file's first media time, in whole seconds. */
+  async function fileStarts(storageDir: string, format: 'fmp4' | 'flv'): Promise<number[]> {
+    const starts = await Promise.all(
+      (await listRecordings(storageDir)).map(async (file) =>
+        format === 'fmp4'
+          ? (await indexerFor()(file)).fragments[0]!.start
+          : (await readFlvFile(file.path)).tags.find((t) => t.kind !== 'data')!.timestamp / 1000,
+      ),
+    );
+    return starts.map(Math.round);
+  }
+
   for (const format of ['fmp4', 'flv'] as const) {
     it(`cuts a ${format} file that sees no keyframe for 5 minutes (intra refresh), so that no file grows without bound`, async () => {
-      const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
-        clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
-      );
-      const tags: FlvTagRecord[] = [
-        { ...sequenceHeader!, timestamp: 0 },
-        { ...keyframe!, timestamp: 0 },
-        ...Array.from({ length: 3100 }, (_, i) => ({ ...interframe!, timestamp: (i + 1) * 100 })),
-      ];
       const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
       const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
-      push(publish('live', 'refresh'), 0, tags);
+      push(publish('live', 'refresh'), 0, intraRefresh(310));
       hub.closeAll();
       await recorder.close();
-      const starts = await Promise.all(
-        (await listRecordings(storageDir)).map(async (file) =>
-          format === 'fmp4'
-            ? (await indexerFor()(file)).fragments[0]!.start
-            : (await readFlvFile(file.path)).tags.find((t) => t.kind === 'video')!.timestamp / 1000,
-        ),
-      );
-      expect(starts.map(Math.round)).toEqual([0, 300]);
+      expect(await fileStarts(storageDir, format)).toEqual([0, 300]);
+    });
+  }
+
+  for (const [format, dropAtMs, starts] of [
+    ['fmp4', 1000, [0, 300, 600]], // the file goes on without the lost fragment; the next one starts at any frame
+    ['flv', 1000, [0, 300, 600]],
+    ['flv', 300_000, [0, 600]], // the second file's first tags are lost: it is removed, and the wait is bounded from its start
+  ] as const) {
+    it(`resumes an intra-refresh ${format} recording in a new file 5 minutes after the file whose append at ${dropAtMs} ms was dropped`, async () => {
+      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      const stream = publish('live', 'refresh');
+      // 36 MiB from dropAtMs, more than may queue behind what came before (the disk has written nothing yet: the
+      // timers, which write FLV batches, run while no I/O can).
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const tags = withHugeFrames([dropAtMs, dropAtMs + 100, dropAtMs + 200], 12 << 20, intraRefresh(610));
+      for (const [from, to] of [
+        [0, dropAtMs],
+        [dropAtMs, dropAtMs + 300],
+        [dropAtMs + 300, Infinity],
+      ] as const) {
+        push(
+          stream,
+          0,
+          tags.filter((t) => t.timestamp >= from && t.timestamp < to),
+        );
+        vi.advanceTimersByTime(300);
+      }
+      hub.unpublish(stream);
+      await recorder.close();
+      expect(recorder.stats.dropped).toBeGreaterThan(0);
+      expect(await fileStarts(storageDir, format)).toEqual(starts);
     });
   }
 

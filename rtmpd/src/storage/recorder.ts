@@ -183,7 +183,9 @@ class StreamRecording implements Subscriber {
   private lastStart = 0;
   /**
    * An append was dropped (the disk far behind): what follows it in the file
-   * would not decode without it, so nothing more goes in until a keyframe.
+   * would not decode without it, so nothing more goes in until a keyframe, or
+   * (intra refresh, no keyframe comes) until the next file starts at any frame
+   * maxFileSeconds after the last one did.
    */
   private resyncing = false;
   // fMP4
@@ -294,7 +296,8 @@ class StreamRecording implements Subscriber {
       if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -FLV_STEP_BACK_MS) this.endFile();
       this.flvLast[packet.kind] = packet.timestamp;
     }
-    const inFile = this.file ? msSince(this.flvStart, packet.timestamp) : 0;
+    // A file removed for its first tags being dropped still bounds, from its start, the wait for the next keyframe.
+    const inFile = this.file || this.resyncing ? msSince(this.flvStart, packet.timestamp) : 0;
     // With no keyframe for that long (intra refresh), the next file starts at any frame.
     const overlong = packet.frame && inFile >= maxFileSeconds(this.o.segmentSeconds) * 1000;
     if ((startsGop && inFile >= this.o.segmentSeconds * 1000) || overlong) this.endFile();
@@ -363,6 +366,8 @@ class StreamRecording implements Subscriber {
       onError: (err) => this.onFileError(file, err),
     });
     this.file = file;
+    // A new file starts on a keyframe, or past maxFileSeconds at any frame: it needs nothing a dropped append held.
+    this.resyncing = false;
     this.trace = new RecordingTrace(this.o.stream, path);
     this.o.stats.filesOpened++;
     file.header(header);
