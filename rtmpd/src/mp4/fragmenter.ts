@@ -151,6 +151,20 @@ export class Fragmenter {
     this.started = false;
   }
 
+  /**
+   * After finish: audio held for a segment that no keyframe started (the
+   * stream ended first) leaves as an audio-only segment of its own, with its
+   * own init segment. The recorder keeps it; HLS does not ask: its playlist
+   * is one rendition, and would end on a segment without the video track.
+   */
+  finishHeldAudio(): void {
+    const held = this.heldAudio;
+    if (!held || held.frames.length === 0) return;
+    this.takeHeldAudio(false);
+    this.fragmentStart = held.frames[0]!.dts / held.config.sampleRate;
+    this.flush(true, this.audioEnd());
+  }
+
   private onHeader(packet: MediaPacket): void {
     const config = packet.body.subarray(packet.payloadOffset);
     if (packet.kind === 'video') {
@@ -202,12 +216,12 @@ export class Fragmenter {
     }
   }
 
-  /** The held audio config starts the segment that starts now, with the frames held for it. */
-  private takeHeldAudio(): void {
+  /** The held audio config starts the segment that starts now (with the video track, or alone), with the frames held for it. */
+  private takeHeldAudio(withVideo: boolean): void {
     const { config, frames } = this.heldAudio!;
     this.heldAudio = undefined;
     this.audio = config;
-    this.beginTracks(undefined);
+    this.beginTracks(undefined, withVideo);
     for (const frame of frames) this.audioRun!.add(frame.dts, frame.duration, frame.payload, true, 0);
   }
 
@@ -298,9 +312,10 @@ export class Fragmenter {
   }
 
   /** A run for each track configured now (video: `videoRun`, with what it holds, when given) and their init segment. */
-  private beginTracks(videoRun: TrackRun | undefined): void {
-    const tracks: TrackConfig[] = [this.video, this.audio].filter((track) => track !== undefined);
-    this.videoRun = this.video ? (videoRun ?? new TrackRun(1, true)) : undefined;
+  private beginTracks(videoRun: TrackRun | undefined, withVideo = true): void {
+    const video = withVideo ? this.video : undefined;
+    const tracks: TrackConfig[] = [video, this.audio].filter((track) => track !== undefined);
+    this.videoRun = video ? (videoRun ?? new TrackRun(1, true)) : undefined;
     this.audioRun = this.audio ? new TrackRun(tracks.length, false) : undefined;
     this.runs = [this.videoRun, this.audioRun].filter((run) => run !== undefined);
     this.sink.init(initSegment(tracks), tracks);
@@ -319,7 +334,7 @@ export class Fragmenter {
       this.flush(true, time);
       this.segmentStart = time;
       this.forceCut = false;
-      if (this.heldAudio) this.takeHeldAudio();
+      if (this.heldAudio) this.takeHeldAudio(true);
     } else if ((keyframe && this.keyframeCut) || time - this.fragmentStart + halfSample >= fragmentSeconds) {
       this.flush(false, time);
     }

@@ -485,6 +485,28 @@ describe('Recorder', () => {
     });
   }
 
+  it('writes audio held for the next fMP4 file as an audio-only file when the stream ends before the keyframe that would start it', async () => {
+    const audioHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+    // Audio from 1.5 s (after the file's first fragment left); the stream ends at 1.9 s, before the 2 s keyframe.
+    const audio = clip.filter((t) => t.kind === 'audio' && t.body[1] === 1 && t.timestamp >= 1500 && t.timestamp < 1900);
+    const tags = [
+      ...clip.filter((t) => t.kind !== 'audio' && t.timestamp < 1900),
+      { ...audioHeader, timestamp: audio[0]!.timestamp },
+      ...audio,
+    ].sort((a, b) => a.timestamp - b.timestamp);
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    push(publish('live', 'late'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    expect((await ffprobe(files[1]!.path)).codecs).toEqual(['aac']);
+    expect((await countFrames(files[1]!.path)).frames['aac']).toBe(audio.length);
+    const [video, held] = await Promise.all(files.map(async (file) => (await indexerFor()(file)).fragments[0]!.start));
+    expect(held! - video!).toBeCloseTo(audio[0]!.timestamp / 1000, 2);
+  });
+
   it('holds a late audio config for the next fMP4 file at most 4 MiB of audio, then cuts the file at any frame (no keyframe comes)', async () => {
     const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
       clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),

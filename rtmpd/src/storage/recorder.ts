@@ -242,6 +242,7 @@ class StreamRecording implements Subscriber {
     if (this.ended) return;
     this.ended = true;
     this.fragmenter?.finish();
+    this.fragmenter?.finishHeldAudio();
     this.endFile();
     void Promise.all(this.closingDone()).then(() => this.o.onDone());
   }
