@@ -29,8 +29,13 @@ async function recording(name: string, fragments: number): Promise<RecordingFile
       box('moof', box('traf', box('tfhd', words(0, 1)), box('tfdt', words(0, i * 1000)), box('trun', words(0x100, 1, 1000)))),
       box('mdat'),
     ]);
+  return fmp4File(name, Buffer.concat([init, ...Array.from({ length: fragments }, (_, i) => fragment(i))]));
+}
+
+/** Writes `bytes` as the fMP4 recording `name`. */
+async function fmp4File(name: string, bytes: Buffer): Promise<RecordingFile> {
   const path = join(dir, name);
-  await writeFile(path, Buffer.concat([init, ...Array.from({ length: fragments }, (_, i) => fragment(i))]));
+  await writeFile(path, bytes);
   const { size, mtime } = await stat(path);
   const start = new Date(0);
   return { id: `live/k/${name}`, app: 'live', key: 'k', name, path, format: 'fmp4', start, size, modified: mtime };
@@ -87,5 +92,25 @@ describe('recording indexes', () => {
     // No place was lost: another request's files are read two at a time as before.
     const after = await Promise.all(Array.from({ length: 3 }, (_, i) => recording(`after-${i}.mp4`, 2)));
     expect((await Promise.all(after.map(indexerFor()))).map((i) => i.duration)).toEqual([2, 2, 2]);
+  });
+});
+
+describe('a fragment', () => {
+  /** A trak of track `id` with `timescale` and a handler of `handler` (vide, soun). */
+  const trak = (id: number, timescale: number, handler: string): Buffer =>
+    box(
+      'trak',
+      box('tkhd', words(0, 0, 0, id)),
+      box('mdia', box('mdhd', words(0, 0, 0, timescale)), box('hdlr', words(0, 0), Buffer.from(handler))),
+    );
+  /** A traf of track `id`: one sample of `duration` at `time`. */
+  const traf = (id: number, time: number, duration: number): Buffer =>
+    box('traf', box('tfhd', words(0, id)), box('tfdt', words(0, time)), box('trun', words(0x100, 1, duration)));
+
+  it("is timed by its video track's samples, though the audio track's come first", async () => {
+    const init = box('moov', trak(1, 48_000, 'soun'), trak(2, 1000, 'vide'));
+    const moof = box('moof', traf(1, 96_000, 48_000), traf(2, 5000, 2000));
+    const index = await indexerFor()(await fmp4File('audio-first.mp4', Buffer.concat([init, moof, box('mdat')])));
+    expect(index.fragments.map((f) => [f.start, f.duration])).toEqual([[5, 2]]);
   });
 });
