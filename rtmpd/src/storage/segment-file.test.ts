@@ -23,3 +23,10 @@ it('refuses appends once the file has failed, and counts as queued only what it 
   expect(queued).toEqual([13, 100]);
   expect(backlog.bytes).toBe(0);
 });
+
+it('admits appends while a stream has up to 32 MiB queued in all, that limit included', () => {
+  const backlog = new DiskBacklog();
+  backlog.bytes = 1;
+  expect(backlog.admits(32 * 1024 * 1024 - 1)).toBe(true);
+  expect(backlog.admits(32 * 1024 * 1024)).toBe(false);
+});
