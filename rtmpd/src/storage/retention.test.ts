@@ -212,4 +212,21 @@ describe('Retention', () => {
     expect(await r.sweep(NOW + 130_000)).toEqual([]);
     expect(walks.count).toBe(2);
   });
+
+  it('keeps a file last written exactly the maximum age ago: only older ones are deleted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-ret-'));
+    await recording(dir, 'live', 'cam', 24, 1);
+    expect(await retention(dir, { recordingMaxAgeHours: 24 }).sweep(NOW)).toEqual([]);
+    expect((await retention(dir, { recordingMaxAgeHours: 24 }).sweep(NOW + 1)).map((d) => d.reason)).toEqual(['age']);
+  });
+
+  it('trims the volume by the files left after the deletes by age, in the same sweep', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-ret-'));
+    await recording(dir, 'live', 'cam', 30, 100);
+    await recording(dir, 'live', 'cam', 3, 100);
+    await recording(dir, 'live', 'cam', 2, 100);
+    const deleted = await retention(dir, { recordingMaxAgeHours: 24, recordingMaxBytes: 150 * 1024 }).sweep(NOW);
+    expect(deleted.map((d) => d.reason)).toEqual(['age', 'volume_size']);
+    expect(await remaining(dir, 'live', 'cam')).toBe(1);
+  });
 });
