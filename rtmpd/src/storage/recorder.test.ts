@@ -39,6 +39,12 @@ afterEach(async () => {
 const config = (overrides: Partial<Config> = {}): Config => ({ ...configSchema.parse({}), recordingSegmentSeconds: 2, ...overrides });
 const newHub = () => (hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 }));
 
+/** A recorder on a new hub, writing to a new storage directory. */
+async function startRecorder(overrides: Partial<Config> = {}): Promise<{ storageDir: string; recorder: Recorder }> {
+  const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+  return { storageDir, recorder: new Recorder({ hub: newHub(), storageDir, config: config(overrides), logger }) };
+}
+
 function publish(app: string, key: string): Stream {
   return hub.publish(app, key, { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
 }
@@ -50,6 +56,23 @@ function push(stream: Stream, offsetMs = 0, tags = clip): void {
     if (tag.kind === 'video') stream.pushVideo(tag.timestamp + offsetMs, tag.body, now);
     else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp + offsetMs, tag.body, now);
     else if (offsetMs === 0) stream.setMetadata(tag.timestamp, tag.body, {}, now);
+  }
+}
+
+/**
+ * Pushes `tags` in parts split at the timestamps `splits`, each a batch of
+ * its own: the (faked) FLV batch timer runs after each part. Tags from `end`
+ * on are left out.
+ */
+function pushInBatches(stream: Stream, tags: FlvTagRecord[], splits: number[], end = Infinity): void {
+  const bounds = [-Infinity, ...splits, end];
+  for (let i = 1; i < bounds.length; i++) {
+    push(
+      stream,
+      0,
+      tags.filter((t) => t.timestamp >= bounds[i - 1]! && t.timestamp < bounds[i]!),
+    );
+    vi.advanceTimersByTime(300);
   }
 }
 
@@ -84,8 +107,7 @@ async function recordings(dir: string): Promise<string[]> {
 
 describe('Recorder', () => {
   it('records fragmented MP4 segments named by start time, each starting on a keyframe and playable by ffprobe', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const { storageDir, recorder } = await startRecorder();
     const stream = publish('live', 'cam1');
     push(stream);
     // The publisher vanishes without any goodbye: every file must still be whole.
@@ -134,8 +156,7 @@ describe('Recorder', () => {
   });
 
   it('creates an FLV file with its first tags, so that a crash while they are gathered leaves no file with a header alone', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: 'flv' }), logger });
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
     const stream = publish('live', 'cam');
     push(
       stream,
@@ -181,13 +202,7 @@ describe('Recorder', () => {
   }
 
   it('goes on at the next keyframe after a dropped fMP4 fragment, never with frames that need the lost one', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({
-      hub: newHub(),
-      storageDir,
-      config: config({ recordingSegmentSeconds: 60, recordingFragmentSeconds: 0.3 }),
-      logger,
-    });
+    const { storageDir, recorder } = await startRecorder({ recordingSegmentSeconds: 60, recordingFragmentSeconds: 0.3 });
     const stream = publish('live', 'gap');
     // More than may queue behind the fragments before it: the keyframe's fragment is dropped.
     push(stream, 0, withHugeFrames([2000], 33 << 20));
@@ -205,28 +220,13 @@ describe('Recorder', () => {
   });
 
   it('goes on at the next keyframe after a dropped FLV batch, never with frames that need the lost one', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({
-      hub: newHub(),
-      storageDir,
-      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
-      logger,
-    });
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 60 });
     const stream = publish('live', 'gap');
     // Tags are written in batches every 200 ms: the one from 1 s to 3 s holds 36 MiB, more than may queue behind the
     // first (the disk has written nothing yet: the timers run while no I/O can).
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
-    const batches = [tags.filter((t) => t.timestamp < 1000), tags.filter((t) => t.timestamp >= 1000 && t.timestamp <= 3000)];
-    for (const batch of batches) {
-      push(stream, 0, batch);
-      vi.advanceTimersByTime(300);
-    }
-    push(
-      stream,
-      0,
-      tags.filter((t) => t.timestamp > 3000),
-    );
+    pushInBatches(stream, tags, [1000, 3001]);
     hub.unpublish(stream);
     await recorder.close();
     const [file] = await listRecordings(storageDir);
@@ -247,12 +247,10 @@ describe('Recorder', () => {
 
   for (const format of ['fmp4', 'flv'] as const) {
     it(`writes a ${format} append larger than the disk queue that comes while nothing is queued (10 s fragments above ~27 Mbps)`, async () => {
-      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-      const recorder = new Recorder({
-        hub: newHub(),
-        storageDir,
-        config: config({ recordingFormat: format, recordingSegmentSeconds: 60, recordingFragmentSeconds: 1 }),
-        logger,
+      const { storageDir, recorder } = await startRecorder({
+        recordingFormat: format,
+        recordingSegmentSeconds: 60,
+        recordingFragmentSeconds: 1,
       });
       const stream = publish('live', 'big');
       // The fragment from 2 s to 3 s holds a 33 MiB keyframe (FLV: the batch from 2 s to 2.1 s, three 12 MiB frames).
@@ -275,30 +273,13 @@ describe('Recorder', () => {
   }
 
   it('keeps a new decoder config that comes while an FLV file waits for a keyframe after a dropped batch', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({
-      hub: newHub(),
-      storageDir,
-      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
-      logger,
-    });
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 60 });
     const stream = publish('live', 'gap');
     // As in the test above, the batch from 1 s to 3 s is dropped; then the publisher goes on at 640x360.
     const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
     const bigger = (await readFlvFile(await lavfiClip({ width: 640, height: 360, seconds: 2 }))).tags.filter((t) => t.kind !== 'data');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    push(
-      stream,
-      0,
-      tags.filter((t) => t.timestamp < 1000),
-    );
-    vi.advanceTimersByTime(300);
-    push(
-      stream,
-      0,
-      tags.filter((t) => t.timestamp >= 1000 && t.timestamp <= 3000),
-    );
-    vi.advanceTimersByTime(300);
+    pushInBatches(stream, tags, [1000, 3001], 3001);
     push(stream, 3040, bigger);
     hub.unpublish(stream);
     await recorder.close();
@@ -310,13 +291,7 @@ describe('Recorder', () => {
   });
 
   it('removes a file whose first fMP4 fragment is dropped; the next keyframe starts the next file, named by its time', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({
-      hub: newHub(),
-      storageDir,
-      config: config({ recordingSegmentSeconds: 3, recordingFragmentSeconds: 0.3 }),
-      logger,
-    });
+    const { storageDir, recorder } = await startRecorder({ recordingSegmentSeconds: 3, recordingFragmentSeconds: 0.3 });
     // The second file would start at the 3 s keyframe, whose fragment is more than may queue behind the first file's.
     push(publish('live', 'first'), 0, withHugeFrames([3000], 33 << 20));
     hub.closeAll();
@@ -334,30 +309,13 @@ describe('Recorder', () => {
   });
 
   it('removes a file whose first FLV tags are dropped; the next keyframe starts the next file, with its headers there', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({
-      hub: newHub(),
-      storageDir,
-      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 3 }),
-      logger,
-    });
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 3 });
     const stream = publish('live', 'first');
     // The second file starts at the 3 s keyframe; the tags of its first batch (200 ms) hold 36 MiB, more than may
     // queue behind the first file's (the disk has written nothing yet: the timers run while no I/O can).
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const tags = withHugeFrames([3000, 3040, 3080], 12 << 20);
-    for (const [from, to] of [
-      [0, 3000],
-      [3000, 3100],
-      [3100, Infinity],
-    ] as const) {
-      push(
-        stream,
-        0,
-        tags.filter((t) => t.timestamp >= from && t.timestamp < to),
-      );
-      vi.advanceTimersByTime(300);
-    }
+    pushInBatches(stream, tags, [3000, 3100]);
     hub.unpublish(stream);
     await recorder.close();
     const files = await listRecordings(storageDir);
@@ -378,8 +336,7 @@ describe('Recorder', () => {
     // 14 s with keyframes at 0 and 12 s; files of 2 s.
     const longGop = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '300', '-sc_threshold', '0'];
     const tags = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 14, videoCodec: longGop }))).tags;
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const { storageDir, recorder } = await startRecorder();
     push(publish('live', 'longgop'), 0, tags);
     hub.closeAll();
     await recorder.close();
@@ -418,8 +375,7 @@ describe('Recorder', () => {
 
   for (const format of ['fmp4', 'flv'] as const) {
     it(`cuts a ${format} file that sees no keyframe for 5 minutes (intra refresh), so that no file grows without bound`, async () => {
-      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
       push(publish('live', 'refresh'), 0, intraRefresh(310));
       hub.closeAll();
       await recorder.close();
@@ -433,25 +389,13 @@ describe('Recorder', () => {
     ['flv', 300_000, [0, 600]], // the second file's first tags are lost: it is removed, and the wait is bounded from its start
   ] as const) {
     it(`resumes an intra-refresh ${format} recording in a new file 5 minutes after the file whose append at ${dropAtMs} ms was dropped`, async () => {
-      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
       const stream = publish('live', 'refresh');
       // 36 MiB from dropAtMs, more than may queue behind what came before (the disk has written nothing yet: the
       // timers, which write FLV batches, run while no I/O can).
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       const tags = withHugeFrames([dropAtMs, dropAtMs + 100, dropAtMs + 200], 12 << 20, intraRefresh(610));
-      for (const [from, to] of [
-        [0, dropAtMs],
-        [dropAtMs, dropAtMs + 300],
-        [dropAtMs + 300, Infinity],
-      ] as const) {
-        push(
-          stream,
-          0,
-          tags.filter((t) => t.timestamp >= from && t.timestamp < to),
-        );
-        vi.advanceTimersByTime(300);
-      }
+      pushInBatches(stream, tags, [dropAtMs, dropAtMs + 300]);
       hub.unpublish(stream);
       await recorder.close();
       expect(recorder.stats.dropped).toBeGreaterThan(0);
@@ -471,8 +415,7 @@ describe('Recorder', () => {
         if (t === audio[0]) return [{ ...audioHeader, timestamp: t.timestamp }, t];
         return audio.includes(t) ? [t] : [];
       });
-      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-      const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+      const { storageDir, recorder } = await startRecorder();
       push(publish('live', 'late'), 0, tags);
       hub.closeAll();
       await recorder.close();
@@ -494,8 +437,7 @@ describe('Recorder', () => {
       { ...audioHeader, timestamp: audio[0]!.timestamp },
       ...audio,
     ].sort((a, b) => a.timestamp - b.timestamp);
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const { storageDir, recorder } = await startRecorder();
     push(publish('live', 'late'), 0, tags);
     hub.closeAll();
     await recorder.close();
@@ -524,8 +466,7 @@ describe('Recorder', () => {
         { ...interframe!, timestamp: (i + 1) * 40 },
       ]).flat(),
     ];
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger });
+    const { storageDir, recorder } = await startRecorder();
     push(publish('live', 'held'), 0, tags);
     hub.closeAll();
     await recorder.close();
@@ -537,8 +478,7 @@ describe('Recorder', () => {
   });
 
   it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {
-    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: 'flv' }), logger });
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
     // The timestamps wrap to 0 at 3 s into the clip, in the middle of the second file.
     const stream = publish('live', 'wrap');
     const now = performance.now();
@@ -556,8 +496,7 @@ describe('Recorder', () => {
 
   for (const format of ['fmp4', 'flv'] as const) {
     it(`starts a new ${format} file at the next keyframe when the publisher's clock steps back; a file's timestamps only go forward`, async () => {
-      const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-      const recorder = new Recorder({ hub: newHub(), storageDir, config: config({ recordingFormat: format }), logger });
+      const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
       // 10-16 s, then the same clip again at 0-6 s.
       const stream = publish('live', 'back');
       push(stream, 10_000);
