@@ -222,6 +222,26 @@ describe('HTTP API access', () => {
     expect(badBan.status).toBe(400);
   });
 
+  it('answers a stream id that could never be published with a 400 saying why, on every route that takes one', async () => {
+    const { url } = await serve({ tokens: [token] });
+    const long = 'k'.repeat(200);
+    for (const [method, path, why] of [
+      ['GET', '/api/v1/rtmp/streams/rtmp%2Flive%2Fca%00m', 'stream key "ca\0m"'],
+      ['GET', '/api/v1/rtmp/streams/rtmp/live/.cam', 'stream key ".cam"'],
+      ['GET', `/api/v1/rtmp/streams/rtmp%2Flive%2F${long}/snapshot`, '(200 characters)'],
+      ['GET', '/api/v1/rtmp/streams/rtmp/api/cam/snapshot', 'reserved'],
+      ['DELETE', '/api/v1/rtmp/streams/rtmp%2F..%2Fcam', 'app ".."'],
+      ['PUT', '/api/v1/auth/revocations/rtmp%2Flive%2F..', 'stream key ".."'],
+      ['DELETE', '/api/v1/auth/revocations/rtmp/live/.cam', 'stream key ".cam"'],
+    ]) {
+      const res = await fetch(url(path!), { method, headers: bearer });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(await res.json(), `${method} ${path}`).toEqual({
+        error: { code: 'invalid_stream_id', message: expect.stringContaining(why!) },
+      });
+    }
+  });
+
   it("refuses a route declared with an access without it, wherever its path is: the route's entry decides", async () => {
     const route = (path: string, access: 'token' | 'read' | 'metrics') =>
       ({ method: 'get', paths: [path], summary: path, access, query: noQuery, ok: { 204: { description: 'done', empty: true } } }) as const;

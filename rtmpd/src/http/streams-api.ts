@@ -5,6 +5,7 @@ import { hasApiToken } from '../auth/http-access.ts';
 import type { HlsServer } from '../hls/server.ts';
 import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
+import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import { SnapshotError, type SnapshotErrorCode, type SnapshotService } from '../snapshot/service.ts';
 import type { Recorder } from '../storage/recorder.ts';
@@ -217,11 +218,25 @@ export async function sendSnapshot(ctx: RouterContext, snapshots: SnapshotServic
   }
 }
 
-/** A stream id from route params, either `:stream_id` (URL-encoded) or `rtmp/:app/:key`; a bad one is a 400. */
+/**
+ * A stream id from route params, either `:stream_id` (URL-encoded) or
+ * `rtmp/:app/:key`. A malformed one, or one naming a stream that could never
+ * be published (hub/names.ts), is a 400 that says why, not a 404 "not live".
+ */
 export function streamIdOf(params: unknown): string {
+  const { app, key } = appAndKeyOf(params);
+  const invalid = invalidStreamName(app, key);
+  if (invalid) throw new ApiError(400, 'invalid_stream_id', invalid);
+  return streamId(app, key);
+}
+
+function appAndKeyOf(params: unknown): { app: string; key: string } {
   const encoded = encodedParams.safeParse(params);
-  if (encoded.success) return encoded.data.stream_id;
+  if (encoded.success) {
+    const [, app = '', key = ''] = encoded.data.stream_id.split('/');
+    return { app, key };
+  }
   const decoded = decodedParams.safeParse(params);
-  if (decoded.success) return `rtmp/${decoded.data.app}/${decoded.data.key}`;
+  if (decoded.success) return decoded.data;
   throw new ApiError(400, 'invalid_stream_id', encoded.error.issues[0]?.message ?? 'invalid stream id');
 }
