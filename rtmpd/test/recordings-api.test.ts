@@ -168,6 +168,10 @@ describe('recordings API', () => {
       ['GET', '/api/v1/rtmp/recordings?start=2026-01-01T00:00:00Z&start=2026-01-02T00:00:00Z', 'start'],
       ['GET', '/api/v1/rtmp/recordings?start=yesterday', 'start'],
       ['GET', '/api/v1/rtmp/recordings?limit=0', 'limit'],
+      // A token no page gave out was a 200 with whatever sorted after its bytes, often nothing.
+      ['GET', '/api/v1/rtmp/recordings?page_token=garbage', 'page_token'],
+      ['GET', `/api/v1/rtmp/recordings?page_token=${Buffer.from('live/rec/not-a-recording').toString('base64url')}`, 'page_token'],
+      ['GET', `/api/v1/rtmp/recordings?page_token=${Buffer.from(`pod-0/${r.id}`).toString('base64url')}`, 'page_token'],
       ['GET', '/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec&to=2026-01-01T00:00:00Z', 'to'],
       ['GET', '/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec&stream_id=rtmp%2Flive%2Fother', 'stream_id'],
       ['GET', `${r.url}?download=1`, 'download'],

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { memoryLeaseApi } from '../../test/support/memory-lease-api.ts';
 import { RecordingStore } from '../http/recording-store.ts';
 import type { RecordingView } from '../http/recordings-api.ts';
@@ -117,6 +117,30 @@ describe('one pod’s page', () => {
   });
 
   // An API server under load times out the renewals of a pod that still serves its recordings.
+  it('refuses a page_token no page gave out with a 400 naming it, before any pod is asked', async () => {
+    const presentPods = vi.fn(() => []);
+    const directory = { presentPods } as unknown as FleetDirectory;
+    const index = new FleetRecordingIndex({
+      directory,
+      pod: 'edge-0',
+      identity: 'me',
+      token: 't',
+      store: storeOf(dir),
+      log: pino({ level: 'silent' }),
+    });
+    for (const id of ['garbage', 'edge-1/live/cam/not-a-recording', `/live/cam/${T2}`, `edge-1/live/../${T2}`, `live/cam/${T2}`]) {
+      const page_token = Buffer.from(id).toString('base64url');
+      await expect(index.list({ limit: 10, page_token }), id).rejects.toMatchObject({
+        status: 400,
+        code: 'bad_request',
+        message: expect.stringContaining('"page_token"'),
+      });
+    }
+    expect(presentPods).not.toHaveBeenCalled();
+    const valid = Buffer.from(`edge-1/live/cam/${T2}`).toString('base64url');
+    expect(await index.list({ limit: 10, page_token: valid })).toMatchObject({ recordings: [] });
+  });
+
   it('is asked of a pod whose Lease exists, seen renewed lately or not, and no more once its Lease is gone', async () => {
     const token = 'the-fleet-token-of-this-test';
     const hub = new StreamHub({ gopCacheMaxBytes: 0, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });

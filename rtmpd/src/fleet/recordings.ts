@@ -13,7 +13,14 @@ import { ApiError } from '../http/errors.ts';
 import { wholeNumber } from '../http/query.ts';
 import { recordingUrl, type RecordingStore } from '../http/recording-store.ts';
 import { abortedBy } from '../http/routing.ts';
-import type { FleetRecordingList, FleetRecordings, RecordingListQuery, RecordingSelection, RecordingView } from '../http/recordings-api.ts';
+import {
+  pageTokenId,
+  type FleetRecordingList,
+  type FleetRecordings,
+  type RecordingListQuery,
+  type RecordingSelection,
+  type RecordingView,
+} from '../http/recordings-api.ts';
 import { parseRecordingName } from '../storage/catalog.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { FleetDirectory } from './directory.ts';
@@ -175,9 +182,7 @@ export class FleetRecordingIndex implements FleetRecordings {
   }
 
   async list(query: RecordingListQuery, signal?: AbortSignal): Promise<FleetRecordingList> {
-    const after = query.page_token ? Buffer.from(query.page_token, 'base64url').toString() : undefined;
-    if (after !== undefined && after.split('/').length !== 4)
-      throw new ApiError(400, 'bad_request', 'page_token: not one this fleet gave out (pass next_page_token back as it came)');
+    const after = query.page_token ? pageTokenId(query.page_token, true) : undefined;
     const params = selectionParams(query);
     params.set('limit', String(query.limit));
     if (after !== undefined) params.set('after', after);

@@ -1,6 +1,7 @@
 import type { RouterContext } from '@koa/router';
 import { z } from 'zod';
 import { renderVodPlaylist, type VodFile } from '../hls/vod-playlist.ts';
+import { parseRecordingId } from '../storage/catalog.ts';
 import { ApiError } from './errors.ts';
 import { noQuery, wholeNumber } from './query.ts';
 import { RECORDINGS_PREFIX as PREFIX, type RecordingStore } from './recording-store.ts';
@@ -77,6 +78,24 @@ const listQuery = recordingSelection.extend({
 });
 export type RecordingListQuery = z.infer<typeof listQuery>;
 
+/**
+ * The recording id a page_token names: `<app>/<key>/<file>`, or in a fleet
+ * `<pod>/<app>/<key>/<file>`. A token no page gave out is a 400: it would
+ * otherwise list from wherever its bytes sort, often nothing, with a 200.
+ */
+export function pageTokenId(token: string, inFleet: boolean): string {
+  const id = Buffer.from(token, 'base64url').toString();
+  const slash = id.indexOf('/');
+  const recordingId = inFleet ? id.slice(slash + 1) : id;
+  if ((inFleet && slash <= 0) || !parseRecordingId(recordingId))
+    throw new ApiError(
+      400,
+      'bad_request',
+      'query parameter "page_token": not one this server gave out (pass next_page_token back as it came)',
+    );
+  return id;
+}
+
 /** A recording's paths, for the three forms its id takes. */
 const RECORDING_PATHS = ['/:id', '/:app/:key/:name', '/:pod/:app/:key/:name'].map((id) => `${PREFIX}${id}`);
 const PLAYLIST = 'application/vnd.apple.mpegurl';
@@ -147,7 +166,7 @@ export function recordingsApi({ store, fleet }: RecordingsApiOptions): Router {
     }
     let files = await store.select(query);
     if (query.page_token) {
-      const after = Buffer.from(query.page_token, 'base64url').toString();
+      const after = pageTokenId(query.page_token, false);
       const at = files.findIndex((f) => f.id === after);
       files = at >= 0 ? files.slice(at + 1) : files.filter((f) => f.id > after);
     }
