@@ -26,7 +26,7 @@ async function serve(rules: unknown) {
   const config = { authRules: authRulesSchema.parse(rules) };
   // The authorizer needs the server's hub, and the server needs the authorizer's check.
   const holder: { authorizer?: Authorizer } = {};
-  const server = await startTestRtmpServer({}, { admission: [(request) => holder.authorizer!.rtmpCheck(request)] });
+  const server = await startTestRtmpServer({}, { admission: [(request) => holder.authorizer!.rtmpCheck(request)], logger });
   const authorizer = await Authorizer.start({ config, hub: server.hub, logger, reloadIntervalMs: 100 });
   holder.authorizer = authorizer;
   onTestFinished(() => authorizer.close());
@@ -147,6 +147,32 @@ describe('authorizer', () => {
       expect(logs(), name).toMatch(new RegExp(refusal));
     }
     expect(authorizer.stats.refusals).toEqual({ 'publish bad_secret': 1, 'publish bad_signature': 2, 'publish bad_token': 2 });
+  });
+
+  it('logs at most 10 refused plays of a player that retries at once, RTMP or HLS, and counts every one', async () => {
+    const { url, authorizer, logs } = await serve([{ method: 'open', actions: ['publish'] }]);
+    for (let i = 0; i < 12; i++) {
+      const player = await testClient(url('cam'));
+      expect(codeOf(await player.play().catch((err: unknown) => err))).toBe('NetStream.Play.Unauthorized');
+      player.close();
+    }
+    const hls = {
+      action: 'play',
+      protocol: 'hls',
+      tls: false,
+      app: 'live',
+      key: 'cam',
+      params: new URLSearchParams(),
+      clientIp: '127.0.0.1',
+    } as const;
+    for (let i = 0; i < 30; i++) await authorizer.authorize({ ...hls, signal: AbortSignal.timeout(1000) });
+    expect(authorizer.stats.refusals['play no_matching_rule']).toBe(42);
+    const lines = (msg: string) =>
+      logs()
+        .split('\n')
+        .filter((line) => line.includes(`"msg":"${msg}"`)).length;
+    expect(lines('auth: play refused')).toBe(10);
+    expect(lines('rtmp play refused')).toBe(10);
   });
 
   it('rules: first match decides, no match refuses; a revocation refuses publishing and ends the live publisher', async () => {

@@ -7,6 +7,7 @@ import type { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { AdmissionCheck, AdmissionLease } from '../rtmp/server/admission.ts';
 import { lines, watchPath, type WatchedPath, type WatchedPathOptions } from '../secrets/mounted.ts';
+import { FaultLog } from '../telemetry/fault-log.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { CallbackClient } from './callback.ts';
 import { readCredentials } from './credentials.ts';
@@ -101,12 +102,18 @@ export class Authorizer {
   readonly stats: AuthStats = { refusals: Object.create(null) as Record<string, number>, ended: { kicked: 0, revoked: 0 } };
   private readonly options: AuthorizerOptions;
   private readonly logger: Logger;
+  /**
+   * Refusals are a client's doing: a player (RTMP, or HLS asking a segment at a time) may be refused
+   * as fast as it asks, with no rate limit like a publisher's, so their lines are limited.
+   */
+  private readonly refusals: FaultLog;
   private readonly revocations = new Revocations();
   private built: Built;
 
   private constructor(options: AuthorizerOptions, built: Built) {
     this.options = options;
     this.logger = options.logger;
+    this.refusals = new FaultLog(options.logger);
     this.built = built;
   }
 
@@ -243,7 +250,8 @@ export class Authorizer {
   private refused(request: AuthRequest, reason: RefusalReason, rule: number | undefined, detail: string | undefined): void {
     this.countRefusal(request.action, reason);
     // Never the query, the token or the secret: only what names the request and why it failed.
-    this.logger.info(
+    this.refusals.log(
+      'info',
       {
         action: request.action,
         protocol: request.protocol,

@@ -66,7 +66,7 @@ export interface SessionOptions {
   /** Checks every publish and play goes through; see admission.ts. */
   admission: readonly AdmissionCheck[];
   logger: RtmpLogger;
-  /** Limits the lines its faults log (protocol errors, timeouts), shared by the server's connections. */
+  /** Limits the lines its faults log (protocol errors, timeouts, refusals), shared by the server's connections. */
   faults: FaultLog;
   /** The listener the connection came in on: its publisher's or player's protocol. */
   protocol: RtmpProtocol;
@@ -692,7 +692,9 @@ export class RtmpSession {
 
   private refuse(action: AdmissionAction, streamId: number, key: string, code: string, description: string): void {
     countBy(this.options.stats.commandErrors, action);
-    this.options.logger.info(
+    // A player may retry a refused play at once, over and over, with no rate limit like a publisher's.
+    this.options.faults.log(
+      'info',
       { ...this.peer, app: shownName(this.app), key: shownName(key), code, reason: description },
       `rtmp ${action} refused`,
     );
