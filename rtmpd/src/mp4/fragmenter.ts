@@ -54,7 +54,7 @@ const AUDIO_RESYNC_SECONDS = 0.1;
  * publisher's clock stepped back, and a new timeline starts (as for a new
  * decoder config) rather than samples piling up at one time.
  */
-const STEP_BACK_SECONDS = 1;
+export const STEP_BACK_SECONDS = 1;
 /**
  * Audio held for the next segment (a new audio config while video runs)
  * beyond this ends the segment at the next video frame, keyframe or not: a

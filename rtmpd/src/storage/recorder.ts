@@ -6,7 +6,7 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
-import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
+import { Fragmenter, STEP_BACK_SECONDS, type Fragment } from '../mp4/fragmenter.ts';
 import type { AmfObject } from '../rtmp/wire/amf-values.ts';
 import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -162,8 +162,6 @@ function maxFileSeconds(segmentSeconds: number): number {
 
 /** FLV tags are gathered this long and written as one append. */
 const FLV_BATCH_MS = 200;
-/** Media this far before its track's last (not a 32-bit wrap): the publisher's clock stepped back (as the Fragmenter's). */
-const FLV_STEP_BACK_MS = 1000;
 
 /** One stream's recording: a lossless hub subscriber writing segment files one after another. */
 class StreamRecording implements Subscriber {
@@ -294,7 +292,7 @@ class StreamRecording implements Subscriber {
     const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
     if (packet.kind !== 'data') {
       // A file's timestamps only go forward: after a step back the next keyframe starts a new one.
-      if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -FLV_STEP_BACK_MS) this.endFile();
+      if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -STEP_BACK_SECONDS * 1000) this.endFile();
       this.flvLast[packet.kind] = packet.timestamp;
     }
     // A file removed for its first tags being dropped still bounds, from its start, the wait for the next keyframe.
