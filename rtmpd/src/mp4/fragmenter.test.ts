@@ -133,6 +133,37 @@ describe('Fragmenter', () => {
     expect(fragments).toHaveLength(2);
   });
 
+  it('holds at most MAX_FRAGMENT_SAMPLES audio frames for the next segment, however small, then starts it at once', async () => {
+    const { tags } = await readFlvFile(fixture('h264_aac.flv'));
+    const video = tags.filter((t) => t.kind === 'video' && t.timestamp < 500);
+    hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
+    const stream = hub.publish('live', 'tiny', { protocol: 'rtmp', remoteAddress: 'test', close: () => {} });
+    const inits: Buffer[] = [];
+    const fragmenter = new Fragmenter(
+      stream,
+      { segmentSeconds: 4, fragmentSeconds: 0.1 },
+      { init: (init) => inits.push(init), fragment: () => {} },
+    );
+    stream.subscribe(
+      {
+        kind: 'recorder',
+        delivery: 'lossless',
+        begin: () => {},
+        pendingBytes: () => 0,
+        write: (packet) => fragmenter.push(packet),
+        close: () => {},
+      },
+      performance.now(),
+    );
+    for (const tag of video) stream.pushVideo(tag.timestamp, tag.body, performance.now());
+    // A late audio config after fragments of the segment left: its frames wait for the next keyframe, which never comes.
+    stream.pushAudio(500, Buffer.from([0xaf, 0x00, 0x12, 0x10]), performance.now());
+    // 2-byte frames: 25,000 of them are 50 KB, far below the 4 MiB of bytes held audio may take.
+    for (let i = 0; i < 2.5 * MAX_FRAGMENT_SAMPLES; i++) stream.pushAudio(500, Buffer.from([0xaf, 0x01, 0x21, 0x00]), performance.now());
+    // Before, they were all held until the stream ended: no new segment started.
+    expect(inits).toHaveLength(2);
+  });
+
   it('starts segments on keyframes and keeps fragments near their target', async () => {
     const { fragments } = await fragment(fixture('hevc_opus.flv'), { segmentSeconds: 0.35, fragmentSeconds: 0.1 }); // keyframe every 10 frames (0.4 s)
     const segmentStarts = [fragments[0]!, ...fragments.filter((_, i) => fragments[i - 1]?.endsSegment)];

@@ -43,6 +43,14 @@ export interface FragmenterOptions {
   fragmentSeconds: number;
   /** A segment that sees no keyframe for this long is cut anyway (bounds what a sink holds). */
   maxSegmentSeconds?: number;
+  /**
+   * Audio held for a segment that no keyframe started (its timeline ended
+   * first: the stream, a new video config, a step back of the clock) leaves
+   * as an audio-only segment of its own, with its own init segment: the
+   * recorder keeps it as a file. HLS does not: its playlist is one
+   * rendition, and would have a segment without the video track.
+   */
+  keepHeldAudio?: boolean;
 }
 
 /** An audio-only start waits this long (media time) for a video header that metadata promised. */
@@ -57,9 +65,9 @@ const AUDIO_RESYNC_SECONDS = 0.1;
 export const STEP_BACK_SECONDS = 1;
 /**
  * Audio held for the next segment (a new audio config while video runs)
- * beyond this ends the segment at the next video frame, keyframe or not: a
- * publisher that sends no keyframe would otherwise make it hold audio for
- * maxSegmentSeconds (100 s of 320 kb/s audio fit).
+ * beyond this ends the segment at once, keyframe or not: a publisher that
+ * sends no keyframe (or no video) would otherwise make it hold audio for
+ * maxSegmentSeconds (100 s of 320 kb/s audio fit), or for ever.
  */
 const HELD_AUDIO_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -68,6 +76,12 @@ interface HeldFrame {
   dts: number;
   duration: number;
   payload: Buffer;
+}
+
+interface HeldAudio {
+  config: AudioTrackConfig;
+  frames: HeldFrame[];
+  bytes: number;
 }
 
 /**
@@ -98,7 +112,7 @@ export class Fragmenter {
   private video: VideoTrackConfig | undefined;
   private audio: AudioTrackConfig | undefined;
   /** A new audio config that came while a segment's video was out, and the frames since: the next segment's. */
-  private heldAudio: { config: AudioTrackConfig; frames: HeldFrame[]; bytes: number } | undefined;
+  private heldAudio: HeldAudio | undefined;
   private videoRun: TrackRun | undefined;
   private audioRun: TrackRun | undefined;
   private runs: TrackRun[] = [];
@@ -119,7 +133,7 @@ export class Fragmenter {
 
   constructor(stream: Stream, options: FragmenterOptions, sink: FragmentSink) {
     this.stream = stream;
-    this.options = { maxSegmentSeconds: Math.max(options.segmentSeconds * 4, 10), ...options };
+    this.options = { maxSegmentSeconds: Math.max(options.segmentSeconds * 4, 10), keepHeldAudio: false, ...options };
     this.sink = sink;
   }
 
@@ -142,24 +156,26 @@ export class Fragmenter {
     this.keyframeCut = true;
   }
 
-  /** The stream ended: whatever is gathered leaves as the segment's last fragment. */
+  /** The stream ended (or its timeline did): whatever is gathered leaves as the segment's last fragment, then the held audio (keepHeldAudio). */
   finish(): void {
-    if (!this.started) return;
-    this.videoRun?.setLastDuration(this.lastVideoDuration);
-    const end = this.videoRun ? (this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE : this.audioEnd();
-    this.flush(true, end);
-    this.started = false;
+    if (this.started) {
+      this.videoRun?.setLastDuration(this.lastVideoDuration);
+      const end = this.videoRun ? (this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE : this.audioEnd();
+      this.flush(true, end);
+      this.started = false;
+    }
+    this.finishHeldAudio();
   }
 
-  /**
-   * After finish: audio held for a segment that no keyframe started (the
-   * stream ended first) leaves as an audio-only segment of its own, with its
-   * own init segment. The recorder keeps it; HLS does not ask: its playlist
-   * is one rendition, and would end on a segment without the video track.
-   */
-  finishHeldAudio(): void {
+  /** Audio held for a segment that no keyframe started leaves as an audio-only segment (keepHeldAudio); its config stays the track's. */
+  private finishHeldAudio(): void {
     const held = this.heldAudio;
-    if (!held || held.frames.length === 0) return;
+    if (!held) return;
+    if (!this.options.keepHeldAudio || held.frames.length === 0) {
+      this.audio = held.config;
+      this.heldAudio = undefined;
+      return;
+    }
     this.takeHeldAudio(false);
     this.fragmentStart = held.frames[0]!.dts / held.config.sampleRate;
     this.flush(true, this.audioEnd());
@@ -227,10 +243,8 @@ export class Fragmenter {
 
   /** New decoder config: the segment ends here and a new init segment comes at the next keyframe. */
   private restart(): void {
+    // The held audio belongs to the timeline that ends: the new one starts at a keyframe after it.
     this.finish();
-    // The held frames are dropped: they come before the keyframe the new timeline starts on, as all audio before a start.
-    if (this.heldAudio) this.audio = this.heldAudio.config;
-    this.heldAudio = undefined;
     this.audioNext = undefined;
     this.audioWaitedSince = undefined;
   }
@@ -278,8 +292,7 @@ export class Fragmenter {
     this.audioNext += duration;
     if (this.heldAudio) {
       // A copy: the packet body may be a view of a buffer that is about to be reused.
-      this.heldAudio.frames.push({ dts, duration, payload: Buffer.from(payload) });
-      this.heldAudio.bytes += payload.length;
+      this.hold(this.heldAudio, { dts, duration, payload: Buffer.from(payload) });
       return;
     }
     if (!this.started) {
@@ -329,16 +342,35 @@ export class Fragmenter {
   private cutBefore(time: number, halfSample: number, keyframe: boolean): void {
     const { segmentSeconds, fragmentSeconds, maxSegmentSeconds } = this.options;
     const inSegment = time - this.segmentStart;
-    const overdue = inSegment >= maxSegmentSeconds || (this.heldAudio?.bytes ?? 0) > HELD_AUDIO_MAX_BYTES;
-    if ((keyframe && (this.forceCut || inSegment + halfSample >= segmentSeconds)) || overdue) {
-      this.flush(true, time);
-      this.segmentStart = time;
-      this.forceCut = false;
-      if (this.heldAudio) this.takeHeldAudio(true);
+    if ((keyframe && (this.forceCut || inSegment + halfSample >= segmentSeconds)) || inSegment >= maxSegmentSeconds) {
+      this.endSegment(time);
     } else if ((keyframe && this.keyframeCut) || time - this.fragmentStart + halfSample >= fragmentSeconds) {
       this.flush(false, time);
     }
     if (keyframe) this.keyframeCut = false;
+  }
+
+  /** The segment ends at `time`; the next one starts there, with the held audio if there is any. */
+  private endSegment(time: number): void {
+    this.flush(true, time);
+    this.segmentStart = time;
+    this.forceCut = false;
+    if (this.heldAudio) this.takeHeldAudio(true);
+  }
+
+  /**
+   * Keeps a frame for the next segment. Past HELD_AUDIO_MAX_BYTES, or
+   * MAX_FRAGMENT_SAMPLES frames (the next segment's first fragment takes
+   * them all; tiny frames cost their bookkeeping, not their bytes), that
+   * segment starts now, at any frame: the video frame that would end this
+   * one may be far off.
+   */
+  private hold(held: HeldAudio, frame: HeldFrame): void {
+    held.frames.push(frame);
+    held.bytes += frame.payload.length;
+    if (held.bytes <= HELD_AUDIO_MAX_BYTES && held.frames.length < MAX_FRAGMENT_SAMPLES) return;
+    this.videoRun!.setLastDuration(this.lastVideoDuration);
+    this.endSegment((this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE);
   }
 
   /** Ends the fragment before a sample at `time` when it holds MAX_FRAGMENT_SAMPLES. */

@@ -449,6 +449,44 @@ describe('Recorder', () => {
     expect(held! - video!).toBeCloseTo(audio[0]!.timestamp / 1000, 2);
   });
 
+  for (const change of ['a new video config', 'a step back of the clock'] as const) {
+    it(`writes audio held for the next fMP4 file as an audio-only file when ${change} ends the timeline before the keyframe that would start it`, async () => {
+      const audioHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+      // Audio from 1.5 s (after the file's first fragment left), held for the 2 s keyframe; at 1.9 s the timeline ends.
+      const held = clip.filter((t) => t.kind === 'audio' && t.body[1] === 1 && t.timestamp >= 1500 && t.timestamp < 1900);
+      const before = [
+        ...clip.filter((t) => t.kind !== 'audio' && t.timestamp < 1900),
+        { ...audioHeader, timestamp: held[0]!.timestamp },
+        ...held,
+      ].sort((a, b) => a.timestamp - b.timestamp);
+      // The same encoder at 640x360 from 1.9 s (a new video config), or the clip again from 0 (the clock steps back).
+      const after =
+        change === 'a new video config'
+          ? (await readFlvFile(await lavfiClip({ width: 640, height: 360, seconds: 2 }))).tags.map((t) => ({
+              ...t,
+              timestamp: t.timestamp + 1900,
+            }))
+          : clip;
+      const { storageDir, recorder } = await startRecorder();
+      const stream = publish('live', 'held');
+      push(stream, 0, before);
+      push(
+        stream,
+        0,
+        after.filter((t) => t.kind !== 'data'),
+      );
+      hub.closeAll();
+      await recorder.close();
+      const files = await listRecordings(storageDir);
+      const codecs = await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs));
+      expect(codecs[1]).toEqual(['aac']);
+      const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
+      const afterAudio = after.filter((t) => t.kind === 'audio' && t.body[1] === 1);
+      expect(counted[1]!['aac']).toBe(held.length);
+      expect(counted.reduce((sum, frames) => sum + (frames['aac'] ?? 0), 0)).toBe(held.length + afterAudio.length);
+    });
+  }
+
   it('holds a late audio config for the next fMP4 file at most 4 MiB of audio, then cuts the file at any frame (no keyframe comes)', async () => {
     const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
       clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),

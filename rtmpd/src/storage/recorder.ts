@@ -221,6 +221,8 @@ class StreamRecording implements Subscriber {
         fragmentSeconds: this.o.fragmentSeconds,
         // Fragments leave as they are made: a long segment holds nothing here.
         maxSegmentSeconds: maxFileSeconds(this.o.segmentSeconds),
+        // What was accepted is never lost: audio no keyframe took in gets a file of its own.
+        keepHeldAudio: true,
       },
       { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
     );
@@ -240,7 +242,6 @@ class StreamRecording implements Subscriber {
     if (this.ended) return;
     this.ended = true;
     this.fragmenter?.finish();
-    this.fragmenter?.finishHeldAudio();
     this.endFile();
     void Promise.all(this.closingDone()).then(() => this.o.onDone());
   }
