@@ -75,6 +75,21 @@ describe('Stream subscribers', () => {
     return stream;
   }
 
+  it("describe the audio track again when its frames switch codec (AAC to MP3) or rate, and drop the old codec's header", () => {
+    const stream = new Stream('live', 'switch', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
+    stream.pushAudio(0, Buffer.from([0xaf, 0x00, 0x12, 0x10]), 0); // AAC-LC, 44.1 kHz, stereo
+    stream.pushAudio(0, Buffer.from([0xaf, 0x01, 0x21, 0x00]), 0);
+    expect(stream.audioTrack?.codec).toBe('aac');
+    // MP3 (format 2), 44 kHz, 16-bit, stereo: it has no sequence header, its frames describe it.
+    stream.pushAudio(20, Buffer.from([0x2f, 0xff, 0xfb]), 0);
+    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 44100, channels: 2 });
+    // A player or a recording that starts now must not get AAC's config before MP3 frames.
+    expect(stream.audioHeader).toBeUndefined();
+    // 22 kHz mono: another MP3 track.
+    stream.pushAudio(40, Buffer.from([0x2a, 0xff, 0xf3]), 0);
+    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22050, channels: 1 });
+  });
+
   it('begin each subscriber once, before its decoder config and cached GOP', async () => {
     const stream = await liveStream();
     const late = new FakeSubscriber('http-flv');

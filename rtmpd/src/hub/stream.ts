@@ -8,6 +8,7 @@ import {
   legacyCompositionTime,
   legacyVideoFrameCodec,
   videoKeyframe,
+  type AudioInspection,
   type VideoInspection,
 } from '../flv/tag.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
@@ -294,8 +295,10 @@ export class Stream {
       }
     } else if (info.packet === 'frame') {
       this.stats.audioFrames++;
-      // Codecs without a sequence header (MP3, G.711) describe themselves per frame.
-      if (this.audioTrack === undefined) {
+      // Codecs without a sequence header (MP3, G.711) describe themselves per frame: a switch to one (AAC to MP3) is a new track.
+      if (describesNewTrack(this.audioTrack, info)) {
+        // A sequence header describes its codec's frames only: players and recordings must not get AAC's before MP3.
+        if (this.audioTrack?.codec !== info.codec) this.audioHeader = undefined;
         this.audioTrack = describeAudioTrack(info);
         this.options.onDescribed?.(this);
       }
@@ -450,4 +453,16 @@ export class Stream {
     if (delivery.gate !== undefined) delivery.gate.queued += packet.body.length;
     this.bytesOutByKind[delivery.kindIndex]! += packet.body.length;
   }
+}
+
+/**
+ * Whether an audio frame describes a track other than `track`: none yet,
+ * another codec (AAC to MP3), or, for a codec without a sequence header (MP3,
+ * G.711: its frames alone describe it), another rate or channel count.
+ */
+function describesNewTrack(track: AudioTrackInfo | undefined, frame: AudioInspection): boolean {
+  if (track === undefined || track.codec !== frame.codec) return true;
+  // AAC's legacy header says 44 kHz stereo whatever its AudioSpecificConfig says; Enhanced frames carry no such fields.
+  if (frame.codec === 'aac' || frame.enhanced) return false;
+  return frame.soundRate !== track.sampleRate || frame.channels !== track.channels;
 }

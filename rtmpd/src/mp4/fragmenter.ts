@@ -274,13 +274,20 @@ export class Fragmenter {
   }
 
   private onAudio(packet: MediaPacket): void {
-    if (!this.audio && !this.heldAudio) {
-      // MP3 has no sequence header: its track is known from the first frame.
-      const info = this.stream.audioTrack;
-      if (info?.codec !== 'mp3' || info.sampleRate === undefined) return;
-      this.changeAudio({ kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 });
+    const info = this.stream.audioTrack;
+    let audio = this.heldAudio?.config ?? this.audio;
+    // MP3 has no sequence header: its frames describe its track, the first and any that change it (AAC to MP3).
+    const channels = info?.channels ?? 2;
+    if (
+      info?.codec === 'mp3' &&
+      info.sampleRate !== undefined &&
+      (audio?.codec !== 'mp3' || audio.sampleRate !== info.sampleRate || audio.channels !== channels)
+    ) {
+      audio = { kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels };
+      this.changeAudio(audio);
     }
-    const audio = (this.heldAudio?.config ?? this.audio)!;
+    // Frames of another codec than the track's (one MP4 does not carry here, after a switch) are not the track's.
+    if (audio === undefined || audio.codec !== info?.codec) return;
     const rate = audio.sampleRate;
     const ms = this.audioClock.unwrap(packet.timestamp);
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();

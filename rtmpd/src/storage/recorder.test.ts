@@ -487,6 +487,32 @@ describe('Recorder', () => {
     });
   }
 
+  for (const format of ['fmp4'] as const) {
+    it(`starts a new ${format} file when the publisher's audio switches from AAC to MP3, and loses no audio frame`, async () => {
+      const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
+      const aac = clip.filter((t) => t.kind === 'audio' && t.timestamp < 2500);
+      const mp3 = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 2500);
+      const tags = [...clip.filter((t) => t.kind !== 'audio'), ...aac, ...mp3].sort((a, b) => a.timestamp - b.timestamp);
+      const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
+      push(publish('live', 'switch'), 0, tags);
+      hub.closeAll();
+      await recorder.close();
+      const files = await listRecordings(storageDir);
+      // The switch comes at 2.5 s, in the second file (2-4 s): the MP3 since then starts the third, at the 3 s keyframe.
+      expect(await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs))).toEqual([
+        ['aac', 'h264'],
+        ['aac', 'h264'],
+        ['h264', 'mp3'],
+        ['h264', 'mp3'],
+      ]);
+      const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
+      const total = (codec: string) => counted.reduce((sum, frames) => sum + (frames[codec] ?? 0), 0);
+      expect(total('aac')).toBe(aac.filter((t) => t.body[1] === 1).length);
+      expect(total('mp3')).toBe(mp3.length);
+      expect(total('h264')).toBe(150);
+    });
+  }
+
   it('holds a late audio config for the next fMP4 file at most 4 MiB of audio, then cuts the file at any frame (no keyframe comes)', async () => {
     const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
       clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
