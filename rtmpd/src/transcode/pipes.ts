@@ -4,9 +4,11 @@
 // from its output pipe and publishes it into the hub as a `transcode`
 // publisher, once it holds the rendition's fleet claim (when in a fleet).
 import type { Readable, Writable } from 'node:stream';
-import { FlvDemuxer } from '../flv/demux.ts';
+import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
+import type { MediaKind } from '../flv/media-kind.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import { pushFlvTags } from '../flv/publish.ts';
+import { inspectAudio, inspectVideo } from '../flv/tag.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
 import type { MediaPacket } from '../hub/packet.ts';
@@ -71,26 +73,28 @@ export interface RenditionPublishOptions {
 }
 
 /**
- * One rendition from its output pipe. Nothing is read before ffmpeg writes
- * (its encoders work) and the claim is held: the pipe stays paused, so
- * ffmpeg waits on it, and no more than the one chunk read is held here.
- * Published while the pipe lasts; a claim refused or a hub that will not take
- * it closes the pipe, which ffmpeg fails on (and restarts after its backoff).
+ * One rendition from its output pipe. Its claim is taken once ffmpeg writes
+ * (its encoders work), and the pipe is read on meanwhile: ffmpeg writes every
+ * rendition from one thread, so one full pipe would stall them all and its
+ * reading of the source, and it would be killed as stalled. What it writes
+ * before the claim is held waits in a ClaimWait, bounded. Published while the
+ * pipe lasts; a claim refused or a hub that will not take it closes the pipe,
+ * which ffmpeg fails on (and restarts after its backoff).
  */
 export class RenditionPublish {
   private readonly o: RenditionPublishOptions;
   private readonly demuxer = new FlvDemuxer();
   /** Aborts a claim in flight when the rendition ends first. */
   private readonly ending = new AbortController();
+  /** Until it is published. */
+  private waiting: ClaimWait | undefined = new ClaimWait();
   private stream: Stream | undefined;
   private lease: AdmissionLease | undefined;
 
   constructor(o: RenditionPublishOptions) {
     this.o = o;
-    o.output.once('data', (first: Buffer) => {
-      o.output.pause();
-      void this.publish(first);
-    });
+    o.output.once('data', () => void this.publish());
+    o.output.on('data', (chunk: Buffer) => this.push(chunk));
     o.output.once('close', () => this.end());
     o.output.on('error', (err) => this.end(`its pipe failed: ${err.message}`));
   }
@@ -99,8 +103,8 @@ export class RenditionPublish {
     return streamId(this.o.app, this.o.key);
   }
 
-  private async publish(first: Buffer): Promise<void> {
-    const { hub, app, key, output, claim, from } = this.o;
+  private async publish(): Promise<void> {
+    const { hub, app, key, claim, from } = this.o;
     const request = { app, key, protocol: 'transcode' as const, signal: this.ending.signal, startedAt: performance.now() };
     let decision: AdmissionDecision;
     try {
@@ -118,15 +122,26 @@ export class RenditionPublish {
     } catch (err) {
       return this.end(`the hub refused it: ${(err as Error).message}`);
     }
-    this.push(first);
-    output.on('data', (chunk: Buffer) => this.push(chunk));
-    output.resume();
+    const waited = this.waiting!.tags();
+    this.waiting = undefined;
+    this.pushTags(waited);
   }
 
   private push(chunk: Buffer): void {
-    if (!this.stream) return;
+    if (this.ending.signal.aborted) return;
+    let tags: FlvTagRecord[];
     try {
-      pushFlvTags(this.stream, this.demuxer.push(chunk), performance.now());
+      tags = this.demuxer.push(chunk);
+    } catch (err) {
+      return this.end(`ffmpeg's FLV could not be read: ${(err as Error).message}`);
+    }
+    if (this.waiting) for (const tag of tags) this.waiting.add(tag);
+    else this.pushTags(tags);
+  }
+
+  private pushTags(tags: readonly FlvTagRecord[]): void {
+    try {
+      pushFlvTags(this.stream!, tags, performance.now());
     } catch (err) {
       this.end(`ffmpeg's FLV could not be read: ${(err as Error).message}`);
     }
@@ -140,5 +155,53 @@ export class RenditionPublish {
     this.o.output.destroy();
     if (this.stream) this.o.hub.unpublish(this.stream);
     this.lease?.release();
+  }
+}
+
+/** What a rendition keeps of ffmpeg's output while its claim is taken, at most: a GOP of 2 s up to 16 Mbit/s. */
+export const CLAIM_WAIT_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A rendition's output while its claim is taken (a fleet's API round trips):
+ * the last decoder config of each track and metadata, and the frames from the
+ * last keyframe on, so that the rendition starts playable once published.
+ * Frames past CLAIM_WAIT_MAX_BYTES are let go until the next keyframe.
+ */
+class ClaimWait {
+  private readonly config = new Map<MediaKind, FlvTagRecord>();
+  private gop: FlvTagRecord[] = [];
+  private bytes = 0;
+
+  add(tag: FlvTagRecord): void {
+    const what = classify(tag);
+    if (what === 'config') return void this.config.set(tag.kind, copyOf(tag));
+    if (what === 'keyframe') {
+      this.gop = [];
+      this.bytes = 0;
+    } else if (this.gop.length === 0) return; // nothing decodes before a keyframe
+    this.bytes += tag.body.length;
+    if (this.bytes > CLAIM_WAIT_MAX_BYTES) this.gop = [];
+    else this.gop.push(copyOf(tag));
+  }
+
+  /** In the order a publish sends them: metadata, decoder config, the frames. */
+  tags(): FlvTagRecord[] {
+    const config = (['data', 'video', 'audio'] as const).map((kind) => this.config.get(kind));
+    return [...config.filter((tag) => tag !== undefined), ...this.gop];
+  }
+}
+
+/** A tag kept: its body may be a view of the pipe's chunk, which it would keep alive. */
+const copyOf = (tag: FlvTagRecord): FlvTagRecord => ({ ...tag, body: Buffer.from(tag.body) });
+
+/** What a tag of ffmpeg's output is to a ClaimWait; one that cannot be read is a frame (pushed, it is counted). */
+function classify(tag: FlvTagRecord): 'config' | 'keyframe' | 'frame' {
+  try {
+    if (tag.kind === 'data') return 'config';
+    if (tag.kind === 'audio') return inspectAudio(tag.body).sequenceHeader ? 'config' : 'frame';
+    const video = inspectVideo(tag.body);
+    return video.sequenceHeader ? 'config' : video.keyframe ? 'keyframe' : 'frame';
+  } catch {
+    return 'frame';
   }
 }

@@ -9,6 +9,7 @@ import { codecFixture } from '../../test/support/codec-fixtures.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import type { AdmissionDecision } from '../rtmp/server/admission.ts';
 import type { ClaimRequest } from '../fleet/claims.ts';
+import { CLAIM_WAIT_MAX_BYTES } from './pipes.ts';
 import { Transcodes } from './transcodes.ts';
 
 /** The ffmpeg children spawned: their arguments, pipes, and the signals sent to them (each ends the child). */
@@ -167,6 +168,39 @@ describe('Transcodes', () => {
     cam!.end();
     await vi.waitFor(() => expect(released).toEqual(['cam1_480p']));
   });
+
+  /** An IDR or a non-IDR slice (its NAL unit `bytes` long) as FLV video tag body. */
+  const slice = (key: boolean, timestamp: number, bytes = 2) => {
+    const nal = Buffer.alloc(4 + bytes, 0x88);
+    nal.writeUInt32BE(bytes);
+    nal[4] = key ? 0x65 : 0x41;
+    return flvTag('video', timestamp, Buffer.concat([Buffer.from([key ? 0x17 : 0x27, 1, 0, 0, 0]), nal]));
+  };
+
+  for (const [what, secondKeyframeBytes, lastKeyframe, frames] of [
+    ['from its decoder config and last keyframe', 2, 80, 2],
+    ['from its decoder config alone when its last GOP passes CLAIM_WAIT_MAX_BYTES', CLAIM_WAIT_MAX_BYTES, undefined, 0],
+  ] as const) {
+    it(`reads a rendition on while its claim is taken, and publishes it ${what}`, async () => {
+      const { hub, transcodes } = setUp();
+      let grant: ((decision: AdmissionDecision) => void) | undefined;
+      transcodes.claim = () => new Promise((resolve) => (grant = resolve));
+      describeVideo(hub.publish('live', 'cam1', publisher('10.0.0.1:5000')), 'h264_high_320x240');
+      await vi.waitFor(() => expect(spawned).toHaveLength(1));
+      const output = spawned[0]!.outputs[0]!;
+      output.write(renditionStart());
+      await vi.waitFor(() => expect(grant).toBeDefined());
+      output.write(Buffer.concat([slice(true, 0), slice(false, 40), slice(true, 80, secondKeyframeBytes), slice(false, 120)]));
+      await new Promise((resolve) => setImmediate(resolve));
+      // Read, not left in the pipe: before, it stayed paused until the claim was held, and ffmpeg stalled on it.
+      expect(output.readableLength).toBe(0);
+      grant!({ allow: true, lease: { attach: () => undefined, release: () => undefined } });
+      const rendition = await hub.arrival('live', 'cam1_480p', 1000);
+      expect(rendition?.videoTrack).toMatchObject({ width: 320, height: 240 });
+      expect(rendition?.lastKeyframe?.timestamp).toBe(lastKeyframe);
+      expect(rendition?.stats.videoFrames).toBe(frames);
+    });
+  }
 
   it('starts no ffmpeg for a picture over --max-decode-pixels, and ends one whose source declares such a picture later; both counted', async () => {
     const { hub, transcodes } = setUp();
