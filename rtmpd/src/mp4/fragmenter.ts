@@ -69,7 +69,7 @@ export const STEP_BACK_SECONDS = 1;
  * sends no keyframe (or no video) would otherwise make it hold audio for
  * maxSegmentSeconds (100 s of 320 kb/s audio fit), or for ever.
  */
-const HELD_AUDIO_MAX_BYTES = 4 * 1024 * 1024;
+export const HELD_AUDIO_MAX_BYTES = 4 * 1024 * 1024;
 
 /** An audio frame kept for a segment that has not started yet, in its track's timescale. */
 interface HeldFrame {

@@ -487,7 +487,7 @@ describe('Recorder', () => {
     });
   }
 
-  for (const format of ['fmp4'] as const) {
+  for (const format of ['fmp4', 'flv'] as const) {
     it(`starts a new ${format} file when the publisher's audio switches from AAC to MP3, and loses no audio frame`, async () => {
       const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
       const aac = clip.filter((t) => t.kind === 'audio' && t.timestamp < 2500);
@@ -510,6 +510,32 @@ describe('Recorder', () => {
       expect(total('aac')).toBe(aac.filter((t) => t.body[1] === 1).length);
       expect(total('mp3')).toBe(mp3.length);
       expect(total('h264')).toBe(150);
+    });
+  }
+
+  for (const end of ['the stream ends', "the publisher's clock steps back"] as const) {
+    it(`writes MP3 held for the next FLV file (after AAC) as an audio-only file when ${end} before the keyframe that would start it`, async () => {
+      const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
+      // AAC to 1.5 s, then MP3; the timeline ends at 1.9 s, before the 2 s keyframe.
+      const held = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1900);
+      const before = [...clip.filter((t) => t.timestamp < (t.kind === 'audio' ? 1500 : 1900)), ...held].sort(
+        (a, b) => a.timestamp - b.timestamp,
+      );
+      const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
+      const stream = publish('live', 'held');
+      push(stream, 0, before);
+      if (end !== 'the stream ends')
+        push(
+          stream,
+          0,
+          clip.filter((t) => t.kind !== 'data'),
+        );
+      hub.closeAll();
+      await recorder.close();
+      const files = await listRecordings(storageDir);
+      expect(files).toHaveLength(end === 'the stream ends' ? 2 : 5);
+      expect((await ffprobe(files[1]!.path)).codecs).toEqual(['mp3']);
+      expect((await countFrames(files[1]!.path)).frames['mp3']).toBe(held.length);
     });
   }
 
@@ -539,6 +565,32 @@ describe('Recorder', () => {
     const second = (await indexerFor()(files[1]!)).fragments[0]!;
     expect(second.start).toBeCloseTo(4.12, 1);
     expect((await ffprobe(files[1]!.path)).codecs).toEqual(['aac', 'h264']);
+  });
+
+  it('holds MP3 for the next FLV file (after AAC) at most 4 MiB, then starts that file at once (no keyframe comes)', async () => {
+    const mp3Frame = (
+      await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }))
+    ).tags.find((t) => t.kind === 'audio')!;
+    // AAC to 1.5 s, then 64 KiB MP3 frames every 40 ms. Keyframes come only at 0.
+    const big = { ...mp3Frame, body: Buffer.concat([mp3Frame.body, Buffer.alloc(64 << 10)]) };
+    const video = intraRefresh(6);
+    const mp3 = Array.from({ length: 100 }, (_, i) => ({ ...big, timestamp: 1500 + i * 40 }));
+    const tags = [...video, ...clip.filter((t) => t.kind === 'audio' && t.timestamp < 1500), ...mp3].sort(
+      (a, b) => a.timestamp - b.timestamp,
+    );
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
+    push(publish('live', 'held'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    const second = (await readFlvFile(files[1]!.path)).tags;
+    // The 65th frame, at 4.06 s, passes 4 MiB: the second file goes on with the video frame after it.
+    expect(second.find((t) => t.kind === 'video' && t.body[1] === 1)!.timestamp).toBe(4100);
+    const mp3Tags = await Promise.all(
+      files.map(async (file) => (await readFlvFile(file.path)).tags.filter((t) => t.kind === 'audio' && t.body[0]! >> 4 === 2)),
+    );
+    expect(mp3Tags.map((t) => t.length)).toEqual([0, mp3.length]);
   });
 
   it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Config, RecordingRule } from '../config.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import type { AudioCodec } from '../flv/tag.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
-import { Fragmenter, STEP_BACK_SECONDS, type Fragment } from '../mp4/fragmenter.ts';
+import { Fragmenter, HELD_AUDIO_MAX_BYTES, MAX_FRAGMENT_SAMPLES, STEP_BACK_SECONDS, type Fragment } from '../mp4/fragmenter.ts';
 import type { AmfObject } from '../rtmp/wire/amf-values.ts';
 import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -197,6 +198,10 @@ class StreamRecording implements Subscriber {
   private readonly flvLast = { audio: 0, video: 0 };
   private flvBatch: Buffer[] = [];
   private flvTimer: NodeJS.Timeout | undefined;
+  /** The audio codec of the open file's frames. */
+  private flvAudioCodec: AudioCodec | undefined;
+  /** Audio of another codec than the open file's (AAC to MP3): the next file's first tags. */
+  private flvHeld: { tags: Buffer[]; bytes: number; start: number } | undefined;
 
   constructor(options: StreamRecordingOptions) {
     this.o = options;
@@ -243,6 +248,7 @@ class StreamRecording implements Subscriber {
     this.ended = true;
     this.fragmenter?.finish();
     this.endFile();
+    this.writeHeldFlvAudio();
     void Promise.all(this.closingDone()).then(() => this.o.onDone());
   }
 
@@ -293,27 +299,24 @@ class StreamRecording implements Subscriber {
     const startsGop = packet.frame && (packet.kind === 'video' ? packet.keyframe : stream.videoHeader === undefined);
     if (packet.kind !== 'data') {
       // A file's timestamps only go forward: after a step back the next keyframe starts a new one.
-      if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -STEP_BACK_SECONDS * 1000) this.endFile();
+      if (this.file && msSince(this.flvLast[packet.kind], packet.timestamp) < -STEP_BACK_SECONDS * 1000) {
+        this.endFile();
+        this.writeHeldFlvAudio();
+      }
       this.flvLast[packet.kind] = packet.timestamp;
     }
+    if (packet.kind === 'audio' && this.heldForNextFile(packet)) return;
     // A file removed for its first tags being dropped still bounds, from its start, the wait for the next keyframe.
     const inFile = this.file || this.resyncing ? msSince(this.flvStart, packet.timestamp) : 0;
     // With no keyframe for that long (intra refresh), the next file starts at any frame.
     const overlong = packet.frame && inFile >= maxFileSeconds(this.o.segmentSeconds) * 1000;
-    if ((startsGop && inFile >= this.o.segmentSeconds * 1000) || overlong) this.endFile();
+    if ((startsGop && (inFile >= this.o.segmentSeconds * 1000 || this.flvHeld)) || overlong) this.endFile();
     if (!this.file) {
       if (!(startsGop || overlong) || !this.mayWrite()) {
         if (this.resyncing) this.o.stats.dropped++;
         return;
       }
-      const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, stream.videoHeader !== undefined)];
-      // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
-      if (stream.metadata) header.push(flvTag('data', 0, fileMetadata(stream.metadata.body)));
-      for (const kept of [stream.videoHeader, stream.audioHeader]) {
-        if (kept) header.push(flvTag(kept.kind, packet.timestamp, kept.body));
-      }
-      this.flvStart = packet.timestamp;
-      this.openFile(new Date(), Buffer.concat(header));
+      this.openFlvFile(packet.timestamp, true);
     }
     if (packet.kind === 'data') return; // metadata goes at the start of each file
     // Frames wait for a keyframe after a dropped batch; a decoder config goes in, for the frames after it.
@@ -322,7 +325,72 @@ class StreamRecording implements Subscriber {
       return;
     }
     if (startsGop) this.resyncing = false;
-    this.flvBatch.push((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+    this.batchFlv((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+  }
+
+  /**
+   * Audio of another codec than the open file's (AAC to MP3, from the stream's
+   * description): readers take it for a second audio track (ffmpeg adds a
+   * stream; ffprobe -count_frames crashed on one). It is held for the next
+   * file, which the next keyframe starts with it, as a late audio config is in
+   * fMP4 (a stream without video starts that file at once); past
+   * HELD_AUDIO_MAX_BYTES or MAX_FRAGMENT_SAMPLES tags that file starts now, at
+   * any frame. Returns whether the packet was held.
+   */
+  private heldForNextFile(packet: MediaPacket): boolean {
+    const codec = this.o.stream.audioTrack?.codec;
+    if (!this.file || codec === this.flvAudioCodec) return false;
+    if (this.flvAudioCodec === undefined || this.o.stream.videoHeader === undefined) {
+      // The file's first audio (a late track) goes in; an audio-only stream's new file starts at this frame.
+      if (this.flvAudioCodec !== undefined) this.endFile();
+      this.flvAudioCodec = codec;
+      return false;
+    }
+    const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
+    const held = (this.flvHeld ??= { tags: [], bytes: 0, start: packet.timestamp });
+    held.tags.push(tag);
+    held.bytes += tag.length;
+    if (held.bytes > HELD_AUDIO_MAX_BYTES || held.tags.length >= MAX_FRAGMENT_SAMPLES) {
+      this.endFile();
+      if (this.mayWrite()) this.openFlvFile(held.start, true);
+      else this.dropHeldFlvAudio();
+    }
+    return true;
+  }
+
+  /** The stream or its timeline (a step back) ended with audio held for the next file: it gets a file of its own, audio only. */
+  private writeHeldFlvAudio(): void {
+    const held = this.flvHeld;
+    if (!held) return;
+    if (!this.mayWrite()) return this.dropHeldFlvAudio();
+    this.openFlvFile(held.start, false);
+    this.endFile();
+  }
+
+  private dropHeldFlvAudio(): void {
+    this.flvHeld = undefined;
+    this.o.stats.dropped++;
+  }
+
+  /** A new FLV file: its header, the stream's metadata and decoder config (video's when `withVideo`), then any audio held for it. */
+  private openFlvFile(timestamp: number, withVideo: boolean): void {
+    const stream = this.o.stream;
+    const video = withVideo ? stream.videoHeader : undefined;
+    const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, video !== undefined)];
+    // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
+    if (stream.metadata) header.push(flvTag('data', 0, fileMetadata(stream.metadata.body)));
+    for (const kept of [video, stream.audioHeader]) {
+      if (kept) header.push(flvTag(kept.kind, timestamp, kept.body));
+    }
+    this.flvStart = timestamp;
+    this.flvAudioCodec = stream.audioTrack?.codec;
+    this.openFile(new Date(), Buffer.concat(header));
+    for (const tag of this.flvHeld?.tags ?? []) this.batchFlv(tag);
+    this.flvHeld = undefined;
+  }
+
+  private batchFlv(tag: Buffer): void {
+    this.flvBatch.push(tag);
     this.flvTimer ??= setTimeout(() => this.flushFlv(), FLV_BATCH_MS);
   }
 
