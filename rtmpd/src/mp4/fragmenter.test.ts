@@ -8,7 +8,7 @@ import { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
-import { publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { lavfiClip, publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import { Fragmenter, MAX_FRAGMENT_SAMPLES, type Fragment, type FragmenterOptions } from './fragmenter.ts';
 
@@ -102,6 +102,23 @@ describe('Fragmenter', () => {
     const probed = await probe(muxed);
     expect(probed.codecs).toEqual(codecs);
     expect(probed.frames).toBe(frames);
+  });
+
+  it('takes a switch from AAC to MP3 as a new audio config: a new init segment at the next keyframe (HLS: a discontinuity)', async () => {
+    const clip = async (audioCodec: string) =>
+      (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', audioCodec] }))).tags;
+    const [aac, mp3] = await Promise.all([clip('aac'), clip('libmp3lame')]);
+    const tags = [
+      ...aac.filter((t) => t.kind !== 'audio' || t.timestamp < 2500),
+      ...mp3.filter((t) => t.kind === 'audio' && t.timestamp >= 2500),
+    ].sort((a, b) => a.timestamp - b.timestamp);
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'switch.flv');
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, true), ...tags.map((t) => flvTag(t.kind, t.timestamp, t.body))]));
+    // HLS's options: 2 s segments of one fragment each.
+    const muxed = await fragment(path, { segmentSeconds: 2, fragmentSeconds: 2 });
+    expect(muxed.inits).toHaveLength(2);
+    // The switch at 2.5 s ends the segment at the 3 s keyframe; the next starts with the MP3 since the switch.
+    expect((await probe(muxed)).codecs).toEqual(['h264', 'mp3']);
   });
 
   it('gives an MPEG-1 Layer III frame (44.1 kHz) 1152 samples: the audio lasts as long as the video', async () => {
