@@ -213,7 +213,8 @@ export class Fragmenter {
    * of whose fragments has left takes the new track in, with the video it
    * holds; otherwise the segment ends at the next keyframe (or at
    * maxSegmentSeconds), the audio frames held until then, and the next one
-   * starts with them.
+   * starts with them. A segment has one audio config: audio held for the
+   * config before starts its segment at once, at any frame.
    */
   private changeAudio(config: AudioTrackConfig): void {
     if (!this.started || !this.videoRun) {
@@ -227,6 +228,7 @@ export class Fragmenter {
       this.audio = config;
       this.beginTracks(this.videoRun);
     } else {
+      if (this.heldAudio?.frames.length) this.startHeldSegment();
       this.heldAudio = { config, frames: [], bytes: 0 };
       this.forceCut = true;
     }
@@ -375,7 +377,11 @@ export class Fragmenter {
   private hold(held: HeldAudio, frame: HeldFrame): void {
     held.frames.push(frame);
     held.bytes += frame.payload.length;
-    if (held.bytes <= HELD_AUDIO_MAX_BYTES && held.frames.length < MAX_FRAGMENT_SAMPLES) return;
+    if (held.bytes > HELD_AUDIO_MAX_BYTES || held.frames.length >= MAX_FRAGMENT_SAMPLES) this.startHeldSegment();
+  }
+
+  /** The segment ends after its last video frame, and the next one starts there with the held audio, keyframe or not. */
+  private startHeldSegment(): void {
     this.videoRun!.setLastDuration(this.lastVideoDuration);
     this.endSegment((this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE);
   }

@@ -539,6 +539,27 @@ describe('Recorder', () => {
     });
   }
 
+  it('keeps audio held for the next fMP4 file when another audio config comes before that file starts', async () => {
+    // 44.1 kHz AAC from 1.5 s (after the file's first fragment left: held for the 2 s keyframe), 22.05 kHz AAC from 1.7 s.
+    const other = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'aac', '-ar', '22050'] })))
+      .tags;
+    const audioFrom = (tags: FlvTagRecord[], from: number, to = Infinity) => {
+      const header = tags.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+      const frames = tags.filter((t) => t.kind === 'audio' && t.body[1] === 1 && t.timestamp >= from && t.timestamp < to);
+      return { frames, tags: [{ ...header, timestamp: frames[0]!.timestamp }, ...frames] };
+    };
+    const [first, second] = [audioFrom(clip, 1500, 1700), audioFrom(other, 1700)];
+    const tags = [...clip.filter((t) => t.kind !== 'audio'), ...first.tags, ...second.tags].sort((a, b) => a.timestamp - b.timestamp);
+    const { storageDir, recorder } = await startRecorder();
+    push(publish('live', 'twice'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames['aac'] ?? 0));
+    // Before, the second config replaced the first's held frames: they were lost.
+    expect(counted.reduce((sum, frames) => sum + frames, 0)).toBe(first.frames.length + second.frames.length);
+  });
+
   it('holds a late audio config for the next fMP4 file at most 4 MiB of audio, then cuts the file at any frame (no keyframe comes)', async () => {
     const [sequenceHeader, keyframe, interframe] = [0x17, 0x17, 0x27].map((first, i) =>
       clip.find((t) => t.kind === 'video' && t.body[0] === first && t.body[1] === (i === 0 ? 0 : 1)),
