@@ -237,6 +237,7 @@ async function startAccess(config: Config, hub: StreamHub, transcodes: Transcode
   const apiTokens = config.apiTokenFile
     ? await watchPath({
         path: config.apiTokenFile,
+        option: '--api-token-file',
         label: 'auth: API tokens',
         parse: parseTokens,
         logger: logger.child({ component: 'auth' }),

@@ -241,3 +241,40 @@ describe('the API', () => {
     expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="revoked"}')).toBe(1);
   });
 });
+
+describe('files the rules and the API name', () => {
+  // A key store or token file that is not there is the user's to fix, as a bad flag is: one line, exit 2, no stack.
+  it.each([
+    [
+      'a key store',
+      (missing: string) => [
+        '--auth-rules',
+        JSON.stringify([
+          { method: 'open', app: 'o' },
+          { method: 'keys', keys: missing },
+        ]),
+      ],
+      '--auth-rules [1] (keys)',
+    ],
+    ['an API token file', (missing: string) => ['--api-token-file', missing], '--api-token-file'],
+  ])('refuses to start on %s that cannot be read, in one line naming the option', async (_, flags, option) => {
+    const missing = join(dir, 'not-there');
+    const { code, stdout } = await runCommand(process.execPath, [
+      serverEntry(),
+      '--rtmp-bind',
+      '127.0.0.1:0',
+      '--http-bind',
+      '127.0.0.1:0',
+      ...flags(missing),
+    ]);
+    expect(code).toBe(2);
+    const fatal = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
+      .filter((entry) => entry.level >= 50);
+    expect(fatal).toEqual([
+      { level: 60, time: expect.any(Number), service: 'rtmpd', msg: `${option} ${missing}: cannot read it (ENOENT)` },
+    ]);
+  });
+});

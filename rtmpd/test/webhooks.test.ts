@@ -223,7 +223,7 @@ describe('webhooks', () => {
       expect(code).toBe(2);
       expect(stderr).toContain(refusals[i]![0]);
     });
-    expect(secretRun!.code).toBe(1);
-    expect(secretRun!.stdout).toContain('--webhook-secret-file: cannot read /nonexistent/webhook-secret');
+    expect(secretRun!.code).toBe(2);
+    expect(secretRun!.stdout).toContain('"msg":"--webhook-secret-file /nonexistent/webhook-secret: cannot read it (ENOENT)"');
   });
 });

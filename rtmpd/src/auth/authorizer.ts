@@ -291,7 +291,7 @@ export const normalizeIp = (ip: string): string => ip.replace(/^::ffff:(?=\d+\.\
 async function build(rules: readonly AuthRule[], options: AuthorizerOptions, onRevoked: (n: number) => void): Promise<Built> {
   const methods: Method[] = [];
   try {
-    for (const rule of rules) methods.push(await buildMethod(rule, options, onRevoked));
+    for (const [i, rule] of rules.entries()) methods.push(await buildMethod(rule, i, options, onRevoked));
   } catch (err) {
     methods.forEach((m) => m.close());
     throw err;
@@ -299,10 +299,11 @@ async function build(rules: readonly AuthRule[], options: AuthorizerOptions, onR
   return { rules, compiled: rules.map(compileRule), methods };
 }
 
-async function buildMethod(rule: AuthRule, options: AuthorizerOptions, onRevoked: (n: number) => void): Promise<Method> {
+async function buildMethod(rule: AuthRule, index: number, options: AuthorizerOptions, onRevoked: (n: number) => void): Promise<Method> {
   const watch = <T>(path: string, parse: WatchedPathOptions<T>['parse'], onChange?: (value: T) => void) =>
     watchPath({
       path,
+      option: `--auth-rules [${index}] (${rule.method})`,
       label: 'auth: secrets',
       parse,
       logger: options.logger,

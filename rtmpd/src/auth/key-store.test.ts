@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { ConfigError } from '../options.ts';
 import { readEntries, watchPath } from '../secrets/mounted.ts';
 import { keyAccepts, MAX_SECRET_LENGTH, parseKeys, type Keys } from './key-store.ts';
 
@@ -62,6 +63,7 @@ describe('key store', () => {
     const logged: string[] = [];
     const store = await watchPath({
       path: dir,
+      option: '--auth-rules [0] (keys)',
       label: 'auth: keys',
       parse: parseKeys,
       logger: pino({}, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) }),
@@ -93,10 +95,15 @@ describe('key store', () => {
     expect(logged).toEqual(['auth: keys reloaded', 'auth: keys not reloaded; the last good version stays']);
   });
 
-  it('refuses to start on a path that is not there', async () => {
-    const path = join(await tempDir(), 'missing');
-    await expect(watchPath({ path, label: 'auth: keys', parse: parseKeys, logger, intervalMs: 1000 })).rejects.toThrow(
-      `cannot read ${path}: ENOENT`,
-    );
+  it('refuses to start on a path that is not there, or a key file it cannot use, naming the option (a ConfigError)', async () => {
+    const dir = await tempDir();
+    const start = (path: string) =>
+      watchPath({ path, option: '--auth-rules [1] (keys)', label: 'auth: keys', parse: parseKeys, logger, intervalMs: 1000 });
+    const missing = join(dir, 'missing');
+    await expect(start(missing)).rejects.toThrow(new ConfigError(`--auth-rules [1] (keys) ${missing}: cannot read it (ENOENT)`));
+    const unusable = join(dir, 'keys.yaml');
+    await writeFile(unusable, '- cam1\n');
+    await expect(start(unusable)).rejects.toThrow(ConfigError);
+    await expect(start(unusable)).rejects.toThrow(`--auth-rules [1] (keys) ${unusable}: the key file must map stream key: secret`);
   });
 });

@@ -3,6 +3,7 @@
 // Reads are bounded, and watchPath keeps reading them while rtmpd runs.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../options.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Watched } from './watched.ts';
 
@@ -20,7 +21,7 @@ export async function readEntries(path: string): Promise<Entries> {
   try {
     info = await stat(path);
   } catch (err) {
-    throw new SecretPathError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SecretPathError(`cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   if (!info.isDirectory()) return new Map([['', await readBounded(path)]]);
   const names = (await readdir(path)).filter((name) => !name.startsWith('.')).sort();
@@ -49,6 +50,8 @@ export const lines = (text: string): string[] =>
 
 export interface WatchedPathOptions<T> {
   path: string;
+  /** The option that named the path, as an error at start names it: "--api-token-file", "--auth-rules [1] (keys)". */
+  option: string;
   /** What the path holds, as the log names it: "auth: secrets", "webhooks: signing keys". */
   label: string;
   /** Turns the entries into what the owner uses; throws SecretPathError for content it cannot use. */
@@ -60,11 +63,20 @@ export interface WatchedPathOptions<T> {
 
 export type WatchedPath<T> = Watched<Entries, T>;
 
-/** Reads a file or directory of secrets once (a missing or unusable one is an error at start) and keeps polling it. */
-export const watchPath = <T>({ path, ...options }: WatchedPathOptions<T>): Promise<WatchedPath<T>> =>
-  Watched.open({
-    ...options,
-    read: () => readEntries(path),
-    textOf: (entries) => JSON.stringify([...entries]),
-    logFields: () => ({ path }),
-  });
+/**
+ * Reads a file or directory of secrets once and keeps polling it. A missing or
+ * unusable one at start is a ConfigError naming the option and the path: the
+ * user's to fix, so rtmpd stops with that one line, as for a bad flag.
+ */
+export async function watchPath<T>({ path, option, ...options }: WatchedPathOptions<T>): Promise<WatchedPath<T>> {
+  try {
+    return await Watched.open({
+      ...options,
+      read: () => readEntries(path),
+      textOf: (entries) => JSON.stringify([...entries]),
+      logFields: () => ({ path }),
+    });
+  } catch (err) {
+    throw new ConfigError(`${option} ${path}: ${(err as Error).message}`);
+  }
+}

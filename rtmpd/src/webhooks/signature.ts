@@ -10,9 +10,9 @@ const PREFIX = 'whsec_';
 /** The signing keys of a secret file: one per line, `whsec_<base64>` (decoded) or any other text (used as its bytes). */
 export function parseSigningKeys(entries: Entries): Buffer[] {
   const text = entries.get('');
-  if (text === undefined) throw new SecretPathError('--webhook-secret-file must be a file, not a directory');
+  if (text === undefined) throw new SecretPathError('it must be a file, not a directory');
   const keys = lines(text).map((line) => (line.startsWith(PREFIX) ? Buffer.from(line.slice(PREFIX.length), 'base64') : Buffer.from(line)));
-  if (keys.length === 0 || keys.some((key) => key.length === 0)) throw new SecretPathError('--webhook-secret-file holds no usable key');
+  if (keys.length === 0 || keys.some((key) => key.length === 0)) throw new SecretPathError('it holds no usable key');
   return keys;
 }
 

@@ -73,12 +73,11 @@ export class Webhooks {
     const secret = config.webhookSecretFile
       ? await watchPath({
           path: config.webhookSecretFile,
+          option: '--webhook-secret-file',
           label: 'webhooks: signing keys',
           parse: parseSigningKeys,
           logger,
           intervalMs: 1000,
-        }).catch((err: Error) => {
-          throw new Error(`--webhook-secret-file: ${err.message.replace(/^--webhook-secret-file /, '')}`);
         })
       : undefined;
     if (config.webhookUrls.length > 0)
