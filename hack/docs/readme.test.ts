@@ -2,11 +2,12 @@
 // link resolves, and the README's examples of API answers, webhook bodies, config
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
-// does not, fails).
+// does not, fails); and every rtmpd metric it names is one rtmpd serves.
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
+import { PERMISSIONS_CLAIM } from '../../rtmpd/src/auth/jwt.ts';
 import { configKeys, loadConfig, parseConfig } from '../../rtmpd/src/config.ts';
 import { forwardViewSchema } from '../../rtmpd/src/forward/forward-view.ts';
 import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
@@ -131,6 +132,20 @@ describe("the README's examples", () => {
     const flags = [...read('README.md').matchAll(/(--[a-z-]+-rules) '([^']+)'/g)].map(([, flag, value]) => [flag!, value!]);
     expect(flags.length).toBeGreaterThanOrEqual(4);
     for (const argv of flags) expect(() => loadConfig(argv, {}), argv.join(' ')).not.toThrow();
+  });
+
+  it("of metrics name rtmpd's metrics, and its metric tables have a row for each", () => {
+    // rtmpd declares each of its series by a literal name in metrics.ts; a name with `*` after it is a
+    // family, and the JWT claim shares the prefix.
+    const defined = new Set([...read('rtmpd/src/telemetry/metrics.ts').matchAll(/'(rtmpd_[a-z0-9_]+)'/g)].map((m) => m[1]!));
+    const readme = read('README.md');
+    const named = [...readme.matchAll(/\b(rtmpd_[a-z0-9_]+)(?![a-z0-9_*])/g)].map((m) => m[1]!);
+    const tables = readme.slice(readme.indexOf('\n### Prometheus metrics'), readme.indexOf('\n### Tracing'));
+    const rows = new Set([...tables.matchAll(/^\| `[^|]*/gm)].flatMap(([cell]) => cell.match(/rtmpd_[a-z0-9_]+/g) ?? []));
+    expect(defined.size).toBeGreaterThanOrEqual(70);
+    const notMetrics = [...new Set(named)].filter((name) => !defined.has(name) && name !== PERMISSIONS_CLAIM);
+    expect(notMetrics.sort(), 'named in the README, not a metric').toEqual([]);
+    expect([...defined].filter((name) => !rows.has(name)).sort(), "rtmpd's, without a row in the tables").toEqual([]);
   });
 
   it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
