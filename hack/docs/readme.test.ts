@@ -2,10 +2,12 @@
 // link resolves, and the README's examples of API answers, webhook bodies, config
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
-// does not, fails); and every rtmpd metric it names is one rtmpd serves.
+// does not, fails); every rtmpd metric it names is one rtmpd serves, and its
+// alerts are the chart's rules.
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
 import { PERMISSIONS_CLAIM } from '../../rtmpd/src/auth/jwt.ts';
 import { configKeys, loadConfig, parseConfig } from '../../rtmpd/src/config.ts';
@@ -146,6 +148,18 @@ describe("the README's examples", () => {
     const notMetrics = [...new Set(named)].filter((name) => !defined.has(name) && name !== PERMISSIONS_CLAIM);
     expect(notMetrics.sort(), 'named in the README, not a metric').toEqual([]);
     expect([...defined].filter((name) => !rows.has(name)).sort(), "rtmpd's, without a row in the tables").toEqual([]);
+  });
+
+  it("of alerts are the chart's rules, each with its severity", () => {
+    const { groups } = parseYaml(read('charts/rtmpd-operator/files/alerts/rtmpd.yaml')) as {
+      groups: { rules: { alert?: string; labels?: { severity?: string } }[] }[];
+    };
+    const rules = groups.flatMap((g) => g.rules).map((r) => `${r.alert} ${r.labels?.severity}`);
+    const readme = read('README.md');
+    const table = readme.slice(readme.indexOf('\n### Alerts'), readme.indexOf('\n## Performance'));
+    const rows = [...table.matchAll(/^\| `(\w+)` \|.*\| (\w+) \|$/gm)].map(([, alert, severity]) => `${alert} ${severity}`);
+    expect(rows.length).toBeGreaterThanOrEqual(10);
+    expect(rows.sort()).toEqual(rules.sort());
   });
 
   it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
