@@ -1,5 +1,5 @@
 // What the user's documents promise that a machine can check in a second: every
-// link resolves, and the README's examples of API answers, webhook bodies, config
+// link and every repository path the README names in code resolves, and the README's examples of API answers, webhook bodies, config
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
 // does not, fails); every rtmpd metric it names is one rtmpd serves, and its
@@ -84,6 +84,12 @@ function expectAnswerShape(example: unknown, schema: { parse: (value: unknown) =
 describe('links', () => {
   it('resolve: every #anchor names a heading, every relative path exists', () => {
     expect(documents.flatMap(brokenLinks)).toEqual([]);
+  });
+
+  it("and the README's file and folder names in code (`rtmpd/src/mp4/`) exist, build output aside", () => {
+    const named = [...read('README.md').matchAll(/`((?:rtmpd|operator|hack|e2e|charts|docs|examples|crds)\/[\w./-]*)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThanOrEqual(30);
+    expect(named.filter((path) => !path.includes('/dist/') && !existsSync(resolve(root, path)))).toEqual([]);
   });
 
   it('are checked against the anchors GitHub makes', () => {
