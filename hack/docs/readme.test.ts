@@ -2,8 +2,8 @@
 // link and every repository path the README names in code resolves, and the README's examples of API answers, webhook bodies, config
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
-// does not, fails); every rtmpd metric it names is one rtmpd serves, and its
-// alerts are the chart's rules.
+// does not, fails); every API path it shows is a route of the OpenAPI document,
+// every rtmpd metric it names is one rtmpd serves, and its alerts are the chart's rules.
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -154,6 +154,19 @@ describe("the README's examples", () => {
     const notMetrics = [...new Set(named)].filter((name) => !defined.has(name) && name !== PERMISSIONS_CLAIM);
     expect(notMetrics.sort(), 'named in the README, not a metric').toEqual([]);
     expect([...defined].filter((name) => !rows.has(name)).sort(), "rtmpd's, without a row in the tables").toEqual([]);
+  });
+
+  it('of API paths are routes of the OpenAPI document', () => {
+    const { paths } = parseYaml(read('docs/api/openapi.yaml')) as { paths: Record<string, unknown> };
+    const routes = Object.keys(paths)
+      .filter((route) => /^\/(api|fleet)\//.test(route))
+      .map((route) => new RegExp(`^${route.replace(/\{\w+\}/g, '[^/]+')}$`));
+    // `:stream_id` stands for a value; a path cut short (`/api/v1/`, `/api/v1/auth/...`) names a group.
+    const shown = [...read('README.md').matchAll(/\/(?:api|fleet)\/v1\/[\w%.:/-]*/g)]
+      .map(([path]) => path.replace(/:\w+/g, 'x'))
+      .filter((path) => !/(\/|\.\.\.)$/.test(path));
+    expect(shown.length).toBeGreaterThanOrEqual(20);
+    expect([...new Set(shown)].filter((path) => !routes.some((route) => route.test(path)))).toEqual([]);
   });
 
   it("of alerts are the chart's rules, each with its severity", () => {
