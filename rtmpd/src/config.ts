@@ -277,7 +277,7 @@ const eachOption = z.object({
   idleTimeoutSeconds: int(1, 3600)
     .default(30)
     .describe(
-      'a player whose connection moves no byte either way, or a publisher that sends no complete audio, video or data message, for this long is closed',
+      'a player whose connection moves no byte either way, or a publisher that sends no complete audio, video or data message, for this long is closed; so is any connection with an RTMP message unfinished this long',
     )
     .meta(live),
   connectTimeoutSeconds: int(1, 3600)

@@ -1030,6 +1030,7 @@ export class RtmpdMetrics {
         'connect_timeout',
         'start_timeout',
         'pause_timeout',
+        'message_timeout',
         'message_too_large',
         'partial_bytes_exceeded',
         'partial_budget_exceeded',

@@ -95,6 +95,11 @@ export class RtmpConnection {
     this.reader.setLimits(limits);
   }
 
+  /** When the oldest message still arriving began, to within the owner's sweep that calls this (ChunkReader.unfinishedSince). */
+  unfinishedSince(now: number): number | undefined {
+    return this.reader.unfinishedSince(now);
+  }
+
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
     return this.writer.pendingBytes;

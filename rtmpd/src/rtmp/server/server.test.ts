@@ -389,6 +389,34 @@ describe('rtmp server under hostile input', () => {
     expect(stats.protocols.rtmp.protocolErrors).toMatchObject({ connect_timeout: 1, start_timeout: 1, idle_timeout: 1, pause_timeout: 1 });
   });
 
+  it('closes a connection whose message stays unfinished for the idle timeout, though it makes progress otherwise', async () => {
+    const { stats, url } = await startTestRtmpServer({ idleTimeoutSeconds: 3 });
+    const publisher = await testClient(url('fed'));
+    await publisher.publish();
+    const feeding = setInterval(() => publishCaptured(publisher), 300);
+    onTestFinished(() => clearInterval(feeding));
+    // A publisher that announces a 1 MiB keyframe, sends 13 bytes of it, and then complete audio messages.
+    const hog = await testClient(url('hog'));
+    await hog.publish();
+    hog.flush();
+    hog.socket.write(serializeMessage(7, MessageType.video, hog.streamId, 0, Buffer.alloc(1024 * 1024), 1024 * 1024).subarray(0, 13));
+    const audio = setInterval(() => hog.sendAudio(0, Buffer.from([0xaf, 0x01, 0, 0])), 300);
+    onTestFinished(() => clearInterval(audio));
+    // A player that trickles a command it never finishes: every byte it sends is progress.
+    const player = await testClient(url('fed'));
+    await player.play();
+    player.flush();
+    const command = serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, player.streamId, 0, Buffer.alloc(1000), 4096);
+    let sent = 0;
+    const trickle = setInterval(() => player.socket.write(command.subarray(sent, ++sent)), 200);
+    onTestFinished(() => clearInterval(trickle));
+    // Closed at 3 s, to within the sweep; before, neither ever was.
+    await until(() => stats.protocols.rtmp.protocolErrors.message_timeout === 2);
+    await until(() => hog.socket.destroyed && player.socket.destroyed);
+    expect(stats.inbound.held).toBe(0);
+    expect(publisher.socket.destroyed).toBe(false);
+  });
+
   it('survives sessions of corrupted FFmpeg bytes and keeps its books straight', async () => {
     const { server, stats, url, hub } = await startTestRtmpServer();
     const port = server.address().port;

@@ -316,7 +316,10 @@ export class RtmpSession {
    * - playing: bytes moving either way within the idle timeout, or, paused,
    *   a resume within --max-pause-seconds (a player that cannot take what it
    *   is sent is the hub's to close, see --player-stall-timeout-seconds);
-   * - waiting for a publisher: --play-wait-seconds, kept by the hub.
+   * - waiting for a publisher: --play-wait-seconds, kept by the hub;
+   * - in every state, each message is finished within the idle timeout of
+   *   its first chunk: it holds its whole length until then, and trickling
+   *   its bytes, or sending other messages meanwhile, counts as progress.
    * A connection whose reads were held for what it left unread reads again
    * once that drained.
    */
@@ -324,6 +327,9 @@ export class RtmpSession {
     this.connection.resumeReadsIfDrained();
     const state = this.state;
     const { config } = this.options;
+    const unfinishedSince = this.connection.unfinishedSince(now);
+    if (unfinishedSince !== undefined && now - unfinishedSince >= config.idleTimeoutSeconds * 1000)
+      return this.fail('message_timeout', 'message unfinished too long');
     switch (state.kind) {
       case 'handshake':
       case 'connecting':

@@ -399,6 +399,28 @@ describe('ChunkReader refuses hostile input', () => {
     expect(() => r.push(header(0, 6, { length: 5000, typeId: 9 }))).toThrow(expect.objectContaining({ reason: 'message_too_large' }));
   });
 
+  it('times each unfinished message from the first sweep that finds it, and forgets it once it ends', () => {
+    const { reader: r, messages } = reader();
+    expect(r.unfinishedSince(1000)).toBeUndefined();
+    // Cut after their first chunks (a 12-byte header and 128 bytes), so the two can interleave.
+    const video = serializeMessage(6, 9, 0, 0, Buffer.alloc(500), 128);
+    const audio = serializeMessage(4, 8, 0, 0, Buffer.alloc(300), 128);
+    r.push(video.subarray(0, 140));
+    expect(r.unfinishedSince(2000)).toBe(2000);
+    expect(r.unfinishedSince(3000)).toBe(2000);
+    // One begun later on another chunk stream: the oldest still counts, then the one left.
+    r.push(audio.subarray(0, 140));
+    expect(r.unfinishedSince(4000)).toBe(2000);
+    r.push(video.subarray(140));
+    expect(r.unfinishedSince(5000)).toBe(4000);
+    r.push(audio.subarray(140));
+    expect(r.unfinishedSince(6000)).toBeUndefined();
+    // The next message on the first chunk stream is timed afresh.
+    r.push(video.subarray(0, 140));
+    expect(r.unfinishedSince(7000)).toBe(7000);
+    expect(messages).toHaveLength(2);
+  });
+
   it('caps the number of chunk streams', () => {
     const many = Buffer.concat(
       Array.from({ length: 70 }, (_, i) => Buffer.concat([header(0, 10 + i, { length: 1, typeId: 8 }), Buffer.from([0])])),

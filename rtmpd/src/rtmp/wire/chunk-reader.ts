@@ -67,6 +67,8 @@ class ChunkStream {
   /** What `body` was taken from: the budget when it was allocated, which a later change of limits does not move. */
   budget: Budget | undefined = undefined;
   filled = 0;
+  /** When unfinishedSince first found the message unfinished; -1 until it has. */
+  seenAt = -1;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -126,6 +128,23 @@ export class ChunkReader {
   /** Bytes held for messages not yet complete. */
   get bufferedBytes(): number {
     return this.partialBytes;
+  }
+
+  /**
+   * When the oldest message still arriving was first found unfinished by
+   * this call, or undefined when none is. Called once per sweep of the
+   * owner, it times every message to within that sweep, with no clock read
+   * or timer per message.
+   */
+  unfinishedSince(now: number): number | undefined {
+    if (this.partialBytes === 0) return undefined;
+    let oldest = now;
+    for (const cs of this.streams.values()) {
+      if (cs.body === undefined) continue;
+      if (cs.seenAt < 0) cs.seenAt = now;
+      oldest = Math.min(oldest, cs.seenAt);
+    }
+    return oldest;
   }
 
   /** Stops parsing, e.g. when a handler closed the connection mid-buffer. */
@@ -293,6 +312,7 @@ export class ChunkReader {
       cs.body = length < 4096 ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
     }
     cs.filled = 0;
+    cs.seenAt = -1;
     this.partialBytes += length;
   }
 
