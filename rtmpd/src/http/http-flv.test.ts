@@ -1,13 +1,18 @@
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../config.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
+import { MediaPacket, PacketFlag } from '../hub/packet.ts';
+import type { Stream } from '../hub/stream.ts';
+import { FlvDemuxer } from '../flv/demux.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { jsonErrors } from './errors.ts';
-import { httpFlvRoute, type HttpFlvOptions } from './http-flv.ts';
+import { FlvResponse, httpFlvRoute, type HttpFlvOptions } from './http-flv.ts';
 import { listenHttp } from './server.ts';
 
 const logger = pino({ level: 'silent' });
@@ -126,3 +131,58 @@ describe('HTTP-FLV admission leases', () => {
     expect(lease).toMatchObject({ attached: 1, released: 1 });
   });
 });
+
+describe('an HTTP-FLV viewer that stops reading', () => {
+  it('holds its tags in one slot each instead of a Node write each, and sends them all, in order, once it reads again', async () => {
+    let answer: (res: ServerResponse) => void = () => undefined;
+    const response = new Promise<ServerResponse>((resolve) => (answer = resolve));
+    const server = createServer((_req, res) => answer(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    cleanup = async () => {
+      client.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    client.pause();
+    client.write('GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n');
+    const res = await response;
+    const player = new FlvResponse(res);
+    player.begin({} as Stream);
+    // Keyframes until the kernel's buffers are full and Node's queue stays behind.
+    let videos = 0;
+    while (player.pendingBytes() < 1024 * 1024) {
+      player.write(new MediaPacket('video', videos++, Buffer.alloc(64 * 1024, 0x17), 0, PacketFlag.keyframe));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // 10,000 audio tags of 24 bytes: before, each was a Node write (a chunk of its own, a few hundred bytes of objects).
+    const write = vi.spyOn(res, 'write');
+    for (let i = 0; i < 10_000; i++) player.write(new MediaPacket('audio', videos + i, Buffer.alloc(9, 0xaf), 0));
+    expect(write).not.toHaveBeenCalled();
+    expect(player.pendingBytes()).toBeGreaterThanOrEqual(res.writableLength + 10_000 * 24);
+    // Read again: every tag arrives, in order, and the response ends after the last.
+    player.close('unpublished');
+    client.resume();
+    let http = Buffer.alloc(0);
+    // The connection stays open (keep-alive) after the response's last chunk.
+    for await (const chunk of client as AsyncIterable<Buffer>) {
+      http = Buffer.concat([http, chunk]);
+      if (http.subarray(-5).toString() === '0\r\n\r\n') break;
+    }
+    const body = dechunk(http.subarray(http.indexOf('\r\n\r\n') + 4));
+    const tags = new FlvDemuxer().push(body);
+    expect(tags.map((t) => t.timestamp)).toEqual(Array.from({ length: videos + 10_000 }, (_, i) => i));
+  });
+});
+
+/** The body of a chunked HTTP/1.1 response. */
+function dechunk(bytes: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; ;) {
+    const line = bytes.indexOf('\r\n', at);
+    const size = parseInt(bytes.toString('latin1', at, line), 16);
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(bytes.subarray(line + 2, line + 2 + size));
+    at = line + 2 + size + 2;
+  }
+}

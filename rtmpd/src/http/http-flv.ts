@@ -107,11 +107,21 @@ export class FlvResponse implements Subscriber {
   readonly kind: 'http-flv' | 'relay';
   readonly delivery = 'skip-to-keyframe';
   private readonly res: ServerResponse;
+  /**
+   * Tags held back while the response waits for 'drain', which leave in one
+   * write once it comes. Node queues each write of a response whose socket
+   * lags as a chunk of its own (a size line, the tag, a CRLF: a few hundred
+   * bytes of objects, for an audio tag of 20 bytes), which the player's byte
+   * bound does not see; a held tag costs one slot here.
+   */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
 
   constructor(res: ServerResponse, kind: 'http-flv' | 'relay' = 'http-flv') {
     this.res = res;
     this.kind = kind;
     pacedByHub(res);
+    res.on('drain', () => this.writeHeld());
   }
 
   /** The HTTP head and the FLV header. */
@@ -127,18 +137,33 @@ export class FlvResponse implements Subscriber {
   }
 
   pendingBytes(): number {
-    return this.res.writableLength;
+    return this.res.writableLength + this.heldBytes;
   }
 
   write(packet: MediaPacket): void {
     if (this.gone()) return;
-    this.res.write((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+    const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
+    if (this.held.length === 0 && !this.res.writableNeedDrain) {
+      this.res.write(tag);
+      return;
+    }
+    this.held.push(tag);
+    this.heldBytes += tag.length;
   }
 
   close(reason: CloseReason): void {
     // A stalled viewer's queue would never drain, so it is cut rather than flushed.
-    if (reason === 'stalled' || reason === 'error') this.res.destroy();
-    else this.res.end();
+    if (reason === 'stalled' || reason === 'error') return void this.res.destroy();
+    this.writeHeld();
+    this.res.end();
+  }
+
+  private writeHeld(): void {
+    if (this.held.length === 0 || this.gone()) return;
+    const tags = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
+    this.res.write(tags);
   }
 
   /** The viewer left (its 'close' unsubscribes it in a moment) or the response was ended. */
