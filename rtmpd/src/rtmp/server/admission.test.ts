@@ -187,3 +187,42 @@ describe('admit', () => {
     expect(decision.allow).toBe(false);
   });
 });
+
+describe('a refusal with close', () => {
+  it('closes the connection at once, not at the start deadline', async () => {
+    const refuse: AdmissionCheck = () => ({ allow: false, code: 'NetStream.Publish.BadName', description: 'not yours', close: true });
+    const { url, stats } = await startTestRtmpServer({ startTimeoutSeconds: 60 }, { admission: [refuse] });
+    const publisher = await testClient(url('cam'));
+    const closed = new Promise<void>((resolve) => publisher.once('close', () => resolve()));
+    expect(codeOf(await publisher.publish().catch((err: unknown) => err))).toBe('NetStream.Publish.BadName');
+    await closed;
+    expect(stats.protocols.rtmp.protocolErrors).not.toHaveProperty('start_timeout');
+  });
+});
+
+describe('leases', () => {
+  it('are given back by admit when a later check refuses', async () => {
+    const released: string[] = [];
+    const lease = (name: string) => ({ attach: () => undefined, release: () => void released.push(name) });
+    const decision = await admit(
+      [() => ({ allow: true, lease: lease('first') }), () => ({ allow: false, code: 'NetStream.Publish.BadName', description: 'taken' })],
+      publishRequest({ signal: new AbortController().signal }),
+      () => undefined,
+    );
+    expect(decision.allow).toBe(false);
+    expect(released).toEqual(['first']);
+  });
+
+  it('end a player that waits for its publisher when the check withdraws it', async () => {
+    let end: (() => void) | undefined;
+    const withdrawable: AdmissionCheck = () => ({ allow: true, lease: { attach: (e) => void (end = e), release: () => undefined } });
+    const { url, hub } = await startTestRtmpServer({ playWaitSeconds: 30 }, { admission: [withdrawable] });
+    const player = await testClient(url('later'));
+    void player.play().catch(() => undefined);
+    await until(() => hub.awaited('rtmp/live/later'));
+    expect(end).toBeDefined();
+    end!();
+    await until(() => player.socket.destroyed, 5000);
+    expect(hub.awaited('rtmp/live/later')).toBe(false);
+  });
+});

@@ -20,6 +20,7 @@ import { ChunkReader } from '../wire/chunk-reader.ts';
 import { serializeMessage } from '../wire/chunk-writer.ts';
 import { parseCommand } from '../wire/commands.ts';
 import { ClientHandshake } from '../wire/handshake.ts';
+import { windowAckSize } from '../wire/control.ts';
 import { ChunkStreamId, MessageType } from '../wire/message-types.ts';
 
 const run = promisify(execFile);
@@ -251,11 +252,15 @@ async function rawSession(port: number): Promise<{ socket: Socket; closed: Promi
   socket.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     const handshake = new ClientHandshake('digest', (b) => socket.write(b));
+    let handshaken = false;
     socket.once('connect', () => handshake.start());
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
+      // A done handshake given more bytes would take them for another S0S1S2 and send a C2 again.
+      if (handshaken) return;
       try {
-        if (handshake.push(d) !== undefined) resolve();
+        handshaken = handshake.push(d) !== undefined;
+        if (handshaken) resolve();
       } catch (err) {
         reject(err as Error);
       }
@@ -776,6 +781,106 @@ describe('commands seen on the wire', () => {
     });
     expect(acks[0]!).toBeGreaterThanOrEqual(2_500_000);
     expect(pongs).toEqual([0x1234]);
+    socket.destroy();
+  });
+});
+
+describe('acknowledgements', () => {
+  it('acknowledges every window the client names, once per window, not at every read past the first', async () => {
+    const { server } = await startTestRtmpServer();
+    const { socket, received } = await rawSession(server.address().port);
+    const start = received().length;
+    socket.write(windowAckSize(1_000_000));
+    socket.write(serializeMessage(3, MessageType.commandAmf0, 0, 0, encodeAmf0('connect', 1, { app: 'live' }), 128));
+    // 3.3 MB of audio messages outside any publish: ignored, but counted toward the window.
+    const filler = serializeMessage(4, MessageType.audio, 1, 0, Buffer.alloc(100), 128);
+    socket.write(Buffer.concat(Array.from({ length: 30_000 }, () => filler)));
+    const acks: number[] = [];
+    await until(() => {
+      acks.length = 0;
+      new ChunkReader((typeId, _s, _t, body) => {
+        if (typeId === MessageType.acknowledgement) acks.push(body.readUInt32BE(0));
+      }).push(received().subarray(start));
+      return acks.length >= 3;
+    });
+    // Each when a read crosses the window: a read takes at most 64 KiB past it.
+    expect(acks[0]).toBeGreaterThanOrEqual(1_000_000);
+    expect(acks[0]).toBeLessThan(2_000_000);
+    for (let i = 1; i < acks.length; i++) expect(acks[i]! - acks[i - 1]!).toBeGreaterThanOrEqual(1_000_000);
+    socket.destroy();
+  });
+});
+
+describe('pause', () => {
+  it('resumes a paused player at a keyframe, not at the next frame', async () => {
+    const { url } = await startTestRtmpServer();
+    const publisher = await testClient(url('resume'));
+    await publisher.publish();
+    publishCaptured(publisher);
+    const player = await testClient(url('resume'));
+    const statuses: string[] = [];
+    player.on('status', (info) => statuses.push(String(info.code)));
+    await player.play();
+    const pause = (on: boolean) =>
+      player.socket.write(
+        serializeMessage(
+          ChunkStreamId.streamCommand,
+          MessageType.commandAmf0,
+          player.streamId,
+          0,
+          encodeAmf0('pause', 0, null, on, 0),
+          4096,
+        ),
+      );
+    pause(true);
+    await until(() => statuses.includes('NetStream.Pause.Notify'));
+    pause(false);
+    await until(() => statuses.includes('NetStream.Unpause.Notify'));
+    // Video frames after the unpause, sequence headers aside (AVCPacketType 0).
+    const frames: Buffer[] = [];
+    player.on('media', (kind, _t, body) => void (kind === 'video' && body[1] !== 0 && frames.push(body)));
+    // The publisher goes on mid-GOP (inter frames first), then from a keyframe.
+    const media = capturedMedia();
+    const firstInter = media.findIndex((m) => m.kind === 'video' && m.body[0]! >> 4 !== 1);
+    for (const m of [...media.slice(firstInter), ...media]) sendMedia(publisher, m);
+    await until(() => frames.length > 0);
+    // FLV FrameType 1: a keyframe.
+    expect(frames[0]![0]! >> 4).toBe(1);
+  });
+});
+
+describe('end of a stream', () => {
+  it('tells a player its stream ended: StreamEOF, then Play.UnpublishNotify and Play.Stop', async () => {
+    const { server, url } = await startTestRtmpServer();
+    const publisher = await testClient(url('eof'));
+    await publisher.publish();
+    const { socket, received } = await rawSession(server.address().port);
+    const start = received().length;
+    const command = (csid: number, streamId: number, name: string, ...args: Parameters<typeof encodeAmf0>) =>
+      socket.write(serializeMessage(csid, MessageType.commandAmf0, streamId, 0, encodeAmf0(name, ...args), 128));
+    command(3, 0, 'connect', 1, { app: 'live' });
+    command(3, 0, 'createStream', 2, null);
+    command(8, 1, 'play', 3, null, 'eof', -2);
+    // StreamEOF (User Control event 1) and the onStatus codes, in the order sent.
+    const heard = () => {
+      const events: string[] = [];
+      new ChunkReader((typeId, _s, _t, body) => {
+        if (typeId === MessageType.userControl && body.readUInt16BE(0) === 1) events.push(`StreamEOF ${body.readUInt32BE(2)}`);
+        if (typeId !== MessageType.commandAmf0) return;
+        const info = parseCommand(typeId, body).args.find((a) => typeof a === 'object' && a !== null && 'code' in a);
+        if (info) events.push(String((info as { code: unknown }).code));
+      }).push(received().subarray(start));
+      return events;
+    };
+    await until(() => heard().includes('NetStream.Play.Start'));
+    await publisher.unpublish();
+    await until(() => heard().includes('NetStream.Play.Stop'));
+    const events = heard();
+    expect(events.slice(events.indexOf('NetStream.Play.Start') + 1)).toEqual([
+      'StreamEOF 1',
+      'NetStream.Play.UnpublishNotify',
+      'NetStream.Play.Stop',
+    ]);
     socket.destroy();
   });
 });
