@@ -189,3 +189,15 @@ describe('ProxyHeaderReader', () => {
     );
   });
 });
+
+describe('ProxyHeaderReader at its bounds', () => {
+  it('refuses a v1 line whose destination port is over 65535', () => {
+    expect(() => readAll(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n'))).toThrow(expect.objectContaining({ fault: 'bad_v1_line' }));
+  });
+
+  it('reads a v2 header of exactly V2_MAX_BYTES', () => {
+    const header = v2Inet('192.0.2.7', '10.0.0.1', 1, 2, tlv(0x04, Buffer.alloc(V2_MAX_BYTES - 16 - 12 - 3)));
+    expect(header.length).toBe(V2_MAX_BYTES);
+    expect(readAll(Buffer.concat([header, RTMP_C0C1]))).toEqual({ header: proxied('192.0.2.7', 1, 'IPv4'), after: RTMP_C0C1 });
+  });
+});
