@@ -22,6 +22,8 @@ import { metricsRoute } from './metrics-route.ts';
 import { noQuery } from './query.ts';
 import type { Router } from './required-modules.ts';
 import { lazyRouters, routerFor, type RouteGroup } from './routing.ts';
+import { streamView } from './stream-view.ts';
+import type { FleetStreams } from './streams-api.ts';
 import { listenHttp, type HttpServer } from './server.ts';
 
 const logger = pino({ level: 'silent' });
@@ -45,6 +47,7 @@ interface ServeOptions {
   access?: Partial<Pick<Config, 'apiReadAccess' | 'metricsAccess'>>;
   /** /metrics (on an empty registry) by default, as rtmpd mounts it. */
   routes?: Router[];
+  fleet?: FleetStreams;
 }
 
 const noMetrics = metricsRoute({ contentType: 'text/plain', scrape: () => Promise.resolve(Buffer.alloc(0)) });
@@ -56,6 +59,7 @@ async function serve({
   tokens,
   access = {},
   routes = [noMetrics],
+  fleet,
 }: ServeOptions = {}) {
   const hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const snapshots = new SnapshotService({
@@ -86,6 +90,7 @@ async function serve({
     authorizer,
     access: { config, tokens: () => tokens, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     routes,
+    fleet,
   });
   const server: HttpServer = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
   cleanup = async () => {
@@ -574,4 +579,43 @@ describe('HTTP API input properties', () => {
     );
     // 300 requests: 2.4 s at a load average of 1.5, 9-17 s at 13, past 30 s at 25.
   }, 120_000);
+});
+
+describe('kicks', () => {
+  const token = 'a-token-of-sufficient-length';
+  const bearer = { authorization: `Bearer ${token}` };
+
+  it('revoke the key for the ban_seconds asked, from now', async () => {
+    const { hub, url } = await serve({ tokens: [token] });
+    await publishFlv(hub, 'live', 'cam', clip);
+    const before = Date.now();
+    const kicked = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=60'), { method: 'DELETE', headers: bearer });
+    const { revoked_until: until } = (await kicked.json()) as { revoked_until: string };
+    expect(Date.parse(until)).toBeGreaterThanOrEqual(before + 60_000);
+    expect(Date.parse(until)).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
+
+  it('refuse a stream relayed from the pod that owns it with a 409 naming that pod, and leave it live', async () => {
+    const { hub, url, authorizer } = await serve({ tokens: [token] });
+    hub.publish('live', 'relayed', { protocol: 'relay', remoteAddress: '10.0.0.2:8082', close: () => undefined });
+    const res = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Frelayed'), { method: 'DELETE', headers: bearer });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ error: { code: 'not_owner' } });
+    expect(hub.byId('rtmp/live/relayed')?.isEnded).toBe(false);
+    expect(authorizer.stats.ended.kicked ?? 0).toBe(0);
+  });
+
+  it('in a fleet, hide the publisher addresses of the fleet-wide list from a caller without a token', async () => {
+    // The fleet's catalog as a pod of one sees it: its own streams, addresses included (fleet/catalog.ts needs a kube-apiserver).
+    const fleet: FleetStreams = {
+      list: () => Promise.resolve(served.hub.list().map((stream) => streamView(stream, 0, true))),
+      snapshot: () => Promise.resolve(undefined),
+    };
+    const served = await serve({ tokens: [token], fleet });
+    await publishFlv(served.hub, 'live', 'cam', clip);
+    const list = async (headers = {}) =>
+      ((await (await fetch(served.url('/api/v1/rtmp/streams'), { headers })).json()) as { streams: { publisher: unknown }[] }).streams;
+    expect((await list())[0]?.publisher).toEqual({ protocol: 'rtmp', remote_address: null });
+    expect((await list(bearer))[0]?.publisher).toEqual({ protocol: 'rtmp', remote_address: '127.0.0.1:50000' });
+  });
 });

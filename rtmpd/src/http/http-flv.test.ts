@@ -186,3 +186,37 @@ function dechunk(bytes: Buffer): Buffer {
     at = line + 2 + size + 2;
   }
 }
+
+describe('HTTP-FLV answers', () => {
+  it('announces both tracks in the FLV header of a stream whose sequence headers have not come yet', async () => {
+    const { hub, url } = await serve(0, undefined);
+    hub.publish('live', 'cam', { protocol: 'rtmp', remoteAddress: '127.0.0.1', close: () => undefined });
+    const res = await fetch(url('/live/cam.flv'));
+    const reader = res.body!.getReader();
+    let head = Buffer.alloc(0);
+    while (head.length < 13) head = Buffer.concat([head, (await reader.read()).value!]);
+    await reader.cancel();
+    // TypeFlags: 0x04 audio, 0x01 video.
+    expect(head.subarray(0, 5)).toEqual(Buffer.from([0x46, 0x4c, 0x56, 1, 0x05]));
+  });
+
+  it('answers a path under a reserved app as no route, not as a stream name', async () => {
+    const { url } = await serve(0, undefined);
+    const res = await fetch(url('/metrics/cam.flv'));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no route for GET /metrics/cam.flv' } });
+  });
+
+  it('cuts the answer of a viewer closed for an error, which a clean end would pass off as the stream ending', async () => {
+    const { hub, url } = await serve(0, undefined);
+    const stream = hub.publish('live', 'cam', { protocol: 'rtmp', remoteAddress: '127.0.0.1', close: () => undefined });
+    const res = await fetch(url('/live/cam.flv'));
+    const reader = res.body!.getReader();
+    await reader.read();
+    stream.end('error');
+    const readToEnd = async () => {
+      while (!(await reader.read()).done);
+    };
+    await expect(readToEnd()).rejects.toThrow();
+  });
+});
