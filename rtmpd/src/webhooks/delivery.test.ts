@@ -241,3 +241,28 @@ describe('webhook delivery', () => {
     expect(() => parseSigningKeys(new Map([['', 'plain-text-key\nwhsec_\n']]))).toThrow(/no usable key/);
   });
 });
+
+describe('webhook delivery, final answers', () => {
+  it('counts a redirect as not delivered and does not retry it: redirects are not followed', async () => {
+    const { delivery, event, attempts, warnings } = setup([{ status: 302 }]);
+    delivery.enqueue(event(), ['http://a.test/hook']);
+    await settle();
+    expect(attempts).toHaveLength(1);
+    expect(delivery.counts['stream.ended']).toMatchObject({ delivered: 0, retried: 0, failed: 1 });
+    expect(warnings).toEqual([expect.objectContaining({ why: 'answered 302' })]);
+  });
+
+  it('on close, gives up at once an event whose next try would come after the grace', async () => {
+    const { clock, delivery, event, held, warnings } = setup(['hold']);
+    delivery.enqueue(event(), ['http://a.test/hook']);
+    await settle();
+    const closed = delivery.close(500);
+    // The next try would be 750 ms away (backoff of the first failure, random 0.5).
+    held.shift()!({ status: 503 });
+    await settle();
+    expect(delivery.counts['stream.ended']).toMatchObject({ retried: 0, failed: 1 });
+    expect(warnings).toEqual([expect.objectContaining({ why: 'answered 503; rtmpd is stopping' })]);
+    await clock.advance(500);
+    await closed;
+  });
+});

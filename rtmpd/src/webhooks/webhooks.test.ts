@@ -171,3 +171,16 @@ describe('webhook events', () => {
     expect(signedWith('second-key', sent.length - 1)).toBe(true);
   });
 });
+
+describe('stream.started', () => {
+  it('waits only for the tracks onMetaData declares: a video-only stream is announced once its video is known', async () => {
+    const { hub, sent } = await setup(['--webhook-events', 'stream.started']);
+    const stream = hub.publish('live', 'video-only', publisher('rtmp'));
+    stream.setMetadata(0, Buffer.alloc(0), { videocodecid: 7 }, 0);
+    const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
+    stream.pushVideo(0, tags.find((t) => t.kind === 'video')!.body, 0);
+    for (let i = 0; i < 5 && sent.length === 0; i++) await new Promise(setImmediate);
+    expect(sent.map((e) => e.type)).toEqual(['stream.started']);
+    expect(sent[0]!.data).toMatchObject({ video: { codec: 'h264' }, audio: null });
+  });
+});
