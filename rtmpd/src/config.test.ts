@@ -179,3 +179,13 @@ describe('names and help', () => {
     expect(splitHostPort('[::1]:8082')).toEqual({ host: '::1', port: 8082 });
   });
 });
+
+describe('listen addresses', () => {
+  it('take every port up to 65535 and refuse 65536', () => {
+    expect(loadConfig(['--rtmp-bind', '0.0.0.0:65535', '--http-bind', '[::1]:0'], {}).config).toMatchObject({
+      rtmpBind: '0.0.0.0:65535',
+      httpBind: '[::1]:0',
+    });
+    expect(refusal(['--rtmp-bind', '0.0.0.0:65536'])).toMatch(/--rtmp-bind \(RTMPD_RTMP_BIND\): port must be 0-65535/);
+  });
+});
