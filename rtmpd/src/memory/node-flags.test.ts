@@ -63,3 +63,11 @@ describe.runIf(built)('bin/rtmpd.js', () => {
     ]);
   });
 });
+
+describe('nodeCommandLine, restarted', () => {
+  it('restarts a process that starts with only some of the flags, with all of them', () => {
+    const [first] = RTMPD_NODE_FLAGS;
+    const line = nodeCommandLine('/bin/node', [first!, '--trace-warnings'], ['/bin/node', '/app/rtmpd.js'], {});
+    expect(line).toEqual(['/bin/node', ...RTMPD_NODE_FLAGS, first, '--trace-warnings', '/app/rtmpd.js']);
+  });
+});
