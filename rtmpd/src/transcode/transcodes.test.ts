@@ -220,3 +220,18 @@ describe('Transcodes', () => {
     expect(spawned).toHaveLength(1);
   });
 });
+
+describe('Transcodes, which streams', () => {
+  it('transcodes up to --transcode-max-processes sources, that many included, and refuses the next, counted', () => {
+    const { hub, transcodes } = setUp();
+    const sources = [1, 2, 3, 4, 5].map((n) => hub.publish('live', `cam${n}`, publisher(`10.0.0.1:${5000 + n}`)));
+    expect(sources.map((source) => transcodes.viewOf(source)?.state)).toEqual(['starting', 'starting', 'starting', 'starting', undefined]);
+    expect(transcodes.stats.refused.max_processes).toBe(1);
+  });
+
+  it('leaves a stream relayed from its owner pod to the owner, which transcodes it', () => {
+    const { hub, transcodes } = setUp();
+    const relayed = hub.publish('live', 'cam1', { ...publisher('10.0.0.2:8082'), protocol: 'relay' });
+    expect(transcodes.viewOf(relayed)).toBeUndefined();
+  });
+});
