@@ -673,3 +673,14 @@ describe('desired state', () => {
     expect(secrets.map((v) => v.secret.secretName)).toEqual(['edge-fleet-token']); // the fleet's own, no user's
   });
 });
+
+describe('the Service, for a spec the CRD would refuse', () => {
+  // parseSpec takes these; the CRD's CEL rules refuse them at the API server. An object stored
+  // before those rules existed must still not make the builder write fields its type cannot take.
+  it('gives a ClusterIP Service no nodePort and a NodePort Service no loadBalancerSourceRanges', () => {
+    const clusterIp = desired(server({ service: { type: 'ClusterIP', nodePorts: { rtmp: 31935 } } })).service as Obj;
+    expect(clusterIp.spec.ports.map((p: Obj) => p.nodePort)).toEqual([undefined, undefined]);
+    const nodePort = desired(server({ service: { type: 'NodePort', loadBalancerSourceRanges: ['10.0.0.0/8'] } })).service as Obj;
+    expect(nodePort.spec.loadBalancerSourceRanges).toBeUndefined();
+  });
+});

@@ -152,3 +152,24 @@ describe('condition messages', () => {
     expect(joinBounded(['a', 'b'])).toBe('a; b');
   });
 });
+
+describe('lastTransitionTime', () => {
+  it('stays when only the reason changes: it marks a change of status', () => {
+    let c = setCondition([], { type: 'Ready', status: 'False', reason: 'PodsStarting', message: '0 of 1' }, 't1');
+    c = setCondition(c, { type: 'Ready', status: 'False', reason: 'RollingOut', message: 'the last pods are being replaced' }, 't2');
+    expect(c[0]).toMatchObject({ reason: 'RollingOut', lastTransitionTime: 't1' });
+  });
+});
+
+describe('joinBounded at its bound', () => {
+  it('keeps a message of exactly maxConditionMessage characters whole', () => {
+    const full = 'x'.repeat(maxConditionMessage);
+    expect(joinBounded([full])).toBe(full);
+  });
+});
+
+describe('sameStatus', () => {
+  it('takes a field set to undefined as absent, so such a status is not written again', () => {
+    expect(sameStatus({ replicas: 1, image: undefined }, { replicas: 1 })).toBe(true);
+  });
+});
