@@ -614,6 +614,29 @@ describe('Recorder', () => {
     expect(mp3Tags.map((t) => t.length)).toEqual([0, mp3.length]);
   });
 
+  it('holds MP3 for the next FLV file (after AAC) at most 10,000 tags, however small, then starts that file at once', async () => {
+    const mp3Frame = (
+      await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }))
+    ).tags.find((t) => t.kind === 'audio')!;
+    // AAC to 1.5 s, then 12,000 MP3 tags of the frame's header alone (200 KiB in all), ten a millisecond. Keyframes come only at 0.
+    const tiny = { ...mp3Frame, body: mp3Frame.body.subarray(0, 5) };
+    const mp3 = Array.from({ length: 12_000 }, (_, i) => ({ ...tiny, timestamp: 1500 + Math.floor(i / 10) }));
+    const tags = [...intraRefresh(6), ...clip.filter((t) => t.kind === 'audio' && t.timestamp < 1500), ...mp3].sort(
+      (a, b) => a.timestamp - b.timestamp,
+    );
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
+    push(publish('live', 'held'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    expect(files).toHaveLength(2);
+    const second = (await readFlvFile(files[1]!.path)).tags;
+    // The 10,000th tag, at 2.499 s, starts the second file (without the count, the MP3 waited for the stream's end, audio only).
+    expect(second.find((t) => t.kind === 'audio')!.timestamp).toBe(1500);
+    expect(second.find((t) => t.kind === 'video' && t.body[1] === 1)!.timestamp).toBe(2500);
+    expect(second.filter((t) => t.kind === 'audio').length).toBe(mp3.length);
+  });
+
   it('splits FLV files across the wrap of the 32-bit timestamp, and indexes their duration across it', async () => {
     const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
     // The timestamps wrap to 0 at 3 s into the clip, in the middle of the second file.
