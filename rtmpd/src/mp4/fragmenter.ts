@@ -5,6 +5,7 @@
 // sample's duration is known when the next one arrives, so the newest video
 // sample always waits for its successor; audio durations come from the
 // codec's frame size.
+import { inspectAudio, isAacFrame, type AudioCodec } from '../flv/tag.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { TrackRun, writeFragment } from './fragment.ts';
@@ -277,19 +278,21 @@ export class Fragmenter {
 
   private onAudio(packet: MediaPacket): void {
     const info = this.stream.audioTrack;
+    // The stream describes its latest codec: a frame of another (from before a switch, in the GOP a joiner is sent) is not that track's.
+    if (info === undefined || frameCodec(packet) !== info.codec) return;
     let audio = this.heldAudio?.config ?? this.audio;
     // MP3 has no sequence header: its frames describe its track, the first and any that change it (AAC to MP3).
-    const channels = info?.channels ?? 2;
+    const channels = info.channels ?? 2;
     if (
-      info?.codec === 'mp3' &&
+      info.codec === 'mp3' &&
       info.sampleRate !== undefined &&
       (audio?.codec !== 'mp3' || audio.sampleRate !== info.sampleRate || audio.channels !== channels)
     ) {
       audio = { kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels };
       this.changeAudio(audio);
     }
-    // Frames of another codec than the track's (one MP4 does not carry here, after a switch) are not the track's.
-    if (audio === undefined || audio.codec !== info?.codec) return;
+    // Frames of a codec the track was not given (one MP4 does not carry here, after a switch) are not the track's.
+    if (audio === undefined || audio.codec !== info.codec) return;
     const rate = audio.sampleRate;
     const ms = this.audioClock.unwrap(packet.timestamp);
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
@@ -413,6 +416,11 @@ export class Fragmenter {
   private audioEnd(): number {
     return this.audioNext !== undefined && this.audio ? this.audioNext / this.audio.sampleRate : this.fragmentStart;
   }
+}
+
+/** The codec of an audio frame the hub read (AAC's without an inspection, as the hub reads them). */
+function frameCodec(packet: MediaPacket): AudioCodec {
+  return isAacFrame(packet.body) ? 'aac' : inspectAudio(packet.body).codec;
 }
 
 /** Samples in one audio frame: AAC 1024, MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */
