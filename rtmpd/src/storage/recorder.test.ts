@@ -539,6 +539,32 @@ describe('Recorder', () => {
     });
   }
 
+  it('gives MP3 between AAC and AAC within one GOP an FLV file of its own, audio only: each file holds one audio codec', async () => {
+    const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
+    // AAC, MP3 from 1.5 s, AAC again (its config first) from 1.8 s; keyframes every second.
+    const mp3 = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1800);
+    const aacHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
+    const aac = clip.filter((t) => t.kind === 'audio' && (t.timestamp < 1500 || t.timestamp >= 1800));
+    const tags = [...clip.filter((t) => t.kind !== 'audio'), ...aac, { ...aacHeader, timestamp: 1800 }, ...mp3].sort(
+      (a, b) => a.timestamp - b.timestamp || Number(b.body[1] === 0) - Number(a.body[1] === 0),
+    );
+    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
+    push(publish('live', 'flip'), 0, tags);
+    hub.closeAll();
+    await recorder.close();
+    const files = await listRecordings(storageDir);
+    // Before, the MP3 went into the file the 2 s keyframe started, before the AAC after it (three files).
+    expect(await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs))).toEqual([
+      ['aac', 'h264'],
+      ['mp3'],
+      ['aac', 'h264'],
+      ['aac', 'h264'],
+    ]);
+    const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
+    expect(counted[1]!['mp3']).toBe(mp3.length);
+    expect(counted.reduce((sum, frames) => sum + (frames['aac'] ?? 0), 0)).toBe(aac.filter((t) => t.body[1] === 1).length);
+  });
+
   it('keeps audio held for the next fMP4 file when another audio config comes before that file starts', async () => {
     // 44.1 kHz AAC from 1.5 s (after the file's first fragment left: held for the 2 s keyframe), 22.05 kHz AAC from 1.7 s.
     const other = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'aac', '-ar', '22050'] })))

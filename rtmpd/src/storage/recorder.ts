@@ -164,6 +164,14 @@ function maxFileSeconds(segmentSeconds: number): number {
 /** FLV tags are gathered this long and written as one append. */
 const FLV_BATCH_MS = 200;
 
+/** FLV tags of one audio codec held for the next file, from the switch to it (at `start`) on. */
+interface HeldFlvAudio {
+  codec: AudioCodec | undefined;
+  tags: Buffer[];
+  bytes: number;
+  start: number;
+}
+
 /** One stream's recording: a lossless hub subscriber writing segment files one after another. */
 class StreamRecording implements Subscriber {
   readonly kind = 'recorder';
@@ -201,7 +209,7 @@ class StreamRecording implements Subscriber {
   /** The audio codec of the open file's frames. */
   private flvAudioCodec: AudioCodec | undefined;
   /** Audio of another codec than the open file's (AAC to MP3): the next file's first tags. */
-  private flvHeld: { tags: Buffer[]; bytes: number; start: number } | undefined;
+  private flvHeld: HeldFlvAudio | undefined;
 
   constructor(options: StreamRecordingOptions) {
     this.o = options;
@@ -335,11 +343,14 @@ class StreamRecording implements Subscriber {
    * file, which the next keyframe starts with it, as a late audio config is in
    * fMP4 (a stream without video starts that file at once); past
    * HELD_AUDIO_MAX_BYTES or MAX_FRAGMENT_SAMPLES tags that file starts now, at
-   * any frame. Returns whether the packet was held.
+   * any frame; a switch to yet another codec (or back) before it starts gives
+   * the held audio a file of its own. Returns whether the packet was held.
    */
   private heldForNextFile(packet: MediaPacket): boolean {
     const codec = this.o.stream.audioTrack?.codec;
-    if (!this.file || codec === this.flvAudioCodec) return false;
+    if (!this.file) return false;
+    if (this.flvHeld && this.flvHeld.codec !== codec) this.writeAbandonedFlvAudio(this.flvHeld);
+    if (codec === this.flvAudioCodec) return false;
     if (this.flvAudioCodec === undefined || this.o.stream.videoHeader === undefined) {
       // The file's first audio (a late track) goes in; an audio-only stream's new file starts at this frame.
       if (this.flvAudioCodec !== undefined) this.endFile();
@@ -347,7 +358,7 @@ class StreamRecording implements Subscriber {
       return false;
     }
     const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
-    const held = (this.flvHeld ??= { tags: [], bytes: 0, start: packet.timestamp });
+    const held = (this.flvHeld ??= { codec, tags: [], bytes: 0, start: packet.timestamp });
     held.tags.push(tag);
     held.bytes += tag.length;
     if (held.bytes > HELD_AUDIO_MAX_BYTES || held.tags.length >= MAX_FRAGMENT_SAMPLES) {
@@ -367,6 +378,20 @@ class StreamRecording implements Subscriber {
     this.endFile();
   }
 
+  /**
+   * Audio held for the next file whose codec the stream left before that
+   * file started (AAC to MP3 and back within a GOP): a file of its own, audio
+   * only, written now beside the open one, so that each file holds one audio
+   * codec (the next file would have taken the MP3 with the AAC after it).
+   */
+  private writeAbandonedFlvAudio(held: HeldFlvAudio): void {
+    this.flvHeld = undefined;
+    // The held tags begin with the switch, so with their codec's sequence header if it has one.
+    const { file, trace } = this.createFile(new Date(), this.flvHeader(held.start, undefined, undefined));
+    file.append(Buffer.concat(held.tags));
+    this.finishFile(file, trace);
+  }
+
   private dropHeldFlvAudio(): void {
     this.flvHeld = undefined;
     this.o.stats.dropped++;
@@ -375,18 +400,23 @@ class StreamRecording implements Subscriber {
   /** A new FLV file: its header, the stream's metadata and decoder config (video's when `withVideo`), then any audio held for it. */
   private openFlvFile(timestamp: number, withVideo: boolean): void {
     const stream = this.o.stream;
-    const video = withVideo ? stream.videoHeader : undefined;
-    const header = [FLV_FILE_HEADER(stream.audioHeader !== undefined, video !== undefined)];
-    // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
-    if (stream.metadata) header.push(flvTag('data', 0, fileMetadata(stream.metadata.body)));
-    for (const kept of [video, stream.audioHeader]) {
-      if (kept) header.push(flvTag(kept.kind, timestamp, kept.body));
-    }
     this.flvStart = timestamp;
     this.flvAudioCodec = stream.audioTrack?.codec;
-    this.openFile(new Date(), Buffer.concat(header));
+    this.openFile(new Date(), this.flvHeader(timestamp, withVideo ? stream.videoHeader : undefined, stream.audioHeader));
     for (const tag of this.flvHeld?.tags ?? []) this.batchFlv(tag);
     this.flvHeld = undefined;
+  }
+
+  /** An FLV file's header, the stream's metadata and the decoder configs given, at `timestamp`. */
+  private flvHeader(timestamp: number, video: MediaPacket | undefined, audio: MediaPacket | undefined): Buffer {
+    const stream = this.o.stream;
+    const header = [FLV_FILE_HEADER(stream.audioTrack !== undefined, video !== undefined)];
+    // ffmpeg reads onMetaData only at timestamp 0 (elsewhere it becomes a subtitle track).
+    if (stream.metadata) header.push(flvTag('data', 0, fileMetadata(stream.metadata.body)));
+    for (const kept of [video, audio]) {
+      if (kept) header.push(flvTag(kept.kind, timestamp, kept.body));
+    }
+    return Buffer.concat(header);
   }
 
   private batchFlv(tag: Buffer): void {
@@ -425,20 +455,25 @@ class StreamRecording implements Subscriber {
   }
 
   private openFile(start: Date, header: Buffer): void {
+    ({ file: this.file, trace: this.trace } = this.createFile(start, header));
+    // A new file starts on a keyframe, or past maxFileSeconds at any frame: it needs nothing a dropped append held.
+    this.resyncing = false;
+  }
+
+  /** A new file of the stream, named by `start`, with its header queued. */
+  private createFile(start: Date, header: Buffer): { file: SegmentFile; trace: RecordingTrace } {
     // Names are unique per stream even when media runs ahead of the wall clock.
     const startMs = Math.max(start.getTime(), this.lastStart + 1);
     this.lastStart = startMs;
     const path = join(this.o.dir, recordingFileName(new Date(startMs), this.o.format));
+    const trace = new RecordingTrace(this.o.stream, path);
     const file = new SegmentFile(path, this.backlog, {
       onQueued: (bytes) => (this.o.stats.bytesWritten += bytes),
-      onError: (err) => this.onFileError(file, err),
+      onError: (err) => this.onFileError(file, trace, err),
     });
-    this.file = file;
-    // A new file starts on a keyframe, or past maxFileSeconds at any frame: it needs nothing a dropped append held.
-    this.resyncing = false;
-    this.trace = new RecordingTrace(this.o.stream, path);
     this.o.stats.filesOpened++;
     file.header(header);
+    return { file, trace };
   }
 
   private endFile(): void {
@@ -446,11 +481,15 @@ class StreamRecording implements Subscriber {
     const file = this.file;
     if (!file) return;
     this.file = undefined;
-    const trace = this.trace;
+    this.finishFile(file, this.trace!);
+  }
+
+  /** Writes out, syncs and closes a file whose segment has ended. */
+  private finishFile(file: SegmentFile, trace: RecordingTrace): void {
     const done = file.end().then(() => {
       this.closing.delete(file.path);
       if (file.isFailed) return;
-      trace?.end(this.o.stream, file.committed);
+      trace.end(this.o.stream, file.committed);
       this.o.stats.dropped += file.dropped;
       if (file.isRemoved) {
         // Its media was all dropped (the disk far behind): no file, so nothing to announce or count.
@@ -463,7 +502,7 @@ class StreamRecording implements Subscriber {
     this.closing.set(file.path, { file, done });
   }
 
-  private onFileError(file: SegmentFile, err: NodeJS.ErrnoException): void {
+  private onFileError(file: SegmentFile, trace: RecordingTrace, err: NodeJS.ErrnoException): void {
     if (this.file === file) {
       this.file = undefined;
       this.flvBatch = [];
@@ -474,7 +513,7 @@ class StreamRecording implements Subscriber {
     this.state = full ? 'disk_full' : 'failed';
     this.retryAt = performance.now() + RETRY_MS;
     this.cutAsked = false;
-    this.trace?.end(this.o.stream, file.committed, err);
+    trace.end(this.o.stream, file.committed, err);
     this.o.logger.error(
       { err, path: file.path, bytes: file.committed },
       full
