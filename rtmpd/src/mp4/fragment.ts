@@ -15,6 +15,15 @@ const TRUN_FLAGS = 0x000400;
 const TRUN_COMPOSITION = 0x000800;
 const TFHD_DEFAULT_BASE_IS_MOOF = 0x020000;
 
+/**
+ * Bytes of samples a fragment gathers at most before a sample is added: its
+ * cuts go by media time, so without it a fragment, and what a recorder or
+ * HLS muxer holds while gathering it, grew with the publisher's bit rate (a
+ * 10 s fragment at 50 Mb/s is 60 MiB) or without end (timestamps that stand
+ * still).
+ */
+export const MAX_FRAGMENT_BYTES = 8 * 1024 * 1024;
+
 /** The samples of one track waiting for the next fragment. */
 export class TrackRun {
   readonly trackId: number;
@@ -115,7 +124,8 @@ export class TrackRun {
 
   private reserve(more: number): void {
     if (this.dataLength + more <= this.data.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.data.length * 2, this.dataLength + more));
+    // Doubling stops at MAX_FRAGMENT_BYTES, past which a fragment takes one more sample at most.
+    const grown = Buffer.allocUnsafeSlow(Math.max(Math.min(this.data.length * 2, MAX_FRAGMENT_BYTES), this.dataLength + more));
     this.data.copy(grown, 0, 0, this.dataLength);
     this.data = grown;
   }

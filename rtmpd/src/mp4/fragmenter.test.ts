@@ -10,6 +10,7 @@ import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import { lavfiClip, publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import { MAX_FRAGMENT_BYTES } from './fragment.ts';
 import { Fragmenter, MAX_FRAGMENT_SAMPLES, type Fragment, type FragmenterOptions } from './fragmenter.ts';
 
 const run = promisify(execFile);
@@ -126,7 +127,8 @@ describe('Fragmenter', () => {
     expect(probed.audioDuration).toBeGreaterThan(0.9 * probed.duration);
   });
 
-  it('cuts a fragment at MAX_FRAGMENT_SAMPLES when the timestamps stand still', () => {
+  /** A stream of AAC audio only (44.1 kHz stereo, its config sent) whose fragments, 1 s long, land in the array returned. */
+  function audioStreamFragments(): { stream: Stream; fragments: Fragment[] } {
     hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
     const stream = hub.publish('live', 'still', { protocol: 'rtmp', remoteAddress: 'test', close: () => {} });
     const fragments: Fragment[] = [];
@@ -145,9 +147,22 @@ describe('Fragmenter', () => {
     };
     stream.subscribe(subscriber, performance.now());
     stream.pushAudio(0, Buffer.from([0xaf, 0x00, 0x12, 0x10]), performance.now()); // AAC-LC, 44.1 kHz, stereo
+    return { stream, fragments };
+  }
+
+  it('cuts a fragment at MAX_FRAGMENT_SAMPLES when the timestamps stand still', () => {
+    const { stream, fragments } = audioStreamFragments();
     // Every frame stamped 0: before, one fragment gathered them all until the stream ended.
     for (let i = 0; i < 2.5 * MAX_FRAGMENT_SAMPLES; i++) stream.pushAudio(0, Buffer.from([0xaf, 0x01, 0x21, 0x00]), performance.now());
     expect(fragments).toHaveLength(2);
+  });
+
+  it('cuts a fragment at MAX_FRAGMENT_BYTES, before the sample that would pass it, however short its media time', () => {
+    const { stream, fragments } = audioStreamFragments();
+    // 1 MiB frames, 20 ms apart: before, a 1 s fragment gathered 50 MiB of them.
+    const frame = Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(1 << 20)]);
+    for (let i = 0; i < 20; i++) stream.pushAudio(i * 20, frame, performance.now());
+    expect(fragments.map((f) => f.bytes.length > MAX_FRAGMENT_BYTES && f.bytes.length < MAX_FRAGMENT_BYTES + 4096)).toEqual([true, true]);
   });
 
   it('holds at most MAX_FRAGMENT_SAMPLES audio frames for the next segment, however small, then starts it at once', async () => {

@@ -8,7 +8,7 @@
 import { inspectAudio, isAacFrame, type AudioCodec } from '../flv/tag.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
-import { TrackRun, writeFragment } from './fragment.ts';
+import { MAX_FRAGMENT_BYTES, TrackRun, writeFragment } from './fragment.ts';
 import {
   initSegment,
   MP4_AUDIO_CODECS,
@@ -389,11 +389,15 @@ export class Fragmenter {
     this.endSegment((this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE);
   }
 
-  /** Ends the fragment before a sample at `time` when it holds MAX_FRAGMENT_SAMPLES. */
+  /** Ends the fragment before a sample at `time` when it holds MAX_FRAGMENT_SAMPLES or MAX_FRAGMENT_BYTES. */
   private cutIfFull(time: number): void {
     let samples = 0;
-    for (const run of this.runs) samples += run.count;
-    if (samples >= MAX_FRAGMENT_SAMPLES) this.flush(false, time);
+    let bytes = 0;
+    for (const run of this.runs) {
+      samples += run.count;
+      bytes += run.bytes;
+    }
+    if (samples >= MAX_FRAGMENT_SAMPLES || bytes >= MAX_FRAGMENT_BYTES) this.flush(false, time);
   }
 
   private flush(endsSegment: boolean, end: number): void {

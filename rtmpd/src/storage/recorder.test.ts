@@ -246,21 +246,20 @@ describe('Recorder', () => {
   }
 
   for (const format of ['fmp4', 'flv'] as const) {
-    it(`writes a ${format} append larger than the disk queue that comes while nothing is queued (10 s fragments above ~27 Mbps)`, async () => {
+    it(`writes a ${format} append larger than the disk queue that comes while nothing is queued (a 33 MiB keyframe; FLV: 200 ms of tags)`, async () => {
       const { storageDir, recorder } = await startRecorder({
         recordingFormat: format,
         recordingSegmentSeconds: 60,
         recordingFragmentSeconds: 1,
       });
       const stream = publish('live', 'big');
-      // The fragment from 2 s to 3 s holds a 33 MiB keyframe (FLV: the batch from 2 s to 2.1 s, three 12 MiB frames).
-      const [tags, from, to] =
-        format === 'fmp4' ? [withHugeFrames([2000], 33 << 20), 2000, 3000] : [withHugeFrames([2000, 2040, 2080], 12 << 20), 1960, 2080];
-      await pushWhenDrained(recorder, stream, [
-        tags.filter((t) => t.timestamp <= from),
-        tags.filter((t) => t.timestamp > from && t.timestamp <= to),
-        tags.filter((t) => t.timestamp > to),
-      ]);
+      // The fragment from 2 s holds a 33 MiB keyframe, cut at the sample after it (8 MiB, MAX_FRAGMENT_BYTES, are passed).
+      // FLV: the batch from 2 s to 2.1 s, three 12 MiB frames.
+      const tags = format === 'fmp4' ? withHugeFrames([2000], 33 << 20) : withHugeFrames([2000, 2040, 2080], 12 << 20);
+      const keyframe = tags.findIndex((t) => t.kind === 'video' && t.timestamp === 2000);
+      const cut = format === 'fmp4' ? keyframe + 1 : tags.findIndex((t) => t.timestamp > 1960);
+      const end = format === 'fmp4' ? keyframe + 2 : tags.findIndex((t) => t.timestamp > 2080);
+      await pushWhenDrained(recorder, stream, [tags.slice(0, cut), tags.slice(cut, end), tags.slice(end)]);
       hub.unpublish(stream);
       await recorder.close();
       expect(recorder.stats.dropped).toBe(0);

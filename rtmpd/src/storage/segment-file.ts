@@ -11,8 +11,9 @@ import { dirname } from 'node:path';
  * Bytes a stream's files may hold queued for the disk before further appends
  * are dropped (and counted). An append that comes while nothing is queued is
  * taken whatever its size: the fragmenter has already held it, and dropping
- * it would lose every fragment larger than this (10 s above ~27 Mbps). What
- * a stream holds stays under this plus its largest append.
+ * it would lose every append larger than this (a frame that large, or an
+ * FLV batch of 200 ms above 1.3 Gb/s). What a stream holds stays under this
+ * plus its largest append.
  */
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
