@@ -147,10 +147,9 @@ describe('helm install, upgrade, uninstall on the local control plane', () => {
     expect(await can('update', 'leases.coordination.k8s.io', '-n', watched)).toBe('yes');
     expect(await can('create', 'roles.rbac.authorization.k8s.io', '-n', watched)).toBe('yes');
     expect(await can('escalate', 'roles.rbac.authorization.k8s.io', '-n', watched)).toBe('no');
-    // Secrets: only created (the fleet token's, and dry-run creates that tell whether one spec.auth names
-    // exists), never read, listed, watched or changed.
-    expect(await can('create', 'secrets', '-n', watched)).toBe('yes');
-    for (const verb of ['get', 'list', 'watch', 'update']) expect(await can(verb, 'secrets', '-n', watched), verb).toBe('no');
+    // Secrets: created (the fleet token's) and read (those an RtmpServer names, checked and watched), never changed.
+    for (const verb of ['create', 'get', 'list', 'watch']) expect(await can(verb, 'secrets', '-n', watched), verb).toBe('yes');
+    for (const verb of ['update', 'patch', 'delete']) expect(await can(verb, 'secrets', '-n', watched), verb).toBe('no');
     expect(await can('delete', 'statefulsets.apps', '-n', watched)).toBe('no');
     // operator 0.1.0's Deployments: removed by the move to a StatefulSet, never made
     expect(await can('delete', 'deployments.apps', '-n', watched)).toBe('yes');

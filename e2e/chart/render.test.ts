@@ -129,13 +129,16 @@ describe('helm template with the defaults', () => {
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'rtmpd-system' }]);
     }
     expect((one(objects, 'ClusterRoleBinding').roleRef as { name: string }).name).toBe(clusterRole.metadata.name);
-    // Nothing broader than the operator asked for: no wildcards; Secrets only created (the fleet token's,
-    // and dry-run creates that tell whether one exists), never read, listed, watched or changed.
+    // Nothing broader than the operator asked for: no wildcards; Secrets created (the fleet token's) and
+    // read (those an RtmpServer names) where it watches, never changed, and not in its own namespace.
     for (const rule of [...managerRules, ...leaderElectionRules]) {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
-      if (rule.resources.includes('secrets')) expect(rule).toEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['create'] });
     }
+    expect(managerRules.filter((r) => r.resources.includes('secrets'))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },
+    ]);
+    expect(leaderElectionRules.some((r) => r.resources.includes('secrets'))).toBe(false);
   });
 
   it('selects the operator pods with the metrics Service', async () => {

@@ -1,8 +1,9 @@
 // Least-privilege RBAC of the operator, kept next to the code that needs it.
 // `make generate` writes it into the chart (files/rbac/role.yaml), whose templates read it.
 // Server-side apply needs create+patch (it creates missing objects); the
-// informers need list+watch; Secrets are only created (the fleet token's, and
-// dry-run creates that tell whether one exists), never read; nothing is ever updated or deleted
+// informers need list+watch; Secrets are created (the fleet token's) and read
+// (those an RtmpServer names, to check them), only in the namespaces the
+// operator watches; nothing is ever updated or deleted
 // except PodDisruptionBudgets, HorizontalPodAutoscalers and ServiceMonitors
 // (removed when no longer wanted), operator 0.1.0's Deployments (replaced by
 // StatefulSets) and the leader Lease. The operator holds the rtmpd pods' Lease
@@ -47,11 +48,12 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
-  // create only: the fleet token's Secret, and the dry-run create that tells
-  // whether a Secret spec.auth names exists (controller/secrets.ts). No verb
-  // that reads a Secret: its data never reaches the operator. Mounting
-  // Secrets needs no permission of the operator's: the kubelet does it.
-  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  // create: the fleet token's Secret; get, list, watch: the Secrets an
+  // RtmpServer names, checked as rtmpd reads them and watched so a change
+  // reconciles it (controller/secrets.ts; the watch caches no data). Bound
+  // per watched namespace with watchNamespaces. Mounting Secrets needs no
+  // permission of the operator's: the kubelet does it.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   // the rtmpd pods' ServiceAccount, and the Role and RoleBinding that give it rtmpdPodRules
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },

@@ -2,7 +2,7 @@
 // already knows: the pods' conditions and container states, the claims'
 // phases and Warning Events, the StatefulSet's FailedCreate Events (a pod the
 // admission chain refused), and the Secrets spec.auth names that do not
-// exist. Each cause keeps the specific message, so the
+// exist or that rtmpd cannot use. Each cause keeps the specific message, so the
 // status says "0/2 nodes are available: 2 Insufficient cpu", not "timed out".
 export interface Cause {
   /** CamelCase, the Stalled condition's reason. */
@@ -168,5 +168,14 @@ export function missingSecretsCause(namespace: string, missing: readonly { name:
   return {
     reason: 'SecretNotFound',
     message: `${missing.map((m) => `Secret "${m.name}" (${m.field})`).join(', ')} not found in namespace ${namespace}: the pods cannot start until ${missing.length > 1 ? 'they exist' : 'it exists'}`,
+  };
+}
+
+/** Secrets that exist but lack a key the spec names or hold what rtmpd cannot use (controller/secrets.ts's words). */
+export function invalidSecretsCause(invalid: readonly { name: string; field: string; problem: string }[]): Cause | undefined {
+  if (!invalid.length) return undefined;
+  return {
+    reason: 'SecretInvalid',
+    message: invalid.map((i) => `Secret "${i.name}" (${i.field}) ${i.problem}`).join('; '),
   };
 }

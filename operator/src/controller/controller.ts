@@ -14,7 +14,7 @@ import type { Defaults } from './pod.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
-import { secretExistence } from './secrets.ts';
+import { SecretReferences, secretReader } from './secrets.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const controllerName = 'rtmpserver';
@@ -52,6 +52,14 @@ const serviceMonitorApiRetryMs = 15_000;
 // is written at most once per delay, however often its pods renew.
 const fleetLeases: ResourceType = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases' };
 const fleetCountsDelayMs = 10_000;
+// The Secrets an RtmpServer names reconcile it when they change. Cached are
+// their names and versions only: no Secret's data stays in the operator.
+const secrets: ResourceType = { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' };
+const secretVersion = (o: KubernetesObject): KubernetesObject => {
+  const { name, namespace, resourceVersion } = o.metadata ?? {};
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, resourceVersion } };
+};
+
 const fleetKey = (o: KubernetesObject): string | undefined => {
   const fleet = o.metadata?.labels?.[fleetLabel];
   return fleet ? `${o.metadata?.namespace ?? ''}/${fleet}` : undefined;
@@ -135,6 +143,8 @@ export class Controller {
   readonly #servers: Informer<KubernetesObject>[] = [];
   readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
   readonly #leases: Informer<KubernetesObject>[] = [];
+  readonly #secrets: Informer<KubernetesObject>[] = [];
+  readonly #secretReferences = new SecretReferences();
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;
@@ -152,7 +162,24 @@ export class Controller {
           namespace,
           transform: trimmed,
           log,
-          onEvent: (_e, o) => this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`),
+          onEvent: (event, o) => {
+            if (event === 'delete') this.#secretReferences.forget(o);
+            else this.#secretReferences.record(o);
+            this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+          },
+        }),
+      );
+      this.#secrets.push(
+        new Informer<KubernetesObject>({
+          kubeConfig,
+          type: secrets,
+          namespace,
+          transform: secretVersion,
+          log,
+          onEvent: (_e, o) => {
+            for (const key of this.#secretReferences.serversNaming(o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
+              this.queue.add(key);
+          },
         }),
       );
       for (const type of [...owned, serviceMonitors]) {
@@ -200,7 +227,7 @@ export class Controller {
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
       defaults: opts.defaults,
-      secretExists: secretExistence(core),
+      readSecret: secretReader(core),
       events: new ApiEventRecorder({ core, component: fieldManager, instance: opts.identity, log }),
       log,
       getServer: (ns, name) => find(this.#servers, ns, name),
@@ -215,7 +242,7 @@ export class Controller {
   }
 
   get #informers(): Informer<KubernetesObject>[] {
-    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases];
+    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases, ...this.#secrets];
   }
 
   /** Starts the informers (caches); safe before leadership. */

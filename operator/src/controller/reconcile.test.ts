@@ -26,7 +26,7 @@ describe('Reconciler', () => {
       events: {
         event: async (_o: KubernetesObject, type: string, reason: string) => void events.push(`${type} ${reason}`),
       } as EventRecorder,
-      secretExists: async () => true,
+      readSecret: async () => new Map(),
       defaults: {} as never,
       log: pino({ level: 'silent' }),
       getServer: () => stored,

@@ -15,7 +15,16 @@ import { parseConfig, type Config } from '@flux-rtmpd/rtmpd/config';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
-import { claimCauses, creationCauses, missingClaimCauses, missingSecretsCause, podCauses, type Cause, type EventView } from './causes.ts';
+import {
+  claimCauses,
+  creationCauses,
+  invalidSecretsCause,
+  missingClaimCauses,
+  missingSecretsCause,
+  podCauses,
+  type Cause,
+  type EventView,
+} from './causes.ts';
 import { desiredState, templateHashAnnotation, type DesiredState } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import { fleetTokenSecret, newFleetToken } from './fleet.ts';
@@ -25,7 +34,7 @@ import { migrate, type MigrationState } from './migrate.ts';
 import { childNames } from './names.ts';
 import type { Defaults } from './pod.ts';
 import { configChanges, configFileName, referencedSecrets } from './rtmpd-config.ts';
-import type { SecretExists } from './secrets.ts';
+import { secretProblem, type ReadSecret, type SecretData } from './secrets.ts';
 import { computeStatus, invalidSpecStatus, sameStatus, type Observed } from './status.ts';
 import { expandedClaims, volumeNames, type VolumeName } from './storage.ts';
 
@@ -33,8 +42,8 @@ export interface ReconcilerDeps {
   objects: KubernetesObjectApi;
   customObjects: CustomObjectsApi;
   events: EventRecorder;
-  /** Whether a Secret spec.auth names exists (never what it holds). */
-  secretExists: SecretExists;
+  /** A Secret spec.auth, spec.webhooks, spec.forwards or spec.tls names, to check it as rtmpd will read it. */
+  readSecret: ReadSecret;
   defaults: Defaults;
   log: Logger;
   /** The cached RtmpServer (undefined when gone). */
@@ -53,8 +62,6 @@ export interface ReconcilerDeps {
 export type ReconcileResult = { requeueAfterMs?: number };
 
 const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
-/** A Secret the spec names but that is missing is looked for again this often (Secrets are not watched). */
-const missingSecretRetryMs = 10_000;
 
 type Cached = KubernetesObject & {
   spec?: {
@@ -206,9 +213,9 @@ export class Reconciler {
       this.#serviceMonitor(raw, server, desired.serviceMonitor, log),
     );
     if (!observed.migrating) observed.causes.push(...(await this.#causes(server, observed.statefulSet as Cached | undefined)));
-    // The root cause when it applies: pods cannot start without the Secrets they mount.
-    const secretsMissing = missingSecretsCause(namespace, (await attempt('Secrets', () => this.#missingSecrets(server))) ?? []);
-    if (secretsMissing) observed.causes.unshift(secretsMissing);
+    // The root causes when they apply: pods cannot start without the Secrets they mount, nor with what rtmpd cannot use.
+    const secretCauses = (await attempt('Secrets', () => this.#secretCauses(server))) ?? [];
+    observed.causes.unshift(...secretCauses);
     observed.fleet = this.#fleetCounts(server);
 
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
@@ -216,11 +223,8 @@ export class Reconciler {
       await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', observed.errors.join('; '));
       throw new Error(observed.errors.join('; '));
     }
-    if (secretsMissing) {
-      await this.#d.events.event(raw, 'Warning', secretsMissing.reason, secretsMissing.message);
-      return { requeueAfterMs: missingSecretRetryMs };
-    }
-    // Pods, claims and Jobs are watched; the requeue is a fallback while something is pending.
+    for (const cause of secretCauses) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
+    // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while something is pending.
     return observed.migrating || observed.causes.length ? { requeueAfterMs: 30_000 } : {};
   }
 
@@ -353,13 +357,24 @@ export class Reconciler {
     log.info({ object: `${obj.kind}/${obj.metadata.name}` }, 'patched');
   }
 
-  /** The Secrets spec.auth names that do not exist, each asked for once. */
-  async #missingSecrets(server: RtmpServer): Promise<{ name: string; field: string }[]> {
+  /** The Secrets the spec names that do not exist, and those rtmpd cannot use; each read once. */
+  async #secretCauses(server: RtmpServer): Promise<Cause[]> {
     const refs = referencedSecrets(server.spec);
-    const namespace = server.metadata.namespace ?? '';
-    const exists = new Map<string, boolean>();
-    for (const name of new Set(refs.map((r) => r.name))) exists.set(name, await this.#d.secretExists(namespace, name));
-    return refs.filter((r) => !exists.get(r.name));
+    const { namespace } = server.metadata;
+    const data = new Map<string, SecretData | undefined>();
+    for (const name of new Set(refs.map((r) => r.name))) data.set(name, await this.#d.readSecret(namespace, name));
+    const invalid = refs.flatMap((ref) => {
+      const secret = data.get(ref.name);
+      const problem = secret && secretProblem(ref, secret);
+      return problem ? [{ ...ref, problem }] : [];
+    });
+    return [
+      missingSecretsCause(
+        namespace,
+        refs.filter((r) => !data.get(r.name)),
+      ),
+      invalidSecretsCause(invalid),
+    ].filter((c) => c !== undefined);
   }
 
   #now(): string {

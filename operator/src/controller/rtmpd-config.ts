@@ -143,23 +143,37 @@ function proxyProtocolConfig({ service }: RtmpServerSpec): Partial<Config> {
   return proxy ? { proxyProtocol: proxy.listeners, proxyProtocolFrom: proxy.from } : {};
 }
 
-/** Every Secret spec.auth, spec.webhooks, spec.forwards and spec.tls name, with the field that names it (for a clear message when one is missing). */
-export function referencedSecrets(spec: RtmpServerSpec): { name: string; field: string }[] {
-  const refs: { name: string; field: string }[] = [];
+/** How rtmpd reads a Secret it is given, which is how the operator checks it (controller/secrets.ts). */
+export type SecretFormat = 'keyStore' | 'hmacSecrets' | 'jwtKey' | 'callbackUrl' | 'apiTokens' | 'webhookKeys' | 'file';
+
+/** A Secret the spec names: the field that names it, the keys rtmpd reads (none: the whole Secret, a directory) and their format. */
+export interface SecretReference {
+  name: string;
+  field: string;
+  keys: string[];
+  format: SecretFormat;
+}
+
+/** Every Secret spec.auth, spec.webhooks, spec.forwards and spec.tls name, with the field that names it (for a clear message when one is missing or unusable). */
+export function referencedSecrets(spec: RtmpServerSpec): SecretReference[] {
+  const refs: SecretReference[] = [];
+  const keyed = (ref: { name: string; key: string }, field: string, format: SecretFormat) =>
+    refs.push({ name: ref.name, field, keys: [ref.key], format });
   (spec.auth.rules ?? []).forEach((rule, i) => {
     const at = `spec.auth.rules[${i}]`;
-    if (rule.method === 'keys' && rule.keysSecret) refs.push({ name: rule.keysSecret.name, field: `${at}.keysSecret` });
-    if (rule.method === 'signed' && rule.secret) refs.push({ name: rule.secret.name, field: `${at}.secret` });
-    if (rule.method === 'jwt' && !rule.jwksUrl && rule.keySecret) refs.push({ name: rule.keySecret.name, field: `${at}.keySecret` });
-    if (rule.method === 'callback' && !rule.url && rule.urlSecret) refs.push({ name: rule.urlSecret.name, field: `${at}.urlSecret` });
+    if (rule.method === 'keys' && rule.keysSecret)
+      refs.push({ name: rule.keysSecret.name, field: `${at}.keysSecret`, keys: [], format: 'keyStore' });
+    if (rule.method === 'signed' && rule.secret) keyed(rule.secret, `${at}.secret`, 'hmacSecrets');
+    if (rule.method === 'jwt' && !rule.jwksUrl && rule.keySecret) keyed(rule.keySecret, `${at}.keySecret`, 'jwtKey');
+    if (rule.method === 'callback' && !rule.url && rule.urlSecret) keyed(rule.urlSecret, `${at}.urlSecret`, 'callbackUrl');
   });
-  if (spec.auth.apiTokenSecret) refs.push({ name: spec.auth.apiTokenSecret.name, field: 'spec.auth.apiTokenSecret' });
-  if (spec.webhooks.secret) refs.push({ name: spec.webhooks.secret.name, field: 'spec.webhooks.secret' });
+  if (spec.auth.apiTokenSecret) keyed(spec.auth.apiTokenSecret, 'spec.auth.apiTokenSecret', 'apiTokens');
+  if (spec.webhooks.secret) keyed(spec.webhooks.secret, 'spec.webhooks.secret', 'webhookKeys');
   (spec.forwards.rules ?? []).forEach((rule, i) =>
-    (rule.urlSecrets ?? []).forEach((secret, j) => refs.push({ name: secret.name, field: `spec.forwards.rules[${i}].urlSecrets[${j}]` })),
+    (rule.urlSecrets ?? []).forEach((secret, j) => keyed(secret, `spec.forwards.rules[${i}].urlSecrets[${j}]`, 'file')),
   );
-  if (spec.forwards.caSecret) refs.push({ name: spec.forwards.caSecret.name, field: 'spec.forwards.caSecret' });
-  if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName' });
+  if (spec.forwards.caSecret) keyed(spec.forwards.caSecret, 'spec.forwards.caSecret', 'file');
+  if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName', keys: ['tls.crt', 'tls.key'], format: 'file' });
   return refs;
 }
 

@@ -1,66 +1,68 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { secretExistence } from './secrets.ts';
+import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
+import { secretProblem, SecretReferences } from './secrets.ts';
 
-interface SeenRequest {
-  method: string;
-  path: string;
-  body: unknown;
-}
+const ref = (format: SecretFormat, keys: string[] = ['k']): SecretReference => ({ name: 's', field: 'spec.x', keys, format });
+const data = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
-/**
- * A stand-in API server (a unit test has no kube-apiserver; operator/test runs
- * the same code against a real one): it answers each Secret create with the
- * status the Secret's name asks for, and keeps the requests.
- */
-async function fakeApi(requests: SeenRequest[]) {
-  const server = createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-    req.on('end', () => {
-      const body = JSON.parse(text) as { metadata: { name: string } };
-      requests.push({ method: req.method ?? '', path: req.url ?? '/', body });
-      const status = Number(body.metadata.name.replace('status-', ''));
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify(
-          status === 201
-            ? { kind: 'Secret', apiVersion: 'v1', metadata: body.metadata }
-            : { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, message: `status ${status}` },
-        ),
-      );
-    });
+describe('secretProblem', () => {
+  it('names a missing key and the keys there are, never a value', () => {
+    expect(secretProblem(ref('hmacSecrets', ['hmac']), data({ other: 'value-1', more: 'value-2' }))).toBe(
+      'has no key "hmac" (it has more, other)',
+    );
+    expect(secretProblem(ref('file', ['tls.crt', 'tls.key']), data({}))).toBe('has no key "tls.crt" nor "tls.key" (it has none)');
+    const many = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${String(i).padStart(2, '0')}`, 'v']));
+    expect(secretProblem(ref('file', ['x']), data(many))).toBe(
+      'has no key "x" (it has k00, k01, k02, k03, k04, k05, k06, k07, k08, k09 and 2 more)',
+    );
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return { server, core: kc.makeApiClient(CoreV1Api) };
-}
 
-describe('secretExistence', () => {
-  it('asks with a dry-run create of an empty Secret, tells present (409) from missing; other failures are errors', async () => {
-    const requests: SeenRequest[] = [];
-    const { server, core } = await fakeApi(requests);
-    try {
-      const exists = secretExistence(core);
-      expect(await exists('media', 'status-409')).toBe(true);
-      expect(await exists('media', 'status-201')).toBe(false);
-      await expect(exists('media', 'status-403')).rejects.toMatchObject({ code: 403 });
-      for (const [i, name] of ['status-409', 'status-201', 'status-403'].entries())
-        expect(requests[i]).toEqual({
-          method: 'POST',
-          path: '/api/v1/namespaces/media/secrets?dryRun=All',
-          body: { metadata: { name, namespace: 'media' } },
-        });
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+  it('finds a key store with no stream key (every client refused), and one rtmpd refuses', () => {
+    expect(secretProblem(ref('keyStore', []), data({ cam1: 's3cr3t' }))).toBeUndefined();
+    // hidden entries are the kubelet's in a mounted volume: rtmpd skips them
+    expect(secretProblem(ref('keyStore', []), data({ '.hidden': 's3cr3t' }))).toBe(
+      'holds no stream key: every client of the rule is refused',
+    );
+    expect(secretProblem(ref('keyStore', []), data({ cam1: 'x'.repeat(1025) }))).toBe(
+      'is refused by rtmpd: key cam1: a secret is longer than 1024 characters',
+    );
+  });
+
+  it('finds an empty HMAC secret, API tokens too short, a webhook key file without a key, a callback URL that is none', () => {
+    expect(secretProblem(ref('hmacSecrets'), data({ k: '# only a comment\n\n' }))).toBe('holds no secret: every signed URL is refused');
+    expect(secretProblem(ref('hmacSecrets'), data({ k: 'hmac-secret' }))).toBeUndefined();
+    expect(secretProblem(ref('apiTokens'), data({ k: 'short' }))).toBe('is refused by rtmpd: API tokens must be at least 16 characters');
+    expect(secretProblem(ref('apiTokens'), data({ k: 'a-token-of-enough-length' }))).toBeUndefined();
+    expect(secretProblem(ref('webhookKeys'), data({ k: '' }))).toBe('is refused by rtmpd: it holds no usable key');
+    expect(secretProblem(ref('callbackUrl'), data({ k: 'auth.example.com/decide' }))).toBe(
+      'does not start with an http(s) URL rtmpd can call',
+    );
+    expect(secretProblem(ref('callbackUrl'), data({ k: 'https://auth.example.com/decide?token=x\n' }))).toBeUndefined();
+  });
+
+  it('says a JWT key is not JSON without quoting it', () => {
+    const problem = secretProblem(ref('jwtKey'), data({ k: '{"kty": "oct", secret-material' }));
+    expect(problem).toBe('is refused by rtmpd: the JWT key file is not valid JSON');
+    expect(secretProblem(ref('jwtKey'), data({ k: '' }))).toBe('is refused by rtmpd: the JWT key file is empty');
+    expect(secretProblem(ref('jwtKey'), data({ k: 'an-hmac-secret' }))).toBeUndefined();
+  });
+});
+
+describe('SecretReferences', () => {
+  const server = (namespace: string, name: string, spec: unknown) => ({ metadata: { namespace, name }, spec });
+  const keysRule = (secret: string) => ({ auth: { rules: [{ method: 'keys', keysSecret: { name: secret } }] } });
+
+  it('maps a Secret to the servers of its namespace that name it, until they stop or are gone', () => {
+    const refs = new SecretReferences();
+    refs.record(server('a', 'one', keysRule('keys')));
+    refs.record(server('a', 'two', { ...keysRule('keys'), tls: { secretName: 'tls' } }));
+    refs.record(server('b', 'three', keysRule('keys')));
+    refs.record(server('a', 'bad', { replicas: 'many' }));
+    expect(refs.serversNaming('a', 'keys').sort()).toEqual(['a/one', 'a/two']);
+    expect(refs.serversNaming('a', 'tls')).toEqual(['a/two']);
+    refs.record(server('a', 'two', {}));
+    refs.forget(server('a', 'one', undefined));
+    expect(refs.serversNaming('a', 'keys')).toEqual([]);
+    expect(refs.serversNaming('b', 'keys')).toEqual(['b/three']);
   });
 });

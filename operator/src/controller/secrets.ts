@@ -1,20 +1,106 @@
-// Whether a Secret exists, asked without reading it: a server-side dry-run
-// create of an empty Secret of that name, which the API server refuses with
-// 409 AlreadyExists when one exists and otherwise persists nothing. It needs
-// only `create` on Secrets, the verb the fleet token's Secret needs anyway, so
-// the operator holds no verb that could read a Secret's data.
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+// The Secrets an RtmpServer names, read and checked the way rtmpd reads them
+// (with rtmpd's own parsers): a missing key or a value rtmpd cannot use makes
+// the pods fail at start, and an empty key store or secret file makes them
+// refuse every client, neither of which the pods' status says. A Secret's
+// data is read only while a reconcile checks it; the watch that reconciles
+// the RtmpServers naming a Secret caches its name and version only.
+import { ApiException, type CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { parseTokens } from '@flux-rtmpd/rtmpd/auth-api-tokens';
+import { parseJwtKey } from '@flux-rtmpd/rtmpd/auth-jwt';
+import { parseKeys } from '@flux-rtmpd/rtmpd/auth-key-store';
+import { lines } from '@flux-rtmpd/rtmpd/secrets-mounted';
+import { parseSigningKeys } from '@flux-rtmpd/rtmpd/webhook-signature';
+import { parseSpec } from '../api/rtmpserver.ts';
+import { referencedSecrets, type SecretFormat, type SecretReference } from './rtmpd-config.ts';
 
-export type SecretExists = (namespace: string, name: string) => Promise<boolean>;
+/** A Secret's data, decoded: each key's text, as the kubelet writes it to a file of the mounted volume. */
+export type SecretData = ReadonlyMap<string, string>;
+/** A Secret's data, or undefined when it does not exist. */
+export type ReadSecret = (namespace: string, name: string) => Promise<SecretData | undefined>;
 
-export const secretExistence =
-  (core: CoreV1Api): SecretExists =>
+export const secretReader =
+  (core: CoreV1Api): ReadSecret =>
   async (namespace, name) => {
     try {
-      await core.createNamespacedSecret({ namespace, body: { metadata: { name, namespace } }, dryRun: 'All' });
-      return false;
+      const secret = await core.readNamespacedSecret({ namespace, name });
+      return new Map(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
     } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return true;
+      if (err instanceof ApiException && err.code === 404) return undefined;
       throw err;
     }
   };
+
+/** What rtmpd reads for a reference: one key's file under '', or the files of the mounted directory (hidden ones skipped, as rtmpd does). */
+function entriesOf(ref: SecretReference, data: SecretData): Map<string, string> {
+  const [only] = ref.keys;
+  if (only !== undefined && ref.keys.length === 1) return new Map([['', data.get(only) ?? '']]);
+  const wanted = (key: string) => (ref.keys.length ? ref.keys.includes(key) : !key.startsWith('.'));
+  return new Map([...data].filter(([key]) => wanted(key)));
+}
+
+const firstLine = (entries: ReadonlyMap<string, string>): string => lines(entries.get('') ?? '')[0] ?? '';
+const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
+
+/** What is wrong with a value rtmpd can parse but that serves nobody, in words that follow the Secret's name; a value rtmpd refuses throws. */
+const checks: Record<SecretFormat, (entries: ReadonlyMap<string, string>) => string | undefined> = {
+  keyStore: (entries) => (parseKeys(entries).size === 0 ? 'holds no stream key: every client of the rule is refused' : undefined),
+  hmacSecrets: (entries) => (firstLine(entries) === '' ? 'holds no secret: every signed URL is refused' : undefined),
+  jwtKey: (entries) => void parseJwtKey(entries),
+  callbackUrl: (entries) => (isHttpUrl(firstLine(entries)) ? undefined : 'does not start with an http(s) URL rtmpd can call'),
+  apiTokens: (entries) => void parseTokens(entries),
+  webhookKeys: (entries) => void parseSigningKeys(entries),
+  // Read as they are (URLs, a CA bundle, a certificate pair): rtmpd says what is wrong with them when it uses them.
+  file: () => undefined,
+};
+
+/** JSON.parse's message quotes the start of the text it refused, which here is a key: only its verdict goes into a status. */
+const withoutQuotedValue = (message: string): string => message.replace(/(is not valid JSON):.*$/s, '$1');
+
+const maxKeysNamed = 10;
+function keysOf(data: SecretData): string {
+  if (data.size === 0) return 'it has none';
+  const keys = [...data.keys()].sort();
+  const more = keys.length > maxKeysNamed ? ` and ${keys.length - maxKeysNamed} more` : '';
+  return `it has ${keys.slice(0, maxKeysNamed).join(', ')}${more}`;
+}
+
+/** What is wrong with a Secret for one reference, as rtmpd would read it, or undefined. Never a value. */
+export function secretProblem(ref: SecretReference, data: SecretData): string | undefined {
+  const absent = ref.keys.filter((key) => !data.has(key));
+  if (absent.length) return `has no key ${absent.map((key) => `"${key}"`).join(' nor ')} (${keysOf(data)})`;
+  try {
+    return checks[ref.format](entriesOf(ref, data));
+  } catch (err) {
+    return `is refused by rtmpd: ${withoutQuotedValue((err as Error).message)}`;
+  }
+}
+
+/**
+ * Which Secrets each cached RtmpServer names, kept from the RtmpServers'
+ * watch, so that a Secret's change reconciles the servers naming it.
+ */
+export class SecretReferences {
+  /** namespace/server → the names of the Secrets its spec names (in its namespace). */
+  readonly #byServer = new Map<string, Set<string>>();
+
+  /** Records what a server names; a spec that does not parse names nothing (its status says why). */
+  record(server: KubernetesObject & { spec?: unknown }): void {
+    const key = `${server.metadata?.namespace ?? ''}/${server.metadata?.name ?? ''}`;
+    let names: string[] = [];
+    try {
+      names = referencedSecrets(parseSpec(server.spec)).map((r) => r.name);
+    } catch {
+      // InvalidSpec: the reconcile reports it
+    }
+    this.#byServer.set(key, new Set(names));
+  }
+
+  forget(server: KubernetesObject): void {
+    this.#byServer.delete(`${server.metadata?.namespace ?? ''}/${server.metadata?.name ?? ''}`);
+  }
+
+  /** The namespace/name keys of the servers that name this Secret. */
+  serversNaming(namespace: string, secret: string): string[] {
+    return [...this.#byServer].filter(([key, names]) => key.startsWith(`${namespace}/`) && names.has(secret)).map(([key]) => key);
+  }
+}
