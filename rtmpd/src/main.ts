@@ -1,6 +1,7 @@
 // The rtmpd process: flags in, servers up, one line saying where, and a
 // graceful exit on SIGTERM/SIGINT. Everything else lives in app.ts; the
 // `sign` subcommand lives in auth/sign-command.ts.
+import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { startRtmpd } from './app.ts';
 import { ConfigError, helpText, loadConfig, type LoadedArgs } from './config.ts';
@@ -10,6 +11,22 @@ import { createLogger } from './telemetry/logger.ts';
 import { startTracing } from './telemetry/tracing.ts';
 
 const EXIT_CONFIG = 2;
+
+/**
+ * The cause of a fatal exit, for Kubernetes: the kubelet shows the container's
+ * termination message file (the pod's terminationMessagePath) in the pod's
+ * status, where the operator's Stalled condition quotes it; left empty, the
+ * log's tail stands there, a stack. Written only where the file exists (the
+ * kubelet mounts it), never created; at most the 4096 bytes the kubelet keeps.
+ */
+function terminationMessage(message: string): void {
+  const path = process.env.TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
+  try {
+    if (existsSync(path)) writeFileSync(path, Buffer.from(message).subarray(0, 4096));
+  } catch {
+    // best effort: the log has the whole error
+  }
+}
 
 // `rtmpd sign ...` mints a signed URL and exits (auth/sign-command.ts).
 if (process.argv[2] === 'sign') {
@@ -24,6 +41,7 @@ try {
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`rtmpd: ${err.message}\n`);
+  terminationMessage(`rtmpd: ${err.message}`);
   process.exit(EXIT_CONFIG);
 }
 if (args.help) {
@@ -41,6 +59,7 @@ const { config } = args;
 const logger = await createLogger(config);
 process.on('uncaughtException', (err) => {
   logger.fatal({ err }, 'uncaught exception; exiting');
+  terminationMessage(`rtmpd: uncaught exception: ${err.message}`);
   process.exit(1);
 });
 
@@ -56,6 +75,9 @@ try {
   // A port in use or a bad certificate is the operator's to fix: one line naming the option, no stack.
   if (err instanceof ListenError || err instanceof ConfigError) logger.fatal(err.message);
   else logger.fatal({ err }, 'rtmpd failed to start');
+  terminationMessage(
+    err instanceof ListenError || err instanceof ConfigError ? `rtmpd: ${err.message}` : `rtmpd failed to start: ${(err as Error).message}`,
+  );
   process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
 }
 // Loading the modules left garbage in V8's heap (its young generation at its

@@ -58,7 +58,7 @@ const stuckContainer = new Set([
  * delay) without failing.
  */
 export const crashLoopWindowMs = 10 * 60_000;
-/** The end of a container's termination message kept in a cause: rtmpd's fatal error is its last log line. */
+/** The end of a container's termination message kept in a cause: rtmpd writes one line, the log's tail (its fallback) can be long. */
 export const maxTerminationMessage = 1024;
 
 /**

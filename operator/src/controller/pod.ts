@@ -167,8 +167,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
           livenessProbe: probe('liveness'),
           readinessProbe: probe('readiness'),
           lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
-          // rtmpd's last log line on a failed start is its fatal error (a bad flag, a Secret key it cannot read):
-          // the kubelet keeps it as the termination message, which the status's CrashLoopBackOff cause quotes.
+          // rtmpd writes the cause of a fatal exit (a bad flag, a Secret key it cannot read) to the termination
+          // message file, which the status's CrashLoopBackOff cause quotes; a process that could not write it
+          // (killed, out of memory) leaves the log's tail there instead.
           terminationMessagePolicy: 'FallbackToLogsOnError',
           resources: spec.resources ?? defaultResources,
           securityContext: { ...restrictedSecurityContext, ...spec.securityContext },
