@@ -416,6 +416,11 @@ export class Reconciler {
   async #apply(owner: KubernetesObject, obj: Manifest, log: Logger): Promise<KubernetesObject> {
     const { namespace, name } = obj.metadata;
     const cached = this.#d.getOwned(obj.kind, namespace, name);
+    // Two RtmpServers can name the same child ("edge"'s headless Service is "edge-pods", the name of
+    // "edge-pods"'s Service): with one field manager and force, each apply would take it from the other.
+    const controller = cached?.metadata?.ownerReferences?.find((r) => r.controller);
+    if (controller && controller.uid !== owner.metadata?.uid)
+      throw new Error(`it belongs to ${controller.kind} ${controller.name} (uid ${controller.uid}); rename one of the two`);
     const result = await this.#d.objects.patch(
       obj as KubernetesObject,
       undefined,
