@@ -1,8 +1,21 @@
 // Day two on the real API server: what a platform engineer does to a running
-// RtmpServer after the first apply.
+// RtmpServer after the first apply: a claim that cannot grow, and two
+// RtmpServers whose children's names collide.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl } from '../../e2e/cluster/kube.ts';
-import { apply, condition, get, installCrd, rtmpServer, startOperators, suffix, waitCondition, type OperatorFixture } from './harness.ts';
+import {
+  apply,
+  boundVolume,
+  condition,
+  get,
+  installCrd,
+  rtmpServer,
+  startOperators,
+  suffix,
+  waitCondition,
+  waitReady,
+  type OperatorFixture,
+} from './harness.ts';
 
 const id = suffix();
 const ns = `rtmp-day2-${id}`;
@@ -15,6 +28,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => fixture?.teardown(), 60_000);
+
+const merge = (name: string, patch: object) =>
+  kubectl(['patch', 'rtmpserver', name, '-n', ns, '--type=merge', '-p', JSON.stringify(patch)]);
 
 describe('day two', () => {
   it('two RtmpServers whose children would share a name: the second is Stalled naming the owner, the first keeps its Service', async () => {
@@ -37,5 +53,27 @@ describe('day two', () => {
     // The other children of edge-pods are made: only the one name is in conflict.
     expect(await get('statefulset', ns, 'edge-pods')).toBeDefined();
     await kubectl(['delete', 'rtmpserver', 'edge', 'edge-pods', '-n', ns, '--wait=false']);
+  });
+
+  it('a claim that cannot grow: Stalled (ClaimNotExpandable) naming its StorageClass, not an error retried with backoff; Ready once the size is put back', async () => {
+    const fixed = `e2e-fixed-${id}`;
+    await apply({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: fixed }, provisioner: 'example.com/none' });
+    try {
+      await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-fixed-0`, ['ReadWriteOnce'], fixed)));
+      await apply(
+        rtmpServer(ns, 'fixed', { storage: { recordings: { storageClassName: fixed }, keyframes: { storageClassName: fixed } } }),
+      );
+      await waitReady(ns, 'fixed');
+      await merge('fixed', { spec: { storage: { recordings: { size: '20Gi' } } } });
+      const o = await waitCondition(ns, 'fixed', 'Stalled', 'True', 'ClaimNotExpandable');
+      expect(condition(o, 'Stalled')?.message).toBe(
+        `claim recordings-fixed-0 cannot grow to 20Gi: its StorageClass ${fixed} does not allow volume expansion (allowVolumeExpansion); it stays at 10Gi`,
+      );
+      expect(condition(o, 'Ready')).toMatchObject({ status: 'False', reason: 'ClaimNotExpandable' });
+      await merge('fixed', { spec: { storage: { recordings: { size: '10Gi' } } } });
+      await waitReady(ns, 'fixed');
+    } finally {
+      await kubectl(['delete', 'storageclass', fixed, '--ignore-not-found', '--wait=false'], { allowFailure: true });
+    }
   });
 });

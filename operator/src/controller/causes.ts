@@ -179,3 +179,14 @@ export function invalidSecretsCause(invalid: readonly { name: string; field: str
     message: invalid.map((i) => `Secret "${i.name}" (${i.field}) ${i.problem}`).join('; '),
   };
 }
+
+/** A claim the spec grows whose StorageClass does not allow it: the API server refuses every such patch. */
+export function notExpandableCause(claim: string, wanted: string, storageClass: string | undefined, current: string | undefined): Cause {
+  const why = storageClass
+    ? `its StorageClass ${storageClass} does not allow volume expansion (allowVolumeExpansion)`
+    : 'it has no StorageClass, and only a claim whose StorageClass allows volume expansion can grow';
+  return {
+    reason: 'ClaimNotExpandable',
+    message: `claim ${claim} cannot grow to ${wanted}: ${why}${current ? `; it stays at ${current}` : ''}`,
+  };
+}

@@ -21,6 +21,7 @@ import {
   invalidSecretsCause,
   missingClaimCauses,
   missingSecretsCause,
+  notExpandableCause,
   podCauses,
   type Cause,
   type EventView,
@@ -66,6 +67,7 @@ const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideAp
 type Cached = KubernetesObject & {
   spec?: {
     resources?: { requests?: { storage?: string } };
+    storageClassName?: string;
     volumeClaimTemplates?: { metadata?: { name?: string }; spec?: { resources?: { requests?: { storage?: string } } } }[];
   };
   status?: {
@@ -89,6 +91,10 @@ const describeError = (err: unknown): string => {
   }
   return err instanceof Error ? err.message : String(err);
 };
+
+/** The PersistentVolumeClaimResize admission's refusal: the claim's StorageClass does not allow it to grow. */
+const resizeRefused = (err: unknown): boolean =>
+  err instanceof ApiException && err.code === 403 && /storageclass that provisions the pvc must support resize/.test(describeError(err));
 
 /** Each refused field on its own, one line for a condition's message. */
 const describeSpecError = (err: unknown): string =>
@@ -186,8 +192,17 @@ export class Reconciler {
     });
     for (const m of desired.podAccess) await attempt(`${m.kind} ${m.metadata.name}`, () => this.#apply(raw, m, log));
     await attempt(`Secret ${names.fleetTokenSecret}`, () => this.#createFleetToken(raw, server, log));
-    for (const pvc of desired.persistentVolumeClaims)
-      await attempt(`PersistentVolumeClaim ${pvc.metadata.name}`, () => this.#apply(raw, pvc, log));
+    // A claim that cannot grow is a cause, not an error to retry with backoff: only a change of the spec or the StorageClass helps.
+    const growClaim = (claim: Manifest, step: () => Promise<unknown>) =>
+      attempt(`PersistentVolumeClaim ${claim.metadata.name}`, async () => {
+        try {
+          await step();
+        } catch (err) {
+          if (!resizeRefused(err)) throw err;
+          observed.causes.push(this.#notExpandable(claim));
+        }
+      });
+    for (const pvc of desired.persistentVolumeClaims) await growClaim(pvc, () => this.#apply(raw, pvc, log));
     await attempt(`Service ${names.service}`, () => this.#apply(raw, desired.service, log));
     await attempt(`Service ${names.headlessService}`, () => this.#apply(raw, desired.headlessService, log));
     const migration = await attempt('migration from operator 0.1.0', () => this.#migrate(raw, server, desired, sts));
@@ -200,9 +215,7 @@ export class Reconciler {
       )) as Observed['statefulSet'];
     }
     observed.statefulSet ??= sts as Observed['statefulSet'];
-    for (const patch of expandedClaims(server, this.#perPodClaims(server))) {
-      await attempt(`PersistentVolumeClaim ${patch.metadata.name}`, () => this.#patch(patch, log));
-    }
+    for (const patch of expandedClaims(server, this.#perPodClaims(server))) await growClaim(patch, () => this.#patch(patch, log));
     await attempt(`PodDisruptionBudget ${names.podDisruptionBudget}`, () =>
       this.#applyOrRemove(raw, 'PodDisruptionBudget', names.podDisruptionBudget, desired.podDisruptionBudget, log),
     );
@@ -310,6 +323,14 @@ export class Reconciler {
       if (!volume || !volumeNames.includes(volume) || !claim.startsWith(`${volume}-${name}-`)) return [];
       return [{ name: claim, volume, size: c.spec?.resources?.requests?.storage }];
     });
+  }
+
+  /** Why a claim stays at its size, from the cached claim and the size the spec asks for. */
+  #notExpandable(desired: Manifest): Cause {
+    const { namespace, name } = desired.metadata;
+    const wanted = (desired as { spec?: Cached['spec'] }).spec?.resources?.requests?.storage ?? '';
+    const claim = this.#d.getOwned('PersistentVolumeClaim', namespace, name) as Cached | undefined;
+    return notExpandableCause(name, wanted, claim?.spec?.storageClassName, claim?.spec?.resources?.requests?.storage);
   }
 
   /** Why pods are missing or not ready, when the API server says why; nothing is asked while all are ready. */
