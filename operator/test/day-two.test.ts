@@ -1,8 +1,9 @@
 // Day two on the real API server: what a platform engineer does to a running
-// RtmpServer after the first apply: a claim that cannot grow, and two
-// RtmpServers whose children's names collide.
+// RtmpServer after the first apply. Objects a previous operator version
+// applied, scaling to zero and back, ports changed and removed, a claim that
+// cannot grow, and two RtmpServers whose children's names collide.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubectl } from '../../e2e/cluster/kube.ts';
+import { eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
 import {
   apply,
   boundVolume,
@@ -11,6 +12,7 @@ import {
   installCrd,
   rtmpServer,
   startOperators,
+  storageClass,
   suffix,
   waitCondition,
   waitReady,
@@ -29,8 +31,13 @@ beforeAll(async () => {
 
 afterAll(() => fixture?.teardown(), 60_000);
 
+const storage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+const volumesFor = (name: string, ordinals = [0]) =>
+  apply(ordinals.flatMap((i) => ['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-${name}-${i}`))));
 const merge = (name: string, patch: object) =>
   kubectl(['patch', 'rtmpserver', name, '-n', ns, '--type=merge', '-p', JSON.stringify(patch)]);
+const servicePorts = async (name: string) =>
+  ((await get('service', ns, name))?.spec.ports as { name: string; port: number; nodePort?: number }[]).map((p) => `${p.name}:${p.port}`);
 
 describe('day two', () => {
   it('two RtmpServers whose children would share a name: the second is Stalled naming the owner, the first keeps its Service', async () => {
@@ -53,6 +60,94 @@ describe('day two', () => {
     // The other children of edge-pods are made: only the one name is in conflict.
     expect(await get('statefulset', ns, 'edge-pods')).toBeDefined();
     await kubectl(['delete', 'rtmpserver', 'edge', 'edge-pods', '-n', ns, '--wait=false']);
+  });
+
+  it('converges from what a previous version applied under the same field manager: its extra fields go, once', async () => {
+    await volumesFor('upgraded');
+    await apply(rtmpServer(ns, 'upgraded', { storage }));
+    await waitReady(ns, 'upgraded');
+    const current = (await get('service', ns, 'upgraded'))!;
+    // A previous version's apply: the same Service with an annotation and a port this version does not make.
+    const previous = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'upgraded', namespace: ns, annotations: { 'media.fluxiot.io/previous': 'yes' } },
+      spec: { ...current.spec, ports: [...current.spec.ports, { name: 'legacy', port: 1999, targetPort: 1999, protocol: 'TCP' }] },
+    };
+    await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=rtmpd-operator', '-f', '-'], {
+      input: JSON.stringify(previous),
+    });
+    const converged = await eventually('the previous version’s fields gone', async () => {
+      const s = await get('service', ns, 'upgraded');
+      return !s?.metadata.annotations?.['media.fluxiot.io/previous'] && !(await servicePorts('upgraded')).includes('legacy:1999')
+        ? s
+        : undefined;
+    });
+    // and no fight: nothing changes it again
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await get('service', ns, 'upgraded'))?.metadata.managedFields).toEqual(converged.metadata.managedFields);
+    expect(await servicePorts('upgraded')).toEqual(['rtmp:1935', 'http:8082']);
+  });
+
+  it('scales to zero and back: ScaledToZero, not Ready, nothing stalled; then Ready with the same claims', async () => {
+    const claims = async () =>
+      Object.fromEntries(
+        await Promise.all(['recordings', 'keyframes'].map(async (v) => [v, (await get('pvc', ns, `${v}-upgraded-0`))?.metadata.uid])),
+      );
+    const before = await claims();
+    await kubectl(['scale', 'rtmpserver', 'upgraded', '-n', ns, '--replicas=0']);
+    const zero = await waitCondition(ns, 'upgraded', 'Ready', 'False', 'ScaledToZero');
+    expect(zero.status).toMatchObject({ replicas: 0, readyReplicas: 0 });
+    expect(condition(zero, 'Stalled')?.status).toBe('False');
+    expect(condition(zero, 'Reconciling')?.status).toBe('False');
+    expect(await claims()).toEqual(before);
+    await kubectl(['scale', 'rtmpserver', 'upgraded', '-n', ns, '--replicas=1']);
+    const back = await waitReady(ns, 'upgraded');
+    expect(back.status).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    expect(await claims()).toEqual(before);
+  });
+
+  it('moves and removes ports: the old ones leave the Services and the pods, and a NodePort Service becomes ClusterIP', async () => {
+    const tls = `tls-${id}`;
+    await kubectl(['create', 'secret', 'generic', tls, '-n', ns, '--from-literal=tls.crt=pem', '--from-literal=tls.key=pem']);
+    await merge('upgraded', { spec: { service: { type: 'NodePort' }, tls: { secretName: tls, rtmpsPort: 1936 } } });
+    await eventually('rtmps on the Service', async () => ((await servicePorts('upgraded')).includes('rtmps:1936') ? true : undefined));
+    await merge('upgraded', { spec: { service: { type: 'ClusterIP' }, tls: null, ports: { rtmp: 1940 } } });
+    const service = await eventually('the Service with the new ports only', async () => {
+      const s = await get('service', ns, 'upgraded');
+      return s?.spec.type === 'ClusterIP' && (await servicePorts('upgraded')).join() === 'rtmp:1940,http:8082' ? s : undefined;
+    });
+    expect(service.spec.ports.every((p: { nodePort?: number }) => p.nodePort === undefined)).toBe(true);
+    expect(await servicePorts('upgraded-pods')).toEqual(['rtmp:1940', 'http:8082']);
+    const sts = (await get('statefulset', ns, 'upgraded'))!;
+    expect(
+      sts.spec.template.spec.containers[0].ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`),
+    ).toEqual(['rtmp:1940', 'http:8082']);
+    await waitReady(ns, 'upgraded');
+  });
+
+  it('deleted, leaves nothing of its making but the claims it was told to retain', async () => {
+    await kubectl(['delete', 'rtmpserver', 'upgraded', '-n', ns, '--wait=true', '--timeout=60s']);
+    const kinds =
+      'statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,jobs,pods,leases,persistentvolumeclaims';
+    const left = await eventually(
+      'only the retained claims left',
+      async () => {
+        const items = (
+          await kubectlJson<{ items: { kind: string; metadata: { name: string; deletionTimestamp?: string } }[] }>([
+            'get',
+            kinds,
+            '-n',
+            ns,
+            '-l',
+            'app.kubernetes.io/instance=upgraded',
+          ])
+        ).items.filter((o) => !o.metadata.deletionTimestamp);
+        return items.every((o) => o.kind === 'PersistentVolumeClaim') ? items : undefined;
+      },
+      60_000,
+    );
+    expect(left.map((o) => o.metadata.name).sort()).toEqual(['keyframes-upgraded-0', 'recordings-upgraded-0']);
   });
 
   it('a claim that cannot grow: Stalled (ClaimNotExpandable) naming its StorageClass, not an error retried with backoff; Ready once the size is put back', async () => {
