@@ -416,6 +416,13 @@ describe('values.schema.json', () => {
     expect(await refused(['--set', 'replicaCount=2,leaderElection.enabled=false'])).toMatch(/leaderElection\.enabled/);
   });
 
+  it('replaces the operator without leader election by stopping the old one first (two versions never reconcile at once)', async () => {
+    const strategy = async (args: string[]) => (one(await template('rel', args), 'Deployment').spec as { strategy?: object }).strategy;
+    expect(await strategy(['--set', 'leaderElection.enabled=false'])).toEqual({ type: 'Recreate' });
+    // with it, the new pod waits as a standby until the old one releases the Lease
+    expect(await strategy([])).toBeUndefined();
+  });
+
   it('passes the flags the operator parses (operator/src/flags.ts)', async () => {
     const { parseFlags } = await import('../../operator/src/flags.ts');
     for (const args of [[], ['--set', 'leaderElection.enabled=false,watchNamespaces={a,b},logLevel=debug']]) {
