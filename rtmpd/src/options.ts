@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util';
 import { parseYaml } from './yaml.ts';
 import { z } from 'zod';
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 /** A boolean that flags and environment variables may also spell as true/false, 1/0, yes/no. */
 export const bool = z.union([

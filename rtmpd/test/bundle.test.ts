@@ -3,7 +3,7 @@
 // route modules do (http/app.ts); undici (fetch)
 // does not load when Koa answers JSON or streams HTTP-FLV; and Koa's
 // Content-Types come out as with the whole of mime-db from the few entries the
-// bundle keeps. Runs against the bundle, as `make test` builds it first.
+// bundle keeps; a logged error's type is its name, not its minified class's. Runs against the bundle, as `make test` builds it first.
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,21 @@ describe.runIf(bundled)('the bundled rtmpd', () => {
     expect(used).toContain('assert');
     expect(used).not.toContain(UNDICI);
     expect(used.filter((file) => API_CHUNK.test(file))).toHaveLength(1);
+  });
+
+  it('logs an error by its type, not by the name the minifier gave its class', async () => {
+    const publisher = await RtmpClient.connect(server.rtmpUrl('live', 'broken'));
+    await publisher.publish();
+    // An AVC sequence header whose avcC announces a 0x50-byte SPS and ends, then an IDR frame.
+    publisher.sendVideo(0, Buffer.from([0x17, 0, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x50, 0x67]));
+    publisher.sendVideo(40, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 5, 0x65, 0x88, 0x84, 0x00, 0x10]));
+    let status = 404;
+    for (const deadline = Date.now() + 10_000; status === 404 && Date.now() < deadline; await sleep(50))
+      status = (await fetch(server.httpUrl('/api/v1/rtmp/streams/rtmp%2Flive%2Fbroken/snapshot'))).status;
+    publisher.close();
+    expect(status).toBe(503);
+    const failed = server.logs.find((line) => line.msg === 'snapshot decode failed');
+    expect(failed?.err).toMatchObject({ type: 'MediaParseError' });
   });
 
   it("answers with mime-db's Content-Types: a charset where the full table has one", async () => {

@@ -33,7 +33,9 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * (UNITS[match[2] || 's'] ?? 1);
 }
 
-class SignError extends Error {}
+class SignError extends Error {
+  override name = 'SignError';
+}
 
 export interface SignArgs {
   argv: readonly string[];

@@ -5,6 +5,7 @@ import { Stream, type PublisherInfo, type StreamOptions } from './stream.ts';
 import type { Subscriber } from './subscriber.ts';
 
 export class PublishRefused extends Error {
+  override name = 'PublishRefused';
   /** The onStatus code the publisher is sent. */
   readonly code: 'NetStream.Publish.BadName';
   constructor(message: string) {

@@ -14,7 +14,9 @@ const MAX_FILE_BYTES = 1 << 20;
 /** A file's text under '', or each file of a directory under its name (hidden entries such as `..data` skipped). */
 export type Entries = ReadonlyMap<string, string>;
 
-export class SecretPathError extends Error {}
+export class SecretPathError extends Error {
+  override name = 'SecretPathError';
+}
 
 export async function readEntries(path: string): Promise<Entries> {
   let info;

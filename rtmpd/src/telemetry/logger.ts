@@ -5,6 +5,17 @@ import { traceLogMixin } from './tracing.ts';
 export type { Logger };
 
 /**
+ * pino's error serializer with `type` the error's `name` rather than its
+ * constructor's: the bundle is minified, so a class's own name is a letter or
+ * two (`Vt`), while `name` is what each of rtmpd's error classes sets (as
+ * Node's and the bundled packages' errors do) and a log search can match.
+ */
+export function serializeError(err: unknown): unknown {
+  const serialized = pino.stdSerializers.err(err as Error);
+  return err instanceof Error ? { ...serialized, type: err.name } : serialized;
+}
+
+/**
  * The process logger: JSON lines for collectors, or pino-pretty for a
  * terminal. pino-pretty runs as an in-process stream rather than a transport
  * worker so log lines written just before exit are not lost. It is a
@@ -12,7 +23,7 @@ export type { Logger };
  */
 export async function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Promise<Logger> {
   // With tracing on, lines logged inside a span (an API request, a snapshot) carry trace_id/span_id.
-  const options = { level: config.logLevel, base: { service: 'rtmpd' }, mixin: traceLogMixin };
+  const options = { level: config.logLevel, base: { service: 'rtmpd' }, mixin: traceLogMixin, serializers: { err: serializeError } };
   // JSON lines are written to stdout as they are logged, so none is left to
   // flush at exit: pino's asynchronous default flushes at exit in a loop that
   // retries a broken pipe (its reader gone) forever, and rtmpd never exited.

@@ -20,7 +20,9 @@ export interface Destination {
 const URL_SHAPE = /^(rtmps?):\/\/([^/?#@\s]+)\/([^?#\s]*)\/([^/#\s][^#\s]*)$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/;
 
-export class DestinationError extends Error {}
+export class DestinationError extends Error {
+  override name = 'DestinationError';
+}
 
 /** Reads rtmp[s]://host[:port]/app/streamName; throws DestinationError (without the URL's secret in it). */
 export function parseDestination(url: string): Destination {

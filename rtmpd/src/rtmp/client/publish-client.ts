@@ -22,6 +22,7 @@ export interface PublishOutput {
 
 /** The destination answered a command with an error (a refused connect or publish: a bad key, a name in use). */
 export class PublishRefused extends Error {
+  override name = 'PublishRefused';
   /** The status code the destination gave, e.g. NetStream.Publish.BadName; `_error` when it gave none. */
   readonly code: string;
   constructor(code: string, description: string) {
