@@ -3,8 +3,9 @@
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
 // does not, fails); every API path it shows is a route of the OpenAPI document,
-// every rtmpd metric it names is one rtmpd serves, and its alerts are the chart's rules.
-import { existsSync } from 'node:fs';
+// every rtmpd metric it names is one rtmpd serves, its alerts are the chart's rules, and the log
+// lines its Troubleshooting quotes are messages rtmpd's sources write.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -16,6 +17,17 @@ import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
 import { streamListSchema } from '../../rtmpd/src/http/streams-api.ts';
 import { webhookEventSchema } from '../../rtmpd/src/webhooks/events.ts';
 import { readmeBlocks, readmeYamlMappings, readRepoFile as read, repo as root, shownRtmpServers } from './examples.ts';
+
+/** rtmpd's sources, tests aside, one after another. */
+function rtmpdSources(dir = resolve(root, 'rtmpd/src')): string {
+  return readdirSync(dir, { withFileTypes: true })
+    .map((entry) => {
+      const path = resolve(dir, entry.name);
+      if (entry.isDirectory()) return rtmpdSources(path);
+      return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? readFileSync(path, 'utf8') : '';
+    })
+    .join('\n');
+}
 
 const documents = ['README.md', 'docs/performance.md', 'operator/README.md', 'charts/rtmpd-operator/README.md'];
 
@@ -179,6 +191,24 @@ describe("the README's examples", () => {
     const rows = [...table.matchAll(/^\| `(\w+)` \|.*\| (\w+) \|$/gm)].map(([, alert, severity]) => `${alert} ${severity}`);
     expect(rows.length).toBeGreaterThanOrEqual(10);
     expect(rows.sort()).toEqual(rules.sort());
+  });
+
+  it('of log lines, in Troubleshooting, are lines rtmpd writes', () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('\n## Troubleshooting'), readme.indexOf('\n## Development and tests')).replace(/\s+/g, ' ');
+    // A quoted line follows "the log says", "the log line", "logs", "logged as" and the like.
+    const quoted = [...section.matchAll(/\b(?:logs?(?: line| says| has)?|logged as) `([^`]+)`/g)].map((m) => m[1]!);
+    const sources = rtmpdSources();
+    // A message built from a template literal matches with any text for each `${...}`.
+    const templates = sources
+      .split('\n')
+      .flatMap((line) => [...line.matchAll(/`([^`]*\$\{[^`]*)`/g)])
+      .map((m) => m[1]!.split(/\$\{[^}]*\}/))
+      .filter((parts) => parts.join('').length >= 8)
+      .map((parts) => new RegExp(`^${parts.map((part) => part.replace(/[.*+?^$()[\]{}|\\]/g, '\\$&')).join('.+')}$`));
+    expect(quoted.length).toBeGreaterThanOrEqual(10);
+    const unwritten = quoted.filter((line) => !sources.includes(line) && !templates.some((template) => template.test(line)));
+    expect(unwritten, 'quoted as a log line, not written by rtmpd').toEqual([]);
   });
 
   it('of RtmpServer specs, and those of examples/, parse as the operator reads them, every field known', () => {
