@@ -7,6 +7,7 @@ import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { watchPath, type WatchedPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
+import { ConfigError } from './options.ts';
 import { createHttpApp } from './http/app.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
@@ -72,10 +73,19 @@ interface Parts {
   rtmp: RtmpServer;
 }
 
+/** A directory rtmpd cannot create is the user's to fix, as a bad flag is: a ConfigError naming the option. */
+async function createDir(dir: string, option: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`${option} ${dir}: cannot create it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd> {
   warnIfDescriptorsShort(config, logger);
-  if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await mkdir(config.storageDir, { recursive: true });
-  if (config.snapshotEnabled) await mkdir(config.keyframeDir, { recursive: true });
+  if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await createDir(config.storageDir, '--storage-dir');
+  if (config.snapshotEnabled) await createDir(config.keyframeDir, '--keyframe-dir');
 
   const parts = await startParts(config, logger);
   const { tls, proxy, rtmp } = parts;

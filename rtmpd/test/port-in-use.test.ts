@@ -1,5 +1,6 @@
 // A port already taken ends rtmpd and the operator with one line that names
-// the option to change, not an uncaught exception and a stack trace.
+// the option to change, not an uncaught exception and a stack trace; so does a
+// directory rtmpd cannot create.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -58,6 +59,33 @@ describe('a port already in use', () => {
     expect(fatal).toEqual([expect.objectContaining({ msg: `cannot listen on ${busy} (--${option}): the address is already in use` })]);
     expect(fatal[0]!.err).toBeUndefined();
     expect(stderr).toBe('');
+  });
+
+  it.each(['storage-dir', 'keyframe-dir'])('ends rtmpd with one line naming a --%s it cannot create, exit 2', async (option) => {
+    const notADir = join(dir, 'a-file');
+    writeFileSync(notADir, '');
+    const dirs = { 'storage-dir': join(dir, 'storage'), 'keyframe-dir': join(dir, 'keyframes'), [option]: join(notADir, 'x') };
+    const { code, stdout } = await run([
+      serverEntry(),
+      '--rtmp-bind',
+      '127.0.0.1:0',
+      '--http-bind',
+      '127.0.0.1:0',
+      '--recording-enabled',
+      'true',
+      '--storage-dir',
+      dirs['storage-dir']!,
+      '--keyframe-dir',
+      dirs['keyframe-dir']!,
+    ]);
+    expect(code).toBe(2);
+    const fatal = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
+      .filter((entry) => entry.level >= 50);
+    expect(fatal).toEqual([expect.objectContaining({ msg: `--${option} ${join(notADir, 'x')}: cannot create it (ENOTDIR)` })]);
+    expect(fatal[0]!.err).toBeUndefined();
   });
 
   it.each(['metrics-bind', 'health-bind'])('ends the operator with one line naming --%s', async (flag) => {
