@@ -43,14 +43,11 @@ function messageFile(name: string): string {
 describe('the termination message', () => {
   it('of a failed start that is not a config error: the cause, where the log has a stack', async () => {
     const file = messageFile('start');
-    // A storage directory that cannot be made, as where a volume is mounted wrong.
-    const notADirectory = messageFile('not-a-directory');
-    const { code, stdout } = await run(file, ['--storage-dir', join(notADirectory, 'recordings')]);
+    // A bind host that does not resolve (.invalid never does, RFC 6761): an error rtmpd does not word itself.
+    const { code, stdout } = await run(file, ['--http-bind', 'rtmpd-test.invalid:0']);
     expect(code).toBe(1);
     expect(stdout).toContain('"stack":');
-    expect(readFileSync(file, 'utf8')).toBe(
-      `rtmpd failed to start: ENOTDIR: not a directory, mkdir '${join(notADirectory, 'recordings')}'`,
-    );
+    expect(readFileSync(file, 'utf8')).toBe('rtmpd failed to start: getaddrinfo ENOTFOUND rtmpd-test.invalid');
   });
 
   it('of a config error: its one line', async () => {
