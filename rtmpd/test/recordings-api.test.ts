@@ -168,6 +168,14 @@ describe('recordings API', () => {
       ['GET', '/api/v1/rtmp/recordings?start=2026-01-01T00:00:00Z&start=2026-01-02T00:00:00Z', 'start'],
       ['GET', '/api/v1/rtmp/recordings?start=yesterday', 'start'],
       ['GET', '/api/v1/rtmp/recordings?limit=0', 'limit'],
+      // Only decimal digits are a number: z.coerce took an empty limit as 0 and these as 100.
+      ['GET', '/api/v1/rtmp/recordings?limit=', 'limit'],
+      ['GET', '/api/v1/rtmp/recordings?limit=1e2', 'limit'],
+      ['GET', '/api/v1/rtmp/recordings?limit=%2B100', 'limit'],
+      // Only RFC 3339 with an offset: Date.parse took 5 as the year 2001, and a time without an offset in the server's zone.
+      ['GET', '/api/v1/rtmp/recordings?start=5', 'start'],
+      ['GET', '/api/v1/rtmp/recordings?end=2026-11-24T07:30:00', 'end'],
+      ['GET', '/api/v1/rtmp/recordings/playlist.m3u8?stream_id=rtmp%2Flive%2Frec&start=2026', 'start'],
       // A token no page gave out was a 200 with whatever sorted after its bytes, often nothing.
       ['GET', '/api/v1/rtmp/recordings?page_token=garbage', 'page_token'],
       ['GET', `/api/v1/rtmp/recordings?page_token=${Buffer.from('live/rec/not-a-recording').toString('base64url')}`, 'page_token'],

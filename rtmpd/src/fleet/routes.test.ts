@@ -157,6 +157,13 @@ describe("another pod's recordings, asked over /fleet/v1", () => {
       [`/fleet/v1/recordings?limit=10&after=${'a'.repeat(1025)}`, 400, 'bad_request'],
       ['/fleet/v1/recordings/vod?stream_id=..%2F..%2Fetc', 400, 'bad_request'],
       ['/fleet/v1/recordings/vod?start=yesterday', 400, 'bad_request'],
+      ['/fleet/v1/recordings/vod?start=5', 400, 'bad_request'],
+      // In UTC the year 10000, which the pods of a fleet would be asked with as +010000-01-01T04:00:00.000Z.
+      ['/fleet/v1/recordings/vod?end=9999-12-31T23:00:00-05:00', 400, 'bad_request'],
+      ['/fleet/v1/recordings?limit=1e3', 400, 'bad_request'],
+      ['/fleet/v1/recordings?limit=%2010', 400, 'bad_request'],
+      ['/fleet/v1/renditions/live/nobody_low?wait_ms=', 400, 'bad_request'],
+      ['/fleet/v1/renditions/live/nobody_low?wait_ms=0x10', 400, 'bad_request'],
       ['/fleet/v1/streams?x=1', 400, 'bad_request'],
       ['/fleet/v1/relay/live/..%2F..%2Fcam.flv', 400, 'invalid_stream_name'],
       [`/fleet/v1/relay/live/${'k'.repeat(200)}.flv`, 400, 'invalid_stream_name'],

@@ -495,6 +495,11 @@ describe('HTTP API query parameters', () => {
       ['PUT', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=1&seconds=2', 'seconds'],
       ['PUT', '/api/v1/auth/revocations/rtmp/live/cam?seconds=0', 'seconds'],
       ['DELETE', '/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=60', 'seconds'],
+      // Only decimal digits are a number: z.coerce took these as 0, 1000, 16, 60 and 5.
+      ...['', '1e3', '0x10', '%2060%20', '%2B5', '60.0'].flatMap((value): [string, string, string][] => [
+        ['DELETE', `/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=${value}`, 'ban_seconds'],
+        ['PUT', `/api/v1/auth/revocations/rtmp%2Flive%2Fcam?seconds=${value}`, 'seconds'],
+      ]),
     ];
     for (const [method, path, parameter] of cases) {
       const res = await fetch(url(path), { method, headers: bearer });
@@ -503,7 +508,7 @@ describe('HTTP API query parameters', () => {
     }
     const soon = await fetch(url('/api/v1/rtmp/streams/rtmp%2Flive%2Fcam?ban_seconds=soon'), { method: 'DELETE', headers: bearer });
     expect(await soon.json()).toEqual({
-      error: { code: 'bad_request', message: 'query parameter "ban_seconds": expected a whole number from 1 to 2592000' },
+      error: { code: 'bad_request', message: 'query parameter "ban_seconds": expected a whole number from 1 to 2592000 in decimal digits' },
     });
     // Nothing was done on a refused request: the publisher is still live, no key revoked.
     expect(hub.byId('rtmp/live/cam')).toBeDefined();

@@ -85,3 +85,22 @@ describe('an HLS playlist request whose client left while it was authorized', ()
     });
   }
 });
+
+describe('a blocking playlist reload', () => {
+  // z.coerce served an empty _HLS_msn as msn 0, and 1e3, 0x10, +5 and " 12 " as numbers.
+  it('takes _HLS_msn and _HLS_part only in decimal digits, refused before the play rules', async () => {
+    const { url } = await serve();
+    const cases = ['', '1e3', '0x10', '%2B5', '%2012%20', '1.0'].flatMap((value) => [
+      [`_HLS_msn=${value}`, '_HLS_msn'],
+      [`_HLS_msn=1&_HLS_part=${value}`, '_HLS_part'],
+    ]);
+    for (const [query, parameter] of cases) {
+      // The play rules never answer here: a request that got past the query would wait for them.
+      const res = await fetch(url(`/live/cam/index.m3u8?${query}`), { signal: AbortSignal.timeout(5000) });
+      expect(res.status, query).toBe(400);
+      expect(await res.json(), query).toEqual({
+        error: { code: 'bad_request', message: expect.stringContaining(`query parameter "${parameter}": expected a whole number`) },
+      });
+    }
+  });
+});

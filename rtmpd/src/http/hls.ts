@@ -7,7 +7,7 @@ import { renderMultivariant, type Variant } from '../hls/multivariant.ts';
 import type { HlsRefusal, HlsServer } from '../hls/server.ts';
 import type { RenditionInfo } from '../transcode/transcodes.ts';
 import { ApiError } from './errors.ts';
-import { noQuery } from './query.ts';
+import { noQuery, wholeNumber } from './query.ts';
 import type { Router } from './required-modules.ts';
 import { abortedBy, routerFor, type Handlers, type RouteGroup } from './routing.ts';
 
@@ -31,14 +31,8 @@ const PLAYLIST_CACHE = 'no-cache';
 const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
 
 const blockingQuery = z.object({
-  _HLS_msn: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(1e9)
-    .optional()
-    .describe('blocking reload: answer once this media sequence number is in the playlist (LL-HLS)'),
-  _HLS_part: z.coerce.number().int().min(0).max(1e6).optional().describe('with _HLS_msn: once this part of that segment is'),
+  _HLS_msn: wholeNumber(0, 1e9).optional().describe('blocking reload: answer once this media sequence number is in the playlist (LL-HLS)'),
+  _HLS_part: wholeNumber(0, 1e6).optional().describe('with _HLS_msn: once this part of that segment is'),
 });
 
 const REFUSALS: Record<HlsRefusal, [number, string]> = {

@@ -10,10 +10,18 @@ import { ApiError } from './errors.ts';
 /** What a route without query parameters takes. */
 export const noQuery = z.object({});
 
-/** A whole-number parameter from `min` to `max`: one message says what it takes, whatever is wrong with it. */
+const DECIMAL_DIGITS = /^\d+$/;
+
+/**
+ * A whole-number parameter from `min` to `max`, in plain decimal digits: one
+ * message says what it takes, whatever is wrong with it. Not `z.coerce`,
+ * which reads an empty value as 0 (`?_HLS_msn=`) and takes `1e3`, `0x10`,
+ * `+5` and ` 12 `; anything but digits stays a string and is refused.
+ */
 export function wholeNumber(min: number, max: number) {
-  const error = `expected a whole number from ${min} to ${max}`;
-  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+  const error = `expected a whole number from ${min} to ${max} in decimal digits`;
+  const digitsAsNumber = (v: unknown) => (typeof v === 'string' && DECIMAL_DIGITS.test(v) ? Number(v) : v);
+  return z.preprocess(digitsAsNumber, z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
 }
 
 /** A query as Koa parses it: a parameter given more than once is an array. */

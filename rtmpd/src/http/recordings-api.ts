@@ -53,10 +53,15 @@ export interface FleetRecordings {
   forward(ctx: RouterContext, pod: string, id: string): Promise<void>;
 }
 
-const time = z
-  .string()
-  .refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time such as 2026-11-24T07:30:00Z')
-  .transform((v) => Date.parse(v));
+// Only RFC 3339 with its offset: Date.parse alone took `5` as the year 2001,
+// and a time without an offset in the server's time zone. Its UTC year stays
+// in four digits too, as the other pods of a fleet are asked with it.
+const TIME_ERROR = 'expected an RFC 3339 time such as 2026-11-24T07:30:00Z';
+const [EARLIEST, LATEST] = [Date.parse('0000-01-01T00:00:00Z'), Date.parse('9999-12-31T23:59:59.999Z')];
+const time = z.iso
+  .datetime({ offset: true, error: TIME_ERROR })
+  .transform((v) => Date.parse(v))
+  .refine((ms) => ms >= EARLIEST && ms <= LATEST, TIME_ERROR);
 
 export const recordingSelection = z.object({
   stream_id: z
@@ -71,7 +76,8 @@ export const recordingSelection = z.object({
 });
 export type RecordingSelection = z.infer<typeof recordingSelection>;
 
-const pageLimit = wholeNumber(1, 1000).default(100);
+// A prefault, not a default: zod leaves the default of a preprocessed value out of the OpenAPI document.
+const pageLimit = wholeNumber(1, 1000).prefault(100);
 const listQuery = recordingSelection.extend({
   limit: pageLimit.describe('recordings per page'),
   page_token: z.string().max(1024).optional().describe('the next_page_token of the page before'),
