@@ -146,6 +146,8 @@ describe('web console', () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-stream-id'))).toBe('rtmp/live/cam2');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/stream/rtmp%2Flive%2Fcam2');
+    // The hash changes before its hashchange event draws the stream's page, whose key Escape is: wait for the page.
+    await expect.poll(() => page.title()).toBe('live/cam2 · rtmpd');
     await page.keyboard.press('Escape');
     await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/');
     await page.fill('input.filter', '');
