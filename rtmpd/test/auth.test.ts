@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSIONS_CLAIM } from '../src/auth/jwt.ts';
 import { signedQuery } from '../src/auth/signed-url.ts';
 import {
+  errorLogLines,
   runCommand,
   runFfmpeg,
   publishTestPattern,
@@ -268,11 +269,7 @@ describe('files the rules and the API name', () => {
       ...flags(missing),
     ]);
     expect(code).toBe(2);
-    const fatal = stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
-      .filter((entry) => entry.level >= 50);
+    const fatal = errorLogLines(stdout);
     expect(fatal).toEqual([
       { level: 60, time: expect.any(Number), service: 'rtmpd', msg: `${option} ${missing}: cannot read it (ENOENT)` },
     ]);

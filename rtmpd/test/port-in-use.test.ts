@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverEntry } from './support/processes.ts';
+import { errorLogLines, serverEntry } from './support/processes.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'port-in-use-'));
@@ -51,11 +51,7 @@ describe('a port already in use', () => {
       join(dir, 'keyframes'),
     ]);
     expect(code).toBe(1);
-    const fatal = stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
-      .filter((entry) => entry.level >= 50);
+    const fatal = errorLogLines(stdout);
     expect(fatal).toEqual([expect.objectContaining({ msg: `cannot listen on ${busy} (--${option}): the address is already in use` })]);
     expect(fatal[0]!.err).toBeUndefined();
     expect(stderr).toBe('');
@@ -79,11 +75,7 @@ describe('a port already in use', () => {
       dirs['keyframe-dir']!,
     ]);
     expect(code).toBe(2);
-    const fatal = stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
-      .filter((entry) => entry.level >= 50);
+    const fatal = errorLogLines(stdout);
     expect(fatal).toEqual([expect.objectContaining({ msg: `--${option} ${join(notADir, 'x')}: cannot create it (ENOTDIR)` })]);
     expect(fatal[0]!.err).toBeUndefined();
   });

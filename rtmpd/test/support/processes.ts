@@ -167,6 +167,15 @@ export function runFfmpeg(args: string[]): Publisher {
   return { child, stderr: () => stderr, exited, quit: () => void child.stdin!.end('q') };
 }
 
+/** The lines a process logged at error or fatal level (pino's 50 and 60), from its JSON log on stdout. */
+export function errorLogLines(stdout: string): { level: number; msg: string; err?: unknown }[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
+    .filter((entry) => entry.level >= 50);
+}
+
 /** Runs a command to completion with a time limit; resolves with its output and exit code. */
 export function runCommand(
   command: string,

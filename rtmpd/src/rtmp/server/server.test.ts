@@ -54,6 +54,18 @@ function publishCaptured(client: RtmpClient): void {
   for (const m of capturedMedia()) sendMedia(client, m);
 }
 
+/** pause(true), then pause(false), on the client's play stream, each once the server has answered the one before. */
+async function pauseAndUnpause(client: RtmpClient, statuses: string[]): Promise<void> {
+  const pause = (on: boolean) =>
+    client.socket.write(
+      serializeMessage(ChunkStreamId.streamCommand, MessageType.commandAmf0, client.streamId, 0, encodeAmf0('pause', 0, null, on, 0), 4096),
+    );
+  pause(true);
+  await until(() => statuses.includes('NetStream.Pause.Notify'));
+  pause(false);
+  await until(() => statuses.includes('NetStream.Unpause.Notify'));
+}
+
 describe('rtmp server with FFmpeg, ffprobe and rtmpdump', () => {
   it('relays an FFmpeg publish to ffprobe and rtmpdump, refuses a second publisher, ends the stream when FFmpeg leaves', async () => {
     const { hub, url, stats } = await startTestRtmpServer();
@@ -218,22 +230,7 @@ describe('rtmp server with the project client', () => {
     const statuses: string[] = [];
     client.on('status', (info) => statuses.push(String(info.code)));
     await client.play();
-    // pause(true), then pause(false), on the play stream.
-    const pause = (on: boolean) =>
-      client.socket.write(
-        serializeMessage(
-          ChunkStreamId.streamCommand,
-          MessageType.commandAmf0,
-          client.streamId,
-          0,
-          encodeAmf0('pause', 0, null, on, 0),
-          4096,
-        ),
-      );
-    pause(true);
-    await until(() => statuses.includes('NetStream.Pause.Notify'));
-    pause(false);
-    await until(() => statuses.includes('NetStream.Unpause.Notify'));
+    await pauseAndUnpause(client, statuses);
   });
 
   it('refuses a publish to an invalid name with BadName', async () => {
@@ -821,21 +818,7 @@ describe('pause', () => {
     const statuses: string[] = [];
     player.on('status', (info) => statuses.push(String(info.code)));
     await player.play();
-    const pause = (on: boolean) =>
-      player.socket.write(
-        serializeMessage(
-          ChunkStreamId.streamCommand,
-          MessageType.commandAmf0,
-          player.streamId,
-          0,
-          encodeAmf0('pause', 0, null, on, 0),
-          4096,
-        ),
-      );
-    pause(true);
-    await until(() => statuses.includes('NetStream.Pause.Notify'));
-    pause(false);
-    await until(() => statuses.includes('NetStream.Unpause.Notify'));
+    await pauseAndUnpause(player, statuses);
     // Video frames after the unpause, sequence headers aside (AVCPacketType 0).
     const frames: Buffer[] = [];
     player.on('media', (kind, _t, body) => void (kind === 'video' && body[1] !== 0 && frames.push(body)));
