@@ -155,4 +155,18 @@ describe('config file reload', () => {
     expect(config.logLevel).toBe('trace');
     expect(logger.level).toBe('trace');
   });
+
+  it('applies an edit made between the start and the watch, at once, not at the next change', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtmpd-reload-'));
+    dirs.push(dir);
+    const file = join(dir, 'rtmpd.yaml');
+    writeFileSync(file, 'logLevel: info\n');
+    const args = ['--config', file];
+    const { config } = loadConfig(args, {});
+    writeFileSync(file, 'logLevel: trace\n');
+    const logger = pino({ level: config.logLevel }, { write: () => undefined });
+    // A poll that never comes during the test: only the watch's first read can see the edit.
+    watches.push(watchConfigFile({ file, argv: args, env: {}, config, logger, pollIntervalMs: 3_600_000 }));
+    expect(config.logLevel).toBe('trace');
+  });
 });
