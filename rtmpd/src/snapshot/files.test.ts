@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,5 +20,21 @@ describe('snapshot files', () => {
     for (const name of [...names, 'latest.jpg', 'latest.h264']) await writeFile(join(dir, name), '');
     expect(await pruneTimestamped(dir, 2)).toBe(2);
     expect((await readdir(dir)).sort()).toEqual([...names.slice(2), 'latest.h264', 'latest.jpg'].sort());
+  });
+
+  it('leaves no temp file when the rename fails', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-files-'));
+    // a non-empty directory where the snapshot should go: the rename cannot replace it
+    await mkdir(join(dir, 'latest.jpg', 'inside'), { recursive: true });
+    await expect(writeFileAtomic(join(dir, 'latest.jpg'), Buffer.from('one'))).rejects.toThrow();
+    expect(await readdir(dir)).toEqual(['latest.jpg']);
+  });
+
+  it('deletes nothing while there are fewer snapshots than it keeps', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rtmpd-prune-'));
+    const names = [0, 1, 2, 3].map((i) => timestampedName(new Date(Date.UTC(2026, 1, 19, 7, 30, i))));
+    for (const name of names) await writeFile(join(dir, name), '');
+    expect(await pruneTimestamped(dir, 5)).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(names);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BoundedPool, PoolBusyError } from './pool.ts';
 
 const deferred = () => {
@@ -54,5 +54,27 @@ describe('BoundedPool', () => {
     gate.resolve();
     await first;
     expect(pool.active).toBe(0);
+  });
+
+  it('forgets the wait bound of a task once it started: a task queued after it is not dropped when that bound passes', async () => {
+    vi.useFakeTimers();
+    try {
+      const pool = new BoundedPool({ concurrency: 1, maxQueued: 1, maxWaitMs: 100 });
+      const [first, second] = [deferred(), deferred()];
+      const running = pool.run(() => first.promise);
+      const started = pool.run(() => second.promise);
+      await vi.advanceTimersByTimeAsync(10);
+      first.resolve();
+      await running;
+      await vi.advanceTimersByTimeAsync(50);
+      const queued = pool.run(() => Promise.resolve('queued'));
+      await vi.advanceTimersByTimeAsync(50); // past the bound of the task that started at 10 ms
+      second.resolve();
+      await started;
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(queued).resolves.toBe('queued');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
