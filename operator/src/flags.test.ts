@@ -77,4 +77,13 @@ describe('operator flags', () => {
     expect(splitBind(':8080')).toEqual({ host: undefined, port: 8080 });
     expect(splitBind('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
   });
+
+  it('takes port 65535 in a bind and refuses 65536', () => {
+    expect(parseFlags(['--metrics-bind=:65535'], {}).flags.metricsBind).toBe(':65535');
+    expect(() => parseFlags(['--metrics-bind=:65536'], {})).toThrow(/--metrics-bind \(METRICS_BIND\): port must be 0-65535/);
+  });
+
+  it('splits an IPv6 bind to the address without its brackets', () => {
+    expect(splitBind('[::1]:8443')).toEqual({ host: '::1', port: 8443 });
+  });
 });

@@ -53,6 +53,16 @@ describe('the self-signed certificate of /metrics', () => {
   });
 });
 
+describe('the self-signed certificate of /metrics, long names', () => {
+  it('encodes every DER length around the ends of the short and one-byte forms (127/128, 255/256 bytes): names of 100 to 253 characters', () => {
+    for (let length = 100; length <= 253; length++) {
+      const host = `${'a'.repeat(60)}.${'b'.repeat(length - 61)}`;
+      const x509 = new X509Certificate(selfSignedTlsPair([host]).cert);
+      expect(x509.checkHost(host)).toBe(host);
+    }
+  });
+});
+
 describe('the certificate of a mounted Secret', () => {
   it('serves a renewed pair from its files without a restart, and keeps the last good one when the new pair is bad', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'operator-metrics-tls-'));
