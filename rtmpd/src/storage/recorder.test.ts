@@ -765,6 +765,32 @@ describe('Recorder', () => {
     expect(announced).toEqual(written.map((path) => ['recording.completed', path]));
   });
 
+  it('warns once per stream of each track fMP4 cannot carry, and says recording started only when a file is written', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const logged: { level: number; msg: string; stream?: string; codec?: string }[] = [];
+    const capture = pino({}, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
+    const recorder = new Recorder({ hub: newHub(), storageDir, config: config(), logger: capture });
+    const clipOf = async (videoCodec: string[]) =>
+      (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 3, videoCodec, audioCodec: ['-c:a', 'pcm_s16le'] }))).tags;
+    const sorenson = publish('live', 'sorenson');
+    push(sorenson, 0, await clipOf(['-c:v', 'flv1']));
+    const h264 = publish('live', 'h264');
+    push(h264, 0, await clipOf(['-c:v', 'libx264', '-g', '25']));
+    hub.closeAll();
+    await recorder.close();
+
+    const said = (msg: string) => logged.filter((line) => line.msg.startsWith(msg)).map(({ stream, codec }) => ({ stream, codec }));
+    expect(said('recording leaves out')).toEqual([
+      { stream: sorenson.id, codec: 'FLV video codec id 2' },
+      { stream: sorenson.id, codec: 'pcm' },
+      { stream: h264.id, codec: 'pcm' },
+    ]);
+    expect(said('recording started')).toEqual([{ stream: h264.id, codec: undefined }]);
+    expect(await recordings(join(storageDir, 'live', 'sorenson'))).toEqual([]);
+    const [first] = await recordings(join(storageDir, 'live', 'h264'));
+    expect((await ffprobe(join(storageDir, 'live', 'h264', first!))).codecs).toEqual(['h264']);
+  });
+
   it('logs and counts a disk error instead of crashing, and the stream goes on', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     // A file where the app directory should be: mkdir fails.

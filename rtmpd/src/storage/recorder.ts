@@ -8,6 +8,7 @@ import type { Stream } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
 import { Fragmenter, HELD_AUDIO_MAX_BYTES, MAX_FRAGMENT_SAMPLES, STEP_BACK_SECONDS, type Fragment } from '../mp4/fragmenter.ts';
+import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
 import type { AmfObject } from '../rtmp/wire/amf-values.ts';
 import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -133,7 +134,6 @@ export class Recorder {
     });
     this.recordings.set(stream, recording);
     stream.subscribe(recording, performance.now());
-    logger.info({ stream: stream.id, format }, 'recording started');
   }
 }
 
@@ -210,6 +210,10 @@ class StreamRecording implements Subscriber {
   private flvAudioCodec: AudioCodec | undefined;
   /** Audio of another codec than the open file's (AAC to MP3): the next file's first tags. */
   private flvHeld: HeldFlvAudio | undefined;
+  /** Whether a file was opened: `recording started` is logged then, not at publish, when no track may be recordable. */
+  private started = false;
+  /** The codecs named in a warning: once each per stream. */
+  private readonly leftOut = new Set<string>();
 
   constructor(options: StreamRecordingOptions) {
     this.o = options;
@@ -246,8 +250,21 @@ class StreamRecording implements Subscriber {
   }
 
   write(packet: MediaPacket): void {
-    if (this.fragmenter) this.fragmenter.push(packet);
-    else this.onFlvPacket(packet);
+    if (this.fragmenter) {
+      this.warnIfLeftOut(packet);
+      this.fragmenter.push(packet);
+    } else this.onFlvPacket(packet);
+  }
+
+  /** A track of a codec fMP4 does not carry here (Sorenson, PCM) is left out of the files: the log says so, once. */
+  private warnIfLeftOut(packet: MediaPacket): void {
+    const codec = codecLeftOutOfFmp4(this.o.stream, packet);
+    if (codec === undefined || this.leftOut.has(codec)) return;
+    this.leftOut.add(codec);
+    this.o.logger.warn(
+      { track: packet.kind, codec },
+      `recording leaves out the ${packet.kind} track: fMP4 recording does not carry ${codec}; record this stream as FLV (format: flv) to keep it`,
+    );
   }
 
   /** The stream ended: the last fragment (or tags) is written and the file closed. */
@@ -456,6 +473,8 @@ class StreamRecording implements Subscriber {
 
   private openFile(start: Date, header: Buffer): void {
     ({ file: this.file, trace: this.trace } = this.createFile(start, header));
+    if (!this.started) this.o.logger.info({ format: this.o.format }, 'recording started');
+    this.started = true;
     // A new file starts on a keyframe, or past maxFileSeconds at any frame: it needs nothing a dropped append held.
     this.resyncing = false;
   }
@@ -532,6 +551,25 @@ class StreamRecording implements Subscriber {
 function fileMetadata(body: Buffer): Buffer {
   const [name, values] = decodeAmf0(body);
   return encodeAmf0(name, new EcmaArray({ ...(values as AmfObject), duration: 0, filesize: 0 }));
+}
+
+/**
+ * The codec of a media packet's track when fMP4 recording cannot carry it;
+ * a legacy video codec rtmpd does not read (Sorenson H.263, VP6, screen
+ * video) is named by its FLV codec id.
+ */
+function codecLeftOutOfFmp4(stream: Stream, packet: MediaPacket): string | undefined {
+  if (packet.kind === 'audio') {
+    const codec = stream.audioTrack?.codec;
+    return codec === undefined || MP4_AUDIO_CODECS.has(codec) ? undefined : codec;
+  }
+  if (packet.kind !== 'video') return undefined;
+  const codec = stream.videoTrack?.codec;
+  if (codec !== undefined) return MP4_VIDEO_CODECS.has(codec) ? undefined : codec;
+  const b0 = packet.body[0];
+  if (b0 === undefined || b0 & 0x80) return undefined;
+  const codecId = b0 & 0x0f;
+  return codecId === 7 || codecId === 12 ? undefined : `FLV video codec id ${codecId}`;
 }
 
 /** Milliseconds from `from` to `to` on RTMP's 32-bit clock, which wraps every 49.7 days. */
