@@ -45,6 +45,18 @@ async function startRecorder(overrides: Partial<Config> = {}): Promise<{ storage
   return { storageDir, recorder: new Recorder({ hub: newHub(), storageDir, config: config(overrides), logger }) };
 }
 
+/** The test clip with MP3 audio instead of AAC, as FLV. */
+const mp3Clip = async () => readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }));
+
+/** Records `tags` published as live/`key` to their end; the files, oldest first. */
+async function record(key: string, tags: FlvTagRecord[], overrides: Partial<Config> = {}) {
+  const { storageDir, recorder } = await startRecorder(overrides);
+  push(publish('live', key), 0, tags);
+  hub.closeAll();
+  await recorder.close();
+  return listRecordings(storageDir);
+}
+
 function publish(app: string, key: string): Stream {
   return hub.publish(app, key, { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
 }
@@ -335,11 +347,7 @@ describe('Recorder', () => {
     // 14 s with keyframes at 0 and 12 s; files of 2 s.
     const longGop = ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '300', '-sc_threshold', '0'];
     const tags = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 14, videoCodec: longGop }))).tags;
-    const { storageDir, recorder } = await startRecorder();
-    push(publish('live', 'longgop'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('longgop', tags);
     const starts = await Promise.all(files.map(async (file) => (await indexerFor()(file)).fragments[0]!));
     expect(starts.map((f) => [Math.round(f.start), f.independent])).toEqual([
       [0, true],
@@ -414,11 +422,7 @@ describe('Recorder', () => {
         if (t === audio[0]) return [{ ...audioHeader, timestamp: t.timestamp }, t];
         return audio.includes(t) ? [t] : [];
       });
-      const { storageDir, recorder } = await startRecorder();
-      push(publish('live', 'late'), 0, tags);
-      hub.closeAll();
-      await recorder.close();
-      const files = await listRecordings(storageDir);
+      const files = await record('late', tags);
       expect(files).toHaveLength(3);
       expect((await ffprobe(files[0]!.path)).codecs).toEqual(firstCodecs);
       const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
@@ -436,11 +440,7 @@ describe('Recorder', () => {
       { ...audioHeader, timestamp: audio[0]!.timestamp },
       ...audio,
     ].sort((a, b) => a.timestamp - b.timestamp);
-    const { storageDir, recorder } = await startRecorder();
-    push(publish('live', 'late'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('late', tags);
     expect(files).toHaveLength(2);
     expect((await ffprobe(files[1]!.path)).codecs).toEqual(['aac']);
     expect((await countFrames(files[1]!.path)).frames['aac']).toBe(audio.length);
@@ -488,15 +488,10 @@ describe('Recorder', () => {
 
   for (const format of ['fmp4', 'flv'] as const) {
     it(`starts a new ${format} file when the publisher's audio switches from AAC to MP3, and loses no audio frame`, async () => {
-      const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
       const aac = clip.filter((t) => t.kind === 'audio' && t.timestamp < 2500);
-      const mp3 = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 2500);
+      const mp3 = (await mp3Clip()).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 2500);
       const tags = [...clip.filter((t) => t.kind !== 'audio'), ...aac, ...mp3].sort((a, b) => a.timestamp - b.timestamp);
-      const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
-      push(publish('live', 'switch'), 0, tags);
-      hub.closeAll();
-      await recorder.close();
-      const files = await listRecordings(storageDir);
+      const files = await record('switch', tags, { recordingFormat: format });
       // The switch comes at 2.5 s, in the second file (2-4 s): the MP3 since then starts the third, at the 3 s keyframe.
       expect(await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs))).toEqual([
         ['aac', 'h264'],
@@ -514,9 +509,8 @@ describe('Recorder', () => {
 
   for (const end of ['the stream ends', "the publisher's clock steps back"] as const) {
     it(`writes MP3 held for the next FLV file (after AAC) as an audio-only file when ${end} before the keyframe that would start it`, async () => {
-      const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
       // AAC to 1.5 s, then MP3; the timeline ends at 1.9 s, before the 2 s keyframe.
-      const held = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1900);
+      const held = (await mp3Clip()).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1900);
       const before = [...clip.filter((t) => t.timestamp < (t.kind === 'audio' ? 1500 : 1900)), ...held].sort(
         (a, b) => a.timestamp - b.timestamp,
       );
@@ -539,19 +533,14 @@ describe('Recorder', () => {
   }
 
   it('gives MP3 between AAC and AAC within one GOP an FLV file of its own, audio only: each file holds one audio codec', async () => {
-    const mp3Clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] });
     // AAC, MP3 from 1.5 s, AAC again (its config first) from 1.8 s; keyframes every second.
-    const mp3 = (await readFlvFile(mp3Clip)).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1800);
+    const mp3 = (await mp3Clip()).tags.filter((t) => t.kind === 'audio' && t.timestamp >= 1500 && t.timestamp < 1800);
     const aacHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
     const aac = clip.filter((t) => t.kind === 'audio' && (t.timestamp < 1500 || t.timestamp >= 1800));
     const tags = [...clip.filter((t) => t.kind !== 'audio'), ...aac, { ...aacHeader, timestamp: 1800 }, ...mp3].sort(
       (a, b) => a.timestamp - b.timestamp || Number(b.body[1] === 0) - Number(a.body[1] === 0),
     );
-    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
-    push(publish('live', 'flip'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('flip', tags, { recordingFormat: 'flv' });
     // Before, the MP3 went into the file the 2 s keyframe started, before the AAC after it (three files).
     expect(await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs))).toEqual([
       ['aac', 'h264'],
@@ -575,11 +564,7 @@ describe('Recorder', () => {
     };
     const [first, second] = [audioFrom(clip, 1500, 1700), audioFrom(other, 1700)];
     const tags = [...clip.filter((t) => t.kind !== 'audio'), ...first.tags, ...second.tags].sort((a, b) => a.timestamp - b.timestamp);
-    const { storageDir, recorder } = await startRecorder();
-    push(publish('live', 'twice'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('twice', tags);
     const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames['aac'] ?? 0));
     // Before, the second config replaced the first's held frames: they were lost.
     expect(counted.reduce((sum, frames) => sum + frames, 0)).toBe(first.frames.length + second.frames.length);
@@ -602,11 +587,7 @@ describe('Recorder', () => {
         { ...interframe!, timestamp: (i + 1) * 40 },
       ]).flat(),
     ];
-    const { storageDir, recorder } = await startRecorder();
-    push(publish('live', 'held'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('held', tags);
     expect(files).toHaveLength(2);
     const second = (await indexerFor()(files[1]!)).fragments[0]!;
     expect(second.start).toBeCloseTo(4.12, 1);
@@ -614,9 +595,7 @@ describe('Recorder', () => {
   });
 
   it('holds MP3 for the next FLV file (after AAC) at most 4 MiB, then starts that file at once (no keyframe comes)', async () => {
-    const mp3Frame = (
-      await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }))
-    ).tags.find((t) => t.kind === 'audio')!;
+    const mp3Frame = (await mp3Clip()).tags.find((t) => t.kind === 'audio')!;
     // AAC to 1.5 s, then 64 KiB MP3 frames every 40 ms. Keyframes come only at 0.
     const big = { ...mp3Frame, body: Buffer.concat([mp3Frame.body, Buffer.alloc(64 << 10)]) };
     const video = intraRefresh(6);
@@ -624,11 +603,7 @@ describe('Recorder', () => {
     const tags = [...video, ...clip.filter((t) => t.kind === 'audio' && t.timestamp < 1500), ...mp3].sort(
       (a, b) => a.timestamp - b.timestamp,
     );
-    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
-    push(publish('live', 'held'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('held', tags, { recordingFormat: 'flv' });
     expect(files).toHaveLength(2);
     const second = (await readFlvFile(files[1]!.path)).tags;
     // The 65th frame, at 4.06 s, passes 4 MiB: the second file goes on with the video frame after it.
@@ -640,20 +615,14 @@ describe('Recorder', () => {
   });
 
   it('holds MP3 for the next FLV file (after AAC) at most 10,000 tags, however small, then starts that file at once', async () => {
-    const mp3Frame = (
-      await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }))
-    ).tags.find((t) => t.kind === 'audio')!;
+    const mp3Frame = (await mp3Clip()).tags.find((t) => t.kind === 'audio')!;
     // AAC to 1.5 s, then 12,000 MP3 tags of the frame's header alone (200 KiB in all), ten a millisecond. Keyframes come only at 0.
     const tiny = { ...mp3Frame, body: mp3Frame.body.subarray(0, 5) };
     const mp3 = Array.from({ length: 12_000 }, (_, i) => ({ ...tiny, timestamp: 1500 + Math.floor(i / 10) }));
     const tags = [...intraRefresh(6), ...clip.filter((t) => t.kind === 'audio' && t.timestamp < 1500), ...mp3].sort(
       (a, b) => a.timestamp - b.timestamp,
     );
-    const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv' });
-    push(publish('live', 'held'), 0, tags);
-    hub.closeAll();
-    await recorder.close();
-    const files = await listRecordings(storageDir);
+    const files = await record('held', tags, { recordingFormat: 'flv' });
     expect(files).toHaveLength(2);
     const second = (await readFlvFile(files[1]!.path)).tags;
     // The 10,000th tag, at 2.499 s, starts the second file (without the count, the MP3 waited for the stream's end, audio only).
