@@ -4,6 +4,7 @@
 // (it is watched), not at the next periodic reconcile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import { selfSignedTlsPair } from '../src/metrics-tls.ts';
 import { apply, condition, get, installCrd, rtmpServer, startOperators, suffix, type OperatorFixture } from './harness.ts';
 
 const id = suffix();
@@ -87,6 +88,38 @@ describe('the Secrets an RtmpServer names', () => {
         `Secret "${tokens}" (spec.auth.apiTokenSecret) is refused by rtmpd: API tokens must be at least 16 characters`,
       30_000,
     );
+  });
+
+  it('a TLS pair and a CA bundle parsed as rtmpd reads them, the status quoting neither', async () => {
+    const tls = `tls-${id}`;
+    const ca = `ca-${id}`;
+    const pair = selfSignedTlsPair(['rtmp.example.com']);
+    const stranger = selfSignedTlsPair(['other.example.com']);
+    // Both keys there: only parsing them finds that the key is another certificate's, and that the bundle holds a key.
+    await setSecret(tls, { 'tls.crt': pair.cert, 'tls.key': stranger.key });
+    await setSecret(ca, { 'ca.crt': stranger.key });
+    await apply(
+      rtmpServer(ns, 'secured', {
+        replicas: 0,
+        tls: { secretName: tls },
+        forwards: { caSecret: { name: ca, key: 'ca.crt' } },
+      }),
+    );
+    const stalled = await stalledSaying(
+      'secured',
+      'True',
+      `Secret "${ca}" (spec.forwards.caSecret) holds no PEM certificate: forwards over RTMPS trust only the default roots; ` +
+        `Secret "${tls}" (spec.tls.secretName) is refused by rtmpd: tls.key is not the key of the first certificate in tls.crt`,
+      30_000,
+    );
+    expect(stalled.reason).toBe('SecretInvalid');
+    await setSecret(tls, { 'tls.crt': pair.cert, 'tls.key': pair.key });
+    await setSecret(ca, { 'ca.crt': stranger.cert });
+    await stalledSaying('secured', 'False', 'nothing blocks the reconcile');
+    const events = await kubectl(['get', 'events', '-n', ns, '-o', 'json']);
+    const pemBody = (pem: string) => pem.split('\n')[1] ?? '';
+    for (const text of [JSON.stringify(await get('rtmpserver', ns, 'secured')), events.stdout])
+      for (const pem of [pair.key, stranger.key, pair.cert]) expect(text).not.toContain(pemBody(pem));
   });
 
   it('are read only in the namespaces the operator watches', async () => {

@@ -144,7 +144,8 @@ function proxyProtocolConfig({ service }: RtmpServerSpec): Partial<Config> {
 }
 
 /** How rtmpd reads a Secret it is given, which is how the operator checks it (controller/secrets.ts). */
-export type SecretFormat = 'keyStore' | 'hmacSecrets' | 'jwtKey' | 'callbackUrl' | 'apiTokens' | 'webhookKeys' | 'file';
+export type SecretFormat =
+  'keyStore' | 'hmacSecrets' | 'jwtKey' | 'callbackUrl' | 'apiTokens' | 'webhookKeys' | 'tlsPair' | 'caBundle' | 'file';
 
 /** A Secret the spec names: the field that names it, the keys rtmpd reads (none: the whole Secret, a directory) and their format. */
 export interface SecretReference {
@@ -172,8 +173,8 @@ export function referencedSecrets(spec: RtmpServerSpec): SecretReference[] {
   (spec.forwards.rules ?? []).forEach((rule, i) =>
     (rule.urlSecrets ?? []).forEach((secret, j) => keyed(secret, `spec.forwards.rules[${i}].urlSecrets[${j}]`, 'file')),
   );
-  if (spec.forwards.caSecret) keyed(spec.forwards.caSecret, 'spec.forwards.caSecret', 'file');
-  if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName', keys: ['tls.crt', 'tls.key'], format: 'file' });
+  if (spec.forwards.caSecret) keyed(spec.forwards.caSecret, 'spec.forwards.caSecret', 'caBundle');
+  if (spec.tls) refs.push({ name: spec.tls.secretName, field: 'spec.tls.secretName', keys: ['tls.crt', 'tls.key'], format: 'tlsPair' });
   return refs;
 }
 

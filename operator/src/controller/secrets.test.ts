@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { selfSignedTlsPair } from '../metrics-tls.ts';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
 import { secretProblem, SecretReferences } from './secrets.ts';
 
@@ -45,6 +46,37 @@ describe('secretProblem', () => {
     expect(problem).toBe('is refused by rtmpd: the JWT key file is not valid JSON');
     expect(secretProblem(ref('jwtKey'), data({ k: '' }))).toBe('is refused by rtmpd: the JWT key file is empty');
     expect(secretProblem(ref('jwtKey'), data({ k: 'an-hmac-secret' }))).toBeUndefined();
+  });
+});
+
+describe('secretProblem with certificates', () => {
+  const pair = selfSignedTlsPair(['rtmp.example.com']);
+  const other = selfSignedTlsPair(['other.example.com']);
+  const tls = ref('tlsPair', ['tls.crt', 'tls.key']);
+  const body = (pem: string) => pem.split('\n')[1] ?? '';
+
+  it('parses a TLS pair as rtmpd does at start, never quoting it', () => {
+    expect(secretProblem(tls, data({ 'tls.crt': pair.cert, 'tls.key': pair.key }))).toBeUndefined();
+    expect(secretProblem(tls, data({ 'tls.crt': 'pem', 'tls.key': pair.key }))).toBe(
+      'is refused by rtmpd: tls.crt does not hold a PEM certificate',
+    );
+    const truncated = pair.key.slice(0, 120);
+    const problem = secretProblem(tls, data({ 'tls.crt': pair.cert, 'tls.key': truncated }));
+    expect(problem).toBe('is refused by rtmpd: tls.key does not hold a PEM private key');
+    expect(problem).not.toContain(body(truncated));
+    expect(secretProblem(tls, data({ 'tls.crt': pair.cert, 'tls.key': other.key }))).toBe(
+      'is refused by rtmpd: tls.key is not the key of the first certificate in tls.crt',
+    );
+  });
+
+  it('finds a CA bundle without a certificate, or with one that does not parse', () => {
+    const ca = ref('caBundle', ['ca.crt']);
+    expect(secretProblem(ca, data({ 'ca.crt': `${pair.cert}${other.cert}` }))).toBeUndefined();
+    expect(secretProblem(ca, data({ 'ca.crt': pair.key }))).toBe(
+      'holds no PEM certificate: forwards over RTMPS trust only the default roots',
+    );
+    const broken = other.cert.replace(body(other.cert), 'AAAA');
+    expect(secretProblem(ca, data({ 'ca.crt': `${pair.cert}${broken}` }))).toBe('holds a certificate that does not parse (number 2 of 2)');
   });
 });
 

@@ -5,6 +5,8 @@
 // data is read only while a reconcile checks it; the watch that reconciles
 // the RtmpServers naming a Secret caches its name and version only.
 import { ApiException, type CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { parseTokens } from '@flux-rtmpd/rtmpd/auth-api-tokens';
 import { parseJwtKey } from '@flux-rtmpd/rtmpd/auth-jwt';
 import { parseKeys } from '@flux-rtmpd/rtmpd/auth-key-store';
@@ -41,6 +43,57 @@ function entriesOf(ref: SecretReference, data: SecretData): Map<string, string> 
 const firstLine = (entries: ReadonlyMap<string, string>): string => lines(entries.get('') ?? '')[0] ?? '';
 const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
 
+/**
+ * A certificate pair checked as rtmpd's TLS loader checks it at start, where a
+ * bad one stops rtmpd (a crash loop). Node's errors are not passed on where
+ * they could quote the PEM text; OpenSSL's from the context name no material.
+ */
+function checkTlsPair(entries: ReadonlyMap<string, string>): void {
+  const cert = entries.get('tls.crt') ?? '';
+  const key = entries.get('tls.key') ?? '';
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch {
+    throw new Error('tls.crt does not hold a PEM certificate');
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new Error('tls.key does not hold a PEM private key');
+  }
+  if (!leaf.checkPrivateKey(privateKey)) throw new Error('tls.key is not the key of the first certificate in tls.crt');
+  try {
+    createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    throw new Error(`the certificate and key cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const pemCertificates = (text: string): string[] => text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+
+/**
+ * A CA bundle for forwards over RTMPS. Node skips what it cannot parse in one
+ * without a word, so a bad bundle shows only later, as every forward's
+ * destination "not trusted".
+ */
+function caBundleProblem(entries: ReadonlyMap<string, string>): string | undefined {
+  const certificates = pemCertificates(entries.get('') ?? '');
+  if (certificates.length === 0) return 'holds no PEM certificate: forwards over RTMPS trust only the default roots';
+  const bad = certificates.findIndex((pem) => !parsesAsCertificate(pem));
+  return bad === -1 ? undefined : `holds a certificate that does not parse (number ${bad + 1} of ${certificates.length})`;
+}
+
+function parsesAsCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What is wrong with a value rtmpd can parse but that serves nobody, in words that follow the Secret's name; a value rtmpd refuses throws. */
 const checks: Record<SecretFormat, (entries: ReadonlyMap<string, string>) => string | undefined> = {
   keyStore: (entries) => (parseKeys(entries).size === 0 ? 'holds no stream key: every client of the rule is refused' : undefined),
@@ -49,7 +102,9 @@ const checks: Record<SecretFormat, (entries: ReadonlyMap<string, string>) => str
   callbackUrl: (entries) => (isHttpUrl(firstLine(entries)) ? undefined : 'does not start with an http(s) URL rtmpd can call'),
   apiTokens: (entries) => void parseTokens(entries),
   webhookKeys: (entries) => void parseSigningKeys(entries),
-  // Read as they are (URLs, a CA bundle, a certificate pair): rtmpd says what is wrong with them when it uses them.
+  tlsPair: (entries) => void checkTlsPair(entries),
+  caBundle: caBundleProblem,
+  // Forward URLs, read as they are: rtmpd says what is wrong with one when it uses it.
   file: () => undefined,
 };
 
