@@ -2,36 +2,13 @@
 // RtmpServer after the first apply. Objects a previous operator version
 // applied, scaling to zero and back, ports changed and removed, a claim that
 // cannot grow, and two RtmpServers whose children's names collide.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
-import {
-  apply,
-  boundVolume,
-  condition,
-  get,
-  installCrd,
-  rtmpServer,
-  startOperators,
-  storageClass,
-  suffix,
-  waitCondition,
-  waitReady,
-  type OperatorFixture,
-} from './harness.ts';
+import { apply, boundVolume, condition, get, manualStorage, operatorSuite, rtmpServer, waitCondition, waitReady } from './harness.ts';
 
-const id = suffix();
-const ns = `rtmp-day2-${id}`;
-let fixture: OperatorFixture;
+const { id, ns } = operatorSuite('rtmp-day2');
 
-beforeAll(async () => {
-  await installCrd();
-  await kubectl(['create', 'namespace', ns]);
-  fixture = await startOperators({ id, watched: [ns] });
-}, 120_000);
-
-afterAll(() => fixture?.teardown(), 60_000);
-
-const storage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+const storage = manualStorage;
 const volumesFor = (name: string, ordinals = [0]) =>
   apply(ordinals.flatMap((i) => ['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-${name}-${i}`))));
 const merge = (name: string, patch: object) =>

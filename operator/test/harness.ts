@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { clusterRole, leaderElectionRole } from '../src/rbac.ts';
 import { cluster, eventually, kubectl, kubectlJson, serviceAccountKubeconfig, waitEstablished } from '../../e2e/cluster/kube.ts';
@@ -243,6 +244,27 @@ export async function startOperators(o: {
       await account.cleanup();
     },
   };
+}
+
+/** Storage on the suite's manual StorageClass for both volumes. */
+export const manualStorage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+
+/**
+ * A test file's set-up: the CRD, a namespace of its own named `prefix`-id
+ * (under the restricted Pod Security level with `restricted`) and an operator
+ * watching it, torn down after the file.
+ */
+export function operatorSuite(prefix: string, { restricted = false } = {}): { id: string; ns: string } {
+  const id = suffix();
+  const ns = `${prefix}-${id}`;
+  let fixture: OperatorFixture | undefined;
+  beforeAll(async () => {
+    await installCrd();
+    await (restricted ? restrictedNamespace(ns) : kubectl(['create', 'namespace', ns]));
+    fixture = await startOperators({ id, watched: [ns] });
+  }, 120_000);
+  afterAll(() => fixture?.teardown(), 60_000);
+  return { id, ns };
 }
 
 export const rtmpServer = (namespace: string, name: string, spec: object) => ({

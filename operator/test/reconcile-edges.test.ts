@@ -2,7 +2,7 @@
 // of the same name the server does not own, Events of a past problem once
 // every pod is ready, and a cause that clears without any watched object
 // changing (only the 30 s requeue notices it).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kubectl } from '../../e2e/cluster/kube.ts';
 import {
   apply,
@@ -10,30 +10,17 @@ import {
   condition,
   eventsOf,
   get,
-  installCrd,
-  restrictedNamespace,
+  manualStorage,
+  operatorSuite,
   rtmpServer,
-  startOperators,
   storageClass,
-  suffix,
   waitCondition,
   waitReady,
-  type OperatorFixture,
 } from './harness.ts';
 
-const id = suffix();
-const ns = `rtmp-edges-${id}`;
-let fixture: OperatorFixture;
+const { ns } = operatorSuite('rtmp-edges', { restricted: true });
 
-beforeAll(async () => {
-  await installCrd();
-  await restrictedNamespace(ns);
-  fixture = await startOperators({ id, watched: [ns] });
-}, 120_000);
-
-afterAll(() => fixture?.teardown(), 60_000);
-
-const storage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+const storage = manualStorage;
 /** Refused by the namespace's restricted Pod Security level: the StatefulSet creates no pod. */
 const privileged = { privileged: true, allowPrivilegeEscalation: true };
 const bindVolumes = (name: string) => apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-${name}-0`)));

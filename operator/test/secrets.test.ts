@@ -2,22 +2,12 @@
 // the key the spec names, or holds what rtmpd refuses or what serves nobody,
 // is reported in the status, and a change of the Secret reconciles at once
 // (it is watched), not at the next periodic reconcile.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import { selfSignedTlsPair } from '../src/metrics-tls.ts';
-import { apply, condition, get, installCrd, rtmpServer, startOperators, suffix, type OperatorFixture } from './harness.ts';
+import { apply, condition, get, operatorSuite, rtmpServer } from './harness.ts';
 
-const id = suffix();
-const ns = `rtmp-secrets-${id}`;
-let fixture: OperatorFixture;
-
-beforeAll(async () => {
-  await installCrd();
-  await kubectl(['create', 'namespace', ns]);
-  fixture = await startOperators({ id, watched: [ns] });
-}, 120_000);
-
-afterAll(() => fixture?.teardown(), 60_000);
+const { id, ns } = operatorSuite('rtmp-secrets');
 
 /** The Stalled condition once its message is this one; a watched Secret gets there in seconds (the fallback requeue is 30 s). */
 const stalledSaying = (name: string, status: string, message: string, withinMs = 15_000) =>

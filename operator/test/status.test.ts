@@ -1,37 +1,24 @@
 // The status says at once why pods do not come up, with the API server's own
 // words, and is never Stalled and Reconciling at the same time (kstatus).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import {
   apply,
   boundVolume,
   condition,
   get,
-  installCrd,
-  restrictedNamespace,
+  manualStorage,
+  operatorSuite,
   rtmpServer,
-  startOperators,
   storageClass,
-  suffix,
   waitCondition,
   waitReady,
   type Kube,
-  type OperatorFixture,
 } from './harness.ts';
 
-const id = suffix();
-const ns = `rtmp-status-${id}`;
-let fixture: OperatorFixture;
+const { id, ns } = operatorSuite('rtmp-status', { restricted: true });
 
-beforeAll(async () => {
-  await installCrd();
-  await restrictedNamespace(ns);
-  fixture = await startOperators({ id, watched: [ns] });
-}, 120_000);
-
-afterAll(() => fixture?.teardown(), 60_000);
-
-const storage = { recordings: { storageClassName: storageClass }, keyframes: { storageClassName: storageClass } };
+const storage = manualStorage;
 
 /** Stalled with that reason, within `withinMs` of the apply (no ten-minute progress deadline first). */
 async function stalledSoon(name: string, spec: object, reason: string, withinMs = 30_000): Promise<Kube> {
