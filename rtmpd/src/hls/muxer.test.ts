@@ -65,7 +65,7 @@ describe('HlsMuxer', () => {
     );
     hub.closeAll();
     const probed = await audioPackets(lastInitFile(muxer));
-    // Before, the AAC frames from 2 s went into the MP3 track too.
+    // The AAC frames from 2 s must not go into the MP3 track.
     expect(probed).toEqual({
       codec: 'mp3',
       packets: mp3.filter((t) => t.kind === 'audio' && t.timestamp >= 2500).length,

@@ -155,7 +155,7 @@ describe('an HTTP-FLV viewer that stops reading', () => {
       player.write(new MediaPacket('video', videos++, Buffer.alloc(64 * 1024, 0x17), 0, PacketFlag.keyframe));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    // 10,000 audio tags of 24 bytes: before, each was a Node write (a chunk of its own, a few hundred bytes of objects).
+    // 10,000 audio tags of 24 bytes, none a Node write of its own (a chunk of a few hundred bytes of objects each).
     const write = vi.spyOn(res, 'write');
     for (let i = 0; i < 10_000; i++) player.write(new MediaPacket('audio', videos + i, Buffer.alloc(9, 0xaf), 0));
     expect(write).not.toHaveBeenCalled();

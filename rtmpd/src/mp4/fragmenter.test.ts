@@ -159,7 +159,7 @@ describe('Fragmenter', () => {
 
   it('cuts a fragment at MAX_FRAGMENT_BYTES, before the sample that would pass it, however short its media time', () => {
     const { stream, fragments } = audioStreamFragments();
-    // 1 MiB frames, 20 ms apart: before, a 1 s fragment gathered 50 MiB of them.
+    // 1 MiB frames, 20 ms apart: cut by media time alone, a 1 s fragment would gather 50 MiB of them.
     const frame = Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(1 << 20)]);
     for (let i = 0; i < 20; i++) stream.pushAudio(i * 20, frame, performance.now());
     expect(fragments.map((f) => f.bytes.length > MAX_FRAGMENT_BYTES && f.bytes.length < MAX_FRAGMENT_BYTES + 4096)).toEqual([true, true]);
@@ -192,7 +192,7 @@ describe('Fragmenter', () => {
     stream.pushAudio(500, Buffer.from([0xaf, 0x00, 0x12, 0x10]), performance.now());
     // 2-byte frames: 25,000 of them are 50 KB, far below the 4 MiB of bytes held audio may take.
     for (let i = 0; i < 2.5 * MAX_FRAGMENT_SAMPLES; i++) stream.pushAudio(500, Buffer.from([0xaf, 0x01, 0x21, 0x00]), performance.now());
-    // Before, they were all held until the stream ended: no new segment started.
+    // Held by bytes alone, they would wait for the stream's end, and no new segment would start.
     expect(inits).toHaveLength(2);
   });
 

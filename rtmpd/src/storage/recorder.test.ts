@@ -541,7 +541,7 @@ describe('Recorder', () => {
       (a, b) => a.timestamp - b.timestamp || Number(b.body[1] === 0) - Number(a.body[1] === 0),
     );
     const files = await record('flip', tags, { recordingFormat: 'flv' });
-    // Before, the MP3 went into the file the 2 s keyframe started, before the AAC after it (three files).
+    // The MP3 does not go into the file the 2 s keyframe starts, ahead of the AAC after it (that would make three files).
     expect(await Promise.all(files.map(async (file) => (await ffprobe(file.path)).codecs))).toEqual([
       ['aac', 'h264'],
       ['mp3'],
@@ -566,7 +566,7 @@ describe('Recorder', () => {
     const tags = [...clip.filter((t) => t.kind !== 'audio'), ...first.tags, ...second.tags].sort((a, b) => a.timestamp - b.timestamp);
     const files = await record('twice', tags);
     const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames['aac'] ?? 0));
-    // Before, the second config replaced the first's held frames: they were lost.
+    // The second config must not replace the first's held frames.
     expect(counted.reduce((sum, frames) => sum + frames, 0)).toBe(first.frames.length + second.frames.length);
   });
 

@@ -38,7 +38,7 @@ describe('RenditionPublish', () => {
     const released: string[] = [];
     const claim = () => new Promise<AdmissionDecision>((resolve) => (grant = resolve));
     new RenditionPublish({ hub, app: 'live', key: 'cam_low', output: ffmpeg.stdout, claim, from: 'test', log: pino({ level: 'silent' }) });
-    // Before, the pipe stayed paused from ffmpeg's first write until the claim was held: ffmpeg blocked on a write.
+    // A pipe left paused until the claim is held would block ffmpeg on a write.
     const stalled = new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 30_000).unref());
     expect(await Promise.race([exited, stalled])).toBe(0);
     expect(grant).toBeDefined();

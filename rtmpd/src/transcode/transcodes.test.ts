@@ -192,7 +192,7 @@ describe('Transcodes', () => {
       await vi.waitFor(() => expect(grant).toBeDefined());
       output.write(Buffer.concat([slice(true, 0), slice(false, 40), slice(true, 80, secondKeyframeBytes), slice(false, 120)]));
       await new Promise((resolve) => setImmediate(resolve));
-      // Read, not left in the pipe: before, it stayed paused until the claim was held, and ffmpeg stalled on it.
+      // Read, not left in the pipe: a pipe paused until the claim is held stalls ffmpeg.
       expect(output.readableLength).toBe(0);
       grant!({ allow: true, lease: { attach: () => undefined, release: () => undefined } });
       const rendition = await hub.arrival('live', 'cam1_480p', 1000);

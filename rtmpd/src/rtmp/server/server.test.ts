@@ -412,7 +412,7 @@ describe('rtmp server under hostile input', () => {
     let sent = 0;
     const trickle = setInterval(() => player.socket.write(command.subarray(sent, ++sent)), 200);
     onTestFinished(() => clearInterval(trickle));
-    // Closed at 3 s, to within the sweep; before, neither ever was.
+    // Both closed at 3 s, to within the sweep.
     await until(() => stats.protocols.rtmp.protocolErrors.message_timeout === 2);
     await until(() => hog.socket.destroyed && player.socket.destroyed);
     expect(stats.inbound.held).toBe(0);
