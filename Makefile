@@ -10,7 +10,7 @@ HTTP_BIND ?= 127.0.0.1:8082
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup build run test test-suite lint format generate screenshots bench fuzz soak cluster-up cluster-down images e2e e2e-kind clean
+.PHONY: setup build run test test-suite lint format generate screenshots bench fuzz soak cluster-up cluster-down kind-up kind-down images e2e e2e-kind clean
 
 setup:
 	@hack/setup.sh
@@ -65,6 +65,14 @@ cluster-up: setup
 
 cluster-down:
 	hack/cluster.sh down
+
+# A kind cluster of your own with the images loaded (no image registry needed):
+# README, "On Kubernetes". Then: eval "$$(hack/kind-cluster.sh env)".
+kind-up: setup
+	hack/kind-cluster.sh up
+
+kind-down:
+	hack/kind-cluster.sh down
 
 # Writes every file derived from a schema: the CRD and its chart copy, the chart
 # README, the RBAC file, the options table in README.md and the operator's field

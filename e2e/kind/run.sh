@@ -36,6 +36,8 @@ source "$here/steps.sh"
 progress_name=e2e-kind
 # shellcheck source=hack/docker/engine.sh
 source "$repo/hack/docker/engine.sh"
+# shellcheck source=hack/kind-cluster.sh
+source "$repo/hack/kind-cluster.sh"
 
 for tool in node ffmpeg ffprobe curl openssl go; do
   command -v "$tool" >/dev/null || { e2e_log "$tool is not on PATH (needed: node ffmpeg ffprobe curl openssl go)"; exit 1; }
@@ -124,32 +126,14 @@ use_tools() {
 }
 
 node_image() {
-  if [[ -z "${KIND_NODE_IMAGE:-}" ]]; then
-    KIND_NODE_IMAGE="$("$repo/hack/kind/node-image.sh" | sed -n 's/^KIND_NODE_IMAGE=//p')"
-  fi
+  kind_node_image
   e2e_log "node image: $KIND_NODE_IMAGE"
-}
-
-# The cluster config with the patches this machine needs.
-kind_config() {
-  cat "$here/kind-config.yaml"
-  # Without CAP_SYS_RESOURCE runc cannot lower a process's oom_score_adj, and
-  # every pod sandbox then fails ("can't get final child's PID from pipe: EOF").
-  if ! cap_in_bounding_set 24; then
-    printf '%s\n' 'containerdConfigPatches:' '  - |-' '    [plugins."io.containerd.grpc.v1.cri"]' '      restrict_oom_score_adj = true'
-  fi
-  # kubelet 1.36 refuses to start on cgroup v1 unless told it may.
-  if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
-    printf '%s\n' 'kubeadmConfigPatches:' '  - |' '    kind: KubeletConfiguration' '    failCgroupV1: false'
-  fi
 }
 
 create_cluster() {
   kind delete cluster --name "$KIND_CLUSTER" >/dev/null 2>&1 || true
-  kind_config >"$work/kind-config.yaml"
-  kind create cluster --name "$KIND_CLUSTER" --image "$KIND_NODE_IMAGE" --config "$work/kind-config.yaml" \
-    --wait "${e2e_timeout}s" --kubeconfig "$KUBECONFIG" >&2
-  kubectl get nodes -o wide >&2
+  kind_cluster_config "$here/kind-config.yaml" >"$work/kind-config.yaml"
+  kind_cluster_create "$KIND_CLUSTER" "$work/kind-config.yaml" "$KUBECONFIG" "$e2e_timeout"
 }
 
 # --- the product on it ------------------------------------------------------------
@@ -483,8 +467,7 @@ step node-image node_image
 # builds it while vitest runs and the full run finds it done.
 [[ "${1:-}" != --prepare ]] || exit 0
 step cluster create_cluster
-step load-images kind load docker-image --name "$KIND_CLUSTER" "$registry/rtmpd:$version" "$registry/rtmpd:$version-transcode" \
-  "$registry/rtmpd-operator:$version"
+step load-images kind_cluster_load "$KIND_CLUSTER" "$registry" "$version"
 # The operator runs the rtmpd images the run loaded (the transcode variant's repository follows rtmpdImage's).
 step operator helm_install "$release" "$operator_ns" --set "image.repository=$registry/rtmpd-operator" \
   --set "rtmpdImage.repository=$registry/rtmpd" --set replicaCount=2

@@ -3,7 +3,7 @@
 // is executable and strict (make lint runs shellcheck on them); the kind config
 // and the GitHub workflow parse and say what run.sh expects.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -116,6 +116,47 @@ describe('kind', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+});
+
+describe('make kind-up (hack/kind-cluster.sh)', () => {
+  /** kind_cluster_config FILE, as make kind-up and e2e/kind/run.sh call it, parsed. */
+  function patchedConfig(file: string) {
+    const r = spawnSync(
+      'bash',
+      ['-c', 'source hack/docker/engine.sh && source hack/kind-cluster.sh && kind_cluster_config "$1"', 'bash', file],
+      { cwd: repo, encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return parse(r.stdout) as { kind: string; apiVersion: string; nodes: { role: string }[]; [patch: string]: unknown };
+  }
+  // The patches kind_cluster_config adds where this machine needs them (see its comments).
+  const capBnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  const lacksSysResource = ((BigInt(`0x${capBnd}`) >> 24n) & 1n) === 0n;
+  const cgroupV1 = !existsSync('/sys/fs/cgroup/cgroup.controllers');
+
+  it.each([
+    ['examples/kind-cluster.yaml', ['control-plane']],
+    ['e2e/kind/kind-config.yaml', ['control-plane', 'worker']],
+  ])("%s with this machine's patches is one kind Cluster", (file, roles) => {
+    const config = patchedConfig(file);
+    expect(config.kind).toBe('Cluster');
+    expect(config.apiVersion).toBe('kind.x-k8s.io/v1alpha4');
+    expect(config.nodes.map((n) => n.role)).toEqual(roles);
+    expect(config['containerdConfigPatches']).toEqual(
+      lacksSysResource ? ['[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true'] : undefined,
+    );
+    expect('kubeadmConfigPatches' in config).toBe(cgroupV1);
+  });
+
+  it('is the one path to a cluster: make kind-up runs it and e2e/kind/run.sh uses its functions', () => {
+    expect(readFileSync(join(repo, 'Makefile'), 'utf8')).toMatch(/^kind-up: .*\n\thack\/kind-cluster\.sh up$/m);
+    const run = readFileSync(join(repo, 'e2e/kind/run.sh'), 'utf8');
+    expect(run).toContain('source "$repo/hack/kind-cluster.sh"');
+    for (const fn of ['kind_node_image', 'kind_cluster_config', 'kind_cluster_create', 'kind_cluster_load'])
+      expect(run).toMatch(new RegExp(String.raw`\b${fn}\b`));
+    expect(run).not.toMatch(/kind (create cluster|load docker-image)/);
   });
 });
 

@@ -7,6 +7,8 @@
 #                          install Debian's docker.io when dockerd is missing, and
 #                          start dockerd when no engine answers
 #   docker_session_end     stop dockerd if this session started it; free the lock
+#   docker_session_keep_engine  leave dockerd running after the session (a kind
+#                          cluster made in it lives on it; hack/kind-cluster.sh down)
 # A nested session (a script called by one that holds the lock) is a no-op.
 # Run directly: `hack/docker/engine.sh up` starts an engine and leaves it running
 # (stop it with `hack/docker/engine.sh down`, which stops only one it started).
@@ -100,6 +102,8 @@ docker_session_begin() {
   export FLUX_RTMPD_DOCKER_SESSION="$docker_lock_file"
   docker_engine_up
 }
+
+docker_session_keep_engine() { docker_started_here=0; }
 
 docker_session_end() {
   [[ -n "$docker_lock_fd" ]] || return 0
