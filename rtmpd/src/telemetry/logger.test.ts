@@ -13,6 +13,28 @@ describe('serializeError', () => {
     expect(serializeError(Object.assign(new Error('no such file'), { code: 'ENOENT' }))).toMatchObject({ type: 'Error', code: 'ENOENT' });
     expect(serializeError('a message logged as err')).toBe('a message logged as err');
   });
+
+  it("names the errors nested in a logged one the same way: an aggregate's, and one a property holds", () => {
+    const Vt = class extends Error {
+      override name = 'DecodeError';
+    };
+    const L = class extends Error {
+      override name = 'PublishRefused';
+    };
+    const aggregate = new AggregateError([new Vt('ffmpeg exited with 1'), new Error('timed out')], 'every snapshot failed');
+    expect(serializeError(aggregate)).toMatchObject({
+      type: 'AggregateError',
+      aggregateErrors: [
+        { type: 'DecodeError', message: 'ffmpeg exited with 1' },
+        { type: 'Error', message: 'timed out' },
+      ],
+    });
+    const holder = Object.assign(new Vt('forward failed'), { refusal: Object.assign(new L('bad key'), { reason: new Vt('inner') }) });
+    expect(serializeError(holder)).toMatchObject({
+      type: 'DecodeError',
+      refusal: { type: 'PublishRefused', message: 'bad key', reason: { type: 'DecodeError', message: 'inner' } },
+    });
+  });
 });
 
 const SRC = join(import.meta.dirname, '..');

@@ -9,10 +9,20 @@ export type { Logger };
  * constructor's: the bundle is minified, so a class's own name is a letter or
  * two (`Vt`), while `name` is what each of rtmpd's error classes sets (as
  * Node's and the bundled packages' errors do) and a log search can match.
+ * The errors pino serializes inside one (an AggregateError's `aggregateErrors`,
+ * a property that holds an error) are named the same way.
  */
 export function serializeError(err: unknown): unknown {
-  const serialized = pino.stdSerializers.err(err as Error);
-  return err instanceof Error ? { ...serialized, type: err.name } : serialized;
+  return namedByName(pino.stdSerializers.err(err as Error));
+}
+
+function namedByName(serialized: unknown): unknown {
+  if (Array.isArray(serialized)) return serialized.map(namedByName);
+  // pino's serialized errors keep the error they were made from in `raw` (not enumerable, so never logged).
+  const raw = (serialized as { raw?: unknown } | null)?.raw;
+  if (!(raw instanceof Error)) return serialized;
+  const fields = Object.entries(serialized as object).map(([key, value]) => [key, namedByName(value)]);
+  return { ...Object.fromEntries(fields), type: raw.name };
 }
 
 /**
