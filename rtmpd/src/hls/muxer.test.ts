@@ -30,46 +30,69 @@ function lastInitFile(muxer: HlsMuxer): Buffer {
   return Buffer.concat([muxer.init(initId)!, ...parts]);
 }
 
-async function audioPackets(file: Buffer): Promise<{ codec: string; packets: number; start: number }> {
+async function audioPackets(file: Buffer): Promise<{ codec: string; sampleRate: number; packets: number; start: number }> {
   const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-hls-')), 'out.mp4');
   await writeFile(path, file);
   const { stdout } = await run('ffprobe', [
-    ...['-v', 'error', '-count_packets', '-select_streams', 'a', '-show_entries', 'stream=codec_name,nb_read_packets,start_time'],
-    ...['-of', 'json', path],
+    ...['-v', 'error', '-count_packets', '-select_streams', 'a'],
+    ...['-show_entries', 'stream=codec_name,sample_rate,nb_read_packets,start_time', '-of', 'json', path],
   ]);
-  const [audio] = (JSON.parse(stdout) as { streams: { codec_name: string; nb_read_packets: string; start_time: string }[] }).streams;
-  return { codec: audio!.codec_name, packets: Number(audio!.nb_read_packets), start: Number(audio!.start_time) };
+  type Probed = { codec_name: string; sample_rate: string; nb_read_packets: string; start_time: string };
+  const [audio] = (JSON.parse(stdout) as { streams: Probed[] }).streams;
+  return {
+    codec: audio!.codec_name,
+    sampleRate: Number(audio!.sample_rate),
+    packets: Number(audio!.nb_read_packets),
+    start: Number(audio!.start_time),
+  };
 }
+
+const clip = async (audioCodec: string[]) => (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec }))).tags;
+
+/**
+ * A stream whose audio switches at 2.5 s from the AAC clip's to `after`'s (its
+ * config, if it has one, sent at the switch), into an HLS muxer that joins at
+ * 2.9 s: keyframes come every second, so the GOP it is sent (from 2 s) holds
+ * audio of both. Returns what ffprobe reads of the audio after the muxer's
+ * last init section, and `after`'s frames from the switch.
+ */
+async function joinAfterAudioSwitch(after: FlvTagRecord[]) {
+  const aac = await clip(['-c:a', 'aac']);
+  const afterFrames = after.filter((t) => t.kind === 'audio' && t.timestamp >= 2500 && !isAacConfig(t));
+  const afterConfig = after.filter(isAacConfig).map((t) => ({ ...t, timestamp: 2500 }));
+  const tags = [
+    ...aac.filter((t) => t.kind === 'video' || (t.kind === 'audio' && t.timestamp < 2500)),
+    ...afterConfig,
+    ...afterFrames,
+  ].sort((a, b) => a.timestamp - b.timestamp);
+  hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
+  const stream = hub.publish('live', 'switch', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+  push(
+    stream,
+    tags.filter((t) => t.timestamp < 2900),
+  );
+  const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 2, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
+  stream.subscribe(muxer, performance.now());
+  push(
+    stream,
+    tags.filter((t) => t.timestamp >= 2900),
+  );
+  hub.closeAll();
+  return { probed: await audioPackets(lastInitFile(muxer)), afterFrames };
+}
+
+const isAacConfig = (tag: FlvTagRecord) => tag.kind === 'audio' && tag.body[0]! >> 4 === 10 && tag.body[1] === 0;
 
 describe('HlsMuxer', () => {
   it('joining in a GOP where the audio switched from AAC to MP3, labels only the MP3 as MP3: the AAC before has no description', async () => {
-    const clip = async (audioCodec: string) =>
-      (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', audioCodec] }))).tags;
-    const [aac, mp3] = await Promise.all([clip('aac'), clip('libmp3lame')]);
-    // Keyframes every second; AAC to 2.5 s, MP3 after. The muxer joins at 2.9 s: the cached GOP (from 2 s) holds both.
-    const tags = [
-      ...aac.filter((t) => t.kind === 'video' || (t.kind === 'audio' && t.timestamp < 2500)),
-      ...mp3.filter((t) => t.kind === 'audio' && t.timestamp >= 2500),
-    ].sort((a, b) => a.timestamp - b.timestamp);
-    hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
-    const stream = hub.publish('live', 'switch', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
-    push(
-      stream,
-      tags.filter((t) => t.timestamp < 2900),
-    );
-    const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 2, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
-    stream.subscribe(muxer, performance.now());
-    push(
-      stream,
-      tags.filter((t) => t.timestamp >= 2900),
-    );
-    hub.closeAll();
-    const probed = await audioPackets(lastInitFile(muxer));
+    const { probed, afterFrames } = await joinAfterAudioSwitch(await clip(['-c:a', 'libmp3lame']));
     // The AAC frames from 2 s must not go into the MP3 track.
-    expect(probed).toEqual({
-      codec: 'mp3',
-      packets: mp3.filter((t) => t.kind === 'audio' && t.timestamp >= 2500).length,
-      start: expect.closeTo(2.5, 1),
-    });
+    expect(probed).toMatchObject({ codec: 'mp3', packets: afterFrames.length, start: expect.closeTo(2.5, 1) });
+  });
+
+  it('joining in a GOP where the AAC config changed (44.1 to 22.05 kHz), labels only the frames since with the new config', async () => {
+    const { probed, afterFrames } = await joinAfterAudioSwitch(await clip(['-c:a', 'aac', '-ar', '22050']));
+    // The 44.1 kHz frames from 2 s must not go into the 22.05 kHz track.
+    expect(probed).toEqual({ codec: 'aac', sampleRate: 22050, packets: afterFrames.length, start: expect.closeTo(2.5, 1) });
   });
 });

@@ -1,3 +1,4 @@
+import type { AudioTrackInfo } from '../flv/track.ts';
 import { BufferPool } from '../memory/buffer-pool.ts';
 import { MediaPacket, PacketFlag } from './packet.ts';
 
@@ -23,8 +24,9 @@ const blockPool = new BufferPool(16 * 1024 * 1024);
 /**
  * Per cached packet, 24 bytes: receivedAt as a double, then four 32-bit
  * numbers: timestamp, body length, flags with the payload offset above them
- * (an offset lies within an RTMP message, whose length has 24 bits) and
- * composition time (signed). Where a body is follows from the order: copied
+ * (an offset lies within an RTMP message, whose length has 24 bits) and,
+ * for video, composition time (signed), for audio, which of the GOP's audio
+ * tracks it belongs to (its index in `audioTracks` plus one; 0: none). Where a body is follows from the order: copied
  * bodies lie end to end in the blocks, owned ones in `owned`.
  */
 const RECORD_BYTES = 24;
@@ -63,6 +65,8 @@ export class GopCache {
   private readonly blocks: Buffer[] = [];
   /** Owned bodies, kept whole. */
   private readonly owned: Buffer[] = [];
+  /** The audio tracks of the GOP's audio packets, in order: one, or a few if the audio changed within the GOP. */
+  private readonly audioTracks: AudioTrackInfo[] = [];
   private used = 0;
   private size = 0;
   private collecting = false;
@@ -149,7 +153,13 @@ export class GopCache {
       const kind = flags & VIDEO ? 'video' : 'audio';
       const packetFlags = flags & (PacketFlag.keyframe | PacketFlag.sequenceHeader | PacketFlag.frame);
       const receivedAt = doubles[i * (RECORD_BYTES / 8)]!;
-      packets.push(new MediaPacket(kind, words[w + 2]!, body, receivedAt, packetFlags, words[w + 4]! >>> FLAG_BITS, words[w + 5]! | 0));
+      const payloadOffset = words[w + 4]! >>> FLAG_BITS;
+      const last = words[w + 5]!;
+      packets.push(
+        kind === 'video'
+          ? new MediaPacket(kind, words[w + 2]!, body, receivedAt, packetFlags, payloadOffset, last | 0)
+          : new MediaPacket(kind, words[w + 2]!, body, receivedAt, packetFlags, payloadOffset, 0, this.audioTracks[last - 1]),
+      );
     }
     return packets;
   }
@@ -173,7 +183,15 @@ export class GopCache {
     this.words[w + 2] = packet.timestamp;
     this.words[w + 3] = packet.body.length;
     this.words[w + 4] = flags | (packet.payloadOffset << FLAG_BITS);
-    this.words[w + 5] = packet.compositionTime;
+    this.words[w + 5] = packet.kind === 'video' ? packet.compositionTime : this.audioTrackNumber(packet.audioTrack);
+  }
+
+  /** `track`'s index in audioTracks plus one (added if new), or 0 for none. */
+  private audioTrackNumber(track: AudioTrackInfo | undefined): number {
+    if (track === undefined) return 0;
+    const tracks = this.audioTracks;
+    if (tracks[tracks.length - 1] !== track) tracks.push(track);
+    return tracks.length;
   }
 
   /** A keyframe starts a new GOP; the last one's blocks go back to the pool. */
@@ -181,6 +199,7 @@ export class GopCache {
     for (const block of this.blocks) blockPool.give(block);
     this.blocks.length = 0;
     this.owned.length = 0;
+    this.audioTracks.length = 0;
     this.count = 0;
     this.used = 0;
     this.size = 0;

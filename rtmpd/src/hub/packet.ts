@@ -5,6 +5,7 @@
 // HTTP-FLV serializes a packet at most once and caches the tag here, so a
 // thousand players of one stream share one buffer.
 import type { MediaKind } from '../flv/media-kind.ts';
+import type { AudioTrackInfo } from '../flv/track.ts';
 
 /**
  * A copy of bytes that are kept beyond the publisher's read: a body may be a
@@ -72,11 +73,30 @@ export class MediaPacket {
   readonly payloadOffset: number;
   /** Milliseconds from decode to presentation time (video with B-frames, FLV CompositionTime); 0 otherwise. */
   readonly compositionTime: number;
+  /**
+   * The audio track the hub found this packet to belong to, so that outputs
+   * read it rather than parse each frame again: for a config, the track it
+   * describes; for a frame, the stream's track when it came, if of the
+   * frame's codec. Undefined for video and data, and for audio that cannot
+   * be described (an unreadable body, an AAC frame before any AAC config).
+   * A frame cached in a GOP keeps its track: a joiner's older frames are not
+   * taken for the track's newer config.
+   */
+  readonly audioTrack: AudioTrackInfo | undefined;
 
   /** FLV tag (header + body + PreviousTagSize), built once for all FLV outputs. */
   flvTag: Buffer | undefined = undefined;
 
-  constructor(kind: MediaKind, timestamp: number, body: Buffer, receivedAt: number, flags = 0, payloadOffset = 0, compositionTime = 0) {
+  constructor(
+    kind: MediaKind,
+    timestamp: number,
+    body: Buffer,
+    receivedAt: number,
+    flags = 0,
+    payloadOffset = 0,
+    compositionTime = 0,
+    audioTrack: AudioTrackInfo | undefined = undefined,
+  ) {
     this.kind = kind;
     this.timestamp = timestamp;
     this.body = body;
@@ -84,6 +104,7 @@ export class MediaPacket {
     this.flags = flags;
     this.payloadOffset = payloadOffset;
     this.compositionTime = compositionTime;
+    this.audioTrack = audioTrack;
   }
 
   get keyframe(): boolean {
@@ -100,7 +121,16 @@ export class MediaPacket {
 
   /** The same packet at another time: decoder config sent to a joining player with its first frame. */
   at(timestamp: number): MediaPacket {
-    return new MediaPacket(this.kind, timestamp, this.body, this.receivedAt, this.flags, this.payloadOffset, this.compositionTime);
+    return new MediaPacket(
+      this.kind,
+      timestamp,
+      this.body,
+      this.receivedAt,
+      this.flags,
+      this.payloadOffset,
+      this.compositionTime,
+      this.audioTrack,
+    );
   }
 
   /** Forgets the serialized forms once every subscriber has them; a player that joins later serializes again. */

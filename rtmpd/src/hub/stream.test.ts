@@ -90,6 +90,49 @@ describe('Stream subscribers', () => {
     expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22050, channels: 1 });
   });
 
+  it('give each audio packet its track, kept in the GOP cache for a joiner: a repeated AAC header keeps the track, a new one makes another', () => {
+    const stream = new Stream('live', 'tracks', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
+    stream.pushVideo(0, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]), 0); // an IDR: the GOP starts
+    const header44k = Buffer.from([0xaf, 0x00, 0x12, 0x10]); // AAC-LC, 44.1 kHz, stereo
+    const frame = Buffer.from([0xaf, 0x01, 0x21, 0x00]);
+    for (const [timestamp, body] of [
+      [0, header44k],
+      [20, frame],
+      [40, header44k],
+      [60, frame],
+      [80, Buffer.from([0xaf, 0x00, 0x13, 0x88])],
+      [100, frame],
+    ] as const)
+      stream.pushAudio(timestamp, body, 0);
+    const joiner = new FakeSubscriber('rtmp');
+    stream.subscribe(joiner, 0);
+    const frames = joiner.packets.filter((packet) => packet.kind === 'audio' && packet.frame);
+    expect(frames.map((packet) => packet.audioTrack?.sampleRate)).toEqual([44100, 44100, 22050]);
+    expect(frames[0]!.audioTrack).toBe(frames[1]!.audioTrack);
+    expect(frames[2]!.audioTrack).toBe(stream.audioTrack);
+  });
+
+  it('leave an AAC frame after MP3 but before any AAC config without a track, and report it as a parse error', () => {
+    const reported: number[] = [];
+    const stream = new Stream('live', 'no-config', publisher, {
+      gopCacheMaxBytes: 1 << 20,
+      playerMaxBufferBytes: 1 << 20,
+      onParseError: (_stream, _err, count) => reported.push(count),
+    });
+    const player = new FakeSubscriber('rtmp');
+    stream.subscribe(player, 0);
+    stream.pushAudio(0, Buffer.from([0x2f, 0xff, 0xfb]), 0); // MP3, 44 kHz, stereo
+    stream.pushAudio(20, Buffer.from([0xaf, 0x01, 0x21, 0x00]), 0); // an AAC frame, no AudioSpecificConfig sent
+    stream.pushAudio(40, Buffer.from([0xaf, 0x01, 0x21, 0x00]), 0);
+    const [mp3, ...aac] = player.packets;
+    expect(mp3!.audioTrack).toBe(stream.audioTrack);
+    // Still relayed (a player may read it), but fMP4, HLS and recordings must not write it under the MP3 track.
+    expect(aac.map((packet) => packet.audioTrack)).toEqual([undefined, undefined]);
+    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 44100, channels: 2 });
+    expect(stream.stats.parseErrors).toBe(2);
+    expect(reported).toEqual([1]);
+  });
+
   it('begin each subscriber once, before its decoder config and cached GOP', async () => {
     const stream = await liveStream();
     const late = new FakeSubscriber('http-flv');

@@ -273,10 +273,11 @@ export class Stream {
 
   pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
     this.stats.bytesIn += body.length;
-    // AAC frames of a described track are most messages: they need no inspection.
-    if (this.audioTrack !== undefined && isAacFrame(body)) {
+    const track = this.audioTrack;
+    // AAC frames of an AAC track are most messages: they need no inspection.
+    if (track?.codec === 'aac' && isAacFrame(body)) {
       this.stats.audioFrames++;
-      this.push(new MediaPacket('audio', timestamp, body, receivedAt, PacketFlag.frame, AAC_FRAME_OFFSET));
+      this.push(new MediaPacket('audio', timestamp, body, receivedAt, PacketFlag.frame, AAC_FRAME_OFFSET, 0, track));
       return;
     }
     let info;
@@ -287,26 +288,62 @@ export class Stream {
       this.push(new MediaPacket('audio', timestamp, body, receivedAt));
       return;
     }
+    let belongsTo: AudioTrackInfo | undefined;
     if (info.sequenceHeader) {
-      const track = this.describeTrack(() => describeAudioTrack(info), receivedAt);
-      if (track !== undefined) {
-        this.audioTrack = track;
-        this.options.onDescribed?.(this);
-      }
+      belongsTo = this.describeAudioConfig(info, body, receivedAt);
     } else if (info.packet === 'frame') {
       this.stats.audioFrames++;
-      // Codecs without a sequence header (MP3, G.711) describe themselves per frame: a switch to one (AAC to MP3) is a new track.
-      if (describesNewTrack(this.audioTrack, info)) {
-        // A sequence header describes its codec's frames only: players and recordings must not get AAC's before MP3.
-        if (this.audioTrack?.codec !== info.codec) this.audioHeader = undefined;
-        this.audioTrack = describeAudioTrack(info);
-        this.options.onDescribed?.(this);
-      }
+      belongsTo = this.frameTrack(info, receivedAt);
     }
     const flags = (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) | (info.packet === 'frame' ? PacketFlag.frame : 0);
-    const packet = new MediaPacket('audio', timestamp, info.sequenceHeader ? ownMemory(body) : body, receivedAt, flags, info.dataOffset);
+    const kept = info.sequenceHeader ? ownMemory(body) : body;
+    const packet = new MediaPacket('audio', timestamp, kept, receivedAt, flags, info.dataOffset, 0, belongsTo);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
+  }
+
+  /**
+   * The track an audio sequence header describes, now the stream's; the
+   * stream's own when it repeats the header the track came from (encoders
+   * resend it), so that the frames before and after it are one track's.
+   * Undefined when it cannot be read.
+   */
+  private describeAudioConfig(info: AudioInspection, body: Buffer, receivedAt: number): AudioTrackInfo | undefined {
+    const last = this.audioHeader;
+    if (last?.audioTrack !== undefined && last.audioTrack === this.audioTrack && last.body.equals(body)) return last.audioTrack;
+    const track = this.describeTrack(() => describeAudioTrack(info), receivedAt);
+    if (track !== undefined) {
+      this.audioTrack = track;
+      this.options.onDescribed?.(this);
+    }
+    return track;
+  }
+
+  /**
+   * The track an audio frame belongs to. An AAC frame needs its
+   * AudioSpecificConfig to be described: one before any (an encoder that
+   * switched from MP3 to AAC and sent none) belongs to no track, so outputs
+   * that describe their tracks (fMP4, HLS, recordings) leave it out rather
+   * than write it as MP3; it is counted, and reported, as a parse error.
+   * Codecs without a sequence header (MP3, G.711) describe themselves per
+   * frame: a switch to one (AAC to MP3) is a new track.
+   */
+  private frameTrack(info: AudioInspection, receivedAt: number): AudioTrackInfo | undefined {
+    if (info.codec === 'aac') {
+      if (this.audioTrack?.codec === 'aac') return this.audioTrack;
+      this.countParseError(
+        new MediaParseError('AAC frame before any AAC sequence header (AudioSpecificConfig): left out of HLS and recordings'),
+        receivedAt,
+      );
+      return undefined;
+    }
+    if (describesNewTrack(this.audioTrack, info)) {
+      // A sequence header describes its codec's frames only: players and recordings must not get AAC's before MP3.
+      if (this.audioTrack?.codec !== info.codec) this.audioHeader = undefined;
+      this.audioTrack = describeAudioTrack(info);
+      this.options.onDescribed?.(this);
+    }
+    return this.audioTrack;
   }
 
   /**
@@ -456,13 +493,14 @@ export class Stream {
 }
 
 /**
- * Whether an audio frame describes a track other than `track`: none yet,
- * another codec (AAC to MP3), or, for a codec without a sequence header (MP3,
- * G.711: its frames alone describe it), another rate or channel count.
+ * Whether an audio frame (not AAC's: Stream.frameTrack) describes a track
+ * other than `track`: none yet, another codec (AAC to MP3), or, for a codec
+ * without a sequence header (MP3, G.711: its frames alone describe it),
+ * another rate or channel count.
  */
 function describesNewTrack(track: AudioTrackInfo | undefined, frame: AudioInspection): boolean {
   if (track === undefined || track.codec !== frame.codec) return true;
-  // AAC's legacy header says 44 kHz stereo whatever its AudioSpecificConfig says; Enhanced frames carry no such fields.
-  if (frame.codec === 'aac' || frame.enhanced) return false;
+  // Enhanced frames carry no rate or channel fields: their sequence header does.
+  if (frame.enhanced) return false;
   return frame.soundRate !== track.sampleRate || frame.channels !== track.channels;
 }

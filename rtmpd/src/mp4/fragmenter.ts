@@ -5,7 +5,7 @@
 // sample's duration is known when the next one arrives, so the newest video
 // sample always waits for its successor; audio durations come from the
 // codec's frame size.
-import { inspectAudio, isAacFrame, type AudioCodec } from '../flv/tag.ts';
+import type { AudioTrackInfo } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { MAX_FRAGMENT_BYTES, TrackRun, writeFragment } from './fragment.ts';
@@ -112,6 +112,8 @@ export class Fragmenter {
   private readonly sink: FragmentSink;
   private video: VideoTrackConfig | undefined;
   private audio: AudioTrackConfig | undefined;
+  /** The hub's track of the latest audio config (the held one, else `audio`): only its frames are written. */
+  private audioTrack: AudioTrackInfo | undefined;
   /** A new audio config that came while a segment's video was out, and the frames since: the next segment's. */
   private heldAudio: HeldAudio | undefined;
   private videoRun: TrackRun | undefined;
@@ -193,10 +195,12 @@ export class Fragmenter {
       const height = info.height ?? declared(this.stream, 'height');
       this.video = { kind: 'video', codec: info.codec, config: Buffer.from(config), width, height };
     } else {
-      const info = this.stream.audioTrack;
+      const info = packet.audioTrack;
       if (!info || !MP4_AUDIO_CODECS.has(info.codec) || info.sampleRate === undefined) return;
       const current = this.heldAudio?.config ?? this.audio;
-      if (current?.codec === info.codec && current.config.equals(config)) return;
+      const unchanged = current?.codec === info.codec && current.config.equals(config);
+      this.audioTrack = info;
+      if (unchanged) return;
       this.changeAudio({
         kind: 'audio',
         codec: info.codec,
@@ -277,22 +281,16 @@ export class Fragmenter {
   }
 
   private onAudio(packet: MediaPacket): void {
-    const info = this.stream.audioTrack;
-    // The stream describes its latest codec: a frame of another (from before a switch, in the GOP a joiner is sent) is not that track's.
-    if (info === undefined || frameCodec(packet) !== info.codec) return;
-    let audio = this.heldAudio?.config ?? this.audio;
-    // MP3 has no sequence header: its frames describe its track, the first and any that change it (AAC to MP3).
-    const channels = info.channels ?? 2;
-    if (
-      info.codec === 'mp3' &&
-      info.sampleRate !== undefined &&
-      (audio?.codec !== 'mp3' || audio.sampleRate !== info.sampleRate || audio.channels !== channels)
-    ) {
-      audio = { kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels };
-      this.changeAudio(audio);
+    const info = packet.audioTrack;
+    // MP3 has no sequence header: the stream's latest track, when it is MP3, is described by its frames (the first, and any that change it).
+    if (info !== this.audioTrack && info === this.stream.audioTrack && info?.codec === 'mp3' && info.sampleRate !== undefined) {
+      this.audioTrack = info;
+      this.changeAudio({ kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 });
     }
-    // Frames of a codec the track was not given (one MP4 does not carry here, after a switch) are not the track's.
-    if (audio === undefined || audio.codec !== info.codec) return;
+    const audio = this.heldAudio?.config ?? this.audio;
+    // A frame of another track than the latest config's is not written under it: one from before a new config or
+    // codec (in the GOP a joiner is sent), one the hub could not describe, or of a codec MP4 does not carry here.
+    if (audio === undefined || info === undefined || info !== this.audioTrack) return;
     const rate = audio.sampleRate;
     const ms = this.audioClock.unwrap(packet.timestamp);
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
@@ -420,11 +418,6 @@ export class Fragmenter {
   private audioEnd(): number {
     return this.audioNext !== undefined && this.audio ? this.audioNext / this.audio.sampleRate : this.fragmentStart;
   }
-}
-
-/** The codec of an audio frame the hub read (AAC's without an inspection, as the hub reads them). */
-function frameCodec(packet: MediaPacket): AudioCodec {
-  return isAacFrame(packet.body) ? 'aac' : inspectAudio(packet.body).codec;
 }
 
 /** Samples in one audio frame: AAC 1024, MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */

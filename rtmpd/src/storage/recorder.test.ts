@@ -507,6 +507,16 @@ describe('Recorder', () => {
     });
   }
 
+  it('leaves out of FLV files AAC frames that follow MP3 with no AAC config: they are not written as MP3', async () => {
+    const mp3 = (await mp3Clip()).tags.filter((t) => t.kind === 'audio' && t.timestamp < 2500);
+    const aacFrames = clip.filter((t) => t.kind === 'audio' && t.timestamp >= 2500 && t.body[1] === 1);
+    const tags = [...clip.filter((t) => t.kind !== 'audio'), ...mp3, ...aacFrames].sort((a, b) => a.timestamp - b.timestamp);
+    const files = await record('no-config', tags, { recordingFormat: 'flv' });
+    const counted = await Promise.all(files.map(async (file) => (await countFrames(file.path)).frames));
+    expect(counted.reduce((sum, frames) => sum + (frames['mp3'] ?? 0), 0)).toBe(mp3.length);
+    expect(counted.every((frames) => frames['aac'] === undefined)).toBe(true);
+  });
+
   for (const end of ['the stream ends', "the publisher's clock steps back"] as const) {
     it(`writes MP3 held for the next FLV file (after AAC) as an audio-only file when ${end} before the keyframe that would start it`, async () => {
       // AAC to 1.5 s, then MP3; the timeline ends at 1.9 s, before the 2 s keyframe.

@@ -330,7 +330,7 @@ class StreamRecording implements Subscriber {
       }
       this.flvLast[packet.kind] = packet.timestamp;
     }
-    if (packet.kind === 'audio' && this.heldForNextFile(packet)) return;
+    if (packet.kind === 'audio' && (this.undescribedAudio(packet) || this.heldForNextFile(packet))) return;
     // A file removed for its first tags being dropped still bounds, from its start, the wait for the next keyframe.
     const inFile = this.file || this.resyncing ? msSince(this.flvStart, packet.timestamp) : 0;
     // With no keyframe for that long (intra refresh), the next file starts at any frame.
@@ -354,6 +354,15 @@ class StreamRecording implements Subscriber {
   }
 
   /**
+   * An audio frame the hub could describe as no track's (an AAC frame before
+   * any AAC config) is left out: a file's readers would take it for its
+   * audio track's codec (the hub reports it as a parse error).
+   */
+  private undescribedAudio(packet: MediaPacket): boolean {
+    return packet.frame && packet.audioTrack === undefined;
+  }
+
+  /**
    * Audio of another codec than the open file's (AAC to MP3, from the stream's
    * description): readers take it for a second audio track (ffmpeg adds a
    * stream; ffprobe -count_frames crashed on one). It is held for the next
@@ -364,7 +373,7 @@ class StreamRecording implements Subscriber {
    * the held audio a file of its own. Returns whether the packet was held.
    */
   private heldForNextFile(packet: MediaPacket): boolean {
-    const codec = this.o.stream.audioTrack?.codec;
+    const codec = packet.audioTrack?.codec;
     if (!this.file) return false;
     if (this.flvHeld && this.flvHeld.codec !== codec) this.writeAbandonedFlvAudio(this.flvHeld);
     if (codec === this.flvAudioCodec) return false;
@@ -560,7 +569,7 @@ function fileMetadata(body: Buffer): Buffer {
  */
 function codecLeftOutOfFmp4(stream: Stream, packet: MediaPacket): string | undefined {
   if (packet.kind === 'audio') {
-    const codec = stream.audioTrack?.codec;
+    const codec = packet.audioTrack?.codec;
     return codec === undefined || MP4_AUDIO_CODECS.has(codec) ? undefined : codec;
   }
   if (packet.kind !== 'video') return undefined;
