@@ -50,6 +50,7 @@ function fromClaim(claim: ClaimRecord, pod: string): StreamView {
     hls_url: null,
     recording: false,
     recording_state: 'off',
+    recording_left_out: [],
     publisher: { protocol: claim.protocol, remote_address: '' },
     owner: { pod },
     forwards: [],

@@ -126,6 +126,7 @@ describe('HTTP app', () => {
         hls_url: null,
         recording: false,
         recording_state: 'off',
+        recording_left_out: [],
         publisher: { protocol: 'rtmp', remote_address: null },
         owner: null,
         forwards: [],

@@ -46,8 +46,17 @@ export const streamViewSchema = z.object({
   hls_url: text.nullable().describe("Path of the stream's HLS playlist on this server; null when HLS is off for it."),
   recording: z.boolean().describe('Whether the stream is being written to disk now.'),
   recording_state: z
-    .enum(['recording', 'disk_full', 'failed', 'off'])
-    .describe('`recording`, `disk_full` or `failed` (stopped on a disk error, retrying), or `off` when it is not recorded.'),
+    .enum(['recording', 'disk_full', 'failed', 'unsupported_codec', 'off'])
+    .describe(
+      '`recording`, `disk_full` or `failed` (stopped on a disk error, retrying), `unsupported_codec` (recorded, but the format carries none of its tracks: nothing is written; see `recording_left_out`), or `off` when it is not recorded.',
+    ),
+  recording_left_out: z
+    .array(text)
+    .max(2)
+    .default([])
+    .describe(
+      "Codecs of the stream's tracks its recording leaves out of the files (fMP4 does not carry PCM, G.711, Sorenson H.263, VP6, ...; record the stream as FLV to keep them); empty when none, or when it is not recorded.",
+    ),
   publisher: z
     .object({ protocol: text, remote_address: text.nullable() })
     .describe(
@@ -124,6 +133,7 @@ export function streamView(
     hls_url: hls?.settings(stream.app, stream.key).enabled ? `/${stream.app}/${stream.key}/index.m3u8` : null,
     recording: recordingState === 'recording',
     recording_state: recordingState,
+    recording_left_out: recorder?.leftOutOf(stream) ?? [],
     publisher: { protocol: stream.publisher.protocol, remote_address: showAddress ? stream.publisher.remoteAddress : null },
     owner: null,
     forwards: forwards?.viewsOf(stream) ?? [],

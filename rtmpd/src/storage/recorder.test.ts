@@ -744,7 +744,7 @@ describe('Recorder', () => {
     expect(announced).toEqual(written.map((path) => ['recording.completed', path]));
   });
 
-  it('warns once per stream of each track fMP4 cannot carry, and says recording started only when a file is written', async () => {
+  it('warns once per stream of each track fMP4 cannot carry, says so in its state, and says recording started only when a file is written', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     const logged: { level: number; msg: string; stream?: string; codec?: string }[] = [];
     const capture = pino({}, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
@@ -755,6 +755,9 @@ describe('Recorder', () => {
     push(sorenson, 0, await clipOf(['-c:v', 'flv1']));
     const h264 = publish('live', 'h264');
     push(h264, 0, await clipOf(['-c:v', 'libx264', '-g', '25']));
+    // The streams API: nothing of the Sorenson/PCM stream is written; the H.264 stream's files leave out its PCM.
+    expect([recorder.stateOf(sorenson), recorder.leftOutOf(sorenson)]).toEqual(['unsupported_codec', ['FLV video codec id 2', 'pcm']]);
+    expect([recorder.stateOf(h264), recorder.leftOutOf(h264)]).toEqual(['recording', ['pcm']]);
     hub.closeAll();
     await recorder.close();
 

@@ -45,9 +45,10 @@ export interface RecorderStats {
 
 /**
  * A stream's recording now: writing, stopped because the disk is full, or
- * stopped on another disk error (both retry every few seconds).
+ * stopped on another disk error (both retry every few seconds), or writing
+ * nothing because fMP4 carries none of the stream's tracks' codecs.
  */
-export type RecordingState = 'recording' | 'disk_full' | 'failed';
+export type RecordingState = 'recording' | 'disk_full' | 'failed' | 'unsupported_codec';
 
 /** How long a recording stopped on a disk error waits before it tries a new file. */
 const RETRY_MS = 5000;
@@ -79,7 +80,14 @@ export class Recorder {
 
   /** The stream's recording state; undefined when it is not recorded. */
   stateOf(stream: Stream): RecordingState | undefined {
-    return this.recordings.get(stream)?.state;
+    const recording = this.recordings.get(stream);
+    if (recording === undefined) return undefined;
+    return recording.state === 'recording' && recording.leavesOutEveryTrack() ? 'unsupported_codec' : recording.state;
+  }
+
+  /** The codecs of the stream's tracks its recording leaves out of the files; empty when it is not recorded. */
+  leftOutOf(stream: Stream): string[] {
+    return this.recordings.get(stream)?.leftOutCodecs() ?? [];
   }
 
   /**
@@ -177,7 +185,7 @@ class StreamRecording implements Subscriber {
   readonly kind = 'recorder';
   /** What was accepted from the publisher is never skipped. */
   readonly delivery = 'lossless';
-  state: RecordingState = 'recording';
+  state: Exclude<RecordingState, 'unsupported_codec'> = 'recording';
   private readonly o: StreamRecordingOptions;
   private file: SegmentFile | undefined;
   private trace: RecordingTrace | undefined;
@@ -213,7 +221,9 @@ class StreamRecording implements Subscriber {
   /** Whether a file was opened: `recording started` is logged then, not at publish, when no track may be recordable. */
   private started = false;
   /** The codecs named in a warning: once each per stream. */
-  private readonly leftOut = new Set<string>();
+  private readonly warned = new Set<string>();
+  /** Per track kind seen (fMP4), the codec fMP4 leaves out of the files now, or null when it carries the track. */
+  private readonly leftOut = new Map<'audio' | 'video', string | null>();
 
   constructor(options: StreamRecordingOptions) {
     this.o = options;
@@ -251,16 +261,28 @@ class StreamRecording implements Subscriber {
 
   write(packet: MediaPacket): void {
     if (this.fragmenter) {
-      this.warnIfLeftOut(packet);
+      if (packet.kind !== 'data') this.noteTrack(packet.kind, packet);
       this.fragmenter.push(packet);
     } else this.onFlvPacket(packet);
   }
 
-  /** A track of a codec fMP4 does not carry here (Sorenson, PCM) is left out of the files: the log says so, once. */
-  private warnIfLeftOut(packet: MediaPacket): void {
-    const codec = codecLeftOutOfFmp4(this.o.stream, packet);
-    if (codec === undefined || this.leftOut.has(codec)) return;
-    this.leftOut.add(codec);
+  /** The codecs of the stream's tracks left out of the files now. */
+  leftOutCodecs(): string[] {
+    return [...this.leftOut.values()].filter((codec) => codec !== null);
+  }
+
+  /** Whether every track of the stream seen so far is left out: nothing is written. */
+  leavesOutEveryTrack(): boolean {
+    return this.leftOut.size > 0 && this.leftOutCodecs().length === this.leftOut.size;
+  }
+
+  /** Notes whether fMP4 carries the packet's track: one of a codec it does not carry here (Sorenson, PCM) is left out of the files, and the log says so, once. */
+  private noteTrack(kind: 'audio' | 'video', packet: MediaPacket): void {
+    const codec = codecLeftOutOfFmp4(this.o.stream, packet) ?? null;
+    if (this.leftOut.get(kind) === codec) return;
+    this.leftOut.set(kind, codec);
+    if (codec === null || this.warned.has(codec)) return;
+    this.warned.add(codec);
     this.o.logger.warn(
       { track: packet.kind, codec },
       `recording leaves out the ${packet.kind} track: fMP4 recording does not carry ${codec}; record this stream as FLV (format: flv) to keep it`,

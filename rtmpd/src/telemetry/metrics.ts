@@ -273,7 +273,7 @@ export interface RetentionCounters {
 }
 
 /** A stream's recording state, from the recorder. */
-type RecordingStateOf = (stream: Stream) => 'recording' | 'disk_full' | 'failed' | undefined;
+type RecordingStateOf = (stream: Stream) => 'recording' | 'disk_full' | 'failed' | 'unsupported_codec' | undefined;
 
 /**
  * What an open connection is doing: the `state` label of rtmpd_connections
@@ -782,13 +782,19 @@ export class RtmpdMetrics {
         value: this.subscribers(protocol),
       })),
     );
-    this.add('rtmpd_recordings_active', 'Streams being recorded now.', 'gauge', () => [
-      {
-        value: this.streams().filter(
-          (s) => s.subscriberCounts().recorder > 0 && !['disk_full', 'failed'].includes(this.recordingState(s) ?? ''),
-        ).length,
-      },
-    ]);
+    this.add(
+      'rtmpd_recordings_active',
+      'Streams being recorded now (writing files: not stopped, not of codecs the format leaves out).',
+      'gauge',
+      () => [
+        {
+          value: this.streams().filter(
+            (s) =>
+              s.subscriberCounts().recorder > 0 && !['disk_full', 'failed', 'unsupported_codec'].includes(this.recordingState(s) ?? ''),
+          ).length,
+        },
+      ],
+    );
     this.add(
       'rtmpd_recordings_stopped',
       'Streams whose recording is stopped by a disk error now (reason disk_full or failed); it retries every 5 s.',
