@@ -5,6 +5,7 @@
 // HTTP-FLV serializes a packet at most once and caches the tag here, so a
 // thousand players of one stream share one buffer.
 import type { MediaKind } from '../flv/media-kind.ts';
+import type { AudioInspection, VideoInspection } from '../flv/tag.ts';
 import type { AudioTrackInfo } from '../flv/track.ts';
 
 /**
@@ -54,6 +55,15 @@ export const PacketFlag = {
   /** A coded picture or audio frame (not decoder config, Enhanced RTMP metadata or a command, nor an unreadable body). */
   frame: 4,
 } as const;
+
+/** The PacketFlag bits of an inspected message: decoder config, a keyframe (video), a frame. */
+export function packetFlags(info: VideoInspection | AudioInspection): number {
+  return (
+    ('keyframe' in info && info.keyframe ? PacketFlag.keyframe : 0) |
+    (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) |
+    (info.packet === 'frame' ? PacketFlag.frame : 0)
+  );
+}
 
 /**
  * One object per packet, made on the publisher's hot path: its fields are

@@ -14,7 +14,7 @@ import {
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
-import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag } from './packet.ts';
+import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag, packetFlags } from './packet.ts';
 import {
   DeliveryGate,
   PLAYER_KINDS,
@@ -243,11 +243,7 @@ export class Stream {
     } else if (info.packet === 'frame') {
       this.stats.videoFrames++;
     }
-    const flags =
-      (info.keyframe ? PacketFlag.keyframe : 0) |
-      (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) |
-      (info.packet === 'frame' ? PacketFlag.frame : 0);
-    this.relayVideo(timestamp, body, receivedAt, flags, info.dataOffset, info.compositionTime);
+    this.relayVideo(timestamp, body, receivedAt, packetFlags(info), info.dataOffset, info.compositionTime);
   }
 
   private relayVideo(
@@ -295,9 +291,8 @@ export class Stream {
       this.stats.audioFrames++;
       belongsTo = this.frameTrack(info, receivedAt);
     }
-    const flags = (info.sequenceHeader ? PacketFlag.sequenceHeader : 0) | (info.packet === 'frame' ? PacketFlag.frame : 0);
     const kept = info.sequenceHeader ? ownMemory(body) : body;
-    const packet = new MediaPacket('audio', timestamp, kept, receivedAt, flags, info.dataOffset, 0, belongsTo);
+    const packet = new MediaPacket('audio', timestamp, kept, receivedAt, packetFlags(info), info.dataOffset, 0, belongsTo);
     if (info.sequenceHeader) this.audioHeader = packet;
     this.push(packet);
   }

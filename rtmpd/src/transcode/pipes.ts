@@ -9,9 +9,10 @@ import type { MediaKind } from '../flv/media-kind.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import { pushFlvTags } from '../flv/publish.ts';
 import { inspectAudio, inspectVideo } from '../flv/tag.ts';
+import { GopCache } from '../hub/gop-cache.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
-import type { MediaPacket } from '../hub/packet.ts';
+import { MediaPacket, packetFlags } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { PublishClaim } from '../fleet/claims.ts';
@@ -164,44 +165,39 @@ export const CLAIM_WAIT_MAX_BYTES = 4 * 1024 * 1024;
 /**
  * A rendition's output while its claim is taken (a fleet's API round trips):
  * the last decoder config of each track and metadata, and the frames from the
- * last keyframe on, so that the rendition starts playable once published.
- * Frames past CLAIM_WAIT_MAX_BYTES are let go until the next keyframe.
+ * last keyframe on (kept as a hub stream keeps its GOP), so that the rendition
+ * starts playable once published. A GOP past CLAIM_WAIT_MAX_BYTES is let go
+ * until the next keyframe.
  */
 class ClaimWait {
   private readonly config = new Map<MediaKind, FlvTagRecord>();
-  private gop: FlvTagRecord[] = [];
-  private bytes = 0;
+  private readonly gop = new GopCache(CLAIM_WAIT_MAX_BYTES);
 
   add(tag: FlvTagRecord): void {
-    const what = classify(tag);
-    if (what === 'config') return void this.config.set(tag.kind, copyOf(tag));
-    if (what === 'keyframe') {
-      this.gop = [];
-      this.bytes = 0;
-    } else if (this.gop.length === 0) return; // nothing decodes before a keyframe
-    this.bytes += tag.body.length;
-    if (this.bytes > CLAIM_WAIT_MAX_BYTES) this.gop = [];
-    else this.gop.push(copyOf(tag));
+    const packet = packetOf(tag);
+    if (tag.kind === 'data' || packet.sequenceHeader) this.config.set(tag.kind, copyOf(tag));
+    else this.gop.add(packet);
   }
 
-  /** In the order a publish sends them: metadata, decoder config, the frames. */
+  /** In the order a publish sends them: metadata, decoder config, the frames. The GOP's memory goes back to the hub's pool. */
   tags(): FlvTagRecord[] {
     const config = (['data', 'video', 'audio'] as const).map((kind) => this.config.get(kind));
-    return [...config.filter((tag) => tag !== undefined), ...this.gop];
+    const frames = this.gop.snapshot().map(({ kind, timestamp, body }) => ({ kind, timestamp, body }));
+    this.gop.clear();
+    return [...config.filter((tag) => tag !== undefined), ...frames];
   }
 }
 
-/** A tag kept: its body may be a view of the pipe's chunk, which it would keep alive. */
+/** A config kept: its body may be a view of the pipe's chunk, which it would keep alive (the GOP cache copies frames). */
 const copyOf = (tag: FlvTagRecord): FlvTagRecord => ({ ...tag, body: Buffer.from(tag.body) });
 
-/** What a tag of ffmpeg's output is to a ClaimWait; one that cannot be read is a frame (pushed, it is counted). */
-function classify(tag: FlvTagRecord): 'config' | 'keyframe' | 'frame' {
+/** A tag as the hub's packet, flagged as the hub flags it; one that cannot be read has no flags and is kept as a frame (pushed, the hub counts it). */
+function packetOf(tag: FlvTagRecord): MediaPacket {
+  let flags = 0;
   try {
-    if (tag.kind === 'data') return 'config';
-    if (tag.kind === 'audio') return inspectAudio(tag.body).sequenceHeader ? 'config' : 'frame';
-    const video = inspectVideo(tag.body);
-    return video.sequenceHeader ? 'config' : video.keyframe ? 'keyframe' : 'frame';
+    if (tag.kind !== 'data') flags = packetFlags(tag.kind === 'audio' ? inspectAudio(tag.body) : inspectVideo(tag.body));
   } catch {
-    return 'frame';
+    // No flags: the GOP keeps it, as the hub relays an unreadable message.
   }
+  return new MediaPacket(tag.kind, tag.timestamp, tag.body, 0, flags);
 }
