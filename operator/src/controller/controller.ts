@@ -14,7 +14,8 @@ import type { Defaults } from './pod.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
-import { SecretReferences, secretReader } from './secrets.ts';
+import { ServerReferences } from './references.ts';
+import { secretReader } from './secrets.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const controllerName = 'rtmpserver';
@@ -144,7 +145,7 @@ export class Controller {
   readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
-  readonly #secretReferences = new SecretReferences();
+  readonly #references = new ServerReferences();
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;
@@ -163,8 +164,8 @@ export class Controller {
           transform: trimmed,
           log,
           onEvent: (event, o) => {
-            if (event === 'delete') this.#secretReferences.forget(o);
-            else this.#secretReferences.record(o);
+            if (event === 'delete') this.#references.forget(o);
+            else this.#references.record(o);
             this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
           },
         }),
@@ -177,7 +178,7 @@ export class Controller {
           transform: secretVersion,
           log,
           onEvent: (_e, o) => {
-            for (const key of this.#secretReferences.serversNaming(o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
+            for (const key of this.#references.serversNamingSecret(o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
               this.queue.add(key);
           },
         }),
@@ -191,9 +192,13 @@ export class Controller {
           transform: type.kind === 'Pod' ? podSummary : trimmed,
           indexBy: instanceKey,
           log,
-          onEvent: (_e, o) => {
+          onEvent: (event, o) => {
             const key = ownerKey(o);
             if (key) this.queue.add(key);
+            // The name is free now: a server that wanted it while this one held it (ApplyFailed) takes it at once.
+            if (event === 'delete')
+              for (const wants of this.#references.serversNamingChild(o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
+                this.queue.add(wants);
           },
           ...(type === serviceMonitors ? { optional: { retryMs: serviceMonitorApiRetryMs, onServed: () => this.#enqueueAll() } } : {}),
         });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { selfSignedTlsPair } from '../metrics-tls.ts';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
-import { secretProblem, SecretReferences } from './secrets.ts';
+import { secretProblem } from './secrets.ts';
 
 const ref = (format: SecretFormat, keys: string[] = ['k']): SecretReference => ({ name: 's', field: 'spec.x', keys, format });
 const data = (entries: Record<string, string>) => new Map(Object.entries(entries));
@@ -77,24 +77,5 @@ describe('secretProblem with certificates', () => {
     );
     const broken = other.cert.replace(body(other.cert), 'AAAA');
     expect(secretProblem(ca, data({ 'ca.crt': `${pair.cert}${broken}` }))).toBe('holds a certificate that does not parse (number 2 of 2)');
-  });
-});
-
-describe('SecretReferences', () => {
-  const server = (namespace: string, name: string, spec: unknown) => ({ metadata: { namespace, name }, spec });
-  const keysRule = (secret: string) => ({ auth: { rules: [{ method: 'keys', keysSecret: { name: secret } }] } });
-
-  it('maps a Secret to the servers of its namespace that name it, until they stop or are gone', () => {
-    const refs = new SecretReferences();
-    refs.record(server('a', 'one', keysRule('keys')));
-    refs.record(server('a', 'two', { ...keysRule('keys'), tls: { secretName: 'tls' } }));
-    refs.record(server('b', 'three', keysRule('keys')));
-    refs.record(server('a', 'bad', { replicas: 'many' }));
-    expect(refs.serversNaming('a', 'keys').sort()).toEqual(['a/one', 'a/two']);
-    expect(refs.serversNaming('a', 'tls')).toEqual(['a/two']);
-    refs.record(server('a', 'two', {}));
-    refs.forget(server('a', 'one', undefined));
-    expect(refs.serversNaming('a', 'keys')).toEqual([]);
-    expect(refs.serversNaming('b', 'keys')).toEqual(['b/three']);
   });
 });

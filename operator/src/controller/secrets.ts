@@ -4,7 +4,7 @@
 // refuse every client, neither of which the pods' status says. A Secret's
 // data is read only while a reconcile checks it; the watch that reconciles
 // the RtmpServers naming a Secret caches its name and version only.
-import { ApiException, type CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { parseTokens } from '@flux-rtmpd/rtmpd/auth-api-tokens';
@@ -12,8 +12,7 @@ import { parseJwtKey } from '@flux-rtmpd/rtmpd/auth-jwt';
 import { parseKeys } from '@flux-rtmpd/rtmpd/auth-key-store';
 import { lines } from '@flux-rtmpd/rtmpd/secrets-mounted';
 import { parseSigningKeys } from '@flux-rtmpd/rtmpd/webhook-signature';
-import { parseSpec } from '../api/rtmpserver.ts';
-import { referencedSecrets, type SecretFormat, type SecretReference } from './rtmpd-config.ts';
+import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
 
 /** A Secret's data, decoded: each key's text, as the kubelet writes it to a file of the mounted volume. */
 export type SecretData = ReadonlyMap<string, string>;
@@ -127,35 +126,5 @@ export function secretProblem(ref: SecretReference, data: SecretData): string | 
     return checks[ref.format](entriesOf(ref, data));
   } catch (err) {
     return `is refused by rtmpd: ${withoutQuotedValue((err as Error).message)}`;
-  }
-}
-
-/**
- * Which Secrets each cached RtmpServer names, kept from the RtmpServers'
- * watch, so that a Secret's change reconciles the servers naming it.
- */
-export class SecretReferences {
-  /** namespace/server → the names of the Secrets its spec names (in its namespace). */
-  readonly #byServer = new Map<string, Set<string>>();
-
-  /** Records what a server names; a spec that does not parse names nothing (its status says why). */
-  record(server: KubernetesObject & { spec?: unknown }): void {
-    const key = `${server.metadata?.namespace ?? ''}/${server.metadata?.name ?? ''}`;
-    let names: string[] = [];
-    try {
-      names = referencedSecrets(parseSpec(server.spec)).map((r) => r.name);
-    } catch {
-      // InvalidSpec: the reconcile reports it
-    }
-    this.#byServer.set(key, new Set(names));
-  }
-
-  forget(server: KubernetesObject): void {
-    this.#byServer.delete(`${server.metadata?.namespace ?? ''}/${server.metadata?.name ?? ''}`);
-  }
-
-  /** The namespace/name keys of the servers that name this Secret. */
-  serversNaming(namespace: string, secret: string): string[] {
-    return [...this.#byServer].filter(([key, names]) => key.startsWith(`${namespace}/`) && names.has(secret)).map(([key]) => key);
   }
 }

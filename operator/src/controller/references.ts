@@ -1,0 +1,70 @@
+// What each cached RtmpServer names, kept from the RtmpServers' watch: the
+// Secrets it reads, so that a Secret's change reconciles the servers naming
+// it, and the names its children take, so that when a child of one server is
+// deleted, another server that wants the same name (the loser of a name
+// collision) is reconciled at once rather than after its backoff.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { parseSpec, type RtmpServer } from '../api/rtmpserver.ts';
+import { childNames } from './names.ts';
+import { referencedSecrets } from './rtmpd-config.ts';
+
+interface Named {
+  secrets: Set<string>;
+  children: Set<string>;
+}
+
+const serverKey = (server: KubernetesObject): string => `${server.metadata?.namespace ?? ''}/${server.metadata?.name ?? ''}`;
+
+/** A spec that does not parse names nothing (its status says why). */
+function namedBy(server: KubernetesObject & { spec?: unknown }): Named {
+  try {
+    const spec = parseSpec(server.spec);
+    const children = childNames({ metadata: { name: server.metadata?.name ?? '' }, spec } as RtmpServer);
+    return {
+      secrets: new Set(referencedSecrets(spec).map((r) => r.name)),
+      children: new Set(Object.values(children).filter((n) => typeof n === 'string')),
+    };
+  } catch {
+    return { secrets: new Set(), children: new Set() };
+  }
+}
+
+export class ServerReferences {
+  /** namespace/server → what it names (in its namespace). */
+  readonly #byServer = new Map<string, Named>();
+
+  /** Records what a server names; returns the Secrets it stopped naming that no server of its namespace names now. */
+  record(server: KubernetesObject & { spec?: unknown }): string[] {
+    const key = serverKey(server);
+    const before = this.#byServer.get(key)?.secrets ?? new Set();
+    this.#byServer.set(key, namedBy(server));
+    return this.#unnamed(server, before);
+  }
+
+  /** Forgets a deleted server; returns the Secrets no server of its namespace names now. */
+  forget(server: KubernetesObject): string[] {
+    const key = serverKey(server);
+    const before = this.#byServer.get(key)?.secrets ?? new Set();
+    this.#byServer.delete(key);
+    return this.#unnamed(server, before);
+  }
+
+  /** The namespace/name keys of the servers that name this Secret. */
+  serversNamingSecret(namespace: string, secret: string): string[] {
+    return this.#serversWith(namespace, (n) => n.secrets.has(secret));
+  }
+
+  /** The namespace/name keys of the servers one of whose children takes this name (of any kind). */
+  serversNamingChild(namespace: string, child: string): string[] {
+    return this.#serversWith(namespace, (n) => n.children.has(child));
+  }
+
+  #serversWith(namespace: string, test: (named: Named) => boolean): string[] {
+    return [...this.#byServer].filter(([key, named]) => key.startsWith(`${namespace}/`) && test(named)).map(([key]) => key);
+  }
+
+  #unnamed(server: KubernetesObject, before: Set<string>): string[] {
+    const namespace = server.metadata?.namespace ?? '';
+    return [...before].filter((secret) => this.serversNamingSecret(namespace, secret).length === 0);
+  }
+}
