@@ -254,7 +254,10 @@ export const manualStorage = { recordings: { storageClassName: storageClass }, k
  * (under the restricted Pod Security level with `restricted`) and an operator
  * watching it, torn down after the file.
  */
-export function operatorSuite(prefix: string, { restricted = false } = {}): { id: string; ns: string } {
+export function operatorSuite(
+  prefix: string,
+  { restricted = false } = {},
+): { id: string; ns: string; metric: (name: string, labels?: string) => Promise<number> } {
   const id = suffix();
   const ns = `${prefix}-${id}`;
   let fixture: OperatorFixture | undefined;
@@ -264,7 +267,16 @@ export function operatorSuite(prefix: string, { restricted = false } = {}): { id
     fixture = await startOperators({ id, watched: [ns] });
   }, 120_000);
   afterAll(() => fixture?.teardown(), 60_000);
-  return { id, ns };
+  return { id, ns, metric: (name, labels) => metricValue(fixture!.operators[0]!, name, labels) };
+}
+
+/** The sum of a metric's series on an operator's /metrics, of those whose labels include `labels` if given (0 when it has none). */
+async function metricValue(operator: OperatorProcess, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${operator.metrics}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) && line.includes(labels))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 export const rtmpServer = (namespace: string, name: string, spec: object) => ({

@@ -2,12 +2,13 @@
 // the key the spec names, or holds what rtmpd refuses or what serves nobody,
 // is reported in the status, and a change of the Secret reconciles at once
 // (it is watched), not at the next periodic reconcile.
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import { selfSignedTlsPair } from '../src/metrics-tls.ts';
-import { apply, condition, get, operatorSuite, rtmpServer } from './harness.ts';
+import { apply, condition, eventsOf, get, operatorSuite, rtmpServer } from './harness.ts';
 
-const { id, ns } = operatorSuite('rtmp-secrets');
+const { id, ns, metric } = operatorSuite('rtmp-secrets');
 
 /** The Stalled condition once its message is this one; a watched Secret gets there in seconds (the fallback requeue is 30 s). */
 const stalledSaying = (name: string, status: string, message: string, withinMs = 15_000) =>
@@ -118,5 +119,64 @@ describe('the Secrets an RtmpServer names', () => {
       expect((await kubectl(['auth', 'can-i', verb, 'secrets', '-n', ns, as], { allowFailure: true })).stdout.trim()).toBe('yes');
       expect((await kubectl(['auth', 'can-i', verb, 'secrets', '-n', 'default', as], { allowFailure: true })).stdout.trim()).toBe('no');
     }
+  });
+
+  it('are read once per resourceVersion, however often the servers naming them reconcile; a change is still checked within seconds', async () => {
+    // Counted by the operator's rtmpd_operator_secret_reads_total, which counts the real client's GETs of a Secret.
+    const reads = () => metric('rtmpd_operator_secret_reads_total');
+    const keys = `counted-${id}`;
+    const rules = [{ app: 'live', method: 'keys', keysSecret: { name: keys } }];
+    await setSecret(keys, { cam1: 'a-stream-key' });
+    await apply(rtmpServer(ns, 'counted', { replicas: 0, auth: { rules } }));
+    await stalledSaying('counted', 'False', 'nothing blocks the reconcile', 30_000);
+    const before = await reads();
+    expect(before).toBeGreaterThan(0);
+    // Five new generations, each reconciled (observedGeneration), each also through its ConfigMap's change.
+    for (const logLevel of ['debug', 'info', 'debug', 'info', 'debug']) {
+      await apply(rtmpServer(ns, 'counted', { replicas: 0, logLevel, auth: { rules } }));
+      await eventually(`counted reconciled at logLevel ${logLevel}`, async () => {
+        const o = await get('rtmpserver', ns, 'counted');
+        return o?.status?.observedGeneration === o?.metadata.generation || undefined;
+      });
+    }
+    expect(await reads()).toBe(before);
+    await setSecret(keys, { '.kubelet-only': 'x' });
+    await stalledSaying(
+      'counted',
+      'True',
+      `Secret "${keys}" (spec.auth.rules[0].keysSecret) holds no stream key: every client of the rule is refused`,
+    );
+    expect(await reads()).toBe(before + 1);
+  });
+
+  it('a spec.tls certificate: expiring within 14 days a Warning Event, expired Stalled, its notAfter a metric while the server names it', async () => {
+    const tls = `expiring-${id}`;
+    const notAfter = (cert: string) => new Date(new X509Certificate(cert).validTo);
+    const soon = selfSignedTlsPair(['rtmp.example.com'], 3);
+    await setSecret(tls, { 'tls.crt': soon.cert, 'tls.key': soon.key });
+    await apply(rtmpServer(ns, 'expiring', { replicas: 0, tls: { secretName: tls } }));
+    await stalledSaying('expiring', 'False', 'nothing blocks the reconcile', 30_000);
+    const event = await eventually('a CertificateExpiring Event', async () => (await eventsOf(ns, 'expiring', 'CertificateExpiring'))[0]);
+    expect(event.type).toBe('Warning');
+    expect(event.message).toBe(
+      `Secret "${tls}" (spec.tls.secretName): the certificate in tls.crt expires at ${notAfter(soon.cert).toISOString()}, in 2 days`,
+    );
+    const series = 'rtmpd_operator_certificate_expiration_timestamp_seconds';
+    const labels = `rtmpserver="expiring",secret="${tls}"`;
+    expect(await metric(series, labels)).toBe(notAfter(soon.cert).getTime() / 1000);
+
+    // Valid for a day, made three days ago.
+    const expired = selfSignedTlsPair(['rtmp.example.com'], 1, new Date(Date.now() - 3 * 86_400_000));
+    await setSecret(tls, { 'tls.crt': expired.cert, 'tls.key': expired.key });
+    const stalled = await stalledSaying(
+      'expiring',
+      'True',
+      `Secret "${tls}" (spec.tls.secretName): the certificate in tls.crt expired at ${notAfter(expired.cert).toISOString()}: RTMPS and HTTPS clients refuse it`,
+    );
+    expect(stalled.reason).toBe('CertificateExpired');
+    expect(await metric(series, labels)).toBe(notAfter(expired.cert).getTime() / 1000);
+
+    await kubectl(['delete', 'rtmpserver', 'expiring', '-n', ns]);
+    await eventually('its series gone', async () => ((await metric(series, labels)) === 0 ? true : undefined));
   });
 });

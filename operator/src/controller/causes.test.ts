@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  certificateCause,
+  certificateWarningMs,
   claimCauses,
   crashLoopWindowMs,
   creationCauses,
@@ -162,5 +164,21 @@ describe('why pods do not come up', () => {
         'Secret "edge-stream-keys" (spec.auth.rules[0].keysSecret) not found in namespace media: the pods cannot start until it exists',
     });
     expect(missingSecretsCause('media', [])).toBeUndefined();
+  });
+
+  it('names an expired spec.tls certificate, and one that expires within the warning time, with its notAfter', () => {
+    const tls = { name: 'edge-tls', field: 'spec.tls.secretName' };
+    const day = 24 * 3600_000;
+    expect(certificateCause(tls, new Date(now.getTime() - 1000), now)).toEqual({
+      reason: 'CertificateExpired',
+      message:
+        'Secret "edge-tls" (spec.tls.secretName): the certificate in tls.crt expired at 2026-11-28T11:59:59.000Z: RTMPS and HTTPS clients refuse it',
+    });
+    expect(certificateCause(tls, new Date(now.getTime() + 3 * day + 5000), now)).toEqual({
+      reason: 'CertificateExpiring',
+      message: 'Secret "edge-tls" (spec.tls.secretName): the certificate in tls.crt expires at 2026-12-01T12:00:05.000Z, in 3 days',
+    });
+    expect(certificateCause(tls, new Date(now.getTime() + 3600_000), now)?.message).toMatch(/in less than a day$/);
+    expect(certificateCause(tls, new Date(now.getTime() + certificateWarningMs + 1), now)).toBeUndefined();
   });
 });

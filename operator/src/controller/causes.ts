@@ -180,6 +180,30 @@ export function invalidSecretsCause(invalid: readonly { name: string; field: str
   };
 }
 
+/**
+ * How long before its notAfter a spec.tls certificate counts as expiring:
+ * cert-manager renews a 90-day certificate 30 days before, so one still there
+ * 14 days before was not renewed.
+ */
+export const certificateWarningMs = 14 * 24 * 3600_000;
+
+/** An expired spec.tls certificate (TLS clients refuse it), or one that expires within certificateWarningMs. */
+export function certificateCause(ref: { name: string; field: string }, notAfter: Date, now: Date): Cause | undefined {
+  const left = notAfter.getTime() - now.getTime();
+  const secret = `Secret "${ref.name}" (${ref.field})`;
+  if (left <= 0)
+    return {
+      reason: 'CertificateExpired',
+      message: `${secret}: the certificate in tls.crt expired at ${notAfter.toISOString()}: RTMPS and HTTPS clients refuse it`,
+    };
+  if (left > certificateWarningMs) return undefined;
+  const days = Math.floor(left / (24 * 3600_000));
+  return {
+    reason: 'CertificateExpiring',
+    message: `${secret}: the certificate in tls.crt expires at ${notAfter.toISOString()}, in ${days === 0 ? 'less than a day' : `${days} day${days > 1 ? 's' : ''}`}`,
+  };
+}
+
 /** A claim the spec grows whose StorageClass does not allow it: the API server refuses every such patch. */
 export function notExpandableCause(claim: string, wanted: string, storageClass: string | undefined, current: string | undefined): Cause {
   const why = storageClass

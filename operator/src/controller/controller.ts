@@ -15,7 +15,7 @@ import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
 import { ServerReferences } from './references.ts';
-import { secretReader } from './secrets.ts';
+import { SecretVerdicts, secretReader } from './secrets.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const controllerName = 'rtmpserver';
@@ -146,6 +146,7 @@ export class Controller {
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
   readonly #references = new ServerReferences();
+  readonly #secretVerdicts = new SecretVerdicts();
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;
@@ -164,8 +165,8 @@ export class Controller {
           transform: trimmed,
           log,
           onEvent: (event, o) => {
-            if (event === 'delete') this.#references.forget(o);
-            else this.#references.record(o);
+            const unnamed = event === 'delete' ? this.#references.forget(o) : this.#references.record(o);
+            for (const secret of unnamed) this.#secretVerdicts.forget(o.metadata?.namespace ?? '', secret);
             this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
           },
         }),
@@ -177,9 +178,10 @@ export class Controller {
           namespace,
           transform: secretVersion,
           log,
-          onEvent: (_e, o) => {
-            for (const key of this.#references.serversNamingSecret(o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
-              this.queue.add(key);
+          onEvent: (event, o) => {
+            const { namespace = '', name = '' } = o.metadata ?? {};
+            if (event === 'delete') this.#secretVerdicts.forget(namespace, name);
+            for (const key of this.#references.serversNamingSecret(namespace, name)) this.queue.add(key);
           },
         }),
       );
@@ -228,11 +230,18 @@ export class Controller {
       return undefined;
     };
     const core = kubeConfig.makeApiClient(CoreV1Api);
+    const readSecret = secretReader(core);
     this.#reconciler = new Reconciler({
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
       defaults: opts.defaults,
-      readSecret: secretReader(core),
+      readSecret: (namespace, name) => {
+        opts.metrics.secretReads.inc();
+        return readSecret(namespace, name);
+      },
+      secretVersion: (ns, name) => find(this.#secrets, ns, name)?.metadata?.resourceVersion,
+      secretVerdicts: this.#secretVerdicts,
+      certificates: opts.metrics.certificates,
       events: new ApiEventRecorder({ core, component: fieldManager, instance: opts.identity, log }),
       log,
       getServer: (ns, name) => find(this.#servers, ns, name),

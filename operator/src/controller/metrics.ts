@@ -11,6 +11,15 @@ export interface Metrics {
   maxConcurrentReconciles: Gauge<'controller'>;
   queue: QueueMetrics;
   leader: Gauge<'name'>;
+  /** Secrets read to check what an RtmpServer names (a GET each). */
+  secretReads: Counter;
+  certificates: CertificateMetrics;
+}
+
+/** The notAfter of each RtmpServer's spec.tls certificate, one series per server. */
+export interface CertificateMetrics {
+  set(namespace: string, rtmpserver: string, secret: string, notAfter: Date): void;
+  remove(namespace: string, rtmpserver: string): void;
 }
 
 /** What the work queue reports; a no-op implementation keeps the queue usable without Prometheus. */
@@ -45,6 +54,37 @@ export function createMetrics(controller: string): Metrics {
       registers,
     }),
     queue: workqueueMetrics(controller, registers),
+    secretReads: new Counter({
+      name: 'rtmpd_operator_secret_reads_total',
+      help: 'Secrets read (GET) to check what an RtmpServer names; a Secret is read again only when its resourceVersion changed',
+      registers,
+    }),
+    certificates: certificateMetrics(registers),
+  };
+}
+
+/** As cert-manager's certmanager_certificate_expiration_timestamp_seconds, per RtmpServer; a server's series goes with it or its spec.tls. */
+function certificateMetrics(registers: Registry[]): CertificateMetrics {
+  const gauge = new Gauge({
+    name: 'rtmpd_operator_certificate_expiration_timestamp_seconds',
+    help: "The notAfter time of the certificate in an RtmpServer's spec.tls Secret, in seconds since the epoch",
+    labelNames: ['namespace', 'rtmpserver', 'secret'] as const,
+    registers,
+  });
+  const secretOf = new Map<string, string>();
+  const remove = (namespace: string, rtmpserver: string) => {
+    const secret = secretOf.get(`${namespace}/${rtmpserver}`);
+    if (secret === undefined) return;
+    gauge.remove({ namespace, rtmpserver, secret });
+    secretOf.delete(`${namespace}/${rtmpserver}`);
+  };
+  return {
+    set: (namespace, rtmpserver, secret, notAfter) => {
+      if (secretOf.get(`${namespace}/${rtmpserver}`) !== secret) remove(namespace, rtmpserver);
+      secretOf.set(`${namespace}/${rtmpserver}`, secret);
+      gauge.set({ namespace, rtmpserver, secret }, notAfter.getTime() / 1000);
+    },
+    remove,
   };
 }
 

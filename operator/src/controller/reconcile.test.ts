@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { RtmpServerStatus } from '../api/rtmpserver.ts';
 import type { EventRecorder } from './events.ts';
 import { Reconciler } from './reconcile.ts';
+import { SecretVerdicts } from './secrets.ts';
 
 describe('Reconciler', () => {
   // The API server cannot be made to hold this object under the current CRD
@@ -26,7 +27,10 @@ describe('Reconciler', () => {
       events: {
         event: async (_o: KubernetesObject, type: string, reason: string) => void events.push(`${type} ${reason}`),
       } as EventRecorder,
-      readSecret: async () => new Map(),
+      readSecret: async () => undefined,
+      secretVersion: () => undefined,
+      secretVerdicts: new SecretVerdicts(),
+      certificates: { set() {}, remove() {} },
       defaults: {} as never,
       log: pino({ level: 'silent' }),
       getServer: () => stored,

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { apiVersion, group, kind, parseSpec, plural, version, type RtmpServer, type RtmpServerStatus } from '../api/rtmpserver.ts';
 import {
+  certificateCause,
   claimCauses,
   creationCauses,
   invalidSecretsCause,
@@ -34,8 +35,9 @@ import { fieldManager, volumeLabel, type Manifest } from './manifest.ts';
 import { migrate, type MigrationState } from './migrate.ts';
 import { childNames } from './names.ts';
 import type { Defaults } from './pod.ts';
-import { configChanges, configFileName, referencedSecrets } from './rtmpd-config.ts';
-import { secretProblem, type ReadSecret, type SecretData } from './secrets.ts';
+import type { CertificateMetrics } from './metrics.ts';
+import { configChanges, configFileName, referencedSecrets, type SecretReference } from './rtmpd-config.ts';
+import { checkSecret, type ReadSecret, type SecretVerdict, type SecretVerdicts } from './secrets.ts';
 import { computeStatus, invalidSpecStatus, sameStatus, type Observed } from './status.ts';
 import { expandedClaims, volumeNames, type VolumeName } from './storage.ts';
 
@@ -45,6 +47,12 @@ export interface ReconcilerDeps {
   events: EventRecorder;
   /** A Secret spec.auth, spec.webhooks, spec.forwards or spec.tls names, to check it as rtmpd will read it. */
   readSecret: ReadSecret;
+  /** The resourceVersion of a Secret in the watch's cache (undefined: it does not exist). */
+  secretVersion: (namespace: string, name: string) => string | undefined;
+  /** The verdicts on the Secrets' current versions, so that a Secret is read only when it changed. */
+  secretVerdicts: SecretVerdicts;
+  /** The notAfter of each server's spec.tls certificate, as a metric. */
+  certificates: CertificateMetrics;
   defaults: Defaults;
   log: Logger;
   /** The cached RtmpServer (undefined when gone). */
@@ -143,6 +151,7 @@ export class Reconciler {
     if (!raw || raw.metadata?.deletionTimestamp) {
       // Garbage collection removes the children.
       this.#written.delete(`${namespace}/${name}`);
+      this.#d.certificates.remove(namespace, name);
       return {};
     }
     const meta = raw.metadata ?? {};
@@ -227,8 +236,8 @@ export class Reconciler {
     );
     if (!observed.migrating) observed.causes.push(...(await this.#causes(server, observed.statefulSet as Cached | undefined)));
     // The root causes when they apply: pods cannot start without the Secrets they mount, nor with what rtmpd cannot use.
-    const secretCauses = (await attempt('Secrets', () => this.#secretCauses(server))) ?? [];
-    observed.causes.unshift(...secretCauses);
+    const secrets = (await attempt('Secrets', () => this.#secretCauses(server))) ?? { causes: [], expiring: [] };
+    observed.causes.unshift(...secrets.causes);
     observed.fleet = this.#fleetCounts(server);
 
     await this.#writeStatus(raw, currentStatus, computeStatus(server, observed, this.#now()), log);
@@ -236,7 +245,7 @@ export class Reconciler {
       await this.#d.events.event(raw, 'Warning', 'ReconcileFailed', observed.errors.join('; '));
       throw new Error(observed.errors.join('; '));
     }
-    for (const cause of secretCauses) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
+    for (const cause of [...secrets.causes, ...secrets.expiring]) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
     // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while something is pending.
     return observed.migrating || observed.causes.length ? { requeueAfterMs: 30_000 } : {};
   }
@@ -378,24 +387,53 @@ export class Reconciler {
     log.info({ object: `${obj.kind}/${obj.metadata.name}` }, 'patched');
   }
 
-  /** The Secrets the spec names that do not exist, and those rtmpd cannot use; each read once. */
-  async #secretCauses(server: RtmpServer): Promise<Cause[]> {
+  /**
+   * The Secrets the spec names that do not exist, those rtmpd cannot use, and
+   * an expired spec.tls certificate (causes), or one that expires soon (only
+   * an Event). Whether a Secret exists is the watch's word.
+   */
+  async #secretCauses(server: RtmpServer): Promise<{ causes: Cause[]; expiring: Cause[] }> {
     const refs = referencedSecrets(server.spec);
-    const { namespace } = server.metadata;
-    const data = new Map<string, SecretData | undefined>();
-    for (const name of new Set(refs.map((r) => r.name))) data.set(name, await this.#d.readSecret(namespace, name));
+    const { namespace, name } = server.metadata;
+    const verdicts = new Map<SecretReference, SecretVerdict | undefined>();
+    for (const secret of new Set(refs.map((r) => r.name))) {
+      const named = refs.filter((r) => r.name === secret);
+      const found = await this.#verdicts(namespace, secret, named);
+      named.forEach((ref, i) => verdicts.set(ref, found?.[i]));
+    }
     const invalid = refs.flatMap((ref) => {
-      const secret = data.get(ref.name);
-      const problem = secret && secretProblem(ref, secret);
+      const problem = verdicts.get(ref)?.problem;
       return problem ? [{ ...ref, problem }] : [];
     });
-    return [
+    const tls = refs.find((r) => r.format === 'tlsPair');
+    const notAfter = tls && verdicts.get(tls)?.notAfter;
+    if (tls && notAfter) this.#d.certificates.set(namespace, name, tls.name, notAfter);
+    else this.#d.certificates.remove(namespace, name);
+    const certificate = tls && notAfter ? certificateCause(tls, notAfter, this.#d.now?.() ?? new Date()) : undefined;
+    const causes = [
       missingSecretsCause(
         namespace,
-        refs.filter((r) => !data.get(r.name)),
+        refs.filter((r) => !verdicts.get(r)),
       ),
       invalidSecretsCause(invalid),
+      certificate?.reason === 'CertificateExpired' ? certificate : undefined,
     ].filter((c) => c !== undefined);
+    return { causes, expiring: certificate?.reason === 'CertificateExpiring' ? [certificate] : [] };
+  }
+
+  /** The verdicts on one Secret for each reference to it, cached per resourceVersion; undefined when it does not exist. */
+  async #verdicts(namespace: string, secret: string, refs: SecretReference[]): Promise<SecretVerdict[] | undefined> {
+    const version = this.#d.secretVersion(namespace, secret);
+    if (version === undefined) return undefined;
+    const cached = refs.map((ref) => this.#d.secretVerdicts.get(namespace, version, ref));
+    if (cached.every((v): v is SecretVerdict => v !== undefined)) return cached;
+    const read = await this.#d.readSecret(namespace, secret);
+    if (!read) return undefined;
+    return refs.map((ref) => {
+      const verdict = checkSecret(ref, read.data);
+      this.#d.secretVerdicts.set(namespace, read.resourceVersion, ref, verdict);
+      return verdict;
+    });
   }
 
   #now(): string {

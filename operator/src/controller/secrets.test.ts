@@ -1,7 +1,8 @@
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { selfSignedTlsPair } from '../metrics-tls.ts';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
-import { secretProblem } from './secrets.ts';
+import { checkSecret, secretProblem, SecretVerdicts } from './secrets.ts';
 
 const ref = (format: SecretFormat, keys: string[] = ['k']): SecretReference => ({ name: 's', field: 'spec.x', keys, format });
 const data = (entries: Record<string, string>) => new Map(Object.entries(entries));
@@ -77,5 +78,35 @@ describe('secretProblem with certificates', () => {
     );
     const broken = other.cert.replace(body(other.cert), 'AAAA');
     expect(secretProblem(ca, data({ 'ca.crt': `${pair.cert}${broken}` }))).toBe('holds a certificate that does not parse (number 2 of 2)');
+  });
+});
+
+describe('checkSecret and SecretVerdicts', () => {
+  const pair = selfSignedTlsPair(['rtmp.example.com']);
+  const tls = ref('tlsPair', ['tls.crt', 'tls.key']);
+
+  it("gives a usable TLS pair's notAfter, and none for a refused one", () => {
+    const { notAfter, problem } = checkSecret(tls, data({ 'tls.crt': pair.cert, 'tls.key': pair.key }));
+    expect(problem).toBeUndefined();
+    expect(notAfter?.toISOString()).toBe(new Date(new X509Certificate(pair.cert).validTo).toISOString());
+    expect(checkSecret(tls, data({ 'tls.crt': pair.cert }))).toEqual({ problem: 'has no key "tls.key" (it has tls.crt)' });
+  });
+
+  it('keeps a verdict per way of reading a Secret for its resourceVersion only, until forgotten', () => {
+    const verdicts = new SecretVerdicts();
+    const asKeys = ref('keyStore', []);
+    const asUrl = ref('callbackUrl', ['url']);
+    verdicts.set('a', '7', asKeys, { problem: 'p' });
+    verdicts.set('a', '7', asUrl, {});
+    expect(verdicts.get('a', '7', asKeys)).toEqual({ problem: 'p' });
+    expect(verdicts.get('a', '7', asUrl)).toEqual({});
+    expect(verdicts.get('b', '7', asKeys)).toBeUndefined();
+    expect(verdicts.get('a', '8', asKeys)).toBeUndefined();
+    // A new version replaces the Secret's verdicts: one entry per Secret, whatever its history.
+    verdicts.set('a', '8', asKeys, {});
+    expect(verdicts.get('a', '8', asUrl)).toBeUndefined();
+    expect(verdicts.size).toBe(1);
+    verdicts.forget('a', 's');
+    expect(verdicts.size).toBe(0);
   });
 });

@@ -2,8 +2,9 @@
 // (with rtmpd's own parsers): a missing key or a value rtmpd cannot use makes
 // the pods fail at start, and an empty key store or secret file makes them
 // refuse every client, neither of which the pods' status says. A Secret's
-// data is read only while a reconcile checks it; the watch that reconciles
-// the RtmpServers naming a Secret caches its name and version only.
+// data is read only while a reconcile checks it, and only when its version
+// changed; the watch that reconciles the RtmpServers naming a Secret caches
+// its name and version only, and what stays of a check is its verdict.
 import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
@@ -16,15 +17,16 @@ import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
 
 /** A Secret's data, decoded: each key's text, as the kubelet writes it to a file of the mounted volume. */
 export type SecretData = ReadonlyMap<string, string>;
-/** A Secret's data, or undefined when it does not exist. */
-export type ReadSecret = (namespace: string, name: string) => Promise<SecretData | undefined>;
+/** A Secret's data and the resourceVersion it was read at, or undefined when it does not exist. */
+export type ReadSecret = (namespace: string, name: string) => Promise<{ resourceVersion: string; data: SecretData } | undefined>;
 
 export const secretReader =
   (core: CoreV1Api): ReadSecret =>
   async (namespace, name) => {
     try {
       const secret = await core.readNamespacedSecret({ namespace, name });
-      return new Map(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+      const data = new Map(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+      return { resourceVersion: secret.metadata?.resourceVersion ?? '', data };
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return undefined;
       throw err;
@@ -126,5 +128,54 @@ export function secretProblem(ref: SecretReference, data: SecretData): string | 
     return checks[ref.format](entriesOf(ref, data));
   } catch (err) {
     return `is refused by rtmpd: ${withoutQuotedValue((err as Error).message)}`;
+  }
+}
+
+/** What a check of a Secret for one reference found: what is wrong, and for a TLS pair when its certificate expires. */
+export interface SecretVerdict {
+  problem?: string;
+  notAfter?: Date;
+}
+
+/** secretProblem, and the notAfter of a usable TLS pair's certificate (the first in tls.crt, which rtmpd serves). */
+export function checkSecret(ref: SecretReference, data: SecretData): SecretVerdict {
+  const problem = secretProblem(ref, data);
+  if (problem) return { problem };
+  if (ref.format !== 'tlsPair') return {};
+  return { notAfter: new Date(new X509Certificate(data.get('tls.crt') ?? '').validTo) };
+}
+
+/** One verdict per way a Secret is read: the same Secret can be a key store for one rule and hold a URL for another. */
+const readAs = (ref: SecretReference): string => `${ref.format}:${ref.keys.join(',')}`;
+
+/**
+ * The verdicts on the Secrets the cached RtmpServers name, per Secret and its
+ * resourceVersion: a Secret is read and parsed again only when it changed, not
+ * at every reconcile of every server naming it. No data is kept, only
+ * verdicts: one entry per Secret some server names, dropped when the Secret is
+ * deleted or no server names it any more, and per entry one verdict per
+ * reference the specs make to it.
+ */
+export class SecretVerdicts {
+  readonly #bySecret = new Map<string, { resourceVersion: string; verdicts: Map<string, SecretVerdict> }>();
+
+  get(namespace: string, resourceVersion: string, ref: SecretReference): SecretVerdict | undefined {
+    const entry = this.#bySecret.get(`${namespace}/${ref.name}`);
+    return entry?.resourceVersion === resourceVersion ? entry.verdicts.get(readAs(ref)) : undefined;
+  }
+
+  set(namespace: string, resourceVersion: string, ref: SecretReference, verdict: SecretVerdict): void {
+    const key = `${namespace}/${ref.name}`;
+    let entry = this.#bySecret.get(key);
+    if (entry?.resourceVersion !== resourceVersion) this.#bySecret.set(key, (entry = { resourceVersion, verdicts: new Map() }));
+    entry.verdicts.set(readAs(ref), verdict);
+  }
+
+  forget(namespace: string, name: string): void {
+    this.#bySecret.delete(`${namespace}/${name}`);
+  }
+
+  get size(): number {
+    return this.#bySecret.size;
   }
 }
