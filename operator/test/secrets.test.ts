@@ -6,7 +6,18 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import { selfSignedTlsPair } from '../src/metrics-tls.ts';
-import { apply, condition, eventsOf, get, operatorSuite, rtmpServer } from './harness.ts';
+import {
+  apply,
+  boundVolume,
+  condition,
+  eventsOf,
+  get,
+  manualStorage,
+  operatorSuite,
+  rtmpServer,
+  waitCondition,
+  waitReady,
+} from './harness.ts';
 
 const { id, ns, metric } = operatorSuite('rtmp-secrets');
 
@@ -46,7 +57,9 @@ describe('the Secrets an RtmpServer names', () => {
       30_000,
     );
     expect(missing.reason).toBe('SecretInvalid');
-    expect(condition(await get('rtmpserver', ns, 'signed'), 'Ready')).toMatchObject({ status: 'False', reason: 'SecretInvalid' });
+    // Ready is what the pods say (there are none, once the StatefulSet says so), Stalled what the Secret does.
+    const scaledToZero = await waitCondition(ns, 'signed', 'Ready', 'False', 'ScaledToZero', 15_000);
+    expect(condition(scaledToZero, 'Stalled')).toMatchObject({ status: 'True', reason: 'SecretInvalid' });
 
     // Secrets are applied without touching the RtmpServer: only the Secret's watch can bring the change.
     const before = (await get('rtmpserver', ns, 'signed'))?.metadata.generation;
@@ -147,6 +160,24 @@ describe('the Secrets an RtmpServer names', () => {
       `Secret "${keys}" (spec.auth.rules[0].keysSecret) holds no stream key: every client of the rule is refused`,
     );
     expect(await reads()).toBe(before + 1);
+  });
+
+  it('gone bad under running pods: Stalled says so, Ready stays what the pods say', async () => {
+    const keys = `served-${id}`;
+    await setSecret(keys, { cam1: 'a-stream-key' });
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-served-0`)));
+    const spec = { storage: manualStorage, auth: { rules: [{ app: 'live', method: 'keys', keysSecret: { name: keys } }] } };
+    await apply(rtmpServer(ns, 'served', spec));
+    const ready = condition(await waitReady(ns, 'served'), 'Ready');
+    await setSecret(keys, { '.kubelet-only': 'x' });
+    const stalled = await waitCondition(ns, 'served', 'Stalled', 'True', 'SecretInvalid', 15_000);
+    expect(condition(stalled, 'Ready')).toMatchObject({
+      status: 'True',
+      reason: 'PodsReady',
+      message: '1 of 1 pods ready; see Stalled for a Secret they cannot use',
+      lastTransitionTime: ready?.lastTransitionTime,
+    });
+    expect(stalled.status.image).toBeDefined();
   });
 
   it('a spec.tls certificate: expiring within 14 days a Warning Event, expired Stalled, its notAfter a metric while the server names it', async () => {

@@ -204,6 +204,15 @@ export function certificateCause(ref: { name: string; field: string }, notAfter:
   };
 }
 
+/**
+ * Causes that stop new pods, not the pods that run: the kubelet keeps the last
+ * files of a deleted Secret, rtmpd the last good value of one it refuses, and
+ * a value that serves nobody or an expired certificate refuses clients, not
+ * the pods. The status stays Stalled on them, with the message saying what is
+ * refused, while Ready says what the pods say.
+ */
+export const podsServeThrough: ReadonlySet<string> = new Set(['SecretNotFound', 'SecretInvalid', 'CertificateExpired']);
+
 /** A claim the spec grows whose StorageClass does not allow it: the API server refuses every such patch. */
 export function notExpandableCause(claim: string, wanted: string, storageClass: string | undefined, current: string | undefined): Cause {
   const why = storageClass

@@ -94,6 +94,22 @@ describe('conditions', () => {
     );
   });
 
+  it('stays Ready on a Secret the running pods go on without, Stalled saying which, and not Ready when another cause joins', () => {
+    const secret = { reason: 'SecretInvalid', message: 'Secret "keys" (spec.auth.rules[0].keysSecret) holds no stream key' };
+    const s = computeStatus(server({ replicas: 2 }), observed({ statefulSet: rolledOut(2), causes: [secret] }), 'now');
+    expect(conditions(s)).toEqual({ Ready: 'True PodsReady', Reconciling: 'False Stalled', Stalled: 'True SecretInvalid' });
+    expect(findCondition(s, 'Ready')?.message).toBe('2 of 2 pods ready; see Stalled for a Secret they cannot use');
+    expect(s.image).toBe('rtmpd:1');
+    // Pods that do not run are not made Ready by it.
+    const notReady = rolledOut(2);
+    notReady.status!.readyReplicas = 0;
+    const starting = computeStatus(server({ replicas: 2 }), observed({ statefulSet: notReady, causes: [secret] }), 'now');
+    expect(conditions(starting)).toMatchObject({ Ready: 'False PodsStarting', Stalled: 'True SecretInvalid' });
+    const crashing = { reason: 'CrashLoopBackOff', message: 'pod edge-1, container rtmpd: CrashLoopBackOff' };
+    const both = computeStatus(server({ replicas: 2 }), observed({ statefulSet: rolledOut(2), causes: [secret, crashing] }), 'now');
+    expect(conditions(both)).toMatchObject({ Ready: 'False SecretInvalid', Stalled: 'True SecretInvalid' });
+  });
+
   it('says what the migration from operator 0.1.0 is doing', () => {
     const s = computeStatus(server(), observed({ migrating: 'copying edge-recordings → recordings-edge-0' }), 'now');
     expect(conditions(s)).toEqual({ Ready: 'False Migrating', Reconciling: 'True Migrating', Stalled: 'False NoProblems' });

@@ -3,10 +3,11 @@
 // Stalled when they cannot get there without a change (a child the API server
 // refused, pods that cannot be scheduled, created or started, claims that do
 // not bind), never both at once; Ready only when every child reflects this
-// generation and every pod is ready. lastTransitionTime moves only when a
+// generation and every pod is ready, also while Stalled on a Secret the
+// running pods go on without. lastTransitionTime moves only when a
 // condition's status does.
 import type { Condition, RtmpServer, RtmpServerStatus } from '../api/rtmpserver.ts';
-import type { Cause } from './causes.ts';
+import { podsServeThrough, type Cause } from './causes.ts';
 import { endpoints } from './desired.ts';
 import type { FleetCounts } from './fleet-status.ts';
 import { selectorString } from './manifest.ts';
@@ -149,10 +150,16 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
     );
   }
 
-  if (stalled) set({ type: 'Ready', status: 'False', ...stalled });
+  // Ready says whether the pods serve: a stall that leaves them serving (a Secret gone bad
+  // under them, causes.ts podsServeThrough) is Stalled alone, so Ready claims neither more nor less than runs.
+  const blocksPods = observed.errors.length > 0 || observed.causes.some((c) => !podsServeThrough.has(c.reason));
+  const podsReady = `${ready} of ${desired} pods ready`;
+  if (stalled && blocksPods) set({ type: 'Ready', status: 'False', ...stalled });
   else if (progress) set({ type: 'Ready', status: 'False', ...progress });
   else if (desired === 0) set({ type: 'Ready', status: 'False', reason: 'ScaledToZero', message: 'spec.replicas is 0: no pod serves' });
-  else set({ type: 'Ready', status: 'True', reason: 'PodsReady', message: `${ready} of ${desired} pods ready` });
+  else if (stalled)
+    set({ type: 'Ready', status: 'True', reason: 'PodsReady', message: `${podsReady}; see Stalled for a Secret they cannot use` });
+  else set({ type: 'Ready', status: 'True', reason: 'PodsReady', message: podsReady });
 
   if (observed.serviceMonitor) {
     const sm = observed.serviceMonitor;
@@ -164,7 +171,9 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   conditions = conditions.filter((c) => c.type !== 'Progressing' && c.type !== 'Degraded');
 
   const image =
-    !progress && !stalled ? observed.statefulSet?.spec?.template?.spec?.containers?.find((c) => c.name === 'rtmpd')?.image : undefined;
+    !progress && !(stalled && blocksPods)
+      ? observed.statefulSet?.spec?.template?.spec?.containers?.find((c) => c.name === 'rtmpd')?.image
+      : undefined;
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     replicas: s.replicas ?? 0,
