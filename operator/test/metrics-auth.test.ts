@@ -170,3 +170,41 @@ describe('--metrics-auth=kubernetes', () => {
     ca = renewed;
   });
 });
+
+describe('the TokenReview cache', () => {
+  const bound = 1024;
+  /** Scrapes once with each of `count` tokens the API server has never seen: each answer (401) is a new cache entry. */
+  const fill = async (count: number, from: number) => {
+    const tokens = Array.from({ length: count }, (_, i) => `Bearer never-issued-${id}-${from + i}`);
+    for (let i = 0; i < tokens.length; i += 16)
+      for (const res of await Promise.all(tokens.slice(i, i + 16).map((t) => scrape(t)))) expect(res.status).toBe(401);
+  };
+
+  it(`keeps the ${bound} newest answers and reviews the token of the oldest again`, async () => {
+    // An answer is reused until the TTL (60 s) runs out; a revoked permission shows only once the token is reviewed again.
+    const sa = 'revoked';
+    const binding = `${readerRole}-${sa}`;
+    await apply([
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+      clusterBinding(binding, readerRole, ns, sa),
+    ]);
+    try {
+      const canRead = async () =>
+        (
+          await kubectl(['auth', 'can-i', 'get', '/metrics', `--as=system:serviceaccount:${ns}:${sa}`], { allowFailure: true })
+        ).stdout.trim();
+      await eventually('the binding to take effect', async () => ((await canRead()) === 'yes' ? true : undefined));
+      const oldest = `Bearer ${await token(sa)}`;
+      expect((await scrape(oldest)).status).toBe(200);
+      await kubectl(['delete', 'clusterrolebinding', binding]);
+      await eventually('the permission to be revoked', async () => ((await canRead()) === 'no' ? true : undefined));
+      expect((await scrape(oldest)).status, 'the cached answer').toBe(200);
+      await fill(bound - 1, 0);
+      expect((await scrape(oldest)).status, `after ${bound - 1} newer answers`).toBe(200);
+      await fill(1, bound - 1);
+      expect((await scrape(oldest)).status, `after ${bound} newer answers`).toBe(403);
+    } finally {
+      await kubectl(['delete', 'clusterrolebinding', binding, '--ignore-not-found'], { allowFailure: true });
+    }
+  });
+});
