@@ -1,5 +1,5 @@
 // CRD rules the operator tests do not reach, on the real API server: only the
-// installed CRD answers, so no operator runs.
+// installed CRD answers (server-side dry runs where nothing need be stored), so no operator runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl } from '../../e2e/cluster/kube.ts';
 import { installCrd, rtmpServer, suffix } from './harness.ts';
@@ -33,6 +33,32 @@ describe('the RtmpServer CRD', () => {
       rtmpd: { httpForwardedFrom: ['10.0.0.0/8'] },
     };
     const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(rtmpServer(ns, 'good', spec)), allowFailure: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('the RtmpServer CRD on ReadWriteOncePod', () => {
+  /** kubectl's answer to a server-side dry run of an RtmpServer with these access modes on the recordings or keyframes volume. */
+  const admit = (volume: 'recordings' | 'keyframes', accessModes: string[]) =>
+    kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(rtmpServer(ns, 'modes', { storage: { [volume]: { accessModes } } })),
+      allowFailure: true,
+    });
+
+  it.each([
+    ['recordings', ['ReadWriteOnce', 'ReadWriteOncePod']],
+    ['keyframes', ['ReadOnlyMany', 'ReadWriteOncePod', 'ReadWriteMany']],
+    ['keyframes', ['ReadWriteOncePod', 'ReadWriteOncePod']],
+  ] as const)('refuses it on %s among %j, wherever it stands', async (volume, modes) => {
+    const r = await admit(volume, [...modes]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`spec.storage.${volume}.accessModes`);
+    expect(r.stderr).toContain('ReadWriteOncePod cannot be combined with other access modes');
+  });
+
+  it.each(['recordings', 'keyframes'] as const)('takes it alone on %s', async (volume) => {
+    const r = await admit(volume, ['ReadWriteOncePod']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
