@@ -170,3 +170,15 @@ describe('config file reload', () => {
     expect(config.logLevel).toBe('trace');
   });
 });
+
+describe('config file polling', () => {
+  it('keeps watching after a change: each later edit is applied by itself too', async () => {
+    const s = setup('logLevel: info\n');
+    for (const level of ['debug', 'warn', 'error'] as const) {
+      writeFileSync(s.file, `logLevel: ${level}\n`);
+      const deadline = Date.now() + 5000;
+      while (s.config.logLevel !== level && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(s.config.logLevel).toBe(level);
+    }
+  });
+});
