@@ -20,3 +20,20 @@ describe('StderrTail', () => {
     expect(kept.length).toBeLessThanOrEqual(Math.ceil(4096 / 11) + 1);
   });
 });
+
+describe('StderrTail with large chunks', () => {
+  it('drops a chunk once the chunks after it hold 4 KiB, not sooner, however large they are', () => {
+    const lines = (prefix: string, count: number) =>
+      Array.from({ length: count }, (_, i) => `${prefix} ${String(i).padStart(5, '0')}\n`).join('');
+    const tail = new StderrTail();
+    tail.push(Buffer.from('oldest\n'));
+    const large = lines('large', 300); // 12-byte lines: 3,600 bytes in one write
+    tail.push(Buffer.from(large));
+    tail.push(Buffer.from('last\n'));
+    // 'oldest' is dropped only if what follows it still holds 4,096 bytes: 3,605 do not.
+    expect(tail.text(1 << 20).split(' | ')).toEqual(['oldest', ...large.trim().split('\n'), 'last']);
+    // Exactly 4,096 more bytes: the chunks before them are dropped.
+    tail.push(Buffer.from('x'.repeat(4095) + '\n'));
+    expect(tail.text(1 << 20)).toBe('x'.repeat(4095));
+  });
+});
