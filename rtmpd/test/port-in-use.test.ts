@@ -24,9 +24,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs a program to its exit; what it printed, and how it ended. */
+/** Runs a program to its exit (killed after 20 s: one that should have refused to start must not outlive the test); what it printed, and how it ended. */
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -99,5 +99,41 @@ describe('a port already in use', () => {
     ]);
     expect(code).toBe(1);
     expect(stderr).toBe(`rtmpd-operator: cannot listen on ${busy} (--${flag}): the address is already in use\n`);
+  });
+});
+
+describe('start-up checks of rtmpd', () => {
+  it('ends rtmpd, exit 2, on a --storage-dir it cannot create when only a recording rule turns recording on', async () => {
+    const notADir = join(dir, 'not-a-dir');
+    writeFileSync(notADir, '');
+    const { code, stdout } = await run([
+      serverEntry(),
+      ...['--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--keyframe-dir', join(dir, 'keyframes')],
+      ...['--recording-enabled', 'false', '--recording-rules', JSON.stringify([{ app: 'archive', enabled: true }])],
+      ...['--storage-dir', join(notADir, 'x')],
+    ]);
+    expect(code).toBe(2);
+    expect(errorLogLines(stdout)).toEqual([
+      expect.objectContaining({ msg: `--storage-dir ${join(notADir, 'x')}: cannot create it (ENOTDIR)` }),
+    ]);
+  });
+
+  it.each(['--metrics-access', '--api-read-access'])('ends rtmpd on %s token without --api-token-file, naming both', async (flag) => {
+    const { code, stdout } = await run([
+      serverEntry(),
+      ...[
+        '--rtmp-bind',
+        '127.0.0.1:0',
+        '--http-bind',
+        '127.0.0.1:0',
+        '--storage-dir',
+        join(dir, 'storage'),
+        '--keyframe-dir',
+        join(dir, 'keyframes'),
+      ],
+      ...[flag, 'token'],
+    ]);
+    expect(code).not.toBe(0);
+    expect(stdout).toContain('--api-read-access token and --metrics-access token need --api-token-file');
   });
 });
