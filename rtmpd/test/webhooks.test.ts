@@ -227,3 +227,24 @@ describe('webhooks', () => {
     expect(secretRun!.stdout).toContain('"msg":"--webhook-secret-file /nonexistent/webhook-secret: cannot read it (ENOENT)"');
   });
 });
+
+describe('webhooks at shutdown', () => {
+  it('retries an event refused during the shutdown within --shutdown-grace-seconds', async () => {
+    // The first stream.ended is answered 503: its retry (after about 1 s) must fit in the grace.
+    const refusesFirst = await receiver((n) => (n === 0 ? 503 : 204));
+    receivers.push(refusesFirst);
+    const server = await startServer([
+      ...['--webhook-urls', refusesFirst.url, '--webhook-events', 'stream.ended', '--shutdown-grace-seconds', '10'],
+      ...['--recording-enabled', 'false', '--snapshot-enabled', 'false'],
+    ]);
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'ending'), { seconds: 60 });
+    await waitForStream(server, 'rtmp/live/ending');
+    expect(await server.stop()).toBe(0);
+    publisher.child.kill('SIGINT');
+    expect(refusesFirst.received.map((r) => [r.event.type, r.event.data.reason])).toEqual([
+      ['stream.ended', 'shutdown'],
+      ['stream.ended', 'shutdown'],
+    ]);
+    expect(server.logs.some((l) => String(l.msg).includes('given up'))).toBe(false);
+  });
+});
