@@ -63,3 +63,14 @@ describe('the termination message', () => {
     expect(existsSync(file)).toBe(false);
   });
 });
+
+describe('a long termination message', () => {
+  it('is cut to the 4096 bytes the kubelet keeps', async () => {
+    const file = messageFile('long');
+    const flag = `--bogus-${'x'.repeat(5000)}`;
+    expect((await run(file, [flag])).code).toBe(2);
+    const message = readFileSync(file);
+    expect(message.length).toBe(4096);
+    expect(message.toString('utf8')).toBe(`rtmpd: Unknown option '${flag}' (see --help)`.slice(0, 4096));
+  });
+});
