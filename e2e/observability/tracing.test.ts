@@ -179,3 +179,17 @@ describe('rtmpd tracing its RTMP and RTMPS connections', () => {
     }
   });
 });
+
+describe('tracing at shutdown', () => {
+  it('exports the spans still batched when rtmpd stops (SIGTERM) before it exits', async () => {
+    // A batch delay far beyond the test: only the shutdown's flush can send the span.
+    const server = await startServer(['--recording-enabled', 'false'], { OTEL_BSP_SCHEDULE_DELAY: '600000' });
+    const publisher = publishTestPattern(server.rtmpUrl('live', 'flushed'), { seconds: 20, size: '160x120' });
+    await waitForStream(server, 'rtmp/live/flushed');
+    publisher.child.kill('SIGINT');
+    await publisher.exited;
+    expect(await server.stop()).toBe(0);
+    const span = await receiver.waitFor((s) => s.name === 'rtmp.connection' && s.attributes['rtmp.stream_key'] === 'flushed', 2000);
+    expect(span.attributes['rtmp.role']).toBe('publish');
+  });
+});
