@@ -437,3 +437,35 @@ describe('values.schema.json', () => {
     }
   });
 });
+
+describe('helm template with the pod placement values', () => {
+  it("puts podLabels, podAnnotations, priorityClassName, nodeSelector, tolerations and affinity on the operator's pods", async () => {
+    const affinity = { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } };
+    const tolerations = [{ key: 'dedicated', operator: 'Equal', value: 'control', effect: 'NoSchedule' }];
+    const deployment = one(
+      await template('rel', [
+        ...allFeatures,
+        '--set',
+        'priorityClassName=system-cluster-critical,nodeSelector.pool=control',
+        '--set-json',
+        `tolerations=${JSON.stringify(tolerations)}`,
+        '--set-json',
+        `affinity=${JSON.stringify(affinity)}`,
+      ]),
+      'Deployment',
+    );
+    const { metadata, spec } = (deployment.spec as { template: { metadata: K8sObject['metadata']; spec: Record<string, unknown> } })
+      .template;
+    expect(metadata.labels).toMatchObject({ tier: 'control' });
+    expect(metadata.annotations).toMatchObject({ 'example.com/team': 'media' });
+    expect(spec).toMatchObject({ priorityClassName: 'system-cluster-critical', nodeSelector: { pool: 'control' }, tolerations, affinity });
+  });
+});
+
+describe('values.schema.json bounds', () => {
+  it('refuses more than 10 operator pods', async () => {
+    const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, '--set', 'replicaCount=11'], { allowFailure: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/replicaCount.*(maximum|less than or equal)/);
+  });
+});
