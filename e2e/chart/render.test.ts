@@ -1,6 +1,7 @@
 // The rtmpd-operator chart rendered offline: helm lint, helm template with the
 // defaults and with every optional feature on, parsed and checked; the values
 // schema refusing bad values (the generated files are checked by make lint).
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
@@ -467,5 +468,13 @@ describe('values.schema.json bounds', () => {
     const r = await helm(['template', 'rel', chartDir, '--kube-version', kubeVersion, '--set', 'replicaCount=11'], { allowFailure: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/replicaCount.*(maximum|less than or equal)/);
+  });
+});
+
+describe('helm template and the RBAC rules', () => {
+  it('stamps the pod template with the digest of files/rbac/role.yaml, so new rules roll the operator pods', async () => {
+    const digest = createHash('sha256').update(read('charts/rtmpd-operator/files/rbac/role.yaml')).digest('hex');
+    const pod = (one(await template('rel', []), 'Deployment').spec as { template: { metadata: K8sObject['metadata'] } }).template;
+    expect(pod.metadata.annotations?.['checksum/rbac']).toBe(digest);
   });
 });
