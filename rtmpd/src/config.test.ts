@@ -88,6 +88,32 @@ describe('loadConfig', () => {
     expect(both).toMatch(/--snapshot-quality/);
   });
 
+  it('reads a number from a flag, a variable or file text in decimal digits only, and names the option of any other spelling', () => {
+    const file = (value: string) => ['--config', configFile(`idleTimeoutSeconds: ${JSON.stringify(value)}\n`)];
+    for (const text of ['1e2', '0x10', ' 5', '5 ', '5abc', '+5', '-5', '5.0', '']) {
+      const wanted =
+        /^invalid configuration:\n {2}--idle-timeout-seconds \(RTMPD_IDLE_TIMEOUT_SECONDS\): expected a whole number from 1 to 3600 in decimal digits, got /;
+      expect(refusal([`--idle-timeout-seconds=${text}`]), text).toMatch(wanted);
+      if (text !== '') expect(refusal([], { RTMPD_IDLE_TIMEOUT_SECONDS: text }), text).toMatch(wanted); // an empty variable is unset
+      expect(refusal(file(text)), text).toMatch(wanted);
+    }
+    for (const text of ['1e-1', '.5', '0x1', '0.5s']) {
+      expect(refusal(['--hls-part-seconds', text]), text).toMatch(
+        /--hls-part-seconds \(RTMPD_HLS_PART_SECONDS\): expected a number from 0.05 to 5 in decimal digits/,
+      );
+    }
+    expect(loadConfig(['--idle-timeout-seconds', '0045', '--hls-part-seconds', '0.25'], {}).config).toMatchObject({
+      idleTimeoutSeconds: 45,
+      hlsPartSeconds: 0.25,
+    });
+    expect(loadConfig([], { RTMPD_IDLE_TIMEOUT_SECONDS: '60' }).config.idleTimeoutSeconds).toBe(60);
+    // The file's own numbers are typed (YAML, JSON): taken as the numbers they are.
+    expect(loadConfig(['--config', configFile('idleTimeoutSeconds: 40\nhlsPartSeconds: 0.5\n')], {}).config).toMatchObject({
+      idleTimeoutSeconds: 40,
+      hlsPartSeconds: 0.5,
+    });
+  });
+
   it('reads webhook URLs and events as a list from the file or separated by commas from a flag, and refuses what is not http(s)', () => {
     const urls = ['http://127.0.0.1:9000/hook', 'https://hooks.example.com/rtmp?x=1'];
     expect(loadConfig(['--webhook-urls', urls.join(', ')], {}).config.webhookUrls).toEqual(urls);

@@ -12,7 +12,7 @@ import { ruleList, streamRule } from './hub/stream-rules.ts';
 import { parseDestination, redactUrl } from './rtmp/client/destination.ts';
 import { webhookEventList, webhookEventTypes, webhookUrls } from './webhooks/options.ts';
 import { redactHttpUrl } from './telemetry/redact.ts';
-import { bool, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
+import { bool, decimalNumber, flagName, loadOptions, optionDefault, optionsHelp, parseOptions, type OptionSet } from './options.ts';
 
 export { ConfigError, flagName } from './options.ts';
 // The operator builds its spec.auth from these, so patterns and methods are declared once.
@@ -28,9 +28,9 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[^\s:]+):(\d{1,5})$/, 'expected HOST:PORT, e.g. 0.0.0.0:1935')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 
-// Values from flags and env arrive as strings; these accept both forms.
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const seconds = (min: number, max: number) => z.coerce.number().min(min).max(max);
+// Values from flags and env arrive as text: the loader reads decimal digits only (options.ts).
+const int = (min: number, max: number) => decimalNumber(min, max, { whole: true });
+const seconds = (min: number, max: number) => decimalNumber(min, max, { whole: false });
 const MiB = 1024 * 1024;
 /**
  * The largest picture any level of H.264 (6.2: 139,264 macroblocks), HEVC and AV1 (6.x: MaxLumaPs,

@@ -19,6 +19,29 @@ export const bool = z.union([
   z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v)),
 ]);
 
+const DECIMAL_TEXT = { whole: /^\d+$/, fraction: /^\d+(\.\d+)?$/ };
+
+/**
+ * A number given as text (a flag, a variable, a query parameter) to its value
+ * when it is plain decimal digits (with a fraction unless `whole`); any other
+ * text stays text, for the schema to refuse. Not `Number()` (nor `z.coerce`),
+ * which reads '' as 0 and takes `1e2`, `0x10`, `+5` and ` 5 `.
+ */
+export function fromDecimalText(value: unknown, whole: boolean): unknown {
+  return typeof value === 'string' && DECIMAL_TEXT[whole ? 'whole' : 'fraction'].test(value) ? Number(value) : value;
+}
+
+/**
+ * A number from `min` to `max`, whole or not, with one message saying what it
+ * takes whatever is wrong with it. It stays a plain `z.number()` (the operator
+ * reads its bounds for the CRD); text reaches it through fromDecimalText.
+ */
+export function decimalNumber(min: number, max: number, { whole }: { whole: boolean }) {
+  const error = `expected ${whole ? 'a whole number' : 'a number'} from ${min} to ${max} in decimal digits`;
+  const number = z.number({ error }).min(min, { error }).max(max, { error });
+  return whole ? number.int({ error }) : number;
+}
+
 /** A list, or one string of items separated by commas (and spaces). */
 export const commaList = <Item extends z.ZodType>(item: Item, max: number) =>
   z.preprocess(
@@ -121,7 +144,7 @@ export function loadOptions<S extends z.ZodObject>(set: OptionSet<S>, argv: read
 
 /** Validates raw options, naming the flag and variable of any bad one. */
 export function parseOptions<S extends z.ZodObject>(set: OptionSet<S>, raw: Record<string, unknown>): z.infer<S> {
-  const result = set.schema.strict().safeParse(raw);
+  const result = set.schema.strict().safeParse(numbersFromText(set.schema, raw));
   if (result.success) return result.data as z.infer<S>;
   const lines = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '');
@@ -139,6 +162,16 @@ export function parseOptions<S extends z.ZodObject>(set: OptionSet<S>, raw: Reco
     return `--${flagName(key)}${variable ? ` (${variable})` : ''}: ${detail}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+/** Raw options with the text of every number option read as decimal digits (fromDecimalText). */
+function numbersFromText(schema: z.ZodObject, raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(raw).map(([key, value]) => {
+      const field = schema.shape[key] && unwrap(schema.shape[key]);
+      return [key, field instanceof z.ZodNumber ? fromDecimalText(value, field.isInt) : value];
+    }),
+  );
 }
 
 /** A YAML or JSON file holding a mapping of option: value. */

@@ -25,6 +25,9 @@ describe('auth rules', () => {
     expect(bad([{ method: 'callback', url: 'ftp://x/' }])).toThrow(/--auth-rules/);
     expect(bad([{ method: 'callback', url: 'http://auth/check', timeoutMs: 0 }])).toThrow(/--auth-rules/);
     expect(bad([{ method: 'open', secret: 'x' }])).toThrow(/--auth-rules/);
+    // Numbers inside the JSON are JSON numbers: text such as "1e3" is not read as one.
+    expect(bad([{ method: 'callback', url: 'http://auth/check', timeoutMs: '1e3' }])).toThrow(/--auth-rules .*timeoutMs/);
+    expect(bad([{ method: 'callback', url: 'http://auth/check', cacheSeconds: '0x10' }])).toThrow(/--auth-rules .*cacheSeconds/);
   });
 
   it('match by action, app pattern and key pattern', () => {

@@ -14,7 +14,7 @@ export const namePattern = z
   .regex(/^[A-Za-z0-9_.*?-]{1,128}$/, 'expected 1-128 characters of A-Z a-z 0-9 _ . - with * and ? as wildcards');
 
 const path = z.string().min(1).max(4096);
-const seconds = (max: number) => z.coerce.number().int().min(0).max(max);
+const seconds = (max: number) => z.int().min(0).max(max);
 
 const matched = {
   app: namePattern.default('*').describe('app pattern, e.g. live or team-*'),
@@ -75,7 +75,7 @@ const callbackRule = z
       .optional()
       .describe('URL the decision is POSTed to'),
     urlFile: path.optional().describe('file holding that URL (when it carries a credential)'),
-    timeoutMs: z.coerce
+    timeoutMs: z
       .number()
       .int()
       .min(50)

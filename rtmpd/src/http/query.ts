@@ -5,24 +5,19 @@
 // The playback routes ignore the parameters they do not name instead.
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
+import { decimalNumber, fromDecimalText } from '../options.ts';
 import { ApiError } from './errors.ts';
 
 /** What a route without query parameters takes. */
 export const noQuery = z.object({});
 
-const DECIMAL_DIGITS = /^\d+$/;
-
 /**
- * A whole-number parameter from `min` to `max`, in plain decimal digits: one
- * message says what it takes, whatever is wrong with it. Not `z.coerce`,
- * which reads an empty value as 0 (`?_HLS_msn=`) and takes `1e3`, `0x10`,
- * `+5` and ` 12 `; anything but digits stays a string and is refused.
+ * A whole-number parameter from `min` to `max`, in plain decimal digits, the
+ * same rule as rtmpd's numeric options (options.ts): an empty value
+ * (`?_HLS_msn=`), `1e3`, `0x10`, `+5` and ` 12 ` are refused with one message.
  */
-export function wholeNumber(min: number, max: number) {
-  const error = `expected a whole number from ${min} to ${max} in decimal digits`;
-  const digitsAsNumber = (v: unknown) => (typeof v === 'string' && DECIMAL_DIGITS.test(v) ? Number(v) : v);
-  return z.preprocess(digitsAsNumber, z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
-}
+export const wholeNumber = (min: number, max: number) =>
+  z.preprocess((value) => fromDecimalText(value, true), decimalNumber(min, max, { whole: true }));
 
 /** A query as Koa parses it: a parameter given more than once is an array. */
 type RawQuery = Record<string, string | string[] | undefined>;
