@@ -41,6 +41,7 @@ export type FleetConfig = Pick<
   | 'fleetTokenFile'
   | 'fleetLeaseSeconds'
   | 'idleTimeoutSeconds'
+  | 'maxMessageBytes'
 >;
 
 /** Whether the options ask for a fleet; throws when they do but are incomplete. */
@@ -129,7 +130,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   });
   await membership.start();
   await directory.start();
-  const relays = new Relays({ hub, directory, identity, token, log });
+  const relays = new Relays({ hub, directory, identity, token, log, maxTagBytes: config.maxMessageBytes });
   const claims = new StreamClaims({
     api,
     directory,
@@ -183,6 +184,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       leaseWrites: membership.writes + claims.writes + abandoned.writes,
       relays: relays.active,
       relaysStarted: relays.started,
+      relayFailures: relays.failures,
       // Alive, not merely present: the gauge shows an API server that falls behind on renewals.
       pods: directory.livePods().length,
       claims: claims.heldStreams().length,

@@ -10,6 +10,8 @@ import { claimLease, podLease, podLeaseName, type ClaimRecord, type PodRecord } 
 import { Relays } from './relays.ts';
 
 const flv = readFileSync(new URL('../flv/testdata/h264_aac.flv', import.meta.url));
+/** --max-message-bytes of the pods in these tests: 64 KiB, its least. */
+const maxTagBytes = 64 * 1024;
 const closers: (() => void)[] = [];
 afterEach(() => closers.splice(0).forEach((close) => close()));
 
@@ -49,7 +51,7 @@ describe('a relay from the owner pod', () => {
     });
     const logged: { msg: string; why?: string; err?: { message: string } }[] = [];
     const log = pino({}, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
-    const relays = new Relays({ hub, directory: directoryOwnedAt(await owner()), identity: 'this-pod', token: 't', log });
+    const relays = new Relays({ hub, directory: directoryOwnedAt(await owner()), identity: 'this-pod', token: 't', log, maxTagBytes });
     closers.push(
       () => relays.close(),
       () => hub.closeAll(),
@@ -64,11 +66,58 @@ describe('a relay from the owner pod', () => {
   });
 });
 
+describe('a relay from a peer that sends a tag over --max-message-bytes', () => {
+  it('ends at its 11-byte header, logged and counted as tag_too_large, without holding its body', async () => {
+    const header = flv.subarray(0, 13); // FLV header and PreviousTagSize0
+    // A video tag header declaring 16 MiB - 1, then its body dribbled and never finished.
+    const tagHeader = Buffer.from([9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
+    let writes: NodeJS.Timeout | undefined;
+    const hostile = (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'video/x-flv' });
+      res.write(Buffer.concat([header, tagHeader]));
+      writes = setInterval(() => res.write(Buffer.alloc(64 * 1024)), 5);
+    };
+    const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
+    const logged: { msg: string; why?: string; reason?: string }[] = [];
+    const log = pino({}, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
+    const relays = new Relays({
+      hub,
+      directory: directoryOwnedAt(await owner(hostile)),
+      identity: 'this-pod',
+      token: 't',
+      log,
+      maxTagBytes,
+    });
+    closers.push(
+      () => clearInterval(writes),
+      () => relays.close(),
+      () => hub.closeAll(),
+    );
+
+    relays.pull('live', 'cam');
+    for (const deadline = Date.now() + 5000; relays.active > 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
+    expect(relays.active).toBe(0);
+    expect(relays.failures).toEqual({ tag_too_large: 1, bad_flv: 0, media: 0 });
+    expect(logged.find((l) => l.msg === 'fleet: relay ended')).toMatchObject({
+      reason: 'tag_too_large',
+      why: `the owner sent an FLV tag of ${0xffffff} bytes, over --max-message-bytes ${maxTagBytes}`,
+    });
+  });
+});
+
 describe('a subscriber on a pod that does not own the stream', () => {
   const silent = pino({ level: 'silent' });
   const hubWithRelaysTo = (address: string, o: { identity?: string; lingerMs?: number } = {}) => {
     const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
-    const relays = new Relays({ hub, directory: directoryOwnedAt(address), identity: 'this-pod', token: 't', log: silent, ...o });
+    const relays = new Relays({
+      hub,
+      directory: directoryOwnedAt(address),
+      identity: 'this-pod',
+      token: 't',
+      log: silent,
+      maxTagBytes,
+      ...o,
+    });
     hub.remote = relays;
     closers.push(
       () => relays.close(),
@@ -152,7 +201,7 @@ describe('the owner as this pod’s watch of the Leases last saw it', () => {
     await directory.start();
     clock = 60_000;
     const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
-    const relays = new Relays({ hub, directory, identity: 'edge-1_b', token: 't', log: silent });
+    const relays = new Relays({ hub, directory, identity: 'edge-1_b', token: 't', log: silent, maxTagBytes });
     hub.remote = relays;
     closers.push(
       () => relays.close(),

@@ -9,7 +9,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { splitHostPort } from '../config.ts';
 import { request } from '../http/required-modules.ts';
-import { FlvDemuxer, type FlvTagRecord } from '../flv/demux.ts';
+import { FlvDemuxer, FlvTagTooLargeError, type FlvTagRecord } from '../flv/demux.ts';
 import { pushFlvTags } from '../flv/publish.ts';
 import type { RemoteStreams, StreamHub } from '../hub/hub.ts';
 import { streamId as idOf } from '../hub/names.ts';
@@ -25,6 +25,8 @@ export interface RelaysOptions {
   identity: string;
   token: string;
   log: Logger;
+  /** --max-message-bytes: a relayed tag is held to what a publisher's message is. */
+  maxTagBytes: number;
   /** A relay nobody has watched for this long is ended. */
   lingerMs?: number;
   /** A relay that received nothing for this long is ended (an owner that vanished without closing). */
@@ -32,6 +34,9 @@ export interface RelaysOptions {
 }
 
 const SWEEP_MS = 1000;
+
+/** Why a relay failed, for rtmpd_fleet_relay_failures_total: a tag over --max-message-bytes, other bad FLV, media the hub threw on. */
+export type RelayFailure = 'tag_too_large' | 'bad_flv' | 'media';
 
 export class Relays implements RemoteStreams {
   /**
@@ -50,6 +55,8 @@ export class Relays implements RemoteStreams {
   private readonly timer: NodeJS.Timeout;
   /** Relays started, for /metrics. */
   started = 0;
+  /** Relays failed, by reason, for /metrics. */
+  readonly failures: Record<RelayFailure, number> = { tag_too_large: 0, bad_flv: 0, media: 0 };
 
   constructor(o: RelaysOptions) {
     this.o = { lingerMs: 5000, stallMs: 15_000, ...o };
@@ -74,6 +81,7 @@ export class Relays implements RemoteStreams {
       owner: owner.claim,
       address: owner.pod.httpAddress,
       onEnd: () => this.forget(id, relay),
+      onFailure: (reason) => this.failures[reason]++,
     });
     this.relays.set(id, relay);
     this.started++;
@@ -126,6 +134,7 @@ interface RelayOptions extends Required<RelaysOptions> {
   owner: ClaimRecord;
   address: string;
   onEnd: () => void;
+  onFailure: (reason: RelayFailure) => void;
 }
 
 class Relay {
@@ -136,7 +145,7 @@ class Relay {
   private readonly o: RelayOptions;
   private req: ClientRequest | undefined;
   private stream: Stream | undefined;
-  private readonly demuxer = new FlvDemuxer();
+  private readonly demuxer: FlvDemuxer;
   private lastDataAt = performance.now();
   private unwatchedSince = performance.now();
   private ended = false;
@@ -144,6 +153,7 @@ class Relay {
   constructor(o: RelayOptions) {
     this.o = o;
     this.owner = o.owner;
+    this.demuxer = new FlvDemuxer({ maxTagBytes: o.maxTagBytes });
   }
 
   start(): void {
@@ -166,10 +176,14 @@ class Relay {
   }
 
   /** Ends the relay and, with it, the local stream: its players are told it was unpublished. */
-  stop(why: string): void {
+  stop(why: string, failure?: RelayFailure): void {
     if (this.ended) return;
     this.ended = true;
-    this.o.log.info({ stream: idOf(this.o.app, this.o.key), owner: this.o.address, why }, 'fleet: relay ended');
+    const fields = { stream: idOf(this.o.app, this.o.key), owner: this.o.address, why };
+    if (failure) {
+      this.o.onFailure(failure);
+      this.o.log.warn({ ...fields, reason: failure }, 'fleet: relay ended');
+    } else this.o.log.info(fields, 'fleet: relay ended');
     this.req?.destroy();
     if (this.stream) this.o.hub.unpublish(this.stream);
     else this.failure.abort();
@@ -204,7 +218,9 @@ class Relay {
     try {
       tags = this.demuxer.push(chunk);
     } catch (err) {
-      return this.stop(`bad FLV from the owner: ${(err as Error).message}`);
+      if (err instanceof FlvTagTooLargeError)
+        return this.stop(`the owner sent an FLV tag of ${err.size} bytes, over --max-message-bytes ${err.limit}`, 'tag_too_large');
+      return this.stop(`bad FLV from the owner: ${(err as Error).message}`, 'bad_flv');
     }
     try {
       pushFlvTags(this.stream, tags, now);
@@ -212,7 +228,7 @@ class Relay {
       // Bad AMF from the owner, or a bug of ours that Stream throws on: it ends this relay, as it
       // closes a publisher's connection, and does not reach the process as an uncaught exception.
       this.o.log.error({ stream: this.stream.id, owner: this.o.address, err }, 'fleet: relay failed on the media');
-      this.stop(`failed on the media: ${(err as Error).message}`);
+      this.stop(`failed on the media: ${(err as Error).message}`, 'media');
     }
   }
 }

@@ -4,7 +4,7 @@ import { MediaParseError } from '../codec/errors.ts';
 import { expectResultOrMediaParseError } from '../../test/support/malformed.ts';
 import { prng, randomInt } from '../../test/support/random.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
-import { FlvDemuxer } from './demux.ts';
+import { FlvDemuxer, FlvTagTooLargeError } from './demux.ts';
 import { FLV_FILE_HEADER, flvTag } from './mux.ts';
 
 const fixture = (name: string) => new URL(`./testdata/${name}`, import.meta.url).pathname;
@@ -45,6 +45,16 @@ describe('FlvDemuxer', () => {
     const d = new FlvDemuxer();
     const tags = d.push(file);
     expect(tags.every((t) => t.body.buffer === file.buffer)).toBe(true);
+  });
+
+  it('refuses a tag over maxTagBytes from its 11-byte header, before holding its body, and takes one of that size', () => {
+    const header = FLV_FILE_HEADER(false, true);
+    const atLimit = new FlvDemuxer({ maxTagBytes: 1000 }).push(Buffer.concat([header, flvTag('video', 0, Buffer.alloc(1000, 0x17))]));
+    expect(atLimit.map((t) => t.body.length)).toEqual([1000]);
+    const d = new FlvDemuxer({ maxTagBytes: 1000 });
+    expect(() => d.push(Buffer.concat([header, flvTag('video', 0, Buffer.alloc(1001, 0x17)).subarray(0, 11)]))).toThrow(
+      new FlvTagTooLargeError(1001, 1000),
+    );
   });
 
   it('handles TimestampExtended', () => {

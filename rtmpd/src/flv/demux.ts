@@ -18,14 +18,31 @@ export interface FlvTagRecord {
   body: Buffer;
 }
 
+/** A tag whose body is larger than the demuxer takes: refused from its header, before its body is held. */
+export class FlvTagTooLargeError extends MediaParseError {
+  override name = 'FlvTagTooLargeError';
+
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(`FLV tag of ${size} bytes exceeds the limit of ${limit}`);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
 /**
  * Incremental FLV parser: feed it the byte stream in chunks of any size.
  * Validates the signature, tag types and every PreviousTagSize; throws
  * MediaParseError on garbage (after which the demuxer is unusable). A tag's
- * size field has 24 bits, so a tag holds less than 16 MiB. Tags that arrive
- * whole are not copied; a tag split across chunks is assembled with one concat.
+ * size field has 24 bits, so a tag holds less than 16 MiB; `maxTagBytes`
+ * bounds the body lower, so a partial tag holds at most that plus its header
+ * and the chunk that brought it. Tags that arrive whole are not copied; a tag
+ * split across chunks is assembled with one concat.
  */
 export class FlvDemuxer {
+  readonly #maxTagBytes: number;
   #header: FlvFileHeader | undefined;
   /** Pending bytes not yet consumed, as a list to avoid repeated concats. */
   #chunks: Buffer[] = [];
@@ -33,6 +50,10 @@ export class FlvDemuxer {
   /** Bytes needed before the next parse step can make progress. */
   #need = 13;
   #failed = false;
+
+  constructor({ maxTagBytes = 0xffffff }: { maxTagBytes?: number } = {}) {
+    this.#maxTagBytes = maxTagBytes;
+  }
 
   /** The file header once it has been read. */
   get header(): FlvFileHeader | undefined {
@@ -63,6 +84,7 @@ export class FlvDemuxer {
         const kind = mediaKindOfTagType(type);
         if (kind === undefined) throw new MediaParseError(`unknown FLV tag type ${type}`);
         const size = (data[pos + 1]! << 16) | (data[pos + 2]! << 8) | data[pos + 3]!;
+        if (size > this.#maxTagBytes) throw new FlvTagTooLargeError(size, this.#maxTagBytes);
         const total = 11 + size + 4;
         if (data.length - pos < total) {
           this.#need = total;

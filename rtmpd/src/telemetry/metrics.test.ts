@@ -246,6 +246,7 @@ describe('RtmpdMetrics', () => {
       claims: 1,
       relays: 1,
       relaysStarted: 1,
+      relayFailures: { tag_too_large: 2, bad_flv: 0, media: 1 },
       leaseWrites: 0,
       abandonedLeasesDeleted: { pod: 1, claim: 3 },
     }));
@@ -264,6 +265,8 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_fleet_relay_dropped_frames_total')).toBe(hub.relayFramesDropped);
     expect(m.get('rtmpd_fleet_abandoned_leases_deleted_total{kind="pod"}')).toBe(1);
     expect(m.get('rtmpd_fleet_abandoned_leases_deleted_total{kind="claim"}')).toBe(3);
+    expect(m.get('rtmpd_fleet_relay_failures_total{reason="tag_too_large"}')).toBe(2);
+    expect(m.get('rtmpd_fleet_relay_failures_total{reason="media"}')).toBe(1);
     expect(m.get('rtmpd_stream_dropped_frames_total{app="live",key="owned",source="publisher"}')).toBe(0);
     // The hub's sweep counts a stalled relay apart (hub.test.ts); the scrape reads that count.
     hub.relaysStalledClosed = 3;

@@ -420,6 +420,8 @@ export interface FleetCounters {
   claims: number;
   relays: number;
   relaysStarted: number;
+  /** Relays ended by a failure, by reason (fleet/relays.ts RelayFailure). */
+  relayFailures: Record<string, number>;
   leaseWrites: number;
   /** Leases of pods killed without the operator, deleted by this pod (fleet/abandoned.ts). */
   abandonedLeasesDeleted: { pod: number; claim: number };
@@ -612,11 +614,17 @@ export class RtmpdMetrics {
 
   /** A pod of a fleet: its series exist only then. */
   watchFleet(stats: () => FleetCounters): void {
-    const read = (field: Exclude<keyof FleetCounters, 'abandonedLeasesDeleted'>) => () => [{ value: stats()[field] }];
+    const read = (field: Exclude<keyof FleetCounters, 'abandonedLeasesDeleted' | 'relayFailures'>) => () => [{ value: stats()[field] }];
     this.add('rtmpd_fleet_pods', 'Pods of the fleet whose Lease this pod sees alive, itself included.', 'gauge', read('pods'));
     this.add('rtmpd_fleet_claims', 'Stream claims this pod holds (streams it owns).', 'gauge', read('claims'));
     this.add('rtmpd_fleet_relays', 'Streams relayed into this pod from their owners now.', 'gauge', read('relays'));
     this.add('rtmpd_fleet_relays_started_total', 'Relays started from another pod.', 'counter', read('relaysStarted'));
+    this.add(
+      'rtmpd_fleet_relay_failures_total',
+      "Relays from another pod ended by a failure, by reason: tag_too_large (the owner sent an FLV tag over --max-message-bytes, refused from its header), bad_flv (other malformed FLV), media (the owner's media could not be relayed here).",
+      'counter',
+      () => Object.entries(stats().relayFailures).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
     this.add(
       'rtmpd_fleet_relay_dropped_frames_total',
       "Frames this pod did not send to other pods relaying its streams (a relay's queue passed --player-max-buffer-bytes): every player there missed them.",
