@@ -18,6 +18,7 @@ import { Webhooks } from '../webhooks/webhooks.ts';
 import { listRecordings } from './catalog.ts';
 import { Recorder } from './recorder.ts';
 import { indexerFor } from './recording-index.ts';
+import { DISK_QUEUE_MAX_BYTES } from './segment-file.ts';
 
 const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
@@ -234,18 +235,52 @@ describe('Recorder', () => {
   it('goes on at the next keyframe after a dropped FLV batch, never with frames that need the lost one', async () => {
     const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 60 });
     const stream = publish('live', 'gap');
-    // Tags are written in batches every 200 ms: the one from 1 s to 3 s holds 36 MiB, more than may queue behind the
-    // first (the disk has written nothing yet: the timers run while no I/O can).
+    // Three 12 MiB frames from 1 s, an append each (FLV_BATCH_MAX_BYTES): the third is more than may queue behind
+    // the first two (the disk has written nothing yet: the timers run while no I/O can).
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
+    const tags = withHugeFrames([1000, 1040, 1080], 12 << 20);
     pushInBatches(stream, tags, [1000, 3001]);
     hub.unpublish(stream);
     await recorder.close();
     const [file] = await listRecordings(storageDir);
     const video = (await readFlvFile(file!.path)).tags.filter((t) => t.kind === 'video' && t.body[1] === 1);
     const afterGap = video.findIndex((t, i) => i > 0 && t.timestamp - video[i - 1]!.timestamp > 100);
-    expect(video[afterGap]!.timestamp).toBe(4000);
+    expect(video[afterGap - 1]!.timestamp).toBe(1040);
+    expect(video[afterGap]!.timestamp).toBe(2000);
     expect(video[afterGap]!.body[0]! >> 4).toBe(1); // a keyframe
+  });
+
+  it('writes a fast FLV stream in appends of about 1 MiB and, once the disk is 32 MiB behind, drops them, logged and counted', async () => {
+    const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
+    const lines: { level: number; msg: string; dropped?: number; queued?: number }[] = [];
+    const log = pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const recorder = new Recorder({
+      hub: newHub(),
+      storageDir,
+      config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
+      logger: log,
+    });
+    // 3 s of 1 MiB frames (210 Mb/s), pushed at once: the disk writes nothing meanwhile (no I/O runs during the push),
+    // and no 200 ms batch timer fires either.
+    const frames = clip.filter((t) => t.kind === 'video' && t.body[1] === 1).map((t) => t.timestamp);
+    push(
+      publish('live', 'fast'),
+      0,
+      withHugeFrames(frames, 1 << 20).filter((t) => t.timestamp < 3000),
+    );
+    hub.closeAll();
+    await recorder.close();
+    const [file, ...others] = await listRecordings(storageDir);
+    expect(others).toEqual([]);
+    // What the stream queued for the disk is the file: the bound, not the 75 MiB sent.
+    expect(file!.size).toBeLessThanOrEqual(DISK_QUEUE_MAX_BYTES);
+    expect(file!.size).toBeGreaterThan(DISK_QUEUE_MAX_BYTES - (3 << 20));
+    expect(recorder.stats.dropped).toBeGreaterThan(0);
+    const warnings = lines.filter((l) => l.msg.startsWith('recording dropped media: the disk is 32 MiB behind this stream'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings[0]).toMatchObject({ level: 40, dropped: expect.any(Number), queued: expect.any(Number) });
+    expect(warnings[0]!.dropped! + warnings[0]!.queued!).toBeGreaterThan(DISK_QUEUE_MAX_BYTES);
+    expect(warnings[0]!.dropped!).toBeLessThan(3 << 20);
   });
 
   /** Pushes the tags in parts, each once the disk has written everything before it: nothing is queued when it comes. */
@@ -257,40 +292,33 @@ describe('Recorder', () => {
     }
   }
 
-  for (const format of ['fmp4', 'flv'] as const) {
-    it(`writes a ${format} append larger than the disk queue that comes while nothing is queued (a 33 MiB keyframe; FLV: 200 ms of tags)`, async () => {
-      const { storageDir, recorder } = await startRecorder({
-        recordingFormat: format,
-        recordingSegmentSeconds: 60,
-        recordingFragmentSeconds: 1,
-      });
-      const stream = publish('live', 'big');
-      // The fragment from 2 s holds a 33 MiB keyframe, cut at the sample after it (8 MiB, MAX_FRAGMENT_BYTES, are passed).
-      // FLV: the batch from 2 s to 2.1 s, three 12 MiB frames.
-      const tags = format === 'fmp4' ? withHugeFrames([2000], 33 << 20) : withHugeFrames([2000, 2040, 2080], 12 << 20);
-      const keyframe = tags.findIndex((t) => t.kind === 'video' && t.timestamp === 2000);
-      const cut = format === 'fmp4' ? keyframe + 1 : tags.findIndex((t) => t.timestamp > 1960);
-      const end = format === 'fmp4' ? keyframe + 2 : tags.findIndex((t) => t.timestamp > 2080);
-      await pushWhenDrained(recorder, stream, [tags.slice(0, cut), tags.slice(cut, end), tags.slice(end)]);
-      hub.unpublish(stream);
-      await recorder.close();
-      expect(recorder.stats.dropped).toBe(0);
-      const [file, ...others] = await listRecordings(storageDir);
-      expect(others).toEqual([]);
-      expect(file!.size).toBeGreaterThan(33 << 20);
-      expect(recorder.stats.bytesWritten).toBe(file!.size);
-      expect((await countFrames(file!.path)).frames['h264']).toBe(150);
-    });
-  }
+  // An FLV append is at most FLV_BATCH_MAX_BYTES plus one tag (under 16 MiB): never larger than the queue.
+  it('writes an fMP4 append larger than the disk queue that comes while nothing is queued (a 33 MiB keyframe)', async () => {
+    const { storageDir, recorder } = await startRecorder({ recordingSegmentSeconds: 60, recordingFragmentSeconds: 1 });
+    const stream = publish('live', 'big');
+    // The fragment from 2 s holds a 33 MiB keyframe, cut at the sample after it (8 MiB, MAX_FRAGMENT_BYTES, are passed).
+    const tags = withHugeFrames([2000], 33 << 20);
+    const cut = tags.findIndex((t) => t.kind === 'video' && t.timestamp === 2000) + 1;
+    await pushWhenDrained(recorder, stream, [tags.slice(0, cut), tags.slice(cut, cut + 1), tags.slice(cut + 1)]);
+    hub.unpublish(stream);
+    await recorder.close();
+    expect(recorder.stats.dropped).toBe(0);
+    const [file, ...others] = await listRecordings(storageDir);
+    expect(others).toEqual([]);
+    expect(file!.size).toBeGreaterThan(33 << 20);
+    expect(recorder.stats.bytesWritten).toBe(file!.size);
+    expect((await countFrames(file!.path)).frames['h264']).toBe(150);
+  });
 
   it('keeps a new decoder config that comes while an FLV file waits for a keyframe after a dropped batch', async () => {
     const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 60 });
     const stream = publish('live', 'gap');
-    // As in the test above, the batch from 1 s to 3 s is dropped; then the publisher goes on at 640x360.
-    const tags = withHugeFrames([1000, 2000, 3000], 12 << 20);
+    // As in the test above, the third of three 12 MiB frames is dropped, the last before 3 s; then the publisher goes
+    // on at 640x360.
+    const tags = withHugeFrames([2880, 2920, 2960], 12 << 20);
     const bigger = (await readFlvFile(await lavfiClip({ width: 640, height: 360, seconds: 2 }))).tags.filter((t) => t.kind !== 'data');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    pushInBatches(stream, tags, [1000, 3001], 3001);
+    pushInBatches(stream, tags, [1000, 3000], 3000);
     push(stream, 3040, bigger);
     hub.unpublish(stream);
     await recorder.close();
@@ -298,7 +326,7 @@ describe('Recorder', () => {
     expect(others).toEqual([]);
     const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', file!.path, '-f', 'null', '-']);
     expect(stderr).toBe('');
-    expect((await countFrames(file!.path)).frames['h264']).toBe(25 + 50);
+    expect((await countFrames(file!.path)).frames['h264']).toBe(74 + 50); // to 2.92 s, then the 640x360 ones
   });
 
   it('removes a file whose first fMP4 fragment is dropped; the next keyframe starts the next file, named by its time', async () => {
@@ -322,10 +350,10 @@ describe('Recorder', () => {
   it('removes a file whose first FLV tags are dropped; the next keyframe starts the next file, with its headers there', async () => {
     const { storageDir, recorder } = await startRecorder({ recordingFormat: 'flv', recordingSegmentSeconds: 3 });
     const stream = publish('live', 'first');
-    // The second file starts at the 3 s keyframe; the tags of its first batch (200 ms) hold 36 MiB, more than may
-    // queue behind the first file's (the disk has written nothing yet: the timers run while no I/O can).
+    // The second file starts at the 3 s keyframe, which holds 12 MiB: more than may queue behind the first file's
+    // two 12 MiB frames before it (the disk has written nothing yet: the timers run while no I/O can).
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const tags = withHugeFrames([3000, 3040, 3080], 12 << 20);
+    const tags = withHugeFrames([2880, 2920, 3000], 12 << 20);
     pushInBatches(stream, tags, [3000, 3100]);
     hub.unpublish(stream);
     await recorder.close();
@@ -398,10 +426,10 @@ describe('Recorder', () => {
     it(`resumes an intra-refresh ${format} recording in a new file 5 minutes after the file whose append at ${dropAtMs} ms was dropped`, async () => {
       const { storageDir, recorder } = await startRecorder({ recordingFormat: format });
       const stream = publish('live', 'refresh');
-      // 36 MiB from dropAtMs, more than may queue behind what came before (the disk has written nothing yet: the
-      // timers, which write FLV batches, run while no I/O can).
+      // 12 MiB frames to dropAtMs, an append each: the third is more than may queue behind the first two (the disk
+      // has written nothing yet: the timers, which write FLV batches, run while no I/O can).
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-      const tags = withHugeFrames([dropAtMs, dropAtMs + 100, dropAtMs + 200], 12 << 20, intraRefresh(610));
+      const tags = withHugeFrames([dropAtMs - 200, dropAtMs - 100, dropAtMs], 12 << 20, intraRefresh(610));
       pushInBatches(stream, tags, [dropAtMs, dropAtMs + 300]);
       hub.unpublish(stream);
       await recorder.close();

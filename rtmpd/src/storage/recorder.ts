@@ -14,7 +14,7 @@ import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RecordingTrace } from '../telemetry/tracing.ts';
 import { recordingFileName, type RecordingFormat } from './catalog.ts';
-import { DiskBacklog, SegmentFile } from './segment-file.ts';
+import { DiskBacklog, DISK_QUEUE_MAX_BYTES, SegmentFile } from './segment-file.ts';
 
 type RecordingConfig = Pick<
   Config,
@@ -169,8 +169,15 @@ function maxFileSeconds(segmentSeconds: number): number {
   return Math.max(4 * segmentSeconds, MAX_KEYFRAME_GAP_SECONDS);
 }
 
-/** FLV tags are gathered this long and written as one append. */
+/** FLV tags are gathered this long, or until they reach FLV_BATCH_MAX_BYTES, and written as one append. */
 const FLV_BATCH_MS = 200;
+/**
+ * A fast stream's 200 ms (50 Mb/s: 1.25 MB) leave at this size instead: what a
+ * recording gathers stays this plus one tag (after a codec switch: the audio
+ * held for the file, which the first packet's append takes with it), and no
+ * append is larger than what the disk queue is sized by.
+ */
+const FLV_BATCH_MAX_BYTES = 1024 * 1024;
 
 /** FLV tags of one audio codec held for the next file, from the switch to it (at `start`) on. */
 interface HeldFlvAudio {
@@ -213,6 +220,7 @@ class StreamRecording implements Subscriber {
   /** Each track's last timestamp (a track may run behind the other). */
   private readonly flvLast = { audio: 0, video: 0 };
   private flvBatch: Buffer[] = [];
+  private flvBatchBytes = 0;
   private flvTimer: NodeJS.Timeout | undefined;
   /** The audio codec of the open file's frames. */
   private flvAudioCodec: AudioCodec | undefined;
@@ -328,9 +336,10 @@ class StreamRecording implements Subscriber {
     if ((this.resyncing && !fragment.independent) || file.isFailed) this.o.stats.dropped++;
     else if (file.append(fragment.bytes)) this.resyncing = false;
     else if (file.hasMedia) {
-      this.resyncing = true;
+      this.diskBehind(fragment.bytes.length);
       this.fragmenter!.cutFragment();
     } else {
+      this.diskBehind(fragment.bytes.length);
       // Its first fragment was lost: the file (its header alone) is removed rather than go on at a later keyframe
       // under a name that says it started here; the next keyframe starts a segment and a file.
       this.endFile();
@@ -373,6 +382,7 @@ class StreamRecording implements Subscriber {
     }
     if (startsGop) this.resyncing = false;
     this.batchFlv((packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body)));
+    if (this.flvBatchBytes >= FLV_BATCH_MAX_BYTES) this.flushFlv();
   }
 
   /**
@@ -469,23 +479,47 @@ class StreamRecording implements Subscriber {
 
   private batchFlv(tag: Buffer): void {
     this.flvBatch.push(tag);
+    this.flvBatchBytes += tag.length;
     this.flvTimer ??= setTimeout(() => this.flushFlv(), FLV_BATCH_MS);
+  }
+
+  /** The tags gathered, taken out of the batch. */
+  private takeFlvBatch(): Buffer[] {
+    const batch = this.flvBatch;
+    this.flvBatch = [];
+    this.flvBatchBytes = 0;
+    return batch;
   }
 
   private flushFlv(): void {
     clearTimeout(this.flvTimer);
     this.flvTimer = undefined;
-    const batch = this.flvBatch;
-    this.flvBatch = [];
+    const bytes = this.flvBatchBytes;
+    const batch = this.takeFlvBatch();
     if (batch.length === 0 || !this.file) return;
     if (this.file.isFailed) {
       this.o.stats.dropped++;
       return;
     }
-    if (this.file.append(Buffer.concat(batch))) return;
-    this.resyncing = true;
+    if (this.file.append(Buffer.concat(batch, bytes))) return;
+    this.diskBehind(bytes);
     // Its first tags were lost: the file (its header alone) is removed, and the next keyframe starts a new one.
     if (!this.file.hasMedia) this.endFile();
+  }
+
+  /**
+   * An append of `bytes` was dropped: the disk is DISK_QUEUE_MAX_BYTES behind
+   * (SegmentFile counts it). Nothing more goes in until a keyframe (resyncing);
+   * the first drop of such a run is logged, so a disk slower than the stream
+   * shows as one line per gap in the file, not one per append.
+   */
+  private diskBehind(bytes: number): void {
+    if (!this.resyncing)
+      this.o.logger.warn(
+        { dropped: bytes, queued: this.backlog.bytes },
+        `recording dropped media: the disk is ${DISK_QUEUE_MAX_BYTES >> 20} MiB behind this stream; the file goes on at the next keyframe`,
+      );
+    this.resyncing = true;
   }
 
   /** Whether a new file may be opened: recording, or a stopped recording whose retry is due. */
@@ -555,7 +589,7 @@ class StreamRecording implements Subscriber {
   private onFileError(file: SegmentFile, trace: RecordingTrace, err: NodeJS.ErrnoException): void {
     if (this.file === file) {
       this.file = undefined;
-      this.flvBatch = [];
+      this.takeFlvBatch();
     }
     this.o.stats.errors++;
     const full = err.code === 'ENOSPC' || err.code === 'EDQUOT';

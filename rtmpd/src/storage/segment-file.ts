@@ -11,11 +11,10 @@ import { dirname } from 'node:path';
  * Bytes a stream's files may hold queued for the disk before further appends
  * are dropped (and counted). An append that comes while nothing is queued is
  * taken whatever its size: the fragmenter has already held it, and dropping
- * it would lose every append larger than this (a frame that large, or an
- * FLV batch of 200 ms above 1.3 Gb/s). What a stream holds stays under this
- * plus its largest append.
+ * it would lose every append larger than this (a frame that large). What a
+ * stream holds stays under this plus its largest append.
  */
-const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+export const DISK_QUEUE_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The bytes a stream's files (the open one and those still being written out) hold queued for the disk. */
 export class DiskBacklog {
@@ -23,7 +22,7 @@ export class DiskBacklog {
 
   /** Whether an append of `bytes` may be queued now. */
   admits(bytes: number): boolean {
-    return this.bytes === 0 || this.bytes + bytes <= MAX_QUEUED_BYTES;
+    return this.bytes === 0 || this.bytes + bytes <= DISK_QUEUE_MAX_BYTES;
   }
 }
 
@@ -92,7 +91,7 @@ export class SegmentFile {
 
   /**
    * Queues an append; false when it is not: the file has failed (or ends),
-   * or the stream's files are MAX_QUEUED_BYTES behind (then it counts as dropped).
+   * or the stream's files are DISK_QUEUE_MAX_BYTES behind (then it counts as dropped).
    */
   append(bytes: Buffer): boolean {
     if (this.failed || this.ending) return false;
