@@ -1,13 +1,11 @@
 // rtmpd assembled: hub, recorder, snapshots, RTMP and HTTP servers, metrics.
 // main.ts wraps this in a process; tests and the benchmark start it in-process.
-import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { watchPath, type WatchedPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
-import { ConfigError } from './options.ts';
 import { createHttpApp } from './http/app.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
@@ -22,6 +20,7 @@ import { BitrateMeter } from './hub/bitrate.ts';
 import { StreamHub } from './hub/hub.ts';
 import { startRtmpServer, type RtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
+import { createDir } from './storage/create-dir.ts';
 import { Recorder } from './storage/recorder.ts';
 import { Retention } from './storage/retention.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -71,15 +70,6 @@ interface Parts {
   apiTokens: WatchedPath<string[]> | undefined;
   fleet: Fleet | undefined;
   rtmp: RtmpServer;
-}
-
-/** A directory rtmpd cannot create is the user's to fix, as a bad flag is: a ConfigError naming the option. */
-async function createDir(dir: string, option: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new ConfigError(`${option} ${dir}: cannot create it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
 }
 
 export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd> {

@@ -80,6 +80,31 @@ describe('a port already in use', () => {
     expect(fatal[0]!.err).toBeUndefined();
   });
 
+  // Node's recursive mkdir never returned under /proc (its mkdir answers ENOENT with the parent there).
+  it.each([
+    ['/proc', 'proc'],
+    ['/sys', 'sysfs'],
+  ])('ends rtmpd with one line when --storage-dir is under %s, a kernel file system, exit 2', async (root, type) => {
+    const storage = join(root, 'rtmpd-recordings', 'live');
+    const { code, stdout } = await run([
+      serverEntry(),
+      '--rtmp-bind',
+      '127.0.0.1:0',
+      '--http-bind',
+      '127.0.0.1:0',
+      '--storage-dir',
+      storage,
+      '--keyframe-dir',
+      join(dir, 'keyframes'),
+    ]);
+    expect(code).toBe(2);
+    expect(errorLogLines(stdout)).toEqual([
+      expect.objectContaining({
+        msg: `--storage-dir ${storage}: ${root} is a ${type} file system, kernel state, not storage; choose a directory on a disk or a volume`,
+      }),
+    ]);
+  });
+
   it.each(['metrics-bind', 'health-bind'])('ends the operator with one line naming --%s', async (flag) => {
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(
