@@ -232,7 +232,7 @@ async function startFleetPod(
 /** Who may publish, play and use the API: the auth rules, and the API tokens when a file holds them. */
 async function startAccess(config: Config, hub: StreamHub, transcodes: Transcodes, logger: Logger) {
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
-    throw new Error('--api-read-access token and --metrics-access token need --api-token-file');
+    throw new ConfigError('--api-read-access token and --metrics-access token need --api-token-file');
   const authorizer = await Authorizer.start({ config, hub, logger, renditions: transcodes });
   const apiTokens = config.apiTokenFile
     ? await watchPath({

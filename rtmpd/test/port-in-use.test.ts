@@ -143,22 +143,27 @@ describe('start-up checks of rtmpd', () => {
     ]);
   });
 
-  it.each(['--metrics-access', '--api-read-access'])('ends rtmpd on %s token without --api-token-file, naming both', async (flag) => {
-    const { code, stdout } = await run([
-      serverEntry(),
-      ...[
-        '--rtmp-bind',
-        '127.0.0.1:0',
-        '--http-bind',
-        '127.0.0.1:0',
-        '--storage-dir',
-        join(dir, 'storage'),
-        '--keyframe-dir',
-        join(dir, 'keyframes'),
-      ],
-      ...[flag, 'token'],
-    ]);
-    expect(code).not.toBe(0);
-    expect(stdout).toContain('--api-read-access token and --metrics-access token need --api-token-file');
-  });
+  it.each(['--metrics-access', '--api-read-access'])(
+    'ends rtmpd, exit 2, on %s token without --api-token-file: one line naming both',
+    async (flag) => {
+      const { code, stdout } = await run([
+        serverEntry(),
+        ...[
+          '--rtmp-bind',
+          '127.0.0.1:0',
+          '--http-bind',
+          '127.0.0.1:0',
+          '--storage-dir',
+          join(dir, 'storage'),
+          '--keyframe-dir',
+          join(dir, 'keyframes'),
+        ],
+        ...[flag, 'token'],
+      ]);
+      expect(code).toBe(2);
+      const fatal = errorLogLines(stdout);
+      expect(fatal).toEqual([expect.objectContaining({ msg: '--api-read-access token and --metrics-access token need --api-token-file' })]);
+      expect(fatal[0]!.err).toBeUndefined();
+    },
+  );
 });
