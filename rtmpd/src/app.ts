@@ -6,6 +6,7 @@ import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { watchPath, type WatchedPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
+import { ConfigError } from './options.ts';
 import { createHttpApp } from './http/app.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
