@@ -61,6 +61,10 @@ describe('operator flags', () => {
     expect(() => parseFlags(['--log-level=verbose'], {})).toThrow(/--log-level \(LOG_LEVEL\): .*got "verbose"/);
     expect(() => parseFlags([], { LOG_LEVEL: 'loud' })).toThrow(/--log-level \(LOG_LEVEL\)/);
     expect(() => parseFlags(['--workers=0'], {})).toThrow(/--workers \(WORKERS\)/);
+    for (const notDecimal of ['0x10', '1e1', '+5', ' 5', ''])
+      expect(() => parseFlags([`--workers=${notDecimal}`], {}), notDecimal).toThrow(
+        /--workers \(WORKERS\): expected a whole number from 1 to 64 in decimal digits/,
+      );
     expect(() => parseFlags(['--metrics-bind=8080'], {})).toThrow(/--metrics-bind \(METRICS_BIND\): expected HOST:PORT/);
     expect(() => parseFlags(['--nope'], {})).toThrow(/--nope/);
   });

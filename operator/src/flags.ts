@@ -1,7 +1,7 @@
 // The operator's command line: one zod schema read by the loader rtmpd uses
 // (flags over environment variables over defaults), so --help, defaults and
 // the checks come from here alone.
-import { bool, ConfigError, loadOptions, optionsHelp, optionsTable, type OptionSet } from '@flux-rtmpd/rtmpd/options';
+import { bool, ConfigError, decimalNumber, loadOptions, optionsHelp, optionsTable, type OptionSet } from '@flux-rtmpd/rtmpd/options';
 import { z } from 'zod';
 import { defaultImage, defaultTranscodeImage } from './version.ts';
 
@@ -50,7 +50,7 @@ export const flagsSchema = z.object({
     .optional()
     .describe('kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
-  workers: z.coerce.number().int().min(1).max(64).default(2).describe('RtmpServers reconciled at once'),
+  workers: decimalNumber(1, 64, { whole: true }).default(2).describe('RtmpServers reconciled at once'),
   rtmpdImage: z
     .string()
     .min(1)
