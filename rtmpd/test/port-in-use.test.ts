@@ -7,10 +7,12 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLogLines, serverEntry } from './support/processes.ts';
+import { errorLogLines, serverArgs } from './support/processes.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'port-in-use-'));
+/** rtmpd's directories where a test does not make one of them unusable. */
+const usableDirs = { storage: join(dir, 'storage'), keyframes: join(dir, 'keyframes') };
 let taken: Server;
 let busy: string;
 
@@ -39,17 +41,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 describe('a port already in use', () => {
   it.each(['rtmp-bind', 'http-bind'])('ends rtmpd with one line naming --%s', async (option) => {
     const binds = { 'rtmp-bind': '127.0.0.1:0', 'http-bind': '127.0.0.1:0', [option]: busy };
-    const { code, stdout, stderr } = await run([
-      serverEntry(),
-      '--rtmp-bind',
-      binds['rtmp-bind']!,
-      '--http-bind',
-      binds['http-bind']!,
-      '--storage-dir',
-      join(dir, 'storage'),
-      '--keyframe-dir',
-      join(dir, 'keyframes'),
-    ]);
+    const { code, stdout, stderr } = await run(serverArgs(usableDirs, [], { rtmp: binds['rtmp-bind']!, http: binds['http-bind']! }));
     expect(code).toBe(1);
     const fatal = errorLogLines(stdout);
     expect(fatal).toEqual([expect.objectContaining({ msg: `cannot listen on ${busy} (--${option}): the address is already in use` })]);
@@ -61,19 +53,9 @@ describe('a port already in use', () => {
     const notADir = join(dir, 'a-file');
     writeFileSync(notADir, '');
     const dirs = { 'storage-dir': join(dir, 'storage'), 'keyframe-dir': join(dir, 'keyframes'), [option]: join(notADir, 'x') };
-    const { code, stdout } = await run([
-      serverEntry(),
-      '--rtmp-bind',
-      '127.0.0.1:0',
-      '--http-bind',
-      '127.0.0.1:0',
-      '--recording-enabled',
-      'true',
-      '--storage-dir',
-      dirs['storage-dir']!,
-      '--keyframe-dir',
-      dirs['keyframe-dir']!,
-    ]);
+    const { code, stdout } = await run(
+      serverArgs({ storage: dirs['storage-dir']!, keyframes: dirs['keyframe-dir']! }, ['--recording-enabled', 'true']),
+    );
     expect(code).toBe(2);
     const fatal = errorLogLines(stdout);
     expect(fatal).toEqual([expect.objectContaining({ msg: `--${option} ${join(notADir, 'x')}: cannot create it (ENOTDIR)` })]);
@@ -86,17 +68,7 @@ describe('a port already in use', () => {
     ['/sys', 'sysfs'],
   ])('ends rtmpd with one line when --storage-dir is under %s, a kernel file system, exit 2', async (root, type) => {
     const storage = join(root, 'rtmpd-recordings', 'live');
-    const { code, stdout } = await run([
-      serverEntry(),
-      '--rtmp-bind',
-      '127.0.0.1:0',
-      '--http-bind',
-      '127.0.0.1:0',
-      '--storage-dir',
-      storage,
-      '--keyframe-dir',
-      join(dir, 'keyframes'),
-    ]);
+    const { code, stdout } = await run(serverArgs({ ...usableDirs, storage }));
     expect(code).toBe(2);
     expect(errorLogLines(stdout)).toEqual([
       expect.objectContaining({
@@ -131,12 +103,14 @@ describe('start-up checks of rtmpd', () => {
   it('ends rtmpd, exit 2, on a --storage-dir it cannot create when only a recording rule turns recording on', async () => {
     const notADir = join(dir, 'not-a-dir');
     writeFileSync(notADir, '');
-    const { code, stdout } = await run([
-      serverEntry(),
-      ...['--rtmp-bind', '127.0.0.1:0', '--http-bind', '127.0.0.1:0', '--keyframe-dir', join(dir, 'keyframes')],
-      ...['--recording-enabled', 'false', '--recording-rules', JSON.stringify([{ app: 'archive', enabled: true }])],
-      ...['--storage-dir', join(notADir, 'x')],
-    ]);
+    const { code, stdout } = await run(
+      serverArgs({ ...usableDirs, storage: join(notADir, 'x') }, [
+        '--recording-enabled',
+        'false',
+        '--recording-rules',
+        JSON.stringify([{ app: 'archive', enabled: true }]),
+      ]),
+    );
     expect(code).toBe(2);
     expect(errorLogLines(stdout)).toEqual([
       expect.objectContaining({ msg: `--storage-dir ${join(notADir, 'x')}: cannot create it (ENOTDIR)` }),
@@ -146,20 +120,7 @@ describe('start-up checks of rtmpd', () => {
   it.each(['--metrics-access', '--api-read-access'])(
     'ends rtmpd, exit 2, on %s token without --api-token-file: one line naming both',
     async (flag) => {
-      const { code, stdout } = await run([
-        serverEntry(),
-        ...[
-          '--rtmp-bind',
-          '127.0.0.1:0',
-          '--http-bind',
-          '127.0.0.1:0',
-          '--storage-dir',
-          join(dir, 'storage'),
-          '--keyframe-dir',
-          join(dir, 'keyframes'),
-        ],
-        ...[flag, 'token'],
-      ]);
+      const { code, stdout } = await run(serverArgs(usableDirs, [flag, 'token']));
       expect(code).toBe(2);
       const fatal = errorLogLines(stdout);
       expect(fatal).toEqual([expect.objectContaining({ msg: '--api-read-access token and --metrics-access token need --api-token-file' })]);

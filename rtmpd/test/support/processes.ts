@@ -27,6 +27,26 @@ export function serverEntry(): string {
   return join(RTMPD_ROOT, 'src', 'main.ts');
 }
 
+/** rtmpd's command line with its two directories, on ephemeral loopback ports unless `binds` names others, then `flags`. */
+export function serverArgs(
+  dirs: { storage: string; keyframes: string },
+  flags: string[] = [],
+  binds: { rtmp: string; http: string } = { rtmp: '127.0.0.1:0', http: '127.0.0.1:0' },
+): string[] {
+  return [
+    serverEntry(),
+    '--rtmp-bind',
+    binds.rtmp,
+    '--http-bind',
+    binds.http,
+    '--storage-dir',
+    dirs.storage,
+    '--keyframe-dir',
+    dirs.keyframes,
+    ...flags,
+  ];
+}
+
 function newest(dir: string, extension: string): number {
   if (!existsSync(dir)) return 0;
   let latest = 0;
@@ -57,22 +77,10 @@ export async function startServer(flags: string[] = [], env: NodeJS.ProcessEnv =
   const dataDir = await mkdtemp(join(tmpdir(), 'rtmpd-it-'));
   const storageDir = join(dataDir, 'storage');
   const keyframeDir = join(dataDir, 'keyframes');
-  const child = spawn(
-    process.execPath,
-    [
-      serverEntry(),
-      '--rtmp-bind',
-      '127.0.0.1:0',
-      '--http-bind',
-      '127.0.0.1:0',
-      '--storage-dir',
-      storageDir,
-      '--keyframe-dir',
-      keyframeDir,
-      ...flags,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
-  );
+  const child = spawn(process.execPath, serverArgs({ storage: storageDir, keyframes: keyframeDir }, flags), {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   track(child);
   const logs: Record<string, unknown>[] = [];
   const ready = new Promise<{ rtmp: string; http: string }>((resolveReady, reject) => {
