@@ -33,10 +33,13 @@ const RECORD_BYTES = 24;
 /**
  * What a cached packet costs beyond its body, counted against the bound: its
  * record, and above all what a joining player's copy of it takes (a
- * MediaPacket and a Buffer view each). Measured with a GOP of 2,000,000
- * 2-byte audio messages: a player's join took 263 bytes a packet.
+ * MediaPacket and a Buffer view each, then the message sent to the player).
+ * Measured against a running rtmpd (2026-11-30 21:05–21:08 UTC; see
+ * docs/performance.md): after a keyframe and 900,000 2-byte audio messages,
+ * a player's join took 392–417 bytes of RSS a packet, five runs; the
+ * snapshot alone holds 212 bytes a packet on the heap. The largest, rounded up.
  */
-export const PACKET_COST_BYTES = 256;
+export const PACKET_COST_BYTES = 420;
 /** The packet's PacketFlag bits, and the cache's own above them. */
 const VIDEO = 8;
 const OWNED = 16;
