@@ -57,7 +57,9 @@ async function fragment(file: string, options: FragmenterOptions): Promise<Muxed
   return muxed;
 }
 
-async function ffprobe(path: string): Promise<{ codecs: string[]; frames: number; duration: number; audioDuration: number }> {
+async function ffprobe(
+  path: string,
+): Promise<{ codecs: string[]; frames: number; audioFrames: number; duration: number; audioDuration: number }> {
   const { stdout } = await run('ffprobe', [
     '-v',
     'error',
@@ -75,6 +77,7 @@ async function ffprobe(path: string): Promise<{ codecs: string[]; frames: number
   return {
     codecs: out.streams.map((s) => s.codec_name).sort(),
     frames: Number(out.streams.find((s) => s.codec_type === 'video')?.nb_read_frames ?? 0),
+    audioFrames: Number(out.streams.find((s) => s.codec_type === 'audio')?.nb_read_frames ?? 0),
     duration: Number(out.format.duration),
     audioDuration: Number(out.streams.find((s) => s.codec_type === 'audio')?.duration),
   };
@@ -120,6 +123,33 @@ describe('Fragmenter', () => {
     expect(muxed.inits).toHaveLength(2);
     // The switch at 2.5 s ends the segment at the 3 s keyframe; the next starts with the MP3 since the switch.
     expect((await probe(muxed)).codecs).toEqual(['h264', 'mp3']);
+  });
+
+  /** An FLV file of `seconds` of H.264 (keyframes every second) whose AAC audio is kept where `keepAudio` says. */
+  async function clipWithAudio(seconds: number, keepAudio: (ms: number) => boolean): Promise<string> {
+    const { tags } = await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds, audioCodec: ['-c:a', 'aac'] }));
+    const kept = tags.filter((t) => t.kind !== 'audio' || keepAudio(t.timestamp));
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'audio.flv');
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, true), ...kept.map((t) => flvTag(t.kind, t.timestamp, t.body))]));
+    return path;
+  }
+
+  it('leaves an audio track that ended out of the segments that start after it: no file declares a track with no samples', async () => {
+    const muxed = await fragment(await clipWithAudio(10, (ms) => ms < 2500), { segmentSeconds: 2, fragmentSeconds: 2 });
+    // The audio ends at 2.5 s; the segment at 6 s (3 s of silence at a segment's start) has video alone.
+    const probed = await probe(muxed);
+    expect(probed.codecs).toEqual(['h264']);
+    expect(probed.frames).toBeGreaterThan(0);
+    expect(muxed.inits).toHaveLength(2);
+  });
+
+  it('takes an ended audio track back when its frames come again, at the next keyframe', async () => {
+    const muxed = await fragment(await clipWithAudio(12, (ms) => ms < 2500 || ms >= 7500), { segmentSeconds: 2, fragmentSeconds: 2 });
+    // Left out at 6 s, back at 8 s with the frames since 7.5 s: 4.5 s of 44.1 kHz AAC, 193 frames.
+    expect(muxed.inits).toHaveLength(3);
+    const probed = await probe(muxed);
+    expect(probed.codecs).toEqual(['aac', 'h264']);
+    expect(probed.audioFrames).toBeGreaterThan(190);
   });
 
   it('gives an MPEG-1 Layer III frame (44.1 kHz) 1152 samples: the audio lasts as long as the video', async () => {

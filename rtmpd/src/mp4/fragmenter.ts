@@ -56,6 +56,14 @@ export interface FragmenterOptions {
 
 /** An audio-only start waits this long (media time) for a video header that metadata promised. */
 const AUDIO_ONLY_AFTER_SECONDS = 3;
+/**
+ * Audio silent this long (media time) when a segment starts on a keyframe has
+ * ended: the segment, and so a recording's next file, leaves its track out
+ * rather than declare one with no samples (ffprobe counts its frames as N/A).
+ * Longer than the skew between audio and video that publishers interleave
+ * with (well under a second).
+ */
+const AUDIO_ENDED_SECONDS = 3;
 /** Audio whose timestamp strays this far from the running sample clock resets the clock (a gap). */
 const AUDIO_RESYNC_SECONDS = 0.1;
 /**
@@ -114,6 +122,8 @@ export class Fragmenter {
   private audio: AudioTrackConfig | undefined;
   /** The hub's track of the latest audio config (the held one, else `audio`): only its frames are written. */
   private audioTrack: AudioTrackInfo | undefined;
+  /** The audio config of a track that ended (AUDIO_ENDED_SECONDS): its frames, should they come again, bring it back. */
+  private endedAudio: AudioTrackConfig | undefined;
   /** A new audio config that came while a segment's video was out, and the frames since: the next segment's. */
   private heldAudio: HeldAudio | undefined;
   private videoRun: TrackRun | undefined;
@@ -222,6 +232,7 @@ export class Fragmenter {
    * config before starts its segment at once, at any frame.
    */
   private changeAudio(config: AudioTrackConfig): void {
+    this.endedAudio = undefined;
     if (!this.started || !this.videoRun) {
       this.restart();
       this.audio = config;
@@ -282,6 +293,7 @@ export class Fragmenter {
 
   private onAudio(packet: MediaPacket): void {
     const info = packet.audioTrack;
+    if (this.endedAudio && info !== undefined && info === this.audioTrack) this.changeAudio(this.endedAudio);
     // MP3 has no sequence header: the stream's latest track, when it is MP3, is described by its frames (the first, and any that change it).
     if (info !== this.audioTrack && info === this.stream.audioTrack && info?.codec === 'mp3' && info.sampleRate !== undefined) {
       this.audioTrack = info;
@@ -366,6 +378,21 @@ export class Fragmenter {
     this.segmentStart = time;
     this.forceCut = false;
     if (this.heldAudio) this.takeHeldAudio(true);
+    else if (this.audioEndedBefore(time)) this.leaveOutAudio();
+  }
+
+  /** Whether the audio track of a segment with video has been silent for AUDIO_ENDED_SECONDS at `time`. */
+  private audioEndedBefore(time: number): boolean {
+    if (!this.audio || !this.videoRun) return false;
+    const lastAudio = this.audioNext !== undefined ? this.audioNext / this.audio.sampleRate : this.firstTime;
+    return time - lastAudio >= AUDIO_ENDED_SECONDS;
+  }
+
+  /** The segment that starts now has video alone; the audio config waits for its track's frames (changeAudio). */
+  private leaveOutAudio(): void {
+    this.endedAudio = this.audio;
+    this.audio = undefined;
+    this.beginTracks(undefined);
   }
 
   /**
