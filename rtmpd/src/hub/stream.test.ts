@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { MediaParseError } from '../codec/errors.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
+import { REPEATED_WARNING_INTERVAL_MS } from '../telemetry/interval-report.ts';
 import type { MediaPacket } from './packet.ts';
-import { PARSE_ERROR_REPORT_INTERVAL_MS, Stream } from './stream.ts';
+import { Stream } from './stream.ts';
 
 const publisher = { protocol: 'rtmp' as const, remoteAddress: '127.0.0.1', close: () => undefined };
 
@@ -410,7 +411,7 @@ describe('Stream codec errors', () => {
     stream.pushAudio(0, Buffer.alloc(0), 1004);
     expect(stream.stats.parseErrors).toBe(5);
     expect(reports).toHaveLength(1);
-    stream.pushVideo(0, brokenAvcHeader(), 1000 + PARSE_ERROR_REPORT_INTERVAL_MS);
+    stream.pushVideo(0, brokenAvcHeader(), 1000 + REPEATED_WARNING_INTERVAL_MS);
     expect(reports.map((r) => r.count)).toEqual([1, 5]);
   });
 

@@ -12,6 +12,7 @@ import {
   type VideoInspection,
 } from '../flv/tag.ts';
 import { describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
+import { IntervalReport } from '../telemetry/interval-report.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
 import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag, packetFlags } from './packet.ts';
@@ -40,14 +41,11 @@ export interface StreamOptions {
   onDescribed?: (stream: Stream) => void;
   /**
    * Called with why a publisher's packet could not be read: for the stream's
-   * first such packet, then at most once per {@link PARSE_ERROR_REPORT_INTERVAL_MS},
+   * first such packet, then at most once per REPEATED_WARNING_INTERVAL_MS (a minute),
    * with how many there were since the last call (stats.parseErrors counts them all).
    */
   onParseError?: (stream: Stream, err: MediaParseError, count: number) => void;
 }
-
-/** An encoder that sends bad packets sends them at its frame rate: its log lines come at most this often. */
-export const PARSE_ERROR_REPORT_INTERVAL_MS = 60_000;
 
 export interface PublisherInfo {
   /** How it came in here (PUBLISH_PROTOCOLS), or `relay`: pulled from the pod of the fleet that owns the stream (fleet/relays.ts). */
@@ -165,9 +163,8 @@ export class Stream {
   private readonly options: StreamOptions;
   private nalLengthSize = 4;
   private ended = false;
-  /** stats.parseErrors at the last onParseError call, and when (ms, performance.now()). */
-  private parseErrorsReported = 0;
-  private parseErrorReportedAt = -Infinity;
+  /** An encoder that sends bad packets sends them at its frame rate: onParseError is called at most once a minute. */
+  private readonly parseErrorReport = new IntervalReport();
 
   constructor(app: string, key: string, publisher: PublisherInfo, options: StreamOptions) {
     this.app = app;
@@ -363,10 +360,8 @@ export class Stream {
   private countParseError(err: unknown, now: number): void {
     if (!(err instanceof MediaParseError)) throw err;
     this.stats.parseErrors++;
-    if (now - this.parseErrorReportedAt < PARSE_ERROR_REPORT_INTERVAL_MS) return;
-    this.options.onParseError?.(this, err, this.stats.parseErrors - this.parseErrorsReported);
-    this.parseErrorsReported = this.stats.parseErrors;
-    this.parseErrorReportedAt = now;
+    const count = this.parseErrorReport.take(now);
+    if (count > 0) this.options.onParseError?.(this, err, count);
   }
 
   /** `body` is the AMF0 data message ("onMetaData", values) as players expect it. */

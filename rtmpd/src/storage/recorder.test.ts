@@ -250,9 +250,9 @@ describe('Recorder', () => {
     expect(video[afterGap]!.body[0]! >> 4).toBe(1); // a keyframe
   });
 
-  it('writes a fast FLV stream in appends of about 1 MiB and, once the disk is 32 MiB behind, drops them, logged and counted', async () => {
+  it('writes a fast FLV stream in appends of about 1 MiB and, once the disk is 32 MiB behind, drops them, counted, logged once a minute', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
-    const lines: { level: number; msg: string; dropped?: number; queued?: number }[] = [];
+    const lines: { level: number; msg: string; dropped?: number; queued?: number; gaps?: number }[] = [];
     const log = pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
     const recorder = new Recorder({
       hub: newHub(),
@@ -260,24 +260,36 @@ describe('Recorder', () => {
       config: config({ recordingFormat: 'flv', recordingSegmentSeconds: 60 }),
       logger: log,
     });
-    // 3 s of 1 MiB frames (210 Mb/s), pushed at once: the disk writes nothing meanwhile (no I/O runs during the push),
-    // and no 200 ms batch timer fires either.
+    // 6 s of 1 MiB frames (210 Mb/s), pushed at once: the disk writes nothing meanwhile (no I/O runs during the push),
+    // and no 200 ms batch timer fires either. Each GOP from the second on is a gap in the file; the last three come a
+    // minute later.
     const frames = clip.filter((t) => t.kind === 'video' && t.body[1] === 1).map((t) => t.timestamp);
+    const tags = withHugeFrames(frames, 1 << 20);
+    const stream = publish('live', 'fast');
     push(
-      publish('live', 'fast'),
+      stream,
       0,
-      withHugeFrames(frames, 1 << 20).filter((t) => t.timestamp < 3000),
+      tags.filter((t) => t.timestamp < 3000),
     );
+    const now = performance.now.bind(performance);
+    const minuteLater = vi.spyOn(performance, 'now').mockImplementation(() => now() + 60_000);
+    push(
+      stream,
+      0,
+      tags.filter((t) => t.timestamp >= 3000),
+    );
+    minuteLater.mockRestore();
     hub.closeAll();
     await recorder.close();
     const [file, ...others] = await listRecordings(storageDir);
     expect(others).toEqual([]);
-    // What the stream queued for the disk is the file: the bound, not the 75 MiB sent.
+    // What the stream queued for the disk is the file: the bound, not the 150 MiB sent.
     expect(file!.size).toBeLessThanOrEqual(DISK_QUEUE_MAX_BYTES);
     expect(file!.size).toBeGreaterThan(DISK_QUEUE_MAX_BYTES - (3 << 20));
     expect(recorder.stats.dropped).toBeGreaterThan(0);
     const warnings = lines.filter((l) => l.msg.startsWith('recording dropped media: the disk is 32 MiB behind this stream'));
-    expect(warnings.length).toBeGreaterThan(0);
+    // The gaps at 1.3 s and 2 s, then those at 3, 4 and 5 s: the first of each minute is logged, with the gaps since.
+    expect(warnings.map((w) => w.gaps)).toEqual([1, 2]);
     expect(warnings[0]).toMatchObject({ level: 40, dropped: expect.any(Number), queued: expect.any(Number) });
     expect(warnings[0]!.dropped! + warnings[0]!.queued!).toBeGreaterThan(DISK_QUEUE_MAX_BYTES);
     expect(warnings[0]!.dropped!).toBeLessThan(3 << 20);

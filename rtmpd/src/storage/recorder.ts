@@ -11,6 +11,7 @@ import { Fragmenter, HELD_AUDIO_MAX_BYTES, MAX_FRAGMENT_SAMPLES, STEP_BACK_SECON
 import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
 import type { AmfObject } from '../rtmp/wire/amf-values.ts';
 import { decodeAmf0, EcmaArray, encodeAmf0 } from '../rtmp/wire/amf0.ts';
+import { IntervalReport } from '../telemetry/interval-report.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RecordingTrace } from '../telemetry/tracing.ts';
 import { recordingFileName, type RecordingFormat } from './catalog.ts';
@@ -210,6 +211,8 @@ class StreamRecording implements Subscriber {
    * maxFileSeconds after the last one did.
    */
   private resyncing = false;
+  /** A disk slower than the stream drops an append each GOP: a warning a minute, with the gaps since the last. */
+  private readonly diskBehindReport = new IntervalReport();
   // fMP4
   private fragmenter: Fragmenter | undefined;
   private init: Buffer | undefined;
@@ -509,14 +512,15 @@ class StreamRecording implements Subscriber {
 
   /**
    * An append of `bytes` was dropped: the disk is DISK_QUEUE_MAX_BYTES behind
-   * (SegmentFile counts it). Nothing more goes in until a keyframe (resyncing);
-   * the first drop of such a run is logged, so a disk slower than the stream
-   * shows as one line per gap in the file, not one per append.
+   * (SegmentFile counts it). Nothing more goes in until a keyframe (resyncing).
+   * The first drop of such a run is a gap in the file; the stream's first gap
+   * is logged, then at most one a minute, with how many gaps there were since.
    */
   private diskBehind(bytes: number): void {
-    if (!this.resyncing)
+    const gaps = this.resyncing ? 0 : this.diskBehindReport.take(performance.now());
+    if (gaps > 0)
       this.o.logger.warn(
-        { dropped: bytes, queued: this.backlog.bytes },
+        { dropped: bytes, queued: this.backlog.bytes, gaps },
         `recording dropped media: the disk is ${DISK_QUEUE_MAX_BYTES >> 20} MiB behind this stream; the file goes on at the next keyframe`,
       );
     this.resyncing = true;
