@@ -6,7 +6,6 @@ import { parseTokens } from './auth/api-tokens.ts';
 import { Authorizer } from './auth/authorizer.ts';
 import { watchPath, type WatchedPath } from './secrets/mounted.ts';
 import { splitHostPort, type Config } from './config.ts';
-import { ConfigError } from './options.ts';
 import { createHttpApp } from './http/app.ts';
 import { consoleRoutes } from './http/console.ts';
 import { metricsRoute } from './http/metrics-route.ts';
@@ -232,8 +231,6 @@ async function startFleetPod(
 
 /** Who may publish, play and use the API: the auth rules, and the API tokens when a file holds them. */
 async function startAccess(config: Config, hub: StreamHub, transcodes: Transcodes, logger: Logger) {
-  if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
-    throw new ConfigError('--api-read-access token and --metrics-access token need --api-token-file');
   const authorizer = await Authorizer.start({ config, hub, logger, renditions: transcodes });
   const apiTokens = config.apiTokenFile
     ? await watchPath({

@@ -106,6 +106,22 @@ describe('config file reload', () => {
     });
   });
 
+  it.each(['apiReadAccess', 'metricsAccess'])(
+    'keeps the running access when the new file turns %s to token with no --api-token-file',
+    (key) => {
+      const s = setup(`${key}: open\n`);
+      writeFileSync(s.file, `${key}: token\n`);
+      expect(s.watch.reload()).toEqual({ applied: [], needRestart: [] });
+      expect(s.config.apiReadAccess).toBe('open');
+      expect(s.config.metricsAccess).toBe('open');
+      expect(s.lines.at(-1)).toMatchObject({
+        level: 50,
+        msg: 'config file not applied; the running configuration stays',
+        err: expect.stringContaining('--api-read-access token and --metrics-access token need --api-token-file') as unknown,
+      });
+    },
+  );
+
   it('lets flags keep winning over the file', () => {
     const s = setup('logLevel: info\n', ['--log-level=warn']);
     writeFileSync(s.file, 'logLevel: debug\n');

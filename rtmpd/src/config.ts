@@ -155,7 +155,12 @@ export const claimWaitSeconds = (idleTimeoutSeconds: number): number => Math.max
  * configuration is refused with them at start and on a reload; the operator's
  * CRD states the same rules in CEL (operator/src/api/rtmpserver.ts).
  */
-function contradictions(config: Pick<Config, 'idleTimeoutSeconds' | 'authRules' | 'fleetName' | 'fleetLeaseSeconds'>): string[] {
+function contradictions(
+  config: Pick<
+    Config,
+    'idleTimeoutSeconds' | 'authRules' | 'fleetName' | 'fleetLeaseSeconds' | 'apiTokenFile' | 'apiReadAccess' | 'metricsAccess'
+  >,
+): string[] {
   const idle = `--idle-timeout-seconds ${config.idleTimeoutSeconds}`;
   const found: string[] = [];
   config.authRules.forEach((rule, index) => {
@@ -169,6 +174,9 @@ function contradictions(config: Pick<Config, 'idleTimeoutSeconds' | 'authRules' 
     found.push(
       `--fleet-lease-seconds ${config.fleetLeaseSeconds} must be at most ${wait} with ${idle}: a publish waits at most the idle timeout less ${CLAIM_WAIT_MARGIN_SECONDS} s for the stream claim of a pod that stopped, and the claim outlives that pod by up to the lease, so an encoder whose pod was killed would be refused on the others`,
     );
+  // Checked here, not where access starts, so that a config reload switching to token access is refused too.
+  if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
+    found.push('--api-read-access token and --metrics-access token need --api-token-file');
   return found;
 }
 
