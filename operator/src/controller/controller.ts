@@ -146,7 +146,7 @@ export class Controller {
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
   readonly #references = new ServerReferences();
-  readonly #secretVerdicts = new SecretVerdicts();
+  readonly #secretVerdicts = new SecretVerdicts((namespace, secret) => this.#references.serversNamingSecret(namespace, secret).length > 0);
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;

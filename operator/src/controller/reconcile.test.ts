@@ -29,7 +29,7 @@ describe('Reconciler', () => {
       } as EventRecorder,
       readSecret: async () => undefined,
       secretVersion: () => undefined,
-      secretVerdicts: new SecretVerdicts(),
+      secretVerdicts: new SecretVerdicts(() => true),
       certificates: { set() {}, remove() {} },
       defaults: {} as never,
       log: pino({ level: 'silent' }),

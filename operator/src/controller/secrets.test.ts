@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { selfSignedTlsPair } from '../metrics-tls.ts';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
+import { ServerReferences } from './references.ts';
 import { checkSecret, secretProblem, SecretVerdicts } from './secrets.ts';
 
 const ref = (format: SecretFormat, keys: string[] = ['k']): SecretReference => ({ name: 's', field: 'spec.x', keys, format });
@@ -93,7 +94,7 @@ describe('checkSecret and SecretVerdicts', () => {
   });
 
   it('keeps a verdict per way of reading a Secret for its resourceVersion only, until forgotten', () => {
-    const verdicts = new SecretVerdicts();
+    const verdicts = new SecretVerdicts(() => true);
     const asKeys = ref('keyStore', []);
     const asUrl = ref('callbackUrl', ['url']);
     verdicts.set('a', '7', asKeys, { problem: 'p' });
@@ -107,6 +108,31 @@ describe('checkSecret and SecretVerdicts', () => {
     expect(verdicts.get('a', '8', asUrl)).toBeUndefined();
     expect(verdicts.size).toBe(1);
     verdicts.forget('a', 's');
+    expect(verdicts.size).toBe(0);
+  });
+
+  it('keeps no verdict a reconcile sets after its server was deleted, or stopped naming the Secret', () => {
+    // Wired as the controller wires them: the servers' watch updates the references and forgets the verdicts of Secrets no server names.
+    const references = new ServerReferences();
+    const verdicts = new SecretVerdicts((namespace, secret) => references.serversNamingSecret(namespace, secret).length > 0);
+    const watched = (server: { metadata: { namespace: string; name: string }; spec?: unknown }, event: 'update' | 'delete') => {
+      const unnamed = event === 'delete' ? references.forget(server) : references.record(server);
+      for (const secret of unnamed) verdicts.forget(server.metadata.namespace, secret);
+    };
+    const edge = { metadata: { namespace: 'a', name: 'edge' }, spec: { auth: { rules: [{ method: 'keys', keysSecret: { name: 's' } }] } } };
+    const keys = ref('keyStore', []);
+    watched(edge, 'update');
+    verdicts.set('a', '7', keys, {});
+    expect(verdicts.size).toBe(1);
+
+    // The server is deleted while a reconcile of it reads the Secret; that reconcile's verdict comes after the forget.
+    watched(edge, 'delete');
+    verdicts.set('a', '8', keys, {});
+    expect(verdicts.size).toBe(0);
+
+    watched(edge, 'update');
+    watched({ ...edge, spec: {} }, 'update');
+    verdicts.set('a', '8', keys, {});
     expect(verdicts.size).toBe(0);
   });
 });

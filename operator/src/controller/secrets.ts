@@ -148,16 +148,26 @@ export function checkSecret(ref: SecretReference, data: SecretData): SecretVerdi
 /** One verdict per way a Secret is read: the same Secret can be a key store for one rule and hold a URL for another. */
 const readAs = (ref: SecretReference): string => `${ref.format}:${ref.keys.join(',')}`;
 
+/** Whether a cached RtmpServer of the namespace names the Secret now. */
+export type IsNamed = (namespace: string, secret: string) => boolean;
+
 /**
  * The verdicts on the Secrets the cached RtmpServers name, per Secret and its
  * resourceVersion: a Secret is read and parsed again only when it changed, not
  * at every reconcile of every server naming it. No data is kept, only
  * verdicts: one entry per Secret some server names, dropped when the Secret is
  * deleted or no server names it any more, and per entry one verdict per
- * reference the specs make to it.
+ * reference the specs make to it. A reconcile can end after its server was
+ * deleted (or stopped naming the Secret), when that forget has already run:
+ * a verdict on a Secret no server names is therefore not kept.
  */
 export class SecretVerdicts {
   readonly #bySecret = new Map<string, { resourceVersion: string; verdicts: Map<string, SecretVerdict> }>();
+  readonly #isNamed: IsNamed;
+
+  constructor(isNamed: IsNamed) {
+    this.#isNamed = isNamed;
+  }
 
   get(namespace: string, resourceVersion: string, ref: SecretReference): SecretVerdict | undefined {
     const entry = this.#bySecret.get(`${namespace}/${ref.name}`);
@@ -165,6 +175,7 @@ export class SecretVerdicts {
   }
 
   set(namespace: string, resourceVersion: string, ref: SecretReference, verdict: SecretVerdict): void {
+    if (!this.#isNamed(namespace, ref.name)) return;
     const key = `${namespace}/${ref.name}`;
     let entry = this.#bySecret.get(key);
     if (entry?.resourceVersion !== resourceVersion) this.#bySecret.set(key, (entry = { resourceVersion, verdicts: new Map() }));
