@@ -172,6 +172,8 @@ export class Reconciler {
     } catch (err) {
       // Only possible for objects stored before a schema change: the API server validates new ones.
       const why = `invalid spec: ${describeSpecError(err)}`;
+      // A spec that does not parse names no Secret: the series of an earlier spec's certificate goes, and the status says why.
+      this.#d.certificates.remove(namespace, name);
       await this.#writeStatus(raw, currentStatus, invalidSpecStatus(currentStatus, meta.generation, why, this.#now()), log);
       await this.#d.events.event(raw, 'Warning', 'InvalidSpec', why);
       return {};
