@@ -14,7 +14,7 @@ import type { Defaults } from './pod.ts';
 import { Informer, type ResourceType } from './informer.ts';
 import type { Metrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
-import { ServerReferences } from './references.ts';
+import { recordServerEvent, ServerReferences } from './references.ts';
 import { SecretVerdicts, secretReader } from './secrets.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -146,7 +146,7 @@ export class Controller {
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
   readonly #references = new ServerReferences();
-  readonly #secretVerdicts = new SecretVerdicts((namespace, secret) => this.#references.serversNamingSecret(namespace, secret).length > 0);
+  readonly #secretVerdicts = new SecretVerdicts((namespace, secret) => this.#references.namesSecret(namespace, secret));
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resync?: NodeJS.Timeout;
@@ -165,8 +165,7 @@ export class Controller {
           transform: trimmed,
           log,
           onEvent: (event, o) => {
-            const unnamed = event === 'delete' ? this.#references.forget(o) : this.#references.record(o);
-            for (const secret of unnamed) this.#secretVerdicts.forget(o.metadata?.namespace ?? '', secret);
+            recordServerEvent(this.#references, this.#secretVerdicts, event, o);
             this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
           },
         }),

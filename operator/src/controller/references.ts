@@ -5,8 +5,10 @@
 // collision) is reconciled at once rather than after its backoff.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseSpec, type RtmpServer } from '../api/rtmpserver.ts';
+import type { InformerEvent } from './informer.ts';
 import { childNames } from './names.ts';
 import { referencedSecrets } from './rtmpd-config.ts';
+import type { SecretVerdicts } from './secrets.ts';
 
 interface Named {
   secrets: Set<string>;
@@ -54,6 +56,11 @@ export class ServerReferences {
     return this.#serversWith(namespace, (n) => n.secrets.has(secret));
   }
 
+  /** Whether a server of the namespace names this Secret: only then is a verdict on it worth keeping. */
+  namesSecret(namespace: string, secret: string): boolean {
+    return this.serversNamingSecret(namespace, secret).length > 0;
+  }
+
   /** The namespace/name keys of the servers one of whose children takes this name (of any kind). */
   serversNamingChild(namespace: string, child: string): string[] {
     return this.#serversWith(namespace, (n) => n.children.has(child));
@@ -67,4 +74,15 @@ export class ServerReferences {
     const namespace = server.metadata?.namespace ?? '';
     return [...before].filter((secret) => this.serversNamingSecret(namespace, secret).length === 0);
   }
+}
+
+/** What the servers' watch does with an event: records (or forgets) what the server names, and drops the verdicts on the Secrets no server of its namespace names now. */
+export function recordServerEvent(
+  references: ServerReferences,
+  verdicts: SecretVerdicts,
+  event: InformerEvent,
+  server: KubernetesObject & { spec?: unknown },
+): void {
+  const unnamed = event === 'delete' ? references.forget(server) : references.record(server);
+  for (const secret of unnamed) verdicts.forget(server.metadata?.namespace ?? '', secret);
 }

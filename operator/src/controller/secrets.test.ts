@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { selfSignedTlsPair } from '../metrics-tls.ts';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
-import { ServerReferences } from './references.ts';
+import { recordServerEvent, ServerReferences } from './references.ts';
 import { checkSecret, secretProblem, SecretVerdicts } from './secrets.ts';
 
 const ref = (format: SecretFormat, keys: string[] = ['k']): SecretReference => ({ name: 's', field: 'spec.x', keys, format });
@@ -112,13 +112,11 @@ describe('checkSecret and SecretVerdicts', () => {
   });
 
   it('keeps no verdict a reconcile sets after its server was deleted, or stopped naming the Secret', () => {
-    // Wired as the controller wires them: the servers' watch updates the references and forgets the verdicts of Secrets no server names.
+    // Wired as the controller wires them.
     const references = new ServerReferences();
-    const verdicts = new SecretVerdicts((namespace, secret) => references.serversNamingSecret(namespace, secret).length > 0);
-    const watched = (server: { metadata: { namespace: string; name: string }; spec?: unknown }, event: 'update' | 'delete') => {
-      const unnamed = event === 'delete' ? references.forget(server) : references.record(server);
-      for (const secret of unnamed) verdicts.forget(server.metadata.namespace, secret);
-    };
+    const verdicts = new SecretVerdicts((namespace, secret) => references.namesSecret(namespace, secret));
+    const watched = (server: { metadata: { namespace: string; name: string }; spec?: unknown }, event: 'update' | 'delete') =>
+      recordServerEvent(references, verdicts, event, server);
     const edge = { metadata: { namespace: 'a', name: 'edge' }, spec: { auth: { rules: [{ method: 'keys', keysSecret: { name: 's' } }] } } };
     const keys = ref('keyStore', []);
     watched(edge, 'update');
