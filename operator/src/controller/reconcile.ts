@@ -249,7 +249,10 @@ export class Reconciler {
     }
     for (const cause of [...secrets.causes, ...secrets.expiring]) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
     // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while something is pending.
-    return observed.migrating || observed.causes.length ? { requeueAfterMs: 30_000 } : {};
+    // Events are not watched: a StatefulSet that cannot create its first pod may record its FailedCreate only
+    // after the status update that made this reconcile, and no pod then changes to reconcile again.
+    const podsPending = (observed.statefulSet?.status?.readyReplicas ?? 0) < server.spec.replicas;
+    return observed.migrating || observed.causes.length || podsPending ? { requeueAfterMs: 30_000 } : {};
   }
 
   /** The next step of the move from operator 0.1.0's Deployment, if there is one to make. */
