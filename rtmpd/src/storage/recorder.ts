@@ -272,7 +272,7 @@ class StreamRecording implements Subscriber {
 
   write(packet: MediaPacket): void {
     if (this.fragmenter) {
-      if (packet.kind !== 'data') this.noteTrack(packet.kind, packet);
+      this.noteTrack(packet);
       this.fragmenter.push(packet);
     } else this.onFlvPacket(packet);
   }
@@ -288,15 +288,17 @@ class StreamRecording implements Subscriber {
   }
 
   /** Notes whether fMP4 carries the packet's track: one of a codec it does not carry here (Sorenson, PCM) is left out of the files, and the log says so, once. */
-  private noteTrack(kind: 'audio' | 'video', packet: MediaPacket): void {
+  private noteTrack(packet: MediaPacket): void {
+    const { kind } = packet;
+    if (kind === 'data') return;
     const codec = codecLeftOutOfFmp4(this.o.stream, packet) ?? null;
     if (this.leftOut.get(kind) === codec) return;
     this.leftOut.set(kind, codec);
     if (codec === null || this.warned.has(codec)) return;
     this.warned.add(codec);
     this.o.logger.warn(
-      { track: packet.kind, codec },
-      `recording leaves out the ${packet.kind} track: fMP4 recording does not carry ${codec}; record this stream as FLV (format: flv) to keep it`,
+      { track: kind, codec },
+      `recording leaves out the ${kind} track: fMP4 recording does not carry ${codec}; record this stream as FLV (format: flv) to keep it`,
     );
   }
 
