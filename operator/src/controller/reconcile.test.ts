@@ -17,11 +17,27 @@ const stored = {
   status: { observedGeneration: 2, replicas: 1, readyReplicas: 1, conditions: [] },
 };
 
-function reconcilerOfStoredSpec(certificates: CertificateMetrics = { set() {}, remove() {} }) {
+/**
+ * A Reconciler over stand-ins of the API server: `server` is the cached
+ * RtmpServer; an apply returns what it sent, a StatefulSet with `statefulSet`
+ * as its status (what the StatefulSet controller would write).
+ */
+function standInReconciler({
+  server = stored,
+  statefulSet = {},
+  certificates = { set() {}, remove() {} },
+}: { server?: object; statefulSet?: object; certificates?: CertificateMetrics } = {}) {
   const written: RtmpServerStatus[] = [];
   const events: string[] = [];
   const reconciler = new Reconciler({
-    objects: {} as KubernetesObjectApi,
+    objects: {
+      patch: async (o: KubernetesObject) =>
+        o.kind === 'StatefulSet' ? { ...o, metadata: { ...o.metadata, generation: 1 }, status: statefulSet } : o,
+      create: async (o: KubernetesObject) => o,
+      read: async () => {
+        throw new Error('Failed to fetch resource metadata');
+      },
+    } as unknown as KubernetesObjectApi,
     customObjects: {
       patchNamespacedCustomObjectStatus: async ({ body }: { body: { status: RtmpServerStatus } }) => written.push(body.status),
     } as unknown as CustomObjectsApi,
@@ -32,9 +48,9 @@ function reconcilerOfStoredSpec(certificates: CertificateMetrics = { set() {}, r
     secretVersion: () => undefined,
     secretVerdicts: new SecretVerdicts(() => true),
     certificates,
-    defaults: {} as never,
+    defaults: { image: 'rtmpd:1', transcodeImage: 'rtmpd:1-transcode' },
     log: pino({ level: 'silent' }),
-    getServer: () => stored,
+    getServer: () => server,
     getOwned: () => undefined,
     listOwned: () => [],
     listFleetLeases: () => [],
@@ -46,7 +62,7 @@ function reconcilerOfStoredSpec(certificates: CertificateMetrics = { set() {}, r
 
 describe('Reconciler', () => {
   it('reports a stored spec it cannot parse as Stalled and not Ready for that generation, without applying anything', async () => {
-    const { reconciler, written, events } = reconcilerOfStoredSpec();
+    const { reconciler, written, events } = standInReconciler();
 
     expect(await reconciler.reconcile('media', 'edge')).toEqual({});
     expect(written).toHaveLength(1);
@@ -72,8 +88,67 @@ describe('Reconciler', () => {
     metrics.certificates.set('media', 'edge', 'edge-tls', new Date('2027-01-01T00:00:00Z'));
     metrics.certificates.set('media', 'other', 'other-tls', new Date('2027-02-01T00:00:00Z'));
 
-    await reconcilerOfStoredSpec(metrics.certificates).reconciler.reconcile('media', 'edge');
+    await standInReconciler({ certificates: metrics.certificates }).reconciler.reconcile('media', 'edge');
     const values = (await metrics.registry.getSingleMetric(series)!.get()).values;
     expect(values.map((v) => v.labels)).toEqual([{ namespace: 'media', rtmpserver: 'other', secret: 'other-tls' }]);
+  });
+});
+
+// Stand-ins again: each StatefulSet status below is the StatefulSet controller's to write, and on a real
+// API server most of them last only a moment; here each is given at once.
+describe('the requeue', () => {
+  const server = (spec: object) => ({
+    apiVersion: 'media.fluxiot.io/v1alpha1',
+    kind: 'RtmpServer',
+    metadata: { name: 'edge', namespace: 'media', uid: 'u', generation: 1, resourceVersion: '1' },
+    spec,
+  });
+  /** The StatefulSet controller saw the template and finished: 2 pods of the current revision, all ready. */
+  const rolledOut = {
+    observedGeneration: 1,
+    replicas: 2,
+    readyReplicas: 2,
+    updatedReplicas: 2,
+    currentRevision: 'r1',
+    updateRevision: 'r1',
+  };
+  const keys = { auth: { rules: [{ app: 'live', method: 'keys', keysSecret: { name: 'keys' } }] } };
+
+  // Every state the conditions tell apart: the reconcile looks again exactly while Reconciling or Stalled says something is still to happen.
+  it.each([
+    ['every pod ready', { replicas: 2 }, rolledOut, 'Ready=True Reconciling=False Stalled=False'],
+    [
+      'scaled to zero',
+      { replicas: 0 },
+      { ...rolledOut, replicas: 0, readyReplicas: 0, updatedReplicas: 0 },
+      'Ready=False Reconciling=False Stalled=False',
+    ],
+    ['pods starting', { replicas: 2 }, { ...rolledOut, readyReplicas: 1 }, 'Ready=False Reconciling=True Stalled=False'],
+    [
+      'the last pods being replaced, all ready',
+      { replicas: 2 },
+      { ...rolledOut, updateRevision: 'r2' },
+      'Ready=False Reconciling=True Stalled=False',
+    ],
+    [
+      'a template the StatefulSet controller has not seen',
+      { replicas: 2 },
+      { ...rolledOut, observedGeneration: 0 },
+      'Ready=False Reconciling=True Stalled=False',
+    ],
+    [
+      'scaling down, all ready',
+      { replicas: 2 },
+      { ...rolledOut, replicas: 3, readyReplicas: 3 },
+      'Ready=False Reconciling=True Stalled=False',
+    ],
+    ['a missing Secret under ready pods', { replicas: 2, ...keys }, rolledOut, 'Ready=True Reconciling=False Stalled=True'],
+  ])('follows the status it wrote: %s', async (_, spec, statefulSet, expected) => {
+    const { reconciler, written } = standInReconciler({ server: server(spec), statefulSet });
+    const result = await reconciler.reconcile('media', 'edge');
+    const status = Object.fromEntries((written[0]?.conditions ?? []).map((c) => [c.type, c.status]));
+    expect(`Ready=${status.Ready} Reconciling=${status.Reconciling} Stalled=${status.Stalled}`).toBe(expected);
+    const pending = status.Reconciling === 'True' || status.Stalled === 'True';
+    expect(result).toEqual(pending ? { requeueAfterMs: 30_000 } : {});
   });
 });

@@ -38,7 +38,7 @@ import type { Defaults } from './pod.ts';
 import type { CertificateMetrics } from './metrics.ts';
 import { configChanges, configFileName, referencedSecrets, type SecretReference } from './rtmpd-config.ts';
 import { checkSecret, type ReadSecret, type SecretVerdict, type SecretVerdicts } from './secrets.ts';
-import { computeStatus, invalidSpecStatus, sameStatus, type Observed } from './status.ts';
+import { computeStatus, invalidSpecStatus, sameStatus, settled, type Observed } from './status.ts';
 import { expandedClaims, volumeNames, type VolumeName } from './storage.ts';
 
 export interface ReconcilerDeps {
@@ -248,11 +248,10 @@ export class Reconciler {
       throw new Error(observed.errors.join('; '));
     }
     for (const cause of [...secrets.causes, ...secrets.expiring]) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
-    // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while something is pending.
-    // Events are not watched: a StatefulSet that cannot create its first pod may record its FailedCreate only
-    // after the status update that made this reconcile, and no pod then changes to reconcile again.
-    const podsPending = (observed.statefulSet?.status?.readyReplicas ?? 0) < server.spec.replicas;
-    return observed.migrating || observed.causes.length || podsPending ? { requeueAfterMs: 30_000 } : {};
+    // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while the status says
+    // something is still to happen. Events are not watched: a StatefulSet that cannot create its first pod may
+    // record its FailedCreate only after the status update that made this reconcile, and no pod then changes.
+    return settled(server, observed) ? {} : { requeueAfterMs: 30_000 };
   }
 
   /** The next step of the move from operator 0.1.0's Deployment, if there is one to make. */

@@ -105,8 +105,11 @@ export interface Observed {
   fleet?: FleetCounts;
 }
 
+/** A condition's reason and message. */
+type Phase = { reason: string; message: string };
+
 /** The StatefulSet's progress towards its spec, in words, or undefined when it is there. */
-function rollout(desired: number, sts: Observed['statefulSet']): { reason: string; message: string } | undefined {
+function rollout(desired: number, sts: Observed['statefulSet']): Phase | undefined {
   if (!sts) return { reason: 'Creating', message: 'the StatefulSet is being created' };
   const s = sts.status ?? {};
   if ((s.observedGeneration ?? 0) < (sts.metadata?.generation ?? 1)) {
@@ -123,6 +126,40 @@ function rollout(desired: number, sts: Observed['statefulSet']): { reason: strin
   return undefined;
 }
 
+/**
+ * The facts the conditions are made of: what stalls the server, what is still
+ * moving towards the spec, and whether the stall keeps the pods from serving.
+ */
+interface Assessment {
+  stalled: Phase | undefined;
+  progress: Phase | undefined;
+  blocksPods: boolean;
+}
+
+function assess(server: RtmpServer, observed: Observed): Assessment {
+  const stalled = observed.errors.length
+    ? { reason: 'ApplyFailed', message: joinBounded(observed.errors) }
+    : observed.causes.length
+      ? { reason: observed.causes[0]!.reason, message: joinBounded(observed.causes.map((c) => c.message)) }
+      : undefined;
+  const progress = observed.migrating
+    ? { reason: 'Migrating', message: observed.migrating }
+    : rollout(server.spec.replicas, observed.statefulSet);
+  // A stall that leaves the pods serving (a Secret gone bad under them, causes.ts podsServeThrough) does not make them unready.
+  const blocksPods = observed.errors.length > 0 || observed.causes.some((c) => !podsServeThrough.has(c.reason));
+  return { stalled, progress, blocksPods };
+}
+
+/**
+ * Whether the server is where its spec wants it, as its conditions say:
+ * neither Stalled nor Reconciling. Until then the reconcile looks again, as
+ * not every change that moves it on is watched.
+ */
+export function settled(server: RtmpServer, observed: Observed): boolean {
+  const { stalled, progress } = assess(server, observed);
+  return !stalled && !progress;
+}
+
 export function computeStatus(server: RtmpServer, observed: Observed, now: string): RtmpServerStatus {
   const generation = server.metadata.generation;
   const desired = server.spec.replicas;
@@ -130,13 +167,7 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
   const ready = s.readyReplicas ?? 0;
   let conditions: Condition[] = [...(server.status?.conditions ?? [])];
   const set = (c: ConditionInput) => (conditions = setCondition(conditions, c, now, generation));
-
-  const stalled: { reason: string; message: string } | undefined = observed.errors.length
-    ? { reason: 'ApplyFailed', message: joinBounded(observed.errors) }
-    : observed.causes.length
-      ? { reason: observed.causes[0]!.reason, message: joinBounded(observed.causes.map((c) => c.message)) }
-      : undefined;
-  const progress = observed.migrating ? { reason: 'Migrating', message: observed.migrating } : rollout(desired, observed.statefulSet);
+  const { stalled, progress, blocksPods } = assess(server, observed);
 
   if (stalled) {
     set({ type: 'Stalled', status: 'True', ...stalled });
@@ -150,9 +181,7 @@ export function computeStatus(server: RtmpServer, observed: Observed, now: strin
     );
   }
 
-  // Ready says whether the pods serve: a stall that leaves them serving (a Secret gone bad
-  // under them, causes.ts podsServeThrough) is Stalled alone, so Ready claims neither more nor less than runs.
-  const blocksPods = observed.errors.length > 0 || observed.causes.some((c) => !podsServeThrough.has(c.reason));
+  // Ready says whether the pods serve: a stall that leaves them serving is Stalled alone, so Ready claims neither more nor less than runs.
   const podsReady = `${ready} of ${desired} pods ready`;
   if (stalled && blocksPods) set({ type: 'Ready', status: 'False', ...stalled });
   else if (progress) set({ type: 'Ready', status: 'False', ...progress });
