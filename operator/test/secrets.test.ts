@@ -32,13 +32,16 @@ const stalledSaying = (name: string, status: string, message: string, withinMs =
     withinMs,
   );
 
-const setSecret = (name: string, data: Record<string, string>) =>
-  apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace: ns },
-    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-  });
+const secret = (name: string, data: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: ns },
+  data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+});
+const setSecret = (name: string, data: Record<string, string>) => apply(secret(name, data));
+/** Deletes the Secret and creates it again under its name, in one command (kubectl replace --force). */
+const recreateSecret = (name: string, data: Record<string, string>) =>
+  kubectl(['replace', '--force', '-f', '-'], { input: JSON.stringify(secret(name, data)) });
 
 describe('the Secrets an RtmpServer names', () => {
   it('a missing key, then a value that serves nobody, then a good one: each in the status within seconds of the change', async () => {
@@ -160,6 +163,31 @@ describe('the Secrets an RtmpServer names', () => {
       `Secret "${keys}" (spec.auth.rules[0].keysSecret) holds no stream key: every client of the rule is refused`,
     );
     expect(await reads()).toBe(before + 1);
+  });
+
+  it('changed faster than it is reconciled, or deleted and made again under its name: the status ends with what it holds now', async () => {
+    // Written back to back, each version lands while the reconcile queued by an earlier one runs: that
+    // reconcile reads a newer version than its watch event named. A verdict kept by name, not by
+    // resourceVersion, would stay the first one read.
+    const keys = `raced-${id}`;
+    const rules = [{ app: 'live', method: 'keys', keysSecret: { name: keys } }];
+    const good = { cam1: 'a-stream-key' };
+    const empty = { '.kubelet-only': 'x' };
+    const refused = `Secret "${keys}" (spec.auth.rules[0].keysSecret) holds no stream key: every client of the rule is refused`;
+    await setSecret(keys, good);
+    await apply(rtmpServer(ns, 'raced', { replicas: 0, auth: { rules } }));
+    await stalledSaying('raced', 'False', 'nothing blocks the reconcile', 30_000);
+
+    for (const data of [empty, good, empty, good, empty]) await setSecret(keys, data);
+    await stalledSaying('raced', 'True', refused);
+    for (const data of [good, empty, good]) await setSecret(keys, data);
+    await stalledSaying('raced', 'False', 'nothing blocks the reconcile');
+
+    // A new Secret under the old name: a new uid and resourceVersion, whatever the watch saw in between.
+    await recreateSecret(keys, empty);
+    await stalledSaying('raced', 'True', refused);
+    await recreateSecret(keys, good);
+    await stalledSaying('raced', 'False', 'nothing blocks the reconcile');
   });
 
   it('gone bad under running pods: Stalled says so, Ready stays what the pods say', async () => {
