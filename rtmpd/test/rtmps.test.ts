@@ -5,6 +5,8 @@
 // counted while the server goes on, one still running at shutdown is not
 // counted; a bad certificate stops the start.
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -17,7 +19,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRtmpd } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { selfSigned, type TestCertificate } from './support/certificates.ts';
+import { selfSigned, selfSignedBetween, type TestCertificate } from './support/certificates.ts';
 import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import {
@@ -224,6 +226,41 @@ describe('RTMPS', () => {
     expect(await presentedFingerprint()).toBe(second.fingerprint);
     publisher.child.kill('SIGINT');
     await publisher.exited;
+    await swapTo(first);
+  });
+});
+
+describe('a certificate near or past its notAfter', () => {
+  const series = 'rtmpd_tls_certificate_expiration_timestamp_seconds';
+  const notAfter = (c: TestCertificate) => Date.parse(new X509Certificate(readFileSync(c.certFile)).validTo) / 1000;
+  const warned = (fingerprint: string, message: string) =>
+    server.logs.some((l) => l.level === 40 && l.fingerprint === fingerprint && l.msg === message);
+  /** How a client that checks the certificate (trusting it as its own CA) ends its handshake with the RTMPS port. */
+  const verifiedHandshake = (ca: TestCertificate) =>
+    new Promise<string>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: rtmpsPort, ca: readFileSync(ca.certFile) }, () => {
+        resolve('secured');
+        socket.destroy();
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+
+  it('warns at start of one that expires within 14 days, and exports its notAfter per TLS listener', async () => {
+    expect(warned(first.fingerprint, 'tls: certificate expires in less than a day; renew it')).toBe(true);
+    for (const listener of ['rtmps', 'https']) expect(await metric(series, `listener="${listener}"`)).toBe(notAfter(first));
+  });
+
+  it('serves an expired one all the same, with a warning at reload: only clients that check dates refuse it', async () => {
+    const day = 24 * 3600_000;
+    const expired = await selfSignedBetween(join(root, 'expired'), new Date(Date.now() - 3 * day), new Date(Date.now() - day), 'expired');
+    await swapTo(expired);
+    const deadline = Date.now() + 15_000;
+    while ((await metric(series, 'listener="rtmps"')) !== notAfter(expired) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    for (const listener of ['rtmps', 'https']) expect(await metric(series, `listener="${listener}"`)).toBe(notAfter(expired));
+    expect(await presentedFingerprint()).toBe(expired.fingerprint);
+    expect(await verifiedHandshake(expired)).toBe('CERT_HAS_EXPIRED');
+    expect(warned(expired.fingerprint, 'tls: certificate expired; it is still served, and clients that check dates refuse it')).toBe(true);
     await swapTo(first);
   });
 });

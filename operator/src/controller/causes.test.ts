@@ -1,7 +1,7 @@
+import { certificateWarningMs } from '@flux-rtmpd/rtmpd/tls-expiry';
 import { describe, expect, it } from 'vitest';
 import {
   certificateCause,
-  certificateWarningMs,
   claimCauses,
   crashLoopWindowMs,
   creationCauses,

@@ -4,6 +4,8 @@
 // admission chain refused), and the Secrets spec.auth names that do not
 // exist or that rtmpd cannot use. Each cause keeps the specific message, so the
 // status says "0/2 nodes are available: 2 Insufficient cpu", not "timed out".
+import { certificateExpiry } from '@flux-rtmpd/rtmpd/tls-expiry';
+
 export interface Cause {
   /** CamelCase, the Stalled condition's reason. */
   reason: string;
@@ -180,27 +182,19 @@ export function invalidSecretsCause(invalid: readonly { name: string; field: str
   };
 }
 
-/**
- * How long before its notAfter a spec.tls certificate counts as expiring:
- * cert-manager renews a 90-day certificate 30 days before, so one still there
- * 14 days before was not renewed.
- */
-export const certificateWarningMs = 14 * 24 * 3600_000;
-
-/** An expired spec.tls certificate (TLS clients refuse it), or one that expires within certificateWarningMs. */
+/** An expired spec.tls certificate (TLS clients refuse it), or one that expires within rtmpd's certificateWarningMs. */
 export function certificateCause(ref: { name: string; field: string }, notAfter: Date, now: Date): Cause | undefined {
-  const left = notAfter.getTime() - now.getTime();
+  const expiry = certificateExpiry(notAfter, now);
   const secret = `Secret "${ref.name}" (${ref.field})`;
-  if (left <= 0)
+  if (expiry.state === 'expired')
     return {
       reason: 'CertificateExpired',
       message: `${secret}: the certificate in tls.crt expired at ${notAfter.toISOString()}: RTMPS and HTTPS clients refuse it`,
     };
-  if (left > certificateWarningMs) return undefined;
-  const days = Math.floor(left / (24 * 3600_000));
+  if (expiry.state === 'valid') return undefined;
   return {
     reason: 'CertificateExpiring',
-    message: `${secret}: the certificate in tls.crt expires at ${notAfter.toISOString()}, in ${days === 0 ? 'less than a day' : `${days} day${days > 1 ? 's' : ''}`}`,
+    message: `${secret}: the certificate in tls.crt expires at ${notAfter.toISOString()}, in ${expiry.left}`,
   };
 }
 

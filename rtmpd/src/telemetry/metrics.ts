@@ -537,7 +537,7 @@ export class RtmpdMetrics {
   }
 
   /** RTMPS or HTTPS is on (tls/tls.ts): its series exist only then. */
-  watchTls(tls: Pick<Tls, 'certificate' | 'handshakes'>): void {
+  watchTls(tls: Pick<Tls, 'certificate' | 'handshakes' | 'listeners'>): void {
     const { handshakes, handshakeFailures } = tls.handshakes.stats;
     this.add('rtmpd_tls_handshakes_total', 'TLS handshakes completed, by listener (rtmps, https).', 'counter', () =>
       Object.entries(handshakes).map(([listener, value]) => ({ labels: { listener }, value })),
@@ -557,9 +557,13 @@ export class RtmpdMetrics {
       'counter',
       () => Object.entries(tls.certificate.reloads).map(([result, value]) => ({ labels: { result }, value })),
     );
-    this.add('rtmpd_tls_certificate_expiry_timestamp_seconds', 'notAfter of the certificate in use (Unix seconds).', 'gauge', () => [
-      { value: tls.certificate.value.notAfter },
-    ]);
+    // As cert-manager's certmanager_certificate_expiration_timestamp_seconds; rtmpd serves an expired one all the same.
+    this.add(
+      'rtmpd_tls_certificate_expiration_timestamp_seconds',
+      'notAfter of the certificate each TLS listener (rtmps, https) serves now (Unix seconds).',
+      'gauge',
+      () => tls.listeners.map((listener) => ({ labels: { listener }, value: tls.certificate.value.notAfter })),
+    );
   }
 
   /** Forwards to other RTMP servers (forward/forwards.ts): the stream's bytes are its sent-bytes series with subscriber="forward". */

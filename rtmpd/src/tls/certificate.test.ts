@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { selfSigned, type TestCertificate } from '../../test/support/certificates.ts';
+import { selfSigned, selfSignedBetween, type TestCertificate } from '../../test/support/certificates.ts';
 import {
   CertificateError,
   loadCertificate,
@@ -125,6 +125,40 @@ describe('openServerCertificate', () => {
     await certificate.poll();
     expect(certificate.reloads).toEqual({ ok: 0, error: 2 });
     expect(certificate.value.fingerprint).toBe(first.fingerprint);
+  });
+
+  it('serves a certificate that expired or expires within 14 days, warning at load and at reload; one valid longer without', async () => {
+    const day = 24 * 3600_000;
+    const [valid, expired] = await Promise.all([
+      selfSigned(join(root, 'valid'), 'valid', 30),
+      selfSignedBetween(join(root, 'expired'), new Date(Date.now() - 3 * day), new Date(Date.now() - 2 * day), 'expired'),
+    ]);
+    const secret = await mounted('expiry', valid);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const warnings = () =>
+      lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string; fingerprint: string })
+        .filter((l) => l.level === 40)
+        .map((l) => `${l.fingerprint} ${l.msg}`);
+    certificate = await open(secret.dir, logger);
+    expect(warnings()).toEqual([]);
+
+    await secret.swap(first.dir); // valid for a day
+    await certificate.poll();
+    expect(warnings()).toEqual([`${first.fingerprint} tls: certificate expires in less than a day; renew it`]);
+
+    await secret.swap(expired.dir);
+    await certificate.poll();
+    expect(certificate.value.fingerprint).toBe(expired.fingerprint);
+    const expiredWarning = `${expired.fingerprint} tls: certificate expired; it is still served, and clients that check dates refuse it`;
+    expect(warnings().at(-1)).toBe(expiredWarning);
+    certificate.close();
+
+    lines.length = 0;
+    certificate = await open(secret.dir, logger);
+    expect(certificate.value.fingerprint).toBe(expired.fingerprint);
+    expect(warnings()).toEqual([expiredWarning]);
   });
 
   it('refuses to start on a pair it cannot use', async () => {

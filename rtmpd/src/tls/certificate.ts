@@ -2,13 +2,16 @@
 // key, read from two files and polled while rtmpd runs (cert-manager renews
 // a mounted Secret in place). A changed pair that is usable replaces the one
 // new connections get; live connections keep theirs. A bad pair is logged
-// and counted, and the last good one stays.
+// and counted, and the last good one stays. A pair whose certificate expired
+// or expires soon is served all the same, with a warning at load and reload:
+// refusing it would cut off every client, also those that never check dates.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Config } from '../config.ts';
 import { readBounded, SecretPathError } from '../secrets/mounted.ts';
 import { Watched } from '../secrets/watched.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { certificateExpiry } from './expiry.ts';
 
 /** What a client must offer at least: TLS 1.0 and 1.1 are broken and every RTMPS client speaks 1.2. */
 const TLS_MIN_VERSION = 'TLSv1.2';
@@ -90,8 +93,21 @@ const describe = (loaded: LoadedCertificate) => ({
   notAfter: new Date(loaded.notAfter * 1000).toISOString(),
 });
 
+/** Warns of a certificate that expired or expires within certificateWarningMs, as cert-manager-era servers do. */
+function warnOfExpiry(loaded: LoadedCertificate, logger: Logger): void {
+  const expiry = certificateExpiry(new Date(loaded.notAfter * 1000), new Date());
+  if (expiry.state === 'expired')
+    logger.warn(describe(loaded), 'tls: certificate expired; it is still served, and clients that check dates refuse it');
+  else if (expiry.state === 'expiring') logger.warn(describe(loaded), `tls: certificate expires in ${expiry.left}; renew it`);
+}
+
 /** Reads and checks the pair once (a bad one is an error at start) and keeps polling the files. */
-export async function openServerCertificate({ maxVersion, logger, ...options }: ServerCertificateOptions): Promise<ServerCertificate> {
+export async function openServerCertificate({
+  maxVersion,
+  logger,
+  onChange,
+  ...options
+}: ServerCertificateOptions): Promise<ServerCertificate> {
   const certificate = await Watched.open({
     ...options,
     label: 'tls: certificate',
@@ -100,7 +116,12 @@ export async function openServerCertificate({ maxVersion, logger, ...options }: 
     parse: (pair) => loadCertificate(pair, maxVersion),
     logFields: describe,
     logger,
+    onChange: (loaded) => {
+      warnOfExpiry(loaded, logger);
+      onChange?.(loaded);
+    },
   });
   logger.info(describe(certificate.value), 'tls: certificate loaded');
+  warnOfExpiry(certificate.value, logger);
   return certificate;
 }

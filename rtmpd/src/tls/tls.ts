@@ -4,7 +4,7 @@
 import { ConfigError, type Config } from '../config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { openServerCertificate, type ServerCertificate } from './certificate.ts';
-import { TlsHandshakes } from './handshake.ts';
+import { TlsHandshakes, type TlsListener } from './handshake.ts';
 
 type TlsConfig = Pick<Config, 'rtmpsBind' | 'httpsBind' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsMaxVersion' | 'tlsHandshakeTimeoutSeconds'>;
 
@@ -13,6 +13,8 @@ const CERTIFICATE_POLL_MS = 2000;
 
 export interface Tls {
   certificate: ServerCertificate;
+  /** The listeners that serve the certificate: those asked for. */
+  listeners: TlsListener[];
   handshakes: TlsHandshakes;
   close(): void;
 }
@@ -28,5 +30,7 @@ export async function startTls(config: TlsConfig, logger: Logger, pollMs = CERTI
     logger,
     intervalMs: pollMs,
   });
-  return { certificate, handshakes: new TlsHandshakes(certificate, config, logger), close: () => certificate.close() };
+  const binds: Record<TlsListener, string> = { rtmps: config.rtmpsBind, https: config.httpsBind };
+  const listeners = (Object.keys(binds) as TlsListener[]).filter((listener) => binds[listener]);
+  return { certificate, listeners, handshakes: new TlsHandshakes(certificate, config, logger), close: () => certificate.close() };
 }
