@@ -1,0 +1,116 @@
+// A join storm against one rtmpd: a publisher (ffmpeg replaying a bench
+// fixture in real time), then N HTTP-FLV players joining its stream at once
+// from a process of their own, while GET /health is probed as the kubelet
+// does. Prints one JSON line: how long the joins took to their first video
+// frame, what /health answered meanwhile, rtmpd's CPU and the load average.
+// BENCH_RTMPD_BIN runs another build, as make bench does; take the bench lock:
+//   flock /tmp/flux-bench.lock node --conditions=source hack/bench/join-storm.ts --players 2000
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { HealthProber, runStorm } from './join-storm-players.ts';
+import { FIXTURES, loadFixture } from './fixture.ts';
+import { CpuWindow } from './proc.ts';
+import { formatProfile, monotonicMicros, summarizeProfile } from './profile.ts';
+import { REPO_ROOT, startServer, removeServerDir } from './servers.ts';
+import { Samples } from './stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    players: { type: 'string', default: '2000' },
+    fixture: { type: 'string', default: '360p' },
+    'timeout-seconds': { type: 'string', default: '150' },
+    // A stream nobody publishes: every player is answered 404 (viewers retrying while their publisher is away).
+    missing: { type: 'boolean', default: false },
+    // rtmpd's top self-time functions during the storm.
+    profile: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const players = Number(values.players);
+const spec = FIXTURES[values.fixture];
+if (!spec) throw new Error(`--fixture: have ${Object.keys(FIXTURES).join(', ')}`);
+/** The kubelet's probe timeout is at least 1 s; this one only bounds the measurement. */
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_INTERVAL_MS = 250;
+
+/** The machine's count of SYNs dropped because a listener's accept queue was full (TcpExt ListenOverflows). */
+function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('TcpExt:'));
+  const [names, values] = lines.map((line) => line.split(/\s+/));
+  return Number(values![names!.indexOf('ListenOverflows')]);
+}
+
+const summary = (values: number[]) => {
+  const samples = new Samples();
+  for (const v of values) samples.push(v);
+  const { count, p50Ms, p99Ms, maxMs } = samples.summary();
+  return { count, p50Ms: Math.round(p50Ms), p99Ms: Math.round(p99Ms), maxMs: Math.round(maxMs) };
+};
+
+const fixture = await loadFixture(spec, join(REPO_ROOT, '.bench', 'fixtures'));
+const cpuProfDir = values.profile ? mkdtempSync(join(tmpdir(), 'join-storm-prof-')) : undefined;
+const server = await startServer('rtmpd', cpuProfDir ? { cpuProfDir } : {});
+const window = { startUs: 0, endUs: 0 };
+// prettier-ignore
+const publisher = spawn('ffmpeg', [
+  '-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', fixture.path,
+  '-c', 'copy', '-f', 'flv', `${server.rtmpBase}/storm`,
+], { stdio: 'ignore' });
+try {
+  const flvUrl = `${server.httpBase!}/storm.flv`;
+  while ((await fetch(flvUrl, { method: 'HEAD' })).status !== 200) await sleep(200);
+  // Into the second GOP: a joiner gets a cached GOP of about half its length.
+  await sleep(3000);
+  const { hostname, port, pathname } = new URL(values.missing ? `${server.httpBase!}/missing.flv` : flvUrl);
+  const loadBefore = loadavg()[0]!;
+  const overflowsBefore = listenOverflows();
+  const cpu = new CpuWindow(server.pid);
+  cpu.start();
+  const prober = new HealthProber(hostname, Number(port), PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS);
+  const started = performance.now();
+  window.startUs = monotonicMicros();
+  const storm = await runStorm({
+    host: hostname,
+    port: Number(port),
+    path: pathname,
+    players,
+    timeoutMs: Number(values['timeout-seconds']) * 1000,
+  });
+  const stormMs = performance.now() - started;
+  window.endUs = monotonicMicros();
+  const rtmpdCpu = cpu.stop();
+  const health = await prober.stop();
+  const line = {
+    at: new Date().toISOString(),
+    bin: process.env.BENCH_RTMPD_BIN ?? 'rtmpd/bin/rtmpd.js',
+    players,
+    fixture: spec.name,
+    missing: values.missing,
+    stormSeconds: +(stormMs / 1000).toFixed(1),
+    joined: storm.firstVideoMs.length,
+    failures: storm.failures,
+    firstVideoMs: summary(storm.firstVideoMs),
+    connectMs: summary(storm.connectMs),
+    /** Connections established after 1 s or more: their SYN was dropped at least once (a full accept queue). */
+    connectsRetried: storm.connectMs.filter((ms) => ms >= 1000).length,
+    listenOverflows: listenOverflows() - overflowsBefore,
+    healthMs: summary(health.latencyMs),
+    healthFailed: health.failed,
+    rtmpdCpuPercent: Math.round(rtmpdCpu.percent),
+    load1: [+loadBefore.toFixed(1), +loadavg()[0]!.toFixed(1)],
+  };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+} finally {
+  publisher.kill('SIGTERM');
+  await server.stop();
+  removeServerDir(server);
+}
+for (const file of cpuProfDir ? readdirSync(cpuProfDir) : []) {
+  if (file.endsWith('.cpuprofile')) process.stdout.write(`${formatProfile(summarizeProfile(join(cpuProfDir!, file), window, 20))}\n`);
+}
