@@ -13,6 +13,15 @@ const CAUSES: Record<string, string> = {
   EACCES: 'the port needs privileges rtmpd does not have',
 };
 
+/**
+ * Connections the kernel completes and queues for a listener before it
+ * drops new ones' SYNs (Linux caps it at net.core.somaxconn, 4096 by
+ * default). Node asks for 511: a storm of players reconnecting at once
+ * overflowed it, and a dropped SYN is retried only after 1, 3, 7, 15 s, for
+ * the players and for the kubelet's probe alike.
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** Listens on `bind` (HOST:PORT); an address that cannot be had rejects with a ListenError naming `option`. */
 export function listenOn(server: Server, bind: string, option: string): Promise<void> {
   const { host, port } = splitHostPort(bind);
@@ -22,7 +31,7 @@ export function listenOn(server: Server, bind: string, option: string): Promise<
       reject(cause ? new ListenError(`cannot listen on ${bind} (--${option}): ${cause}`) : err);
     };
     server.once('error', fail);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', fail);
       resolve();
     });
