@@ -11,7 +11,7 @@ import type { Subscriber } from '../hub/subscriber.ts';
 import { lavfiClip, publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import { MAX_FRAGMENT_BYTES } from './fragment.ts';
-import { Fragmenter, MAX_FRAGMENT_SAMPLES, type Fragment, type FragmenterOptions } from './fragmenter.ts';
+import { Fragmenter, MAX_FRAGMENT_SAMPLES, STEP_FORWARD_SECONDS, type Fragment, type FragmenterOptions } from './fragmenter.ts';
 
 const run = promisify(execFile);
 const fixture = (name: string) => join(import.meta.dirname, '../flv/testdata', name);
@@ -262,6 +262,24 @@ describe('Fragmenter', () => {
     for (let i = 1; i < muxed.fragments.length; i++)
       expect(muxed.fragments[i]!.start).toBeCloseTo(muxed.fragments[i - 1]!.start + muxed.fragments[i - 1]!.duration, 6);
     expect((await probe(muxed)).frames).toBe(25);
+  });
+
+  it('starts a new timeline when the video clock jumps forward by more than STEP_FORWARD_SECONDS', async () => {
+    const { tags } = await readFlvFile(fixture('hevc_opus.flv'));
+    // Enhanced RTMP: frame type 1 (key), packet type 1 or 3 (coded frames), every 0.4 s.
+    const keyframes = tags.filter((t) => t.kind === 'video' && ((t.body[0]! >> 4) & 7) === 1 && [1, 3].includes(t.body[0]! & 0x0f));
+    // From the second keyframe on, 14 h later: before, the frame before it was given a 14 h duration, which
+    // trun's 32 bits cannot hold at 90 kHz, and the write threw (a fuzzed publisher took rtmpd down with it).
+    const jump = keyframes[1]!.timestamp;
+    const later = 14 * 3600 * 1000;
+    expect(later).toBeGreaterThan(STEP_FORWARD_SECONDS * 1000);
+    const moved = tags.map((t) => flvTag(t.kind, t.timestamp >= jump ? t.timestamp + later : t.timestamp, t.body));
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'jump.flv');
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, true), ...moved]));
+    const muxed = await fragment(path, { segmentSeconds: 0.4, fragmentSeconds: 0.1 });
+    expect(muxed.inits).toHaveLength(2);
+    for (const f of muxed.fragments) expect(f.duration).toBeLessThan(1);
+    expect((await probe(muxed)).codecs).toEqual(['hevc', 'opus']);
   });
 
   it('reads an Opus packet of 32 frames (code 3) as 80 ms', async () => {

@@ -73,6 +73,13 @@ const AUDIO_RESYNC_SECONDS = 0.1;
  */
 export const STEP_BACK_SECONDS = 1;
 /**
+ * A video sample this far after the track's last one: the publisher's clock
+ * jumped, and a new timeline starts too. The sample before it would last
+ * the whole jump, longer than any pause in a live stream's video and, past
+ * 13.2 h (2^32 at 90 kHz), longer than trun's 32-bit duration can say.
+ */
+export const STEP_FORWARD_SECONDS = 3600;
+/**
  * Audio held for the next segment (a new audio config while video runs)
  * beyond this ends the segment at once, keyframe or not: a publisher that
  * sends no keyframe (or no video) would otherwise make it hold audio for
@@ -270,7 +277,8 @@ export class Fragmenter {
   private onVideo(packet: MediaPacket): void {
     if (!this.video) return;
     let dts = this.videoClock.unwrap(packet.timestamp) * 90;
-    if (this.started && dts < this.lastVideoDts - STEP_BACK_SECONDS * VIDEO_TIMESCALE) this.restart();
+    const step = dts - this.lastVideoDts;
+    if (this.started && (step < -STEP_BACK_SECONDS * VIDEO_TIMESCALE || step > STEP_FORWARD_SECONDS * VIDEO_TIMESCALE)) this.restart();
     if (!this.started) {
       if (!packet.keyframe) return;
       this.start(dts / VIDEO_TIMESCALE, packet.receivedAt);
