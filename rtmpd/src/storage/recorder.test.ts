@@ -813,6 +813,25 @@ describe('Recorder', () => {
     expect((await ffprobe(join(storageDir, 'live', 'h264', first!))).codecs).toEqual(['h264']);
   });
 
+  it('names the files of a stream published again at once after those of its last publish, even within the same millisecond', async () => {
+    const { storageDir, recorder } = await startRecorder();
+    // Both publishes' packets arrive at the same instant: their files would start at the same times. Before,
+    // the second publish's first file got the first's name, which 'wx' refused as a disk error (the network
+    // fuzzer's clients publish one key again and again).
+    const at = performance.now();
+    for (let publishes = 0; publishes < 2; publishes++) {
+      const stream = publish('live', 'again');
+      for (const tag of clip) {
+        if (tag.kind === 'video') stream.pushVideo(tag.timestamp, tag.body, at);
+        else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp, tag.body, at);
+      }
+      hub.unpublish(stream);
+    }
+    await recorder.close();
+    expect(recorder.stats).toMatchObject({ errors: 0, filesOpened: 6 });
+    expect(await recordings(join(storageDir, 'live', 'again'))).toHaveLength(6);
+  });
+
   it('logs and counts a disk error instead of crashing, and the stream goes on', async () => {
     const storageDir = await mkdtemp(join(tmpdir(), 'rtmpd-rec-'));
     // A file where the app directory should be: mkdir fails.

@@ -61,10 +61,33 @@ const RETRY_MS = 5000;
  * fragment being gathered) or FLV. Which streams, and how, follows
  * recordingRules. Retention (retention.ts) deletes old files, never the open ones.
  */
+/**
+ * The start times (Unix ms) of the files recorded lately in each stream's
+ * directory, so that every file gets a name of its own: a stream published
+ * again within the millisecond its last recording's file started (an
+ * encoder that reconnects at once, a client looping publish) would
+ * otherwise be given that file's name, which the disk refuses ('wx').
+ */
+class FileStarts {
+  /** Longer than media time lags the wall clock: a file's start is its first fragment's wall clock (recorder's openFile). */
+  static readonly KEPT_MS = 60_000;
+  readonly #last = new Map<string, number>();
+
+  /** `startMs`, or just after the last file started in `dir`. */
+  next(dir: string, startMs: number): number {
+    const now = Date.now();
+    for (const [d, last] of this.#last) if (last < now - FileStarts.KEPT_MS) this.#last.delete(d);
+    const next = Math.max(startMs, (this.#last.get(dir) ?? 0) + 1);
+    this.#last.set(dir, next);
+    return next;
+  }
+}
+
 export class Recorder {
   readonly stats: RecorderStats = { filesOpened: 0, bytesWritten: 0, errors: 0, diskFull: 0, dropped: 0 };
   private readonly options: RecorderOptions;
   private readonly recordings = new Map<Stream, StreamRecording>();
+  private readonly fileStarts = new FileStarts();
   private readonly onPublish = (stream: Stream): void => this.record(stream);
 
   constructor(options: RecorderOptions) {
@@ -133,6 +156,7 @@ export class Recorder {
     const recording = new StreamRecording({
       stream,
       dir: join(storageDir, stream.app, stream.key),
+      fileStarts: this.fileStarts,
       format,
       segmentSeconds: config.recordingSegmentSeconds,
       fragmentSeconds: config.recordingFragmentSeconds,
@@ -149,6 +173,7 @@ export class Recorder {
 interface StreamRecordingOptions {
   stream: Stream;
   dir: string;
+  fileStarts: FileStarts;
   format: RecordingFormat;
   segmentSeconds: number;
   fragmentSeconds: number;
@@ -203,7 +228,6 @@ class StreamRecording implements Subscriber {
   private readonly closing = new Map<string, { file: SegmentFile; done: Promise<void> }>();
   /** What the open file and the closing ones hold for the disk, bounded together. */
   private readonly backlog = new DiskBacklog();
-  private lastStart = 0;
   /**
    * An append was dropped (the disk far behind): what follows it in the file
    * would not decode without it, so nothing more goes in until a keyframe, or
@@ -553,8 +577,7 @@ class StreamRecording implements Subscriber {
   /** A new file of the stream, named by `start`, with its header queued. */
   private createFile(start: Date, header: Buffer): { file: SegmentFile; trace: RecordingTrace } {
     // Names are unique per stream even when media runs ahead of the wall clock.
-    const startMs = Math.max(start.getTime(), this.lastStart + 1);
-    this.lastStart = startMs;
+    const startMs = this.o.fileStarts.next(this.o.dir, start.getTime());
     const path = join(this.o.dir, recordingFileName(new Date(startMs), this.o.format));
     const trace = new RecordingTrace(this.o.stream, path);
     const file = new SegmentFile(path, this.backlog, {
