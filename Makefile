@@ -9,6 +9,8 @@ RTMP_BIND ?= 127.0.0.1:1935
 HTTP_BIND ?= 127.0.0.1:8082
 
 FUZZ_SECONDS ?= 300
+FUZZ_TARGET ?= all
+FUZZ_SEED ?=
 
 .PHONY: setup build run test test-suite lint format generate screenshots bench fuzz soak cluster-up cluster-down kind-up kind-down images e2e e2e-kind clean
 
@@ -98,10 +100,11 @@ e2e-kind: setup
 images: setup
 	hack/images.sh
 
-# The coverage-guided fuzzer of the RTMP intake for FUZZ_SECONDS (make test runs it for 20 s);
-# what it finds lands in rtmpd/test/fuzz/testdata/, to be checked in as regression inputs.
+# The fuzzers for FUZZ_SECONDS each (make test runs short ones): the RTMP intake in-process
+# (coverage-guided), then a real rtmpd over TCP and HTTP; FUZZ_TARGET=intake|tcp|http|all,
+# FUZZ_SEED to repeat a run. What they find lands in rtmpd/test/fuzz/testdata/, to be checked in.
 fuzz: setup
-	node --conditions=source rtmpd/test/fuzz/main.ts --seconds $(FUZZ_SECONDS)
+	node --conditions=source rtmpd/test/fuzz/main.ts --seconds $(FUZZ_SECONDS) --target $(FUZZ_TARGET) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 # rtmpd for minutes under real publishers and players, churn, stalled players, hostile clients and
 # periodic SIGKILL/restart; reports errors, RSS slope, descriptors and frames lost (SOAK_ARGS="--help").
