@@ -105,8 +105,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
   unpublish(stream: Stream, reason: StreamEndReason = 'publisher_closed'): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
-    stream.end('unpublished');
-    this.emit('unpublish', stream, reason);
+    try {
+      stream.end('unpublished');
+    } finally {
+      this.emit('unpublish', stream, reason);
+    }
   }
 
   get(app: string, key: string): Stream | undefined {

@@ -424,7 +424,16 @@ export class Stream {
     const subscribers = [...this.deliveries.keys()];
     this.deliveries.clear();
     for (const kind of SUBSCRIBER_KINDS) this.counts[kind] = 0;
-    for (const subscriber of subscribers) subscriber.close(reason);
+    // A subscriber that throws (a bug of ours) leaves the others closed all the same; the first error is the caller's.
+    let failure: { err: unknown } | undefined;
+    for (const subscriber of subscribers) {
+      try {
+        subscriber.close(reason);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 
   /** `owned`: the body is a copy the stream keeps, which the GOP cache may share. */

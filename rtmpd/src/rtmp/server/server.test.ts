@@ -13,6 +13,7 @@ import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-serv
 import { countFrames } from '../../../test/support/processes.ts';
 import { publishTestPattern, stopAll } from '../../../test/support/processes.ts';
 import { prng, randomInt } from '../../../test/support/random.ts';
+import { FakeSubscriber } from '../../../test/support/fake-subscriber.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { encodeAmf0 } from '../wire/amf0.ts';
 import { silentLogger } from './logger.ts';
@@ -865,5 +866,29 @@ describe('end of a stream', () => {
       'NetStream.Play.Stop',
     ]);
     socket.destroy();
+  });
+
+  it('closes a publisher whose stream has a subscriber that throws as the stream ends: counted as internal, the others closed, the server up', async () => {
+    const { hub, stats, server, url } = await startTestRtmpServer();
+    const bystander = new FakeSubscriber('rtmp');
+    const faulty = new FakeSubscriber('recorder');
+    faulty.close = () => {
+      throw new RangeError('a bug in a subscriber');
+    };
+    const unpublished: string[] = [];
+    hub.on('publish', (stream) => {
+      stream.subscribe(faulty, performance.now());
+      stream.subscribe(bystander, performance.now());
+    });
+    hub.on('unpublish', (stream) => unpublished.push(stream.id));
+    const publisher = await testClient(url('faulty'));
+    await publisher.publish();
+    // Before, the throw left the socket's close handler: an uncaught exception, and rtmpd exited
+    // (a fuzzed publisher did it through the fMP4 writer).
+    publisher.destroy();
+    await until(() => server.connections === 0);
+    expect(bystander.closed).toEqual(['unpublished']);
+    expect(unpublished).toEqual(['rtmp/live/faulty']);
+    expect(stats.protocols.rtmp.protocolErrors.internal).toBe(1);
   });
 });

@@ -387,6 +387,13 @@ export class RtmpSession {
 
   /** Counts and logs what `guarded` work threw, and closes the connection. */
   private failOn(err: unknown): void {
+    this.reportFault(err);
+    this.publishEnd = 'protocol_error';
+    this.close();
+  }
+
+  /** Counts and logs a fault: the peer's (RtmpProtocolError) or a bug of ours. */
+  private reportFault(err: unknown): void {
     const { stats, faults } = this.options;
     if (err instanceof RtmpProtocolError) {
       countBy(this.state.kind === 'handshake' ? stats.handshakeFailures : stats.protocolErrors, err.reason);
@@ -397,8 +404,6 @@ export class RtmpSession {
       this.trace.failed('internal');
       faults.log('error', { ...this.peer, err }, 'rtmp internal error, closing');
     }
-    this.publishEnd = 'protocol_error';
-    this.close();
   }
 
   private handshakeDone(): void {
@@ -428,6 +433,20 @@ export class RtmpSession {
     if (state.kind === 'closed') return;
     this.setState({ kind: 'closed' });
     this.connection.destroy();
+    try {
+      this.letGo(state);
+    } catch (err) {
+      // A bug in what the state held (a stream's subscriber, as the stream ends) closes no server: this runs
+      // from the socket's close event and the sweep's timer too, where nothing else would catch it.
+      this.reportFault(err);
+    } finally {
+      this.trace.close({ bytesIn: this.connection.bytesReceived, bytesOut: this.connection.bytesSent });
+      this.options.onClose(this);
+    }
+  }
+
+  /** Lets go of what `state`, the last before closed, held. */
+  private letGo(state: SessionState): void {
     switch (state.kind) {
       case 'handshake':
         // A peer that hangs up mid-handshake (a port scanner, a health check) is counted too.
@@ -447,8 +466,6 @@ export class RtmpSession {
         this.stopPlaying(state.stream, state.player);
         break;
     }
-    this.trace.close({ bytesIn: this.connection.bytesReceived, bytesOut: this.connection.bytesSent });
-    this.options.onClose(this);
   }
 
   private setState(next: SessionState): void {
