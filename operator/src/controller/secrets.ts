@@ -6,12 +6,12 @@
 // changed; the watch that reconciles the RtmpServers naming a Secret caches
 // its name and version only, and what stays of a check is its verdict.
 import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { parseTokens } from '@flux-rtmpd/rtmpd/auth-api-tokens';
 import { parseJwtKey } from '@flux-rtmpd/rtmpd/auth-jwt';
 import { parseKeys } from '@flux-rtmpd/rtmpd/auth-key-store';
 import { lines } from '@flux-rtmpd/rtmpd/secrets-mounted';
+import { checkCertificatePair } from '@flux-rtmpd/rtmpd/tls-pair';
 import { parseSigningKeys } from '@flux-rtmpd/rtmpd/webhook-signature';
 import type { SecretFormat, SecretReference } from './rtmpd-config.ts';
 
@@ -44,33 +44,12 @@ function entriesOf(ref: SecretReference, data: SecretData): Map<string, string> 
 const firstLine = (entries: ReadonlyMap<string, string>): string => lines(entries.get('') ?? '')[0] ?? '';
 const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
 
-/**
- * A certificate pair checked as rtmpd's TLS loader checks it at start, where a
- * bad one stops rtmpd (a crash loop). Node's errors are not passed on where
- * they could quote the PEM text; OpenSSL's from the context name no material.
- */
-function checkTlsPair(entries: ReadonlyMap<string, string>): void {
-  const cert = entries.get('tls.crt') ?? '';
-  const key = entries.get('tls.key') ?? '';
-  let leaf: X509Certificate;
-  try {
-    leaf = new X509Certificate(cert);
-  } catch {
-    throw new Error('tls.crt does not hold a PEM certificate');
-  }
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch {
-    throw new Error('tls.key does not hold a PEM private key');
-  }
-  if (!leaf.checkPrivateKey(privateKey)) throw new Error('tls.key is not the key of the first certificate in tls.crt');
-  try {
-    createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
-  } catch (err) {
-    throw new Error(`the certificate and key cannot be used: ${(err as Error).message}`, { cause: err });
-  }
-}
+/** The Secret's keys the messages of rtmpd's certificate check name, where rtmpd names its flags. */
+const tlsKeys = { cert: 'tls.crt', key: 'tls.key' };
+
+/** A certificate pair checked by rtmpd's own check at start, where a bad one stops rtmpd (a crash loop). */
+const checkTlsPair = (entries: ReadonlyMap<string, string>) =>
+  checkCertificatePair({ cert: entries.get(tlsKeys.cert) ?? '', key: entries.get(tlsKeys.key) ?? '' }, tlsKeys);
 
 const pemCertificates = (text: string): string[] => text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
 

@@ -5,13 +5,13 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSigned, selfSignedBetween, type TestCertificate } from '../../test/support/certificates.ts';
 import {
-  CertificateError,
   loadCertificate,
   openServerCertificate,
   readCertificateFiles,
   type LoadedCertificate,
   type ServerCertificate,
 } from './certificate.ts';
+import { CertificateError } from './pair.ts';
 
 const root = join(tmpdir(), `rtmpd-tls-cert-${process.pid}`);
 let first: TestCertificate;

@@ -5,24 +5,12 @@
 // and counted, and the last good one stays. A pair whose certificate expired
 // or expires soon is served all the same, with a warning at load and reload:
 // refusing it would cut off every client, also those that never check dates.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
-import { ConfigError, type Config } from '../config.ts';
+import type { SecureContext } from 'node:tls';
 import { readBounded, SecretPathError } from '../secrets/mounted.ts';
 import { Watched } from '../secrets/watched.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { certificateExpiry } from './expiry.ts';
-
-/** What a client must offer at least: TLS 1.0 and 1.1 are broken and every RTMPS client speaks 1.2. */
-const TLS_MIN_VERSION = 'TLSv1.2';
-export class CertificateError extends ConfigError {
-  override name = 'CertificateError';
-}
-
-export interface CertificatePair {
-  cert: string;
-  key: string;
-}
+import { CertificateError, checkCertificatePair, type CertificatePair, type TlsMaxVersion } from './pair.ts';
 
 export interface CertificateFiles {
   certFile: string;
@@ -39,6 +27,9 @@ export interface LoadedCertificate {
   fingerprint: string;
 }
 
+/** The flags that name the two files, as every message about them does. */
+const flags = { cert: '--tls-cert-file', key: '--tls-key-file' };
+
 async function readPem(path: string, option: string): Promise<string> {
   try {
     return await readBounded(path);
@@ -49,35 +40,15 @@ async function readPem(path: string, option: string): Promise<string> {
 }
 
 export async function readCertificateFiles(files: CertificateFiles): Promise<CertificatePair> {
-  const [cert, key] = await Promise.all([readPem(files.certFile, '--tls-cert-file'), readPem(files.keyFile, '--tls-key-file')]);
+  const [cert, key] = await Promise.all([readPem(files.certFile, flags.cert), readPem(files.keyFile, flags.key)]);
   return { cert, key };
 }
 
-/** Checks a pair the way a handshake would use it, with messages that say which part is wrong. */
+/** Checks a pair the way a handshake would use it, with messages that name the flag of the part that is wrong. */
 export function loadCertificate(pair: CertificatePair, maxVersion: TlsMaxVersion): LoadedCertificate {
-  let leaf: X509Certificate;
-  try {
-    leaf = new X509Certificate(pair.cert);
-  } catch {
-    throw new CertificateError('--tls-cert-file does not hold a PEM certificate');
-  }
-  let key;
-  try {
-    key = createPrivateKey(pair.key);
-  } catch {
-    throw new CertificateError('--tls-key-file does not hold a PEM private key');
-  }
-  if (!leaf.checkPrivateKey(key)) throw new CertificateError('--tls-key-file is not the key of the first certificate in --tls-cert-file');
-  let context: SecureContext;
-  try {
-    context = createSecureContext({ cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION, maxVersion });
-  } catch (err) {
-    throw new CertificateError(`the certificate and key cannot be used: ${(err as Error).message}`);
-  }
+  const { leaf, context } = checkCertificatePair(pair, flags, maxVersion);
   return { pair, context, notAfter: Date.parse(leaf.validTo) / 1000, fingerprint: leaf.fingerprint256 };
 }
-
-export type TlsMaxVersion = Config['tlsMaxVersion'];
 
 export interface ServerCertificateOptions extends CertificateFiles {
   maxVersion: TlsMaxVersion;
