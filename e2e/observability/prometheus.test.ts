@@ -13,11 +13,14 @@
 // must make their alerts' expressions return them: a forward to a port
 // nothing listens on (RtmpdForwardFailing; cam1's other forward goes to a
 // second rtmpd), a trusted balancer address (127.0.0.2) sending a bad PROXY
-// header or none (RtmpdProxyHeadersRefused), and a publisher dropped at the
-// end (RtmpdPublisherDropped).
+// header or none (RtmpdProxyHeadersRefused), a publisher dropped at the
+// end (RtmpdPublisherDropped), and an HTTPS listener serving a certificate
+// valid for one day (RtmpdCertificateExpiringSoon's expression).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +35,7 @@ import {
   type Publisher,
   type RunningServer,
 } from '../../rtmpd/test/support/processes.ts';
+import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 import { FLEET_ONLY, labelValuesSelector, readsOnly, substituteVariables, vectorSelectors } from './promql.ts';
 
@@ -43,6 +47,7 @@ const KSM_ONLY = ['kube_pod_container_status_restarts_total'];
 /** The balancer address rtmpd trusts to send PROXY headers; every other client of the test is 127.0.0.1. */
 const BALANCER = '127.0.0.2';
 const RATE_INTERVAL = '10s';
+const CERTIFICATE_DIR = join(tmpdir(), `rtmpd-observability-${process.pid}`);
 
 interface Target {
   expr: string;
@@ -97,7 +102,10 @@ beforeAll(async () => {
   const forwardRules = [
     { app: 'live', key: 'cam1', urls: [`rtmp://127.0.0.1:${destination.rtmpPort}/live/cam1`, `rtmp://127.0.0.1:${deadPort}/live/cam1`] },
   ];
+  // An HTTPS listener whose certificate expires within the 14 days of RtmpdCertificateExpiringSoon.
+  const certificate = await selfSigned(CERTIFICATE_DIR, 'rtmpd-observability', 1);
   server = await startServer([
+    ...['--https-bind', '127.0.0.1:0', '--tls-cert-file', certificate.certFile, '--tls-key-file', certificate.keyFile],
     '--metrics-max-streams',
     '1',
     '--player-max-buffer-bytes',
@@ -189,6 +197,7 @@ afterAll(async () => {
   await server?.stop();
   await destination?.stop();
   await receiver?.close();
+  await rm(CERTIFICATE_DIR, { recursive: true, force: true });
   process.env = savedEnv;
 });
 
@@ -285,6 +294,16 @@ describe('rtmpd under a real Prometheus', () => {
     expect(share, forwarded).toBeLessThan(2);
     const failing = (await query(rules.find((r) => r.alert === 'RtmpdForwardFailing')!.expr)).data.result;
     expect(failing, 'RtmpdForwardFailing').toHaveLength(1);
+  });
+
+  it("RtmpdCertificateExpiringSoon's expression returns the HTTPS listener's one-day certificate, RtmpdCertificateExpired's nothing", async () => {
+    const expr = (alert: string) => rules.find((r) => r.alert === alert)!.expr;
+    const expiring = (await query(expr('RtmpdCertificateExpiringSoon'))).data.result;
+    expect(expiring.map((s) => s.metric.listener)).toEqual(['https']);
+    const left = Number(expiring[0]!.value[1]);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(86400);
+    expect((await query(expr('RtmpdCertificateExpired'))).data.result).toEqual([]);
   });
 
   it("RtmpdProxyHeadersRefused's expression returns both reasons the balancer's connections were refused for", async () => {
