@@ -3,7 +3,8 @@
 // route modules do (http/app.ts); undici (fetch)
 // does not load when Koa answers JSON or streams HTTP-FLV; and Koa's
 // Content-Types come out as with the whole of mime-db from the few entries the
-// bundle keeps; a logged error's type is its name, not its minified class's. Runs against the bundle, as `make test` builds it first.
+// bundle keeps; a logged error's type is its name, not its minified class's, and its
+// stack names rtmpd's sources, not the bundle. Runs against the bundle, as `make test` builds it first.
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,7 +85,7 @@ describe.runIf(bundled)('the bundled rtmpd', () => {
     expect(used.filter((file) => API_CHUNK.test(file))).toHaveLength(1);
   });
 
-  it('logs an error by its type, not by the name the minifier gave its class', async () => {
+  it('logs an error by its type, not by the name the minifier gave its class, and its stack by the source files and lines', async () => {
     const publisher = await RtmpClient.connect(server.rtmpUrl('live', 'broken'));
     await publisher.publish();
     // An AVC sequence header whose avcC announces a 0x50-byte SPS and ends, then an IDR frame.
@@ -97,6 +98,9 @@ describe.runIf(bundled)('the bundled rtmpd', () => {
     expect(status).toBe(503);
     const failed = server.logs.find((line) => line.msg === 'snapshot decode failed');
     expect(failed?.err).toMatchObject({ type: 'MediaParseError' });
+    const frames = (failed!.err as { stack: string }).stack.split('\n').filter((line) => line.trim().startsWith('at '));
+    expect(frames[0]).toMatch(/\/rtmpd\/src\/[\w/-]+\.ts:\d+:\d+\)?$/);
+    expect(frames.filter((frame) => frame.includes('/dist/bundle/'))).toEqual([]);
   });
 
   it("answers with mime-db's Content-Types: a charset where the full table has one", async () => {

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { sourceMappedStack } from './source-mapped-stack.ts';
 import { traceLogMixin } from './tracing.ts';
 
 export type { Logger };
@@ -9,8 +10,9 @@ export type { Logger };
  * constructor's: the bundle is minified, so a class's own name is a letter or
  * two (`Vt`), while `name` is what each of rtmpd's error classes sets (as
  * Node's and the bundled packages' errors do) and a log search can match.
+ * Its `stack` names the source files and lines (source-mapped-stack.ts).
  * The errors pino serializes inside one (an AggregateError's `aggregateErrors`,
- * a property that holds an error) are named the same way.
+ * a property that holds an error) are named and mapped the same way.
  */
 export function serializeError(err: unknown): unknown {
   return namedByName(pino.stdSerializers.err(err as Error));
@@ -22,7 +24,8 @@ function namedByName(serialized: unknown): unknown {
   const raw = (serialized as { raw?: unknown } | null)?.raw;
   if (!(raw instanceof Error)) return serialized;
   const fields = Object.entries(serialized as object).map(([key, value]) => [key, namedByName(value)]);
-  return { ...Object.fromEntries(fields), type: raw.name };
+  const stack = (serialized as { stack?: unknown }).stack;
+  return { ...Object.fromEntries(fields), type: raw.name, ...(typeof stack === 'string' ? { stack: sourceMappedStack(stack) } : {}) };
 }
 
 /**
