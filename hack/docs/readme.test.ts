@@ -3,18 +3,25 @@
 // files and RtmpServer specs parse with the schemas the code answers and reads by,
 // field for field (an example that lacks a field the API sends, or names one it
 // does not, fails); every API path it shows is a route of the OpenAPI document,
-// every rtmpd metric it names is one rtmpd serves, its alerts are the chart's rules, and the log
+// every metric it names is one rtmpd or the operator serves (each from its own registry), each in
+// the tables of the one that serves it, its alerts are the chart's rules, and the log
 // lines its Troubleshooting quotes are messages rtmpd's sources write.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../operator/src/api/rtmpserver.ts';
+import { createMetrics } from '../../operator/src/controller/metrics.ts';
 import { PERMISSIONS_CLAIM } from '../../rtmpd/src/auth/jwt.ts';
 import { configKeys, loadConfig, parseConfig } from '../../rtmpd/src/config.ts';
 import { forwardViewSchema } from '../../rtmpd/src/forward/forward-view.ts';
+import type { Forwards } from '../../rtmpd/src/forward/forwards.ts';
 import { recordingListSchema } from '../../rtmpd/src/http/recordings-api.ts';
 import { streamListSchema } from '../../rtmpd/src/http/streams-api.ts';
+import { RtmpdMetrics } from '../../rtmpd/src/telemetry/metrics.ts';
+import type { Tls } from '../../rtmpd/src/tls/tls.ts';
+import type { Transcodes } from '../../rtmpd/src/transcode/transcodes.ts';
 import { webhookEventSchema } from '../../rtmpd/src/webhooks/events.ts';
 import { readmeBlocks, readmeYamlMappings, readRepoFile as read, repo as root, shownRtmpServers } from './examples.ts';
 
@@ -27,6 +34,65 @@ function rtmpdSources(dir = resolve(root, 'rtmpd/src')): string {
       return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? readFileSync(path, 'utf8') : '';
     })
     .join('\n');
+}
+
+/**
+ * The metrics a scrape of rtmpd serves, each named once, with every family that
+ * only some servers have on: RTMPS, forwards, transcodes, a pod of a fleet
+ * (their counts are read at the scrape; all zero here).
+ */
+async function rtmpdMetricNames(): Promise<Set<string>> {
+  const metrics = new RtmpdMetrics({ maxStreams: 1 });
+  const none = {};
+  metrics.watchTls({
+    certificate: { value: { notAfter: 0 }, reloads: none },
+    handshakes: { stats: { handshakes: none, handshakeFailures: none } },
+    listeners: [],
+  } as unknown as Tls);
+  metrics.watchForwards({ stats: { attempts: 0, failures: none }, countsByState: () => none } as unknown as Forwards);
+  metrics.watchTranscodes({ stats: { starts: 0, failures: none, refused: none }, countsByState: () => none } as unknown as Transcodes);
+  metrics.watchFleet(() => ({
+    pods: 0,
+    claims: 0,
+    relays: 0,
+    relaysStarted: 0,
+    relayFailures: {},
+    leaseWrites: 0,
+    abandonedLeasesDeleted: { pod: 0, claim: 0 },
+  }));
+  const scraped = (await metrics.scrape()).toString();
+  metrics.close();
+  return new Set([...scraped.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+}
+
+type OperatorRegistry = ReturnType<typeof createMetrics>['registry'];
+/** prom-client as the operator loads it (the operator's dependency, not these tests'). */
+const operatorPromClient = createRequire(resolve(root, 'operator/package.json'))('prom-client') as {
+  Registry: new () => OperatorRegistry;
+  collectDefaultMetrics: (config: { register: OperatorRegistry }) => void;
+};
+const metricNames = (registry: OperatorRegistry) => registry.getMetricsAsArray().map((metric) => metric.name);
+
+/** The operator's own metrics: those of its registry but prom-client's default process and Node.js ones. */
+function operatorMetricNames(): Set<string> {
+  const defaults = new operatorPromClient.Registry();
+  operatorPromClient.collectDefaultMetrics({ register: defaults });
+  const prometheusDefaults = new Set(metricNames(defaults));
+  return new Set(metricNames(createMetrics('rtmpserver').registry).filter((name) => !prometheusDefaults.has(name)));
+}
+
+/** The metric names in the first cells of the tables between two headings; `a_{b,c}_d` stands for a_b_d and a_c_d. */
+function tableRowNames(text: string, from: string, to: string): Set<string> {
+  const section = text.slice(text.indexOf(from), text.indexOf(to));
+  const cells = [...section.matchAll(/^\| (`[^|]*)/gm)].map((m) => m[1]!);
+  return new Set(cells.flatMap((cell) => [...cell.matchAll(/`([a-z0-9_{},]+)`/g)].flatMap((m) => expandBraces(m[1]!))));
+}
+
+function expandBraces(name: string): string[] {
+  const braces = /^(.*?)\{([^}]*)\}(.*)$/.exec(name);
+  if (!braces) return [name];
+  const [, before, choices, after] = braces as unknown as [string, string, string, string];
+  return choices.split(',').flatMap((choice) => expandBraces(`${before}${choice}${after}`));
 }
 
 const documents = ['README.md', 'docs/performance.md', 'operator/README.md', 'charts/rtmpd-operator/README.md'];
@@ -154,18 +220,20 @@ describe("the README's examples", () => {
     for (const argv of flags) expect(() => loadConfig(argv, {}), argv.join(' ')).not.toThrow();
   });
 
-  it("of metrics name rtmpd's metrics, and its metric tables have a row for each", () => {
-    // rtmpd declares each of its series by a literal name in metrics.ts; a name with `*` after it is a
-    // family, and the JWT claim shares the prefix.
-    const defined = new Set([...read('rtmpd/src/telemetry/metrics.ts').matchAll(/'(rtmpd_[a-z0-9_]+)'/g)].map((m) => m[1]!));
+  it("of metrics name rtmpd's and the operator's, and each one's tables have a row for each metric it serves", async () => {
+    const rtmpd = await rtmpdMetricNames();
+    const operator = operatorMetricNames();
     const readme = read('README.md');
+    // A name with `*` after it is a family; the JWT claim shares rtmpd's prefix.
     const named = [...readme.matchAll(/\b(rtmpd_[a-z0-9_]+)(?![a-z0-9_*])/g)].map((m) => m[1]!);
-    const tables = readme.slice(readme.indexOf('\n### Prometheus metrics'), readme.indexOf('\n### Tracing'));
-    const rows = new Set([...tables.matchAll(/^\| `[^|]*/gm)].flatMap(([cell]) => cell.match(/rtmpd_[a-z0-9_]+/g) ?? []));
-    expect(defined.size).toBeGreaterThanOrEqual(70);
-    const notMetrics = [...new Set(named)].filter((name) => !defined.has(name) && name !== PERMISSIONS_CLAIM);
-    expect(notMetrics.sort(), 'named in the README, not a metric').toEqual([]);
-    expect([...defined].filter((name) => !rows.has(name)).sort(), "rtmpd's, without a row in the tables").toEqual([]);
+    const notMetrics = [...new Set(named)].filter((name) => !rtmpd.has(name) && !operator.has(name) && name !== PERMISSIONS_CLAIM);
+    expect(notMetrics.sort(), 'named in the README, served by neither').toEqual([]);
+    expect(rtmpd.size).toBeGreaterThanOrEqual(100);
+    expect(operator.size).toBeGreaterThanOrEqual(15);
+    const rtmpdRows = tableRowNames(readme, '\n### Prometheus metrics', "\n### The operator's metrics");
+    const operatorRows = tableRowNames(readme, "\n### The operator's metrics", '\n### Tracing');
+    expect([...rtmpdRows].sort(), "rtmpd's tables: a row for each metric rtmpd serves, and no other").toEqual([...rtmpd].sort());
+    expect([...operatorRows].sort(), "the operator's table: a row for each of its own metrics, and no other").toEqual([...operator].sort());
   });
 
   it('of API paths are routes of the OpenAPI document', () => {
