@@ -55,13 +55,6 @@ export type RecordingState = 'recording' | 'disk_full' | 'failed' | 'unsupported
 const RETRY_MS = 5000;
 
 /**
- * Records published streams under `<storageDir>/<app>/<key>/`, split into
- * files of about --recording-segment-seconds that start on keyframes and are
- * named by their start time: fragmented MP4 (a crash loses at most the
- * fragment being gathered) or FLV. Which streams, and how, follows
- * recordingRules. Retention (retention.ts) deletes old files, never the open ones.
- */
-/**
  * The start times (Unix ms) of the files recorded lately in each stream's
  * directory, so that every file gets a name of its own: a stream published
  * again within the millisecond its last recording's file started (an
@@ -83,6 +76,13 @@ class FileStarts {
   }
 }
 
+/**
+ * Records published streams under `<storageDir>/<app>/<key>/`, split into
+ * files of about --recording-segment-seconds that start on keyframes and are
+ * named by their start time: fragmented MP4 (a crash loses at most the
+ * fragment being gathered) or FLV. Which streams, and how, follows
+ * recordingRules. Retention (retention.ts) deletes old files, never the open ones.
+ */
 export class Recorder {
   readonly stats: RecorderStats = { filesOpened: 0, bytesWritten: 0, errors: 0, diskFull: 0, dropped: 0 };
   private readonly options: RecorderOptions;
