@@ -1,15 +1,28 @@
 // hls.js in a real headless Chromium, on a page from another origin, plays
 // rtmpd's HLS and Low-Latency HLS: the video's currentTime advances and the
 // page sees no error. A transcoded stream's multivariant playlist plays too,
-// and hls.js switches between its variants.
-import { readFile } from 'node:fs/promises';
+// and hls.js switches between its variants. A publisher whose audio pauses
+// for 5 s plays through the pause, as hls.js and ffmpeg see it, and so does
+// its FLV recording.
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchChromium, type TestBrowser } from '../../e2e/lib/chromium.ts';
-import { publishTestPattern, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+import { encodeOnce, testPatternInputs } from './support/clips.ts';
+import {
+  publishTestPattern,
+  runCommand,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  waitForStream,
+  type Publisher,
+  type RunningServer,
+} from './support/processes.ts';
+import { sleep } from './support/wait.ts';
 
 let server: RunningServer;
 let browser: TestBrowser;
@@ -35,11 +48,19 @@ beforeAll(async () => {
     '--hls-segment-seconds',
     '1',
     '--hls-rules',
-    JSON.stringify([{ app: 'll', lowLatency: true }]),
+    JSON.stringify([
+      { app: 'll', lowLatency: true },
+      { app: 'gapll', lowLatency: true },
+    ]),
+    // A whole audio-gap clip stays listed, for ffprobe to read it back once it ended.
+    '--hls-window-segments',
+    '30',
     '--transcode-rules',
     JSON.stringify([{ app: 'abr', renditions: [{ name: '180p', height: 180, videoBitrate: 300, audioBitrate: 64 }] }]),
     '--recording-enabled',
     'false',
+    '--recording-rules',
+    JSON.stringify(['gap', 'gapll'].map((app) => ({ app, enabled: true, format: 'flv' }))),
     '--snapshot-enabled',
     'false',
   ]);
@@ -62,6 +83,8 @@ afterAll(async () => {
 });
 
 interface Play {
+  /** Publishes to the RTMP URL: by default the test pattern for 60 s. */
+  publish?: (url: string) => Publisher;
   lowLatency?: boolean;
   playlist?: string;
   /** Streams to wait for besides app/web (a transcode's renditions). */
@@ -72,9 +95,15 @@ interface Play {
 
 async function playsFor(
   app: string,
-  { lowLatency = false, playlist = 'index.m3u8', streams = [], whilePlaying }: Play = {},
+  {
+    publish = (url) => publishTestPattern(url, { seconds: 60 }),
+    lowLatency = false,
+    playlist = 'index.m3u8',
+    streams = [],
+    whilePlaying,
+  }: Play = {},
 ): Promise<void> {
-  const publisher = publishTestPattern(server.rtmpUrl(app, 'web'), { seconds: 60 });
+  const publisher = publish(server.rtmpUrl(app, 'web'));
   try {
     for (const id of [`rtmp/${app}/web`, ...streams]) await waitForStream(server, id, 30_000);
     const page = await browser.newPage();
@@ -122,4 +151,137 @@ describe('hls.js in Chromium, from another origin', () => {
     await playsFor('abr', { playlist: 'master.m3u8', streams: ['rtmp/abr/web_180p'], whilePlaying });
     expect(browser.problems).toEqual([]);
   });
+});
+
+/** The audio of the gap clip has no frame from `start` to `end` (seconds): an encoder's muted source. */
+const GAP = { start: 5, end: 10, seconds: 16 };
+
+/** The test pattern with the audio frames of the gap dropped (aselect keeps the others' timestamps), as FLV. */
+const audioGapClip = (): Promise<string> =>
+  encodeOnce(`audio-gap-${GAP.start}-${GAP.end}-of-${GAP.seconds}s.flv`, [
+    ...testPatternInputs('320x180'),
+    ...['-t', String(GAP.seconds), '-af', `aselect='not(between(t,${GAP.start},${GAP.end}))'`],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', 'aac', '-f', 'flv'],
+  ]);
+
+interface Packet {
+  kind: 'audio' | 'video';
+  pts: number;
+  size: number;
+}
+
+/** Every packet ffprobe reads of a file or URL (a playlist with #EXT-X-ENDLIST: all of it). */
+async function packets(input: string): Promise<Packet[]> {
+  const args = ['-v', 'error', '-show_entries', 'packet=codec_type,pts_time,size', '-of', 'json', input];
+  const { code, stdout, stderr } = await runCommand('ffprobe', args, 60_000);
+  expect(code, stderr).toBe(0);
+  const read = (JSON.parse(stdout) as { packets: { codec_type: 'audio' | 'video'; pts_time: string; size: string }[] }).packets;
+  return read.map((p) => ({ kind: p.codec_type, pts: Number(p.pts_time), size: Number(p.size) }));
+}
+
+/** What ffmpeg says decoding all of a file or URL, at level error: nothing, for one that decodes cleanly. */
+async function decodeErrors(input: string): Promise<string> {
+  const { code, stderr } = await runCommand('ffmpeg', ['-v', 'error', '-i', input, '-f', 'null', '-'], 60_000);
+  return `${code === 0 ? '' : `exit ${code}\n`}${stderr}`;
+}
+
+/**
+ * The first audio packet at or after `from` that carries sound: the clip's
+ * 440 Hz tone takes far more than the few bytes of a silent AAC frame.
+ */
+const firstSound = (all: Packet[], from: number): number | undefined =>
+  all.find((p) => p.kind === 'audio' && p.pts >= from && p.size > 32)?.pts;
+
+interface PlaybackSample {
+  /** Date.now() when it was taken. */
+  at: number;
+  currentTime: number;
+  audioBytes: number;
+  ended: boolean;
+}
+
+/** Samples the <video> every 200 ms until it ended (the stream did, and hls.js played its last segment). */
+async function sampleUntilEnded(page: Page): Promise<PlaybackSample[]> {
+  const samples: PlaybackSample[] = [];
+  const deadline = Date.now() + 60_000;
+  while (!samples.at(-1)?.ended && Date.now() < deadline) {
+    const [currentTime, audioBytes, ended] = await page.evaluate<[number, number, boolean]>(
+      "(() => { const v = document.getElementById('v'); return [v.currentTime, v.webkitAudioDecodedByteCount, v.ended]; })()",
+    );
+    samples.push({ at: Date.now(), currentTime, audioBytes, ended });
+    await sleep(200);
+  }
+  return samples;
+}
+
+/** The longest wall-clock time (ms) the playhead stood still before the end, and the most it ran ahead of the clock (s: a skip). */
+function stallsAndSkips(samples: PlaybackSample[]): { longestStallMs: number; longestSkip: number } {
+  let longestStallMs = 0;
+  let longestSkip = 0;
+  let stillSince = samples[0]!.at;
+  for (let i = 1; i < samples.length; i++) {
+    const [before, after] = [samples[i - 1]!, samples[i]!];
+    if (after.ended) break;
+    if (after.currentTime > before.currentTime) stillSince = after.at;
+    longestStallMs = Math.max(longestStallMs, after.at - stillSince);
+    longestSkip = Math.max(longestSkip, after.currentTime - before.currentTime - (after.at - before.at) / 1000);
+  }
+  return { longestStallMs, longestSkip };
+}
+
+describe('a publisher whose audio pauses for 5 s and comes back', () => {
+  beforeAll(async () => {
+    // The input really has no audio in the gap (but the AAC encoder's last few frames before it), and audio after it.
+    const clip = await packets(await audioGapClip());
+    expect(clip.filter((p) => p.kind === 'audio' && p.pts > GAP.start + 0.1 && p.pts < GAP.end)).toEqual([]);
+    expect(firstSound(clip, GAP.start + 0.1)! - GAP.end).toBeLessThan(0.1);
+  }, 60_000);
+
+  for (const app of ['gap', 'gapll']) {
+    const lowLatency = app === 'gapll';
+    it(`plays through it in hls.js and ffmpeg${lowLatency ? ', as Low-Latency HLS' : ''}, with its sound back in place, and records it as FLV`, async () => {
+      const clipPath = await audioGapClip();
+      let samples: PlaybackSample[] = [];
+      await playsFor(app, {
+        lowLatency,
+        // Sent as read, as an encoder would: ffmpeg's interleaving (10 s by default; 0 is no limit) would hold
+        // the video of the gap until audio comes. 0.1 s, in microseconds.
+        publish: (url) => runFfmpeg(['-re', '-i', clipPath, '-c', 'copy', '-max_interleave_delta', '100000', '-f', 'flv', url]),
+        whilePlaying: async (page) => void (samples = await sampleUntilEnded(page)),
+      });
+      expect(browser.problems).toEqual([]);
+      const last = samples.at(-1)!;
+      expect(last.ended).toBe(true);
+      // From 2 s before the gap to the end, the picture went on: no stall of 2 s (a hole in the audio stalls
+      // the shared buffer), no skip of more than 0.5 s (over such a hole).
+      const { longestStallMs, longestSkip } = stallsAndSkips(samples.filter((s) => s.currentTime >= GAP.start - 2));
+      expect(longestStallMs).toBeLessThan(2000);
+      expect(longestSkip).toBeLessThan(0.5);
+      // Sound was decoded again after the gap (Chromium decodes a muted video's audio too).
+      const afterGap = samples.find((s) => s.currentTime >= GAP.end + 1)!;
+      expect(last.audioBytes).toBeGreaterThan(afterGap.audioBytes);
+
+      const url = server.httpUrl(`/${app}/web/index.m3u8`);
+      const playlist = await (await fetch(url)).text();
+      expect(playlist).toContain('#EXT-X-ENDLIST');
+      // The timestamps never jump: nothing for a discontinuity to mark (RFC 8216 4.3.2.3).
+      expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
+      const source = await packets(clipPath);
+      const played = await packets(url);
+      // ffmpeg reads one audio track through the gap, and the tone comes back within one AAC frame (23.2 ms) and
+      // the FLV clock's millisecond of where the publisher put it.
+      expect(Math.abs(firstSound(played, GAP.start + 1)! - firstSound(source, GAP.start + 1)!)).toBeLessThan(0.0245);
+      const firstPicture = played.find((p) => p.kind === 'video')!.pts;
+      expect(source.some((p) => p.kind === 'video' && Math.abs(p.pts - firstPicture) < 0.001)).toBe(true);
+      expect(await decodeErrors(url)).toBe('');
+
+      // The FLV recording of the same stream decodes across the gap.
+      const dir = `${server.storageDir}/${app}/web`;
+      const recordings = (await readdir(dir)).filter((name) => name.endsWith('.flv'));
+      expect(recordings).toHaveLength(1);
+      const recording = recordings[0]!;
+      expect(await decodeErrors(`${dir}/${recording}`)).toBe('');
+      expect(firstSound(await packets(`${dir}/${recording}`), GAP.start + 1)).toBeCloseTo(firstSound(source, GAP.start + 1)!, 1);
+    }, 120_000);
+  }
 });

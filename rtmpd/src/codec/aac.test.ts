@@ -22,6 +22,7 @@ describe('AudioSpecificConfig', () => {
         profile: expected.profile,
         sampleRate: Number(expected.sample_rate),
         channels: expected.channels,
+        channelConfiguration: expected.channels,
       });
       checkPrefixes(asc, parseAudioSpecificConfig);
       checkCorruptions(asc, parseAudioSpecificConfig);
@@ -35,6 +36,7 @@ describe('AudioSpecificConfig', () => {
       profile: 'HE-AAC',
       sampleRate: 48000,
       channels: 2,
+      channelConfiguration: 2,
     });
     // AOT 29, 22.05 kHz core, mono core → stereo output, extension 44.1 kHz
     expect(parseAudioSpecificConfig(bits([29, 5], [7, 4], [1, 4], [4, 4], [2, 5]))).toMatchObject({
@@ -51,6 +53,7 @@ describe('AudioSpecificConfig', () => {
       profile: 'xHE-AAC',
       sampleRate: 37800,
       channels: 2,
+      channelConfiguration: 2,
     });
   });
 

@@ -11,6 +11,8 @@ export interface AacConfig {
   sampleRate: number;
   /** 0 when the channel layout is in a program config element. */
   channels: number;
+  /** channelConfiguration as coded (0: a program config element): it decides a raw frame's syntactic elements. */
+  channelConfiguration: number;
 }
 
 const SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -63,5 +65,5 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
     if (type === 29 && channels === 1) channels = 2;
   }
   // Implicit SBR signalling (sync extension 0x2b7 after GASpecificConfig) is not inspected.
-  return { objectType: type, profile: PROFILES[type] ?? `AOT ${type}`, sampleRate: rate, channels };
+  return { objectType: type, profile: PROFILES[type] ?? `AOT ${type}`, sampleRate: rate, channels, channelConfiguration: channelConfig };
 }

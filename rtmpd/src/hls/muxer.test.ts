@@ -82,6 +82,37 @@ async function joinAfterAudioSwitch(after: FlvTagRecord[]) {
 }
 
 const isAacConfig = (tag: FlvTagRecord) => tag.kind === 'audio' && tag.body[0]! >> 4 === 10 && tag.body[1] === 0;
+const isAudioFrame = (tag: FlvTagRecord) => tag.kind === 'audio' && !isAacConfig(tag);
+
+/**
+ * The AAC clip, its audio frames from `from` to `to` (ms) left out as a
+ * muted source would, through an HLS muxer from its start. Returns the
+ * playlist, where the clip's sound comes back (s), and what ffprobe reads of
+ * the audio in the muxer's segments: each packet's time and size.
+ */
+async function muxAudioPause(from: number, to: number) {
+  const tags = (await clip(['-c:a', 'aac'])).filter((t) => !(isAudioFrame(t) && t.timestamp >= from && t.timestamp < to));
+  hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
+  const stream = hub.publish('live', 'pause', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+  const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 1, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
+  stream.subscribe(muxer, performance.now());
+  push(stream, tags);
+  hub.closeAll();
+  const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-hls-')), 'out.mp4');
+  await writeFile(path, lastInitFile(muxer));
+  const { stdout } = await run('ffprobe', [
+    ...['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time,size', '-of', 'json', path],
+  ]);
+  const packets = (JSON.parse(stdout) as { packets: { pts_time: string; size: string }[] }).packets;
+  return {
+    playlist: muxer.playlistText(),
+    soundBack: tags.find((t) => isAudioFrame(t) && t.timestamp >= to)!.timestamp / 1000,
+    audio: packets.map((p) => ({ pts: Number(p.pts_time), size: Number(p.size) })),
+  };
+}
+
+/** One AAC frame at 44.1 kHz, in seconds. */
+const AAC_FRAME = 1024 / 44_100;
 
 describe('HlsMuxer', () => {
   it('joining in a GOP where the audio switched from AAC to MP3, labels only the MP3 as MP3: the AAC before has no description', async () => {
@@ -95,4 +126,20 @@ describe('HlsMuxer', () => {
     // The 44.1 kHz frames from 2 s must not go into the 22.05 kHz track.
     expect(probed).toEqual({ codec: 'aac', sampleRate: 22050, packets: afterFrames.length, start: expect.closeTo(2.5, 1) });
   });
+
+  for (const [what, from, to] of [
+    ['a 3.7 s pause across segment starts', 900, 4600],
+    ['a 0.4 s pause within a segment', 2200, 2600],
+  ] as const) {
+    it(`fills ${what} in the audio with silence: one track, one timeline, no discontinuity, the sound back in place`, async () => {
+      const { playlist, soundBack, audio } = await muxAudioPause(from, to);
+      expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
+      expect(playlist.match(/#EXT-X-MAP/g)).toHaveLength(1);
+      // Every frame follows the one before: no hole for a player to stall at.
+      for (let i = 1; i < audio.length; i++) expect(audio[i]!.pts - audio[i - 1]!.pts).toBeCloseTo(AAC_FRAME, 4);
+      // The tone (far more bytes than a silent frame) comes back within one frame of its timestamp, not early.
+      const back = audio.find((p) => p.pts > from / 1000 && p.size > 32)!.pts;
+      expect(Math.abs(back - soundBack)).toBeLessThan(AAC_FRAME);
+    });
+  }
 });

@@ -103,8 +103,9 @@ export class HlsMuxer implements Subscriber {
     const { lowLatency, segmentSeconds, partSeconds } = this.options;
     this.fragmenter = new Fragmenter(
       stream,
-      // Without parts a segment is one fragment (cut early only by a missing keyframe).
-      { segmentSeconds, fragmentSeconds: lowLatency ? partSeconds : segmentSeconds },
+      // Without parts a segment is one fragment (cut early only by a missing keyframe). A pause in the audio is
+      // filled with silence: no segment goes without the track (hls.js fails to append one) or with a hole in it.
+      { segmentSeconds, fragmentSeconds: lowLatency ? partSeconds : segmentSeconds, fillAudioGaps: true },
       { init: (init) => this.addInit(init), fragment: (fragment) => this.addFragment(fragment) },
     );
   }

@@ -9,6 +9,7 @@ import type { AudioTrackInfo } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { MAX_FRAGMENT_BYTES, TrackRun, writeFragment } from './fragment.ts';
+import { silentFrame } from './silence.ts';
 import {
   initSegment,
   MP4_AUDIO_CODECS,
@@ -52,6 +53,17 @@ export interface FragmenterOptions {
    * rendition, and would have a segment without the video track.
    */
   keepHeldAudio?: boolean;
+  /**
+   * Audio that pauses while video runs (a muted camera, some OBS audio
+   * devices) is filled with silent frames (AAC, Opus), so that the audio
+   * track's timeline has no hole: a player buffers audio and video apart
+   * (MSE) and plays only where both are, so a hole stalls or skips the
+   * picture (hls.js: a segment without the track fails its append). HLS
+   * does; the recorder leaves a track that stopped out of its next file
+   * instead (AUDIO_ENDED_SECONDS), as HLS does where no silent frame is made
+   * (MP3).
+   */
+  fillAudioGaps?: boolean;
 }
 
 /** An audio-only start waits this long (media time) for a video header that metadata promised. */
@@ -66,6 +78,16 @@ const AUDIO_ONLY_AFTER_SECONDS = 3;
 const AUDIO_ENDED_SECONDS = 3;
 /** Audio whose timestamp strays this far from the running sample clock resets the clock (a gap). */
 const AUDIO_RESYNC_SECONDS = 0.1;
+/**
+ * fillAudioGaps: audio this far behind the video when a fragment ends has
+ * paused, and silence fills it up to the fragment's end; a frame that comes
+ * later for that time is dropped (the track's timeline goes forward only).
+ * Above the skew publishers interleave audio and video with (tens of
+ * milliseconds), and below Low-Latency HLS's hold-back (0.6 s), so that a
+ * player at the live edge does not run out of audio. Filled audio also goes
+ * at most this far ahead of the video.
+ */
+const AUDIO_PAUSE_SECONDS = 0.5;
 /**
  * A sample this far before the track's last one (not a 32-bit wrap): the
  * publisher's clock stepped back, and a new timeline starts (as for a new
@@ -135,6 +157,8 @@ export class Fragmenter {
   private heldAudio: HeldAudio | undefined;
   private videoRun: TrackRun | undefined;
   private audioRun: TrackRun | undefined;
+  /** fillAudioGaps: a silent frame of the audio run's codec, when one is made for it. */
+  private silence: Buffer | undefined;
   private runs: TrackRun[] = [];
   private started = false;
   private sequence = 1;
@@ -153,7 +177,12 @@ export class Fragmenter {
 
   constructor(stream: Stream, options: FragmenterOptions, sink: FragmentSink) {
     this.stream = stream;
-    this.options = { maxSegmentSeconds: Math.max(options.segmentSeconds * 4, 10), keepHeldAudio: false, ...options };
+    this.options = {
+      maxSegmentSeconds: Math.max(options.segmentSeconds * 4, 10),
+      keepHeldAudio: false,
+      fillAudioGaps: false,
+      ...options,
+    };
     this.sink = sink;
   }
 
@@ -180,7 +209,9 @@ export class Fragmenter {
   finish(): void {
     if (this.started) {
       this.videoRun?.setLastDuration(this.lastVideoDuration);
-      const end = this.videoRun ? (this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE : this.audioEnd();
+      const end = this.videoRun ? this.videoEnd() : this.audioEnd();
+      // No audio can come late any more: the track ends with the picture.
+      if (this.fillsAudio()) this.fillAudio(Math.round(end * this.audio!.sampleRate));
       this.flush(true, end);
       this.started = false;
     }
@@ -315,6 +346,10 @@ export class Fragmenter {
     const ms = this.audioClock.unwrap(packet.timestamp);
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
     const expected = Math.round((ms * rate) / 1000);
+    if (this.audioNext !== undefined && this.fillsAudio()) {
+      if (expected < this.audioNext - rate * AUDIO_RESYNC_SECONDS) return; // its time is written already, as silence
+      this.fillAudio(expected); // the silent frames that fit before it, if it comes after a gap
+    }
     if (this.audioNext === undefined || Math.abs(expected - this.audioNext) > rate * AUDIO_RESYNC_SECONDS) this.audioNext = expected;
     const dts = this.audioNext;
     const payload = packet.body.subarray(packet.payloadOffset);
@@ -360,6 +395,7 @@ export class Fragmenter {
     const tracks: TrackConfig[] = [video, this.audio].filter((track) => track !== undefined);
     this.videoRun = video ? (videoRun ?? new TrackRun(1, true)) : undefined;
     this.audioRun = this.audio ? new TrackRun(tracks.length, false) : undefined;
+    this.silence = this.audio && this.options.fillAudioGaps ? silentFrame(this.audio) : undefined;
     this.runs = [this.videoRun, this.audioRun].filter((run) => run !== undefined);
     this.sink.init(initSegment(tracks), tracks);
   }
@@ -419,7 +455,7 @@ export class Fragmenter {
   /** The segment ends after its last video frame, and the next one starts there with the held audio, keyframe or not. */
   private startHeldSegment(): void {
     this.videoRun!.setLastDuration(this.lastVideoDuration);
-    this.endSegment((this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE);
+    this.endSegment(this.videoEnd());
   }
 
   /** Ends the fragment before a sample at `time` when it holds MAX_FRAGMENT_SAMPLES or MAX_FRAGMENT_BYTES. */
@@ -433,7 +469,39 @@ export class Fragmenter {
     if (samples >= MAX_FRAGMENT_SAMPLES || bytes >= MAX_FRAGMENT_BYTES) this.flush(false, time);
   }
 
+  /** fillAudioGaps: a fragment that ends at `time` (seconds) fills its audio up to there if it paused (AUDIO_PAUSE_SECONDS). */
+  private fillPausedAudio(time: number): void {
+    if (this.fillsAudio() && time - this.audioTrackEnd() / this.audio!.sampleRate >= AUDIO_PAUSE_SECONDS) {
+      this.fillAudio(Math.round(time * this.audio!.sampleRate));
+    }
+  }
+
+  /**
+   * fillAudioGaps (fillsAudio): silent frames from where the segment's audio
+   * ends up to `until` (in samples; at most AUDIO_PAUSE_SECONDS past the
+   * video). Whole frames: the audio after them lands at most one frame early.
+   */
+  private fillAudio(until: number): void {
+    const rate = this.audio!.sampleRate;
+    const duration = frameSamples(this.audio!, this.silence!);
+    const end = Math.min(until, Math.round((this.videoEnd() + AUDIO_PAUSE_SECONDS) * rate));
+    let next = this.audioTrackEnd();
+    for (; next + duration <= end; next += duration) this.audioRun!.add(next, duration, this.silence!, true, 0);
+    this.audioNext = next;
+  }
+
+  /** Where the segment's audio ends, in samples: the next frame's time, or the segment's start before any frame. */
+  private audioTrackEnd(): number {
+    return this.audioNext ?? Math.round(this.segmentStart * this.audio!.sampleRate);
+  }
+
+  /** Whether the audio of the segment being gathered goes with video and is filled (not held for the next one). */
+  private fillsAudio(): boolean {
+    return this.silence !== undefined && this.started && this.videoRun !== undefined && this.heldAudio === undefined;
+  }
+
   private flush(endsSegment: boolean, end: number): void {
+    this.fillPausedAudio(end);
     const lead = this.videoRun ?? this.audioRun;
     if (!lead || this.runs.every((run) => run.count === 0)) return;
     const start = this.fragmentStart;
@@ -448,6 +516,10 @@ export class Fragmenter {
       wallClock: this.firstWall + (start - this.firstTime) * 1000,
       endsSegment,
     });
+  }
+
+  private videoEnd(): number {
+    return (this.lastVideoDts + this.lastVideoDuration) / VIDEO_TIMESCALE;
   }
 
   private audioEnd(): number {
