@@ -5,10 +5,20 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BitWriter } from '../../test/support/bit-writer.ts';
-import type { AudioTrackConfig } from './init.ts';
+import { TrackRun, writeFragment } from './fragment.ts';
+import { initSegment, type AudioTrackConfig } from './init.ts';
 import { silentFrame } from './silence.ts';
 
 const run = promisify(execFile);
+
+/** ffmpeg's decode of a file to 16-bit samples, and what it said at level error. */
+async function decodeToSamples(path: string): Promise<{ stdout: Buffer; stderr: string }> {
+  const { stdout, stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 's16le', '-'], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 24,
+  });
+  return { stdout, stderr: stderr.toString() };
+}
 
 /** 48 kHz (sampling_frequency_index 3), AAC-LC. */
 const aac = (channelConfiguration: number, channels: number): AudioTrackConfig => ({
@@ -55,12 +65,31 @@ describe('silentFrame', () => {
       const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-silence-')), 'silence.aac');
       const frames = 10;
       await writeFile(path, Buffer.concat(Array.from({ length: frames }, () => adts(frame, configuration))));
-      const { stdout, stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 's16le', '-'], {
-        encoding: 'buffer',
-        maxBuffer: 1 << 24,
-      });
-      expect(stderr.toString()).toBe('');
+      const { stdout, stderr } = await decodeToSamples(path);
+      expect(stderr).toBe('');
       expect(stdout.length).toBe(frames * 1024 * channels * 2);
+      expect(stdout.every((byte) => byte === 0)).toBe(true);
+    });
+  }
+
+  for (const channels of [1, 2]) {
+    it(`makes an Opus frame ffmpeg decodes to ${channels} channel(s) of 20 ms of zero samples`, async () => {
+      // OpusHead: version 1, the channels, no pre-skip, 48 kHz, no gain, mapping family 0.
+      const head = Buffer.alloc(19);
+      head.write('OpusHead', 0, 'latin1');
+      head[8] = 1;
+      head[9] = channels;
+      head.writeUInt32LE(48_000, 12);
+      const opus: AudioTrackConfig = { kind: 'audio', codec: 'opus', config: head, sampleRate: 48_000, channels };
+      const frame = silentFrame(opus)!;
+      const samples = new TrackRun(1, false);
+      const frames = 10;
+      for (let i = 0; i < frames; i++) samples.add(i * 960, 960, frame, true, 0);
+      const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-silence-')), 'silence.mp4');
+      await writeFile(path, Buffer.concat([initSegment([opus]), writeFragment(1, [samples])]));
+      const { stdout, stderr } = await decodeToSamples(path);
+      expect(stderr).toBe('');
+      expect(stdout.length).toBe(frames * 960 * channels * 2);
       expect(stdout.every((byte) => byte === 0)).toBe(true);
     });
   }
