@@ -159,6 +159,8 @@ export class Fragmenter {
   private audioRun: TrackRun | undefined;
   /** fillAudioGaps: a silent frame of the audio run's codec, when one is made for it. */
   private silence: Buffer | undefined;
+  /** fillAudioGaps: silence was written for a pause (fillPausedAudio), and no frame came since. */
+  private audioPaused = false;
   private runs: TrackRun[] = [];
   private started = false;
   private sequence = 1;
@@ -347,8 +349,11 @@ export class Fragmenter {
     if (this.started && this.audioNext !== undefined && ms / 1000 < this.audioNext / rate - STEP_BACK_SECONDS) this.restart();
     const expected = Math.round((ms * rate) / 1000);
     if (this.audioNext !== undefined && this.fillsAudio()) {
-      if (expected < this.audioNext - rate * AUDIO_RESYNC_SECONDS) return; // its time is written already, as silence
-      this.fillAudio(expected); // the silent frames that fit before it, if it comes after a gap
+      // Timestamps jitter around the frames' count by up to AUDIO_RESYNC_SECONDS, but not after a pause, whose silence
+      // ends where the fragment did: the first frame after it gets the silent frames that fit before it, or is dropped
+      // when its time is written already.
+      if (this.audioPaused && expected < this.audioNext - rate * AUDIO_RESYNC_SECONDS) return;
+      if (expected > this.audioNext + (this.audioPaused ? 0 : rate * AUDIO_RESYNC_SECONDS)) this.fillAudio(expected);
     }
     if (this.audioNext === undefined || Math.abs(expected - this.audioNext) > rate * AUDIO_RESYNC_SECONDS) this.audioNext = expected;
     const dts = this.audioNext;
@@ -371,6 +376,7 @@ export class Fragmenter {
     if (!this.audioRun) return;
     this.cutIfFull(dts / rate);
     this.audioRun.add(dts, duration, payload, true, 0);
+    this.audioPaused = false;
   }
 
   /** Whether audio should wait for a video track that metadata or a header announced. */
@@ -473,6 +479,7 @@ export class Fragmenter {
   private fillPausedAudio(time: number): void {
     if (this.fillsAudio() && time - this.audioTrackEnd() / this.audio!.sampleRate >= AUDIO_PAUSE_SECONDS) {
       this.fillAudio(Math.round(time * this.audio!.sampleRate));
+      this.audioPaused = true;
     }
   }
 
