@@ -105,7 +105,7 @@ export class HlsMuxer implements Subscriber {
       stream,
       // Without parts a segment is one fragment (cut early only by a missing keyframe). A pause in the audio is
       // filled with silence: no segment goes without the track (hls.js fails to append one) or with a hole in it.
-      { segmentSeconds, fragmentSeconds: lowLatency ? partSeconds : segmentSeconds, fillAudioGaps: true },
+      { segmentSeconds, fragmentSeconds: lowLatency ? partSeconds : segmentSeconds, fillAudioGaps: 'live-edge' },
       { init: (init) => this.addInit(init), fragment: (fragment) => this.addFragment(fragment) },
     );
   }

@@ -58,12 +58,17 @@ export interface FragmenterOptions {
    * devices) is filled with silent frames (AAC, Opus), so that the audio
    * track's timeline has no hole: a player buffers audio and video apart
    * (MSE) and plays only where both are, so a hole stalls or skips the
-   * picture (hls.js: a segment without the track fails its append). HLS
-   * does; the recorder leaves a track that stopped out of its next file
-   * instead (AUDIO_ENDED_SECONDS), as HLS does where no silent frame is made
-   * (MP3).
+   * picture (hls.js: a segment without the track fails its append); and
+   * within a fragment, whose samples follow each other, the sound after a
+   * hole would play early. 'between-frames' fills a gap when the frame after
+   * it comes, and so keeps every frame: the recorder, whose file is read
+   * after, and which leaves a track that stopped out of its next file
+   * (AUDIO_ENDED_SECONDS). 'live-edge' also fills up to a fragment's end
+   * once the audio is AUDIO_PAUSE_SECONDS behind, and drops a frame that
+   * comes later for that time: HLS, whose player at the live edge would run
+   * out of audio before the frame after a pause comes.
    */
-  fillAudioGaps?: boolean;
+  fillAudioGaps?: false | 'between-frames' | 'live-edge';
 }
 
 /** An audio-only start waits this long (media time) for a video header that metadata promised. */
@@ -79,7 +84,7 @@ const AUDIO_ENDED_SECONDS = 3;
 /** Audio whose timestamp strays this far from the running sample clock resets the clock (a gap). */
 const AUDIO_RESYNC_SECONDS = 0.1;
 /**
- * fillAudioGaps: audio this far behind the video when a fragment ends has
+ * fillAudioGaps 'live-edge': audio this far behind the video when a fragment ends has
  * paused, and silence fills it up to the fragment's end; a frame that comes
  * later for that time is dropped (the track's timeline goes forward only).
  * Above the skew publishers interleave audio and video with (tens of
@@ -159,7 +164,7 @@ export class Fragmenter {
   private audioRun: TrackRun | undefined;
   /** fillAudioGaps: a silent frame of the audio run's codec, when one is made for it. */
   private silence: Buffer | undefined;
-  /** fillAudioGaps: silence was written for a pause (fillPausedAudio), and no frame came since. */
+  /** fillAudioGaps 'live-edge': silence was written for a pause (fillPausedAudio), and no frame came since. */
   private audioPaused = false;
   private runs: TrackRun[] = [];
   private started = false;
@@ -213,7 +218,7 @@ export class Fragmenter {
       this.videoRun?.setLastDuration(this.lastVideoDuration);
       const end = this.videoRun ? this.videoEnd() : this.audioEnd();
       // No audio can come late any more: the track ends with the picture.
-      if (this.fillsAudio()) this.fillAudio(Math.round(end * this.audio!.sampleRate));
+      if (this.fillsToLiveEdge()) this.fillAudio(Math.round(end * this.audio!.sampleRate));
       this.flush(true, end);
       this.started = false;
     }
@@ -475,9 +480,9 @@ export class Fragmenter {
     if (samples >= MAX_FRAGMENT_SAMPLES || bytes >= MAX_FRAGMENT_BYTES) this.flush(false, time);
   }
 
-  /** fillAudioGaps: a fragment that ends at `time` (seconds) fills its audio up to there if it paused (AUDIO_PAUSE_SECONDS). */
+  /** fillAudioGaps 'live-edge': a fragment that ends at `time` (seconds) fills its audio up to there if it paused (AUDIO_PAUSE_SECONDS). */
   private fillPausedAudio(time: number): void {
-    if (this.fillsAudio() && time - this.audioTrackEnd() / this.audio!.sampleRate >= AUDIO_PAUSE_SECONDS) {
+    if (this.fillsToLiveEdge() && time - this.audioTrackEnd() / this.audio!.sampleRate >= AUDIO_PAUSE_SECONDS) {
       this.fillAudio(Math.round(time * this.audio!.sampleRate));
       this.audioPaused = true;
     }
@@ -505,6 +510,11 @@ export class Fragmenter {
   /** Whether the audio of the segment being gathered goes with video and is filled (not held for the next one). */
   private fillsAudio(): boolean {
     return this.silence !== undefined && this.started && this.videoRun !== undefined && this.heldAudio === undefined;
+  }
+
+  /** fillsAudio, and up to where the video is (fillAudioGaps 'live-edge'), not only between frames. */
+  private fillsToLiveEdge(): boolean {
+    return this.options.fillAudioGaps === 'live-edge' && this.fillsAudio();
   }
 
   private flush(endsSegment: boolean, end: number): void {

@@ -285,6 +285,8 @@ class StreamRecording implements Subscriber {
         maxSegmentSeconds: maxFileSeconds(this.o.segmentSeconds),
         // What was accepted is never lost: audio no keyframe took in gets a file of its own.
         keepHeldAudio: true,
+        // A pause in the audio keeps the sound after it in place; no frame is dropped for the silence.
+        fillAudioGaps: 'between-frames',
       },
       { init: (init) => (this.init = init), fragment: (fragment) => this.onFragment(fragment) },
     );
