@@ -85,13 +85,10 @@ const isAacConfig = (tag: FlvTagRecord) => tag.kind === 'audio' && tag.body[0]! 
 const isAudioFrame = (tag: FlvTagRecord) => tag.kind === 'audio' && !isAacConfig(tag);
 
 /**
- * The AAC clip, its audio frames from `from` to `to` (ms) left out as a
- * muted source would, through an HLS muxer from its start. Returns the
- * playlist, where the clip's sound comes back (s), and what ffprobe reads of
- * the audio in the muxer's segments: each packet's time and size.
+ * `tags` through an HLS muxer from their start. Returns the playlist and what
+ * ffprobe reads of the audio in the muxer's segments: each packet's time and size.
  */
-async function muxAudioPause(from: number, to: number) {
-  const tags = (await clip(['-c:a', 'aac'])).filter((t) => !(isAudioFrame(t) && t.timestamp >= from && t.timestamp < to));
+async function muxAudio(tags: FlvTagRecord[]) {
   hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const stream = hub.publish('live', 'pause', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
   const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 1, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
@@ -104,11 +101,17 @@ async function muxAudioPause(from: number, to: number) {
     ...['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time,size', '-of', 'json', path],
   ]);
   const packets = (JSON.parse(stdout) as { packets: { pts_time: string; size: string }[] }).packets;
-  return {
-    playlist: muxer.playlistText(),
-    soundBack: tags.find((t) => isAudioFrame(t) && t.timestamp >= to)!.timestamp / 1000,
-    audio: packets.map((p) => ({ pts: Number(p.pts_time), size: Number(p.size) })),
-  };
+  return { playlist: muxer.playlistText(), audio: packets.map((p) => ({ pts: Number(p.pts_time), size: Number(p.size) })) };
+}
+
+/**
+ * The AAC clip, its audio frames from `from` to `to` (ms) left out as a
+ * muted source would, through an HLS muxer (muxAudio); also where the clip's
+ * sound comes back (s).
+ */
+async function muxAudioPause(from: number, to: number) {
+  const tags = (await clip(['-c:a', 'aac'])).filter((t) => !(isAudioFrame(t) && t.timestamp >= from && t.timestamp < to));
+  return { ...(await muxAudio(tags)), soundBack: tags.find((t) => isAudioFrame(t) && t.timestamp >= to)!.timestamp / 1000 };
 }
 
 /** One AAC frame at 44.1 kHz, in seconds. */
@@ -142,4 +145,16 @@ describe('HlsMuxer', () => {
       expect(Math.abs(back - soundBack)).toBeLessThan(AAC_FRAME);
     });
   }
+
+  it('writes audio whose timestamps jitter by less than 0.1 s as it came: no silent frame put in, no frame dropped', async () => {
+    // Stamped up to 80 ms late, in bursts (a publisher that stamps frames by when it sends them): each burst's first
+    // frame lies more than a frame after the one before. Filled before such a frame, as after a pause, the audio
+    // would gain silence, run ahead of its timestamps, and lose the frames it then finds already written.
+    const tags = (await clip(['-c:a', 'aac']))
+      .map((t) => (isAudioFrame(t) ? { ...t, timestamp: Math.ceil(t.timestamp / 80) * 80 } : t))
+      .sort((a, b) => a.timestamp - b.timestamp);
+    const { audio } = await muxAudio(tags);
+    // The frames published, each in its turn (an FLV AAC frame's payload follows 2 header bytes).
+    expect(audio.map((p) => p.size)).toEqual(tags.filter(isAudioFrame).map((t) => t.body.length - 2));
+  });
 });
