@@ -18,6 +18,7 @@ import type { Fleet } from './fleet/fleet.ts';
 import { Forwards } from './forward/forwards.ts';
 import { BitrateMeter } from './hub/bitrate.ts';
 import { StreamHub } from './hub/hub.ts';
+import { SocketIo } from './rtmp/io/socket-io.ts';
 import { startRtmpServer, type RtmpServer } from './rtmp/server/server.ts';
 import { SnapshotService } from './snapshot/service.ts';
 import { createDir } from './storage/create-dir.ts';
@@ -273,6 +274,7 @@ function rtmpdHttpApp(config: Config, logger: Logger, p: Parts, o: { ready: () =
     transcodes: p.transcodes,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
+    playerIo: new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers),
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     forwardedFrom: config.httpForwardedFrom,

@@ -15,6 +15,7 @@ import { invalidStreamName, streamId } from '../hub/names.ts';
 import type { Stream } from '../hub/stream.ts';
 import { ApiError, unauthorized } from '../http/errors.ts';
 import { FlvResponse } from '../http/http-flv.ts';
+import { SocketIo } from '../rtmp/io/socket-io.ts';
 import type { Router } from '../http/required-modules.ts';
 import { abortedBy, routerFor, type RouteGroup } from '../http/routing.ts';
 import { streamView, type StreamViewSources } from '../http/stream-view.ts';
@@ -153,6 +154,8 @@ export const FLEET_ROUTES = {
 } satisfies RouteGroup;
 
 export function fleetRoutes(o: FleetRoutesOptions): Router {
+  // A stream has one relay per pod that pulls it, too few to merge: each tick's tags leave at its end.
+  const relayIo = new SocketIo();
   const expected = `Bearer ${o.token}`;
   const podsOnly = async (ctx: Context, next: Next) => {
     if (!sameToken(ctx.get('authorization'), expected)) {
@@ -175,7 +178,7 @@ export function fleetRoutes(o: FleetRoutesOptions): Router {
 
   const relay = (ctx: RouterContext) => {
     const stream = local(ctx, true);
-    const relay = new FlvResponse(ctx.res, 'relay');
+    const relay = new FlvResponse(ctx.res, relayIo, 'relay');
     ctx.res.once('close', () => stream.unsubscribe(relay));
     stream.subscribe(relay, performance.now());
     // The response belongs to the relay subscriber now.

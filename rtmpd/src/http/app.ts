@@ -5,6 +5,7 @@ import type { HlsServer } from '../hls/server.ts';
 import type { BitrateMeter } from '../hub/bitrate.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import type { SnapshotService } from '../snapshot/service.ts';
+import { SocketIo } from '../rtmp/io/socket-io.ts';
 import type { Recorder } from '../storage/recorder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { trustedSources } from '../connections/trusted.ts';
@@ -36,6 +37,8 @@ export interface HttpAppOptions {
   transcodes?: StreamViewSources['transcodes'] & Pick<HlsRoutesOptions, 'ladderOf' | 'renditionArrival'>;
   logger: Logger;
   playWaitMs: number;
+  /** Writes HTTP-FLV players' tags: rtmpd's merges them as --player-write-interval-ms says; by default, each tick's leave at its end. */
+  playerIo?: SocketIo;
   /** Decides HTTP players and carries out kicks and revocations. */
   authorizer: Authorizer;
   /** Who may call the API and /metrics. */
@@ -116,7 +119,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   const routers = [
     ...(options.routes ?? []),
     ...(options.hls ? [hlsRoutes({ ...options.transcodes, hls: options.hls, authorizePlay: authorizePlay('hls') })] : []),
-    httpFlvRoute({ ...options, authorizePlay: authorizePlay('http-flv') }),
+    httpFlvRoute({ ...options, playerIo: options.playerIo ?? new SocketIo(), authorizePlay: authorizePlay('http-flv') }),
   ];
   for (const router of routers) mount(app, router);
   // Errors are answered (and logged) by jsonErrors; Koa's default handler would print them again.

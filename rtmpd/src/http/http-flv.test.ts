@@ -9,6 +9,7 @@ import { streamId } from '../hub/names.ts';
 import { MediaPacket, PacketFlag } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import { FlvDemuxer } from '../flv/demux.ts';
+import { SocketIo } from '../rtmp/io/socket-io.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
 import { jsonErrors } from './errors.ts';
@@ -45,7 +46,7 @@ async function serve(playWaitMs: number, authorizePlay: HttpFlvOptions['authoriz
   const app = new Koa();
   app.silent = true;
   app.use(jsonErrors(logger));
-  const router = httpFlvRoute({ hub, playWaitMs, authorizePlay });
+  const router = httpFlvRoute({ hub, playerIo: new SocketIo(), playWaitMs, authorizePlay });
   app.use(router.routes()).use(router.allowedMethods());
   const server = await listenHttp(app, { ...parseConfig({}), httpBind: '127.0.0.1:0' });
   const stop = async () => {
@@ -133,7 +134,7 @@ describe('HTTP-FLV admission leases', () => {
 });
 
 describe('an HTTP-FLV viewer that stops reading', () => {
-  it('holds its tags in one slot each instead of a Node write each, and sends them all, in order, once it reads again', async () => {
+  it('queues its tags in a tick writer instead of a Node write each, and sends them all, in order, once it reads again', async () => {
     let answer: (res: ServerResponse) => void = () => undefined;
     const response = new Promise<ServerResponse>((resolve) => (answer = resolve));
     const server = createServer((_req, res) => answer(res));
@@ -147,7 +148,7 @@ describe('an HTTP-FLV viewer that stops reading', () => {
     client.pause();
     client.write('GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n');
     const res = await response;
-    const player = new FlvResponse(res);
+    const player = new FlvResponse(res, new SocketIo());
     player.begin({} as Stream);
     // Keyframes until the kernel's buffers are full and Node's queue stays behind.
     let videos = 0;
@@ -155,7 +156,7 @@ describe('an HTTP-FLV viewer that stops reading', () => {
       player.write(new MediaPacket('video', videos++, Buffer.alloc(64 * 1024, 0x17), 0, PacketFlag.keyframe));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    // 10,000 audio tags of 24 bytes, none a Node write of its own (a chunk of a few hundred bytes of objects each).
+    // 10,000 audio tags of 24 bytes, none a Node write of its own (a chunk of a few hundred bytes of objects each): the writer batches them.
     const write = vi.spyOn(res, 'write');
     for (let i = 0; i < 10_000; i++) player.write(new MediaPacket('audio', videos + i, Buffer.alloc(9, 0xaf), 0));
     expect(write).not.toHaveBeenCalled();

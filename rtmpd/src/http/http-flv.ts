@@ -1,12 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
+import { FLV_TAG_TYPE } from '../flv/media-kind.ts';
+import { FLV_FILE_HEADER } from '../flv/mux.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
+import type { SocketIo } from '../rtmp/io/socket-io.ts';
+import { FLV_FRAMING, type SharedSource, type TickWriter } from '../rtmp/io/tick-writer.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
@@ -16,6 +19,8 @@ import { pacedByHub } from './server.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;
+  /** Writes the players' tags (FlvResponse): rtmpd's merges them as --player-write-interval-ms says. */
+  playerIo: SocketIo;
   /** How long a request for a stream that is not live waits for its publisher. */
   playWaitMs: number;
   /** Authorizes the player (auth/http-access.ts authorizeHttpPlay): throws an ApiError to refuse; the lease ends a revoked player. */
@@ -51,14 +56,14 @@ export const HTTP_FLV_ROUTES = {
   },
 } satisfies RouteGroup;
 
-export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions): Router {
+export function httpFlvRoute({ hub, playerIo, playWaitMs, authorizePlay }: HttpFlvOptions): Router {
   const play: Handlers<typeof HTTP_FLV_ROUTES>['play'] = async (ctx) => {
     // Reserved apps are the API's own paths: never a stream.
     if (RESERVED_APPS.has(ctx.params.app ?? '')) throw new ApiError(404, 'not_found', `no route for GET ${ctx.path}`);
     const parsed = params.safeParse(ctx.params);
     if (!parsed.success) throw new ApiError(400, 'invalid_stream_name', parsed.error.issues[0]?.message ?? 'invalid stream name');
     const { app, key } = parsed.data;
-    const player = new FlvResponse(ctx.res);
+    const player = new FlvResponse(ctx.res, playerIo);
     // The viewer may leave while being authorized, waiting for the publisher, or at any time after.
     const left = new AbortController();
     ctx.res.once('close', () => left.abort());
@@ -102,26 +107,31 @@ export function httpFlvRoute({ hub, playWaitMs, authorizePlay }: HttpFlvOptions)
   return routerFor(HTTP_FLV_ROUTES, { play });
 }
 
-/** One HTTP-FLV viewer (or another pod relaying the stream): a hub subscriber writing shared FLV tag buffers to its response. */
+/**
+ * One HTTP-FLV viewer (or another pod relaying the stream): a hub subscriber
+ * whose tags go out as RTMP players' messages do, through a tick writer of
+ * `io` (rtmp/io/tick-writer.ts): serialized once per stream for all its
+ * players, one socket write per player per tick, and, with a write interval
+ * and enough players, merged over the interval. The response's head and the
+ * FLV header go through Node's response; the tags are written to its socket
+ * as the chunks (or, for an HTTP/1.0 client, the body) that follow them, and
+ * the response's end writes the last chunk after them.
+ */
 export class FlvResponse implements Subscriber {
   readonly kind: 'http-flv' | 'relay';
   readonly delivery = 'skip-to-keyframe';
   private readonly res: ServerResponse;
-  /**
-   * Tags held back while the response waits for 'drain', which leave in one
-   * write once it comes. Node queues each write of a response whose socket
-   * lags as a chunk of its own (a size line, the tag, a CRLF: a few hundred
-   * bytes of objects, for an audio tag of 20 bytes), which the player's byte
-   * bound does not see; a held tag costs one slot here.
-   */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  private readonly io: SocketIo;
+  /** Set by begin(): the writer of the response's socket, the stream's run state in it, and how tags are framed. */
+  private writer: TickWriter | undefined = undefined;
+  private source: SharedSource | undefined = undefined;
+  private framing: number = FLV_FRAMING.httpChunk;
 
-  constructor(res: ServerResponse, kind: 'http-flv' | 'relay' = 'http-flv') {
+  constructor(res: ServerResponse, io: SocketIo, kind: 'http-flv' | 'relay' = 'http-flv') {
     this.res = res;
+    this.io = io;
     this.kind = kind;
     pacedByHub(res);
-    res.on('drain', () => this.writeHeld());
   }
 
   /** The HTTP head and the FLV header. */
@@ -134,36 +144,31 @@ export class FlvResponse implements Subscriber {
     const hasVideo = known ? stream.videoHeader !== undefined : true;
     this.res.writeHead(200, FLV_HEAD);
     this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
+    // A pipelined request's response has no socket until those before it end: players do not pipeline.
+    const socket = this.res.socket;
+    if (socket === null) return void this.res.destroy();
+    this.writer = this.io.writer(socket);
+    this.source = this.writer.sourceOf(stream);
+    this.framing = this.res.chunkedEncoding ? FLV_FRAMING.httpChunk : FLV_FRAMING.tag;
   }
 
   pendingBytes(): number {
-    return this.res.writableLength + this.heldBytes;
+    // The writer counts what its socket's Writable holds, the response's head and FLV header too.
+    return this.writer?.pendingBytes ?? this.res.writableLength;
   }
 
   write(packet: MediaPacket): void {
-    if (this.gone()) return;
-    const tag = (packet.flvTag ??= flvTag(packet.kind, packet.timestamp, packet.body));
-    if (this.held.length === 0 && !this.res.writableNeedDrain) {
-      this.res.write(tag);
-      return;
-    }
-    this.held.push(tag);
-    this.heldBytes += tag.length;
+    if (this.gone() || this.writer === undefined) return;
+    const type = FLV_TAG_TYPE[packet.kind];
+    this.writer.writeShared(packet, this.source!, 0, type, 0, packet.timestamp, packet.body, this.framing);
   }
 
   close(reason: CloseReason): void {
     // A stalled viewer's queue would never drain, so it is cut rather than flushed.
     if (reason === 'stalled' || reason === 'error') return void this.res.destroy();
-    this.writeHeld();
+    if (this.gone()) return;
+    this.writer?.flush();
     this.res.end();
-  }
-
-  private writeHeld(): void {
-    if (this.held.length === 0 || this.gone()) return;
-    const tags = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
-    this.held = [];
-    this.heldBytes = 0;
-    this.res.write(tags);
   }
 
   /** The viewer left (its 'close' unsubscribes it in a moment) or the response was ended. */

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { BufferPool } from '../../memory/buffer-pool.ts';
+import { FLV_TAG_OVERHEAD, writeFlvTag } from '../../flv/mux.ts';
 import { chunkedLength, writeChunks } from '../wire/chunk-writer.ts';
 import { HandleWriter, type QueuedWriteOwner } from './handle-write.ts';
 import { MergeWheel, type MergingWriter } from './merge-wheel.ts';
@@ -35,6 +36,39 @@ const MAX_RUN_BYTES = 256 * 1024;
 const SOURCE_RUN_BYTES = 64 * 1024;
 /** How many of the last shared messages' writers are counted: more than a tick serializes. */
 const TAKER_RING = 1024;
+
+/**
+ * `chunkSize` values that frame a shared message as an FLV tag (`typeId` its
+ * tag type) rather than as RTMP chunks of that size, for HTTP-FLV players:
+ * the tag alone (a body that the connection's end delimits, HTTP/1.0), or
+ * the tag as one HTTP/1.1 chunk, so that a merged range is whole chunks.
+ */
+export const FLV_FRAMING = { tag: 0, httpChunk: -1 } as const;
+
+/** The bytes a message takes on the wire in this framing. */
+function framedLength(csid: number, timestamp: number, bodyLength: number, chunkSize: number): number {
+  if (chunkSize > 0) return chunkedLength(csid, timestamp, bodyLength, chunkSize);
+  const tag = FLV_TAG_OVERHEAD + bodyLength;
+  return chunkSize === FLV_FRAMING.tag ? tag : tag.toString(16).length + tag + 4;
+}
+
+/** Writes a message in this framing at `pos` of `out`; returns where it ends. */
+function writeFramed(
+  out: Buffer,
+  pos: number,
+  csid: number,
+  typeId: number,
+  streamId: number,
+  timestamp: number,
+  body: Buffer,
+  chunkSize: number,
+): number {
+  if (chunkSize > 0) return writeChunks(out, pos, csid, typeId, streamId, timestamp, body, chunkSize);
+  if (chunkSize === FLV_FRAMING.tag) return writeFlvTag(out, pos, typeId, timestamp, body);
+  const end = pos + out.write(`${(FLV_TAG_OVERHEAD + body.length).toString(16)}\r\n`, pos, 'latin1');
+  const tagEnd = writeFlvTag(out, end, typeId, timestamp, body);
+  return tagEnd + out.write('\r\n', tagEnd, 'latin1');
+}
 
 /** How many SharedRun objects whose last reference went are kept for the next runs. */
 const MAX_SPARE_RUNS = 64;
@@ -303,10 +337,10 @@ export class WriteTick {
       this.takers[last.seq % TAKER_RING]!++;
       return last;
     }
-    const length = chunkedLength(csid, timestamp, body.length, chunkSize);
+    const length = framedLength(csid, timestamp, body.length, chunkSize);
     const run = this.merging(source) ? this.sourceRun(source, length) : this.fillingRun(length);
     const start = run.used;
-    run.used = writeChunks(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
+    run.used = writeFramed(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
     last.key = key;
     last.csid = csid;
     last.streamId = streamId;
@@ -439,6 +473,8 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   constructor(socket: Socket, tick: WriteTick) {
     this.socket = socket;
     this.tick = tick;
+    // Another writer may have written first (an HTTP response's head), and its bytes may wait in the Writable.
+    this.inWritable = socket.writableLength > 0;
   }
 
   /** Bytes written but not yet taken by the kernel: this tick's (or merge interval's) and those held elsewhere. */
@@ -515,8 +551,8 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
    * Queues a media message that other connections send too (a stream's
    * fan-out, `key` being the packet, `source` the stream's run state from
    * `sourceOf`): serialized once per tick, and sent without a copy when it is
-   * all this writer sends in the tick. Returns the bytes it takes on the wire
-   * (0 after end()).
+   * all this writer sends in the tick. `chunkSize`: the RTMP chunk size, or
+   * one of FLV_FRAMING. Returns the bytes it takes on the wire (0 after end()).
    */
   writeShared(
     key: object,
