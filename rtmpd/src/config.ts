@@ -261,13 +261,13 @@ const eachOption = z.object({
   playerWriteIntervalMs: int(0, 1000)
     .default(40)
     .describe(
-      "how long an RTMP player's media may wait to leave in one write with what follows it: fewer, larger writes cost less CPU for up to this much more latency (a reply, a control message or 64 KiB of media leaves at once); 0 writes media as each publisher read brings it",
+      "how long a player's media (RTMP or HTTP-FLV) may wait to leave in one write with what follows it: fewer, larger writes cost less CPU for up to this much more latency (a reply, a control message or 64 KiB of media leaves at once); 0 writes media as each publisher read brings it",
     )
     .meta(restart),
   playerWriteIntervalMinPlayers: int(1, 1_000_000)
     .default(10)
     .describe(
-      'the fewest RTMP players a stream must have for --player-write-interval-ms to merge their media: what a merge saves grows with the players each message is sent to, the latency it adds does not; the players of a smaller stream are written as each publisher read brings their media',
+      'the fewest RTMP players, or HTTP-FLV players (each counted on its own), a stream must have for --player-write-interval-ms to merge their media: what a merge saves grows with the players each message is sent to, the latency it adds does not; the players of a smaller stream are written as each publisher read brings their media',
     )
     .meta(restart),
   playerStallTimeoutSeconds: int(1, 3600)
