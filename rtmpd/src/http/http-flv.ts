@@ -9,7 +9,7 @@ import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { SocketIo } from '../rtmp/io/socket-io.ts';
-import { FLV_FRAMING, type SharedSource, type TickWriter } from '../rtmp/io/tick-writer.ts';
+import { FLV_FRAMING, type Framing, type SharedSource, type TickWriter } from '../rtmp/io/tick-writer.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
@@ -125,7 +125,7 @@ export class FlvResponse implements Subscriber {
   /** Set by begin(): the writer of the response's socket, the stream's run state in it, and how tags are framed. */
   private writer: TickWriter | undefined = undefined;
   private source: SharedSource | undefined = undefined;
-  private framing: number = FLV_FRAMING.httpChunk;
+  private framing: Framing = FLV_FRAMING.httpChunk;
 
   constructor(res: ServerResponse, io: SocketIo, kind: 'http-flv' | 'relay' = 'http-flv') {
     this.res = res;

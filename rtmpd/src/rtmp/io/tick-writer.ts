@@ -38,18 +38,22 @@ const SOURCE_RUN_BYTES = 64 * 1024;
 const TAKER_RING = 1024;
 
 /**
- * `chunkSize` values that frame a shared message as an FLV tag (`typeId` its
- * tag type) rather than as RTMP chunks of that size, for HTTP-FLV players:
- * the tag alone (a body that the connection's end delimits, HTTP/1.0), or
- * the tag as one HTTP/1.1 chunk, so that a merged range is whole chunks.
+ * How a shared message is framed on the wire: an RTMP chunk size (> 0), or
+ * one of FLV_FRAMING for HTTP-FLV players, whose messages are FLV tags
+ * (`typeId` the tag type): the tag alone (a body that the connection's end
+ * delimits, HTTP/1.0), or the tag as one HTTP/1.1 chunk, so that a merged
+ * range is whole chunks. A number, so that the fan-out's hot path compares it
+ * as it compared the chunk size.
  */
+export type Framing = number;
+
 export const FLV_FRAMING = { tag: 0, httpChunk: -1 } as const;
 
 /** The bytes a message takes on the wire in this framing. */
-function framedLength(csid: number, timestamp: number, bodyLength: number, chunkSize: number): number {
-  if (chunkSize > 0) return chunkedLength(csid, timestamp, bodyLength, chunkSize);
+function framedLength(csid: number, timestamp: number, bodyLength: number, framing: Framing): number {
+  if (framing > 0) return chunkedLength(csid, timestamp, bodyLength, framing);
   const tag = FLV_TAG_OVERHEAD + bodyLength;
-  return chunkSize === FLV_FRAMING.tag ? tag : tag.toString(16).length + tag + 4;
+  return framing === FLV_FRAMING.tag ? tag : tag.toString(16).length + tag + 4;
 }
 
 /** Writes a message in this framing at `pos` of `out`; returns where it ends. */
@@ -61,10 +65,10 @@ function writeFramed(
   streamId: number,
   timestamp: number,
   body: Buffer,
-  chunkSize: number,
+  framing: Framing,
 ): number {
-  if (chunkSize > 0) return writeChunks(out, pos, csid, typeId, streamId, timestamp, body, chunkSize);
-  if (chunkSize === FLV_FRAMING.tag) return writeFlvTag(out, pos, typeId, timestamp, body);
+  if (framing > 0) return writeChunks(out, pos, csid, typeId, streamId, timestamp, body, framing);
+  if (framing === FLV_FRAMING.tag) return writeFlvTag(out, pos, typeId, timestamp, body);
   const end = pos + out.write(`${(FLV_TAG_OVERHEAD + body.length).toString(16)}\r\n`, pos, 'latin1');
   const tagEnd = writeFlvTag(out, end, typeId, timestamp, body);
   return tagEnd + out.write('\r\n', tagEnd, 'latin1');
@@ -146,8 +150,8 @@ export class SharedSource {
 }
 
 /**
- * A media message as its chunks, serialized once for every connection that
- * sends it with the same chunk stream, stream id and chunk size: a stream's
+ * A media message as it goes on the wire, serialized once for every connection that
+ * sends it with the same chunk stream, stream id and framing: a stream's
  * fan-out writes the same packet to player after player. It lies at
  * [start, end) of its run. Only the last one serialized is asked for again,
  * so the tick keeps one and refills it per message.
@@ -157,7 +161,7 @@ export class SharedMessage {
   key: object | undefined = undefined;
   csid = 0;
   streamId = 0;
-  chunkSize = 0;
+  framing: Framing = 0;
   run: SharedRun | undefined = undefined;
   start = 0;
   end = 0;
@@ -330,21 +334,21 @@ export class WriteTick {
     streamId: number,
     timestamp: number,
     body: Buffer,
-    chunkSize: number,
+    framing: Framing,
   ): SharedMessage {
     const last = this.last;
-    if (last.key === key && last.csid === csid && last.streamId === streamId && last.chunkSize === chunkSize) {
+    if (last.key === key && last.csid === csid && last.streamId === streamId && last.framing === framing) {
       this.takers[last.seq % TAKER_RING]!++;
       return last;
     }
-    const length = framedLength(csid, timestamp, body.length, chunkSize);
+    const length = framedLength(csid, timestamp, body.length, framing);
     const run = this.merging(source) ? this.sourceRun(source, length) : this.fillingRun(length);
     const start = run.used;
-    run.used = writeFramed(run.buffer, start, csid, typeId, streamId, timestamp, body, chunkSize);
+    run.used = writeFramed(run.buffer, start, csid, typeId, streamId, timestamp, body, framing);
     last.key = key;
     last.csid = csid;
     last.streamId = streamId;
-    last.chunkSize = chunkSize;
+    last.framing = framing;
     last.run = run;
     last.start = start;
     last.end = run.used;
@@ -551,8 +555,7 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
    * Queues a media message that other connections send too (a stream's
    * fan-out, `key` being the packet, `source` the stream's run state from
    * `sourceOf`): serialized once per tick, and sent without a copy when it is
-   * all this writer sends in the tick. `chunkSize`: the RTMP chunk size, or
-   * one of FLV_FRAMING. Returns the bytes it takes on the wire (0 after end()).
+   * all this writer sends in the tick, framed as `framing` says. Returns the bytes it takes on the wire (0 after end()).
    */
   writeShared(
     key: object,
@@ -562,10 +565,10 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
     streamId: number,
     timestamp: number,
     body: Buffer,
-    chunkSize: number,
+    framing: Framing,
   ): number {
     if (this.ended) return 0;
-    const message = this.tick.sharedMessage(key, source, csid, typeId, streamId, timestamp, body, chunkSize);
+    const message = this.tick.sharedMessage(key, source, csid, typeId, streamId, timestamp, body, framing);
     this.sharedSeq = message.seq;
     const length = message.end - message.start;
     const run = message.run!;
