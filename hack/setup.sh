@@ -20,6 +20,7 @@ declare -A packages=(
   [gst-launch-1.0]=gstreamer1.0-tools
   [haproxy]=haproxy # sends the PROXY protocol in the load-balancer tests
   [gcc]=gcc # the benchmark's relay in C (hack/bench/floor/proxy.c)
+  [ss]=iproute2 # free ports for the local control plane, listeners' accept queues in the tests
 )
 missing=()
 for cmd in "${!packages[@]}"; do
