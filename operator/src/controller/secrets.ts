@@ -74,15 +74,19 @@ function parsesAsCertificate(pem: string): boolean {
   }
 }
 
-/** What is wrong with a value rtmpd can parse but that serves nobody, in words that follow the Secret's name; a value rtmpd refuses throws. */
-const checks: Record<SecretFormat, (entries: ReadonlyMap<string, string>) => string | undefined> = {
+/**
+ * What is wrong with a value rtmpd can parse but that serves nobody, in words
+ * that follow the Secret's name; a value rtmpd refuses throws. A TLS pair's
+ * check gives what it parsed that a verdict keeps: the certificate's expiry.
+ */
+const checks: Record<SecretFormat, (entries: ReadonlyMap<string, string>) => string | SecretVerdict | undefined> = {
   keyStore: (entries) => (parseKeys(entries).size === 0 ? 'holds no stream key: every client of the rule is refused' : undefined),
   hmacSecrets: (entries) => (firstLine(entries) === '' ? 'holds no secret: every signed URL is refused' : undefined),
   jwtKey: (entries) => void parseJwtKey(entries),
   callbackUrl: (entries) => (isHttpUrl(firstLine(entries)) ? undefined : 'does not start with an http(s) URL rtmpd can call'),
   apiTokens: (entries) => void parseTokens(entries),
   webhookKeys: (entries) => void parseSigningKeys(entries),
-  tlsPair: (entries) => void checkTlsPair(entries),
+  tlsPair: (entries) => ({ notAfter: new Date(checkTlsPair(entries).leaf.validTo) }),
   caBundle: caBundleProblem,
   // Forward URLs, read as they are: rtmpd says what is wrong with one when it uses it.
   file: () => undefined,
@@ -99,30 +103,30 @@ function keysOf(data: SecretData): string {
   return `it has ${keys.slice(0, maxKeysNamed).join(', ')}${more}`;
 }
 
-/** What is wrong with a Secret for one reference, as rtmpd would read it, or undefined. Never a value. */
-export function secretProblem(ref: SecretReference, data: SecretData): string | undefined {
-  const absent = ref.keys.filter((key) => !data.has(key));
-  if (absent.length) return `has no key ${absent.map((key) => `"${key}"`).join(' nor ')} (${keysOf(data)})`;
-  try {
-    return checks[ref.format](entriesOf(ref, data));
-  } catch (err) {
-    return `is refused by rtmpd: ${withoutQuotedValue((err as Error).message)}`;
-  }
-}
-
 /** What a check of a Secret for one reference found: what is wrong, and for a TLS pair when its certificate expires. */
 export interface SecretVerdict {
   problem?: string;
   notAfter?: Date;
 }
 
-/** secretProblem, and the notAfter of a usable TLS pair's certificate (the first in tls.crt, which rtmpd serves). */
+/**
+ * What is wrong with a Secret for one reference, as rtmpd would read it (never
+ * a value), and the notAfter of a usable TLS pair's certificate (the first in
+ * tls.crt, which rtmpd serves).
+ */
 export function checkSecret(ref: SecretReference, data: SecretData): SecretVerdict {
-  const problem = secretProblem(ref, data);
-  if (problem) return { problem };
-  if (ref.format !== 'tlsPair') return {};
-  return { notAfter: new Date(new X509Certificate(data.get('tls.crt') ?? '').validTo) };
+  const absent = ref.keys.filter((key) => !data.has(key));
+  if (absent.length) return { problem: `has no key ${absent.map((key) => `"${key}"`).join(' nor ')} (${keysOf(data)})` };
+  try {
+    const found = checks[ref.format](entriesOf(ref, data));
+    return typeof found === 'string' ? { problem: found } : (found ?? {});
+  } catch (err) {
+    return { problem: `is refused by rtmpd: ${withoutQuotedValue((err as Error).message)}` };
+  }
 }
+
+/** What is wrong with a Secret for one reference, or undefined. */
+export const secretProblem = (ref: SecretReference, data: SecretData): string | undefined => checkSecret(ref, data).problem;
 
 /** One verdict per way a Secret is read: the same Secret can be a key store for one rule and hold a URL for another. */
 const readAs = (ref: SecretReference): string => `${ref.format}:${ref.keys.join(',')}`;
