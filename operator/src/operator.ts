@@ -36,7 +36,10 @@ function leaseNamespace(flags: Flags, kc: KubeConfig): string {
   }
 }
 
-export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?: (why: string) => void } = {}): Promise<Operator> {
+export async function startOperator(
+  flags: Flags,
+  opts: { log?: Logger; onFatal?: (why: string, err?: unknown) => void } = {},
+): Promise<Operator> {
   const log = opts.log ?? pino({ level: flags.logLevel, base: { component: 'rtmpd-operator' } });
   const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(6).toString('hex')}`;
@@ -69,7 +72,7 @@ export async function startOperator(flags: Flags, opts: { log?: Logger; onFatal?
   const fatal = opts.onFatal ?? exitFatally(log);
   const startWorkers = async () => {
     if (!(await crdGate.wait())) return;
-    await controller.startWorkers().catch((err: unknown) => fatal(`starting the controller failed: ${String(err)}`));
+    await controller.startWorkers().catch((err: unknown) => fatal('starting the controller failed', err));
   };
   // Like controller-runtime: a replica that lost its lease exits and starts over.
   const lost = () => {
@@ -115,9 +118,9 @@ function staleCrdGate(kc: KubeConfig, identity: string, log: Logger): CrdGate {
   });
 }
 
-function exitFatally(log: Logger): (why: string) => void {
-  return (why) => {
-    log.fatal(why);
+function exitFatally(log: Logger): (why: string, err?: unknown) => void {
+  return (why, err) => {
+    log.fatal({ err }, why);
     process.exit(1);
   };
 }

@@ -314,7 +314,7 @@ export class Controller {
       } catch (err) {
         metrics.reconcileTotal.inc({ ...labels, result: 'error' });
         metrics.reconcileErrors.inc(labels);
-        log.debug({ key, err: String(err), retries: this.queue.retries(key) }, 'requeued with backoff');
+        log.debug({ key, err, retries: this.queue.retries(key) }, 'requeued with backoff');
         this.queue.addRateLimited(key);
       } finally {
         end();

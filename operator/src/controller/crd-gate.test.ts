@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CrdGate } from './crd-gate.ts';
@@ -28,6 +29,25 @@ describe('CrdGate', () => {
     expect(told).toEqual(['lacks spec.a', 'reading the served RtmpServer schema failed: Error: connection refused']);
     expect(problems).toContain('lacks spec.a');
     expect(gate.problem).toBeUndefined();
+  });
+
+  it('logs a failed read of the served schema with its error: type, message and a stack naming the source file', async () => {
+    const lines: { msg: string; err?: { type: string; message: string; stack: string } }[] = [];
+    const captured = pino(new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
+    const answers = [new Error('connection refused'), undefined];
+    const gate = new CrdGate({
+      check: async () => {
+        const a = answers.shift();
+        if (a) throw a;
+        return a;
+      },
+      log: captured,
+      retryMs: 1,
+    });
+    expect(await gate.wait()).toBe(true);
+    const failed = lines.find((line) => line.msg.startsWith('reading the served RtmpServer schema failed'));
+    expect(failed?.err).toMatchObject({ type: 'Error', message: 'connection refused' });
+    expect(failed?.err?.stack).toMatch(/crd-gate\.test\.ts:\d+/);
   });
 
   it('gives up waiting when stopped', async () => {

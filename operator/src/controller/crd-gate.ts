@@ -35,9 +35,11 @@ export class CrdGate {
     const { check, log, onStale, retryMs = 5_000 } = this.#o;
     while (!this.#stopping.signal.aborted) {
       let why: string | undefined;
+      let failure: unknown;
       try {
         why = await check();
       } catch (err) {
+        failure = err;
         why = `reading the served RtmpServer schema failed: ${String(err)}`;
       }
       if (why === undefined) {
@@ -46,7 +48,7 @@ export class CrdGate {
         return true;
       }
       if (why !== this.#problem) {
-        log.error({ retryInMs: retryMs }, why);
+        log.error({ retryInMs: retryMs, err: failure }, why);
         onStale?.(why);
       }
       this.#problem = why;

@@ -71,7 +71,7 @@ export class ApiEventRecorder implements EventRecorder {
       });
       this.#remember(key, { name: created.metadata?.name ?? '', count: 1 });
     } catch (err) {
-      this.#o.log.warn({ err: String(err), reason }, 'recording an Event failed');
+      this.#o.log.warn({ err, reason }, 'recording an Event failed');
     }
   }
 

@@ -165,7 +165,7 @@ export class Informer<T extends KubernetesObject> {
           continue;
         }
         const delay = this.#backoff();
-        this.#opts.log.warn({ kind: this.#opts.type.kind, err: String(err), retryInMs: delay }, 'watch failed, reconnecting');
+        this.#opts.log.warn({ kind: this.#opts.type.kind, err, retryInMs: delay }, 'watch failed, reconnecting');
         // A failed list must be retried as a list; a failed watch resumes from its
         // version, except for an optional kind, whose list tells whether it is still served.
         if (!this.#resourceVersion || this.#opts.optional) needList = true;

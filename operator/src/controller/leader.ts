@@ -93,7 +93,7 @@ export class LeaderElector {
       lease = await api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (code(err) !== 404) {
-        log.warn({ err: String(err) }, 'reading the leader lease failed');
+        log.warn({ err }, 'reading the leader lease failed');
         return false;
       }
       try {
@@ -146,7 +146,7 @@ export class LeaderElector {
       this.#observe(identity, now.toISOString(), updated.metadata?.resourceVersion ?? '');
       return true;
     } catch (err) {
-      if (code(err) !== 409) log.warn({ err: String(err) }, 'updating the leader lease failed');
+      if (code(err) !== 409) log.warn({ err }, 'updating the leader lease failed');
       return false;
     }
   }
@@ -174,7 +174,7 @@ export class LeaderElector {
       });
       log.info('released the leader lease');
     } catch (err) {
-      log.warn({ err: String(err) }, 'releasing the leader lease failed');
+      log.warn({ err }, 'releasing the leader lease failed');
     }
   }
 }
