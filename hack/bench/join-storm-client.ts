@@ -7,14 +7,11 @@
 // storm ends.
 //   argv: <host> <port> <path> <players> <timeout ms>
 import { connect, type Socket } from 'node:net';
+import { FlvDemuxer, type FlvTagRecord } from '../../rtmpd/src/flv/demux.ts';
 import type { StormResult } from './join-storm-players.ts';
 
 const [host, port, path, players, timeoutMs] = process.argv.slice(2) as [string, string, string, string, string];
 
-/** FLV's file header and the first PreviousTagSize: skipped before the first tag. */
-const FLV_PREAMBLE_BYTES = 13;
-const FLV_TAG_HEADER_BYTES = 11;
-const FLV_VIDEO = 9;
 /** The FLV video tag's frame type of a keyframe. */
 const FLV_KEYFRAME = 1;
 /** AVCPacketType of a coded frame (0 is the decoder config). */
@@ -31,10 +28,8 @@ class FirstVideoFrame {
   private chunkLeft = -1;
   private sizeLine = '';
   private skipCrlf = 0;
-  private flv: Buffer[] = [];
-  private flvBytes = 0;
-  /** Offset in the FLV body of the next tag's header. */
-  private nextTag = FLV_PREAMBLE_BYTES;
+  private readonly flv = new FlvDemuxer();
+  private videoFrame = false;
 
   /** True once a whole coded video frame has arrived; throws on a response that is not a 200, or a first frame that is no keyframe. */
   feed(data: Buffer): boolean {
@@ -64,8 +59,7 @@ class FirstVideoFrame {
         } else if (byte !== 0x0d) this.sizeLine += String.fromCharCode(byte);
       } else {
         const take = Math.min(this.chunkLeft, data.length - at);
-        this.flv.push(data.subarray(at, at + take));
-        this.flvBytes += take;
+        this.videoFrame ||= this.holdsVideoFrame(this.flv.push(data.subarray(at, at + take)));
         this.chunkLeft -= take;
         at += take;
         if (this.chunkLeft === 0) {
@@ -74,25 +68,14 @@ class FirstVideoFrame {
         }
       }
     }
-    return this.hasVideoFrame();
+    return this.videoFrame;
   }
 
-  private hasVideoFrame(): boolean {
-    const body = this.flv.length === 1 ? this.flv[0]! : Buffer.concat(this.flv, this.flvBytes);
-    this.flv = [body];
-    while (this.nextTag + FLV_TAG_HEADER_BYTES <= body.length) {
-      const type = body[this.nextTag]! & 0x1f;
-      const size = body.readUIntBE(this.nextTag + 1, 3);
-      const end = this.nextTag + FLV_TAG_HEADER_BYTES + size;
-      if (end > body.length) return false;
-      const data = this.nextTag + FLV_TAG_HEADER_BYTES;
-      if (type === FLV_VIDEO && body[data + 1] === AVC_NALU) {
-        if (body[data]! >> 4 !== FLV_KEYFRAME) throw new Error('first frame not a keyframe');
-        return true;
-      }
-      this.nextTag = end + 4;
-    }
-    return false;
+  /** Whether `tags` hold a coded video frame; throws when the first is no keyframe. */
+  private holdsVideoFrame(tags: FlvTagRecord[]): boolean {
+    const frame = tags.find((tag) => tag.kind === 'video' && tag.body[1] === AVC_NALU);
+    if (frame && frame.body[0]! >> 4 !== FLV_KEYFRAME) throw new Error('first frame not a keyframe');
+    return frame !== undefined;
   }
 }
 

@@ -8,6 +8,7 @@
 import { randomEdits, mutate } from '../support/mutations.ts';
 import { randomInt } from '../support/random.ts';
 import { chunkedLength, writeChunks } from '../../src/rtmp/wire/chunk-writer.ts';
+import { encodeAmf0 } from '../../src/rtmp/wire/amf0.ts';
 import { ChunkReader } from '../../src/rtmp/wire/chunk-reader.ts';
 import { HANDSHAKE_SIZE } from '../../src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, DEFAULT_CHUNK_SIZE, MessageType } from '../../src/rtmp/wire/message-types.ts';
@@ -157,13 +158,8 @@ function handshake(random: Random): Buffer {
 }
 
 /** The stream keys of the captures (ffmpeg publishes `capture`, rtmpdump plays `cap2`), and the few keys fuzz clients use. */
-const CAPTURED_KEYS = ['capture', 'cap2'].map((key) => amf0String(key));
+const CAPTURED_KEYS = ['capture', 'cap2'].map((key) => encodeAmf0(key));
 const KEYS = ['capture', 'cap2', 'k1', 'k2'];
-
-function amf0String(value: string): Buffer {
-  const bytes = Buffer.from(value);
-  return Buffer.concat([Buffer.from([2, bytes.length >> 8, bytes.length & 0xff]), bytes]);
-}
 
 /** `body` with the captured stream keys (AMF0 strings) replaced by `key`. */
 function withKey(body: Buffer, key: Buffer): Buffer {
@@ -181,7 +177,7 @@ function withKey(body: Buffer, key: Buffer): Buffer {
  * edits of the chunks.
  */
 export function mutatedSession(random: Random, sessions: readonly (readonly WireMessage[])[]): Buffer {
-  const key = amf0String(pick(random, KEYS));
+  const key = encodeAmf0(pick(random, KEYS));
   const messages = pick(random, sessions).map((m) => ({
     ...m,
     body: m.typeId === MessageType.commandAmf0 ? withKey(m.body, key) : m.body,
