@@ -1,9 +1,10 @@
-import type { CustomObjectsApi, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import { ApiException, type CustomObjectsApi, type KubernetesObject, type KubernetesObjectApi } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RtmpServerStatus } from '../api/rtmpserver.ts';
 import type { EventRecorder } from './events.ts';
 import { createMetrics, type CertificateMetrics } from './metrics.ts';
+import { fieldManager } from './manifest.ts';
 import { Reconciler } from './reconcile.ts';
 import { SecretVerdicts } from './secrets.ts';
 
@@ -19,30 +20,44 @@ const stored = {
 
 /**
  * A Reconciler over stand-ins of the API server: `server` is the cached
- * RtmpServer; an apply returns what it sent, a StatefulSet with `statefulSet`
- * as its status (what the StatefulSet controller would write).
+ * RtmpServer; the cache holds no child and the API server only those in
+ * `uncached`; an apply returns what it sent, a StatefulSet with `statefulSet`
+ * as its status (what the StatefulSet controller would write), a child in
+ * `uncached` as changed by our Apply at `now`.
  */
 function standInReconciler({
   server = stored,
   statefulSet = {},
   certificates = { set() {}, remove() {} },
-}: { server?: object; statefulSet?: object; certificates?: CertificateMetrics } = {}) {
+  uncached = [],
+}: { server?: object; statefulSet?: object; certificates?: CertificateMetrics; uncached?: KubernetesObject[] } = {}) {
   const written: RtmpServerStatus[] = [];
   const events: string[] = [];
+  const now = new Date('2026-11-30T14:00:00Z');
+  const held = (o: KubernetesObject) => uncached.find((u) => u.kind === o.kind && u.metadata?.name === o.metadata?.name);
   const reconciler = new Reconciler({
     objects: {
-      patch: async (o: KubernetesObject) =>
-        o.kind === 'StatefulSet' ? { ...o, metadata: { ...o.metadata, generation: 1 }, status: statefulSet } : o,
+      patch: async (o: KubernetesObject) => {
+        if (o.kind === 'StatefulSet') return { ...o, metadata: { ...o.metadata, generation: 1 }, status: statefulSet };
+        const live = held(o);
+        if (!live) return o;
+        const resourceVersion = String(Number(live.metadata?.resourceVersion) + 1);
+        const managedFields = [{ manager: fieldManager, operation: 'Apply', time: now }];
+        return { ...o, metadata: { ...o.metadata, creationTimestamp: live.metadata?.creationTimestamp, resourceVersion, managedFields } };
+      },
       create: async (o: KubernetesObject) => o,
-      read: async () => {
-        throw new Error('Failed to fetch resource metadata');
+      read: async (o: KubernetesObject) => {
+        const live = held(o);
+        if (!live) throw new ApiException(404, 'not found', {}, {});
+        return live;
       },
     } as unknown as KubernetesObjectApi,
     customObjects: {
       patchNamespacedCustomObjectStatus: async ({ body }: { body: { status: RtmpServerStatus } }) => written.push(body.status),
     } as unknown as CustomObjectsApi,
     events: {
-      event: async (_o: KubernetesObject, type: string, reason: string) => void events.push(`${type} ${reason}`),
+      event: async (_o: KubernetesObject, type: string, reason: string, message: string) =>
+        void events.push(`${type} ${reason}: ${message}`),
     } as EventRecorder,
     readSecret: async () => undefined,
     secretVersion: () => undefined,
@@ -55,7 +70,7 @@ function standInReconciler({
     listOwned: () => [],
     listFleetLeases: () => [],
     listEvents: async () => [],
-    now: () => new Date('2026-11-30T14:00:00Z'),
+    now: () => now,
   });
   return { reconciler, written, events };
 }
@@ -74,7 +89,7 @@ describe('Reconciler', () => {
     expect(byType.Stalled).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
     expect(byType.Stalled?.message).toBe('invalid spec: spec.auth.rules.0.url: Invalid URL');
     expect(status).toMatchObject({ replicas: 1, readyReplicas: 1 });
-    expect(events).toEqual(['Warning InvalidSpec']);
+    expect(events).toEqual(['Warning InvalidSpec: invalid spec: spec.auth.rules.0.url: Invalid URL']);
 
     // Nothing changed: the next reconcile writes nothing.
     await reconciler.reconcile('media', 'edge');
@@ -91,6 +106,30 @@ describe('Reconciler', () => {
     await standInReconciler({ certificates: metrics.certificates }).reconciler.reconcile('media', 'edge');
     const values = (await metrics.registry.getSingleMetric(series)!.get()).values;
     expect(values.map((v) => v.labels)).toEqual([{ namespace: 'media', rtmpserver: 'other', secret: 'other-tls' }]);
+  });
+});
+
+describe('the Events of an apply', () => {
+  const server = {
+    apiVersion: 'media.fluxiot.io/v1alpha1',
+    kind: 'RtmpServer',
+    metadata: { name: 'edge', namespace: 'media', uid: 'u', generation: 1, resourceVersion: '1' },
+    spec: { replicas: 1 },
+  };
+
+  it('reports a child stripped of its labels as updated when it is put back, even in the second the child was made', async () => {
+    // Out of the label-selected cache, still on the API server, made in the very second of the apply that puts it back.
+    const stripped = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'edge', namespace: 'media', resourceVersion: '41', creationTimestamp: new Date('2026-11-30T14:00:00Z') },
+    };
+    const { reconciler, events } = standInReconciler({ server, uncached: [stripped] });
+    await reconciler.reconcile('media', 'edge');
+    expect(events).toContain('Normal Updated: updated Service edge');
+    expect(events).not.toContain('Normal Created: created Service edge');
+    // the children the API server does not hold are made
+    expect(events).toContain('Normal Created: created Service edge-pods');
   });
 });
 

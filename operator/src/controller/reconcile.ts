@@ -119,14 +119,12 @@ const appliedAt = (o: KubernetesObject | undefined): string | undefined => {
 };
 
 /**
- * Whether our apply made the object. Not found in the cache is not enough: an
- * object stripped of its labels leaves the cache (the watch selects by label)
- * and is still there, made long ago.
+ * Whether our apply changed the object. A cached copy may lag other writers,
+ * so there only our Apply entry's time tells; a copy just read is current, so
+ * any new resourceVersion is ours (the entry's time has whole seconds only).
  */
-const createdByApply = (result: KubernetesObject): boolean => {
-  const created = result.metadata?.creationTimestamp;
-  return created !== undefined && new Date(created).toISOString() === appliedAt(result);
-};
+const changedByApply = (before: KubernetesObject, result: KubernetesObject, fromCache: boolean): boolean =>
+  fromCache ? appliedAt(result) !== appliedAt(before) : result.metadata?.resourceVersion !== before.metadata?.resourceVersion;
 
 /** The storage sizes in an existing StatefulSet's volumeClaimTemplates. */
 const templateSizes = (sts: Cached | undefined): Partial<Record<VolumeName, string>> =>
@@ -376,11 +374,14 @@ export class Reconciler {
   }
 
   async #exists(o: KubernetesObject): Promise<boolean> {
+    return (await this.#read(o)) !== undefined;
+  }
+
+  async #read(o: KubernetesObject): Promise<KubernetesObject | undefined> {
     try {
-      await this.#d.objects.read(o as KubernetesObject & { metadata: { name: string; namespace: string } });
-      return true;
+      return await this.#d.objects.read(o as KubernetesObject & { metadata: { name: string; namespace: string } });
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return false;
+      if (err instanceof ApiException && err.code === 404) return undefined;
       throw err;
     }
   }
@@ -484,6 +485,9 @@ export class Reconciler {
     const controller = cached?.metadata?.ownerReferences?.find((r) => r.controller);
     if (controller && controller.uid !== owner.metadata?.uid)
       throw new Error(`it belongs to ${controller.kind} ${controller.name} (uid ${controller.uid}); rename one of the two`);
+    // Not cached is not "absent": a child stripped of its labels leaves the cache (the watch selects
+    // by label) and is still there. Only then is it read, to tell a take-back from a creation.
+    const before = cached ?? (await this.#read(obj as KubernetesObject));
     const result = await this.#d.objects.patch(
       obj as KubernetesObject,
       undefined,
@@ -492,10 +496,10 @@ export class Reconciler {
       true,
       PatchStrategy.ServerSideApply,
     );
-    if (!cached && createdByApply(result)) {
+    if (!before) {
       log.info({ object: `${obj.kind}/${name}` }, 'created');
       await this.#d.events.event(owner, 'Normal', 'Created', `created ${obj.kind} ${name}`);
-    } else if (appliedAt(result) !== appliedAt(cached)) {
+    } else if (changedByApply(before, result, cached !== undefined)) {
       log.info({ object: `${obj.kind}/${name}` }, 'updated');
       await this.#d.events.event(owner, 'Normal', 'Updated', `updated ${obj.kind} ${name}`);
     }
