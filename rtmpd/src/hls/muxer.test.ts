@@ -101,21 +101,31 @@ async function muxAudio(tags: FlvTagRecord[]) {
     ...['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time,size', '-of', 'json', path],
   ]);
   const packets = (JSON.parse(stdout) as { packets: { pts_time: string; size: string }[] }).packets;
-  return { playlist: muxer.playlistText(), audio: packets.map((p) => ({ pts: Number(p.pts_time), size: Number(p.size) })) };
+  const { stderr: decodeErrors } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 'null', '-']);
+  return {
+    playlist: muxer.playlistText(),
+    audio: packets.map((p) => ({ pts: Number(p.pts_time), size: Number(p.size) })),
+    decodeErrors,
+  };
 }
 
 /**
- * The AAC clip, its audio frames from `from` to `to` (ms) left out as a
+ * A clip's tags, its audio frames from `from` to `to` (ms) left out as a
  * muted source would, through an HLS muxer (muxAudio); also where the clip's
  * sound comes back (s).
  */
-async function muxAudioPause(from: number, to: number) {
-  const tags = (await clip(['-c:a', 'aac'])).filter((t) => !(isAudioFrame(t) && t.timestamp >= from && t.timestamp < to));
+async function muxAudioPause(clipTags: FlvTagRecord[], from: number, to: number) {
+  const tags = clipTags.filter((t) => !(isAudioFrame(t) && t.timestamp >= from && t.timestamp < to));
   return { ...(await muxAudio(tags)), soundBack: tags.find((t) => isAudioFrame(t) && t.timestamp >= to)!.timestamp / 1000 };
 }
 
-/** One AAC frame at 44.1 kHz, in seconds. */
-const AAC_FRAME = 1024 / 44_100;
+/** Codecs a pause is filled in: the clip's tags, and how long a frame lasts (s). */
+const PAUSED_AUDIO: readonly [string, () => Promise<FlvTagRecord[]>, number][] = [
+  ['AAC', () => clip(['-c:a', 'aac']), 1024 / 44_100],
+  ['MP3', () => clip(['-c:a', 'libmp3lame']), 1152 / 44_100],
+  // FLV's flags say 44 kHz: the rate is the frames' own.
+  ['MP3 at 48 kHz', () => clip(['-c:a', 'libmp3lame', '-ar', '48000']), 1152 / 48_000],
+];
 
 describe('HlsMuxer', () => {
   it('joining in a GOP where the audio switched from AAC to MP3, labels only the MP3 as MP3: the AAC before has no description', async () => {
@@ -130,20 +140,25 @@ describe('HlsMuxer', () => {
     expect(probed).toEqual({ codec: 'aac', sampleRate: 22050, packets: afterFrames.length, start: expect.closeTo(2.5, 1) });
   });
 
-  for (const [what, from, to] of [
-    ['a 3.7 s pause across segment starts', 900, 4600],
-    ['a 0.4 s pause within a segment', 2200, 2600],
-  ] as const) {
-    it(`fills ${what} in the audio with silence: one track, one timeline, no discontinuity, the sound back in place`, async () => {
-      const { playlist, soundBack, audio } = await muxAudioPause(from, to);
-      expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
-      expect(playlist.match(/#EXT-X-MAP/g)).toHaveLength(1);
-      // Every frame follows the one before: no hole for a player to stall at.
-      for (let i = 1; i < audio.length; i++) expect(audio[i]!.pts - audio[i - 1]!.pts).toBeCloseTo(AAC_FRAME, 4);
-      // The tone (far more bytes than a silent frame) comes back within one frame of its timestamp, not early.
-      const back = audio.find((p) => p.pts > from / 1000 && p.size > 32)!.pts;
-      expect(Math.abs(back - soundBack)).toBeLessThan(AAC_FRAME);
-    });
+  for (const [codec, clipTags, frame] of PAUSED_AUDIO) {
+    for (const [what, from, to] of [
+      ['a 3.7 s pause across segment starts', 900, 4600],
+      ['a 0.4 s pause within a segment', 2200, 2600],
+    ] as const) {
+      it(`fills ${what} in the ${codec} audio with silence: one track, one timeline, no discontinuity, the sound back in place`, async () => {
+        const { playlist, soundBack, audio, decodeErrors } = await muxAudioPause(await clipTags(), from, to);
+        // ffmpeg takes the silent frames without a word.
+        expect(decodeErrors).toBe('');
+        expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
+        expect(playlist.match(/#EXT-X-MAP/g)).toHaveLength(1);
+        // Every frame follows the one before: no hole for a player to stall at.
+        for (let i = 1; i < audio.length; i++) expect(audio[i]!.pts - audio[i - 1]!.pts).toBeCloseTo(frame, 4);
+        // The tone (more bytes than a silent frame, the smallest) comes back within one frame of its timestamp, not early.
+        const silent = Math.min(...audio.map((p) => p.size));
+        const back = audio.find((p) => p.pts > from / 1000 && p.size > silent)!.pts;
+        expect(Math.abs(back - soundBack)).toBeLessThan(frame);
+      });
+    }
   }
 
   it('writes audio whose timestamps jitter by less than 0.1 s as it came: no silent frame put in, no frame dropped', async () => {

@@ -5,6 +5,7 @@
 // sample's duration is known when the next one arrives, so the newest video
 // sample always waits for its successor; audio durations come from the
 // codec's frame size.
+import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import type { AudioTrackInfo } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
@@ -55,7 +56,7 @@ export interface FragmenterOptions {
   keepHeldAudio?: boolean;
   /**
    * Audio that pauses while video runs (a muted camera, some OBS audio
-   * devices) is filled with silent frames (AAC, Opus), so that the audio
+   * devices) is filled with silent frames (AAC, Opus, MP3), so that the audio
    * track's timeline has no hole: a player buffers audio and video apart
    * (MSE) and plays only where both are, so a hole stalls or skips the
    * picture (hls.js: a segment without the track fails its append); and
@@ -343,7 +344,7 @@ export class Fragmenter {
     // MP3 has no sequence header: the stream's latest track, when it is MP3, is described by its frames (the first, and any that change it).
     if (info !== this.audioTrack && info === this.stream.audioTrack && info?.codec === 'mp3' && info.sampleRate !== undefined) {
       this.audioTrack = info;
-      this.changeAudio({ kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: info.sampleRate, channels: info.channels ?? 2 });
+      this.changeAudio(mp3Config(packet.body.subarray(packet.payloadOffset), info));
     }
     const audio = this.heldAudio?.config ?? this.audio;
     // A frame of another track than the latest config's is not written under it: one from before a new config or
@@ -542,6 +543,22 @@ export class Fragmenter {
   private audioEnd(): number {
     return this.audioNext !== undefined && this.audio ? this.audioNext / this.audio.sampleRate : this.fragmentStart;
   }
+}
+
+/**
+ * An MP3 track's config from its first frame: the frame's header, for its
+ * silence and its rate (FLV's flags say 44 kHz for 48 kHz), or the flags'
+ * rate and channels where the frame starts with no header.
+ */
+function mp3Config(frame: Buffer, info: AudioTrackInfo): AudioTrackConfig {
+  const header = parseMpegAudioHeader(frame);
+  return {
+    kind: 'audio',
+    codec: 'mp3',
+    config: header ? Buffer.from(frame.subarray(0, 4)) : Buffer.alloc(0),
+    sampleRate: header?.sampleRate ?? info.sampleRate!,
+    channels: header?.channels ?? info.channels ?? 2,
+  };
 }
 
 /** Samples in one audio frame: AAC 1024, MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */

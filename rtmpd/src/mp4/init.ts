@@ -19,7 +19,7 @@ export interface VideoTrackConfig {
 export interface AudioTrackConfig {
   kind: 'audio';
   codec: AudioCodec;
-  /** AAC AudioSpecificConfig or an OpusHead; empty for MP3. */
+  /** AAC AudioSpecificConfig or an OpusHead; for MP3 (which has none) its first frame's header, the template of its silence. */
   config: Buffer;
   sampleRate: number;
   channels: number;

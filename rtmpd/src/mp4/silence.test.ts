@@ -81,21 +81,66 @@ describe('silentFrame', () => {
       head[9] = channels;
       head.writeUInt32LE(48_000, 12);
       const opus: AudioTrackConfig = { kind: 'audio', codec: 'opus', config: head, sampleRate: 48_000, channels };
-      const frame = silentFrame(opus)!;
-      const samples = new TrackRun(1, false);
       const frames = 10;
-      for (let i = 0; i < frames; i++) samples.add(i * 960, 960, frame, true, 0);
-      const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-silence-')), 'silence.mp4');
-      await writeFile(path, Buffer.concat([initSegment([opus]), writeFragment(1, [samples])]));
-      const { stdout, stderr } = await decodeToSamples(path);
+      const { stdout, stderr } = await decodeToSamples(await mp4File(opus, silentFrame(opus)!, frames, 960));
       expect(stderr).toBe('');
       expect(stdout.length).toBe(frames * 960 * channels * 2);
       expect(stdout.every((byte) => byte === 0)).toBe(true);
     });
   }
 
-  it('makes none where the channels are in a program config element, nor for MP3', () => {
+  // MPEG-1, 2 and 2.5 at each of their rates' bands, mono and each stereo mode: [header bytes 1-3, rate, channels, samples].
+  for (const [what, header, sampleRate, channels, samples] of [
+    ['MPEG-1 44.1 kHz joint stereo', [0xfb, 0x90, 0x64], 44_100, 2, 1152],
+    ['MPEG-1 48 kHz mono', [0xfb, 0x94, 0xc4], 48_000, 1, 1152],
+    ['MPEG-1 32 kHz dual channel', [0xfb, 0x98, 0x80], 32_000, 2, 1152],
+    ['MPEG-2 24 kHz stereo', [0xf3, 0x84, 0x00], 24_000, 2, 576],
+    ['MPEG-2 22.05 kHz mono', [0xf3, 0x80, 0xc0], 22_050, 1, 576],
+    ['MPEG-2.5 8 kHz joint stereo', [0xe3, 0x88, 0x44], 8_000, 2, 576],
+  ] as const) {
+    it(`makes an MP3 frame ffmpeg decodes to ${channels} channel(s) of ${samples} zero samples from a ${what} frame's header`, async () => {
+      const mp3: AudioTrackConfig = { kind: 'audio', codec: 'mp3', config: Buffer.from([0xff, ...header]), sampleRate, channels };
+      const frame = silentFrame(mp3)!;
+      const frames = 10;
+      const { stdout, stderr } = await decodeToSamples(await mp4File(mp3, frame, frames, samples));
+      expect(stderr).toBe('');
+      expect(stdout.length).toBe(frames * samples * channels * 2);
+      expect(stdout.every((byte) => byte === 0)).toBe(true);
+    });
+  }
+
+  it('makes an MP3 frame that leaves nothing in the bit reservoir for the frame after it: its main data is all its own', () => {
+    // 44.1 kHz stereo at 32 kbit/s: 104 bytes, of which 36 header and side info, 68 main data.
+    const frame = silentFrame({
+      kind: 'audio',
+      codec: 'mp3',
+      config: Buffer.from([0xff, 0xfb, 0x90, 0x64]),
+      sampleRate: 44_100,
+      channels: 2,
+    })!;
+    expect(frame.length).toBe(104);
+    const partLengths = [0, 1, 2, 3].map((part) => {
+      // Side info after main_data_begin (9), private_bits (3) and scfsi (8): 59 bits per granule and channel.
+      const bit = 32 + 20 + 59 * part;
+      return (frame.readUInt32BE(Math.floor(bit / 8)) >>> (20 - (bit % 8))) & 0xfff;
+    });
+    expect(partLengths.reduce((sum, bits) => sum + bits, 0)).toBe(68 * 8);
+  });
+
+  it('makes none where the channels are in a program config element, nor for MPEG audio Layer II or an MP3 frame without a header', () => {
     expect(silentFrame(aac(0, 2))).toBeUndefined();
-    expect(silentFrame({ kind: 'audio', codec: 'mp3', config: Buffer.alloc(0), sampleRate: 44_100, channels: 2 })).toBeUndefined();
+    const mp3 = (config: Buffer): AudioTrackConfig => ({ kind: 'audio', codec: 'mp3', config, sampleRate: 44_100, channels: 2 });
+    expect(silentFrame(mp3(Buffer.from([0xff, 0xfd, 0x90, 0x64])))).toBeUndefined();
+    expect(silentFrame(mp3(Buffer.from([0x49, 0x44, 0x33, 0x04])))).toBeUndefined();
+    expect(silentFrame(mp3(Buffer.alloc(0)))).toBeUndefined();
   });
 });
+
+/** The frame, `frames` times back to back, in an fMP4 file of the track. */
+async function mp4File(audio: AudioTrackConfig, frame: Buffer, frames: number, samples: number): Promise<string> {
+  const run = new TrackRun(1, false);
+  for (let i = 0; i < frames; i++) run.add(i * samples, samples, frame, true, 0);
+  const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-silence-')), 'silence.mp4');
+  await writeFile(path, Buffer.concat([initSegment([audio]), writeFragment(1, [run])]));
+  return path;
+}

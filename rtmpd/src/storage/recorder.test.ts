@@ -471,25 +471,34 @@ describe('Recorder', () => {
     });
   }
 
-  it('keeps the sound in place across a short audio pause within an fMP4 fragment: silence fills it, the tone comes back on time', async () => {
-    // 2.2 s to 2.6 s without audio frames (a muted source), inside the 1 s fragment from 2 s. Before, the tone after the
-    // pause went on from 2.2 s: early by the pause until the next fragment's start put it back.
-    const [from, to] = [2200, 2600];
-    const tags = clip.filter((t) => !(t.kind === 'audio' && t.body[1] === 1 && t.timestamp >= from && t.timestamp < to));
-    const soundBack = tags.find((t) => t.kind === 'audio' && t.timestamp >= to)!.timestamp / 1000;
-    // 2 s files: the second holds the pause.
-    const file = (await record('pause', tags))[1]!;
-    const { stdout } = await run('ffprobe', [
-      ...['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time,size', '-of', 'json', file.path],
-    ]);
-    const audio = (JSON.parse(stdout) as { packets: { pts_time: string; size: string }[] }).packets.map((p) => ({
-      pts: Number(p.pts_time),
-      size: Number(p.size),
-    }));
-    // The tone (far more bytes than a silent frame) comes back within one AAC frame of its timestamp.
-    const back = audio.find((p) => p.pts > from / 1000 && p.size > 32)!.pts;
-    expect(Math.abs(back - soundBack)).toBeLessThan(1024 / 44_100);
-  });
+  for (const [codec, clipTags, frame] of [
+    ['AAC', async () => clip, 1024 / 44_100],
+    ['MP3', async () => (await mp3Clip()).tags, 1152 / 44_100],
+  ] as const) {
+    it(`keeps the ${codec} sound in place across a short audio pause within an fMP4 fragment: silence fills it, the tone comes back on time`, async () => {
+      // 2.2 s to 2.6 s without audio frames (a muted source), inside the 1 s fragment from 2 s. Before, the tone after the
+      // pause went on from 2.2 s: early by the pause until the next fragment's start put it back.
+      const [from, to] = [2200, 2600];
+      const isFrame = (t: FlvTagRecord) => t.kind === 'audio' && !(t.body[0]! >> 4 === 10 && t.body[1] === 0);
+      const tags = (await clipTags()).filter((t) => !(isFrame(t) && t.timestamp >= from && t.timestamp < to));
+      const soundBack = tags.find((t) => isFrame(t) && t.timestamp >= to)!.timestamp / 1000;
+      // 2 s files: the second holds the pause.
+      const file = (await record('pause', tags))[1]!;
+      const { stdout } = await run('ffprobe', [
+        ...['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time,size', '-of', 'json', file.path],
+      ]);
+      const audio = (JSON.parse(stdout) as { packets: { pts_time: string; size: string }[] }).packets.map((p) => ({
+        pts: Number(p.pts_time),
+        size: Number(p.size),
+      }));
+      // Every frame follows the one before, and the tone (more bytes than a silent frame, the smallest) comes back
+      // within one frame of its timestamp.
+      for (let i = 1; i < audio.length; i++) expect(audio[i]!.pts - audio[i - 1]!.pts).toBeCloseTo(frame, 4);
+      const silent = Math.min(...audio.map((p) => p.size));
+      const back = audio.find((p) => p.pts > from / 1000 && p.size > silent)!.pts;
+      expect(Math.abs(back - soundBack)).toBeLessThan(frame);
+    });
+  }
 
   it('writes audio held for the next fMP4 file as an audio-only file when the stream ends before the keyframe that would start it', async () => {
     const audioHeader = clip.find((t) => t.kind === 'audio' && t.body[1] === 0)!;
