@@ -23,13 +23,14 @@ describe('AudioSpecificConfig', () => {
         sampleRate: Number(expected.sample_rate),
         channels: expected.channels,
         channelConfiguration: expected.channels,
+        frameSamples: 1024,
       });
       checkPrefixes(asc, parseAudioSpecificConfig);
       checkCorruptions(asc, parseAudioSpecificConfig);
     });
   }
 
-  it('explicit HE-AAC (SBR) and HE-AACv2 (PS) signalling', () => {
+  it('explicit HE-AAC (SBR) and HE-AACv2 (PS) signalling: the output rate, and frames of 2048 samples at it', () => {
     // AOT 5, 24 kHz core (index 6), stereo, extension 48 kHz (index 3), core AOT 2
     expect(parseAudioSpecificConfig(bits([5, 5], [6, 4], [2, 4], [3, 4], [2, 5]))).toEqual({
       objectType: 5,
@@ -37,13 +38,17 @@ describe('AudioSpecificConfig', () => {
       sampleRate: 48000,
       channels: 2,
       channelConfiguration: 2,
+      frameSamples: 2048,
     });
     // AOT 29, 22.05 kHz core, mono core → stereo output, extension 44.1 kHz
     expect(parseAudioSpecificConfig(bits([29, 5], [7, 4], [1, 4], [4, 4], [2, 5]))).toMatchObject({
       profile: 'HE-AACv2',
       sampleRate: 44100,
       channels: 2,
+      frameSamples: 2048,
     });
+    // Downsampled SBR: the extension rate is the core's, and so is a frame's length.
+    expect(parseAudioSpecificConfig(bits([5, 5], [3, 4], [2, 4], [3, 4], [2, 5]))).toMatchObject({ sampleRate: 48000, frameSamples: 1024 });
   });
 
   it('escape object type (31) and explicit frequency (index 15)', () => {
@@ -54,6 +59,7 @@ describe('AudioSpecificConfig', () => {
       sampleRate: 37800,
       channels: 2,
       channelConfiguration: 2,
+      frameSamples: 1024,
     });
   });
 

@@ -13,6 +13,8 @@ export interface AacConfig {
   channels: number;
   /** channelConfiguration as coded (0: a program config element): it decides a raw frame's syntactic elements. */
   channelConfiguration: number;
+  /** Samples a frame lasts at sampleRate: the core's 1024, or 2048 where explicit SBR doubles the rate. */
+  frameSamples: number;
 }
 
 const SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -55,7 +57,8 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
   const r = new BitReader(data, 0, data.length, false);
   const type = objectType(r);
   if (type === 0) throw new MediaParseError('AAC audio object type 0 is invalid');
-  let rate = sampleRate(r);
+  const coreRate = sampleRate(r);
+  let rate = coreRate;
   const channelConfig = r.u(4);
   let channels = CHANNELS[channelConfig] ?? 0;
   if (type === 5 || type === 29) {
@@ -65,5 +68,12 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
     if (type === 29 && channels === 1) channels = 2;
   }
   // Implicit SBR signalling (sync extension 0x2b7 after GASpecificConfig) is not inspected.
-  return { objectType: type, profile: PROFILES[type] ?? `AOT ${type}`, sampleRate: rate, channels, channelConfiguration: channelConfig };
+  return {
+    objectType: type,
+    profile: PROFILES[type] ?? `AOT ${type}`,
+    sampleRate: rate,
+    channels,
+    channelConfiguration: channelConfig,
+    frameSamples: Math.round((1024 * rate) / coreRate),
+  };
 }

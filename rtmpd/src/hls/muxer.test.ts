@@ -119,12 +119,25 @@ async function muxAudioPause(clipTags: FlvTagRecord[], from: number, to: number)
   return { ...(await muxAudio(tags)), soundBack: tags.find((t) => isAudioFrame(t) && t.timestamp >= to)!.timestamp / 1000 };
 }
 
+/**
+ * The clip's AAC-LC at 24 kHz declared HE-AAC with explicit SBR signalling
+ * (48 kHz out): its AudioSpecificConfig rewritten by hand, since nothing here
+ * encodes HE-AAC (no libfdk_aac in ffmpeg, none in GStreamer). A decoder
+ * finds no SBR data in its frames and upsamples their sound.
+ */
+function asExplicitSbr(tags: FlvTagRecord[]): FlvTagRecord[] {
+  // Object type 5, 24 kHz core (index 6), mono, 48 kHz out (index 3), an AAC-LC core, GASpecificConfig's 3 flags off.
+  const config = Buffer.from([0x2b, 0x09, 0x88, 0x00]);
+  return tags.map((t) => (isAacConfig(t) ? { ...t, body: Buffer.concat([t.body.subarray(0, 2), config]) } : t));
+}
+
 /** Codecs a pause is filled in: the clip's tags, and how long a frame lasts (s). */
 const PAUSED_AUDIO: readonly [string, () => Promise<FlvTagRecord[]>, number][] = [
   ['AAC', () => clip(['-c:a', 'aac']), 1024 / 44_100],
   ['MP3', () => clip(['-c:a', 'libmp3lame']), 1152 / 44_100],
   // FLV's flags say 44 kHz: the rate is the frames' own.
   ['MP3 at 48 kHz', () => clip(['-c:a', 'libmp3lame', '-ar', '48000']), 1152 / 48_000],
+  ['HE-AAC (explicit SBR, a hand-built config)', async () => asExplicitSbr(await clip(['-c:a', 'aac', '-ar', '24000'])), 2048 / 48_000],
 ];
 
 describe('HlsMuxer', () => {
@@ -147,7 +160,7 @@ describe('HlsMuxer', () => {
     ] as const) {
       it(`fills ${what} in the ${codec} audio with silence: one track, one timeline, no discontinuity, the sound back in place`, async () => {
         const { playlist, soundBack, audio, decodeErrors } = await muxAudioPause(await clipTags(), from, to);
-        // ffmpeg takes the silent frames without a word.
+        // ffmpeg takes the silent frames (AAC-LC's in an HE-AAC track too) without a word.
         expect(decodeErrors).toBe('');
         expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
         expect(playlist.match(/#EXT-X-MAP/g)).toHaveLength(1);

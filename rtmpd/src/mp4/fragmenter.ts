@@ -5,6 +5,7 @@
 // sample's duration is known when the next one arrives, so the newest video
 // sample always waits for its successor; audio durations come from the
 // codec's frame size.
+import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import type { AudioTrackInfo } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
@@ -263,6 +264,8 @@ export class Fragmenter {
         config: Buffer.from(config),
         sampleRate: info.sampleRate,
         channels: info.channels ?? 2,
+        // The hub described the track from this same config: it parses.
+        ...(info.codec === 'aac' && { frameSamples: parseAudioSpecificConfig(config).frameSamples }),
       });
     }
   }
@@ -561,11 +564,11 @@ function mp3Config(frame: Buffer, info: AudioTrackInfo): AudioTrackConfig {
   };
 }
 
-/** Samples in one audio frame: AAC 1024, MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */
+/** Samples in one audio frame: AAC 1024 (2048 with explicit SBR), MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */
 function frameSamples(audio: AudioTrackConfig, payload: Buffer): number {
   switch (audio.codec) {
     case 'aac':
-      return 1024;
+      return audio.frameSamples ?? 1024;
     case 'mp3':
       return payload.length >= 2 && ((payload[1]! >> 3) & 3) === 3 ? 1152 : 576;
     default:

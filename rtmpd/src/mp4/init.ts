@@ -23,6 +23,8 @@ export interface AudioTrackConfig {
   config: Buffer;
   sampleRate: number;
   channels: number;
+  /** Samples an AAC frame lasts at sampleRate (AacConfig.frameSamples); 1024 when not given. */
+  frameSamples?: number;
 }
 
 export type TrackConfig = VideoTrackConfig | AudioTrackConfig;
