@@ -41,6 +41,48 @@ interface Answer {
   headers?: Record<string, string>;
 }
 
+/** An error answer with rtmpd's API body, `{"error":{"code","message"}}`: `code` stable, `message` saying what to do. */
+const errorAnswer = (code: number, error: string, message: string, headers?: Record<string, string>): Answer => ({
+  code,
+  type: 'application/json',
+  body: JSON.stringify({ error: { code: error, message } }),
+  ...(headers ? { headers } : {}),
+});
+
+/** Every path here is read-only: the kubelet and Prometheus GET them. */
+const ALLOWED_METHODS = ['GET', 'HEAD'];
+
+/** How often a failure that keeps recurring on a path is logged again, with how often it recurred meanwhile. */
+const REPEATED_FAILURE_LOG_MS = 10 * 60_000;
+
+/**
+ * The log of unexpected failures of the endpoints: a failure is logged (with
+ * its stack) when it starts or changes, then once every REPEATED_FAILURE_LOG_MS
+ * while it lasts, and the path's recovery once. A scrape every 15 s that fails
+ * is seen in the log without flooding it.
+ */
+function failureLog(log: Logger) {
+  const last = new Map<string, { what: string; loggedAt: number; repeated: number }>();
+  return {
+    failed(path: string, err: unknown): void {
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const now = Date.now();
+      const previous = last.get(path);
+      if (previous?.what === what && now - previous.loggedAt < REPEATED_FAILURE_LOG_MS) {
+        previous.repeated++;
+        return;
+      }
+      const repeated = previous?.what === what ? { repeated: previous.repeated } : {};
+      log.error({ err, path, ...repeated }, `answering ${path} failed`);
+      last.set(path, { what, loggedAt: now, repeated: 0 });
+    },
+    answered(path: string): void {
+      if (!last.delete(path)) return;
+      log.info({ path }, `${path} answers again`);
+    },
+  };
+}
+
 /** A port the operator cannot listen on (or serve TLS on); the message names the flag that set it. */
 export class ListenError extends Error {
   override name = 'ListenError';
@@ -67,22 +109,33 @@ export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady
 
   const handler = async (path: string, authorization: string | undefined): Promise<Answer> => {
     if (path === '/metrics' && metricsAuth) {
-      const { code, message, challenge } = await metricsAuth.check(authorization, path);
-      if (code !== 200)
-        return {
-          code,
-          type: 'application/json',
-          body: JSON.stringify({ error: message, code }),
-          ...(challenge ? { headers: { 'www-authenticate': challenge } } : {}),
-        };
+      const auth = await metricsAuth.check(authorization, path);
+      if (auth.code !== 200)
+        return errorAnswer(auth.code, auth.error, auth.message, auth.challenge ? { 'www-authenticate': auth.challenge } : undefined);
     }
     if (path === '/healthz') return { code: 200, type: 'text/plain', body: 'ok' };
     if (path === '/readyz') {
       const problem = notReady();
       return problem ? { code: 503, type: 'text/plain', body: problem } : { code: 200, type: 'text/plain', body: 'ok' };
     }
-    if (path === '/metrics') return { code: 200, type: registry.contentType, body: await registry.metrics() };
-    return { code: 404, type: 'text/plain', body: 'not found' };
+    return { code: 200, type: registry.contentType, body: await registry.metrics() };
+  };
+  const failures = failureLog(log);
+  /** The answer to a request, never a rejection: an unexpected failure is logged and answered 500 without its details. */
+  const answer = async (paths: string[], method: string, path: string, authorization: string | undefined): Promise<Answer> => {
+    if (!paths.includes(path)) return errorAnswer(404, 'not_found', `no route for ${method} ${path}; this port serves ${paths.join(', ')}`);
+    if (!ALLOWED_METHODS.includes(method))
+      return errorAnswer(405, 'method_not_allowed', `${path} takes ${ALLOWED_METHODS.join(', ')}, not ${method}`, {
+        allow: ALLOWED_METHODS.join(', '),
+      });
+    try {
+      const result = await handler(path, authorization);
+      failures.answered(path);
+      return result;
+    } catch (err) {
+      failures.failed(path, err);
+      return errorAnswer(500, 'internal_error', `internal server error; the operator's log says why`);
+    }
   };
   // With token authentication the metrics port speaks TLS (also for /healthz and /readyz when they share it).
   // A renewed Secret is served from the next connection on, without a restart.
@@ -99,13 +152,8 @@ export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady
   const makeServer = (paths: string[], secure: boolean) => {
     const serve: RequestListener = (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
-      if (!paths.includes(path)) {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      handler(path, req.headers.authorization).then(
-        (r) => res.writeHead(r.code, { ...r.headers, 'content-type': r.type }).end(r.body),
-        (err: unknown) => res.writeHead(500).end(String(err)),
+      void answer(paths, req.method ?? 'GET', path, req.headers.authorization).then((r) =>
+        res.writeHead(r.code, { ...r.headers, 'content-type': r.type }).end(r.body),
       );
     };
     if (!secure || !tls) return createServer(serve);

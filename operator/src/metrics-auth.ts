@@ -6,13 +6,17 @@
 import { createHash } from 'node:crypto';
 import type { AuthenticationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
 
-export interface AuthResult {
-  code: 200 | 401 | 403;
-  /** Why a request is refused, for the JSON body. */
-  message?: string;
+interface Refusal {
+  code: 401 | 403;
+  /** The refusal's stable, machine-readable name, as rtmpd's API names its own 401s and 403s. */
+  error: 'unauthorized' | 'bad_token' | 'forbidden';
+  /** Why the request is refused, for the JSON body. */
+  message: string;
   /** With a 401: the WWW-Authenticate challenge (RFC 6750). */
   challenge?: string;
 }
+
+export type AuthResult = { code: 200 } | Refusal;
 
 const realm = 'Bearer realm="rtmpd-operator"';
 
@@ -38,7 +42,12 @@ export class MetricsAuth {
   async check(authorization: string | undefined, path: string): Promise<AuthResult> {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
     if (!token)
-      return { code: 401, message: 'a bearer token is required (Authorization: Bearer <ServiceAccount token>)', challenge: realm };
+      return {
+        code: 401,
+        error: 'unauthorized',
+        message: 'a bearer token is required (Authorization: Bearer <ServiceAccount token>)',
+        challenge: realm,
+      };
     const now = this.#o.now?.() ?? Date.now();
     // The token itself is not kept in memory, only its digest.
     const key = `${createHash('sha256').update(token).digest('hex')} ${path}`;
@@ -63,6 +72,7 @@ export class MetricsAuth {
     if (!review.status?.authenticated || !user?.username)
       return {
         code: 401,
+        error: 'bad_token',
         message: `the token was not accepted by the API server${review.status?.error ? `: ${review.status.error}` : ''}`,
         challenge: `${realm}, error="invalid_token"`,
       };
@@ -82,6 +92,7 @@ export class MetricsAuth {
     if (access.status?.allowed) return { code: 200 };
     return {
       code: 403,
+      error: 'forbidden',
       message: `${user.username} may not get ${path}${access.status?.reason ? ` (${access.status.reason})` : ''}: bind it to a role allowing get on the non-resource URL ${path}`,
     };
   }

@@ -133,21 +133,27 @@ describe('--metrics-auth=kubernetes', () => {
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(res.headers.get('www-authenticate')).toBeNull();
-    const body = (await res.json()) as { error: string; code: number };
-    expect(body.code).toBe(403);
-    expect(body.error).toContain(`system:serviceaccount:${ns}:stranger may not get /metrics`);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('forbidden');
+    expect(error.message).toContain(`system:serviceaccount:${ns}:stranger may not get /metrics`);
   });
 
   it('refuses a request without a token, or with one the API server does not accept, with 401', async () => {
     const none = await scrape();
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-operator"');
-    expect(((await none.json()) as { error: string }).error).toMatch(/bearer token is required/);
+    expect(((await none.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'unauthorized',
+      message: expect.stringMatching(/bearer token is required/) as string,
+    });
     const forged = await scrape('Bearer not-a-token');
     expect(forged.status).toBe(401);
     // RFC 6750: a token was presented, and the API server did not accept it
     expect(forged.headers.get('www-authenticate')).toBe('Bearer realm="rtmpd-operator", error="invalid_token"');
-    expect(((await forged.json()) as { error: string }).error).toMatch(/not accepted by the API server/);
+    expect(((await forged.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'bad_token',
+      message: expect.stringMatching(/not accepted by the API server/) as string,
+    });
   });
 
   it('leaves the health endpoints open (the kubelet probes them without a token)', async () => {

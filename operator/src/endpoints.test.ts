@@ -1,0 +1,126 @@
+// The operator's /metrics, /healthz and /readyz when something goes wrong: a
+// failing scrape is answered with rtmpd's JSON error body (no stack) and
+// logged with its stack, once per distinct failure, not once per scrape; a
+// path or a method they do not serve gets the same JSON body. A real HTTP
+// server on a loopback port, a real prom-client registry whose collector
+// fails as a broken one would, and pino writing to memory.
+import { Writable } from 'node:stream';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Gauge, Registry } from 'prom-client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { serveEndpoints, type Endpoints } from './endpoints.ts';
+import { parseFlags } from './flags.ts';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  path?: string;
+  repeated?: number;
+  err?: { type: string; message: string; stack: string };
+}
+
+let endpoints: Endpoints | undefined;
+afterEach(async () => {
+  vi.useRealTimers();
+  await endpoints?.close();
+  endpoints = undefined;
+});
+
+/** Endpoints on two loopback ports, their registry failing while `failure()` says why; the lines they log. */
+async function serve(failure: () => string | undefined) {
+  const registry = new Registry();
+  new Gauge({
+    name: 'rtmpd_operator_test_gauge',
+    help: 'fails while the test says so',
+    registers: [registry],
+    collect() {
+      const why = failure();
+      if (why) throw new Error(why);
+      this.set(1);
+    },
+  });
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as LogLine);
+      done();
+    },
+  });
+  const { flags } = parseFlags(['--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.2:0'], {});
+  endpoints = await serveEndpoints({ flags, kubeConfig: new KubeConfig(), registry, notReady: () => undefined, log: pino(sink) });
+  return { metrics: `http://${endpoints.metricsAddress}`, health: `http://${endpoints.healthAddress}`, lines };
+}
+
+const errors = (lines: LogLine[]) => lines.filter((l) => l.level === 50);
+
+describe('the endpoints, when an answer fails', () => {
+  it('answers 500 with a JSON error and no stack, and logs the error with its stack once, not at every scrape', async () => {
+    const { metrics, lines } = await serve(() => 'the collector broke');
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${metrics}/metrics`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      const text = await res.text();
+      expect(JSON.parse(text)).toEqual({
+        error: { code: 'internal_error', message: "internal server error; the operator's log says why" },
+      });
+      expect(text).not.toMatch(/collector broke|endpoints\.ts|at /);
+    }
+    expect(errors(lines)).toHaveLength(1);
+    const [logged] = errors(lines);
+    expect(logged?.msg).toBe('answering /metrics failed');
+    expect(logged?.path).toBe('/metrics');
+    expect(logged?.err?.message).toBe('the collector broke');
+    expect(logged?.err?.stack).toMatch(/collect/);
+  });
+
+  it('logs a new failure at once, the same one again after 10 minutes with how often it recurred, and the recovery', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let why: string | undefined = 'first';
+    const { metrics, lines } = await serve(() => why);
+    const scrape = async () => (await fetch(`${metrics}/metrics`)).status;
+    expect(await scrape()).toBe(500);
+    expect(await scrape()).toBe(500);
+    why = 'second';
+    expect(await scrape()).toBe(500);
+    expect(errors(lines).map((l) => l.err?.message)).toEqual(['first', 'second']);
+    for (let i = 0; i < 4; i++) expect(await scrape()).toBe(500);
+    vi.advanceTimersByTime(10 * 60_000);
+    expect(await scrape()).toBe(500);
+    expect(errors(lines).map((l) => [l.err?.message, l.repeated])).toEqual([
+      ['first', undefined],
+      ['second', undefined],
+      ['second', 4],
+    ]);
+    why = undefined;
+    expect(await scrape()).toBe(200);
+    expect(await scrape()).toBe(200);
+    expect(lines.filter((l) => l.msg === '/metrics answers again')).toHaveLength(1);
+  });
+});
+
+describe('the endpoints, what they do not serve', () => {
+  it('answers a path this port does not serve with a JSON 404 that names those it does', async () => {
+    const { metrics, health } = await serve(() => undefined);
+    for (const url of [`${metrics}/nope`, `${health}/metrics`]) {
+      const res = await fetch(url);
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    }
+    const body = (await (await fetch(`${health}/metrics`)).json()) as { error: { message: string } };
+    expect(body.error.message).toBe('no route for GET /metrics; this port serves /healthz, /readyz');
+  });
+
+  it('answers a method other than GET and HEAD with a JSON 405 and Allow, and HEAD like GET without a body', async () => {
+    const { metrics, health } = await serve(() => undefined);
+    const post = await fetch(`${metrics}/metrics`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(await post.json()).toEqual({ error: { code: 'method_not_allowed', message: '/metrics takes GET, HEAD, not POST' } });
+    const head = await fetch(`${health}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+});
