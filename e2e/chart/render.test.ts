@@ -189,7 +189,9 @@ describe('helm template with every feature on', () => {
         ),
       ),
     );
-    expect((sm.spec as { endpoints: unknown[] }).endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    expect((sm.spec as { endpoints: unknown[] }).endpoints).toEqual([
+      { port: 'metrics', path: '/metrics', honorLabels: true, interval: '30s' },
+    ]);
 
     const server = one(objects, 'RtmpServer');
     expect(server.apiVersion).toBe('media.fluxiot.io/v1alpha1');

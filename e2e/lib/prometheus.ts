@@ -28,13 +28,19 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-function config(job: string, targets: ScrapeTarget[], ruleFiles: string[]): string {
+export interface ScrapeOptions {
+  /** Keep a scraped series' own label where a target label has its name (a ServiceMonitor's honorLabels), rather than renaming it exported_<name>. */
+  honorLabels?: boolean;
+}
+
+function config(job: string, targets: ScrapeTarget[], ruleFiles: string[], { honorLabels = false }: ScrapeOptions): string {
   const target = (t: ScrapeTarget) => `      - ${JSON.stringify({ targets: [t.address], labels: t.labels ?? {} })}`;
   return [
     'global: { scrape_interval: 1s, evaluation_interval: 1s }',
     `rule_files: ${JSON.stringify(ruleFiles)}`,
     'scrape_configs:',
     `  - job_name: ${job}`,
+    `    honor_labels: ${honorLabels}`,
     '    static_configs:',
     ...targets.map(target),
     '',
@@ -42,9 +48,14 @@ function config(job: string, targets: ScrapeTarget[], ruleFiles: string[]): stri
 }
 
 /** Starts Prometheus scraping `targets` as job `job`, with `ruleFiles` loaded, and waits until it is ready. */
-export async function startPrometheus(job: string, targets: ScrapeTarget[], ruleFiles: string[] = []): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  job: string,
+  targets: ScrapeTarget[],
+  ruleFiles: string[] = [],
+  options: ScrapeOptions = {},
+): Promise<RunningPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'flux-prometheus-'));
-  await writeFile(join(dir, 'prometheus.yml'), config(job, targets, ruleFiles));
+  await writeFile(join(dir, 'prometheus.yml'), config(job, targets, ruleFiles, options));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
