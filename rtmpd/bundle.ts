@@ -177,12 +177,34 @@ async function buildRtmpd(): Promise<Record<string, number>> {
     metafile: true,
     logLevel: 'warning',
   });
-  return Object.fromEntries(Object.entries(result.metafile.outputs).map(([path, { bytes }]) => [path, bytes]));
+  const worker = await buildLivenessWorker();
+  return Object.fromEntries(
+    Object.entries({ ...result.metafile.outputs, ...worker.metafile.outputs }).map(([path, { bytes }]) => [path, bytes]),
+  );
+}
+
+/**
+ * The liveness thread's script (http/liveness.ts loads it beside the chunk
+ * that starts it), as CommonJS: a worker that loads an ES module starts
+ * Node's ES module loader in its thread, 16 MiB of RSS against 8 MiB.
+ */
+function buildLivenessWorker() {
+  return build({
+    entryPoints: [src('http/liveness-worker.ts')],
+    outfile: `${outdir}liveness-worker.cjs`,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node24',
+    minify: true,
+    metafile: true,
+    logLevel: 'warning',
+  });
 }
 
 if (import.meta.main) {
   const outputs = await buildRtmpd();
-  const scripts = Object.entries(outputs).filter(([path]) => path.endsWith('.js'));
+  const scripts = Object.entries(outputs).filter(([path]) => /\.c?js$/.test(path));
   const bytes = scripts.reduce((sum, [, size]) => sum + size, 0);
   console.log(`rtmpd: ${scripts.length} scripts, ${(bytes / 1024).toFixed(0)} KiB in ${relative(process.cwd(), outdir)}`);
 }

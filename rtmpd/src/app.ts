@@ -13,6 +13,7 @@ import { RecordingStore } from './http/recording-store.ts';
 import { HlsServer } from './hls/server.ts';
 import { warnIfDescriptorsShort } from './connections/descriptor-budget.ts';
 import { ProxyProtocol } from './connections/proxy-protocol.ts';
+import { startLiveness } from './http/liveness.ts';
 import { listenHttp, type HttpServer } from './http/server.ts';
 import type { Fleet } from './fleet/fleet.ts';
 import { Forwards } from './forward/forwards.ts';
@@ -38,6 +39,8 @@ export interface Rtmpd {
   /** When --https-bind is set. */
   httpsAddress?: AddressInfo;
   httpAddress: AddressInfo;
+  /** When --health-bind is set. */
+  healthAddress?: AddressInfo;
   hub: StreamHub;
   metrics: RtmpdMetrics;
   authorizer: Authorizer;
@@ -47,7 +50,7 @@ export interface Rtmpd {
    * Graceful stop: both listeners stop accepting, RTMP publishers and players
    * are told (onStatus) and disconnected, live HTTP-FLV responses end with
    * their streams, other in-flight responses get `shutdownGraceSeconds`, and
-   * recordings are flushed.
+   * recordings are flushed; liveness (--health-bind) answers until the end.
    */
   stop(): Promise<void>;
 }
@@ -77,6 +80,8 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
   warnIfDescriptorsShort(config, logger);
   if (config.recordingEnabled || config.recordingRules.some((rule) => rule.enabled)) await createDir(config.storageDir, '--storage-dir');
   if (config.snapshotEnabled) await createDir(config.keyframeDir, '--keyframe-dir');
+  // First: its port's error stops the start before anything runs, and a start that hangs is not alive.
+  const liveness = config.healthBind ? await startLiveness(config, logger.child({ component: 'liveness' })) : undefined;
 
   const parts = await startParts(config, logger);
   const { tls, proxy, rtmp } = parts;
@@ -90,6 +95,7 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     });
   } catch (err) {
     await closeParts(parts, Date.now());
+    await liveness?.close();
     throw err;
   }
   parts.metrics.watchHttp(http.stats);
@@ -101,12 +107,14 @@ export async function startRtmpd(config: Config, logger: Logger): Promise<Rtmpd>
     const deadline = Date.now() + graceMs;
     await handOver(parts, graceMs);
     await closeParts(parts, deadline, () => http.close(graceMs));
+    await liveness?.close();
   };
   return {
     rtmpAddress: rtmp.address(),
     ...(tls && config.rtmpsBind ? { rtmpsAddress: rtmp.secureAddress() } : {}),
     httpAddress: http.address(),
     ...(tls && config.httpsBind ? { httpsAddress: http.secureAddress() } : {}),
+    ...(liveness ? { healthAddress: liveness.address() } : {}),
     hub: parts.hub,
     metrics: parts.metrics,
     authorizer: parts.authorizer,

@@ -127,6 +127,7 @@ logger.info(
     ...(rtmpd.rtmpsAddress ? { rtmps: address(rtmpd.rtmpsAddress) } : {}),
     http: address(rtmpd.httpAddress),
     ...(rtmpd.httpsAddress ? { https: address(rtmpd.httpsAddress) } : {}),
+    ...(rtmpd.healthAddress ? { health: address(rtmpd.healthAddress) } : {}),
     storageDir: config.storageDir,
     keyframeDir: config.keyframeDir,
   },

@@ -49,6 +49,15 @@ describe('a port already in use', () => {
     expect(stderr).toBe('');
   });
 
+  it('ends rtmpd with one line naming --health-bind, its worker stopped', async () => {
+    const { code, stdout, stderr } = await run(serverArgs(usableDirs, ['--health-bind', busy]));
+    expect(code).toBe(1);
+    expect(errorLogLines(stdout)).toEqual([
+      expect.objectContaining({ msg: `cannot listen on ${busy} (--health-bind): the address is already in use` }),
+    ]);
+    expect(stderr).toBe('');
+  });
+
   it.each(['storage-dir', 'keyframe-dir'])('ends rtmpd with one line naming a --%s it cannot create, exit 2', async (option) => {
     const notADir = join(dir, 'a-file');
     writeFileSync(notADir, '');

@@ -22,14 +22,17 @@ const CAUSES: Record<string, string> = {
  */
 const LISTEN_BACKLOG = 4096;
 
+/** The error to report for a listener's `err`: a ListenError naming `option` when an operator can fix its cause. */
+export function listenFailure(err: NodeJS.ErrnoException, bind: string, option: string): Error {
+  const cause = CAUSES[err.code ?? ''];
+  return cause ? new ListenError(`cannot listen on ${bind} (--${option}): ${cause}`) : err;
+}
+
 /** Listens on `bind` (HOST:PORT); an address that cannot be had rejects with a ListenError naming `option`. */
 export function listenOn(server: Server, bind: string, option: string): Promise<void> {
   const { host, port } = splitHostPort(bind);
   return new Promise((resolve, reject) => {
-    const fail = (err: NodeJS.ErrnoException) => {
-      const cause = CAUSES[err.code ?? ''];
-      reject(cause ? new ListenError(`cannot listen on ${bind} (--${option}): ${cause}`) : err);
-    };
+    const fail = (err: NodeJS.ErrnoException) => reject(listenFailure(err, bind, option));
     server.once('error', fail);
     server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', fail);
