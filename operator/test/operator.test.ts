@@ -354,15 +354,16 @@ describe('rtmpd-operator against the API server', () => {
 
   it.each([
     ['equal ports', { ports: { rtmp: 8082, http: 8082 } }, 'ports.rtmp and ports.http must differ'],
+    ['the health port on the HTTP port', { ports: { health: 8082 } }, 'ports.health must differ from ports.rtmp and ports.http'],
     [
       'an RTMPS port taken by RTMP',
       { tls: { secretName: 'edge-tls', rtmpsPort: 1935 } },
-      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp, ports.http and ports.health',
     ],
     [
       'an HTTPS port taken by HTTP',
       { tls: { secretName: 'edge-tls', https: true, httpsPort: 8082 } },
-      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+      'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp, ports.http and ports.health',
     ],
     [
       'node ports on a ClusterIP Service',

@@ -20,7 +20,7 @@ describe('RtmpServer spec schema', () => {
     // Not stored: the operator applies its own default, so its upgrades reach the server.
     expect(spec.image).toBeUndefined();
     expect(spec.replicas).toBe(1);
-    expect(spec.ports).toEqual({ rtmp: 1935, http: 8082 });
+    expect(spec.ports).toEqual({ rtmp: 1935, http: 8082, health: 8081 });
     expect(spec.service.type).toBe('ClusterIP');
     expect(spec.storage.reclaimPolicy).toBe('Retain');
     expect(spec.storage.recordings).toEqual({ size: '10Gi', accessModes: ['ReadWriteOnce'] });
@@ -61,8 +61,11 @@ describe('RtmpServer spec schema', () => {
 
   it("keeps rtmpd's ranges for each option", () => {
     // Authorization's rules and token file have no CRD form of their own: the operator renders them from spec.auth.
-    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules) or none yet (forwardRules, transcodeRules); the TLS ports come from spec.tls.
-    const ownForm = ['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'forwardRules', 'transcodeRules', 'rtmpsBind', 'httpsBind'];
+    // Rule lists have typed fields of their own (spec.recording.rules, spec.hls.rules) or none yet (forwardRules, transcodeRules); the TLS ports come from spec.tls, the health port from spec.ports.
+    const ownForm = [
+      ...['authRules', 'apiTokenFile', 'recordingRules', 'hlsRules', 'forwardRules', 'transcodeRules'],
+      ...['rtmpsBind', 'httpsBind', 'healthBind'],
+    ];
     for (const key of configKeys.filter((k) => !ownForm.includes(k))) {
       const typed = rtmpdOption(key);
       const def = configDefault(key);

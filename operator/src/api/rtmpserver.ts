@@ -108,6 +108,7 @@ const rtmpdOptionWithDefault = <K extends ConfigKey>(key: K) => rtmpdOption(key)
 export const operatorOwnedOptions = [
   'rtmpBind',
   'httpBind',
+  'healthBind',
   'storageDir',
   'keyframeDir',
   'fleetName',
@@ -488,9 +489,23 @@ export const specSchema = z
       .object({
         rtmp: port.default(1935).describe('RTMP port (container and Service)'),
         http: port.default(8082).describe('HTTP port for the API, HTTP-FLV playback and /metrics (container and Service)'),
+        // controller-runtime's health probe port, and the operator's own.
+        health: port
+          .default(8081)
+          .describe(
+            "liveness port: the kubelet's probe of GET /health, answered off rtmpd's main event loop (rtmpd's --health-bind; container only, no Service)",
+          ),
       })
       .prefault({})
-      .meta(cel({ rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' }))
+      .meta(
+        cel(
+          { rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' },
+          {
+            rule: '!has(self.health) || ((!has(self.rtmp) || self.rtmp != self.health) && (!has(self.http) || self.http != self.health))',
+            message: 'ports.health must differ from ports.rtmp and ports.http',
+          },
+        ),
+      )
       .describe('ports rtmpd listens on'),
     service: z
       .object({
@@ -696,8 +711,8 @@ export const specSchema = z
     cel(
       {
         // ports and tls.*Port carry defaults, so the API server has them all by the time this runs.
-        rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
-        message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp and ports.http',
+        rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http, self.ports.health].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
+        message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp, ports.http and ports.health',
         fieldPath: '.tls',
       },
       ...contradictions,

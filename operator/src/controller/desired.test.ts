@@ -156,6 +156,7 @@ describe('desired state', () => {
       `--config=${mountPaths.config}/${configFileName}`,
       '--rtmp-bind=0.0.0.0:1936',
       '--http-bind=0.0.0.0:9000',
+      '--health-bind=0.0.0.0:8081',
       `--storage-dir=${mountPaths.recordings}`,
       `--keyframe-dir=${mountPaths.keyframes}`,
       '--fleet-name=edge',
@@ -253,7 +254,7 @@ describe('desired state', () => {
     expect(pod.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(1);
     expect(pod.spec.terminationGracePeriodSeconds).toBe(preStopSleepSeconds + 30 + 5);
     const c = container(d);
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'health' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'http' });
     expect(c.lifecycle.preStop.sleep.seconds).toBe(preStopSleepSeconds);
     // a failed start's last log line reaches the status (its CrashLoopBackOff cause)
@@ -262,6 +263,7 @@ describe('desired state', () => {
     expect(c.ports).toEqual([
       { name: 'rtmp', containerPort: 1935, protocol: 'TCP' },
       { name: 'http', containerPort: 8082, protocol: 'TCP' },
+      { name: 'health', containerPort: 8081, protocol: 'TCP' },
     ]);
     expect(c.env).toEqual([
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -313,11 +315,20 @@ describe('desired state', () => {
     expect(image({ transcode, image: 'mine/rtmpd:1-ffmpeg' })).toBe('mine/rtmpd:1-ffmpeg');
   });
 
-  it('probes /health with media-server timings, each overridable', () => {
+  it('probes /health with media-server timings, each overridable; liveness on the health port', () => {
     const c = container(desired(server({ probes: { liveness: { failureThreshold: 10 } } })));
     expect(c.startupProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.startup });
-    expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.liveness, failureThreshold: 10 });
+    expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'health' }, ...defaultProbes.liveness, failureThreshold: 10 });
     expect(c.readinessProbe).toEqual({ httpGet: { path: '/ready', port: 'http' }, ...defaultProbes.readiness });
+  });
+
+  it('serves liveness on spec.ports.health, a container port no Service exposes', () => {
+    const d = desired(server({ ports: { health: 9000 } }));
+    expect(container(d).livenessProbe.httpGet).toEqual({ path: '/health', port: 'health' });
+    expect(container(d).ports).toContainEqual({ name: 'health', containerPort: 9000, protocol: 'TCP' });
+    expect(container(d).args).toContain('--health-bind=0.0.0.0:9000');
+    for (const svc of [d.service, d.headlessService] as Obj[])
+      expect(svc.spec.ports.map((p: { name: string }) => p.name)).toEqual(['rtmp', 'http']);
   });
 
   it('autoscales the RtmpServer itself on live publishers per pod, only when spec.autoscaling is set', () => {
@@ -626,6 +637,7 @@ describe('desired state', () => {
       { name: 'http', containerPort: 8082, protocol: 'TCP' },
       { name: 'rtmps', containerPort: 443, protocol: 'TCP' },
       { name: 'https', containerPort: 8443, protocol: 'TCP' },
+      { name: 'health', containerPort: 8081, protocol: 'TCP' },
     ]);
     // rtmpd runs without privileges: port 443 is opened to it by the pod's safe sysctl.
     expect(pod.securityContext.sysctls).toEqual([{ name: 'net.ipv4.ip_unprivileged_port_start', value: '443' }]);

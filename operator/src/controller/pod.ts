@@ -32,10 +32,13 @@ export const restrictedSecurityContext = {
 } as const;
 
 /**
- * Probe timings for a media server: a busy event loop (hundreds of streams,
- * a burst of snapshot decodes) may answer /health late for a few seconds, so
- * liveness gives it half a minute before a restart cuts every live stream;
- * readiness reacts within seconds; startup covers a slow first start.
+ * Probe timings for a media server. Liveness asks the health port, which
+ * answers off the main event loop: a loop busy for seconds (a join storm, a
+ * burst of snapshot decodes) is alive, one stuck past rtmpd's
+ * --health-max-heartbeat-age-seconds (10) is not, and three failures 10 s
+ * apart restart it. Readiness and startup ask the HTTP port, in the main loop:
+ * a saturated pod may stop taking new clients for a moment, and startup
+ * passes once the port that serves clients answers.
  */
 export const defaultProbes = {
   startup: { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
@@ -69,7 +72,7 @@ function secretVolumes(server: RtmpServer): { volumes: object[]; mounts: object[
   };
 }
 
-/** The ports rtmpd listens on in the pod, and the Services expose: RTMP and HTTP, and RTMPS and HTTPS when spec.tls asks. */
+/** The ports the Services expose: RTMP and HTTP, and RTMPS and HTTPS when spec.tls asks. */
 export function containerPorts(spec: RtmpServerSpec): { name: 'rtmp' | 'http' | 'rtmps' | 'https'; port: number }[] {
   return [
     { name: 'rtmp', port: spec.ports.rtmp },
@@ -79,13 +82,16 @@ export function containerPorts(spec: RtmpServerSpec): { name: 'rtmp' | 'http' | 
   ];
 }
 
+/** The ports rtmpd listens on in the pod: the Services', and the liveness port only the kubelet asks. */
+const podPorts = (spec: RtmpServerSpec) => [...containerPorts(spec), { name: 'health', port: spec.ports.health }];
+
 /**
  * rtmpd runs as a user without privileges; a port below 1024 (RTMPS on 443)
  * is opened to it through the pod's network namespace sysctl, one of
  * Kubernetes' safe sysctls (allowed under the restricted Pod Security Standard).
  */
 function lowPorts(spec: RtmpServerSpec): { sysctls?: { name: string; value: string }[] } {
-  const lowest = Math.min(...containerPorts(spec).map((p) => p.port));
+  const lowest = Math.min(...podPorts(spec).map((p) => p.port));
   return lowest < 1024 ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: String(lowest) }] } : {};
 }
 
@@ -113,9 +119,9 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
       },
     );
   }
-  // /ready answers 503 once rtmpd drains (SIGTERM); /health only says the process works.
+  // /ready answers 503 once rtmpd drains (SIGTERM); /health only says the process works (see defaultProbes).
   const probe = (kind: keyof typeof defaultProbes) => ({
-    httpGet: { path: kind === 'readiness' ? '/ready' : '/health', port: 'http' },
+    httpGet: kind === 'readiness' ? { path: '/ready', port: 'http' } : { path: '/health', port: kind === 'liveness' ? 'health' : 'http' },
     ...defaultProbes[kind],
     ...spec.probes?.[kind],
   });
@@ -161,7 +167,7 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
           image: rtmpdImage(spec, defaults),
           imagePullPolicy: spec.imagePullPolicy,
           args: rtmpdArgs(config),
-          ports: containerPorts(spec).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
+          ports: podPorts(spec).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
           env,
           startupProbe: probe('startup'),
           livenessProbe: probe('liveness'),

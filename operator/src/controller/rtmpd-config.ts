@@ -32,6 +32,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
   const config: Partial<Config> = {
     rtmpBind: `0.0.0.0:${spec.ports.rtmp}`,
     httpBind: `0.0.0.0:${spec.ports.http}`,
+    healthBind: `0.0.0.0:${spec.ports.health}`,
     storageDir: mountPaths.recordings,
     keyframeDir: mountPaths.keyframes,
     logLevel: spec.logLevel,
