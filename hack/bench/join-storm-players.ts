@@ -40,6 +40,8 @@ export interface ProbeResult {
   latencyMs: number[];
   /** Probes without a 200 status line within the prober's timeout (a connect that is refused or dropped included). */
   failed: number;
+  /** The main loop's heartbeat age each answer named (rtmpd's --health-bind answers with it; /health on the HTTP port does not). */
+  heartbeatAgeMs: number[];
 }
 
 /**
@@ -48,7 +50,7 @@ export interface ProbeResult {
  * not hold back the next.
  */
 export class HealthProber {
-  private readonly result: ProbeResult = { latencyMs: [], failed: 0 };
+  private readonly result: ProbeResult = { latencyMs: [], failed: 0, heartbeatAgeMs: [] };
   private readonly timer: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -67,29 +69,33 @@ export class HealthProber {
     return this.result;
   }
 
+  /** One probe: its latency is to the status line; the heartbeat age, if any, is read from the body at the close. */
   private probe(host: string, port: number, timeoutMs: number): Promise<void> {
     const started = performance.now();
     return new Promise((resolve) => {
       const socket = connect({ host, port });
-      let head = '';
-      let answered = false;
-      const done = (ok: boolean) => {
-        if (answered) return;
-        answered = true;
+      let answer = '';
+      let statusMs: number | undefined;
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
         socket.destroy();
-        if (ok) this.result.latencyMs.push(performance.now() - started);
+        if (statusMs !== undefined && answer.startsWith('HTTP/1.1 200')) this.result.latencyMs.push(statusMs);
         else this.result.failed++;
+        const age = /"heartbeatAgeMs":(\d+)/.exec(answer);
+        if (age) this.result.heartbeatAgeMs.push(Number(age[1]));
         resolve();
       };
-      const timer = setTimeout(() => done(false), timeoutMs);
+      const timer = setTimeout(finish, timeoutMs);
       socket.once('connect', () => socket.write(`GET /health HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`));
       socket.on('data', (data: Buffer) => {
-        head += data.toString('latin1');
-        if (head.includes('\r\n')) done(head.startsWith('HTTP/1.1 200'));
+        answer += data.toString('latin1');
+        if (statusMs === undefined && answer.includes('\r\n')) statusMs = performance.now() - started;
       });
-      socket.once('error', () => done(false));
-      socket.once('close', () => done(false));
+      socket.once('error', finish);
+      socket.once('close', finish);
     });
   }
 }

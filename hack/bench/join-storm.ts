@@ -1,8 +1,10 @@
 // A join storm against one rtmpd: a publisher (ffmpeg replaying a bench
 // fixture in real time), then N HTTP-FLV players joining its stream at once
 // from a process of their own, while GET /health is probed as the kubelet
-// does. Prints one JSON line: how long the joins took to their first video
-// frame, what /health answered meanwhile, rtmpd's CPU and the load average.
+// does, on the HTTP port (in the main event loop) and on the liveness port
+// (--health-bind, off the main loop; a build without it refuses those probes).
+// Prints one JSON line: how long the joins took to their first video frame,
+// what both answered meanwhile, rtmpd's CPU and the load average.
 // BENCH_RTMPD_BIN runs another build, as make bench does; take the bench lock:
 //   flock /tmp/flux-bench.lock node --conditions=source hack/bench/join-storm.ts --players 2000
 import { spawn } from 'node:child_process';
@@ -15,6 +17,7 @@ import { HealthProber, runStorm } from './join-storm-players.ts';
 import { FIXTURES, loadFixture } from './fixture.ts';
 import { CpuWindow } from './proc.ts';
 import { formatProfile, monotonicMicros, summarizeProfile } from './profile.ts';
+import { freePort } from '../../e2e/lib/free-port.ts';
 import { REPO_ROOT, startServer, removeServerDir } from './servers.ts';
 import { Samples } from './stats.ts';
 
@@ -55,7 +58,11 @@ const summary = (values: number[]) => {
 
 const fixture = await loadFixture(spec, join(REPO_ROOT, '.bench', 'fixtures'));
 const cpuProfDir = values.profile ? mkdtempSync(join(tmpdir(), 'join-storm-prof-')) : undefined;
-const server = await startServer('rtmpd', cpuProfDir ? { cpuProfDir } : {});
+const livenessPort = await freePort();
+const server = await startServer('rtmpd', {
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+  rtmpdEnv: { RTMPD_HEALTH_BIND: `127.0.0.1:${livenessPort}` },
+});
 const window = { startUs: 0, endUs: 0 };
 // prettier-ignore
 const publisher = spawn('ffmpeg', [
@@ -73,6 +80,7 @@ try {
   const cpu = new CpuWindow(server.pid);
   cpu.start();
   const prober = new HealthProber(hostname, Number(port), PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS);
+  const livenessProber = new HealthProber('127.0.0.1', livenessPort, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS);
   const started = performance.now();
   window.startUs = monotonicMicros();
   const storm = await runStorm({
@@ -86,6 +94,7 @@ try {
   window.endUs = monotonicMicros();
   const rtmpdCpu = cpu.stop();
   const health = await prober.stop();
+  const liveness = await livenessProber.stop();
   const line = {
     at: new Date().toISOString(),
     bin: process.env.BENCH_RTMPD_BIN ?? 'rtmpd/bin/rtmpd.js',
@@ -102,6 +111,10 @@ try {
     listenOverflows: listenOverflows() - overflowsBefore,
     healthMs: summary(health.latencyMs),
     healthFailed: health.failed,
+    livenessMs: summary(liveness.latencyMs),
+    livenessFailed: liveness.failed,
+    /** The main loop's heartbeat age the liveness answers named: how long it went without a turn. */
+    heartbeatAgeMaxMs: Math.max(0, ...liveness.heartbeatAgeMs),
     rtmpdCpuPercent: Math.round(rtmpdCpu.percent),
     load1: [+loadBefore.toFixed(1), +loadavg()[0]!.toFixed(1)],
   };

@@ -24,6 +24,8 @@ export interface ServerOptions {
   httpFlv?: boolean;
   /** Write a V8 CPU profile of rtmpd into this directory. */
   cpuProfDir?: string;
+  /** More RTMPD_* variables: an option a comparison build (BENCH_RTMPD_BIN) from before it ignores rather than fails on. */
+  rtmpdEnv?: Record<string, string>;
   /** Run rtmpd as this pod of a fleet (rtmpd only). */
   fleetPod?: FleetPod;
 }
@@ -147,6 +149,7 @@ export async function startServer(name: ServerName, options: ServerOptions = {})
         // Every publisher comes from 127.0.0.1 too (500 x 1 starts 500 at once). An environment variable, not a
         // flag: a comparison build (BENCH_RTMPD_BIN) from before the option ignores it rather than failing.
         RTMPD_MAX_PUBLISHES_PER_ADDRESS_PER_MINUTE: '0',
+        ...options.rtmpdEnv,
       };
       if (options.cpuProfDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
       // prettier-ignore

@@ -206,9 +206,9 @@ const eachOption = z.object({
     )
     .meta(restart),
   healthMaxHeartbeatAgeSeconds: int(1, 3600)
-    .default(10)
+    .default(30)
     .describe(
-      "--health-bind answers 503 once the main event loop's heartbeat (every 250 ms) is older than this: well above the longest stall measured in a join storm of 2,000 players, and with the operator's probe (every 10 s, 3 failures) a stuck loop is restarted within about 40 s",
+      "--health-bind answers 503 once the main event loop's heartbeat (every 250 ms) is older than this: above the longest turn measured in a join storm of 2,000 players on a starved core (33 s), and with the operator's probe (every 10 s, 3 failures) a stuck loop is restarted within about a minute",
     )
     .meta(restart),
   tlsCertFile: z

@@ -35,7 +35,7 @@ export const restrictedSecurityContext = {
  * Probe timings for a media server. Liveness asks the health port, which
  * answers off the main event loop: a loop busy for seconds (a join storm, a
  * burst of snapshot decodes) is alive, one stuck past rtmpd's
- * --health-max-heartbeat-age-seconds (10) is not, and three failures 10 s
+ * --health-max-heartbeat-age-seconds (30) is not, and three failures 10 s
  * apart restart it. Readiness and startup ask the HTTP port, in the main loop:
  * a saturated pod may stop taking new clients for a moment, and startup
  * passes once the port that serves clients answers.
