@@ -33,10 +33,11 @@ const heartbeatAgeMs = () => Math.round(Number(process.hrtime.bigint() - Atomics
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '').split('?')[0];
-  if (path !== '/health') return reply(res, 404, { error: 'not found: this port serves GET /health only' });
+  // Errors in the body rtmpd's API uses: {"error":{"code","message"}}.
+  if (path !== '/health') return reply(res, 404, { error: { code: 'not_found', message: 'this port serves GET /health only' } });
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
-    return reply(res, 405, { error: `method ${req.method} not allowed: GET or HEAD` });
+    return reply(res, 405, { error: { code: 'method_not_allowed', message: `/health takes GET or HEAD, not ${req.method}` } });
   }
   const ageMs = heartbeatAgeMs();
   if (ageMs <= maxAgeMs) return reply(res, 200, { status: 'alive', heartbeatAgeMs: ageMs });
