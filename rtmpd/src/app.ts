@@ -73,6 +73,12 @@ interface Parts {
   authorizer: Authorizer;
   apiTokens: WatchedPath<string[]> | undefined;
   fleet: Fleet | undefined;
+  /**
+   * What RTMP sessions and HTTP-FLV players write through: one tick, so a
+   * stream's players merge their writes (--player-write-interval-min-players)
+   * counted together, whatever their protocol.
+   */
+  playerIo: SocketIo;
   rtmp: RtmpServer;
 }
 
@@ -141,16 +147,18 @@ async function startParts(config: Config, logger: Logger): Promise<Parts> {
   metrics.watchAuth(authorizer.stats);
   const fleet = config.fleetName ? await startFleetPod(config, { hub, ...storage, ...outputs }, logger) : undefined;
   if (fleet) metrics.watchFleet(fleet.stats);
+  const playerIo = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
   const rtmp = await startRtmpServer({
     hub,
     config,
+    io: playerIo,
     ...(tls ? { secure: { accept: (raw, outcome) => tls.handshakes.accept(raw, 'rtmps', outcome) } } : {}),
     admission: fleet ? [authorizer.rtmpCheck, fleet.admission] : [authorizer.rtmpCheck],
     logger: logger.child({ component: 'rtmp' }),
     ...(proxy ? { proxy } : {}),
   });
   metrics.watchRtmp(rtmp.stats);
-  return { metrics, tls, proxy, hub, ...storage, ...outputs, authorizer, apiTokens, fleet, rtmp };
+  return { metrics, tls, proxy, hub, ...storage, ...outputs, authorizer, apiTokens, fleet, playerIo, rtmp };
 }
 
 /** The stream hub, with its bounds on what players and the GOP cache may hold. */
@@ -282,7 +290,7 @@ function rtmpdHttpApp(config: Config, logger: Logger, p: Parts, o: { ready: () =
     transcodes: p.transcodes,
     logger: logger.child({ component: 'http' }),
     playWaitMs: config.playWaitSeconds * 1000,
-    playerIo: new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers),
+    playerIo: p.playerIo,
     authorizer,
     access: { config, tokens: () => apiTokens?.value, onRefused: (reason) => authorizer.countRefusal('api', reason) },
     forwardedFrom: config.httpForwardedFrom,

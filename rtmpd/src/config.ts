@@ -280,7 +280,7 @@ const eachOption = z.object({
   playerWriteIntervalMinPlayers: int(1, 1_000_000)
     .default(10)
     .describe(
-      'the fewest RTMP players, or HTTP-FLV players (each counted on its own), a stream must have for --player-write-interval-ms to merge their media: what a merge saves grows with the players each message is sent to, the latency it adds does not; the players of a smaller stream are written as each publisher read brings their media',
+      'the fewest players, RTMP and HTTP-FLV counted together, a stream must have for --player-write-interval-ms to merge their media: what a merge saves grows with the players each message is sent to, the latency it adds does not; the players of a smaller stream are written as each publisher read brings their media',
     )
     .meta(restart),
   playerStallTimeoutSeconds: int(1, 3600)

@@ -3,13 +3,15 @@
 // on a stream, each gets the stream's tags in fewer, larger writes. Before,
 // every tag was a write of its own per player (hack/bench/join-storm.ts
 // profiled a storm of HTTP-FLV players at 43-45% of rtmpd's self time in
-// socket writes).
+// socket writes). The minimum counts a stream's players of both protocols.
 import { connect, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlvDemuxer } from '../src/flv/demux.ts';
-import { publishTestPattern, runCommand, startServer, stopAll, tempDir } from './support/processes.ts';
+import { publishTestPattern, runCommand, startServer, stopAll, tempDir, type RunningServer } from './support/processes.ts';
+import { RtmpClient } from './support/rtmp-client.ts';
+import { sleep } from './support/wait.ts';
 
 afterAll(() => stopAll());
 
@@ -66,9 +68,64 @@ describe('HTTP-FLV players with --player-write-interval-ms', () => {
       expect(tags.length).toBeGreaterThan(100);
       const file = join(dir, `player-${i}.flv`);
       await writeFile(file, body);
-      const decoded = await runCommand('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', file]);
-      expect({ code: decoded.code, stderr: decoded.stderr }).toEqual({ code: 0, stderr: '' });
+      await expectDecodes(file);
     }
     await server.stop();
   });
+
+  it("merges a stream's RTMP and HTTP-FLV players' writes once they reach the minimum together, though neither protocol's do", async () => {
+    // Two players of each protocol, four in all.
+    const server = await startServer([
+      ...['--player-write-interval-ms', '200', '--player-write-interval-min-players', '4'],
+      ...['--play-wait-seconds', '15'],
+    ]);
+    const dir = await tempDir('rtmpd-mixed-merged-');
+    const url = server.rtmpUrl('live', 'mixed');
+    const httpPlayers = [0, 1].map(() => play(server.httpPort, '/live/mixed.flv'));
+    const rtmpPlayer = await RtmpClient.connect(url);
+    let rtmpReads = 0;
+    let rtmpMessages = 0;
+    rtmpPlayer.socket.on('data', () => rtmpReads++);
+    rtmpPlayer.on('media', () => rtmpMessages++);
+    const playing = rtmpPlayer.play();
+    // rtmpdump exits when the stream ends; what it saved must decode.
+    const saved = join(dir, 'rtmpdump.flv');
+    const rtmpdump = runCommand('rtmpdump', ['-q', '-r', url, '-o', saved], 60_000);
+    await untilRtmpPlayersWait(server, 2);
+    const ffmpeg = publishTestPattern(url, { seconds: 4, size: '320x240' });
+    await playing;
+    expect(await ffmpeg.exited).toBe(0);
+    expect((await rtmpdump).code).toBe(0);
+    await expectDecodes(saved);
+    const answers = await Promise.all(httpPlayers.map((player) => player.answer));
+    for (const [i, answer] of answers.entries()) {
+      const body = dechunk(answer);
+      const tags = new FlvDemuxer().push(body);
+      expect(tags.length).toBeGreaterThan(100);
+      expect(httpPlayers[i]!.reads()).toBeLessThan(tags.length / 4);
+      const file = join(dir, `http-flv-${i}.flv`);
+      await writeFile(file, body);
+      await expectDecodes(file);
+    }
+    // Unmerged, the RTMP player too reads about a message at a time.
+    expect(rtmpMessages).toBeGreaterThan(100);
+    expect(rtmpReads).toBeLessThan(rtmpMessages / 4);
+    rtmpPlayer.close();
+    await server.stop();
+  });
 });
+
+/** ffprobe decodes every frame of the file without an error. */
+async function expectDecodes(file: string): Promise<void> {
+  const decoded = await runCommand('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', file]);
+  expect({ code: decoded.code, stderr: decoded.stderr }).toEqual({ code: 0, stderr: '' });
+}
+
+/** Resolves once `count` RTMP players wait for their stream's publisher (/metrics says so). */
+async function untilRtmpPlayersWait(server: RunningServer, count: number): Promise<void> {
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+    const text = await (await fetch(server.httpUrl('/metrics'))).text();
+    if (Number(/^rtmpd_connections\{protocol="rtmp",state="waiting"\} (\d+)$/m.exec(text)?.[1]) === count) return;
+  }
+  throw new Error(`${count} RTMP players did not come to wait for the publisher`);
+}

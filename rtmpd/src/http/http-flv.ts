@@ -148,8 +148,8 @@ export class FlvResponse implements Subscriber {
     const socket = this.res.socket;
     if (socket === null) return void this.res.destroy();
     this.writer = this.io.writer(socket);
-    this.source = this.writer.sourceOf(stream);
     this.framing = this.res.chunkedEncoding ? FLV_FRAMING.httpChunk : FLV_FRAMING.tag;
+    this.source = this.writer.sourceOf(stream, this.framing);
   }
 
   pendingBytes(): number {

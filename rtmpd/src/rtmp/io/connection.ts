@@ -180,9 +180,9 @@ export class RtmpConnection {
     this.counted(this.writer.writeShared(key, source, csid, typeId, streamId, timestamp, body, this.chunkSize));
   }
 
-  /** Where the shared messages of `stream` are serialized, the same for every connection that sends them. */
+  /** Where the shared messages of `stream` are serialized, the same for every connection that sends them in chunks of this size. */
   sharedSource(stream: object): SharedSource {
-    return this.writer.sourceOf(stream);
+    return this.writer.sourceOf(stream, this.chunkSize);
   }
 
   /** Announces the chunk size this side sends from now on, and uses it. */

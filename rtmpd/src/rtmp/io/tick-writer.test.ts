@@ -1,8 +1,9 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChunkReader } from '../wire/chunk-reader.ts';
+import { flvTag } from '../../flv/mux.ts';
 import { serializeMessage } from '../wire/chunk-writer.ts';
-import { TickWriter, WriteTick } from './tick-writer.ts';
+import { FLV_FRAMING, TickWriter, WriteTick } from './tick-writer.ts';
 
 /** The stream that the tests' shared messages come from (its run state is per tick). */
 const stream = {};
@@ -221,7 +222,8 @@ describe('TickWriter', () => {
     tick.handleRead(
       {
         receive: () => {
-          for (const w of writers) expect(w.writeShared(packet, tick.sourceOf(stream), 6, 9, 1, 40, body, 4096)).toBe(expected.length);
+          for (const w of writers)
+            expect(w.writeShared(packet, tick.sourceOf(stream, 4096), 6, 9, 1, 40, body, 4096)).toBe(expected.length);
           // The third writer sends a control message as well: its tick goes out as one batch.
           writers[2]!.write(part(9, 12));
           expect(writers[2]!.pendingBytes).toBe(expected.length + 12);
@@ -239,7 +241,7 @@ describe('TickWriter', () => {
     // Taken whole by every socket, so the next packet is serialized into the same pooled buffer.
     const next = {};
     tick.handleRead(
-      { receive: () => writers[0]!.writeShared(next, tick.sourceOf(stream), 6, 9, 1, 80, part(5, 2500), 4096) },
+      { receive: () => writers[0]!.writeShared(next, tick.sourceOf(stream, 4096), 6, 9, 1, 80, part(5, 2500), 4096) },
       Buffer.alloc(0),
     );
     expect(sent[0]![1]!.buffer).toBe(a!.buffer);
@@ -256,8 +258,8 @@ describe('TickWriter', () => {
     tick.handleRead(
       {
         receive: () => {
-          for (const w of writers) w.writeShared(video, tick.sourceOf(stream), 6, 9, 1, 40, videoBody, 4096);
-          for (const w of writers) w.writeShared(audio, tick.sourceOf(stream), 4, 8, 1, 40, audioBody, 4096);
+          for (const w of writers) w.writeShared(video, tick.sourceOf(stream, 4096), 6, 9, 1, 40, videoBody, 4096);
+          for (const w of writers) w.writeShared(audio, tick.sourceOf(stream, 4096), 4, 8, 1, 40, audioBody, 4096);
           expect(writers[0]!.pendingBytes).toBe(expected.length);
         },
       },
@@ -283,7 +285,7 @@ describe('TickWriter', () => {
         {
           receive: () => {
             for (const [i, body] of bodies.entries())
-              for (const w of writers) w.writeShared(bodies[i]!, tick.sourceOf(stream), 6, 9, 1, at, body, 4096);
+              for (const w of writers) w.writeShared(bodies[i]!, tick.sourceOf(stream, 4096), 6, 9, 1, at, body, 4096);
           },
         },
         Buffer.alloc(0),
@@ -301,11 +303,14 @@ describe('TickWriter', () => {
     const writes = recordWrites(socket);
     const held = recordChunks(socket);
     const body = part(6, 2500);
-    tick.handleRead({ receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
+    tick.handleRead({ receive: () => writer.writeShared({}, tick.sourceOf(stream, 4096), 6, 9, 1, 40, body, 4096) }, Buffer.alloc(0));
     expect(writes).toHaveLength(1);
     expect(writer.pendingBytes).toBe(60_000 + socket.writableLength);
     // The next tick's message would be serialized where the held one lies, were its buffer reused.
-    tick.handleRead({ receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, 80, part(7, 2500), 4096) }, Buffer.alloc(0));
+    tick.handleRead(
+      { receive: () => writer.writeShared({}, tick.sourceOf(stream, 4096), 6, 9, 1, 80, part(7, 2500), 4096) },
+      Buffer.alloc(0),
+    );
     expect(held[0]!.equals(serializeMessage(6, 9, 1, 40, body, 4096))).toBe(true);
   });
 
@@ -318,7 +323,7 @@ describe('TickWriter', () => {
     while (writer.pendingBytes === 0) {
       at += 40;
       tick.handleRead(
-        { receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, at, part(at, 50_000), 60_000) },
+        { receive: () => writer.writeShared({}, tick.sourceOf(stream, 60_000), 6, 9, 1, at, part(at, 50_000), 60_000) },
         Buffer.alloc(0),
       );
     }
@@ -326,7 +331,7 @@ describe('TickWriter', () => {
     const waiting = held.at(-1)!;
     const copy = Buffer.from(waiting);
     tick.handleRead(
-      { receive: () => writer.writeShared({}, tick.sourceOf(stream), 6, 9, 1, at + 40, part(1, 50_000), 60_000) },
+      { receive: () => writer.writeShared({}, tick.sourceOf(stream, 60_000), 6, 9, 1, at + 40, part(1, 50_000), 60_000) },
       Buffer.alloc(0),
     );
     expect(held.at(-1)!.buffer).not.toBe(waiting.buffer);
@@ -354,7 +359,7 @@ describe('TickWriter with a media write interval', () => {
   /** Runs `write` as the handling of one socket read, as a publisher's read fans out. */
   const inRead = (tick: WriteTick, write: () => void) => tick.handleRead({ receive: write }, Buffer.alloc(0));
   const frame = (writer: TickWriter, key: object, timestamp: number, body: Buffer, from: object = stream) =>
-    writer.writeShared(key, writer.sourceOf(from), 6, 9, 1, timestamp, body, 4096);
+    writer.writeShared(key, writer.sourceOf(from, 4096), 6, 9, 1, timestamp, body, 4096);
 
   it('sends shared media at once after a quiet interval, then merges what follows until the interval has passed', async () => {
     const { socket, peer } = await socketPair();
@@ -579,5 +584,47 @@ describe('TickWriter with a media write interval', () => {
     vi.useRealTimers();
     const all = Buffer.concat(wire);
     for (const { peer } of pairs) expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+  });
+
+  it("counts a stream's players whatever their framing, and serializes each framing's message once while they take turns", async () => {
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair(), socketPair()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    // Four players of one stream, two over RTMP and two over HTTP-FLV, joined in turn: neither protocol's two reach the minimum.
+    const tick = new WriteTick(30, 4);
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const framings = [4096, FLV_FRAMING.httpChunk, 4096, FLV_FRAMING.httpChunk];
+    const sources = writers.map((w, i) => w.sourceOf(stream, framings[i]!));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    const bodies = Array.from({ length: 3 }, (_, i) => part(70 + i, 1300 + i * 100));
+    const rtmp = bodies.map((body, i) => serializeMessage(6, 9, 1, i * 10, body, 4096));
+    const flv = bodies.map((body, i) => {
+      const tag = flvTag('video', i * 10, body);
+      return Buffer.concat([Buffer.from(`${tag.length.toString(16)}\r\n`), tag, Buffer.from('\r\n')]);
+    });
+    for (const [i, body] of bodies.entries()) {
+      const key = {};
+      inRead(tick, () => writers.forEach((w, p) => w.writeShared(key, sources[p]!, 6, 9, 1, i * 10, body, framings[p]!)));
+      vi.advanceTimersByTime(10);
+    }
+    vi.advanceTimersByTime(10);
+    vi.useRealTimers();
+    // The first frame at once, the next two merged, for all four.
+    const wire = [rtmp, flv, rtmp, flv];
+    for (const [p, chunks] of sent.entries()) {
+      const [first, second, third] = wire[p]!;
+      expect(chunks.map((c) => c.length)).toEqual([first!.length, second!.length + third!.length]);
+    }
+    // Each framing's range once, the same bytes for both its players.
+    for (const [a, b] of [
+      [sent[0]![1]!, sent[2]![1]!],
+      [sent[1]![1]!, sent[3]![1]!],
+    ]) {
+      expect(b!.buffer).toBe(a!.buffer);
+      expect(b!.byteOffset).toBe(a!.byteOffset);
+    }
+    for (const [p, { peer }] of pairs.entries()) {
+      const expected = Buffer.concat(wire[p]!);
+      expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+    }
   });
 });

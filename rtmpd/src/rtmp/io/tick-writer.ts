@@ -34,8 +34,15 @@ const MAX_RUN_BYTES = 256 * 1024;
  * and one per merging stream while its players wait.
  */
 const SOURCE_RUN_BYTES = 64 * 1024;
-/** How many of the last shared messages' writers are counted: more than a tick serializes. */
+/** How many of the last shared packets' writers are counted: more than a tick serializes. */
 const TAKER_RING = 1024;
+/**
+ * The forms a packet is serialized in per tick that are kept for the next
+ * writers: one per framing (a stream's RTMP players' chunks, its HTTP-FLV
+ * players' tags, an HTTP/1.0 player's bare tags) and a spare. A writer that
+ * asks for yet another form has it serialized again each time.
+ */
+const MAX_FORMS = 4;
 
 /**
  * How a shared message is framed on the wire: an RTMP chunk size (> 0), or
@@ -133,39 +140,43 @@ class SharedRun {
 }
 
 /**
- * Where the shared messages of one source (a stream) are serialized while
- * its writers merge: a run of its own, so each player's next message follows
- * on from its waiting range, where in a run shared by several merging
- * streams it would follow another stream's message and be copied into a
- * batch per player. It holds no reference: the run lives while the writers
- * waiting with ranges of it (and the tick that serializes into it) do, and
- * once its buffer has gone back to the pool the next message starts a new one.
+ * Where the shared messages of one source (a stream) in one framing are
+ * serialized while its writers merge: a run of its own, so each player's
+ * next message follows on from its waiting range, where in a run shared by
+ * several merging streams, or by the stream's RTMP and HTTP-FLV players, it
+ * would follow another message and be copied into a batch per player. It
+ * holds no reference: the run lives while the writers waiting with ranges of
+ * it (and the tick that serializes into it) do, and once its buffer has gone
+ * back to the pool the next message starts a new one.
  */
 export class SharedSource {
+  readonly framing: Framing;
   run: SharedRun | undefined = undefined;
   /** The run's generation when this source started it: another means the object holds another run now. */
   generation = 0;
-  /** The tick sequence number of its last shared message, whose writers say whether it merges. */
+  /** The tick sequence number of its last shared packet, whose writers say whether it merges. */
   lastSeq = 0;
+
+  constructor(framing: Framing) {
+    this.framing = framing;
+  }
 }
 
 /**
  * A media message as it goes on the wire, serialized once for every connection that
  * sends it with the same chunk stream, stream id and framing: a stream's
  * fan-out writes the same packet to player after player. It lies at
- * [start, end) of its run. Only the last one serialized is asked for again,
- * so the tick keeps one and refills it per message.
+ * [start, end) of its run. Only the last packet's forms are asked for
+ * again, so the tick keeps a few and refills them per packet.
  */
 export class SharedMessage {
-  /** The packet; undefined when the tick has none. */
-  key: object | undefined = undefined;
   csid = 0;
   streamId = 0;
   framing: Framing = 0;
   run: SharedRun | undefined = undefined;
   start = 0;
   end = 0;
-  /** Its place in the tick's count of writers per message. */
+  /** Its packet's place in the tick's count of writers per packet. */
   seq = 0;
 
   /** The message on the wire: a view of its run. */
@@ -177,8 +188,8 @@ export class SharedMessage {
 /**
  * The tick that the writers of many connections share: which writers have
  * bytes waiting, whether a flush is due, the spare batches and this tick's
- * shared messages. One per server (or client process), handed to every
- * TickWriter it makes.
+ * shared messages. One per rtmpd (its RTMP sessions and HTTP-FLV players
+ * alike) or client process, handed to every TickWriter it makes.
  */
 export class WriteTick {
   /** Writes a flush to the socket's handle when nothing is queued before it. */
@@ -192,7 +203,11 @@ export class WriteTick {
   readonly mediaWriteIntervalMs: number;
   /** Shared media merges only when at least this many writers send it (a stream's players). */
   readonly mergeMinWriters: number;
-  /** How many writers took each recent shared message, at its sequence number modulo the ring. */
+  /**
+   * How many writers took each recent shared packet, at its sequence number
+   * modulo the ring, whatever its framing: whether a stream's players merge
+   * counts all of them, RTMP and HTTP-FLV.
+   */
   private readonly takers = new Uint32Array(TAKER_RING);
   private seq = 0;
   private readonly batches = new BufferPool(MAX_SPARE_BYTES);
@@ -217,10 +232,13 @@ export class WriteTick {
   private readonly filled: SharedRun[] = [];
   /** Run objects whose last reference went, for the next runs. */
   private readonly spareRuns: SharedRun[] = [];
-  /** The last shared message serialized, first in line for the next player. */
-  private readonly last = new SharedMessage();
-  /** Each source's (a stream's) run state, made at its first player. */
-  private readonly sources = new WeakMap<object, SharedSource>();
+  /** The last shared packet (`seq`), whose forms are first in line for the next player; undefined between ticks. */
+  private packet: object | undefined = undefined;
+  /** The packet's forms serialized so far, the first `formCount`; reused for the next packet. */
+  private readonly forms = Array.from({ length: MAX_FORMS }, () => new SharedMessage());
+  private formCount = 0;
+  /** Each source's (a stream's) run state per framing, made at its first player in that framing. */
+  private readonly sources = new WeakMap<object, SharedSource[]>();
   /** Writers merging media, each until its own deadline; undefined without a write interval. */
   private readonly merges: MergeWheel | undefined;
   private flushScheduled = false;
@@ -241,8 +259,7 @@ export class WriteTick {
       if (deadline > 0 && !merges!.add(writer, deadline, now)) writer.flushMerged(now);
     }
     this.dirtyCount = 0;
-    this.last.key = undefined;
-    this.last.run = undefined;
+    this.forgetPacket();
     this.dropRuns(merges !== undefined && merges.waiting > 0);
   };
 
@@ -291,17 +308,22 @@ export class WriteTick {
     if (this.spareRuns.length < MAX_SPARE_RUNS) this.spareRuns.push(run);
   }
 
-  /** The run state of `source` (a stream), the same for all its writers. */
-  sourceOf(source: object): SharedSource {
-    let state = this.sources.get(source);
+  /** The run state of `source` (a stream) in `framing`, the same for all its writers that frame its messages so. */
+  sourceOf(source: object, framing: Framing): SharedSource {
+    let states = this.sources.get(source);
+    if (states === undefined) {
+      states = [];
+      this.sources.set(source, states);
+    }
+    let state = states.find((s) => s.framing === framing);
     if (state === undefined) {
-      state = new SharedSource();
-      this.sources.set(source, state);
+      state = new SharedSource(framing);
+      states.push(state);
     }
     return state;
   }
 
-  /** How many writers this tick sent the shared message numbered `seq`. */
+  /** How many writers this tick sent the shared packet numbered `seq`. */
   takersOf(seq: number): number {
     return this.takers[seq % TAKER_RING]!;
   }
@@ -324,7 +346,9 @@ export class WriteTick {
   /**
    * The message serialized for `key` (the packet) with these framing
    * parameters, made at its first request this tick: in `source`'s run while
-   * its last message went to enough writers to merge, else in the tick's.
+   * its last packet went to enough writers to merge, else in the tick's. A
+   * stream's fan-out asks for its packet player after player, in the order
+   * they joined, so its RTMP and HTTP-FLV players' forms take turns.
    */
   sharedMessage(
     key: object,
@@ -336,29 +360,42 @@ export class WriteTick {
     body: Buffer,
     framing: Framing,
   ): SharedMessage {
-    const last = this.last;
-    if (last.key === key && last.csid === csid && last.streamId === streamId && last.framing === framing) {
-      this.takers[last.seq % TAKER_RING]!++;
-      return last;
+    if (key !== this.packet) {
+      this.packet = key;
+      this.formCount = 0;
+      this.takers[++this.seq % TAKER_RING] = 0;
+    }
+    this.takers[this.seq % TAKER_RING]!++;
+    const forms = this.forms;
+    for (let i = 0; i < this.formCount; i++) {
+      const form = forms[i]!;
+      if (form.csid === csid && form.streamId === streamId && form.framing === framing) return form;
     }
     const length = framedLength(csid, timestamp, body.length, framing);
     const run = this.merging(source) ? this.sourceRun(source, length) : this.fillingRun(length);
     const start = run.used;
     run.used = writeFramed(run.buffer, start, csid, typeId, streamId, timestamp, body, framing);
-    last.key = key;
-    last.csid = csid;
-    last.streamId = streamId;
-    last.framing = framing;
-    last.run = run;
-    last.start = start;
-    last.end = run.used;
-    last.seq = ++this.seq;
-    source.lastSeq = last.seq;
-    this.takers[last.seq % TAKER_RING] = 1;
-    return last;
+    // Past the last kept form, the newest takes its place.
+    const form = forms[this.formCount < MAX_FORMS ? this.formCount++ : MAX_FORMS - 1]!;
+    form.csid = csid;
+    form.streamId = streamId;
+    form.framing = framing;
+    form.run = run;
+    form.start = start;
+    form.end = run.used;
+    form.seq = this.seq;
+    source.lastSeq = this.seq;
+    return form;
   }
 
-  /** Whether `source`'s writers merge: its last message (if the ring still counts it) went to enough of them. */
+  /** The tick has ended: the next packet starts afresh, and no form refers to a run. */
+  private forgetPacket(): void {
+    this.packet = undefined;
+    for (let i = 0; i < this.formCount; i++) this.forms[i]!.run = undefined;
+    this.formCount = 0;
+  }
+
+  /** Whether `source`'s writers merge: its last packet (if the ring still counts it) went to enough of its stream's writers. */
   private merging(source: SharedSource): boolean {
     return (
       this.merges !== undefined &&
@@ -471,7 +508,7 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
   mergeSlot = -1;
   /** performance.now() of the last flush that ended a tick or an interval. */
   private flushedAt = -Infinity;
-  /** The last shared message written (its tick sequence number), whose writers say whether this one merges. */
+  /** The last shared packet written (its tick sequence number), whose writers say whether this one merges. */
   private sharedSeq = 0;
 
   constructor(socket: Socket, tick: WriteTick) {
@@ -529,9 +566,9 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
     this.socket.emit('drain');
   };
 
-  /** The run state of `source` (a stream) in this writer's tick. */
-  sourceOf(source: object): SharedSource {
-    return this.tick.sourceOf(source);
+  /** The run state of `source` (a stream) in this writer's tick, for messages framed as `framing`. */
+  sourceOf(source: object, framing: Framing): SharedSource {
+    return this.tick.sourceOf(source, framing);
   }
 
   /** Queues bytes for this tick's write; returns how many (0 after end()). */

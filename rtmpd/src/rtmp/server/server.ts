@@ -48,6 +48,12 @@ export interface RtmpServerOptions {
   secure?: SecureTransport;
   /** Reads the PROXY headers of trusted load balancers' connections (--proxy-protocol); none by default. */
   proxy?: ProxyProtocol;
+  /**
+   * The I/O its connections share (app.ts hands it the one its HTTP-FLV
+   * players write through too, so that a stream's merged writes count all
+   * its players); by default one of its own, made from the config.
+   */
+  io?: SocketIo;
 }
 
 export interface RtmpServer {
@@ -134,7 +140,7 @@ class Connections {
     this.#admission = options.admission ?? [];
     this.logger = options.logger ?? silentLogger;
     this.stats = options.stats ?? createRtmpStats();
-    this.io = new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
+    this.io = options.io ?? new SocketIo(config.playerWriteIntervalMs, config.playerWriteIntervalMinPlayers);
     const half = (): SharedByAddress => new SharedByAddress(new ByteBudget(config.partialMessagesMaxBytes / 2), () => this.#addressShare());
     const budgets = { publishing: half(), others: half() };
     this.#inboundBudgets = budgets;
