@@ -54,9 +54,35 @@ async function serve(playWaitMs: number, authorizePlay: HttpFlvOptions['authoriz
     await server.close(1000);
   };
   cleanup = stop;
-  const url = (path: string) => `http://127.0.0.1:${server.address().port}${path}`;
-  return { hub, url, stop };
+  const { port } = server.address();
+  const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+  return { hub, url, port, stats: server.stats, stop };
 }
+
+describe('HTTP-FLV requests sent ahead of an answer (HTTP/1.1 pipelining)', () => {
+  it('answers a play sent before the answer ahead of it ended with a JSON 400 in its turn, counted, and keeps the connection', async () => {
+    const { hub, port, stats, stop } = await serve(0, undefined);
+    await publishFlv(hub, 'live', 'cam', clip);
+    const socket = connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    socket.on('data', (bytes: Buffer) => parts.push(bytes));
+    const text = () => Buffer.concat(parts).toString('latin1');
+    socket.write('GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
+    await vi.waitFor(() => expect(stats.clientErrors).toEqual({ pipelined_play: 1 }), { timeout: 10_000 });
+    // The first plays until its stream ends; the refusal follows it (before, a 200 whose tags never came, its connection held).
+    hub.closeAll();
+    await vi.waitFor(
+      () => expect(text()).toMatch(/\r\n0\r\n\r\nHTTP\/1.1 400 Bad Request\r\n[^]*\r\n\r\n\{"error":\{"code":"pipelined_request"/),
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(text().match(/HTTP\/1.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
+    await stop();
+  });
+});
 
 describe('HTTP-FLV admission leases', () => {
   it('gives the lease back once when the stream did not come within the play wait (404)', async () => {

@@ -15,7 +15,7 @@ import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
 import type { Router } from './required-modules.ts';
 import { routerFor, type Handlers, type RouteGroup } from './routing.ts';
-import { pacedByHub } from './server.ts';
+import { pacedByHub, refusedAsPipelined } from './server.ts';
 
 export interface HttpFlvOptions {
   hub: StreamHub;
@@ -52,7 +52,7 @@ export const HTTP_FLV_ROUTES = {
     othersIgnored: true,
     playCredentials: true,
     ok: { 200: { description: 'The FLV stream', media: ['video/x-flv'] } },
-    errors: { 400: ['invalid_stream_name'], 404: ['stream_not_found', 'not_found'] },
+    errors: { 400: ['invalid_stream_name', 'pipelined_request'], 404: ['stream_not_found', 'not_found'] },
   },
 } satisfies RouteGroup;
 
@@ -63,6 +63,16 @@ export function httpFlvRoute({ hub, playerIo, playWaitMs, authorizePlay }: HttpF
     const parsed = params.safeParse(ctx.params);
     if (!parsed.success) throw new ApiError(400, 'invalid_stream_name', parsed.error.issues[0]?.message ?? 'invalid stream name');
     const { app, key } = parsed.data;
+    // Answers leave a connection in order, so this one would begin only when
+    // those before it end, a live one never: Node sends the head written
+    // before then when its turn comes, and no tag follows. Players send one
+    // request at a time; this answer, too, waits for its turn.
+    if (ctx.method === 'GET' && refusedAsPipelined(ctx.res))
+      throw new ApiError(
+        400,
+        'pipelined_request',
+        'HTTP-FLV is not played for a pipelined request: send it once the answer before it on this connection has ended, or on a connection of its own',
+      );
     const player = new FlvResponse(ctx.res, playerIo);
     // The viewer may leave while being authorized, waiting for the publisher, or at any time after.
     const left = new AbortController();
@@ -144,7 +154,7 @@ export class FlvResponse implements Subscriber {
     const hasVideo = known ? stream.videoHeader !== undefined : true;
     this.res.writeHead(200, FLV_HEAD);
     this.res.write(FLV_FILE_HEADER(hasAudio, hasVideo));
-    // A pipelined request's response has no socket until those before it end: players do not pipeline.
+    // Only a pipelined request's answer has no socket yet: the route refuses those, and a fleet's pods do not pipeline.
     const socket = this.res.socket;
     if (socket === null) return void this.res.destroy();
     this.writer = this.io.writer(socket);

@@ -32,7 +32,9 @@ interface HttpStats {
   /**
    * Connections closed for how their requests arrived, by reason:
    * request_timeout, bad_request, aborted (the peer hung up), pipelined,
-   * response_stalled (its answer was not read).
+   * response_stalled (its answer was not read); and pipelined_play, an
+   * HTTP-FLV request refused (its connection kept) for coming ahead of an
+   * earlier answer's end.
    */
   clientErrors: Record<string, number>;
 }
@@ -110,7 +112,7 @@ function createHttpServer(app: Koa, config: HttpServerConfig, stats: HttpStats):
         closeStalled(app.callback(), config.playerStallTimeoutSeconds * 1000, () => count(stats, 'response_stalled')),
         () => count(stats, 'bad_request'),
       ),
-      () => count(stats, 'pipelined'),
+      (reason) => count(stats, reason),
     ),
   );
   // Only while the request arrives: a response, such as a live HTTP-FLV one, is not timed.
@@ -257,23 +259,39 @@ function endWithError(socket: Socket, status: string, code: string, message: str
 /**
  * Hands requests to `handle`, and closes a connection with more than
  * MAX_PIPELINED_REQUESTS requests that have no finished answer (`refused`
- * counts it): what it holds is freed at once.
+ * counts it, 'pipelined'): what it holds is freed at once. A play that the
+ * route refused for being pipelined (refusedAsPipelined) is counted too.
  */
-function answerInTurn(handle: RequestHandler, refused: () => void): RequestHandler {
+function answerInTurn(handle: RequestHandler, refused: (reason: 'pipelined' | 'pipelined_play') => void): RequestHandler {
   const unanswered = new WeakMap<Socket, number>();
   return async (req, res) => {
     const { socket } = req;
     const waiting = (unanswered.get(socket) ?? 0) + 1;
     if (waiting > MAX_PIPELINED_REQUESTS) {
       // Node goes on with the requests already parsed from the read: one refusal each connection.
-      if (!socket.destroyed) refused();
+      if (!socket.destroyed) refused('pipelined');
       socket.destroy();
       return;
     }
     unanswered.set(socket, waiting);
     res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
     await handle(req, res);
+    if (pipelinedPlays.has(res)) refused('pipelined_play');
   };
+}
+
+/** Plays refused for coming ahead of an earlier answer's end, which answerInTurn counts. */
+const pipelinedPlays = new WeakSet<ServerResponse>();
+
+/**
+ * Whether `res` answers a request sent before the answer ahead of it on its
+ * connection had ended (HTTP/1.1 pipelining): such an answer has no socket
+ * until those before it end. Marked so, it is counted as a pipelined play.
+ */
+export function refusedAsPipelined(res: ServerResponse): boolean {
+  if (res.socket !== null) return false;
+  pipelinedPlays.add(res);
+  return true;
 }
 
 /**

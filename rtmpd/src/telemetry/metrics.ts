@@ -1106,7 +1106,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_http_client_errors_total',
-      'HTTP connections closed for how their requests arrived, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request), pipelined (more than 16 requests sent ahead of their answers), response_stalled (an answer whose socket took none of it for --player-stall-timeout-seconds).',
+      'HTTP connections closed for how their requests arrived, by reason: request_timeout (--http-headers-timeout-seconds, --http-request-timeout-seconds), bad_request, aborted (the client hung up mid-request), pipelined (more than 16 requests sent ahead of their answers), response_stalled (an answer whose socket took none of it for --player-stall-timeout-seconds); and pipelined_play, HTTP-FLV requests sent before the end of an earlier answer, answered 400 pipelined_request in their turn (the connection kept).',
       'counter',
       () => {
         const values = this.http?.clientErrors ?? {};
