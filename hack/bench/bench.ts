@@ -407,7 +407,7 @@ async function startServers(
   const serverOptions = {
     recording: s.recording,
     rtmpdFlags: scenarioFlags(s),
-    httpFlv: s.playProtocol === 'http-flv',
+    httpFlv: s.playProtocol === 'http-flv' || s.playProtocol === 'mixed',
     ...(profDir ? { cpuProfDir: profDir } : {}),
   };
   if (s.fleet) {

@@ -120,14 +120,17 @@ class Player {
   readonly stream: number;
   /** The stream key it plays. */
   readonly key: string;
+  /** How it plays: the scenario's protocol, or RTMP and HTTP-FLV in turn for 'mixed'. */
+  readonly protocol: PlayProtocol;
   lastSeq = -1;
   received = 0;
   lost = 0;
   outOfOrder = 0;
   close: () => void = noop;
-  constructor(stream: number, key: string) {
+  constructor(stream: number, key: string, protocol: PlayProtocol) {
     this.stream = stream;
     this.key = key;
+    this.protocol = protocol;
   }
 }
 
@@ -228,8 +231,15 @@ export class LoadGenerator {
     const { streams, playersPerStream } = this.options;
     for (let i = 0; i < streams; i++)
       for (let j = 0; j < playersPerStream; j++)
-        if (this.owns(i * playersPerStream + j)) this.players.push(new Player(i, this.streamKey(i)));
+        if (this.owns(i * playersPerStream + j)) this.players.push(new Player(i, this.streamKey(i), this.playerProtocol(j)));
     await this.parallel(this.players, (pl) => this.startPlayer(pl));
+  }
+
+  /** Player `j` of a stream plays over the scenario's protocol; in a mixed one, even players over RTMP and odd ones over HTTP-FLV. */
+  private playerProtocol(j: number): PlayProtocol {
+    const { playProtocol } = this.options;
+    if (playProtocol !== 'mixed') return playProtocol;
+    return j % 2 === 0 ? 'rtmp' : 'http-flv';
   }
 
   private async parallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -262,7 +272,7 @@ export class LoadGenerator {
   }
 
   private async startPlayer(pl: Player): Promise<void> {
-    if (this.options.playProtocol === 'http-flv') return this.startFlvPlayer(pl);
+    if (pl.protocol === 'http-flv') return this.startFlvPlayer(pl);
     if (isHls(this.options.playProtocol)) return this.startHlsPlayer(pl);
     try {
       const peer = await RtmpPeer.connect(`${this.playerBase.rtmpBase}/${pl.key}`, undefined);

@@ -14,7 +14,7 @@ const HELP = `Usage: node --conditions=source hack/bench/main.ts [options]
 
   --servers <list>     servers to run, in order (default ${SERVER_NAMES.join(',')})
   --scenarios <list>   scenario ids (default ${DEFAULT_SCENARIOS.join(',')})
-                       <streams>x<players>[@360p|@720p][/flv|/hls|/llhls][+rec][+snap[<s>]] or idle<connections>
+                       <streams>x<players>[@360p|@720p][/flv|/mix|/hls|/llhls][+rec][+snap[<s>]] or idle<connections>
   --duration <s>       measured seconds per scenario (default 20)
   --warmup <s>         seconds after everyone connected before measuring (default 5)
   --rounds <n>         runs of each load scenario, the servers taking turns; the

@@ -28,6 +28,10 @@ describe('bench scenarios', () => {
     expect(['rtmpd', 'nginx', 'nms'].map((s) => skipReason(rec, s as 'rtmpd'))).toEqual([undefined, undefined, undefined]);
     expect(skipReason(parseScenario('200x1+snap'), 'nginx')).toBe('rtmpd-only variant');
     expect(skipReason(parseScenario('10x100/flv'), 'nginx')).toBe('nginx-rtmp has no HTTP-FLV');
+    // Players over RTMP and HTTP-FLV in turn.
+    expect(parseScenario('20x10@360p/mix')).toMatchObject({ playProtocol: 'mixed', streams: 20, playersPerStream: 10 });
+    expect(skipReason(parseScenario('20x10/mix'), 'nginx')).toBe('nginx-rtmp has no HTTP-FLV');
+    expect(skipReason(parseScenario('20x10/mix'), 'nms')).toBeUndefined();
     expect(skipReason(parseScenario('200x1/hls'), 'rtmpd')).toBeUndefined();
     expect(skipReason(parseScenario('200x1/llhls+rec'), 'rtmpd')).toBeUndefined();
     expect(skipReason(parseScenario('200x1/hls'), 'nginx')).toBe('rtmpd-only variant');

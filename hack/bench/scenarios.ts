@@ -1,5 +1,5 @@
 // Scenario ids, parsed from the command line:
-//   <streams>x<players>[@360p|@720p][/flv|/hls|/llhls][+rec][+snap[<s>]][+c<bytes>|+cserver][+fleet][+<s>s]   a load run
+//   <streams>x<players>[@360p|@720p][/flv|/mix|/hls|/llhls][+rec][+snap[<s>]][+c<bytes>|+cserver][+fleet][+<s>s]   a load run
 //   idle<connections>                                                                       memory per idle connection
 // e.g. 500x1@360p, 500x1@360p+c128, 1x1000@360p, 1000x0@360p+rec, 500x1@360p+600s, idle1000.
 // +c sets the publishers' chunk size for this scenario (+cserver adopts the
@@ -8,14 +8,16 @@
 // plane (hack/cluster.sh): publishers on one, players on the other, which pulls
 // each stream once from the first (the relay) (rtmpd only).
 // +snap is an rtmpd feature: those scenarios run against rtmpd only; /flv
-// plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve; /hls and
+// plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve, and /mix over
+// RTMP and HTTP-FLV in turn (a stream's even players RTMP, its odd ones
+// HTTP-FLV); /hls and
 // /llhls play rtmpd's HLS and Low-Latency HLS (rtmpd only: node-media-server
 // 4 has no HLS, nginx-rtmp's writes MPEG-TS files that a player fetches
 // from another web server).
 import { FIXTURES } from './fixture.ts';
 import type { ServerName } from './servers.ts';
 
-export type PlayProtocol = 'rtmp' | 'http-flv' | 'hls' | 'llhls';
+export type PlayProtocol = 'rtmp' | 'http-flv' | 'mixed' | 'hls' | 'llhls';
 
 export interface LoadScenario {
   type: 'load';
@@ -60,12 +62,12 @@ export const DEFAULT_SCENARIOS = [
   'idle1000',
 ];
 
-const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv', '/hls': 'hls', '/llhls': 'llhls' };
+const PROTOCOLS: Record<string, PlayProtocol> = { '': 'rtmp', '/flv': 'http-flv', '/mix': 'mixed', '/hls': 'hls', '/llhls': 'llhls' };
 
 export function parseScenario(id: string): Scenario {
   const idle = /^idle(\d+)$/.exec(id);
   if (idle) return { type: 'idle', id, connections: Number(idle[1]) };
-  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/hls|\/llhls)?((?:\+(?:rec|snap\d*|c\d+|cserver|fleet|\d+s))*)$/.exec(id);
+  const m = /^(\d+)x(\d+)(?:@(\w+))?(\/flv|\/mix|\/hls|\/llhls)?((?:\+(?:rec|snap\d*|c\d+|cserver|fleet|\d+s))*)$/.exec(id);
   if (!m)
     throw new Error(`bad scenario "${id}": expected e.g. 500x1@360p, 500x1@360p+c128, 10x100@360p/flv, 1000x0+rec, 500x1+600s or idle1000`);
   const fixture = m[3] ?? '360p';
@@ -97,7 +99,7 @@ export function skipReason(s: Scenario, server: ServerName): string | undefined 
   if (s.type === 'idle') return undefined;
   if (server !== 'rtmpd' && (s.snapshotIntervalSeconds !== undefined || s.playProtocol === 'hls' || s.playProtocol === 'llhls' || s.fleet))
     return 'rtmpd-only variant';
-  if (server === 'nginx' && s.playProtocol === 'http-flv') return 'nginx-rtmp has no HTTP-FLV';
+  if (server === 'nginx' && (s.playProtocol === 'http-flv' || s.playProtocol === 'mixed')) return 'nginx-rtmp has no HTTP-FLV';
   return undefined;
 }
 
