@@ -235,11 +235,16 @@ export class LoadGenerator {
     await this.parallel(this.players, (pl) => this.startPlayer(pl));
   }
 
-  /** Player `j` of a stream plays over the scenario's protocol; in a mixed one, even players over RTMP and odd ones over HTTP-FLV. */
+  /**
+   * Player `j` of a stream plays over the scenario's protocol; in a mixed
+   * one, over RTMP and HTTP-FLV by turns of two (players 0 and 1 RTMP, 2 and
+   * 3 HTTP-FLV, ...), so that the worker processes, which take connections
+   * in turn, each get players of both.
+   */
   private playerProtocol(j: number): PlayProtocol {
     const { playProtocol } = this.options;
     if (playProtocol !== 'mixed') return playProtocol;
-    return j % 2 === 0 ? 'rtmp' : 'http-flv';
+    return Math.floor(j / 2) % 2 === 0 ? 'rtmp' : 'http-flv';
   }
 
   private async parallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {

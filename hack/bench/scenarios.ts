@@ -9,8 +9,8 @@
 // each stream once from the first (the relay) (rtmpd only).
 // +snap is an rtmpd feature: those scenarios run against rtmpd only; /flv
 // plays over HTTP-FLV, which Debian's nginx-rtmp cannot serve, and /mix over
-// RTMP and HTTP-FLV in turn (a stream's even players RTMP, its odd ones
-// HTTP-FLV); /hls and
+// RTMP and HTTP-FLV by turns of two (a stream's players 0 and 1 RTMP, 2 and 3
+// HTTP-FLV, ...); /hls and
 // /llhls play rtmpd's HLS and Low-Latency HLS (rtmpd only: node-media-server
 // 4 has no HLS, nginx-rtmp's writes MPEG-TS files that a player fetches
 // from another web server).
