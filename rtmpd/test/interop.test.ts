@@ -11,10 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDigest, handshakeKeys, HANDSHAKE_SIZE } from '../src/rtmp/wire/handshake.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { enhancedHevcTags, hevcAnnexB } from './support/enhanced-hevc.ts';
+import { asEnhancedMp3 } from './support/enhanced-mp3.ts';
+import { lavfiClip, readFlvFile } from './support/flv-fixture.ts';
 import { freePort } from '../../e2e/lib/free-port.ts';
 import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import {
   countFrames,
+  listStreams,
   probe,
   publishTestPattern,
   runCommand,
@@ -55,6 +58,45 @@ describe('Enhanced RTMP HEVC from the project client', () => {
       const path = join(await tempDir('rtmpd-hevc-'), 'hevc.jpg');
       await import('node:fs/promises').then(async (fs) => fs.writeFile(path, Buffer.from(await res.arrayBuffer())));
       expect(await probe(path)).toEqual([expect.objectContaining({ codec_name: 'mjpeg', width: 640, height: 360 })]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("MP3 audio, described by its frames' header", () => {
+  const MP3_48K_MONO = { codec: 'mp3', sample_rate: 48_000, channels: 1 };
+  // Video comes first: the audio's description is polled for, not taken with the stream.
+  const listedAudio = async (id: string) => (await listStreams(server)).find((stream) => stream.stream_id === id)?.audio;
+
+  it('from ffmpeg (libmp3lame at 48 kHz, mono, which FLV flags 44 kHz) is listed at 48 kHz, 1 channel', async () => {
+    const publisher = runFfmpeg([
+      '-re',
+      ...testPatternInputs('320x180'),
+      '-t',
+      '30',
+      ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25'],
+      ...['-c:a', 'libmp3lame', '-ar', '48000', '-ac', '1'],
+      ...['-f', 'flv', server.rtmpUrl('live', 'mp3')],
+    ]);
+    try {
+      await expect.poll(() => listedAudio('rtmp/live/mp3'), { timeout: 15_000 }).toMatchObject(MP3_48K_MONO);
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+  });
+
+  it("over Enhanced RTMP ('.mp3', no rate flags; ffmpeg 5.1 cannot send it: the project client re-heads ffmpeg's tags) is listed at 48 kHz, 1 channel", async () => {
+    const clip = await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame', '-ar', '48000'] });
+    const { tags } = await readFlvFile(clip);
+    const client = await RtmpClient.connect(server.rtmpUrl('live', 'mp3x'));
+    try {
+      await client.publish();
+      for (const tag of tags.map(asEnhancedMp3)) {
+        if (tag.kind === 'video') client.sendVideo(tag.timestamp, tag.body);
+        else if (tag.kind === 'audio') client.sendAudio(tag.timestamp, tag.body);
+      }
+      await expect.poll(() => listedAudio('rtmp/live/mp3x'), { timeout: 15_000 }).toMatchObject(MP3_48K_MONO);
     } finally {
       client.close();
     }

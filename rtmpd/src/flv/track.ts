@@ -1,5 +1,6 @@
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseAv1CodecConfig } from '../codec/av1.ts';
+import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -75,7 +76,7 @@ export function describeVideoTrack(inspection: VideoInspection): VideoTrackInfo 
   }
 }
 
-/** Describes an audio track from its sequence header (AAC ASC, Opus ID header); otherwise the legacy header. */
+/** Describes an audio track from its sequence header (AAC ASC, Opus ID header); otherwise from a frame (frameAudioFormat). */
 export function describeAudioTrack(inspection: AudioInspection): AudioTrackInfo {
   const { codec, data } = inspection;
   if (inspection.sequenceHeader) {
@@ -85,10 +86,22 @@ export function describeAudioTrack(inspection: AudioInspection): AudioTrackInfo 
     }
     if (codec === 'opus') return describeOpus(data);
   }
-  const info: AudioTrackInfo = { codec };
-  if (inspection.soundRate !== undefined) info.sampleRate = inspection.soundRate;
-  if (inspection.channels !== undefined) info.channels = inspection.channels;
-  return info;
+  return { codec, ...frameAudioFormat(inspection) };
+}
+
+/**
+ * The rate and channels an audio frame gives: an MP3 frame's own header where
+ * it starts with one (FLV's flags cannot say 48 kHz: ffmpeg flags a 48 kHz MP3
+ * as 44 kHz; Enhanced RTMP's .mp3 has no flags at all), else FLV's legacy
+ * flags; none for an Enhanced frame (its sequence header describes it).
+ */
+export function frameAudioFormat(inspection: AudioInspection): Pick<AudioTrackInfo, 'sampleRate' | 'channels'> {
+  const header = inspection.codec === 'mp3' ? parseMpegAudioHeader(inspection.data) : undefined;
+  if (header) return { sampleRate: header.sampleRate, channels: header.channels };
+  const format: Pick<AudioTrackInfo, 'sampleRate' | 'channels'> = {};
+  if (inspection.soundRate !== undefined) format.sampleRate = inspection.soundRate;
+  if (inspection.channels !== undefined) format.channels = inspection.channels;
+  return format;
 }
 
 /** OpusHead (RFC 7845 5.1): 'OpusHead', version, channel count, pre-skip, input sample rate, ... */

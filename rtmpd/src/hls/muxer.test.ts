@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { asEnhancedMp3 } from '../../test/support/enhanced-mp3.ts';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
 import type { FlvTagRecord } from '../flv/demux.ts';
 import { StreamHub } from '../hub/hub.ts';
@@ -137,6 +138,8 @@ const PAUSED_AUDIO: readonly [string, () => Promise<FlvTagRecord[]>, number][] =
   ['MP3', () => clip(['-c:a', 'libmp3lame']), 1152 / 44_100],
   // FLV's flags say 44 kHz: the rate is the frames' own.
   ['MP3 at 48 kHz', () => clip(['-c:a', 'libmp3lame', '-ar', '48000']), 1152 / 48_000],
+  // Enhanced RTMP's '.mp3' has no rate flags at all.
+  ['MP3 at 48 kHz over Enhanced RTMP', async () => (await clip(['-c:a', 'libmp3lame', '-ar', '48000'])).map(asEnhancedMp3), 1152 / 48_000],
   ['HE-AAC (explicit SBR, a hand-built config)', async () => asExplicitSbr(await clip(['-c:a', 'aac', '-ar', '24000'])), 2048 / 48_000],
 ];
 

@@ -91,6 +91,25 @@ describe('Stream subscribers', () => {
     expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22050, channels: 1 });
   });
 
+  it("describe an MP3 track by its frames' header, not FLV's flags: 48 kHz, and a change of rate under the same flags is a new track", () => {
+    const stream = new Stream('live', 'mp3', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
+    // ffmpeg 5.1's tags of libmp3lame at 48 kHz, mono: the flags (0x2e) say 44 kHz, the frame's header 48 kHz.
+    stream.pushAudio(0, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0);
+    const at48k = stream.audioTrack;
+    expect(at48k).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1 });
+    stream.pushAudio(24, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0);
+    expect(stream.audioTrack).toBe(at48k);
+    // The same flags, a 44.1 kHz stereo header: another track.
+    stream.pushAudio(48, Buffer.from([0x2e, 0xff, 0xfb, 0x50, 0x04]), 0);
+    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 44_100, channels: 2 });
+    // Enhanced RTMP's '.mp3' has no flags at all: its frames' header is all there is.
+    const enhanced = new Stream('live', 'mp3x', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
+    enhanced.pushAudio(0, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xfb, 0x54, 0xc4]), 0);
+    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1 });
+    enhanced.pushAudio(24, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xf3, 0x80, 0xc4]), 0);
+    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22_050, channels: 1 });
+  });
+
   it('give each audio packet its track, kept in the GOP cache for a joiner: a repeated AAC header keeps the track, a new one makes another', () => {
     const stream = new Stream('live', 'tracks', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
     stream.pushVideo(0, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]), 0); // an IDR: the GOP starts

@@ -549,18 +549,17 @@ export class Fragmenter {
 }
 
 /**
- * An MP3 track's config from its first frame: the frame's header, for its
- * silence and its rate (FLV's flags say 44 kHz for 48 kHz), or the flags'
- * rate and channels where the frame starts with no header.
+ * An MP3 track's config from its first frame: the track's rate and channels
+ * (its frames' header's, where they start with one: frameAudioFormat), and
+ * that header, the template of its silence.
  */
 function mp3Config(frame: Buffer, info: AudioTrackInfo): AudioTrackConfig {
-  const header = parseMpegAudioHeader(frame);
   return {
     kind: 'audio',
     codec: 'mp3',
-    config: header ? Buffer.from(frame.subarray(0, 4)) : Buffer.alloc(0),
-    sampleRate: header?.sampleRate ?? info.sampleRate!,
-    channels: header?.channels ?? info.channels ?? 2,
+    config: parseMpegAudioHeader(frame) ? Buffer.from(frame.subarray(0, 4)) : Buffer.alloc(0),
+    sampleRate: info.sampleRate!,
+    channels: info.channels ?? 2,
   };
 }
 
