@@ -129,7 +129,7 @@ describe('config file reload', () => {
     expect(s.config.logLevel).toBe('warn');
   });
 
-  it('notices an edit in place that keeps the modification time (rsync -t, cp -p) by the size it changed', async () => {
+  it("notices an edit in place of the same size that keeps the modification time (rsync -t, cp -p, or two writes within the file system's timestamp tick)", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtmpd-reload-'));
     dirs.push(dir);
     const file = join(dir, 'rtmpd.yaml');
@@ -140,11 +140,12 @@ describe('config file reload', () => {
     const { config } = loadConfig(args, {});
     const logger = pino({ level: config.logLevel }, { write: () => undefined });
     watches.push(watchConfigFile({ file, argv: args, env: {}, config, logger, pollIntervalMs: 20 }));
-    writeFileSync(file, 'logLevel: trace\n');
+    // the same inode, size and mtime: only the text tells
+    writeFileSync(file, 'logLevel: warn\n');
     utimesSync(file, KEPT_MTIME, KEPT_MTIME);
     const deadline = Date.now() + 5000;
-    while (config.logLevel !== 'trace' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(config.logLevel).toBe('trace');
+    while (config.logLevel !== 'warn' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(config.logLevel).toBe('warn');
   });
 
   it('notices a ConfigMap update (the kubelet swaps a ..data symlink to a new directory) by itself', async () => {

@@ -4,10 +4,10 @@
 // Options marked `live` in config.ts are written into the running Config,
 // which the servers read where they use it; a change of any other option is
 // only logged: it takes effect with the next process. A file that does not
-// load keeps the running configuration. The file is polled (stat), which also
+// load keeps the running configuration. The file's text is polled, which also
 // sees a ConfigMap's symlink swap, where an inotify watch on the path would not.
-import { statSync, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { configKeys, loadConfig, loggableValue, reloadOf, type Config, type ConfigKey } from './config.ts';
 import type { Logger } from './telemetry/logger.ts';
 
@@ -53,11 +53,12 @@ export function watchConfigFile(o: ConfigReloadOptions): ConfigReload {
     if (needRestart.length) log.warn({ file: o.file, options: needRestart }, 'config change takes effect after a restart');
     return { applied, needRestart };
   };
-  const identity = (s: Stats | undefined) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing');
-  const current = () => stat(o.file).then(identity, () => identity(undefined));
+  // The text, not the stat: an edit of the same size keeps inode, size and mtime when
+  // the mtime is kept (rsync -t, cp -p) or falls in the same tick of coarse file timestamps.
+  const current = () => readFile(o.file, 'utf8').catch(() => undefined);
   // The baseline is taken now, and the file read once more, so a change made
   // between rtmpd's start and this watch is not missed.
-  let seen = identity(statSync(o.file, { throwIfNoEntry: false }));
+  let seen = readTextSync(o.file);
   reload();
   let polling = false;
   const timer = setInterval(() => {
@@ -72,4 +73,13 @@ export function watchConfigFile(o: ConfigReloadOptions): ConfigReload {
       .finally(() => (polling = false));
   }, o.pollIntervalMs ?? 2000).unref();
   return { reload, close: () => clearInterval(timer) };
+}
+
+/** The file's text, or undefined while it is missing or unreadable (the poll compares the two alike). */
+function readTextSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
