@@ -3,7 +3,7 @@ import { parseMpegAudioHeader } from './mp3.ts';
 
 describe('parseMpegAudioHeader', () => {
   it("reads the version, layer, rate and channels a frame's header gives, whatever FLV's flags say", () => {
-    // ffmpeg 5.1's FLV of libmp3lame at 48 kHz, mono: the tag's flags (0x2e) say 44 kHz stereo.
+    // ffmpeg 5.1's FLV of libmp3lame at 48 kHz, mono: the tag's flags (0x2e) say 44 kHz.
     expect(parseMpegAudioHeader(Buffer.from([0xff, 0xfb, 0x54, 0xc4]))).toEqual({
       version: 1,
       layer: 3,
