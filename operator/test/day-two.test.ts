@@ -99,7 +99,7 @@ describe('day two', () => {
     const sts = (await get('statefulset', ns, 'upgraded'))!;
     expect(
       sts.spec.template.spec.containers[0].ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`),
-    ).toEqual(['rtmp:1940', 'http:8082']);
+    ).toEqual(['rtmp:1940', 'http:8082', 'health:8081']); // the Services' ports, and the liveness probe's
     await waitReady(ns, 'upgraded');
   });
 
