@@ -210,9 +210,11 @@ recordings_seen_by_pod() {
 }
 
 # pod_metric NAMESPACE POD METRIC: a pod's sample of an unlabelled METRIC, read
-# through the API server's pod proxy (no port-forward per pod).
+# through the API server's pod proxy (no port-forward per pod). awk reads to the
+# end: leaving early would kill kubectl with SIGPIPE, which pipefail makes a failure.
 pod_metric() {
-  kubectl get --raw "/api/v1/namespaces/$1/pods/$2:8082/proxy/metrics" | awk -v m="$3" '$1 == m { print $2; exit }'
+  kubectl get --raw "/api/v1/namespaces/$1/pods/$2:8082/proxy/metrics" |
+    awk -v m="$3" '$1 == m && !found { found = 1; print $2 }'
 }
 
 # stream_owner NAMESPACE FLEET STREAM_ID: the pod holding the stream's claim (its Lease's annotation).
