@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAudioSpecificConfig } from './aac.ts';
+import { ID_CPE, ID_LFE, ID_SCE, parseAudioSpecificConfig } from './aac.ts';
 import { MediaParseError } from './errors.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
 import { codecFixture, probedStream } from '../../test/support/codec-fixtures.ts';
@@ -23,6 +23,7 @@ describe('AudioSpecificConfig', () => {
         sampleRate: Number(expected.sample_rate),
         channels: expected.channels,
         channelConfiguration: expected.channels,
+        elements: expect.any(Array),
         frameSamples: 1024,
       });
       checkPrefixes(asc, parseAudioSpecificConfig);
@@ -38,6 +39,7 @@ describe('AudioSpecificConfig', () => {
       sampleRate: 48000,
       channels: 2,
       channelConfiguration: 2,
+      elements: [{ id: ID_CPE, tag: 0 }],
       frameSamples: 2048,
     });
     // AOT 29, 22.05 kHz core, mono core → stereo output, extension 44.1 kHz
@@ -51,6 +53,126 @@ describe('AudioSpecificConfig', () => {
     expect(parseAudioSpecificConfig(bits([5, 5], [3, 4], [2, 4], [3, 4], [2, 5]))).toMatchObject({ sampleRate: 48000, frameSamples: 1024 });
   });
 
+  it('channel elements of channelConfiguration 1-7 (table 1.19): 5.1 is an SCE, two CPEs and the LFE', () => {
+    expect(parseAudioSpecificConfig(codecFixture('aac_lc_22050_6.asc')).elements).toEqual([
+      { id: ID_SCE, tag: 0 },
+      { id: ID_CPE, tag: 0 },
+      { id: ID_CPE, tag: 1 },
+      { id: ID_LFE, tag: 0 },
+    ]);
+  });
+
+  // ffmpeg 5.1's -aac_pce 1: the 5.1 PCE (its aac_pce_configs) codes the LFE as a side SCE, 7.1's as none of its own.
+  for (const [name, elements] of [
+    [
+      'aac_pce_48000_6',
+      [
+        [ID_CPE, 0],
+        [ID_SCE, 0],
+        [ID_SCE, 1],
+        [ID_CPE, 1],
+      ],
+    ],
+    [
+      'aac_pce_44100_8',
+      [
+        [ID_CPE, 0],
+        [ID_SCE, 0],
+        [ID_SCE, 1],
+        [ID_CPE, 1],
+        [ID_CPE, 2],
+      ],
+    ],
+  ] as const) {
+    it(`${name}: channels and elements from the program config element, and ffmpeg's sync extension 0x2b7 without SBR`, () => {
+      const expected = probedStream(name);
+      const asc = codecFixture(`${name}.asc`);
+      expect(parseAudioSpecificConfig(asc)).toEqual({
+        objectType: 2,
+        profile: expected.profile,
+        sampleRate: Number(expected.sample_rate),
+        channels: expected.channels,
+        channelConfiguration: 0,
+        elements: elements.map(([id, tag]) => ({ id, tag })),
+        frameSamples: 1024,
+      });
+      checkPrefixes(asc, parseAudioSpecificConfig);
+      checkCorruptions(asc, parseAudioSpecificConfig);
+    });
+  }
+
+  // Hand-built (nothing here encodes 960-sample frames or signals SBR after the core's config): AOT 2, then GASpecificConfig.
+  it('frameLengthFlag: frames of 960 samples, and 1920 at the output rate of explicit SBR', () => {
+    // 48 kHz (index 3), stereo; frameLengthFlag 1, dependsOnCoreCoder 0, extensionFlag 0
+    expect(parseAudioSpecificConfig(bits([2, 5], [3, 4], [2, 4], [1, 1], [0, 1], [0, 1]))).toMatchObject({
+      profile: 'LC',
+      sampleRate: 48000,
+      frameSamples: 960,
+    });
+    // dependsOnCoreCoder with its 14-bit delay before it matters not
+    expect(parseAudioSpecificConfig(bits([2, 5], [3, 4], [2, 4], [1, 1], [1, 1], [0x3fff, 14], [0, 1]))).toMatchObject({
+      frameSamples: 960,
+    });
+    // AOT 5, 24 kHz core, stereo, extension 48 kHz, core AOT 2, frameLengthFlag 1
+    expect(parseAudioSpecificConfig(bits([5, 5], [6, 4], [2, 4], [3, 4], [2, 5], [1, 1], [0, 1], [0, 1]))).toMatchObject({
+      sampleRate: 48000,
+      frameSamples: 1920,
+    });
+  });
+
+  /** AAC-LC at `rateIndex`, `channels`, its GASpecificConfig (frameLengthFlag), then `tail`. */
+  const lcThen = (rateIndex: number, channels: number, frameLengthFlag: number, ...tail: [number, number][]) =>
+    bits([2, 5], [rateIndex, 4], [channels, 4], [frameLengthFlag, 1], [0, 1], [0, 1], ...tail);
+
+  it("backward-compatible SBR (sync extension 0x2b7) and PS (0x548): HE-AAC at the SBR rate, frames twice the core's", () => {
+    // 24 kHz stereo core; 0x2b7, AOT 5, sbrPresentFlag 1, 48 kHz
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [3, 4]))).toEqual({
+      objectType: 2,
+      profile: 'HE-AAC',
+      sampleRate: 48000,
+      channels: 2,
+      channelConfiguration: 2,
+      elements: [{ id: ID_CPE, tag: 0 }],
+      frameSamples: 2048,
+    });
+    // 22.05 kHz mono core; SBR at 44.1 kHz, then 0x548 with psPresentFlag: stereo
+    expect(parseAudioSpecificConfig(lcThen(7, 1, 0, [0x2b7, 11], [5, 5], [1, 1], [4, 4], [0x548, 11], [1, 1]))).toMatchObject({
+      objectType: 2,
+      profile: 'HE-AACv2',
+      sampleRate: 44100,
+      channels: 2,
+      elements: [{ id: ID_SCE, tag: 0 }],
+      frameSamples: 2048,
+    });
+    // 960-sample core frames under SBR: 1920
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 1, [0x2b7, 11], [5, 5], [1, 1], [3, 4]))).toMatchObject({ frameSamples: 1920 });
+    // sbrPresentFlag 0: LC as the core says
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [0, 1]))).toMatchObject({
+      profile: 'LC',
+      sampleRate: 24000,
+      frameSamples: 1024,
+    });
+  });
+
+  it('a malformed or cut tail after the core config leaves the core as it says', () => {
+    const core = { objectType: 2, profile: 'LC', sampleRate: 24000, channels: 2, frameSamples: 1024 };
+    // a reserved SBR sampling frequency index (13)
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [13, 4]))).toMatchObject(core);
+    // cut before sbrPresentFlag (at a byte), and another sync word than 0x2b7
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [3, 4]).subarray(0, 4))).toMatchObject(core);
+    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b6, 11], [5, 5], [1, 1], [3, 4]))).toMatchObject(core);
+    // channelConfiguration 0 with its program config element cut short: no channels known, the rest as coded
+    expect(parseAudioSpecificConfig(lcThen(6, 0, 1, [0, 10], [2, 4]))).toMatchObject({
+      sampleRate: 24000,
+      channels: 0,
+      elements: [],
+      frameSamples: 960,
+    });
+    const withTail = lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [3, 4], [0x548, 11], [1, 1]);
+    checkPrefixes(withTail, parseAudioSpecificConfig);
+    checkCorruptions(withTail, parseAudioSpecificConfig);
+  });
+
   it('escape object type (31) and explicit frequency (index 15)', () => {
     // AOT 31 + 10 → 42 (USAC), explicit 37800 Hz, 2 channels
     expect(parseAudioSpecificConfig(bits([31, 5], [10, 6], [15, 4], [37800, 24], [2, 4]))).toEqual({
@@ -59,6 +181,7 @@ describe('AudioSpecificConfig', () => {
       sampleRate: 37800,
       channels: 2,
       channelConfiguration: 2,
+      elements: [],
       frameSamples: 1024,
     });
   });

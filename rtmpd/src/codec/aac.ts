@@ -3,22 +3,73 @@ import { MediaParseError } from './errors.ts';
 
 /** AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1). */
 export interface AacConfig {
-  /** Audio object type; 5 (SBR) / 29 (PS) when signalled explicitly. */
+  /** Audio object type as coded first: 5 (SBR) / 29 (PS) when signalled explicitly, the core's (2) when backward-compatibly. */
   objectType: number;
-  /** 'LC', 'HE-AAC', 'HE-AACv2', 'Main', ... */
+  /** 'LC', 'HE-AAC', 'HE-AACv2', 'Main', ...: HE-AAC too where SBR is signalled after the core's config. */
   profile: string;
   /** Output sample rate (the SBR extension rate for HE-AAC). */
   sampleRate: number;
-  /** 0 when the channel layout is in a program config element. */
+  /** Output channels; with channelConfiguration 0, its program config element's (0 where none is read). */
   channels: number;
-  /** channelConfiguration as coded (0: a program config element): it decides a raw frame's syntactic elements. */
+  /** channelConfiguration as coded (0: a program config element). */
   channelConfiguration: number;
-  /** Samples a frame lasts at sampleRate: the core's 1024, or 2048 where explicit SBR doubles the rate. */
+  /**
+   * The channel elements of a raw frame, in their order: channelConfiguration
+   * 1-7's (table 1.19), or its program config element's (front, side, back,
+   * LFE), for the general audio object types; empty where neither is known.
+   */
+  elements: readonly AacElement[];
+  /** Samples a frame lasts at sampleRate: the core's 1024 or 960 (frameLengthFlag), twice that where SBR doubles the rate. */
   frameSamples: number;
+}
+
+/** id_syn_ele of the elements that carry channels (table 4.85). */
+export const ID_SCE = 0;
+export const ID_CPE = 1;
+export const ID_LFE = 3;
+
+/** A single channel, a channel pair or an LFE element, with its element_instance_tag. */
+interface AacElement {
+  id: typeof ID_SCE | typeof ID_CPE | typeof ID_LFE;
+  tag: number;
 }
 
 const SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 const CHANNELS = [0, 1, 2, 3, 4, 5, 6, 8, 0, 0, 0, 7, 8, 24, 8];
+
+/** The elements of channelConfiguration 1-7 (table 1.19); each element of a kind has its own tag (config 4's two SCEs 0 and 1). */
+const CONFIGURATION_ELEMENTS: readonly (readonly AacElement[])[] = [
+  [],
+  [{ id: ID_SCE, tag: 0 }],
+  [{ id: ID_CPE, tag: 0 }],
+  [
+    { id: ID_SCE, tag: 0 },
+    { id: ID_CPE, tag: 0 },
+  ],
+  [
+    { id: ID_SCE, tag: 0 },
+    { id: ID_CPE, tag: 0 },
+    { id: ID_SCE, tag: 1 },
+  ],
+  [
+    { id: ID_SCE, tag: 0 },
+    { id: ID_CPE, tag: 0 },
+    { id: ID_CPE, tag: 1 },
+  ],
+  [
+    { id: ID_SCE, tag: 0 },
+    { id: ID_CPE, tag: 0 },
+    { id: ID_CPE, tag: 1 },
+    { id: ID_LFE, tag: 0 },
+  ],
+  [
+    { id: ID_SCE, tag: 0 },
+    { id: ID_CPE, tag: 0 },
+    { id: ID_CPE, tag: 1 },
+    { id: ID_CPE, tag: 2 },
+    { id: ID_LFE, tag: 0 },
+  ],
+];
 
 const PROFILES: Record<number, string> = {
   1: 'Main',
@@ -34,6 +85,34 @@ const PROFILES: Record<number, string> = {
   39: 'ELD',
   42: 'xHE-AAC',
 };
+
+/**
+ * Object types whose specific config is a GASpecificConfig (1.6.2.1) with
+ * frameLengthFlag saying 1024 or 960 samples: LD's (23) says 512 or 480, and is left out.
+ */
+const GENERAL_AUDIO_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22]);
+/** The error resilient ones, whose GASpecificConfig ends in an epConfig, before which no sync extension is looked for. */
+const ERROR_RESILIENT_TYPES = new Set([17, 19, 20, 21, 22]);
+/** syncExtensionType of backward-compatible SBR signalling, and of PS after it (table 1.15). */
+const SYNC_EXTENSION_SBR = 0x2b7;
+const SYNC_EXTENSION_PS = 0x548;
+const AOT_SBR = 5;
+const AOT_PS = 29;
+const AOT_SCALABLE = 6;
+
+/** SBR on the core, signalled either way: its output rate, and whether PS makes a mono core stereo. */
+interface Sbr {
+  rate: number;
+  ps: boolean;
+}
+
+/** What the config says after its first fields: the core's frame length and channels, and SBR signalled after them. */
+interface Core {
+  frameLength: number;
+  channels: number;
+  elements: readonly AacElement[];
+  sbr: Sbr | undefined;
+}
 
 function objectType(r: BitReader): number {
   const t = r.u(5);
@@ -58,22 +137,79 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
   const type = objectType(r);
   if (type === 0) throw new MediaParseError('AAC audio object type 0 is invalid');
   const coreRate = sampleRate(r);
-  let rate = coreRate;
-  const channelConfig = r.u(4);
-  let channels = CHANNELS[channelConfig] ?? 0;
-  if (type === 5 || type === 29) {
-    rate = sampleRate(r); // extensionSamplingFrequency
-    const core = objectType(r);
-    if (core === 22) r.u(4); // extensionChannelConfiguration
-    if (type === 29 && channels === 1) channels = 2;
+  const channelConfiguration = r.u(4);
+  const core: Core = {
+    frameLength: 1024,
+    channels: CHANNELS[channelConfiguration] ?? 0,
+    elements: [],
+    sbr: undefined,
+  };
+  let coreType = type;
+  if (type === AOT_SBR || type === AOT_PS) {
+    core.sbr = { rate: sampleRate(r), ps: type === AOT_PS }; // extensionSamplingFrequency
+    coreType = objectType(r);
+    if (coreType === 22) r.u(4); // extensionChannelConfiguration
   }
-  // Implicit SBR signalling (sync extension 0x2b7 after GASpecificConfig) is not inspected.
+  if (GENERAL_AUDIO_TYPES.has(coreType)) core.elements = CONFIGURATION_ELEMENTS[channelConfiguration] ?? [];
+  readSpecificConfig(r, coreType, channelConfiguration, core);
+  const { frameLength, channels, elements, sbr } = core;
+  const rate = sbr?.rate ?? coreRate;
   return {
     objectType: type,
-    profile: PROFILES[type] ?? `AOT ${type}`,
+    profile: sbr?.ps ? 'HE-AACv2' : sbr ? 'HE-AAC' : (PROFILES[type] ?? `AOT ${type}`),
     sampleRate: rate,
-    channels,
-    channelConfiguration: channelConfig,
-    frameSamples: Math.round((1024 * rate) / coreRate),
+    channels: sbr?.ps && channels === 1 ? 2 : channels,
+    channelConfiguration,
+    elements,
+    frameSamples: Math.round((frameLength * rate) / coreRate),
   };
+}
+
+/**
+ * Reads into `core` what the GASpecificConfig says (frame length, the
+ * program config element's channels) and backward-compatible SBR signalling
+ * after it, as far as they parse: a config cut short or malformed there keeps
+ * what its first fields said, which decoders need alone.
+ */
+function readSpecificConfig(r: BitReader, coreType: number, channelConfiguration: number, core: Core): void {
+  if (!GENERAL_AUDIO_TYPES.has(coreType)) return;
+  try {
+    if (r.flag()) core.frameLength = 960; // frameLengthFlag
+    if (r.flag()) r.u(14); // dependsOnCoreCoder: coreCoderDelay
+    const extensionFlag = r.flag();
+    if (channelConfiguration === 0) Object.assign(core, readProgramConfigElement(r));
+    if (core.sbr !== undefined || ERROR_RESILIENT_TYPES.has(coreType)) return;
+    if (coreType === AOT_SCALABLE) r.u(3); // layerNr
+    if (extensionFlag) r.bit(); // extensionFlag3: all an extension of a type that is not error resilient has
+    core.sbr = readBackwardCompatibleSbr(r);
+  } catch (error) {
+    if (!(error instanceof MediaParseError)) throw error;
+  }
+}
+
+/** A program_config_element's channel elements (table 4.2): front, side and back (each an SCE or a CPE), then LFE. */
+function readProgramConfigElement(r: BitReader): Pick<Core, 'channels' | 'elements'> {
+  r.u(4 + 2 + 4); // element_instance_tag, object_type, sampling_frequency_index
+  const [front, side, back] = [r.u(4), r.u(4), r.u(4)];
+  const lfe = r.u(2);
+  const assocData = r.u(3);
+  const validCc = r.u(4);
+  if (r.flag()) r.u(4); // mono_mixdown_element_number
+  if (r.flag()) r.u(4); // stereo_mixdown_element_number
+  if (r.flag()) r.u(3); // matrix_mixdown_idx, pseudo_surround_enable
+  const elements: AacElement[] = [];
+  for (let i = 0; i < front + side + back; i++) elements.push({ id: r.flag() ? ID_CPE : ID_SCE, tag: r.u(4) });
+  for (let i = 0; i < lfe; i++) elements.push({ id: ID_LFE, tag: r.u(4) });
+  r.skip(assocData * 4 + validCc * 5);
+  r.byteAlign();
+  r.skip(r.u(8) * 8); // comment_field_data
+  return { channels: elements.reduce((sum, { id }) => sum + (id === ID_CPE ? 2 : 1), 0), elements };
+}
+
+/** The sync extension 0x2b7 that follows an AAC core's config (table 1.15): SBR present, its rate, and PS (0x548) after it. */
+function readBackwardCompatibleSbr(r: BitReader): Sbr | undefined {
+  if (r.bitsLeft() < 16 || r.u(11) !== SYNC_EXTENSION_SBR || objectType(r) !== AOT_SBR || !r.flag()) return undefined;
+  const rate = sampleRate(r);
+  const ps = r.bitsLeft() >= 12 && r.u(11) === SYNC_EXTENSION_PS && r.flag();
+  return { rate, ps };
 }

@@ -68,6 +68,16 @@ export class BitReader {
     }
   }
 
+  /** Bits not read yet: exact without emulation prevention, else at most this many. */
+  bitsLeft(): number {
+    return (this.#end - this.#pos) * 8 + this.#left;
+  }
+
+  /** Skips to the next byte boundary (byte_alignment()). */
+  byteAlign(): void {
+    this.#left = 0;
+  }
+
   /** Boolean flag (one bit). */
   flag(): boolean {
     return this.bit() === 1;

@@ -8,6 +8,7 @@ import { StreamHub } from '../hub/hub.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
+import { BitWriter } from '../../test/support/bit-writer.ts';
 import { lavfiClip, publishFlv, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FLV_FILE_HEADER, flvTag } from '../flv/mux.ts';
 import { MAX_FRAGMENT_BYTES } from './fragment.ts';
@@ -282,6 +283,26 @@ describe('Fragmenter', () => {
     expect((await probe(muxed)).codecs).toEqual(['hevc', 'opus']);
   });
 
+  // Hand-built AudioSpecificConfigs (nothing here encodes either): object type 2 and its GASpecificConfig, then SBR's sync extension.
+  it.each([
+    ['960-sample AAC-LC (frameLengthFlag) at 48 kHz', new BitWriter().u(5, 2).u(4, 3).u(4, 2).u(3, 0b100), 960 / 48_000],
+    [
+      'HE-AAC signalled after a 24 kHz core (sync extension 0x2b7, SBR at 48 kHz)',
+      new BitWriter().u(5, 2).u(4, 6).u(4, 2).u(3, 0).u(11, 0x2b7).u(5, 5).u(1, 1).u(4, 3),
+      2048 / 48_000,
+    ],
+  ])('times %s by its frames: 48 kHz, and the audio lasts as long as its timestamps say', async (_, config, frameSeconds) => {
+    const count = 50;
+    const frame = Buffer.from([0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]);
+    const tags = Array.from({ length: count }, (_, i) => flvTag('audio', Math.round(i * frameSeconds * 1000), frame));
+    const path = join(await mkdtemp(join(tmpdir(), 'rtmpd-mp4-')), 'aac.flv');
+    const header = Buffer.concat([Buffer.from([0xaf, 0x00]), config.bytes()]);
+    await writeFile(path, Buffer.concat([FLV_FILE_HEADER(true, false), flvTag('audio', 0, header), ...tags]));
+    const { inits, fragments } = await fragment(path, { segmentSeconds: 0.4, fragmentSeconds: 0.1 });
+    expect(inits.map(mdhdTimescale)).toEqual([48_000]);
+    expect(fragments.reduce((sum, f) => sum + f.duration, 0)).toBeCloseTo(count * frameSeconds, 6);
+  });
+
   it('reads an Opus packet of 32 frames (code 3) as 80 ms', async () => {
     const { tags } = await readFlvFile(fixture('hevc_opus.flv'));
     const [header, ...frames] = tags.filter((t) => t.kind === 'audio');
@@ -295,3 +316,9 @@ describe('Fragmenter', () => {
     expect(fragments.reduce((sum, f) => sum + f.duration, 0)).toBeCloseTo(count * 0.08, 6);
   });
 });
+
+/** The timescale of the (first) track's mdhd in an init segment. */
+function mdhdTimescale(init: Buffer): number {
+  // mdhd version 0: size, type, version and flags, creation and modification times, then the timescale.
+  return init.readUInt32BE(init.indexOf('mdhd') + 16);
+}

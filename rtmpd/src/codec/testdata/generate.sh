@@ -55,4 +55,7 @@ a() { echo "-f lavfi -i sine=frequency=440:sample_rate=$1 -t 0.1 -ac $2"; }
 make aac_lc_44100_2 asc a $(a 44100 2) -c:a aac
 make aac_lc_48000_1 asc a $(a 48000 1) -c:a aac
 make aac_lc_22050_6 asc a $(a 22050 6) -c:a aac
+# The channels in a program config element (channelConfiguration 0), then ffmpeg's sync extension 0x2b7 with no SBR
+make aac_pce_48000_6 asc a $(a 48000 6) -c:a aac -aac_pce 1
+make aac_pce_44100_8 asc a $(a 44100 8) -c:a aac -aac_pce 1
 make opus_48000_2 opushead a $(a 48000 2) -c:a libopus
