@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BitWriter } from '../../test/support/bit-writer.ts';
+import { codecFixture } from '../../test/support/codec-fixtures.ts';
 import { TrackRun, writeFragment } from './fragment.ts';
 import { initSegment, type AudioTrackConfig } from './init.ts';
 import { silentFrame } from './silence.ts';
@@ -72,6 +73,21 @@ describe('silentFrame', () => {
     });
   }
 
+  // ffmpeg's -aac_pce 1 configs (codec/testdata): channelConfiguration 0, the channels' elements in a program config element.
+  for (const [name, sampleRate, channels] of [
+    ['aac_pce_48000_6', 48_000, 6],
+    ['aac_pce_44100_8', 44_100, 8],
+  ] as const) {
+    it(`makes an AAC-LC frame ffmpeg decodes to ${channels} channels of 1024 zero samples from its program config element (${name})`, async () => {
+      const config: AudioTrackConfig = { kind: 'audio', codec: 'aac', config: codecFixture(`${name}.asc`), sampleRate, channels };
+      const frames = 10;
+      const { stdout, stderr } = await decodeToSamples(await mp4File(config, silentFrame(config)!, frames, 1024));
+      expect(stderr).toBe('');
+      expect(stdout.length).toBe(frames * 1024 * channels * 2);
+      expect(stdout.every((byte) => byte === 0)).toBe(true);
+    });
+  }
+
   for (const channels of [1, 2]) {
     it(`makes an Opus frame ffmpeg decodes to ${channels} channel(s) of 20 ms of zero samples`, async () => {
       // OpusHead: version 1, the channels, no pre-skip, 48 kHz, no gain, mapping family 0.
@@ -127,7 +143,7 @@ describe('silentFrame', () => {
     expect(partLengths.reduce((sum, bits) => sum + bits, 0)).toBe(68 * 8);
   });
 
-  it('makes none where the channels are in a program config element, nor for MPEG audio Layer II or an MP3 frame without a header', () => {
+  it('makes none where the program config element cannot be read, nor for MPEG audio Layer II or an MP3 frame without a header', () => {
     expect(silentFrame(aac(0, 2))).toBeUndefined();
     const mp3 = (config: Buffer): AudioTrackConfig => ({ kind: 'audio', codec: 'mp3', config, sampleRate: 44_100, channels: 2 });
     expect(silentFrame(mp3(Buffer.from([0xff, 0xfd, 0x90, 0x64])))).toBeUndefined();

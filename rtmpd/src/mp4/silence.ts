@@ -1,7 +1,7 @@
 // Silent audio frames, to fill a pause in a publisher's audio: a player
 // buffers an fMP4 stream's audio and video apart (MSE) and plays only where
 // both are buffered, so a hole in the audio track stalls the picture.
-import { parseAudioSpecificConfig } from '../codec/aac.ts';
+import { ID_CPE, parseAudioSpecificConfig, type AacConfig } from '../codec/aac.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import type { AudioTrackConfig } from './init.ts';
@@ -9,22 +9,7 @@ import type { AudioTrackConfig } from './init.ts';
 /** AAC object types whose frames are raw_data_blocks of the general audio syntax (Main, LC, LTP; SBR and PS on such a core). */
 const GENERAL_AUDIO_TYPES = new Set([1, 2, 4, 5, 29]);
 
-const ID_SCE = 0;
-const ID_CPE = 1;
-const ID_LFE = 3;
 const ID_END = 7;
-
-/** The syntactic elements of a raw_data_block for channelConfiguration 1-7 (ISO/IEC 14496-3 table 1.19). */
-const ELEMENTS: readonly (readonly number[])[] = [
-  [],
-  [ID_SCE],
-  [ID_CPE],
-  [ID_SCE, ID_CPE],
-  [ID_SCE, ID_CPE, ID_SCE],
-  [ID_SCE, ID_CPE, ID_CPE],
-  [ID_SCE, ID_CPE, ID_CPE, ID_LFE],
-  [ID_SCE, ID_CPE, ID_CPE, ID_CPE, ID_LFE],
-];
 
 /**
  * An individual_channel_stream with no scale factor band (max_sfb 0): every
@@ -43,7 +28,7 @@ const SILENT_ICS: [number, number][] = [
   [0, 1],
 ];
 
-/** One frame of silence in the track's codec, or undefined where none is made here (AAC with a program config element, MPEG audio but Layer III). */
+/** One frame of silence in the track's codec, or undefined where none is made here (AAC but the general audio syntax's, MPEG audio but Layer III). */
 export function silentFrame(audio: AudioTrackConfig): Buffer | undefined {
   switch (audio.codec) {
     case 'aac':
@@ -59,22 +44,18 @@ export function silentFrame(audio: AudioTrackConfig): Buffer | undefined {
 }
 
 function silentAacFrame(audioSpecificConfig: Buffer): Buffer | undefined {
-  let objectType: number;
-  let channelConfiguration: number;
+  let config: AacConfig;
   try {
-    ({ objectType, channelConfiguration } = parseAudioSpecificConfig(audioSpecificConfig));
+    config = parseAudioSpecificConfig(audioSpecificConfig);
   } catch (error) {
     if (error instanceof MediaParseError) return undefined;
     throw error;
   }
-  const elements = ELEMENTS[channelConfiguration];
-  if (!GENERAL_AUDIO_TYPES.has(objectType) || !elements?.length) return undefined;
+  // The elements of channelConfiguration 1-7, or of its program config element, each with its element_instance_tag.
+  const { objectType, elements } = config;
+  if (!GENERAL_AUDIO_TYPES.has(objectType) || elements.length === 0) return undefined;
   const fields: [number, number][] = [];
-  const instances = new Map<number, number>();
-  for (const id of elements) {
-    // id_syn_ele, then element_instance_tag: each element of a kind has its own (config 4's two SCEs 0 and 1).
-    const tag = instances.get(id) ?? 0;
-    instances.set(id, tag + 1);
+  for (const { id, tag } of elements) {
     fields.push([id, 3], [tag, 4]);
     // A channel pair without a common window has one stream per channel.
     if (id === ID_CPE) fields.push([0, 1], ...SILENT_ICS, ...SILENT_ICS);
