@@ -12,24 +12,35 @@ export interface MpegAudioHeader {
   channels: number;
 }
 
-const SAMPLE_RATES = [44_100, 48_000, 32_000];
+/** Sample rates by the header's 2-bit version field (2.5, reserved, 2, 1), then by its sampling_frequency (the fourth reserved). */
+const SAMPLE_RATES = [[11_025, 12_000, 8_000], undefined, [22_050, 24_000, 16_000], [44_100, 48_000, 32_000]] as const;
 /** By the header's 2-bit version field: 2.5, reserved, 2, 1. */
 const VERSIONS = [2.5, undefined, 2, 1] as const;
 const SINGLE_CHANNEL = 3;
 
 /** The header a frame starts with, or undefined where it starts with none (no sync word, a reserved version, layer or rate). */
 export function parseMpegAudioHeader(frame: Buffer): MpegAudioHeader | undefined {
-  if (frame.length < 4 || frame[0] !== 0xff || frame[1]! >> 5 !== 7) return undefined;
-  const version = VERSIONS[(frame[1]! >> 3) & 3];
-  const layerBits = (frame[1]! >> 1) & 3;
-  const rate = SAMPLE_RATES[(frame[2]! >> 2) & 3];
-  if (version === undefined || layerBits === 0 || rate === undefined) return undefined;
+  const sampleRate = mpegAudioSampleRate(frame);
+  if (sampleRate === undefined) return undefined;
   const channelMode = frame[3]! >> 6;
   return {
-    version,
-    layer: (4 - layerBits) as 1 | 2 | 3,
-    sampleRate: version === 1 ? rate : version === 2 ? rate / 2 : rate / 4,
+    version: VERSIONS[(frame[1]! >> 3) & 3]!,
+    layer: (4 - ((frame[1]! >> 1) & 3)) as 1 | 2 | 3,
+    sampleRate,
     channelMode,
-    channels: channelMode === SINGLE_CHANNEL ? 1 : 2,
+    channels: mpegAudioChannels(frame),
   };
 }
+
+/**
+ * The sample rate of the header a frame starts with, or undefined where it
+ * starts with none. It allocates nothing, for the hub to compare every MP3
+ * frame with its track (parseMpegAudioHeader makes an object).
+ */
+export function mpegAudioSampleRate(frame: Buffer): number | undefined {
+  if (frame.length < 4 || frame[0] !== 0xff || frame[1]! >> 5 !== 7 || ((frame[1]! >> 1) & 3) === 0) return undefined;
+  return SAMPLE_RATES[(frame[1]! >> 3) & 3]?.[(frame[2]! >> 2) & 3];
+}
+
+/** The channels of the header a frame starts with (where mpegAudioSampleRate finds one): 1 for single_channel, else 2. */
+export const mpegAudioChannels = (frame: Buffer): number => (frame[3]! >> 6 === SINGLE_CHANNEL ? 1 : 2);

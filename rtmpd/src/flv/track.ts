@@ -1,6 +1,6 @@
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseAv1CodecConfig } from '../codec/av1.ts';
-import { parseMpegAudioHeader } from '../codec/mp3.ts';
+import { mpegAudioChannels, mpegAudioSampleRate } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -95,14 +95,30 @@ export function describeAudioTrack(inspection: AudioInspection): AudioTrackInfo 
  * as 44 kHz; Enhanced RTMP's .mp3 has no flags at all), else FLV's legacy
  * flags; none for an Enhanced frame (its sequence header describes it).
  */
-export function frameAudioFormat(inspection: AudioInspection): Pick<AudioTrackInfo, 'sampleRate' | 'channels'> {
-  const header = inspection.codec === 'mp3' ? parseMpegAudioHeader(inspection.data) : undefined;
-  if (header) return { sampleRate: header.sampleRate, channels: header.channels };
+function frameAudioFormat(inspection: AudioInspection): Pick<AudioTrackInfo, 'sampleRate' | 'channels'> {
+  const headerRate = mp3HeaderRate(inspection);
+  if (headerRate !== undefined) return { sampleRate: headerRate, channels: mpegAudioChannels(inspection.data) };
   const format: Pick<AudioTrackInfo, 'sampleRate' | 'channels'> = {};
   if (inspection.soundRate !== undefined) format.sampleRate = inspection.soundRate;
   if (inspection.channels !== undefined) format.channels = inspection.channels;
   return format;
 }
+
+/**
+ * Whether a frame of the track's codec gives another rate or channel count
+ * than the track's (frameAudioFormat's), compared in place: the hub asks it of
+ * every MP3 and G.711 frame, so it allocates nothing. A frame with no rate
+ * (Enhanced, but for an MP3 frame's header) leaves the track to its sequence header.
+ */
+export function changesAudioFormat(track: AudioTrackInfo, inspection: AudioInspection): boolean {
+  const headerRate = mp3HeaderRate(inspection);
+  if (headerRate !== undefined) return headerRate !== track.sampleRate || mpegAudioChannels(inspection.data) !== track.channels;
+  if (inspection.soundRate === undefined) return false;
+  return inspection.soundRate !== track.sampleRate || inspection.channels !== track.channels;
+}
+
+const mp3HeaderRate = (inspection: AudioInspection): number | undefined =>
+  inspection.codec === 'mp3' ? mpegAudioSampleRate(inspection.data) : undefined;
 
 /** OpusHead (RFC 7845 5.1): 'OpusHead', version, channel count, pre-skip, input sample rate, ... */
 function describeOpus(data: Buffer): AudioTrackInfo {

@@ -1,10 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import { REPEATED_WARNING_INTERVAL_MS } from '../telemetry/interval-report.ts';
 import type { MediaPacket } from './packet.ts';
 import { Stream } from './stream.ts';
+
+// parseMpegAudioHeader as it is, counted: the hub must not make a header object of every MP3 frame.
+vi.mock('../codec/mp3.ts', async (actual) => {
+  const mp3 = await actual<typeof import('../codec/mp3.ts')>();
+  return { ...mp3, parseMpegAudioHeader: vi.fn(mp3.parseMpegAudioHeader) };
+});
 
 const publisher = { protocol: 'rtmp' as const, remoteAddress: '127.0.0.1', close: () => undefined };
 
@@ -108,6 +115,26 @@ describe('Stream subscribers', () => {
     expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1 });
     enhanced.pushAudio(24, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xf3, 0x80, 0xc4]), 0);
     expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22_050, channels: 1 });
+  });
+
+  it('compare each MP3 frame with its track without parsing its header into an object: the same rate and channels are the same track', () => {
+    let described = 0;
+    const stream = new Stream('live', 'mp3same', publisher, {
+      gopCacheMaxBytes: 1 << 20,
+      playerMaxBufferBytes: 1 << 20,
+      onDescribed: () => described++,
+    });
+    stream.pushAudio(0, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0); // 48 kHz mono, 64 kbit/s
+    const track = stream.audioTrack;
+    vi.mocked(parseMpegAudioHeader).mockClear();
+    for (let i = 1; i <= 100; i++) {
+      // Another bitrate (a VBR stream's frames), padding and mode extension; the same version, rate and mode.
+      const header = [0xff, 0xfb, (1 + (i % 14)) * 16 + 0x04 + (i & 2), 0xc4 | (i & 0x30)];
+      stream.pushAudio(i * 24, Buffer.from([0x2e, ...header]), 0);
+    }
+    expect(parseMpegAudioHeader).not.toHaveBeenCalled();
+    expect(stream.audioTrack).toBe(track);
+    expect(described).toBe(1);
   });
 
   it('give each audio packet its track, kept in the GOP cache for a joiner: a repeated AAC header keeps the track, a new one makes another', () => {

@@ -11,7 +11,7 @@ import {
   type AudioInspection,
   type VideoInspection,
 } from '../flv/tag.ts';
-import { describeAudioTrack, describeVideoTrack, frameAudioFormat, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
+import { changesAudioFormat, describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { IntervalReport } from '../telemetry/interval-report.ts';
 import { GopCache } from './gop-cache.ts';
 import { streamId } from './names.ts';
@@ -495,12 +495,8 @@ export class Stream {
  * Whether an audio frame (not AAC's: Stream.frameTrack) describes a track
  * other than `track`: none yet, another codec (AAC to MP3), or, for a codec
  * without a sequence header (MP3, G.711: its frames alone describe it),
- * another rate or channel count (an MP3 frame's header's: frameAudioFormat).
+ * another rate or channel count (an MP3 frame's header's: changesAudioFormat).
  */
 function describesNewTrack(track: AudioTrackInfo | undefined, frame: AudioInspection): boolean {
-  if (track === undefined || track.codec !== frame.codec) return true;
-  const { sampleRate, channels } = frameAudioFormat(frame);
-  // A frame with no rate (Enhanced, but for an MP3 frame's header) leaves the track to its sequence header.
-  if (sampleRate === undefined) return false;
-  return sampleRate !== track.sampleRate || channels !== track.channels;
+  return track === undefined || track.codec !== frame.codec || changesAudioFormat(track, frame);
 }

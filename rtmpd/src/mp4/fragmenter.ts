@@ -550,29 +550,25 @@ export class Fragmenter {
 
 /**
  * An MP3 track's config from its first frame: the track's rate and channels
- * (its frames' header's, where they start with one: frameAudioFormat), and
- * that header, the template of its silence.
+ * (its frames' header's, where they start with one), that header, the
+ * template of its silence, and its frames' length.
  */
 function mp3Config(frame: Buffer, info: AudioTrackInfo): AudioTrackConfig {
+  const sampleRate = info.sampleRate!;
   return {
     kind: 'audio',
     codec: 'mp3',
     config: parseMpegAudioHeader(frame) ? Buffer.from(frame.subarray(0, 4)) : Buffer.alloc(0),
-    sampleRate: info.sampleRate!,
+    sampleRate,
     channels: info.channels ?? 2,
+    // MPEG-1's rates are 32-48 kHz, MPEG-2's and 2.5's below: Layer III frames of 1152 and 576 samples.
+    frameSamples: sampleRate >= 32_000 ? 1152 : 576,
   };
 }
 
-/** Samples in one audio frame: AAC 1024 (2048 with explicit SBR), MP3 1152 (576 for MPEG-2/2.5), Opus from its TOC byte. */
+/** Samples in one audio frame: AAC's and MP3's as their track's config says, Opus's from its TOC byte. */
 function frameSamples(audio: AudioTrackConfig, payload: Buffer): number {
-  switch (audio.codec) {
-    case 'aac':
-      return audio.frameSamples ?? 1024;
-    case 'mp3':
-      return payload.length >= 2 && ((payload[1]! >> 3) & 3) === 3 ? 1152 : 576;
-    default:
-      return opusSamples(payload);
-  }
+  return audio.codec === 'opus' ? opusSamples(payload) : (audio.frameSamples ?? 1024);
 }
 
 const SILK_MS = [10, 20, 40, 60];
