@@ -2,8 +2,8 @@
 // rtmpd's HLS and Low-Latency HLS: the video's currentTime advances and the
 // page sees no error. A transcoded stream's multivariant playlist plays too,
 // and hls.js switches between its variants. A publisher whose audio pauses
-// for 5 s plays through the pause, as hls.js (AAC) and ffmpeg (AAC, MP3) see
-// it, and so does its FLV recording.
+// for 5 s plays through the pause, as hls.js (AAC) and ffmpeg (AAC, MP3, 5.1
+// AAC with a program config element) see it, and so does its recording.
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -61,7 +61,10 @@ beforeAll(async () => {
     '--recording-enabled',
     'false',
     '--recording-rules',
-    JSON.stringify(['gap', 'gapll', 'gapmp3', 'gapmp3ll'].map((app) => ({ app, enabled: true, format: 'flv' }))),
+    JSON.stringify([
+      ...['gap', 'gapll', 'gapmp3', 'gapmp3ll'].map((app) => ({ app, enabled: true, format: 'flv' })),
+      { app: 'gappce', enabled: true, format: 'fmp4' },
+    ]),
     '--snapshot-enabled',
     'false',
   ]);
@@ -158,23 +161,43 @@ describe('hls.js in Chromium, from another origin', () => {
 const GAP = { start: 5, end: 10, seconds: 16 };
 
 /**
- * The audio codecs of the gap clip: the ffmpeg encoder, how long a frame of
- * the clip's 44.1 kHz lasts (s), and the most bytes a silent frame takes
- * (AAC's a few; MP3's 104 at 32 kbit/s), where the 440 Hz tone takes far
- * more (about 370 AAC, 417 MP3 at 128 kbit/s).
+ * The audio codecs of the gap clip: the ffmpeg encoder and its options, how
+ * long a frame of the clip's 44.1 kHz lasts (s), the most bytes a silent
+ * frame takes (AAC's a few, 21 in 5.1; MP3's 104 at 32 kbit/s), where the
+ * 440 Hz tone takes far more (about 370 AAC, 417 MP3 at 128 kbit/s), the
+ * apps it is published to, whether hls.js plays it too, and the format of its
+ * recording. ffmpeg's -aac_pce 1 puts 5.1's channels in a program config
+ * element (channelConfiguration 0).
  */
 const GAP_CODECS = [
-  { codec: 'AAC', encoder: 'aac', frameSeconds: 1024 / 44_100, silentBytes: 32 },
-  { codec: 'MP3', encoder: 'libmp3lame', frameSeconds: 1152 / 44_100, silentBytes: 104 },
+  { codec: 'AAC', encoder: ['aac'], frameSeconds: 1024 / 44_100, silentBytes: 32, apps: ['gap', 'gapll'], hlsJs: true, recording: 'flv' },
+  {
+    codec: 'MP3',
+    encoder: ['libmp3lame'],
+    frameSeconds: 1152 / 44_100,
+    silentBytes: 104,
+    apps: ['gapmp3', 'gapmp3ll'],
+    hlsJs: false,
+    recording: 'flv',
+  },
+  {
+    codec: '5.1 AAC with a program config element',
+    encoder: ['aac', '-aac_pce', '1', '-ac', '6'],
+    frameSeconds: 1024 / 44_100,
+    silentBytes: 32,
+    apps: ['gappce'],
+    hlsJs: false,
+    recording: 'fmp4',
+  },
 ] as const;
 type GapCodec = (typeof GAP_CODECS)[number];
 
 /** The test pattern with the audio frames of the gap dropped (aselect keeps the others' timestamps), as FLV. */
 const audioGapClip = ({ encoder }: GapCodec): Promise<string> =>
-  encodeOnce(`audio-gap-${GAP.start}-${GAP.end}-of-${GAP.seconds}s-${encoder}.flv`, [
+  encodeOnce(`audio-gap-${GAP.start}-${GAP.end}-of-${GAP.seconds}s-${encoder.join('')}.flv`, [
     ...testPatternInputs('320x180'),
     ...['-t', String(GAP.seconds), '-af', `aselect='not(between(t,${GAP.start},${GAP.end}))'`],
-    ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', encoder, '-f', 'flv'],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-c:a', ...encoder, '-f', 'flv'],
   ]);
 
 interface Packet {
@@ -248,8 +271,9 @@ const publishGapClip =
 
 /**
  * The ended playlist of app/web, as ffprobe and ffmpeg read it, and the
- * stream's FLV recording: one audio track through the gap, no
- * discontinuity, the tone back in place, and nothing either decoder objects to.
+ * stream's recording: one audio track through the gap, no discontinuity,
+ * the tone back in place, and nothing either decoder objects to; an fMP4
+ * recording has the gap filled, its audio frames back to back.
  */
 async function expectPlayedThroughGap(app: string, clipPath: string, gapCodec: GapCodec): Promise<void> {
   const url = server.httpUrl(`/${app}/web/index.m3u8`);
@@ -267,13 +291,21 @@ async function expectPlayedThroughGap(app: string, clipPath: string, gapCodec: G
   expect(source.some((p) => p.kind === 'video' && Math.abs(p.pts - firstPicture) < 0.001)).toBe(true);
   expect(await decodeErrors(url)).toBe('');
 
-  // The FLV recording of the same stream decodes across the gap.
+  // The recording of the same stream decodes across the gap.
   const dir = `${server.storageDir}/${app}/web`;
-  const recordings = (await readdir(dir)).filter((name) => name.endsWith('.flv'));
+  const recordings = (await readdir(dir)).filter((name) => name.endsWith(gapCodec.recording === 'fmp4' ? '.mp4' : '.flv'));
   expect(recordings).toHaveLength(1);
-  const recording = recordings[0]!;
-  expect(await decodeErrors(`${dir}/${recording}`)).toBe('');
-  expect(firstSound(await packets(`${dir}/${recording}`), GAP.start + 1, gapCodec)).toBeCloseTo(soundBack, 1);
+  const recording = `${dir}/${recordings[0]!}`;
+  expect(await decodeErrors(recording)).toBe('');
+  const recorded = await packets(recording);
+  expect(firstSound(recorded, GAP.start + 1, gapCodec)).toBeCloseTo(soundBack, 1);
+  if (gapCodec.recording === 'fmp4') expect(longestAudioStep(recorded)).toBeLessThan(gapCodec.frameSeconds + 0.001);
+}
+
+/** The longest time (s) from one audio packet to the next. */
+function longestAudioStep(all: Packet[]): number {
+  const audio = all.filter((p) => p.kind === 'audio').map((p) => p.pts);
+  return Math.max(...audio.slice(1).map((pts, i) => pts - audio[i]!));
 }
 
 describe.each(GAP_CODECS)('a publisher whose $codec audio pauses for 5 s and comes back', (gapCodec) => {
@@ -284,11 +316,12 @@ describe.each(GAP_CODECS)('a publisher whose $codec audio pauses for 5 s and com
     expect(firstSound(clip, GAP.start + 0.1, gapCodec)! - GAP.end).toBeLessThan(0.1);
   }, 60_000);
 
-  if (gapCodec.codec === 'MP3') {
+  if (!gapCodec.hlsJs) {
     // Chromium's MSE takes MP3 only as audio/mpeg, not in MP4 (isTypeSupported is false for mp4a.6B, mp4a.69,
     // mp4a.40.34 and mp3 in HeadlessChrome 156): hls.js cannot play an MP3 stream's fMP4 there, pause or not.
-    for (const app of ['gapmp3', 'gapmp3ll']) {
-      it(`plays through it in ffmpeg${app.endsWith('ll') ? ', as Low-Latency HLS' : ''}, with its sound back in place, and records it as FLV`, async () => {
+    // The 5.1 AAC with a program config element is read by ffmpeg alone: hls.js was not tried with it.
+    for (const app of gapCodec.apps) {
+      it(`plays through it in ffmpeg${app.endsWith('ll') ? ', as Low-Latency HLS' : ''}, with its sound back in place, and records it as ${gapCodec.recording.toUpperCase()}`, async () => {
         const clipPath = await audioGapClip(gapCodec);
         const publisher = publishGapClip(clipPath)(server.rtmpUrl(app, 'web'));
         try {
@@ -308,7 +341,7 @@ describe.each(GAP_CODECS)('a publisher whose $codec audio pauses for 5 s and com
     return;
   }
 
-  for (const app of ['gap', 'gapll']) {
+  for (const app of gapCodec.apps) {
     const lowLatency = app === 'gapll';
     it(`plays through it in hls.js and ffmpeg${lowLatency ? ', as Low-Latency HLS' : ''}, with its sound back in place, and records it as FLV`, async () => {
       const clipPath = await audioGapClip(gapCodec);
