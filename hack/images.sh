@@ -31,7 +31,9 @@ trap docker_session_end EXIT
 build_args=(--build-arg "VERSION=$version")
 case "${IMAGE_BASE:-local}" in
   local)
-    while IFS='=' read -r name value; do build_args+=(--build-arg "$name=$value"); done < <("$here/images/base.sh")
+    # Captured first: a failure of base.sh in a process substitution would go unnoticed.
+    base="$("$here/images/base.sh")"
+    while IFS='=' read -r name value; do build_args+=(--build-arg "$name=$value"); done <<<"$base"
     ;;
   registry) ;;
   *) say "IMAGE_BASE must be local or registry, not ${IMAGE_BASE}"; exit 2 ;;

@@ -69,7 +69,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   bin="$("$repo/hack/k8s/build.sh" --bin-dir)"
   PATH="$bin:$PATH"
 
-  cluster_exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }
+  cluster_exists() { grep -qx "$name" <<<"$(kind get clusters 2>/dev/null)"; }
 
   cmd_env() {
     printf "export KUBECONFIG='%s'\n" "$kubeconfig"

@@ -29,9 +29,9 @@ done
 # nginx-rtmp is a module, not a command: the benchmark's peer needs it.
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
 # GStreamer's flvdemux and souphttpsrc: a player other than ffmpeg for the playback tests.
-dpkg-query -W -f='${Status}' gstreamer1.0-plugins-good 2>/dev/null | grep -q 'ok installed' || missing+=(gstreamer1.0-plugins-good)
+[[ "$(dpkg-query -W -f='${Status}' gstreamer1.0-plugins-good 2>/dev/null)" == *'ok installed' ]] || missing+=(gstreamer1.0-plugins-good)
 # GStreamer's RTMP clients (rtmp2sink, rtmp2src, librtmp's rtmpsrc) and h264parse for the interop test.
-dpkg-query -W -f='${Status}' gstreamer1.0-plugins-bad 2>/dev/null | grep -q 'ok installed' || missing+=(gstreamer1.0-plugins-bad)
+[[ "$(dpkg-query -W -f='${Status}' gstreamer1.0-plugins-bad 2>/dev/null)" == *'ok installed' ]] || missing+=(gstreamer1.0-plugins-bad)
 
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -8,7 +8,7 @@ command -v shellcheck >/dev/null || { echo "shellcheck is not installed (hack/se
 scripts=()
 while IFS= read -r -d '' path; do
   [[ -f "$path" ]] || continue
-  if [[ "$path" == *.sh ]] || { [[ -x "$path" ]] && head -c 100 "$path" | grep -qE '^#!.*\b(ba)?sh\b'; }; then
+  if [[ "$path" == *.sh ]] || { [[ -x "$path" ]] && head -c 100 "$path" | grep -E '^#!.*\b(ba)?sh\b' >/dev/null; }; then
     scripts+=("$path")
   fi
 done < <(git ls-files -z --cached --others --exclude-standard)

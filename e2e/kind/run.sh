@@ -113,7 +113,7 @@ port_forward() {
   forwarded=()
   for p in "$@"; do
     retry 30 "kubectl port-forward $target to $p" grep -q "^Forwarding from 127.0.0.1:[0-9]* -> $p\$" "$log"
-    forwarded+=("$(sed -n "s/^Forwarding from 127.0.0.1:\([0-9]*\) -> $p\$/\1/p" "$log" | head -n 1)")
+    forwarded+=("$(sed -n "/^Forwarding from 127.0.0.1:\([0-9]*\) -> $p\$/{s//\1/p;q}" "$log")")
   done
 }
 
@@ -137,7 +137,7 @@ create_cluster() {
 }
 
 # --- the product on it ------------------------------------------------------------
-nodeport() { docker port "$KIND_CLUSTER-control-plane" "$1/tcp" | sed -n 's/^127.0.0.1:\([0-9]*\)$/\1/p' | head -n 1; }
+nodeport() { loopback_port "$KIND_CLUSTER-control-plane" "$1"; }
 
 journey_through_port_forward() {
   port_forward "service/$name" "$app_ns" 1935 8082

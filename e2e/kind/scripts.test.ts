@@ -30,6 +30,72 @@ function shellScripts(dir: string): string[] {
   return out;
 }
 
+/**
+ * The pipelines in `text` (a shell script, or a Makefile's recipes) whose reader
+ * can leave before its writer is done: `head`, `grep -q`/`-m`/`-l`, `awk` that
+ * exits before its END, `sed` with a `q`, `read`, a `while read` loop that
+ * breaks. The writer's next write then gets SIGPIPE, which `set -o pipefail`
+ * makes the pipeline's failure (exit 141): CI failed on one in e2e/kind/steps.sh.
+ */
+function earlyLeavingReaders(text: string): string[] {
+  const lines = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    // A pipeline continued on the next line is one line here.
+    .join('\n')
+    .replace(/(?<!\|)\|[ \t]*\n/g, '| ')
+    .replace(/\\\n/g, ' ')
+    .split('\n');
+  const found: string[] = [];
+  lines.forEach((line, i) => {
+    const readers = line.split(/(?<![|>])\|(?!\|)&?/).slice(1);
+    for (const reader of readers.map((r) => r.trim().replace(/^[({!]\s*/, ''))) {
+      if (leavesEarly(reader) || (/^while\b.*\bread\b/.test(reader) && /\b(break|return|exit)\b/.test(loopBody(lines, i))))
+        found.push(line.trim());
+    }
+  });
+  return found;
+}
+
+function leavesEarly(reader: string): boolean {
+  const [command = '', ...args] = reader.split(/\s+/);
+  const options = args.filter((a) => a.startsWith('-'));
+  switch (command) {
+    case 'head':
+      return true;
+    case 'grep':
+      return options.some((o) => /^-[A-Za-z]*[qmlL]|^--(quiet|silent|max-count|files-with(out)?-match)/.test(o));
+    case 'awk':
+      return /\bexit\b/.test(reader.replace(/\bEND\s*\{[^}]*\}/g, ''));
+    case 'sed':
+      return /(^|[\s'";{}\d/$])[qQ]\s*\d*\s*(['";}]|$)/.test(args.join(' '));
+    default:
+      return /^(\w+=\S*\s+)*read\b/.test(reader);
+  }
+}
+
+/** The lines of the loop that starts on `lines[start]`, to its `done`. */
+function loopBody(lines: string[], start: number): string {
+  let depth = 0;
+  const body: string[] = [];
+  for (const line of lines.slice(start)) {
+    body.push(line);
+    depth += (line.match(/\bdo\b/g) ?? []).length - (line.match(/\bdone\b/g) ?? []).length;
+    if (depth <= 0 && /\bdone\b/.test(line)) break;
+  }
+  return body.join('\n');
+}
+
+/** What git tracks that runs in a shell with pipefail: the Makefile's recipes and the scripts hack/shellcheck.sh checks. */
+function trackedShell(): string[] {
+  const tracked = spawnSync('git', ['ls-files', '-z'], { cwd: repo, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
+  return tracked.filter((path) => {
+    if (path === 'Makefile' || path.endsWith('.sh')) return true;
+    const full = join(repo, path);
+    return existsSync(full) && (statSync(full).mode & 0o111) !== 0 && /^#!.*\b(ba)?sh\b/.test(readFileSync(full, 'utf8').slice(0, 100));
+  });
+}
+
 describe('shell scripts', () => {
   const scripts = [...shellScripts('hack'), ...shellScripts('e2e')].sort();
 
@@ -43,6 +109,35 @@ describe('shell scripts', () => {
       expect(statSync(join(repo, s)).mode & 0o100, `${s} is not executable`).not.toBe(0);
       expect(text, `${s} does not set -euo pipefail`).toMatch(/^set -euo pipefail$/m);
     }
+  });
+
+  it.each([
+    // ae7a635^'s pod_metric, which failed CI with exit 141.
+    [`kubectl get --raw "$url" | awk -v m="$3" '$1 == m { print $2; exit }'`, true],
+    [`kubectl get --raw "$url" |\n    awk -v m="$3" '$1 == m && !found { found = 1; print $2 }'`, false],
+    [`docker port "$id" 8082/tcp | sed -n 's/^127.0.0.1:\\([0-9]*\\)$/\\1/p' | head -n 1`, true],
+    [`cluster_exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }`, true],
+    [`ps -eo args= | grep -m1 rtmpd`, true],
+    [`docker port "$1" | sed -n '/^127/{s//x/p;q}'`, true],
+    [`ffprobe "$f" | sed 1q`, true],
+    [`printf '%s\\n' a b | read -r first`, true],
+    [`ls | while read -r f; do\n  [[ $f == x ]] && break\ndone`, true],
+    [`ldd "$bin" | awk '{ print $3 }' | while read -r lib; do\n  cp "$lib" "$root"\ndone`, false],
+    [`curl -fsS "$1/metrics" | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'`, false],
+    [`head -c 100 "$path" | grep -E '^#!.*sh' >/dev/null`, false],
+    [`grep -qx "$name" <<<"$(kind get clusters 2>/dev/null)"`, false],
+    [`retry 30 "the log" grep -q "^Forwarding" "$log" || die`, false],
+    [`sed -n "/^Forwarding from/{s//x/p;q}" "$log"`, false],
+  ])('a reader that leaves early is found: %s', (text, found) => {
+    expect(earlyLeavingReaders(text)).toHaveLength(found ? 1 : 0);
+  });
+
+  it('have no pipeline whose reader leaves before its writer is done (pipefail turns its SIGPIPE into a failure)', () => {
+    const shell = trackedShell();
+    expect(shell).toEqual(expect.arrayContaining(['Makefile', 'e2e/kind/steps.sh', 'hack/shellcheck.sh', '.ci/run']));
+    expect(shell.flatMap((path) => earlyLeavingReaders(readFileSync(join(repo, path), 'utf8')).map((line) => `${path}: ${line}`))).toEqual(
+      [],
+    );
   });
 
   it('e2e/lib/steps.sh lists its steps and refuses an unknown one', () => {

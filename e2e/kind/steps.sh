@@ -42,7 +42,7 @@ check_images() {
   [[ "$encoders" == "aac libx264 " ]] || e2e_die "$image: its ffmpeg's encoders include '$encoders', not aac and libx264" || return 1
   e2e_log "$image: ffmpeg encodes with $encoders"
   id="$(docker run -d --read-only --tmpfs /data/rtmp:uid=1000,gid=1000 -p 127.0.0.1::8082 "$registry/rtmpd:$version")"
-  port="$(docker port "$id" 8082/tcp | sed -n 's/^127.0.0.1:\([0-9]*\)$/\1/p' | head -n 1)"
+  port="$(loopback_port "$id" 8082)"
   if ! retry 30 "rtmpd on a read-only root filesystem to answer /health" curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/health"; then
     docker logs "$id" >&2 || true
     docker rm -f "$id" >/dev/null
@@ -50,6 +50,13 @@ check_images() {
   fi
   docker rm -f "$id" >/dev/null
   e2e_log "rtmpd serves /health from a read-only root filesystem"
+}
+
+# loopback_port CONTAINER PORT: the port on 127.0.0.1 docker publishes the
+# container's PORT/tcp on (the first, if several). awk reads docker's whole answer:
+# a reader that leaves early would kill its writer with SIGPIPE, which pipefail makes a failure.
+loopback_port() {
+  docker port "$1" "$2/tcp" | awk -F: '$1 == "127.0.0.1" && !port { port = $2 } END { print port }'
 }
 
 # pods_of NAMESPACE SELECTOR: the names of the Running pods.

@@ -74,12 +74,13 @@ stream_secret() {
 # The PVC names an RtmpServer's pods use, one line each as NAME SHARED|PER_POD:
 # an existingClaim and a ReadWriteMany claim (<name>-<volume>) are shared by
 # every pod; otherwise each pod has its own (<volume>-<name>-<ordinal>).
+# Fails when the RtmpServer cannot be read: an empty list would check no claim.
 claims_of() {
   local ns="$1" name="$2" volume existing modes replicas i
-  replicas="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.replicas}')"
+  replicas="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.replicas}')" || return 1
   for volume in recordings keyframes; do
-    existing="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.existingClaim}")"
-    modes="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.accessModes}")"
+    existing="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.existingClaim}")" || return 1
+    modes="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath="{.spec.storage.$volume.accessModes}")" || return 1
     if [[ -n "$existing" ]]; then
       echo "$existing shared"
     elif [[ "$modes" == *ReadWriteMany* ]]; then
@@ -116,7 +117,7 @@ controller_of() {
 # reclaimPolicy: with Delete a shared claim is the RtmpServer's and a per-pod claim
 # its StatefulSet's (garbage-collected with it); with Retain nobody owns them.
 wait_children() {
-  local ns="$1" name="$2" claim sharing policy owner
+  local ns="$1" name="$2" claim sharing policy owner claims
   retry "$e2e_timeout" "statefulset/$name" exists "$ns" statefulset "$name"
   retry 30 "service/$name" exists "$ns" service "$name"
   retry 30 "service/$name-pods" exists "$ns" service "$name-pods"
@@ -127,6 +128,7 @@ wait_children() {
     owned_by "$ns" "$kind" "$child" "$name" || e2e_die "$kind/$child is not controlled by rtmpserver/$name" || return 1
   done
   policy="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.storage.reclaimPolicy}')"
+  claims="$(claims_of "$ns" "$name")" || e2e_die "cannot read the claims of rtmpserver/$name" || return 1
   while read -r claim sharing; do
     retry "$e2e_timeout" "pvc/$claim" exists "$ns" pvc "$claim"
     owner="$(controller_of "$ns" pvc "$claim")"
@@ -138,8 +140,8 @@ wait_children() {
     elif [[ "$owner" != / ]]; then
       e2e_die "pvc/$claim is controlled by $owner although reclaimPolicy is $policy" || return 1
     fi
-  done < <(claims_of "$ns" "$name")
-  e2e_log "rtmpserver/$name owns its statefulset, services, configmap; claims: $(claims_of "$ns" "$name" | tr '\n' ' ')(reclaimPolicy $policy)"
+  done <<<"$claims"
+  e2e_log "rtmpserver/$name owns its statefulset, services, configmap; claims: $(tr '\n' ' ' <<<"$claims")(reclaimPolicy $policy)"
 }
 
 # wait-ready NAMESPACE NAME [TIMEOUT]
@@ -231,9 +233,10 @@ gone() {
 # delete-and-check-cleanup NAMESPACE NAME: deletes the RtmpServer; garbage
 # collection removes what it owned; claims follow spec.storage.reclaimPolicy.
 delete_and_check_cleanup() {
-  local ns="$1" name="$2" policy claims claim
+  local ns="$1" name="$2" policy listed claims claim
   policy="$(kubectl -n "$ns" get rtmpserver "$name" -o jsonpath='{.spec.storage.reclaimPolicy}')"
-  mapfile -t claims < <(claims_of "$ns" "$name" | cut -d' ' -f1)
+  listed="$(claims_of "$ns" "$name")" || e2e_die "cannot read the claims of rtmpserver/$name" || return 1
+  mapfile -t claims < <(cut -d' ' -f1 <<<"$listed")
   e2e_log "deleting rtmpserver/$name (reclaimPolicy $policy)"
   kubectl -n "$ns" delete rtmpserver "$name" --wait=true --timeout="${e2e_timeout}s" >&2
   retry "$e2e_timeout" "statefulset/$name to be garbage-collected" gone "$ns" statefulset "$name"

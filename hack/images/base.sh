@@ -46,7 +46,7 @@ as_root() { if (($(id -u) == 0)); then "$@"; else sudo "$@"; fi; }
 
 debian_rootfs() {
   local root="$1" mirror
-  mirror="$(apt_config | sed -n 's/^URIs: *\([^ ]*\).*/\1/p; s/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' | head -n 1)"
+  mirror="$(apt_config | sed -n 's/^URIs: *\([^ ]*\).*/\1/p; s/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' | awk 'NR == 1')"
   debootstrap --variant=minbase "$SUITE" "$root" "${mirror:-http://deb.debian.org/debian}"
   rm -f "$root"/etc/apt/sources.list
   mkdir -p "$root/etc/apt/sources.list.d" "$root/usr/local/share/ca-certificates"

@@ -28,7 +28,9 @@ logs="$flux_cache_root/images/logs"
 docker_session_begin
 trap docker_session_end EXIT
 
-while IFS='=' read -r name value; do declare "$name=$value"; done < <("$repo/hack/images/base.sh")
+# Captured first: a failure of base.sh in a process substitution would go unnoticed.
+base="$("$repo/hack/images/base.sh")"
+while IFS='=' read -r name value; do declare "$name=$value"; done <<<"$base"
 logged "$logs/k8s-control-plane.log" "Kubernetes binaries (hack/k8s/build.sh)" "$repo/hack/k8s/build.sh"
 logged "$logs/k8s-node.log" "node binaries (hack/k8s/build.sh --node)" "$repo/hack/k8s/build.sh" --node
 bin="$("$repo/hack/k8s/build.sh" --bin-dir)"
