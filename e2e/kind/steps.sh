@@ -224,6 +224,21 @@ pod_metric() {
     awk -v m="$3" '$1 == m && !found { found = 1; print $2 }'
 }
 
+# relays_started_besides NAMESPACE SELECTOR OWNER: the relays the Running pods
+# other than OWNER have started, summed (a pod whose counter cannot be read adds none).
+relays_started_besides() {
+  local pod n relays=0
+  for pod in $(pods_of "$1" "$2"); do
+    [[ "$pod" == "$3" ]] && continue
+    n="$(pod_metric "$1" "$pod" rtmpd_fleet_relays_started_total)" || n=0
+    relays=$((relays + ${n:-0}))
+  done
+  echo "$relays"
+}
+# relayed_besides NAMESPACE SELECTOR OWNER: a pod other than OWNER has started a
+# relay (read anew on every call).
+relayed_besides() { (($(relays_started_besides "$@") > 0)); }
+
 # stream_owner NAMESPACE FLEET STREAM_ID: the pod holding the stream's claim (its Lease's annotation).
 stream_owner() {
   kubectl -n "$1" get leases -l "media.fluxiot.io/fleet=$2,media.fluxiot.io/lease=stream" -o json | node -e '

@@ -210,15 +210,21 @@ check_api() {
   e2e_log "metrics: $(grep -c '^rtmpd_' "$out/metrics.txt") rtmpd_ series, the stream counted"
 }
 
-# check-operator-metrics METRICS_BASE: the operator's /metrics shows it leading
-# and reconciling (controller-runtime's metric names).
-check_operator_metrics() {
+# operator_leads_and_reconciled METRICS_BASE: the operator's /metrics shows it
+# leading and a successful reconcile (controller-runtime's metric names).
+operator_leads_and_reconciled() {
   local body
-  body="$(curl -fsS --max-time 5 "$1/metrics")" || e2e_die "cannot scrape $1/metrics" || return 1
-  grep -Eq '^controller_runtime_reconcile_total\{[^}]*result="(success|requeue_after)"[^}]*\} [1-9]' <<<"$body" ||
-    e2e_die "the operator's /metrics counts no successful reconcile" || return 1
-  grep -Eq '^leader_election_master_status(\{[^}]*\})? 1$' <<<"$body" ||
-    e2e_die "the operator's /metrics does not show it leading (leader_election_master_status 1)" || return 1
+  body="$(curl -fsS --max-time 5 "$1/metrics")" || return 1
+  grep -Eq '^controller_runtime_reconcile_total\{[^}]*result="(success|requeue_after)"[^}]*\} [1-9]' <<<"$body" &&
+    grep -Eq '^leader_election_master_status(\{[^}]*\})? 1$' <<<"$body"
+}
+
+# check-operator-metrics METRICS_BASE: the operator's /metrics shows it leading
+# and reconciling. Read until it does: the counter moves when a reconcile returns,
+# after the children and the status it wrote, which a step may have seen already.
+check_operator_metrics() {
+  retry 60 "the operator's /metrics to show it leading (leader_election_master_status 1) and a successful reconcile" \
+    operator_leads_and_reconciled "$1" || return 1
   e2e_log "operator metrics: leading, reconciles counted"
 }
 
