@@ -73,7 +73,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e-scripts', include: ['e2e/kind/**/*.test.ts'], testTimeout: 60_000 },
+        test: { name: 'e2e-scripts', include: ['e2e/kind/**/*.test.ts', 'e2e/lib/**/*.test.ts'], testTimeout: 60_000 },
       },
       {
         extends: true,

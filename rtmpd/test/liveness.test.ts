@@ -4,19 +4,10 @@
 // too), answers 503 once its heartbeat is older than the threshold, and 200
 // again once resumed; one whose main loop is busy for seconds stays alive
 // while /health on the HTTP port waits for that loop.
-import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../e2e/lib/free-port.ts';
 import { startServer, type RunningServer } from './support/processes.ts';
 import { sleep } from './support/wait.ts';
-
-/** A port free on loopback now, for the inspector (whose port 0 is printed only on stderr). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The main thread's inspector session: one WebSocket, commands answered in order of their ids. */
 class Inspector {
