@@ -338,10 +338,10 @@ describe('HTTP listener', () => {
     [first, second, again].forEach((c) => c.socket.destroy());
     const silent = open(port, '127.0.0.2');
     await sleep(100);
-    const closing = performance.now();
     await http.close(100);
     server = undefined;
-    expect(performance.now() - closing).toBeLessThan(1000);
-    expect(await silent.closed).toBeLessThan(2000);
+    // Ended by close(), not by its 5 s header deadline, which would have counted it.
+    await silent.closed;
+    expect(http.stats.connectionsRefused.idle_no_header).toBe(0);
   });
 });
