@@ -43,6 +43,18 @@ function readAll(peer: Socket, length: number): Promise<Buffer> {
   });
 }
 
+/** `b` is `a`'s range of the same buffer: the bytes went to both sockets uncopied. */
+function expectSameRange(a: Buffer, b: Buffer): void {
+  expect(b.buffer).toBe(a.buffer);
+  expect(b.byteOffset).toBe(a.byteOffset);
+}
+
+/** The peer receives `messages`, in order. */
+async function expectReceived(peer: Socket, messages: Buffer[]): Promise<void> {
+  const expected = Buffer.concat(messages);
+  expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+}
+
 interface WritableHandle {
   writeBuffer(request: object, bytes: Uint8Array): number;
 }
@@ -122,8 +134,7 @@ describe('TickWriter', () => {
     expected.push(...big);
     writer.flush();
     expect(writer.pendingBytes).toBeGreaterThan(300_000);
-    const all = Buffer.concat(expected);
-    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+    await expectReceived(peer, expected);
   });
 
   it('writes RTMP messages as chunks, copying the body at once', async () => {
@@ -234,10 +245,9 @@ describe('TickWriter', () => {
     const [a, b, c] = sent.map((chunks) => chunks[0]!);
     expect(a!.equals(expected)).toBe(true);
     // The same bytes, not a copy.
-    expect(b!.buffer).toBe(a!.buffer);
-    expect(b!.byteOffset).toBe(a!.byteOffset);
+    expectSameRange(a!, b!);
     expect(c!.equals(Buffer.concat([expected, part(9, 12)]))).toBe(true);
-    for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, sent[i]![0]!.length)).equals(sent[i]![0]!)).toBe(true);
+    for (const [i, { peer }] of pairs.entries()) await expectReceived(peer, [sent[i]![0]!]);
     // Taken whole by every socket, so the next packet is serialized into the same pooled buffer.
     const next = {};
     tick.handleRead(
@@ -268,9 +278,8 @@ describe('TickWriter', () => {
     const [a, b] = sent.map((chunks) => chunks[0]!);
     expect(sent.map((chunks) => chunks.length)).toEqual([1, 1]);
     expect(a!.equals(expected)).toBe(true);
-    expect(b!.buffer).toBe(a!.buffer);
-    expect(b!.byteOffset).toBe(a!.byteOffset);
-    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+    expectSameRange(a!, b!);
+    for (const { peer } of pairs) await expectReceived(peer, [expected]);
   });
 
   it('sends every shared message of a tick that outgrew its first buffer, in order, and tick after tick', async () => {
@@ -293,7 +302,7 @@ describe('TickWriter', () => {
       const wire = Buffer.concat(bodies.map((body) => serializeMessage(6, 9, 1, at, body, 4096)));
       for (const i of [0, 1]) expected[i] = Buffer.concat([expected[i]!, wire]);
     }
-    for (const [i, { peer }] of pairs.entries()) expect((await readAll(peer, expected[i]!.length)).equals(expected[i]!)).toBe(true);
+    for (const [i, { peer }] of pairs.entries()) await expectReceived(peer, [expected[i]!]);
   });
 
   it('does not reuse a shared buffer that a socket still holds', async () => {
@@ -391,8 +400,7 @@ describe('TickWriter with a media write interval', () => {
     vi.advanceTimersByTime(40);
     expect(writes).toHaveLength(3);
     vi.useRealTimers();
-    const all = Buffer.concat(wire);
-    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+    await expectReceived(peer, wire);
   });
 
   it('sends at the end of the tick what is not shared media, with the media kept before it, and 64 KiB of media at once', async () => {
@@ -415,8 +423,7 @@ describe('TickWriter with a media write interval', () => {
     inRead(tick, () => frame(writer, {}, 80, part(4, 70_000)));
     expect(writes).toEqual([first.length, kept.length + reply.length, keyframe.length]);
     vi.useRealTimers();
-    const all = Buffer.concat([first, kept, reply, keyframe]);
-    expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+    await expectReceived(peer, [first, kept, reply, keyframe]);
   });
 
   it("merges a stream's messages for its players in one uncopied range of the shared buffer, kept until the merge flush", async () => {
@@ -440,10 +447,8 @@ describe('TickWriter with a media write interval', () => {
     );
     // The same bytes, not a copy per player (reused since, once the kernel took them).
     const [a, b] = sent.map((chunks) => chunks[1]!);
-    expect(b!.buffer).toBe(a!.buffer);
-    expect(b!.byteOffset).toBe(a!.byteOffset);
-    const expected = Buffer.concat(wire);
-    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+    expectSameRange(a!, b!);
+    for (const { peer } of pairs) await expectReceived(peer, wire);
   });
 
   it("keeps each merging stream's messages in a run of its own, so streams that merge at once leave uncopied", async () => {
@@ -474,17 +479,9 @@ describe('TickWriter with a media write interval', () => {
       const [first, second, third] = wire[Math.floor(s / 2)]!;
       expect(chunks.map((c) => c.length)).toEqual([first!.length, second!.length + third!.length]);
     }
-    for (const [a, b] of [
-      [sent[0]![1]!, sent[1]![1]!],
-      [sent[2]![1]!, sent[3]![1]!],
-    ]) {
-      expect(b!.buffer).toBe(a!.buffer);
-      expect(b!.byteOffset).toBe(a!.byteOffset);
-    }
-    for (const [i, { peer }] of pairs.entries()) {
-      const expected = Buffer.concat(wire[Math.floor(i / 2)]!);
-      expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
-    }
+    expectSameRange(sent[0]![1]!, sent[1]![1]!);
+    expectSameRange(sent[2]![1]!, sent[3]![1]!);
+    for (const [i, { peer }] of pairs.entries()) await expectReceived(peer, wire[Math.floor(i / 2)]!);
   });
 
   it('flushes each player at its own deadline, and keeps a shared run until the last player holding it has flushed', async () => {
@@ -519,8 +516,7 @@ describe('TickWriter with a media write interval', () => {
     vi.advanceTimersByTime(1);
     expect(sentB!.length).toBe(2);
     // b sent its range of the same run, uncopied.
-    expect(sentB![1]!.buffer).toBe(run);
-    expect(sentB![1]!.byteOffset).toBe(sentA![1]!.byteOffset);
+    expectSameRange(sentA![1]!, sentB![1]!);
     expect(sentB![1]).toEqual(wire[1]);
     // a flushes at its own deadline (30 ms after its last flush); then nothing holds the run, and it goes back to the pool.
     vi.advanceTimersByTime(15);
@@ -528,10 +524,8 @@ describe('TickWriter with a media write interval', () => {
     expect(sentA![2]).toEqual(wire[2]);
     expect(tick.takeBatch(run.byteLength).buffer).toBe(run);
     vi.useRealTimers();
-    const expectedA = Buffer.concat([wire[0]!, wire[1]!, wire[2]!]);
-    const expectedB = Buffer.concat([wire[0]!, wire[1]!]);
-    expect((await readAll(pairs[0]!.peer, expectedA.length)).equals(expectedA)).toBe(true);
-    expect((await readAll(pairs[1]!.peer, expectedB.length)).equals(expectedB)).toBe(true);
+    await expectReceived(pairs[0]!.peer, wire);
+    await expectReceived(pairs[1]!.peer, wire.slice(0, 2));
   });
   it("keeps a merging stream's next frames in its own run, so a small frame and a larger one after it wait in one range", async () => {
     const pairs = await Promise.all([socketPair(), socketPair()]);
@@ -553,10 +547,8 @@ describe('TickWriter with a media write interval', () => {
     expect(sent.map((chunks) => chunks.map((c) => c.length))).toEqual(Array(2).fill([wire[0]!.length, wire[1]!.length + wire[2]!.length]));
     // One range of one run for both players, not a copy of the audio frame and the video frame into a batch each.
     const [a, b] = sent.map((chunks) => chunks[1]!);
-    expect(b!.buffer).toBe(a!.buffer);
-    expect(b!.byteOffset).toBe(a!.byteOffset);
-    const expected = Buffer.concat(wire);
-    for (const { peer } of pairs) expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
+    expectSameRange(a!, b!);
+    for (const { peer } of pairs) await expectReceived(peer, wire);
   });
 
   it('merges only media that at least the minimum of writers send, and writes a smaller fan-out at the end of its tick', async () => {
@@ -582,8 +574,7 @@ describe('TickWriter with a media write interval', () => {
     vi.advanceTimersByTime(1);
     for (const sent of [sentA, sentB]) expect(sent).toEqual([wire[0]!.length, wire[1]!.length + wire[2]!.length]);
     vi.useRealTimers();
-    const all = Buffer.concat(wire);
-    for (const { peer } of pairs) expect((await readAll(peer, all.length)).equals(all)).toBe(true);
+    for (const { peer } of pairs) await expectReceived(peer, wire);
   });
 
   it("counts a stream's players whatever their framing, and serializes each framing's message once while they take turns", async () => {
@@ -615,16 +606,8 @@ describe('TickWriter with a media write interval', () => {
       expect(chunks.map((c) => c.length)).toEqual([first!.length, second!.length + third!.length]);
     }
     // Each framing's range once, the same bytes for both its players.
-    for (const [a, b] of [
-      [sent[0]![1]!, sent[2]![1]!],
-      [sent[1]![1]!, sent[3]![1]!],
-    ]) {
-      expect(b!.buffer).toBe(a!.buffer);
-      expect(b!.byteOffset).toBe(a!.byteOffset);
-    }
-    for (const [p, { peer }] of pairs.entries()) {
-      const expected = Buffer.concat(wire[p]!);
-      expect((await readAll(peer, expected.length)).equals(expected)).toBe(true);
-    }
+    expectSameRange(sent[0]![1]!, sent[2]![1]!);
+    expectSameRange(sent[1]![1]!, sent[3]![1]!);
+    for (const [p, { peer }] of pairs.entries()) await expectReceived(peer, wire[p]!);
   });
 });
