@@ -4,6 +4,7 @@
 // path or a method they do not serve gets the same JSON body. A real HTTP
 // server on a loopback port, a real prom-client registry whose collector
 // fails as a broken one would, and pino writing to memory.
+import { get as httpsGet } from 'node:https';
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -27,8 +28,8 @@ afterEach(async () => {
   endpoints = undefined;
 });
 
-/** Endpoints on two loopback ports, their registry failing while `failure()` says why; the lines they log. */
-async function serve(failure: () => string | undefined) {
+/** Endpoints on two loopback ports (or as `args` say), their registry failing while `failure()` says why; the lines they log. */
+async function serve(failure: () => string | undefined, args = ['--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.2:0']) {
   const registry = new Registry();
   new Gauge({
     name: 'rtmpd_operator_test_gauge',
@@ -47,9 +48,21 @@ async function serve(failure: () => string | undefined) {
       done();
     },
   });
-  const { flags } = parseFlags(['--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.2:0'], {});
-  endpoints = await serveEndpoints({ flags, kubeConfig: new KubeConfig(), registry, notReady: () => undefined, log: pino(sink) });
+  const { flags } = parseFlags(args, {});
+  endpoints = await serveEndpoints({ flags, kubeConfig: unreachableCluster(), registry, notReady: () => undefined, log: pino(sink) });
   return { metrics: `http://${endpoints.metricsAddress}`, health: `http://${endpoints.healthAddress}`, lines };
+}
+
+/** A kubeconfig whose API server nothing here asks (token authentication makes its clients at start). */
+function unreachableCluster(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'none', server: 'https://127.0.0.1:1' }],
+    users: [{ name: 'none' }],
+    contexts: [{ name: 'none', cluster: 'none', user: 'none' }],
+    currentContext: 'none',
+  });
+  return kc;
 }
 
 const errors = (lines: LogLine[]) => lines.filter((l) => l.level === 50);
@@ -122,5 +135,32 @@ describe('the endpoints, what they do not serve', () => {
     const head = await fetch(`${health}/healthz`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
+  });
+});
+
+describe('the endpoints on their TLS port (--metrics-auth=kubernetes)', () => {
+  /** GET over TLS, trusting the self-signed certificate. */
+  const getOverTls = (url: string) =>
+    new Promise<{ status?: number; body: string }>((resolve, reject) =>
+      httpsGet(url, { rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString())).on('end', () => resolve({ status: res.statusCode, body }));
+      }).on('error', reject),
+    );
+
+  it('answers a plain HTTP request with a JSON 400, as Go servers do, and TLS clients as before', async () => {
+    const { metrics } = await serve(
+      () => undefined,
+      ['--metrics-auth=kubernetes', '--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.1:0'],
+    );
+    for (const path of ['/healthz', '/metrics']) {
+      const res = await fetch(`${metrics}${path}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('tls_required');
+      expect(error.message).toMatch(/^Client sent an HTTP request to an HTTPS server/);
+    }
+    expect(await getOverTls(`${metrics.replace('http:', 'https:')}/healthz`)).toEqual({ status: 200, body: 'ok' });
   });
 });

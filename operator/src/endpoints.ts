@@ -4,7 +4,7 @@
 // server), on one port or two.
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -83,6 +83,49 @@ function failureLog(log: Logger) {
   };
 }
 
+/** The first byte a TLS client sends: the content type of a handshake record (RFC 8446, 5.1). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+/** How long a connection may stay silent before its first byte, or after the 400: a TLS client sends its ClientHello at once. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+
+/** Go's answer to plain HTTP on a TLS port, as 400 with the operator's error body; the connection closes after it. */
+const plainHttpAnswer = (() => {
+  const body = JSON.stringify({
+    error: {
+      code: 'tls_required',
+      message: 'Client sent an HTTP request to an HTTPS server: with --metrics-auth=kubernetes this port speaks TLS; ask https://',
+    },
+  });
+  return `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+})();
+
+/**
+ * Answers a client that speaks plain HTTP to `server`'s TLS port (a scrape
+ * configured with http://) with 400, as Go's servers do, where Node's TLS
+ * server closes the connection without a word and the client reports only an
+ * empty reply. The first byte tells them apart: a TLS client's starts a
+ * handshake record, and its connection goes on to the TLS server's own
+ * listener with that byte put back.
+ */
+function answerPlainHttp(server: HttpsServer): void {
+  const handshake = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const dropped = () => socket.destroy();
+    socket.on('error', dropped).setTimeout(FIRST_BYTE_TIMEOUT_MS, dropped);
+    socket.once('data', (first: Buffer) => {
+      if (first[0] === TLS_HANDSHAKE_RECORD) {
+        socket.pause().unshift(first);
+        socket.off('error', dropped).setTimeout(0).off('timeout', dropped);
+        for (const listener of handshake) listener.call(server, socket);
+        return;
+      }
+      // The rest of the request is read and dropped, so the client gets the answer and a close, not a reset.
+      socket.end(plainHttpAnswer).resume();
+    });
+  });
+}
+
 /** A port the operator cannot listen on (or serve TLS on); the message names the flag that set it. */
 export class ListenError extends Error {
   override name = 'ListenError';
@@ -158,6 +201,7 @@ export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady
     };
     if (!secure || !tls) return createServer(serve);
     const server = createHttpsServer(tls, serve);
+    answerPlainHttp(server);
     secureServers.push(server);
     return server;
   };

@@ -29,7 +29,7 @@ export const flagsSchema = z.object({
     .enum(['none', 'kubernetes'])
     .default('none')
     .describe(
-      'kubernetes: /metrics is served over HTTPS and needs a bearer token the API server accepts (TokenReview) of a user allowed get on the non-resource URL /metrics (SubjectAccessReview); 401/403 otherwise',
+      'kubernetes: /metrics is served over HTTPS and needs a bearer token the API server accepts (TokenReview) of a user allowed get on the non-resource URL /metrics (SubjectAccessReview); 401/403 otherwise; a plain HTTP request to the port gets 400 tls_required, as from a Go server',
     ),
   metricsCertDir: z
     .string()
