@@ -21,6 +21,11 @@ describe('the RtmpServer CRD', () => {
       'tls.rtmpsPort and tls.httpsPort must differ',
     ],
     ['a trusted proxy that is no address', { rtmpd: { httpForwardedFrom: ['proxy.example'] } }, 'spec.rtmpd.httpForwardedFrom[0]'],
+    [
+      "the health port's heartbeat threshold with liveness on the HTTP port",
+      { probes: { liveness: { port: 'http' } }, rtmpd: { healthMaxHeartbeatAgeSeconds: 60 } },
+      "spec.rtmpd.healthMaxHeartbeatAgeSeconds is the threshold of the health port's thread",
+    ],
   ])('refuses %s', async (_what, spec, message) => {
     const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(rtmpServer(ns, 'bad', spec)), allowFailure: true });
     expect(r.code).not.toBe(0);
@@ -33,6 +38,19 @@ describe('the RtmpServer CRD', () => {
       rtmpd: { httpForwardedFrom: ['10.0.0.0/8'] },
     };
     const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(rtmpServer(ns, 'good', spec)), allowFailure: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('the RtmpServer CRD with the liveness probe on the HTTP port', () => {
+  // the pods then do not open spec.ports.health (8081 by default), so other ports may take its number
+  it.each([
+    ['the HTTP port', { ports: { http: 8081 } }],
+    ['the RTMPS port', { tls: { secretName: 'edge-tls', rtmpsPort: 8081 } }],
+  ])('lets %s have the health port', async (_what, spec) => {
+    const input = JSON.stringify(rtmpServer(ns, 'http-liveness', { ...spec, probes: { liveness: { port: 'http' } } }));
+    const r = await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], { input, allowFailure: true });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

@@ -1,7 +1,8 @@
 // Day two on the real API server: what a platform engineer does to a running
 // RtmpServer after the first apply. Objects a previous operator version
-// applied, scaling to zero and back, ports changed and removed, a claim that
-// cannot grow, and two RtmpServers whose children's names collide.
+// applied, scaling to zero and back, ports changed and removed, the liveness
+// probe moved off its thread's port and back, a claim that cannot grow, and
+// two RtmpServers whose children's names collide.
 import { describe, expect, it } from 'vitest';
 import { eventually, kubectl, kubectlJson } from '../../e2e/cluster/kube.ts';
 import { apply, boundVolume, condition, get, manualStorage, operatorSuite, rtmpServer, waitCondition, waitReady } from './harness.ts';
@@ -100,6 +101,24 @@ describe('day two', () => {
     expect(
       sts.spec.template.spec.containers[0].ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`),
     ).toEqual(['rtmp:1940', 'http:8082', 'health:8081']); // the Services' ports, and the liveness probe's
+    await waitReady(ns, 'upgraded');
+  });
+
+  it('moves the liveness probe to the HTTP port and back: the health port and --health-bind leave the pods, then return', async () => {
+    const rtmpd = async () => (await get('statefulset', ns, 'upgraded'))!.spec.template.spec.containers[0];
+    const podPorts = async () => (await rtmpd()).ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`);
+    await merge('upgraded', { spec: { probes: { liveness: { port: 'http' } } } });
+    await eventually('the pods without the health port', async () =>
+      (await podPorts()).join() === 'rtmp:1940,http:8082' ? true : undefined,
+    );
+    const c = await rtmpd();
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http', scheme: 'HTTP' });
+    expect(c.args.filter((a: string) => a.startsWith('--health-bind'))).toEqual([]);
+    await merge('upgraded', { spec: { probes: null } });
+    await eventually('the health port back', async () =>
+      (await podPorts()).join() === 'rtmp:1940,http:8082,health:8081' ? true : undefined,
+    );
+    expect((await rtmpd()).args).toContain('--health-bind=0.0.0.0:8081');
     await waitReady(ns, 'upgraded');
   });
 

@@ -304,25 +304,34 @@ export const securityContext = z
   })
   .describe('container security context (core/v1 SecurityContext); merged over the restricted defaults');
 
-const probeTiming = (what: string) =>
-  z
-    .object({
-      initialDelaySeconds: z.int().min(0).max(3600).optional().describe('seconds before the first probe'),
-      periodSeconds: z.int().min(1).max(3600).optional().describe('seconds between probes'),
-      timeoutSeconds: z.int().min(1).max(3600).optional().describe('seconds a probe may take'),
-      failureThreshold: z.int().min(1).max(1000).optional().describe('failures in a row that count'),
-    })
-    .describe(what);
+const probeTimings = {
+  initialDelaySeconds: z.int().min(0).max(3600).optional().describe('seconds before the first probe'),
+  periodSeconds: z.int().min(1).max(3600).optional().describe('seconds between probes'),
+  timeoutSeconds: z.int().min(1).max(3600).optional().describe('seconds a probe may take'),
+  failureThreshold: z.int().min(1).max(1000).optional().describe('failures in a row that count'),
+};
+const probeTiming = (what: string) => z.object(probeTimings).describe(what);
 
 export const probes = z
   .object({
     startup: probeTiming('startup probe (GET /health) timings: other probes wait until it succeeds').optional(),
-    liveness: probeTiming('liveness probe (GET /health) timings: failing restarts the container').optional(),
+    liveness: z
+      .object({
+        ...probeTimings,
+        port: z
+          .enum(['health', 'http'])
+          .default('health')
+          .describe(
+            "the port that answers: health (spec.ports.health, rtmpd's --health-bind) answers from a thread of its own, so a pod whose event loop is busy for seconds (a join storm) stays alive, for about 7 MiB of RSS per pod; http answers in the event loop that serves the clients, without that thread and its port, and a busy loop can answer late enough to restart the pod",
+          ),
+      })
+      .describe('liveness probe (GET /health): the port that answers it, and its timings; failing restarts the container')
+      .optional(),
     readiness: probeTiming(
       'readiness probe (GET /ready, 503 once rtmpd drains) timings: failing takes the pod out of the Service',
     ).optional(),
   })
-  .describe('probe timings, each merged over the defaults');
+  .describe('probe timings, each merged over the defaults, and the port the liveness probe asks');
 
 /** A DNS-1123 subdomain, e.g. a PersistentVolumeClaim name. */
 export const objectName = (description: string) =>

@@ -391,6 +391,23 @@ const contradictions: CelRule[] = [
   },
 ];
 
+/** Whether the pods go without spec.ports.health: the liveness probe asks it unless spec.probes.liveness.port is http. */
+const livenessOnHttpPort = "(has(self.probes) && has(self.probes.liveness) && self.probes.liveness.port == 'http')";
+const livenessRules: CelRule[] = [
+  {
+    // has(): the API server also checks the rules against spec's default, {}, where the defaults below it are not filled in.
+    rule: `${livenessOnHttpPort} || !has(self.ports) || (self.ports.health != self.ports.rtmp && self.ports.health != self.ports.http)`,
+    message: 'ports.health must differ from ports.rtmp and ports.http',
+    fieldPath: '.ports.health',
+  },
+  {
+    rule: `!${livenessOnHttpPort} || !has(self.rtmpd) || !has(self.rtmpd.healthMaxHeartbeatAgeSeconds)`,
+    message:
+      "spec.rtmpd.healthMaxHeartbeatAgeSeconds is the threshold of the health port's thread, which a liveness probe on the http port (spec.probes.liveness.port) does without: remove one of them",
+    fieldPath: '.rtmpd.healthMaxHeartbeatAgeSeconds',
+  },
+];
+
 /** What the operator gives the rtmpd container when spec.resources is unset: requested, so it is not BestEffort. */
 export const defaultResources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '2Gi' } } as const;
 
@@ -493,19 +510,11 @@ export const specSchema = z
         health: port
           .default(8081)
           .describe(
-            "liveness port: the kubelet's probe of GET /health, answered off rtmpd's main event loop (rtmpd's --health-bind; container only, no Service)",
+            "liveness port: the kubelet's probe of GET /health, answered off rtmpd's main event loop (rtmpd's --health-bind; container only, no Service); unused, and not opened, when spec.probes.liveness.port is http",
           ),
       })
       .prefault({})
-      .meta(
-        cel(
-          { rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' },
-          {
-            rule: '!has(self.health) || ((!has(self.rtmp) || self.rtmp != self.health) && (!has(self.http) || self.http != self.health))',
-            message: 'ports.health must differ from ports.rtmp and ports.http',
-          },
-        ),
-      )
+      .meta(cel({ rule: '!has(self.rtmp) || !has(self.http) || self.rtmp != self.http', message: 'ports.rtmp and ports.http must differ' }))
       .describe('ports rtmpd listens on'),
     service: z
       .object({
@@ -711,10 +720,12 @@ export const specSchema = z
     cel(
       {
         // ports and tls.*Port carry defaults, so the API server has them all by the time this runs.
-        rule: '!has(self.tls) || [self.ports.rtmp, self.ports.http, self.ports.health].all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))',
-        message: 'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp, ports.http and ports.health',
+        rule: `!has(self.tls) || ([self.ports.rtmp, self.ports.http] + (${livenessOnHttpPort} ? [] : [self.ports.health])).all(p, p != self.tls.rtmpsPort && (!self.tls.https || p != self.tls.httpsPort))`,
+        message:
+          'tls.rtmpsPort and tls.httpsPort must differ from ports.rtmp, ports.http and ports.health (when the liveness probe uses it)',
         fieldPath: '.tls',
       },
+      ...livenessRules,
       ...contradictions,
     ),
   )

@@ -331,6 +331,16 @@ describe('desired state', () => {
       expect(svc.spec.ports.map((p: { name: string }) => p.name)).toEqual(['rtmp', 'http']);
   });
 
+  it('asks /health on the HTTP port for liveness when spec.probes.liveness.port is http: no --health-bind, no health port', () => {
+    // a health port below 1024 would need the unprivileged-port sysctl if rtmpd still opened it
+    const d = desired(server({ ports: { health: 81 }, probes: { liveness: { port: 'http', failureThreshold: 10 } } }));
+    const c = container(d);
+    expect(c.livenessProbe).toEqual({ httpGet: { path: '/health', port: 'http' }, ...defaultProbes.liveness, failureThreshold: 10 });
+    expect(c.ports.map((p: { name: string }) => p.name)).toEqual(['rtmp', 'http']);
+    expect(c.args.filter((a: string) => a.startsWith('--health'))).toEqual([]);
+    expect((d.statefulSet as Obj).spec.template.spec.securityContext.sysctls).toBeUndefined();
+  });
+
   it('autoscales the RtmpServer itself on live publishers per pod, only when spec.autoscaling is set', () => {
     expect(desired(server({ replicas: 3 })).horizontalPodAutoscaler).toBeUndefined();
     const d = desired(server({ replicas: 2, autoscaling: { maxReplicas: 8, targetPublishersPerPod: 50 } }));

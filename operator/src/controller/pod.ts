@@ -6,7 +6,7 @@ import { defaultResources, type RtmpServer, type RtmpServerSpec } from '../api/r
 import { fleetEnv } from './fleet.ts';
 import { labels, selectorLabels } from './manifest.ts';
 import { childNames } from './names.ts';
-import { mountPaths, referencedSecrets, restartChecksum, rtmpdArgs, secretPath } from './rtmpd-config.ts';
+import { livenessPort, mountPaths, referencedSecrets, restartChecksum, rtmpdArgs, secretPath } from './rtmpd-config.ts';
 import { storageVolumes } from './storage.ts';
 
 /** On the pod template: restartChecksum() of the config file, so only a change rtmpd cannot take live rolls the pods. */
@@ -32,11 +32,11 @@ export const restrictedSecurityContext = {
 } as const;
 
 /**
- * Probe timings for a media server. Liveness asks the health port, which
- * answers off the main event loop: a loop busy for seconds (a join storm, a
- * burst of snapshot decodes) is alive, one stuck past rtmpd's
- * --health-max-heartbeat-age-seconds (30) is not, and three failures 10 s
- * apart restart it. Readiness and startup ask the HTTP port, in the main loop:
+ * Probe timings for a media server. Liveness asks the health port (unless
+ * spec.probes.liveness.port is http), which answers off the main event loop:
+ * a loop busy for seconds (a join storm, a burst of snapshot decodes) is
+ * alive, one stuck past rtmpd's --health-max-heartbeat-age-seconds (30) is
+ * not, and three failures 10 s apart restart it. Readiness and startup ask the HTTP port, in the main loop:
  * a saturated pod may stop taking new clients for a moment, and startup
  * passes once the port that serves clients answers.
  */
@@ -82,8 +82,11 @@ export function containerPorts(spec: RtmpServerSpec): { name: 'rtmp' | 'http' | 
   ];
 }
 
-/** The ports rtmpd listens on in the pod: the Services', and the liveness port only the kubelet asks. */
-const podPorts = (spec: RtmpServerSpec) => [...containerPorts(spec), { name: 'health', port: spec.ports.health }];
+/** The ports rtmpd listens on in the pod: the Services', and the liveness port only the kubelet asks, when it asks that one. */
+const podPorts = (spec: RtmpServerSpec) => [
+  ...containerPorts(spec),
+  ...(livenessPort(spec) === 'health' ? [{ name: 'health', port: spec.ports.health }] : []),
+];
 
 /**
  * rtmpd runs as a user without privileges; a port below 1024 (RTMPS on 443)
@@ -120,11 +123,12 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
     );
   }
   // /ready answers 503 once rtmpd drains (SIGTERM); /health only says the process works (see defaultProbes).
-  const probe = (kind: keyof typeof defaultProbes) => ({
-    httpGet: kind === 'readiness' ? { path: '/ready', port: 'http' } : { path: '/health', port: kind === 'liveness' ? 'health' : 'http' },
-    ...defaultProbes[kind],
-    ...spec.probes?.[kind],
-  });
+  const { port: _livenessPort, ...livenessTimings } = spec.probes?.liveness ?? {};
+  const probes = {
+    startupProbe: { httpGet: { path: '/health', port: 'http' }, ...defaultProbes.startup, ...spec.probes?.startup },
+    livenessProbe: { httpGet: { path: '/health', port: livenessPort(spec) }, ...defaultProbes.liveness, ...livenessTimings },
+    readinessProbe: { httpGet: { path: '/ready', port: 'http' }, ...defaultProbes.readiness, ...spec.probes?.readiness },
+  };
   // Replicas spread over nodes unless the user placed them otherwise. Also
   // with one replica, so that scaling does not change the template (and roll the pod).
   const spread =
@@ -169,9 +173,7 @@ export function podTemplate(server: RtmpServer, config: Partial<Config>, default
           args: rtmpdArgs(config),
           ports: podPorts(spec).map(({ name, port }) => ({ name, containerPort: port, protocol: 'TCP' })),
           env,
-          startupProbe: probe('startup'),
-          livenessProbe: probe('liveness'),
-          readinessProbe: probe('readiness'),
+          ...probes,
           lifecycle: { preStop: { sleep: { seconds: preStopSleepSeconds } } },
           // rtmpd writes the cause of a fatal exit (a bad flag, a Secret key it cannot read) to the termination
           // message file, which the status's CrashLoopBackOff cause quotes; a process that could not write it

@@ -32,7 +32,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
   const config: Partial<Config> = {
     rtmpBind: `0.0.0.0:${spec.ports.rtmp}`,
     httpBind: `0.0.0.0:${spec.ports.http}`,
-    healthBind: `0.0.0.0:${spec.ports.health}`,
+    ...(livenessPort(spec) === 'health' ? { healthBind: `0.0.0.0:${spec.ports.health}` } : {}),
     storageDir: mountPaths.recordings,
     keyframeDir: mountPaths.keyframes,
     logLevel: spec.logLevel,
@@ -68,6 +68,9 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
   }
   return config;
 }
+
+/** The container port the liveness probe asks: health, served by rtmpd's --health-bind thread (the default), or http. */
+export const livenessPort = (spec: Pick<RtmpServerSpec, 'probes'>) => spec.probes?.liveness?.port ?? 'health';
 
 // ---- authorization -------------------------------------------------------------
 
