@@ -5,11 +5,12 @@ import { FLV_TAG_TYPE } from '../flv/media-kind.ts';
 import { FLV_FILE_HEADER } from '../flv/mux.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { invalidStreamName, RESERVED_APPS, streamId } from '../hub/names.ts';
+import type { JoinBurst } from '../hub/join-burst.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { CloseReason, Subscriber } from '../hub/subscriber.ts';
 import type { SocketIo } from '../rtmp/io/socket-io.ts';
-import { FLV_FRAMING, type Framing, type SharedSource, type TickWriter } from '../rtmp/io/tick-writer.ts';
+import { FLV_FRAMING, type BurstMessage, type Framing, type SharedSource, type TickWriter } from '../rtmp/io/tick-writer.ts';
 import type { AdmissionLease } from '../rtmp/server/admission.ts';
 import { ApiError } from './errors.ts';
 import { noQuery } from './query.ts';
@@ -117,6 +118,15 @@ export function httpFlvRoute({ hub, playerIo, playWaitMs, authorizePlay }: HttpF
   return routerFor(HTTP_FLV_ROUTES, { play });
 }
 
+/** A packet as the FLV tag it is sent as. */
+const flvTagMessage = (packet: MediaPacket): BurstMessage => ({
+  csid: 0,
+  typeId: FLV_TAG_TYPE[packet.kind],
+  streamId: 0,
+  timestamp: packet.timestamp,
+  body: packet.body,
+});
+
 /**
  * One HTTP-FLV viewer (or another pod relaying the stream): a hub subscriber
  * whose tags go out as RTMP players' messages do, through a tick writer of
@@ -171,6 +181,12 @@ export class FlvResponse implements Subscriber {
     if (this.gone() || this.writer === undefined) return;
     const type = FLV_TAG_TYPE[packet.kind];
     this.writer.writeShared(packet, this.source!, 0, type, 0, packet.timestamp, packet.body, this.framing);
+  }
+
+  /** A joiner's metadata, config and GOP: serialized once for every player of the stream that joins before its next packet. */
+  writeBurst(burst: JoinBurst): void {
+    if (this.gone() || this.writer === undefined) return;
+    this.writer.writeSharedBurst(burst, this.source!, () => burst.packets.map(flvTagMessage));
   }
 
   close(reason: CloseReason): void {

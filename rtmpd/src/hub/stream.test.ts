@@ -4,6 +4,7 @@ import { MediaParseError } from '../codec/errors.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import { REPEATED_WARNING_INTERVAL_MS } from '../telemetry/interval-report.ts';
+import type { JoinBurst } from './join-burst.ts';
 import type { MediaPacket } from './packet.ts';
 import { Stream } from './stream.ts';
 
@@ -31,6 +32,19 @@ async function pooledTags() {
     t.body.copy(body);
     return { ...t, body };
   });
+}
+
+/** An HTTP-FLV player as the hub sees one: it takes a joiner's burst whole. */
+class BurstTaker extends FakeSubscriber {
+  readonly bursts: JoinBurst[] = [];
+
+  constructor() {
+    super('http-flv');
+  }
+
+  writeBurst(burst: JoinBurst): void {
+    this.bursts.push(burst);
+  }
 }
 
 const ownsItsMemory = (b: Buffer) => b.byteOffset === 0 && b.buffer.byteLength === b.length;
@@ -188,6 +202,33 @@ describe('Stream subscribers', () => {
     expect(late.writesBeforeBegin).toBe(0);
     expect(late.packets[0]!.sequenceHeader).toBe(true);
     expect(late.packets.length).toBeGreaterThan(2);
+  });
+
+  it('hand the players that join between two packets one burst, what a player without writeBurst is written, until the next packet replaces it', async () => {
+    const stream = await liveStream();
+    const bursts = [new BurstTaker(), new BurstTaker()];
+    for (const player of bursts) stream.subscribe(player, 0);
+    const plain = new FakeSubscriber('rtmp');
+    stream.subscribe(plain, 0);
+    const [first, second] = bursts.map((player) => player.bursts[0]!);
+    expect(second).toBe(first);
+    expect(first!.packets).toEqual(plain.packets);
+    expect(first!.packets.slice(0, 3).map((p) => [p.kind, p.sequenceHeader])).toEqual([
+      ['video', true],
+      ['audio', true],
+      ['video', false],
+    ]);
+    expect(first!.bodyBytes).toBe(plain.packets.reduce((sum, p) => sum + p.body.length, 0));
+    // Counted as what it is: each player's share of bytesOut is the burst's bodies.
+    expect(stream.bytesOut).toBe(3 * first!.bodyBytes);
+    expect(first!.replaced).toBe(false);
+    // An AAC frame.
+    stream.pushAudio(first!.packets.at(-1)!.timestamp + 1, Buffer.from([0xaf, 0x01, 0x21, 0x10]), 0);
+    expect(first!.replaced).toBe(true);
+    const late = new BurstTaker();
+    stream.subscribe(late, 0);
+    expect(late.bursts[0]).not.toBe(first);
+    expect(late.bursts[0]!.packets).toHaveLength(first!.packets.length + 1);
   });
 
   it('deliver every packet to a lossless subscriber however long its queue; a player skips to the next keyframe', async () => {

@@ -14,6 +14,7 @@ import {
 import { changesAudioFormat, describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
 import { IntervalReport } from '../telemetry/interval-report.ts';
 import { GopCache } from './gop-cache.ts';
+import { JoinBurst } from './join-burst.ts';
 import { streamId } from './names.ts';
 import { KeyframeCopy, MediaPacket, ownMemory, PacketFlag, packetFlags } from './packet.ts';
 import {
@@ -157,6 +158,8 @@ export class Stream {
   keyframeSeq = 0;
 
   private readonly gop: GopCache;
+  /** What joiners are sent, made at the first join since the stream's last packet. */
+  private joinBurst: JoinBurst | undefined = undefined;
   private readonly keyframeCopy = new KeyframeCopy();
   private readonly deliveries = new Map<Subscriber, Delivery>();
   private readonly counts = noSubscribers();
@@ -386,9 +389,43 @@ export class Stream {
     this.deliveries.set(subscriber, delivery);
     this.counts[subscriber.kind]++;
     subscriber.begin(this);
-    // The GOP goes out whole: its size is bounded by the cache, not by the player's queue.
-    for (const packet of this.gop.snapshot()) this.send(delivery, packet);
+    const burst = this.currentJoinBurst();
+    if (burst !== undefined) this.sendBurst(delivery, burst);
     gate?.allowBurst(subscriber.pendingBytes());
+  }
+
+  /**
+   * The burst a joiner gets now, undefined with no GOP cached; the same one
+   * until the stream's next packet, so its GOP is copied out of the cache
+   * once for all who join meanwhile.
+   */
+  private currentJoinBurst(): JoinBurst | undefined {
+    if (this.joinBurst !== undefined) return this.joinBurst;
+    const gop = this.gop.snapshot();
+    if (gop.length === 0) return undefined;
+    const { metadata, videoHeader, audioHeader } = this;
+    const start = gop[0]!.timestamp;
+    // onMetaData keeps its own time, as in send().
+    const config = [metadata, videoHeader?.at(start), audioHeader?.at(start)].filter((packet) => packet !== undefined);
+    this.joinBurst = new JoinBurst([...config, ...gop]);
+    return this.joinBurst;
+  }
+
+  /** The stream has a new packet (or ended): joiners from now on get a new burst. */
+  private replaceJoinBurst(): void {
+    if (this.joinBurst === undefined) return;
+    this.joinBurst.replaced = true;
+    this.joinBurst = undefined;
+  }
+
+  /** Writes a joiner's burst, which holds the config it was held: the GOP goes out whole, bounded by the cache, not by the player's queue. */
+  private sendBurst(delivery: Delivery, burst: JoinBurst): void {
+    const { subscriber, gate } = delivery;
+    delivery.held = undefined;
+    if (subscriber.writeBurst !== undefined) subscriber.writeBurst(burst);
+    else for (const packet of burst.packets) subscriber.write(packet);
+    if (gate !== undefined) gate.queued += burst.bodyBytes;
+    this.bytesOutByKind[delivery.kindIndex]! += burst.bodyBytes;
   }
 
   unsubscribe(subscriber: Subscriber): void {
@@ -421,6 +458,7 @@ export class Stream {
     if (this.ended) return;
     this.ended = true;
     this.gop.clear();
+    this.replaceJoinBurst();
     const subscribers = [...this.deliveries.keys()];
     this.deliveries.clear();
     for (const kind of SUBSCRIBER_KINDS) this.counts[kind] = 0;
@@ -438,6 +476,7 @@ export class Stream {
 
   /** `owned`: the body is a copy the stream keeps, which the GOP cache may share. */
   private push(packet: MediaPacket, owned = false): void {
+    this.replaceJoinBurst();
     if (this.gop.add(packet, owned)) this.stats.gopOverflows++;
     if (this.deliveries.size === 0) return;
     for (const delivery of this.deliveries.values()) this.deliver(delivery, packet);

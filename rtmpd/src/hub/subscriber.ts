@@ -1,3 +1,4 @@
+import type { JoinBurst } from './join-burst.ts';
 import type { MediaPacket } from './packet.ts';
 import type { Stream } from './stream.ts';
 
@@ -56,6 +57,13 @@ export interface Subscriber {
   /** Bytes accepted by write() that the socket or file has not yet taken. */
   pendingBytes(): number;
   write(packet: MediaPacket): void;
+  /**
+   * Writes a joiner's burst (after begin): the same object for every
+   * subscriber that joins until the stream's next packet, so one that can
+   * share bytes serializes it once for all of them. Without it, the burst's
+   * packets are written one by one.
+   */
+  writeBurst?(burst: JoinBurst): void;
   /** The stream ended, or the hub gave up on this subscriber. */
   close(reason: CloseReason): void;
 }

@@ -257,6 +257,46 @@ describe('TickWriter', () => {
     expect(sent[0]![1]!.buffer).toBe(a!.buffer);
   });
 
+  it('serializes a burst once for the writers that join in ticks of their own, sends it uncopied, and reuses its buffer once it is replaced', async () => {
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
+    const tick = new WriteTick(40, 1);
+    const writers = pairs.map(({ socket }) => new TickWriter(socket, tick));
+    const sent = pairs.map(({ socket }) => recordChunks(socket));
+    const bodies = [part(11, 40), part(12, 30_000), part(13, 900)];
+    const burstOf = (timestamp: number) =>
+      vi.fn(() => bodies.map((body, i) => ({ csid: 0, typeId: 9, streamId: 0, timestamp: timestamp + i, body })));
+    const chunked = (timestamp: number) =>
+      Buffer.concat(
+        bodies.map((body, i) => {
+          const tag = flvTag('video', timestamp + i, body);
+          return Buffer.concat([Buffer.from(`${tag.length.toString(16)}\r\n`), tag, Buffer.from('\r\n')]);
+        }),
+      );
+    const key = { replaced: false };
+    const messages = burstOf(100);
+    // Each player joins in a read of its own (its request), as HTTP-FLV players do.
+    for (const w of writers)
+      tick.handleRead({ receive: () => w.writeSharedBurst(key, w.sourceOf(stream, FLV_FRAMING.httpChunk), messages) }, Buffer.alloc(0));
+    expect(messages).toHaveBeenCalledTimes(1);
+    const [a, b, c] = sent.map((chunks) => chunks[0]!);
+    expect(sent.map((chunks) => chunks.length)).toEqual([1, 1, 1]);
+    expect(a!.equals(chunked(100))).toBe(true);
+    for (const other of [b!, c!]) expectSameRange(a!, other);
+    for (const { peer } of pairs) await expectReceived(peer, [chunked(100)]);
+    // Replaced (the stream had a packet): the next joiner's burst is serialized anew, into the buffer the old one gave back.
+    key.replaced = true;
+    tick.handleRead({ receive: () => {} }, Buffer.alloc(0));
+    const next = burstOf(200);
+    const w = writers[0]!;
+    tick.handleRead(
+      { receive: () => w.writeSharedBurst({ replaced: false }, w.sourceOf(stream, FLV_FRAMING.httpChunk), next) },
+      Buffer.alloc(0),
+    );
+    expect(next).toHaveBeenCalledTimes(1);
+    expect(sent[0]![1]!.equals(chunked(200))).toBe(true);
+    expect(sent[0]![1]!.buffer).toBe(a!.buffer);
+  });
+
   it('sends shared messages that follow one another in a tick (a frame and its audio) as one uncopied range', async () => {
     const pairs = await Promise.all([socketPair(), socketPair()]);
     const tick = new WriteTick();

@@ -152,6 +152,9 @@ class SharedRun {
 export class SharedSource {
   readonly framing: Framing;
   run: SharedRun | undefined = undefined;
+  /** The last burst its writers were sent (writeSharedBurst) and its run, which this source holds a reference to until the burst is replaced. */
+  burstKey: BurstKey | undefined = undefined;
+  burst: SharedRun | undefined = undefined;
   /** The run's generation when this source started it: another means the object holds another run now. */
   generation = 0;
   /** The tick sequence number of its last shared packet, whose writers say whether it merges. */
@@ -160,6 +163,21 @@ export class SharedSource {
   constructor(framing: Framing) {
     this.framing = framing;
   }
+}
+
+/** What a burst of messages (TickWriter.writeSharedBurst) is known by: the same object for every writer that sends it. */
+export interface BurstKey {
+  /** Outdated: no writer will be sent it again, so its bytes may go once the writers that were have sent them. */
+  readonly replaced: boolean;
+}
+
+/** A message of a burst, as writeShared takes one. */
+export interface BurstMessage {
+  csid: number;
+  typeId: number;
+  streamId: number;
+  timestamp: number;
+  body: Buffer;
 }
 
 /**
@@ -237,6 +255,8 @@ export class WriteTick {
   /** The packet's forms serialized so far, the first `formCount`; reused for the next packet. */
   private readonly forms = Array.from({ length: MAX_FORMS }, () => new SharedMessage());
   private formCount = 0;
+  /** Sources that hold a burst's run, let go of once the burst is replaced. */
+  private readonly bursts: SharedSource[] = [];
   /** Each source's (a stream's) run state per framing, made at its first player in that framing. */
   private readonly sources = new WeakMap<object, SharedSource[]>();
   /** Writers merging media, each until its own deadline; undefined without a write interval. */
@@ -261,6 +281,7 @@ export class WriteTick {
     this.dirtyCount = 0;
     this.forgetPacket();
     this.dropRuns(merges !== undefined && merges.waiting > 0);
+    this.dropReplacedBursts();
   };
 
   constructor(mediaWriteIntervalMs = 0, mergeMinWriters = 1) {
@@ -386,6 +407,40 @@ export class WriteTick {
     form.seq = this.seq;
     source.lastSeq = this.seq;
     return form;
+  }
+
+  /**
+   * The run that holds the burst `key` serialized in `source`'s framing,
+   * made at its first writer and shared by the others: a join storm's
+   * players are each sent the same GOP, and serialized per player it was
+   * copied per player. The source holds it until the burst is replaced.
+   */
+  sharedBurst(key: BurstKey, source: SharedSource, messages: () => readonly BurstMessage[]): SharedRun {
+    if (source.burstKey === key) return source.burst!;
+    const list = messages();
+    const { framing } = source;
+    let length = 0;
+    for (const m of list) length += framedLength(m.csid, m.timestamp, m.body.length, framing);
+    const run = this.startRun(length);
+    for (const m of list) run.used = writeFramed(run.buffer, run.used, m.csid, m.typeId, m.streamId, m.timestamp, m.body, framing);
+    if (source.burst === undefined) this.bursts.push(source);
+    else this.unref(source.burst);
+    source.burstKey = key;
+    source.burst = run;
+    return run;
+  }
+
+  /** Lets go of the runs of bursts that were replaced (writers sending them hold references of their own). */
+  private dropReplacedBursts(): void {
+    const bursts = this.bursts;
+    for (let i = bursts.length - 1; i >= 0; i--) {
+      const source = bursts[i]!;
+      if (!source.burstKey!.replaced) continue;
+      this.unref(source.burst!);
+      source.burst = undefined;
+      source.burstKey = undefined;
+      bursts.splice(i, 1);
+    }
   }
 
   /** The tick has ended: the next packet starts afresh, and no form refers to a run. */
@@ -607,23 +662,44 @@ export class TickWriter implements QueuedWriteOwner, MergingWriter {
     if (this.ended) return 0;
     const message = this.tick.sharedMessage(key, source, csid, typeId, streamId, timestamp, body, framing);
     this.sharedSeq = message.seq;
-    const length = message.end - message.start;
-    const run = message.run!;
-    if (this.lone === run && this.loneEnd === message.start) {
-      this.loneEnd = message.end;
+    return this.queueShared(message.run!, message.start, message.end);
+  }
+
+  /**
+   * Queues a burst of media messages that other connections are sent too (a
+   * joining player's GOP, `key` the same object for all of them): serialized
+   * once, in `source`'s framing, by `messages` at the first writer, and sent
+   * without a copy when it is all this writer sends in the tick. It leaves at
+   * the end of the tick, as a reply does: it is what the player waits for.
+   * Returns the bytes it takes on the wire (0 after end()).
+   */
+  writeSharedBurst(key: BurstKey, source: SharedSource, messages: () => readonly BurstMessage[]): number {
+    if (this.ended) return 0;
+    const run = this.tick.sharedBurst(key, source, messages);
+    const length = this.queueShared(run, 0, run.used);
+    this.urgent = true;
+    this.markDirty();
+    return length;
+  }
+
+  /** Queues [start, end) of a shared run: its range as it is while this tick sends nothing else, else copied into the batch. */
+  private queueShared(run: SharedRun, start: number, end: number): number {
+    const length = end - start;
+    if (this.lone === run && this.loneEnd === start) {
+      this.loneEnd = end;
       // A merging writer is flushed at its deadline unless this makes it due now.
       if (this.loneEnd - this.loneStart >= MAX_MERGED_BYTES) this.markDirty();
       return length;
     }
     if (this.batch !== undefined || this.lone !== undefined) {
       const pos = this.reserve(length, false);
-      if (pos >= 0) this.batch!.set(message.bytes, pos);
+      if (pos >= 0) this.batch!.set(run.range(start, end), pos);
       return length;
     }
     this.lone = run;
     run.refs++;
-    this.loneStart = message.start;
-    this.loneEnd = message.end;
+    this.loneStart = start;
+    this.loneEnd = end;
     this.markDirty();
     return length;
   }
