@@ -49,6 +49,13 @@ function listenOverflows(): number {
   return Number(values![names!.indexOf('ListenOverflows')]);
 }
 
+/** The video frames rtmpd has received from the stream's publisher (the API's `video_frames`). */
+async function publishedFrames(httpBase: string): Promise<number> {
+  const answer = await fetch(new URL('/api/v1/rtmp/streams', httpBase));
+  const { streams } = (await answer.json()) as { streams: { stream_id: string; video_frames: number }[] };
+  return streams.find((stream) => stream.stream_id === 'rtmp/live/storm')?.video_frames ?? 0;
+}
+
 const summary = (values: number[]) => {
   const samples = new Samples();
   for (const v of values) samples.push(v);
@@ -75,6 +82,7 @@ try {
   // Into the second GOP: a joiner gets a cached GOP of about half its length.
   await sleep(3000);
   const { hostname, port, pathname } = new URL(values.missing ? `${server.httpBase!}/missing.flv` : flvUrl);
+  const framesBefore = await publishedFrames(server.httpBase!);
   const loadBefore = loadavg()[0]!;
   const overflowsBefore = listenOverflows();
   const cpu = new CpuWindow(server.pid);
@@ -95,6 +103,8 @@ try {
   const rtmpdCpu = cpu.stop();
   const health = await prober.stop();
   const liveness = await livenessProber.stop();
+  const framesDuring = (await publishedFrames(server.httpBase!)) - framesBefore;
+  const framesWindowMs = performance.now() - started;
   const line = {
     at: new Date().toISOString(),
     bin: process.env.BENCH_RTMPD_BIN ?? 'rtmpd/bin/rtmpd.js',
@@ -115,6 +125,8 @@ try {
     livenessFailed: liveness.failed,
     /** The main loop's heartbeat age the liveness answers named: how long it went without a turn. */
     heartbeatAgeMaxMs: Math.max(0, ...liveness.heartbeatAgeMs),
+    /** Video frames rtmpd read from the publisher from the storm's start to its end (and the probes'), against the fixture's rate in real time. */
+    publisherVideoFrames: { received: framesDuring, expected: Math.floor((framesWindowMs / 1000) * spec.fps) },
     rtmpdCpuPercent: Math.round(rtmpdCpu.percent),
     load1: [+loadBefore.toFixed(1), +loadavg()[0]!.toFixed(1)],
   };
