@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, get } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,22 +63,69 @@ describe('the self-signed certificate of /metrics, long names', () => {
   });
 });
 
+/** A kubernetes.io/tls Secret mounted as the kubelet mounts it, and its updates. */
+interface MountedSecret {
+  /** Writes a version of the Secret in a directory of its own and points `..data` at it; returns that directory's name. */
+  put(pair: TlsPair): Promise<string>;
+  /** Points `..data` at a version, as the kubelet does: one rename changes both files at once. */
+  point(version: string): Promise<void>;
+}
+
+/** Lays out `pair` as the kubelet mounts a Secret: tls.crt and tls.key link into `..data`, which links to the version's directory. */
+async function mountSecret(dir: string, pair: TlsPair): Promise<MountedSecret> {
+  let versions = 0;
+  const secret: MountedSecret = {
+    async put({ cert, key }) {
+      const version = `..${++versions}`;
+      await mkdir(join(dir, version));
+      await writeFile(join(dir, version, 'tls.crt'), cert);
+      await writeFile(join(dir, version, 'tls.key'), key);
+      await secret.point(version);
+      return version;
+    },
+    async point(version) {
+      await symlink(version, join(dir, '..data_tmp'));
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    },
+  };
+  await secret.put(pair);
+  for (const name of ['tls.crt', 'tls.key']) await symlink(join('..data', name), join(dir, name));
+  return secret;
+}
+
+describe('reading the pair of a mounted Secret', () => {
+  it('reads the certificate and the key of one version while the kubelet renews the Secret again and again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'operator-metrics-tls-'));
+    const first = selfSignedTlsPair(['localhost']);
+    const renewed = selfSignedTlsPair(['localhost']);
+    const secret = await mountSecret(dir, first);
+    const versions = [await secret.put(renewed), '..1'];
+    let renewing = true;
+    const renewals = (async () => {
+      for (let n = 0; renewing; n++) await secret.point(versions[n % 2]!);
+    })();
+    try {
+      // Reads that a renewal falls between would pair one version's certificate with the other's key.
+      const mixed: TlsPair[] = [];
+      for (let reads = 0; reads < 1000; reads++) {
+        const pair = await readTlsPair(dir);
+        if ((pair.cert === first.cert) !== (pair.key === first.key)) mixed.push(pair);
+      }
+      expect(mixed).toHaveLength(0);
+    } finally {
+      renewing = false;
+      await renewals;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the certificate of a mounted Secret', () => {
   it('serves a renewed pair from its files without a restart, and keeps the last good one when the new pair is bad', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'operator-metrics-tls-'));
-    // As the kubelet updates a mounted Secret: each file replaced whole.
-    const put = async (pair: TlsPair) => {
-      for (const [name, text] of [
-        ['tls.crt', pair.cert],
-        ['tls.key', pair.key],
-      ] as const) {
-        await writeFile(join(dir, `.${name}.new`), text);
-        await rename(join(dir, `.${name}.new`), join(dir, name));
-      }
-    };
     const first = selfSignedTlsPair(['localhost', '127.0.0.1']);
     const renewed = selfSignedTlsPair(['localhost', '127.0.0.1']);
-    await put(first);
+    const secret = await mountSecret(dir, first);
     const lines: { msg: string; err?: string }[] = [];
     const log = pino(new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
     const server = createServer(await readTlsPair(dir), (_req, res) => res.end('ok'));
@@ -87,12 +134,12 @@ describe('the certificate of a mounted Secret', () => {
     try {
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
       expect(await fetchWith(url, first.cert)).toBe(200);
-      await put(renewed);
+      await secret.put(renewed);
       await expect.poll(() => fetchWith(url, renewed.cert), { timeout: 5000 }).toBe(200);
       expect(await fetchWith(url, first.cert)).not.toBe(200);
       expect(lines).toContainEqual(expect.objectContaining({ msg: 'metrics certificate reloaded' }));
       // A certificate whose key is another's: refused, logged once, the renewed pair still served.
-      await put({ cert: first.cert, key: renewed.key });
+      await secret.put({ cert: first.cert, key: renewed.key });
       await expect
         .poll(() => lines.filter((l) => l.msg === 'metrics certificate not reloaded; the last good version stays').length)
         .toBe(1);
@@ -100,7 +147,7 @@ describe('the certificate of a mounted Secret', () => {
       expect(lines.filter((l) => l.msg.startsWith('metrics certificate not reloaded'))).toHaveLength(1);
       expect(await fetchWith(url, renewed.cert)).toBe(200);
       // Put right, it is taken.
-      await put(first);
+      await secret.put(first);
       await expect.poll(() => fetchWith(url, first.cert), { timeout: 5000 }).toBe(200);
     } finally {
       watch.close();
