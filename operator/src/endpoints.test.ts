@@ -4,13 +4,14 @@
 // path or a method they do not serve gets the same JSON body. A real HTTP
 // server on a loopback port, a real prom-client registry whose collector
 // fails as a broken one would, and pino writing to memory.
-import { get as httpsGet } from 'node:https';
+import { Agent, get as httpsGet } from 'node:https';
+import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { serveEndpoints, type Endpoints } from './endpoints.ts';
+import { ListenError, serveEndpoints, type Endpoints } from './endpoints.ts';
 import { parseFlags } from './flags.ts';
 
 interface LogLine {
@@ -162,5 +163,48 @@ describe('the endpoints on their TLS port (--metrics-auth=kubernetes)', () => {
       expect(error.message).toMatch(/^Client sent an HTTP request to an HTTPS server/);
     }
     expect(await getOverTls(`${metrics.replace('http:', 'https:')}/healthz`)).toEqual({ status: 200, body: 'ok' });
+  });
+
+  it('refuses a TLS port already in use with the ListenError that names its flag', async () => {
+    const { metrics } = await serve(
+      () => undefined,
+      ['--metrics-auth=kubernetes', '--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.1:0'],
+    );
+    const taken = metrics.replace('http://', '');
+    const { flags } = parseFlags(['--metrics-auth=kubernetes', `--metrics-bind=${taken}`, '--health-bind=127.0.0.2:0'], {});
+    await expect(
+      serveEndpoints({
+        flags,
+        kubeConfig: unreachableCluster(),
+        registry: new Registry(),
+        notReady: () => undefined,
+        log: pino({ level: 'silent' }),
+      }),
+    ).rejects.toThrow(new ListenError(`cannot listen on ${taken} (--metrics-bind): the address is already in use`));
+  });
+
+  it('keeps a TLS connection alive between requests, and close() ends it while idle rather than waiting out its keep-alive', async () => {
+    const { metrics } = await serve(
+      () => undefined,
+      ['--metrics-auth=kubernetes', '--metrics-bind=127.0.0.1:0', '--health-bind=127.0.0.1:0'],
+    );
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    /** GET /healthz over the agent's one connection: the socket it went over, once the answer was read. */
+    const healthz = () =>
+      new Promise<Socket>((resolve, reject) =>
+        httpsGet(`${metrics.replace('http:', 'https:')}/healthz`, { agent }, (res) => {
+          const { socket } = res;
+          res.resume().on('end', () => resolve(socket));
+        }).on('error', reject),
+      );
+    const socket = await healthz();
+    expect(await healthz()).toBe(socket);
+    const idleSince = performance.now();
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - idleSince)));
+    await endpoints?.close();
+    endpoints = undefined;
+    // Its keep-alive timeout (Node's default, 5 s) would end it after 5 s or more; close() ends it at once.
+    expect(await closed).toBeLessThan(4000);
+    agent.destroy();
   });
 });

@@ -2,9 +2,9 @@
 // /healthz and /readyz for the kubelet, /metrics for Prometheus (with
 // --metrics-auth=kubernetes over TLS, the scraper's token reviewed by the API
 // server), on one port or two.
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { hostname } from 'node:os';
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -100,30 +100,34 @@ const plainHttpAnswer = (() => {
 })();
 
 /**
- * Answers a client that speaks plain HTTP to `server`'s TLS port (a scrape
- * configured with http://) with 400, as Go's servers do, where Node's TLS
- * server closes the connection without a word and the client reports only an
- * empty reply. The first byte tells them apart: a TLS client's starts a
- * handshake record, and its connection goes on to the TLS server's own
- * listener with that byte put back.
+ * The listener of a TLS port: a plain TCP server that reads each connection's
+ * first byte. A TLS client's starts a handshake record, and its connection,
+ * that byte put back, is handed to `https` (which never listens itself) as
+ * http servers take injected connections, so TLS, keep-alive and the timeouts
+ * stay the https server's. Anything else is plain HTTP (a scrape configured
+ * with http://) and gets Go's 400, where Node's TLS server would close the
+ * connection without a word and the client report an empty reply.
  */
-function answerPlainHttp(server: HttpsServer): void {
-  const handshake = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
+function tlsListener(https: HttpsServer): NetServer {
+  const listener = createNetServer({ noDelay: true }, (socket) => {
     const dropped = () => socket.destroy();
     socket.on('error', dropped).setTimeout(FIRST_BYTE_TIMEOUT_MS, dropped);
     socket.once('data', (first: Buffer) => {
       if (first[0] === TLS_HANDSHAKE_RECORD) {
         socket.pause().unshift(first);
         socket.off('error', dropped).setTimeout(0).off('timeout', dropped);
-        for (const listener of handshake) listener.call(server, socket);
+        https.emit('connection', socket);
         return;
       }
       // The rest of the request is read and dropped, so the client gets the answer and a close, not a reset.
       socket.end(plainHttpAnswer).resume();
     });
   });
+  // Node's http server starts the list of connections that its headersTimeout, requestTimeout and
+  // closeIdleConnections() work from when it emits 'listening', which one that never listens does not.
+  // Without it a slow client is never timed out and close() waits out every idle keep-alive connection.
+  listener.once('listening', () => https.emit('listening'));
+  return listener;
 }
 
 /** A port the operator cannot listen on (or serve TLS on); the message names the flag that set it. */
@@ -131,7 +135,7 @@ export class ListenError extends Error {
   override name = 'ListenError';
 }
 
-function listen(server: Server, bind: string, flag: string): Promise<string> {
+function listen(server: NetServer, bind: string, flag: string): Promise<string> {
   const { host, port } = splitBind(bind);
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -201,12 +205,11 @@ export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady
     };
     if (!secure || !tls) return createServer(serve);
     const server = createHttpsServer(tls, serve);
-    answerPlainHttp(server);
     secureServers.push(server);
-    return server;
+    return tlsListener(server);
   };
   const metricsScheme = tls ? 'https' : 'http';
-  const servers: Server[] = [];
+  const servers: NetServer[] = [];
   let metricsAddress: string;
   let healthAddress: string;
   if (flags.metricsBind === flags.healthBind) {
@@ -226,7 +229,10 @@ export async function serveEndpoints({ flags, kubeConfig: kc, registry, notReady
     healthAddress,
     async close() {
       certificate?.close();
-      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      const closed = Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      // Their idle keep-alive connections are closed now, as a listening https server's close() closes them.
+      for (const s of secureServers) s.close();
+      await closed;
     },
   };
 }
