@@ -138,7 +138,7 @@ interface HeldAudio {
 export const MAX_FRAGMENT_SAMPLES = 10_000;
 
 /** Milliseconds on a 32-bit clock made monotonic across its wrap. */
-class Unwrapper {
+export class Unwrapper {
   private last: number | undefined;
   private offset = 0;
 

@@ -1,0 +1,338 @@
+// Hub packets → MPEG-TS segments for HLS: each opens with the PAT and PMT
+// and (video) a keyframe, cut on the first keyframe after `segmentSeconds`.
+// H.264/HEVC leave AVCC for Annex B, each access unit behind an access unit
+// delimiter and each keyframe behind the parameter sets (a TS decoder has no
+// out-of-band config); AAC frames get an ADTS header (adts.ts), MP3 frames go
+// as they are. Timestamps are the publisher's, at 90 kHz, and a pause in the
+// audio stays a pause: hls.js injects frames into an audio gap when it
+// remuxes TS, which it cannot do for fMP4 (whence the fragmenter's silence).
+import { MediaParseError } from '../codec/errors.ts';
+import { parseAvcDecoderConfig } from '../codec/h264.ts';
+import { parseHevcDecoderConfig } from '../codec/hevc.ts';
+import type { AudioTrackInfo } from '../flv/track.ts';
+import type { MediaPacket } from '../hub/packet.ts';
+import type { Stream } from '../hub/stream.ts';
+import { MAX_FRAGMENT_BYTES } from '../mp4/fragment.ts';
+import { MAX_FRAGMENT_SAMPLES, STEP_BACK_SECONDS, STEP_FORWARD_SECONDS, Unwrapper } from '../mp4/fragmenter.ts';
+import { adtsConfig, adtsHeader, type AdtsConfig } from './adts.ts';
+import {
+  AUDIO_PID,
+  AUDIO_STREAM_ID,
+  StreamType,
+  TsWriter,
+  VIDEO_PID,
+  VIDEO_STREAM_ID,
+  type ElementaryStream,
+  type Pes,
+} from './packets.ts';
+
+const CLOCK = 90_000;
+/**
+ * Every PTS and DTS is this far after the PCR (the video's DTS, or the
+ * audio's PTS alone): a decoder's buffer is given time, and a B-frame's DTS
+ * before its PTS never goes below 0.
+ */
+const PCR_LEAD = CLOCK;
+/** Audio frames gathered in one PES: fewer, fuller packets than one PES (and its stuffing) per 23 ms frame. */
+const AUDIO_FRAMES_PER_PES = 5;
+const START_CODE = Buffer.from([0, 0, 0, 1]);
+
+export interface TsSegment {
+  bytes: Buffer;
+  /** Media time of its start, in seconds (the publisher's clock). */
+  start: number;
+  duration: number;
+  /** Unix milliseconds of its start. */
+  wallClock: number;
+  /** Starts another timeline or set of tracks than the segment before (EXT-X-DISCONTINUITY). */
+  discontinuity: boolean;
+}
+
+interface VideoTrack {
+  type: StreamType;
+  config: Buffer;
+  nalLengthSize: number;
+  /** The access unit delimiter and the parameter sets, each behind a start code. */
+  delimiter: Buffer[];
+  parameterSets: Buffer[];
+  delimiterNalType: number;
+  nalType: (firstByte: number) => number;
+}
+
+interface AudioTrack {
+  type: StreamType;
+  /** The hub's track whose frames are written (a frame of another is from before a change). */
+  info: AudioTrackInfo;
+  /** The AudioSpecificConfig (AAC); empty for MP3. */
+  config: Buffer;
+  adts: AdtsConfig | undefined;
+}
+
+export class TsSegmenter {
+  private readonly stream: Stream;
+  private readonly segmentTicks: number;
+  private readonly maxSegmentTicks: number;
+  private readonly sink: (segment: TsSegment) => void;
+  private readonly writer = new TsWriter();
+  private video: VideoTrack | undefined;
+  private audio: AudioTrack | undefined;
+  private started = false;
+  private discontinuity = false;
+  private start = 0;
+  private wallClock = 0;
+  /** The latest end of a frame written to the segment (its time plus the step to the frame before). */
+  private end = 0;
+  private pesCount = 0;
+  /** Audio went into the segment (or waits for its PES): a new audio track ends it, rather than join it. */
+  private audioWritten = false;
+  private lastVideoDts = 0;
+  private lastVideoStep = 0;
+  private lastAudioPts: number | undefined;
+  private lastAudioStep = 0;
+  private pendingAudio: { pts: number; pieces: Buffer[] }[] = [];
+  private readonly videoClock = new Unwrapper();
+  private readonly audioClock = new Unwrapper();
+
+  constructor(stream: Stream, segmentSeconds: number, sink: (segment: TsSegment) => void) {
+    this.stream = stream;
+    this.segmentTicks = segmentSeconds * CLOCK;
+    // As the fragmenter's maxSegmentSeconds: a publisher that sends no keyframe still gets segments.
+    this.maxSegmentTicks = Math.max(segmentSeconds * 4, 10) * CLOCK;
+    this.sink = sink;
+    // MP3 has no sequence header: a stream that has MP3 already is described by its track.
+    const audio = stream.audioTrack;
+    if (audio?.codec === 'mp3') this.audio = mp3Track(audio);
+  }
+
+  push(packet: MediaPacket): void {
+    if (packet.kind === 'data') return;
+    if (packet.sequenceHeader) {
+      if (packet.kind === 'video') this.onVideoConfig(packet.body.subarray(packet.payloadOffset));
+      else this.onAudioConfig(packet);
+    } else if (packet.frame) {
+      if (packet.kind === 'video') this.onVideo(packet);
+      else this.onAudio(packet);
+    }
+  }
+
+  /** The stream ended: what is gathered leaves as the last segment. */
+  finish(): void {
+    if (this.started) this.endSegment(this.end);
+    this.started = false;
+  }
+
+  private onVideoConfig(config: Buffer): void {
+    if (this.video?.config.equals(config)) return;
+    this.changeTracks();
+    this.video = videoTrack(this.stream.videoTrack?.codec, config);
+  }
+
+  private onAudioConfig(packet: MediaPacket): void {
+    const info = packet.audioTrack;
+    const config = packet.body.subarray(packet.payloadOffset);
+    if (info !== undefined && this.audio?.config.equals(config)) {
+      this.audio.info = info;
+      return;
+    }
+    const adts = info?.codec === 'aac' ? adtsConfig(config) : undefined;
+    // A config ADTS cannot say (adts.ts) or a codec TS does not carry here: the stream goes on without audio.
+    this.changeAudio(
+      info && adts && typeof adts !== 'string' ? { type: StreamType.adtsAac, info, config: Buffer.from(config), adts } : undefined,
+    );
+  }
+
+  /**
+   * A new audio track joins the segment being written when none of its
+   * audio was (the first MP3 frame comes after the first keyframe: it has no
+   * header to come before it); otherwise the segment ends here.
+   */
+  private changeAudio(audio: AudioTrack | undefined): void {
+    if (this.audioWritten || (this.started && !this.video)) this.changeTracks();
+    this.audio = audio;
+    if (this.started) this.writer.rewriteProgram(this.elementaryStreams(), VIDEO_PID);
+  }
+
+  /** New tracks: the segment ends here, and the next one, with its own PMT, starts another timeline. */
+  private changeTracks(): void {
+    if (!this.started) return;
+    this.finish();
+    this.discontinuity = true;
+  }
+
+  private onVideo(packet: MediaPacket): void {
+    const video = this.video;
+    if (!video) return;
+    let dts = this.videoClock.unwrap(packet.timestamp) * 90;
+    const step = dts - this.lastVideoDts;
+    if (this.started && (step < -STEP_BACK_SECONDS * CLOCK || step > STEP_FORWARD_SECONDS * CLOCK)) this.changeTracks();
+    if (!this.started) {
+      if (!packet.keyframe) return;
+      this.startSegment(dts, packet.receivedAt);
+    } else {
+      dts = Math.max(dts, this.lastVideoDts);
+      this.lastVideoStep = dts - this.lastVideoDts;
+      const elapsed = dts - this.start;
+      if ((packet.keyframe && elapsed >= this.segmentTicks - this.lastVideoStep / 2) || this.full(elapsed)) {
+        this.endSegment(dts);
+        this.startSegment(dts, packet.receivedAt);
+      }
+    }
+    this.lastVideoDts = dts;
+    this.end = Math.max(this.end, dts + this.lastVideoStep);
+    const payload = annexB(video, packet.body.subarray(packet.payloadOffset), packet.keyframe);
+    if (!payload) return; // a NAL length past the frame's end: nothing a decoder could use
+    const pts = dts + packet.compositionTime * 90;
+    this.write({ pid: VIDEO_PID, streamId: VIDEO_STREAM_ID, pts, dts, payload, pcr: dts, randomAccess: packet.keyframe });
+  }
+
+  private onAudio(packet: MediaPacket): void {
+    const info = packet.audioTrack;
+    if (info?.codec === 'mp3' && info !== this.audio?.info && info === this.stream.audioTrack) {
+      if (this.audio?.type === mp3Type(info)) this.audio.info = info;
+      else this.changeAudio(mp3Track(info));
+    }
+    const audio = this.audio;
+    if (!audio || info !== audio.info) return;
+    const pts = this.audioClock.unwrap(packet.timestamp) * 90;
+    const alone = !this.video;
+    if (this.lastAudioPts !== undefined) {
+      const step = pts - this.lastAudioPts;
+      if (alone && this.started && (step < -STEP_BACK_SECONDS * CLOCK || step > STEP_FORWARD_SECONDS * CLOCK)) this.changeTracks();
+      else if (step > 0) this.lastAudioStep = step;
+    }
+    this.lastAudioPts = pts;
+    if (!this.started) {
+      // With video, segments start on its keyframes; audio before the first is left out.
+      if (!alone || this.stream.videoTrack) return;
+      this.startSegment(pts, packet.receivedAt);
+    } else if (alone && (pts - this.start >= this.segmentTicks || this.full(pts - this.start))) {
+      this.endSegment(pts);
+      this.startSegment(pts, packet.receivedAt);
+    } else if (pts < this.start) {
+      return;
+    }
+    const frame = packet.body.subarray(packet.payloadOffset);
+    const header = audio.adts && adtsHeader(audio.adts, frame.length);
+    if (audio.adts && !header) return; // longer than ADTS can say: no AAC frame is
+    // Copies: the body may be a view of a read buffer that is reused once the packet is handed out.
+    this.audioWritten = true;
+    this.pendingAudio.push({ pts, pieces: header ? [header, Buffer.from(frame)] : [Buffer.from(frame)] });
+    this.end = Math.max(this.end, pts + this.lastAudioStep);
+    if (this.pendingAudio.length >= AUDIO_FRAMES_PER_PES) this.flushAudio();
+  }
+
+  /** A segment this long, this big, or of this many PES is cut at the next frame, keyframe or not. */
+  private full(elapsed: number): boolean {
+    return elapsed >= this.maxSegmentTicks || this.writer.size >= MAX_FRAGMENT_BYTES || this.pesCount >= MAX_FRAGMENT_SAMPLES;
+  }
+
+  private startSegment(time: number, receivedAt: number): void {
+    this.started = true;
+    this.start = this.end = time;
+    this.wallClock = performance.timeOrigin + receivedAt;
+    this.pesCount = 0;
+    this.audioWritten = false;
+    this.writer.writeTables(this.elementaryStreams(), this.video ? VIDEO_PID : AUDIO_PID);
+  }
+
+  private elementaryStreams(): ElementaryStream[] {
+    const streams: ElementaryStream[] = [];
+    if (this.video) streams.push({ pid: VIDEO_PID, type: this.video.type });
+    if (this.audio) streams.push({ pid: AUDIO_PID, type: this.audio.type });
+    return streams;
+  }
+
+  private endSegment(end: number): void {
+    this.flushAudio();
+    const bytes = this.writer.take();
+    const duration = Math.max(0, end - this.start) / CLOCK;
+    this.sink({ bytes, start: this.start / CLOCK, duration, wallClock: this.wallClock, discontinuity: this.discontinuity });
+    this.discontinuity = false;
+  }
+
+  private flushAudio(): void {
+    const frames = this.pendingAudio;
+    if (frames.length === 0) return;
+    this.pendingAudio = [];
+    const pts = frames[0]!.pts;
+    const pcr = this.video ? undefined : pts;
+    this.write({
+      pid: AUDIO_PID,
+      streamId: AUDIO_STREAM_ID,
+      pts,
+      dts: pts,
+      payload: frames.flatMap((f) => f.pieces),
+      pcr,
+      randomAccess: true,
+    });
+  }
+
+  /** A PES, its timestamps PCR_LEAD after the clock reference. */
+  private write(pes: Pes): void {
+    this.writer.writePes({ ...pes, pts: pes.pts + PCR_LEAD, dts: pes.dts + PCR_LEAD });
+    this.pesCount++;
+  }
+}
+
+/** MP3's stream type: MPEG-1 audio at 32-48 kHz, MPEG-2 (and 2.5) audio below. */
+const mp3Type = (info: AudioTrackInfo): StreamType =>
+  (info.sampleRate ?? 44_100) >= 32_000 ? StreamType.mpeg1Audio : StreamType.mpeg2Audio;
+
+const mp3Track = (info: AudioTrackInfo): AudioTrack => ({ type: mp3Type(info), info, config: Buffer.alloc(0), adts: undefined });
+
+const H264_AUD_TYPE = 9;
+const HEVC_AUD_TYPE = 35;
+
+/** The TS form of an H.264 or HEVC config; undefined for another codec or a config that does not parse (the video is left out). */
+function videoTrack(codec: string | undefined, config: Buffer): VideoTrack | undefined {
+  try {
+    if (codec === 'h264') {
+      const avc = parseAvcDecoderConfig(config);
+      return {
+        type: StreamType.h264,
+        config: Buffer.from(config),
+        nalLengthSize: avc.nalLengthSize,
+        delimiter: [START_CODE, Buffer.from([H264_AUD_TYPE, 0xf0])], // primary_pic_type 7: any slice type
+        parameterSets: [...avc.sps, ...avc.pps].flatMap((set) => [START_CODE, Buffer.from(set)]),
+        delimiterNalType: H264_AUD_TYPE,
+        nalType: (byte) => byte & 0x1f,
+      };
+    }
+    if (codec === 'hevc') {
+      const hevc = parseHevcDecoderConfig(config);
+      return {
+        type: StreamType.hevc,
+        config: Buffer.from(config),
+        nalLengthSize: hevc.nalLengthSize,
+        delimiter: [START_CODE, Buffer.from([HEVC_AUD_TYPE << 1, 1, 0x50])], // temporal id 0, pic_type 2: any slice type
+        parameterSets: [...hevc.vps, ...hevc.sps, ...hevc.pps].flatMap((set) => [START_CODE, Buffer.from(set)]),
+        delimiterNalType: HEVC_AUD_TYPE,
+        nalType: (byte) => (byte >> 1) & 0x3f,
+      };
+    }
+  } catch (error) {
+    if (!(error instanceof MediaParseError)) throw error;
+  }
+  return undefined;
+}
+
+/**
+ * A frame's NAL units behind start codes, after an access unit delimiter
+ * (the frame's own is left out) and, on a keyframe, the parameter sets; views
+ * of the frame, copied once into the packets. Undefined when a length runs
+ * past the frame's end.
+ */
+function annexB(video: VideoTrack, frame: Buffer, keyframe: boolean): Buffer[] | undefined {
+  const pieces = [...video.delimiter, ...(keyframe ? video.parameterSets : [])];
+  const size = video.nalLengthSize;
+  let pos = 0;
+  while (pos < frame.length) {
+    if (pos + size > frame.length) return undefined;
+    const length = frame.readUIntBE(pos, size);
+    pos += size;
+    if (length > frame.length - pos) return undefined;
+    if (length > 0 && video.nalType(frame[pos]!) !== video.delimiterNalType) pieces.push(START_CODE, frame.subarray(pos, pos + length));
+    pos += length;
+  }
+  return pieces;
+}
