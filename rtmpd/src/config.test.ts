@@ -169,6 +169,17 @@ describe('loadConfig', () => {
     expect(loadConfig([...fleet, '--idle-timeout-seconds', '22'], {}).config.fleetLeaseSeconds).toBe(20);
     // Without a fleet the lease is not used, so it contradicts nothing.
     expect(loadConfig(['--fleet-lease-seconds', '20', '--idle-timeout-seconds', '5'], {}).config.fleetLeaseSeconds).toBe(20);
+
+    // Low-Latency HLS has fMP4 parts only: with MPEG-TS at the same level it is refused; a rule's own setting wins over a flag.
+    expect(refusal(['--hls-low-latency', 'true', '--hls-variant', 'mpegts'])).toMatch(
+      /^invalid configuration:\n {2}--hls-low-latency and --hls-variant mpegts: Low-Latency HLS has fMP4 parts only/,
+    );
+    expect(refusal(['--hls-rules', '[{"app":"tv","lowLatency":true,"variant":"mpegts"}]'])).toMatch(
+      /--hls-rules \[0\] sets lowLatency and variant mpegts: /,
+    );
+    expect(refusal(['--hls-variant', 'ts'])).toMatch(/hls-variant/);
+    const rules = loadConfig(['--hls-low-latency', 'true', '--hls-rules', '[{"app":"tv","variant":"mpegts"}]'], {}).config;
+    expect(rules.hlsRules).toMatchObject([{ app: 'tv', variant: 'mpegts' }]);
   });
 
   it('refuses unknown flags, unknown file keys and unreadable or malformed files', () => {

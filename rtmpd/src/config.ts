@@ -58,10 +58,20 @@ export const recordingRule = streamRule({
 });
 export type RecordingRule = z.infer<typeof recordingRule>;
 
+export const hlsVariants = ['fmp4', 'mpegts'] as const;
+export type HlsVariant = (typeof hlsVariants)[number];
+
 /** HLS settings for the streams an app/key pattern matches (hlsRules). */
 export const hlsRule = streamRule({
   enabled: z.boolean().optional().describe('serve HLS for matching streams (default --hls-enabled)'),
-  lowLatency: z.boolean().optional().describe('Low-Latency HLS for matching streams (default --hls-low-latency)'),
+  lowLatency: z
+    .boolean()
+    .optional()
+    .describe('Low-Latency HLS for matching streams (default --hls-low-latency); a rule that sets it wins over --hls-variant mpegts'),
+  variant: z
+    .enum(hlsVariants)
+    .optional()
+    .describe('HLS segment format for matching streams (default --hls-variant); a rule that sets mpegts turns --hls-low-latency off'),
 });
 
 /** Destinations one stream is forwarded to, its rule's URLs and its files' lines together: more are logged and left out. */
@@ -158,7 +168,16 @@ export const claimWaitSeconds = (idleTimeoutSeconds: number): number => Math.max
 function contradictions(
   config: Pick<
     Config,
-    'idleTimeoutSeconds' | 'authRules' | 'fleetName' | 'fleetLeaseSeconds' | 'apiTokenFile' | 'apiReadAccess' | 'metricsAccess'
+    | 'idleTimeoutSeconds'
+    | 'authRules'
+    | 'fleetName'
+    | 'fleetLeaseSeconds'
+    | 'apiTokenFile'
+    | 'apiReadAccess'
+    | 'metricsAccess'
+    | 'hlsLowLatency'
+    | 'hlsVariant'
+    | 'hlsRules'
   >,
 ): string[] {
   const idle = `--idle-timeout-seconds ${config.idleTimeoutSeconds}`;
@@ -177,6 +196,12 @@ function contradictions(
   // Checked here, not where access starts, so that a config reload switching to token access is refused too.
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     found.push('--api-read-access token and --metrics-access token need --api-token-file');
+  // Parts are fMP4 fragments: players do not take Low-Latency HLS in TS.
+  const partsInTs = 'Low-Latency HLS has fMP4 parts only: players do not take MPEG-TS parts';
+  if (config.hlsLowLatency && config.hlsVariant === 'mpegts') found.push(`--hls-low-latency and --hls-variant mpegts: ${partsInTs}`);
+  config.hlsRules.forEach((rule, index) => {
+    if (rule.lowLatency && rule.variant === 'mpegts') found.push(`--hls-rules [${index}] sets lowLatency and variant mpegts: ${partsInTs}`);
+  });
   return found;
 }
 
@@ -422,11 +447,20 @@ const eachOption = z.object({
     .meta(live),
   hlsEnabled: bool
     .default(true)
-    .describe('serve HLS (fMP4) at /<app>/<key>/index.m3u8; a stream is segmented from its first playlist request on')
+    .describe(
+      'serve HLS (fMP4, or MPEG-TS: --hls-variant) at /<app>/<key>/index.m3u8; a stream is segmented from its first playlist request on',
+    )
     .meta(restart),
   hlsLowLatency: bool
     .default(false)
     .describe('Low-Latency HLS: partial segments, preload hints and blocking playlist reload (hlsRules may choose per app)')
+    .meta(restart),
+  hlsVariant: z
+    .enum(hlsVariants)
+    .default('fmp4')
+    .describe(
+      'HLS segment format: fmp4, or mpegts (MPEG-TS) for older players, smart TVs and set-top boxes, and for MP3 in browsers; a stream whose codecs TS does not carry here (AV1, Opus, AAC that ADTS cannot describe) gets fMP4; not with --hls-low-latency',
+    )
     .meta(restart),
   hlsSegmentSeconds: seconds(0.5, 30)
     .default(2)

@@ -4,6 +4,8 @@
 // and hls.js switches between its variants. A publisher whose audio pauses
 // for 5 s plays through the pause, as hls.js (AAC) and ffmpeg (AAC, MP3, 5.1
 // AAC with a program config element) see it, and so does its recording.
+// HLS in MPEG-TS plays too, an MP3 stream's among it: Chromium's MSE takes
+// MP3 as audio/mpeg only, which hls.js feeds from TS, not from fMP4.
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +54,8 @@ beforeAll(async () => {
       { app: 'll', lowLatency: true },
       { app: 'gapll', lowLatency: true },
       { app: 'gapmp3ll', lowLatency: true },
+      { app: 'ts', variant: 'mpegts' },
+      { app: 'tsmp3', variant: 'mpegts' },
     ]),
     // A whole audio-gap clip stays listed, for ffprobe to read it back once it ended.
     '--hls-window-segments',
@@ -127,6 +131,24 @@ async function playsFor(
   }
 }
 
+/** The test pattern for 60 s, its audio in MP3. */
+const publishMp3Pattern = (url: string): Publisher =>
+  runFfmpeg([
+    '-re',
+    ...testPatternInputs('320x180'),
+    ...['-t', '60', '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '25'],
+    ...['-c:a', 'libmp3lame', '-f', 'flv', url],
+  ]);
+
+/** Once playing: the playlist lists .ts segments, and Chromium decodes audio from them (it does a muted video's too). */
+async function playsTsWithSound(page: Page, app: string): Promise<void> {
+  const playlist = await (await fetch(server.httpUrl(`/${app}/web/index.m3u8`))).text();
+  expect(playlist).toMatch(/^seg-[0-9a-f]{16}-\d+\.ts$/m);
+  expect(playlist).not.toContain('#EXT-X-MAP');
+  const audioBytes = () => page.evaluate<number>("document.getElementById('v').webkitAudioDecodedByteCount");
+  await expect.poll(audioBytes, { timeout: 10_000, interval: 250 }).toBeGreaterThan(0);
+}
+
 describe('hls.js in Chromium, from another origin', () => {
   it('plays HLS and its currentTime advances', async () => {
     await playsFor('live');
@@ -135,6 +157,16 @@ describe('hls.js in Chromium, from another origin', () => {
 
   it('plays Low-Latency HLS and its currentTime advances', async () => {
     await playsFor('ll', { lowLatency: true });
+    expect(browser.problems).toEqual([]);
+  });
+
+  it('plays HLS in MPEG-TS segments, H.264 and AAC, with sound', async () => {
+    await playsFor('ts', { whilePlaying: (page) => playsTsWithSound(page, 'ts') });
+    expect(browser.problems).toEqual([]);
+  });
+
+  it('plays an H.264 and MP3 stream from MPEG-TS segments, with sound (from fMP4 it cannot)', async () => {
+    await playsFor('tsmp3', { publish: publishMp3Pattern, whilePlaying: (page) => playsTsWithSound(page, 'tsmp3') });
     expect(browser.problems).toEqual([]);
   });
 

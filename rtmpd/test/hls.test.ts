@@ -284,7 +284,14 @@ describe('the HLS player estimate under a client that changes its user agent', (
   // The bound on its own clock: over HTTP, MAX_CLIENTS + 50 requests must all land within the
   // estimate's 10 s window, which a loaded machine does not do (6,603 of them were counted).
   it('keeps at most 10,000 a stream, the latest', () => {
-    const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 1, partSeconds: 0.2, windowSegments: 6, maxBytes: 1 << 20 });
+    const muxer = new HlsMuxer({
+      variant: 'fmp4',
+      lowLatency: false,
+      segmentSeconds: 1,
+      partSeconds: 0.2,
+      windowSegments: 6,
+      maxBytes: 1 << 20,
+    });
     // One client a millisecond.
     for (let at = 0; at < MAX_CLIENTS + 50; at++) muxer.touch(`127.0.0.1 agent ${at}`, at);
     const now = MAX_CLIENTS + 50;
@@ -407,6 +414,71 @@ describe('HLS under play rules', () => {
     } finally {
       publisher.child.kill('SIGKILL');
       await guarded.stop();
+    }
+  });
+});
+
+describe('HLS in MPEG-TS (--hls-variant mpegts) of an H.264/AAC stream from ffmpeg', () => {
+  let ts: RunningServer;
+  beforeAll(async () => {
+    ts = await startServer([
+      '--hls-variant',
+      'mpegts',
+      '--hls-segment-seconds',
+      '1',
+      '--hls-rules',
+      JSON.stringify([{ app: 'mp4', variant: 'fmp4' }]),
+      '--recording-enabled',
+      'false',
+      '--snapshot-enabled',
+      'false',
+    ]);
+  });
+  afterAll(() => ts?.stop());
+
+  it('serves .ts segments without EXT-X-MAP that ffprobe and ffmpeg read, continuous across reloads; a rule keeps fMP4', async () => {
+    const publisher = publishTestPattern(ts.rtmpUrl('live', 'tv'), { seconds: 30, size: '320x180' });
+    try {
+      await waitForStream(ts, 'rtmp/live/tv');
+      const url = ts.httpUrl('/live/tv/index.m3u8');
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      const first = parsePlaylist(await res.text());
+      expectValidLivePlaylist(first);
+      expect(first.version).toBe(3);
+      expect(first.segments.every((s) => /^seg-[0-9a-f]{16}-\d+\.ts$/.test(s.uri))).toBe(true);
+
+      const segment = await fetch(ts.httpUrl(`/live/tv/${first.segments[0]!.uri}`));
+      expect(segment.headers.get('content-type')).toBe('video/mp2t');
+      const bytes = Buffer.from(await segment.arrayBuffer());
+      expect(bytes.length % 188).toBe(0);
+      expect(bytes[0]).toBe(0x47);
+      const dir = await tempDir('hls-ts-');
+      await writeFile(join(dir, 'seg.ts'), bytes);
+      // One segment alone: its own tables, both tracks.
+      expect((await probe(join(dir, 'seg.ts'))).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+
+      expect((await probe(url)).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      const decoded = await runCommand('ffmpeg', ['-v', 'error', '-i', url, '-t', '4', '-f', 'null', '-'], 30_000);
+      expect(decoded.code, decoded.stderr).toBe(0);
+      expect(decoded.stderr).toBe('');
+
+      const later = parsePlaylist(await (await fetch(url)).text());
+      expectValidLivePlaylist(later);
+      expectContinuity(first, later);
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+
+    const mp4 = publishTestPattern(ts.rtmpUrl('mp4', 'tv'), { seconds: 30, size: '320x180' });
+    try {
+      await waitForStream(ts, 'rtmp/mp4/tv');
+      const res = await fetch(ts.httpUrl('/mp4/tv/index.m3u8'));
+      const fmp4 = parsePlaylist(await res.text());
+      expectValidLivePlaylist(fmp4);
+      expect(fmp4.segments[0]!.uri).toMatch(/\.m4s$/);
+    } finally {
+      mp4.child.kill('SIGKILL');
     }
   });
 });

@@ -72,7 +72,14 @@ async function joinAfterAudioSwitch(after: FlvTagRecord[]) {
     stream,
     tags.filter((t) => t.timestamp < 2900),
   );
-  const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 2, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
+  const muxer = new HlsMuxer({
+    variant: 'fmp4',
+    lowLatency: false,
+    segmentSeconds: 2,
+    partSeconds: 0.5,
+    windowSegments: 10,
+    maxBytes: 64 << 20,
+  });
   stream.subscribe(muxer, performance.now());
   push(
     stream,
@@ -92,7 +99,14 @@ const isAudioFrame = (tag: FlvTagRecord) => tag.kind === 'audio' && !isAacConfig
 async function muxAudio(tags: FlvTagRecord[]) {
   hub = new StreamHub({ gopCacheMaxBytes: 4 << 20, playerMaxBufferBytes: 4 << 20, playerStallTimeoutMs: 5000 });
   const stream = hub.publish('live', 'pause', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
-  const muxer = new HlsMuxer({ lowLatency: false, segmentSeconds: 1, partSeconds: 0.5, windowSegments: 10, maxBytes: 64 << 20 });
+  const muxer = new HlsMuxer({
+    variant: 'fmp4',
+    lowLatency: false,
+    segmentSeconds: 1,
+    partSeconds: 0.5,
+    windowSegments: 10,
+    maxBytes: 64 << 20,
+  });
   stream.subscribe(muxer, performance.now());
   push(stream, tags);
   hub.closeAll();

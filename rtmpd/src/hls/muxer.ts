@@ -1,6 +1,6 @@
 // One stream's HLS: a lossless hub subscriber that turns packets into fMP4
-// parts and segments (mp4/fragmenter.ts) and keeps a sliding window of them
-// in memory, with the playlist rendered once per change. Requests that wait
+// parts and segments (mp4/fragmenter.ts), or MPEG-TS segments
+// (mpegts/segmenter.ts), and keeps a sliding window of them in memory, with the playlist rendered once per change. Requests that wait
 // (the first playlist, blocking reloads, preload hints) are woken on each
 // new part.
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,9 @@ import { boundedWait } from '../bounded-wait.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
+import type { HlsVariant } from '../config.ts';
 import { Fragmenter, type Fragment } from '../mp4/fragmenter.ts';
+import { TsSegmenter, type TsSegment } from '../mpegts/segmenter.ts';
 import { SegmentRates } from './bandwidth.ts';
 import type { Bandwidth } from './multivariant.ts';
 import { renderPlaylist, type PlaylistNames, type PlaylistSegment } from './playlist.ts';
@@ -19,6 +21,8 @@ export const MAX_CLIENTS = 10_000;
 const MAX_CLIENT_CHARS = 256;
 
 export interface HlsMuxerOptions {
+  /** fMP4, or MPEG-TS (whole segments: never with lowLatency). */
+  variant: HlsVariant;
   lowLatency: boolean;
   segmentSeconds: number;
   partSeconds: number;
@@ -68,7 +72,7 @@ export class HlsMuxer implements Subscriber {
    */
   stream: Stream | undefined;
 
-  private fragmenter: Fragmenter | undefined;
+  private segmenter: Fragmenter | TsSegmenter | undefined;
   private readonly inits = new Map<number, Buffer>();
   private initId = -1;
   private readonly segments: Segment[] = [];
@@ -91,7 +95,7 @@ export class HlsMuxer implements Subscriber {
     const id = this.instance;
     this.names = {
       init: (initId) => `init-${id}-${initId}.mp4`,
-      segment: (msn) => `seg-${id}-${msn}.m4s`,
+      segment: (msn) => `seg-${id}-${msn}.${options.variant === 'mpegts' ? 'ts' : 'm4s'}`,
       part: (msn, index) => `part-${id}-${msn}-${index}.m4s`,
     };
   }
@@ -100,8 +104,12 @@ export class HlsMuxer implements Subscriber {
 
   begin(stream: Stream): void {
     this.stream = stream;
-    const { lowLatency, segmentSeconds, partSeconds } = this.options;
-    this.fragmenter = new Fragmenter(
+    const { variant, lowLatency, segmentSeconds, partSeconds } = this.options;
+    if (variant === 'mpegts') {
+      this.segmenter = new TsSegmenter(stream, segmentSeconds, (segment) => this.addTsSegment(segment));
+      return;
+    }
+    this.segmenter = new Fragmenter(
       stream,
       // Without parts a segment is one fragment (cut early only by a missing keyframe). A pause in the audio is
       // filled with silence: no segment goes without the track (hls.js fails to append one) or with a hole in it.
@@ -115,12 +123,12 @@ export class HlsMuxer implements Subscriber {
   }
 
   write(packet: MediaPacket): void {
-    this.fragmenter?.push(packet);
+    this.segmenter?.push(packet);
   }
 
   close(): void {
-    this.fragmenter?.finish();
-    this.fragmenter = undefined;
+    this.segmenter?.finish();
+    this.segmenter = undefined;
     this.stream = undefined;
     this.endedAt = performance.now();
     this.changed();
@@ -141,6 +149,7 @@ export class HlsMuxer implements Subscriber {
     return (this.playlist ??= renderPlaylist(
       {
         lowLatency: this.options.lowLatency,
+        initSections: this.options.variant === 'fmp4',
         targetDuration: this.targetDuration,
         partTarget: this.partTarget,
         segments: this.segments,
@@ -269,6 +278,12 @@ export class HlsMuxer implements Subscriber {
     this.inits.set(this.initId, init);
     this.hold(init.length);
     if (this.segments.length > 0 || this.current) this.pendingDiscontinuity = true;
+  }
+
+  /** A TS segment is one whole fragment; it carries its own tables, and says itself where a new timeline starts. */
+  private addTsSegment({ discontinuity, ...segment }: TsSegment): void {
+    if (discontinuity) this.pendingDiscontinuity = true;
+    this.addFragment({ ...segment, independent: true, endsSegment: true });
   }
 
   private addFragment(fragment: Fragment): void {

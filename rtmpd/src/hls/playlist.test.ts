@@ -22,6 +22,7 @@ const segment = (msn: number, o: Partial<PlaylistSegment> = {}): PlaylistSegment
 
 const state = (o: Partial<PlaylistState>): PlaylistState => ({
   lowLatency: false,
+  initSections: true,
   targetDuration: 1,
   partTarget: 0.5,
   segments: [],
@@ -64,5 +65,15 @@ describe('renderPlaylist', () => {
     expect(partsOf(8)).toBe(1);
     expect(tagsOf(text, '#EXT-X-PRELOAD-HINT')).toEqual(['#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-8-1.m4s"']);
     expect(text).not.toContain('#EXT-X-ENDLIST');
+  });
+
+  it('lists MPEG-TS segments without EXT-X-MAP, at version 3, with their discontinuities', () => {
+    const ts = { ...names, segment: (msn: number) => `seg-${msn}.ts` };
+    const segments = [segment(0), segment(1, { discontinuity: true })];
+    const text = renderPlaylist(state({ initSections: false, segments, ended: true }), ts);
+    expect(tagsOf(text, '#EXT-X-VERSION')).toEqual(['#EXT-X-VERSION:3']);
+    expect(tagsOf(text, '#EXT-X-MAP')).toEqual([]);
+    expect(tagsOf(text, '#EXT-X-DISCONTINUITY')).toEqual(['#EXT-X-DISCONTINUITY']);
+    expect(text.split('\n').filter((line) => !line.startsWith('#') && line)).toEqual(['seg-0.ts', 'seg-1.ts']);
   });
 });

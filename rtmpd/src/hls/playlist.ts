@@ -26,6 +26,8 @@ export interface PlaylistNames {
 
 export interface PlaylistState {
   lowLatency: boolean;
+  /** fMP4: segments name their init section (EXT-X-MAP); MPEG-TS segments carry their own tables. */
+  initSections: boolean;
   targetDuration: number;
   partTarget: number;
   /** Complete segments, oldest first. */
@@ -44,7 +46,9 @@ const dateTime = (unixMs: number): string => new Date(unixMs).toISOString();
 
 export function renderPlaylist(state: PlaylistState, names: PlaylistNames): string {
   const { lowLatency, segments, current } = state;
-  const lines = ['#EXTM3U', `#EXT-X-VERSION:${lowLatency ? 9 : 7}`, `#EXT-X-TARGETDURATION:${state.targetDuration}`];
+  // Version 9 for LL-HLS's tags, 6 and up for EXT-X-MAP without I-frames, 3 for EXTINF's decimals.
+  const version = lowLatency ? 9 : state.initSections ? 7 : 3;
+  const lines = ['#EXTM3U', `#EXT-X-VERSION:${version}`, `#EXT-X-TARGETDURATION:${state.targetDuration}`];
   if (lowLatency) {
     // PART-HOLD-BACK must be at least twice the part target; three times is the recommendation.
     lines.push(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds(state.partTarget * 3)}`);
@@ -59,7 +63,7 @@ export function renderPlaylist(state: PlaylistState, names: PlaylistNames): stri
   let initId: number | undefined;
   const open = (segment: PlaylistSegment): void => {
     if (initId !== undefined && segment.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
-    if (segment.initId !== initId) lines.push(`#EXT-X-MAP:URI="${names.init(segment.initId)}"`);
+    if (state.initSections && segment.initId !== initId) lines.push(`#EXT-X-MAP:URI="${names.init(segment.initId)}"`);
     initId = segment.initId;
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${dateTime(segment.wallClock)}`);
   };

@@ -72,3 +72,51 @@ describe('a request waiting for an HLS segment', () => {
     expect(await Promise.race([muxer.waitUntil(() => muxer.ready, 60_000, AbortSignal.abort()), stillWaiting()])).toBe(false);
   });
 });
+
+describe('the HLS variant of a stream', () => {
+  const serverWith = (config: Record<string, unknown>) => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
+    const hls = new HlsServer({ hub, config: parseConfig(config), logger: pino({ level: 'silent' }) });
+    closers.push(
+      () => hls.close(),
+      () => hub.closeAll(),
+    );
+    return { hub, hls };
+  };
+
+  it('is what --hls-variant says, a rule that sets its own wins, and Low-Latency HLS stays fMP4', () => {
+    const { hls } = serverWith({
+      hlsVariant: 'mpegts',
+      hlsRules: [
+        { app: 'll', lowLatency: true },
+        { app: 'mp4', variant: 'fmp4' },
+      ],
+    });
+    expect(hls.settings('live', 'a')).toMatchObject({ lowLatency: false, variant: 'mpegts' });
+    expect(hls.settings('ll', 'a')).toMatchObject({ lowLatency: true, variant: 'fmp4' });
+    expect(hls.settings('mp4', 'a')).toMatchObject({ lowLatency: false, variant: 'fmp4' });
+    const lowLatency = serverWith({ hlsLowLatency: true, hlsRules: [{ app: 'tv', variant: 'mpegts' }] }).hls;
+    expect(lowLatency.settings('live', 'a')).toMatchObject({ lowLatency: true, variant: 'fmp4' });
+    expect(lowLatency.settings('tv', 'a')).toMatchObject({ lowLatency: false, variant: 'mpegts' });
+  });
+
+  it('falls back to fMP4 for a stream whose codecs TS does not carry here: Opus, AAC with a program config element', async () => {
+    const { hub, hls } = serverWith({ hlsVariant: 'mpegts' });
+    const publish = async (key: string, file: string, audioHeader?: Buffer) => {
+      const stream = hub.publish('live', key, { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+      const { tags } = await readFlvFile(new URL(`../flv/testdata/${file}`, import.meta.url).pathname);
+      for (const tag of tags.slice(0, 4)) {
+        if (tag.kind === 'video') stream.pushVideo(tag.timestamp, tag.body, performance.now());
+        else if (tag.kind === 'audio') stream.pushAudio(tag.timestamp, audioHeader ?? tag.body, performance.now());
+      }
+      const muxer = hls.muxer('live', key);
+      if (typeof muxer === 'string') throw new Error(`no HLS: ${muxer}`);
+      return muxer.options.variant;
+    };
+    expect(await publish('aac', 'h264_aac.flv')).toBe('mpegts');
+    expect(await publish('opus', 'hevc_opus.flv')).toBe('fmp4');
+    // An AAC sequence header (0xaf 0x00) whose AudioSpecificConfig puts LC's channels in a program config element.
+    const pce = Buffer.from([0xaf, 0x00, 0x12, 0x00, 0x05, 0x08, 0x48, 0x00, 0x20, 0x00, 0xc6, 0x40, 0x04, 0x4c, 0x61, 0x76, 0x63]);
+    expect(await publish('pce', 'h264_aac.flv', pce)).toBe('fmp4');
+  });
+});

@@ -2,19 +2,21 @@
 // and stopped after --hls-idle-timeout-seconds without one (or that long
 // after its stream ended), with the memory of all muxers kept under
 // --hls-max-total-bytes.
-import type { Config } from '../config.ts';
+import type { Config, HlsVariant } from '../config.ts';
 import type { StreamHub } from '../hub/hub.ts';
 import { streamId } from '../hub/names.ts';
 import type { Stream, StreamSource } from '../hub/stream.ts';
 import { ruleFor } from '../hub/stream-rules.ts';
 import { MP4_AUDIO_CODECS, MP4_VIDEO_CODECS } from '../mp4/init.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { adtsConfig } from '../mpegts/adts.ts';
 import { HlsMuxer } from './muxer.ts';
 
 type HlsConfig = Pick<
   Config,
   | 'hlsEnabled'
   | 'hlsLowLatency'
+  | 'hlsVariant'
   | 'hlsSegmentSeconds'
   | 'hlsPartSeconds'
   | 'hlsWindowSegments'
@@ -68,11 +70,18 @@ export class HlsServer {
     this.sweep = setInterval(() => this.closeIdle(performance.now()), 1000).unref();
   }
 
-  /** Whether HLS is served for app/key, and as Low-Latency HLS. */
-  settings(app: string, key: string): { enabled: boolean; lowLatency: boolean } {
+  /**
+   * Whether HLS is served for app/key, as Low-Latency HLS, and in which
+   * segment format. Low-Latency HLS is fMP4 (config.ts refuses it with
+   * mpegts at one level): where a rule and the flags differ, the rule's own
+   * setting wins.
+   */
+  settings(app: string, key: string): { enabled: boolean; lowLatency: boolean; variant: HlsVariant } {
     const { config } = this.options;
     const rule = ruleFor(config.hlsRules, app, key);
-    return { enabled: rule?.enabled ?? config.hlsEnabled, lowLatency: rule?.lowLatency ?? config.hlsLowLatency };
+    const lowLatency = rule?.lowLatency ?? (rule?.variant === 'mpegts' ? false : config.hlsLowLatency);
+    const variant = lowLatency ? 'fmp4' : (rule?.variant ?? config.hlsVariant);
+    return { enabled: rule?.enabled ?? config.hlsEnabled, lowLatency, variant };
   }
 
   /** The live stream app/key, when HLS is served for it. */
@@ -106,7 +115,9 @@ export class HlsServer {
       return 'hls_capacity';
     }
     const { config } = this.options;
+    const variant = settings.variant === 'mpegts' && tsCarries(stream) ? 'mpegts' : 'fmp4';
     const muxer = new HlsMuxer({
+      variant,
       lowLatency: settings.lowLatency,
       segmentSeconds: config.hlsSegmentSeconds,
       partSeconds: Math.min(config.hlsPartSeconds, config.hlsSegmentSeconds / 2),
@@ -119,7 +130,7 @@ export class HlsServer {
     this.entries.set(id, muxer);
     this.stats.muxersStarted++;
     stream.subscribe(muxer, performance.now());
-    this.options.logger.info({ stream: id, lowLatency: settings.lowLatency }, 'hls started');
+    this.options.logger.info({ stream: id, lowLatency: settings.lowLatency, variant }, 'hls started');
     return muxer;
   }
 
@@ -166,6 +177,21 @@ export class HlsServer {
     }
   }
 }
+
+/**
+ * Whether MPEG-TS carries every track the stream has: H.264 or HEVC, AAC
+ * that ADTS describes, MP3. Players take AV1 and Opus in TS poorly, if at
+ * all: such a stream, and one whose AAC ADTS cannot describe, gets fMP4.
+ */
+function tsCarries(stream: Stream): boolean {
+  const { videoTrack, audioTrack, audioHeader } = stream;
+  if (videoTrack && !TS_VIDEO_CODECS.has(videoTrack.codec)) return false;
+  if (!audioTrack || audioTrack.codec === 'mp3') return true;
+  if (audioTrack.codec !== 'aac' || !audioHeader) return false;
+  return typeof adtsConfig(audioHeader.body.subarray(audioHeader.payloadOffset)) !== 'string';
+}
+
+const TS_VIDEO_CODECS: ReadonlySet<string> = new Set(['h264', 'hevc']);
 
 /** Whether the stream has a track fMP4 can carry (or has not said yet what it has). */
 function hasMp4Track(stream: Stream): boolean {

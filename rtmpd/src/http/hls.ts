@@ -23,12 +23,13 @@ export interface HlsRoutesOptions {
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 const MEDIA_TYPE = 'video/mp4';
+const TS_MEDIA_TYPE = 'video/mp2t';
 /** Media URIs carry the muxer's instance, so their bytes never change: caches keep them for good. */
 const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 /** A live playlist changes with every segment (or part). */
 const PLAYLIST_CACHE = 'no-cache';
 
-const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s)$/;
+const MEDIA_FILE = /^(init|seg|part)-([0-9a-f]{16})-(\d{1,9})(?:-(\d{1,6}))?\.(?:mp4|m4s|ts)$/;
 
 const blockingQuery = z.object({
   _HLS_msn: wholeNumber(0, 1e9).optional().describe('blocking reload: answer once this media sequence number is in the playlist (LL-HLS)'),
@@ -54,7 +55,7 @@ export const HLS_ROUTES = {
   playlist: {
     method: 'get',
     paths: ['/:app/:key/index.m3u8'],
-    summary: 'HLS (fMP4, Low-Latency HLS when on): the live playlist; _HLS_msn/_HLS_part ask for a blocking reload',
+    summary: 'HLS (fMP4 or MPEG-TS, Low-Latency HLS when on): the live playlist; _HLS_msn/_HLS_part ask for a blocking reload',
     access: 'play',
     query: blockingQuery,
     othersIgnored: true,
@@ -93,7 +94,7 @@ export const HLS_ROUTES = {
     query: noQuery,
     othersIgnored: true,
     params: { file: z.string().regex(MEDIA_FILE) },
-    ok: { 200: { description: 'The media', media: [MEDIA_TYPE] } },
+    ok: { 200: { description: 'The media', media: [MEDIA_TYPE, TS_MEDIA_TYPE] } },
     errors: { 400: ['invalid_stream_name'], 404: ['not_found'] },
   },
 } satisfies RouteGroup;
@@ -223,7 +224,7 @@ function mediaRoute(hls: HlsServer): HlsHandlers['media'] {
     if (ctx.req.destroyed) return;
     muxer.lastRequestAt = performance.now();
     ctx.set('Cache-Control', MEDIA_CACHE);
-    ctx.type = MEDIA_TYPE;
+    ctx.type = muxer.options.variant === 'mpegts' ? TS_MEDIA_TYPE : MEDIA_TYPE;
     ctx.body = bytes;
     countSent(ctx, muxer);
   };
