@@ -94,7 +94,7 @@ const AUDIO_RESYNC_SECONDS = 0.1;
  * player at the live edge does not run out of audio. Filled audio also goes
  * at most this far ahead of the video.
  */
-const AUDIO_PAUSE_SECONDS = 0.5;
+export const AUDIO_PAUSE_SECONDS = 0.5;
 /**
  * A sample this far before the track's last one (not a 32-bit wrap): the
  * publisher's clock stepped back, and a new timeline starts (as for a new

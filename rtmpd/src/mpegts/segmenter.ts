@@ -3,9 +3,11 @@
 // H.264/HEVC leave AVCC for Annex B, each access unit behind an access unit
 // delimiter and each keyframe behind the parameter sets (a TS decoder has no
 // out-of-band config); AAC frames get an ADTS header (adts.ts), MP3 frames go
-// as they are. Timestamps are the publisher's, at 90 kHz, and a pause in the
-// audio stays a pause: hls.js injects frames into an audio gap when it
-// remuxes TS, which it cannot do for fMP4 (whence the fragmenter's silence).
+// as they are. Timestamps are the publisher's, at 90 kHz. Audio that pauses
+// while video runs is filled with silent frames at the live edge, as the
+// fragmenter does for fMP4 (AUDIO_PAUSE_SECONDS): hls.js stalled for good at
+// a 5 s hole in TS audio too (rtmpd/test/hls-browser.test.ts).
+import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -13,7 +15,8 @@ import type { AudioTrackInfo } from '../flv/track.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import { MAX_FRAGMENT_BYTES } from '../mp4/fragment.ts';
-import { MAX_FRAGMENT_SAMPLES, STEP_BACK_SECONDS, STEP_FORWARD_SECONDS, Unwrapper } from '../mp4/fragmenter.ts';
+import { AUDIO_PAUSE_SECONDS, MAX_FRAGMENT_SAMPLES, STEP_BACK_SECONDS, STEP_FORWARD_SECONDS, Unwrapper } from '../mp4/fragmenter.ts';
+import { silentFrame } from '../mp4/silence.ts';
 import { adtsConfig, adtsHeader, type AdtsConfig } from './adts.ts';
 import {
   AUDIO_PID,
@@ -66,6 +69,10 @@ interface AudioTrack {
   /** The AudioSpecificConfig (AAC); empty for MP3. */
   config: Buffer;
   adts: AdtsConfig | undefined;
+  /** How long a frame lasts, at 90 kHz. */
+  frameTicks: number;
+  /** A silent frame, ADTS header included, for a pause (MP3's is made from its first frame's header). */
+  silence: Buffer[] | undefined;
 }
 
 export class TsSegmenter {
@@ -88,7 +95,10 @@ export class TsSegmenter {
   private lastVideoDts = 0;
   private lastVideoStep = 0;
   private lastAudioPts: number | undefined;
-  private lastAudioStep = 0;
+  /** Where the next audio frame is due (90 kHz): the last one's end. */
+  private audioNext: number | undefined;
+  /** Silence was written for a pause, and no frame came since. */
+  private audioPaused = false;
   private pendingAudio: { pts: number; pieces: Buffer[] }[] = [];
   private readonly videoClock = new Unwrapper();
   private readonly audioClock = new Unwrapper();
@@ -136,9 +146,7 @@ export class TsSegmenter {
     }
     const adts = info?.codec === 'aac' ? adtsConfig(config) : undefined;
     // A config ADTS cannot say (adts.ts) or a codec TS does not carry here: the stream goes on without audio.
-    this.changeAudio(
-      info && adts && typeof adts !== 'string' ? { type: StreamType.adtsAac, info, config: Buffer.from(config), adts } : undefined,
-    );
+    this.changeAudio(info && adts && typeof adts !== 'string' ? aacTrack(info, Buffer.from(config), adts) : undefined);
   }
 
   /**
@@ -149,6 +157,8 @@ export class TsSegmenter {
   private changeAudio(audio: AudioTrack | undefined): void {
     if (this.audioWritten || (this.started && !this.video)) this.changeTracks();
     this.audio = audio;
+    this.audioNext = undefined;
+    this.audioPaused = false;
     if (this.started) this.writer.rewriteProgram(this.elementaryStreams(), VIDEO_PID);
   }
 
@@ -157,6 +167,8 @@ export class TsSegmenter {
     if (!this.started) return;
     this.finish();
     this.discontinuity = true;
+    this.audioNext = undefined;
+    this.audioPaused = false;
   }
 
   private onVideo(packet: MediaPacket): void {
@@ -183,6 +195,23 @@ export class TsSegmenter {
     if (!payload) return; // a NAL length past the frame's end: nothing a decoder could use
     const pts = dts + packet.compositionTime * 90;
     this.write({ pid: VIDEO_PID, streamId: VIDEO_STREAM_ID, pts, dts, payload, pcr: dts, randomAccess: packet.keyframe });
+    this.fillPausedAudio(dts);
+  }
+
+  /** Audio AUDIO_PAUSE_SECONDS behind the video (and, once paused, any behind it) is filled with silence up to it. */
+  private fillPausedAudio(time: number): void {
+    if (this.audioNext === undefined || time - this.audioNext < (this.audioPaused ? 0 : AUDIO_PAUSE_SECONDS * CLOCK)) return;
+    if (this.fillSilence(time)) this.audioPaused = true;
+  }
+
+  /** Silent frames from where the audio ends up to `until`; false when the track has no silence. */
+  private fillSilence(until: number): boolean {
+    const { silence, frameTicks } = this.audio!;
+    if (!silence) return false;
+    let next = this.audioNext!;
+    for (; next + frameTicks <= until; next += frameTicks) this.queueAudio(next, silence);
+    this.audioNext = next;
+    return true;
   }
 
   private onAudio(packet: MediaPacket): void {
@@ -193,14 +222,21 @@ export class TsSegmenter {
     }
     const audio = this.audio;
     if (!audio || info !== audio.info) return;
+    const frame = packet.body.subarray(packet.payloadOffset);
+    if (info.codec === 'mp3') audio.silence ??= mp3Silence(info, frame);
     const pts = this.audioClock.unwrap(packet.timestamp) * 90;
     const alone = !this.video;
     if (this.lastAudioPts !== undefined) {
       const step = pts - this.lastAudioPts;
       if (alone && this.started && (step < -STEP_BACK_SECONDS * CLOCK || step > STEP_FORWARD_SECONDS * CLOCK)) this.changeTracks();
-      else if (step > 0) this.lastAudioStep = step;
     }
     this.lastAudioPts = pts;
+    if (this.audioPaused) {
+      // The frame after a pause: dropped when silence was written for its time; else the silence goes on up to it.
+      if (pts < this.audioNext! - audio.frameTicks / 2) return;
+      this.fillSilence(pts);
+      this.audioPaused = false;
+    }
     if (!this.started) {
       // With video, segments start on its keyframes; audio before the first is left out.
       if (!alone || this.stream.videoTrack) return;
@@ -211,13 +247,17 @@ export class TsSegmenter {
     } else if (pts < this.start) {
       return;
     }
-    const frame = packet.body.subarray(packet.payloadOffset);
     const header = audio.adts && adtsHeader(audio.adts, frame.length);
     if (audio.adts && !header) return; // longer than ADTS can say: no AAC frame is
     // Copies: the body may be a view of a read buffer that is reused once the packet is handed out.
+    this.queueAudio(pts, header ? [header, Buffer.from(frame)] : [Buffer.from(frame)]);
+    this.audioNext = pts + audio.frameTicks;
+  }
+
+  private queueAudio(pts: number, pieces: Buffer[]): void {
     this.audioWritten = true;
-    this.pendingAudio.push({ pts, pieces: header ? [header, Buffer.from(frame)] : [Buffer.from(frame)] });
-    this.end = Math.max(this.end, pts + this.lastAudioStep);
+    this.pendingAudio.push({ pts, pieces });
+    this.end = Math.max(this.end, pts + this.audio!.frameTicks);
     if (this.pendingAudio.length >= AUDIO_FRAMES_PER_PES) this.flushAudio();
   }
 
@@ -267,9 +307,10 @@ export class TsSegmenter {
     });
   }
 
-  /** A PES, its timestamps PCR_LEAD after the clock reference. */
-  private write(pes: Pes): void {
-    this.writer.writePes({ ...pes, pts: pes.pts + PCR_LEAD, dts: pes.dts + PCR_LEAD });
+  /** A PES, its timestamps PCR_LEAD after the clock reference, whole ticks (silence is timed in fractions of one). */
+  private write({ pts, dts, pcr, ...pes }: Pes): void {
+    const tick = (time: number): number => Math.round(time) + PCR_LEAD;
+    this.writer.writePes({ ...pes, pts: tick(pts), dts: tick(dts), ...(pcr !== undefined && { pcr: Math.round(pcr) }) });
     this.pesCount++;
   }
 }
@@ -278,7 +319,45 @@ export class TsSegmenter {
 const mp3Type = (info: AudioTrackInfo): StreamType =>
   (info.sampleRate ?? 44_100) >= 32_000 ? StreamType.mpeg1Audio : StreamType.mpeg2Audio;
 
-const mp3Track = (info: AudioTrackInfo): AudioTrack => ({ type: mp3Type(info), info, config: Buffer.alloc(0), adts: undefined });
+const mp3Samples = (info: AudioTrackInfo): number => ((info.sampleRate ?? 44_100) >= 32_000 ? 1152 : 576);
+
+const mp3Track = (info: AudioTrackInfo): AudioTrack => ({
+  type: mp3Type(info),
+  info,
+  config: Buffer.alloc(0),
+  adts: undefined,
+  frameTicks: (mp3Samples(info) / (info.sampleRate ?? 44_100)) * CLOCK,
+  silence: undefined,
+});
+
+/** A silent Layer III frame in the version, rate and channel mode of `frame`'s header. */
+function mp3Silence(info: AudioTrackInfo, frame: Buffer): Buffer[] | undefined {
+  if (frame.length < 4) return undefined;
+  const silence = silentFrame({
+    kind: 'audio',
+    codec: 'mp3',
+    config: Buffer.from(frame.subarray(0, 4)),
+    sampleRate: info.sampleRate ?? 44_100,
+    channels: info.channels ?? 2,
+    frameSamples: mp3Samples(info),
+  });
+  return silence && [silence];
+}
+
+/** The hub described the track from this same config: it parses. */
+function aacTrack(info: AudioTrackInfo, config: Buffer, adts: AdtsConfig): AudioTrack {
+  const { frameSamples, sampleRate, channels } = parseAudioSpecificConfig(config);
+  const silence = silentFrame({ kind: 'audio', codec: 'aac', config, sampleRate, channels, frameSamples });
+  const header = silence && adtsHeader(adts, silence.length);
+  return {
+    type: StreamType.adtsAac,
+    info,
+    config,
+    adts,
+    frameTicks: (frameSamples / sampleRate) * CLOCK,
+    silence: silence && header && [header, silence],
+  };
+}
 
 const H264_AUD_TYPE = 9;
 const HEVC_AUD_TYPE = 35;
