@@ -7,10 +7,11 @@
 // DER structures of an X.509 certificate (RFC 5280) are written here, so no
 // X.509 library is needed.
 import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import { inOneVersion } from '@flux-rtmpd/rtmpd/secrets-mounted';
 import { Watched } from '@flux-rtmpd/rtmpd/secrets-watched';
 import type { Logger } from 'pino';
 
@@ -21,24 +22,11 @@ export interface TlsPair {
   key: string;
 }
 
-/**
- * The directory that holds the Secret's current version. The kubelet mounts
- * each version in a directory of its own that `..data` links to, and renews by
- * pointing `..data` at the next one; reading both files from the one version
- * keeps a renewal that lands between the two reads from pairing an old
- * certificate with a new key. A directory without `..data` is read as it is.
- */
-const currentVersion = (dir: string): Promise<string> =>
-  realpath(join(dir, '..data')).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return dir;
-    throw err;
-  });
-
 /** tls.crt and tls.key of a mounted kubernetes.io/tls Secret, both of one version of it. */
 export async function readTlsPair(dir: string): Promise<TlsPair> {
   try {
-    const version = await currentVersion(dir);
-    const [cert, key] = await Promise.all(['tls.crt', 'tls.key'].map((f) => readFile(join(version, f), 'utf8')));
+    const files = await inOneVersion([join(dir, 'tls.crt'), join(dir, 'tls.key')]);
+    const [cert, key] = await Promise.all(files.map((file) => readFile(file, 'utf8')));
     return { cert: cert!, key: key! };
   } catch (err) {
     throw new Error(`--metrics-cert-dir ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

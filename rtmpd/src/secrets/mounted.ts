@@ -1,8 +1,8 @@
 // Secrets mounted as files: a file, or a directory of files such as a
 // Kubernetes Secret volume (whose `..data` entries are the kubelet's own).
 // Reads are bounded, and watchPath keeps reading them while rtmpd runs.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../options.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Watched } from './watched.ts';
@@ -41,6 +41,30 @@ export async function readBounded(file: string): Promise<string> {
   const info = await stat(file);
   if (info.size > MAX_FILE_BYTES) throw new SecretPathError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
   return readFile(file, 'utf8');
+}
+
+/**
+ * Where to read `files` so that all of them come from one version of a mounted
+ * Secret. The kubelet mounts each version in a directory of its own that
+ * `..data` links to, and renews by pointing `..data` at the next one; files
+ * read through their own links one after the other can straddle a renewal and
+ * pair an old certificate with a new key. Files that sit in one directory with
+ * a `..data` are read from the version it points to now; others where they are.
+ */
+export async function inOneVersion(files: readonly string[]): Promise<string[]> {
+  const dirs = new Set(files.map((file) => dirname(resolve(file))));
+  if (dirs.size !== 1) return [...files];
+  const data = join([...dirs][0]!, '..data');
+  let version: string;
+  try {
+    version = await realpath(data);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // No `..data` (or no directory): not a Secret volume, or nothing there yet, which reading the files reports.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [...files];
+    throw new SecretPathError(`${data}: cannot resolve it (${code ?? (err as Error).message})`);
+  }
+  return files.map((file) => join(version, basename(file)));
 }
 
 /** The non-empty, trimmed lines of a text that are not # comments. */

@@ -100,6 +100,24 @@ describe('openServerCertificate', () => {
     expect(certificate.reloads).toEqual({ ok: 1, error: 0 });
   });
 
+  it('reads the certificate and the key of one version while the kubelet renews the Secret again and again', async () => {
+    const secret = await mounted('renewing', first);
+    certificate = await open(secret.dir);
+    let renewing = true;
+    const renewals = (async () => {
+      for (let n = 1; renewing; n++) await secret.swap([first.dir, second.dir][n % 2]!);
+    })();
+    try {
+      // A poll that a renewal falls between would pair one version's certificate with the other's key, and refuse it.
+      for (let polls = 0; polls < 300; polls++) await certificate.poll();
+    } finally {
+      renewing = false;
+      await renewals;
+    }
+    expect(certificate.reloads.ok).toBeGreaterThan(0);
+    expect(certificate.reloads.error).toBe(0);
+  });
+
   it('keeps the last good pair when the new one is bad, and reports a bad pair once', async () => {
     const secret = await mounted('bad', first);
     const lines: string[] = [];

@@ -6,7 +6,7 @@
 // or expires soon is served all the same, with a warning at load and reload:
 // refusing it would cut off every client, also those that never check dates.
 import type { SecureContext } from 'node:tls';
-import { readBounded, SecretPathError } from '../secrets/mounted.ts';
+import { inOneVersion, readBounded, SecretPathError } from '../secrets/mounted.ts';
 import { Watched } from '../secrets/watched.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { certificateExpiry } from './expiry.ts';
@@ -30,18 +30,29 @@ export interface LoadedCertificate {
 /** The flags that name the two files, as every message about them does. */
 const flags = { cert: '--tls-cert-file', key: '--tls-key-file' };
 
-async function readPem(path: string, option: string): Promise<string> {
+/** Reads `file`, the version of `path` (the file the flag `option` names) to read now. */
+async function readPem(file: string, path: string, option: string): Promise<string> {
   try {
-    return await readBounded(path);
+    return await readBounded(file);
   } catch (err) {
     if (err instanceof SecretPathError) throw new CertificateError(`${option} ${err.message}`);
     throw new CertificateError(`${option} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
+/** The certificate and the key; from one version of the Secret when both files are in its mount. */
 export async function readCertificateFiles(files: CertificateFiles): Promise<CertificatePair> {
-  const [cert, key] = await Promise.all([readPem(files.certFile, flags.cert), readPem(files.keyFile, flags.key)]);
+  const [certFile, keyFile] = await versionOf(files);
+  const [cert, key] = await Promise.all([readPem(certFile!, files.certFile, flags.cert), readPem(keyFile!, files.keyFile, flags.key)]);
   return { cert, key };
+}
+
+async function versionOf({ certFile, keyFile }: CertificateFiles): Promise<string[]> {
+  try {
+    return await inOneVersion([certFile, keyFile]);
+  } catch (err) {
+    throw new CertificateError(`${flags.cert} and ${flags.key}: ${(err as Error).message}`);
+  }
 }
 
 /** Checks a pair the way a handshake would use it, with messages that name the flag of the part that is wrong. */
