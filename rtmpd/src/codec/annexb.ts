@@ -5,36 +5,76 @@ import { parseHevcDecoderConfig } from './hevc.ts';
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
 
+export type AnnexBCodec = 'h264' | 'hevc';
+
+/** What an Annex-B stream needs from a decoder configuration record. */
+export interface AnnexBConfig {
+  /** Bytes in each NAL unit length prefix of the coded frames. */
+  nalLengthSize: number;
+  /** In the order a decoder reads them (VPS, SPS, PPS); views of the record. */
+  parameterSets: Buffer[];
+}
+
+/** The record's Annex-B parts; throws MediaParseError when it does not parse. */
+export function annexBConfig(codec: AnnexBCodec, config: Buffer): AnnexBConfig {
+  if (codec === 'h264') {
+    const { nalLengthSize, sps, pps } = parseAvcDecoderConfig(config);
+    return { nalLengthSize, parameterSets: [...sps, ...pps] };
+  }
+  const { nalLengthSize, vps, sps, pps } = parseHevcDecoderConfig(config);
+  return { nalLengthSize, parameterSets: [...vps, ...sps, ...pps] };
+}
+
+/** A NAL unit's type, from its first header byte. */
+const nalUnitType: Record<AnnexBCodec, (firstByte: number) => number> = {
+  h264: (byte) => byte & 0x1f,
+  hevc: (byte) => (byte >> 1) & 0x3f,
+};
+
+export interface AnnexBFrameOptions {
+  /** NAL units that go before the frame's (an access unit delimiter, parameter sets). */
+  leading?: readonly Buffer[];
+  /** The frame's NAL units of this type are left out (its own access unit delimiter, when `leading` has one). */
+  omitNalType?: number;
+}
+
+/**
+ * One length-prefixed (AVCC) frame's NAL units, after `leading`, each behind
+ * a 00 00 00 01 start code: views of the frame, not copies. A string says why
+ * the frame does not parse (a length runs past its end).
+ */
+export function frameToAnnexB(
+  codec: AnnexBCodec,
+  frame: Buffer,
+  nalLengthSize: number,
+  { leading = [], omitNalType }: AnnexBFrameOptions = {},
+): Buffer[] | string {
+  const pieces: Buffer[] = [];
+  for (const nal of leading) pieces.push(START_CODE, nal);
+  const nalType = nalUnitType[codec];
+  let pos = 0;
+  while (pos < frame.length) {
+    if (pos + nalLengthSize > frame.length) return 'frame truncated in NAL length';
+    const length = frame.readUIntBE(pos, nalLengthSize);
+    pos += nalLengthSize;
+    if (length > frame.length - pos) return `NAL length ${length} exceeds frame`;
+    if (length > 0 && nalType(frame[pos]!) !== omitNalType) pieces.push(START_CODE, frame.subarray(pos, pos + length));
+    pos += length;
+  }
+  return pieces;
+}
+
 /**
  * Builds an Annex-B elementary stream for one keyframe (parameter sets from the
  * decoder configuration record, then the frame's NAL units, each behind a
  * 00 00 00 01 start code) that ffmpeg can decode on its own. Copies; meant for
  * snapshots, not the per-packet path.
  */
-export function keyframeToAnnexB(codec: 'h264' | 'hevc', config: Buffer, frame: Buffer): Buffer {
-  let paramSets: Buffer[];
-  let nalLengthSize: number;
-  if (codec === 'h264') {
-    const avc = parseAvcDecoderConfig(config);
-    paramSets = [...avc.sps, ...avc.pps];
-    nalLengthSize = avc.nalLengthSize;
-  } else {
-    const hevc = parseHevcDecoderConfig(config);
-    paramSets = [...hevc.vps, ...hevc.sps, ...hevc.pps];
-    nalLengthSize = hevc.nalLengthSize;
-  }
-  const parts: Buffer[] = [];
-  for (const ps of paramSets) parts.push(START_CODE, ps);
-  let pos = 0;
-  while (pos < frame.length) {
-    if (pos + nalLengthSize > frame.length) throw new MediaParseError('frame truncated in NAL length');
-    const len = frame.readUIntBE(pos, nalLengthSize);
-    pos += nalLengthSize;
-    if (len > frame.length - pos) throw new MediaParseError(`NAL length ${len} exceeds frame`);
-    if (len > 0) parts.push(START_CODE, frame.subarray(pos, pos + len));
-    pos += len;
-  }
-  return Buffer.concat(parts);
+export function keyframeToAnnexB(codec: AnnexBCodec, config: Buffer, frame: Buffer): Buffer {
+  const { nalLengthSize, parameterSets } = annexBConfig(codec, config);
+  const pieces = frameToAnnexB(codec, frame, nalLengthSize, { leading: parameterSets });
+  if (typeof pieces === 'string') throw new MediaParseError(pieces);
+  return Buffer.concat(pieces);
 }
 
 /**

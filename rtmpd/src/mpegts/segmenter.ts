@@ -8,6 +8,7 @@
 // fragmenter does for fMP4 (AUDIO_PAUSE_SECONDS): hls.js stalled for good at
 // a 5 s hole in TS audio too (rtmpd/test/hls-browser.test.ts).
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
+import { frameToAnnexB, type AnnexBCodec } from '../codec/annexb.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -38,7 +39,6 @@ const CLOCK = 90_000;
 const PCR_LEAD = CLOCK;
 /** Audio frames gathered in one PES: fewer, fuller packets than one PES (and its stuffing) per 23 ms frame. */
 const AUDIO_FRAMES_PER_PES = 5;
-const START_CODE = Buffer.from([0, 0, 0, 1]);
 
 export interface TsSegment {
   bytes: Buffer;
@@ -52,14 +52,14 @@ export interface TsSegment {
 }
 
 interface VideoTrack {
+  codec: AnnexBCodec;
   type: StreamType;
   config: Buffer;
   nalLengthSize: number;
-  /** The access unit delimiter and the parameter sets, each behind a start code. */
-  delimiter: Buffer[];
-  parameterSets: Buffer[];
+  /** NAL units before a frame's: the access unit delimiter; on a keyframe, then the parameter sets. */
+  leading: Buffer[];
+  keyframeLeading: Buffer[];
   delimiterNalType: number;
-  nalType: (firstByte: number) => number;
 }
 
 interface AudioTrack {
@@ -367,26 +367,28 @@ function videoTrack(codec: string | undefined, config: Buffer): VideoTrack | und
   try {
     if (codec === 'h264') {
       const avc = parseAvcDecoderConfig(config);
+      const delimiter = Buffer.from([H264_AUD_TYPE, 0xf0]); // primary_pic_type 7: any slice type
       return {
+        codec,
         type: StreamType.h264,
         config: Buffer.from(config),
         nalLengthSize: avc.nalLengthSize,
-        delimiter: [START_CODE, Buffer.from([H264_AUD_TYPE, 0xf0])], // primary_pic_type 7: any slice type
-        parameterSets: [...avc.sps, ...avc.pps].flatMap((set) => [START_CODE, Buffer.from(set)]),
+        leading: [delimiter],
+        keyframeLeading: [delimiter, ...[...avc.sps, ...avc.pps].map((set) => Buffer.from(set))],
         delimiterNalType: H264_AUD_TYPE,
-        nalType: (byte) => byte & 0x1f,
       };
     }
     if (codec === 'hevc') {
       const hevc = parseHevcDecoderConfig(config);
+      const delimiter = Buffer.from([HEVC_AUD_TYPE << 1, 1, 0x50]); // temporal id 0, pic_type 2: any slice type
       return {
+        codec,
         type: StreamType.hevc,
         config: Buffer.from(config),
         nalLengthSize: hevc.nalLengthSize,
-        delimiter: [START_CODE, Buffer.from([HEVC_AUD_TYPE << 1, 1, 0x50])], // temporal id 0, pic_type 2: any slice type
-        parameterSets: [...hevc.vps, ...hevc.sps, ...hevc.pps].flatMap((set) => [START_CODE, Buffer.from(set)]),
+        leading: [delimiter],
+        keyframeLeading: [delimiter, ...[...hevc.vps, ...hevc.sps, ...hevc.pps].map((set) => Buffer.from(set))],
         delimiterNalType: HEVC_AUD_TYPE,
-        nalType: (byte) => (byte >> 1) & 0x3f,
       };
     }
   } catch (error) {
@@ -402,16 +404,9 @@ function videoTrack(codec: string | undefined, config: Buffer): VideoTrack | und
  * past the frame's end.
  */
 function annexB(video: VideoTrack, frame: Buffer, keyframe: boolean): Buffer[] | undefined {
-  const pieces = [...video.delimiter, ...(keyframe ? video.parameterSets : [])];
-  const size = video.nalLengthSize;
-  let pos = 0;
-  while (pos < frame.length) {
-    if (pos + size > frame.length) return undefined;
-    const length = frame.readUIntBE(pos, size);
-    pos += size;
-    if (length > frame.length - pos) return undefined;
-    if (length > 0 && video.nalType(frame[pos]!) !== video.delimiterNalType) pieces.push(START_CODE, frame.subarray(pos, pos + length));
-    pos += length;
-  }
-  return pieces;
+  const pieces = frameToAnnexB(video.codec, frame, video.nalLengthSize, {
+    leading: keyframe ? video.keyframeLeading : video.leading,
+    omitNalType: video.delimiterNalType,
+  });
+  return typeof pieces === 'string' ? undefined : pieces;
 }
