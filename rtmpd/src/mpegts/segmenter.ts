@@ -8,10 +8,8 @@
 // fragmenter does for fMP4 (AUDIO_PAUSE_SECONDS): hls.js stalled for good at
 // a 5 s hole in TS audio too (rtmpd/test/hls-browser.test.ts).
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
-import { frameToAnnexB, type AnnexBCodec } from '../codec/annexb.ts';
+import { annexBConfig, frameToAnnexB, type AnnexBCodec } from '../codec/annexb.ts';
 import { MediaParseError } from '../codec/errors.ts';
-import { parseAvcDecoderConfig } from '../codec/h264.ts';
-import { parseHevcDecoderConfig } from '../codec/hevc.ts';
 import type { AudioTrackInfo } from '../flv/track.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
@@ -359,42 +357,33 @@ function aacTrack(info: AudioTrackInfo, config: Buffer, adts: AdtsConfig): Audio
   };
 }
 
-const H264_AUD_TYPE = 9;
-const HEVC_AUD_TYPE = 35;
+/** What TS says of each codec: its stream type, and the access unit delimiter that goes before each frame. */
+const TS_VIDEO_CODECS: Record<AnnexBCodec, { type: StreamType; delimiter: Buffer; delimiterNalType: number }> = {
+  // NAL type 9, primary_pic_type 7: any slice type
+  h264: { type: StreamType.h264, delimiter: Buffer.from([9, 0xf0]), delimiterNalType: 9 },
+  // NAL type 35, temporal id 0, pic_type 2: any slice type
+  hevc: { type: StreamType.hevc, delimiter: Buffer.from([35 << 1, 1, 0x50]), delimiterNalType: 35 },
+};
 
 /** The TS form of an H.264 or HEVC config; undefined for another codec or a config that does not parse (the video is left out). */
 function videoTrack(codec: string | undefined, config: Buffer): VideoTrack | undefined {
+  if (codec !== 'h264' && codec !== 'hevc') return undefined;
+  const { type, delimiter, delimiterNalType } = TS_VIDEO_CODECS[codec];
   try {
-    if (codec === 'h264') {
-      const avc = parseAvcDecoderConfig(config);
-      const delimiter = Buffer.from([H264_AUD_TYPE, 0xf0]); // primary_pic_type 7: any slice type
-      return {
-        codec,
-        type: StreamType.h264,
-        config: Buffer.from(config),
-        nalLengthSize: avc.nalLengthSize,
-        leading: [delimiter],
-        keyframeLeading: [delimiter, ...[...avc.sps, ...avc.pps].map((set) => Buffer.from(set))],
-        delimiterNalType: H264_AUD_TYPE,
-      };
-    }
-    if (codec === 'hevc') {
-      const hevc = parseHevcDecoderConfig(config);
-      const delimiter = Buffer.from([HEVC_AUD_TYPE << 1, 1, 0x50]); // temporal id 0, pic_type 2: any slice type
-      return {
-        codec,
-        type: StreamType.hevc,
-        config: Buffer.from(config),
-        nalLengthSize: hevc.nalLengthSize,
-        leading: [delimiter],
-        keyframeLeading: [delimiter, ...[...hevc.vps, ...hevc.sps, ...hevc.pps].map((set) => Buffer.from(set))],
-        delimiterNalType: HEVC_AUD_TYPE,
-      };
-    }
+    const { nalLengthSize, parameterSets } = annexBConfig(codec, config);
+    return {
+      codec,
+      type,
+      config: Buffer.from(config),
+      nalLengthSize,
+      leading: [delimiter],
+      keyframeLeading: [delimiter, ...parameterSets.map((set) => Buffer.from(set))],
+      delimiterNalType,
+    };
   } catch (error) {
     if (!(error instanceof MediaParseError)) throw error;
+    return undefined;
   }
-  return undefined;
 }
 
 /**
