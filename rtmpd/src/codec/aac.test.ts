@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ID_CPE, ID_LFE, ID_SCE, parseAudioSpecificConfig } from './aac.ts';
+import { ID_CPE, ID_LFE, ID_SCE, parseAudioSpecificConfig, type AacConfig } from './aac.ts';
 import { MediaParseError } from './errors.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
 import { codecFixture, probedStream } from '../../test/support/codec-fixtures.ts';
@@ -12,33 +12,37 @@ function bits(...fields: [number, number][]): Buffer {
   return Buffer.from(s.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
 }
 
+/**
+ * Every field parseAudioSpecificConfig reads from `asc`: those given, and
+ * otherwise the AAC-LC object type (2), a channelConfiguration of `channels`
+ * and 1024-sample frames.
+ */
+function expectConfig(asc: Buffer, fields: Pick<AacConfig, 'profile' | 'sampleRate' | 'channels' | 'elements'> & Partial<AacConfig>): void {
+  expect(parseAudioSpecificConfig(asc)).toEqual({ objectType: 2, channelConfiguration: fields.channels, frameSamples: 1024, ...fields });
+}
+
+/** A fixture's config says what ffprobe says of its stream (and `fields`); its prefixes and corruptions parse or throw MediaParseError. */
+function expectProbed(name: string, fields: Pick<AacConfig, 'elements'> & Partial<AacConfig>): void {
+  const expected = probedStream(name);
+  const asc = codecFixture(`${name}.asc`);
+  const probed = { profile: expected.profile as string, sampleRate: Number(expected.sample_rate), channels: expected.channels as number };
+  expectConfig(asc, { ...probed, ...fields });
+  checkPrefixes(asc, parseAudioSpecificConfig);
+  checkCorruptions(asc, parseAudioSpecificConfig);
+}
+
 describe('AudioSpecificConfig', () => {
   for (const name of ['aac_lc_44100_2', 'aac_lc_48000_1', 'aac_lc_22050_6']) {
-    it(`${name} matches ffprobe`, () => {
-      const expected = probedStream(name);
-      const asc = codecFixture(`${name}.asc`);
-      expect(parseAudioSpecificConfig(asc)).toEqual({
-        objectType: 2,
-        profile: expected.profile,
-        sampleRate: Number(expected.sample_rate),
-        channels: expected.channels,
-        channelConfiguration: expected.channels,
-        elements: expect.any(Array),
-        frameSamples: 1024,
-      });
-      checkPrefixes(asc, parseAudioSpecificConfig);
-      checkCorruptions(asc, parseAudioSpecificConfig);
-    });
+    it(`${name} matches ffprobe`, () => expectProbed(name, { elements: expect.any(Array) }));
   }
 
   it('explicit HE-AAC (SBR) and HE-AACv2 (PS) signalling: the output rate, and frames of 2048 samples at it', () => {
     // AOT 5, 24 kHz core (index 6), stereo, extension 48 kHz (index 3), core AOT 2
-    expect(parseAudioSpecificConfig(bits([5, 5], [6, 4], [2, 4], [3, 4], [2, 5]))).toEqual({
+    expectConfig(bits([5, 5], [6, 4], [2, 4], [3, 4], [2, 5]), {
       objectType: 5,
       profile: 'HE-AAC',
       sampleRate: 48000,
       channels: 2,
-      channelConfiguration: 2,
       elements: [{ id: ID_CPE, tag: 0 }],
       frameSamples: 2048,
     });
@@ -84,21 +88,8 @@ describe('AudioSpecificConfig', () => {
       ],
     ],
   ] as const) {
-    it(`${name}: channels and elements from the program config element, and ffmpeg's sync extension 0x2b7 without SBR`, () => {
-      const expected = probedStream(name);
-      const asc = codecFixture(`${name}.asc`);
-      expect(parseAudioSpecificConfig(asc)).toEqual({
-        objectType: 2,
-        profile: expected.profile,
-        sampleRate: Number(expected.sample_rate),
-        channels: expected.channels,
-        channelConfiguration: 0,
-        elements: elements.map(([id, tag]) => ({ id, tag })),
-        frameSamples: 1024,
-      });
-      checkPrefixes(asc, parseAudioSpecificConfig);
-      checkCorruptions(asc, parseAudioSpecificConfig);
-    });
+    it(`${name}: channels and elements from the program config element, and ffmpeg's sync extension 0x2b7 without SBR`, () =>
+      expectProbed(name, { channelConfiguration: 0, elements: elements.map(([id, tag]) => ({ id, tag })) }));
   }
 
   // Hand-built (nothing here encodes 960-sample frames or signals SBR after the core's config): AOT 2, then GASpecificConfig.
@@ -126,12 +117,10 @@ describe('AudioSpecificConfig', () => {
 
   it("backward-compatible SBR (sync extension 0x2b7) and PS (0x548): HE-AAC at the SBR rate, frames twice the core's", () => {
     // 24 kHz stereo core; 0x2b7, AOT 5, sbrPresentFlag 1, 48 kHz
-    expect(parseAudioSpecificConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [3, 4]))).toEqual({
-      objectType: 2,
+    expectConfig(lcThen(6, 2, 0, [0x2b7, 11], [5, 5], [1, 1], [3, 4]), {
       profile: 'HE-AAC',
       sampleRate: 48000,
       channels: 2,
-      channelConfiguration: 2,
       elements: [{ id: ID_CPE, tag: 0 }],
       frameSamples: 2048,
     });
@@ -175,14 +164,12 @@ describe('AudioSpecificConfig', () => {
 
   it('escape object type (31) and explicit frequency (index 15)', () => {
     // AOT 31 + 10 → 42 (USAC), explicit 37800 Hz, 2 channels
-    expect(parseAudioSpecificConfig(bits([31, 5], [10, 6], [15, 4], [37800, 24], [2, 4]))).toEqual({
+    expectConfig(bits([31, 5], [10, 6], [15, 4], [37800, 24], [2, 4]), {
       objectType: 42,
       profile: 'xHE-AAC',
       sampleRate: 37800,
       channels: 2,
-      channelConfiguration: 2,
       elements: [],
-      frameSamples: 1024,
     });
   });
 
