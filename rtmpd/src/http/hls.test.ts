@@ -1,7 +1,9 @@
 import Koa from 'koa';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { parseConfig } from '../config.ts';
+import { pushFlvTags } from '../flv/publish.ts';
 import { HlsServer } from '../hls/server.ts';
 import { StreamHub } from '../hub/hub.ts';
 import { jsonErrors } from './errors.ts';
@@ -16,13 +18,13 @@ afterEach(async () => {
 });
 
 /**
- * HLS alone on a real server, live/cam published (no media yet), and play
- * rules that answer only once `allow()` is called: a client can leave while
- * it is being authorized.
+ * HLS alone on a real server (its flags from `hlsFlags`), live/cam published
+ * (no media yet), and play rules that answer only once `allow()` is called: a
+ * client can leave while it is being authorized.
  */
-async function serve() {
+async function serve(hlsFlags: Record<string, unknown> = {}) {
   const hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 60_000 });
-  const hls = new HlsServer({ hub, config: parseConfig({}), logger });
+  const hls = new HlsServer({ hub, config: parseConfig(hlsFlags), logger });
   hub.publish('live', 'cam', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
   let asked = (_left: AbortSignal) => {};
   /** The request's signal, aborted when the server sees its client leave. */
@@ -47,7 +49,7 @@ async function serve() {
     await server.close(1000);
   };
   const url = (path: string) => `http://127.0.0.1:${server.address().port}${path}`;
-  return { hls, url, authorizing, allow };
+  return { hub, hls, url, authorizing, allow };
 }
 
 /** Time for the handler to run on after its authorization answered. */
@@ -103,4 +105,43 @@ describe('a blocking playlist reload', () => {
       });
     }
   });
+});
+
+describe('HLS media URIs', () => {
+  // A TS muxer answered seg-….m4s and part-…-0-0.m4s with its TS segment, and an fMP4 muxer seg-….ts with its fMP4 one.
+  it.each([
+    {
+      variant: 'mpegts',
+      lowLatency: false,
+      listed: ['seg-I-0.ts'],
+      other: ['seg-I-0.m4s', 'part-I-0-0.m4s', 'init-I-0.mp4', 'init-I-0.ts'],
+    },
+    {
+      variant: 'fmp4',
+      lowLatency: false,
+      listed: ['seg-I-0.m4s', 'init-I-0.mp4'],
+      other: ['seg-I-0.ts', 'init-I-0.m4s', 'part-I-0-0.m4s'],
+    },
+    { variant: 'fmp4', lowLatency: true, listed: ['part-I-0-0.m4s'], other: ['part-I-0-0.ts', 'part-I-0.m4s', 'seg-I-00.m4s'] },
+  ])(
+    'of $variant (low latency $lowLatency) are answered only as its playlist names them',
+    async ({ variant, lowLatency, listed, other }) => {
+      const { hub, hls, url } = await serve({ hlsVariant: variant, hlsLowLatency: lowLatency, hlsSegmentSeconds: 1 });
+      const { tags } = await readFlvFile(new URL('../flv/testdata/h264_aac.flv', import.meta.url).pathname);
+      const stream = hub.publish('live', 'clip', { protocol: 'rtmp', remoteAddress: '127.0.0.1:50000', close: () => undefined });
+      const muxer = hls.muxer('live', 'clip');
+      if (typeof muxer === 'string') throw new Error(`no HLS: ${muxer}`);
+      pushFlvTags(stream, tags, performance.now());
+      hub.unpublish(stream); // the muxer stays, its segments all complete
+      const uri = (name: string) => url(`/live/clip/${name.replace('I', muxer.instance)}`);
+      for (const name of listed) expect((await fetch(uri(name))).status, name).toBe(200);
+      for (const name of other) {
+        const res = await fetch(uri(name));
+        expect(res.status, name).toBe(404);
+        expect(await res.json(), name).toEqual({
+          error: { code: 'not_found', message: expect.stringContaining('is not (or no longer) in the playlist') },
+        });
+      }
+    },
+  );
 });

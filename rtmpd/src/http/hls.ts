@@ -216,10 +216,11 @@ function mediaRoute(hls: HlsServer): HlsHandlers['media'] {
     if (!file) return next();
     allowAnyOrigin(ctx);
     const { app, key } = streamName(ctx);
-    const [, type, instance, first, second] = file;
+    const [name, type, , first, second] = file;
+    const [a, b] = [Number(first), Number(second ?? 0)];
     const muxer = hls.running(app, key);
-    if (!muxer || muxer.instance !== instance) throw gone(ctx.path);
-    const bytes = await mediaBytes(ctx, hls, muxer, type as MediaType, Number(first), Number(second ?? 0));
+    if (!muxer || listedName(muxer, type as MediaType, a, b) !== name) throw gone(ctx.path);
+    const bytes = await mediaBytes(ctx, hls, muxer, type as MediaType, a, b);
     if (!bytes) throw gone(ctx.path);
     if (ctx.req.destroyed) return;
     muxer.lastRequestAt = performance.now();
@@ -231,6 +232,18 @@ function mediaRoute(hls: HlsServer): HlsHandlers['media'] {
 }
 
 type MediaType = 'init' | 'seg' | 'part';
+
+/**
+ * The name the muxer's playlist gives the media: its instance, its variant's
+ * extension, its numbers in their one spelling. Undefined for what the
+ * variant has none of: init sections in MPEG-TS, parts without Low-Latency
+ * HLS. A URI in another form (a guessed `.m4s` of a TS segment) names nothing.
+ */
+function listedName({ names, options }: HlsMuxer, type: MediaType, a: number, b: number): string | undefined {
+  if (type === 'init') return options.variant === 'fmp4' ? names.init(a) : undefined;
+  if (type === 'seg') return names.segment(a);
+  return options.lowLatency ? names.part(a, b) : undefined;
+}
 
 /** The init section, segment or part a media URI names (counted by its type); undefined when the muxer has it no more. */
 async function mediaBytes(
