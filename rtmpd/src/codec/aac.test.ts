@@ -111,6 +111,19 @@ describe('AudioSpecificConfig', () => {
     });
   });
 
+  // Hand-built (nothing here encodes LD or ELD): 48 kHz, stereo.
+  it('ER AAC LD and ELD: frames of 512 samples, or 480 by frameLengthFlag', () => {
+    // AOT 23; GASpecificConfig: frameLengthFlag, dependsOnCoreCoder 0, extensionFlag 1 and three resilience flags; epConfig 0
+    const ld = (frameLengthFlag: number) => bits([23, 5], [3, 4], [2, 4], [frameLengthFlag, 1], [0, 1], [1, 1], [0, 3], [0, 2]);
+    const stereo = { sampleRate: 48000, channels: 2 };
+    expectConfig(ld(0), { objectType: 23, profile: 'LD', ...stereo, elements: [{ id: ID_CPE, tag: 0 }], frameSamples: 512 });
+    expectConfig(ld(1), { objectType: 23, profile: 'LD', ...stereo, elements: [{ id: ID_CPE, tag: 0 }], frameSamples: 480 });
+    // AOT 31 + 7; ELDSpecificConfig: frameLengthFlag, three resilience flags, ldSbrPresentFlag 0, ELDEXT_TERM; epConfig 0
+    const eld = (frameLengthFlag: number) => bits([31, 5], [7, 6], [3, 4], [2, 4], [frameLengthFlag, 1], [0, 3], [0, 1], [0, 4], [0, 2]);
+    expectConfig(eld(0), { objectType: 39, profile: 'ELD', ...stereo, elements: [], frameSamples: 512 });
+    expectConfig(eld(1), { objectType: 39, profile: 'ELD', ...stereo, elements: [], frameSamples: 480 });
+  });
+
   /** AAC-LC at `rateIndex`, `channels`, its GASpecificConfig (frameLengthFlag), then `tail`. */
   const lcThen = (rateIndex: number, channels: number, frameLengthFlag: number, ...tail: [number, number][]) =>
     bits([2, 5], [rateIndex, 4], [channels, 4], [frameLengthFlag, 1], [0, 1], [0, 1], ...tail);

@@ -19,7 +19,7 @@ export interface AacConfig {
    * LFE), for the general audio object types; empty where neither is known.
    */
   elements: readonly AacElement[];
-  /** Samples a frame lasts at sampleRate: the core's 1024 or 960 (frameLengthFlag), twice that where SBR doubles the rate. */
+  /** Samples a frame lasts at sampleRate: the core's 1024 or 960 (frameLengthFlag; LD's and ELD's 512 or 480), twice that where SBR doubles the rate. */
   frameSamples: number;
 }
 
@@ -87,12 +87,15 @@ const PROFILES: Record<number, string> = {
 };
 
 /**
- * Object types whose specific config is a GASpecificConfig (1.6.2.1) with
- * frameLengthFlag saying 1024 or 960 samples: LD's (23) says 512 or 480, and is left out.
+ * Object types whose specific config is a GASpecificConfig (1.6.2.1), its
+ * frameLengthFlag saying 1024 or 960 samples (512 or 480 for ER AAC LD).
  */
-const GENERAL_AUDIO_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22]);
+const GENERAL_AUDIO_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23]);
 /** The error resilient ones, whose GASpecificConfig ends in an epConfig, before which no sync extension is looked for. */
-const ERROR_RESILIENT_TYPES = new Set([17, 19, 20, 21, 22]);
+const ERROR_RESILIENT_TYPES = new Set([17, 19, 20, 21, 22, 23]);
+/** ER AAC LD and ER AAC ELD: frames of 512 samples, or 480 by frameLengthFlag (4.5.1.1, 4.6.20), the first bit of their config. */
+const AOT_LD = 23;
+const AOT_ELD = 39;
 /** syncExtensionType of backward-compatible SBR signalling, and of PS after it (table 1.15). */
 const SYNC_EXTENSION_SBR = 0x2b7;
 const SYNC_EXTENSION_PS = 0x548;
@@ -167,14 +170,19 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
 
 /**
  * Reads into `core` what the GASpecificConfig says (frame length, the
- * program config element's channels) and backward-compatible SBR signalling
+ * program config element's channels; of an ELDSpecificConfig, the frame
+ * length alone) and backward-compatible SBR signalling
  * after it, as far as they parse: a config cut short or malformed there keeps
  * what its first fields said, which decoders need alone.
  */
 function readSpecificConfig(r: BitReader, coreType: number, channelConfiguration: number, core: Core): void {
-  if (!GENERAL_AUDIO_TYPES.has(coreType)) return;
+  const lowDelay = coreType === AOT_LD || coreType === AOT_ELD;
+  if (lowDelay) core.frameLength = 512;
+  if (!GENERAL_AUDIO_TYPES.has(coreType) && !lowDelay) return;
   try {
-    if (r.flag()) core.frameLength = 960; // frameLengthFlag
+    if (r.flag()) core.frameLength = lowDelay ? 480 : 960; // frameLengthFlag
+    // The rest of an ELDSpecificConfig leaves a frame as long: low delay SBR at twice the core's rate (the rate coded) doubles its samples too.
+    if (coreType === AOT_ELD) return;
     if (r.flag()) r.u(14); // dependsOnCoreCoder: coreCoderDelay
     const extensionFlag = r.flag();
     if (channelConfiguration === 0) Object.assign(core, readProgramConfigElement(r));

@@ -283,7 +283,8 @@ describe('Fragmenter', () => {
     expect((await probe(muxed)).codecs).toEqual(['hevc', 'opus']);
   });
 
-  // Hand-built AudioSpecificConfigs (nothing here encodes either): object type 2 and its GASpecificConfig, then SBR's sync extension.
+  // Hand-built AudioSpecificConfigs (nothing here encodes any of them): the object type (LD's 23; ELD's 39, escaped
+  // as 31 and 7), 48 kHz and stereo, then its specific config (frameLengthFlag first) and SBR's sync extension.
   it.each([
     ['960-sample AAC-LC (frameLengthFlag) at 48 kHz', new BitWriter().u(5, 2).u(4, 3).u(4, 2).u(3, 0b100), 960 / 48_000],
     [
@@ -291,6 +292,10 @@ describe('Fragmenter', () => {
       new BitWriter().u(5, 2).u(4, 6).u(4, 2).u(3, 0).u(11, 0x2b7).u(5, 5).u(1, 1).u(4, 3),
       2048 / 48_000,
     ],
+    // GASpecificConfig: frameLengthFlag 1, dependsOnCoreCoder 0, extensionFlag 1 and its three resilience flags; epConfig 0
+    ['480-sample ER AAC LD (frameLengthFlag)', new BitWriter().u(5, 23).u(4, 3).u(4, 2).u(3, 0b101).u(3, 0).u(2, 0), 480 / 48_000],
+    // ELDSpecificConfig: frameLengthFlag 0, three resilience flags, no low delay SBR, ELDEXT_TERM; epConfig 0
+    ['512-sample ER AAC ELD', new BitWriter().u(5, 31).u(6, 7).u(4, 3).u(4, 2).u(1, 0).u(3, 0).u(1, 0).u(4, 0).u(2, 0), 512 / 48_000],
   ])('times %s by its frames: 48 kHz, and the audio lasts as long as its timestamps say', async (_, config, frameSeconds) => {
     const count = 50;
     const frame = Buffer.from([0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]);
