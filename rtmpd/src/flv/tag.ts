@@ -93,10 +93,9 @@ class InspectedAudio extends LazyPayload {
       this.soundRate = this.soundSize = this.channels = undefined;
       return;
     }
-    const format = legacyHeader >> 4;
-    this.soundRate = format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(legacyHeader >> 2) & 3]!;
+    this.soundRate = legacySoundRate(legacyHeader);
     this.soundSize = legacyHeader & 2 ? 16 : 8;
-    this.channels = (legacyHeader & 1) + 1;
+    this.channels = legacyChannels(legacyHeader);
   }
 }
 
@@ -333,6 +332,31 @@ export function isAacFrame(body: Buffer): boolean {
   return body.length >= AAC_FRAME_OFFSET && body[0]! >> 4 === 10 && body[1] === 1;
 }
 
+/** Where a legacy audio frame's payload begins (AAC's after its AACPacketType: AAC_FRAME_OFFSET): after the header byte. */
+export const LEGACY_AUDIO_PAYLOAD_OFFSET = 1;
+
+/**
+ * The codec of a legacy frame that its header byte describes alone (G.711,
+ * PCM, Nellymoser, Speex: not AAC, which has packet types, nor MP3, whose
+ * frames have headers of their own), or undefined for any other message:
+ * with legacySoundRate and legacyChannels, what inspectAudio would say of it
+ * without an inspection object.
+ */
+export function flagDescribedCodec(body: Buffer): AudioCodec | undefined {
+  if (body.length < 1) return undefined;
+  const codec = LEGACY_AUDIO[body[0]! >> 4];
+  return codec === 'aac' || codec === 'mp3' ? undefined : codec;
+}
+
+/** The sample rate a legacy header byte gives: its SoundRate bits, but for the formats of one rate (Nellymoser 8 and 16 kHz, MP3 8 kHz). */
+export function legacySoundRate(header: number): number {
+  const format = header >> 4;
+  return format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(header >> 2) & 3]!;
+}
+
+/** The channels a legacy header byte gives (SoundType). */
+export const legacyChannels = (header: number): number => (header & 1) + 1;
+
 /**
  * Inspects an RTMP audio message body (= FLV audio tag body): legacy
  * SoundFormat (AAC, MP3, PCM, G.711, Speex, Nellymoser) or Enhanced RTMP
@@ -351,7 +375,7 @@ export function inspectAudio(body: Buffer): AudioInspection {
     if (packetType > 1) throw new MediaParseError(`unknown AAC packet type ${packetType}`);
     return new InspectedAudio(body, AAC_FRAME_OFFSET, codec, packetType === 0 ? 'sequence-header' : 'frame', b0);
   }
-  return new InspectedAudio(body, 1, codec, 'frame', b0);
+  return new InspectedAudio(body, LEGACY_AUDIO_PAYLOAD_OFFSET, codec, 'frame', b0);
 }
 
 function inspectEnhancedAudio(body: Buffer): AudioInspection {

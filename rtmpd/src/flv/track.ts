@@ -4,7 +4,18 @@ import { mpegAudioChannels, mpegAudioSampleRate } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
-import type { AudioCodec, AudioInspection, VideoCodec, VideoInspection } from './tag.ts';
+import {
+  AAC_FRAME_OFFSET,
+  flagDescribedCodec,
+  isAacFrame,
+  LEGACY_AUDIO_PAYLOAD_OFFSET,
+  legacyChannels,
+  legacySoundRate,
+  type AudioCodec,
+  type AudioInspection,
+  type VideoCodec,
+  type VideoInspection,
+} from './tag.ts';
 
 export interface VideoTrackInfo {
   codec: VideoCodec;
@@ -115,6 +126,23 @@ export function changesAudioFormat(track: AudioTrackInfo, inspection: AudioInspe
   if (headerRate !== undefined) return headerRate !== track.sampleRate || mpegAudioChannels(inspection.data) !== track.channels;
   if (inspection.soundRate === undefined) return false;
   return inspection.soundRate !== track.sampleRate || inspection.channels !== track.channels;
+}
+
+/**
+ * Where the payload begins of a message that is a frame of `track` needing no
+ * inspection, compared in place: a legacy AAC frame of an AAC track, or a
+ * legacy frame whose header byte gives the track's codec, rate and channels
+ * (G.711, PCM, Nellymoser, Speex: flagDescribedCodec). Undefined for any
+ * other message, which inspectAudio reads. The hub asks it of every audio
+ * message, so it allocates nothing.
+ */
+export function trackFrameOffset(track: AudioTrackInfo, body: Buffer): number | undefined {
+  if (track.codec === 'aac') return isAacFrame(body) ? AAC_FRAME_OFFSET : undefined;
+  if (flagDescribedCodec(body) !== track.codec) return undefined;
+  const header = body[0]!;
+  return legacySoundRate(header) === track.sampleRate && legacyChannels(header) === track.channels
+    ? LEGACY_AUDIO_PAYLOAD_OFFSET
+    : undefined;
 }
 
 const mp3HeaderRate = (inspection: AudioInspection): number | undefined =>

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseMpegAudioHeader } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
+import { inspectAudio } from '../flv/tag.ts';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
 import { FakeSubscriber } from '../../test/support/fake-subscriber.ts';
 import { REPEATED_WARNING_INTERVAL_MS } from '../telemetry/interval-report.ts';
@@ -12,6 +13,12 @@ import { Stream } from './stream.ts';
 vi.mock('../codec/mp3.ts', async (actual) => {
   const mp3 = await actual<typeof import('../codec/mp3.ts')>();
   return { ...mp3, parseMpegAudioHeader: vi.fn(mp3.parseMpegAudioHeader) };
+});
+
+// inspectAudio as it is, counted: the hub must not make an inspection object of every frame of its track.
+vi.mock('../flv/tag.ts', async (actual) => {
+  const tag = await actual<typeof import('../flv/tag.ts')>();
+  return { ...tag, inspectAudio: vi.fn(tag.inspectAudio) };
 });
 
 const publisher = { protocol: 'rtmp' as const, remoteAddress: '127.0.0.1', close: () => undefined };
@@ -149,6 +156,34 @@ describe('Stream subscribers', () => {
     expect(parseMpegAudioHeader).not.toHaveBeenCalled();
     expect(stream.audioTrack).toBe(track);
     expect(described).toBe(1);
+  });
+
+  it('take each G.711 frame of its track without an inspection object: the same format, rate and channels are the same track', () => {
+    let described = 0;
+    const stream = new Stream('live', 'g711', publisher, {
+      gopCacheMaxBytes: 1 << 20,
+      playerMaxBufferBytes: 1 << 20,
+      onDescribed: () => described++,
+    });
+    const player = new FakeSubscriber('rtmp');
+    stream.subscribe(player, 0);
+    stream.pushAudio(0, Buffer.from([0x72, 0xd5, 0xd5]), 0); // A-law as ffmpeg flags it: 16-bit, mono
+    const track = stream.audioTrack;
+    vi.mocked(inspectAudio).mockClear();
+    for (let i = 1; i <= 100; i++) stream.pushAudio(i * 20, Buffer.from([0x72, i, i]), 0);
+    expect(inspectAudio).not.toHaveBeenCalled();
+    expect(stream.audioTrack).toBe(track);
+    expect(described).toBe(1);
+    expect(stream.stats.audioFrames).toBe(101);
+    // Each as inspectAudio would have said: a frame of the track, its payload after the header byte.
+    const last = player.packets.at(-1)!;
+    expect([last.frame, last.sequenceHeader, last.payloadOffset, last.audioTrack]).toEqual([true, false, 1, track]);
+    // Another format or channel count is read, and is another track.
+    stream.pushAudio(2020, Buffer.from([0x82, 0xff]), 0);
+    expect(stream.audioTrack).toMatchObject({ codec: 'g711u', channels: 1 });
+    stream.pushAudio(2040, Buffer.from([0x83, 0xff, 0xff]), 0);
+    expect(stream.audioTrack).toMatchObject({ codec: 'g711u', channels: 2 });
+    expect(described).toBe(3);
   });
 
   it('give each audio packet its track, kept in the GOP cache for a joiner: a repeated AAC header keeps the track, a new one makes another', () => {

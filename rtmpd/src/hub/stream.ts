@@ -1,9 +1,7 @@
 import { MediaParseError } from '../codec/errors.ts';
 import {
-  AAC_FRAME_OFFSET,
   inspectAudio,
   inspectVideo,
-  isAacFrame,
   LEGACY_VIDEO_PAYLOAD_OFFSET,
   legacyCompositionTime,
   legacyVideoFrameCodec,
@@ -11,7 +9,14 @@ import {
   type AudioInspection,
   type VideoInspection,
 } from '../flv/tag.ts';
-import { changesAudioFormat, describeAudioTrack, describeVideoTrack, type AudioTrackInfo, type VideoTrackInfo } from '../flv/track.ts';
+import {
+  changesAudioFormat,
+  describeAudioTrack,
+  describeVideoTrack,
+  trackFrameOffset,
+  type AudioTrackInfo,
+  type VideoTrackInfo,
+} from '../flv/track.ts';
 import { IntervalReport } from '../telemetry/interval-report.ts';
 import { GopCache } from './gop-cache.ts';
 import { JoinBurst } from './join-burst.ts';
@@ -270,10 +275,11 @@ export class Stream {
   pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
     this.stats.bytesIn += body.length;
     const track = this.audioTrack;
-    // AAC frames of an AAC track are most messages: they need no inspection.
-    if (track?.codec === 'aac' && isAacFrame(body)) {
+    // Frames of the track (AAC's, G.711's, ...) are most messages: they need no inspection.
+    const frameOffset = track && trackFrameOffset(track, body);
+    if (frameOffset !== undefined) {
       this.stats.audioFrames++;
-      this.push(new MediaPacket('audio', timestamp, body, receivedAt, PacketFlag.frame, AAC_FRAME_OFFSET, 0, track));
+      this.push(new MediaPacket('audio', timestamp, body, receivedAt, PacketFlag.frame, frameOffset, 0, track));
       return;
     }
     let info;
