@@ -22,12 +22,11 @@ const SINGLE_CHANNEL = 3;
 export function parseMpegAudioHeader(frame: Buffer): MpegAudioHeader | undefined {
   const sampleRate = mpegAudioSampleRate(frame);
   if (sampleRate === undefined) return undefined;
-  const channelMode = frame[3]! >> 6;
   return {
     version: VERSIONS[(frame[1]! >> 3) & 3]!,
-    layer: (4 - ((frame[1]! >> 1) & 3)) as 1 | 2 | 3,
+    layer: mpegAudioLayer(frame),
     sampleRate,
-    channelMode,
+    channelMode: mpegAudioChannelMode(frame),
     channels: mpegAudioChannels(frame),
   };
 }
@@ -42,5 +41,11 @@ export function mpegAudioSampleRate(frame: Buffer): number | undefined {
   return SAMPLE_RATES[(frame[1]! >> 3) & 3]?.[(frame[2]! >> 2) & 3];
 }
 
-/** The channels of the header a frame starts with (where mpegAudioSampleRate finds one): 1 for single_channel, else 2. */
-export const mpegAudioChannels = (frame: Buffer): number => (frame[3]! >> 6 === SINGLE_CHANNEL ? 1 : 2);
+/** The layer of the header a frame starts with (where mpegAudioSampleRate finds one), read in place as the rate is. */
+export const mpegAudioLayer = (frame: Buffer): 1 | 2 | 3 => (4 - ((frame[1]! >> 1) & 3)) as 1 | 2 | 3;
+
+/** Its channel_mode, in place: 0 stereo, 1 joint stereo, 2 dual channel, 3 single channel. */
+export const mpegAudioChannelMode = (frame: Buffer): number => frame[3]! >> 6;
+
+/** Its channels, in place: 1 for single_channel, else 2. */
+export const mpegAudioChannels = (frame: Buffer): number => (mpegAudioChannelMode(frame) === SINGLE_CHANNEL ? 1 : 2);

@@ -27,7 +27,7 @@ describe('describeVideoTrack / describeAudioTrack (values from ffprobe)', () => 
   it('h264_mp3.flv (cropped 640x360, Main)', async () => {
     const t = await tracks('h264_mp3.flv');
     expect(t.video).toMatchObject({ codec: 'h264', profile: 'Main', width: 640, height: 360, fps: 30 });
-    expect(t.audio).toEqual({ codec: 'mp3', sampleRate: 44100, channels: 1 });
+    expect(t.audio).toEqual({ codec: 'mp3', sampleRate: 44100, channels: 1, layer: 3, channelMode: 3 });
   });
 
   it('hevc_opus.flv (Enhanced)', async () => {

@@ -1,6 +1,6 @@
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseAv1CodecConfig } from '../codec/av1.ts';
-import { mpegAudioChannels, mpegAudioSampleRate } from '../codec/mp3.ts';
+import { mpegAudioChannelMode, mpegAudioChannels, mpegAudioLayer, mpegAudioSampleRate } from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -33,6 +33,9 @@ export interface AudioTrackInfo {
   profile?: string;
   sampleRate?: number;
   channels?: number;
+  /** MPEG audio's (MP3's) layer and channel_mode, from its frames' header: a change of either is another track, as one of its rate is. */
+  layer?: 1 | 2 | 3;
+  channelMode?: number;
 }
 
 /**
@@ -103,12 +106,21 @@ export function describeAudioTrack(inspection: AudioInspection): AudioTrackInfo 
 /**
  * The rate and channels an audio frame gives: an MP3 frame's own header where
  * it starts with one (FLV's flags cannot say 48 kHz: ffmpeg flags a 48 kHz MP3
- * as 44 kHz; Enhanced RTMP's .mp3 has no flags at all), else FLV's legacy
- * flags; none for an Enhanced frame (its sequence header describes it).
+ * as 44 kHz; Enhanced RTMP's .mp3 has no flags at all), with its layer and
+ * channel mode, else FLV's legacy flags; none for an Enhanced frame (its
+ * sequence header describes it).
  */
-function frameAudioFormat(inspection: AudioInspection): Pick<AudioTrackInfo, 'sampleRate' | 'channels'> {
+function frameAudioFormat(inspection: AudioInspection): Omit<AudioTrackInfo, 'codec' | 'profile'> {
   const headerRate = mp3HeaderRate(inspection);
-  if (headerRate !== undefined) return { sampleRate: headerRate, channels: mpegAudioChannels(inspection.data) };
+  if (headerRate !== undefined) {
+    const { data } = inspection;
+    return {
+      sampleRate: headerRate,
+      channels: mpegAudioChannels(data),
+      layer: mpegAudioLayer(data),
+      channelMode: mpegAudioChannelMode(data),
+    };
+  }
   const format: Pick<AudioTrackInfo, 'sampleRate' | 'channels'> = {};
   if (inspection.soundRate !== undefined) format.sampleRate = inspection.soundRate;
   if (inspection.channels !== undefined) format.channels = inspection.channels;
@@ -116,14 +128,19 @@ function frameAudioFormat(inspection: AudioInspection): Pick<AudioTrackInfo, 'sa
 }
 
 /**
- * Whether a frame of the track's codec gives another rate or channel count
- * than the track's (frameAudioFormat's), compared in place: the hub asks it of
- * every MP3 and G.711 frame, so it allocates nothing. A frame with no rate
- * (Enhanced, but for an MP3 frame's header) leaves the track to its sequence header.
+ * Whether a frame of the track's codec gives another format than the
+ * track's (frameAudioFormat's): an MP3 frame's header another rate, layer or
+ * channel mode (which says the channels), FLV's flags another rate or channel
+ * count. Compared in place: the hub asks it of every MP3 frame, so it
+ * allocates nothing. A frame with no rate (Enhanced, but for an MP3 frame's
+ * header) leaves the track to its sequence header.
  */
 export function changesAudioFormat(track: AudioTrackInfo, inspection: AudioInspection): boolean {
   const headerRate = mp3HeaderRate(inspection);
-  if (headerRate !== undefined) return headerRate !== track.sampleRate || mpegAudioChannels(inspection.data) !== track.channels;
+  if (headerRate !== undefined) {
+    const { data } = inspection;
+    return headerRate !== track.sampleRate || mpegAudioLayer(data) !== track.layer || mpegAudioChannelMode(data) !== track.channelMode;
+  }
   if (inspection.soundRate === undefined) return false;
   return inspection.soundRate !== track.sampleRate || inspection.channels !== track.channels;
 }

@@ -124,18 +124,46 @@ describe('Stream subscribers', () => {
     // ffmpeg 5.1's tags of libmp3lame at 48 kHz, mono: the flags (0x2e) say 44 kHz, the frame's header 48 kHz.
     stream.pushAudio(0, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0);
     const at48k = stream.audioTrack;
-    expect(at48k).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1 });
+    expect(at48k).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1, layer: 3, channelMode: 3 });
     stream.pushAudio(24, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0);
     expect(stream.audioTrack).toBe(at48k);
     // The same flags, a 44.1 kHz stereo header: another track.
     stream.pushAudio(48, Buffer.from([0x2e, 0xff, 0xfb, 0x50, 0x04]), 0);
-    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 44_100, channels: 2 });
+    expect(stream.audioTrack).toEqual({ codec: 'mp3', sampleRate: 44_100, channels: 2, layer: 3, channelMode: 0 });
     // Enhanced RTMP's '.mp3' has no flags at all: its frames' header is all there is.
     const enhanced = new Stream('live', 'mp3x', publisher, { gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20 });
     enhanced.pushAudio(0, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xfb, 0x54, 0xc4]), 0);
-    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1 });
+    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 48_000, channels: 1, layer: 3, channelMode: 3 });
     enhanced.pushAudio(24, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xf3, 0x80, 0xc4]), 0);
-    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22_050, channels: 1 });
+    expect(enhanced.audioTrack).toEqual({ codec: 'mp3', sampleRate: 22_050, channels: 1, layer: 3, channelMode: 3 });
+  });
+
+  it('describe an MP3 track anew when its frames change layer or channel mode at the same rate, as when they change rate', () => {
+    let described = 0;
+    const stream = new Stream('live', 'mp3mode', publisher, {
+      gopCacheMaxBytes: 1 << 20,
+      playerMaxBufferBytes: 1 << 20,
+      onDescribed: () => described++,
+    });
+    // Layer III (0xfb), 128 kbit/s at 44.1 kHz (0x90), stereo (0x04); then joint stereo (0x44), two channels still;
+    // then Layer II (0xfd) in that mode, twice.
+    const tracks = [
+      [0x2f, 0xff, 0xfb, 0x90, 0x04],
+      [0x2f, 0xff, 0xfb, 0x90, 0x44],
+      [0x2f, 0xff, 0xfd, 0x90, 0x44],
+      [0x2f, 0xff, 0xfd, 0x90, 0x44],
+    ].map((frame, i) => {
+      stream.pushAudio(i * 26, Buffer.from(frame), 0);
+      return stream.audioTrack;
+    });
+    expect(new Set(tracks).size).toBe(3);
+    expect(tracks[3]).toBe(tracks[2]);
+    expect(tracks.slice(0, 3).map((track) => [track?.layer, track?.channelMode, track?.channels])).toEqual([
+      [3, 0, 2],
+      [3, 1, 2],
+      [2, 1, 2],
+    ]);
+    expect(described).toBe(3);
   });
 
   it('compare each MP3 frame with its track without parsing its header into an object: the same rate and channels are the same track', () => {

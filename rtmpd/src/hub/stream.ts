@@ -540,7 +540,7 @@ export class Stream {
  * Whether an audio frame (not AAC's: Stream.frameTrack) describes a track
  * other than `track`: none yet, another codec (AAC to MP3), or, for a codec
  * without a sequence header (MP3, G.711: its frames alone describe it),
- * another rate or channel count (an MP3 frame's header's: changesAudioFormat).
+ * another format (an MP3 frame's header's rate, layer or channel mode: changesAudioFormat).
  */
 function describesNewTrack(track: AudioTrackInfo | undefined, frame: AudioInspection): boolean {
   return track === undefined || track.codec !== frame.codec || changesAudioFormat(track, frame);
