@@ -348,11 +348,18 @@ export function flagDescribedCodec(body: Buffer): AudioCodec | undefined {
   return codec === 'aac' || codec === 'mp3' ? undefined : codec;
 }
 
-/** The sample rate a legacy header byte gives: its SoundRate bits, but for the formats of one rate (Nellymoser 8 and 16 kHz, MP3 8 kHz). */
+/**
+ * The sample rate a legacy header byte gives: its SoundRate bits, but for the
+ * formats of one rate: Nellymoser 8 and 16 kHz, MP3 8 kHz, G.711 8 kHz
+ * (ffmpeg flags it as 5.5 kHz, 0x72, and reads it as 8 kHz).
+ */
 export function legacySoundRate(header: number): number {
   const format = header >> 4;
-  return format === 14 || format === 5 ? 8000 : format === 4 ? 16000 : SOUND_RATES[(header >> 2) & 3]!;
+  return EIGHT_KHZ_FORMATS.has(format) ? 8000 : format === 4 ? 16000 : SOUND_RATES[(header >> 2) & 3]!;
 }
+
+/** Nellymoser 8 kHz (5), G.711 A-law (7) and mu-law (8), MP3 8 kHz (14). */
+const EIGHT_KHZ_FORMATS: ReadonlySet<number> = new Set([5, 7, 8, 14]);
 
 /** The channels a legacy header byte gives (SoundType). */
 export const legacyChannels = (header: number): number => (header & 1) + 1;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
-import { readFlvFile } from '../../test/support/flv-fixture.ts';
+import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { runCommand } from '../../test/support/processes.ts';
 import { inspectAudio, inspectVideo } from './tag.ts';
 import { describeAudioTrack, describeVideoTrack } from './track.ts';
 
@@ -28,6 +29,26 @@ describe('describeVideoTrack / describeAudioTrack (values from ffprobe)', () => 
     const t = await tracks('h264_mp3.flv');
     expect(t.video).toMatchObject({ codec: 'h264', profile: 'Main', width: 640, height: 360, fps: 30 });
     expect(t.audio).toEqual({ codec: 'mp3', sampleRate: 44100, channels: 1, layer: 3, channelMode: 3 });
+  });
+
+  // ffmpeg flags G.711 as 5.5 kHz (0x72: SoundRate 0), and reads it back as 8 kHz, its only rate in FLV.
+  it.each(['pcm_alaw', 'pcm_mulaw'])('%s from ffmpeg: 8 kHz mono, as ffprobe says', async (encoder) => {
+    const clip = await lavfiClip({ width: 160, height: 90, seconds: 1, audioCodec: ['-c:a', encoder, '-ar', '8000', '-ac', '1'] });
+    const { tags } = await readFlvFile(clip);
+    const audio = describeAudioTrack(inspectAudio(tags.find((t) => t.kind === 'audio')!.body));
+    const probed = await runCommand('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'a',
+      '-show_entries',
+      'stream=sample_rate,channels',
+      '-of',
+      'csv=p=0',
+      clip,
+    ]);
+    expect(probed.stdout.trim()).toBe('8000,1');
+    expect(audio).toEqual({ codec: encoder === 'pcm_alaw' ? 'g711a' : 'g711u', sampleRate: 8000, channels: 1 });
   });
 
   it('hevc_opus.flv (Enhanced)', async () => {
