@@ -23,6 +23,17 @@ vi.mock('../flv/tag.ts', async (actual) => {
 
 const publisher = { protocol: 'rtmp' as const, remoteAddress: '127.0.0.1', close: () => undefined };
 
+/** A stream of its own, and how many times it has described a track so far (onDescribed). */
+function describedStream(key: string): { stream: Stream; described: () => number } {
+  let described = 0;
+  const stream = new Stream('live', key, publisher, {
+    gopCacheMaxBytes: 1 << 20,
+    playerMaxBufferBytes: 1 << 20,
+    onDescribed: () => described++,
+  });
+  return { stream, described: () => described };
+}
+
 /** Serializes what it gets once, cached on the packet, as an HTTP-FLV player does. */
 class Recording extends FakeSubscriber {
   override write(packet: MediaPacket): void {
@@ -139,12 +150,7 @@ describe('Stream subscribers', () => {
   });
 
   it('describe an MP3 track anew when its frames change layer or channel mode at the same rate, as when they change rate', () => {
-    let described = 0;
-    const stream = new Stream('live', 'mp3mode', publisher, {
-      gopCacheMaxBytes: 1 << 20,
-      playerMaxBufferBytes: 1 << 20,
-      onDescribed: () => described++,
-    });
+    const { stream, described } = describedStream('mp3mode');
     // Layer III (0xfb), 128 kbit/s at 44.1 kHz (0x90), stereo (0x04); then joint stereo (0x44), two channels still;
     // then Layer II (0xfd) in that mode, twice.
     const tracks = [
@@ -163,16 +169,11 @@ describe('Stream subscribers', () => {
       [3, 1, 2],
       [2, 1, 2],
     ]);
-    expect(described).toBe(3);
+    expect(described()).toBe(3);
   });
 
   it('compare each MP3 frame with its track without parsing its header into an object: the same rate and channels are the same track', () => {
-    let described = 0;
-    const stream = new Stream('live', 'mp3same', publisher, {
-      gopCacheMaxBytes: 1 << 20,
-      playerMaxBufferBytes: 1 << 20,
-      onDescribed: () => described++,
-    });
+    const { stream, described } = describedStream('mp3same');
     stream.pushAudio(0, Buffer.from([0x2e, 0xff, 0xfb, 0x54, 0xc4]), 0); // 48 kHz mono, 64 kbit/s
     const track = stream.audioTrack;
     vi.mocked(parseMpegAudioHeader).mockClear();
@@ -183,16 +184,11 @@ describe('Stream subscribers', () => {
     }
     expect(parseMpegAudioHeader).not.toHaveBeenCalled();
     expect(stream.audioTrack).toBe(track);
-    expect(described).toBe(1);
+    expect(described()).toBe(1);
   });
 
   it('take each G.711 frame of its track without an inspection object: the same format, rate and channels are the same track', () => {
-    let described = 0;
-    const stream = new Stream('live', 'g711', publisher, {
-      gopCacheMaxBytes: 1 << 20,
-      playerMaxBufferBytes: 1 << 20,
-      onDescribed: () => described++,
-    });
+    const { stream, described } = describedStream('g711');
     const player = new FakeSubscriber('rtmp');
     stream.subscribe(player, 0);
     stream.pushAudio(0, Buffer.from([0x72, 0xd5, 0xd5]), 0); // A-law as ffmpeg flags it: 16-bit, mono
@@ -201,7 +197,7 @@ describe('Stream subscribers', () => {
     for (let i = 1; i <= 100; i++) stream.pushAudio(i * 20, Buffer.from([0x72, i, i]), 0);
     expect(inspectAudio).not.toHaveBeenCalled();
     expect(stream.audioTrack).toBe(track);
-    expect(described).toBe(1);
+    expect(described()).toBe(1);
     expect(stream.stats.audioFrames).toBe(101);
     // Each as inspectAudio would have said: a frame of the track, its payload after the header byte.
     const last = player.packets.at(-1)!;
@@ -211,7 +207,7 @@ describe('Stream subscribers', () => {
     expect(stream.audioTrack).toMatchObject({ codec: 'g711u', channels: 1 });
     stream.pushAudio(2040, Buffer.from([0x83, 0xff, 0xff]), 0);
     expect(stream.audioTrack).toMatchObject({ codec: 'g711u', channels: 2 });
-    expect(described).toBe(3);
+    expect(described()).toBe(3);
   });
 
   it('give each audio packet its track, kept in the GOP cache for a joiner: a repeated AAC header keeps the track, a new one makes another', () => {
