@@ -14,6 +14,7 @@ describe('operator flags', () => {
       leaderElectionId: 'rtmpd-operator.media.fluxiot.io',
       logLevel: 'info',
       workers: 2,
+      requeueSeconds: 30,
       rtmpdImage: defaultImage,
       rtmpdTranscodeImage: defaultTranscodeImage,
     });
@@ -33,6 +34,7 @@ describe('operator flags', () => {
       ['leaderElectionId', 'LEADER_ELECTION_ID', 'flag-id', 'flag-id', 'env-id', 'env-id'],
       ['logLevel', 'LOG_LEVEL', 'debug', 'debug', 'warn', 'warn'],
       ['workers', 'WORKERS', '5', 5, '3', 3],
+      ['requeueSeconds', 'REQUEUE_SECONDS', '600', 600, '5', 5],
       ['rtmpdImage', 'RTMPD_IMAGE', 'a/rtmpd:1', 'a/rtmpd:1', 'b/rtmpd:2', 'b/rtmpd:2'],
       ['rtmpdTranscodeImage', 'RTMPD_TRANSCODE_IMAGE', 'a/rtmpd:1-t', 'a/rtmpd:1-t', 'b/rtmpd:2-t', 'b/rtmpd:2-t'],
     ];

@@ -51,6 +51,11 @@ export const flagsSchema = z.object({
     .describe('kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
   workers: decimalNumber(1, 64, { whole: true }).default(2).describe('RtmpServers reconciled at once'),
+  requeueSeconds: decimalNumber(1, 3600, { whole: true })
+    .default(30)
+    .describe(
+      "an RtmpServer whose status says something is still to happen (Reconciling or Stalled) is reconciled again after this long, for what no watch sees: a claim of the user's that appears, a Warning Event or a crash that grows old",
+    ),
   rtmpdImage: z
     .string()
     .min(1)
@@ -85,6 +90,7 @@ const envNames: Partial<Record<keyof Flags, string>> = {
   leaderElectionId: 'LEADER_ELECTION_ID',
   logLevel: 'LOG_LEVEL',
   workers: 'WORKERS',
+  requeueSeconds: 'REQUEUE_SECONDS',
   rtmpdImage: 'RTMPD_IMAGE',
   rtmpdTranscodeImage: 'RTMPD_TRANSCODE_IMAGE',
 };

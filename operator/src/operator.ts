@@ -52,6 +52,7 @@ export async function startOperator(
     identity,
     defaults: { image: flags.rtmpdImage, transcodeImage: flags.rtmpdTranscodeImage },
     workers: flags.workers,
+    requeueAfterMs: flags.requeueSeconds * 1000,
   });
   const crdGate = staleCrdGate(kc, identity, log);
   const endpoints = await serveEndpoints({

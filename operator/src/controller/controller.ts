@@ -76,6 +76,8 @@ export interface ControllerOptions {
   /** What the operator fills in for unset fields (the rtmpd image). */
   defaults: Defaults;
   workers?: number;
+  /** A server whose status says something is still to happen is reconciled again this soon (default 30 s). */
+  requeueAfterMs?: number;
   /** Every RtmpServer is reconciled again this often (default 10 min). */
   resyncMs?: number;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
@@ -234,6 +236,7 @@ export class Controller {
       objects: KubernetesObjectApi.makeApiClient(kubeConfig),
       customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
       defaults: opts.defaults,
+      requeueAfterMs: opts.requeueAfterMs,
       readSecret: (namespace, name) => {
         opts.metrics.secretReads.inc();
         return readSecret(namespace, name);

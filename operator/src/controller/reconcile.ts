@@ -65,10 +65,13 @@ export interface ReconcilerDeps {
   listFleetLeases: (namespace: string, fleet: string) => KubernetesObject[];
   /** The Events of a namespace that match any of these field selectors, read when the pods do not come up. */
   listEvents: (namespace: string, fieldSelectors: string[]) => Promise<EventView[]>;
+  /** How soon a server whose status says something is still to happen is reconciled again (default 30 s). */
+  requeueAfterMs?: number;
   now?: () => Date;
 }
 
 export type ReconcileResult = { requeueAfterMs?: number };
+const defaultRequeueAfterMs = 30_000;
 
 const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
@@ -249,7 +252,7 @@ export class Reconciler {
     // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while the status says
     // something is still to happen. Events are not watched: a StatefulSet that cannot create its first pod may
     // record its FailedCreate only after the status update that made this reconcile, and no pod then changes.
-    return settled(server, observed) ? {} : { requeueAfterMs: 30_000 };
+    return settled(server, observed) ? {} : { requeueAfterMs: this.#d.requeueAfterMs ?? defaultRequeueAfterMs };
   }
 
   /** The next step of the move from operator 0.1.0's Deployment, if there is one to make. */
