@@ -47,7 +47,8 @@ export const managerRules: PolicyRule[] = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
+  // watch: the Warnings the status's causes read (controller/causes.ts eventSelectors); create, patch: our own
+  { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch', 'create', 'patch'] },
   // create: the fleet token's Secret; get, list, watch: the Secrets an
   // RtmpServer names, checked as rtmpd reads them and watched so a change
   // reconciles it (controller/secrets.ts; the watch caches no data). Bound

@@ -252,11 +252,11 @@ export const manualStorage = { recordings: { storageClassName: storageClass }, k
 /**
  * A test file's set-up: the CRD, a namespace of its own named `prefix`-id
  * (under the restricted Pod Security level with `restricted`) and an operator
- * watching it, torn down after the file.
+ * watching it (with more flags `args`), torn down after the file.
  */
 export function operatorSuite(
   prefix: string,
-  { restricted = false } = {},
+  { restricted = false, args = [] as string[] } = {},
 ): { id: string; ns: string; metric: (name: string, labels?: string) => Promise<number> } {
   const id = suffix();
   const ns = `${prefix}-${id}`;
@@ -264,7 +264,7 @@ export function operatorSuite(
   beforeAll(async () => {
     await installCrd();
     await (restricted ? restrictedNamespace(ns) : kubectl(['create', 'namespace', ns]));
-    fixture = await startOperators({ id, watched: [ns] });
+    fixture = await startOperators({ id, watched: [ns], args });
   }, 120_000);
   afterAll(() => fixture?.teardown(), 60_000);
   return { id, ns, metric: (name, labels) => metricValue(fixture!.operators[0]!, name, labels) };

@@ -1,5 +1,7 @@
 // The status says at once why pods do not come up, with the API server's own
-// words, and is never Stalled and Reconciling at the same time (kstatus).
+// words, and is never Stalled and Reconciling at the same time (kstatus). The
+// operator's fallback requeue is an hour here: every cause must reach the
+// status through a watch (the pods', the claims', their Events).
 import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
 import {
@@ -16,7 +18,7 @@ import {
   type Kube,
 } from './harness.ts';
 
-const { id, ns } = operatorSuite('rtmp-status', { restricted: true });
+const { id, ns } = operatorSuite('rtmp-status', { restricted: true, args: ['--requeue-seconds=3600'] });
 
 const storage = manualStorage;
 
@@ -46,6 +48,36 @@ describe('causes surfaced in the status', () => {
       'PodCreationFailed',
     );
     expect(condition(o, 'Stalled')?.message).toMatch(/the StatefulSet cannot create pods: .*violates PodSecurity "restricted:latest"/);
+  });
+
+  it('a FailedCreate recorded after the last change of every other object: the Event alone moves the status', async () => {
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-quiet-0`)));
+    await stalledSoon('quiet', { storage, nodeSelector: { pool: 'nowhere' } }, 'PodUnschedulable');
+    // the scheduler's full message: from now on no pod, claim or StatefulSet of this server changes
+    await eventually('the scheduler’s reason', async () =>
+      /0\/\d+ nodes are available/.test(condition(await get('rtmpserver', ns, 'quiet'), 'Stalled')?.message ?? '') ? true : undefined,
+    );
+    // A quota refusal as the StatefulSet controller records it (a stand-in, like the kubelet's below: a real
+    // one comes with a change of the StatefulSet's status that a reconcile may see first, or not).
+    const sts = await get('statefulset', ns, 'quiet');
+    const refusal =
+      'create Pod quiet-0 in StatefulSet quiet failed error: pods "quiet-0" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1';
+    const at = new Date().toISOString();
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `quiet.${id}`, namespace: ns },
+      involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'quiet', namespace: ns, uid: sts?.metadata.uid },
+      type: 'Warning',
+      reason: 'FailedCreate',
+      message: refusal,
+      source: { component: 'statefulset-controller' },
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    });
+    const o = await waitCondition(ns, 'quiet', 'Stalled', 'True', 'PodCreationFailed');
+    expect(condition(o, 'Stalled')?.message).toContain(`the StatefulSet cannot create pods: ${refusal}`);
   });
 
   it('a pod that cannot be scheduled, with the scheduler’s message; and its recovery', async () => {

@@ -5,11 +5,13 @@ import {
   claimCauses,
   crashLoopWindowMs,
   creationCauses,
+  eventSelectors,
   maxTerminationMessage,
   missingClaimCauses,
   missingSecretsCause,
   podCauses,
   recentMs,
+  type EventView,
 } from './causes.ts';
 
 const now = new Date('2026-11-28T12:00:00Z');
@@ -149,6 +151,38 @@ describe('why pods do not come up', () => {
       { reason: 'PodCreationFailed', message: `the StatefulSet cannot create pods: ${refused.message}` },
     ]);
     expect(creationCauses('other', [refused], now)).toEqual([]);
+  });
+
+  it('watches exactly the Events it reads, each by one field selector', () => {
+    // The API server's field selectors: terms of `=` or `!=`, all of which must hold.
+    const selects = (selector: string, e: EventView) =>
+      selector.split(',').every((term) => {
+        const [, path = '', not, value] = /^([\w.]+)(!?)=(.*)$/.exec(term) ?? [];
+        const field = path.split('.').reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], e);
+        return (field === value) !== (not === '!');
+      });
+    const pending = { metadata: { name: 'recordings-edge-0' }, status: { phase: 'Pending' } };
+    const reads = (e: EventView) => creationCauses('edge', [e], now).length + claimCauses([pending], [e], now).length > 0;
+    const about = (kind: string, type: string, reason: string): EventView => ({
+      type,
+      reason,
+      message: reason,
+      involvedObject: { kind, name: kind === 'StatefulSet' ? 'edge' : kind === 'Pod' ? 'edge-0' : 'recordings-edge-0' },
+      lastTimestamp: ago(1000),
+    });
+    const events = [
+      about('StatefulSet', 'Warning', 'FailedCreate'),
+      about('StatefulSet', 'Warning', 'FailedDelete'),
+      about('StatefulSet', 'Normal', 'SuccessfulCreate'),
+      about('PersistentVolumeClaim', 'Warning', 'ProvisioningFailed'),
+      about('PersistentVolumeClaim', 'Warning', 'FailedBinding'),
+      about('PersistentVolumeClaim', 'Normal', 'FailedBinding'),
+      about('PersistentVolumeClaim', 'Normal', 'ExternalProvisioning'),
+      about('Pod', 'Warning', 'FailedScheduling'),
+    ];
+    expect(
+      events.map((e) => `${e.involvedObject?.kind} ${e.type} ${e.reason}: ${eventSelectors.filter((s) => selects(s, e)).length}`),
+    ).toEqual(events.map((e) => `${e.involvedObject?.kind} ${e.type} ${e.reason}: ${reads(e) ? 1 : 0}`));
   });
 
   it('names a missing existing claim', () => {

@@ -116,6 +116,19 @@ export function podCauses(pods: readonly PodView[], now: Date): Cause[] {
   return causes;
 }
 
+/**
+ * The Events the causes below read, as the API server's field selectors
+ * (which have no "or"): the operator watches these alone, so a namespace's
+ * other Events (a pod's, thousands of them when it cannot schedule) are
+ * never cached. A StatefulSet's FailedCreate Warnings, a claim's Warnings,
+ * and a claim's FailedBinding of another type (blocksClaim).
+ */
+export const eventSelectors: readonly string[] = [
+  'involvedObject.kind=StatefulSet,type=Warning,reason=FailedCreate',
+  'involvedObject.kind=PersistentVolumeClaim,type=Warning',
+  'involvedObject.kind=PersistentVolumeClaim,type!=Warning,reason=FailedBinding',
+];
+
 const time = (e: EventView): number => new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime();
 /**
  * The newest matching Event, if it is recent: a controller that keeps failing

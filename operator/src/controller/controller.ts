@@ -6,7 +6,7 @@ import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type
 import { fleetLabel } from '@flux-rtmpd/rtmpd/fleet-records';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
-import type { EventView } from './causes.ts';
+import { eventSelectors, type EventView } from './causes.ts';
 import { ApiEventRecorder } from './events.ts';
 import { countsChanged } from './fleet-status.ts';
 import { fieldManager, instanceLabel, managedBy } from './manifest.ts';
@@ -59,6 +59,36 @@ const secrets: ResourceType = { apiVersion: 'v1', kind: 'Secret', plural: 'secre
 const secretVersion = (o: KubernetesObject): KubernetesObject => {
   const { name, namespace, resourceVersion } = o.metadata ?? {};
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, resourceVersion } };
+};
+
+// The Events the status's causes read (causes.ts eventSelectors) reconcile the
+// RtmpServer that owns the StatefulSet or claim they are about: a StatefulSet
+// that cannot create its first pod may record its FailedCreate after the
+// last change of any object the operator watches.
+const events: ResourceType = { apiVersion: 'v1', kind: 'Event', plural: 'events' };
+type CachedEvent = KubernetesObject & EventView;
+/** Of an Event, only what causes.ts reads (EventView) and its name and version. */
+const eventSummary = (o: KubernetesObject): KubernetesObject => {
+  const { metadata, type, reason, message, involvedObject, lastTimestamp, eventTime } = o as CachedEvent;
+  const { name, namespace, resourceVersion } = metadata ?? {};
+  const about = { kind: involvedObject?.kind, name: involvedObject?.name };
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace, resourceVersion },
+    type,
+    reason,
+    message,
+    involvedObject: about,
+    lastTimestamp,
+    eventTime,
+  } as CachedEvent;
+};
+const aboutKey = (namespace: string, kind: string, name: string): string => `${namespace}/${kind}/${name}`;
+/** The object an Event is about; an Event is always in its object's namespace. */
+const eventAbout = (o: KubernetesObject): string => {
+  const { involvedObject } = o as CachedEvent;
+  return aboutKey(o.metadata?.namespace ?? '', involvedObject?.kind ?? '', involvedObject?.name ?? '');
 };
 
 const fleetKey = (o: KubernetesObject): string | undefined => {
@@ -140,6 +170,15 @@ function ownerKey(obj: KubernetesObject): string | undefined {
   return instance ? `${ns}/${instance}` : undefined;
 }
 
+/** The first of these informers' cached objects of that namespace and name. */
+function find(list: readonly Informer<KubernetesObject>[] | undefined, namespace: string, name: string): KubernetesObject | undefined {
+  for (const i of list ?? []) {
+    const o = i.get(namespace, name);
+    if (o) return o;
+  }
+  return undefined;
+}
+
 export class Controller {
   readonly queue: WorkQueue;
   readonly #o: ControllerOptions;
@@ -147,6 +186,7 @@ export class Controller {
   readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
+  readonly #events: Informer<KubernetesObject>[] = [];
   readonly #references = new ServerReferences();
   readonly #secretVerdicts = new SecretVerdicts((namespace, secret) => this.#references.namesSecret(namespace, secret));
   readonly #reconciler: Reconciler;
@@ -207,6 +247,24 @@ export class Controller {
         });
         this.#owned.set(type.kind, [...(this.#owned.get(type.kind) ?? []), informer]);
       }
+      for (const fieldSelector of eventSelectors)
+        this.#events.push(
+          new Informer<KubernetesObject>({
+            kubeConfig,
+            type: events,
+            namespace,
+            fieldSelector,
+            transform: eventSummary,
+            indexBy: eventAbout,
+            log,
+            onEvent: (_, o) => {
+              const { involvedObject } = o as CachedEvent;
+              const about = find(this.#owned.get(involvedObject?.kind ?? ''), o.metadata?.namespace ?? '', involvedObject?.name ?? '');
+              const key = about && ownerKey(about);
+              if (key) this.queue.add(key);
+            },
+          }),
+        );
       this.#leases.push(
         new Informer<KubernetesObject>({
           kubeConfig,
@@ -223,13 +281,6 @@ export class Controller {
         }),
       );
     }
-    const find = (list: Informer<KubernetesObject>[] | undefined, ns: string, name: string) => {
-      for (const i of list ?? []) {
-        const o = i.get(ns, name);
-        if (o) return o;
-      }
-      return undefined;
-    };
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const readSecret = secretReader(core);
     this.#reconciler = new Reconciler({
@@ -250,15 +301,12 @@ export class Controller {
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
       listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
       listFleetLeases: (ns, fleet) => this.#leases.flatMap((i) => i.byIndex(`${ns}/${fleet}`)),
-      listEvents: async (namespace, fieldSelectors) =>
-        (await Promise.all(fieldSelectors.map((fieldSelector) => core.listNamespacedEvent({ namespace, fieldSelector })))).flatMap(
-          (l) => l.items as EventView[],
-        ),
+      eventsAbout: (namespace, kind, name) => this.#events.flatMap((i) => i.byIndex(aboutKey(namespace, kind, name))) as EventView[],
     });
   }
 
   get #informers(): Informer<KubernetesObject>[] {
-    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases, ...this.#secrets];
+    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases, ...this.#secrets, ...this.#events];
   }
 
   /** Starts the informers (caches); safe before leadership. */

@@ -107,6 +107,7 @@ describe('Informer', () => {
       type: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
       namespace: 'ns',
       labelSelector: 'app=x',
+      fieldSelector: 'metadata.name!=z',
       log: pino({ level: 'silent' }),
       onEvent: (e: InformerEvent, o) => events.push(`${e} ${o.metadata?.name}@${o.metadata?.resourceVersion}`),
     });
@@ -130,6 +131,10 @@ describe('Informer', () => {
     expect(watches[0]).toContain('resourceVersion=10');
     expect(watches[0]).toContain('allowWatchBookmarks=true');
     expect(watches[0]).toContain('labelSelector=app%3Dx');
+    // the list and every watch select the same objects
+    const lists = requests.filter((r) => r.startsWith('/api/v1/namespaces/ns/configmaps') && !r.includes('watch=true'));
+    expect(lists).toHaveLength(2);
+    for (const r of [...lists, ...watches]) expect(r).toContain('fieldSelector=metadata.name%21%3Dz');
     expect(watches[1]).toContain('resourceVersion=13'); // from the bookmark
     expect(watches[2]).toContain('resourceVersion=20'); // from the re-list
     expect(

@@ -20,6 +20,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Watch one namespace; all namespaces when unset. */
   namespace?: string;
   labelSelector?: string;
+  /** Caches only the objects that match it (the API server's field selector, e.g. an Event's type). */
+  fieldSelector?: string;
   log: Logger;
   onEvent: (event: InformerEvent, obj: T, old?: T) => void;
   /** Trims an object before it is cached (e.g. fields the controller never reads). */
@@ -202,7 +204,7 @@ export class Informer<T extends KubernetesObject> {
       undefined,
       undefined,
       undefined,
-      undefined,
+      this.#opts.fieldSelector,
       this.#opts.labelSelector,
     );
     if (this.#stopping.signal.aborted) return;
@@ -251,6 +253,7 @@ export class Informer<T extends KubernetesObject> {
         timeoutSeconds: Math.floor(300 + Math.random() * 300),
       };
       if (this.#opts.labelSelector) query.labelSelector = this.#opts.labelSelector;
+      if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
       this.#watch
         .watch(
           this.#path,

@@ -69,7 +69,7 @@ function standInReconciler({
     getOwned: () => undefined,
     listOwned: () => [],
     listFleetLeases: () => [],
-    listEvents: async () => [],
+    eventsAbout: () => [],
     now: () => now,
   });
   return { reconciler, written, events };

@@ -63,8 +63,8 @@ export interface ReconcilerDeps {
   listOwned: (kind: string, namespace: string, instance: string) => KubernetesObject[];
   /** The cached Leases of a fleet (an RtmpServer's pods), for the status's counts. */
   listFleetLeases: (namespace: string, fleet: string) => KubernetesObject[];
-  /** The Events of a namespace that match any of these field selectors, read when the pods do not come up. */
-  listEvents: (namespace: string, fieldSelectors: string[]) => Promise<EventView[]>;
+  /** The cached Events about one object (those causes.ts eventSelectors select), read when the pods do not come up. */
+  eventsAbout: (namespace: string, kind: string, name: string) => EventView[];
   /** How soon a server whose status says something is still to happen is reconciled again (default 30 s). */
   requeueAfterMs?: number;
   now?: () => Date;
@@ -249,9 +249,9 @@ export class Reconciler {
       throw new Error(observed.errors.join('; '));
     }
     for (const cause of [...secrets.causes, ...secrets.expiring]) await this.#d.events.event(raw, 'Warning', cause.reason, cause.message);
-    // Pods, claims, Jobs and the named Secrets are watched; the requeue is a fallback while the status says
-    // something is still to happen. Events are not watched: a StatefulSet that cannot create its first pod may
-    // record its FailedCreate only after the status update that made this reconcile, and no pod then changes.
+    // Pods, claims, Jobs, the named Secrets and the Events the causes read are watched; the requeue is for
+    // what no watch sees while the status says something is still to happen: a claim of the user's that
+    // appears (not ours, so not watched), a Warning or a crash that grows old and no longer counts.
     return settled(server, observed) ? {} : { requeueAfterMs: this.#d.requeueAfterMs ?? defaultRequeueAfterMs };
   }
 
@@ -347,7 +347,7 @@ export class Reconciler {
     return notExpandableCause(name, wanted, claim?.spec?.storageClassName, claim?.spec?.resources?.requests?.storage);
   }
 
-  /** Why pods are missing or not ready, when the API server says why; nothing is asked while all are ready. */
+  /** Why pods are missing or not ready, when the API server says why; nothing is read while all are ready. */
   async #causes(server: RtmpServer, sts: Cached | undefined): Promise<Cause[]> {
     const { namespace, name } = server.metadata;
     if ((sts?.status?.readyReplicas ?? 0) >= server.spec.replicas) return [];
@@ -360,19 +360,12 @@ export class Reconciler {
     }
     const now = this.#d.now?.() ?? new Date();
     const claims = this.#d.listOwned('PersistentVolumeClaim', namespace, name) as Cached[];
-    // Only the Events the causes read: a namespace of hundreds of servers that
-    // cannot schedule holds thousands of Warnings, too many to list per reconcile.
-    const pending = claims.filter((c) => c.status?.phase === 'Pending').map((c) => c.metadata?.name ?? '');
-    const warnings = await this.#d.listEvents(namespace, [
-      `type=Warning,involvedObject.name=${names.workload}`,
-      // Every type: the PV controller says a claim has no StorageClass in a Normal FailedBinding Event.
-      ...pending.map((claim) => `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${claim}`),
-    ]);
+    const claimEvents = claims.flatMap((c) => this.#d.eventsAbout(namespace, 'PersistentVolumeClaim', c.metadata?.name ?? ''));
     return [
       ...missingClaimCauses(missing),
-      ...creationCauses(names.workload, warnings, now),
+      ...creationCauses(names.workload, this.#d.eventsAbout(namespace, 'StatefulSet', names.workload), now),
       ...podCauses(this.#d.listOwned('Pod', namespace, name), now),
-      ...claimCauses(claims, warnings, now),
+      ...claimCauses(claims, claimEvents, now),
     ];
   }
 
