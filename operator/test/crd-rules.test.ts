@@ -5,6 +5,7 @@ import { kubectl } from '../../e2e/cluster/kube.ts';
 import { installCrd, rtmpServer, suffix } from './harness.ts';
 
 const ns = `rtmp-crd-${suffix()}`;
+const lowLatencyInTs = 'lowLatency and variant mpegts cannot both be set, in hls or in one of hls.rules';
 
 beforeAll(async () => {
   await installCrd();
@@ -26,10 +27,26 @@ describe('the RtmpServer CRD', () => {
       { probes: { liveness: { port: 'http' } }, rtmpd: { healthMaxHeartbeatAgeSeconds: 60 } },
       "spec.rtmpd.healthMaxHeartbeatAgeSeconds is the threshold of the health port's thread",
     ],
+    ['Low-Latency HLS in MPEG-TS', { hls: { lowLatency: true, variant: 'mpegts' } }, lowLatencyInTs],
+    [
+      'Low-Latency HLS in MPEG-TS in one rule',
+      { hls: { rules: [{ app: 'studio', lowLatency: true, variant: 'mpegts' }] } },
+      lowLatencyInTs,
+    ],
   ])('refuses %s', async (_what, spec, message) => {
     const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(rtmpServer(ns, 'bad', spec)), allowFailure: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(message);
+  });
+
+  it.each([
+    ['MPEG-TS with Low-Latency HLS for one app (the rule wins)', { variant: 'mpegts', rules: [{ app: 'studio', lowLatency: true }] }],
+    ['Low-Latency HLS with MPEG-TS for one app (the rule wins)', { lowLatency: true, rules: [{ app: 'radio', variant: 'mpegts' }] }],
+  ])('takes %s', async (_what, hls) => {
+    const input = JSON.stringify(rtmpServer(ns, 'hls', { hls }));
+    const r = await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], { input, allowFailure: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('takes distinct RTMPS and HTTPS ports and a trusted proxy range', async () => {

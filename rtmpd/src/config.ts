@@ -60,6 +60,8 @@ export type RecordingRule = z.infer<typeof recordingRule>;
 
 export const hlsVariants = ['fmp4', 'mpegts'] as const;
 export type HlsVariant = (typeof hlsVariants)[number];
+/** Why Low-Latency HLS and --hls-variant mpegts contradict each other (also the operator's CEL rule's words). */
+export const lowLatencyNeedsFmp4 = 'Low-Latency HLS has fMP4 parts only: players do not take MPEG-TS parts';
 
 /** HLS settings for the streams an app/key pattern matches (hlsRules). */
 export const hlsRule = streamRule({
@@ -196,11 +198,11 @@ function contradictions(
   // Checked here, not where access starts, so that a config reload switching to token access is refused too.
   if (!config.apiTokenFile && (config.apiReadAccess === 'token' || config.metricsAccess === 'token'))
     found.push('--api-read-access token and --metrics-access token need --api-token-file');
-  // Parts are fMP4 fragments: players do not take Low-Latency HLS in TS.
-  const partsInTs = 'Low-Latency HLS has fMP4 parts only: players do not take MPEG-TS parts';
-  if (config.hlsLowLatency && config.hlsVariant === 'mpegts') found.push(`--hls-low-latency and --hls-variant mpegts: ${partsInTs}`);
+  if (config.hlsLowLatency && config.hlsVariant === 'mpegts')
+    found.push(`--hls-low-latency and --hls-variant mpegts: ${lowLatencyNeedsFmp4}`);
   config.hlsRules.forEach((rule, index) => {
-    if (rule.lowLatency && rule.variant === 'mpegts') found.push(`--hls-rules [${index}] sets lowLatency and variant mpegts: ${partsInTs}`);
+    if (rule.lowLatency && rule.variant === 'mpegts')
+      found.push(`--hls-rules [${index}] sets lowLatency and variant mpegts: ${lowLatencyNeedsFmp4}`);
   });
   return found;
 }

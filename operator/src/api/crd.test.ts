@@ -99,6 +99,7 @@ describe('CRD', () => {
     expect(Object.keys(spec.properties.hls!.properties)).toEqual([
       'enabled',
       'lowLatency',
+      'variant',
       'segmentSeconds',
       'partSeconds',
       'windowSegments',

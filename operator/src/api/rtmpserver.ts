@@ -11,6 +11,7 @@ import {
   configSchema,
   flagName,
   hlsRule,
+  lowLatencyNeedsFmp4,
   transcodeRule,
   recordingRule,
   type Config,
@@ -142,6 +143,7 @@ export const typedOptions = {
   recordingRules: 'spec.recording.rules',
   hlsEnabled: 'spec.hls.enabled',
   hlsLowLatency: 'spec.hls.lowLatency',
+  hlsVariant: 'spec.hls.variant',
   hlsSegmentSeconds: 'spec.hls.segmentSeconds',
   hlsPartSeconds: 'spec.hls.partSeconds',
   hlsWindowSegments: 'spec.hls.windowSegments',
@@ -376,6 +378,15 @@ const tlsSchema = z
  */
 const rtmpdValue = (key: 'idleTimeoutSeconds' | 'fleetLeaseSeconds') =>
   `(has(self.rtmpd) && has(self.rtmpd.${key}) ? self.rtmpd.${key} : ${JSON.stringify(configDefault(key))})`;
+
+// rtmpd refuses Low-Latency HLS in MPEG-TS (rtmpd/src/config.ts) in one place, spec.hls or one rule; one of them
+// in spec.hls and the other in a rule is no contradiction (the rule's own setting wins). has(): the rules are
+// also checked against spec's default, {}, where spec.hls's defaults are not filled in.
+const notBoth = (o: string) => `!has(${o}.lowLatency) || !${o}.lowLatency || !has(${o}.variant) || ${o}.variant != 'mpegts'`;
+const lowLatencyInFmp4: CelRule = {
+  rule: `(${notBoth('self')}) && (!has(self.rules) || self.rules.all(r, ${notBoth('r')}))`,
+  message: `lowLatency and variant mpegts cannot both be set, in hls or in one of hls.rules: ${lowLatencyNeedsFmp4}`,
+};
 
 /** rtmpd's contradictions (rtmpd/src/config.ts) that the spec can hold, refused when the resource is applied. */
 const contradictions: CelRule[] = [
@@ -640,6 +651,7 @@ export const specSchema = z
       .object({
         enabled: rtmpdOptionWithDefault('hlsEnabled'),
         lowLatency: rtmpdOptionWithDefault('hlsLowLatency'),
+        variant: rtmpdOptionWithDefault('hlsVariant'),
         segmentSeconds: rtmpdOptionWithDefault('hlsSegmentSeconds'),
         partSeconds: rtmpdOptionWithDefault('hlsPartSeconds'),
         windowSegments: rtmpdOptionWithDefault('hlsWindowSegments'),
@@ -650,6 +662,7 @@ export const specSchema = z
           .describe('HLS settings per app and key pattern (e.g. Low-Latency HLS for one app); the first matching rule applies'),
       })
       .prefault({})
+      .meta(cel(lowLatencyInFmp4))
       .describe('HLS and Low-Latency HLS playback at http://<host>:<http port>/<app>/<key>/index.m3u8'),
     resources: resources
       .optional()

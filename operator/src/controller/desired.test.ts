@@ -148,6 +148,7 @@ describe('desired state', () => {
         ports: { rtmp: 1936, http: 9000 },
         snapshot: { intervalSeconds: 10, width: 640 },
         recording: { enabled: false },
+        hls: { variant: 'mpegts', rules: [{ app: 'studio', lowLatency: true }] },
         logLevel: 'debug',
         rtmpd: { chunkSize: 8192, shutdownGraceSeconds: 20 },
       }),
@@ -166,6 +167,9 @@ describe('desired state', () => {
     expect((d.statefulSet as Obj).spec.template.spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'edge-rtmpd' } });
     const file = parse((d.configMap as Obj).data[configFileName]) as Record<string, unknown>;
     expect(file).toMatchObject({ logLevel: 'debug', snapshotIntervalSeconds: 10, recordingEnabled: false, chunkSize: 8192 });
+    // MPEG-TS for every stream but those a rule gives Low-Latency HLS (in fMP4): what rtmpd takes
+    expect(file).toMatchObject({ hlsVariant: 'mpegts', hlsLowLatency: false, hlsRules: [{ app: 'studio', lowLatency: true }] });
+    expect(parseConfig(d.config).hlsVariant).toBe('mpegts');
     expect(Object.keys(file)).not.toContain('rtmpBind');
   });
 

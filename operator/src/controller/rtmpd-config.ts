@@ -44,6 +44,7 @@ export function rtmpdConfig(spec: RtmpServerSpec): Partial<Config> {
     recordingRules: spec.recording.rules,
     hlsEnabled: spec.hls.enabled,
     hlsLowLatency: spec.hls.lowLatency,
+    hlsVariant: spec.hls.variant,
     hlsSegmentSeconds: spec.hls.segmentSeconds,
     hlsPartSeconds: spec.hls.partSeconds,
     hlsWindowSegments: spec.hls.windowSegments,
