@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import Koa from 'koa';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { parseConfig, type Config } from '../config.ts';
 import { selfSigned } from '../../test/support/certificates.ts';
 import { sleep, until } from '../../test/support/wait.ts';
@@ -336,8 +336,10 @@ describe('HTTP listener', () => {
       idle_no_header: 0,
     });
     [first, second, again].forEach((c) => c.socket.destroy());
+    const awaitingHeader = vi.spyOn(proxy, 'readHeader');
     const silent = open(port, '127.0.0.2');
-    await sleep(100);
+    // Accepted and awaiting its header before close(): one still in the backlog would be closed with the listener.
+    await until(() => awaitingHeader.mock.calls.some(([socket]) => socket.remotePort === silent.socket.localPort));
     await http.close(100);
     server = undefined;
     // Ended by close(), not by its 5 s header deadline, which would have counted it.
