@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RtmpClient, type StatusInfo } from '../../../test/support/rtmp-client.ts';
 import type { MediaKind } from '../../flv/media-kind.ts';
+import { streamId } from '../../hub/names.ts';
 import { startTestRtmpServer, testClient } from '../../../test/support/rtmp-server.ts';
 import { countFrames } from '../../../test/support/processes.ts';
 import { publishTestPattern, stopAll } from '../../../test/support/processes.ts';
@@ -207,12 +208,13 @@ describe('rtmp server with the project client', () => {
   });
 
   it('lets a player wait for a publisher when playWaitSeconds is set', async () => {
-    const { url } = await startTestRtmpServer({ playWaitSeconds: 5 });
+    const { url, hub } = await startTestRtmpServer({ playWaitSeconds: 5 });
     const player = await testClient(url('later'));
     const frames: number[] = [];
     player.on('media', (kind, ts) => kind === 'video' && frames.push(ts));
     const playing = player.play();
-    await sleep(300);
+    // Waiting before the publisher comes: a play the server read after the publish would not wait at all.
+    await until(() => hub.awaited(streamId('live', 'later')));
     const publisher = await testClient(url('later'));
     await publisher.publish();
     await playing;
