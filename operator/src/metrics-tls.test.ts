@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, get } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { mountSecret } from '../test/mounted-secret.ts';
 import { readTlsPair, selfSignedTlsPair, watchTlsPair, type TlsPair } from './metrics-tls.ts';
 
 /** A GET over HTTPS, on a new connection, that trusts only `ca`: the status, or the TLS error's code. */
@@ -62,36 +63,6 @@ describe('the self-signed certificate of /metrics, long names', () => {
     }
   });
 });
-
-/** A kubernetes.io/tls Secret mounted as the kubelet mounts it, and its updates. */
-interface MountedSecret {
-  /** Writes a version of the Secret in a directory of its own and points `..data` at it; returns that directory's name. */
-  put(pair: TlsPair): Promise<string>;
-  /** Points `..data` at a version, as the kubelet does: one rename changes both files at once. */
-  point(version: string): Promise<void>;
-}
-
-/** Lays out `pair` as the kubelet mounts a Secret: tls.crt and tls.key link into `..data`, which links to the version's directory. */
-async function mountSecret(dir: string, pair: TlsPair): Promise<MountedSecret> {
-  let versions = 0;
-  const secret: MountedSecret = {
-    async put({ cert, key }) {
-      const version = `..${++versions}`;
-      await mkdir(join(dir, version));
-      await writeFile(join(dir, version, 'tls.crt'), cert);
-      await writeFile(join(dir, version, 'tls.key'), key);
-      await secret.point(version);
-      return version;
-    },
-    async point(version) {
-      await symlink(version, join(dir, '..data_tmp'));
-      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
-    },
-  };
-  await secret.put(pair);
-  for (const name of ['tls.crt', 'tls.key']) await symlink(join('..data', name), join(dir, name));
-  return secret;
-}
 
 describe('reading the pair of a mounted Secret', () => {
   it('reads the certificate and the key of one version while the kubelet renews the Secret again and again', async () => {
