@@ -5,11 +5,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChunkReader } from '../../rtmpd/src/rtmp/wire/chunk-reader.ts';
 import { serializeMessage } from '../../rtmpd/src/rtmp/wire/chunk-writer.ts';
 import { connectResult, onStatus, parseCommand, result } from '../../rtmpd/src/rtmp/wire/commands.ts';
-import { readControlValue, setChunkSize, setPeerBandwidth } from '../../rtmpd/src/rtmp/wire/control.ts';
+import { parseUserControl, readControlValue, setChunkSize, setPeerBandwidth, UserControlEvent } from '../../rtmpd/src/rtmp/wire/control.ts';
 import { ServerHandshake } from '../../rtmpd/src/rtmp/wire/handshake.ts';
 import { ChunkStreamId, MessageType } from '../../rtmpd/src/rtmp/wire/message-types.ts';
-import { sleep, until } from '../../rtmpd/test/support/wait.ts';
+import { until } from '../../rtmpd/test/support/wait.ts';
 import { failureReason, OBS_STYLE, PeerFailure, RtmpPeer, type PublisherStyle } from './rtmp-peer.ts';
+
+/** A User Control ping request (event 6), which a player answers with a ping response. */
+function pingRequest(timestamp: number): Buffer {
+  const body = Buffer.alloc(6);
+  body.writeUInt16BE(UserControlEvent.pingRequest, 0);
+  body.writeUInt32BE(timestamp, 2);
+  return body;
+}
 
 interface Received {
   typeId: number;
@@ -170,8 +178,8 @@ describe('bench publisher', () => {
 });
 
 describe('bench player', () => {
-  /** Plays 40 frames of 5000 bytes; returns what reads the acknowledgements the server has received so far. */
-  async function acksWhilePlaying(peerBandwidth: number | undefined): Promise<() => number[]> {
+  /** Plays 40 frames of 5000 bytes; returns what reads the acknowledgements the server has received so far, and a ping that resolves once answered. */
+  async function acksWhilePlaying(peerBandwidth: number | undefined): Promise<{ acksSoFar: () => number[]; pinged: () => Promise<void> }> {
     const { url, captures } = await captureServer(peerBandwidth ? { peerBandwidth } : {});
     const player = await RtmpPeer.connect(url('watch'), undefined);
     peers.push(player);
@@ -180,11 +188,22 @@ describe('bench player', () => {
     const capture = captures[0]!;
     for (let i = 0; i < 40; i++) capture.send(MessageType.video, i * 40, body(5000, i));
     await until(() => received === 40);
-    return () => capture.messages.filter((m) => m.typeId === MessageType.acknowledgement).map((m) => readControlValue(m.body, 'ack'));
+    return {
+      acksSoFar: () => capture.messages.filter((m) => m.typeId === MessageType.acknowledgement).map((m) => readControlValue(m.body, 'ack')),
+      // The player answers a ping after what it read before: an acknowledgement of the frames would arrive ahead of the answer.
+      pinged: async () => {
+        capture.send(MessageType.userControl, 0, pingRequest(1));
+        await until(() =>
+          capture.messages.some(
+            (m) => m.typeId === MessageType.userControl && parseUserControl(m.body).event === UserControlEvent.pingResponse,
+          ),
+        );
+      },
+    };
   }
 
   it("acknowledges every tenth of the server's Set Peer Bandwidth, as librtmp does", async () => {
-    const acksSoFar = await acksWhilePlaying(50_000);
+    const { acksSoFar } = await acksWhilePlaying(50_000);
     await until(() => (acksSoFar().at(-1) ?? 0) > 150_000);
     const acks = acksSoFar();
     expect(acks.length).toBeGreaterThanOrEqual(3);
@@ -193,9 +212,9 @@ describe('bench player', () => {
   });
 
   it("waits for a tenth of librtmp's 2.5 MB default when the server names no bandwidth", async () => {
-    const acks = await acksWhilePlaying(undefined);
-    await sleep(100); // an acknowledgement the player sent would be back by now
-    expect(acks()).toEqual([]);
+    const { acksSoFar, pinged } = await acksWhilePlaying(undefined);
+    await pinged();
+    expect(acksSoFar()).toEqual([]);
   });
 });
 
