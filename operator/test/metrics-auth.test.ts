@@ -2,17 +2,20 @@
 // (--metrics-auth=kubernetes), against the real API server: a ServiceAccount
 // token allowed `get /metrics` reads it, one that is not gets 403, no token
 // or a token the API server does not accept gets 401; /healthz stays open.
-// All of it over HTTPS with a certificate mounted as a kubernetes.io/tls
-// Secret would be (made here by openssl), which the scrapes verify, and which
-// is served renewed without a restart.
-import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+// All of it over HTTPS with a certificate (made here by openssl) laid out as
+// the kubelet mounts a kubernetes.io/tls Secret, which the scrapes verify, and
+// which is served renewed, by the kubelet's `..data` swap, without a restart.
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, kubectl, run } from '../../e2e/cluster/kube.ts';
+import type { TlsPair } from '../src/metrics-tls.ts';
 import { metricsAuthRole, metricsReaderRole } from '../src/rbac.ts';
 import { apply, startOperators, suffix, type OperatorFixture } from './harness.ts';
+import { mountSecret, type MountedSecret } from './mounted-secret.ts';
 
 const id = suffix();
 const ns = `rtmp-metrics-${id}`;
@@ -22,6 +25,7 @@ const readerRole = `rtmpd-operator-metrics-reader-${id}`;
 let fixture: OperatorFixture;
 let metrics: string;
 let certDir: string;
+let secret: MountedSecret;
 let ca: string;
 
 const clusterBinding = (name: string, role: string, namespace: string, sa: string) => ({
@@ -36,6 +40,18 @@ const clusterBinding = (name: string, role: string, namespace: string, sa: strin
 const SELF_SIGNED = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'];
 /** A self-signed certificate for `subject`; `args` say where the key and certificate go (stdout without -out). */
 const selfSigned = (subject: string, args: string[]) => run('openssl', [...SELF_SIGNED, '-subj', subject, ...args]);
+
+/** A self-signed certificate for the metrics address and its key, as a kubernetes.io/tls Secret holds them. */
+async function servingPair(subject: string): Promise<TlsPair> {
+  const dir = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-pair-'));
+  try {
+    const [cert, key] = [join(dir, 'tls.crt'), join(dir, 'tls.key')];
+    await selfSigned(subject, ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert]);
+    return { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 const token = async (sa: string) => (await kubectl(['create', 'token', sa, '-n', ns, '--duration=10m'])).stdout.trim();
 interface Scraped {
@@ -67,16 +83,9 @@ const scrape = (auth?: string) => get('/metrics', auth);
 beforeAll(async () => {
   await kubectl(['create', 'namespace', ns]);
   certDir = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-tls-'));
-  // tls.crt and tls.key, as a kubernetes.io/tls Secret is mounted
-  await selfSigned('/CN=rtmpd-operator-metrics', [
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout',
-    join(certDir, 'tls.key'),
-    '-out',
-    join(certDir, 'tls.crt'),
-  ]);
-  ca = await readFile(join(certDir, 'tls.crt'), 'utf8');
+  const pair = await servingPair('/CN=rtmpd-operator-metrics');
+  secret = await mountSecret(certDir, pair);
+  ca = pair.cert;
   fixture = await startOperators({ id, watched: [ns], args: ['--metrics-auth=kubernetes', `--metrics-cert-dir=${certDir}`] });
   metrics = fixture.operators[0]!.metrics;
   await apply([
@@ -161,19 +170,24 @@ describe('--metrics-auth=kubernetes', () => {
     expect((await get('/healthz')).status).toBe(200);
   });
 
-  it('serves a renewed certificate from the mounted directory without a restart', async () => {
-    const renewal = await mkdtemp(join(tmpdir(), 'rtmpd-operator-metrics-renewal-'));
-    const files = ['-keyout', join(renewal, 'tls.key'), '-out', join(renewal, 'tls.crt')];
-    await selfSigned('/CN=rtmpd-operator-metrics-renewed', ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', ...files]);
-    const renewed = await readFile(join(renewal, 'tls.crt'), 'utf8');
-    for (const name of ['tls.key', 'tls.crt']) await rename(join(renewal, name), join(certDir, name));
-    await rm(renewal, { recursive: true, force: true });
+  it('serves a renewed certificate from the mounted Secret without a restart', async () => {
+    const renewed = await servingPair('/CN=rtmpd-operator-metrics-renewed');
+    // The kubelet's update: the new version's directory, then `..data` pointed at it in one rename.
+    await secret.put(renewed);
     await eventually('the renewed certificate to be served', async () => {
-      const res = await get('/healthz', undefined, renewed).catch(() => undefined);
+      const res = await get('/healthz', undefined, renewed.cert).catch(() => undefined);
       return res?.status === 200 ? true : undefined;
     });
     await expect(get('/healthz')).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
-    ca = renewed;
+    /** The certificates the operator says it took, by fingerprint. */
+    const reloaded = () =>
+      fixture.operators[0]!.logs()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"metrics certificate reloaded"'))
+        .map((line) => (JSON.parse(line) as { fingerprint: string }).fingerprint);
+    await eventually('the renewal to be logged', async () => (reloaded().length > 0 ? true : undefined));
+    expect(reloaded()).toEqual([new X509Certificate(renewed.cert).fingerprint256]);
+    ca = renewed.cert;
   });
 });
 
