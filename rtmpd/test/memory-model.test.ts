@@ -12,9 +12,10 @@ import { serializeMessage } from '../src/rtmp/wire/chunk-writer.ts';
 import { ClientHandshake } from '../src/rtmp/wire/handshake.ts';
 import { MessageType } from '../src/rtmp/wire/message-types.ts';
 import { selfSigned } from './support/certificates.ts';
-import { startServer, stopAll, type RunningServer } from './support/processes.ts';
+import { avcFrame } from './support/codec-fixtures.ts';
+import { metric, startServer, stopAll } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
-import { sleep, until } from './support/wait.ts';
+import { eventually, until } from './support/wait.ts';
 
 const MiB = 1024 * 1024;
 /** What the README states rtmpd holds per idle connection, at most. */
@@ -31,35 +32,6 @@ const PATIENT = [
   ...['--idle-timeout-seconds', '300', '--player-stall-timeout-seconds', '300', '--recording-enabled', 'false'],
   ...['--snapshot-enabled', 'false'],
 ];
-
-/**
- * The sum of a metric's series whose labels include `labels`. It throws when none matches: a renamed
- * series or label would otherwise read as 0 and pass the assertions that expect 0.
- */
-async function metric(server: RunningServer, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const series = [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].filter(([, l]) => (l ?? '').includes(labels));
-  if (series.length === 0) throw new Error(`/metrics has no series ${name}{${labels}}`);
-  return series.reduce((sum, [, , value]) => sum + Number(value), 0);
-}
-
-/** Polls an asynchronous check every 50 ms until it holds; throws after `timeoutMs`. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
-
-/** An AVC frame the hub reads as one (a keyframe: an IDR slice), `size` bytes in all. */
-function avcFrame(size: number, keyframe: boolean): Buffer {
-  const body = Buffer.alloc(size, 0x5a);
-  body.set([keyframe ? 0x17 : 0x27, 1, 0, 0, 0], 0);
-  body.writeUInt32BE(size - 9, 5);
-  body[9] = keyframe ? 0x65 : 0x41;
-  return body;
-}
 
 /** A connection that has done the handshake (over TLS: TLS's, then RTMP's) and nothing else. */
 async function handshaken(port: number, { tls = false } = {}): Promise<{ socket: Socket; closed: () => boolean }> {

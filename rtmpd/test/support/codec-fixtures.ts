@@ -1,6 +1,7 @@
 // The codec tests' fixtures in rtmpd/src/codec/testdata (made by its
 // generate.sh): real encoders' decoder configuration records, each with what
-// ffprobe says of the same stream.
+// ffprobe says of the same stream; and synthetic frames for tests of the hub's
+// delivery, which reads no more of a frame than its header.
 import { readFileSync } from 'node:fs';
 
 const testdata = new URL('../../src/codec/testdata/', import.meta.url);
@@ -16,4 +17,13 @@ export const probedStream = (name: string): Record<string, string | number> =>
 export function frameRate(ratio: string): number {
   const [numerator, denominator] = ratio.split('/').map(Number);
   return numerator! / denominator!;
+}
+
+/** An AVC frame the hub reads as one (a keyframe: an IDR slice), `size` bytes in all. */
+export function avcFrame(size: number, keyframe: boolean): Buffer {
+  const body = Buffer.alloc(size, 0x5a);
+  body.set([keyframe ? 0x17 : 0x27, 1, 0, 0, 0], 0);
+  body.writeUInt32BE(size - 9, 5);
+  body[9] = keyframe ? 0x65 : 0x41;
+  return body;
 }

@@ -112,6 +112,17 @@ export async function startServer(flags: string[] = [], env: NodeJS.ProcessEnv =
   };
 }
 
+/**
+ * The sum of a metric's series whose labels include `labels`. It throws when none matches: a renamed
+ * series or label would otherwise read as 0 and pass the assertions that expect 0.
+ */
+export async function metric(server: RunningServer, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  const series = [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].filter(([, l]) => (l ?? '').includes(labels));
+  if (series.length === 0) throw new Error(`/metrics has no series ${name}{${labels}}`);
+  return series.reduce((sum, [, , value]) => sum + Number(value), 0);
+}
+
 const children = new Set<ChildProcess>();
 
 function track(child: ChildProcess): ChildProcess {

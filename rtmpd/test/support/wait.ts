@@ -10,3 +10,12 @@ export async function until(check: () => boolean, timeoutMs = 10_000): Promise<v
     await sleep(20);
   }
 }
+
+/** Polls an asynchronous check every 50 ms until it holds; throws after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
