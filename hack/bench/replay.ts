@@ -177,6 +177,7 @@ async function main(): Promise<void> {
   const hub = new StreamHub({
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
+    playerMaxQueueMs: config.playerMaxQueueSeconds * 1000,
     playerStallTimeoutMs: config.playerStallTimeoutSeconds * 1000,
     playerMinBytesPerSecond: config.playerMinBytesPerSecond,
     onRelayed: metrics.observeRelay,

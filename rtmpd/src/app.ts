@@ -166,6 +166,7 @@ function startHub(config: Config, logger: Logger, metrics: RtmpdMetrics): Stream
   const hub = new StreamHub({
     gopCacheMaxBytes: config.gopCacheMaxBytes,
     playerMaxBufferBytes: config.playerMaxBufferBytes,
+    playerMaxQueueMs: config.playerMaxQueueSeconds * 1000,
     playerStallTimeoutMs: config.playerStallTimeoutSeconds * 1000,
     playerMinBytesPerSecond: config.playerMinBytesPerSecond,
     onRelayed: metrics.observeRelay,

@@ -298,6 +298,12 @@ const eachOption = z.object({
     .default(4 * 1024 * 1024)
     .describe('bytes queued for a slow player before it skips to the next keyframe')
     .meta(restart),
+  playerMaxQueueSeconds: int(1, 3600)
+    .default(10)
+    .describe(
+      "how far behind the stream's newest media a slow player's oldest queued media may be before it skips to the next keyframe, whichever of this and --player-max-buffer-bytes comes first (a joiner's burst of the cached GOP is not counted)",
+    )
+    .meta(restart),
   playerWriteIntervalMs: int(0, 1000)
     .default(40)
     .describe(

@@ -5,7 +5,8 @@
 // exponential, jittered) and connecting again. Every state before sending has
 // a deadline. In `sending` the forwarder is a hub subscriber that a slow
 // destination cannot make anyone wait for: its queue is bounded like a
-// player's (skip to the next keyframe past --player-max-buffer-bytes), and a
+// player's (skip to the next keyframe past --player-max-buffer-bytes or
+// --player-max-queue-seconds), and a
 // destination that stops reading is closed as a stalled player is, then
 // retried. What the destination sends back is parsed under small bounds.
 import type { Socket } from 'node:net';

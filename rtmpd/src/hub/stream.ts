@@ -35,11 +35,13 @@ import {
 export interface StreamOptions {
   gopCacheMaxBytes: number;
   playerMaxBufferBytes: number;
+  /** How far behind the stream's newest media a player's oldest unsent media may be (--player-max-queue-seconds); absent: bytes alone bound it. */
+  playerMaxQueueMs?: number;
   /** Called once per packet after fan-out, with the stream's source and the packet's ingest-to-send delay here. */
   onRelayed?: (source: StreamSource, latencyMs: number) => void;
   /**
    * Called for each frame not sent to a relay to another pod of a fleet (its
-   * queue passed --player-max-buffer-bytes): every player there misses it,
+   * queue passed a player's bound): every player there misses it,
    * so it is not one slow player's drop (stats.framesDropped).
    */
   onRelayFrameDropped?: () => void;
@@ -388,7 +390,10 @@ export class Stream {
    * first timestamp (with no GOP cached, they wait for the first live packet).
    */
   subscribe(subscriber: Subscriber, now: number): void {
-    const gate = subscriber.delivery === 'lossless' ? undefined : new DeliveryGate(this.options.playerMaxBufferBytes, now);
+    const gate =
+      subscriber.delivery === 'lossless'
+        ? undefined
+        : new DeliveryGate(this.options.playerMaxBufferBytes, this.options.playerMaxQueueMs ?? Infinity, now);
     const { metadata, videoHeader: video, audioHeader: audio } = this;
     const held = metadata || video || audio ? { metadata, video, audio } : undefined;
     const delivery: Delivery = { subscriber, kindIndex: SUBSCRIBER_KINDS.indexOf(subscriber.kind), gate, held };
@@ -531,7 +536,7 @@ export class Stream {
 
   private write(delivery: Delivery, packet: MediaPacket): void {
     delivery.subscriber.write(packet);
-    if (delivery.gate !== undefined) delivery.gate.queued += packet.body.length;
+    delivery.gate?.wrote(packet);
     this.bytesOutByKind[delivery.kindIndex]! += packet.body.length;
   }
 }

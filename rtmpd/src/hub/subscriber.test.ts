@@ -4,16 +4,35 @@ import { DeliveryGate } from './subscriber.ts';
 
 const video = (keyframe: boolean) => new MediaPacket('video', 0, Buffer.alloc(10), 0, keyframe ? PacketFlag.keyframe : 0);
 const audio = () => new MediaPacket('audio', 0, Buffer.alloc(10), 0);
+const frameAt = (timestamp: number, keyframe = false) =>
+  new MediaPacket('video', timestamp, Buffer.alloc(10), 0, keyframe ? PacketFlag.keyframe : 0);
+
+/** A gate and the queue it guards, offered a 10-byte video frame at a time; the socket takes what the test says. */
+function timedQueue(maxQueueMs: number) {
+  const gate = new DeliveryGate(1 << 30, maxQueueMs, 0);
+  let pending = 0;
+  return {
+    gate,
+    take: (bytes: number) => (pending -= bytes),
+    offer(timestamp: number, keyframe = false): boolean {
+      const frame = frameAt(timestamp, keyframe);
+      if (!gate.admit(frame, pending, true)) return false;
+      gate.wrote(frame);
+      pending += frame.body.length;
+      return true;
+    },
+  };
+}
 
 describe('DeliveryGate', () => {
   it('admits everything while the queue is under the bound', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     expect([video(true), video(false), audio()].map((p) => gate.admit(p, 50, true))).toEqual([true, true, true]);
     expect(gate.dropped).toBe(0);
   });
 
   it('skips to the next keyframe once the queue passes the bound', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     expect(gate.admit(video(false), 101, true)).toBe(false);
     expect(gate.admit(audio(), 10, true)).toBe(false); // still skipping: audio must not resume mid-GOP
     expect(gate.admit(video(false), 10, true)).toBe(false);
@@ -24,7 +43,7 @@ describe('DeliveryGate', () => {
   });
 
   it('holds decoder config and metadata back while skipping, and once the queue passes the bound', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     expect(gate.holdsConfig(100)).toBe(false);
     expect(gate.holdsConfig(101)).toBe(true);
     expect(gate.skipping).toBe(true);
@@ -36,25 +55,25 @@ describe('DeliveryGate', () => {
   });
 
   it('lets a joining player drain the GOP it was sent before the bound applies, and shrinks that allowance as it drains', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     gate.allowBurst(1000);
     expect(gate.admit(video(false), 1050, true)).toBe(true);
     expect(gate.admit(video(false), 1101, true)).toBe(false);
-    const drained = new DeliveryGate(100, 0);
+    const drained = new DeliveryGate(100, Infinity, 0);
     drained.allowBurst(1000);
     expect(drained.admit(video(false), 300, true)).toBe(true);
     expect(drained.admit(video(false), 401, true)).toBe(false);
   });
 
   it('resumes an audio-only stream once the queue has drained', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     expect(gate.admit(audio(), 200, false)).toBe(false);
     expect(gate.admit(audio(), 30, false)).toBe(false);
     expect(gate.admit(audio(), 0, false)).toBe(true);
   });
 
   it('measures how long a queue has not moved', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     gate.queued = 50;
     expect(gate.stuckFor(50, 1000, 0)).toBe(1000);
     expect(gate.stuckFor(40, 2000, 0)).toBe(0); // the socket took bytes
@@ -65,7 +84,7 @@ describe('DeliveryGate', () => {
   });
 
   it('counts a reader that takes less than the minimum as stuck, however often it takes a byte', () => {
-    const gate = new DeliveryGate(100, 0);
+    const gate = new DeliveryGate(100, Infinity, 0);
     let pending = 0;
     const stuck: number[] = [];
     for (let second = 1; second <= 10; second++) {
@@ -75,8 +94,50 @@ describe('DeliveryGate', () => {
     }
     // 50 bytes taken every five seconds, no faster: progress then, stuck in between.
     expect(stuck).toEqual([1000, 2000, 3000, 4000, 0, 1000, 2000, 3000, 4000, 0]);
-    const fast = new DeliveryGate(100, 0);
+    const fast = new DeliveryGate(100, Infinity, 0);
     fast.queued = 1000;
     expect([1, 2, 3].map((s) => fast.stuckFor(1000 - 60 * s, s * 1000, 50))).toEqual([0, 0, 0]);
+  });
+
+  it("skips once the queue's oldest unsent media is more than the time bound behind the newest, far under the byte bound", () => {
+    const queue = timedQueue(1000);
+    const sent = [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000].map((t) => queue.offer(t));
+    expect(sent.every(Boolean)).toBe(true); // 1 s behind: at the bound, not past it
+    expect(queue.offer(1100)).toBe(false);
+    expect(queue.gate.skipping).toBe(true);
+    // The socket takes the frames up to 700 ms: 800 ms and on are left, 600 ms behind a keyframe at 1400.
+    queue.take(80);
+    expect(queue.offer(1400, true)).toBe(false); // more than half the bound behind: still skipping
+    expect(queue.offer(1200, true)).toBe(true); // 400 ms behind
+    expect(queue.gate.dropped).toBe(2);
+  });
+
+  it('never skips a reader that keeps up, however long the stream', () => {
+    const queue = timedQueue(1000);
+    for (let t = 0; t < 60_000; t += 40) {
+      expect(queue.offer(t, t % 2000 === 0)).toBe(true);
+      queue.take(10);
+    }
+  });
+
+  it("measures from a joiner's first live frame, not from the GOP it was sent on joining", () => {
+    const queue = timedQueue(1000);
+    // A burst of a 4 s GOP, still queued: not counted against the time bound.
+    queue.gate.queued += 400;
+    queue.take(-400);
+    queue.gate.allowBurst(400);
+    expect([4000, 4500, 5000].map((t) => queue.offer(t))).toEqual([true, true, true]);
+    expect(queue.offer(5100)).toBe(false); // the first live frame, 4000, is now 1.1 s behind
+  });
+
+  it('starts again from a queue that drained, and from a timestamp that went back', () => {
+    const queue = timedQueue(1000);
+    expect(queue.offer(0)).toBe(true);
+    queue.take(10);
+    expect(queue.offer(5000)).toBe(true); // the queue was empty: nothing is behind
+    expect(queue.offer(100)).toBe(true); // the publisher's clock went back: its own stretch
+    queue.take(10);
+    expect(queue.offer(900)).toBe(true);
+    expect(queue.offer(1200)).toBe(false);
   });
 });

@@ -32,9 +32,10 @@ export type CloseReason = 'unpublished' | 'stalled' | 'shutdown' | 'error' | 'ki
  * - `lossless`: every packet, however long its queue (a recording, an HLS
  *   segmenter: what they skip is lost for good); never closed as stalled.
  * - `skip-to-keyframe`: a player. Every byte queued for it counts against
- *   --player-max-buffer-bytes, whatever the message; past the bound it gets
- *   nothing until the next keyframe, and the decoder config and metadata that
- *   arrive meanwhile replace each other instead of queueing. A queue that
+ *   --player-max-buffer-bytes, whatever the message, and its oldest unsent
+ *   media may be at most --player-max-queue-seconds older than the stream's
+ *   newest; past either bound it gets nothing until the next keyframe, and
+ *   the decoder config and metadata that arrive meanwhile replace each other instead of queueing. A queue that
  *   its socket drains slower than --player-min-bytes-per-second, over
  *   --player-stall-timeout-seconds, closes it.
  */
@@ -69,17 +70,29 @@ export interface Subscriber {
 }
 
 /**
+ * How many marks a gate keeps (see DeliveryGate.marks): one every eighth of
+ * the time bound spans the bound twice, so a queue that reaches the bound
+ * has its marks; past that, new media goes unmarked and counts as the
+ * newest mark's, which can only make the queue seem older.
+ */
+const MARK_SLOTS = 16;
+const MARKS_PER_BOUND = 8;
+
+/**
  * Keeps one slow subscriber from costing memory or delaying anyone: once its
- * queue passes the bound it gets no media until the next keyframe (or, for
- * audio-only streams, until its queue has drained), so it resumes on a
- * decodable frame instead of a smeared one. The stream holds back decoder
- * config and metadata while the gate skips, and sends the latest of each
- * before the frame it resumes with.
+ * queue passes the byte bound, or its oldest unsent media is older than the
+ * time bound (media time: how far behind live it would play), it gets no
+ * media until the next keyframe (or, for audio-only streams, until its
+ * queue has drained), so it resumes on a decodable frame instead of a
+ * smeared one. The stream holds back decoder config and metadata while the
+ * gate skips, and sends the latest of each before the frame it resumes with.
  *
  * A joining player is sent the cached GOP at once, which may be larger than
  * the bound: that burst is an allowance on top of the bound, and it shrinks
  * as the player's queue drains, so a player that keeps up gets the whole GOP
- * and then live media, while one that cannot drain it still skips.
+ * and then live media, while one that cannot drain it still skips. The burst
+ * is no part of the time bound either: its age is measured from the first
+ * live packet queued after it.
  */
 export class DeliveryGate {
   /** Dropping media until a point where the player can resume. */
@@ -91,10 +104,25 @@ export class DeliveryGate {
   private progressAt: number;
   private progressTaken = 0;
   private readonly maxBytes: number;
+  private readonly maxQueueMs: number;
   private allowance = 0;
+  /**
+   * Where stretches of the queue's media start, a ring of (queued offset,
+   * timestamp) pairs, oldest first: a media packet written at least an
+   * eighth of the time bound after (or before: the publisher's clock jumped
+   * back) the newest mark starts a new one. The
+   * oldest unsent byte lies in the oldest stretch the socket has not taken
+   * whole, so the queue's age is the newest timestamp less that mark's, too
+   * old by less than a stretch. Fixed at construction: nothing allocated per
+   * packet.
+   */
+  private readonly marks = new Float64Array(2 * MARK_SLOTS);
+  private markHead = 0;
+  private markCount = 0;
 
-  constructor(maxBytes: number, now: number) {
+  constructor(maxBytes: number, maxQueueMs: number, now: number) {
     this.maxBytes = maxBytes;
+    this.maxQueueMs = maxQueueMs;
     this.progressAt = now;
   }
 
@@ -115,8 +143,11 @@ export class DeliveryGate {
   /** Whether a media packet (not decoder config or metadata) is queued for the subscriber. */
   admit(packet: MediaPacket, pending: number, streamHasVideo: boolean): boolean {
     const bound = this.bound(pending);
+    const age = this.queueAge(packet.timestamp, pending);
     if (this.skipping) {
-      const canResume = streamHasVideo ? packet.kind === 'video' && packet.keyframe && pending < bound / 2 : pending === 0;
+      const canResume = streamHasVideo
+        ? packet.kind === 'video' && packet.keyframe && pending < bound / 2 && age <= this.maxQueueMs / 2
+        : pending === 0;
       if (!canResume) {
         this.dropped++;
         return false;
@@ -124,12 +155,27 @@ export class DeliveryGate {
       this.skipping = false;
       return true;
     }
-    if (pending > bound) {
+    if (pending > bound || age > this.maxQueueMs) {
       this.skipping = true;
       this.dropped++;
       return false;
     }
     return true;
+  }
+
+  /** Counts a packet written to the subscriber, marking where its media starts when a new stretch begins (see marks). */
+  wrote(packet: MediaPacket): void {
+    if (packet.kind !== 'data' && this.markCount < MARK_SLOTS) {
+      const newest = 2 * ((this.markHead + this.markCount - 1) % MARK_SLOTS);
+      // Not `>=`: audio and video interleave a few milliseconds out of order.
+      if (this.markCount === 0 || Math.abs(packet.timestamp - this.marks[newest + 1]!) >= this.maxQueueMs / MARKS_PER_BOUND) {
+        const slot = 2 * ((this.markHead + this.markCount) % MARK_SLOTS);
+        this.marks[slot] = this.queued;
+        this.marks[slot + 1] = packet.timestamp;
+        this.markCount++;
+      }
+    }
+    this.queued += packet.body.length;
   }
 
   /**
@@ -150,5 +196,21 @@ export class DeliveryGate {
   private bound(pending: number): number {
     if (pending < this.allowance) this.allowance = pending;
     return this.maxBytes + this.allowance;
+  }
+
+  /**
+   * How much older than `newest` the queue's oldest unsent media is (0 with
+   * nothing queued), forgetting the stretches its socket has taken.
+   */
+  private queueAge(newest: number, pending: number): number {
+    if (pending === 0) this.markCount = 0;
+    const taken = this.queued - pending;
+    // The oldest stretch is taken whole once the socket has taken all before the next one.
+    while (this.markCount > 1 && this.marks[2 * ((this.markHead + 1) % MARK_SLOTS)]! <= taken) {
+      this.markHead = (this.markHead + 1) % MARK_SLOTS;
+      this.markCount--;
+    }
+    if (this.markCount === 0) return 0;
+    return newest - this.marks[2 * this.markHead + 1]!;
   }
 }

@@ -631,7 +631,7 @@ export class RtmpdMetrics {
     );
     this.add(
       'rtmpd_fleet_relay_dropped_frames_total',
-      "Frames this pod did not send to other pods relaying its streams (a relay's queue passed --player-max-buffer-bytes): every player there missed them.",
+      "Frames this pod did not send to other pods relaying its streams (a relay's queue passed --player-max-buffer-bytes or --player-max-queue-seconds): every player there missed them.",
       'counter',
       () => [{ value: this.hub?.relayFramesDropped ?? 0 }],
     );
@@ -856,7 +856,7 @@ export class RtmpdMetrics {
     counter('rtmpd_stream_keyframes_total', 'Video keyframes received.', 'keyframes');
     counter(
       'rtmpd_stream_dropped_frames_total',
-      'Frames not sent to slow players (their queue passed --player-max-buffer-bytes), summed over players; relays to other pods are rtmpd_fleet_relay_dropped_frames_total.',
+      'Frames not sent to slow players (their queue passed --player-max-buffer-bytes or --player-max-queue-seconds), summed over players; relays to other pods are rtmpd_fleet_relay_dropped_frames_total.',
       'framesDropped',
     );
     counter('rtmpd_stream_parse_errors_total', 'Audio/video messages whose codec data could not be read (relayed anyway).', 'parseErrors');

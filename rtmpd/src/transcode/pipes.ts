@@ -21,8 +21,8 @@ import type { Logger } from '../telemetry/logger.ts';
 
 /**
  * The source on ffmpeg's stdin. Delivered as to a player: what the pipe has
- * not taken counts against --player-max-buffer-bytes, past which ffmpeg gets
- * nothing until the next keyframe, so a slow ffmpeg costs neither memory nor
+ * not taken counts against --player-max-buffer-bytes and
+ * --player-max-queue-seconds, past which ffmpeg gets nothing until the next keyframe, so a slow ffmpeg costs neither memory nor
  * the publisher's or other players' time. One that stops reading is closed
  * as stalled, and `onStalled` restarts it.
  */
