@@ -21,6 +21,7 @@ declare -A packages=(
   [haproxy]=haproxy # sends the PROXY protocol in the load-balancer tests
   [gcc]=gcc # the benchmark's relay in C (hack/bench/floor/proxy.c)
   [ss]=iproute2 # free ports for the local control plane, listeners' accept queues in the tests
+  [nmap]=nmap # the scanner test: an internet scanner's probes against every listener
 )
 missing=()
 for cmd in "${!packages[@]}"; do
