@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMpegAudioHeader } from './mp3.ts';
+import { mpegAudioFrameSamples, mpegAudioVersion, parseMpegAudioHeader } from './mp3.ts';
 
 describe('parseMpegAudioHeader', () => {
   it("reads the version, layer, rate and channels a frame's header gives, whatever FLV's flags say", () => {
@@ -26,6 +26,28 @@ describe('parseMpegAudioHeader', () => {
       [0xff, 0xfb, 0x9c, 0x64], // sampling_frequency 11
     ]) {
       expect(parseMpegAudioHeader(Buffer.from(bytes))).toBeUndefined();
+    }
+  });
+});
+
+describe('mpegAudioFrameSamples', () => {
+  it("gives a frame's samples by its header's layer and version: Layer III's halve below MPEG-1, Layer I's and II's do not", () => {
+    const samples = (bytes: number[]) => mpegAudioFrameSamples(parseMpegAudioHeader(Buffer.from(bytes))!);
+    expect(samples([0xff, 0xff, 0x94, 0x04])).toBe(384); // Layer I, MPEG-1 44.1 kHz
+    expect(samples([0xff, 0xf7, 0x94, 0x04])).toBe(384); // Layer I, MPEG-2 22.05 kHz
+    expect(samples([0xff, 0xfd, 0x98, 0x04])).toBe(1152); // Layer II, MPEG-1 32 kHz
+    expect(samples([0xff, 0xf5, 0xe4, 0xc4])).toBe(1152); // Layer II, MPEG-2 24 kHz, as ffmpeg's mp2 encoder writes it
+    expect(samples([0xff, 0xfb, 0x54, 0xc4])).toBe(1152); // Layer III, MPEG-1 48 kHz
+    expect(samples([0xff, 0xf3, 0x80, 0xc4])).toBe(576); // Layer III, MPEG-2 22.05 kHz
+    expect(samples([0xff, 0xe3, 0x88, 0x04])).toBe(576); // Layer III, MPEG-2.5 8 kHz
+  });
+
+  it('finds the version a header gives from its rate alone (the versions share no rate)', () => {
+    for (const version of [0, 2, 3]) {
+      for (const rate of [0, 1, 2]) {
+        const header = parseMpegAudioHeader(Buffer.from([0xff, 0xe2 | (version << 3), rate << 2, 0]))!;
+        expect(mpegAudioVersion(header.sampleRate), `${header.sampleRate} Hz`).toBe(header.version);
+      }
     }
   });
 });

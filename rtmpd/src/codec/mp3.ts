@@ -49,3 +49,15 @@ export const mpegAudioChannelMode = (frame: Buffer): number => frame[3]! >> 6;
 
 /** Its channels, in place: 1 for single_channel, else 2. */
 export const mpegAudioChannels = (frame: Buffer): number => (mpegAudioChannelMode(frame) === SINGLE_CHANNEL ? 1 : 2);
+
+/**
+ * Samples a frame lasts, by its header's version and layer (ISO/IEC 11172-3
+ * 2.4.3.1, 13818-3 2.4.3.1): Layer I 384, Layer II 1152, Layer III 1152 at
+ * MPEG-1 and 576 at MPEG-2 and 2.5 (one granule, not two).
+ */
+export const mpegAudioFrameSamples = ({ version, layer }: Pick<MpegAudioHeader, 'version' | 'layer'>): number =>
+  layer === 1 ? 384 : layer === 2 || version === 1 ? 1152 : 576;
+
+/** The version whose rates hold `sampleRate`: MPEG-1's are 32-48 kHz, MPEG-2's 16-24 kHz (half), MPEG-2.5's below (a quarter). */
+export const mpegAudioVersion = (sampleRate: number): MpegAudioHeader['version'] =>
+  sampleRate >= 32_000 ? 1 : sampleRate >= 16_000 ? 2 : 2.5;

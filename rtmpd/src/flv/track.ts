@@ -1,6 +1,13 @@
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseAv1CodecConfig } from '../codec/av1.ts';
-import { mpegAudioChannelMode, mpegAudioChannels, mpegAudioLayer, mpegAudioSampleRate } from '../codec/mp3.ts';
+import {
+  mpegAudioChannelMode,
+  mpegAudioChannels,
+  mpegAudioFrameSamples,
+  mpegAudioLayer,
+  mpegAudioSampleRate,
+  mpegAudioVersion,
+} from '../codec/mp3.ts';
 import { MediaParseError } from '../codec/errors.ts';
 import { parseAvcDecoderConfig, parseH264Sps } from '../codec/h264.ts';
 import { parseHevcDecoderConfig } from '../codec/hevc.ts';
@@ -164,6 +171,17 @@ export function trackFrameOffset(track: AudioTrackInfo, body: Buffer): number | 
 
 const mp3HeaderRate = (inspection: AudioInspection): number | undefined =>
   inspection.codec === 'mp3' ? mpegAudioSampleRate(inspection.data) : undefined;
+
+/**
+ * Samples a frame of an MP3 track lasts, as its frames' header says
+ * (mpegAudioFrameSamples: the track keeps the header's layer, and its rate
+ * gives the version). A track whose frames start with no header has only
+ * FLV's flags (a rate, or none for Enhanced RTMP): its frames are taken for
+ * Layer III's, the layer SoundFormat 2 and '.mp3' are named for and that
+ * encoders send, at that rate's version (44.1 kHz's where there is none).
+ */
+export const mp3FrameSamples = (track: AudioTrackInfo): number =>
+  mpegAudioFrameSamples({ version: mpegAudioVersion(track.sampleRate ?? 44_100), layer: track.layer ?? 3 });
 
 /** OpusHead (RFC 7845 5.1): 'OpusHead', version, channel count, pre-skip, input sample rate, ... */
 function describeOpus(data: Buffer): AudioTrackInfo {

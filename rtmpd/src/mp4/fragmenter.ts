@@ -7,7 +7,7 @@
 // codec's frame size.
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { parseMpegAudioHeader } from '../codec/mp3.ts';
-import type { AudioTrackInfo } from '../flv/track.ts';
+import { mp3FrameSamples, type AudioTrackInfo } from '../flv/track.ts';
 import type { Stream } from '../hub/stream.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import { MAX_FRAGMENT_BYTES, TrackRun, writeFragment } from './fragment.ts';
@@ -554,15 +554,13 @@ export class Fragmenter {
  * template of its silence, and its frames' length.
  */
 function mp3Config(frame: Buffer, info: AudioTrackInfo): AudioTrackConfig {
-  const sampleRate = info.sampleRate!;
   return {
     kind: 'audio',
     codec: 'mp3',
     config: parseMpegAudioHeader(frame) ? Buffer.from(frame.subarray(0, 4)) : Buffer.alloc(0),
-    sampleRate,
+    sampleRate: info.sampleRate!,
     channels: info.channels ?? 2,
-    // MPEG-1's rates are 32-48 kHz, MPEG-2's and 2.5's below: Layer III frames of 1152 and 576 samples.
-    frameSamples: sampleRate >= 32_000 ? 1152 : 576,
+    frameSamples: mp3FrameSamples(info),
   };
 }
 

@@ -23,7 +23,7 @@ export interface AudioTrackConfig {
   config: Buffer;
   sampleRate: number;
   channels: number;
-  /** Samples a frame lasts at sampleRate: AAC's (AacConfig.frameSamples; 1024 when not given), MP3's (1152, or 576 below 32 kHz). */
+  /** Samples a frame lasts at sampleRate: AAC's (AacConfig.frameSamples; 1024 when not given), MP3's by its layer and version (mp3FrameSamples). */
   frameSamples?: number;
 }
 

@@ -10,7 +10,8 @@
 import { parseAudioSpecificConfig } from '../codec/aac.ts';
 import { annexBConfig, frameToAnnexB, type AnnexBCodec } from '../codec/annexb.ts';
 import { MediaParseError } from '../codec/errors.ts';
-import type { AudioTrackInfo } from '../flv/track.ts';
+import { mpegAudioVersion } from '../codec/mp3.ts';
+import { mp3FrameSamples, type AudioTrackInfo } from '../flv/track.ts';
 import type { MediaPacket } from '../hub/packet.ts';
 import type { Stream } from '../hub/stream.ts';
 import { MAX_FRAGMENT_BYTES } from '../mp4/fragment.ts';
@@ -313,22 +314,20 @@ export class TsSegmenter {
   }
 }
 
-/** MP3's stream type: MPEG-1 audio at 32-48 kHz, MPEG-2 (and 2.5) audio below. */
+/** MP3's stream type: MPEG-1 audio (32-48 kHz), MPEG-2 (and 2.5) audio (below). */
 const mp3Type = (info: AudioTrackInfo): StreamType =>
-  (info.sampleRate ?? 44_100) >= 32_000 ? StreamType.mpeg1Audio : StreamType.mpeg2Audio;
-
-const mp3Samples = (info: AudioTrackInfo): number => ((info.sampleRate ?? 44_100) >= 32_000 ? 1152 : 576);
+  mpegAudioVersion(info.sampleRate ?? 44_100) === 1 ? StreamType.mpeg1Audio : StreamType.mpeg2Audio;
 
 const mp3Track = (info: AudioTrackInfo): AudioTrack => ({
   type: mp3Type(info),
   info,
   config: Buffer.alloc(0),
   adts: undefined,
-  frameTicks: (mp3Samples(info) / (info.sampleRate ?? 44_100)) * CLOCK,
+  frameTicks: (mp3FrameSamples(info) / (info.sampleRate ?? 44_100)) * CLOCK,
   silence: undefined,
 });
 
-/** A silent Layer III frame in the version, rate and channel mode of `frame`'s header. */
+/** A silent frame in the layer, version, rate and channel mode of `frame`'s header: none but for Layer III (silentFrame). */
 function mp3Silence(info: AudioTrackInfo, frame: Buffer): Buffer[] | undefined {
   if (frame.length < 4) return undefined;
   const silence = silentFrame({
@@ -337,7 +336,7 @@ function mp3Silence(info: AudioTrackInfo, frame: Buffer): Buffer[] | undefined {
     config: Buffer.from(frame.subarray(0, 4)),
     sampleRate: info.sampleRate ?? 44_100,
     channels: info.channels ?? 2,
-    frameSamples: mp3Samples(info),
+    frameSamples: mp3FrameSamples(info),
   });
   return silence && [silence];
 }
