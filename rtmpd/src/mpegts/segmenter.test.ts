@@ -6,7 +6,9 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../hub/hub.ts';
 import type { Subscriber } from '../hub/subscriber.ts';
-import { lavfiClip, publishFlv } from '../../test/support/flv-fixture.ts';
+import { lavfiClip, publishTags, readFlvFile } from '../../test/support/flv-fixture.ts';
+import { mpegAudioClipTags } from '../../test/support/mpeg-audio.ts';
+import type { FlvTagRecord } from '../flv/demux.ts';
 import { adtsConfig } from './adts.ts';
 import { crc32Mpeg, PACKET_SIZE } from './packets.ts';
 import { TsSegmenter, type TsSegment } from './segmenter.ts';
@@ -16,8 +18,12 @@ const fixture = (name: string) => join(import.meta.dirname, '../flv/testdata', n
 let hub: StreamHub;
 afterEach(() => hub?.closeAll());
 
-/** Publishes an FLV file through a hub into a TsSegmenter; returns its segments. */
+/** Publishes an FLV file's tags through a hub into a TsSegmenter; returns its segments. */
 async function segment(file: string, segmentSeconds: number): Promise<TsSegment[]> {
+  return segmentTags((await readFlvFile(file)).tags, segmentSeconds);
+}
+
+function segmentTags(tags: FlvTagRecord[], segmentSeconds: number): TsSegment[] {
   hub = new StreamHub({ gopCacheMaxBytes: 1 << 20, playerMaxBufferBytes: 1 << 20, playerStallTimeoutMs: 5000 });
   const segments: TsSegment[] = [];
   hub.on('publish', (stream) => {
@@ -32,7 +38,7 @@ async function segment(file: string, segmentSeconds: number): Promise<TsSegment[
     };
     stream.subscribe(subscriber, performance.now());
   });
-  const { stream } = await publishFlv(hub, 'live', 'ts', file);
+  const { stream } = publishTags(hub, 'live', 'ts', tags);
   hub.unpublish(stream);
   return segments;
 }
@@ -57,6 +63,16 @@ async function probe(path: string): Promise<Probed> {
 async function decodeErrors(path: string): Promise<string> {
   const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 'null', '-']);
   return stderr;
+}
+
+/** The layer and channel_mode of each audio frame's header in a TS file, in order (ffprobe's packets, its data's first 4 bytes). */
+async function audioFrameHeaders(path: string): Promise<{ layer: number; channelMode: number }[]> {
+  const args = ['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=data', '-show_data', '-of', 'json', path];
+  const { packets } = JSON.parse((await run('ffprobe', args, { maxBuffer: 64 << 20 })).stdout) as { packets: { data: string }[] };
+  return packets.map(({ data }) => {
+    const header = Buffer.from(/00000000: (\w{4}) (\w{4})/.exec(data)!.slice(1).join(''), 'hex');
+    return { layer: 4 - ((header[1]! >> 1) & 3), channelMode: header[3]! >> 6 };
+  });
 }
 
 /**
@@ -123,6 +139,36 @@ describe('TsSegmenter', () => {
     expect(audio[0]!.pts - Math.min(...packets.filter((p) => p.codec_type === 'video').map((p) => p.pts))).toBeLessThan(0.1 * 90_000);
     expect(segments.every((s) => !s.discontinuity)).toBe(true);
   }, 60_000);
+
+  // Both clips are of the tone in mono at 44.1 kHz (MPEG-1 audio, one TS stream type): the new track goes on in the same program.
+  for (const [change, after, expected] of [
+    ['to Layer II, which has no silence here (silence.ts), leaves its pause unfilled', ['-c:a', 'mp2'], { layer: 2, channelMode: 3 }],
+    ['to stereo fills its pause with stereo silence', ['-c:a', 'libmp3lame', '-ac', '2'], { layer: 3, channelMode: 1 }],
+  ] as const) {
+    it(`an MP3 track that changes from Layer III mono ${change}: no frame of the first track's silence`, async () => {
+      const first = (await readFlvFile(await lavfiClip({ width: 320, height: 180, seconds: 6, audioCodec: ['-c:a', 'libmp3lame'] }))).tags;
+      const second = (await mpegAudioClipTags(6, [...after, '-ar', '44100'])).filter((tag) => tag.kind === 'audio');
+      // Layer III until 2 s, then the other track, its audio paused from 3 to 4.6 s (the video goes on).
+      const paused = (tag: FlvTagRecord) => tag.timestamp >= 3000 && tag.timestamp < 4600;
+      const tags = [
+        ...first.filter((tag) => tag.kind !== 'audio' || tag.timestamp < 2000),
+        ...second.filter((tag) => tag.timestamp >= 2000 && !paused(tag)),
+      ].sort((a, b) => a.timestamp - b.timestamp);
+      const path = await saved('changed.ts', Buffer.concat(segmentTags(tags, 1).map((s) => s.bytes)));
+      expect(await decodeErrors(path)).toBe('');
+      const headers = await audioFrameHeaders(path);
+      const switched = headers.findIndex((header) => header.layer !== 3 || header.channelMode !== 3);
+      expect(switched).toBeGreaterThan(0);
+      // From the switch on, every frame is the new track's: its own or silence made from its header.
+      expect(
+        headers.slice(switched).filter((header) => header.layer !== expected.layer || header.channelMode !== expected.channelMode),
+      ).toEqual([]);
+      const sent = second.filter((tag) => tag.timestamp >= 2000 && !paused(tag)).length;
+      // 1.6 s paused: about 61 frames of 1152 samples; Layer II's pause is left as it is.
+      if (expected.layer === 2) expect(headers.length - switched).toBe(sent);
+      else expect(headers.length - switched - sent).toBeGreaterThanOrEqual(55);
+    }, 60_000);
+  }
 
   it('carries HEVC with its parameter sets, and leaves out Opus, which TS players do not take', async () => {
     const segments = await segment(fixture('hevc_opus.flv'), 0.4);

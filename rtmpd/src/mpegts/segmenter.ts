@@ -216,7 +216,8 @@ export class TsSegmenter {
   private onAudio(packet: MediaPacket): void {
     const info = packet.audioTrack;
     if (info?.codec === 'mp3' && info !== this.audio?.info && info === this.stream.audioTrack) {
-      if (this.audio?.type === mp3Type(info)) this.audio.info = info;
+      // Another MP3 track of the same stream type stays in the program and timeline, but is timed and silenced as its own.
+      if (this.audio?.type === mp3Type(info)) this.audio = mp3Track(info);
       else this.changeAudio(mp3Track(info));
     }
     const audio = this.audio;

@@ -56,7 +56,11 @@ export interface FakePublisher {
 
 /** Publishes app/key on the hub and pushes every tag of the FLV file into it, as fast as it can. */
 export async function publishFlv(hub: StreamHub, app: string, key: string, path: string): Promise<FakePublisher> {
-  const { tags } = await readFlvFile(path);
+  return publishTags(hub, app, key, (await readFlvFile(path)).tags);
+}
+
+/** Publishes app/key on the hub and pushes every tag into it, as fast as it can. */
+export function publishTags(hub: StreamHub, app: string, key: string, tags: FlvTagRecord[]): FakePublisher {
   const publisher: FakePublisher = { stream: undefined as unknown as Stream, closedWith: undefined };
   publisher.stream = hub.publish(app, key, {
     protocol: 'rtmp',
