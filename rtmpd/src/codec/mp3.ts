@@ -36,16 +36,16 @@ export function parseMpegAudioHeader(frame: Buffer): MpegAudioHeader | undefined
  * starts with none. It allocates nothing, for the hub to compare every MP3
  * frame with its track (parseMpegAudioHeader makes an object).
  */
-export function mpegAudioSampleRate(frame: Buffer): number | undefined {
-  if (frame.length < 4 || frame[0] !== 0xff || frame[1]! >> 5 !== 7 || ((frame[1]! >> 1) & 3) === 0) return undefined;
-  return SAMPLE_RATES[(frame[1]! >> 3) & 3]?.[(frame[2]! >> 2) & 3];
+export function mpegAudioSampleRate(frame: Buffer, at = 0): number | undefined {
+  if (frame.length < at + 4 || frame[at] !== 0xff || frame[at + 1]! >> 5 !== 7 || ((frame[at + 1]! >> 1) & 3) === 0) return undefined;
+  return SAMPLE_RATES[(frame[at + 1]! >> 3) & 3]?.[(frame[at + 2]! >> 2) & 3];
 }
 
-/** The layer of the header a frame starts with (where mpegAudioSampleRate finds one), read in place as the rate is. */
-export const mpegAudioLayer = (frame: Buffer): 1 | 2 | 3 => (4 - ((frame[1]! >> 1) & 3)) as 1 | 2 | 3;
+/** The layer of the header a frame starts with (where mpegAudioSampleRate finds one; `at` where the frame starts in a message), read in place as the rate is. */
+export const mpegAudioLayer = (frame: Buffer, at = 0): 1 | 2 | 3 => (4 - ((frame[at + 1]! >> 1) & 3)) as 1 | 2 | 3;
 
 /** Its channel_mode, in place: 0 stereo, 1 joint stereo, 2 dual channel, 3 single channel. */
-export const mpegAudioChannelMode = (frame: Buffer): number => frame[3]! >> 6;
+export const mpegAudioChannelMode = (frame: Buffer, at = 0): number => frame[at + 3]! >> 6;
 
 /** Its channels, in place: 1 for single_channel, else 2. */
 export const mpegAudioChannels = (frame: Buffer): number => (mpegAudioChannelMode(frame) === SINGLE_CHANNEL ? 1 : 2);

@@ -335,6 +335,25 @@ export function isAacFrame(body: Buffer): boolean {
 /** Where a legacy audio frame's payload begins (AAC's after its AACPacketType: AAC_FRAME_OFFSET): after the header byte. */
 export const LEGACY_AUDIO_PAYLOAD_OFFSET = 1;
 
+/** Where an Enhanced RTMP '.mp3' CodedFrames message's frame begins: after its header byte and FourCC. */
+const ENHANCED_MP3_FRAME_OFFSET = 5;
+const ENHANCED_MP3_FRAMES_HEADER = (9 << 4) | AUDIO_PACKET_CODED_FRAMES;
+
+/**
+ * Where the MPEG audio frame begins in an MP3 frame message, as inspectAudio
+ * would say: a legacy one's (SoundFormat 2, or 14 for 8 kHz) after its
+ * header byte, an Enhanced RTMP '.mp3' CodedFrames message's (with no ModEx)
+ * after its FourCC; undefined for any other message. Read in place: the hub
+ * asks it of every audio message of an MP3 track.
+ */
+export function mp3FrameOffset(body: Buffer): number | undefined {
+  if (body.length < 1) return undefined;
+  if (LEGACY_AUDIO[body[0]! >> 4] === 'mp3') return LEGACY_AUDIO_PAYLOAD_OFFSET;
+  const enhanced =
+    body[0] === ENHANCED_MP3_FRAMES_HEADER && body.length >= ENHANCED_MP3_FRAME_OFFSET && body.readUInt32BE(1) === FOURCC_MP3;
+  return enhanced ? ENHANCED_MP3_FRAME_OFFSET : undefined;
+}
+
 /**
  * The codec of a legacy frame that its header byte describes alone (G.711,
  * PCM, Nellymoser, Speex: not AAC, which has packet types, nor MP3, whose

@@ -18,6 +18,7 @@ import {
   LEGACY_AUDIO_PAYLOAD_OFFSET,
   legacyChannels,
   legacySoundRate,
+  mp3FrameOffset,
   type AudioCodec,
   type AudioInspection,
   type VideoCodec,
@@ -143,25 +144,27 @@ function frameAudioFormat(inspection: AudioInspection): Omit<AudioTrackInfo, 'co
  * header) leaves the track to its sequence header.
  */
 export function changesAudioFormat(track: AudioTrackInfo, inspection: AudioInspection): boolean {
-  const headerRate = mp3HeaderRate(inspection);
-  if (headerRate !== undefined) {
-    const { data } = inspection;
-    return headerRate !== track.sampleRate || mpegAudioLayer(data) !== track.layer || mpegAudioChannelMode(data) !== track.channelMode;
-  }
+  if (mp3HeaderRate(inspection) !== undefined) return !hasTrackMp3Header(track, inspection.data, 0);
   if (inspection.soundRate === undefined) return false;
   return inspection.soundRate !== track.sampleRate || inspection.channels !== track.channels;
 }
 
 /**
  * Where the payload begins of a message that is a frame of `track` needing no
- * inspection, compared in place: a legacy AAC frame of an AAC track, or a
- * legacy frame whose header byte gives the track's codec, rate and channels
- * (G.711, PCM, Nellymoser, Speex: flagDescribedCodec). Undefined for any
- * other message, which inspectAudio reads. The hub asks it of every audio
- * message, so it allocates nothing.
+ * inspection, compared in place: a legacy AAC frame of an AAC track, an MP3
+ * frame (legacy or Enhanced: mp3FrameOffset) whose header gives the track's
+ * rate (and so version), layer and channel mode, or a legacy frame whose
+ * header byte gives the track's codec, rate and channels (G.711, PCM,
+ * Nellymoser, Speex: flagDescribedCodec). Undefined for any other message,
+ * which inspectAudio reads. The hub asks it of every audio message, so it
+ * allocates nothing.
  */
 export function trackFrameOffset(track: AudioTrackInfo, body: Buffer): number | undefined {
   if (track.codec === 'aac') return isAacFrame(body) ? AAC_FRAME_OFFSET : undefined;
+  if (track.codec === 'mp3') {
+    const offset = mp3FrameOffset(body);
+    return offset !== undefined && hasTrackMp3Header(track, body, offset) ? offset : undefined;
+  }
   if (flagDescribedCodec(body) !== track.codec) return undefined;
   const header = body[0]!;
   return legacySoundRate(header) === track.sampleRate && legacyChannels(header) === track.channels
@@ -171,6 +174,17 @@ export function trackFrameOffset(track: AudioTrackInfo, body: Buffer): number | 
 
 const mp3HeaderRate = (inspection: AudioInspection): number | undefined =>
   inspection.codec === 'mp3' ? mpegAudioSampleRate(inspection.data) : undefined;
+
+/**
+ * Whether the MPEG audio frame at `at` in `body` starts with a header of
+ * `track`'s rate (which says the version), layer and channel mode (which
+ * says the channels); the bitrate, padding and mode extension vary within a
+ * track. Read in place: the hub asks it of every MP3 frame.
+ */
+const hasTrackMp3Header = (track: AudioTrackInfo, body: Buffer, at: number): boolean =>
+  mpegAudioSampleRate(body, at) === track.sampleRate &&
+  mpegAudioLayer(body, at) === track.layer &&
+  mpegAudioChannelMode(body, at) === track.channelMode;
 
 /**
  * Samples a frame of an MP3 track lasts, as its frames' header says

@@ -187,6 +187,38 @@ describe('Stream subscribers', () => {
     expect(described()).toBe(1);
   });
 
+  it('take each MP3 frame of its track without an inspection object, legacy or Enhanced: a frame of another layer is read, and is another track', () => {
+    const { stream, described } = describedStream('mp3fast');
+    const player = new FakeSubscriber('rtmp');
+    stream.subscribe(player, 0);
+    // Layer III, 128 kbit/s at 44.1 kHz, joint stereo.
+    stream.pushAudio(0, Buffer.from([0x2f, 0xff, 0xfb, 0x90, 0x44, 0x00]), 0);
+    const track = stream.audioTrack;
+    vi.mocked(inspectAudio).mockClear();
+    for (let i = 1; i <= 100; i++) {
+      // Another bitrate, padding and mode extension (a VBR stream's frames); the same version, layer, rate and mode.
+      const header = [0xff, 0xfb, (1 + (i % 14)) * 16 + (i & 2), 0x40 | (i & 0x30)];
+      stream.pushAudio(i * 26, Buffer.from([0x2f, ...header, i]), 0);
+    }
+    expect(inspectAudio).not.toHaveBeenCalled();
+    expect(stream.audioTrack).toBe(track);
+    expect(stream.stats.audioFrames).toBe(101);
+    // Each as inspectAudio would have said: a frame of the track, its MPEG audio frame after the header byte.
+    const last = player.packets.at(-1)!;
+    expect([last.frame, last.sequenceHeader, last.payloadOffset, last.audioTrack]).toEqual([true, false, 1, track]);
+    // Enhanced RTMP's '.mp3' frames of the same header: the same track, the frame after the FourCC.
+    stream.pushAudio(2626, Buffer.from([0x91, ...Buffer.from('.mp3'), 0xff, 0xfb, 0x90, 0x44, 0x00]), 0);
+    expect(inspectAudio).not.toHaveBeenCalled();
+    expect([player.packets.at(-1)!.payloadOffset, player.packets.at(-1)!.audioTrack]).toEqual([5, track]);
+    // Layer II (0xfd) at the same rate and mode is read, and is another track; so is stereo (0x04) after it.
+    stream.pushAudio(2652, Buffer.from([0x2f, 0xff, 0xfd, 0x90, 0x44, 0x00]), 0);
+    expect(stream.audioTrack).toMatchObject({ codec: 'mp3', layer: 2, channelMode: 1 });
+    stream.pushAudio(2678, Buffer.from([0x2f, 0xff, 0xfd, 0x90, 0x04, 0x00]), 0);
+    expect(stream.audioTrack).toMatchObject({ codec: 'mp3', layer: 2, channelMode: 0 });
+    expect(inspectAudio).toHaveBeenCalledTimes(2);
+    expect(described()).toBe(3);
+  });
+
   it('take each G.711 frame of its track without an inspection object: the same format, rate and channels are the same track', () => {
     const { stream, described } = describedStream('g711');
     const player = new FakeSubscriber('rtmp');

@@ -277,7 +277,7 @@ export class Stream {
   pushAudio(timestamp: number, body: Buffer, receivedAt: number): void {
     this.stats.bytesIn += body.length;
     const track = this.audioTrack;
-    // Frames of the track (AAC's, G.711's, ...) are most messages: they need no inspection.
+    // Frames of the track (AAC's, MP3's, G.711's, ...) are most messages: they need no inspection.
     const frameOffset = track && trackFrameOffset(track, body);
     if (frameOffset !== undefined) {
       this.stats.audioFrames++;
