@@ -14,6 +14,9 @@ function timedQueue(maxQueueMs: number) {
   return {
     gate,
     take: (bytes: number) => (pending -= bytes),
+    get pending() {
+      return pending;
+    },
     offer(timestamp: number, keyframe = false): boolean {
       const frame = frameAt(timestamp, keyframe);
       if (!gate.admit(frame, pending, true)) return false;
@@ -128,6 +131,23 @@ describe('DeliveryGate', () => {
     queue.gate.allowBurst(400);
     expect([4000, 4500, 5000].map((t) => queue.offer(t))).toEqual([true, true, true]);
     expect(queue.offer(5100)).toBe(false); // the first live frame, 4000, is now 1.1 s behind
+  });
+
+  it('keeps to the bound when a queue that never drains has passed through many marks', () => {
+    const queue = timedQueue(1000);
+    const held = 15; // frames left queued after each: 600 ms behind the next, under the bound by more than a stretch
+    let t = 0;
+    for (; t < 60_000; t += 40) {
+      expect(queue.offer(t)).toBe(true);
+      queue.take(Math.max(0, queue.pending - held * 10));
+    }
+    // The reader stops: its oldest unsent frame stays where it was, and the newest moves on.
+    const oldestUnsent = t - held * 40;
+    const giveUpAt = t + 10_000;
+    while (t < giveUpAt && queue.offer(t)) t += 40;
+    // Refused once it is more than the bound behind, and not while it is under by more than a stretch (125 ms).
+    expect(t - oldestUnsent).toBeGreaterThan(1000 - 125);
+    expect(t - oldestUnsent).toBeLessThanOrEqual(1000 + 40);
   });
 
   it('starts again from a queue that drained, and from a timestamp that went back', () => {

@@ -70,10 +70,10 @@ export interface Subscriber {
 }
 
 /**
- * How many marks a gate keeps (see DeliveryGate.marks): one every eighth of
- * the time bound spans the bound twice, so a queue that reaches the bound
- * has its marks; past that, new media goes unmarked and counts as the
- * newest mark's, which can only make the queue seem older.
+ * How many marks a gate keeps after the oldest (see DeliveryGate.laterMarks):
+ * one every eighth of the time bound spans the bound twice, so a queue that
+ * reaches the bound has its marks; past that, new media goes unmarked and
+ * counts as the newest mark's, which can only make the queue seem older.
  */
 const MARK_SLOTS = 16;
 const MARKS_PER_BOUND = 8;
@@ -107,18 +107,27 @@ export class DeliveryGate {
   private readonly maxQueueMs: number;
   private allowance = 0;
   /**
-   * Where stretches of the queue's media start, a ring of (queued offset,
-   * timestamp) pairs, oldest first: a media packet written at least an
-   * eighth of the time bound after (or before: the publisher's clock jumped
-   * back) the newest mark starts a new one. The
-   * oldest unsent byte lies in the oldest stretch the socket has not taken
-   * whole, so the queue's age is the newest timestamp less that mark's, too
-   * old by less than a stretch. Fixed at construction: nothing allocated per
-   * packet.
+   * Where stretches of the queue's media start, as (queued offset,
+   * timestamp) marks: the first media packet written to an empty queue, and
+   * a media packet written at least an eighth of the time bound after (or
+   * before: the publisher's clock jumped back) the newest mark, start one.
+   * The oldest unsent byte lies in the oldest stretch the socket has not
+   * taken whole, so the queue's age is the newest timestamp less that
+   * mark's, too old by less than a stretch.
+   *
+   * The oldest mark's timestamp is kept in a field of the gate (its offset
+   * is never needed) and the later marks in a ring allocated with it: a
+   * player that keeps up has an empty queue at each packet, so it only ever
+   * writes the oldest mark, in the object its byte count is already in, and
+   * never touches the ring (memory of its own, out of the CPU's caches
+   * between one packet of the stream and the next).
    */
-  private readonly marks = new Float64Array(2 * MARK_SLOTS);
-  private markHead = 0;
+  private oldestMarkTimestamp = 0;
+  private newestMarkTimestamp = 0;
+  /** Marks in all, the oldest included; 0: the queue has none (it was empty when last asked). */
   private markCount = 0;
+  private readonly laterMarks = new Float64Array(2 * MARK_SLOTS);
+  private laterMarksHead = 0;
 
   constructor(maxBytes: number, maxQueueMs: number, now: number) {
     this.maxBytes = maxBytes;
@@ -163,15 +172,20 @@ export class DeliveryGate {
     return true;
   }
 
-  /** Counts a packet written to the subscriber, marking where its media starts when a new stretch begins (see marks). */
+  /** Counts a packet written to the subscriber, marking where its media starts when a new stretch begins (see oldestMarkTimestamp). */
   wrote(packet: MediaPacket): void {
-    if (packet.kind !== 'data' && this.markCount < MARK_SLOTS) {
-      const newest = 2 * ((this.markHead + this.markCount - 1) % MARK_SLOTS);
-      // Not `>=`: audio and video interleave a few milliseconds out of order.
-      if (this.markCount === 0 || Math.abs(packet.timestamp - this.marks[newest + 1]!) >= this.maxQueueMs / MARKS_PER_BOUND) {
-        const slot = 2 * ((this.markHead + this.markCount) % MARK_SLOTS);
-        this.marks[slot] = this.queued;
-        this.marks[slot + 1] = packet.timestamp;
+    if (packet.kind !== 'data') {
+      if (this.markCount === 0) {
+        this.oldestMarkTimestamp = this.newestMarkTimestamp = packet.timestamp;
+        this.markCount = 1;
+      } else if (
+        this.markCount <= MARK_SLOTS &&
+        // Not a plain `>=`: audio and video interleave a few milliseconds out of order.
+        Math.abs(packet.timestamp - this.newestMarkTimestamp) >= this.maxQueueMs / MARKS_PER_BOUND
+      ) {
+        const slot = 2 * ((this.laterMarksHead + this.markCount - 1) % MARK_SLOTS);
+        this.laterMarks[slot] = this.queued;
+        this.laterMarks[slot + 1] = this.newestMarkTimestamp = packet.timestamp;
         this.markCount++;
       }
     }
@@ -204,13 +218,14 @@ export class DeliveryGate {
    */
   private queueAge(newest: number, pending: number): number {
     if (pending === 0) this.markCount = 0;
+    if (this.markCount === 0) return 0;
     const taken = this.queued - pending;
-    // The oldest stretch is taken whole once the socket has taken all before the next one.
-    while (this.markCount > 1 && this.marks[2 * ((this.markHead + 1) % MARK_SLOTS)]! <= taken) {
-      this.markHead = (this.markHead + 1) % MARK_SLOTS;
+    // The oldest stretch is taken whole once the socket has taken all before the next one, whose mark becomes the oldest.
+    while (this.markCount > 1 && this.laterMarks[2 * this.laterMarksHead]! <= taken) {
+      this.oldestMarkTimestamp = this.laterMarks[2 * this.laterMarksHead + 1]!;
+      this.laterMarksHead = (this.laterMarksHead + 1) % MARK_SLOTS;
       this.markCount--;
     }
-    if (this.markCount === 0) return 0;
-    return newest - this.marks[2 * this.markHead + 1]!;
+    return newest - this.oldestMarkTimestamp;
   }
 }
