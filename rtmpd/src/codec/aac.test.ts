@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ID_CPE, ID_LFE, ID_SCE, parseAudioSpecificConfig, type AacConfig } from './aac.ts';
 import { MediaParseError } from './errors.ts';
 import { checkCorruptions, checkPrefixes } from '../../test/support/malformed.ts';
+import { BitWriter } from '../../test/support/bit-writer.ts';
 import { codecFixture, probedStream } from '../../test/support/codec-fixtures.ts';
 
 /** Packs (value, bits) pairs MSB first. */
@@ -122,6 +123,39 @@ describe('AudioSpecificConfig', () => {
     const eld = (frameLengthFlag: number) => bits([31, 5], [7, 6], [3, 4], [2, 4], [frameLengthFlag, 1], [0, 3], [0, 1], [0, 4], [0, 2]);
     expectConfig(eld(0), { objectType: 39, profile: 'ELD', ...stereo, elements: [], frameSamples: 512 });
     expectConfig(eld(1), { objectType: 39, profile: 'ELD', ...stereo, elements: [], frameSamples: 480 });
+  });
+
+  /**
+   * Hand-built with BitWriter (Debian's ffmpeg has no libfdk_aac, the only
+   * ELD encoder): ELD at a 24 kHz core, stereo, 480-sample frames, with low
+   * delay SBR at `ldSbrSamplingRate`.
+   */
+  const eldWithSbr = (ldSbrSamplingRate: number) =>
+    new BitWriter()
+      .u(5, 31)
+      .u(6, 39 - 32) // audioObjectType: escape, then ER AAC ELD
+      .u(4, 6) // samplingFrequencyIndex: 24 kHz
+      .u(4, 2) // channelConfiguration: stereo
+      .u(1, 1) // frameLengthFlag: 480
+      .u(3, 0) // the three resilience flags
+      .u(1, 1) // ldSbrPresentFlag
+      .u(1, ldSbrSamplingRate)
+      .u(1, 0) // ldSbrCrcFlag
+      // ld_sbr_header(2): one sbr_header: bs_amp_res, bs_start_freq, bs_stop_freq, bs_xover_band, bs_reserved, no extra headers
+      .u(1, 1)
+      .u(4, 5)
+      .u(4, 9)
+      .u(3, 0)
+      .u(2, 0)
+      .u(2, 0)
+      .u(4, 0) // ELDEXT_TERM
+      .u(2, 0) // epConfig
+      .bytes();
+
+  it('ELD with low delay SBR: dual rate outputs twice the coded (core) rate, in frames twice as long; single rate the core rate', () => {
+    const eld = { objectType: 39, profile: 'ELD', channels: 2, channelConfiguration: 2, elements: [] };
+    expect(parseAudioSpecificConfig(eldWithSbr(1))).toEqual({ ...eld, sampleRate: 48000, frameSamples: 960 });
+    expect(parseAudioSpecificConfig(eldWithSbr(0))).toEqual({ ...eld, sampleRate: 24000, frameSamples: 480 });
   });
 
   /** AAC-LC at `rateIndex`, `channels`, its GASpecificConfig (frameLengthFlag), then `tail`. */

@@ -7,7 +7,7 @@ export interface AacConfig {
   objectType: number;
   /** 'LC', 'HE-AAC', 'HE-AACv2', 'Main', ...: HE-AAC too where SBR is signalled after the core's config. */
   profile: string;
-  /** Output sample rate (the SBR extension rate for HE-AAC). */
+  /** Output sample rate: the SBR extension rate for HE-AAC, twice the coded (core) rate for ELD with dual-rate low delay SBR. */
   sampleRate: number;
   /** Output channels; with channelConfiguration 0, its program config element's (0 where none is read). */
   channels: number;
@@ -103,7 +103,7 @@ const AOT_SBR = 5;
 const AOT_PS = 29;
 const AOT_SCALABLE = 6;
 
-/** SBR on the core, signalled either way: its output rate, and whether PS makes a mono core stereo. */
+/** SBR on the core, signalled either way (or ELD's low delay SBR): its output rate, and whether PS makes a mono core stereo. */
 interface Sbr {
   rate: number;
   ps: boolean;
@@ -154,12 +154,12 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
     if (coreType === 22) r.u(4); // extensionChannelConfiguration
   }
   if (GENERAL_AUDIO_TYPES.has(coreType)) core.elements = CONFIGURATION_ELEMENTS[channelConfiguration] ?? [];
-  readSpecificConfig(r, coreType, channelConfiguration, core);
+  readSpecificConfig(r, coreType, channelConfiguration, coreRate, core);
   const { frameLength, channels, elements, sbr } = core;
   const rate = sbr?.rate ?? coreRate;
   return {
     objectType: type,
-    profile: sbr?.ps ? 'HE-AACv2' : sbr ? 'HE-AAC' : (PROFILES[type] ?? `AOT ${type}`),
+    profile: profileOf(type, sbr),
     sampleRate: rate,
     channels: sbr?.ps && channels === 1 ? 2 : channels,
     channelConfiguration,
@@ -168,21 +168,29 @@ export function parseAudioSpecificConfig(data: Buffer): AacConfig {
   };
 }
 
+/** HE-AAC(v2) where SBR (PS) goes with an AAC core; ELD keeps its name with its own low delay SBR. */
+function profileOf(type: number, sbr: Sbr | undefined): string {
+  if (sbr && type !== AOT_ELD) return sbr.ps ? 'HE-AACv2' : 'HE-AAC';
+  return PROFILES[type] ?? `AOT ${type}`;
+}
+
 /**
  * Reads into `core` what the GASpecificConfig says (frame length, the
  * program config element's channels; of an ELDSpecificConfig, the frame
- * length alone) and backward-compatible SBR signalling
+ * length and low delay SBR) and backward-compatible SBR signalling
  * after it, as far as they parse: a config cut short or malformed there keeps
  * what its first fields said, which decoders need alone.
  */
-function readSpecificConfig(r: BitReader, coreType: number, channelConfiguration: number, core: Core): void {
+function readSpecificConfig(r: BitReader, coreType: number, channelConfiguration: number, coreRate: number, core: Core): void {
   const lowDelay = coreType === AOT_LD || coreType === AOT_ELD;
   if (lowDelay) core.frameLength = 512;
   if (!GENERAL_AUDIO_TYPES.has(coreType) && !lowDelay) return;
   try {
     if (r.flag()) core.frameLength = lowDelay ? 480 : 960; // frameLengthFlag
-    // The rest of an ELDSpecificConfig leaves a frame as long: low delay SBR at twice the core's rate (the rate coded) doubles its samples too.
-    if (coreType === AOT_ELD) return;
+    if (coreType === AOT_ELD) {
+      core.sbr = readLowDelaySbr(r, coreRate);
+      return;
+    }
     if (r.flag()) r.u(14); // dependsOnCoreCoder: coreCoderDelay
     const extensionFlag = r.flag();
     if (channelConfiguration === 0) Object.assign(core, readProgramConfigElement(r));
@@ -212,6 +220,21 @@ function readProgramConfigElement(r: BitReader): Pick<Core, 'channels' | 'elemen
   r.byteAlign();
   r.skip(r.u(8) * 8); // comment_field_data
   return { channels: elements.reduce((sum, { id }) => sum + (id === ID_CPE ? 2 : 1), 0), elements };
+}
+
+/**
+ * ELDSpecificConfig after frameLengthFlag (ISO/IEC 14496-3 table 4.180): the
+ * three resilience flags, then ldSbrPresentFlag, and with it
+ * ldSbrSamplingRate. The rate coded is the core's; dual-rate SBR (1) outputs
+ * twice it, and so twice the core's 480 or 512 samples a frame, as fdk-aac's
+ * decoder does (extension rate = sampling rate << ldSbrSamplingRate);
+ * single-rate SBR outputs the core's rate. What follows (ld_sbr_header,
+ * ELD extensions) changes neither.
+ */
+function readLowDelaySbr(r: BitReader, coreRate: number): Sbr | undefined {
+  r.u(3); // aacSectionDataResilienceFlag, aacScalefactorDataResilienceFlag, aacSpectralDataResilienceFlag
+  if (!r.flag()) return undefined; // ldSbrPresentFlag
+  return { rate: r.flag() ? coreRate * 2 : coreRate, ps: false };
 }
 
 /** The sync extension 0x2b7 that follows an AAC core's config (table 1.15): SBR present, its rate, and PS (0x548) after it. */
