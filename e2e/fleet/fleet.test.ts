@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { FleetRecordingList } from '../../rtmpd/src/http/recordings-api.ts';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
-import { probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
+import { probe, publishTestPattern, type Publisher, metric } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
 import { eventually, kubectl, kubectlJson } from '../cluster/kube.ts';
 import { launchChromium } from '../lib/chromium.ts';
@@ -100,13 +100,6 @@ const pod = (name: string): FleetPod => {
 async function streams(p: FleetPod): Promise<StreamView[]> {
   const res = await fetch(p.httpUrl('/api/v1/rtmp/streams'), { signal: AbortSignal.timeout(5000) });
   return ((await res.json()) as { streams: StreamView[] }).streams;
-}
-
-async function metric(p: FleetPod, name: string): Promise<number> {
-  const text = await (await fetch(p.httpUrl('/metrics'))).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  if (!m) throw new Error(`${p.pod} has no metric ${name}`);
-  return Number(m[1]);
 }
 
 /** An RTMP player that records every onStatus code it hears. */

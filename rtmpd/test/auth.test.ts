@@ -23,6 +23,7 @@ import {
   tempDir,
   waitForStream,
   type RunningServer,
+  metric,
 } from './support/processes.ts';
 
 const API_TOKEN = 'test-api-token-0123456789';
@@ -37,12 +38,6 @@ async function httpHelper(handler: Parameters<typeof createServer>[1]): Promise<
   helpers.push(helper);
   await new Promise<void>((resolve) => helper.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(helper.address() as AddressInfo).port}`;
-}
-
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(name));
-  return Number(line?.split(' ').pop() ?? NaN);
 }
 
 /** ffmpeg publishing a small test pattern: what a refused encoder runs into. */
@@ -66,10 +61,10 @@ const tryPublish = (url: string) =>
 
 /** Runs a refused client to its end; returns how it exited, how long it took and how many connections it opened. */
 async function refusedRun(run: () => Promise<{ code: number | null; stderr: string }>) {
-  const before = await metric('rtmpd_connections_accepted_total{protocol="rtmp"}');
+  const before = await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"');
   const started = Date.now();
   const { code, stderr } = await run();
-  const connections = (await metric('rtmpd_connections_accepted_total{protocol="rtmp"}')) - before;
+  const connections = (await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"')) - before;
   return { code, stderr, ms: Date.now() - started, connections };
 }
 
@@ -152,15 +147,15 @@ describe('keys from a mounted directory', () => {
     const flv = await fetch(server.httpUrl('/keys/cam1.flv?secret=guess'));
     expect(flv.status).toBe(403);
     expect(await flv.json()).toMatchObject({ error: { code: 'bad_secret' } });
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="bad_secret"}')).toBe(1);
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="missing_credentials"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="bad_secret"')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="missing_credentials"')).toBe(1);
 
     // Withdrawing cam1's secret from the directory ends the live publisher within seconds.
     const changed = Date.now();
     await writeFile(join(dir, 'keys', 'cam1'), 'rotated-secret\n');
     await publisher.exited;
     expect(Date.now() - changed).toBeLessThan(5000);
-    expect(await metric('rtmpd_auth_sessions_ended_total{reason="revoked"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_sessions_ended_total', 'reason="revoked"')).toBe(1);
     expect(server.logs.map((l) => JSON.stringify(l)).join('\n')).not.toMatch(/pub-secret|guess|rotated-secret/);
   });
 });
@@ -189,8 +184,8 @@ describe('signed URLs', () => {
     const expiredPlay = `cam1?${signedQuery('hmac-secret', { action: 'play', app: 'signed', key: 'cam1', expires })}`;
     expect(await ffmpegPublishRefused(server.rtmpUrl('signed', expiredPublish))).toMatchObject({ code: 1, connections: 1 });
     expect(await rtmpdumpRefused(server.rtmpUrl('signed', expiredPlay))).toMatchObject({ code: 1, connections: 1 });
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="expired"}')).toBe(1);
-    expect(await metric('rtmpd_auth_refusals_total{action="play",reason="expired"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="expired"')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="play",reason="expired"')).toBe(1);
   });
 });
 
@@ -208,7 +203,7 @@ describe('JWT from a JWKS URL', () => {
     const stranger = (await generateKeyPair('ES256')).privateKey;
     const forged = await ffmpegPublishRefused(server.rtmpUrl('jwt', `cam2?jwt=${await jwt(stranger)}`));
     expect(forged).toMatchObject({ code: 1, connections: 1 });
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="bad_token"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="bad_token"')).toBe(1);
   });
 });
 
@@ -221,8 +216,8 @@ describe('HTTP callback', () => {
     const slow = await ffmpegPublishRefused(server.rtmpUrl('hook', 'slow'));
     expect(slow).toMatchObject({ code: 1, connections: 1 });
     expect(await ffmpegPublishRefused(server.rtmpUrl('down', 'cam1'))).toMatchObject({ code: 1, connections: 1 });
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="callback_denied"}')).toBe(1);
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="callback_failed"}')).toBe(2);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="callback_denied"')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="callback_failed"')).toBe(2);
   });
 });
 
@@ -239,7 +234,7 @@ describe('the API', () => {
     await publisher.exited;
     // Banned for a minute: the same encoder is refused before Start.
     expect(await ffmpegPublishRefused(server.rtmpUrl('keys', 'cam2?secret=other-secret'))).toMatchObject({ code: 1, connections: 1 });
-    expect(await metric('rtmpd_auth_refusals_total{action="publish",reason="revoked"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_auth_refusals_total', 'action="publish",reason="revoked"')).toBe(1);
   });
 });
 

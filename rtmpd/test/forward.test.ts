@@ -33,8 +33,9 @@ import {
   waitForStream,
   type RunningServer,
   type StreamJson,
+  metric,
 } from './support/processes.ts';
-import { sleep } from './support/wait.ts';
+import { sleep, eventually } from './support/wait.ts';
 
 afterAll(stopAll);
 
@@ -50,23 +51,6 @@ async function streamOf(server: RunningServer, id: string): Promise<StreamJson |
 
 async function forwardsOf(server: RunningServer, id: string): Promise<StreamJson['forwards']> {
   return (await streamOf(server, id))?.forwards ?? [];
-}
-
-/** Polls `check` (async) every 200 ms until it holds. */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
-    await sleep(200);
-  }
-}
-
-async function metricSum(server: RunningServer, name: string, labelPart = ''): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name) && line.includes(labelPart))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 const rssMiB = (server: RunningServer) =>
@@ -96,8 +80,8 @@ describe('forwarding', () => {
       `rtmp://127.0.0.1:${b.rtmpPort}/in/***`,
     ]);
     expect(forwards.every((f) => f.bytes > 0)).toBe(true);
-    expect(await metricSum(a, 'rtmpd_stream_sent_bytes_total', 'subscriber="forward"')).toBeGreaterThan(0);
-    expect(await metricSum(a, 'rtmpd_forwards{', 'state="sending"')).toBe(2);
+    expect(await metric(a, 'rtmpd_stream_sent_bytes_total', 'subscriber="forward"')).toBeGreaterThan(0);
+    expect(await metric(a, 'rtmpd_forwards', 'state="sending"')).toBe(2);
 
     expect(await publisher.exited).toBe(0);
     await eventually('B unpublished', async () => (await streamOf(b, 'rtmp/in/cam-S3CRETKEY')) === undefined);
@@ -157,7 +141,7 @@ describe('forwarding', () => {
     expect(forward!.last_error).toMatch(/^refused: NetStream\.Publish\.BadName: /);
     expect(forward!.last_error).not.toContain('busy');
     // Every attempt failed but one that may be under way.
-    expect(await metricSum(a, 'rtmpd_forward_failures_total', 'reason="refused"')).toBeGreaterThanOrEqual(forward!.attempts - 1);
+    expect(await metric(a, 'rtmpd_forward_failures_total', 'reason="refused"')).toBeGreaterThanOrEqual(forward!.attempts - 1);
     expect(Date.now() - start).toBeLessThan(10_000);
     publisher.child.kill('SIGKILL');
     taken.child.kill('SIGKILL');
@@ -195,8 +179,8 @@ describe('forwarding', () => {
     expect((await streamOf(a, 'rtmp/live/cam4'))!.bytes_in).toBeGreaterThan(before);
     await eventually('a new attempt', async () => (await forwardsOf(a, 'rtmp/live/cam4'))[0]!.attempts >= 2, 15_000);
     // A failure of the forward, not a stalled player.
-    expect(await metricSum(a, 'rtmpd_forward_failures_total', 'reason="stalled"')).toBeGreaterThanOrEqual(1);
-    expect(await metricSum(a, 'rtmpd_players_stalled_closed_total')).toBe(0);
+    expect(await metric(a, 'rtmpd_forward_failures_total', 'reason="stalled"')).toBeGreaterThanOrEqual(1);
+    expect(await metric(a, 'rtmpd_players_stalled_closed_total')).toBe(0);
     publisher.child.kill('SIGKILL');
     await a.stop();
     destination.close();
@@ -285,7 +269,7 @@ describe('forwarding', () => {
     expect(lastError).toMatch(/^certificate not trusted: add the CA that signed it to --forward-tls-ca-file /);
     expect(lastError).not.toContain('--use-system-ca');
     expect(untrusting.logs.find((line) => line.msg === 'forward: failed; retrying')).toMatchObject({ err: lastError });
-    expect(await metricSum(untrusting, 'rtmpd_forward_failures_total', 'reason="certificate"')).toBeGreaterThanOrEqual(1);
+    expect(await metric(untrusting, 'rtmpd_forward_failures_total', 'reason="certificate"')).toBeGreaterThanOrEqual(1);
     expect(await streamOf(b, 'rtmp/in/other')).toBeUndefined();
     for (const publisher of publishers) publisher.child.kill('SIGKILL');
     await Promise.all([trusting.stop(), untrusting.stop(), trustingByEnv.stop(), b.stop()]);

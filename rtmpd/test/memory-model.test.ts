@@ -13,7 +13,7 @@ import { ClientHandshake } from '../src/rtmp/wire/handshake.ts';
 import { MessageType } from '../src/rtmp/wire/message-types.ts';
 import { selfSigned } from './support/certificates.ts';
 import { avcFrame } from './support/codec-fixtures.ts';
-import { metric, startServer, stopAll } from './support/processes.ts';
+import { metric, startServer, stopAll, metricReaches } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { eventually, until } from './support/wait.ts';
 
@@ -118,7 +118,7 @@ describe('memory model: players, streams and connections at their limits', () =>
       for (let i = 0; i < 16; i++) publisher.sendVideo((time += 40), avcFrame(frameBytes, false));
       publisher.flush();
       sent += 16;
-      await eventually(async () => (await metric(server, 'rtmpd_stream_video_frames_total')) >= sent);
+      await metricReaches(server, 'rtmpd_stream_video_frames_total', '', sent, 30_000);
       if ((await metric(server, 'rtmpd_stream_dropped_frames_total')) - dropped === 16 * players) break;
     }
     // The model: a queue at the bound plus the message that crossed it, per player (less in practice:
@@ -151,7 +151,7 @@ describe('memory model: players, streams and connections at their limits', () =>
       for (let i = 0; i < frames; i++) publisher.sendVideo(i * 40, avcFrame(frameBytes, i === 0));
       publisher.flush();
     }
-    await eventually(async () => (await metric(server, 'rtmpd_gop_cache_bytes')) >= streams * frames * frameBytes);
+    await metricReaches(server, 'rtmpd_gop_cache_bytes', '', streams * frames * frameBytes, 30_000);
     expect(await metric(server, 'rtmpd_gop_cache_bytes')).toBeLessThanOrEqual(streams * bound);
     // The model: the GOP cache's bound per stream (bodies fill its blocks end to end, so at most one
     // block more), plus a frame of margin; the slack as above. Measured: 49 MiB with 16 KiB blocks.
@@ -160,7 +160,7 @@ describe('memory model: players, streams and connections at their limits', () =>
     // Past the bound the GOP is dropped, and counted.
     publishers[0]!.sendVideo(frames * 40, avcFrame(2 * frameBytes, false));
     publishers[0]!.flush();
-    await eventually(async () => (await metric(server, 'rtmpd_stream_gop_cache_overflows_total')) === 1);
+    await eventually('one GOP cache overflow', async () => (await metric(server, 'rtmpd_stream_gop_cache_overflows_total')) === 1);
     expect(await metric(server, 'rtmpd_stream_gop_cache_bytes', 'key="gop-0"')).toBe(0);
     for (const publisher of publishers) publisher.close();
     expect(await server.stop()).toBe(0);
@@ -195,7 +195,7 @@ describe('memory model: players, streams and connections at their limits', () =>
     const port = Number(ready.rtmps.slice(ready.rtmps.lastIndexOf(':') + 1));
     // One connection first, so the TLS code's own start-up is in the baseline, not in the per-connection figure.
     (await handshaken(port, { tls: true })).socket.destroy();
-    await eventually(async () => (await metric(server, 'rtmpd_connections')) === 0);
+    await eventually('every connection closed', async () => (await metric(server, 'rtmpd_connections')) === 0);
     const idle = rssMiB(server.child.pid!);
     const sockets: Socket[] = [];
     while (sockets.length < count)

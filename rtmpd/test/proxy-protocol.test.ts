@@ -20,7 +20,7 @@ import { selfSigned } from './support/certificates.ts';
 import { testPatternInputs } from './support/clips.ts';
 import { BALANCER_ADDRESS, FORWARDER_ADDRESS, startHaproxy } from './support/haproxy.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
-import { listStreams, runFfmpeg, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
+import { listStreams, metric, runFfmpeg, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
 
 const TOKEN = 'proxy-test-token';
 const SECRET = 'proxy-test-hmac-secret';
@@ -80,13 +80,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(' ').pop() ?? NaN);
-}
-
-const refused = (reason: string) => metric(`rtmpd_connections_refused_total{protocol="rtmp",reason="${reason}"}`);
+const refused = (reason: string) => metric(server, 'rtmpd_connections_refused_total', `protocol="rtmp",reason="${reason}"`);
 
 /** Resolves with how long the server took to close a raw connection from `localAddress` that sent `bytes`. */
 function closedAfter(localAddress: string, bytes: Buffer | string): Promise<number> {
@@ -206,7 +200,7 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
   });
 
   it('refuses a forged header from a source it does not trust, and serves that source plain RTMP', async () => {
-    const badVersion = () => metric('rtmpd_handshake_failures_total{protocol="rtmp",reason="handshake_bad_version"}');
+    const badVersion = () => metric(server, 'rtmpd_handshake_failures_total', 'protocol="rtmp",reason="handshake_bad_version"');
     const before = await badVersion();
     const header = 'PROXY TCP4 203.0.113.9 127.0.0.1 4000 1935\r\n';
     expect(await closedAfter('127.0.0.3', Buffer.concat([Buffer.from(header), Buffer.from([3]), Buffer.alloc(1536)]))).toBeLessThan(5000);
@@ -234,8 +228,8 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
   });
 
   it("takes the balancer's health checks (a header, then a reset) without counting or logging a failed handshake", async () => {
-    const badVersion = () => metric('rtmpd_handshake_failures_total{protocol="rtmp",reason="handshake_bad_version"}');
-    const badRequest = () => metric('rtmpd_http_client_errors_total{reason="bad_request"}');
+    const badVersion = () => metric(server, 'rtmpd_handshake_failures_total', 'protocol="rtmp",reason="handshake_bad_version"');
+    const badRequest = () => metric(server, 'rtmpd_http_client_errors_total', 'reason="bad_request"');
     const before = [await badVersion(), await badRequest()];
     await new Promise((resolve) => setTimeout(resolve, 1000)); // about 10 checks of each port
     expect([await badVersion(), await badRequest()]).toEqual(before);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlvTagRecord } from '../src/flv/demux.ts';
 import { lavfiClip, readFlvFile } from './support/flv-fixture.ts';
-import { publishTestPattern, startServer, stopAll, type RunningServer } from './support/processes.ts';
+import { publishTestPattern, startServer, stopAll, type RunningServer, metric } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 
 afterAll(() => stopAll());
@@ -18,12 +18,6 @@ const PER_MINUTE = 3;
 const recordingFlags = ['--recording-segment-seconds', '2', '--recording-fragment-seconds', '0.5', '--snapshot-enabled', 'false'];
 
 const recordings = (server: RunningServer, key: string): Promise<string[]> => readdir(join(server.storageDir, 'live', key)).catch(() => []);
-
-async function metric(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return Number(line?.slice(series.length + 1));
-}
 
 /**
  * Publishes and unpublishes app live/key on fresh connections, sending `tags` each time, for `ms` or
@@ -79,7 +73,7 @@ describe('publish churn', () => {
     expect(refused.length).toBeGreaterThan(0);
     expect(new Set(refused)).toEqual(new Set(['NetStream.Publish.Rejected']));
     await expect.poll(() => recordings(server, 'loop')).toHaveLength(PER_MINUTE);
-    expect(await metric(server, 'rtmpd_connections_refused_total{protocol="rtmp",reason="publish_rate"}')).toBe(refused.length);
+    expect(await metric(server, 'rtmpd_connections_refused_total', 'protocol="rtmp",reason="publish_rate"')).toBe(refused.length);
   });
 
   it('refuses ffmpeg from that address too, which stops at once', async () => {

@@ -33,7 +33,10 @@ import {
   stopAll,
   waitForStream,
   type RunningServer,
+  metric,
+  metricReaches,
 } from './support/processes.ts';
+import { eventually } from './support/wait.ts';
 
 const root = join(tmpdir(), `rtmpd-rtmps-${process.pid}`);
 /** Where the server reads tls.crt and tls.key: a `..data` symlink swapped in one rename, as the kubelet updates a Secret. */
@@ -66,21 +69,6 @@ async function startTlsServer(flags: string[] = []): Promise<{ server: RunningSe
   ]);
   const ready = started.logs.find((line) => line.msg === 'rtmpd ready') as { rtmps: string; https?: string };
   return { server: started, rtmpsPort: portOf(ready.rtmps), httpsPort: ready.https ? portOf(ready.https) : 0 };
-}
-
-async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-/** Polls until the series reaches `atLeast`; one /metrics does not have (NaN, as is `before + 1` then) never does. */
-async function waitForMetric(name: string, labels: string, atLeast: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (let value = await metric(name, labels); !(value >= atLeast); value = await metric(name, labels)) {
-    if (Date.now() > deadline) throw new Error(`${name}{${labels}} is ${value}, not ${atLeast} or more`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A GET over HTTPS that takes the self-signed certificate as it is. */
@@ -129,10 +117,10 @@ describe('RTMPS', () => {
     const stream = await waitForStream(server, 'rtmp/live/ffmpeg');
     expect(stream.video).toMatchObject({ codec: 'h264', width: 320, height: 240 });
     // Counted under its own protocol, apart from plain RTMP.
-    expect(await metric('rtmpd_connections', 'protocol="rtmps",state="publishing"')).toBe(1);
-    expect(await metric('rtmpd_connections', 'protocol="rtmp",state="publishing"')).toBe(0);
-    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(1);
-    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(0);
+    expect(await metric(server, 'rtmpd_connections', 'protocol="rtmps",state="publishing"')).toBe(1);
+    expect(await metric(server, 'rtmpd_connections', 'protocol="rtmp",state="publishing"')).toBe(0);
+    expect(await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(1);
+    expect(await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(0);
     const expected = [
       expect.objectContaining({ codec_name: 'h264', width: 320, height: 240 }),
       expect.objectContaining({ codec_name: 'aac' }),
@@ -152,12 +140,12 @@ describe('RTMPS', () => {
     expect(JSON.parse(api.body)).toMatchObject({
       streams: expect.arrayContaining([expect.objectContaining({ stream_id: 'rtmp/live/ffmpeg' })]),
     });
-    expect(await metric('rtmpd_tls_handshakes_total', 'listener="https"')).toBeGreaterThanOrEqual(2);
-    expect(await metric('rtmpd_tls_handshakes_total', 'listener="rtmps"')).toBeGreaterThanOrEqual(3);
+    expect(await metric(server, 'rtmpd_tls_handshakes_total', 'listener="https"')).toBeGreaterThanOrEqual(2);
+    expect(await metric(server, 'rtmpd_tls_handshakes_total', 'listener="rtmps"')).toBeGreaterThanOrEqual(3);
     // ffmpeg, ffprobe and GStreamer over RTMPS; ffprobe over plain RTMP.
-    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(3);
-    expect(await metric('rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(1);
-    const received = (protocol: string) => metric('rtmpd_rtmp_received_bytes_total', `protocol="${protocol}"`);
+    expect(await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmps"')).toBe(3);
+    expect(await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"')).toBe(1);
+    const received = (protocol: string) => metric(server, 'rtmpd_rtmp_received_bytes_total', `protocol="${protocol}"`);
     expect(await received('rtmps')).toBeGreaterThan(100 * (await received('rtmp')));
     publisher.child.kill('SIGINT');
     await publisher.exited;
@@ -169,15 +157,15 @@ describe('RTMPS', () => {
     expect((await waitForStream(server, 'rtmp/live/secure')).publisher.protocol).toBe('rtmps');
     expect((await waitForStream(server, 'rtmp/live/plain')).publisher.protocol).toBe('rtmp');
     // Polled: the previous test's publisher may still be ending.
-    await expect.poll(() => metric('rtmpd_publishers', 'protocol="rtmps"')).toBe(1);
-    await expect.poll(() => metric('rtmpd_publishers', 'protocol="rtmp"')).toBe(1);
+    await expect.poll(() => metric(server, 'rtmpd_publishers', 'protocol="rtmps"')).toBe(1);
+    await expect.poll(() => metric(server, 'rtmpd_publishers', 'protocol="rtmp"')).toBe(1);
     // Two ffmpeg players of the RTMPS publisher, one over each listener: each counted under its own.
     const players = [
       runFfmpeg(['-tls_verify', '0', '-i', rtmpsUrl('secure'), '-c', 'copy', '-f', 'null', '-']),
       runFfmpeg(['-i', server.rtmpUrl('live', 'secure'), '-c', 'copy', '-f', 'null', '-']),
     ];
-    await expect.poll(() => metric('rtmpd_players', 'protocol="rtmps"'), { timeout: 10_000 }).toBe(1);
-    await expect.poll(() => metric('rtmpd_players', 'protocol="rtmp"'), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => metric(server, 'rtmpd_players', 'protocol="rtmps"'), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => metric(server, 'rtmpd_players', 'protocol="rtmp"'), { timeout: 10_000 }).toBe(1);
     // The API's players.rtmp counts RTMP players over both listeners.
     const shown = (await listStreams(server)).find((s) => s.stream_id === 'rtmp/live/secure');
     expect(shown?.players).toMatchObject({ rtmp: 2, total: 2 });
@@ -211,7 +199,7 @@ describe('RTMPS', () => {
     const publisher = publishOverTls(rtmpsUrl('renewal'), 60);
     await waitForStream(server, 'rtmp/live/renewal');
     await swapTo(second);
-    await waitForMetric('rtmpd_tls_certificate_reloads_total', 'result="ok"', 1);
+    await metricReaches(server, 'rtmpd_tls_certificate_reloads_total', 'result="ok"', 1);
     expect(await presentedFingerprint()).toBe(second.fingerprint);
     // The publisher's connection kept the old certificate and keeps sending.
     const bytesAt = async () => (await listStreams(server)).find((s) => s.stream_id === 'rtmp/live/renewal')?.bytes_in ?? 0;
@@ -222,7 +210,7 @@ describe('RTMPS', () => {
     expect(publisher.child.exitCode).toBeNull();
     // A bad pair is refused and counted; the renewed one stays.
     await swapTo({ ...first, dir: join(root, 'nowhere') });
-    await waitForMetric('rtmpd_tls_certificate_reloads_total', 'result="error"', 1);
+    await metricReaches(server, 'rtmpd_tls_certificate_reloads_total', 'result="error"', 1);
     expect(await presentedFingerprint()).toBe(second.fingerprint);
     publisher.child.kill('SIGINT');
     await publisher.exited;
@@ -247,17 +235,19 @@ describe('a certificate near or past its notAfter', () => {
 
   it('warns at start of one that expires within 14 days, and exports its notAfter per TLS listener', async () => {
     expect(warned(first.fingerprint, 'tls: certificate expires in less than a day; renew it')).toBe(true);
-    for (const listener of ['rtmps', 'https']) expect(await metric(series, `listener="${listener}"`)).toBe(notAfter(first));
+    for (const listener of ['rtmps', 'https']) expect(await metric(server, series, `listener="${listener}"`)).toBe(notAfter(first));
   });
 
   it('serves an expired one all the same, with a warning at reload: only clients that check dates refuse it', async () => {
     const day = 24 * 3600_000;
     const expired = await selfSignedBetween(join(root, 'expired'), new Date(Date.now() - 3 * day), new Date(Date.now() - day), 'expired');
     await swapTo(expired);
-    const deadline = Date.now() + 15_000;
-    while ((await metric(series, 'listener="rtmps"')) !== notAfter(expired) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
-    for (const listener of ['rtmps', 'https']) expect(await metric(series, `listener="${listener}"`)).toBe(notAfter(expired));
+    await eventually(
+      'the expired notAfter exported',
+      async () => (await metric(server, series, 'listener="rtmps"')) === notAfter(expired),
+      15_000,
+    );
+    for (const listener of ['rtmps', 'https']) expect(await metric(server, series, `listener="${listener}"`)).toBe(notAfter(expired));
     expect(await presentedFingerprint()).toBe(expired.fingerprint);
     expect(await verifiedHandshake(expired)).toBe('CERT_HAS_EXPIRED');
     expect(warned(expired.fingerprint, 'tls: certificate expired; it is still served, and clients that check dates refuse it')).toBe(true);
@@ -319,18 +309,18 @@ describe('an RTMPS client as the auth callback and the logs see it', () => {
 
 describe('hostile input on the RTMPS port', () => {
   it('closes a connection that sends nothing once --tls-handshake-timeout-seconds pass', async () => {
-    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"');
+    const before = await metric(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"');
     const started = Date.now();
     const socket = netConnect({ host: '127.0.0.1', port: rtmpsPort });
     await new Promise((resolve) => socket.once('close', resolve));
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
-    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"', before + 1);
+    await metricReaches(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="timeout"', before + 1);
   });
 
   it('refuses plain RTMP on the TLS port with a log line and a count, and goes on serving', async () => {
-    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"');
+    const before = await metric(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"');
     await expect(RtmpClient.connect(`rtmp://127.0.0.1:${rtmpsPort}/live/plain`, { timeoutMs: 5000 })).rejects.toThrow();
-    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"', before + 1);
+    await metricReaches(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="not_tls"', before + 1);
     expect(server.logs).toContainEqual(
       expect.objectContaining({
         msg: expect.stringContaining('plain RTMP or HTTP sent to a TLS port'),
@@ -343,7 +333,7 @@ describe('hostile input on the RTMPS port', () => {
   });
 
   it('refuses a client that offers only TLS 1.1, and counts it', async () => {
-    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"');
+    const before = await metric(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"');
     // SECLEVEL=0: OpenSSL 3 would not even offer TLS 1.1 otherwise.
     const client = await runCommand('openssl', [
       's_client',
@@ -354,7 +344,7 @@ describe('hostile input on the RTMPS port', () => {
       'DEFAULT@SECLEVEL=0',
     ]);
     expect(client.stdout + client.stderr).toContain('alert protocol version');
-    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"', before + 1);
+    await metricReaches(server, 'rtmpd_tls_handshake_failures_total', 'listener="rtmps",reason="protocol_version"', before + 1);
   });
 
   it('counts handshakes in progress against --max-connections, on both ports', async () => {
@@ -387,9 +377,9 @@ describe('hostile input on the RTMPS port', () => {
   });
 
   it('refuses plain HTTP on the HTTPS port, and goes on serving HTTPS', async () => {
-    const before = await metric('rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"');
+    const before = await metric(server, 'rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"');
     await expect(fetch(`http://127.0.0.1:${httpsPort}/api/v1/rtmp/streams`)).rejects.toThrow();
-    await waitForMetric('rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"', before + 1);
+    await metricReaches(server, 'rtmpd_tls_handshake_failures_total', 'listener="https",reason="not_tls"', before + 1);
     expect((await httpsGet('/api/v1/rtmp/streams')).status).toBe(200);
   });
 });

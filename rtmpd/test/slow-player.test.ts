@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import { avcFrame } from './support/codec-fixtures.ts';
-import { metric, startServer, stopAll } from './support/processes.ts';
+import { metric, startServer, stopAll, metricReaches } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { eventually } from './support/wait.ts';
 
@@ -50,7 +50,7 @@ it('queues at most --player-max-queue-seconds of media for a player that stops r
     for (let gop = 0; gop < count; gop++) {
       for (let i = 0; i < GOP_FRAMES; i++, sent++) publisher.sendVideo(sent * FRAME_MS, avcFrame(FRAME_BYTES, i === 0));
       publisher.flush();
-      await eventually(async () => (await metric(server, 'rtmpd_stream_video_frames_total')) >= sent);
+      await metricReaches(server, 'rtmpd_stream_video_frames_total', '', sent, 30_000);
     }
   };
   // 20 s of media while the player reads nothing: the old byte bound alone (256 MiB) would queue all of it.
@@ -61,7 +61,7 @@ it('queues at most --player-max-queue-seconds of media for a player that stops r
 
   player.socket.resume();
   // Live media goes on until the player has caught up with it.
-  await eventually(async () => {
+  await eventually('the player caught up with live', async () => {
     if (received.some((frame) => frame.timestamp >= live)) return true;
     await publishGops(1);
     return false;

@@ -42,8 +42,10 @@ import {
   waitForStream,
   type RunningServer,
   type StreamJson,
+  metric,
+  metricReaches,
 } from './support/processes.ts';
-import { sleep } from './support/wait.ts';
+import { sleep, eventually } from './support/wait.ts';
 
 /** Children of rtmpd a failed test may leave behind (stopAll kills rtmpd with SIGKILL, which gives it no time for them). */
 const transcodePids = new Set<number>();
@@ -59,23 +61,8 @@ const ladder = [
 ];
 const rules = (renditions: unknown[] = ladder) => ['--transcode-rules', JSON.stringify([{ app: 'live', renditions }])];
 
-/** Polls `check` (async) every 200 ms until it holds. */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
-    await sleep(200);
-  }
-}
-
 async function streamOf(server: RunningServer, id: string): Promise<StreamJson | undefined> {
   return (await listStreams(server)).find((s) => s.stream_id === id);
-}
-
-async function metric(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
 }
 
 /** The pids of the transcode ffmpegs rtmpd logged as started, in order. */
@@ -147,7 +134,7 @@ describe('transcoding', () => {
     expect(cmdline.join(' ')).not.toMatch(/rtmps?:\/\/|secret|rtmpd_transcode|127\.0\.0\.1/);
     expect(cmdline).toContain('pipe:0');
     expect(low.publisher.protocol).toBe('transcode');
-    expect(await metric(server, 'rtmpd_publishers{protocol="transcode"}')).toBe(2);
+    expect(await metric(server, 'rtmpd_publishers', 'protocol="transcode"')).toBe(2);
     expect(mid.video).toMatchObject({ codec: 'h264', height: 120 });
     expect(low.video).toMatchObject({ codec: 'h264', height: 90, width: 160 });
     const source = await streamOf(server, 'rtmp/live/cam');
@@ -213,7 +200,7 @@ describe('transcoding', () => {
       'a second ffmpeg running',
       async () => (await streamOf(server, 'rtmp/live/cam'))?.transcode?.state === 'running' && startedPids(server).length === 2,
     );
-    expect(await metric(server, 'rtmpd_transcode_failures_total{reason="killed"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_transcode_failures_total', 'reason="killed"')).toBe(1);
     expect(await metric(server, 'rtmpd_transcode_starts_total')).toBe(2);
     expect((await streamOf(server, 'rtmp/live/cam'))?.transcode?.last_error).toMatch(/killed by SIGKILL/);
     await waitForStream(server, 'rtmp/live/cam_90p', 30_000);
@@ -224,7 +211,7 @@ describe('transcoding', () => {
     publisher.child.kill('SIGINT');
     await eventually('the transcode ffmpeg gone', () => !alive(second), STOP_DEADLINE_MS + 5000);
     await eventually('the renditions ended', async () => (await listStreams(server)).length === 0);
-    expect(await metric(server, 'rtmpd_transcodes{state="running"}')).toBe(0);
+    expect(await metric(server, 'rtmpd_transcodes', 'state="running"')).toBe(0);
     expect(await server.stop()).toBe(0);
   }, 120_000);
 
@@ -274,7 +261,7 @@ describe('transcoding', () => {
     const bad = await startServer([...quiet, ...rules(), '--transcode-ffmpeg-path', '/nonexistent/ffmpeg']);
     const publisher = publishTestPattern(bad.rtmpUrl('live', 'one'), { seconds: 30, size: '160x90' });
     await waitForStream(bad, 'rtmp/live/one');
-    await eventually('two spawn failures', async () => (await metric(bad, 'rtmpd_transcode_failures_total{reason="spawn_failed"}')) >= 2);
+    await metricReaches(bad, 'rtmpd_transcode_failures_total', 'reason="spawn_failed"', 2, 20_000);
     const view = (await streamOf(bad, 'rtmp/live/one'))?.transcode;
     expect(view?.last_error).toBe('cannot run /nonexistent/ffmpeg: ENOENT');
     expect(['backoff', 'starting']).toContain(view?.state);
@@ -292,10 +279,10 @@ describe('transcoding', () => {
     const publishers = ['a', 'b', 'c'].map((key) => publishTestPattern(capped.rtmpUrl('live', key), { seconds: 30, size: '160x90' }));
     for (const key of ['a', 'b', 'c']) await waitForStream(capped, `rtmp/live/${key}`);
     await eventually('two started', () => startedPids(capped).length === 2);
-    expect(await metric(capped, 'rtmpd_transcode_refused_total{reason="max_processes"}')).toBe(1);
+    expect(await metric(capped, 'rtmpd_transcode_refused_total', 'reason="max_processes"')).toBe(1);
     expect(capped.logs.filter((l) => l.msg === 'transcode: not transcoded, --transcode-max-processes are running')).toHaveLength(1);
     expect((await listStreams(capped)).filter((s) => s.transcode === null)).toHaveLength(1);
-    expect(await metric(capped, 'rtmpd_transcodes{state="starting"}')).toBe(2);
+    expect(await metric(capped, 'rtmpd_transcodes', 'state="starting"')).toBe(2);
     const pids = startedPids(capped);
     const stoppedAt = Date.now();
     expect(await capped.stop()).toBe(0);
@@ -339,7 +326,7 @@ describe('transcoding', () => {
       'a second ffmpeg running',
       async () => (await streamOf(server, 'rtmp/live/cam'))?.transcode?.state === 'running' && startedPids(server).length === 2,
     );
-    expect(await metric(server, 'rtmpd_transcode_failures_total{reason="killed"}')).toBe(1);
+    expect(await metric(server, 'rtmpd_transcode_failures_total', 'reason="killed"')).toBe(1);
     // A transcode is no player: not counted as one closed.
     expect(await metric(server, 'rtmpd_players_stalled_closed_total')).toBe(0);
     const after = received;

@@ -18,9 +18,9 @@ import {
   stopAll,
   tempDir,
   waitForStream,
-  type RunningServer,
+  metric,
 } from './support/processes.ts';
-import { until } from './support/wait.ts';
+import { until, eventually } from './support/wait.ts';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -65,12 +65,6 @@ function verifies(secret: string, { headers, body }: Received): boolean {
   return String(headers['webhook-signature'])
     .split(' ')
     .some((signature) => signature === `v1,${expected}`);
-}
-
-async function metric(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : NaN;
 }
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -188,16 +182,12 @@ describe('webhooks', () => {
     await until(() => server.logs.filter((l) => l.msg === 'rtmp unpublish').length === keys.length, 15_000);
     // 8 events for each URL: one in flight at most, two waiting, the rest dropped.
     const dropped = async () =>
-      (await metric(server, 'rtmpd_webhook_deliveries_total{event="stream.started",outcome="dropped"}')) +
-      (await metric(server, 'rtmpd_webhook_deliveries_total{event="stream.ended",outcome="dropped"}'));
-    let droppedNow = 0;
-    for (let tries = 0; tries < 100 && droppedNow < 10; tries++) {
-      droppedNow = await dropped();
-      if (droppedNow < 10) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(droppedNow).toBe(10);
+      (await metric(server, 'rtmpd_webhook_deliveries_total', 'event="stream.started",outcome="dropped"')) +
+      (await metric(server, 'rtmpd_webhook_deliveries_total', 'event="stream.ended",outcome="dropped"'));
+    await eventually('10 events dropped', async () => (await dropped()) >= 10, 10_000);
+    expect(await dropped()).toBe(10);
     expect(await metric(server, 'rtmpd_webhook_queue_events')).toBeLessThanOrEqual(6);
-    expect(await metric(server, 'rtmpd_webhook_deliveries_total{event="stream.started",outcome="delivered"}')).toBe(0);
+    expect(await metric(server, 'rtmpd_webhook_deliveries_total', 'event="stream.started",outcome="delivered"')).toBe(0);
     expect(hanging.received).toHaveLength(1);
     // Shutdown gives the rest up after its grace, in one line, and exits cleanly.
     expect(await server.stop()).toBe(0);

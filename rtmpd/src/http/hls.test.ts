@@ -2,6 +2,7 @@ import Koa from 'koa';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFlvFile } from '../../test/support/flv-fixture.ts';
+import { until } from '../../test/support/wait.ts';
 import { parseConfig } from '../config.ts';
 import { pushFlvTags } from '../flv/publish.ts';
 import { HlsServer } from '../hls/server.ts';
@@ -55,11 +56,6 @@ async function serve(hlsFlags: Record<string, unknown> = {}) {
 /** Time for the handler to run on after its authorization answered. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
-async function eventually(condition: () => boolean): Promise<boolean> {
-  for (const deadline = Date.now() + 10_000; !condition() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
-  return condition();
-}
-
 describe('an HLS playlist request whose client left while it was authorized', () => {
   for (const playlist of ['index.m3u8', 'master.m3u8']) {
     it(`starts no segmenter (${playlist})`, async () => {
@@ -81,7 +77,7 @@ describe('an HLS playlist request whose client left while it was authorized', ()
       const request = fetch(url(`/live/cam/${playlist}`), { signal: leaves.signal }).catch(() => 'left');
       await authorizing;
       allow();
-      expect(await eventually(() => hls.running('live', 'cam') !== undefined)).toBe(true);
+      await until(() => hls.running('live', 'cam') !== undefined);
       leaves.abort(); // no media comes, so the playlist would wait for its first segment
       await request;
     });

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StreamView } from '../../src/http/stream-view.ts';
 import { testPatternInputs } from './clips.ts';
-import { sleep } from './wait.ts';
+import { eventually, sleep } from './wait.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const RTMPD_ROOT = join(REPO_ROOT, 'rtmpd');
@@ -116,11 +116,22 @@ export async function startServer(flags: string[] = [], env: NodeJS.ProcessEnv =
  * The sum of a metric's series whose labels include `labels`. It throws when none matches: a renamed
  * series or label would otherwise read as 0 and pass the assertions that expect 0.
  */
-export async function metric(server: RunningServer, name: string, labels = ''): Promise<number> {
+export async function metric(server: Pick<RunningServer, 'httpUrl'>, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();
   const series = [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].filter(([, l]) => (l ?? '').includes(labels));
   if (series.length === 0) throw new Error(`/metrics has no series ${name}{${labels}}`);
   return series.reduce((sum, [, , value]) => sum + Number(value), 0);
+}
+
+/** Waits until `metric` reaches `atLeast`: a counter catching up with what a test did. */
+export function metricReaches(
+  server: Pick<RunningServer, 'httpUrl'>,
+  name: string,
+  labels: string,
+  atLeast: number,
+  timeoutMs = 15_000,
+): Promise<void> {
+  return eventually(`${name}{${labels}} ≥ ${atLeast}`, async () => (await metric(server, name, labels)) >= atLeast, timeoutMs);
 }
 
 const children = new Set<ChildProcess>();

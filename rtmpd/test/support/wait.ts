@@ -11,11 +11,11 @@ export async function until(check: () => boolean, timeoutMs = 10_000): Promise<v
   }
 }
 
-/** Polls an asynchronous check every 50 ms until it holds; throws after `timeoutMs`. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/** Polls `check` every 50 ms until it holds; throws, naming `what`, after `timeoutMs`. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) throw new Error(`not in ${timeoutMs} ms: ${what}`);
     await sleep(50);
   }
 }
