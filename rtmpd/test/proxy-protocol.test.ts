@@ -20,7 +20,17 @@ import { selfSigned } from './support/certificates.ts';
 import { testPatternInputs } from './support/clips.ts';
 import { BALANCER_ADDRESS, FORWARDER_ADDRESS, startHaproxy } from './support/haproxy.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
-import { listStreams, metric, runFfmpeg, startServer, stopAll, tempDir, waitForStream, type RunningServer } from './support/processes.ts';
+import {
+  listStreams,
+  metric,
+  metricReaches,
+  runFfmpeg,
+  startServer,
+  stopAll,
+  tempDir,
+  waitForStream,
+  type RunningServer,
+} from './support/processes.ts';
 
 const TOKEN = 'proxy-test-token';
 const SECRET = 'proxy-test-hmac-secret';
@@ -231,7 +241,12 @@ describe('rtmpd behind HAProxy with the PROXY protocol', () => {
     const badVersion = () => metric(server, 'rtmpd_handshake_failures_total', 'protocol="rtmp",reason="handshake_bad_version"');
     const badRequest = () => metric(server, 'rtmpd_http_client_errors_total', 'reason="bad_request"');
     const before = [await badVersion(), await badRequest()];
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // about 10 checks of each port
+    // Checks got past their header, each port's, and were admitted: here, where nothing else connects to
+    // the RTMP port and /metrics is read over one keep-alive connection, no other connections are accepted.
+    const rtmpAccepted = await metric(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"');
+    const httpAccepted = await metric(server, 'rtmpd_http_connections_accepted_total');
+    await metricReaches(server, 'rtmpd_connections_accepted_total', 'protocol="rtmp"', rtmpAccepted + 1, 30_000);
+    await metricReaches(server, 'rtmpd_http_connections_accepted_total', '', httpAccepted + 1, 30_000);
     expect([await badVersion(), await badRequest()]).toEqual(before);
     expect(server.logs.filter((l) => l.msg === 'rtmp protocol error, closing' && l.remote === '?:0')).toEqual([]);
   });

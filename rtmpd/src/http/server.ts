@@ -24,6 +24,11 @@ export type HttpServerConfig = Pick<
 /** What the listener counts; read when /metrics is scraped. */
 interface HttpStats {
   /**
+   * Admitted: after a trusted balancer's PROXY header, with a slot for the
+   * client's address; HTTPS ones before their TLS handshake.
+   */
+  connectionsAccepted: number;
+  /**
    * Refused at accept, by reason: max_connections (--http-max-connections
    * were open: dropped), per_address (--http-max-connections-per-address
    * from the client's address: answered 429, or closed before TLS).
@@ -73,6 +78,7 @@ export interface HttpTransports {
 
 export async function listenHttp(app: Koa, config: HttpServerConfig, { secure, proxy }: HttpTransports = {}): Promise<HttpServer> {
   const stats: HttpStats = {
+    connectionsAccepted: 0,
     connectionsRefused: zeroConnectionRefusals(),
     clientErrors: Object.create(null) as Record<string, number>,
   };
@@ -146,6 +152,7 @@ function connectionGate(config: HttpServerConfig, stats: HttpStats, proxy: Proxy
         return false;
       }
       socket.once('close', () => perAddress.remove(key));
+      stats.connectionsAccepted++;
       return true;
     },
     /** Calls `known` once the client's address is known: at once, or after the PROXY header of a trusted balancer's connection (the socket then left paused). */

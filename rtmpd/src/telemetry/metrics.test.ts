@@ -369,17 +369,20 @@ describe('RtmpdMetrics', () => {
     expect(m.get('rtmpd_snapshot_duration_seconds_count')).toBe(1);
   });
 
-  it('exports HTTP refusals by reason, at 0 before the listener is watched', async () => {
+  it('exports HTTP connections accepted and refused by reason, at 0 before the listener is watched', async () => {
     const { metrics } = setup(10);
     let m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_http_connections_accepted_total')).toBe(0);
     expect(m.get('rtmpd_http_connections_refused_total{reason="max_connections"}')).toBe(0);
     expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(0);
     expect(m.get('rtmpd_http_connections_refused_total{reason="bad_proxy_header"}')).toBe(0);
     metrics.watchHttp({
+      connectionsAccepted: 7,
       connectionsRefused: { max_connections: 1, per_address: 3, bad_proxy_header: 4, proxy_header_timeout: 5, idle_no_header: 6 },
       clientErrors: {},
     });
     m = parse(await metrics.scrape());
+    expect(m.get('rtmpd_http_connections_accepted_total')).toBe(7);
     expect(m.get('rtmpd_http_connections_refused_total{reason="max_connections"}')).toBe(1);
     expect(m.get('rtmpd_http_connections_refused_total{reason="per_address"}')).toBe(3);
     expect(m.get('rtmpd_http_connections_refused_total{reason="bad_proxy_header"}')).toBe(4);

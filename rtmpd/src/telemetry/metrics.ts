@@ -335,6 +335,7 @@ export interface SnapshotCounters {
 
 /** What the HTTP listener counts (http/server.ts HttpStats). */
 export interface HttpCounters {
+  connectionsAccepted: number;
   connectionsRefused: Readonly<Record<ConnectionRefusal, number>>;
   clientErrors: Readonly<Record<string, number>>;
 }
@@ -1094,6 +1095,12 @@ export class RtmpdMetrics {
   }
 
   private defineHttp(): void {
+    this.add(
+      'rtmpd_http_connections_accepted_total',
+      "HTTP and HTTPS connections accepted: after a trusted balancer's PROXY header, with a slot for the client's address; HTTPS ones before their TLS handshake.",
+      'counter',
+      () => [{ value: this.http?.connectionsAccepted ?? 0 }],
+    );
     this.add(
       'rtmpd_http_connections_refused_total',
       'HTTP and HTTPS connections refused at accept, by reason: max_connections (--http-max-connections were open; dropped), per_address (--http-max-connections-per-address from the client; answered 429, HTTPS closed before its handshake), bad_proxy_header, proxy_header_timeout and idle_no_header as for RTMP.',
