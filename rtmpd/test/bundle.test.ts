@@ -33,7 +33,9 @@ const UNDICI = 'internal/deps/undici/undici';
 
 let server: RunningServer;
 beforeAll(async () => {
-  if (bundled) server = await startServer([], { RTMPD_NODE_FLAGS: `--import ${preload}` });
+  // Not a skip: `make test` builds first, so a bundle missing or older than the sources here is a broken build.
+  if (!bundled) throw new Error('rtmpd/dist/bundle is missing or older than rtmpd/src: run make build first');
+  server = await startServer([], { RTMPD_NODE_FLAGS: `--import ${preload}` });
 });
 afterAll(async () => {
   await server?.stop();
@@ -59,7 +61,7 @@ async function loadedModules(): Promise<string[]> {
 /** The bundle's chunk of the API's routers (http/api.ts), which http/app.ts imports at the API's first request. */
 const API_CHUNK = /^api-\w+\.js$/;
 
-describe.runIf(bundled)('the bundled rtmpd', () => {
+describe('the bundled rtmpd', () => {
   it("loads node:crypto, node:assert, node:zlib and the API's route modules only when it first needs them, and never undici", async () => {
     const idle = await loadedModules();
     expect(idle).toContain('net');

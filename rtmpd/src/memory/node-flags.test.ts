@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeCommandLine, nodeEnvironment, RTMPD_MALLOC_ENV, RTMPD_NODE_FLAGS } from './node-flags.ts';
 
 describe('nodeEnvironment', () => {
@@ -33,13 +33,17 @@ describe('nodeCommandLine', () => {
   });
 });
 
-// The built bin, as `make run`, the bench and the image start it; skipped before `make build`.
+// The built bin, as `make run`, the bench and the image start it.
 const bin = resolve(import.meta.dirname, '../../bin/rtmpd.js');
 const built = spawnSync(process.execPath, [bin, '--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'node-flags-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.runIf(built)('bin/rtmpd.js', () => {
+describe('bin/rtmpd.js', () => {
+  // Not a skip: `make test` builds first, so a bin that does not start here is a broken build.
+  beforeAll(() => {
+    if (!built) throw new Error('rtmpd/bin/rtmpd.js does not start (rtmpd/dist/bundle missing?): run make build first');
+  });
   it('restarts itself in place with the flags, RTMPD_NODE_FLAGS last, and the malloc settings', () => {
     // Runs in each Node the bin starts: both lines must show one pid.
     const preload = join(dir, 'report.mjs');
