@@ -9,10 +9,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtmpProtocolError } from '../../src/rtmp/wire/errors.ts';
 import { startServer, stopAll, tempDir, type RunningServer } from '../support/processes.ts';
-import { sleep } from '../support/wait.ts';
 import { fuzz } from './fuzzer.ts';
 import { fuzzHttp, problemOf, routesOf, send, type OpenApi } from './http.ts';
-import { checkStillServes, CLOSE_WITHIN_MS, FUZZ_SERVER_FLAGS, fuzzTcp, rssBoundMiB, rssMiB, sendAs, serverProblems } from './network.ts';
+import {
+  checkStillServes,
+  CLOSE_WITHIN_MS,
+  FUZZ_SERVER_FLAGS,
+  fuzzTcp,
+  rssBoundMiB,
+  rssMiB,
+  sendAs,
+  serverProblems,
+  untilHandled,
+} from './network.ts';
 import { captures, fuzzSeeds, httpRegressions, regressionInputs, tcpRegressions, tcpSessions } from './seeds.ts';
 import { expectedError, feedSession } from './target.ts';
 
@@ -117,7 +126,7 @@ describe('a real rtmpd under fuzzed clients', () => {
       const answer = await send(server.httpPort, request);
       if (answer) expect(problemOf(request, answer), name).toBeUndefined();
     }
-    await sleep(500); // what the server makes of the last one's end
+    await untilHandled(server);
     expect(serverProblems(server, Infinity)).toEqual([]);
   });
 

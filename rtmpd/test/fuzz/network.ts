@@ -5,12 +5,13 @@
 // close those within its timeouts. The inputs and what each client does are
 // drawn from the seed before anything is sent, so a seed repeats its run
 // however the machine schedules it.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { prng, randomInt } from '../support/random.ts';
-import { probe, publishTestPattern, type RunningServer } from '../support/processes.ts';
-import { sleep } from '../support/wait.ts';
+import { metric, probe, publishTestPattern, waitForStream, type RunningServer } from '../support/processes.ts';
+import { RtmpClient } from '../support/rtmp-client.ts';
+import { eventually, until } from '../support/wait.ts';
 import { mutatedSession, type WireMessage } from './wire-mutations.ts';
 
 /**
@@ -128,9 +129,26 @@ export async function fuzzTcp(options: TcpFuzzOptions): Promise<TcpFuzzResult> {
     if (running.size >= options.concurrency) await Promise.race(running);
   }
   await Promise.all(running);
-  await sleep(200); // the log lines of the last clients
+  if (options.server) await untilHandled(options.server);
   blame.check();
   return result;
+}
+
+/**
+ * Waits until rtmpd has handled every connection so far, their log lines written: none open any
+ * more, then a publish of its own, whose log line comes after theirs on rtmpd's stdout. What it did
+ * not log by then, it did not log.
+ */
+export async function untilHandled(server: RunningServer): Promise<void> {
+  await eventually('every connection closed', async () => (await metric(server, 'rtmpd_connections')) === 0);
+  const key = `handled-${randomUUID()}`;
+  const marker = await RtmpClient.connect(server.rtmpUrl('live', key));
+  try {
+    await marker.publish();
+    await until(() => server.logs.some((line) => line.msg === 'rtmp publish' && line.stream === `rtmp/live/${key}`));
+  } finally {
+    marker.close();
+  }
 }
 
 /** Clients remembered by their port, to find the input behind a log line that names it. */
@@ -264,11 +282,8 @@ export async function checkStillServes(server: RunningServer): Promise<void> {
   const url = server.rtmpUrl('live', 'after-fuzz');
   const publisher = publishTestPattern(url, { seconds: 60, size: '320x180' });
   try {
-    let streams: string[] = [];
-    for (let attempt = 0; attempt < 3 && streams.length < 2; attempt++) {
-      await sleep(1000);
-      streams = (await probe(url).catch(() => [])).map((s) => s.codec_name).sort();
-    }
+    await waitForStream(server, 'rtmp/live/after-fuzz');
+    const streams = (await probe(url).catch(() => [])).map((s) => s.codec_name).sort();
     if (streams.join() !== 'aac,h264') throw new Error(`ffprobe read ${streams.join() || 'nothing'} from ${url}: ${publisher.stderr()}`);
   } finally {
     publisher.quit();
