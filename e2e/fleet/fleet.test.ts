@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { FleetRecordingList } from '../../rtmpd/src/http/recordings-api.ts';
 import type { StreamView } from '../../rtmpd/src/http/stream-view.ts';
 import { selfSigned } from '../../rtmpd/test/support/certificates.ts';
-import { probe, publishTestPattern, type Publisher, metric } from '../../rtmpd/test/support/processes.ts';
+import { metric, probe, publishTestPattern, type Publisher } from '../../rtmpd/test/support/processes.ts';
 import { RtmpClient, type StatusInfo } from '../../rtmpd/test/support/rtmp-client.ts';
 import { eventually, kubectl, kubectlJson } from '../cluster/kube.ts';
 import { launchChromium } from '../lib/chromium.ts';

@@ -14,16 +14,16 @@ import { PERMISSIONS_CLAIM } from '../src/auth/jwt.ts';
 import { signedQuery } from '../src/auth/signed-url.ts';
 import {
   errorLogLines,
+  metric,
+  publishTestPattern,
   runCommand,
   runFfmpeg,
-  publishTestPattern,
   serverEntry,
   startServer,
   stopAll,
   tempDir,
   waitForStream,
   type RunningServer,
-  metric,
 } from './support/processes.ts';
 
 const API_TOKEN = 'test-api-token-0123456789';

@@ -24,6 +24,7 @@ import { testPatternInputs } from './support/clips.ts';
 import {
   countFrames,
   listStreams,
+  metric,
   probe,
   publishTestPattern,
   runFfmpeg,
@@ -33,9 +34,8 @@ import {
   waitForStream,
   type RunningServer,
   type StreamJson,
-  metric,
 } from './support/processes.ts';
-import { sleep, eventually } from './support/wait.ts';
+import { eventually, sleep } from './support/wait.ts';
 
 afterAll(stopAll);
 

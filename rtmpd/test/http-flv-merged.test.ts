@@ -9,9 +9,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlvDemuxer } from '../src/flv/demux.ts';
-import { publishTestPattern, runCommand, startServer, stopAll, tempDir, type RunningServer } from './support/processes.ts';
+import { metric, publishTestPattern, runCommand, startServer, stopAll, tempDir } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
-import { sleep } from './support/wait.ts';
+import { eventually } from './support/wait.ts';
 
 afterAll(() => stopAll());
 
@@ -91,7 +91,11 @@ describe('HTTP-FLV players with --player-write-interval-ms', () => {
     // rtmpdump exits when the stream ends; what it saved must decode.
     const saved = join(dir, 'rtmpdump.flv');
     const rtmpdump = runCommand('rtmpdump', ['-q', '-r', url, '-o', saved], 60_000);
-    await untilRtmpPlayersWait(server, 2);
+    await eventually(
+      '2 RTMP players waiting for the publisher',
+      async () => (await metric(server, 'rtmpd_connections', 'protocol="rtmp",state="waiting"')) === 2,
+      15_000,
+    );
     const ffmpeg = publishTestPattern(url, { seconds: 4, size: '320x240' });
     await playing;
     expect(await ffmpeg.exited).toBe(0);
@@ -119,13 +123,4 @@ describe('HTTP-FLV players with --player-write-interval-ms', () => {
 async function expectDecodes(file: string): Promise<void> {
   const decoded = await runCommand('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', file]);
   expect({ code: decoded.code, stderr: decoded.stderr }).toEqual({ code: 0, stderr: '' });
-}
-
-/** Resolves once `count` RTMP players wait for their stream's publisher (/metrics says so). */
-async function untilRtmpPlayersWait(server: RunningServer, count: number): Promise<void> {
-  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
-    const text = await (await fetch(server.httpUrl('/metrics'))).text();
-    if (Number(/^rtmpd_connections\{protocol="rtmp",state="waiting"\} (\d+)$/m.exec(text)?.[1]) === count) return;
-  }
-  throw new Error(`${count} RTMP players did not come to wait for the publisher`);
 }

@@ -13,7 +13,7 @@ import { ClientHandshake } from '../src/rtmp/wire/handshake.ts';
 import { MessageType } from '../src/rtmp/wire/message-types.ts';
 import { selfSigned } from './support/certificates.ts';
 import { avcFrame } from './support/codec-fixtures.ts';
-import { metric, startServer, stopAll, metricReaches } from './support/processes.ts';
+import { metric, metricReaches, startServer, stopAll } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { eventually, until } from './support/wait.ts';
 
@@ -71,13 +71,9 @@ describe('memory model', () => {
     const message = serializeMessage(6, MessageType.audio, 1, 0, Buffer.alloc(60 * 1024, 1), 128);
     const unfinished = message.subarray(0, message.length - 1);
     for (const client of clients) client.socket.write(unfinished);
-    const metric = async () => {
-      const text = await (await fetch(server.httpUrl('/metrics'))).text();
-      return Number(/^rtmpd_rtmp_partial_message_bytes (\d+)/m.exec(text)![1]);
-    };
     // The first 16 MiB worth are held, the rest closed; wait until every client has its answer.
     await until(() => clients.filter((c) => c.closed()).length >= 800 - Math.floor(budget / 2 / (60 * 1024)), 30_000);
-    const held = await metric();
+    const held = await metric(server, 'rtmpd_rtmp_partial_message_bytes');
     expect(held).toBeLessThanOrEqual(budget / 2);
     expect(held).toBeGreaterThan(budget / 2 - 60 * 1024);
     // The model: at most half the budget more than the same connections idle. Bodies are pooled in 64 KiB

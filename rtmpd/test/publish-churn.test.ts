@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlvTagRecord } from '../src/flv/demux.ts';
 import { lavfiClip, readFlvFile } from './support/flv-fixture.ts';
-import { publishTestPattern, startServer, stopAll, type RunningServer, metric } from './support/processes.ts';
+import { metric, publishTestPattern, startServer, stopAll, type RunningServer } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 
 afterAll(() => stopAll());

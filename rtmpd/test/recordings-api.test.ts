@@ -10,6 +10,7 @@ import type { RecordingView } from '../src/http/recordings-api.ts';
 import { recordingFileName } from '../src/storage/catalog.ts';
 import { expectValidLivePlaylist, parsePlaylist } from './support/m3u8.ts';
 import { probe, publishTestPattern, runCommand, startServer, stopAll, waitForStream, type RunningServer } from './support/processes.ts';
+import { eventually } from './support/wait.ts';
 
 let server: RunningServer;
 let recordings: RecordingView[];
@@ -24,7 +25,7 @@ beforeAll(async () => {
   const publisher = publishTestPattern(server.rtmpUrl('live', 'rec'), { seconds: 30 });
   await waitForStream(server, 'rtmp/live/rec');
   // A finished segment and the next one open (a file opens with its first fragment).
-  await until(async () => {
+  await eventually('a finished segment and an open one', async () => {
     const listed = await recordingsOfStream();
     return listed.some((r) => !r.recording) && listed.some((r) => r.recording);
   });
@@ -39,7 +40,7 @@ beforeAll(async () => {
   const stillWriting = (await recordingsOfStream()).find((r) => r.recording)?.id;
   expect({ status: refused.status, stillWriting }).toEqual({ status: 409, stillWriting: writing.id });
   publisher.child.kill('SIGKILL');
-  await until(async () => (await recordingsOfStream()).every((r) => !r.recording));
+  await eventually('every recording finished', async () => (await recordingsOfStream()).every((r) => !r.recording));
   recordings = await recordingsOfStream();
 }, 60_000);
 
@@ -56,11 +57,6 @@ async function list(query = ''): Promise<{ recordings: RecordingView[]; next_pag
 
 async function recordingsOfStream(): Promise<RecordingView[]> {
   return (await list('?stream_id=rtmp%2Flive%2Frec')).recordings;
-}
-
-/** Polls `condition` every 100 ms until it holds (the hook's timeout bounds it). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Until the stream's bytes_in holds still over 1 s: the server has read all the stopped publisher sent. */

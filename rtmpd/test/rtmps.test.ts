@@ -24,6 +24,8 @@ import { encodeOnce, testPatternInputs } from './support/clips.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import {
   listStreams,
+  metric,
+  metricReaches,
   probe,
   publishTestPattern,
   runCommand,
@@ -33,8 +35,6 @@ import {
   stopAll,
   waitForStream,
   type RunningServer,
-  metric,
-  metricReaches,
 } from './support/processes.ts';
 import { eventually } from './support/wait.ts';
 

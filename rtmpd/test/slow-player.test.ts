@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import { avcFrame } from './support/codec-fixtures.ts';
-import { metric, startServer, stopAll, metricReaches } from './support/processes.ts';
+import { metric, metricReaches, startServer, stopAll } from './support/processes.ts';
 import { RtmpClient } from './support/rtmp-client.ts';
 import { eventually } from './support/wait.ts';
 

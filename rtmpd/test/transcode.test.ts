@@ -33,6 +33,8 @@ import { testPatternInputs } from './support/clips.ts';
 import { memoryLeaseApi } from './support/memory-lease-api.ts';
 import {
   listStreams,
+  metric,
+  metricReaches,
   probe,
   publishTestPattern,
   runFfmpeg,
@@ -42,10 +44,8 @@ import {
   waitForStream,
   type RunningServer,
   type StreamJson,
-  metric,
-  metricReaches,
 } from './support/processes.ts';
-import { sleep, eventually } from './support/wait.ts';
+import { eventually, sleep } from './support/wait.ts';
 
 /** Children of rtmpd a failed test may leave behind (stopAll kills rtmpd with SIGKILL, which gives it no time for them). */
 const transcodePids = new Set<number>();

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  metric,
   probe,
   publishTestPattern,
   runCommand,
@@ -18,9 +19,8 @@ import {
   stopAll,
   tempDir,
   waitForStream,
-  metric,
 } from './support/processes.ts';
-import { until, eventually } from './support/wait.ts';
+import { eventually, until } from './support/wait.ts';
 
 interface Received {
   headers: IncomingHttpHeaders;

@@ -14,6 +14,7 @@ import { StreamHub } from '../hub/hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { lavfiClip, readFlvFile } from '../../test/support/flv-fixture.ts';
 import { countFrames } from '../../test/support/processes.ts';
+import { until } from '../../test/support/wait.ts';
 import { Webhooks } from '../webhooks/webhooks.ts';
 import { listRecordings } from './catalog.ts';
 import { Recorder } from './recorder.ts';
@@ -912,11 +913,3 @@ describe('Recorder', () => {
     for (const name of after) expect((await ffprobe(join(dir, name))).codecs).toEqual(['aac', 'h264']);
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
