@@ -70,12 +70,12 @@ async function publishWithHls(app: string, key: string, tags: FlvTagRecord[], se
   tags.slice(0, secondGop).forEach(send);
   const playlist = server.httpUrl(`/${app}/${key}/index.m3u8`);
   const firstRequest = fetch(playlist);
-  await eventually(async () => (await metric(server, 'rtmpd_hls_streams')) === segmenters, 10_000);
+  await eventually(`${segmenters} HLS segmenters`, async () => (await metric(server, 'rtmpd_hls_streams')) === segmenters, 10_000);
   tags.slice(secondGop).forEach(send);
   await client.unpublish();
   client.close();
   expect((await firstRequest).status).toBe(200);
-  await eventually(async () => (await (await fetch(playlist)).text()).includes('#EXT-X-ENDLIST'), 10_000);
+  await eventually('the playlist ended', async () => (await (await fetch(playlist)).text()).includes('#EXT-X-ENDLIST'), 10_000);
 }
 
 async function finishedRecordings(streamId: string): Promise<RecordingView[]> {
@@ -93,7 +93,7 @@ describe('MPEG audio Layer II at 24 kHz (MPEG-2: 1152 samples a frame, where Lay
     await publishWithHls('live', 'layer2', tags, 1);
     await publishWithHls('ts', 'layer2', tags, 2);
     let recordings: RecordingView[] = [];
-    await eventually(async () => (recordings = await finishedRecordings('rtmp/live/layer2')).length > 0, 15_000);
+    await eventually('the recording finished', async () => (recordings = await finishedRecordings('rtmp/live/layer2')).length > 0, 15_000);
     expect(recordings).toHaveLength(1);
 
     const outputs = {

@@ -182,7 +182,7 @@ describe('rtmpd scanned by nmap on every listener', () => {
   });
 
   it('holds no connection the scans opened', async () => {
-    await eventually(async () => (await openConnections()).length === 0, 20_000).catch(async () => {
+    await eventually('every scan connection closed', async () => (await openConnections()).length === 0, 20_000).catch(async () => {
       expect(await openConnections()).toEqual([]);
     });
     expect(await metric(server, 'rtmpd_connections')).toBe(0);
