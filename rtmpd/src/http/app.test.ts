@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { METHODS, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -102,6 +103,21 @@ async function serve({
   };
   const url = (path: string) => `http://127.0.0.1:${server.address().port}${path}`;
   return { hub, url, authorizer };
+}
+
+/** One request by node:http, which sends the methods fetch refuses to (TRACE); its status, Allow and JSON body. */
+function ask(url: string, method: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; allow: string | undefined; body: unknown }>((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, allow: res.headers.allow, body: JSON.parse(Buffer.concat(chunks).toString()) as unknown }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject).end();
+  });
 }
 
 describe('HTTP app', () => {
@@ -290,11 +306,39 @@ describe('HTTP API access', () => {
         error: { code: 'method_not_allowed', message: `${path.split('?')[0]} takes ${allow}, not ${method}` },
       });
     }
-    // A path that is no route stays a 404; a method no route takes is a JSON 501 (it was a logged 500).
+    // A path that is no route stays a 404.
     expect((await fetch(url('/nothing/here/at/all'), { method: 'POST' })).status).toBe(404);
-    const unknown = await fetch(url('/health'), { method: 'PROPFIND' });
-    expect(unknown.status).toBe(501);
-    expect(await unknown.json()).toEqual({ error: { code: 'not_implemented', message: 'rtmpd does not implement PROPFIND' } });
+  });
+
+  it("answers every method Node's parser takes (a scanner's TRACE, PROPFIND) on a path it serves with a JSON 405, never a 5xx", async () => {
+    const token = 'a-token-of-sufficient-length';
+    const { url } = await serve({ tokens: [token] });
+    const paths: [path: string, allow: string][] = [
+      ['/health', 'HEAD, GET'],
+      ['/metrics', 'HEAD, GET'],
+      ['/api/v1/rtmp/streams', 'HEAD, GET'],
+      ['/live/cam.flv', 'HEAD, GET'],
+    ];
+    // CONNECT never reaches the app (server.ts answers it 405); OPTIONS is answered 200 with Allow.
+    const others = (allow: string) => METHODS.filter((m) => m !== 'CONNECT' && m !== 'OPTIONS' && !allow.split(', ').includes(m));
+    for (const [path, allow] of paths) {
+      for (const method of others(allow)) {
+        const res = await ask(url(path), method, { authorization: `Bearer ${token}` });
+        expect(res, `${method} ${path}`).toEqual({
+          status: 405,
+          allow,
+          body: { error: { code: 'method_not_allowed', message: `${path} takes ${allow}, not ${method}` } },
+        });
+      }
+    }
+    for (const method of ['TRACE', 'PROPFIND', 'SEARCH']) {
+      const res = await ask(url('/nothing/here/at/all'), method);
+      expect(res, method).toEqual({
+        status: 404,
+        allow: undefined,
+        body: { error: { code: 'not_found', message: `no route for ${method} /nothing/here/at/all` } },
+      });
+    }
   });
 
   it('answers HEAD where it answers GET: the same status and headers, no body', async () => {

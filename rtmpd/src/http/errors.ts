@@ -34,7 +34,8 @@ const errorBody = (code: string, message: string): z.infer<typeof errorBodySchem
  * Every failure leaves as JSON `{"error":{"code","message"}}` with its status;
  * unexpected errors are logged with their stack and answered with a generic
  * 500, never the stack itself. Routes nobody matched become a JSON 404, and
- * the routers' 405 (a method the path does not take) and 501 JSON too.
+ * the routers' 405 (a method the path does not take, whatever the method:
+ * see routerFor) JSON too.
  */
 export function jsonErrors(logger: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
@@ -45,7 +46,6 @@ export function jsonErrors(logger: Logger) {
         // The router's answer to a method the path does not take, with the Allow header that names those it does.
         if (ctx.status === 405)
           throw new ApiError(405, 'method_not_allowed', `${ctx.path} takes ${ctx.response.get('Allow')}, not ${ctx.method}`);
-        if (ctx.status === 501) throw new ApiError(501, 'not_implemented', `rtmpd does not implement ${ctx.method}`);
       }
     } catch (err) {
       if (ctx.headerSent || ctx.respond === false) {

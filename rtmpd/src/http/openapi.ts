@@ -109,8 +109,8 @@ function openapiDocument(version: string): object {
         'the web console and the pods of a fleet have routes of their own, marked `x-internal`. ' +
         'Query parameters are strict on the API: an unknown, repeated or invalid one is a 400 that names it. ' +
         'Every GET path answers HEAD too (the same status and headers, no body). ' +
-        'A method a path does not take is a 405 (`method_not_allowed`) whose Allow header names those it does; ' +
-        'one rtmpd does not implement at all (PROPFIND, say) a 501 (`not_implemented`). ' +
+        'A method a path does not take, whatever it is (TRACE, PROPFIND), is a 405 (`method_not_allowed`) ' +
+        'whose Allow header names those it does. ' +
         'Every error is JSON `{"error":{"code","message"}}`.',
     },
     paths,

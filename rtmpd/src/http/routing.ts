@@ -9,6 +9,7 @@
 // check its `access` asks for ahead of its handler.
 import type { RouterContext } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
+import { METHODS } from 'node:http';
 import compose from 'koa-compose';
 import type { z } from 'zod';
 import { queryParser } from './query.ts';
@@ -76,7 +77,12 @@ export type Handlers<G extends RouteGroup> = { [Name in keyof G]: Handler<G[Name
  * `before` (e.g. the fleet's token check), then its handler.
  */
 export function routerFor<G extends RouteGroup>(group: G, handlers: Handlers<G>, ...before: Middleware[]): Router {
-  const router = new Router();
+  // The router counts every method Node's parser lets through as its own
+  // (the parser answers any other 400): allowedMethods answers one outside
+  // its list 501, a server error for a scanner's TRACE or PROPFIND; within
+  // it, a method the path does not take is a 405 with Allow, and a path that
+  // is no route stays a 404.
+  const router = new Router({ methods: [...METHODS] });
   for (const [name, route] of Object.entries(group)) {
     const parse = queryParser(route.query, route.othersIgnored ? 'ignore' : 'refuse');
     const handler = handlers[name] as Handler;
