@@ -2,8 +2,8 @@
 // OpenAPI document lists (path parameters, query strings, headers, methods
 // and bodies drawn from values that have broken servers before), and, one
 // time in ten, such a request with its bytes edited and sent raw. The
-// answer is never a 5xx (but 501 for a method HTTP has and rtmpd does not
-// implement), and every 4xx carries the JSON error body.
+// answer is never a 5xx (a method a path does not take is a 405, whatever
+// the method), and every 4xx carries the JSON error body.
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -159,8 +159,7 @@ interface Answer {
 /** What is wrong with an answer to `r`, or undefined. */
 export function problemOf(r: FuzzRequest, answer: Answer): string | undefined {
   const { status, contentType, body } = answer;
-  if (status >= 500 && !(status === 501 && /"not_implemented"/.test(body.toString())))
-    return `answered ${status}: ${body.toString().slice(0, 300)}`;
+  if (status >= 500) return `answered ${status}: ${body.toString().slice(0, 300)}`;
   if (status < 400 || status >= 500 || r.method === 'HEAD') return undefined;
   if (!contentType.startsWith('application/json')) return `answered ${status} as ${contentType || 'no content type'}, not JSON`;
   try {
