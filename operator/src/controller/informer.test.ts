@@ -198,8 +198,23 @@ describe('Informer', () => {
     informer.start();
     while (!held.length) await new Promise((r) => setTimeout(r, 5));
     await informer.stop();
-    held[0]!.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [cm('late', '1')] }));
-    await new Promise((r) => setTimeout(r, 50));
+    const answer = (res: ServerResponse) =>
+      res.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [cm('late', '1')] }));
+    answer(held[0]!);
+    // The late answer has been read once an informer that asks after it was written has its own
+    // (the same answer, on another connection of the same client): the stopped one had its chance.
+    const witness = new Informer<KubernetesObject>({
+      kubeConfig: kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      type: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+      log: pino({ level: 'silent' }),
+      onEvent: () => {},
+    });
+    witness.start();
+    while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+    answer(held[1]!);
+    await witness.waitForSync(5000);
+    await witness.stop();
+    expect(witness.list().map((o) => o.metadata?.name)).toEqual(['late']);
     expect(events).toEqual([]);
     expect(informer.list()).toEqual([]);
   });
