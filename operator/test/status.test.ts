@@ -4,6 +4,7 @@
 // status through a watch (the pods', the claims', their Events).
 import { describe, expect, it } from 'vitest';
 import { eventually, kubectl } from '../../e2e/cluster/kube.ts';
+import { maxEventMessage } from '../src/controller/causes.ts';
 import {
   apply,
   boundVolume,
@@ -78,6 +79,30 @@ describe('causes surfaced in the status', () => {
     });
     const o = await waitCondition(ns, 'quiet', 'Stalled', 'True', 'PodCreationFailed');
     expect(condition(o, 'Stalled')?.message).toContain(`the StatefulSet cannot create pods: ${refusal}`);
+  });
+
+  it('a FailedCreate of 100 KiB: the cause quotes its first KiB', async () => {
+    await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-verbose-0`)));
+    await stalledSoon('verbose', { storage, nodeSelector: { pool: 'nowhere' } }, 'PodUnschedulable');
+    const refusal = `create Pod verbose-0 in StatefulSet verbose failed error: ${'refused; '.repeat(10 * 1024)}`;
+    const at = new Date().toISOString();
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `verbose.${id}`, namespace: ns },
+      involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'verbose', namespace: ns },
+      type: 'Warning',
+      reason: 'FailedCreate',
+      message: refusal,
+      source: { component: 'statefulset-controller' },
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    });
+    const o = await waitCondition(ns, 'verbose', 'Stalled', 'True', 'PodCreationFailed');
+    const message = condition(o, 'Stalled')?.message ?? '';
+    expect(message).toContain(`the StatefulSet cannot create pods: ${refusal.slice(0, maxEventMessage)}…`);
+    expect(message).not.toContain(refusal.slice(0, maxEventMessage + 1));
   });
 
   it('a pod that cannot be scheduled, with the scheduler’s message; and its recovery', async () => {

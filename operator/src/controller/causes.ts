@@ -35,6 +35,14 @@ export interface ClaimView {
   status?: { phase?: string };
 }
 
+/**
+ * The longest Event message and reason the causes quote (the operator caches no more):
+ * the events.k8s.io API's bounds on a note and a reason. A core/v1 Event's are
+ * bounded only by the size of a request.
+ */
+export const maxEventMessage = 1024;
+export const maxEventReason = 128;
+
 export interface EventView {
   type?: string;
   reason?: string;

@@ -6,7 +6,7 @@ import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubeConfig, type
 import { fleetLabel } from '@flux-rtmpd/rtmpd/fleet-records';
 import type { Logger } from 'pino';
 import { apiVersion, group, kind, plural } from '../api/rtmpserver.ts';
-import { eventSelectors, type EventView } from './causes.ts';
+import { EventCache } from './event-cache.ts';
 import { ApiEventRecorder } from './events.ts';
 import { countsChanged } from './fleet-status.ts';
 import { fieldManager, instanceLabel, managedBy } from './manifest.ts';
@@ -59,36 +59,6 @@ const secrets: ResourceType = { apiVersion: 'v1', kind: 'Secret', plural: 'secre
 const secretVersion = (o: KubernetesObject): KubernetesObject => {
   const { name, namespace, resourceVersion } = o.metadata ?? {};
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, resourceVersion } };
-};
-
-// The Events the status's causes read (causes.ts eventSelectors) reconcile the
-// RtmpServer that owns the StatefulSet or claim they are about: a StatefulSet
-// that cannot create its first pod may record its FailedCreate after the
-// last change of any object the operator watches.
-const events: ResourceType = { apiVersion: 'v1', kind: 'Event', plural: 'events' };
-type CachedEvent = KubernetesObject & EventView;
-/** Of an Event, only what causes.ts reads (EventView) and its name and version. */
-const eventSummary = (o: KubernetesObject): KubernetesObject => {
-  const { metadata, type, reason, message, involvedObject, lastTimestamp, eventTime } = o as CachedEvent;
-  const { name, namespace, resourceVersion } = metadata ?? {};
-  const about = { kind: involvedObject?.kind, name: involvedObject?.name };
-  return {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name, namespace, resourceVersion },
-    type,
-    reason,
-    message,
-    involvedObject: about,
-    lastTimestamp,
-    eventTime,
-  } as CachedEvent;
-};
-const aboutKey = (namespace: string, kind: string, name: string): string => `${namespace}/${kind}/${name}`;
-/** The object an Event is about; an Event is always in its object's namespace. */
-const eventAbout = (o: KubernetesObject): string => {
-  const { involvedObject } = o as CachedEvent;
-  return aboutKey(o.metadata?.namespace ?? '', involvedObject?.kind ?? '', involvedObject?.name ?? '');
 };
 
 const fleetKey = (o: KubernetesObject): string | undefined => {
@@ -186,7 +156,7 @@ export class Controller {
   readonly #owned = new Map<string, Informer<KubernetesObject>[]>();
   readonly #leases: Informer<KubernetesObject>[] = [];
   readonly #secrets: Informer<KubernetesObject>[] = [];
-  readonly #events: Informer<KubernetesObject>[] = [];
+  readonly #eventCaches: EventCache[] = [];
   readonly #references = new ServerReferences();
   readonly #secretVerdicts = new SecretVerdicts((namespace, secret) => this.#references.namesSecret(namespace, secret));
   readonly #reconciler: Reconciler;
@@ -199,12 +169,26 @@ export class Controller {
     this.queue = new WorkQueue({ ...opts.backoff, metrics: opts.metrics.queue });
     const namespaces = opts.namespaces.length ? opts.namespaces : [undefined];
     for (const namespace of namespaces) {
+      const eventCache = new EventCache({
+        kubeConfig,
+        namespace,
+        references: this.#references,
+        log,
+        onEvent: (ns, kind, name) => {
+          const about = find(this.#owned.get(kind), ns, name);
+          const key = about && ownerKey(about);
+          if (key) this.queue.add(key);
+        },
+      });
+      this.#eventCaches.push(eventCache);
       this.#servers.push(
         new Informer({
           kubeConfig,
           type: rtmpServers,
           namespace,
           transform: trimmed,
+          // The Events' cache keeps only what a known server's children may be about.
+          onFirstSync: () => eventCache.informers.forEach((i) => i.start()),
           log,
           onEvent: (event, o) => {
             recordServerEvent(this.#references, this.#secretVerdicts, event, o);
@@ -247,24 +231,6 @@ export class Controller {
         });
         this.#owned.set(type.kind, [...(this.#owned.get(type.kind) ?? []), informer]);
       }
-      for (const fieldSelector of eventSelectors)
-        this.#events.push(
-          new Informer<KubernetesObject>({
-            kubeConfig,
-            type: events,
-            namespace,
-            fieldSelector,
-            transform: eventSummary,
-            indexBy: eventAbout,
-            log,
-            onEvent: (_, o) => {
-              const { involvedObject } = o as CachedEvent;
-              const about = find(this.#owned.get(involvedObject?.kind ?? ''), o.metadata?.namespace ?? '', involvedObject?.name ?? '');
-              const key = about && ownerKey(about);
-              if (key) this.queue.add(key);
-            },
-          }),
-        );
       this.#leases.push(
         new Informer<KubernetesObject>({
           kubeConfig,
@@ -301,17 +267,22 @@ export class Controller {
       getOwned: (k, ns, name) => find(this.#owned.get(k), ns, name),
       listOwned: (k, ns, instance) => (this.#owned.get(k) ?? []).flatMap((i) => i.byIndex(`${ns}/${instance}`)),
       listFleetLeases: (ns, fleet) => this.#leases.flatMap((i) => i.byIndex(`${ns}/${fleet}`)),
-      eventsAbout: (namespace, kind, name) => this.#events.flatMap((i) => i.byIndex(aboutKey(namespace, kind, name))) as EventView[],
+      eventsAbout: (namespace, kind, name) => this.#eventCaches.flatMap((c) => c.about(namespace, kind, name)),
     });
   }
 
+  /** The informers started at once; the Events' start once their namespace's servers have synced. */
+  get #startedFirst(): Informer<KubernetesObject>[] {
+    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases, ...this.#secrets];
+  }
+
   get #informers(): Informer<KubernetesObject>[] {
-    return [...this.#servers, ...[...this.#owned.values()].flat(), ...this.#leases, ...this.#secrets, ...this.#events];
+    return [...this.#startedFirst, ...this.#eventCaches.flatMap((c) => c.informers)];
   }
 
   /** Starts the informers (caches); safe before leadership. */
   startInformers(): void {
-    for (const i of this.#informers) i.start();
+    for (const i of this.#startedFirst) i.start();
   }
 
   get synced(): boolean {

@@ -26,8 +26,16 @@ export interface InformerOptions<T extends KubernetesObject> {
   onEvent: (event: InformerEvent, obj: T, old?: T) => void;
   /** Trims an object before it is cached (e.g. fields the controller never reads). */
   transform?: (obj: T) => T;
+  /**
+   * Caches (and reports) only the objects, trimmed, for which it is true: a filter the
+   * API server's selectors cannot express. A cached object it no longer keeps is dropped
+   * and reported deleted; one it did not keep is never reported.
+   */
+  keep?: (obj: T) => boolean;
   /** Groups cached objects by this key, for byIndex(); undefined leaves an object out. */
   indexBy?: (obj: T) => string | undefined;
+  /** Called once, when the first list has filled the cache. */
+  onFirstSync?: () => void;
   /** Longest reconnect backoff (default 30 s). */
   maxBackoffMs?: number;
   /**
@@ -213,6 +221,7 @@ export class Informer<T extends KubernetesObject> {
       const item = this.#opts.transform?.(listed) ?? listed;
       item.apiVersion ??= apiVersion;
       item.kind ??= kind;
+      if (this.#opts.keep?.(item) === false) continue; // not seen: dropped below if cached
       const key = objectKey(item);
       seen.add(key);
       const old = this.#cache.get(key);
@@ -226,6 +235,7 @@ export class Informer<T extends KubernetesObject> {
       this.#opts.onEvent('delete', old);
     }
     this.#resourceVersion = list.metadata?.resourceVersion ?? '';
+    if (!this.#synced) this.#opts.onFirstSync?.();
     this.#synced = true;
     this.#failures = 0;
     if (this.#absent) {
@@ -293,9 +303,12 @@ export class Informer<T extends KubernetesObject> {
     obj.kind ??= this.#opts.type.kind;
     const key = objectKey(obj);
     const old = this.#cache.get(key);
-    if (phase === 'DELETED') {
-      this.#delete(key);
-      this.#opts.onEvent('delete', obj);
+    const kept = this.#opts.keep?.(obj) !== false;
+    if (phase === 'DELETED' || !kept) {
+      if (kept || old) {
+        this.#delete(key);
+        this.#opts.onEvent('delete', obj);
+      }
       return;
     }
     this.#set(key, obj);

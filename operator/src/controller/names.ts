@@ -49,3 +49,6 @@ export const childNames = (server: RtmpServer): ChildNames => {
     fleetTokenSecret: `${name}-fleet-token`,
   };
 };
+
+/** The server whose per-pod claim (ChildNames.perPodClaim) a claim's name can be, if it has that shape. */
+export const perPodClaimServer = (claim: string): string | undefined => /^(?:recordings|keyframes)-(.+)-\d+$/.exec(claim)?.[1];

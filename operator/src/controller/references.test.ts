@@ -31,4 +31,16 @@ describe('ServerReferences', () => {
     refs.forget(server('a', 'edge', undefined));
     expect(refs.serversNamingChild('a', 'edge-pods')).toEqual(['a/edge-pods']);
   });
+
+  it('tells which StatefulSets and claims can be a server’s: the ones whose Events the operator keeps', () => {
+    const refs = new ServerReferences();
+    refs.record(server('a', 'edge', { storage: { recordings: { existingClaim: 'archive' } } }));
+    for (const name of ['edge', 'archive', 'edge-keyframes', 'recordings-edge-0', 'keyframes-edge-12'])
+      expect(refs.mayBeChild('a', name), name).toBe(true);
+    for (const name of ['edge-recordings', 'recordings-edge', 'recordings-other-0', 'data-edge-0', 'other'])
+      expect(refs.mayBeChild('a', name), name).toBe(false);
+    expect(refs.mayBeChild('b', 'recordings-edge-0')).toBe(false);
+    refs.forget(server('a', 'edge', undefined));
+    expect(refs.mayBeChild('a', 'recordings-edge-0')).toBe(false);
+  });
 });

@@ -6,7 +6,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseSpec, type RtmpServer } from '../api/rtmpserver.ts';
 import type { InformerEvent } from './informer.ts';
-import { childNames } from './names.ts';
+import { childNames, perPodClaimServer } from './names.ts';
 import { referencedSecrets } from './rtmpd-config.ts';
 import type { SecretVerdicts } from './secrets.ts';
 
@@ -64,6 +64,17 @@ export class ServerReferences {
   /** The namespace/name keys of the servers one of whose children takes this name (of any kind). */
   serversNamingChild(namespace: string, child: string): string[] {
     return this.#serversWith(namespace, (n) => n.children.has(child));
+  }
+
+  /**
+   * Whether a StatefulSet or claim of this name can be a server's: a name a child of a
+   * server of the namespace takes, or a per-pod claim of one.
+   */
+  mayBeChild(namespace: string, name: string): boolean {
+    const perPodOf = perPodClaimServer(name);
+    return (
+      (perPodOf !== undefined && this.#byServer.has(`${namespace}/${perPodOf}`)) || this.serversNamingChild(namespace, name).length > 0
+    );
   }
 
   #serversWith(namespace: string, test: (named: Named) => boolean): string[] {
