@@ -1,6 +1,9 @@
 // The operator's memory with many RtmpServers, on the local control plane:
 //   hack/cluster.sh up && eval "$(hack/cluster.sh env)"
-//   node --conditions=source hack/operator-rss/main.ts [COUNT=500] [HEAP_MIB]
+//   [EVENTS=5000] node --conditions=source hack/operator-rss/main.ts [COUNT=500] [HEAP_MIB]
+// The operator watches three more namespaces, where with EVENTS it first makes that
+// many claims' Warning Events (1 KiB messages, about claims no RtmpServer owns):
+// what anyone who may create Events, or leave claims unbound, can make it see.
 // Makes COUNT RtmpServers of one replica each in a fresh namespace (sharing one
 // pre-bound ReadWriteMany claim and requesting little CPU, so that 500 pods fit
 // the two kwok nodes), runs the operator from source for that namespace (with
@@ -17,6 +20,9 @@ const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const count = Number(process.argv[2] ?? 500);
 const heapMiB = process.argv[3];
 const ns = `rss-${process.pid}`;
+const eventCount = Number(process.env.EVENTS ?? 0);
+// Watched with or without Events, so that runs with and without compare.
+const eventNamespaces = [0, 1, 2].map((i) => `${ns}-events-${i}`);
 // The pinned kubectl that `hack/cluster.sh env` points at.
 const kubectlBin = join(process.env.FLUX_RTMPD_K8S_BIN ?? '', 'kubectl');
 
@@ -43,6 +49,29 @@ const memory = (pid: number) => {
 kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repo, 'crds/media.fluxiot.io_rtmpservers.yaml')]);
 kubectl(['wait', '--for=condition=Established', 'crd/rtmpservers.media.fluxiot.io', '--timeout=60s']);
 kubectl(['create', 'namespace', ns]);
+for (const other of eventNamespaces) kubectl(['create', 'namespace', other]);
+const message = `waiting for a volume to be created by the external provisioner: ${'x'.repeat(1024)}`.slice(0, 1024);
+for (let first = 0; first < eventCount; first += 500) {
+  const at = new Date().toISOString();
+  const chunk = Array.from({ length: Math.min(500, eventCount - first) }, (_, k) => {
+    const i = first + k;
+    const namespace = eventNamespaces[i % eventNamespaces.length];
+    return {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `data-db-${i}.rss`, namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-db-${i}`, namespace },
+      type: 'Warning',
+      reason: 'ProvisioningFailed',
+      message,
+      source: { component: 'persistentvolume-controller' },
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    };
+  });
+  kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: chunk }));
+}
 const items: object[] = [
   {
     apiVersion: 'v1',
@@ -83,7 +112,7 @@ const operator = spawn(
     ...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []),
     '--conditions=source',
     join(repo, 'operator/src/main.ts'),
-    `--namespaces=${ns}`,
+    `--namespaces=${[ns, ...eventNamespaces].join(',')}`,
     `--health-bind=127.0.0.1:${health}`,
     `--metrics-bind=127.0.0.1:${health}`,
     '--log-level=warn',
@@ -109,10 +138,10 @@ try {
   await new Promise((r) => setTimeout(r, 15_000));
   const m = memory(operator.pid!);
   console.log(
-    `${count} RtmpServers Ready in ${Math.round((Date.now() - started) / 1000)} s; operator VmRSS ${m.rssMiB} MiB, peak ${m.peakMiB} MiB`,
+    `${count} RtmpServers Ready${eventCount ? ` (and ${eventCount} Events)` : ''} in ${Math.round((Date.now() - started) / 1000)} s; operator VmRSS ${m.rssMiB} MiB, peak ${m.peakMiB} MiB`,
   );
 } finally {
   operator.kill('SIGTERM');
-  spawnSync(kubectlBin, ['delete', 'namespace', ns, '--wait=false']);
+  for (const namespace of [ns, ...eventNamespaces]) spawnSync(kubectlBin, ['delete', 'namespace', namespace, '--wait=false']);
   spawnSync(kubectlBin, ['delete', 'pv', `${ns}-shared`, '--wait=false']);
 }
