@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { warningEvent } from '../../operator/test/warning-event.ts';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const count = Number(process.argv[2] ?? 500);
@@ -52,23 +53,16 @@ kubectl(['create', 'namespace', ns]);
 for (const other of eventNamespaces) kubectl(['create', 'namespace', other]);
 const message = `waiting for a volume to be created by the external provisioner: ${'x'.repeat(1024)}`.slice(0, 1024);
 for (let first = 0; first < eventCount; first += 500) {
-  const at = new Date().toISOString();
   const chunk = Array.from({ length: Math.min(500, eventCount - first) }, (_, k) => {
     const i = first + k;
-    const namespace = eventNamespaces[i % eventNamespaces.length];
-    return {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `data-db-${i}.rss`, namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-db-${i}`, namespace },
-      type: 'Warning',
+    return warningEvent({
+      namespace: eventNamespaces[i % eventNamespaces.length]!,
+      name: `data-db-${i}.rss`,
+      about: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-db-${i}` },
       reason: 'ProvisioningFailed',
       message,
-      source: { component: 'persistentvolume-controller' },
-      firstTimestamp: at,
-      lastTimestamp: at,
-      count: 1,
-    };
+      component: 'persistentvolume-controller',
+    });
   });
   kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: chunk }));
 }

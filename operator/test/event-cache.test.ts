@@ -10,27 +10,21 @@ import { maxEventMessage } from '../src/controller/causes.ts';
 import { EventCache } from '../src/controller/event-cache.ts';
 import { ServerReferences } from '../src/controller/references.ts';
 import { apply, suffix } from './harness.ts';
+import { warningEvent } from './warning-event.ts';
 
 const ns = `event-cache-${suffix()}`;
 beforeAll(() => kubectl(['create', 'namespace', ns]), 60_000);
 afterAll(() => kubectl(['delete', 'namespace', ns, '--wait=false']), 60_000);
 
-const claimWarning = (name: string, claim: string, message: string): object => {
-  const at = new Date().toISOString();
-  return {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name, namespace: ns },
-    involvedObject: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: claim, namespace: ns },
-    type: 'Warning',
+const claimWarning = (name: string, claim: string, message: string): object =>
+  warningEvent({
+    namespace: ns,
+    name,
+    about: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: claim },
     reason: 'ProvisioningFailed',
     message,
-    source: { component: 'persistentvolume-controller' },
-    firstTimestamp: at,
-    lastTimestamp: at,
-    count: 1,
-  };
-};
+    component: 'persistentvolume-controller',
+  });
 
 describe('the Events’ cache', () => {
   it('holds no Event about an object no RtmpServer can own, and of the others a clipped message', async () => {

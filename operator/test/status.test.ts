@@ -18,6 +18,7 @@ import {
   waitReady,
   type Kube,
 } from './harness.ts';
+import { warningEvent } from './warning-event.ts';
 
 const { id, ns } = operatorSuite('rtmp-status', { restricted: true, args: ['--requeue-seconds=3600'] });
 
@@ -63,20 +64,16 @@ describe('causes surfaced in the status', () => {
     const sts = await get('statefulset', ns, 'quiet');
     const refusal =
       'create Pod quiet-0 in StatefulSet quiet failed error: pods "quiet-0" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1';
-    const at = new Date().toISOString();
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `quiet.${id}`, namespace: ns },
-      involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'quiet', namespace: ns, uid: sts?.metadata.uid },
-      type: 'Warning',
-      reason: 'FailedCreate',
-      message: refusal,
-      source: { component: 'statefulset-controller' },
-      firstTimestamp: at,
-      lastTimestamp: at,
-      count: 1,
-    });
+    await apply(
+      warningEvent({
+        namespace: ns,
+        name: `quiet.${id}`,
+        about: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'quiet', uid: sts?.metadata.uid },
+        reason: 'FailedCreate',
+        message: refusal,
+        component: 'statefulset-controller',
+      }),
+    );
     const o = await waitCondition(ns, 'quiet', 'Stalled', 'True', 'PodCreationFailed');
     expect(condition(o, 'Stalled')?.message).toContain(`the StatefulSet cannot create pods: ${refusal}`);
   });
@@ -85,20 +82,16 @@ describe('causes surfaced in the status', () => {
     await apply(['recordings', 'keyframes'].map((v) => boundVolume(ns, `${v}-verbose-0`)));
     await stalledSoon('verbose', { storage, nodeSelector: { pool: 'nowhere' } }, 'PodUnschedulable');
     const refusal = `create Pod verbose-0 in StatefulSet verbose failed error: ${'refused; '.repeat(10 * 1024)}`;
-    const at = new Date().toISOString();
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `verbose.${id}`, namespace: ns },
-      involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'verbose', namespace: ns },
-      type: 'Warning',
-      reason: 'FailedCreate',
-      message: refusal,
-      source: { component: 'statefulset-controller' },
-      firstTimestamp: at,
-      lastTimestamp: at,
-      count: 1,
-    });
+    await apply(
+      warningEvent({
+        namespace: ns,
+        name: `verbose.${id}`,
+        about: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'verbose' },
+        reason: 'FailedCreate',
+        message: refusal,
+        component: 'statefulset-controller',
+      }),
+    );
     const o = await waitCondition(ns, 'verbose', 'Stalled', 'True', 'PodCreationFailed');
     const message = condition(o, 'Stalled')?.message ?? '';
     expect(message).toContain(`the StatefulSet cannot create pods: ${refusal.slice(0, maxEventMessage)}…`);
