@@ -6,9 +6,9 @@
 // still serves), or `all`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startServer, stopAll, tempDir, type RunningServer } from '../support/processes.ts';
+import { serverEntry, startServer, stopAll, tempDir, type RunningServer } from '../support/processes.ts';
 import { fuzz } from './fuzzer.ts';
 import { fuzzHttp, routesOf, type OpenApi } from './http.ts';
 import { checkStillServes, CLOSE_WITHIN_MS, FUZZ_SERVER_FLAGS, fuzzTcp, rssBoundMiB, rssMiB, serverProblems } from './network.ts';
@@ -104,6 +104,8 @@ async function fuzzServer(): Promise<void> {
   const token = 'fuzz-api-token-of-the-suite';
   const tokens = join(await tempDir('rtmpd-fuzz-'), 'api.tokens');
   await writeFile(tokens, `${token}\n`);
+  // The bundle, or the TypeScript sources when a source is newer: their RSS differs by about two.
+  const entry = relative(process.cwd(), serverEntry());
   const server = await startServer([...FUZZ_SERVER_FLAGS, '--api-token-file', tokens]);
   try {
     const ready = rssMiB(server.child.pid!).now;
@@ -116,7 +118,7 @@ async function fuzzServer(): Promise<void> {
     failed ||= problems.length > 0;
     const rss = rssMiB(server.child.pid!);
     console.log(
-      `rtmpd: RSS ${ready.toFixed(0)} MiB when ready, peak ${rss.peak.toFixed(0)} MiB (bound ${bound.toFixed(0)}), ${rss.now.toFixed(0)} MiB now`,
+      `rtmpd (${entry}): RSS ${ready.toFixed(0)} MiB when ready, peak ${rss.peak.toFixed(0)} MiB (bound ${bound.toFixed(0)}), ${rss.now.toFixed(0)} MiB now`,
     );
   } finally {
     await server.stop();
