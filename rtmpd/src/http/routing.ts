@@ -9,11 +9,10 @@
 // check its `access` asks for ahead of its handler.
 import type { RouterContext } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
-import { METHODS } from 'node:http';
 import compose from 'koa-compose';
 import type { z } from 'zod';
 import { queryParser } from './query.ts';
-import { Router } from './required-modules.ts';
+import { METHODS, Router } from './required-modules.ts';
 
 /**
  * Who may call a route: `open` anyone; `read` anyone unless
